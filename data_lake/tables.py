@@ -1,0 +1,232 @@
+"""The table catalogue: every Delta table's schema, key and partition columns.
+
+Conventions, stated once for the whole project:
+- ``time`` columns are UTC epoch milliseconds (Int64); ``*_ns`` columns are UTC epoch nanoseconds.
+- ``date`` is the UTC calendar day of ``time`` (the daily partition); ``coin`` is the Hyperliquid coin name
+  (perps ``BTC``, HIP-3 ``dex:COIN``, spot ``@N``).
+- prices are in quote currency (USDC for most perps), sizes in base units, spreads and markouts in bps.
+- ``side`` is +1 for a buy and -1 for a sell. In ``trades`` it is the aggressor's side; in ``fills`` and
+  ``markouts`` it is the filled party's side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+BOOK_LEVELS = 5
+"""Levels per side kept in the ``book`` table (level 1 is the best)."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A lake table: name, polars schema, primary key and Delta partition columns."""
+
+    name: str
+    schema: dict[str, pl.DataType]
+    key: tuple[str, ...]
+    partition_by: tuple[str, ...] = ("coin", "date")
+    description: str = ""
+
+    @property
+    def polars_schema(self) -> pl.Schema:
+        return pl.Schema(self.schema)
+
+    def empty(self) -> pl.DataFrame:
+        return pl.DataFrame(schema=self.polars_schema)
+
+    def conform(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Select and cast ``df`` to this table's schema; missing nullable columns become nulls."""
+        exprs = []
+        for col, dtype in self.schema.items():
+            if col in df.columns:
+                exprs.append(pl.col(col).cast(dtype, strict=True))
+            else:
+                exprs.append(pl.lit(None, dtype=dtype).alias(col))
+        return df.select(exprs)
+
+
+def _levels(prefix: str) -> dict[str, pl.DataType]:
+    cols: dict[str, pl.DataType] = {}
+    for side in ("bid", "ask"):
+        for i in range(1, BOOK_LEVELS + 1):
+            cols[f"{side}_px_{i}"] = pl.Float64()
+            cols[f"{side}_sz_{i}"] = pl.Float64()
+            cols[f"{side}_n_{i}"] = pl.Int32()
+    return {f"{prefix}{k}": v for k, v in cols.items()}
+
+
+_PART = {"coin": pl.String(), "date": pl.Date()}
+
+TRADES = Table(
+    "trades",
+    {
+        **_PART,
+        "time": pl.Int64(),
+        "tid": pl.Int64(),
+        "px": pl.Float64(),
+        "sz": pl.Float64(),
+        "side": pl.Int8(),
+        "buyer": pl.String(),
+        "seller": pl.String(),
+        "hash": pl.String(),
+        "source": pl.String(),
+        "recv_time_ns": pl.Int64(),
+    },
+    key=("coin", "time", "tid"),
+    description="Market trades; side is the aggressor (+1 buy, -1 sell); buyer/seller from `users`.",
+)
+
+BOOK = Table(
+    "book",
+    {
+        **_PART,
+        "time": pl.Int64(),
+        "recv_time_ns": pl.Int64(),
+        "source": pl.String(),
+        **_levels(""),
+        "bid_depth_10bps": pl.Float64(),
+        "ask_depth_10bps": pl.Float64(),
+        "mid": pl.Float64(),
+        "microprice": pl.Float64(),
+        "spread_bps": pl.Float64(),
+        "imbalance_1": pl.Float64(),
+        "imbalance_5": pl.Float64(),
+    },
+    key=("coin", "time", "source"),
+    description=(
+        "Top-of-book snapshots from l2Book (source 'l2Book', 5 levels kept) and bbo (source 'bbo', level 1 "
+        "only). depth_10bps is quote notional within 10 bps of mid (l2Book rows only). imbalance_k = "
+        "(bid size - ask size) / (bid size + ask size) over the top k levels."
+    ),
+)
+
+ASSET_CTX = Table(
+    "asset_ctx",
+    {
+        **_PART,
+        "time": pl.Int64(),
+        "recv_time_ns": pl.Int64(),
+        "funding": pl.Float64(),
+        "open_interest": pl.Float64(),
+        "oracle_px": pl.Float64(),
+        "mark_px": pl.Float64(),
+        "mid_px": pl.Float64(),
+        "premium": pl.Float64(),
+        "impact_bid_px": pl.Float64(),
+        "impact_ask_px": pl.Float64(),
+        "day_ntl_vlm": pl.Float64(),
+        "day_base_vlm": pl.Float64(),
+        "prev_day_px": pl.Float64(),
+        "source": pl.String(),
+    },
+    key=("coin", "time", "source"),
+    description="Asset contexts; funding is the current hourly rate; open_interest in coins. time = receive time.",
+)
+
+FILLS = Table(
+    "fills",
+    {
+        **_PART,
+        "time": pl.Int64(),
+        "tid": pl.Int64(),
+        "oid": pl.Int64(),
+        "user": pl.String(),
+        "side": pl.Int8(),
+        "px": pl.Float64(),
+        "sz": pl.Float64(),
+        "fee": pl.Float64(),
+        "fee_token": pl.String(),
+        "is_maker": pl.Boolean(),
+        "cloid": pl.String(),
+        "hash": pl.String(),
+        "dir": pl.String(),
+        "closed_pnl": pl.Float64(),
+        "start_position": pl.Float64(),
+        "is_liquidation": pl.Boolean(),
+        "pred_fill_prob": pl.Float64(),
+        "pred_adverse_bps": pl.Float64(),
+        "belief_calm": pl.Float64(),
+        "belief_volatile": pl.Float64(),
+        "belief_cascade": pl.Float64(),
+        "source": pl.String(),
+        "recv_time_ns": pl.Int64(),
+    },
+    key=("coin", "time", "tid", "oid"),
+    description=(
+        "Own fills (userFills / user channel / API JSON / quoter). fee in quote currency, negative = rebate. "
+        "pred_* and belief_* are the quoter's predictions for the order, null when no quoter log exists."
+    ),
+)
+
+ORDER_UPDATES = Table(
+    "order_updates",
+    {
+        **_PART,
+        "time": pl.Int64(),
+        "oid": pl.Int64(),
+        "cloid": pl.String(),
+        "side": pl.Int8(),
+        "limit_px": pl.Float64(),
+        "sz": pl.Float64(),
+        "orig_sz": pl.Float64(),
+        "status": pl.String(),
+        "order_time": pl.Int64(),
+        "source": pl.String(),
+        "recv_time_ns": pl.Int64(),
+    },
+    key=("coin", "time", "oid", "status"),
+    description="Own order status changes (orderUpdates); time = statusTimestamp, order_time = order creation.",
+)
+
+QUARANTINE = Table(
+    "quarantine",
+    {
+        **_PART,
+        "source": pl.String(),
+        "file": pl.String(),
+        "line": pl.Int64(),
+        "item": pl.Int32(),
+        "reason": pl.String(),
+        "raw": pl.String(),
+    },
+    key=("source", "file", "line", "item"),
+    description=(
+        "Every raw record that did not reach a clean table, with its reason. `line` is 1-based within `file`; "
+        "`item` is the index inside a multi-record frame (0 for whole lines)."
+    ),
+)
+
+RAW_CAPTURES = Table(
+    "raw_captures",
+    {
+        **_PART,
+        "source": pl.String(),
+        "file": pl.String(),
+        "bytes": pl.Int64(),
+        "lines": pl.Int64(),
+        "modified_ns": pl.Int64(),
+    },
+    key=("coin", "date", "file"),
+    description="Inventory of raw-zone files discovered for a partition, with their line counts.",
+)
+
+CATALOGUE: dict[str, Table] = {
+    t.name: t for t in (TRADES, BOOK, ASSET_CTX, FILLS, ORDER_UPDATES, QUARANTINE, RAW_CAPTURES)
+}
+
+
+def register(table: Table) -> Table:
+    """Add a table to the catalogue (used by later modules that own their tables)."""
+    if table.name in CATALOGUE and CATALOGUE[table.name] != table:
+        raise ValueError(f"table {table.name!r} already registered with a different definition")
+    CATALOGUE[table.name] = table
+    return table
+
+
+def table(name: str) -> Table:
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; known: {sorted(CATALOGUE)}") from None
