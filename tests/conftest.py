@@ -1,0 +1,31 @@
+"""Shared fixtures: a temporary lake and raw zone, and the path to the shared real Hyperliquid samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from data_lake.lake import Lake
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "hyperliquid-samples"
+
+
+@pytest.fixture
+def samples_dir() -> Path:
+    """The real Hyperliquid payloads in ../shared (absent on a user's clone: the test is skipped)."""
+    if not SAMPLES.is_dir():
+        pytest.skip(f"real Hyperliquid samples not found at {SAMPLES} (they live outside the repository)")
+    return SAMPLES
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Lake:
+    return Lake(tmp_path / "lake", storage_options={})
+
+
+@pytest.fixture
+def raw_root(tmp_path: Path) -> Path:
+    root = tmp_path / "raw"
+    root.mkdir()
+    return root
