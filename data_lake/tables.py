@@ -230,3 +230,25 @@ def table(name: str) -> Table:
         return CATALOGUE[name]
     except KeyError:
         raise KeyError(f"unknown table {name!r}; known: {sorted(CATALOGUE)}") from None
+
+INGEST_ACCOUNTING = register(
+    Table(
+        "ingest_accounting",
+        {
+            **_PART,
+            "records_in": pl.Int64(),
+            "spilled_in": pl.Int64(),
+            "clean_rows": pl.Int64(),
+            "quarantined": pl.Int64(),
+            "duplicates": pl.Int64(),
+            "spilled_out": pl.Int64(),
+            "code_version": pl.String(),
+            "ingested_at_ms": pl.Int64(),
+        },
+        key=("coin", "date"),
+        description=(
+            "Per-partition record accounting of the raw -> clean step: records_in + spilled_in = clean_rows + "
+            "quarantined + duplicates + spilled_out (checked against the rows actually in the lake)."
+        ),
+    )
+)
