@@ -252,3 +252,87 @@ INGEST_ACCOUNTING = register(
         ),
     )
 )
+
+MARKOUT_HORIZONS_MS = (200, 1000, 5000, 30000)
+
+MARKOUTS = register(
+    Table(
+        "markouts",
+        {
+            **_PART,
+            "time": pl.Int64(),
+            "tid": pl.Int64(),
+            "oid": pl.Int64(),
+            "is_market_trade": pl.Boolean(),
+            "side": pl.Int8(),
+            "px": pl.Float64(),
+            "sz": pl.Float64(),
+            "mid_at_fill": pl.Float64(),
+            "mid_age_ms": pl.Int64(),
+            **{f"mid_{h}ms": pl.Float64() for h in MARKOUT_HORIZONS_MS},
+            **{f"markout_{h}ms_bps": pl.Float64() for h in MARKOUT_HORIZONS_MS},
+            "spread_capture_bps": pl.Float64(),
+            "fee_bps": pl.Float64(),
+            **{f"net_{h}ms_bps": pl.Float64() for h in MARKOUT_HORIZONS_MS},
+            "adverse_selection_bps": pl.Float64(),
+            "sigma_bps_per_sqrt_s": pl.Float64(),
+            "imbalance_1": pl.Float64(),
+            "imbalance_5": pl.Float64(),
+            "belief_calm": pl.Float64(),
+            "belief_volatile": pl.Float64(),
+            "belief_cascade": pl.Float64(),
+            "pred_fill_prob": pl.Float64(),
+            "pred_adverse_bps": pl.Float64(),
+        },
+        key=("coin", "time", "tid", "oid", "is_market_trade"),
+        description=(
+            "The seed's FillLog: own fills (is_market_trade false) and market trades seen from the maker side "
+            "(side = -aggressor). markout_h = side*(mid_h - mid_fill)/mid_fill*1e4, positive = favourable to the "
+            "filled party; adverse_selection_bps = max(-markout_5s, 0). State columns as known at the fill."
+        ),
+    )
+)
+
+FEATURES = register(
+    Table(
+        "features",
+        {
+            **_PART,
+            "bar_ms": pl.Int64(),
+            "time": pl.Int64(),
+            "mid": pl.Float64(),
+            "log_return": pl.Float64(),
+            "n_buys": pl.Int64(),
+            "n_sells": pl.Int64(),
+            "buy_volume": pl.Float64(),
+            "sell_volume": pl.Float64(),
+            "ewma_var": pl.Float64(),
+            "rv": pl.Float64(),
+            "bv": pl.Float64(),
+            "jump_ratio": pl.Float64(),
+            "imbalance_1": pl.Float64(),
+            "imbalance_5": pl.Float64(),
+            "microprice": pl.Float64(),
+            "vpin": pl.Float64(),
+        },
+        key=("coin", "bar_ms", "time"),
+        description="1 s and 1 min bars (bar_ms 1000 / 60000), time = bar start; see calibration/bars.py for units.",
+    )
+)
+
+BASELINE_METRICS = register(
+    Table(
+        "baseline_metrics",
+        {
+            **_PART,
+            "population": pl.String(),
+            "metric": pl.String(),
+            "value": pl.Float64(),
+            "ci_low": pl.Float64(),
+            "ci_high": pl.Float64(),
+            "n": pl.Int64(),
+        },
+        key=("coin", "date", "population", "metric"),
+        description="The seed's Phase 2 baseline table per coin and day, with 95% CIs and n.",
+    )
+)

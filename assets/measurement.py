@@ -1,0 +1,117 @@
+"""Measurement before modeling: features (1 s / 1 min bars), markouts (the FillLog) and the baseline report."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import polars as pl
+
+from assets.metadata import png_md, table_metadata
+from assets.partitions import COIN_DAY, coin_and_date
+from assets.quality import day_bounds_ms
+from calibration.bars import features_1min, features_1s
+from calibration.fill_log import enrich_fill_log
+from calibration.markouts import maker_side_of_trades, markouts, mid_series
+from calibration.toxicity import book_signals
+from data_lake.tables import MARKOUT_HORIZONS_MS
+from pipelines.resources import DataLakeResource
+from validation.baseline import baseline_metrics as baseline_table
+from validation.baseline import markout_curve, plot_markout_curve
+
+GROUP = "measurement"
+NEXT_DAY_MARGIN_MS = 2 * max(MARKOUT_HORIZONS_MS)
+
+
+class FeaturesConfig(dg.Config):
+    """EWMA half-lives in bars for the 1 s and 1 min bars."""
+
+    half_life_1s_bars: float = 300.0
+    half_life_1min_bars: float = 60.0
+
+
+def _book_with_next_day_head(data_lake: DataLakeResource, coin: str, date: dt.date) -> pl.DataFrame:
+    """This day's book plus the first minute of the next day, so late markout horizons stay observable."""
+    lake = data_lake.lake()
+    book = lake.read_partition("book", coin, date)
+    _, end = day_bounds_ms(date)
+    head = lake.read_partition("book", coin, date + dt.timedelta(days=1)).filter(pl.col("time") < end + NEXT_DAY_MARGIN_MS)
+    return pl.concat([book, head]) if head.height else book
+
+
+@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=["trades", "book"], kinds={"delta", "polars"})
+def features(context: dg.AssetExecutionContext, config: FeaturesConfig, data_lake: DataLakeResource) -> dg.MaterializeResult:
+    """1 s and 1 min bars: returns, EWMA variance, RV, bipower, jump ratio, imbalance, microprice, VPIN.
+
+    The previous day's trades warm VPIN up (its buckets span many hours); bars cover this day only.
+    """
+    coin, date = coin_and_date(context)
+    lake = data_lake.lake()
+    trades = lake.read("trades", coins=coin, start=date - dt.timedelta(days=1), end=date)
+    book = lake.read_partition("book", coin, date)
+    start, end = day_bounds_ms(date)
+    bars = pl.concat(
+        [features_1s(trades, book, config.half_life_1s_bars), features_1min(trades, book, config.half_life_1min_bars)]
+    ).filter(pl.col("time").is_between(start, end - 1))
+    version = lake.write_partition("features", bars.with_columns(date=pl.lit(date)), coin, date)
+    minute = bars.filter(pl.col("bar_ms") == 60_000)
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(bars, lake.uri("features"), version),
+            "bars_1s": bars.height - minute.height,
+            "bars_1min": minute.height,
+            "median_jump_ratio_1min": float(minute["jump_ratio"].median()) if minute.height else float("nan"),
+            "vpin_last": float(minute["vpin"].drop_nulls().tail(1).item()) if minute["vpin"].drop_nulls().len() else float("nan"),
+        }
+    )
+
+
+@dg.asset(name="markouts", partitions_def=COIN_DAY, group_name=GROUP, deps=["fills", "trades", "book", features], kinds={"delta", "polars"})
+def markouts_asset(context: dg.AssetExecutionContext, data_lake: DataLakeResource) -> dg.MaterializeResult:
+    """Markouts at 200 ms / 1 s / 5 s / 30 s of own fills and of market trades seen from the maker side."""
+    coin, date = coin_and_date(context)
+    lake = data_lake.lake()
+    book = _book_with_next_day_head(data_lake, coin, date)
+    own = lake.read_partition("fills", coin, date).with_columns(is_market_trade=pl.lit(False))
+    market = maker_side_of_trades(lake.read_partition("trades", coin, date))
+    fills = pl.concat([own, market], how="diagonal_relaxed")
+    marked = markouts(fills, mid_series(book), horizons_ms=MARKOUT_HORIZONS_MS)
+    bars_1s = lake.read_partition("features", coin, date).filter(pl.col("bar_ms") == 1000)
+    fill_log = enrich_fill_log(marked, bars_1s, book_signals(book))
+    version = lake.write_partition("markouts", fill_log.with_columns(date=pl.lit(date)), coin, date)
+    by_population = fill_log.group_by("is_market_trade").agg(pl.len(), pl.col("markout_5000ms_bps").mean())
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(fill_log, lake.uri("markouts"), version),
+            "own_fills": int(fill_log.filter(~pl.col("is_market_trade")).height),
+            "market_trades": int(fill_log.filter(pl.col("is_market_trade")).height),
+            "mean_markout_5s_bps": dg.MetadataValue.md(
+                "\n".join(f"- {'market (maker side)' if r['is_market_trade'] else 'own'}: {r['markout_5000ms_bps']:.3f} bps (n={r['len']})" for r in by_population.iter_rows(named=True))
+            ),
+        }
+    )
+
+
+@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=[markouts_asset], kinds={"delta", "polars"})
+def baseline_metrics(context: dg.AssetExecutionContext, data_lake: DataLakeResource) -> dg.MaterializeResult:
+    """The seed's Phase 2 table (adverse selection, spread capture, Sharpe, win rate, with CIs) and markout curve."""
+    coin, date = coin_and_date(context)
+    lake = data_lake.lake()
+    marked = lake.read_partition("markouts", coin, date)
+    table = baseline_table(marked)
+    version = lake.write_partition("baseline_metrics", table.with_columns(coin=pl.lit(coin), date=pl.lit(date)), coin, date)
+    metadata = {
+        "dagster/row_count": table.height,
+        "delta_version": version,
+        "table": dg.MetadataValue.md(
+            "| population | metric | value | 95% CI | n |\n|---|---|---|---|---|\n"
+            + "\n".join(
+                f"| {r['population']} | {r['metric']} | {r['value']:.4f} | [{r['ci_low']:.4f}, {r['ci_high']:.4f}] | {r['n']} |"
+                for r in table.iter_rows(named=True)
+            )
+        ),
+    }
+    curve = markout_curve(marked, MARKOUT_HORIZONS_MS) if marked.height else pl.DataFrame()
+    if curve.height:
+        metadata["markout_curve"] = png_md(plot_markout_curve(curve, f"{coin} {date}: mean markout by horizon"), "markout curve")
+    return dg.MaterializeResult(metadata=metadata)

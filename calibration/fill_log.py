@@ -1,0 +1,53 @@
+"""The seed's FillLog: each marked-out fill with the market state known at the fill (volatility, imbalance, regime).
+
+Every state value is taken as of the fill time from information available then: bar values are joined on the
+bar's END (a 1 s bar starting at t is known at t + 1000 ms), book signals on the last book row at or before the
+fill, and regime beliefs from the causal filter only.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+BELIEF_COLUMNS = ("belief_calm", "belief_volatile", "belief_cascade")
+
+
+def _asof(left: pl.DataFrame, right: pl.DataFrame, on_right: str, columns: list[str]) -> pl.DataFrame:
+    """Backward as-of join of ``columns`` from ``right`` (keyed by coin and ``on_right``) onto ``left``."""
+    right = right.select("coin", pl.col(on_right).alias("_asof_time"), *columns).sort("coin", "_asof_time")
+    joined = (
+        left.with_row_index("_row")
+        .with_columns(_asof_time=pl.col("time"))
+        .sort("coin", "_asof_time")
+        .join_asof(right, on="_asof_time", by="coin", strategy="backward")
+        .sort("_row")
+    )
+    return joined.drop("_row", "_asof_time")
+
+
+def enrich_fill_log(
+    marked: pl.DataFrame,
+    bars_1s: pl.DataFrame,
+    book_signals: pl.DataFrame,
+    beliefs: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Add ``sigma_bps_per_sqrt_s``, ``imbalance_1``, ``imbalance_5`` and the regime beliefs at each fill.
+
+    ``bars_1s`` needs coin, time (bar start) and ewma_var (log-return variance per 1 s bar); ``book_signals``
+    coin, time, imbalance_1, imbalance_5; ``beliefs`` (optional, causal filter output) coin, time and the
+    belief columns. Without beliefs the belief columns are null, never invented.
+    """
+    vol = bars_1s.select(
+        "coin",
+        bar_end=pl.col("time") + 1000,
+        sigma_bps_per_sqrt_s=pl.col("ewma_var").sqrt() * 1e4,
+    )
+    out = _asof(marked, vol, "bar_end", ["sigma_bps_per_sqrt_s"])
+    book = book_signals.drop_nulls("imbalance_1").unique(["coin", "time"], keep="last")
+    out = _asof(out, book.with_columns(pl.col("imbalance_5").forward_fill().over("coin")), "time", ["imbalance_1", "imbalance_5"])
+    if beliefs is not None and beliefs.height:
+        out = _asof(out.drop(BELIEF_COLUMNS, strict=False), beliefs, "time", list(BELIEF_COLUMNS))
+    else:
+        out = out.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in BELIEF_COLUMNS if c not in out.columns)
+    return out
+

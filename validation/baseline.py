@@ -1,0 +1,106 @@
+"""The seed's Phase 2 baseline table ("measurement before modeling") and the markout curve, with CIs and n.
+
+Means carry Newey-West (HAC) 95% intervals because consecutive fills are autocorrelated; win rate a
+Clopper-Pearson interval; the per-fill Sharpe ratio Lo's (2002) asymptotic interval sqrt((1 + SR^2/2) / n).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import polars as pl
+
+from validation.significance import binomial_test, hac_mean_test
+
+Z95 = 1.959964
+BASELINE_COLUMNS = {"population": pl.String(), "metric": pl.String(), "value": pl.Float64(), "ci_low": pl.Float64(), "ci_high": pl.Float64(), "n": pl.Int64()}
+
+
+def _mean_row(population: str, metric: str, x: np.ndarray) -> dict:
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return {"population": population, "metric": metric, "value": float(x.mean()) if x.size else math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": int(x.size)}
+    test = hac_mean_test(x, alternative="two-sided")
+    return {"population": population, "metric": metric, "value": test.estimate, "ci_low": test.ci[0], "ci_high": test.ci[1], "n": int(x.size)}
+
+
+def _sharpe_row(population: str, pnl: np.ndarray) -> dict:
+    pnl = pnl[np.isfinite(pnl)]
+    n = pnl.size
+    sd = float(pnl.std(ddof=1)) if n > 1 else math.nan
+    sharpe = float(pnl.mean()) / sd if n > 1 and sd > 0 else math.nan
+    half = Z95 * math.sqrt((1 + 0.5 * sharpe**2) / n) if math.isfinite(sharpe) else math.nan
+    return {"population": population, "metric": "sharpe_per_fill", "value": sharpe, "ci_low": sharpe - half, "ci_high": sharpe + half, "n": n}
+
+
+def _win_rate_row(population: str, pnl: np.ndarray) -> dict:
+    pnl = pnl[np.isfinite(pnl)]
+    if pnl.size == 0:
+        return {"population": population, "metric": "win_rate", "value": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": 0}
+    test = binomial_test(int((pnl > 0).sum()), int(pnl.size), 0.5, alternative="two-sided")
+    return {"population": population, "metric": "win_rate", "value": test.estimate, "ci_low": test.ci[0], "ci_high": test.ci[1], "n": int(pnl.size)}
+
+
+def baseline_metrics(marked: pl.DataFrame, quotes_placed: int | None = None, horizon_ms: int = 5000) -> pl.DataFrame:
+    """Per population (own fills, market trades seen from the maker side): the seed's Phase 2 table.
+
+    ``fill_rate`` = own fills / quotes placed, only when the quoter's logs give ``quotes_placed``.
+    """
+    rows = []
+    for population, frame in (("own", marked.filter(~pl.col("is_market_trade"))), ("market_maker_side", marked.filter(pl.col("is_market_trade")))):
+        if frame.height == 0:
+            continue
+        net = frame[f"net_{horizon_ms}ms_bps"].to_numpy().astype(float)
+        rows += [
+            _mean_row(population, f"adverse_selection_{horizon_ms // 1000}s_bps", frame["adverse_selection_bps"].to_numpy().astype(float)),
+            _mean_row(population, f"markout_{horizon_ms // 1000}s_bps", frame[f"markout_{horizon_ms}ms_bps"].to_numpy().astype(float)),
+            _mean_row(population, "spread_capture_bps", frame["spread_capture_bps"].to_numpy().astype(float)),
+            _mean_row(population, f"net_{horizon_ms // 1000}s_bps", net),
+            _sharpe_row(population, net),
+            _win_rate_row(population, net),
+        ]
+        if population == "own" and quotes_placed:
+            fills = frame.height
+            test = binomial_test(fills, quotes_placed, 0.5, alternative="two-sided")
+            rows.append({"population": population, "metric": "fill_rate", "value": fills / quotes_placed, "ci_low": test.ci[0], "ci_high": test.ci[1], "n": quotes_placed})
+    return pl.DataFrame(rows, schema=BASELINE_COLUMNS)
+
+
+def markout_curve(marked: pl.DataFrame, horizons_ms: tuple[int, ...]) -> pl.DataFrame:
+    """Mean markout (bps) with a 95% CI per population, side and horizon (0 ms = spread capture excluded)."""
+    rows = []
+    for (population, side), frame in marked.group_by(pl.col("is_market_trade").replace_strict({True: "market_maker_side", False: "own"}), "side"):
+        for h in horizons_ms:
+            x = frame[f"markout_{h}ms_bps"].drop_nulls().drop_nans().to_numpy()
+            mean = float(x.mean()) if x.size else math.nan
+            se = float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
+            rows.append({"population": population, "side": int(side), "horizon_ms": h, "mean_bps": mean, "ci_low": mean - Z95 * se, "ci_high": mean + Z95 * se, "n": int(x.size)})
+    return pl.DataFrame(rows).sort("population", "side", "horizon_ms") if rows else pl.DataFrame()
+
+
+def plot_markout_curve(curve: pl.DataFrame, title: str) -> bytes:
+    """PNG of mean markout vs horizon with CI bands, one line per population and side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for (population, side), frame in curve.group_by("population", "side", maintain_order=True):
+        label = f"{population}, {'buy' if side == 1 else 'sell'} fills"
+        h = frame["horizon_ms"].to_numpy() / 1000
+        ax.plot(h, frame["mean_bps"].to_numpy(), marker="o", label=label)
+        ax.fill_between(h, frame["ci_low"].to_numpy(), frame["ci_high"].to_numpy(), alpha=0.2)
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("horizon (s)")
+    ax.set_ylabel("mean markout (bps, + = favourable to the filled party)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
