@@ -336,3 +336,40 @@ BASELINE_METRICS = register(
         description="The seed's Phase 2 baseline table per coin and day, with 95% CIs and n.",
     )
 )
+
+
+def _fit_table(name: str, description: str) -> Table:
+    return register(
+        Table(
+            name,
+            {
+                **_PART,
+                "window_start_ms": pl.Int64(),
+                "window_end_ms": pl.Int64(),
+                "model": pl.String(),
+                "segment": pl.String(),
+                "param": pl.String(),
+                "value": pl.Float64(),
+                "se": pl.Float64(),
+                "unit": pl.String(),
+                "n": pl.Int64(),
+                "status": pl.String(),
+                "goodness_of_fit": pl.String(),
+                "warnings": pl.String(),
+                "code_version": pl.String(),
+                "fitted_at_ms": pl.Int64(),
+            },
+            key=("coin", "date", "model", "segment", "param"),
+            description=(
+                f"{description} One row per estimate: value and standard error with unit, the window "
+                "[window_start_ms, window_end_ms), sample size n, status ('ok' / 'insufficient_samples' / "
+                "'failed'), goodness of fit as JSON, data warnings, and the code version. date = window end day."
+            ),
+        )
+    )
+
+
+KAPPA_FIT = _fit_table("kappa_fit", "Fill intensity A*exp(-kappa*d) by MLE, overall and per regime / hour.")
+HAWKES_FIT = _fit_table("hawkes_fit", "Exponential-kernel Hawkes fits of taker-order arrivals (univariate, buy/sell).")
+REGIME_FIT = _fit_table("regime_fit", "Gaussian HMM regimes: per-state means/variances, transition matrix, regime table.")
+VOL_FIT = _fit_table("vol_fit", "Volatility per regime: EWMA and bipower sigma, jump ratio distribution.")

@@ -1,0 +1,14 @@
+"""The built-in demo market: a simulated Hyperliquid perp with exactly known parameters.
+
+It is the ground truth the calibration tests check against and the default input of ``make demo``:
+:func:`simulate` returns it in memory, :func:`simulate_to_raw` writes raw-zone captures
+(``{raw_root}/ws/{YYYYMMDD}/{H}/{coin}.jsonl.lz4``) and the truth JSON (``{raw_root}/truth/{coin}.json``),
+which :func:`load_truth` reads back.
+"""
+
+from data_lake.demo_market.config import DemoMarketConfig
+from data_lake.demo_market.market import DemoMarket, simulate
+from data_lake.demo_market.raw_writer import simulate_to_raw
+from data_lake.demo_market.truth import load_truth, truth_path
+
+__all__ = ["DemoMarket", "DemoMarketConfig", "load_truth", "simulate", "simulate_to_raw", "truth_path"]

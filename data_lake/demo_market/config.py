@@ -1,0 +1,140 @@
+"""Every parameter of the demo market in one frozen dataclass; its defaults are the documented ground truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MS_PER_DAY = 86_400_000
+MS_PER_MINUTE = 60_000
+REGIME_NAMES = ("calm", "volatile", "cascade")
+
+
+@dataclass(frozen=True)
+class DemoMarketConfig:
+    """Instrument, taker flow, depth profile, regimes, informed flow and wire cosmetics of the demo market.
+
+    Units: prices in quote currency (USDC), sizes in base units, rates per second, sigmas in bps per
+    sqrt(second) of the log price, kappa per price unit, times in ms.
+    """
+
+    coin: str = "DEMO"
+    days: int = 1
+    seed: int = 7
+    start: dt.date = dt.date(2026, 1, 1)
+
+    start_price: float = 25.0
+    tick_decimals: int = 3
+    sz_decimals: int = 2
+    book_levels: int = 20
+
+    hawkes_mu_per_s: float = 0.4
+    hawkes_alpha_per_s: float = 1.2
+    hawkes_beta_per_s: float = 2.0
+
+    kappa_per_price: float = 500.0
+
+    transition_per_minute: tuple[tuple[float, ...], ...] = ((0.98, 0.02), (0.05, 0.95))
+    sigma_bps_per_sqrt_s: tuple[float, ...] = (0.5, 2.0)
+    informed_prob: tuple[float, ...] = (0.05, 0.4)
+    informed_jump_bps: float = 3.0
+    informed_delay_s: tuple[float, float] = (0.01, 0.1)
+
+    block_ms: int = 100
+    book_interval_ms: int = 500
+    book_jitter_mean_ms: float = 40.0
+    ctx_interval_ms: int = 3_000
+    ctx_jitter_ms: int = 300
+    latency_min_ms: float = 15.0
+    latency_extra_mean_ms: float = 10.0
+
+    print_size_median: float = 12.0
+    print_size_sigma: float = 1.0
+    level_size_median: float = 150.0
+    level_size_sigma: float = 0.9
+    level_order_size: float = 80.0
+    level_refresh_ms: int = 30_000
+
+    funding_hourly_mean: float = 0.0000125
+    funding_hourly_sd: float = 0.000005
+    open_interest_start: float = 400_000.0
+    open_interest_hourly_sd: float = 4_000.0
+
+    def __post_init__(self) -> None:
+        n = self.n_states
+        matrix = np.asarray(self.transition_per_minute, dtype=float)
+        shapes_match = matrix.shape == (n, n) and len(self.sigma_bps_per_sqrt_s) == n and len(self.informed_prob) == n
+        if n not in (2, 3) or not shapes_match:
+            raise ValueError("need 2 or 3 regimes with matching transition matrix, sigmas and informed probabilities")
+        if not np.allclose(matrix.sum(axis=1), 1.0) or (matrix < 0).any():
+            raise ValueError("transition matrix rows must be probabilities summing to 1")
+        if not 0 < self.hawkes_alpha_per_s < self.hawkes_beta_per_s or self.hawkes_mu_per_s <= 0:
+            raise ValueError("Hawkes needs mu > 0 and 0 < alpha < beta (stationary)")
+        if self.tick_decimals > 6 - self.sz_decimals:
+            raise ValueError("tick finer than Hyperliquid allows (6 - szDecimals decimals)")
+        if not 0 < self.start_price < self.max_price:
+            raise ValueError(f"start price must be in (0, {self.max_price}) for a {self.tick} tick (5 sig. figures)")
+        if self.days < 1 or MS_PER_MINUTE % self.block_ms:
+            raise ValueError("days must be >= 1 and block_ms must divide a minute")
+
+    @property
+    def n_states(self) -> int:
+        return len(self.transition_per_minute)
+
+    @property
+    def regime_names(self) -> tuple[str, ...]:
+        return REGIME_NAMES[: self.n_states]
+
+    @property
+    def tick(self) -> float:
+        return 10.0**-self.tick_decimals
+
+    @property
+    def max_price(self) -> float:
+        """Prices on the tick grid keep <= 5 significant figures only below this bound."""
+        return 10.0 ** (5 - self.tick_decimals)
+
+    @property
+    def half_spread(self) -> float:
+        """Half of the constant one-tick spread, in price units."""
+        return self.tick / 2
+
+    @property
+    def start_ms(self) -> int:
+        return int(dt.datetime.combine(self.start, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
+
+    @property
+    def end_ms(self) -> int:
+        return self.start_ms + self.days * MS_PER_DAY
+
+    @property
+    def order_rate_per_s(self) -> float:
+        """Stationary taker-order rate mu / (1 - alpha/beta)."""
+        return self.hawkes_mu_per_s / (1 - self.hawkes_alpha_per_s / self.hawkes_beta_per_s)
+
+    @property
+    def order_rate_per_side_per_s(self) -> float:
+        return self.order_rate_per_s / 2
+
+    @property
+    def fill_intensity_a_per_s(self) -> float:
+        """A in A*exp(-kappa*d), d measured from the mid: lambda_side * exp(kappa * half_spread)."""
+        return self.order_rate_per_side_per_s * math.exp(self.kappa_per_price * self.half_spread)
+
+    @property
+    def stationary_distribution(self) -> np.ndarray:
+        """The regime chain's stationary distribution (left eigenvector of the transition matrix)."""
+        matrix = np.asarray(self.transition_per_minute, dtype=float)
+        system = np.vstack([matrix.T - np.eye(self.n_states), np.ones(self.n_states)])
+        target = np.append(np.zeros(self.n_states), 1.0)
+        return np.linalg.lstsq(system, target, rcond=None)[0]
+
+    @property
+    def total_sigma_bps_per_sqrt_s(self) -> np.ndarray:
+        """Per-regime volatility of the price including informed jumps: sqrt(sigma^2 + rate * p * J^2)."""
+        sigma = np.asarray(self.sigma_bps_per_sqrt_s)
+        jumps = self.order_rate_per_s * np.asarray(self.informed_prob) * self.informed_jump_bps**2
+        return np.sqrt(sigma**2 + jumps)

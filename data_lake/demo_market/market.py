@@ -1,0 +1,119 @@
+"""The demo market in memory: taker orders, trade prints, displayed mids and the regime path, from one seed."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from data_lake.demo_market.config import MS_PER_DAY, MS_PER_MINUTE, DemoMarketConfig
+from data_lake.demo_market.hawkes import simulate_hawkes
+from data_lake.demo_market.identities import hex_strings
+from data_lake.demo_market.price_path import simulate_bid_changes
+from data_lake.demo_market.regimes import simulate_regime_path
+from data_lake.demo_market.streams import Stream, stream
+from data_lake.demo_market.taker_flow import assign_takers, draw_orders, sweep_prints
+
+@dataclass(frozen=True)
+class DemoMarket:
+    """Everything the simulation decided, as polars frames (times in UTC epoch ms, prices in quote currency).
+
+    ``orders``: one row per taker order (``time_s`` is the exact Hawkes time in s since the start, ``reach`` the
+    price distance beyond the best quote, ``bid_ticks``/``mid`` the book it met, ``jump_time`` when its informed
+    jump became visible). ``trades``: one row per print (``order`` indexes ``orders``, ``level`` 0 is the best,
+    ``depth`` is the price distance from the pre-order mid). ``mids``: the displayed book top at block 0 and at
+    every block where it moved. ``regimes``: the state of every minute.
+    """
+
+    config: DemoMarketConfig
+    orders: pl.DataFrame
+    trades: pl.DataFrame
+    mids: pl.DataFrame
+    regimes: pl.DataFrame
+
+    def bid_ticks_at(self, times_ms: np.ndarray, strictly_before: bool = False) -> np.ndarray:
+        """Best bid in ticks shown at ``times_ms`` (the state after every block at or before it, or strictly before)."""
+        return bid_ticks_at(self.mids, times_ms, strictly_before)
+
+    def mid_at(self, times_ms: np.ndarray) -> np.ndarray:
+        """Displayed mid (quote currency) at ``times_ms``."""
+        return (2 * self.bid_ticks_at(times_ms) + 1) / (2 * 10**self.config.tick_decimals)
+
+
+def bid_ticks_at(mids: pl.DataFrame, times_ms: np.ndarray, strictly_before: bool = False) -> np.ndarray:
+    """Best bid in ticks of the ``mids`` path at ``times_ms``; before the first block, the first state."""
+    side = "left" if strictly_before else "right"
+    index = np.searchsorted(mids["time"].to_numpy(), times_ms, side=side) - 1
+    return mids["bid_ticks"].to_numpy()[np.maximum(index, 0)]
+
+
+def simulate(config: DemoMarketConfig) -> DemoMarket:
+    """Run the model: regimes, Hawkes taker orders, informed jumps, the displayed book path and the sweeps."""
+    n_minutes = config.days * MS_PER_DAY // MS_PER_MINUTE
+    transition = np.asarray(config.transition_per_minute)
+    regime_path = simulate_regime_path(
+        transition, config.stationary_distribution, n_minutes, stream(config.seed, Stream.REGIMES)
+    )
+    horizon_s = config.days * MS_PER_DAY / 1000 - 0.001
+    mu, alpha, beta = config.hawkes_mu_per_s, config.hawkes_alpha_per_s, config.hawkes_beta_per_s
+    times_s = simulate_hawkes(mu, alpha, beta, horizon_s, stream(config.seed, Stream.HAWKES))
+    orders = draw_orders(config, times_s, regime_path, stream(config.seed, Stream.ORDERS))
+
+    jump_block = _informed_jump_blocks(config, orders)
+    visible = jump_block >= 0
+    jump_log_size = orders["side"].to_numpy() * config.informed_jump_bps * 1e-4
+    change_blocks, change_bids = simulate_bid_changes(
+        config, regime_path, jump_block[visible], jump_log_size[visible], stream(config.seed, Stream.PRICE)
+    )
+    mids = _mids_frame(config, change_blocks, change_bids)
+    regimes = pl.DataFrame(
+        {"time": config.start_ms + np.arange(n_minutes, dtype=np.int64) * MS_PER_MINUTE, "state": regime_path}
+    )
+
+    prints_rng = stream(config.seed, Stream.PRINTS)
+    bid_ticks = bid_ticks_at(mids, orders["time"].to_numpy(), strictly_before=True)
+    orders = orders.with_columns(
+        pl.Series("bid_ticks", bid_ticks),
+        pl.Series("mid", (2 * bid_ticks + 1) / (2 * 10**config.tick_decimals)),
+        pl.when(pl.Series(visible)).then(pl.Series(config.start_ms + jump_block * config.block_ms)).alias("jump_time"),
+        pl.Series("hash", hex_strings(prints_rng, orders.height, 32)),
+        pl.Series("taker", assign_takers(orders, prints_rng)),
+    )
+    trades = sweep_prints(config, orders, prints_rng)
+    _check_price_range(config, mids, trades)
+    return DemoMarket(config, orders, trades, mids, regimes)
+
+
+def _informed_jump_blocks(config: DemoMarketConfig, orders: pl.DataFrame) -> np.ndarray:
+    """Block in which each informed order's jump becomes visible; -1 if uninformed or after the simulated span."""
+    jump_ms = (orders["time_s"] + orders["jump_delay_s"]).to_numpy() * 1000
+    block = np.ceil(np.nan_to_num(jump_ms, nan=-1.0) / config.block_ms).astype(np.int64)
+    n_blocks = config.days * MS_PER_DAY // config.block_ms
+    return np.where(orders["informed"].to_numpy() & (block < n_blocks), block, -1)
+
+
+def _mids_frame(config: DemoMarketConfig, change_blocks: np.ndarray, change_bids: np.ndarray) -> pl.DataFrame:
+    scale = 10**config.tick_decimals
+    return pl.DataFrame(
+        {
+            "time": config.start_ms + change_blocks * config.block_ms,
+            "bid_ticks": change_bids,
+            "bid_px": change_bids / scale,
+            "ask_px": (change_bids + 1) / scale,
+            "mid": (2 * change_bids + 1) / (2 * scale),
+        }
+    )
+
+
+def _check_price_range(config: DemoMarketConfig, mids: pl.DataFrame, trades: pl.DataFrame) -> None:
+    """Fail loudly if the path left the range where the fixed tick keeps Hyperliquid's 5 significant figures."""
+    deepest_ask = (mids["ask_px"].max() or 0.0) + config.book_levels * config.tick
+    highest = max(deepest_ask, trades["px"].max() or 0.0)
+    deepest_bid = (mids["bid_px"].min() or 0.0) - config.book_levels * config.tick
+    lowest = min(deepest_bid, trades["px"].min() or math.inf)
+    if highest >= config.max_price or lowest <= 0:
+        raise ValueError(
+            f"price left (0, {config.max_price}) where a {config.tick} tick is valid; use fewer days or another seed"
+        )

@@ -1,0 +1,54 @@
+"""The latent log price per 100 ms block and the displayed book top it implies.
+
+The latent log price is a Gaussian random walk with the regime's sigma plus informed jumps; it is sampled at
+every block (the exchange's block clock) and the displayed best bid is the tick at or below it, so the mid sits
+on the half-tick grid with a constant one-tick spread. Only blocks where the bid moved are kept.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from data_lake.demo_market.config import MS_PER_DAY, MS_PER_MINUTE, DemoMarketConfig
+
+
+def simulate_bid_changes(
+    config: DemoMarketConfig,
+    regime_path: np.ndarray,
+    jump_blocks: np.ndarray,
+    jump_log_sizes: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(block index, best bid in ticks) at block 0 and at every block where the best bid changed.
+
+    Block b covers (b-1, b] blocks of ``block_ms``: its increment uses the regime of the minute it lies in and
+    adds the informed jumps (log-price sizes) that became visible in it.
+    """
+    blocks_per_day = MS_PER_DAY // config.block_ms
+    blocks_per_minute = MS_PER_MINUTE // config.block_ms
+    sigma_log_per_block = np.asarray(config.sigma_bps_per_sqrt_s) * 1e-4 * math.sqrt(config.block_ms / 1000)
+    ticks_per_price = 10**config.tick_decimals
+    log_price = math.log(config.start_price)
+    previous_bid = None
+    change_blocks: list[np.ndarray] = []
+    change_bids: list[np.ndarray] = []
+    for day in range(config.days):
+        first = day * blocks_per_day
+        blocks = np.arange(first, first + blocks_per_day)
+        regime = regime_path[np.maximum(blocks - 1, 0) // blocks_per_minute]
+        increments = sigma_log_per_block[regime] * rng.standard_normal(blocks_per_day)
+        in_day = (jump_blocks >= first) & (jump_blocks < first + blocks_per_day)
+        increments += np.bincount(jump_blocks[in_day] - first, weights=jump_log_sizes[in_day], minlength=blocks_per_day)
+        if day == 0:
+            increments[0] = 0.0
+        path = log_price + np.cumsum(increments)
+        log_price = float(path[-1])
+        bids = np.floor(np.exp(path) * ticks_per_price).astype(np.int64)
+        before = np.concatenate([[bids[0] - 1 if previous_bid is None else previous_bid], bids[:-1]])
+        moved = bids != before
+        change_blocks.append(blocks[moved])
+        change_bids.append(bids[moved])
+        previous_bid = int(bids[-1])
+    return np.concatenate(change_blocks), np.concatenate(change_bids)

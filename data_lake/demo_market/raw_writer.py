@@ -1,0 +1,70 @@
+"""Write the demo market into the raw zone, one lz4 file per receive hour, plus its ground-truth JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from data_lake.demo_market.book import level_profile
+from data_lake.demo_market.capture import MS_PER_HOUR, day_frames, hourly_series
+from data_lake.demo_market.config import MS_PER_DAY, DemoMarketConfig
+from data_lake.demo_market.market import DemoMarket, simulate
+from data_lake.demo_market.streams import Stream, stream
+from data_lake.demo_market.truth import write_truth
+from data_lake.demo_market.wire import envelope_lines
+from data_lake.raw_zone import raw_path, write_lines
+
+SOURCE = "ws"
+NS_PER_MS = 1_000_000
+LINES_SCHEMA = {"recv_ns": pl.Int64, "line": pl.String}
+
+
+def simulate_to_raw(config: DemoMarketConfig, raw_root: str | Path) -> Path:
+    """Simulate ``config`` and write ``raw/ws/{YYYYMMDD}/{H}/{coin}.jsonl.lz4``; returns the truth JSON's path."""
+    market = simulate(config)
+    write_raw(market, raw_root)
+    return write_truth(market, raw_root)
+
+
+def write_raw(market: DemoMarket, raw_root: str | Path) -> list[Path]:
+    """The recorder's files for ``market``: frames in receive order, split by receive hour."""
+    config = market.config
+    profile = level_profile(config, stream(config.seed, Stream.BOOK))
+    hourly = hourly_series(config, stream(config.seed, Stream.HOURLY))
+    pending = pl.DataFrame(schema=LINES_SCHEMA)
+    last_recv_ns = 0
+    written: list[Path] = []
+    for day in range(config.days):
+        rng = stream(config.seed, Stream.CAPTURE, day)
+        frames = day_frames(config, market, profile, hourly, day, rng)
+        recv_ns = _receive_times(config, frames["time"].to_numpy(), last_recv_ns, rng)
+        last_recv_ns = int(recv_ns[-1])
+        day_lines = pl.DataFrame({"recv_ns": recv_ns, "line": envelope_lines(recv_ns, frames["frame"])})
+        lines = pl.concat([pending, day_lines])
+        day_end_ns = (config.start_ms + (day + 1) * MS_PER_DAY) * NS_PER_MS
+        written += _write_hours(config, lines.filter(pl.col("recv_ns") < day_end_ns), raw_root)
+        pending = lines.filter(pl.col("recv_ns") >= day_end_ns)
+    return written
+
+
+def _receive_times(
+    config: DemoMarketConfig, time_ms: np.ndarray, after_ns: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Exchange time + a random latency, kept non-decreasing: one WS connection delivers frames in order."""
+    latency_ms = config.latency_min_ms + rng.exponential(config.latency_extra_mean_ms, len(time_ms))
+    recv_ns = time_ms * NS_PER_MS + np.rint(latency_ms * NS_PER_MS).astype(np.int64)
+    return np.maximum.accumulate(np.maximum(recv_ns, after_ns))
+
+
+def _write_hours(config: DemoMarketConfig, lines: pl.DataFrame, raw_root: str | Path) -> list[Path]:
+    hour_index = lines["recv_ns"].to_numpy() // (MS_PER_HOUR * NS_PER_MS)
+    bounds = np.flatnonzero(np.diff(hour_index)) + 1
+    written = []
+    for start, stop in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(hour_index)]]), strict=True):
+        hour_start = dt.datetime.fromtimestamp(int(hour_index[start]) * MS_PER_HOUR / 1000, tz=dt.UTC)
+        path = raw_path(raw_root, SOURCE, hour_start.date(), hour_start.hour, config.coin)
+        written.append(write_lines(path, lines["line"][int(start) : int(stop)].to_list()))
+    return written
