@@ -1,6 +1,5 @@
 """Raw -> clean assets, partitioned by (coin, day): thin wrappers over data_lake.cleaning."""
 
-from __future__ import annotations
 
 import time
 from collections import Counter

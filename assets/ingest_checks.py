@@ -1,6 +1,5 @@
 """Blocking checks on the clean tables: exact record reconciliation and Great Expectations suites."""
 
-from __future__ import annotations
 
 import dagster as dg
 

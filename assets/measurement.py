@@ -1,6 +1,5 @@
 """Measurement before modeling: features (1 s / 1 min bars), markouts (the FillLog) and the baseline report."""
 
-from __future__ import annotations
 
 import datetime as dt
 

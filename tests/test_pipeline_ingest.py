@@ -45,7 +45,7 @@ def _content_hash(lake: Lake, name: str) -> tuple[int, int]:
 def test_ingest_materialises_clean_tables_with_passing_checks(tmp_path: Path, demo_raw: Path) -> None:
     result = _run(tmp_path / "lake", demo_raw)
     assert result.success
-    checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed for e in result.get_asset_check_evaluations()}
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {
         "reconciliation": True,
         "gx_trades_suite": True,
@@ -59,7 +59,7 @@ def test_ingest_materialises_clean_tables_with_passing_checks(tmp_path: Path, de
     assert trades.height > 10_000
     assert book.filter(pl.col("source") == "l2Book").height > 150_000
     assert (book["ask_px_1"] > book["bid_px_1"]).all()
-    materialised = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events() for m in [m.event_specific_data.materialization]}
+    materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {"raw_captures", "trades", "book", "asset_ctx", "fills", "order_updates", "quarantine"} <= materialised
 
 

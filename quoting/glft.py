@@ -1,0 +1,286 @@
+"""The GLFT quote: one pure function shared by the backtest, the paper quoter and the live quoter.
+
+Gueant-Lehalle-Fernandez-Tapia asymptotic quotes (Gueant 2017 eq. 4.6-4.7, model A, xi = gamma):
+
+    c1 = ln(1 + xi*D/kappa) / (xi*D)
+    c2 = sqrt(gamma / (2*A*D*kappa) * (1 + xi*D/kappa) ** (kappa/(xi*D) + 1))
+    half_spread = c1 + (D/2) * sigma * c2         skew = sigma * c2 (per unit of inventory)
+    bid = mid - (half_spread + skew*q)            ask = mid + (half_spread - skew*q)
+
+Units: mid, spreads, bid/ask in quote currency per base unit; sigma in price units per sqrt(second);
+kappa per price unit; A per second; D (order size) and q in base units; gamma per unit of quote currency
+(CARA on wealth), so gamma*D/kappa is dimensionless. Spread floors and fees are in bps of mid.
+
+Around the formula, in this order: gamma is the belief-weighted sum of the per-regime gammas, then widened
+for kappa's uncertainty, ``gamma * (1 + kappa_se_mult * kappa_se / kappa)`` (a noisy kappa is treated as
+extra risk: with ``kappa_se_mult`` = 1 a kappa known to +-50% raises gamma by half); the GLFT half-spread
+is floored at half the belief-weighted regime floor; one maker fee is added per side; a cascade belief
+above its threshold pulls both sides; a side whose fill could take |inventory| past the limit is sized
+down or pulled; a post-only side that would cross the known opposite touch moves to the nearest valid
+price that does not; prices are rounded passively to Hyperliquid's grid; a side worth under the minimum
+notional is pulled.
+
+The compiled core :func:`glft_quote_core` takes and returns scalars so the backtest's compiled loop runs the
+very same arithmetic; :func:`quote` wraps it for Python callers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from quoting.exchange_rules import (
+    AssetRules,
+    meets_min_notional,
+    price_strictly_inside,
+    round_price,
+    round_size,
+)
+
+BPS = 1e-4
+
+# Why a side is not quoted (the core returns these codes; ``Quote`` carries the names).
+QUOTED = 0
+PULLED_INVALID_INPUT = 1
+PULLED_CASCADE = 2
+PULLED_POSITION_LIMIT = 3
+PULLED_NON_POSITIVE_PRICE = 4
+PULLED_MIN_NOTIONAL = 5
+PULL_REASONS = {
+    PULLED_INVALID_INPUT: "invalid_input",
+    PULLED_CASCADE: "cascade",
+    PULLED_POSITION_LIMIT: "position_limit",
+    PULLED_NON_POSITIVE_PRICE: "non_positive_price",
+    PULLED_MIN_NOTIONAL: "min_notional",
+}
+
+DEFAULT_REGIMES = ("calm", "volatile", "cascade")
+"""Regime order of belief vectors, as in the lake's ``belief_calm``/``belief_volatile``/``belief_cascade``."""
+
+
+@dataclass(frozen=True)
+class MarketModel:
+    """Calibrated market inputs of the quote (from a promoted parameter set and the live volatility)."""
+
+    sigma: float
+    """Mid volatility, price units per sqrt(second)."""
+    kappa: float
+    """Fill-intensity decay, per price unit: intensity at depth d is A*exp(-kappa*d)."""
+    kappa_se: float
+    """Standard error of kappa, per price unit."""
+    arrival_rate: float
+    """A, fills per second at zero depth."""
+
+
+@dataclass(frozen=True)
+class QuotePolicy:
+    """Risk settings of the quoter: per-regime gamma and spread floor, limits, fees and exchange rules."""
+
+    gamma_by_regime: tuple[float, ...]
+    """CARA risk aversion per regime, per unit of quote currency, in the order of the belief vector."""
+    min_spread_bps_by_regime: tuple[float, ...]
+    """Floor on the GLFT full spread (ask - bid, before fees) per regime, bps of mid."""
+    order_size: float
+    """D, base units per quote."""
+    position_limit: float
+    """Largest |inventory| in base units."""
+    rules: AssetRules
+    cascade_regime: int = 2
+    """Index of the cascade regime in the belief vector; -1 when the regime model has none."""
+    cascade_threshold: float = 0.5
+    """Pull both sides when P(cascade) exceeds this."""
+    kappa_se_mult: float = 1.0
+    """k in gamma * (1 + k * kappa_se / kappa)."""
+    maker_fee_bps: float = 1.5
+    """Maker fee added to each side's distance from mid (Hyperliquid base tier 0.015%)."""
+
+    def __post_init__(self) -> None:
+        if len(self.gamma_by_regime) != len(self.min_spread_bps_by_regime):
+            raise ValueError("gamma_by_regime and min_spread_bps_by_regime need one entry per regime")
+        if not -1 <= self.cascade_regime < len(self.gamma_by_regime):
+            raise ValueError(f"cascade_regime {self.cascade_regime} is not a regime index")
+
+    @property
+    def gammas(self) -> np.ndarray:
+        return np.asarray(self.gamma_by_regime, dtype=np.float64)
+
+    @property
+    def min_spreads_bps(self) -> np.ndarray:
+        return np.asarray(self.min_spread_bps_by_regime, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """Two-sided quote. A pulled side has price None, size 0 and a reason; prices are exchange-valid."""
+
+    bid_px: float | None
+    ask_px: float | None
+    bid_sz: float
+    ask_sz: float
+    half_spread: float
+    """GLFT half-spread after floor and fee, price units (before inventory skew and rounding)."""
+    skew: float
+    """Price shift per base unit of inventory."""
+    reservation_px: float
+    """mid - skew * q."""
+    gamma_used: float
+    bid_reason: str | None = None
+    ask_reason: str | None = None
+
+
+@njit(cache=True)
+def belief_weighted(belief: np.ndarray, per_regime: np.ndarray) -> float:
+    """Sum over regimes of P(regime) * value: the blended gamma, floor or adverse-selection prediction."""
+    total = 0.0
+    for i in range(per_regime.shape[0]):
+        total += belief[i] * per_regime[i]
+    return total
+
+
+@njit(cache=True)
+def cascade_pull(belief: np.ndarray, cascade_regime: int, threshold: float) -> bool:
+    """Whether the causal belief in the cascade regime is above the pull threshold."""
+    return cascade_regime >= 0 and belief[cascade_regime] > threshold
+
+
+@njit(cache=True)
+def widened_gamma(gamma: float, kappa: float, kappa_se: float, kappa_se_mult: float) -> float:
+    """gamma * (1 + k * se(kappa)/kappa): more risk aversion the less we know how fills decay with depth."""
+    return gamma * (1.0 + kappa_se_mult * kappa_se / kappa)
+
+
+@njit(cache=True)
+def glft_half_spread_and_skew(
+    gamma: float, kappa: float, arrival_rate: float, order_size: float, sigma: float
+) -> tuple[float, float]:
+    """GLFT (xi = gamma) half-spread c1 + (D/2)*sigma*c2 and skew sigma*c2, in price units."""
+    xi_d = gamma * order_size
+    c1 = math.log(1.0 + xi_d / kappa) / xi_d
+    c2 = math.sqrt(
+        gamma / (2.0 * arrival_rate * order_size * kappa) * (1.0 + xi_d / kappa) ** (kappa / xi_d + 1.0)
+    )
+    return c1 + 0.5 * order_size * sigma * c2, sigma * c2
+
+
+@njit(cache=True)
+def fill_probability(depth: float, arrival_rate: float, kappa: float, tau_s: float) -> float:
+    """P(at least one fill within ``tau_s`` seconds) ``depth`` price units from mid: 1 - exp(-A e^(-kappa d) tau)."""
+    return 1.0 - math.exp(-arrival_rate * math.exp(-kappa * depth) * tau_s)
+
+
+@njit(cache=True)
+def _finish_side(
+    px: float,
+    room: float,
+    order_size: float,
+    is_bid: bool,
+    opposite_touch: float,
+    sz_decimals: int,
+    is_spot: bool,
+    min_notional: float,
+) -> tuple[float, float, int]:
+    """Post-only clamp, passive rounding, size within ``room`` and the min-notional check of one side."""
+    size = round_size(min(order_size, room), sz_decimals)
+    if size <= 0.0:
+        return math.nan, 0.0, PULLED_POSITION_LIMIT
+    if opposite_touch > 0.0 and (px >= opposite_touch if is_bid else px <= opposite_touch):
+        px = price_strictly_inside(opposite_touch, is_bid, sz_decimals, is_spot)
+    px = round_price(px, is_bid, sz_decimals, is_spot)
+    if not px > 0.0:
+        return math.nan, 0.0, PULLED_NON_POSITIVE_PRICE
+    if not meets_min_notional(px, size, sz_decimals, is_spot, min_notional):
+        return math.nan, 0.0, PULLED_MIN_NOTIONAL
+    return px, size, QUOTED
+
+
+@njit(cache=True)
+def glft_quote_core(
+    mid: float,
+    sigma: float,
+    kappa: float,
+    kappa_se: float,
+    arrival_rate: float,
+    order_size: float,
+    inventory: float,
+    gamma: float,
+    kappa_se_mult: float,
+    min_spread_bps: float,
+    maker_fee_bps: float,
+    position_limit: float,
+    pull: bool,
+    open_bid_exposure: float,
+    open_ask_exposure: float,
+    best_bid: float,
+    best_ask: float,
+    sz_decimals: int,
+    is_spot: bool,
+    min_notional: float,
+) -> tuple[float, float, float, float, float, float, float, int, int]:
+    """Scalar GLFT quote (see module docstring); gamma and the floor are already belief-weighted.
+
+    ``open_*_exposure`` is own size on that side that may still fill before this quote lands (an order
+    being replaced), counted against the position limit. ``best_bid``/``best_ask`` <= 0 or NaN = unknown.
+    Returns (bid_px, ask_px, bid_sz, ask_sz, half_spread, skew, gamma_used, bid_code, ask_code); a pulled
+    side has NaN price, size 0 and a PULLED_* code.
+    """
+    if not (mid > 0.0 and sigma >= 0.0 and kappa > 0.0 and kappa_se >= 0.0 and arrival_rate > 0.0
+            and order_size > 0.0 and gamma > 0.0 and math.isfinite(inventory)):
+        return (math.nan, math.nan, 0.0, 0.0, math.nan, math.nan, math.nan,
+                PULLED_INVALID_INPUT, PULLED_INVALID_INPUT)
+    gamma_used = widened_gamma(gamma, kappa, kappa_se, kappa_se_mult)
+    half_spread, skew = glft_half_spread_and_skew(gamma_used, kappa, arrival_rate, order_size, sigma)
+    half_spread = max(half_spread, 0.5 * min_spread_bps * BPS * mid) + maker_fee_bps * BPS * mid
+    if pull:
+        return (math.nan, math.nan, 0.0, 0.0, half_spread, skew, gamma_used, PULLED_CASCADE, PULLED_CASCADE)
+    bid_px, bid_sz, bid_code = _finish_side(
+        mid - (half_spread + skew * inventory),
+        position_limit - inventory - open_bid_exposure,
+        order_size, True, best_ask, sz_decimals, is_spot, min_notional,
+    )
+    ask_px, ask_sz, ask_code = _finish_side(
+        mid + (half_spread - skew * inventory),
+        position_limit + inventory - open_ask_exposure,
+        order_size, False, best_bid, sz_decimals, is_spot, min_notional,
+    )
+    return bid_px, ask_px, bid_sz, ask_sz, half_spread, skew, gamma_used, bid_code, ask_code
+
+
+def quote(
+    mid: float,
+    inventory: float,
+    belief: Sequence[float],
+    model: MarketModel,
+    policy: QuotePolicy,
+    best_bid: float = math.nan,
+    best_ask: float = math.nan,
+    open_bid_exposure: float = 0.0,
+    open_ask_exposure: float = 0.0,
+) -> Quote:
+    """The quote for ``mid`` (quote currency) and ``inventory`` (base units) under the causal regime ``belief``."""
+    probs = np.asarray(belief, dtype=np.float64)
+    if probs.shape != (len(policy.gamma_by_regime),):
+        raise ValueError(f"belief has {probs.shape} entries, policy has {len(policy.gamma_by_regime)} regimes")
+    bid_px, ask_px, bid_sz, ask_sz, half_spread, skew, gamma_used, bid_code, ask_code = glft_quote_core(
+        mid, model.sigma, model.kappa, model.kappa_se, model.arrival_rate, policy.order_size, inventory,
+        belief_weighted(probs, policy.gammas), policy.kappa_se_mult,
+        belief_weighted(probs, policy.min_spreads_bps), policy.maker_fee_bps, policy.position_limit,
+        cascade_pull(probs, policy.cascade_regime, policy.cascade_threshold),
+        open_bid_exposure, open_ask_exposure, best_bid, best_ask,
+        policy.rules.sz_decimals, policy.rules.is_spot, policy.rules.min_notional,
+    )
+    return Quote(
+        bid_px=None if bid_code != QUOTED else float(bid_px),
+        ask_px=None if ask_code != QUOTED else float(ask_px),
+        bid_sz=float(bid_sz),
+        ask_sz=float(ask_sz),
+        half_spread=float(half_spread),
+        skew=float(skew),
+        reservation_px=float(mid - skew * inventory),
+        gamma_used=float(gamma_used),
+        bid_reason=PULL_REASONS.get(int(bid_code)),
+        ask_reason=PULL_REASONS.get(int(ask_code)),
+    )

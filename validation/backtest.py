@@ -1,0 +1,182 @@
+"""Backtest of the GLFT quoter on one coin's clean book and trades, with fill, latency and fee models.
+
+The loop itself is compiled (:mod:`validation.backtest_engine`) and quotes through the same
+:func:`quoting.glft.glft_quote_core` as the paper and live quoters. Inputs are the lake's ``book`` rows
+(levels ``bid_px_1..``/``ask_px_1..``, ``mid``) and ``trades`` rows (``px``, ``sz``, ``side`` = aggressor),
+times UTC epoch ms. Outputs are polars frames: the fill log (the FillLog fields) and the equity curve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from quoting.glft import DEFAULT_REGIMES, MarketModel, QuotePolicy
+from validation.backtest_engine import FILL_LOG_COLUMNS, EngineParams, MarketData, RegimeTable, simulate
+from validation.fill_models import FILL_MODELS
+
+NO_TIME = np.iinfo(np.int64).min
+"""Stamp of the certain-calm belief row used without beliefs: known before any event."""
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """Simulation settings; latencies in ms (default 100 + 100 = 200 ms from market event to live order)."""
+
+    fill_model: str = "queue"
+    """'queue' (queue position) or 'trade_through' (conservative), see validation.fill_models."""
+    feed_latency_ms: int = 100
+    """Exchange event -> strategy sees it (own fills included)."""
+    order_latency_ms: int = 100
+    """Strategy sends an order or cancel -> it takes effect at the exchange."""
+    order_latency_jitter_ms: int = 0
+    """Extra uniform random order latency in [0, jitter], drawn from ``seed``."""
+    requote_ms: int = 1_000
+    """Minimum local time between two quote decisions (cascade pulls are never delayed)."""
+    fill_prob_horizon_ms: int = 1_000
+    """tau of the logged predicted fill probability 1 - exp(-A exp(-kappa depth) tau)."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.fill_model not in FILL_MODELS:
+            raise ValueError(f"fill_model {self.fill_model!r} not in {sorted(FILL_MODELS)}")
+        if min(self.feed_latency_ms, self.order_latency_ms, self.order_latency_jitter_ms, self.requote_ms) < 0:
+            raise ValueError("latencies and requote_ms must be >= 0")
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Fill log, equity curve (one row per book row) and the end state; cash and equity in quote currency."""
+
+    fills: pl.DataFrame
+    equity: pl.DataFrame
+    final_inventory: float
+    final_cash: float
+    final_mid: float
+    orders_sent: int
+    cancels_sent: int
+    alo_rejects: int
+
+    @property
+    def final_equity(self) -> float:
+        """Mark-to-mid value of the book: cash + inventory * mid."""
+        return self.final_cash + self.final_inventory * self.final_mid
+
+
+def run_backtest(
+    book: pl.DataFrame,
+    trades: pl.DataFrame,
+    model: MarketModel,
+    policy: QuotePolicy,
+    config: BacktestConfig = BacktestConfig(),
+    beliefs: pl.DataFrame | None = None,
+    adverse_bps_by_regime: Sequence[float] | float = 0.0,
+    regime_names: Sequence[str] = DEFAULT_REGIMES,
+) -> BacktestResult:
+    """Replay one coin's ``book`` and ``trades`` and quote with ``policy``.
+
+    ``beliefs`` has ``time`` and one ``belief_<regime>`` column per regime in ``regime_names`` order, each
+    row computed from data up to its time (a causal filter); without it the calm regime (index 0) is certain.
+    ``adverse_bps_by_regime`` is the predicted adverse selection logged with each fill (belief-weighted).
+    """
+    n_regimes = len(policy.gamma_by_regime)
+    if len(regime_names) != n_regimes:
+        raise ValueError(f"{len(regime_names)} regime names for {n_regimes} regimes")
+    data = market_data(book, trades, beliefs, regime_names)
+    regimes = RegimeTable(
+        gammas=policy.gammas,
+        min_spreads_bps=policy.min_spreads_bps,
+        adverse_bps=np.broadcast_to(np.asarray(adverse_bps_by_regime, dtype=np.float64), (n_regimes,)).copy(),
+    )
+    fill_log, account_by_row, account, last_mid, orders_sent, cancels_sent, alo_rejects = simulate(
+        data, regimes, engine_params(model, policy, config)
+    )
+    return BacktestResult(
+        fills=fill_frame(fill_log, data.belief, regime_names),
+        equity=pl.DataFrame(
+            {"time": data.book_time, "mid": data.mid, "inventory": account_by_row[:, 0], "cash": account_by_row[:, 1]}
+        ).with_columns(equity=pl.col("cash") + pl.col("inventory") * pl.col("mid")),
+        final_inventory=float(account[0]),
+        final_cash=float(account[1]),
+        final_mid=float(last_mid),
+        orders_sent=int(orders_sent),
+        cancels_sent=int(cancels_sent),
+        alo_rejects=int(alo_rejects),
+    )
+
+
+def fill_frame(fill_log: np.ndarray, beliefs: np.ndarray, regime_names: Sequence[str]) -> pl.DataFrame:
+    """The engine's fill log as the FillLog frame, with the regime belief each order was quoted under."""
+    log = pl.DataFrame(fill_log, schema=list(FILL_LOG_COLUMNS), orient="row")
+    quoted_under = beliefs[fill_log[:, FILL_LOG_COLUMNS.index("belief_row")].astype(np.int64)]
+    return log.select(
+        pl.col("time").cast(pl.Int64),
+        pl.col("side").cast(pl.Int8),
+        "px", "sz", "fee", "mid", "inventory", "pred_fill_prob", "pred_adverse_bps",
+        *[pl.Series(f"belief_{name}", quoted_under[:, k]) for k, name in enumerate(regime_names)],
+        pl.col("quote_age_ms").cast(pl.Int64),
+    )
+
+
+def market_data(
+    book: pl.DataFrame, trades: pl.DataFrame, beliefs: pl.DataFrame | None, regime_names: Sequence[str]
+) -> MarketData:
+    """Sorted numpy arrays for the engine; absent book levels become NaN."""
+    book = book.sort("time", maintain_order=True)
+    trades = trades.sort("time", maintain_order=True)
+    n_levels = sum(1 for c in book.columns if c.startswith("bid_px_"))
+
+    def levels(prefix: str) -> np.ndarray:
+        cols = [f"{prefix}_{i}" for i in range(1, n_levels + 1)]
+        return np.ascontiguousarray(book.select(pl.col(cols).cast(pl.Float64).fill_null(np.nan)).to_numpy())
+
+    if beliefs is None:
+        belief_time = np.array([NO_TIME], dtype=np.int64)
+        belief = np.eye(1, len(regime_names), dtype=np.float64)
+    else:
+        beliefs = beliefs.sort("time", maintain_order=True)
+        belief_time = beliefs["time"].cast(pl.Int64).to_numpy()
+        belief = beliefs.select([f"belief_{name}" for name in regime_names]).cast(pl.Float64).to_numpy()
+    return MarketData(
+        book_time=book["time"].cast(pl.Int64).to_numpy(),
+        bid_px=levels("bid_px"),
+        bid_sz=levels("bid_sz"),
+        ask_px=levels("ask_px"),
+        ask_sz=levels("ask_sz"),
+        mid=book["mid"].cast(pl.Float64).fill_null(np.nan).to_numpy(),
+        trade_time=trades["time"].cast(pl.Int64).to_numpy(),
+        trade_px=trades["px"].cast(pl.Float64).to_numpy(),
+        trade_sz=trades["sz"].cast(pl.Float64).to_numpy(),
+        trade_side=trades["side"].cast(pl.Int64).to_numpy(),
+        belief_time=np.ascontiguousarray(belief_time),
+        belief=np.ascontiguousarray(belief),
+    )
+
+
+def engine_params(model: MarketModel, policy: QuotePolicy, config: BacktestConfig) -> EngineParams:
+    """Flatten the model, the policy and the config into the compiled loop's parameter tuple."""
+    return EngineParams(
+        sigma=float(model.sigma),
+        kappa=float(model.kappa),
+        kappa_se=float(model.kappa_se),
+        arrival_rate=float(model.arrival_rate),
+        cascade_regime=int(policy.cascade_regime),
+        cascade_threshold=float(policy.cascade_threshold),
+        kappa_se_mult=float(policy.kappa_se_mult),
+        maker_fee_bps=float(policy.maker_fee_bps),
+        order_size=float(policy.order_size),
+        position_limit=float(policy.position_limit),
+        sz_decimals=int(policy.rules.sz_decimals),
+        is_spot=bool(policy.rules.is_spot),
+        min_notional=float(policy.rules.min_notional),
+        fill_model=FILL_MODELS[config.fill_model],
+        feed_latency_ms=int(config.feed_latency_ms),
+        order_latency_ms=int(config.order_latency_ms),
+        order_latency_jitter_ms=int(config.order_latency_jitter_ms),
+        requote_ms=int(config.requote_ms),
+        fill_prob_horizon_ms=int(config.fill_prob_horizon_ms),
+        seed=int(config.seed),
+    )

@@ -1,0 +1,331 @@
+"""The compiled event loop of the backtest: one coin's book rows and trades against the shared GLFT core.
+
+Time is UTC epoch ms throughout. Events are replayed in exchange-time order, trades before the book row
+of the same millisecond (a snapshot stamped t already shows the trades of t). The strategy reacts to a
+book row stamped t at local time t + feed latency; its orders (and cancels) land at the exchange
+order-latency later (plus optional seeded jitter) and take part only in events stamped strictly after
+landing. Fills reach the strategy through the same feed, so at the decision on a row stamped t it knows
+its inventory exactly as of t. Each side has at most one request in flight; a new price is a
+cancel-replace that lands as one request, and the order being replaced still counts against the
+position limit until then. A post-only (Alo) order that would cross the book when it lands is rejected.
+Regime beliefs are used as of the row's time (the caller supplies causal beliefs); before the first
+belief there are no quotes.
+
+Per-event helpers take scalars and small state arrays only: handing the tuples of market arrays to a
+compiled call costs reference counting on every array, which dominated the loop.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from quoting.glft import QUOTED, belief_weighted, cascade_pull, fill_probability, glft_quote_core
+from validation.fill_models import QUEUE_POSITION, fill_from_trade, queue_after_book, queue_at_placement
+
+BID, ASK = 0, 1
+ORDER, REQUEST = 0, 1
+"""Slot kinds: the order resting at the exchange, and the request in flight towards it."""
+ACTIVE, PX, SIZE, QUEUE, T_LIVE, PRED_PROB, PRED_ADVERSE, BELIEF_ROW = range(8)
+"""Slot fields; a request with NaN price is a cancel, its T_LIVE is its landing time."""
+N_FIELDS = 8
+
+FILL_LOG_COLUMNS = (
+    "time", "side", "px", "sz", "fee", "mid", "inventory", "pred_fill_prob", "pred_adverse_bps", "belief_row",
+    "quote_age_ms",
+)
+"""Columns of the fill-log array, one row per fill (time in ms, side +1 buy / -1 sell, fee in quote currency)."""
+(F_TIME, F_SIDE, F_PX, F_SZ, F_FEE, F_MID, F_INVENTORY, F_PROB, F_ADVERSE, F_BELIEF_ROW,
+ F_AGE) = range(len(FILL_LOG_COLUMNS))
+INVENTORY, CASH = 0, 1
+"""Account fields: inventory in base units, cash in quote currency (fees paid out of it)."""
+
+
+class MarketData(NamedTuple):
+    """Book rows (levels best first, NaN = absent), trades and regime beliefs, each sorted by time (ms)."""
+
+    book_time: np.ndarray
+    bid_px: np.ndarray
+    bid_sz: np.ndarray
+    ask_px: np.ndarray
+    ask_sz: np.ndarray
+    mid: np.ndarray
+    trade_time: np.ndarray
+    trade_px: np.ndarray
+    trade_sz: np.ndarray
+    trade_side: np.ndarray
+    belief_time: np.ndarray
+    belief: np.ndarray
+
+
+class RegimeTable(NamedTuple):
+    """Per-regime settings, in the order of the belief columns."""
+
+    gammas: np.ndarray
+    min_spreads_bps: np.ndarray
+    adverse_bps: np.ndarray
+
+
+class EngineParams(NamedTuple):
+    """Scalars of the quoting policy and the simulation, flattened for the compiled loop."""
+
+    sigma: float
+    kappa: float
+    kappa_se: float
+    arrival_rate: float
+    cascade_regime: int
+    cascade_threshold: float
+    kappa_se_mult: float
+    maker_fee_bps: float
+    order_size: float
+    position_limit: float
+    sz_decimals: int
+    is_spot: bool
+    min_notional: float
+    fill_model: int
+    feed_latency_ms: int
+    order_latency_ms: int
+    order_latency_jitter_ms: int
+    requote_ms: int
+    fill_prob_horizon_ms: int
+    seed: int
+
+
+@njit(cache=True)
+def _land_request(slots: np.ndarray, side: int, level_px: np.ndarray, level_sz: np.ndarray, fill_model: int) -> None:
+    """Apply the in-flight request of ``side`` (past the Alo check) to the book row given by its levels."""
+    slots[REQUEST, side, ACTIVE] = 0.0
+    slots[ORDER, side, ACTIVE] = 0.0  # a cancel, or the cancel half of a cancel-replace
+    px = slots[REQUEST, side, PX]
+    if math.isnan(px):
+        return
+    slots[ORDER, side] = slots[REQUEST, side]
+    slots[ORDER, side, ACTIVE] = 1.0
+    slots[ORDER, side, QUEUE] = queue_at_placement(fill_model, px, side == BID, level_px, level_sz)
+
+
+@njit(cache=True)
+def _crosses(side: int, px: float, bid_touch: float, ask_touch: float) -> bool:
+    """Whether a post-only order at ``px`` would match the opposite touch on arrival."""
+    return px >= ask_touch if side == BID else px <= bid_touch
+
+
+@njit(cache=True)
+def _reaches(side: int, order_px: float, trade_px: float) -> bool:
+    """Whether a print against ``side`` is at or through our price (the only prints a fill model can use)."""
+    return trade_px <= order_px if side == BID else trade_px >= order_px
+
+
+@njit(cache=True)
+def _fill_on_trade(slots: np.ndarray, side: int, account: np.ndarray, fill_log: np.ndarray, n_fills: int,
+                   now: int, trade_px: float, trade_sz: float, trade_side: int, mid: float,
+                   p: EngineParams) -> int:
+    """Match one market trade against our resting order on ``side``, book and log any fill; returns n_fills."""
+    filled, queue = fill_from_trade(
+        p.fill_model, side == BID, slots[ORDER, side, PX], slots[ORDER, side, SIZE], slots[ORDER, side, QUEUE],
+        trade_px, trade_sz, trade_side,
+    )
+    slots[ORDER, side, QUEUE] = queue
+    if filled <= 0.0:
+        return n_fills
+    px = slots[ORDER, side, PX]
+    direction = 1.0 if side == BID else -1.0
+    fee = p.maker_fee_bps * 1e-4 * px * filled
+    account[INVENTORY] += direction * filled
+    account[CASH] -= direction * px * filled + fee
+    slots[ORDER, side, SIZE] -= filled
+    if slots[ORDER, side, SIZE] < 0.5 * 10.0**-p.sz_decimals:  # under half a lot left: dust of a full fill
+        slots[ORDER, side, ACTIVE] = 0.0
+    fill_log[n_fills, F_TIME] = now
+    fill_log[n_fills, F_SIDE] = direction
+    fill_log[n_fills, F_PX] = px
+    fill_log[n_fills, F_SZ] = filled
+    fill_log[n_fills, F_FEE] = fee
+    fill_log[n_fills, F_MID] = mid
+    fill_log[n_fills, F_INVENTORY] = account[INVENTORY]
+    fill_log[n_fills, F_PROB] = slots[ORDER, side, PRED_PROB]
+    fill_log[n_fills, F_ADVERSE] = slots[ORDER, side, PRED_ADVERSE]
+    fill_log[n_fills, F_BELIEF_ROW] = slots[ORDER, side, BELIEF_ROW]
+    fill_log[n_fills, F_AGE] = now - slots[ORDER, side, T_LIVE]
+    return n_fills + 1
+
+
+@njit(cache=True)
+def _send(slots: np.ndarray, side: int, t_land: float, px: float, size: float, prob: float, adverse: float,
+          belief_row: int) -> None:
+    """Put a request in flight for ``side``: a new (or replacing) order, or a cancel when ``px`` is NaN."""
+    slots[REQUEST, side, ACTIVE] = 1.0
+    slots[REQUEST, side, PX] = px
+    slots[REQUEST, side, SIZE] = size
+    slots[REQUEST, side, QUEUE] = 0.0
+    slots[REQUEST, side, T_LIVE] = t_land
+    slots[REQUEST, side, PRED_PROB] = prob
+    slots[REQUEST, side, PRED_ADVERSE] = adverse
+    slots[REQUEST, side, BELIEF_ROW] = belief_row
+
+
+@njit(cache=True)
+def _quote(p: EngineParams, mid: float, inventory: float, gamma: float, min_spread_bps: float, pull: bool,
+           bid_exposure: float, ask_exposure: float, best_bid: float, best_ask: float
+           ) -> tuple[float, float, float, float, int, int]:
+    """(bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code) of the shared GLFT core."""
+    bid_px, ask_px, bid_sz, ask_sz, _, _, _, bid_code, ask_code = glft_quote_core(
+        mid, p.sigma, p.kappa, p.kappa_se, p.arrival_rate, p.order_size, inventory, gamma, p.kappa_se_mult,
+        min_spread_bps, p.maker_fee_bps, p.position_limit, pull, bid_exposure, ask_exposure, best_bid, best_ask,
+        p.sz_decimals, p.is_spot, p.min_notional,
+    )
+    return bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code
+
+
+@njit(cache=True)
+def _needs_replacing(slots: np.ndarray, side: int, px: float, code: int) -> bool:
+    """Whether the quote moved a resting order (with no request in flight) to another price."""
+    return (slots[REQUEST, side, ACTIVE] == 0.0 and slots[ORDER, side, ACTIVE] == 1.0 and code == QUOTED
+            and px != slots[ORDER, side, PX])
+
+
+@njit(cache=True)
+def _act(slots: np.ndarray, side: int, px: float, size: float, code: int, mid: float, adverse: float,
+         belief_row: int, t_land: float, p: EngineParams) -> tuple[int, int]:
+    """Place, replace, cancel or keep one side's order; returns (orders sent, cancels sent)."""
+    resting = slots[ORDER, side, ACTIVE] == 1.0
+    if slots[REQUEST, side, ACTIVE] == 1.0 or (code == QUOTED and resting and px == slots[ORDER, side, PX]):
+        return 0, 0  # one request in flight per side; an unchanged price keeps its place in the queue
+    if code == QUOTED:
+        prob = fill_probability(abs(px - mid), p.arrival_rate, p.kappa, p.fill_prob_horizon_ms / 1000.0)
+        _send(slots, side, t_land, px, size, prob, adverse, belief_row)
+        return 1, 0
+    if resting:
+        _send(slots, side, t_land, math.nan, 0.0, math.nan, math.nan, belief_row)
+        return 0, 1
+    return 0, 0
+
+
+@njit(cache=True)
+def _requote(slots: np.ndarray, p: EngineParams, mid: float, inventory: float, gamma: float,
+             min_spread_bps: float, adverse: float, belief_row: int, best_bid: float, best_ask: float,
+             t_land: float) -> tuple[int, int]:
+    """Quote both sides; a replacement that could breach the limit while the order it replaces can still fill
+    is re-quoted with that order counted as exposure (usually smaller, or pulled)."""
+    bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code = _quote(
+        p, mid, inventory, gamma, min_spread_bps, False, 0.0, 0.0, best_bid, best_ask
+    )
+    bid_resting, ask_resting = slots[ORDER, BID, SIZE], slots[ORDER, ASK, SIZE]
+    resize_bid = (_needs_replacing(slots, BID, bid_px, bid_code)
+                  and inventory + bid_resting + bid_sz > p.position_limit)
+    resize_ask = (_needs_replacing(slots, ASK, ask_px, ask_code)
+                  and inventory - ask_resting - ask_sz < -p.position_limit)
+    if resize_bid or resize_ask:
+        sized = _quote(p, mid, inventory, gamma, min_spread_bps, False, bid_resting if resize_bid else 0.0,
+                       ask_resting if resize_ask else 0.0, best_bid, best_ask)
+        if resize_bid:
+            bid_px, bid_sz, bid_code = sized[0], sized[2], sized[4]
+        if resize_ask:
+            ask_px, ask_sz, ask_code = sized[1], sized[3], sized[5]
+    bid_sent, bid_cancelled = _act(slots, BID, bid_px, bid_sz, bid_code, mid, adverse, belief_row, t_land, p)
+    ask_sent, ask_cancelled = _act(slots, ASK, ask_px, ask_sz, ask_code, mid, adverse, belief_row, t_land, p)
+    return bid_sent + ask_sent, bid_cancelled + ask_cancelled
+
+
+@njit(cache=True)
+def _blend_beliefs(belief: np.ndarray, regimes: RegimeTable, p: EngineParams
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per belief row: blended gamma, spread floor (bps), predicted adverse selection (bps), cascade pull."""
+    n = belief.shape[0]
+    gamma, floor_bps, adverse_bps, pull = np.empty(n), np.empty(n), np.empty(n), np.empty(n, np.bool_)
+    for k in range(n):
+        gamma[k] = belief_weighted(belief[k], regimes.gammas)
+        floor_bps[k] = belief_weighted(belief[k], regimes.min_spreads_bps)
+        adverse_bps[k] = belief_weighted(belief[k], regimes.adverse_bps)
+        pull[k] = cascade_pull(belief[k], p.cascade_regime, p.cascade_threshold)
+    return gamma, floor_bps, adverse_bps, pull
+
+
+@njit(cache=True)
+def simulate(data: MarketData, regimes: RegimeTable, p: EngineParams) -> tuple:
+    """Replay ``data`` under policy ``p``.
+
+    Returns (fill log [n_fills x FILL_LOG_COLUMNS], account after each book row [n_book x (inventory, cash)],
+    final account, last positive mid, orders sent, cancels sent, Alo rejects).
+    """
+    np.random.seed(p.seed)
+    n_book, n_trades, n_beliefs = data.book_time.shape[0], data.trade_time.shape[0], data.belief_time.shape[0]
+    gamma_at, floor_at, adverse_at, pull_at = _blend_beliefs(data.belief, regimes, p)
+    slots = np.zeros((2, 2, N_FIELDS))
+    account = np.zeros(2)
+    fill_log = np.empty((n_trades, len(FILL_LOG_COLUMNS)))
+    account_by_row = np.empty((n_book, 2))
+    row, belief_row, i_book, i_trade, n_fills = -1, -1, 0, 0, 0
+    last_mid = math.nan
+    last_decision = -(2**62)
+    orders_sent, cancels_sent, alo_rejects = 0, 0, 0
+
+    while i_book < n_book or i_trade < n_trades:
+        is_trade = i_trade < n_trades and (i_book >= n_book or data.trade_time[i_trade] <= data.book_time[i_book])
+        now = data.trade_time[i_trade] if is_trade else data.book_time[i_book]
+        for side in (BID, ASK):
+            if slots[REQUEST, side, ACTIVE] == 1.0 and slots[REQUEST, side, T_LIVE] < now:
+                if _crosses(side, slots[REQUEST, side, PX], data.bid_px[row, 0], data.ask_px[row, 0]):
+                    slots[REQUEST, side, ACTIVE] = 0.0
+                    slots[ORDER, side, ACTIVE] = 0.0  # the cancel half of the replace still happens
+                    alo_rejects += 1
+                elif side == BID:
+                    _land_request(slots, side, data.bid_px[row], data.bid_sz[row], p.fill_model)
+                else:
+                    _land_request(slots, side, data.ask_px[row], data.ask_sz[row], p.fill_model)
+
+        if is_trade:
+            side = BID if data.trade_side[i_trade] == -1 else ASK  # a seller hits bids, a buyer lifts asks
+            if slots[ORDER, side, ACTIVE] == 1.0 and _reaches(side, slots[ORDER, side, PX], data.trade_px[i_trade]):
+                n_fills = _fill_on_trade(
+                    slots, side, account, fill_log, n_fills, now, data.trade_px[i_trade], data.trade_sz[i_trade],
+                    data.trade_side[i_trade], data.mid[row], p,
+                )
+            i_trade += 1
+            continue
+
+        row = i_book
+        i_book += 1
+        if p.fill_model == QUEUE_POSITION:
+            if slots[ORDER, BID, ACTIVE] == 1.0:
+                slots[ORDER, BID, QUEUE] = queue_after_book(
+                    slots[ORDER, BID, QUEUE], slots[ORDER, BID, PX], True, data.bid_px[row], data.bid_sz[row]
+                )
+            if slots[ORDER, ASK, ACTIVE] == 1.0:
+                slots[ORDER, ASK, QUEUE] = queue_after_book(
+                    slots[ORDER, ASK, QUEUE], slots[ORDER, ASK, PX], False, data.ask_px[row], data.ask_sz[row]
+                )
+        account_by_row[row, INVENTORY], account_by_row[row, CASH] = account[INVENTORY], account[CASH]
+        mid = data.mid[row]
+        if not mid > 0.0:
+            continue
+        last_mid = mid
+        while belief_row + 1 < n_beliefs and data.belief_time[belief_row + 1] <= now:
+            belief_row += 1
+        if belief_row < 0:
+            continue  # no belief yet: fail closed, no quotes
+        decided = now + p.feed_latency_ms
+        latency = p.order_latency_ms
+        if p.order_latency_jitter_ms > 0:
+            latency += np.random.randint(0, p.order_latency_jitter_ms + 1)
+        t_land = float(decided + latency)
+        if pull_at[belief_row]:
+            for side in (BID, ASK):
+                if slots[ORDER, side, ACTIVE] == 1.0 and slots[REQUEST, side, ACTIVE] == 0.0:
+                    _send(slots, side, t_land, math.nan, 0.0, math.nan, math.nan, belief_row)
+                    cancels_sent += 1
+            continue
+        if decided - last_decision < p.requote_ms:
+            continue
+        last_decision = decided
+        sent, cancelled = _requote(
+            slots, p, mid, account[INVENTORY], gamma_at[belief_row], floor_at[belief_row], adverse_at[belief_row],
+            belief_row, data.bid_px[row, 0], data.ask_px[row, 0], t_land,
+        )
+        orders_sent += sent
+        cancels_sent += cancelled
+
+    return fill_log[:n_fills], account_by_row, account, last_mid, orders_sent, cancels_sent, alo_rejects
