@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from data_lake.lake import Lake
+from tests.support import DEMO_COIN, DEMO_DAY
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "hyperliquid-samples"
 
@@ -29,3 +30,13 @@ def raw_root(tmp_path: Path) -> Path:
     root = tmp_path / "raw"
     root.mkdir()
     return root
+
+
+@pytest.fixture(scope="session")
+def demo_day(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One simulated demo-market day in a raw zone shared by the pipeline tests: (raw_root, truth_json)."""
+    from data_lake.demo_market import DemoMarketConfig, simulate_to_raw
+
+    raw = tmp_path_factory.mktemp("demo_raw")
+    truth = simulate_to_raw(DemoMarketConfig(coin=DEMO_COIN, days=1, seed=11, start=DEMO_DAY), raw)
+    return raw, truth

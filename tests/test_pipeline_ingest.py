@@ -2,48 +2,24 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
-import dagster as dg
 import polars as pl
 import pytest
 
-from assets.partitions import COINS, partition_key
-from data_lake.demo_market import DemoMarketConfig, simulate_to_raw
 from data_lake.lake import Lake
 from data_lake.tables import table
-from pipelines.definitions import defs
-from pipelines.resources import DataLakeResource
-
-DAY = dt.date(2026, 1, 1)
-COIN = "DEMO"
-
-
-@pytest.fixture(scope="module")
-def demo_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    raw = tmp_path_factory.mktemp("raw")
-    simulate_to_raw(DemoMarketConfig(coin=COIN, days=1, seed=11, start=DAY), raw)
-    return raw
-
-
-def _run(lake_root: Path, raw: Path) -> dg.ExecuteInProcessResult:
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(COINS.name, [COIN])
-    job = defs.resolve_job_def("ingest")
-    resources = {"data_lake": DataLakeResource(lake_root=str(lake_root), raw_root=str(raw))}
-    return job.execute_in_process(partition_key=partition_key(COIN, DAY), instance=instance, resources=resources)
+from tests.support import DEMO_COIN, DEMO_DAY, run_job
 
 
 def _content_hash(lake: Lake, name: str) -> tuple[int, int]:
-    df = lake.read_partition(name, COIN, DAY)
-    key = list(table(name).key)
-    return df.height, int(df.sort(key).hash_rows(seed=1).sum()) if df.height else 0
+    df = lake.read_partition(name, DEMO_COIN, DEMO_DAY)
+    return df.height, int(df.sort(list(table(name).key)).hash_rows(seed=1).sum()) if df.height else 0
 
 
 @pytest.mark.slow
-def test_ingest_materialises_clean_tables_with_passing_checks(tmp_path: Path, demo_raw: Path) -> None:
-    result = _run(tmp_path / "lake", demo_raw)
+def test_ingest_materialises_clean_tables_with_passing_checks(tmp_path: Path, demo_day: tuple[Path, Path]) -> None:
+    result = run_job("ingest", tmp_path / "lake", demo_day[0])
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {
@@ -54,8 +30,8 @@ def test_ingest_materialises_clean_tables_with_passing_checks(tmp_path: Path, de
         "gx_fills_suite": True,
     }
     lake = Lake(tmp_path / "lake", storage_options={})
-    trades = lake.read_partition("trades", COIN, DAY)
-    book = lake.read_partition("book", COIN, DAY)
+    trades = lake.read_partition("trades", DEMO_COIN, DEMO_DAY)
+    book = lake.read_partition("book", DEMO_COIN, DEMO_DAY)
     assert trades.height > 10_000
     assert book.filter(pl.col("source") == "l2Book").height > 150_000
     assert (book["ask_px_1"] > book["bid_px_1"]).all()
@@ -64,11 +40,11 @@ def test_ingest_materialises_clean_tables_with_passing_checks(tmp_path: Path, de
 
 
 @pytest.mark.slow
-def test_rematerialising_a_partition_is_idempotent(tmp_path: Path, demo_raw: Path) -> None:
+def test_rematerialising_a_partition_is_idempotent(tmp_path: Path, demo_day: tuple[Path, Path]) -> None:
     lake = Lake(tmp_path / "lake", storage_options={})
-    _run(tmp_path / "lake", demo_raw)
+    run_job("ingest", tmp_path / "lake", demo_day[0])
     first = {name: _content_hash(lake, name) for name in ("trades", "book", "asset_ctx", "quarantine", "raw_captures")}
-    _run(tmp_path / "lake", demo_raw)
+    run_job("ingest", tmp_path / "lake", demo_day[0])
     second = {name: _content_hash(lake, name) for name in first}
     assert first == second
     assert first["trades"][0] > 0
