@@ -1,0 +1,89 @@
+"""Raw .jsonl.lz4 -> clean Delta for one simulated day, beside a bare polars.read_ndjson of the same lines.
+
+Prints records per second of the full clean step (decompress, parse, validate, dedupe, quarantine, Delta
+writes of every table) and its ratio to polars reading the decompressed NDJSON (goal: within 2x).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+from data_lake import raw_zone
+from data_lake.cleaning import CLEAN_TABLES, clean_partition
+from data_lake.demo_market import DemoMarketConfig, simulate_to_raw
+from data_lake.lake import Lake
+
+DAY = dt.date(2026, 1, 1)
+COIN = "DEMO"
+
+
+def _best_of(n: int, fn) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(n):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def _split_by_channel(text: bytes) -> list[bytes]:
+    """NDJSON blobs of one channel each: polars cannot read frames of different shapes as one file."""
+    groups: dict[bytes, list[bytes]] = {}
+    for line in text.splitlines():
+        key = line[line.find(b'"channel"') : line.find(b'"channel"') + 30]
+        groups.setdefault(key, []).append(line)
+    return [b"\n".join(g) + b"\n" for g in groups.values()]
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
+    raw = work / "raw"
+    start = time.perf_counter()
+    simulate_to_raw(DemoMarketConfig(coin=COIN, days=1, seed=3, start=DAY), raw)
+    print(f"simulated 1 day in {time.perf_counter() - start:.1f} s")
+    files = raw_zone.discover(raw, coin=COIN, date=DAY)
+    text = b"".join(raw_zone.read_bytes(f.path) for f in files)
+    lines = text.count(b"\n")
+    by_channel = _split_by_channel(text)
+
+    def polars_read() -> list[pl.DataFrame]:
+        return [pl.read_ndjson(io.BytesIO(blob), infer_schema_length=None) for blob in by_channel]
+
+    def decompress_and_polars_read() -> list[pl.DataFrame]:
+        blobs = _split_by_channel(b"".join(raw_zone.read_bytes(f.path) for f in files))
+        return [pl.read_ndjson(io.BytesIO(blob), infer_schema_length=None) for blob in blobs]
+
+    lake = Lake(work / "lake", storage_options={})
+
+    def clean_and_write() -> int:
+        result = clean_partition(raw, COIN, DAY)
+        for name in CLEAN_TABLES:
+            lake.write_partition(name, result.tables[name], COIN, DAY)
+        lake.write_partition("quarantine", result.quarantine, COIN, DAY)
+        return result.accounting.records_in
+
+    t_read, _ = _best_of(3, polars_read)
+    t_dread, _ = _best_of(3, decompress_and_polars_read)
+    t_clean, records = _best_of(3, clean_and_write)
+    t_parse, _ = _best_of(3, lambda: clean_partition(raw, COIN, DAY))
+    print(f"\n{lines:,} raw lines, {records:,} records (a multi-trade frame counts its trades)")
+    print(f"{'step':<52}{'seconds':>9}{'lines/s':>14}")
+    for label, seconds in (
+        ("polars.read_ndjson per channel (bytes in memory)", t_read),
+        ("lz4 decompress + split + polars.read_ndjson", t_dread),
+        ("clean_partition (decompress, parse, clean)", t_parse),
+        ("clean_partition + Delta writes of every table", t_clean),
+    ):
+        print(f"{label:<52}{seconds:>9.2f}{lines / seconds:>14,.0f}")
+    print(f"\nratio clean+write / polars.read_ndjson:          {t_clean / t_read:.2f}x (goal <= 2x)")
+    print(f"ratio clean+write / decompress+read_ndjson:      {t_clean / t_dread:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
