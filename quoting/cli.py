@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -27,6 +28,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from data_lake.importers import import_file
+
+    for path in args.paths:
+        report = import_file(path, args.kind, args.raw)
+        print(f"{path}: {report.items} items, {report.attributed} to coin files, {report.unattributed} unattributed")
+        for reason, count in sorted(report.reasons.items()):
+            print(f"  unattributed, {reason}: {count}")
+    print(f"raw zone: {args.raw} (unattributed items are kept in _unattributed.jsonl files)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smallfish", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -38,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--start", type=_date, default=dt.date(2026, 1, 1), help="first UTC day (YYYY-MM-DD)")
     sim.add_argument("--out", required=True, help="raw-zone root to write into")
     sim.set_defaults(func=_cmd_simulate)
+
+    imp = sub.add_parser("import", help="sort downloaded Hyperliquid files (archive, node, API fills) into the raw zone")
+    imp.add_argument("kind", choices=("archive-l2book", "node-trades", "node-fills", "node-fills-by-block", "user-fills"))
+    imp.add_argument("paths", nargs="+")
+    imp.add_argument("--raw", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root (default $SMALLFISH_RAW or ./raw)")
+    imp.set_defaults(func=_cmd_import)
     return parser
 
 
