@@ -4,7 +4,8 @@ Layout: ``{raw_root}/{source}/{YYYYMMDD}/{H}/{coin_file}.jsonl[.lz4]`` with the 
 Hyperliquid's S3 archive). Each line is the archive envelope
 ``{"time": "<receive time, ISO ns UTC, no zone>", "ver_num": 1, "raw": <the WS frame>}``.
 Coin names may contain ``/`` and ``:`` (``PURR/USDC``, ``xyz:NVDA``); :func:`coin_file_name` makes them
-file-safe and :func:`coin_from_file_name` inverts it.
+file-safe and :func:`coin_from_file_name` inverts it. Files whose name starts with ``_`` (such as an
+importer's ``_unattributed.jsonl``) are not coin files and are never discovered.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import lz4.block
 import lz4.frame
 
-SOURCES = ("ws", "archive", "node", "quoter")
+SOURCES = ("ws", "archive", "node", "quoter", "api")
 _SUFFIXES = (".jsonl.lz4", ".jsonl", ".lz4")
 _DAY_RE = re.compile(r"^\d{8}$")
 
@@ -73,7 +75,7 @@ def discover(raw_root: str | Path, coin: str | None = None, date: dt.date | None
                     continue
                 for f in hour_dir.iterdir():
                     stem = _strip_suffix(f.name)
-                    if stem is None or not f.is_file():
+                    if stem is None or stem.startswith("_") or not f.is_file():
                         continue
                     file_coin = coin_from_file_name(stem)
                     if coin is not None and file_coin != coin:
@@ -90,33 +92,101 @@ def dates_in(raw_root: str | Path) -> list[dt.date]:
     return sorted({f.date for f in discover(raw_root)})
 
 
+@dataclass(frozen=True)
+class DecodedFile:
+    """A raw file's decoded content and how many of its stored bytes could not be decoded (damaged LZ4)."""
+
+    data: bytes
+    stored_bytes: int
+    undecoded_bytes: int = 0
+    problem: str | None = None
+
+
+def decode_file(path: str | Path) -> DecodedFile:
+    """Decode a raw file (LZ4 frame if the name ends in ``.lz4``), salvaging every complete block of a
+    truncated or damaged frame and saying how many stored bytes were lost, so nothing goes unnoticed."""
+    path = Path(path)
+    data = path.read_bytes()
+    if not path.name.endswith(".lz4") or not data:
+        return DecodedFile(data, len(data))
+    try:
+        decompressor = lz4.frame.LZ4FrameDecompressor()
+        out = decompressor.decompress(data)
+        while decompressor.eof and decompressor.unused_data:
+            rest = decompressor.unused_data
+            decompressor = lz4.frame.LZ4FrameDecompressor()
+            out += decompressor.decompress(rest)
+        if decompressor.eof:
+            return DecodedFile(out, len(data))
+    except RuntimeError:
+        pass
+    return _salvage(data)
+
+
+_LZ4_MAGIC = 0x184D2204
+_LZ4_BLOCK_MAX = {4: 1 << 16, 5: 1 << 18, 6: 1 << 20, 7: 1 << 22}
+
+
+class _Lz4Damage(ValueError):
+    """Where and why decoding an LZ4 file stopped."""
+
+    def __init__(self, pos: int, why: str):
+        super().__init__(why)
+        self.pos = pos
+
+
+def _salvage(data: bytes) -> DecodedFile:
+    """Decode LZ4 frames block by block up to the first incomplete or undecodable block."""
+    out = bytearray()
+    pos = 0
+    while pos < len(data):
+        try:
+            pos = _decode_frame(data, pos, out)
+        except _Lz4Damage as exc:
+            lost = len(data) - exc.pos
+            problem = f"damaged lz4 ({exc}): {lost} of {len(data)} stored bytes from byte {exc.pos} could not be decoded"
+            return DecodedFile(bytes(out), len(data), lost, problem)
+    return DecodedFile(bytes(out), len(data))
+
+
+def _decode_frame(data: bytes, pos: int, out: bytearray) -> int:
+    """Append the frame at ``pos`` to ``out`` one block at a time; returns the position after the frame.
+
+    On failure ``out`` keeps every complete block and the exception says where decoding stopped.
+    """
+    if len(data) - pos < 7 or int.from_bytes(data[pos : pos + 4], "little") != _LZ4_MAGIC:
+        raise _Lz4Damage(pos, "no complete lz4 frame header")
+    flags, block_max = data[pos + 4], _LZ4_BLOCK_MAX.get((data[pos + 5] >> 4) & 0x7, 1 << 22)
+    linked, frame_start = not flags & 0x20, len(out)
+    pos += 7 + (8 if flags & 0x08 else 0) + (4 if flags & 0x01 else 0)
+    while True:
+        if len(data) - pos < 4:
+            raise _Lz4Damage(pos, "frame truncated")
+        size = int.from_bytes(data[pos : pos + 4], "little")
+        if size == 0:
+            return pos + 4 + (4 if flags & 0x04 else 0)
+        end = pos + 4 + (size & 0x7FFFFFFF)
+        if end > len(data):
+            raise _Lz4Damage(pos, "block truncated")
+        block = data[pos + 4 : end]
+        if size & 0x80000000:
+            out += block
+        else:
+            history = bytes(out[max(frame_start, len(out) - (1 << 16)) :]) if linked else None
+            try:
+                out += lz4.block.decompress(block, uncompressed_size=block_max, dict=history)
+            except lz4.block.LZ4BlockError as exc:
+                raise _Lz4Damage(pos, "undecodable block") from exc
+        pos = end + (4 if flags & 0x10 else 0)
+
+
 def read_bytes(path: str | Path) -> bytes:
     """The decompressed content of a raw file (LZ4 frame if the name ends in ``.lz4``).
 
-    A truncated LZ4 frame (a recorder killed mid-write) yields every byte that could be decoded.
+    A truncated LZ4 frame (a recorder killed mid-write) yields every byte that could be decoded;
+    :func:`decode_file` also says how many bytes were lost.
     """
-    path = Path(path)
-    data = path.read_bytes()
-    if not path.name.endswith(".lz4"):
-        return data
-    decompressor = lz4.frame.LZ4FrameDecompressor()
-    try:
-        return decompressor.decompress(data)
-    except RuntimeError:
-        return _decompress_prefix(data)
-
-
-def _decompress_prefix(data: bytes) -> bytes:
-    """Decode as much of a damaged LZ4 frame as possible, block by block."""
-    out = bytearray()
-    decompressor = lz4.frame.LZ4FrameDecompressor()
-    step = 1 << 16
-    for start in range(0, len(data), step):
-        try:
-            out += decompressor.decompress(data[start : start + step])
-        except RuntimeError:
-            break
-    return bytes(out)
+    return decode_file(path).data
 
 
 def read_lines(path: str | Path) -> list[str]:

@@ -373,3 +373,194 @@ KAPPA_FIT = _fit_table("kappa_fit", "Fill intensity A*exp(-kappa*d) by MLE, over
 HAWKES_FIT = _fit_table("hawkes_fit", "Exponential-kernel Hawkes fits of taker-order arrivals (univariate, buy/sell).")
 REGIME_FIT = _fit_table("regime_fit", "Gaussian HMM regimes: per-state means/variances, transition matrix, regime table.")
 VOL_FIT = _fit_table("vol_fit", "Volatility per regime: EWMA and bipower sigma, jump ratio distribution.")
+
+PARAM_SETS = register(
+    Table(
+        "param_sets",
+        {
+            "coin": pl.String(),
+            "param_set_id": pl.String(),
+            "status": pl.String(),
+            "reason": pl.String(),
+            "decided_at_ms": pl.Int64(),
+            "pointer_version": pl.Int64(),
+            "rollback_to": pl.String(),
+            "created_at_ms": pl.Int64(),
+            "window_start_ms": pl.Int64(),
+            "window_end_ms": pl.Int64(),
+            "code_version": pl.String(),
+            "schema_version": pl.Int32(),
+            "sha256": pl.String(),
+            "parameters": pl.String(),
+            "evidence": pl.String(),
+        },
+        key=("coin", "param_set_id", "pointer_version", "status", "decided_at_ms"),
+        partition_by=("coin",),
+        description=(
+            "Append-only decision log of parameter sets (data_lake/param_registry.py): one row per decision, status "
+            "'candidate' / 'promoted' / 'rejected' / 'retired', with its reason and time; pointer_version is the "
+            "promotion pointer's version after the decision (promoted_at = decided_at_ms of a 'promoted' row); "
+            "rollback_to is the set a rollback from a promotion restores. Candidate and promoted rows also carry the "
+            "set: window [window_start_ms, window_end_ms), code version, sha256 of the stored JSON, parameters and "
+            "evidence as JSON. The set documents themselves live at param_set_docs/{coin}/{param_set_id}.json."
+        ),
+    )
+)
+
+WALK_FORWARD = register(
+    Table(
+        "walk_forward",
+        {
+            **_PART,
+            "fold": pl.Int32(),
+            "variant": pl.String(),
+            "component": pl.String(),
+            "status": pl.String(),
+            "train_start_ms": pl.Int64(),
+            "train_end_ms": pl.Int64(),
+            "test_start_ms": pl.Int64(),
+            "test_end_ms": pl.Int64(),
+            "pnl": pl.Float64(),
+            "sharpe_per_period": pl.Float64(),
+            "sharpe_per_fill": pl.Float64(),
+            "n_fills": pl.Int64(),
+            "n_periods": pl.Int64(),
+            "n_quotes": pl.Int64(),
+            "predicted_fill_rate": pl.Float64(),
+            "actual_fill_rate": pl.Float64(),
+            "brier": pl.Float64(),
+            "predicted_adverse_bps": pl.Float64(),
+            "realised_adverse_bps": pl.Float64(),
+            "final_inventory": pl.Float64(),
+            "orders_sent": pl.Int64(),
+            "verdict": pl.String(),
+            "p_value": pl.Float64(),
+            "effect_per_period": pl.Float64(),
+            "effect_ci_low": pl.Float64(),
+            "effect_ci_high": pl.Float64(),
+            "n_effective": pl.Float64(),
+            "information_ratio": pl.Float64(),
+            "spa_p_value": pl.Float64(),
+            "reality_check_p_value": pl.Float64(),
+            "dsr": pl.Float64(),
+            "pbo": pl.Float64(),
+            "params": pl.String(),
+            "warnings": pl.String(),
+            "code_version": pl.String(),
+            "run_at_ms": pl.Int64(),
+        },
+        key=("coin", "date", "fold", "variant"),
+        description=(
+            "Walk-forward validation of the quoter's variants (validation/variants.py), date = run day. One row per "
+            "fold and variant: train/test windows [start, end) in epoch ms, test-window mark-to-mid pnl (quote "
+            "currency), per-period (1 min by default) and per-fill Sharpe, fills, quote-level predicted vs actual "
+            "fill rate within tau and their Brier score, predicted vs realised 5 s adverse selection (bps), the "
+            "fitted parameters as JSON; status 'ok' / 'insufficient_samples' / 'failed'. fold = -1 rows pool all "
+            "complete folds: totals, the component verdict against the baseline ('keep' / 'remove' / "
+            "'insufficient evidence', one-sided HAC p-value, mean per-period effect and its CI, n_effective), the "
+            "annualised information ratio (baseline: against flat; a variant: against the baseline) and the "
+            "run-level Hansen SPA and White Reality Check p-values, the DSR of the best variant and the PBO."
+        ),
+    )
+)
+
+CALIBRATION_METRICS = register(
+    Table(
+        "calibration_metrics",
+        {
+            **_PART,
+            "time": pl.Int64(),
+            "source": pl.String(),
+            "model": pl.String(),
+            "window_start_ms": pl.Int64(),
+            "window_end_ms": pl.Int64(),
+            "n": pl.Int64(),
+            "base_rate": pl.Float64(),
+            "brier": pl.Float64(),
+            "reliability": pl.Float64(),
+            "resolution": pl.Float64(),
+            "uncertainty": pl.Float64(),
+            "ece": pl.Float64(),
+            "skill_score": pl.Float64(),
+            "bias": pl.Float64(),
+            "bias_ci_low": pl.Float64(),
+            "bias_ci_high": pl.Float64(),
+            "slope": pl.Float64(),
+            "slope_ci_low": pl.Float64(),
+            "slope_ci_high": pl.Float64(),
+            "intercept": pl.Float64(),
+            "intercept_ci_low": pl.Float64(),
+            "intercept_ci_high": pl.Float64(),
+            "mse": pl.Float64(),
+            "mse_bias": pl.Float64(),
+            "mse_regression": pl.Float64(),
+            "mse_disturbance": pl.Float64(),
+            "confidence": pl.Float64(),
+            "well_calibrated": pl.Boolean(),
+        },
+        key=("coin", "time", "source", "model"),
+        description=(
+            "Calibration of the quoter's predictions over [window_start_ms, window_end_ms); time = window end. "
+            "model 'fill_probability' (binary forecasts: Brier with its exact CORP reliability / resolution / "
+            "uncertainty, ECE, Cox slope and calibration-in-the-large on the logit scale with HAC CIs) or "
+            "'adverse_selection' (bps: bias realised - predicted, Mincer-Zarnowitz intercept/slope, Theil MSE "
+            "split). source 'walk_forward:baseline' (the baseline's out-of-sample predictions) or 'live' (own fills)."
+        ),
+    )
+)
+
+SIGNAL_QUALITY = register(
+    Table(
+        "signal_quality",
+        {
+            **_PART,
+            "time": pl.Int64(),
+            "signal": pl.String(),
+            "target": pl.String(),
+            "n": pl.Int64(),
+            "mutual_information": pl.Float64(),
+            "p_value": pl.Float64(),
+            "n_bins": pl.Int64(),
+            "window_ms": pl.Int64(),
+            "window_start_ms": pl.List(pl.Int64()),
+            "window_mi": pl.List(pl.Float64()),
+            "window_n": pl.List(pl.Int64()),
+            "slope_per_day": pl.Float64(),
+            "slope_ci_low": pl.Float64(),
+            "slope_ci_high": pl.Float64(),
+            "half_life_days": pl.Float64(),
+            "half_life_ci_low": pl.Float64(),
+            "half_life_ci_high": pl.Float64(),
+            "confidence": pl.Float64(),
+            "is_decaying": pl.Boolean(),
+        },
+        key=("coin", "time", "signal", "target"),
+        description=(
+            "Mutual information (nats, Miller-Madow) of a signal with its target over the lookback ending at time, "
+            "its permutation p-value, the MI of each window_ms window (lists), the MI trend per day and the "
+            "half-life of its decay (validation/signal_quality.py)."
+        ),
+    )
+)
+
+ALERTS = register(
+    Table(
+        "alerts",
+        {
+            **_PART,
+            "time": pl.Int64(),
+            "kind": pl.String(),
+            "severity": pl.String(),
+            "subject": pl.String(),
+            "message": pl.String(),
+            "value": pl.Float64(),
+            "threshold": pl.Float64(),
+        },
+        key=("coin", "time", "kind", "subject", "message"),
+        description=(
+            "Alerts from calibration, signal quality and walk-forward results (validation/alerts.py): kind "
+            "ModelMiscalibrated / SignalDecaying / InsufficientSamples / InformationRatioBelowOne / RegimeShift, "
+            "severity info / warning / critical, the subject it is about, and the value compared with threshold."
+        ),
+    )
+)

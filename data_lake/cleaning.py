@@ -1,0 +1,248 @@
+"""Raw -> clean for one (coin, UTC day): parse, attribute to the day, validate, dedupe, account.
+
+Files are keyed by receive hour while records carry their own event time, so a partition reads its own
+files plus the neighbouring edge files (previous day hour 23, next day hour 0). From the neighbours it
+takes only records timed in this day ("spilled in"); records of its own hour-0 file timed on the
+previous day, or of its hour-23 file timed on the next day, belong to the neighbour ("spilled out");
+any other record outside the day is quarantined. Every record ends as exactly one of: a clean row, a
+quarantined record, a counted duplicate, or a spill-out, and :class:`Accounting` proves it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import polars as pl
+
+from data_lake import raw_zone
+from data_lake.parsers import Records, lines_frame, parse_lines, record_problem, resolve_node_fills
+from data_lake.parsers.decode import LINE_COLUMNS
+from data_lake.parsers.records import DUPLICATES, PROVENANCE_COLUMNS, QUARANTINED, quarantined
+from data_lake.tables import QUARANTINE, RAW_CAPTURES, table
+
+DAY_MS = 86_400_000
+CLEAN_TABLES = ("trades", "book", "asset_ctx", "fills", "order_updates")
+_DEDUPE_KEYS = {
+    "trades": ("coin", "time", "tid"),
+    "fills": ("coin", "time", "tid", "oid"),
+    "order_updates": ("coin", "time", "oid", "status"),
+    "book": ("coin", "time", "source"),
+    "asset_ctx": ("coin", "time", "source"),
+}
+_CONTENT_DEDUPED = ("book", "asset_ctx")
+"""Tables deduped on identical content (all columns but the receive time), not on their key alone."""
+_FILE_COLUMNS = {"_file": pl.Int32, "_role": pl.String, "_hour": pl.Int64, "_file_coin": pl.String}
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """Record counts of one partition: ``records_in + spilled_in == clean_rows + quarantined + duplicates
+    + spilled_out`` when nothing was lost.
+
+    A record is one data item: a trade of a multi-trade frame, a book snapshot, a ctx, a fill, an order
+    update, a whole unparseable line, or a damaged file's undecodable tail. ``duplicates`` also counts the
+    partner fill of each node buyer/seller pair (the same trade reported from the other side).
+    """
+
+    records_in: int
+    spilled_in: int
+    clean_rows: int
+    quarantined: int
+    duplicates: int
+    spilled_out: int
+
+    @property
+    def balanced(self) -> bool:
+        return self.records_in + self.spilled_in == self.clean_rows + self.quarantined + self.duplicates + self.spilled_out
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CleanPartition:
+    """The clean tables, the quarantine and the raw-file inventory of one (coin, day), and its accounting."""
+
+    tables: dict[str, pl.DataFrame]
+    quarantine: pl.DataFrame
+    files: pl.DataFrame
+    accounting: Accounting
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The partition's files (with their role), their lines, damaged-file records and the inventory."""
+
+    files: list[tuple[raw_zone.RawFile, str]]
+    lines: pl.DataFrame
+    damage: Records
+    inventory: pl.DataFrame
+
+    @property
+    def roles(self) -> pl.DataFrame:
+        """Per file index: role (own / prev / next), hour and coin, joined onto records by ``_file``."""
+        rows = [(i, role, f.hour, f.coin) for i, (f, role) in enumerate(self.files)]
+        return pl.DataFrame(rows, schema=_FILE_COLUMNS, orient="row")
+
+
+def _partition_files(raw_root: str | Path, coin: str, date: dt.date) -> list[tuple[raw_zone.RawFile, str]]:
+    """Own files of the day, then the neighbours' edge-hour files, each with its role."""
+    day = dt.timedelta(days=1)
+    own = [(f, "own") for f in raw_zone.discover(raw_root, coin=coin, date=date)]
+    before = [(f, "prev") for f in raw_zone.discover(raw_root, coin=coin, date=date - day) if f.hour == 23]
+    after = [(f, "next") for f in raw_zone.discover(raw_root, coin=coin, date=date + day) if f.hour == 0]
+    return before + own + after
+
+
+def _read(files: list[tuple[raw_zone.RawFile, str]], coin: str, date: dt.date) -> _Inputs:
+    """Decode every file into one line batch; a damaged LZ4 tail becomes one quarantined record."""
+    batches, damaged, inventory = [], [], []
+    for index, (raw_file, role) in enumerate(files):
+        decoded = raw_zone.decode_file(raw_file.path)
+        lines = lines_frame(decoded.data.decode("utf-8", errors="replace"), index, raw_file.source)
+        batches.append(lines)
+        if decoded.undecoded_bytes:
+            damaged.append({"_file": index, "_line": lines.height + 1, "_item": 0, "_raw": "", "reason": decoded.problem})
+        if role == "own":
+            stat = raw_file.path.stat()
+            inventory.append(
+                {"coin": coin, "date": date, "source": raw_file.source, "file": str(raw_file.path), "bytes": stat.st_size, "lines": lines.height, "modified_ns": stat.st_mtime_ns}
+            )
+    lines = pl.concat([pl.DataFrame(schema=LINE_COLUMNS), *batches], how="vertical")
+    damage = pl.DataFrame(damaged, schema={"_file": pl.Int32, "_line": pl.Int64, "_item": pl.Int32, "_raw": pl.String, "reason": pl.String})
+    return _Inputs(
+        files,
+        lines,
+        Records(quarantine=quarantined(damage, pl.col("reason"))),
+        RAW_CAPTURES.conform(pl.DataFrame(inventory, schema=RAW_CAPTURES.polars_schema)),
+    )
+
+
+def _fate(start_ms: int) -> pl.Expr:
+    """Where a record goes given its file's role and hour and its event time."""
+    t, own, hour = pl.col("time"), pl.col("_role") == "own", pl.col("_hour")
+    end_ms = start_ms + DAY_MS
+    in_day = (t >= start_ms) & (t < end_ms)
+    to_prev = (hour == 0) & (t >= start_ms - DAY_MS) & (t < start_ms)
+    to_next = (hour == 23) & (t >= end_ms) & (t < end_ms + DAY_MS)
+    return (
+        pl.when(own & (t.is_null() | in_day))
+        .then(pl.lit("keep"))
+        .when(own & (to_prev | to_next))
+        .then(pl.lit("spilled_out"))
+        .when(own)
+        .then(pl.lit("out_of_day"))
+        .when(in_day)
+        .then(pl.lit("spilled_in"))
+        .otherwise(pl.lit("foreign"))
+    )
+
+
+@dataclass
+class _Tally:
+    """Counts taken while attributing records: own records read, spilled in, spilled out."""
+
+    records_in: int = 0
+    spilled_in: int = 0
+    spilled_out: int = 0
+
+
+def _attribute(df: pl.DataFrame, roles: pl.DataFrame, start_ms: int, tally: _Tally) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Keep the records of this day (own or spilled in); returns them and the own records outside the day."""
+    judged = df.join(roles, on="_file", how="left").with_columns(_fate(start_ms).alias("_fate"))
+    fates = dict(judged.group_by("_fate").len().iter_rows())
+    tally.records_in += judged.filter(pl.col("_role") == "own").height
+    tally.spilled_in += fates.get("spilled_in", 0)
+    tally.spilled_out += fates.get("spilled_out", 0)
+    out_of_day = judged.filter(pl.col("_fate") == "out_of_day")
+    kept = judged.filter(pl.col("_fate").is_in(["keep", "spilled_in"])).drop("_fate", "_role", "_hour")
+    return kept, out_of_day
+
+
+def _attribute_all(parsed: Records, roles: pl.DataFrame, start_ms: int) -> tuple[Records, _Tally]:
+    """Attribute every parsed record to this day, a neighbour, or the quarantine (own, outside the day).
+
+    A record quarantined while parsing keeps its first reason even when it is also outside the day.
+    """
+    tally, tables, quarantine = _Tally(), {}, []
+    for name, df in parsed.tables.items():
+        tables[name], late = _attribute(df, roles, start_ms, tally)
+        quarantine.append(quarantined(late, "time outside the partition day"))
+    kept, late = _attribute(parsed.quarantine, roles, start_ms, tally)
+    quarantine += [kept.select(QUARANTINED.keys()), late.select(QUARANTINED.keys())]
+    return Records(tables, pl.concat(quarantine, how="vertical")), tally
+
+
+def _validate(records: Records) -> Records:
+    """Quarantine every candidate row that breaks its table's rules (wrong coin first)."""
+    tables, rejected = {}, [records.quarantine]
+    for name, df in records.tables.items():
+        judged = df.with_columns(record_problem(name, pl.col("_file_coin")).alias("_problem"))
+        tables[name] = judged.filter(pl.col("_problem").is_null()).drop("_problem", "_file_coin")
+        rejected.append(quarantined(judged.filter(pl.col("_problem").is_not_null()), pl.col("_problem")))
+    return Records(tables, pl.concat(rejected, how="vertical"), records.duplicates)
+
+
+def _first_of_each(df: pl.DataFrame, key: list[str], content: list[str]) -> pl.Series:
+    """True for the first row of each distinct ``content``; only rows sharing ``key`` are compared in full."""
+    shared = df.select(pl.struct(key).is_duplicated()).to_series()
+    if not shared.any():
+        return pl.repeat(True, df.height, eager=True)
+    candidates = df.with_row_index("_row").filter(shared)
+    later = candidates.filter(~pl.struct(content).is_first_distinct())["_row"]
+    return ~pl.int_range(df.height, dtype=pl.UInt32, eager=True).is_in(later.implode())
+
+
+def _dedupe(records: Records) -> Records:
+    """Keep the first of each duplicate (trades on (coin, time, tid); books and ctx on identical content)."""
+    tables, duplicates = {}, [records.duplicates]
+    for name, df in records.tables.items():
+        ordered = df.sort(PROVENANCE_COLUMNS)
+        key = list(_DEDUPE_KEYS[name])
+        content = [c for c in table(name).schema if c not in ("date", "recv_time_ns")] if name in _CONTENT_DEDUPED else key
+        first = _first_of_each(ordered, key, content)
+        tables[name] = ordered.filter(first)
+        duplicates.append(ordered.filter(~first).select(DUPLICATES.keys()))
+    return Records(tables, records.quarantine, pl.concat(duplicates, how="vertical"))
+
+
+def clean_partition(raw_root: str | Path, coin: str, date: dt.date) -> CleanPartition:
+    """Parse and clean every raw record of ``coin`` on ``date`` (UTC) into the clean tables and quarantine."""
+    inputs = _read(_partition_files(raw_root, coin, date), coin, date)
+    parsed = Records.concat([parse_lines(inputs.lines), inputs.damage])
+    start_ms = int(dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC).timestamp() * 1000)
+    attributed, tally = _attribute_all(parsed, inputs.roles, start_ms)
+    clean = _dedupe(resolve_node_fills(_validate(attributed)))
+    return CleanPartition(
+        tables={name: _conform(name, clean.table(name), coin, date) for name in CLEAN_TABLES},
+        quarantine=_quarantine(clean.quarantine, inputs.files, coin, date),
+        files=inputs.inventory,
+        accounting=Accounting(
+            records_in=tally.records_in,
+            spilled_in=tally.spilled_in,
+            clean_rows=sum(clean.table(name).height for name in CLEAN_TABLES),
+            quarantined=clean.quarantine.height,
+            duplicates=clean.duplicates.height,
+            spilled_out=tally.spilled_out,
+        ),
+    )
+
+
+def _conform(name: str, df: pl.DataFrame, coin: str, date: dt.date) -> pl.DataFrame:
+    """Rows ordered by time (stable: ties keep raw order) in the catalogue's schema, coin and date set."""
+    ordered = df.sort("time", maintain_order=True).with_columns(pl.lit(coin).alias("coin"), pl.lit(date).alias("date"))
+    return table(name).conform(ordered)
+
+
+def _quarantine(rows: pl.DataFrame, files: list[tuple[raw_zone.RawFile, str]], coin: str, date: dt.date) -> pl.DataFrame:
+    """Quarantined records in the catalogue's shape, named by source, file path, line and item."""
+    paths = pl.DataFrame(
+        {"_file": list(range(len(files))), "source": [f.source for f, _ in files], "file": [str(f.path) for f, _ in files]},
+        schema={"_file": pl.Int32, "source": pl.String, "file": pl.String},
+    )
+    named = rows.sort(PROVENANCE_COLUMNS).join(paths, on="_file", how="left")
+    return QUARANTINE.conform(
+        named.with_columns(pl.lit(coin).alias("coin"), pl.lit(date).alias("date"), pl.col("_line").alias("line"), pl.col("_item").alias("item"))
+    )

@@ -1,0 +1,296 @@
+"""Import files that are not per coin into the raw zone, one envelope line per item, nothing dropped.
+
+Kinds:
+
+- ``archive-l2book``: an S3 ``market_data/{date}/{H}/l2Book/{COIN}.lz4`` file, copied as is to
+  ``raw/archive/{date}/{H}/{coin}.jsonl.lz4`` (date, hour and coin from the path, else its first line).
+- ``node-trades`` / ``node-fills`` / ``node-fills-by-block``: hl-node hourly files, split per coin into
+  ``raw/node/{date}/{H}/{coin}.jsonl.lz4``; each item is wrapped as ``{"time", "ver_num": 1, "raw":
+  {"channel": "node_trades" | "node_fills" | "node_fills_by_block", "data": <original item>}}`` with its
+  text untouched, so the raw-zone parser reads it. A block is split into one line per coin holding that
+  coin's events (block header kept). Envelope time: the trade time, the fill time, the block's
+  ``local_time``.
+- ``user-fills``: an Info-API ``userFills`` / ``userFillsByTime`` response (bare or cassette) ->
+  ``raw/api/{date}/{H}/{coin}.jsonl.lz4``, one ``userFills`` frame per fill; the API gives no receive
+  time, so the envelope time is the fill time.
+
+Items that cannot be given a coin (invalid JSON, no coin, empty block, ...) are counted with their
+reason in the report and written to ``raw/{source}/{date}/{H}/_unattributed.jsonl``. Writing merges with
+an existing file and skips lines it already holds, so importing twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from data_lake import raw_zone
+from data_lake.parsers.decode import decode, iso_to_ns, lines_frame, pairs_to_objects
+from data_lake.parsers.schemas import FILL
+
+KINDS = ("archive-l2book", "node-trades", "node-fills", "node-fills-by-block", "user-fills")
+_ARCHIVE_PATH = re.compile(r"(\d{8})/(\d{1,2})/l2Book/(.+)\.lz4$")
+_NODE_PATH = re.compile(r"(\d{8})/(\d{1,2})(?:\.lz4)?$")
+_EVENT = r'\[\s*"(?:[^"\\]|\\.)*"\s*,\s*\{.*?\}\s*\]'
+_COIN_TIME = pl.Struct({"coin": pl.String(), "time": pl.String()})
+_NODE_FILL_KEY = pl.Struct({"user": pl.String(), "fill": pl.Struct({"coin": pl.String(), "time": pl.Int64()})})
+_BLOCK_KEY = pl.Struct(
+    {"local_time": pl.String(), "block_time": pl.String(), "block_number": pl.Int64(), "events": pl.List(_NODE_FILL_KEY)}
+)
+_ENVELOPE_KEY = pl.Struct({"time": pl.String(), "raw": pl.Struct({"data": pl.Struct({"coin": pl.String()})})})
+_ITEMS = {"_line": pl.Int64, "coin": pl.String, "recv_ns": pl.Int64, "line": pl.String, "reason": pl.String}
+
+
+@dataclass
+class ImportReport:
+    """What an import read, where each item went, and why any item could not be given a coin.
+
+    ``items`` counts what was sorted: lines (archive, node trades, node fills), (block, coin) pieces plus
+    blocks set aside (node fills by block), fills (user fills).
+    """
+
+    kind: str
+    input: Path
+    source: str
+    items: int = 0
+    attributed: int = 0
+    unattributed: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    written: list[Path] = field(default_factory=list)
+
+
+def import_file(path: str | Path, kind: str, raw_root: str | Path) -> ImportReport:
+    """Import one downloaded file of ``kind`` (see :data:`KINDS`) into the raw zone at ``raw_root``."""
+    path = Path(path)
+    if kind == "archive-l2book":
+        return _import_archive(path, raw_root)
+    if kind == "user-fills":
+        return _write(ImportReport(kind, path, "api"), _user_fill_items(path), raw_root, path)
+    channel = {"node-trades": "node_trades", "node-fills": "node_fills", "node-fills-by-block": "node_fills_by_block"}.get(kind)
+    if channel is None:
+        raise ValueError(f"unknown import kind {kind!r}; expected one of {KINDS}")
+    lines = lines_frame(raw_zone.read_bytes(path).decode("utf-8", errors="replace"), 0, "node")
+    items = _block_items(lines) if channel == "node_fills_by_block" else _node_items(lines, channel)
+    return _write(ImportReport(kind, path, "node"), items, raw_root, path)
+
+
+def _wrap(channel: str, recv_iso: pl.Expr, data: pl.Expr) -> pl.Expr:
+    """The raw-zone envelope line around an item's original text."""
+    return pl.concat_str(
+        pl.lit('{"time":"'), recv_iso, pl.lit(f'","ver_num":1,"raw":{{"channel":"{channel}","data":'), data, pl.lit("}}")
+    )
+
+
+def _iso_from_ms(ms: pl.Expr) -> pl.Expr:
+    return pl.from_epoch(ms, time_unit="ms").dt.strftime("%Y-%m-%dT%H:%M:%S%.9f")
+
+
+def _node_items(lines: pl.DataFrame, channel: str) -> pl.DataFrame:
+    """node_trades / node_fills lines: coin and time of each, wrapped with its original text."""
+    text = pl.col("text").str.strip_chars_end()
+    if channel == "node_trades":
+        values, reasons = decode(lines["text"], _COIN_TIME, "node_trades line")
+        coin, recv_iso = pl.col("_v").struct.field("coin"), pl.col("_v").struct.field("time")
+    else:
+        values, reasons = decode(lines.select(pairs_to_objects(pl.col("text"))).to_series(), _NODE_FILL_KEY, "node_fills line")
+        coin = pl.col("_v").struct.field("fill").struct.field("coin")
+        recv_iso = _iso_from_ms(pl.col("_v").struct.field("fill").struct.field("time"))
+    items = lines.with_columns(_v=values, _why=reasons).select(
+        "_line",
+        coin.alias("coin"),
+        iso_to_ns(recv_iso).alias("recv_ns"),
+        _wrap(channel, recv_iso, text).alias("line"),
+        pl.col("_why").alias("reason"),
+        pl.col("text").alias("original"),
+    )
+    return _finished(items)
+
+
+def _finished(items: pl.DataFrame) -> pl.DataFrame:
+    """Name why an item has no coin or time; such an item keeps its original text instead of an envelope."""
+    reason = (
+        pl.when(pl.col("reason").is_not_null())
+        .then(pl.col("reason"))
+        .when(pl.col("coin").is_null())
+        .then(pl.lit("no coin"))
+        .when(pl.col("recv_ns").is_null())
+        .then(pl.lit("no valid time"))
+    )
+    named = items.with_columns(reason.alias("reason"))
+    line = pl.when(pl.col("reason").is_null()).then(pl.col("line")).otherwise(pl.col("original"))
+    return named.with_columns(line.alias("line")).select(_ITEMS.keys()).cast(_ITEMS)
+
+
+def _block_items(lines: pl.DataFrame) -> pl.DataFrame:
+    """node_fills_by_block lines: one item per (block, coin) holding that coin's events, text untouched."""
+    values, reasons = decode(lines.select(pairs_to_objects(pl.col("text"))).to_series(), _BLOCK_KEY, "node_fills_by_block line")
+    block = pl.col("_v").struct
+    decoded = lines.with_columns(_v=values, _why=reasons).with_columns(
+        pl.col("text").str.extract_all(_EVENT).alias("_events"),
+        block.field("events").list.eval(pl.element().struct.field("fill").struct.field("coin")).alias("_coins"),
+    )
+    split_ok = (pl.col("_events").list.len() == pl.col("_coins").list.len()).fill_null(False)
+    reason = (
+        pl.when(pl.col("_why").is_not_null())
+        .then(pl.col("_why"))
+        .when(block.field("local_time").is_null() | iso_to_ns(block.field("local_time")).is_null())
+        .then(pl.lit("no valid local_time"))
+        .when(pl.col("_coins").list.len() == 0)
+        .then(pl.lit("empty block (no events)"))
+        .when(~split_ok)
+        .then(pl.lit("events could not be split by coin"))
+    )
+    judged = decoded.with_columns(reason.alias("reason"))
+    failed = judged.filter(pl.col("reason").is_not_null()).select(
+        "_line", pl.lit(None, pl.String).alias("coin"), pl.lit(None, pl.Int64).alias("recv_ns"), pl.col("text").alias("line"), "reason"
+    )
+    events = judged.filter(pl.col("reason").is_null()).select(
+        "_line", block.field("local_time").alias("local_time"), block.field("block_time").alias("block_time"),
+        block.field("block_number").alias("block_number"), "_events", "_coins",
+    ).explode("_events", "_coins")
+    per_coin = events.group_by("_line", "_coins", maintain_order=True).agg(
+        pl.col("local_time", "block_time", "block_number").first(), pl.col("_events").str.join(",")
+    )
+    header = pl.concat_str(
+        pl.lit('{"local_time":'), _json_string(pl.col("local_time")), pl.lit(',"block_time":'), _json_string(pl.col("block_time")),
+        pl.lit(',"block_number":'), pl.col("block_number").cast(pl.String).fill_null("null"), pl.lit(',"events":['),
+        pl.col("_events"), pl.lit("]}"),
+    )
+    items = per_coin.select(
+        "_line",
+        pl.col("_coins").alias("coin"),
+        iso_to_ns(pl.col("local_time")).alias("recv_ns"),
+        _wrap("node_fills_by_block", pl.col("local_time"), header).alias("line"),
+        pl.lit(None, pl.String).alias("reason"),
+    )
+    return pl.concat([items.cast(_ITEMS), failed.cast(_ITEMS)]).sort("_line", maintain_order=True)
+
+
+def _json_string(value: pl.Expr) -> pl.Expr:
+    return pl.concat_str(pl.lit('"'), value, pl.lit('"')).fill_null("null")
+
+
+def _user_fill_items(path: Path) -> pl.DataFrame:
+    """An Info-API fills response: one ``userFills`` frame per fill (at most 2000 per response)."""
+    text = raw_zone.read_bytes(path).decode("utf-8", errors="replace")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        return _whole_document(text, "invalid JSON (corrupt document)")
+    cassette = isinstance(document, dict) and "response" in document and "request" in document
+    request = document["request"] if cassette and isinstance(document["request"], dict) else {}
+    fills = document["response"] if cassette else document
+    kind = request.get("type", "userFills")
+    if kind not in ("userFills", "userFillsByTime") or not isinstance(fills, list):
+        return _whole_document(text, f"not a userFills response ({kind})")
+    user = json.dumps(str(request["user"]).lower() if request.get("user") else None)
+    texts = pl.Series([json.dumps(fill) for fill in fills], dtype=pl.String)
+    values, reasons = decode(texts, FILL, "fill")
+    fill = pl.col("_v").struct
+    data = pl.concat_str(pl.lit(f'{{"user":{user},"fills":['), pl.col("text"), pl.lit("]}"))
+    items = pl.DataFrame({"text": texts, "_v": values, "reason": reasons}).select(
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("_line"),
+        fill.field("coin").alias("coin"),
+        (fill.field("time") * 1_000_000).alias("recv_ns"),
+        _wrap("userFills", _iso_from_ms(fill.field("time")), data).alias("line"),
+        "reason",
+        pl.col("text").alias("original"),
+    )
+    return _finished(items)
+
+
+def _whole_document(text: str, reason: str) -> pl.DataFrame:
+    return pl.DataFrame({"_line": [1], "coin": [None], "recv_ns": [None], "line": [text], "reason": [reason]}, schema=_ITEMS)
+
+
+def _archive_key(path: Path, lines: list[str]) -> tuple[dt.date, int, str] | None:
+    """(date, hour, coin) of an S3 l2Book file: from ``…/{date}/{H}/l2Book/{COIN}.lz4``, else its first line."""
+    where = _ARCHIVE_PATH.search(path.as_posix())
+    if where:
+        return dt.datetime.strptime(where[1], "%Y%m%d").date(), int(where[2]), where[3]
+    if not lines:
+        return None
+    first = pl.DataFrame({"text": lines[:1]}).select(
+        pl.col("text").str.json_decode(dtype=_ENVELOPE_KEY).alias("_v")
+    ).select(
+        iso_to_ns(pl.col("_v").struct.field("time")).alias("recv_ns"),
+        pl.col("_v").struct.field("raw").struct.field("data").struct.field("coin").alias("coin"),
+    ).row(0)
+    if None in first:
+        return None
+    when = dt.datetime.fromtimestamp(first[0] / 1e9, tz=dt.UTC)
+    return when.date(), when.hour, first[1]
+
+
+def _import_archive(path: Path, raw_root: str | Path) -> ImportReport:
+    """Copy an S3 l2Book file, unchanged, to ``raw/archive/{date}/{H}/{coin}.jsonl.lz4``."""
+    report = ImportReport("archive-l2book", path, "archive")
+    lines = raw_zone.read_lines(path)
+    try:
+        key = _archive_key(path, lines)
+    except pl.exceptions.PolarsError:
+        key = None
+    if key is None:
+        items = pl.DataFrame({"_line": range(1, len(lines) + 1), "line": lines}, schema={"_line": pl.Int64, "line": pl.String})
+        unknown = items.with_columns(
+            pl.lit(None, pl.String).alias("coin"), pl.lit(None, pl.Int64).alias("recv_ns"), pl.lit("no date, hour or coin in path or first line").alias("reason")
+        )
+        return _write(report, unknown.select(_ITEMS.keys()), raw_root, path)
+    date, hour, coin = key
+    target = raw_zone.raw_path(raw_root, "archive", date, hour, coin)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.copyfile(path, tmp)
+    os.replace(tmp, target)
+    report.items = report.attributed = len(lines)
+    report.written = [target]
+    return report
+
+
+def _write(report: ImportReport, items: pl.DataFrame, raw_root: str | Path, source_path: Path) -> ImportReport:
+    """Write attributed items to their coin files and the rest to ``_unattributed.jsonl``; fill the report."""
+    items = items.with_columns(
+        pl.from_epoch("recv_ns", time_unit="ns").dt.date().alias("_date"), pl.from_epoch("recv_ns", time_unit="ns").dt.hour().alias("_hour")
+    )
+    good = items.filter(pl.col("reason").is_null())
+    for (date, hour, coin), group in good.group_by("_date", "_hour", "coin", maintain_order=True):
+        target = raw_zone.raw_path(raw_root, report.source, date, int(hour), coin)
+        report.written.append(_merge(target, group["line"]))
+    bad = items.filter(pl.col("reason").is_not_null())
+    if bad.height:
+        date, hour = _fallback_hour(source_path)
+        records = bad.select(
+            pl.struct(pl.col("reason"), pl.lit(str(source_path)).alias("input"), pl.col("_line").alias("line"), pl.col("line").alias("text")).struct.json_encode()
+        ).to_series()
+        target = Path(raw_root) / report.source / date.strftime("%Y%m%d") / str(hour) / "_unattributed.jsonl"
+        report.written.append(_merge(target, records))
+    report.items += items.height
+    report.attributed += good.height
+    report.unattributed += bad.height
+    report.reasons = dict(Counter(bad["reason"].to_list()))
+    return report
+
+
+def _fallback_hour(path: Path) -> tuple[dt.date, int]:
+    """The (date, hour) an input file names (``…/{YYYYMMDD}/{H}[.lz4]``), else the current UTC hour."""
+    where = _NODE_PATH.search(path.as_posix())
+    if where:
+        return dt.datetime.strptime(where[1], "%Y%m%d").date(), int(where[2])
+    now = dt.datetime.now(dt.UTC)
+    return now.date(), now.hour
+
+
+def _merge(target: Path, lines: pl.Series) -> Path:
+    """Write ``lines`` to ``target`` after the lines it already holds, skipping lines already there."""
+    if target.exists():
+        existing = pl.Series(raw_zone.read_lines(target), dtype=pl.String)
+        lines = existing.append(lines.filter(~lines.is_in(existing.implode())))
+    return raw_zone.write_lines(target, lines.to_list())

@@ -1,0 +1,410 @@
+"""Parameter-set registry and the promotion pointer, shared by the pipeline and the quoter.
+
+Layout under the lake root::
+
+    param_set_docs/{coin_file}/{param_set_id}.json   immutable set documents (data_lake.param_schema)
+    promoted/{coin_file}.json                       the pointer {param_set_id, version, promoted_at_ms, sha256}
+    param_sets/  (Delta table)                       every decision: candidate / promoted / rejected / retired
+
+The documents live outside the Delta table's directory so that a VACUUM of the table can never delete them.
+
+The pointer is the only thing the quoter follows, so candidates and rejected sets are never loaded. A
+promotion appends its decision rows first (one Delta commit) and replaces the pointer second: locally by
+write-to-temp, fsync, ``os.replace`` and a directory fsync; on ``s3://`` by one PUT, which S3 applies whole
+and reads back consistently. Readers verify the set against the pointer's sha256 and validate it, retrying
+a pointer that reads torn. Writers of one coin are serialised by a lock file (local roots only: on S3 run one
+writer at a time, the nightly job or an operator).
+
+``version`` grows by one per promotion (rollbacks included). A promoted row stores ``rollback_to``, the set a
+rollback from it restores, so repeated rollbacks walk back through the history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import functools
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow.fs as pafs
+
+from data_lake.lake import Lake
+from data_lake.param_schema import InvalidParameterSet, ParamSet
+from data_lake.raw_zone import coin_file_name
+from data_lake.tables import PARAM_SETS
+
+STATUSES = ("candidate", "promoted", "retired", "rejected")
+"""Decision kinds, in the order that breaks ties between decisions at the same pointer version and time."""
+_READ_ATTEMPTS = 20
+_RETRY_SLEEP_S = 0.005
+
+
+class NoPromotedSet(LookupError):
+    """No set has been promoted for the coin (or the pointer names nothing the history can roll back to)."""
+
+
+class UnknownParameterSet(LookupError):
+    """No stored set has this id."""
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """The promotion pointer: which set is live, its promotion number and the sha256 of its stored bytes."""
+
+    param_set_id: str
+    version: int
+    promoted_at_ms: int
+    sha256: str
+
+    def to_json(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Pointer:
+        """Parse a pointer; raises ValueError on anything but a complete, well-typed document."""
+        d = json.loads(data)
+        if not isinstance(d, dict) or sorted(d) != sorted(cls.__dataclass_fields__):
+            raise ValueError(f"pointer keys {sorted(d) if isinstance(d, dict) else d!r}")
+        ok = (isinstance(d["param_set_id"], str) and isinstance(d["sha256"], str)
+              and all(isinstance(d[k], int) and not isinstance(d[k], bool) for k in ("version", "promoted_at_ms")))
+        if not ok:
+            raise ValueError(f"pointer field types {d!r}")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class PromotedSet:
+    """The live set of a coin and the pointer that named it."""
+
+    pointer: Pointer
+    param_set: ParamSet
+
+
+def now_ms() -> int:
+    """Wall-clock UTC epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def _at(at_ms: int | None) -> int:
+    return now_ms() if at_ms is None else at_ms
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class _Files:
+    """Whole-file reads and atomic replacements under the lake root (a local directory or an s3:// prefix)."""
+
+    def __init__(self, lake: Lake):
+        self.root = lake.root
+        self.s3 = self.root.startswith("s3://")
+        self.fs = _s3_filesystem(tuple(sorted(lake.storage_options.items()))) if self.s3 else None
+
+    def _path(self, rel: str) -> str:
+        return f"{self.root.removeprefix('s3://')}/{rel}" if self.s3 else os.path.join(self.root, rel)
+
+    def read(self, rel: str) -> bytes | None:
+        try:
+            if self.fs is not None:
+                with self.fs.open_input_stream(self._path(rel)) as f:
+                    return f.read()
+            return Path(self._path(rel)).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write(self, rel: str, data: bytes) -> None:
+        """Replace ``rel`` with ``data`` so that a reader sees the old or the new bytes, never a mixture."""
+        path = self._path(rel)
+        if self.fs is not None:
+            with self.fs.open_output_stream(path) as f:
+                f.write(data)
+            return
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def stamp(self, rel: str) -> tuple[int, ...] | None:
+        """A cheap change detector: (mtime ns, size, inode) locally, (mtime ns, size) on S3; None if absent."""
+        if self.fs is not None:
+            info = self.fs.get_file_info(self._path(rel))
+            if info.type == pafs.FileType.NotFound:
+                return None
+            return (info.mtime_ns or 0, info.size or 0)
+        try:
+            st = os.stat(self._path(rel))
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    @contextlib.contextmanager
+    def lock(self, coin: str) -> Iterator[None]:
+        """Serialise writers of one coin (an flock on a local lock file; nothing on S3, see the module doc)."""
+        if self.s3:
+            yield
+            return
+        path = self._path(f"promoted/.{coin_file_name(coin)}.lock")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+@functools.cache
+def _s3_filesystem(option_items: tuple[tuple[str, str], ...]) -> pafs.S3FileSystem:
+    """pyarrow's S3 client from the lake's ``AWS_*`` storage options (absent keys: the SDK's default chain),
+    one per distinct options so that polling does not build a client each time."""
+    options = dict(option_items)
+    endpoint = options.get("AWS_ENDPOINT_URL")
+    scheme = "http" if options.get("AWS_ALLOW_HTTP", "").lower() == "true" else "https"
+    if endpoint and "://" in endpoint:
+        scheme, endpoint = endpoint.split("://", 1)
+    kwargs = {
+        "access_key": options.get("AWS_ACCESS_KEY_ID"),
+        "secret_key": options.get("AWS_SECRET_ACCESS_KEY"),
+        "session_token": options.get("AWS_SESSION_TOKEN"),
+        "region": options.get("AWS_REGION") or options.get("AWS_DEFAULT_REGION"),
+        "endpoint_override": endpoint,
+    }
+    return pafs.S3FileSystem(scheme=scheme, **{k: v for k, v in kwargs.items() if v})
+
+
+def set_path(coin: str, param_set_id: str) -> str:
+    return f"param_set_docs/{coin_file_name(coin)}/{param_set_id}.json"
+
+
+def pointer_path(coin: str) -> str:
+    return f"promoted/{coin_file_name(coin)}.json"
+
+
+def _store(lake_root: str | Path) -> tuple[Lake, _Files]:
+    lake = Lake(lake_root)
+    return lake, _Files(lake)
+
+
+def _read_set(files: _Files, coin: str, param_set_id: str) -> tuple[ParamSet, bytes]:
+    data = files.read(set_path(coin, param_set_id))
+    if data is None:
+        raise UnknownParameterSet(f"{coin}: no parameter set {param_set_id!r}")
+    ps = ParamSet.from_json(data)
+    if ps.param_set_id != param_set_id or ps.coin != coin:
+        raise InvalidParameterSet(f"{set_path(coin, param_set_id)} holds set {ps.param_set_id} of {ps.coin}")
+    return ps, data
+
+
+def load_set(lake_root: str | Path, coin: str, param_set_id: str) -> ParamSet:
+    """A stored set, validated (schema, ranges, content hash), whatever its status."""
+    return _read_set(_store(lake_root)[1], coin, param_set_id)[0]
+
+
+def _read_pointer(files: _Files, coin: str) -> Pointer | None:
+    """The pointer, re-read while it parses as torn (impossible with atomic replacement; cheap to guard)."""
+    for _ in range(_READ_ATTEMPTS):
+        data = files.read(pointer_path(coin))
+        if data is None:
+            return None
+        try:
+            return Pointer.from_json(data)
+        except ValueError:
+            time.sleep(_RETRY_SLEEP_S)
+    raise InvalidParameterSet(f"{coin}: promotion pointer unreadable after {_READ_ATTEMPTS} attempts")
+
+
+def read_pointer(lake_root: str | Path, coin: str) -> Pointer | None:
+    return _read_pointer(_store(lake_root)[1], coin)
+
+
+def pointer_stamp(lake_root: str | Path, coin: str) -> tuple[int, ...] | None:
+    """One stat of the pointer file: changes whenever the pointer is replaced (see :class:`_Files.stamp`)."""
+    return _store(lake_root)[1].stamp(pointer_path(coin))
+
+
+def load_promoted(lake_root: str | Path, coin: str) -> PromotedSet:
+    """The live set: pointer, then the set, whose sha256 must match the pointer's and which must validate.
+
+    Raises :class:`NoPromotedSet` before any promotion and :class:`InvalidParameterSet` for a set that fails
+    its hash or its checks. A set whose hash disagrees is re-read with a fresh pointer before giving up.
+    """
+    files = _store(lake_root)[1]
+    for _ in range(_READ_ATTEMPTS):
+        pointer = _read_pointer(files, coin)
+        if pointer is None:
+            raise NoPromotedSet(f"{coin}: no parameter set has been promoted")
+        data = files.read(set_path(coin, pointer.param_set_id))
+        if data is not None and sha256_hex(data) == pointer.sha256:
+            ps = ParamSet.from_json(data)
+            if ps.param_set_id != pointer.param_set_id or ps.coin != coin:
+                raise InvalidParameterSet(f"{coin}: pointer names {pointer.param_set_id}, file holds {ps.param_set_id}")
+            return PromotedSet(pointer, ps)
+        if _read_pointer(files, coin) == pointer:
+            found = "missing" if data is None else f"sha256 {sha256_hex(data)}"
+            raise InvalidParameterSet(
+                f"{coin}: promoted set {pointer.param_set_id} is {found}, pointer expects sha256 {pointer.sha256}"
+            )
+    raise InvalidParameterSet(f"{coin}: the pointer kept changing while reading the promoted set")
+
+
+def _row(coin: str, param_set_id: str, status: str, reason: str, at_ms: int, pointer_version: int,
+         ps: ParamSet | None = None, data: bytes | None = None, rollback_to: str | None = None) -> dict:
+    row = {"coin": coin, "param_set_id": param_set_id, "status": status, "reason": reason, "decided_at_ms": at_ms,
+           "pointer_version": pointer_version, "rollback_to": rollback_to}
+    if ps is not None and data is not None:
+        doc = ps.to_dict()
+        row |= {"created_at_ms": ps.created_at_ms, "window_start_ms": ps.window_start_ms,
+                "window_end_ms": ps.window_end_ms, "code_version": ps.code_version,
+                "schema_version": doc["schema_version"], "sha256": sha256_hex(data),
+                "parameters": json.dumps(doc["parameters"]), "evidence": json.dumps(doc["evidence"])}
+    return row
+
+
+def _append(lake: Lake, rows: list[dict]) -> None:
+    lake.append(PARAM_SETS.name, pl.DataFrame(rows, schema_overrides=PARAM_SETS.schema, infer_schema_length=None))
+
+
+def register_candidate(lake_root: str | Path, param_set: ParamSet, *, at_ms: int | None = None) -> ParamSet:
+    """Store a new set (immutable file, then a 'candidate' row) and return the stored set.
+
+    Idempotent: a set whose id is already stored is returned as stored (its first ``created_at_ms``) and
+    gets a candidate row only if it has none.
+    """
+    lake, files = _store(lake_root)
+    coin, set_id = param_set.coin, param_set.param_set_id
+    with files.lock(coin):
+        if files.read(set_path(coin, set_id)) is None:
+            files.write(set_path(coin, set_id), param_set.to_json())
+        stored, data = _read_set(files, coin, set_id)
+        if decisions(lake_root, coin).filter(pl.col("param_set_id") == set_id).is_empty():
+            pointer = _read_pointer(files, coin)
+            version = pointer.version if pointer else 0
+            _append(lake, [_row(coin, set_id, "candidate", "registered", _at(at_ms), version, stored, data)])
+    return stored
+
+
+def _install(lake: Lake, files: _Files, coin: str, target: ParamSet, data: bytes, reason: str,
+             rollback_to: str | None, retire_reason: str, at_ms: int) -> Pointer:
+    """Record the promotion (and the retirement of the live set) in one commit, then replace the pointer."""
+    current = _read_pointer(files, coin)
+    pointer = Pointer(target.param_set_id, (current.version if current else 0) + 1, at_ms, sha256_hex(data))
+    rows = [_row(coin, target.param_set_id, "promoted", reason, at_ms, pointer.version, target, data, rollback_to)]
+    if current is not None and current.param_set_id != target.param_set_id:
+        rows.append(_row(coin, current.param_set_id, "retired", retire_reason, at_ms, pointer.version))
+    _append(lake, rows)
+    files.write(pointer_path(coin), pointer.to_json())
+    return pointer
+
+
+def promote(lake_root: str | Path, coin: str, param_set_id: str, reason: str, *, at_ms: int | None = None) -> Pointer:
+    """Make a stored, valid set the live one; returns the new pointer (the current one if it is already live).
+
+    Raises :class:`InvalidParameterSet` for a set that fails validation or its content hash (a tampered file),
+    :class:`UnknownParameterSet` for an id that was never stored.
+    """
+    lake, files = _store(lake_root)
+    with files.lock(coin):
+        target, data = _read_set(files, coin, param_set_id)
+        current = _read_pointer(files, coin)
+        if current is not None and current.param_set_id == param_set_id:
+            return current
+        return _install(lake, files, coin, target, data, reason, current.param_set_id if current else None,
+                        f"replaced by {param_set_id}", _at(at_ms))
+
+
+def reject(lake_root: str | Path, coin: str, param_set_id: str, reason: str, *, at_ms: int | None = None) -> None:
+    """Record that a set must not be promoted by the pipeline (an operator may still promote it by hand)."""
+    lake, files = _store(lake_root)
+    with files.lock(coin):
+        if files.read(set_path(coin, param_set_id)) is None:
+            raise UnknownParameterSet(f"{coin}: no parameter set {param_set_id!r}")
+        current = _read_pointer(files, coin)
+        if current is not None and current.param_set_id == param_set_id:
+            raise ValueError(f"{coin}: {param_set_id} is live; roll back or promote another set first")
+        _append(lake, [_row(coin, param_set_id, "rejected", reason, _at(at_ms), current.version if current else 0)])
+
+
+def rollback(lake_root: str | Path, coin: str, reason: str = "rollback", *, at_ms: int | None = None) -> Pointer:
+    """Re-promote the set the live one replaced (repeat to walk further back); returns the new pointer.
+
+    Raises :class:`NoPromotedSet` when nothing is live or the live set was the first promotion, ValueError
+    when the target has since been rejected (promote a set explicitly instead).
+    """
+    lake, files = _store(lake_root)
+    with files.lock(coin):
+        current = _read_pointer(files, coin)
+        if current is None:
+            raise NoPromotedSet(f"{coin}: nothing is promoted, nothing to roll back")
+        log = decisions(lake_root, coin)
+        promoted = log.filter(pl.col("status") == "promoted")
+        live = promoted.filter((pl.col("param_set_id") == current.param_set_id)
+                               & (pl.col("pointer_version") == current.version))
+        if live.is_empty():
+            raise NoPromotedSet(f"{coin}: no recorded promotion of the live pointer (version {current.version})")
+        target_id = live["rollback_to"][-1]
+        if target_id is None:
+            raise NoPromotedSet(f"{coin}: {current.param_set_id} was the first promotion; nothing to roll back to")
+        last = log.filter(pl.col("param_set_id") == target_id).row(-1, named=True)
+        if last["status"] == "rejected":
+            raise ValueError(f"{coin}: rollback target {target_id} was rejected ({last['reason']})")
+        earlier = promoted.filter((pl.col("param_set_id") == target_id) & (pl.col("pointer_version") < current.version))
+        target, data = _read_set(files, coin, target_id)
+        return _install(lake, files, coin, target, data, f"rollback from {current.param_set_id}: {reason}",
+                        earlier["rollback_to"][-1] if earlier.height else None,
+                        f"rolled back to {target_id}: {reason}", _at(at_ms))
+
+
+def decisions(lake_root: str | Path, coin: str) -> pl.DataFrame:
+    """Every recorded decision of a coin, oldest first (pointer version, time, then :data:`STATUSES` order)."""
+    rank = {s: i for i, s in enumerate(STATUSES)}
+    return (
+        Lake(lake_root).read(PARAM_SETS.name, coins=coin)
+        .with_columns(_rank=pl.col("status").replace_strict(rank, default=len(rank), return_dtype=pl.Int32))
+        .sort("pointer_version", "decided_at_ms", "_rank")
+        .drop("_rank")
+    )
+
+
+def list_sets(lake_root: str | Path, coin: str, status: str | None = None) -> pl.DataFrame:
+    """One row per stored set, latest decision first: status, reason and time of its last decision, its
+    window and code version, and ``live`` (the pointer names it; differs from status 'promoted' only after a
+    promotion that stopped between its decision row and the pointer)."""
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+    log = decisions(lake_root, coin).with_row_index("_order")
+    meta_cols = ["created_at_ms", "window_start_ms", "window_end_ms", "code_version", "sha256"]
+    meta = log.filter(pl.col("created_at_ms").is_not_null()).group_by("param_set_id").agg(pl.col(meta_cols).first())
+    last_cols = ["_order", "status", "reason", "decided_at_ms", "pointer_version"]
+    last = log.group_by("param_set_id").agg(pl.col(last_cols).last())
+    pointer = read_pointer(lake_root, coin)
+    out = (
+        last.join(meta, on="param_set_id", how="left")
+        .with_columns(live=pl.col("param_set_id") == (pointer.param_set_id if pointer else ""))
+        .sort("_order", descending=True)
+        .drop("_order")
+    )
+    return out if status is None else out.filter(pl.col("status") == status)

@@ -1,0 +1,373 @@
+"""The parameter-set document: its schema, range checks, content-hash id and JSON form.
+
+A parameter set holds everything the quoter needs for one coin plus the evidence that let it through the
+promotion gate. Document (JSON object, schema version :data:`SCHEMA_VERSION`)::
+
+    schema_version   int, = SCHEMA_VERSION
+    param_set_id     str, first 16 hex digits of the SHA-256 of the canonical content (every key but this
+                     one and created_at_ms), so the same fit on the same window gets the same id
+    coin             str, Hyperliquid coin name
+    created_at_ms    int, UTC epoch ms
+    training_window  {"start_ms": int, "end_ms": int}, the half-open window [start, end) the fits used
+    code_version     str
+    parameters       see :class:`Parameters` (every key required, no others)
+    evidence         JSON object written by the pipeline (validation.promotion_gate.build_evidence)
+
+Units: kappa per price unit, A (``arrival_rate``) fills per second per side at zero depth, sigma price units
+per sqrt(second), gamma per unit of quote currency, sizes in base units, the loss limit in quote currency,
+spreads and fees in bps of mid. Non-finite numbers in the evidence are stored as null.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+KAPPA_UNIT = "1/px"
+ARRIVAL_RATE_UNIT = "1/s per side"
+SIGMA_UNIT = "px/sqrt(s)"
+HMM_KEYS = (
+    "state_names", "feature_names", "feature_mean", "feature_scale", "startprob", "transmat", "means", "variances"
+)
+"""Keys of ``calibration.regimes.RegimeParams.to_dict``, the form the quoter's causal filter reads."""
+MAX_SZ_DECIMALS = {False: 6, True: 8}
+"""Largest szDecimals of a perp / spot asset (quoting.exchange_rules)."""
+_TOP_KEYS = ("schema_version", "param_set_id", "coin", "created_at_ms", "training_window", "code_version",
+             "parameters", "evidence")
+_ID_HEX = 16
+
+
+class InvalidParameterSet(ValueError):
+    """A parameter set that must not be used: bad schema, a value out of range, or content that fails its hash."""
+
+
+def _fail(where: str, problem: str) -> InvalidParameterSet:
+    return InvalidParameterSet(f"{where}: {problem}")
+
+
+def _real(x: Any, where: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise _fail(where, f"expected a number, got {type(x).__name__}")
+    if not math.isfinite(x):
+        raise _fail(where, f"must be finite, got {x!r}")
+    return float(x)
+
+
+def _positive(x: Any, where: str) -> float:
+    value = _real(x, where)
+    if not value > 0:
+        raise _fail(where, f"must be > 0, got {value!r}")
+    return value
+
+
+def _non_negative(x: Any, where: str) -> float:
+    value = _real(x, where)
+    if value < 0:
+        raise _fail(where, f"must be >= 0, got {value!r}")
+    return value
+
+
+def _integer(x: Any, where: str) -> int:
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise _fail(where, f"expected an integer, got {type(x).__name__}")
+    return int(x)
+
+
+def _text(x: Any, where: str) -> str:
+    if not isinstance(x, str) or not x:
+        raise _fail(where, f"expected a non-empty string, got {x!r}")
+    return x
+
+
+def _keys(d: Any, expected: tuple[str, ...], where: str) -> Mapping[str, Any]:
+    if not isinstance(d, Mapping):
+        raise _fail(where, f"expected an object, got {type(d).__name__}")
+    missing = [k for k in expected if k not in d]
+    if missing:
+        raise _fail(f"{where}.{missing[0]}", "missing")
+    unknown = sorted(set(d) - set(expected))
+    if unknown:
+        raise _fail(where, f"unknown keys {unknown}")
+    return d
+
+
+def _array(x: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _fail(where, "expected numbers") from None
+    if arr.shape != shape:
+        raise _fail(where, f"expected shape {shape}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise _fail(where, "must be finite")
+    return arr
+
+
+def _hmm(d: Any, where: str) -> dict[str, Any]:
+    """Check a RegimeParams.to_dict() form: K states, d features, stochastic start and transition matrix."""
+    d = _keys(d, HMM_KEYS, where)
+    names = d["state_names"]
+    feats = d["feature_names"]
+    for key, seq in (("state_names", names), ("feature_names", feats)):
+        if not isinstance(seq, list) or not seq or len(set(seq)) != len(seq):
+            raise _fail(f"{where}.{key}", "expected a non-empty list of distinct names")
+        for i, name in enumerate(seq):
+            _text(name, f"{where}.{key}[{i}]")
+    k, n_feat = len(names), len(feats)
+    arrays = {
+        "feature_mean": _array(d["feature_mean"], (n_feat,), f"{where}.feature_mean"),
+        "feature_scale": _array(d["feature_scale"], (n_feat,), f"{where}.feature_scale"),
+        "startprob": _array(d["startprob"], (k,), f"{where}.startprob"),
+        "transmat": _array(d["transmat"], (k, k), f"{where}.transmat"),
+        "means": _array(d["means"], (k, n_feat), f"{where}.means"),
+        "variances": _array(d["variances"], (k, n_feat), f"{where}.variances"),
+    }
+    for key in ("feature_scale", "variances"):
+        if np.any(arrays[key] <= 0):
+            raise _fail(f"{where}.{key}", "must be > 0")
+    for key in ("startprob", "transmat"):
+        probs = arrays[key]
+        if np.any(probs < 0) or not np.allclose(probs.sum(axis=-1), 1.0, atol=1e-6):
+            raise _fail(f"{where}.{key}", "must be probabilities summing to 1 (per row)")
+    return {"state_names": list(names), "feature_names": list(feats), **{k_: a.tolist() for k_, a in arrays.items()}}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A fitted value with its standard error and unit."""
+
+    value: float
+    se: float
+    unit: str
+
+
+def _estimate(x: Any, unit: str, where: str) -> Estimate:
+    if isinstance(x, Estimate):
+        x = dataclasses.asdict(x)
+    d = _keys(x, ("value", "se", "unit"), where)
+    if d["unit"] != unit:
+        raise _fail(f"{where}.unit", f"expected {unit!r}, got {d['unit']!r}")
+    return Estimate(_positive(d["value"], f"{where}.value"), _non_negative(d["se"], f"{where}.se"), unit)
+
+
+def _per_regime(x: Any, regimes: list[str], check: Any, where: str) -> dict[str, float]:
+    if not isinstance(x, Mapping) or sorted(x) != sorted(regimes):
+        raise _fail(where, f"expected one value per HMM state {regimes}, got {x!r}")
+    return {r: check(x[r], f"{where}.{r}") for r in regimes}
+
+
+@dataclass(frozen=True, eq=False)
+class Parameters:
+    """Everything the quoter reads: GLFT inputs, the regime HMM, floors, fee, size, limits and exchange rules.
+
+    Construct with :meth:`from_dict`, which checks every key and range (field names are the JSON keys).
+    """
+
+    gamma_per_quote_by_regime: dict[str, float]
+    """CARA risk aversion per HMM state, per unit of quote currency (> 0)."""
+    min_spread_bps_by_regime: dict[str, float]
+    """Floor on the full GLFT spread per HMM state, bps of mid (>= 0)."""
+    kappa: Estimate
+    """Fill-intensity decay, per price unit (> 0)."""
+    arrival_rate: Estimate
+    """A, fills per second per side at zero depth (> 0)."""
+    sigma: Estimate
+    """Mid volatility, price units per sqrt(second) (> 0)."""
+    hmm: dict[str, Any]
+    """RegimeParams.to_dict() of the regime HMM the quoter filters with."""
+    maker_fee_bps: float
+    """Maker fee per side, bps of notional (negative = rebate)."""
+    order_size_base: float
+    position_limit_base: float
+    """Largest |inventory|, base units (>= order size)."""
+    daily_loss_limit_quote: float
+    sz_decimals: int
+    is_spot: bool
+    cascade_threshold: float
+    """Pull both sides when P(cascade) exceeds this, in (0, 1]."""
+    kappa_se_mult: float
+    """k in gamma * (1 + k * se(kappa) / kappa), >= 0."""
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "parameters") -> Parameters:
+        keys = tuple(f.name for f in dataclasses.fields(cls))
+        d = _keys(d, keys, where)
+        hmm = _hmm(d["hmm"], f"{where}.hmm")
+        regimes = hmm["state_names"]
+        order_size = _positive(d["order_size_base"], f"{where}.order_size_base")
+        position_limit = _positive(d["position_limit_base"], f"{where}.position_limit_base")
+        if position_limit < order_size:
+            raise _fail(f"{where}.position_limit_base", f"{position_limit} is below the order size {order_size}")
+        if not isinstance(d["is_spot"], bool):
+            raise _fail(f"{where}.is_spot", f"expected true or false, got {d['is_spot']!r}")
+        sz_decimals = _integer(d["sz_decimals"], f"{where}.sz_decimals")
+        if not 0 <= sz_decimals <= MAX_SZ_DECIMALS[d["is_spot"]]:
+            raise _fail(f"{where}.sz_decimals", f"{sz_decimals} outside [0, {MAX_SZ_DECIMALS[d['is_spot']]}]")
+        threshold = _positive(d["cascade_threshold"], f"{where}.cascade_threshold")
+        if threshold > 1:
+            raise _fail(f"{where}.cascade_threshold", f"must be a probability in (0, 1], got {threshold}")
+        return cls(
+            gamma_per_quote_by_regime=_per_regime(
+                d["gamma_per_quote_by_regime"], regimes, _positive, f"{where}.gamma_per_quote_by_regime"
+            ),
+            min_spread_bps_by_regime=_per_regime(
+                d["min_spread_bps_by_regime"], regimes, _non_negative, f"{where}.min_spread_bps_by_regime"
+            ),
+            kappa=_estimate(d["kappa"], KAPPA_UNIT, f"{where}.kappa"),
+            arrival_rate=_estimate(d["arrival_rate"], ARRIVAL_RATE_UNIT, f"{where}.arrival_rate"),
+            sigma=_estimate(d["sigma"], SIGMA_UNIT, f"{where}.sigma"),
+            hmm=hmm,
+            maker_fee_bps=_real(d["maker_fee_bps"], f"{where}.maker_fee_bps"),
+            order_size_base=order_size,
+            position_limit_base=position_limit,
+            daily_loss_limit_quote=_positive(d["daily_loss_limit_quote"], f"{where}.daily_loss_limit_quote"),
+            sz_decimals=sz_decimals,
+            is_spot=d["is_spot"],
+            cascade_threshold=threshold,
+            kappa_se_mult=_non_negative(d["kappa_se_mult"], f"{where}.kappa_se_mult"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: dataclasses.asdict(v) if isinstance(v := getattr(self, f.name), Estimate) else v
+                for f in dataclasses.fields(self)}
+
+
+def json_safe(x: Any) -> Any:
+    """``x`` as plain JSON values: tuples to lists, numpy scalars and arrays to Python, non-finite floats to None."""
+    if isinstance(x, Mapping):
+        return {str(k): json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [json_safe(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
+
+
+def _canonical(d: Mapping[str, Any]) -> bytes:
+    return json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def content_id(doc: Mapping[str, Any]) -> str:
+    """The content-hash id of a document: every key but ``param_set_id`` and ``created_at_ms``."""
+    content = {k: v for k, v in doc.items() if k not in ("param_set_id", "created_at_ms")}
+    return hashlib.sha256(_canonical(content)).hexdigest()[:_ID_HEX]
+
+
+@dataclass(frozen=True, eq=False)
+class ParamSet:
+    """A validated parameter set; build with :meth:`create` (pipeline) or :meth:`from_json` (readers)."""
+
+    param_set_id: str
+    coin: str
+    created_at_ms: int
+    window_start_ms: int
+    window_end_ms: int
+    code_version: str
+    parameters: Parameters
+    evidence: dict[str, Any]
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        coin: str,
+        window_start_ms: int,
+        window_end_ms: int,
+        code_version: str,
+        parameters: Parameters | Mapping[str, Any],
+        evidence: Mapping[str, Any],
+        created_at_ms: int,
+    ) -> ParamSet:
+        """A new set with its content-hash id; raises :class:`InvalidParameterSet` like a reader would."""
+        params = parameters.to_dict() if isinstance(parameters, Parameters) else parameters
+        doc = {
+            "schema_version": SCHEMA_VERSION,
+            "param_set_id": "",
+            "coin": coin,
+            "created_at_ms": created_at_ms,
+            "training_window": {"start_ms": window_start_ms, "end_ms": window_end_ms},
+            "code_version": code_version,
+            "parameters": params,
+            "evidence": json_safe(evidence),
+        }
+        draft = cls._build(doc)
+        return dataclasses.replace(draft, param_set_id=content_id(draft.to_dict()))
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> ParamSet:
+        """Validate a document (schema, ranges, id = hash of the normalised content) and return the typed set."""
+        ps = cls._build(doc)
+        try:
+            expected = content_id(ps.to_dict())
+        except ValueError as exc:
+            raise _fail("evidence", f"not JSON-serialisable: {exc}") from None
+        if ps.param_set_id != expected:
+            raise _fail("param_set_id", f"{ps.param_set_id} does not match the content hash {expected}: altered")
+        return ps
+
+    @classmethod
+    def _build(cls, doc: Any) -> ParamSet:
+        d = _keys(doc, _TOP_KEYS, "param set")
+        version = _integer(d["schema_version"], "schema_version")
+        if version != SCHEMA_VERSION:
+            raise _fail("schema_version", f"this code reads version {SCHEMA_VERSION}, got {version}")
+        window = _keys(d["training_window"], ("start_ms", "end_ms"), "training_window")
+        start = _integer(window["start_ms"], "training_window.start_ms")
+        end = _integer(window["end_ms"], "training_window.end_ms")
+        if not start < end:
+            raise _fail("training_window", f"start {start} is not before end {end}")
+        if not isinstance(d["evidence"], Mapping):
+            raise _fail("evidence", f"expected an object, got {type(d['evidence']).__name__}")
+        if not isinstance(d["param_set_id"], str):
+            raise _fail("param_set_id", f"expected a string, got {type(d['param_set_id']).__name__}")
+        return cls(
+            param_set_id=d["param_set_id"],
+            coin=_text(d["coin"], "coin"),
+            created_at_ms=_integer(d["created_at_ms"], "created_at_ms"),
+            window_start_ms=start,
+            window_end_ms=end,
+            code_version=_text(d["code_version"], "code_version"),
+            parameters=Parameters.from_dict(d["parameters"]),
+            evidence=dict(d["evidence"]),
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ParamSet:
+        try:
+            doc = json.loads(data, parse_constant=_reject_constant)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise _fail("param set", f"not valid JSON: {exc}") from None
+        return cls.from_dict(doc)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "param_set_id": self.param_set_id,
+            "coin": self.coin,
+            "created_at_ms": self.created_at_ms,
+            "training_window": {"start_ms": self.window_start_ms, "end_ms": self.window_end_ms},
+            "code_version": self.code_version,
+            "parameters": self.parameters.to_dict(),
+            "evidence": self.evidence,
+        }
+
+    def to_json(self) -> bytes:
+        """The stored form: indented JSON with a trailing newline (the bytes the pointer's sha256 covers)."""
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False).encode() + b"\n"
+
+
+def _reject_constant(name: str) -> Any:
+    raise _fail("param set", f"non-standard JSON constant {name}")
