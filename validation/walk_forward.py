@@ -1,0 +1,171 @@
+"""Walk-forward validation: rolling train/test folds and the only path by which data reaches a fit or a simulation.
+
+A fold is two half-open windows of UTC epoch ms, train ``[train_start_ms, train_end_ms)`` and test
+``[test_start_ms, test_end_ms)`` with ``train_end_ms <= test_start_ms``. :func:`run_walk_forward` gives the fit
+the train slice of every frame and the evaluation the test slice, both cut by :func:`slice_fold`, so whatever
+is fitted (sigma, kappa, Hawkes, HMM, VPIN thresholds) is refitted on past data only and scored on unseen data.
+
+Leakage the slicing cannot see: a row must be stamped with the time it becomes *known*. A 1 min bar stamped at
+its start, or a trade carrying its 5 s markout, is known later than its ``time``; slice such frames on a
+known-at column (``time_cols``) or leave an embargo ``gap_ms`` at least as long as the longest look-ahead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
+
+import polars as pl
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+DEFAULT_TRAIN_MS = 60 * DAY_MS
+DEFAULT_TEST_MS = 7 * DAY_MS
+
+Part = Literal["train", "test"]
+P = TypeVar("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One walk-forward split: train ``[train_start_ms, train_end_ms)`` then test ``[test_start_ms, test_end_ms)``."""
+
+    index: int
+    train_start_ms: int
+    train_end_ms: int
+    test_start_ms: int
+    test_end_ms: int
+
+    def __post_init__(self) -> None:
+        if not self.train_start_ms < self.train_end_ms <= self.test_start_ms < self.test_end_ms:
+            raise ValueError(
+                f"fold {self.index}: need train_start < train_end <= test_start < test_end, got "
+                f"[{self.train_start_ms}, {self.train_end_ms}) then [{self.test_start_ms}, {self.test_end_ms})"
+            )
+
+    def window(self, part: Part) -> tuple[int, int]:
+        """``(start_ms, end_ms)`` of the train or test window."""
+        if part == "train":
+            return self.train_start_ms, self.train_end_ms
+        if part == "test":
+            return self.test_start_ms, self.test_end_ms
+        raise ValueError(f"part must be 'train' or 'test', got {part!r}")
+
+    @property
+    def gap_ms(self) -> int:
+        """Embargo between the end of train and the start of test."""
+        return self.test_start_ms - self.train_end_ms
+
+
+def rolling_folds(
+    start_ms: int,
+    end_ms: int,
+    train_ms: int = DEFAULT_TRAIN_MS,
+    test_ms: int = DEFAULT_TEST_MS,
+    step_ms: int | None = None,
+    min_train_ms: int | None = None,
+    *,
+    gap_ms: int = 0,
+) -> list[Fold]:
+    """Rolling folds over ``[start_ms, end_ms)``: tests every ``step_ms`` (default ``test_ms``), each after up to
+    ``train_ms`` of history.
+
+    The first test starts once ``min_train_ms`` (default ``train_ms``) of history and the embargo ``gap_ms`` have
+    passed; until ``train_ms`` is available the train window grows from ``start_ms`` (expanding), then it rolls.
+    Only whole test windows are kept. With ``step_ms == test_ms`` the tests tile the span without overlap.
+    """
+    step = test_ms if step_ms is None else step_ms
+    min_train = train_ms if min_train_ms is None else min_train_ms
+    _check_fold_lengths(train_ms, test_ms, step, min_train, gap_ms)
+    first_test = start_ms + min_train + gap_ms
+    if first_test + test_ms > end_ms:
+        raise ValueError(
+            f"span [{start_ms}, {end_ms}) of {end_ms - start_ms} ms holds no fold: one needs "
+            f"min_train_ms + gap_ms + test_ms = {min_train + gap_ms + test_ms} ms"
+        )
+    count = (end_ms - first_test - test_ms) // step + 1
+    return [_fold(k, start_ms, first_test + k * step, train_ms, test_ms, gap_ms) for k in range(count)]
+
+
+def _check_fold_lengths(train_ms: int, test_ms: int, step_ms: int, min_train_ms: int, gap_ms: int) -> None:
+    if min(train_ms, test_ms, step_ms, min_train_ms) <= 0:
+        raise ValueError("train_ms, test_ms, step_ms and min_train_ms must be positive")
+    if min_train_ms > train_ms:
+        raise ValueError(f"min_train_ms {min_train_ms} exceeds train_ms {train_ms}")
+    if gap_ms < 0:
+        raise ValueError(f"gap_ms must be >= 0, got {gap_ms}")
+
+
+def _fold(index: int, start_ms: int, test_start_ms: int, train_ms: int, test_ms: int, gap_ms: int) -> Fold:
+    train_end = test_start_ms - gap_ms
+    return Fold(index, max(start_ms, train_end - train_ms), train_end, test_start_ms, test_start_ms + test_ms)
+
+
+def slice_fold(frame: pl.DataFrame, fold: Fold, part: Part, time_col: str = "time") -> pl.DataFrame:
+    """Rows of ``frame`` whose ``time_col`` (integer UTC epoch ms) lies in the fold's half-open train or test window."""
+    lo, hi = fold.window(part)
+    if time_col not in frame.columns:
+        raise ValueError(f"frame has no time column {time_col!r}; columns: {frame.columns}")
+    if not frame.schema[time_col].is_integer():
+        raise TypeError(f"time column {time_col!r} must hold integer epoch ms, got {frame.schema[time_col]}")
+    return frame.filter(pl.col(time_col).is_between(lo, hi, closed="left"))
+
+
+@dataclass(frozen=True)
+class FoldResult(Generic[P, R]):
+    """What one fold fitted and scored, with its windows and the rows each frame contributed per part."""
+
+    fold: Fold
+    params: P
+    result: R
+    n_train: dict[str, int]
+    n_test: dict[str, int]
+
+
+def slice_data(
+    data: Mapping[str, pl.DataFrame], fold: Fold, part: Part, time_cols: Mapping[str, str] | None = None
+) -> dict[str, pl.DataFrame]:
+    """:func:`slice_fold` of every frame; ``time_cols`` names a frame's known-at column when it is not ``time``."""
+    cols = time_cols or {}
+    return {name: slice_fold(frame, fold, part, cols.get(name, "time")) for name, frame in data.items()}
+
+
+def run_walk_forward(
+    folds: Sequence[Fold],
+    data: Mapping[str, pl.DataFrame],
+    fit: Callable[[dict[str, pl.DataFrame]], P],
+    evaluate: Callable[[P, dict[str, pl.DataFrame], Fold], R],
+    *,
+    time_cols: Mapping[str, str] | None = None,
+) -> list[FoldResult[P, R]]:
+    """Per fold: ``params = fit(train slices)``, then ``evaluate(params, test slices, fold)``.
+
+    The fit sees only rows of ``[train_start_ms, train_end_ms)`` and the evaluation only rows of
+    ``[test_start_ms, test_end_ms)``; errors (e.g. ``InsufficientSamples``) propagate to the caller.
+    """
+    results: list[FoldResult[P, R]] = []
+    for fold in folds:
+        train = slice_data(data, fold, "train", time_cols)
+        test = slice_data(data, fold, "test", time_cols)
+        params = fit(train)
+        results.append(
+            FoldResult(
+                fold=fold,
+                params=params,
+                result=evaluate(params, test, fold),
+                n_train={name: frame.height for name, frame in train.items()},
+                n_test={name: frame.height for name, frame in test.items()},
+            )
+        )
+    return results
+
+
+def concat_test_frames(results: Sequence[FoldResult[P, R]], frame_of: Callable[[R], pl.DataFrame]) -> pl.DataFrame:
+    """The out-of-sample frames of every fold stacked in fold order, with a leading ``fold`` column."""
+    frames = [frame_of(r.result).with_columns(fold=pl.lit(r.fold.index, dtype=pl.Int64)) for r in results]
+    if not frames:
+        return pl.DataFrame(schema={"fold": pl.Int64})
+    stacked = pl.concat(frames, how="vertical")
+    return stacked.select("fold", pl.exclude("fold"))
