@@ -25,7 +25,7 @@ import hashlib
 import json
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,15 +151,13 @@ class Estimate:
 
 
 def _estimate(x: Any, unit: str, where: str) -> Estimate:
-    if isinstance(x, Estimate):
-        x = dataclasses.asdict(x)
     d = _keys(x, ("value", "se", "unit"), where)
     if d["unit"] != unit:
         raise _fail(f"{where}.unit", f"expected {unit!r}, got {d['unit']!r}")
     return Estimate(_positive(d["value"], f"{where}.value"), _non_negative(d["se"], f"{where}.se"), unit)
 
 
-def _per_regime(x: Any, regimes: list[str], check: Any, where: str) -> dict[str, float]:
+def _per_regime(x: Any, regimes: list[str], check: Callable[[Any, str], float], where: str) -> dict[str, float]:
     if not isinstance(x, Mapping) or sorted(x) != sorted(regimes):
         raise _fail(where, f"expected one value per HMM state {regimes}, got {x!r}")
     return {r: check(x[r], f"{where}.{r}") for r in regimes}
@@ -198,7 +196,8 @@ class Parameters:
     """k in gamma * (1 + k * se(kappa) / kappa), >= 0."""
 
     @classmethod
-    def from_dict(cls, d: Any, where: str = "parameters") -> Parameters:
+    def from_dict(cls, d: Any) -> Parameters:
+        where = "parameters"
         keys = tuple(f.name for f in dataclasses.fields(cls))
         d = _keys(d, keys, where)
         hmm = _hmm(d["hmm"], f"{where}.hmm")

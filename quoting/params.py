@@ -1,0 +1,138 @@
+"""The quoter's view of the promoted parameter set: GLFT inputs, the regime HMM, limits, and hot reload.
+
+A set is stale when its training window ended more than ``max_age_s`` seconds ago (the market it describes
+is that old); the quoter refuses it at load and must stop quoting with it at ``expires_at_ms``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from calibration.regimes import RegimeFilter, RegimeParams
+from data_lake import param_registry as registry
+from data_lake.param_schema import InvalidParameterSet
+from quoting.exchange_rules import AssetRules
+from quoting.glft import MarketModel, QuotePolicy
+
+RACY_WINDOW_NS = 2_000_000_000
+"""A pointer modified this recently is re-read even when its stat looks unchanged (coarse mtime clocks)."""
+
+
+class StaleParameterSet(RuntimeError):
+    """The promoted set's training window ended more than the allowed age ago."""
+
+
+@dataclass(frozen=True, eq=False)
+class QuotingParams:
+    """A promoted set converted for quoting.glft, with the pointer it came from."""
+
+    coin: str
+    param_set_id: str
+    version: int
+    """Promotion pointer version."""
+    sha256: str
+    promoted_at_ms: int
+    window_end_ms: int
+    expires_at_ms: int
+    """window_end_ms + max_age_s: quote nothing with this set from then on."""
+    model: MarketModel
+    policy: QuotePolicy
+    regime: RegimeParams
+    daily_loss_limit_quote: float
+
+    def regime_filter(self) -> RegimeFilter:
+        """A causal filter on the promoted HMM, started from its stationary distribution (mid-stream start)."""
+        return RegimeFilter(self.regime, initial=self.regime.stationary())
+
+
+def to_quoting_params(promoted: registry.PromotedSet, max_age_s: float, now_ms: int) -> QuotingParams:
+    """Convert a promoted set; raises StaleParameterSet past its age and InvalidParameterSet if glft refuses it."""
+    ps, p = promoted.param_set, promoted.param_set.parameters
+    expires_at_ms = ps.window_end_ms + int(max_age_s * 1000)
+    if now_ms >= expires_at_ms:
+        age_s = (now_ms - ps.window_end_ms) / 1000
+        raise StaleParameterSet(
+            f"{ps.coin}: set {ps.param_set_id} describes a window that ended {age_s:.0f} s ago (max {max_age_s:.0f} s)"
+        )
+    regime = RegimeParams.from_dict(p.hmm)
+    names = regime.state_names
+    try:
+        policy = QuotePolicy(
+            gamma_by_regime=tuple(p.gamma_per_quote_by_regime[s] for s in names),
+            min_spread_bps_by_regime=tuple(p.min_spread_bps_by_regime[s] for s in names),
+            order_size=p.order_size_base,
+            position_limit=p.position_limit_base,
+            rules=AssetRules(sz_decimals=p.sz_decimals, is_spot=p.is_spot),
+            cascade_regime=names.index("cascade") if "cascade" in names else -1,
+            cascade_threshold=p.cascade_threshold,
+            kappa_se_mult=p.kappa_se_mult,
+            maker_fee_bps=p.maker_fee_bps,
+        )
+    except ValueError as exc:
+        raise InvalidParameterSet(f"{ps.coin}: set {ps.param_set_id} refused by the quote policy: {exc}") from exc
+    return QuotingParams(
+        coin=ps.coin,
+        param_set_id=ps.param_set_id,
+        version=promoted.pointer.version,
+        sha256=promoted.pointer.sha256,
+        promoted_at_ms=promoted.pointer.promoted_at_ms,
+        window_end_ms=ps.window_end_ms,
+        expires_at_ms=expires_at_ms,
+        model=MarketModel(
+            sigma=p.sigma.value, kappa=p.kappa.value, kappa_se=p.kappa.se, arrival_rate=p.arrival_rate.value
+        ),
+        policy=policy,
+        regime=regime,
+        daily_loss_limit_quote=p.daily_loss_limit_quote,
+    )
+
+
+def load_for_quoting(
+    lake_root: str | Path, coin: str, max_age_s: float, *, now_ms: int | None = None
+) -> QuotingParams:
+    """The promoted set of ``coin`` ready for quoting.
+
+    Raises NoPromotedSet, InvalidParameterSet (schema, range or hash) or StaleParameterSet.
+    """
+    now = registry.now_ms() if now_ms is None else now_ms
+    return to_quoting_params(registry.load_promoted(lake_root, coin), max_age_s, now)
+
+
+class PromotionWatcher:
+    """Follows the promotion pointer of one coin: call :meth:`poll` every loop (one stat when nothing changed).
+
+    A new pointer version is loaded in full; if that set is missing, invalid or stale, :attr:`current` keeps
+    the last good set and :attr:`last_error` says why (that version is not retried).
+    """
+
+    def __init__(self, lake_root: str | Path, coin: str, max_age_s: float):
+        self.lake_root = lake_root
+        self.coin = coin
+        self.max_age_s = max_age_s
+        self.current: QuotingParams | None = None
+        self.last_error: Exception | None = None
+        self._stamp: tuple[int, ...] | None = None
+        self._seen_version: int | None = None
+
+    def poll(self, *, now_ms: int | None = None) -> bool:
+        """Reload if a new set was promoted since the last poll; True when :attr:`current` changed."""
+        stamp = registry.pointer_stamp(self.lake_root, self.coin)
+        if stamp is None:
+            return False
+        if stamp == self._stamp and time.time_ns() - stamp[0] > RACY_WINDOW_NS:
+            return False
+        self._stamp = stamp
+        try:
+            pointer = registry.read_pointer(self.lake_root, self.coin)
+            if pointer is None or pointer.version == self._seen_version:
+                return False
+            self._seen_version = pointer.version
+            params = load_for_quoting(self.lake_root, self.coin, self.max_age_s, now_ms=now_ms)
+        except (InvalidParameterSet, StaleParameterSet, registry.NoPromotedSet) as exc:
+            self.last_error = exc
+            return False
+        self._seen_version = params.version
+        self.current, self.last_error = params, None
+        return True

@@ -1,0 +1,77 @@
+"""``smallfish params show|promote|rollback``: each returns the text to print and raises on failure."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from data_lake.param_registry import (
+    NoPromotedSet,
+    list_sets,
+    load_promoted,
+    promote,
+    read_pointer,
+    rollback,
+)
+from data_lake.param_schema import InvalidParameterSet, ParamSet
+
+_RECENT_SETS = 10
+
+
+def _utc(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _describe(ps: ParamSet) -> list[str]:
+    p = ps.parameters
+    regimes = ", ".join(f"{s} {p.gamma_per_quote_by_regime[s]:g}" for s in p.hmm["state_names"])
+    floors = ", ".join(f"{s} {p.min_spread_bps_by_regime[s]:g}" for s in p.hmm["state_names"])
+    return [
+        f"  training window [{_utc(ps.window_start_ms)}, {_utc(ps.window_end_ms)}), created {_utc(ps.created_at_ms)}, "
+        f"code {ps.code_version}",
+        f"  gamma (1/quote): {regimes}",
+        f"  spread floor (bps): {floors}",
+        f"  kappa {p.kappa.value:g} ± {p.kappa.se:g} {p.kappa.unit}; A {p.arrival_rate.value:g} ± "
+        f"{p.arrival_rate.se:g} {p.arrival_rate.unit}; sigma {p.sigma.value:g} ± {p.sigma.se:g} {p.sigma.unit}",
+        f"  order size {p.order_size_base:g} base, position limit {p.position_limit_base:g} base, daily loss limit "
+        f"{p.daily_loss_limit_quote:g} quote, maker fee {p.maker_fee_bps:g} bps, szDecimals {p.sz_decimals}",
+    ]
+
+
+def params_show(lake_root: str | Path, coin: str) -> str:
+    """The live set (pointer, validity, parameters) and the most recent decisions of every set."""
+    lines = []
+    pointer = read_pointer(lake_root, coin)
+    if pointer is None:
+        lines.append(f"{coin}: no parameter set promoted")
+    else:
+        lines.append(f"{coin}: promoted {pointer.param_set_id} (pointer version {pointer.version}) at "
+                     f"{_utc(pointer.promoted_at_ms)}, sha256 {pointer.sha256[:16]}")
+        try:
+            lines += _describe(load_promoted(lake_root, coin).param_set)
+        except (InvalidParameterSet, NoPromotedSet) as exc:
+            lines.append(f"  INVALID, the quoter will not load it: {exc}")
+    sets = list_sets(lake_root, coin).head(_RECENT_SETS)
+    if sets.height:
+        lines.append("sets (latest decision first):")
+        for row in sets.iter_rows(named=True):
+            live = "*" if row["live"] else " "
+            when = _utc(row["decided_at_ms"])
+            lines.append(f" {live} {row['param_set_id']}  {row['status']:<9}  {when}  {row['reason']}")
+    return "\n".join(lines)
+
+
+def params_promote(lake_root: str | Path, coin: str, param_set_id: str, reason: str) -> str:
+    """Human override: promote a stored, valid set whatever the gate said; recorded as ``manual: <reason>``."""
+    if not reason.strip():
+        raise ValueError("a manual promotion needs a reason")
+    pointer = promote(lake_root, coin, param_set_id, f"manual: {reason.strip()}")
+    return f"{coin}: {pointer.param_set_id} is live (pointer version {pointer.version})"
+
+
+def params_rollback(lake_root: str | Path, coin: str) -> str:
+    """Re-promote the set the live one replaced."""
+    pointer = rollback(lake_root, coin, "manual: rollback")
+    return f"{coin}: rolled back; {pointer.param_set_id} is live (pointer version {pointer.version})"
