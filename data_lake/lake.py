@@ -18,7 +18,7 @@ import polars as pl
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
-from data_lake.tables import Table, table
+from data_lake.tables import table
 
 _S3_ENV_KEYS = (
     "AWS_ACCESS_KEY_ID",

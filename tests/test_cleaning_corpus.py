@@ -4,11 +4,8 @@ every record exactly (clean, quarantined with a reason, duplicate, or spilled to
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import random
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import lz4.frame
@@ -316,42 +313,3 @@ def test_coin_names_with_slash_and_dex_prefix(raw_root: Path) -> None:
         assert result.tables["trades"]["coin"].to_list() == [coin, coin]
         assert result.accounting.as_dict()["records_in"] == 2 and result.accounting.balanced
 
-
-def _synthetic_hour(root: Path, n_books: int, n_trades: int) -> list[bytes]:
-    """An hour of 20-level l2Book and trades frames in the raw zone; returns each channel's lines as NDJSON."""
-    def side(mid: float, step: float) -> str:
-        return ",".join(f'{{"px":"{mid + step * (i + 1):.2f}","sz":"{1 + i * 0.37:.3f}","n":{1 + i % 4}}}' for i in range(20))
-
-    t0 = START + 2 * H
-    books = [
-        (t0 + 170 * i, f'{{"channel":"l2Book","data":{{"coin":"BTC","time":{t0 + 170 * i},"levels":[[{side(100 + i % 50 * 0.01, -0.01)}],[{side(100 + i % 50 * 0.01, 0.01)}]]}}}}')
-        for i in range(n_books)
-    ]
-    prints = [
-        (t0 + 300 * i + 7, json.dumps(trades(trade(t0 + 300 * i + 7, 10**12 + i, px=f"100.{i % 97:02d}", side="AB"[i % 2])), separators=(",", ":")))
-        for i in range(n_trades)
-    ]
-    lines = [f'{{"time":"{raw_zone.iso_ns((t + 20) * 1_000_000)}","ver_num":1,"raw":{frame}}}' for t, frame in sorted(books + prints)]
-    raw_zone.write_lines(raw_zone.raw_path(root, "ws", DAY, 2, COIN), lines)
-    return ["\n".join(line for line in lines if f'"channel":"{channel}"' in line).encode() for channel in ("l2Book", "trades")]
-
-
-def _best_seconds(run: Callable[[], object], repeats: int = 3) -> float:
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        timings.append(time.perf_counter() - start)
-    return min(timings)
-
-
-@pytest.mark.slow
-def test_clean_step_keeps_pace_with_bare_read_ndjson(raw_root: Path) -> None:
-    """The whole clean step (LZ4, parse, validate, dedupe, account) within 2x a bare ``polars.read_ndjson``
-    of the same decompressed lines (per channel: polars cannot read mixed channels in one call)."""
-    ndjson = _synthetic_hour(raw_root, n_books=20_000, n_trades=10_000)
-    result = clean_partition(raw_root, COIN, DAY)
-    assert result.tables["book"].height == 20_000 and result.tables["trades"].height == 10_000
-    baseline = _best_seconds(lambda: [pl.read_ndjson(io.BytesIO(blob)) for blob in ndjson])
-    clean = _best_seconds(lambda: clean_partition(raw_root, COIN, DAY))
-    assert clean < 2.0 * baseline, f"clean step {clean:.2f}s vs read_ndjson {baseline:.2f}s"
