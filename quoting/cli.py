@@ -40,6 +40,20 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_params(args: argparse.Namespace) -> int:
+    from quoting import params_cli
+
+    if args.action == "show":
+        print(params_cli.params_show(args.lake, args.coin))
+    elif args.action == "promote":
+        if not args.param_set_id or not args.reason:
+            raise SystemExit("params promote needs --id and --reason")
+        print(params_cli.params_promote(args.lake, args.coin, args.param_set_id, args.reason))
+    else:
+        print(params_cli.params_rollback(args.lake, args.coin))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smallfish", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -57,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("paths", nargs="+")
     imp.add_argument("--raw", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root (default $SMALLFISH_RAW or ./raw)")
     imp.set_defaults(func=_cmd_import)
+
+    par = sub.add_parser("params", help="show, promote or roll back the promoted parameter set of a coin")
+    par.add_argument("action", choices=("show", "promote", "rollback"))
+    par.add_argument("--coin", required=True)
+    par.add_argument("--id", dest="param_set_id", help="parameter set id (promote)")
+    par.add_argument("--reason", help="why a human overrides the gate (promote)")
+    par.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"), help="lake root (default $SMALLFISH_LAKE or ./lake)")
+    par.set_defaults(func=_cmd_params)
     return parser
 
 
