@@ -11,6 +11,7 @@ Only the forward (Hamilton) filter P(s_t | z_1..z_t) may feed a quoter or a back
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -19,6 +20,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 from hmmlearn.hmm import GaussianHMM
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from numba import njit
 
 from calibration.fit_result import FitResult, InsufficientSamples
@@ -226,6 +229,95 @@ class RegimeFilter:
 
     def reset(self) -> None:
         self._belief = None
+
+
+BELIEF_STATES = STATE_NAMES[3]
+"""The belief columns of :func:`regime_beliefs` (``belief_<state>``), as in the lake's fills and markouts tables."""
+
+
+def regime_beliefs(bars: pl.DataFrame, params: RegimeParams, *, bar_ms: int = 60_000) -> pl.DataFrame:
+    """Causal regime beliefs of one coin's consecutive feature bars (``calibration.bars`` 1 min bars: ``coin,
+    time, log_return, rv``), filtered with ``params`` from the chain's stationary distribution.
+
+    Returns one row per bar: ``coin``, ``time`` = the bar's END (``time + bar_ms``, the first instant the belief is
+    known, so a backward as-of join on an event's time is causal), ``bar_time`` (the bar's start), ``belief_calm``,
+    ``belief_volatile``, ``belief_cascade`` (P(state | bars up to this one); null for a state the model lacks) and
+    ``regime`` (the argmax). Bars without a return or RV only propagate the chain; zero RVs are floored as in
+    :func:`regime_features`.
+    """
+    if bars["coin"].n_unique() > 1:
+        raise ValueError("regime_beliefs expects the bars of one coin")
+    bars = bars.sort("time")
+    floor = bars.filter(pl.col("rv") > 0)["rv"].min()
+    raw = {"log_return": pl.col("log_return"), "log_rv": pl.col("rv").clip(lower_bound=floor).log()}
+    x = bars.select(raw[f].cast(pl.Float64).fill_null(np.nan).alias(f) for f in params.feature_names).to_numpy()
+    belief = filter_probabilities(params, x, initial=params.stationary()) if len(x) else np.empty((0, params.n_states))
+    out = bars.select("coin", (pl.col("time") + bar_ms).alias("time"), pl.col("time").alias("bar_time"))
+    for state in BELIEF_STATES:
+        k = params.state_names.index(state) if state in params.state_names else None
+        values = pl.Series(belief[:, k]) if k is not None else pl.repeat(None, len(x), dtype=pl.Float64, eager=True)
+        out = out.with_columns(values.cast(pl.Float64).alias(f"belief_{state}"))
+    names = pl.Series(list(params.state_names), dtype=pl.String)
+    return out.with_columns(regime=names.gather(belief.argmax(axis=1)) if len(x) else pl.lit(None, dtype=pl.String))
+
+
+def state_summary(fit: RegimeFit, beliefs: pl.DataFrame, *, bar_s: float = 60.0) -> dict[str, FitResult]:
+    """The regime table of a fit, one FitResult per state: ``stationary`` share, expected ``duration_bars``, the
+    state's return volatility ``sigma_bps_per_sqrt_s`` = 1e4 sqrt(var_log_return / ``bar_s``) (delta-method SE),
+    with n = the bars whose causal belief (:func:`regime_beliefs`) has the state as argmax."""
+    r = fit.result
+    counts = dict(beliefs.group_by("regime").len().iter_rows())
+    out = {}
+    for state in fit.params.state_names:
+        var, se_var = r.estimates[f"var_log_return_{state}"], r.std_errors[f"var_log_return_{state}"]
+        out[state] = FitResult(
+            model=r.model,
+            n=int(counts.get(state, 0)),
+            estimates={
+                "stationary": r.estimates[f"stationary_{state}"],
+                "duration_bars": r.estimates[f"duration_{state}"],
+                "sigma_bps_per_sqrt_s": 1e4 * math.sqrt(var / bar_s),
+            },
+            std_errors={
+                "stationary": r.std_errors[f"stationary_{state}"],
+                "duration_bars": r.std_errors[f"duration_{state}"],
+                "sigma_bps_per_sqrt_s": 1e4 * se_var / (2 * math.sqrt(var * bar_s)),
+            },
+            units={"stationary": "1", "duration_bars": "bars", "sigma_bps_per_sqrt_s": "bps/sqrt(s)"},
+            goodness_of_fit={"bar_s": bar_s},
+            warnings=r.warnings,
+        )
+    return out
+
+
+def regime_timeline_figure(bars: pl.DataFrame, beliefs: pl.DataFrame, *, title: str = "") -> bytes:
+    """PNG of the bars' mid (``time`` = bar start, ``mid``) shaded by the causal regime, above the stacked beliefs
+    of :func:`regime_beliefs`; x axis: hours since the first bar's end."""
+    frame = beliefs.sort("time").join(bars.select(pl.col("time").alias("bar_time"), "mid"), on="bar_time", how="left")
+    hours = (frame["time"].to_numpy() - frame["time"].min()) / 3.6e6
+    states = [s for s in BELIEF_STATES if frame[f"belief_{s}"].null_count() < frame.height]
+    colours = dict(zip(BELIEF_STATES, ("#cfe8cf", "#f7d9a8", "#f4a6a6"), strict=True))
+    fig = Figure(figsize=(9, 5), dpi=90)
+    FigureCanvasAgg(fig)
+    price, prob = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
+    regime = frame["regime"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, regime[1:] != regime[:-1]])
+    step = float(np.median(np.diff(hours))) if len(hours) > 1 else 0.0
+    for a, b in zip(starts, np.r_[starts[1:], len(regime)], strict=True):
+        price.axvspan(hours[a] - step, hours[b - 1], color=colours[regime[a]], lw=0)
+    price.plot(hours, frame["mid"].to_numpy(), color="black", lw=0.7)
+    price.set_ylabel("mid")
+    price.set_title(title, fontsize=9)
+    stacked = [frame[f"belief_{s}"].to_numpy() for s in states]
+    prob.stackplot(hours, *stacked, labels=states, colors=[colours[s] for s in states])
+    prob.set_ylim(0, 1)
+    prob.set_ylabel("causal belief")
+    prob.set_xlabel("hours since the first bar's end")
+    prob.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,291 @@
+"""Calibration fits over a training window that ends with the partition's day: regimes, volatility, fill intensity
+and Hawkes taker arrivals, each written to its long-format fit table (one row per estimate, ``assets/fit_rows.py``).
+
+Conventions:
+- The window is the contiguous run of UTC days with data (in the asset's input table) that ends with the partition's
+  day, at most ``window_days`` long; ``window_start_ms``/``window_end_ms`` of every row store the window used.
+- A fit without enough samples stores its ``insufficient_samples`` status row and the asset still succeeds, with a
+  warning in the metadata; no number is invented.
+- The HMM for the causal filter is stored in ``regime_fit`` as the row (model ``regime_hmm``, segment ``all``,
+  param ``params_json``): ``value`` = number of states, ``goodness_of_fit`` = ``RegimeParams.to_dict()`` as JSON.
+  :func:`regime_params` reads it back; :func:`day_regime_beliefs` filters a day's bars with it.
+"""
+
+import datetime as dt
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from assets.fit_rows import fit_rows
+from assets.measurement import features
+from assets.metadata import png_md
+from assets.partitions import COIN_DAY, coin_and_date
+from assets.quality import DAY_MS, day_bounds_ms
+from calibration.fill_intensity import fill_intensity_figure, fill_intensity_table
+from calibration.regimes import MODEL as REGIME_MODEL
+from calibration.regimes import RegimeParams, regime_beliefs, regime_timeline_figure
+from calibration.vol_fit import fit_volatility
+from calibration.window_fits import (
+    Segmented,
+    fit_hawkes_window,
+    fit_kappa_window,
+    fit_regime_window,
+    hawkes_qq_figure,
+)
+from data_lake.lake import Lake
+from pipelines.resources import DataLakeResource
+
+GROUP = "calibration"
+MINUTE_MS = 60_000
+PARAMS_JSON = "params_json"
+BOOK_COLUMNS = ["coin", "time", "recv_time_ns", "bid_px_1", "ask_px_1", "mid"]
+TRADE_COLUMNS = ["coin", "time", "tid", "px", "sz", "side", "buyer", "seller", "hash"]
+NO_HMM = "none: regime_fit stored no HMM for this partition"
+
+
+class FitWindowConfig(dg.Config):
+    """Training window: the partition's day and up to ``window_days - 1`` days before it."""
+
+    window_days: int = 7
+
+
+class KappaFitConfig(FitWindowConfig):
+    """Fill-intensity fit: depths in ticks on the price lattice, from ``d0_ticks`` (half a one-tick spread)."""
+
+    d0_ticks: float = 0.5
+
+
+@dataclass(frozen=True)
+class FitWindow:
+    """The days actually used and their span [start_ms, end_ms)."""
+
+    days: tuple[dt.date, ...]
+    start_ms: int
+    end_ms: int
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        return self.start_ms, self.end_ms
+
+    @property
+    def seconds(self) -> float:
+        return (self.end_ms - self.start_ms) / 1e3
+
+
+def fit_window(lake: Lake, table_name: str, coin: str, date: dt.date, window_days: int) -> FitWindow:
+    """The contiguous run of days of ``coin`` with data in ``table_name`` ending with ``date`` (at most
+    ``window_days``); no days (an empty window at ``date``'s end) when ``date`` itself has no data."""
+    present = set()
+    if lake.exists(table_name):
+        present = {
+            dt.date.fromisoformat(p["date"]) for p in lake.delta_table(table_name).partitions() if p["coin"] == coin
+        }
+    days = []
+    day = date
+    while day in present and len(days) < window_days:
+        days.append(day)
+        day -= dt.timedelta(days=1)
+    end = day_bounds_ms(date)[1]
+    return FitWindow(tuple(reversed(days)), end - len(days) * DAY_MS, end)
+
+
+def regime_params(rows: pl.DataFrame) -> RegimeParams | None:
+    """The HMM stored in ``regime_fit`` rows (the ``params_json`` row), None when the fit stored none."""
+    row = rows.filter(pl.col("model") == REGIME_MODEL, pl.col("param") == PARAMS_JSON, pl.col("status") == "ok")
+    return RegimeParams.from_dict(json.loads(row["goodness_of_fit"][0])) if row.height else None
+
+
+def day_regime_beliefs(
+    lake: Lake, coin: str, date: dt.date, params_date: dt.date | None = None
+) -> pl.DataFrame | None:
+    """Causal beliefs (``calibration.regimes.regime_beliefs``: ``time`` = bar end) of ``date``'s 1 min bars under the
+    HMM of ``regime_fit`` partition ``params_date`` (default ``date``; pass the day before for out-of-sample
+    params). The previous day's bars warm the filter up. None when no HMM is stored."""
+    params = regime_params(lake.read_partition("regime_fit", coin, params_date or date))
+    if params is None:
+        return None
+    bars = _minute_bars(lake, coin, date - dt.timedelta(days=1), date)
+    start, end = day_bounds_ms(date)
+    return regime_beliefs(bars, params).filter(pl.col("bar_time").is_between(start, end - 1))
+
+
+@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=[features], kinds={"delta", "polars"})
+def regime_fit(
+    context: dg.AssetExecutionContext, config: FitWindowConfig, data_lake: DataLakeResource
+) -> dg.MaterializeResult:
+    """Gaussian HMM (2 or 3 states by BIC) on the window's 1 min (log return, log RV): transition probabilities,
+    per-state means/variances with SEs, BIC, the regime table per state and the HMM itself (``params_json``)."""
+    coin, date = coin_and_date(context)
+    lake = data_lake.lake()
+    window = fit_window(lake, "features", coin, date, config.window_days)
+    bars = _minute_bars(lake, coin, *_day_range(window, date))
+    fitted = fit_regime_window(bars)
+    rows = _rows(fitted.fits, coin, date, window)
+    metadata: dict[str, Any] = {}
+    if fitted.params is not None:
+        params_row = rows.head(1).with_columns(
+            param=pl.lit(PARAMS_JSON),
+            value=pl.lit(float(fitted.params.n_states)),
+            se=pl.lit(math.nan),
+            unit=pl.lit("json"),
+            goodness_of_fit=pl.lit(json.dumps(fitted.params.to_dict())),
+        )
+        rows = pl.concat([rows, params_row])
+        title = f"{coin}: causal regimes over {len(window.days)} days"
+        metadata["regime_timeline"] = png_md(regime_timeline_figure(bars, fitted.beliefs, title=title), "regimes")
+        metadata["regime_table"] = dg.MetadataValue.md(
+            _estimates_md(fitted.fits[1:], ("stationary", "duration_bars", "sigma_bps_per_sqrt_s"))
+        )
+    return _write(context, lake, "regime_fit", rows, fitted.fits, window, metadata, ("p_", "n_states", "bic"))
+
+
+@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=[features, regime_fit], kinds={"delta", "polars"})
+def vol_fit(
+    context: dg.AssetExecutionContext, config: FitWindowConfig, data_lake: DataLakeResource
+) -> dg.MaterializeResult:
+    """EWMA, realized, bipower and 1 min sigma (bps per sqrt s) and the jump-ratio distribution, overall and per
+    causal regime (the HMM of this partition's ``regime_fit``, filtered over the window)."""
+    coin, date = coin_and_date(context)
+    lake = data_lake.lake()
+    window = fit_window(lake, "features", coin, date, config.window_days)
+    bars = lake.read("features", coins=coin, start=_day_range(window, date)[0], end=date).sort("time")
+    minute = bars.filter(pl.col("bar_ms") == MINUTE_MS)
+    params = regime_params(lake.read_partition("regime_fit", coin, date))
+    beliefs = regime_beliefs(minute, params) if params is not None else None
+    fits = list(fit_volatility(bars.filter(pl.col("bar_ms") == 1000), minute, beliefs).items())
+    metadata = {} if params is not None else {"regime_segments": NO_HMM}
+    rows = _rows(fits, coin, date, window)
+    return _write(context, lake, "vol_fit", rows, fits, window, metadata, ("sigma_", "jump_"))
+
+
+@dg.asset(
+    partitions_def=COIN_DAY,
+    group_name=GROUP,
+    deps=["trades", "book", "fills", "order_updates", features, regime_fit],
+    kinds={"delta", "polars"},
+)
+def kappa_fit(
+    context: dg.AssetExecutionContext, config: KappaFitConfig, data_lake: DataLakeResource
+) -> dg.MaterializeResult:
+    """Fill intensity A exp(-kappa d) by MLE on the price lattice (ticks), overall, per side, per causal regime
+    (the belief known at each order, from this partition's ``regime_fit``) and per UTC hour; SE(A) with the
+    measured count dispersion. Own quotes, when any, are checked against the fitted fill probabilities."""
+    coin, date = coin_and_date(context)
+    lake = data_lake.lake()
+    window = fit_window(lake, "trades", coin, date, config.window_days)
+    first, last = _day_range(window, date)
+    params = regime_params(lake.read_partition("regime_fit", coin, date))
+    fitted = fit_kappa_window(
+        lake.read("trades", coins=coin, start=first, end=last, columns=TRADE_COLUMNS),
+        lake.read("book", coins=coin, start=first, end=last, columns=BOOK_COLUMNS),
+        start_ms=window.start_ms,
+        end_ms=window.end_ms,
+        beliefs=regime_beliefs(_minute_bars(lake, coin, first, last), params) if params is not None else None,
+        order_updates=lake.read("order_updates", coins=coin, start=first, end=last),
+        fills=lake.read("fills", coins=coin, start=first, end=last),
+        d0_ticks=config.d0_ticks,
+    )
+    metadata: dict[str, Any] = {} if params is not None else {"regime_segments": NO_HMM}
+    overall = fitted.fits[0][1]
+    if overall.ok:
+        table = fill_intensity_table(fitted.orders, window.seconds, grid=fitted.grid, unit="ticks")
+        metadata["fill_intensity"] = png_md(fill_intensity_figure(table, overall, unit="ticks"), "fill intensity")
+    metadata |= {"tick_size": fitted.tick_size, "taker_orders": fitted.orders.height}
+    metadata["dispersion_index"] = fitted.dispersion
+    rows = _rows(fitted.fits, coin, date, window)
+    return _write(context, lake, "kappa_fit", rows, fitted.fits, window, metadata, ("A", "kappa_", "actual_over"))
+
+
+@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=["trades"], kinds={"delta", "polars"})
+def hawkes_fit(
+    context: dg.AssetExecutionContext, config: FitWindowConfig, data_lake: DataLakeResource
+) -> dg.MaterializeResult:
+    """Exponential-kernel Hawkes MLE of taker-order arrivals over the window: univariate on both sides pooled
+    (model ``hawkes_exp``) and bivariate buy/sell (model ``hawkes_exp_bivariate``), with time-rescaling GoF."""
+    coin, date = coin_and_date(context)
+    lake = data_lake.lake()
+    window = fit_window(lake, "trades", coin, date, config.window_days)
+    trades = lake.read("trades", coins=coin, start=_day_range(window, date)[0], end=date, columns=TRADE_COLUMNS)
+    fitted = fit_hawkes_window(trades, start_ms=window.start_ms, end_ms=window.end_ms)
+    metadata: dict[str, Any] = {}
+    if fitted.residuals is not None:
+        title = f"{coin}: pooled taker orders, n = {fitted.fits[0][1].n}"
+        metadata["qq_plot"] = png_md(hawkes_qq_figure(fitted.residuals, title=title), "Hawkes Q-Q plot")
+    rows = _rows(fitted.fits, coin, date, window)
+    key_params = ("mu", "alpha", "beta", "n_", "branching", "spectral")
+    return _write(context, lake, "hawkes_fit", rows, fitted.fits, window, metadata, key_params)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _day_range(window: FitWindow, date: dt.date) -> tuple[dt.date, dt.date]:
+    """First and last day to read: the window's days, or ``date`` alone when the window is empty."""
+    return (window.days[0], window.days[-1]) if window.days else (date, date)
+
+
+def _minute_bars(lake: Lake, coin: str, first: dt.date, last: dt.date) -> pl.DataFrame:
+    bars = lake.read("features", coins=coin, start=first, end=last)
+    return bars.filter(pl.col("bar_ms") == MINUTE_MS).sort("time")
+
+
+def _rows(fits: Segmented, coin: str, date: dt.date, window: FitWindow) -> pl.DataFrame:
+    return pl.concat([fit_rows(fit, coin, date, window.bounds, segment) for segment, fit in fits])
+
+
+def _estimates_md(fits: Segmented, prefixes: tuple[str, ...]) -> str:
+    """Markdown table of the estimates whose names start with one of ``prefixes``, with SE, unit, n and status."""
+    lines = ["| segment | model | param | value | SE | unit | n | status |", "|---|---|---|---|---|---|---|---|"]
+    for segment, fit in fits:
+        if not fit.ok:
+            lines.append(f"| {segment} | {fit.model} | | | | | {fit.n} | {fit.status} |")
+        for name, value in fit.estimates.items():
+            if name.startswith(prefixes):
+                se, unit = fit.std_errors.get(name, math.nan), fit.units.get(name, "")
+                lines.append(f"| {segment} | {fit.model} | {name} | {value:.6g} | {se:.3g} | {unit} | {fit.n} | ok |")
+    return "\n".join(lines)
+
+
+def _write(
+    context: dg.AssetExecutionContext,
+    lake: Lake,
+    table_name: str,
+    rows: pl.DataFrame,
+    fits: Segmented,
+    window: FitWindow,
+    metadata: dict[str, Any],
+    key_params: tuple[str, ...],
+) -> dg.MaterializeResult:
+    """Replace the partition of ``table_name`` with ``rows``; metadata: window, key estimates, warnings, statuses."""
+    coin, date = coin_and_date(context)
+    version = lake.write_partition(table_name, rows, coin, date)
+    segments_by_warning: dict[str, list[str]] = {}
+    for segment, fit in fits:
+        for w in fit.warnings:
+            segments_by_warning.setdefault(f"{fit.model}: {w}", []).append(segment)
+    warnings = [f"{w} [{', '.join(segments)}]" for w, segments in segments_by_warning.items()]
+    for warning in warnings:
+        context.log.warning(warning)
+    statuses = dict(Counter(fit.status for _, fit in fits))
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows.height,
+            "delta_version": version,
+            "window_days": len(window.days),
+            "window": f"{_iso(window.start_ms)} .. {_iso(window.end_ms)}",
+            "segments_by_status": statuses,
+            "estimates": dg.MetadataValue.md(_estimates_md(fits, prefixes=key_params)),
+            "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings) or "none"),
+            **metadata,
+        }
+    )
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat(timespec="minutes")
