@@ -25,10 +25,10 @@ from assets.fit_rows import fit_rows
 from assets.measurement import features
 from assets.metadata import png_md
 from assets.partitions import COIN_DAY, coin_and_date
+from assets.regime_state import PARAMS_JSON, minute_bars, regime_params
 from assets.quality import DAY_MS, day_bounds_ms
 from calibration.fill_intensity import fill_intensity_figure, fill_intensity_table
-from calibration.regimes import MODEL as REGIME_MODEL
-from calibration.regimes import RegimeParams, regime_beliefs, regime_timeline_figure
+from calibration.regimes import regime_beliefs, regime_timeline_figure
 from calibration.vol_fit import fit_volatility
 from calibration.window_fits import (
     Segmented,
@@ -42,7 +42,6 @@ from pipelines.resources import DataLakeResource
 
 GROUP = "calibration"
 MINUTE_MS = 60_000
-PARAMS_JSON = "params_json"
 BOOK_COLUMNS = ["coin", "time", "recv_time_ns", "bid_px_1", "ask_px_1", "mid"]
 TRADE_COLUMNS = ["coin", "time", "tid", "px", "sz", "side", "buyer", "seller", "hash"]
 NO_HMM = "none: regime_fit stored no HMM for this partition"
@@ -94,24 +93,6 @@ def fit_window(lake: Lake, table_name: str, coin: str, date: dt.date, window_day
     return FitWindow(tuple(reversed(days)), end - len(days) * DAY_MS, end)
 
 
-def regime_params(rows: pl.DataFrame) -> RegimeParams | None:
-    """The HMM stored in ``regime_fit`` rows (the ``params_json`` row), None when the fit stored none."""
-    row = rows.filter(pl.col("model") == REGIME_MODEL, pl.col("param") == PARAMS_JSON, pl.col("status") == "ok")
-    return RegimeParams.from_dict(json.loads(row["goodness_of_fit"][0])) if row.height else None
-
-
-def day_regime_beliefs(
-    lake: Lake, coin: str, date: dt.date, params_date: dt.date | None = None
-) -> pl.DataFrame | None:
-    """Causal beliefs (``calibration.regimes.regime_beliefs``: ``time`` = bar end) of ``date``'s 1 min bars under the
-    HMM of ``regime_fit`` partition ``params_date`` (default ``date``; pass the day before for out-of-sample
-    params). The previous day's bars warm the filter up. None when no HMM is stored."""
-    params = regime_params(lake.read_partition("regime_fit", coin, params_date or date))
-    if params is None:
-        return None
-    bars = _minute_bars(lake, coin, date - dt.timedelta(days=1), date)
-    start, end = day_bounds_ms(date)
-    return regime_beliefs(bars, params).filter(pl.col("bar_time").is_between(start, end - 1))
 
 
 @dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=[features], kinds={"delta", "polars"})
@@ -123,7 +104,7 @@ def regime_fit(
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
     window = fit_window(lake, "features", coin, date, config.window_days)
-    bars = _minute_bars(lake, coin, *_day_range(window, date))
+    bars = minute_bars(lake, coin, *_day_range(window, date))
     fitted = fit_regime_window(bars)
     rows = _rows(fitted.fits, coin, date, window)
     metadata: dict[str, Any] = {}
@@ -185,7 +166,7 @@ def kappa_fit(
         lake.read("book", coins=coin, start=first, end=last, columns=BOOK_COLUMNS),
         start_ms=window.start_ms,
         end_ms=window.end_ms,
-        beliefs=regime_beliefs(_minute_bars(lake, coin, first, last), params) if params is not None else None,
+        beliefs=regime_beliefs(minute_bars(lake, coin, first, last), params) if params is not None else None,
         order_updates=lake.read("order_updates", coins=coin, start=first, end=last),
         fills=lake.read("fills", coins=coin, start=first, end=last),
         d0_ticks=config.d0_ticks,
@@ -228,11 +209,6 @@ def hawkes_fit(
 def _day_range(window: FitWindow, date: dt.date) -> tuple[dt.date, dt.date]:
     """First and last day to read: the window's days, or ``date`` alone when the window is empty."""
     return (window.days[0], window.days[-1]) if window.days else (date, date)
-
-
-def _minute_bars(lake: Lake, coin: str, first: dt.date, last: dt.date) -> pl.DataFrame:
-    bars = lake.read("features", coins=coin, start=first, end=last)
-    return bars.filter(pl.col("bar_ms") == MINUTE_MS).sort("time")
 
 
 def _rows(fits: Segmented, coin: str, date: dt.date, window: FitWindow) -> pl.DataFrame:

@@ -6,6 +6,7 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
+from assets.regime_state import day_regime_beliefs
 from assets.metadata import png_md, table_metadata
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import day_bounds_ms
@@ -67,7 +68,11 @@ def features(context: dg.AssetExecutionContext, config: FeaturesConfig, data_lak
 
 @dg.asset(name="markouts", partitions_def=COIN_DAY, group_name=GROUP, deps=["fills", "trades", "book", features], kinds={"delta", "polars"})
 def markouts_asset(context: dg.AssetExecutionContext, data_lake: DataLakeResource) -> dg.MaterializeResult:
-    """Markouts at 200 ms / 1 s / 5 s / 30 s of own fills and of market trades seen from the maker side."""
+    """Markouts at 200 ms / 1 s / 5 s / 30 s of own fills and of market trades seen from the maker side.
+
+    Regime beliefs come from the causal filter under the previous day's HMM (out of sample); without one they
+    stay null.
+    """
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
     book = _book_with_next_day_head(data_lake, coin, date)
@@ -76,7 +81,8 @@ def markouts_asset(context: dg.AssetExecutionContext, data_lake: DataLakeResourc
     fills = pl.concat([own, market], how="diagonal_relaxed")
     marked = markouts(fills, mid_series(book), horizons_ms=MARKOUT_HORIZONS_MS)
     bars_1s = lake.read_partition("features", coin, date).filter(pl.col("bar_ms") == 1000)
-    fill_log = enrich_fill_log(marked, bars_1s, book_signals(book))
+    beliefs = day_regime_beliefs(lake, coin, date, params_date=date - dt.timedelta(days=1))
+    fill_log = enrich_fill_log(marked, bars_1s, book_signals(book), beliefs)
     version = lake.write_partition("markouts", fill_log.with_columns(date=pl.lit(date)), coin, date)
     by_population = fill_log.group_by("is_market_trade").agg(pl.len(), pl.col("markout_5000ms_bps").mean())
     return dg.MaterializeResult(

@@ -1,26 +1,46 @@
-"""The smallfish code location: assets, checks, jobs and resources. Cheap to import: no I/O here."""
+"""The smallfish code location: assets, checks, jobs, schedules, sensors and resources. No I/O at import."""
 
 import dagster as dg
 
-from assets import ingest, ingest_checks, measurement
+from assets import fits, ingest, ingest_checks, measurement
+from assets.partitions import COIN_DAY
 from pipelines.resources import DataLakeResource
+from pipelines.sensors import raw_arrival_sensor, run_failure_alert
 
 ingest_job = dg.define_asset_job(
     "ingest",
     selection=dg.AssetSelection.assets(ingest.raw_captures, ingest.clean_tables),
+    partitions_def=COIN_DAY,
     description="Raw captures -> clean tables and quarantine for one (coin, day), with their blocking checks.",
 )
 
-daily_job = dg.define_asset_job(
-    "daily",
+nightly_job = dg.define_asset_job(
+    "nightly_recalibration",
     selection=dg.AssetSelection.all(),
-    description="Every asset of one (coin, day): clean, measure, fit, validate.",
+    partitions_def=COIN_DAY,
+    description="Yesterday's (coin, day): clean, measure, fit over the training window, walk-forward, candidate, gate.",
+)
+
+nightly_schedule = dg.build_schedule_from_partitioned_job(
+    nightly_job, hour_of_day=0, minute_of_hour=30, name="nightly_recalibration_schedule"
 )
 
 defs = dg.Definitions(
-    assets=[ingest.raw_captures, ingest.clean_tables, measurement.features, measurement.markouts_asset, measurement.baseline_metrics],
+    assets=[
+        ingest.raw_captures,
+        ingest.clean_tables,
+        measurement.features,
+        measurement.markouts_asset,
+        measurement.baseline_metrics,
+        fits.regime_fit,
+        fits.vol_fit,
+        fits.kappa_fit,
+        fits.hawkes_fit,
+    ],
     asset_checks=[ingest_checks.reconciliation, *ingest_checks.gx_checks],
-    jobs=[ingest_job, daily_job],
+    jobs=[ingest_job, nightly_job],
+    schedules=[nightly_schedule],
+    sensors=[raw_arrival_sensor, run_failure_alert],
     resources={"data_lake": DataLakeResource()},
     executor=dg.multiprocess_executor.configured({"max_concurrent": 2}),
 )

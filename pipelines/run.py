@@ -26,7 +26,7 @@ def partitions_in(raw_root: str) -> list[tuple[str, dt.date]]:
     return sorted({(f.coin, f.date) for f in raw_zone.discover(raw_root)})
 
 
-def materialise_all(instance: dg.DagsterInstance, raw_root: str, job_name: str = "daily") -> list[tuple[str, dt.date, bool]]:
+def materialise_all(instance: dg.DagsterInstance, raw_root: str, job_name: str = "nightly_recalibration") -> list[tuple[str, dt.date, bool]]:
     """Materialise ``job_name`` for every partition in the raw zone; returns (coin, day, success) per run."""
     partitions = partitions_in(raw_root)
     instance.add_dynamic_partitions(COINS.name, sorted({coin for coin, _ in partitions}))

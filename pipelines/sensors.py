@@ -25,27 +25,24 @@ def new_raw_partitions(raw_root: str, seen: dict[str, int]) -> tuple[dict[tuple[
     return changed, current
 
 
-def build_raw_arrival_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
-    @dg.sensor(job=job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
-    def raw_arrival_sensor(context: dg.SensorEvaluationContext, data_lake: DataLakeResource) -> dg.SensorResult | dg.SkipReason:
-        """Request the ingest of every (coin, day) whose raw files appeared or changed; add new coins."""
-        seen = json.loads(context.cursor) if context.cursor else {}
-        changed, current = new_raw_partitions(data_lake.raw(), seen)
-        if not changed:
-            return dg.SkipReason(f"no new raw files under {data_lake.raw()}")
-        known = set(context.instance.get_dynamic_partitions(COINS.name))
-        new_coins = sorted({coin for coin, _ in changed} - known)
-        requests = [
-            dg.RunRequest(run_key=f"{coin}|{day}|{mtime}", partition_key=partition_key(coin, dt.date.fromisoformat(day)))
-            for (coin, day), mtime in sorted(changed.items())
-        ]
-        return dg.SensorResult(
-            run_requests=requests,
-            dynamic_partitions_requests=[COINS.build_add_request(new_coins)] if new_coins else [],
-            cursor=json.dumps(current),
-        )
-
-    return raw_arrival_sensor
+@dg.sensor(job_name="ingest", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
+def raw_arrival_sensor(context: dg.SensorEvaluationContext, data_lake: DataLakeResource) -> dg.SensorResult | dg.SkipReason:
+    """Request the ingest of every (coin, day) whose raw files appeared or changed; add new coins."""
+    seen = json.loads(context.cursor) if context.cursor else {}
+    changed, current = new_raw_partitions(data_lake.raw(), seen)
+    if not changed:
+        return dg.SkipReason(f"no new raw files under {data_lake.raw()}")
+    known = set(context.instance.get_dynamic_partitions(COINS.name))
+    new_coins = sorted({coin for coin, _ in changed} - known)
+    requests = [
+        dg.RunRequest(run_key=f"{coin}|{day}|{mtime}", partition_key=partition_key(coin, dt.date.fromisoformat(day)))
+        for (coin, day), mtime in sorted(changed.items())
+    ]
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[COINS.build_add_request(new_coins)] if new_coins else [],
+        cursor=json.dumps(current),
+    )
 
 
 @dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING)
@@ -59,6 +56,7 @@ def run_failure_alert(context: dg.RunFailureSensorContext, data_lake: DataLakeRe
         "time": int(time.time() * 1000),
         "kind": "RunFailed",
         "severity": "critical",
+        "subject": run.job_name,
         "message": f"run {run.run_id} of job {run.job_name} failed: {context.failure_event.message}",
         "value": float("nan"),
         "threshold": float("nan"),

@@ -14,7 +14,8 @@ import polars as pl
 import pytest
 
 from assets import fits, ingest, measurement
-from assets.fits import day_regime_beliefs, fit_window, regime_params
+from assets.fits import fit_window
+from assets.regime_state import day_regime_beliefs, regime_params
 from assets.partitions import COINS, partition_key
 from calibration.fit_result import FitResult
 from calibration.regimes import regime_beliefs

@@ -15,7 +15,7 @@ from tests.support import DEMO_COIN, DEMO_DAY, run_job
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory: pytest.TempPathFactory, demo_day: tuple[Path, Path]) -> tuple[Lake, dict]:
     lake_root = tmp_path_factory.mktemp("lake")
-    result = run_job("daily", lake_root, demo_day[0])
+    result = run_job("nightly_recalibration", lake_root, demo_day[0])
     assert result.success
     return Lake(lake_root, storage_options={}), json.loads(demo_day[1].read_text())
 

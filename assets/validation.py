@@ -1,0 +1,527 @@
+"""Validation per (coin, day): walk-forward of the variants with its report, calibration metrics, signal quality,
+alerts, and the alerts again as asset checks.
+
+The walk-forward's window ends with the partition's day: ``n_folds`` rolling folds of ``train_hours`` then
+``test_hours`` (60 d / 7 d by default; hours for the demo), cut short where the lake's book starts. The report is
+one self-contained HTML file, ``{lake_root}/reports/{coin}/{date}.html`` (``./reports/...`` for an ``s3://`` lake).
+Times are UTC epoch ms; ``time`` of the calibration, signal and alert rows is the end of the evaluated window.
+"""
+
+import datetime as dt
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from assets.partitions import COIN_DAY, coin_and_date
+from assets.quality import day_bounds_ms
+from calibration.fit_result import InsufficientSamples, code_version
+from data_lake.lake import Lake
+from data_lake.tables import BOOK_LEVELS, CALIBRATION_METRICS, WALK_FORWARD
+from pipelines.resources import DataLakeResource
+from validation.alerts import (
+    Alert,
+    AlertKind,
+    adverse_selection_alerts,
+    calibration_alerts,
+    information_ratio_alert,
+    signal_alerts,
+)
+from validation.backtest import BacktestConfig
+from validation.calibration_metrics import (
+    AdverseSelectionCalibration,
+    CalibrationMetrics,
+    adverse_selection_calibration,
+)
+from validation.report import write_report
+from validation.signal_quality import MIN_WINDOW_SAMPLES, SignalQuality
+from validation.signal_quality import signal_quality as measure_signal
+from validation.variants import BASELINE, VariantConfig
+from validation.walk_forward import Fold, rolling_folds
+from validation.walk_forward_run import POOLED, WalkForwardRun, report_html, walk_forward
+
+GROUP = "validation"
+HOUR_MS = 3_600_000
+MINUTE_MS = 60_000
+WALK_FORWARD_SOURCE = "walk_forward:baseline"
+LIVE_SOURCE = "live"
+BOOK_COLUMNS = [
+    "coin", "time", "mid",
+    *(f"{side}_{field}_{i}" for i in range(1, BOOK_LEVELS + 1) for side in ("bid", "ask") for field in ("px", "sz")),
+]
+TRADE_COLUMNS = ["coin", "time", "tid", "px", "sz", "side", "buyer", "seller", "hash"]
+
+
+class WalkForwardConfig(dg.Config):
+    """Fold lengths (hours), the quoting policy of the variants and the significance level."""
+
+    train_hours: float = 60 * 24
+    test_hours: float = 7 * 24
+    n_folds: int = 4
+    """Folds wanted; fewer when the lake's book starts later than n_folds test windows after a full train."""
+    sz_decimals: int = 2
+    order_notional: float = 50.0
+    """Quote currency per quote."""
+    gamma: float = 0.3
+    min_spread_bps: float = 0.0
+    vpin_buckets_per_day: int = 50
+    vpin_window: int = 50
+    fill_model: str = "queue"
+    period_seconds: int = 60
+    """P&L bucket of the paired significance tests."""
+    alpha: float = 0.05
+
+    def variant_config(self) -> VariantConfig:
+        return VariantConfig(
+            sz_decimals=self.sz_decimals,
+            order_notional=self.order_notional,
+            gamma=self.gamma,
+            min_spread_bps=self.min_spread_bps,
+            vpin_buckets_per_day=self.vpin_buckets_per_day,
+            vpin_window=self.vpin_window,
+            period_ms=self.period_seconds * 1000,
+            backtest=BacktestConfig(fill_model=self.fill_model),
+        )
+
+    def folds(self, first_ms: int, end_ms: int) -> list[Fold]:
+        """``n_folds`` folds ending at ``end_ms``, none reaching before ``first_ms``; none when [first_ms, end_ms)
+        is shorter than one train and one test window."""
+        train_ms, test_ms = round(self.train_hours * HOUR_MS), round(self.test_hours * HOUR_MS)
+        start = max(end_ms - train_ms - self.n_folds * test_ms, first_ms)
+        if end_ms - start < train_ms + test_ms:
+            return []
+        return rolling_folds(start, end_ms, train_ms=train_ms, test_ms=test_ms)
+
+
+def _days(start_ms: int, end_ms: int) -> tuple[dt.date, dt.date]:
+    """The first and last UTC day touching [start_ms, end_ms)."""
+    return (dt.datetime.fromtimestamp(start_ms / 1000, tz=dt.UTC).date(),
+            dt.datetime.fromtimestamp((end_ms - 1) / 1000, tz=dt.UTC).date())
+
+
+def _market(lake: Lake, coin: str, first: dt.date, last: dt.date) -> dict[str, pl.DataFrame]:
+    """The walk-forward's lake frames of ``coin`` over the days [first, last]."""
+    return {
+        "trades": lake.read("trades", coins=coin, start=first, end=last, columns=TRADE_COLUMNS),
+        "book": lake.read("book", coins=coin, start=first, end=last, columns=BOOK_COLUMNS).filter(
+            pl.col("mid").is_not_null()
+        ),
+        "features": lake.read("features", coins=coin, start=first, end=last),
+        "markouts": lake.read("markouts", coins=coin, start=first, end=last).filter(pl.col("is_market_trade")),
+    }
+
+
+def _first_book_ms(lake: Lake, coin: str, date: dt.date, max_days: int, end_ms: int) -> int:
+    """Time of the first book row of the last ``max_days`` days up to ``date`` (``end_ms`` when there is none)."""
+    book = lake.read("book", coins=coin, start=date - dt.timedelta(days=max_days), end=date, columns=["time"])
+    return int(book["time"].min()) if book.height else end_ms
+
+
+def report_path(lake: Lake, coin: str, date: dt.date) -> Path:
+    """Where the run's HTML report goes: beside the lake for local roots, ``./reports`` for ``s3://`` ones."""
+    root = Path("." if lake.root.startswith("s3://") else lake.root)
+    return root / "reports" / coin.replace(":", "_") / f"{date.isoformat()}.html"
+
+
+def _calibration_row(metrics: CalibrationMetrics | AdverseSelectionCalibration, model: str, source: str) -> dict:
+    row: dict[str, Any] = {
+        "source": source,
+        "model": model,
+        "n": metrics.n,
+        "slope": metrics.slope,
+        "slope_ci_low": metrics.slope_ci[0],
+        "slope_ci_high": metrics.slope_ci[1],
+        "intercept": metrics.intercept,
+        "intercept_ci_low": metrics.intercept_ci[0],
+        "intercept_ci_high": metrics.intercept_ci[1],
+        "confidence": metrics.confidence,
+        "well_calibrated": metrics.is_well_calibrated,
+    }
+    if isinstance(metrics, CalibrationMetrics):
+        return row | {
+            name: getattr(metrics, name)
+            for name in ("base_rate", "brier", "reliability", "resolution", "uncertainty", "ece", "skill_score")
+        }
+    return row | {
+        "bias": metrics.bias,
+        "bias_ci_low": metrics.bias_ci[0],
+        "bias_ci_high": metrics.bias_ci[1],
+        **{name: getattr(metrics, name) for name in ("mse", "mse_bias", "mse_regression", "mse_disturbance")},
+    }
+
+
+def calibration_rows(run: WalkForwardRun, live: pl.DataFrame) -> list[dict]:
+    """Calibration of the walk-forward baseline's predictions and of the live quoter's (own fills carrying
+    ``pred_adverse_bps``); live fill probabilities need the quoter's unfilled quotes and are not scored here."""
+    complete = [f for f in run.folds if f.index in run.complete_folds]
+    window = {
+        "window_start_ms": min((f.test_start_ms for f in complete), default=None),
+        "window_end_ms": max((f.test_end_ms for f in complete), default=None),
+    }
+    predictions = (("fill_probability", run.fill_calibration), ("adverse_selection", run.adverse_calibration))
+    rows = [
+        _calibration_row(metrics, model, WALK_FORWARD_SOURCE) | window
+        for model, metrics in predictions
+        if metrics is not None
+    ]
+    scored = live.filter(pl.col("pred_adverse_bps").is_not_null() & pl.col("adverse_selection_bps").is_not_null())
+    if scored.height >= 3:
+        metrics = adverse_selection_calibration(
+            scored["pred_adverse_bps"].to_numpy(), scored["adverse_selection_bps"].to_numpy()
+        )
+        live_window = {"window_start_ms": int(scored["time"].min()), "window_end_ms": int(scored["time"].max()) + 1}
+        rows.append(_calibration_row(metrics, "adverse_selection", LIVE_SOURCE) | live_window)
+    return rows
+
+
+def _verdicts_md(rows: pl.DataFrame) -> str:
+    pooled = rows.filter((pl.col("fold") == POOLED) & (pl.col("variant") != BASELINE))
+    lines = [
+        "| variant | verdict | p-value | effect / period (90% CI) | n periods | n_eff | fills |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in pooled.iter_rows(named=True):
+        effect = "n/a" if r.get("effect_per_period") is None else (
+            f"{r['effect_per_period']:.4g} [{r['effect_ci_low']:.4g}, {r['effect_ci_high']:.4g}]"
+        )
+        p = "n/a" if r.get("p_value") is None else f"{r['p_value']:.3g}"
+        n_eff = "n/a" if r.get("n_effective") is None else f"{r['n_effective']:.0f}"
+        lines.append(
+            f"| {r['variant']} | {r['verdict']} | {p} | {effect} | {r['n_periods']} | {n_eff} | {r['n_fills']} |"
+        )
+    return "\n".join(lines)
+
+
+def _finite(value: float | None) -> float:
+    return float(value) if value is not None and math.isfinite(value) else float("nan")
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "walk_forward",
+            deps=["trades", "book", "features", "markouts"],
+            partitions_def=COIN_DAY,
+            group_name=GROUP,
+            kinds={"delta", "polars"},
+            description="Every variant over rolling train/test folds: verdicts, SPA, DSR, PBO and the HTML report.",
+        ),
+        dg.AssetSpec(
+            "calibration_metrics",
+            deps=["trades", "book", "features", "markouts"],
+            partitions_def=COIN_DAY,
+            group_name=GROUP,
+            kinds={"delta", "polars"},
+            description="Calibration of fill probabilities and adverse selection: walk-forward baseline and live.",
+        ),
+    ],
+)
+def walk_forward_assets(
+    context: dg.AssetExecutionContext, config: WalkForwardConfig, data_lake: DataLakeResource
+) -> Iterator[dg.MaterializeResult]:
+    """Walk-forward validation of the variants ending with the partition's day, and the calibration of the baseline's
+    out-of-sample predictions (and of the live quoter's, when own fills carry predictions)."""
+    coin, date = coin_and_date(context)
+    lake = data_lake.lake()
+    _, end_ms = day_bounds_ms(date)
+    max_days = math.ceil((config.train_hours + config.n_folds * config.test_hours) / 24) + 1
+    first_ms = _first_book_ms(lake, coin, date, max_days, end_ms)
+    folds = config.folds(first_ms, end_ms)
+    if not folds:  # not an error: too little history yet; stale rows of an earlier run are cleared
+        skipped = (f"no fold: {(end_ms - first_ms) / HOUR_MS:.1f} h of book data up to the end of {date}, one fold "
+                   f"needs {config.train_hours + config.test_hours:g} h (train_hours + test_hours)")
+        for name, spec in (("walk_forward", WALK_FORWARD), ("calibration_metrics", CALIBRATION_METRICS)):
+            version = lake.write_partition(name, spec.empty(), coin, date)
+            yield dg.MaterializeResult(asset_key=name, metadata={"skipped": skipped, "delta_version": version})
+        return
+    first, last = _days(folds[0].train_start_ms, end_ms)
+    run = walk_forward(folds, _market(lake, coin, first, last), config.variant_config(), alpha=config.alpha)
+    now_ms = int(time.time() * 1000)
+    stamp = {"coin": coin, "date": date, "code_version": code_version(), "run_at_ms": now_ms}
+    rows = run.rows.with_columns(**{k: pl.lit(v) for k, v in stamp.items()})
+    wf_version = lake.write_partition("walk_forward", rows, coin, date)
+    path = report_path(lake, coin, date)
+    write_report(path, report_html(run, f"{coin} walk-forward validation, {date.isoformat()}", now_ms))
+
+    live = lake.read("markouts", coins=coin, start=first, end=last).filter(~pl.col("is_market_trade"))
+    found = calibration_rows(run, live)
+    calibration = (
+        pl.DataFrame(found, infer_schema_length=None).with_columns(
+            coin=pl.lit(coin), date=pl.lit(date), time=pl.col("window_end_ms")
+        )
+        if found
+        else CALIBRATION_METRICS.empty()
+    )
+    cal_version = lake.write_partition("calibration_metrics", calibration, coin, date)
+
+    pooled = run.rows.filter(pl.col("fold") == POOLED)
+    base = pooled.filter(pl.col("variant") == BASELINE).row(0, named=True) if pooled.height else {}
+    fill = run.fill_calibration
+    yield dg.MaterializeResult(
+        asset_key="walk_forward",
+        metadata={
+            "dagster/row_count": rows.height,
+            "delta_version": wf_version,
+            "report": dg.MetadataValue.path(str(path)),
+            "folds": len(folds),
+            "complete_folds": len(run.complete_folds),
+            "verdicts": dg.MetadataValue.md(_verdicts_md(run.rows)),
+            "spa_p_value": _finite(run.spa.spa_consistent if run.spa else None),
+            "reality_check_p_value": _finite(run.spa.reality_check if run.spa else None),
+            "best_variant": run.best_variant or "n/a",
+            "dsr_of_best": _finite(run.dsr.dsr if run.dsr else None),
+            "pbo": _finite(run.pbo.pbo if run.pbo else None),
+            "n_periods": run.pnl.height,
+            "baseline_pnl_quote": _finite(base.get("pnl")),
+            "baseline_sharpe_per_period": _finite(base.get("sharpe_per_period")),
+            "baseline_information_ratio": _finite(run.information_ratio.get(BASELINE)),
+            "baseline_fills": int(base.get("n_fills", 0)),
+        },
+    )
+    predicted, actual = _finite(base.get("predicted_fill_rate")), _finite(base.get("actual_fill_rate"))
+    yield dg.MaterializeResult(
+        asset_key="calibration_metrics",
+        metadata={
+            "dagster/row_count": calibration.height,
+            "delta_version": cal_version,
+            "fill_brier": _finite(fill.brier if fill else None),
+            "fill_predicted_vs_actual": f"{predicted:.4f} vs {actual:.4f} (n = {fill.n} quotes)" if fill else "n/a",
+            "fill_slope_95ci": f"{fill.slope:.3f} [{fill.slope_ci[0]:.3f}, {fill.slope_ci[1]:.3f}]" if fill else "n/a",
+            "fill_well_calibrated": bool(fill.is_well_calibrated) if fill else False,
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# signal quality
+
+
+class SignalQualityConfig(dg.Config):
+    """Lookback (days, ending with the partition's day), MI trend windows (hours) and permutations."""
+
+    lookback_days: int = 7
+    window_hours: float = 24.0
+    n_permutations: int = 199
+
+
+def signal_samples(markouts: pl.DataFrame, minute_bars: pl.DataFrame) -> dict[tuple[str, str], pl.DataFrame]:
+    """(signal, target) -> ``time, signal, target``: book imbalance on the maker's side against the maker's 5 s
+    markout per market trade, and VPIN at a minute's end against the next minute's realized variance."""
+    maker = markouts.filter(pl.col("is_market_trade") & pl.col("markout_5000ms_bps").is_not_null())
+    bars = minute_bars.sort("time").with_columns(target=pl.col("rv").shift(-1))
+    return {
+        (f"{name} x maker side", "markout_5000ms_bps"): maker.select(
+            "time", signal=pl.col(name) * pl.col("side"), target=pl.col("markout_5000ms_bps")
+        ).drop_nulls()
+        for name in ("imbalance_1", "imbalance_5")
+    } | {("vpin", "next_minute_rv"): bars.select("time", signal=pl.col("vpin"), target="target").drop_nulls()}
+
+
+def _signal_row(signal: str, target: str, sample: pl.DataFrame, config: SignalQualityConfig) -> dict:
+    window_ms = round(config.window_hours * HOUR_MS)
+    row: dict[str, Any] = {"signal": signal, "target": target, "n": sample.height, "window_ms": window_ms}
+    try:
+        q = measure_signal(
+            sample["signal"].to_numpy(), sample["target"].to_numpy(), sample["time"].to_numpy(),
+            window_ms=window_ms, n_permutations=config.n_permutations,
+        )
+    except InsufficientSamples:
+        return row
+    return row | {
+        "mutual_information": q.mutual_information,
+        "p_value": q.p_value,
+        "n_bins": q.n_bins,
+        "window_start_ms": q.window_start_ms.tolist(),
+        "window_mi": q.window_mi.tolist(),
+        "window_n": q.window_n.tolist(),
+        "slope_per_day": q.slope_per_day,
+        "slope_ci_low": q.slope_ci[0],
+        "slope_ci_high": q.slope_ci[1],
+        "half_life_days": q.half_life_days,
+        "half_life_ci_low": q.half_life_ci[0],
+        "half_life_ci_high": q.half_life_ci[1],
+        "confidence": q.confidence,
+        "is_decaying": q.is_decaying,
+    }
+
+
+@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=["features", "markouts"], kinds={"delta", "polars"})
+def signal_quality(
+    context: dg.AssetExecutionContext, config: SignalQualityConfig, data_lake: DataLakeResource
+) -> dg.MaterializeResult:
+    """Mutual information of book imbalance and VPIN with what they should predict, its trend and half-life."""
+    coin, date = coin_and_date(context)
+    lake = data_lake.lake()
+    first = date - dt.timedelta(days=config.lookback_days - 1)
+    markouts = lake.read("markouts", coins=coin, start=first, end=date)
+    minute = lake.read("features", coins=coin, start=first, end=date).filter(pl.col("bar_ms") == MINUTE_MS)
+    rows = [_signal_row(s, t, sample, config) for (s, t), sample in signal_samples(markouts, minute).items()]
+    table = pl.DataFrame(rows, infer_schema_length=None).with_columns(
+        coin=pl.lit(coin), date=pl.lit(date), time=pl.lit(day_bounds_ms(date)[1])
+    )
+    version = lake.write_partition("signal_quality", table, coin, date)
+    lines = ["| signal | target | n | MI (nats) | p | slope/day |", "|---|---|---|---|---|---|"]
+    lines += [
+        f"| {r['signal']} | {r['target']} | {r['n']} | {_finite(r.get('mutual_information')):.4g} | "
+        f"{_finite(r.get('p_value')):.3g} | {_finite(r.get('slope_per_day')):.3g} |"
+        for r in rows
+    ]
+    return dg.MaterializeResult(metadata={"dagster/row_count": table.height, "delta_version": version,
+                                          "signals": dg.MetadataValue.md("\n".join(lines))})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# alerts
+
+
+def _ci(row: dict, name: str) -> tuple[float, float]:
+    return _finite(row[f"{name}_ci_low"]), _finite(row[f"{name}_ci_high"])
+
+
+def _calibration_metrics_of(row: dict) -> CalibrationMetrics | AdverseSelectionCalibration:
+    """The metrics object a ``calibration_metrics`` row was written from."""
+    common = {
+        "n": row["n"],
+        "slope": _finite(row["slope"]),
+        "slope_ci": _ci(row, "slope"),
+        "intercept": _finite(row["intercept"]),
+        "intercept_ci": _ci(row, "intercept"),
+        "confidence": row["confidence"],
+    }
+    if row["model"] == "fill_probability":
+        brier = ("base_rate", "brier", "reliability", "resolution", "uncertainty", "ece")
+        return CalibrationMetrics(**common, **{k: _finite(row[k]) for k in brier})
+    return AdverseSelectionCalibration(
+        **common, bias=_finite(row["bias"]), bias_ci=_ci(row, "bias"),
+        **{k: _finite(row[k]) for k in ("mse", "mse_bias", "mse_regression", "mse_disturbance")},
+    )
+
+
+def _signal_quality_of(row: dict) -> SignalQuality:
+    """The :class:`SignalQuality` a ``signal_quality`` row was written from (one with a measured MI)."""
+    return SignalQuality(
+        n=row["n"], mutual_information=row["mutual_information"], p_value=row["p_value"], n_bins=row["n_bins"],
+        window_ms=row["window_ms"], window_start_ms=np.asarray(row["window_start_ms"], dtype=np.int64),
+        window_mi=np.asarray(row["window_mi"], dtype=np.float64), window_n=np.asarray(row["window_n"], dtype=np.int64),
+        slope_per_day=_finite(row["slope_per_day"]), slope_ci=_ci(row, "slope"),
+        half_life_days=_finite(row["half_life_days"]), half_life_ci=_ci(row, "half_life"), confidence=row["confidence"],
+    )
+
+
+def calibration_table_alerts(rows: pl.DataFrame, coin: str) -> list[tuple[str, Alert]]:
+    """(subject, alert) for every ``calibration_metrics`` row: ModelMiscalibrated or InsufficientSamples."""
+    out = []
+    for row in rows.iter_rows(named=True):
+        subject = f"{row['source']} {row['model']}"
+        metrics = _calibration_metrics_of(row)
+        alerts = (calibration_alerts(metrics, coin, row["time"], subject) if isinstance(metrics, CalibrationMetrics)
+                  else adverse_selection_alerts(metrics, coin, row["time"], subject))
+        out += [(subject, a) for a in alerts]
+    return out
+
+
+def signal_table_alerts(rows: pl.DataFrame, coin: str) -> list[tuple[str, Alert]]:
+    """(subject, alert) for every ``signal_quality`` row: SignalDecaying, or InsufficientSamples without an MI."""
+    out = []
+    for row in rows.iter_rows(named=True):
+        subject = f"{row['signal']} -> {row['target']}"
+        if row["mutual_information"] is None:
+            out.append((subject, Alert(coin, row["time"], AlertKind.INSUFFICIENT_SAMPLES, "info",
+                                       f"{subject}: {row['n']} samples, too few to measure information",
+                                       float(row["n"]), float(MIN_WINDOW_SAMPLES))))
+        else:
+            out += [(subject, a) for a in signal_alerts(_signal_quality_of(row), coin, row["time"], subject)]
+    return out
+
+
+def walk_forward_alerts(rows: pl.DataFrame, coin: str) -> list[tuple[str, Alert]]:
+    """InformationRatioBelowOne for the baseline strategy's annualised out-of-sample Sharpe (pooled row)."""
+    pooled = rows.filter((pl.col("fold") == POOLED) & (pl.col("variant") == BASELINE))
+    out = []
+    for row in pooled.iter_rows(named=True):
+        subject = "walk_forward baseline (annualised Sharpe per period)"
+        alert = information_ratio_alert(coin, row["test_end_ms"], _finite(row["information_ratio"]), subject)
+        out += [(subject, alert)] if alert else []
+    return out
+
+
+def _alerts_frame(alerts: list[tuple[str, Alert]], coin: str, date: dt.date) -> pl.DataFrame:
+    return pl.DataFrame(
+        [{"coin": coin, "date": date, "time": a.time, "kind": str(a.kind), "severity": a.severity, "subject": s,
+          "message": a.message, "value": a.value, "threshold": a.threshold} for s, a in alerts],
+        schema={"coin": pl.String, "date": pl.Date, "time": pl.Int64, "kind": pl.String, "severity": pl.String,
+                "subject": pl.String, "message": pl.String, "value": pl.Float64, "threshold": pl.Float64},
+    )
+
+
+@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=["walk_forward", "calibration_metrics", signal_quality],
+          kinds={"delta", "polars"})
+def alerts(context: dg.AssetExecutionContext, data_lake: DataLakeResource) -> dg.MaterializeResult:
+    """ModelMiscalibrated, SignalDecaying, InsufficientSamples and InformationRatioBelowOne alerts of the day."""
+    coin, date = coin_and_date(context)
+    lake = data_lake.lake()
+    found = (calibration_table_alerts(lake.read_partition("calibration_metrics", coin, date), coin)
+             + signal_table_alerts(lake.read_partition("signal_quality", coin, date), coin)
+             + walk_forward_alerts(lake.read_partition("walk_forward", coin, date), coin))
+    table = _alerts_frame(found, coin, date)
+    version = lake.write_partition("alerts", table, coin, date)
+    counts = table.group_by("kind", "severity").len().sort("kind", "severity")
+    by_kind = [f"- {r['kind']} ({r['severity']}): {r['len']}" for r in counts.iter_rows(named=True)]
+    listed = [f"- [{r['severity']}] {r['message']}" for r in table.iter_rows(named=True)]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": table.height,
+            "delta_version": version,
+            "by_kind": dg.MetadataValue.md("\n".join(by_kind) or "none"),
+            "alerts": dg.MetadataValue.md("\n".join(listed) or "none"),
+        }
+    )
+
+
+def _check_result(found: list[tuple[str, Alert]], kinds: set[AlertKind]) -> dg.AssetCheckResult:
+    """Fails on any alert of ``kinds``: severity ERROR when one is critical, else WARN; info alerts pass."""
+    failing = [a for _, a in found if a.kind in kinds]
+    critical = any(a.severity == "critical" for a in failing)
+    return dg.AssetCheckResult(
+        passed=not failing,
+        severity=dg.AssetCheckSeverity.ERROR if critical else dg.AssetCheckSeverity.WARN,
+        metadata={
+            "failing": len(failing),
+            "alerts": dg.MetadataValue.md("\n".join(f"- [{a.severity}] {a.message}" for _, a in found) or "none"),
+        },
+    )
+
+
+@dg.asset_check(asset="calibration_metrics", partitions_def=COIN_DAY)
+def predictions_calibrated(context: dg.AssetCheckExecutionContext, data_lake: DataLakeResource) -> dg.AssetCheckResult:
+    """ModelMiscalibrated: fill probabilities and adverse-selection predictions pass every calibration criterion."""
+    coin, date = coin_and_date(context)
+    rows = data_lake.lake().read_partition("calibration_metrics", coin, date)
+    return _check_result(calibration_table_alerts(rows, coin), {AlertKind.MODEL_MISCALIBRATED})
+
+
+@dg.asset_check(asset="walk_forward", partitions_def=COIN_DAY)
+def information_ratio_at_least_one(
+    context: dg.AssetCheckExecutionContext, data_lake: DataLakeResource
+) -> dg.AssetCheckResult:
+    """InformationRatioBelowOne: the baseline's annualised out-of-sample Sharpe is at least 1."""
+    coin, date = coin_and_date(context)
+    rows = data_lake.lake().read_partition("walk_forward", coin, date)
+    return _check_result(walk_forward_alerts(rows, coin), {AlertKind.INFORMATION_RATIO_BELOW_ONE})
+
+
+@dg.asset_check(asset=signal_quality, partitions_def=COIN_DAY)
+def signals_informative(context: dg.AssetCheckExecutionContext, data_lake: DataLakeResource) -> dg.AssetCheckResult:
+    """SignalDecaying: every signal carries detectable information and none is decaying fast."""
+    coin, date = coin_and_date(context)
+    rows = data_lake.lake().read_partition("signal_quality", coin, date)
+    return _check_result(signal_table_alerts(rows, coin), {AlertKind.SIGNAL_DECAYING})
+
+
+VALIDATION_ASSETS = [walk_forward_assets, signal_quality, alerts]
+VALIDATION_CHECKS = [predictions_calibrated, information_ratio_at_least_one, signals_informative]
