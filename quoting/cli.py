@@ -54,6 +54,16 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_record(args: argparse.Namespace) -> int:
+    import logging
+
+    from quoting.recorder import MAINNET_WS_URL, record_main
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    coins = [c for c in args.coins.split(",") if c]
+    return record_main(coins, args.out, args.address, args.ws_url or MAINNET_WS_URL)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smallfish", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("paths", nargs="+")
     imp.add_argument("--raw", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root (default $SMALLFISH_RAW or ./raw)")
     imp.set_defaults(func=_cmd_import)
+
+    rec = sub.add_parser("record", help="capture trades, l2Book, bbo, activeAssetCtx (and user streams) into the raw zone")
+    rec.add_argument("--coins", required=True, help="comma-separated coins, e.g. BTC,xyz:NVDA")
+    rec.add_argument("--out", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root")
+    rec.add_argument("--address", help="also record userFills/orderUpdates for this address")
+    rec.add_argument("--ws-url", help="WebSocket URL (default: Hyperliquid mainnet)")
+    rec.set_defaults(func=_cmd_record)
 
     par = sub.add_parser("params", help="show, promote or roll back the promoted parameter set of a coin")
     par.add_argument("action", choices=("show", "promote", "rollback"))
