@@ -1,0 +1,136 @@
+"""The validation assets materialised on a demo-market day written straight into a lake, with hour-scale folds."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from assets.partitions import COINS, partition_key
+from assets.validation import VALIDATION_ASSETS, VALIDATION_CHECKS
+from calibration.fill_log import enrich_fill_log
+from calibration.toxicity import book_signals
+from data_lake.demo_market import simulate
+from data_lake.lake import Lake
+from pipelines.resources import DataLakeResource
+from tests.test_variants import DEMO, demo_lake_frames
+from validation.variants import VARIANTS
+from validation.walk_forward_run import POOLED
+
+DAY = DEMO.start
+RUN_CONFIG = {
+    "ops": {
+        "walk_forward_assets": {
+            "config": {"train_hours": 3.0, "test_hours": 1.0, "n_folds": 3, "vpin_buckets_per_day": 2000, "vpin_window": 20}
+        },
+        "signal_quality": {"config": {"lookback_days": 1, "window_hours": 6.0, "n_permutations": 99}},
+    }
+}
+OWN_FILLS = 300
+
+
+@pytest.fixture(scope="module")
+def materialised(tmp_path_factory: pytest.TempPathFactory) -> tuple[dg.ExecuteInProcessResult, Lake]:
+    """The demo day's trades, book, features and markouts (plus a few own fills carrying the quoter's predicted
+    adverse selection) written into a fresh lake, then every validation asset and check materialised."""
+    root = tmp_path_factory.mktemp("lake")
+    lake = Lake(root, storage_options={})
+    frames = demo_lake_frames(simulate(DEMO))
+    marked = enrich_fill_log(frames["markouts"], frames["features"].filter(pl.col("bar_ms") == 1000), book_signals(frames["book"]))
+    own = marked.head(OWN_FILLS).with_columns(is_market_trade=pl.lit(False), oid=pl.lit(7), pred_adverse_bps=pl.lit(0.5))
+    tables = {**frames, "markouts": pl.concat([marked, own], how="diagonal_relaxed")}
+    for name, frame in tables.items():
+        lake.write_partition(name, frame.with_columns(date=pl.lit(DAY)), DEMO.coin, DAY)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(COINS.name, [DEMO.coin])
+    result = dg.materialize(
+        [*VALIDATION_ASSETS, *VALIDATION_CHECKS],
+        partition_key=partition_key(DEMO.coin, DAY),
+        instance=instance,
+        resources={"data_lake": DataLakeResource(lake_root=str(root))},
+        run_config=RUN_CONFIG,
+    )
+    return result, lake
+
+
+def test_walk_forward_writes_every_fold_and_variant_and_a_self_contained_report(materialised) -> None:
+    result, lake = materialised
+    assert result.success
+    rows = lake.read_partition("walk_forward", DEMO.coin, DAY)
+    per_fold = rows.filter(pl.col("fold") != POOLED)
+    assert per_fold.select("fold", "variant").sort("fold", "variant").equals(
+        pl.DataFrame({"fold": [0, 1, 2]}, schema={"fold": pl.Int32}).join(
+            pl.DataFrame({"variant": list(VARIANTS)}), how="cross"
+        ).sort("fold", "variant")
+    )
+    assert (per_fold["status"] == "ok").all() and (per_fold["n_fills"] > 0).all()
+    assert (per_fold["test_end_ms"].max() == DEMO.start_ms + 24 * 3_600_000)
+    pooled = rows.filter(pl.col("fold") == POOLED)
+    assert pooled.height == len(VARIANTS) and pooled["pbo"].null_count() == 0
+    assert set(pooled["verdict"].drop_nulls()) <= {"keep", "remove", "insufficient evidence"}
+
+    metadata = result.asset_materializations_for_node("walk_forward_assets")[0].metadata
+    report = Path(metadata["report"].value)
+    assert report == Path(lake.root) / "reports" / DEMO.coin / f"{DAY.isoformat()}.html"
+    html = report.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "Component verdicts" in html
+    assert len(re.findall(r'src="data:image/png;base64,', html)) >= 3
+    assert not re.search(r'(src|href)="(?!data:|#)', html)  # nothing fetched from anywhere when opened
+    assert "+hmm_blending" in metadata["verdicts"].value and metadata["complete_folds"].value == 3
+
+
+def test_calibration_signal_quality_and_alerts_tables_and_checks(materialised) -> None:
+    result, lake = materialised
+    calibration = lake.read_partition("calibration_metrics", DEMO.coin, DAY)
+    assert set(zip(calibration["source"], calibration["model"])) == {
+        ("walk_forward:baseline", "fill_probability"),
+        ("walk_forward:baseline", "adverse_selection"),
+        ("live", "adverse_selection"),
+    }
+    fill = calibration.filter(pl.col("model") == "fill_probability").row(0, named=True)
+    assert fill["n"] > 6_000 and 0.0 < fill["brier"] < 0.1
+    assert fill["brier"] == pytest.approx(fill["reliability"] - fill["resolution"] + fill["uncertainty"])
+    live = calibration.filter(pl.col("source") == "live").row(0, named=True)
+    assert live["n"] == OWN_FILLS
+
+    signals = lake.read_partition("signal_quality", DEMO.coin, DAY)
+    assert signals["signal"].to_list() == ["imbalance_1 x maker side", "imbalance_5 x maker side", "vpin"]
+    imbalance = signals.row(0, named=True)
+    assert imbalance["n"] > 100_000 and len(imbalance["window_mi"]) == 4  # four 6 h windows
+    assert signals.filter(pl.col("signal") == "vpin")["mutual_information"].null_count() == 1  # VPIN needs a day
+
+    alerts = lake.read_partition("alerts", DEMO.coin, DAY)
+    kinds = set(alerts["kind"])
+    # the demo book shows equal sizes on both sides: imbalance carries no information
+    assert "SignalDecaying" in kinds and "InsufficientSamples" in kinds
+    assert (alerts.filter(pl.col("subject").str.starts_with("imbalance_1"))["severity"] == "critical").all()
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(checks) == {"predictions_calibrated", "information_ratio_at_least_one", "signals_informative"}
+    assert not checks["signals_informative"].passed
+    assert checks["signals_informative"].severity == dg.AssetCheckSeverity.ERROR
+    miscalibrated = alerts.filter(pl.col("kind") == "ModelMiscalibrated")
+    assert checks["predictions_calibrated"].passed == (miscalibrated.height == 0)
+    below_one = alerts.filter(pl.col("kind") == "InformationRatioBelowOne")
+    assert checks["information_ratio_at_least_one"].passed == (below_one.height == 0)
+
+
+def test_too_little_history_for_one_fold_skips_and_clears_the_partition(tmp_path: Path) -> None:
+    """Default 60 d / 7 d folds on a lake without that much history: nothing to validate yet, not a failure."""
+    lake = Lake(tmp_path / "lake", storage_options={})
+    lake.write_partition("walk_forward", pl.DataFrame({"coin": [DEMO.coin], "date": [DAY], "fold": [0]}), DEMO.coin, DAY)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(COINS.name, [DEMO.coin])
+    result = dg.materialize(
+        [VALIDATION_ASSETS[0]],
+        partition_key=partition_key(DEMO.coin, DAY),
+        instance=instance,
+        resources={"data_lake": DataLakeResource(lake_root=lake.root)},
+    )
+    assert result.success
+    metadata = result.asset_materializations_for_node("walk_forward_assets")[0].metadata
+    assert "needs 1608 h" in metadata["skipped"].value
+    assert lake.read_partition("walk_forward", DEMO.coin, DAY).height == 0
+    assert lake.read_partition("calibration_metrics", DEMO.coin, DAY).height == 0

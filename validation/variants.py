@@ -1,0 +1,696 @@
+"""The quoter's variants for walk-forward validation: the seed's Phase 1 baseline and one added component each.
+
+A variant is fitted on a TRAIN window (:attr:`Variant.fit`, which sees nothing else) and returns a
+:class:`FittedVariant`: every number the quoter uses, frozen, plus the one thing built on the TEST window, the
+regime beliefs, computed causally (each row stamped when it becomes known). :func:`evaluate_variant` then
+backtests it on the test window and scores its predictions against what happened.
+
+| variant | what changes against the baseline |
+|---|---|
+| ``baseline`` | sigma: last EWMA of 1 s log-return variance; A, kappa by MLE; fixed gamma; one level; limit |
+| ``+bipower`` | sigma from the mean bipower variation of the train minutes (jumps excluded) |
+| ``+hawkes_kappa`` | A at the Hawkes mean rate mu / (1 - n); SE(A) with the Hawkes count dispersion 1 / (1 - n)^2 |
+| ``+hmm_blending`` | train-fitted HMM; causal beliefs blend gamma (calm < volatile < cascade; cascade pulls) |
+| ``+vpin_widening`` | spread floor widened while the causal VPIN is above its train quantile |
+| ``+uncertainty_widening`` | gamma * (1 + kappa_se_mult * SE(kappa) / kappa) |
+
+Inputs are dicts of lake frames for one coin: ``trades`` and ``book`` (the backtest's tapes), ``features`` (1 s and
+1 min bars, :mod:`calibration.bars`) and ``markouts`` (market trades from the maker side, :mod:`calibration.markouts`).
+Times are UTC epoch ms, prices quote currency, sizes base units, P&L quote currency, spreads and markouts bps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import polars as pl
+
+from calibration.fill_intensity import fit_fill_intensity, taker_orders
+from calibration.fit_result import FitResult, InsufficientSamples
+from calibration.hawkes import fit_hawkes_exp, merge_ties
+from calibration.markouts import markouts, mid_series
+from calibration.regimes import (
+    REGIME_FEATURES,
+    RegimeParams,
+    filter_probabilities,
+    fit_regime_hmm,
+    regime_features,
+)
+from calibration.toxicity import adv_bucket_volume, vpin
+from quoting.exchange_rules import MAX_SIG_FIGS, AssetRules, max_price_decimals
+from quoting.glft import QUOTED, MarketModel, QuotePolicy, belief_weighted, fill_probability, glft_quote_core
+from validation.backtest import BacktestConfig, run_backtest
+
+Market = Mapping[str, pl.DataFrame]
+"""One coin's lake frames over one window: ``trades``, ``book``, ``features``, ``markouts``."""
+
+BASELINE = "baseline"
+BPS = 1e-4
+MINUTE_MS = 60_000
+SECOND_MS = 1_000
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    """Quoting policy, component settings and scoring of the variants (units in the field docs)."""
+
+    sz_decimals: int = 2
+    """Hyperliquid szDecimals of the coin (sets the lot and, with the price, the tick)."""
+    order_notional: float = 50.0
+    """Quote currency per quote (one level per side); the size is this over the train's last mid, in lots."""
+    position_limit_orders: float = 5.0
+    """Largest |inventory| in order sizes."""
+    gamma: float = 0.3
+    """Baseline CARA risk aversion, per unit of quote currency."""
+    min_spread_bps: float = 0.0
+    """Floor on the full GLFT spread (ask - bid before fees), bps of mid."""
+    maker_fee_bps: float = 1.5
+    regime_gamma_mult: tuple[float, float, float] = (1.0, 3.0, 10.0)
+    """gamma multiplier of the calm, volatile and cascade HMM regimes."""
+    cascade_threshold: float = 0.5
+    hmm_states: tuple[int, ...] = (2, 3)
+    """Candidate numbers of HMM states (BIC picks; those the train window is too short for are skipped)."""
+    hmm_restarts: int = 4
+    vpin_buckets_per_day: int = 50
+    """VPIN bucket = train ADV / this (Easley et al. use 50)."""
+    vpin_window: int = 50
+    """Buckets per VPIN value."""
+    vpin_quantile: float = 0.9
+    """VPIN above this quantile of its train distribution counts as toxic."""
+    vpin_widening_bps: float = 4.0
+    """Added to the spread floor while toxic, bps of mid."""
+    kappa_se_mult: float = 1.0
+    """k of the uncertainty widening gamma * (1 + k * SE(kappa) / kappa)."""
+    kappa_max_bins: int = 40
+    """Most depth bins of the grouped kappa fit (bins are whole ticks, merged when the depths run deeper)."""
+    period_ms: int = MINUTE_MS
+    """P&L bucket of the per-period series (the paired unit of the significance tests)."""
+    markout_horizon_ms: int = 5_000
+    """Horizon of the realised adverse selection, the per-fill P&L and the train adverse-selection estimate."""
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    """Fill model, latencies, requote interval and tau (``fill_prob_horizon_ms``) of the predicted fill probability."""
+
+    @property
+    def rules(self) -> AssetRules:
+        return AssetRules(sz_decimals=self.sz_decimals)
+
+
+@dataclass(frozen=True, eq=False)
+class FittedVariant:
+    """A variant fitted on one train window: the quoting inputs and the causal belief builder for test data.
+
+    ``params`` holds every fitted number (for the ``walk_forward`` table); ``beliefs(test, start_ms)`` returns
+    ``time`` and ``belief_<regime>`` columns in ``regime_names`` order from ``start_ms`` (the test start) on, each
+    row computed from data up to its ``time``.
+    """
+
+    name: str
+    model: MarketModel
+    policy: QuotePolicy
+    regime_names: tuple[str, ...]
+    adverse_bps_by_regime: tuple[float, ...]
+    params: dict[str, float]
+    beliefs: Callable[[Market, int], pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named way to fit the quoter on train data; ``component`` is what it adds to the baseline."""
+
+    name: str
+    component: str
+    fit: Callable[[Market, VariantConfig], FittedVariant]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the baseline's estimates
+
+
+@dataclass(frozen=True)
+class _Base:
+    """The baseline's train estimates (units per the module docstring) and the train taker orders."""
+
+    end_ms: int
+    tick: float
+    order_size: float
+    sigma: float
+    kappa: float
+    kappa_se: float
+    arrival_rate: float
+    adverse_bps: float
+    orders: pl.DataFrame
+    params: dict[str, float]
+
+
+def tick_size(mid: float, rules: AssetRules) -> float:
+    """Hyperliquid's price grid step at ``mid``: 5 significant figures, at most 6 (perps) - szDecimals decimals."""
+    integer_digits = math.floor(math.log10(mid)) + 1
+    decimals = min(max_price_decimals(rules.sz_decimals, rules.is_spot), max(MAX_SIG_FIGS - integer_digits, 0))
+    return 10.0**-decimals
+
+
+def _window(data: Market) -> tuple[int, int]:
+    """[first, last + 1 ms) of the window's book rows and trades."""
+    times = pl.concat([data["book"]["time"], data["trades"]["time"]])
+    return int(times.min()), int(times.max()) + 1
+
+
+def _closed_bars(features: pl.DataFrame, bar_ms: int, end_ms: int) -> pl.DataFrame:
+    """Bars of ``bar_ms`` that closed by ``end_ms`` (a bar known only after the window is not train data)."""
+    return features.filter((pl.col("bar_ms") == bar_ms) & (pl.col("time") + bar_ms <= end_ms)).sort("time")
+
+
+def ewma_sigma(train: Market, end_ms: int) -> float:
+    """Log-return volatility per sqrt(second): the last EWMA of 1 s bar variance closed by ``end_ms``."""
+    last = _closed_bars(train["features"], SECOND_MS, end_ms)["ewma_var"].drop_nulls().drop_nans()
+    if last.len() == 0:
+        raise InsufficientSamples("ewma_sigma", 0, 1)
+    return math.sqrt(float(last[-1]))
+
+
+def bipower_sigma(train: Market, end_ms: int) -> float:
+    """Log-return volatility per sqrt(second) from the mean bipower variation of the closed 1 min bars."""
+    bv = _closed_bars(train["features"], MINUTE_MS, end_ms)["bv"].drop_nulls().drop_nans()
+    if bv.len() == 0:
+        raise InsufficientSamples("bipower_sigma", 0, 1)
+    return math.sqrt(float(bv.mean()) / (MINUTE_MS / SECOND_MS))
+
+
+def fit_kappa(
+    train: Market, tick: float, config: VariantConfig, dispersion: float = 1.0
+) -> tuple[FitResult, pl.DataFrame]:
+    """Grouped MLE of A and kappa on the train taker orders, depths in ticks from d0 = the median half-spread."""
+    book = train["book"]
+    orders = taker_orders(train["trades"], book, tick_size=tick)
+    depth = orders["depth_ticks"].drop_nulls()
+    d0 = float(((book["ask_px_1"] - book["bid_px_1"]) / 2 / tick).median())
+    deepest = float(depth.quantile(0.999)) if depth.len() else d0 + 1.0
+    step = max(1, math.ceil((deepest - d0) / config.kappa_max_bins))
+    grid = d0 + step * np.arange(0, max(2, math.floor((deepest - d0) / step) + 1))
+    start, end = _window(train)
+    fit = fit_fill_intensity(
+        orders, (end - start) / 1000, grid=grid, tick_size=tick, unit="ticks", dispersion=dispersion
+    )
+    return fit, orders
+
+
+def train_adverse_bps(train: Market, end_ms: int, horizon_ms: int) -> pl.DataFrame:
+    """Train market trades (maker side) with a realised markout known by ``end_ms``: ``time``, ``adverse_bps``."""
+    column = f"markout_{horizon_ms}ms_bps"
+    return train["markouts"].filter(
+        pl.col("is_market_trade") & pl.col(column).is_not_null() & (pl.col("time") + horizon_ms < end_ms)
+    ).select("time", adverse_bps=(-pl.col(column)).clip(lower_bound=0.0)).sort("time")
+
+
+def _base(train: Market, config: VariantConfig, sigma: Callable[[Market, int], float]) -> _Base:
+    _, end = _window(train)
+    mid = float(mid_series(train["book"])["mid"][-1])
+    tick = tick_size(mid, config.rules)
+    fit, orders = fit_kappa(train, tick, config)
+    adverse = train_adverse_bps(train, end, config.markout_horizon_ms)["adverse_bps"]
+    if adverse.len() == 0:
+        raise InsufficientSamples("adverse_selection", 0, 1)
+    lot = 10.0**-config.sz_decimals
+    order_size = max(round(config.order_notional / mid / lot), 1) * lot
+    sigma_log = sigma(train, end)
+    params = {
+        "sigma_log_per_sqrt_s": sigma_log,
+        "sigma_px_per_sqrt_s": sigma_log * mid,
+        "kappa_px": fit.estimates["kappa_px"],
+        "kappa_se_px": fit.std_errors["kappa_px"],
+        "arrival_rate_per_s": fit.estimates["A"],
+        "arrival_rate_se_per_s": fit.std_errors["A"],
+        "kappa_fit_pearson_p": fit.goodness_of_fit["pearson_p"],
+        "n_taker_orders": float(orders.height),
+        "mid_px": mid,
+        "tick_px": tick,
+        "order_size": order_size,
+        "adverse_bps": float(adverse.mean()),
+        "n_adverse": float(adverse.len()),
+    }
+    return _Base(
+        end_ms=end,
+        tick=tick,
+        order_size=order_size,
+        sigma=params["sigma_px_per_sqrt_s"],
+        kappa=params["kappa_px"],
+        kappa_se=params["kappa_se_px"],
+        arrival_rate=params["arrival_rate_per_s"],
+        adverse_bps=params["adverse_bps"],
+        orders=orders,
+        params=params,
+    )
+
+
+def _model(base: _Base) -> MarketModel:
+    return MarketModel(sigma=base.sigma, kappa=base.kappa, kappa_se=base.kappa_se, arrival_rate=base.arrival_rate)
+
+
+def _policy(
+    base: _Base,
+    config: VariantConfig,
+    gammas: tuple[float, ...] | None = None,
+    floors: tuple[float, ...] | None = None,
+    cascade_regime: int = -1,
+    kappa_se_mult: float = 0.0,
+) -> QuotePolicy:
+    return QuotePolicy(
+        gamma_by_regime=gammas or (config.gamma,),
+        min_spread_bps_by_regime=floors or (config.min_spread_bps,),
+        order_size=base.order_size,
+        position_limit=config.position_limit_orders * base.order_size,
+        rules=config.rules,
+        cascade_regime=cascade_regime,
+        cascade_threshold=config.cascade_threshold,
+        kappa_se_mult=kappa_se_mult,
+        maker_fee_bps=config.maker_fee_bps,
+    )
+
+
+def _certain_calm(test: Market, start_ms: int) -> pl.DataFrame:
+    """One belief row at the test start: the single regime, known before anything happens."""
+    return pl.DataFrame({"time": [start_ms], "belief_calm": [1.0]})
+
+
+def _single_regime(name: str, base: _Base, config: VariantConfig, **policy: float) -> FittedVariant:
+    return FittedVariant(
+        name=name,
+        model=_model(base),
+        policy=_policy(base, config, **policy),
+        regime_names=("calm",),
+        adverse_bps_by_regime=(base.adverse_bps,),
+        params=dict(base.params),
+        beliefs=_certain_calm,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the variants
+
+
+def fit_baseline(train: Market, config: VariantConfig) -> FittedVariant:
+    """The seed's Phase 1: EWMA sigma, plain MLE of A and kappa, fixed gamma, no uncertainty widening."""
+    return _single_regime(BASELINE, _base(train, config, ewma_sigma), config)
+
+
+def fit_bipower(train: Market, config: VariantConfig) -> FittedVariant:
+    """Baseline with sigma from bipower variation."""
+    return _single_regime("+bipower", _base(train, config, bipower_sigma), config)
+
+
+def fit_uncertainty_widening(train: Market, config: VariantConfig) -> FittedVariant:
+    """Baseline with gamma widened by kappa's relative standard error."""
+    return _single_regime(
+        "+uncertainty_widening", _base(train, config, ewma_sigma), config, kappa_se_mult=config.kappa_se_mult
+    )
+
+
+def fit_hawkes_kappa(train: Market, config: VariantConfig) -> FittedVariant:
+    """Baseline with A at the Hawkes fitted mean rate and kappa's fit told the Hawkes count dispersion.
+
+    The plain A counts the orders seen in the window; the Hawkes mean rate mu / (1 - n) is the stationary rate
+    of the fitted process (robust to a window that starts or ends inside a burst). A = plain A * (mean rate /
+    observed rate); the dispersion 1 / (1 - n)^2 widens SE(A) for clustered arrivals.
+    """
+    base = _base(train, config, ewma_sigma)
+    start, end = _window(train)
+    times_s = merge_ties(base.orders["time"].to_numpy()) / 1000.0
+    hawkes = fit_hawkes_exp(times_s, end / 1000.0, start_time=start / 1000.0)
+    mu, branching = hawkes.estimates["mu"], hawkes.estimates["branching_ratio"]
+    mean_rate = mu / (1.0 - branching)
+    observed_rate = times_s.size / ((end - start) / 1000.0)
+    dispersion = 1.0 / (1.0 - branching) ** 2
+    fit, _ = fit_kappa(train, base.tick, config, dispersion=dispersion)
+    arrival = fit.estimates["A"] * mean_rate / observed_rate
+    params = base.params | {
+        "arrival_rate_per_s": arrival,
+        "arrival_rate_se_per_s": fit.std_errors["A"] * mean_rate / observed_rate,
+        "hawkes_mu_per_s": mu,
+        "hawkes_branching_ratio": branching,
+        "hawkes_mean_rate_per_s": mean_rate,
+        "observed_rate_per_s": observed_rate,
+        "count_dispersion": dispersion,
+    }
+    return _single_regime("+hawkes_kappa", replace(base, arrival_rate=arrival, params=params), config)
+
+
+def _weighted_means(values: np.ndarray, weights: np.ndarray, fallback: float) -> tuple[float, ...]:
+    """Per column of ``weights`` (n x K) the weighted mean of ``values``; ``fallback`` for an empty column."""
+    total = weights.sum(axis=0)
+    sums = values @ weights
+    return tuple(float(s / w) if w > 0 else fallback for s, w in zip(sums, total, strict=True))
+
+
+def _asof_rows(times: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Index of the last of the sorted ``times`` at or before each of ``at`` (-1 when none)."""
+    return np.searchsorted(times, at, side="right") - 1
+
+
+def _hmm_beliefs(params: RegimeParams, bars: pl.DataFrame) -> pl.DataFrame:
+    """Causal filter over the 1 min bars, each belief stamped at its bar's end."""
+    x = regime_features(bars)
+    probs = filter_probabilities(params, x.select(REGIME_FEATURES).to_numpy(), initial=params.stationary())
+    columns = {f"belief_{name}": probs[:, k] for k, name in enumerate(params.state_names)}
+    return pl.DataFrame({"time": x["time"].to_numpy() + MINUTE_MS, **columns})
+
+
+def _from_test_start(beliefs: pl.DataFrame, start_ms: int, prior: dict[str, float]) -> pl.DataFrame:
+    """Beliefs from ``start_ms`` on, led by the belief held at ``start_ms`` (the last earlier row, else ``prior``)."""
+    before = beliefs.filter(pl.col("time") <= start_ms)
+    head = before.tail(1) if before.height else pl.DataFrame({"time": [start_ms], **{k: [v] for k, v in prior.items()}})
+    later = beliefs.filter(pl.col("time") > start_ms)
+    return pl.concat([head.with_columns(time=pl.lit(start_ms, dtype=pl.Int64)), later])
+
+
+def fit_hmm_blending(train: Market, config: VariantConfig) -> FittedVariant:
+    """Baseline plus a Gaussian HMM on the train minutes; gamma blended per regime by the causal filter.
+
+    The filter runs on over the train minutes into the test (past data only), so the belief at the test start
+    is the one a live quoter would hold. Predicted adverse selection per regime: train markouts weighted by the
+    filter's belief as of each trade.
+    """
+    base = _base(train, config, ewma_sigma)
+    train_bars = _closed_bars(train["features"], MINUTE_MS, base.end_ms)
+    x = regime_features(train_bars).select(REGIME_FEATURES).to_numpy()
+    d = x.shape[1]
+    feasible = tuple(k for k in config.hmm_states if 10 * ((k - 1) + k * (k - 1) + 2 * k * d) <= len(x))
+    if not feasible:
+        raise InsufficientSamples("regime_hmm", len(x), 10 * (1 + 2 + 4 * d))
+    regime = fit_regime_hmm(x, feature_names=REGIME_FEATURES, n_states=feasible, n_restarts=config.hmm_restarts)
+    params = regime.params
+    names = params.state_names
+    train_beliefs = _hmm_beliefs(params, train_bars)
+    adverse = train_adverse_bps(train, base.end_ms, config.markout_horizon_ms)
+    rows = _asof_rows(train_beliefs["time"].to_numpy(), adverse["time"].to_numpy())
+    weights = train_beliefs.select(f"belief_{n}" for n in names).to_numpy()[np.maximum(rows, 0)] * (rows >= 0)[:, None]
+    adverse_by_regime = _weighted_means(adverse["adverse_bps"].to_numpy(), weights, base.adverse_bps)
+    prior = dict(zip((f"belief_{n}" for n in names), params.stationary().tolist(), strict=True))
+    last_train_bar = int(train_bars["time"].max())
+
+    def beliefs(test: Market, start: int) -> pl.DataFrame:
+        test_bars = test["features"].filter((pl.col("bar_ms") == MINUTE_MS) & (pl.col("time") > last_train_bar))
+        return _from_test_start(_hmm_beliefs(params, pl.concat([train_bars, test_bars])), start, prior)
+
+    fitted = {
+        **{f"gamma_{n}": config.gamma * config.regime_gamma_mult[k] for k, n in enumerate(names)},
+        **{f"adverse_bps_{n}": a for n, a in zip(names, adverse_by_regime, strict=True)},
+        **{f"hmm_{key}": value for key, value in regime.result.estimates.items()},
+        "hmm_n_states": float(len(names)),
+    }
+    return FittedVariant(
+        name="+hmm_blending",
+        model=_model(base),
+        policy=_policy(
+            base,
+            config,
+            gammas=tuple(config.gamma * m for m in config.regime_gamma_mult[: len(names)]),
+            floors=(config.min_spread_bps,) * len(names),
+            cascade_regime=names.index("cascade") if "cascade" in names else -1,
+        ),
+        regime_names=names,
+        adverse_bps_by_regime=adverse_by_regime,
+        params=base.params | fitted,
+        beliefs=beliefs,
+    )
+
+
+VPIN_REGIMES = ("normal", "toxic")
+
+
+def _vpin_states(trades: pl.DataFrame, bucket_volume: float, window: int, threshold: float) -> pl.DataFrame:
+    """Per completed VPIN bucket: ``time`` (the completing trade) and the normal/toxic belief (0 or 1)."""
+    buckets = vpin(trades.sort("time"), bucket_volume, window).filter(pl.col("vpin").is_not_null())
+    toxic = (buckets["vpin"] >= threshold).cast(pl.Float64)
+    return pl.DataFrame(
+        {"time": buckets["time"], "belief_normal": 1.0 - toxic, "belief_toxic": toxic, "vpin": buckets["vpin"]}
+    )
+
+
+def fit_vpin_widening(train: Market, config: VariantConfig) -> FittedVariant:
+    """Baseline plus a wider spread floor while the causal exact-side VPIN is above its train quantile.
+
+    Bucket size (train ADV / ``vpin_buckets_per_day``) and the toxic threshold are fitted on train; on test,
+    VPIN runs over the train trades into the test trades and each bucket's state is stamped with the trade that
+    completed it.
+    """
+    base = _base(train, config, ewma_sigma)
+    trades = train["trades"].select("time", "px", "sz", "side")
+    bucket_volume = adv_bucket_volume(trades, config.vpin_buckets_per_day)
+    values = vpin(trades.sort("time"), bucket_volume, config.vpin_window)["vpin"].drop_nulls()
+    if values.len() < 2:
+        raise InsufficientSamples("vpin", values.len(), 2)
+    threshold = float(values.quantile(config.vpin_quantile, interpolation="linear"))
+    states = _vpin_states(trades, bucket_volume, config.vpin_window, threshold)
+    adverse = train_adverse_bps(train, base.end_ms, config.markout_horizon_ms)
+    rows = _asof_rows(states["time"].to_numpy(), adverse["time"].to_numpy())
+    weights = states.select("belief_normal", "belief_toxic").to_numpy()[np.maximum(rows, 0)] * (rows >= 0)[:, None]
+    adverse_by_state = _weighted_means(adverse["adverse_bps"].to_numpy(), weights, base.adverse_bps)
+
+    def beliefs(test: Market, start: int) -> pl.DataFrame:
+        tape = pl.concat([trades, test["trades"].select("time", "px", "sz", "side")])
+        return _from_test_start(
+            _vpin_states(tape, bucket_volume, config.vpin_window, threshold).drop("vpin"),
+            start,
+            {"belief_normal": 1.0, "belief_toxic": 0.0},
+        )
+
+    return FittedVariant(
+        name="+vpin_widening",
+        model=_model(base),
+        policy=_policy(base, config, gammas=(config.gamma,) * 2,
+                       floors=(config.min_spread_bps, config.min_spread_bps + config.vpin_widening_bps)),
+        regime_names=VPIN_REGIMES,
+        adverse_bps_by_regime=adverse_by_state,
+        params=base.params | {
+            "vpin_bucket_volume": bucket_volume,
+            "vpin_threshold": threshold,
+            "vpin_toxic_share_train": float(states["belief_toxic"].mean()),
+            "adverse_bps_normal": adverse_by_state[0],
+            "adverse_bps_toxic": adverse_by_state[1],
+        },
+        beliefs=beliefs,
+    )
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant(BASELINE, "the seed's Phase 1: EWMA sigma, MLE kappa/A, fixed gamma", fit_baseline),
+        Variant("+bipower", "sigma from bipower variation", fit_bipower),
+        Variant("+hawkes_kappa", "arrival rate and dispersion from the Hawkes fit", fit_hawkes_kappa),
+        Variant("+hmm_blending", "gamma blended by the causal HMM regime filter", fit_hmm_blending),
+        Variant("+vpin_widening", "spread floor widened while VPIN is high", fit_vpin_widening),
+        Variant("+uncertainty_widening", "gamma widened by kappa's relative SE", fit_uncertainty_widening),
+    )
+}
+"""Every variant by name; the baseline first."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# evaluation on the test window
+
+
+@dataclass(frozen=True, eq=False)
+class VariantOutcome:
+    """A fitted variant's backtest on one test window, with its predictions scored.
+
+    ``fills``: the backtest's fill log plus the realised markouts (:func:`calibration.markouts.markouts`), the
+    realised adverse selection ``realised_adverse_bps`` = max(-markout at the horizon, 0) and ``pnl`` (quote
+    currency: spread capture + markout - fee, on the fill's notional). ``quotes``: one row per side and tau
+    interval the quoter had a quote out, with ``pred_fill_prob`` and ``filled`` (a market print reached its
+    price within tau). ``period_pnl``: mark-to-mid P&L per ``period_ms`` bucket (``time`` = bucket start).
+    ``beliefs``: the causal beliefs the quoter used.
+    """
+
+    fitted: FittedVariant
+    fills: pl.DataFrame
+    quotes: pl.DataFrame
+    period_pnl: pl.DataFrame
+    beliefs: pl.DataFrame
+    final_inventory: float
+    orders_sent: int
+
+    @property
+    def name(self) -> str:
+        return self.fitted.name
+
+    @property
+    def n_fills(self) -> int:
+        return self.fills.height
+
+    @property
+    def pnl(self) -> float:
+        """Mark-to-mid P&L over the test window, quote currency."""
+        return float(self.period_pnl["pnl"].sum())
+
+    @property
+    def sharpe_per_period(self) -> float:
+        return _sharpe(self.period_pnl["pnl"].to_numpy())
+
+    @property
+    def sharpe_per_fill(self) -> float:
+        return _sharpe(self.fills["pnl"].drop_nulls().to_numpy())
+
+    @property
+    def predicted_fill_rate(self) -> float:
+        return _mean(self.quotes["pred_fill_prob"])
+
+    @property
+    def actual_fill_rate(self) -> float:
+        return _mean(self.quotes["filled"].cast(pl.Float64))
+
+    @property
+    def brier(self) -> float:
+        return _mean((self.quotes["pred_fill_prob"] - self.quotes["filled"].cast(pl.Float64)) ** 2)
+
+    @property
+    def predicted_adverse_bps(self) -> float:
+        return _mean(self.fills["pred_adverse_bps"])
+
+    @property
+    def realised_adverse_bps(self) -> float:
+        return _mean(self.fills["realised_adverse_bps"])
+
+    def summary(self) -> dict[str, float | int]:
+        """The figures of one ``walk_forward`` row."""
+        return {
+            "pnl": self.pnl,
+            "sharpe_per_period": self.sharpe_per_period,
+            "sharpe_per_fill": self.sharpe_per_fill,
+            "n_fills": self.n_fills,
+            "n_periods": self.period_pnl.height,
+            "n_quotes": self.quotes.height,
+            "predicted_fill_rate": self.predicted_fill_rate,
+            "actual_fill_rate": self.actual_fill_rate,
+            "brier": self.brier,
+            "predicted_adverse_bps": self.predicted_adverse_bps,
+            "realised_adverse_bps": self.realised_adverse_bps,
+            "final_inventory": self.final_inventory,
+            "orders_sent": self.orders_sent,
+        }
+
+
+def _mean(series: pl.Series) -> float:
+    values = series.drop_nulls().drop_nans()
+    return float(values.mean()) if values.len() else math.nan
+
+
+def _sharpe(x: np.ndarray) -> float:
+    """Per-period mean / std (ddof 1), NaN when undefined."""
+    x = x[np.isfinite(x)]
+    sd = float(x.std(ddof=1)) if x.size > 1 else 0.0
+    return float(x.mean()) / sd if sd > 0 else math.nan
+
+
+def evaluate_variant(
+    name: str, train: Market, test: Market, config: VariantConfig = VariantConfig()
+) -> VariantOutcome:
+    """Fit variant ``name`` on ``train`` only, then backtest and score it on ``test``."""
+    return simulate_fitted(VARIANTS[name].fit(train, config), test, config)
+
+
+def simulate_fitted(
+    fitted: FittedVariant, test: Market, config: VariantConfig, window: tuple[int, int] | None = None
+) -> VariantOutcome:
+    """Backtest a fitted variant on ``test`` with its causal beliefs and score its predictions; ``window`` is the
+    test window [start, end) in ms, by default the span of its book rows and trades."""
+    start, end = window or _window(test)
+    beliefs = fitted.beliefs(test, start)
+    result = run_backtest(
+        test["book"], test["trades"], fitted.model, fitted.policy, config.backtest, beliefs,
+        fitted.adverse_bps_by_regime, fitted.regime_names,
+    )
+    return VariantOutcome(
+        fitted=fitted,
+        fills=marked_fills(result.fills, test["book"], config.markout_horizon_ms),
+        quotes=quote_outcomes(fitted, beliefs, result.equity, test, (start, end), config),
+        period_pnl=period_pnl(result.equity, start, end, config.period_ms),
+        beliefs=beliefs,
+        final_inventory=result.final_inventory,
+        orders_sent=result.orders_sent,
+    )
+
+
+def marked_fills(fills: pl.DataFrame, book: pl.DataFrame, horizon_ms: int) -> pl.DataFrame:
+    """Backtest fills with realised markouts, ``realised_adverse_bps`` and per-fill ``pnl`` (quote currency)."""
+    marked = markouts(fills, mid_series(book), horizons_ms=(horizon_ms,), adverse_horizon_ms=horizon_ms)
+    return marked.with_columns(
+        realised_adverse_bps=pl.col("adverse_selection_bps"),
+        pnl=pl.col(f"net_{horizon_ms}ms_bps") * BPS * pl.col("mid_at_fill") * pl.col("sz"),
+    )
+
+
+def period_pnl(equity: pl.DataFrame, start_ms: int, end_ms: int, period_ms: int) -> pl.DataFrame:
+    """Mark-to-mid P&L (equity change, from 0) per ``period_ms`` bucket of [start_ms, end_ms); the last may be
+    partial."""
+    n = -(-(end_ms - start_ms) // period_ms)
+    bounds = np.minimum(start_ms + period_ms * np.arange(1, n + 1, dtype=np.int64), end_ms)
+    times = equity["time"].to_numpy()
+    values = equity["equity"].fill_nan(None).forward_fill().fill_null(0.0).to_numpy()
+    rows = np.searchsorted(times, bounds, side="left") - 1  # the last row strictly before each bucket end
+    level = np.where(rows >= 0, values[np.maximum(rows, 0)], 0.0)
+    starts = start_ms + period_ms * np.arange(n, dtype=np.int64)
+    return pl.DataFrame({"time": starts, "pnl": np.diff(level, prepend=0.0)})
+
+
+def quote_outcomes(
+    fitted: FittedVariant,
+    beliefs: pl.DataFrame,
+    equity: pl.DataFrame,
+    test: Market,
+    window: tuple[int, int],
+    config: VariantConfig,
+) -> pl.DataFrame:
+    """Each whole tau interval of the test ``window``: the quote the variant would show at its start, per side, and
+    whether a market print reached that price within tau (the event the fill-probability model predicts).
+
+    State at the interval start t: mid and touch of the last book row at or before t, the backtest's inventory,
+    the belief of the last row at or before t. Pulled sides are not quoted and not scored.
+    """
+    tau_ms = config.backtest.fill_prob_horizon_ms
+    start, end = window
+    starts = start + tau_ms * np.arange((end - start) // tau_ms, dtype=np.int64)
+    book = test["book"].sort("time")
+    book_rows = _asof_rows(book["time"].to_numpy(), starts)
+    belief_rows = _asof_rows(beliefs["time"].to_numpy(), starts)
+    inventory_rows = _asof_rows(equity["time"].to_numpy(), starts)
+    keep = (book_rows >= 0) & (belief_rows >= 0)
+    starts, book_rows, belief_rows = starts[keep], book_rows[keep], belief_rows[keep]
+    inventory_rows = inventory_rows[keep]
+    mid = book["mid"].to_numpy()[book_rows]
+    best_bid, best_ask = book["bid_px_1"].to_numpy()[book_rows], book["ask_px_1"].to_numpy()[book_rows]
+    inventory = np.where(inventory_rows >= 0, equity["inventory"].to_numpy()[np.maximum(inventory_rows, 0)], 0.0)
+    belief = beliefs.select(f"belief_{n}" for n in fitted.regime_names).to_numpy()[belief_rows]
+    model, policy, tau_s = fitted.model, fitted.policy, tau_ms / 1000.0
+    rows = []
+    for i in range(starts.size):
+        probs = belief[i]
+        pull = policy.cascade_regime >= 0 and probs[policy.cascade_regime] > policy.cascade_threshold
+        bid_px, ask_px, _, _, _, _, _, bid_code, ask_code = glft_quote_core(
+            mid[i], model.sigma, model.kappa, model.kappa_se, model.arrival_rate, policy.order_size, inventory[i],
+            belief_weighted(probs, policy.gammas), policy.kappa_se_mult, belief_weighted(probs, policy.min_spreads_bps),
+            policy.maker_fee_bps, policy.position_limit, pull, 0.0, 0.0, best_bid[i], best_ask[i],
+            policy.rules.sz_decimals, policy.rules.is_spot, policy.rules.min_notional,
+        )
+        for side, px, code in ((1, bid_px, bid_code), (-1, ask_px, ask_code)):
+            if code == QUOTED:
+                depth = abs(mid[i] - px)
+                prob = fill_probability(depth, model.arrival_rate, model.kappa, tau_s)
+                rows.append((int(starts[i]), side, depth, prob, px))
+    quotes = pl.DataFrame(rows, schema={"time": pl.Int64, "side": pl.Int8, "depth_px": pl.Float64,
+                                        "pred_fill_prob": pl.Float64, "px": pl.Float64}, orient="row")
+    return quotes.join(_reach_per_interval(test["trades"], start, tau_ms), on="time", how="left").with_columns(
+        filled=pl.when(pl.col("side") > 0).then(pl.col("lowest_sell") <= pl.col("px"))
+        .otherwise(pl.col("highest_buy") >= pl.col("px")).fill_null(False)
+    ).drop("lowest_sell", "highest_buy")
+
+
+def _reach_per_interval(trades: pl.DataFrame, start_ms: int, tau_ms: int) -> pl.DataFrame:
+    """Lowest sell-aggressor and highest buy-aggressor print per tau interval (``time`` = interval start)."""
+    return trades.group_by(time=(pl.col("time") - start_ms) // tau_ms * tau_ms + start_ms).agg(
+        lowest_sell=pl.col("px").filter(pl.col("side") < 0).min(),
+        highest_buy=pl.col("px").filter(pl.col("side") > 0).max(),
+    )
