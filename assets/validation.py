@@ -22,7 +22,7 @@ from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import day_bounds_ms
 from calibration.fit_result import InsufficientSamples, code_version
 from data_lake.lake import Lake
-from data_lake.tables import BOOK_LEVELS, CALIBRATION_METRICS, WALK_FORWARD
+from data_lake.tables import BOOK_LEVELS, CALIBRATION_METRICS, WALK_FORWARD, WALK_FORWARD_PNL
 from pipelines.resources import DataLakeResource
 from validation.alerts import (
     Alert,
@@ -235,6 +235,7 @@ def walk_forward_assets(
     if not folds:  # not an error: too little history yet; stale rows of an earlier run are cleared
         skipped = (f"no fold: {(end_ms - first_ms) / HOUR_MS:.1f} h of book data up to the end of {date}, one fold "
                    f"needs {config.train_hours + config.test_hours:g} h (train_hours + test_hours)")
+        lake.write_partition("walk_forward_pnl", WALK_FORWARD_PNL.empty(), coin, date)
         for name, spec in (("walk_forward", WALK_FORWARD), ("calibration_metrics", CALIBRATION_METRICS)):
             version = lake.write_partition(name, spec.empty(), coin, date)
             yield dg.MaterializeResult(asset_key=name, metadata={"skipped": skipped, "delta_version": version})
@@ -245,6 +246,8 @@ def walk_forward_assets(
     stamp = {"coin": coin, "date": date, "code_version": code_version(), "run_at_ms": now_ms}
     rows = run.rows.with_columns(**{k: pl.lit(v) for k, v in stamp.items()})
     wf_version = lake.write_partition("walk_forward", rows, coin, date)
+    period_pnl = run.pnl.unpivot(index=["fold", "time"], variable_name="variant", value_name="pnl")
+    lake.write_partition("walk_forward_pnl", period_pnl.with_columns(coin=pl.lit(coin), date=pl.lit(date)), coin, date)
     path = report_path(lake, coin, date)
     write_report(path, report_html(run, f"{coin} walk-forward validation, {date.isoformat()}", now_ms))
 
@@ -383,7 +386,7 @@ def _ci(row: dict, name: str) -> tuple[float, float]:
     return _finite(row[f"{name}_ci_low"]), _finite(row[f"{name}_ci_high"])
 
 
-def _calibration_metrics_of(row: dict) -> CalibrationMetrics | AdverseSelectionCalibration:
+def calibration_metrics_of(row: dict) -> CalibrationMetrics | AdverseSelectionCalibration:
     """The metrics object a ``calibration_metrics`` row was written from."""
     common = {
         "n": row["n"],
@@ -418,7 +421,7 @@ def calibration_table_alerts(rows: pl.DataFrame, coin: str) -> list[tuple[str, A
     out = []
     for row in rows.iter_rows(named=True):
         subject = f"{row['source']} {row['model']}"
-        metrics = _calibration_metrics_of(row)
+        metrics = calibration_metrics_of(row)
         alerts = (calibration_alerts(metrics, coin, row["time"], subject) if isinstance(metrics, CalibrationMetrics)
                   else adverse_selection_alerts(metrics, coin, row["time"], subject))
         out += [(subject, a) for a in alerts]

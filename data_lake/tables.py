@@ -564,3 +564,15 @@ ALERTS = register(
         ),
     )
 )
+
+WALK_FORWARD_PNL = register(
+    Table(
+        "walk_forward_pnl",
+        {**_PART, "fold": pl.Int32(), "time": pl.Int64(), "variant": pl.String(), "pnl": pl.Float64()},
+        key=("coin", "date", "fold", "time", "variant"),
+        description=(
+            "Out-of-sample mark-to-mid P&L (quote currency) per period of every walk-forward test window, per "
+            "variant; time = period start. The promotion gate pairs candidate and incumbent by period."
+        ),
+    )
+)

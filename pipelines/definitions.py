@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets import fits, ingest, ingest_checks, measurement
+from assets import fits, ingest, ingest_checks, measurement, promotion, validation
 from assets.partitions import COIN_DAY
 from pipelines.resources import DataLakeResource
 from pipelines.sensors import raw_arrival_sensor, run_failure_alert
@@ -36,8 +36,10 @@ defs = dg.Definitions(
         fits.vol_fit,
         fits.kappa_fit,
         fits.hawkes_fit,
+        *validation.VALIDATION_ASSETS,
+        promotion.param_sets,
     ],
-    asset_checks=[ingest_checks.reconciliation, *ingest_checks.gx_checks],
+    asset_checks=[ingest_checks.reconciliation, *ingest_checks.gx_checks, *validation.VALIDATION_CHECKS],
     jobs=[ingest_job, nightly_job],
     schedules=[nightly_schedule],
     sensors=[raw_arrival_sensor, run_failure_alert],

@@ -5,8 +5,6 @@
 Runs land in the same instance the UI reads, so ``dagster dev -w workspace.yaml`` shows them afterwards.
 """
 
-from __future__ import annotations
-
 import argparse
 import datetime as dt
 import sys
@@ -19,6 +17,7 @@ from data_lake import raw_zone
 from data_lake.lake import Lake
 from pipelines.definitions import defs
 from pipelines.resources import default_raw_root
+from quoting.params_cli import params_show
 
 
 def partitions_in(raw_root: str) -> list[tuple[str, dt.date]]:
@@ -26,14 +25,30 @@ def partitions_in(raw_root: str) -> list[tuple[str, dt.date]]:
     return sorted({(f.coin, f.date) for f in raw_zone.discover(raw_root)})
 
 
-def materialise_all(instance: dg.DagsterInstance, raw_root: str, job_name: str = "nightly_recalibration") -> list[tuple[str, dt.date, bool]]:
-    """Materialise ``job_name`` for every partition in the raw zone; returns (coin, day, success) per run."""
+DEMO_RUN_CONFIG = {
+    "ops": {
+        "walk_forward_assets": {
+            "config": {"train_hours": 6, "test_hours": 3, "n_folds": 4, "vpin_buckets_per_day": 2000, "vpin_window": 20}
+        },
+        "signal_quality": {"config": {"lookback_days": 2, "window_hours": 6}},
+        "param_sets": {"config": {"min_paired_periods": 30}},
+    }
+}
+"""Hour-scale folds: the demo market spans days, the production defaults (60 d train, 7 d test) need months."""
+
+
+def materialise_all(
+    instance: dg.DagsterInstance, raw_root: str, job_name: str = "nightly_recalibration", run_config: dict | None = None
+) -> list[tuple[str, dt.date, bool]]:
+    """Materialise ``job_name`` for every partition in the raw zone, oldest day first; (coin, day, success) per run."""
     partitions = partitions_in(raw_root)
     instance.add_dynamic_partitions(COINS.name, sorted({coin for coin, _ in partitions}))
     job = defs.resolve_job_def(job_name)
     outcomes = []
     for coin, date in partitions:
-        result = job.execute_in_process(partition_key=partition_key(coin, date), instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            partition_key=partition_key(coin, date), instance=instance, run_config=run_config, raise_on_error=False
+        )
         outcomes.append((coin, date, result.success))
         print(f"  {coin} {date}: {'ok' if result.success else 'FAILED'} (run {result.run_id[:8]})")
     return outcomes
@@ -41,7 +56,8 @@ def materialise_all(instance: dg.DagsterInstance, raw_root: str, job_name: str =
 
 def _summary(lake: Lake) -> None:
     print(f"\nlake: {lake.root}")
-    for name in ("raw_captures", "trades", "book", "asset_ctx", "fills", "order_updates", "quarantine"):
+    for name in ("raw_captures", "trades", "book", "quarantine", "features", "markouts", "kappa_fit", "hawkes_fit",
+                 "regime_fit", "vol_fit", "walk_forward", "calibration_metrics", "alerts", "param_sets"):
         rows = lake.scan(name).select("coin").collect().height if lake.exists(name) else 0
         print(f"  {name:<14} {rows:>10,} rows   {lake.uri(name)}")
 
@@ -65,10 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"demo market written to {raw_root} (ground truth: {truth})")
 
     instance = dg.DagsterInstance.get()
-    outcomes = materialise_all(instance, raw_root)
+    outcomes = materialise_all(instance, raw_root, run_config=DEMO_RUN_CONFIG if args.command == "demo" else None)
     _summary(Lake())
     failed = [o for o in outcomes if not o[2]]
     print(f"\n{len(outcomes) - len(failed)}/{len(outcomes)} partitions materialised; Dagster home: {instance.root_directory}")
+    print(f"walk-forward reports: {Lake().root}/reports/")
+    for coin in sorted({c for c, _, _ in outcomes}):
+        print(params_show(Lake().root, coin))
     print("open the UI with: make ui   (http://127.0.0.1:3000)")
     return 1 if failed else 0
 
