@@ -1,0 +1,81 @@
+"""The nightly job on two demo days builds a candidate, runs the gate and records the decision with its reasons."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from assets.partitions import COINS, partition_key
+from assets.promotion import param_sets
+from data_lake import param_registry
+from data_lake.demo_market import DemoMarketConfig, simulate_to_raw
+from pipelines.definitions import defs
+from pipelines.resources import DataLakeResource
+from pipelines.run import DEMO_RUN_CONFIG
+from quoting.glft import quote
+from quoting.params import load_for_quoting
+
+DAYS = (dt.date(2026, 1, 1), dt.date(2026, 1, 2))
+
+
+@pytest.fixture(scope="module")
+def nightly(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DataLakeResource, dg.DagsterInstance]:
+    root = tmp_path_factory.mktemp("nightly")
+    simulate_to_raw(DemoMarketConfig(coin="DEMO", days=2, seed=21, start=DAYS[0]), root / "raw")
+    resource = DataLakeResource(lake_root=str(root / "lake"), raw_root=str(root / "raw"))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(COINS.name, ["DEMO"])
+    job = defs.resolve_job_def("nightly_recalibration")
+    for day in DAYS:
+        result = job.execute_in_process(
+            partition_key=partition_key("DEMO", day), instance=instance, run_config=DEMO_RUN_CONFIG,
+            resources={"data_lake": resource},
+        )
+        assert result.success
+    return root, resource, instance
+
+
+@pytest.mark.slow
+def test_gate_decision_is_recorded_with_reasons_and_nothing_unvalidated_is_promoted(nightly) -> None:
+    root, resource, _ = nightly
+    sets = param_registry.list_sets(resource.lake().root, "DEMO")
+    assert sets.height == 2
+    assert set(sets["status"]) <= {"rejected", "promoted"}
+    for reason in sets["reason"]:
+        assert reason.startswith("gate: ") and "out-of-sample fills" in reason and "data-quality" in reason
+    rejected = sets.filter(sets["status"] == "rejected")
+    if rejected.height:
+        assert all("fail:" in r for r in rejected["reason"])
+
+
+@pytest.mark.slow
+def test_a_permissive_gate_promotes_and_the_quoter_can_load_and_quote(nightly) -> None:
+    _, resource, instance = nightly
+    permissive = {
+        "ops": {
+            "param_sets": {
+                "config": {
+                    "require_positive_oos_pnl": False,
+                    "require_calibrated_fill_probability": False,
+                    "require_calibrated_adverse_selection": False,
+                    "alpha": 1e-12,
+                }
+            }
+        }
+    }
+    result = dg.materialize(
+        [param_sets], partition_key=partition_key("DEMO", DAYS[1]), instance=instance, run_config=permissive,
+        resources={"data_lake": resource},
+    )
+    assert result.success
+    promoted = param_registry.load_promoted(resource.lake().root, "DEMO")
+    params = load_for_quoting(resource.lake().root, "DEMO", max_age_s=10 * 365 * 86_400)
+    assert params.param_set_id == promoted.param_set.param_set_id
+    assert 400 < params.model.kappa < 600
+    mid = 25.0
+    belief = (1.0,) + (0.0,) * (len(params.policy.gamma_by_regime) - 1)
+    q = quote(mid, 0.0, belief, params.model, params.policy)
+    assert q.bid_px is not None and q.ask_px is not None and q.bid_px < mid < q.ask_px
