@@ -70,3 +70,9 @@ def test_features_1min_realized_from_1s_returns() -> None:
     assert (row["n_buys"], row["n_sells"], row["buy_volume"], row["sell_volume"]) == (2, 1, 3.0, 1.0)
     assert row["rv"] == pytest.approx(math.log(1.01) ** 2 + math.log(99 / 101) ** 2)
     assert row["bv"] == 0.0 and row["jump_ratio"] is None  # the zero 1 s return breaks both pairs
+
+
+def test_features_table_schema_is_the_bars_schema_plus_the_date_partition() -> None:
+    from data_lake.tables import FEATURES
+
+    assert {k: v for k, v in FEATURES.schema.items() if k != "date"} == dict(FEATURES_SCHEMA)
