@@ -16,7 +16,7 @@ import polars as pl
 
 from quoting.glft import DEFAULT_REGIMES, MarketModel, QuotePolicy
 from validation.backtest_engine import FILL_LOG_COLUMNS, EngineParams, MarketData, RegimeTable, simulate
-from validation.fill_models import FILL_MODELS
+from quoting.fill_models import FILL_MODELS
 
 NO_TIME = np.iinfo(np.int64).min
 """Stamp of the certain-calm belief row used without beliefs: known before any event."""
@@ -27,7 +27,7 @@ class BacktestConfig:
     """Simulation settings; latencies in ms (default 100 + 100 = 200 ms from market event to live order)."""
 
     fill_model: str = "queue"
-    """'queue' (queue position) or 'trade_through' (conservative), see validation.fill_models."""
+    """'queue' (queue position) or 'trade_through' (conservative), see quoting.fill_models."""
     feed_latency_ms: int = 100
     """Exchange event -> strategy sees it (own fills included)."""
     order_latency_ms: int = 100

@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 
 from quoting.glft import QUOTED, belief_weighted, cascade_pull, fill_probability, glft_quote_core
-from validation.fill_models import QUEUE_POSITION, fill_from_trade, queue_after_book, queue_at_placement
+from quoting.fill_models import QUEUE_POSITION, fill_from_trade, queue_after_book, queue_at_placement
 
 BID, ASK = 0, 1
 ORDER, REQUEST = 0, 1
