@@ -13,6 +13,13 @@ Kinds:
 - ``user-fills``: an Info-API ``userFills`` / ``userFillsByTime`` response (bare or cassette) ->
   ``raw/api/{date}/{H}/{coin}.jsonl.lz4``, one ``userFills`` frame per fill; the API gives no receive
   time, so the envelope time is the fill time.
+- ``asset-ctxs``: an S3 ``asset_ctxs/{date}.csv.lz4`` file -> ``raw/asset_ctxs/{date}/{H}/{coin}.jsonl.lz4``,
+  one ``activeAssetCtx`` frame per CSV row holding the original line under ``"csv"`` (0.0 = missing, see
+  :mod:`data_lake.parsers.snapshots`); envelope time = the row's snapshot time.
+- ``meta`` / ``all-perp-metas`` / ``perp-dexs`` / ``meta-and-asset-ctxs``: an Info-API snapshot (bare or
+  cassette) -> one line in ``raw/api/{date}/{H}/_info_snapshots.jsonl`` (:mod:`data_lake.universe`); a
+  ``metaAndAssetCtxs`` response also gives one ``activeAssetCtx`` frame per coin in ``raw/api``. Time taken:
+  the cassette's ``date``, else the file's modification time.
 
 Items that cannot be given a coin (invalid JSON, no coin, empty block, ...) are counted with their
 reason in the report and written to ``raw/{source}/{date}/{H}/_unattributed.jsonl``. Writing merges with
@@ -22,6 +29,7 @@ an existing file and skips lines it already holds, so importing twice changes no
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import json
 import os
 import re
@@ -35,8 +43,16 @@ import polars as pl
 from data_lake import raw_zone
 from data_lake.parsers.decode import decode, iso_to_ns, lines_frame, pairs_to_objects
 from data_lake.parsers.schemas import FILL
+from data_lake.parsers.snapshots import (
+    asset_ctx_frames,
+    meta_and_asset_ctxs_frames,
+    parse_asset_ctxs_csv,
+    snapshot_problem,
+)
+from data_lake.universe import snapshot_line, snapshot_path
 
-KINDS = ("archive-l2book", "node-trades", "node-fills", "node-fills-by-block", "user-fills")
+SNAPSHOT_KINDS = {"meta": "meta", "all-perp-metas": "allPerpMetas", "perp-dexs": "perpDexs", "meta-and-asset-ctxs": "metaAndAssetCtxs"}
+KINDS = ("archive-l2book", "node-trades", "node-fills", "node-fills-by-block", "user-fills", "asset-ctxs", *SNAPSHOT_KINDS)
 _ARCHIVE_PATH = re.compile(r"(\d{8})/(\d{1,2})/l2Book/(.+)\.lz4$")
 _NODE_PATH = re.compile(r"(\d{8})/(\d{1,2})(?:\.lz4)?$")
 _EVENT = r'\[\s*"(?:[^"\\]|\\.)*"\s*,\s*\{.*?\}\s*\]'
@@ -72,6 +88,10 @@ def import_file(path: str | Path, kind: str, raw_root: str | Path) -> ImportRepo
     path = Path(path)
     if kind == "archive-l2book":
         return _import_archive(path, raw_root)
+    if kind == "asset-ctxs":
+        return _import_asset_ctxs(path, raw_root)
+    if kind in SNAPSHOT_KINDS:
+        return import_info_snapshot(path, kind, raw_root)
     if kind == "user-fills":
         return _write(ImportReport(kind, path, "api"), _user_fill_items(path), raw_root, path)
     channel = {"node-trades": "node_trades", "node-fills": "node_fills", "node-fills-by-block": "node_fills_by_block"}.get(kind)
@@ -294,3 +314,73 @@ def _merge(target: Path, lines: pl.Series) -> Path:
         existing = pl.Series(raw_zone.read_lines(target), dtype=pl.String)
         lines = existing.append(lines.filter(~lines.is_in(existing.implode())))
     return raw_zone.write_lines(target, lines.to_list())
+
+
+def _import_asset_ctxs(path: Path, raw_root: str | Path) -> ImportReport:
+    """An S3 asset_ctxs CSV: one ``activeAssetCtx`` frame per usable row, per (day, hour, coin) file."""
+    rows = parse_asset_ctxs_csv(raw_zone.read_bytes(path).decode("utf-8", errors="replace"))
+    good = rows.filter(pl.col("reason").is_null())
+    recv_ns = pl.col("time") * 1_000_000
+    envelope = pl.concat_str(pl.lit('{"time":"'), _iso_from_ms(pl.col("time")), pl.lit('","ver_num":1,"raw":'), pl.col("frame"), pl.lit("}"))
+    items = pl.concat(
+        [
+            good.with_columns(frame=asset_ctx_frames(good)).select("_line", "coin", recv_ns.alias("recv_ns"), envelope.alias("line"), "reason"),
+            rows.filter(pl.col("reason").is_not_null()).select("_line", "coin", recv_ns.alias("recv_ns"), pl.col("text").alias("line"), "reason"),
+        ]
+    ).cast(_ITEMS)
+    return _write(ImportReport("asset-ctxs", path, "asset_ctxs"), items.sort("_line"), raw_root, path)
+
+
+def _snapshot_time_ns(document: dict, path: Path) -> int:
+    """When a snapshot was taken: the cassette's HTTP ``date``, else the file's modification time."""
+    stamp = document.get("date")
+    stamp = stamp[0] if isinstance(stamp, list) and stamp else stamp
+    if isinstance(stamp, str):
+        try:
+            return int(email.utils.parsedate_to_datetime(stamp).timestamp()) * 1_000_000_000
+        except (TypeError, ValueError):
+            pass
+    return path.stat().st_mtime_ns
+
+
+def write_info_snapshot(raw_root: str | Path, time_ns: int, request: dict, payload: object) -> Path:
+    """Store one Info-API snapshot taken at ``time_ns`` (UTC epoch ns); storing it twice changes nothing."""
+    return _merge(snapshot_path(raw_root, time_ns), pl.Series([snapshot_line(time_ns, request, payload)], dtype=pl.String))
+
+
+def import_info_snapshot(path: str | Path, kind: str, raw_root: str | Path, time_ms: int | None = None) -> ImportReport:
+    """Import a ``meta`` / ``all-perp-metas`` / ``perp-dexs`` / ``meta-and-asset-ctxs`` response (bare or cassette),
+    taken at ``time_ms`` (default: the cassette's date, else the file's modification time)."""
+    path = Path(path)
+    report = ImportReport(kind, path, "api")
+    text = raw_zone.read_bytes(path).decode("utf-8", errors="replace")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        return _write(report, _whole_document(text, "invalid JSON (corrupt document)"), raw_root, path)
+    cassette = isinstance(document, dict) and "response" in document and "request" in document
+    request = dict(document["request"]) if cassette and isinstance(document["request"], dict) else {"type": SNAPSHOT_KINDS[kind]}
+    payload = document["response"] if cassette else document
+    problem = snapshot_problem(SNAPSHOT_KINDS[kind], payload)
+    if request.get("type") != SNAPSHOT_KINDS[kind]:
+        problem = f"cassette holds a {request.get('type')!r} request, not {SNAPSHOT_KINDS[kind]!r}"
+    if problem:
+        return _write(report, _whole_document(text, problem), raw_root, path)
+    time_ns = time_ms * 1_000_000 if time_ms is not None else _snapshot_time_ns(document if cassette else {}, path)
+    report.written.append(write_info_snapshot(raw_root, time_ns, request, payload))
+    report.items = report.attributed = 1
+    if request["type"] == "metaAndAssetCtxs":
+        frames = meta_and_asset_ctxs_frames(payload, str(request.get("dex") or ""))
+        iso = raw_zone.iso_ns(time_ns)
+        items = pl.DataFrame(
+            {
+                "_line": [1] * len(frames),
+                "coin": [coin for coin, _ in frames],
+                "recv_ns": [time_ns] * len(frames),
+                "line": [f'{{"time":"{iso}","ver_num":1,"raw":{frame}}}' for _, frame in frames],
+                "reason": [None] * len(frames),
+            },
+            schema=_ITEMS,
+        )
+        _write(report, items, raw_root, path)
+    return report

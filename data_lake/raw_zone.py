@@ -21,7 +21,7 @@ from typing import Any
 import lz4.block
 import lz4.frame
 
-SOURCES = ("ws", "archive", "node", "quoter", "api")
+SOURCES = ("ws", "archive", "node", "quoter", "api", "asset_ctxs")
 _SUFFIXES = (".jsonl.lz4", ".jsonl", ".lz4")
 _DAY_RE = re.compile(r"^\d{8}$")
 

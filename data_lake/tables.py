@@ -576,3 +576,126 @@ WALK_FORWARD_PNL = register(
         ),
     )
 )
+
+UNIVERSE = register(
+    Table(
+        "universe",
+        {
+            "date": pl.Date(),
+            "coin": pl.String(),
+            "dex": pl.String(),
+            "dex_index": pl.Int32(),
+            "asset_index": pl.Int32(),
+            "asset_id": pl.Int64(),
+            "sz_decimals": pl.Int32(),
+            "max_leverage": pl.Int32(),
+            "only_isolated": pl.Boolean(),
+            "is_delisted": pl.Boolean(),
+            "margin_mode": pl.String(),
+            "collateral_token": pl.Int32(),
+            "snapshot_time": pl.Int64(),
+        },
+        key=("date", "coin"),
+        partition_by=("date",),
+        description=(
+            "The perp universe as of the end of date, from the latest Info-API meta / allPerpMetas / "
+            "metaAndAssetCtxs snapshot of each dex and the latest perpDexs (data_lake/universe.py). dex '' is the "
+            "validator dex; HIP-3 coins are 'dex:COIN'; asset_id = asset_index (dex 0) or 100000 + 10000 * "
+            "dex_index + asset_index, null when the dex is missing from perpDexs. snapshot_time = when the meta was "
+            "taken (epoch ms)."
+        ),
+    )
+)
+
+MARKET_SCREEN = register(
+    Table(
+        "market_screen",
+        {
+            "date": pl.Date(),
+            "coin": pl.String(),
+            "dex": pl.String(),
+            "rank": pl.Int32(),
+            "score": pl.Int32(),
+            "criteria_known": pl.Int32(),
+            "pass_volume": pl.Boolean(),
+            "pass_spread": pl.Boolean(),
+            "pass_makers": pl.Boolean(),
+            "pass_edge": pl.Boolean(),
+            "volume_quote": pl.Float64(),
+            "volume_source": pl.String(),
+            "trade_volume_quote": pl.Float64(),
+            "exchange_volume_quote": pl.Float64(),
+            "open_interest": pl.Float64(),
+            "open_interest_quote": pl.Float64(),
+            "spread_median_bps": pl.Float64(),
+            "spread_twa_bps": pl.Float64(),
+            "impact_spread_bps": pl.Float64(),
+            "depth_10bps_quote": pl.Float64(),
+            "trade_count": pl.Int64(),
+            "n_passive_counterparties": pl.Int64(),
+            "top3_maker_share": pl.Float64(),
+            "effective_makers": pl.Float64(),
+            "maker_markout_5s_bps": pl.Float64(),
+            "spread_capture_bps": pl.Float64(),
+            "edge_bps": pl.Float64(),
+            "edge_ci_low": pl.Float64(),
+            "edge_ci_high": pl.Float64(),
+            "n_markouts": pl.Int64(),
+            "funding_mean_bps_per_hour": pl.Float64(),
+            "funding_sd_bps_per_hour": pl.Float64(),
+            "volatility_bps_per_sqrt_s": pl.Float64(),
+            "volatility_source": pl.String(),
+            "in_universe": pl.Boolean(),
+            "is_delisted": pl.Boolean(),
+            "max_leverage": pl.Int32(),
+            "thresholds": pl.String(),
+        },
+        key=("date", "coin"),
+        partition_by=("date",),
+        description=(
+            "Niche selection screen of every coin with data on date (validation/market_screen.py). Volumes, open "
+            "interest and depth in quote currency (open_interest in coins); spreads, markouts and edge in bps; "
+            "spread_median/twa are time-weighted over book states; effective_makers = 1 / sum(maker volume share^2) "
+            "over the trades' passive counterparties; edge_bps = mean(spread capture + 5 s markout - maker fee) of "
+            "market trades seen by their maker, with a Newey-West 95% CI; funding as the hourly rate in bps (mean, "
+            "sd across hours); volatility in bps per sqrt(s). pass_* are the seed's criteria (null = figure "
+            "missing), score = criteria passed, rank 1 = best (score, then edge, then volume); thresholds as JSON."
+        ),
+    )
+)
+
+TIME_OF_DAY = register(
+    Table(
+        "time_of_day",
+        {
+            "date": pl.Date(),
+            "coin": pl.String(),
+            "window_start_ms": pl.Int64(),
+            "window_end_ms": pl.Int64(),
+            "dimension": pl.String(),
+            "bucket": pl.String(),
+            "bucket_index": pl.Int32(),
+            "metric": pl.String(),
+            "value": pl.Float64(),
+            "ci_low": pl.Float64(),
+            "ci_high": pl.Float64(),
+            "effect": pl.Float64(),
+            "n": pl.Int64(),
+            "n_cells": pl.Int64(),
+            "p_value": pl.Float64(),
+            "p_value_vs_rest": pl.Float64(),
+        },
+        key=("date", "coin", "dimension", "bucket", "metric"),
+        partition_by=("date",),
+        description=(
+            "Time structure per coin over [window_start_ms, window_end_ms), date = window end day "
+            "(validation/time_structure.py). dimension 'hour_of_day' (bucket '00'..'23' UTC), 'day_type' "
+            "('weekday' / 'weekend') or 'minutes_to_funding' (e.g. '0-10' = the last ten minutes before the hourly "
+            "payment); metric spread_bps, trades_per_minute, adverse_selection_5s_bps (mean -markout_5s of market "
+            "trades seen by their maker) or volatility_bps_per_sqrt_s. value with a cell-clustered 95% CI, effect = "
+            "value minus the all-bucket value, n observations in n_cells cells; p_value = within-block permutation "
+            "test that the metric does not depend on the bucket, p_value_vs_rest = the bucket against the rest, "
+            "Holm-adjusted."
+        ),
+    )
+)

@@ -2,8 +2,9 @@
 
 import dagster as dg
 
-from assets import fits, ingest, ingest_checks, measurement, promotion, validation
-from assets.partitions import COIN_DAY
+from assets import fits, ingest, ingest_checks, measurement, niche, promotion, validation
+from assets.partitions import COIN_DAY, DAILY
+from pipelines.executors import executor_from_env
 from pipelines.resources import DataLakeResource
 from pipelines.sensors import raw_arrival_sensor, run_failure_alert
 
@@ -16,7 +17,7 @@ ingest_job = dg.define_asset_job(
 
 nightly_job = dg.define_asset_job(
     "nightly_recalibration",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("niche"),
     partitions_def=COIN_DAY,
     description="Yesterday's (coin, day): clean, measure, fit over the training window, walk-forward, candidate, gate.",
 )
@@ -24,6 +25,15 @@ nightly_job = dg.define_asset_job(
 nightly_schedule = dg.build_schedule_from_partitioned_job(
     nightly_job, hour_of_day=0, minute_of_hour=30, name="nightly_recalibration_schedule"
 )
+
+niche_job = dg.define_asset_job(
+    "niche_selection",
+    selection=dg.AssetSelection.groups("niche"),
+    partitions_def=DAILY,
+    description="Every coin of one day: universe, market screen and time-of-day structure.",
+)
+
+niche_schedule = dg.build_schedule_from_partitioned_job(niche_job, hour_of_day=3, minute_of_hour=0, name="niche_selection_schedule")
 
 defs = dg.Definitions(
     assets=[
@@ -38,11 +48,14 @@ defs = dg.Definitions(
         fits.hawkes_fit,
         *validation.VALIDATION_ASSETS,
         promotion.param_sets,
+        niche.universe,
+        niche.market_screen,
+        niche.time_of_day,
     ],
     asset_checks=[ingest_checks.reconciliation, *ingest_checks.gx_checks, *validation.VALIDATION_CHECKS],
-    jobs=[ingest_job, nightly_job],
-    schedules=[nightly_schedule],
+    jobs=[ingest_job, nightly_job, niche_job],
+    schedules=[nightly_schedule, niche_schedule],
     sensors=[raw_arrival_sensor, run_failure_alert],
     resources={"data_lake": DataLakeResource()},
-    executor=dg.multiprocess_executor.configured({"max_concurrent": 2}),
+    executor=executor_from_env(),
 )

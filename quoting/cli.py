@@ -40,6 +40,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_screen(args: argparse.Namespace) -> int:
+    from quoting.screen_cli import screen_main
+
+    print(screen_main(args.lake, args.date, args.top))
+    return 0
+
+
 def _cmd_params(args: argparse.Namespace) -> int:
     from quoting import params_cli
 
@@ -77,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=_cmd_simulate)
 
     imp = sub.add_parser("import", help="sort downloaded Hyperliquid files (archive, node, API fills) into the raw zone")
-    imp.add_argument("kind", choices=("archive-l2book", "node-trades", "node-fills", "node-fills-by-block", "user-fills"))
+    imp.add_argument("kind", help="archive-l2book, node-trades, node-fills, node-fills-by-block, user-fills, asset-ctxs, "
+                     "meta, all-perp-metas, perp-dexs, meta-and-asset-ctxs")
     imp.add_argument("paths", nargs="+")
     imp.add_argument("--raw", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root (default $SMALLFISH_RAW or ./raw)")
     imp.set_defaults(func=_cmd_import)
@@ -88,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--address", help="also record userFills/orderUpdates for this address")
     rec.add_argument("--ws-url", help="WebSocket URL (default: Hyperliquid mainnet)")
     rec.set_defaults(func=_cmd_record)
+
+    scr = sub.add_parser("screen", help="print the ranked market screen of a day (niche selection)")
+    scr.add_argument("--date", type=_date, help="UTC day (default: the latest screened)")
+    scr.add_argument("--top", type=int)
+    scr.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"))
+    scr.set_defaults(func=_cmd_screen)
 
     par = sub.add_parser("params", help="show, promote or roll back the promoted parameter set of a coin")
     par.add_argument("action", choices=("show", "promote", "rollback"))

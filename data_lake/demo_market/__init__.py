@@ -3,12 +3,28 @@
 It is the ground truth the calibration tests check against and the default input of ``make demo``:
 :func:`simulate` returns it in memory, :func:`simulate_to_raw` writes raw-zone captures
 (``{raw_root}/ws/{YYYYMMDD}/{H}/{coin}.jsonl.lz4``) and the truth JSON (``{raw_root}/truth/{coin}.json``),
-which :func:`load_truth` reads back.
+which :func:`load_truth` reads back. :func:`simulate_universe_to_raw` writes several coins of known volume, spread
+and maker count (:mod:`data_lake.demo_market.multi_coin`).
 """
 
 from data_lake.demo_market.config import DemoMarketConfig
 from data_lake.demo_market.market import DemoMarket, simulate
+from data_lake.demo_market.multi_coin import (
+    DEMO_UNIVERSE,
+    UniverseCoin,
+    simulate_universe_to_raw,
+)
 from data_lake.demo_market.raw_writer import simulate_to_raw
 from data_lake.demo_market.truth import load_truth, truth_path
 
-__all__ = ["DemoMarket", "DemoMarketConfig", "load_truth", "simulate", "simulate_to_raw", "truth_path"]
+__all__ = [
+    "DEMO_UNIVERSE",
+    "DemoMarket",
+    "DemoMarketConfig",
+    "UniverseCoin",
+    "load_truth",
+    "simulate",
+    "simulate_to_raw",
+    "simulate_universe_to_raw",
+    "truth_path",
+]

@@ -2,7 +2,7 @@
 
 The size at a price is a lookup ``table[key(price, time)]`` whose key changes every ``level_refresh_ms`` at a
 price-specific phase, so a level keeps its size while it stays in the book and bbo and l2Book always agree.
-The profile is cosmetic: fills never deplete it (the one-tick spread and the reach law are the model).
+The profile is cosmetic: fills never deplete it (the constant spread and the reach law are the model).
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def _bbo(
 ) -> pl.DataFrame:
     block_time = np.arange(day_start - config.block_ms, day_end, config.block_ms, dtype=np.int64)
     bid = bid_ticks_at(market.mids, block_time)
-    bid_key, ask_key = profile.keys(bid, block_time), profile.keys(bid + 1, block_time)
+    bid_key, ask_key = profile.keys(bid, block_time), profile.keys(bid + config.spread_ticks, block_time)
     changed = (bid[1:] != bid[:-1]) | (bid_key[1:] != bid_key[:-1]) | (ask_key[1:] != ask_key[:-1])
     if day_start == config.start_ms:
         changed[0] = True
@@ -94,9 +94,10 @@ def _ctx(
     hour = (time - config.start_ms) // MS_PER_HOUR
     anchors = config.start_ms + np.arange(len(hourly["open_interest"])) * MS_PER_HOUR
     open_interest = np.interp(time, anchors, hourly["open_interest"])
-    oracle = np.rint(bid + 0.5 + 1.5 * rng.standard_normal(n)).astype(np.int64)
+    half = config.spread_ticks / 2
+    oracle = np.rint(bid + half + 1.5 * rng.standard_normal(n)).astype(np.int64)
     impact_bid = bid - (rng.geometric(0.6, n) - 1)
-    impact_ask = bid + 1 + (rng.geometric(0.6, n) - 1)
+    impact_ask = bid + config.spread_ticks + (rng.geometric(0.6, n) - 1)
     premium = ((impact_bid + impact_ask) / 2 - oracle) / oracle
     prev_day = bid_ticks_at(market.mids, np.maximum(time - MS_PER_DAY, config.start_ms))
     day_ntl, day_base = _rolling_day_volumes(market.trades, time)
@@ -107,8 +108,8 @@ def _ctx(
         "day_ntl_vlm": day_ntl,
         "premium": np.rint(premium * 1e10).astype(np.int64),
         "oracle_px": oracle,
-        "mark_px": np.rint(bid + 0.5 + 0.5 * rng.standard_normal(n)).astype(np.int64),
-        "mid": 2 * bid + 1,
+        "mark_px": np.rint(bid + half + 0.5 * rng.standard_normal(n)).astype(np.int64),
+        "mid": 2 * bid + config.spread_ticks,
         "impact_bid_px": impact_bid,
         "impact_ask_px": impact_ask,
         "day_base_vlm": day_base,

@@ -18,7 +18,8 @@ class DemoMarketConfig:
     """Instrument, taker flow, depth profile, regimes, informed flow and wire cosmetics of the demo market.
 
     Units: prices in quote currency (USDC), sizes in base units, rates per second, sigmas in bps per
-    sqrt(second) of the log price, kappa per price unit, times in ms.
+    sqrt(second) of the log price, kappa per price unit, times in ms. The displayed spread is ``spread_ticks``
+    ticks; ``n_makers`` distinct addresses take the passive side of the prints.
     """
 
     coin: str = "DEMO"
@@ -30,6 +31,7 @@ class DemoMarketConfig:
     tick_decimals: int = 3
     sz_decimals: int = 2
     book_levels: int = 20
+    spread_ticks: int = 1
 
     hawkes_mu_per_s: float = 0.4
     hawkes_alpha_per_s: float = 1.2
@@ -57,6 +59,7 @@ class DemoMarketConfig:
     level_size_sigma: float = 0.9
     level_order_size: float = 80.0
     level_refresh_ms: int = 30_000
+    n_makers: int = 30
 
     funding_hourly_mean: float = 0.0000125
     funding_hourly_sd: float = 0.000005
@@ -79,6 +82,8 @@ class DemoMarketConfig:
             raise ValueError(f"start price must be in (0, {self.max_price}) for a {self.tick} tick (5 sig. figures)")
         if self.days < 1 or MS_PER_MINUTE % self.block_ms:
             raise ValueError("days must be >= 1 and block_ms must divide a minute")
+        if self.spread_ticks < 1 or self.n_makers < 1:
+            raise ValueError("spread_ticks and n_makers must be >= 1")
 
     @property
     def n_states(self) -> int:
@@ -99,8 +104,8 @@ class DemoMarketConfig:
 
     @property
     def half_spread(self) -> float:
-        """Half of the constant one-tick spread, in price units."""
-        return self.tick / 2
+        """Half of the constant ``spread_ticks`` spread, in price units."""
+        return self.spread_ticks * self.tick / 2
 
     @property
     def start_ms(self) -> int:

@@ -68,9 +68,10 @@ def bbo_frames(
     """A ``bbo`` frame at every block (time, best bid in ticks) flagged ``changed`` (best price or size moved)."""
     coin = json.dumps(config.coin)
     time, bid = block_time_ms[changed], bid_ticks[changed]
-    prefixes, first = price_prefixes(bid, 1, config.tick_decimals)
+    ask = bid + config.spread_ticks
+    prefixes, first = price_prefixes(bid, config.spread_ticks, config.tick_decimals)
     best_bid = profile.level_text(prefixes, bid - first, profile.keys(bid, time))
-    best_ask = profile.level_text(prefixes, bid + 1 - first, profile.keys(bid + 1, time))
+    best_ask = profile.level_text(prefixes, ask - first, profile.keys(ask, time))
     frame = pl.DataFrame({"time": time, "bid": best_bid, "ask": best_ask}).select(
         pl.concat_str(
             pl.lit(f'{{"channel":"bbo","data":{{"coin":{coin},"time":'),
@@ -95,7 +96,7 @@ def l2book_frames(
     """Full ``l2Book`` snapshots (``book_levels`` per side, one per tick) at ``time_ms``, sized as of their block."""
     coin = json.dumps(config.coin)
     depth = config.book_levels
-    prefixes, first = price_prefixes(bid_ticks, depth, config.tick_decimals)
+    prefixes, first = price_prefixes(bid_ticks, depth + config.spread_ticks - 1, config.tick_decimals)
 
     def side_text(price_of_level: list[np.ndarray]) -> pl.Series:
         levels = {
@@ -105,7 +106,7 @@ def l2book_frames(
         return pl.DataFrame(levels).select(pl.concat_str(pl.all(), separator=",")).to_series()
 
     bids = side_text([bid_ticks - j for j in range(depth)])
-    asks = side_text([bid_ticks + 1 + j for j in range(depth)])
+    asks = side_text([bid_ticks + config.spread_ticks + j for j in range(depth)])
     frame = pl.DataFrame({"time": time_ms, "bids": bids, "asks": asks}).select(
         pl.concat_str(
             pl.lit(f'{{"channel":"l2Book","data":{{"coin":{coin},"time":'),

@@ -39,7 +39,7 @@ class DemoMarket:
 
     def mid_at(self, times_ms: np.ndarray) -> np.ndarray:
         """Displayed mid (quote currency) at ``times_ms``."""
-        return (2 * self.bid_ticks_at(times_ms) + 1) / (2 * 10**self.config.tick_decimals)
+        return (2 * self.bid_ticks_at(times_ms) + self.config.spread_ticks) / (2 * 10**self.config.tick_decimals)
 
 
 def bid_ticks_at(mids: pl.DataFrame, times_ms: np.ndarray, strictly_before: bool = False) -> np.ndarray:
@@ -76,7 +76,7 @@ def simulate(config: DemoMarketConfig) -> DemoMarket:
     bid_ticks = bid_ticks_at(mids, orders["time"].to_numpy(), strictly_before=True)
     orders = orders.with_columns(
         pl.Series("bid_ticks", bid_ticks),
-        pl.Series("mid", (2 * bid_ticks + 1) / (2 * 10**config.tick_decimals)),
+        pl.Series("mid", (2 * bid_ticks + config.spread_ticks) / (2 * 10**config.tick_decimals)),
         pl.when(pl.Series(visible)).then(pl.Series(config.start_ms + jump_block * config.block_ms)).alias("jump_time"),
         pl.Series("hash", hex_strings(prints_rng, orders.height, 32)),
         pl.Series("taker", assign_takers(orders, prints_rng)),
@@ -101,8 +101,8 @@ def _mids_frame(config: DemoMarketConfig, change_blocks: np.ndarray, change_bids
             "time": config.start_ms + change_blocks * config.block_ms,
             "bid_ticks": change_bids,
             "bid_px": change_bids / scale,
-            "ask_px": (change_bids + 1) / scale,
-            "mid": (2 * change_bids + 1) / (2 * scale),
+            "ask_px": (change_bids + config.spread_ticks) / scale,
+            "mid": (2 * change_bids + config.spread_ticks) / (2 * scale),
         }
     )
 

@@ -2,7 +2,7 @@
 
 The latent log price is a Gaussian random walk with the regime's sigma plus informed jumps; it is sampled at
 every block (the exchange's block clock) and the displayed best bid is the tick at or below it, so the mid sits
-on the half-tick grid with a constant one-tick spread. Only blocks where the bid moved are kept.
+on the half-tick grid with a constant spread of ``spread_ticks`` ticks. Only blocks where the bid moved are kept.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 An order's reach beyond the best quote is Exponential(kappa) in price units; it takes every level (one per tick)
 up to its reach, so level j (0 = best, depth half_spread + j*tick from the mid) is swept iff reach >= j*tick.
+The passive side of each print is one of ``n_makers`` maker addresses, drawn uniformly.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from data_lake.demo_market.config import MS_PER_MINUTE, DemoMarketConfig
 from data_lake.demo_market.identities import hex_strings, unique_tids
 
 TAKER_POOL = 400
-MAKER_POOL = 30
 
 
 def draw_orders(
@@ -60,11 +60,11 @@ def sweep_prints(config: DemoMarketConfig, orders: pl.DataFrame, rng: np.random.
     level = np.arange(len(order)) - np.repeat(np.cumsum(levels) - levels, levels)
     side = orders["side"].to_numpy()[order]
     bid = orders["bid_ticks"].to_numpy()[order]
-    px_ticks = np.where(side > 0, bid + 1 + level, bid - level)
+    px_ticks = np.where(side > 0, bid + config.spread_ticks + level, bid - level)
     lot = 10.0**-config.sz_decimals
     log_median = np.log(config.print_size_median / lot)
     lots = np.maximum(1, np.rint(rng.lognormal(log_median, config.print_size_sigma, len(order))))
-    makers = pl.Series(hex_strings(rng, MAKER_POOL, 20)).gather(rng.integers(0, MAKER_POOL, len(order)))
+    makers = pl.Series(hex_strings(rng, config.n_makers, 20)).gather(rng.integers(0, config.n_makers, len(order)))
     takers = orders["taker"].gather(order)
     buy = pl.Series(side > 0)
     scale = 10**config.tick_decimals
@@ -82,6 +82,6 @@ def sweep_prints(config: DemoMarketConfig, orders: pl.DataFrame, rng: np.random.
             "hash": orders["hash"].gather(order),
             "order": order,
             "level": level.astype(np.int32),
-            "depth": (2 * level + 1) / (2 * scale),
+            "depth": (2 * level + config.spread_ticks) / (2 * scale),
         }
     )

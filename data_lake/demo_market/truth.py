@@ -42,7 +42,8 @@ def truth(market: DemoMarket) -> dict[str, Any]:
             "tick": c.tick,
             "sz_decimals": c.sz_decimals,
             "book_levels_per_side": c.book_levels,
-            "spread_ticks": 1,
+            "spread_ticks": c.spread_ticks,
+            "n_makers": c.n_makers,
             "half_spread_price": c.half_spread,
             "half_spread_bps_at_start": half_spread_bps,
         },
@@ -88,7 +89,7 @@ def truth(market: DemoMarket) -> dict[str, Any]:
             "total_sigma_bps_per_sqrt_s": _rounded(c.total_sigma_bps_per_sqrt_s),
             "price_model": (
                 "log price: Gaussian random walk with the minute's sigma, sampled every block_ms, plus informed "
-                "jumps; displayed best bid = the tick at or below the price, ask = bid + 1 tick"
+                "jumps; displayed best bid = the tick at or below the price, ask = bid + spread_ticks ticks"
             ),
             "block_ms": c.block_ms,
             "path_start_ms": c.start_ms,
