@@ -11,11 +11,10 @@ from assets.metadata import table_metadata
 from assets.partitions import COIN_DAY, coin_and_date
 from calibration.fit_result import code_version
 from data_lake import raw_zone
-from data_lake.cleaning import clean_partition
+from data_lake.cleaning import CLEAN_TABLES, clean_partition
 from data_lake.tables import RAW_CAPTURES
 from pipelines.resources import DataLakeResource
 
-CLEAN_TABLES = ("trades", "book", "asset_ctx", "fills", "order_updates")
 GROUP = "clean"
 
 

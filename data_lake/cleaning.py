@@ -23,8 +23,8 @@ from data_lake.parsers.records import DUPLICATES, PROVENANCE_COLUMNS, QUARANTINE
 from data_lake.tables import QUARANTINE, RAW_CAPTURES, table
 
 DAY_MS = 86_400_000
-CLEAN_TABLES = ("trades", "book", "asset_ctx", "fills", "order_updates")
-_DEDUPE_KEYS = {
+CLEAN_TABLES = ("trades", "book", "asset_ctx", "fills", "order_updates", "quoter_log")
+_DEDUPE_KEYS = {"quoter_log": ("coin", "time", "channel", "payload"), 
     "trades": ("coin", "time", "tid"),
     "fills": ("coin", "time", "tid", "oid"),
     "order_updates": ("coin", "time", "oid", "status"),
@@ -214,7 +214,7 @@ def clean_partition(raw_root: str | Path, coin: str, date: dt.date) -> CleanPart
     parsed = Records.concat([parse_lines(inputs.lines), inputs.damage])
     start_ms = int(dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC).timestamp() * 1000)
     attributed, tally = _attribute_all(parsed, inputs.roles, start_ms)
-    clean = _dedupe(resolve_node_fills(_validate(attributed)))
+    clean = _with_quoter_predictions(_dedupe(resolve_node_fills(_validate(attributed))))
     return CleanPartition(
         tables={name: _conform(name, clean.table(name), coin, date) for name in CLEAN_TABLES},
         quarantine=_quarantine(clean.quarantine, inputs.files, coin, date),
@@ -228,6 +228,23 @@ def clean_partition(raw_root: str | Path, coin: str, date: dt.date) -> CleanPart
             spilled_out=tally.spilled_out,
         ),
     )
+
+
+PREDICTION_COLUMNS = ("pred_fill_prob", "pred_adverse_bps", "belief_calm", "belief_volatile", "belief_cascade")
+
+
+def _with_quoter_predictions(records: Records) -> Records:
+    """Own fills get the predictions the quoter logged for them (``quoterFill`` frames, joined on oid and tid)."""
+    logged = records.table("quoter_log").filter(pl.col("channel") == "quoterFill")
+    if logged.height == 0:
+        return records
+    predictions = logged.select("oid", "tid", *(pl.col(c).alias(f"_logged_{c}") for c in PREDICTION_COLUMNS)).unique(
+        ["oid", "tid"], keep="first"
+    )
+    fills = records.table("fills").join(predictions, on=["oid", "tid"], how="left").with_columns(
+        pl.coalesce(pl.col(c), pl.col(f"_logged_{c}")).alias(c) for c in PREDICTION_COLUMNS
+    ).drop(f"_logged_{c}" for c in PREDICTION_COLUMNS)
+    return Records({**records.tables, "fills": fills}, records.quarantine, records.duplicates)
 
 
 def _conform(name: str, df: pl.DataFrame, coin: str, date: dt.date) -> pl.DataFrame:

@@ -699,3 +699,34 @@ TIME_OF_DAY = register(
         ),
     )
 )
+
+QUOTER_LOG = register(
+    Table(
+        "quoter_log",
+        {
+            **_PART,
+            "time": pl.Int64(),
+            "channel": pl.String(),
+            "event": pl.String(),
+            "oid": pl.Int64(),
+            "tid": pl.Int64(),
+            "side": pl.Int8(),
+            "px": pl.Float64(),
+            "sz": pl.Float64(),
+            "pred_fill_prob": pl.Float64(),
+            "pred_adverse_bps": pl.Float64(),
+            "belief_calm": pl.Float64(),
+            "belief_volatile": pl.Float64(),
+            "belief_cascade": pl.Float64(),
+            "param_set_id": pl.String(),
+            "payload": pl.String(),
+            "recv_time_ns": pl.Int64(),
+        },
+        key=("coin", "time", "channel", "payload"),
+        description=(
+            "The quoter's own log (raw source `quoter`, frames quoterParams / quoterQuote / quoterOrder / quoterFill / "
+            "quoterPull; formats in quoting/quote_log.py): the decoded common fields plus the whole frame as JSON. "
+            "quoterFill predictions are joined onto `fills` by (oid, tid)."
+        ),
+    )
+)

@@ -226,6 +226,7 @@ def test_corpus_accounting_is_exact(raw_root: Path, corpus: dict[str, int]) -> N
         "asset_ctx": 1,
         "fills": 2,
         "order_updates": 2,
+        "quoter_log": 0,
     }
 
 
@@ -313,3 +314,26 @@ def test_coin_names_with_slash_and_dex_prefix(raw_root: Path) -> None:
         assert result.tables["trades"]["coin"].to_list() == [coin, coin]
         assert result.accounting.as_dict()["records_in"] == 2 and result.accounting.balanced
 
+
+
+def test_quoter_logs_become_quoter_log_rows_and_their_predictions_reach_own_fills(raw_root: Path) -> None:
+    t = START + 7 * H
+    quote = {"coin": COIN, "time": t, "mode": "paper", "param_set_id": "abc", "mid": 100.05, "pred_adverse_bps": 0.8,
+             "belief_calm": 0.9, "belief_volatile": 0.1, "belief_cascade": 0.0,
+             "bid": {"px": 100.0, "sz": 0.5, "pred_fill_prob": 0.2}, "ask": {"px": 100.1, "sz": 0.5, "pred_fill_prob": 0.25}}
+    logged_fill = {"coin": COIN, "time": t + 500, "oid": 77, "tid": 9001, "side": "B", "px": 100.05, "sz": 0.5, "fee": 0.01,
+                   "pred_fill_prob": 0.2, "pred_adverse_bps": 0.8, "belief_calm": 0.9, "belief_volatile": 0.1,
+                   "belief_cascade": 0.0, "param_set_id": "abc", "quote_time": t}
+    lines = [
+        env(t, {"channel": "quoterQuote", "data": quote}),
+        env(t + 500, {"channel": "quoterFill", "data": logged_fill}),
+        env(t + 500, {"channel": "userFills", "data": {"user": "paper", "fills": [fill(t + 500, 9001, "B", False, 77)]}}),
+    ]
+    raw_zone.write_lines(raw_zone.raw_path(raw_root, "quoter", DAY, 7, COIN), lines)
+    result = clean_partition(raw_root, COIN, DAY)
+    assert result.accounting.balanced and result.quarantine.height == 0
+    log = result.tables["quoter_log"]
+    assert log["channel"].to_list() == ["quoterQuote", "quoterFill"]
+    assert log["param_set_id"].to_list() == ["abc", "abc"]
+    own = result.tables["fills"].row(0, named=True)
+    assert (own["pred_fill_prob"], own["pred_adverse_bps"], own["belief_calm"]) == (0.2, 0.8, 0.9)

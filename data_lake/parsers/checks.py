@@ -53,6 +53,7 @@ _CTX_NUMBERS = (
 )
 
 RULES: dict[str, list[Rule]] = {
+    "quoter_log": [(_missing("time"), "missing or invalid time"), (_not_finite("px", "sz"), "NaN or infinite value")],
     "trades": [*_print_rules(), (_missing("tid"), "missing tid")],
     "node_fills": [*_print_rules(), (_missing("tid"), "missing tid")],
     "fills": [

@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 import polars as pl
 
-from data_lake.parsers import book, node, ws
+from data_lake.parsers import book, node, quoter, ws
 from data_lake.parsers.decode import INVALID_JSON, channel_of, decode, iso_to_ns, lines_frame, pairs_to_objects
 from data_lake.parsers.records import Records, quarantined
-from data_lake.parsers.schemas import CHANNEL_DATA, CONTROL_CHANNELS, NODE_CHANNELS, envelope
+from data_lake.parsers.schemas import CHANNEL_DATA, CONTROL_CHANNELS, NODE_CHANNELS, QUOTER_CHANNELS, envelope
 
 MAPPERS: dict[str, Callable[[pl.DataFrame], Records]] = {
     "trades": ws.trades,
@@ -31,6 +31,7 @@ MAPPERS: dict[str, Callable[[pl.DataFrame], Records]] = {
     "node_trades": node.trades,
     "node_fills": node.fills,
     "node_fills_by_block": node.block_fills,
+    **dict.fromkeys(QUOTER_CHANNELS, quoter.quoter_frames),
 }
 WRAPS = ("ws", *NODE_CHANNELS)
 _TRUNCATED = "truncated last line (invalid JSON, no final newline)"

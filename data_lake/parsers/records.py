@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from data_lake.tables import ASSET_CTX, BOOK, FILLS, ORDER_UPDATES, TRADES, Table
+from data_lake.tables import ASSET_CTX, BOOK, FILLS, ORDER_UPDATES, QUOTER_LOG, TRADES, Table
 
 PROVENANCE: dict[str, pl.DataType] = {"_file": pl.Int32(), "_line": pl.Int64(), "_item": pl.Int32()}
 PROVENANCE_COLUMNS = list(PROVENANCE)
@@ -45,6 +45,7 @@ CANDIDATE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "asset_ctx": _candidate(ASSET_CTX),
     "fills": _candidate(FILLS),
     "order_updates": _candidate(ORDER_UPDATES),
+    "quoter_log": _candidate(QUOTER_LOG),
     "node_fills": {**PROVENANCE, **NODE_FILLS, "_raw": pl.String()},
 }
 """Columns of each candidate table: provenance, the catalogue columns except ``date``, ``_raw``."""

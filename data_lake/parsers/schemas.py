@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-S, I64 = pl.String(), pl.Int64()
+S, I64, F64 = pl.String(), pl.Int64(), pl.Float64()
 
 LEVEL = pl.Struct({"px": S, "sz": S, "n": I64})
 TRADE = pl.Struct({"coin": S, "side": S, "px": S, "sz": S, "time": I64, "hash": S, "tid": I64, "users": pl.List(S)})
@@ -78,6 +78,29 @@ NODE_FILL = pl.Struct({"user": S, "fill": FILL})
 """A node ``[user, fill]`` pair after :func:`data_lake.parsers.decode.pairs_to_objects` rewrote it."""
 NODE_BLOCK = pl.Struct({"local_time": S, "block_time": S, "block_number": I64, "events": pl.List(NODE_FILL)})
 
+QUOTER_FRAME = pl.Struct(
+    {
+        "coin": S,
+        "time": I64,
+        "event": S,
+        "status": S,
+        "state": S,
+        "oid": I64,
+        "tid": I64,
+        "side": S,
+        "px": F64,
+        "sz": F64,
+        "pred_fill_prob": F64,
+        "pred_adverse_bps": F64,
+        "belief_calm": F64,
+        "belief_volatile": F64,
+        "belief_cascade": F64,
+        "param_set_id": S,
+    }
+)
+"""The common fields of the quoter's log frames (quoting/quote_log.py); the whole frame is kept as JSON."""
+QUOTER_CHANNELS = ("quoterParams", "quoterQuote", "quoterOrder", "quoterFill", "quoterPull")
+
 CHANNEL_DATA: dict[str, pl.DataType] = {
     "trades": pl.List(TRADE),
     "l2Book": L2_BOOK,
@@ -90,6 +113,7 @@ CHANNEL_DATA: dict[str, pl.DataType] = {
     "node_trades": NODE_TRADE,
     "node_fills": NODE_FILL,
     "node_fills_by_block": NODE_BLOCK,
+    **dict.fromkeys(QUOTER_CHANNELS, QUOTER_FRAME),
 }
 """The ``data`` dtype of every channel with a clean table (the ``user`` channel only carries fills for us)."""
 
