@@ -40,6 +40,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_quote(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from quoting.quoter import config_from_args, quote_async
+
+    return asyncio.run(quote_async(config_from_args(args)))
+
+
 def _cmd_screen(args: argparse.Namespace) -> int:
     from quoting.screen_cli import screen_main
 
@@ -96,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--address", help="also record userFills/orderUpdates for this address")
     rec.add_argument("--ws-url", help="WebSocket URL (default: Hyperliquid mainnet)")
     rec.set_defaults(func=_cmd_record)
+
+    from quoting.quoter import add_quote_arguments
+
+    quo = sub.add_parser("quote", help="quote one coin with the promoted parameter set (paper or live)")
+    add_quote_arguments(quo)
+    quo.set_defaults(func=_cmd_quote)
 
     scr = sub.add_parser("screen", help="print the ranked market screen of a day (niche selection)")
     scr.add_argument("--date", type=_date, help="UTC day (default: the latest screened)")

@@ -1,0 +1,116 @@
+"""One quote decision: the shared GLFT quote for the current state, the fill predictions, and the order actions.
+
+Pure and synchronous (the hot path between a book update and the orders). A pull reason (no or stale parameters,
+stale feed, loss limit, ...) cancels every working order and quotes nothing. Otherwise
+:func:`quoting.glft.quote` gives the desired sides with no working order counted; a modify whose replaced order
+could still fill and take the position past the limit is re-quoted with that order counted as exposure (smaller,
+or pulled), exactly as the backtest does. Sides with a request still in flight are left alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from quoting.glft import MarketModel, Quote, fill_probability, quote
+from quoting.orders import OrderAction, Prediction, Side, WorkingOrder, plan_side
+from quoting.params import QuotingParams
+
+
+@dataclass(frozen=True)
+class DecisionConfig:
+    """Requote thresholds and the horizon of the logged fill probability."""
+
+    requote_ticks: float = 1.0
+    """Re-quote a side only when its price moves by more than this many ticks (and ``requote_bps``)."""
+    requote_bps: float = 0.0
+    fill_prob_tau_s: float = 1.0
+    """tau of P(fill within tau) = 1 - exp(-A exp(-kappa depth) tau), seconds."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the quoter wanted at ``time_ms`` (feed clock) and the actions that get it there."""
+
+    time_ms: int
+    pull_reason: str | None
+    mid: float
+    sigma: float
+    """Volatility used, price units per sqrt(second)."""
+    belief: tuple[float, ...]
+    inventory: float
+    quote: Quote | None
+    fill_prob: Mapping[Side, float | None]
+    actions: tuple[OrderAction, ...]
+
+
+def _fill_prob(px: float | None, mid: float, params: QuotingParams, tau_s: float) -> float | None:
+    if px is None:
+        return None
+    return fill_probability(abs(px - mid), params.model.arrival_rate, params.model.kappa, tau_s)
+
+
+def _pull_all(working: Mapping[Side, WorkingOrder | None], busy: Collection[Side]) -> tuple[OrderAction, ...]:
+    return tuple(
+        OrderAction("cancel", side, oid=order.oid)
+        for side, order in working.items()
+        if order is not None and side not in busy
+    )
+
+
+def decide(
+    now_ms: int,
+    params: QuotingParams | None,
+    pull_reason: str | None,
+    mid: float,
+    model: MarketModel | None,
+    belief: np.ndarray,
+    inventory: float,
+    best_bid: float,
+    best_ask: float,
+    working: Mapping[Side, WorkingOrder | None],
+    busy: Collection[Side],
+    config: DecisionConfig,
+) -> Decision:
+    """The decision for the current state: ``model`` carries the live sigma, ``belief`` the HMM's state order."""
+    belief_t = tuple(belief.tolist()) if isinstance(belief, np.ndarray) else tuple(belief)
+    sigma = model.sigma if model is not None else math.nan
+    if pull_reason is not None or params is None or model is None:
+        return Decision(now_ms, pull_reason or "no_parameters", mid, sigma, belief_t, inventory, None,
+                        {"B": None, "A": None}, _pull_all(working, busy))
+    policy = params.policy
+    q = quote(mid, inventory, belief, model, policy, best_bid, best_ask)
+    desired = {"B": (q.bid_px, q.bid_sz), "A": (q.ask_px, q.ask_sz)}
+    actions = {
+        side: plan_side(working[side], side, *desired[side], mid, policy.rules, config.requote_ticks,
+                        config.requote_bps)
+        for side in desired if side not in busy
+    }
+    exposure = {"B": 0.0, "A": 0.0}
+    for side, sign in (("B", 1.0), ("A", -1.0)):
+        action, order = actions.get(side), working[side]
+        if (action is not None and action.kind == "modify" and order is not None
+                and abs(inventory + sign * (order.remaining + action.sz)) > policy.position_limit):
+            exposure[side] = order.remaining
+    if exposure["B"] or exposure["A"]:
+        sized = quote(mid, inventory, belief, model, policy, best_bid, best_ask, exposure["B"], exposure["A"])
+        for side, px, sz in (("B", sized.bid_px, sized.bid_sz), ("A", sized.ask_px, sized.ask_sz)):
+            order = working[side]
+            if exposure[side] and order is not None:
+                actions[side] = (OrderAction("modify", side, px, sz, oid=order.oid) if px is not None
+                                 else OrderAction("cancel", side, oid=order.oid))
+                desired[side] = (px, sz)
+    probs = {side: _fill_prob(desired[side][0], mid, params, config.fill_prob_tau_s) for side in desired}
+    out = []
+    for side, action in actions.items():
+        if action is None:
+            continue
+        if action.kind != "cancel":
+            prob = probs[side]
+            prediction = Prediction(math.nan if prob is None else prob, None, belief_t, params.param_set_id, now_ms)
+            action = OrderAction(action.kind, side, action.px, action.sz, action.oid, prediction)
+        out.append(action)
+    return Decision(now_ms, None, mid, sigma, belief_t, inventory, q, probs, tuple(out))
