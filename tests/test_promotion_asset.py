@@ -17,6 +17,7 @@ from pipelines.resources import DataLakeResource
 from pipelines.run import DEMO_RUN_CONFIG
 from quoting.glft import quote
 from quoting.params import load_for_quoting
+from quoting.quoter import EXIT_OK, quote_main
 
 DAYS = (dt.date(2026, 1, 1), dt.date(2026, 1, 2))
 
@@ -51,26 +52,33 @@ def test_gate_decision_is_recorded_with_reasons_and_nothing_unvalidated_is_promo
         assert all("fail:" in r for r in rejected["reason"])
 
 
-@pytest.mark.slow
-def test_a_permissive_gate_promotes_and_the_quoter_can_load_and_quote(nightly) -> None:
-    _, resource, instance = nightly
-    permissive = {
+PERMISSIVE = {
         "ops": {
             "param_sets": {
                 "config": {
                     "require_positive_oos_pnl": False,
                     "require_calibrated_fill_probability": False,
                     "require_calibrated_adverse_selection": False,
-                    "alpha": 1e-12,
-                }
+                "alpha": 1e-12,
             }
         }
     }
+}
+"""A gate that only asks for enough fills and clean data: lets the demo's (unprofitable) candidate through."""
+
+
+def _promote_permissively(resource: DataLakeResource, instance: dg.DagsterInstance) -> None:
     result = dg.materialize(
-        [param_sets], partition_key=partition_key("DEMO", DAYS[1]), instance=instance, run_config=permissive,
+        [param_sets], partition_key=partition_key("DEMO", DAYS[1]), instance=instance, run_config=PERMISSIVE,
         resources={"data_lake": resource},
     )
     assert result.success
+
+
+@pytest.mark.slow
+def test_a_permissive_gate_promotes_and_the_quoter_can_load_and_quote(nightly) -> None:
+    _, resource, instance = nightly
+    _promote_permissively(resource, instance)
     promoted = param_registry.load_promoted(resource.lake().root, "DEMO")
     params = load_for_quoting(resource.lake().root, "DEMO", max_age_s=10 * 365 * 86_400)
     assert params.param_set_id == promoted.param_set.param_set_id
@@ -79,3 +87,23 @@ def test_a_permissive_gate_promotes_and_the_quoter_can_load_and_quote(nightly) -
     belief = (1.0,) + (0.0,) * (len(params.policy.gamma_by_regime) - 1)
     q = quote(mid, 0.0, belief, params.model, params.policy)
     assert q.bid_px is not None and q.ask_px is not None and q.bid_px < mid < q.ask_px
+
+
+@pytest.mark.slow
+def test_paper_quoter_logs_of_a_replayed_hour_are_ingested_by_the_next_run(nightly) -> None:
+    root, resource, instance = nightly
+    _promote_permissively(resource, instance)
+    hour = root / "raw" / "ws" / "20260102" / "3" / "DEMO.jsonl.lz4"
+    args = ["--coin", "DEMO", "--mode", "paper", "--feed", f"replay:{hour}", "--lake", resource.lake_root,
+            "--raw", resource.raw_root, "--max-param-age-s", str(10 * 365 * 86_400)]
+    assert quote_main(args) == EXIT_OK
+    rerun = defs.resolve_job_def("ingest").execute_in_process(
+        partition_key=partition_key("DEMO", DAYS[1]), instance=instance, resources={"data_lake": resource}
+    )
+    assert rerun.success
+    lake = resource.lake()
+    log = lake.read_partition("quoter_log", "DEMO", DAYS[1])
+    assert log.filter(log["channel"] == "quoterQuote").height > 100
+    fills = lake.read_partition("fills", "DEMO", DAYS[1])
+    assert fills.height > 0 and fills["pred_fill_prob"].null_count() == 0
+    assert set(log.filter(log["channel"] == "quoterFill")["oid"]) == set(fills["oid"])
