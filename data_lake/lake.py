@@ -18,7 +18,7 @@ import polars as pl
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
-from data_lake.tables import table
+from data_lake.tables import Table, table
 
 _S3_ENV_KEYS = (
     "AWS_ACCESS_KEY_ID",
@@ -99,6 +99,7 @@ class Lake:
             bad = data.filter(pl.col(col) != pl.lit(value, dtype=spec.schema[col]))
             if bad.height:
                 raise ValueError(f"{name}: {bad.height} rows fall outside the slice {col}={value!r}")
+        self._create_if_absent(spec)
         write_deltalake(
             self.uri(name),
             data.to_arrow(),
@@ -109,6 +110,17 @@ class Lake:
             schema_mode=None,
         )
         return self.delta_table(name).version()
+
+    def _create_if_absent(self, spec: Table) -> None:
+        """Create an empty table first, so two concurrent first writes conflict instead of both committing."""
+        if not self.exists(spec.name):
+            DeltaTable.create(
+                self.uri(spec.name),
+                schema=spec.empty().to_arrow().schema,
+                partition_by=list(spec.partition_by) or None,
+                mode="ignore",
+                storage_options=self.storage_options or None,
+            )
 
     def write_partition(self, name: str, df: pl.DataFrame, coin: str, date: dt.date) -> int:
         """Atomically replace the (coin, date) partition of table ``name`` with ``df``."""
