@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from data_lake.parsers.decode import decimal
+from data_lake.tables import UNIVERSE
 
 ASSET_CTXS_COLUMNS = (
     "time",
@@ -62,20 +63,7 @@ _VALUES = ASSET_CTXS_COLUMNS[2:]
 VALIDATOR_DEX = ""
 """The first (validator) perp dex: its coins carry no ``dex:`` prefix."""
 
-UNIVERSE_COLUMNS: dict[str, pl.DataType] = {
-    "coin": pl.String(),
-    "dex": pl.String(),
-    "dex_index": pl.Int32(),
-    "asset_index": pl.Int32(),
-    "asset_id": pl.Int64(),
-    "sz_decimals": pl.Int32(),
-    "max_leverage": pl.Int32(),
-    "only_isolated": pl.Boolean(),
-    "is_delisted": pl.Boolean(),
-    "margin_mode": pl.String(),
-    "collateral_token": pl.Int32(),
-    "snapshot_time": pl.Int64(),
-}
+UNIVERSE_COLUMNS: dict[str, pl.DataType] = {k: v for k, v in UNIVERSE.schema.items() if k != "date"}
 SNAPSHOT_REQUESTS = ("meta", "allPerpMetas", "perpDexs", "metaAndAssetCtxs")
 
 
