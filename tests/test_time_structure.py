@@ -156,3 +156,12 @@ def test_time_of_day_asset_tables_every_dimension_with_cis_and_heatmaps(weekend_
     metadata = result.asset_materializations_for_node("time_of_day")[0].metadata
     assert metadata["heatmap_hour_of_day"].value.startswith("![hour_of_day](data:image/png;base64,")
     assert "lowest_adverse_selection_minutes_to_funding" in metadata and metadata["days_in_window"].value == 3
+
+
+def test_time_of_day_table_schema_is_the_analysis_rows_plus_date_and_window() -> None:
+    """validation/ may not import data_lake, so the schema stands twice: this keeps the two in step."""
+    from data_lake.tables import table
+    from validation.time_structure import ROW_SCHEMA
+
+    added_by_the_asset = ("date", "window_start_ms", "window_end_ms")
+    assert {k: v for k, v in table("time_of_day").schema.items() if k not in added_by_the_asset} == ROW_SCHEMA
