@@ -9,14 +9,14 @@ export SMALLFISH_RAW ?= $(CURDIR)/raw
 export GX_ANALYTICS_ENABLED := false
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 
-.PHONY: setup demo test ui bench clean
+.PHONY: setup services demo test ui bench clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[pipeline,dev,reference]'
+	$(BIN)/pip install --quiet -e '.[pipeline,dev,reference,production]'
 	touch $(STAMP)
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
@@ -26,7 +26,21 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: setup $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m pipelines.run demo
 
-test: setup
+# Best effort, never fails: PostgreSQL and Redis for the needs_services tests (which skip without them).
+services:
+	@if command -v redis-server >/dev/null && { ls /usr/lib/postgresql/*/bin/initdb || command -v initdb; } >/dev/null 2>&1; then \
+		echo "services: postgresql and redis-server are installed"; \
+	elif ! command -v apt-get >/dev/null; then \
+		echo "services: skipped, no apt-get: install PostgreSQL and Redis yourself or needs_services tests skip"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "services: skipped, not root: sudo apt-get install postgresql redis-server, or needs_services tests skip"; \
+	else \
+		echo "services: apt-get install postgresql redis-server"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			postgresql redis-server >/dev/null; } || echo "services: apt-get failed; needs_services tests will skip"; \
+	fi
+
+test: setup services
 	$(BIN)/python -m pytest
 
 ui: setup $(DAGSTER_HOME)/dagster.yaml
