@@ -6,6 +6,10 @@ takes only records timed in this day ("spilled in"); records of its own hour-0 f
 previous day, or of its hour-23 file timed on the next day, belong to the neighbour ("spilled out");
 any other record outside the day is quarantined. Every record ends as exactly one of: a clean row, a
 quarantined record, a counted duplicate, or a spill-out, and :class:`Accounting` proves it.
+
+Files are parsed, attributed and validated one at a time and only their candidate rows (without raw
+text) are kept, so memory follows the day's rows rather than its raw lines; the steps that compare
+records across files (node-fill pairing, dedupe, quoter predictions) then run on the whole day.
 """
 
 from __future__ import annotations
@@ -18,13 +22,13 @@ import polars as pl
 
 from data_lake import raw_zone
 from data_lake.parsers import Records, lines_frame, parse_lines, record_problem, resolve_node_fills
-from data_lake.parsers.decode import LINE_COLUMNS
 from data_lake.parsers.records import DUPLICATES, PROVENANCE_COLUMNS, QUARANTINED, quarantined
 from data_lake.tables import QUARANTINE, RAW_CAPTURES, table
 
 DAY_MS = 86_400_000
 CLEAN_TABLES = ("trades", "book", "asset_ctx", "fills", "order_updates", "quoter_log")
-_DEDUPE_KEYS = {"quoter_log": ("coin", "time", "channel", "payload"), 
+_DEDUPE_KEYS = {
+    "quoter_log": ("coin", "time", "channel", "payload"),
     "trades": ("coin", "time", "tid"),
     "fills": ("coin", "time", "tid", "oid"),
     "order_updates": ("coin", "time", "oid", "status"),
@@ -33,7 +37,7 @@ _DEDUPE_KEYS = {"quoter_log": ("coin", "time", "channel", "payload"),
 }
 _CONTENT_DEDUPED = ("book", "asset_ctx")
 """Tables deduped on identical content (all columns but the receive time), not on their key alone."""
-_FILE_COLUMNS = {"_file": pl.Int32, "_role": pl.String, "_hour": pl.Int64, "_file_coin": pl.String}
+_DAMAGE = {"_file": pl.Int32, "_line": pl.Int64, "_item": pl.Int32, "_raw": pl.String, "reason": pl.String}
 
 
 @dataclass(frozen=True)
@@ -71,22 +75,6 @@ class CleanPartition:
     accounting: Accounting
 
 
-@dataclass(frozen=True)
-class _Inputs:
-    """The partition's files (with their role), their lines, damaged-file records and the inventory."""
-
-    files: list[tuple[raw_zone.RawFile, str]]
-    lines: pl.DataFrame
-    damage: Records
-    inventory: pl.DataFrame
-
-    @property
-    def roles(self) -> pl.DataFrame:
-        """Per file index: role (own / prev / next), hour and coin, joined onto records by ``_file``."""
-        rows = [(i, role, f.hour, f.coin) for i, (f, role) in enumerate(self.files)]
-        return pl.DataFrame(rows, schema=_FILE_COLUMNS, orient="row")
-
-
 def _partition_files(raw_root: str | Path, coin: str, date: dt.date) -> list[tuple[raw_zone.RawFile, str]]:
     """Own files of the day, then the neighbours' edge-hour files, each with its role."""
     day = dt.timedelta(days=1)
@@ -96,28 +84,18 @@ def _partition_files(raw_root: str | Path, coin: str, date: dt.date) -> list[tup
     return before + own + after
 
 
-def _read(files: list[tuple[raw_zone.RawFile, str]], coin: str, date: dt.date) -> _Inputs:
-    """Decode every file into one line batch; a damaged LZ4 tail becomes one quarantined record."""
-    batches, damaged, inventory = [], [], []
-    for index, (raw_file, role) in enumerate(files):
-        decoded = raw_zone.decode_file(raw_file.path)
-        lines = lines_frame(decoded.data.decode("utf-8", errors="replace"), index, raw_file.source)
-        batches.append(lines)
-        if decoded.undecoded_bytes:
-            damaged.append({"_file": index, "_line": lines.height + 1, "_item": 0, "_raw": "", "reason": decoded.problem})
-        if role == "own":
-            stat = raw_file.path.stat()
-            inventory.append(
-                {"coin": coin, "date": date, "source": raw_file.source, "file": str(raw_file.path), "bytes": stat.st_size, "lines": lines.height, "modified_ns": stat.st_mtime_ns}
-            )
-    lines = pl.concat([pl.DataFrame(schema=LINE_COLUMNS), *batches], how="vertical")
-    damage = pl.DataFrame(damaged, schema={"_file": pl.Int32, "_line": pl.Int64, "_item": pl.Int32, "_raw": pl.String, "reason": pl.String})
-    return _Inputs(
-        files,
-        lines,
-        Records(quarantine=quarantined(damage, pl.col("reason"))),
-        RAW_CAPTURES.conform(pl.DataFrame(inventory, schema=RAW_CAPTURES.polars_schema)),
-    )
+def _read(raw_file: raw_zone.RawFile, index: int) -> tuple[pl.DataFrame, Records]:
+    """One file's line batch (``_file`` = ``index``); a damaged LZ4 tail becomes one quarantined record."""
+    decoded = raw_zone.decode_file(raw_file.path)
+    lines = lines_frame(decoded.data.decode("utf-8", errors="replace"), index, raw_file.source)
+    damaged = [{"_file": index, "_line": lines.height + 1, "_item": 0, "_raw": "", "reason": decoded.problem}] if decoded.undecoded_bytes else []
+    return lines, Records(quarantine=quarantined(pl.DataFrame(damaged, schema=_DAMAGE), pl.col("reason")))
+
+
+def _inventory(raw_file: raw_zone.RawFile, coin: str, date: dt.date, lines: int) -> dict[str, object]:
+    """The ``raw_captures`` row of one own file."""
+    stat = raw_file.path.stat()
+    return {"coin": coin, "date": date, "source": raw_file.source, "file": str(raw_file.path), "bytes": stat.st_size, "lines": lines, "modified_ns": stat.st_mtime_ns}
 
 
 def _fate(start_ms: int) -> pl.Expr:
@@ -149,9 +127,9 @@ class _Tally:
     spilled_out: int = 0
 
 
-def _attribute(df: pl.DataFrame, roles: pl.DataFrame, start_ms: int, tally: _Tally) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _attribute(df: pl.DataFrame, file: list[pl.Expr], start_ms: int, tally: _Tally) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Keep the records of this day (own or spilled in); returns them and the own records outside the day."""
-    judged = df.join(roles, on="_file", how="left").with_columns(_fate(start_ms).alias("_fate"))
+    judged = df.with_columns(*file).with_columns(_fate(start_ms).alias("_fate"))
     fates = dict(judged.group_by("_fate").len().iter_rows())
     tally.records_in += judged.filter(pl.col("_role") == "own").height
     tally.spilled_in += fates.get("spilled_in", 0)
@@ -161,18 +139,23 @@ def _attribute(df: pl.DataFrame, roles: pl.DataFrame, start_ms: int, tally: _Tal
     return kept, out_of_day
 
 
-def _attribute_all(parsed: Records, roles: pl.DataFrame, start_ms: int) -> tuple[Records, _Tally]:
-    """Attribute every parsed record to this day, a neighbour, or the quarantine (own, outside the day).
+def _file_columns(raw_file: raw_zone.RawFile, role: str) -> list[pl.Expr]:
+    """The file's role (own / prev / next), hour and coin as columns of its records."""
+    return [pl.lit(role, pl.String).alias("_role"), pl.lit(raw_file.hour, pl.Int64).alias("_hour"), pl.lit(raw_file.coin, pl.String).alias("_file_coin")]
+
+
+def _attribute_all(parsed: Records, file: list[pl.Expr], start_ms: int, tally: _Tally) -> Records:
+    """Attribute every parsed record of one file to this day, a neighbour, or the quarantine (own, outside the day).
 
     A record quarantined while parsing keeps its first reason even when it is also outside the day.
     """
-    tally, tables, quarantine = _Tally(), {}, []
+    tables, quarantine = {}, []
     for name, df in parsed.tables.items():
-        tables[name], late = _attribute(df, roles, start_ms, tally)
+        tables[name], late = _attribute(df, file, start_ms, tally)
         quarantine.append(quarantined(late, "time outside the partition day"))
-    kept, late = _attribute(parsed.quarantine, roles, start_ms, tally)
+    kept, late = _attribute(parsed.quarantine, file, start_ms, tally)
     quarantine += [kept.select(QUARANTINED.keys()), late.select(QUARANTINED.keys())]
-    return Records(tables, pl.concat(quarantine, how="vertical")), tally
+    return Records(tables, pl.concat(quarantine, how="vertical"))
 
 
 def _validate(records: Records) -> Records:
@@ -183,6 +166,20 @@ def _validate(records: Records) -> Records:
         tables[name] = judged.filter(pl.col("_problem").is_null()).drop("_problem", "_file_coin")
         rejected.append(quarantined(judged.filter(pl.col("_problem").is_not_null()), pl.col("_problem")))
     return Records(tables, pl.concat(rejected, how="vertical"), records.duplicates)
+
+
+def _without_raw(records: Records) -> Records:
+    """Null the raw text of valid candidates: only quarantine rows keep it, and of valid rows only node fills
+    can still be quarantined (system fills), so the day's rows stay a fraction of its raw lines."""
+    tables = {name: df if name == "node_fills" else df.with_columns(pl.lit(None, pl.String).alias("_raw")) for name, df in records.tables.items()}
+    return Records(tables, records.quarantine, records.duplicates)
+
+
+def _clean_file(raw_file: raw_zone.RawFile, index: int, role: str, start_ms: int, tally: _Tally) -> tuple[Records, int]:
+    """One file's records parsed, attributed to the day and validated; also returns its line count."""
+    lines, damage = _read(raw_file, index)
+    parsed = Records.concat([parse_lines(lines), damage])
+    return _without_raw(_validate(_attribute_all(parsed, _file_columns(raw_file, role), start_ms, tally))), lines.height
 
 
 def _first_of_each(df: pl.DataFrame, key: list[str], content: list[str]) -> pl.Series:
@@ -210,15 +207,19 @@ def _dedupe(records: Records) -> Records:
 
 def clean_partition(raw_root: str | Path, coin: str, date: dt.date) -> CleanPartition:
     """Parse and clean every raw record of ``coin`` on ``date`` (UTC) into the clean tables and quarantine."""
-    inputs = _read(_partition_files(raw_root, coin, date), coin, date)
-    parsed = Records.concat([parse_lines(inputs.lines), inputs.damage])
+    files = _partition_files(raw_root, coin, date)
     start_ms = int(dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC).timestamp() * 1000)
-    attributed, tally = _attribute_all(parsed, inputs.roles, start_ms)
-    clean = _with_quoter_predictions(_dedupe(resolve_node_fills(_validate(attributed))))
+    tally, parts, inventory = _Tally(), [], []
+    for index, (raw_file, role) in enumerate(files):
+        records, lines = _clean_file(raw_file, index, role, start_ms, tally)
+        parts.append(records)
+        if role == "own":
+            inventory.append(_inventory(raw_file, coin, date, lines))
+    clean = _with_quoter_predictions(_dedupe(resolve_node_fills(Records.concat(parts))))
     return CleanPartition(
         tables={name: _conform(name, clean.table(name), coin, date) for name in CLEAN_TABLES},
-        quarantine=_quarantine(clean.quarantine, inputs.files, coin, date),
-        files=inputs.inventory,
+        quarantine=_quarantine(clean.quarantine, files, coin, date),
+        files=RAW_CAPTURES.conform(pl.DataFrame(inventory, schema=RAW_CAPTURES.polars_schema)),
         accounting=Accounting(
             records_in=tally.records_in,
             spilled_in=tally.spilled_in,

@@ -201,6 +201,23 @@ def read_lines(path: str | Path) -> list[str]:
     return lines
 
 
+def count_lines(path: str | Path) -> int:
+    """``len(read_lines(path))`` without holding the file: newlines counted over streamed 1 MiB chunks.
+
+    A damaged LZ4 file falls back to the salvaging decode, so the count matches :func:`read_lines`.
+    """
+    path = Path(path)
+    newlines, last = 0, b""
+    try:
+        with lz4.frame.open(path, "rb") if path.name.endswith(".lz4") else open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                newlines, last = newlines + chunk.count(b"\n"), chunk[-1:]
+    except (RuntimeError, EOFError):
+        data = read_bytes(path)
+        newlines, last = data.count(b"\n"), data[-1:]
+    return newlines + (last not in (b"", b"\n"))
+
+
 def iso_ns(recv_time_ns: int) -> str:
     """Envelope receive time: ISO 8601 with 9 fractional digits, UTC, no zone suffix (as the archive)."""
     seconds, nanos = divmod(recv_time_ns, 1_000_000_000)

@@ -282,6 +282,7 @@ def test_file_inventory(raw_root: Path, corpus: dict[str, int]) -> None:
     assert by_name[("ws", "11")]["lines"] == 3
     assert by_name[("ws", "12")]["lines"] == corpus["decoded_book_lines"] + 1
     assert by_name[("ws", "10")]["lines"] == 42
+    assert [raw_zone.count_lines(path) for path in files["file"]] == files["lines"].to_list()
 
 
 def test_midnight_spill_matches_the_neighbours(raw_root: Path, corpus: dict[str, int]) -> None:
@@ -296,6 +297,45 @@ def test_midnight_spill_matches_the_neighbours(raw_root: Path, corpus: dict[str,
     assert before.tables["trades"]["tid"].to_list() == [100, 103]
     assert after.tables["trades"]["tid"].to_list() == [106, 109]
     assert after.quarantine.filter(pl.col("reason") == "time outside the partition day").height == 1
+
+
+def test_duplicates_and_node_pairs_across_hour_files_beside_a_damaged_file(raw_root: Path) -> None:
+    """Files are cleaned one by one, but dedupe and node-fill pairing still see the whole day."""
+    t3, t7 = START + 3 * H, START + 7 * H
+    repeated = trades(trade(t3 + 100, 1), trade(t3 + 100, 2))
+    raw_zone.write_lines(ws_path(raw_root, DAY, 3, compressed=True), [env(t3, book(t3)), env(t3 + 100, repeated)])
+    raw_zone.write_lines(ws_path(raw_root, DAY, 7, compressed=True), [
+        env(t3, book(t3), 4 * H),  # duplicate: the same snapshot received 4 h later
+        env(t3 + 100, repeated, 4 * H),  # 2 duplicates
+        env(t7, trades(trade(t7, 3))),  # clean
+    ])
+    t5 = START + 5 * H
+    payload = ("\n".join(env(t5 + 10 * i, book(t5 + 10 * i)) for i in range(600)) + "\n").encode()
+    compressed = lz4.frame.compress(payload)
+    cut = compressed[: len(compressed) // 2]
+    decodable = lz4.frame.LZ4FrameDecompressor().decompress(cut)
+    assert decodable and not decodable.endswith(b"\n")
+    write_text(ws_path(raw_root, DAY, 5, compressed=True), cut)
+    k = decodable.count(b"\n")
+    for hour, user, side, crossed in ((3, USER_A, "B", True), (4, USER_B, "A", False)):
+        block = {"local_time": raw_zone.iso_ns(t3 * 1_000_000), "block_time": raw_zone.iso_ns(t3 * 1_000_000), "block_number": hour,
+                 "events": [[user, fill(t3, 500, side, crossed, hour)]]}
+        raw_zone.write_lines(raw_zone.raw_path(raw_root, "node", DAY, hour, COIN), [env(t3, {"channel": "node_fills_by_block", "data": block})])
+    result = clean_partition(raw_root, COIN, DAY)
+    assert result.accounting.as_dict() == {
+        "records_in": 3 + (k + 2) + 4 + 2,
+        "spilled_in": 0,
+        "clean_rows": 1 + k + 3 + 1,
+        "quarantined": 2,
+        "duplicates": 3 + 1,
+        "spilled_out": 0,
+    }
+    assert result.accounting.balanced
+    assert result.tables["trades"]["tid"].to_list() == [500, 1, 2, 3]
+    pair = result.tables["trades"].row(0, named=True)
+    assert (pair["buyer"], pair["seller"], pair["side"]) == (USER_A, USER_B, 1)
+    assert result.tables["book"].height == 1 + k
+    assert sorted(r.split(" (")[0] for r in result.quarantine["reason"]) == ["damaged lz4", "truncated last line"]
 
 
 def test_an_empty_partition_balances_with_empty_tables(raw_root: Path) -> None:

@@ -87,7 +87,7 @@ class Records:
 
     def table(self, name: str) -> pl.DataFrame:
         """Candidate rows of table ``name`` (empty with the candidate schema when there are none)."""
-        return self.tables.get(name, _empty(CANDIDATE_SCHEMAS[name]))
+        return self.tables[name] if name in self.tables else _empty(CANDIDATE_SCHEMAS[name])
 
     @property
     def record_count(self) -> int:
@@ -99,7 +99,7 @@ class Records:
         """One ``Records`` holding every part's rows."""
         names = sorted({name for part in parts for name in part.tables})
         return Records(
-            tables={name: pl.concat([p.table(name) for p in parts], how="vertical") for name in names},
+            tables={name: pl.concat([p.tables[name] for p in parts if name in p.tables], how="vertical") for name in names},
             quarantine=pl.concat([_empty(QUARANTINED), *(p.quarantine for p in parts)], how="vertical"),
             duplicates=pl.concat([_empty(DUPLICATES), *(p.duplicates for p in parts)], how="vertical"),
         )
