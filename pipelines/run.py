@@ -8,7 +8,7 @@ Runs land in the same instance the UI reads, so ``dagster dev -w workspace.yaml`
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import dagster as dg
 
@@ -20,9 +20,9 @@ from pipelines.resources import default_raw_root
 from quoting.params_cli import params_show
 
 
-def partitions_in(raw_root: str) -> list[tuple[str, dt.date]]:
-    """Every (coin, day) with at least one raw file."""
-    return sorted({(f.coin, f.date) for f in raw_zone.discover(raw_root)})
+def partitions_in(raw_root: str, coins: Collection[str] | None = None) -> list[tuple[str, dt.date]]:
+    """Every (coin, day) with at least one raw file, optionally only of ``coins``."""
+    return sorted({(f.coin, f.date) for f in raw_zone.discover(raw_root) if coins is None or f.coin in coins})
 
 
 DEMO_RUN_CONFIG = {
@@ -38,10 +38,15 @@ DEMO_RUN_CONFIG = {
 
 
 def materialise_all(
-    instance: dg.DagsterInstance, raw_root: str, job_name: str = "nightly_recalibration", run_config: dict | None = None
+    instance: dg.DagsterInstance,
+    raw_root: str,
+    job_name: str = "nightly_recalibration",
+    run_config: dict | None = None,
+    coins: Collection[str] | None = None,
 ) -> list[tuple[str, dt.date, bool]]:
-    """Materialise ``job_name`` for every partition in the raw zone, oldest day first; (coin, day, success) per run."""
-    partitions = partitions_in(raw_root)
+    """Materialise ``job_name`` for every partition in the raw zone (of ``coins`` when given), oldest day first;
+    (coin, day, success) per run."""
+    partitions = partitions_in(raw_root, coins)
     instance.add_dynamic_partitions(COINS.name, sorted({coin for coin, _ in partitions}))
     job = defs.resolve_job_def(job_name)
     outcomes = []
