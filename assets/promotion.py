@@ -1,7 +1,8 @@
 """The nightly candidate parameter set, the promotion gate and the promotion itself (``param_sets``).
 
-The candidate takes its estimates from the fit tables of the partition's day (training window ending that day)
-and its evidence from the walk-forward of the same day. The gate decides; the registry records every decision
+The candidate takes its estimates from the fit tables of the partition's day (training window ending that day),
+its per-regime adverse selection from the window's maker-side markouts at the causal regime of its own HMM, and
+its evidence from the walk-forward of the same day. The gate decides; the registry records every decision
 with its reasons and moves the promotion pointer atomically. Runs share the ``promotion`` pool (limit 1 in
 dagster.yaml), so two nightly runs never promote at once.
 """
@@ -12,17 +13,21 @@ import time
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import polars as pl
 
 from assets.partitions import COIN_DAY, coin_and_date
-from assets.regime_state import regime_params
+from assets.regime_state import minute_bars, regime_params
 from assets.validation import calibration_metrics_of
 from calibration.fit_result import code_version
+from calibration.markouts import ADVERSE_HORIZON_MS
+from calibration.regimes import RegimeParams, regime_beliefs
 from data_lake import param_registry
 from data_lake.lake import Lake
 from data_lake.param_schema import InvalidParameterSet, ParamSet
 from pipelines.resources import DataLakeResource
 from validation.promotion_gate import GateConfig, build_evidence, evaluate_gate
+from validation.significance import effective_sample_size, newey_west_lags
 from validation.walk_forward_run import POOLED
 
 GROUP = "promotion"
@@ -72,6 +77,49 @@ def _estimate(rows: pl.DataFrame, model: str, param: str) -> tuple[float, float]
     return (found["value"][0], found["se"][0]) if found.height else None
 
 
+def _utc_day(ms: int) -> dt.date:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).date()
+
+
+def maker_markouts_at_regime(lake: Lake, coin: str, window: tuple[int, int], hmm: RegimeParams) -> pl.DataFrame:
+    """The window's market trades seen from the maker side that have a 5 s markout (``time``, ``markout_5000ms_bps``,
+    ``adverse_selection_bps``), in time order, each with ``regime``: the argmax of ``hmm``'s causal belief (filtered
+    over the window's 1 min bars) known at the fill."""
+    first, last = _utc_day(window[0]), _utc_day(window[1] - 1)
+    beliefs = regime_beliefs(minute_bars(lake, coin, first, last), hmm).select("time", "regime")
+    columns = ["time", "is_market_trade", f"markout_{ADVERSE_HORIZON_MS}ms_bps", "adverse_selection_bps"]
+    marked = lake.read("markouts", coins=coin, start=first, end=last, columns=columns).filter(
+        pl.col("is_market_trade"), pl.col("time").is_between(window[0], window[1] - 1),
+        pl.col("adverse_selection_bps").is_not_null(),
+    ).drop("is_market_trade")
+    return marked.sort("time").join_asof(beliefs, on="time", strategy="backward").drop_nulls("regime")
+
+
+def _hac_mean(times: np.ndarray, x: np.ndarray, horizon_ms: int) -> tuple[float, float]:
+    """Mean and Newey-West SE. Markouts of fills within one horizon overlap; Bartlett weights fall linearly, so the
+    lag is twice the most fills one horizon holds (at least the Newey-West rule)."""
+    in_horizon = np.searchsorted(times, times, side="right") - np.searchsorted(times, times - horizon_ms, side="right")
+    lags = max(newey_west_lags(x.size), 2 * int(in_horizon.max()))
+    return float(x.mean()), float(x.std() / math.sqrt(effective_sample_size(x, lags)))
+
+
+def mean_by_regime(
+    marked: pl.DataFrame, column: str, states: list[str], horizon_ms: int = ADVERSE_HORIZON_MS
+) -> dict[str, dict[str, float | int]]:
+    """Per state, ``{value, se, n}``: the mean of ``column`` over the fills (``time``-sorted) whose ``regime`` is that
+    state with its HAC SE; a state with fewer than 2 fills takes the pooled mean and SE (n says how few it had)."""
+    if marked.height < 2:
+        raise ValueError(f"{marked.height} maker-side markouts with a causal regime in the window, need at least 2")
+    pooled = _hac_mean(marked["time"].to_numpy(), marked[column].to_numpy(), horizon_ms)
+    out = {}
+    for state in states:
+        rows = marked.filter(pl.col("regime") == state)
+        own = rows.height >= 2
+        value, se = _hac_mean(rows["time"].to_numpy(), rows[column].to_numpy(), horizon_ms) if own else pooled
+        out[state] = {"value": value, "se": se, "n": rows.height}
+    return out
+
+
 def candidate_parameters(lake: Lake, coin: str, date: dt.date, config: PromotionConfig) -> tuple[dict[str, Any], tuple[int, int]]:
     """The candidate's parameters from the day's fits, and its training window; ValueError naming what is missing."""
     kappa_rows = lake.read_partition("kappa_fit", coin, date)
@@ -86,6 +134,8 @@ def candidate_parameters(lake: Lake, coin: str, date: dt.date, config: Promotion
     unknown = [s for s in states if s not in config.gamma_by_regime or s not in config.min_spread_bps_by_regime]
     if unknown:
         raise ValueError(f"no gamma / spread floor configured for regime(s) {unknown}")
+    window = (int(regime_rows["window_start_ms"].min()), int(regime_rows["window_end_ms"].max()))
+    adverse = mean_by_regime(maker_markouts_at_regime(lake, coin, window, hmm), "adverse_selection_bps", states)
     mid_px = mid[0]
     order_size = round(config.order_notional / mid_px, config.sz_decimals)
     parameters = {
@@ -103,8 +153,8 @@ def candidate_parameters(lake: Lake, coin: str, date: dt.date, config: Promotion
         "is_spot": config.is_spot,
         "cascade_threshold": config.cascade_threshold,
         "kappa_se_mult": config.kappa_se_mult,
+        "adverse_selection_bps_by_regime": adverse,
     }
-    window = (int(regime_rows["window_start_ms"].min()), int(regime_rows["window_end_ms"].max()))
     return parameters, window
 
 
@@ -146,7 +196,7 @@ def candidate_evidence(lake: Lake, coin: str, date: dt.date, config: PromotionCo
 @dg.asset(
     partitions_def=COIN_DAY,
     group_name=GROUP,
-    deps=["kappa_fit", "vol_fit", "regime_fit", "hawkes_fit", "walk_forward", "calibration_metrics"],
+    deps=["kappa_fit", "vol_fit", "regime_fit", "hawkes_fit", "markouts", "walk_forward", "calibration_metrics"],
     pool="promotion",
     kinds={"delta"},
 )
@@ -187,5 +237,6 @@ def param_sets(context: dg.AssetExecutionContext, config: PromotionConfig, data_
             "A_per_s": parameters["arrival_rate"]["value"],
             "sigma_px_per_sqrt_s": parameters["sigma"]["value"],
             "order_size_base": parameters["order_size_base"],
+            **{f"adverse_bps_{s}": a["value"] for s, a in parameters["adverse_selection_bps_by_regime"].items()},
         }
     )

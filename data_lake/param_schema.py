@@ -10,12 +10,18 @@ promotion gate. Document (JSON object, schema version :data:`SCHEMA_VERSION`)::
     created_at_ms    int, UTC epoch ms
     training_window  {"start_ms": int, "end_ms": int}, the half-open window [start, end) the fits used
     code_version     str
-    parameters       see :class:`Parameters` (every key required, no others)
+    parameters       see :class:`Parameters` (every key required but ``adverse_selection_bps_by_regime``, no others)
     evidence         JSON object written by the pipeline (validation.promotion_gate.build_evidence)
 
 Units: kappa per price unit, A (``arrival_rate``) fills per second per side at zero depth, sigma price units
 per sqrt(second), gamma per unit of quote currency, sizes in base units, the loss limit in quote currency,
 spreads and fees in bps of mid. Non-finite numbers in the evidence are stored as null.
+
+Adverse selection is ``calibration.markouts``' ``adverse_selection_bps = max(-markout_5000ms_bps, 0)`` of a maker
+fill (markouts are positive when favourable to the filled party, so a positive value is a cost: the mid moved
+against the maker within 5 s), the same figure the nightly calibration scores the quoter's ``pred_adverse_bps``
+against. Sets written before the field existed omit it and load with ``None`` ("unknown": the quoter then logs a
+null prediction); their content hash is unchanged. A present field must be complete and in range.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import math
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -39,11 +45,14 @@ HMM_KEYS = (
     "state_names", "feature_names", "feature_mean", "feature_scale", "startprob", "transmat", "means", "variances"
 )
 """Keys of ``calibration.regimes.RegimeParams.to_dict``, the form the quoter's causal filter reads."""
+MAX_ABS_ADVERSE_BPS = 500.0
+"""Largest |expected adverse selection| a set may carry, bps: beyond it the markouts are broken, not the market."""
 MAX_SZ_DECIMALS = {False: 6, True: 8}
 """Largest szDecimals of a perp / spot asset (quoting.exchange_rules)."""
 _TOP_KEYS = ("schema_version", "param_set_id", "coin", "created_at_ms", "training_window", "code_version",
              "parameters", "evidence")
 _ID_HEX = 16
+_T = TypeVar("_T")
 
 
 class InvalidParameterSet(ValueError):
@@ -88,10 +97,10 @@ def _text(x: Any, where: str) -> str:
     return x
 
 
-def _keys(d: Any, expected: tuple[str, ...], where: str) -> Mapping[str, Any]:
+def _keys(d: Any, expected: tuple[str, ...], where: str, optional: tuple[str, ...] = ()) -> Mapping[str, Any]:
     if not isinstance(d, Mapping):
         raise _fail(where, f"expected an object, got {type(d).__name__}")
-    missing = [k for k in expected if k not in d]
+    missing = [k for k in expected if k not in d and k not in optional]
     if missing:
         raise _fail(f"{where}.{missing[0]}", "missing")
     unknown = sorted(set(d) - set(expected))
@@ -157,7 +166,27 @@ def _estimate(x: Any, unit: str, where: str) -> Estimate:
     return Estimate(_positive(d["value"], f"{where}.value"), _non_negative(d["se"], f"{where}.se"), unit)
 
 
-def _per_regime(x: Any, regimes: list[str], check: Callable[[Any, str], float], where: str) -> dict[str, float]:
+@dataclass(frozen=True)
+class SampleMean:
+    """A mean of ``n`` observations with its (autocorrelation-robust) standard error, in the field's unit."""
+
+    value: float
+    se: float
+    n: int
+
+
+def _adverse(x: Any, where: str) -> SampleMean:
+    d = _keys(x, ("value", "se", "n"), where)
+    value = _real(d["value"], f"{where}.value")
+    if not abs(value) < MAX_ABS_ADVERSE_BPS:
+        raise _fail(f"{where}.value", f"|{value!r}| bps is not below {MAX_ABS_ADVERSE_BPS:g}")
+    n = _integer(d["n"], f"{where}.n")
+    if n < 0:
+        raise _fail(f"{where}.n", f"must be >= 0, got {n}")
+    return SampleMean(value, _non_negative(d["se"], f"{where}.se"), n)
+
+
+def _per_regime(x: Any, regimes: list[str], check: Callable[[Any, str], _T], where: str) -> dict[str, _T]:
     if not isinstance(x, Mapping) or sorted(x) != sorted(regimes):
         raise _fail(where, f"expected one value per HMM state {regimes}, got {x!r}")
     return {r: check(x[r], f"{where}.{r}") for r in regimes}
@@ -194,12 +223,15 @@ class Parameters:
     """Pull both sides when P(cascade) exceeds this, in (0, 1]."""
     kappa_se_mult: float
     """k in gamma * (1 + k * se(kappa) / kappa), >= 0."""
+    adverse_selection_bps_by_regime: dict[str, SampleMean] | None = None
+    """Per HMM state, the mean ``max(-markout_5s, 0)`` of maker fills, bps (> 0 = cost, |value| < 500); None
+    (key absent) for sets written before the field existed."""
 
     @classmethod
     def from_dict(cls, d: Any) -> Parameters:
         where = "parameters"
         keys = tuple(f.name for f in dataclasses.fields(cls))
-        d = _keys(d, keys, where)
+        d = _keys(d, keys, where, optional=("adverse_selection_bps_by_regime",))
         hmm = _hmm(d["hmm"], f"{where}.hmm")
         regimes = hmm["state_names"]
         order_size = _positive(d["order_size_base"], f"{where}.order_size_base")
@@ -233,11 +265,22 @@ class Parameters:
             is_spot=d["is_spot"],
             cascade_threshold=threshold,
             kappa_se_mult=_non_negative(d["kappa_se_mult"], f"{where}.kappa_se_mult"),
+            adverse_selection_bps_by_regime=None if "adverse_selection_bps_by_regime" not in d else _per_regime(
+                d["adverse_selection_bps_by_regime"], regimes, _adverse, f"{where}.adverse_selection_bps_by_regime"
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: dataclasses.asdict(v) if isinstance(v := getattr(self, f.name), Estimate) else v
-                for f in dataclasses.fields(self)}
+        """The JSON form; an unknown adverse selection is left out, so older sets keep their content hash."""
+        out = {f.name: dataclasses.asdict(v) if isinstance(v := getattr(self, f.name), Estimate) else v
+               for f in dataclasses.fields(self)}
+        if self.adverse_selection_bps_by_regime is None:
+            del out["adverse_selection_bps_by_regime"]
+        else:
+            out["adverse_selection_bps_by_regime"] = {
+                r: dataclasses.asdict(m) for r, m in self.adverse_selection_bps_by_regime.items()
+            }
+        return out
 
 
 def json_safe(x: Any) -> Any:

@@ -1,10 +1,10 @@
 """One quote decision: the shared GLFT quote for the current state, the fill predictions, and the order actions.
 
-Pure and synchronous (the hot path between a book update and the orders). A pull reason (no or stale parameters,
-stale feed, loss limit, ...) cancels every working order and quotes nothing. Otherwise
-:func:`quoting.glft.quote` gives the desired sides with no working order counted; a modify whose replaced order
-could still fill and take the position past the limit is re-quoted with that order counted as exposure (smaller,
-or pulled), exactly as the backtest does. Sides with a request still in flight are left alone.
+Pure and synchronous (the hot path between a book update and the orders), shared by paper and live sessions. A
+pull reason (no or stale parameters, stale feed, loss limit, ...) cancels every working order and quotes nothing.
+Otherwise :func:`quoting.glft.quote` gives the desired sides with no working order counted; a modify whose
+replaced order could still fill and take the position past the limit is re-quoted with that order counted as
+exposure (smaller, or pulled), exactly as the backtest does. Sides with a request still in flight are left alone.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quoting.glft import MarketModel, Quote, fill_probability, quote
+from quoting.glft import MarketModel, Quote, belief_weighted, fill_probability, quote
 from quoting.orders import OrderAction, Prediction, Side, WorkingOrder, plan_side
 from quoting.params import QuotingParams
 
@@ -44,6 +44,8 @@ class Decision:
     inventory: float
     quote: Quote | None
     fill_prob: Mapping[Side, float | None]
+    adverse_bps: float | None
+    """Predicted adverse selection of a fill of either side, bps (:func:`predicted_adverse_bps`)."""
     actions: tuple[OrderAction, ...]
 
 
@@ -51,6 +53,14 @@ def _fill_prob(px: float | None, mid: float, params: QuotingParams, tau_s: float
     if px is None:
         return None
     return fill_probability(abs(px - mid), params.model.arrival_rate, params.model.kappa, tau_s)
+
+
+def predicted_adverse_bps(params: QuotingParams, belief: np.ndarray) -> float | None:
+    """Expected adverse selection of a maker fill now, bps (> 0 = cost): the set's per-regime values weighted by
+    the causal regime belief; None when the set carries none."""
+    if params.adverse_bps_by_regime is None:
+        return None
+    return belief_weighted(np.asarray(belief, dtype=np.float64), params.adverse_bps_by_regime)
 
 
 def _pull_all(working: Mapping[Side, WorkingOrder | None], busy: Collection[Side]) -> tuple[OrderAction, ...]:
@@ -80,7 +90,7 @@ def decide(
     sigma = model.sigma if model is not None else math.nan
     if pull_reason is not None or params is None or model is None:
         return Decision(now_ms, pull_reason or "no_parameters", mid, sigma, belief_t, inventory, None,
-                        {"B": None, "A": None}, _pull_all(working, busy))
+                        {"B": None, "A": None}, None, _pull_all(working, busy))
     policy = params.policy
     q = quote(mid, inventory, belief, model, policy, best_bid, best_ask)
     desired = {"B": (q.bid_px, q.bid_sz), "A": (q.ask_px, q.ask_sz)}
@@ -104,13 +114,14 @@ def decide(
                                  else OrderAction("cancel", side, oid=order.oid))
                 desired[side] = (px, sz)
     probs = {side: _fill_prob(desired[side][0], mid, params, config.fill_prob_tau_s) for side in desired}
+    adverse = predicted_adverse_bps(params, belief)
     out = []
     for side, action in actions.items():
         if action is None:
             continue
         if action.kind != "cancel":
             prob = probs[side]
-            prediction = Prediction(math.nan if prob is None else prob, None, belief_t, params.param_set_id, now_ms)
+            prediction = Prediction(math.nan if prob is None else prob, adverse, belief_t, params.param_set_id, now_ms)
             action = OrderAction(action.kind, side, action.px, action.sz, action.oid, prediction)
         out.append(action)
-    return Decision(now_ms, None, mid, sigma, belief_t, inventory, q, probs, tuple(out))
+    return Decision(now_ms, None, mid, sigma, belief_t, inventory, q, probs, adverse, tuple(out))

@@ -28,7 +28,7 @@ class Prediction:
     fill_prob: float
     """P(at least one fill within tau seconds) at the order's depth from the mid."""
     adverse_bps: float | None
-    """Predicted adverse selection, bps of mid; None while the promoted set carries no such prediction."""
+    """Predicted adverse selection of a fill, bps of mid (> 0 = cost); None when the promoted set carries none."""
     belief: tuple[float, ...]
     """Regime belief, in the order of the promoted HMM's states."""
     param_set_id: str

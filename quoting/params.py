@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from calibration.regimes import RegimeFilter, RegimeParams
 from data_lake import param_registry as registry
 from data_lake.param_schema import InvalidParameterSet
@@ -41,6 +43,9 @@ class QuotingParams:
     policy: QuotePolicy
     regime: RegimeParams
     daily_loss_limit_quote: float
+    adverse_bps_by_regime: np.ndarray | None
+    """Expected adverse selection of a maker fill per HMM state (``regime.state_names`` order), bps (> 0 = cost);
+    None for a set that carries none."""
 
     def regime_filter(self) -> RegimeFilter:
         """A causal filter on the promoted HMM, started from its stationary distribution (mid-stream start)."""
@@ -58,6 +63,7 @@ def to_quoting_params(promoted: registry.PromotedSet, max_age_s: float, now_ms: 
         )
     regime = RegimeParams.from_dict(p.hmm)
     names = regime.state_names
+    adverse = p.adverse_selection_bps_by_regime
     try:
         policy = QuotePolicy(
             gamma_by_regime=tuple(p.gamma_per_quote_by_regime[s] for s in names),
@@ -86,6 +92,7 @@ def to_quoting_params(promoted: registry.PromotedSet, max_age_s: float, now_ms: 
         policy=policy,
         regime=regime,
         daily_loss_limit_quote=p.daily_loss_limit_quote,
+        adverse_bps_by_regime=None if adverse is None else np.array([adverse[s].value for s in names]),
     )
 
 

@@ -28,11 +28,16 @@ def _describe(ps: ParamSet) -> list[str]:
     p = ps.parameters
     regimes = ", ".join(f"{s} {p.gamma_per_quote_by_regime[s]:g}" for s in p.hmm["state_names"])
     floors = ", ".join(f"{s} {p.min_spread_bps_by_regime[s]:g}" for s in p.hmm["state_names"])
+    adverse = p.adverse_selection_bps_by_regime
+    adverse_text = "unknown" if adverse is None else ", ".join(
+        f"{s} {adverse[s].value:.3g} ± {adverse[s].se:.2g} (n {adverse[s].n})" for s in p.hmm["state_names"]
+    )
     return [
         f"  training window [{_utc(ps.window_start_ms)}, {_utc(ps.window_end_ms)}), created {_utc(ps.created_at_ms)}, "
         f"code {ps.code_version}",
         f"  gamma (1/quote): {regimes}",
         f"  spread floor (bps): {floors}",
+        f"  adverse selection at 5 s (bps): {adverse_text}",
         f"  kappa {p.kappa.value:g} ± {p.kappa.se:g} {p.kappa.unit}; A {p.arrival_rate.value:g} ± "
         f"{p.arrival_rate.se:g} {p.arrival_rate.unit}; sigma {p.sigma.value:g} ± {p.sigma.se:g} {p.sigma.unit}",
         f"  order size {p.order_size_base:g} base, position limit {p.position_limit_base:g} base, daily loss limit "

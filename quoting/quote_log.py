@@ -5,7 +5,10 @@ Files are ``{raw_root}/quoter/{YYYYMMDD}/{H}/{coin}.jsonl`` while the hour is op
 receive time in replay). Every line is the raw-zone envelope ``{"time": "<feed clock, ISO ns UTC>", "ver_num": 1,
 "raw": <frame>}``. Numbers are JSON numbers (null when unknown or not finite); times epoch ms; prices quote
 currency; sizes base units; sides ``"B"``/``"A"``; ``belief_<state>`` keys use the promoted HMM's state names
-(``belief_calm``, ``belief_volatile``, ``belief_cascade`` for the usual three). Frames:
+(``belief_calm``, ``belief_volatile``, ``belief_cascade`` for the usual three). ``pred_adverse_bps`` is the
+expected ``max(-markout_5s, 0)`` of a maker fill in bps (> 0 = cost; the ``markouts`` table's
+``adverse_selection_bps``, which the nightly calibration scores it against): the promoted set's per-regime values
+weighted by the belief at the decision, null when the set has none. Frames:
 
 ``quoterParams`` -- a parameter set loaded, or a promotion refused (``param_set_id`` only when the set was read)::
 

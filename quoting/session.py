@@ -400,7 +400,7 @@ class Quoter:
             "sigma": finite(d.sigma), **{f"belief_{s}": finite(b) for s, b in zip(self.states, d.belief, strict=True)},
             "gamma": finite(q.gamma_used) if q else None, "half_spread": finite(q.half_spread) if q else None,
             "skew": finite(q.skew) if q else None, "reservation_px": finite(q.reservation_px) if q else None,
-            "tau_s": self.config.decision.fill_prob_tau_s, "pred_adverse_bps": None, **sides,
+            "tau_s": self.config.decision.fill_prob_tau_s, "pred_adverse_bps": finite(d.adverse_bps), **sides,
             "actions": len(d.actions),
         })
 

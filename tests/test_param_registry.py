@@ -71,6 +71,11 @@ def parameters(gamma_calm: float = 0.002) -> dict[str, Any]:
         "is_spot": False,
         "cascade_threshold": 0.5,
         "kappa_se_mult": 1.0,
+        "adverse_selection_bps_by_regime": {
+            "calm": {"value": 0.9, "se": 0.02, "n": 180_000},
+            "volatile": {"value": 3.1, "se": 0.09, "n": 34_000},
+            "cascade": {"value": 8.0, "se": 2.5, "n": 40},
+        },
     }
 
 
@@ -123,6 +128,20 @@ def test_round_trip(root: Path) -> None:
     assert promote(root, COIN, ps.param_set_id, "again") == pointer  # promoting the live set changes nothing
 
 
+def test_a_set_written_before_adverse_selection_existed_loads_as_unknown(root: Path) -> None:
+    """Backward compatibility: no key means unknown (None), and the set keeps the id its content hashed to."""
+    legacy = {k: v for k, v in parameters().items() if k != "adverse_selection_bps_by_regime"}
+    doc = make_set(params=legacy).to_dict()
+    assert "adverse_selection_bps_by_regime" not in doc["parameters"]
+    doc["param_set_id"] = content_id(doc)
+    (root / set_path(COIN, doc["param_set_id"])).parent.mkdir(parents=True)
+    (root / set_path(COIN, doc["param_set_id"])).write_text(json.dumps(doc))
+    promote(root, COIN, doc["param_set_id"], "set from an older release")
+    assert load_promoted(root, COIN).param_set.parameters.adverse_selection_bps_by_regime is None
+    assert load_for_quoting(root, COIN, max_age_s=DAY_S).adverse_bps_by_regime is None
+    assert "adverse selection at 5 s (bps): unknown" in params_show(root, COIN)
+
+
 def test_hmm_keys_are_regime_params_keys() -> None:
     assert tuple(RegimeParams.from_dict(hmm()).to_dict()) == HMM_KEYS
 
@@ -156,6 +175,19 @@ INVALID = [
     ("gamma_per_quote_by_regime.cascade", KeyError, "expected one value per HMM state"),
     ("hmm.transmat", [[0.5, 0.4, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], "hmm.transmat: must be probabilities"),
     ("hmm.variances", [[0.4, 0.3], [1.5, 0.3]], "hmm.variances: expected shape (3, 2)"),
+    ("adverse_selection_bps_by_regime.volatile.value", float("nan"),
+     "adverse_selection_bps_by_regime.volatile.value: must be finite"),
+    ("adverse_selection_bps_by_regime.calm.value", 500.0,
+     "adverse_selection_bps_by_regime.calm.value: |500.0| bps is not below 500"),
+    ("adverse_selection_bps_by_regime.calm.value", -1e4,
+     "adverse_selection_bps_by_regime.calm.value: |-10000.0| bps is not below 500"),
+    ("adverse_selection_bps_by_regime.calm.se", -0.1, "adverse_selection_bps_by_regime.calm.se: must be >= 0"),
+    ("adverse_selection_bps_by_regime.calm.n", -1, "adverse_selection_bps_by_regime.calm.n: must be >= 0"),
+    ("adverse_selection_bps_by_regime.calm.n", 2.5, "adverse_selection_bps_by_regime.calm.n: expected an integer"),
+    ("adverse_selection_bps_by_regime.calm.se", KeyError, "adverse_selection_bps_by_regime.calm.se: missing"),
+    ("adverse_selection_bps_by_regime.cascade", KeyError,
+     "adverse_selection_bps_by_regime: expected one value per HMM state"),
+    ("adverse_selection_bps_by_regime", None, "adverse_selection_bps_by_regime: expected one value per HMM state"),
 ]
 
 
@@ -230,18 +262,18 @@ def _reader(root: str, n_reads: int, ready: Any, go: Any, out: str) -> None:
 
 @pytest.mark.slow
 def test_concurrent_promotions_never_give_a_torn_or_invalid_read(root: Path, tmp_path: Path) -> None:
-    sets = [stored(root, i) for i in range(20)]
+    sets, promotions, reads = [stored(root, i) for i in range(20)], 300, 3_000
     file_shas = {ps.param_set_id: file_sha(root, ps) for ps in sets}
     content_shas = {ps.param_set_id: hashlib.sha256(json.dumps(ps.to_dict()).encode()).hexdigest() for ps in sets}
     ctx = mp.get_context("spawn")
     ready, go = ctx.Event(), ctx.Event()
     out = tmp_path / "reads.json"
-    reader = ctx.Process(target=_reader, args=(str(root), 10_000, ready, go, str(out)))
+    reader = ctx.Process(target=_reader, args=(str(root), reads, ready, go, str(out)))
     reader.start()
     promote(root, COIN, sets[0].param_set_id, "promotion 1")
     assert ready.wait(120)
     go.set()
-    for k in range(1, 1000):
+    for k in range(1, promotions):
         promote(root, COIN, sets[k % len(sets)].param_set_id, f"promotion {k + 1}")
     reader.join(300)
     assert reader.exitcode == 0
@@ -249,7 +281,7 @@ def test_concurrent_promotions_never_give_a_torn_or_invalid_read(root: Path, tmp
     result = json.loads(out.read_text())
     assert result["errors"] == []
     seen = result["seen"]
-    assert len(seen) == 10_000
+    assert len(seen) == reads
     for pointer_id, _, sha, set_id, content_sha in seen:
         assert pointer_id == set_id
         assert sha == file_shas[set_id]
@@ -257,7 +289,7 @@ def test_concurrent_promotions_never_give_a_torn_or_invalid_read(root: Path, tmp
     versions = [v for _, v, *_ in seen]
     assert versions == sorted(versions)  # one reader never sees the pointer go back
     assert len(set(versions)) > 10  # the reads really overlapped the promotions
-    assert read_pointer(root, COIN).version == 1000
+    assert read_pointer(root, COIN).version == promotions
 
 
 def test_rollback_walks_back_through_promotions(root: Path) -> None:
@@ -333,6 +365,7 @@ def test_load_for_quoting_converts_and_refuses_stale_sets(root: Path) -> None:
     assert (qp.policy.cascade_regime, qp.policy.rules.sz_decimals, qp.policy.maker_fee_bps) == (2, 5, 1.5)
     assert (qp.model.kappa, qp.model.kappa_se, qp.model.arrival_rate, qp.model.sigma) == (0.05, 0.004, 0.8, 6.0)
     assert qp.regime.state_names == ("calm", "volatile", "cascade")
+    assert qp.adverse_bps_by_regime.tolist() == [0.9, 3.1, 8.0]
     assert qp.expires_at_ms == ps.window_end_ms + 86_400_000
     belief = qp.regime_filter().update(np.array([0.0, -14.6]))
     q = quote(100_000.0, 0.0, belief, qp.model, qp.policy)
@@ -365,6 +398,7 @@ def test_params_cli(root: Path) -> None:
     assert f"promoted {b.param_set_id} (pointer version 2)" in text
     assert "gamma (1/quote): calm 0.004, volatile 0.004, cascade 0.02" in text
     assert "kappa 0.05 ± 0.004 1/px" in text
+    assert "adverse selection at 5 s (bps): calm 0.9 ± 0.02 (n 180000), volatile 3.1 ± 0.09 (n 34000)" in text
     assert params_rollback(root, COIN).endswith(f"{a.param_set_id} is live (pointer version 3)")
     assert f"* {a.param_set_id}  promoted" in params_show(root, COIN)
 

@@ -6,10 +6,13 @@ import datetime as dt
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pytest
 
+from assets.measurement import markouts_asset
 from assets.partitions import COINS, partition_key
 from assets.promotion import param_sets
+from assets.validation import walk_forward_assets
 from data_lake import param_registry
 from data_lake.demo_market import DemoMarketConfig, simulate_to_raw
 from pipelines.definitions import defs
@@ -83,6 +86,8 @@ def test_a_permissive_gate_promotes_and_the_quoter_can_load_and_quote(nightly) -
     params = load_for_quoting(resource.lake().root, "DEMO", max_age_s=10 * 365 * 86_400)
     assert params.param_set_id == promoted.param_set.param_set_id
     assert 400 < params.model.kappa < 600
+    adverse = promoted.param_set.parameters.adverse_selection_bps_by_regime
+    assert adverse is not None and adverse["volatile"].value > adverse["calm"].value > 0
     mid = 25.0
     belief = (1.0,) + (0.0,) * (len(params.policy.gamma_by_regime) - 1)
     q = quote(mid, 0.0, belief, params.model, params.policy)
@@ -106,4 +111,18 @@ def test_paper_quoter_logs_of_a_replayed_hour_are_ingested_by_the_next_run(night
     assert log.filter(log["channel"] == "quoterQuote").height > 100
     fills = lake.read_partition("fills", "DEMO", DAYS[1])
     assert fills.height > 0 and fills["pred_fill_prob"].null_count() == 0
+    assert fills["pred_adverse_bps"].null_count() == 0
     assert set(log.filter(log["channel"] == "quoterFill")["oid"]) == set(fills["oid"])
+
+    # The next night scores those predictions against the fills' realised 5 s adverse selection.
+    scored = dg.materialize(
+        [markouts_asset, walk_forward_assets], partition_key=partition_key("DEMO", DAYS[1]), instance=instance,
+        resources={"data_lake": resource},
+        run_config={"ops": {"walk_forward_assets": DEMO_RUN_CONFIG["ops"]["walk_forward_assets"]}},
+    )
+    assert scored.success
+    own = lake.read_partition("markouts", "DEMO", DAYS[1]).filter(~pl.col("is_market_trade"))
+    [live] = lake.read_partition("calibration_metrics", "DEMO", DAYS[1]).filter(
+        (pl.col("source") == "live") & (pl.col("model") == "adverse_selection")
+    ).iter_rows(named=True)
+    assert live["n"] == own.filter(pl.col("adverse_selection_bps").is_not_null()).height > 0

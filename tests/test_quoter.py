@@ -52,6 +52,10 @@ DEMO_HOUR = 3
 
 # -- parameter sets consistent with the demo market (tick 0.001, szDecimals 2, price ~25) ----------------------
 
+ADVERSE_BPS = {"calm": 0.9, "volatile": 3.1, "cascade": 8.0}
+"""Expected 5 s adverse selection per regime, bps (the demo's figures for calm and volatile)."""
+
+
 
 def parameters(floor_bps: float | None = None, **overrides: Any) -> dict[str, Any]:
     floors = {"calm": 2.0, "volatile": 4.0, "cascade": 10.0} if floor_bps is None else dict.fromkeys(
@@ -80,6 +84,7 @@ def parameters(floor_bps: float | None = None, **overrides: Any) -> dict[str, An
         "is_spot": False,
         "cascade_threshold": 0.5,
         "kappa_se_mult": 1.0,
+        "adverse_selection_bps_by_regime": {s: {"value": v, "se": 0.1, "n": 1_000} for s, v in ADVERSE_BPS.items()},
         **overrides,
     }
 
@@ -98,6 +103,11 @@ def promoted(lake: Path, **kw: Any) -> ParamSet:
 
 
 # -- the quoter's log ------------------------------------------------------------------------------------------
+
+
+def blended_adverse_bps(frame: dict[str, Any]) -> float:
+    """The adverse-selection prediction a frame's logged beliefs imply under :data:`ADVERSE_BPS`."""
+    return sum(frame[f"belief_{s}"] * v for s, v in ADVERSE_BPS.items())
 
 
 def frames(raw: Path, channel: str | None = None) -> list[dict[str, Any]]:
@@ -306,6 +316,7 @@ def test_paper_replay_writes_quotes_fills_and_userfills_frames(lake: Path, raw: 
     for q in quoted[:: len(quoted) // 50]:
         assert q["param_set_id"] == ps.param_set_id
         assert 0.99 < q["belief_calm"] + q["belief_volatile"] + q["belief_cascade"] < 1.01
+        assert q["pred_adverse_bps"] == pytest.approx(blended_adverse_bps(q))
         for side, px in (("bid", q["bid"]["px"]), ("ask", q["ask"]["px"])):
             if px is not None:
                 assert is_valid_price(px, RULES)
@@ -318,6 +329,8 @@ def test_paper_replay_writes_quotes_fills_and_userfills_frames(lake: Path, raw: 
     fills = data(raw, "quoterFill")
     assert len(fills) >= 5
     assert all(f["param_set_id"] == ps.param_set_id and 0.0 < f["pred_fill_prob"] < 1.0 for f in fills)
+    assert all(f["pred_adverse_bps"] == pytest.approx(blended_adverse_bps(f)) for f in fills)
+    assert all(d["pred_adverse_bps"] is not None for d in data(raw, "quoterOrder") if d["event"] == "place")
     assert max(abs(f["inventory"]) for f in fills) <= 3.0  # the position limit, resting orders counted
     placed = {d["oid"] for d in data(raw, "quoterOrder") if d["event"] in ("place", "modify") and d["oid"]}
     assert {f["oid"] for f in fills} <= placed
