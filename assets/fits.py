@@ -8,7 +8,10 @@ Conventions:
   warning in the metadata; no number is invented.
 - The HMM for the causal filter is stored in ``regime_fit`` as the row (model ``regime_hmm``, segment ``all``,
   param ``params_json``): ``value`` = number of states, ``goodness_of_fit`` = ``RegimeParams.to_dict()`` as JSON.
-  :func:`regime_params` reads it back; :func:`day_regime_beliefs` filters a day's bars with it.
+  :func:`regime_params` reads it back; :func:`day_regime_beliefs` filters a day's bars with it. Rows
+  ``candidate_json_<K>`` hold the best HMM of each number of states tried: the next day's fit starts EM from them
+  (warm starts, the window overlapping by all but one day) beside fewer fresh restarts, so a day's HMM depends on
+  the day before's stored fit (re-materialise days oldest first to reproduce a run).
 """
 
 import datetime as dt
@@ -19,16 +22,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import polars as pl
 
 from assets.fit_rows import fit_rows
 from assets.measurement import features
 from assets.metadata import png_md
 from assets.partitions import COIN_DAY, coin_and_date
-from assets.regime_state import PARAMS_JSON, minute_bars, regime_params
+from assets.regime_state import CANDIDATE_JSON, PARAMS_JSON, minute_bars, regime_candidates, regime_params
 from assets.quality import DAY_MS, day_bounds_ms
-from calibration.fill_intensity import fill_intensity_figure, fill_intensity_table
-from calibration.regimes import regime_beliefs, regime_timeline_figure
+from calibration.fill_intensity import fill_intensity_figure, fill_intensity_table, taker_orders
+from calibration.markouts import mid_series
+from calibration.regimes import RegimeParams, regime_beliefs, regime_timeline_figure
 from calibration.vol_fit import fit_volatility
 from calibration.window_fits import (
     Segmented,
@@ -36,6 +41,8 @@ from calibration.window_fits import (
     fit_kappa_window,
     fit_regime_window,
     hawkes_qq_figure,
+    infer_tick_size,
+    order_arrival_times,
 )
 from data_lake.lake import Lake
 from pipelines.resources import DataLakeResource
@@ -44,13 +51,25 @@ GROUP = "calibration"
 MINUTE_MS = 60_000
 BOOK_COLUMNS = ["coin", "time", "recv_time_ns", "bid_px_1", "ask_px_1", "mid"]
 TRADE_COLUMNS = ["coin", "time", "tid", "px", "sz", "side", "buyer", "seller", "hash"]
+ARRIVAL_COLUMNS = ["time", "tid", "side", "buyer", "seller", "hash"]
+"""What :func:`order_arrival_times` reads; the Hawkes fit reads them one day at a time (memory of one day)."""
 NO_HMM = "none: regime_fit stored no HMM for this partition"
+MID_MAX_AGE_MS = 5_000
+"""Oldest mid a taker order's depth is measured from (``taker_orders``' ``max_mid_age_ms``)."""
 
 
 class FitWindowConfig(dg.Config):
     """Training window: the partition's day and up to ``window_days - 1`` days before it."""
 
     window_days: int = 7
+
+
+class RegimeFitConfig(FitWindowConfig):
+    """EM starts per number of states: ``restarts`` without a warm start, ``warm_restarts`` beside the previous
+    day's fit of that number of states (the window moved by one day: its optimum is near)."""
+
+    restarts: int = 10
+    warm_restarts: int = 3
 
 
 class KappaFitConfig(FitWindowConfig):
@@ -97,7 +116,7 @@ def fit_window(lake: Lake, table_name: str, coin: str, date: dt.date, window_day
 
 @dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=[features], kinds={"delta", "polars"})
 def regime_fit(
-    context: dg.AssetExecutionContext, config: FitWindowConfig, data_lake: DataLakeResource
+    context: dg.AssetExecutionContext, config: RegimeFitConfig, data_lake: DataLakeResource
 ) -> dg.MaterializeResult:
     """Gaussian HMM (2 or 3 states by BIC) on the window's 1 min (log return, log RV): transition probabilities,
     per-state means/variances with SEs, BIC, the regime table per state and the HMM itself (``params_json``)."""
@@ -105,18 +124,13 @@ def regime_fit(
     lake = data_lake.lake()
     window = fit_window(lake, "features", coin, date, config.window_days)
     bars = minute_bars(lake, coin, *_day_range(window, date))
-    fitted = fit_regime_window(bars)
+    warm = regime_candidates(lake.read_partition("regime_fit", coin, date - dt.timedelta(days=1)))
+    fitted = fit_regime_window(bars, n_restarts=config.restarts, warm_starts=warm, warm_restarts=config.warm_restarts)
     rows = _rows(fitted.fits, coin, date, window)
-    metadata: dict[str, Any] = {}
+    metadata: dict[str, Any] = {"warm_starts": ", ".join(f"{k} states" for k in sorted(warm)) or "none"}
     if fitted.params is not None:
-        params_row = rows.head(1).with_columns(
-            param=pl.lit(PARAMS_JSON),
-            value=pl.lit(float(fitted.params.n_states)),
-            se=pl.lit(math.nan),
-            unit=pl.lit("json"),
-            goodness_of_fit=pl.lit(json.dumps(fitted.params.to_dict())),
-        )
-        rows = pl.concat([rows, params_row])
+        stored = {PARAMS_JSON: fitted.params} | {f"{CANDIDATE_JSON}{k}": p for k, p in fitted.candidates.items()}
+        rows = pl.concat([rows, *(_params_row(rows, name, p) for name, p in stored.items())])
         title = f"{coin}: causal regimes over {len(window.days)} days"
         metadata["regime_timeline"] = png_md(regime_timeline_figure(bars, fitted.beliefs, title=title), "regimes")
         metadata["regime_table"] = dg.MetadataValue.md(
@@ -161,9 +175,11 @@ def kappa_fit(
     window = fit_window(lake, "trades", coin, date, config.window_days)
     first, last = _day_range(window, date)
     params = regime_params(lake.read_partition("regime_fit", coin, date))
+    orders, mids, tick = _taker_orders(lake, coin, window.days)
     fitted = fit_kappa_window(
-        lake.read("trades", coins=coin, start=first, end=last, columns=TRADE_COLUMNS),
-        lake.read("book", coins=coin, start=first, end=last, columns=BOOK_COLUMNS),
+        orders,
+        mids,
+        tick_size=tick,
         start_ms=window.start_ms,
         end_ms=window.end_ms,
         beliefs=regime_beliefs(minute_bars(lake, coin, first, last), params) if params is not None else None,
@@ -191,8 +207,7 @@ def hawkes_fit(
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
     window = fit_window(lake, "trades", coin, date, config.window_days)
-    trades = lake.read("trades", coins=coin, start=_day_range(window, date)[0], end=date, columns=TRADE_COLUMNS)
-    fitted = fit_hawkes_window(trades, start_ms=window.start_ms, end_ms=window.end_ms)
+    fitted = fit_hawkes_window(_arrivals(lake, coin, window.days), start_ms=window.start_ms, end_ms=window.end_ms)
     metadata: dict[str, Any] = {}
     if fitted.residuals is not None:
         title = f"{coin}: pooled taker orders, n = {fitted.fits[0][1].n}"
@@ -209,6 +224,45 @@ def hawkes_fit(
 def _day_range(window: FitWindow, date: dt.date) -> tuple[dt.date, dt.date]:
     """First and last day to read: the window's days, or ``date`` alone when the window is empty."""
     return (window.days[0], window.days[-1]) if window.days else (date, date)
+
+
+def _taker_orders(lake: Lake, coin: str, days: tuple[dt.date, ...]) -> tuple[pl.DataFrame, pl.DataFrame, float]:
+    """Taker orders, mids (``time, mid``) and the price tick of ``days``, reading the book and then the trades one
+    day at a time (memory of one day): the prints of an order share their ms, and each day's orders are measured
+    from the mids of that day and of the ``MID_MAX_AGE_MS`` before it."""
+    mids, prices = [], []
+    for day in days:
+        book = lake.read_partition("book", coin, day, columns=BOOK_COLUMNS)
+        mids.append(mid_series(book).select("time", "mid"))
+        prices.append(pl.concat([book["bid_px_1"], book["ask_px_1"]]).drop_nulls().unique())
+    mid = pl.concat(mids) if mids else pl.DataFrame(schema={"time": pl.Int64, "mid": pl.Float64})
+    if mid.height == 0:
+        return pl.DataFrame(), mid, math.nan
+    tick = infer_tick_size(pl.concat(prices))
+    orders = []
+    for day in days:
+        start, end = day_bounds_ms(day)
+        near = mid.filter(pl.col("time").is_between(start - MID_MAX_AGE_MS, end, closed="left"))
+        trades = lake.read_partition("trades", coin, day, columns=TRADE_COLUMNS)
+        orders.append(taker_orders(trades, near, tick_size=tick, max_mid_age_ms=MID_MAX_AGE_MS))
+    return pl.concat(orders), mid, tick
+
+
+def _arrivals(lake: Lake, coin: str, days: tuple[dt.date, ...]) -> dict[int, np.ndarray]:
+    """Taker-order arrival times (epoch ms) per aggressor side over ``days``, read and merged one day at a time."""
+    by_day = [order_arrival_times(lake.read_partition("trades", coin, day, columns=ARRIVAL_COLUMNS)) for day in days]
+    return {side: np.concatenate([a[side] for a in by_day] or [np.empty(0, np.int64)]) for side in (1, -1)}
+
+
+def _params_row(rows: pl.DataFrame, name: str, params: RegimeParams) -> pl.DataFrame:
+    """The row ``name`` holding an HMM: ``value`` = number of states, ``goodness_of_fit`` = its JSON."""
+    return rows.head(1).with_columns(
+        param=pl.lit(name),
+        value=pl.lit(float(params.n_states)),
+        se=pl.lit(math.nan),
+        unit=pl.lit("json"),
+        goodness_of_fit=pl.lit(json.dumps(params.to_dict())),
+    )
 
 
 def _rows(fits: Segmented, coin: str, date: dt.date, window: FitWindow) -> pl.DataFrame:

@@ -12,6 +12,8 @@ from data_lake.lake import Lake
 
 MINUTE_MS = 60_000
 PARAMS_JSON = "params_json"
+CANDIDATE_JSON = "candidate_json_"
+"""Prefix of the ``regime_fit`` rows holding the best HMM of each number of states tried (``candidate_json_<K>``)."""
 
 
 def minute_bars(lake: Lake, coin: str, first: dt.date, last: dt.date) -> pl.DataFrame:
@@ -24,6 +26,14 @@ def regime_params(rows: pl.DataFrame) -> RegimeParams | None:
     """The HMM stored in ``regime_fit`` rows (the ``params_json`` row), None when the fit stored none."""
     row = rows.filter(pl.col("model") == REGIME_MODEL, pl.col("param") == PARAMS_JSON, pl.col("status") == "ok")
     return RegimeParams.from_dict(json.loads(row["goodness_of_fit"][0])) if row.height else None
+
+
+def regime_candidates(rows: pl.DataFrame) -> dict[int, RegimeParams]:
+    """The best HMM of every number of states stored in ``regime_fit`` rows (the next night's warm starts)."""
+    picked = rows.filter(
+        pl.col("model") == REGIME_MODEL, pl.col("param").str.starts_with(CANDIDATE_JSON), pl.col("status") == "ok"
+    )
+    return {int(v): RegimeParams.from_dict(json.loads(g)) for v, g in picked.select("value", "goodness_of_fit").rows()}
 
 
 def day_regime_beliefs(

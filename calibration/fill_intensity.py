@@ -122,10 +122,10 @@ def taker_orders(
         )
         .with_columns(_g=pl.min_horizontal("_ka", "_kb"))
     )
-    while True:  # propagate the smallest row number through both link relations until stable
+    stable = prints["_ka"].equals(prints["_kb"])  # both relations agree: their row minima are the components
+    while not stable:  # propagate the smallest row number through both link relations until stable
         linked = prints.with_columns(_g=pl.col("_g").min().over("_ka")).with_columns(_g=pl.col("_g").min().over("_kb"))
-        if linked["_g"].equals(prints["_g"]):
-            break
+        stable = linked["_g"].equals(prints["_g"])
         prints = linked
     orders = (
         prints.group_by("_g")

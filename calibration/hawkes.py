@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import polars as pl
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import least_squares, minimize
@@ -45,14 +46,10 @@ def merge_ties(times: ArrayLike, keys: ArrayLike | None = None) -> NDArray:
     t = np.asarray(times)
     if keys is None:
         return np.unique(t)
-    codes = np.unique(np.asarray(keys), return_inverse=True)[1].reshape(-1)
-    if codes.size != t.size:
-        raise ValueError(f"times and keys differ in length: {t.size} != {codes.size}")
-    order = np.lexsort((codes, t))
-    t, codes = t[order], codes[order]
-    first = np.ones(t.size, dtype=bool)
-    first[1:] = (t[1:] != t[:-1]) | (codes[1:] != codes[:-1])
-    return t[first]
+    key = keys if isinstance(keys, pl.Series) else pl.Series(np.asarray(keys).reshape(-1))
+    if key.len() != t.size:
+        raise ValueError(f"times and keys differ in length: {t.size} != {key.len()}")
+    return np.sort(pl.DataFrame({"t": t, "key": key}).unique()["t"].to_numpy())
 
 
 def event_times(times: ArrayLike, start_time: float, end_time: float) -> tuple[NDArray[np.float64], float]:

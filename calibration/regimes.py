@@ -1,4 +1,4 @@
-"""Volatility regimes: a Gaussian HMM fitted with hmmlearn, a causal forward filter, its online form, the regime table.
+"""Volatility regimes: a Gaussian HMM fitted by EM, a causal forward filter, its online form, the regime table.
 
 Model (Hamilton 1989, Econometrica 57(2):357-384; Rabiner 1989, Proc. IEEE 77(2):257-286). A hidden state s_t in
 {0..K-1} follows a Markov chain with transition matrix P (P[i, j] = P(s_t = j | s_{t-1} = i)); given the state, the
@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from hmmlearn.hmm import GaussianHMM
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from numba import njit
 
 from calibration.fit_result import FitResult, InsufficientSamples
+from calibration.hmm_em import GaussianHmm, fit_gaussian_hmm
 
 MODEL = "regime_hmm"
 STATE_NAMES: dict[int, tuple[str, ...]] = {2: ("calm", "volatile"), 3: ("calm", "volatile", "cascade")}
@@ -108,12 +108,15 @@ class RegimeParams:
 
 @dataclass(frozen=True, eq=False)
 class RegimeFit:
-    """A regime fit: the parameters for the filter, the stored record, BIC per number of states, restart scores."""
+    """A regime fit: the parameters for the filter, the stored record, BIC per number of states, restart scores of
+    the chosen number of states, and the best fit of every candidate number of states (``candidates``, warm starts
+    for the next fit over an overlapping window)."""
 
     params: RegimeParams
     result: FitResult
     bic: dict[int, float]
     restart_logliks: tuple[float, ...]
+    candidates: dict[int, RegimeParams]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -303,8 +306,11 @@ def regime_timeline_figure(bars: pl.DataFrame, beliefs: pl.DataFrame, *, title: 
     regime = frame["regime"].to_numpy()
     starts = np.flatnonzero(np.r_[True, regime[1:] != regime[:-1]])
     step = float(np.median(np.diff(hours))) if len(hours) > 1 else 0.0
-    for a, b in zip(starts, np.r_[starts[1:], len(regime)], strict=True):
-        price.axvspan(hours[a] - step, hours[b - 1], color=colours[regime[a]], lw=0)
+    left, right = hours[starts] - step, hours[np.r_[starts[1:], len(regime)] - 1]
+    for state in np.unique(regime):  # one collection of runs per state: hundreds of axvspan patches draw slowly
+        run = regime[starts] == state
+        spans = np.c_[left[run], right[run] - left[run]]
+        price.broken_barh(spans, (0, 1), transform=price.get_xaxis_transform(), color=colours[state], lw=0)
     price.plot(hours, frame["mid"].to_numpy(), color="black", lw=0.7)
     price.set_ylabel("mid")
     price.set_title(title, fontsize=9)
@@ -331,6 +337,8 @@ def fit_regime_hmm(
     n_states: int | Sequence[int] = (2, 3),
     lengths: Sequence[int] | None = None,
     n_restarts: int = 10,
+    warm_starts: Mapping[int, RegimeParams] | None = None,
+    warm_restarts: int | None = None,
     n_iter: int = 1000,
     tol: float = 1e-6,
     random_state: int = 0,
@@ -342,15 +350,18 @@ def fit_regime_hmm(
 
     ``x`` is (n, d) raw features, column 0 the bar log return (states are ordered by its variance: calm <
     volatile < cascade). Features are z-scored first (hmmlearn's ``min_covar=1e-3`` breaks on raw returns).
-    Each K is fitted by EM from ``n_restarts`` starts (one by squared-return quantiles, the others random) with
-    ``n_iter``/``tol`` far stricter than hmmlearn's defaults (10 / 1e-2), keeping the best log-likelihood. K
-    minimises hmmlearn's ``bic`` (Schwarz 1978, Ann. Stat. 6(2):461-464) among the *admissible* fits: every
-    expected duration 1 / (1 - p_ii) at least ``min_duration_bars`` and adjacent return variances at least
-    ``min_variance_ratio`` apart. Gaussian emissions on fat-tailed or jumpy features let BIC add states that
-    flicker every bar or split one regime in two (reference/statistics.md section 3.1, pitfall 8); if no K is
-    admissible, the lowest BIC is kept with a warning. ``goodness_of_fit`` holds the log-likelihood, AIC, BIC
+    Each K is fitted by EM (:func:`calibration.hmm_em.fit_gaussian_hmm`, hmmlearn's ``GaussianHMM.fit`` compiled)
+    from ``n_restarts`` starts (one by squared-return quantiles, the others random) with ``n_iter``/``tol`` far
+    stricter than hmmlearn's defaults (10 / 1e-2), keeping the best log-likelihood. K minimises hmmlearn's BIC
+    (Schwarz 1978, Ann. Stat. 6(2):461-464) among the *admissible* fits: every expected duration 1 / (1 - p_ii) at
+    least ``min_duration_bars`` and adjacent return variances at least ``min_variance_ratio`` apart. Gaussian
+    emissions on fat-tailed or jumpy features let BIC add states that flicker every bar or split one regime in two
+    (reference/statistics.md section 3.1, pitfall 8); if no K is admissible, the lowest BIC is kept with a warning. ``goodness_of_fit`` holds the log-likelihood, AIC, BIC
     (``bic_<K>`` and ``admissible_<K>`` per candidate) and ``restarts_at_best``, the number of restarts that
     ended within 0.01 of the best log-likelihood (a stability check: 1 means the optimum was found once).
+    ``warm_starts`` (K -> a fit of K states, e.g. the previous night's ``candidates`` over an overlapping window)
+    adds that fit, restandardised to this window, as the first start of K, followed by ``warm_restarts`` (default
+    ``n_restarts``) of the others; ``restart_logliks`` and ``restarts_at_best`` count it too.
 
     Standard errors: inverse observed information of the log-likelihood (central-difference Hessian in the free
     transition probabilities, means and variances; the start distribution is held fixed, it is not identified from
@@ -376,33 +387,61 @@ def fit_regime_hmm(
         raise ValueError("a feature is constant over the window")
     z = (x - loc) / scale
 
-    fits = {k: _best_of_restarts(z, k, lengths, n_restarts, n_iter, tol, random_state) for k in candidates}
-    bic = {k: float(model.bic(z, lengths)) for k, (model, _) in fits.items()}
+    warm = {k: p for k, p in (warm_starts or {}).items() if p.feature_names == tuple(feature_names)}
+    fits = {}
+    for k in candidates:
+        start = _restandardised(warm.get(k), loc, scale)
+        restarts = n_restarts if start is None or warm_restarts is None else warm_restarts
+        fits[k] = _best_of_restarts(z, k, lengths, restarts, n_iter, tol, random_state, start)
+    bic = {k: model.bic(n) for k, (model, _) in fits.items()}
     admissible = {k: _admissible(model, min_duration_bars, min_variance_ratio) for k, (model, _) in fits.items()}
     k = min((kk for kk in candidates if admissible[kk]), key=bic.get, default=min(bic, key=bic.get))
+    fitted = {kk: _params(model, tuple(feature_names), loc, scale) for kk, (model, _) in fits.items()}
     model, logliks = fits[k]
-    order = np.argsort(model.covars_[:, 0, 0])
-    params = RegimeParams(
-        state_names=STATE_NAMES[k],
-        feature_names=tuple(feature_names),
-        feature_mean=loc,
-        feature_scale=scale,
-        startprob=model.startprob_[order],
-        transmat=model.transmat_[np.ix_(order, order)],
-        means=model.means_[order],
-        variances=np.stack([np.diag(c) for c in model.covars_])[order],
-    )
     return RegimeFit(
-        params=params,
-        result=_fit_result(params, z, lengths, model, logliks, bic, admissible, n_iter),
+        params=fitted[k],
+        result=_fit_result(fitted[k], z, lengths, model, logliks, bic, admissible, n_iter),
         bic=bic,
         restart_logliks=tuple(logliks),
+        candidates=fitted,
     )
 
 
-def _admissible(model: GaussianHMM, min_duration_bars: float, min_variance_ratio: float) -> bool:
-    durations = 1.0 / (1.0 - np.diag(model.transmat_))
-    variances = np.sort(model.covars_[:, 0, 0])
+def _params(model: GaussianHmm, feature_names: tuple[str, ...], loc: np.ndarray, scale: np.ndarray) -> RegimeParams:
+    """A fitted HMM as :class:`RegimeParams`, states ordered by the variance of the return feature."""
+    order = np.argsort(model.variances[:, 0])
+    return RegimeParams(
+        state_names=STATE_NAMES[len(order)],
+        feature_names=feature_names,
+        feature_mean=loc,
+        feature_scale=scale,
+        startprob=model.startprob[order],
+        transmat=model.transmat[np.ix_(order, order)],
+        means=model.means[order],
+        variances=model.variances[order],
+    )
+
+
+def _restandardised(params: RegimeParams | None, loc: np.ndarray, scale: np.ndarray) -> RegimeParams | None:
+    """``params`` with means and variances in the units of the standardisation (loc, scale); every transition kept
+    possible (EM never leaves a zero probability)."""
+    if params is None:
+        return None
+    ratio = params.feature_scale / scale
+    transmat = np.maximum(params.transmat, 1e-6)
+    return replace(
+        params,
+        feature_mean=loc,
+        feature_scale=scale,
+        transmat=transmat / transmat.sum(axis=1, keepdims=True),
+        means=(params.feature_mean - loc) / scale + params.means * ratio,
+        variances=params.variances * ratio**2,
+    )
+
+
+def _admissible(model: GaussianHmm, min_duration_bars: float, min_variance_ratio: float) -> bool:
+    durations = 1.0 / (1.0 - np.diag(model.transmat))
+    variances = np.sort(model.variances[:, 0])
     return bool(np.all(durations >= min_duration_bars) and np.all(variances[1:] >= min_variance_ratio * variances[:-1]))
 
 
@@ -411,29 +450,35 @@ def _n_free_parameters(k: int, d: int) -> int:
 
 
 def _best_of_restarts(
-    z: np.ndarray, k: int, lengths: Sequence[int] | None, n_restarts: int, n_iter: int, tol: float, seed: int
-) -> tuple[GaussianHMM, list[float]]:
-    """EM from ``n_restarts`` starts, all with sticky transitions (0.9 on the diagonal): the first groups bars by
-    quantiles of the squared return, the others take random rows as means and scatter the variances."""
+    z: np.ndarray,
+    k: int,
+    lengths: Sequence[int] | None,
+    n_restarts: int,
+    n_iter: int,
+    tol: float,
+    seed: int,
+    warm: RegimeParams | None = None,
+) -> tuple[GaussianHmm, list[float]]:
+    """EM from ``warm`` (when given, in standardised units) and then ``n_restarts`` starts with sticky transitions
+    (0.9 on the diagonal): the first groups bars by quantiles of the squared return, the others take random rows as
+    means and scatter the variances. Every start has a uniform start distribution."""
     rng = np.random.default_rng(seed)
     rank = np.argsort(np.argsort(z[:, 0] ** 2)) * k // len(z)
+    starts = _sequence_starts(len(z), lengths)
+    sticky = np.full((k, k), 0.1 / (k - 1)) + np.eye(k) * (0.9 - 0.1 / (k - 1))
     best, logliks = None, []
-    for r in range(n_restarts):
-        model = GaussianHMM(
-            n_components=k, covariance_type="diag", n_iter=n_iter, tol=tol, init_params="", implementation="scaling"
-        )
-        model.startprob_ = np.full(k, 1.0 / k)
-        model.transmat_ = np.full((k, k), 0.1 / (k - 1)) + np.eye(k) * (0.9 - 0.1 / (k - 1))
-        if r == 0:
-            model.means_ = np.stack([z[rank == i].mean(axis=0) for i in range(k)])
-            model.covars_ = np.stack([z[rank == i].var(axis=0) for i in range(k)]) + 1e-3
+    for r in range(-1 if warm is not None else 0, n_restarts):
+        if r == -1:
+            transmat, means, variances = warm.transmat, warm.means, warm.variances
+        elif r == 0:
+            means = np.stack([z[rank == i].mean(axis=0) for i in range(k)])
+            transmat, variances = sticky, np.stack([z[rank == i].var(axis=0) for i in range(k)]) + 1e-3
         else:
-            model.means_ = z[rng.choice(len(z), size=k, replace=False)]
-            model.covars_ = z.var(axis=0) * rng.uniform(0.2, 3.0, size=(k, z.shape[1]))
-        model.fit(z, lengths)
-        loglik = float(model.score(z, lengths))
-        logliks.append(loglik)
-        if best is None or loglik > max(logliks[:-1]):
+            means = z[rng.choice(len(z), size=k, replace=False)]
+            transmat, variances = sticky, z.var(axis=0) * rng.uniform(0.2, 3.0, size=(k, z.shape[1]))
+        model = fit_gaussian_hmm(z, starts, np.full(k, 1.0 / k), transmat, means, variances, n_iter, tol)
+        logliks.append(model.loglik)
+        if best is None or model.loglik > max(logliks[:-1]):
             best = model
     return best, logliks
 
@@ -442,7 +487,7 @@ def _fit_result(
     params: RegimeParams,
     z: np.ndarray,
     lengths: Sequence[int] | None,
-    model: GaussianHMM,
+    model: GaussianHmm,
     logliks: list[float],
     bic: dict[int, float],
     admissible: dict[int, bool],
@@ -474,7 +519,7 @@ def _fit_result(
         jac = _jacobian(derived, theta)
         variances = np.maximum(np.einsum("ij,jk,ik->i", jac, cov, jac), 0.0)
         std_errors = {key: float(math.sqrt(v)) for key, v in zip(estimates, variances, strict=True)}
-    if model.monitor_.iter >= n_iter:
+    if model.iterations >= n_iter:
         warnings.append(f"EM stopped at n_iter={n_iter} without meeting tol")
     if not admissible[k]:
         durations = [round(estimates[f"duration_{s}"], 1) for s in names]
@@ -496,7 +541,7 @@ def _fit_result(
         units=units,
         goodness_of_fit={
             "loglik": best,
-            "aic": float(model.aic(z, lengths)),
+            "aic": model.aic(),
             "bic": bic[k],
             **{f"bic_{kk}": v for kk, v in bic.items()},
             **{f"admissible_{kk}": float(ok) for kk, ok in admissible.items()},

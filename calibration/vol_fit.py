@@ -150,12 +150,13 @@ def _sigma(y: np.ndarray, seconds: np.ndarray, lags: int) -> tuple[float, float]
 
 
 def _long_run_variance(x: np.ndarray, lags: int) -> float:
-    """Bartlett-kernel long-run variance ``g0 + 2 sum_k (1 - k/(L+1)) g_k`` (Newey & West 1987)."""
+    """Bartlett-kernel long-run variance ``g0 + 2 sum_k (1 - k/(L+1)) g_k`` (Newey & West 1987). Products are
+    summed by numpy, not BLAS: multithreaded BLAS takes milliseconds per lag when the other cores are busy."""
     d = x - x.mean()
     n = d.size
-    lrv = d @ d / n
+    lrv = np.sum(d * d) / n
     for k in range(1, min(lags, n - 1) + 1):
-        lrv += 2 * (1 - k / (lags + 1)) * (d[k:] @ d[:-k]) / n
+        lrv += 2 * (1 - k / (lags + 1)) * np.sum(d[k:] * d[:-k]) / n
     return float(max(lrv, 0.0))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,13 +26,11 @@ from calibration.fill_intensity import (
     hour_of_day_bars,
     predicted_vs_actual_fill_rate,
     segment_by_bar,
-    taker_orders,
 )
 from calibration.fit_result import FitResult, InsufficientSamples
 from calibration.hawkes import fit_hawkes_exp, hawkes_exp_residuals, merge_ties
 from calibration.hawkes_bivariate import fit_hawkes_exp_bivariate
 from calibration.hawkes_gof import exponential_qq
-from calibration.markouts import mid_series
 from calibration.regimes import (
     REGIME_FEATURES,
     RegimeParams,
@@ -51,11 +50,13 @@ Segmented = list[tuple[str, FitResult]]
 @dataclass(frozen=True, eq=False)
 class RegimeWindow:
     """The HMM of a window: ``all`` (transitions, per-state moments, ``n_states``, ``bic``) and one regime-table
-    fit per state (``regime=<state>``); ``params`` and the window's causal ``beliefs`` are None when insufficient."""
+    fit per state (``regime=<state>``); ``params`` and the window's causal ``beliefs`` are None when insufficient;
+    ``candidates``: the best HMM of every number of states tried (empty when insufficient)."""
 
     fits: Segmented
     params: RegimeParams | None
     beliefs: pl.DataFrame | None
+    candidates: dict[int, RegimeParams]
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,7 +87,7 @@ def fit_regime_window(bars: pl.DataFrame, **hmm_kwargs: Any) -> RegimeWindow:
     try:
         fit = fit_regime_hmm(x, feature_names=REGIME_FEATURES, **hmm_kwargs)
     except InsufficientSamples as error:
-        return RegimeWindow([("all", FitResult.insufficient(error))], None, None)
+        return RegimeWindow([("all", FitResult.insufficient(error))], None, None, {})
     r, gof = fit.result, fit.result.goodness_of_fit
     summary = FitResult(
         model=r.model,
@@ -99,13 +100,14 @@ def fit_regime_window(bars: pl.DataFrame, **hmm_kwargs: Any) -> RegimeWindow:
     )
     beliefs = regime_beliefs(bars, fit.params)
     table = [(f"regime={s}", f) for s, f in state_summary(fit, beliefs).items()]
-    return RegimeWindow([("all", summary), *table], fit.params, beliefs)
+    return RegimeWindow([("all", summary), *table], fit.params, beliefs, fit.candidates)
 
 
 def fit_kappa_window(
-    trades: pl.DataFrame,
-    book: pl.DataFrame,
+    orders: pl.DataFrame,
+    mids: pl.DataFrame,
     *,
+    tick_size: float,
     start_ms: int,
     end_ms: int,
     beliefs: pl.DataFrame | None = None,
@@ -113,7 +115,9 @@ def fit_kappa_window(
     fills: pl.DataFrame | None = None,
     d0_ticks: float = 0.5,
 ) -> KappaWindow:
-    """Fill intensity of one coin over [start_ms, end_ms) by grouped MLE on the tick lattice (``unit="ticks"``).
+    """Fill intensity of one coin over [start_ms, end_ms) by grouped MLE on the tick lattice (``unit="ticks"``), from
+    the window's taker ``orders`` (:func:`calibration.fill_intensity.taker_orders` with ``tick_size``), its ``mids``
+    (``time, mid``: :func:`calibration.markouts.mid_series`) and ``tick_size`` (:func:`infer_tick_size`).
 
     Segments: ``all`` and ``side=buy``/``side=sell`` (SE(A) with the measured count dispersion of those orders),
     ``regime=<state>`` when ``beliefs`` are given (each order takes the regime known when it arrived: the belief
@@ -121,16 +125,13 @@ def fit_kappa_window(
     :func:`predicted_vs_actual_fill_rate` of own resting orders (``order_updates`` with the ``fills`` table) when
     there are any.
     """
-    if trades.height == 0 or book.height == 0:
-        no_data = FitResult.insufficient(InsufficientSamples("fill_intensity", trades.height, 1))
-        return KappaWindow([("all", no_data)], trades, np.array([]), math.nan, math.nan)
-    tick = infer_tick_size(pl.concat([book["bid_px_1"], book["ask_px_1"]]))
-    mids = mid_series(book)
-    orders = taker_orders(trades, mids, tick_size=tick)
+    if orders.height == 0 or mids.height == 0:
+        no_data = FitResult.insufficient(InsufficientSamples("fill_intensity", orders.height, 1))
+        return KappaWindow([("all", no_data)], orders, np.array([]), math.nan, math.nan)
     grid = lattice_grid(orders["depth_ticks"].drop_nulls().to_numpy(), d0_ticks)
     exposure_s = (end_ms - start_ms) / 1e3
     dispersion = _dispersion(orders, start_ms, end_ms)
-    kwargs = {"grid": grid, "tick_size": tick, "unit": "ticks"}
+    kwargs = {"grid": grid, "tick_size": tick_size, "unit": "ticks"}
     overall = _attempt(fit_fill_intensity, orders, exposure_s, dispersion=dispersion, **kwargs)
     fits = [("all", overall)]
     for side, name in SIDES.items():
@@ -142,21 +143,22 @@ def fit_kappa_window(
         fits += _segment_fits(orders, bars, "regime={}", dispersion=dispersion, **kwargs)
     fits += _segment_fits(orders, hour_of_day_bars(start_ms, end_ms), "hour={:02d}", dispersion=dispersion, **kwargs)
     if overall.ok and order_updates is not None and fills is not None and order_updates.height:
-        own = quote_episodes(order_updates, fills, mids, tick_size=tick, end_ms=end_ms)
+        own = quote_episodes(order_updates, fills, mids, tick_size=tick_size, end_ms=end_ms)
         if own.height:
             a, kappa = overall.estimates["A"], overall.estimates["kappa_ticks"]
             check = predicted_vs_actual_fill_rate(own, a, kappa, depth_col="depth_ticks")
             fits.append(("own_quotes", fill_rate_result(check)))
-    return KappaWindow(fits, orders, grid, tick, dispersion)
+    return KappaWindow(fits, orders, grid, tick_size, dispersion)
 
 
-def fit_hawkes_window(trades: pl.DataFrame, *, start_ms: int, end_ms: int) -> HawkesWindow:
-    """Hawkes MLE of taker-order arrivals (:func:`order_arrival_times`) in [start_ms, end_ms), in seconds from
-    ``start_ms``: ``all`` with model ``hawkes_exp`` (both sides pooled) and ``all`` with ``hawkes_exp_bivariate``."""
+def fit_hawkes_window(arrivals_ms: Mapping[int, np.ndarray], *, start_ms: int, end_ms: int) -> HawkesWindow:
+    """Hawkes MLE of taker-order arrivals in [start_ms, end_ms) (epoch ms per aggressor side +1/-1, sorted:
+    :func:`order_arrival_times`), in seconds from ``start_ms``: ``all`` with model ``hawkes_exp`` (both sides
+    pooled) and ``all`` with ``hawkes_exp_bivariate``."""
     horizon = (end_ms - start_ms) / 1e3
     if horizon <= 0:
         return HawkesWindow([("all", _no_data("hawkes_exp")), ("all", _no_data("hawkes_exp_bivariate"))], None)
-    arrivals = {side: (t - start_ms) / 1e3 for side, t in order_arrival_times(trades).items()}
+    arrivals = {side: (t - start_ms) / 1e3 for side, t in arrivals_ms.items()}
     pooled = np.sort(np.concatenate(list(arrivals.values())))
     univariate = _attempt(fit_hawkes_exp, pooled, horizon)
     bivariate = _attempt(fit_hawkes_exp_bivariate, arrivals[1], arrivals[-1], horizon)
@@ -202,7 +204,7 @@ RESTING_STATUSES = ("open", "triggered")
 def infer_tick_size(prices: pl.Series) -> float:
     """The price tick: the smallest gap between distinct prices, rounded to a power of ten (Hyperliquid ticks are
     powers of ten: at most 5 significant figures and 6 - szDecimals decimals). Raises without two prices."""
-    distinct = np.unique(prices.drop_nulls().to_numpy())
+    distinct = np.sort(prices.drop_nulls().unique().to_numpy())
     gaps = np.diff(distinct)
     gaps = gaps[gaps > 1e-12 * max(float(np.abs(distinct).max(initial=0.0)), 1.0)]
     if gaps.size == 0:
@@ -220,12 +222,13 @@ def lattice_grid(depth_ticks: np.ndarray, d0_ticks: float = 0.5, max_bins: int =
 
 def order_arrival_times(trades: pl.DataFrame) -> dict[int, np.ndarray]:
     """Taker-order arrival times (epoch ms, sorted) per aggressor side (+1, -1): the prints of one order (same ms,
-    same taker: the buyer of a buy, the seller of a sell) merged by :func:`calibration.hawkes.merge_ties`."""
+    same taker: the buyer of a buy, the seller of a sell) merged by :func:`calibration.hawkes.merge_ties`. Prints of
+    one order share their ms, so days can be done one at a time and concatenated."""
     out = {}
     for side, taker in ((1, "buyer"), (-1, "seller")):
         prints = trades.filter(pl.col("side") == side)
         keys = prints[taker].fill_null(prints["hash"]).fill_null(prints["tid"].cast(pl.String))
-        out[side] = merge_ties(prints["time"].to_numpy(), keys.to_numpy()).astype(np.int64)
+        out[side] = merge_ties(prints["time"].to_numpy(), keys).astype(np.int64)
     return out
 
 

@@ -17,7 +17,9 @@ from assets import fits, ingest, measurement
 from assets.fits import fit_window
 from assets.regime_state import day_regime_beliefs, regime_params
 from assets.partitions import COINS, partition_key
+from calibration.fill_intensity import taker_orders
 from calibration.fit_result import FitResult
+from calibration.markouts import mid_series
 from calibration.regimes import regime_beliefs
 from calibration.window_fits import fit_kappa_window, infer_tick_size, lattice_grid, quote_episodes
 from data_lake.demo_market import DemoMarketConfig, load_truth, simulate, simulate_to_raw
@@ -132,6 +134,25 @@ def test_regime_fit_recovers_the_transition_matrix_and_stores_the_filter(demo: D
     assert params is not None and params.state_names == ("calm", "volatile")
     stored = rows.filter(pl.col("param") == "params_json")
     assert stored["value"][0] == 2 and json.loads(stored["goodness_of_fit"][0])["state_names"] == ["calm", "volatile"]
+
+
+@pytest.mark.slow
+def test_regime_fit_starts_from_the_previous_days_fits(demo: Demo) -> None:
+    assert demo.materialise([fits.regime_fit], DAY1).success
+    stored = demo.rows("regime_fit", DAY1).filter(pl.col("param").str.starts_with("candidate_json_"))
+    assert sorted(stored["value"].to_list()) == [2.0, 3.0]
+    result = demo.materialise([fits.regime_fit], DAY2)
+    assert result.success
+    meta = result.get_asset_materialization_events()[0].event_specific_data.materialization.metadata
+    assert meta["warm_starts"].value == "2 states, 3 states"
+    rows = demo.rows("regime_fit")
+    truth = np.asarray(demo.truth["regimes"]["transition_matrix_per_minute"])
+    names = demo.truth["regimes"]["names"]
+    assert estimate(rows, "regime_hmm", "all", "n_states")[0] == 2
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            if i != j:
+                assert_covers(rows, "regime_hmm", "all", f"p_{a}_{b}", truth[i, j])
 
 
 @pytest.mark.slow
@@ -321,7 +342,12 @@ def test_own_quotes_are_checked_against_the_fitted_fill_probability() -> None:
             quotes.select("oid", "side", limit_px="px", time="end", order_time="placed", status=pl.lit("canceled")),
         ]
     ).with_columns(pl.col("side").cast(pl.Int8))
-    fitted = fit_kappa_window(trades, book, start_ms=start, end_ms=end, order_updates=updates, fills=reached)
+    tick = infer_tick_size(pl.concat([book["bid_px_1"], book["ask_px_1"]]))
+    mids = mid_series(book)
+    fitted = fit_kappa_window(
+        taker_orders(trades, mids, tick_size=tick), mids, tick_size=tick, start_ms=start, end_ms=end,
+        order_updates=updates, fills=reached,
+    )
     check: FitResult = dict(fitted.fits)["own_quotes"]
     assert check.model == "fill_rate_check" and check.n == placed.size
     assert check.estimates["actual_fills"] == reached.height

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 from statsmodels.stats.diagnostic import acorr_ljungbox
 
@@ -268,6 +269,7 @@ def test_merge_ties_merges_one_sweep():
     takers = np.array(["0xa", "0xa", "0xa", "0xb", "0xc", "0xb", "0xa"])
     np.testing.assert_array_equal(merge_ties(times, takers), [1000, 1005, 1005, 1010])
     np.testing.assert_array_equal(merge_ties(times), [1000, 1005, 1010])
+    np.testing.assert_array_equal(merge_ties(times, pl.Series(takers)), [1000, 1005, 1005, 1010])
     with pytest.raises(ValueError, match="differ in length"):
         merge_ties(times, takers[:3])
 

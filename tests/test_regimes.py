@@ -119,6 +119,23 @@ def test_bic_picks_three_states_on_three_state_data_ordered_by_variance():
     assert np.mean(filter_probabilities(fit.params, x).argmax(axis=1) == states) > 0.9
 
 
+def test_warm_start_from_the_previous_window_reaches_the_cold_optimum():
+    """The nightly fit starts EM from the day before's fit of each number of states (another window, another
+    standardisation) beside a few fresh restarts: it lands on the fit that ten fresh restarts find."""
+    x, _ = simulate_bars(4, n=3400)
+    yesterday = fit_regime_hmm(x[:3000], feature_names=FEATURES, n_restarts=4)
+    assert set(yesterday.candidates) == {2, 3}
+    assert yesterday.candidates[3].state_names == ("calm", "volatile", "cascade")
+    cold = fit_regime_hmm(x[400:], feature_names=FEATURES, n_restarts=10)
+    alone = fit_regime_hmm(x[400:], feature_names=FEATURES, warm_starts=yesterday.candidates, warm_restarts=0)
+    assert len(alone.restart_logliks) == 1 and alone.bic[2] == pytest.approx(cold.bic[2], abs=1e-3)
+    warm = fit_regime_hmm(x[400:], feature_names=FEATURES, warm_starts=yesterday.candidates, warm_restarts=3)
+    assert len(warm.restart_logliks) == 4 and warm.params.state_names == cold.params.state_names
+    assert warm.bic[2] == pytest.approx(cold.bic[2], abs=1e-3)
+    for key, value in cold.result.estimates.items():
+        assert warm.result.estimates[key] == pytest.approx(value, abs=1e-3 * cold.result.std_errors[key]), key
+
+
 def test_insufficient_samples_for_tiny_input():
     x, _ = simulate_bars(3, n=50)
     with pytest.raises(InsufficientSamples) as err:

@@ -6,14 +6,18 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 from sklearn.metrics import mutual_info_score
 
 from calibration.fit_result import InsufficientSamples
 from validation.signal_quality import (
     DAY_MS,
+    _coded_mutual_information,
+    _shuffled_tables,
     binned_mutual_information,
     default_bins,
     mutual_information,
+    quantile_bins,
     signal_quality,
 )
 
@@ -117,3 +121,22 @@ def test_small_windows_are_dropped_and_few_windows_give_no_trend():
     assert math.isnan(q.slope_per_day) and math.isnan(q.half_life_days)
     with pytest.raises(InsufficientSamples):
         signal_quality(x[:50], y[:50], times[:50])
+
+
+def test_shuffled_tables_follow_the_law_of_shuffled_labels():
+    """The permutation test draws contingency tables directly: margins fixed, cells hypergeometric, and the MI of
+    the tables distributed as the MI of shuffled labels."""
+    rng = np.random.default_rng(8)
+    n = 300
+    x, y = quantile_bins(rng.standard_normal(n), 4), quantile_bins(rng.standard_normal(n), 3)
+    rows, cols = np.bincount(x), np.bincount(y)
+    tables = _shuffled_tables(rows, cols, 20_000, np.random.default_rng(9)).astype(float)
+    assert (tables.sum(axis=2) == rows).all() and (tables.sum(axis=1) == cols).all()
+    r, c = rows[:, None], cols[None, :]
+    np.testing.assert_allclose(tables.mean(axis=0), r * c / n, rtol=0.02)
+    np.testing.assert_allclose(tables.var(axis=0), r * c * (n - r) * (n - c) / (n**2 * (n - 1)), rtol=0.05)
+    joint = tables.reshape(len(tables), -1)
+    drawn = [_coded_mutual_information(np.repeat(np.arange(12) // 3, t), np.repeat(np.arange(12) % 3, t))
+             for t in joint[:2000].astype(int)]
+    shuffled = [_coded_mutual_information(x, rng.permutation(y)) for _ in range(2000)]
+    assert stats.ks_2samp(drawn, shuffled).pvalue > 0.01

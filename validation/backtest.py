@@ -16,6 +16,7 @@ import polars as pl
 
 from quoting.glft import DEFAULT_REGIMES, MarketModel, QuotePolicy
 from validation.backtest_engine import FILL_LOG_COLUMNS, EngineParams, MarketData, RegimeTable, simulate
+from validation.last_result import reused
 from quoting.fill_models import FILL_MODELS
 
 NO_TIME = np.iinfo(np.int64).min
@@ -125,6 +126,20 @@ def market_data(
     book: pl.DataFrame, trades: pl.DataFrame, beliefs: pl.DataFrame | None, regime_names: Sequence[str]
 ) -> MarketData:
     """Sorted numpy arrays for the engine; absent book levels become NaN."""
+    if beliefs is None:
+        belief_time = np.array([NO_TIME], dtype=np.int64)
+        belief = np.eye(1, len(regime_names), dtype=np.float64)
+    else:
+        beliefs = beliefs.sort("time", maintain_order=True)
+        belief_time = beliefs["time"].cast(pl.Int64).to_numpy()
+        belief = beliefs.select([f"belief_{name}" for name in regime_names]).cast(pl.Float64).to_numpy()
+    tape = reused("tape", (book, trades), (), lambda: _tape(book, trades))
+    return MarketData(*tape, belief_time=np.ascontiguousarray(belief_time), belief=np.ascontiguousarray(belief))
+
+
+def _tape(book: pl.DataFrame, trades: pl.DataFrame) -> tuple[np.ndarray, ...]:
+    """The book and trade fields of :class:`MarketData`, in its order (read-only for the engine: variants share
+    them, :func:`validation.last_result.reused`)."""
     book = book.sort("time", maintain_order=True)
     trades = trades.sort("time", maintain_order=True)
     n_levels = sum(1 for c in book.columns if c.startswith("bid_px_"))
@@ -133,26 +148,17 @@ def market_data(
         cols = [f"{prefix}_{i}" for i in range(1, n_levels + 1)]
         return np.ascontiguousarray(book.select(pl.col(cols).cast(pl.Float64).fill_null(np.nan)).to_numpy())
 
-    if beliefs is None:
-        belief_time = np.array([NO_TIME], dtype=np.int64)
-        belief = np.eye(1, len(regime_names), dtype=np.float64)
-    else:
-        beliefs = beliefs.sort("time", maintain_order=True)
-        belief_time = beliefs["time"].cast(pl.Int64).to_numpy()
-        belief = beliefs.select([f"belief_{name}" for name in regime_names]).cast(pl.Float64).to_numpy()
-    return MarketData(
-        book_time=book["time"].cast(pl.Int64).to_numpy(),
-        bid_px=levels("bid_px"),
-        bid_sz=levels("bid_sz"),
-        ask_px=levels("ask_px"),
-        ask_sz=levels("ask_sz"),
-        mid=book["mid"].cast(pl.Float64).fill_null(np.nan).to_numpy(),
-        trade_time=trades["time"].cast(pl.Int64).to_numpy(),
-        trade_px=trades["px"].cast(pl.Float64).to_numpy(),
-        trade_sz=trades["sz"].cast(pl.Float64).to_numpy(),
-        trade_side=trades["side"].cast(pl.Int64).to_numpy(),
-        belief_time=np.ascontiguousarray(belief_time),
-        belief=np.ascontiguousarray(belief),
+    return (
+        book["time"].cast(pl.Int64).to_numpy(),
+        levels("bid_px"),
+        levels("bid_sz"),
+        levels("ask_px"),
+        levels("ask_sz"),
+        book["mid"].cast(pl.Float64).fill_null(np.nan).to_numpy(),
+        trades["time"].cast(pl.Int64).to_numpy(),
+        trades["px"].cast(pl.Float64).to_numpy(),
+        trades["sz"].cast(pl.Float64).to_numpy(),
+        trades["side"].cast(pl.Int64).to_numpy(),
     )
 
 

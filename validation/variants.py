@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
+from numba import njit
 
 from calibration.fill_intensity import fit_fill_intensity, taker_orders
 from calibration.fit_result import FitResult, InsufficientSamples
@@ -41,8 +42,17 @@ from calibration.regimes import (
 )
 from calibration.toxicity import adv_bucket_volume, vpin
 from quoting.exchange_rules import MAX_SIG_FIGS, AssetRules, max_price_decimals
-from quoting.glft import QUOTED, MarketModel, QuotePolicy, belief_weighted, fill_probability, glft_quote_core
+from quoting.glft import (
+    QUOTED,
+    MarketModel,
+    QuotePolicy,
+    belief_weighted,
+    cascade_pull,
+    fill_probability,
+    glft_quote_core,
+)
 from validation.backtest import BacktestConfig, run_backtest
+from validation.last_result import reused
 
 Market = Mapping[str, pl.DataFrame]
 """One coin's lake frames over one window: ``trades``, ``book``, ``features``, ``markouts``."""
@@ -145,6 +155,11 @@ class _Base:
     params: dict[str, float]
 
 
+def _mids(book: pl.DataFrame) -> pl.DataFrame:
+    """:func:`mid_series`, once per fold slice (:func:`validation.last_result.reused`)."""
+    return reused("mids", (book,), (), lambda: mid_series(book))
+
+
 def tick_size(mid: float, rules: AssetRules) -> float:
     """Hyperliquid's price grid step at ``mid``: 5 significant figures, at most 6 (perps) - szDecimals decimals."""
     integer_digits = math.floor(math.log10(mid)) + 1
@@ -184,7 +199,8 @@ def fit_kappa(
 ) -> tuple[FitResult, pl.DataFrame]:
     """Grouped MLE of A and kappa on the train taker orders, depths in ticks from d0 = the median half-spread."""
     book = train["book"]
-    orders = taker_orders(train["trades"], book, tick_size=tick)
+    trades = train["trades"]
+    orders = reused("orders", (trades, book), (tick,), lambda: taker_orders(trades, book, tick_size=tick))
     depth = orders["depth_ticks"].drop_nulls()
     d0 = float(((book["ask_px_1"] - book["bid_px_1"]) / 2 / tick).median())
     deepest = float(depth.quantile(0.999)) if depth.len() else d0 + 1.0
@@ -207,7 +223,7 @@ def train_adverse_bps(train: Market, end_ms: int, horizon_ms: int) -> pl.DataFra
 
 def _base(train: Market, config: VariantConfig, sigma: Callable[[Market, int], float]) -> _Base:
     _, end = _window(train)
-    mid = float(mid_series(train["book"])["mid"][-1])
+    mid = float(_mids(train["book"])["mid"][-1])
     tick = tick_size(mid, config.rules)
     fit, orders = fit_kappa(train, tick, config)
     adverse = train_adverse_bps(train, end, config.markout_horizon_ms)["adverse_bps"]
@@ -616,7 +632,7 @@ def simulate_fitted(
 
 def marked_fills(fills: pl.DataFrame, book: pl.DataFrame, horizon_ms: int) -> pl.DataFrame:
     """Backtest fills with realised markouts, ``realised_adverse_bps`` and per-fill ``pnl`` (quote currency)."""
-    marked = markouts(fills, mid_series(book), horizons_ms=(horizon_ms,), adverse_horizon_ms=horizon_ms)
+    marked = markouts(fills, _mids(book), horizons_ms=(horizon_ms,), adverse_horizon_ms=horizon_ms)
     return marked.with_columns(
         realised_adverse_bps=pl.col("adverse_selection_bps"),
         pnl=pl.col(f"net_{horizon_ms}ms_bps") * BPS * pl.col("mid_at_fill") * pl.col("sz"),
@@ -653,7 +669,7 @@ def quote_outcomes(
     tau_ms = config.backtest.fill_prob_horizon_ms
     start, end = window
     starts = start + tau_ms * np.arange((end - start) // tau_ms, dtype=np.int64)
-    book = test["book"].sort("time")
+    book = reused("sorted_book", (test["book"],), (), lambda: test["book"].sort("time"))
     book_rows = _asof_rows(book["time"].to_numpy(), starts)
     belief_rows = _asof_rows(beliefs["time"].to_numpy(), starts)
     inventory_rows = _asof_rows(equity["time"].to_numpy(), starts)
@@ -664,28 +680,54 @@ def quote_outcomes(
     best_bid, best_ask = book["bid_px_1"].to_numpy()[book_rows], book["ask_px_1"].to_numpy()[book_rows]
     inventory = np.where(inventory_rows >= 0, equity["inventory"].to_numpy()[np.maximum(inventory_rows, 0)], 0.0)
     belief = beliefs.select(f"belief_{n}" for n in fitted.regime_names).to_numpy()[belief_rows]
-    model, policy, tau_s = fitted.model, fitted.policy, tau_ms / 1000.0
-    rows = []
-    for i in range(starts.size):
-        probs = belief[i]
-        pull = policy.cascade_regime >= 0 and probs[policy.cascade_regime] > policy.cascade_threshold
-        bid_px, ask_px, _, _, _, _, _, bid_code, ask_code = glft_quote_core(
-            mid[i], model.sigma, model.kappa, model.kappa_se, model.arrival_rate, policy.order_size, inventory[i],
-            belief_weighted(probs, policy.gammas), policy.kappa_se_mult, belief_weighted(probs, policy.min_spreads_bps),
-            policy.maker_fee_bps, policy.position_limit, pull, 0.0, 0.0, best_bid[i], best_ask[i],
-            policy.rules.sz_decimals, policy.rules.is_spot, policy.rules.min_notional,
-        )
-        for side, px, code in ((1, bid_px, bid_code), (-1, ask_px, ask_code)):
-            if code == QUOTED:
-                depth = abs(mid[i] - px)
-                prob = fill_probability(depth, model.arrival_rate, model.kappa, tau_s)
-                rows.append((int(starts[i]), side, depth, prob, px))
-    quotes = pl.DataFrame(rows, schema={"time": pl.Int64, "side": pl.Int8, "depth_px": pl.Float64,
-                                        "pred_fill_prob": pl.Float64, "px": pl.Float64}, orient="row")
+    model, policy, rules = fitted.model, fitted.policy, fitted.policy.rules
+    row, side, depth, prob, px = _interval_quotes(
+        mid, best_bid, best_ask, inventory, np.ascontiguousarray(belief, dtype=np.float64), model.sigma, model.kappa,
+        model.kappa_se, model.arrival_rate, policy.order_size, policy.gammas, policy.min_spreads_bps,
+        policy.kappa_se_mult, policy.maker_fee_bps, policy.position_limit, policy.cascade_regime,
+        policy.cascade_threshold, rules.sz_decimals, rules.is_spot, rules.min_notional, tau_ms / 1000.0,
+    )
+    quotes = pl.DataFrame(
+        {"time": starts[row], "side": side, "depth_px": depth, "pred_fill_prob": prob, "px": px},
+        schema={"time": pl.Int64, "side": pl.Int8, "depth_px": pl.Float64, "pred_fill_prob": pl.Float64,
+                "px": pl.Float64},
+    )
     return quotes.join(_reach_per_interval(test["trades"], start, tau_ms), on="time", how="left").with_columns(
         filled=pl.when(pl.col("side") > 0).then(pl.col("lowest_sell") <= pl.col("px"))
         .otherwise(pl.col("highest_buy") >= pl.col("px")).fill_null(False)
     ).drop("lowest_sell", "highest_buy")
+
+
+@njit(cache=True)
+def _interval_quotes(
+    mid, best_bid, best_ask, inventory, belief, sigma, kappa, kappa_se, arrival_rate, order_size, gammas, floors,
+    kappa_se_mult, maker_fee_bps, position_limit, cascade_regime, cascade_threshold, sz_decimals, is_spot,
+    min_notional, tau_s,
+):  # pragma: no cover - compiled
+    """The quoted sides at each interval start (bid before ask): interval index, side, depth from the mid, predicted
+    fill probability within ``tau_s`` and price; pulled sides are left out."""
+    n = mid.shape[0]
+    row = np.empty(2 * n, np.int64)
+    side = np.empty(2 * n, np.int8)
+    depth = np.empty(2 * n)
+    prob = np.empty(2 * n)
+    px = np.empty(2 * n)
+    m = 0
+    for i in range(n):
+        probs = belief[i]
+        bid_px, ask_px, _, _, _, _, _, bid_code, ask_code = glft_quote_core(
+            mid[i], sigma, kappa, kappa_se, arrival_rate, order_size, inventory[i], belief_weighted(probs, gammas),
+            kappa_se_mult, belief_weighted(probs, floors), maker_fee_bps, position_limit,
+            cascade_pull(probs, cascade_regime, cascade_threshold), 0.0, 0.0, best_bid[i], best_ask[i], sz_decimals,
+            is_spot, min_notional,
+        )
+        for s, price, code in ((1, bid_px, bid_code), (-1, ask_px, ask_code)):
+            if code == QUOTED:
+                row[m], side[m], px[m] = i, s, price
+                depth[m] = abs(mid[i] - price)
+                prob[m] = fill_probability(depth[m], arrival_rate, kappa, tau_s)
+                m += 1
+    return row[:m], side[:m], depth[:m], prob[:m], px[:m]
 
 
 def _reach_per_interval(trades: pl.DataFrame, start_ms: int, tau_ms: int) -> pl.DataFrame:

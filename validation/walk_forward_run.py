@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
@@ -143,20 +143,17 @@ def run_variants(
     variants: Sequence[str] = tuple(VARIANTS),
 ) -> dict[str, list[FoldResult]]:
     """Per variant, :func:`run_walk_forward` over ``folds``: a :class:`VariantOutcome` per fold, or the
-    :class:`InsufficientSamples` error that stopped its fit."""
+    :class:`InsufficientSamples` error that stopped its fit. Every variant of a fold sees the same slices."""
     if variants[0] != BASELINE:
         raise ValueError(f"the first variant must be {BASELINE!r}, got {variants[0]!r}")
-    sliced = with_known_at(data)
-    return {
-        name: run_walk_forward(
-            folds,
-            sliced,
-            lambda train, v=VARIANTS[name]: _fit_or_error(v, train, config),
-            lambda fitted, test, fold: _evaluate(fitted, test, fold, config),
-            time_cols=TIME_COLS,
-        )
-        for name in variants
-    }
+    by_fold = run_walk_forward(
+        folds,
+        with_known_at(data),
+        lambda train: {name: _fit_or_error(VARIANTS[name], train, config) for name in variants},
+        lambda fitted, test, fold: {name: _evaluate(fitted[name], test, fold, config) for name in variants},
+        time_cols=TIME_COLS,
+    )
+    return {name: [replace(r, params=r.params[name], result=r.result[name]) for r in by_fold] for name in variants}
 
 
 def _json(params: Mapping[str, float]) -> str:
