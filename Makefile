@@ -8,6 +8,8 @@ export SMALLFISH_LAKE ?= $(CURDIR)/lake
 export SMALLFISH_RAW ?= $(CURDIR)/raw
 export GX_ANALYTICS_ENABLED := false
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
+# One BLAS thread per process: the fits use small matrices, and BLAS threads stall when run workers share the cores.
+export OPENBLAS_NUM_THREADS ?= 1
 
 .PHONY: setup services demo test ui bench clean
 
