@@ -62,8 +62,9 @@ def _pipeline(raw: str, lake: str, coins: list[str]) -> dict:
 
 
 def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, **env})
+    """A child running this script; its Dagster log (stderr) is kept with its stdout, shown only on failure."""
+    return subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, **env})
 
 
 def _finish(process: subprocess.Popen) -> tuple[str, int]:

@@ -47,6 +47,10 @@ def demo_parameters(floor_bps: float) -> dict:
         "kappa": {"value": 500.0, "se": 25.0, "unit": "1/px"},
         "arrival_rate": {"value": 0.64, "se": 0.03, "unit": "1/s per side"},
         "sigma": {"value": 0.00375, "se": 0.0002, "unit": "px/sqrt(s)"},
+        "adverse_selection_bps_by_regime": {
+            "calm": {"value": 0.95, "se": 0.02, "n": 5_000}, "volatile": {"value": 3.1, "se": 0.1, "n": 1_000},
+            "cascade": {"value": 8.0, "se": 1.0, "n": 50},
+        },
         "hmm": {
             "state_names": ["calm", "volatile", "cascade"], "feature_names": ["log_return", "log_rv"],
             "feature_mean": [0.0, -14.5], "feature_scale": [4e-4, 1.5], "startprob": [0.7, 0.25, 0.05],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,16 @@ def samples_dir() -> Path:
     if not SAMPLES.is_dir():
         pytest.skip(f"real Hyperliquid samples not found at {SAMPLES} (they live outside the repository)")
     return SAMPLES
+
+
+@pytest.fixture
+def quiet_hmmlearn():
+    """hmmlearn logs 'Model is not converging' for tiny likelihood decreases at the tolerance floor."""
+    logger = logging.getLogger("hmmlearn.base")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    yield
+    logger.setLevel(level)
 
 
 @pytest.fixture

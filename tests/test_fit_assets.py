@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 from pathlib import Path
 
 import dagster as dg
@@ -15,14 +14,24 @@ import pytest
 
 from assets import fits, ingest, measurement
 from assets.fits import fit_window
-from assets.regime_state import day_regime_beliefs, regime_params
 from assets.partitions import COINS, partition_key
+from assets.regime_state import day_regime_beliefs, regime_params
 from calibration.fill_intensity import taker_orders
 from calibration.fit_result import FitResult
 from calibration.markouts import mid_series
 from calibration.regimes import regime_beliefs
-from calibration.window_fits import fit_kappa_window, infer_tick_size, lattice_grid, quote_episodes
-from data_lake.demo_market import DemoMarketConfig, load_truth, simulate, simulate_to_raw
+from calibration.window_fits import (
+    fit_kappa_window,
+    infer_tick_size,
+    lattice_grid,
+    quote_episodes,
+)
+from data_lake.demo_market import (
+    DemoMarketConfig,
+    load_truth,
+    simulate,
+    simulate_to_raw,
+)
 from data_lake.lake import Lake
 from data_lake.tables import table
 from pipelines.resources import DataLakeResource
@@ -32,16 +41,6 @@ DAY1, DAY2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
 FIT_ASSETS = [fits.regime_fit, fits.vol_fit, fits.kappa_fit, fits.hawkes_fit]
 FIT_TABLES = ("regime_fit", "vol_fit", "kappa_fit", "hawkes_fit")
 STATUS_ROW_FIELDS = ("model", "segment", "param", "status")
-
-
-@pytest.fixture(autouse=True)
-def _quiet_hmmlearn():
-    """hmmlearn logs 'Model is not converging' for tiny likelihood decreases at the tolerance floor."""
-    logger = logging.getLogger("hmmlearn.base")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
 
 
 class Demo:
@@ -115,16 +114,21 @@ def test_every_fit_table_holds_the_two_day_window(demo: Demo) -> None:
         assert demo.metadata[name][key].value.startswith("![")
 
 
+def assert_two_states_with_the_true_transitions(rows: pl.DataFrame, truth: dict) -> None:
+    """The fit chose two states and every off-diagonal transition probability covers the simulated one."""
+    transitions = np.asarray(truth["transition_matrix_per_minute"])
+    assert estimate(rows, "regime_hmm", "all", "n_states")[0] == 2
+    for i, a in enumerate(truth["names"]):
+        for j, b in enumerate(truth["names"]):
+            if i != j:
+                assert_covers(rows, "regime_hmm", "all", f"p_{a}_{b}", transitions[i, j])
+
+
 @pytest.mark.slow
 def test_regime_fit_recovers_the_transition_matrix_and_stores_the_filter(demo: Demo) -> None:
     rows = demo.rows("regime_fit")
-    truth = np.asarray(demo.truth["regimes"]["transition_matrix_per_minute"])
+    assert_two_states_with_the_true_transitions(rows, demo.truth["regimes"])
     names = demo.truth["regimes"]["names"]
-    assert estimate(rows, "regime_hmm", "all", "n_states")[0] == 2
-    for i, a in enumerate(names):
-        for j, b in enumerate(names):
-            if i != j:
-                assert_covers(rows, "regime_hmm", "all", f"p_{a}_{b}", truth[i, j])
     path = np.asarray(demo.truth["regimes"]["path"])
     for k, name in enumerate(names):
         sigma, se, n = estimate(rows, "regime_hmm", f"regime={name}", "sigma_bps_per_sqrt_s")
@@ -145,14 +149,7 @@ def test_regime_fit_starts_from_the_previous_days_fits(demo: Demo) -> None:
     assert result.success
     meta = result.get_asset_materialization_events()[0].event_specific_data.materialization.metadata
     assert meta["warm_starts"].value == "2 states, 3 states"
-    rows = demo.rows("regime_fit")
-    truth = np.asarray(demo.truth["regimes"]["transition_matrix_per_minute"])
-    names = demo.truth["regimes"]["names"]
-    assert estimate(rows, "regime_hmm", "all", "n_states")[0] == 2
-    for i, a in enumerate(names):
-        for j, b in enumerate(names):
-            if i != j:
-                assert_covers(rows, "regime_hmm", "all", f"p_{a}_{b}", truth[i, j])
+    assert_two_states_with_the_true_transitions(demo.rows("regime_fit"), demo.truth["regimes"])
 
 
 @pytest.mark.slow

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pytest
 from hmmlearn.hmm import GaussianHMM
 
 from calibration.hmm_em import fit_gaussian_hmm
 
-
-@pytest.fixture(autouse=True)
-def _quiet_hmmlearn():
-    """hmmlearn logs 'Model is not converging' for tiny likelihood decreases at the tolerance floor."""
-    logger = logging.getLogger("hmmlearn.base")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
+pytestmark = pytest.mark.usefixtures("quiet_hmmlearn")
 
 
 def two_regime_features(n: int, seed: int) -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import numpy as np
 import polars as pl
@@ -14,10 +13,10 @@ from hmmlearn.hmm import GaussianHMM
 from calibration.fit_result import InsufficientSamples
 from calibration.regimes import (
     QUOTE_ACTION,
+    REGIME_FEATURES,
     RegimeFilter,
     RegimeParams,
     RegimeThresholds,
-    REGIME_FEATURES,
     filter_probabilities,
     fit_regime_hmm,
     hmm_log_likelihood,
@@ -32,14 +31,7 @@ SIGMA = (0.5e-3, 2.0e-3)  # per-bar return sd of each state
 FEATURES = REGIME_FEATURES
 
 
-@pytest.fixture(autouse=True)
-def _quiet_hmmlearn():
-    """hmmlearn logs 'Model is not converging' for tiny likelihood decreases at the tolerance floor."""
-    logger = logging.getLogger("hmmlearn.base")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
+pytestmark = pytest.mark.usefixtures("quiet_hmmlearn")
 
 
 def simulate_bars(seed: int, n: int = 3000, transmat=TRANSMAT, sigma=SIGMA, per_bar: int = 60):

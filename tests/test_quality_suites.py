@@ -1,0 +1,69 @@
+"""The Great Expectations suites behind the blocking gx_<table>_suite checks: clean partitions pass, each kind of
+damage fails the expectation that names it (the suites see only the columns they check)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from assets.quality import day_bounds_ms, run_suite
+
+DAY = dt.date(2026, 1, 1)
+START, _ = day_bounds_ms(DAY)
+
+
+def trades(n: int = 50) -> pl.DataFrame:
+    return pl.DataFrame({
+        "coin": ["DEMO"] * n, "time": [START + 1_000 * i for i in range(n)], "tid": list(range(n)),
+        "px": [25.0 + 0.001 * i for i in range(n)], "sz": [1.0] * n, "side": [1, -1] * (n // 2),
+    })
+
+
+def book(n: int = 50) -> pl.DataFrame:
+    bid = [25.0 + 0.001 * i for i in range(n)]
+    return pl.DataFrame({
+        "coin": ["DEMO"] * n, "time": [START + 500 * i for i in range(n)],
+        "bid_px_1": bid, "ask_px_1": [b + 0.002 for b in bid], "mid": [b + 0.001 for b in bid],
+        "spread_bps": [0.8] * n, "bid_sz_1": [3.0] * n, "ask_sz_1": [2.0] * n, "imbalance_1": [0.2] * n,
+        "bid_px_2": [b - 0.001 for b in bid], "ask_px_2": [b + 0.003 for b in bid],
+    })
+
+
+def failed(table: str, df: pl.DataFrame) -> set[tuple[str, str]]:
+    result = run_suite(table, df, DAY)
+    assert result.success == (not result.failures)
+    return {(f["expectation"], str(f["column"])) for f in result.failures}
+
+
+def test_clean_partitions_pass() -> None:
+    assert failed("trades", trades()) == set()
+    assert failed("book", book()) == set()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (pl.when(pl.col("tid") == 7).then(0.0).otherwise(pl.col("px")).alias("px"),
+         ("expect_column_values_to_be_between", "px")),
+        (pl.when(pl.col("tid") == 7).then(3).otherwise(pl.col("side")).alias("side"),
+         ("expect_column_values_to_be_in_set", "side")),
+        (pl.when(pl.col("tid") == 7).then(START - 1).otherwise(pl.col("time")).alias("time"),
+         ("expect_column_values_to_be_between", "time")),
+    ],
+    ids=["zero price", "unknown side", "time before the day"],
+)
+def test_damaged_trades_fail_the_expectation_that_names_the_damage(change: pl.Expr, expected: tuple[str, str]) -> None:
+    assert expected in failed("trades", trades().with_columns(change))
+
+
+def test_duplicate_trade_keys_and_missing_columns_fail() -> None:
+    df = trades()
+    assert ("expect_compound_columns_to_be_unique", "['coin', 'time', 'tid']") in failed("trades", pl.concat([df, df[:1]]).sort("time"))
+    assert ("expect_column_to_exist", "side") in failed("trades", df.drop("side"))
+
+
+def test_a_crossed_book_fails() -> None:
+    crossed = book().with_columns(pl.col("bid_px_1").alias("ask_px_1"), pl.col("ask_px_1").alias("bid_px_1"))
+    assert ("expect_column_pair_values_a_to_be_greater_than_b", "") in failed("book", crossed)
