@@ -63,7 +63,7 @@ def pairs_to_objects(text: pl.Expr) -> pl.Expr:
 def decode(texts: pl.Series, dtype: pl.DataType, what: str) -> tuple[pl.Series, pl.Series]:
     """Decode JSON ``texts`` with ``dtype``; returns the values and a reason per line (null when decoded).
 
-    Bad lines decode as null and get a reason; the good ones are decoded in one vectorised call.
+    Bad lines decode as null and get a reason; the good ones are decoded at once (chunked, in parallel).
     """
     try:
         return _json_decode(texts, dtype), pl.repeat(None, len(texts), dtype=pl.String, eager=True)
