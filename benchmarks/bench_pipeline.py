@@ -1,10 +1,9 @@
 """The nightly job on simulated demo days: wall time, peak memory, rows per second and the scaling ratio.
 
-Scenarios are DAYSxCOINS: by default 1x1 and 7x1; ``--full`` adds 30x1 and 7x10 (slow). Every (coin, day) is
-materialised oldest first with ``pipelines.run.materialise_all`` and ``DEMO_RUN_CONFIG`` in fresh child
-processes, whose peak RSS is the kernel's high-water mark (wait4, which covers everything polars allocates).
-Coins run in ``--concurrent-runs`` children at once (default 2, the instance's ``max_concurrent_runs``), each
-taking its share of the coins; peak memory is then the sum of the children's peaks (an upper bound).
+Scenarios are DAYSxCOINS: by default 1x1 and 7x1; ``--full`` adds 30x1 and 7x10 (slow). Each scenario's partitions
+are backfilled by ``pipelines.run.materialise_all`` with ``DEMO_RUN_CONFIG`` on ``--workers`` processes (default 2)
+in a fresh child with its own persistent instance. Peak memory is the largest proportional set size (PSS) of the
+child and its workers together, sampled every 250 ms from /proc/PID/smaps_rollup.
 Goals (issue 8, 2 cores): 30x1 under 10 min and 4 GiB; 30-day time / 1-day time <= 30 (linear or better).
 """
 
@@ -17,6 +16,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 START = dt.date(2026, 1, 1)
@@ -32,18 +33,18 @@ def _simulate(raw: str, days: int, coins: int) -> None:
         simulate_to_raw(DemoMarketConfig(coin=coin, days=days, seed=7 + i, start=START), raw)
 
 
-def _pipeline(raw: str, lake: str, coins: list[str]) -> dict:
-    """Run the nightly job on every partition of ``coins`` in ``raw`` into ``lake``; timings and row counts."""
-    import time
-
+def _pipeline(raw: str, lake: str, home: str, workers: int) -> dict:
+    """Backfill every partition in ``raw`` into ``lake`` on ``workers`` processes; timings and row counts."""
     import dagster as dg
 
     from data_lake.lake import Lake
+    from pipelines.backfill import failed_partitions
     from pipelines.run import DEMO_RUN_CONFIG, materialise_all
 
-    instance = dg.DagsterInstance.ephemeral()
+    Path(home).mkdir(parents=True, exist_ok=True)
+    instance = dg.DagsterInstance.local_temp(home)
     start = time.perf_counter()
-    outcomes = materialise_all(instance, raw, run_config=DEMO_RUN_CONFIG, coins=coins)
+    outcomes = materialise_all(instance, raw, run_config=DEMO_RUN_CONFIG, workers=workers)
     wall = time.perf_counter() - start
     step_s: dict[str, float] = {}
     for run in instance.get_runs():
@@ -53,11 +54,10 @@ def _pipeline(raw: str, lake: str, coins: list[str]) -> dict:
     return {
         "step_s": step_s,
         "wall_s": wall,
-        "partitions": len(outcomes),
-        "failed": sum(not ok for *_, ok in outcomes),
-        "raw_lines": int(store.read("raw_captures", coins=coins)["lines"].sum()),
-        "clean_rows": sum(store.read(t, coins=coins, columns=["coin"]).height
-                          for t in ("trades", "book", "asset_ctx", "fills")),
+        "partitions": len({(o.coin, o.date) for o in outcomes}),
+        "failed": len(failed_partitions(outcomes)),
+        "raw_lines": int(store.read("raw_captures")["lines"].sum()),
+        "clean_rows": sum(store.read(t, columns=["coin"]).height for t in ("trades", "book", "asset_ctx", "fills")),
     }
 
 
@@ -67,52 +67,70 @@ def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
                             text=True, env={**os.environ, **env})
 
 
-def _finish(process: subprocess.Popen) -> tuple[str, int]:
-    """Wait for a child; its stdout and peak RSS in bytes (ru_maxrss is KiB on Linux)."""
-    out = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+def _tree_pss_bytes(root: int) -> int:
+    """Proportional set size of ``root`` and all its descendants, from /proc: pages shared between them (the
+    libraries every worker maps) count once in total rather than once per process, as in a sum of RSS."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    tree, frontier = {root}, {root}
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier}
+        tree |= frontier
+    total_kib = 0
+    for pid in tree:
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        total_kib += next(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:"))
+    return total_kib * 1024
+
+
+def _finish(process: subprocess.Popen, sample_s: float = 0.25) -> tuple[str, int]:
+    """Wait for a child while sampling its process tree's PSS; its stdout and the largest sample in bytes."""
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.append(process.stdout.read()))
+    reader.start()
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _tree_pss_bytes(process.pid))
+        time.sleep(sample_s)
+    reader.join()
     if process.returncode:
-        raise RuntimeError(f"{process.args[2:4]} failed with exit code {process.returncode}:\n{out[-3000:]}")
-    return out, usage.ru_maxrss * 1024
+        raise RuntimeError(f"{process.args[2:4]} failed with exit code {process.returncode}:\n{output[0][-3000:]}")
+    return output[0], peak
 
 
 def _coin_names(coins: int) -> list[str]:
     return ["DEMO"] if coins == 1 else [f"DEMO{i}" for i in range(coins)]
 
 
-def run_scenario(name: str, work: Path, concurrent_runs: int) -> dict:
-    """Simulate, then run the coins' partitions in up to ``concurrent_runs`` children at once."""
-    import time
-
+def run_scenario(name: str, work: Path, workers: int) -> dict:
+    """Simulate, then backfill every partition in one child on ``workers`` processes."""
     days, coins = (int(x) for x in name.split("x"))
-    raw, lake = work / name / "raw", work / name / "lake"
+    raw, lake, home = work / name / "raw", work / name / "lake", work / name / "dagster_home"
     _finish(_start(["--simulate", str(raw), str(days), str(coins)], {}))
     env = {"SMALLFISH_RAW": str(raw), "SMALLFISH_LAKE": str(lake), "GX_ANALYTICS_ENABLED": "false"}
-    names = _coin_names(coins)
-    shares = [names[i::concurrent_runs] for i in range(min(concurrent_runs, len(names)))]
     start = time.perf_counter()
-    children = [_start(["--pipeline", str(raw), str(lake), ",".join(share)], env) for share in shares]
-    finished = [_finish(child) for child in children]
+    out, peak = _finish(_start(["--pipeline", str(raw), str(lake), str(home), str(workers)], env))
     wall = time.perf_counter() - start
-    parts = [json.loads(out.strip().splitlines()[-1]) for out, _ in finished]
-    step_s: dict[str, float] = {}
-    for part in parts:
-        for step, seconds in part["step_s"].items():
-            step_s[step] = step_s.get(step, 0.0) + seconds
+    part = json.loads(out.strip().splitlines()[-1])
     return {
-        "scenario": name, "days": days, "coins": coins, "children": len(shares), "wall_s": wall,
-        "peak_bytes": sum(peak for _, peak in finished),
-        "slowest_steps_s": dict(sorted(step_s.items(), key=lambda kv: -kv[1])[:6]),
-        **{k: sum(p[k] for p in parts) for k in ("partitions", "failed", "raw_lines", "clean_rows")},
+        "scenario": name, "days": days, "coins": coins, "workers": workers, "wall_s": wall, "peak_bytes": peak,
+        "slowest_steps_s": dict(sorted(part["step_s"].items(), key=lambda kv: -kv[1])[:6]),
+        **{k: part[k] for k in ("partitions", "failed", "raw_lines", "clean_rows")},
     }
 
 
 def report(results: list[dict]) -> None:
-    print(f"\n{'scenario':>9} {'procs':>5} {'runs':>5} {'failed':>6} {'wall s':>8} {'s/run':>7} {'peak MiB':>9} {'raw lines':>11} "
+    print(f"\n{'scenario':>9} {'workers':>7} {'runs':>5} {'failed':>6} {'wall s':>8} {'s/run':>7} {'peak MiB':>9} {'raw lines':>11} "
           f"{'lines/s':>9} {'clean rows/s':>12}")
     for r in results:
-        print(f"{r['scenario']:>9} {r['children']:>5} {r['partitions']:>5} {r['failed']:>6} {r['wall_s']:>8.1f} "
+        print(f"{r['scenario']:>9} {r['workers']:>7} {r['partitions']:>5} {r['failed']:>6} {r['wall_s']:>8.1f} "
               f"{r['wall_s'] / r['partitions']:>7.1f} {r['peak_bytes'] / 2**20:>9.0f} {r['raw_lines']:>11,} "
               f"{r['raw_lines'] / r['wall_s']:>9,.0f} {r['clean_rows'] / r['wall_s']:>12,.0f}")
     for r in results:
@@ -137,23 +155,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="also 30 days of one coin and 7 days of 10 coins")
     parser.add_argument("--scenarios", nargs="+", metavar="DAYSxCOINS", help="explicit scenarios, e.g. 1x1 30x1")
     parser.add_argument("--simulate", nargs=3, metavar=("RAW", "DAYS", "COINS"), help=argparse.SUPPRESS)
-    parser.add_argument("--concurrent-runs", type=int, default=2,
-                        help="coins run in this many processes at once (the instance's max_concurrent_runs)")
-    parser.add_argument("--pipeline", nargs=3, metavar=("RAW", "LAKE", "COINS"), help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=2, help="processes running partitions at once")
+    parser.add_argument("--pipeline", nargs=4, metavar=("RAW", "LAKE", "HOME", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.simulate:
         _simulate(args.simulate[0], int(args.simulate[1]), int(args.simulate[2]))
         return 0
     if args.pipeline:
-        raw, lake, coins = args.pipeline
-        print(json.dumps(_pipeline(raw, lake, coins.split(","))))
+        raw, lake, home, workers = args.pipeline
+        print(json.dumps(_pipeline(raw, lake, home, int(workers))))
         return 0
     scenarios = args.scenarios or (FULL if args.full else DEFAULT)
     with tempfile.TemporaryDirectory(prefix="bench_pipeline_") as work:
         results = []
         for name in scenarios:
             print(f"== {name} (days x coins)", flush=True)
-            results.append(run_scenario(name, Path(work), args.concurrent_runs))
+            results.append(run_scenario(name, Path(work), args.workers))
     report(results)
     return 1 if any(r["failed"] for r in results) else 0
 

@@ -43,7 +43,7 @@ def enrich_fill_log(
         sigma_bps_per_sqrt_s=pl.col("ewma_var").sqrt() * 1e4,
     )
     out = _asof(marked, vol, "bar_end", ["sigma_bps_per_sqrt_s"])
-    book = book_signals.drop_nulls("imbalance_1").unique(["coin", "time"], keep="last")
+    book = book_signals.drop_nulls("imbalance_1").unique(["coin", "time"], keep="last", maintain_order=True)
     out = _asof(out, book.with_columns(pl.col("imbalance_5").forward_fill().over("coin")), "time", ["imbalance_1", "imbalance_5"])
     if beliefs is not None and beliefs.height:
         out = _asof(out.drop(BELIEF_COLUMNS, strict=False), beliefs, "time", list(BELIEF_COLUMNS))

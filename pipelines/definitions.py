@@ -15,9 +15,11 @@ ingest_job = dg.define_asset_job(
     description="Raw captures -> clean tables and quarantine for one (coin, day), with their blocking checks.",
 )
 
+NIGHTLY_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.groups("niche")
+
 nightly_job = dg.define_asset_job(
     "nightly_recalibration",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("niche"),
+    selection=NIGHTLY_SELECTION,
     partitions_def=COIN_DAY,
     description="Yesterday's (coin, day): clean, measure, fit over the training window, walk-forward, candidate, gate.",
 )

@@ -2,20 +2,21 @@
 
 ``python -m pipelines.run demo``   generate the demo market, then materialise every partition it produced;
 ``python -m pipelines.run ingest`` materialise every (coin, day) found in the raw zone (real captures).
+Both backfill in stages on ``--workers`` processes (``pipelines.backfill``: each coin's fits oldest day first).
 Runs land in the same instance the UI reads, so ``dagster dev -w workspace.yaml`` shows them afterwards.
 """
 
 import argparse
 import datetime as dt
+import os
 import sys
 from collections.abc import Collection, Sequence
 
 import dagster as dg
 
-from assets.partitions import COINS, partition_key
 from data_lake import raw_zone
 from data_lake.lake import Lake
-from pipelines.definitions import defs
+from pipelines.backfill import Outcome, backfill, failed_partitions
 from pipelines.resources import default_raw_root
 from quoting.params_cli import params_show
 
@@ -40,23 +41,21 @@ DEMO_RUN_CONFIG = {
 def materialise_all(
     instance: dg.DagsterInstance,
     raw_root: str,
-    job_name: str = "nightly_recalibration",
     run_config: dict | None = None,
     coins: Collection[str] | None = None,
-) -> list[tuple[str, dt.date, bool]]:
-    """Materialise ``job_name`` for every partition in the raw zone (of ``coins`` when given), oldest day first;
-    (coin, day, success) per run."""
-    partitions = partitions_in(raw_root, coins)
-    instance.add_dynamic_partitions(COINS.name, sorted({coin for coin, _ in partitions}))
-    job = defs.resolve_job_def(job_name)
-    outcomes = []
-    for coin, date in partitions:
-        result = job.execute_in_process(
-            partition_key=partition_key(coin, date), instance=instance, run_config=run_config, raise_on_error=False
-        )
-        outcomes.append((coin, date, result.success))
-        print(f"  {coin} {date}: {'ok' if result.success else 'FAILED'} (run {result.run_id[:8]})")
-    return outcomes
+    workers: int = 1,
+) -> list[Outcome]:
+    """Backfill the nightly job over every partition in the raw zone (of ``coins`` when given), printing each
+    stage's outcome as it finishes; every outcome."""
+    def report(o: Outcome) -> None:
+        print(f"  {o.coin} {o.date} {o.stage:<8}: {'ok' if o.success else 'FAILED'} (run {o.run_id[:8]})", flush=True)
+
+    return backfill(instance, partitions_in(raw_root, coins), run_config=run_config, workers=workers, report=report)
+
+
+def default_workers(instance: dg.DagsterInstance) -> int:
+    """One worker per available core on a persistent instance; an ephemeral one only runs in this process."""
+    return 1 if instance.is_ephemeral else len(os.sched_getaffinity(0))
 
 
 def _summary(lake: Lake) -> None:
@@ -76,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--coin", default="DEMO")
     demo.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 1, 1))
     sub.add_parser("ingest", help="run the pipeline on every (coin, day) in the raw zone")
+    for command in sub.choices.values():
+        command.add_argument("--workers", type=int, help="processes running partitions at once (default: one per core)")
     args = parser.parse_args(argv)
 
     raw_root = default_raw_root()
@@ -86,12 +87,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"demo market written to {raw_root} (ground truth: {truth})")
 
     instance = dg.DagsterInstance.get()
-    outcomes = materialise_all(instance, raw_root, run_config=DEMO_RUN_CONFIG if args.command == "demo" else None)
+    outcomes = materialise_all(instance, raw_root, run_config=DEMO_RUN_CONFIG if args.command == "demo" else None,
+                               workers=args.workers or default_workers(instance))
     _summary(Lake())
-    failed = [o for o in outcomes if not o[2]]
-    print(f"\n{len(outcomes) - len(failed)}/{len(outcomes)} partitions materialised; Dagster home: {instance.root_directory}")
+    partitions = {(o.coin, o.date) for o in outcomes}
+    failed = failed_partitions(outcomes)
+    print(f"\n{len(partitions) - len(failed)}/{len(partitions)} partitions materialised; Dagster home: {instance.root_directory}")
+    for coin, date, stage in failed:
+        print(f"  FAILED {coin} {date} at stage {stage}: see its run in the UI")
     print(f"walk-forward reports: {Lake().root}/reports/")
-    for coin in sorted({c for c, _, _ in outcomes}):
+    for coin in sorted({coin for coin, _ in partitions}):
         print(params_show(Lake().root, coin))
     print("open the UI with: make ui   (http://127.0.0.1:3000)")
     return 1 if failed else 0

@@ -1,0 +1,186 @@
+"""Materialise many (coin, day) partitions of the nightly job on several processes, in the order their reads need.
+
+Assets read days other than their own partition: features reads the previous day's trades; markouts the previous
+day's regime fit (out-of-sample beliefs) and the next day's first book minute; the fits, the walk-forward and the
+gate read a window of earlier days and the previous day's fits (regime warm start, incumbent parameters). So each
+partition runs in three stages, each a run of the nightly job on a subset of its assets:
+
+- ``ingest``: raw captures -> clean tables and their checks; reads only its own raw files;
+- ``features``: after the day's and the previous day's ingest;
+- ``fits``: the rest, after the day's features, the previous day's fits and the next day's ingest.
+
+Stages run as soon as what they read is done, so one core can clean day d+2 while the other fits day d; the fits
+stages form the critical path and go first. A stage waits for its own day's earlier stages to succeed (a failed
+ingest skips that day's later stages) and for other days' stages only to finish, as the nightly run would find a
+missing day. Unlike the nightly run, a backfilled day sees the next day's first book minute, so markouts of its
+last 30 s are observed rather than null.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import multiprocessing
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from assets.ingest import clean_tables, raw_captures
+from assets.measurement import features
+from assets.partitions import COINS, partition_key
+from pipelines.definitions import NIGHTLY_SELECTION, defs, nightly_job
+
+if TYPE_CHECKING:
+    from dagster._core.instance.ref import InstanceRef
+
+INGEST, FEATURES, FITS = "ingest", "features", "fits"
+STAGE_ASSETS = {
+    INGEST: dg.AssetSelection.assets(raw_captures, clean_tables),
+    FEATURES: dg.AssetSelection.assets(features),
+    FITS: NIGHTLY_SELECTION - dg.AssetSelection.assets(raw_captures, clean_tables, features),
+}
+"""The nightly job's assets by stage; every asset of the job is in exactly one (tested)."""
+
+DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True, order=True)
+class Task:
+    """One stage of one partition."""
+
+    stage: str
+    coin: str
+    date: dt.date
+
+    def own_day_needs(self) -> tuple[Task, ...]:
+        """Stages of the same partition that must have succeeded."""
+        return {INGEST: (), FEATURES: (Task(INGEST, self.coin, self.date),),
+                FITS: (Task(FEATURES, self.coin, self.date),)}[self.stage]
+
+    def other_day_needs(self) -> tuple[Task, ...]:
+        """Stages of neighbouring days that must have finished (when they are part of the backfill)."""
+        return {INGEST: (), FEATURES: (Task(INGEST, self.coin, self.date - DAY),),
+                FITS: (Task(FITS, self.coin, self.date - DAY), Task(INGEST, self.coin, self.date + DAY))}[self.stage]
+
+    def priority(self) -> tuple[int, dt.date, str]:
+        """Fits first (the critical path), then features, then ingest; oldest day first."""
+        return ((FITS, FEATURES, INGEST).index(self.stage), self.date, self.coin)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One stage of one partition: whether its run succeeded (None: skipped, an earlier stage failed) and its run id."""
+
+    coin: str
+    date: dt.date
+    stage: str
+    success: bool | None
+    run_id: str = ""
+
+
+def backfill(
+    instance: dg.DagsterInstance,
+    partitions: Iterable[tuple[str, dt.date]],
+    run_config: dict | None = None,
+    workers: int = 1,
+    report: Callable[[Outcome], None] = lambda outcome: None,
+) -> list[Outcome]:
+    """Run every stage of ``partitions`` on ``workers`` processes (1: in this process), each as soon as its needs are
+    done; every stage's outcome in completion order, each also passed to ``report``. Several workers need a
+    persistent instance, which their runs share."""
+    if workers > 1 and instance.is_ephemeral:
+        raise ValueError("a backfill on several workers needs a persistent Dagster instance (set DAGSTER_HOME)")
+    partitions = sorted(set(partitions))
+    instance.add_dynamic_partitions(COINS.name, sorted({coin for coin, _ in partitions}))
+    pending = {Task(stage, coin, date) for coin, date in partitions for stage in STAGE_ASSETS}
+    done: dict[Task, Outcome] = {}
+    running: dict[Future, Task] = {}
+    executor = _pool(instance, workers) if workers > 1 else _InProcess(instance)
+    try:
+        while pending or running:
+            for task in _skipped(pending, done):
+                pending.discard(task)
+                done[task] = Outcome(task.coin, task.date, task.stage, None)
+                report(done[task])
+            ready = sorted((t for t in pending if _is_ready(t, pending, running.values())), key=Task.priority)
+            for task in ready[: workers - len(running)]:
+                pending.discard(task)
+                running[executor.submit(_run_task, task, run_config)] = task
+            if not running:
+                if pending and not ready:
+                    raise RuntimeError(f"backfill stalled with {len(pending)} stages whose needs never finish")
+                continue
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                task = running.pop(future)
+                done[task] = future.result()
+                report(done[task])
+    finally:
+        executor.shutdown()
+    return list(done.values())
+
+
+def failed_partitions(outcomes: Iterable[Outcome]) -> list[tuple[str, dt.date, str]]:
+    """(coin, day, stage) of every partition whose stage failed (not those skipped after it)."""
+    return [(o.coin, o.date, o.stage) for o in outcomes if o.success is False]
+
+
+def _is_ready(task: Task, pending: set[Task], running: Iterable[Task]) -> bool:
+    unfinished = pending | set(running)
+    return not any(need in unfinished for need in (*task.own_day_needs(), *task.other_day_needs()))
+
+
+def _skipped(pending: set[Task], done: dict[Task, Outcome]) -> list[Task]:
+    """Pending stages one of whose own-day needs did not succeed."""
+    return [t for t in pending if any(n in done and not done[n].success for n in t.own_day_needs())]
+
+
+@functools.cache
+def _asset_keys(stage: str) -> list[dg.AssetKey]:
+    return sorted(STAGE_ASSETS[stage].resolve(defs.resolve_asset_graph()))
+
+
+def _run_task(task: Task, run_config: dict | None, instance: dg.DagsterInstance | None = None) -> Outcome:
+    """Materialise one stage's assets for one partition, as a run of the nightly job tagged with the stage."""
+    result = defs.resolve_job_def(nightly_job.name).execute_in_process(
+        partition_key=partition_key(task.coin, task.date),
+        instance=instance or _worker_instance,
+        run_config=run_config,
+        asset_selection=_asset_keys(task.stage),
+        raise_on_error=False,
+        tags={"smallfish/backfill_stage": task.stage},
+    )
+    return Outcome(task.coin, task.date, task.stage, result.success, result.run_id)
+
+
+class _InProcess(Executor):
+    """Runs each submitted task at once in this process, against the caller's (possibly ephemeral) instance."""
+
+    def __init__(self, instance: dg.DagsterInstance):
+        self._instance = instance
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs, instance=self._instance))
+        return future
+
+
+_worker_instance: dg.DagsterInstance | None = None
+
+
+def _pool(instance: dg.DagsterInstance, workers: int) -> ProcessPoolExecutor:
+    """Fresh interpreters (spawn: polars and Dagster threads do not survive fork), each opening the instance once."""
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_open_instance,
+        initargs=(instance.get_ref(),),
+    )
+
+
+def _open_instance(ref: InstanceRef) -> None:
+    global _worker_instance
+    _worker_instance = dg.DagsterInstance.from_ref(ref)
