@@ -3,7 +3,7 @@
 Scenarios are DAYSxCOINS: by default 1x1 and 7x1; ``--full`` adds 30x1 and 7x10 (slow). Each scenario's partitions
 are backfilled by ``pipelines.run.materialise_all`` with ``DEMO_RUN_CONFIG`` on ``--workers`` processes (default 2)
 in a fresh child with its own persistent instance. Peak memory is the largest proportional set size (PSS) of the
-child and its workers together, sampled every 250 ms from /proc/PID/smaps_rollup.
+child and its workers together, sampled every second from /proc/PID/smaps_rollup.
 Goals (issue 8, 2 cores): 30x1 under 10 min and 4 GiB; 30-day time / 1-day time <= 30 (linear or better).
 """
 
@@ -90,7 +90,7 @@ def _tree_pss_bytes(root: int) -> int:
     return total_kib * 1024
 
 
-def _finish(process: subprocess.Popen, sample_s: float = 0.25) -> tuple[str, int]:
+def _finish(process: subprocess.Popen, sample_s: float = 1.0) -> tuple[str, int]:
     """Wait for a child while sampling its process tree's PSS; its stdout and the largest sample in bytes."""
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.append(process.stdout.read()))

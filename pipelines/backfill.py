@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
 import multiprocessing
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
@@ -144,7 +145,11 @@ def _asset_keys(stage: str) -> list[dg.AssetKey]:
 
 
 def _run_task(task: Task, run_config: dict | None, instance: dg.DagsterInstance | None = None) -> Outcome:
-    """Materialise one stage's assets for one partition, as a run of the nightly job tagged with the stage."""
+    """Materialise one stage's assets for one partition, as a run of the nightly job tagged with the stage.
+
+    A run leaves large frames in reference cycles (Great Expectations' batches, Dagster's run context) that the
+    cyclic collector, counting objects rather than bytes, frees late: collected here, a long-lived worker stays at
+    one run's peak (ingest of 8 demo days in one process: 715-790 MiB between runs, not 810 -> 1,300 MiB)."""
     result = defs.resolve_job_def(nightly_job.name).execute_in_process(
         partition_key=partition_key(task.coin, task.date),
         instance=instance or _worker_instance,
@@ -153,6 +158,7 @@ def _run_task(task: Task, run_config: dict | None, instance: dg.DagsterInstance 
         raise_on_error=False,
         tags={"smallfish/backfill_stage": task.stage},
     )
+    gc.collect()
     return Outcome(task.coin, task.date, task.stage, result.success, result.run_id)
 
 
