@@ -10,7 +10,7 @@ import argparse
 import datetime as dt
 import os
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
 import dagster as dg
 
@@ -21,9 +21,9 @@ from pipelines.resources import default_raw_root
 from quoting.params_cli import params_show
 
 
-def partitions_in(raw_root: str, coins: Collection[str] | None = None) -> list[tuple[str, dt.date]]:
-    """Every (coin, day) with at least one raw file, optionally only of ``coins``."""
-    return sorted({(f.coin, f.date) for f in raw_zone.discover(raw_root) if coins is None or f.coin in coins})
+def partitions_in(raw_root: str) -> list[tuple[str, dt.date]]:
+    """Every (coin, day) with at least one raw file."""
+    return sorted({(f.coin, f.date) for f in raw_zone.discover(raw_root)})
 
 
 DEMO_RUN_CONFIG = {
@@ -39,18 +39,15 @@ DEMO_RUN_CONFIG = {
 
 
 def materialise_all(
-    instance: dg.DagsterInstance,
-    raw_root: str,
-    run_config: dict | None = None,
-    coins: Collection[str] | None = None,
-    workers: int = 1,
+    instance: dg.DagsterInstance, raw_root: str, run_config: dict | None = None, workers: int = 1
 ) -> list[Outcome]:
-    """Backfill the nightly job over every partition in the raw zone (of ``coins`` when given), printing each
-    stage's outcome as it finishes; every outcome."""
+    """Backfill the nightly job over every partition in the raw zone, printing each stage's outcome as it
+    finishes; every outcome."""
     def report(o: Outcome) -> None:
-        print(f"  {o.coin} {o.date} {o.stage:<8}: {'ok' if o.success else 'FAILED'} (run {o.run_id[:8]})", flush=True)
+        status = {True: "ok", False: "FAILED", None: "skipped, an earlier stage failed"}[o.success]
+        print(f"  {o.coin} {o.date} {o.stage:<8}: {status}{f' (run {o.run_id[:8]})' if o.run_id else ''}", flush=True)
 
-    return backfill(instance, partitions_in(raw_root, coins), run_config=run_config, workers=workers, report=report)
+    return backfill(instance, partitions_in(raw_root), run_config=run_config, workers=workers, report=report)
 
 
 def default_workers(instance: dg.DagsterInstance) -> int:
