@@ -102,10 +102,11 @@ def backfill(
     executor = _pool(instance, workers) if workers > 1 else _InProcess(instance)
     try:
         while pending or running:
-            for task in _skipped(pending, done):
-                pending.discard(task)
-                done[task] = Outcome(task.coin, task.date, task.stage, None)
-                report(done[task])
+            while skipped := _skipped(pending, done):  # until no more: a skip skips the day's later stages too
+                for task in skipped:
+                    pending.discard(task)
+                    done[task] = Outcome(task.coin, task.date, task.stage, None)
+                    report(done[task])
             ready = sorted((t for t in pending if _is_ready(t, pending, running.values())), key=Task.priority)
             for task in ready[: workers - len(running)]:
                 pending.discard(task)
