@@ -3,8 +3,10 @@
 It is the ground truth the calibration tests check against and the default input of ``make demo``:
 :func:`simulate` returns it in memory, :func:`simulate_to_raw` writes raw-zone captures
 (``{raw_root}/ws/{YYYYMMDD}/{H}/{coin}.jsonl.lz4``) and the truth JSON (``{raw_root}/truth/{coin}.json``),
-which :func:`load_truth` reads back. :func:`simulate_universe_to_raw` writes several coins of known volume, spread
-and maker count (:mod:`data_lake.demo_market.multi_coin`).
+which :func:`load_truth` reads back. :func:`demo_coin_configs` gives the ``DEMO`` control and the ``NICHE`` coin
+with a documented edge that ``make demo`` runs side by side (:mod:`data_lake.demo_market.presets`).
+:func:`simulate_universe_to_raw` writes several coins of known volume, spread and maker count
+(:mod:`data_lake.demo_market.multi_coin`).
 """
 
 from data_lake.demo_market.config import DemoMarketConfig
@@ -14,6 +16,7 @@ from data_lake.demo_market.multi_coin import (
     UniverseCoin,
     simulate_universe_to_raw,
 )
+from data_lake.demo_market.presets import demo_coin_configs
 from data_lake.demo_market.raw_writer import simulate_to_raw
 from data_lake.demo_market.truth import load_truth, truth_path
 
@@ -22,6 +25,7 @@ __all__ = [
     "DemoMarket",
     "DemoMarketConfig",
     "UniverseCoin",
+    "demo_coin_configs",
     "load_truth",
     "simulate",
     "simulate_to_raw",

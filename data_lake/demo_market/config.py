@@ -44,6 +44,10 @@ class DemoMarketConfig:
     informed_prob: tuple[float, ...] = (0.05, 0.4)
     informed_jump_bps: float = 3.0
     informed_delay_s: tuple[float, float] = (0.01, 0.1)
+    impact_per_reach: tuple[float, ...] = ()
+    """Per regime (empty: none). Every taker order then moves the price permanently by side * impact * its reach
+    depth from the mid (half spread + reach, price units): the takers sweep and the market follows them. The move
+    becomes visible like an informed jump, after a delay uniform in ``informed_delay_s``, at the next block."""
 
     block_ms: int = 100
     book_interval_ms: int = 500
@@ -84,6 +88,8 @@ class DemoMarketConfig:
             raise ValueError("days must be >= 1 and block_ms must divide a minute")
         if self.spread_ticks < 1 or self.n_makers < 1:
             raise ValueError("spread_ticks and n_makers must be >= 1")
+        if self.impact_per_reach and (len(self.impact_per_reach) != n or min(self.impact_per_reach) < 0):
+            raise ValueError("impact_per_reach needs one value >= 0 per regime (or none)")
 
     @property
     def n_states(self) -> int:
@@ -130,6 +136,19 @@ class DemoMarketConfig:
         return self.order_rate_per_side_per_s * math.exp(self.kappa_per_price * self.half_spread)
 
     @property
+    def impact_by_regime(self) -> np.ndarray:
+        """``impact_per_reach`` per regime, zeros when it is empty."""
+        return np.asarray(self.impact_per_reach or (0.0,) * self.n_states, dtype=float)
+
+    @property
+    def reach_depth_moments_bps(self) -> tuple[float, float]:
+        """E[D] and E[D^2] of an order's reach depth D = half_spread + reach from the mid, in bps at the start price
+        (reach ~ Exponential(kappa))."""
+        bps_per_price = 1e4 / self.start_price
+        h, k = self.half_spread * bps_per_price, self.kappa_per_price / bps_per_price
+        return h + 1 / k, h**2 + 2 * h / k + 2 / k**2
+
+    @property
     def stationary_distribution(self) -> np.ndarray:
         """The regime chain's stationary distribution (left eigenvector of the transition matrix)."""
         matrix = np.asarray(self.transition_per_minute, dtype=float)
@@ -139,7 +158,11 @@ class DemoMarketConfig:
 
     @property
     def total_sigma_bps_per_sqrt_s(self) -> np.ndarray:
-        """Per-regime volatility of the price including informed jumps: sqrt(sigma^2 + rate * p * J^2)."""
+        """Per-regime volatility of the price including informed jumps J and impacts i*D of the orders (bps at the
+        start price; a jump and its order's impact share the order's side): sqrt(sigma^2 + rate * E[(J 1_informed +
+        i D)^2]) = sqrt(sigma^2 + rate * (p J^2 + 2 p J i E[D] + i^2 E[D^2]))."""
         sigma = np.asarray(self.sigma_bps_per_sqrt_s)
-        jumps = self.order_rate_per_s * np.asarray(self.informed_prob) * self.informed_jump_bps**2
-        return np.sqrt(sigma**2 + jumps)
+        p, jump, impact = np.asarray(self.informed_prob), self.informed_jump_bps, self.impact_by_regime
+        mean_d, mean_d2 = self.reach_depth_moments_bps
+        per_order = p * jump**2 + 2 * p * jump * impact * mean_d + impact**2 * mean_d2
+        return np.sqrt(sigma**2 + self.order_rate_per_s * per_order)

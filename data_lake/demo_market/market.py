@@ -64,8 +64,10 @@ def simulate(config: DemoMarketConfig) -> DemoMarket:
     jump_block = _informed_jump_blocks(config, orders)
     visible = jump_block >= 0
     jump_log_size = orders["side"].to_numpy() * config.informed_jump_bps * 1e-4
+    impact_block, impact_size = _impacts(config, orders)
     change_blocks, change_bids = simulate_bid_changes(
-        config, regime_path, jump_block[visible], jump_log_size[visible], stream(config.seed, Stream.PRICE)
+        config, regime_path, jump_block[visible], jump_log_size[visible], stream(config.seed, Stream.PRICE),
+        impact_block, impact_size,
     )
     mids = _mids_frame(config, change_blocks, change_bids)
     regimes = pl.DataFrame(
@@ -92,6 +94,20 @@ def _informed_jump_blocks(config: DemoMarketConfig, orders: pl.DataFrame) -> np.
     block = np.ceil(np.nan_to_num(jump_ms, nan=-1.0) / config.block_ms).astype(np.int64)
     n_blocks = config.days * MS_PER_DAY // config.block_ms
     return np.where(orders["informed"].to_numpy() & (block < n_blocks), block, -1)
+
+
+def _impacts(config: DemoMarketConfig, orders: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(block, signed price move) of every order whose regime has an impact and whose move becomes visible within
+    the simulated span: side * impact * (half_spread + reach), after a delay uniform in ``informed_delay_s``."""
+    impact = config.impact_by_regime[orders["regime"].to_numpy()]
+    if not impact.any():
+        return np.empty(0, np.int64), np.empty(0)
+    low, high = config.informed_delay_s
+    delay_s = stream(config.seed, Stream.IMPACT).uniform(low, high, orders.height)
+    block = np.ceil((orders["time_s"].to_numpy() + delay_s) * 1000 / config.block_ms).astype(np.int64)
+    size = orders["side"].to_numpy() * impact * (config.half_spread + orders["reach"].to_numpy())
+    keep = (impact > 0) & (block < config.days * MS_PER_DAY // config.block_ms)
+    return block[keep], size[keep]
 
 
 def _mids_frame(config: DemoMarketConfig, change_blocks: np.ndarray, change_bids: np.ndarray) -> pl.DataFrame:

@@ -1,8 +1,9 @@
 """The latent log price per 100 ms block and the displayed book top it implies.
 
-The latent log price is a Gaussian random walk with the regime's sigma plus informed jumps; it is sampled at
-every block (the exchange's block clock) and the displayed best bid is the tick at or below it, so the mid sits
-on the half-tick grid with a constant spread of ``spread_ticks`` ticks. Only blocks where the bid moved are kept.
+The latent log price is a Gaussian random walk with the regime's sigma plus informed jumps (and the orders'
+impacts, when the config has them); it is sampled at every block (the exchange's block clock) and the displayed
+best bid is the tick at or below it, so the mid sits on the half-tick grid with a constant spread of
+``spread_ticks`` ticks. Only blocks where the bid moved are kept.
 """
 
 from __future__ import annotations
@@ -20,12 +21,17 @@ def simulate_bid_changes(
     jump_blocks: np.ndarray,
     jump_log_sizes: np.ndarray,
     rng: np.random.Generator,
+    impact_blocks: np.ndarray | None = None,
+    impact_sizes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(block index, best bid in ticks) at block 0 and at every block where the best bid changed.
 
     Block b covers (b-1, b] blocks of ``block_ms``: its increment uses the regime of the minute it lies in and
-    adds the informed jumps (log-price sizes) that became visible in it.
+    adds the informed jumps (log-price sizes) that became visible in it, then the order impacts visible in it
+    (``impact_sizes`` in price units, so a move is exactly its size whatever the price has become).
     """
+    impact_blocks = np.empty(0, np.int64) if impact_blocks is None else impact_blocks
+    impact_sizes = np.empty(0) if impact_sizes is None else impact_sizes
     blocks_per_day = MS_PER_DAY // config.block_ms
     blocks_per_minute = MS_PER_MINUTE // config.block_ms
     sigma_log_per_block = np.asarray(config.sigma_bps_per_sqrt_s) * 1e-4 * math.sqrt(config.block_ms / 1000)
@@ -44,6 +50,9 @@ def simulate_bid_changes(
         if day == 0:
             increments[0] = 0.0
         path = log_price + np.cumsum(increments)
+        impact_in_day = (impact_blocks >= first) & (impact_blocks < first + blocks_per_day)
+        if impact_in_day.any():
+            path = _with_impacts(path, impact_blocks[impact_in_day] - first, impact_sizes[impact_in_day])
         log_price = float(path[-1])
         bids = np.floor(np.exp(path) * ticks_per_price).astype(np.int64)
         before = np.concatenate([[bids[0] - 1 if previous_bid is None else previous_bid], bids[:-1]])
@@ -52,3 +61,22 @@ def simulate_bid_changes(
         change_bids.append(bids[moved])
         previous_bid = int(bids[-1])
     return np.concatenate(change_blocks), np.concatenate(change_bids)
+
+
+def _with_impacts(path: np.ndarray, blocks: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The log-price ``path`` with price moves ``sizes`` (price units) added at ``blocks``, in block order.
+
+    Each move is converted to log units at the price it meets (the path plus the moves before it), so it moves the
+    price by exactly its size; a move that would take the price to zero or below is an error.
+    """
+    order = np.argsort(blocks, kind="stable")
+    blocks, sizes = blocks[order], sizes[order]
+    steps = np.empty(len(sizes))
+    offset = 0.0
+    for i, (block, size) in enumerate(zip(blocks.tolist(), sizes.tolist(), strict=True)):
+        price = math.exp(path[block] + offset)
+        if price + size <= 0:
+            raise ValueError(f"an impact of {size} would take the price {price} to zero or below")
+        steps[i] = math.log1p(size / price)
+        offset += steps[i]
+    return path + np.cumsum(np.bincount(blocks, weights=steps, minlength=len(path)))

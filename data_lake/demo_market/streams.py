@@ -15,6 +15,7 @@ class Stream(IntEnum):
     ORDERS = 2
     PRICE = 3
     PRINTS = 4
+    IMPACT = 5
     BOOK = 10
     HOURLY = 11
     CAPTURE = 12

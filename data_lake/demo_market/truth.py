@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from data_lake.demo_market.config import DemoMarketConfig
+from data_lake.demo_market.edge import maker_edge
 from data_lake.demo_market.market import DemoMarket
 from data_lake.raw_zone import coin_file_name
 
@@ -28,10 +29,12 @@ def truth(market: DemoMarket) -> dict[str, Any]:
     c = market.config
     bps_per_price = 1e4 / c.start_price
     sigma = np.asarray(c.sigma_bps_per_sqrt_s)
-    adverse_bps = np.asarray(c.informed_prob) * c.informed_jump_bps
+    adverse_bps = np.asarray(c.informed_prob) * c.informed_jump_bps + c.impact_by_regime * c.reach_depth_moments_bps[0]
     half_spread_bps = c.half_spread * bps_per_price
+    edge = maker_edge(c)
     return {
         "coin": c.coin,
+        "edge": edge["edge"],
         "seed": c.seed,
         "start_date": c.start.isoformat(),
         "days": c.days,
@@ -109,9 +112,18 @@ def truth(market: DemoMarket) -> dict[str, Any]:
             "markout_convention": (
                 "maker markout at horizon h >= jump_visible_within_ms, per print, in bps of the mid: "
                 "depth_bps - side * (mid(t+h) - mid(t-)) / mid(t-) * 1e4; "
-                "its mean per regime is depth_bps - expected_aggressor_move_bps"
+                "its mean per regime is depth_bps - expected_aggressor_move_bps without impact; with impact the move "
+                "grows with the depth a print reached (maker_edge.regimes.*.adverse_selection_bps)"
             ),
         },
+        "impact": {
+            "impact_per_reach": c.impact_by_regime.tolist(),
+            "move": (
+                "every taker order moves the price permanently by side * impact_per_reach[regime] * (half_spread + "
+                "reach) in price units, visible like an informed jump (delay uniform in jump_delay_s, next block)"
+            ),
+        },
+        "maker_edge": edge,
         "asset_ctx": {
             "funding_hourly_mean": c.funding_hourly_mean,
             "funding_hourly_sd": c.funding_hourly_sd,
