@@ -8,6 +8,7 @@ Times are UTC epoch ms; ``time`` of the calibration, signal and alert rows is th
 """
 
 import datetime as dt
+import json
 import math
 import time
 from collections.abc import Iterator
@@ -41,17 +42,20 @@ from validation.calibration_metrics import (
 from validation.report import write_report
 from validation.signal_quality import MIN_WINDOW_SAMPLES, SignalQuality
 from validation.signal_quality import signal_quality as measure_signal
+from data_lake.param_schema import json_safe
+from validation.candidate import CANDIDATE
 from validation.variants import BASELINE, VariantConfig
 from validation.walk_forward import Fold, rolling_folds
-from validation.walk_forward_run import POOLED, WalkForwardRun, report_html, walk_forward
+from validation.walk_forward_run import POOLED, WalkForwardRun, final_candidate, report_html, walk_forward
 
 GROUP = "validation"
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
-WALK_FORWARD_SOURCE = "walk_forward:baseline"
+WALK_FORWARD_SOURCE = "walk_forward:{variant}"
+"""``source`` of the walk-forward's calibration rows, by evidence variant (the candidate when it ran)."""
 LIVE_SOURCE = "live"
 BOOK_COLUMNS = [
-    "coin", "time", "mid",
+    "coin", "time", "source", "mid",
     *(f"{side}_{field}_{i}" for i in range(1, BOOK_LEVELS + 1) for side in ("bid", "ask") for field in ("px", "sz")),
 ]
 TRADE_COLUMNS = ["coin", "time", "tid", "px", "sz", "side", "buyer", "seller", "hash"]
@@ -69,6 +73,12 @@ class WalkForwardConfig(dg.Config):
     """Quote currency per quote."""
     gamma: float = 0.3
     min_spread_bps: float = 0.0
+    candidate_gamma_by_regime: list[float] = [0.3, 0.6, 1.5]
+    """The candidate's gamma of the calm, volatile and cascade HMM states."""
+    candidate_min_spread_bps_by_regime: list[float] = [0.0, 1.0, 5.0]
+    edge_z: float = 1.0
+    """The candidate quotes in a state only where its train net edge per fill is this many HAC SEs above 0."""
+    daily_loss_limit_quote: float = 100.0
     vpin_buckets_per_day: int = 50
     vpin_window: int = 50
     fill_model: str = "queue"
@@ -82,6 +92,10 @@ class WalkForwardConfig(dg.Config):
             order_notional=self.order_notional,
             gamma=self.gamma,
             min_spread_bps=self.min_spread_bps,
+            candidate_gamma_by_regime=tuple(self.candidate_gamma_by_regime),
+            candidate_min_spread_bps_by_regime=tuple(self.candidate_min_spread_bps_by_regime),
+            edge_z=self.edge_z,
+            daily_loss_limit_quote=self.daily_loss_limit_quote,
             vpin_buckets_per_day=self.vpin_buckets_per_day,
             vpin_window=self.vpin_window,
             period_ms=self.period_seconds * 1000,
@@ -165,7 +179,7 @@ def calibration_rows(run: WalkForwardRun, live: pl.DataFrame) -> list[dict]:
     }
     predictions = (("fill_probability", run.fill_calibration), ("adverse_selection", run.adverse_calibration))
     rows = [
-        _calibration_row(metrics, model, WALK_FORWARD_SOURCE) | window
+        _calibration_row(metrics, model, WALK_FORWARD_SOURCE.format(variant=run.evidence_variant)) | window
         for model, metrics in predictions
         if metrics is not None
     ]
@@ -177,6 +191,18 @@ def calibration_rows(run: WalkForwardRun, live: pl.DataFrame) -> list[dict]:
         live_window = {"window_start_ms": int(scored["time"].min()), "window_end_ms": int(scored["time"].max()) + 1}
         rows.append(_calibration_row(metrics, "adverse_selection", LIVE_SOURCE) | live_window)
     return rows
+
+
+def candidate_set_json(data: dict[str, pl.DataFrame], end_ms: int, config: WalkForwardConfig) -> tuple[str | None, str]:
+    """The ``candidate_set`` column: what :func:`validation.walk_forward_run.final_candidate` builds on the last
+    training window, as JSON, and a line saying what it is (or why there is none)."""
+    try:
+        fit = final_candidate(data, end_ms, round(config.train_hours * HOUR_MS), config.variant_config())
+    except (InsufficientSamples, ValueError) as exc:
+        return None, f"no candidate on the last training window: {exc}"
+    document = {"training_window": {"start_ms": fit.window[0], "end_ms": fit.window[1]}, "parameters": fit.parameters}
+    quoted = [e.regime for e in fit.edges if e.quote]
+    return json.dumps(json_safe(document), sort_keys=True), f"candidate quotes in {quoted or 'no state'}"
 
 
 def _verdicts_md(rows: pl.DataFrame) -> str:
@@ -241,10 +267,15 @@ def walk_forward_assets(
             yield dg.MaterializeResult(asset_key=name, metadata={"skipped": skipped, "delta_version": version})
         return
     first, last = _days(folds[0].train_start_ms, end_ms)
-    run = walk_forward(folds, _market(lake, coin, first, last), config.variant_config(), alpha=config.alpha)
+    market = _market(lake, coin, first, last)
+    run = walk_forward(folds, market, config.variant_config(), alpha=config.alpha)
+    candidate_set, candidate_note = candidate_set_json(market, end_ms, config)
     now_ms = int(time.time() * 1000)
     stamp = {"coin": coin, "date": date, "code_version": code_version(), "run_at_ms": now_ms}
-    rows = run.rows.with_columns(**{k: pl.lit(v) for k, v in stamp.items()})
+    rows = run.rows.with_columns(**{k: pl.lit(v) for k, v in stamp.items()}).with_columns(
+        candidate_set=pl.when((pl.col("fold") == POOLED) & (pl.col("variant") == CANDIDATE))
+        .then(pl.lit(candidate_set, dtype=pl.String))
+    )
     wf_version = lake.write_partition("walk_forward", rows, coin, date)
     period_pnl = run.pnl.unpivot(index=["fold", "time"], variable_name="variant", value_name="pnl")
     lake.write_partition("walk_forward_pnl", period_pnl.with_columns(coin=pl.lit(coin), date=pl.lit(date)), coin, date)
@@ -277,6 +308,8 @@ def walk_forward_assets(
             "spa_p_value": _finite(run.spa.spa_consistent if run.spa else None),
             "reality_check_p_value": _finite(run.spa.reality_check if run.spa else None),
             "best_variant": run.best_variant or "n/a",
+            "trials": ", ".join(run.trials),
+            "candidate": candidate_note,
             "dsr_of_best": _finite(run.dsr.dsr if run.dsr else None),
             "pbo": _finite(run.pbo.pbo if run.pbo else None),
             "n_periods": run.pnl.height,

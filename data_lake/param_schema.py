@@ -10,7 +10,7 @@ promotion gate. Document (JSON object, schema version :data:`SCHEMA_VERSION`)::
     created_at_ms    int, UTC epoch ms
     training_window  {"start_ms": int, "end_ms": int}, the half-open window [start, end) the fits used
     code_version     str
-    parameters       see :class:`Parameters` (every key required but ``adverse_selection_bps_by_regime``, no others)
+    parameters       see :class:`Parameters` (every key required but the optional ones, :data:`OPTIONAL_KEYS`; no others)
     evidence         JSON object written by the pipeline (validation.promotion_gate.build_evidence)
 
 Units: kappa per price unit, A (``arrival_rate``) fills per second per side at zero depth, sigma price units
@@ -49,6 +49,10 @@ MAX_ABS_ADVERSE_BPS = 500.0
 """Largest |expected adverse selection| a set may carry, bps: beyond it the markouts are broken, not the market."""
 MAX_SZ_DECIMALS = {False: 6, True: 8}
 """Largest szDecimals of a perp / spot asset (quoting.exchange_rules)."""
+OPTIONAL_KEYS = ("adverse_selection_bps_by_regime", "quote_by_regime", "fill_probability", "adverse_cost_bps_by_regime")
+"""Keys added after the first sets were written: absent in those, which keep their content hash."""
+MAX_REACH_SLOPE_PER_BPS = 100.0
+"""Steepest reach curve a set may carry (log intensity per bps of depth)."""
 _TOP_KEYS = ("schema_version", "param_set_id", "coin", "created_at_ms", "training_window", "code_version",
              "parameters", "evidence")
 _ID_HEX = 16
@@ -186,6 +190,46 @@ def _adverse(x: Any, where: str) -> SampleMean:
     return SampleMean(value, _non_negative(d["se"], f"{where}.se"), n)
 
 
+@dataclass(frozen=True)
+class ReachCurveParams:
+    """``P(reached within the horizon) = 1 - exp(-exp(intercept - slope_per_bps * depth_bps))`` of one regime."""
+
+    intercept: float
+    slope_per_bps: float
+
+
+@dataclass(frozen=True)
+class FillProbabilityParams:
+    """Per-regime reach curves of quotes at a fixed price (:mod:`quoting.fill_prediction`), for prints within
+    ``horizon_ms`` after the order is live, ``latency_ms`` after the decision."""
+
+    horizon_ms: int
+    latency_ms: int
+    by_regime: dict[str, ReachCurveParams]
+
+
+def _reach_curve(x: Any, where: str) -> ReachCurveParams:
+    d = _keys(x, ("intercept", "slope_per_bps"), where)
+    slope = _real(d["slope_per_bps"], f"{where}.slope_per_bps")
+    if not abs(slope) <= MAX_REACH_SLOPE_PER_BPS:
+        raise _fail(f"{where}.slope_per_bps", f"|{slope!r}| is above {MAX_REACH_SLOPE_PER_BPS:g}")
+    return ReachCurveParams(_real(d["intercept"], f"{where}.intercept"), slope)
+
+
+def _fill_probability(x: Any, regimes: list[str], where: str) -> FillProbabilityParams:
+    d = _keys(x, ("horizon_ms", "latency_ms", "by_regime"), where)
+    horizon, latency = _integer(d["horizon_ms"], f"{where}.horizon_ms"), _integer(d["latency_ms"], f"{where}.latency_ms")
+    if horizon <= 0 or latency < 0:
+        raise _fail(where, f"need horizon_ms > 0 and latency_ms >= 0, got {horizon} and {latency}")
+    return FillProbabilityParams(horizon, latency, _per_regime(d["by_regime"], regimes, _reach_curve, f"{where}.by_regime"))
+
+
+def _flag(x: Any, where: str) -> bool:
+    if not isinstance(x, bool):
+        raise _fail(where, f"expected true or false, got {x!r}")
+    return x
+
+
 def _per_regime(x: Any, regimes: list[str], check: Callable[[Any, str], _T], where: str) -> dict[str, _T]:
     if not isinstance(x, Mapping) or sorted(x) != sorted(regimes):
         raise _fail(where, f"expected one value per HMM state {regimes}, got {x!r}")
@@ -226,12 +270,20 @@ class Parameters:
     adverse_selection_bps_by_regime: dict[str, SampleMean] | None = None
     """Per HMM state, the mean ``max(-markout_5s, 0)`` of maker fills, bps (> 0 = cost, |value| < 500); None
     (key absent) for sets written before the field existed."""
+    quote_by_regime: dict[str, bool] | None = None
+    """Per HMM state, whether the policy quotes there (the training window's net edge said so); None (key absent,
+    older sets): every state but one named ``cascade``."""
+    fill_probability: FillProbabilityParams | None = None
+    """Reach curves the quoter predicts its fill probability with; None (key absent, older sets): no prediction."""
+    adverse_cost_bps_by_regime: dict[str, SampleMean] | None = None
+    """Per HMM state, the expected move of the mid against a maker fill within 5 s (mean ``-markout_5s``, bps,
+    >= 0), priced into the quote as a per-fill cost beside the fee; None (key absent, older sets): not priced."""
 
     @classmethod
     def from_dict(cls, d: Any) -> Parameters:
         where = "parameters"
         keys = tuple(f.name for f in dataclasses.fields(cls))
-        d = _keys(d, keys, where, optional=("adverse_selection_bps_by_regime",))
+        d = _keys(d, keys, where, optional=OPTIONAL_KEYS)
         hmm = _hmm(d["hmm"], f"{where}.hmm")
         regimes = hmm["state_names"]
         order_size = _positive(d["order_size_base"], f"{where}.order_size_base")
@@ -268,18 +320,27 @@ class Parameters:
             adverse_selection_bps_by_regime=None if "adverse_selection_bps_by_regime" not in d else _per_regime(
                 d["adverse_selection_bps_by_regime"], regimes, _adverse, f"{where}.adverse_selection_bps_by_regime"
             ),
+            quote_by_regime=None if "quote_by_regime" not in d else _per_regime(
+                d["quote_by_regime"], regimes, _flag, f"{where}.quote_by_regime"
+            ),
+            fill_probability=None if "fill_probability" not in d else _fill_probability(
+                d["fill_probability"], regimes, f"{where}.fill_probability"
+            ),
+            adverse_cost_bps_by_regime=None if "adverse_cost_bps_by_regime" not in d else _per_regime(
+                d["adverse_cost_bps_by_regime"], regimes, _adverse, f"{where}.adverse_cost_bps_by_regime"
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form; an unknown adverse selection is left out, so older sets keep their content hash."""
-        out = {f.name: dataclasses.asdict(v) if isinstance(v := getattr(self, f.name), Estimate) else v
+        """The JSON form; absent optional fields are left out, so older sets keep their content hash."""
+        out = {f.name: dataclasses.asdict(v) if dataclasses.is_dataclass(v := getattr(self, f.name)) else v
                for f in dataclasses.fields(self)}
-        if self.adverse_selection_bps_by_regime is None:
-            del out["adverse_selection_bps_by_regime"]
-        else:
-            out["adverse_selection_bps_by_regime"] = {
-                r: dataclasses.asdict(m) for r, m in self.adverse_selection_bps_by_regime.items()
-            }
+        for key in OPTIONAL_KEYS:
+            if out[key] is None:
+                del out[key]
+        for key in ("adverse_selection_bps_by_regime", "adverse_cost_bps_by_regime"):
+            if (means := getattr(self, key)) is not None:
+                out[key] = {r: dataclasses.asdict(m) for r, m in means.items()}
         return out
 
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-BOOK_LEVELS = 5
-"""Levels per side kept in the ``book`` table (level 1 is the best)."""
+BOOK_LEVELS = 20
+"""Levels per side kept in the ``book`` table (level 1 is the best): all an ``l2Book`` snapshot carries, so the
+backtest's queue ahead is known at every displayed price."""
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,10 @@ BOOK = Table(
     },
     key=("coin", "time", "source"),
     description=(
-        "Top-of-book snapshots from l2Book (source 'l2Book', 5 levels kept) and bbo (source 'bbo', level 1 "
-        "only). depth_10bps is quote notional within 10 bps of mid (l2Book rows only). imbalance_k = "
-        "(bid size - ask size) / (bid size + ask size) over the top k levels."
+        "Book snapshots from l2Book (source 'l2Book', all 20 levels Hyperliquid sends) and bbo (source 'bbo', "
+        "level 1 only: on a bbo row the deeper levels are unknown, not empty). depth_10bps is quote notional within "
+        "10 bps of mid (l2Book rows only). imbalance_k = (bid size - ask size) / (bid size + ask size) over the "
+        "top k levels."
     ),
 )
 
@@ -444,7 +446,9 @@ WALK_FORWARD = register(
             "reality_check_p_value": pl.Float64(),
             "dsr": pl.Float64(),
             "pbo": pl.Float64(),
+            "is_trial": pl.Boolean(),
             "params": pl.String(),
+            "candidate_set": pl.String(),
             "warnings": pl.String(),
             "code_version": pl.String(),
             "run_at_ms": pl.Int64(),
@@ -459,7 +463,10 @@ WALK_FORWARD = register(
             "complete folds: totals, the component verdict against the baseline ('keep' / 'remove' / "
             "'insufficient evidence', one-sided HAC p-value, mean per-period effect and its CI, n_effective), the "
             "annualised information ratio (baseline: against flat; a variant: against the baseline) and the "
-            "run-level Hansen SPA and White Reality Check p-values, the DSR of the best variant and the PBO."
+            "run-level Hansen SPA and White Reality Check p-values, the DSR of the best variant and the PBO; "
+            "is_trial = false for a variant whose out-of-sample P&L equals an earlier variant's (not counted in SPA, "
+            "DSR, PBO). candidate_set, on the candidate's pooled row only: JSON {training_window: {start_ms, "
+            "end_ms}, parameters} of validation.candidate on the last training window, what promotion writes."
         ),
     )
 )

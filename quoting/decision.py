@@ -15,20 +15,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quoting.glft import MarketModel, Quote, belief_weighted, fill_probability, quote
+from quoting.fill_prediction import depth_bps
+from quoting.glft import MarketModel, Quote, belief_weighted, quote
 from quoting.orders import OrderAction, Prediction, Side, WorkingOrder, plan_side
 from quoting.params import QuotingParams
 
 
 @dataclass(frozen=True)
 class DecisionConfig:
-    """Requote thresholds and the horizon of the logged fill probability."""
+    """Requote thresholds (the horizon of the logged fill probability is the parameter set's)."""
 
     requote_ticks: float = 1.0
     """Re-quote a side only when its price moves by more than this many ticks (and ``requote_bps``)."""
     requote_bps: float = 0.0
-    fill_prob_tau_s: float = 1.0
-    """tau of P(fill within tau) = 1 - exp(-A exp(-kappa depth) tau), seconds."""
 
 
 @dataclass(frozen=True)
@@ -49,10 +48,12 @@ class Decision:
     actions: tuple[OrderAction, ...]
 
 
-def _fill_prob(px: float | None, mid: float, params: QuotingParams, tau_s: float) -> float | None:
-    if px is None:
+def _fill_prob(px: float | None, mid: float, params: QuotingParams, belief: np.ndarray) -> float | None:
+    """P(a print reaches ``px`` within the set's horizon after its latency) under ``belief``; None for a pulled side
+    or a set without a reach model."""
+    if px is None or params.reach is None:
         return None
-    return fill_probability(abs(px - mid), params.model.arrival_rate, params.model.kappa, tau_s)
+    return params.reach.probability(depth_bps(px, mid), belief)
 
 
 def predicted_adverse_bps(params: QuotingParams, belief: np.ndarray) -> float | None:
@@ -85,7 +86,7 @@ def decide(
     busy: Collection[Side],
     config: DecisionConfig,
 ) -> Decision:
-    """The decision for the current state: ``model`` carries the live sigma, ``belief`` the HMM's state order."""
+    """The decision for the current state: ``model`` the set's fitted inputs, ``belief`` in the HMM's state order."""
     belief_t = tuple(belief.tolist()) if isinstance(belief, np.ndarray) else tuple(belief)
     sigma = model.sigma if model is not None else math.nan
     if pull_reason is not None or params is None or model is None:
@@ -113,7 +114,7 @@ def decide(
                 actions[side] = (OrderAction("modify", side, px, sz, oid=order.oid) if px is not None
                                  else OrderAction("cancel", side, oid=order.oid))
                 desired[side] = (px, sz)
-    probs = {side: _fill_prob(desired[side][0], mid, params, config.fill_prob_tau_s) for side in desired}
+    probs = {side: _fill_prob(desired[side][0], mid, params, belief) for side in desired}
     adverse = predicted_adverse_bps(params, belief)
     out = []
     for side, action in actions.items():

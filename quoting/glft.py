@@ -11,12 +11,20 @@ Units: mid, spreads, bid/ask in quote currency per base unit; sigma in price uni
 kappa per price unit; A per second; D (order size) and q in base units; gamma per unit of quote currency
 (CARA on wealth), so gamma*D/kappa is dimensionless. Spread floors and fees are in bps of mid.
 
+Costs per fill (Gueant 2017, section 5; hftbacktest's GLFT tutorial): a cost c per fill (price units) is the
+cost-free problem with the intensity shifted to ``A' = A * exp(-kappa * c)`` (quoting c deeper costs exactly
+that factor of fills), so c1 and c2 use A' and c is then added to each side. Adding c without shifting A
+leaves c2 - the sigma term and the inventory skew - too small by ``exp(kappa * c / 2)``. c is the maker fee
+plus, where the policy carries one, the belief-weighted expected adverse selection of a fill (the mean move of
+the mid against a maker fill, bps: Cartea, Jaimungal & Penalva 2015, ch. 10 - an expected loss per fill
+widens the optimal quote by exactly that loss, as a fee does).
+
 Around the formula, in this order: gamma is the belief-weighted sum of the per-regime gammas, then widened
 for kappa's uncertainty, ``gamma * (1 + kappa_se_mult * kappa_se / kappa)`` (a noisy kappa is treated as
 extra risk: with ``kappa_se_mult`` = 1 a kappa known to +-50% raises gamma by half); the GLFT half-spread
-is floored at half the belief-weighted regime floor; one maker fee is added per side; a cascade belief
-above its threshold pulls both sides; a side whose fill could take |inventory| past the limit is sized
-down or pulled; a post-only side that would cross the known opposite touch moves to the nearest valid
+(with A') is floored at half the belief-weighted regime floor; one maker fee is added per side; a belief
+mass above the pull threshold on the regimes the policy does not quote in pulls both sides; a side whose
+fill could take |inventory| past the limit is sized down or pulled; a post-only side that would cross the known opposite touch moves to the nearest valid
 price that does not; prices are rounded passively to Hyperliquid's grid; a side worth under the minimum
 notional is pulled.
 
@@ -46,13 +54,13 @@ BPS = 1e-4
 # Why a side is not quoted (the core returns these codes; ``Quote`` carries the names).
 QUOTED = 0
 PULLED_INVALID_INPUT = 1
-PULLED_CASCADE = 2
+PULLED_REGIME = 2
 PULLED_POSITION_LIMIT = 3
 PULLED_NON_POSITIVE_PRICE = 4
 PULLED_MIN_NOTIONAL = 5
 PULL_REASONS = {
     PULLED_INVALID_INPUT: "invalid_input",
-    PULLED_CASCADE: "cascade",
+    PULLED_REGIME: "regime",
     PULLED_POSITION_LIMIT: "position_limit",
     PULLED_NON_POSITIVE_PRICE: "non_positive_price",
     PULLED_MIN_NOTIONAL: "min_notional",
@@ -89,20 +97,29 @@ class QuotePolicy:
     position_limit: float
     """Largest |inventory| in base units."""
     rules: AssetRules
-    cascade_regime: int = 2
-    """Index of the cascade regime in the belief vector; -1 when the regime model has none."""
-    cascade_threshold: float = 0.5
-    """Pull both sides when P(cascade) exceeds this."""
+    pull_by_regime: tuple[bool, ...] | None = None
+    """Per regime, True where the policy does not quote (its evidence showed no edge there); None = quote in all."""
+    pull_threshold: float = 0.5
+    """Pull both sides when the belief mass on the pulled regimes exceeds this."""
     kappa_se_mult: float = 1.0
     """k in gamma * (1 + k * kappa_se / kappa)."""
     maker_fee_bps: float = 1.5
     """Maker fee added to each side's distance from mid (Hyperliquid base tier 0.015%)."""
+    adverse_cost_bps_by_regime: tuple[float, ...] | None = None
+    """Expected adverse selection per fill by regime, bps of mid (> 0 = cost), part of the per-fill cost; None =
+    not priced in."""
 
     def __post_init__(self) -> None:
         if len(self.gamma_by_regime) != len(self.min_spread_bps_by_regime):
             raise ValueError("gamma_by_regime and min_spread_bps_by_regime need one entry per regime")
-        if not -1 <= self.cascade_regime < len(self.gamma_by_regime):
-            raise ValueError(f"cascade_regime {self.cascade_regime} is not a regime index")
+        if self.pull_by_regime is not None and len(self.pull_by_regime) != len(self.gamma_by_regime):
+            raise ValueError("pull_by_regime needs one entry per regime")
+        if self.adverse_cost_bps_by_regime is not None and len(self.adverse_cost_bps_by_regime) != len(
+            self.gamma_by_regime
+        ):
+            raise ValueError("adverse_cost_bps_by_regime needs one entry per regime")
+        if not 0.0 < self.pull_threshold <= 1.0:
+            raise ValueError(f"pull_threshold {self.pull_threshold} is not a probability in (0, 1]")
 
     @property
     def gammas(self) -> np.ndarray:
@@ -111,6 +128,18 @@ class QuotePolicy:
     @property
     def min_spreads_bps(self) -> np.ndarray:
         return np.asarray(self.min_spread_bps_by_regime, dtype=np.float64)
+
+    @property
+    def fill_costs_bps(self) -> np.ndarray:
+        """Per regime, the cost of a fill priced into the quote: maker fee + expected adverse selection, bps."""
+        adverse = self.adverse_cost_bps_by_regime or (0.0,) * len(self.gamma_by_regime)
+        return self.maker_fee_bps + np.asarray(adverse, dtype=np.float64)
+
+    @property
+    def pulled(self) -> np.ndarray:
+        """1.0 for each regime the policy does not quote in, else 0.0 (the compiled loops' form)."""
+        mask = self.pull_by_regime or (False,) * len(self.gamma_by_regime)
+        return np.asarray(mask, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -122,7 +151,7 @@ class Quote:
     bid_sz: float
     ask_sz: float
     half_spread: float
-    """GLFT half-spread after floor and fee, price units (before inventory skew and rounding)."""
+    """GLFT half-spread after floor and per-fill cost, price units (before inventory skew and rounding)."""
     skew: float
     """Price shift per base unit of inventory."""
     reservation_px: float
@@ -142,9 +171,10 @@ def belief_weighted(belief: np.ndarray, per_regime: np.ndarray) -> float:
 
 
 @njit(cache=True)
-def cascade_pull(belief: np.ndarray, cascade_regime: int, threshold: float) -> bool:
-    """Whether the causal belief in the cascade regime is above the pull threshold."""
-    return cascade_regime >= 0 and belief[cascade_regime] > threshold
+def regime_pull(belief: np.ndarray, pulled: np.ndarray, threshold: float) -> bool:
+    """Whether the causal belief mass on the regimes the policy does not quote in (``pulled`` = 1.0) is above
+    ``threshold``."""
+    return belief_weighted(belief, pulled) > threshold
 
 
 @njit(cache=True)
@@ -167,9 +197,10 @@ def glft_half_spread_and_skew(
 
 
 @njit(cache=True)
-def fill_probability(depth: float, arrival_rate: float, kappa: float, tau_s: float) -> float:
-    """P(at least one fill within ``tau_s`` seconds) ``depth`` price units from mid: 1 - exp(-A e^(-kappa d) tau)."""
-    return 1.0 - math.exp(-arrival_rate * math.exp(-kappa * depth) * tau_s)
+def fee_shifted_arrival_rate(arrival_rate: float, kappa: float, cost: float) -> float:
+    """A' = A * exp(-kappa * c): the intensity of the fee-free problem equivalent to a cost ``cost`` (price units)
+    per fill."""
+    return arrival_rate * math.exp(-kappa * cost)
 
 
 @njit(cache=True)
@@ -209,7 +240,7 @@ def glft_quote_core(
     gamma: float,
     kappa_se_mult: float,
     min_spread_bps: float,
-    maker_fee_bps: float,
+    fill_cost_bps: float,
     position_limit: float,
     pull: bool,
     open_bid_exposure: float,
@@ -220,7 +251,8 @@ def glft_quote_core(
     is_spot: bool,
     min_notional: float,
 ) -> tuple[float, float, float, float, float, float, float, int, int]:
-    """Scalar GLFT quote (see module docstring); gamma and the floor are already belief-weighted.
+    """Scalar GLFT quote (see module docstring); gamma, the floor and the per-fill cost (fee + expected adverse
+    selection, bps) are already belief-weighted.
 
     ``open_*_exposure`` is own size on that side that may still fill before this quote lands (an order
     being replaced), counted against the position limit. ``best_bid``/``best_ask`` <= 0 or NaN = unknown.
@@ -232,10 +264,13 @@ def glft_quote_core(
         return (math.nan, math.nan, 0.0, 0.0, math.nan, math.nan, math.nan,
                 PULLED_INVALID_INPUT, PULLED_INVALID_INPUT)
     gamma_used = widened_gamma(gamma, kappa, kappa_se, kappa_se_mult)
-    half_spread, skew = glft_half_spread_and_skew(gamma_used, kappa, arrival_rate, order_size, sigma)
-    half_spread = max(half_spread, 0.5 * min_spread_bps * BPS * mid) + maker_fee_bps * BPS * mid
+    cost = fill_cost_bps * BPS * mid
+    half_spread, skew = glft_half_spread_and_skew(
+        gamma_used, kappa, fee_shifted_arrival_rate(arrival_rate, kappa, cost), order_size, sigma
+    )
+    half_spread = max(half_spread, 0.5 * min_spread_bps * BPS * mid) + cost
     if pull:
-        return (math.nan, math.nan, 0.0, 0.0, half_spread, skew, gamma_used, PULLED_CASCADE, PULLED_CASCADE)
+        return (math.nan, math.nan, 0.0, 0.0, half_spread, skew, gamma_used, PULLED_REGIME, PULLED_REGIME)
     bid_px, bid_sz, bid_code = _finish_side(
         mid - (half_spread + skew * inventory),
         position_limit - inventory - open_bid_exposure,
@@ -267,8 +302,9 @@ def quote(
     bid_px, ask_px, bid_sz, ask_sz, half_spread, skew, gamma_used, bid_code, ask_code = glft_quote_core(
         mid, model.sigma, model.kappa, model.kappa_se, model.arrival_rate, policy.order_size, inventory,
         belief_weighted(probs, policy.gammas), policy.kappa_se_mult,
-        belief_weighted(probs, policy.min_spreads_bps), policy.maker_fee_bps, policy.position_limit,
-        cascade_pull(probs, policy.cascade_regime, policy.cascade_threshold),
+        belief_weighted(probs, policy.min_spreads_bps), belief_weighted(probs, policy.fill_costs_bps),
+        policy.position_limit,
+        regime_pull(probs, policy.pulled, policy.pull_threshold),
         open_bid_exposure, open_ask_exposure, best_bid, best_ask,
         policy.rules.sz_decimals, policy.rules.is_spot, policy.rules.min_notional,
     )

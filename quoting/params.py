@@ -15,8 +15,9 @@ import numpy as np
 from calibration.regimes import RegimeFilter, RegimeParams
 from data_lake import param_registry as registry
 from data_lake.param_schema import InvalidParameterSet
-from quoting.exchange_rules import AssetRules
+from quoting.fill_prediction import ReachModel
 from quoting.glft import MarketModel, QuotePolicy
+from quoting.policy_inputs import quoting_inputs
 
 RACY_WINDOW_NS = 2_000_000_000
 """A pointer modified this recently is re-read even when its stat looks unchanged (coarse mtime clocks)."""
@@ -46,6 +47,8 @@ class QuotingParams:
     adverse_bps_by_regime: np.ndarray | None
     """Expected adverse selection of a maker fill per HMM state (``regime.state_names`` order), bps (> 0 = cost);
     None for a set that carries none."""
+    reach: ReachModel | None
+    """The fill-probability model (HMM state order); None for a set that carries none."""
 
     def regime_filter(self) -> RegimeFilter:
         """A causal filter on the promoted HMM, started from its stationary distribution (mid-stream start)."""
@@ -61,21 +64,8 @@ def to_quoting_params(promoted: registry.PromotedSet, max_age_s: float, now_ms: 
         raise StaleParameterSet(
             f"{ps.coin}: set {ps.param_set_id} describes a window that ended {age_s:.0f} s ago (max {max_age_s:.0f} s)"
         )
-    regime = RegimeParams.from_dict(p.hmm)
-    names = regime.state_names
-    adverse = p.adverse_selection_bps_by_regime
     try:
-        policy = QuotePolicy(
-            gamma_by_regime=tuple(p.gamma_per_quote_by_regime[s] for s in names),
-            min_spread_bps_by_regime=tuple(p.min_spread_bps_by_regime[s] for s in names),
-            order_size=p.order_size_base,
-            position_limit=p.position_limit_base,
-            rules=AssetRules(sz_decimals=p.sz_decimals, is_spot=p.is_spot),
-            cascade_regime=names.index("cascade") if "cascade" in names else -1,
-            cascade_threshold=p.cascade_threshold,
-            kappa_se_mult=p.kappa_se_mult,
-            maker_fee_bps=p.maker_fee_bps,
-        )
+        inputs = quoting_inputs(p)
     except ValueError as exc:
         raise InvalidParameterSet(f"{ps.coin}: set {ps.param_set_id} refused by the quote policy: {exc}") from exc
     return QuotingParams(
@@ -86,13 +76,12 @@ def to_quoting_params(promoted: registry.PromotedSet, max_age_s: float, now_ms: 
         promoted_at_ms=promoted.pointer.promoted_at_ms,
         window_end_ms=ps.window_end_ms,
         expires_at_ms=expires_at_ms,
-        model=MarketModel(
-            sigma=p.sigma.value, kappa=p.kappa.value, kappa_se=p.kappa.se, arrival_rate=p.arrival_rate.value
-        ),
-        policy=policy,
-        regime=regime,
+        model=inputs.model,
+        policy=inputs.policy,
+        regime=inputs.regime,
         daily_loss_limit_quote=p.daily_loss_limit_quote,
-        adverse_bps_by_regime=None if adverse is None else np.array([adverse[s].value for s in names]),
+        adverse_bps_by_regime=inputs.adverse_bps_by_regime,
+        reach=inputs.reach,
     )
 
 

@@ -336,11 +336,11 @@ class Quoter:
                       self.book.best_ask, self.working, self.venue.busy(), self.config.decision)
 
     def _market_model(self, mid: float) -> MarketModel | None:
-        """The promoted fill model with the live EWMA sigma at ``mid`` (price units per sqrt(second))."""
+        """The promoted set's model, sigma included: the quoter quotes with exactly the inputs the walk-forward
+        validated (a live EWMA sigma would be an unvalidated component)."""
         if self.params is None or not mid > 0.0:
             return None
-        fitted = self.params.model
-        return MarketModel(self.bars.sigma_px(mid), fitted.kappa, fitted.kappa_se, fitted.arrival_rate)
+        return self.params.model
 
     async def act(self, decision: Decision, now_ns: int) -> None:
         """Log the decision, record pull transitions, send its actions and apply the answers."""
@@ -400,7 +400,9 @@ class Quoter:
             "sigma": finite(d.sigma), **{f"belief_{s}": finite(b) for s, b in zip(self.states, d.belief, strict=True)},
             "gamma": finite(q.gamma_used) if q else None, "half_spread": finite(q.half_spread) if q else None,
             "skew": finite(q.skew) if q else None, "reservation_px": finite(q.reservation_px) if q else None,
-            "tau_s": self.config.decision.fill_prob_tau_s, "pred_adverse_bps": finite(d.adverse_bps), **sides,
+            "tau_s": self.params.reach.horizon_ms / 1000 if self.params and self.params.reach else None,
+            "latency_ms": self.params.reach.latency_ms if self.params and self.params.reach else None,
+            "pred_adverse_bps": finite(d.adverse_bps), **sides,
             "actions": len(d.actions),
         })
 

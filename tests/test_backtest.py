@@ -17,16 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quoting.exchange_rules import AssetRules, is_valid_price
+from quoting.fill_prediction import ReachModel
 from quoting.glft import MarketModel, QuotePolicy
 from validation.backtest import BacktestConfig, run_backtest
 
 MODEL = MarketModel(sigma=0.0, kappa=20.0, kappa_se=0.0, arrival_rate=1.0)
 BOOK = (99.95, 5.0, 99.89, 3.0, 100.05, 5.0, 100.11, 4.0)  # bid1, bid2, ask1, ask2 as (px, sz)
 FEE = 1e-4  # 1 bp
-PRED_PROB = 1 - math.exp(-1.0 * math.exp(-20.0 * 0.11) * 1.0)  # depth 0.11, A = 1/s, tau = 1 s
+REACH = ReachModel((1.0, 0.0, -1.0), (0.2, 0.2, 0.2), horizon_ms=1_000, latency_ms=200)
+PRED_PROB = 1 - math.exp(-math.exp(1.0 - 0.2 * 11.0))  # depth 0.11 = 11 bps of mid 100, the calm curve
 
 
-def policy(limit: float = 2.0, cascade_threshold: float = 0.5) -> QuotePolicy:
+def policy(limit: float = 2.0, pull_threshold: float = 0.5) -> QuotePolicy:
     return QuotePolicy(
         gamma_by_regime=(1e-6, 1e-6, 1e-6),
         min_spread_bps_by_regime=(20.0, 20.0, 20.0),
@@ -34,7 +36,8 @@ def policy(limit: float = 2.0, cascade_threshold: float = 0.5) -> QuotePolicy:
         position_limit=limit,
         rules=AssetRules(sz_decimals=2),
         maker_fee_bps=1.0,
-        cascade_threshold=cascade_threshold,
+        pull_by_regime=(False, False, True),
+        pull_threshold=pull_threshold,
     )
 
 
@@ -66,7 +69,7 @@ TAPE_TRADES = trades([
 def run(fill_model: str, tape_book: pl.DataFrame = TAPE_BOOK, tape_trades: pl.DataFrame = TAPE_TRADES, **kw):
     config = BacktestConfig(fill_model=fill_model, requote_ms=0)
     return run_backtest(tape_book, tape_trades, MODEL, kw.pop("pol", policy()), config,
-                        adverse_bps_by_regime=(1.0, 2.0, 5.0), **kw)
+                        adverse_bps_by_regime=(1.0, 2.0, 5.0), reach=REACH, **kw)
 
 
 def fills_as_tuples(result) -> list[tuple[int, int, float, float]]:
@@ -234,3 +237,70 @@ def random_tape(rng: np.random.Generator) -> tuple[pl.DataFrame, pl.DataFrame]:
     tape_trades = trades([(int(t), float(p), float(rng.integers(1, 30)) / 10, int(s))
                           for t, p, s in zip(times, px, sides)])
     return tape_book, tape_trades
+
+
+# Queue ahead on bbo rows and deep levels: book rows with a ``source``, as in the lake. Our bid 99.89, ask 100.11.
+LEVELS = 20
+
+
+def sourced_book(rows: list[tuple[int, str, list[tuple[float, float]], list[tuple[float, float]]]]) -> pl.DataFrame:
+    """Book rows (time, source, bids, asks) with all 20 level columns, nulls where a row shows no level."""
+    records = []
+    for t, source, bids, asks in rows:
+        record = {"time": t, "source": source, "mid": 100.0}
+        for side, levels in (("bid", bids), ("ask", asks)):
+            for i in range(LEVELS):
+                px, sz = levels[i] if i < len(levels) else (None, None)
+                record |= {f"{side}_px_{i + 1}": px, f"{side}_sz_{i + 1}": sz}
+        records.append(record)
+    schema = {"time": pl.Int64, "source": pl.String, "mid": pl.Float64}
+    schema |= {f"{s}_{f}_{i}": pl.Float64 for s in ("bid", "ask") for f in ("px", "sz") for i in range(1, LEVELS + 1)}
+    return pl.DataFrame(records, schema=schema)
+
+
+SNAPSHOT_BIDS, SNAPSHOT_ASKS = [(99.95, 5.0), (99.89, 3.0)], [(100.05, 5.0), (100.11, 4.0)]
+TOUCH_BID, TOUCH_ASK = [(99.95, 6.0)], [(100.05, 6.0)]
+
+
+def test_order_landing_on_a_bbo_row_queues_behind_the_last_snapshots_size() -> None:
+    # orders decided at 1000 land at 1200 on the bbo row of 1150, which shows only the touch: the 3 the l2Book
+    # showed at 99.89 are still ahead (the old model put us first, and the 1300 print would have filled us)
+    tape = sourced_book([(1000, "l2Book", SNAPSHOT_BIDS, SNAPSHOT_ASKS), (1150, "bbo", TOUCH_BID, TOUCH_ASK)])
+    prints = trades([(1300, 99.89, 2.0, -1), (1400, 99.89, 1.5, -1), (1500, 100.11, 4.5, 1)])
+    assert fills_as_tuples(run("queue", tape, prints)) == [(1400, 1, 99.89, 0.5), (1500, -1, 100.11, 0.5)]
+
+
+def test_order_six_to_twenty_levels_deep_queues_behind_that_level() -> None:
+    bids = [(round(99.95 - 0.01 * i, 2), float(i + 1)) for i in range(LEVELS)]  # 99.89 is level 7, size 7
+    asks = [(round(100.05 + 0.01 * i, 2), float(i + 1)) for i in range(LEVELS)]  # 100.11 is level 7, size 7
+    tape = sourced_book([(1000, "l2Book", bids, asks), (1150, "bbo", TOUCH_BID, TOUCH_ASK)])
+    prints = trades([(1300, 99.89, 6.0, -1), (1400, 99.89, 1.5, -1), (1500, 100.11, 7.0, 1), (1600, 100.11, 0.25, 1)])
+    assert fills_as_tuples(run("queue", tape, prints)) == [(1400, 1, 99.89, 0.5), (1600, -1, 100.11, 0.25)]
+
+
+def test_bbo_row_neither_resets_nor_lengthens_nor_shortens_the_queue_at_prices_it_does_not_show() -> None:
+    # landing at 1200 on the bbo row of 1150, whose touch is our 99.89 with 4 (fresher than the snapshot's 1);
+    # the bbo rows of 1250 and 1350 show a better touch and so nothing about 99.89: the queue stays 4 (not cut to
+    # the snapshot's stale 1), the 1300 print leaves 0.5 ahead (not reset to 1 or 4, nor 0), the 1400 print fills 1.0
+    thin = [(99.95, 5.0), (99.89, 1.0)]
+    tape = sourced_book([
+        (1000, "l2Book", thin, SNAPSHOT_ASKS),
+        (1150, "bbo", [(99.89, 4.0)], TOUCH_ASK),
+        (1250, "bbo", TOUCH_BID, TOUCH_ASK),
+        (1350, "bbo", TOUCH_BID, TOUCH_ASK),
+    ])
+    prints = trades([(1300, 99.89, 3.5, -1), (1400, 99.89, 1.5, -1)])
+    assert fills_as_tuples(run("queue", tape, prints)) == [(1400, 1, 99.89, 1.0)]
+    # the same tape with the bbo of 1350 showing an empty 99.89 (touch below it): the queue ahead is gone
+    below = tape.with_columns(bid_px_1=pl.when(pl.col("time") == 1350).then(99.88).otherwise(pl.col("bid_px_1")))
+    assert fills_as_tuples(run("queue", below, trades([(1300, 99.89, 3.5, -1), (1400, 99.89, 0.4, -1)]))) == [
+        (1400, 1, 99.89, 0.4)
+    ]
+
+
+def test_trade_through_ignores_the_queue_on_bbo_rows() -> None:
+    tape = sourced_book([(1000, "l2Book", SNAPSHOT_BIDS, SNAPSHOT_ASKS), (1150, "bbo", TOUCH_BID, TOUCH_ASK)])
+    prints = trades([(1300, 99.89, 2.0, -1), (1400, 99.88, 0.3, -1), (1500, 100.11, 9.0, 1), (1600, 100.12, 2.0, 1)])
+    expected = [(1400, 1, 99.89, 0.3), (1600, -1, 100.11, 1.0)]
+    assert fills_as_tuples(run("trade_through", tape, prints)) == expected
+    assert fills_as_tuples(run("trade_through", tape.filter(pl.col("source") == "l2Book"), prints)) == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,11 +11,11 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from quoting.exchange_rules import AssetRules, is_valid_price, is_valid_size, meets_min_notional
+from quoting.fill_prediction import ReachModel
 from quoting.glft import (
     MarketModel,
     QuotePolicy,
     belief_weighted,
-    fill_probability,
     glft_half_spread_and_skew,
     quote,
     widened_gamma,
@@ -46,6 +47,39 @@ def test_eth_example_through_quote_in_price_units() -> None:
     assert (at_2000.bid_px, at_2000.ask_px) == (1999.7, 2000.3)  # above 1000 the 5-sig-fig grid is 0.1
 
 
+def compute_coeff(xi: float, gamma: float, delta: float, a: float, k: float) -> tuple[float, float]:
+    """hftbacktest's GLFT tutorial ``compute_coeff`` (examples, "GLFT market making model"), as published."""
+    inv_k = 1.0 / k
+    c1 = 1.0 / (xi * delta) * math.log(1.0 + xi * delta * inv_k)
+    c2 = math.sqrt(gamma / (2.0 * a * delta * k) * ((1.0 + xi * delta * inv_k) ** (k / (xi * delta) + 1.0)))
+    return c1, c2
+
+
+@pytest.mark.parametrize("fee_bps", [0.0, 1.5, 4.0, -0.2])
+def test_fee_consistent_glft_matches_hftbacktest_coefficients_with_shifted_a(fee_bps: float) -> None:
+    """A cost c per fill is the fee-free problem with A' = A exp(-kappa c): half-spread c1 + (D/2) sigma c2 + c and
+    skew sigma c2, with hftbacktest's coefficients at A'. The skew grows by exactly exp(kappa c / 2)."""
+    mid, kappa, arrival, gamma, size, sigma = 25.0, 500.0, 0.64, 0.3, 2.0, 0.00125
+    model = MarketModel(sigma=sigma, kappa=kappa, kappa_se=0.0, arrival_rate=arrival)
+    q = quote(mid, 0.0, CALM, model, _policy(gamma=gamma, fee_bps=fee_bps, size=size, limit=10.0, kappa_se_mult=0.0))
+    cost = fee_bps * 1e-4 * mid
+    c1, c2 = compute_coeff(gamma, gamma, size, arrival * math.exp(-kappa * cost), kappa)
+    assert q.half_spread == pytest.approx(c1 + 0.5 * size * sigma * c2 + cost, rel=1e-12)
+    assert q.skew == pytest.approx(sigma * c2, rel=1e-12)
+    _, c2_free = compute_coeff(gamma, gamma, size, arrival, kappa)
+    assert q.skew / (sigma * c2_free) == pytest.approx(math.exp(kappa * cost / 2), rel=1e-12)
+
+
+def test_expected_adverse_selection_is_priced_like_a_fee() -> None:
+    """A policy's per-regime adverse cost adds to the fee as one per-fill cost (belief-weighted)."""
+    model = MarketModel(sigma=0.01, kappa=100.0, kappa_se=0.0, arrival_rate=1.0)
+    fee_only = quote(100.0, 0.0, (0.5, 0.5, 0.0), model, _policy(gamma=0.1, fee_bps=2.0))
+    priced = replace(_policy(gamma=0.1, fee_bps=1.5), adverse_cost_bps_by_regime=(0.0, 1.0, 5.0))
+    with_cost = quote(100.0, 0.0, (0.5, 0.5, 0.0), model, priced)
+    assert with_cost.half_spread == pytest.approx(fee_only.half_spread, rel=1e-12)
+    assert with_cost.skew == pytest.approx(fee_only.skew, rel=1e-12)
+
+
 def test_fee_and_floor_add_to_the_half_spread() -> None:
     model = MarketModel(sigma=0.0, kappa=100.0, kappa_se=0.0, arrival_rate=1.0)
     base = quote(100.0, 0.0, CALM, model, _policy(gamma=1e-6, fee_bps=0.0, floor_bps=0.0)).half_spread
@@ -70,25 +104,29 @@ def test_half_spread_is_not_monotone_in_gamma() -> None:
     assert high < low
 
 
-def test_fill_probability_matches_poisson_formula() -> None:
-    assert fill_probability(0.0, 2.0, 10.0, 1.0) == pytest.approx(1 - math.exp(-2.0))
-    assert fill_probability(0.1, 2.0, 10.0, 0.5) == pytest.approx(1 - math.exp(-2.0 * math.exp(-1.0) * 0.5))
+def test_reach_probability_blends_the_regime_curves() -> None:
+    reach = ReachModel((0.0, 1.0), (0.5, 0.2), horizon_ms=1_000, latency_ms=200)
+    calm = 1 - math.exp(-math.exp(0.0 - 0.5 * 2.0))
+    volatile = 1 - math.exp(-math.exp(1.0 - 0.2 * 2.0))
+    assert reach.probability(2.0, np.array([1.0, 0.0])) == pytest.approx(calm)
+    assert reach.probability(2.0, np.array([0.25, 0.75])) == pytest.approx(0.25 * calm + 0.75 * volatile)
+    assert reach.probability(2.0, np.array([1.0, 0.0])) > reach.probability(3.0, np.array([1.0, 0.0]))
 
 
-def test_cascade_belief_pulls_both_sides_below_threshold_quotes() -> None:
+def test_belief_mass_on_pulled_regimes_pulls_both_sides_whatever_they_are_called() -> None:
     model = MarketModel(sigma=0.05, kappa=20.0, kappa_se=0.0, arrival_rate=1.0)
-    policy = _policy(gamma=0.1, cascade_threshold=0.4)
-    pulled = quote(100.0, 0.0, (0.3, 0.25, 0.45), model, policy)
+    policy = replace(_policy(gamma=0.1, pull_threshold=0.4), pull_by_regime=(False, True, True))
+    pulled = quote(100.0, 0.0, (0.55, 0.25, 0.2), model, policy)
     assert pulled.bid_px is None and pulled.ask_px is None
     assert pulled.bid_sz == pulled.ask_sz == 0.0
-    assert pulled.bid_reason == pulled.ask_reason == "cascade"
-    kept = quote(100.0, 0.0, (0.3, 0.35, 0.35), model, policy)
+    assert pulled.bid_reason == pulled.ask_reason == "regime"
+    kept = quote(100.0, 0.0, (0.65, 0.2, 0.15), model, policy)
     assert kept.bid_px is not None and kept.ask_px is not None
 
 
 def test_blended_gamma_is_the_belief_weighted_sum() -> None:
     model = MarketModel(sigma=0.05, kappa=20.0, kappa_se=0.0, arrival_rate=1.0)
-    policy = _policy(gamma=(0.1, 0.4, 2.0), cascade_threshold=0.9)
+    policy = _policy(gamma=(0.1, 0.4, 2.0), pull_threshold=0.9)
     belief = (0.5, 0.3, 0.2)
     assert quote(100.0, 0.0, belief, model, policy).gamma_used == pytest.approx(0.5 * 0.1 + 0.3 * 0.4 + 0.2 * 2.0)
     assert belief_weighted(np.array(belief), np.array([1.0, 2.0, 3.0])) == pytest.approx(1.7)
@@ -101,11 +139,11 @@ def test_side_below_min_notional_is_pulled() -> None:
 
 
 def test_post_only_quotes_stay_off_the_opposite_touch() -> None:
-    """Long inventory pushes the ask (99.95) below the best bid: it goes one grid step above it (grid 0.001)."""
+    """Long inventory pushes the ask (99.93) below the best bid: it goes one grid step above it (grid 0.001)."""
     model = MarketModel(sigma=0.05, kappa=20.0, kappa_se=0.0, arrival_rate=1.0)
     q = quote(100.0, 9.0, CALM, model, _policy(gamma=1.0, limit=10.0), best_bid=99.99, best_ask=100.01)
     assert q.ask_px == 99.991
-    assert q.bid_px == 99.81  # the bid is far from the best ask: untouched
+    assert q.bid_px == 99.79  # the bid is far from the best ask: untouched (100 - 0.0715 - 9 * 0.01533, rounded down)
 
 
 # ---- properties --------------------------------------------------------------------------------------------
@@ -234,7 +272,7 @@ def test_long_inventory_lowers_both_quotes(setup: tuple[float, MarketModel, Quot
 
 
 @given(setup=setups(), belief=st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3))
-def test_cascade_above_threshold_pulls_and_gamma_is_belief_weighted(
+def test_pulled_regime_above_threshold_pulls_and_gamma_is_belief_weighted(
     setup: tuple[float, MarketModel, QuotePolicy], belief: list[float]
 ) -> None:
     mid, model, base = setup
@@ -249,14 +287,15 @@ def test_cascade_above_threshold_pulls_and_gamma_is_belief_weighted(
         position_limit=base.position_limit,
         rules=base.rules,
         kappa_se_mult=0.0,
-        cascade_threshold=0.5,
+        pull_by_regime=(False, False, True),
+        pull_threshold=0.5,
     )
     q = quote(mid, 0.0, probs, model, policy)
     assert q.gamma_used == pytest.approx(sum(p * g for p, g in zip(probs, gammas)), rel=1e-12)
     if probs[2] > 0.5:
-        assert q.bid_px is None and q.ask_px is None and q.bid_reason == "cascade"
+        assert q.bid_px is None and q.ask_px is None and q.bid_reason == "regime"
     else:
-        assert q.bid_reason != "cascade" and q.ask_reason != "cascade"
+        assert q.bid_reason != "regime" and q.ask_reason != "regime"
 
 
 def _scaled_sigma(model: MarketModel, factor: float) -> MarketModel:
@@ -271,7 +310,7 @@ def _policy(
     limit: float = 5.0,
     sz_decimals: int = 2,
     kappa_se_mult: float = 1.0,
-    cascade_threshold: float = 0.5,
+    pull_threshold: float = 0.5,
 ) -> QuotePolicy:
     gammas = gamma if isinstance(gamma, tuple) else (gamma, gamma, gamma)
     return QuotePolicy(
@@ -282,5 +321,6 @@ def _policy(
         rules=AssetRules(sz_decimals),
         kappa_se_mult=kappa_se_mult,
         maker_fee_bps=fee_bps,
-        cascade_threshold=cascade_threshold,
+        pull_by_regime=(False, False, True),
+        pull_threshold=pull_threshold,
     )

@@ -362,7 +362,7 @@ def test_load_for_quoting_converts_and_refuses_stale_sets(root: Path) -> None:
     qp = load_for_quoting(root, COIN, max_age_s=DAY_S)
     assert qp.policy.gamma_by_regime == (0.002, 0.004, 0.02)
     assert qp.policy.min_spread_bps_by_regime == (2.0, 4.0, 10.0)
-    assert (qp.policy.cascade_regime, qp.policy.rules.sz_decimals, qp.policy.maker_fee_bps) == (2, 5, 1.5)
+    assert (qp.policy.pull_by_regime, qp.policy.rules.sz_decimals, qp.policy.maker_fee_bps) == ((False, False, True), 5, 1.5)
     assert (qp.model.kappa, qp.model.kappa_se, qp.model.arrival_rate, qp.model.sigma) == (0.05, 0.004, 0.8, 6.0)
     assert qp.regime.state_names == ("calm", "volatile", "cascade")
     assert qp.adverse_bps_by_regime.tolist() == [0.9, 3.1, 8.0]

@@ -17,7 +17,7 @@ from data_lake.demo_market import simulate
 from data_lake.lake import Lake
 from pipelines.resources import DataLakeResource
 from tests.test_variants import DEMO, demo_lake_frames
-from validation.variants import VARIANTS
+from validation.variant_registry import VARIANTS
 from validation.walk_forward_run import POOLED
 
 DAY = DEMO.start

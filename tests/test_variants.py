@@ -12,7 +12,8 @@ from calibration.bars import features_1min, features_1s
 from calibration.markouts import maker_side_of_trades, markouts, mid_series
 from data_lake.demo_market import DemoMarket, DemoMarketConfig, simulate
 from data_lake.tables import BOOK_LEVELS
-from validation.variants import BASELINE, VARIANTS, Market, VariantConfig, evaluate_variant, simulate_fitted
+from validation.variant_registry import VARIANTS, evaluate_variant
+from validation.variants import BASELINE, Market, VariantConfig, simulate_fitted
 
 HOUR_MS = 3_600_000
 DEMO = DemoMarketConfig(coin="DEMO", days=1, seed=11)

@@ -10,7 +10,8 @@ import pytest
 
 from data_lake.demo_market import simulate
 from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
-from validation.variants import BASELINE, VARIANTS
+from validation.variant_registry import VARIANTS
+from validation.variants import BASELINE
 from validation.walk_forward import rolling_folds
 from validation.walk_forward_run import POOLED, WalkForwardRun, walk_forward
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from quoting.fill_prediction import ReachModel
 from quoting.glft import DEFAULT_REGIMES, MarketModel, QuotePolicy
 from validation.backtest_engine import FILL_LOG_COLUMNS, EngineParams, MarketData, RegimeTable, simulate
 from validation.last_result import reused
@@ -38,7 +39,8 @@ class BacktestConfig:
     requote_ms: int = 1_000
     """Minimum local time between two quote decisions (cascade pulls are never delayed)."""
     fill_prob_horizon_ms: int = 1_000
-    """tau of the logged predicted fill probability 1 - exp(-A exp(-kappa depth) tau)."""
+    """tau of the predicted fill probability: the horizon, after the order latency, in which a print must reach the
+    quote's price (:mod:`quoting.fill_prediction`)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -76,12 +78,14 @@ def run_backtest(
     beliefs: pl.DataFrame | None = None,
     adverse_bps_by_regime: Sequence[float] | float = 0.0,
     regime_names: Sequence[str] = DEFAULT_REGIMES,
+    reach: ReachModel | None = None,
 ) -> BacktestResult:
     """Replay one coin's ``book`` and ``trades`` and quote with ``policy``.
 
     ``beliefs`` has ``time`` and one ``belief_<regime>`` column per regime in ``regime_names`` order, each
     row computed from data up to its time (a causal filter); without it the calm regime (index 0) is certain.
-    ``adverse_bps_by_regime`` is the predicted adverse selection logged with each fill (belief-weighted).
+    ``adverse_bps_by_regime`` is the predicted adverse selection logged with each fill (belief-weighted), ``reach``
+    the fill-probability model logged with it (NaN without one).
     """
     n_regimes = len(policy.gamma_by_regime)
     if len(regime_names) != n_regimes:
@@ -91,6 +95,10 @@ def run_backtest(
         gammas=policy.gammas,
         min_spreads_bps=policy.min_spreads_bps,
         adverse_bps=np.broadcast_to(np.asarray(adverse_bps_by_regime, dtype=np.float64), (n_regimes,)).copy(),
+        fill_costs_bps=policy.fill_costs_bps,
+        pulled=policy.pulled,
+        reach_intercepts=reach.intercepts if reach else np.full(n_regimes, np.nan),
+        reach_slopes=reach.slopes if reach else np.zeros(n_regimes),
     )
     fill_log, account_by_row, account, last_mid, orders_sent, cancels_sent, alo_rejects = simulate(
         data, regimes, engine_params(model, policy, config)
@@ -139,22 +147,38 @@ def market_data(
 
 def _tape(book: pl.DataFrame, trades: pl.DataFrame) -> tuple[np.ndarray, ...]:
     """The book and trade fields of :class:`MarketData`, in its order (read-only for the engine: variants share
-    them, :func:`validation.last_result.reused`)."""
+    them, :func:`validation.last_result.reused`).
+
+    A row whose ``source`` is ``bbo`` shows the touch only; every other row (all of them without a ``source``
+    column) is a full snapshot whose levels go to the ``depth_*`` arrays."""
     book = book.sort("time", maintain_order=True)
     trades = trades.sort("time", maintain_order=True)
     n_levels = sum(1 for c in book.columns if c.startswith("bid_px_"))
+    has_source = "source" in book.columns
+    is_snapshot = (book["source"] != "bbo").fill_null(True) if has_source else pl.repeat(True, book.height, eager=True)
+    snapshots = book.filter(is_snapshot)
 
-    def levels(prefix: str) -> np.ndarray:
+    def touch(prefix: str) -> np.ndarray:
+        return np.ascontiguousarray(book.select(pl.col(f"{prefix}_1").cast(pl.Float64).fill_null(np.nan)).to_numpy())
+
+    def depth(prefix: str) -> np.ndarray:
         cols = [f"{prefix}_{i}" for i in range(1, n_levels + 1)]
-        return np.ascontiguousarray(book.select(pl.col(cols).cast(pl.Float64).fill_null(np.nan)).to_numpy())
+        levels = snapshots.select(pl.col(cols).cast(pl.Float64).fill_null(np.nan)).to_numpy()
+        return np.ascontiguousarray(np.vstack([np.full((1, n_levels), np.nan), levels]))
 
     return (
         book["time"].cast(pl.Int64).to_numpy(),
-        levels("bid_px"),
-        levels("bid_sz"),
-        levels("ask_px"),
-        levels("ask_sz"),
+        touch("bid_px"),
+        touch("bid_sz"),
+        touch("ask_px"),
+        touch("ask_sz"),
         book["mid"].cast(pl.Float64).fill_null(np.nan).to_numpy(),
+        is_snapshot.to_numpy(),
+        is_snapshot.cast(pl.Int64).cum_sum().to_numpy(),
+        depth("bid_px"),
+        depth("bid_sz"),
+        depth("ask_px"),
+        depth("ask_sz"),
         trades["time"].cast(pl.Int64).to_numpy(),
         trades["px"].cast(pl.Float64).to_numpy(),
         trades["sz"].cast(pl.Float64).to_numpy(),
@@ -169,8 +193,7 @@ def engine_params(model: MarketModel, policy: QuotePolicy, config: BacktestConfi
         kappa=float(model.kappa),
         kappa_se=float(model.kappa_se),
         arrival_rate=float(model.arrival_rate),
-        cascade_regime=int(policy.cascade_regime),
-        cascade_threshold=float(policy.cascade_threshold),
+        pull_threshold=float(policy.pull_threshold),
         kappa_se_mult=float(policy.kappa_se_mult),
         maker_fee_bps=float(policy.maker_fee_bps),
         order_size=float(policy.order_size),
@@ -183,6 +206,5 @@ def engine_params(model: MarketModel, policy: QuotePolicy, config: BacktestConfi
         order_latency_ms=int(config.order_latency_ms),
         order_latency_jitter_ms=int(config.order_latency_jitter_ms),
         requote_ms=int(config.requote_ms),
-        fill_prob_horizon_ms=int(config.fill_prob_horizon_ms),
         seed=int(config.seed),
     )

@@ -23,7 +23,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from quoting.glft import QUOTED, belief_weighted, cascade_pull, fill_probability, glft_quote_core
+from quoting.fill_prediction import reach_probability
+from quoting.glft import QUOTED, belief_weighted, glft_quote_core, regime_pull
 from quoting.fill_models import QUEUE_POSITION, fill_from_trade, queue_after_book, queue_at_placement
 
 BID, ASK = 0, 1
@@ -45,7 +46,14 @@ INVENTORY, CASH = 0, 1
 
 
 class MarketData(NamedTuple):
-    """Book rows (levels best first, NaN = absent), trades and regime beliefs, each sorted by time (ms)."""
+    """Book rows, trades and regime beliefs, each sorted by time (ms).
+
+    ``bid_px``..``ask_sz`` are each book row's touch (n_book x 1, NaN = absent). The full levels (best first, NaN =
+    absent) are kept once per ``l2Book`` snapshot in ``depth_*``, whose row 0 is all NaN (no snapshot yet):
+    ``snapshot`` is, per book row, the ``depth_*`` row of the latest snapshot at or before it, ``is_snapshot``
+    whether the row is that snapshot rather than a ``bbo`` touch. Levels per snapshot, not per row, spare the
+    bbo rows (most of them) their unknown deeper levels.
+    """
 
     book_time: np.ndarray
     bid_px: np.ndarray
@@ -53,6 +61,12 @@ class MarketData(NamedTuple):
     ask_px: np.ndarray
     ask_sz: np.ndarray
     mid: np.ndarray
+    is_snapshot: np.ndarray
+    snapshot: np.ndarray
+    depth_bid_px: np.ndarray
+    depth_bid_sz: np.ndarray
+    depth_ask_px: np.ndarray
+    depth_ask_sz: np.ndarray
     trade_time: np.ndarray
     trade_px: np.ndarray
     trade_sz: np.ndarray
@@ -62,11 +76,16 @@ class MarketData(NamedTuple):
 
 
 class RegimeTable(NamedTuple):
-    """Per-regime settings, in the order of the belief columns."""
+    """Per-regime settings, in the order of the belief columns (``pulled``: 1.0 where the policy does not quote;
+    ``reach_*``: the reach curves of :mod:`quoting.fill_prediction`)."""
 
     gammas: np.ndarray
     min_spreads_bps: np.ndarray
     adverse_bps: np.ndarray
+    fill_costs_bps: np.ndarray
+    pulled: np.ndarray
+    reach_intercepts: np.ndarray
+    reach_slopes: np.ndarray
 
 
 class EngineParams(NamedTuple):
@@ -76,8 +95,7 @@ class EngineParams(NamedTuple):
     kappa: float
     kappa_se: float
     arrival_rate: float
-    cascade_regime: int
-    cascade_threshold: float
+    pull_threshold: float
     kappa_se_mult: float
     maker_fee_bps: float
     order_size: float
@@ -90,13 +108,14 @@ class EngineParams(NamedTuple):
     order_latency_ms: int
     order_latency_jitter_ms: int
     requote_ms: int
-    fill_prob_horizon_ms: int
     seed: int
 
 
 @njit(cache=True)
-def _land_request(slots: np.ndarray, side: int, level_px: np.ndarray, level_sz: np.ndarray, fill_model: int) -> None:
-    """Apply the in-flight request of ``side`` (past the Alo check) to the book row given by its levels."""
+def _land_request(slots: np.ndarray, side: int, level_px: np.ndarray, level_sz: np.ndarray, snapshot_px: np.ndarray,
+                  snapshot_sz: np.ndarray, fill_model: int) -> None:
+    """Apply the in-flight request of ``side`` (past the Alo check) to the book row given by its levels and those
+    of the latest l2Book snapshot (the queue ahead, see :func:`quoting.fill_models.queue_at_placement`)."""
     slots[REQUEST, side, ACTIVE] = 0.0
     slots[ORDER, side, ACTIVE] = 0.0  # a cancel, or the cancel half of a cancel-replace
     px = slots[REQUEST, side, PX]
@@ -104,7 +123,9 @@ def _land_request(slots: np.ndarray, side: int, level_px: np.ndarray, level_sz: 
         return
     slots[ORDER, side] = slots[REQUEST, side]
     slots[ORDER, side, ACTIVE] = 1.0
-    slots[ORDER, side, QUEUE] = queue_at_placement(fill_model, px, side == BID, level_px, level_sz)
+    slots[ORDER, side, QUEUE] = queue_at_placement(
+        fill_model, px, side == BID, level_px, level_sz, snapshot_px, snapshot_sz
+    )
 
 
 @njit(cache=True)
@@ -168,13 +189,13 @@ def _send(slots: np.ndarray, side: int, t_land: float, px: float, size: float, p
 
 
 @njit(cache=True)
-def _quote(p: EngineParams, mid: float, inventory: float, gamma: float, min_spread_bps: float, pull: bool,
-           bid_exposure: float, ask_exposure: float, best_bid: float, best_ask: float
+def _quote(p: EngineParams, mid: float, inventory: float, gamma: float, min_spread_bps: float, fill_cost_bps: float,
+           pull: bool, bid_exposure: float, ask_exposure: float, best_bid: float, best_ask: float
            ) -> tuple[float, float, float, float, int, int]:
     """(bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code) of the shared GLFT core."""
     bid_px, ask_px, bid_sz, ask_sz, _, _, _, bid_code, ask_code = glft_quote_core(
         mid, p.sigma, p.kappa, p.kappa_se, p.arrival_rate, p.order_size, inventory, gamma, p.kappa_se_mult,
-        min_spread_bps, p.maker_fee_bps, p.position_limit, pull, bid_exposure, ask_exposure, best_bid, best_ask,
+        min_spread_bps, fill_cost_bps, p.position_limit, pull, bid_exposure, ask_exposure, best_bid, best_ask,
         p.sz_decimals, p.is_spot, p.min_notional,
     )
     return bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code
@@ -189,13 +210,13 @@ def _needs_replacing(slots: np.ndarray, side: int, px: float, code: int) -> bool
 
 @njit(cache=True)
 def _act(slots: np.ndarray, side: int, px: float, size: float, code: int, mid: float, adverse: float,
-         belief_row: int, t_land: float, p: EngineParams) -> tuple[int, int]:
+         belief_row: int, t_land: float, belief: np.ndarray, regimes: RegimeTable) -> tuple[int, int]:
     """Place, replace, cancel or keep one side's order; returns (orders sent, cancels sent)."""
     resting = slots[ORDER, side, ACTIVE] == 1.0
     if slots[REQUEST, side, ACTIVE] == 1.0 or (code == QUOTED and resting and px == slots[ORDER, side, PX]):
         return 0, 0  # one request in flight per side; an unchanged price keeps its place in the queue
     if code == QUOTED:
-        prob = fill_probability(abs(px - mid), p.arrival_rate, p.kappa, p.fill_prob_horizon_ms / 1000.0)
+        prob = reach_probability(abs(px - mid) / mid * 1e4, belief, regimes.reach_intercepts, regimes.reach_slopes)
         _send(slots, side, t_land, px, size, prob, adverse, belief_row)
         return 1, 0
     if resting:
@@ -206,12 +227,12 @@ def _act(slots: np.ndarray, side: int, px: float, size: float, code: int, mid: f
 
 @njit(cache=True)
 def _requote(slots: np.ndarray, p: EngineParams, mid: float, inventory: float, gamma: float,
-             min_spread_bps: float, adverse: float, belief_row: int, best_bid: float, best_ask: float,
-             t_land: float) -> tuple[int, int]:
+             min_spread_bps: float, fill_cost_bps: float, adverse: float, belief_row: int, best_bid: float,
+             best_ask: float, t_land: float, belief: np.ndarray, regimes: RegimeTable) -> tuple[int, int]:
     """Quote both sides; a replacement that could breach the limit while the order it replaces can still fill
     is re-quoted with that order counted as exposure (usually smaller, or pulled)."""
     bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code = _quote(
-        p, mid, inventory, gamma, min_spread_bps, False, 0.0, 0.0, best_bid, best_ask
+        p, mid, inventory, gamma, min_spread_bps, fill_cost_bps, False, 0.0, 0.0, best_bid, best_ask
     )
     bid_resting, ask_resting = slots[ORDER, BID, SIZE], slots[ORDER, ASK, SIZE]
     resize_bid = (_needs_replacing(slots, BID, bid_px, bid_code)
@@ -219,29 +240,34 @@ def _requote(slots: np.ndarray, p: EngineParams, mid: float, inventory: float, g
     resize_ask = (_needs_replacing(slots, ASK, ask_px, ask_code)
                   and inventory - ask_resting - ask_sz < -p.position_limit)
     if resize_bid or resize_ask:
-        sized = _quote(p, mid, inventory, gamma, min_spread_bps, False, bid_resting if resize_bid else 0.0,
+        sized = _quote(p, mid, inventory, gamma, min_spread_bps, fill_cost_bps, False, bid_resting if resize_bid else 0.0,
                        ask_resting if resize_ask else 0.0, best_bid, best_ask)
         if resize_bid:
             bid_px, bid_sz, bid_code = sized[0], sized[2], sized[4]
         if resize_ask:
             ask_px, ask_sz, ask_code = sized[1], sized[3], sized[5]
-    bid_sent, bid_cancelled = _act(slots, BID, bid_px, bid_sz, bid_code, mid, adverse, belief_row, t_land, p)
-    ask_sent, ask_cancelled = _act(slots, ASK, ask_px, ask_sz, ask_code, mid, adverse, belief_row, t_land, p)
+    bid_sent, bid_cancelled = _act(slots, BID, bid_px, bid_sz, bid_code, mid, adverse, belief_row, t_land, belief,
+                                   regimes)
+    ask_sent, ask_cancelled = _act(slots, ASK, ask_px, ask_sz, ask_code, mid, adverse, belief_row, t_land, belief,
+                                   regimes)
     return bid_sent + ask_sent, bid_cancelled + ask_cancelled
 
 
 @njit(cache=True)
 def _blend_beliefs(belief: np.ndarray, regimes: RegimeTable, p: EngineParams
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per belief row: blended gamma, spread floor (bps), predicted adverse selection (bps), cascade pull."""
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per belief row: blended gamma, spread floor (bps), per-fill cost (bps), predicted adverse selection (bps),
+    regime pull."""
     n = belief.shape[0]
-    gamma, floor_bps, adverse_bps, pull = np.empty(n), np.empty(n), np.empty(n), np.empty(n, np.bool_)
+    gamma, floor_bps, cost_bps, adverse_bps = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    pull = np.empty(n, np.bool_)
     for k in range(n):
         gamma[k] = belief_weighted(belief[k], regimes.gammas)
         floor_bps[k] = belief_weighted(belief[k], regimes.min_spreads_bps)
+        cost_bps[k] = belief_weighted(belief[k], regimes.fill_costs_bps)
         adverse_bps[k] = belief_weighted(belief[k], regimes.adverse_bps)
-        pull[k] = cascade_pull(belief[k], p.cascade_regime, p.cascade_threshold)
-    return gamma, floor_bps, adverse_bps, pull
+        pull[k] = regime_pull(belief[k], regimes.pulled, p.pull_threshold)
+    return gamma, floor_bps, cost_bps, adverse_bps, pull
 
 
 @njit(cache=True)
@@ -253,7 +279,7 @@ def simulate(data: MarketData, regimes: RegimeTable, p: EngineParams) -> tuple:
     """
     np.random.seed(p.seed)
     n_book, n_trades, n_beliefs = data.book_time.shape[0], data.trade_time.shape[0], data.belief_time.shape[0]
-    gamma_at, floor_at, adverse_at, pull_at = _blend_beliefs(data.belief, regimes, p)
+    gamma_at, floor_at, cost_at, adverse_at, pull_at = _blend_beliefs(data.belief, regimes, p)
     slots = np.zeros((2, 2, N_FIELDS))
     account = np.zeros(2)
     fill_log = np.empty((n_trades, len(FILL_LOG_COLUMNS)))
@@ -273,9 +299,13 @@ def simulate(data: MarketData, regimes: RegimeTable, p: EngineParams) -> tuple:
                     slots[ORDER, side, ACTIVE] = 0.0  # the cancel half of the replace still happens
                     alo_rejects += 1
                 elif side == BID:
-                    _land_request(slots, side, data.bid_px[row], data.bid_sz[row], p.fill_model)
+                    snap = data.snapshot[row]
+                    _land_request(slots, side, data.bid_px[row], data.bid_sz[row], data.depth_bid_px[snap],
+                                  data.depth_bid_sz[snap], p.fill_model)
                 else:
-                    _land_request(slots, side, data.ask_px[row], data.ask_sz[row], p.fill_model)
+                    snap = data.snapshot[row]
+                    _land_request(slots, side, data.ask_px[row], data.ask_sz[row], data.depth_ask_px[snap],
+                                  data.depth_ask_sz[snap], p.fill_model)
 
         if is_trade:
             side = BID if data.trade_side[i_trade] == -1 else ASK  # a seller hits bids, a buyer lifts asks
@@ -290,13 +320,18 @@ def simulate(data: MarketData, regimes: RegimeTable, p: EngineParams) -> tuple:
         row = i_book
         i_book += 1
         if p.fill_model == QUEUE_POSITION:
+            deep, snap = data.is_snapshot[row], data.snapshot[row]  # a bbo row shows the touch only
             if slots[ORDER, BID, ACTIVE] == 1.0:
                 slots[ORDER, BID, QUEUE] = queue_after_book(
-                    slots[ORDER, BID, QUEUE], slots[ORDER, BID, PX], True, data.bid_px[row], data.bid_sz[row]
+                    slots[ORDER, BID, QUEUE], slots[ORDER, BID, PX], True,
+                    data.depth_bid_px[snap] if deep else data.bid_px[row],
+                    data.depth_bid_sz[snap] if deep else data.bid_sz[row],
                 )
             if slots[ORDER, ASK, ACTIVE] == 1.0:
                 slots[ORDER, ASK, QUEUE] = queue_after_book(
-                    slots[ORDER, ASK, QUEUE], slots[ORDER, ASK, PX], False, data.ask_px[row], data.ask_sz[row]
+                    slots[ORDER, ASK, QUEUE], slots[ORDER, ASK, PX], False,
+                    data.depth_ask_px[snap] if deep else data.ask_px[row],
+                    data.depth_ask_sz[snap] if deep else data.ask_sz[row],
                 )
         account_by_row[row, INVENTORY], account_by_row[row, CASH] = account[INVENTORY], account[CASH]
         mid = data.mid[row]
@@ -322,8 +357,9 @@ def simulate(data: MarketData, regimes: RegimeTable, p: EngineParams) -> tuple:
             continue
         last_decision = decided
         sent, cancelled = _requote(
-            slots, p, mid, account[INVENTORY], gamma_at[belief_row], floor_at[belief_row], adverse_at[belief_row],
-            belief_row, data.bid_px[row, 0], data.ask_px[row, 0], t_land,
+            slots, p, mid, account[INVENTORY], gamma_at[belief_row], floor_at[belief_row], cost_at[belief_row],
+            adverse_at[belief_row],
+            belief_row, data.bid_px[row, 0], data.ask_px[row, 0], t_land, data.belief[belief_row], regimes,
         )
         orders_sent += sent
         cancels_sent += cancelled

@@ -5,12 +5,17 @@ Evidence is the JSON object a parameter set carries (:func:`build_evidence` writ
     walk_forward   {folds, oos_fills, period_ms, pnl_unit, period_start_ms: [...], pnl: [...], figures: {...}}
                    out-of-sample P&L per period of ``period_ms`` (net of fees, in ``pnl_unit``, e.g. "quote")
     significance   {verdicts: {component: Verdict fields}, spa: MultipleComparison fields or null}
-    calibration    {fill_probability: CalibrationMetrics fields, adverse_selection: AdverseSelectionCalibration fields}
+    calibration    {fill_probability: CalibrationMetrics fields, adverse_selection: AdverseSelectionCalibration fields},
+                   each null when there was nothing to score (no quotes, fewer than 3 marked fills)
     data_quality   {check name: {passed: bool, detail: str}}
 
 The comparison with the promoted set is paired by period, so ``promoted_evidence`` must be the incumbent's
 walk-forward on the *candidate's* test periods (re-run the promoted parameters through the same folds); with no
 promoted set the baseline is not quoting (zero P&L). Verdicts are kept as a record; the gate reads the rest.
+
+Error rate: the out-of-sample P&L check is a one-sided HAC t-test of a positive mean per period at ``alpha``, so
+a candidate without edge (mean P&L <= 0) passes it, and is promoted, with probability at most ``alpha``
+(asymptotically; the other checks only reject more).
 """
 
 from __future__ import annotations
@@ -62,8 +67,8 @@ def build_evidence(
     period_ms: int,
     period_start_ms: Sequence[int],
     pnl: Sequence[float],
-    fill_calibration: CalibrationMetrics,
-    adverse_calibration: AdverseSelectionCalibration,
+    fill_calibration: CalibrationMetrics | None,
+    adverse_calibration: AdverseSelectionCalibration | None,
     data_quality: Mapping[str, tuple[bool, str]],
     verdicts: Mapping[str, Verdict] | None = None,
     spa: MultipleComparison | None = None,
@@ -89,8 +94,8 @@ def build_evidence(
             "spa": None if spa is None else dataclasses.asdict(spa),
         },
         "calibration": {
-            "fill_probability": dataclasses.asdict(fill_calibration),
-            "adverse_selection": dataclasses.asdict(adverse_calibration),
+            "fill_probability": None if fill_calibration is None else dataclasses.asdict(fill_calibration),
+            "adverse_selection": None if adverse_calibration is None else dataclasses.asdict(adverse_calibration),
         },
         "data_quality": {name: {"passed": bool(ok), "detail": detail} for name, (ok, detail) in data_quality.items()},
     }
@@ -139,7 +144,10 @@ def _fills(ev: Mapping[str, Any], cfg: GateConfig, _: Any) -> str:
 def _fill_probability(ev: Mapping[str, Any], cfg: GateConfig, _: Any) -> str:
     if not cfg.require_calibrated_fill_probability:
         return "skip: fill-probability calibration not required"
-    m: CalibrationMetrics = _restore(CalibrationMetrics, ev["calibration"]["fill_probability"])
+    found = ev["calibration"]["fill_probability"]
+    if found is None:
+        return "fail: no fill-probability calibration (no out-of-sample quote was scored)"
+    m: CalibrationMetrics = _restore(CalibrationMetrics, found)
     figures = (f"n={m.n}, reliability/uncertainty={m.relative_reliability:.3f}, slope {m.slope:.2f} "
                f"CI [{m.slope_ci[0]:.2f}, {m.slope_ci[1]:.2f}], intercept {m.intercept:.2f} "
                f"CI [{m.intercept_ci[0]:.2f}, {m.intercept_ci[1]:.2f}]")
@@ -150,7 +158,10 @@ def _fill_probability(ev: Mapping[str, Any], cfg: GateConfig, _: Any) -> str:
 def _adverse_selection(ev: Mapping[str, Any], cfg: GateConfig, _: Any) -> str:
     if not cfg.require_calibrated_adverse_selection:
         return "skip: adverse-selection calibration not required"
-    m: AdverseSelectionCalibration = _restore(AdverseSelectionCalibration, ev["calibration"]["adverse_selection"])
+    found = ev["calibration"]["adverse_selection"]
+    if found is None:
+        return "fail: no adverse-selection calibration (fewer than 3 out-of-sample fills with a markout)"
+    m: AdverseSelectionCalibration = _restore(AdverseSelectionCalibration, found)
     figures = (f"n={m.n}, bias {m.bias:+.2f} bps CI [{m.bias_ci[0]:.2f}, {m.bias_ci[1]:.2f}], slope {m.slope:.2f} "
                f"CI [{m.slope_ci[0]:.2f}, {m.slope_ci[1]:.2f}]")
     return f"ok: adverse selection well calibrated ({figures})" if m.is_well_calibrated else \
@@ -161,9 +172,15 @@ def _positive_pnl(ev: Mapping[str, Any], cfg: GateConfig, _: Any) -> str:
     if not cfg.require_positive_oos_pnl:
         return "skip: positive out-of-sample P&L not required"
     series, _, unit = _pnl_series(ev)
-    mean = float(np.mean(list(series.values()))) if series else math.nan
-    verdict = "ok" if mean > 0 else "fail"
-    return f"{verdict}: mean out-of-sample P&L {mean:+.4g} {unit} per period over {len(series)} periods (must be > 0)"
+    values = np.asarray(list(series.values()), dtype=float)
+    if values.size < cfg.min_paired_periods:
+        return f"fail: {values.size} out-of-sample periods, at least {cfg.min_paired_periods} needed to test the P&L"
+    test = hac_mean_test(values, alternative="greater")
+    figures = (f"mean {test.estimate:+.4g} {unit} per period over {values.size} periods, one-sided HAC "
+               f"p={test.p_value:.3g}")
+    if test.p_value < cfg.alpha:
+        return f"ok: out-of-sample P&L significantly positive at alpha={cfg.alpha:g} ({figures})"
+    return f"fail: out-of-sample P&L not significantly positive at alpha={cfg.alpha:g} ({figures})"
 
 
 def _not_worse(ev: Mapping[str, Any], cfg: GateConfig, promoted: Mapping[str, Any] | None) -> str:

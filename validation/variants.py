@@ -2,17 +2,22 @@
 
 A variant is fitted on a TRAIN window (:attr:`Variant.fit`, which sees nothing else) and returns a
 :class:`FittedVariant`: every number the quoter uses, frozen, plus the one thing built on the TEST window, the
-regime beliefs, computed causally (each row stamped when it becomes known). :func:`evaluate_variant` then
+regime beliefs, computed causally (each row stamped when it becomes known). :func:`simulate_fitted` then
 backtests it on the test window and scores its predictions against what happened.
 
 | variant | what changes against the baseline |
 |---|---|
 | ``baseline`` | sigma: last EWMA of 1 s log-return variance; A, kappa by MLE; fixed gamma; one level; limit |
 | ``+bipower`` | sigma from the mean bipower variation of the train minutes (jumps excluded) |
-| ``+hawkes_kappa`` | A at the Hawkes mean rate mu / (1 - n); SE(A) with the Hawkes count dispersion 1 / (1 - n)^2 |
 | ``+hmm_blending`` | train-fitted HMM; causal beliefs blend gamma (calm < volatile < cascade; cascade pulls) |
 | ``+vpin_widening`` | spread floor widened while the causal VPIN is above its train quantile |
 | ``+uncertainty_widening`` | gamma * (1 + kappa_se_mult * SE(kappa) / kappa) |
+
+Every variant predicts its fill probability with reach curves fitted on its train window under its own causal
+beliefs (:mod:`calibration.fill_probability`, :mod:`quoting.fill_prediction`): the probability that a print reaches
+the quote's fixed price within tau after the order latency, which is the event :func:`quote_outcomes` counts.
+The Hawkes arrival rate is not a variant: with a constant-A backtest and quoter it changed no quote (its P&L was
+identical to the baseline's, a trial that was not one); a time-varying intensity would make it one.
 
 Inputs are dicts of lake frames for one coin: ``trades`` and ``book`` (the backtest's tapes), ``features`` (1 s and
 1 min bars, :mod:`calibration.bars`) and ``markouts`` (market trades from the maker side, :mod:`calibration.markouts`).
@@ -22,7 +27,7 @@ Times are UTC epoch ms, prices quote currency, sizes base units, P&L quote curre
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -31,7 +36,7 @@ from numba import njit
 
 from calibration.fill_intensity import fit_fill_intensity, taker_orders
 from calibration.fit_result import FitResult, InsufficientSamples
-from calibration.hawkes import fit_hawkes_exp, merge_ties
+from calibration.fill_probability import fit_reach_curves, interval_extremes, reach_events
 from calibration.markouts import markouts, mid_series
 from calibration.regimes import (
     REGIME_FEATURES,
@@ -47,10 +52,10 @@ from quoting.glft import (
     MarketModel,
     QuotePolicy,
     belief_weighted,
-    cascade_pull,
-    fill_probability,
     glft_quote_core,
+    regime_pull,
 )
+from quoting.fill_prediction import ReachModel, reach_probability
 from validation.backtest import BacktestConfig, run_backtest
 from validation.last_result import reused
 
@@ -80,7 +85,8 @@ class VariantConfig:
     maker_fee_bps: float = 1.5
     regime_gamma_mult: tuple[float, float, float] = (1.0, 3.0, 10.0)
     """gamma multiplier of the calm, volatile and cascade HMM regimes."""
-    cascade_threshold: float = 0.5
+    pull_threshold: float = 0.5
+    """Pull both sides while the belief mass on the regimes a policy does not quote in exceeds this."""
     hmm_states: tuple[int, ...] = (2, 3)
     """Candidate numbers of HMM states (BIC picks; those the train window is too short for are skipped)."""
     hmm_restarts: int = 4
@@ -102,10 +108,27 @@ class VariantConfig:
     """Horizon of the realised adverse selection, the per-fill P&L and the train adverse-selection estimate."""
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     """Fill model, latencies, requote interval and tau (``fill_prob_horizon_ms``) of the predicted fill probability."""
+    candidate_gamma_by_regime: tuple[float, float, float] = (0.3, 0.6, 1.5)
+    """The candidate's gamma of the calm, volatile and cascade HMM states (states ordered by variance)."""
+    candidate_min_spread_bps_by_regime: tuple[float, float, float] = (0.0, 1.0, 5.0)
+    """The candidate's lowest floor on the full spread per HMM state, bps of mid."""
+    candidate_floor_grid_bps: tuple[float, ...] = (0.0, 2.0, 4.0, 6.0, 8.0, 12.0)
+    """Floors (full spread, bps of mid) the candidate tries per state on its training window."""
+    edge_z: float = 1.0
+    """The candidate quotes in a state only where its train net edge per fill minus edge_z HAC SEs is above 0."""
+    min_regime_fills: int = 30
+    """Fewest train fills a state needs before its net edge can say "quote"."""
+    daily_loss_limit_quote: float = 100.0
+    """The quoter's daily loss stop written into the candidate's parameter set, quote currency."""
 
     @property
     def rules(self) -> AssetRules:
         return AssetRules(sz_decimals=self.sz_decimals)
+
+    @property
+    def latency_ms(self) -> int:
+        """Market event -> our order live at the exchange: the delay before a predicted fill can happen."""
+        return self.backtest.feed_latency_ms + self.backtest.order_latency_ms
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,6 +147,10 @@ class FittedVariant:
     adverse_bps_by_regime: tuple[float, ...]
     params: dict[str, float]
     beliefs: Callable[[Market, int], pl.DataFrame]
+    reach: ReachModel
+    """Predicted fill probability per regime (the event :func:`quote_outcomes` scores)."""
+    parameter_set: dict | None = None
+    """The parameter-set document's ``parameters`` this variant was built from (the candidate's), else None."""
 
 
 @dataclass(frozen=True)
@@ -270,7 +297,7 @@ def _policy(
     config: VariantConfig,
     gammas: tuple[float, ...] | None = None,
     floors: tuple[float, ...] | None = None,
-    cascade_regime: int = -1,
+    pull_by_regime: tuple[bool, ...] | None = None,
     kappa_se_mult: float = 0.0,
 ) -> QuotePolicy:
     return QuotePolicy(
@@ -279,8 +306,8 @@ def _policy(
         order_size=base.order_size,
         position_limit=config.position_limit_orders * base.order_size,
         rules=config.rules,
-        cascade_regime=cascade_regime,
-        cascade_threshold=config.cascade_threshold,
+        pull_by_regime=pull_by_regime,
+        pull_threshold=config.pull_threshold,
         kappa_se_mult=kappa_se_mult,
         maker_fee_bps=config.maker_fee_bps,
     )
@@ -291,7 +318,32 @@ def _certain_calm(test: Market, start_ms: int) -> pl.DataFrame:
     return pl.DataFrame({"time": [start_ms], "belief_calm": [1.0]})
 
 
-def _single_regime(name: str, base: _Base, config: VariantConfig, **policy: float) -> FittedVariant:
+def train_reach_events(train: Market, config: VariantConfig) -> pl.DataFrame:
+    """:func:`calibration.fill_probability.reach_events` over the train window at the backtest's tau and latency."""
+    book, trades = train["book"], train["trades"]
+    key = (config.backtest.fill_prob_horizon_ms, config.latency_ms)
+    return reused("reach_events", (book, trades), key, lambda: reach_events(
+        book, trades, _window(train), config.backtest.fill_prob_horizon_ms, config.latency_ms
+    ))
+
+
+def fit_reach(train: Market, config: VariantConfig, beliefs: pl.DataFrame, names: Sequence[str]) -> ReachModel:
+    """Reach curves per regime on the train window, each decision interval weighted by the causal belief held at
+    its start (``beliefs``: ``time`` and ``belief_<name>``; intervals before the first belief row are dropped)."""
+    events = train_reach_events(train, config)
+    rows = _asof_rows(beliefs["time"].to_numpy(), events["time"].to_numpy())
+    weights = beliefs.select(f"belief_{n}" for n in names).to_numpy()[np.maximum(rows, 0)]
+    touch_bps = float((train["book"]["ask_px_1"] - train["book"]["bid_px_1"]).median() / 2 / train["book"]["mid"].median() * 1e4)
+    curves = fit_reach_curves(events.filter(pl.Series(rows >= 0)), weights[rows >= 0], min_depth_bps=touch_bps)
+    return ReachModel(
+        intercept_by_regime=tuple(c.intercept for c in curves),
+        slope_per_bps_by_regime=tuple(c.slope_per_bps for c in curves),
+        horizon_ms=config.backtest.fill_prob_horizon_ms,
+        latency_ms=config.latency_ms,
+    )
+
+
+def _single_regime(name: str, base: _Base, train: Market, config: VariantConfig, **policy: float) -> FittedVariant:
     return FittedVariant(
         name=name,
         model=_model(base),
@@ -300,6 +352,7 @@ def _single_regime(name: str, base: _Base, config: VariantConfig, **policy: floa
         adverse_bps_by_regime=(base.adverse_bps,),
         params=dict(base.params),
         beliefs=_certain_calm,
+        reach=fit_reach(train, config, _certain_calm(train, _window(train)[0]), ("calm",)),
     )
 
 
@@ -309,48 +362,19 @@ def _single_regime(name: str, base: _Base, config: VariantConfig, **policy: floa
 
 def fit_baseline(train: Market, config: VariantConfig) -> FittedVariant:
     """The seed's Phase 1: EWMA sigma, plain MLE of A and kappa, fixed gamma, no uncertainty widening."""
-    return _single_regime(BASELINE, _base(train, config, ewma_sigma), config)
+    return _single_regime(BASELINE, _base(train, config, ewma_sigma), train, config)
 
 
 def fit_bipower(train: Market, config: VariantConfig) -> FittedVariant:
     """Baseline with sigma from bipower variation."""
-    return _single_regime("+bipower", _base(train, config, bipower_sigma), config)
+    return _single_regime("+bipower", _base(train, config, bipower_sigma), train, config)
 
 
 def fit_uncertainty_widening(train: Market, config: VariantConfig) -> FittedVariant:
     """Baseline with gamma widened by kappa's relative standard error."""
     return _single_regime(
-        "+uncertainty_widening", _base(train, config, ewma_sigma), config, kappa_se_mult=config.kappa_se_mult
+        "+uncertainty_widening", _base(train, config, ewma_sigma), train, config, kappa_se_mult=config.kappa_se_mult
     )
-
-
-def fit_hawkes_kappa(train: Market, config: VariantConfig) -> FittedVariant:
-    """Baseline with A at the Hawkes fitted mean rate and kappa's fit told the Hawkes count dispersion.
-
-    The plain A counts the orders seen in the window; the Hawkes mean rate mu / (1 - n) is the stationary rate
-    of the fitted process (robust to a window that starts or ends inside a burst). A = plain A * (mean rate /
-    observed rate); the dispersion 1 / (1 - n)^2 widens SE(A) for clustered arrivals.
-    """
-    base = _base(train, config, ewma_sigma)
-    start, end = _window(train)
-    times_s = merge_ties(base.orders["time"].to_numpy()) / 1000.0
-    hawkes = fit_hawkes_exp(times_s, end / 1000.0, start_time=start / 1000.0)
-    mu, branching = hawkes.estimates["mu"], hawkes.estimates["branching_ratio"]
-    mean_rate = mu / (1.0 - branching)
-    observed_rate = times_s.size / ((end - start) / 1000.0)
-    dispersion = 1.0 / (1.0 - branching) ** 2
-    fit, _ = fit_kappa(train, base.tick, config, dispersion=dispersion)
-    arrival = fit.estimates["A"] * mean_rate / observed_rate
-    params = base.params | {
-        "arrival_rate_per_s": arrival,
-        "arrival_rate_se_per_s": fit.std_errors["A"] * mean_rate / observed_rate,
-        "hawkes_mu_per_s": mu,
-        "hawkes_branching_ratio": branching,
-        "hawkes_mean_rate_per_s": mean_rate,
-        "observed_rate_per_s": observed_rate,
-        "count_dispersion": dispersion,
-    }
-    return _single_regime("+hawkes_kappa", replace(base, arrival_rate=arrival, params=params), config)
 
 
 def _weighted_means(values: np.ndarray, weights: np.ndarray, fallback: float) -> tuple[float, ...]:
@@ -381,15 +405,28 @@ def _from_test_start(beliefs: pl.DataFrame, start_ms: int, prior: dict[str, floa
     return pl.concat([head.with_columns(time=pl.lit(start_ms, dtype=pl.Int64)), later])
 
 
-def fit_hmm_blending(train: Market, config: VariantConfig) -> FittedVariant:
-    """Baseline plus a Gaussian HMM on the train minutes; gamma blended per regime by the causal filter.
+@dataclass(frozen=True, eq=False)
+class RegimeModel:
+    """A Gaussian HMM fitted on the train minutes, the causal beliefs over train, and the builder of test beliefs.
 
-    The filter runs on over the train minutes into the test (past data only), so the belief at the test start
-    is the one a live quoter would hold. Predicted adverse selection per regime: train markouts weighted by the
-    filter's belief as of each trade.
+    ``beliefs(test, start)`` runs the filter on over the train minutes into the test (past data only), so the
+    belief at the test start is the one a live quoter would hold.
     """
-    base = _base(train, config, ewma_sigma)
-    train_bars = _closed_bars(train["features"], MINUTE_MS, base.end_ms)
+
+    params: RegimeParams
+    estimates: dict[str, float]
+    train_beliefs: pl.DataFrame
+    beliefs: Callable[[Market, int], pl.DataFrame]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.params.state_names)
+
+
+def fit_regimes(train: Market, end_ms: int, config: VariantConfig) -> RegimeModel:
+    """BIC-chosen Gaussian HMM (``config.hmm_states``, states too many for the window skipped) on the closed train
+    minute bars; raises InsufficientSamples when no state count fits the window."""
+    train_bars = _closed_bars(train["features"], MINUTE_MS, end_ms)
     x = regime_features(train_bars).select(REGIME_FEATURES).to_numpy()
     d = x.shape[1]
     feasible = tuple(k for k in config.hmm_states if 10 * ((k - 1) + k * (k - 1) + 2 * k * d) <= len(x))
@@ -397,23 +434,32 @@ def fit_hmm_blending(train: Market, config: VariantConfig) -> FittedVariant:
         raise InsufficientSamples("regime_hmm", len(x), 10 * (1 + 2 + 4 * d))
     regime = fit_regime_hmm(x, feature_names=REGIME_FEATURES, n_states=feasible, n_restarts=config.hmm_restarts)
     params = regime.params
-    names = params.state_names
-    train_beliefs = _hmm_beliefs(params, train_bars)
-    adverse = train_adverse_bps(train, base.end_ms, config.markout_horizon_ms)
-    rows = _asof_rows(train_beliefs["time"].to_numpy(), adverse["time"].to_numpy())
-    weights = train_beliefs.select(f"belief_{n}" for n in names).to_numpy()[np.maximum(rows, 0)] * (rows >= 0)[:, None]
-    adverse_by_regime = _weighted_means(adverse["adverse_bps"].to_numpy(), weights, base.adverse_bps)
-    prior = dict(zip((f"belief_{n}" for n in names), params.stationary().tolist(), strict=True))
+    prior = dict(zip((f"belief_{n}" for n in params.state_names), params.stationary().tolist(), strict=True))
     last_train_bar = int(train_bars["time"].max())
 
     def beliefs(test: Market, start: int) -> pl.DataFrame:
         test_bars = test["features"].filter((pl.col("bar_ms") == MINUTE_MS) & (pl.col("time") > last_train_bar))
         return _from_test_start(_hmm_beliefs(params, pl.concat([train_bars, test_bars])), start, prior)
 
+    return RegimeModel(params, dict(regime.result.estimates), _hmm_beliefs(params, train_bars), beliefs)
+
+
+def fit_hmm_blending(train: Market, config: VariantConfig) -> FittedVariant:
+    """Baseline plus a Gaussian HMM on the train minutes; gamma blended per regime by the causal filter, a state
+    named ``cascade`` pulled. Predicted adverse selection per regime: train markouts weighted by the filter's belief
+    as of each trade."""
+    base = _base(train, config, ewma_sigma)
+    regimes = fit_regimes(train, base.end_ms, config)
+    names = regimes.names
+    adverse = train_adverse_bps(train, base.end_ms, config.markout_horizon_ms)
+    rows = _asof_rows(regimes.train_beliefs["time"].to_numpy(), adverse["time"].to_numpy())
+    weights = (regimes.train_beliefs.select(f"belief_{n}" for n in names).to_numpy()[np.maximum(rows, 0)]
+               * (rows >= 0)[:, None])
+    adverse_by_regime = _weighted_means(adverse["adverse_bps"].to_numpy(), weights, base.adverse_bps)
     fitted = {
         **{f"gamma_{n}": config.gamma * config.regime_gamma_mult[k] for k, n in enumerate(names)},
         **{f"adverse_bps_{n}": a for n, a in zip(names, adverse_by_regime, strict=True)},
-        **{f"hmm_{key}": value for key, value in regime.result.estimates.items()},
+        **{f"hmm_{key}": value for key, value in regimes.estimates.items()},
         "hmm_n_states": float(len(names)),
     }
     return FittedVariant(
@@ -424,12 +470,13 @@ def fit_hmm_blending(train: Market, config: VariantConfig) -> FittedVariant:
             config,
             gammas=tuple(config.gamma * m for m in config.regime_gamma_mult[: len(names)]),
             floors=(config.min_spread_bps,) * len(names),
-            cascade_regime=names.index("cascade") if "cascade" in names else -1,
+            pull_by_regime=tuple(n == "cascade" for n in names),
         ),
         regime_names=names,
         adverse_bps_by_regime=adverse_by_regime,
         params=base.params | fitted,
-        beliefs=beliefs,
+        beliefs=regimes.beliefs,
+        reach=fit_reach(train, config, regimes.train_beliefs, names),
     )
 
 
@@ -480,6 +527,7 @@ def fit_vpin_widening(train: Market, config: VariantConfig) -> FittedVariant:
                        floors=(config.min_spread_bps, config.min_spread_bps + config.vpin_widening_bps)),
         regime_names=VPIN_REGIMES,
         adverse_bps_by_regime=adverse_by_state,
+        reach=fit_reach(train, config, states.drop("vpin"), VPIN_REGIMES),
         params=base.params | {
             "vpin_bucket_volume": bucket_volume,
             "vpin_threshold": threshold,
@@ -491,18 +539,18 @@ def fit_vpin_widening(train: Market, config: VariantConfig) -> FittedVariant:
     )
 
 
-VARIANTS: dict[str, Variant] = {
+ABLATIONS: dict[str, Variant] = {
     v.name: v
     for v in (
         Variant(BASELINE, "the seed's Phase 1: EWMA sigma, MLE kappa/A, fixed gamma", fit_baseline),
         Variant("+bipower", "sigma from bipower variation", fit_bipower),
-        Variant("+hawkes_kappa", "arrival rate and dispersion from the Hawkes fit", fit_hawkes_kappa),
         Variant("+hmm_blending", "gamma blended by the causal HMM regime filter", fit_hmm_blending),
         Variant("+vpin_widening", "spread floor widened while VPIN is high", fit_vpin_widening),
         Variant("+uncertainty_widening", "gamma widened by kappa's relative SE", fit_uncertainty_widening),
     )
 }
-"""Every variant by name; the baseline first."""
+"""The baseline and each one-component addition, by name; the baseline first (the full registry with the
+``candidate`` is :data:`validation.variant_registry.VARIANTS`)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -601,13 +649,6 @@ def _sharpe(x: np.ndarray) -> float:
     return float(x.mean()) / sd if sd > 0 else math.nan
 
 
-def evaluate_variant(
-    name: str, train: Market, test: Market, config: VariantConfig = VariantConfig()
-) -> VariantOutcome:
-    """Fit variant ``name`` on ``train`` only, then backtest and score it on ``test``."""
-    return simulate_fitted(VARIANTS[name].fit(train, config), test, config)
-
-
 def simulate_fitted(
     fitted: FittedVariant, test: Market, config: VariantConfig, window: tuple[int, int] | None = None
 ) -> VariantOutcome:
@@ -617,7 +658,7 @@ def simulate_fitted(
     beliefs = fitted.beliefs(test, start)
     result = run_backtest(
         test["book"], test["trades"], fitted.model, fitted.policy, config.backtest, beliefs,
-        fitted.adverse_bps_by_regime, fitted.regime_names,
+        fitted.adverse_bps_by_regime, fitted.regime_names, fitted.reach,
     )
     return VariantOutcome(
         fitted=fitted,
@@ -660,15 +701,16 @@ def quote_outcomes(
     window: tuple[int, int],
     config: VariantConfig,
 ) -> pl.DataFrame:
-    """Each whole tau interval of the test ``window``: the quote the variant would show at its start, per side, and
-    whether a market print reached that price within tau (the event the fill-probability model predicts).
+    """Each tau interval of the test ``window``: the quote the variant would show at its start t, per side, and
+    whether a market print reached that price in ``[t + latency, t + latency + tau)`` (the event the reach model
+    predicts, :mod:`quoting.fill_prediction`; intervals whose scored window passes the window's end are left out).
 
     State at the interval start t: mid and touch of the last book row at or before t, the backtest's inventory,
     the belief of the last row at or before t. Pulled sides are not quoted and not scored.
     """
-    tau_ms = config.backtest.fill_prob_horizon_ms
+    tau_ms, latency_ms = fitted.reach.horizon_ms, fitted.reach.latency_ms
     start, end = window
-    starts = start + tau_ms * np.arange((end - start) // tau_ms, dtype=np.int64)
+    starts = start + tau_ms * np.arange(max((end - start - latency_ms) // tau_ms, 0), dtype=np.int64)
     book = reused("sorted_book", (test["book"],), (), lambda: test["book"].sort("time"))
     book_rows = _asof_rows(book["time"].to_numpy(), starts)
     belief_rows = _asof_rows(beliefs["time"].to_numpy(), starts)
@@ -680,19 +722,20 @@ def quote_outcomes(
     best_bid, best_ask = book["bid_px_1"].to_numpy()[book_rows], book["ask_px_1"].to_numpy()[book_rows]
     inventory = np.where(inventory_rows >= 0, equity["inventory"].to_numpy()[np.maximum(inventory_rows, 0)], 0.0)
     belief = beliefs.select(f"belief_{n}" for n in fitted.regime_names).to_numpy()[belief_rows]
-    model, policy, rules = fitted.model, fitted.policy, fitted.policy.rules
+    model, policy, rules, reach = fitted.model, fitted.policy, fitted.policy.rules, fitted.reach
     row, side, depth, prob, px = _interval_quotes(
         mid, best_bid, best_ask, inventory, np.ascontiguousarray(belief, dtype=np.float64), model.sigma, model.kappa,
         model.kappa_se, model.arrival_rate, policy.order_size, policy.gammas, policy.min_spreads_bps,
-        policy.kappa_se_mult, policy.maker_fee_bps, policy.position_limit, policy.cascade_regime,
-        policy.cascade_threshold, rules.sz_decimals, rules.is_spot, rules.min_notional, tau_ms / 1000.0,
+        policy.kappa_se_mult, policy.fill_costs_bps, policy.position_limit, policy.pulled, policy.pull_threshold,
+        rules.sz_decimals, rules.is_spot, rules.min_notional, reach.intercepts, reach.slopes,
     )
     quotes = pl.DataFrame(
         {"time": starts[row], "side": side, "depth_px": depth, "pred_fill_prob": prob, "px": px},
         schema={"time": pl.Int64, "side": pl.Int8, "depth_px": pl.Float64, "pred_fill_prob": pl.Float64,
                 "px": pl.Float64},
     )
-    return quotes.join(_reach_per_interval(test["trades"], start, tau_ms), on="time", how="left").with_columns(
+    scored = interval_extremes(test["trades"], start, tau_ms, latency_ms)
+    return quotes.join(scored, on="time", how="left").with_columns(
         filled=pl.when(pl.col("side") > 0).then(pl.col("lowest_sell") <= pl.col("px"))
         .otherwise(pl.col("highest_buy") >= pl.col("px")).fill_null(False)
     ).drop("lowest_sell", "highest_buy")
@@ -701,11 +744,11 @@ def quote_outcomes(
 @njit(cache=True)
 def _interval_quotes(
     mid, best_bid, best_ask, inventory, belief, sigma, kappa, kappa_se, arrival_rate, order_size, gammas, floors,
-    kappa_se_mult, maker_fee_bps, position_limit, cascade_regime, cascade_threshold, sz_decimals, is_spot,
-    min_notional, tau_s,
+    kappa_se_mult, fill_costs, position_limit, pulled, pull_threshold, sz_decimals, is_spot, min_notional,
+    reach_intercepts, reach_slopes,
 ):  # pragma: no cover - compiled
-    """The quoted sides at each interval start (bid before ask): interval index, side, depth from the mid, predicted
-    fill probability within ``tau_s`` and price; pulled sides are left out."""
+    """The quoted sides at each interval start (bid before ask): interval index, side, depth from the mid (price
+    units), predicted reach probability and price; pulled sides are left out."""
     n = mid.shape[0]
     row = np.empty(2 * n, np.int64)
     side = np.empty(2 * n, np.int8)
@@ -717,22 +760,14 @@ def _interval_quotes(
         probs = belief[i]
         bid_px, ask_px, _, _, _, _, _, bid_code, ask_code = glft_quote_core(
             mid[i], sigma, kappa, kappa_se, arrival_rate, order_size, inventory[i], belief_weighted(probs, gammas),
-            kappa_se_mult, belief_weighted(probs, floors), maker_fee_bps, position_limit,
-            cascade_pull(probs, cascade_regime, cascade_threshold), 0.0, 0.0, best_bid[i], best_ask[i], sz_decimals,
+            kappa_se_mult, belief_weighted(probs, floors), belief_weighted(probs, fill_costs), position_limit,
+            regime_pull(probs, pulled, pull_threshold), 0.0, 0.0, best_bid[i], best_ask[i], sz_decimals,
             is_spot, min_notional,
         )
         for s, price, code in ((1, bid_px, bid_code), (-1, ask_px, ask_code)):
             if code == QUOTED:
                 row[m], side[m], px[m] = i, s, price
                 depth[m] = abs(mid[i] - price)
-                prob[m] = fill_probability(depth[m], arrival_rate, kappa, tau_s)
+                prob[m] = reach_probability(depth[m] / mid[i] * 1e4, probs, reach_intercepts, reach_slopes)
                 m += 1
     return row[:m], side[:m], depth[:m], prob[:m], px[:m]
-
-
-def _reach_per_interval(trades: pl.DataFrame, start_ms: int, tau_ms: int) -> pl.DataFrame:
-    """Lowest sell-aggressor and highest buy-aggressor print per tau interval (``time`` = interval start)."""
-    return trades.group_by(time=(pl.col("time") - start_ms) // tau_ms * tau_ms + start_ms).agg(
-        lowest_sell=pl.col("px").filter(pl.col("side") < 0).min(),
-        highest_buy=pl.col("px").filter(pl.col("side") > 0).max(),
-    )

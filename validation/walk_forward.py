@@ -105,7 +105,20 @@ def _fold(index: int, start_ms: int, test_start_ms: int, train_ms: int, test_ms:
 
 def slice_fold(frame: pl.DataFrame, fold: Fold, part: Part, time_col: str = "time") -> pl.DataFrame:
     """Rows of ``frame`` whose ``time_col`` (integer UTC epoch ms) lies in the fold's half-open train or test window."""
-    lo, hi = fold.window(part)
+    return _slice(frame, fold.window(part), time_col)
+
+
+def slice_window(
+    data: Mapping[str, pl.DataFrame], window: tuple[int, int], time_cols: Mapping[str, str] | None = None
+) -> dict[str, pl.DataFrame]:
+    """Every frame cut to the half-open ``window`` as :func:`slice_data` cuts a fold's part (``time_cols`` names a
+    frame's known-at column)."""
+    cols = time_cols or {}
+    return {name: _slice(frame, window, cols.get(name, "time")) for name, frame in data.items()}
+
+
+def _slice(frame: pl.DataFrame, window: tuple[int, int], time_col: str) -> pl.DataFrame:
+    lo, hi = window
     if time_col not in frame.columns:
         raise ValueError(f"frame has no time column {time_col!r}; columns: {frame.columns}")
     if not frame.schema[time_col].is_integer():

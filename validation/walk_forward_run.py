@@ -1,5 +1,6 @@
 """Every variant over every walk-forward fold, then the evidence: component verdicts, SPA / Reality Check, the DSR
-of the best variant, PBO, and the calibration of the baseline's predictions.
+of the best variant, PBO, and the calibration of the evidence variant's predictions (the ``candidate``, which the
+promotion gate judges, when it ran; else the baseline).
 
 Each variant is fitted on each fold's train slice and simulated on its test slice by
 :func:`validation.walk_forward.run_walk_forward`, the only path by which data reaches a fit. Frames are sliced on
@@ -7,6 +8,8 @@ the time their rows become known: ``features`` on the bar's end, ``markouts`` on
 markout horizon. A variant that cannot be fitted on a fold (too few samples) leaves a row with that status; the
 significance tests use the folds where every variant ran ("complete" folds), concatenating their per-period
 out-of-sample P&L (quote currency, ``VariantConfig.period_ms`` buckets) into one T x V matrix, paired by period.
+Trials are counted honestly: a variant whose P&L column equals an earlier one's (the same trades) is not a trial
+of its own in SPA, the DSR or PBO.
 """
 
 from __future__ import annotations
@@ -52,9 +55,10 @@ from validation.significance import (
     probability_of_backtest_overfitting,
     superior_predictive_ability,
 )
+from validation.candidate import CANDIDATE, CandidateFit, candidate_parameters
+from validation.variant_registry import VARIANTS
 from validation.variants import (
     BASELINE,
-    VARIANTS,
     FittedVariant,
     Market,
     Variant,
@@ -62,7 +66,7 @@ from validation.variants import (
     VariantOutcome,
     simulate_fitted,
 )
-from validation.walk_forward import Fold, FoldResult, run_walk_forward
+from validation.walk_forward import Fold, FoldResult, run_walk_forward, slice_window
 
 POOLED = -1
 """``fold`` of the rows pooling every complete fold."""
@@ -80,7 +84,9 @@ class WalkForwardRun:
     variant, plus one pooled row (fold -1) per variant. ``pnl``: ``fold``, ``time`` (period start) and one column
     of per-period P&L per variant over the complete folds. ``beliefs``: the causal beliefs of each variant with
     more than one regime over the complete folds. ``verdicts``: per non-baseline variant, None when there
-    were fewer than two paired periods. ``information_ratio``: annualised mean / std of the per-period P&L, the
+    were fewer than two paired periods. ``trials``: the variants counted as trials (the first of each group of
+    identical P&L columns). ``evidence_variant``: whose predictions ``evidence_quotes``/``evidence_fills`` and the
+    calibrations hold. ``information_ratio``: annualised mean / std of the per-period P&L, the
     baseline's against flat, every other variant's against the baseline. The statistics are None when the
     complete folds hold too few periods for them.
     """
@@ -96,10 +102,12 @@ class WalkForwardRun:
     pbo: BacktestOverfitting | None
     fill_calibration: CalibrationMetrics | None
     adverse_calibration: AdverseSelectionCalibration | None
-    baseline_quotes: pl.DataFrame
-    baseline_fills: pl.DataFrame
+    evidence_variant: str
+    evidence_quotes: pl.DataFrame
+    evidence_fills: pl.DataFrame
     beliefs: dict[str, pl.DataFrame]
     alpha: float
+    trials: tuple[str, ...]
 
     @property
     def variant_names(self) -> list[str]:
@@ -107,8 +115,8 @@ class WalkForwardRun:
 
     @property
     def best_variant(self) -> str | None:
-        """The variant the DSR selected (highest per-period Sharpe over the complete folds)."""
-        return self.variant_names[self.dsr.selected] if self.dsr else None
+        """The variant the DSR selected (highest per-period Sharpe over the complete folds, among the trials)."""
+        return self.trials[self.dsr.selected] if self.dsr else None
 
 
 def with_known_at(data: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
@@ -202,6 +210,16 @@ def _statistics(
     return spa, dsr, pbo
 
 
+def distinct_trials(matrix: np.ndarray) -> list[int]:
+    """Columns of the T x V P&L matrix that are trials: each column unless it equals an earlier one exactly (a
+    variant that made the very same trades adds no trial to the multiple-testing count)."""
+    kept: list[int] = []
+    for k in range(matrix.shape[1]):
+        if not any(np.array_equal(matrix[:, k], matrix[:, j]) for j in kept):
+            kept.append(k)
+    return kept
+
+
 def _stack(frames: list[pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame()
 
@@ -286,8 +304,9 @@ def walk_forward(
 
     Verdicts: :func:`component_verdict` of each variant's per-period P&L against the baseline's (``alpha``,
     one-sided HAC; "insufficient evidence" below 200 independent fills, counting the smaller of the two fill
-    totals). SPA / Reality Check of all variants against the baseline, DSR of the highest-Sharpe variant among
-    all ``len(variants)`` trials, PBO by CSCV on the T x V matrix, and calibration of the baseline's fill
+    totals). SPA / Reality Check of the variants against the baseline, DSR of the highest-Sharpe variant among the
+    trials and PBO by CSCV on the T x V matrix, all over the distinct trials (:func:`distinct_trials`), and
+    calibration of the evidence variant's fill
     probabilities (quote level) and adverse-selection predictions (its fills), all on the complete folds.
     """
     results = run_variants(folds, data, config, variants)
@@ -311,10 +330,13 @@ def walk_forward(
         name: _annualised_ratio(matrix[:, k] - (matrix[:, 0] if k else 0.0), config.period_ms)
         for k, name in enumerate(variants)
     }
-    spa, dsr, pbo = _statistics(matrix)
-    baseline_quotes = _stack([o.quotes for o in outcomes[BASELINE]])
-    baseline_fills = _stack([o.fills for o in outcomes[BASELINE]])
-    fill_calibration, adverse_calibration = _calibration(baseline_quotes, baseline_fills)
+    trials = distinct_trials(matrix)
+    run_trials = {variants[k] for k in trials}
+    spa, dsr, pbo = _statistics(matrix[:, trials])
+    evidence = CANDIDATE if CANDIDATE in variants else BASELINE
+    evidence_quotes = _stack([o.quotes for o in outcomes[evidence]])
+    evidence_fills = _stack([o.fills for o in outcomes[evidence]])
+    fill_calibration, adverse_calibration = _calibration(evidence_quotes, evidence_fills)
     if complete:  # pooled rows
         run_level = {
             "spa_p_value": spa.spa_consistent if spa else None,
@@ -325,7 +347,7 @@ def walk_forward(
         rows += [
             _pooled_row(name, outcomes[name], used_folds)
             | run_level
-            | {"information_ratio": information_ratio[name]}
+            | {"information_ratio": information_ratio[name], "is_trial": name in run_trials}
             | _verdict_columns(name, verdicts.get(name))
             for name in variants
         ]
@@ -341,15 +363,26 @@ def walk_forward(
         pbo=pbo,
         fill_calibration=fill_calibration,
         adverse_calibration=adverse_calibration,
-        baseline_quotes=baseline_quotes,
-        baseline_fills=baseline_fills,
+        evidence_variant=evidence,
+        evidence_quotes=evidence_quotes,
+        evidence_fills=evidence_fills,
         beliefs={
             name: _stack([o.beliefs for o in outcomes[name]])
             for name in variants
             if complete and len(outcomes[name][0].fitted.regime_names) > 1
         },
         alpha=alpha,
+        trials=tuple(variants[k] for k in trials),
     )
+
+
+def final_candidate(
+    data: Mapping[str, pl.DataFrame], end_ms: int, train_ms: int, config: VariantConfig = VariantConfig()
+) -> CandidateFit:
+    """What promotion writes: :func:`validation.candidate.candidate_parameters` on the last training window
+    ``[end_ms - train_ms, end_ms)``, sliced exactly as the walk-forward slices a fold's train."""
+    train = slice_window(with_known_at(data), (end_ms - train_ms, end_ms), TIME_COLS)
+    return candidate_parameters(train, config)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -467,9 +500,9 @@ def _calibration_section(run: WalkForwardRun) -> ReportSection:
             ),
             KeyFigure("well calibrated", str(fill.is_well_calibrated)),
         ]))
-        quotes = run.baseline_quotes
+        quotes = run.evidence_quotes
         diagram = reliability_diagram(quotes["filled"].cast(pl.Float64).to_numpy(), quotes["pred_fill_prob"].to_numpy())
-        blocks.append(reliability_figure(diagram, "Baseline fill probability within tau"))
+        blocks.append(reliability_figure(diagram, f"{run.evidence_variant}: P(a print reaches the quote within tau)"))
     if adverse is not None:
         table = pl.DataFrame({
             "figure": ["bias (realised - predicted), bps", "Mincer-Zarnowitz slope", "intercept, bps", "MSE, bps^2"],
@@ -478,8 +511,8 @@ def _calibration_section(run: WalkForwardRun) -> ReportSection:
             "ci_high": [adverse.bias_ci[1], adverse.slope_ci[1], adverse.intercept_ci[1], None],
             "n_fills": [adverse.n] * 4,
         })
-        blocks.append(table_html(table, "Baseline adverse selection at the markout horizon, 95% HAC intervals"))
-    return ReportSection("Calibration of the baseline", blocks or [paragraph("No complete fold.")])
+        blocks.append(table_html(table, f"{run.evidence_variant}: adverse selection at the markout horizon, 95% HAC intervals"))
+    return ReportSection(f"Calibration of the {run.evidence_variant}", blocks or [paragraph("No complete fold.")])
 
 
 def _beliefs_section(name: str, beliefs: pl.DataFrame) -> ReportSection:

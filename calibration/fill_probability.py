@@ -1,0 +1,113 @@
+"""Reach curves of resting quotes at a fixed price: the calibration of the fill probability the quoter predicts.
+
+For every decision time t of a window (every ``horizon_ms``), with m the mid of the last book row at or before t,
+a bid d bps deep, at ``m (1 - d / 1e4)``, counts as reached when a sell print at or below that price happens in
+``[t + latency_ms, t + latency_ms + horizon_ms)``; an ask likewise with buy prints at or above ``m (1 + d / 1e4)``.
+This is exactly the event :func:`validation.variants.quote_outcomes` scores, so the price stays where it was quoted
+while the mid moves, and the latency and horizon are the quoter's. Each interval and side gives a reach in bps of
+m (the deepest price touched; -inf without a print): a quote d deep is reached iff reach >= d.
+
+Per regime, :func:`fit_reach_curves` fits ``P(reach >= d) = 1 - exp(-exp(b0 - b1 d))`` (binomial GLM, complementary
+log-log link, statsmodels) to the counts over a grid of depths, each interval weighted by its causal regime
+belief, so that the belief-weighted blend of the regime curves is the prediction for a mixed belief.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import statsmodels.api as sm
+
+from calibration.fit_result import InsufficientSamples
+
+BPS = 1e4
+DEPTH_GRID_POINTS = 40
+MIN_INTERVALS = 30
+"""Fewest belief-weighted intervals a regime needs for its own curve (else it takes the pooled curve)."""
+
+
+@dataclass(frozen=True)
+class ReachCurve:
+    """``P(reach >= d) = 1 - exp(-exp(intercept - slope_per_bps * d))``, d in bps, fitted on ``n_intervals``
+    (belief-weighted) decision intervals, both sides."""
+
+    intercept: float
+    slope_per_bps: float
+    n_intervals: float
+    pooled: bool
+    """True when the regime had too few intervals and carries the curve of all intervals."""
+
+
+def interval_extremes(trades: pl.DataFrame, start_ms: int, horizon_ms: int, latency_ms: int) -> pl.DataFrame:
+    """Lowest sell-aggressor and highest buy-aggressor print in ``[t + latency, t + latency + horizon)`` per decision
+    time t = ``start_ms`` + k horizon (``time`` = t; times without a print are absent)."""
+    shifted = start_ms + latency_ms
+    return trades.filter(pl.col("time") >= shifted).group_by(
+        time=(pl.col("time") - shifted) // horizon_ms * horizon_ms + start_ms
+    ).agg(
+        lowest_sell=pl.col("px").filter(pl.col("side") < 0).min(),
+        highest_buy=pl.col("px").filter(pl.col("side") > 0).max(),
+    )
+
+
+def reach_events(
+    book: pl.DataFrame, trades: pl.DataFrame, window: tuple[int, int], horizon_ms: int, latency_ms: int
+) -> pl.DataFrame:
+    """Per decision time t in ``window`` (every ``horizon_ms`` from its start, whose scored interval ends by the
+    window's end): ``time`` = t, ``mid``, ``bid_reach_bps`` and ``ask_reach_bps`` (-inf without a print)."""
+    start, end = window
+    n = max((end - start - latency_ms) // horizon_ms, 0)
+    times = start + horizon_ms * np.arange(n, dtype=np.int64)
+    book = book.select("time", "mid").filter(pl.col("mid") > 0).sort("time")
+    rows = np.searchsorted(book["time"].to_numpy(), times, side="right") - 1
+    keep = rows >= 0
+    times, mid = times[keep], book["mid"].to_numpy()[rows[keep]]
+    reach = interval_extremes(trades, start, horizon_ms, latency_ms)
+    frame = pl.DataFrame({"time": times, "mid": mid}).join(reach, on="time", how="left")
+    return frame.select(
+        "time",
+        "mid",
+        bid_reach_bps=((pl.col("mid") - pl.col("lowest_sell")) / pl.col("mid") * BPS).fill_null(-math.inf),
+        ask_reach_bps=((pl.col("highest_buy") - pl.col("mid")) / pl.col("mid") * BPS).fill_null(-math.inf),
+    )
+
+
+def _fit_cloglog(depths: np.ndarray, reached: np.ndarray, trials: np.ndarray) -> tuple[float, float]:
+    """(b0, b1) of the binomial GLM ``cloglog P = b0 - b1 d`` on weighted counts (statsmodels IRLS)."""
+    keep = trials > 0
+    endog = np.column_stack([reached[keep], trials[keep] - reached[keep]])
+    exog = sm.add_constant(-depths[keep])
+    link = sm.families.links.CLogLog()
+    result = sm.GLM(endog, exog, family=sm.families.Binomial(link=link)).fit()
+    return float(result.params[0]), float(result.params[1])
+
+
+def fit_reach_curves(events: pl.DataFrame, beliefs: np.ndarray, min_depth_bps: float = 0.0) -> list[ReachCurve]:
+    """One :class:`ReachCurve` per column of ``beliefs`` (n_events x K, rows aligned with ``events``).
+
+    Depths on a grid from ``min_depth_bps`` (shallower quotes sit inside the spread and are not placed) to the
+    99.5% quantile of the finite reaches. Raises InsufficientSamples with fewer than :data:`MIN_INTERVALS`
+    intervals or no reach at all.
+    """
+    reach = np.concatenate([events["bid_reach_bps"].to_numpy(), events["ask_reach_bps"].to_numpy()])
+    weights = np.concatenate([beliefs, beliefs])
+    finite = reach[np.isfinite(reach)]
+    if events.height < MIN_INTERVALS or finite.size < 2:
+        raise InsufficientSamples("reach_curve", int(min(events.height, finite.size)), MIN_INTERVALS)
+    deepest = max(float(np.quantile(finite, 0.995)), min_depth_bps + 1e-6)
+    grid = np.linspace(min_depth_bps, deepest, DEPTH_GRID_POINTS)
+    hit = (reach[:, None] >= grid[None, :]).astype(np.float64)  # (2n x depths)
+    pooled = _fit_cloglog(grid, hit.sum(axis=0), np.full(grid.size, float(reach.size)))
+    curves = []
+    for k in range(weights.shape[1]):
+        w = weights[:, k]
+        n_intervals = float(w.sum()) / 2
+        if n_intervals < MIN_INTERVALS:
+            curves.append(ReachCurve(*pooled, n_intervals=n_intervals, pooled=True))
+            continue
+        reached = w @ hit
+        curves.append(ReachCurve(*_fit_cloglog(grid, reached, np.full(grid.size, float(w.sum()))), n_intervals, False))
+    return curves

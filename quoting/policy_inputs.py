@@ -1,0 +1,68 @@
+"""A parameter set's ``parameters`` as the GLFT kernel's inputs: the one place a :class:`QuotePolicy` is built
+from fits, shared by the quoter (:mod:`quoting.params`) and the walk-forward's ``candidate`` variant
+(:mod:`validation.candidate`), so the policy that is promoted is the policy that was validated. Pure, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from calibration.regimes import RegimeParams
+from data_lake.param_schema import Parameters
+from quoting.exchange_rules import AssetRules
+from quoting.fill_prediction import ReachModel
+from quoting.glft import MarketModel, QuotePolicy
+
+
+@dataclass(frozen=True, eq=False)
+class QuotingInputs:
+    """What a parameter set's ``parameters`` mean to the GLFT kernel, in the HMM's state order."""
+
+    model: MarketModel
+    policy: QuotePolicy
+    regime: RegimeParams
+    adverse_bps_by_regime: np.ndarray | None
+    reach: ReachModel | None
+
+
+def quoting_inputs(p: Parameters) -> QuotingInputs:
+    """The one conversion of a parameter set's parameters into the kernel's model and policy, used by the quoter
+    and by the walk-forward's ``candidate`` variant alike (so what is promoted is what was validated).
+
+    A set without ``quote_by_regime`` (written before it existed) quotes in every state but one named ``cascade``.
+    Raises ValueError when the quote policy refuses the values.
+    """
+    regime = RegimeParams.from_dict(p.hmm)
+    names = regime.state_names
+    quoted = p.quote_by_regime or {s: s != "cascade" for s in names}
+    adverse = p.adverse_selection_bps_by_regime
+    cost = p.adverse_cost_bps_by_regime
+    reach = p.fill_probability
+    policy = QuotePolicy(
+        gamma_by_regime=tuple(p.gamma_per_quote_by_regime[s] for s in names),
+        min_spread_bps_by_regime=tuple(p.min_spread_bps_by_regime[s] for s in names),
+        order_size=p.order_size_base,
+        position_limit=p.position_limit_base,
+        rules=AssetRules(sz_decimals=p.sz_decimals, is_spot=p.is_spot),
+        pull_by_regime=tuple(not quoted[s] for s in names),
+        pull_threshold=p.cascade_threshold,
+        kappa_se_mult=p.kappa_se_mult,
+        maker_fee_bps=p.maker_fee_bps,
+        adverse_cost_bps_by_regime=None if cost is None else tuple(max(cost[s].value, 0.0) for s in names),
+    )
+    return QuotingInputs(
+        model=MarketModel(
+            sigma=p.sigma.value, kappa=p.kappa.value, kappa_se=p.kappa.se, arrival_rate=p.arrival_rate.value
+        ),
+        policy=policy,
+        regime=regime,
+        adverse_bps_by_regime=None if adverse is None else np.array([adverse[s].value for s in names]),
+        reach=None if reach is None else ReachModel(
+            intercept_by_regime=tuple(reach.by_regime[s].intercept for s in names),
+            slope_per_bps_by_regime=tuple(reach.by_regime[s].slope_per_bps for s in names),
+            horizon_ms=reach.horizon_ms,
+            latency_ms=reach.latency_ms,
+        ),
+    )

@@ -1,0 +1,257 @@
+"""The candidate: the one function that turns a training window into a parameter set and its quoting policy.
+
+:func:`candidate_parameters` builds the ``parameters`` of a parameter-set document (:mod:`data_lake.param_schema`)
+from one training window; :func:`fit_candidate` turns them into the kernel's model and policy through
+:func:`quoting.policy_inputs.quoting_inputs`, the very conversion the quoter applies to a promoted set. The
+walk-forward evaluates this as variant ``candidate`` on every training fold, the gate judges that variant's
+out-of-sample results, and promotion writes what :func:`candidate_parameters` builds on the last window: what is
+promoted is exactly what was validated.
+
+On the training window, in this order:
+
+1. sigma from the mean bipower variation of the closed 1 min bars (jumps excluded), A and kappa by grouped MLE;
+2. a Gaussian HMM on the minute bars (states ordered by variance: calm, volatile, cascade), gamma and spread
+   floor per state from the policy config by that order;
+3. reach curves per state (:mod:`calibration.fill_probability`): the fill probability of the scored event;
+4. the policy quoting in every state is run through the backtest over the training window itself; its fills are
+   the population whose edge and adverse selection matter (own fills at the quote, not all market trades). A
+   first pass prices in the fee only and measures, per state, the expected move of the mid against a fill
+   (mean ``-markout_5s``, >= 0), which is then priced into the quote as a per-fill cost (:mod:`quoting.glft`);
+   passes over a grid of spread floors (``candidate_floor_grid_bps``, never below the configured floor) choose
+   each state's floor as the one with the largest total net edge (where a maker stands is its niche); a last
+   pass with those floors gives, per state (the argmax of the causal belief the order was quoted under),
+   the mean adverse selection ``max(-markout_5s, 0)`` the quoter predicts and the mean net edge per fill
+   (spread capture + 5 s markout - fee, bps) with HAC SEs. The candidate quotes in a state only where that net
+   edge is more than ``edge_z`` SEs above zero on at least ``min_regime_fills`` fills: choosing when to play,
+   whatever the states are called.
+
+Units: prices quote currency, sigma price units per sqrt(second), kappa per price unit, A per second per side,
+spreads, edges and adverse selection bps, times UTC epoch ms.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from calibration.fit_result import InsufficientSamples
+from data_lake.param_schema import ARRIVAL_RATE_UNIT, KAPPA_UNIT, SIGMA_UNIT, Parameters
+from quoting.fill_prediction import ReachModel
+from quoting.policy_inputs import quoting_inputs
+from validation.backtest import run_backtest
+from validation.significance import overlapping_mean
+from validation.variants import (
+    MINUTE_MS,
+    SECOND_MS,
+    FittedVariant,
+    Market,
+    RegimeModel,
+    VariantConfig,
+    _base,
+    _closed_bars,
+    _window,
+    bipower_sigma,
+    fit_reach,
+    fit_regimes,
+    marked_fills,
+)
+
+CANDIDATE = "candidate"
+
+
+@dataclass(frozen=True)
+class RegimeEdge:
+    """One state's in-sample own fills: net edge per fill and adverse selection (bps, HAC SEs), and the verdict."""
+
+    regime: str
+    n_fills: int
+    net_bps: float
+    net_se_bps: float
+    adverse_bps: float
+    adverse_se_bps: float
+    cost_bps: float
+    """Mean move of the mid against the fill within the horizon (``-markout``), bps."""
+    cost_se_bps: float
+    quote: bool
+
+    @property
+    def net_t(self) -> float:
+        """net_bps / net_se_bps; NaN when undefined."""
+        return self.net_bps / self.net_se_bps if self.net_se_bps > 0 else math.nan
+
+
+def regime_edges(fills: pl.DataFrame, names: tuple[str, ...], config: VariantConfig) -> list[RegimeEdge]:
+    """Per state, the edge of the marked own ``fills`` (:func:`validation.variants.marked_fills`, with the
+    ``belief_<state>`` columns they were quoted under) whose most likely state it was.
+
+    A state with fewer than 2 marked fills takes the pooled adverse selection (n says how few it had) and is not
+    quoted; so is one whose net edge is not above ``edge_z`` SEs or that has fewer than ``min_regime_fills``.
+    """
+    horizon = config.markout_horizon_ms
+    marked = fills.filter(pl.col("realised_adverse_bps").is_not_null()).sort("time")
+    if marked.height < 2:
+        raise InsufficientSamples("candidate_train_fills", marked.height, 2)
+    state = np.argmax(marked.select(f"belief_{n}" for n in names).to_numpy(), axis=1)
+    times = marked["time"].to_numpy()
+    net = marked[f"net_{horizon}ms_bps"].to_numpy()
+    adverse = marked["realised_adverse_bps"].to_numpy()
+    cost = -marked[f"markout_{horizon}ms_bps"].to_numpy()
+    pooled = (*overlapping_mean(times, adverse, horizon), *overlapping_mean(times, cost, horizon))
+    edges = []
+    for k, name in enumerate(names):
+        own = state == k
+        n = int(own.sum())
+        if n < 2:
+            edges.append(RegimeEdge(name, n, math.nan, math.nan, *pooled, quote=False))
+            continue
+        net_mean, net_se = overlapping_mean(times[own], net[own], horizon)
+        adverse_mean, adverse_se = overlapping_mean(times[own], adverse[own], horizon)
+        cost_mean, cost_se = overlapping_mean(times[own], cost[own], horizon)
+        quote = n >= config.min_regime_fills and net_se > 0 and net_mean - config.edge_z * net_se > 0
+        edges.append(RegimeEdge(name, n, net_mean, net_se, adverse_mean, adverse_se, cost_mean, cost_se, bool(quote)))
+    return edges
+
+
+def _in_sample_edges(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
+                     config: VariantConfig) -> list[RegimeEdge]:
+    """:func:`regime_edges` of the policy ``parameters`` describe, run through the backtest over ``train``."""
+    inputs = quoting_inputs(Parameters.from_dict(parameters))
+    result = run_backtest(
+        train["book"], train["trades"], inputs.model, inputs.policy, config.backtest, regimes.train_beliefs, 0.0,
+        regimes.names, inputs.reach,
+    )
+    return regime_edges(marked_fills(result.fills, train["book"], config.markout_horizon_ms), regimes.names, config)
+
+
+def _best_floors(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
+                 config: VariantConfig) -> dict[str, float]:
+    """Per state, the floor of the grid (raised to the configured floor) with the largest in-sample total net edge
+    (fills x mean net bps) on at least ``min_regime_fills`` fills; the configured floor when none qualifies."""
+    configured = parameters["min_spread_bps_by_regime"]
+    best = {name: (-math.inf, configured[name]) for name in regimes.names}
+    for grid_floor in config.candidate_floor_grid_bps:
+        floors = {name: max(float(grid_floor), floor) for name, floor in configured.items()}
+        for edge in _in_sample_edges(train, parameters | {"min_spread_bps_by_regime": floors}, regimes, config):
+            total = edge.n_fills * edge.net_bps
+            if edge.n_fills >= config.min_regime_fills and total > best[edge.regime][0]:
+                best[edge.regime] = (total, floors[edge.regime])
+    return {name: floor for name, (_, floor) in best.items()}
+
+
+def _means(edges: list[RegimeEdge], value: str, se: str) -> dict[str, dict[str, Any]]:
+    return {
+        e.regime: {"value": float(max(getattr(e, value), 0.0)), "se": float(getattr(e, se)), "n": e.n_fills}
+        for e in edges
+    }
+
+
+def _bipower_sigma_se(train: Market, end_ms: int, sigma_log: float) -> float:
+    """Delta-method SE of the bipower sigma (log units per sqrt(second)) from the spread of the minute BVs."""
+    bv = _closed_bars(train["features"], MINUTE_MS, end_ms)["bv"].drop_nulls().drop_nans().to_numpy()
+    if bv.size < 2 or sigma_log <= 0:
+        return 0.0
+    mean_se = float(bv.std(ddof=1)) / math.sqrt(bv.size) / (MINUTE_MS / SECOND_MS)
+    return mean_se / (2.0 * sigma_log)
+
+
+def _reach_parameters(reach: ReachModel, names: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "horizon_ms": int(reach.horizon_ms),
+        "latency_ms": int(reach.latency_ms),
+        "by_regime": {
+            n: {"intercept": float(i), "slope_per_bps": float(s)}
+            for n, i, s in zip(names, reach.intercept_by_regime, reach.slope_per_bps_by_regime, strict=True)
+        },
+    }
+
+
+@dataclass(frozen=True, eq=False)
+class CandidateFit:
+    """The parameter-set ``parameters``, the training window they describe, and how they came about."""
+
+    parameters: dict[str, Any]
+    window: tuple[int, int]
+    regimes: RegimeModel
+    edges: list[RegimeEdge]
+    figures: dict[str, float]
+
+
+def candidate_parameters(train: Market, config: VariantConfig) -> CandidateFit:
+    """Fit the candidate on ``train`` (see the module docstring); raises InsufficientSamples when a fit cannot be
+    made on the window."""
+    base = _base(train, config, bipower_sigma)
+    regimes = fit_regimes(train, base.end_ms, config)
+    names = regimes.names
+    if len(names) > len(config.candidate_gamma_by_regime):
+        raise ValueError(f"{len(names)} HMM states but gammas for {len(config.candidate_gamma_by_regime)}")
+    reach = fit_reach(train, config, regimes.train_beliefs, names)
+    lot = 10.0**-config.sz_decimals
+    sigma_log = base.params["sigma_log_per_sqrt_s"]
+    mid = base.params["mid_px"]
+    parameters: dict[str, Any] = {
+        "gamma_per_quote_by_regime": {n: float(config.candidate_gamma_by_regime[k]) for k, n in enumerate(names)},
+        "min_spread_bps_by_regime": {
+            n: float(config.candidate_min_spread_bps_by_regime[k]) for k, n in enumerate(names)
+        },
+        "kappa": {"value": float(base.kappa), "se": float(base.kappa_se), "unit": KAPPA_UNIT},
+        "arrival_rate": {
+            "value": float(base.arrival_rate), "se": float(base.params["arrival_rate_se_per_s"]),
+            "unit": ARRIVAL_RATE_UNIT,
+        },
+        "sigma": {
+            "value": float(base.sigma), "se": float(_bipower_sigma_se(train, base.end_ms, sigma_log) * mid),
+            "unit": SIGMA_UNIT,
+        },
+        "hmm": regimes.params.to_dict(),
+        "maker_fee_bps": float(config.maker_fee_bps),
+        "order_size_base": float(base.order_size),
+        "position_limit_base": float(round(config.position_limit_orders * base.order_size / lot) * lot),
+        "daily_loss_limit_quote": float(config.daily_loss_limit_quote),
+        "sz_decimals": int(config.sz_decimals),
+        "is_spot": False,
+        "cascade_threshold": float(config.pull_threshold),
+        "kappa_se_mult": float(config.kappa_se_mult),
+        "fill_probability": _reach_parameters(reach, names),
+        "quote_by_regime": dict.fromkeys(names, True),
+    }
+    parameters["adverse_cost_bps_by_regime"] = _means(
+        _in_sample_edges(train, parameters, regimes, config), "cost_bps", "cost_se_bps"
+    )
+    parameters["min_spread_bps_by_regime"] = _best_floors(train, parameters, regimes, config)
+    edges = _in_sample_edges(train, parameters, regimes, config)
+    parameters["quote_by_regime"] = {e.regime: e.quote for e in edges}
+    parameters["adverse_selection_bps_by_regime"] = _means(edges, "adverse_bps", "adverse_se_bps")
+    start, end = _window(train)
+    figures = {
+        **base.params,
+        **{f"hmm_{key}": value for key, value in regimes.estimates.items()},
+        **{f"train_net_bps_{e.regime}": e.net_bps for e in edges},
+        **{f"train_net_se_bps_{e.regime}": e.net_se_bps for e in edges},
+        **{f"train_fills_{e.regime}": float(e.n_fills) for e in edges},
+        **{f"adverse_bps_{e.regime}": e.adverse_bps for e in edges},
+        **{f"adverse_cost_bps_{r}": c["value"] for r, c in parameters["adverse_cost_bps_by_regime"].items()},
+        **{f"quote_{e.regime}": float(e.quote) for e in edges},
+    }
+    return CandidateFit(parameters, (start, end), regimes, edges, figures)
+
+
+def fit_candidate(train: Market, config: VariantConfig) -> FittedVariant:
+    """The candidate as a walk-forward variant: :func:`candidate_parameters` through the quoter's own conversion."""
+    fit = candidate_parameters(train, config)
+    inputs = quoting_inputs(Parameters.from_dict(fit.parameters))
+    assert inputs.adverse_bps_by_regime is not None and inputs.reach is not None  # the candidate always sets them
+    return FittedVariant(
+        name=CANDIDATE,
+        model=inputs.model,
+        policy=inputs.policy,
+        regime_names=fit.regimes.names,
+        adverse_bps_by_regime=tuple(float(a) for a in inputs.adverse_bps_by_regime),
+        params=fit.figures,
+        beliefs=fit.regimes.beliefs,
+        reach=inputs.reach,
+        parameter_set=fit.parameters,
+    )

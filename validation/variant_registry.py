@@ -1,0 +1,24 @@
+"""Every variant the walk-forward runs, by name: the baseline, its one-component additions, and the candidate."""
+
+from __future__ import annotations
+
+from validation.candidate import CANDIDATE, fit_candidate
+from validation.variants import ABLATIONS, Market, Variant, VariantConfig, VariantOutcome, simulate_fitted
+
+VARIANTS: dict[str, Variant] = {
+    **ABLATIONS,
+    CANDIDATE: Variant(
+        CANDIDATE,
+        "the promoted policy: bipower sigma, HMM-blended gamma and floors, kappa-SE widening, quote only in states "
+        "with a train net edge, reach-curve fill probability",
+        fit_candidate,
+    ),
+}
+"""The baseline first, the candidate last."""
+
+
+def evaluate_variant(
+    name: str, train: Market, test: Market, config: VariantConfig = VariantConfig()
+) -> VariantOutcome:
+    """Fit variant ``name`` on ``train`` only, then backtest and score it on ``test``."""
+    return simulate_fitted(VARIANTS[name].fit(train, config), test, config)
