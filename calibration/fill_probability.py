@@ -7,9 +7,10 @@ This is exactly the event :func:`validation.variants.quote_outcomes` scores, so 
 while the mid moves, and the latency and horizon are the quoter's. Each interval and side gives a reach in bps of
 m (the deepest price touched; -inf without a print): a quote d deep is reached iff reach >= d.
 
-Per regime, :func:`fit_reach_curves` fits ``P(reach >= d) = 1 - exp(-exp(b0 - b1 d))`` (binomial GLM, complementary
-log-log link, statsmodels) to the counts over a grid of depths, each interval weighted by its causal regime
-belief, so that the belief-weighted blend of the regime curves is the prediction for a mixed belief.
+Per regime, :func:`fit_reach_curves` fits ``P(reach >= d) = 1 - exp(-exp(g(d)))`` with g piecewise linear between
+depth knots (binomial GLM on the knots' hat functions, complementary log-log link, statsmodels) to the counts over
+a grid of depths, each interval weighted by its causal regime belief, so that the belief-weighted blend of the
+regime curves is the prediction for a mixed belief.
 """
 
 from __future__ import annotations
@@ -24,18 +25,19 @@ import statsmodels.api as sm
 from calibration.fit_result import InsufficientSamples
 
 BPS = 1e4
-DEPTH_GRID_POINTS = 40
+DEPTH_GRID_POINTS = 60
+KNOTS = 7
+"""Depth knots of the piecewise-linear log intensity, at evenly spaced quantiles of the finite reaches."""
 MIN_INTERVALS = 30
 """Fewest belief-weighted intervals a regime needs for its own curve (else it takes the pooled curve)."""
 
 
 @dataclass(frozen=True)
 class ReachCurve:
-    """``P(reach >= d) = 1 - exp(-exp(intercept - slope_per_bps * d))``, d in bps, fitted on ``n_intervals``
-    (belief-weighted) decision intervals, both sides."""
+    """``P(reach >= d) = 1 - exp(-exp(g(d)))``, g interpolating ``log_intensity`` at the shared knots (bps),
+    fitted on ``n_intervals`` (belief-weighted) decision intervals, both sides."""
 
-    intercept: float
-    slope_per_bps: float
+    log_intensity: tuple[float, ...]
     n_intervals: float
     pooled: bool
     """True when the regime had too few intervals and carries the curve of all intervals."""
@@ -75,22 +77,36 @@ def reach_events(
     )
 
 
-def _fit_cloglog(depths: np.ndarray, reached: np.ndarray, trials: np.ndarray) -> tuple[float, float]:
-    """(b0, b1) of the binomial GLM ``cloglog P = b0 - b1 d`` on weighted counts (statsmodels IRLS)."""
-    keep = trials > 0
+def hat_basis(depths: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """(depths x knots) linear-interpolation weights: ``basis @ values`` interpolates ``values`` given at ``knots``
+    (and extends the end segments linearly), as :func:`quoting.fill_prediction.reach_probability` evaluates them."""
+    segment = np.clip(np.searchsorted(knots, depths, side="left") - 1, 0, knots.size - 2)
+    w = (depths - knots[segment]) / (knots[segment + 1] - knots[segment])
+    basis = np.zeros((depths.size, knots.size))
+    rows = np.arange(depths.size)
+    basis[rows, segment] = 1.0 - w
+    basis[rows, segment + 1] = w
+    return basis
+
+
+def _fit_cloglog(basis: np.ndarray, reached: np.ndarray, trials: np.ndarray) -> tuple[float, ...]:
+    """Knot values of the binomial GLM ``cloglog P = basis @ values`` on weighted counts (statsmodels IRLS)."""
+    keep = (trials > 0) & (reached > 0)
     endog = np.column_stack([reached[keep], trials[keep] - reached[keep]])
-    exog = sm.add_constant(-depths[keep])
     link = sm.families.links.CLogLog()
-    result = sm.GLM(endog, exog, family=sm.families.Binomial(link=link)).fit()
-    return float(result.params[0]), float(result.params[1])
+    result = sm.GLM(endog, basis[keep], family=sm.families.Binomial(link=link)).fit()
+    return tuple(float(v) for v in result.params)
 
 
-def fit_reach_curves(events: pl.DataFrame, beliefs: np.ndarray, min_depth_bps: float = 0.0) -> list[ReachCurve]:
-    """One :class:`ReachCurve` per column of ``beliefs`` (n_events x K, rows aligned with ``events``).
+def fit_reach_curves(
+    events: pl.DataFrame, beliefs: np.ndarray, min_depth_bps: float = 0.0
+) -> tuple[np.ndarray, list[ReachCurve]]:
+    """The depth knots (bps) and one :class:`ReachCurve` per column of ``beliefs`` (n_events x K, rows aligned with
+    ``events``).
 
     Depths on a grid from ``min_depth_bps`` (shallower quotes sit inside the spread and are not placed) to the
-    99.5% quantile of the finite reaches. Raises InsufficientSamples with fewer than :data:`MIN_INTERVALS`
-    intervals or no reach at all.
+    99.5% quantile of the finite reaches; knots at evenly spaced quantiles of the finite reaches in that range.
+    Raises InsufficientSamples with fewer than :data:`MIN_INTERVALS` intervals or no reach at all.
     """
     reach = np.concatenate([events["bid_reach_bps"].to_numpy(), events["ask_reach_bps"].to_numpy()])
     weights = np.concatenate([beliefs, beliefs])
@@ -99,15 +115,20 @@ def fit_reach_curves(events: pl.DataFrame, beliefs: np.ndarray, min_depth_bps: f
         raise InsufficientSamples("reach_curve", int(min(events.height, finite.size)), MIN_INTERVALS)
     deepest = max(float(np.quantile(finite, 0.995)), min_depth_bps + 1e-6)
     grid = np.linspace(min_depth_bps, deepest, DEPTH_GRID_POINTS)
+    in_range = finite[(finite >= min_depth_bps) & (finite <= deepest)]
+    inner = np.quantile(in_range, np.linspace(0, 1, KNOTS)[1:-1]) if in_range.size else np.array([])
+    knots = np.unique(np.concatenate([[min_depth_bps], inner, [deepest]]))
+    knots = knots[np.concatenate([[True], np.diff(knots) > 1e-6 * max(deepest, 1.0)])]
+    basis = hat_basis(grid, knots)
     hit = (reach[:, None] >= grid[None, :]).astype(np.float64)  # (2n x depths)
-    pooled = _fit_cloglog(grid, hit.sum(axis=0), np.full(grid.size, float(reach.size)))
+    pooled = _fit_cloglog(basis, hit.sum(axis=0), np.full(grid.size, float(reach.size)))
     curves = []
     for k in range(weights.shape[1]):
         w = weights[:, k]
         n_intervals = float(w.sum()) / 2
         if n_intervals < MIN_INTERVALS:
-            curves.append(ReachCurve(*pooled, n_intervals=n_intervals, pooled=True))
+            curves.append(ReachCurve(pooled, n_intervals=n_intervals, pooled=True))
             continue
-        reached = w @ hit
-        curves.append(ReachCurve(*_fit_cloglog(grid, reached, np.full(grid.size, float(w.sum()))), n_intervals, False))
-    return curves
+        fitted = _fit_cloglog(basis, w @ hit, np.full(grid.size, float(w.sum())))
+        curves.append(ReachCurve(fitted, n_intervals, False))
+    return knots, curves

@@ -51,8 +51,8 @@ MAX_SZ_DECIMALS = {False: 6, True: 8}
 """Largest szDecimals of a perp / spot asset (quoting.exchange_rules)."""
 OPTIONAL_KEYS = ("adverse_selection_bps_by_regime", "quote_by_regime", "fill_probability", "adverse_cost_bps_by_regime")
 """Keys added after the first sets were written: absent in those, which keep their content hash."""
-MAX_REACH_SLOPE_PER_BPS = 100.0
-"""Steepest reach curve a set may carry (log intensity per bps of depth)."""
+MAX_ABS_LOG_REACH_INTENSITY = 50.0
+"""Largest |log cumulated reach intensity| a set may carry at a knot."""
 _TOP_KEYS = ("schema_version", "param_set_id", "coin", "created_at_ms", "training_window", "code_version",
              "parameters", "evidence")
 _ID_HEX = 16
@@ -191,37 +191,38 @@ def _adverse(x: Any, where: str) -> SampleMean:
 
 
 @dataclass(frozen=True)
-class ReachCurveParams:
-    """``P(reached within the horizon) = 1 - exp(-exp(intercept - slope_per_bps * depth_bps))`` of one regime."""
-
-    intercept: float
-    slope_per_bps: float
-
-
-@dataclass(frozen=True)
 class FillProbabilityParams:
-    """Per-regime reach curves of quotes at a fixed price (:mod:`quoting.fill_prediction`), for prints within
+    """Per-regime reach curves of quotes at a fixed price (:mod:`quoting.fill_prediction`): ``P(reached) = 1 -
+    exp(-exp(g(d)))``, g interpolating each regime's ``log_intensity`` at ``depth_knots_bps``, for prints within
     ``horizon_ms`` after the order is live, ``latency_ms`` after the decision."""
 
     horizon_ms: int
     latency_ms: int
-    by_regime: dict[str, ReachCurveParams]
+    depth_knots_bps: list[float]
+    log_intensity_by_regime: dict[str, list[float]]
 
 
-def _reach_curve(x: Any, where: str) -> ReachCurveParams:
-    d = _keys(x, ("intercept", "slope_per_bps"), where)
-    slope = _real(d["slope_per_bps"], f"{where}.slope_per_bps")
-    if not abs(slope) <= MAX_REACH_SLOPE_PER_BPS:
-        raise _fail(f"{where}.slope_per_bps", f"|{slope!r}| is above {MAX_REACH_SLOPE_PER_BPS:g}")
-    return ReachCurveParams(_real(d["intercept"], f"{where}.intercept"), slope)
+def _log_intensities(x: Any, n_knots: int, where: str) -> list[float]:
+    values = _array(x, (n_knots,), where)
+    if np.any(np.abs(values) > MAX_ABS_LOG_REACH_INTENSITY):
+        raise _fail(where, f"|value| above {MAX_ABS_LOG_REACH_INTENSITY:g}")
+    return values.tolist()
 
 
 def _fill_probability(x: Any, regimes: list[str], where: str) -> FillProbabilityParams:
-    d = _keys(x, ("horizon_ms", "latency_ms", "by_regime"), where)
+    d = _keys(x, ("horizon_ms", "latency_ms", "depth_knots_bps", "log_intensity_by_regime"), where)
     horizon, latency = _integer(d["horizon_ms"], f"{where}.horizon_ms"), _integer(d["latency_ms"], f"{where}.latency_ms")
     if horizon <= 0 or latency < 0:
         raise _fail(where, f"need horizon_ms > 0 and latency_ms >= 0, got {horizon} and {latency}")
-    return FillProbabilityParams(horizon, latency, _per_regime(d["by_regime"], regimes, _reach_curve, f"{where}.by_regime"))
+    knots = d["depth_knots_bps"]
+    n = len(knots) if isinstance(knots, list) else 0
+    knot_values = _array(knots, (max(n, 2),), f"{where}.depth_knots_bps")
+    if not np.all(np.diff(knot_values) > 0):
+        raise _fail(f"{where}.depth_knots_bps", "need at least two increasing depths")
+    values = _per_regime(
+        d["log_intensity_by_regime"], regimes, lambda v, w: _log_intensities(v, n, w), f"{where}.log_intensity_by_regime"
+    )
+    return FillProbabilityParams(horizon, latency, knot_values.tolist(), values)
 
 
 def _flag(x: Any, where: str) -> bool:

@@ -10,10 +10,11 @@ regime r, with d the quote's depth from the decision's mid in bps::
     P_r(d) = 1 - exp(-exp(intercept_r - slope_r * d))
 
 a complementary log-log curve: the form ``1 - exp(-Lambda)`` of a Poisson reach with cumulated intensity
-``Lambda = exp(intercept - slope d)``, which the exact fixed-price intensity ``A e^(-kappa d) E[e^(kappa dM)]``
-keeps (the mid's move only scales Lambda). The coefficients are fitted on the training window's own
-reach events (:func:`calibration.fill_probability.fit_reach_curves`); the prediction under a causal belief b is
-``sum_r b_r P_r(d)``.
+``Lambda``, whose log is piecewise linear in d between shared depth knots (linear beyond the end knots). The
+exact fixed-price intensity ``A e^(-kappa d) E[e^(kappa dM)]`` makes log Lambda linear in d; the knots let the
+curve follow what the price grid and the queue at the touch do to it. The values at the knots are fitted on the
+training window's own reach events (:func:`calibration.fill_probability.fit_reach_curves`); the prediction
+under a causal belief b is ``sum_r b_r P_r(d)``.
 """
 
 from __future__ import annotations
@@ -29,42 +30,58 @@ from numba import njit
 class ReachModel:
     """Per-regime reach curves (belief order) and the horizon and latency they predict for."""
 
-    intercept_by_regime: tuple[float, ...]
-    """log of the cumulated reach intensity at depth 0 over the horizon."""
-    slope_per_bps_by_regime: tuple[float, ...]
-    """Decay of log intensity per bps of depth from the decision's mid."""
+    knots_bps: tuple[float, ...]
+    """Depths from the decision's mid, bps, increasing (at least two)."""
+    log_intensity_by_regime: tuple[tuple[float, ...], ...]
+    """Per regime, log of the cumulated reach intensity over the horizon at each knot."""
     horizon_ms: int
     latency_ms: int
 
     def __post_init__(self) -> None:
-        if len(self.intercept_by_regime) != len(self.slope_per_bps_by_regime):
-            raise ValueError("one intercept and one slope per regime")
+        knots = np.asarray(self.knots_bps, dtype=np.float64)
+        if knots.size < 2 or not np.all(np.diff(knots) > 0):
+            raise ValueError("need at least two increasing depth knots")
+        if any(len(v) != knots.size for v in self.log_intensity_by_regime):
+            raise ValueError("one log intensity per knot and regime")
         if self.horizon_ms <= 0 or self.latency_ms < 0:
             raise ValueError("horizon_ms must be > 0 and latency_ms >= 0")
-        if not all(math.isfinite(x) for x in (*self.intercept_by_regime, *self.slope_per_bps_by_regime)):
-            raise ValueError("reach curve coefficients must be finite")
+        if not np.all(np.isfinite(self.log_intensities)) or not np.all(np.isfinite(knots)):
+            raise ValueError("reach curve values must be finite")
 
     @property
-    def intercepts(self) -> np.ndarray:
-        return np.asarray(self.intercept_by_regime, dtype=np.float64)
+    def knots(self) -> np.ndarray:
+        return np.asarray(self.knots_bps, dtype=np.float64)
 
     @property
-    def slopes(self) -> np.ndarray:
-        return np.asarray(self.slope_per_bps_by_regime, dtype=np.float64)
+    def log_intensities(self) -> np.ndarray:
+        """(regimes x knots)."""
+        return np.asarray(self.log_intensity_by_regime, dtype=np.float64).reshape(-1, len(self.knots_bps))
 
     def probability(self, depth_bps: float, belief: np.ndarray) -> float:
         """P(reached within the horizon) of a quote ``depth_bps`` from the decision's mid under ``belief``."""
-        return reach_probability(depth_bps, np.asarray(belief, dtype=np.float64), self.intercepts, self.slopes)
+        return reach_probability(depth_bps, np.asarray(belief, dtype=np.float64), self.knots, self.log_intensities)
 
 
 @njit(cache=True)
-def reach_probability(depth_bps: float, belief: np.ndarray, intercepts: np.ndarray, slopes: np.ndarray) -> float:
-    """sum_r belief_r * (1 - exp(-exp(intercept_r - slope_r * depth_bps))); NaN for a non-finite depth."""
+def _log_intensity(depth_bps: float, knots: np.ndarray, values: np.ndarray) -> float:
+    """Linear interpolation of ``values`` at ``knots``, extended linearly beyond the first and last segment."""
+    n = knots.shape[0]
+    j = 0
+    while j < n - 2 and depth_bps > knots[j + 1]:
+        j += 1
+    w = (depth_bps - knots[j]) / (knots[j + 1] - knots[j])
+    return values[j] + w * (values[j + 1] - values[j])
+
+
+@njit(cache=True)
+def reach_probability(depth_bps: float, belief: np.ndarray, knots: np.ndarray, log_intensities: np.ndarray) -> float:
+    """sum_r belief_r * (1 - exp(-exp(log Lambda_r(depth_bps)))); NaN for a non-finite depth."""
     if not math.isfinite(depth_bps):
         return math.nan
     total = 0.0
-    for r in range(intercepts.shape[0]):
-        total += belief[r] * -math.expm1(-math.exp(min(intercepts[r] - slopes[r] * depth_bps, 50.0)))
+    for r in range(log_intensities.shape[0]):
+        log_lambda = min(_log_intensity(depth_bps, knots, log_intensities[r]), 50.0)
+        total += belief[r] * -math.expm1(-math.exp(log_lambda))
     return total
 
 

@@ -60,8 +60,8 @@ def quoting_inputs(p: Parameters) -> QuotingInputs:
         regime=regime,
         adverse_bps_by_regime=None if adverse is None else np.array([adverse[s].value for s in names]),
         reach=None if reach is None else ReachModel(
-            intercept_by_regime=tuple(reach.by_regime[s].intercept for s in names),
-            slope_per_bps_by_regime=tuple(reach.by_regime[s].slope_per_bps for s in names),
+            knots_bps=tuple(reach.depth_knots_bps),
+            log_intensity_by_regime=tuple(tuple(reach.log_intensity_by_regime[s]) for s in names),
             horizon_ms=reach.horizon_ms,
             latency_ms=reach.latency_ms,
         ),

@@ -24,7 +24,7 @@ from validation.backtest import BacktestConfig, run_backtest
 MODEL = MarketModel(sigma=0.0, kappa=20.0, kappa_se=0.0, arrival_rate=1.0)
 BOOK = (99.95, 5.0, 99.89, 3.0, 100.05, 5.0, 100.11, 4.0)  # bid1, bid2, ask1, ask2 as (px, sz)
 FEE = 1e-4  # 1 bp
-REACH = ReachModel((1.0, 0.0, -1.0), (0.2, 0.2, 0.2), horizon_ms=1_000, latency_ms=200)
+REACH = ReachModel((0.0, 20.0), ((1.0, -3.0), (0.0, -4.0), (-1.0, -5.0)), horizon_ms=1_000, latency_ms=200)
 PRED_PROB = 1 - math.exp(-math.exp(1.0 - 0.2 * 11.0))  # depth 0.11 = 11 bps of mid 100, the calm curve
 
 

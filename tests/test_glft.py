@@ -105,12 +105,14 @@ def test_half_spread_is_not_monotone_in_gamma() -> None:
 
 
 def test_reach_probability_blends_the_regime_curves() -> None:
-    reach = ReachModel((0.0, 1.0), (0.5, 0.2), horizon_ms=1_000, latency_ms=200)
-    calm = 1 - math.exp(-math.exp(0.0 - 0.5 * 2.0))
-    volatile = 1 - math.exp(-math.exp(1.0 - 0.2 * 2.0))
+    reach = ReachModel((0.0, 1.0, 3.0), ((0.0, -0.5, -1.5), (1.0, 0.8, 0.4)), horizon_ms=1_000, latency_ms=200)
+    calm = 1 - math.exp(-math.exp(-1.0))  # halfway between the knots at 1 and 3 bps
+    volatile = 1 - math.exp(-math.exp(0.6))
     assert reach.probability(2.0, np.array([1.0, 0.0])) == pytest.approx(calm)
     assert reach.probability(2.0, np.array([0.25, 0.75])) == pytest.approx(0.25 * calm + 0.75 * volatile)
     assert reach.probability(2.0, np.array([1.0, 0.0])) > reach.probability(3.0, np.array([1.0, 0.0]))
+    beyond = 1 - math.exp(-math.exp(-1.5 - 0.5 * 2.0))  # the last segment extended to 5 bps
+    assert reach.probability(5.0, np.array([1.0, 0.0])) == pytest.approx(beyond)
 
 
 def test_belief_mass_on_pulled_regimes_pulls_both_sides_whatever_they_are_called() -> None:

@@ -94,17 +94,14 @@ def test_each_variant_changes_only_its_component(split: tuple[Market, Market]) -
     for name, f in fitted.items():
         assert f.name == name
         assert f.model.kappa == base.model.kappa and f.policy.order_size == base.policy.order_size
+        assert f.reach.horizon_ms == CONFIG.backtest.fill_prob_horizon_ms and f.reach.latency_ms == CONFIG.latency_ms
     assert fitted["+bipower"].model.sigma != base.model.sigma
     assert fitted["+bipower"].model.arrival_rate == base.model.arrival_rate
-    hawkes = fitted["+hawkes_kappa"]
-    assert 0.4 < hawkes.params["hawkes_branching_ratio"] < 0.8  # truth 0.6
-    assert hawkes.params["count_dispersion"] > 2.0
-    assert hawkes.model.arrival_rate == pytest.approx(base.model.arrival_rate, rel=0.02)  # compensator = N at the MLE
-    assert hawkes.params["arrival_rate_se_per_s"] > 2 * base.params["arrival_rate_se_per_s"]
     hmm = fitted["+hmm_blending"]
     assert hmm.regime_names[:2] == ("calm", "volatile")
     assert list(hmm.policy.gamma_by_regime) == sorted(hmm.policy.gamma_by_regime)
     assert hmm.adverse_bps_by_regime[1] > hmm.adverse_bps_by_regime[0]  # informed flow lives in the volatile regime
+    assert hmm.policy.pull_by_regime == tuple(n == "cascade" for n in hmm.regime_names)
     vpin = fitted["+vpin_widening"]
     assert vpin.policy.min_spread_bps_by_regime == (0.0, CONFIG.vpin_widening_bps)
     assert 0.0 < vpin.params["vpin_toxic_share_train"] < 0.3

@@ -97,8 +97,8 @@ def run_backtest(
         adverse_bps=np.broadcast_to(np.asarray(adverse_bps_by_regime, dtype=np.float64), (n_regimes,)).copy(),
         fill_costs_bps=policy.fill_costs_bps,
         pulled=policy.pulled,
-        reach_intercepts=reach.intercepts if reach else np.full(n_regimes, np.nan),
-        reach_slopes=reach.slopes if reach else np.zeros(n_regimes),
+        reach_knots=reach.knots if reach else np.array([0.0, 1.0]),
+        reach_log_intensities=reach.log_intensities if reach else np.full((n_regimes, 2), np.nan),
     )
     fill_log, account_by_row, account, last_mid, orders_sent, cancels_sent, alo_rejects = simulate(
         data, regimes, engine_params(model, policy, config)

@@ -84,8 +84,8 @@ class RegimeTable(NamedTuple):
     adverse_bps: np.ndarray
     fill_costs_bps: np.ndarray
     pulled: np.ndarray
-    reach_intercepts: np.ndarray
-    reach_slopes: np.ndarray
+    reach_knots: np.ndarray
+    reach_log_intensities: np.ndarray
 
 
 class EngineParams(NamedTuple):
@@ -216,7 +216,7 @@ def _act(slots: np.ndarray, side: int, px: float, size: float, code: int, mid: f
     if slots[REQUEST, side, ACTIVE] == 1.0 or (code == QUOTED and resting and px == slots[ORDER, side, PX]):
         return 0, 0  # one request in flight per side; an unchanged price keeps its place in the queue
     if code == QUOTED:
-        prob = reach_probability(abs(px - mid) / mid * 1e4, belief, regimes.reach_intercepts, regimes.reach_slopes)
+        prob = reach_probability(abs(px - mid) / mid * 1e4, belief, regimes.reach_knots, regimes.reach_log_intensities)
         _send(slots, side, t_land, px, size, prob, adverse, belief_row)
         return 1, 0
     if resting:

@@ -37,7 +37,9 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from scipy.optimize import brentq
 
+from calibration.fill_probability import hat_basis
 from calibration.fit_result import InsufficientSamples
 from data_lake.param_schema import ARRIVAL_RATE_UNIT, KAPPA_UNIT, SIGMA_UNIT, Parameters
 from quoting.fill_prediction import ReachModel
@@ -58,6 +60,7 @@ from validation.variants import (
     fit_reach,
     fit_regimes,
     marked_fills,
+    quote_outcomes,
 )
 
 CANDIDATE = "candidate"
@@ -116,15 +119,54 @@ def regime_edges(fills: pl.DataFrame, names: tuple[str, ...], config: VariantCon
     return edges
 
 
-def _in_sample_edges(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
-                     config: VariantConfig) -> list[RegimeEdge]:
-    """:func:`regime_edges` of the policy ``parameters`` describe, run through the backtest over ``train``."""
+def _in_sample(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
+               config: VariantConfig) -> tuple[list[RegimeEdge], FittedVariant, pl.DataFrame]:
+    """The policy ``parameters`` describe, run through the backtest over ``train``: :func:`regime_edges` of its
+    fills, the policy as a fitted variant, and the backtest's equity curve."""
     inputs = quoting_inputs(Parameters.from_dict(parameters))
+    assert inputs.reach is not None  # the candidate always sets it
+    adverse = inputs.adverse_bps_by_regime if inputs.adverse_bps_by_regime is not None else np.zeros(len(regimes.names))
     result = run_backtest(
         train["book"], train["trades"], inputs.model, inputs.policy, config.backtest, regimes.train_beliefs, 0.0,
         regimes.names, inputs.reach,
     )
-    return regime_edges(marked_fills(result.fills, train["book"], config.markout_horizon_ms), regimes.names, config)
+    fitted = FittedVariant(
+        name=CANDIDATE, model=inputs.model, policy=inputs.policy, regime_names=regimes.names,
+        adverse_bps_by_regime=tuple(float(a) for a in adverse), params={},
+        beliefs=regimes.beliefs, reach=inputs.reach, parameter_set=parameters,
+    )
+    marked = marked_fills(result.fills, train["book"], config.markout_horizon_ms)
+    return regime_edges(marked, regimes.names, config), fitted, result.equity
+
+
+def _in_sample_edges(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
+                     config: VariantConfig) -> list[RegimeEdge]:
+    return _in_sample(train, parameters, regimes, config)[0]
+
+
+def _reach_shift(train: Market, parameters: dict[str, Any], regimes: RegimeModel, config: VariantConfig) -> float:
+    """Shift of every log reach intensity that makes the policy's own in-sample quotes calibrated in the large
+    (predicted reaches = counted reaches, :func:`validation.variants.quote_outcomes` on ``train``).
+
+    The reach curves are fitted on every decision interval; the policy quotes at some of them, at depths that
+    depend on its inventory, which follows the order flow (self-exciting: fills come in clusters). Recalibrating
+    on the training window's own quotes carries that selection into the prediction. 0 without quotes or reaches.
+    """
+    _, fitted, equity = _in_sample(train, parameters, regimes, config)
+    quotes = quote_outcomes(fitted, regimes.train_beliefs, equity, train, _window(train), config)
+    reached = float(quotes["filled"].sum()) if quotes.height else 0.0
+    if reached == 0.0 or reached == quotes.height:
+        return 0.0
+    depth = (quotes["depth_px"] / quotes["mid"] * 1e4).to_numpy()
+    beliefs = quotes.select("time").join_asof(regimes.train_beliefs.sort("time"), on="time", strategy="backward")
+    belief = beliefs.select(f"belief_{n}" for n in regimes.names).fill_null(0.0).to_numpy()
+    log_intensity = hat_basis(depth, fitted.reach.knots) @ fitted.reach.log_intensities.T  # (quotes x regimes)
+
+    def excess(shift: float) -> float:
+        p = -np.expm1(-np.exp(np.minimum(log_intensity + shift, 50.0)))
+        return float((belief * p).sum() - reached)
+
+    return float(brentq(excess, -5.0, 5.0)) if excess(-5.0) < 0 < excess(5.0) else 0.0
 
 
 def _best_floors(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
@@ -162,9 +204,9 @@ def _reach_parameters(reach: ReachModel, names: tuple[str, ...]) -> dict[str, An
     return {
         "horizon_ms": int(reach.horizon_ms),
         "latency_ms": int(reach.latency_ms),
-        "by_regime": {
-            n: {"intercept": float(i), "slope_per_bps": float(s)}
-            for n, i, s in zip(names, reach.intercept_by_regime, reach.slope_per_bps_by_regime, strict=True)
+        "depth_knots_bps": [float(k) for k in reach.knots_bps],
+        "log_intensity_by_regime": {
+            n: [float(v) for v in values] for n, values in zip(names, reach.log_intensity_by_regime, strict=True)
         },
     }
 
@@ -223,6 +265,10 @@ def candidate_parameters(train: Market, config: VariantConfig) -> CandidateFit:
     )
     parameters["min_spread_bps_by_regime"] = _best_floors(train, parameters, regimes, config)
     edges = _in_sample_edges(train, parameters, regimes, config)
+    shift = _reach_shift(train, parameters, regimes, config)
+    parameters["fill_probability"]["log_intensity_by_regime"] = {
+        n: [v + shift for v in values] for n, values in parameters["fill_probability"]["log_intensity_by_regime"].items()
+    }
     parameters["quote_by_regime"] = {e.regime: e.quote for e in edges}
     parameters["adverse_selection_bps_by_regime"] = _means(edges, "adverse_bps", "adverse_se_bps")
     start, end = _window(train)
@@ -235,6 +281,7 @@ def candidate_parameters(train: Market, config: VariantConfig) -> CandidateFit:
         **{f"adverse_bps_{e.regime}": e.adverse_bps for e in edges},
         **{f"adverse_cost_bps_{r}": c["value"] for r, c in parameters["adverse_cost_bps_by_regime"].items()},
         **{f"quote_{e.regime}": float(e.quote) for e in edges},
+        "reach_log_shift": shift,
     }
     return CandidateFit(parameters, (start, end), regimes, edges, figures)
 

@@ -334,10 +334,10 @@ def fit_reach(train: Market, config: VariantConfig, beliefs: pl.DataFrame, names
     rows = _asof_rows(beliefs["time"].to_numpy(), events["time"].to_numpy())
     weights = beliefs.select(f"belief_{n}" for n in names).to_numpy()[np.maximum(rows, 0)]
     touch_bps = float((train["book"]["ask_px_1"] - train["book"]["bid_px_1"]).median() / 2 / train["book"]["mid"].median() * 1e4)
-    curves = fit_reach_curves(events.filter(pl.Series(rows >= 0)), weights[rows >= 0], min_depth_bps=touch_bps)
+    knots, curves = fit_reach_curves(events.filter(pl.Series(rows >= 0)), weights[rows >= 0], min_depth_bps=touch_bps)
     return ReachModel(
-        intercept_by_regime=tuple(c.intercept for c in curves),
-        slope_per_bps_by_regime=tuple(c.slope_per_bps for c in curves),
+        knots_bps=tuple(float(k) for k in knots),
+        log_intensity_by_regime=tuple(c.log_intensity for c in curves),
         horizon_ms=config.backtest.fill_prob_horizon_ms,
         latency_ms=config.latency_ms,
     )
@@ -727,12 +727,12 @@ def quote_outcomes(
         mid, best_bid, best_ask, inventory, np.ascontiguousarray(belief, dtype=np.float64), model.sigma, model.kappa,
         model.kappa_se, model.arrival_rate, policy.order_size, policy.gammas, policy.min_spreads_bps,
         policy.kappa_se_mult, policy.fill_costs_bps, policy.position_limit, policy.pulled, policy.pull_threshold,
-        rules.sz_decimals, rules.is_spot, rules.min_notional, reach.intercepts, reach.slopes,
+        rules.sz_decimals, rules.is_spot, rules.min_notional, reach.knots, reach.log_intensities,
     )
     quotes = pl.DataFrame(
-        {"time": starts[row], "side": side, "depth_px": depth, "pred_fill_prob": prob, "px": px},
-        schema={"time": pl.Int64, "side": pl.Int8, "depth_px": pl.Float64, "pred_fill_prob": pl.Float64,
-                "px": pl.Float64},
+        {"time": starts[row], "side": side, "mid": mid[row], "depth_px": depth, "pred_fill_prob": prob, "px": px},
+        schema={"time": pl.Int64, "side": pl.Int8, "mid": pl.Float64, "depth_px": pl.Float64,
+                "pred_fill_prob": pl.Float64, "px": pl.Float64},
     )
     scored = interval_extremes(test["trades"], start, tau_ms, latency_ms)
     return quotes.join(scored, on="time", how="left").with_columns(
@@ -745,7 +745,7 @@ def quote_outcomes(
 def _interval_quotes(
     mid, best_bid, best_ask, inventory, belief, sigma, kappa, kappa_se, arrival_rate, order_size, gammas, floors,
     kappa_se_mult, fill_costs, position_limit, pulled, pull_threshold, sz_decimals, is_spot, min_notional,
-    reach_intercepts, reach_slopes,
+    reach_knots, reach_log_intensities,
 ):  # pragma: no cover - compiled
     """The quoted sides at each interval start (bid before ask): interval index, side, depth from the mid (price
     units), predicted reach probability and price; pulled sides are left out."""
@@ -768,6 +768,6 @@ def _interval_quotes(
             if code == QUOTED:
                 row[m], side[m], px[m] = i, s, price
                 depth[m] = abs(mid[i] - price)
-                prob[m] = reach_probability(depth[m] / mid[i] * 1e4, probs, reach_intercepts, reach_slopes)
+                prob[m] = reach_probability(depth[m] / mid[i] * 1e4, probs, reach_knots, reach_log_intensities)
                 m += 1
     return row[:m], side[:m], depth[:m], prob[:m], px[:m]
