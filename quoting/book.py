@@ -1,10 +1,10 @@
 """One coin's book from ``l2Book`` and ``bbo`` frames: the freshest top, and (for the paper venue) the depth.
 
 A frame older (by exchange ``time``) than the one the current top came from is ignored, so a frame arriving late
-never overwrites a fresher top. ``bbo`` only carries level 1, so the depth is the last ``l2Book``'s levels with
-level 1 replaced by the fresher ``bbo`` (l2 levels at or better than the new touch dropped). Prices in quote
-currency, sizes in base units, times epoch ms; absent levels are NaN. The quoter itself keeps only the top
-(``depth=False``), which costs a few microseconds less per update.
+never overwrites a fresher top. ``bbo`` only carries level 1: the touch (``best_*``) follows the freshest frame,
+the depth (``bid_px``.. ``ask_sz``) stays the last ``l2Book``'s levels, which a bbo neither confirms nor erases.
+Prices in quote currency, sizes in base units, times epoch ms; absent levels are NaN. The quoter itself keeps
+only the top (``depth=False``), which costs a few microseconds less per update.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import njit
 
-MAX_LEVELS = 21
-"""20 l2Book levels plus room for a bbo touch better than all of them."""
+MAX_LEVELS = 20
+"""Levels per side an l2Book snapshot carries."""
 _EMPTY = np.full(MAX_LEVELS, np.nan)
 
 
@@ -28,19 +27,9 @@ def _levels(side: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     return px, sz
 
 
-@njit(cache=True)
-def _with_touch(px: np.ndarray, sz: np.ndarray, touch_px: float, touch_sz: float, is_bid: bool) -> None:
-    """Put the bbo touch at level 1 in place, keeping only the deeper l2 levels behind it."""
-    kept = 1
-    out_px, out_sz = np.full(px.shape[0], np.nan), np.full(px.shape[0], np.nan)
-    out_px[0], out_sz[0] = touch_px, touch_sz
-    for i in range(px.shape[0]):
-        deeper = px[i] < touch_px if is_bid else px[i] > touch_px
-        if deeper and kept < px.shape[0]:
-            out_px[kept], out_sz[kept] = px[i], sz[i]
-            kept += 1
-    px[:] = out_px
-    sz[:] = out_sz
+def _touch(level: dict[str, Any] | None) -> tuple[float, float]:
+    """(px, sz) of a wire level, NaN for an absent side."""
+    return (float(level["px"]), float(level["sz"])) if level else (math.nan, math.nan)
 
 
 class Book:
@@ -50,6 +39,8 @@ class Book:
         self.depth = depth
         self.best_bid = math.nan
         self.best_ask = math.nan
+        self.best_bid_sz = math.nan
+        self.best_ask_sz = math.nan
         self.top_time_ms = -1
         """Exchange time of the frame the top came from."""
         self.bid_px, self.bid_sz = _EMPTY.copy(), _EMPTY.copy()
@@ -72,8 +63,8 @@ class Book:
         if self.depth:
             self.bid_px, self.bid_sz = _levels(bids)
             self.ask_px, self.ask_sz = _levels(asks)
-        self.best_bid = float(bids[0]["px"]) if bids else math.nan
-        self.best_ask = float(asks[0]["px"]) if asks else math.nan
+        self.best_bid, self.best_bid_sz = _touch(bids[0] if bids else None)
+        self.best_ask, self.best_ask_sz = _touch(asks[0] if asks else None)
         return True
 
     def update_bbo(self, data: dict[str, Any]) -> bool:
@@ -83,10 +74,6 @@ class Book:
             return False
         bid, ask = data["bbo"]
         self.top_time_ms = t
-        self.best_bid = float(bid["px"]) if bid else math.nan
-        self.best_ask = float(ask["px"]) if ask else math.nan
-        if self.depth and bid:
-            _with_touch(self.bid_px, self.bid_sz, self.best_bid, float(bid["sz"]), True)
-        if self.depth and ask:
-            _with_touch(self.ask_px, self.ask_sz, self.best_ask, float(ask["sz"]), False)
+        self.best_bid, self.best_bid_sz = _touch(bid)
+        self.best_ask, self.best_ask_sz = _touch(ask)
         return True

@@ -6,10 +6,13 @@ a buy aggressor our ask. Fills are at our limit price; a print fills at most its
 - Trade-through: our order fills only when a trade prints strictly through its price (a sell below our
   bid), so every level at our price is certainly gone; prints at our price never fill us.
 - Queue position: at placement the queue ahead is the displayed size at our price (0 when our price is
-  better than the best or an empty level inside the displayed range). Prints at our price eat the queue
-  first; what is left of the print fills us. Prints through our price fill us as in trade-through. A
-  book update can only shorten the queue (cancellations ahead of us), never lengthen it — hftbacktest's
-  risk-averse queue model. Beyond the displayed depth the size is unknown: the queue starts at 0 there and
+  better than the best or an empty level inside the displayed range). A ``bbo`` update shows only the
+  touch: there its size is the freshest, but deeper prices keep the size the last full ``l2Book`` snapshot
+  showed, so a landing order is not put at the front of a queue the book still holds. Prints at our price
+  eat the queue first; what is left of the print fills us. Prints through our price fill us as in
+  trade-through. A book update can only shorten the queue (cancellations ahead of us), never lengthen it —
+  hftbacktest's risk-averse queue model — and only at prices it shows (a bbo update: the touch, and every
+  price better than it). Beyond the displayed depth the size is unknown: the queue starts at 0 there and
   book updates leave it as it was.
 
 The book-level helpers run on every book row and are inlined, which spares per-call array reference counting.
@@ -48,17 +51,33 @@ def displayed_size_at(px: float, is_bid: bool, level_px: np.ndarray, level_sz: n
 
 
 @njit(cache=True)
-def queue_at_placement(fill_model: int, px: float, is_bid: bool, level_px: np.ndarray, level_sz: np.ndarray) -> float:
-    """Size ahead of a new order at ``px`` (0 for trade-through, where the queue plays no part)."""
+def queue_at_placement(
+    fill_model: int,
+    px: float,
+    is_bid: bool,
+    level_px: np.ndarray,
+    level_sz: np.ndarray,
+    snapshot_px: np.ndarray,
+    snapshot_sz: np.ndarray,
+) -> float:
+    """Size ahead of a new order at ``px`` (0 for trade-through, where the queue plays no part).
+
+    ``level_*`` are the levels of the update the order lands on (a ``bbo`` update: the touch only), ``snapshot_*``
+    those of the last full ``l2Book`` snapshot (the same levels when the update is one). Where the update does not
+    show ``px`` (deeper than a bbo touch) the snapshot's size there counts; unknown in both, the queue is 0.
+    """
     if fill_model == TRADE_THROUGH:
         return 0.0
     shown = displayed_size_at(px, is_bid, level_px, level_sz)
+    if math.isnan(shown):
+        shown = displayed_size_at(px, is_bid, snapshot_px, snapshot_sz)
     return 0.0 if math.isnan(shown) else shown
 
 
 @njit(cache=True, inline="always")
 def queue_after_book(queue: float, px: float, is_bid: bool, level_px: np.ndarray, level_sz: np.ndarray) -> float:
-    """Queue ahead after a book update: capped by the size now displayed at our price."""
+    """Queue ahead after a book update: capped by the size it displays at our price (``level_*``: only the levels
+    the update carries, so a bbo touch leaves deeper queues as they were)."""
     shown = displayed_size_at(px, is_bid, level_px, level_sz)
     return queue if math.isnan(shown) else min(queue, shown)
 

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from quoting.account import Account
 from quoting.book import Book
 from quoting.exchange_rules import AssetRules, to_wire
@@ -134,8 +136,8 @@ class PaperVenue:
                 fills += self._trade(trade, updates)
         elif channel in ("l2Book", "bbo") and (self.book.update_l2(data) if channel == "l2Book"
                                                 else self.book.update_bbo(data)):
-            for order in self.orders.values():
-                px_levels, sz_levels = self._levels(order.side)
+            for order in self.orders.values():  # a bbo shows the touch only: deeper queues stay as they were
+                px_levels, sz_levels = self._depth(order.side) if channel == "l2Book" else self._touch(order.side)
                 order.queue = queue_after_book(order.queue, order.px, order.side == "B", px_levels, sz_levels)
         frames = []
         if fills:
@@ -144,8 +146,15 @@ class PaperVenue:
             frames.append({"channel": "orderUpdates", "data": updates})
         return frames
 
-    def _levels(self, side: Side) -> tuple[Any, Any]:
+    def _depth(self, side: Side) -> tuple[np.ndarray, np.ndarray]:
+        """The last l2Book snapshot's levels of ``side``."""
         return (self.book.bid_px, self.book.bid_sz) if side == "B" else (self.book.ask_px, self.book.ask_sz)
+
+    def _touch(self, side: Side) -> tuple[np.ndarray, np.ndarray]:
+        """The freshest touch of ``side`` as a one-level book."""
+        if side == "B":
+            return np.array([self.book.best_bid]), np.array([self.book.best_bid_sz])
+        return np.array([self.book.best_ask]), np.array([self.book.best_ask_sz])
 
     def _update(self, order: _Order, status: str, now_ms: int) -> dict[str, Any]:
         """A ``WsOrder``."""
@@ -167,8 +176,9 @@ class PaperVenue:
         touch = self.book.best_ask if action.side == "B" else self.book.best_bid
         if action.side == "B" and action.px >= touch or action.side == "A" and action.px <= touch:
             return updates + [self._update(order, "badAloPxRejected", now_ms)]
-        px_levels, sz_levels = self._levels(action.side)
-        order.queue = queue_at_placement(self.fill_model, action.px, action.side == "B", px_levels, sz_levels)
+        order.queue = queue_at_placement(
+            self.fill_model, action.px, action.side == "B", *self._touch(action.side), *self._depth(action.side)
+        )
         self.orders[action.side] = order
         return updates  # no "open" update: the quoter already knows the order from its result
 

@@ -100,8 +100,8 @@ def test_ws_examples_book_trade_and_control_frame(samples_dir: Path) -> None:
     assert len(bids) == len(asks) == 20
     book = records.table("book").row(0, named=True)
     assert (book["coin"], book["time"], book["source"]) == ("BTC", 1751427259657, "l2Book")
-    assert [book[f"bid_px_{i}"] for i in range(1, 6)] == [px for px, _ in bids[:5]]
-    assert [book[f"ask_sz_{i}"] for i in range(1, 6)] == [sz for _, sz in asks[:5]]
+    assert [book[f"bid_px_{i}"] for i in range(1, 21)] == [px for px, _ in bids]  # all 20 levels kept
+    assert [book[f"ask_sz_{i}"] for i in range(1, 21)] == [sz for _, sz in asks]
     assert (book["bid_px_1"], book["ask_px_1"], book["ask_n_1"]) == (106217.0, 106233.0, 3)
     mid = (106217.0 + 106233.0) / 2
     assert book["mid"] == mid
@@ -109,7 +109,7 @@ def test_ws_examples_book_trade_and_control_frame(samples_dir: Path) -> None:
     assert book["microprice"] == pytest.approx((106217.0 * 0.26739 + 106233.0 * 0.001) / (0.001 + 0.26739), rel=1e-12)
     bid5, ask5 = sum(sz for _, sz in bids[:5]), sum(sz for _, sz in asks[:5])
     assert book["imbalance_5"] == pytest.approx((bid5 - ask5) / (bid5 + ask5), rel=1e-12)
-    # depth reads all 20 levels, not only the 5 kept
+    # depth reads all 20 levels
     assert book["bid_depth_10bps"] == pytest.approx(sum(px * sz for px, sz in bids if px >= mid * 0.999), rel=1e-12)
     assert book["ask_depth_10bps"] == pytest.approx(sum(px * sz for px, sz in asks if px <= mid * 1.001), rel=1e-12)
     trade = records.table("trades").row(0, named=True)

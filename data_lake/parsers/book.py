@@ -14,6 +14,8 @@ from data_lake.parsers.records import Records, candidate, quarantined
 from data_lake.tables import BOOK_LEVELS
 
 DEPTH_BPS = 10.0
+IMBALANCE_LEVELS = 5
+"""Levels per side summed in ``imbalance_5``."""
 
 
 def _snapshot_columns(source: str) -> list[pl.Expr]:
@@ -73,7 +75,7 @@ def _l2_rows(frame: pl.DataFrame, bids: pl.Expr, asks: pl.Expr) -> pl.DataFrame:
             for field in ("px", "sz", "n"):
                 levels[f"{side}_{field}_{i + 1}"] = pl.col(f"{prefix}{field}").list.get(i, null_on_oob=True)
     band = DEPTH_BPS * 1e-4
-    bid_k, ask_k = (pl.col(c).list.head(BOOK_LEVELS).list.sum() for c in ("_bsz", "_asz"))
+    bid_k, ask_k = (pl.col(c).list.head(IMBALANCE_LEVELS).list.sum() for c in ("_bsz", "_asz"))
     rows = sides.with_columns(**levels).with_columns(**_top_of_book()).with_columns(
         bid_depth_10bps=_depth("_bpx", "_bsz", pl.col("mid") * (1 - band), ">="),
         ask_depth_10bps=_depth("_apx", "_asz", pl.col("mid") * (1 + band), "<="),
