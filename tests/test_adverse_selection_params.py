@@ -3,92 +3,71 @@ blended by the quoter's regime belief and attached to every order it sends."""
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 
-from assets.promotion import (
-    PromotionConfig,
-    candidate_parameters,
-    maker_markouts_at_regime,
-    mean_by_regime,
-)
-from assets.regime_state import regime_params
-from data_lake.lake import Lake
+from calibration.fit_result import InsufficientSamples
+from data_lake.demo_market import simulate
 from data_lake.param_registry import Pointer, PromotedSet
 from data_lake.param_schema import ParamSet
 from quoting.decision import DecisionConfig, decide, predicted_adverse_bps
 from quoting.params import QuotingParams, to_quoting_params
-from tests.support import DEMO_COIN, DEMO_DAY, run_job
+from tests.support import DEMO_COIN
 from tests.test_quoter import ADVERSE_BPS, parameters
+from tests.test_variants import CONFIG, DEMO, demo_lake_frames, window
+from validation.candidate import candidate_parameters, regime_edges
+from validation.significance import overlapping_mean
 
 HOUR_MS = 3_600_000
 
 
-@pytest.fixture(scope="module")
-def demo_lake(tmp_path_factory: pytest.TempPathFactory, demo_day: tuple[Path, Path]) -> tuple[Lake, dict[str, Any]]:
-    lake_root = tmp_path_factory.mktemp("adverse") / "lake"
-    assert run_job("nightly_recalibration", lake_root, demo_day[0]).success
-    return Lake(lake_root, storage_options={}), json.loads(demo_day[1].read_text())
+def test_per_regime_adverse_selection_comes_from_the_candidates_own_fills() -> None:
+    """The candidate's adverse selection is measured on the fills its own policy gets at its quotes on the training
+    window (not on every market print): ordered calm < volatile like the demo's informed flow, one value per HMM
+    state, and the parameter set it builds is valid."""
+    frames = demo_lake_frames(simulate(DEMO))
+    train = window(frames, DEMO.start_ms, DEMO.start_ms + 6 * HOUR_MS)
+    fit = candidate_parameters(train, CONFIG)
+    stored = fit.parameters["adverse_selection_bps_by_regime"]
+    assert set(stored) == set(fit.parameters["hmm"]["state_names"]) >= {"calm", "volatile"}
+    assert stored["volatile"]["value"] > stored["calm"]["value"] > 0
+    assert all(a["n"] == e.n_fills for a, e in zip(stored.values(), fit.edges, strict=True))
+    cost = fit.parameters["adverse_cost_bps_by_regime"]
+    assert cost["volatile"]["value"] > cost["calm"]["value"] >= 0
+    ParamSet.create(coin=DEMO_COIN, window_start_ms=fit.window[0], window_end_ms=fit.window[1], code_version="test",
+                    parameters=fit.parameters, evidence={}, created_at_ms=fit.window[1])
 
 
-@pytest.mark.slow
-def test_per_regime_adverse_selection_is_ordered_and_recovers_the_demo_truth(
-    demo_lake: tuple[Lake, dict[str, Any]],
-) -> None:
-    lake, truth = demo_lake
-    params, window = candidate_parameters(lake, DEMO_COIN, DEMO_DAY, PromotionConfig())
-    states = params["hmm"]["state_names"]
-    stored = params["adverse_selection_bps_by_regime"]
-    assert {"calm", "volatile"} <= set(stored) and set(stored) == set(states)
-    calm, volatile = stored["calm"], stored["volatile"]
-    assert volatile["value"] - calm["value"] > 5 * math.hypot(calm["se"], volatile["se"])
-    assert 0 < calm["se"] < 0.1 * calm["value"] and 0 < volatile["se"] < 0.1 * volatile["value"]
-
-    # The truth is the signed cost E[-markout_5s] = informed_prob * jump_bps per regime; the stored figure is
-    # E[max(-markout_5s, 0)] (what the nightly check scores), so it sits above the signed one. Same join, same
-    # estimator: the signed cost recovers the truth within a few SEs.
-    hmm = regime_params(lake.read_partition("regime_fit", DEMO_COIN, DEMO_DAY))
-    marked = maker_markouts_at_regime(lake, DEMO_COIN, window, hmm)
-    assert sum(a["n"] for a in stored.values()) == marked.height
-    signed = mean_by_regime(marked.with_columns(cost=-pl.col("markout_5000ms_bps")), "cost", states)
-    moves = truth["adverse_selection"]["expected_aggressor_move_bps"]
-    expected = dict(zip(truth["regimes"]["names"], moves, strict=True))
-    assert expected["volatile"] > 5 * expected["calm"]
-    for state in ("calm", "volatile"):
-        got = signed[state]
-        assert abs(got["value"] - expected[state]) < 4 * got["se"], (state, got, expected[state])
-        assert stored[state]["value"] > got["value"] and stored[state]["n"] == got["n"]
-    ParamSet.create(coin=DEMO_COIN, window_start_ms=window[0], window_end_ms=window[1], code_version="test",
-                    parameters=params, evidence={}, created_at_ms=window[1])
+def _fills(times: list[int], calm: list[float], net: list[float], adverse: list[float]) -> pl.DataFrame:
+    return pl.DataFrame({"time": times, "belief_calm": calm, "belief_volatile": [1 - c for c in calm],
+                         "net_5000ms_bps": net, "markout_5000ms_bps": [-a for a in adverse],
+                         "realised_adverse_bps": adverse})
 
 
-def test_a_regime_with_too_few_fills_takes_the_pooled_mean() -> None:
-    marked = pl.DataFrame({"time": [0, 10_000, 20_000, 30_000, 40_000], "regime": ["calm"] * 4 + ["volatile"],
-                           "adverse_selection_bps": [0.0, 1.0, 2.0, 3.0, 9.0]})
-    got = mean_by_regime(marked, "adverse_selection_bps", ["calm", "volatile", "cascade"])
-    assert got["calm"]["value"] == pytest.approx(1.5) and got["calm"]["n"] == 4 and got["calm"]["se"] > 0
-    assert got["volatile"]["value"] == got["cascade"]["value"] == pytest.approx(3.0)
-    assert (got["volatile"]["n"], got["cascade"]["n"]) == (1, 0)
-    with pytest.raises(ValueError, match="need at least 2"):
-        mean_by_regime(marked.head(1), "adverse_selection_bps", ["calm"])
+def test_a_regime_with_too_few_fills_takes_the_pooled_adverse_selection_and_is_not_quoted() -> None:
+    fills = _fills([0, 10_000, 20_000, 30_000, 40_000], [1.0, 1.0, 0.9, 0.8, 0.1], [3.0, 2.0, 2.5, 3.5, -9.0],
+                   [0.0, 1.0, 2.0, 3.0, 9.0])
+    calm, volatile = regime_edges(fills, ("calm", "volatile"), CONFIG)
+    assert calm.adverse_bps == pytest.approx(1.5) and calm.n_fills == 4 and calm.adverse_se_bps > 0
+    assert not calm.quote  # a clear edge, but on 4 fills (min_regime_fills = 30)
+    assert volatile.n_fills == 1 and not volatile.quote
+    assert volatile.adverse_bps == pytest.approx(3.0)  # pooled over all five
+    with pytest.raises(InsufficientSamples, match="at least 2 required"):
+        regime_edges(fills.head(1), ("calm", "volatile"), CONFIG)
 
 
 def test_prints_sharing_one_horizon_are_not_counted_as_independent() -> None:
     """Five prints of one taker order share a markout: the SE is that of the 400 orders, not of 2000 prints."""
     per_order = np.random.default_rng(3).normal(1.0, 2.0, 400)
-    marked = pl.DataFrame({"time": np.repeat(np.arange(400) * 10_000, 5), "regime": "calm",
-                           "adverse_selection_bps": np.repeat(per_order, 5)})
-    got = mean_by_regime(marked, "adverse_selection_bps", ["calm"])["calm"]
-    assert got["value"] == pytest.approx(per_order.mean()) and got["n"] == 2_000
+    mean, se = overlapping_mean(np.repeat(np.arange(400) * 10_000, 5), np.repeat(per_order, 5), 5_000)
+    assert mean == pytest.approx(per_order.mean())
     order_se = per_order.std() / math.sqrt(400)
-    assert 0.8 * order_se < got["se"] < 1.1 * order_se  # Bartlett HAC runs a little low; i.i.d. prints: 0.45
+    assert 0.8 * order_se < se < 1.1 * order_se  # Bartlett HAC runs a little low; i.i.d. prints: 0.45
 
 
 def quoting_params(params: dict[str, Any] | None = None) -> QuotingParams:

@@ -62,12 +62,13 @@ PERMISSIVE = {
                     "require_positive_oos_pnl": False,
                     "require_calibrated_fill_probability": False,
                     "require_calibrated_adverse_selection": False,
+                    "min_oos_fills": 0,
                 "alpha": 1e-12,
             }
         }
     }
 }
-"""A gate that only asks for enough fills and clean data: lets the demo's (unprofitable) candidate through."""
+"""A gate that only asks for clean data: lets the demo's candidate through whatever its out-of-sample results."""
 
 
 def _promote_permissively(resource: DataLakeResource, instance: dg.DagsterInstance) -> None:
@@ -88,10 +89,22 @@ def test_a_permissive_gate_promotes_and_the_quoter_can_load_and_quote(nightly) -
     assert 400 < params.model.kappa < 600
     adverse = promoted.param_set.parameters.adverse_selection_bps_by_regime
     assert adverse is not None and adverse["volatile"].value > adverse["calm"].value > 0
+    assert promoted.param_set.parameters.to_dict() == _walk_forward_candidate(resource)  # what was validated
     mid = 25.0
-    belief = (1.0,) + (0.0,) * (len(params.policy.gamma_by_regime) - 1)
-    q = quote(mid, 0.0, belief, params.model, params.policy)
-    assert q.bid_px is not None and q.ask_px is not None and q.bid_px < mid < q.ask_px
+    for k, state in enumerate(params.regime.state_names):
+        belief = tuple(float(j == k) for j in range(len(params.policy.gamma_by_regime)))
+        q = quote(mid, 0.0, belief, params.model, params.policy)
+        if promoted.param_set.parameters.quote_by_regime[state]:
+            assert q.bid_px is not None and q.ask_px is not None and q.bid_px < mid < q.ask_px
+        else:
+            assert q.bid_reason == q.ask_reason == "regime"
+
+
+def _walk_forward_candidate(resource: DataLakeResource) -> dict:
+    """The parameters validation.candidate built on the last training window of the day's walk-forward."""
+    from assets.promotion import candidate_set
+
+    return candidate_set(resource.lake(), "DEMO", DAYS[1])[0]
 
 
 @pytest.mark.slow

@@ -85,6 +85,11 @@ def parameters(floor_bps: float | None = None, **overrides: Any) -> dict[str, An
         "cascade_threshold": 0.5,
         "kappa_se_mult": 1.0,
         "adverse_selection_bps_by_regime": {s: {"value": v, "se": 0.1, "n": 1_000} for s, v in ADVERSE_BPS.items()},
+        "fill_probability": {
+            "horizon_ms": 1_000, "latency_ms": 200, "depth_knots_bps": [0.0, 2.0, 8.0],
+            "log_intensity_by_regime": {"calm": [-1.0, -3.0, -8.0], "volatile": [0.0, -2.0, -6.0],
+                                        "cascade": [1.0, -1.0, -4.0]},
+        },
         **overrides,
     }
 

@@ -190,4 +190,6 @@ def test_vpin_widening_quotes_wider_while_toxic(split: tuple[Market, Market]) ->
     normal = quotes.filter(pl.col("belief_toxic") == 0.0)["depth_px"]
     assert toxic.len() > 0 and normal.len() > 0
     mid = outcome.fitted.params["mid_px"]
-    assert toxic.median() - normal.median() > 0.5 * CONFIG.vpin_widening_bps * 1e-4 * mid * 0.5
+    # the floor only binds where it is wider than the GLFT half-spread (fee-shifted): at least one tick wider
+    assert toxic.median() - normal.median() >= 0.001 - 1e-9
+    assert toxic.median() >= 0.5 * CONFIG.vpin_widening_bps * 1e-4 * mid
