@@ -1,6 +1,9 @@
 """Run the pipeline from the command line against a persistent Dagster instance (``$DAGSTER_HOME``).
 
-``python -m pipelines.run demo``   generate the demo market, then materialise every partition it produced;
+``python -m pipelines.run demo``   generate the demo coins (``DEMO``, the control, and ``NICHE``), materialise their
+                                   days, print each coin's gate decision, then quote a held-out hour with the paper
+                                   quoter on each promoted set and print the table of its own predictions
+                                   (``pipelines.demo_loop``);
 ``python -m pipelines.run ingest`` materialise every (coin, day) found in the raw zone (real captures).
 Both backfill in stages on ``--workers`` processes (``pipelines.backfill``: each coin's fits oldest day first).
 Runs land in the same instance the UI reads, so ``dagster dev -w workspace.yaml`` shows them afterwards.
@@ -13,12 +16,16 @@ import sys
 from collections.abc import Sequence
 
 import dagster as dg
+import polars as pl
 
-from data_lake import raw_zone
+from data_lake import param_registry, raw_zone
 from data_lake.lake import Lake
 from pipelines.backfill import Outcome, backfill, failed_partitions
 from pipelines.resources import default_raw_root
 from quoting.params_cli import params_show
+
+DEMO_REPLAY_HOUR = 0
+"""The held-out day's hour the paper quoter replays: the first after every training window."""
 
 
 def partitions_in(raw_root: str) -> list[tuple[str, dt.date]]:
@@ -39,15 +46,17 @@ DEMO_RUN_CONFIG = {
 
 
 def materialise_all(
-    instance: dg.DagsterInstance, raw_root: str, run_config: dict | None = None, workers: int = 1
+    instance: dg.DagsterInstance, raw_root: str, run_config: dict | None = None, workers: int = 1,
+    partitions: list[tuple[str, dt.date]] | None = None,
 ) -> list[Outcome]:
-    """Backfill the nightly job over every partition in the raw zone, printing each stage's outcome as it
-    finishes; every outcome."""
+    """Backfill the nightly job over ``partitions`` (default: every partition in the raw zone), printing each
+    stage's outcome as it finishes; every outcome."""
     def report(o: Outcome) -> None:
         status = {True: "ok", False: "FAILED", None: "skipped, an earlier stage failed"}[o.success]
         print(f"  {o.coin} {o.date} {o.stage:<8}: {status}{f' (run {o.run_id[:8]})' if o.run_id else ''}", flush=True)
 
-    return backfill(instance, partitions_in(raw_root), run_config=run_config, workers=workers, report=report)
+    chosen = partitions_in(raw_root) if partitions is None else partitions
+    return backfill(instance, chosen, run_config=run_config, workers=workers, report=report)
 
 
 def default_workers(instance: dg.DagsterInstance) -> int:
@@ -63,13 +72,54 @@ def _summary(lake: Lake) -> None:
         print(f"  {name:<14} {rows:>10,} rows   {lake.uri(name)}")
 
 
+def _print_table(table: pl.DataFrame) -> None:
+    print(f"    {'metric':<36} {'value':>9} {'95% CI':>21} {'n':>7} {'predicted':>10}")
+    for r in table.iter_rows(named=True):
+        ci = f"[{r['ci_low']:.4g}, {r['ci_high']:.4g}]" if r["ci_low"] is not None else ""
+        predicted = f"{r['predicted']:.4g}" if r["predicted"] is not None else ""
+        print(f"    {r['metric']:<36} {r['value']:>9.4g} {ci:>21} {r['n']:>7} {predicted:>10}")
+
+
+def _demo_end(instance: dg.DagsterInstance, raw_root: str, outcomes: list[Outcome], held_out: dt.date) -> None:
+    """Print each coin's gate decision on its last backfilled day, then the paper quoter's replay of a held-out
+    hour on every promoted set and the table of its own predictions."""
+    from pipelines.demo_loop import gate_outcome, quoter_ran, replay_and_ingest
+    from validation.baseline import quoted_sides, quoter_prediction_table
+
+    lake_root = Lake().root
+    coins = sorted({o.coin for o in outcomes})
+    print("\ngate decisions (last backfilled day):")
+    for coin in coins:
+        last = max(o.date for o in outcomes if o.coin == coin)
+        print(gate_outcome(instance, lake_root, coin, last, outcomes).line())
+    live = [c for c in coins if param_registry.read_pointer(lake_root, c) is not None]
+    if not live:
+        print("\npaper quoter not run: no coin has a promoted parameter set (the gate promoted no candidate)")
+        return
+    for coin in live:
+        set_id = param_registry.read_pointer(lake_root, coin).param_set_id
+        print(f"\n{coin}: paper quoter on promoted set {set_id}, replaying held-out hour {held_out} "
+              f"{DEMO_REPLAY_HOUR:02d}:00 UTC (as fast as it reads; the set is aged on the wall clock, so --max-param-age-s allows 10 years)")
+        replay = replay_and_ingest(instance, lake_root, raw_root, coin, held_out, DEMO_REPLAY_HOUR)
+        if not quoter_ran(replay):
+            print(f"  quoter exit code {replay.exit_code} ({replay.quoter_said}), ingest "
+                  f"{'ok' if replay.ingested else 'FAILED'}, {replay.quote_log.height} log rows: no table")
+            continue
+        own = replay.markouts.filter(~pl.col("is_market_trade"))
+        decisions = replay.quote_log.filter(pl.col("channel") == "quoterQuote").height
+        table = quoter_prediction_table(replay.quote_log, replay.markouts)
+        print(f"  {decisions:,} decisions, {quoted_sides(replay.quote_log).height:,} quoted sides, {own.height:,} own "
+              f"fills marked{'; its own predictions:' if table.height else ': nothing quoted, nothing to score'}")
+        if table.height:
+            _print_table(table)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.run", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="generate the demo market and run the pipeline on it")
-    demo.add_argument("--days", type=int, default=2)
+    demo.add_argument("--days", type=int, default=2, help="days backfilled (one more is simulated, held out)")
     demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--coin", default="DEMO")
     demo.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 1, 1))
     sub.add_parser("ingest", help="run the pipeline on every (coin, day) in the raw zone")
     for command in sub.choices.values():
@@ -77,15 +127,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     raw_root = default_raw_root()
+    partitions = None
     if args.command == "demo":
-        from data_lake.demo_market import DemoMarketConfig, simulate_to_raw
+        from data_lake.demo_market import demo_coin_configs, load_truth, simulate_to_raw
+        from pipelines.demo_loop import hold_out_hour
 
-        truth = simulate_to_raw(DemoMarketConfig(coin=args.coin, days=args.days, seed=args.seed, start=args.start), raw_root)
-        print(f"demo market written to {raw_root} (ground truth: {truth})")
+        configs = demo_coin_configs(args.days + 1, args.seed, args.start)
+        for config in configs:
+            truth = simulate_to_raw(config, raw_root)
+            print(f"demo coin {config.coin} written to {raw_root} (ground truth: {truth}, edge: "
+                  f"{str(load_truth(truth)['edge']).lower()})")
+        days = [args.start + dt.timedelta(days=d) for d in range(args.days)]
+        partitions = [(c.coin, day) for c in configs for day in days]
+        held_out = args.start + dt.timedelta(days=args.days)
+        for config in configs:
+            hold_out_hour(raw_root, config.coin, held_out, DEMO_REPLAY_HOUR)
+        print(f"backfilling {days[0]}..{days[-1]}; {held_out} {DEMO_REPLAY_HOUR:02d}:00 UTC is held out for the quoter")
 
     instance = dg.DagsterInstance.get()
     outcomes = materialise_all(instance, raw_root, run_config=DEMO_RUN_CONFIG if args.command == "demo" else None,
-                               workers=args.workers or default_workers(instance))
+                               workers=args.workers or default_workers(instance), partitions=partitions)
     _summary(Lake())
     partitions = {(o.coin, o.date) for o in outcomes}
     failed = failed_partitions(outcomes)
@@ -93,9 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for coin, date, stage in failed:
         print(f"  FAILED {coin} {date} at stage {stage}: see its run in the UI")
     print(f"walk-forward reports: {Lake().root}/reports/")
-    for coin in sorted({coin for coin, _ in partitions}):
-        print(params_show(Lake().root, coin))
-    print("open the UI with: make ui   (http://127.0.0.1:3000)")
+    if args.command == "demo":
+        _demo_end(instance, raw_root, outcomes, held_out)
+    else:
+        for coin in sorted({coin for coin, _ in partitions}):
+            print(params_show(Lake().root, coin))
+    print("\nopen the UI with: make ui   (http://127.0.0.1:3000)")
     return 1 if failed else 0
 
 

@@ -1,4 +1,5 @@
-"""The seed's Phase 2 baseline table ("measurement before modeling") and the markout curve, with CIs and n.
+"""The seed's Phase 2 baseline table ("measurement before modeling") and the markout curve, with CIs and n; the same
+table for the quoter's own fills beside its logged predictions (:func:`quoter_prediction_table`).
 
 Means carry Newey-West (HAC) 95% intervals because consecutive fills are autocorrelated; win rate a
 Clopper-Pearson interval; the per-fill Sharpe ratio Lo's (2002) asymptotic interval sqrt((1 + SR^2/2) / n).
@@ -104,3 +105,103 @@ def plot_markout_curve(curve: pl.DataFrame, title: str) -> bytes:
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
     return buf.getvalue()
+
+
+QUOTER_TABLE_COLUMNS = {**BASELINE_COLUMNS, "predicted": pl.Float64()}
+_SIDE_QUOTE = pl.Struct({"px": pl.Float64(), "pred_fill_prob": pl.Float64()})
+_QUOTE_FRAME = pl.Struct({"pull_reason": pl.String(), "tau_s": pl.Float64(), "latency_ms": pl.Float64(),
+                          "bid": _SIDE_QUOTE, "ask": _SIDE_QUOTE})
+
+
+def quoted_sides(quote_log: pl.DataFrame) -> pl.DataFrame:
+    """One row per quoted side of every ``quoterQuote`` decision of the ``quoter_log`` table: ``time`` (ms), ``side``
+    (+1 bid, -1 ask), ``px``, ``pred_fill_prob`` and the window it predicts, ``window_start_ms`` / ``window_end_ms``
+    = time + latency, time + latency + tau (the frame's ``latency_ms``, 0 when absent, and ``tau_s``). Pulled
+    decisions and sides without a price or prediction are left out."""
+    frames = (
+        quote_log.filter(pl.col("channel") == "quoterQuote")
+        .select("time", pl.col("payload").str.json_decode(_QUOTE_FRAME).alias("q"))
+        .unnest("q")
+        .filter(pl.col("pull_reason").is_null() & pl.col("tau_s").is_not_null())
+    )
+    sides = [
+        frames.select("time", pl.lit(sign, pl.Int8).alias("side"), pl.col(name).struct.field("px"),
+                      pl.col(name).struct.field("pred_fill_prob"), "tau_s", "latency_ms")
+        for name, sign in (("bid", 1), ("ask", -1))
+    ]
+    start = pl.col("time") + pl.col("latency_ms").fill_null(0.0).round().cast(pl.Int64)
+    return (
+        pl.concat(sides)
+        .filter(pl.col("px").is_not_null() & pl.col("pred_fill_prob").is_not_null())
+        .select("time", "side", "px", "pred_fill_prob", start.alias("window_start_ms"),
+                (start + (pl.col("tau_s") * 1000).round().cast(pl.Int64)).alias("window_end_ms"))
+        .sort("side", "time")
+    )
+
+
+def _non_overlapping(start_ms: np.ndarray, end_ms: np.ndarray) -> np.ndarray:
+    """Indices of windows (sorted by start) taken greedily so that each starts at or after the last taken one's end."""
+    taken, free_from = [], -np.inf
+    for i, (start, end) in enumerate(zip(start_ms.tolist(), end_ms.tolist(), strict=True)):
+        if start >= free_from:
+            taken.append(i)
+            free_from = end
+    return np.asarray(taken, dtype=np.int64)
+
+
+def scored_fill_predictions(sides: pl.DataFrame, own_fills: pl.DataFrame) -> pl.DataFrame:
+    """``sides`` (:func:`quoted_sides`) thinned per side to non-overlapping prediction windows, with ``filled`` = an
+    own fill of that side (``own_fills``: ``time`` ms, ``side`` +1 bought / -1 sold) in (window start, window end].
+
+    Decisions come with every book update, so consecutive windows overlap and share their outcome; scoring only the
+    first decision after the previous scored window ended keeps the outcomes close to independent."""
+    out = []
+    for side, frame in sides.group_by("side"):
+        frame = frame.sort("window_start_ms")
+        frame = frame[_non_overlapping(frame["window_start_ms"].to_numpy(), frame["window_end_ms"].to_numpy())]
+        times = np.sort(own_fills.filter(pl.col("side") == side[0])["time"].to_numpy())
+        hits = (np.searchsorted(times, frame["window_end_ms"].to_numpy(), side="right")
+                - np.searchsorted(times, frame["window_start_ms"].to_numpy(), side="right"))
+        out.append(frame.with_columns(pl.Series("filled", hits > 0)))
+    return pl.concat(out).sort("time") if out else sides.with_columns(pl.lit(False).alias("filled"))
+
+
+def quoter_prediction_table(quote_log: pl.DataFrame, own_marked: pl.DataFrame, horizon_ms: int = 5000) -> pl.DataFrame:
+    """The baseline table of the quoter's own predictions: realised vs predicted, with 95% CIs and n.
+
+    ``quote_log``: the ``quoter_log`` table (its ``quoterQuote`` decisions); ``own_marked``: the quoter's fills as in
+    the ``markouts`` table (``is_market_trade`` false: ``time``, ``side``, markouts, ``pred_adverse_bps``). Rows:
+
+    - ``fill_rate``: share of scored quoted sides (:func:`scored_fill_predictions`) filled in their window, beside
+      the mean predicted fill probability; ``fill_rate_minus_predicted``: the mean of filled - predicted;
+    - ``adverse_selection_{h}s_bps`` beside the mean ``pred_adverse_bps`` of the same fills, and their difference;
+    - spread capture, net markout, per-fill Sharpe and win rate of the fills (as :func:`baseline_metrics`).
+
+    Means carry HAC intervals, win and fill rates Clopper-Pearson ones; ``predicted`` is null where nothing is predicted.
+    """
+    own = own_marked.filter(~pl.col("is_market_trade")).sort("time")
+    scored = scored_fill_predictions(quoted_sides(quote_log), own)
+    rows = []
+    if scored.height:
+        filled = scored["filled"].to_numpy().astype(float)
+        predicted = scored["pred_fill_prob"].to_numpy()
+        test = binomial_test(int(filled.sum()), int(filled.size), 0.5, alternative="two-sided")
+        rows += [
+            {"population": "own", "metric": "fill_rate", "value": float(filled.mean()), "ci_low": test.ci[0],
+             "ci_high": test.ci[1], "n": int(filled.size), "predicted": float(predicted.mean())},
+            _mean_row("own", "fill_rate_minus_predicted", filled - predicted),
+        ]
+    if own.height:
+        adverse_name = f"adverse_selection_{horizon_ms // 1000}s_bps"
+        with_pred = own.filter(pl.col("pred_adverse_bps").is_not_null() & pl.col("adverse_selection_bps").is_not_null())
+        adverse, pred = (with_pred[c].to_numpy().astype(float) for c in ("adverse_selection_bps", "pred_adverse_bps"))
+        net = own[f"net_{horizon_ms}ms_bps"].to_numpy().astype(float)
+        rows += [
+            _mean_row("own", adverse_name, adverse) | {"predicted": float(pred.mean()) if pred.size else math.nan},
+            _mean_row("own", f"{adverse_name}_minus_predicted", adverse - pred),
+            _mean_row("own", "spread_capture_bps", own["spread_capture_bps"].to_numpy().astype(float)),
+            _mean_row("own", f"net_{horizon_ms // 1000}s_bps", net),
+            _sharpe_row("own", net),
+            _win_rate_row("own", net),
+        ]
+    return pl.DataFrame([{"predicted": None} | r for r in rows], schema=QUOTER_TABLE_COLUMNS)

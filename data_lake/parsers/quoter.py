@@ -9,7 +9,8 @@ from data_lake.parsers.records import Records, candidate
 
 
 def quoter_frames(frame: pl.DataFrame) -> Records:
-    """Decode the common fields (times ms, prices quote currency, predictions) and keep the whole frame as JSON."""
+    """Decode the common fields (times ms, prices quote currency, predictions) and keep the whole frame as JSON: its
+    ``data`` object as written (a decision's quoted sides, tau, ...), not only the decoded fields."""
     data = pl.col("data").struct
     df = frame.select(
         "_file",
@@ -24,7 +25,7 @@ def quoter_frames(frame: pl.DataFrame) -> Records:
         side_sign(data.field("side")).alias("side"),
         *(data.field(c).alias(c) for c in ("px", "sz", "pred_fill_prob", "pred_adverse_bps")),
         *(data.field(c).alias(c) for c in ("belief_calm", "belief_volatile", "belief_cascade", "param_set_id")),
-        pl.col("data").struct.json_encode().alias("payload"),
+        pl.coalesce(pl.col("text").str.json_path_match("$.raw.data"), pl.col("data").struct.json_encode()).alias("payload"),
         "recv_time_ns",
         pl.col("text").alias("_raw"),
     )
