@@ -49,7 +49,10 @@ MAX_ABS_ADVERSE_BPS = 500.0
 """Largest |expected adverse selection| a set may carry, bps: beyond it the markouts are broken, not the market."""
 MAX_SZ_DECIMALS = {False: 6, True: 8}
 """Largest szDecimals of a perp / spot asset (quoting.exchange_rules)."""
-OPTIONAL_KEYS = ("adverse_selection_bps_by_regime", "quote_by_regime", "fill_probability", "adverse_cost_bps_by_regime")
+OPTIONAL_KEYS = (
+    "adverse_selection_bps_by_regime", "quote_by_regime", "fill_probability", "adverse_cost_bps_by_regime",
+    "sigma_by_regime",
+)
 """Keys added after the first sets were written: absent in those, which keep their content hash."""
 MAX_ABS_LOG_REACH_INTENSITY = 50.0
 """Largest |log cumulated reach intensity| a set may carry at a knot."""
@@ -276,6 +279,9 @@ class Parameters:
     older sets): every state but one named ``cascade``."""
     fill_probability: FillProbabilityParams | None = None
     """Reach curves the quoter predicts its fill probability with; None (key absent, older sets): no prediction."""
+    sigma_by_regime: dict[str, Estimate] | None = None
+    """Per HMM state, the mid volatility quoted with (blended by the belief), price units per sqrt(second); None
+    (key absent, older sets): ``sigma`` in every state."""
     adverse_cost_bps_by_regime: dict[str, SampleMean] | None = None
     """Per HMM state, the expected move of the mid against a maker fill within 5 s (mean ``-markout_5s``, bps,
     >= 0), priced into the quote as a per-fill cost beside the fee; None (key absent, older sets): not priced."""
@@ -327,6 +333,9 @@ class Parameters:
             fill_probability=None if "fill_probability" not in d else _fill_probability(
                 d["fill_probability"], regimes, f"{where}.fill_probability"
             ),
+            sigma_by_regime=None if "sigma_by_regime" not in d else _per_regime(
+                d["sigma_by_regime"], regimes, lambda x, w: _estimate(x, SIGMA_UNIT, w), f"{where}.sigma_by_regime"
+            ),
             adverse_cost_bps_by_regime=None if "adverse_cost_bps_by_regime" not in d else _per_regime(
                 d["adverse_cost_bps_by_regime"], regimes, _adverse, f"{where}.adverse_cost_bps_by_regime"
             ),
@@ -339,7 +348,7 @@ class Parameters:
         for key in OPTIONAL_KEYS:
             if out[key] is None:
                 del out[key]
-        for key in ("adverse_selection_bps_by_regime", "adverse_cost_bps_by_regime"):
+        for key in ("adverse_selection_bps_by_regime", "adverse_cost_bps_by_regime", "sigma_by_regime"):
             if (means := getattr(self, key)) is not None:
                 out[key] = {r: dataclasses.asdict(m) for r, m in means.items()}
         return out

@@ -105,6 +105,9 @@ class QuotePolicy:
     """k in gamma * (1 + k * kappa_se / kappa)."""
     maker_fee_bps: float = 1.5
     """Maker fee added to each side's distance from mid (Hyperliquid base tier 0.015%)."""
+    sigma_by_regime: tuple[float, ...] | None = None
+    """Mid volatility per regime, price units per sqrt(second), blended by the belief in place of the model's one
+    sigma; None = the model's sigma in every regime."""
     adverse_cost_bps_by_regime: tuple[float, ...] | None = None
     """Expected adverse selection per fill by regime, bps of mid (> 0 = cost), part of the per-fill cost; None =
     not priced in."""
@@ -114,6 +117,8 @@ class QuotePolicy:
             raise ValueError("gamma_by_regime and min_spread_bps_by_regime need one entry per regime")
         if self.pull_by_regime is not None and len(self.pull_by_regime) != len(self.gamma_by_regime):
             raise ValueError("pull_by_regime needs one entry per regime")
+        if self.sigma_by_regime is not None and len(self.sigma_by_regime) != len(self.gamma_by_regime):
+            raise ValueError("sigma_by_regime needs one entry per regime")
         if self.adverse_cost_bps_by_regime is not None and len(self.adverse_cost_bps_by_regime) != len(
             self.gamma_by_regime
         ):
@@ -128,6 +133,10 @@ class QuotePolicy:
     @property
     def min_spreads_bps(self) -> np.ndarray:
         return np.asarray(self.min_spread_bps_by_regime, dtype=np.float64)
+
+    def sigmas(self, model_sigma: float) -> np.ndarray:
+        """Per regime, the sigma quoted with: ``sigma_by_regime``, else ``model_sigma`` in every regime."""
+        return np.asarray(self.sigma_by_regime or (model_sigma,) * len(self.gamma_by_regime), dtype=np.float64)
 
     @property
     def fill_costs_bps(self) -> np.ndarray:
@@ -300,7 +309,8 @@ def quote(
     if probs.shape != (len(policy.gamma_by_regime),):
         raise ValueError(f"belief has {probs.shape} entries, policy has {len(policy.gamma_by_regime)} regimes")
     bid_px, ask_px, bid_sz, ask_sz, half_spread, skew, gamma_used, bid_code, ask_code = glft_quote_core(
-        mid, model.sigma, model.kappa, model.kappa_se, model.arrival_rate, policy.order_size, inventory,
+        mid, belief_weighted(probs, policy.sigmas(model.sigma)), model.kappa, model.kappa_se, model.arrival_rate,
+        policy.order_size, inventory,
         belief_weighted(probs, policy.gammas), policy.kappa_se_mult,
         belief_weighted(probs, policy.min_spreads_bps), belief_weighted(probs, policy.fill_costs_bps),
         policy.position_limit,

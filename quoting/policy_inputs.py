@@ -39,6 +39,7 @@ def quoting_inputs(p: Parameters) -> QuotingInputs:
     quoted = p.quote_by_regime or {s: s != "cascade" for s in names}
     adverse = p.adverse_selection_bps_by_regime
     cost = p.adverse_cost_bps_by_regime
+    sigma = p.sigma_by_regime
     reach = p.fill_probability
     policy = QuotePolicy(
         gamma_by_regime=tuple(p.gamma_per_quote_by_regime[s] for s in names),
@@ -50,6 +51,7 @@ def quoting_inputs(p: Parameters) -> QuotingInputs:
         pull_threshold=p.cascade_threshold,
         kappa_se_mult=p.kappa_se_mult,
         maker_fee_bps=p.maker_fee_bps,
+        sigma_by_regime=None if sigma is None else tuple(sigma[s].value for s in names),
         adverse_cost_bps_by_regime=None if cost is None else tuple(max(cost[s].value, 0.0) for s in names),
     )
     return QuotingInputs(

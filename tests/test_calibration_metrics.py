@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -206,3 +208,12 @@ def test_adverse_selection_calibrated_predictions():
     assert a.mse_disturbance / a.mse > 0.95
     few = adverse_selection_calibration(predicted[:100], realised[:100])
     assert not few.is_well_calibrated
+
+
+def test_a_constant_adverse_selection_forecast_is_judged_by_its_bias_alone() -> None:
+    rng = np.random.default_rng(5)
+    realised = rng.normal(1.2, 2.0, 2_000)
+    unbiased = adverse_selection_calibration(np.full(2_000, 1.2), realised)
+    assert unbiased.constant_forecast and math.isnan(unbiased.slope) and unbiased.is_well_calibrated
+    biased = adverse_selection_calibration(np.full(2_000, 2.5), realised)
+    assert biased.constant_forecast and not biased.is_well_calibrated

@@ -96,6 +96,7 @@ def run_backtest(
         min_spreads_bps=policy.min_spreads_bps,
         adverse_bps=np.broadcast_to(np.asarray(adverse_bps_by_regime, dtype=np.float64), (n_regimes,)).copy(),
         fill_costs_bps=policy.fill_costs_bps,
+        sigmas=policy.sigmas(model.sigma),
         pulled=policy.pulled,
         reach_knots=reach.knots if reach else np.array([0.0, 1.0]),
         reach_log_intensities=reach.log_intensities if reach else np.full((n_regimes, 2), np.nan),
@@ -189,7 +190,6 @@ def _tape(book: pl.DataFrame, trades: pl.DataFrame) -> tuple[np.ndarray, ...]:
 def engine_params(model: MarketModel, policy: QuotePolicy, config: BacktestConfig) -> EngineParams:
     """Flatten the model, the policy and the config into the compiled loop's parameter tuple."""
     return EngineParams(
-        sigma=float(model.sigma),
         kappa=float(model.kappa),
         kappa_se=float(model.kappa_se),
         arrival_rate=float(model.arrival_rate),

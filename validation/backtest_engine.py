@@ -83,6 +83,7 @@ class RegimeTable(NamedTuple):
     min_spreads_bps: np.ndarray
     adverse_bps: np.ndarray
     fill_costs_bps: np.ndarray
+    sigmas: np.ndarray
     pulled: np.ndarray
     reach_knots: np.ndarray
     reach_log_intensities: np.ndarray
@@ -91,7 +92,6 @@ class RegimeTable(NamedTuple):
 class EngineParams(NamedTuple):
     """Scalars of the quoting policy and the simulation, flattened for the compiled loop."""
 
-    sigma: float
     kappa: float
     kappa_se: float
     arrival_rate: float
@@ -190,11 +190,11 @@ def _send(slots: np.ndarray, side: int, t_land: float, px: float, size: float, p
 
 @njit(cache=True)
 def _quote(p: EngineParams, mid: float, inventory: float, gamma: float, min_spread_bps: float, fill_cost_bps: float,
-           pull: bool, bid_exposure: float, ask_exposure: float, best_bid: float, best_ask: float
+           sigma: float, pull: bool, bid_exposure: float, ask_exposure: float, best_bid: float, best_ask: float
            ) -> tuple[float, float, float, float, int, int]:
     """(bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code) of the shared GLFT core."""
     bid_px, ask_px, bid_sz, ask_sz, _, _, _, bid_code, ask_code = glft_quote_core(
-        mid, p.sigma, p.kappa, p.kappa_se, p.arrival_rate, p.order_size, inventory, gamma, p.kappa_se_mult,
+        mid, sigma, p.kappa, p.kappa_se, p.arrival_rate, p.order_size, inventory, gamma, p.kappa_se_mult,
         min_spread_bps, fill_cost_bps, p.position_limit, pull, bid_exposure, ask_exposure, best_bid, best_ask,
         p.sz_decimals, p.is_spot, p.min_notional,
     )
@@ -227,12 +227,12 @@ def _act(slots: np.ndarray, side: int, px: float, size: float, code: int, mid: f
 
 @njit(cache=True)
 def _requote(slots: np.ndarray, p: EngineParams, mid: float, inventory: float, gamma: float,
-             min_spread_bps: float, fill_cost_bps: float, adverse: float, belief_row: int, best_bid: float,
+             min_spread_bps: float, fill_cost_bps: float, sigma: float, adverse: float, belief_row: int, best_bid: float,
              best_ask: float, t_land: float, belief: np.ndarray, regimes: RegimeTable) -> tuple[int, int]:
     """Quote both sides; a replacement that could breach the limit while the order it replaces can still fill
     is re-quoted with that order counted as exposure (usually smaller, or pulled)."""
     bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code = _quote(
-        p, mid, inventory, gamma, min_spread_bps, fill_cost_bps, False, 0.0, 0.0, best_bid, best_ask
+        p, mid, inventory, gamma, min_spread_bps, fill_cost_bps, sigma, False, 0.0, 0.0, best_bid, best_ask
     )
     bid_resting, ask_resting = slots[ORDER, BID, SIZE], slots[ORDER, ASK, SIZE]
     resize_bid = (_needs_replacing(slots, BID, bid_px, bid_code)
@@ -240,7 +240,8 @@ def _requote(slots: np.ndarray, p: EngineParams, mid: float, inventory: float, g
     resize_ask = (_needs_replacing(slots, ASK, ask_px, ask_code)
                   and inventory - ask_resting - ask_sz < -p.position_limit)
     if resize_bid or resize_ask:
-        sized = _quote(p, mid, inventory, gamma, min_spread_bps, fill_cost_bps, False, bid_resting if resize_bid else 0.0,
+        sized = _quote(p, mid, inventory, gamma, min_spread_bps, fill_cost_bps, sigma, False,
+                       bid_resting if resize_bid else 0.0,
                        ask_resting if resize_ask else 0.0, best_bid, best_ask)
         if resize_bid:
             bid_px, bid_sz, bid_code = sized[0], sized[2], sized[4]
@@ -255,19 +256,21 @@ def _requote(slots: np.ndarray, p: EngineParams, mid: float, inventory: float, g
 
 @njit(cache=True)
 def _blend_beliefs(belief: np.ndarray, regimes: RegimeTable, p: EngineParams
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per belief row: blended gamma, spread floor (bps), per-fill cost (bps), predicted adverse selection (bps),
-    regime pull."""
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per belief row: blended gamma, spread floor (bps), per-fill cost (bps), sigma, predicted adverse selection
+    (bps), regime pull."""
     n = belief.shape[0]
-    gamma, floor_bps, cost_bps, adverse_bps = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    gamma, floor_bps, cost_bps, sigma = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    adverse_bps = np.empty(n)
     pull = np.empty(n, np.bool_)
     for k in range(n):
         gamma[k] = belief_weighted(belief[k], regimes.gammas)
         floor_bps[k] = belief_weighted(belief[k], regimes.min_spreads_bps)
         cost_bps[k] = belief_weighted(belief[k], regimes.fill_costs_bps)
+        sigma[k] = belief_weighted(belief[k], regimes.sigmas)
         adverse_bps[k] = belief_weighted(belief[k], regimes.adverse_bps)
         pull[k] = regime_pull(belief[k], regimes.pulled, p.pull_threshold)
-    return gamma, floor_bps, cost_bps, adverse_bps, pull
+    return gamma, floor_bps, cost_bps, sigma, adverse_bps, pull
 
 
 @njit(cache=True)
@@ -279,7 +282,7 @@ def simulate(data: MarketData, regimes: RegimeTable, p: EngineParams) -> tuple:
     """
     np.random.seed(p.seed)
     n_book, n_trades, n_beliefs = data.book_time.shape[0], data.trade_time.shape[0], data.belief_time.shape[0]
-    gamma_at, floor_at, cost_at, adverse_at, pull_at = _blend_beliefs(data.belief, regimes, p)
+    gamma_at, floor_at, cost_at, sigma_at, adverse_at, pull_at = _blend_beliefs(data.belief, regimes, p)
     slots = np.zeros((2, 2, N_FIELDS))
     account = np.zeros(2)
     fill_log = np.empty((n_trades, len(FILL_LOG_COLUMNS)))
@@ -358,7 +361,7 @@ def simulate(data: MarketData, regimes: RegimeTable, p: EngineParams) -> tuple:
         last_decision = decided
         sent, cancelled = _requote(
             slots, p, mid, account[INVENTORY], gamma_at[belief_row], floor_at[belief_row], cost_at[belief_row],
-            adverse_at[belief_row],
+            sigma_at[belief_row], adverse_at[belief_row],
             belief_row, data.bid_px[row, 0], data.ask_px[row, 0], t_land, data.belief[belief_row], regimes,
         )
         orders_sent += sent

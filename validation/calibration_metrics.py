@@ -404,10 +404,17 @@ class AdverseSelectionCalibration:
         return self.n >= MIN_CALIBRATION_SAMPLES
 
     @property
+    def constant_forecast(self) -> bool:
+        """Every prediction was the same number: the Mincer-Zarnowitz slope is not identified (NaN)."""
+        return math.isnan(self.slope) and all(math.isnan(x) for x in self.slope_ci)
+
+    @property
     def is_well_calibrated(self) -> bool:
         """At least ``MIN_CALIBRATION_SAMPLES`` fills, the bias interval covers 0 and the slope interval
-        covers 1 (unbiased on average and along the range of predictions)."""
-        return self.enough_samples and _covers(self.bias_ci, 0.0) and _covers(self.slope_ci, 1.0)
+        covers 1 (unbiased on average and along the range of predictions). A constant forecast has no range: its
+        calibration is its unbiasedness."""
+        slope_ok = self.constant_forecast or _covers(self.slope_ci, 1.0)
+        return self.enough_samples and _covers(self.bias_ci, 0.0) and slope_ok
 
 
 def adverse_selection_calibration(

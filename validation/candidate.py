@@ -23,7 +23,8 @@ On the training window, in this order:
    the mean adverse selection ``max(-markout_5s, 0)`` the quoter predicts and the mean net edge per fill
    (spread capture + 5 s markout - fee, bps) with HAC SEs. The candidate quotes in a state only where that net
    edge is more than ``edge_z`` SEs above zero on at least ``min_regime_fills`` fills: choosing when to play,
-   whatever the states are called.
+   whatever the states are called. The reach curves are then recalibrated (shift and scale of the log intensity,
+   :func:`reach_recalibration`) on the final policy's own in-sample quotes.
 
 Units: prices quote currency, sigma price units per sqrt(second), kappa per price unit, A per second per side,
 spreads, edges and adverse selection bps, times UTC epoch ms.
@@ -37,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy.optimize import brentq
+from scipy.optimize import minimize
 
 from calibration.fill_probability import hat_basis
 from calibration.fit_result import InsufficientSamples
@@ -120,9 +121,9 @@ def regime_edges(fills: pl.DataFrame, names: tuple[str, ...], config: VariantCon
 
 
 def _in_sample(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
-               config: VariantConfig) -> tuple[list[RegimeEdge], FittedVariant, pl.DataFrame]:
-    """The policy ``parameters`` describe, run through the backtest over ``train``: :func:`regime_edges` of its
-    fills, the policy as a fitted variant, and the backtest's equity curve."""
+               config: VariantConfig) -> tuple[pl.DataFrame, FittedVariant, pl.DataFrame]:
+    """The policy ``parameters`` describe, run through the backtest over ``train``: its marked fills
+    (:func:`validation.variants.marked_fills`), the policy as a fitted variant, and the backtest's equity curve."""
     inputs = quoting_inputs(Parameters.from_dict(parameters))
     assert inputs.reach is not None  # the candidate always sets it
     adverse = inputs.adverse_bps_by_regime if inputs.adverse_bps_by_regime is not None else np.zeros(len(regimes.names))
@@ -135,38 +136,50 @@ def _in_sample(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
         adverse_bps_by_regime=tuple(float(a) for a in adverse), params={},
         beliefs=regimes.beliefs, reach=inputs.reach, parameter_set=parameters,
     )
-    marked = marked_fills(result.fills, train["book"], config.markout_horizon_ms)
-    return regime_edges(marked, regimes.names, config), fitted, result.equity
+    return marked_fills(result.fills, train["book"], config.markout_horizon_ms), fitted, result.equity
 
 
 def _in_sample_edges(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
                      config: VariantConfig) -> list[RegimeEdge]:
-    return _in_sample(train, parameters, regimes, config)[0]
+    """:func:`regime_edges` of the policy's in-sample fills; raises InsufficientSamples with fewer than 2."""
+    return regime_edges(_in_sample(train, parameters, regimes, config)[0], regimes.names, config)
 
 
-def _reach_shift(train: Market, parameters: dict[str, Any], regimes: RegimeModel, config: VariantConfig) -> float:
-    """Shift of every log reach intensity that makes the policy's own in-sample quotes calibrated in the large
-    (predicted reaches = counted reaches, :func:`validation.variants.quote_outcomes` on ``train``).
+def reach_recalibration(
+    log_intensity: np.ndarray, belief: np.ndarray, reached: np.ndarray
+) -> tuple[float, float]:
+    """(a, b) maximising the binomial likelihood of ``reached`` under ``P = sum_r belief_r (1 - exp(-exp(a + b g_r)))``
+    with ``g`` the (quotes x regimes) log reach intensities: a Mincer-Zarnowitz-style recalibration on the
+    complementary log-log scale (b = 1, a = 0 leaves the curves as fitted; b < 1 flattens them). b in [0, 3]."""
 
-    The reach curves are fitted on every decision interval; the policy quotes at some of them, at depths that
-    depend on its inventory, which follows the order flow (self-exciting: fills come in clusters). Recalibrating
-    on the training window's own quotes carries that selection into the prediction. 0 without quotes or reaches.
+    def negative_loglik(x: np.ndarray) -> float:
+        p = (belief * -np.expm1(-np.exp(np.minimum(x[0] + x[1] * log_intensity, 50.0)))).sum(axis=1)
+        p = np.clip(p, 1e-12, 1.0 - 1e-12)
+        return -float(np.where(reached, np.log(p), np.log1p(-p)).sum())
+
+    found = minimize(negative_loglik, np.array([0.0, 1.0]), method="L-BFGS-B", bounds=[(-10.0, 10.0), (0.0, 3.0)])
+    return float(found.x[0]), float(found.x[1])
+
+
+def _reach_recalibration(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
+                         config: VariantConfig) -> tuple[float, float]:
+    """:func:`reach_recalibration` on the policy's own in-sample quotes (:func:`validation.variants.quote_outcomes`
+    on ``train``); (0, 1) without quotes, or when every quote or none was reached.
+
+    The reach curves are fitted on every decision interval; the policy quotes at some of them, at depths that move
+    with its inventory and so with the flow that filled it. Recalibrating on the training window's own quotes
+    carries that selection into the prediction of the event the gate scores.
     """
     _, fitted, equity = _in_sample(train, parameters, regimes, config)
     quotes = quote_outcomes(fitted, regimes.train_beliefs, equity, train, _window(train), config)
-    reached = float(quotes["filled"].sum()) if quotes.height else 0.0
-    if reached == 0.0 or reached == quotes.height:
-        return 0.0
+    reached = quotes["filled"].to_numpy() if quotes.height else np.zeros(0, dtype=bool)
+    if reached.size == 0 or reached.all() or not reached.any():
+        return 0.0, 1.0
     depth = (quotes["depth_px"] / quotes["mid"] * 1e4).to_numpy()
     beliefs = quotes.select("time").join_asof(regimes.train_beliefs.sort("time"), on="time", strategy="backward")
     belief = beliefs.select(f"belief_{n}" for n in regimes.names).fill_null(0.0).to_numpy()
     log_intensity = hat_basis(depth, fitted.reach.knots) @ fitted.reach.log_intensities.T  # (quotes x regimes)
-
-    def excess(shift: float) -> float:
-        p = -np.expm1(-np.exp(np.minimum(log_intensity + shift, 50.0)))
-        return float((belief * p).sum() - reached)
-
-    return float(brentq(excess, -5.0, 5.0)) if excess(-5.0) < 0 < excess(5.0) else 0.0
+    return reach_recalibration(log_intensity, belief, reached)
 
 
 def _best_floors(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
@@ -177,11 +190,62 @@ def _best_floors(train: Market, parameters: dict[str, Any], regimes: RegimeModel
     best = {name: (-math.inf, configured[name]) for name in regimes.names}
     for grid_floor in config.candidate_floor_grid_bps:
         floors = {name: max(float(grid_floor), floor) for name, floor in configured.items()}
-        for edge in _in_sample_edges(train, parameters | {"min_spread_bps_by_regime": floors}, regimes, config):
+        try:
+            edges = _in_sample_edges(train, parameters | {"min_spread_bps_by_regime": floors}, regimes, config)
+        except InsufficientSamples:
+            continue
+        for edge in edges:
             total = edge.n_fills * edge.net_bps
             if edge.n_fills >= config.min_regime_fills and total > best[edge.regime][0]:
                 best[edge.regime] = (total, floors[edge.regime])
     return {name: floor for name, (_, floor) in best.items()}
+
+
+def _best_pull_threshold(train: Market, parameters: dict[str, Any], regimes: RegimeModel, config: VariantConfig,
+                         every_state: list[RegimeEdge]) -> tuple[float, list[RegimeEdge]]:
+    """The pull threshold of ``candidate_pull_threshold_grid`` with the largest in-sample total net edge (a lower
+    threshold stands aside sooner when the causal belief starts to doubt a quoted state: the filter learns of a
+    regime change only as minutes close), and the edges of that policy's fills. Every state quoted or none: the
+    threshold changes nothing, the configured one stays (with ``every_state``, the edges of the policy quoting in
+    every state)."""
+    quoted = parameters["quote_by_regime"].values()
+    if not any(quoted):
+        return config.pull_threshold, every_state
+    candidates = config.candidate_pull_threshold_grid if not all(quoted) else (config.pull_threshold,)
+    best: tuple[float, float, list[RegimeEdge]] | None = None
+    for threshold in candidates:
+        try:
+            edges = _in_sample_edges(train, parameters | {"cascade_threshold": float(threshold)}, regimes, config)
+        except InsufficientSamples:
+            continue
+        total = sum(e.n_fills * e.net_bps for e in edges if e.n_fills >= 2)
+        if best is None or total > best[0]:
+            best = (total, float(threshold), edges)
+    if best is None:
+        return config.pull_threshold, every_state
+    return best[1], best[2]
+
+
+def _adverse_by_regime(fills: pl.DataFrame, final: list[RegimeEdge], every_state: list[RegimeEdge],
+                       quoted: dict[str, bool], horizon_ms: int) -> dict[str, dict[str, Any]]:
+    """The adverse selection per state the quoter blends, from the final policy's own in-sample fills.
+
+    A quoted state: the mean of the fills quoted under it (argmax belief). A pulled state: the mean of all the
+    final policy's fills, because the policy fills only while its belief in a pulled state is below the pull
+    threshold, so those are the fills that state's belief weight blends into (the state's own fills, taken by a
+    policy quoting there, are a population the quoter never meets). Without 2 final fills (every state pulled):
+    the values of the policy quoting in every state.
+    """
+    marked = fills.filter(pl.col("realised_adverse_bps").is_not_null()).sort("time")
+    if marked.height < 2:
+        return _means(every_state, "adverse_bps", "adverse_se_bps")
+    pooled = overlapping_mean(marked["time"].to_numpy(), marked["realised_adverse_bps"].to_numpy(), horizon_ms)
+    out = {}
+    for edge in final:
+        own = quoted[edge.regime] and edge.n_fills >= 2
+        value, se = (edge.adverse_bps, edge.adverse_se_bps) if own else pooled
+        out[edge.regime] = {"value": float(max(value, 0.0)), "se": float(se), "n": edge.n_fills if own else marked.height}
+    return out
 
 
 def _means(edges: list[RegimeEdge], value: str, se: str) -> dict[str, dict[str, Any]]:
@@ -198,6 +262,27 @@ def _bipower_sigma_se(train: Market, end_ms: int, sigma_log: float) -> float:
         return 0.0
     mean_se = float(bv.std(ddof=1)) / math.sqrt(bv.size) / (MINUTE_MS / SECOND_MS)
     return mean_se / (2.0 * sigma_log)
+
+
+def _regime_sigmas(train: Market, end_ms: int, regimes: RegimeModel, mid: float,
+                   pooled: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per state, the bipower sigma (price units per sqrt(second)) of the closed train minutes weighted by the
+    state's causal belief at each minute's close, with its delta-method SE; ``pooled`` for a state that held less
+    than two minutes of belief. One sigma for every state lets the volatile minutes set the calm quotes' skew."""
+    bars = _closed_bars(train["features"], MINUTE_MS, end_ms).select("time", "bv").drop_nulls().drop_nans()
+    known = bars.with_columns(time=pl.col("time") + MINUTE_MS).join(regimes.train_beliefs, on="time", how="inner")
+    bv = known["bv"].to_numpy() / (MINUTE_MS / SECOND_MS)  # variance per second
+    out = {}
+    for name in regimes.names:
+        w = known[f"belief_{name}"].to_numpy()
+        if w.sum() < 2.0:
+            out[name] = dict(pooled)
+            continue
+        mean = float(w @ bv / w.sum())
+        mean_se = math.sqrt(float(w @ (bv - mean) ** 2 / w.sum()) / w.sum())
+        sigma_log = math.sqrt(mean)
+        out[name] = {"value": sigma_log * mid, "se": mean_se / (2.0 * sigma_log) * mid, "unit": SIGMA_UNIT}
+    return out
 
 
 def _reach_parameters(reach: ReachModel, names: tuple[str, ...]) -> dict[str, Any]:
@@ -260,17 +345,23 @@ def candidate_parameters(train: Market, config: VariantConfig) -> CandidateFit:
         "fill_probability": _reach_parameters(reach, names),
         "quote_by_regime": dict.fromkeys(names, True),
     }
+    parameters["sigma_by_regime"] = _regime_sigmas(train, base.end_ms, regimes, mid, parameters["sigma"])
     parameters["adverse_cost_bps_by_regime"] = _means(
         _in_sample_edges(train, parameters, regimes, config), "cost_bps", "cost_se_bps"
     )
     parameters["min_spread_bps_by_regime"] = _best_floors(train, parameters, regimes, config)
     edges = _in_sample_edges(train, parameters, regimes, config)
-    shift = _reach_shift(train, parameters, regimes, config)
-    parameters["fill_probability"]["log_intensity_by_regime"] = {
-        n: [v + shift for v in values] for n, values in parameters["fill_probability"]["log_intensity_by_regime"].items()
-    }
     parameters["quote_by_regime"] = {e.regime: e.quote for e in edges}
-    parameters["adverse_selection_bps_by_regime"] = _means(edges, "adverse_bps", "adverse_se_bps")
+    parameters["cascade_threshold"], final_edges = _best_pull_threshold(train, parameters, regimes, config, edges)
+    parameters["adverse_selection_bps_by_regime"] = _adverse_by_regime(
+        _in_sample(train, parameters, regimes, config)[0], final_edges, edges, parameters["quote_by_regime"],
+        config.markout_horizon_ms,
+    )
+    shift, scale = _reach_recalibration(train, parameters, regimes, config)
+    parameters["fill_probability"]["log_intensity_by_regime"] = {
+        n: [shift + scale * v for v in values]
+        for n, values in parameters["fill_probability"]["log_intensity_by_regime"].items()
+    }
     start, end = _window(train)
     figures = {
         **base.params,
@@ -280,8 +371,11 @@ def candidate_parameters(train: Market, config: VariantConfig) -> CandidateFit:
         **{f"train_fills_{e.regime}": float(e.n_fills) for e in edges},
         **{f"adverse_bps_{e.regime}": e.adverse_bps for e in edges},
         **{f"adverse_cost_bps_{r}": c["value"] for r, c in parameters["adverse_cost_bps_by_regime"].items()},
+        **{f"sigma_px_per_sqrt_s_{r}": c["value"] for r, c in parameters["sigma_by_regime"].items()},
         **{f"quote_{e.regime}": float(e.quote) for e in edges},
-        "reach_log_shift": shift,
+        "reach_recalibration_shift": shift,
+        "reach_recalibration_scale": scale,
+        "pull_threshold": parameters["cascade_threshold"],
     }
     return CandidateFit(parameters, (start, end), regimes, edges, figures)
 

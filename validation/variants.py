@@ -114,6 +114,8 @@ class VariantConfig:
     """The candidate's lowest floor on the full spread per HMM state, bps of mid."""
     candidate_floor_grid_bps: tuple[float, ...] = (0.0, 2.0, 4.0, 6.0, 8.0, 12.0)
     """Floors (full spread, bps of mid) the candidate tries per state on its training window."""
+    candidate_pull_threshold_grid: tuple[float, ...] = (0.5, 0.2, 0.1, 0.05)
+    """Pull thresholds (belief mass on the pulled states) the candidate tries on its training window."""
     edge_z: float = 1.0
     """The candidate quotes in a state only where its train net edge per fill minus edge_z HAC SEs is above 0."""
     min_regime_fills: int = 30
@@ -724,7 +726,8 @@ def quote_outcomes(
     belief = beliefs.select(f"belief_{n}" for n in fitted.regime_names).to_numpy()[belief_rows]
     model, policy, rules, reach = fitted.model, fitted.policy, fitted.policy.rules, fitted.reach
     row, side, depth, prob, px = _interval_quotes(
-        mid, best_bid, best_ask, inventory, np.ascontiguousarray(belief, dtype=np.float64), model.sigma, model.kappa,
+        mid, best_bid, best_ask, inventory, np.ascontiguousarray(belief, dtype=np.float64), policy.sigmas(model.sigma),
+        model.kappa,
         model.kappa_se, model.arrival_rate, policy.order_size, policy.gammas, policy.min_spreads_bps,
         policy.kappa_se_mult, policy.fill_costs_bps, policy.position_limit, policy.pulled, policy.pull_threshold,
         rules.sz_decimals, rules.is_spot, rules.min_notional, reach.knots, reach.log_intensities,
@@ -743,7 +746,7 @@ def quote_outcomes(
 
 @njit(cache=True)
 def _interval_quotes(
-    mid, best_bid, best_ask, inventory, belief, sigma, kappa, kappa_se, arrival_rate, order_size, gammas, floors,
+    mid, best_bid, best_ask, inventory, belief, sigmas, kappa, kappa_se, arrival_rate, order_size, gammas, floors,
     kappa_se_mult, fill_costs, position_limit, pulled, pull_threshold, sz_decimals, is_spot, min_notional,
     reach_knots, reach_log_intensities,
 ):  # pragma: no cover - compiled
@@ -759,7 +762,8 @@ def _interval_quotes(
     for i in range(n):
         probs = belief[i]
         bid_px, ask_px, _, _, _, _, _, bid_code, ask_code = glft_quote_core(
-            mid[i], sigma, kappa, kappa_se, arrival_rate, order_size, inventory[i], belief_weighted(probs, gammas),
+            mid[i], belief_weighted(probs, sigmas), kappa, kappa_se, arrival_rate, order_size, inventory[i],
+            belief_weighted(probs, gammas),
             kappa_se_mult, belief_weighted(probs, floors), belief_weighted(probs, fill_costs), position_limit,
             regime_pull(probs, pulled, pull_threshold), 0.0, 0.0, best_bid[i], best_ask[i], sz_decimals,
             is_spot, min_notional,

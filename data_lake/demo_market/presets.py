@@ -1,9 +1,13 @@
 """The demo coins ``make demo`` runs side by side: ``DEMO``, a control with no edge a small maker can take, and
 ``NICHE``, with a documented edge that only a maker who chooses when to quote can take.
 
-Both share the default market (Hawkes taker flow 1 order/s, kappa 500 per price unit, calm and volatile regimes
-with sigma 0.5 and 2.0 bps/sqrt(s), informed probability 0.05 and 0.4 with a 3 bps jump) on a 3-tick (1.2 bps)
-spread, and differ in one thing, the takers' impact (:attr:`DemoMarketConfig.impact_per_reach`):
+Both share one market: the default regimes (sigma 0.5 and 2.0 bps/sqrt(s), informed probability 0.05 and 0.4 with
+a 3 bps jump) on a 3-tick (1.2 bps) spread, takers reaching deeper than the default (kappa 200 per price unit: a
+reach beyond the best of 5 ticks on average, so quotes a few bps out are filled by takers, not only by the mid
+walking onto them), and taker flow of 1 order/s that clusters little (Hawkes branching ratio 0.05: the fill
+probability the quoter predicts has no self-excitation term; the default 0.6 clustering is what a Hawkes-aware
+fill model would have to earn its place on). They differ in one thing, the takers' impact
+(:attr:`DemoMarketConfig.impact_per_reach`):
 
 - ``NICHE``: calm takers leave no trace beyond the informed jumps, so a quote d bps from the mid nets
   ``d - 0.15 - 1.5`` bps per fill (positive from 1.65 bps out); volatile takers move the price by their whole reach,
@@ -27,6 +31,9 @@ SPREAD_TICKS = 3
 
 IMPACT_PER_REACH = {"DEMO": (1.0, 1.0), "NICHE": (0.0, 1.0)}
 """Per coin, per regime (calm, volatile): how much of its reach depth a taker order moves the price."""
+KAPPA_PER_PRICE = 200.0
+HAWKES_MU_PER_S, HAWKES_ALPHA_PER_S = 0.95, 0.1
+"""With the default beta of 2/s: branching ratio 0.05, 1 order/s."""
 
 
 def coin_seed(seed: int, coin: str) -> int:
@@ -38,6 +45,7 @@ def demo_coin_configs(days: int, seed: int, start: dt.date) -> tuple[DemoMarketC
     """The ``DEMO`` control and the ``NICHE`` coin over ``days`` days from ``start``, each with its own seed."""
     return tuple(
         DemoMarketConfig(coin=coin, days=days, seed=coin_seed(seed, coin), start=start, spread_ticks=SPREAD_TICKS,
-                         impact_per_reach=impact)
+                         impact_per_reach=impact, kappa_per_price=KAPPA_PER_PRICE, hawkes_mu_per_s=HAWKES_MU_PER_S,
+                         hawkes_alpha_per_s=HAWKES_ALPHA_PER_S)
         for coin, impact in IMPACT_PER_REACH.items()
     )
