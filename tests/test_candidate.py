@@ -15,7 +15,15 @@ from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
 from validation.candidate import CANDIDATE, candidate_parameters
 from validation.variant_registry import VARIANTS
 from validation.walk_forward import rolling_folds, slice_window
-from validation.walk_forward_run import POOLED, TIME_COLS, distinct_trials, final_candidate, walk_forward, with_known_at
+from validation.walk_forward_run import (
+    POOLED,
+    TIME_COLS,
+    stack_folds,
+    distinct_trials,
+    final_candidate,
+    walk_forward,
+    with_known_at,
+)
 
 FOLDS = rolling_folds(DEMO.start_ms, DEMO.start_ms + 18 * HOUR_MS, train_ms=6 * HOUR_MS, test_ms=3 * HOUR_MS)
 
@@ -80,3 +88,11 @@ def test_identical_pnl_columns_are_one_trial() -> None:
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=50), rng.normal(size=50)
     assert distinct_trials(np.column_stack([a, b, a, b.copy(), a + 1e-12])) == [0, 1, 4]
+
+
+def test_folds_whose_hmm_chose_different_state_counts_stack() -> None:
+    two = pl.DataFrame({"time": [1], "belief_calm": [0.9], "belief_volatile": [0.1]})
+    three = pl.DataFrame({"time": [2], "belief_calm": [0.5], "belief_volatile": [0.3], "belief_cascade": [0.2]})
+    stacked = stack_folds([two, three])
+    assert stacked.columns == ["time", "belief_calm", "belief_volatile", "belief_cascade"]
+    assert stacked["belief_cascade"].to_list() == [None, 0.2]

@@ -220,8 +220,10 @@ def distinct_trials(matrix: np.ndarray) -> list[int]:
     return kept
 
 
-def _stack(frames: list[pl.DataFrame]) -> pl.DataFrame:
-    return pl.concat(frames) if frames else pl.DataFrame()
+def stack_folds(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Folds' frames one under the other; a fold whose HMM chose fewer states lacks some ``belief_*`` columns
+    (null there)."""
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
 
 def _pnl_matrix(
@@ -257,10 +259,10 @@ def _pooled_row(name: str, outcomes: list[VariantOutcome], folds: list[Fold]) ->
     """The fold -1 row: every figure recomputed over the stacked test windows (final inventory of the last)."""
     pooled = VariantOutcome(
         fitted=outcomes[-1].fitted,
-        fills=pl.concat([o.fills for o in outcomes]),
-        quotes=pl.concat([o.quotes for o in outcomes]),
-        period_pnl=pl.concat([o.period_pnl for o in outcomes]),
-        beliefs=pl.concat([o.beliefs for o in outcomes]),
+        fills=stack_folds([o.fills for o in outcomes]),
+        quotes=stack_folds([o.quotes for o in outcomes]),
+        period_pnl=stack_folds([o.period_pnl for o in outcomes]),
+        beliefs=stack_folds([o.beliefs for o in outcomes]),
         final_inventory=outcomes[-1].final_inventory,
         orders_sent=sum(o.orders_sent for o in outcomes),
     )
@@ -334,8 +336,8 @@ def walk_forward(
     run_trials = {variants[k] for k in trials}
     spa, dsr, pbo = _statistics(matrix[:, trials])
     evidence = CANDIDATE if CANDIDATE in variants else BASELINE
-    evidence_quotes = _stack([o.quotes for o in outcomes[evidence]])
-    evidence_fills = _stack([o.fills for o in outcomes[evidence]])
+    evidence_quotes = stack_folds([o.quotes for o in outcomes[evidence]])
+    evidence_fills = stack_folds([o.fills for o in outcomes[evidence]])
     fill_calibration, adverse_calibration = _calibration(evidence_quotes, evidence_fills)
     if complete:  # pooled rows
         run_level = {
@@ -367,7 +369,7 @@ def walk_forward(
         evidence_quotes=evidence_quotes,
         evidence_fills=evidence_fills,
         beliefs={
-            name: _stack([o.beliefs for o in outcomes[name]])
+            name: stack_folds([o.beliefs for o in outcomes[name]])
             for name in variants
             if complete and len(outcomes[name][0].fitted.regime_names) > 1
         },
