@@ -14,7 +14,7 @@ from assets.partitions import COINS, partition_key
 from assets.promotion import param_sets
 from assets.validation import walk_forward_assets
 from data_lake import param_registry
-from data_lake.demo_market import DemoMarketConfig, simulate_to_raw
+from data_lake.demo_market import demo_coin_configs, load_truth, simulate_to_raw, truth_path
 from pipelines.definitions import defs
 from pipelines.resources import DataLakeResource
 from pipelines.run import DEMO_RUN_CONFIG
@@ -23,19 +23,28 @@ from quoting.params import load_for_quoting
 from quoting.quoter import EXIT_OK, quote_main
 
 DAYS = (dt.date(2026, 1, 1), dt.date(2026, 1, 2))
+COIN = "NICHE"
+NICHE_CONFIG = next(c for c in demo_coin_configs(2, 21, DAYS[0]) if c.coin == COIN)
+"""The demo coin with a calm-regime edge: its candidate quotes, so the loop has fills to close on."""
+
+
+def calmest_hour(raw: Path) -> int:
+    """The hour of the second demo day with the most calm minutes in the truth's regime path."""
+    path = load_truth(truth_path(raw, COIN))["regimes"]["path"][24 * 60:48 * 60]
+    return max(range(24), key=lambda h: sum(state == 0 for state in path[h * 60:(h + 1) * 60]))
 
 
 @pytest.fixture(scope="module")
 def nightly(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DataLakeResource, dg.DagsterInstance]:
     root = tmp_path_factory.mktemp("nightly")
-    simulate_to_raw(DemoMarketConfig(coin="DEMO", days=2, seed=21, start=DAYS[0]), root / "raw")
+    simulate_to_raw(NICHE_CONFIG, root / "raw")
     resource = DataLakeResource(lake_root=str(root / "lake"), raw_root=str(root / "raw"))
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(COINS.name, ["DEMO"])
+    instance.add_dynamic_partitions(COINS.name, [COIN])
     job = defs.resolve_job_def("nightly_recalibration")
     for day in DAYS:
         result = job.execute_in_process(
-            partition_key=partition_key("DEMO", day), instance=instance, run_config=DEMO_RUN_CONFIG,
+            partition_key=partition_key(COIN, day), instance=instance, run_config=DEMO_RUN_CONFIG,
             resources={"data_lake": resource},
         )
         assert result.success
@@ -45,7 +54,7 @@ def nightly(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DataLakeRes
 @pytest.mark.slow
 def test_gate_decision_is_recorded_with_reasons_and_nothing_unvalidated_is_promoted(nightly) -> None:
     root, resource, _ = nightly
-    sets = param_registry.list_sets(resource.lake().root, "DEMO")
+    sets = param_registry.list_sets(resource.lake().root, COIN)
     assert sets.height == 2
     assert set(sets["status"]) <= {"rejected", "promoted"}
     for reason in sets["reason"]:
@@ -73,7 +82,7 @@ PERMISSIVE = {
 
 def _promote_permissively(resource: DataLakeResource, instance: dg.DagsterInstance) -> None:
     result = dg.materialize(
-        [param_sets], partition_key=partition_key("DEMO", DAYS[1]), instance=instance, run_config=PERMISSIVE,
+        [param_sets], partition_key=partition_key(COIN, DAYS[1]), instance=instance, run_config=PERMISSIVE,
         resources={"data_lake": resource},
     )
     assert result.success
@@ -83,12 +92,12 @@ def _promote_permissively(resource: DataLakeResource, instance: dg.DagsterInstan
 def test_a_permissive_gate_promotes_and_the_quoter_can_load_and_quote(nightly) -> None:
     _, resource, instance = nightly
     _promote_permissively(resource, instance)
-    promoted = param_registry.load_promoted(resource.lake().root, "DEMO")
-    params = load_for_quoting(resource.lake().root, "DEMO", max_age_s=10 * 365 * 86_400)
+    promoted = param_registry.load_promoted(resource.lake().root, COIN)
+    params = load_for_quoting(resource.lake().root, COIN, max_age_s=10 * 365 * 86_400)
     assert params.param_set_id == promoted.param_set.param_set_id
-    assert 400 < params.model.kappa < 600
+    assert 0.5 * NICHE_CONFIG.kappa_per_price < params.model.kappa < 1.5 * NICHE_CONFIG.kappa_per_price
     adverse = promoted.param_set.parameters.adverse_selection_bps_by_regime
-    assert adverse is not None and adverse["volatile"].value > adverse["calm"].value > 0
+    assert adverse is not None and all(a.value > 0 for a in adverse.values()) and adverse["calm"].n > 0
     assert promoted.param_set.parameters.to_dict() == _walk_forward_candidate(resource)  # what was validated
     mid = 25.0
     for k, state in enumerate(params.regime.state_names):
@@ -104,40 +113,38 @@ def _walk_forward_candidate(resource: DataLakeResource) -> dict:
     """The parameters validation.candidate built on the last training window of the day's walk-forward."""
     from assets.promotion import candidate_set
 
-    return candidate_set(resource.lake(), "DEMO", DAYS[1])[0]
+    return candidate_set(resource.lake(), COIN, DAYS[1])[0]
 
 
 @pytest.mark.slow
 def test_paper_quoter_logs_of_a_replayed_hour_are_ingested_by_the_next_run(nightly) -> None:
     root, resource, instance = nightly
     _promote_permissively(resource, instance)
-    hour = root / "raw" / "ws" / "20260102" / "3" / "DEMO.jsonl.lz4"
-    args = ["--coin", "DEMO", "--mode", "paper", "--feed", f"replay:{hour}", "--lake", resource.lake_root,
+    hour = root / "raw" / "ws" / "20260102" / str(calmest_hour(root / "raw")) / f"{COIN}.jsonl.lz4"
+    args = ["--coin", COIN, "--mode", "paper", "--feed", f"replay:{hour}", "--lake", resource.lake_root,
             "--raw", resource.raw_root, "--max-param-age-s", str(10 * 365 * 86_400)]
     assert quote_main(args) == EXIT_OK
     rerun = defs.resolve_job_def("ingest").execute_in_process(
-        partition_key=partition_key("DEMO", DAYS[1]), instance=instance, resources={"data_lake": resource}
+        partition_key=partition_key(COIN, DAYS[1]), instance=instance, resources={"data_lake": resource}
     )
     assert rerun.success
     lake = resource.lake()
-    log = lake.read_partition("quoter_log", "DEMO", DAYS[1])
+    log = lake.read_partition("quoter_log", COIN, DAYS[1])
     assert log.filter(log["channel"] == "quoterQuote").height > 100
-    fills = lake.read_partition("fills", "DEMO", DAYS[1])
-    # the candidate quotes only in states with a train edge, so an hour may bring no fill; every fill that came is
-    # ingested with the predictions it was quoted under
-    assert fills["pred_fill_prob"].null_count() == 0
+    fills = lake.read_partition("fills", COIN, DAYS[1])
+    assert fills.height > 0 and fills["pred_fill_prob"].null_count() == 0
     assert fills["pred_adverse_bps"].null_count() == 0
     assert set(log.filter(log["channel"] == "quoterFill")["oid"]) == set(fills["oid"])
 
     # The next night scores those predictions against the fills' realised 5 s adverse selection.
     scored = dg.materialize(
-        [markouts_asset, walk_forward_assets], partition_key=partition_key("DEMO", DAYS[1]), instance=instance,
+        [markouts_asset, walk_forward_assets], partition_key=partition_key(COIN, DAYS[1]), instance=instance,
         resources={"data_lake": resource},
         run_config={"ops": {"walk_forward_assets": DEMO_RUN_CONFIG["ops"]["walk_forward_assets"]}},
     )
     assert scored.success
-    own = lake.read_partition("markouts", "DEMO", DAYS[1]).filter(~pl.col("is_market_trade"))
-    [live] = lake.read_partition("calibration_metrics", "DEMO", DAYS[1]).filter(
+    own = lake.read_partition("markouts", COIN, DAYS[1]).filter(~pl.col("is_market_trade"))
+    [live] = lake.read_partition("calibration_metrics", COIN, DAYS[1]).filter(
         (pl.col("source") == "live") & (pl.col("model") == "adverse_selection")
     ).iter_rows(named=True)
     assert live["n"] == own.filter(pl.col("adverse_selection_bps").is_not_null()).height > 0
