@@ -24,7 +24,8 @@ import statsmodels.api as sm
 
 from calibration.fit_result import InsufficientSamples
 
-BPS = 1e4
+BPS_PER_UNIT = 1e4
+"""Basis points in one unit of relative price (glft.BPS is its inverse)."""
 DEPTH_GRID_POINTS = 60
 KNOTS = 7
 """Depth knots of the piecewise-linear log intensity, at evenly spaced quantiles of the finite reaches."""
@@ -72,8 +73,8 @@ def reach_events(
     return frame.select(
         "time",
         "mid",
-        bid_reach_bps=((pl.col("mid") - pl.col("lowest_sell")) / pl.col("mid") * BPS).fill_null(-math.inf),
-        ask_reach_bps=((pl.col("highest_buy") - pl.col("mid")) / pl.col("mid") * BPS).fill_null(-math.inf),
+        bid_reach_bps=((pl.col("mid") - pl.col("lowest_sell")) / pl.col("mid") * BPS_PER_UNIT).fill_null(-math.inf),
+        ask_reach_bps=((pl.col("highest_buy") - pl.col("mid")) / pl.col("mid") * BPS_PER_UNIT).fill_null(-math.inf),
     )
 
 

@@ -85,6 +85,7 @@ def reach_probability(depth_bps: float, belief: np.ndarray, knots: np.ndarray, l
     return total
 
 
+@njit(cache=True)
 def depth_bps(px: float, mid: float) -> float:
     """Distance of a quote price from the mid, bps of mid (>= 0 for a passive quote)."""
     return abs(px - mid) / mid * 1e4

@@ -8,19 +8,21 @@ import numpy as np
 import polars as pl
 import pytest
 
+from calibration.fill_probability import hat_basis
 from data_lake.demo_market import simulate
 from data_lake.param_schema import Parameters, json_safe
+from quoting.fill_prediction import reach_probability
 from quoting.policy_inputs import quoting_inputs
 from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
-from validation.candidate import CANDIDATE, candidate_parameters
+from validation.candidate import CANDIDATE, candidate_parameters, reach_recalibration
 from validation.variant_registry import VARIANTS
 from validation.walk_forward import rolling_folds, slice_window
 from validation.walk_forward_run import (
     POOLED,
     TIME_COLS,
-    stack_folds,
     distinct_trials,
     final_candidate,
+    stack_folds,
     walk_forward,
     with_known_at,
 )
@@ -96,3 +98,24 @@ def test_folds_whose_hmm_chose_different_state_counts_stack() -> None:
     stacked = stack_folds([two, three])
     assert stacked.columns == ["time", "belief_calm", "belief_volatile", "belief_cascade"]
     assert stacked["belief_cascade"].to_list() == [None, 0.2]
+
+
+def test_the_fit_side_interpolation_is_the_prediction_side_one() -> None:
+    """calibration.hat_basis (fitting, recalibration) and quoting.reach_probability (backtest, quoter) read the same
+    piecewise-linear log intensity, inside the knots and beyond both ends."""
+    knots = np.array([0.5, 1.0, 2.5, 6.0])
+    values = np.array([-0.5, -1.2, -2.9, -6.5])
+    depths = np.array([0.0, 0.5, 0.8, 1.0, 2.0, 4.0, 6.0, 9.0])
+    log_lambda = hat_basis(depths, knots) @ values
+    one = np.array([1.0])
+    for d, g in zip(depths, log_lambda, strict=True):
+        assert reach_probability(d, one, knots, values[None, :]) == pytest.approx(-np.expm1(-np.exp(g)), rel=1e-12)
+
+
+def test_reach_recalibration_recovers_a_known_shift_and_scale() -> None:
+    rng = np.random.default_rng(3)
+    g = rng.uniform(-4.0, -1.0, (40_000, 2))
+    belief = rng.dirichlet([1.0, 1.0], 40_000)
+    p = (belief * -np.expm1(-np.exp(0.4 + 0.6 * g))).sum(axis=1)
+    shift, scale = reach_recalibration(g, belief, rng.random(40_000) < p)
+    assert shift == pytest.approx(0.4, abs=0.15) and scale == pytest.approx(0.6, abs=0.06)

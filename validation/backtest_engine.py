@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from quoting.fill_prediction import reach_probability
+from quoting.fill_prediction import depth_bps, reach_probability
 from quoting.glft import QUOTED, belief_weighted, glft_quote_core, regime_pull
 from quoting.fill_models import QUEUE_POSITION, fill_from_trade, queue_after_book, queue_at_placement
 
@@ -216,7 +216,7 @@ def _act(slots: np.ndarray, side: int, px: float, size: float, code: int, mid: f
     if slots[REQUEST, side, ACTIVE] == 1.0 or (code == QUOTED and resting and px == slots[ORDER, side, PX]):
         return 0, 0  # one request in flight per side; an unchanged price keeps its place in the queue
     if code == QUOTED:
-        prob = reach_probability(abs(px - mid) / mid * 1e4, belief, regimes.reach_knots, regimes.reach_log_intensities)
+        prob = reach_probability(depth_bps(px, mid), belief, regimes.reach_knots, regimes.reach_log_intensities)
         _send(slots, side, t_land, px, size, prob, adverse, belief_row)
         return 1, 0
     if resting:

@@ -120,10 +120,18 @@ def regime_edges(fills: pl.DataFrame, names: tuple[str, ...], config: VariantCon
     return edges
 
 
-def _in_sample(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
-               config: VariantConfig) -> tuple[pl.DataFrame, FittedVariant, pl.DataFrame]:
-    """The policy ``parameters`` describe, run through the backtest over ``train``: its marked fills
+@dataclass(frozen=True, eq=False)
+class InSample:
+    """A policy run through the backtest over its own training window: its marked fills
     (:func:`validation.variants.marked_fills`), the policy as a fitted variant, and the backtest's equity curve."""
+
+    fills: pl.DataFrame
+    fitted: FittedVariant
+    equity: pl.DataFrame
+
+
+def _in_sample(train: Market, parameters: dict[str, Any], regimes: RegimeModel, config: VariantConfig) -> InSample:
+    """The policy ``parameters`` describe, run through the backtest over ``train``."""
     inputs = quoting_inputs(Parameters.from_dict(parameters))
     assert inputs.reach is not None  # the candidate always sets it
     adverse = inputs.adverse_bps_by_regime if inputs.adverse_bps_by_regime is not None else np.zeros(len(regimes.names))
@@ -136,13 +144,13 @@ def _in_sample(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
         adverse_bps_by_regime=tuple(float(a) for a in adverse), params={},
         beliefs=regimes.beliefs, reach=inputs.reach, parameter_set=parameters,
     )
-    return marked_fills(result.fills, train["book"], config.markout_horizon_ms), fitted, result.equity
+    return InSample(marked_fills(result.fills, train["book"], config.markout_horizon_ms), fitted, result.equity)
 
 
 def _in_sample_edges(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
                      config: VariantConfig) -> list[RegimeEdge]:
     """:func:`regime_edges` of the policy's in-sample fills; raises InsufficientSamples with fewer than 2."""
-    return regime_edges(_in_sample(train, parameters, regimes, config)[0], regimes.names, config)
+    return regime_edges(_in_sample(train, parameters, regimes, config).fills, regimes.names, config)
 
 
 def reach_recalibration(
@@ -161,17 +169,17 @@ def reach_recalibration(
     return float(found.x[0]), float(found.x[1])
 
 
-def _reach_recalibration(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
+def _reach_recalibration(train: Market, run: InSample, regimes: RegimeModel,
                          config: VariantConfig) -> tuple[float, float]:
     """:func:`reach_recalibration` on the policy's own in-sample quotes (:func:`validation.variants.quote_outcomes`
-    on ``train``); (0, 1) without quotes, or when every quote or none was reached.
+    of ``run`` on ``train``); (0, 1) without quotes, or when every quote or none was reached.
 
     The reach curves are fitted on every decision interval; the policy quotes at some of them, at depths that move
     with its inventory and so with the flow that filled it. Recalibrating on the training window's own quotes
     carries that selection into the prediction of the event the gate scores.
     """
-    _, fitted, equity = _in_sample(train, parameters, regimes, config)
-    quotes = quote_outcomes(fitted, regimes.train_beliefs, equity, train, _window(train), config)
+    fitted = run.fitted
+    quotes = quote_outcomes(fitted, regimes.train_beliefs, run.equity, train, _window(train), config)
     reached = quotes["filled"].to_numpy() if quotes.height else np.zeros(0, dtype=bool)
     if reached.size == 0 or reached.all() or not reached.any():
         return 0.0, 1.0
@@ -201,32 +209,31 @@ def _best_floors(train: Market, parameters: dict[str, Any], regimes: RegimeModel
     return {name: floor for name, (_, floor) in best.items()}
 
 
-def _best_pull_threshold(train: Market, parameters: dict[str, Any], regimes: RegimeModel, config: VariantConfig,
-                         every_state: list[RegimeEdge]) -> tuple[float, list[RegimeEdge]]:
+def _best_pull_threshold(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
+                         config: VariantConfig) -> tuple[float, InSample, list[RegimeEdge] | None]:
     """The pull threshold of ``candidate_pull_threshold_grid`` with the largest in-sample total net edge (a lower
     threshold stands aside sooner when the causal belief starts to doubt a quoted state: the filter learns of a
-    regime change only as minutes close), and the edges of that policy's fills. Every state quoted or none: the
-    threshold changes nothing, the configured one stays (with ``every_state``, the edges of the policy quoting in
-    every state)."""
+    regime change only as minutes close), with that policy's in-sample run and the edges of its fills (None with
+    fewer than 2 fills). Every state quoted or none: the threshold changes nothing, the configured one stays."""
     quoted = parameters["quote_by_regime"].values()
-    if not any(quoted):
-        return config.pull_threshold, every_state
-    candidates = config.candidate_pull_threshold_grid if not all(quoted) else (config.pull_threshold,)
-    best: tuple[float, float, list[RegimeEdge]] | None = None
+    candidates = config.candidate_pull_threshold_grid if any(quoted) and not all(quoted) else (config.pull_threshold,)
+    best: tuple[float, float, InSample, list[RegimeEdge] | None] | None = None
     for threshold in candidates:
+        run = _in_sample(train, parameters | {"cascade_threshold": float(threshold)}, regimes, config)
         try:
-            edges = _in_sample_edges(train, parameters | {"cascade_threshold": float(threshold)}, regimes, config)
+            edges: list[RegimeEdge] | None = regime_edges(run.fills, regimes.names, config)
         except InsufficientSamples:
-            continue
-        total = sum(e.n_fills * e.net_bps for e in edges if e.n_fills >= 2)
+            edges = None
+        total = sum(e.n_fills * e.net_bps for e in edges if e.n_fills >= 2) if edges else -math.inf
         if best is None or total > best[0]:
-            best = (total, float(threshold), edges)
-    if best is None:
-        return config.pull_threshold, every_state
-    return best[1], best[2]
+            best = (total, float(threshold), run, edges)
+    assert best is not None  # the grid is not empty
+    if best[3] is None and best[1] != config.pull_threshold:  # no threshold gave fills: keep the configured one
+        return config.pull_threshold, _in_sample(train, parameters, regimes, config), None
+    return best[1], best[2], best[3]
 
 
-def _adverse_by_regime(fills: pl.DataFrame, final: list[RegimeEdge], every_state: list[RegimeEdge],
+def _adverse_by_regime(fills: pl.DataFrame, final: list[RegimeEdge] | None, every_state: list[RegimeEdge],
                        quoted: dict[str, bool], horizon_ms: int) -> dict[str, dict[str, Any]]:
     """The adverse selection per state the quoter blends, from the final policy's own in-sample fills.
 
@@ -236,9 +243,9 @@ def _adverse_by_regime(fills: pl.DataFrame, final: list[RegimeEdge], every_state
     policy quoting there, are a population the quoter never meets). Without 2 final fills (every state pulled):
     the values of the policy quoting in every state.
     """
-    marked = fills.filter(pl.col("realised_adverse_bps").is_not_null()).sort("time")
-    if marked.height < 2:
+    if final is None:  # fewer than 2 marked final fills
         return _means(every_state, "adverse_bps", "adverse_se_bps")
+    marked = fills.filter(pl.col("realised_adverse_bps").is_not_null()).sort("time")
     pooled = overlapping_mean(marked["time"].to_numpy(), marked["realised_adverse_bps"].to_numpy(), horizon_ms)
     out = {}
     for edge in final:
@@ -352,12 +359,11 @@ def candidate_parameters(train: Market, config: VariantConfig) -> CandidateFit:
     parameters["min_spread_bps_by_regime"] = _best_floors(train, parameters, regimes, config)
     edges = _in_sample_edges(train, parameters, regimes, config)
     parameters["quote_by_regime"] = {e.regime: e.quote for e in edges}
-    parameters["cascade_threshold"], final_edges = _best_pull_threshold(train, parameters, regimes, config, edges)
+    parameters["cascade_threshold"], final, final_edges = _best_pull_threshold(train, parameters, regimes, config)
     parameters["adverse_selection_bps_by_regime"] = _adverse_by_regime(
-        _in_sample(train, parameters, regimes, config)[0], final_edges, edges, parameters["quote_by_regime"],
-        config.markout_horizon_ms,
+        final.fills, final_edges, edges, parameters["quote_by_regime"], config.markout_horizon_ms
     )
-    shift, scale = _reach_recalibration(train, parameters, regimes, config)
+    shift, scale = _reach_recalibration(train, final, regimes, config)
     parameters["fill_probability"]["log_intensity_by_regime"] = {
         n: [shift + scale * v for v in values]
         for n, values in parameters["fill_probability"]["log_intensity_by_regime"].items()

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -55,7 +55,7 @@ from quoting.glft import (
     glft_quote_core,
     regime_pull,
 )
-from quoting.fill_prediction import ReachModel, reach_probability
+from quoting.fill_prediction import ReachModel, depth_bps, reach_probability
 from validation.backtest import BacktestConfig, run_backtest
 from validation.last_result import reused
 
@@ -223,9 +223,7 @@ def bipower_sigma(train: Market, end_ms: int) -> float:
     return math.sqrt(float(bv.mean()) / (MINUTE_MS / SECOND_MS))
 
 
-def fit_kappa(
-    train: Market, tick: float, config: VariantConfig, dispersion: float = 1.0
-) -> tuple[FitResult, pl.DataFrame]:
+def fit_kappa(train: Market, tick: float, config: VariantConfig) -> tuple[FitResult, pl.DataFrame]:
     """Grouped MLE of A and kappa on the train taker orders, depths in ticks from d0 = the median half-spread."""
     book = train["book"]
     trades = train["trades"]
@@ -236,9 +234,7 @@ def fit_kappa(
     step = max(1, math.ceil((deepest - d0) / config.kappa_max_bins))
     grid = d0 + step * np.arange(0, max(2, math.floor((deepest - d0) / step) + 1))
     start, end = _window(train)
-    fit = fit_fill_intensity(
-        orders, (end - start) / 1000, grid=grid, tick_size=tick, unit="ticks", dispersion=dispersion
-    )
+    fit = fit_fill_intensity(orders, (end - start) / 1000, grid=grid, tick_size=tick, unit="ticks")
     return fit, orders
 
 
@@ -772,6 +768,6 @@ def _interval_quotes(
             if code == QUOTED:
                 row[m], side[m], px[m] = i, s, price
                 depth[m] = abs(mid[i] - price)
-                prob[m] = reach_probability(depth[m] / mid[i] * 1e4, probs, reach_knots, reach_log_intensities)
+                prob[m] = reach_probability(depth_bps(price, mid[i]), probs, reach_knots, reach_log_intensities)
                 m += 1
     return row[:m], side[:m], depth[:m], prob[:m], px[:m]

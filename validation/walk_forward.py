@@ -141,8 +141,7 @@ def slice_data(
     data: Mapping[str, pl.DataFrame], fold: Fold, part: Part, time_cols: Mapping[str, str] | None = None
 ) -> dict[str, pl.DataFrame]:
     """:func:`slice_fold` of every frame; ``time_cols`` names a frame's known-at column when it is not ``time``."""
-    cols = time_cols or {}
-    return {name: slice_fold(frame, fold, part, cols.get(name, "time")) for name, frame in data.items()}
+    return slice_window(data, fold.window(part), time_cols)
 
 
 def run_walk_forward(
