@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from calibration.fill_probability import hat_basis
+from calibration.fit_result import InsufficientSamples
 from data_lake.demo_market import simulate
 from data_lake.param_schema import Parameters, json_safe
 from quoting.fill_prediction import reach_probability
@@ -119,3 +120,16 @@ def test_reach_recalibration_recovers_a_known_shift_and_scale() -> None:
     p = (belief * -np.expm1(-np.exp(0.4 + 0.6 * g))).sum(axis=1)
     shift, scale = reach_recalibration(g, belief, rng.random(40_000) < p)
     assert shift == pytest.approx(0.4, abs=0.15) and scale == pytest.approx(0.6, abs=0.06)
+
+
+def test_a_window_the_data_cannot_support_is_refused_with_its_reason(frames: dict[str, pl.DataFrame]) -> None:
+    """Forty minutes with a ten-minute gap are too few minute bars for the regime HMM; a trades-only window has no
+    mid: both are refused by name, never fitted."""
+    start = DEMO.start_ms
+    gappy = {name: frame.filter(pl.col("time").is_between(start, start + 20 * 60_000 - 1)
+                                | pl.col("time").is_between(start + 30 * 60_000, start + 50 * 60_000 - 1))
+             for name, frame in frames.items()}
+    with pytest.raises(InsufficientSamples, match="regime_hmm"):
+        candidate_parameters(gappy, CONFIG)
+    with pytest.raises(InsufficientSamples, match="book_mid"):
+        candidate_parameters({**gappy, "book": gappy["book"].head(0)}, CONFIG)

@@ -247,8 +247,11 @@ def train_adverse_bps(train: Market, end_ms: int, horizon_ms: int) -> pl.DataFra
 
 
 def _base(train: Market, config: VariantConfig, sigma: Callable[[Market, int], float]) -> _Base:
+    mids = _mids(train["book"])["mid"]
+    if mids.len() == 0:  # a trades-only window: no mid to measure depth, size or sigma against
+        raise InsufficientSamples("book_mid", 0, 1)
     _, end = _window(train)
-    mid = float(_mids(train["book"])["mid"][-1])
+    mid = float(mids[-1])
     tick = tick_size(mid, config.rules)
     fit, orders = fit_kappa(train, tick, config)
     adverse = train_adverse_bps(train, end, config.markout_horizon_ms)["adverse_bps"]
