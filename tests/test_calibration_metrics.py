@@ -217,3 +217,64 @@ def test_a_constant_adverse_selection_forecast_is_judged_by_its_bias_alone() -> 
     assert unbiased.constant_forecast and math.isnan(unbiased.slope) and unbiased.is_well_calibrated
     biased = adverse_selection_calibration(np.full(2_000, 2.5), realised)
     assert biased.constant_forecast and not biased.is_well_calibrated
+
+
+def windowed_forecasts(seed: int, resolution: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Twelve walk-forward windows of 4 000 forecasts. Within a window, ``logit P = level_w + logit f``; the
+    forecast's own level is off by that window's estimation error ``level_w ~ N(0, 0.05^2)`` (shared by the window).
+    ``resolution`` scales the within-window spread of the forecasts' logit relative to the truth's (1: right)."""
+    rng = np.random.default_rng(seed)
+    windows = np.repeat(np.arange(12), 4_000)
+    level = rng.normal(0.0, 0.05, 12)[windows]
+    shape = rng.normal(0.0, 0.15, windows.size)
+    truth = expit(-2.5 + shape)
+    forecast = expit(-2.5 + level + resolution * shape)
+    return (rng.random(windows.size) < truth).astype(float), forecast, windows
+
+
+def test_window_level_noise_attenuates_the_pooled_slope_but_not_the_within_window_one():
+    # the forecasts resolve exactly what the truth does inside each window; their level noise is common per window
+    rejected_pooled = kept_within = 0
+    for seed in range(20):
+        o, f, windows = windowed_forecasts(seed, resolution=1.0)
+        pooled = calibration_metrics(o, f)
+        within = calibration_metrics(o, f, windows=windows)
+        assert within.windows == 12 and pooled.windows == 1
+        assert within.intercept == pooled.intercept  # the level is judged over every forecast either way
+        rejected_pooled += not (pooled.slope_ci[0] <= 1.0 <= pooled.slope_ci[1])
+        kept_within += within.slope_ci[0] <= 1.0 <= within.slope_ci[1]
+    assert kept_within >= 17  # a 95% interval: about 19 of 20
+    assert rejected_pooled >= 4  # the errors-in-variables attenuation the windows remove
+
+
+def test_a_forecast_that_over_resolves_within_windows_is_still_rejected():
+    o, f, windows = windowed_forecasts(3, resolution=2.0)
+    m = calibration_metrics(o, f, windows=windows)
+    assert m.slope == pytest.approx(0.5, abs=0.15) and m.slope_ci[1] < 1.0
+    assert not m.is_well_calibrated
+    with pytest.raises(ValueError, match="label every forecast"):
+        calibration_metrics(o, f, windows=windows[:-1])
+
+
+def test_adverse_selection_forecast_constant_within_windows_is_judged_by_its_bias():
+    # per-window estimates of a constant truth: pure estimation noise between windows, nothing to resolve
+    rng = np.random.default_rng(21)
+    windows = np.repeat(np.arange(10), 1_500)
+    predicted = (1.0 + rng.normal(0.0, 0.08, 10))[windows]
+    realised = rng.normal(1.0, 2.0, windows.size)
+    pooled = adverse_selection_calibration(predicted, realised)
+    within = adverse_selection_calibration(predicted, realised, windows=windows)
+    assert within.constant_forecast and within.windows == 10 and within.is_well_calibrated
+    assert not pooled.constant_forecast
+    assert within.mse_bias + within.mse_regression + within.mse_disturbance == pytest.approx(within.mse, rel=1e-12)
+
+
+def test_adverse_selection_within_window_slope_recovers_a_known_line():
+    rng = np.random.default_rng(22)
+    windows = np.repeat(np.arange(8), 2_000)
+    signal = rng.normal(0.0, 1.5, windows.size)
+    predicted = 2.0 + signal + rng.normal(0.0, 0.3, 8)[windows]
+    realised = 2.0 + 0.6 * signal + rng.normal(0.0, 1.0, windows.size)
+    a = adverse_selection_calibration(predicted, realised, windows=windows)
+    assert a.slope_ci[0] <= 0.6 <= a.slope_ci[1] and a.slope_ci[1] < 1.0
+    assert not a.is_well_calibrated

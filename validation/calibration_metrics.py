@@ -12,6 +12,14 @@ Binary forecasts (e.g. "this quote fills within its life"): outcome ``o_i`` in {
   ``MCB = BS(f) - BS(f_rc)``, ``DSC = UNC - BS(f_rc)``, ``UNC = ō(1 - ō)`` and ``BS = MCB - DSC + UNC``
   exactly, with ``MCB, DSC >= 0``. This is the exact variant for continuous forecasts and the one
   :func:`calibration_metrics` reports as reliability (MCB) and resolution (DSC).
+
+Walk-forward windows. A forecast re-estimated on each training window carries that window's estimation error as a
+level shared by every forecast of its test window. Pooled over windows, that noise looks like resolution the
+outcomes do not follow, and the pooled calibration (Cox / Mincer-Zarnowitz) slope is attenuated towards 0 however
+good the model is within a window (errors in variables: Fuller 1987, *Measurement Error Models*, ch. 1). Given
+``windows`` (one label per forecast), the slope is therefore estimated *within* windows, with one intercept per
+window: it judges the resolution the forecast claims at decision time (depth, regime), while the level, including
+the windows' level errors, is judged by the pooled calibration-in-the-large and by the CORP reliability.
 """
 
 from __future__ import annotations
@@ -267,11 +275,29 @@ def _ci_of(fit: Any, confidence: float) -> NDArray[np.float64]:
     return np.asarray(fit.conf_int(alpha=1.0 - confidence))
 
 
+def _window_dummies(windows: NDArray[Any] | None, n: int) -> NDArray[np.float64]:
+    """One indicator column per window label (a single constant column without windows)."""
+    if windows is None:
+        return np.ones((n, 1))
+    _, index = np.unique(windows, return_inverse=True)
+    return (index[:, None] == np.arange(index.max() + 1)[None, :]).astype(float)
+
+
+def _varies_within(x: NDArray[np.float64], dummies: NDArray[np.float64]) -> bool:
+    """Whether ``x`` takes more than one value inside at least one window (the within-window slope is defined);
+    differences below 1e-9 of its scale are rounding, not variation."""
+    tolerance = 1e-9 * max(1.0, float(np.abs(x).max(initial=0.0)))
+    members = dummies.astype(bool)
+    return any(np.ptp(x[m]) > tolerance for m in members.T if m.sum() > 1)
+
+
 def _logistic_recalibration(
-    o: NDArray[np.float64], f: NDArray[np.float64], maxlags: int, confidence: float
+    o: NDArray[np.float64], f: NDArray[np.float64], maxlags: int, confidence: float,
+    windows: NDArray[Any] | None = None,
 ) -> tuple[float, tuple[float, float], float, tuple[float, float]]:
-    """Cox (1958) recalibration ``logit P(o=1) = a + b logit(f)``: slope b, and the calibration-in-the-large
-    intercept with b fixed at 1 (offset), each with a HAC Wald interval. NaN when the fit is not defined."""
+    """Cox (1958) recalibration ``logit P(o=1) = a_w + b logit(f)``: slope b (within windows when given, see the
+    module docstring), and the calibration-in-the-large intercept with b fixed at 1 (offset) over all forecasts,
+    each with a HAC Wald interval. NaN when the fit is not defined."""
     nan2 = (math.nan, math.nan)
     clipped = np.clip(f, 1e-6, 1.0 - 1e-6)
     logit = np.log(clipped / (1.0 - clipped))
@@ -279,17 +305,18 @@ def _logistic_recalibration(
         return math.nan, nan2, math.nan, nan2
     cov = {"cov_type": "HAC", "cov_kwds": {"maxlags": maxlags}}
     family = sm.families.Binomial()
+    dummies = _window_dummies(windows, o.size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         large = sm.GLM(o, np.ones((o.size, 1)), family=family, offset=logit).fit(**cov)
         intercept, intercept_ci = float(large.params[0]), tuple(map(float, _ci_of(large, confidence)[0]))
-        if np.ptp(logit) == 0.0:
+        if not _varies_within(logit, dummies):
             return math.nan, nan2, intercept, intercept_ci
         try:
-            full = sm.GLM(o, sm.add_constant(logit), family=family).fit(**cov)
+            full = sm.GLM(o, np.column_stack([logit, dummies]), family=family).fit(**cov)
         except (np.linalg.LinAlgError, ValueError):
             return math.nan, nan2, intercept, intercept_ci
-    slope, slope_ci = float(full.params[1]), tuple(map(float, _ci_of(full, confidence)[1]))
+    slope, slope_ci = float(full.params[0]), tuple(map(float, _ci_of(full, confidence)[0]))
     return slope, slope_ci, intercept, intercept_ci
 
 
@@ -304,7 +331,8 @@ class CalibrationMetrics:
     ``reliability``/``resolution``/``uncertainty`` are the exact CORP terms (``brier = reliability -
     resolution + uncertainty``); ``ece`` uses 10 uniform bins; ``slope`` is the Cox calibration slope and
     ``intercept`` the calibration-in-the-large (slope fixed at 1), both on the logit scale with HAC
-    intervals at ``confidence``.
+    intervals at ``confidence``. ``windows`` is the number of walk-forward windows the slope was estimated within
+    (1: pooled; see the module docstring).
     """
 
     n: int
@@ -319,6 +347,7 @@ class CalibrationMetrics:
     intercept: float
     intercept_ci: tuple[float, float]
     confidence: float
+    windows: int = 1
 
     @property
     def skill_score(self) -> float:
@@ -353,14 +382,26 @@ class CalibrationMetrics:
         )
 
 
+def _window_labels(windows: ArrayLike | None, n: int) -> NDArray[Any] | None:
+    if windows is None:
+        return None
+    labels = np.asarray(windows)
+    if labels.shape != (n,):
+        raise ValueError(f"windows must label every forecast: {labels.shape} labels for {n} forecasts")
+    return labels
+
+
 def calibration_metrics(
-    outcomes: ArrayLike, forecasts: ArrayLike, confidence: float = 0.95, maxlags: int | None = None
+    outcomes: ArrayLike, forecasts: ArrayLike, confidence: float = 0.95, maxlags: int | None = None,
+    windows: ArrayLike | None = None,
 ) -> CalibrationMetrics:
-    """Every calibration figure of binary forecasts; HAC lags default to :func:`newey_west_lags` of n."""
+    """Every calibration figure of binary forecasts; HAC lags default to :func:`newey_west_lags` of n.
+    ``windows``: the walk-forward window of each forecast, for a within-window slope (module docstring)."""
     o, f = _binary_inputs(outcomes, forecasts)
+    labels = _window_labels(windows, o.size)
     corp = corp_decomposition(o, f)
     lags = newey_west_lags(o.size) if maxlags is None else maxlags
-    slope, slope_ci, intercept, intercept_ci = _logistic_recalibration(o, f, lags, confidence)
+    slope, slope_ci, intercept, intercept_ci = _logistic_recalibration(o, f, lags, confidence, labels)
     return CalibrationMetrics(
         n=o.size,
         base_rate=float(o.mean()),
@@ -374,6 +415,7 @@ def calibration_metrics(
         intercept=intercept,
         intercept_ci=intercept_ci,
         confidence=confidence,
+        windows=1 if labels is None else int(np.unique(labels).size),
     )
 
 
@@ -384,6 +426,8 @@ class AdverseSelectionCalibration:
     ``bias = mean(realised - predicted)``; ``realised = intercept + slope * predicted + e`` by OLS with
     HAC intervals; ``mse = mse_bias + mse_regression + mse_disturbance`` exactly, with ``mse_bias = bias^2``,
     ``mse_regression = (1 - slope)^2 Var(predicted)``, ``mse_disturbance = Var(e)`` (population variances).
+    With ``windows > 1`` the slope is the within-window one (one intercept per window, see the module docstring);
+    ``intercept`` and the Theil decomposition stay the pooled line's (the decomposition is exact only for it).
     """
 
     n: int
@@ -398,6 +442,7 @@ class AdverseSelectionCalibration:
     mse_regression: float
     mse_disturbance: float
     confidence: float
+    windows: int = 1
 
     @property
     def enough_samples(self) -> bool:
@@ -405,7 +450,8 @@ class AdverseSelectionCalibration:
 
     @property
     def constant_forecast(self) -> bool:
-        """Every prediction was the same number: the Mincer-Zarnowitz slope is not identified (NaN)."""
+        """Every prediction (within each window, when windows were given) was the same number: the
+        Mincer-Zarnowitz slope is not identified (NaN)."""
         return math.isnan(self.slope) and all(math.isnan(x) for x in self.slope_ci)
 
     @property
@@ -418,11 +464,13 @@ class AdverseSelectionCalibration:
 
 
 def adverse_selection_calibration(
-    predicted_bps: ArrayLike, realised_bps: ArrayLike, confidence: float = 0.95, maxlags: int | None = None
+    predicted_bps: ArrayLike, realised_bps: ArrayLike, confidence: float = 0.95, maxlags: int | None = None,
+    windows: ArrayLike | None = None,
 ) -> AdverseSelectionCalibration:
     """Calibration of continuous predictions (Mincer & Zarnowitz 1969; Theil 1966, *Applied Economic
     Forecasting*, ch. 2). Intervals are Newey-West HAC (markouts of consecutive fills overlap) with
-    ``maxlags`` (default :func:`newey_west_lags`) and Student-t quantiles."""
+    ``maxlags`` (default :func:`newey_west_lags`) and Student-t quantiles. ``windows``: the walk-forward window
+    of each prediction, for a within-window slope (module docstring)."""
     p = np.asarray(predicted_bps, dtype=float)
     r = np.asarray(realised_bps, dtype=float)
     if p.ndim != 1 or p.shape != r.shape:
@@ -432,22 +480,28 @@ def adverse_selection_calibration(
     n = p.size
     if n < 3:
         raise InsufficientSamples("adverse_selection_calibration", n, 3)
+    labels = _window_labels(windows, n)
+    dummies = _window_dummies(labels, n)
     lags = newey_west_lags(n) if maxlags is None else maxlags
     cov = {"cov_type": "HAC", "cov_kwds": {"maxlags": lags, "use_correction": True}, "use_t": True}
     error = r - p
     bias_fit = sm.OLS(error, np.ones(n)).fit(**cov)
     nan2 = (math.nan, math.nan)
     if np.ptp(p) > 0.0:
-        mz = sm.OLS(r, sm.add_constant(p)).fit(**cov)
-        intercept, slope = map(float, mz.params)
-        (i_low, i_high), (s_low, s_high) = _ci_of(mz, confidence)
-        intercept_ci, slope_ci = (float(i_low), float(i_high)), (float(s_low), float(s_high))
-        residual = r - intercept - slope * p
+        pooled = sm.OLS(r, sm.add_constant(p)).fit(**cov)
+        intercept, pooled_slope = map(float, pooled.params)
+        intercept_ci = tuple(map(float, _ci_of(pooled, confidence)[0]))
+        residual = r - intercept - pooled_slope * p
+        regression = (1.0 - pooled_slope) ** 2 * float(np.var(p))
     else:
-        intercept, slope, intercept_ci, slope_ci = float(r.mean()), math.nan, nan2, nan2
-        residual = r - r.mean()
+        intercept, pooled_slope, intercept_ci = float(r.mean()), math.nan, nan2
+        residual, regression = r - r.mean(), 0.0
+    slope, slope_ci = math.nan, nan2
+    if _varies_within(p, dummies):
+        within = sm.OLS(r, np.column_stack([p, dummies])).fit(**cov) if labels is not None else pooled
+        slope_at = 0 if labels is not None else 1
+        slope, slope_ci = float(within.params[slope_at]), tuple(map(float, _ci_of(within, confidence)[slope_at]))
     bias = float(error.mean())
-    regression = (1.0 - slope) ** 2 * float(np.var(p)) if np.ptp(p) > 0.0 else 0.0
     return AdverseSelectionCalibration(
         n=n,
         bias=bias,
@@ -461,4 +515,5 @@ def adverse_selection_calibration(
         mse_regression=regression,
         mse_disturbance=float(np.var(residual)),
         confidence=confidence,
+        windows=int(dummies.shape[1]),
     )

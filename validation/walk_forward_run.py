@@ -240,15 +240,31 @@ def _pnl_matrix(
     return pl.concat(frames) if frames else pl.DataFrame(schema=empty)
 
 
+def _with_fold(outcomes: list[VariantOutcome], folds: list[Fold], frame: str) -> list[pl.DataFrame]:
+    """Each outcome's ``quotes`` or ``fills`` with a leading ``fold`` column (its walk-forward window)."""
+    return [
+        getattr(o, frame).select(pl.lit(fold.index, dtype=pl.Int32).alias("fold"), pl.all())
+        for o, fold in zip(outcomes, folds, strict=True)
+    ]
+
+
 def _calibration(
     quotes: pl.DataFrame, fills: pl.DataFrame
 ) -> tuple[CalibrationMetrics | None, AdverseSelectionCalibration | None]:
+    """Calibration of the evidence variant's predictions over its stacked test windows; slopes within folds (each
+    fold's predictions come from its own training window: :mod:`validation.calibration_metrics`)."""
     if quotes.height == 0:
         return None, None
     marked = fills.filter(pl.col("realised_adverse_bps").is_not_null() & pl.col("pred_adverse_bps").is_not_null())
-    fill = calibration_metrics(quotes["filled"].cast(pl.Float64).to_numpy(), quotes["pred_fill_prob"].to_numpy())
+    fill = calibration_metrics(
+        quotes["filled"].cast(pl.Float64).to_numpy(), quotes["pred_fill_prob"].to_numpy(),
+        windows=quotes["fold"].to_numpy(),
+    )
     adverse = (
-        adverse_selection_calibration(marked["pred_adverse_bps"].to_numpy(), marked["realised_adverse_bps"].to_numpy())
+        adverse_selection_calibration(
+            marked["pred_adverse_bps"].to_numpy(), marked["realised_adverse_bps"].to_numpy(),
+            windows=marked["fold"].to_numpy(),
+        )
         if marked.height >= 3
         else None
     )
@@ -336,8 +352,8 @@ def walk_forward(
     run_trials = {variants[k] for k in trials}
     spa, dsr, pbo = _statistics(matrix[:, trials])
     evidence = CANDIDATE if CANDIDATE in variants else BASELINE
-    evidence_quotes = stack_folds([o.quotes for o in outcomes[evidence]])
-    evidence_fills = stack_folds([o.fills for o in outcomes[evidence]])
+    evidence_quotes = stack_folds(_with_fold(outcomes[evidence], used_folds, "quotes"))
+    evidence_fills = stack_folds(_with_fold(outcomes[evidence], used_folds, "fills"))
     fill_calibration, adverse_calibration = _calibration(evidence_quotes, evidence_fills)
     if complete:  # pooled rows
         run_level = {
