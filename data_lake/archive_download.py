@@ -16,8 +16,9 @@ places it in the raw zone (one parser for downloads and hand-imported files). Re
 - bytes arrive in ``{key}.{etag}.part``; an interrupted transfer resumes with a ranged GET (``bytes=n-``) pinned to
   the listed version by ``If-Match: etag``, so a part never mixes two versions of an object;
 - only a part of the listed size is renamed to its final name, then imported;
-- each imported object is recorded in ``{downloads}/imported.jsonl`` (bucket, key, size, etag, import counts); an
-  object recorded with the listed size and ETag is skipped, and the downloaded copy is removed unless ``keep``.
+- each imported object is recorded in ``{downloads}/imported.jsonl`` (bucket, key, size, etag, raw root, the raw
+  files written, import counts); an object recorded with the listed size and ETag for the same raw root, whose raw
+  files are all still there, is skipped; the downloaded copy is removed unless ``keep``.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ DATASETS = {
     d.name: d
     for d in (
         Dataset("l2book", ARCHIVE_BUCKET, "archive-l2book", "market_data/{day}/",
-                re.compile(r"^market_data/(?P<day>\d{8})/(?P<hour>\d{1,2})/l2Book/(?P<coin>.+)\.lz4$")),
+                re.compile(r"^market_data/(?P<day>\d{8})/(?P<hour>\d{1,2})/l2Book/(?P<coin>[^/]+)\.lz4$")),
         Dataset("asset-ctxs", ARCHIVE_BUCKET, "asset-ctxs", "asset_ctxs/{day}", re.compile(r"^asset_ctxs/(?P<day>\d{8})\.csv\.lz4$")),
         _node("node_trades"),
         _node("node_fills"),
@@ -159,6 +160,8 @@ class Planned:
 
 @dataclass(frozen=True)
 class Plan:
+    """The listing of a run: every selected object with what is already here, and the requested files not listed."""
+
     objects: tuple[Planned, ...]
     missing: tuple[Missing, ...]
 
@@ -192,8 +195,8 @@ def days_between(start: dt.date, end: dt.date) -> tuple[dt.date, ...]:
     return tuple(start + dt.timedelta(days=i) for i in range((end - start).days + 1))
 
 
-def s3_client(bucket: str, endpoint_url: str | None = None) -> S3Client:
-    """A boto3 S3 client for ``bucket``'s region, credentials from boto3's standard chain (environment, profile,
+def s3_clients(endpoint_url: str | None = None) -> dict[str, S3Client]:
+    """A boto3 S3 client per bucket, in its region, credentials from boto3's standard chain (environment, profile,
     instance role). ``AWS_ENDPOINT_URL`` is ignored (it points the lake at a MinIO-style store); pass
     ``endpoint_url`` to reach another S3 server."""
     import boto3
@@ -201,7 +204,10 @@ def s3_client(bucket: str, endpoint_url: str | None = None) -> S3Client:
 
     config = Config(ignore_configured_endpoint_urls=True, retries={"mode": "standard"})
     session = boto3.session.Session()  # reads the chain now, not the default session's cached credentials
-    return session.client("s3", region_name=BUCKET_REGIONS[bucket], endpoint_url=endpoint_url, config=config)
+    return {
+        bucket: session.client("s3", region_name=region, endpoint_url=endpoint_url, config=config)
+        for bucket, region in BUCKET_REGIONS.items()
+    }
 
 
 def list_dataset(client: S3Client, dataset: Dataset, selection: Selection) -> tuple[list[RemoteObject], list[Missing]]:
@@ -264,28 +270,37 @@ def part_path(final: Path, etag: str) -> Path:
     return final.with_name(f"{final.name}.{etag.strip(chr(34))}.part")
 
 
-def read_manifest(downloads: str | Path) -> dict[tuple[str, str], tuple[int, str]]:
-    """(bucket, key) -> (size, etag) of every object imported so far; an unreadable line (a run killed while
-    appending) is ignored, so that object is simply fetched and imported again (importing is idempotent)."""
+def read_manifest(downloads: str | Path, raw_root: str | Path) -> dict[tuple[str, str], tuple[int, str]]:
+    """(bucket, key) -> (size, etag) of every object imported into ``raw_root`` whose raw files are all still there.
+
+    An object whose raw files were removed (``make clean``) counts as not imported, so it is fetched again; an
+    unreadable line (a run killed while appending) is ignored the same way (importing is idempotent)."""
     path = Path(downloads) / MANIFEST
     done: dict[tuple[str, str], tuple[int, str]] = {}
     if not path.exists():
         return done
+    raw = _raw_id(raw_root)
     for line in path.read_text().splitlines():
         try:
             entry = json.loads(line)
-            done[(entry["bucket"], entry["key"])] = (int(entry["size"]), str(entry["etag"]))
+            if entry["raw_root"] == raw and all((Path(raw) / name).is_file() for name in entry["written"]):
+                done[(entry["bucket"], entry["key"])] = (int(entry["size"]), str(entry["etag"]))
         except (ValueError, KeyError, TypeError):
             continue
     return done
 
 
-def plan(clients: Mapping[str, S3Client], selection: Selection, downloads: str | Path) -> Plan:
-    """List every selected object and say how much of each is already here (imported, downloaded, or partial)."""
+def _raw_id(raw_root: str | Path) -> str:
+    return str(Path(raw_root).resolve())
+
+
+def plan(clients: Mapping[str, S3Client], selection: Selection, downloads: str | Path, raw_root: str | Path) -> Plan:
+    """List every selected object and say how much of each is already here (imported into ``raw_root``,
+    downloaded, or partial)."""
     unknown = sorted(set(selection.datasets) - set(DATASETS))
     if unknown:
         raise ValueError(f"unknown dataset(s) {unknown}; expected some of {sorted(DATASETS)}")
-    done = read_manifest(downloads)
+    done = read_manifest(downloads, raw_root)
     objects: list[Planned] = []
     missing: list[Missing] = []
     for name in selection.datasets:
@@ -308,6 +323,7 @@ def _bytes_held(final: Path, obj: RemoteObject) -> int:
 
 
 def human_bytes(n: int) -> str:
+    """``n`` bytes in binary units with the exact count, e.g. ``1.50 KiB (1,536 bytes)``."""
     for scale, unit in ((1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
         if n >= scale:
             return f"{n / scale:.2f} {unit} ({n:,} bytes)"
@@ -384,11 +400,13 @@ def _get_range(client: S3Client, obj: RemoteObject, part: Path, start: int, on_b
     return moved
 
 
-def _record(downloads: Path, obj: RemoteObject, report: ImportReport) -> None:
+def _record(downloads: Path, obj: RemoteObject, report: ImportReport, raw_root: str | Path) -> None:
     entry = {
-        "bucket": obj.dataset.bucket, "key": obj.key, "size": obj.size, "etag": obj.etag, "import_kind": obj.dataset.import_kind,
+        "bucket": obj.dataset.bucket, "key": obj.key, "size": obj.size, "etag": obj.etag, "raw_root": _raw_id(raw_root),
+        "import_kind": obj.dataset.import_kind,
         "imported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "items": report.items,
         "attributed": report.attributed, "unattributed": report.unattributed,
+        "written": sorted({os.path.relpath(Path(w).resolve(), _raw_id(raw_root)) for w in report.written}),
     }
     with open(downloads / MANIFEST, "a") as out:
         out.write(json.dumps(entry) + "\n")
@@ -425,7 +443,7 @@ def run(
             except (pl.exceptions.PolarsError, ValueError, OSError) as exc:
                 report.failed.append((obj, f"import of {final} failed ({type(exc).__name__}: {exc}); the download is kept"))
                 continue
-            _record(downloads, obj, imported)
+            _record(downloads, obj, imported, raw_root)
             report.imported.append((obj, imported))
             if not keep:
                 final.unlink()

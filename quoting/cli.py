@@ -60,11 +60,15 @@ def _cmd_download(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise SystemExit(f"smallfish download needs boto3 and tqdm ({exc}): pip install -e '.[production]'") from None
 
+    if args.end and args.end < args.start:
+        print(f"smallfish download: --end {args.end} is before --start {args.start}", file=sys.stderr)
+        return 2
     coins = frozenset(c for c in args.coins.split(",") if c) if args.coins else None
-    selection = archive.Selection(tuple(args.datasets), archive.days_between(args.start, args.end or args.start), args.hours, coins)
-    clients = {bucket: archive.s3_client(bucket, args.endpoint_url) for bucket in archive.BUCKET_REGIONS}
+    days = archive.days_between(args.start, args.end or args.start)
+    selection = archive.Selection(tuple(dict.fromkeys(args.datasets)), days, args.hours, coins)
+    clients = archive.s3_clients(args.endpoint_url)
     try:
-        plan = archive.plan(clients, selection, args.downloads)
+        plan = archive.plan(clients, selection, args.downloads, args.raw)
     except archive.ArchiveError as exc:
         print(f"smallfish download: {exc}", file=sys.stderr)
         return 2

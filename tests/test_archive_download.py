@@ -190,6 +190,21 @@ def test_a_second_run_downloads_nothing_and_changes_nothing(aws: tuple, tmp_path
     assert _raw_files(tmp_path / "raw") == before
 
 
+def test_a_removed_raw_file_or_another_raw_zone_is_imported_again(aws: tuple, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    endpoint, _ = aws
+    assert _download(endpoint, tmp_path) == 0
+    complete = _raw_files(tmp_path / "raw")
+    (tmp_path / "raw" / "archive" / "20250624" / "3" / "BTC.jsonl.lz4").unlink()
+    capsys.readouterr()
+    assert _download(endpoint, tmp_path) == 0
+    assert "already imported: 3 objects; to import: 1 objects" in capsys.readouterr().out
+    assert _raw_files(tmp_path / "raw") == complete
+    assert _download(endpoint, tmp_path, "--raw", str(tmp_path / "other_raw")) == 0
+    assert "already imported: 0 objects; to import: 4 objects" in capsys.readouterr().out
+    assert _raw_files(tmp_path / "other_raw") == complete
+
+
 def test_a_truncated_partial_file_is_completed_with_a_ranged_get(aws: tuple, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     endpoint, objects = aws
     body = objects[(archive.ARCHIVE_BUCKET, HOUR2_BTC)]
