@@ -631,6 +631,8 @@ MARKET_SCREEN = register(
             "volume_quote": pl.Float64(),
             "volume_source": pl.String(),
             "trade_volume_quote": pl.Float64(),
+            "trade_volume_per_day_quote": pl.Float64(),
+            "coverage_hours": pl.Float64(),
             "exchange_volume_quote": pl.Float64(),
             "open_interest": pl.Float64(),
             "open_interest_quote": pl.Float64(),
@@ -640,6 +642,7 @@ MARKET_SCREEN = register(
             "depth_10bps_quote": pl.Float64(),
             "trade_count": pl.Int64(),
             "n_passive_counterparties": pl.Int64(),
+            "unknown_maker_share": pl.Float64(),
             "top3_maker_share": pl.Float64(),
             "effective_makers": pl.Float64(),
             "maker_markout_5s_bps": pl.Float64(),
@@ -661,9 +664,12 @@ MARKET_SCREEN = register(
         partition_by=("date",),
         description=(
             "Niche selection screen of every coin with data on date (validation/market_screen.py). Volumes, open "
-            "interest and depth in quote currency (open_interest in coins); spreads, markouts and edge in bps; "
-            "spread_median/twa are time-weighted over book states; effective_makers = 1 / sum(maker volume share^2) "
-            "over the trades' passive counterparties; edge_bps = mean(spread capture + 5 s markout - maker fee) of "
+            "interest and depth in quote currency (open_interest in coins); volume_quote is per day: the exchange's "
+            "24 h volume, else the captured trade_volume_quote x 24 / coverage_hours (hours the capture was live, "
+            "from book states; null without a book: then unscaled), volume_source says which; spreads, markouts and "
+            "edge in bps; spread_median/twa are time-weighted over book states; effective_makers = 1 / sum(maker "
+            "volume share^2) over the trades' known passive counterparties (a missing or all-zero placeholder "
+            "address is unknown: unknown_maker_share of the volume); edge_bps = mean(spread capture + 5 s markout - maker fee) of "
             "market trades seen by their maker, with a Newey-West 95% CI; funding as the hourly rate in bps (mean, "
             "sd across hours); volatility in bps per sqrt(s). pass_* are the seed's criteria (null = figure "
             "missing), score = criteria passed, rank 1 = best (score, then edge, then volume); thresholds as JSON."

@@ -40,6 +40,48 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hours(text: str) -> tuple[int, ...]:
+    """UTC hours as ``9``, ``0-5`` or ``0-5,12,20-23``."""
+    hours: set[int] = set()
+    try:
+        for part in text.split(","):
+            first, _, last = part.partition("-")
+            hours.update(range(int(first), int(last or first) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not hours (e.g. 9, 0-5,12): {text!r}") from None
+    if not hours or not hours <= set(range(24)):
+        raise argparse.ArgumentTypeError(f"hours must lie in 0-23: {text!r}")
+    return tuple(sorted(hours))
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    try:
+        from data_lake import archive_download as archive
+    except ImportError as exc:
+        raise SystemExit(f"smallfish download needs boto3 and tqdm ({exc}): pip install -e '.[production]'") from None
+
+    if args.end and args.end < args.start:
+        print(f"smallfish download: --end {args.end} is before --start {args.start}", file=sys.stderr)
+        return 2
+    coins = frozenset(c for c in args.coins.split(",") if c) if args.coins else None
+    days = archive.days_between(args.start, args.end or args.start)
+    selection = archive.Selection(tuple(dict.fromkeys(args.datasets)), days, args.hours, coins)
+    clients = archive.s3_clients(args.endpoint_url)
+    try:
+        plan = archive.plan(clients, selection, args.downloads, args.raw)
+    except archive.ArchiveError as exc:
+        print(f"smallfish download: {exc}", file=sys.stderr)
+        return 2
+    print(archive.describe(plan), flush=True)
+    if args.dry_run:
+        print("dry run: nothing downloaded")
+        return 0
+    report = archive.run(plan, clients, args.downloads, args.raw, keep=args.keep_downloads)
+    print(archive.summary(report))
+    print(f"raw zone: {args.raw}")
+    return 1 if report.failed else 0
+
+
 def _cmd_quote(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -97,6 +139,24 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("paths", nargs="+")
     imp.add_argument("--raw", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root (default $SMALLFISH_RAW or ./raw)")
     imp.set_defaults(func=_cmd_import)
+
+    dl = sub.add_parser("download", help="fetch Hyperliquid's S3 history (requester pays) into the raw zone: lists and "
+                        "prints the total first, resumes what is partly downloaded, skips what is imported")
+    dl.add_argument("datasets", nargs="+", choices=("l2book", "asset-ctxs", "node-trades", "node-fills", "node-fills-by-block"),
+                    help="l2book and asset-ctxs from s3://hyperliquid-archive; node-* from s3://hl-mainnet-node-data")
+    dl.add_argument("--start", type=_date, required=True, help="first UTC day (YYYY-MM-DD)")
+    dl.add_argument("--end", type=_date, help="last UTC day, inclusive (default: --start)")
+    dl.add_argument("--hours", type=_hours, default=tuple(range(24)), help="UTC hours of hourly files, e.g. 0-5,12 (default: all)")
+    dl.add_argument("--coins", help="comma-separated coins of l2book files (default: every coin); node and asset-ctxs "
+                    "files hold every coin and are imported whole")
+    dl.add_argument("--raw", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root (default $SMALLFISH_RAW or ./raw)")
+    dl.add_argument("--downloads", default=os.environ.get("SMALLFISH_DOWNLOADS", "downloads"),
+                    help="where objects are downloaded and imported.jsonl records what is done (default $SMALLFISH_DOWNLOADS or ./downloads)")
+    dl.add_argument("--keep-downloads", action="store_true", help="keep each downloaded object after it is imported")
+    dl.add_argument("--endpoint-url", default=os.environ.get("SMALLFISH_ARCHIVE_ENDPOINT_URL"),
+                    help="another S3 server (default $SMALLFISH_ARCHIVE_ENDPOINT_URL, else AWS; AWS_ENDPOINT_URL is not used)")
+    dl.add_argument("--dry-run", action="store_true", help="list and print the totals only")
+    dl.set_defaults(func=_cmd_download)
 
     rec = sub.add_parser("record", help="capture trades, l2Book, bbo, activeAssetCtx (and user streams) into the raw zone")
     rec.add_argument("--coins", required=True, help="comma-separated coins, e.g. BTC,xyz:NVDA")
