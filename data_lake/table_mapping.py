@@ -51,12 +51,13 @@ class MappingError(ValueError):
 
 @dataclass(frozen=True)
 class TableMapping:
-    """Input column names (and units) for a trades or book table. Book level fields are ``{i}`` templates."""
+    """Input column names (and units) for a trades or book table. Book level fields are ``{i}`` templates; ``coin``
+    is one coin for every row, ``coin_column`` a column naming each row's coin."""
 
     time: str = "time"
     time_unit: str = "ms"
+    coin_column: str | None = None
     coin: str | None = None
-    coin_value: str | None = None
     recv_time: str | None = None
     recv_time_unit: str | None = None
     price: str = "px"
@@ -78,9 +79,9 @@ class TableMapping:
         for unit in (self.time_unit, self.recv_time_unit):
             if unit is not None and unit not in TIME_UNITS:
                 raise MappingError(f"time unit {unit!r} is not one of {TIME_UNITS}")
-        if (self.coin is None) == (self.coin_value is None):
-            raise MappingError("give the coin as a column (coin) or a fixed value (coin_value), exactly one of them")
-        named = [self.time, self.coin, self.recv_time]
+        if (self.coin_column is None) == (self.coin is None):
+            raise MappingError("give the coin as a column (coin_column) or one value for every row (coin), exactly one of them")
+        named = [self.time, self.coin_column, self.recv_time]
         levels: dict[str, list[str]] = {}
         if kind == "trades-table":
             if self.side_convention not in SIDE_CONVENTIONS:

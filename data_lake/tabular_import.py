@@ -195,7 +195,7 @@ def _common(source: InputRows, resolved: ResolvedMapping) -> pl.DataFrame:
         recv_why = recv_why.str.replace("no valid time", "no valid receive time").str.replace("time outside", "receive time outside")
     else:
         recv_ns, recv_why = time_ns, pl.repeat(None, rows.height, dtype=pl.String, eager=True)
-    coin = text_value(rows[m.coin]) if m.coin is not None else pl.lit(m.coin_value, pl.String)
+    coin = text_value(rows[m.coin_column]) if m.coin_column is not None else pl.lit(m.coin, pl.String)
     return rows.select(
         "_line",
         coin.alias("coin"),
