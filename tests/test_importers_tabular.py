@@ -4,6 +4,7 @@ raw zone and the cleaning to exactly the values written in them; what cannot be 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 from pathlib import Path
 
@@ -239,8 +240,8 @@ def test_mapping_problems_are_clear_errors(tmp_path: Path) -> None:
 
 
 def test_cli_import_choices_and_mapping_errors(tmp_path: Path, raw_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    source = tmp_path / "trades.csv"
-    source.write_text(f"t,s,p,q\n{T0_MS},b,10.0,1\n")
+    source = tmp_path / "trades.csv.gz"
+    source.write_bytes(gzip.compress(f"t,s,p,q\n{T0_MS},b,10.0,1\n".encode()))
     with pytest.raises(SystemExit) as exit_info:
         main(["import", "binance-trades", str(source), "--raw", str(raw_root)])
     assert exit_info.value.code == 2 and "invalid choice: 'binance-trades'" in capsys.readouterr().err
