@@ -29,7 +29,7 @@ import polars as pl
 
 from data_lake.parsers.decode import decimal
 from data_lake.parsers.ids import derived_tid
-from data_lake.table_mapping import MappingError
+from data_lake.table_mapping import InputError
 from data_lake.tabular_import import NS_PER_MS, epoch_ns, json_value, read_input, row_items, text_value
 
 COLUMNS = ("time", "user", "coin", "side", "px", "sz", "crossed")
@@ -41,7 +41,7 @@ def historical_trade_items(path: str | Path) -> pl.DataFrame:
     """Items (``_line``, coin, recv_ns, line, reason) of one historical trades CSV, in the importer's shape."""
     source = read_input(path)
     if source.original_key != "csv" or sorted(source.columns) != sorted(COLUMNS):
-        raise MappingError(f"not a Hyperliquid historical trades CSV: columns {source.columns}, expected {list(COLUMNS)}")
+        raise InputError(f"not a Hyperliquid historical trades CSV: columns {source.columns}, expected {list(COLUMNS)}")
     rows = source.rows
     time_ns, time_why = epoch_ns(rows["time"], "iso")
     side = text_value(pl.col("side")).str.to_lowercase().replace_strict(_SIDES, default=None, return_dtype=pl.Int8)

@@ -54,7 +54,7 @@ from data_lake.parsers.snapshots import (
     parse_asset_ctxs_csv,
     snapshot_problem,
 )
-from data_lake.table_mapping import TABLE_KINDS, MappingError, TableMapping
+from data_lake.table_mapping import TABLE_KINDS, InputError, TableMapping
 from data_lake.tabular_import import book_items, read_input, trade_items
 from data_lake.universe import snapshot_line, snapshot_path
 
@@ -80,7 +80,7 @@ class ImportReport:
     """What an import read, where each item went, and why any item could not be given a coin.
 
     ``items`` counts what was sorted: lines (archive, node trades, node fills), (block, coin) pieces plus
-    blocks set aside (node fills by block), fills (user fills).
+    blocks set aside (node fills by block), fills (user fills), rows and lines that are no row (tables, historical CSV).
     """
 
     kind: str
@@ -97,7 +97,7 @@ def import_file(path: str | Path, kind: str, raw_root: str | Path, mapping: Tabl
     """Import one downloaded file of ``kind`` (see :data:`KINDS`) into the raw zone at ``raw_root``.
 
     ``mapping`` (table kinds only) names the input's columns; a mapping that does not fit the input, or a file
-    that is not the kind's format, raises :class:`MappingError` before anything is written.
+    that is not the kind's format, raises :class:`InputError` before anything is written.
     """
     path = Path(path)
     if kind == "hl-historical-trades":
@@ -123,7 +123,7 @@ def import_file(path: str | Path, kind: str, raw_root: str | Path, mapping: Tabl
 def _import_table(path: Path, kind: str, raw_root: str | Path, mapping: TableMapping | None) -> ImportReport:
     """A trades or book table under ``mapping``: one frame per row in ``raw/tabular``."""
     if mapping is None:
-        raise MappingError(f"{kind} needs a column mapping (a mapping file or column flags)")
+        raise InputError(f"{kind} needs a column mapping (a mapping file or column flags)")
     source = read_input(path)
     resolved = mapping.resolve(kind, source.columns)
     items = trade_items(source, resolved) if kind == "trades-table" else book_items(source, resolved)

@@ -3,7 +3,7 @@
 A mapping names input columns; it is read from a small JSON or TOML file (:func:`load_mapping`, keys = the
 fields of :class:`TableMapping`) and/or command-line flags, which override the file. :meth:`TableMapping.resolve`
 checks it against the input's header before anything is written, so a wrong mapping is a clear error
-(:class:`MappingError`), never a half-imported file.
+(:class:`InputError`), never a half-imported file.
 
 Side conventions (the value names the aggressor's side, as the ``trades`` table's ``side`` does, +1 buy / -1 sell;
 values are matched case-insensitively after trimming):
@@ -45,8 +45,9 @@ _LEVEL_FIELDS = ("bid_px", "bid_sz", "ask_px", "ask_sz")
 _MAX_LEVELS = 1_000
 
 
-class MappingError(ValueError):
-    """The mapping cannot be applied to the input (unknown key, missing column, bad template or value)."""
+class InputError(ValueError):
+    """The input cannot be read as its kind, or the mapping cannot be applied to it (unknown key, missing column,
+    bad template or value): said before anything is written."""
 
 
 @dataclass(frozen=True)
@@ -75,17 +76,17 @@ class TableMapping:
     def resolve(self, kind: str, columns: list[str]) -> ResolvedMapping:
         """Check the mapping against the input's ``columns`` for ``kind``; returns the columns to read."""
         if kind not in TABLE_KINDS:
-            raise MappingError(f"mapping applies to {TABLE_KINDS}, not {kind!r}")
+            raise InputError(f"mapping applies to {TABLE_KINDS}, not {kind!r}")
         for unit in (self.time_unit, self.recv_time_unit):
             if unit is not None and unit not in TIME_UNITS:
-                raise MappingError(f"time unit {unit!r} is not one of {TIME_UNITS}")
+                raise InputError(f"time unit {unit!r} is not one of {TIME_UNITS}")
         if (self.coin_column is None) == (self.coin is None):
-            raise MappingError("give the coin as a column (coin_column) or one value for every row (coin), exactly one of them")
+            raise InputError("give the coin as a column (coin_column) or one value for every row (coin), exactly one of them")
         named = [self.time, self.coin_column, self.recv_time]
         levels: dict[str, list[str]] = {}
         if kind == "trades-table":
             if self.side_convention not in SIDE_CONVENTIONS:
-                raise MappingError(f"side_convention {self.side_convention!r} is not one of {tuple(SIDE_CONVENTIONS)}")
+                raise InputError(f"side_convention {self.side_convention!r} is not one of {tuple(SIDE_CONVENTIONS)}")
             named += [self.price, self.size, self.side, self.trade_id]
         else:
             levels = {name: level_columns(getattr(self, name), columns) for name in _LEVEL_FIELDS}
@@ -95,10 +96,10 @@ class TableMapping:
                     levels[f"{side}_n"] = level_columns(template, columns)
                 counts = {k: len(v) for k, v in levels.items() if k.startswith(side)}
                 if len(set(counts.values())) != 1:
-                    raise MappingError(f"{side} templates give different level counts: {counts}")
+                    raise InputError(f"{side} templates give different level counts: {counts}")
         missing = [name for name in named if name is not None and name not in columns]
         if missing:
-            raise MappingError(f"column(s) {missing} not in the input; it has {columns}")
+            raise InputError(f"column(s) {missing} not in the input; it has {columns}")
         return ResolvedMapping(self, levels)
 
 
@@ -113,7 +114,7 @@ class ResolvedMapping:
 def level_columns(template: str, columns: list[str]) -> list[str]:
     """The columns a ``{i}`` template names, from level 0 or 1 (whichever exists) while present in ``columns``."""
     if template.count("{i}") != 1:
-        raise MappingError(f"level template {template!r} must contain {{i}} once")
+        raise InputError(f"level template {template!r} must contain {{i}} once")
     present = set(columns)
     start = 0 if template.replace("{i}", "0") in present else 1
     found = []
@@ -123,7 +124,7 @@ def level_columns(template: str, columns: list[str]) -> list[str]:
             break
         found.append(name)
     if not found:
-        raise MappingError(f"no column matches level template {template!r} (tried {template.replace('{i}', '0')!r} and {template.replace('{i}', '1')!r})")
+        raise InputError(f"no column matches level template {template!r} (tried {template.replace('{i}', '0')!r} and {template.replace('{i}', '1')!r})")
     return found
 
 
@@ -136,15 +137,15 @@ def load_mapping(path: str | Path | None = None, **overrides: Any) -> TableMappi
         try:
             values = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-            raise MappingError(f"mapping file {path} is not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {exc}") from None
+            raise InputError(f"mapping file {path} is not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {exc}") from None
         if not isinstance(values, dict):
-            raise MappingError(f"mapping file {path} must hold one object of column names")
+            raise InputError(f"mapping file {path} must hold one object of column names")
     values.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in fields(TableMapping)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise MappingError(f"unknown mapping key(s) {unknown}; expected some of {sorted(known)}")
+        raise InputError(f"unknown mapping key(s) {unknown}; expected some of {sorted(known)}")
     wrong = [k for k, v in values.items() if not isinstance(v, str)]
     if wrong:
-        raise MappingError(f"mapping value(s) of {wrong} must be text (column names, units or a convention)")
+        raise InputError(f"mapping value(s) of {wrong} must be text (column names, units or a convention)")
     return replace(TableMapping(), **values)

@@ -35,7 +35,7 @@ import polars as pl
 from data_lake import raw_zone
 from data_lake.parsers.decode import decimal
 from data_lake.parsers.ids import DERIVED_TID_OFFSET, derived_tid
-from data_lake.table_mapping import SIDE_CONVENTIONS, MappingError, ResolvedMapping
+from data_lake.table_mapping import SIDE_CONVENTIONS, InputError, ResolvedMapping
 
 NS_PER_MS = 1_000_000
 _NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
@@ -62,13 +62,19 @@ def read_input(path: str | Path) -> InputRows:
     """Read a ``.parquet`` file, or CSV text (optionally ``.gz`` or ``.lz4`` compressed) with a header line."""
     path = Path(path)
     if path.suffix.lower() in (".parquet", ".pq"):
-        table = pl.read_parquet(path)
+        try:
+            table = pl.read_parquet(path)
+        except pl.exceptions.PolarsError as exc:
+            raise InputError(f"cannot read {path} as parquet: {exc}") from None
         columns = table.columns
         rows = table.with_columns(
             pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("_line"), pl.struct(pl.col(columns)).alias("_original")
         )
         return InputRows(rows, columns, "row", _set_aside([]))
-    data = gzip.decompress(path.read_bytes()) if path.suffix.lower() == ".gz" else raw_zone.read_bytes(path)
+    try:
+        data = gzip.decompress(path.read_bytes()) if path.suffix.lower() == ".gz" else raw_zone.read_bytes(path)
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise InputError(f"cannot decompress {path}: {exc}") from None
     return _read_csv(data.decode("utf-8", errors="replace"))
 
 
@@ -82,10 +88,10 @@ def _read_csv(text: str) -> InputRows:
     if lines and lines[-1] == "":
         lines.pop()
     if not lines:
-        raise MappingError("the input is empty (no header line)")
+        raise InputError("the input is empty (no header line)")
     header = [name.strip() for name in next(csv.reader(lines[:1]))]
     if len(set(header)) != len(header):
-        raise MappingError(f"the header names a column twice: {header}")
+        raise InputError(f"the header names a column twice: {header}")
     reader = csv.reader(lines[1:])
     good: list[list[str]] = []
     starts: list[int] = []

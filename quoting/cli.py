@@ -36,14 +36,14 @@ _MAPPING_FLAGS = (
 
 def _cmd_import(args: argparse.Namespace) -> int:
     from data_lake.importers import import_file
-    from data_lake.table_mapping import TABLE_KINDS, MappingError, load_mapping
+    from data_lake.table_mapping import TABLE_KINDS, InputError, load_mapping
 
     flags = {name: getattr(args, name) for name in _MAPPING_FLAGS}
     try:
         if args.kind in TABLE_KINDS:
             mapping = load_mapping(args.mapping, **flags)
         elif args.mapping is not None or any(v is not None for v in flags.values()):
-            raise MappingError(f"--mapping and column flags apply to {', '.join(TABLE_KINDS)} only")
+            raise InputError(f"--mapping and column flags apply to {', '.join(TABLE_KINDS)} only")
         else:
             mapping = None
         for path in args.paths:
@@ -51,7 +51,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
             print(f"{path}: {report.items} items, {report.attributed} to coin files, {report.unattributed} unattributed")
             for reason, count in sorted(report.reasons.items()):
                 print(f"  unattributed, {reason}: {count}")
-    except (MappingError, OSError) as exc:
+    except (InputError, OSError) as exc:
         print(f"smallfish import: error: {exc}", file=sys.stderr)
         return 2
     print(f"raw zone: {args.raw} (unattributed items are kept in _unattributed.jsonl files)")

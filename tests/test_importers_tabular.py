@@ -14,7 +14,7 @@ import pytest
 from data_lake import raw_zone
 from data_lake.cleaning import CleanPartition, clean_partition
 from data_lake.importers import import_file
-from data_lake.table_mapping import MappingError, TableMapping, load_mapping
+from data_lake.table_mapping import InputError, TableMapping, load_mapping
 from data_lake.tabular_import import epoch_ns
 from quoting.cli import main
 
@@ -197,7 +197,7 @@ def test_historical_trade_csv_pairs_fill_sides_into_trades_at_whole_seconds(tmp_
 def test_historical_import_refuses_another_csv(tmp_path: Path, raw_root: Path) -> None:
     source = tmp_path / "trades.csv"
     source.write_text("time,coin,side,px,sz\n")
-    with pytest.raises(MappingError, match="not a Hyperliquid historical trades CSV"):
+    with pytest.raises(InputError, match="not a Hyperliquid historical trades CSV"):
         import_file(source, "hl-historical-trades", raw_root)
 
 
@@ -221,21 +221,21 @@ def test_times_convert_exactly_and_a_wrong_unit_is_refused(values: list, unit: s
 
 def test_mapping_problems_are_clear_errors(tmp_path: Path) -> None:
     columns = ["time", "px", "sz", "side"]
-    with pytest.raises(MappingError, match="side_convention"):
+    with pytest.raises(InputError, match="side_convention"):
         TableMapping(coin="BTC").resolve("trades-table", columns)
-    with pytest.raises(MappingError, match="exactly one of them"):
+    with pytest.raises(InputError, match="exactly one of them"):
         TableMapping(coin="BTC", coin_column="px", side_convention="B/A").resolve("trades-table", columns)
-    with pytest.raises(MappingError, match=r"\['trade_id'\] not in the input"):
+    with pytest.raises(InputError, match=r"\['trade_id'\] not in the input"):
         TableMapping(coin="BTC", side_convention="B/A", trade_id="trade_id").resolve("trades-table", columns)
-    with pytest.raises(MappingError, match="must contain"):
+    with pytest.raises(InputError, match="must contain"):
         TableMapping(coin="BTC", bid_px="bid_px").resolve("book-table", columns)
-    with pytest.raises(MappingError, match="no column matches"):
+    with pytest.raises(InputError, match="no column matches"):
         TableMapping(coin="BTC").resolve("book-table", columns)
-    with pytest.raises(MappingError, match="unknown mapping key"):
+    with pytest.raises(InputError, match="unknown mapping key"):
         load_mapping(None, price_column="px")
     bad = tmp_path / "m.toml"
     bad.write_text("time = [")
-    with pytest.raises(MappingError, match="not valid TOML"):
+    with pytest.raises(InputError, match="not valid TOML"):
         load_mapping(bad)
 
 
