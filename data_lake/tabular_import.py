@@ -59,7 +59,10 @@ class InputRows:
 
 
 def read_input(path: str | Path) -> InputRows:
-    """Read a ``.parquet`` file, or CSV text (optionally ``.gz`` or ``.lz4`` compressed) with a header line."""
+    """Read a ``.parquet`` file, or CSV text (optionally ``.gz`` or ``.lz4`` compressed) with a header line.
+
+    An LZ4 file damaged at its end gives the rows before the damage plus one set-aside item saying how much was lost.
+    """
     path = Path(path)
     if path.suffix.lower() in (".parquet", ".pq"):
         try:
@@ -72,10 +75,14 @@ def read_input(path: str | Path) -> InputRows:
         )
         return InputRows(rows, columns, "row", _set_aside([]))
     try:
-        data = gzip.decompress(path.read_bytes()) if path.suffix.lower() == ".gz" else raw_zone.read_bytes(path)
+        decoded = raw_zone.DecodedFile(gzip.decompress(path.read_bytes()), 0) if path.suffix.lower() == ".gz" else raw_zone.decode_file(path)
     except (gzip.BadGzipFile, EOFError) as exc:
         raise InputError(f"cannot decompress {path}: {exc}") from None
-    return _read_csv(data.decode("utf-8", errors="replace"))
+    table = _read_csv(decoded.data.decode("utf-8", errors="replace"))
+    if decoded.problem is None:
+        return table
+    lost = _set_aside([(table.rows.height + table.set_aside.height + 2, "", decoded.problem)])  # a damaged lz4 tail
+    return InputRows(table.rows, table.columns, table.original_key, pl.concat([table.set_aside, lost]))
 
 
 def _set_aside(rejected: list[tuple[int, str, str]]) -> pl.DataFrame:

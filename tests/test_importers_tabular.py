@@ -8,6 +8,7 @@ import gzip
 import json
 from pathlib import Path
 
+import lz4.frame
 import polars as pl
 import pytest
 
@@ -255,3 +256,16 @@ def test_cli_import_choices_and_mapping_errors(tmp_path: Path, raw_root: Path, c
                  "--side", "s", "--side-convention", "B/A", "--coin", "BTC"]) == 0
     assert "1 items, 1 to coin files, 0 unattributed" in capsys.readouterr().out
     assert _clean(raw_root, "BTC").tables["trades"].select("px", "side").rows() == [(10.0, 1)]
+
+
+def test_a_damaged_lz4_table_keeps_the_rows_before_the_damage_and_says_what_was_lost(tmp_path: Path, raw_root: Path) -> None:
+    text = "time,side,px,sz\n" + "".join(f"{T0_MS + i},B,10.0,1\n" for i in range(20_000))
+    frame = lz4.frame.compress(text.encode(), block_size=lz4.frame.BLOCKSIZE_MAX64KB)
+    source = tmp_path / "trades.csv.lz4"
+    source.write_bytes(frame[: len(frame) // 2])
+    report = import_file(source, "trades-table", raw_root, TableMapping(coin="BTC", side_convention="B/A"))
+    damage = [reason for reason in report.reasons if reason.startswith("damaged lz4 (block truncated)")]
+    assert len(damage) == 1 and report.reasons[damage[0]] == 1
+    trades = _clean(raw_root, "BTC").tables["trades"]
+    assert 0 < trades.height < 20_000 and trades["time"].to_list() == [T0_MS + i for i in range(trades.height)]
+    assert trades.height + report.unattributed == report.items
