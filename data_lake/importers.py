@@ -16,13 +16,17 @@ Kinds:
 - ``asset-ctxs``: an S3 ``asset_ctxs/{date}.csv.lz4`` file -> ``raw/asset_ctxs/{date}/{H}/{coin}.jsonl.lz4``,
   one ``activeAssetCtx`` frame per CSV row holding the original line under ``"csv"`` (0.0 = missing, see
   :mod:`data_lake.parsers.snapshots`); envelope time = the row's snapshot time.
+- ``hl-historical-trades``: Hyperliquid's ``historical_data`` trade CSV (``time,user,coin,side,px,sz,crossed``) ->
+  ``raw/hl_historical/{date}/{H}/{coin}.jsonl.lz4``, one ``node_fills`` frame per row (:mod:`data_lake.hl_historical`).
+- ``trades-table`` / ``book-table``: any trades or book table (CSV or parquet) under a column mapping ->
+  ``raw/tabular/{date}/{H}/{coin}.jsonl.lz4``, one ``trades`` / ``l2Book`` frame per row (:mod:`data_lake.tabular_import`).
 - ``meta`` / ``all-perp-metas`` / ``perp-dexs`` / ``meta-and-asset-ctxs``: an Info-API snapshot (bare or
   cassette) -> one line in ``raw/api/{date}/{H}/_info_snapshots.jsonl`` (:mod:`data_lake.universe`); a
   ``metaAndAssetCtxs`` response also gives one ``activeAssetCtx`` frame per coin in ``raw/api``. Time taken:
   the cassette's ``date``, else the file's modification time.
 
-Items that cannot be given a coin (invalid JSON, no coin, empty block, ...) are counted with their
-reason in the report and written to ``raw/{source}/{date}/{H}/_unattributed.jsonl``. Writing merges with
+Items that cannot be given a coin (invalid JSON, no coin, empty block, ...), and table rows the mapping cannot
+interpret, are counted with their reason in the report and written to ``raw/{source}/{date}/{H}/_unattributed.jsonl``. Writing merges with
 an existing file and skips lines it already holds, so importing twice changes nothing.
 """
 
@@ -41,6 +45,7 @@ from pathlib import Path
 import polars as pl
 
 from data_lake import raw_zone
+from data_lake.hl_historical import historical_trade_items
 from data_lake.parsers.decode import decode, iso_to_ns, lines_frame, pairs_to_objects
 from data_lake.parsers.schemas import FILL
 from data_lake.parsers.snapshots import (
@@ -49,10 +54,15 @@ from data_lake.parsers.snapshots import (
     parse_asset_ctxs_csv,
     snapshot_problem,
 )
+from data_lake.table_mapping import TABLE_KINDS, InputError, TableMapping
+from data_lake.tabular_import import book_items, read_input, trade_items
 from data_lake.universe import snapshot_line, snapshot_path
 
 SNAPSHOT_KINDS = {"meta": "meta", "all-perp-metas": "allPerpMetas", "perp-dexs": "perpDexs", "meta-and-asset-ctxs": "metaAndAssetCtxs"}
-KINDS = ("archive-l2book", "node-trades", "node-fills", "node-fills-by-block", "user-fills", "asset-ctxs", *SNAPSHOT_KINDS)
+KINDS = (
+    "archive-l2book", "node-trades", "node-fills", "node-fills-by-block", "user-fills", "asset-ctxs", *SNAPSHOT_KINDS,
+    "hl-historical-trades", *TABLE_KINDS,
+)
 _ARCHIVE_PATH = re.compile(r"(\d{8})/(\d{1,2})/l2Book/(.+)\.lz4$")
 _NODE_PATH = re.compile(r"(\d{8})/(\d{1,2})(?:\.lz4)?$")
 _EVENT = r'\[\s*"(?:[^"\\]|\\.)*"\s*,\s*\{.*?\}\s*\]'
@@ -70,7 +80,7 @@ class ImportReport:
     """What an import read, where each item went, and why any item could not be given a coin.
 
     ``items`` counts what was sorted: lines (archive, node trades, node fills), (block, coin) pieces plus
-    blocks set aside (node fills by block), fills (user fills).
+    blocks set aside (node fills by block), fills (user fills), rows and lines that are no row (tables, historical CSV).
     """
 
     kind: str
@@ -83,9 +93,17 @@ class ImportReport:
     written: list[Path] = field(default_factory=list)
 
 
-def import_file(path: str | Path, kind: str, raw_root: str | Path) -> ImportReport:
-    """Import one downloaded file of ``kind`` (see :data:`KINDS`) into the raw zone at ``raw_root``."""
+def import_file(path: str | Path, kind: str, raw_root: str | Path, mapping: TableMapping | None = None) -> ImportReport:
+    """Import one downloaded file of ``kind`` (see :data:`KINDS`) into the raw zone at ``raw_root``.
+
+    ``mapping`` (table kinds only) names the input's columns; a mapping that does not fit the input, or a file
+    that is not the kind's format, raises :class:`InputError` before anything is written.
+    """
     path = Path(path)
+    if kind == "hl-historical-trades":
+        return _write(ImportReport(kind, path, "hl_historical"), historical_trade_items(path).cast(_ITEMS), raw_root, path)
+    if kind in TABLE_KINDS:
+        return _import_table(path, kind, raw_root, mapping)
     if kind == "archive-l2book":
         return _import_archive(path, raw_root)
     if kind == "asset-ctxs":
@@ -100,6 +118,16 @@ def import_file(path: str | Path, kind: str, raw_root: str | Path) -> ImportRepo
     lines = lines_frame(raw_zone.read_bytes(path).decode("utf-8", errors="replace"), 0, "node")
     items = _block_items(lines) if channel == "node_fills_by_block" else _node_items(lines, channel)
     return _write(ImportReport(kind, path, "node"), items, raw_root, path)
+
+
+def _import_table(path: Path, kind: str, raw_root: str | Path, mapping: TableMapping | None) -> ImportReport:
+    """A trades or book table under ``mapping``: one frame per row in ``raw/tabular``."""
+    if mapping is None:
+        raise InputError(f"{kind} needs a column mapping (a mapping file or column flags)")
+    source = read_input(path)
+    resolved = mapping.resolve(kind, source.columns)
+    items = trade_items(source, resolved) if kind == "trades-table" else book_items(source, resolved)
+    return _write(ImportReport(kind, path, "tabular"), items.cast(_ITEMS), raw_root, path)
 
 
 def _wrap(channel: str, recv_iso: pl.Expr, data: pl.Expr) -> pl.Expr:

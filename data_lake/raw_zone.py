@@ -21,7 +21,7 @@ from typing import Any
 import lz4.block
 import lz4.frame
 
-SOURCES = ("ws", "archive", "node", "quoter", "api", "asset_ctxs")
+SOURCES = ("ws", "archive", "node", "quoter", "api", "asset_ctxs", "hl_historical", "tabular")
 _SUFFIXES = (".jsonl.lz4", ".jsonl", ".lz4")
 _DAY_RE = re.compile(r"^\d{8}$")
 

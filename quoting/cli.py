@@ -28,14 +28,32 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+_MAPPING_FLAGS = (
+    "time", "time_unit", "coin_column", "coin", "recv_time", "recv_time_unit", "price", "size", "side", "side_convention",
+    "trade_id", "bid_px", "bid_sz", "ask_px", "ask_sz", "bid_n", "ask_n",
+)
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from data_lake.importers import import_file
+    from data_lake.table_mapping import TABLE_KINDS, InputError, load_mapping
 
-    for path in args.paths:
-        report = import_file(path, args.kind, args.raw)
-        print(f"{path}: {report.items} items, {report.attributed} to coin files, {report.unattributed} unattributed")
-        for reason, count in sorted(report.reasons.items()):
-            print(f"  unattributed, {reason}: {count}")
+    flags = {name: getattr(args, name) for name in _MAPPING_FLAGS}
+    try:
+        if args.kind in TABLE_KINDS:
+            mapping = load_mapping(args.mapping, **flags)
+        elif args.mapping is not None or any(v is not None for v in flags.values()):
+            raise InputError(f"--mapping and column flags apply to {', '.join(TABLE_KINDS)} only")
+        else:
+            mapping = None
+        for path in args.paths:
+            report = import_file(path, args.kind, args.raw, mapping)
+            print(f"{path}: {report.items} items, {report.attributed} to coin files, {report.unattributed} unattributed")
+            for reason, count in sorted(report.reasons.items()):
+                print(f"  unattributed, {reason}: {count}")
+    except (InputError, OSError) as exc:
+        print(f"smallfish import: error: {exc}", file=sys.stderr)
+        return 2
     print(f"raw zone: {args.raw} (unattributed items are kept in _unattributed.jsonl files)")
     return 0
 
@@ -80,6 +98,63 @@ def _cmd_download(args: argparse.Namespace) -> int:
     print(archive.summary(report))
     print(f"raw zone: {args.raw}")
     return 1 if report.failed else 0
+
+
+def _add_mapping_arguments(imp: argparse.ArgumentParser) -> None:
+    from data_lake.table_mapping import SIDE_CONVENTIONS, TIME_UNITS
+
+    group = imp.add_argument_group(
+        "column mapping (trades-table, book-table)",
+        "input column names; a --mapping file (.json or .toml, keys = the long option names with _) is read first and "
+        "these flags override it. Book level columns are templates with {i} (bid_px_{i}, bids[{i}].price), best level first.",
+    )
+    group.add_argument("--mapping", help="mapping file (.json or .toml)")
+    group.add_argument("--time", help="event time column (default: time)")
+    group.add_argument("--time-unit", choices=TIME_UNITS, help="epoch unit of the time column, or iso (default: ms)")
+    group.add_argument("--coin-column", help="coin column")
+    group.add_argument("--coin", help="one coin for every row (instead of --coin-column)")
+    group.add_argument("--recv-time", help="receive time column (default: none, the event time is used)")
+    group.add_argument("--recv-time-unit", choices=TIME_UNITS, help="unit of the receive time column (default: --time-unit)")
+    group.add_argument("--price", help="trade price column (default: px)")
+    group.add_argument("--size", help="trade size column (default: sz)")
+    group.add_argument("--side", help="aggressor side column (default: side)")
+    group.add_argument("--side-convention", choices=tuple(SIDE_CONVENTIONS),
+                       help="how the side column names the aggressor: buy/sell, B/A, bid/ask (bid = buy), +1/-1, or "
+                            "buyer-maker (true = the buyer rested, so the taker sold)")
+    group.add_argument("--trade-id", help="trade id column (default: none, ids are derived)")
+    for side in ("bid", "ask"):
+        group.add_argument(f"--{side}-px", help=f"{side} price template (default: {side}_px_{{i}})")
+        group.add_argument(f"--{side}-sz", help=f"{side} size template (default: {side}_sz_{{i}})")
+        group.add_argument(f"--{side}-n", help=f"{side} order-count template (default: none)")
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from data_lake.lake import Lake
+
+    try:
+        from data_lake.export_hftbacktest import book_snapshots, event_counts, hftbacktest_events, tick_and_lot
+    except ImportError as exc:
+        print(f"smallfish export: error: hftbacktest is needed ({exc}); pip install 'smallfish[reference]'", file=sys.stderr)
+        return 2
+
+    lake = Lake(args.lake)
+    book = book_snapshots(lake.read_partition("book", args.coin, args.date))
+    trades = lake.read_partition("trades", args.coin, args.date)
+    if book.height == 0 and trades.height == 0:
+        print(f"smallfish export: error: no l2Book snapshots or trades for {args.coin} on {args.date} in {lake.root}", file=sys.stderr)
+        return 2
+    seen_tick, seen_lot = tick_and_lot(book, trades)
+    tick, lot = args.tick_size or seen_tick, args.lot_size or seen_lot
+    events = hftbacktest_events(book, trades, tick, lot, args.feed_latency_ms)
+    out = args.out if args.out.endswith(".npz") else f"{args.out}.npz"  # numpy's own rule
+    np.savez_compressed(out, data=events)
+    counts = ", ".join(f"{name} {count:,}" for name, count in event_counts(events).items())
+    print(f"{out}: {events.shape[0]:,} events ({counts}) from {book.height:,} snapshots and {trades.height:,} trades")
+    print(f"tick size {tick:g}, lot size {lot:g} (give the same to BacktestAsset); local time: "
+          + ("receive time as captured" if args.feed_latency_ms is None else f"event time + {args.feed_latency_ms:g} ms"))
+    return 0
 
 
 def _cmd_quote(args: argparse.Namespace) -> int:
@@ -133,11 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", required=True, help="raw-zone root to write into")
     sim.set_defaults(func=_cmd_simulate)
 
-    imp = sub.add_parser("import", help="sort downloaded Hyperliquid files (archive, node, API fills) into the raw zone")
-    imp.add_argument("kind", help="archive-l2book, node-trades, node-fills, node-fills-by-block, user-fills, asset-ctxs, "
-                     "meta, all-perp-metas, perp-dexs, meta-and-asset-ctxs")
+    from data_lake.importers import KINDS
+
+    imp = sub.add_parser("import", help="sort downloaded files (Hyperliquid archive, node, API, historical CSV, or any "
+                         "trades/book table under a column mapping) into the raw zone")
+    imp.add_argument("kind", choices=KINDS)
     imp.add_argument("paths", nargs="+")
     imp.add_argument("--raw", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root (default $SMALLFISH_RAW or ./raw)")
+    _add_mapping_arguments(imp)
     imp.set_defaults(func=_cmd_import)
 
     dl = sub.add_parser("download", help="fetch Hyperliquid's S3 history (requester pays) into the raw zone: lists and "
@@ -157,6 +235,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="another S3 server (default $SMALLFISH_ARCHIVE_ENDPOINT_URL, else AWS; AWS_ENDPOINT_URL is not used)")
     dl.add_argument("--dry-run", action="store_true", help="list and print the totals only")
     dl.set_defaults(func=_cmd_download)
+
+    exp = sub.add_parser("export", help="write a coin-day of the lake for another tool (hftbacktest's event array)")
+    exp.add_argument("format", choices=("hftbacktest",))
+    exp.add_argument("--coin", required=True)
+    exp.add_argument("--date", type=_date, required=True, help="UTC day (YYYY-MM-DD)")
+    exp.add_argument("--out", required=True, help="output .npz file (key 'data')")
+    exp.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"), help="lake root (default $SMALLFISH_LAKE or ./lake)")
+    exp.add_argument("--tick-size", type=float, help="price grid for matching levels (default: the finest the day's prices show)")
+    exp.add_argument("--lot-size", type=float, help="size grid (default: the finest the day's sizes show)")
+    exp.add_argument("--feed-latency-ms", type=float, help="local time = event time + this (default: the captured receive time)")
+    exp.set_defaults(func=_cmd_export)
 
     rec = sub.add_parser("record", help="capture trades, l2Book, bbo, activeAssetCtx (and user streams) into the raw zone")
     rec.add_argument("--coins", required=True, help="comma-separated coins, e.g. BTC,xyz:NVDA")
