@@ -19,7 +19,11 @@ outcomes do not follow, and the pooled calibration (Cox / Mincer-Zarnowitz) slop
 good the model is within a window (errors in variables: Fuller 1987, *Measurement Error Models*, ch. 1). Given
 ``windows`` (one label per forecast), the slope is therefore estimated *within* windows, with one intercept per
 window: it judges the resolution the forecast claims at decision time (depth, regime), while the level, including
-the windows' level errors, is judged by the pooled calibration-in-the-large and by the CORP reliability.
+the windows' level errors, is judged by the pooled calibration-in-the-large and by the CORP reliability. Because
+that error is shared by every forecast of a window, the intervals are then cluster-robust by window with Student-t
+quantiles on (windows - 1) degrees of freedom (Cameron & Miller 2015, J. Human Resources 50(2)): a serial-correlation
+(HAC) interval over thousands of forecasts would treat one window's error as thousands of independent ones, and
+reject an unbiased estimation method far more often than its stated level.
 """
 
 from __future__ import annotations
@@ -275,6 +279,14 @@ def _ci_of(fit: Any, confidence: float) -> NDArray[np.float64]:
     return np.asarray(fit.conf_int(alpha=1.0 - confidence))
 
 
+def _robust_cov(maxlags: int, windows: NDArray[Any] | None, **hac: Any) -> dict[str, Any]:
+    """statsmodels ``fit`` arguments: cluster-robust by window (t on windows - 1 df) given two or more windows, else
+    Newey-West HAC with ``maxlags`` (module docstring)."""
+    if windows is not None and np.unique(windows).size >= 2:
+        return {"cov_type": "cluster", "cov_kwds": {"groups": np.unique(windows, return_inverse=True)[1]}, "use_t": True}
+    return {"cov_type": "HAC", "cov_kwds": {"maxlags": maxlags, **hac}}
+
+
 def _window_dummies(windows: NDArray[Any] | None, n: int) -> NDArray[np.float64]:
     """One indicator column per window label (a single constant column without windows)."""
     if windows is None:
@@ -297,13 +309,13 @@ def _logistic_recalibration(
 ) -> tuple[float, tuple[float, float], float, tuple[float, float]]:
     """Cox (1958) recalibration ``logit P(o=1) = a_w + b logit(f)``: slope b (within windows when given, see the
     module docstring), and the calibration-in-the-large intercept with b fixed at 1 (offset) over all forecasts,
-    each with a HAC Wald interval. NaN when the fit is not defined."""
+    each with a Wald interval (:func:`_robust_cov`). NaN when the fit is not defined."""
     nan2 = (math.nan, math.nan)
     clipped = np.clip(f, 1e-6, 1.0 - 1e-6)
     logit = np.log(clipped / (1.0 - clipped))
     if np.ptp(o) == 0.0:
         return math.nan, nan2, math.nan, nan2
-    cov = {"cov_type": "HAC", "cov_kwds": {"maxlags": maxlags}}
+    cov = _robust_cov(maxlags, windows)
     family = sm.families.Binomial()
     dummies = _window_dummies(windows, o.size)
     with warnings.catch_warnings():
@@ -330,8 +342,8 @@ class CalibrationMetrics:
 
     ``reliability``/``resolution``/``uncertainty`` are the exact CORP terms (``brier = reliability -
     resolution + uncertainty``); ``ece`` uses 10 uniform bins; ``slope`` is the Cox calibration slope and
-    ``intercept`` the calibration-in-the-large (slope fixed at 1), both on the logit scale with HAC
-    intervals at ``confidence``. ``windows`` is the number of walk-forward windows the slope was estimated within
+    ``intercept`` the calibration-in-the-large (slope fixed at 1), both on the logit scale with HAC (or, over
+    walk-forward windows, window-clustered) intervals at ``confidence``. ``windows`` is the number of walk-forward windows the slope was estimated within
     (1: pooled; see the module docstring).
     """
 
@@ -470,7 +482,7 @@ def adverse_selection_calibration(
     """Calibration of continuous predictions (Mincer & Zarnowitz 1969; Theil 1966, *Applied Economic
     Forecasting*, ch. 2). Intervals are Newey-West HAC (markouts of consecutive fills overlap) with
     ``maxlags`` (default :func:`newey_west_lags`) and Student-t quantiles. ``windows``: the walk-forward window
-    of each prediction, for a within-window slope (module docstring)."""
+    of each prediction, for a within-window slope and window-clustered intervals (module docstring)."""
     p = np.asarray(predicted_bps, dtype=float)
     r = np.asarray(realised_bps, dtype=float)
     if p.ndim != 1 or p.shape != r.shape:
@@ -483,7 +495,7 @@ def adverse_selection_calibration(
     labels = _window_labels(windows, n)
     dummies = _window_dummies(labels, n)
     lags = newey_west_lags(n) if maxlags is None else maxlags
-    cov = {"cov_type": "HAC", "cov_kwds": {"maxlags": lags, "use_correction": True}, "use_t": True}
+    cov = {"use_t": True, **_robust_cov(lags, labels, use_correction=True)}
     error = r - p
     bias_fit = sm.OLS(error, np.ones(n)).fit(**cov)
     nan2 = (math.nan, math.nan)
