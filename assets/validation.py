@@ -48,7 +48,7 @@ from validation.signal_quality import signal_quality as measure_signal
 from data_lake.param_schema import json_safe
 from validation.candidate import CANDIDATE
 from validation.variants import BASELINE, VariantConfig
-from validation.walk_forward import MAX_SILENCE_MS, Fold, covered_ms, rolling_folds
+from validation.walk_forward import MAX_GAP_MS, Fold, covered_ms, rolling_folds
 from validation.walk_forward_run import POOLED, WalkForwardRun, final_candidate, report_html, walk_forward
 
 GROUP = "validation"
@@ -125,7 +125,7 @@ class WalkForwardConfig(dg.Config):
         """Why there is no fold when the book covers ``covered`` ms of the lookback ending with ``date``."""
         return (
             f"no fold: the book covers {covered / HOUR_MS:.2f} h of the {self.lookback_ms() / HOUR_MS:g} h up to the "
-            f"end of {date} (gaps over {MAX_SILENCE_MS // 1000} s left out); one fold needs "
+            f"end of {date} (gaps over {MAX_GAP_MS // 1000} s left out); one fold needs "
             f"{self.one_fold_ms() / HOUR_MS:g} h covered (train_hours {self.train_hours:g} + test_hours "
             f"{self.test_hours:g}), {self.n_folds} folds {self.lookback_ms() / HOUR_MS:g} h; fold lengths: "
             f"python -m pipelines.run --train-hours/--test-hours/--folds, or walk_forward_assets' run config"

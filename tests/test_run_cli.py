@@ -26,7 +26,8 @@ def capture_lines(coin: str, start_ms: int, minutes: int) -> list[str]:
         t = start_ms + 500 * i
         mid = 100 + [0, 1, 2, 1, 3, 2, 0, -1][i % 8] * 0.1 + (i // 97 % 3) * 0.1
         bid, ask = f"{mid - 0.1:.1f}", f"{mid + 0.1:.1f}"
-        book = {"coin": coin, "time": t, "levels": [[{"px": bid, "sz": "1.0", "n": 1}], [{"px": ask, "sz": "1.0", "n": 1}]]}
+        levels = [[{"px": bid, "sz": "1.0", "n": 1}], [{"px": ask, "sz": "1.0", "n": 1}]]
+        book = {"coin": coin, "time": t, "levels": levels}
         lines.append(raw_zone.envelope(t * 1_000_000 + 1_000, {"channel": "l2Book", "data": book}))
         if i % 4 == 2:
             side = "B" if i % 8 == 2 else "A"

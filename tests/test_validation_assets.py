@@ -37,7 +37,9 @@ OWN_FILLS = 300
 
 
 @pytest.fixture(scope="module")
-def materialised(tmp_path_factory: pytest.TempPathFactory) -> tuple[dg.ExecuteInProcessResult, Lake, dg.DagsterInstance]:
+def materialised(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[dg.ExecuteInProcessResult, Lake, dg.DagsterInstance]:
     """The demo day's trades, book, features and markouts (plus a few own fills carrying the quoter's predicted
     adverse selection) written into a fresh lake, then every validation asset and check materialised."""
     root = tmp_path_factory.mktemp("lake")
@@ -95,7 +97,8 @@ def test_the_cli_line_names_the_report_its_run_wrote(materialised) -> None:
     ]
     assert report.is_file()
     other_run = Outcome(DEMO.coin, DAY, FITS, False, "0" * 32)
-    assert walk_forward_lines(instance, [other_run]) == [f"  {DEMO.coin} {DAY} walk-forward: not materialised (run 00000000 failed)"]
+    assert walk_forward_lines(instance, [other_run]) == [
+        f"  {DEMO.coin} {DAY} walk-forward: not materialised (run 00000000 failed)"]
 
 
 def test_calibration_signal_quality_and_alerts_tables_and_checks(materialised) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from validation.walk_forward import (
     DAY_MS,
     HOUR_MS,
-    MAX_SILENCE_MS,
+    MAX_GAP_MS,
     Fold,
     concat_test_frames,
     covered_ms,
@@ -253,8 +253,8 @@ def test_covered_time_counts_44_minutes_of_snapshots_spread_over_35_hours_as_44_
 def test_covered_time_leaves_out_gaps_and_ignores_order_duplicates_and_nulls():
     times = pl.Series("time", [T0 + 90_000, T0, T0 + 30_000, T0 + 30_000, None, T0 + 10 * MINUTE_MS], dtype=pl.Int64)
     # 0 -> 30 s and 30 s -> 90 s count (the second at the limit); 90 s -> 10 min is a gap
-    assert MAX_SILENCE_MS == 60_000
+    assert MAX_GAP_MS == 60_000
     assert covered_ms(times) == 30_000 + 60_000
-    assert covered_ms(times, max_silence_ms=59_999) == 30_000
+    assert covered_ms(times, max_gap_ms=59_999) == 30_000
     assert covered_ms(pl.Series("time", [T0], dtype=pl.Int64)) == 0
     assert covered_ms(pl.Series("time", [], dtype=pl.Int64)) == 0

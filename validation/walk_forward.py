@@ -22,7 +22,7 @@ HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 DEFAULT_TRAIN_MS = 60 * DAY_MS
 DEFAULT_TEST_MS = 7 * DAY_MS
-MAX_SILENCE_MS = 60_000
+MAX_GAP_MS = 60_000
 """A longer interval between two observations is a capture gap, not covered time (the clean tables' metadata lists
 gaps over the same minute)."""
 
@@ -106,13 +106,13 @@ def _fold(index: int, start_ms: int, test_start_ms: int, train_ms: int, test_ms:
     return Fold(index, max(start_ms, train_end - train_ms), train_end, test_start_ms, test_start_ms + test_ms)
 
 
-def covered_ms(times: pl.Series, max_silence_ms: int = MAX_SILENCE_MS) -> int:
+def covered_ms(times: pl.Series, max_gap_ms: int = MAX_GAP_MS) -> int:
     """Time (ms) that observations at ``times`` (UTC epoch ms) cover: the sum of the intervals between consecutive
-    distinct times, leaving out every interval longer than ``max_silence_ms`` (a capture gap). 44 minutes of 0.5 s
+    distinct times, leaving out every interval longer than ``max_gap_ms`` (a capture gap). 44 minutes of 0.5 s
     book snapshots cover 44 minutes wherever they lie in a day, which neither their calendar span nor their count
     says."""
     steps = times.drop_nulls().unique().sort().diff().drop_nulls()
-    return int(steps.filter(steps <= max_silence_ms).sum())
+    return int(steps.filter(steps <= max_gap_ms).sum())
 
 
 def slice_fold(frame: pl.DataFrame, fold: Fold, part: Part, time_col: str = "time") -> pl.DataFrame:
