@@ -20,10 +20,12 @@ good the model is within a window (errors in variables: Fuller 1987, *Measuremen
 ``windows`` (one label per forecast), the slope is therefore estimated *within* windows, with one intercept per
 window: it judges the resolution the forecast claims at decision time (depth, regime), while the level, including
 the windows' level errors, is judged by the pooled calibration-in-the-large and by the CORP reliability. Because
-that error is shared by every forecast of a window, the intervals are then cluster-robust by window with Student-t
-quantiles on (windows - 1) degrees of freedom (Cameron & Miller 2015, J. Human Resources 50(2)): a serial-correlation
-(HAC) interval over thousands of forecasts would treat one window's error as thousands of independent ones, and
-reject an unbiased estimation method far more often than its stated level.
+that error is shared by every forecast of a window, the level's interval (calibration-in-the-large, bias) is then
+cluster-robust by window with Student-t quantiles on (windows - 1) degrees of freedom (Cameron & Miller 2015,
+J. Human Resources 50(2)): a serial-correlation (HAC) interval over thousands of forecasts would treat one window's
+error as thousands of independent ones, and reject an unbiased estimation method far more often than its stated
+level. The within-window slope keeps its HAC interval: the window intercepts absorb the shared level, and a
+cluster-robust variance is degenerate when the within-window variation sits in one or two windows.
 """
 
 from __future__ import annotations
@@ -315,17 +317,17 @@ def _logistic_recalibration(
     logit = np.log(clipped / (1.0 - clipped))
     if np.ptp(o) == 0.0:
         return math.nan, nan2, math.nan, nan2
-    cov = _robust_cov(maxlags, windows)
+    level_cov, slope_cov = _robust_cov(maxlags, windows), _robust_cov(maxlags, None)
     family = sm.families.Binomial()
     dummies = _window_dummies(windows, o.size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        large = sm.GLM(o, np.ones((o.size, 1)), family=family, offset=logit).fit(**cov)
+        large = sm.GLM(o, np.ones((o.size, 1)), family=family, offset=logit).fit(**level_cov)
         intercept, intercept_ci = float(large.params[0]), tuple(map(float, _ci_of(large, confidence)[0]))
         if not _varies_within(logit, dummies):
             return math.nan, nan2, intercept, intercept_ci
         try:
-            full = sm.GLM(o, np.column_stack([logit, dummies]), family=family).fit(**cov)
+            full = sm.GLM(o, np.column_stack([logit, dummies]), family=family).fit(**slope_cov)
         except (np.linalg.LinAlgError, ValueError):
             return math.nan, nan2, intercept, intercept_ci
     slope, slope_ci = float(full.params[0]), tuple(map(float, _ci_of(full, confidence)[0]))
@@ -496,6 +498,7 @@ def adverse_selection_calibration(
     dummies = _window_dummies(labels, n)
     lags = newey_west_lags(n) if maxlags is None else maxlags
     cov = {"use_t": True, **_robust_cov(lags, labels, use_correction=True)}
+    slope_cov = {"use_t": True, **_robust_cov(lags, None, use_correction=True)}
     error = r - p
     bias_fit = sm.OLS(error, np.ones(n)).fit(**cov)
     nan2 = (math.nan, math.nan)
@@ -510,7 +513,7 @@ def adverse_selection_calibration(
         residual, regression = r - r.mean(), 0.0
     slope, slope_ci = math.nan, nan2
     if _varies_within(p, dummies):
-        within = sm.OLS(r, np.column_stack([p, dummies])).fit(**cov) if labels is not None else pooled
+        within = sm.OLS(r, np.column_stack([p, dummies])).fit(**slope_cov) if labels is not None else pooled
         slope_at = 0 if labels is not None else 1
         slope, slope_ci = float(within.params[slope_at]), tuple(map(float, _ci_of(within, confidence)[slope_at]))
     bias = float(error.mean())
