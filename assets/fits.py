@@ -32,7 +32,7 @@ from assets.partitions import COIN_DAY, coin_and_date
 from assets.regime_state import CANDIDATE_JSON, PARAMS_JSON, minute_bars, regime_candidates, regime_params
 from assets.quality import DAY_MS, day_bounds_ms
 from calibration.fill_intensity import fill_intensity_figure, fill_intensity_table, taker_orders
-from calibration.markouts import mid_series
+from calibration.mids import MID_MAX_AGE_MS, mid_series
 from calibration.regimes import RegimeParams, regime_beliefs, regime_timeline_figure
 from calibration.vol_fit import fit_volatility
 from calibration.window_fits import (
@@ -54,8 +54,6 @@ TRADE_COLUMNS = ["coin", "time", "tid", "px", "sz", "side", "buyer", "seller", "
 ARRIVAL_COLUMNS = ["time", "tid", "side", "buyer", "seller", "hash"]
 """What :func:`order_arrival_times` reads; the Hawkes fit reads them one day at a time (memory of one day)."""
 NO_HMM = "none: regime_fit stored no HMM for this partition"
-MID_MAX_AGE_MS = 5_000
-"""Oldest mid a taker order's depth is measured from (``taker_orders``' ``max_mid_age_ms``)."""
 
 
 class FitWindowConfig(dg.Config):
@@ -244,7 +242,7 @@ def _taker_orders(lake: Lake, coin: str, days: tuple[dt.date, ...]) -> tuple[pl.
         start, end = day_bounds_ms(day)
         near = mid.filter(pl.col("time").is_between(start - MID_MAX_AGE_MS, end, closed="left"))
         trades = lake.read_partition("trades", coin, day, columns=TRADE_COLUMNS)
-        orders.append(taker_orders(trades, near, tick_size=tick, max_mid_age_ms=MID_MAX_AGE_MS))
+        orders.append(taker_orders(trades, near, tick_size=tick))
     return pl.concat(orders), mid, tick
 
 

@@ -12,7 +12,8 @@ from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import day_bounds_ms
 from calibration.bars import features_1min, features_1s
 from calibration.fill_log import enrich_fill_log
-from calibration.markouts import maker_side_of_trades, markouts, mid_series
+from calibration.markouts import maker_side_of_trades, markouts
+from calibration.mids import mid_series
 from calibration.toxicity import book_signals
 from data_lake.tables import MARKOUT_HORIZONS_MS
 from pipelines.resources import DataLakeResource

@@ -6,7 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from calibration.markouts import maker_side_of_trades, markouts, mid_series
+from calibration.markouts import maker_side_of_trades, markouts
+from calibration.mids import mid_series
 
 NULL = None
 
@@ -30,7 +31,8 @@ def _book() -> pl.DataFrame:
 
 
 def _fills() -> pl.DataFrame:
-    """A: maker buy at 100.5 at t=1200; B: maker sell at 102.5 at t=2000; C: at the last mid; D: before any mid."""
+    """A: maker buy at 100.5 at t=1200; B: maker sell at 102.5 at t=2000; C: in the last mid's ms; D: before any
+    mid."""
     return pl.DataFrame(
         {
             "coin": ["X", "X", "X", "X"],
@@ -83,10 +85,11 @@ def test_markouts_hand_computed_buy_and_sell() -> None:
     assert b["adverse_selection_bps"] == 0.0
     assert b["net_1000ms_bps"] == pytest.approx((0.5 + 5) / 102 * 1e4 - 1.5)
 
-    # C sits on the last mid: known at the fill, every horizon runs past the data.
-    assert c["mid_at_fill"] == 110.0 and c["mid_age_ms"] == 0
-    assert all(c[f"mid_{h}ms"] is NULL for h in (200, 1000, 5000, 30000))
-    assert c["adverse_selection_bps"] is NULL
+    # C shares its ms with the 110 snapshot, which may already show C: its mid is the one before, 97 (4.8 s old).
+    assert c["mid_at_fill"] == 97.0 and c["mid_age_ms"] == 4800
+    # Horizons see the 110 while it is at most 5 s old (7001 + 5000 is exactly 5 s), not at 30 s.
+    assert [c[f"mid_{h}ms"] for h in (200, 1000, 5000)] == [110.0] * 3 and c["mid_30000ms"] is NULL
+    assert c["adverse_selection_bps"] == 0.0
     # D precedes every mid of X (Y's mid at 900 must not leak in).
     assert d["mid_at_fill"] is NULL and d["mid_age_ms"] is NULL and d["spread_capture_bps"] is NULL
 
