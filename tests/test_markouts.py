@@ -140,3 +140,21 @@ def test_adverse_horizon_must_be_a_horizon() -> None:
         markouts(_fills(), mid_series(_book()), horizons_ms=(1000,), fee_bps=0.0)
     out = markouts(_fills(), mid_series(_book()), horizons_ms=(1000,), fee_bps=0.0, adverse_horizon_ms=None)
     assert "adverse_selection_bps" not in out.columns and "markout_1000ms_bps" in out.columns
+
+
+def test_no_mid_is_carried_across_a_capture_gap() -> None:
+    # Mid 100 every 500 ms to 60 s, a 250 s outage (the review's real capture), then 101 every 500 ms from 310 s.
+    times = [*range(0, 60_001, 500), *range(310_000, 400_000, 500)]
+    mids = pl.DataFrame({"time": times, "mid": [100.0 if t <= 60_000 else 101.0 for t in times]})
+    fills = pl.DataFrame({"time": [58_000, 100_000, 309_000, 310_001], "side": [1, 1, 1, 1], "px": [100.0] * 4})
+    rows = markouts(fills, mids, fee_bps=0.0).to_dicts()
+    before, inside, last_second, after = rows
+    # 58 s: the 1 s and 5 s horizons still see the 60 s mid (<= 5 s old); at 30 s (88 s) the book had been dark 28 s.
+    assert [before[f"mid_{h}ms"] for h in (200, 1000, 5000)] == [100.0] * 3 and before["markout_30000ms_bps"] is NULL
+    # Inside the outage nothing is known: not the 100 of 40 s earlier, not the 101 after it.
+    assert inside["mid_at_fill"] is NULL and inside["spread_capture_bps"] is NULL and inside["mid_age_ms"] is NULL
+    # Its horizons land after the outage and only there is a mid; markouts stay null without a mid at the fill.
+    assert inside["mid_30000ms"] is NULL and inside["markout_200ms_bps"] is NULL
+    assert last_second["mid_at_fill"] is NULL and last_second["mid_1000ms"] == 101.0
+    assert last_second["markout_1000ms_bps"] is NULL
+    assert after["mid_at_fill"] == 101.0 and after["mid_age_ms"] == 1 and after["markout_5000ms_bps"] == 0.0
