@@ -114,7 +114,8 @@ def markouts_asset(context: dg.AssetExecutionContext, data_lake: DataLakeResourc
     if reason is not None:
         empty = MARKOUTS.empty()
         version = lake.write_partition("markouts", empty, coin, date)
-        return dg.MaterializeResult(metadata={**table_metadata(empty, lake.uri("markouts"), version), **skipped(reason)})
+        metadata = table_metadata(empty, lake.uri("markouts"), version)
+        return dg.MaterializeResult(metadata={**metadata, **skipped(reason)})
     marked = markouts(fills, mids, horizons_ms=MARKOUT_HORIZONS_MS)
     bars_1s = lake.read_partition("features", coin, date).filter(pl.col("bar_ms") == 1000)
     beliefs = day_regime_beliefs(lake, coin, date, params_date=date - dt.timedelta(days=1))

@@ -125,7 +125,9 @@ def param_sets(context: dg.AssetExecutionContext, config: PromotionConfig, data_
         )
     except (ValueError, InvalidParameterSet) as exc:
         context.log.warning(f"no candidate for {coin} {date}: {exc}")
-        return dg.MaterializeResult(metadata={"decision": "no candidate", "reason": str(exc), **skipped(f"no candidate: {exc}")})
+        return dg.MaterializeResult(
+            metadata={"decision": "no candidate", "reason": str(exc), **skipped(f"no candidate: {exc}")}
+        )
     param_registry.register_candidate(lake.root, candidate)
     try:
         incumbent = param_registry.load_promoted(lake.root, coin).param_set

@@ -24,7 +24,7 @@ def _asof(left: pl.DataFrame, right: pl.DataFrame, on_right: str, columns: list[
         left.with_row_index("_row")
         .with_columns(_asof_time=pl.col("time"))
         .sort("coin", "_asof_time")
-        .join_asof(right, on="_asof_time", by="coin", strategy="backward", tolerance=max_age_ms)
+        .join_asof(right, on="_asof_time", by="coin", strategy="backward", tolerance=max_age_ms, check_sortedness=False)
         .sort("_row")
     )
     return joined.drop("_row", "_asof_time")

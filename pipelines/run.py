@@ -78,7 +78,8 @@ def _print_notes(instance: dg.DagsterInstance, outcomes: list[Outcome]) -> None:
     """Every asset that skipped, failed or did not run, with its reason, by partition in stage order."""
     lines = []
     for o in sorted(outcomes, key=lambda o: (o.coin, o.date, STAGE_ORDER.index(o.stage))):
-        notes = run_notes(instance, o.run_id) if o.run_id else [AssetNote(o.stage, "not run", "an earlier stage failed")]
+        earlier_failed = [AssetNote(o.stage, "not run", "an earlier stage failed")]
+        notes = run_notes(instance, o.run_id) if o.run_id else earlier_failed
         lines += [f"  {o.coin} {o.date} {note.line()}" for note in notes]
     print("skipped or failed assets, with their reasons:")
     print("\n".join(lines or ["  none"]))

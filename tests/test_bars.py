@@ -84,7 +84,9 @@ def _outage_book() -> pl.DataFrame:
 
 
 def test_bars_inside_a_capture_gap_do_not_exist_and_no_return_spans_it() -> None:
-    no_trades = pl.DataFrame(schema={"coin": pl.String, "time": pl.Int64, "px": pl.Float64, "sz": pl.Float64, "side": pl.Int8})
+    no_trades = pl.DataFrame(
+        schema={"coin": pl.String, "time": pl.Int64, "px": pl.Float64, "sz": pl.Float64, "side": pl.Int8}
+    )
     seconds = features(no_trades, _outage_book(), bar_ms=1000, half_life_bars=5.0)
     # The 60 s mid stays the mid of bars ending at most 5 s later (through the 64 s bar), then nothing until 310 s.
     assert seconds["time"].to_list() == [*range(0, 65_000, 1000), *range(310_000, 420_000, 1000)]
