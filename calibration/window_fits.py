@@ -240,10 +240,10 @@ def quote_episodes(
 
     Placed at ``order_time`` (else its first update); it rests until its first status outside
     :data:`RESTING_STATUSES`, else ``end_ms``. ``depth_ticks = side * (mid - limit_px) / tick`` from the mid at
-    placement (``mids``: ``time, mid``; :func:`calibration.mids.mid_index`, at most ``MID_MAX_AGE_MS`` old), positive
-    away from the mid; ``filled`` when the
-    ``fills`` table has a fill of that oid before the episode ends. Orders placed through the mid (negative depth)
-    or without a mid are dropped. The depth at placement stands for the whole episode (the mid moves meanwhile).
+    placement (``mids``: ``time, mid``; :func:`calibration.mids.mid_index`: at most ``MID_MAX_AGE_MS`` old),
+    positive away from the mid; ``filled`` when the ``fills`` table has a fill of that oid before the episode ends.
+    Orders placed through the mid (negative depth) or without a mid are dropped. The depth at placement stands for
+    the whole episode (the mid moves meanwhile).
     """
     ends = order_updates.filter(~pl.col("status").is_in(RESTING_STATUSES)).group_by("oid").agg(
         end_ms=pl.col("time").min()
