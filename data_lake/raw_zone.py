@@ -5,15 +5,22 @@ Hyperliquid's S3 archive). Each line is the archive envelope
 ``{"time": "<receive time, ISO ns UTC, no zone>", "ver_num": 1, "raw": <the WS frame>}``.
 Coin names may contain ``/`` and ``:`` (``PURR/USDC``, ``xyz:NVDA``); :func:`coin_file_name` makes them
 file-safe and :func:`coin_from_file_name` inverts it. Files whose name starts with ``_`` (such as an
-importer's ``_unattributed.jsonl``) are not coin files and are never discovered.
+importer's ``_unattributed.jsonl``) are not coin files and are never discovered, so a coin whose name starts
+with ``_``, or whose file name would exceed the file system's 255-byte limit, is refused by
+:func:`coin_name_problem` before anything is written. Writers of one file serialise on the lock of its
+directory (:func:`locked`) and replace it atomically (:func:`write_bytes`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +40,24 @@ def coin_file_name(coin: str) -> str:
 
 def coin_from_file_name(name: str) -> str:
     return name.replace("%2F", "/").replace("%25", "%")
+
+
+NAME_MAX_BYTES = 255
+"""Longest file name (bytes) of the common local file systems (ext4, xfs, apfs) and of most object stores' keys' parts."""
+
+
+def coin_name_problem(coin: str) -> str | None:
+    """Why ``coin`` cannot have a raw-zone file (null when it can): a name :func:`discover` would skip
+    (leading ``_``, reserved for non-coin files), an empty name or one with a NUL byte, or a file name longer
+    than :data:`NAME_MAX_BYTES`."""
+    if not coin or "\x00" in coin:
+        return "empty coin name or NUL byte in it"
+    if coin.startswith("_"):
+        return "coin name starts with '_' (reserved for non-coin raw files)"
+    longest = len(f"{coin_file_name(coin)}{_SUFFIXES[0]}".encode())
+    if longest > NAME_MAX_BYTES:
+        return f"coin name too long for a file name ({longest} bytes > {NAME_MAX_BYTES})"
+    return None
 
 
 def raw_path(raw_root: str | Path, source: str, date: dt.date, hour: int, coin: str, compressed: bool = True) -> Path:
@@ -123,6 +148,8 @@ def decode_file(path: str | Path) -> DecodedFile:
     return _salvage(data)
 
 
+DAMAGED_LZ4 = "damaged lz4"
+"""How every reason for an lz4 file that could not be decoded whole begins."""
 _LZ4_MAGIC = 0x184D2204
 _LZ4_BLOCK_MAX = {4: 1 << 16, 5: 1 << 18, 6: 1 << 20, 7: 1 << 22}
 
@@ -144,7 +171,7 @@ def _salvage(data: bytes) -> DecodedFile:
             pos = _decode_frame(data, pos, out)
         except _Lz4Damage as exc:
             lost = len(data) - exc.pos
-            problem = f"damaged lz4 ({exc}): {lost} of {len(data)} stored bytes from byte {exc.pos} could not be decoded"
+            problem = f"{DAMAGED_LZ4} ({exc}): {lost} of {len(data)} stored bytes from byte {exc.pos} could not be decoded"
             return DecodedFile(bytes(out), len(data), lost, problem)
     return DecodedFile(bytes(out), len(data))
 
@@ -231,16 +258,47 @@ def envelope(recv_time_ns: int, frame: Any) -> str:
 
 
 def write_lines(path: str | Path, lines: list[str]) -> Path:
-    """Write lines atomically (temp file, fsync, rename); LZ4 frame when the name ends in ``.lz4``."""
+    """Write lines atomically (:func:`write_bytes`); LZ4 frame when the name ends in ``.lz4``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = ("\n".join(lines) + "\n").encode() if lines else b""
     if path.name.endswith(".lz4"):
         payload = lz4.frame.compress(payload)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    return write_bytes(path, payload)
+
+
+def write_bytes(path: str | Path, payload: bytes) -> Path:
+    """Replace ``path`` with ``payload`` so a reader sees the old or the new file, never a mixture: a temp file
+    of its own (``.{name}.*.tmp``, unique per writer, never discovered), fsync, rename, directory fsync."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
     return path
+
+
+@contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold the exclusive lock of ``path``'s directory (``flock`` on its ``.lock`` file) for a read-modify-write
+    of ``path``, so two importers merging into one file each see the other's lines (POSIX, local file systems)."""
+    directory = Path(path).parent
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)

@@ -46,16 +46,20 @@ def _cmd_import(args: argparse.Namespace) -> int:
             raise InputError(f"--mapping and column flags apply to {', '.join(TABLE_KINDS)} only")
         else:
             mapping = None
+        damaged = 0
         for path in args.paths:
             report = import_file(path, args.kind, args.raw, mapping)
             print(f"{path}: {report.items} items, {report.attributed} to coin files, {report.unattributed} unattributed")
             for reason, count in sorted(report.reasons.items()):
                 print(f"  unattributed, {reason}: {count}")
+            if report.damage:
+                damaged += 1
+                print(f"smallfish import: error: {path}: {report.damage} (the part before it was imported)", file=sys.stderr)
     except (InputError, OSError) as exc:
         print(f"smallfish import: error: {exc}", file=sys.stderr)
         return 2
     print(f"raw zone: {args.raw} (unattributed items are kept in _unattributed.jsonl files)")
-    return 0
+    return 1 if damaged else 0
 
 
 def _hours(text: str) -> tuple[int, ...]:
