@@ -91,16 +91,24 @@ def _partition_files(raw_root: str | Path, coin: str, date: dt.date) -> list[tup
 
 
 def _read(raw_file: raw_zone.RawFile, index: int) -> tuple[pl.DataFrame, Records]:
-    """One file's line batch (``_file`` = ``index``); a damaged LZ4 tail becomes one quarantined record."""
-    decoded = raw_zone.decode_file(raw_file.path)
+    """One file's line batch (``_file`` = ``index``); a damaged LZ4 tail, or a file that cannot be read at all
+    (see :func:`raw_zone.discover`, or an I/O error), becomes one quarantined record, and the day goes on."""
+    problem = raw_file.problem
+    decoded = raw_zone.DecodedFile(b"", 0)
+    if problem is None:
+        try:
+            decoded = raw_zone.decode_file(raw_file.path)
+            problem = decoded.problem
+        except OSError as exc:
+            problem = f"unreadable raw file: {exc.strerror or exc}"
     lines = lines_frame(decoded.data.decode("utf-8", errors="replace"), index, raw_file.source)
-    damaged = [{"_file": index, "_line": lines.height + 1, "_item": 0, "_raw": "", "reason": decoded.problem}] if decoded.undecoded_bytes else []
+    damaged = [{"_file": index, "_line": lines.height + 1, "_item": 0, "_raw": "", "reason": problem}] if problem else []
     return lines, Records(quarantine=quarantined(pl.DataFrame(damaged, schema=_DAMAGE), pl.col("reason")))
 
 
 def _inventory(raw_file: raw_zone.RawFile, coin: str, date: dt.date, lines: int) -> dict[str, object]:
     """The ``raw_captures`` row of one own file."""
-    stat = raw_file.path.stat()
+    stat = raw_zone.file_stat(raw_file.path)
     return {"coin": coin, "date": date, "source": raw_file.source, "file": str(raw_file.path), "bytes": stat.st_size, "lines": lines, "modified_ns": stat.st_mtime_ns}
 
 

@@ -67,13 +67,14 @@ def raw_path(raw_root: str | Path, source: str, date: dt.date, hour: int, coin: 
 
 @dataclass(frozen=True)
 class RawFile:
-    """One raw-zone file and where it sits in the layout."""
+    """One raw-zone file and where it sits in the layout; ``problem`` says why it cannot be read (null if it can)."""
 
     path: Path
     source: str
     date: dt.date
     hour: int
     coin: str
+    problem: str | None = None
 
 
 def _strip_suffix(name: str) -> str | None:
@@ -83,8 +84,52 @@ def _strip_suffix(name: str) -> str | None:
     return None
 
 
+def _day(name: str) -> dt.date | None:
+    if not _DAY_RE.match(name):
+        return None
+    try:
+        return dt.datetime.strptime(name, "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def _file_problem(path: Path) -> str | None:
+    """Why a coin-file name in the layout cannot be read as a file (null when it can)."""
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:
+        return "symlink loop, not a raw file"
+    except OSError as exc:
+        return f"broken symlink, not a raw file ({exc.strerror})"
+    if path.is_dir():
+        return "a directory where a raw file is expected"
+    if not path.is_file():
+        return "not a regular file"
+    return None
+
+
+def _read_once(found: list[RawFile]) -> list[RawFile]:
+    """Files reached twice (through a symlinked file or source directory) are read once, at their own path if
+    it is listed, else at the first listed; every other route to them is kept with the reason it is not read."""
+    routes: dict[Path, list[RawFile]] = {}
+    for f in found:
+        if f.problem is None:
+            routes.setdefault(f.path.resolve(), []).append(f)
+    aliases: dict[Path, str] = {}
+    for real, listed in routes.items():
+        kept = next((f for f in listed if f.path.absolute() == real), listed[0])
+        aliases |= {f.path: f"same file as {kept.path} (reached through a symlink), read once there" for f in listed if f is not kept}
+    return [RawFile(f.path, f.source, f.date, f.hour, f.coin, aliases[f.path]) if f.path in aliases else f for f in found]
+
+
 def discover(raw_root: str | Path, coin: str | None = None, date: dt.date | None = None) -> list[RawFile]:
-    """All raw files, optionally only one coin and/or one day, sorted by (date, hour, source, name)."""
+    """All raw files, optionally only one coin and/or one day, sorted by (date, hour, source, name).
+
+    A coin file name that is no readable file (a directory, a symlink loop, a broken symlink) or a second route
+    to a file already listed (a symlinked file or source directory) is listed with its ``problem``, so the
+    cleaning reports it instead of skipping or reading it twice. Directories that are no UTC day (``YYYYMMDD``)
+    or hour (``0``-``23``) are not part of the layout and are passed over.
+    """
     root = Path(raw_root)
     found: list[RawFile] = []
     if not root.is_dir():
@@ -92,21 +137,40 @@ def discover(raw_root: str | Path, coin: str | None = None, date: dt.date | None
     for source_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         day_dirs = [source_dir / date.strftime("%Y%m%d")] if date else sorted(source_dir.iterdir())
         for day_dir in day_dirs:
-            if not day_dir.is_dir() or not _DAY_RE.match(day_dir.name):
+            day = _day(day_dir.name)
+            if day is None or not day_dir.is_dir():
                 continue
-            day = dt.datetime.strptime(day_dir.name, "%Y%m%d").date()
             for hour_dir in day_dir.iterdir():
-                if not hour_dir.is_dir() or not hour_dir.name.isdigit():
+                if not hour_dir.is_dir() or not hour_dir.name.isdigit() or int(hour_dir.name) > 23:
                     continue
                 for f in hour_dir.iterdir():
                     stem = _strip_suffix(f.name)
-                    if stem is None or stem.startswith("_") or not f.is_file():
+                    if stem is None or stem.startswith("_"):
                         continue
                     file_coin = coin_from_file_name(stem)
                     if coin is not None and file_coin != coin:
                         continue
-                    found.append(RawFile(f, source_dir.name, day, int(hour_dir.name), file_coin))
-    return sorted(found, key=lambda r: (r.date, r.hour, r.source, r.path.name))
+                    found.append(RawFile(f, source_dir.name, day, int(hour_dir.name), file_coin, _file_problem(f)))
+    return _read_once(sorted(found, key=lambda r: (r.date, r.hour, r.source, r.path.name)))
+
+
+def file_stat(path: Path) -> os.stat_result:
+    """The file's status, or its link's when the link leads nowhere (a symlink loop or a broken link)."""
+    try:
+        return path.stat()
+    except OSError:
+        return path.lstat()
+
+
+def inventory(raw_file: RawFile) -> tuple[int, int, int]:
+    """(bytes, lines, modified ns) of a raw file; one that cannot be read counts no lines (cleaning
+    quarantines it with its reason)."""
+    stat = file_stat(raw_file.path)
+    try:
+        lines = count_lines(raw_file.path) if raw_file.problem is None else 0
+    except OSError:
+        lines = 0
+    return stat.st_size, lines, stat.st_mtime_ns
 
 
 def coins_in(raw_root: str | Path) -> list[str]:
