@@ -76,3 +76,26 @@ def test_a_full_disk_is_named_with_table_and_path(tiny_disk: Path) -> None:
     lake = Lake(tiny_disk / "lake", storage_options={})
     with pytest.raises(OutOfDiskSpace, match=f"out of disk space writing table trades at path {tiny_disk}/lake/trades"):
         lake.write_partition("trades", _trades(0, rows=400_000), "DEMO", DAY)
+
+
+def test_the_weekly_maintenance_job_vacuums_the_lake(tmp_path: Path) -> None:
+    import dagster as dg
+
+    from pipelines.definitions import defs
+    from pipelines.resources import DataLakeResource
+
+    lake = Lake(tmp_path / "lake", storage_options={})
+    for rerun in range(3):
+        lake.write_partition("trades", _trades(rerun), "DEMO", DAY)
+    before = _parquet_bytes(tmp_path / "lake")
+
+    result = defs.resolve_job_def("lake_maintenance").execute_in_process(
+        run_config={"ops": {"vacuum_tables": {"config": {"retention_hours": 0}}}},
+        resources={"data_lake": DataLakeResource(lake_root=str(tmp_path / "lake"))},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+
+    assert result.success
+    assert _parquet_bytes(tmp_path / "lake") < before / 2
+    assert lake.read("trades")["px"].to_list() == _trades(2)["px"].to_list()
+    assert defs.resolve_schedule_def("lake_maintenance_schedule").cron_schedule == "0 5 * * 0"
