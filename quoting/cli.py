@@ -46,16 +46,20 @@ def _cmd_import(args: argparse.Namespace) -> int:
             raise InputError(f"--mapping and column flags apply to {', '.join(TABLE_KINDS)} only")
         else:
             mapping = None
+        damaged = 0
         for path in args.paths:
             report = import_file(path, args.kind, args.raw, mapping)
             print(f"{path}: {report.items} items, {report.attributed} to coin files, {report.unattributed} unattributed")
             for reason, count in sorted(report.reasons.items()):
                 print(f"  unattributed, {reason}: {count}")
+            if report.damage:
+                damaged += 1
+                print(f"smallfish import: error: {path}: {report.damage} (the part before it was imported)", file=sys.stderr)
     except (InputError, OSError) as exc:
         print(f"smallfish import: error: {exc}", file=sys.stderr)
         return 2
     print(f"raw zone: {args.raw} (unattributed items are kept in _unattributed.jsonl files)")
-    return 0
+    return 1 if damaged else 0
 
 
 def _hours(text: str) -> tuple[int, ...]:
@@ -196,6 +200,21 @@ def _cmd_record(args: argparse.Namespace) -> int:
     return record_main(coins, args.out, args.address, args.ws_url or MAINNET_WS_URL)
 
 
+def _cmd_vacuum(args: argparse.Namespace) -> int:
+    from data_lake.lake import Lake
+    from data_lake.vacuum import describe, vacuum_lake
+
+    results = vacuum_lake(Lake(args.lake), args.retention_hours)
+    print(describe(results))
+    return 1 if any(r.error for r in results) else 0
+
+
+def _retention(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"not a whole number of hours >= 0: {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smallfish", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -273,6 +292,16 @@ def build_parser() -> argparse.ArgumentParser:
     par.add_argument("--reason", help="why a human overrides the gate (promote)")
     par.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"), help="lake root (default $SMALLFISH_LAKE or ./lake)")
     par.set_defaults(func=_cmd_params)
+
+    from data_lake.vacuum import DEFAULT_RETENTION_HOURS
+
+    vac = sub.add_parser("vacuum", help="compact every lake table and delete the files no version within the retention "
+                         "needs; prints bytes before/after")
+    vac.add_argument("--retention-hours", type=_retention, default=DEFAULT_RETENTION_HOURS,
+                     help=f"keep what versions of the last H hours need, for time travel (default {DEFAULT_RETENTION_HOURS}, "
+                          "one week; below the longest run it may delete a running writer's files)")
+    vac.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"), help="lake root (default $SMALLFISH_LAKE or ./lake)")
+    vac.set_defaults(func=_cmd_vacuum)
     return parser
 
 
