@@ -21,6 +21,12 @@ import polars as pl
 
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import day_bounds_ms
+from assets.verdicts import (
+    COMPONENT_VERDICTS_SPEC,
+    clear_component_verdicts,
+    component_verdict_rows,
+    materialise_component_verdicts,
+)
 from calibration.fit_result import InsufficientSamples, code_version
 from data_lake.lake import Lake
 from data_lake.tables import BOOK_LEVELS, CALIBRATION_METRICS, WALK_FORWARD, WALK_FORWARD_PNL
@@ -39,6 +45,7 @@ from validation.calibration_metrics import (
     CalibrationMetrics,
     adverse_selection_calibration,
 )
+from validation.component_verdict import diagnosis_section
 from validation.report import write_report
 from validation.signal_quality import MIN_WINDOW_SAMPLES, SignalQuality
 from validation.signal_quality import signal_quality as measure_signal
@@ -85,6 +92,8 @@ class WalkForwardConfig(dg.Config):
     period_seconds: int = 60
     """P&L bucket of the paired significance tests."""
     alpha: float = 0.05
+    leader: str = "BTC"
+    """Coin whose large mid moves the component verdicts' lead-lag row tests fills against ('' or the coin: none)."""
 
     def variant_config(self) -> VariantConfig:
         return VariantConfig(
@@ -245,6 +254,7 @@ def _finite(value: float | None) -> float:
             kinds={"delta", "polars"},
             description="Calibration of fill probabilities and adverse selection: walk-forward baseline and live.",
         ),
+        COMPONENT_VERDICTS_SPEC,
     ],
 )
 def walk_forward_assets(
@@ -265,10 +275,12 @@ def walk_forward_assets(
         for name, spec in (("walk_forward", WALK_FORWARD), ("calibration_metrics", CALIBRATION_METRICS)):
             version = lake.write_partition(name, spec.empty(), coin, date)
             yield dg.MaterializeResult(asset_key=name, metadata={"skipped": skipped, "delta_version": version})
+        yield clear_component_verdicts(lake, coin, date, skipped)
         return
     first, last = _days(folds[0].train_start_ms, end_ms)
     market = _market(lake, coin, first, last)
     run = walk_forward(folds, market, config.variant_config(), alpha=config.alpha)
+    verdicts = component_verdict_rows(lake, run, market, config.variant_config(), coin, config.leader, (first, last))
     candidate_set, candidate_note = candidate_set_json(market, end_ms, config)
     now_ms = int(time.time() * 1000)
     stamp = {"coin": coin, "date": date, "code_version": code_version(), "run_at_ms": now_ms}
@@ -280,7 +292,8 @@ def walk_forward_assets(
     period_pnl = run.pnl.unpivot(index=["fold", "time"], variable_name="variant", value_name="pnl")
     lake.write_partition("walk_forward_pnl", period_pnl.with_columns(coin=pl.lit(coin), date=pl.lit(date)), coin, date)
     path = report_path(lake, coin, date)
-    write_report(path, report_html(run, f"{coin} walk-forward validation, {date.isoformat()}", now_ms))
+    write_report(path, report_html(run, f"{coin} walk-forward validation, {date.isoformat()}", now_ms,
+                                   [diagnosis_section(verdicts)]))
 
     live = lake.read("markouts", coins=coin, start=first, end=last).filter(~pl.col("is_market_trade"))
     found = calibration_rows(run, live)
@@ -331,6 +344,7 @@ def walk_forward_assets(
             "fill_well_calibrated": bool(fill.is_well_calibrated) if fill else False,
         },
     )
+    yield materialise_component_verdicts(lake, verdicts, coin, date, stamp)
 
 
 # ---------------------------------------------------------------------------------------------------------------
