@@ -55,11 +55,12 @@ def test_volatility_check_needs_enough_minutes() -> None:
 
 
 def quotes(scale: float, seed: int, n: int = 20_000) -> pl.DataFrame:
-    """Quotes predicted to fill with p ~ U(0.02, 0.3); they fill with probability scale * p."""
+    """Quotes of four walk-forward folds predicted to fill with p ~ U(0.02, 0.3); they fill with probability
+    scale * p."""
     rng = np.random.default_rng(seed)
     predicted = rng.uniform(0.02, 0.3, n)
     return pl.DataFrame({
-        "fold": np.repeat([0, 1], n // 2).astype(np.int32), "pred_fill_prob": predicted,
+        "fold": np.repeat(np.arange(4), n // 4).astype(np.int32), "pred_fill_prob": predicted,
         "filled": rng.uniform(size=n) < scale * predicted,
     })
 
@@ -69,7 +70,7 @@ def test_fill_probability_check_fails_a_forecast_half_the_true_rate() -> None:
     assert calibrated.evaluated and not calibrated.fails(ALPHA)
     assert calibrated.effect == pytest.approx(0.0, abs=0.01)
     too_low = fill_probability_check(quotes(1.5, seed=5))
-    assert too_low.fails(ALPHA) and too_low.p_value < 1e-6
+    assert too_low.fails(ALPHA) and too_low.p_value < 1e-3  # the level is tested on 4 folds (t, 3 df)
     assert too_low.effect == pytest.approx(0.5 * 0.16, abs=0.01)  # 1.5x the mean prediction 0.16
 
 

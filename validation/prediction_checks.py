@@ -7,13 +7,16 @@ one-sided) p-value, the size of the failure in the prediction's own units, and a
 | row | prediction | test |
 |---|---|---|
 | volatility | sigma^2 per second (last EWMA of the train window) | HAC t-test of ``E[RV_minute / (60 sigma^2)] = 1`` |
-| fill rate | P(a print reaches the quote within tau) | Cox calibration: intercept 0 and slope 1, HAC |
+| fill rate | P(a print reaches the quote within tau) | Cox calibration: intercept 0 and slope 1 |
 | regime | one net edge per fill, whatever the regime | HAC Wald test of equal net edge across causal HMM states |
-| adverse selection | adverse selection per fill (bps) | Mincer-Zarnowitz: bias 0 (and slope 1 where defined), HAC |
+| adverse selection | adverse selection per fill (bps) | Mincer-Zarnowitz: bias 0 (and slope 1 where defined) |
 | lead-lag | one net edge per fill, whatever the leader did | HAC t-test: fills after a large leader move earn less |
 
 Where a check has two hypotheses (calibration-in-the-large and slope) their p-values are combined by Bonferroni
-(twice the smaller, capped at 1). Dependence: markouts of fills within one horizon overlap, so the per-fill tests
+(twice the smaller, capped at 1). The two calibration checks take :mod:`validation.calibration_metrics`' intervals as
+they are: the level (intercept, bias) cluster-robust by walk-forward fold, t on folds - 1 degrees of freedom (a
+fold's estimation error is shared by all its forecasts), the within-fold slope HAC; with few folds the level test
+is weak by design. Dependence: markouts of fills within one horizon overlap, so the per-fill tests
 use :func:`validation.significance.overlap_lags`; per-minute and per-quote series use the Newey-West rule.
 Minimum evidence: as everywhere in :mod:`validation.significance`, fewer than ``MIN_INDEPENDENT_FILLS``
 independent observations (the effective sample size of the tested series) never declare a failure: the check
@@ -148,7 +151,7 @@ def volatility_check(minute_bars: pl.DataFrame, forecasts: Sequence[VolatilityFo
 # fill probability
 
 
-FILL_TEST = "Cox calibration: intercept 0, slope 1 (HAC, Bonferroni)"
+FILL_TEST = "Cox calibration: intercept 0 (fold-clustered), slope 1 (HAC); Bonferroni"
 
 
 def fill_probability_check(quotes: pl.DataFrame) -> SimpleEvidence:
@@ -182,7 +185,7 @@ def fill_probability_check(quotes: pl.DataFrame) -> SimpleEvidence:
 # adverse selection
 
 
-ADVERSE_TEST = "Mincer-Zarnowitz: bias 0, slope 1 (HAC, Bonferroni)"
+ADVERSE_TEST = "Mincer-Zarnowitz: bias 0 (fold-clustered), slope 1 (HAC); Bonferroni"
 
 
 def adverse_selection_check(fills: pl.DataFrame, horizon_ms: int) -> SimpleEvidence:
