@@ -73,7 +73,7 @@ def test_calibrated_volatility_is_keep_simple_whatever_bipower_does() -> None:
     assert row["verdict"] == "keep simple" and row["simple_p"] >= ALPHA
     assert row["simple_effect"] == pytest.approx(1.0, abs=0.03)
     assert row["adjusted_p"] < ALPHA  # the addition helps, but there is no weakness for it to fix
-    assert row["reason"].startswith("simple not shown to fail")
+    assert row["reason"].startswith("simple not shown to fail") and row["reason"].endswith("without a diagnosed weakness")
 
 
 def test_failing_volatility_with_a_useless_addition_is_no_fix() -> None:

@@ -72,6 +72,7 @@ def test_fill_probability_check_fails_a_forecast_half_the_true_rate() -> None:
     too_low = fill_probability_check(quotes(1.5, seed=5))
     assert too_low.fails(ALPHA) and too_low.p_value < 1e-3  # the level is tested on 4 folds (t, 3 df)
     assert too_low.effect == pytest.approx(0.5 * 0.16, abs=0.01)  # 1.5x the mean prediction 0.16
+    assert too_low.statistic > 3.0  # the z of the binding (calibration-in-the-large) p-value: fills above forecast
 
 
 def fills(n: int, seed: int, realised_shift: float) -> pl.DataFrame:

@@ -153,12 +153,13 @@ def decide(simple: SimpleEvidence, addition: AdditionEvidence, alpha: float) -> 
     if not simple.evaluated:
         return UNTESTED, f"not evaluated: {simple.not_evaluated}"
     evidence = f"{simple.summary} (p {_fmt_p(simple.p_value)})"
-    if not simple.fails(alpha):
-        return KEEP_SIMPLE, f"simple not shown to fail: {evidence}"
-    if addition.untested:
-        return UNTESTED, f"simple fails: {evidence}; {addition.untested}"
     gain = (f"{addition.variant} {addition.effect:+.4g} quote/period, p {_fmt_p(addition.p_value)}, "
             f"{addition.adjustment} {_fmt_p(addition.adjusted_p)}")
+    if not simple.fails(alpha):
+        unasked = f"; {gain} without a diagnosed weakness" if addition.helps(alpha) else ""
+        return KEEP_SIMPLE, f"simple not shown to fail: {evidence}{unasked}"
+    if addition.untested:
+        return UNTESTED, f"simple fails: {evidence}; {addition.untested}"
     if addition.helps(alpha):
         return ADD, f"simple fails: {evidence}; fixed by {gain}"
     why = (f"fewer than {MIN_INDEPENDENT_FILLS} independent fills behind {addition.variant}"

@@ -105,6 +105,12 @@ def _bonferroni(*p_values: float) -> float:
     return min(1.0, len(finite) * min(finite)) if finite else math.nan
 
 
+def _z_of(p_value: float, deviation: float) -> float:
+    """The standard-normal statistic with two-sided p-value ``p_value``, signed like ``deviation`` (estimate minus
+    its null value): a common scale for tests whose own statistic is not reported."""
+    return math.copysign(float(stats.norm.isf(p_value / 2.0)), deviation)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # volatility
 
@@ -151,7 +157,7 @@ def volatility_check(minute_bars: pl.DataFrame, forecasts: Sequence[VolatilityFo
 # fill probability
 
 
-FILL_TEST = "Cox calibration: intercept 0 (fold-clustered), slope 1 (HAC); Bonferroni"
+FILL_TEST = "Cox calibration: intercept 0 (fold-clustered), slope 1 (HAC); Bonferroni; stat: z of the binding p"
 
 
 def fill_probability_check(quotes: pl.DataFrame) -> SimpleEvidence:
@@ -170,7 +176,8 @@ def fill_probability_check(quotes: pl.DataFrame) -> SimpleEvidence:
         return not_evaluated(FILL_TEST, "calibration not defined (every quote filled, or none)", scored.height,
                              "probability")
     binding = "slope" if metrics.slope_p_value < metrics.intercept_p_value else "intercept"
-    statistic = metrics.slope if binding == "slope" else metrics.intercept
+    statistic = (_z_of(metrics.slope_p_value, metrics.slope - 1.0) if binding == "slope"
+                 else _z_of(metrics.intercept_p_value, metrics.intercept))
     effect = float(outcome.mean() - forecast.mean())
     residual = outcome - forecast
     return _with_min_evidence(SimpleEvidence(
@@ -185,7 +192,7 @@ def fill_probability_check(quotes: pl.DataFrame) -> SimpleEvidence:
 # adverse selection
 
 
-ADVERSE_TEST = "Mincer-Zarnowitz: bias 0 (fold-clustered), slope 1 (HAC); Bonferroni"
+ADVERSE_TEST = "Mincer-Zarnowitz: bias 0 (fold-clustered), slope 1 (HAC); Bonferroni; stat: z of the binding p"
 
 
 def adverse_selection_check(fills: pl.DataFrame, horizon_ms: int) -> SimpleEvidence:
@@ -207,8 +214,10 @@ def adverse_selection_check(fills: pl.DataFrame, horizon_ms: int) -> SimpleEvide
     binding = "slope" if calibration.slope_p_value < calibration.bias_p_value else "bias"
     error = realised - predicted
     slope = "constant forecast" if calibration.constant_forecast else f"slope {calibration.slope:.2f}"
+    statistic = (_z_of(calibration.slope_p_value, calibration.slope - 1.0) if binding == "slope"
+                 else _z_of(calibration.bias_p_value, calibration.bias))
     return _with_min_evidence(SimpleEvidence(
-        ADVERSE_TEST, calibration.slope if binding == "slope" else calibration.bias, p_value, marked.height,
+        ADVERSE_TEST, statistic, p_value, marked.height,
         effective_sample_size(error, lags), calibration.bias, "bps per fill",
         f"realised {realised.mean():.2f} vs predicted {predicted.mean():.2f} bps per fill ({slope}) over "
         f"{marked.height:,} fills",
