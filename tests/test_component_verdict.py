@@ -73,7 +73,8 @@ def test_calibrated_volatility_is_keep_simple_whatever_bipower_does() -> None:
     assert row["verdict"] == "keep simple" and row["simple_p"] >= ALPHA
     assert row["simple_effect"] == pytest.approx(1.0, abs=0.03)
     assert row["adjusted_p"] < ALPHA  # the addition helps, but there is no weakness for it to fix
-    assert row["reason"].startswith("simple not shown to fail") and row["reason"].endswith("without a diagnosed weakness")
+    assert row["reason"].startswith("simple not shown to fail")
+    assert row["reason"].endswith("without a diagnosed weakness")
 
 
 def test_failing_volatility_with_a_useless_addition_is_no_fix() -> None:
@@ -105,7 +106,8 @@ def test_a_raw_significant_addition_is_no_fix_once_the_other_trials_are_counted(
     )["+vpin_widening"]
     rows = {v.diagnosis.component: v for v in component_verdicts(simple, additions, ALPHA)}
     assert rows["bipower"].verdict == "no fix" and "Holm over 3 trials 0.09" in rows["bipower"].reason
-    assert rows["vpin_widening"].verdict == "no fix" and "fewer than 200 independent fills" in rows["vpin_widening"].reason
+    assert rows["vpin_widening"].verdict == "no fix"
+    assert "fewer than 200 independent fills" in rows["vpin_widening"].reason
 
 
 def test_rows_rank_the_largest_weakness_first() -> None:
@@ -162,7 +164,8 @@ def write_verdicts(lake: Lake, day: dt.date, bipower_gain: float, sigma_true: fl
     rows = verdict_frame(component_verdicts(simple, additions, ALPHA), ALPHA)
     stamp = {"coin": "DEMO", "date": day, "code_version": "test", "run_at_ms": 0, "test_start_ms": 0,
              "test_end_ms": 600 * 60_000}
-    lake.write_partition("component_verdict", rows.with_columns(**{k: pl.lit(v) for k, v in stamp.items()}), "DEMO", day)
+    table = rows.with_columns(**{k: pl.lit(v) for k, v in stamp.items()})
+    lake.write_partition("component_verdict", table, "DEMO", day)
 
 
 def test_diagnose_prints_the_latest_verdicts_largest_weakness_first(lake: Lake, capsys: pytest.CaptureFixture) -> None:

@@ -131,7 +131,8 @@ def leader_tape(loss_after_move_bps: float, seed: int) -> tuple[pl.DataFrame, pl
     steps[jumps] += 30e-4 * rng.choice([-1.0, 1.0], 20)
     mids = pl.DataFrame({"time": 1_000 * seconds.astype(np.int64), "mid": 100.0 * np.exp(np.cumsum(steps))})
     times = 2_000 * np.arange(1, 3_601, dtype=np.int64)
-    after = ((times[:, None] - 1_000 * jumps[None, :] >= 0) & (times[:, None] - 1_000 * jumps[None, :] < 5_000)).any(axis=1)
+    since_jump = times[:, None] - 1_000 * jumps[None, :]
+    after = ((since_jump >= 0) & (since_jump < 5_000)).any(axis=1)
     net = 1.0 - loss_after_move_bps * after + rng.normal(0.0, 2.0, times.size)
     return pl.DataFrame({"time": times, NET: net}), mids
 

@@ -241,7 +241,9 @@ def _hac_ols(y: np.ndarray, x: np.ndarray, lags: int) -> sm.regression.linear_mo
 REGIME_TEST = "HAC Wald: equal net edge per fill across HMM states"
 
 
-def regime_edge_check(fills: pl.DataFrame, beliefs: pl.DataFrame | None, net_column: str, horizon_ms: int) -> SimpleEvidence:
+def regime_edge_check(
+    fills: pl.DataFrame, beliefs: pl.DataFrame | None, net_column: str, horizon_ms: int
+) -> SimpleEvidence:
     """Does the simple quoter's net edge per fill (``net_column``, bps) depend on the regime? Each fill takes the
     most probable state of the causal belief held at its time (``beliefs``: ``time`` and ``belief_<state>``, each
     row known at its time); the net edge is regressed on state indicators with HAC errors and the Wald F-test
@@ -272,7 +274,8 @@ def regime_edge_check(fills: pl.DataFrame, beliefs: pl.DataFrame | None, net_col
     wald = fit.f_test(restriction)
     means = np.asarray(fit.params)
     shown = ", ".join(
-        f"{n.removeprefix('belief_')} {m:+.2f} (n {int(d.sum())})" for n, m, d in zip(kept, means, dummies.T, strict=True)
+        f"{n.removeprefix('belief_')} {m:+.2f} (n {int(d.sum())})"
+        for n, m, d in zip(kept, means, dummies.T, strict=True)
     )
     return _with_min_evidence(SimpleEvidence(
         REGIME_TEST, float(np.squeeze(wald.fvalue)), float(np.squeeze(wald.pvalue)), y.size,
