@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from assets.metadata import skipped
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import day_bounds_ms
 from assets.verdicts import (
@@ -299,22 +300,22 @@ def walk_forward_assets(
     folds = config.folds(int(book_times.min()), end_ms) if covered >= config.one_fold_ms() else []
     covered_hours = covered / HOUR_MS
     if not folds:  # not an error: too little history yet; stale rows of an earlier run are cleared
-        skipped = config.no_fold_reason(covered, date)
-        context.log.info(skipped)
-        lake.write_partition("walk_forward_pnl", WALK_FORWARD_PNL.empty(), coin, date)
-        for name, spec in (("walk_forward", WALK_FORWARD), ("calibration_metrics", CALIBRATION_METRICS)):
-            version = lake.write_partition(name, spec.empty(), coin, date)
-            yield dg.MaterializeResult(asset_key=name, metadata={
-                "skipped": skipped, "book_covered_hours": covered_hours, "delta_version": version})
-        yield clear_component_verdicts(lake, coin, date, skipped)
+        reason = config.no_fold_reason(covered, date)
+        context.log.info(reason)
+        yield from _skip_walk_forward(lake, coin, date, WALK_FORWARD.empty(), reason, book_covered_hours=covered_hours)
         return
     first, last = _days(folds[0].train_start_ms, end_ms)
     market = _market(lake, coin, first, last)
     run = walk_forward(folds, market, config.variant_config(), alpha=config.alpha)
-    verdicts = component_verdict_rows(lake, run, market, config.variant_config(), coin, config.leader, (first, last))
-    candidate_set, candidate_note = candidate_set_json(market, end_ms, config)
     now_ms = int(time.time() * 1000)
     stamp = {"coin": coin, "date": date, "code_version": code_version(), "run_at_ms": now_ms}
+    if not run.complete_folds:  # e.g. no trades in the folds: each fold's row says why; no evidence, no report
+        reasons = "; ".join(dict.fromkeys(run.rows["warnings"].to_list()))
+        rows = run.rows.with_columns(**{k: pl.lit(v) for k, v in stamp.items()})
+        yield from _skip_walk_forward(lake, coin, date, rows, f"no complete fold of {len(folds)}: {reasons}")
+        return
+    candidate_set, candidate_note = candidate_set_json(market, end_ms, config)
+    verdicts = component_verdict_rows(lake, run, market, config.variant_config(), coin, config.leader, (first, last))
     rows = run.rows.with_columns(**{k: pl.lit(v) for k, v in stamp.items()}).with_columns(
         candidate_set=pl.when((pl.col("fold") == POOLED) & (pl.col("variant") == CANDIDATE))
         .then(pl.lit(candidate_set, dtype=pl.String))
@@ -377,6 +378,21 @@ def walk_forward_assets(
         },
     )
     yield materialise_component_verdicts(lake, verdicts, coin, date, stamp)
+
+
+def _skip_walk_forward(
+    lake: Lake, coin: str, date: dt.date, rows: pl.DataFrame, reason: str, **figures: float
+) -> Iterator[dg.MaterializeResult]:
+    """Write ``rows`` (the folds' statuses, or none) and no P&L, calibration or component verdict rows, clearing an
+    earlier run's; the assets say why they hold no evidence."""
+    lake.write_partition("walk_forward_pnl", WALK_FORWARD_PNL.empty(), coin, date)
+    for name, table in (("walk_forward", rows), ("calibration_metrics", CALIBRATION_METRICS.empty())):
+        version = lake.write_partition(name, table, coin, date)
+        yield dg.MaterializeResult(
+            asset_key=name,
+            metadata={"dagster/row_count": table.height, "delta_version": version, **figures, **skipped(reason)},
+        )
+    yield clear_component_verdicts(lake, coin, date, reason)
 
 
 # ---------------------------------------------------------------------------------------------------------------

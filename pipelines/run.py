@@ -23,11 +23,13 @@ import polars as pl
 
 from data_lake import param_registry, raw_zone
 from data_lake.lake import Lake
-from pipelines.backfill import Outcome, Skipped, backfill, failed_partitions
+from pipelines.backfill import FEATURES, FITS, INGEST, Outcome, Skipped, backfill, failed_partitions
 from pipelines.resources import default_raw_root
+from pipelines.run_notes import AssetNote, run_notes
 from pipelines.walk_forward_summary import walk_forward_lines
 from quoting.params_cli import params_show
 
+STAGE_ORDER = (INGEST, FEATURES, FITS)
 DEMO_REPLAY_HOUR = 0
 """The held-out day's hour the paper quoter replays: the first after every training window."""
 
@@ -103,6 +105,17 @@ def _summary(lake: Lake) -> None:
                  "regime_fit", "vol_fit", "walk_forward", "calibration_metrics", "alerts", "param_sets"):
         rows = lake.scan(name).select("coin").collect().height if lake.exists(name) else 0
         print(f"  {name:<14} {rows:>10,} rows   {lake.uri(name)}")
+
+
+def _print_notes(instance: dg.DagsterInstance, outcomes: list[Outcome]) -> None:
+    """Every asset that skipped, failed or did not run, with its reason, by partition in stage order."""
+    lines = []
+    for o in sorted(outcomes, key=lambda o: (o.coin, o.date, STAGE_ORDER.index(o.stage))):
+        earlier_failed = [AssetNote(o.stage, "not run", "an earlier stage failed")]
+        notes = run_notes(instance, o.run_id) if o.run_id else earlier_failed
+        lines += [f"  {o.coin} {o.date} {note.line()}" for note in notes]
+    print("skipped or failed assets, with their reasons:")
+    print("\n".join(lines or ["  none"]))
 
 
 def _print_table(table: pl.DataFrame) -> None:
@@ -192,8 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     partitions = {(o.coin, o.date) for o in outcomes}
     failed = failed_partitions(outcomes)
     print(f"\n{len(partitions) - len(failed)}/{len(partitions)} partitions materialised; Dagster home: {instance.root_directory}")
-    for coin, date, stage in failed:
-        print(f"  FAILED {coin} {date} at stage {stage}: see its run in the UI")
+    _print_notes(instance, outcomes)
     print("\n".join(["walk-forward:", *walk_forward_lines(instance, outcomes)]))
     if args.command == "demo":
         _demo_end(instance, raw_root, outcomes, held_out)
