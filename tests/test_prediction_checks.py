@@ -52,6 +52,9 @@ def test_volatility_check_needs_enough_minutes() -> None:
     assert "too little evidence" in short.not_evaluated and "100" in short.not_evaluated
     none = volatility_check(minute_bars(1e-4, 10, seed=3).clear(), two_windows(1e-4))
     assert not none.evaluated and "no realised variance" in none.not_evaluated
+    half = [VolatilityForecast(0, 300 * MINUTE_MS, float("nan")), two_windows(1.5e-4)[1]]  # a fold without sigma
+    rest = volatility_check(minute_bars(1.5e-4, 600, seed=4), half)
+    assert rest.n == 300 and rest.effect == pytest.approx(1.0, abs=0.05)
 
 
 def quotes(scale: float, seed: int, n: int = 20_000) -> pl.DataFrame:

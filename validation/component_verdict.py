@@ -207,13 +207,15 @@ def component_verdicts(
 
 
 def baseline_forecasts(run: WalkForwardRun) -> list[VolatilityForecast]:
-    """The baseline's sigma for each complete fold's test window (from its ``walk_forward`` row's parameters)."""
+    """The baseline's sigma for each complete fold's test window (from its ``walk_forward`` row's parameters; a
+    non-finite sigma is stored as null and comes back NaN, which :func:`volatility_check` leaves out)."""
     rows = run.rows.filter(
         (pl.col("variant") == BASELINE) & (pl.col("fold") != POOLED) & pl.col("fold").is_in(list(run.complete_folds))
     )
+    sigmas = [json.loads(r["params"]).get("sigma_log_per_sqrt_s") for r in rows.iter_rows(named=True)]
     return [
-        VolatilityForecast(r["test_start_ms"], r["test_end_ms"], json.loads(r["params"])["sigma_log_per_sqrt_s"])
-        for r in rows.iter_rows(named=True)
+        VolatilityForecast(r["test_start_ms"], r["test_end_ms"], math.nan if sigma is None else sigma)
+        for r, sigma in zip(rows.iter_rows(named=True), sigmas, strict=True)
     ]
 
 
