@@ -25,6 +25,12 @@ from pydantic import Field
 from assets.metadata import skipped
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import day_bounds_ms
+from assets.verdicts import (
+    COMPONENT_VERDICTS_SPEC,
+    clear_component_verdicts,
+    component_verdict_rows,
+    materialise_component_verdicts,
+)
 from calibration.fit_result import InsufficientSamples, code_version
 from data_lake.lake import Lake
 from data_lake.tables import BOOK_LEVELS, CALIBRATION_METRICS, WALK_FORWARD, WALK_FORWARD_PNL
@@ -43,6 +49,7 @@ from validation.calibration_metrics import (
     CalibrationMetrics,
     adverse_selection_calibration,
 )
+from validation.component_verdict import diagnosis_section
 from validation.report import write_report
 from validation.signal_quality import MIN_WINDOW_SAMPLES, SignalQuality
 from validation.signal_quality import signal_quality as measure_signal
@@ -91,6 +98,8 @@ class WalkForwardConfig(dg.Config):
     period_seconds: int = 60
     """P&L bucket of the paired significance tests."""
     alpha: float = 0.05
+    leader: str = "BTC"
+    """Coin whose large mid moves the component verdicts' lead-lag row tests fills against ('' or the coin: none)."""
 
     def variant_config(self) -> VariantConfig:
         return VariantConfig(
@@ -275,6 +284,7 @@ def _finite(value: float | None) -> float:
             kinds={"delta", "polars"},
             description="Calibration of fill probabilities and adverse selection: walk-forward baseline and live.",
         ),
+        COMPONENT_VERDICTS_SPEC,
     ],
 )
 def walk_forward_assets(
@@ -305,6 +315,7 @@ def walk_forward_assets(
         yield from _skip_walk_forward(lake, coin, date, rows, f"no complete fold of {len(folds)}: {reasons}")
         return
     candidate_set, candidate_note = candidate_set_json(market, end_ms, config)
+    verdicts = component_verdict_rows(lake, run, market, config.variant_config(), coin, config.leader, (first, last))
     rows = run.rows.with_columns(**{k: pl.lit(v) for k, v in stamp.items()}).with_columns(
         candidate_set=pl.when((pl.col("fold") == POOLED) & (pl.col("variant") == CANDIDATE))
         .then(pl.lit(candidate_set, dtype=pl.String))
@@ -313,7 +324,8 @@ def walk_forward_assets(
     period_pnl = run.pnl.unpivot(index=["fold", "time"], variable_name="variant", value_name="pnl")
     lake.write_partition("walk_forward_pnl", period_pnl.with_columns(coin=pl.lit(coin), date=pl.lit(date)), coin, date)
     path = report_path(lake, coin, date)
-    write_report(path, report_html(run, f"{coin} walk-forward validation, {date.isoformat()}", now_ms))
+    write_report(path, report_html(run, f"{coin} walk-forward validation, {date.isoformat()}", now_ms,
+                                   [diagnosis_section(verdicts)]))
 
     live = lake.read("markouts", coins=coin, start=first, end=last).filter(~pl.col("is_market_trade"))
     found = calibration_rows(run, live)
@@ -365,13 +377,14 @@ def walk_forward_assets(
             "fill_well_calibrated": bool(fill.is_well_calibrated) if fill else False,
         },
     )
+    yield materialise_component_verdicts(lake, verdicts, coin, date, stamp)
 
 
 def _skip_walk_forward(
     lake: Lake, coin: str, date: dt.date, rows: pl.DataFrame, reason: str, **figures: float
 ) -> Iterator[dg.MaterializeResult]:
-    """Write ``rows`` (the folds' statuses, or none) and no P&L or calibration rows, clearing an earlier run's; both
-    assets say why they hold no evidence."""
+    """Write ``rows`` (the folds' statuses, or none) and no P&L, calibration or component verdict rows, clearing an
+    earlier run's; the assets say why they hold no evidence."""
     lake.write_partition("walk_forward_pnl", WALK_FORWARD_PNL.empty(), coin, date)
     for name, table in (("walk_forward", rows), ("calibration_metrics", CALIBRATION_METRICS.empty())):
         version = lake.write_partition(name, table, coin, date)
@@ -379,6 +392,7 @@ def _skip_walk_forward(
             asset_key=name,
             metadata={"dagster/row_count": table.height, "delta_version": version, **figures, **skipped(reason)},
         )
+    yield clear_component_verdicts(lake, coin, date, reason)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -176,6 +176,14 @@ def _cmd_screen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_diagnose(args: argparse.Namespace) -> int:
+    from quoting.diagnose_cli import diagnose_main
+
+    text, code = diagnose_main(args.lake, args.coin, args.date)
+    print(text, file=sys.stdout if code == 0 else sys.stderr)
+    return code
+
+
 def _cmd_params(args: argparse.Namespace) -> int:
     from quoting import params_cli
 
@@ -284,6 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
     scr.add_argument("--top", type=int)
     scr.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"))
     scr.set_defaults(func=_cmd_screen)
+
+    dia = sub.add_parser("diagnose", help="print a coin's component verdicts (add / keep simple / no fix / untested), "
+                         "largest weakness first, with each row's reason")
+    dia.add_argument("--coin", required=True)
+    dia.add_argument("--date", type=_date, help="UTC day of the nightly run (default: the latest with verdicts)")
+    dia.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"), help="lake root (default $SMALLFISH_LAKE or ./lake)")
+    dia.set_defaults(func=_cmd_diagnose)
 
     par = sub.add_parser("params", help="show, promote or roll back the promoted parameter set of a coin")
     par.add_argument("action", choices=("show", "promote", "rollback"))

@@ -140,6 +140,48 @@ def test_calibration_signal_quality_and_alerts_tables_and_checks(materialised) -
     assert checks["information_ratio_at_least_one"].passed == (below_one.height == 0)
 
 
+def test_component_verdicts_come_from_the_same_walk_forward_run(materialised) -> None:
+    """The third asset of the walk-forward: one row per diagnosis, largest weakness first, its (b) the walk_forward
+    table's verdict p-values, the lead-lag row without a leader (the lake holds no BTC), the report's section."""
+    result, lake, _ = materialised
+    verdicts = lake.read_partition("component_verdict", DEMO.coin, DAY).sort("rank")
+    assert verdicts["rank"].to_list() == [1, 2, 3, 4, 5]
+    assert set(verdicts["component"]) == {"bipower", "hawkes", "hmm_blending", "vpin_widening", "lead_lag"}
+    assert set(verdicts["verdict"]) <= {"add", "keep simple", "no fix", "untested"}
+    pooled = lake.read_partition("walk_forward", DEMO.coin, DAY).filter(pl.col("fold") == POOLED)
+    for row in verdicts.filter(pl.col("addition_p").is_not_null()).iter_rows(named=True):
+        walk = pooled.filter(pl.col("variant") == row["addition_variant"]).row(0, named=True)
+        assert row["addition_p"] == pytest.approx(walk["p_value"]) and row["adjusted_p"] >= row["addition_p"]
+        assert row["test_start_ms"] == pooled["test_start_ms"][0] and row["test_end_ms"] == pooled["test_end_ms"][0]
+    lead_lag = verdicts.filter(pl.col("component") == "lead_lag").row(0, named=True)
+    assert lead_lag["verdict"] == "untested" and "no leader data (BTC" in lead_lag["reason"]
+    metadata = next(m for m in result.get_asset_materialization_events()
+                    if m.asset_key == dg.AssetKey("component_verdicts")).materialization.metadata
+    assert metadata["largest_weakness"].value == verdicts["prediction"][0]
+    assert metadata["action"].value in metadata["diagnosis"].value
+    html = Path(result.asset_materializations_for_node("walk_forward_assets")[0].metadata["report"].value).read_text()
+    assert "Diagnosis: the largest weakness first" in html and lead_lag["reason"] in html
+
+
+def test_no_fold_clears_the_component_verdicts(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake", storage_options={})
+    stale = pl.DataFrame({"coin": [DEMO.coin], "date": [DAY], "component": ["bipower"], "verdict": ["add"]})
+    lake.write_partition("component_verdict", stale, DEMO.coin, DAY)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(COINS.name, [DEMO.coin])
+    result = dg.materialize(
+        [VALIDATION_ASSETS[0]],
+        partition_key=partition_key(DEMO.coin, DAY),
+        instance=instance,
+        resources={"data_lake": DataLakeResource(lake_root=lake.root)},
+    )
+    assert result.success
+    event = next(m for m in result.get_asset_materialization_events()
+                 if m.asset_key == dg.AssetKey("component_verdicts")).materialization
+    assert "no fold" in event.metadata["skipped"].value
+    assert lake.read_partition("component_verdict", DEMO.coin, DAY).height == 0
+
+
 def test_too_little_history_for_one_fold_skips_and_clears_the_partition(tmp_path: Path) -> None:
     """Default 60 d / 7 d folds on a lake without that much history: nothing to validate yet, not a failure."""
     lake = Lake(tmp_path / "lake", storage_options={})

@@ -33,7 +33,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -305,33 +305,61 @@ def _varies_within(x: NDArray[np.float64], dummies: NDArray[np.float64]) -> bool
     return any(np.ptp(x[m]) > tolerance for m in members.T if m.sum() > 1)
 
 
+def _p_value_of(fit: Any, column: int, value: float) -> float:
+    """Two-sided Wald p-value of ``H0: parameter[column] = value`` under the fit's covariance and reference
+    distribution (the same as its intervals: :func:`_robust_cov`)."""
+    restriction = np.zeros((1, len(fit.params)))
+    restriction[0, column] = 1.0
+    return float(np.squeeze(fit.t_test((restriction, np.array([value]))).pvalue))
+
+
+@dataclass(frozen=True)
+class _Recalibration:
+    """The Cox recalibration's figures (NaN where the fit is not defined)."""
+
+    slope: float = math.nan
+    slope_ci: tuple[float, float] = (math.nan, math.nan)
+    slope_p_value: float = math.nan
+    intercept: float = math.nan
+    intercept_ci: tuple[float, float] = (math.nan, math.nan)
+    intercept_p_value: float = math.nan
+
+
 def _logistic_recalibration(
     o: NDArray[np.float64], f: NDArray[np.float64], maxlags: int, confidence: float,
     windows: NDArray[Any] | None = None,
-) -> tuple[float, tuple[float, float], float, tuple[float, float]]:
+) -> _Recalibration:
     """Cox (1958) recalibration ``logit P(o=1) = a_w + b logit(f)``: slope b (within windows when given, see the
     module docstring), and the calibration-in-the-large intercept with b fixed at 1 (offset) over all forecasts,
-    each with a Wald interval (:func:`_robust_cov`). NaN when the fit is not defined."""
-    nan2 = (math.nan, math.nan)
+    each with a Wald interval (:func:`_robust_cov`) and the p-value of its perfect-calibration value (b = 1,
+    intercept = 0)."""
     clipped = np.clip(f, 1e-6, 1.0 - 1e-6)
     logit = np.log(clipped / (1.0 - clipped))
     if np.ptp(o) == 0.0:
-        return math.nan, nan2, math.nan, nan2
+        return _Recalibration()
     level_cov, slope_cov = _robust_cov(maxlags, windows), _robust_cov(maxlags, None)
     family = sm.families.Binomial()
     dummies = _window_dummies(windows, o.size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         large = sm.GLM(o, np.ones((o.size, 1)), family=family, offset=logit).fit(**level_cov)
-        intercept, intercept_ci = float(large.params[0]), tuple(map(float, _ci_of(large, confidence)[0]))
+        in_the_large = _Recalibration(
+            intercept=float(large.params[0]),
+            intercept_ci=tuple(map(float, _ci_of(large, confidence)[0])),
+            intercept_p_value=_p_value_of(large, 0, 0.0),
+        )
         if not _varies_within(logit, dummies):
-            return math.nan, nan2, intercept, intercept_ci
+            return in_the_large
         try:
             full = sm.GLM(o, np.column_stack([logit, dummies]), family=family).fit(**slope_cov)
         except (np.linalg.LinAlgError, ValueError):
-            return math.nan, nan2, intercept, intercept_ci
-    slope, slope_ci = float(full.params[0]), tuple(map(float, _ci_of(full, confidence)[0]))
-    return slope, slope_ci, intercept, intercept_ci
+            return in_the_large
+        return replace(
+            in_the_large,
+            slope=float(full.params[0]),
+            slope_ci=tuple(map(float, _ci_of(full, confidence)[0])),
+            slope_p_value=_p_value_of(full, 0, 1.0),
+        )
 
 
 def _covers(interval: tuple[float, float], value: float) -> bool:
@@ -345,8 +373,10 @@ class CalibrationMetrics:
     ``reliability``/``resolution``/``uncertainty`` are the exact CORP terms (``brier = reliability -
     resolution + uncertainty``); ``ece`` uses 10 uniform bins; ``slope`` is the Cox calibration slope and
     ``intercept`` the calibration-in-the-large (slope fixed at 1), both on the logit scale with HAC (or, over
-    walk-forward windows, window-clustered) intervals at ``confidence``. ``windows`` is the number of walk-forward windows the slope was estimated within
-    (1: pooled; see the module docstring).
+    walk-forward windows, window-clustered) intervals at ``confidence``. ``windows`` is the number of walk-forward
+    windows the slope was estimated within (1: pooled; see the module docstring). ``slope_p_value`` and
+    ``intercept_p_value`` are the two-sided Wald p-values of perfect calibration (slope 1, intercept 0) under the
+    same covariances; NaN where the figure is.
     """
 
     n: int
@@ -362,6 +392,8 @@ class CalibrationMetrics:
     intercept_ci: tuple[float, float]
     confidence: float
     windows: int = 1
+    slope_p_value: float = math.nan
+    intercept_p_value: float = math.nan
 
     @property
     def skill_score(self) -> float:
@@ -415,7 +447,7 @@ def calibration_metrics(
     labels = _window_labels(windows, o.size)
     corp = corp_decomposition(o, f)
     lags = newey_west_lags(o.size) if maxlags is None else maxlags
-    slope, slope_ci, intercept, intercept_ci = _logistic_recalibration(o, f, lags, confidence, labels)
+    cox = _logistic_recalibration(o, f, lags, confidence, labels)
     return CalibrationMetrics(
         n=o.size,
         base_rate=float(o.mean()),
@@ -424,12 +456,14 @@ def calibration_metrics(
         resolution=corp.resolution,
         uncertainty=corp.uncertainty,
         ece=expected_calibration_error(o, f),
-        slope=slope,
-        slope_ci=slope_ci,
-        intercept=intercept,
-        intercept_ci=intercept_ci,
+        slope=cox.slope,
+        slope_ci=cox.slope_ci,
+        intercept=cox.intercept,
+        intercept_ci=cox.intercept_ci,
         confidence=confidence,
         windows=1 if labels is None else int(np.unique(labels).size),
+        slope_p_value=cox.slope_p_value,
+        intercept_p_value=cox.intercept_p_value,
     )
 
 
@@ -442,6 +476,8 @@ class AdverseSelectionCalibration:
     ``mse_regression = (1 - slope)^2 Var(predicted)``, ``mse_disturbance = Var(e)`` (population variances).
     With ``windows > 1`` the slope is the within-window one (one intercept per window, see the module docstring);
     ``intercept`` and the Theil decomposition stay the pooled line's (the decomposition is exact only for it).
+    ``bias_p_value`` and ``slope_p_value`` are the two-sided t-test p-values of ``bias = 0`` and ``slope = 1``
+    under the covariances of their intervals (NaN where the figure is).
     """
 
     n: int
@@ -457,6 +493,8 @@ class AdverseSelectionCalibration:
     mse_disturbance: float
     confidence: float
     windows: int = 1
+    bias_p_value: float = math.nan
+    slope_p_value: float = math.nan
 
     @property
     def enough_samples(self) -> bool:
@@ -511,11 +549,12 @@ def adverse_selection_calibration(
     else:
         intercept, pooled_slope, intercept_ci = float(r.mean()), math.nan, nan2
         residual, regression = r - r.mean(), 0.0
-    slope, slope_ci = math.nan, nan2
+    slope, slope_ci, slope_p = math.nan, nan2, math.nan
     if _varies_within(p, dummies):
         within = sm.OLS(r, np.column_stack([p, dummies])).fit(**slope_cov) if labels is not None else pooled
         slope_at = 0 if labels is not None else 1
         slope, slope_ci = float(within.params[slope_at]), tuple(map(float, _ci_of(within, confidence)[slope_at]))
+        slope_p = _p_value_of(within, slope_at, 1.0)
     bias = float(error.mean())
     return AdverseSelectionCalibration(
         n=n,
@@ -531,4 +570,6 @@ def adverse_selection_calibration(
         mse_disturbance=float(np.var(residual)),
         confidence=confidence,
         windows=int(dummies.shape[1]),
+        bias_p_value=_p_value_of(bias_fit, 0, 0.0) if np.ptp(error) > 0.0 else float(error[0] == 0.0),
+        slope_p_value=slope_p,
     )
