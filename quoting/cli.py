@@ -133,7 +133,7 @@ def _add_mapping_arguments(imp: argparse.ArgumentParser) -> None:
     group.add_argument("--time", help="event time column (default: time)")
     group.add_argument("--time-unit", choices=TIME_UNITS, help="epoch unit of the time column, or iso (default: ms)")
     group.add_argument("--coin-column", help="coin column")
-    group.add_argument("--coin", help="one coin for every row (instead of --coin-column)")
+    group.add_argument("--coin", type=coin_name, help="one coin for every row (instead of --coin-column)")
     group.add_argument("--recv-time", help="receive time column (default: none, the event time is used)")
     group.add_argument("--recv-time-unit", choices=TIME_UNITS, help="unit of the receive time column (default: --time-unit)")
     group.add_argument("--price", help="trade price column (default: px)")

@@ -121,3 +121,17 @@ def test_a_runtime_failure_is_one_line_with_exit_1_and_a_traceback_only_with_deb
     assert not isinstance(raised.value, UserError)
     with pytest.raises(UserError, match="does not exist"):
         main(["--debug", "params", "show", "--coin", "BTC", "--lake", str(lake / "missing")])
+
+
+def test_pipeline_ingest_of_a_mistyped_raw_zone_is_an_error_not_zero_partitions(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.run import main as pipeline_main
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv("SMALLFISH_RAW", str(tmp_path / "rwa"))
+    assert pipeline_main(["ingest"]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"raw zone '{tmp_path / 'rwa'}' does not exist: check $SMALLFISH_RAW")
+    (tmp_path / "rwa").mkdir()
+    assert pipeline_main(["ingest"]) == 2
+    assert "no captures under raw zone" in capsys.readouterr().err
