@@ -136,10 +136,8 @@ class _Files:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise UnreadableRegistryFile(
-                f"{self._path(rel)} cannot be read ({exc.strerror or exc}); it must be a file written by smallfish: "
-                "move it away"
-            ) from None
+            hint = "" if self.s3 else "; it must be a file written by smallfish: move it away"
+            raise UnreadableRegistryFile(f"{self._path(rel)} cannot be read ({exc.strerror or exc}){hint}") from None
 
     def write(self, rel: str, data: bytes) -> None:
         """Replace ``rel`` with ``data`` so that a reader sees the old or the new bytes, never a mixture."""
@@ -256,7 +254,7 @@ def _read_pointer(files: _Files, coin: str) -> Pointer | None:
         try:
             return Pointer.from_json(data)
         except ValueError as exc:
-            problem = str(exc)
+            problem = str(exc)[:200]
             time.sleep(_RETRY_SLEEP_S)
     raise InvalidParameterSet(
         f"{coin}: promotion pointer {pointer_path(coin)} unreadable after {_READ_ATTEMPTS} attempts ({problem}); "

@@ -144,6 +144,8 @@ class PromotionWatcher:
             pointer = registry.read_pointer(self.lake_root, self.coin)
         except InvalidParameterSet as exc:
             self._seen, self.last_error = None, exc
+            if isinstance(exc, registry.UnreadableRegistryFile):
+                self._stamp = None  # an I/O failure may pass without the file changing: look again next poll
             return False
         if pointer is None or pointer == self._seen:
             return False
