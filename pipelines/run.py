@@ -180,6 +180,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     raw_root = default_raw_root()
     partitions = None
+    if args.command == "ingest":
+        if not os.path.isdir(raw_root):
+            print(f"python -m pipelines.run ingest: error: raw zone {raw_root!r} does not exist: check $SMALLFISH_RAW",
+                  file=sys.stderr)
+            return 2
+        partitions = partitions_in(raw_root)
+        if not partitions:
+            print(f"python -m pipelines.run ingest: error: no captures under raw zone {raw_root!r} "
+                  "(expected {source}/{YYYYMMDD}/{H}/{coin}.jsonl[.lz4]): check $SMALLFISH_RAW", file=sys.stderr)
+            return 2
     if args.command == "demo":
         from data_lake.demo_market import demo_coin_configs, load_truth, simulate_to_raw
         from pipelines.demo_loop import hold_out_hour
