@@ -118,8 +118,11 @@ def test_climatology_has_no_resolution():
         assert d.reliability == pytest.approx(0.0, abs=1e-15)
         assert d.brier == pytest.approx(d.uncertainty, abs=1e-15)
     m = calibration_metrics(o, climatology)
-    assert m.information_ratio == pytest.approx(0.0, abs=1e-12)
-    assert np.isnan(m.slope) and not m.is_well_calibrated
+    assert m.information_ratio == pytest.approx(0.0, abs=1e-12) and m.skill_score == pytest.approx(0.0, abs=1e-12)
+    # calibrated but without resolution: judged by its level alone, like a constant adverse-selection forecast
+    assert np.isnan(m.slope) and m.constant_forecast and m.is_well_calibrated
+    off = calibration_metrics(o, np.full(o.size, o.mean() + 0.1))
+    assert off.constant_forecast and not off.is_well_calibrated
 
 
 def test_cox_recalibration_recovers_known_miscalibration():

@@ -415,15 +415,24 @@ class CalibrationMetrics:
         return self.n >= MIN_CALIBRATION_SAMPLES
 
     @property
+    def constant_forecast(self) -> bool:
+        """The forecast did not vary (within each window, when windows were given) while the outcomes did: the
+        calibration slope is not identified (NaN) but the calibration-in-the-large is."""
+        return math.isnan(self.slope) and all(math.isnan(x) for x in self.slope_ci) and not math.isnan(self.intercept)
+
+    @property
     def is_well_calibrated(self) -> bool:
         """All four: at least ``MIN_CALIBRATION_SAMPLES`` forecasts; ``reliability <= MAX_RELATIVE_RELIABILITY
         * uncertainty``; the calibration-slope interval covers 1; the calibration-in-the-large interval
-        covers 0. NaN intervals (constant forecasts or outcomes) fail. With two 95% intervals a perfectly
-        calibrated forecast fails about 5-10% of windows by chance."""
+        covers 0. A constant forecast claims no resolution: its calibration is its level (as for
+        :class:`AdverseSelectionCalibration`); it has no skill, which ``skill_score`` and ``information_ratio``
+        say. Other NaN intervals (constant outcomes) fail. With two 95% intervals a perfectly calibrated forecast
+        fails about 5-10% of windows by chance."""
+        slope_ok = self.constant_forecast or _covers(self.slope_ci, 1.0)
         return (
             self.enough_samples
             and self.relative_reliability <= MAX_RELATIVE_RELIABILITY
-            and _covers(self.slope_ci, 1.0)
+            and slope_ok
             and _covers(self.intercept_ci, 0.0)
         )
 
