@@ -42,18 +42,30 @@ SOURCES_BY_GROUP = {
 _RST_LITERAL = re.compile(r"``([^`]+)``")
 
 
+def unit(column: str) -> str | None:
+    """The unit the catalogue's conventions (``data_lake.tables``) give a column by its name, if any."""
+    if column == "time" or column.endswith(("_at_ms", "_start_ms", "_end_ms")):
+        return "UTC epoch ms"
+    if column.endswith("time_ns"):
+        return "UTC epoch ns"
+    if column.endswith("_bps"):
+        return "bps"
+    return None
+
+
 def column_schema(table: Table) -> dg.TableSchema:
-    """The Dagster column schema of a lake table: every column with its polars type, the key and partition
-    columns marked (non-null), and the primary key as a table constraint."""
+    """The Dagster column schema of a lake table: every column with its polars type and unit, the key and
+    partition columns marked (non-null), and the primary key as a table constraint."""
     columns = []
     for name, dtype in table.schema.items():
         roles = [role for role, cols in (("partition", table.partition_by), ("key", table.key)) if name in cols]
+        notes = [" and ".join(roles) + " column"] if roles else []
         columns.append(
             dg.TableColumn(
                 name,
                 type=str(dtype),
-                description=" and ".join(roles) + " column" if roles else None,
-                constraints=dg.TableColumnConstraints(nullable=not roles) if roles else None,
+                description="; ".join([*notes, *filter(None, [unit(name)])]) or None,
+                constraints=dg.TableColumnConstraints(nullable=False) if roles else None,
             )
         )
     key = f"primary key ({', '.join(table.key)}); partitioned by ({', '.join(table.partition_by) or 'nothing'})"

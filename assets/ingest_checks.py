@@ -44,7 +44,8 @@ def _gx_check(table_name: str) -> dg.AssetChecksDefinition:
         name=f"gx_{table_name}_suite",
         partitions_def=COIN_DAY,
         blocking=True,
-        description=f"Great Expectations suite for `{table_name}`: schema, ranges, monotonic time, partition bounds.",
+        description=f"Great Expectations suite for `{table_name}`: non-null keys, ranges, uniqueness, monotonic time and "
+        "partition bounds where the table has a time (assets/quality.py).",
     )
     def _check(context: dg.AssetCheckExecutionContext, data_lake: DataLakeResource) -> dg.AssetCheckResult:
         coin, date = coin_and_date(context)
@@ -55,4 +56,8 @@ def _gx_check(table_name: str) -> dg.AssetChecksDefinition:
     return _check
 
 
-gx_checks = [_gx_check(name) for name in ("trades", "book", "asset_ctx", "fills")]
+SUITE_TABLES = ("raw_captures", *CLEAN_TABLES, "quarantine")
+"""Every table the ingest writes has a blocking suite (``assets.quality``); ``ingest_accounting`` is verified by the
+reconciliation check."""
+
+gx_checks = [_gx_check(name) for name in SUITE_TABLES]
