@@ -27,7 +27,7 @@ import polars as pl
 
 from assets.fit_rows import fit_rows
 from assets.measurement import features
-from assets.metadata import SKIPPED, png_md, skipped
+from assets.metadata import SKIPPED, png_md, rounded, skipped
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.regime_state import CANDIDATE_JSON, PARAMS_JSON, minute_bars, regime_candidates, regime_params
 from assets.quality import DAY_MS, day_bounds_ms
@@ -198,7 +198,7 @@ def kappa_fit(
         metadata |= skipped(f"no book mid in the window's {len(window.days)} days: no taker order has a depth")
     else:
         metadata |= skipped(f"no trades on {date}: the fit window is empty")
-    metadata["dispersion_index"] = fitted.dispersion
+    metadata["dispersion_index"] = rounded(fitted.dispersion)
     rows = _rows(fitted.fits, coin, date, window)
     return _write(context, lake, "kappa_fit", rows, fitted.fits, window, metadata, ("A", "kappa_", "actual_over"))
 

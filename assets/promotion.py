@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from assets.metadata import skipped
+from assets.metadata import rounded_metadata, skipped
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.validation import WALK_FORWARD_SOURCE, calibration_metrics_of
 from calibration.fit_result import code_version
@@ -30,6 +30,9 @@ from validation.walk_forward_run import POOLED
 
 GROUP = "promotion"
 GATE_DATA_QUALITY = "reconciliation"
+RUN_STAMPS = frozenset({"run_at_ms"})
+"""Walk-forward columns that say when it ran, not what it found: kept out of the evidence, whose hash is the
+``param_set_id``, so an identical rerun finds the same set instead of registering a new one."""
 
 
 class PromotionConfig(dg.Config):
@@ -101,7 +104,11 @@ def candidate_evidence(lake: Lake, coin: str, date: dt.date, config: PromotionCo
         fill_calibration=metrics.get("fill_probability"),
         adverse_calibration=metrics.get("adverse_selection"),
         data_quality=quality,
-        figures={k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)},
+        figures={
+            k: float(v)
+            for k, v in row.items()
+            if k not in RUN_STAMPS and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        },
     )
 
 
@@ -142,7 +149,7 @@ def param_sets(context: dg.AssetExecutionContext, config: PromotionConfig, data_
         param_registry.reject(lake.root, coin, candidate.param_set_id, reason)
         outcome = "rejected"
     return dg.MaterializeResult(
-        metadata={
+        metadata=rounded_metadata({
             "decision": outcome,
             "param_set_id": candidate.param_set_id,
             "incumbent": incumbent.param_set_id if incumbent else "none",
@@ -153,5 +160,5 @@ def param_sets(context: dg.AssetExecutionContext, config: PromotionConfig, data_
             "order_size_base": parameters["order_size_base"],
             "quote_by_regime": ", ".join(f"{s}: {q}" for s, q in parameters["quote_by_regime"].items()),
             **{f"adverse_bps_{s}": a["value"] for s, a in parameters["adverse_selection_bps_by_regime"].items()},
-        }
+        })
     )

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from assets.metadata import skipped
+from assets.metadata import rounded, skipped
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import day_bounds_ms
 from assets.verdicts import (
@@ -263,7 +263,8 @@ def _verdicts_md(rows: pl.DataFrame) -> str:
 
 
 def _finite(value: float | None) -> float:
-    return float(value) if value is not None and math.isfinite(value) else float("nan")
+    """A metadata figure: NaN for a missing or non-finite value, else rounded to 4 significant figures."""
+    return rounded(float(value)) if value is not None and math.isfinite(value) else float("nan")
 
 
 @dg.multi_asset(
