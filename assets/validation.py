@@ -534,6 +534,16 @@ def walk_forward_alerts(rows: pl.DataFrame, coin: str) -> list[tuple[str, Alert]
     return out
 
 
+def run_failure_alerts(rows: pl.DataFrame, coin: str) -> list[tuple[str, Alert]]:
+    """A critical RunFailed alert per ``run_failures`` row (one per failed run of the partition)."""
+    return [
+        (f"run {r['run_id']} ({r['job_name']})",
+         Alert(coin, r["time"], AlertKind.RUN_FAILED, "critical", f"run {r['run_id']} of job {r['job_name']} failed: "
+               f"{r['message']}", float("nan"), float("nan")))
+        for r in rows.sort("time").iter_rows(named=True)
+    ]
+
+
 def _alerts_frame(alerts: list[tuple[str, Alert]], coin: str, date: dt.date) -> pl.DataFrame:
     return pl.DataFrame(
         [{"coin": coin, "date": date, "time": a.time, "kind": str(a.kind), "severity": a.severity, "subject": s,
@@ -543,15 +553,27 @@ def _alerts_frame(alerts: list[tuple[str, Alert]], coin: str, date: dt.date) -> 
     )
 
 
-@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=["walk_forward", "calibration_metrics", signal_quality],
-          kinds={"delta", "polars"})
+run_failures = dg.AssetSpec(
+    "run_failures",
+    partitions_def=COIN_DAY,
+    group_name=GROUP,
+    kinds={"delta"},
+    description="Failed runs of each (coin, day), written only by the run_failure_alert sensor (it reports each write "
+                "here); a run without a (coin, day) partition is kept under coin '' and the day it failed.",
+)
+
+
+@dg.asset(partitions_def=COIN_DAY, group_name=GROUP,
+          deps=["walk_forward", "calibration_metrics", signal_quality, run_failures], kinds={"delta", "polars"})
 def alerts(context: dg.AssetExecutionContext, data_lake: DataLakeResource) -> dg.MaterializeResult:
-    """ModelMiscalibrated, SignalDecaying, InsufficientSamples and InformationRatioBelowOne alerts of the day."""
+    """ModelMiscalibrated, SignalDecaying, InsufficientSamples and InformationRatioBelowOne alerts of the day, and a
+    RunFailed alert per failed run of the partition (merged from ``run_failures``, which only the sensor writes)."""
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
     found = (calibration_table_alerts(lake.read_partition("calibration_metrics", coin, date), coin)
              + signal_table_alerts(lake.read_partition("signal_quality", coin, date), coin)
-             + walk_forward_alerts(lake.read_partition("walk_forward", coin, date), coin))
+             + walk_forward_alerts(lake.read_partition("walk_forward", coin, date), coin)
+             + run_failure_alerts(lake.read_partition("run_failures", coin, date), coin))
     table = _alerts_frame(found, coin, date)
     version = lake.write_partition("alerts", table, coin, date)
     counts = table.group_by("kind", "severity").len().sort("kind", "severity")
@@ -607,5 +629,5 @@ def signals_informative(context: dg.AssetCheckExecutionContext, data_lake: DataL
     return _check_result(signal_table_alerts(rows, coin), {AlertKind.SIGNAL_DECAYING})
 
 
-VALIDATION_ASSETS = [walk_forward_assets, signal_quality, alerts]
+VALIDATION_ASSETS = [walk_forward_assets, signal_quality, run_failures, alerts]
 VALIDATION_CHECKS = [predictions_calibrated, information_ratio_at_least_one, signals_informative]
