@@ -268,6 +268,15 @@ def _finite(value: float | None) -> float:
             description="Every variant over rolling train/test folds: verdicts, SPA, DSR, PBO and the HTML report.",
         ),
         dg.AssetSpec(
+            "walk_forward_pnl",
+            deps=["trades", "book", "features", "markouts"],
+            partitions_def=COIN_DAY,
+            group_name=GROUP,
+            kinds={"delta", "polars"},
+            description="Out-of-sample P&L per period of every variant on the walk-forward's test windows: the "
+                        "promotion gate's paired comparison reads it.",
+        ),
+        dg.AssetSpec(
             "calibration_metrics",
             deps=["trades", "book", "features", "markouts"],
             partitions_def=COIN_DAY,
