@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 
 from assets.regime_state import day_regime_beliefs
-from assets.metadata import png_md, skipped, table_metadata
+from assets.metadata import plot_url, skipped, table_metadata
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import day_bounds_ms
 from calibration.bars import features_1min, features_1s
@@ -172,7 +172,10 @@ def baseline_metrics(context: dg.AssetExecutionContext, data_lake: DataLakeResou
         return dg.MaterializeResult(metadata=metadata | skipped("no markouts this day (see the markouts asset)"))
     curve = markout_curve(marked, MARKOUT_HORIZONS_MS).filter(pl.col("mean_bps").is_finite())
     if curve.height:
-        metadata["markout_curve"] = png_md(plot_markout_curve(curve, f"{coin} {date}: mean markout by horizon"), "markout curve")
+        metadata["markout_curve"] = plot_url(
+            lake, plot_markout_curve(curve, f"{coin} {date}: mean markout by horizon"), "baseline_metrics", coin, str(date),
+            "markout_curve",
+        )
     else:
         metadata["markout_curve"] = "not drawn: no fill has a markout at any horizon"
     return dg.MaterializeResult(metadata=metadata)
