@@ -412,7 +412,7 @@ def _skip_walk_forward(
             yield dg.MaterializeResult(
                 asset_key=name,
                 metadata={"dagster/row_count": lake.read_partition(name, coin, date, columns=["coin"]).height,
-                          "delta_version": lake.version(name) or -1, **figures, **report, **skipped(reason),
+                          "delta_version": _version(lake, name), **figures, **report, **skipped(reason),
                           KEPT: dg.MetadataValue.text(kept)},
             )
         return
@@ -425,6 +425,12 @@ def _skip_walk_forward(
             asset_key=name,
             metadata={"dagster/row_count": empty[name].height, "delta_version": version, **figures, **skipped(reason)},
         )
+
+
+def _version(lake: Lake, name: str) -> int:
+    """The table's current Delta version (-1 when it does not exist yet)."""
+    version = lake.version(name)
+    return -1 if version is None else version
 
 
 def _earlier_evidence(instance: dg.DagsterInstance, partition: str, lake: Lake, coin: str, date: dt.date) -> str | None:
@@ -533,7 +539,7 @@ def signal_quality(
         if earlier.height:  # keep the measured rows an earlier run wrote rather than erase them
             context.log.warning(f"{coin} {date}: {reason}; kept the {earlier.height} measured signal(s) of an earlier run")
             return dg.MaterializeResult(metadata={
-                "delta_version": lake.version("signal_quality") or -1, **skipped(reason),
+                "delta_version": _version(lake, "signal_quality"), **skipped(reason),
                 KEPT: dg.MetadataValue.text(f"{earlier.height} measured signal(s) of an earlier run")})
     table = pl.DataFrame(rows, infer_schema_length=None).with_columns(
         coin=pl.lit(coin), date=pl.lit(date), time=pl.lit(day_bounds_ms(date)[1])
