@@ -81,7 +81,8 @@ def clean_tables(context: dg.AssetExecutionContext, data_lake: DataLakeResource)
 
     accounting = result.accounting.as_dict()
     accounting_row = pl.DataFrame(
-        [{"coin": coin, "date": date, **accounting, "code_version": code_version(), "ingested_at_ms": int(time.time() * 1000)}]
+        [{"coin": coin, "date": date, **accounting, "code_version": code_version(),
+          "ingested_at_ms": int(time.time() * 1000)}]
     )
     version = lake.write_partition("ingest_accounting", accounting_row, coin, date)
     yield dg.MaterializeResult(

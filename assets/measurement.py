@@ -173,8 +173,8 @@ def baseline_metrics(context: dg.AssetExecutionContext, data_lake: DataLakeResou
     curve = markout_curve(marked, MARKOUT_HORIZONS_MS).filter(pl.col("mean_bps").is_finite())
     if curve.height:
         metadata["markout_curve"] = plot_url(
-            lake, plot_markout_curve(curve, f"{coin} {date}: mean markout by horizon"), "baseline_metrics", coin, str(date),
-            "markout_curve",
+            lake, plot_markout_curve(curve, f"{coin} {date}: mean markout by horizon"),
+            "baseline_metrics", coin, str(date), "markout_curve",
         )
     else:
         metadata["markout_curve"] = "not drawn: no fill has a markout at any horizon"

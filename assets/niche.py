@@ -126,7 +126,8 @@ def market_screen(context: dg.AssetExecutionContext, config: MarketScreenConfig,
         "ranking": dg.MetadataValue.md(preview_md(shown, rows=25)),
     }
     if table.height:
-        metadata["screen_plot"] = plot_url(lake, plot_screen(table, thresholds, f"market screen {date}"), "market_screen", str(date), "screen")
+        plot = plot_screen(table, thresholds, f"market screen {date}")
+        metadata["screen_plot"] = plot_url(lake, plot, "market_screen", str(date), "screen")
     return dg.MaterializeResult(metadata=metadata)
 
 

@@ -92,7 +92,8 @@ def candidate_evidence(lake: Lake, coin: str, date: dt.date, config: PromotionCo
     metrics = {r["model"]: calibration_metrics_of(r) for r in calibration.iter_rows(named=True)}
     if not pooled.height or pnl.height < 2:
         why = (f"the walk-forward of {date} has no pooled {variant!r} row" if not pooled.height
-               else f"the walk-forward of {date} has {pnl.height} P&L period(s) of {variant!r}, the gate pairs at least 2")
+               else f"the walk-forward of {date} has {pnl.height} P&L period(s) of {variant!r}, the gate pairs at "
+                    "least 2")
         return {"data_quality": {k: {"passed": ok, "detail": d} for k, (ok, d) in quality.items()},
                 MISSING: {"walk_forward": why}}
     row = pooled.row(0, named=True)
@@ -121,7 +122,7 @@ def _record_in_report(
     if written is None:
         return {"report": dg.MetadataValue.text(f"none: the walk-forward of {date} wrote no report")}
     runs = {"walk-forward run": evidence_run(context.instance, context.partition_key) or "unknown",
-            "gate run": context.run_id}
+            "gate run": context.run.run_id}
     files.write(rel, with_decision(written.decode(), decision_section(outcome, {**facts, **runs}, reasons)).encode())
     return {"report": dg.MetadataValue.url(files.url(rel))}
 

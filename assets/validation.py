@@ -333,7 +333,7 @@ def walk_forward_assets(
     )
     files = lake.files()
     html = report_html(run, f"{coin} walk-forward validation, {date.isoformat()}", now_ms)
-    files.write(report_file(coin, date), with_decision(html, pending_decision(context.run_id)).encode())
+    files.write(report_file(coin, date), with_decision(html, pending_decision(context.run.run_id)).encode())
 
     live = lake.read("markouts", coins=coin, start=first, end=last).filter(~pl.col("is_market_trade"))
     found = calibration_rows(run, live)
@@ -355,7 +355,7 @@ def walk_forward_assets(
             "dagster/row_count": rows.height,
             "delta_version": wf_version,
             "report": dg.MetadataValue.url(files.url(report_file(coin, date))),
-            EVIDENCE_RUN: context.run_id,
+            EVIDENCE_RUN: context.run.run_id,
             "folds": len(folds),
             "complete_folds": len(run.complete_folds),
             "book_covered_hours": covered_hours,
@@ -376,7 +376,8 @@ def walk_forward_assets(
     )
     yield dg.MaterializeResult(
         asset_key="walk_forward_pnl",
-        metadata={"dagster/row_count": period_pnl.height, "delta_version": pnl_version, EVIDENCE_RUN: context.run_id,
+        metadata={"dagster/row_count": period_pnl.height, "delta_version": pnl_version,
+                  EVIDENCE_RUN: context.run.run_id,
                   "variants": period_pnl["variant"].n_unique(), "periods": run.pnl.height},
     )
     predicted, actual = _finite(base.get("predicted_fill_rate")), _finite(base.get("actual_fill_rate"))
@@ -385,7 +386,7 @@ def walk_forward_assets(
         metadata={
             "dagster/row_count": calibration.height,
             "delta_version": cal_version,
-            EVIDENCE_RUN: context.run_id,
+            EVIDENCE_RUN: context.run.run_id,
             "fill_brier": _finite(fill.brier if fill else None),
             "fill_predicted_vs_actual": f"{predicted:.4f} vs {actual:.4f} (n = {fill.n} quotes)" if fill else "n/a",
             "fill_slope_95ci": f"{fill.slope:.3f} [{fill.slope_ci[0]:.3f}, {fill.slope_ci[1]:.3f}]" if fill else "n/a",
@@ -460,7 +461,8 @@ def not_computed(instance: dg.DagsterInstance, asset: str, partition: str) -> st
     if not latest or SKIPPED not in latest[0]:
         return None
     kept = latest[0].get(KEPT)
-    return f"the latest run could not compute it: {latest[0][SKIPPED]}" + (f"; the partition keeps {kept}" if kept else "")
+    kept_note = f"; the partition keeps {kept}" if kept else ""
+    return f"the latest run could not compute it: {latest[0][SKIPPED]}{kept_note}"
 
 
 def evidence_run(instance: dg.DagsterInstance, partition: str) -> str | None:
@@ -537,7 +539,8 @@ def signal_quality(
         reason = "no signal measured: " + "; ".join(f"{r['signal']}: {r['n']} samples" for r in rows)
         earlier = lake.read_partition("signal_quality", coin, date).filter(pl.col("mutual_information").is_not_null())
         if earlier.height:  # keep the measured rows an earlier run wrote rather than erase them
-            context.log.warning(f"{coin} {date}: {reason}; kept the {earlier.height} measured signal(s) of an earlier run")
+            context.log.warning(f"{coin} {date}: {reason}; kept the {earlier.height} measured signal(s) of an "
+                                "earlier run")
             return dg.MaterializeResult(metadata={
                 "delta_version": _version(lake, "signal_quality"), **skipped(reason),
                 KEPT: dg.MetadataValue.text(f"{earlier.height} measured signal(s) of an earlier run")})

@@ -95,9 +95,11 @@ def run_failure_alert(context: dg.RunFailureSensorContext, data_lake: DataLakeRe
         for event in context.get_step_failure_events()
         if event.step_failure_data is not None and event.step_failure_data.error is not None
     }
-    row = run_failure_row(context.dagster_run, context.failure_event.message or "", step_errors, int(time.time() * 1000))
+    now_ms = int(time.time() * 1000)
+    row = run_failure_row(context.dagster_run, context.failure_event.message or "", step_errors, now_ms)
     context.log.error(f"run {row['run_id']} of job {row['job_name']} failed: {row['message']}")
-    version = data_lake.lake().replace("run_failures", pl.DataFrame([row]), {k: row[k] for k in ("coin", "date", "run_id")})
+    key = {k: row[k] for k in ("coin", "date", "run_id")}
+    version = data_lake.lake().replace("run_failures", pl.DataFrame([row]), key)
     if row["coin"]:  # the graph's run_failures partition changed: alerts of that partition become stale
         context.instance.report_runless_asset_event(dg.AssetMaterialization(
             "run_failures", partition=row["partition"], metadata={"run_id": row["run_id"], "delta_version": version,
