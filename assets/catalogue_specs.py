@@ -108,13 +108,20 @@ def catalogued_spec(spec: dg.AssetSpec, shared: bool) -> dg.AssetSpec:
     )
 
 
-def catalogued(assets: Iterable[dg.AssetsDefinition]) -> Sequence[dg.AssetsDefinition]:
-    """Every asset with :func:`catalogued_spec` applied; an asset whose key is no catalogue table is an error."""
-    result = []
+def catalogued(
+    assets: Iterable[dg.AssetsDefinition | dg.AssetSpec],
+) -> Sequence[dg.AssetsDefinition | dg.AssetSpec]:
+    """Every asset with :func:`catalogued_spec` applied (an external ``AssetSpec``, e.g. a table a sensor writes,
+    included); an asset whose key is no catalogue table is an error."""
+    result: list[dg.AssetsDefinition | dg.AssetSpec] = []
     for definition in assets:
-        unknown = [k.to_user_string() for k in definition.keys if k.to_user_string() not in CATALOGUE]
+        keys = [definition.key] if isinstance(definition, dg.AssetSpec) else definition.keys
+        unknown = [k.to_user_string() for k in keys if k.to_user_string() not in CATALOGUE]
         if unknown:
             raise ValueError(f"assets {unknown} have no table in data_lake.tables: add one, it is their documentation")
+        if isinstance(definition, dg.AssetSpec):
+            result.append(catalogued_spec(definition, shared=False))
+            continue
         descriptions = [s.description for s in definition.specs]
         result.append(
             definition.map_asset_specs(lambda s, d=descriptions: catalogued_spec(s, shared=d.count(s.description) > 1))

@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 
 from assets.regime_state import day_regime_beliefs
-from assets.metadata import png_md, rounded, skipped, table_metadata
+from assets.metadata import plot_url, rounded, skipped, table_metadata
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import day_bounds_ms
 from calibration.bars import features_1min, features_1s
@@ -16,6 +16,7 @@ from calibration.fill_log import enrich_fill_log
 from calibration.markouts import maker_side_of_trades, markouts
 from calibration.mids import MID_MAX_AGE_MS, mid_series
 from calibration.toxicity import book_signals
+from data_lake.lake import Lake
 from data_lake.tables import MARKOUT_HORIZONS_MS, MARKOUTS
 from pipelines.resources import DataLakeResource
 from validation.baseline import baseline_metrics as baseline_table
@@ -124,7 +125,7 @@ def markouts_asset(context: dg.AssetExecutionContext, data_lake: DataLakeResourc
     return dg.MaterializeResult(
         metadata={
             **table_metadata(MARKOUTS.conform(fill_log.with_columns(date=pl.lit(date))), lake.uri("markouts"), version),
-            "markout_curve": _markout_curve_md(fill_log, f"{coin} {date}: mean markout by horizon"),
+            "markout_curve": _markout_curve(lake, fill_log, coin, date),
             "own_fills": own.height,
             "market_trades": market.height,
             "without_mid_before_fill": fill_log["mid_at_fill"].null_count(),
@@ -137,12 +138,13 @@ def markouts_asset(context: dg.AssetExecutionContext, data_lake: DataLakeResourc
     )
 
 
-def _markout_curve_md(fill_log: pl.DataFrame, title: str) -> dg.MetadataValue | str:
-    """The markout curve (mean markout by horizon, per population and side, with 95% CIs) as an inline plot."""
+def _markout_curve(lake: Lake, fill_log: pl.DataFrame, coin: str, date: dt.date) -> dg.MetadataValue | str:
+    """The markout curve (mean markout by horizon, per population and side, with 95% CIs): a plot in the lake."""
     curve = markout_curve(fill_log, MARKOUT_HORIZONS_MS).filter(pl.col("mean_bps").is_finite())
     if not curve.height:
         return "not drawn: no fill has a markout at any horizon"
-    return png_md(plot_markout_curve(curve, title), "markout curve")
+    png = plot_markout_curve(curve, f"{coin} {date}: mean markout by horizon")
+    return plot_url(lake, png, "markouts", coin, str(date), "markout_curve")
 
 
 def _mean_markout_md(fill_log: pl.DataFrame) -> str:

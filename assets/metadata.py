@@ -1,4 +1,4 @@
-"""Materialisation metadata shared by assets: row counts, time span, gaps, a preview, plots.
+"""Materialisation metadata shared by assets: row counts, time span, gaps, a preview, links to plots in the lake.
 
 Numbers are shown as a reader needs them: floats to :data:`SIGNIFICANT_DIGITS` significant figures (a kappa of
 1.2e-5 per price unit keeps its digits, a P&L of 1234.5678 loses the noise) and epoch times as UTC date-times.
@@ -6,13 +6,15 @@ Numbers are shown as a reader needs them: floats to :data:`SIGNIFICANT_DIGITS` s
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import math
 from typing import Any
 
 import dagster as dg
 import polars as pl
+
+from data_lake.lake import Lake
+from data_lake.raw_zone import coin_file_name
 
 GAP_MS = 60_000
 SIGNIFICANT_DIGITS = 4
@@ -134,6 +136,10 @@ def skipped(reason: str) -> dict[str, Any]:
     return {SKIPPED: dg.MetadataValue.text(reason)}
 
 
-def png_md(png: bytes, alt: str) -> dg.MetadataValue:
-    """A PNG embedded in Markdown metadata so the UI shows the plot inline."""
-    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
+def plot_url(lake: Lake, png: bytes, *path: str) -> dg.MetadataValue:
+    """Write a PNG plot into the lake at ``plots/{path...}.png`` (local or ``s3://``) and return its URL as metadata:
+    the event log keeps a link, not the image. ``path`` names the asset, then the partition, then the plot."""
+    rel = "plots/" + "/".join(coin_file_name(part).replace(":", "_") for part in path) + ".png"
+    files = lake.files()
+    files.write(rel, png)
+    return dg.MetadataValue.url(files.url(rel))

@@ -1,4 +1,4 @@
-"""Sensors: materialise clean partitions when raw files arrive; record failed runs as alerts."""
+"""Sensors: materialise clean partitions when raw files arrive; record failed runs in ``run_failures``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -117,24 +118,50 @@ def raw_arrival_sensor(context: dg.SensorEvaluationContext, data_lake: DataLakeR
     )
 
 
+def _root_cause(error: Any) -> str:
+    """The innermost error's message (the user code's exception, not Dagster's wrapper around it)."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
+
+
+def run_failure_row(run: dg.DagsterRun, message: str, step_errors: dict[str, str], now_ms: int) -> dict:
+    """The ``run_failures`` row of a failed run: keyed by the (coin, day) partition it ran, else by coin '' and the UTC
+    day it failed, so that the ``alerts`` asset of exactly that partition merges it."""
+    coin, day = run.tags.get("dagster/partition/coin"), run.tags.get("dagster/partition/date")
+    failed_on = dt.date.fromisoformat(day) if coin and day else dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).date()
+    steps = "; ".join(f"{step}: {error}" for step, error in step_errors.items())
+    return {
+        "coin": coin if coin and day else "",
+        "date": failed_on,
+        "run_id": run.run_id,
+        "time": now_ms,
+        "job_name": run.job_name,
+        "partition": run.tags.get("dagster/partition"),
+        "failed_steps": ", ".join(step_errors),
+        "message": f"{message} {steps}".strip(),
+    }
+
+
 @dg.run_failure_sensor(
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="On every failed run: a critical `RunFailed` alert row with the run id, job and error. Starts RUNNING.",
+    description="On every failed run: a `run_failures` row keyed by the failed partition and run id, which that "
+                "partition's `alerts` shows as a critical `RunFailed` alert. Starts RUNNING.",
 )
 def run_failure_alert(context: dg.RunFailureSensorContext, data_lake: DataLakeResource) -> None:
-    """A failed run becomes a critical alert row, so failures are visible beside model alerts."""
-    run = context.dagster_run
-    tags = run.tags
-    coin = tags.get("dagster/partition/coin", "")
-    alert = {
-        "coin": coin,
-        "time": int(time.time() * 1000),
-        "kind": "RunFailed",
-        "severity": "critical",
-        "subject": run.job_name,
-        "message": f"run {run.run_id} of job {run.job_name} failed: {context.failure_event.message}",
-        "value": float("nan"),
-        "threshold": float("nan"),
+    """Record a failed run in ``run_failures`` (this sensor is the table's only writer), keyed by its partition and
+    run id so a retried tick writes it once; the ``alerts`` asset of that partition shows it as a critical alert."""
+    step_errors = {
+        event.step_key or "?": _root_cause(event.step_failure_data.error)
+        for event in context.get_step_failure_events()
+        if event.step_failure_data is not None and event.step_failure_data.error is not None
     }
-    context.log.error(alert["message"])
-    data_lake.lake().append("alerts", pl.DataFrame([alert]).with_columns(date=pl.from_epoch("time", time_unit="ms").dt.date()))
+    now_ms = int(time.time() * 1000)
+    row = run_failure_row(context.dagster_run, context.failure_event.message or "", step_errors, now_ms)
+    context.log.error(f"run {row['run_id']} of job {row['job_name']} failed: {row['message']}")
+    key = {k: row[k] for k in ("coin", "date", "run_id")}
+    version = data_lake.lake().replace("run_failures", pl.DataFrame([row]), key)
+    if row["coin"]:  # the graph's run_failures partition changed: alerts of that partition become stale
+        context.instance.report_runless_asset_event(dg.AssetMaterialization(
+            "run_failures", partition=row["partition"], metadata={"run_id": row["run_id"], "delta_version": version,
+                                                                  "message": row["message"]}))

@@ -6,7 +6,6 @@ import base64
 import io
 import re
 from html.parser import HTMLParser
-from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -21,10 +20,12 @@ from validation.report import (
     ReportSection,
     build_report,
     cards_html,
+    decision_section,
     figure_html,
     format_value,
     markout_figure,
     paragraph,
+    pending_decision,
     plot_equity_curves,
     plot_regime_timeline,
     plot_variant_differences,
@@ -32,7 +33,7 @@ from validation.report import (
     table_html,
     verdict_frame,
     verdict_table_html,
-    write_report,
+    with_decision,
 )
 from validation.significance import component_verdict
 from validation.walk_forward_run import identical_variants
@@ -227,11 +228,18 @@ def test_plots_return_png_bytes_and_reject_empty_inputs():
         figure_html(b"GIF89a", "caption", 1, 0.95)
 
 
-def test_write_report_round_trips(tmp_path: Path):
+def test_the_gate_fills_the_pending_decision_section_and_nothing_else():
     document = build_report("Run", [ReportSection("Only", [paragraph("caf\u00e9 \u2013 \u03b1")])])
-    path = write_report(tmp_path / "nested" / "report.html", document)
-    assert path.read_text(encoding="utf-8") == document
-    assert parse(path.read_text(encoding="utf-8")).errors == []
+    pending = with_decision(document, pending_decision("run-1"))
+    assert "Promotion decision: pending" in pending and "run-1" in pending and parse(pending).errors == []
+    decided = with_decision(pending, decision_section(
+        "rejected", {"param_set_id": "ps-9", "gate run": "run-2", "walk-forward run": "run-1"}, [HOSTILE]))
+    assert "pending" not in decided and decided.count("Promotion decision") == 1
+    assert "ps-9" in decided and "run-2" in decided and "<script>" not in decided and parse(decided).errors == []
+    assert decided.replace(decided[decided.index("<!-- promotion-decision -->"):
+                                  decided.index("<!-- /promotion-decision -->") + 28], "") == document
+    with pytest.raises(ValueError, match="no <main>"):
+        with_decision("<html></html>", pending_decision("run-1"))
 
 
 def test_identical_variants_name_the_first_earlier_variant_with_the_same_pnl():

@@ -101,12 +101,38 @@ def build_report(title: str, sections: Sequence[ReportSection], generated_ms: in
     )
 
 
-def write_report(path: str | Path, html_text: str) -> Path:
-    """Write the report as UTF-8, creating parent directories; returns the path."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(html_text, encoding="utf-8")
-    return target
+DECISION_START = "<!-- promotion-decision -->"
+DECISION_END = "<!-- /promotion-decision -->"
+"""Markers of the report's promotion-decision section: the walk-forward writes it as pending, the gate fills it."""
+
+
+def decision_section(title: str, facts: Mapping[str, str], reasons: Sequence[str] = ()) -> str:
+    """The promotion-decision section: a headline (the decision), facts (param_set_id, runs) and the gate's reasons,
+    between :data:`DECISION_START` and :data:`DECISION_END`."""
+    rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in facts.items())
+    listed = "<ul>" + "".join(f"<li>{_esc(r)}</li>" for r in reasons) + "</ul>" if reasons else ""
+    return (f'{DECISION_START}<section id="promotion-decision"><h2>Promotion decision: {_esc(title)}</h2>'
+            f"<table>{rows}</table>{listed}</section>{DECISION_END}")
+
+
+def pending_decision(walk_forward_run: str) -> str:
+    """The decision section as the walk-forward writes it, before the promotion gate has judged its candidate."""
+    return decision_section(
+        "pending",
+        {"walk-forward run": walk_forward_run,
+         "gate": "not run yet: the param_sets asset of this (coin, day) fills this section when it decides"},
+    )
+
+
+def with_decision(html_text: str, section: str) -> str:
+    """``html_text`` with its promotion-decision section replaced by ``section`` (placed first in ``<main>`` when the
+    report has none yet)."""
+    start, end = html_text.find(DECISION_START), html_text.find(DECISION_END)
+    if start >= 0 and end > start:
+        return html_text[:start] + section + html_text[end + len(DECISION_END):]
+    if "<main>" not in html_text:
+        raise ValueError("not a report of validation.report.build_report: no <main> element")
+    return html_text.replace("<main>", "<main>" + section, 1)
 
 
 def _esc(value: object) -> str:
