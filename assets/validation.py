@@ -27,16 +27,14 @@ from pydantic import Field
 from assets.metadata import SKIPPED, rounded, skipped
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import day_bounds_ms
-from assets.verdicts import ASSET as VERDICTS_ASSET
 from assets.verdicts import (
     COMPONENT_VERDICTS_SPEC,
-    clear_component_verdicts,
     component_verdict_rows,
     materialise_component_verdicts,
 )
 from calibration.fit_result import InsufficientSamples, code_version
 from data_lake.lake import Lake
-from data_lake.tables import BOOK_LEVELS, CALIBRATION_METRICS, WALK_FORWARD, WALK_FORWARD_PNL
+from data_lake.tables import BOOK_LEVELS, CALIBRATION_METRICS, COMPONENT_VERDICT, WALK_FORWARD, WALK_FORWARD_PNL
 from pipelines.resources import DataLakeResource
 from validation.alerts import (
     Alert,
@@ -66,7 +64,7 @@ from validation.walk_forward_run import POOLED, WalkForwardRun, final_candidate,
 GROUP = "validation"
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
-WALK_FORWARD_TABLES = ("walk_forward", "walk_forward_pnl", "calibration_metrics")
+WALK_FORWARD_TABLES = ("walk_forward", "walk_forward_pnl", "calibration_metrics", "component_verdicts")
 """The tables (and assets) one walk-forward run writes together."""
 EVIDENCE_RUN = "evidence_run_id"
 """Metadata key: the run whose walk-forward evidence the partition holds (this run's, or the one a skip kept)."""
@@ -430,20 +428,16 @@ def _skip_walk_forward(
                           "delta_version": _version(lake, name), **figures, **report, **skipped(reason),
                           KEPT: dg.MetadataValue.text(kept)},
             )
-        yield dg.MaterializeResult(
-            asset_key=VERDICTS_ASSET, metadata={**skipped(reason), KEPT: dg.MetadataValue.text(kept)}
-        )
         return
     context.log.warning(f"{coin} {date}: {reason}")
     empty = {"walk_forward": rows, "walk_forward_pnl": WALK_FORWARD_PNL.empty(),
-             "calibration_metrics": CALIBRATION_METRICS.empty()}
+             "calibration_metrics": CALIBRATION_METRICS.empty(), "component_verdicts": COMPONENT_VERDICT.empty()}
     for name in WALK_FORWARD_TABLES:
         version = lake.write_partition(name, empty[name], coin, date)
         yield dg.MaterializeResult(
             asset_key=name,
             metadata={"dagster/row_count": empty[name].height, "delta_version": version, **figures, **skipped(reason)},
         )
-    yield clear_component_verdicts(lake, coin, date, reason)
 
 
 def _version(lake: Lake, name: str) -> int:

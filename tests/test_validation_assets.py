@@ -12,7 +12,7 @@ import pytest
 
 from assets.partitions import COINS, partition_key
 from assets.promotion import param_sets
-from assets.validation import VALIDATION_ASSETS, VALIDATION_CHECKS
+from assets.validation import VALIDATION_ASSETS, VALIDATION_CHECKS, WALK_FORWARD_TABLES
 from calibration.fill_log import enrich_fill_log
 from calibration.toxicity import book_signals
 from data_lake.demo_market import simulate
@@ -162,7 +162,7 @@ def test_component_verdicts_come_from_the_same_walk_forward_run(materialised) ->
                     if m.asset_key == dg.AssetKey("component_verdicts")).materialization.metadata
     assert metadata["largest_weakness"].value == verdicts["prediction"][0]
     assert metadata["action"].value in metadata["diagnosis"].value
-    html = Path(result.asset_materializations_for_node("walk_forward_assets")[0].metadata["report"].value).read_text()
+    html = (Path(lake.root) / "reports" / DEMO.coin / f"{DAY.isoformat()}.html").read_text()
     assert "Diagnosis: the largest weakness first" in html and lead_lag["reason"] in html
 
 
@@ -264,8 +264,7 @@ def test_a_relaunch_that_cannot_compute_keeps_the_evidence_fails_its_checks_and_
     over the day's validation and turned its checks green. Now it keeps the evidence and says so; the gate's
     decision, its param_set_id and the runs land in the report."""
     result, lake, instance = materialised
-    before = {name: lake.read_partition(name, DEMO.coin, DAY) for name in ("walk_forward", "walk_forward_pnl",
-                                                                          "calibration_metrics")}
+    before = {name: lake.read_partition(name, DEMO.coin, DAY) for name in WALK_FORWARD_TABLES}
     resources = {"data_lake": DataLakeResource(lake_root=lake.root)}
     relaunch = dg.materialize([VALIDATION_ASSETS[0], *VALIDATION_CHECKS[:2]], partition_key=partition_key(DEMO.coin, DAY),
                               instance=instance, resources=resources)
