@@ -21,14 +21,10 @@ import numpy as np
 from numba import njit
 from tick.hawkes import HawkesExpKern, SimuHawkesExpKernels
 
-from calibration.hawkes import (
-    fit_hawkes_exp,
-    hawkes_exp_hessian,
-    hawkes_exp_loglik,
-    hawkes_exp_moments,
-    hawkes_exp_residuals,
-)
+from calibration.hawkes import hawkes_exp_hessian, hawkes_exp_loglik, hawkes_exp_residuals
+from calibration.hawkes_fit import fit_hawkes_exp
 from calibration.hawkes_gof import time_rescaling_tests
+from calibration.hawkes_moments import hawkes_exp_moments
 
 MU, ALPHA, BETA = 0.5, 0.9, 1.5
 

@@ -8,105 +8,178 @@ Model (Hawkes 1971; Bacry, Mastromatteo & Muzy 2015, Market Microstructure and L
 ``adjacency[i, j]`` is α_ij/β). Branching matrix Γ = α/β; stationary iff its spectral radius ρ(Γ) < 1;
 mean intensities (I - Γ)^{-1} μ. Events are processed as one merged stream with a state vector
 S_j = Σ_l e^{-β(t - t^j_l)} (statistics.md §2.5), so the likelihood and its gradient cost O(N).
+
+Coverage and ties follow the univariate model (:mod:`calibration.hawkes`, :mod:`calibration.hawkes_baseline`):
+the compensator runs over the covered intervals only, each covered segment starts empty, and events sharing a
+timestamp do not excite each other (of either component), so the likelihood does not depend on which component
+is listed first in a tie.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
+from calibration.coverage import coverage_report
 from calibration.fit_result import FitResult, InsufficientSamples
-from calibration.hawkes import BRANCHING_BAND, MIN_EVENTS, event_times, hawkes_exp_moments
+from calibration.hawkes import BRANCHING_BAND, MIN_EVENTS, event_times
+from calibration.hawkes_baseline import covered_clock, covered_window, segment_of
 from calibration.hawkes_gof import time_rescaling_tests
+from calibration.hawkes_moments import moments_estimate
+
+
+@dataclass(frozen=True, eq=False)
+class _Stream:
+    """Both components' covered events as one time-ordered stream, times relative to the window start.
+
+    ``labels`` the component of each event, ``segment`` its covered interval (``starts``/``ends``), ``window_s``
+    the window length, ``outside`` the events left out because no covered interval holds them.
+    """
+
+    t: NDArray[np.float64]
+    labels: NDArray[np.int64]
+    segment: NDArray[np.int64]
+    starts: NDArray[np.float64]
+    ends: NDArray[np.float64]
+    window_s: float
+    outside: int
+
+    @property
+    def covered_s(self) -> float:
+        return float(np.sum(self.ends - self.starts))
+
+    def clock(self) -> NDArray[np.float64]:
+        """Event times on the covered clock, for the moments start."""
+        return covered_clock(self.t, self.segment, self.starts, self.ends)
 
 
 def _merged_stream(
-    times_0: ArrayLike, times_1: ArrayLike, end_time: float, start_time: float = 0.0
-) -> tuple[NDArray[np.float64], NDArray[np.int64], float]:
-    """Both components' validated events, relative to the window start, as one time-ordered stream.
-
-    Returns (times, component labels, window length T). Simultaneous events keep component 0 first.
-    """
+    times_0: ArrayLike,
+    times_1: ArrayLike,
+    end_time: float,
+    start_time: float = 0.0,
+    covered: ArrayLike | None = None,
+) -> _Stream:
+    """Both components' validated events on the covered intervals, as one time-ordered stream (ties: component
+    0 first, which the likelihood does not depend on)."""
     t0, horizon = event_times(times_0, start_time, end_time)
     t1, _ = event_times(times_1, start_time, end_time)
     times = np.concatenate([t0, t1])
     labels = np.concatenate([np.zeros(t0.size, np.int64), np.ones(t1.size, np.int64)])
     order = np.argsort(times, kind="stable")
-    return np.ascontiguousarray(times[order]), np.ascontiguousarray(labels[order]), horizon
+    times, labels = times[order], labels[order]
+    starts, ends = covered_window(horizon, start_time, covered)
+    segment = segment_of(times, starts, ends)
+    inside = segment >= 0
+    return _Stream(
+        t=np.ascontiguousarray(times[inside]),
+        labels=np.ascontiguousarray(labels[inside]),
+        segment=np.ascontiguousarray(segment[inside]),
+        starts=starts,
+        ends=ends,
+        window_s=horizon,
+        outside=int(np.count_nonzero(~inside)),
+    )
 
 
 @njit(cache=True)
-def _loglik_gradient(t, labels, horizon, mu, alpha, beta):  # pragma: no cover - compiled
+def _loglik_gradient(t, labels, segment, ends, covered_s, mu, alpha, beta):  # pragma: no cover - compiled
     """ℓ and ∇ℓ in (μ_0, μ_1, α_00, α_01, α_10, α_11, β) over the merged stream.
 
-    B_j = Σ_l (t - t^j_l) e^{-β(t - t^j_l)} = -∂S_j/∂β follows B_j <- e^{-βΔ}(B_j + Δ S_j).
+    S_j counts component j's events strictly before the current time (decayed), P_j those at the current time,
+    which enter S_j once time moves on. B_j = Σ_l (t - t^j_l) e^{-β(t - t^j_l)} = -∂S_j/∂β follows
+    B_j <- e^{-βΔ}(B_j + Δ (S_j + P_j)). All restart at 0 in each covered segment.
     """
-    s0 = s1 = b0 = b1 = 0.0
+    s = np.zeros(2)
+    p = np.zeros(2)
+    bb = np.zeros(2)
+    decayed = np.zeros(2)  # Σ_l e^{-β(end of l's segment - t_l)} per component
+    r = np.zeros(2)  # Σ_l (end - t_l) e^{-β(end - t_l)} per component
+    counts = np.zeros(2)
     grad = np.zeros(7)
     loglik = 0.0
-    previous = 0.0
-    counts = np.zeros(2)
-    for e in range(t.shape[0]):
-        d = t[e] - previous
-        decay = math.exp(-beta * d)
-        b0 = decay * (b0 + d * s0)
-        b1 = decay * (b1 + d * s1)
-        s0 *= decay
-        s1 *= decay
+    n = t.shape[0]
+    for e in range(n + 1):
+        if e == n or (e > 0 and segment[e] != segment[e - 1]):
+            if e > 0:  # carry the segment just ended to its end
+                d = ends[segment[e - 1]] - t[e - 1]
+                decay = math.exp(-beta * d)
+                for j in range(2):
+                    carry = s[j] + p[j]
+                    decayed[j] += decay * carry
+                    r[j] += decay * (bb[j] + d * carry)
+                    s[j] = 0.0
+                    p[j] = 0.0
+                    bb[j] = 0.0
+            if e == n:
+                break
+        elif e > 0:
+            d = t[e] - t[e - 1]
+            if d > 0.0:
+                decay = math.exp(-beta * d)
+                for j in range(2):
+                    carry = s[j] + p[j]
+                    bb[j] = decay * (bb[j] + d * carry)
+                    s[j] = decay * carry
+                    p[j] = 0.0
         k = labels[e]
-        lam = mu[k] + alpha[k, 0] * s0 + alpha[k, 1] * s1
+        lam = mu[k] + alpha[k, 0] * s[0] + alpha[k, 1] * s[1]
         inv = 1.0 / lam
         loglik += math.log(lam)
         grad[k] += inv
-        grad[2 + 2 * k] += s0 * inv
-        grad[3 + 2 * k] += s1 * inv
-        grad[6] -= (alpha[k, 0] * b0 + alpha[k, 1] * b1) * inv
-        if k == 0:
-            s0 += 1.0
-        else:
-            s1 += 1.0
+        grad[2 + 2 * k] += s[0] * inv
+        grad[3 + 2 * k] += s[1] * inv
+        grad[6] -= (alpha[k, 0] * bb[0] + alpha[k, 1] * bb[1]) * inv
+        p[k] += 1.0
         counts[k] += 1.0
-        previous = t[e]
-    # Carried to T: Q_j = Σ_l (1 - e^{-β(T - t^j_l)}) = N_j - S_j(T), R_j = Σ_l (T - t^j_l) e^{..} = B_j(T).
-    d = horizon - previous
-    decay = math.exp(-beta * d)
-    q = (counts[0] - decay * s0, counts[1] - decay * s1)
-    r = (decay * (b0 + d * s0), decay * (b1 + d * s1))
+    # Q_j = Σ_l (1 - e^{-β(end - t^j_l)}) = N_j - decayed_j, R_j = r_j.
     for i in range(2):
-        loglik -= mu[i] * horizon
-        grad[i] -= horizon
+        loglik -= mu[i] * covered_s
+        grad[i] -= covered_s
         for j in range(2):
-            loglik -= alpha[i, j] / beta * q[j]
-            grad[2 + 2 * i + j] -= q[j] / beta
-            grad[6] += alpha[i, j] * (q[j] / beta**2 - r[j] / beta)
+            q = counts[j] - decayed[j]
+            loglik -= alpha[i, j] / beta * q
+            grad[2 + 2 * i + j] -= q / beta
+            grad[6] += alpha[i, j] * (q / beta**2 - r[j] / beta)
     return loglik, grad
 
 
 @njit(cache=True)
-def _residuals(t, labels, mu, alpha, beta):  # pragma: no cover - compiled
-    """Per-event compensator increment of its own component since that component's previous event.
+def _residuals(t, labels, segment, starts, mu, alpha, beta):  # pragma: no cover - compiled
+    """Per-event compensator increment of its own component since that component's previous event of the same
+    covered segment (or since the segment start).
 
-    Over each merged-stream gap δ, component i accrues μ_i δ + Σ_j (α_ij/β) S_j (1 - e^{-βδ}).
+    Over each merged-stream gap δ, component i accrues μ_i δ + Σ_j (α_ij/β) (S_j + P_j) (1 - e^{-βδ}).
     """
     s = np.zeros(2)
+    p = np.zeros(2)
     accrued = np.zeros(2)
     tau = np.empty(t.shape[0])
     previous = 0.0
     for e in range(t.shape[0]):
+        if e == 0 or segment[e] != segment[e - 1]:
+            previous = starts[segment[e]]
+            s[:] = 0.0
+            p[:] = 0.0
+            accrued[:] = 0.0
         d = t[e] - previous
-        growth = -math.expm1(-beta * d)
-        for i in range(2):
-            accrued[i] += mu[i] * d + (alpha[i, 0] * s[0] + alpha[i, 1] * s[1]) / beta * growth
-        for j in range(2):
-            s[j] *= 1.0 - growth
+        if d > 0.0:
+            growth = -math.expm1(-beta * d)
+            for i in range(2):
+                excitation = alpha[i, 0] * (s[0] + p[0]) + alpha[i, 1] * (s[1] + p[1])
+                accrued[i] += mu[i] * d + excitation / beta * growth
+            for j in range(2):
+                s[j] = (s[j] + p[j]) * (1.0 - growth)
+                p[j] = 0.0
         k = labels[e]
         tau[e] = accrued[k]
         accrued[k] = 0.0
-        s[k] += 1.0
+        p[k] += 1.0
         previous = t[e]
     return tau
 
@@ -119,29 +192,59 @@ def _unpack(theta: NDArray) -> tuple[NDArray, NDArray, float]:
     return _parameters(theta[:2], theta[2:6].reshape(2, 2), theta[6])
 
 
+def _evaluate(stream: _Stream, mu: ArrayLike, alpha: ArrayLike, beta: float) -> tuple[float, NDArray[np.float64]]:
+    return _loglik_gradient(
+        stream.t, stream.labels, stream.segment, stream.ends, stream.covered_s, *_parameters(mu, alpha, beta)
+    )
+
+
 def hawkes_exp_bivariate_loglik(
-    times_0: ArrayLike, times_1: ArrayLike, end_time: float, mu: ArrayLike, alpha: ArrayLike, beta: float
+    times_0: ArrayLike,
+    times_1: ArrayLike,
+    end_time: float,
+    mu: ArrayLike,
+    alpha: ArrayLike,
+    beta: float,
+    *,
+    start_time: float = 0.0,
+    covered: ArrayLike | None = None,
 ) -> float:
-    """Exact log-likelihood on [0, T]. tick's ``ModelHawkesExpKernLogLik(beta).loss`` is -(ℓ + 2T)/N."""
-    t, labels, horizon = _merged_stream(times_0, times_1, end_time)
-    return float(_loglik_gradient(t, labels, horizon, *_parameters(mu, alpha, beta))[0])
+    """Exact log-likelihood over the covered intervals (default the window [start_time, end_time]). tick's
+    ``ModelHawkesExpKernLogLik(beta).loss`` is -(ℓ + 2T)/N on a fully covered window."""
+    return float(_evaluate(_merged_stream(times_0, times_1, end_time, start_time, covered), mu, alpha, beta)[0])
 
 
 def hawkes_exp_bivariate_gradient(
-    times_0: ArrayLike, times_1: ArrayLike, end_time: float, mu: ArrayLike, alpha: ArrayLike, beta: float
+    times_0: ArrayLike,
+    times_1: ArrayLike,
+    end_time: float,
+    mu: ArrayLike,
+    alpha: ArrayLike,
+    beta: float,
+    *,
+    start_time: float = 0.0,
+    covered: ArrayLike | None = None,
 ) -> NDArray[np.float64]:
     """Analytic gradient in (μ_0, μ_1, α_00, α_01, α_10, α_11, β)."""
-    t, labels, horizon = _merged_stream(times_0, times_1, end_time)
-    return _loglik_gradient(t, labels, horizon, *_parameters(mu, alpha, beta))[1]
+    return _evaluate(_merged_stream(times_0, times_1, end_time, start_time, covered), mu, alpha, beta)[1]
 
 
 def hawkes_exp_bivariate_residuals(
-    times_0: ArrayLike, times_1: ArrayLike, end_time: float, mu: ArrayLike, alpha: ArrayLike, beta: float
+    times_0: ArrayLike,
+    times_1: ArrayLike,
+    end_time: float,
+    mu: ArrayLike,
+    alpha: ArrayLike,
+    beta: float,
+    *,
+    start_time: float = 0.0,
+    covered: ArrayLike | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Per-component compensator increments between that component's events, i.i.d. Exp(1) under the model."""
-    t, labels, _ = _merged_stream(times_0, times_1, end_time)
-    tau = _residuals(t, labels, *_parameters(mu, alpha, beta))
-    return tau[labels == 0], tau[labels == 1]
+    """Per-component compensator increments between that component's events (from each covered segment's start),
+    i.i.d. Exp(1) under the model."""
+    stream = _merged_stream(times_0, times_1, end_time, start_time, covered)
+    tau = _residuals(stream.t, stream.labels, stream.segment, stream.starts, *_parameters(mu, alpha, beta))
+    return tau[stream.labels == 0], tau[stream.labels == 1]
 
 
 def spectral_radius(branching: ArrayLike) -> float:
@@ -179,12 +282,13 @@ def _branching_to_free(branching: NDArray) -> NDArray:
     return np.array([logit(a), logit(d), logit(share), 0.5 * math.log(b / c)])
 
 
-def _starting_values(t: NDArray, labels: NDArray, horizon: float) -> NDArray:
-    """Pooled moments estimate: β and n of the merged stream, n split 70/30 between self and cross."""
-    _, alpha, beta = hawkes_exp_moments(t, horizon)
+def _starting_values(stream: _Stream) -> NDArray:
+    """Pooled moments estimate on the covered clock: β and n of the merged stream, n split 70/30 between self and
+    cross."""
+    _, alpha, beta = moments_estimate(stream.clock(), stream.covered_s, None)
     n = min(max(alpha / beta, 0.05), 0.9)
     branching = n * np.array([[0.7, 0.3], [0.3, 0.7]])
-    rates = np.bincount(labels, minlength=2) / horizon
+    rates = np.bincount(stream.labels, minlength=2) / stream.covered_s
     mu = np.maximum((np.eye(2) - branching) @ rates, 0.05 * rates)  # μ = (I - Γ) Λ
     return np.concatenate([np.log(mu), _branching_to_free(branching), [math.log(beta)]])
 
@@ -195,15 +299,15 @@ def _theta(x: NDArray) -> NDArray:
     return np.concatenate([np.exp(x[:2]), branching * beta, [beta]])
 
 
-def _maximise(t: NDArray, labels: NDArray, horizon: float):
+def _maximise(stream: _Stream):
     """L-BFGS-B on -ℓ/N in free parameters (log μ, z, log β) with the analytic gradient by the chain rule."""
-    scale = 1.0 / t.size
+    scale = 1.0 / stream.t.size
 
     def objective(x: NDArray) -> tuple[float, NDArray]:
         beta = math.exp(x[6])
         branching, jac = _branching_from_free(x[2:6])
         mu = np.exp(x[:2])
-        loglik, grad = _loglik_gradient(t, labels, horizon, mu, branching.reshape(2, 2) * beta, beta)
+        loglik, grad = _evaluate(stream, mu, branching.reshape(2, 2) * beta, beta)
         grad_alpha = grad[2:6]
         grad_x = np.concatenate(
             [mu * grad[:2], beta * (jac.T @ grad_alpha), [beta * (grad[6] + branching @ grad_alpha)]]
@@ -212,7 +316,7 @@ def _maximise(t: NDArray, labels: NDArray, horizon: float):
 
     result = minimize(
         objective,
-        _starting_values(t, labels, horizon),
+        _starting_values(stream),
         jac=True,
         method="L-BFGS-B",
         options={"maxiter": 1000, "ftol": 1e-14, "gtol": 1e-7},
@@ -251,32 +355,39 @@ def fit_hawkes_exp_bivariate(
     end_time: float,
     *,
     start_time: float = 0.0,
+    covered: ArrayLike | None = None,
     names: tuple[str, str] = ("buy", "sell"),
     min_events: int = MIN_EVENTS,
 ) -> FitResult:
-    """MLE of the bivariate exponential Hawkes process with common β on events in [start_time, end_time].
+    """MLE of the bivariate exponential Hawkes process with common β on the covered part of [start_time, end_time].
 
-    ``times_0``, ``times_1`` in seconds, sorted, ties merged per side (:func:`calibration.hawkes.merge_ties`).
-    L-BFGS-B with the analytic gradient, from a pooled moments estimate; ρ(Γ) < 1 holds by construction of
-    the parameterisation. Standard errors from the inverse of a numerical Hessian (central differences of the
-    analytic gradient), those of Γ_ij = α_ij/β and ρ(Γ) by the delta method. Estimate keys, with ``names``
-    = (p, q): ``mu_p``, ``alpha_p_from_q`` (jump of λ_p caused by a q event), ``beta``, ``n_p_from_q``
-    (Γ_pq), ``spectral_radius``. goodness_of_fit: ``log_likelihood`` and per component
+    ``times_0``, ``times_1`` in seconds, sorted, ties merged per side (:func:`calibration.hawkes.merge_ties`);
+    ``covered``: (k, 2) covered intervals in the same unit (default the whole window), events outside them left out
+    and counted. L-BFGS-B with the analytic gradient, from a pooled moments estimate on the covered clock; ρ(Γ) < 1
+    holds by construction of the parameterisation. Standard errors from the inverse of a numerical Hessian (central
+    differences of the analytic gradient), those of Γ_ij = α_ij/β and ρ(Γ) by the delta method. Estimate keys, with
+    ``names`` = (p, q): ``mu_p``, ``alpha_p_from_q`` (jump of λ_p caused by a q event), ``beta``, ``n_p_from_q``
+    (Γ_pq), ``spectral_radius``. The baseline is constant: seasonality is read by the univariate fit's hour-of-day
+    model (:func:`calibration.hawkes_fit.fit_hawkes_exp`). goodness_of_fit: ``log_likelihood``, per component
     ``compensator_total_p`` (= N_p at the optimum), ``compensator_ratio_p`` and the time-rescaling tests
-    (``ks_pvalue_p``, ...). Warnings flag ρ outside 0.5-0.95, non-convergence and a singular information
-    matrix. Raises :class:`InsufficientSamples` when a component has fewer than ``min_events`` events.
+    (``ks_pvalue_p``, ...), and the coverage figures of :func:`calibration.coverage.coverage_report` with
+    ``events_outside_coverage``. Status ``low_coverage`` below half the window covered. Warnings flag ρ outside
+    0.5-0.95, non-convergence, a singular information matrix and events outside the coverage. Raises
+    :class:`InsufficientSamples` when a component has fewer than ``min_events`` covered events and
+    :class:`calibration.coverage.InsufficientCoverage` below 10 minutes of covered time.
     """
-    t, labels, horizon = _merged_stream(times_0, times_1, end_time, start_time)
-    counts = np.bincount(labels, minlength=2)
+    stream = _merged_stream(times_0, times_1, end_time, start_time, covered)
+    counts = np.bincount(stream.labels, minlength=2)
     if counts.min() < min_events:
         raise InsufficientSamples("hawkes_exp_bivariate", int(counts.min()), min_events)
-    theta, result = _maximise(t, labels, horizon)
+    coverage = coverage_report("hawkes_exp_bivariate", stream.covered_s, stream.window_s, stream.starts.size)
+    theta, result = _maximise(stream)
     mu, alpha, beta = _unpack(theta)
-    loglik = float(_loglik_gradient(t, labels, horizon, mu, alpha, beta)[0])
+    loglik = float(_evaluate(stream, mu, alpha, beta)[0])
     keys = _reported_names(names)
     estimates = dict(zip(keys, map(float, _reported(theta))))
 
-    warnings = []
+    warnings = list(coverage.warnings)
     low, high = BRANCHING_BAND
     if not low <= estimates["spectral_radius"] <= high:
         warnings.append(
@@ -285,7 +396,9 @@ def fit_hawkes_exp_bivariate(
         )
     if not result.success:
         warnings.append(f"optimiser did not converge: {result.message}")
-    hess = _central_jacobian(lambda th: _loglik_gradient(t, labels, horizon, *_unpack(th))[1], theta, 1e-5)
+    if stream.outside:
+        warnings.append(f"{stream.outside} events outside the covered intervals were left out")
+    hess = _central_jacobian(lambda th: _evaluate(stream, *_unpack(th))[1], theta, 1e-5)
     hess = 0.5 * (hess + hess.T)
     try:
         np.linalg.cholesky(-hess)
@@ -295,21 +408,24 @@ def fit_hawkes_exp_bivariate(
         std_errors = dict.fromkeys(keys, math.nan)
         warnings.append("observed information not positive definite at the optimum: standard errors undefined")
 
-    tau = _residuals(t, labels, mu, alpha, beta)
-    decayed = -np.expm1(-beta * (horizon - t))
+    labels = stream.labels
+    tau = _residuals(stream.t, labels, stream.segment, stream.starts, mu, alpha, beta)
+    decayed = -np.expm1(-beta * (stream.ends[stream.segment] - stream.t))
     goodness: dict[str, float] = {"log_likelihood": loglik}
     for i, name in enumerate(names):
-        compensator = float(mu[i] * horizon + np.sum(alpha[i, labels] / beta * decayed))
+        compensator = float(mu[i] * stream.covered_s + np.sum(alpha[i, labels] / beta * decayed))
         goodness[f"compensator_total_{name}"] = compensator
         goodness[f"compensator_ratio_{name}"] = compensator / int(counts[i])
         goodness |= {f"{key}_{name}": value for key, value in time_rescaling_tests(tau[labels == i]).items()}
+    goodness |= coverage.goodness | {"events_outside_coverage": float(stream.outside)}
 
     return FitResult(
         model="hawkes_exp_bivariate",
-        n=int(t.size),
+        n=int(stream.t.size),
         estimates=estimates,
         std_errors=std_errors,
         units={key: "1" if key.startswith(("n_", "spectral")) else "1/s" for key in keys},
         goodness_of_fit=goodness,
         warnings=tuple(warnings),
+        status=coverage.status,
     )
