@@ -10,7 +10,7 @@ branching ratio n = α/β (expected direct offspring of one event), stationary i
 :mod:`calibration.hawkes_baseline` for why excitation does not cross a gap); the compensator integrates λ over
 the covered intervals only, so a gap is neither a quiet spell nor exposure. The baseline μ(t) is constant or
 piecewise constant by hour of the UTC day (:mod:`calibration.hawkes_baseline`); the MLE
-(:func:`calibration.hawkes_fit.fit_hawkes_exp`) fits both and keeps the one with the lower BIC; moments and the
+(:func:`calibration.hawkes_fit.fit_hawkes_exp`) fits both and chooses by likelihood ratio; moments and the
 model-free branching ratio are in :mod:`calibration.hawkes_moments`.
 
 Tied timestamps (the same millisecond) do not excite each other: the sum runs over t_j < t strictly, as the

@@ -80,10 +80,7 @@ def exponential_qq(
     return -np.log1p(-probabilities), np.quantile(tau, probabilities)
 
 
-def information_criteria(log_likelihood: float, n_params: int, n_events: int) -> dict[str, float]:
-    """AIC = 2k - 2ℓ (Akaike 1974) and BIC = k ln N - 2ℓ (Schwarz 1978, Ann. Stat. 6:461-464) of a point-process fit
-    with k parameters on N events; the lower wins. BIC's ln N penalty is consistent for nested baselines."""
-    return {
-        "aic": 2.0 * n_params - 2.0 * log_likelihood,
-        "bic": n_params * math.log(n_events) - 2.0 * log_likelihood,
-    }
+def bic(log_likelihood: float, n_params: int, n_events: int) -> float:
+    """Bayesian information criterion k ln N - 2ℓ of a point-process fit with k parameters on N events (Schwarz 1978,
+    Ann. Stat. 6:461-464); the lower wins."""
+    return n_params * math.log(n_events) - 2.0 * log_likelihood
