@@ -11,8 +11,8 @@ every block at least 0.5 s after the previous one while connected (``/work/share
 1.4: an hourly archive file holds ~6,600 snapshots), and the WS server closes a connection that was silent for 60 s,
 so the rows of ``book`` (and of ``trades``) are a heartbeat: the time between two consecutive rows at most
 ``max_gap_ms`` apart is covered, a longer silence is a gap. One rule, :func:`covered_intervals`, with the ingest's
-60 s threshold by default; the fill-intensity fit passes the oldest mid it accepts (a taker order's depth is only
-measurable where a fresh mid exists, so that is its exposure).
+60 s threshold. The fill-intensity fit reads it from the book alone (an order's depth needs a mid); taker orders in
+a covered stretch whose mid is older than the taker-order rule allows are left out of that fit and counted by it.
 
 Trades alone are a weak heartbeat: in a market quieter than one taker order per ``max_gap_ms`` the silences read as
 gaps, the covered time is understated and the rates fitted on it overstated. Callers say so when a window has no
@@ -26,13 +26,13 @@ short, possibly unrepresentative slice of the day) and not the window whose name
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
 from numpy.typing import ArrayLike, NDArray
 
-from calibration.fit_result import InsufficientSamples
+from calibration.fit_result import FitResult, InsufficientSamples
 
 MAX_GAP_MS = 60_000
 """Longest silence between consecutive rows that still counts as covered (the ingest's gap flag, 60 s)."""
@@ -49,7 +49,8 @@ class InsufficientCoverage(InsufficientSamples):
 
     def __init__(self, model: str, covered_s: float, required_s: float):
         super().__init__(model, int(covered_s), int(required_s))
-        self.args = (f"{model}: {covered_s:.0f} s of covered time (gaps excluded), at least {required_s:.0f} s required",)
+        reason = f"{covered_s:.0f} s of covered time (gaps excluded), at least {required_s:.0f} s required"
+        self.args = (f"{model}: {reason}",)
 
 
 def covered_intervals(
@@ -60,13 +61,11 @@ def covered_intervals(
     ``times_ms``: the row times of one or more clean tables (``book``, ``trades``; nulls ignored), merged. Each pair
     of consecutive rows at most ``max_gap_ms`` apart covers the time between them; a longer silence is a gap. Rows
     outside the window may be passed (they bridge the window's edges) and the result is clipped to it. A lone row
-    covers nothing.
+    covers nothing, nor does an empty window.
     """
-    if end_ms <= start_ms:
-        raise ValueError(f"window end {end_ms} must be after its start {start_ms}")
     parts = [_int_times(x) for x in times_ms]
     t = np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
-    if t.size < 2:
+    if t.size < 2 or end_ms <= start_ms:
         return np.empty((0, 2), np.int64)
     breaks = np.flatnonzero(np.diff(t) > max_gap_ms)
     first = np.concatenate([[0], breaks + 1])
@@ -103,7 +102,8 @@ class Coverage:
         cls, *times_ms: ArrayLike | pl.Series, start_ms: int, end_ms: int, max_gap_ms: int = MAX_GAP_MS
     ) -> Coverage:
         """The coverage of a window from the row times of clean tables (:func:`covered_intervals`)."""
-        return cls(covered_intervals(*times_ms, start_ms=start_ms, end_ms=end_ms, max_gap_ms=max_gap_ms), start_ms, end_ms)
+        intervals = covered_intervals(*times_ms, start_ms=start_ms, end_ms=end_ms, max_gap_ms=max_gap_ms)
+        return cls(intervals, start_ms, end_ms)
 
     @classmethod
     def full(cls, start_ms: int, end_ms: int) -> Coverage:
@@ -121,8 +121,8 @@ class Coverage:
 
     @property
     def fraction(self) -> float:
-        """Covered share of the window."""
-        return self.seconds / self.window_seconds
+        """Covered share of the window (0 for an empty window)."""
+        return self.seconds / self.window_seconds if self.window_seconds > 0 else 0.0
 
     def contains(self, times_ms: ArrayLike | pl.Series) -> NDArray[np.bool_]:
         """Whether each time lies in a covered interval (intervals half-open, [start, end))."""
@@ -188,3 +188,17 @@ def coverage_report(
         )
         return CoverageReport(LOW_COVERAGE, (reason,), goodness)
     return CoverageReport("ok", (), goodness)
+
+
+def judged(fit: FitResult, report: CoverageReport) -> FitResult:
+    """``fit`` (e.g. of one segment of a window) under its window's coverage report: the report's figures join its
+    goodness of fit and, when the fit is ok, the report's status and reasons replace them. A fit already not ok
+    (insufficient samples) is returned unchanged."""
+    if not fit.ok:
+        return fit
+    return replace(
+        fit,
+        status=report.status,
+        warnings=report.warnings + fit.warnings,
+        goodness_of_fit={**fit.goodness_of_fit, **report.goodness},
+    )

@@ -224,8 +224,8 @@ def _residuals(t, segment, starts, hour_rate, cumulative, phase, alpha, beta):  
 
 @dataclass(frozen=True, eq=False)
 class Design:
-    """Observed events with their baseline bins, what the likelihood, residuals and compensator read: ``bins[i]`` of event i, ``exposure[k]`` covered seconds of bin k,
-    ``hour_bin[h]`` the bin of hour of day h."""
+    """Observed events with their baseline bins, what the likelihood, residuals and compensator read: ``bins[i]``
+    the bin of event i, ``exposure[k]`` the covered seconds of bin k, ``hour_bin[h]`` the bin of hour of day h."""
 
     observed: Observed
     bins: NDArray[np.int64]
@@ -357,7 +357,8 @@ def hawkes_exp_compensator(
     start_time: float = 0.0,
     covered: ArrayLike | None = None,
 ) -> float:
-    """Λ over the covered intervals: ∫ μ + (α/β) Σ_i (1 - e^{-β(end of i's segment - t_i)}); N at an interior MLE."""
+    """Λ over the covered intervals: ∫ μ + (α/β) Σ_i (1 - e^{-β(end of i's segment - t_i)}); N at an interior
+    MLE."""
     design, rates = _evaluation(times, end_time, mu, start_time, covered)
     return design.compensator(rates, alpha, beta)
 

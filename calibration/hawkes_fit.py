@@ -268,3 +268,16 @@ def _choose(candidates: dict[str, _Candidate], n_events: int) -> tuple[_Candidat
     pvalue = float(stats.chi2.sf(lr, df))
     figures |= {"lr_statistic": lr, "lr_df": float(df), "lr_pvalue": pvalue}
     return (hourly if pvalue < LR_ALPHA else constant), figures
+
+
+def baseline_rates(fit: FitResult) -> float | NDArray[np.float64]:
+    """The baseline of a :func:`fit_hawkes_exp` result as :func:`calibration.hawkes.hawkes_exp_loglik` takes it: ``mu``
+    when constant, else 24 hour-of-day rates read from its ``mu_hHH[_HH]`` bins."""
+    if fit.estimates["baseline_bins"] == 1:
+        return fit.estimates["mu"]
+    rates = np.full(HOURS, math.nan)
+    for name, value in fit.estimates.items():
+        if name.startswith("mu_h"):
+            hours = [int(h) for h in name.removeprefix("mu_h").split("_")]
+            rates[hours[0] : hours[-1] + 1] = value
+    return rates
