@@ -121,10 +121,12 @@ def test_gradient_and_hessian_with_hourly_baseline_and_gaps(gappy):
     def gradient(th):
         return hawkes_exp_gradient(times, 12_000.0, th[:24], th[24], th[25], covered=covered)
 
-    steps = 1e-6 * np.abs(theta) + 1e-9
-    numeric = np.array([(loglik(theta + h * e) - loglik(theta - h * e)) / (2 * h) for h, e in zip(steps, np.eye(26))])
-    np.testing.assert_allclose(gradient(theta), numeric, rtol=1e-5, atol=1e-6)
-    numeric_h = np.array([(gradient(theta + h * e) - gradient(theta - h * e)) / (2 * h) for h, e in zip(steps, np.eye(26))])
+    def central(function):
+        steps = zip(1e-6 * np.abs(theta) + 1e-9, np.eye(26))
+        return np.array([(function(theta + h * e) - function(theta - h * e)) / (2 * h) for h, e in steps])
+
+    np.testing.assert_allclose(gradient(theta), central(loglik), rtol=1e-5, atol=1e-6)
+    numeric_h = central(gradient)
     np.testing.assert_allclose(hawkes_exp_hessian(times, 12_000.0, theta[:24], 0.12, 0.35, covered=covered),
                                numeric_h, rtol=1e-5, atol=1e-6)
 
