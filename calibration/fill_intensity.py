@@ -547,7 +547,7 @@ def bar_exposure(bars: pl.DataFrame, *, bar_ms: int, coverage: Coverage | None =
     start = distinct["time"].to_numpy()
     seconds = np.full(start.size, bar_ms / 1e3) if coverage is None else coverage.covered_between(start, start + bar_ms)
     per = distinct.with_columns(_seconds=pl.Series(seconds)).group_by("segment").agg(pl.col("_seconds").sum())
-    return {seg: seconds for seg, seconds in per.iter_rows() if seconds > 0}
+    return {segment: observed for segment, observed in per.iter_rows() if observed > 0}
 
 
 def hour_of_day_bars(start_ms: int, end_ms: int, *, bar_ms: int = 60_000) -> pl.DataFrame:

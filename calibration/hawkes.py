@@ -182,7 +182,9 @@ def _loglik_derivatives(t, segment, ends, bins, exposure, mu, alpha, beta):  # p
 @njit(cache=True)
 def _baseline_integral(u, v, hour_rate, cumulative, phase):  # pragma: no cover - compiled
     """∫_u^v of the hour-of-day baseline (``cumulative``: :func:`cumulative_hour_rates`), times from the window
-    start, ``phase`` the window start's second of the day."""
+    start, ``phase`` the window start's second of the day; one rate is a constant baseline."""
+    if hour_rate.shape[0] == 1:
+        return hour_rate[0] * (v - u)
     day_u = math.floor((u + phase) / DAY_S)
     day_v = math.floor((v + phase) / DAY_S)
     second_u = u + phase - day_u * DAY_S
@@ -237,16 +239,19 @@ class Design:
         return int(self.exposure.size)
 
     def derivatives(self, mu: NDArray, alpha: float, beta: float) -> tuple[float, NDArray, NDArray]:
+        """ℓ, ∇ℓ and ∇²ℓ in (μ per bin..., α, β)."""
         o = self.observed
         return _loglik_derivatives(o.t, o.segment, o.ends, self.bins, self.exposure, mu, alpha, beta)
 
     def residuals(self, mu: NDArray, alpha: float, beta: float) -> NDArray[np.float64]:
+        """Compensator increments between events, each covered segment from its own start."""
         o = self.observed
-        hour_rate = np.ascontiguousarray(mu[self.hour_bin], dtype=np.float64)
+        hour_rate = np.ascontiguousarray(mu[:1] if self.n_bins == 1 else mu[self.hour_bin], dtype=np.float64)
         cumulative = cumulative_hour_rates(hour_rate)
         return _residuals(o.t, o.segment, o.starts, hour_rate, cumulative, o.phase, alpha, beta)
 
     def compensator(self, mu: NDArray, alpha: float, beta: float) -> float:
+        """∫ λ over the covered intervals."""
         o = self.observed
         decay = -np.expm1(-beta * (o.ends[o.segment] - o.t))
         return float(mu @ self.exposure + alpha / beta * np.sum(decay))
@@ -257,9 +262,10 @@ def make_design(observed: Observed, hour_bin: NDArray[np.int64]) -> Design:
     n_bins = int(hour_bin.max()) + 1
     if n_bins == 1:
         exposure = np.array([observed.covered_s])
+        bins = np.zeros(observed.t.size, np.int64)
     else:
         exposure = np.bincount(hour_bin, weights=observed.hour_exposure(), minlength=n_bins)
-    bins = np.ascontiguousarray(hour_bin[observed.hours], dtype=np.int64)
+        bins = np.ascontiguousarray(hour_bin[observed.hours], dtype=np.int64)
     return Design(observed, bins, exposure, np.ascontiguousarray(hour_bin, dtype=np.int64))
 
 

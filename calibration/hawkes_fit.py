@@ -97,7 +97,6 @@ def _maximise(design: Design, start: NDArray) -> tuple[tuple[NDArray, float, flo
 class _Candidate:
     """One baseline model fitted: its design, estimates, ℓ and Hessian at the optimum, residuals, failure message."""
 
-    name: str
     design: Design
     mu: NDArray[np.float64]
     alpha: float
@@ -112,7 +111,7 @@ class _Candidate:
         return self.mu.size + 2
 
 
-def _fit_candidate(name: str, observed: Observed, hour_bin: NDArray[np.int64], moments: tuple) -> _Candidate:
+def _fit_candidate(observed: Observed, hour_bin: NDArray[np.int64], moments: tuple) -> _Candidate:
     """MLE of one baseline model, started from the moments' β and branching ratio (kept inside [0.05, 0.9]) with
     each bin's μ = its event rate (1 - n)."""
     design = make_design(observed, hour_bin)
@@ -122,7 +121,7 @@ def _fit_candidate(name: str, observed: Observed, hour_bin: NDArray[np.int64], m
     mu0 = np.maximum(counts / design.exposure * (1.0 - n0), 1e-12)
     (mu, alpha, beta), failure = _maximise(design, _to_free(mu0, n0 * beta0, beta0))
     loglik, _, hess = design.derivatives(mu, alpha, beta)
-    return _Candidate(name, design, mu, alpha, beta, float(loglik), hess, design.residuals(mu, alpha, beta), failure)
+    return _Candidate(design, mu, alpha, beta, float(loglik), hess, design.residuals(mu, alpha, beta), failure)
 
 
 def fit_hawkes_exp(
@@ -162,20 +161,21 @@ def fit_hawkes_exp(
     below ``min_events`` covered events and :class:`calibration.coverage.InsufficientCoverage` below 10 minutes of
     covered time.
     """
+    if baseline not in ("auto", "constant"):
+        raise ValueError(f"unknown baseline {baseline!r}")
     t, horizon = event_times(times, start_time, end_time)
     observed = observe(t, horizon, start_time, covered)
     if observed.t.size < min_events:
         raise InsufficientSamples("hawkes_exp", observed.t.size, min_events)
     coverage = coverage_report("hawkes_exp", observed.covered_s, horizon, observed.starts.size)
     moments = moments_estimate(observed.operational_times(), observed.covered_s, None)
-    candidates = {"constant": _fit_candidate("constant", observed, np.zeros(HOURS, np.int64), moments)}
-    hourly = hour_bins(observed.hours)
-    if baseline == "auto" and hourly.max() > 0:
-        candidates["hourly"] = _fit_candidate("hourly", observed, hourly, moments)
-    elif baseline not in ("auto", "constant"):
-        raise ValueError(f"unknown baseline {baseline!r}")
+    candidates = {"constant": _fit_candidate(observed, np.zeros(HOURS, np.int64), moments)}
+    hourly = hour_bins(observed.hours) if baseline == "auto" else np.zeros(HOURS, np.int64)
+    if hourly.max() > 0:
+        candidates["hourly"] = _fit_candidate(observed, hourly, moments)
     n_events = observed.t.size
-    chosen, choice = _choose(candidates, n_events)
+    chosen, choice = _choose(candidates)
+    tests = time_rescaling_tests(chosen.residuals)
 
     warnings = list(coverage.warnings)
     warnings += branching_warnings(chosen.alpha / chosen.beta)
@@ -192,9 +192,10 @@ def fit_hawkes_exp(
         "log_likelihood": chosen.loglik,
         "compensator_total": compensator,
         "compensator_ratio": compensator / n_events,
-        **time_rescaling_tests(chosen.residuals),
+        **tests,
         "moments_branching_ratio": moments[1] / moments[2],
         **choice,
+        **_per_model(candidates, chosen, tests, n_events),
         **coverage.goodness,
         "events_outside_coverage": float(observed.outside),
         "tied_events": float(observed.tied_events()),
@@ -238,36 +239,48 @@ def _estimates(c: _Candidate) -> tuple[dict[str, float], dict[str, float], bool]
     return estimates, std_errors, ok
 
 
-def _choose(candidates: dict[str, _Candidate], n_events: int) -> tuple[_Candidate, dict[str, float]]:
+def _choose(candidates: dict[str, _Candidate]) -> tuple[_Candidate, dict[str, float]]:
     """The hour-of-day model when the likelihood-ratio test rejects the constant baseline at ``LR_ALPHA``, else the
-    constant one, with the figures of both: per model ℓ, BIC, KS of its residuals and n (NaN when not fitted), and
-    the LR statistic 2(ℓ_hourly - ℓ_constant), its degrees of freedom K - 1 and p-value (χ² by Wilks 1938, Ann.
-    Math. Stat. 9:60-62: the constant model is the hourly one with equal bins, an interior point).
+    constant one, with the LR statistic 2(ℓ_hourly - ℓ_constant), its degrees of freedom K - 1 and p-value (χ² by
+    Wilks 1938, Ann. Math. Stat. 9:60-62: the constant model is the hourly one with equal bins, an interior point).
 
     Why not BIC: its ln N penalty on each of up to 23 extra rates kept the constant baseline on simulated days
     whose seasonality a slow kernel (memory 50-100 s) had half absorbed, at LR p-values near 1e-25, leaving n
     at 0.93-0.98 for a truth of 0.5. A wrong choice of the hourly model costs little (a constant baseline is one
     of its cases, n stays unbiased); a wrong choice of the constant model is the bias this guards against.
     """
-    figures: dict[str, float] = {}
-    for name in ("constant", "hourly"):
-        c = candidates.get(name)
-        ks = stats.kstest(c.residuals, "expon") if c is not None else None
-        figures |= {
-            f"log_likelihood_{name}": c.loglik if c else math.nan,
-            f"bic_{name}": bic(c.loglik, c.n_params, n_events) if c else math.nan,
-            f"ks_statistic_{name}": float(ks.statistic) if ks else math.nan,
-            f"ks_pvalue_{name}": float(ks.pvalue) if ks else math.nan,
-            f"branching_ratio_{name}": c.alpha / c.beta if c else math.nan,
-        }
     constant, hourly = candidates["constant"], candidates.get("hourly")
     if hourly is None:
-        return constant, figures | {"lr_statistic": math.nan, "lr_df": math.nan, "lr_pvalue": math.nan}
+        return constant, {"lr_statistic": math.nan, "lr_df": math.nan, "lr_pvalue": math.nan}
     df = hourly.n_params - constant.n_params
     lr = max(2.0 * (hourly.loglik - constant.loglik), 0.0)
     pvalue = float(stats.chi2.sf(lr, df))
-    figures |= {"lr_statistic": lr, "lr_df": float(df), "lr_pvalue": pvalue}
-    return (hourly if pvalue < LR_ALPHA else constant), figures
+    return (hourly if pvalue < LR_ALPHA else constant), {"lr_statistic": lr, "lr_df": float(df), "lr_pvalue": pvalue}
+
+
+def _per_model(
+    candidates: dict[str, _Candidate], chosen: _Candidate, tests: dict[str, float], n_events: int
+) -> dict[str, float]:
+    """Per baseline model (``_constant``, ``_hourly``): ℓ, BIC, KS of its residuals (the chosen one's from ``tests``)
+    and n; NaN for a model not fitted."""
+    figures: dict[str, float] = {}
+    for name in ("constant", "hourly"):
+        c = candidates.get(name)
+        if c is None:
+            ks = {"statistic": math.nan, "pvalue": math.nan}
+        elif c is chosen:
+            ks = {"statistic": tests["ks_statistic"], "pvalue": tests["ks_pvalue"]}
+        else:
+            result = stats.kstest(c.residuals, "expon")
+            ks = {"statistic": float(result.statistic), "pvalue": float(result.pvalue)}
+        figures |= {
+            f"log_likelihood_{name}": c.loglik if c else math.nan,
+            f"bic_{name}": bic(c.loglik, c.n_params, n_events) if c else math.nan,
+            f"ks_statistic_{name}": ks["statistic"],
+            f"ks_pvalue_{name}": ks["pvalue"],
+            f"branching_ratio_{name}": c.alpha / c.beta if c else math.nan,
+        }
+    return figures
 
 
 def baseline_rates(fit: FitResult) -> float | NDArray[np.float64]:
