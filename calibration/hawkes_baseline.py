@@ -77,9 +77,10 @@ def observe(t: NDArray[np.float64], window_s: float, start_time: float, covered:
     starts, ends = covered_window(window_s, start_time, covered)
     segment = segment_of(t, starts, ends)
     inside = segment >= 0
+    everything = bool(inside.all())
     return Observed(
-        t=np.ascontiguousarray(t[inside]),
-        segment=np.ascontiguousarray(segment[inside]),
+        t=t if everything else np.ascontiguousarray(t[inside]),
+        segment=segment if everything else np.ascontiguousarray(segment[inside]),
         starts=starts,
         ends=ends,
         phase=float(start_time % DAY_S),
@@ -103,6 +104,8 @@ def covered_window(
 
 def segment_of(t: NDArray[np.float64], starts: NDArray[np.float64], ends: NDArray[np.float64]) -> NDArray[np.int64]:
     """Index of the covered interval [start, end] holding each time, -1 outside all of them."""
+    if starts.size == 1:  # the common whole-window case, without a search
+        return np.where((t >= starts[0]) & (t <= ends[0]), 0, -1).astype(np.int64)
     segment = np.searchsorted(starts, t, side="right") - 1
     inside = segment >= 0
     inside[inside] = t[inside] <= ends[segment[inside]]
