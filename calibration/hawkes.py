@@ -180,7 +180,7 @@ def _loglik_derivatives(t, segment, ends, bins, exposure, mu, alpha, beta):  # p
 
 
 @njit(cache=True)
-def _baseline_integral(u, v, hour_rate, cumulative, phase):  # pragma: no cover - compiled
+def baseline_integral(u, v, hour_rate, cumulative, phase):  # pragma: no cover - compiled
     """∫_u^v of the hour-of-day baseline (``cumulative``: :func:`cumulative_hour_rates`), times from the window
     start, ``phase`` the window start's second of the day; one rate is a constant baseline."""
     if hour_rate.shape[0] == 1:
@@ -212,7 +212,7 @@ def _residuals(t, segment, starts, hour_rate, cumulative, phase, alpha, beta):  
             a = 0.0
             pending = 0.0
         d = t[i] - previous
-        tau[i] = _baseline_integral(previous, t[i], hour_rate, cumulative, phase)
+        tau[i] = baseline_integral(previous, t[i], hour_rate, cumulative, phase)
         if d > 0.0:
             carry = a + pending
             growth = -math.expm1(-beta * d)

@@ -52,11 +52,11 @@ class Observed:
     @property
     def hours(self) -> NDArray[np.int64]:
         """Hour of the UTC day of each event."""
-        return (np.mod(self.t + self.phase, DAY_S) // HOUR_S).astype(np.int64)
+        return hour_of_day(self.t, self.phase)
 
     def hour_exposure(self) -> NDArray[np.float64]:
         """Covered seconds in each hour of the UTC day (24 values summing to the covered time)."""
-        return _time_in_hour(self.ends + self.phase) - _time_in_hour(self.starts + self.phase)
+        return hour_exposure(self.starts, self.ends, self.phase)
 
     def operational_times(self) -> NDArray[np.float64]:
         """Event times on the covered clock (:func:`covered_clock`), for the count moments."""
@@ -120,6 +120,16 @@ def covered_clock(
     return np.ascontiguousarray(t - starts[segment] + before[segment])
 
 
+def hour_of_day(t: NDArray[np.float64], phase: float) -> NDArray[np.int64]:
+    """Hour of the UTC day of times ``t`` counted from a window start at second ``phase`` of its day."""
+    return (np.mod(t + phase, DAY_S) // HOUR_S).astype(np.int64)
+
+
+def hour_exposure(starts: NDArray[np.float64], ends: NDArray[np.float64], phase: float) -> NDArray[np.float64]:
+    """Covered seconds in each hour of the UTC day of the intervals [starts, ends) (24 values)."""
+    return _time_in_hour(ends + phase) - _time_in_hour(starts + phase)
+
+
 def _time_in_hour(x: NDArray[np.float64]) -> NDArray[np.float64]:
     """Seconds spent in each hour of the day between day 0's midnight and each x, summed over the x (24 values)."""
     days, second = np.divmod(np.asarray(x, dtype=np.float64), DAY_S)
@@ -128,22 +138,23 @@ def _time_in_hour(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.sum(days[:, None] * HOUR_S + inside_today, axis=0)
 
 
-def hour_bins(hours: NDArray[np.int64], min_events: int = MIN_EVENTS_PER_BIN) -> NDArray[np.int64]:
+def hour_bins(counts: ArrayLike, min_events: int = MIN_EVENTS_PER_BIN) -> NDArray[np.int64]:
     """Bin of each hour of the day (24 values): consecutive hours grouped until each bin has ``min_events`` events.
 
-    Walking hours 0 to 23, an hour joins the current bin, which closes once it holds ``min_events``; a last bin
-    short of that joins the one before it. Hours without events join whichever bin is open (they add no
-    parameter). All hours in bin 0 means the profile is constant.
+    ``counts``: events per hour of the day, 24 values, or one row of 24 per component (then every component needs
+    ``min_events`` in every bin). Walking hours 0 to 23, an hour joins the current bin, which closes once it holds
+    ``min_events``; a last bin short of that joins the one before it. Hours without events join whichever bin is
+    open (they add no parameter). All hours in bin 0 means the profile is constant.
     """
-    counts = np.bincount(hours, minlength=HOURS)
+    per_hour = np.atleast_2d(np.asarray(counts))
     bins = np.empty(HOURS, np.int64)
-    current, held = 0, 0
+    current, held = 0, np.zeros(per_hour.shape[0])
     for hour in range(HOURS):
         bins[hour] = current
-        held += counts[hour]
-        if held >= min_events:
-            current, held = current + 1, 0
-    if held < min_events and current > 0:  # the open bin at midnight is short: merge it backwards
+        held += per_hour[:, hour]
+        if np.all(held >= min_events):
+            current, held = current + 1, held * 0
+    if np.any(held < min_events) and current > 0:  # the open bin at midnight is short: merge it backwards
         bins[bins == current] = current - 1
     return bins
 

@@ -170,7 +170,8 @@ def fit_hawkes_exp(
     coverage = coverage_report("hawkes_exp", observed.covered_s, horizon, observed.starts.size)
     moments = moments_estimate(observed.operational_times(), observed.covered_s, None)
     candidates = {"constant": _fit_candidate(observed, np.zeros(HOURS, np.int64), moments)}
-    hourly = hour_bins(observed.hours) if baseline == "auto" else np.zeros(HOURS, np.int64)
+    counts = np.bincount(observed.hours, minlength=HOURS)
+    hourly = hour_bins(counts) if baseline == "auto" else np.zeros(HOURS, np.int64)
     if hourly.max() > 0:
         candidates["hourly"] = _fit_candidate(observed, hourly, moments)
     n_events = observed.t.size

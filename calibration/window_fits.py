@@ -30,7 +30,7 @@ from calibration.fill_intensity import (
 )
 from calibration.fit_result import FitResult, InsufficientSamples
 from calibration.hawkes import hawkes_exp_residuals, merge_ties
-from calibration.hawkes_bivariate import fit_hawkes_exp_bivariate
+from calibration.hawkes_bivariate_fit import fit_hawkes_exp_bivariate
 from calibration.hawkes_fit import baseline_rates, fit_hawkes_exp
 from calibration.hawkes_gof import exponential_qq
 from calibration.regimes import (

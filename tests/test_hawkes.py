@@ -17,12 +17,12 @@ from calibration.hawkes import (
     merge_ties,
 )
 from calibration.hawkes_bivariate import (
-    fit_hawkes_exp_bivariate,
     hawkes_exp_bivariate_gradient,
     hawkes_exp_bivariate_loglik,
     hawkes_exp_bivariate_residuals,
     spectral_radius,
 )
+from calibration.hawkes_bivariate_fit import fit_hawkes_exp_bivariate
 from calibration.hawkes_fit import fit_hawkes_exp
 from calibration.hawkes_gof import exponential_qq, ljung_box, time_rescaling_tests
 from calibration.hawkes_moments import count_moments, fit_hawkes_exp_moments, hawkes_exp_fano_factor
