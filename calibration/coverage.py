@@ -15,8 +15,8 @@ so the rows of ``book`` (and of ``trades``) are a heartbeat: the time between tw
 a covered stretch whose mid is older than the taker-order rule allows are left out of that fit and counted by it.
 
 Trades alone are a weak heartbeat: in a market quieter than one taker order per ``max_gap_ms`` the silences read as
-gaps, the covered time is understated and the rates fitted on it overstated. Callers say so when a window has no
-book rows (``calibration.window_fits``).
+gaps, the covered time is understated and the rates fitted on it overstated. The fit assets say so in their
+metadata (``coverage_from``) when a window has no book rows (``assets.fits``).
 
 Thresholds, for every fit (:func:`coverage_report`): below ``MIN_COVERED_S`` (10 minutes) of covered time the fit
 is refused (:class:`InsufficientCoverage`); when the covered time is below ``MIN_COVERED_FRACTION`` (half) of the

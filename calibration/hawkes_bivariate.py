@@ -107,7 +107,8 @@ def make_design(stream: Stream, hour_bin: NDArray[np.int64]) -> Design:
         exposure = np.array([stream.covered_s])
         bins = np.zeros(stream.t.size, np.int64)
     else:
-        exposure = np.bincount(hour_bin, weights=hour_exposure(stream.starts, stream.ends, stream.phase), minlength=n_bins)
+        seconds = hour_exposure(stream.starts, stream.ends, stream.phase)
+        exposure = np.bincount(hour_bin, weights=seconds, minlength=n_bins)
         bins = np.ascontiguousarray(hour_bin[hour_of_day(stream.t, stream.phase)], dtype=np.int64)
     return Design(stream, bins, exposure, np.ascontiguousarray(hour_bin, dtype=np.int64))
 

@@ -156,7 +156,8 @@ def _reported(theta: NDArray, exposure: NDArray) -> NDArray:
     mean_mu = mu @ (exposure / exposure.sum())
     branching = alpha.ravel() / beta
     per_bin = mu.ravel() if exposure.size > 1 else np.empty(0)
-    return np.concatenate([mean_mu, alpha.ravel(), [beta], branching, [spectral_radius(branching.reshape(2, 2))], per_bin])
+    radius = spectral_radius(branching.reshape(2, 2))
+    return np.concatenate([mean_mu, alpha.ravel(), [beta], branching, [radius], per_bin])
 
 
 def _reported_names(names: tuple[str, str], hour_bin: NDArray[np.int64]) -> list[str]:
