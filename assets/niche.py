@@ -104,8 +104,10 @@ def _with_universe(screened: pl.DataFrame, lake: Lake, date: dt.date) -> pl.Data
     kinds={"delta", "polars"},
 )
 def market_screen(context: dg.AssetExecutionContext, config: MarketScreenConfig, data_lake: DataLakeResource) -> dg.MaterializeResult:
-    """Every coin with data on the day: volume, open interest, spread, depth, makers, maker markout and edge, funding
-    and volatility, each of the seed's criteria pass/fail with its figure, a score and a rank (1 = best)."""
+    """Every coin with data on the day: volume per day (the exchange's, else the captured trades' scaled by the hours
+    covered, both shown), open interest, spread, depth, makers (placeholder addresses are unknown, not makers), maker
+    markout and edge, funding and volatility, each of the seed's criteria pass/fail with its figure, a score and a
+    rank (1 = best)."""
     date = _day(context)
     lake = data_lake.lake()
     thresholds = ScreenThresholds(**config.model_dump())
@@ -115,7 +117,7 @@ def market_screen(context: dg.AssetExecutionContext, config: MarketScreenConfig,
     screened = _with_universe(screen(pl.concat(figures, how="diagonal_relaxed"), thresholds), lake, date) if figures else MARKET_SCREEN.empty()
     table = screened.with_columns(date=pl.lit(date))
     version = lake.replace("market_screen", table, {"date": date})
-    shown = table.select("rank", "coin", "score", "volume_quote", "spread_median_bps", "effective_makers", "edge_bps", "pass_volume", "pass_spread", "pass_makers", "pass_edge")
+    shown = table.select("rank", "coin", "score", "volume_quote", "volume_source", "coverage_hours", "spread_median_bps", "effective_makers", "edge_bps", "pass_volume", "pass_spread", "pass_makers", "pass_edge")
     metadata = {
         "dagster/row_count": table.height,
         "delta_version": version,

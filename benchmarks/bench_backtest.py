@@ -2,7 +2,8 @@
 
 Synthetic week of one coin near 25 USDC (tick 0.001 = Hyperliquid's 5-significant-figure grid there, lot 0.1):
 a 5-level book snapshot every 500 ms and about two trades a second, ~2.4M book rows + trades. hftbacktest gets
-the same data as its event array (snapshot diffs as depth events, trades as trade events, 100 ms feed latency)
+the same data as its event array (``data_lake.export_hftbacktest``, as ``smallfish export hftbacktest`` writes it:
+snapshot diffs as depth events, trades as trade events, 100 ms feed latency)
 and a loop that quotes through the same compiled ``glft_quote_core`` every 500 ms (one decision per book row,
 as ours), with 100 ms order entry/response latency, its risk-averse queue model and a 1.5 bp maker fee.
 Both sides are timed after compilation, best of ``--repeat`` runs (the numbers are noisy on a shared machine);
@@ -16,22 +17,10 @@ import time
 
 import numpy as np
 import polars as pl
-from hftbacktest import (
-    BUY,
-    BUY_EVENT,
-    DEPTH_EVENT,
-    EXCH_EVENT,
-    GTX,
-    LIMIT,
-    LOCAL_EVENT,
-    SELL_EVENT,
-    TRADE_EVENT,
-    BacktestAsset,
-    ROIVectorMarketDepthBacktest,
-)
-from hftbacktest.binding import event_dtype
+from hftbacktest import BUY, GTX, LIMIT, BacktestAsset, ROIVectorMarketDepthBacktest
 from numba import njit
 
+from data_lake.export_hftbacktest import hftbacktest_events
 from quoting.exchange_rules import AssetRules
 from quoting.glft import QUOTED, MarketModel, QuotePolicy, glft_quote_core
 from validation.backtest import BacktestConfig, run_backtest
@@ -85,64 +74,6 @@ def synthetic_week(days: float, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFra
         }
     )
     return book, trades
-
-
-@njit(cache=True)
-def _put(out, n, ev, exch_ms, px, qty):
-    out[n].ev = ev
-    out[n].exch_ts = exch_ms * MS_NS
-    out[n].local_ts = (exch_ms + FEED_MS) * MS_NS
-    out[n].px = px
-    out[n].qty = qty
-
-
-@njit(cache=True)
-def _diff_snapshots(times, bid_px, bid_sz, ask_px, ask_sz, trade_time, trade_px, trade_sz, trade_side, out):
-    """Fill ``out`` with hftbacktest events: changed/new levels, deleted levels (qty 0), trades; returns count."""
-    n = 0
-    i_trade = 0
-    flags = EXCH_EVENT | LOCAL_EVENT
-    for row in range(times.shape[0]):
-        while i_trade < trade_time.shape[0] and trade_time[i_trade] <= times[row]:
-            side_flag = BUY_EVENT if trade_side[i_trade] == 1 else SELL_EVENT
-            _put(out, n, flags | TRADE_EVENT | side_flag, trade_time[i_trade], trade_px[i_trade], trade_sz[i_trade])
-            n += 1
-            i_trade += 1
-        for px, sz, side_flag in ((bid_px, bid_sz, BUY_EVENT), (ask_px, ask_sz, SELL_EVENT)):
-            for lv in range(px.shape[1]):
-                if row > 0:
-                    unchanged = False
-                    for prev in range(px.shape[1]):
-                        if px[row - 1, prev] == px[row, lv] and sz[row - 1, prev] == sz[row, lv]:
-                            unchanged = True
-                    if unchanged:
-                        continue
-                _put(out, n, flags | DEPTH_EVENT | side_flag, times[row], px[row, lv], sz[row, lv])
-                n += 1
-            if row > 0:
-                for prev in range(px.shape[1]):
-                    gone = True
-                    for lv in range(px.shape[1]):
-                        if px[row, lv] == px[row - 1, prev]:
-                            gone = False
-                    if gone:
-                        _put(out, n, flags | DEPTH_EVENT | side_flag, times[row], px[row - 1, prev], 0.0)
-                        n += 1
-    return n
-
-
-def hftbacktest_events(book: pl.DataFrame, trades: pl.DataFrame) -> np.ndarray:
-    """The same market data as an hftbacktest event array (times in ns)."""
-    def levels(name: str) -> np.ndarray:
-        return np.ascontiguousarray(book.select([f"{name}_{i + 1}" for i in range(LEVELS)]).to_numpy())
-
-    out = np.zeros(book.height * 4 * LEVELS + trades.height, event_dtype)
-    n = _diff_snapshots(
-        book["time"].to_numpy(), levels("bid_px"), levels("bid_sz"), levels("ask_px"), levels("ask_sz"),
-        trades["time"].to_numpy(), trades["px"].to_numpy(), trades["sz"].to_numpy(),
-        trades["side"].cast(pl.Int64).to_numpy(), out,
-    )
-    return out[:n].copy()
 
 
 @njit
@@ -225,14 +156,14 @@ def main() -> None:
     book, trades = synthetic_week(args.days)
     n_events = book.height + trades.height
     start = time.perf_counter()
-    events = hftbacktest_events(book, trades)
+    events = hftbacktest_events(book, trades, TICK, LOT, feed_latency_ms=FEED_MS)
     convert_s = time.perf_counter() - start
     print(f"synthetic {args.days:g} days: {book.height:,} book rows + {trades.height:,} trades = {n_events:,} events"
           f" ({events.shape[0]:,} hftbacktest events, converted in {convert_s:.1f} s)")
 
     warm_book, warm_trades = book.head(2_000), trades.filter(pl.col("time") < book["time"][1_999])
     run_ours(warm_book, warm_trades)  # compile (or load the numba cache)
-    run_hftbacktest(hftbacktest_events(warm_book, warm_trades))
+    run_hftbacktest(hftbacktest_events(warm_book, warm_trades, TICK, LOT, feed_latency_ms=FEED_MS))
 
     ours_runs = [run_ours(book, trades) for _ in range(args.repeat)]
     hbt_runs = [run_hftbacktest(events) for _ in range(args.repeat)]

@@ -33,6 +33,7 @@ from calibration.hawkes import hawkes_exp_residuals, merge_ties
 from calibration.hawkes_bivariate_fit import fit_hawkes_exp_bivariate
 from calibration.hawkes_fit import baseline_rates, fit_hawkes_exp
 from calibration.hawkes_gof import exponential_qq
+from calibration.mids import mid_index
 from calibration.regimes import (
     REGIME_FEATURES,
     RegimeParams,
@@ -118,7 +119,7 @@ def fit_kappa_window(
 ) -> KappaWindow:
     """Fill intensity of one coin over the window of ``coverage`` by grouped MLE on the tick lattice (``unit="ticks"``),
     from the window's taker ``orders`` (:func:`calibration.fill_intensity.taker_orders` with ``tick_size``), its
-    ``mids`` (``time, mid``: :func:`calibration.markouts.mid_series`) and ``tick_size`` (:func:`infer_tick_size`).
+    ``mids`` (``time, mid``: :func:`calibration.mids.mid_series`) and ``tick_size`` (:func:`infer_tick_size`).
 
     Exposure is the covered time of ``coverage`` (:class:`calibration.coverage.Coverage` of the book's rows), per
     segment the covered seconds of its bars; orders outside it are left out. Every segment's fit carries the
@@ -269,10 +270,11 @@ def quote_episodes(
     """One row per own resting order: ``oid, side, placed_ms, depth_ticks, duration_s, filled``.
 
     Placed at ``order_time`` (else its first update); it rests until its first status outside
-    :data:`RESTING_STATUSES`, else ``end_ms``. ``depth_ticks = side * (mid - limit_px) / tick`` from the
-    last mid (``mids``: ``time, mid``) at or before placement, positive away from the mid; ``filled`` when the
-    ``fills`` table has a fill of that oid before the episode ends. Orders placed through the mid (negative depth)
-    or without a mid are dropped. The depth at placement stands for the whole episode (the mid moves meanwhile).
+    :data:`RESTING_STATUSES`, else ``end_ms``. ``depth_ticks = side * (mid - limit_px) / tick`` from the mid at
+    placement (``mids``: ``time, mid``; :func:`calibration.mids.mid_index`: at most ``MID_MAX_AGE_MS`` old),
+    positive away from the mid; ``filled`` when the ``fills`` table has a fill of that oid before the episode ends.
+    Orders placed through the mid (negative depth) or without a mid are dropped. The depth at placement stands for
+    the whole episode (the mid moves meanwhile).
     """
     ends = order_updates.filter(~pl.col("status").is_in(RESTING_STATUSES)).group_by("oid").agg(
         end_ms=pl.col("time").min()
@@ -288,8 +290,10 @@ def quote_episodes(
         .join(ends, on="oid", how="left")
         .with_columns(end_ms=pl.col("end_ms").fill_null(end_ms).clip(upper_bound=end_ms))
         .sort("placed_ms")
-        .join_asof(mids.select(pl.col("time").alias("placed_ms"), "mid").sort("placed_ms"), on="placed_ms")
     )
+    known = mids.select("time", "mid").sort("time", maintain_order=True)
+    found = pl.Series(mid_index(known["time"].to_numpy(), orders["placed_ms"].to_numpy())).replace(-1, None)
+    orders = orders.with_columns(known["mid"].gather(found))
     first_fill = fills.group_by("oid").agg(fill_ms=pl.col("time").min())
     return (
         orders.join(first_fill, on="oid", how="left")

@@ -585,6 +585,53 @@ WALK_FORWARD_PNL = register(
     )
 )
 
+COMPONENT_VERDICT = register(
+    Table(
+        "component_verdict",
+        {
+            **_PART,
+            "rank": pl.Int32(),
+            "component": pl.String(),
+            "prediction": pl.String(),
+            "verdict": pl.String(),
+            "reason": pl.String(),
+            "simple_test": pl.String(),
+            "simple_stat": pl.Float64(),
+            "simple_p": pl.Float64(),
+            "simple_n": pl.Int64(),
+            "simple_n_effective": pl.Float64(),
+            "simple_effect": pl.Float64(),
+            "simple_effect_unit": pl.String(),
+            "addition_variant": pl.String(),
+            "addition_effect": pl.Float64(),
+            "addition_p": pl.Float64(),
+            "adjusted_p": pl.Float64(),
+            "adjustment": pl.String(),
+            "alpha": pl.Float64(),
+            "test_start_ms": pl.Int64(),
+            "test_end_ms": pl.Int64(),
+            "code_version": pl.String(),
+            "run_at_ms": pl.Int64(),
+        },
+        key=("coin", "date", "component"),
+        description=(
+            "The nightly verdict per component of the method's diagnosis table (validation/component_verdict.py), "
+            "date = run day, from the same walk-forward run as walk_forward over its complete folds' test windows "
+            "[test_start_ms, test_end_ms). component bipower (prediction volatility), hawkes (fill rate), "
+            "hmm_blending (regime), vpin_widening (adverse selection), lead_lag (cross-asset leader moves). (a) "
+            "simple fails: simple_test of the baseline's out-of-sample prediction, its statistic, p-value (per row, "
+            "two-sided; one-sided for lead_lag), n observations, n effective, and the size of the failure "
+            "simple_effect in simple_effect_unit (realised / forecast variance; realised - predicted fill "
+            "probability; bps per fill: best - worst regime edge, realised - predicted adverse selection, edge after "
+            "leader moves - other fills); null p when not evaluated. (b) addition fixes: addition_variant's mean "
+            "per-period P&L over the baseline's (quote currency per period), its one-sided HAC p-value and that "
+            "p-value adjusted as adjustment says (Holm over the run's distinct trials). (c) verdict 'add' / 'keep "
+            "simple' / 'no fix' / 'untested' at alpha with its one-line reason; rank 1 = the largest weakness "
+            "(smallest p-value of (a); unevaluated rows last)."
+        ),
+    )
+)
+
 UNIVERSE = register(
     Table(
         "universe",
@@ -632,6 +679,8 @@ MARKET_SCREEN = register(
             "volume_quote": pl.Float64(),
             "volume_source": pl.String(),
             "trade_volume_quote": pl.Float64(),
+            "trade_volume_per_day_quote": pl.Float64(),
+            "coverage_hours": pl.Float64(),
             "exchange_volume_quote": pl.Float64(),
             "open_interest": pl.Float64(),
             "open_interest_quote": pl.Float64(),
@@ -641,6 +690,7 @@ MARKET_SCREEN = register(
             "depth_10bps_quote": pl.Float64(),
             "trade_count": pl.Int64(),
             "n_passive_counterparties": pl.Int64(),
+            "unknown_maker_share": pl.Float64(),
             "top3_maker_share": pl.Float64(),
             "effective_makers": pl.Float64(),
             "maker_markout_5s_bps": pl.Float64(),
@@ -662,9 +712,12 @@ MARKET_SCREEN = register(
         partition_by=("date",),
         description=(
             "Niche selection screen of every coin with data on date (validation/market_screen.py). Volumes, open "
-            "interest and depth in quote currency (open_interest in coins); spreads, markouts and edge in bps; "
-            "spread_median/twa are time-weighted over book states; effective_makers = 1 / sum(maker volume share^2) "
-            "over the trades' passive counterparties; edge_bps = mean(spread capture + 5 s markout - maker fee) of "
+            "interest and depth in quote currency (open_interest in coins); volume_quote is per day: the exchange's "
+            "24 h volume, else the captured trade_volume_quote x 24 / coverage_hours (hours the capture was live, "
+            "from book states; null without a book: then unscaled), volume_source says which; spreads, markouts and "
+            "edge in bps; spread_median/twa are time-weighted over book states; effective_makers = 1 / sum(maker "
+            "volume share^2) over the trades' known passive counterparties (a missing or all-zero placeholder "
+            "address is unknown: unknown_maker_share of the volume); edge_bps = mean(spread capture + 5 s markout - maker fee) of "
             "market trades seen by their maker, with a Newey-West 95% CI; funding as the hourly rate in bps (mean, "
             "sd across hours); volatility in bps per sqrt(s). pass_* are the seed's criteria (null = figure "
             "missing), score = criteria passed, rank 1 = best (score, then edge, then volume); thresholds as JSON."

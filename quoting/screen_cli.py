@@ -12,6 +12,7 @@ import polars as pl
 from data_lake.lake import Lake
 
 _MARK = {True: "+", False: "-", None: "?"}
+_VOLUME_SOURCE = {"trades": "~", "trades_unscaled": ">"}
 
 
 def _money(x: float | None) -> str:
@@ -43,7 +44,8 @@ def _row(r: dict) -> list[str]:
         str(r["rank"]),
         r["coin"] + ("" if r["in_universe"] is not False else " *"),
         f"{r['score']}/4",
-        f"{_money(r['volume_quote'])} {_MARK[r['pass_volume']]}",
+        f"{_VOLUME_SOURCE.get(r['volume_source'], '')}{_money(r['volume_quote'])} {_MARK[r['pass_volume']]}",
+        _num(r["coverage_hours"], ".1f"),
         f"{_num(r['spread_median_bps'])} {_MARK[r['pass_spread']]}",
         f"{makers} {_MARK[r['pass_makers']]}",
         _num(None if r["top3_maker_share"] is None else 100 * r["top3_maker_share"], ".0f") + "%",
@@ -55,7 +57,7 @@ def _row(r: dict) -> list[str]:
     ]
 
 
-HEADER = ["rank", "coin", "score", "volume/day", "spread bps", "makers eff/n", "top3", "edge bps [95% CI]", "markout 5s", "OI", "funding bps/h", "vol bps/rt(s)"]
+HEADER = ["rank", "coin", "score", "volume/day", "hours", "spread bps", "makers eff/n", "top3", "edge bps [95% CI]", "markout 5s", "OI", "funding bps/h", "vol bps/rt(s)"]
 
 
 def screen_main(lake_root: str | Path, date: dt.date | None = None, top: int | None = None) -> str:
@@ -73,7 +75,9 @@ def screen_main(lake_root: str | Path, date: dt.date | None = None, top: int | N
     lines = [
         f"market screen {day}: {ranked.height} coins; criteria: {_criteria(ranked['thresholds'][0])}",
         (
-            "+ pass, - fail, ? figure missing; makers eff/n = effective (1/HHI of maker volume) / distinct passive "
+            "+ pass, - fail, ? figure missing; volume/day = the exchange's 24 h volume, ~ captured trades scaled by 24 / "
+            "hours covered, > captured trades, coverage unknown (at least this much); hours = hours the capture "
+            "covered (book states); makers eff/n = effective (1/HHI of known makers' volume) / distinct passive "
             "counterparties; * = not in the stored universe"
         ),
         "",

@@ -118,8 +118,11 @@ def test_climatology_has_no_resolution():
         assert d.reliability == pytest.approx(0.0, abs=1e-15)
         assert d.brier == pytest.approx(d.uncertainty, abs=1e-15)
     m = calibration_metrics(o, climatology)
-    assert m.information_ratio == pytest.approx(0.0, abs=1e-12)
-    assert np.isnan(m.slope) and not m.is_well_calibrated
+    assert m.information_ratio == pytest.approx(0.0, abs=1e-12) and m.skill_score == pytest.approx(0.0, abs=1e-12)
+    # calibrated but without resolution: judged by its level alone, like a constant adverse-selection forecast
+    assert np.isnan(m.slope) and m.constant_forecast and m.is_well_calibrated
+    off = calibration_metrics(o, np.full(o.size, o.mean() + 0.1))
+    assert off.constant_forecast and not off.is_well_calibrated
 
 
 def test_cox_recalibration_recovers_known_miscalibration():
@@ -217,3 +220,80 @@ def test_a_constant_adverse_selection_forecast_is_judged_by_its_bias_alone() -> 
     assert unbiased.constant_forecast and math.isnan(unbiased.slope) and unbiased.is_well_calibrated
     biased = adverse_selection_calibration(np.full(2_000, 2.5), realised)
     assert biased.constant_forecast and not biased.is_well_calibrated
+
+
+def windowed_forecasts(
+    seed: int, resolution: float, level_sd: float = 0.05
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Twelve walk-forward windows of 4 000 forecasts. The forecast's level is off by its window's estimation error
+    ``level_w ~ N(0, level_sd^2)``, shared by the window and unbiased over windows. ``resolution`` scales the
+    within-window spread of the forecasts' logit relative to the truth's (1: right)."""
+    rng = np.random.default_rng(seed)
+    windows = np.repeat(np.arange(12), 4_000)
+    level = rng.normal(0.0, level_sd, 12)[windows]
+    shape = rng.normal(0.0, 0.15, windows.size)
+    truth = expit(-2.5 + shape)
+    forecast = expit(-2.5 + level + resolution * shape)
+    return (rng.random(windows.size) < truth).astype(float), forecast, windows
+
+
+def test_window_level_noise_attenuates_the_pooled_slope_but_not_the_within_window_one():
+    # the forecasts resolve exactly what the truth does inside each window; their level noise is common per window
+    rejected_pooled = kept_within = 0
+    for seed in range(20):
+        o, f, windows = windowed_forecasts(seed, resolution=1.0)
+        pooled = calibration_metrics(o, f)
+        within = calibration_metrics(o, f, windows=windows)
+        assert within.windows == 12 and pooled.windows == 1
+        assert within.intercept == pooled.intercept  # the level is judged over every forecast either way
+        rejected_pooled += not (pooled.slope_ci[0] <= 1.0 <= pooled.slope_ci[1])
+        kept_within += within.slope_ci[0] <= 1.0 <= within.slope_ci[1]
+    assert kept_within >= 17  # a 95% interval: about 19 of 20
+    assert rejected_pooled >= 4  # the errors-in-variables attenuation the windows remove
+
+
+def test_window_clustered_intervals_hold_their_level_under_unbiased_window_errors():
+    # an unbiased estimation method whose level error is shared by each window: the calibration-in-the-large
+    # interval must cover 0 about 95% of the time; a HAC interval counts each window's error thousands of times
+    covered_clustered = covered_hac = 0
+    for seed in range(40):
+        o, f, windows = windowed_forecasts(100 + seed, resolution=1.0, level_sd=0.15)
+        clustered = calibration_metrics(o, f, windows=windows)
+        hac = calibration_metrics(o, f)
+        covered_clustered += clustered.intercept_ci[0] <= 0.0 <= clustered.intercept_ci[1]
+        covered_hac += hac.intercept_ci[0] <= 0.0 <= hac.intercept_ci[1]
+    assert covered_clustered >= 34  # 95% of 40 is 38; binomial 1st percentile 34
+    assert covered_hac <= 28
+
+
+def test_a_forecast_that_over_resolves_within_windows_is_still_rejected():
+    o, f, windows = windowed_forecasts(3, resolution=2.0)
+    m = calibration_metrics(o, f, windows=windows)
+    assert m.slope == pytest.approx(0.5, abs=0.15) and m.slope_ci[1] < 1.0
+    assert not m.is_well_calibrated
+    with pytest.raises(ValueError, match="label every forecast"):
+        calibration_metrics(o, f, windows=windows[:-1])
+
+
+def test_adverse_selection_forecast_constant_within_windows_is_judged_by_its_bias():
+    # per-window estimates of a constant truth: pure estimation noise between windows, nothing to resolve
+    rng = np.random.default_rng(21)
+    windows = np.repeat(np.arange(10), 1_500)
+    predicted = (1.0 + rng.normal(0.0, 0.08, 10))[windows]
+    realised = rng.normal(1.0, 2.0, windows.size)
+    pooled = adverse_selection_calibration(predicted, realised)
+    within = adverse_selection_calibration(predicted, realised, windows=windows)
+    assert within.constant_forecast and within.windows == 10 and within.is_well_calibrated
+    assert not pooled.constant_forecast
+    assert within.mse_bias + within.mse_regression + within.mse_disturbance == pytest.approx(within.mse, rel=1e-12)
+
+
+def test_adverse_selection_within_window_slope_recovers_a_known_line():
+    rng = np.random.default_rng(22)
+    windows = np.repeat(np.arange(8), 2_000)
+    signal = rng.normal(0.0, 1.5, windows.size)
+    predicted = 2.0 + signal + rng.normal(0.0, 0.3, 8)[windows]
+    realised = 2.0 + 0.6 * signal + rng.normal(0.0, 1.0, windows.size)
+    a = adverse_selection_calibration(predicted, realised, windows=windows)
+    assert a.slope_ci[0] <= 0.6 <= a.slope_ci[1] and a.slope_ci[1] < 1.0
+    assert not a.is_well_calibrated

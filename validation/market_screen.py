@@ -1,8 +1,10 @@
 """Niche selection: per coin and UTC day, the figures that say whether a market is worth making, and a ranking.
 
-Figures (one row per coin): notional volume (quote currency), open interest, quoted spread in bps (time-weighted
+Figures (one row per coin): notional volume per day (quote currency; the exchange's 24 h volume, else the captured
+trades' volume scaled to a day by the hours the capture covered, which are shown beside it), open interest, quoted spread in bps (time-weighted
 median and mean over book states), impact spread, depth within 10 bps, trade count, distinct passive counterparties
-(the maker side of each trade's ``users``), the top-3 makers' share of maker volume and the effective number of
+(the maker side of each trade's ``users``; a missing or all-zero placeholder address such as ``0x000...0`` is an
+unknown maker, not a maker, and the share of volume with an unknown maker is reported), the top-3 makers' share of maker volume and the effective number of
 makers 1 / sum(share^2), the mean 5 s maker markout of market trades, the maker edge per fill
 ``spread_capture + markout_5s - maker fee`` (bps, HAC 95% CI), funding level and volatility (hourly rate in bps),
 and price volatility (bps per sqrt(second)).
@@ -30,6 +32,10 @@ MAX_SPELL_MS = 60_000
 EXCHANGE_VOLUME_WITHIN_MS = 600_000
 """The exchange's rolling 24 h volume (``day_ntl_vlm``) is the day's volume if read this close to the day's end."""
 VOLATILITY_STEP_MS = 60_000
+MINUTE_MS = 60_000
+DAY_HOURS = 24.0
+PLACEHOLDER_ADDRESS = r"(?i)^(0x)?0*$"
+"""A missing, empty or all-zero address (``0x0000000000000000000000000000000000000000``) names nobody."""
 
 
 @dataclass(frozen=True)
@@ -103,10 +109,10 @@ def volatility(prices: pl.DataFrame, step_ms: int = VOLATILITY_STEP_MS) -> pl.Da
     )
 
 
-def book_figures(book: pl.DataFrame, end_ms: int) -> pl.DataFrame:
-    """Per coin: time-weighted median and mean quoted spread (bps), median depth within 10 bps of mid (quote
-    currency, both sides, ``l2Book`` rows) and price volatility from the mids."""
-    spells = book_spells(book, end_ms)
+def book_figures(book: pl.DataFrame, spells: pl.DataFrame) -> pl.DataFrame:
+    """Per coin: time-weighted median and mean quoted spread (bps) over the book states ``spells``
+    (:func:`book_spells`), median depth within 10 bps of mid (quote currency, both sides, ``l2Book`` rows) and price
+    volatility from the mids."""
     spread = spells.group_by("coin").agg(
         weighted_median(pl.col("spread_bps"), pl.col("duration_ms")).alias("spread_median_bps"),
         ((pl.col("spread_bps") * pl.col("duration_ms")).sum() / pl.col("duration_ms").sum()).alias("spread_twa_bps"),
@@ -117,16 +123,21 @@ def book_figures(book: pl.DataFrame, end_ms: int) -> pl.DataFrame:
 
 
 def maker_of_trades(trades: pl.DataFrame) -> pl.Expr:
-    """The passive counterparty of each trade: the seller of an aggressive buy, the buyer of an aggressive sell."""
-    return pl.when(pl.col("side") > 0).then(pl.col("seller")).otherwise(pl.col("buyer"))
+    """The passive counterparty of each trade: the seller of an aggressive buy, the buyer of an aggressive sell;
+    null (unknown) when that address is missing or a placeholder (:data:`PLACEHOLDER_ADDRESS`)."""
+    maker = pl.when(pl.col("side") > 0).then(pl.col("seller")).otherwise(pl.col("buyer"))
+    return pl.when(maker.str.contains(PLACEHOLDER_ADDRESS)).then(None).otherwise(maker)
 
 
 def trade_figures(trades: pl.DataFrame) -> pl.DataFrame:
-    """Per coin: notional volume (quote currency), trade count, distinct passive counterparties, the top 3 makers'
-    share of maker volume and the effective number of makers 1 / sum(share^2)."""
+    """Per coin: captured notional volume (quote currency), trade count, the share of that volume whose maker is
+    unknown, and over the known makers: distinct passive counterparties, the top 3 makers' share of their volume
+    and the effective number of makers 1 / sum(share^2)."""
     notional = trades.with_columns(notional=pl.col("px") * pl.col("sz"), maker=maker_of_trades(trades))
     totals = notional.group_by("coin").agg(
-        pl.col("notional").sum().alias("trade_volume_quote"), pl.len().cast(pl.Int64).alias("trade_count")
+        pl.col("notional").sum().alias("trade_volume_quote"),
+        pl.len().cast(pl.Int64).alias("trade_count"),
+        (pl.col("notional").filter(pl.col("maker").is_null()).sum() / pl.col("notional").sum()).alias("unknown_maker_share"),
     )
     by_maker = (
         notional.drop_nulls("maker")
@@ -140,6 +151,22 @@ def trade_figures(trades: pl.DataFrame) -> pl.DataFrame:
         (1 / (pl.col("share") ** 2).sum()).alias("effective_makers"),
     )
     return totals.join(makers, on="coin", how="left")
+
+
+def coverage(spells: pl.DataFrame, trades: pl.DataFrame) -> pl.DataFrame:
+    """Per coin with book states: ``coverage_hours``, how long the capture was live that day, in hours.
+
+    A capture is live in every minute a book state spans (each state lasts until the next, at most
+    :data:`MAX_SPELL_MS`, so a longer silence is a gap; every capture route delivers an ``l2Book`` snapshot about
+    every 0.5 s while it runs) or a trade falls in. Trades alone cannot tell a quiet hour from an hour not
+    captured, so a coin without book states gets no row (coverage unknown)."""
+    end = pl.col("time") + pl.col("duration_ms") - 1
+    live = spells.filter(pl.col("duration_ms") > 0).select(
+        "coin", pl.int_ranges(pl.col("time") // MINUTE_MS, end // MINUTE_MS + 1).alias("minute")
+    ).explode("minute")
+    traded = trades.select("coin", (pl.col("time") // MINUTE_MS).alias("minute")).join(live.select("coin").unique(), on="coin", how="semi")
+    minutes = pl.concat([live, traded]).unique()
+    return minutes.group_by("coin").agg((pl.len() * MINUTE_MS / 3_600_000).alias("coverage_hours"))
 
 
 def ctx_figures(asset_ctx: pl.DataFrame, end_ms: int) -> pl.DataFrame:
@@ -197,19 +224,33 @@ def coin_figures(
 ) -> pl.DataFrame:
     """One row of figures per coin present in any input, for the day ending at ``end_ms`` (UTC epoch ms).
 
-    ``volume_quote`` is the exchange's 24 h volume read near the day's end when available, else the captured
-    trades' notional (``volume_source`` says which); volatility comes from book mids, else from mark prices.
+    ``volume_quote`` is a volume per day: the exchange's 24 h volume read near the day's end when available, else
+    the captured trades' notional per covered day, ``trade_volume_quote * 24 / coverage_hours`` (a capture of 6 of
+    24 hours holds about a quarter of the day's volume), else, with no book to measure coverage, the captured
+    notional as is; ``volume_source`` says which (``exchange``, ``trades``, ``trades_unscaled``). Volatility comes
+    from book mids, else from mark prices.
     """
     coins = pl.concat([df.select("coin") for df in (trades, book, asset_ctx, markouts)]).unique().sort("coin")
+    spells = book_spells(book, end_ms)
+    parts = (
+        trade_figures(trades),
+        coverage(spells, trades),
+        book_figures(book, spells),
+        ctx_figures(asset_ctx, end_ms),
+        markout_figures(markouts, maker_fee_bps),
+    )
     joined = coins
-    for part in (trade_figures(trades), book_figures(book, end_ms), ctx_figures(asset_ctx, end_ms), markout_figures(markouts, maker_fee_bps)):
+    for part in parts:
         joined = joined.join(part, on="coin", how="left")
-    return joined.with_columns(
-        pl.coalesce("exchange_volume_quote", "trade_volume_quote").alias("volume_quote"),
+    per_covered_day = pl.col("trade_volume_quote") * DAY_HOURS / pl.col("coverage_hours")
+    return joined.with_columns(per_covered_day.alias("trade_volume_per_day_quote")).with_columns(
+        pl.coalesce("exchange_volume_quote", "trade_volume_per_day_quote", "trade_volume_quote").alias("volume_quote"),
         pl.when(pl.col("exchange_volume_quote").is_not_null())
         .then(pl.lit("exchange"))
-        .when(pl.col("trade_volume_quote").is_not_null())
+        .when(pl.col("trade_volume_per_day_quote").is_not_null())
         .then(pl.lit("trades"))
+        .when(pl.col("trade_volume_quote").is_not_null())
+        .then(pl.lit("trades_unscaled"))
         .alias("volume_source"),
         pl.coalesce("volatility_bps_per_sqrt_s", "ctx_volatility").alias("volatility_bps_per_sqrt_s"),
         pl.when(pl.col("volatility_bps_per_sqrt_s").is_not_null())

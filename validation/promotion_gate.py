@@ -141,6 +141,10 @@ def _fills(ev: Mapping[str, Any], cfg: GateConfig, _: Any) -> str:
     return f"{verdict}: {n} out-of-sample fills (at least {cfg.min_oos_fills} required)"
 
 
+def _within(windows: int) -> str:
+    return f" within {windows} folds" if windows > 1 else ""
+
+
 def _fill_probability(ev: Mapping[str, Any], cfg: GateConfig, _: Any) -> str:
     if not cfg.require_calibrated_fill_probability:
         return "skip: fill-probability calibration not required"
@@ -148,8 +152,8 @@ def _fill_probability(ev: Mapping[str, Any], cfg: GateConfig, _: Any) -> str:
     if found is None:
         return "fail: no fill-probability calibration (no out-of-sample quote was scored)"
     m: CalibrationMetrics = _restore(CalibrationMetrics, found)
-    figures = (f"n={m.n}, reliability/uncertainty={m.relative_reliability:.3f}, slope {m.slope:.2f} "
-               f"CI [{m.slope_ci[0]:.2f}, {m.slope_ci[1]:.2f}], intercept {m.intercept:.2f} "
+    figures = (f"n={m.n}, reliability/uncertainty={m.relative_reliability:.3f}, slope{_within(m.windows)} "
+               f"{m.slope:.2f} CI [{m.slope_ci[0]:.2f}, {m.slope_ci[1]:.2f}], intercept {m.intercept:.2f} "
                f"CI [{m.intercept_ci[0]:.2f}, {m.intercept_ci[1]:.2f}]")
     return f"ok: fill probability well calibrated ({figures})" if m.is_well_calibrated else \
         f"fail: fill probability not well calibrated ({figures})"
@@ -162,8 +166,8 @@ def _adverse_selection(ev: Mapping[str, Any], cfg: GateConfig, _: Any) -> str:
     if found is None:
         return "fail: no adverse-selection calibration (fewer than 3 out-of-sample fills with a markout)"
     m: AdverseSelectionCalibration = _restore(AdverseSelectionCalibration, found)
-    figures = (f"n={m.n}, bias {m.bias:+.2f} bps CI [{m.bias_ci[0]:.2f}, {m.bias_ci[1]:.2f}], slope {m.slope:.2f} "
-               f"CI [{m.slope_ci[0]:.2f}, {m.slope_ci[1]:.2f}]")
+    figures = (f"n={m.n}, bias {m.bias:+.2f} bps CI [{m.bias_ci[0]:.2f}, {m.bias_ci[1]:.2f}], "
+               f"slope{_within(m.windows)} {m.slope:.2f} CI [{m.slope_ci[0]:.2f}, {m.slope_ci[1]:.2f}]")
     return f"ok: adverse selection well calibrated ({figures})" if m.is_well_calibrated else \
         f"fail: adverse selection not well calibrated ({figures})"
 

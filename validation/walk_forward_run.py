@@ -86,7 +86,8 @@ class WalkForwardRun:
     more than one regime over the complete folds. ``verdicts``: per non-baseline variant, None when there
     were fewer than two paired periods. ``trials``: the variants counted as trials (the first of each group of
     identical P&L columns). ``evidence_variant``: whose predictions ``evidence_quotes``/``evidence_fills`` and the
-    calibrations hold. ``information_ratio``: annualised mean / std of the per-period P&L, the
+    calibrations hold; ``baseline_quotes``/``baseline_fills`` are the baseline's (the simple version each component
+    is diagnosed against, :mod:`validation.component_verdict`), each with a leading ``fold``. ``information_ratio``: annualised mean / std of the per-period P&L, the
     baseline's against flat, every other variant's against the baseline. The statistics are None when the
     complete folds hold too few periods for them.
     """
@@ -105,6 +106,8 @@ class WalkForwardRun:
     evidence_variant: str
     evidence_quotes: pl.DataFrame
     evidence_fills: pl.DataFrame
+    baseline_quotes: pl.DataFrame
+    baseline_fills: pl.DataFrame
     beliefs: dict[str, pl.DataFrame]
     alpha: float
     trials: tuple[str, ...]
@@ -240,15 +243,31 @@ def _pnl_matrix(
     return pl.concat(frames) if frames else pl.DataFrame(schema=empty)
 
 
+def _with_fold(outcomes: list[VariantOutcome], folds: list[Fold], frame: str) -> list[pl.DataFrame]:
+    """Each outcome's ``quotes`` or ``fills`` with a leading ``fold`` column (its walk-forward window)."""
+    return [
+        getattr(o, frame).select(pl.lit(fold.index, dtype=pl.Int32).alias("fold"), pl.all())
+        for o, fold in zip(outcomes, folds, strict=True)
+    ]
+
+
 def _calibration(
     quotes: pl.DataFrame, fills: pl.DataFrame
 ) -> tuple[CalibrationMetrics | None, AdverseSelectionCalibration | None]:
+    """Calibration of the evidence variant's predictions over its stacked test windows; slopes within folds (each
+    fold's predictions come from its own training window: :mod:`validation.calibration_metrics`)."""
     if quotes.height == 0:
         return None, None
     marked = fills.filter(pl.col("realised_adverse_bps").is_not_null() & pl.col("pred_adverse_bps").is_not_null())
-    fill = calibration_metrics(quotes["filled"].cast(pl.Float64).to_numpy(), quotes["pred_fill_prob"].to_numpy())
+    fill = calibration_metrics(
+        quotes["filled"].cast(pl.Float64).to_numpy(), quotes["pred_fill_prob"].to_numpy(),
+        windows=quotes["fold"].to_numpy(),
+    )
     adverse = (
-        adverse_selection_calibration(marked["pred_adverse_bps"].to_numpy(), marked["realised_adverse_bps"].to_numpy())
+        adverse_selection_calibration(
+            marked["pred_adverse_bps"].to_numpy(), marked["realised_adverse_bps"].to_numpy(),
+            windows=marked["fold"].to_numpy(),
+        )
         if marked.height >= 3
         else None
     )
@@ -336,8 +355,10 @@ def walk_forward(
     run_trials = {variants[k] for k in trials}
     spa, dsr, pbo = _statistics(matrix[:, trials])
     evidence = CANDIDATE if CANDIDATE in variants else BASELINE
-    evidence_quotes = stack_folds([o.quotes for o in outcomes[evidence]])
-    evidence_fills = stack_folds([o.fills for o in outcomes[evidence]])
+    evidence_quotes = stack_folds(_with_fold(outcomes[evidence], used_folds, "quotes"))
+    evidence_fills = stack_folds(_with_fold(outcomes[evidence], used_folds, "fills"))
+    baseline_quotes = stack_folds(_with_fold(outcomes[BASELINE], used_folds, "quotes"))
+    baseline_fills = stack_folds(_with_fold(outcomes[BASELINE], used_folds, "fills"))
     fill_calibration, adverse_calibration = _calibration(evidence_quotes, evidence_fills)
     if complete:  # pooled rows
         run_level = {
@@ -368,6 +389,8 @@ def walk_forward(
         evidence_variant=evidence,
         evidence_quotes=evidence_quotes,
         evidence_fills=evidence_fills,
+        baseline_quotes=baseline_quotes,
+        baseline_fills=baseline_fills,
         beliefs={
             name: stack_folds([o.beliefs for o in outcomes[name]])
             for name in variants
@@ -523,11 +546,15 @@ def _beliefs_section(name: str, beliefs: pl.DataFrame) -> ReportSection:
     return ReportSection(f"Regime beliefs: {name}", [figure_html(png, caption, beliefs.height, None, "belief updates")])
 
 
-def report_html(run: WalkForwardRun, title: str, generated_ms: int) -> str:
-    """The self-contained HTML report of a walk-forward run (:mod:`validation.report`)."""
+def report_html(
+    run: WalkForwardRun, title: str, generated_ms: int, diagnosis: Sequence[ReportSection] = ()
+) -> str:
+    """The self-contained HTML report of a walk-forward run (:mod:`validation.report`); ``diagnosis`` sections
+    (the per-component verdicts of :mod:`validation.component_verdict`) follow the summary."""
     per_fold = run.rows.filter(pl.col("fold") != POOLED).select(FOLD_COLUMNS)
     sections = [
         _summary_section(run),
+        *diagnosis,
         _verdict_section(run),
         _multiple_comparison_section(run),
         _equity_section(run),
