@@ -219,7 +219,14 @@ def hawkes_fit(
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
     window = fit_window(lake, "trades", coin, date, config.window_days)
-TRADES_ONLY_COVERAGE = "taker orders alone (no book rows: a market quieter than one order a minute reads as gaps)"
+    arrivals = _arrivals(lake, coin, window.days)
+    book = _book_times(lake, coin, window.days)
+    coverage = Coverage.of(book, *arrivals.values(), start_ms=window.start_ms, end_ms=window.end_ms)
+    fitted = fit_hawkes_window(arrivals, coverage=coverage)
+    heartbeat = "book rows and taker orders" if book.size else TRADES_ONLY_COVERAGE
+    metadata: dict[str, Any] = _coverage_md(coverage, f"{heartbeat}, silences over {MAX_GAP_MS / 1e3:g} s excluded")
+    if not window.days:
+        metadata |= skipped(f"no trades on {date}: the fit window is empty")
     if fitted.residuals is not None:
         title = f"{coin}: pooled taker orders, n = {fitted.fits[0][1].n}"
         metadata["qq_plot"] = png_md(hawkes_qq_figure(fitted.residuals, title=title), "Hawkes Q-Q plot")
