@@ -31,7 +31,7 @@ import polars as pl
 
 from assets.fit_rows import fit_rows
 from assets.measurement import features
-from assets.metadata import SKIPPED, png_md, skipped
+from assets.metadata import SKIPPED, plot_url, rounded, skipped
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.regime_state import CANDIDATE_JSON, PARAMS_JSON, minute_bars, regime_candidates, regime_params
 from assets.quality import DAY_MS, day_bounds_ms
@@ -136,7 +136,8 @@ def regime_fit(
         stored = {PARAMS_JSON: fitted.params} | {f"{CANDIDATE_JSON}{k}": p for k, p in fitted.candidates.items()}
         rows = pl.concat([rows, *(_params_row(rows, name, p) for name, p in stored.items())])
         title = f"{coin}: causal regimes over {len(window.days)} days"
-        metadata["regime_timeline"] = png_md(regime_timeline_figure(bars, fitted.beliefs, title=title), "regimes")
+        timeline = regime_timeline_figure(bars, fitted.beliefs, title=title)
+        metadata["regime_timeline"] = plot_url(lake, timeline, "regime_fit", coin, str(date), "regime_timeline")
         metadata["regime_table"] = dg.MetadataValue.md(
             _estimates_md(fitted.fits[1:], ("stationary", "duration_bars", "sigma_bps_per_sqrt_s"))
         )
@@ -196,7 +197,8 @@ def kappa_fit(
     overall = fitted.fits[0][1]
     if overall.estimates:
         table = fill_intensity_table(fitted.orders, coverage, grid=fitted.grid, unit="ticks")
-        metadata["fill_intensity"] = png_md(fill_intensity_figure(table, overall, unit="ticks"), "fill intensity")
+        curve = fill_intensity_figure(table, overall, unit="ticks")
+        metadata["fill_intensity"] = plot_url(lake, curve, "kappa_fit", coin, str(date), "fill_intensity")
     metadata |= {"tick_size": fitted.tick_size, "taker_orders": fitted.orders.height}
     if "depth_ticks" in fitted.orders.columns:
         metadata["taker_orders_without_fresh_mid"] = fitted.orders["depth_ticks"].null_count()
@@ -205,7 +207,7 @@ def kappa_fit(
         metadata |= skipped(f"no book mid in the window's {len(window.days)} days: no taker order has a depth")
     else:
         metadata |= skipped(f"no trades on {date}: the fit window is empty")
-    metadata["dispersion_index"] = fitted.dispersion
+    metadata["dispersion_index"] = rounded(fitted.dispersion)
     rows = _rows(fitted.fits, coin, date, window)
     return _write(context, lake, "kappa_fit", rows, fitted.fits, window, metadata, ("A", "kappa_", "actual_over"))
 
@@ -229,7 +231,8 @@ def hawkes_fit(
         metadata |= skipped(f"no trades on {date}: the fit window is empty")
     if fitted.residuals is not None:
         title = f"{coin}: pooled taker orders, n = {fitted.fits[0][1].n}"
-        metadata["qq_plot"] = png_md(hawkes_qq_figure(fitted.residuals, title=title), "Hawkes Q-Q plot")
+        qq = hawkes_qq_figure(fitted.residuals, title=title)
+        metadata["qq_plot"] = plot_url(lake, qq, "hawkes_fit", coin, str(date), "qq_plot")
     rows = _rows(fitted.fits, coin, date, window)
     key_params = ("mu", "alpha", "beta", "n_", "branching", "spectral", "baseline_bins")
     return _write(context, lake, "hawkes_fit", rows, fitted.fits, window, metadata, key_params)

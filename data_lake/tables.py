@@ -573,6 +573,28 @@ ALERTS = register(
     )
 )
 
+RUN_FAILURES = register(
+    Table(
+        "run_failures",
+        {
+            **_PART,
+            "run_id": pl.String(),
+            "time": pl.Int64(),
+            "job_name": pl.String(),
+            "partition": pl.String(),
+            "failed_steps": pl.String(),
+            "message": pl.String(),
+        },
+        key=("coin", "date", "run_id"),
+        description=(
+            "Failed Dagster runs, one row per run, written only by the run-failure sensor and keyed by the partition "
+            "that failed (coin, date); a run without a (coin, day) partition has coin '' and the UTC day it failed. "
+            "time = when the failure was recorded; failed_steps and message say what broke. The alerts asset "
+            "merges each (coin, date)'s rows as critical RunFailed alerts."
+        ),
+    )
+)
+
 WALK_FORWARD_PNL = register(
     Table(
         "walk_forward_pnl",
@@ -587,7 +609,7 @@ WALK_FORWARD_PNL = register(
 
 COMPONENT_VERDICT = register(
     Table(
-        "component_verdict",
+        "component_verdicts",
         {
             **_PART,
             "rank": pl.Int32(),

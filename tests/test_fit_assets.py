@@ -113,7 +113,8 @@ def test_every_fit_table_holds_the_two_day_window(demo: Demo) -> None:
         assert "| segment | model | param | value | SE |" in meta["estimates"].value
     plots = {"regime_fit": "regime_timeline", "kappa_fit": "fill_intensity", "hawkes_fit": "qq_plot"}
     for name, key in plots.items():
-        assert demo.metadata[name][key].value.startswith("![")
+        link = demo.metadata[name][key].value  # a PNG file in the lake, not base64 in the event log
+        assert link.startswith("file://") and Path(link.removeprefix("file://")).read_bytes().startswith(b"\x89PNG")
 
 
 def assert_two_states_with_the_true_transitions(rows: pl.DataFrame, truth: dict) -> None:

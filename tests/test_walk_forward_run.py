@@ -110,3 +110,15 @@ def test_too_few_fills_is_insufficient_evidence(frames: dict[str, pl.DataFrame])
     assert {v.decision for v in short.verdicts.values() if v} | set(pooled["verdict"].drop_nulls()) == {
         "insufficient evidence"
     }
+
+
+def test_the_report_shows_each_variant_minus_the_baseline_and_flags_identical_ones(run: WalkForwardRun) -> None:
+    from validation.walk_forward_run import identical_variants, report_html
+
+    identical = identical_variants(run.pnl, run.variant_names)
+    assert [n for n in run.variant_names if n not in identical] == list(run.trials)
+    html = report_html(run, "walk-forward", 0)
+    assert "Each variant minus the baseline: cumulative per-period P&amp;L difference" in html
+    assert "identical_to</th>" in html
+    for name, earlier in identical.items():
+        assert f"<td>{name}</td><td>{earlier}</td>" in html  # the verdict row names the variant it repeats
