@@ -364,8 +364,9 @@ def _fit_table(name: str, description: str) -> Table:
             key=("coin", "date", "model", "segment", "param"),
             description=(
                 f"{description} One row per estimate: value and standard error with unit, the window "
-                "[window_start_ms, window_end_ms), sample size n, status ('ok' / 'insufficient_samples' / "
-                "'failed'), goodness of fit as JSON, data warnings, and the code version. date = window end day."
+                "[window_start_ms, window_end_ms), sample size n, status ('ok' / 'low_coverage': the data cover "
+                "under half the window / 'insufficient_samples' / 'failed'), goodness of fit as JSON, data warnings, "
+                "and the code version. date = window end day."
             ),
         )
     )
