@@ -29,6 +29,27 @@ FORBIDDEN_IN_COIN = {
 others in partition keys)."""
 
 
+def coin_days(first: int, last: int = 0) -> dg.MultiPartitionMapping:
+    """Partition mapping of a read of days ``[d + first, d + last]`` of the same coin by partition (coin, d): e.g.
+    ``coin_days(-6)`` a 7-day window ending with d, ``coin_days(-1, -1)`` the day before, ``coin_days(0, 1)`` d and
+    the next day. Days outside the partitions (before the first, after yesterday) are allowed and simply absent, as
+    they are in the lake."""
+    return dg.MultiPartitionMapping(
+        {
+            "coin": dg.DimensionPartitionMapping("coin", dg.IdentityPartitionMapping()),
+            "date": dg.DimensionPartitionMapping(
+                "date",
+                dg.TimeWindowPartitionMapping(start_offset=first, end_offset=last, allow_nonexistent_upstream_partitions=True),
+            ),
+        }
+    )
+
+
+def days_dep(asset: str | dg.AssetsDefinition | dg.AssetSpec, first: int, last: int = 0) -> dg.AssetDep:
+    """``asset`` read over the days ``[d + first, d + last]`` of the partition's coin (:func:`coin_days`)."""
+    return dg.AssetDep(asset, partition_mapping=coin_days(first, last))
+
+
 def partition_key(coin: str, date: dt.date) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"coin": coin, "date": date.isoformat()})
 

@@ -17,13 +17,13 @@ import dagster as dg
 import polars as pl
 
 from assets.metadata import skipped
-from assets.partitions import COIN_DAY, coin_and_date
+from assets.partitions import COIN_DAY, coin_and_date, days_dep
 from assets.validation import WALK_FORWARD_SOURCE, calibration_metrics_of
 from calibration.fit_result import code_version
 from data_lake import param_registry
 from data_lake.lake import Lake
 from data_lake.param_schema import InvalidParameterSet, ParamSet
-from pipelines.resources import DataLakeResource
+from assets.resources import DataLakeResource
 from validation.candidate import CANDIDATE
 from validation.promotion_gate import GateConfig, build_evidence, evaluate_gate
 from validation.walk_forward_run import POOLED
@@ -108,7 +108,7 @@ def candidate_evidence(lake: Lake, coin: str, date: dt.date, config: PromotionCo
 @dg.asset(
     partitions_def=COIN_DAY,
     group_name=GROUP,
-    deps=["walk_forward", "calibration_metrics"],
+    deps=["walk_forward", "calibration_metrics", days_dep("param_sets", -1, -1)],
     pool="promotion",
     kinds={"delta"},
 )

@@ -5,7 +5,7 @@ import dagster as dg
 from assets import fits, ingest, ingest_checks, measurement, niche, promotion, validation
 from assets.partitions import COIN_DAY, DAILY
 from pipelines.executors import executor_from_env
-from pipelines.resources import DataLakeResource
+from assets.resources import DataLakeResource
 from pipelines.sensors import raw_arrival_sensor, run_failure_alert
 
 ingest_job = dg.define_asset_job(

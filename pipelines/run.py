@@ -21,10 +21,9 @@ from collections.abc import Callable, Sequence
 import dagster as dg
 import polars as pl
 
-from data_lake import param_registry, raw_zone
+from data_lake import param_registry, raw_zone, settings
 from data_lake.lake import Lake
 from pipelines.backfill import FEATURES, FITS, INGEST, Outcome, Skipped, backfill, failed_partitions
-from pipelines.resources import default_raw_root
 from pipelines.run_notes import AssetNote, run_notes
 from pipelines.walk_forward_summary import walk_forward_lines
 from quoting.params_cli import params_show
@@ -178,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.add_argument("--folds", type=_positive(int), help="walk-forward folds wanted (default 4)")
     args = parser.parse_args(argv)
 
-    raw_root = default_raw_root()
+    raw_root = settings.raw_root()
     partitions = None
     if args.command == "demo":
         from data_lake.demo_market import demo_coin_configs, load_truth, simulate_to_raw

@@ -8,6 +8,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from data_lake import settings
+
 Command = Callable[[argparse.Namespace], int]
 
 
@@ -214,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "trades/book table under a column mapping) into the raw zone")
     imp.add_argument("kind", choices=KINDS)
     imp.add_argument("paths", nargs="+")
-    imp.add_argument("--raw", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root (default $SMALLFISH_RAW or ./raw)")
+    imp.add_argument("--raw", default=settings.raw_root(), help="raw-zone root (default $SMALLFISH_RAW or ./raw)")
     _add_mapping_arguments(imp)
     imp.set_defaults(func=_cmd_import)
 
@@ -227,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--hours", type=_hours, default=tuple(range(24)), help="UTC hours of hourly files, e.g. 0-5,12 (default: all)")
     dl.add_argument("--coins", help="comma-separated coins of l2book files (default: every coin); node and asset-ctxs "
                     "files hold every coin and are imported whole")
-    dl.add_argument("--raw", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root (default $SMALLFISH_RAW or ./raw)")
+    dl.add_argument("--raw", default=settings.raw_root(), help="raw-zone root (default $SMALLFISH_RAW or ./raw)")
     dl.add_argument("--downloads", default=os.environ.get("SMALLFISH_DOWNLOADS", "downloads"),
                     help="where objects are downloaded and imported.jsonl records what is done (default $SMALLFISH_DOWNLOADS or ./downloads)")
     dl.add_argument("--keep-downloads", action="store_true", help="keep each downloaded object after it is imported")
@@ -241,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--coin", required=True)
     exp.add_argument("--date", type=_date, required=True, help="UTC day (YYYY-MM-DD)")
     exp.add_argument("--out", required=True, help="output .npz file (key 'data')")
-    exp.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"), help="lake root (default $SMALLFISH_LAKE or ./lake)")
+    exp.add_argument("--lake", default=settings.lake_root(), help="lake root (default $SMALLFISH_LAKE or ./lake)")
     exp.add_argument("--tick-size", type=float, help="price grid for matching levels (default: the finest the day's prices show)")
     exp.add_argument("--lot-size", type=float, help="size grid (default: the finest the day's sizes show)")
     exp.add_argument("--feed-latency-ms", type=float, help="local time = event time + this (default: the captured receive time)")
@@ -249,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rec = sub.add_parser("record", help="capture trades, l2Book, bbo, activeAssetCtx (and user streams) into the raw zone")
     rec.add_argument("--coins", required=True, help="comma-separated coins, e.g. BTC,xyz:NVDA")
-    rec.add_argument("--out", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root")
+    rec.add_argument("--out", default=settings.raw_root(), help="raw-zone root")
     rec.add_argument("--address", help="also record userFills/orderUpdates for this address")
     rec.add_argument("--ws-url", help="WebSocket URL (default: Hyperliquid mainnet)")
     rec.set_defaults(func=_cmd_record)
@@ -263,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     scr = sub.add_parser("screen", help="print the ranked market screen of a day (niche selection)")
     scr.add_argument("--date", type=_date, help="UTC day (default: the latest screened)")
     scr.add_argument("--top", type=int)
-    scr.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"))
+    scr.add_argument("--lake", default=settings.lake_root())
     scr.set_defaults(func=_cmd_screen)
 
     par = sub.add_parser("params", help="show, promote or roll back the promoted parameter set of a coin")
@@ -271,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     par.add_argument("--coin", required=True)
     par.add_argument("--id", dest="param_set_id", help="parameter set id (promote)")
     par.add_argument("--reason", help="why a human overrides the gate (promote)")
-    par.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"), help="lake root (default $SMALLFISH_LAKE or ./lake)")
+    par.add_argument("--lake", default=settings.lake_root(), help="lake root (default $SMALLFISH_LAKE or ./lake)")
     par.set_defaults(func=_cmd_params)
     return parser
 
