@@ -3,15 +3,14 @@
 import dagster as dg
 
 from assets import fits, ingest, ingest_checks, measurement, niche, promotion, validation
-from assets.partitions import COIN_DAY, DAILY
+from assets.resources import data_lake_from_env
 from pipelines.executors import executor_from_env
-from assets.resources import DataLakeResource
+from pipelines.run_config import NIGHTLY_CONFIG
 from pipelines.sensors import raw_arrival_sensor, run_failure_alert
 
 ingest_job = dg.define_asset_job(
     "ingest",
     selection=dg.AssetSelection.assets(ingest.raw_captures, ingest.clean_tables),
-    partitions_def=COIN_DAY,
     description="Raw captures -> clean tables and quarantine for one (coin, day), with their blocking checks.",
 )
 
@@ -20,8 +19,10 @@ NIGHTLY_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.groups("niche")
 nightly_job = dg.define_asset_job(
     "nightly_recalibration",
     selection=NIGHTLY_SELECTION,
-    partitions_def=COIN_DAY,
-    description="Yesterday's (coin, day): clean, measure, fit over the training window, walk-forward, candidate, gate.",
+    config=NIGHTLY_CONFIG,
+    description="Yesterday's (coin, day): clean, measure, fit over the training window, walk-forward, candidate, gate. "
+    "A partition's default config is the demo's hour-scale folds for the demo coins (DEMO, NICHE), the assets' "
+    "production defaults for every other coin (pipelines/run_config.py).",
 )
 
 nightly_schedule = dg.build_schedule_from_partitioned_job(
@@ -31,7 +32,6 @@ nightly_schedule = dg.build_schedule_from_partitioned_job(
 niche_job = dg.define_asset_job(
     "niche_selection",
     selection=dg.AssetSelection.groups("niche"),
-    partitions_def=DAILY,
     description="Every coin of one day: universe, market screen and time-of-day structure.",
 )
 
@@ -58,6 +58,6 @@ defs = dg.Definitions(
     jobs=[ingest_job, nightly_job, niche_job],
     schedules=[nightly_schedule, niche_schedule],
     sensors=[raw_arrival_sensor, run_failure_alert],
-    resources={"data_lake": DataLakeResource()},
+    resources={"data_lake": data_lake_from_env()},
     executor=executor_from_env(),
 )

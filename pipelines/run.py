@@ -24,6 +24,7 @@ import polars as pl
 from data_lake import param_registry, raw_zone, settings
 from data_lake.lake import Lake
 from pipelines.backfill import FEATURES, FITS, INGEST, Outcome, Skipped, backfill, failed_partitions
+from pipelines.run_config import DEMO_RUN_CONFIG
 from pipelines.run_notes import AssetNote, run_notes
 from pipelines.walk_forward_summary import walk_forward_lines
 from quoting.params_cli import params_show
@@ -36,19 +37,6 @@ DEMO_REPLAY_HOUR = 0
 def partitions_in(raw_root: str) -> list[tuple[str, dt.date]]:
     """Every (coin, day) with at least one raw file."""
     return sorted({(f.coin, f.date) for f in raw_zone.discover(raw_root)})
-
-
-DEMO_RUN_CONFIG = {
-    "ops": {
-        "walk_forward_assets": {
-            "config": {"train_hours": 6, "test_hours": 3, "n_folds": 4, "vpin_buckets_per_day": 2000, "vpin_window": 20}
-        },
-        "signal_quality": {"config": {"lookback_days": 2, "window_hours": 6}},
-        "param_sets": {"config": {"min_paired_periods": 30}},
-    }
-}
-"""Hour-scale folds: the demo market spans days, the production defaults (60 d train, 7 d test) need 67 days of
-covered book."""
 
 
 def with_walk_forward_folds(
