@@ -10,10 +10,12 @@ executes it in the calling process with the in-process executor, as ``dagster jo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -64,11 +66,13 @@ def run_partition(
     asset_selection: Sequence[dg.AssetKey] | None = None,
     run_config: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
+    log_file: Path | None = None,
 ) -> dg.DagsterRun:
     """Create a run of ``job_name`` for ``partition_key`` with the code location's origin and execute it in this
     process; the finished run. ``run_config`` None takes the partition's default (:func:`partition_run_config`);
     the steps run in this process (the multiprocess executor's ``in_process`` mode), or on the configured celery
-    workers."""
+    workers. With ``log_file``, the run's console output (every event at DEBUG, warnings) is appended there rather
+    than written to stderr; the instance's event log (the UI) has it all either way."""
     recon = reconstructable_job(job_name)
     job = recon.get_definition()
     config = dict(partition_run_config(job_name, partition_key) if run_config is None else run_config)
@@ -83,5 +87,17 @@ def run_partition(
         remote_job_origin=remote_job_origin(job_name),
         job_code_origin=recon.get_python_origin(),
     )
-    execute_run(recon, run, instance)
+    with stderr_to(log_file):
+        execute_run(recon, run, instance)
     return instance.get_run_by_id(run.run_id)
+
+
+@contextlib.contextmanager
+def stderr_to(log_file: Path | None) -> Iterator[None]:
+    """``sys.stderr`` appended to ``log_file`` (unchanged when None) while the block runs: Dagster's console
+    logger and ``warnings`` write to whatever ``sys.stderr`` is when they emit."""
+    if log_file is None:
+        yield
+        return
+    with log_file.open("a") as log, contextlib.redirect_stderr(log):
+        yield
