@@ -8,6 +8,7 @@ a day or a coin no partition can hold (a capture of today, a stray ``19700101`` 
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import dagster as dg
 
@@ -33,16 +34,22 @@ def coin_days(first: int, last: int = 0) -> dg.MultiPartitionMapping:
     """Partition mapping of a read of days ``[d + first, d + last]`` of the same coin by partition (coin, d): e.g.
     ``coin_days(-6)`` a 7-day window ending with d, ``coin_days(-1, -1)`` the day before, ``coin_days(0, 1)`` d and
     the next day. Days outside the partitions (before the first, after yesterday) are allowed and simply absent, as
-    they are in the lake."""
-    return dg.MultiPartitionMapping(
-        {
-            "coin": dg.DimensionPartitionMapping("coin", dg.IdentityPartitionMapping()),
-            "date": dg.DimensionPartitionMapping(
-                "date",
-                dg.TimeWindowPartitionMapping(start_offset=first, end_offset=last, allow_nonexistent_upstream_partitions=True),
-            ),
-        }
-    )
+    they are in the lake.
+
+    Dagster 1.13 marks ``MultiPartitionMapping`` and ``allow_nonexistent_upstream_partitions`` beta; they are its
+    documented way to map one dimension of a multi-partition, so the warning is silenced here rather than printed at
+    every import."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        days = dg.TimeWindowPartitionMapping(
+            start_offset=first, end_offset=last, allow_nonexistent_upstream_partitions=True
+        )
+        return dg.MultiPartitionMapping(
+            {
+                "coin": dg.DimensionPartitionMapping("coin", dg.IdentityPartitionMapping()),
+                "date": dg.DimensionPartitionMapping("date", days),
+            }
+        )
 
 
 def days_dep(asset: str | dg.AssetsDefinition | dg.AssetSpec, first: int, last: int = 0) -> dg.AssetDep:

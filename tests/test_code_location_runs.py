@@ -39,9 +39,10 @@ def test_a_demo_partition_defaults_to_the_demo_config_and_other_coins_to_the_ass
 
 @pytest.mark.slow
 def test_a_pipelines_run_shows_on_the_jobs_runs_and_partitions_with_the_uis_default_config(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """One 10-minute demo-coin day through ``pipelines.run ingest``; then the instance answers the UI's queries."""
+    """One 10-minute demo-coin day through ``pipelines.run ingest``; then the instance answers the UI's queries.
+    The terminal gets a line per stage; Dagster's event lines go to the log file."""
     raw = tmp_path / "raw"
     start_ms = int(dt.datetime.combine(DAY, dt.time(23, 50), tzinfo=dt.UTC).timestamp() * 1000)
     raw_zone.write_lines(raw_zone.raw_path(raw, "ws", DAY, 23, "DEMO"), capture_lines("DEMO", start_ms, 10))
@@ -51,6 +52,11 @@ def test_a_pipelines_run_shows_on_the_jobs_runs_and_partitions_with_the_uis_defa
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
 
     assert main(["ingest", "--workers", "1"]) == 0
+    printed = capsys.readouterr()
+    assert "DEMO 2026-01-01 fits    : ok" in printed.out
+    assert "DEBUG" not in printed.out + printed.err
+    log = (tmp_path / "home" / "logs" / "pipelines_run.log").read_text()
+    assert log.count("RUN_START") == 3 and "STEP_SUCCESS" in log
 
     instance = dg.DagsterInstance.get()
     key = str(partition_key("DEMO", DAY))
