@@ -37,6 +37,16 @@ def test_a_demo_partition_defaults_to_the_demo_config_and_other_coins_to_the_ass
     assert partition_run_config(nightly_job.name, str(partition_key("BTC", DAY))) == {}
 
 
+def test_the_nightly_schedule_gives_a_demo_coin_the_demo_config_and_other_coins_none() -> None:
+    schedule = defs.resolve_schedule_def("nightly_recalibration_schedule")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(COINS.name, ["NICHE", "xyz:NVDA"])
+        tick = dt.datetime(2026, 1, 2, 0, 30, tzinfo=dt.UTC)
+        result = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=tick))
+    configs = {r.partition_key: r.run_config for r in result.run_requests}
+    assert configs == {"NICHE|2026-01-01": DEMO_RUN_CONFIG, "xyz:NVDA|2026-01-01": {}}
+
+
 @pytest.mark.slow
 def test_a_pipelines_run_shows_on_the_jobs_runs_and_partitions_with_the_uis_default_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
