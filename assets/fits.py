@@ -32,7 +32,7 @@ import polars as pl
 from assets.fit_rows import fit_rows
 from assets.measurement import features
 from assets.metadata import SKIPPED, plot_url, rounded, skipped
-from assets.partitions import COIN_DAY, coin_and_date
+from assets.partitions import COIN_DAY, coin_and_date, days_dep
 from assets.regime_state import CANDIDATE_JSON, PARAMS_JSON, minute_bars, regime_candidates, regime_params
 from assets.quality import DAY_MS, day_bounds_ms
 from calibration.coverage import MAX_GAP_MS, Coverage
@@ -50,7 +50,7 @@ from calibration.window_fits import (
     order_arrival_times,
 )
 from data_lake.lake import Lake
-from pipelines.resources import DataLakeResource
+from assets.resources import DataLakeResource
 
 GROUP = "calibration"
 MINUTE_MS = 60_000
@@ -62,10 +62,17 @@ NO_HMM = "none: regime_fit stored no HMM for this partition"
 TRADES_ONLY_COVERAGE = "taker orders alone (no book rows: a market quieter than one order a minute reads as gaps)"
 
 
+FIT_WINDOW_DAYS = 7
+"""Default training window in days; the fits' declared reads (``days_dep``) span it, so a longer ``window_days`` in
+the run config reads days Dagster does not order them after."""
+WINDOW = 1 - FIT_WINDOW_DAYS
+"""First day of the default window, relative to the partition's."""
+
+
 class FitWindowConfig(dg.Config):
     """Training window: the partition's day and up to ``window_days - 1`` days before it."""
 
-    window_days: int = 7
+    window_days: int = FIT_WINDOW_DAYS
 
 
 class RegimeFitConfig(FitWindowConfig):
@@ -118,7 +125,12 @@ def fit_window(lake: Lake, table_name: str, coin: str, date: dt.date, window_day
 
 
 
-@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=[features], kinds={"delta", "polars"})
+@dg.asset(
+    partitions_def=COIN_DAY,
+    group_name=GROUP,
+    deps=[days_dep(features, WINDOW), days_dep("regime_fit", -1, -1)],
+    kinds={"delta", "polars"},
+)
 def regime_fit(
     context: dg.AssetExecutionContext, config: RegimeFitConfig, data_lake: DataLakeResource
 ) -> dg.MaterializeResult:
@@ -144,7 +156,7 @@ def regime_fit(
     return _write(context, lake, "regime_fit", rows, fitted.fits, window, metadata, ("p_", "n_states", "bic"))
 
 
-@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=[features, regime_fit], kinds={"delta", "polars"})
+@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=[days_dep(features, WINDOW), regime_fit], kinds={"delta", "polars"})
 def vol_fit(
     context: dg.AssetExecutionContext, config: FitWindowConfig, data_lake: DataLakeResource
 ) -> dg.MaterializeResult:
@@ -166,7 +178,7 @@ def vol_fit(
 @dg.asset(
     partitions_def=COIN_DAY,
     group_name=GROUP,
-    deps=["trades", "book", "fills", "order_updates", features, regime_fit],
+    deps=[*(days_dep(name, WINDOW) for name in ("trades", "book", "fills", "order_updates")), days_dep(features, WINDOW), regime_fit],
     kinds={"delta", "polars"},
 )
 def kappa_fit(
@@ -212,7 +224,7 @@ def kappa_fit(
     return _write(context, lake, "kappa_fit", rows, fitted.fits, window, metadata, ("A", "kappa_", "actual_over"))
 
 
-@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=["trades"], kinds={"delta", "polars"})
+@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=[days_dep("trades", WINDOW)], kinds={"delta", "polars"})
 def hawkes_fit(
     context: dg.AssetExecutionContext, config: FitWindowConfig, data_lake: DataLakeResource
 ) -> dg.MaterializeResult:

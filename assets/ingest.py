@@ -13,7 +13,7 @@ from calibration.fit_result import code_version
 from data_lake import raw_zone
 from data_lake.cleaning import CLEAN_TABLES, clean_partition
 from data_lake.tables import RAW_CAPTURES
-from pipelines.resources import DataLakeResource
+from assets.resources import DataLakeResource
 
 GROUP = "clean"
 

@@ -6,7 +6,7 @@ import dagster as dg
 from assets.ingest import CLEAN_TABLES
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import run_suite
-from pipelines.resources import DataLakeResource
+from assets.resources import DataLakeResource
 
 
 @dg.asset_check(asset="quarantine", partitions_def=COIN_DAY, blocking=True)

@@ -9,7 +9,7 @@ import polars as pl
 
 from assets.regime_state import day_regime_beliefs
 from assets.metadata import plot_url, rounded, skipped, table_metadata
-from assets.partitions import COIN_DAY, coin_and_date
+from assets.partitions import COIN_DAY, coin_and_date, days_dep
 from assets.quality import day_bounds_ms
 from calibration.bars import features_1min, features_1s
 from calibration.fill_log import enrich_fill_log
@@ -18,7 +18,7 @@ from calibration.mids import MID_MAX_AGE_MS, mid_series
 from calibration.toxicity import book_signals
 from data_lake.lake import Lake
 from data_lake.tables import MARKOUT_HORIZONS_MS, MARKOUTS
-from pipelines.resources import DataLakeResource
+from assets.resources import DataLakeResource
 from validation.baseline import baseline_metrics as baseline_table
 from validation.baseline import markout_curve, plot_markout_curve
 
@@ -42,7 +42,7 @@ def _book_with_next_day_head(data_lake: DataLakeResource, coin: str, date: dt.da
     return pl.concat([book, head]) if head.height else book
 
 
-@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=["trades", "book"], kinds={"delta", "polars"})
+@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=[days_dep("trades", -1), "book"], kinds={"delta", "polars"})
 def features(context: dg.AssetExecutionContext, config: FeaturesConfig, data_lake: DataLakeResource) -> dg.MaterializeResult:
     """1 s and 1 min bars: returns, EWMA variance, RV, bipower, jump ratio, imbalance, microprice, VPIN.
 
@@ -88,7 +88,13 @@ def _bar_coverage(bars: pl.DataFrame, day_trades: int) -> dict[str, Any]:
     }
 
 
-@dg.asset(name="markouts", partitions_def=COIN_DAY, group_name=GROUP, deps=["fills", "trades", "book", features], kinds={"delta", "polars"})
+@dg.asset(
+    name="markouts",
+    partitions_def=COIN_DAY,
+    group_name=GROUP,
+    deps=["fills", "trades", days_dep("book", 0, 1), days_dep(features, -1), days_dep("regime_fit", -1, -1)],
+    kinds={"delta", "polars"},
+)
 def markouts_asset(context: dg.AssetExecutionContext, data_lake: DataLakeResource) -> dg.MaterializeResult:
     """Markouts at 200 ms / 1 s / 5 s / 30 s of own fills and of market trades seen from the maker side.
 

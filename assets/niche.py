@@ -20,7 +20,7 @@ from data_lake.lake import Lake
 from data_lake.parsers.snapshots import coin_dex
 from data_lake.tables import MARKET_SCREEN, TIME_OF_DAY
 from data_lake.universe import universe_for_day
-from pipelines.resources import DataLakeResource
+from assets.resources import DataLakeResource
 from validation.market_screen import ScreenThresholds, coin_figures, plot_screen, screen
 from validation.time_structure import (
     cell_sums,

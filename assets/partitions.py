@@ -8,6 +8,7 @@ a day or a coin no partition can hold (a capture of today, a stray ``19700101`` 
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import dagster as dg
 
@@ -27,6 +28,33 @@ FORBIDDEN_IN_COIN = {
 }
 """Substrings a coin partition key cannot hold, and why (Dagster splits (coin, day) keys on ``|`` and rejects the
 others in partition keys)."""
+
+
+def coin_days(first: int, last: int = 0) -> dg.MultiPartitionMapping:
+    """Partition mapping of a read of days ``[d + first, d + last]`` of the same coin by partition (coin, d): e.g.
+    ``coin_days(-6)`` a 7-day window ending with d, ``coin_days(-1, -1)`` the day before, ``coin_days(0, 1)`` d and
+    the next day. Days outside the partitions (before the first, after yesterday) are allowed and simply absent, as
+    they are in the lake.
+
+    Dagster 1.13 marks ``MultiPartitionMapping`` and ``allow_nonexistent_upstream_partitions`` beta; they are its
+    documented way to map one dimension of a multi-partition, so the warning is silenced here rather than printed at
+    every import."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        days = dg.TimeWindowPartitionMapping(
+            start_offset=first, end_offset=last, allow_nonexistent_upstream_partitions=True
+        )
+        return dg.MultiPartitionMapping(
+            {
+                "coin": dg.DimensionPartitionMapping("coin", dg.IdentityPartitionMapping()),
+                "date": dg.DimensionPartitionMapping("date", days),
+            }
+        )
+
+
+def days_dep(asset: str | dg.AssetsDefinition | dg.AssetSpec, first: int, last: int = 0) -> dg.AssetDep:
+    """``asset`` read over the days ``[d + first, d + last]`` of the partition's coin (:func:`coin_days`)."""
+    return dg.AssetDep(asset, partition_mapping=coin_days(first, last))
 
 
 def partition_key(coin: str, date: dt.date) -> dg.MultiPartitionKey:

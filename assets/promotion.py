@@ -18,13 +18,13 @@ import dagster as dg
 import polars as pl
 
 from assets.metadata import rounded_metadata, skipped
-from assets.partitions import COIN_DAY, coin_and_date
+from assets.partitions import COIN_DAY, coin_and_date, days_dep
 from assets.validation import WALK_FORWARD_SOURCE, calibration_metrics_of, evidence_run, not_computed, report_file
 from calibration.fit_result import code_version
 from data_lake import param_registry
 from data_lake.lake import Lake
 from data_lake.param_schema import InvalidParameterSet, ParamSet
-from pipelines.resources import DataLakeResource
+from assets.resources import DataLakeResource
 from validation.candidate import CANDIDATE
 from validation.report import decision_section, with_decision
 from validation.promotion_gate import MISSING, GateConfig, build_evidence, evaluate_gate
@@ -137,7 +137,7 @@ def _record_in_report(
 @dg.asset(
     partitions_def=COIN_DAY,
     group_name=GROUP,
-    deps=["walk_forward", "calibration_metrics"],
+    deps=["walk_forward", "calibration_metrics", days_dep("param_sets", -1, -1)],
     pool="promotion",
     kinds={"delta"},
 )

@@ -25,8 +25,9 @@ import polars as pl
 from pydantic import Field
 
 from assets.metadata import SKIPPED, rounded, skipped
-from assets.partitions import COIN_DAY, coin_and_date
-from assets.quality import day_bounds_ms
+from assets.partitions import COIN_DAY, coin_and_date, days_dep
+from assets.quality import DAY_MS, day_bounds_ms
+from assets.resources import DataLakeResource
 from assets.verdicts import (
     COMPONENT_VERDICTS_SPEC,
     component_verdict_rows,
@@ -35,7 +36,6 @@ from assets.verdicts import (
 from calibration.fit_result import InsufficientSamples, code_version
 from data_lake.lake import Lake
 from data_lake.tables import BOOK_LEVELS, CALIBRATION_METRICS, COMPONENT_VERDICT, WALK_FORWARD, WALK_FORWARD_PNL
-from pipelines.resources import DataLakeResource
 from validation.alerts import (
     Alert,
     AlertKind,
@@ -274,11 +274,17 @@ def _finite(value: float | None) -> float:
     return rounded(float(value)) if value is not None and math.isfinite(value) else float("nan")
 
 
+WALK_FORWARD_DAYS = math.ceil(WalkForwardConfig().lookback_ms() / DAY_MS)
+WALK_FORWARD_READS = [days_dep(name, 1 - WALK_FORWARD_DAYS) for name in ("trades", "book", "features", "markouts")]
+"""The walk-forward reads every day its default folds span (60 d train + 4 x 7 d test: 88 days ending with the
+partition's); shorter folds (the demo's) read a subset, longer ones days Dagster does not order it after."""
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
             "walk_forward",
-            deps=["trades", "book", "features", "markouts"],
+            deps=WALK_FORWARD_READS,
             partitions_def=COIN_DAY,
             group_name=GROUP,
             kinds={"delta", "polars"},
@@ -295,7 +301,7 @@ def _finite(value: float | None) -> float:
         ),
         dg.AssetSpec(
             "calibration_metrics",
-            deps=["trades", "book", "features", "markouts"],
+            deps=WALK_FORWARD_READS,
             partitions_def=COIN_DAY,
             group_name=GROUP,
             kinds={"delta", "polars"},
@@ -536,7 +542,12 @@ def _signal_row(signal: str, target: str, sample: pl.DataFrame, config: SignalQu
     }
 
 
-@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=["features", "markouts"], kinds={"delta", "polars"})
+@dg.asset(
+    partitions_def=COIN_DAY,
+    group_name=GROUP,
+    deps=[days_dep(name, 1 - SignalQualityConfig().lookback_days) for name in ("features", "markouts")],
+    kinds={"delta", "polars"},
+)
 def signal_quality(
     context: dg.AssetExecutionContext, config: SignalQualityConfig, data_lake: DataLakeResource
 ) -> dg.MaterializeResult:

@@ -5,6 +5,11 @@ are backfilled by ``pipelines.run.materialise_all`` with ``DEMO_RUN_CONFIG`` on 
 in a fresh child with its own persistent instance. Peak memory is the largest proportional set size (PSS) of the
 child and its workers together, sampled every second from /proc/PID/smaps_rollup.
 Goals (issue 8, 2 cores): 30x1 under 10 min and 4 GiB; 30-day time / 1-day time <= 30 (linear or better).
+
+``--backfills`` runs each scenario (default 2x2) twice side by side, each in a fresh child, and prints the ratio:
+``pipelines.backfill`` (staged runs on ``--workers`` processes, steps in process) and Dagster's own asset backfill
+as a UI launch runs it (``pipelines.asset_backfill``: the daemon's iteration over the declared cross-day deps, one
+process per run from the default run launcher, each step in its own process by the multiprocess executor).
 """
 
 from __future__ import annotations
@@ -59,6 +64,52 @@ def _pipeline(raw: str, lake: str, home: str, workers: int) -> dict:
         "raw_lines": int(store.read("raw_captures")["lines"].sum()),
         "clean_rows": sum(store.read(t, columns=["coin"]).height for t in ("trades", "book", "asset_ctx", "fills")),
     }
+
+
+PROCESS_PER_RUN = {"run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"}}
+"""Runs launched at once by the default run launcher (a process per run), without the queue daemon."""
+
+
+def _dagster_backfill(raw: str, lake: str, home: str) -> dict:
+    """Backfill every partition in ``raw`` into ``lake`` with Dagster's asset backfill; wall time and run count."""
+    import dagster as dg
+    from dagster._core.execution.backfill import BulkActionStatus
+
+    from pipelines.asset_backfill import run_asset_backfill
+    from pipelines.run import DEMO_RUN_CONFIG, partitions_in
+
+    Path(home).mkdir(parents=True, exist_ok=True)
+    instance = dg.DagsterInstance.local_temp(home, overrides=PROCESS_PER_RUN)
+    partitions = partitions_in(raw)
+    start = time.perf_counter()
+    done = run_asset_backfill(instance, partitions, run_config=DEMO_RUN_CONFIG)
+    return {"wall_s": time.perf_counter() - start, "runs": len(instance.get_run_ids()),
+            "partitions": len(partitions), "failed": int(done.status != BulkActionStatus.COMPLETED_SUCCESS)}
+
+
+def compare_backfills(name: str, work: Path, workers: int) -> dict:
+    """One scenario backfilled by ``pipelines.backfill`` and by Dagster's asset backfill, each in its own child."""
+    days, coins = (int(x) for x in name.split("x"))
+    raw = work / name / "raw"
+    _finish(_start(["--simulate", str(raw), str(days), str(coins)], {}))
+    walls = {}
+    for way, args in (("staged", ["--pipeline"]), ("dagster", ["--dagster-backfill"])):
+        lake, home = work / name / way / "lake", work / name / way / "dagster_home"
+        env = {"SMALLFISH_RAW": str(raw), "SMALLFISH_LAKE": str(lake), "GX_ANALYTICS_ENABLED": "false"}
+        extra = [str(workers)] if way == "staged" else []
+        out, peak = _finish(_start([*args, str(raw), str(lake), str(home), *extra], env))
+        walls[way] = {**json.loads(out.strip().splitlines()[-1]), "peak_bytes": peak}
+    return {"scenario": name, "workers": workers, **walls}
+
+
+def report_backfills(results: list[dict]) -> None:
+    print(f"\n{'scenario':>9} {'staged s':>9} {'runs':>5} {'dagster s':>10} {'runs':>5} {'dagster/staged':>15} "
+          f"{'staged MiB':>11} {'dagster MiB':>12}")
+    for r in results:
+        staged, dagster = r["staged"], r["dagster"]
+        print(f"{r['scenario']:>9} {staged['wall_s']:>9.1f} {3 * staged['partitions']:>5} {dagster['wall_s']:>10.1f} "
+              f"{dagster['runs']:>5} {dagster['wall_s'] / staged['wall_s']:>15.2f} "
+              f"{staged['peak_bytes'] / 2**20:>11.0f} {dagster['peak_bytes'] / 2**20:>12.0f}")
 
 
 def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -157,7 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--simulate", nargs=3, metavar=("RAW", "DAYS", "COINS"), help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=2, help="processes running partitions at once")
     parser.add_argument("--pipeline", nargs=4, metavar=("RAW", "LAKE", "HOME", "WORKERS"), help=argparse.SUPPRESS)
+    parser.add_argument("--backfills", action="store_true",
+                        help="pipelines.backfill against Dagster's asset backfill, side by side (default scenario 2x2)")
+    parser.add_argument("--dagster-backfill", nargs=3, metavar=("RAW", "LAKE", "HOME"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.dagster_backfill:
+        print(json.dumps(_dagster_backfill(*args.dagster_backfill)))
+        return 0
     if args.simulate:
         _simulate(args.simulate[0], int(args.simulate[1]), int(args.simulate[2]))
         return 0
@@ -165,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         raw, lake, home, workers = args.pipeline
         print(json.dumps(_pipeline(raw, lake, home, int(workers))))
         return 0
+    if args.backfills:
+        with tempfile.TemporaryDirectory(prefix="bench_backfills_") as work:
+            compared = [compare_backfills(name, Path(work), args.workers) for name in args.scenarios or ("2x2",)]
+        report_backfills(compared)
+        return 1 if any(r["staged"]["failed"] or r["dagster"]["failed"] for r in compared) else 0
     scenarios = args.scenarios or (FULL if args.full else DEFAULT)
     with tempfile.TemporaryDirectory(prefix="bench_pipeline_") as work:
         results = []

@@ -28,6 +28,7 @@ import pyarrow.fs as pafs
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
+from data_lake import settings
 from data_lake.tables import Table, table
 
 _S3_ENV_KEYS = (
@@ -44,7 +45,8 @@ _S3_ENV_KEYS = (
 
 
 def default_root() -> str:
-    return os.environ.get("SMALLFISH_LAKE", "lake")
+    """The lake root of ``data_lake.settings`` (``SMALLFISH_LAKE``, default ``./lake``)."""
+    return settings.lake_root()
 
 
 def storage_options_from_env(root: str) -> dict[str, str]:

@@ -26,6 +26,7 @@ import functools
 import gc
 import logging
 import multiprocessing
+from pathlib import Path
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ import dagster as dg
 from assets.ingest import clean_tables, raw_captures
 from assets.measurement import features
 from assets.partitions import COINS, partition_key, partition_problem, utc_today
+from pipelines.code_location import run_partition
 from pipelines.definitions import NIGHTLY_SELECTION, defs, nightly_job
 
 if TYPE_CHECKING:
@@ -120,11 +122,13 @@ def backfill(
     workers: int = 1,
     report: Callable[[Outcome], None] = lambda outcome: None,
     skip: Callable[[Skipped], None] = _log_skipped,
+    log_file: Path | None = None,
 ) -> list[Outcome]:
     """Run every stage of ``partitions`` on ``workers`` processes (1: in this process), each as soon as its needs are
     done; every stage's outcome in completion order, each also passed to ``report``. A pair that is no partition is
     passed to ``skip`` (default: a logged warning) before anything runs and has no outcome. Several workers need a
-    persistent instance, which their runs share."""
+    persistent instance, which their runs share. With ``log_file``, what the runs write to stderr (Dagster's
+    console log of every event, warnings) is appended there instead; the instance's event log keeps it all too."""
     if workers > 1 and instance.is_ephemeral:
         raise ValueError("a backfill on several workers needs a persistent Dagster instance (set DAGSTER_HOME)")
     partitions, skipped = runnable_partitions(partitions, utc_today())
@@ -145,7 +149,7 @@ def backfill(
             ready = sorted((t for t in pending if _is_ready(t, pending, running.values())), key=Task.priority)
             for task in ready[: workers - len(running)]:
                 pending.discard(task)
-                running[executor.submit(_run_task, task, run_config)] = task
+                running[executor.submit(_run_task, task, run_config, log_file)] = task
             if not running:
                 if pending and not ready:
                     raise RuntimeError(f"backfill stalled with {len(pending)} stages whose needs never finish")
@@ -180,22 +184,26 @@ def _asset_keys(stage: str) -> list[dg.AssetKey]:
     return sorted(STAGE_ASSETS[stage].resolve(defs.resolve_asset_graph()))
 
 
-def _run_task(task: Task, run_config: dict | None, instance: dg.DagsterInstance | None = None) -> Outcome:
-    """Materialise one stage's assets for one partition, as a run of the nightly job tagged with the stage.
+def _run_task(
+    task: Task, run_config: dict | None, log_file: Path | None, instance: dg.DagsterInstance | None = None
+) -> Outcome:
+    """Materialise one stage's assets for one partition, as a run of the nightly job of the code location tagged
+    with the stage (``run_config`` None: the partition's default config, as a UI launch gets).
 
     A run leaves large frames in reference cycles (Great Expectations' batches, Dagster's run context) that the
     cyclic collector, counting objects rather than bytes, frees late: collected here, a long-lived worker stays at
     one run's peak (ingest of 8 demo days in one process: 715-790 MiB between runs, not 810 -> 1,300 MiB)."""
-    result = defs.resolve_job_def(nightly_job.name).execute_in_process(
-        partition_key=partition_key(task.coin, task.date),
-        instance=instance or _worker_instance,
-        run_config=run_config,
+    run = run_partition(
+        instance or _worker_instance,
+        nightly_job.name,
+        partition_key(task.coin, task.date),
         asset_selection=_asset_keys(task.stage),
-        raise_on_error=False,
+        run_config=run_config,
         tags={"smallfish/backfill_stage": task.stage},
+        log_file=log_file,
     )
     gc.collect()
-    return Outcome(task.coin, task.date, task.stage, result.success, result.run_id)
+    return Outcome(task.coin, task.date, task.stage, run.status == dg.DagsterRunStatus.SUCCESS, run.run_id)
 
 
 class _InProcess(Executor):

@@ -4,9 +4,10 @@ import dagster as dg
 
 from assets import fits, ingest, ingest_checks, measurement, niche, promotion, validation
 from assets.catalogue_specs import catalogued
+from assets.resources import data_lake_from_env
 from pipelines.executors import executor_from_env
 from pipelines.maintenance import lake_maintenance, lake_maintenance_schedule
-from pipelines.resources import DataLakeResource
+from pipelines.run_config import NIGHTLY_CONFIG
 from pipelines.sensors import raw_arrival_sensor, run_failure_alert
 
 ingest_job = dg.define_asset_job(
@@ -20,7 +21,10 @@ NIGHTLY_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.groups("niche")
 nightly_job = dg.define_asset_job(
     "nightly_recalibration",
     selection=NIGHTLY_SELECTION,
-    description="Yesterday's (coin, day): clean, measure, fit over the training window, walk-forward, candidate, gate.",
+    config=NIGHTLY_CONFIG,
+    description="Yesterday's (coin, day): clean, measure, fit over the training window, walk-forward, candidate, gate. "
+    "A partition's default config is the demo's hour-scale folds for the demo coins (DEMO, NICHE), the assets' "
+    "production defaults for every other coin (pipelines/run_config.py).",
 )
 
 nightly_schedule = dg.build_schedule_from_partitioned_job(
@@ -72,6 +76,6 @@ defs = dg.Definitions(
     jobs=[ingest_job, nightly_job, niche_job, lake_maintenance],
     schedules=[nightly_schedule, niche_schedule, lake_maintenance_schedule],
     sensors=[raw_arrival_sensor, run_failure_alert],
-    resources={"data_lake": DataLakeResource()},
+    resources={"data_lake": data_lake_from_env()},
     executor=executor_from_env(),
 )

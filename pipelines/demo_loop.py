@@ -27,6 +27,7 @@ from data_lake.lake import Lake
 from data_lake import raw_zone
 from data_lake.raw_zone import raw_path
 from pipelines.backfill import FEATURES, INGEST, STAGE_ASSETS, Outcome
+from pipelines.code_location import run_partition
 from pipelines.definitions import defs, nightly_job
 from quoting.quoter import EXIT_OK
 
@@ -120,11 +121,12 @@ def hold_out_hour(raw_root: str, coin: str, date: dt.date, hour: int) -> None:
 
 
 def replay_and_ingest(instance: dg.DagsterInstance, lake_root: str, raw_root: str, coin: str, date: dt.date,
-                      hour: int) -> QuoterReplay:
+                      hour: int, log_file: Path | None = None) -> QuoterReplay:
     """Run the paper quoter (``smallfish quote``, in its own process: it configures logging and signals) on the
     promoted set over the replayed ``ws`` hour (``date``, ``hour``) as fast as it reads (feed clock = the replayed
-    receive times), then ingest ``date``: its raw captures with the quoter's log, features and markouts.
-    ``quoter_said`` is the last line the quoter logged."""
+    receive times), then ingest ``date``: its raw captures with the quoter's log, features and markouts, as a run of
+    the code location (its console output appended to ``log_file`` when given). ``quoter_said`` is the last line
+    the quoter logged."""
     hour_file = raw_path(raw_root, "ws", date, hour, coin)
     quoter = subprocess.run(
         [sys.executable, "-m", "quoting.cli", "quote", "--coin", coin, "--mode", "paper", "--feed",
@@ -132,14 +134,15 @@ def replay_and_ingest(instance: dg.DagsterInstance, lake_root: str, raw_root: st
         capture_output=True, text=True, check=False,
     )
     said = (quoter.stderr.strip().splitlines() or [""])[-1]
-    result = defs.resolve_job_def(nightly_job.name).execute_in_process(
-        partition_key=partition_key(coin, date), instance=instance, raise_on_error=False,
+    run = run_partition(
+        instance, nightly_job.name, str(partition_key(coin, date)),
         asset_selection=sorted(HELD_OUT_STAGES.resolve(defs.resolve_asset_graph())),
-        tags={"smallfish/demo": "quoter replay ingest"},
+        tags={"smallfish/demo": "quoter replay ingest"}, log_file=log_file,
     )
+    success = run.status == dg.DagsterRunStatus.SUCCESS
     lake = Lake(lake_root)
-    read = (lambda name: lake.read_partition(name, coin, date)) if result.success else (lambda name: pl.DataFrame())
-    return QuoterReplay(coin, hour_file, quoter.returncode, said, result.success, read("quoter_log"), read("markouts"))
+    read = (lambda name: lake.read_partition(name, coin, date)) if success else (lambda name: pl.DataFrame())
+    return QuoterReplay(coin, hour_file, quoter.returncode, said, success, read("quoter_log"), read("markouts"))
 
 
 def quoter_ran(replay: QuoterReplay) -> bool:

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from data_lake.vacuum import DEFAULT_RETENTION_HOURS, describe, vacuum_lake
-from pipelines.resources import DataLakeResource
+from assets.resources import DataLakeResource
 
 
 class VacuumConfig(dg.Config):

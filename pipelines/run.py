@@ -17,19 +17,23 @@ import datetime as dt
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
+from tqdm import tqdm
 
-from data_lake import param_registry, raw_zone
+from data_lake import param_registry, raw_zone, settings
 from data_lake.lake import Lake
 from pipelines.backfill import FEATURES, FITS, INGEST, Outcome, Skipped, backfill, failed_partitions
-from pipelines.resources import default_raw_root
+from pipelines.run_config import DEMO_RUN_CONFIG
 from pipelines.run_notes import AssetNote, run_notes
 from pipelines.walk_forward_summary import walk_forward_lines
 from quoting.params_cli import params_show
 
 STAGE_ORDER = (INGEST, FEATURES, FITS)
+PROGRESS_BAR_OVER = 30
+"""Backfills of more stages show a progress bar rather than a line per stage."""
 DEMO_REPLAY_HOUR = 0
 """The held-out day's hour the paper quoter replays: the first after every training window."""
 
@@ -37,19 +41,6 @@ DEMO_REPLAY_HOUR = 0
 def partitions_in(raw_root: str) -> list[tuple[str, dt.date]]:
     """Every (coin, day) with at least one raw file."""
     return sorted({(f.coin, f.date) for f in raw_zone.discover(raw_root)})
-
-
-DEMO_RUN_CONFIG = {
-    "ops": {
-        "walk_forward_assets": {
-            "config": {"train_hours": 6, "test_hours": 3, "n_folds": 4, "vpin_buckets_per_day": 2000, "vpin_window": 20}
-        },
-        "signal_quality": {"config": {"lookback_days": 2, "window_hours": 6}},
-        "param_sets": {"config": {"min_paired_periods": 30}},
-    }
-}
-"""Hour-scale folds: the demo market spans days, the production defaults (60 d train, 7 d test) need 67 days of
-covered book."""
 
 
 def with_walk_forward_folds(
@@ -77,21 +68,51 @@ def _positive(kind: type) -> Callable[[str], float | int]:
     return parse
 
 
+def log_file_of(instance: dg.DagsterInstance) -> Path | None:
+    """Where the runs' console output goes: ``$DAGSTER_HOME/logs/pipelines_run.log`` (None: an ephemeral instance
+    keeps it on stderr)."""
+    if instance.is_ephemeral:
+        return None
+    path = Path(instance.root_directory) / "logs" / "pipelines_run.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def materialise_all(
     instance: dg.DagsterInstance, raw_root: str, run_config: dict | None = None, workers: int = 1,
     partitions: list[tuple[str, dt.date]] | None = None,
 ) -> list[Outcome]:
     """Backfill the nightly job over ``partitions`` (default: every partition in the raw zone), printing each (coin,
-    day) that is no partition with why and each stage's outcome as it finishes; every outcome."""
+    day) that is no partition with why and each stage's outcome as it finishes (a progress bar instead when there
+    are more than :data:`PROGRESS_BAR_OVER` stages; failures are printed either way); every outcome. The runs'
+    console output goes to :func:`log_file_of`. ``run_config`` None: each partition's default (demo coins: the
+    demo's folds)."""
+    chosen = partitions_in(raw_root) if partitions is None else partitions
+    stages = len(set(chosen)) * len(STAGE_ORDER)
+    bar = tqdm(total=stages, unit="stage", desc="backfill", disable=stages <= PROGRESS_BAR_OVER)
+
     def report(o: Outcome) -> None:
         status = {True: "ok", False: "FAILED", None: "skipped, an earlier stage failed"}[o.success]
-        print(f"  {o.coin} {o.date} {o.stage:<8}: {status}{f' (run {o.run_id[:8]})' if o.run_id else ''}", flush=True)
+        line = f"  {o.coin} {o.date} {o.stage:<8}: {status}{f' (run {o.run_id[:8]})' if o.run_id else ''}"
+        if bar.disable:
+            print(line, flush=True)
+        else:
+            bar.set_postfix_str(f"{o.coin} {o.date} {o.stage}")
+            bar.update()
+            if not o.success:
+                bar.write(line)
 
     def skip(s: Skipped) -> None:
-        print(f"  {s.coin} {s.date}: skipped, {s.reason}", flush=True)
+        bar.write(f"  {s.coin} {s.date}: skipped, {s.reason}")
 
-    chosen = partitions_in(raw_root) if partitions is None else partitions
-    return backfill(instance, chosen, run_config=run_config, workers=workers, report=report, skip=skip)
+    log_file = log_file_of(instance)
+    if log_file:
+        print(f"Dagster's event log of every run: the UI, and {log_file}", flush=True)
+    try:
+        return backfill(instance, chosen, run_config=run_config, workers=workers, report=report, skip=skip,
+                        log_file=log_file)
+    finally:
+        bar.close()
 
 
 def default_workers(instance: dg.DagsterInstance) -> int:
@@ -146,7 +167,9 @@ def _demo_end(instance: dg.DagsterInstance, raw_root: str, outcomes: list[Outcom
         set_id = param_registry.read_pointer(lake_root, coin).param_set_id
         print(f"\n{coin}: paper quoter on promoted set {set_id}, replaying held-out hour {held_out} "
               f"{DEMO_REPLAY_HOUR:02d}:00 UTC (as fast as it reads; the set is aged on the wall clock, so --max-param-age-s allows 10 years)")
-        replay = replay_and_ingest(instance, lake_root, raw_root, coin, held_out, DEMO_REPLAY_HOUR)
+        replay = replay_and_ingest(
+            instance, lake_root, raw_root, coin, held_out, DEMO_REPLAY_HOUR, log_file_of(instance)
+        )
         if not quoter_ran(replay):
             print(f"  quoter exit code {replay.exit_code} ({replay.quoter_said}), ingest "
                   f"{'ok' if replay.ingested else 'FAILED'}, {replay.quote_log.height} log rows: no table")
@@ -178,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.add_argument("--folds", type=_positive(int), help="walk-forward folds wanted (default 4)")
     args = parser.parse_args(argv)
 
-    raw_root = default_raw_root()
+    raw_root = settings.raw_root()
     partitions = None
     if args.command == "ingest":
         if not os.path.isdir(raw_root):

@@ -13,7 +13,7 @@ import polars as pl
 
 from assets.partitions import COINS, partition_key, partition_problem, utc_today
 from data_lake import raw_zone
-from pipelines.resources import DataLakeResource
+from assets.resources import DataLakeResource
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from quoting.cli_contract import (
     positive_int,
     ws_url,
 )
+from data_lake import settings
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -284,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "trades/book table under a column mapping) into the raw zone")
     imp.add_argument("kind", choices=KINDS)
     imp.add_argument("paths", nargs="+")
-    imp.add_argument("--raw", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root (default $SMALLFISH_RAW or ./raw)")
+    imp.add_argument("--raw", default=settings.raw_root(), help="raw-zone root (default $SMALLFISH_RAW or ./raw)")
     _add_mapping_arguments(imp)
     imp.set_defaults(func=_cmd_import)
 
@@ -297,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--hours", type=_hours, default=tuple(range(24)), help="UTC hours of hourly files, e.g. 0-5,12 (default: all)")
     dl.add_argument("--coins", help="comma-separated coins of l2book files (default: every coin); node and asset-ctxs "
                     "files hold every coin and are imported whole")
-    dl.add_argument("--raw", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root (default $SMALLFISH_RAW or ./raw)")
+    dl.add_argument("--raw", default=settings.raw_root(), help="raw-zone root (default $SMALLFISH_RAW or ./raw)")
     dl.add_argument("--downloads", default=os.environ.get("SMALLFISH_DOWNLOADS", "downloads"),
                     help="where objects are downloaded and imported.jsonl records what is done (default $SMALLFISH_DOWNLOADS or ./downloads)")
     dl.add_argument("--keep-downloads", action="store_true", help="keep each downloaded object after it is imported")
@@ -311,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--coin", type=coin_name, required=True)
     exp.add_argument("--date", type=_date, required=True, help="UTC day (YYYY-MM-DD)")
     exp.add_argument("--out", required=True, help="output .npz file (key 'data')")
-    exp.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"), help="lake root (default $SMALLFISH_LAKE or ./lake)")
+    exp.add_argument("--lake", default=settings.lake_root(), help="lake root (default $SMALLFISH_LAKE or ./lake)")
     exp.add_argument("--tick-size", type=float, help="price grid for matching levels (default: the finest the day's prices show)")
     exp.add_argument("--lot-size", type=float, help="size grid (default: the finest the day's sizes show)")
     exp.add_argument("--feed-latency-ms", type=float, help="local time = event time + this (default: the captured receive time)")
@@ -319,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rec = sub.add_parser("record", help="capture trades, l2Book, bbo, activeAssetCtx (and user streams) into the raw zone")
     rec.add_argument("--coins", type=coin_list, required=True, help="comma-separated coins, e.g. BTC,xyz:NVDA")
-    rec.add_argument("--out", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root")
+    rec.add_argument("--out", default=settings.raw_root(), help="raw-zone root")
     rec.add_argument("--address", type=address, help="also record userFills/orderUpdates for this address")
     rec.add_argument("--ws-url", type=ws_url, help="WebSocket URL (default: Hyperliquid mainnet)")
     rec.set_defaults(func=_cmd_record)
@@ -333,14 +334,14 @@ def build_parser() -> argparse.ArgumentParser:
     scr = sub.add_parser("screen", help="print the ranked market screen of a day (niche selection)")
     scr.add_argument("--date", type=_date, help="UTC day (default: the latest screened)")
     scr.add_argument("--top", type=positive_int)
-    scr.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"))
+    scr.add_argument("--lake", default=settings.lake_root())
     scr.set_defaults(func=_cmd_screen)
 
     dia = sub.add_parser("diagnose", help="print a coin's component verdicts (add / keep simple / no fix / untested), "
                          "largest weakness first, with each row's reason")
     dia.add_argument("--coin", required=True)
     dia.add_argument("--date", type=_date, help="UTC day of the nightly run (default: the latest with verdicts)")
-    dia.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"), help="lake root (default $SMALLFISH_LAKE or ./lake)")
+    dia.add_argument("--lake", default=settings.lake_root(), help="lake root (default $SMALLFISH_LAKE or ./lake)")
     dia.set_defaults(func=_cmd_diagnose)
 
     par = sub.add_parser("params", help="show, promote or roll back the promoted parameter set of a coin")
@@ -348,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     par.add_argument("--coin", type=coin_name, required=True)
     par.add_argument("--id", dest="param_set_id", help="parameter set id (promote)")
     par.add_argument("--reason", help="why a human overrides the gate (promote)")
-    par.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"), help="lake root (default $SMALLFISH_LAKE or ./lake)")
+    par.add_argument("--lake", default=settings.lake_root(), help="lake root (default $SMALLFISH_LAKE or ./lake)")
     par.set_defaults(func=_cmd_params)
 
     from data_lake.vacuum import DEFAULT_RETENTION_HOURS
@@ -358,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     vac.add_argument("--retention-hours", type=_retention, default=DEFAULT_RETENTION_HOURS,
                      help=f"keep what versions of the last H hours need, for time travel (default {DEFAULT_RETENTION_HOURS}, "
                           "one week; below the longest run it may delete a running writer's files)")
-    vac.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"), help="lake root (default $SMALLFISH_LAKE or ./lake)")
+    vac.add_argument("--lake", default=settings.lake_root(), help="lake root (default $SMALLFISH_LAKE or ./lake)")
     vac.set_defaults(func=_cmd_vacuum)
     return parser
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import time
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from typing import Any
 
 from hyperliquid.utils.constants import MAINNET_API_URL
 
+from data_lake import settings
 from quoting.api_key import ApiKeyError
 from quoting.cli_contract import address, coin_name, non_negative_int, positive_float, positive_int, ws_url
 from quoting.decision import DecisionConfig
@@ -98,8 +98,8 @@ def add_quote_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--coin", type=coin_name, required=True)
     parser.add_argument("--mode", required=True, choices=("paper", "live"))
     parser.add_argument("--feed", default="hyperliquid", help="hyperliquid | replay:PATH (raw-zone file or directory)")
-    parser.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"), help="lake root ($SMALLFISH_LAKE)")
-    parser.add_argument("--raw", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root for the log")
+    parser.add_argument("--lake", default=settings.lake_root(), help="lake root ($SMALLFISH_LAKE)")
+    parser.add_argument("--raw", default=settings.raw_root(), help="raw-zone root for the log")
     parser.add_argument("--api-url", default=MAINNET_API_URL, help="Hyperliquid HTTP API (default mainnet)")
     parser.add_argument("--ws-url", type=ws_url, help="WebSocket URL (default derived from --api-url)")
     parser.add_argument("--account-address", type=address, help="live: account the API wallet trades for")

@@ -17,7 +17,7 @@ def run_job(
     """Execute a pipeline job in process for one (coin, day) on an ephemeral Dagster instance."""
     from assets.partitions import COINS, partition_key
     from pipelines.definitions import defs
-    from pipelines.resources import DataLakeResource
+    from assets.resources import DataLakeResource
 
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(COINS.name, [coin])

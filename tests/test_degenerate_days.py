@@ -15,7 +15,7 @@ from calibration.bars import FEATURES_SCHEMA
 from data_lake import raw_zone
 from data_lake.lake import Lake
 from pipelines.definitions import NIGHTLY_SELECTION, defs
-from pipelines.resources import DataLakeResource
+from assets.resources import DataLakeResource
 from pipelines.run import main
 from pipelines.run_notes import AssetNote, run_notes
 from tests.support import DEMO_COIN, DEMO_DAY

@@ -36,7 +36,7 @@ from data_lake.demo_market import (
 )
 from data_lake.lake import Lake
 from data_lake.tables import table
-from pipelines.resources import DataLakeResource
+from assets.resources import DataLakeResource
 
 COIN = "DEMO"
 DAY1, DAY2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)

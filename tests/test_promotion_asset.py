@@ -16,7 +16,7 @@ from assets.validation import walk_forward_assets
 from data_lake import param_registry
 from data_lake.demo_market import demo_coin_configs, load_truth, simulate_to_raw, truth_path
 from pipelines.definitions import defs
-from pipelines.resources import DataLakeResource
+from assets.resources import DataLakeResource
 from pipelines.run import DEMO_RUN_CONFIG
 from quoting.glft import quote
 from quoting.params import load_for_quoting

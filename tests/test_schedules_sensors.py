@@ -11,7 +11,7 @@ import dagster as dg
 from assets.partitions import COINS, utc_today
 from data_lake import raw_zone
 from pipelines.definitions import defs
-from pipelines.resources import DataLakeResource
+from assets.resources import DataLakeResource
 from pipelines.sensors import RawCursor, new_raw_partitions
 
 

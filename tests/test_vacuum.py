@@ -82,7 +82,7 @@ def test_the_weekly_maintenance_job_vacuums_the_lake(tmp_path: Path) -> None:
     import dagster as dg
 
     from pipelines.definitions import defs
-    from pipelines.resources import DataLakeResource
+    from assets.resources import DataLakeResource
 
     lake = Lake(tmp_path / "lake", storage_options={})
     for rerun in range(3):

@@ -18,7 +18,7 @@ from calibration.toxicity import book_signals
 from data_lake.demo_market import simulate
 from data_lake.lake import Lake
 from pipelines.backfill import FITS, Outcome
-from pipelines.resources import DataLakeResource
+from assets.resources import DataLakeResource
 from pipelines.walk_forward_summary import walk_forward_lines
 from tests.test_variants import DEMO, demo_lake_frames
 from validation.candidate import CANDIDATE

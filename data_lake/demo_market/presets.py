@@ -31,6 +31,8 @@ SPREAD_TICKS = 3
 
 IMPACT_PER_REACH = {"DEMO": (1.0, 1.0), "NICHE": (0.0, 1.0)}
 """Per coin, per regime (calm, volatile): how much of its reach depth a taker order moves the price."""
+DEMO_COINS = tuple(IMPACT_PER_REACH)
+"""The coins ``make demo`` simulates; the nightly job's partitions of these default to the demo's run config."""
 KAPPA_PER_PRICE = 200.0
 HAWKES_MU_PER_S, HAWKES_ALPHA_PER_S = 0.95, 0.1
 """With the default beta of 2/s: branching ratio 0.05, 1 order/s."""
