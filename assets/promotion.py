@@ -27,6 +27,7 @@ from data_lake.param_schema import InvalidParameterSet, ParamSet
 from assets.resources import DataLakeResource
 from validation.candidate import CANDIDATE
 from validation.report import decision_section, with_decision
+from validation.incumbent import incumbent_variant
 from validation.promotion_gate import MISSING, GateConfig, build_evidence, evaluate_gate
 from validation.walk_forward_run import POOLED
 
@@ -118,6 +119,21 @@ def candidate_evidence(lake: Lake, coin: str, date: dt.date, config: PromotionCo
     )
 
 
+def incumbent_evidence(lake: Lake, coin: str, date: dt.date, incumbent: ParamSet | None) -> dict[str, Any] | None:
+    """What the gate pairs the candidate with: the promoted set's P&L replayed on the day's own test windows
+    (:mod:`validation.incumbent`; the walk-forward writes it), else the set's stored evidence, whose periods a later
+    candidate does not share (the gate then says so). None without a promoted set (the comparison is "not quoting")."""
+    if incumbent is None:
+        return None
+    replay = (lake.read_partition("walk_forward_pnl", coin, date)
+              .filter(pl.col("variant") == incumbent_variant(incumbent.param_set_id)).sort("time"))
+    if replay.height < 2:
+        return incumbent.evidence
+    period_ms = int(replay["time"].diff().drop_nulls().min())
+    return {"walk_forward": {"period_ms": period_ms, "pnl_unit": "quote", "period_start_ms": replay["time"].to_list(),
+                             "pnl": replay["pnl"].to_list()}}
+
+
 def _record_in_report(
     lake: Lake, context: dg.AssetExecutionContext, outcome: str, facts: dict[str, str], reasons: list[str]
 ) -> dict[str, dg.MetadataValue]:
@@ -165,7 +181,7 @@ def param_sets(context: dg.AssetExecutionContext, config: PromotionConfig, data_
         incumbent = param_registry.load_promoted(lake.root, coin).param_set
     except param_registry.NoPromotedSet:
         incumbent = None
-    decision = evaluate_gate(candidate.evidence, incumbent.evidence if incumbent else None, config.gate())
+    decision = evaluate_gate(candidate.evidence, incumbent_evidence(lake, coin, date, incumbent), config.gate())
     reason = "gate: " + "; ".join(decision.reasons)
     if decision.promote:
         pointer = param_registry.promote(lake.root, coin, candidate.param_set_id, reason)

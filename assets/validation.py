@@ -54,9 +54,11 @@ from validation.component_verdict import diagnosis_section
 from validation.report import pending_decision, with_decision
 from validation.signal_quality import MIN_WINDOW_SAMPLES, SignalQuality
 from validation.signal_quality import signal_quality as measure_signal
-from data_lake.param_schema import json_safe
+from data_lake import param_registry
+from data_lake.param_schema import InvalidParameterSet, json_safe
 from data_lake.raw_zone import coin_file_name
 from validation.candidate import CANDIDATE
+from validation.incumbent import incumbent_period_pnl, incumbent_variant
 from validation.variants import BASELINE, VariantConfig
 from validation.walk_forward import MAX_GAP_MS, Fold, covered_ms, rolling_folds
 from validation.walk_forward_run import POOLED, WalkForwardRun, final_candidate, report_html, walk_forward
@@ -345,6 +347,8 @@ def walk_forward_assets(
     )
     wf_version = lake.write_partition("walk_forward", rows, coin, date)
     period_pnl = run.pnl.unpivot(index=["fold", "time"], variable_name="variant", value_name="pnl")
+    incumbent_pnl, incumbent_note = _incumbent_replay(lake, coin, run, market, config.variant_config())
+    period_pnl = pl.concat([period_pnl, incumbent_pnl], how="vertical_relaxed")
     pnl_version = lake.write_partition(
         "walk_forward_pnl", period_pnl.with_columns(coin=pl.lit(coin), date=pl.lit(date)), coin, date
     )
@@ -395,7 +399,8 @@ def walk_forward_assets(
         asset_key="walk_forward_pnl",
         metadata={"dagster/row_count": period_pnl.height, "delta_version": pnl_version,
                   EVIDENCE_RUN: context.run.run_id,
-                  "variants": period_pnl["variant"].n_unique(), "periods": run.pnl.height},
+                  "variants": period_pnl["variant"].n_unique(), "periods": run.pnl.height,
+                  "incumbent": incumbent_note},
     )
     predicted, actual = _finite(base.get("predicted_fill_rate")), _finite(base.get("actual_fill_rate"))
     yield dg.MaterializeResult(
@@ -411,6 +416,28 @@ def walk_forward_assets(
         },
     )
     yield materialise_component_verdicts(lake, verdicts, coin, date, stamp)
+
+
+def _incumbent_replay(
+    lake: Lake, coin: str, run: WalkForwardRun, market: dict[str, pl.DataFrame], config: VariantConfig
+) -> tuple[pl.DataFrame, str]:
+    """The promoted set replayed unchanged on the run's complete folds (``walk_forward_pnl`` rows of variant
+    ``incumbent:<id>``, what the gate pairs the candidate with) and a line saying what was replayed, or why not."""
+    empty = pl.DataFrame(schema={"fold": pl.Int32, "time": pl.Int64, "variant": pl.String, "pnl": pl.Float64})
+    try:
+        promoted = param_registry.load_promoted(lake.root, coin).param_set
+    except param_registry.NoPromotedSet:
+        return empty, "none promoted: the gate compares with not quoting"
+    except InvalidParameterSet as exc:
+        return empty, f"the promoted set cannot be read ({exc}): not replayed"
+    complete = [f for f in run.folds if f.index in run.complete_folds]
+    try:
+        pnl = incumbent_period_pnl(complete, market, promoted.parameters, config)
+    except ValueError as exc:
+        return empty, f"{promoted.param_set_id} not replayed: {exc}"
+    name = incumbent_variant(promoted.param_set_id)
+    note = f"{promoted.param_set_id} replayed on {pnl['fold'].n_unique()} of {len(complete)} folds"
+    return pnl.select("fold", "time", pl.lit(name).alias("variant"), "pnl"), note
 
 
 def _skip_walk_forward(
