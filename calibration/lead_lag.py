@@ -85,13 +85,13 @@ class LeadLagConfig:
             raise ValueError("lags_ms needs positive lags (the leader moving first)")
 
 
-class NoLeaderData(InsufficientSamples):
-    """No mids of any configured leader where a lead-lag needs them (a refusal, not a crash)."""
+class NoLeadLag(InsufficientSamples):
+    """A lead-lag component that cannot be built: no leader mids, or no significant lead in them (a refusal that
+    says why, not a crash)."""
 
-    def __init__(self, coin: str, leaders: tuple[str, ...], where: str):
+    def __init__(self, reason: str):
         super().__init__(MODEL, 0, 1)
-        named = ", ".join(leaders) or "none configured"
-        self.args = (f"{MODEL}: no mids of {coin}'s leaders ({named}) {where}",)
+        self.args = (f"{MODEL}: {reason}",)
 
 
 @dataclass(frozen=True, eq=False)

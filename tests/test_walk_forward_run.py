@@ -10,7 +10,7 @@ import pytest
 
 from data_lake.demo_market import simulate
 from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
-from validation.variants import ABLATIONS, BASELINE
+from validation.variants import ABLATIONS, BASELINE, LEAD_LAG
 from validation.walk_forward import rolling_folds
 from validation.walk_forward_run import POOLED, WalkForwardRun, walk_forward
 
@@ -25,8 +25,9 @@ def frames() -> dict[str, pl.DataFrame]:
     return demo_lake_frames(simulate(DEMO))
 
 
-VARIANTS = ABLATIONS
-"""The baseline and its one-component additions (the candidate has its own tests, tests/test_candidate.py)."""
+VARIANTS = {name: variant for name, variant in ABLATIONS.items() if not variant.optional}
+"""The baseline and its one-component additions that need no extra data (the candidate has its own tests,
+tests/test_candidate.py; ``+lead_lag``, which needs a leader's mids, tests/test_lead_lag_variant.py)."""
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +111,19 @@ def test_too_few_fills_is_insufficient_evidence(frames: dict[str, pl.DataFrame])
     assert {v.decision for v in short.verdicts.values() if v} | set(pooled["verdict"].drop_nulls()) == {
         "insufficient evidence"
     }
+
+
+def test_an_optional_variant_without_its_data_is_left_out_and_the_others_evidence_stands(
+    frames: dict[str, pl.DataFrame]
+) -> None:
+    """DEMO has no leader: ``+lead_lag`` is refused on every fold, yet both folds stay complete for the others and
+    its pooled row says why it was not compared."""
+    short = walk_forward(FOLDS[:2], frames, CONFIG, variants=(BASELINE, "+bipower", LEAD_LAG))
+    assert short.complete_folds == (0, 1) and short.variant_names == [BASELINE, "+bipower"]
+    assert set(short.verdicts) == {"+bipower"} and short.trials == (BASELINE, "+bipower")
+    refused = short.rows.filter(pl.col("variant") == LEAD_LAG)
+    assert refused.height == 3 and set(refused["status"]) == {"insufficient_samples"}
+    pooled = refused.filter(pl.col("fold") == POOLED).row(0, named=True)
+    assert pooled["component"] == "lead_lag" and pooled["verdict"] == "insufficient evidence"
+    assert "no leader mids" in pooled["warnings"]
+    assert short.rows.filter((pl.col("fold") == POOLED) & (pl.col("variant") == "+bipower"))["status"][0] == "ok"
