@@ -19,6 +19,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from assets.lead_lag import leader_mids_for_folds
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import day_bounds_ms
 from calibration.fit_result import InsufficientSamples, code_version
@@ -44,7 +45,8 @@ from validation.signal_quality import MIN_WINDOW_SAMPLES, SignalQuality
 from validation.signal_quality import signal_quality as measure_signal
 from data_lake.param_schema import json_safe
 from validation.candidate import CANDIDATE
-from validation.variants import BASELINE, VariantConfig
+from data_lake.leaders import leaders_of
+from validation.variants import BASELINE, LEADER_MIDS, VariantConfig
 from validation.walk_forward import Fold, rolling_folds
 from validation.walk_forward_run import POOLED, WalkForwardRun, final_candidate, report_html, walk_forward
 
@@ -268,6 +270,8 @@ def walk_forward_assets(
         return
     first, last = _days(folds[0].train_start_ms, end_ms)
     market = _market(lake, coin, first, last)
+    fit_hours = config.variant_config().lead_lag_fit_hours
+    market[LEADER_MIDS] = leader_mids_for_folds(lake, leaders_of(coin), folds, fit_hours)
     run = walk_forward(folds, market, config.variant_config(), alpha=config.alpha)
     candidate_set, candidate_note = candidate_set_json(market, end_ms, config)
     now_ms = int(time.time() * 1000)

@@ -26,7 +26,9 @@ series' intervals by a lag theta and estimate the lead time as the argmax of ``|
   seconds keep tick-rounding noise in the leader's return (which would bias an RV-normalised ratio towards zero)
   small against its signal.
 
-The fit is ``ok`` only with enough ticks, a significant null test at ``alpha`` and a positive lead (the leader
+The window is trimmed to the span both series cover (a partial day is not padded with silence, which would make the
+shifted null too quiet); capture gaps inside it are not filled, so a long gap makes the null slightly too quiet
+(a shifted leader meets the follower's gap elsewhere). The fit is ``ok`` only with enough ticks, a significant null test at ``alpha`` and a positive lead (the leader
 first); otherwise it carries the estimates with status ``insufficient_samples``, ``not_significant`` or ``no_lead``
 and a reason. Times are UTC epoch ms, mids quote currency, returns log, beta dimensionless.
 """
@@ -105,6 +107,8 @@ class LeadLagResult:
     lags_ms: np.ndarray
     hy_corr: np.ndarray
     """HY correlation per lag of ``lags_ms`` (NaN when not computed)."""
+    window: tuple[int, int]
+    """[start, end) ms the fit used: the window asked for, trimmed to the span both series cover."""
 
     @property
     def ok(self) -> bool:
@@ -227,25 +231,29 @@ def fit_lead_lag(leader: pl.DataFrame, follower: pl.DataFrame, window: tuple[int
                  config: LeadLagConfig = LeadLagConfig()) -> LeadLagResult:
     """Lead time, response coefficient, SEs and shifted-null p-value of ``leader`` over ``follower`` (module
     docstring). ``leader``/``follower``: ``time`` (UTC epoch ms) and ``mid`` (quote currency) rows; ``window`` =
-    [start, end) ms, by default the span both cover. Never raises on thin data: the result says why it is not ok."""
+    [start, end) ms (default: everything), trimmed to the span both cover. Never raises on thin data: the result says
+    why it is not ok."""
     lags = np.asarray(config.lags_ms, dtype=np.float64)
     nothing = np.full(lags.size, np.nan)
     if window is None:
-        spans = [(f["time"].min(), f["time"].max()) for f in (leader, follower)]
-        if any(lo is None for lo, _ in spans):
-            return _insufficient(InsufficientSamples(MODEL, 0, config.min_returns), lags, nothing)
-        window = (int(max(lo for lo, _ in spans)), int(min(hi for _, hi in spans)) + 1)
-    start, end = window
-    s, x = _ticks(leader, start, end)
-    u, y = _ticks(follower, start, end)
+        window = (np.iinfo(np.int64).min, np.iinfo(np.int64).max)
+    s, x = _ticks(leader, *window)
+    u, y = _ticks(follower, *window)
     n_leader, n_follower = max(s.size - 1, 0), max(u.size - 1, 0)
     if min(n_leader, n_follower) < config.min_returns:
-        return _insufficient(InsufficientSamples(MODEL, min(n_leader, n_follower), config.min_returns), lags, nothing)
+        error = InsufficientSamples(MODEL, min(n_leader, n_follower), config.min_returns)
+        return _insufficient(error, lags, nothing, window)
+    start, end = max(window[0], int(s[0]), int(u[0])), min(window[1], int(s[-1]) + 1, int(u[-1]) + 1)
+    window = (start, end)
+    s, x = _ticks(leader, start, end)
+    u, y = _ticks(follower, start, end)
+    n_leader, n_follower = s.size - 1, u.size - 1
     span = float(end - start)
     shortest = 2 * config.min_shift_ms + 2 * float(np.abs(lags).max())
-    if span < shortest:
-        error = InsufficientSamples(f"{MODEL}_window_ms", int(span), int(shortest))
-        return _insufficient(error, lags, nothing)
+    if span < shortest or min(n_leader, n_follower) < config.min_returns:
+        error = (InsufficientSamples(f"{MODEL}_window_ms", int(span), int(shortest)) if span < shortest
+                 else InsufficientSamples(MODEL, min(n_leader, n_follower), config.min_returns))
+        return _insufficient(error, lags, nothing, window)
 
     scale = math.sqrt(float(np.sum(np.diff(x) ** 2) * np.sum(np.diff(y) ** 2)))
     n_blocks = int(math.ceil(span / config.block_ms))
@@ -294,7 +302,7 @@ def fit_lead_lag(leader: pl.DataFrame, follower: pl.DataFrame, window: tuple[int
         warnings=() if status == OK else (reason,),
         status=status,
     )
-    return LeadLagResult(fit=fit, reason=reason, lags_ms=lags, hy_corr=corr)
+    return LeadLagResult(fit=fit, reason=reason, lags_ms=lags, hy_corr=corr, window=window)
 
 
 def _shifted_null_p(s: np.ndarray, x: np.ndarray, u: np.ndarray, y: np.ndarray, lags: np.ndarray,
@@ -316,5 +324,7 @@ def _shifted_null_p(s: np.ndarray, x: np.ndarray, u: np.ndarray, y: np.ndarray, 
     return (1.0 + sum(value >= observed for value in null)) / (1.0 + config.n_shifts), np.asarray(null)
 
 
-def _insufficient(error: InsufficientSamples, lags: np.ndarray, corr: np.ndarray) -> LeadLagResult:
-    return LeadLagResult(fit=FitResult.insufficient(error), reason=str(error), lags_ms=lags, hy_corr=corr)
+def _insufficient(error: InsufficientSamples, lags: np.ndarray, corr: np.ndarray,
+                  window: tuple[int, int]) -> LeadLagResult:
+    return LeadLagResult(fit=FitResult.insufficient(error), reason=str(error), lags_ms=lags, hy_corr=corr,
+                         window=window)

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets import fits, ingest, ingest_checks, measurement, niche, promotion, validation
+from assets import fits, ingest, ingest_checks, lead_lag, measurement, niche, promotion, validation
 from assets.partitions import COIN_DAY, DAILY
 from pipelines.executors import executor_from_env
 from pipelines.resources import DataLakeResource
@@ -48,6 +48,7 @@ defs = dg.Definitions(
         fits.vol_fit,
         fits.kappa_fit,
         fits.hawkes_fit,
+        lead_lag.lead_lag_fit,
         *validation.VALIDATION_ASSETS,
         promotion.param_sets,
         niche.universe,
