@@ -193,7 +193,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     coins = [c for c in args.coins.split(",") if c]
-    return record_main(coins, args.out, args.address, args.ws_url or MAINNET_WS_URL)
+    return record_main(coins, args.out, args.address, args.ws_url or MAINNET_WS_URL, leaders=args.with_leaders)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -252,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root")
     rec.add_argument("--address", help="also record userFills/orderUpdates for this address")
     rec.add_argument("--ws-url", help="WebSocket URL (default: Hyperliquid mainnet)")
+    rec.add_argument("--with-leaders", action="store_true",
+                     help="also record each coin's lead-lag leaders ($SMALLFISH_LEADERS, default BTC,ETH)")
     rec.set_defaults(func=_cmd_record)
 
     from quoting.quoter import add_quote_arguments

@@ -7,18 +7,23 @@ A follower whose mid answers its leader's log moves ``lag_ms`` later with coeffi
     fair(t) = mid(t) * exp(beta * r(t))
 
 The quote is then centred on ``fair`` instead of ``mid`` (:func:`quoting.glft.quote`; the backtest and the
-walk-forward's interval quotes use the very same :func:`lead_lag_fair_value`). A leader mid more than
-``max_age_ms`` older than its instant (a stale or missing leader feed) gives no r: the quote falls back to the mid.
-Times are UTC epoch ms, mids quote currency, r a log return.
+walk-forward's interval quotes use the very same :func:`lead_lag_fair_value`, and r always comes from
+:func:`leader_log_returns`: over the lake's leader mids in the backtest, over :class:`LeaderMids`' recent history in
+the live quoter). A leader mid more than ``max_age_ms`` older than its instant (a stale or missing leader feed)
+gives no r: the quote falls back to the mid. Times are UTC epoch ms, mids quote currency, r a log return.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numba import njit
+
+from quoting.book import Book
 
 
 @dataclass(frozen=True)
@@ -67,3 +72,41 @@ def leader_log_returns(times_ms: np.ndarray, mids: np.ndarray, at_ms: np.ndarray
     if times.size == 0:
         return np.full(at.size, np.nan)
     return as_of(at) - as_of(at - lag_ms)
+
+
+class LeaderMids:
+    """The live quoter's view of a lead-lag policy's leader: its book top from ``l2Book``/``bbo`` frames and the
+    mids (stamped with their exchange time) still needed for r: the last ``lag_ms + max_age_ms``."""
+
+    def __init__(self, shift: LeadLagShift) -> None:
+        self.shift = shift
+        self.book = Book(depth=False)
+        self._times: deque[int] = deque()
+        self._mids: deque[float] = deque()
+
+    @property
+    def coin(self) -> str:
+        return self.shift.leader
+
+    def on_book(self, channel: str, data: dict[str, Any]) -> bool:
+        """Apply one of the leader's book frames; True when its mid changed."""
+        accepted = self.book.update_l2(data) if channel == "l2Book" else self.book.update_bbo(data)
+        mid = self.book.mid
+        if not accepted or not mid > 0.0:
+            return False
+        changed = not self._mids or mid != self._mids[-1]
+        self._times.append(self.book.top_time_ms)
+        self._mids.append(mid)
+        horizon = self.book.top_time_ms - self.shift.lag_ms - self.shift.max_age_ms
+        while len(self._times) > 1 and self._times[1] <= horizon:
+            self._times.popleft()
+            self._mids.popleft()
+        return changed
+
+    def log_return(self, now_ms: int) -> float:
+        """r(now): the leader's log move over the last ``lag_ms`` (NaN when unknown or stale)."""
+        if not self._times:
+            return math.nan
+        times = np.fromiter(self._times, np.int64, len(self._times))
+        mids = np.fromiter(self._mids, np.float64, len(self._mids))
+        return float(leader_log_returns(times, mids, np.array([now_ms]), self.shift.lag_ms, self.shift.max_age_ms)[0])

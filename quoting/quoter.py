@@ -26,6 +26,7 @@ from typing import Any
 
 from hyperliquid.utils.constants import MAINNET_API_URL
 
+from data_lake.leaders import leaders_of
 from quoting.api_key import ApiKeyError
 from quoting.decision import DecisionConfig
 from quoting.feed import ReplayFeed, WsFeed
@@ -50,7 +51,9 @@ log = logging.getLogger(__name__)
 
 
 def _subscriptions(config: QuoterConfig, user: str | None) -> list[dict[str, Any]]:
-    subs: list[dict[str, Any]] = [{"type": "l2Book", "coin": config.coin}, {"type": "bbo", "coin": config.coin}]
+    subs: list[dict[str, Any]] = [
+        {"type": feed, "coin": coin} for coin in (config.coin, *config.leaders) for feed in ("l2Book", "bbo")
+    ]
     if config.mode == "paper":
         subs.append({"type": "trades", "coin": config.coin})
     if user is not None:
@@ -86,7 +89,7 @@ def build_quoter(config: QuoterConfig) -> Quoter:
         run_id = time.time_ns() // NS_PER_MS
         venue = PaperVenue(config.coin, config.paper_fill_model, config.paper_order_latency_ms, run_id)
     if config.feed.startswith("replay:"):
-        feed: Feed = ReplayFeed(config.feed.removeprefix("replay:"), config.coin, config.replay_speed)
+        feed: Feed = ReplayFeed(config.feed.removeprefix("replay:"), config.coin, config.replay_speed, config.leaders)
     else:
         feed = WsFeed(config.websocket_url, _subscriptions(config, user))
     return Quoter(config, feed, venue, quote_log)
@@ -113,6 +116,8 @@ def add_quote_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replay-speed", type=float, help="x real time (default: as fast as possible)")
     parser.add_argument("--dms-horizon-s", type=float, default=120.0)
     parser.add_argument("--dms-refresh-s", type=float, default=60.0)
+    parser.add_argument("--leaders", help="coins whose books to follow for a lead-lag set, comma-separated "
+                        "(default: the coin's configured leaders, $SMALLFISH_LEADERS, else BTC,ETH)")
 
 
 def config_from_args(args: argparse.Namespace) -> QuoterConfig:
@@ -125,6 +130,8 @@ def config_from_args(args: argparse.Namespace) -> QuoterConfig:
         paper_fill_model=args.paper_fill_model, paper_order_latency_ms=args.paper_order_latency_ms,
         replay_speed=args.replay_speed,
         live=LiveConfig(dms_horizon_s=args.dms_horizon_s, dms_refresh_s=args.dms_refresh_s),
+        leaders=(tuple(c.strip() for c in args.leaders.split(",") if c.strip() and c.strip() != args.coin)
+                 if args.leaders is not None else leaders_of(args.coin)),
     )
 
 

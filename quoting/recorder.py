@@ -10,7 +10,9 @@ frames to ``_unattributed``; ``subscriptionResponse``/``pong`` not written) is :
 The connection sends ``{"method":"ping"}`` every ``ping_interval_s`` (Hyperliquid closes connections
 silent for 60 s) and reconnects with exponential backoff, resubscribing everything (Hyperliquid has no
 resume cursor; the ``trades`` snapshot on subscribe may repeat trades, which cleaning deduplicates).
-SIGTERM/SIGINT: stop reading, fsync, compress every open file, exit 0.
+SIGTERM/SIGINT: stop reading, fsync, compress every open file, exit 0. With ``leaders``, the configured leaders of
+the coins (:mod:`data_lake.leaders`: ``$SMALLFISH_LEADERS``, default BTC and ETH) are recorded too, as coins of their
+own: their clean books are what the nightly lead-lag fit and a lead-lag quoter read.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from data_lake.leaders import with_leaders
 from data_lake.raw_zone import envelope, iso_ns
 from quoting.frame_routing import CONTROL_CHANNELS, route
 from quoting.raw_capture import HOUR_NS, UNATTRIBUTED, HourlyRawWriter, compress_plain
@@ -272,11 +275,15 @@ def record_main(
     *,
     ping_interval_s: float = 30.0,
     backoff_max_s: float = 30.0,
+    leaders: bool = False,
 ) -> int:
-    """``smallfish record``: record ``coins`` (and ``address``'s fills/orders) into raw zone ``out`` until
-    SIGTERM/SIGINT; returns the exit code."""
+    """``smallfish record``: record ``coins`` (with ``leaders``, also their configured leaders) and ``address``'s
+    fills/orders into raw zone ``out`` until SIGTERM/SIGINT; returns the exit code."""
+    recorded = with_leaders(coins) if leaders else tuple(coins)
+    if leaders:
+        log.info("recording %s (with the leaders of %s)", ", ".join(recorded), ", ".join(coins))
     config = RecorderConfig(
-        tuple(coins), Path(out), ws_url, address, ping_interval_s=ping_interval_s, backoff_max_s=backoff_max_s
+        recorded, Path(out), ws_url, address, ping_interval_s=ping_interval_s, backoff_max_s=backoff_max_s
     )
     stats = asyncio.run(record(config))
     log.info("recorder stopped: %d frames, %d lines, %d connections", stats.frames, stats.lines, stats.connections)
