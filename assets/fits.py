@@ -27,12 +27,12 @@ import polars as pl
 
 from assets.fit_rows import fit_rows
 from assets.measurement import features
-from assets.metadata import png_md
+from assets.metadata import SKIPPED, png_md, skipped
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.regime_state import CANDIDATE_JSON, PARAMS_JSON, minute_bars, regime_candidates, regime_params
 from assets.quality import DAY_MS, day_bounds_ms
 from calibration.fill_intensity import fill_intensity_figure, fill_intensity_table, taker_orders
-from calibration.markouts import mid_series
+from calibration.mids import MID_MAX_AGE_MS, mid_series
 from calibration.regimes import RegimeParams, regime_beliefs, regime_timeline_figure
 from calibration.vol_fit import fit_volatility
 from calibration.window_fits import (
@@ -54,8 +54,6 @@ TRADE_COLUMNS = ["coin", "time", "tid", "px", "sz", "side", "buyer", "seller", "
 ARRIVAL_COLUMNS = ["time", "tid", "side", "buyer", "seller", "hash"]
 """What :func:`order_arrival_times` reads; the Hawkes fit reads them one day at a time (memory of one day)."""
 NO_HMM = "none: regime_fit stored no HMM for this partition"
-MID_MAX_AGE_MS = 5_000
-"""Oldest mid a taker order's depth is measured from (``taker_orders``' ``max_mid_age_ms``)."""
 
 
 class FitWindowConfig(dg.Config):
@@ -193,6 +191,13 @@ def kappa_fit(
         table = fill_intensity_table(fitted.orders, window.seconds, grid=fitted.grid, unit="ticks")
         metadata["fill_intensity"] = png_md(fill_intensity_figure(table, overall, unit="ticks"), "fill intensity")
     metadata |= {"tick_size": fitted.tick_size, "taker_orders": fitted.orders.height}
+    if "depth_ticks" in fitted.orders.columns:
+        metadata["taker_orders_without_fresh_mid"] = fitted.orders["depth_ticks"].null_count()
+        metadata["mid_max_age_ms"] = MID_MAX_AGE_MS
+    elif window.days:
+        metadata |= skipped(f"no book mid in the window's {len(window.days)} days: no taker order has a depth")
+    else:
+        metadata |= skipped(f"no trades on {date}: the fit window is empty")
     metadata["dispersion_index"] = fitted.dispersion
     rows = _rows(fitted.fits, coin, date, window)
     return _write(context, lake, "kappa_fit", rows, fitted.fits, window, metadata, ("A", "kappa_", "actual_over"))
@@ -208,7 +213,7 @@ def hawkes_fit(
     lake = data_lake.lake()
     window = fit_window(lake, "trades", coin, date, config.window_days)
     fitted = fit_hawkes_window(_arrivals(lake, coin, window.days), start_ms=window.start_ms, end_ms=window.end_ms)
-    metadata: dict[str, Any] = {}
+    metadata: dict[str, Any] = {} if window.days else skipped(f"no trades on {date}: the fit window is empty")
     if fitted.residuals is not None:
         title = f"{coin}: pooled taker orders, n = {fitted.fits[0][1].n}"
         metadata["qq_plot"] = png_md(hawkes_qq_figure(fitted.residuals, title=title), "Hawkes Q-Q plot")
@@ -244,7 +249,7 @@ def _taker_orders(lake: Lake, coin: str, days: tuple[dt.date, ...]) -> tuple[pl.
         start, end = day_bounds_ms(day)
         near = mid.filter(pl.col("time").is_between(start - MID_MAX_AGE_MS, end, closed="left"))
         trades = lake.read_partition("trades", coin, day, columns=TRADE_COLUMNS)
-        orders.append(taker_orders(trades, near, tick_size=tick, max_mid_age_ms=MID_MAX_AGE_MS))
+        orders.append(taker_orders(trades, near, tick_size=tick))
     return pl.concat(orders), mid, tick
 
 
@@ -292,7 +297,8 @@ def _write(
     metadata: dict[str, Any],
     key_params: tuple[str, ...],
 ) -> dg.MaterializeResult:
-    """Replace the partition of ``table_name`` with ``rows``; metadata: window, key estimates, warnings, statuses."""
+    """Replace the partition of ``table_name`` with ``rows``; metadata: window, key estimates, warnings, statuses,
+    and ``skipped`` with the fits' reasons when none of them succeeded."""
     coin, date = coin_and_date(context)
     version = lake.write_partition(table_name, rows, coin, date)
     segments_by_warning: dict[str, list[str]] = {}
@@ -303,6 +309,8 @@ def _write(
     for warning in warnings:
         context.log.warning(warning)
     statuses = dict(Counter(fit.status for _, fit in fits))
+    if not any(fit.ok for _, fit in fits) and SKIPPED not in metadata:
+        metadata = metadata | skipped("no fit: " + "; ".join(dict.fromkeys(w for _, fit in fits for w in fit.warnings)))
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows.height,

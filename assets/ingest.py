@@ -24,15 +24,7 @@ def raw_captures(context: dg.AssetExecutionContext, data_lake: DataLakeResource)
     coin, date = coin_and_date(context)
     files = raw_zone.discover(data_lake.raw(), coin=coin, date=date)
     rows = [
-        {
-            "coin": coin,
-            "date": date,
-            "source": f.source,
-            "file": str(f.path),
-            "bytes": f.path.stat().st_size,
-            "lines": raw_zone.count_lines(f.path),
-            "modified_ns": f.path.stat().st_mtime_ns,
-        }
+        {"coin": coin, "date": date, "source": f.source, "file": str(f.path), **dict(zip(("bytes", "lines", "modified_ns"), raw_zone.inventory(f), strict=True))}
         for f in files
     ]
     inventory = RAW_CAPTURES.conform(pl.DataFrame(rows, schema=RAW_CAPTURES.polars_schema))

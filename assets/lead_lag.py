@@ -20,7 +20,7 @@ from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import DAY_MS, day_bounds_ms
 from calibration.fit_result import code_version
 from calibration.lead_lag import LeadLagConfig, LeadLagResult, fit_lead_lag
-from calibration.markouts import mid_series
+from calibration.mids import mid_series
 from data_lake.lake import Lake
 from data_lake.leaders import leaders_of
 from data_lake.tables import LEAD_LAG_FIT

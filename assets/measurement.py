@@ -2,19 +2,21 @@
 
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
 import polars as pl
 
 from assets.regime_state import day_regime_beliefs
-from assets.metadata import png_md, table_metadata
+from assets.metadata import png_md, skipped, table_metadata
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import day_bounds_ms
 from calibration.bars import features_1min, features_1s
 from calibration.fill_log import enrich_fill_log
-from calibration.markouts import maker_side_of_trades, markouts, mid_series
+from calibration.markouts import maker_side_of_trades, markouts
+from calibration.mids import MID_MAX_AGE_MS, mid_series
 from calibration.toxicity import book_signals
-from data_lake.tables import MARKOUT_HORIZONS_MS
+from data_lake.tables import MARKOUT_HORIZONS_MS, MARKOUTS
 from pipelines.resources import DataLakeResource
 from validation.baseline import baseline_metrics as baseline_table
 from validation.baseline import markout_curve, plot_markout_curve
@@ -43,7 +45,9 @@ def _book_with_next_day_head(data_lake: DataLakeResource, coin: str, date: dt.da
 def features(context: dg.AssetExecutionContext, config: FeaturesConfig, data_lake: DataLakeResource) -> dg.MaterializeResult:
     """1 s and 1 min bars: returns, EWMA variance, RV, bipower, jump ratio, imbalance, microprice, VPIN.
 
-    The previous day's trades warm VPIN up (its buckets span many hours); bars cover this day only.
+    The previous day's trades warm VPIN up (its buckets span many hours); bars cover this day only. Bars inside a
+    capture gap do not exist (``calibration.bars``): the metadata counts them and the trades they held; a day
+    without a book mid has no bars at all (skipped, empty partition).
     """
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
@@ -54,24 +58,43 @@ def features(context: dg.AssetExecutionContext, config: FeaturesConfig, data_lak
         [features_1s(trades, book, config.half_life_1s_bars), features_1min(trades, book, config.half_life_1min_bars)]
     ).filter(pl.col("time").is_between(start, end - 1))
     version = lake.write_partition("features", bars.with_columns(date=pl.lit(date)), coin, date)
+    day_trades = trades.filter(pl.col("time").is_between(start, end - 1)).height
+    metadata = {**table_metadata(bars, lake.uri("features"), version), **_bar_coverage(bars, day_trades)}
+    if bars.height == 0:
+        metadata |= skipped(
+            f"no bars: the book has no two-sided mid this day ({book.height} book rows); "
+            f"{day_trades} trades are in no bar"
+        )
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _bar_coverage(bars: pl.DataFrame, day_trades: int) -> dict[str, Any]:
+    """Bar counts, the 1 s bars missing inside capture gaps (between the first and last bar), the day's trades
+    outside every 1 s bar, and the 1 min median jump ratio and last VPIN (NaN when undefined)."""
+    seconds = bars.filter(pl.col("bar_ms") == 1000)
     minute = bars.filter(pl.col("bar_ms") == 60_000)
-    return dg.MaterializeResult(
-        metadata={
-            **table_metadata(bars, lake.uri("features"), version),
-            "bars_1s": bars.height - minute.height,
-            "bars_1min": minute.height,
-            "median_jump_ratio_1min": float(minute["jump_ratio"].median()) if minute.height else float("nan"),
-            "vpin_last": float(minute["vpin"].drop_nulls().tail(1).item()) if minute["vpin"].drop_nulls().len() else float("nan"),
-        }
-    )
+    span = (seconds["time"].max() - seconds["time"].min()) // 1000 + 1 if seconds.height else 0
+    in_bars = int(seconds.select(pl.col("n_buys") + pl.col("n_sells")).sum().item()) if seconds.height else 0
+    jump = minute["jump_ratio"].drop_nulls()
+    vpin = minute["vpin"].drop_nulls()
+    return {
+        "bars_1s": seconds.height,
+        "bars_1min": minute.height,
+        "bars_1s_missing_in_gaps": span - seconds.height,
+        "trades_outside_bars": day_trades - in_bars,
+        "median_jump_ratio_1min": float(jump.median()) if jump.len() else float("nan"),
+        "vpin_last": float(vpin[-1]) if vpin.len() else float("nan"),
+    }
 
 
 @dg.asset(name="markouts", partitions_def=COIN_DAY, group_name=GROUP, deps=["fills", "trades", "book", features], kinds={"delta", "polars"})
 def markouts_asset(context: dg.AssetExecutionContext, data_lake: DataLakeResource) -> dg.MaterializeResult:
     """Markouts at 200 ms / 1 s / 5 s / 30 s of own fills and of market trades seen from the maker side.
 
-    Regime beliefs come from the causal filter under the previous day's HMM (out of sample); without one they
-    stay null.
+    Mids by ``calibration.mids``' rule: a fill without a mid before it, or a horizon without a fresh mid (a capture
+    gap), stays null and is counted in the metadata. Regime beliefs come from the causal filter under the previous
+    day's HMM (out of sample); without one they stay null. Nothing to mark (no fills) or nothing to mark against
+    (no book mid) skips the day with an empty partition.
     """
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
@@ -79,22 +102,51 @@ def markouts_asset(context: dg.AssetExecutionContext, data_lake: DataLakeResourc
     own = lake.read_partition("fills", coin, date).with_columns(is_market_trade=pl.lit(False))
     market = maker_side_of_trades(lake.read_partition("trades", coin, date))
     fills = pl.concat([own, market], how="diagonal_relaxed")
-    marked = markouts(fills, mid_series(book), horizons_ms=MARKOUT_HORIZONS_MS)
+    mids = mid_series(book)
+    reason = None
+    if fills.height == 0:
+        reason = "no trades and no own fills this day: nothing to mark"
+    elif mids.height == 0:
+        reason = (
+            f"no book mid this day ({book.height} book rows): {market.height} market trades and {own.height} own "
+            "fills left unmarked"
+        )
+    if reason is not None:
+        empty = MARKOUTS.empty()
+        version = lake.write_partition("markouts", empty, coin, date)
+        metadata = table_metadata(empty, lake.uri("markouts"), version)
+        return dg.MaterializeResult(metadata={**metadata, **skipped(reason)})
+    marked = markouts(fills, mids, horizons_ms=MARKOUT_HORIZONS_MS)
     bars_1s = lake.read_partition("features", coin, date).filter(pl.col("bar_ms") == 1000)
     beliefs = day_regime_beliefs(lake, coin, date, params_date=date - dt.timedelta(days=1))
     fill_log = enrich_fill_log(marked, bars_1s, book_signals(book), beliefs)
     version = lake.write_partition("markouts", fill_log.with_columns(date=pl.lit(date)), coin, date)
-    by_population = fill_log.group_by("is_market_trade").agg(pl.len(), pl.col("markout_5000ms_bps").mean())
     return dg.MaterializeResult(
         metadata={
             **table_metadata(fill_log, lake.uri("markouts"), version),
-            "own_fills": int(fill_log.filter(~pl.col("is_market_trade")).height),
-            "market_trades": int(fill_log.filter(pl.col("is_market_trade")).height),
-            "mean_markout_5s_bps": dg.MetadataValue.md(
-                "\n".join(f"- {'market (maker side)' if r['is_market_trade'] else 'own'}: {r['markout_5000ms_bps']:.3f} bps (n={r['len']})" for r in by_population.iter_rows(named=True))
-            ),
+            "own_fills": own.height,
+            "market_trades": market.height,
+            "without_mid_before_fill": fill_log["mid_at_fill"].null_count(),
+            "without_fresh_mid_by_horizon_ms": {
+                str(h): fill_log[f"mid_{h}ms"].null_count() for h in MARKOUT_HORIZONS_MS
+            },
+            "mid_max_age_ms": MID_MAX_AGE_MS,
+            "mean_markout_5s_bps": dg.MetadataValue.md(_mean_markout_md(fill_log)),
         }
     )
+
+
+def _mean_markout_md(fill_log: pl.DataFrame) -> str:
+    """Mean 5 s markout per population, with the fills it averages (n/a where none has one)."""
+    by_population = fill_log.group_by("is_market_trade").agg(
+        pl.col("markout_5000ms_bps").mean(), pl.col("markout_5000ms_bps").count().alias("n")
+    )
+    lines = []
+    for r in by_population.sort("is_market_trade").iter_rows(named=True):
+        name = "market (maker side)" if r["is_market_trade"] else "own"
+        mean = "n/a" if r["markout_5000ms_bps"] is None else f"{r['markout_5000ms_bps']:.3f} bps"
+        lines.append(f"- {name}: {mean} (n={r['n']})")
+    return "\n".join(lines)
 
 
 @dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=[markouts_asset], kinds={"delta", "polars"})
@@ -105,7 +157,7 @@ def baseline_metrics(context: dg.AssetExecutionContext, data_lake: DataLakeResou
     marked = lake.read_partition("markouts", coin, date)
     table = baseline_table(marked)
     version = lake.write_partition("baseline_metrics", table.with_columns(coin=pl.lit(coin), date=pl.lit(date)), coin, date)
-    metadata = {
+    metadata: dict[str, Any] = {
         "dagster/row_count": table.height,
         "delta_version": version,
         "table": dg.MetadataValue.md(
@@ -116,7 +168,11 @@ def baseline_metrics(context: dg.AssetExecutionContext, data_lake: DataLakeResou
             )
         ),
     }
-    curve = markout_curve(marked, MARKOUT_HORIZONS_MS) if marked.height else pl.DataFrame()
+    if marked.height == 0:
+        return dg.MaterializeResult(metadata=metadata | skipped("no markouts this day (see the markouts asset)"))
+    curve = markout_curve(marked, MARKOUT_HORIZONS_MS).filter(pl.col("mean_bps").is_finite())
     if curve.height:
         metadata["markout_curve"] = png_md(plot_markout_curve(curve, f"{coin} {date}: mean markout by horizon"), "markout curve")
+    else:
+        metadata["markout_curve"] = "not drawn: no fill has a markout at any horizon"
     return dg.MaterializeResult(metadata=metadata)

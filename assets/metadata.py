@@ -10,6 +10,10 @@ import dagster as dg
 import polars as pl
 
 GAP_MS = 60_000
+SKIPPED = "skipped"
+"""Metadata key of a materialisation that could compute nothing: its value is the reason. The asset still succeeds
+(writing an empty, schema-correct partition where something downstream reads it), and ``python -m pipelines.run``
+prints the reason."""
 
 
 def _iso(ms: int) -> str:
@@ -61,6 +65,11 @@ def table_metadata(df: pl.DataFrame, uri: str, version: int | None) -> dict[str,
             }
         )
     return meta
+
+
+def skipped(reason: str) -> dict[str, Any]:
+    """The metadata of a materialisation that computed nothing, and why."""
+    return {SKIPPED: dg.MetadataValue.text(reason)}
 
 
 def png_md(png: bytes, alt: str) -> dg.MetadataValue:

@@ -1,4 +1,9 @@
-"""Partitions: one per (coin, UTC day). Coins are dynamic: the raw-arrival sensor and `make demo` add them."""
+"""Partitions: one per (coin, UTC day). Coins are dynamic: the raw-arrival sensor and `make demo` add them.
+
+Days run from Hyperliquid's first data to yesterday (UTC): a day is partitioned once it is over. A raw file can name
+a day or a coin no partition can hold (a capture of today, a stray ``19700101`` folder, a coin with ``|``);
+:func:`partition_problem` says why, so callers skip it by name instead of letting Dagster abort the whole run.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,55 @@ import datetime as dt
 
 import dagster as dg
 
+FIRST_DAY = dt.date(2023, 2, 1)
+"""Hyperliquid's first data: its L1 explorer blocks (``s3://hl-mainnet-node-data/explorer_blocks``) start in
+February 2023. The l2Book archive starts later (~2023-04-15) and asset contexts later still (2023-05-20), so
+earlier days hold only what other sources (node data, the info API) give."""
+
 COINS = dg.DynamicPartitionsDefinition(name="coins")
-DAILY = dg.DailyPartitionsDefinition(start_date="2023-04-15", timezone="UTC")
+DAILY = dg.DailyPartitionsDefinition(start_date=FIRST_DAY.isoformat(), timezone="UTC")
 COIN_DAY = dg.MultiPartitionsDefinition({"coin": COINS, "date": DAILY})
+
+FORBIDDEN_IN_COIN = {
+    "|": "Dagster's multi-partition key delimiter",
+    "...": "Dagster's partition range separator",
+    **{c: "a control character" for c in ("\a", "\b", "\f", "\n", "\r", "\t", "\v", "\0")},
+}
+"""Substrings a coin partition key cannot hold, and why (Dagster splits (coin, day) keys on ``|`` and rejects the
+others in partition keys)."""
 
 
 def partition_key(coin: str, date: dt.date) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"coin": coin, "date": date.isoformat()})
+
+
+def coin_problem(coin: str) -> str | None:
+    """Why ``coin`` cannot be a coin partition key, or None when it can."""
+    if not coin:
+        return "an empty coin name cannot be a partition key"
+    found = [f"{bad!r} ({why})" for bad, why in FORBIDDEN_IN_COIN.items() if bad in coin]
+    return f"coin {coin!r} cannot be a partition key: it contains {', '.join(found)}" if found else None
+
+
+def day_problem(date: dt.date, today: dt.date) -> str | None:
+    """Why ``date`` has no daily partition when it is ``today`` (UTC), or None when it has one."""
+    if date < FIRST_DAY:
+        return f"{date} is before Hyperliquid's first data ({FIRST_DAY}, the first daily partition)"
+    if date == today:
+        return f"{date} is today (UTC) and not over: its partition exists from {date + dt.timedelta(days=1)} 00:00 UTC"
+    if date > today:
+        return f"{date} is in the future (today is {today} UTC)"
+    return None
+
+
+def partition_problem(coin: str, date: dt.date, today: dt.date | None = None) -> str | None:
+    """Why (coin, date) is no partition of :data:`COIN_DAY` (``today`` defaults to the current UTC day), or None."""
+    reasons = [r for r in (coin_problem(coin), day_problem(date, today or utc_today())) if r]
+    return "; ".join(reasons) or None
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
 
 
 def coin_and_date(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[str, dt.date]:

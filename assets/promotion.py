@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from assets.metadata import skipped
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.validation import WALK_FORWARD_SOURCE, calibration_metrics_of
 from calibration.fit_result import code_version
@@ -124,7 +125,9 @@ def param_sets(context: dg.AssetExecutionContext, config: PromotionConfig, data_
         )
     except (ValueError, InvalidParameterSet) as exc:
         context.log.warning(f"no candidate for {coin} {date}: {exc}")
-        return dg.MaterializeResult(metadata={"decision": "no candidate", "reason": str(exc)})
+        return dg.MaterializeResult(
+            metadata={"decision": "no candidate", "reason": str(exc), **skipped(f"no candidate: {exc}")}
+        )
     param_registry.register_candidate(lake.root, candidate)
     try:
         incumbent = param_registry.load_promoted(lake.root, coin).param_set

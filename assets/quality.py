@@ -1,7 +1,9 @@
 """Great Expectations 1.x suites for the clean tables, run on a pandas copy inside Dagster asset checks.
 
 GX has no polars datasource and no Dagster integration for 1.x, so it is imported lazily here and fed
-``DataFrame.to_pandas()``; an ephemeral context keeps runs free of shared on-disk state.
+``DataFrame.to_pandas()``; an ephemeral context keeps runs free of shared on-disk state. The sanity bounds
+(tid range, prices within 10x of the day's median, sizes within the notional bound) come from
+:mod:`data_lake.contract`, the same definition the cleaning's quarantine rules use.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+
+from data_lake import contract
 
 DAY_MS = 86_400_000
 
@@ -41,7 +45,18 @@ class SuiteResult:
         return {"evaluated": self.evaluated, "successful": self.successful, "failures": table}
 
 
-def _expectations(table: str, date: dt.date) -> list[Any]:
+def _expectations(table: str, date: dt.date, bounds: contract.Bounds | None = None) -> list[Any]:
+    """The suite of ``table`` on ``date``: its own rules, plus the contract's ranges for ``bounds``."""
+    import great_expectations.expectations as gxe
+
+    ranges = [
+        gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high)
+        for column, (low, high) in contract.expected_ranges(table, bounds).items()
+    ]
+    return [*_table_expectations(table, date), *ranges]
+
+
+def _table_expectations(table: str, date: dt.date) -> list[Any]:
     import great_expectations.expectations as gxe
 
     start, end = day_bounds_ms(date)
@@ -106,7 +121,7 @@ def run_suite(table: str, df: pl.DataFrame, date: dt.date) -> SuiteResult:
     import great_expectations as gx
 
     name = f"{table}_{date.isoformat()}"
-    expectations = _expectations(table, date)
+    expectations = _expectations(table, date, contract.day_bounds(table, df))
     if df.height == 0:
         return SuiteResult(name, True, len(expectations), len(expectations))
     context = gx.get_context(mode="ephemeral")
@@ -118,6 +133,8 @@ def run_suite(table: str, df: pl.DataFrame, date: dt.date) -> SuiteResult:
     )
     suite = context.suites.add(gx.ExpectationSuite(name=f"{name}_suite", expectations=expectations))
     validation = context.validation_definitions.add(gx.ValidationDefinition(name=f"{name}_vd", data=batch_def, suite=suite))
+    if table in contract.BOUNDED_TABLES:
+        df = df.with_columns(**contract.extremes(table, df.columns))
     checked = df.select(c for c in df.columns if c in _columns_checked(expectations))
     result = validation.run(batch_parameters={"dataframe": checked.to_pandas()}, result_format="SUMMARY")
     failures = []

@@ -2,8 +2,10 @@
 alerts, and the alerts again as asset checks.
 
 The walk-forward's window ends with the partition's day: ``n_folds`` rolling folds of ``train_hours`` then
-``test_hours`` (60 d / 7 d by default; hours for the demo), cut short where the lake's book starts. The report is
-one self-contained HTML file, ``{lake_root}/reports/{coin}/{date}.html`` (``./reports/...`` for an ``s3://`` lake).
+``test_hours`` (60 d / 7 d by default; hours for the demo), cut short where the lake's book starts. It runs once the
+book covers one train and one test window (covered time: capture gaps over a minute do not count); until then it
+writes empty partitions and says, in covered hours, what it has and what it needs. The report is one self-contained
+HTML file, ``{lake_root}/reports/{coin}/{date}.html`` (``./reports/...`` for an ``s3://`` lake).
 Times are UTC epoch ms; ``time`` of the calibration, signal and alert rows is the end of the evaluated window.
 """
 
@@ -18,10 +20,18 @@ from typing import Any
 import dagster as dg
 import numpy as np
 import polars as pl
+from pydantic import Field
 
 from assets.lead_lag import leader_mids_for_folds
+from assets.metadata import skipped
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import day_bounds_ms
+from assets.verdicts import (
+    COMPONENT_VERDICTS_SPEC,
+    clear_component_verdicts,
+    component_verdict_rows,
+    materialise_component_verdicts,
+)
 from calibration.fit_result import InsufficientSamples, code_version
 from data_lake.lake import Lake
 from data_lake.tables import BOOK_LEVELS, CALIBRATION_METRICS, WALK_FORWARD, WALK_FORWARD_PNL
@@ -40,6 +50,7 @@ from validation.calibration_metrics import (
     CalibrationMetrics,
     adverse_selection_calibration,
 )
+from validation.component_verdict import diagnosis_section
 from validation.report import write_report
 from validation.signal_quality import MIN_WINDOW_SAMPLES, SignalQuality
 from validation.signal_quality import signal_quality as measure_signal
@@ -47,7 +58,7 @@ from data_lake.param_schema import json_safe
 from validation.candidate import CANDIDATE
 from data_lake.leaders import leaders_of
 from validation.variants import BASELINE, LEADER_MIDS, VariantConfig
-from validation.walk_forward import Fold, rolling_folds
+from validation.walk_forward import MAX_GAP_MS, Fold, covered_ms, rolling_folds
 from validation.walk_forward_run import POOLED, WalkForwardRun, final_candidate, report_html, walk_forward
 
 GROUP = "validation"
@@ -64,11 +75,13 @@ TRADE_COLUMNS = ["coin", "time", "tid", "px", "sz", "side", "buyer", "seller", "
 
 
 class WalkForwardConfig(dg.Config):
-    """Fold lengths (hours), the quoting policy of the variants and the significance level."""
+    """Fold lengths (hours), the quoting policy of the variants and the significance level. Set the fold lengths in
+    the run config (``ops.walk_forward_assets.config``) or with ``python -m pipelines.run --train-hours
+    --test-hours --folds``."""
 
-    train_hours: float = 60 * 24
-    test_hours: float = 7 * 24
-    n_folds: int = 4
+    train_hours: float = Field(default=60 * 24, gt=0)
+    test_hours: float = Field(default=7 * 24, gt=0)
+    n_folds: int = Field(default=4, ge=1)
     """Folds wanted; fewer when the lake's book starts later than n_folds test windows after a full train."""
     sz_decimals: int = 2
     order_notional: float = 50.0
@@ -87,6 +100,10 @@ class WalkForwardConfig(dg.Config):
     period_seconds: int = 60
     """P&L bucket of the paired significance tests."""
     alpha: float = 0.05
+    leader: str = ""
+    """Coin whose large mid moves the component verdicts' lead-lag row tests fills against; empty: the coin's first
+    configured leader (:mod:`data_lake.leaders`, ``$SMALLFISH_LEADERS``, by default BTC; none for a coin without
+    one)."""
 
     def variant_config(self) -> VariantConfig:
         return VariantConfig(
@@ -104,14 +121,37 @@ class WalkForwardConfig(dg.Config):
             backtest=BacktestConfig(fill_model=self.fill_model),
         )
 
+    def train_ms(self) -> int:
+        return round(self.train_hours * HOUR_MS)
+
+    def test_ms(self) -> int:
+        return round(self.test_hours * HOUR_MS)
+
+    def lookback_ms(self) -> int:
+        """How far before its end the walk-forward reads: one train window and ``n_folds`` test windows."""
+        return self.train_ms() + self.n_folds * self.test_ms()
+
+    def one_fold_ms(self) -> int:
+        """Covered book time one fold needs: one train and one test window."""
+        return self.train_ms() + self.test_ms()
+
+    def no_fold_reason(self, covered: int, date: dt.date) -> str:
+        """Why there is no fold when the book covers ``covered`` ms of the lookback ending with ``date``."""
+        return (
+            f"no fold: the book covers {covered / HOUR_MS:.2f} h of the {self.lookback_ms() / HOUR_MS:g} h up to the "
+            f"end of {date} (gaps over {MAX_GAP_MS // 1000} s left out); one fold needs "
+            f"{self.one_fold_ms() / HOUR_MS:g} h covered (train_hours {self.train_hours:g} + test_hours "
+            f"{self.test_hours:g}), {self.n_folds} folds {self.lookback_ms() / HOUR_MS:g} h; fold lengths: "
+            f"python -m pipelines.run --train-hours/--test-hours/--folds, or walk_forward_assets' run config"
+        )
+
     def folds(self, first_ms: int, end_ms: int) -> list[Fold]:
         """``n_folds`` folds ending at ``end_ms``, none reaching before ``first_ms``; none when [first_ms, end_ms)
         is shorter than one train and one test window."""
-        train_ms, test_ms = round(self.train_hours * HOUR_MS), round(self.test_hours * HOUR_MS)
-        start = max(end_ms - train_ms - self.n_folds * test_ms, first_ms)
-        if end_ms - start < train_ms + test_ms:
+        start = max(end_ms - self.lookback_ms(), first_ms)
+        if end_ms - start < self.one_fold_ms():
             return []
-        return rolling_folds(start, end_ms, train_ms=train_ms, test_ms=test_ms)
+        return rolling_folds(start, end_ms, train_ms=self.train_ms(), test_ms=self.test_ms())
 
 
 def _days(start_ms: int, end_ms: int) -> tuple[dt.date, dt.date]:
@@ -132,10 +172,11 @@ def _market(lake: Lake, coin: str, first: dt.date, last: dt.date) -> dict[str, p
     }
 
 
-def _first_book_ms(lake: Lake, coin: str, date: dt.date, max_days: int, end_ms: int) -> int:
-    """Time of the first book row of the last ``max_days`` days up to ``date`` (``end_ms`` when there is none)."""
-    book = lake.read("book", coins=coin, start=date - dt.timedelta(days=max_days), end=date, columns=["time"])
-    return int(book["time"].min()) if book.height else end_ms
+def _book_times(lake: Lake, coin: str, start_ms: int, end_ms: int) -> pl.Series:
+    """Times of ``coin``'s book rows in [start_ms, end_ms)."""
+    first, last = _days(start_ms, end_ms)
+    book = lake.read("book", coins=coin, start=first, end=last, columns=["time"])
+    return book.filter(pl.col("time").is_between(start_ms, end_ms, closed="left"))["time"]
 
 
 def report_path(lake: Lake, coin: str, date: dt.date) -> Path:
@@ -199,7 +240,7 @@ def candidate_set_json(data: dict[str, pl.DataFrame], end_ms: int, config: WalkF
     """The ``candidate_set`` column: what :func:`validation.walk_forward_run.final_candidate` builds on the last
     training window, as JSON, and a line saying what it is (or why there is none)."""
     try:
-        fit = final_candidate(data, end_ms, round(config.train_hours * HOUR_MS), config.variant_config())
+        fit = final_candidate(data, end_ms, config.train_ms(), config.variant_config())
     except (InsufficientSamples, ValueError) as exc:
         return None, f"no candidate on the last training window: {exc}"
     document = {"training_window": {"start_ms": fit.window[0], "end_ms": fit.window[1]}, "parameters": fit.parameters}
@@ -247,6 +288,7 @@ def _finite(value: float | None) -> float:
             kinds={"delta", "polars"},
             description="Calibration of fill probabilities and adverse selection: walk-forward baseline and live.",
         ),
+        COMPONENT_VERDICTS_SPEC,
     ],
 )
 def walk_forward_assets(
@@ -257,25 +299,30 @@ def walk_forward_assets(
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
     _, end_ms = day_bounds_ms(date)
-    max_days = math.ceil((config.train_hours + config.n_folds * config.test_hours) / 24) + 1
-    first_ms = _first_book_ms(lake, coin, date, max_days, end_ms)
-    folds = config.folds(first_ms, end_ms)
+    book_times = _book_times(lake, coin, end_ms - config.lookback_ms(), end_ms)
+    covered = covered_ms(book_times)
+    folds = config.folds(int(book_times.min()), end_ms) if covered >= config.one_fold_ms() else []
+    covered_hours = covered / HOUR_MS
     if not folds:  # not an error: too little history yet; stale rows of an earlier run are cleared
-        skipped = (f"no fold: {(end_ms - first_ms) / HOUR_MS:.1f} h of book data up to the end of {date}, one fold "
-                   f"needs {config.train_hours + config.test_hours:g} h (train_hours + test_hours)")
-        lake.write_partition("walk_forward_pnl", WALK_FORWARD_PNL.empty(), coin, date)
-        for name, spec in (("walk_forward", WALK_FORWARD), ("calibration_metrics", CALIBRATION_METRICS)):
-            version = lake.write_partition(name, spec.empty(), coin, date)
-            yield dg.MaterializeResult(asset_key=name, metadata={"skipped": skipped, "delta_version": version})
+        reason = config.no_fold_reason(covered, date)
+        context.log.info(reason)
+        yield from _skip_walk_forward(lake, coin, date, WALK_FORWARD.empty(), reason, book_covered_hours=covered_hours)
         return
     first, last = _days(folds[0].train_start_ms, end_ms)
     market = _market(lake, coin, first, last)
     fit_hours = config.variant_config().lead_lag_fit_hours
     market[LEADER_MIDS] = leader_mids_for_folds(lake, leaders_of(coin), folds, fit_hours)
     run = walk_forward(folds, market, config.variant_config(), alpha=config.alpha)
-    candidate_set, candidate_note = candidate_set_json(market, end_ms, config)
     now_ms = int(time.time() * 1000)
     stamp = {"coin": coin, "date": date, "code_version": code_version(), "run_at_ms": now_ms}
+    if not run.complete_folds:  # e.g. no trades in the folds: each fold's row says why; no evidence, no report
+        reasons = "; ".join(dict.fromkeys(run.rows["warnings"].to_list()))
+        rows = run.rows.with_columns(**{k: pl.lit(v) for k, v in stamp.items()})
+        yield from _skip_walk_forward(lake, coin, date, rows, f"no complete fold of {len(folds)}: {reasons}")
+        return
+    candidate_set, candidate_note = candidate_set_json(market, end_ms, config)
+    leader = config.leader or next(iter(leaders_of(coin)), "")
+    verdicts = component_verdict_rows(lake, run, market, config.variant_config(), coin, leader, (first, last))
     rows = run.rows.with_columns(**{k: pl.lit(v) for k, v in stamp.items()}).with_columns(
         candidate_set=pl.when((pl.col("fold") == POOLED) & (pl.col("variant") == CANDIDATE))
         .then(pl.lit(candidate_set, dtype=pl.String))
@@ -284,7 +331,8 @@ def walk_forward_assets(
     period_pnl = run.pnl.unpivot(index=["fold", "time"], variable_name="variant", value_name="pnl")
     lake.write_partition("walk_forward_pnl", period_pnl.with_columns(coin=pl.lit(coin), date=pl.lit(date)), coin, date)
     path = report_path(lake, coin, date)
-    write_report(path, report_html(run, f"{coin} walk-forward validation, {date.isoformat()}", now_ms))
+    write_report(path, report_html(run, f"{coin} walk-forward validation, {date.isoformat()}", now_ms,
+                                   [diagnosis_section(verdicts)]))
 
     live = lake.read("markouts", coins=coin, start=first, end=last).filter(~pl.col("is_market_trade"))
     found = calibration_rows(run, live)
@@ -308,6 +356,7 @@ def walk_forward_assets(
             "report": dg.MetadataValue.path(str(path)),
             "folds": len(folds),
             "complete_folds": len(run.complete_folds),
+            "book_covered_hours": covered_hours,
             "verdicts": dg.MetadataValue.md(_verdicts_md(run.rows)),
             "spa_p_value": _finite(run.spa.spa_consistent if run.spa else None),
             "reality_check_p_value": _finite(run.spa.reality_check if run.spa else None),
@@ -335,6 +384,22 @@ def walk_forward_assets(
             "fill_well_calibrated": bool(fill.is_well_calibrated) if fill else False,
         },
     )
+    yield materialise_component_verdicts(lake, verdicts, coin, date, stamp)
+
+
+def _skip_walk_forward(
+    lake: Lake, coin: str, date: dt.date, rows: pl.DataFrame, reason: str, **figures: float
+) -> Iterator[dg.MaterializeResult]:
+    """Write ``rows`` (the folds' statuses, or none) and no P&L, calibration or component verdict rows, clearing an
+    earlier run's; the assets say why they hold no evidence."""
+    lake.write_partition("walk_forward_pnl", WALK_FORWARD_PNL.empty(), coin, date)
+    for name, table in (("walk_forward", rows), ("calibration_metrics", CALIBRATION_METRICS.empty())):
+        version = lake.write_partition(name, table, coin, date)
+        yield dg.MaterializeResult(
+            asset_key=name,
+            metadata={"dagster/row_count": table.height, "delta_version": version, **figures, **skipped(reason)},
+        )
+    yield clear_component_verdicts(lake, coin, date, reason)
 
 
 # ---------------------------------------------------------------------------------------------------------------

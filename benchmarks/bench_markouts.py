@@ -13,7 +13,8 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from calibration.markouts import markouts, mid_series
+from calibration.markouts import markouts
+from calibration.mids import MID_MAX_AGE_MS, mid_series
 
 DAY_MS = 86_400_000
 HORIZONS_MS = (1000, 5000, 30000)
@@ -50,26 +51,24 @@ def synthetic_fills(n_fills: int, seed: int = 1) -> pl.DataFrame:
 
 
 def join_asof_loop(fills: pl.DataFrame, mids: pl.DataFrame, horizons_ms: tuple[int, ...]) -> pl.DataFrame:
-    """The plain polars way: one ``join_asof`` per horizon (plus one for the mid at the fill)."""
-    last = mids.group_by("coin").agg(pl.col("time").max().alias("_last"))
+    """The plain polars way: one ``join_asof`` per horizon plus one for the mid before the fill (strictly before
+    it), each at most ``MID_MAX_AGE_MS`` old."""
     out = (
         fills.with_row_index("_row")
         .sort("time")
-        .join(last, on="coin", how="left")
-        .join_asof(mids.rename({"mid": "mid_at_fill"}), on="time", by="coin", check_sortedness=False)
+        .join_asof(
+            mids.rename({"mid": "mid_at_fill"}), on="time", by="coin", check_sortedness=False,
+            allow_exact_matches=False, tolerance=MID_MAX_AGE_MS,
+        )
     )
     for h in horizons_ms:
         right = mids.rename({"time": "_t", "mid": f"mid_{h}ms"})
         out = out.with_columns((pl.col("time") + h).alias("_t"))
-        out = out.join_asof(right, on="_t", by="coin", check_sortedness=False)
-    ok = {h: pl.col("time") + h <= pl.col("_last") for h in (0, *horizons_ms)}
-    m0 = pl.when(ok[0]).then(pl.col("mid_at_fill"))
+        out = out.join_asof(right, on="_t", by="coin", check_sortedness=False, tolerance=MID_MAX_AGE_MS)
+    m0 = pl.col("mid_at_fill")
     return out.sort("_row").select(
         *fills.columns,
-        *[
-            (pl.col("side") * (pl.when(ok[h]).then(pl.col(f"mid_{h}ms")) - m0) / m0 * 1e4).alias(f"markout_{h}ms_bps")
-            for h in horizons_ms
-        ],
+        *[(pl.col("side") * (pl.col(f"mid_{h}ms") - m0) / m0 * 1e4).alias(f"markout_{h}ms_bps") for h in horizons_ms],
     )
 
 

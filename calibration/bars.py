@@ -1,7 +1,10 @@
 """Per-bar market features (1 s and 1 min) from the ``trades`` and ``book`` tables: the ``features`` table's rows.
 
 Every value describes what was known at the bar's end (``time + bar_ms``): mids and book signals are the latest
-observed in or before the bar, VPIN the latest completed bucket. Columns (:data:`FEATURES_SCHEMA`):
+observed in or before the bar and at most ``MID_MAX_AGE_MS`` old (:mod:`calibration.mids`), VPIN the latest completed
+bucket. A bar whose end falls in a capture gap (no mid in the last ``MID_MAX_AGE_MS``) does not exist: it is not a
+zero-return bar, and the first bar after the gap has no return (none spans the gap). Columns
+(:data:`FEATURES_SCHEMA`):
 
 | column | unit | meaning |
 |---|---|---|
@@ -9,7 +12,7 @@ observed in or before the bar, VPIN the latest completed bucket. Columns (:data:
 | bar_ms | ms | bar length (1000 or 60000); key with coin and time |
 | time | epoch ms | bar start (UTC) |
 | mid | quote currency | last mid at or before the bar's end, bbo and l2Book merged |
-| log_return | | ``ln(mid / previous bar's mid)`` (null on the first bar) |
+| log_return | | ``ln(mid / previous bar's mid)`` (null on the first bar and after a gap) |
 | n_buys, n_sells | trades | trade prints by aggressor side in the bar |
 | buy_volume, sell_volume | base units | traded size by aggressor side in the bar |
 | ewma_var | log return^2 per bar | EWMA of squared bar returns, ``half_life_bars`` |
@@ -25,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from calibration.markouts import mid_series
+from calibration.mids import mid_series
 from calibration.toxicity import BUCKETS_PER_DAY, VPIN_WINDOW, adv_bucket_volume, book_signals, vpin
 from calibration.volatility import (
     bar_last,
@@ -77,7 +80,8 @@ def features(
     buckets_per_day: int = BUCKETS_PER_DAY,
     vpin_window: int = VPIN_WINDOW,
 ) -> pl.DataFrame:
-    """Bar features of ``trades`` and ``book`` (one or more coins) on ``bar_ms`` bars spanning each coin's mids.
+    """Bar features of ``trades`` and ``book`` (one or more coins) on ``bar_ms`` bars spanning each coin's mids,
+    without the bars inside capture gaps (none at all without a mid: a trades-only day has no bars).
 
     ``realized_bar_ms`` set: rv/bv/jump_ratio per bar from returns on that finer grid. VPIN buckets are
     ``adv_bucket_volume(trades of the coin, buckets_per_day)``, windows of ``vpin_window`` buckets; trades before
@@ -100,7 +104,9 @@ def features(
         measures = window_realized_measures(fine, bar_ms, realized_bar_ms).select("coin", "time", *realized)
         bars = bars.join(measures, on=["coin", "time"], how="left")
     bars = _with_vpin(bars.with_columns(pl.lit(bar_ms).alias("bar_ms")), trades, bar_ms, buckets_per_day, vpin_window)
-    return bars.select(pl.col(name).cast(dtype) for name, dtype in FEATURES_SCHEMA.items())
+    return bars.filter(pl.col("mid").is_not_null()).select(
+        pl.col(name).cast(dtype) for name, dtype in FEATURES_SCHEMA.items()
+    )
 
 
 def _trade_counts(trades: pl.DataFrame, bar_ms: int) -> pl.DataFrame:
@@ -129,4 +135,4 @@ def _with_vpin(
             idx = np.searchsorted(buckets["time"].to_numpy(), bar_end, side="right") - 1
             values[idx >= 0] = bucket_vpin[idx[idx >= 0]]
         parts.append(coin_bars.with_columns(pl.Series("vpin", values, nan_to_null=True)))
-    return pl.concat(parts)
+    return pl.concat(parts) if parts else bars.with_columns(vpin=pl.lit(None, dtype=pl.Float64))

@@ -36,6 +36,7 @@ from scipy import optimize, stats
 from statsmodels.stats.diagnostic import lilliefors
 
 from calibration.fit_result import FitResult, InsufficientSamples
+from calibration.mids import MID_MAX_AGE_MS, mid_before_trade
 
 DepthUnit = Literal["bps", "ticks", "px"]
 """Depth units: basis points of the mid, exchange ticks, or price (quote currency) units."""
@@ -86,7 +87,7 @@ def ewma_kappa(depth_beyond_best: np.ndarray, *, halflife_orders: float, initial
 
 
 def taker_orders(
-    trades: pl.DataFrame, mids: pl.DataFrame, *, tick_size: float, max_mid_age_ms: int = 5_000
+    trades: pl.DataFrame, mids: pl.DataFrame, *, tick_size: float, max_mid_age_ms: int = MID_MAX_AGE_MS
 ) -> pl.DataFrame:
     """Group one coin's trade prints into taker orders and measure each order's reach from the mid just before it.
 
@@ -95,8 +96,8 @@ def taker_orders(
     system hashes never link prints). Links are transitive (connected components).
 
     ``mids`` has ``time`` (epoch ms) and ``mid``, and optionally ``bid_px_1``/``ask_px_1`` (the ``book`` table
-    qualifies). The reference mid is the last one strictly before the order (a snapshot stamped in the same ms may
-    already show the trade) and at most ``max_mid_age_ms`` old; orders without one keep null depths.
+    qualifies). The reference mid is the mid before the trade (:func:`calibration.mids.mid_before_trade`: the last
+    one strictly before the order, at most ``max_mid_age_ms`` old); orders without one keep null depths.
 
     Returns one row per order, sorted by time: ``time, side, taker, hash, n_prints, size, notional, vwap, reach_px``
     (the deepest print: highest price of a buy, lowest of a sell), ``mid_time, mid``, the reach from the mid
@@ -150,14 +151,9 @@ def taker_orders(
         .select(pl.col("time").alias("mid_time"), "mid", *quote_cols)
         .sort("mid_time")
     )
-    orders = orders.join_asof(
-        book,
-        left_on="time",
-        right_on="mid_time",
-        strategy="backward",
-        allow_exact_matches=False,
-        tolerance=max_mid_age_ms,
-        coalesce=False,
+    found = pl.Series(mid_before_trade(book["mid_time"].to_numpy(), orders["time"].to_numpy(), max_mid_age_ms))
+    orders = orders.with_columns(
+        book.select(pl.all().gather(found.replace(-1, None))).get_columns()
     ).with_columns(depth_px=side * (pl.col("reach_px") - pl.col("mid")))
     orders = orders.with_columns(
         depth_bps=pl.col("depth_px") / pl.col("mid") * 1e4, depth_ticks=pl.col("depth_px") / tick_size

@@ -1,7 +1,8 @@
 """Reach curves of resting quotes at a fixed price: the calibration of the fill probability the quoter predicts.
 
-For every decision time t of a window (every ``horizon_ms``), with m the mid of the last book row at or before t,
-a bid d bps deep, at ``m (1 - d / 1e4)``, counts as reached when a sell print at or below that price happens in
+For every decision time t of a window (every ``horizon_ms``), with m the mid of the last book row at or before t
+(at most ``MID_MAX_AGE_MS`` old, :func:`calibration.mids.mid_index`: a t inside a capture gap is left out), a bid
+d bps deep, at ``m (1 - d / 1e4)``, counts as reached when a sell print at or below that price happens in
 ``[t + latency_ms, t + latency_ms + horizon_ms)``; an ask likewise with buy prints at or above ``m (1 + d / 1e4)``.
 This is exactly the event :func:`validation.variants.quote_outcomes` scores, so the price stays where it was quoted
 while the mid moves, and the latency and horizon are the quoter's. Each interval and side gives a reach in bps of
@@ -23,6 +24,7 @@ import polars as pl
 import statsmodels.api as sm
 
 from calibration.fit_result import InsufficientSamples
+from calibration.mids import mid_index
 
 BPS_PER_UNIT = 1e4
 """Basis points in one unit of relative price (glft.BPS is its inverse)."""
@@ -64,8 +66,8 @@ def reach_events(
     start, end = window
     n = max((end - start - latency_ms) // horizon_ms, 0)
     times = start + horizon_ms * np.arange(n, dtype=np.int64)
-    book = book.select("time", "mid").filter(pl.col("mid") > 0).sort("time")
-    rows = np.searchsorted(book["time"].to_numpy(), times, side="right") - 1
+    book = book.select("time", "mid").filter(pl.col("mid") > 0).sort("time", maintain_order=True)
+    rows = mid_index(book["time"].to_numpy(), times)
     keep = rows >= 0
     times, mid = times[keep], book["mid"].to_numpy()[rows[keep]]
     reach = interval_extremes(trades, start, horizon_ms, latency_ms)

@@ -22,15 +22,16 @@ series' intervals by a lag theta and estimate the lead time as the argmax of ``|
   Monte Carlo p-values": then ``p = stop_after / draws``, valid and far above any level worth using).
 - **Response coefficient** ``beta``: the follower's log move per unit log move of the leader at that lag, the OLS
   slope of the follower's return over ``(t, t + h]`` on the leader's over ``(t - lag, t + h - lag]``, on consecutive
-  non-overlapping windows of ``h = response_window_ms`` (previous-tick mids), with a Newey-West HAC SE. Windows of
+  non-overlapping windows of ``h = response_window_ms`` (mids as of each instant, :mod:`calibration.mids`' rule),
+  with a Newey-West HAC SE. Windows of
   seconds keep tick-rounding noise in the leader's return (which would bias an RV-normalised ratio towards zero)
   small against its signal.
 
 The window is trimmed to the span both series cover (a partial day is not padded with silence, which would make the
 shifted null too quiet); capture gaps inside it are not filled, so a long gap makes the null slightly too quiet
-(a shifted leader meets the follower's gap elsewhere). The fit is ``ok`` only with enough ticks, a significant null test at ``alpha`` and a positive lead (the leader
-first); otherwise it carries the estimates with status ``insufficient_samples``, ``not_significant`` or ``no_lead``
-and a reason. Times are UTC epoch ms, mids quote currency, returns log, beta dimensionless.
+(a shifted leader meets the follower's gap elsewhere). The fit is ``ok`` only with enough ticks, a significant null
+test at ``alpha`` and a positive lead (the leader first); otherwise it carries the estimates with status
+``insufficient_samples``, ``not_significant`` or ``no_lead`` and a reason. Times are UTC epoch ms, mids quote currency, returns log, beta dimensionless.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import statsmodels.api as sm
 from numba import njit
 
 from calibration.fit_result import FitResult, InsufficientSamples
+from calibration.mids import mid_index
 
 MODEL = "lead_lag"
 POSITIVE_LAGS_MS = (100, 200, 300, 400, 500, 750, 1_000, 1_500, 2_000, 2_500, 3_000, 4_000, 5_000, 7_500, 10_000,
@@ -154,17 +156,27 @@ def _hy_by_block(s: np.ndarray, x: np.ndarray, u: np.ndarray, y: np.ndarray, lag
     return out
 
 
-def _ticks(mids: pl.DataFrame, start_ms: int, end_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    """Times (ms, float) and log mids of the changes of a ``time, mid`` series inside [start_ms, end_ms), keeping
-    the last mid of each ms; non-positive or missing mids are dropped."""
+def _series(mids: pl.DataFrame, start_ms: int, end_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """Times (ms) and log mids of a ``time, mid`` series inside [start_ms, end_ms), the last mid of each ms kept;
+    non-positive or missing mids are dropped."""
     clean = (
         mids.select(pl.col("time").cast(pl.Int64), pl.col("mid").cast(pl.Float64))
         .filter(pl.col("mid").is_finite() & (pl.col("mid") > 0) & pl.col("time").is_between(start_ms, end_ms - 1))
         .sort("time", maintain_order=True)
         .unique("time", keep="last", maintain_order=True)
-        .filter(pl.col("mid") != pl.col("mid").shift(1).fill_null(-1.0))
     )
-    return clean["time"].to_numpy().astype(np.float64), np.log(clean["mid"].to_numpy())
+    return clean["time"].to_numpy(), np.log(clean["mid"].to_numpy())
+
+
+def _changes(times: np.ndarray, logs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ticks of a series where its mid changed (the first one kept), times as float ms: the HY input."""
+    changed = np.concatenate([[True], np.diff(logs) != 0.0]) if logs.size else np.zeros(0, bool)
+    return times[changed].astype(np.float64), logs[changed]
+
+
+def _ticks(mids: pl.DataFrame, start_ms: int, end_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_changes` of :func:`_series`."""
+    return _changes(*_series(mids, start_ms, end_ms))
 
 
 def _rotated(s: np.ndarray, x: np.ndarray, start: float, span: float, shift: float) -> tuple[np.ndarray, np.ndarray]:
@@ -191,21 +203,28 @@ def hy_cross_correlation(leader: pl.DataFrame, follower: pl.DataFrame, lags_ms: 
 # the response coefficient
 
 
-def _previous_tick(times: np.ndarray, logs: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Log mid of the last tick at or before each of ``at`` (NaN before the first)."""
-    rows = np.searchsorted(times, at, side="right") - 1
+def _mid_at(times: np.ndarray, logs: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Log mid in force at each of ``at`` by the project's rule (:func:`calibration.mids.mid_index`: the last at or
+    before it, at most ``MID_MAX_AGE_MS`` old), NaN where there is none."""
+    rows = mid_index(times, at.astype(np.int64))
     return np.where(rows >= 0, logs[np.maximum(rows, 0)], np.nan)
 
 
-def response_regression(s: np.ndarray, x: np.ndarray, u: np.ndarray, y: np.ndarray, lag_ms: float,
-                        window: tuple[int, int], horizon_ms: int) -> tuple[float, float, float, float, int]:
+Series = tuple[np.ndarray, np.ndarray]
+"""Times (ms) and log mids of one coin."""
+
+
+def response_regression(leader: Series, follower: Series, lag_ms: float, window: tuple[int, int],
+                        horizon_ms: int) -> tuple[float, float, float, float, int]:
     """OLS of the follower's return over (t, t+h] on the leader's over (t-lag, t+h-lag] on consecutive windows t =
-    start + lag + k h: (beta, HAC SE, t statistic, R^2, windows). Newey-West lags ``floor(4 (n/100)^(2/9))``."""
+    start + lag + k h: (beta, HAC SE, t statistic, R^2, windows). ``leader``/``follower``: every row's time (ms) and
+    log mid (:func:`_series`); a window whose end points lack a mid (a capture gap) is left out. Newey-West lags
+    ``floor(4 (n/100)^(2/9))``."""
     start, end = window
     first = start + max(lag_ms, 0.0)
     t = first + horizon_ms * np.arange(max(int((end - horizon_ms - first) // horizon_ms) + 1, 0))
-    follower_move = _previous_tick(u, y, t + horizon_ms) - _previous_tick(u, y, t)
-    leader_move = _previous_tick(s, x, t + horizon_ms - lag_ms) - _previous_tick(s, x, t - lag_ms)
+    follower_move = _mid_at(*follower, t + horizon_ms) - _mid_at(*follower, t)
+    leader_move = _mid_at(*leader, t + horizon_ms - lag_ms) - _mid_at(*leader, t - lag_ms)
     keep = np.isfinite(follower_move) & np.isfinite(leader_move)
     n = int(keep.sum())
     if n < 10 or not np.any(leader_move[keep] != 0.0):
@@ -245,8 +264,8 @@ def fit_lead_lag(leader: pl.DataFrame, follower: pl.DataFrame, window: tuple[int
         return _insufficient(error, lags, nothing, window)
     start, end = max(window[0], int(s[0]), int(u[0])), min(window[1], int(s[-1]) + 1, int(u[-1]) + 1)
     window = (start, end)
-    s, x = _ticks(leader, start, end)
-    u, y = _ticks(follower, start, end)
+    leader_rows, follower_rows = _series(leader, start, end), _series(follower, start, end)
+    (s, x), (u, y) = _changes(*leader_rows), _changes(*follower_rows)
     n_leader, n_follower = s.size - 1, u.size - 1
     span = float(end - start)
     shortest = 2 * config.min_shift_ms + 2 * float(np.abs(lags).max())
@@ -269,7 +288,8 @@ def fit_lead_lag(leader: pl.DataFrame, follower: pl.DataFrame, window: tuple[int
     lag_se = max(float(boot_lags.std(ddof=1)), _grid_resolution(lags, k) / math.sqrt(12.0))
 
     lag = float(lags[k])
-    beta, beta_se, beta_t, r2, n_windows = response_regression(s, x, u, y, lag, window, config.response_window_ms)
+    beta, beta_se, beta_t, r2, n_windows = response_regression(leader_rows, follower_rows, lag, window,
+                                                               config.response_window_ms)
     if lag <= 0:
         status, reason = NO_LEAD, (f"the strongest co-movement is at {lag:g} ms (the leader does not move first)"
                                    f"{'' if p_value <= config.alpha else f'; and not significant, p = {p_value:.3g}'}")

@@ -10,10 +10,11 @@ positive number is favourable to that party.
 - ``net_{h}ms_bps = spread_capture_bps + markout_{h}ms_bps - fee_bps`` (``fee_bps`` negative for a rebate).
 - ``adverse_selection_bps = max(-markout_5000ms_bps, 0)``: the negative part of the 5 s markout, as a positive cost.
 
-The mid at an instant is the last mid observed at or before it (an as-of lookup, never a later one), from the
-freshest of the ``bbo`` and ``l2Book`` rows (reference/market-making.md section 0). A mid is null when no mid was
-observed at or before the instant, or when the instant lies past the last mid observation of the data (the data
-cannot tell what the mid was then). The 200 ms horizon reports the immediate post-trade jump.
+Mids come from the freshest of the ``bbo`` and ``l2Book`` rows (reference/market-making.md section 0) by the rule
+of :mod:`calibration.mids`: ``mid_at_fill`` is the mid before the fill (the last one strictly before it: a snapshot
+in the fill's own ms may already show the fill), ``mid_{h}ms`` the mid at the instant ``time + h`` (the last one at
+or before it, never a later one); each is null when that mid is more than ``MID_MAX_AGE_MS`` old (a capture gap)
+or there is none. The 200 ms horizon reports the immediate post-trade jump.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
-from numba import njit
+
+from calibration.mids import mid_before_trade, mid_index
 
 HORIZONS_MS: tuple[int, ...] = (200, 1000, 5000, 30000)
 """Default markout horizons in ms: the immediate jump (<= 200 ms), then 1 s, 5 s and 30 s."""
@@ -32,33 +34,6 @@ ADVERSE_HORIZON_MS = 5000
 
 BASE_MAKER_FEE_BPS = 1.5
 """Hyperliquid's base-tier maker fee (0.015 %), charged to a hypothetical maker of market trades."""
-
-
-def mid_series(book: pl.DataFrame) -> pl.DataFrame:
-    """Mid (quote currency) at every book update, ``bbo`` and ``l2Book`` rows merged by time.
-
-    Uses ``(bid_px_1 + ask_px_1) / 2``, else the ``mid`` column; one-sided and crossed books are dropped. At equal
-    ``time`` the last-received row (``recv_time_ns``) wins. Returns ``[coin,] time, mid`` sorted by ``[coin,] time``.
-    """
-    keys = ["coin", "time"] if "coin" in book.columns else ["time"]
-    mid = pl.lit(None, dtype=pl.Float64)
-    crossed = pl.lit(False)
-    if {"bid_px_1", "ask_px_1"} <= set(book.columns):
-        mid = (pl.col("bid_px_1") + pl.col("ask_px_1")) / 2
-        crossed = (pl.col("bid_px_1") >= pl.col("ask_px_1")).fill_null(False)
-    if "mid" in book.columns:
-        mid = pl.coalesce(mid, pl.col("mid"))
-    recv = ["recv_time_ns"] if "recv_time_ns" in book.columns else []
-    by_coin = keys[0] == "coin" and book["coin"].n_unique() > 1
-    order = [*keys, *recv] if by_coin else ["time", *recv]
-    last_at_key = pl.any_horizontal([(pl.col(k) != pl.col(k).shift(-1)).fill_null(True) for k in keys])
-    return (
-        book.select(*keys, *recv, mid.cast(pl.Float64).alias("mid"), crossed.alias("_crossed"))
-        .filter(pl.col("mid").is_not_null() & ~pl.col("_crossed"))
-        .sort(order)
-        .filter(last_at_key)
-        .select(*keys, "mid")
-    )
 
 
 def maker_side_of_trades(trades: pl.DataFrame, maker_fee_bps: float = BASE_MAKER_FEE_BPS) -> pl.DataFrame:
@@ -83,10 +58,11 @@ def markouts(
     """Per fill: mid at the fill and at each horizon, markouts, spread capture and net edge in bps.
 
     ``fills`` needs ``time`` (epoch ms), ``side`` (filled party, +1 buy) and ``px``; with ``coin`` in both frames
-    mids are looked up per coin. ``mids`` is :func:`mid_series` output (sorted by ``[coin,] time``). Fees: the
-    ``fee_bps`` argument, else a ``fee_bps`` column, else ``fee / (px * sz) * 1e4`` from the ``fills`` table.
-    Returns ``fills`` (same rows, same order) plus ``mid_at_fill``, ``mid_age_ms``, ``mid_{h}ms``,
-    ``markout_{h}ms_bps``, ``spread_capture_bps``, ``fee_bps``, ``net_{h}ms_bps`` and ``adverse_selection_bps``
+    mids are looked up per coin. ``mids`` is :func:`calibration.mids.mid_series` output (sorted by ``[coin,]
+    time``). Fees: the ``fee_bps`` argument, else a ``fee_bps`` column, else ``fee / (px * sz) * 1e4`` from the
+    ``fills`` table. Returns ``fills`` (same rows, same order) plus ``mid_at_fill`` (the mid before the fill),
+    ``mid_age_ms`` (its age at the fill), ``mid_{h}ms``, ``markout_{h}ms_bps``, ``spread_capture_bps``,
+    ``fee_bps``, ``net_{h}ms_bps`` and ``adverse_selection_bps``
     (``adverse_horizon_ms`` must be one of the horizons; None leaves it out).
     """
     horizons = [int(h) for h in horizons_ms]
@@ -130,8 +106,9 @@ def _fee_bps(fills: pl.DataFrame, fee_bps: float | None) -> np.ndarray:
 def _mids_at(
     fills: pl.DataFrame, mids: pl.DataFrame, times: np.ndarray, offsets: np.ndarray
 ) -> tuple[np.ndarray, pl.Series]:
-    """Mid at ``times + offset`` for every offset (shape offsets x fills, NaN where unknown) and the age in ms of
-    the mid at offset 0 (null where unknown)."""
+    """Mid before the fill (offset 0) and at ``times + offset`` for the other offsets (shape offsets x fills, NaN
+    where unknown), by :mod:`calibration.mids`' rule, and the age in ms of the mid before the fill (null where
+    unknown)."""
     values = np.full((offsets.size, times.size), np.nan)
     age = np.full(times.size, -1, dtype=np.int64)
     mid_t = mids["time"].to_numpy()
@@ -143,7 +120,7 @@ def _mids_at(
         ends = np.cumsum(runs["len"].to_numpy())
         for coin, lo, hi in zip(runs["value"].to_list(), ends - runs["len"].to_numpy(), ends, strict=True):
             rows = (fills["coin"] == coin).arg_true().to_numpy().astype(np.int64)
-            _lookup(mid_t[lo:hi], mid_v[lo:hi], times, offsets, rows, values, age)
+            _lookup(mid_t[lo:hi], mid_v[lo:hi], times[rows], offsets, rows, values, age)
     else:
         _lookup(mid_t, mid_v, times, offsets, np.arange(times.size), values, age)
     return values, pl.Series("mid_age_ms", age).replace(-1, None)
@@ -152,54 +129,19 @@ def _mids_at(
 def _lookup(
     mid_t: np.ndarray,
     mid_v: np.ndarray,
-    times: np.ndarray,
+    t: np.ndarray,
     offsets: np.ndarray,
     rows: np.ndarray,
     values: np.ndarray,
     age: np.ndarray,
 ) -> None:
-    """Fill ``values[:, rows]`` and ``age[rows]`` from one coin's sorted mid series."""
-    if rows.size == 0 or mid_t.size == 0:
-        return
-    if np.any(mid_t[1:] < mid_t[:-1]):
-        raise ValueError("mids must be sorted by time")
-    t = times[rows]
-    if np.any(t[1:] < t[:-1]):
-        rows = rows[np.argsort(t, kind="stable")]
-        t = times[rows]
-    _asof_gather(mid_t, mid_v, t, rows, offsets, values, age)
-
-
-@njit(cache=True)
-def _asof_gather(
-    ref_t: np.ndarray,
-    ref_v: np.ndarray,
-    query: np.ndarray,
-    rows: np.ndarray,
-    offsets: np.ndarray,
-    values: np.ndarray,
-    age: np.ndarray,
-) -> None:
-    """``values[k, rows[i]]`` = last ``ref_v`` with ``ref_t <= query[i] + offsets[k]`` (NaN if none or past
-    ``ref_t[-1]``), ``age[rows[i]]`` = ms since the offset-0 one; sorted ``ref_t`` and ``query``, so a galloping
-    (exponential) search from the previous answer makes it near-linear."""
-    m = ref_t.size
-    for k in range(offsets.size):
-        j = -1
-        for i in range(query.size):
-            q = query[i] + offsets[k]
-            step = 1
-            while j + step < m and ref_t[j + step] <= q:
-                j += step
-                step *= 2
-            hi = min(j + step, m)
-            while hi - j > 1:
-                mid = (j + hi) // 2
-                if ref_t[mid] <= q:
-                    j = mid
-                else:
-                    hi = mid
-            if j >= 0 and q <= ref_t[m - 1]:
-                values[k, rows[i]] = ref_v[j]
-                if k == 0:
-                    age[rows[i]] = q - ref_t[j]
+    """Fill ``values[:, rows]`` and ``age[rows]`` for fills at ``t`` from one coin's sorted mid series."""
+    for k, offset in enumerate(offsets):
+        if offset == 0:
+            found = mid_before_trade(mid_t, t)
+        else:
+            found = mid_index(mid_t, t + offset)
+        known = found >= 0
+        values[k, rows[known]] = mid_v[found[known]]
+        if offset == 0:
+            age[rows[known]] = t[known] - mid_t[found[known]]

@@ -13,6 +13,8 @@ import numpy as np
 import polars as pl
 from scipy.stats import norm
 
+from calibration.mids import MID_MAX_AGE_MS, mid_index
+
 MU_1 = math.sqrt(2 / math.pi)
 """E|Z| for a standard normal Z."""
 
@@ -26,26 +28,39 @@ REALIZED_COLUMNS = ("n", "rv", "bv", "tq", "jump_ratio", "relative_jump", "ht_z"
 """Columns of :func:`realized_measures` and :func:`window_realized_measures`."""
 
 
-def bar_mids(mids: pl.DataFrame, bar_ms: int) -> pl.DataFrame:
-    """Mid per bar: the last mid observed in each ``bar_ms`` bar, forward filled over bars without one.
+def bar_mids(mids: pl.DataFrame, bar_ms: int, max_age_ms: int = MID_MAX_AGE_MS) -> pl.DataFrame:
+    """Mid per bar: the mid at each bar's last ms by :mod:`calibration.mids`' rule (the last observed at or before
+    it, at most ``max_age_ms`` old), null for a bar inside a capture gap: never carried across the gap.
 
-    ``mids`` is ``coin, time, mid`` sorted by ``coin, time`` (:func:`calibration.markouts.mid_series`). Returns
+    ``mids`` is ``coin, time, mid`` sorted by ``coin, time`` (:func:`calibration.mids.mid_series`). Returns
     ``coin, time, mid`` on a complete grid from each coin's first to last bar; ``time`` is the bar start (epoch ms).
     """
-    return bar_last(mids, ["mid"], bar_ms)
+    return bar_last(mids, ["mid"], bar_ms, max_age_ms=max_age_ms)
 
 
-def bar_last(frame: pl.DataFrame, columns: list[str], bar_ms: int, grid: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Last non-null value of each column per coin and ``bar_ms`` bar, forward filled over later bars: the latest
-    value known at each bar's end. ``frame`` is sorted by ``coin, time``; ``grid`` (``coin, time``) defaults to
-    :func:`bar_grid` of ``frame``."""
-    last = frame.group_by("coin", (pl.col("time") // bar_ms * bar_ms).alias("time"), maintain_order=True).agg(
-        pl.col(c).drop_nulls().last() for c in columns
-    )
-    bars = bar_grid(last, bar_ms) if grid is None else grid.select("coin", "time")
-    return bars.join(last, on=["coin", "time"], how="left", maintain_order="left").with_columns(
-        pl.col(c).forward_fill().over("coin") for c in columns
-    )
+def bar_last(
+    frame: pl.DataFrame,
+    columns: list[str],
+    bar_ms: int,
+    grid: pl.DataFrame | None = None,
+    max_age_ms: int = MID_MAX_AGE_MS,
+) -> pl.DataFrame:
+    """Each column's latest value known at each bar's end: its last non-null value at or before the bar's last ms,
+    null when that value is more than ``max_age_ms`` old (:func:`calibration.mids.mid_index`); of rows at the same
+    time the last wins. ``grid`` (``coin, time``: bar starts) defaults to :func:`bar_grid` of ``frame``."""
+    starts = frame.select("coin", (pl.col("time") // bar_ms * bar_ms).alias("time"))
+    bars = bar_grid(starts, bar_ms) if grid is None else grid.select("coin", "time")
+    parts = []
+    for (coin,), coin_bars in bars.partition_by("coin", as_dict=True, maintain_order=True).items():
+        rows = frame.filter(pl.col("coin") == coin).sort("time", maintain_order=True)
+        bar_end = coin_bars["time"].to_numpy() + bar_ms - 1
+        values = []
+        for column in columns:
+            known = rows.filter(pl.col(column).is_not_null())
+            found = mid_index(known["time"].to_numpy(), bar_end, max_age_ms=max_age_ms)
+            values.append(known[column].gather(pl.Series(found).replace(-1, None)))
+        parts.append(coin_bars.with_columns(values))
+    return pl.concat(parts) if parts else bars.with_columns(frame.select(columns).clear().get_columns())
 
 
 def bar_grid(frame: pl.DataFrame, bar_ms: int) -> pl.DataFrame:
@@ -58,7 +73,8 @@ def bar_grid(frame: pl.DataFrame, bar_ms: int) -> pl.DataFrame:
 
 
 def log_returns(bars: pl.DataFrame) -> pl.DataFrame:
-    """Adds ``log_return = ln(mid_t / mid_{t-1})`` per coin (null on each coin's first bar)."""
+    """Adds ``log_return = ln(mid_t / mid_{t-1})`` per coin: null on each coin's first bar and on both sides of a
+    null mid, so on :func:`bar_mids`' complete grid no return spans a capture gap."""
     return bars.with_columns(pl.col("mid").log().diff().over("coin").alias("log_return"))
 
 

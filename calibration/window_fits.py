@@ -31,6 +31,7 @@ from calibration.fit_result import FitResult, InsufficientSamples
 from calibration.hawkes import fit_hawkes_exp, hawkes_exp_residuals, merge_ties
 from calibration.hawkes_bivariate import fit_hawkes_exp_bivariate
 from calibration.hawkes_gof import exponential_qq
+from calibration.mids import mid_index
 from calibration.regimes import (
     REGIME_FEATURES,
     RegimeParams,
@@ -117,7 +118,7 @@ def fit_kappa_window(
 ) -> KappaWindow:
     """Fill intensity of one coin over [start_ms, end_ms) by grouped MLE on the tick lattice (``unit="ticks"``), from
     the window's taker ``orders`` (:func:`calibration.fill_intensity.taker_orders` with ``tick_size``), its ``mids``
-    (``time, mid``: :func:`calibration.markouts.mid_series`) and ``tick_size`` (:func:`infer_tick_size`).
+    (``time, mid``: :func:`calibration.mids.mid_series`) and ``tick_size`` (:func:`infer_tick_size`).
 
     Segments: ``all`` and ``side=buy``/``side=sell`` (SE(A) with the measured count dispersion of those orders),
     ``regime=<state>`` when ``beliefs`` are given (each order takes the regime known when it arrived: the belief
@@ -238,10 +239,11 @@ def quote_episodes(
     """One row per own resting order: ``oid, side, placed_ms, depth_ticks, duration_s, filled``.
 
     Placed at ``order_time`` (else its first update); it rests until its first status outside
-    :data:`RESTING_STATUSES`, else ``end_ms``. ``depth_ticks = side * (mid - limit_px) / tick`` from the
-    last mid (``mids``: ``time, mid``) at or before placement, positive away from the mid; ``filled`` when the
-    ``fills`` table has a fill of that oid before the episode ends. Orders placed through the mid (negative depth)
-    or without a mid are dropped. The depth at placement stands for the whole episode (the mid moves meanwhile).
+    :data:`RESTING_STATUSES`, else ``end_ms``. ``depth_ticks = side * (mid - limit_px) / tick`` from the mid at
+    placement (``mids``: ``time, mid``; :func:`calibration.mids.mid_index`: at most ``MID_MAX_AGE_MS`` old),
+    positive away from the mid; ``filled`` when the ``fills`` table has a fill of that oid before the episode ends.
+    Orders placed through the mid (negative depth) or without a mid are dropped. The depth at placement stands for
+    the whole episode (the mid moves meanwhile).
     """
     ends = order_updates.filter(~pl.col("status").is_in(RESTING_STATUSES)).group_by("oid").agg(
         end_ms=pl.col("time").min()
@@ -257,8 +259,10 @@ def quote_episodes(
         .join(ends, on="oid", how="left")
         .with_columns(end_ms=pl.col("end_ms").fill_null(end_ms).clip(upper_bound=end_ms))
         .sort("placed_ms")
-        .join_asof(mids.select(pl.col("time").alias("placed_ms"), "mid").sort("placed_ms"), on="placed_ms")
     )
+    known = mids.select("time", "mid").sort("time", maintain_order=True)
+    found = pl.Series(mid_index(known["time"].to_numpy(), orders["placed_ms"].to_numpy())).replace(-1, None)
+    orders = orders.with_columns(known["mid"].gather(found))
     first_fill = fills.group_by("oid").agg(fill_ms=pl.col("time").min())
     return (
         orders.join(first_fill, on="oid", how="left")

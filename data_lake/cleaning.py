@@ -7,6 +7,12 @@ previous day, or of its hour-23 file timed on the next day, belong to the neighb
 any other record outside the day is quarantined. Every record ends as exactly one of: a clean row, a
 quarantined record, a counted duplicate, or a spill-out, and :class:`Accounting` proves it.
 
+The day's rows then meet the data contract (:mod:`data_lake.contract`): prices within 10x of the day's
+median and sizes within the day's notional bound, else quarantined; records sharing a key but differing in
+price, size or side are all quarantined as a conflicting duplicate (identical ones stay counted duplicates).
+Rows quarantined at this stage carry their parsed fields as JSON (the raw text of valid candidates is not
+kept, see :func:`_without_raw`); their source file and line name the raw line.
+
 Files are parsed, attributed and validated one at a time and only their candidate rows (without raw
 text) are kept, so memory follows the day's rows rather than its raw lines; the steps that compare
 records across files (node-fill pairing, dedupe, quoter predictions) then run on the whole day.
@@ -20,7 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
-from data_lake import raw_zone
+from data_lake import contract, raw_zone
 from data_lake.parsers import Records, lines_frame, parse_lines, record_problem, resolve_node_fills
 from data_lake.parsers.records import DUPLICATES, PROVENANCE_COLUMNS, QUARANTINED, quarantined
 from data_lake.tables import QUARANTINE, RAW_CAPTURES, table
@@ -85,16 +91,24 @@ def _partition_files(raw_root: str | Path, coin: str, date: dt.date) -> list[tup
 
 
 def _read(raw_file: raw_zone.RawFile, index: int) -> tuple[pl.DataFrame, Records]:
-    """One file's line batch (``_file`` = ``index``); a damaged LZ4 tail becomes one quarantined record."""
-    decoded = raw_zone.decode_file(raw_file.path)
+    """One file's line batch (``_file`` = ``index``); a damaged LZ4 tail, or a file that cannot be read at all
+    (see :func:`raw_zone.discover`, or an I/O error), becomes one quarantined record, and the day goes on."""
+    problem = raw_file.problem
+    decoded = raw_zone.DecodedFile(b"", 0)
+    if problem is None:
+        try:
+            decoded = raw_zone.decode_file(raw_file.path)
+            problem = decoded.problem
+        except OSError as exc:
+            problem = f"unreadable raw file: {exc.strerror or exc}"
     lines = lines_frame(decoded.data.decode("utf-8", errors="replace"), index, raw_file.source)
-    damaged = [{"_file": index, "_line": lines.height + 1, "_item": 0, "_raw": "", "reason": decoded.problem}] if decoded.undecoded_bytes else []
+    damaged = [{"_file": index, "_line": lines.height + 1, "_item": 0, "_raw": "", "reason": problem}] if problem else []
     return lines, Records(quarantine=quarantined(pl.DataFrame(damaged, schema=_DAMAGE), pl.col("reason")))
 
 
 def _inventory(raw_file: raw_zone.RawFile, coin: str, date: dt.date, lines: int) -> dict[str, object]:
     """The ``raw_captures`` row of one own file."""
-    stat = raw_file.path.stat()
+    stat = raw_zone.file_stat(raw_file.path)
     return {"coin": coin, "date": date, "source": raw_file.source, "file": str(raw_file.path), "bytes": stat.st_size, "lines": lines, "modified_ns": stat.st_mtime_ns}
 
 
@@ -192,17 +206,53 @@ def _first_of_each(df: pl.DataFrame, key: list[str], content: list[str]) -> pl.S
     return ~pl.int_range(df.height, dtype=pl.UInt32, eager=True).is_in(later.implode())
 
 
+def _row_text(name: str) -> pl.Expr:
+    """The row's raw text, else its parsed fields as JSON (what a quarantine row shows of a valid candidate)."""
+    fields = [c for c in table(name).schema if c != "date"]
+    return pl.coalesce(pl.col("_raw"), pl.struct(fields).struct.json_encode()).alias("_raw")
+
+
+def _within_bounds(records: Records) -> Records:
+    """Quarantine the rows outside the day's price and size bounds (:mod:`data_lake.contract`)."""
+    tables, rejected = dict(records.tables), [records.quarantine]
+    for name in contract.BOUNDED_TABLES:
+        df = records.table(name)
+        bounds = contract.day_bounds(name, df)
+        if bounds is None:
+            continue
+        judged = df.with_columns(**contract.extremes(name, df.columns)).with_columns(contract.bound_problem(bounds).alias("_problem"))
+        tables[name] = judged.filter(pl.col("_problem").is_null()).select(df.columns)
+        rejected.append(quarantined(judged.filter(pl.col("_problem").is_not_null()).with_columns(_row_text(name)), pl.col("_problem")))
+    return Records(tables, pl.concat(rejected, how="vertical"), records.duplicates)
+
+
+def _conflicts(name: str, df: pl.DataFrame) -> pl.Series:
+    """True for every row whose key is shared by a row with other :data:`contract.SAME_RECORD` content."""
+    if name not in contract.SAME_RECORD or df.height == 0:
+        return pl.repeat(False, df.height, eager=True)
+    versions = pl.struct(contract.SAME_RECORD[name]).n_unique().over(list(_DEDUPE_KEYS[name]))
+    return df.select(versions > 1).to_series()
+
+
 def _dedupe(records: Records) -> Records:
-    """Keep the first of each duplicate (trades on (coin, time, tid); books and ctx on identical content)."""
-    tables, duplicates = {}, [records.duplicates]
+    """Keep the first of each duplicate (trades on (coin, time, tid); books and ctx on identical content).
+
+    Rows sharing a key but not their price, size or side are all quarantined as a conflicting duplicate:
+    which version is true cannot be told, so none reaches the clean table and both are kept for inspection.
+    """
+    tables, duplicates, conflicting = {}, [records.duplicates], [records.quarantine]
     for name, df in records.tables.items():
         ordered = df.sort(PROVENANCE_COLUMNS)
+        conflict = _conflicts(name, ordered)
+        reason = f"{contract.CONFLICTING_DUPLICATE}: same {', '.join(_DEDUPE_KEYS[name])} but different {', '.join(contract.SAME_RECORD.get(name, ()))}"
+        conflicting.append(quarantined(ordered.filter(conflict).with_columns(_row_text(name)), reason))
+        ordered = ordered.filter(~conflict)
         key = list(_DEDUPE_KEYS[name])
         content = [c for c in table(name).schema if c not in ("date", "recv_time_ns")] if name in _CONTENT_DEDUPED else key
         first = _first_of_each(ordered, key, content)
         tables[name] = ordered.filter(first)
         duplicates.append(ordered.filter(~first).select(DUPLICATES.keys()))
-    return Records(tables, records.quarantine, pl.concat(duplicates, how="vertical"))
+    return Records(tables, pl.concat(conflicting, how="vertical"), pl.concat(duplicates, how="vertical"))
 
 
 def clean_partition(raw_root: str | Path, coin: str, date: dt.date) -> CleanPartition:
@@ -215,7 +265,7 @@ def clean_partition(raw_root: str | Path, coin: str, date: dt.date) -> CleanPart
         parts.append(records)
         if role == "own":
             inventory.append(_inventory(raw_file, coin, date, lines))
-    clean = _with_quoter_predictions(_dedupe(resolve_node_fills(Records.concat(parts))))
+    clean = _with_quoter_predictions(_dedupe(_within_bounds(resolve_node_fills(Records.concat(parts)))))
     return CleanPartition(
         tables={name: _conform(name, clean.table(name), coin, date) for name in CLEAN_TABLES},
         quarantine=_quarantine(clean.quarantine, files, coin, date),

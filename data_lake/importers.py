@@ -25,9 +25,15 @@ Kinds:
   ``metaAndAssetCtxs`` response also gives one ``activeAssetCtx`` frame per coin in ``raw/api``. Time taken:
   the cassette's ``date``, else the file's modification time.
 
-Items that cannot be given a coin (invalid JSON, no coin, empty block, ...), and table rows the mapping cannot
-interpret, are counted with their reason in the report and written to ``raw/{source}/{date}/{H}/_unattributed.jsonl``. Writing merges with
-an existing file and skips lines it already holds, so importing twice changes nothing.
+Items that cannot be given a coin (invalid JSON, no coin, empty block, a coin name the raw zone refuses, ...), and
+table rows the mapping cannot interpret, are counted with their reason in the report and written to
+``raw/{source}/{date}/{H}/_unattributed.jsonl``. Writing merges with an existing file under the lock of its
+directory and skips lines it already holds, so importing twice changes nothing and two concurrent imports into
+one file keep both's lines.
+
+Damage is never hidden: a date or hour in the input's path that is no UTC day or hour is an :class:`InputError`;
+a damaged or undecodable ``.lz4`` input imports the part that decodes, sets the lost tail aside as one
+unattributed item, and names the damage in :attr:`ImportReport.damage` (the CLI then exits 1).
 """
 
 from __future__ import annotations
@@ -35,9 +41,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
-import os
 import re
-import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +95,8 @@ class ImportReport:
     unattributed: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
+    damage: str | None = None
+    """What could not be decoded of the input (a damaged lz4), null when it was read whole."""
 
 
 def import_file(path: str | Path, kind: str, raw_root: str | Path, mapping: TableMapping | None = None) -> ImportReport:
@@ -115,9 +121,18 @@ def import_file(path: str | Path, kind: str, raw_root: str | Path, mapping: Tabl
     channel = {"node-trades": "node_trades", "node-fills": "node_fills", "node-fills-by-block": "node_fills_by_block"}.get(kind)
     if channel is None:
         raise ValueError(f"unknown import kind {kind!r}; expected one of {KINDS}")
-    lines = lines_frame(raw_zone.read_bytes(path).decode("utf-8", errors="replace"), 0, "node")
+    text, damage = _read_text(path)
+    lines = lines_frame(text, 0, "node")
     items = _block_items(lines) if channel == "node_fills_by_block" else _node_items(lines, channel)
-    return _write(ImportReport(kind, path, "node"), items, raw_root, path)
+    return _write(ImportReport(kind, path, "node"), pl.concat([items, damage]), raw_root, path)
+
+
+def _read_text(path: Path) -> tuple[str, pl.DataFrame]:
+    """The input's text and, if its lz4 is damaged, the lost tail as one unattributed item (else no item)."""
+    decoded = raw_zone.decode_file(path)
+    text = decoded.data.decode("utf-8", errors="replace")
+    lost = [{"_line": text.count("\n") + 2, "coin": None, "recv_ns": None, "line": "", "reason": decoded.problem}] if decoded.problem else []
+    return text, pl.DataFrame(lost, schema=_ITEMS)
 
 
 def _import_table(path: Path, kind: str, raw_root: str | Path, mapping: TableMapping | None) -> ImportReport:
@@ -228,11 +243,11 @@ def _json_string(value: pl.Expr) -> pl.Expr:
 
 def _user_fill_items(path: Path) -> pl.DataFrame:
     """An Info-API fills response: one ``userFills`` frame per fill (at most 2000 per response)."""
-    text = raw_zone.read_bytes(path).decode("utf-8", errors="replace")
+    text, damage = _read_text(path)
     try:
         document = json.loads(text)
     except json.JSONDecodeError:
-        return _whole_document(text, "invalid JSON (corrupt document)")
+        return pl.concat([_whole_document(text, "invalid JSON (corrupt document)"), damage])
     cassette = isinstance(document, dict) and "response" in document and "request" in document
     request = document["request"] if cassette and isinstance(document["request"], dict) else {}
     fills = document["response"] if cassette else document
@@ -263,7 +278,7 @@ def _archive_key(path: Path, lines: list[str]) -> tuple[dt.date, int, str] | Non
     """(date, hour, coin) of an S3 l2Book file: from ``…/{date}/{H}/l2Book/{COIN}.lz4``, else its first line."""
     where = _ARCHIVE_PATH.search(path.as_posix())
     if where:
-        return dt.datetime.strptime(where[1], "%Y%m%d").date(), int(where[2]), where[3]
+        return (*_day_hour(path, where[1], where[2]), where[3])
     if not lines:
         return None
     first = pl.DataFrame({"text": lines[:1]}).select(
@@ -281,7 +296,10 @@ def _archive_key(path: Path, lines: list[str]) -> tuple[dt.date, int, str] | Non
 def _import_archive(path: Path, raw_root: str | Path) -> ImportReport:
     """Copy an S3 l2Book file, unchanged, to ``raw/archive/{date}/{H}/{coin}.jsonl.lz4``."""
     report = ImportReport("archive-l2book", path, "archive")
-    lines = raw_zone.read_lines(path)
+    decoded = raw_zone.decode_file(path)
+    report.damage = decoded.problem
+    text = decoded.data.decode("utf-8", errors="replace")
+    lines = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n") if text else []
     try:
         key = _archive_key(path, lines)
     except pl.exceptions.PolarsError:
@@ -293,11 +311,13 @@ def _import_archive(path: Path, raw_root: str | Path) -> ImportReport:
         )
         return _write(report, unknown.select(_ITEMS.keys()), raw_root, path)
     date, hour, coin = key
+    problem = raw_zone.coin_name_problem(coin)
+    if problem:
+        refused = pl.DataFrame({"_line": [1], "coin": [None], "recv_ns": [None], "line": [path.name], "reason": [problem]}, schema=_ITEMS)
+        return _write(report, refused, raw_root, path)
     target = raw_zone.raw_path(raw_root, "archive", date, hour, coin)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, target)
+    with raw_zone.locked(target):
+        raw_zone.write_bytes(target, path.read_bytes())
     report.items = report.attributed = len(lines)
     report.written = [target]
     return report
@@ -305,25 +325,30 @@ def _import_archive(path: Path, raw_root: str | Path) -> ImportReport:
 
 def _write(report: ImportReport, items: pl.DataFrame, raw_root: str | Path, source_path: Path) -> ImportReport:
     """Write attributed items to their coin files and the rest to ``_unattributed.jsonl``; fill the report."""
+    refused = {coin: problem for coin in items["coin"].drop_nulls().unique() if (problem := raw_zone.coin_name_problem(coin))}
     items = items.with_columns(
-        pl.from_epoch("recv_ns", time_unit="ns").dt.date().alias("_date"), pl.from_epoch("recv_ns", time_unit="ns").dt.hour().alias("_hour")
+        pl.col("reason").fill_null(pl.col("coin").replace_strict(refused, default=None, return_dtype=pl.String)),
+        pl.from_epoch("recv_ns", time_unit="ns").dt.date().alias("_date"),
+        pl.from_epoch("recv_ns", time_unit="ns").dt.hour().alias("_hour"),
     )
+    fallback_date, fallback_hour = _fallback_hour(source_path)  # an impossible path fails before anything is written
     good = items.filter(pl.col("reason").is_null())
     for (date, hour, coin), group in good.group_by("_date", "_hour", "coin", maintain_order=True):
         target = raw_zone.raw_path(raw_root, report.source, date, int(hour), coin)
         report.written.append(_merge(target, group["line"]))
     bad = items.filter(pl.col("reason").is_not_null())
     if bad.height:
-        date, hour = _fallback_hour(source_path)
         records = bad.select(
             pl.struct(pl.col("reason"), pl.lit(str(source_path)).alias("input"), pl.col("_line").alias("line"), pl.col("line").alias("text")).struct.json_encode()
         ).to_series()
-        target = Path(raw_root) / report.source / date.strftime("%Y%m%d") / str(hour) / "_unattributed.jsonl"
+        target = Path(raw_root) / report.source / fallback_date.strftime("%Y%m%d") / str(fallback_hour) / "_unattributed.jsonl"
         report.written.append(_merge(target, records))
     report.items += items.height
     report.attributed += good.height
     report.unattributed += bad.height
     report.reasons = dict(Counter(bad["reason"].to_list()))
+    damaged = [reason for reason in report.reasons if reason.startswith(raw_zone.DAMAGED_LZ4)]
+    report.damage = report.damage or (damaged[0] if damaged else None)
     return report
 
 
@@ -331,22 +356,37 @@ def _fallback_hour(path: Path) -> tuple[dt.date, int]:
     """The (date, hour) an input file names (``…/{YYYYMMDD}/{H}[.lz4]``), else the current UTC hour."""
     where = _NODE_PATH.search(path.as_posix())
     if where:
-        return dt.datetime.strptime(where[1], "%Y%m%d").date(), int(where[2])
+        return _day_hour(path, where[1], where[2])
     now = dt.datetime.now(dt.UTC)
     return now.date(), now.hour
 
 
+def _day_hour(path: Path, day: str, hour: str) -> tuple[dt.date, int]:
+    """The UTC (day, hour) an input's path names; an impossible one (``20251399``, hour ``99``) is an input error."""
+    try:
+        date = dt.datetime.strptime(day, "%Y%m%d").date()
+    except ValueError:
+        raise InputError(f"{path}: {day!r} in the path is not a UTC day (YYYYMMDD)") from None
+    if not 0 <= int(hour) <= 23:
+        raise InputError(f"{path}: hour {hour!r} in the path is not a UTC hour (0-23)")
+    return date, int(hour)
+
+
 def _merge(target: Path, lines: pl.Series) -> Path:
-    """Write ``lines`` to ``target`` after the lines it already holds, skipping lines already there."""
-    if target.exists():
-        existing = pl.Series(raw_zone.read_lines(target), dtype=pl.String)
-        lines = existing.append(lines.filter(~lines.is_in(existing.implode())))
-    return raw_zone.write_lines(target, lines.to_list())
+    """Write ``lines`` to ``target`` after the lines it already holds, skipping lines already there.
+
+    Read, append and rewrite happen under the directory's lock, so a concurrent import cannot lose lines."""
+    with raw_zone.locked(target):
+        if target.exists():
+            existing = pl.Series(raw_zone.read_lines(target), dtype=pl.String)
+            lines = existing.append(lines.filter(~lines.is_in(existing.implode())))
+        return raw_zone.write_lines(target, lines.to_list())
 
 
 def _import_asset_ctxs(path: Path, raw_root: str | Path) -> ImportReport:
     """An S3 asset_ctxs CSV: one ``activeAssetCtx`` frame per usable row, per (day, hour, coin) file."""
-    rows = parse_asset_ctxs_csv(raw_zone.read_bytes(path).decode("utf-8", errors="replace"))
+    text, damage = _read_text(path)
+    rows = parse_asset_ctxs_csv(text)
     good = rows.filter(pl.col("reason").is_null())
     recv_ns = pl.col("time") * 1_000_000
     envelope = pl.concat_str(pl.lit('{"time":"'), _iso_from_ms(pl.col("time")), pl.lit('","ver_num":1,"raw":'), pl.col("frame"), pl.lit("}"))
@@ -354,6 +394,7 @@ def _import_asset_ctxs(path: Path, raw_root: str | Path) -> ImportReport:
         [
             good.with_columns(frame=asset_ctx_frames(good)).select("_line", "coin", recv_ns.alias("recv_ns"), envelope.alias("line"), "reason"),
             rows.filter(pl.col("reason").is_not_null()).select("_line", "coin", recv_ns.alias("recv_ns"), pl.col("text").alias("line"), "reason"),
+            damage,
         ]
     ).cast(_ITEMS)
     return _write(ImportReport("asset-ctxs", path, "asset_ctxs"), items.sort("_line"), raw_root, path)
@@ -381,7 +422,9 @@ def import_info_snapshot(path: str | Path, kind: str, raw_root: str | Path, time
     taken at ``time_ms`` (default: the cassette's date, else the file's modification time)."""
     path = Path(path)
     report = ImportReport(kind, path, "api")
-    text = raw_zone.read_bytes(path).decode("utf-8", errors="replace")
+    text, damage = _read_text(path)
+    if damage.height:
+        return _write(report, pl.concat([_whole_document(text, "invalid JSON (corrupt document)"), damage]), raw_root, path)
     try:
         document = json.loads(text)
     except json.JSONDecodeError:

@@ -3,14 +3,17 @@
 The lake root comes from ``SMALLFISH_LAKE`` (default ``./lake``). ``s3://bucket/prefix`` roots take their
 storage options from the environment (``AWS_*`` variables, see :func:`storage_options_from_env`).
 Partition writes replace exactly the rows of that partition in one Delta commit, so re-materialising a
-partition is idempotent and readers never see a half-written partition.
+partition is idempotent and readers never see a half-written partition. A write that runs out of disk space
+raises :class:`OutOfDiskSpace` naming the table and its path (delta-rs reports it as a parquet or I/O error).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,24 @@ def storage_options_from_env(root: str) -> dict[str, str]:
     if "AWS_ENDPOINT_URL" in opts and "AWS_CONDITIONAL_PUT" not in opts:
         opts["AWS_CONDITIONAL_PUT"] = "etag"
     return opts
+
+
+class OutOfDiskSpace(OSError):
+    """The disk filled up while a table was written; the table keeps its last commit."""
+
+
+_NO_SPACE = ("No space left on device", "os error 28", "Disk quota exceeded")
+
+
+@contextmanager
+def _naming_disk_full(name: str, uri: str) -> Iterator[None]:
+    """Turn an out-of-space failure of a Delta write (any exception type delta-rs chose) into :class:`OutOfDiskSpace`."""
+    try:
+        yield
+    except Exception as exc:
+        if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or any(text in str(exc) for text in _NO_SPACE):
+            raise OutOfDiskSpace(errno.ENOSPC, f"out of disk space writing table {name} at path {uri}") from exc
+        raise
 
 
 def _sql_literal(value: Any) -> str:
@@ -99,16 +120,17 @@ class Lake:
             bad = data.filter(pl.col(col) != pl.lit(value, dtype=spec.schema[col]))
             if bad.height:
                 raise ValueError(f"{name}: {bad.height} rows fall outside the slice {col}={value!r}")
-        self._create_if_absent(spec)
-        write_deltalake(
-            self.uri(name),
-            data.to_arrow(),
-            mode="overwrite",
-            predicate=predicate_for(where),
-            partition_by=list(spec.partition_by) or None,
-            storage_options=self.storage_options or None,
-            schema_mode=None,
-        )
+        with _naming_disk_full(name, self.uri(name)):
+            self._create_if_absent(spec)
+            write_deltalake(
+                self.uri(name),
+                data.to_arrow(),
+                mode="overwrite",
+                predicate=predicate_for(where),
+                partition_by=list(spec.partition_by) or None,
+                storage_options=self.storage_options or None,
+                schema_mode=None,
+            )
         return self.delta_table(name).version()
 
     def _create_if_absent(self, spec: Table) -> None:
@@ -128,13 +150,14 @@ class Lake:
 
     def append(self, name: str, df: pl.DataFrame) -> int:
         spec = table(name)
-        write_deltalake(
-            self.uri(name),
-            spec.conform(df).to_arrow(),
-            mode="append",
-            partition_by=list(spec.partition_by) or None,
-            storage_options=self.storage_options or None,
-        )
+        with _naming_disk_full(name, self.uri(name)):
+            write_deltalake(
+                self.uri(name),
+                spec.conform(df).to_arrow(),
+                mode="append",
+                partition_by=list(spec.partition_by) or None,
+                storage_options=self.storage_options or None,
+            )
         return self.delta_table(name).version()
 
     def scan(self, name: str, version: int | None = None) -> pl.LazyFrame:

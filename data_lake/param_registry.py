@@ -15,6 +15,12 @@ and reads back consistently. Readers verify the set against the pointer's sha256
 a pointer that reads torn. Writers of one coin are serialised by a lock file (local roots only: on S3 run one
 writer at a time, the nightly job or an operator).
 
+A pointer that exists but does not parse (garbage bytes, a bad id) stops the quoter; ``promote`` and ``rollback``
+repair it by writing a new pointer (the live set is then taken from the decision log, :func:`pointer_problem`
+says what the file held). A directory where a file belongs is a clear :class:`UnreadableRegistryFile`, never
+replaced. Set ids must have the form of a content hash (``param_schema.check_param_set_id``), so no id can
+name a file outside the registry.
+
 ``version`` grows by one per promotion (rollbacks included). A promoted row stores ``rollback_to``, the set a
 rollback from it restores, so repeated rollbacks walk back through the history.
 """
@@ -38,7 +44,7 @@ import polars as pl
 import pyarrow.fs as pafs
 
 from data_lake.lake import Lake
-from data_lake.param_schema import InvalidParameterSet, ParamSet
+from data_lake.param_schema import InvalidParameterSet, ParamSet, check_param_set_id
 from data_lake.raw_zone import coin_file_name
 from data_lake.tables import PARAM_SETS
 
@@ -56,6 +62,10 @@ class UnknownParameterSet(LookupError):
     """No stored set has this id."""
 
 
+class UnreadableRegistryFile(InvalidParameterSet):
+    """A registry path that exists but cannot be read as a file (a directory in its place, no permission)."""
+
+
 @dataclass(frozen=True)
 class Pointer:
     """The promotion pointer: which set is live, its promotion number and the sha256 of its stored bytes."""
@@ -71,13 +81,17 @@ class Pointer:
     @classmethod
     def from_json(cls, data: bytes) -> Pointer:
         """Parse a pointer; raises ValueError on anything but a complete, well-typed document."""
-        d = json.loads(data)
+        try:
+            d = json.loads(data)
+        except RecursionError:
+            raise ValueError("pointer nested too deeply") from None
         if not isinstance(d, dict) or sorted(d) != sorted(cls.__dataclass_fields__):
             raise ValueError(f"pointer keys {sorted(d) if isinstance(d, dict) else d!r}")
         ok = (isinstance(d["param_set_id"], str) and isinstance(d["sha256"], str)
               and all(isinstance(d[k], int) and not isinstance(d[k], bool) for k in ("version", "promoted_at_ms")))
         if not ok:
             raise ValueError(f"pointer field types {d!r}")
+        check_param_set_id(d["param_set_id"])
         return cls(**d)
 
 
@@ -121,6 +135,9 @@ class _Files:
             return Path(self._path(rel)).read_bytes()
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            hint = "" if self.s3 else "; it must be a file written by smallfish: move it away"
+            raise UnreadableRegistryFile(f"{self._path(rel)} cannot be read ({exc.strerror or exc}){hint}") from None
 
     def write(self, rel: str, data: bytes) -> None:
         """Replace ``rel`` with ``data`` so that a reader sees the old or the new bytes, never a mixture."""
@@ -159,6 +176,8 @@ class _Files:
             st = os.stat(self._path(rel))
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise UnreadableRegistryFile(f"{self._path(rel)} cannot be examined ({exc.strerror or exc})") from None
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
     @contextlib.contextmanager
@@ -197,7 +216,8 @@ def _s3_filesystem(option_items: tuple[tuple[str, str], ...]) -> pafs.S3FileSyst
 
 
 def set_path(coin: str, param_set_id: str) -> str:
-    return f"param_set_docs/{coin_file_name(coin)}/{param_set_id}.json"
+    """Where a set document lives; raises InvalidParameterSet for anything that is not a set id."""
+    return f"param_set_docs/{coin_file_name(coin)}/{check_param_set_id(param_set_id)}.json"
 
 
 def pointer_path(coin: str) -> str:
@@ -226,15 +246,70 @@ def load_set(lake_root: str | Path, coin: str, param_set_id: str) -> ParamSet:
 
 def _read_pointer(files: _Files, coin: str) -> Pointer | None:
     """The pointer, re-read while it parses as torn (impossible with atomic replacement; cheap to guard)."""
+    problem = ""
     for _ in range(_READ_ATTEMPTS):
         data = files.read(pointer_path(coin))
         if data is None:
             return None
         try:
             return Pointer.from_json(data)
-        except ValueError:
+        except ValueError as exc:
+            problem = str(exc)[:200]
             time.sleep(_RETRY_SLEEP_S)
-    raise InvalidParameterSet(f"{coin}: promotion pointer unreadable after {_READ_ATTEMPTS} attempts")
+    raise InvalidParameterSet(
+        f"{coin}: promotion pointer {pointer_path(coin)} unreadable after {_READ_ATTEMPTS} attempts ({problem}); "
+        "`smallfish params promote` or `rollback` rewrites it"
+    )
+
+
+def _describe_bytes(data: bytes | None) -> str:
+    if data is None:
+        return "nothing (the file is gone)"
+    return f"{len(data)} bytes starting {data[:60]!r}"
+
+
+def pointer_problem(lake_root: str | Path, coin: str) -> str | None:
+    """What an unparsable pointer file holds (for the operator), or None when it is absent or a valid pointer.
+
+    Raises :class:`UnreadableRegistryFile` when the pointer cannot be read at all (a directory in its place).
+    """
+    files = _store(lake_root)[1]
+    try:
+        _read_pointer(files, coin)
+    except UnreadableRegistryFile:
+        raise
+    except InvalidParameterSet:
+        return _describe_bytes(files.read(pointer_path(coin)))
+    return None
+
+
+def _recorded_pointer(lake_root: str | Path, coin: str) -> Pointer | None:
+    """The pointer as the decision log last recorded it (the latest promotion), for repairing a broken file."""
+    promoted = decisions(lake_root, coin).filter(pl.col("status") == "promoted")
+    if promoted.is_empty():
+        return None
+    row = promoted.row(-1, named=True)
+    return Pointer(row["param_set_id"], row["pointer_version"], row["decided_at_ms"], row["sha256"] or "")
+
+
+def _current_pointer(lake_root: str | Path, files: _Files, coin: str) -> Pointer | None:
+    """The pointer; when the file holds something else, the decision log's last promotion (the caller then
+    replaces the file). A directory in its place raises :class:`UnreadableRegistryFile`."""
+    try:
+        return _read_pointer(files, coin)
+    except UnreadableRegistryFile:
+        raise
+    except InvalidParameterSet:
+        return _recorded_pointer(lake_root, coin)
+
+
+def _read_pointer_or_none(files: _Files, coin: str) -> Pointer | None:
+    try:
+        return _read_pointer(files, coin)
+    except UnreadableRegistryFile:
+        raise
+    except InvalidParameterSet:
+        return None
 
 
 def read_pointer(lake_root: str | Path, coin: str) -> Pointer | None:
@@ -301,7 +376,7 @@ def register_candidate(lake_root: str | Path, param_set: ParamSet, *, at_ms: int
             files.write(set_path(coin, set_id), param_set.to_json())
         stored, data = _read_set(files, coin, set_id)
         if decisions(lake_root, coin).filter(pl.col("param_set_id") == set_id).is_empty():
-            pointer = _read_pointer(files, coin)
+            pointer = _current_pointer(lake_root, files, coin)
             version = pointer.version if pointer else 0
             _append(lake, [_row(coin, set_id, "candidate", "registered", _at(at_ms), version, stored, data)])
     return stored
@@ -309,8 +384,9 @@ def register_candidate(lake_root: str | Path, param_set: ParamSet, *, at_ms: int
 
 def _install(lake: Lake, files: _Files, coin: str, target: ParamSet, data: bytes, reason: str,
              rollback_to: str | None, retire_reason: str, at_ms: int) -> Pointer:
-    """Record the promotion (and the retirement of the live set) in one commit, then replace the pointer."""
-    current = _read_pointer(files, coin)
+    """Record the promotion (and the retirement of the live set) in one commit, then replace the pointer (a
+    broken pointer file included: ``current`` then comes from the decision log)."""
+    current = _current_pointer(lake.root, files, coin)
     pointer = Pointer(target.param_set_id, (current.version if current else 0) + 1, at_ms, sha256_hex(data))
     rows = [_row(coin, target.param_set_id, "promoted", reason, at_ms, pointer.version, target, data, rollback_to)]
     if current is not None and current.param_set_id != target.param_set_id:
@@ -329,11 +405,21 @@ def promote(lake_root: str | Path, coin: str, param_set_id: str, reason: str, *,
     lake, files = _store(lake_root)
     with files.lock(coin):
         target, data = _read_set(files, coin, param_set_id)
-        current = _read_pointer(files, coin)
+        current = _current_pointer(lake_root, files, coin)
         if current is not None and current.param_set_id == param_set_id:
-            return current
-        return _install(lake, files, coin, target, data, reason, current.param_set_id if current else None,
-                        f"replaced by {param_set_id}", _at(at_ms))
+            if _read_pointer_or_none(files, coin) == current:
+                return current
+            rollback_to = _recorded_rollback_to(lake_root, coin, current)  # repairing the pointer of the live set
+        else:
+            rollback_to = current.param_set_id if current else None
+        return _install(lake, files, coin, target, data, reason, rollback_to, f"replaced by {param_set_id}", _at(at_ms))
+
+
+def _recorded_rollback_to(lake_root: str | Path, coin: str, pointer: Pointer) -> str | None:
+    """The set a rollback from ``pointer``'s promotion restores, as recorded."""
+    log = decisions(lake_root, coin).filter((pl.col("status") == "promoted") & (pl.col("param_set_id") == pointer.param_set_id)
+                                            & (pl.col("pointer_version") == pointer.version))
+    return log["rollback_to"][-1] if log.height else None
 
 
 def reject(lake_root: str | Path, coin: str, param_set_id: str, reason: str, *, at_ms: int | None = None) -> None:
@@ -342,7 +428,7 @@ def reject(lake_root: str | Path, coin: str, param_set_id: str, reason: str, *, 
     with files.lock(coin):
         if files.read(set_path(coin, param_set_id)) is None:
             raise UnknownParameterSet(f"{coin}: no parameter set {param_set_id!r}")
-        current = _read_pointer(files, coin)
+        current = _current_pointer(lake_root, files, coin)
         if current is not None and current.param_set_id == param_set_id:
             raise ValueError(f"{coin}: {param_set_id} is live; roll back or promote another set first")
         _append(lake, [_row(coin, param_set_id, "rejected", reason, _at(at_ms), current.version if current else 0)])
@@ -356,7 +442,7 @@ def rollback(lake_root: str | Path, coin: str, reason: str = "rollback", *, at_m
     """
     lake, files = _store(lake_root)
     with files.lock(coin):
-        current = _read_pointer(files, coin)
+        current = _current_pointer(lake_root, files, coin)
         if current is None:
             raise NoPromotedSet(f"{coin}: nothing is promoted, nothing to roll back")
         log = decisions(lake_root, coin)
@@ -400,7 +486,10 @@ def list_sets(lake_root: str | Path, coin: str, status: str | None = None) -> pl
     meta = log.filter(pl.col("created_at_ms").is_not_null()).group_by("param_set_id").agg(pl.col(meta_cols).first())
     last_cols = ["_order", "status", "reason", "decided_at_ms", "pointer_version"]
     last = log.group_by("param_set_id").agg(pl.col(last_cols).last())
-    pointer = read_pointer(lake_root, coin)
+    try:
+        pointer = read_pointer(lake_root, coin)
+    except InvalidParameterSet:  # an unreadable pointer names no set
+        pointer = None
     out = (
         last.join(meta, on="param_set_id", how="left")
         .with_columns(live=pl.col("param_set_id") == (pointer.param_set_id if pointer else ""))

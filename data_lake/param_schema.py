@@ -8,7 +8,8 @@ promotion gate. Document (JSON object, schema version :data:`SCHEMA_VERSION`)::
                      one and created_at_ms), so the same fit on the same window gets the same id
     coin             str, Hyperliquid coin name
     created_at_ms    int, UTC epoch ms
-    training_window  {"start_ms": int, "end_ms": int}, the half-open window [start, end) the fits used
+    training_window  {"start_ms": int, "end_ms": int}, the half-open window [start, end) the fits used (times,
+                     like created_at_ms, before 2100-01-01: an absurd end would let a set escape staleness)
     code_version     str
     parameters       see :class:`Parameters` (every key required but the optional ones, :data:`OPTIONAL_KEYS`; no others)
     evidence         JSON object written by the pipeline (validation.promotion_gate.build_evidence)
@@ -31,6 +32,7 @@ import hashlib
 import json
 import math
 import numbers
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -61,6 +63,11 @@ MAX_ABS_LEAD_LAG_BETA = 10.0
 _TOP_KEYS = ("schema_version", "param_set_id", "coin", "created_at_ms", "training_window", "code_version",
              "parameters", "evidence")
 _ID_HEX = 16
+PARAM_SET_ID_PATTERN = re.compile(rf"[0-9a-f]{{{_ID_HEX}}}")
+"""A set id is the content hash's first 16 lowercase hex digits: nothing else (no path separators, no ``..``)
+may name a stored file."""
+MAX_TIME_MS = 4_102_444_800_000
+"""2100-01-01T00:00:00Z: a time at or past it is not a real training window or creation time, whatever it claims."""
 _T = TypeVar("_T")
 
 
@@ -70,6 +77,13 @@ class InvalidParameterSet(ValueError):
 
 def _fail(where: str, problem: str) -> InvalidParameterSet:
     return InvalidParameterSet(f"{where}: {problem}")
+
+
+def check_param_set_id(param_set_id: str) -> str:
+    """``param_set_id`` if it has the form of a set id (:data:`PARAM_SET_ID_PATTERN`), else InvalidParameterSet."""
+    if not isinstance(param_set_id, str) or not PARAM_SET_ID_PATTERN.fullmatch(param_set_id):
+        raise InvalidParameterSet(f"{param_set_id!r} is not a parameter set id ({_ID_HEX} lowercase hex digits)")
+    return param_set_id
 
 
 def _real(x: Any, where: str) -> float:
@@ -98,6 +112,14 @@ def _integer(x: Any, where: str) -> int:
     if isinstance(x, bool) or not isinstance(x, numbers.Integral):
         raise _fail(where, f"expected an integer, got {type(x).__name__}")
     return int(x)
+
+
+def _time_ms(x: Any, where: str) -> int:
+    """A UTC epoch-ms time before :data:`MAX_TIME_MS` (an absurd time would let a set opt out of staleness)."""
+    t = _integer(x, where)
+    if not t < MAX_TIME_MS:
+        raise _fail(where, f"{t} ms is at or after 2100-01-01, not a real time")
+    return t
 
 
 def _text(x: Any, where: str) -> str:
@@ -469,8 +491,8 @@ class ParamSet:
         if version != SCHEMA_VERSION:
             raise _fail("schema_version", f"this code reads version {SCHEMA_VERSION}, got {version}")
         window = _keys(d["training_window"], ("start_ms", "end_ms"), "training_window")
-        start = _integer(window["start_ms"], "training_window.start_ms")
-        end = _integer(window["end_ms"], "training_window.end_ms")
+        start = _time_ms(window["start_ms"], "training_window.start_ms")
+        end = _time_ms(window["end_ms"], "training_window.end_ms")
         if not start < end:
             raise _fail("training_window", f"start {start} is not before end {end}")
         if not isinstance(d["evidence"], Mapping):
@@ -480,7 +502,7 @@ class ParamSet:
         return cls(
             param_set_id=d["param_set_id"],
             coin=_text(d["coin"], "coin"),
-            created_at_ms=_integer(d["created_at_ms"], "created_at_ms"),
+            created_at_ms=_time_ms(d["created_at_ms"], "created_at_ms"),
             window_start_ms=start,
             window_end_ms=end,
             code_version=_text(d["code_version"], "code_version"),

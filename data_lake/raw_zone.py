@@ -5,15 +5,22 @@ Hyperliquid's S3 archive). Each line is the archive envelope
 ``{"time": "<receive time, ISO ns UTC, no zone>", "ver_num": 1, "raw": <the WS frame>}``.
 Coin names may contain ``/`` and ``:`` (``PURR/USDC``, ``xyz:NVDA``); :func:`coin_file_name` makes them
 file-safe and :func:`coin_from_file_name` inverts it. Files whose name starts with ``_`` (such as an
-importer's ``_unattributed.jsonl``) are not coin files and are never discovered.
+importer's ``_unattributed.jsonl``) are not coin files and are never discovered, so a coin whose name starts
+with ``_``, or whose file name would exceed the file system's 255-byte limit, is refused by
+:func:`coin_name_problem` before anything is written. Writers of one file serialise on the lock of its
+directory (:func:`locked`) and replace it atomically (:func:`write_bytes`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +42,24 @@ def coin_from_file_name(name: str) -> str:
     return name.replace("%2F", "/").replace("%25", "%")
 
 
+NAME_MAX_BYTES = 255
+"""Longest file name (bytes) of the common local file systems (ext4, xfs, apfs) and of most object stores' keys' parts."""
+
+
+def coin_name_problem(coin: str) -> str | None:
+    """Why ``coin`` cannot have a raw-zone file (null when it can): a name :func:`discover` would skip
+    (leading ``_``, reserved for non-coin files), an empty name or one with a NUL byte, or a file name longer
+    than :data:`NAME_MAX_BYTES`."""
+    if not coin or "\x00" in coin:
+        return "empty coin name or NUL byte in it"
+    if coin.startswith("_"):
+        return "coin name starts with '_' (reserved for non-coin raw files)"
+    longest = len(f"{coin_file_name(coin)}{_SUFFIXES[0]}".encode())
+    if longest > NAME_MAX_BYTES:
+        return f"coin name too long for a file name ({longest} bytes > {NAME_MAX_BYTES})"
+    return None
+
+
 def raw_path(raw_root: str | Path, source: str, date: dt.date, hour: int, coin: str, compressed: bool = True) -> Path:
     suffix = ".jsonl.lz4" if compressed else ".jsonl"
     return Path(raw_root) / source / date.strftime("%Y%m%d") / str(hour) / f"{coin_file_name(coin)}{suffix}"
@@ -42,13 +67,14 @@ def raw_path(raw_root: str | Path, source: str, date: dt.date, hour: int, coin: 
 
 @dataclass(frozen=True)
 class RawFile:
-    """One raw-zone file and where it sits in the layout."""
+    """One raw-zone file and where it sits in the layout; ``problem`` says why it cannot be read (null if it can)."""
 
     path: Path
     source: str
     date: dt.date
     hour: int
     coin: str
+    problem: str | None = None
 
 
 def _strip_suffix(name: str) -> str | None:
@@ -58,8 +84,52 @@ def _strip_suffix(name: str) -> str | None:
     return None
 
 
+def _day(name: str) -> dt.date | None:
+    if not _DAY_RE.match(name):
+        return None
+    try:
+        return dt.datetime.strptime(name, "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def _file_problem(path: Path) -> str | None:
+    """Why a coin-file name in the layout cannot be read as a file (null when it can)."""
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:
+        return "symlink loop, not a raw file"
+    except OSError as exc:
+        return f"broken symlink, not a raw file ({exc.strerror})"
+    if path.is_dir():
+        return "a directory where a raw file is expected"
+    if not path.is_file():
+        return "not a regular file"
+    return None
+
+
+def _read_once(found: list[RawFile]) -> list[RawFile]:
+    """Files reached twice (through a symlinked file or source directory) are read once, at their own path if
+    it is listed, else at the first listed; every other route to them is kept with the reason it is not read."""
+    routes: dict[Path, list[RawFile]] = {}
+    for f in found:
+        if f.problem is None:
+            routes.setdefault(f.path.resolve(), []).append(f)
+    aliases: dict[Path, str] = {}
+    for real, listed in routes.items():
+        kept = next((f for f in listed if f.path.absolute() == real), listed[0])
+        aliases |= {f.path: f"same file as {kept.path} (reached through a symlink), read once there" for f in listed if f is not kept}
+    return [RawFile(f.path, f.source, f.date, f.hour, f.coin, aliases[f.path]) if f.path in aliases else f for f in found]
+
+
 def discover(raw_root: str | Path, coin: str | None = None, date: dt.date | None = None) -> list[RawFile]:
-    """All raw files, optionally only one coin and/or one day, sorted by (date, hour, source, name)."""
+    """All raw files, optionally only one coin and/or one day, sorted by (date, hour, source, name).
+
+    A coin file name that is no readable file (a directory, a symlink loop, a broken symlink) or a second route
+    to a file already listed (a symlinked file or source directory) is listed with its ``problem``, so the
+    cleaning reports it instead of skipping or reading it twice. Directories that are no UTC day (``YYYYMMDD``)
+    or hour (``0``-``23``) are not part of the layout and are passed over.
+    """
     root = Path(raw_root)
     found: list[RawFile] = []
     if not root.is_dir():
@@ -67,21 +137,40 @@ def discover(raw_root: str | Path, coin: str | None = None, date: dt.date | None
     for source_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         day_dirs = [source_dir / date.strftime("%Y%m%d")] if date else sorted(source_dir.iterdir())
         for day_dir in day_dirs:
-            if not day_dir.is_dir() or not _DAY_RE.match(day_dir.name):
+            day = _day(day_dir.name)
+            if day is None or not day_dir.is_dir():
                 continue
-            day = dt.datetime.strptime(day_dir.name, "%Y%m%d").date()
             for hour_dir in day_dir.iterdir():
-                if not hour_dir.is_dir() or not hour_dir.name.isdigit():
+                if not hour_dir.is_dir() or not hour_dir.name.isdigit() or int(hour_dir.name) > 23:
                     continue
                 for f in hour_dir.iterdir():
                     stem = _strip_suffix(f.name)
-                    if stem is None or stem.startswith("_") or not f.is_file():
+                    if stem is None or stem.startswith("_"):
                         continue
                     file_coin = coin_from_file_name(stem)
                     if coin is not None and file_coin != coin:
                         continue
-                    found.append(RawFile(f, source_dir.name, day, int(hour_dir.name), file_coin))
-    return sorted(found, key=lambda r: (r.date, r.hour, r.source, r.path.name))
+                    found.append(RawFile(f, source_dir.name, day, int(hour_dir.name), file_coin, _file_problem(f)))
+    return _read_once(sorted(found, key=lambda r: (r.date, r.hour, r.source, r.path.name)))
+
+
+def file_stat(path: Path) -> os.stat_result:
+    """The file's status, or its link's when the link leads nowhere (a symlink loop or a broken link)."""
+    try:
+        return path.stat()
+    except OSError:
+        return path.lstat()
+
+
+def inventory(raw_file: RawFile) -> tuple[int, int, int]:
+    """(bytes, lines, modified ns) of a raw file; one that cannot be read counts no lines (cleaning
+    quarantines it with its reason)."""
+    stat = file_stat(raw_file.path)
+    try:
+        lines = count_lines(raw_file.path) if raw_file.problem is None else 0
+    except OSError:
+        lines = 0
+    return stat.st_size, lines, stat.st_mtime_ns
 
 
 def coins_in(raw_root: str | Path) -> list[str]:
@@ -123,6 +212,8 @@ def decode_file(path: str | Path) -> DecodedFile:
     return _salvage(data)
 
 
+DAMAGED_LZ4 = "damaged lz4"
+"""How every reason for an lz4 file that could not be decoded whole begins."""
 _LZ4_MAGIC = 0x184D2204
 _LZ4_BLOCK_MAX = {4: 1 << 16, 5: 1 << 18, 6: 1 << 20, 7: 1 << 22}
 
@@ -144,7 +235,7 @@ def _salvage(data: bytes) -> DecodedFile:
             pos = _decode_frame(data, pos, out)
         except _Lz4Damage as exc:
             lost = len(data) - exc.pos
-            problem = f"damaged lz4 ({exc}): {lost} of {len(data)} stored bytes from byte {exc.pos} could not be decoded"
+            problem = f"{DAMAGED_LZ4} ({exc}): {lost} of {len(data)} stored bytes from byte {exc.pos} could not be decoded"
             return DecodedFile(bytes(out), len(data), lost, problem)
     return DecodedFile(bytes(out), len(data))
 
@@ -231,16 +322,47 @@ def envelope(recv_time_ns: int, frame: Any) -> str:
 
 
 def write_lines(path: str | Path, lines: list[str]) -> Path:
-    """Write lines atomically (temp file, fsync, rename); LZ4 frame when the name ends in ``.lz4``."""
+    """Write lines atomically (:func:`write_bytes`); LZ4 frame when the name ends in ``.lz4``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = ("\n".join(lines) + "\n").encode() if lines else b""
     if path.name.endswith(".lz4"):
         payload = lz4.frame.compress(payload)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    return write_bytes(path, payload)
+
+
+def write_bytes(path: str | Path, payload: bytes) -> Path:
+    """Replace ``path`` with ``payload`` so a reader sees the old or the new file, never a mixture: a temp file
+    of its own (``.{name}.*.tmp``, unique per writer, never discovered), fsync, rename, directory fsync."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
     return path
+
+
+@contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold the exclusive lock of ``path``'s directory (``flock`` on its ``.lock`` file) for a read-modify-write
+    of ``path``, so two importers merging into one file each see the other's lines (POSIX, local file systems)."""
+    directory = Path(path).parent
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)

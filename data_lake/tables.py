@@ -627,6 +627,53 @@ WALK_FORWARD_PNL = register(
     )
 )
 
+COMPONENT_VERDICT = register(
+    Table(
+        "component_verdict",
+        {
+            **_PART,
+            "rank": pl.Int32(),
+            "component": pl.String(),
+            "prediction": pl.String(),
+            "verdict": pl.String(),
+            "reason": pl.String(),
+            "simple_test": pl.String(),
+            "simple_stat": pl.Float64(),
+            "simple_p": pl.Float64(),
+            "simple_n": pl.Int64(),
+            "simple_n_effective": pl.Float64(),
+            "simple_effect": pl.Float64(),
+            "simple_effect_unit": pl.String(),
+            "addition_variant": pl.String(),
+            "addition_effect": pl.Float64(),
+            "addition_p": pl.Float64(),
+            "adjusted_p": pl.Float64(),
+            "adjustment": pl.String(),
+            "alpha": pl.Float64(),
+            "test_start_ms": pl.Int64(),
+            "test_end_ms": pl.Int64(),
+            "code_version": pl.String(),
+            "run_at_ms": pl.Int64(),
+        },
+        key=("coin", "date", "component"),
+        description=(
+            "The nightly verdict per component of the method's diagnosis table (validation/component_verdict.py), "
+            "date = run day, from the same walk-forward run as walk_forward over its complete folds' test windows "
+            "[test_start_ms, test_end_ms). component bipower (prediction volatility), hawkes (fill rate), "
+            "hmm_blending (regime), vpin_widening (adverse selection), lead_lag (cross-asset leader moves). (a) "
+            "simple fails: simple_test of the baseline's out-of-sample prediction, its statistic, p-value (per row, "
+            "two-sided; one-sided for lead_lag), n observations, n effective, and the size of the failure "
+            "simple_effect in simple_effect_unit (realised / forecast variance; realised - predicted fill "
+            "probability; bps per fill: best - worst regime edge, realised - predicted adverse selection, edge after "
+            "leader moves - other fills); null p when not evaluated. (b) addition fixes: addition_variant's mean "
+            "per-period P&L over the baseline's (quote currency per period), its one-sided HAC p-value and that "
+            "p-value adjusted as adjustment says (Holm over the run's distinct trials). (c) verdict 'add' / 'keep "
+            "simple' / 'no fix' / 'untested' at alpha with its one-line reason; rank 1 = the largest weakness "
+            "(smallest p-value of (a); unevaluated rows last)."
+        ),
+    )
+)
+
 UNIVERSE = register(
     Table(
         "universe",

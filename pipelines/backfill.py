@@ -15,6 +15,9 @@ stages form the critical path and go first. A stage waits for its own day's earl
 ingest skips that day's later stages) and for other days' stages only to finish, as the nightly run would find a
 missing day. Unlike the nightly run, a backfilled day sees the next day's first book minute, so markouts of its
 last 30 s are observed rather than null.
+
+A (coin, day) that is no partition (a day before Hyperliquid's first data or not over yet, a coin Dagster cannot key)
+is skipped before anything runs and passed to ``skip`` with the reason; every other partition runs.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import gc
+import logging
 import multiprocessing
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
@@ -32,7 +36,7 @@ import dagster as dg
 
 from assets.ingest import clean_tables, raw_captures
 from assets.measurement import features
-from assets.partitions import COINS, partition_key
+from assets.partitions import COINS, partition_key, partition_problem, utc_today
 from data_lake.leaders import leaders_of
 from pipelines.definitions import NIGHTLY_SELECTION, defs, nightly_job
 
@@ -87,19 +91,50 @@ class Outcome:
     run_id: str = ""
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A (coin, day) asked for that is no partition, and why."""
+
+    coin: str
+    date: dt.date
+    reason: str
+
+
+def runnable_partitions(
+    partitions: Iterable[tuple[str, dt.date]], today: dt.date
+) -> tuple[list[tuple[str, dt.date]], list[Skipped]]:
+    """The distinct (coin, day) pairs that are partitions on ``today`` (UTC), sorted, and the others with why not."""
+    runnable, skipped = [], []
+    for coin, date in sorted(set(partitions)):
+        problem = partition_problem(coin, date, today)
+        if problem:
+            skipped.append(Skipped(coin, date, problem))
+        else:
+            runnable.append((coin, date))
+    return runnable, skipped
+
+
+def _log_skipped(skipped: Skipped) -> None:
+    logging.getLogger(__name__).warning("skipped %s %s: %s", skipped.coin, skipped.date, skipped.reason)
+
+
 def backfill(
     instance: dg.DagsterInstance,
     partitions: Iterable[tuple[str, dt.date]],
     run_config: dict | None = None,
     workers: int = 1,
     report: Callable[[Outcome], None] = lambda outcome: None,
+    skip: Callable[[Skipped], None] = _log_skipped,
 ) -> list[Outcome]:
     """Run every stage of ``partitions`` on ``workers`` processes (1: in this process), each as soon as its needs are
-    done; every stage's outcome in completion order, each also passed to ``report``. Several workers need a
+    done; every stage's outcome in completion order, each also passed to ``report``. A pair that is no partition is
+    passed to ``skip`` (default: a logged warning) before anything runs and has no outcome. Several workers need a
     persistent instance, which their runs share."""
     if workers > 1 and instance.is_ephemeral:
         raise ValueError("a backfill on several workers needs a persistent Dagster instance (set DAGSTER_HOME)")
-    partitions = sorted(set(partitions))
+    partitions, skipped = runnable_partitions(partitions, utc_today())
+    for pair in skipped:
+        skip(pair)
     instance.add_dynamic_partitions(COINS.name, sorted({coin for coin, _ in partitions}))
     pending = {Task(stage, coin, date) for coin, date in partitions for stage in STAGE_ASSETS}
     done: dict[Task, Outcome] = {}

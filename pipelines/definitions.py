@@ -5,6 +5,7 @@ import dagster as dg
 from assets import fits, ingest, ingest_checks, lead_lag, measurement, niche, promotion, validation
 from assets.partitions import COIN_DAY, DAILY
 from pipelines.executors import executor_from_env
+from pipelines.maintenance import lake_maintenance, lake_maintenance_schedule
 from pipelines.resources import DataLakeResource
 from pipelines.sensors import raw_arrival_sensor, run_failure_alert
 
@@ -56,8 +57,8 @@ defs = dg.Definitions(
         niche.time_of_day,
     ],
     asset_checks=[ingest_checks.reconciliation, *ingest_checks.gx_checks, *validation.VALIDATION_CHECKS],
-    jobs=[ingest_job, nightly_job, niche_job],
-    schedules=[nightly_schedule, niche_schedule],
+    jobs=[ingest_job, nightly_job, niche_job, lake_maintenance],
+    schedules=[nightly_schedule, niche_schedule, lake_maintenance_schedule],
     sensors=[raw_arrival_sensor, run_failure_alert],
     resources={"data_lake": DataLakeResource()},
     executor=executor_from_env(),

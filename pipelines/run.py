@@ -6,25 +6,31 @@
                                    quoter on each promoted set and print the table of its own predictions
                                    (``pipelines.demo_loop``);
 ``python -m pipelines.run ingest`` materialise every (coin, day) found in the raw zone (real captures).
-Both backfill in stages on ``--workers`` processes (``pipelines.backfill``: each coin's fits oldest day first).
+Both backfill in stages on ``--workers`` processes (``pipelines.backfill``: each coin's fits oldest day first);
+``--train-hours``, ``--test-hours`` and ``--folds`` set the walk-forward's folds (default 1440 h / 168 h / 4 folds,
+the demo 6 h / 3 h / 4 folds).
 Runs land in the same instance the UI reads, so ``dagster dev -w workspace.yaml`` shows them afterwards.
 """
 
 import argparse
+import copy
 import datetime as dt
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import dagster as dg
 import polars as pl
 
 from data_lake import param_registry, raw_zone
 from data_lake.lake import Lake
-from pipelines.backfill import Outcome, backfill, failed_partitions
+from pipelines.backfill import FEATURES, FITS, INGEST, Outcome, Skipped, backfill, failed_partitions
 from pipelines.resources import default_raw_root
+from pipelines.run_notes import AssetNote, run_notes
+from pipelines.walk_forward_summary import walk_forward_lines
 from quoting.params_cli import params_show
 
+STAGE_ORDER = (INGEST, FEATURES, FITS)
 DEMO_REPLAY_HOUR = 0
 """The held-out day's hour the paper quoter replays: the first after every training window."""
 
@@ -43,21 +49,50 @@ DEMO_RUN_CONFIG = {
         "param_sets": {"config": {"min_paired_periods": 30}},
     }
 }
-"""Hour-scale folds: the demo market spans days, the production defaults (60 d train, 7 d test) need months."""
+"""Hour-scale folds: the demo market spans days, the production defaults (60 d train, 7 d test) need 67 days of
+covered book."""
+
+
+def with_walk_forward_folds(
+    run_config: dict | None, train_hours: float | None = None, test_hours: float | None = None,
+    n_folds: int | None = None,
+) -> dict | None:
+    """``run_config`` with the walk-forward's fold lengths set where given (None keeps the config's or the asset's
+    default); ``run_config`` itself is left unchanged."""
+    chosen = {"train_hours": train_hours, "test_hours": test_hours, "n_folds": n_folds}
+    chosen = {name: value for name, value in chosen.items() if value is not None}
+    if not chosen:
+        return run_config
+    config = copy.deepcopy(run_config or {})
+    config.setdefault("ops", {}).setdefault("walk_forward_assets", {}).setdefault("config", {}).update(chosen)
+    return config
+
+
+def _positive(kind: type) -> Callable[[str], float | int]:
+    """An argparse type: ``kind`` of the text, refused unless greater than 0."""
+    def parse(text: str) -> float | int:
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+    return parse
 
 
 def materialise_all(
     instance: dg.DagsterInstance, raw_root: str, run_config: dict | None = None, workers: int = 1,
     partitions: list[tuple[str, dt.date]] | None = None,
 ) -> list[Outcome]:
-    """Backfill the nightly job over ``partitions`` (default: every partition in the raw zone), printing each
-    stage's outcome as it finishes; every outcome."""
+    """Backfill the nightly job over ``partitions`` (default: every partition in the raw zone), printing each (coin,
+    day) that is no partition with why and each stage's outcome as it finishes; every outcome."""
     def report(o: Outcome) -> None:
         status = {True: "ok", False: "FAILED", None: "skipped, an earlier stage failed"}[o.success]
         print(f"  {o.coin} {o.date} {o.stage:<8}: {status}{f' (run {o.run_id[:8]})' if o.run_id else ''}", flush=True)
 
+    def skip(s: Skipped) -> None:
+        print(f"  {s.coin} {s.date}: skipped, {s.reason}", flush=True)
+
     chosen = partitions_in(raw_root) if partitions is None else partitions
-    return backfill(instance, chosen, run_config=run_config, workers=workers, report=report)
+    return backfill(instance, chosen, run_config=run_config, workers=workers, report=report, skip=skip)
 
 
 def default_workers(instance: dg.DagsterInstance) -> int:
@@ -71,6 +106,17 @@ def _summary(lake: Lake) -> None:
                  "regime_fit", "vol_fit", "walk_forward", "calibration_metrics", "alerts", "param_sets"):
         rows = lake.scan(name).select("coin").collect().height if lake.exists(name) else 0
         print(f"  {name:<14} {rows:>10,} rows   {lake.uri(name)}")
+
+
+def _print_notes(instance: dg.DagsterInstance, outcomes: list[Outcome]) -> None:
+    """Every asset that skipped, failed or did not run, with its reason, by partition in stage order."""
+    lines = []
+    for o in sorted(outcomes, key=lambda o: (o.coin, o.date, STAGE_ORDER.index(o.stage))):
+        earlier_failed = [AssetNote(o.stage, "not run", "an earlier stage failed")]
+        notes = run_notes(instance, o.run_id) if o.run_id else earlier_failed
+        lines += [f"  {o.coin} {o.date} {note.line()}" for note in notes]
+    print("skipped or failed assets, with their reasons:")
+    print("\n".join(lines or ["  none"]))
 
 
 def _print_table(table: pl.DataFrame) -> None:
@@ -127,10 +173,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("ingest", help="run the pipeline on every (coin, day) in the raw zone")
     for command in sub.choices.values():
         command.add_argument("--workers", type=int, help="processes running partitions at once (default: one per core)")
+        command.add_argument("--train-hours", type=_positive(float),
+                             help="walk-forward training window of each fold, hours (default 1440; demo 6)")
+        command.add_argument("--test-hours", type=_positive(float),
+                             help="walk-forward test window of each fold and the step between folds, hours "
+                                  "(default 168; demo 3)")
+        command.add_argument("--folds", type=_positive(int), help="walk-forward folds wanted (default 4)")
     args = parser.parse_args(argv)
 
     raw_root = default_raw_root()
     partitions = None
+    if args.command == "ingest":
+        if not os.path.isdir(raw_root):
+            print(f"python -m pipelines.run ingest: error: raw zone {raw_root!r} does not exist: check $SMALLFISH_RAW",
+                  file=sys.stderr)
+            return 2
+        partitions = partitions_in(raw_root)
+        if not partitions:
+            print(f"python -m pipelines.run ingest: error: no captures under raw zone {raw_root!r} "
+                  "(expected {source}/{YYYYMMDD}/{H}/{coin}.jsonl[.lz4]): check $SMALLFISH_RAW", file=sys.stderr)
+            return 2
     if args.command == "demo":
         from data_lake.demo_market import demo_coin_configs, load_truth, simulate_coins_to_raw
         from data_lake.leaders import ENV_VAR
@@ -150,15 +212,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"backfilling {days[0]}..{days[-1]}; {held_out} {DEMO_REPLAY_HOUR:02d}:00 UTC is held out for the quoter")
 
     instance = dg.DagsterInstance.get()
-    outcomes = materialise_all(instance, raw_root, run_config=DEMO_RUN_CONFIG if args.command == "demo" else None,
+    run_config = with_walk_forward_folds(DEMO_RUN_CONFIG if args.command == "demo" else None,
+                                         args.train_hours, args.test_hours, args.folds)
+    outcomes = materialise_all(instance, raw_root, run_config=run_config,
                                workers=args.workers or default_workers(instance), partitions=partitions)
     _summary(Lake())
     partitions = {(o.coin, o.date) for o in outcomes}
     failed = failed_partitions(outcomes)
     print(f"\n{len(partitions) - len(failed)}/{len(partitions)} partitions materialised; Dagster home: {instance.root_directory}")
-    for coin, date, stage in failed:
-        print(f"  FAILED {coin} {date} at stage {stage}: see its run in the UI")
-    print(f"walk-forward reports: {Lake().root}/reports/")
+    _print_notes(instance, outcomes)
+    print("\n".join(["walk-forward:", *walk_forward_lines(instance, outcomes)]))
     if args.command == "demo":
         _demo_end(instance, raw_root, outcomes, held_out)
     else:

@@ -2,7 +2,9 @@
 ``SMALLFISH_API_KEY_FILE``, which must be readable by its owner only (mode 0600 or 0400).
 
 The key is never logged, printed or written anywhere: errors name the variable or the file, never the value, and
-the environment variable is removed once read so that child processes do not inherit it.
+the environment variable is removed once read so that child processes do not inherit it. Removing it does not
+erase it from ``/proc/<pid>/environ`` on Linux, which shows the environment the process started with for its whole
+life (to its owner and root): the 0600 key file is the recommended route.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The ``smallfish`` command line. Each subcommand imports its module lazily so the CLI starts fast."""
+"""The ``smallfish`` command line. Each subcommand imports its module lazily so the CLI starts fast.
+
+Errors follow :mod:`quoting.cli_contract`: a mistake is one line and exit 2, a runtime failure one line and exit 1,
+a traceback only with ``smallfish --debug``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,19 @@ import datetime as dt
 import os
 import sys
 from collections.abc import Callable, Sequence
+
+from quoting.cli_contract import (
+    EXIT_FAILURE,
+    OneLineParser,
+    UserError,
+    address,
+    coin_list,
+    coin_name,
+    existing_root,
+    output_root,
+    positive_int,
+    ws_url,
+)
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -21,7 +38,11 @@ def _date(text: str) -> dt.date:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from data_lake.demo_market import DemoMarketConfig, simulate_to_raw
 
-    config = DemoMarketConfig(coin=args.coin, days=args.days, seed=args.seed, start=args.start)
+    output_root(args.out, "raw-zone root --out", None)
+    try:
+        config = DemoMarketConfig(coin=args.coin, days=args.days, seed=args.seed, start=args.start)
+    except ValueError as exc:
+        raise UserError(f"demo market: {exc}") from None
     truth_path = simulate_to_raw(config, args.out)
     print(f"demo market {args.coin}: {args.days} day(s) from {args.start} written under {args.out}")
     print(f"ground truth: {truth_path}")
@@ -38,6 +59,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from data_lake.importers import import_file
     from data_lake.table_mapping import TABLE_KINDS, InputError, load_mapping
 
+    output_root(args.raw, "raw-zone root --raw", "SMALLFISH_RAW")
     flags = {name: getattr(args, name) for name in _MAPPING_FLAGS}
     try:
         if args.kind in TABLE_KINDS:
@@ -46,16 +68,19 @@ def _cmd_import(args: argparse.Namespace) -> int:
             raise InputError(f"--mapping and column flags apply to {', '.join(TABLE_KINDS)} only")
         else:
             mapping = None
+        damaged = 0
         for path in args.paths:
             report = import_file(path, args.kind, args.raw, mapping)
             print(f"{path}: {report.items} items, {report.attributed} to coin files, {report.unattributed} unattributed")
             for reason, count in sorted(report.reasons.items()):
                 print(f"  unattributed, {reason}: {count}")
+            if report.damage:
+                damaged += 1
+                print(f"smallfish import: error: {path}: {report.damage} (the part before it was imported)", file=sys.stderr)
     except (InputError, OSError) as exc:
-        print(f"smallfish import: error: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from None
     print(f"raw zone: {args.raw} (unattributed items are kept in _unattributed.jsonl files)")
-    return 0
+    return 1 if damaged else 0
 
 
 def _hours(text: str) -> tuple[int, ...]:
@@ -112,7 +137,7 @@ def _add_mapping_arguments(imp: argparse.ArgumentParser) -> None:
     group.add_argument("--time", help="event time column (default: time)")
     group.add_argument("--time-unit", choices=TIME_UNITS, help="epoch unit of the time column, or iso (default: ms)")
     group.add_argument("--coin-column", help="coin column")
-    group.add_argument("--coin", help="one coin for every row (instead of --coin-column)")
+    group.add_argument("--coin", type=coin_name, help="one coin for every row (instead of --coin-column)")
     group.add_argument("--recv-time", help="receive time column (default: none, the event time is used)")
     group.add_argument("--recv-time-unit", choices=TIME_UNITS, help="unit of the receive time column (default: --time-unit)")
     group.add_argument("--price", help="trade price column (default: px)")
@@ -139,7 +164,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         print(f"smallfish export: error: hftbacktest is needed ({exc}); pip install 'smallfish[reference]'", file=sys.stderr)
         return 2
 
-    lake = Lake(args.lake)
+    lake = Lake(existing_root(args.lake, "lake root --lake", "SMALLFISH_LAKE"))
     book = book_snapshots(lake.read_partition("book", args.coin, args.date))
     trades = lake.read_partition("trades", args.coin, args.date)
     if book.height == 0 and trades.height == 0:
@@ -159,30 +184,59 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_quote(args: argparse.Namespace) -> int:
     import asyncio
+    import logging
 
+    from quoting.api_key import ApiKeyError
     from quoting.quoter import config_from_args, quote_async
 
-    return asyncio.run(quote_async(config_from_args(args)))
+    existing_root(args.lake, "lake root --lake", "SMALLFISH_LAKE")
+    output_root(args.raw, "raw-zone root --raw (the quoter's log)", "SMALLFISH_RAW")
+    replay = args.feed.removeprefix("replay:") if args.feed.startswith("replay:") else None
+    if replay is not None and not os.path.exists(replay):
+        raise UserError(f"--feed replay:{replay}: no such file or directory")
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(quote_async(config))
+    except ApiKeyError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _cmd_screen(args: argparse.Namespace) -> int:
     from quoting.screen_cli import screen_main
 
-    print(screen_main(args.lake, args.date, args.top))
+    print(screen_main(existing_root(args.lake, "lake root --lake", "SMALLFISH_LAKE"), args.date, args.top))
     return 0
 
 
+def _cmd_diagnose(args: argparse.Namespace) -> int:
+    from quoting.diagnose_cli import diagnose_main
+
+    text, code = diagnose_main(args.lake, args.coin, args.date)
+    print(text, file=sys.stdout if code == 0 else sys.stderr)
+    return code
+
+
 def _cmd_params(args: argparse.Namespace) -> int:
+    from data_lake.param_registry import NoPromotedSet, UnknownParameterSet
+    from data_lake.param_schema import InvalidParameterSet
     from quoting import params_cli
 
-    if args.action == "show":
-        print(params_cli.params_show(args.lake, args.coin))
-    elif args.action == "promote":
-        if not args.param_set_id or not args.reason:
-            raise SystemExit("params promote needs --id and --reason")
-        print(params_cli.params_promote(args.lake, args.coin, args.param_set_id, args.reason))
-    else:
-        print(params_cli.params_rollback(args.lake, args.coin))
+    lake = existing_root(args.lake, "lake root --lake", "SMALLFISH_LAKE")
+    if args.action == "promote" and not (args.param_set_id and args.reason and args.reason.strip()):
+        raise UserError("params promote needs --id ID and --reason TEXT (why a human overrides the gate)")
+    try:
+        if args.action == "show":
+            print(params_cli.params_show(lake, args.coin))
+        elif args.action == "promote":
+            print(params_cli.params_promote(lake, args.coin, args.param_set_id, args.reason))
+        else:
+            print(params_cli.params_rollback(lake, args.coin))
+    except (InvalidParameterSet, NoPromotedSet, UnknownParameterSet) as exc:
+        raise UserError(f"{exc}; see `smallfish params show --coin {args.coin}`") from None
     return 0
 
 
@@ -192,17 +246,33 @@ def _cmd_record(args: argparse.Namespace) -> int:
     from quoting.recorder import MAINNET_WS_URL, record_main
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    coins = [c for c in args.coins.split(",") if c]
-    return record_main(coins, args.out, args.address, args.ws_url or MAINNET_WS_URL, leaders=args.with_leaders)
+    output_root(args.out, "raw-zone root --out", "SMALLFISH_RAW")
+    return record_main(args.coins, args.out, args.address, args.ws_url or MAINNET_WS_URL, leaders=args.with_leaders)
+
+
+def _cmd_vacuum(args: argparse.Namespace) -> int:
+    from data_lake.lake import Lake
+    from data_lake.vacuum import describe, vacuum_lake
+
+    results = vacuum_lake(Lake(args.lake), args.retention_hours)
+    print(describe(results))
+    return 1 if any(r.error for r in results) else 0
+
+
+def _retention(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"not a whole number of hours >= 0: {text!r}")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smallfish", description=__doc__)
+    parser = OneLineParser(prog="smallfish", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error (anywhere on the line)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="generate the demo market's raw captures and ground truth")
-    sim.add_argument("--coin", default="DEMO")
-    sim.add_argument("--days", type=int, default=1)
+    sim.add_argument("--coin", type=coin_name, default="DEMO")
+    sim.add_argument("--days", type=positive_int, default=1)
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--start", type=_date, default=dt.date(2026, 1, 1), help="first UTC day (YYYY-MM-DD)")
     sim.add_argument("--out", required=True, help="raw-zone root to write into")
@@ -238,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("export", help="write a coin-day of the lake for another tool (hftbacktest's event array)")
     exp.add_argument("format", choices=("hftbacktest",))
-    exp.add_argument("--coin", required=True)
+    exp.add_argument("--coin", type=coin_name, required=True)
     exp.add_argument("--date", type=_date, required=True, help="UTC day (YYYY-MM-DD)")
     exp.add_argument("--out", required=True, help="output .npz file (key 'data')")
     exp.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"), help="lake root (default $SMALLFISH_LAKE or ./lake)")
@@ -248,10 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
     exp.set_defaults(func=_cmd_export)
 
     rec = sub.add_parser("record", help="capture trades, l2Book, bbo, activeAssetCtx (and user streams) into the raw zone")
-    rec.add_argument("--coins", required=True, help="comma-separated coins, e.g. BTC,xyz:NVDA")
+    rec.add_argument("--coins", type=coin_list, required=True, help="comma-separated coins, e.g. BTC,xyz:NVDA")
     rec.add_argument("--out", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root")
-    rec.add_argument("--address", help="also record userFills/orderUpdates for this address")
-    rec.add_argument("--ws-url", help="WebSocket URL (default: Hyperliquid mainnet)")
+    rec.add_argument("--address", type=address, help="also record userFills/orderUpdates for this address")
+    rec.add_argument("--ws-url", type=ws_url, help="WebSocket URL (default: Hyperliquid mainnet)")
     rec.add_argument("--with-leaders", action="store_true",
                      help="also record each coin's lead-lag leaders ($SMALLFISH_LEADERS, default BTC,ETH)")
     rec.set_defaults(func=_cmd_record)
@@ -264,25 +334,77 @@ def build_parser() -> argparse.ArgumentParser:
 
     scr = sub.add_parser("screen", help="print the ranked market screen of a day (niche selection)")
     scr.add_argument("--date", type=_date, help="UTC day (default: the latest screened)")
-    scr.add_argument("--top", type=int)
+    scr.add_argument("--top", type=positive_int)
     scr.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"))
     scr.set_defaults(func=_cmd_screen)
 
+    dia = sub.add_parser("diagnose", help="print a coin's component verdicts (add / keep simple / no fix / untested), "
+                         "largest weakness first, with each row's reason")
+    dia.add_argument("--coin", required=True)
+    dia.add_argument("--date", type=_date, help="UTC day of the nightly run (default: the latest with verdicts)")
+    dia.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"), help="lake root (default $SMALLFISH_LAKE or ./lake)")
+    dia.set_defaults(func=_cmd_diagnose)
+
     par = sub.add_parser("params", help="show, promote or roll back the promoted parameter set of a coin")
     par.add_argument("action", choices=("show", "promote", "rollback"))
-    par.add_argument("--coin", required=True)
+    par.add_argument("--coin", type=coin_name, required=True)
     par.add_argument("--id", dest="param_set_id", help="parameter set id (promote)")
     par.add_argument("--reason", help="why a human overrides the gate (promote)")
     par.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"), help="lake root (default $SMALLFISH_LAKE or ./lake)")
     par.set_defaults(func=_cmd_params)
+
+    from data_lake.vacuum import DEFAULT_RETENTION_HOURS
+
+    vac = sub.add_parser("vacuum", help="compact every lake table and delete the files no version within the retention "
+                         "needs; prints bytes before/after")
+    vac.add_argument("--retention-hours", type=_retention, default=DEFAULT_RETENTION_HOURS,
+                     help=f"keep what versions of the last H hours need, for time travel (default {DEFAULT_RETENTION_HOURS}, "
+                          "one week; below the longest run it may delete a running writer's files)")
+    vac.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"), help="lake root (default $SMALLFISH_LAKE or ./lake)")
+    vac.set_defaults(func=_cmd_vacuum)
     return parser
 
 
+_MAX_FAILURE_CHARS = 300
+
+
+def _one_line(text: str, limit: int | None = None) -> str:
+    """``text`` on one line; cut at ``limit`` characters (library errors can carry whole backtraces)."""
+    line = " ".join(text.split())
+    return line if limit is None or len(line) <= limit else line[: limit - 1] + "…"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func: Command = args.func
-    return func(args)
+    """Run one command; returns its exit code (0 ok, 1 runtime failure, 2 usage or configuration mistake)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in words  # anywhere on the line, and known before parsing so that parse errors obey it too
+    words = [w for w in words if w != "--debug"]
+    prog = "smallfish"
+    try:
+        parser = build_parser()
+        args = parser.parse_args(words)
+        prog = f"smallfish {args.command}"
+        func: Command = args.func
+        return func(args)
+    except UserError as exc:
+        if debug:
+            raise
+        print(f"{exc.prog or prog}: error: {_one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except SystemExit as exc:  # --help, or a subcommand that exits by itself
+        if isinstance(exc.code, str):
+            print(f"{prog}: error: {_one_line(exc.code)}", file=sys.stderr)
+            return EXIT_FAILURE
+        return exc.code or 0
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"{prog}: failed: {type(exc).__name__}: {_one_line(str(exc), _MAX_FAILURE_CHARS)} (`smallfish --debug ...` shows where)",
+              file=sys.stderr)
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

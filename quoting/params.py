@@ -1,7 +1,9 @@
 """The quoter's view of the promoted parameter set: GLFT inputs, the regime HMM, limits, and hot reload.
 
 A set is stale when its training window ended more than ``max_age_s`` seconds ago (the market it describes
-is that old); the quoter refuses it at load and must stop quoting with it at ``expires_at_ms``.
+is that old); the quoter refuses it at load and must stop quoting with it at ``expires_at_ms``. Staleness cannot
+be opted out of: a window that ends in the future (beyond :data:`MAX_CLOCK_SKEW_MS`) is refused too, since its
+age would be negative and its expiry pushed out by whatever it claims (the schema already refuses times past 2100).
 """
 
 from __future__ import annotations
@@ -23,8 +25,21 @@ RACY_WINDOW_NS = 2_000_000_000
 """A pointer modified this recently is re-read even when its stat looks unchanged (coarse mtime clocks)."""
 
 
+MAX_CLOCK_SKEW_MS = 300_000
+"""A training window may end at most this far after the quoter's clock (clock skew between pipeline and quoter)."""
+
+
 class StaleParameterSet(RuntimeError):
-    """The promoted set's training window ended more than the allowed age ago."""
+    """The promoted set's training window ended more than the allowed age ago, or claims to end in the future."""
+
+
+def window_end_problem(window_end_ms: int, now_ms: int) -> str | None:
+    """Why a window ending at ``window_end_ms`` cannot be quoted with at ``now_ms`` for being in the future, or None."""
+    ahead_ms = window_end_ms - now_ms
+    if ahead_ms > MAX_CLOCK_SKEW_MS:
+        return (f"its training window ends {ahead_ms / 1000:.0f} s in the future (at most {MAX_CLOCK_SKEW_MS / 1000:.0f} s "
+                "of clock skew is allowed): a forged window or a wrong clock")
+    return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +73,9 @@ class QuotingParams:
 def to_quoting_params(promoted: registry.PromotedSet, max_age_s: float, now_ms: int) -> QuotingParams:
     """Convert a promoted set; raises StaleParameterSet past its age and InvalidParameterSet if glft refuses it."""
     ps, p = promoted.param_set, promoted.param_set.parameters
+    future = window_end_problem(ps.window_end_ms, now_ms)
+    if future is not None:
+        raise StaleParameterSet(f"{ps.coin}: set {ps.param_set_id} refused: {future}")
     expires_at_ms = ps.window_end_ms + int(max_age_s * 1000)
     if now_ms >= expires_at_ms:
         age_s = (now_ms - ps.window_end_ms) / 1000
@@ -99,8 +117,10 @@ def load_for_quoting(
 class PromotionWatcher:
     """Follows the promotion pointer of one coin: call :meth:`poll` every loop (one stat when nothing changed).
 
-    A new pointer version is loaded in full; if that set is missing, invalid or stale, :attr:`current` keeps
-    the last good set and :attr:`last_error` says why (that version is not retried).
+    A changed pointer is loaded in full; if that set is missing, invalid or stale, :attr:`current` keeps the
+    last good set and :attr:`last_error` says why (that pointer is not retried). "Changed" is keyed on the
+    pointer's content, not its version alone, and an unreadable pointer forgets what was seen: when the file is
+    repaired, even byte for byte, the set is loaded again and the error cleared.
     """
 
     def __init__(self, lake_root: str | Path, coin: str, max_age_s: float):
@@ -110,25 +130,31 @@ class PromotionWatcher:
         self.current: QuotingParams | None = None
         self.last_error: Exception | None = None
         self._stamp: tuple[int, ...] | None = None
-        self._seen_version: int | None = None
+        self._seen: registry.Pointer | None = None
 
     def poll(self, *, now_ms: int | None = None) -> bool:
         """Reload if a new set was promoted since the last poll; True when :attr:`current` changed."""
-        stamp = registry.pointer_stamp(self.lake_root, self.coin)
-        if stamp is None:
-            return False
-        if stamp == self._stamp and time.time_ns() - stamp[0] > RACY_WINDOW_NS:
-            return False
-        self._stamp = stamp
         try:
-            pointer = registry.read_pointer(self.lake_root, self.coin)
-            if pointer is None or pointer.version == self._seen_version:
+            stamp = registry.pointer_stamp(self.lake_root, self.coin)
+            if stamp is None:
                 return False
-            self._seen_version = pointer.version
+            if stamp == self._stamp and time.time_ns() - stamp[0] > RACY_WINDOW_NS:
+                return False
+            self._stamp = stamp
+            pointer = registry.read_pointer(self.lake_root, self.coin)
+        except InvalidParameterSet as exc:
+            self._seen, self.last_error = None, exc
+            if isinstance(exc, registry.UnreadableRegistryFile):
+                self._stamp = None  # an I/O failure may pass without the file changing: look again next poll
+            return False
+        if pointer is None or pointer == self._seen:
+            return False
+        self._seen = pointer
+        try:
             params = load_for_quoting(self.lake_root, self.coin, self.max_age_s, now_ms=now_ms)
         except (InvalidParameterSet, StaleParameterSet, registry.NoPromotedSet) as exc:
             self.last_error = exc
             return False
-        self._seen_version = params.version
+        self._seen = registry.Pointer(params.param_set_id, params.version, params.promoted_at_ms, params.sha256)
         self.current, self.last_error = params, None
         return True

@@ -1,4 +1,8 @@
-"""``smallfish params show|promote|rollback``: each returns the text to print and raises on failure."""
+"""``smallfish params show|promote|rollback``: each returns the text to print and raises on failure.
+
+``show`` never fails on what it finds: an unreadable pointer or a malformed set is printed as what is wrong with
+it. ``promote`` and ``rollback`` repair an unparsable pointer and say what the file held.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,14 @@ from data_lake.param_registry import (
     NoPromotedSet,
     list_sets,
     load_promoted,
+    now_ms,
+    pointer_problem,
     promote,
     read_pointer,
     rollback,
 )
 from data_lake.param_schema import InvalidParameterSet, ParamSet
+from quoting.params import window_end_problem
 
 _RECENT_SETS = 10
 
@@ -21,7 +28,10 @@ _RECENT_SETS = 10
 def _utc(ms: int | None) -> str:
     if ms is None:
         return "-"
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return f"{ms} ms (not a representable time)"
 
 
 def _describe(ps: ParamSet) -> list[str]:
@@ -48,14 +58,23 @@ def _describe(ps: ParamSet) -> list[str]:
 def params_show(lake_root: str | Path, coin: str) -> str:
     """The live set (pointer, validity, parameters) and the most recent decisions of every set."""
     lines = []
-    pointer = read_pointer(lake_root, coin)
-    if pointer is None:
-        lines.append(f"{coin}: no parameter set promoted")
+    try:
+        pointer = read_pointer(lake_root, coin)
+    except InvalidParameterSet as exc:
+        pointer = None
+        lines.append(f"{coin}: UNREADABLE promotion pointer, the quoter will not quote: {exc}")
     else:
+        if pointer is None:
+            lines.append(f"{coin}: no parameter set promoted")
+    if pointer is not None:
         lines.append(f"{coin}: promoted {pointer.param_set_id} (pointer version {pointer.version}) at "
                      f"{_utc(pointer.promoted_at_ms)}, sha256 {pointer.sha256[:16]}")
         try:
-            lines += _describe(load_promoted(lake_root, coin).param_set)
+            live = load_promoted(lake_root, coin).param_set
+            lines += _describe(live)
+            future = window_end_problem(live.window_end_ms, now_ms())
+            if future is not None:
+                lines.append(f"  INVALID, the quoter will not load it: {future}")
         except (InvalidParameterSet, NoPromotedSet) as exc:
             lines.append(f"  INVALID, the quoter will not load it: {exc}")
     sets = list_sets(lake_root, coin).head(_RECENT_SETS)
@@ -72,11 +91,19 @@ def params_promote(lake_root: str | Path, coin: str, param_set_id: str, reason: 
     """Human override: promote a stored, valid set whatever the gate said; recorded as ``manual: <reason>``."""
     if not reason.strip():
         raise ValueError("a manual promotion needs a reason")
+    broken = pointer_problem(lake_root, coin)
     pointer = promote(lake_root, coin, param_set_id, f"manual: {reason.strip()}")
-    return f"{coin}: {pointer.param_set_id} is live (pointer version {pointer.version})"
+    return _repaired(coin, broken) + f"{coin}: {pointer.param_set_id} is live (pointer version {pointer.version})"
 
 
 def params_rollback(lake_root: str | Path, coin: str) -> str:
     """Re-promote the set the live one replaced."""
+    broken = pointer_problem(lake_root, coin)
     pointer = rollback(lake_root, coin, "manual: rollback")
-    return f"{coin}: rolled back; {pointer.param_set_id} is live (pointer version {pointer.version})"
+    return _repaired(coin, broken) + f"{coin}: rolled back; {pointer.param_set_id} is live (pointer version {pointer.version})"
+
+
+def _repaired(coin: str, broken: str | None) -> str:
+    if broken is None:
+        return ""
+    return f"{coin}: the promotion pointer held {broken}, not a pointer; rewritten from the decision log\n"

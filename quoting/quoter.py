@@ -28,6 +28,7 @@ from hyperliquid.utils.constants import MAINNET_API_URL
 
 from data_lake.leaders import leaders_of
 from quoting.api_key import ApiKeyError
+from quoting.cli_contract import address, coin_name, non_negative_int, positive_float, positive_int, ws_url
 from quoting.decision import DecisionConfig
 from quoting.feed import ReplayFeed, WsFeed
 from quoting.fill_models import FILL_MODELS
@@ -97,27 +98,33 @@ def build_quoter(config: QuoterConfig) -> Quoter:
 
 def add_quote_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``smallfish quote`` (for the CLI's subparser)."""
-    parser.add_argument("--coin", required=True)
+    parser.add_argument("--coin", type=coin_name, required=True)
     parser.add_argument("--mode", required=True, choices=("paper", "live"))
     parser.add_argument("--feed", default="hyperliquid", help="hyperliquid | replay:PATH (raw-zone file or directory)")
     parser.add_argument("--lake", default=os.environ.get("SMALLFISH_LAKE", "lake"), help="lake root ($SMALLFISH_LAKE)")
     parser.add_argument("--raw", default=os.environ.get("SMALLFISH_RAW", "raw"), help="raw-zone root for the log")
     parser.add_argument("--api-url", default=MAINNET_API_URL, help="Hyperliquid HTTP API (default mainnet)")
-    parser.add_argument("--ws-url", help="WebSocket URL (default derived from --api-url)")
-    parser.add_argument("--account-address", help="live: account the API wallet trades for")
-    parser.add_argument("--max-param-age-s", type=float, default=36 * 3_600.0)
-    parser.add_argument("--stale-feed-ms", type=int, default=3_000)
+    parser.add_argument("--ws-url", type=ws_url, help="WebSocket URL (default derived from --api-url)")
+    parser.add_argument("--account-address", type=address, help="live: account the API wallet trades for")
+    parser.add_argument("--max-param-age-s", type=positive_float, default=36 * 3_600.0)
+    parser.add_argument("--stale-feed-ms", type=positive_int, default=3_000)
     parser.add_argument("--requote-ticks", type=float, default=1.0)
     parser.add_argument("--requote-bps", type=float, default=0.0)
-    parser.add_argument("--vol-half-life-s", type=float, default=300.0)
-    parser.add_argument("--min-regime-minutes", type=int, default=1)
+    parser.add_argument("--vol-half-life-s", type=positive_float, default=300.0)
+    parser.add_argument("--min-regime-minutes", type=non_negative_int, default=1)
     parser.add_argument("--paper-fill-model", default="queue", choices=sorted(FILL_MODELS))
-    parser.add_argument("--paper-order-latency-ms", type=int, default=100)
-    parser.add_argument("--replay-speed", type=float, help="x real time (default: as fast as possible)")
-    parser.add_argument("--dms-horizon-s", type=float, default=120.0)
-    parser.add_argument("--dms-refresh-s", type=float, default=60.0)
-    parser.add_argument("--leaders", help="coins whose books to follow for a lead-lag set, comma-separated "
-                        "(default: the coin's configured leaders, $SMALLFISH_LEADERS, else BTC,ETH)")
+    parser.add_argument("--paper-order-latency-ms", type=non_negative_int, default=100)
+    parser.add_argument("--replay-speed", type=positive_float, help="x real time (default: as fast as possible)")
+    parser.add_argument("--dms-horizon-s", type=positive_float, default=120.0)
+    parser.add_argument("--dms-refresh-s", type=positive_float, default=60.0)
+    parser.add_argument("--leaders", type=_leader_list, help="coins whose books to follow for a lead-lag set, "
+                        "comma-separated, empty for none (default: the coin's configured leaders, "
+                        "$SMALLFISH_LEADERS, else BTC,ETH)")
+
+
+def _leader_list(text: str) -> tuple[str, ...]:
+    """``--leaders``: comma-separated coin names, possibly none."""
+    return tuple(coin_name(c) for c in text.split(",") if c)
 
 
 def config_from_args(args: argparse.Namespace) -> QuoterConfig:
@@ -130,8 +137,8 @@ def config_from_args(args: argparse.Namespace) -> QuoterConfig:
         paper_fill_model=args.paper_fill_model, paper_order_latency_ms=args.paper_order_latency_ms,
         replay_speed=args.replay_speed,
         live=LiveConfig(dms_horizon_s=args.dms_horizon_s, dms_refresh_s=args.dms_refresh_s),
-        leaders=(tuple(c.strip() for c in args.leaders.split(",") if c.strip() and c.strip() != args.coin)
-                 if args.leaders is not None else leaders_of(args.coin)),
+        leaders=(tuple(c for c in args.leaders if c != args.coin) if args.leaders is not None
+                 else leaders_of(args.coin)),
     )
 
 

@@ -7,12 +7,17 @@ When the hour is over the plain file is folded into ``{coin}.jsonl.lz4`` (LZ4 fr
 :func:`data_lake.raw_zone.write_lines`: temp file, fsync, atomic rename) and removed. Reopening a plain file
 whose last line was cut off starts on a fresh line, so new lines never glue onto the truncated one.
 The hour is the receive time's; ``raw_zone.discover`` reads both the plain and the compressed file.
+
+A write that fails (a full disk, an unwritable or missing directory) raises :class:`CaptureWriteError`: the
+writer's caller must stop, since every later line would be lost the same way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from data_lake.raw_zone import raw_path, read_lines, write_lines
@@ -20,6 +25,30 @@ from data_lake.raw_zone import raw_path, read_lines, write_lines
 HOUR_NS = 3_600 * 1_000_000_000
 UNATTRIBUTED = "_unattributed"
 """File stem for frames that concern no coin (raw-zone discovery skips names starting with ``_``)."""
+
+
+class CaptureWriteError(RuntimeError):
+    """The raw zone cannot be written (disk full, unwritable path): a local fault, not a network one."""
+
+
+def _cannot(action: str, path: Path, exc: OSError) -> CaptureWriteError:
+    return CaptureWriteError(f"cannot {action} {path}: {exc.strerror or exc}")
+
+
+def probe_writable(folder: Path) -> None:
+    """Create ``folder`` and write, fsync and remove a file in it; raises :class:`CaptureWriteError` if any fails."""
+    probe = folder / f".write-probe-{uuid.uuid4().hex}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            probe.unlink(missing_ok=True)
+    except OSError as exc:
+        raise _cannot("write in", folder, exc) from None
 
 
 def hour_start(hour_index: int) -> dt.datetime:
@@ -56,9 +85,12 @@ def compress_plain(plain: Path) -> Path:
 class HourlyRawWriter:
     """Open plain files keyed by (receive hour, coin); not thread-safe (one event loop owns it)."""
 
-    def __init__(self, raw_root: str | Path, source: str = "ws") -> None:
+    def __init__(self, raw_root: str | Path, source: str = "ws",
+                 write: Callable[[int, bytes], int] = os.write) -> None:
+        """``write`` is ``os.write`` (tests pass one that fails as a full disk does)."""
         self.raw_root = Path(raw_root)
         self.source = source
+        self._write = write
         self._open: dict[tuple[int, str], tuple[int, Path]] = {}
 
     def path(self, hour_index: int, coin: str) -> Path:
@@ -66,15 +98,23 @@ class HourlyRawWriter:
         return raw_path(self.raw_root, self.source, start.date(), start.hour, coin, compressed=False)
 
     def write(self, recv_ns: int, coin: str, line: str) -> None:
-        """Append one line (no newline inside) to the (receive hour, coin) file."""
+        """Append one line (no newline inside) to the (receive hour, coin) file; :class:`CaptureWriteError` if the
+        line cannot be written whole."""
         key = (recv_ns // HOUR_NS, coin)
         if key not in self._open:
-            self._open[key] = self._open_file(self.path(*key))
+            path = self.path(*key)
+            try:
+                self._open[key] = self._open_file(path)
+            except OSError as exc:
+                raise _cannot("open", path, exc) from None
         data = (line + "\n").encode()
-        fd = self._open[key][0]
-        written = os.write(fd, data)
-        while written < len(data):
-            written += os.write(fd, data[written:])
+        fd, path = self._open[key]
+        try:
+            written = self._write(fd, data)
+            while written < len(data):
+                written += self._write(fd, data[written:])
+        except OSError as exc:
+            raise _cannot("append to", path, exc) from None
 
     @staticmethod
     def _open_file(path: Path) -> tuple[int, Path]:
@@ -86,8 +126,11 @@ class HourlyRawWriter:
         return fd, path
 
     def fsync(self) -> None:
-        for fd, _ in self._open.values():
-            os.fsync(fd)
+        for fd, path in self._open.values():
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                raise _cannot("fsync", path, exc) from None
 
     def detach_before(self, now_ns: int) -> list[Path]:
         """fsync and close the files of hours before ``now_ns``'s hour; returns their paths (to compress)."""
@@ -98,12 +141,19 @@ class HourlyRawWriter:
         return self._detach(list(self._open))
 
     def _detach(self, keys: list[tuple[int, str]]) -> list[Path]:
-        paths = []
+        """Close every file of ``keys``; raises :class:`CaptureWriteError` (after closing them all) if an fsync failed."""
+        paths, failure = [], None
         for key in keys:
             fd, path = self._open.pop(key)
-            os.fsync(fd)
-            os.close(fd)
-            paths.append(path)
+            try:
+                os.fsync(fd)
+                paths.append(path)
+            except OSError as exc:
+                failure = failure or _cannot("fsync", path, exc)
+            finally:
+                os.close(fd)
+        if failure is not None:
+            raise failure
         return paths
 
     def leftovers(self, now_ns: int) -> list[Path]:

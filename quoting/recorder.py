@@ -10,9 +10,13 @@ frames to ``_unattributed``; ``subscriptionResponse``/``pong`` not written) is :
 The connection sends ``{"method":"ping"}`` every ``ping_interval_s`` (Hyperliquid closes connections
 silent for 60 s) and reconnects with exponential backoff, resubscribing everything (Hyperliquid has no
 resume cursor; the ``trades`` snapshot on subscribe may repeat trades, which cleaning deduplicates).
-SIGTERM/SIGINT: stop reading, fsync, compress every open file, exit 0. With ``leaders``, the configured leaders of
-the coins (:mod:`data_lake.leaders`: ``$SMALLFISH_LEADERS``, default BTC and ETH) are recorded too, as coins of their
-own: their clean books are what the nightly lead-lag fit and a lead-lag quoter read.
+SIGTERM/SIGINT: stop reading, fsync, compress every open file, exit 0. A raw zone that cannot be written (a
+full disk, an unwritable or missing path) is not a network error: the recorder checks the output at start and
+stops at the first failed write with :class:`quoting.raw_capture.CaptureWriteError`, which ``record_main``
+reports in one line with exit code 1 (reconnecting would only drop every later frame the same way). With
+``leaders``, the configured leaders of the coins (:mod:`data_lake.leaders`: ``$SMALLFISH_LEADERS``, default BTC and
+ETH) are recorded too, as coins of their own: their clean books are what the nightly lead-lag fit and a lead-lag
+quoter read.
 """
 
 from __future__ import annotations
@@ -36,7 +40,14 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from data_lake.leaders import with_leaders
 from data_lake.raw_zone import envelope, iso_ns
 from quoting.frame_routing import CONTROL_CHANNELS, route
-from quoting.raw_capture import HOUR_NS, UNATTRIBUTED, HourlyRawWriter, compress_plain
+from quoting.raw_capture import (
+    HOUR_NS,
+    UNATTRIBUTED,
+    CaptureWriteError,
+    HourlyRawWriter,
+    compress_plain,
+    probe_writable,
+)
 
 MAINNET_WS_URL = "wss://api.hyperliquid.xyz/ws"
 TESTNET_WS_URL = "wss://api.hyperliquid-testnet.xyz/ws"
@@ -47,7 +58,7 @@ MAX_FRAME_BYTES = 64 * 1024 * 1024
 MAX_ERRORS = 100
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 NETWORK_ERRORS = (OSError, TimeoutError, InvalidHandshake, ConnectionClosed)
-"""What ends a connection and is retried with backoff (a full disk is an OSError too: logged, retried)."""
+"""What ends a connection and is retried with backoff (raw-zone write failures are CaptureWriteError, not these)."""
 
 log = logging.getLogger(__name__)
 
@@ -123,18 +134,32 @@ class Recorder:
         return self._last_ns
 
     async def run(self, stop: asyncio.Event) -> RecorderStats:
-        """Record until ``stop`` is set; every file is compressed before returning."""
+        """Record until ``stop`` is set; every file is compressed before returning.
+
+        Raises :class:`CaptureWriteError` when the raw zone cannot be written, before connecting if the output
+        folder is unwritable (what was written is still closed, and compressed if the disk allows).
+        """
+        probe_writable(self.writer.raw_root / self.writer.source)
         for leftover in self.writer.leftovers(self.now_ns()):
             self._compress([leftover])
         upkeep = asyncio.create_task(self._upkeep())
+        connections = asyncio.create_task(self._connect_loop(stop))
         try:
-            await self._connect_loop(stop)
+            await asyncio.wait({connections, upkeep}, return_when=asyncio.FIRST_COMPLETED)
+            if upkeep.done():  # it only ends by failing to fsync
+                connections.cancel()
+                await asyncio.gather(connections, return_exceptions=True)
+                upkeep.result()
+            connections.result()
         finally:
-            upkeep.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await upkeep
+            for task in (upkeep, connections):
+                task.cancel()
+            await asyncio.gather(upkeep, connections, return_exceptions=True)
             await asyncio.gather(*self._compressing)
-            self._compress(self.writer.detach_all())
+            try:
+                self._compress(self.writer.detach_all())
+            except CaptureWriteError as exc:  # the plain files stay readable; the next start compresses them
+                self.stats.errors.append(str(exc))
         return self.stats
 
     async def _connect_loop(self, stop: asyncio.Event) -> None:
@@ -285,6 +310,10 @@ def record_main(
     config = RecorderConfig(
         recorded, Path(out), ws_url, address, ping_interval_s=ping_interval_s, backoff_max_s=backoff_max_s
     )
-    stats = asyncio.run(record(config))
+    try:
+        stats = asyncio.run(record(config))
+    except CaptureWriteError as exc:
+        log.error("recorder stopped: %s; free space or fix the --out path, then start it again", exc)
+        return 1
     log.info("recorder stopped: %d frames, %d lines, %d connections", stats.frames, stats.lines, stats.connections)
     return 0

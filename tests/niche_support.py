@@ -8,7 +8,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from calibration.markouts import maker_side_of_trades, markouts, mid_series
+from calibration.markouts import maker_side_of_trades, markouts
+from calibration.mids import mid_series
 from data_lake.cleaning import clean_partition
 from data_lake.lake import Lake
 from pipelines.resources import DataLakeResource

@@ -1,5 +1,5 @@
-"""The staged backfill: every nightly asset in one stage, each stage after what it reads, and the same lake on two
-worker processes as in one process."""
+"""The staged backfill: every nightly asset in one stage, each stage after what it reads, the same lake on two
+worker processes as in one process, and (coin, day) pairs that are no partition skipped by name."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from assets.partitions import COINS, DAILY, FIRST_DAY, coin_problem, day_problem, utc_today
 from data_lake.lake import Lake
-from pipelines.backfill import FEATURES, FITS, INGEST, STAGE_ASSETS, Task, backfill, failed_partitions
+from pipelines.backfill import FEATURES, FITS, INGEST, STAGE_ASSETS, Skipped, Task, backfill, failed_partitions
 from pipelines.definitions import NIGHTLY_SELECTION, defs
 from pipelines.run import DEMO_RUN_CONFIG, partitions_in
 from tests.support import DEMO_COIN, DEMO_DAY
@@ -52,6 +53,40 @@ def test_a_coins_fits_wait_for_its_leaders_ingest_of_the_same_day(monkeypatch: p
 def test_several_workers_need_a_persistent_instance() -> None:
     with pytest.raises(ValueError, match="persistent Dagster instance"):
         backfill(dg.DagsterInstance.ephemeral(), [(DEMO_COIN, DEMO_DAY)], workers=2)
+
+
+def test_a_day_is_a_partition_exactly_when_dagster_has_it() -> None:
+    today, day = utc_today(), dt.timedelta(days=1)
+    for date in (dt.date(1970, 1, 1), FIRST_DAY - day, FIRST_DAY, DEMO_DAY, today - day, today, today + day):
+        assert (day_problem(date, today) is None) == DAILY.has_partition_key(date.isoformat()), date
+    assert FIRST_DAY == dt.date(2023, 2, 1)
+    assert day_problem(today, today) == (
+        f"{today} is today (UTC) and not over: its partition exists from {today + day} 00:00 UTC")
+    assert day_problem(today + day, today) == f"{today + day} is in the future (today is {today} UTC)"
+    assert day_problem(FIRST_DAY - day, today) == (
+        "2023-01-31 is before Hyperliquid's first data (2023-02-01, the first daily partition)")
+
+
+def test_hyperliquid_coin_names_are_keys_and_what_dagster_cannot_key_is_named() -> None:
+    for coin in ("BTC", "kPEPE", "xyz:NVDA", "@107", "PURR/USDC", "#20"):
+        assert coin_problem(coin) is None, coin
+    assert coin_problem("BAD|COIN") == (
+        "coin 'BAD|COIN' cannot be a partition key: it contains '|' (Dagster's multi-partition key delimiter)")
+    assert "'...' (Dagster's partition range separator)" in coin_problem("A...B")
+    assert "a control character" in coin_problem("BTC\n")
+    assert coin_problem("") == "an empty coin name cannot be a partition key"
+
+
+def test_pairs_that_are_no_partition_are_skipped_by_name_before_anything_runs() -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    today = utc_today()
+    asked = [("BTC", dt.date(1970, 1, 1)), ("BTC", today), ("BTC", today), ("BAD|COIN", DEMO_DAY), ("", DEMO_DAY)]
+    skipped: list[Skipped] = []
+    assert backfill(instance, asked, skip=skipped.append) == []
+    assert [(s.coin, s.date) for s in skipped] == [
+        ("", DEMO_DAY), ("BAD|COIN", DEMO_DAY), ("BTC", dt.date(1970, 1, 1)), ("BTC", today)]
+    assert all(s.reason for s in skipped) and "1970-01-01 is before Hyperliquid's first data" in skipped[2].reason
+    assert instance.get_dynamic_partitions(COINS.name) == []  # a coin is added only with a partition that runs
 
 
 def _backfill(tmp: Path, raw: Path, workers: int, monkeypatch: pytest.MonkeyPatch) -> tuple[Lake, dg.DagsterInstance]:

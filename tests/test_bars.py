@@ -63,13 +63,41 @@ def test_features_1s_by_hand() -> None:
 
 
 def test_features_1min_realized_from_1s_returns() -> None:
-    out = features_1min(_trades(), _book()).filter(pl.col("coin") == "X")
+    # The 3200 ms mid carries over the 1 s bars ending up to 5 s later; a bbo at 59 s keeps the minute's end observed.
+    last = pl.DataFrame({"coin": ["X"], "time": [59_000], "bid_px_1": [98.0], "ask_px_1": [100.0]})
+    out = features_1min(_trades(), pl.concat([_book(), last], how="diagonal")).filter(pl.col("coin") == "X")
     assert out.height == 1 and out["bar_ms"][0] == 60_000
     row = out.row(0, named=True)
     assert row["mid"] == 99.0 and row["log_return"] is None
     assert (row["n_buys"], row["n_sells"], row["buy_volume"], row["sell_volume"]) == (2, 1, 3.0, 1.0)
     assert row["rv"] == pytest.approx(math.log(1.01) ** 2 + math.log(99 / 101) ** 2)
-    assert row["bv"] == 0.0 and row["jump_ratio"] is None  # the zero 1 s return breaks both pairs
+    assert row["bv"] == 0.0 and row["jump_ratio"] is None  # the zero 1 s returns break every pair
+
+
+def _outage_book() -> pl.DataFrame:
+    """Mid 100 every 500 ms up to 60 s, a 250 s outage, then mid 101 every 500 ms from 310 s to 419.5 s."""
+    times = [*range(0, 60_001, 500), *range(310_000, 420_000, 500)]
+    mid = [100.0 if t <= 60_000 else 101.0 for t in times]
+    return pl.DataFrame(
+        {"coin": "X", "time": times, "bid_px_1": [m - 0.5 for m in mid], "ask_px_1": [m + 0.5 for m in mid]}
+    ).with_columns(pl.lit(1.0).alias(f"{side}_sz_{i}") for side in ("bid", "ask") for i in range(1, 6))
+
+
+def test_bars_inside_a_capture_gap_do_not_exist_and_no_return_spans_it() -> None:
+    no_trades = pl.DataFrame(
+        schema={"coin": pl.String, "time": pl.Int64, "px": pl.Float64, "sz": pl.Float64, "side": pl.Int8}
+    )
+    seconds = features(no_trades, _outage_book(), bar_ms=1000, half_life_bars=5.0)
+    # The 60 s mid stays the mid of bars ending at most 5 s later (through the 64 s bar), then nothing until 310 s.
+    assert seconds["time"].to_list() == [*range(0, 65_000, 1000), *range(310_000, 420_000, 1000)]
+    assert seconds.filter(pl.col("time") == 310_000)["log_return"].to_list() == [None]
+    assert seconds["log_return"].drop_nulls().abs().max() == 0.0  # ln(101/100) across the gap is never taken
+    assert seconds["ewma_var"].drop_nulls().max() == 0.0
+    minutes = features_1min(no_trades, _outage_book())
+    assert minutes["time"].to_list() == [0, 300_000, 360_000]  # the minutes ending inside the outage do not exist
+    assert minutes["log_return"].to_list() == [None, None, 0.0]
+    # Minute 300 s holds the 1 s returns of 311..359 s only: its RV is 0, not ln(1.01)^2.
+    assert minutes.filter(pl.col("time") == 300_000).select("rv", "bv").row(0) == (0.0, 0.0)
 
 
 def test_features_table_schema_is_the_bars_schema_plus_the_date_partition() -> None:

@@ -118,8 +118,11 @@ def test_climatology_has_no_resolution():
         assert d.reliability == pytest.approx(0.0, abs=1e-15)
         assert d.brier == pytest.approx(d.uncertainty, abs=1e-15)
     m = calibration_metrics(o, climatology)
-    assert m.information_ratio == pytest.approx(0.0, abs=1e-12)
-    assert np.isnan(m.slope) and not m.is_well_calibrated
+    assert m.information_ratio == pytest.approx(0.0, abs=1e-12) and m.skill_score == pytest.approx(0.0, abs=1e-12)
+    # calibrated but without resolution: judged by its level alone, like a constant adverse-selection forecast
+    assert np.isnan(m.slope) and m.constant_forecast and m.is_well_calibrated
+    off = calibration_metrics(o, np.full(o.size, o.mean() + 0.1))
+    assert off.constant_forecast and not off.is_well_calibrated
 
 
 def test_cox_recalibration_recovers_known_miscalibration():
@@ -219,13 +222,15 @@ def test_a_constant_adverse_selection_forecast_is_judged_by_its_bias_alone() -> 
     assert biased.constant_forecast and not biased.is_well_calibrated
 
 
-def windowed_forecasts(seed: int, resolution: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Twelve walk-forward windows of 4 000 forecasts. Within a window, ``logit P = level_w + logit f``; the
-    forecast's own level is off by that window's estimation error ``level_w ~ N(0, 0.05^2)`` (shared by the window).
-    ``resolution`` scales the within-window spread of the forecasts' logit relative to the truth's (1: right)."""
+def windowed_forecasts(
+    seed: int, resolution: float, level_sd: float = 0.05
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Twelve walk-forward windows of 4 000 forecasts. The forecast's level is off by its window's estimation error
+    ``level_w ~ N(0, level_sd^2)``, shared by the window and unbiased over windows. ``resolution`` scales the
+    within-window spread of the forecasts' logit relative to the truth's (1: right)."""
     rng = np.random.default_rng(seed)
     windows = np.repeat(np.arange(12), 4_000)
-    level = rng.normal(0.0, 0.05, 12)[windows]
+    level = rng.normal(0.0, level_sd, 12)[windows]
     shape = rng.normal(0.0, 0.15, windows.size)
     truth = expit(-2.5 + shape)
     forecast = expit(-2.5 + level + resolution * shape)
@@ -245,6 +250,20 @@ def test_window_level_noise_attenuates_the_pooled_slope_but_not_the_within_windo
         kept_within += within.slope_ci[0] <= 1.0 <= within.slope_ci[1]
     assert kept_within >= 17  # a 95% interval: about 19 of 20
     assert rejected_pooled >= 4  # the errors-in-variables attenuation the windows remove
+
+
+def test_window_clustered_intervals_hold_their_level_under_unbiased_window_errors():
+    # an unbiased estimation method whose level error is shared by each window: the calibration-in-the-large
+    # interval must cover 0 about 95% of the time; a HAC interval counts each window's error thousands of times
+    covered_clustered = covered_hac = 0
+    for seed in range(40):
+        o, f, windows = windowed_forecasts(100 + seed, resolution=1.0, level_sd=0.15)
+        clustered = calibration_metrics(o, f, windows=windows)
+        hac = calibration_metrics(o, f)
+        covered_clustered += clustered.intercept_ci[0] <= 0.0 <= clustered.intercept_ci[1]
+        covered_hac += hac.intercept_ci[0] <= 0.0 <= hac.intercept_ci[1]
+    assert covered_clustered >= 34  # 95% of 40 is 38; binomial 1st percentile 34
+    assert covered_hac <= 28
 
 
 def test_a_forecast_that_over_resolves_within_windows_is_still_rejected():

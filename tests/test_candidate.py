@@ -122,6 +122,17 @@ def test_reach_recalibration_recovers_a_known_shift_and_scale() -> None:
     assert shift == pytest.approx(0.4, abs=0.15) and scale == pytest.approx(0.6, abs=0.06)
 
 
+def test_reach_recalibration_predicts_a_constant_where_the_quotes_show_no_resolution() -> None:
+    # the curves claim a spread of intensities between quotes that all reach at the same 8% rate
+    rng = np.random.default_rng(4)
+    g = rng.uniform(-3.5, -1.5, (40_000, 2))
+    belief = rng.dirichlet([1.0, 1.0], 40_000)
+    reached = rng.random(40_000) < 0.08
+    shift, scale = reach_recalibration(g, belief, reached)
+    assert scale == 0.0
+    assert -np.expm1(-np.exp(shift)) == pytest.approx(reached.mean(), rel=1e-9)
+
+
 def test_a_window_the_data_cannot_support_is_refused_with_its_reason(frames: dict[str, pl.DataFrame]) -> None:
     """Forty minutes with a ten-minute gap are too few minute bars for the regime HMM; a trades-only window has no
     mid: both are refused by name, never fitted."""

@@ -166,6 +166,7 @@ def test_exported_day_replays_in_hftbacktest_to_the_lake_book_and_trades(tmp_pat
 
 
 def test_export_of_an_empty_day_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "lake").mkdir()
     assert main(["export", "hftbacktest", "--coin", "NONE", "--date", "2026-03-02", "--lake", str(tmp_path / "lake"), "--out", str(tmp_path / "x.npz")]) == 2
     assert "no l2Book snapshots or trades for NONE on 2026-03-02" in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()

@@ -18,7 +18,7 @@ from assets.partitions import COINS, partition_key
 from assets.regime_state import day_regime_beliefs, regime_params
 from calibration.fill_intensity import taker_orders
 from calibration.fit_result import FitResult
-from calibration.markouts import mid_series
+from calibration.mids import mid_series
 from calibration.regimes import regime_beliefs
 from calibration.window_fits import (
     fit_kappa_window,

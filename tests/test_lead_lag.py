@@ -98,7 +98,8 @@ def _random_walk_pair(seconds: int, seed: int) -> tuple[pl.DataFrame, pl.DataFra
         price = 25.0 * np.exp(np.cumsum(rng.standard_normal(n) * 1e-4 * math.sqrt(0.1)))
         bid = np.floor(price / 0.001)
         moved = np.concatenate([[True], np.diff(bid) != 0])
-        frames.append(pl.DataFrame({"time": np.arange(n, dtype=np.int64)[moved] * 100, "mid": (bid[moved] + 0.5) * 0.001}))
+        times = np.arange(n, dtype=np.int64)[moved] * 100
+        frames.append(pl.DataFrame({"time": times, "mid": (bid[moved] + 0.5) * 0.001}))
     return frames[0], frames[1]
 
 

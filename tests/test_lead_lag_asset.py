@@ -59,7 +59,8 @@ def test_fits_each_configured_leader_and_says_which_are_missing(lake: Lake, monk
     assert abs(demo["beta"] - 0.6) <= 3 * demo["beta_se"]
     assert demo["window_end_ms"] - demo["window_start_ms"] <= HOURS * HOUR_MS  # trimmed to the data
     assert len(demo["lags_ms"]) == len(demo["hy_corr_by_lag"]) and demo["n_windows"] > 500
-    assert (rows["BTC"]["status"], rows["BTC"]["reason"]) == (NO_LEADER_DATA, f"no clean book of BTC on {DAY} in the lake")
+    missing = (NO_LEADER_DATA, f"no clean book of BTC on {DAY} in the lake")
+    assert (rows["BTC"]["status"], rows["BTC"]["reason"]) == missing
     metadata = result.asset_materializations_for_node("lead_lag_fit")[0].metadata
     assert metadata["leaders"].value == "DEMO, BTC" and metadata["dagster/row_count"].value == 2
 

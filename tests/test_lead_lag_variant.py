@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from calibration.lead_lag import LeadLagConfig, NoLeadLag
-from calibration.markouts import mid_series
+from calibration.mids import mid_series
 from data_lake.demo_market import DemoMarket, demo_coin_configs, simulate
 from data_lake.demo_market.truth import truth
 from quoting.lead_lag_shift import leader_log_returns
@@ -52,7 +52,8 @@ def fitted(split: tuple[Market, Market]) -> FittedVariant:
 def split(markets: dict[str, DemoMarket], frames: dict[str, pl.DataFrame]) -> tuple[Market, Market]:
     """Train on hours 1-5, test on hour 5-6."""
     start = markets["FOLLOW"].config.start_ms
-    return window(frames, start + HOUR_MS, start + 5 * HOUR_MS), window(frames, start + 5 * HOUR_MS, start + 6 * HOUR_MS)
+    train = window(frames, start + HOUR_MS, start + 5 * HOUR_MS)
+    return train, window(frames, start + 5 * HOUR_MS, start + 6 * HOUR_MS)
 
 
 def test_fits_the_documented_leader_lag_and_beta_on_train_and_changes_nothing_else(
@@ -99,7 +100,8 @@ def test_the_shift_reads_no_leader_mid_from_the_future(split: tuple[Market, Mark
     before = simulate_fitted(fitted, test, CONFIG).fills
     after = simulate_fitted(fitted, rewritten, CONFIG).fills
     columns = ["time", "side", "px", "sz"]
-    assert before.filter(pl.col("time") < cut).select(columns).equals(after.filter(pl.col("time") < cut).select(columns))
+    early = pl.col("time") < cut
+    assert before.filter(early).select(columns).equals(after.filter(early).select(columns))
     assert not before.select(columns).equals(after.select(columns))
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from calibration.markouts import maker_side_of_trades, markouts, mid_series
+from calibration.markouts import maker_side_of_trades, markouts
+from calibration.mids import mid_series
 
 NULL = None
 
@@ -30,7 +31,8 @@ def _book() -> pl.DataFrame:
 
 
 def _fills() -> pl.DataFrame:
-    """A: maker buy at 100.5 at t=1200; B: maker sell at 102.5 at t=2000; C: at the last mid; D: before any mid."""
+    """A: maker buy at 100.5 at t=1200; B: maker sell at 102.5 at t=2000; C: in the last mid's ms; D: before any
+    mid."""
     return pl.DataFrame(
         {
             "coin": ["X", "X", "X", "X"],
@@ -83,10 +85,11 @@ def test_markouts_hand_computed_buy_and_sell() -> None:
     assert b["adverse_selection_bps"] == 0.0
     assert b["net_1000ms_bps"] == pytest.approx((0.5 + 5) / 102 * 1e4 - 1.5)
 
-    # C sits on the last mid: known at the fill, every horizon runs past the data.
-    assert c["mid_at_fill"] == 110.0 and c["mid_age_ms"] == 0
-    assert all(c[f"mid_{h}ms"] is NULL for h in (200, 1000, 5000, 30000))
-    assert c["adverse_selection_bps"] is NULL
+    # C shares its ms with the 110 snapshot, which may already show C: its mid is the one before, 97 (4.8 s old).
+    assert c["mid_at_fill"] == 97.0 and c["mid_age_ms"] == 4800
+    # Horizons see the 110 while it is at most 5 s old (7001 + 5000 is exactly 5 s), not at 30 s.
+    assert [c[f"mid_{h}ms"] for h in (200, 1000, 5000)] == [110.0] * 3 and c["mid_30000ms"] is NULL
+    assert c["adverse_selection_bps"] == 0.0
     # D precedes every mid of X (Y's mid at 900 must not leak in).
     assert d["mid_at_fill"] is NULL and d["mid_age_ms"] is NULL and d["spread_capture_bps"] is NULL
 
@@ -137,3 +140,21 @@ def test_adverse_horizon_must_be_a_horizon() -> None:
         markouts(_fills(), mid_series(_book()), horizons_ms=(1000,), fee_bps=0.0)
     out = markouts(_fills(), mid_series(_book()), horizons_ms=(1000,), fee_bps=0.0, adverse_horizon_ms=None)
     assert "adverse_selection_bps" not in out.columns and "markout_1000ms_bps" in out.columns
+
+
+def test_no_mid_is_carried_across_a_capture_gap() -> None:
+    # Mid 100 every 500 ms to 60 s, a 250 s outage (the review's real capture), then 101 every 500 ms from 310 s.
+    times = [*range(0, 60_001, 500), *range(310_000, 400_000, 500)]
+    mids = pl.DataFrame({"time": times, "mid": [100.0 if t <= 60_000 else 101.0 for t in times]})
+    fills = pl.DataFrame({"time": [58_000, 100_000, 309_000, 310_001], "side": [1, 1, 1, 1], "px": [100.0] * 4})
+    rows = markouts(fills, mids, fee_bps=0.0).to_dicts()
+    before, inside, last_second, after = rows
+    # 58 s: the 1 s and 5 s horizons still see the 60 s mid (<= 5 s old); at 30 s (88 s) the book had been dark 28 s.
+    assert [before[f"mid_{h}ms"] for h in (200, 1000, 5000)] == [100.0] * 3 and before["markout_30000ms_bps"] is NULL
+    # Inside the outage nothing is known: not the 100 of 40 s earlier, not the 101 after it.
+    assert inside["mid_at_fill"] is NULL and inside["spread_capture_bps"] is NULL and inside["mid_age_ms"] is NULL
+    # Its horizons land after the outage and only there is a mid; markouts stay null without a mid at the fill.
+    assert inside["mid_30000ms"] is NULL and inside["markout_200ms_bps"] is NULL
+    assert last_second["mid_at_fill"] is NULL and last_second["mid_1000ms"] == 101.0
+    assert last_second["markout_1000ms_bps"] is NULL
+    assert after["mid_at_fill"] == 101.0 and after["mid_age_ms"] == 1 and after["markout_5000ms_bps"] == 0.0

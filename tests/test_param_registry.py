@@ -18,6 +18,7 @@ from calibration.regimes import RegimeParams
 from data_lake.param_registry import (
     NoPromotedSet,
     Pointer,
+    UnreadableRegistryFile,
     decisions,
     list_sets,
     load_promoted,
@@ -442,3 +443,118 @@ def test_coin_names_with_slashes_and_colons(root: Path) -> None:
         register_candidate(root, ps)
         promote(root, coin, ps.param_set_id, "gate")
         assert load_promoted(root, coin).param_set.coin == coin
+
+
+def test_watcher_reloads_when_a_broken_pointer_is_repaired_byte_for_byte(root: Path) -> None:
+    a = stored(root, 0)
+    promote(root, COIN, a.param_set_id, "gate")
+    watcher = PromotionWatcher(root, COIN, max_age_s=DAY_S)
+    assert watcher.poll()
+    pointer_file = root / pointer_path(COIN)
+    good = pointer_file.read_bytes()
+
+    pointer_file.write_bytes(b"garbage")
+    assert not watcher.poll()
+    assert isinstance(watcher.last_error, InvalidParameterSet)
+    assert "unreadable" in str(watcher.last_error)
+    assert not watcher.poll() and watcher.last_error is not None  # still broken: still refused
+
+    pointer_file.write_bytes(good)
+    assert watcher.poll()
+    assert watcher.last_error is None and watcher.current.param_set_id == a.param_set_id
+    assert not watcher.poll()
+
+
+def test_promote_and_rollback_rewrite_an_unparsable_pointer_and_say_what_it_held(root: Path) -> None:
+    a, b = stored(root, 0), stored(root, 1)
+    promote(root, COIN, a.param_set_id, "first")
+    promote(root, COIN, b.param_set_id, "second")
+    pointer_file = root / pointer_path(COIN)
+
+    pointer_file.write_bytes(b"garbage")
+    assert "UNREADABLE promotion pointer" in params_show(root, COIN)
+    text = params_rollback(root, COIN)
+    assert "held 7 bytes starting b'garbage'" in text
+    assert text.endswith(f"rolled back; {a.param_set_id} is live (pointer version 3)")
+    assert load_promoted(root, COIN).param_set.param_set_id == a.param_set_id
+
+    pointer_file.write_bytes(b'{"param_set_id": "x"}')
+    text = params_promote(root, COIN, a.param_set_id, "repair the pointer of the live set")
+    assert "held 21 bytes" in text and text.endswith(f"{a.param_set_id} is live (pointer version 4)")
+    assert load_promoted(root, COIN).pointer.version == 4
+    # The repair kept the history (a was restored by rolling back to the first promotion), not "roll back to a".
+    with pytest.raises(NoPromotedSet, match=f"{a.param_set_id} was the first promotion"):
+        params_rollback(root, COIN)
+
+
+def test_a_directory_where_a_file_belongs_is_a_clear_error(root: Path) -> None:
+    a, b = stored(root, 0), stored(root, 1)
+    promote(root, COIN, a.param_set_id, "gate")
+    watcher = PromotionWatcher(root, COIN, max_age_s=DAY_S)
+    assert watcher.poll()
+    pointer_file = root / pointer_path(COIN)
+    pointer_file.unlink()
+    pointer_file.mkdir()
+    with pytest.raises(UnreadableRegistryFile, match="cannot be read .*move it away"):
+        load_promoted(root, COIN)
+    assert not watcher.poll() and isinstance(watcher.last_error, UnreadableRegistryFile)
+    assert watcher.current.param_set_id == a.param_set_id
+    assert "UNREADABLE promotion pointer" in params_show(root, COIN)
+    n_decisions = decisions(root, COIN).height
+    with pytest.raises(UnreadableRegistryFile):
+        promote(root, COIN, b.param_set_id, "cannot replace a directory")
+    assert decisions(root, COIN).height == n_decisions  # nothing recorded for a promotion that cannot happen
+
+    doc = root / set_path(COIN, b.param_set_id)
+    doc.unlink()
+    doc.mkdir()
+    with pytest.raises(UnreadableRegistryFile, match="cannot be read"):
+        load_set(root, COIN, b.param_set_id)
+
+
+def _install_by_hand(root: Path, doc: dict[str, Any]) -> str:
+    """Write a set document and a pointer to it directly, as a forger (or a bug) would."""
+    doc["param_set_id"] = content_id(doc)
+    data = json.dumps(doc).encode()
+    (root / set_path(COIN, doc["param_set_id"])).write_bytes(data)
+    pointer = {"param_set_id": doc["param_set_id"], "version": 9, "promoted_at_ms": WINDOW_END_MS,
+               "sha256": hashlib.sha256(data).hexdigest()}
+    (root / pointer_path(COIN)).parent.mkdir(parents=True, exist_ok=True)
+    (root / pointer_path(COIN)).write_text(json.dumps(pointer))
+    return doc["param_set_id"]
+
+
+def test_staleness_cannot_be_opted_out_of_by_the_training_window(root: Path) -> None:
+    genuine = stored(root, 0)
+    doc = genuine.to_dict()
+    doc["training_window"]["end_ms"] = 10**22
+    _install_by_hand(root, doc)
+    with pytest.raises(InvalidParameterSet, match="end_ms: 10000000000000000000000 ms is at or after 2100"):
+        load_for_quoting(root, COIN, max_age_s=DAY_S)
+    assert "INVALID, the quoter will not load it: training_window.end_ms" in params_show(root, COIN)
+
+    doc = genuine.to_dict()
+    doc["training_window"]["end_ms"] = WINDOW_END_MS + 3 * HOUR_MS  # two hours from now
+    future_id = _install_by_hand(root, doc)
+    with pytest.raises(StaleParameterSet, match=f"set {future_id} refused: its training window ends 7[12].. s in the future"):
+        load_for_quoting(root, COIN, max_age_s=DAY_S)
+    assert "INVALID, the quoter will not load it: its training window ends" in params_show(root, COIN)
+    # Within the allowed clock skew a window end is accepted.
+    assert load_for_quoting(root, COIN, max_age_s=DAY_S, now_ms=WINDOW_END_MS + 3 * HOUR_MS - 60_000).param_set_id == future_id
+
+
+def test_param_set_ids_cannot_name_files_outside_the_registry(root: Path, tmp_path: Path) -> None:
+    a = stored(root, 0)
+    outside = tmp_path / "x.json"
+    outside.write_bytes((root / set_path(COIN, a.param_set_id)).read_bytes())
+    for bad in ("../../x", "../" + a.param_set_id, a.param_set_id.upper(), a.param_set_id + "0", ""):
+        with pytest.raises(InvalidParameterSet, match="is not a parameter set id"):
+            params_promote(root, COIN, bad, "hostile id")
+        with pytest.raises(InvalidParameterSet, match="is not a parameter set id"):
+            load_set(root, COIN, bad)
+    assert read_pointer(root, COIN) is None
+    (root / pointer_path(COIN)).parent.mkdir(parents=True, exist_ok=True)
+    (root / pointer_path(COIN)).write_text(json.dumps(
+        {"param_set_id": "../../x", "version": 1, "promoted_at_ms": 0, "sha256": file_sha(root, a)}))
+    with pytest.raises(InvalidParameterSet, match="pointer .* unreadable .*'../../x' is not a parameter set id"):
+        load_promoted(root, COIN)

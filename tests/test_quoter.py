@@ -279,6 +279,31 @@ def test_hot_reload_of_a_new_promotion_within_one_second(lake: Path, raw: Path, 
     assert used.index(second.param_set_id) > 0 and set(used[used.index(second.param_set_id):]) == {second.param_set_id}
 
 
+def test_a_broken_pointer_pulls_the_quotes_and_its_byte_for_byte_repair_resumes_them(
+    lake: Path, raw: Path, demo_hour: Path
+) -> None:
+    first = promoted(lake, tag="first")
+    pointer_file = lake / "promoted" / f"{COIN}.json"
+    good = pointer_file.read_bytes()
+    running = Running(paper_config(lake, raw, f"replay:{demo_hour}", replay_speed=20.0, min_regime_minutes=0))
+    try:
+        quoter = running.quoter
+        assert quoter is not None
+        wait_until(lambda: quoter.decisions > 20 and quoter.pull is None, what="quoting on the first set")
+        pointer_file.write_bytes(b"garbage")
+        wait_until(lambda: quoter.pull is not None and quoter.pull[0] == "parameters_refused", what="the pull")
+        time.sleep(1.0)  # several polls of the broken pointer
+        pointer_file.write_bytes(good)
+        wait_until(lambda: quoter.pull is None, timeout=3.0, what="quoting resumed after the repair")
+        decisions = quoter.decisions
+        wait_until(lambda: quoter.decisions > decisions + 5, what="decisions after the repair")
+    finally:
+        assert running.stop() == EXIT_OK
+    events = [(d["event"], d.get("param_set_id")) for d in data(raw, "quoterParams")]
+    assert events[0] == ("loaded", first.param_set_id)
+    assert events[1][0] == "refused" and events[-1] == ("loaded", first.param_set_id)
+
+
 def test_stale_parameters_pull_every_quote(lake: Path, raw: Path, demo_hour: Path) -> None:
     max_age_s = 2 * 3_600.0
     expires_in_ms = 4_000
@@ -759,3 +784,6 @@ def test_api_key_file_must_be_private(tmp_path: Path, monkeypatch: pytest.Monkey
     with pytest.raises(ApiKeyError, match="not a valid private key"):
         load_api_wallet()
     assert KEY_ENV not in os.environ  # read once, then dropped from the environment
+    monkeypatch.setenv(KEY_ENV, AGENT_KEY)
+    assert load_api_wallet().address == AGENT.address
+    assert KEY_ENV not in os.environ  # a good key is dropped too: child processes never inherit it

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import errno
+import logging
+import os
 import json
 import os
 import re
@@ -24,8 +27,8 @@ from hyperliquid.exchange import Exchange
 from data_lake.cleaning import clean_partition
 from data_lake.raw_zone import discover, read_bytes, read_lines
 from quoting.frame_routing import route
-from quoting.raw_capture import HOUR_NS, HourlyRawWriter
-from quoting.recorder import MARKET_FEEDS, Recorder, RecorderConfig, RecorderStats, raw_line
+from quoting.raw_capture import HOUR_NS, CaptureWriteError, HourlyRawWriter
+from quoting.recorder import MARKET_FEEDS, Recorder, RecorderConfig, RecorderStats, raw_line, record_main
 from tests.fake_hyperliquid import FakeHyperliquid
 from tests.fake_hyperliquid.replay import load_raw
 
@@ -351,3 +354,45 @@ def test_user_frames_are_split_by_coin_and_single_coin_frames_kept_verbatim() ->
     assert route({"channel": "user", "data": {"liquidation": {"lid": 1}}}) == [(None, None)]
     assert route({"channel": "error", "data": "Already subscribed"}) == [(None, None)]
     assert route({"channel": "bbo", "data": {"coin": "PURR/USDC"}}) == [("PURR/USDC", None)]
+
+
+def _bbo_frame() -> dict[str, Any]:
+    levels = [{"px": "24.999", "sz": "80.0", "n": 2}, {"px": "25.0", "sz": "80.0", "n": 3}]
+    return {"channel": "bbo", "data": {"coin": "DEMO", "time": 1, "bbo": levels}}
+
+
+def test_a_full_disk_stops_the_recorder_instead_of_reconnecting(fake: FakeHyperliquid, tmp_path: Path) -> None:
+    out = tmp_path / "raw"
+    recorder = Recorder(_config(fake, out))
+    attempts: list[int] = []
+
+    def disk_full(fd: int, data: bytes) -> int:  # what write(2) does on a full filesystem
+        attempts.append(len(data))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    recorder.writer = HourlyRawWriter(out, "ws", write=disk_full)
+
+    async def scenario() -> None:
+        running = asyncio.create_task(recorder.run(asyncio.Event()))
+        await asyncio.to_thread(_wait_subscribed, fake)
+        for _ in range(3):
+            await asyncio.to_thread(fake.publish, _bbo_frame())
+        with pytest.raises(CaptureWriteError, match=r"cannot append to .*DEMO\.jsonl: No space left on device"):
+            await asyncio.wait_for(running, 10)
+
+    asyncio.run(scenario())
+    assert len(attempts) == 1  # stopped at the first failed write: no reconnect, no frame silently dropped after it
+    assert recorder.stats.connections == 1 and not recorder.stats.errors
+
+
+def test_an_unwritable_output_path_stops_the_recorder_with_one_line_and_exit_1(
+    fake: FakeHyperliquid, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with caplog.at_level(logging.INFO, logger="quoting.recorder"):
+        code = record_main(["DEMO"], str(blocker / "raw"), ws_url=fake.ws_url)
+    assert code == 1
+    [line] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert line.startswith(f"recorder stopped: cannot write in {blocker / 'raw' / 'ws'}: Not a directory")
+    assert "Traceback" not in caplog.text and fake.client_count() == 0

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import polars as pl
 import pytest
 
@@ -15,10 +16,13 @@ from calibration.fill_log import enrich_fill_log
 from calibration.toxicity import book_signals
 from data_lake.demo_market import simulate
 from data_lake.lake import Lake
+from pipelines.backfill import FITS, Outcome
 from pipelines.resources import DataLakeResource
+from pipelines.walk_forward_summary import walk_forward_lines
 from tests.test_variants import DEMO, demo_lake_frames
 from validation.candidate import CANDIDATE
 from validation.variant_registry import VARIANTS
+from validation.variants import LEAD_LAG
 from validation.walk_forward_run import POOLED
 
 DAY = DEMO.start
@@ -34,7 +38,9 @@ OWN_FILLS = 300
 
 
 @pytest.fixture(scope="module")
-def materialised(tmp_path_factory: pytest.TempPathFactory) -> tuple[dg.ExecuteInProcessResult, Lake]:
+def materialised(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[dg.ExecuteInProcessResult, Lake, dg.DagsterInstance]:
     """The demo day's trades, book, features and markouts (plus a few own fills carrying the quoter's predicted
     adverse selection) written into a fresh lake, then every validation asset and check materialised."""
     root = tmp_path_factory.mktemp("lake")
@@ -54,11 +60,11 @@ def materialised(tmp_path_factory: pytest.TempPathFactory) -> tuple[dg.ExecuteIn
         resources={"data_lake": DataLakeResource(lake_root=str(root))},
         run_config=RUN_CONFIG,
     )
-    return result, lake
+    return result, lake, instance
 
 
 def test_walk_forward_writes_every_fold_and_variant_and_a_self_contained_report(materialised) -> None:
-    result, lake = materialised
+    result, lake, _ = materialised
     assert result.success
     rows = lake.read_partition("walk_forward", DEMO.coin, DAY)
     per_fold = rows.filter(pl.col("fold") != POOLED)
@@ -67,11 +73,14 @@ def test_walk_forward_writes_every_fold_and_variant_and_a_self_contained_report(
             pl.DataFrame({"variant": list(VARIANTS)}), how="cross"
         ).sort("fold", "variant")
     )
-    assert (per_fold["status"] == "ok").all()
-    assert (per_fold.filter(pl.col("variant") != CANDIDATE)["n_fills"] > 0).all()  # the candidate may stand aside
+    compared = per_fold.filter(pl.col("variant") != LEAD_LAG)  # DEMO has no leader in this lake: refused, why
+    assert (compared["status"] == "ok").all()
+    refused = rows.filter(pl.col("variant") == LEAD_LAG)
+    assert set(refused["status"]) == {"insufficient_samples"} and refused["warnings"].str.contains("no leader mids").all()
+    assert (compared.filter(pl.col("variant") != CANDIDATE)["n_fills"] > 0).all()  # the candidate may stand aside
     assert (per_fold["test_end_ms"].max() == DEMO.start_ms + 24 * 3_600_000)
     pooled = rows.filter(pl.col("fold") == POOLED)
-    assert pooled.height == len(VARIANTS) and pooled["pbo"].null_count() == 0
+    assert pooled.height == len(VARIANTS) and pooled.filter(pl.col("variant") != LEAD_LAG)["pbo"].null_count() == 0
     assert set(pooled["verdict"].drop_nulls()) <= {"keep", "remove", "insufficient evidence"}
 
     metadata = result.asset_materializations_for_node("walk_forward_assets")[0].metadata
@@ -84,8 +93,20 @@ def test_walk_forward_writes_every_fold_and_variant_and_a_self_contained_report(
     assert "+hmm_blending" in metadata["verdicts"].value and metadata["complete_folds"].value == 3
 
 
+def test_the_cli_line_names_the_report_its_run_wrote(materialised) -> None:
+    result, lake, instance = materialised
+    report = Path(lake.root) / "reports" / DEMO.coin / f"{DAY.isoformat()}.html"
+    assert walk_forward_lines(instance, [Outcome(DEMO.coin, DAY, FITS, True, result.run_id)]) == [
+        f"  {DEMO.coin} {DAY} walk-forward: report {report}"
+    ]
+    assert report.is_file()
+    other_run = Outcome(DEMO.coin, DAY, FITS, False, "0" * 32)
+    assert walk_forward_lines(instance, [other_run]) == [
+        f"  {DEMO.coin} {DAY} walk-forward: not materialised (run 00000000 failed)"]
+
+
 def test_calibration_signal_quality_and_alerts_tables_and_checks(materialised) -> None:
-    result, lake = materialised
+    result, lake, _ = materialised
     calibration = lake.read_partition("calibration_metrics", DEMO.coin, DAY)
     candidate = lake.read_partition("walk_forward", DEMO.coin, DAY).filter(
         (pl.col("fold") == POOLED) & (pl.col("variant") == CANDIDATE)
@@ -123,6 +144,48 @@ def test_calibration_signal_quality_and_alerts_tables_and_checks(materialised) -
     assert checks["information_ratio_at_least_one"].passed == (below_one.height == 0)
 
 
+def test_component_verdicts_come_from_the_same_walk_forward_run(materialised) -> None:
+    """The third asset of the walk-forward: one row per diagnosis, largest weakness first, its (b) the walk_forward
+    table's verdict p-values, the lead-lag row without a leader (the lake holds no BTC), the report's section."""
+    result, lake, _ = materialised
+    verdicts = lake.read_partition("component_verdict", DEMO.coin, DAY).sort("rank")
+    assert verdicts["rank"].to_list() == [1, 2, 3, 4, 5]
+    assert set(verdicts["component"]) == {"bipower", "hawkes", "hmm_blending", "vpin_widening", "lead_lag"}
+    assert set(verdicts["verdict"]) <= {"add", "keep simple", "no fix", "untested"}
+    pooled = lake.read_partition("walk_forward", DEMO.coin, DAY).filter(pl.col("fold") == POOLED)
+    for row in verdicts.filter(pl.col("addition_p").is_not_null()).iter_rows(named=True):
+        walk = pooled.filter(pl.col("variant") == row["addition_variant"]).row(0, named=True)
+        assert row["addition_p"] == pytest.approx(walk["p_value"]) and row["adjusted_p"] >= row["addition_p"]
+        assert row["test_start_ms"] == pooled["test_start_ms"][0] and row["test_end_ms"] == pooled["test_end_ms"][0]
+    lead_lag = verdicts.filter(pl.col("component") == "lead_lag").row(0, named=True)
+    assert lead_lag["verdict"] == "untested" and "no leader data (BTC" in lead_lag["reason"]
+    metadata = next(m for m in result.get_asset_materialization_events()
+                    if m.asset_key == dg.AssetKey("component_verdicts")).materialization.metadata
+    assert metadata["largest_weakness"].value == verdicts["prediction"][0]
+    assert metadata["action"].value in metadata["diagnosis"].value
+    html = Path(result.asset_materializations_for_node("walk_forward_assets")[0].metadata["report"].value).read_text()
+    assert "Diagnosis: the largest weakness first" in html and lead_lag["reason"] in html
+
+
+def test_no_fold_clears_the_component_verdicts(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake", storage_options={})
+    stale = pl.DataFrame({"coin": [DEMO.coin], "date": [DAY], "component": ["bipower"], "verdict": ["add"]})
+    lake.write_partition("component_verdict", stale, DEMO.coin, DAY)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(COINS.name, [DEMO.coin])
+    result = dg.materialize(
+        [VALIDATION_ASSETS[0]],
+        partition_key=partition_key(DEMO.coin, DAY),
+        instance=instance,
+        resources={"data_lake": DataLakeResource(lake_root=lake.root)},
+    )
+    assert result.success
+    event = next(m for m in result.get_asset_materialization_events()
+                 if m.asset_key == dg.AssetKey("component_verdicts")).materialization
+    assert "no fold" in event.metadata["skipped"].value
+    assert lake.read_partition("component_verdict", DEMO.coin, DAY).height == 0
+
+
 def test_too_little_history_for_one_fold_skips_and_clears_the_partition(tmp_path: Path) -> None:
     """Default 60 d / 7 d folds on a lake without that much history: nothing to validate yet, not a failure."""
     lake = Lake(tmp_path / "lake", storage_options={})
@@ -140,3 +203,51 @@ def test_too_little_history_for_one_fold_skips_and_clears_the_partition(tmp_path
     assert "needs 1608 h" in metadata["skipped"].value
     assert lake.read_partition("walk_forward", DEMO.coin, DAY).height == 0
     assert lake.read_partition("calibration_metrics", DEMO.coin, DAY).height == 0
+
+
+def test_too_little_covered_book_is_reported_in_covered_hours_with_what_one_fold_needs(tmp_path: Path) -> None:
+    """The review's case: 44 one-minute bursts of 0.5 s book snapshots over 35 h (two days) are 0.73 h of book, not
+    35 h. The calendar span would hold a fold of 24 h train and 6 h test (set in the run config); the book does not."""
+    lake = Lake(tmp_path / "lake", storage_options={})
+    end_ms = DEMO.start_ms + 24 * 3_600_000
+    starts = end_ms - 35 * 3_600_000 + 48 * 60_000 * np.arange(44)
+    times = (starts[:, None] + np.arange(0, 60_000, 500)[None, :]).ravel()
+    book = pl.DataFrame({"time": times, "mid": 100.0, "source": "l2Book"}).with_columns(
+        coin=pl.lit(DEMO.coin), date=pl.from_epoch("time", time_unit="ms").dt.date()
+    )
+    for (day,), part in book.partition_by("date", as_dict=True).items():
+        lake.write_partition("book", part, DEMO.coin, day)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(COINS.name, [DEMO.coin])
+    result = dg.materialize(
+        [VALIDATION_ASSETS[0]],
+        partition_key=partition_key(DEMO.coin, DAY),
+        instance=instance,
+        resources={"data_lake": DataLakeResource(lake_root=lake.root)},
+        run_config={"ops": {"walk_forward_assets": {"config": {"train_hours": 24.0, "test_hours": 6.0, "n_folds": 2}}}},
+    )
+    assert result.success
+    metadata = result.asset_materializations_for_node("walk_forward_assets")[0].metadata
+    assert metadata["book_covered_hours"].value == pytest.approx(44 * (60_000 - 500) / 3_600_000)
+    skipped = metadata["skipped"].value
+    assert "the book covers 0.73 h of the 36 h up to the end of 2026-01-01" in skipped
+    assert "one fold needs 30 h covered (train_hours 24 + test_hours 6), 2 folds 36 h" in skipped
+    assert "35.0" not in skipped  # the calendar span from the first snapshot, which the old message reported
+    assert "report" not in metadata
+    assert lake.read_partition("walk_forward", DEMO.coin, DAY).height == 0
+
+
+def test_fold_lengths_must_be_positive(tmp_path: Path) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(COINS.name, [DEMO.coin])
+    result = dg.materialize(
+        [VALIDATION_ASSETS[0]],
+        partition_key=partition_key(DEMO.coin, DAY),
+        instance=instance,
+        resources={"data_lake": DataLakeResource(lake_root=str(tmp_path / "lake"))},
+        run_config={"ops": {"walk_forward_assets": {"config": {"test_hours": 0.0}}}},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "greater than 0" in str(failure.event_specific_data.error.to_string())

@@ -9,8 +9,9 @@ import polars as pl
 import pytest
 
 from calibration.bars import features_1min, features_1s
-from calibration.markouts import maker_side_of_trades, markouts, mid_series
 from calibration.lead_lag import NoLeadLag
+from calibration.markouts import maker_side_of_trades, markouts
+from calibration.mids import mid_series
 from data_lake.demo_market import DemoMarket, DemoMarketConfig, simulate
 from data_lake.tables import BOOK_LEVELS
 from validation.variant_registry import VARIANTS, evaluate_variant

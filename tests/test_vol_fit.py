@@ -150,3 +150,20 @@ def test_demo_market_total_sigma_per_regime() -> None:
         assert fit.estimates["sigma_rv"] == pytest.approx(truth, rel=0.05)
         assert fit.estimates["sigma_bv"] < fit.estimates["sigma_rv"]  # informed jumps
     assert fits["regime=calm"].estimates["jump_share"] > fits["regime=volatile"].estimates["jump_share"]
+
+
+def test_the_price_move_across_a_capture_gap_is_no_return() -> None:
+    """A 1 bps/sqrt(s) walk observed every 500 ms for an hour, a 250 s outage over which the price moves 5 %, and
+    another hour: the sigmas are the walk's (carried across the gap, the 5 % would count ~46 hours of variance)."""
+    rng = np.random.default_rng(8)
+    t = np.concatenate([np.arange(0, 3_600_000, 500), np.arange(3_850_000, 7_450_000, 500)])
+    steps = rng.normal(0.0, 1e-4 * np.sqrt(0.5), t.size)
+    steps[t.size // 2] = np.log(1.05)  # the first mid after the outage
+    mids = pl.DataFrame({"coin": "X", "time": T0 + t, "mid": 25.0 * np.exp(np.cumsum(steps))})
+    bars_1s = log_returns(bar_mids(mids, 1000)).with_columns(ewma_var=ewma_variance_expr(pl.col("log_return"), 300))
+    bars_1min = log_returns(bar_mids(mids, 60_000))
+    fit = fit_volatility(bars_1s.drop_nulls("mid"), bars_1min.drop_nulls("mid"))["all"]
+    assert bars_1s["log_return"].abs().max() < 0.01
+    assert fit.estimates["sigma_rv"] == pytest.approx(1.0, rel=0.05)
+    assert abs(fit.estimates["sigma_1min"] - 1.0) < 3 * fit.std_errors["sigma_1min"]
+    assert fit.estimates["sigma_ewma"] == pytest.approx(1.0, rel=0.1)

@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from validation.walk_forward import (
     DAY_MS,
     HOUR_MS,
+    MAX_GAP_MS,
     Fold,
     concat_test_frames,
+    covered_ms,
     rolling_folds,
     run_walk_forward,
     slice_fold,
@@ -238,3 +240,21 @@ def test_concat_test_frames_stacks_out_of_sample_results_in_fold_order():
     assert oos["fold"].unique().to_list() == [0, 1, 2, 3]
     assert oos["time"].to_list() == list(range(folds[0].test_start_ms, folds[-1].test_end_ms, 1_000))
     assert concat_test_frames([], lambda frame: frame).columns == ["fold"]
+
+
+def test_covered_time_counts_44_minutes_of_snapshots_spread_over_35_hours_as_44_minutes():
+    """The review's case: 44 one-minute bursts of 0.5 s book snapshots, one every 48 min over 35 h, cover 44 min."""
+    bursts = [T0 + k * 48 * MINUTE_MS + np.arange(0, MINUTE_MS + 1, 500) for k in range(44)]
+    times = pl.Series("time", np.concatenate(bursts))
+    assert (times.max() - times.min()) / HOUR_MS > 34  # the calendar span the old message reported
+    assert covered_ms(times) == 44 * MINUTE_MS
+
+
+def test_covered_time_leaves_out_gaps_and_ignores_order_duplicates_and_nulls():
+    times = pl.Series("time", [T0 + 90_000, T0, T0 + 30_000, T0 + 30_000, None, T0 + 10 * MINUTE_MS], dtype=pl.Int64)
+    # 0 -> 30 s and 30 s -> 90 s count (the second at the limit); 90 s -> 10 min is a gap
+    assert MAX_GAP_MS == 60_000
+    assert covered_ms(times) == 30_000 + 60_000
+    assert covered_ms(times, max_gap_ms=59_999) == 30_000
+    assert covered_ms(pl.Series("time", [T0], dtype=pl.Int64)) == 0
+    assert covered_ms(pl.Series("time", [], dtype=pl.Int64)) == 0

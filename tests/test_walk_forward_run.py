@@ -10,6 +10,7 @@ import pytest
 
 from data_lake.demo_market import simulate
 from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
+from validation.component_verdict import refused_additions
 from validation.variants import ABLATIONS, BASELINE, LEAD_LAG
 from validation.walk_forward import rolling_folds
 from validation.walk_forward_run import POOLED, WalkForwardRun, walk_forward
@@ -127,3 +128,5 @@ def test_an_optional_variant_without_its_data_is_left_out_and_the_others_evidenc
     assert pooled["component"] == "lead_lag" and pooled["verdict"] == "insufficient evidence"
     assert "no leader mids" in pooled["warnings"]
     assert short.rows.filter((pl.col("fold") == POOLED) & (pl.col("variant") == "+bipower"))["status"][0] == "ok"
+    [(name, evidence)] = refused_additions(short).items()  # what the component verdict says of it
+    assert name == LEAD_LAG and evidence.untested.startswith("+lead_lag was not compared: lead_lag: no leader mids")

@@ -82,7 +82,7 @@ def calibration_alerts(
             f"uncertainty {metrics.uncertainty:.4g} (Brier skill {metrics.skill_score:.3f})",
             metrics.relative_reliability, MAX_RELATIVE_RELIABILITY,
         ))
-    if _outside(metrics.slope_ci, 1.0):
+    if not metrics.constant_forecast and _outside(metrics.slope_ci, 1.0):
         alerts.append(Alert(
             coin, time_ms, AlertKind.MODEL_MISCALIBRATED, severity,
             f"{model}: calibration slope {metrics.slope:.3f}, {level} CI "
@@ -116,7 +116,7 @@ def adverse_selection_alerts(
             f"[{metrics.bias_ci[0]:.3f}, {metrics.bias_ci[1]:.3f}] excludes 0",
             metrics.bias, 0.0,
         ))
-    if _outside(metrics.slope_ci, 1.0):
+    if not metrics.constant_forecast and _outside(metrics.slope_ci, 1.0):
         alerts.append(Alert(
             coin, time_ms, AlertKind.MODEL_MISCALIBRATED, "warning",
             f"{model}: slope of realised on predicted {metrics.slope:.3f}, {level} CI "

@@ -19,7 +19,13 @@ outcomes do not follow, and the pooled calibration (Cox / Mincer-Zarnowitz) slop
 good the model is within a window (errors in variables: Fuller 1987, *Measurement Error Models*, ch. 1). Given
 ``windows`` (one label per forecast), the slope is therefore estimated *within* windows, with one intercept per
 window: it judges the resolution the forecast claims at decision time (depth, regime), while the level, including
-the windows' level errors, is judged by the pooled calibration-in-the-large and by the CORP reliability.
+the windows' level errors, is judged by the pooled calibration-in-the-large and by the CORP reliability. Because
+that error is shared by every forecast of a window, the level's interval (calibration-in-the-large, bias) is then
+cluster-robust by window with Student-t quantiles on (windows - 1) degrees of freedom (Cameron & Miller 2015,
+J. Human Resources 50(2)): a serial-correlation (HAC) interval over thousands of forecasts would treat one window's
+error as thousands of independent ones, and reject an unbiased estimation method far more often than its stated
+level. The within-window slope keeps its HAC interval: the window intercepts absorb the shared level, and a
+cluster-robust variance is degenerate when the within-window variation sits in one or two windows.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -275,6 +281,14 @@ def _ci_of(fit: Any, confidence: float) -> NDArray[np.float64]:
     return np.asarray(fit.conf_int(alpha=1.0 - confidence))
 
 
+def _robust_cov(maxlags: int, windows: NDArray[Any] | None, **hac: Any) -> dict[str, Any]:
+    """statsmodels ``fit`` arguments: cluster-robust by window (t on windows - 1 df) given two or more windows, else
+    Newey-West HAC with ``maxlags`` (module docstring)."""
+    if windows is not None and np.unique(windows).size >= 2:
+        return {"cov_type": "cluster", "cov_kwds": {"groups": np.unique(windows, return_inverse=True)[1]}, "use_t": True}
+    return {"cov_type": "HAC", "cov_kwds": {"maxlags": maxlags, **hac}}
+
+
 def _window_dummies(windows: NDArray[Any] | None, n: int) -> NDArray[np.float64]:
     """One indicator column per window label (a single constant column without windows)."""
     if windows is None:
@@ -291,33 +305,61 @@ def _varies_within(x: NDArray[np.float64], dummies: NDArray[np.float64]) -> bool
     return any(np.ptp(x[m]) > tolerance for m in members.T if m.sum() > 1)
 
 
+def _p_value_of(fit: Any, column: int, value: float) -> float:
+    """Two-sided Wald p-value of ``H0: parameter[column] = value`` under the fit's covariance and reference
+    distribution (the same as its intervals: :func:`_robust_cov`)."""
+    restriction = np.zeros((1, len(fit.params)))
+    restriction[0, column] = 1.0
+    return float(np.squeeze(fit.t_test((restriction, np.array([value]))).pvalue))
+
+
+@dataclass(frozen=True)
+class _Recalibration:
+    """The Cox recalibration's figures (NaN where the fit is not defined)."""
+
+    slope: float = math.nan
+    slope_ci: tuple[float, float] = (math.nan, math.nan)
+    slope_p_value: float = math.nan
+    intercept: float = math.nan
+    intercept_ci: tuple[float, float] = (math.nan, math.nan)
+    intercept_p_value: float = math.nan
+
+
 def _logistic_recalibration(
     o: NDArray[np.float64], f: NDArray[np.float64], maxlags: int, confidence: float,
     windows: NDArray[Any] | None = None,
-) -> tuple[float, tuple[float, float], float, tuple[float, float]]:
+) -> _Recalibration:
     """Cox (1958) recalibration ``logit P(o=1) = a_w + b logit(f)``: slope b (within windows when given, see the
     module docstring), and the calibration-in-the-large intercept with b fixed at 1 (offset) over all forecasts,
-    each with a HAC Wald interval. NaN when the fit is not defined."""
-    nan2 = (math.nan, math.nan)
+    each with a Wald interval (:func:`_robust_cov`) and the p-value of its perfect-calibration value (b = 1,
+    intercept = 0)."""
     clipped = np.clip(f, 1e-6, 1.0 - 1e-6)
     logit = np.log(clipped / (1.0 - clipped))
     if np.ptp(o) == 0.0:
-        return math.nan, nan2, math.nan, nan2
-    cov = {"cov_type": "HAC", "cov_kwds": {"maxlags": maxlags}}
+        return _Recalibration()
+    level_cov, slope_cov = _robust_cov(maxlags, windows), _robust_cov(maxlags, None)
     family = sm.families.Binomial()
     dummies = _window_dummies(windows, o.size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        large = sm.GLM(o, np.ones((o.size, 1)), family=family, offset=logit).fit(**cov)
-        intercept, intercept_ci = float(large.params[0]), tuple(map(float, _ci_of(large, confidence)[0]))
+        large = sm.GLM(o, np.ones((o.size, 1)), family=family, offset=logit).fit(**level_cov)
+        in_the_large = _Recalibration(
+            intercept=float(large.params[0]),
+            intercept_ci=tuple(map(float, _ci_of(large, confidence)[0])),
+            intercept_p_value=_p_value_of(large, 0, 0.0),
+        )
         if not _varies_within(logit, dummies):
-            return math.nan, nan2, intercept, intercept_ci
+            return in_the_large
         try:
-            full = sm.GLM(o, np.column_stack([logit, dummies]), family=family).fit(**cov)
+            full = sm.GLM(o, np.column_stack([logit, dummies]), family=family).fit(**slope_cov)
         except (np.linalg.LinAlgError, ValueError):
-            return math.nan, nan2, intercept, intercept_ci
-    slope, slope_ci = float(full.params[0]), tuple(map(float, _ci_of(full, confidence)[0]))
-    return slope, slope_ci, intercept, intercept_ci
+            return in_the_large
+        return replace(
+            in_the_large,
+            slope=float(full.params[0]),
+            slope_ci=tuple(map(float, _ci_of(full, confidence)[0])),
+            slope_p_value=_p_value_of(full, 0, 1.0),
+        )
 
 
 def _covers(interval: tuple[float, float], value: float) -> bool:
@@ -330,9 +372,11 @@ class CalibrationMetrics:
 
     ``reliability``/``resolution``/``uncertainty`` are the exact CORP terms (``brier = reliability -
     resolution + uncertainty``); ``ece`` uses 10 uniform bins; ``slope`` is the Cox calibration slope and
-    ``intercept`` the calibration-in-the-large (slope fixed at 1), both on the logit scale with HAC
-    intervals at ``confidence``. ``windows`` is the number of walk-forward windows the slope was estimated within
-    (1: pooled; see the module docstring).
+    ``intercept`` the calibration-in-the-large (slope fixed at 1), both on the logit scale with HAC (or, over
+    walk-forward windows, window-clustered) intervals at ``confidence``. ``windows`` is the number of walk-forward
+    windows the slope was estimated within (1: pooled; see the module docstring). ``slope_p_value`` and
+    ``intercept_p_value`` are the two-sided Wald p-values of perfect calibration (slope 1, intercept 0) under the
+    same covariances; NaN where the figure is.
     """
 
     n: int
@@ -348,6 +392,8 @@ class CalibrationMetrics:
     intercept_ci: tuple[float, float]
     confidence: float
     windows: int = 1
+    slope_p_value: float = math.nan
+    intercept_p_value: float = math.nan
 
     @property
     def skill_score(self) -> float:
@@ -369,15 +415,24 @@ class CalibrationMetrics:
         return self.n >= MIN_CALIBRATION_SAMPLES
 
     @property
+    def constant_forecast(self) -> bool:
+        """The forecast did not vary (within each window, when windows were given) while the outcomes did: the
+        calibration slope is not identified (NaN) but the calibration-in-the-large is."""
+        return math.isnan(self.slope) and all(math.isnan(x) for x in self.slope_ci) and not math.isnan(self.intercept)
+
+    @property
     def is_well_calibrated(self) -> bool:
         """All four: at least ``MIN_CALIBRATION_SAMPLES`` forecasts; ``reliability <= MAX_RELATIVE_RELIABILITY
         * uncertainty``; the calibration-slope interval covers 1; the calibration-in-the-large interval
-        covers 0. NaN intervals (constant forecasts or outcomes) fail. With two 95% intervals a perfectly
-        calibrated forecast fails about 5-10% of windows by chance."""
+        covers 0. A constant forecast claims no resolution: its calibration is its level (as for
+        :class:`AdverseSelectionCalibration`); it has no skill, which ``skill_score`` and ``information_ratio``
+        say. Other NaN intervals (constant outcomes) fail. With two 95% intervals a perfectly calibrated forecast
+        fails about 5-10% of windows by chance."""
+        slope_ok = self.constant_forecast or _covers(self.slope_ci, 1.0)
         return (
             self.enough_samples
             and self.relative_reliability <= MAX_RELATIVE_RELIABILITY
-            and _covers(self.slope_ci, 1.0)
+            and slope_ok
             and _covers(self.intercept_ci, 0.0)
         )
 
@@ -401,7 +456,7 @@ def calibration_metrics(
     labels = _window_labels(windows, o.size)
     corp = corp_decomposition(o, f)
     lags = newey_west_lags(o.size) if maxlags is None else maxlags
-    slope, slope_ci, intercept, intercept_ci = _logistic_recalibration(o, f, lags, confidence, labels)
+    cox = _logistic_recalibration(o, f, lags, confidence, labels)
     return CalibrationMetrics(
         n=o.size,
         base_rate=float(o.mean()),
@@ -410,12 +465,14 @@ def calibration_metrics(
         resolution=corp.resolution,
         uncertainty=corp.uncertainty,
         ece=expected_calibration_error(o, f),
-        slope=slope,
-        slope_ci=slope_ci,
-        intercept=intercept,
-        intercept_ci=intercept_ci,
+        slope=cox.slope,
+        slope_ci=cox.slope_ci,
+        intercept=cox.intercept,
+        intercept_ci=cox.intercept_ci,
         confidence=confidence,
         windows=1 if labels is None else int(np.unique(labels).size),
+        slope_p_value=cox.slope_p_value,
+        intercept_p_value=cox.intercept_p_value,
     )
 
 
@@ -428,6 +485,8 @@ class AdverseSelectionCalibration:
     ``mse_regression = (1 - slope)^2 Var(predicted)``, ``mse_disturbance = Var(e)`` (population variances).
     With ``windows > 1`` the slope is the within-window one (one intercept per window, see the module docstring);
     ``intercept`` and the Theil decomposition stay the pooled line's (the decomposition is exact only for it).
+    ``bias_p_value`` and ``slope_p_value`` are the two-sided t-test p-values of ``bias = 0`` and ``slope = 1``
+    under the covariances of their intervals (NaN where the figure is).
     """
 
     n: int
@@ -443,6 +502,8 @@ class AdverseSelectionCalibration:
     mse_disturbance: float
     confidence: float
     windows: int = 1
+    bias_p_value: float = math.nan
+    slope_p_value: float = math.nan
 
     @property
     def enough_samples(self) -> bool:
@@ -470,7 +531,7 @@ def adverse_selection_calibration(
     """Calibration of continuous predictions (Mincer & Zarnowitz 1969; Theil 1966, *Applied Economic
     Forecasting*, ch. 2). Intervals are Newey-West HAC (markouts of consecutive fills overlap) with
     ``maxlags`` (default :func:`newey_west_lags`) and Student-t quantiles. ``windows``: the walk-forward window
-    of each prediction, for a within-window slope (module docstring)."""
+    of each prediction, for a within-window slope and window-clustered intervals (module docstring)."""
     p = np.asarray(predicted_bps, dtype=float)
     r = np.asarray(realised_bps, dtype=float)
     if p.ndim != 1 or p.shape != r.shape:
@@ -483,7 +544,8 @@ def adverse_selection_calibration(
     labels = _window_labels(windows, n)
     dummies = _window_dummies(labels, n)
     lags = newey_west_lags(n) if maxlags is None else maxlags
-    cov = {"cov_type": "HAC", "cov_kwds": {"maxlags": lags, "use_correction": True}, "use_t": True}
+    cov = {"use_t": True, **_robust_cov(lags, labels, use_correction=True)}
+    slope_cov = {"use_t": True, **_robust_cov(lags, None, use_correction=True)}
     error = r - p
     bias_fit = sm.OLS(error, np.ones(n)).fit(**cov)
     nan2 = (math.nan, math.nan)
@@ -496,11 +558,12 @@ def adverse_selection_calibration(
     else:
         intercept, pooled_slope, intercept_ci = float(r.mean()), math.nan, nan2
         residual, regression = r - r.mean(), 0.0
-    slope, slope_ci = math.nan, nan2
+    slope, slope_ci, slope_p = math.nan, nan2, math.nan
     if _varies_within(p, dummies):
-        within = sm.OLS(r, np.column_stack([p, dummies])).fit(**cov) if labels is not None else pooled
+        within = sm.OLS(r, np.column_stack([p, dummies])).fit(**slope_cov) if labels is not None else pooled
         slope_at = 0 if labels is not None else 1
         slope, slope_ci = float(within.params[slope_at]), tuple(map(float, _ci_of(within, confidence)[slope_at]))
+        slope_p = _p_value_of(within, slope_at, 1.0)
     bias = float(error.mean())
     return AdverseSelectionCalibration(
         n=n,
@@ -516,4 +579,6 @@ def adverse_selection_calibration(
         mse_disturbance=float(np.var(residual)),
         confidence=confidence,
         windows=int(dummies.shape[1]),
+        bias_p_value=_p_value_of(bias_fit, 0, 0.0) if np.ptp(error) > 0.0 else float(error[0] == 0.0),
+        slope_p_value=slope_p,
     )

@@ -24,7 +24,8 @@ On the training window, in this order:
    (spread capture + 5 s markout - fee, bps) with HAC SEs. The candidate quotes in a state only where that net
    edge is more than ``edge_z`` SEs above zero on at least ``min_regime_fills`` fills: choosing when to play,
    whatever the states are called. The reach curves are then recalibrated (shift and scale of the log intensity,
-   :func:`reach_recalibration`) on the final policy's own in-sample quotes.
+   :func:`reach_recalibration`) on the final policy's own in-sample quotes, the scale kept only where those quotes
+   show it (BIC against a constant forecast).
 
 Units: prices quote currency, sigma price units per sqrt(second), kappa per price unit, A per second per side,
 spreads, edges and adverse selection bps, times UTC epoch ms.
@@ -158,7 +159,14 @@ def reach_recalibration(
 ) -> tuple[float, float]:
     """(a, b) maximising the binomial likelihood of ``reached`` under ``P = sum_r belief_r (1 - exp(-exp(a + b g_r)))``
     with ``g`` the (quotes x regimes) log reach intensities: a Mincer-Zarnowitz-style recalibration on the
-    complementary log-log scale (b = 1, a = 0 leaves the curves as fitted; b < 1 flattens them). b in [0, 3]."""
+    complementary log-log scale (b = 1, a = 0 leaves the curves as fitted; b < 1 flattens them). b in [0, 3].
+
+    The scale is kept only where the quotes show it: against the constant forecast (b = 0, the quotes' own reach
+    rate) it must win by the Bayesian information criterion, ``2 (LL_ab - LL_a) > ln n`` (Schwarz 1978, Annals of
+    Statistics 6(2)). Otherwise the resolution the curves claim between these quotes (depth, regime) is not one the
+    policy's own quotes bear out, and predicting it would only add noise that the out-of-sample calibration slope
+    reads as overconfidence: the forecast is then the constant, (a, 0).
+    """
 
     def negative_loglik(x: np.ndarray) -> float:
         p = (belief * -np.expm1(-np.exp(np.minimum(x[0] + x[1] * log_intensity, 50.0)))).sum(axis=1)
@@ -166,7 +174,11 @@ def reach_recalibration(
         return -float(np.where(reached, np.log(p), np.log1p(-p)).sum())
 
     found = minimize(negative_loglik, np.array([0.0, 1.0]), method="L-BFGS-B", bounds=[(-10.0, 10.0), (0.0, 3.0)])
-    return float(found.x[0]), float(found.x[1])
+    rate = float(np.clip(np.mean(reached), 1e-12, 1.0 - 1e-12))
+    constant = np.array([math.log(-math.log1p(-rate)), 0.0])
+    if 2.0 * (negative_loglik(constant) - float(found.fun)) > math.log(reached.size):
+        return float(found.x[0]), float(found.x[1])
+    return float(constant[0]), 0.0
 
 
 def _reach_recalibration(train: Market, run: InSample, regimes: RegimeModel,

@@ -37,6 +37,8 @@ MARKOUT_CI_LEVEL = 0.95
 
 REGIME_COLOURS = {"calm": "#4daf4a", "volatile": "#ff7f00", "cascade": "#e41a1c", "normal": "#4daf4a", "toxic": "#e41a1c"}
 DECISION_CLASSES = {"keep": "keep", "remove": "remove", "insufficient evidence": "insufficient"}
+DIAGNOSIS_CLASSES = {"add": "keep", "keep simple": "", "no fix": "remove", "untested": "insufficient"}
+"""Row shading of the per-component diagnosis verdicts (:mod:`validation.component_verdict`)."""
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px;
@@ -242,6 +244,12 @@ def verdict_table_html(
         "n = paired out-of-sample periods"
     )
     return table_html(frame, caption, row_classes=[DECISION_CLASSES[d] for d in frame["decision"]])
+
+
+def diagnosis_table_html(frame: pl.DataFrame, caption: str) -> str:
+    """The per-component diagnosis table (a ``verdict`` column: add / keep simple / no fix / untested), rows
+    shaded by verdict, in the frame's order."""
+    return table_html(frame, caption, row_classes=[DIAGNOSIS_CLASSES[v] for v in frame["verdict"]])
 
 
 # ---------------------------------------------------------------------------------------------------------------

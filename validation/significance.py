@@ -160,17 +160,22 @@ def sign_flip_test(
     return HypothesisTest("sign_flip", mean, mean, float(result.pvalue), arr.size, (math.nan, math.nan), alternative)
 
 
-def overlapping_mean(times_ms: ArrayLike, x: ArrayLike, horizon_ms: int) -> tuple[float, float]:
-    """Mean and Newey-West SE of per-fill values measured over ``horizon_ms`` after each fill (markouts).
+def overlap_lags(times_ms: ArrayLike, horizon_ms: int) -> int:
+    """HAC lag for per-fill values measured over ``horizon_ms`` after each fill (markouts): values of fills within
+    one horizon overlap and Bartlett weights fall linearly, so twice the most fills one horizon holds, at least the
+    Newey-West rule. ``times_ms`` sorted, not empty."""
+    times = np.asarray(times_ms, dtype=np.int64)
+    in_horizon = np.searchsorted(times, times, side="right") - np.searchsorted(times, times - horizon_ms, side="right")
+    return max(newey_west_lags(times.size), 2 * int(in_horizon.max()))
 
-    Values of fills within one horizon overlap; Bartlett weights fall linearly, so the lag is twice the most
-    fills one horizon holds (at least the Newey-West rule). ``times_ms`` sorted; needs at least 2 values.
-    """
-    times, arr = np.asarray(times_ms, dtype=np.int64), _as_1d(x, "x")
+
+def overlapping_mean(times_ms: ArrayLike, x: ArrayLike, horizon_ms: int) -> tuple[float, float]:
+    """Mean and Newey-West SE of per-fill values measured over ``horizon_ms`` after each fill (markouts), with the
+    lag of :func:`overlap_lags`. ``times_ms`` sorted; needs at least 2 values."""
+    arr = _as_1d(x, "x")
     if arr.size < 2:
         raise InsufficientSamples("overlapping_mean", arr.size, 2)
-    in_horizon = np.searchsorted(times, times, side="right") - np.searchsorted(times, times - horizon_ms, side="right")
-    lags = max(newey_west_lags(arr.size), 2 * int(in_horizon.max()))
+    lags = overlap_lags(times_ms, horizon_ms)
     return float(arr.mean()), float(arr.std() / math.sqrt(effective_sample_size(arr, lags)))
 
 

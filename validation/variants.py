@@ -41,7 +41,8 @@ from calibration.fill_intensity import fit_fill_intensity, taker_orders
 from calibration.fit_result import FitResult, InsufficientSamples
 from calibration.lead_lag import LeadLagConfig, NoLeadLag, fit_lead_lag
 from calibration.fill_probability import fit_reach_curves, interval_extremes, reach_events
-from calibration.markouts import markouts, mid_series
+from calibration.markouts import markouts
+from calibration.mids import mid_index, mid_series
 from calibration.regimes import (
     REGIME_FEATURES,
     RegimeParams,
@@ -777,15 +778,17 @@ def quote_outcomes(
     whether a market print reached that price in ``[t + latency, t + latency + tau)`` (the event the reach model
     predicts, :mod:`quoting.fill_prediction`; intervals whose scored window passes the window's end are left out).
 
-    State at the interval start t: mid and touch of the last book row at or before t, the backtest's inventory,
-    the belief of the last row at or before t, and for a policy with a leader the leader's log return over its lag
-    as of t (the quote's centre, :mod:`quoting.lead_lag_shift`). Pulled sides are not quoted and not scored.
+    State at the interval start t: mid and touch of the last book row at or before t (at most ``MID_MAX_AGE_MS``
+    old, :func:`calibration.mids.mid_index`: intervals starting in a capture gap are left out), the backtest's
+    inventory, the belief of the last row at or before t, and for a policy with a leader the leader's log return
+    over its lag as of t (the quote's centre, :mod:`quoting.lead_lag_shift`). Pulled sides are not quoted and not
+    scored.
     """
     tau_ms, latency_ms = fitted.reach.horizon_ms, fitted.reach.latency_ms
     start, end = window
     starts = start + tau_ms * np.arange(max((end - start - latency_ms) // tau_ms, 0), dtype=np.int64)
     book = reused("sorted_book", (test["book"],), (), lambda: test["book"].sort("time"))
-    book_rows = _asof_rows(book["time"].to_numpy(), starts)
+    book_rows = mid_index(book["time"].to_numpy(), starts)
     belief_rows = _asof_rows(beliefs["time"].to_numpy(), starts)
     inventory_rows = _asof_rows(equity["time"].to_numpy(), starts)
     keep = (book_rows >= 0) & (belief_rows >= 0)

@@ -22,6 +22,9 @@ HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 DEFAULT_TRAIN_MS = 60 * DAY_MS
 DEFAULT_TEST_MS = 7 * DAY_MS
+MAX_GAP_MS = 60_000
+"""A longer interval between two observations is a capture gap, not covered time (the clean tables' metadata lists
+gaps over the same minute)."""
 
 Part = Literal["train", "test"]
 P = TypeVar("P")
@@ -101,6 +104,15 @@ def _check_fold_lengths(train_ms: int, test_ms: int, step_ms: int, min_train_ms:
 def _fold(index: int, start_ms: int, test_start_ms: int, train_ms: int, test_ms: int, gap_ms: int) -> Fold:
     train_end = test_start_ms - gap_ms
     return Fold(index, max(start_ms, train_end - train_ms), train_end, test_start_ms, test_start_ms + test_ms)
+
+
+def covered_ms(times: pl.Series, max_gap_ms: int = MAX_GAP_MS) -> int:
+    """Time (ms) that observations at ``times`` (UTC epoch ms) cover: the sum of the intervals between consecutive
+    distinct times, leaving out every interval longer than ``max_gap_ms`` (a capture gap). 44 minutes of 0.5 s
+    book snapshots cover 44 minutes wherever they lie in a day, which neither their calendar span nor their count
+    says."""
+    steps = times.drop_nulls().unique().sort().diff().drop_nulls()
+    return int(steps.filter(steps <= max_gap_ms).sum())
 
 
 def slice_fold(frame: pl.DataFrame, fold: Fold, part: Part, time_col: str = "time") -> pl.DataFrame:

@@ -89,7 +89,8 @@ class WalkForwardRun:
     more than one regime over the complete folds. ``verdicts``: per non-baseline variant, None when there
     were fewer than two paired periods. ``trials``: the variants counted as trials (the first of each group of
     identical P&L columns). ``evidence_variant``: whose predictions ``evidence_quotes``/``evidence_fills`` and the
-    calibrations hold. ``information_ratio``: annualised mean / std of the per-period P&L, the
+    calibrations hold; ``baseline_quotes``/``baseline_fills`` are the baseline's (the simple version each component
+    is diagnosed against, :mod:`validation.component_verdict`), each with a leading ``fold``. ``information_ratio``: annualised mean / std of the per-period P&L, the
     baseline's against flat, every other variant's against the baseline. The statistics are None when the
     complete folds hold too few periods for them.
     """
@@ -108,6 +109,8 @@ class WalkForwardRun:
     evidence_variant: str
     evidence_quotes: pl.DataFrame
     evidence_fills: pl.DataFrame
+    baseline_quotes: pl.DataFrame
+    baseline_fills: pl.DataFrame
     beliefs: dict[str, pl.DataFrame]
     alpha: float
     trials: tuple[str, ...]
@@ -378,6 +381,8 @@ def walk_forward(
     evidence = CANDIDATE if CANDIDATE in variants else BASELINE
     evidence_quotes = stack_folds(_with_fold(outcomes[evidence], used_folds, "quotes"))
     evidence_fills = stack_folds(_with_fold(outcomes[evidence], used_folds, "fills"))
+    baseline_quotes = stack_folds(_with_fold(outcomes[BASELINE], used_folds, "quotes"))
+    baseline_fills = stack_folds(_with_fold(outcomes[BASELINE], used_folds, "fills"))
     fill_calibration, adverse_calibration = _calibration(evidence_quotes, evidence_fills)
     if complete:  # pooled rows
         run_level = {
@@ -408,6 +413,8 @@ def walk_forward(
         evidence_variant=evidence,
         evidence_quotes=evidence_quotes,
         evidence_fills=evidence_fills,
+        baseline_quotes=baseline_quotes,
+        baseline_fills=baseline_fills,
         beliefs={
             name: stack_folds([o.beliefs for o in outcomes[name]])
             for name in variants
@@ -563,11 +570,15 @@ def _beliefs_section(name: str, beliefs: pl.DataFrame) -> ReportSection:
     return ReportSection(f"Regime beliefs: {name}", [figure_html(png, caption, beliefs.height, None, "belief updates")])
 
 
-def report_html(run: WalkForwardRun, title: str, generated_ms: int) -> str:
-    """The self-contained HTML report of a walk-forward run (:mod:`validation.report`)."""
+def report_html(
+    run: WalkForwardRun, title: str, generated_ms: int, diagnosis: Sequence[ReportSection] = ()
+) -> str:
+    """The self-contained HTML report of a walk-forward run (:mod:`validation.report`); ``diagnosis`` sections
+    (the per-component verdicts of :mod:`validation.component_verdict`) follow the summary."""
     per_fold = run.rows.filter(pl.col("fold") != POOLED).select(FOLD_COLUMNS)
     sections = [
         _summary_section(run),
+        *diagnosis,
         _verdict_section(run),
         _multiple_comparison_section(run),
         _equity_section(run),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from data_lake.contract import tid_rules
+
 Rule = tuple[pl.Expr, str]
 
 
@@ -54,10 +56,11 @@ _CTX_NUMBERS = (
 
 RULES: dict[str, list[Rule]] = {
     "quoter_log": [(_missing("time"), "missing or invalid time"), (_not_finite("px", "sz"), "NaN or infinite value")],
-    "trades": [*_print_rules(), (_missing("tid"), "missing tid")],
-    "node_fills": [*_print_rules(), (_missing("tid"), "missing tid")],
+    "trades": [*_print_rules(), *tid_rules(), (_missing("tid"), "missing tid")],
+    "node_fills": [*_print_rules(), *tid_rules(), (_missing("tid"), "missing tid")],
     "fills": [
         *_print_rules("fee", "closed_pnl", "start_position"),
+        *tid_rules(),
         (_missing("oid"), "missing oid"),
     ],
     "book": [

@@ -13,6 +13,7 @@ from __future__ import annotations
 import polars as pl
 
 from data_lake.parsers.decode import decimal, iso_to_ns, side_sign
+from data_lake.contract import tid_from_text
 from data_lake.parsers.ids import derived_tid, hash_prefix
 from data_lake.parsers.records import PROVENANCE_COLUMNS, Records, candidate, explode_items, quarantined
 
@@ -56,7 +57,7 @@ def _fill_rows(rows: pl.DataFrame, raw: pl.Expr) -> pl.DataFrame:
         "_item",
         fill.field("coin").alias("coin"),
         fill.field("time").alias("time"),
-        fill.field("tid").alias("tid"),
+        *(e.alias(name) for name, e in tid_from_text(fill.field("tid")).items()),
         pl.col("item").struct.field("user").alias("user"),
         side_sign(fill.field("side")).alias("side"),
         fill.field("crossed").alias("crossed"),

@@ -11,7 +11,7 @@ import polars as pl
 S, I64, F64 = pl.String(), pl.Int64(), pl.Float64()
 
 LEVEL = pl.Struct({"px": S, "sz": S, "n": I64})
-TRADE = pl.Struct({"coin": S, "side": S, "px": S, "sz": S, "time": I64, "hash": S, "tid": I64, "users": pl.List(S)})
+TRADE = pl.Struct({"coin": S, "side": S, "px": S, "sz": S, "time": I64, "hash": S, "tid": S, "users": pl.List(S)})
 L2_BOOK = pl.Struct({"coin": S, "time": I64, "levels": pl.List(pl.List(LEVEL))})
 BBO = pl.Struct({"coin": S, "time": I64, "bbo": pl.List(LEVEL)})
 ASSET_CTX = pl.Struct(
@@ -47,7 +47,7 @@ FILL = pl.Struct(
         "oid": I64,
         "crossed": pl.Boolean(),
         "fee": S,
-        "tid": I64,
+        "tid": S,  # text, so a tid beyond Int64 is seen and quarantined (data_lake.contract.tid_from_text)
         "cloid": S,
         "liquidation": pl.Struct({"liquidatedUser": S, "method": S}),
         "feeToken": S,

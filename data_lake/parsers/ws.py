@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from data_lake.contract import tid_from_text
 from data_lake.parsers.decode import decimal, side_sign
 from data_lake.parsers.ids import derived_tid, hash_prefix
 from data_lake.parsers.records import Records, candidate, explode_items
@@ -34,7 +35,7 @@ def trades(frame: pl.DataFrame) -> Records:
         "_item",
         trade.field("coin").alias("coin"),
         trade.field("time").alias("time"),
-        trade.field("tid").alias("tid"),
+        *(e.alias(name) for name, e in tid_from_text(trade.field("tid")).items()),
         decimal(trade.field("px")).alias("px"),
         decimal(trade.field("sz")).alias("sz"),
         side_sign(trade.field("side")).alias("side"),
@@ -90,7 +91,7 @@ def fill_rows(rows: pl.DataFrame, user: pl.Expr) -> pl.DataFrame:
         "_item",
         fill.field("coin").alias("coin"),
         fill.field("time").alias("time"),
-        fill.field("tid").alias("tid"),
+        *(e.alias(name) for name, e in tid_from_text(fill.field("tid")).items()),
         fill.field("oid").alias("oid"),
         user.alias("user"),
         side_sign(fill.field("side")).alias("side"),
