@@ -6,6 +6,10 @@ Conventions:
   day, at most ``window_days`` long; ``window_start_ms``/``window_end_ms`` of every row store the window used.
 - A fit without enough samples stores its ``insufficient_samples`` status row and the asset still succeeds, with a
   warning in the metadata; no number is invented.
+- The fill-intensity and Hawkes fits integrate over the window's covered time (``calibration.coverage``: the book's
+  rows, and for Hawkes the taker orders too, are the capture's heartbeat; gaps are excluded). Their metadata shows
+  the covered hours; a fit covering less than half its window has status ``low_coverage``, one covering under
+  10 minutes is refused (``insufficient_samples``, the reason in its warnings).
 - The HMM for the causal filter is stored in ``regime_fit`` as the row (model ``regime_hmm``, segment ``all``,
   param ``params_json``): ``value`` = number of states, ``goodness_of_fit`` = ``RegimeParams.to_dict()`` as JSON.
   :func:`regime_params` reads it back; :func:`day_regime_beliefs` filters a day's bars with it. Rows
@@ -27,10 +31,11 @@ import polars as pl
 
 from assets.fit_rows import fit_rows
 from assets.measurement import features
-from assets.metadata import SKIPPED, png_md, skipped
+from assets.metadata import SKIPPED, plot_url, rounded, skipped
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.regime_state import CANDIDATE_JSON, PARAMS_JSON, minute_bars, regime_candidates, regime_params
 from assets.quality import DAY_MS, day_bounds_ms
+from calibration.coverage import MAX_GAP_MS, Coverage
 from calibration.fill_intensity import fill_intensity_figure, fill_intensity_table, taker_orders
 from calibration.mids import MID_MAX_AGE_MS, mid_series
 from calibration.regimes import RegimeParams, regime_beliefs, regime_timeline_figure
@@ -54,6 +59,7 @@ TRADE_COLUMNS = ["coin", "time", "tid", "px", "sz", "side", "buyer", "seller", "
 ARRIVAL_COLUMNS = ["time", "tid", "side", "buyer", "seller", "hash"]
 """What :func:`order_arrival_times` reads; the Hawkes fit reads them one day at a time (memory of one day)."""
 NO_HMM = "none: regime_fit stored no HMM for this partition"
+TRADES_ONLY_COVERAGE = "taker orders alone (no book rows: a market quieter than one order a minute reads as gaps)"
 
 
 class FitWindowConfig(dg.Config):
@@ -130,7 +136,8 @@ def regime_fit(
         stored = {PARAMS_JSON: fitted.params} | {f"{CANDIDATE_JSON}{k}": p for k, p in fitted.candidates.items()}
         rows = pl.concat([rows, *(_params_row(rows, name, p) for name, p in stored.items())])
         title = f"{coin}: causal regimes over {len(window.days)} days"
-        metadata["regime_timeline"] = png_md(regime_timeline_figure(bars, fitted.beliefs, title=title), "regimes")
+        timeline = regime_timeline_figure(bars, fitted.beliefs, title=title)
+        metadata["regime_timeline"] = plot_url(lake, timeline, "regime_fit", coin, str(date), "regime_timeline")
         metadata["regime_table"] = dg.MetadataValue.md(
             _estimates_md(fitted.fits[1:], ("stationary", "duration_bars", "sigma_bps_per_sqrt_s"))
         )
@@ -174,22 +181,24 @@ def kappa_fit(
     first, last = _day_range(window, date)
     params = regime_params(lake.read_partition("regime_fit", coin, date))
     orders, mids, tick = _taker_orders(lake, coin, window.days)
+    coverage = Coverage.of(mids["time"], start_ms=window.start_ms, end_ms=window.end_ms)
     fitted = fit_kappa_window(
         orders,
         mids,
         tick_size=tick,
-        start_ms=window.start_ms,
-        end_ms=window.end_ms,
+        coverage=coverage,
         beliefs=regime_beliefs(minute_bars(lake, coin, first, last), params) if params is not None else None,
         order_updates=lake.read("order_updates", coins=coin, start=first, end=last),
         fills=lake.read("fills", coins=coin, start=first, end=last),
         d0_ticks=config.d0_ticks,
     )
     metadata: dict[str, Any] = {} if params is not None else {"regime_segments": NO_HMM}
+    metadata |= _coverage_md(coverage, f"book mids, silences over {MAX_GAP_MS / 1e3:g} s excluded")
     overall = fitted.fits[0][1]
-    if overall.ok:
-        table = fill_intensity_table(fitted.orders, window.seconds, grid=fitted.grid, unit="ticks")
-        metadata["fill_intensity"] = png_md(fill_intensity_figure(table, overall, unit="ticks"), "fill intensity")
+    if overall.estimates:
+        table = fill_intensity_table(fitted.orders, coverage, grid=fitted.grid, unit="ticks")
+        curve = fill_intensity_figure(table, overall, unit="ticks")
+        metadata["fill_intensity"] = plot_url(lake, curve, "kappa_fit", coin, str(date), "fill_intensity")
     metadata |= {"tick_size": fitted.tick_size, "taker_orders": fitted.orders.height}
     if "depth_ticks" in fitted.orders.columns:
         metadata["taker_orders_without_fresh_mid"] = fitted.orders["depth_ticks"].null_count()
@@ -198,7 +207,7 @@ def kappa_fit(
         metadata |= skipped(f"no book mid in the window's {len(window.days)} days: no taker order has a depth")
     else:
         metadata |= skipped(f"no trades on {date}: the fit window is empty")
-    metadata["dispersion_index"] = fitted.dispersion
+    metadata["dispersion_index"] = rounded(fitted.dispersion)
     rows = _rows(fitted.fits, coin, date, window)
     return _write(context, lake, "kappa_fit", rows, fitted.fits, window, metadata, ("A", "kappa_", "actual_over"))
 
@@ -212,13 +221,20 @@ def hawkes_fit(
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
     window = fit_window(lake, "trades", coin, date, config.window_days)
-    fitted = fit_hawkes_window(_arrivals(lake, coin, window.days), start_ms=window.start_ms, end_ms=window.end_ms)
-    metadata: dict[str, Any] = {} if window.days else skipped(f"no trades on {date}: the fit window is empty")
+    arrivals = _arrivals(lake, coin, window.days)
+    book = _book_times(lake, coin, window.days)
+    coverage = Coverage.of(book, *arrivals.values(), start_ms=window.start_ms, end_ms=window.end_ms)
+    fitted = fit_hawkes_window(arrivals, coverage=coverage)
+    heartbeat = "book rows and taker orders" if book.size else TRADES_ONLY_COVERAGE
+    metadata: dict[str, Any] = _coverage_md(coverage, f"{heartbeat}, silences over {MAX_GAP_MS / 1e3:g} s excluded")
+    if not window.days:
+        metadata |= skipped(f"no trades on {date}: the fit window is empty")
     if fitted.residuals is not None:
         title = f"{coin}: pooled taker orders, n = {fitted.fits[0][1].n}"
-        metadata["qq_plot"] = png_md(hawkes_qq_figure(fitted.residuals, title=title), "Hawkes Q-Q plot")
+        qq = hawkes_qq_figure(fitted.residuals, title=title)
+        metadata["qq_plot"] = plot_url(lake, qq, "hawkes_fit", coin, str(date), "qq_plot")
     rows = _rows(fitted.fits, coin, date, window)
-    key_params = ("mu", "alpha", "beta", "n_", "branching", "spectral")
+    key_params = ("mu", "alpha", "beta", "n_", "branching", "spectral", "baseline_bins")
     return _write(context, lake, "hawkes_fit", rows, fitted.fits, window, metadata, key_params)
 
 
@@ -253,6 +269,22 @@ def _taker_orders(lake: Lake, coin: str, days: tuple[dt.date, ...]) -> tuple[pl.
     return pl.concat(orders), mid, tick
 
 
+def _book_times(lake: Lake, coin: str, days: tuple[dt.date, ...]) -> np.ndarray:
+    """Row times (epoch ms) of the book over ``days``: the capture's heartbeat for the coverage."""
+    times = [lake.read_partition("book", coin, day, columns=["time"])["time"].to_numpy() for day in days]
+    return np.concatenate(times) if times else np.empty(0, np.int64)
+
+
+def _coverage_md(coverage: Coverage, heartbeat: str) -> dict[str, Any]:
+    """Metadata of a fit window's coverage: covered hours and share, intervals, what the coverage was read from."""
+    return {
+        "covered_hours": round(coverage.seconds / 3600, 3),
+        "covered_fraction": round(coverage.fraction, 4),
+        "covered_intervals": len(coverage.intervals),
+        "coverage_from": heartbeat,
+    }
+
+
 def _arrivals(lake: Lake, coin: str, days: tuple[dt.date, ...]) -> dict[int, np.ndarray]:
     """Taker-order arrival times (epoch ms) per aggressor side over ``days``, read and merged one day at a time."""
     by_day = [order_arrival_times(lake.read_partition("trades", coin, day, columns=ARRIVAL_COLUMNS)) for day in days]
@@ -278,12 +310,13 @@ def _estimates_md(fits: Segmented, prefixes: tuple[str, ...]) -> str:
     """Markdown table of the estimates whose names start with one of ``prefixes``, with SE, unit, n and status."""
     lines = ["| segment | model | param | value | SE | unit | n | status |", "|---|---|---|---|---|---|---|---|"]
     for segment, fit in fits:
-        if not fit.ok:
+        if not fit.estimates:
             lines.append(f"| {segment} | {fit.model} | | | | | {fit.n} | {fit.status} |")
         for name, value in fit.estimates.items():
             if name.startswith(prefixes):
                 se, unit = fit.std_errors.get(name, math.nan), fit.units.get(name, "")
-                lines.append(f"| {segment} | {fit.model} | {name} | {value:.6g} | {se:.3g} | {unit} | {fit.n} | ok |")
+                row = f"| {segment} | {fit.model} | {name} | {value:.6g} | {se:.3g} | {unit} | {fit.n} | {fit.status} |"
+                lines.append(row)
     return "\n".join(lines)
 
 
@@ -309,7 +342,7 @@ def _write(
     for warning in warnings:
         context.log.warning(warning)
     statuses = dict(Counter(fit.status for _, fit in fits))
-    if not any(fit.ok for _, fit in fits) and SKIPPED not in metadata:
+    if not any(fit.estimates for _, fit in fits) and SKIPPED not in metadata:  # low_coverage fits are fits
         metadata = metadata | skipped("no fit: " + "; ".join(dict.fromkeys(w for _, fit in fits for w in fit.warnings)))
     return dg.MaterializeResult(
         metadata={

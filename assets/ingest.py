@@ -46,8 +46,13 @@ def raw_captures(context: dg.AssetExecutionContext, data_lake: DataLakeResource)
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(name, deps=[raw_captures], partitions_def=COIN_DAY, group_name=GROUP, kinds={"delta", "polars"})
-        for name in (*CLEAN_TABLES, "quarantine")
+        *(dg.AssetSpec(name, deps=[raw_captures], partitions_def=COIN_DAY, group_name=GROUP, kinds={"delta", "polars"})
+          for name in (*CLEAN_TABLES, "quarantine")),
+        dg.AssetSpec(
+            "ingest_accounting", deps=[raw_captures], partitions_def=COIN_DAY, group_name=GROUP, kinds={"delta"},
+            description="The (coin, day)'s record accounting: records_in + spilled_in = clean_rows + quarantined + "
+                        "duplicates + spilled_out; the reconciliation check and the promotion gate read it.",
+        ),
     ],
     partitions_def=COIN_DAY,
     can_subset=False,
@@ -56,7 +61,7 @@ def clean_tables(context: dg.AssetExecutionContext, data_lake: DataLakeResource)
     """Parse and clean one (coin, day) of raw captures into the clean tables and the quarantine.
 
     Every partition write replaces that partition atomically, so re-materialising never duplicates rows.
-    The record accounting is stored in ``ingest_accounting`` and verified by the reconciliation check.
+    The record accounting is the ``ingest_accounting`` asset, verified by the reconciliation check.
     """
     coin, date = coin_and_date(context)
     result = clean_partition(data_lake.raw(), coin, date)
@@ -67,13 +72,15 @@ def clean_tables(context: dg.AssetExecutionContext, data_lake: DataLakeResource)
         yield dg.MaterializeResult(asset_key=name, metadata=table_metadata(df, lake.uri(name), version))
 
     accounting = result.accounting.as_dict()
-    lake.write_partition(
-        "ingest_accounting",
-        pl.DataFrame(
-            [{"coin": coin, "date": date, **accounting, "code_version": code_version(), "ingested_at_ms": int(time.time() * 1000)}]
-        ),
-        coin,
-        date,
+    accounting_row = pl.DataFrame(
+        [{"coin": coin, "date": date, **accounting, "code_version": code_version(),
+          "ingested_at_ms": int(time.time() * 1000)}]
+    )
+    version = lake.write_partition("ingest_accounting", accounting_row, coin, date)
+    yield dg.MaterializeResult(
+        asset_key="ingest_accounting",
+        metadata={"dagster/row_count": 1, "delta_version": version, "balanced": result.accounting.balanced,
+                  **{f"accounting/{k}": v for k, v in accounting.items()}},
     )
     quarantine = result.quarantine
     version = lake.write_partition("quarantine", quarantine, coin, date)

@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 
 from assets.regime_state import day_regime_beliefs
-from assets.metadata import png_md, skipped, table_metadata
+from assets.metadata import plot_url, rounded, skipped, table_metadata
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import day_bounds_ms
 from calibration.bars import features_1min, features_1s
@@ -16,6 +16,7 @@ from calibration.fill_log import enrich_fill_log
 from calibration.markouts import maker_side_of_trades, markouts
 from calibration.mids import MID_MAX_AGE_MS, mid_series
 from calibration.toxicity import book_signals
+from data_lake.lake import Lake
 from data_lake.tables import MARKOUT_HORIZONS_MS, MARKOUTS
 from pipelines.resources import DataLakeResource
 from validation.baseline import baseline_metrics as baseline_table
@@ -82,8 +83,8 @@ def _bar_coverage(bars: pl.DataFrame, day_trades: int) -> dict[str, Any]:
         "bars_1min": minute.height,
         "bars_1s_missing_in_gaps": span - seconds.height,
         "trades_outside_bars": day_trades - in_bars,
-        "median_jump_ratio_1min": float(jump.median()) if jump.len() else float("nan"),
-        "vpin_last": float(vpin[-1]) if vpin.len() else float("nan"),
+        "median_jump_ratio_1min": rounded(float(jump.median())) if jump.len() else float("nan"),
+        "vpin_last": rounded(float(vpin[-1])) if vpin.len() else float("nan"),
     }
 
 
@@ -123,7 +124,8 @@ def markouts_asset(context: dg.AssetExecutionContext, data_lake: DataLakeResourc
     version = lake.write_partition("markouts", fill_log.with_columns(date=pl.lit(date)), coin, date)
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(fill_log, lake.uri("markouts"), version),
+            **table_metadata(MARKOUTS.conform(fill_log.with_columns(date=pl.lit(date))), lake.uri("markouts"), version),
+            "markout_curve": _markout_curve(lake, fill_log, coin, date),
             "own_fills": own.height,
             "market_trades": market.height,
             "without_mid_before_fill": fill_log["mid_at_fill"].null_count(),
@@ -134,6 +136,15 @@ def markouts_asset(context: dg.AssetExecutionContext, data_lake: DataLakeResourc
             "mean_markout_5s_bps": dg.MetadataValue.md(_mean_markout_md(fill_log)),
         }
     )
+
+
+def _markout_curve(lake: Lake, fill_log: pl.DataFrame, coin: str, date: dt.date) -> dg.MetadataValue | str:
+    """The markout curve (mean markout by horizon, per population and side, with 95% CIs): a plot in the lake."""
+    curve = markout_curve(fill_log, MARKOUT_HORIZONS_MS).filter(pl.col("mean_bps").is_finite())
+    if not curve.height:
+        return "not drawn: no fill has a markout at any horizon"
+    png = plot_markout_curve(curve, f"{coin} {date}: mean markout by horizon")
+    return plot_url(lake, png, "markouts", coin, str(date), "markout_curve")
 
 
 def _mean_markout_md(fill_log: pl.DataFrame) -> str:
@@ -151,7 +162,8 @@ def _mean_markout_md(fill_log: pl.DataFrame) -> str:
 
 @dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=[markouts_asset], kinds={"delta", "polars"})
 def baseline_metrics(context: dg.AssetExecutionContext, data_lake: DataLakeResource) -> dg.MaterializeResult:
-    """The seed's Phase 2 table (adverse selection, spread capture, Sharpe, win rate, with CIs) and markout curve."""
+    """The seed's Phase 2 table (adverse selection, spread capture, Sharpe, win rate, with CIs); the markout curve
+    is drawn on ``markouts``."""
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
     marked = lake.read_partition("markouts", coin, date)
@@ -170,9 +182,4 @@ def baseline_metrics(context: dg.AssetExecutionContext, data_lake: DataLakeResou
     }
     if marked.height == 0:
         return dg.MaterializeResult(metadata=metadata | skipped("no markouts this day (see the markouts asset)"))
-    curve = markout_curve(marked, MARKOUT_HORIZONS_MS).filter(pl.col("mean_bps").is_finite())
-    if curve.height:
-        metadata["markout_curve"] = png_md(plot_markout_curve(curve, f"{coin} {date}: mean markout by horizon"), "markout curve")
-    else:
-        metadata["markout_curve"] = "not drawn: no fill has a markout at any horizon"
     return dg.MaterializeResult(metadata=metadata)

@@ -13,7 +13,7 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from assets.metadata import png_md, preview_md
+from assets.metadata import plot_url, preview_md
 from assets.partitions import DAILY
 from assets.quality import day_bounds_ms
 from data_lake.lake import Lake
@@ -126,7 +126,8 @@ def market_screen(context: dg.AssetExecutionContext, config: MarketScreenConfig,
         "ranking": dg.MetadataValue.md(preview_md(shown, rows=25)),
     }
     if table.height:
-        metadata["screen_plot"] = png_md(plot_screen(table, thresholds, f"market screen {date}"), "market screen")
+        plot = plot_screen(table, thresholds, f"market screen {date}")
+        metadata["screen_plot"] = plot_url(lake, plot, "market_screen", str(date), "screen")
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -171,7 +172,9 @@ def time_of_day(context: dg.AssetExecutionContext, config: TimeOfDayConfig, data
         for dimension in ("hour_of_day", "minutes_to_funding"):
             answer = lowest_buckets(table, "adverse_selection_5s_bps", dimension).with_columns(pl.col("significantly_lower").list.join(" "))
             metadata[f"lowest_adverse_selection_{dimension}"] = dg.MetadataValue.md(preview_md(answer, rows=50))
-            metadata[f"heatmap_{dimension}"] = png_md(plot_heatmaps(table, dimension, f"{dimension}, window ending {date}"), dimension)
+            metadata[f"heatmap_{dimension}"] = plot_url(
+                lake, plot_heatmaps(table, dimension, f"{dimension}, window ending {date}"), "time_of_day", str(date), dimension
+            )
         day_type = table.filter(pl.col("dimension") == "day_type").select("coin", "metric", "bucket", "value", "ci_low", "ci_high", "n", "p_value")
         metadata["weekday_vs_weekend"] = dg.MetadataValue.md(preview_md(day_type, rows=200))
     return dg.MaterializeResult(metadata=metadata)

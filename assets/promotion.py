@@ -3,7 +3,8 @@
 The candidate is the parameter set :func:`validation.candidate.candidate_parameters` built on the last training
 window by the day's walk-forward (the ``candidate_set`` of its pooled ``candidate`` row), and its evidence is that
 same variant's out-of-sample results on the walk-forward's folds: the gate judges exactly the policy it promotes.
-The registry records every decision with its reasons and moves the promotion pointer atomically. Runs share the
+The registry records every decision with its reasons and moves the promotion pointer atomically; the decision, the
+``param_set_id`` and the runs it came from fill the decision section of the day's walk-forward report. Runs share the
 ``promotion`` pool (limit 1 in dagster.yaml), so two nightly runs never promote at once.
 """
 
@@ -16,20 +17,24 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from assets.metadata import skipped
+from assets.metadata import rounded_metadata, skipped
 from assets.partitions import COIN_DAY, coin_and_date
-from assets.validation import WALK_FORWARD_SOURCE, calibration_metrics_of
+from assets.validation import WALK_FORWARD_SOURCE, calibration_metrics_of, evidence_run, not_computed, report_file
 from calibration.fit_result import code_version
 from data_lake import param_registry
 from data_lake.lake import Lake
 from data_lake.param_schema import InvalidParameterSet, ParamSet
 from pipelines.resources import DataLakeResource
 from validation.candidate import CANDIDATE
-from validation.promotion_gate import GateConfig, build_evidence, evaluate_gate
+from validation.report import decision_section, with_decision
+from validation.promotion_gate import MISSING, GateConfig, build_evidence, evaluate_gate
 from validation.walk_forward_run import POOLED
 
 GROUP = "promotion"
 GATE_DATA_QUALITY = "reconciliation"
+RUN_STAMPS = frozenset({"run_at_ms"})
+"""Walk-forward columns that say when it ran, not what it found: kept out of the evidence, whose hash is the
+``param_set_id``, so an identical rerun finds the same set instead of registering a new one."""
 
 
 class PromotionConfig(dg.Config):
@@ -89,7 +94,11 @@ def candidate_evidence(lake: Lake, coin: str, date: dt.date, config: PromotionCo
     }
     metrics = {r["model"]: calibration_metrics_of(r) for r in calibration.iter_rows(named=True)}
     if not pooled.height or pnl.height < 2:
-        return {"data_quality": {k: {"passed": ok, "detail": d} for k, (ok, d) in quality.items()}}
+        why = (f"the walk-forward of {date} has no pooled {variant!r} row" if not pooled.height
+               else f"the walk-forward of {date} has {pnl.height} P&L period(s) of {variant!r}, the gate pairs at "
+                    "least 2")
+        return {"data_quality": {k: {"passed": ok, "detail": d} for k, (ok, d) in quality.items()},
+                MISSING: {"walk_forward": why}}
     row = pooled.row(0, named=True)
     period_ms = int(pnl["time"].diff().drop_nulls().min())
     return build_evidence(
@@ -101,8 +110,28 @@ def candidate_evidence(lake: Lake, coin: str, date: dt.date, config: PromotionCo
         fill_calibration=metrics.get("fill_probability"),
         adverse_calibration=metrics.get("adverse_selection"),
         data_quality=quality,
-        figures={k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)},
+        figures={
+            k: float(v)
+            for k, v in row.items()
+            if k not in RUN_STAMPS and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        },
     )
+
+
+def _record_in_report(
+    lake: Lake, context: dg.AssetExecutionContext, outcome: str, facts: dict[str, str], reasons: list[str]
+) -> dict[str, dg.MetadataValue]:
+    """Fill the decision section of the (coin, day)'s walk-forward report with the gate's outcome, the set, the runs
+    and the reasons; the report's URL as metadata, or a note when the walk-forward wrote no report."""
+    coin, date = coin_and_date(context)
+    files, rel = lake.files(), report_file(coin, date)
+    written = files.read(rel)
+    if written is None:
+        return {"report": dg.MetadataValue.text(f"none: the walk-forward of {date} wrote no report")}
+    runs = {"walk-forward run": evidence_run(context.instance, context.partition_key) or "unknown",
+            "gate run": context.run.run_id}
+    files.write(rel, with_decision(written.decode(), decision_section(outcome, {**facts, **runs}, reasons)).encode())
+    return {"report": dg.MetadataValue.url(files.url(rel))}
 
 
 @dg.asset(
@@ -124,9 +153,12 @@ def param_sets(context: dg.AssetExecutionContext, config: PromotionConfig, data_
             parameters=parameters, evidence=evidence, created_at_ms=int(time.time() * 1000),
         )
     except (ValueError, InvalidParameterSet) as exc:
-        context.log.warning(f"no candidate for {coin} {date}: {exc}")
+        why = not_computed(context.instance, "walk_forward", context.partition_key)
+        reason = f"{exc} ({why})" if why else str(exc)
+        context.log.warning(f"no candidate for {coin} {date}: {reason}")
+        report = _record_in_report(lake, context, "no candidate", {}, [reason])
         return dg.MaterializeResult(
-            metadata={"decision": "no candidate", "reason": str(exc), **skipped(f"no candidate: {exc}")}
+            metadata={"decision": "no candidate", "reason": reason, **report, **skipped(f"no candidate: {reason}")}
         )
     param_registry.register_candidate(lake.root, candidate)
     try:
@@ -141,9 +173,15 @@ def param_sets(context: dg.AssetExecutionContext, config: PromotionConfig, data_
     else:
         param_registry.reject(lake.root, coin, candidate.param_set_id, reason)
         outcome = "rejected"
+    report = _record_in_report(
+        lake, context, outcome,
+        {"param_set_id": candidate.param_set_id, "incumbent": incumbent.param_set_id if incumbent else "none"},
+        decision.reasons,
+    )
     return dg.MaterializeResult(
-        metadata={
+        metadata=rounded_metadata({
             "decision": outcome,
+            **report,
             "param_set_id": candidate.param_set_id,
             "incumbent": incumbent.param_set_id if incumbent else "none",
             "gate": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons)),
@@ -153,5 +191,5 @@ def param_sets(context: dg.AssetExecutionContext, config: PromotionConfig, data_
             "order_size_base": parameters["order_size_base"],
             "quote_by_regime": ", ".join(f"{s}: {q}" for s, q in parameters["quote_by_regime"].items()),
             **{f"adverse_bps_{s}": a["value"] for s, a in parameters["adverse_selection_bps_by_regime"].items()},
-        }
+        })
     )

@@ -101,6 +101,41 @@ def _table_expectations(table: str, date: dt.date) -> list[Any]:
             gxe.ExpectCompoundColumnsToBeUnique(column_list=["coin", "time", "tid", "oid"]),
             in_day,
         ]
+    if table == "order_updates":
+        return [
+            *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ("time", "oid", "side", "status")),
+            gxe.ExpectColumnValuesToBeInSet(column="side", value_set=[-1, 1]),
+            gxe.ExpectColumnValuesToBeBetween(column="limit_px", min_value=0, strict_min=True),
+            gxe.ExpectColumnValuesToBeBetween(column="sz", min_value=0),
+            gxe.ExpectColumnValuesToBeIncreasing(column="time"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["coin", "time", "oid", "status"]),
+            in_day,
+        ]
+    if table == "quoter_log":
+        return [
+            *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ("time", "channel", "payload")),
+            gxe.ExpectColumnValuesToBeInSet(column="side", value_set=[-1, 1]),
+            *(
+                gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=1)
+                for c in ("pred_fill_prob", "belief_calm", "belief_volatile", "belief_cascade")
+            ),
+            gxe.ExpectColumnValuesToBeIncreasing(column="time"),
+            in_day,
+        ]
+    if table == "quarantine":
+        return [
+            *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ("source", "file", "line", "item", "reason")),
+            gxe.ExpectColumnValuesToBeBetween(column="line", min_value=1),
+            gxe.ExpectColumnValuesToBeBetween(column="item", min_value=0),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["source", "file", "line", "item"]),
+        ]
+    if table == "raw_captures":
+        return [
+            *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ("source", "file", "bytes", "lines")),
+            gxe.ExpectColumnValuesToBeBetween(column="bytes", min_value=0),
+            gxe.ExpectColumnValuesToBeBetween(column="lines", min_value=0),
+            gxe.ExpectColumnValuesToBeUnique(column="file"),
+        ]
     raise KeyError(f"no expectation suite for table {table!r}")
 
 

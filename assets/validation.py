@@ -4,8 +4,11 @@ alerts, and the alerts again as asset checks.
 The walk-forward's window ends with the partition's day: ``n_folds`` rolling folds of ``train_hours`` then
 ``test_hours`` (60 d / 7 d by default; hours for the demo), cut short where the lake's book starts. It runs once the
 book covers one train and one test window (covered time: capture gaps over a minute do not count); until then it
-writes empty partitions and says, in covered hours, what it has and what it needs. The report is one self-contained
-HTML file, ``{lake_root}/reports/{coin}/{date}.html`` (``./reports/...`` for an ``s3://`` lake).
+says, in covered hours, what it has and what it needs. No false green: a run that cannot compute keeps the evidence an
+earlier run left in the partition (never erases it) and says so in ``skipped`` / ``kept_earlier_result``; the checks
+fail on any partition without fresh evidence, with the reason. The report is one self-contained HTML file in the lake,
+``{lake_root}/reports/{coin}/{date}.html`` (local or ``s3://``), linked from the metadata as a URL; ``param_sets``
+fills its promotion-decision section.
 Times are UTC epoch ms; ``time`` of the calibration, signal and alert rows is the end of the evaluated window.
 """
 
@@ -14,7 +17,6 @@ import json
 import math
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -23,18 +25,17 @@ import polars as pl
 from pydantic import Field
 
 from assets.lead_lag import leader_mids_for_folds
-from assets.metadata import skipped
+from assets.metadata import SKIPPED, rounded, skipped
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import day_bounds_ms
 from assets.verdicts import (
     COMPONENT_VERDICTS_SPEC,
-    clear_component_verdicts,
     component_verdict_rows,
     materialise_component_verdicts,
 )
 from calibration.fit_result import InsufficientSamples, code_version
 from data_lake.lake import Lake
-from data_lake.tables import BOOK_LEVELS, CALIBRATION_METRICS, WALK_FORWARD, WALK_FORWARD_PNL
+from data_lake.tables import BOOK_LEVELS, CALIBRATION_METRICS, COMPONENT_VERDICT, WALK_FORWARD, WALK_FORWARD_PNL
 from pipelines.resources import DataLakeResource
 from validation.alerts import (
     Alert,
@@ -51,10 +52,11 @@ from validation.calibration_metrics import (
     adverse_selection_calibration,
 )
 from validation.component_verdict import diagnosis_section
-from validation.report import write_report
+from validation.report import pending_decision, with_decision
 from validation.signal_quality import MIN_WINDOW_SAMPLES, SignalQuality
 from validation.signal_quality import signal_quality as measure_signal
 from data_lake.param_schema import json_safe
+from data_lake.raw_zone import coin_file_name
 from validation.candidate import CANDIDATE
 from data_lake.leaders import leaders_of
 from validation.variants import BASELINE, LEADER_MIDS, VariantConfig
@@ -64,6 +66,12 @@ from validation.walk_forward_run import POOLED, WalkForwardRun, final_candidate,
 GROUP = "validation"
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
+WALK_FORWARD_TABLES = ("walk_forward", "walk_forward_pnl", "calibration_metrics", "component_verdicts")
+"""The tables (and assets) one walk-forward run writes together."""
+EVIDENCE_RUN = "evidence_run_id"
+"""Metadata key: the run whose walk-forward evidence the partition holds (this run's, or the one a skip kept)."""
+KEPT = "kept_earlier_result"
+"""Metadata key of a skipped run that kept the partition's earlier evidence: whose it is."""
 WALK_FORWARD_SOURCE = "walk_forward:{variant}"
 """``source`` of the walk-forward's calibration rows, by evidence variant (the candidate when it ran)."""
 LIVE_SOURCE = "live"
@@ -179,10 +187,9 @@ def _book_times(lake: Lake, coin: str, start_ms: int, end_ms: int) -> pl.Series:
     return book.filter(pl.col("time").is_between(start_ms, end_ms, closed="left"))["time"]
 
 
-def report_path(lake: Lake, coin: str, date: dt.date) -> Path:
-    """Where the run's HTML report goes: beside the lake for local roots, ``./reports`` for ``s3://`` ones."""
-    root = Path("." if lake.root.startswith("s3://") else lake.root)
-    return root / "reports" / coin.replace(":", "_") / f"{date.isoformat()}.html"
+def report_file(coin: str, date: dt.date) -> str:
+    """The (coin, day)'s HTML report, relative to the lake root (a local directory or an ``s3://`` prefix)."""
+    return f"reports/{coin_file_name(coin).replace(':', '_')}/{date.isoformat()}.html"
 
 
 def _calibration_row(metrics: CalibrationMetrics | AdverseSelectionCalibration, model: str, source: str) -> dict:
@@ -267,7 +274,8 @@ def _verdicts_md(rows: pl.DataFrame) -> str:
 
 
 def _finite(value: float | None) -> float:
-    return float(value) if value is not None and math.isfinite(value) else float("nan")
+    """A metadata figure: NaN for a missing or non-finite value, else rounded to 4 significant figures."""
+    return rounded(float(value)) if value is not None and math.isfinite(value) else float("nan")
 
 
 @dg.multi_asset(
@@ -279,6 +287,15 @@ def _finite(value: float | None) -> float:
             group_name=GROUP,
             kinds={"delta", "polars"},
             description="Every variant over rolling train/test folds: verdicts, SPA, DSR, PBO and the HTML report.",
+        ),
+        dg.AssetSpec(
+            "walk_forward_pnl",
+            deps=["trades", "book", "features", "markouts"],
+            partitions_def=COIN_DAY,
+            group_name=GROUP,
+            kinds={"delta", "polars"},
+            description="Out-of-sample P&L per period of every variant on the walk-forward's test windows: the "
+                        "promotion gate's paired comparison reads it.",
         ),
         dg.AssetSpec(
             "calibration_metrics",
@@ -303,10 +320,10 @@ def walk_forward_assets(
     covered = covered_ms(book_times)
     folds = config.folds(int(book_times.min()), end_ms) if covered >= config.one_fold_ms() else []
     covered_hours = covered / HOUR_MS
-    if not folds:  # not an error: too little history yet; stale rows of an earlier run are cleared
+    if not folds:  # not an error (too little history yet), but no evidence either: see _skip_walk_forward
         reason = config.no_fold_reason(covered, date)
         context.log.info(reason)
-        yield from _skip_walk_forward(lake, coin, date, WALK_FORWARD.empty(), reason, book_covered_hours=covered_hours)
+        yield from _skip_walk_forward(context, lake, WALK_FORWARD.empty(), reason, book_covered_hours=covered_hours)
         return
     first, last = _days(folds[0].train_start_ms, end_ms)
     market = _market(lake, coin, first, last)
@@ -318,7 +335,7 @@ def walk_forward_assets(
     if not run.complete_folds:  # e.g. no trades in the folds: each fold's row says why; no evidence, no report
         reasons = "; ".join(dict.fromkeys(run.rows["warnings"].to_list()))
         rows = run.rows.with_columns(**{k: pl.lit(v) for k, v in stamp.items()})
-        yield from _skip_walk_forward(lake, coin, date, rows, f"no complete fold of {len(folds)}: {reasons}")
+        yield from _skip_walk_forward(context, lake, rows, f"no complete fold of {len(folds)}: {reasons}")
         return
     candidate_set, candidate_note = candidate_set_json(market, end_ms, config)
     leader = config.leader or next(iter(leaders_of(coin)), "")
@@ -329,10 +346,12 @@ def walk_forward_assets(
     )
     wf_version = lake.write_partition("walk_forward", rows, coin, date)
     period_pnl = run.pnl.unpivot(index=["fold", "time"], variable_name="variant", value_name="pnl")
-    lake.write_partition("walk_forward_pnl", period_pnl.with_columns(coin=pl.lit(coin), date=pl.lit(date)), coin, date)
-    path = report_path(lake, coin, date)
-    write_report(path, report_html(run, f"{coin} walk-forward validation, {date.isoformat()}", now_ms,
-                                   [diagnosis_section(verdicts)]))
+    pnl_version = lake.write_partition(
+        "walk_forward_pnl", period_pnl.with_columns(coin=pl.lit(coin), date=pl.lit(date)), coin, date
+    )
+    files = lake.files()
+    html = report_html(run, f"{coin} walk-forward validation, {date.isoformat()}", now_ms, [diagnosis_section(verdicts)])
+    files.write(report_file(coin, date), with_decision(html, pending_decision(context.run.run_id)).encode())
 
     live = lake.read("markouts", coins=coin, start=first, end=last).filter(~pl.col("is_market_trade"))
     found = calibration_rows(run, live)
@@ -353,7 +372,8 @@ def walk_forward_assets(
         metadata={
             "dagster/row_count": rows.height,
             "delta_version": wf_version,
-            "report": dg.MetadataValue.path(str(path)),
+            "report": dg.MetadataValue.url(files.url(report_file(coin, date))),
+            EVIDENCE_RUN: context.run.run_id,
             "folds": len(folds),
             "complete_folds": len(run.complete_folds),
             "book_covered_hours": covered_hours,
@@ -372,12 +392,19 @@ def walk_forward_assets(
             "baseline_fills": int(base.get("n_fills", 0)),
         },
     )
+    yield dg.MaterializeResult(
+        asset_key="walk_forward_pnl",
+        metadata={"dagster/row_count": period_pnl.height, "delta_version": pnl_version,
+                  EVIDENCE_RUN: context.run.run_id,
+                  "variants": period_pnl["variant"].n_unique(), "periods": run.pnl.height},
+    )
     predicted, actual = _finite(base.get("predicted_fill_rate")), _finite(base.get("actual_fill_rate"))
     yield dg.MaterializeResult(
         asset_key="calibration_metrics",
         metadata={
             "dagster/row_count": calibration.height,
             "delta_version": cal_version,
+            EVIDENCE_RUN: context.run.run_id,
             "fill_brier": _finite(fill.brier if fill else None),
             "fill_predicted_vs_actual": f"{predicted:.4f} vs {actual:.4f} (n = {fill.n} quotes)" if fill else "n/a",
             "fill_slope_95ci": f"{fill.slope:.3f} [{fill.slope_ci[0]:.3f}, {fill.slope_ci[1]:.3f}]" if fill else "n/a",
@@ -388,18 +415,79 @@ def walk_forward_assets(
 
 
 def _skip_walk_forward(
-    lake: Lake, coin: str, date: dt.date, rows: pl.DataFrame, reason: str, **figures: float
+    context: dg.AssetExecutionContext, lake: Lake, rows: pl.DataFrame, reason: str, **figures: float
 ) -> Iterator[dg.MaterializeResult]:
-    """Write ``rows`` (the folds' statuses, or none) and no P&L, calibration or component verdict rows, clearing an
-    earlier run's; the assets say why they hold no evidence."""
-    lake.write_partition("walk_forward_pnl", WALK_FORWARD_PNL.empty(), coin, date)
-    for name, table in (("walk_forward", rows), ("calibration_metrics", CALIBRATION_METRICS.empty())):
-        version = lake.write_partition(name, table, coin, date)
+    """This run has no walk-forward evidence. When the partition holds an earlier run's evidence, keep it (its tables
+    and report) rather than erase it: a relaunch with fold lengths the lake cannot fill must not destroy the day's
+    validation. Otherwise write ``rows`` (the folds' statuses, or none) and no P&L, calibration or component verdict rows. Either way every
+    asset says why in ``skipped`` (and what it kept), and the checks of the partition fail on it."""
+    coin, date = coin_and_date(context)
+    kept = _earlier_evidence(context.instance, context.partition_key, lake, coin, date)
+    if kept is not None:
+        context.log.warning(f"{coin} {date}: {reason}; kept {kept}")
+        files = lake.files()
+        report = ({"report": dg.MetadataValue.url(files.url(report_file(coin, date)))}
+                  if files.stamp(report_file(coin, date)) else {})
+        for name in WALK_FORWARD_TABLES:
+            yield dg.MaterializeResult(
+                asset_key=name,
+                metadata={"dagster/row_count": lake.read_partition(name, coin, date, columns=["coin"]).height,
+                          "delta_version": _version(lake, name), **figures, **report, **skipped(reason),
+                          KEPT: dg.MetadataValue.text(kept)},
+            )
+        return
+    context.log.warning(f"{coin} {date}: {reason}")
+    empty = {"walk_forward": rows, "walk_forward_pnl": WALK_FORWARD_PNL.empty(),
+             "calibration_metrics": CALIBRATION_METRICS.empty(), "component_verdicts": COMPONENT_VERDICT.empty()}
+    for name in WALK_FORWARD_TABLES:
+        version = lake.write_partition(name, empty[name], coin, date)
         yield dg.MaterializeResult(
             asset_key=name,
-            metadata={"dagster/row_count": table.height, "delta_version": version, **figures, **skipped(reason)},
+            metadata={"dagster/row_count": empty[name].height, "delta_version": version, **figures, **skipped(reason)},
         )
-    yield clear_component_verdicts(lake, coin, date, reason)
+
+
+def _version(lake: Lake, name: str) -> int:
+    """The table's current Delta version (-1 when it does not exist yet)."""
+    version = lake.version(name)
+    return -1 if version is None else version
+
+
+def _earlier_evidence(instance: dg.DagsterInstance, partition: str, lake: Lake, coin: str, date: dt.date) -> str | None:
+    """What the partition's ``walk_forward`` holds from an earlier run with evidence (a pooled row), or None."""
+    pooled = lake.read_partition("walk_forward", coin, date, columns=["fold", "run_at_ms", "code_version"]).filter(
+        pl.col("fold") == POOLED
+    )
+    if not pooled.height:
+        return None
+    run_id = evidence_run(instance, partition) or "unknown"
+    written = dt.datetime.fromtimestamp(pooled["run_at_ms"][0] / 1000, dt.UTC).isoformat(timespec="seconds")
+    return f"the evidence of run {run_id}, written {written} by code {pooled['code_version'][0]}"
+
+
+def _materialisations(instance: dg.DagsterInstance, asset: str, partition: str, limit: int = 50) -> list[dict]:
+    """Metadata values of the partition's latest materialisations of ``asset``, newest first."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=limit
+    ).records
+    return [{k: v.value for k, v in r.asset_materialization.metadata.items()}
+            for r in records if r.asset_materialization is not None]
+
+
+def not_computed(instance: dg.DagsterInstance, asset: str, partition: str) -> str | None:
+    """Why the latest materialisation of ``asset``'s partition computed nothing (and what it kept), or None."""
+    latest = _materialisations(instance, asset, partition, limit=1)
+    if not latest or SKIPPED not in latest[0]:
+        return None
+    kept = latest[0].get(KEPT)
+    kept_note = f"; the partition keeps {kept}" if kept else ""
+    return f"the latest run could not compute it: {latest[0][SKIPPED]}{kept_note}"
+
+
+def evidence_run(instance: dg.DagsterInstance, partition: str) -> str | None:
+    """The run whose evidence the partition's ``walk_forward`` holds (recorded as ``evidence_run_id``)."""
+    return next((m[EVIDENCE_RUN] for m in _materialisations(instance, "walk_forward", partition) if EVIDENCE_RUN in m),
+                None)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -466,6 +554,15 @@ def signal_quality(
     markouts = lake.read("markouts", coins=coin, start=first, end=date)
     minute = lake.read("features", coins=coin, start=first, end=date).filter(pl.col("bar_ms") == MINUTE_MS)
     rows = [_signal_row(s, t, sample, config) for (s, t), sample in signal_samples(markouts, minute).items()]
+    if not any(r.get("mutual_information") is not None for r in rows):
+        reason = "no signal measured: " + "; ".join(f"{r['signal']}: {r['n']} samples" for r in rows)
+        earlier = lake.read_partition("signal_quality", coin, date).filter(pl.col("mutual_information").is_not_null())
+        if earlier.height:  # keep the measured rows an earlier run wrote rather than erase them
+            context.log.warning(f"{coin} {date}: {reason}; kept the {earlier.height} measured signal(s) of an "
+                                "earlier run")
+            return dg.MaterializeResult(metadata={
+                "delta_version": _version(lake, "signal_quality"), **skipped(reason),
+                KEPT: dg.MetadataValue.text(f"{earlier.height} measured signal(s) of an earlier run")})
     table = pl.DataFrame(rows, infer_schema_length=None).with_columns(
         coin=pl.lit(coin), date=pl.lit(date), time=pl.lit(day_bounds_ms(date)[1])
     )
@@ -555,6 +652,16 @@ def walk_forward_alerts(rows: pl.DataFrame, coin: str) -> list[tuple[str, Alert]
     return out
 
 
+def run_failure_alerts(rows: pl.DataFrame, coin: str) -> list[tuple[str, Alert]]:
+    """A critical RunFailed alert per ``run_failures`` row (one per failed run of the partition)."""
+    return [
+        (f"run {r['run_id']} ({r['job_name']})",
+         Alert(coin, r["time"], AlertKind.RUN_FAILED, "critical", f"run {r['run_id']} of job {r['job_name']} failed: "
+               f"{r['message']}", float("nan"), float("nan")))
+        for r in rows.sort("time").iter_rows(named=True)
+    ]
+
+
 def _alerts_frame(alerts: list[tuple[str, Alert]], coin: str, date: dt.date) -> pl.DataFrame:
     return pl.DataFrame(
         [{"coin": coin, "date": date, "time": a.time, "kind": str(a.kind), "severity": a.severity, "subject": s,
@@ -564,15 +671,27 @@ def _alerts_frame(alerts: list[tuple[str, Alert]], coin: str, date: dt.date) -> 
     )
 
 
-@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=["walk_forward", "calibration_metrics", signal_quality],
-          kinds={"delta", "polars"})
+run_failures = dg.AssetSpec(
+    "run_failures",
+    partitions_def=COIN_DAY,
+    group_name=GROUP,
+    kinds={"delta"},
+    description="Failed runs of each (coin, day), written only by the run_failure_alert sensor (it reports each write "
+                "here); a run without a (coin, day) partition is kept under coin '' and the day it failed.",
+)
+
+
+@dg.asset(partitions_def=COIN_DAY, group_name=GROUP,
+          deps=["walk_forward", "calibration_metrics", signal_quality, run_failures], kinds={"delta", "polars"})
 def alerts(context: dg.AssetExecutionContext, data_lake: DataLakeResource) -> dg.MaterializeResult:
-    """ModelMiscalibrated, SignalDecaying, InsufficientSamples and InformationRatioBelowOne alerts of the day."""
+    """ModelMiscalibrated, SignalDecaying, InsufficientSamples and InformationRatioBelowOne alerts of the day, and a
+    RunFailed alert per failed run of the partition (merged from ``run_failures``, which only the sensor writes)."""
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
     found = (calibration_table_alerts(lake.read_partition("calibration_metrics", coin, date), coin)
              + signal_table_alerts(lake.read_partition("signal_quality", coin, date), coin)
-             + walk_forward_alerts(lake.read_partition("walk_forward", coin, date), coin))
+             + walk_forward_alerts(lake.read_partition("walk_forward", coin, date), coin)
+             + run_failure_alerts(lake.read_partition("run_failures", coin, date), coin))
     table = _alerts_frame(found, coin, date)
     version = lake.write_partition("alerts", table, coin, date)
     counts = table.group_by("kind", "severity").len().sort("kind", "severity")
@@ -588,45 +707,66 @@ def alerts(context: dg.AssetExecutionContext, data_lake: DataLakeResource) -> dg
     )
 
 
-def _check_result(found: list[tuple[str, Alert]], kinds: set[AlertKind]) -> dg.AssetCheckResult:
-    """Fails on any alert of ``kinds``: severity ERROR when one is critical, else WARN; info alerts pass."""
+def _check_result(
+    found: list[tuple[str, Alert]], kinds: set[AlertKind], missing: str | None = None
+) -> dg.AssetCheckResult:
+    """Fails on any alert of ``kinds`` (severity ERROR when one is critical, else WARN; info alerts pass) and, with
+    severity WARN at least, when evidence is ``missing`` (the reason): a validation that could not run is not green."""
     failing = [a for _, a in found if a.kind in kinds]
     critical = any(a.severity == "critical" for a in failing)
     return dg.AssetCheckResult(
-        passed=not failing,
+        passed=not failing and missing is None,
         severity=dg.AssetCheckSeverity.ERROR if critical else dg.AssetCheckSeverity.WARN,
+        description=f"No evidence: {missing}" if missing else None,
         metadata={
             "failing": len(failing),
             "alerts": dg.MetadataValue.md("\n".join(f"- [{a.severity}] {a.message}" for _, a in found) or "none"),
+            **({"no_evidence": dg.MetadataValue.text(missing)} if missing else {}),
         },
     )
 
 
+def _missing(context: dg.AssetCheckExecutionContext, asset: str, rows: pl.DataFrame, empty: str) -> str | None:
+    """Why the checked partition of ``asset`` has no fresh evidence: its latest run computed nothing, or ``empty``
+    when it holds no ``rows``; None when it has evidence."""
+    return not_computed(context.instance, asset, context.partition_key) or (empty if not rows.height else None)
+
+
 @dg.asset_check(asset="calibration_metrics", partitions_def=COIN_DAY)
 def predictions_calibrated(context: dg.AssetCheckExecutionContext, data_lake: DataLakeResource) -> dg.AssetCheckResult:
-    """ModelMiscalibrated: fill probabilities and adverse-selection predictions pass every calibration criterion."""
+    """ModelMiscalibrated: fill probabilities and adverse-selection predictions pass every calibration criterion; fails
+    (WARN) when the partition holds no calibration computed by its latest run."""
     coin, date = coin_and_date(context)
     rows = data_lake.lake().read_partition("calibration_metrics", coin, date)
-    return _check_result(calibration_table_alerts(rows, coin), {AlertKind.MODEL_MISCALIBRATED})
+    missing = _missing(context, "calibration_metrics", rows, "no calibration rows: no prediction was scored")
+    return _check_result(calibration_table_alerts(rows, coin), {AlertKind.MODEL_MISCALIBRATED}, missing)
 
 
 @dg.asset_check(asset="walk_forward", partitions_def=COIN_DAY)
 def information_ratio_at_least_one(
     context: dg.AssetCheckExecutionContext, data_lake: DataLakeResource
 ) -> dg.AssetCheckResult:
-    """InformationRatioBelowOne: the baseline's annualised out-of-sample Sharpe is at least 1."""
+    """InformationRatioBelowOne: the baseline's annualised out-of-sample Sharpe is at least 1; fails (WARN) when the
+    partition holds no pooled walk-forward result computed by its latest run."""
     coin, date = coin_and_date(context)
     rows = data_lake.lake().read_partition("walk_forward", coin, date)
-    return _check_result(walk_forward_alerts(rows, coin), {AlertKind.INFORMATION_RATIO_BELOW_ONE})
+    pooled = rows.filter(pl.col("fold") == POOLED)
+    missing = _missing(context, "walk_forward", pooled, "no pooled walk-forward result: no complete fold")
+    return _check_result(walk_forward_alerts(rows, coin), {AlertKind.INFORMATION_RATIO_BELOW_ONE}, missing)
 
 
 @dg.asset_check(asset=signal_quality, partitions_def=COIN_DAY)
 def signals_informative(context: dg.AssetCheckExecutionContext, data_lake: DataLakeResource) -> dg.AssetCheckResult:
-    """SignalDecaying: every signal carries detectable information and none is decaying fast."""
+    """SignalDecaying: every signal carries detectable information and none is decaying fast; fails (WARN) when no
+    signal could be measured."""
     coin, date = coin_and_date(context)
     rows = data_lake.lake().read_partition("signal_quality", coin, date)
-    return _check_result(signal_table_alerts(rows, coin), {AlertKind.SIGNAL_DECAYING})
+    found = signal_table_alerts(rows, coin)
+    unmeasured = "; ".join(a.message for _, a in found if a.kind == AlertKind.INSUFFICIENT_SAMPLES)
+    measured = rows.filter(pl.col("mutual_information").is_not_null())
+    missing = _missing(context, "signal_quality", measured, f"no signal measured: {unmeasured or 'no rows'}")
+    return _check_result(found, {AlertKind.SIGNAL_DECAYING}, missing)
 
 
-VALIDATION_ASSETS = [walk_forward_assets, signal_quality, alerts]
+VALIDATION_ASSETS = [walk_forward_assets, signal_quality, run_failures, alerts]
 VALIDATION_CHECKS = [predictions_calibrated, information_ratio_at_least_one, signals_informative]

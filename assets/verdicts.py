@@ -19,7 +19,6 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from assets.metadata import skipped
 from assets.partitions import COIN_DAY
 from data_lake.lake import Lake
 from data_lake.tables import COMPONENT_VERDICT
@@ -94,9 +93,3 @@ def materialise_component_verdicts(
             "diagnosis": dg.MetadataValue.md(f"```\n{text}\n```"),
         },
     )
-
-
-def clear_component_verdicts(lake: Lake, coin: str, date: dt.date, reason: str) -> dg.MaterializeResult:
-    """No walk-forward, no verdict: an empty partition (clearing an earlier run's) and the reason."""
-    version = lake.write_partition(TABLE, COMPONENT_VERDICT.empty(), coin, date)
-    return dg.MaterializeResult(asset_key=ASSET, metadata={"delta_version": version, **skipped(reason)})

@@ -35,6 +35,7 @@ from numba import njit
 from scipy import optimize, stats
 from statsmodels.stats.diagnostic import lilliefors
 
+from calibration.coverage import Coverage, judged
 from calibration.fit_result import FitResult, InsufficientSamples
 from calibration.mids import MID_MAX_AGE_MS, mid_before_trade
 
@@ -183,15 +184,23 @@ def exceedance_counts(depths: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
 
 def fill_intensity_table(
-    orders: pl.DataFrame, exposure_s: float, *, grid: np.ndarray, unit: DepthUnit = "bps", side: int | None = None
+    orders: pl.DataFrame,
+    exposure: float | Coverage,
+    *,
+    grid: np.ndarray,
+    unit: DepthUnit = "bps",
+    side: int | None = None,
 ) -> pl.DataFrame:
     """Empirical rate at which a quote resting at each grid depth is reached: orders with reach >= d per second.
 
-    ``exposure_s`` is the observed time of the window; with ``side=None`` both sides are pooled and the rate is per
-    side (exposure doubled). Columns: ``depth`` (in ``unit``), ``n_orders``, ``intensity`` (1/s per side) and its
-    exact Poisson 95% interval ``intensity_lo``/``intensity_hi`` (Garwood 1936, Biometrika 28:437-442).
+    ``exposure``: the window's :class:`~calibration.coverage.Coverage` (orders outside its covered intervals are left
+    out, the rate is per covered second) or the seconds of a window covered end to end. With ``side=None`` both sides
+    are pooled and the rate is per side (exposure doubled). Columns: ``depth`` (in ``unit``), ``n_orders``,
+    ``intensity`` (1/s per side) and its exact Poisson 95% interval ``intensity_lo``/``intensity_hi`` (Garwood
+    1936, Biometrika 28:437-442).
     """
-    depths, exposure = _side_depths(orders, unit, side, exposure_s)
+    orders, seconds, _ = _on_covered_time(orders, exposure)
+    depths, exposure = _side_depths(orders, unit, side, seconds)
     counts = exceedance_counts(depths, grid)
     lo = np.where(counts > 0, stats.chi2.ppf(0.025, 2 * counts) / 2, 0.0)
     hi = stats.chi2.ppf(0.975, 2 * counts + 2) / 2
@@ -215,29 +224,30 @@ def empirical_fill_probability(
     end_ms: int,
     unit: DepthUnit = "bps",
     side: int | None = None,
+    coverage: Coverage | None = None,
 ) -> pl.DataFrame:
     """How often a quote resting at each grid depth would have been reached within ``tau_s``.
 
-    The window ``[start_ms, end_ms)`` is cut into whole intervals of ``tau_s``; for each interval and side the
-    quote counts as reached when some order of that side reached at least its depth. Columns: ``depth``,
-    ``p_fill`` (the fraction of interval-sides reached), ``se`` (binomial) and ``n_intervals`` (interval-sides).
-    Under the model this estimates :func:`fill_probability` ``(depth, A, kappa, tau_s)``.
+    The window ``[start_ms, end_ms)`` is cut into whole intervals of ``tau_s``; with a ``coverage`` only the intervals
+    it covers entirely count (one in a gap would read as not reached). For each interval and side the quote counts
+    as reached when some order of that side reached at least its depth. Columns: ``depth``, ``p_fill`` (the
+    fraction of interval-sides reached), ``se`` (binomial) and ``n_intervals`` (interval-sides). Under the model
+    this estimates :func:`fill_probability` ``(depth, A, kappa, tau_s)``.
     """
     tau_ms = tau_s * 1e3
-    n_intervals = int((end_ms - start_ms) // tau_ms)
-    if n_intervals < 1:
-        raise ValueError(f"window of {end_ms - start_ms} ms holds no interval of {tau_s} s")
+    kept = _whole_blocks(start_ms, end_ms, tau_ms, coverage)
+    if kept.size == 0:
+        raise ValueError(f"window of {end_ms - start_ms} ms holds no covered interval of {tau_s} s")
     sides = (1, -1) if side is None else (side,)
     col = f"depth_{unit}"
     reach = (
-        orders.filter(
-            pl.col(col).is_not_null() & pl.col("side").is_in(sides) & (pl.col("time") >= start_ms),
-            pl.col("time") < start_ms + n_intervals * tau_ms,
-        )
-        .group_by(((pl.col("time") - start_ms) // tau_ms).alias("interval"), "side")
+        orders.filter(pl.col(col).is_not_null() & pl.col("side").is_in(sides))
+        .with_columns(interval=((pl.col("time") - start_ms) // tau_ms).cast(pl.Int64))
+        .filter(pl.col("time") >= start_ms, pl.col("interval").is_in(kept.tolist()))
+        .group_by("interval", "side")
         .agg(pl.col(col).max())
     )[col].to_numpy()
-    n = n_intervals * len(sides)
+    n = kept.size * len(sides)
     p = exceedance_counts(reach, grid) / n
     return pl.DataFrame(
         {"depth": np.asarray(grid, dtype=np.float64), "p_fill": p, "se": np.sqrt(p * (1 - p) / n), "n_intervals": n}
@@ -253,29 +263,42 @@ def fill_probability(depth: np.ndarray | float, a: float, kappa: float, tau_s: n
     return -np.expm1(-a * np.exp(-kappa * np.asarray(depth, dtype=np.float64)) * tau_s)
 
 
-def dispersion_index(times_ms: np.ndarray, *, start_ms: int, end_ms: int, block_s: float = 60.0) -> float:
+def dispersion_index(
+    times_ms: np.ndarray, *, start_ms: int, end_ms: int, block_s: float = 60.0, coverage: Coverage | None = None
+) -> float:
     """Index of dispersion F = Var(N_b) / E(N_b) of event counts in consecutive blocks of ``block_s`` seconds.
 
     For a stationary point process the batch estimate tends to the long-run Var(N_T) / E(N_T) once blocks are much
     longer than the clustering time (Cox & Lewis 1966, The Statistical Analysis of Series of Events, ch. 5): 1 for
     Poisson arrivals, 1 / (1 - n)^2 for a Hawkes process with branching ratio n. Only whole blocks inside
-    ``[start_ms, end_ms)`` count; fewer than 10 raise :class:`InsufficientSamples`.
+    ``[start_ms, end_ms)`` count, and with a ``coverage`` only those it covers entirely (an empty block in a gap
+    would inflate F); fewer than 10 raise :class:`InsufficientSamples`.
     """
     block_ms = block_s * 1e3
-    n_blocks = int((end_ms - start_ms) // block_ms)
-    if n_blocks < 10:
-        raise InsufficientSamples("dispersion_index", n_blocks, 10)
+    kept = _whole_blocks(start_ms, end_ms, block_ms, coverage)
+    if kept.size < 10:
+        raise InsufficientSamples("dispersion_index", kept.size, 10)
     t = np.asarray(times_ms, dtype=np.float64)
-    t = t[(t >= start_ms) & (t < start_ms + n_blocks * block_ms)]
-    counts = np.bincount(((t - start_ms) // block_ms).astype(np.int64), minlength=n_blocks)
+    block = np.floor((t[t >= start_ms] - start_ms) / block_ms).astype(np.int64)
+    counts = np.bincount(block[block <= kept[-1]], minlength=int(kept[-1]) + 1)[kept]
     if counts.sum() == 0:
         raise InsufficientSamples("dispersion_index", 0, 1)
     return float(counts.var(ddof=1) / counts.mean())
 
 
+def _whole_blocks(start_ms: int, end_ms: int, width_ms: float, coverage: Coverage | None) -> np.ndarray:
+    """Indices k of the blocks [start + k width, start + (k + 1) width) inside [start_ms, end_ms), and covered
+    entirely by ``coverage`` when given."""
+    k = np.arange(int((end_ms - start_ms) // width_ms), dtype=np.int64)
+    if coverage is None or k.size == 0:
+        return k
+    lo = start_ms + k * width_ms
+    return k[coverage.covered_between(lo, lo + width_ms) >= width_ms / 1e3 * (1 - 1e-12)]
+
+
 def fit_fill_intensity(
     orders: pl.DataFrame,
-    exposure_s: float,
+    exposure: float | Coverage,
     *,
     grid: np.ndarray,
     tick_size: float,
@@ -288,8 +311,14 @@ def fit_fill_intensity(
 ) -> FitResult:
     """Maximum-likelihood A and kappa of Lambda(d) = A exp(-kappa d), d >= d0 = ``grid[0]``, from taker orders.
 
-    Data: the ``depth_<unit>`` of each order (see :func:`taker_orders`) observed for ``exposure_s`` seconds per
-    side; ``side=None`` pools buys and sells (exposure E = 2 ``exposure_s``, A per side), +1/-1 fits one side.
+    Data: the ``depth_<unit>`` of each order (see :func:`taker_orders`) observed on the covered intervals of the
+    window's ``exposure`` (:class:`~calibration.coverage.Coverage`), or for ``exposure`` seconds of a window covered
+    end to end. With a Coverage the likelihood's exposure is the covered time only (gaps excluded), orders outside
+    the covered intervals are left out and counted (``orders_outside_coverage``), and the coverage is judged by
+    :func:`calibration.coverage.coverage_report`: below 10 minutes covered the fit is refused
+    (:class:`~calibration.coverage.InsufficientCoverage`), below half the window its status is ``low_coverage``, and
+    goodness_of_fit carries ``covered_s``, ``window_s``, ``covered_fraction``, ``covered_intervals``. Let T be the
+    covered seconds; ``side=None`` pools buys and sells (exposure E = 2T, A per side), +1/-1 fits one side (E = T).
     Orders with reach below d0 are outside the model; let n orders reach d0 or beyond.
 
     ``method="exact"`` (continuous depths). The orders beyond d0 form a marked Poisson process with mark density
@@ -325,14 +354,19 @@ def fit_fill_intensity(
     if unit not in ("bps", "ticks", "px"):
         raise ValueError(f"unknown depth unit {unit!r}")
     col = f"depth_{unit}"
-    warnings: list[str] = []
+    report = exposure.report(MODEL) if isinstance(exposure, Coverage) else None
+    covered, seconds, _ = _on_covered_time(orders, exposure)
+    fitted_sides = pl.col("side").is_in((1, -1) if side is None else (side,))
+    outside = orders.filter(fitted_sides).height - covered.filter(fitted_sides).height
+    orders = covered
+    warnings: list[str] = [f"{outside} orders outside the covered intervals were left out"] if outside else []
     missing = orders.filter(pl.col(col).is_null() & pl.col("side").is_in((1, -1) if side is None else (side,))).height
     if missing:
         warnings.append(
             f"{missing} orders without a fresh mid were left out; A is biased low unless the exposure excludes those "
             "gaps"
         )
-    depths, exposure = _side_depths(orders, unit, side, exposure_s)
+    depths, side_exposure = _side_depths(orders, unit, side, seconds)
     d0 = float(grid[0])
     beyond = depths[depths >= d0 - _tolerance(grid)]
     n = beyond.size
@@ -352,7 +386,7 @@ def fit_fill_intensity(
         raise ValueError(f"unknown method {method!r}")
     if dispersion <= 0:
         raise ValueError(f"dispersion must be positive, got {dispersion}")
-    lambda0 = n / exposure
+    lambda0 = n / side_exposure
     a = lambda0 * math.exp(kappa * d0)
     se_a = a * math.sqrt(dispersion / n + (d0 * se_kappa) ** 2)
 
@@ -361,6 +395,7 @@ def fit_fill_intensity(
         ks, ks_p = lilliefors(beyond - d0, dist="exp", pvalmethod="table")
         gof |= {"lilliefors_stat": float(ks), "lilliefors_p": float(ks_p)}
     gof["dispersion"] = dispersion
+    gof["orders_outside_coverage"] = float(outside)
     if gof["pearson_p"] < gof_alpha:
         warnings.append(f"exponential depth model rejected by Pearson chi2 (p={gof['pearson_p']:.3g})")
     if se_kappa > 0.25 * kappa:
@@ -373,13 +408,14 @@ def fit_fill_intensity(
     per_px = {"bps": 1e4 / mid_ref, "ticks": 1.0 / tick_size, "px": 1.0}  # depth units per price unit
     kappa_px, se_kappa_px = kappa * per_px[unit], se_kappa * per_px[unit]
     estimates = {"A": a, "lambda_d0": lambda0, "d0": d0, "mid_ref": mid_ref}
-    std_errors = {"A": se_a, "lambda_d0": math.sqrt(dispersion * n) / exposure, "d0": math.nan, "mid_ref": math.nan}
+    se_lambda0 = math.sqrt(dispersion * n) / side_exposure
+    std_errors = {"A": se_a, "lambda_d0": se_lambda0, "d0": math.nan, "mid_ref": math.nan}
     units = {"A": "1/s per side", "lambda_d0": "1/s per side", "d0": unit, "mid_ref": "px"}
     for u, scale in per_px.items():
         estimates[f"kappa_{u}"] = float(kappa_px / scale)
         std_errors[f"kappa_{u}"] = float(se_kappa_px / scale)
         units[f"kappa_{u}"] = f"1/{u}"
-    return FitResult(
+    fit = FitResult(
         model=MODEL,
         n=n,
         estimates=estimates,
@@ -388,6 +424,7 @@ def fit_fill_intensity(
         goodness_of_fit=gof,
         warnings=tuple(warnings),
     )
+    return fit if report is None else judged(fit, report)
 
 
 def _check_grid(grid: np.ndarray) -> np.ndarray:
@@ -399,6 +436,15 @@ def _check_grid(grid: np.ndarray) -> np.ndarray:
 
 def _tolerance(grid: np.ndarray) -> float:
     return 1e-9 * max(float(np.max(np.abs(grid))), np.finfo(float).tiny)
+
+
+def _on_covered_time(orders: pl.DataFrame, exposure: float | Coverage) -> tuple[pl.DataFrame, float, int]:
+    """The orders observed, the observed seconds and how many orders were left out: a Coverage keeps the orders in
+    its covered intervals and gives its covered seconds; a number is the seconds of a window covered end to end."""
+    if not isinstance(exposure, Coverage):
+        return orders, float(exposure), 0
+    inside = exposure.contains(orders["time"])
+    return orders.filter(pl.Series(inside)), exposure.seconds, int(inside.size - np.count_nonzero(inside))
 
 
 def _side_depths(
@@ -490,10 +536,14 @@ def segment_by_bar(orders: pl.DataFrame, bars: pl.DataFrame, *, bar_ms: int) -> 
     )
 
 
-def bar_exposure(bars: pl.DataFrame, *, bar_ms: int) -> dict[Hashable, float]:
-    """Seconds observed per segment: the number of (distinct) bars of each segment times the bar length."""
-    per = bars.unique("time").group_by("segment").agg(pl.len())
-    return {seg: n * bar_ms / 1e3 for seg, n in per.iter_rows()}
+def bar_exposure(bars: pl.DataFrame, *, bar_ms: int, coverage: Coverage | None = None) -> dict[Hashable, float]:
+    """Seconds observed per segment: the covered seconds of its (distinct) bars, each bar counting its whole length
+    when no ``coverage`` is given. A segment whose bars are all in gaps observes 0 s and is left out."""
+    distinct = bars.unique("time")
+    start = distinct["time"].to_numpy()
+    seconds = np.full(start.size, bar_ms / 1e3) if coverage is None else coverage.covered_between(start, start + bar_ms)
+    per = distinct.with_columns(_seconds=pl.Series(seconds)).group_by("segment").agg(pl.col("_seconds").sum())
+    return {segment: observed for segment, observed in per.iter_rows() if observed > 0}
 
 
 def hour_of_day_bars(start_ms: int, end_ms: int, *, bar_ms: int = 60_000) -> pl.DataFrame:

@@ -57,15 +57,16 @@ class FitResult:
 
 
 @cache
-def code_version() -> str:
-    """Package version plus a short hash of the estimator sources, stored with every fit."""
+def code_version(packages: tuple[str, ...] = ("calibration", "validation", "quoting")) -> str:
+    """Package version plus a short hash of the sources of ``packages`` (top-level project packages), stored with
+    every fit; Dagster assets carry it as their ``code_version`` with the packages their computation runs."""
     try:
         version = metadata.version("smallfish")
     except metadata.PackageNotFoundError:
         version = "0+unknown"
     digest = hashlib.sha256()
     root = Path(__file__).resolve().parent.parent
-    for package in ("calibration", "validation", "quoting"):
+    for package in packages:
         for path in sorted((root / package).glob("*.py")):
             digest.update(path.name.encode())
             digest.update(path.read_bytes())

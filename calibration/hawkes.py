@@ -1,34 +1,44 @@
-"""Univariate Hawkes process with exponential kernel: tie merging, exact O(N) likelihood, MLE, moments.
+"""Univariate Hawkes process with exponential kernel on covered time: tie merging, exact O(N) likelihood.
 
-Model (Hawkes 1971, Biometrika 58:83-90), events 0 <= t_1 <= ... <= t_N <= T in seconds:
+Model (Hawkes 1971, Biometrika 58:83-90), events t_1 <= ... <= t_N in seconds, observed on the covered
+intervals of a window (:mod:`calibration.coverage`):
 
-    λ(t) = μ + Σ_{t_j < t} α e^{-β (t - t_j)},   μ > 0, 0 <= α < β,
+    λ(t) = μ(t) + Σ_{t_j < t, same covered segment} α e^{-β (t - t_j)},   μ > 0, 0 <= α < β,
 
 branching ratio n = α/β (expected direct offspring of one event), stationary iff n < 1, mean intensity
-Λ = μ/(1 - n). μ is in events per second, α and β in 1/s. The process is taken to start empty at the window
-start (events before it are ignored), the usual conditional likelihood.
+Λ = μ/(1 - n). μ is in events per second, α and β in 1/s. Each covered segment starts empty (see
+:mod:`calibration.hawkes_baseline` for why excitation does not cross a gap); the compensator integrates λ over
+the covered intervals only, so a gap is neither a quiet spell nor exposure. The baseline μ(t) is constant or
+piecewise constant by hour of the UTC day (:mod:`calibration.hawkes_baseline`); the MLE
+(:func:`calibration.hawkes_fit.fit_hawkes_exp`) fits both and chooses by likelihood ratio; moments and the
+model-free branching ratio are in :mod:`calibration.hawkes_moments`.
+
+Tied timestamps (the same millisecond) do not excite each other: the sum runs over t_j < t strictly, as the
+intensity is predictable (left-continuous), so events sharing a timestamp each contribute log λ(t-), the
+likelihood does not depend on the order in which ties are listed, and a batch of arrivals stamped in one block
+is not read as infinitely fast excitation. Their compensator increments are 0. Ties within one taker order
+should still be merged first (:func:`merge_ties`); ties between distinct orders of one block are what remains.
 
 Likelihood and derivatives use the recursions of Ozaki (1979, Ann. Inst. Stat. Math. 31:145-155):
-A_i = Σ_{j<i} e^{-β(t_i - t_j)}, B_i = Σ (t_i - t_j) e^{..}, C_i = Σ (t_i - t_j)^2 e^{..}, all O(N).
+A_i = Σ_{t_j<t_i} e^{-β(t_i - t_j)}, B_i = Σ (t_i - t_j) e^{..}, C_i = Σ (t_i - t_j)^2 e^{..}, all O(N).
 Formulas and the tick (X-DataInitiative) score convention are in /work/shared/reference/statistics.md §2.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import least_squares, minimize
 
-from calibration.fit_result import FitResult, InsufficientSamples
-from calibration.hawkes_gof import time_rescaling_tests
+from calibration.hawkes_baseline import DAY_S, HOUR_S, HOURS, Observed, cumulative_hour_rates, observe
 
 MIN_EVENTS = 200
 BRANCHING_BAND = (0.5, 0.95)
-UNITS = {"mu": "1/s", "alpha": "1/s", "beta": "1/s", "branching_ratio": "1"}
+UNITS = {"mu": "1/s", "alpha": "1/s", "beta": "1/s", "branching_ratio": "1", "baseline_bins": "bins"}
 
 
 def merge_ties(times: ArrayLike, keys: ArrayLike | None = None) -> NDArray:
@@ -68,332 +78,299 @@ def event_times(times: ArrayLike, start_time: float, end_time: float) -> tuple[N
 
 
 @njit(cache=True)
-def _loglik_derivatives(t, horizon, mu, alpha, beta):  # pragma: no cover - compiled
-    """ℓ, ∇ℓ and ∇²ℓ in (μ, α, β), one pass (statistics.md §2.2-2.4; Ozaki 1979)."""
+def _segment_tail(tail, beta, carry, b, c):  # pragma: no cover - compiled
+    """A, B, C of a segment's events carried to the segment end, ``tail`` after its last event."""
+    e = math.exp(-beta * tail)
+    return e * carry, e * (tail * carry + b), e * (tail * tail * carry + 2.0 * tail * b + c)
+
+
+@njit(cache=True)
+def _loglik_derivatives(t, segment, ends, bins, exposure, mu, alpha, beta):  # pragma: no cover - compiled
+    """ℓ, ∇ℓ and ∇²ℓ in (μ_1..μ_K, α, β), one pass (statistics.md §2.2-2.4; Ozaki 1979).
+
+    ``bins[i]`` is event i's baseline bin, ``exposure[k]`` the covered seconds of bin k, ``segment[i]`` its
+    covered interval (ending at ``ends[segment[i]]``). A, B, C restart at 0 in each segment; ``pending`` counts the
+    events at the current timestamp, which enter A only once time moves on (ties do not excite each other).
+    """
+    n_bins = mu.shape[0]
+    s1 = np.zeros(n_bins)  # Σ 1/λ per bin
+    q11 = np.zeros(n_bins)  # Σ 1/λ² per bin
+    q1a = np.zeros(n_bins)  # Σ A/λ² per bin
+    q1b = np.zeros(n_bins)  # Σ B/λ² per bin
     a = 0.0
     b = 0.0
     c = 0.0
+    pending = 0.0
     log_sum = 0.0
-    s1 = 0.0  # Σ 1/λ
     sa = 0.0  # Σ A/λ
     sb = 0.0  # Σ B/λ
     sc = 0.0  # Σ C/λ
-    q11 = 0.0  # Σ 1/λ²
-    q1a = 0.0  # Σ A/λ²
-    q1b = 0.0  # Σ B/λ²
     qaa = 0.0  # Σ A²/λ²
     qab = 0.0  # Σ AB/λ²
     qbb = 0.0  # Σ B²/λ²
-    for i in range(t.shape[0]):
-        if i > 0:
+    decayed = 0.0  # Σ_i e^{-β s_i}, s_i = end of i's segment - t_i
+    r = 0.0  # Σ s_i e^{-β s_i}
+    w = 0.0  # Σ s_i² e^{-β s_i}
+    n = t.shape[0]
+    for i in range(n):
+        if i > 0 and segment[i] != segment[i - 1]:
+            x, y, z = _segment_tail(ends[segment[i - 1]] - t[i - 1], beta, a + pending, b, c)
+            decayed += x
+            r += y
+            w += z
+            a = 0.0
+            b = 0.0
+            c = 0.0
+            pending = 0.0
+        elif i > 0:
             d = t[i] - t[i - 1]
-            e = math.exp(-beta * d)
-            one_a = 1.0 + a
-            c = e * (d * d * one_a + 2.0 * d * b + c)
-            b = e * (d * one_a + b)
-            a = e * one_a
-        lam = mu + alpha * a
+            if d > 0.0:
+                e = math.exp(-beta * d)
+                carry = a + pending
+                c = e * (d * d * carry + 2.0 * d * b + c)
+                b = e * (d * carry + b)
+                a = e * carry
+                pending = 0.0
+        k = bins[i]
+        lam = mu[k] + alpha * a
         inv = 1.0 / lam
         inv2 = inv * inv
         log_sum += math.log(lam)
-        s1 += inv
+        s1[k] += inv
+        q11[k] += inv2
+        q1a[k] += a * inv2
+        q1b[k] += b * inv2
         sa += a * inv
         sb += b * inv
         sc += c * inv
-        q11 += inv2
-        q1a += a * inv2
-        q1b += b * inv2
         qaa += a * a * inv2
         qab += a * b * inv2
         qbb += b * b * inv2
-    # Σ_i (1 - e^{-β s_i}), Σ s_i e^{-β s_i}, Σ s_i² e^{-β s_i} with s_i = T - t_i: A, B, C carried to T.
-    tail = horizon - t[t.shape[0] - 1]
-    e = math.exp(-beta * tail)
-    one_a = 1.0 + a
-    q = t.shape[0] - e * one_a
-    r = e * (tail * one_a + b)
-    w = e * (tail * tail * one_a + 2.0 * tail * b + c)
+        pending += 1.0
+    if n > 0:
+        x, y, z = _segment_tail(ends[segment[n - 1]] - t[n - 1], beta, a + pending, b, c)
+        decayed += x
+        r += y
+        w += z
+    q = n - decayed  # Σ_i (1 - e^{-β s_i})
+    baseline = 0.0
+    for k in range(n_bins):
+        baseline += mu[k] * exposure[k]
 
-    loglik = log_sum - mu * horizon - alpha / beta * q
-    grad = np.empty(3)
-    grad[0] = s1 - horizon
-    grad[1] = sa - q / beta
-    grad[2] = -alpha * sb + alpha / beta**2 * q - alpha / beta * r
-    hess = np.empty((3, 3))
-    hess[0, 0] = -q11
-    hess[0, 1] = hess[1, 0] = -q1a
-    hess[0, 2] = hess[2, 0] = alpha * q1b
-    hess[1, 1] = -qaa
-    hess[1, 2] = hess[2, 1] = -sb + alpha * qab + q / beta**2 - r / beta
-    hess[2, 2] = (
+    loglik = log_sum - baseline - alpha / beta * q
+    ia, ib = n_bins, n_bins + 1
+    grad = np.empty(n_bins + 2)
+    grad[:n_bins] = s1 - exposure
+    grad[ia] = sa - q / beta
+    grad[ib] = -alpha * sb + alpha / beta**2 * q - alpha / beta * r
+    hess = np.zeros((n_bins + 2, n_bins + 2))
+    for k in range(n_bins):
+        hess[k, k] = -q11[k]
+        hess[k, ia] = -q1a[k]
+        hess[ia, k] = -q1a[k]
+        hess[k, ib] = alpha * q1b[k]
+        hess[ib, k] = alpha * q1b[k]
+    hess[ia, ia] = -qaa
+    hess[ia, ib] = -sb + alpha * qab + q / beta**2 - r / beta
+    hess[ib, ia] = hess[ia, ib]
+    hess[ib, ib] = (
         alpha * sc - alpha**2 * qbb - 2.0 * alpha * q / beta**3 + 2.0 * alpha * r / beta**2 + alpha * w / beta
     )
     return loglik, grad, hess
 
 
 @njit(cache=True)
-def _residuals(t, mu, alpha, beta):  # pragma: no cover - compiled
-    """Compensator increments τ_1 = μ t_1, τ_i = μ Δ_i + (α/β)(1 + A_{i-1})(1 - e^{-β Δ_i})."""
+def baseline_integral(u, v, hour_rate, cumulative, phase):  # pragma: no cover - compiled
+    """∫_u^v of the hour-of-day baseline (``cumulative``: :func:`cumulative_hour_rates`), times from the window
+    start, ``phase`` the window start's second of the day; one rate is a constant baseline."""
+    if hour_rate.shape[0] == 1:
+        return hour_rate[0] * (v - u)
+    day_u = math.floor((u + phase) / DAY_S)
+    day_v = math.floor((v + phase) / DAY_S)
+    second_u = u + phase - day_u * DAY_S
+    second_v = v + phase - day_v * DAY_S
+    hour_u = min(int(second_u // HOUR_S), HOURS - 1)
+    hour_v = min(int(second_v // HOUR_S), HOURS - 1)
+    if day_u == day_v and hour_u == hour_v:
+        return hour_rate[hour_u] * (v - u)
+    at_u = day_u * cumulative[HOURS] + cumulative[hour_u] + hour_rate[hour_u] * (second_u - hour_u * HOUR_S)
+    at_v = day_v * cumulative[HOURS] + cumulative[hour_v] + hour_rate[hour_v] * (second_v - hour_v * HOUR_S)
+    return at_v - at_u
+
+
+@njit(cache=True)
+def _residuals(t, segment, starts, hour_rate, cumulative, phase, alpha, beta):  # pragma: no cover - compiled
+    """Compensator increments τ_i = Λ(t_{i-1}, t_i), from the segment start for a segment's first event:
+    ∫ μ + (α/β) A(t_{i-1}+) (1 - e^{-β Δ_i}), A(t_{i-1}+) counting the events at t_{i-1} themselves."""
     tau = np.empty(t.shape[0])
     a = 0.0
+    pending = 0.0
     previous = 0.0
     for i in range(t.shape[0]):
+        if i == 0 or segment[i] != segment[i - 1]:
+            previous = starts[segment[i]]
+            a = 0.0
+            pending = 0.0
         d = t[i] - previous
-        tau[i] = mu * d
-        if i > 0:
+        tau[i] = baseline_integral(previous, t[i], hour_rate, cumulative, phase)
+        if d > 0.0:
+            carry = a + pending
             growth = -math.expm1(-beta * d)
-            tau[i] += alpha / beta * (1.0 + a) * growth
-            a = (1.0 + a) * (1.0 - growth)
+            tau[i] += alpha / beta * carry * growth
+            a = carry * (1.0 - growth)
+            pending = 0.0
+        pending += 1.0
         previous = t[i]
     return tau
 
 
-@njit(cache=True)
-def _count_moments(t, horizon, widths):  # pragma: no cover - compiled
-    """Mean and variance (ddof 1) of event counts in consecutive windows [kτ, (k+1)τ) ⊂ [0, T], per τ."""
-    mean = np.empty(widths.shape[0])
-    var = np.empty(widths.shape[0])
-    n_windows = np.empty(widths.shape[0])
-    for j in range(widths.shape[0]):
-        inverse = 1.0 / widths[j]
-        m = int(horizon * inverse)
-        total = 0
-        squares = 0.0
-        current = -1
-        count = 0
-        for x in t:
-            k = int(x * inverse)  # x >= 0: truncation is the floor
-            if k >= m:
-                break
-            if k != current:
-                squares += count * count
-                current = k
-                count = 0
-            count += 1
-            total += 1
-        squares += count * count
-        mean[j] = total / m
-        var[j] = (squares - total * mean[j]) / (m - 1)
-        n_windows[j] = m
-    return mean, var, n_windows
+@dataclass(frozen=True, eq=False)
+class Design:
+    """Observed events with their baseline bins, what the likelihood, residuals and compensator read: ``bins[i]``
+    the bin of event i, ``exposure[k]`` the covered seconds of bin k, ``hour_bin[h]`` the bin of hour of day h."""
+
+    observed: Observed
+    bins: NDArray[np.int64]
+    exposure: NDArray[np.float64]
+    hour_bin: NDArray[np.int64]
+
+    @property
+    def n_bins(self) -> int:
+        return int(self.exposure.size)
+
+    def derivatives(self, mu: NDArray, alpha: float, beta: float) -> tuple[float, NDArray, NDArray]:
+        """ℓ, ∇ℓ and ∇²ℓ in (μ per bin..., α, β)."""
+        o = self.observed
+        return _loglik_derivatives(o.t, o.segment, o.ends, self.bins, self.exposure, mu, alpha, beta)
+
+    def residuals(self, mu: NDArray, alpha: float, beta: float) -> NDArray[np.float64]:
+        """Compensator increments between events, each covered segment from its own start."""
+        o = self.observed
+        hour_rate = np.ascontiguousarray(mu[:1] if self.n_bins == 1 else mu[self.hour_bin], dtype=np.float64)
+        cumulative = cumulative_hour_rates(hour_rate)
+        return _residuals(o.t, o.segment, o.starts, hour_rate, cumulative, o.phase, alpha, beta)
+
+    def compensator(self, mu: NDArray, alpha: float, beta: float) -> float:
+        """∫ λ over the covered intervals."""
+        o = self.observed
+        decay = -np.expm1(-beta * (o.ends[o.segment] - o.t))
+        return float(mu @ self.exposure + alpha / beta * np.sum(decay))
 
 
-def hawkes_exp_loglik(times: ArrayLike, end_time: float, mu: float, alpha: float, beta: float) -> float:
-    """Exact log-likelihood ℓ = Σ log λ(t_i) - ∫_0^T λ of events in [0, T] (Ozaki 1979, O(N)).
+def make_design(observed: Observed, hour_bin: NDArray[np.int64]) -> Design:
+    """Bins of the events and covered seconds per bin; one bin: the exposure is the covered time itself."""
+    n_bins = int(hour_bin.max()) + 1
+    if n_bins == 1:
+        exposure = np.array([observed.covered_s])
+        bins = np.zeros(observed.t.size, np.int64)
+    else:
+        exposure = np.bincount(hour_bin, weights=observed.hour_exposure(), minlength=n_bins)
+        bins = np.ascontiguousarray(hour_bin[observed.hours], dtype=np.int64)
+    return Design(observed, bins, exposure, np.ascontiguousarray(hour_bin, dtype=np.int64))
 
-    tick's ``ModelHawkesExpKernLogLik(beta).loss([mu, alpha/beta])`` is -(ℓ + T)/N (tick issue #449).
+
+def _evaluation(
+    times: ArrayLike, end_time: float, mu: float | ArrayLike, start_time: float, covered: ArrayLike | None
+) -> tuple[Design, NDArray[np.float64]]:
+    """The design of public likelihood calls: a scalar μ is a constant baseline, 24 values one μ per hour of day."""
+    t, horizon = event_times(times, start_time, end_time)
+    observed = observe(t, horizon, start_time, covered)
+    rates = np.atleast_1d(np.asarray(mu, dtype=np.float64))
+    if rates.size not in (1, HOURS):
+        raise ValueError(f"mu must be one rate or {HOURS} hour-of-day rates, got {rates.size}")
+    hour_bin = np.zeros(HOURS, np.int64) if rates.size == 1 else np.arange(HOURS)
+    return make_design(observed, hour_bin), np.ascontiguousarray(rates)
+
+
+def hawkes_exp_loglik(
+    times: ArrayLike,
+    end_time: float,
+    mu: float | ArrayLike,
+    alpha: float,
+    beta: float,
+    *,
+    start_time: float = 0.0,
+    covered: ArrayLike | None = None,
+) -> float:
+    """Exact log-likelihood ℓ = Σ log λ(t_i) - ∫ λ over the covered intervals (Ozaki 1979, O(N)).
+
+    ``mu``: one rate, or 24 rates by hour of the UTC day (times in seconds since the epoch). ``covered``: (k, 2)
+    covered intervals (default the whole window [start_time, end_time]). tick's
+    ``ModelHawkesExpKernLogLik(beta).loss([mu, alpha/beta])`` is -(ℓ + T)/N on a fully covered window (tick issue
+    #449).
     """
-    t, horizon = event_times(times, 0.0, end_time)
-    return float(_loglik_derivatives(t, horizon, mu, alpha, beta)[0])
+    design, rates = _evaluation(times, end_time, mu, start_time, covered)
+    return float(design.derivatives(rates, alpha, beta)[0])
 
 
-def hawkes_exp_gradient(times: ArrayLike, end_time: float, mu: float, alpha: float, beta: float) -> NDArray:
-    """Analytic gradient of :func:`hawkes_exp_loglik` in (μ, α, β)."""
-    t, horizon = event_times(times, 0.0, end_time)
-    return _loglik_derivatives(t, horizon, mu, alpha, beta)[1]
+def hawkes_exp_gradient(
+    times: ArrayLike,
+    end_time: float,
+    mu: float | ArrayLike,
+    alpha: float,
+    beta: float,
+    *,
+    start_time: float = 0.0,
+    covered: ArrayLike | None = None,
+) -> NDArray:
+    """Analytic gradient of :func:`hawkes_exp_loglik` in (μ..., α, β)."""
+    design, rates = _evaluation(times, end_time, mu, start_time, covered)
+    return design.derivatives(rates, alpha, beta)[1]
 
 
-def hawkes_exp_hessian(times: ArrayLike, end_time: float, mu: float, alpha: float, beta: float) -> NDArray:
-    """Analytic Hessian of :func:`hawkes_exp_loglik` in (μ, α, β); -H is the observed information."""
-    t, horizon = event_times(times, 0.0, end_time)
-    return _loglik_derivatives(t, horizon, mu, alpha, beta)[2]
+def hawkes_exp_hessian(
+    times: ArrayLike,
+    end_time: float,
+    mu: float | ArrayLike,
+    alpha: float,
+    beta: float,
+    *,
+    start_time: float = 0.0,
+    covered: ArrayLike | None = None,
+) -> NDArray:
+    """Analytic Hessian of :func:`hawkes_exp_loglik` in (μ..., α, β); -H is the observed information."""
+    design, rates = _evaluation(times, end_time, mu, start_time, covered)
+    return design.derivatives(rates, alpha, beta)[2]
 
 
 def hawkes_exp_residuals(
-    times: ArrayLike, end_time: float, mu: float, alpha: float, beta: float
-) -> NDArray[np.float64]:
-    """Time-rescaled inter-event times τ_i = Λ(t_{i-1}, t_i), i.i.d. Exp(1) under the model (t_0 = 0).
-
-    Test them with :func:`calibration.hawkes_gof.time_rescaling_tests`; Q-Q data for plotting from
-    :func:`calibration.hawkes_gof.exponential_qq`.
-    """
-    t, _ = event_times(times, 0.0, end_time)
-    return _residuals(t, mu, alpha, beta)
-
-
-def hawkes_exp_compensator(times: ArrayLike, end_time: float, mu: float, alpha: float, beta: float) -> float:
-    """Λ(0, T) = μT + (α/β) Σ_i (1 - e^{-β(T - t_i)}); equals N at an interior MLE."""
-    t, horizon = event_times(times, 0.0, end_time)
-    return _compensator(t, horizon, mu, alpha, beta)
-
-
-def _compensator(t: NDArray, horizon: float, mu: float, alpha: float, beta: float) -> float:
-    return float(mu * horizon + alpha / beta * np.sum(-np.expm1(-beta * (horizon - t))))
-
-
-def count_moments(
-    times: ArrayLike, end_time: float, widths: ArrayLike
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Sample mean and variance (ddof 1) of event counts in consecutive windows of each width over [0, T].
-
-    Returns (mean, variance, number of windows), one entry per width; a partial last window is dropped.
-    """
-    t, horizon = event_times(times, 0.0, end_time)
-    return _window_count_moments(t, horizon, np.atleast_1d(np.asarray(widths, dtype=np.float64)))
-
-
-def _window_count_moments(t: NDArray, horizon: float, widths: NDArray) -> tuple[NDArray, NDArray, NDArray]:
-    if np.any(horizon // widths < 2):
-        raise ValueError(f"every window width must leave at least 2 windows in [0, {horizon}]")
-    return _count_moments(t, horizon, widths)
-
-
-def hawkes_exp_fano_factor(width: ArrayLike, mu: float, alpha: float, beta: float) -> NDArray[np.float64]:
-    """Var[N_τ]/E[N_τ] of the stationary process for windows of length τ (Da Fonseca & Zaatour 2014).
-
-    With κ = β - α and r = β/κ: Var[N_τ] = Λ [τ r² + (1 - r²)(1 - e^{-κτ})/κ], E[N_τ] = Λτ
-    (J. Futures Markets 34:548-579; verified by simulation in statistics.md §2.7).
-    """
-    tau = np.asarray(width, dtype=np.float64)
-    kappa = beta - alpha
-    r2 = (beta / kappa) ** 2
-    return r2 + (1.0 - r2) * -np.expm1(-kappa * tau) / (kappa * tau)
-
-
-def hawkes_exp_moments(
-    times: ArrayLike, end_time: float, widths: ArrayLike | None = None
-) -> tuple[float, float, float]:
-    """Method-of-moments (μ, α, β) from the variance-time curve of counts (Da Fonseca & Zaatour 2014).
-
-    The Fano factor F(τ) = Var[N_τ]/E[N_τ] of :func:`hawkes_exp_fano_factor` rises from 1 to r² = 1/(1-n)²
-    on the time scale 1/κ; (r, κ) are fitted by weighted least squares on log F over ``widths`` (default 24
-    widths log-spaced from 0.1/Λ̂ to T/100), each weighted by the delta-method variance of a log sample
-    variance, (2 + 1/Var)/M over M windows. Then n = 1 - 1/r, β = κr, α = nβ, μ = Λ̂(1 - n) with Λ̂ = N/T.
-    Fast and assumption-light; used as the MLE's starting point and as its cross-check.
-    """
-    t, horizon = event_times(times, 0.0, end_time)
-    return _moments_estimate(t, horizon, None if widths is None else np.atleast_1d(np.asarray(widths, float)))
-
-
-def _moments_estimate(t: NDArray, horizon: float, widths: NDArray | None) -> tuple[float, float, float]:
-    rate = t.size / horizon
-    tau = np.geomspace(0.1 / rate, horizon / 100, 24) if widths is None else widths
-    mean, var, n_windows = _window_count_moments(t, horizon, tau)
-    keep = (mean > 0) & (var > 0)
-    tau, log_fano = tau[keep], np.log(var[keep] / mean[keep])
-    weight = np.sqrt(n_windows[keep] / (2.0 + 1.0 / var[keep]))
-
-    def residual(x: NDArray) -> NDArray:
-        excess, kappa = np.exp(x)
-        fano = 1.0 + excess * (1.0 + np.expm1(-kappa * tau) / (kappa * tau))
-        return weight * (log_fano - np.log(fano))
-
-    x0 = [math.log(max(math.expm1(log_fano[-1]), 1e-3)), -math.log(math.sqrt(tau[0] * tau[-1]))]
-    bounds = ([math.log(1e-8), math.log(1e-3 / tau[-1])], [math.log(1e8), math.log(1e3 / tau[0])])
-    excess, kappa = np.exp(least_squares(residual, x0, bounds=bounds).x)
-    r = math.sqrt(1.0 + excess)
-    n = 1.0 - 1.0 / r
-    beta = float(kappa) * r
-    return rate * (1.0 - n), n * beta, beta
-
-
-def hardiman_bouchaud_branching_ratio(times: ArrayLike, end_time: float, width: float) -> float:
-    """Model-free n̂ = 1 - sqrt(E[N_τ]/Var[N_τ]) for τ much longer than the kernel memory.
-
-    Hardiman & Bouchaud (2014, Phys. Rev. E 90:062807): Var[N_τ]/E[N_τ] -> 1/(1-n)² as τ -> ∞ for any
-    kernel; a check of a parametric n̂ that does not assume the exponential shape.
-    """
-    mean, var, _ = count_moments(times, end_time, width)
-    return float(1.0 - np.sqrt(mean[0] / var[0]))
-
-
-def fit_hawkes_exp_moments(
     times: ArrayLike,
     end_time: float,
+    mu: float | ArrayLike,
+    alpha: float,
+    beta: float,
     *,
     start_time: float = 0.0,
-    min_events: int = MIN_EVENTS,
-    model_free_width: float | None = None,
-) -> FitResult:
-    """:func:`hawkes_exp_moments` as a FitResult, plus the Hardiman-Bouchaud n̂ (``branching_ratio_model_free``).
+    covered: ArrayLike | None = None,
+) -> NDArray[np.float64]:
+    """Time-rescaled inter-event times τ_i = Λ(t_{i-1}, t_i), i.i.d. Exp(1) under the model, of the covered events.
 
-    ``model_free_width`` (default T/100) must be much longer than the kernel memory 1/κ; longer windows are
-    less biased but fewer, hence noisier. Standard errors are not computed (NaN): this is the fast cross-check,
-    the MLE carries the inference.
+    Each covered segment is rescaled from its own start (its first τ is Λ(segment start, t_first)); a
+    segment's time after its last event is censored. Test them with
+    :func:`calibration.hawkes_gof.time_rescaling_tests`; Q-Q data from :func:`calibration.hawkes_gof.exponential_qq`.
     """
-    t, horizon = event_times(times, start_time, end_time)
-    if t.size < min_events:
-        raise InsufficientSamples("hawkes_exp_moments", t.size, min_events)
-    mu, alpha, beta = _moments_estimate(t, horizon, None)
-    width = horizon / 100 if model_free_width is None else model_free_width
-    estimates = {
-        "mu": mu,
-        "alpha": alpha,
-        "beta": beta,
-        "branching_ratio": alpha / beta,
-        "branching_ratio_model_free": hardiman_bouchaud_branching_ratio(t, horizon, width),
-    }
-    return FitResult(
-        model="hawkes_exp_moments",
-        n=int(t.size),
-        estimates=estimates,
-        std_errors=dict.fromkeys(estimates, math.nan),
-        units={**UNITS, "branching_ratio_model_free": "1"},
-        warnings=_branching_warnings(alpha / beta),
-    )
+    design, rates = _evaluation(times, end_time, mu, start_time, covered)
+    return design.residuals(rates, alpha, beta)
 
 
-def _to_free(mu: float, alpha: float, beta: float) -> NDArray:
-    """(μ, α, β) -> x = (log μ, logit(α/β), log β): unconstrained, stationarity α < β built in."""
-    n = alpha / beta
-    return np.array([math.log(mu), math.log(n / (1.0 - n)), math.log(beta)])
+def hawkes_exp_compensator(
+    times: ArrayLike,
+    end_time: float,
+    mu: float | ArrayLike,
+    alpha: float,
+    beta: float,
+    *,
+    start_time: float = 0.0,
+    covered: ArrayLike | None = None,
+) -> float:
+    """Λ over the covered intervals: ∫ μ + (α/β) Σ_i (1 - e^{-β(end of i's segment - t_i)}); N at an interior
+    MLE."""
+    design, rates = _evaluation(times, end_time, mu, start_time, covered)
+    return design.compensator(rates, alpha, beta)
 
 
-def _from_free(x: NDArray) -> tuple[float, float, float]:
-    beta = math.exp(x[2])
-    return math.exp(x[0]), beta / (1.0 + math.exp(-x[1])), beta
-
-
-def _free_derivatives(theta: tuple[float, float, float], grad: NDArray, hess: NDArray) -> tuple[NDArray, NDArray]:
-    """Chain rule from (μ, α, β) to x: ∇_x = Jᵀ∇, ∇²_x = Jᵀ H J + Σ_k ∂ℓ/∂θ_k ∇²_x θ_k."""
-    mu, alpha, beta = theta
-    n = alpha / beta
-    dn = beta * n * (1.0 - n)  # ∂α/∂x1
-    jac = np.array([[mu, 0.0, 0.0], [0.0, dn, alpha], [0.0, 0.0, beta]])
-    curvature = np.zeros((3, 3))
-    curvature[0, 0] = grad[0] * mu
-    curvature[1, 1] = grad[1] * dn * (1.0 - 2.0 * n)
-    curvature[1, 2] = curvature[2, 1] = grad[1] * dn
-    curvature[2, 2] = grad[1] * alpha + grad[2] * beta
-    return jac.T @ grad, jac.T @ hess @ jac + curvature
-
-
-def _maximise(
-    t: NDArray, horizon: float, start: tuple[float, float, float]
-) -> tuple[tuple[float, float, float], str]:
-    """Newton trust region (scipy ``trust-exact``) on -ℓ/N in the free parameters, exact Hessian.
-
-    Returns the maximiser and an empty string, or the optimiser's message if it failed. A stop with a
-    Newton decrement g'H^{-1}g below 1e-10 (predicted further gain in ℓ/N, far below the float resolution of
-    ℓ/N) counts as converged: trust-exact reports such stops as "a bad approximation".
-    """
-    scale = 1.0 / t.size
-    memo: dict[bytes, tuple[float, NDArray, NDArray]] = {}
-
-    def evaluate(x: NDArray) -> tuple[float, NDArray, NDArray]:
-        key = x.tobytes()
-        if key not in memo:
-            memo.clear()
-            theta = _from_free(x)
-            loglik, grad, hess = _loglik_derivatives(t, horizon, *theta)
-            grad_x, hess_x = _free_derivatives(theta, grad, hess)
-            memo[key] = (-scale * loglik, -scale * grad_x, -scale * hess_x)
-        return memo[key]
-
-    result = minimize(
-        lambda x: evaluate(x)[:2],
-        _to_free(*start),
-        jac=True,
-        hess=lambda x: evaluate(x)[2],
-        method="trust-exact",
-        options={"gtol": 1e-8},
-    )
-    _, grad, hess = evaluate(result.x)
-    converged = result.success or abs(grad @ np.linalg.solve(hess, grad)) < 1e-10
-    return _from_free(result.x), "" if converged else str(result.message)
-
-
-def _branching_warnings(n: float) -> tuple[str, ...]:
+def branching_warnings(n: float) -> tuple[str, ...]:
+    """Data warnings for a branching ratio outside the usual band of trade arrivals (statistics.md §2.8)."""
     low, high = BRANCHING_BAND
     if n < low:
         return (
@@ -406,67 +383,3 @@ def _branching_warnings(n: float) -> tuple[str, ...]:
             "(suspect intraday seasonality, a regime shift inside the window, or unmerged timestamp ties)",
         )
     return ()
-
-
-def _starting_values(rate: float, moments: tuple[float, float, float]) -> tuple[float, float, float]:
-    """Moments estimate with the branching ratio kept inside [0.05, 0.9] so the MLE starts interior."""
-    _, alpha, beta = moments
-    n = min(max(alpha / beta, 0.05), 0.9)
-    return rate * (1.0 - n), n * beta, beta
-
-
-def fit_hawkes_exp(
-    times: ArrayLike, end_time: float, *, start_time: float = 0.0, min_events: int = MIN_EVENTS
-) -> FitResult:
-    """Maximum-likelihood (μ, α, β) of the exponential Hawkes process on events in [start_time, end_time].
-
-    ``times`` in seconds, sorted, ties already merged (:func:`merge_ties`). Newton trust-region
-    maximisation with the exact O(N) gradient and Hessian in x = (log μ, logit n, log β), started from
-    :func:`hawkes_exp_moments`, so μ > 0 and n < 1 hold by construction. Standard errors from the observed
-    information [-H(θ̂)]^{-1}; SE(n̂) by the delta method with ∇n = (0, 1/β, -α/β²) (statistics.md §2.4).
-
-    goodness_of_fit: ``log_likelihood``, ``compensator_total`` (= N at an interior optimum),
-    ``compensator_ratio`` (Λ̂(0,T)/N), time-rescaling ``ks_statistic``/``ks_pvalue``,
-    ``ljung_box_statistic``/``ljung_box_pvalue`` (lag 10), ``residual_mean``, and
-    ``moments_branching_ratio`` (the moments cross-check). Warnings flag n̂ outside 0.5-0.95, a
-    non-converged optimiser and a singular information matrix. Raises :class:`InsufficientSamples` below
-    ``min_events`` events.
-    """
-    t, horizon = event_times(times, start_time, end_time)
-    if t.size < min_events:
-        raise InsufficientSamples("hawkes_exp", t.size, min_events)
-    moments = _moments_estimate(t, horizon, None)
-    (mu, alpha, beta), failure = _maximise(t, horizon, _starting_values(t.size / horizon, moments))
-    loglik, _, hess = _loglik_derivatives(t, horizon, mu, alpha, beta)
-    n = alpha / beta
-
-    warnings = list(_branching_warnings(n))
-    if failure:
-        warnings.append(f"optimiser did not converge: {failure}")
-    try:
-        np.linalg.cholesky(-hess)
-        cov = np.linalg.inv(-hess)
-        grad_n = np.array([0.0, 1.0 / beta, -alpha / beta**2])
-        se = [*np.sqrt(np.diag(cov)), math.sqrt(grad_n @ cov @ grad_n)]
-    except np.linalg.LinAlgError:
-        se = [math.nan] * 4
-        warnings.append("observed information not positive definite at the optimum: standard errors undefined")
-
-    compensator = _compensator(t, horizon, mu, alpha, beta)
-    goodness = {
-        "log_likelihood": float(loglik),
-        "compensator_total": compensator,
-        "compensator_ratio": compensator / t.size,
-        **time_rescaling_tests(_residuals(t, mu, alpha, beta)),
-        "moments_branching_ratio": moments[1] / moments[2],
-    }
-    names = ("mu", "alpha", "beta", "branching_ratio")
-    return FitResult(
-        model="hawkes_exp",
-        n=int(t.size),
-        estimates=dict(zip(names, (mu, alpha, beta, n))),
-        std_errors=dict(zip(names, map(float, se))),
-        units=dict(UNITS),
-        goodness_of_fit=goodness,
-        warnings=tuple(warnings),
-    )

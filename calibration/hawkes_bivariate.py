@@ -2,314 +2,324 @@
 
 Model (Hawkes 1971; Bacry, Mastromatteo & Muzy 2015, Market Microstructure and Liquidity 1:1550005):
 
-    λ_i(t) = μ_i + Σ_j α_ij Σ_{t^j_l < t} e^{-β (t - t^j_l)},   i, j ∈ {0, 1},
+    λ_i(t) = μ_i(t) + Σ_j α_ij Σ_{t^j_l < t} e^{-β (t - t^j_l)},   i, j ∈ {0, 1},
 
 α_ij is the jump in the intensity of component i caused by an event of component j (tick's
 ``adjacency[i, j]`` is α_ij/β). Branching matrix Γ = α/β; stationary iff its spectral radius ρ(Γ) < 1;
 mean intensities (I - Γ)^{-1} μ. Events are processed as one merged stream with a state vector
 S_j = Σ_l e^{-β(t - t^j_l)} (statistics.md §2.5), so the likelihood and its gradient cost O(N).
+
+Coverage, ties and the baseline follow the univariate model (:mod:`calibration.hawkes`,
+:mod:`calibration.hawkes_baseline`): the compensator runs over the covered intervals only, each covered segment
+starts empty, events sharing a timestamp do not excite each other (of either component, so the likelihood does not
+depend on which component is listed first in a tie), and each μ_i(t) is constant or piecewise constant by hour of
+the UTC day (bins of consecutive hours holding enough events of both components). The fit, with the baseline
+chosen by likelihood ratio, is :func:`calibration.hawkes_bivariate_fit.fit_hawkes_exp_bivariate`.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import minimize
 
-from calibration.fit_result import FitResult, InsufficientSamples
-from calibration.hawkes import BRANCHING_BAND, MIN_EVENTS, event_times, hawkes_exp_moments
-from calibration.hawkes_gof import time_rescaling_tests
+from calibration.hawkes import baseline_integral, event_times
+from calibration.hawkes_baseline import (
+    DAY_S,
+    HOURS,
+    covered_clock,
+    covered_window,
+    cumulative_hour_rates,
+    hour_exposure,
+    hour_of_day,
+    segment_of,
+)
 
 
-def _merged_stream(
-    times_0: ArrayLike, times_1: ArrayLike, end_time: float, start_time: float = 0.0
-) -> tuple[NDArray[np.float64], NDArray[np.int64], float]:
-    """Both components' validated events, relative to the window start, as one time-ordered stream.
+@dataclass(frozen=True, eq=False)
+class Stream:
+    """Both components' covered events as one time-ordered stream, times relative to the window start.
 
-    Returns (times, component labels, window length T). Simultaneous events keep component 0 first.
+    ``labels`` the component of each event, ``segment`` its covered interval (``starts``/``ends``), ``phase`` the
+    window start's second of the UTC day, ``window_s`` the window length, ``outside`` the events left out because
+    no covered interval holds them.
     """
+
+    t: NDArray[np.float64]
+    labels: NDArray[np.int64]
+    segment: NDArray[np.int64]
+    starts: NDArray[np.float64]
+    ends: NDArray[np.float64]
+    phase: float
+    window_s: float
+    outside: int
+
+    @property
+    def covered_s(self) -> float:
+        return float(np.sum(self.ends - self.starts))
+
+    def clock(self) -> NDArray[np.float64]:
+        """Event times on the covered clock, for the moments start."""
+        return covered_clock(self.t, self.segment, self.starts, self.ends)
+
+    def hour_counts(self) -> NDArray[np.int64]:
+        """Events per hour of the UTC day, one row of 24 per component."""
+        hours = hour_of_day(self.t, self.phase)
+        return np.stack([np.bincount(hours[self.labels == k], minlength=HOURS) for k in (0, 1)])
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """The stream with its baseline bins: ``bins[e]`` of event e, ``exposure[b]`` covered seconds of bin b,
+    ``hour_bin[h]`` the bin of hour of day h."""
+
+    stream: Stream
+    bins: NDArray[np.int64]
+    exposure: NDArray[np.float64]
+    hour_bin: NDArray[np.int64]
+
+    @property
+    def n_bins(self) -> int:
+        return int(self.exposure.size)
+
+    def loglik_gradient(self, mu: NDArray, alpha: NDArray, beta: float) -> tuple[float, NDArray[np.float64]]:
+        """ℓ and ∇ℓ in θ = (μ_0 per bin..., μ_1 per bin..., α_00, α_01, α_10, α_11, β); ``mu`` shape (2, bins)."""
+        s = self.stream
+        return _loglik_gradient(
+            s.t, s.labels, s.segment, s.ends, self.bins, self.exposure, *_parameters(mu, alpha, beta)
+        )
+
+    def residuals(self, mu: NDArray, alpha: NDArray, beta: float) -> NDArray[np.float64]:
+        """Per-event compensator increments of its own component (see :func:`_residuals`)."""
+        s = self.stream
+        hour_rate = np.ascontiguousarray(mu[:, :1] if self.n_bins == 1 else mu[:, self.hour_bin], dtype=np.float64)
+        cumulative = np.stack([cumulative_hour_rates(r) for r in hour_rate])
+        return _residuals(s.t, s.labels, s.segment, s.starts, hour_rate, cumulative, s.phase, alpha, beta)
+
+
+def make_design(stream: Stream, hour_bin: NDArray[np.int64]) -> Design:
+    """Bins of the events and covered seconds per bin (``hour_bin``: the bin of each hour of the day)."""
+    n_bins = int(hour_bin.max()) + 1
+    if n_bins == 1:
+        exposure = np.array([stream.covered_s])
+        bins = np.zeros(stream.t.size, np.int64)
+    else:
+        seconds = hour_exposure(stream.starts, stream.ends, stream.phase)
+        exposure = np.bincount(hour_bin, weights=seconds, minlength=n_bins)
+        bins = np.ascontiguousarray(hour_bin[hour_of_day(stream.t, stream.phase)], dtype=np.int64)
+    return Design(stream, bins, exposure, np.ascontiguousarray(hour_bin, dtype=np.int64))
+
+
+def merged_stream(
+    times_0: ArrayLike,
+    times_1: ArrayLike,
+    end_time: float,
+    start_time: float = 0.0,
+    covered: ArrayLike | None = None,
+) -> Stream:
+    """Both components' validated events on the covered intervals, as one time-ordered stream (ties: component
+    0 first, which the likelihood does not depend on)."""
     t0, horizon = event_times(times_0, start_time, end_time)
     t1, _ = event_times(times_1, start_time, end_time)
     times = np.concatenate([t0, t1])
     labels = np.concatenate([np.zeros(t0.size, np.int64), np.ones(t1.size, np.int64)])
     order = np.argsort(times, kind="stable")
-    return np.ascontiguousarray(times[order]), np.ascontiguousarray(labels[order]), horizon
+    times, labels = times[order], labels[order]
+    starts, ends = covered_window(horizon, start_time, covered)
+    segment = segment_of(times, starts, ends)
+    inside = segment >= 0
+    return Stream(
+        t=np.ascontiguousarray(times[inside]),
+        labels=np.ascontiguousarray(labels[inside]),
+        segment=np.ascontiguousarray(segment[inside]),
+        starts=starts,
+        ends=ends,
+        phase=float(start_time % DAY_S),
+        window_s=horizon,
+        outside=int(np.count_nonzero(~inside)),
+    )
 
 
 @njit(cache=True)
-def _loglik_gradient(t, labels, horizon, mu, alpha, beta):  # pragma: no cover - compiled
-    """ℓ and ∇ℓ in (μ_0, μ_1, α_00, α_01, α_10, α_11, β) over the merged stream.
+def _loglik_gradient(t, labels, segment, ends, bins, exposure, mu, alpha, beta):  # pragma: no cover - compiled
+    """ℓ and ∇ℓ in (μ_0 per bin..., μ_1 per bin..., α_00, α_01, α_10, α_11, β) over the merged stream.
 
-    B_j = Σ_l (t - t^j_l) e^{-β(t - t^j_l)} = -∂S_j/∂β follows B_j <- e^{-βΔ}(B_j + Δ S_j).
+    S_j counts component j's events strictly before the current time (decayed), P_j those at the current time,
+    which enter S_j once time moves on. B_j = Σ_l (t - t^j_l) e^{-β(t - t^j_l)} = -∂S_j/∂β follows
+    B_j <- e^{-βΔ}(B_j + Δ (S_j + P_j)). All restart at 0 in each covered segment. ``mu`` is (2, bins), ``bins[e]``
+    event e's baseline bin and ``exposure[b]`` the covered seconds of bin b.
     """
-    s0 = s1 = b0 = b1 = 0.0
-    grad = np.zeros(7)
-    loglik = 0.0
-    previous = 0.0
+    n_bins = exposure.shape[0]
+    ia = 2 * n_bins  # offset of the α block; β follows it
+    s = np.zeros(2)
+    p = np.zeros(2)
+    bb = np.zeros(2)
+    decayed = np.zeros(2)  # Σ_l e^{-β(end of l's segment - t_l)} per component
+    r = np.zeros(2)  # Σ_l (end - t_l) e^{-β(end - t_l)} per component
     counts = np.zeros(2)
-    for e in range(t.shape[0]):
-        d = t[e] - previous
-        decay = math.exp(-beta * d)
-        b0 = decay * (b0 + d * s0)
-        b1 = decay * (b1 + d * s1)
-        s0 *= decay
-        s1 *= decay
+    grad = np.zeros(ia + 5)
+    loglik = 0.0
+    n = t.shape[0]
+    for e in range(n + 1):
+        if e == n or (e > 0 and segment[e] != segment[e - 1]):
+            if e > 0:  # carry the segment just ended to its end
+                d = ends[segment[e - 1]] - t[e - 1]
+                decay = math.exp(-beta * d)
+                for j in range(2):
+                    carry = s[j] + p[j]
+                    decayed[j] += decay * carry
+                    r[j] += decay * (bb[j] + d * carry)
+                    s[j] = 0.0
+                    p[j] = 0.0
+                    bb[j] = 0.0
+            if e == n:
+                break
+        elif e > 0:
+            d = t[e] - t[e - 1]
+            if d > 0.0:
+                decay = math.exp(-beta * d)
+                for j in range(2):
+                    carry = s[j] + p[j]
+                    bb[j] = decay * (bb[j] + d * carry)
+                    s[j] = decay * carry
+                    p[j] = 0.0
         k = labels[e]
-        lam = mu[k] + alpha[k, 0] * s0 + alpha[k, 1] * s1
+        lam = mu[k, bins[e]] + alpha[k, 0] * s[0] + alpha[k, 1] * s[1]
         inv = 1.0 / lam
         loglik += math.log(lam)
-        grad[k] += inv
-        grad[2 + 2 * k] += s0 * inv
-        grad[3 + 2 * k] += s1 * inv
-        grad[6] -= (alpha[k, 0] * b0 + alpha[k, 1] * b1) * inv
-        if k == 0:
-            s0 += 1.0
-        else:
-            s1 += 1.0
+        grad[k * n_bins + bins[e]] += inv
+        grad[ia + 2 * k] += s[0] * inv
+        grad[ia + 2 * k + 1] += s[1] * inv
+        grad[ia + 4] -= (alpha[k, 0] * bb[0] + alpha[k, 1] * bb[1]) * inv
+        p[k] += 1.0
         counts[k] += 1.0
-        previous = t[e]
-    # Carried to T: Q_j = Σ_l (1 - e^{-β(T - t^j_l)}) = N_j - S_j(T), R_j = Σ_l (T - t^j_l) e^{..} = B_j(T).
-    d = horizon - previous
-    decay = math.exp(-beta * d)
-    q = (counts[0] - decay * s0, counts[1] - decay * s1)
-    r = (decay * (b0 + d * s0), decay * (b1 + d * s1))
+    # Q_j = Σ_l (1 - e^{-β(end - t^j_l)}) = N_j - decayed_j, R_j = r_j.
     for i in range(2):
-        loglik -= mu[i] * horizon
-        grad[i] -= horizon
+        for b in range(n_bins):
+            loglik -= mu[i, b] * exposure[b]
+            grad[i * n_bins + b] -= exposure[b]
         for j in range(2):
-            loglik -= alpha[i, j] / beta * q[j]
-            grad[2 + 2 * i + j] -= q[j] / beta
-            grad[6] += alpha[i, j] * (q[j] / beta**2 - r[j] / beta)
+            q = counts[j] - decayed[j]
+            loglik -= alpha[i, j] / beta * q
+            grad[ia + 2 * i + j] -= q / beta
+            grad[ia + 4] += alpha[i, j] * (q / beta**2 - r[j] / beta)
     return loglik, grad
 
 
 @njit(cache=True)
-def _residuals(t, labels, mu, alpha, beta):  # pragma: no cover - compiled
-    """Per-event compensator increment of its own component since that component's previous event.
+def _residuals(t, labels, segment, starts, hour_rate, cumulative, phase, alpha, beta):  # pragma: no cover
+    """Per-event compensator increment of its own component since that component's previous event of the same
+    covered segment (or since the segment start).
 
-    Over each merged-stream gap δ, component i accrues μ_i δ + Σ_j (α_ij/β) S_j (1 - e^{-βδ}).
+    Over each merged-stream gap [u, v], component i accrues ∫_u^v μ_i + Σ_j (α_ij/β) (S_j + P_j)(1 - e^{-β(v-u)});
+    ``hour_rate[i]`` is μ_i by hour of day (one value: constant), ``cumulative[i]`` its integral by hour.
     """
     s = np.zeros(2)
+    p = np.zeros(2)
     accrued = np.zeros(2)
     tau = np.empty(t.shape[0])
     previous = 0.0
     for e in range(t.shape[0]):
+        if e == 0 or segment[e] != segment[e - 1]:
+            previous = starts[segment[e]]
+            s[:] = 0.0
+            p[:] = 0.0
+            accrued[:] = 0.0
         d = t[e] - previous
-        growth = -math.expm1(-beta * d)
-        for i in range(2):
-            accrued[i] += mu[i] * d + (alpha[i, 0] * s[0] + alpha[i, 1] * s[1]) / beta * growth
-        for j in range(2):
-            s[j] *= 1.0 - growth
+        if d > 0.0:
+            growth = -math.expm1(-beta * d)
+            for i in range(2):
+                excitation = alpha[i, 0] * (s[0] + p[0]) + alpha[i, 1] * (s[1] + p[1])
+                baseline = baseline_integral(previous, t[e], hour_rate[i], cumulative[i], phase)
+                accrued[i] += baseline + excitation / beta * growth
+            for j in range(2):
+                s[j] = (s[j] + p[j]) * (1.0 - growth)
+                p[j] = 0.0
         k = labels[e]
         tau[e] = accrued[k]
         accrued[k] = 0.0
-        s[k] += 1.0
+        p[k] += 1.0
         previous = t[e]
     return tau
 
 
 def _parameters(mu: ArrayLike, alpha: ArrayLike, beta: float) -> tuple[NDArray, NDArray, float]:
-    return np.ascontiguousarray(mu, dtype=np.float64), np.ascontiguousarray(alpha, dtype=np.float64), float(beta)
+    mu = np.asarray(mu, dtype=np.float64)
+    return np.ascontiguousarray(mu.reshape(2, -1)), np.ascontiguousarray(alpha, dtype=np.float64), float(beta)
 
 
-def _unpack(theta: NDArray) -> tuple[NDArray, NDArray, float]:
-    return _parameters(theta[:2], theta[2:6].reshape(2, 2), theta[6])
+def unpack(theta: NDArray) -> tuple[NDArray, NDArray, float]:
+    """θ = (μ (2 x bins, row-major), α (2 x 2, row-major), β) -> (μ, α, β)."""
+    return _parameters(theta[:-5], theta[-5:-1].reshape(2, 2), theta[-1])
+
+
+def _public_design(
+    times_0: ArrayLike, times_1: ArrayLike, end_time: float, mu: ArrayLike, start_time: float, covered: ArrayLike | None
+) -> Design:
+    """The design of public calls: ``mu`` of 2 values is a constant baseline, of 2 x 24 one μ_i per hour of day."""
+    stream = merged_stream(times_0, times_1, end_time, start_time, covered)
+    size = np.asarray(mu).size
+    if size not in (2, 2 * HOURS):
+        raise ValueError(f"mu must hold 2 rates or 2 x {HOURS} hour-of-day rates, got {size} values")
+    return make_design(stream, np.zeros(HOURS, np.int64) if size == 2 else np.arange(HOURS))
 
 
 def hawkes_exp_bivariate_loglik(
-    times_0: ArrayLike, times_1: ArrayLike, end_time: float, mu: ArrayLike, alpha: ArrayLike, beta: float
+    times_0: ArrayLike,
+    times_1: ArrayLike,
+    end_time: float,
+    mu: ArrayLike,
+    alpha: ArrayLike,
+    beta: float,
+    *,
+    start_time: float = 0.0,
+    covered: ArrayLike | None = None,
 ) -> float:
-    """Exact log-likelihood on [0, T]. tick's ``ModelHawkesExpKernLogLik(beta).loss`` is -(ℓ + 2T)/N."""
-    t, labels, horizon = _merged_stream(times_0, times_1, end_time)
-    return float(_loglik_gradient(t, labels, horizon, *_parameters(mu, alpha, beta))[0])
+    """Exact log-likelihood over the covered intervals (default the window [start_time, end_time]); ``mu``: the two
+    baseline rates, or (2, 24) rates by hour of the UTC day. tick's ``ModelHawkesExpKernLogLik(beta).loss`` is
+    -(ℓ + 2T)/N on a fully covered window."""
+    design = _public_design(times_0, times_1, end_time, mu, start_time, covered)
+    return float(design.loglik_gradient(mu, alpha, beta)[0])
 
 
 def hawkes_exp_bivariate_gradient(
-    times_0: ArrayLike, times_1: ArrayLike, end_time: float, mu: ArrayLike, alpha: ArrayLike, beta: float
+    times_0: ArrayLike,
+    times_1: ArrayLike,
+    end_time: float,
+    mu: ArrayLike,
+    alpha: ArrayLike,
+    beta: float,
+    *,
+    start_time: float = 0.0,
+    covered: ArrayLike | None = None,
 ) -> NDArray[np.float64]:
-    """Analytic gradient in (μ_0, μ_1, α_00, α_01, α_10, α_11, β)."""
-    t, labels, horizon = _merged_stream(times_0, times_1, end_time)
-    return _loglik_gradient(t, labels, horizon, *_parameters(mu, alpha, beta))[1]
+    """Analytic gradient in (μ_0..., μ_1..., α_00, α_01, α_10, α_11, β)."""
+    design = _public_design(times_0, times_1, end_time, mu, start_time, covered)
+    return design.loglik_gradient(mu, alpha, beta)[1]
 
 
 def hawkes_exp_bivariate_residuals(
-    times_0: ArrayLike, times_1: ArrayLike, end_time: float, mu: ArrayLike, alpha: ArrayLike, beta: float
+    times_0: ArrayLike,
+    times_1: ArrayLike,
+    end_time: float,
+    mu: ArrayLike,
+    alpha: ArrayLike,
+    beta: float,
+    *,
+    start_time: float = 0.0,
+    covered: ArrayLike | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Per-component compensator increments between that component's events, i.i.d. Exp(1) under the model."""
-    t, labels, _ = _merged_stream(times_0, times_1, end_time)
-    tau = _residuals(t, labels, *_parameters(mu, alpha, beta))
+    """Per-component compensator increments between that component's events (from each covered segment's start),
+    i.i.d. Exp(1) under the model."""
+    design = _public_design(times_0, times_1, end_time, mu, start_time, covered)
+    tau = design.residuals(*_parameters(mu, alpha, beta))
+    labels = design.stream.labels
     return tau[labels == 0], tau[labels == 1]
 
 
 def spectral_radius(branching: ArrayLike) -> float:
     """ρ(Γ) of the branching matrix; the process is stationary iff ρ < 1."""
     return float(np.max(np.abs(np.linalg.eigvals(np.asarray(branching, dtype=np.float64)))))
-
-
-def _branching_from_free(z: NDArray) -> tuple[NDArray, NDArray]:
-    """Γ(z) and ∂Γ/∂z for z ∈ R^4, onto positive 2x2 matrices with ρ(Γ) < 1.
-
-    For Γ = [[a, b], [c, d]] ≥ 0, ρ(Γ) < 1 ⇔ a < 1, d < 1 and bc < (1-a)(1-d). So a = σ(z_0),
-    d = σ(z_1), bc = (1-a)(1-d) σ(z_2), b/c = e^{2 z_3}. Returns Γ flattened and its 4x4 Jacobian.
-    """
-    a, d, share = 1.0 / (1.0 + np.exp(-z[:3]))
-    product = (1.0 - a) * (1.0 - d) * share
-    root = math.sqrt(product)
-    b, c = root * math.exp(z[3]), root * math.exp(-z[3])
-    dproduct = np.array(
-        [-a * (1 - a) * (1 - d) * share, -d * (1 - d) * (1 - a) * share, product * (1 - share), 0.0]
-    )
-    jac = np.zeros((4, 4))
-    jac[0, 0] = a * (1 - a)
-    jac[3, 1] = d * (1 - d)
-    jac[1] = b / (2 * product) * dproduct
-    jac[2] = c / (2 * product) * dproduct
-    jac[1, 3] += b
-    jac[2, 3] -= c
-    return np.array([a, b, c, d]), jac
-
-
-def _branching_to_free(branching: NDArray) -> NDArray:
-    (a, b), (c, d) = branching
-    share = b * c / ((1 - a) * (1 - d))
-    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
-    return np.array([logit(a), logit(d), logit(share), 0.5 * math.log(b / c)])
-
-
-def _starting_values(t: NDArray, labels: NDArray, horizon: float) -> NDArray:
-    """Pooled moments estimate: β and n of the merged stream, n split 70/30 between self and cross."""
-    _, alpha, beta = hawkes_exp_moments(t, horizon)
-    n = min(max(alpha / beta, 0.05), 0.9)
-    branching = n * np.array([[0.7, 0.3], [0.3, 0.7]])
-    rates = np.bincount(labels, minlength=2) / horizon
-    mu = np.maximum((np.eye(2) - branching) @ rates, 0.05 * rates)  # μ = (I - Γ) Λ
-    return np.concatenate([np.log(mu), _branching_to_free(branching), [math.log(beta)]])
-
-
-def _theta(x: NDArray) -> NDArray:
-    beta = math.exp(x[6])
-    branching, _ = _branching_from_free(x[2:6])
-    return np.concatenate([np.exp(x[:2]), branching * beta, [beta]])
-
-
-def _maximise(t: NDArray, labels: NDArray, horizon: float):
-    """L-BFGS-B on -ℓ/N in free parameters (log μ, z, log β) with the analytic gradient by the chain rule."""
-    scale = 1.0 / t.size
-
-    def objective(x: NDArray) -> tuple[float, NDArray]:
-        beta = math.exp(x[6])
-        branching, jac = _branching_from_free(x[2:6])
-        mu = np.exp(x[:2])
-        loglik, grad = _loglik_gradient(t, labels, horizon, mu, branching.reshape(2, 2) * beta, beta)
-        grad_alpha = grad[2:6]
-        grad_x = np.concatenate(
-            [mu * grad[:2], beta * (jac.T @ grad_alpha), [beta * (grad[6] + branching @ grad_alpha)]]
-        )
-        return -scale * loglik, -scale * grad_x
-
-    result = minimize(
-        objective,
-        _starting_values(t, labels, horizon),
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": 1000, "ftol": 1e-14, "gtol": 1e-7},
-    )
-    return _theta(result.x), result
-
-
-def _central_jacobian(function, theta: NDArray, relative_step: float) -> NDArray:
-    """∂function/∂θ by central differences with steps relative_step·θ_k; rows are outputs."""
-    columns = []
-    for k in range(theta.size):
-        step = relative_step * theta[k]
-        up, down = theta.copy(), theta.copy()
-        up[k] += step
-        down[k] -= step
-        columns.append((function(up) - function(down)) / (2.0 * step))
-    return np.column_stack(columns)
-
-
-def _reported(theta: NDArray) -> NDArray:
-    """θ followed by the branching matrix Γ = α/β (row-major) and its spectral radius."""
-    branching = theta[2:6] / theta[6]
-    return np.concatenate([theta, branching, [spectral_radius(branching.reshape(2, 2))]])
-
-
-def _reported_names(names: tuple[str, str]) -> list[str]:
-    p, q = names
-    pairs = [f"{i}_from_{j}" for i in (p, q) for j in (p, q)]
-    return [f"mu_{p}", f"mu_{q}", *(f"alpha_{pair}" for pair in pairs), "beta", *(f"n_{pair}" for pair in pairs),
-            "spectral_radius"]
-
-
-def fit_hawkes_exp_bivariate(
-    times_0: ArrayLike,
-    times_1: ArrayLike,
-    end_time: float,
-    *,
-    start_time: float = 0.0,
-    names: tuple[str, str] = ("buy", "sell"),
-    min_events: int = MIN_EVENTS,
-) -> FitResult:
-    """MLE of the bivariate exponential Hawkes process with common β on events in [start_time, end_time].
-
-    ``times_0``, ``times_1`` in seconds, sorted, ties merged per side (:func:`calibration.hawkes.merge_ties`).
-    L-BFGS-B with the analytic gradient, from a pooled moments estimate; ρ(Γ) < 1 holds by construction of
-    the parameterisation. Standard errors from the inverse of a numerical Hessian (central differences of the
-    analytic gradient), those of Γ_ij = α_ij/β and ρ(Γ) by the delta method. Estimate keys, with ``names``
-    = (p, q): ``mu_p``, ``alpha_p_from_q`` (jump of λ_p caused by a q event), ``beta``, ``n_p_from_q``
-    (Γ_pq), ``spectral_radius``. goodness_of_fit: ``log_likelihood`` and per component
-    ``compensator_total_p`` (= N_p at the optimum), ``compensator_ratio_p`` and the time-rescaling tests
-    (``ks_pvalue_p``, ...). Warnings flag ρ outside 0.5-0.95, non-convergence and a singular information
-    matrix. Raises :class:`InsufficientSamples` when a component has fewer than ``min_events`` events.
-    """
-    t, labels, horizon = _merged_stream(times_0, times_1, end_time, start_time)
-    counts = np.bincount(labels, minlength=2)
-    if counts.min() < min_events:
-        raise InsufficientSamples("hawkes_exp_bivariate", int(counts.min()), min_events)
-    theta, result = _maximise(t, labels, horizon)
-    mu, alpha, beta = _unpack(theta)
-    loglik = float(_loglik_gradient(t, labels, horizon, mu, alpha, beta)[0])
-    keys = _reported_names(names)
-    estimates = dict(zip(keys, map(float, _reported(theta))))
-
-    warnings = []
-    low, high = BRANCHING_BAND
-    if not low <= estimates["spectral_radius"] <= high:
-        warnings.append(
-            f"data warning: spectral radius of the branching matrix {estimates['spectral_radius']:.3f} outside "
-            f"the usual {low}-{high} band of trade arrivals"
-        )
-    if not result.success:
-        warnings.append(f"optimiser did not converge: {result.message}")
-    hess = _central_jacobian(lambda th: _loglik_gradient(t, labels, horizon, *_unpack(th))[1], theta, 1e-5)
-    hess = 0.5 * (hess + hess.T)
-    try:
-        np.linalg.cholesky(-hess)
-        jac = _central_jacobian(_reported, theta, 1e-6)
-        std_errors = dict(zip(keys, map(float, np.sqrt(np.diag(jac @ np.linalg.inv(-hess) @ jac.T)))))
-    except np.linalg.LinAlgError:
-        std_errors = dict.fromkeys(keys, math.nan)
-        warnings.append("observed information not positive definite at the optimum: standard errors undefined")
-
-    tau = _residuals(t, labels, mu, alpha, beta)
-    decayed = -np.expm1(-beta * (horizon - t))
-    goodness: dict[str, float] = {"log_likelihood": loglik}
-    for i, name in enumerate(names):
-        compensator = float(mu[i] * horizon + np.sum(alpha[i, labels] / beta * decayed))
-        goodness[f"compensator_total_{name}"] = compensator
-        goodness[f"compensator_ratio_{name}"] = compensator / int(counts[i])
-        goodness |= {f"{key}_{name}": value for key, value in time_rescaling_tests(tau[labels == i]).items()}
-
-    return FitResult(
-        model="hawkes_exp_bivariate",
-        n=int(t.size),
-        estimates=estimates,
-        std_errors=std_errors,
-        units={key: "1" if key.startswith(("n_", "spectral")) else "1/s" for key in keys},
-        goodness_of_fit=goodness,
-        warnings=tuple(warnings),
-    )

@@ -12,6 +12,8 @@ data: report the D statistic alongside the p-value and test per short window.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
@@ -76,3 +78,9 @@ def exponential_qq(
     m = min(n_quantiles, tau.size)
     probabilities = (np.arange(1, m + 1) - 0.5) / m
     return -np.log1p(-probabilities), np.quantile(tau, probabilities)
+
+
+def bic(log_likelihood: float, n_params: int, n_events: int) -> float:
+    """Bayesian information criterion k ln N - 2ℓ of a point-process fit with k parameters on N events (Schwarz 1978,
+    Ann. Stat. 6:461-464); the lower wins."""
+    return n_params * math.log(n_events) - 2.0 * log_likelihood

@@ -17,6 +17,7 @@ import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from calibration.coverage import Coverage, judged
 from calibration.fill_intensity import (
     FillRateCheck,
     bar_exposure,
@@ -28,8 +29,9 @@ from calibration.fill_intensity import (
     segment_by_bar,
 )
 from calibration.fit_result import FitResult, InsufficientSamples
-from calibration.hawkes import fit_hawkes_exp, hawkes_exp_residuals, merge_ties
-from calibration.hawkes_bivariate import fit_hawkes_exp_bivariate
+from calibration.hawkes import hawkes_exp_residuals, merge_ties
+from calibration.hawkes_bivariate_fit import fit_hawkes_exp_bivariate
+from calibration.hawkes_fit import baseline_rates, fit_hawkes_exp
 from calibration.hawkes_gof import exponential_qq
 from calibration.mids import mid_index
 from calibration.regimes import (
@@ -109,16 +111,19 @@ def fit_kappa_window(
     mids: pl.DataFrame,
     *,
     tick_size: float,
-    start_ms: int,
-    end_ms: int,
+    coverage: Coverage,
     beliefs: pl.DataFrame | None = None,
     order_updates: pl.DataFrame | None = None,
     fills: pl.DataFrame | None = None,
     d0_ticks: float = 0.5,
 ) -> KappaWindow:
-    """Fill intensity of one coin over [start_ms, end_ms) by grouped MLE on the tick lattice (``unit="ticks"``), from
-    the window's taker ``orders`` (:func:`calibration.fill_intensity.taker_orders` with ``tick_size``), its ``mids``
-    (``time, mid``: :func:`calibration.mids.mid_series`) and ``tick_size`` (:func:`infer_tick_size`).
+    """Fill intensity of one coin over the window of ``coverage`` by grouped MLE on the tick lattice (``unit="ticks"``),
+    from the window's taker ``orders`` (:func:`calibration.fill_intensity.taker_orders` with ``tick_size``), its
+    ``mids`` (``time, mid``: :func:`calibration.mids.mid_series`) and ``tick_size`` (:func:`infer_tick_size`).
+
+    Exposure is the covered time of ``coverage`` (:class:`calibration.coverage.Coverage` of the book's rows), per
+    segment the covered seconds of its bars; orders outside it are left out. Every segment's fit carries the
+    window's coverage verdict (:func:`calibration.coverage.judged`: ``low_coverage`` below half the window).
 
     Segments: ``all`` and ``side=buy``/``side=sell`` (SE(A) with the measured count dispersion of those orders),
     ``regime=<state>`` when ``beliefs`` are given (each order takes the regime known when it arrived: the belief
@@ -129,20 +134,23 @@ def fit_kappa_window(
     if orders.height == 0 or mids.height == 0:
         no_data = FitResult.insufficient(InsufficientSamples("fill_intensity", orders.height, 1))
         return KappaWindow([("all", no_data)], orders, np.array([]), math.nan, math.nan)
+    start_ms, end_ms = coverage.start_ms, coverage.end_ms
     grid = lattice_grid(orders["depth_ticks"].drop_nulls().to_numpy(), d0_ticks)
-    exposure_s = (end_ms - start_ms) / 1e3
-    dispersion = _dispersion(orders, start_ms, end_ms)
+    dispersion = _dispersion(orders, coverage)
     kwargs = {"grid": grid, "tick_size": tick_size, "unit": "ticks"}
-    overall = _attempt(fit_fill_intensity, orders, exposure_s, dispersion=dispersion, **kwargs)
+    overall = _attempt(fit_fill_intensity, orders, coverage, dispersion=dispersion, **kwargs)
     fits = [("all", overall)]
     for side, name in SIDES.items():
-        side_dispersion = _dispersion(orders.filter(pl.col("side") == side), start_ms, end_ms)
-        fit = _attempt(fit_fill_intensity, orders, exposure_s, side=side, dispersion=side_dispersion, **kwargs)
+        side_dispersion = _dispersion(orders.filter(pl.col("side") == side), coverage)
+        fit = _attempt(fit_fill_intensity, orders, coverage, side=side, dispersion=side_dispersion, **kwargs)
         fits.append((f"side={name}", fit))
+    segments = []
     if beliefs is not None:
         bars = beliefs.select("time", segment="regime").filter(pl.col("time") + MINUTE_MS <= end_ms)
-        fits += _segment_fits(orders, bars, "regime={}", dispersion=dispersion, **kwargs)
-    fits += _segment_fits(orders, hour_of_day_bars(start_ms, end_ms), "hour={:02d}", dispersion=dispersion, **kwargs)
+        segments += _segment_fits(orders, bars, coverage, "regime={}", dispersion=dispersion, **kwargs)
+    hours = hour_of_day_bars(start_ms, end_ms)
+    segments += _segment_fits(orders, hours, coverage, "hour={:02d}", dispersion=dispersion, **kwargs)
+    fits += _judged_segments(segments, coverage, "fill_intensity")
     if overall.ok and order_updates is not None and fills is not None and order_updates.height:
         own = quote_episodes(order_updates, fills, mids, tick_size=tick_size, end_ms=end_ms)
         if own.height:
@@ -152,21 +160,26 @@ def fit_kappa_window(
     return KappaWindow(fits, orders, grid, tick_size, dispersion)
 
 
-def fit_hawkes_window(arrivals_ms: Mapping[int, np.ndarray], *, start_ms: int, end_ms: int) -> HawkesWindow:
-    """Hawkes MLE of taker-order arrivals in [start_ms, end_ms) (epoch ms per aggressor side +1/-1, sorted:
-    :func:`order_arrival_times`), in seconds from ``start_ms``: ``all`` with model ``hawkes_exp`` (both sides
-    pooled) and ``all`` with ``hawkes_exp_bivariate``."""
-    horizon = (end_ms - start_ms) / 1e3
-    if horizon <= 0:
+def fit_hawkes_window(arrivals_ms: Mapping[int, np.ndarray], *, coverage: Coverage) -> HawkesWindow:
+    """Hawkes MLE of taker-order arrivals (epoch ms per aggressor side +1/-1, sorted: :func:`order_arrival_times`) on
+    the covered intervals of ``coverage`` (gaps excluded), in seconds since the epoch so that the hour-of-day
+    baseline reads UTC hours: ``all`` with model ``hawkes_exp`` (both sides pooled, baseline chosen by likelihood
+    ratio) and ``all`` with ``hawkes_exp_bivariate``. ``residuals``: the pooled fit's, under its chosen baseline,
+    whenever it has estimates (``ok`` or ``low_coverage``)."""
+    start_s, end_s = coverage.start_ms / 1e3, coverage.end_ms / 1e3
+    if end_s <= start_s:
         return HawkesWindow([("all", _no_data("hawkes_exp")), ("all", _no_data("hawkes_exp_bivariate"))], None)
-    arrivals = {side: (t - start_ms) / 1e3 for side, t in arrivals_ms.items()}
+    covered = coverage.intervals / 1e3
+    arrivals = {side: np.asarray(t, dtype=np.float64) / 1e3 for side, t in arrivals_ms.items()}
     pooled = np.sort(np.concatenate(list(arrivals.values())))
-    univariate = _attempt(fit_hawkes_exp, pooled, horizon)
-    bivariate = _attempt(fit_hawkes_exp_bivariate, arrivals[1], arrivals[-1], horizon)
+    window = {"start_time": start_s, "covered": covered}
+    univariate = _attempt(fit_hawkes_exp, pooled, end_s, **window)
+    bivariate = _attempt(fit_hawkes_exp_bivariate, arrivals[1], arrivals[-1], end_s, **window)
     residuals = None
-    if univariate.ok:
+    if univariate.estimates:
         e = univariate.estimates
-        residuals = hawkes_exp_residuals(pooled, horizon, e["mu"], e["alpha"], e["beta"])
+        rates = baseline_rates(univariate)
+        residuals = hawkes_exp_residuals(pooled, end_s, rates, e["alpha"], e["beta"], **window)
     return HawkesWindow([("all", univariate), ("all", bivariate)], residuals)
 
 
@@ -183,20 +196,38 @@ def _no_data(model: str) -> FitResult:
     return FitResult.insufficient(InsufficientSamples(model, 0, 1))
 
 
-def _dispersion(orders: pl.DataFrame, start_ms: int, end_ms: int) -> float:
-    """Index of dispersion of order counts per minute (1.0, Poisson, when the window is too short to measure it)."""
+def _dispersion(orders: pl.DataFrame, coverage: Coverage) -> float:
+    """Index of dispersion of order counts per fully covered minute (1.0, Poisson, when too few minutes are
+    covered to measure it)."""
     try:
-        return dispersion_index(orders["time"].to_numpy(), start_ms=start_ms, end_ms=end_ms)
+        return dispersion_index(
+            orders["time"].to_numpy(), start_ms=coverage.start_ms, end_ms=coverage.end_ms, coverage=coverage
+        )
     except InsufficientSamples:
         return 1.0
 
 
-def _segment_fits(orders: pl.DataFrame, bars: pl.DataFrame, label: str, **fit_kwargs: Any) -> Segmented:
-    """Fill-intensity fits per ``segment`` of the 1 min ``bars`` holding each order, labelled ``label.format(seg)``."""
+def _segment_fits(
+    orders: pl.DataFrame, bars: pl.DataFrame, coverage: Coverage, label: str, **fit_kwargs: Any
+) -> Segmented:
+    """Fill-intensity fits per ``segment`` of the 1 min ``bars`` holding each covered order, each segment exposed
+    for the covered seconds of its bars; labelled ``label.format(seg)``."""
+    covered = orders.filter(pl.Series(coverage.contains(orders["time"])))
     fits = fit_fill_intensity_by_segment(
-        segment_by_bar(orders, bars, bar_ms=MINUTE_MS), bar_exposure(bars, bar_ms=MINUTE_MS), **fit_kwargs
+        segment_by_bar(covered, bars, bar_ms=MINUTE_MS),
+        bar_exposure(bars, bar_ms=MINUTE_MS, coverage=coverage),
+        **fit_kwargs,
     )
     return [(label.format(segment), fit) for segment, fit in sorted(fits.items())]
+
+
+def _judged_segments(segments: Segmented, coverage: Coverage, model: str) -> Segmented:
+    """Segment fits under their window's coverage verdict; a window covered too little refuses them all."""
+    try:
+        report = coverage.report(model)
+    except InsufficientSamples as error:
+        return [(label, fit if not fit.ok else FitResult.insufficient(error)) for label, fit in segments]
+    return [(label, judged(fit, report)) for label, fit in segments]
 
 RESTING_STATUSES = ("open", "triggered")
 """Order statuses that leave an order resting; any other status (filled, canceled, rejected, ...) ends it."""

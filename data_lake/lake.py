@@ -5,19 +5,26 @@ storage options from the environment (``AWS_*`` variables, see :func:`storage_op
 Partition writes replace exactly the rows of that partition in one Delta commit, so re-materialising a
 partition is idempotent and readers never see a half-written partition. A write that runs out of disk space
 raises :class:`OutOfDiskSpace` naming the table and its path (delta-rs reports it as a parquet or I/O error).
+Files that are no tables (reports, plots, the parameter registry's documents) go through :class:`LakeFiles` under
+the same root, so an ``s3://`` lake keeps them on S3 too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
+import fcntl
+import functools
 import os
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow.fs as pafs
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
@@ -96,6 +103,10 @@ class Lake:
 
     def uri(self, name: str) -> str:
         return f"{self.root}/{name}"
+
+    def files(self) -> LakeFiles:
+        """The lake root's plain files (reports, plots, registry documents)."""
+        return LakeFiles(self)
 
     def exists(self, name: str) -> bool:
         return DeltaTable.is_deltatable(self.uri(name), storage_options=self.storage_options or None)
@@ -193,3 +204,114 @@ class Lake:
 
     def read_partition(self, name: str, coin: str, date: dt.date, columns: list[str] | None = None) -> pl.DataFrame:
         return self.read(name, coins=[coin], start=date, end=date, columns=columns)
+
+
+class UnreadableLakeFile(ValueError):
+    """A path under the lake root that exists but cannot be read as a file (a directory in its place, no
+    permission)."""
+
+
+class LakeFiles:
+    """Whole-file reads and atomic replacements under the lake root (a local directory or an s3:// prefix): the
+    parameter registry's documents and pointers, the HTML reports and the plots. ``rel`` paths use ``/``."""
+
+    def __init__(self, lake: Lake, unreadable: type[Exception] = UnreadableLakeFile):
+        self.root = lake.root
+        self.s3 = self.root.startswith("s3://")
+        self.fs = s3_filesystem(tuple(sorted(lake.storage_options.items()))) if self.s3 else None
+        self.unreadable = unreadable
+
+    def _path(self, rel: str) -> str:
+        return f"{self.root.removeprefix('s3://')}/{rel}" if self.s3 else os.path.join(self.root, rel)
+
+    def read(self, rel: str) -> bytes | None:
+        try:
+            if self.fs is not None:
+                with self.fs.open_input_stream(self._path(rel)) as f:
+                    return f.read()
+            return Path(self._path(rel)).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            hint = "" if self.s3 else "; it must be a file written by smallfish: move it away"
+            raise self.unreadable(f"{self._path(rel)} cannot be read ({exc.strerror or exc}){hint}") from None
+
+    def write(self, rel: str, data: bytes) -> None:
+        """Replace ``rel`` with ``data`` so that a reader sees the old or the new bytes, never a mixture."""
+        path = self._path(rel)
+        if self.fs is not None:
+            with self.fs.open_output_stream(path) as f:
+                f.write(data)
+            return
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def stamp(self, rel: str) -> tuple[int, ...] | None:
+        """A cheap change detector: (mtime ns, size, inode) locally, (mtime ns, size) on S3; None if absent."""
+        if self.fs is not None:
+            info = self.fs.get_file_info(self._path(rel))
+            if info.type == pafs.FileType.NotFound:
+                return None
+            return (info.mtime_ns or 0, info.size or 0)
+        try:
+            st = os.stat(self._path(rel))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self.unreadable(f"{self._path(rel)} cannot be examined ({exc.strerror or exc})") from None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def url(self, rel: str) -> str:
+        """Where ``rel`` can be opened: ``s3://bucket/...`` on S3, ``file:///...`` locally."""
+        return f"{self.root}/{rel}" if self.s3 else Path(self._path(rel)).as_uri()
+
+    @contextlib.contextmanager
+    def lock(self, rel: str) -> Iterator[None]:
+        """Serialise writers holding the lock file ``rel`` (an flock locally; nothing on S3, where one writer runs
+        at a time: see :mod:`data_lake.param_registry`)."""
+        if self.s3:
+            yield
+            return
+        path = self._path(rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+@functools.cache
+def s3_filesystem(option_items: tuple[tuple[str, str], ...]) -> pafs.S3FileSystem:
+    """pyarrow's S3 client from the lake's ``AWS_*`` storage options (absent keys: the SDK's default chain),
+    one per distinct options so that polling does not build a client each time."""
+    options = dict(option_items)
+    endpoint = options.get("AWS_ENDPOINT_URL")
+    scheme = "http" if options.get("AWS_ALLOW_HTTP", "").lower() == "true" else "https"
+    if endpoint and "://" in endpoint:
+        scheme, endpoint = endpoint.split("://", 1)
+    kwargs = {
+        "access_key": options.get("AWS_ACCESS_KEY_ID"),
+        "secret_key": options.get("AWS_SECRET_ACCESS_KEY"),
+        "session_token": options.get("AWS_SESSION_TOKEN"),
+        "region": options.get("AWS_REGION") or options.get("AWS_DEFAULT_REGION"),
+        "endpoint_override": endpoint,
+    }
+    return pafs.S3FileSystem(scheme=scheme, **{k: v for k, v in kwargs.items() if v})

@@ -27,23 +27,17 @@ rollback from it restores, so repeated rollbacks walk back through the history.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
-import functools
 import hashlib
 import json
 import os
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import pyarrow.fs as pafs
 
-from data_lake.lake import Lake
+from data_lake.lake import Lake, LakeFiles
 from data_lake.param_schema import InvalidParameterSet, ParamSet, check_param_set_id
 from data_lake.raw_zone import coin_file_name
 from data_lake.tables import PARAM_SETS
@@ -116,103 +110,8 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class _Files:
-    """Whole-file reads and atomic replacements under the lake root (a local directory or an s3:// prefix)."""
-
-    def __init__(self, lake: Lake):
-        self.root = lake.root
-        self.s3 = self.root.startswith("s3://")
-        self.fs = _s3_filesystem(tuple(sorted(lake.storage_options.items()))) if self.s3 else None
-
-    def _path(self, rel: str) -> str:
-        return f"{self.root.removeprefix('s3://')}/{rel}" if self.s3 else os.path.join(self.root, rel)
-
-    def read(self, rel: str) -> bytes | None:
-        try:
-            if self.fs is not None:
-                with self.fs.open_input_stream(self._path(rel)) as f:
-                    return f.read()
-            return Path(self._path(rel)).read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            hint = "" if self.s3 else "; it must be a file written by smallfish: move it away"
-            raise UnreadableRegistryFile(f"{self._path(rel)} cannot be read ({exc.strerror or exc}){hint}") from None
-
-    def write(self, rel: str, data: bytes) -> None:
-        """Replace ``rel`` with ``data`` so that a reader sees the old or the new bytes, never a mixture."""
-        path = self._path(rel)
-        if self.fs is not None:
-            with self.fs.open_output_stream(path) as f:
-                f.write(data)
-            return
-        folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-    def stamp(self, rel: str) -> tuple[int, ...] | None:
-        """A cheap change detector: (mtime ns, size, inode) locally, (mtime ns, size) on S3; None if absent."""
-        if self.fs is not None:
-            info = self.fs.get_file_info(self._path(rel))
-            if info.type == pafs.FileType.NotFound:
-                return None
-            return (info.mtime_ns or 0, info.size or 0)
-        try:
-            st = os.stat(self._path(rel))
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise UnreadableRegistryFile(f"{self._path(rel)} cannot be examined ({exc.strerror or exc})") from None
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-    @contextlib.contextmanager
-    def lock(self, coin: str) -> Iterator[None]:
-        """Serialise writers of one coin (an flock on a local lock file; nothing on S3, see the module doc)."""
-        if self.s3:
-            yield
-            return
-        path = self._path(f"promoted/.{coin_file_name(coin)}.lock")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "a") as f:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-@functools.cache
-def _s3_filesystem(option_items: tuple[tuple[str, str], ...]) -> pafs.S3FileSystem:
-    """pyarrow's S3 client from the lake's ``AWS_*`` storage options (absent keys: the SDK's default chain),
-    one per distinct options so that polling does not build a client each time."""
-    options = dict(option_items)
-    endpoint = options.get("AWS_ENDPOINT_URL")
-    scheme = "http" if options.get("AWS_ALLOW_HTTP", "").lower() == "true" else "https"
-    if endpoint and "://" in endpoint:
-        scheme, endpoint = endpoint.split("://", 1)
-    kwargs = {
-        "access_key": options.get("AWS_ACCESS_KEY_ID"),
-        "secret_key": options.get("AWS_SECRET_ACCESS_KEY"),
-        "session_token": options.get("AWS_SESSION_TOKEN"),
-        "region": options.get("AWS_REGION") or options.get("AWS_DEFAULT_REGION"),
-        "endpoint_override": endpoint,
-    }
-    return pafs.S3FileSystem(scheme=scheme, **{k: v for k, v in kwargs.items() if v})
+def _lock_path(coin: str) -> str:
+    return f"promoted/.{coin_file_name(coin)}.lock"
 
 
 def set_path(coin: str, param_set_id: str) -> str:
@@ -224,12 +123,12 @@ def pointer_path(coin: str) -> str:
     return f"promoted/{coin_file_name(coin)}.json"
 
 
-def _store(lake_root: str | Path) -> tuple[Lake, _Files]:
+def _store(lake_root: str | Path) -> tuple[Lake, LakeFiles]:
     lake = Lake(lake_root)
-    return lake, _Files(lake)
+    return lake, LakeFiles(lake, unreadable=UnreadableRegistryFile)
 
 
-def _read_set(files: _Files, coin: str, param_set_id: str) -> tuple[ParamSet, bytes]:
+def _read_set(files: LakeFiles, coin: str, param_set_id: str) -> tuple[ParamSet, bytes]:
     data = files.read(set_path(coin, param_set_id))
     if data is None:
         raise UnknownParameterSet(f"{coin}: no parameter set {param_set_id!r}")
@@ -244,7 +143,7 @@ def load_set(lake_root: str | Path, coin: str, param_set_id: str) -> ParamSet:
     return _read_set(_store(lake_root)[1], coin, param_set_id)[0]
 
 
-def _read_pointer(files: _Files, coin: str) -> Pointer | None:
+def _read_pointer(files: LakeFiles, coin: str) -> Pointer | None:
     """The pointer, re-read while it parses as torn (impossible with atomic replacement; cheap to guard)."""
     problem = ""
     for _ in range(_READ_ATTEMPTS):
@@ -292,7 +191,7 @@ def _recorded_pointer(lake_root: str | Path, coin: str) -> Pointer | None:
     return Pointer(row["param_set_id"], row["pointer_version"], row["decided_at_ms"], row["sha256"] or "")
 
 
-def _current_pointer(lake_root: str | Path, files: _Files, coin: str) -> Pointer | None:
+def _current_pointer(lake_root: str | Path, files: LakeFiles, coin: str) -> Pointer | None:
     """The pointer; when the file holds something else, the decision log's last promotion (the caller then
     replaces the file). A directory in its place raises :class:`UnreadableRegistryFile`."""
     try:
@@ -303,7 +202,7 @@ def _current_pointer(lake_root: str | Path, files: _Files, coin: str) -> Pointer
         return _recorded_pointer(lake_root, coin)
 
 
-def _read_pointer_or_none(files: _Files, coin: str) -> Pointer | None:
+def _read_pointer_or_none(files: LakeFiles, coin: str) -> Pointer | None:
     try:
         return _read_pointer(files, coin)
     except UnreadableRegistryFile:
@@ -317,7 +216,7 @@ def read_pointer(lake_root: str | Path, coin: str) -> Pointer | None:
 
 
 def pointer_stamp(lake_root: str | Path, coin: str) -> tuple[int, ...] | None:
-    """One stat of the pointer file: changes whenever the pointer is replaced (see :class:`_Files.stamp`)."""
+    """One stat of the pointer file: changes whenever the pointer is replaced (see :class:`LakeFiles.stamp`)."""
     return _store(lake_root)[1].stamp(pointer_path(coin))
 
 
@@ -371,7 +270,7 @@ def register_candidate(lake_root: str | Path, param_set: ParamSet, *, at_ms: int
     """
     lake, files = _store(lake_root)
     coin, set_id = param_set.coin, param_set.param_set_id
-    with files.lock(coin):
+    with files.lock(_lock_path(coin)):
         if files.read(set_path(coin, set_id)) is None:
             files.write(set_path(coin, set_id), param_set.to_json())
         stored, data = _read_set(files, coin, set_id)
@@ -382,7 +281,7 @@ def register_candidate(lake_root: str | Path, param_set: ParamSet, *, at_ms: int
     return stored
 
 
-def _install(lake: Lake, files: _Files, coin: str, target: ParamSet, data: bytes, reason: str,
+def _install(lake: Lake, files: LakeFiles, coin: str, target: ParamSet, data: bytes, reason: str,
              rollback_to: str | None, retire_reason: str, at_ms: int) -> Pointer:
     """Record the promotion (and the retirement of the live set) in one commit, then replace the pointer (a
     broken pointer file included: ``current`` then comes from the decision log)."""
@@ -403,7 +302,7 @@ def promote(lake_root: str | Path, coin: str, param_set_id: str, reason: str, *,
     :class:`UnknownParameterSet` for an id that was never stored.
     """
     lake, files = _store(lake_root)
-    with files.lock(coin):
+    with files.lock(_lock_path(coin)):
         target, data = _read_set(files, coin, param_set_id)
         current = _current_pointer(lake_root, files, coin)
         if current is not None and current.param_set_id == param_set_id:
@@ -425,7 +324,7 @@ def _recorded_rollback_to(lake_root: str | Path, coin: str, pointer: Pointer) ->
 def reject(lake_root: str | Path, coin: str, param_set_id: str, reason: str, *, at_ms: int | None = None) -> None:
     """Record that a set must not be promoted by the pipeline (an operator may still promote it by hand)."""
     lake, files = _store(lake_root)
-    with files.lock(coin):
+    with files.lock(_lock_path(coin)):
         if files.read(set_path(coin, param_set_id)) is None:
             raise UnknownParameterSet(f"{coin}: no parameter set {param_set_id!r}")
         current = _current_pointer(lake_root, files, coin)
@@ -441,7 +340,7 @@ def rollback(lake_root: str | Path, coin: str, reason: str = "rollback", *, at_m
     when the target has since been rejected (promote a set explicitly instead).
     """
     lake, files = _store(lake_root)
-    with files.lock(coin):
+    with files.lock(_lock_path(coin)):
         current = _current_pointer(lake_root, files, coin)
         if current is None:
             raise NoPromotedSet(f"{coin}: nothing is promoted, nothing to roll back")

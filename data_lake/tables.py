@@ -364,8 +364,9 @@ def _fit_table(name: str, description: str) -> Table:
             key=("coin", "date", "model", "segment", "param"),
             description=(
                 f"{description} One row per estimate: value and standard error with unit, the window "
-                "[window_start_ms, window_end_ms), sample size n, status ('ok' / 'insufficient_samples' / "
-                "'failed'), goodness of fit as JSON, data warnings, and the code version. date = window end day."
+                "[window_start_ms, window_end_ms), sample size n, status ('ok' / 'low_coverage': the data cover "
+                "under half the window / 'insufficient_samples' / 'failed'), goodness of fit as JSON, data warnings, "
+                "and the code version. date = window end day."
             ),
         )
     )
@@ -615,6 +616,28 @@ ALERTS = register(
     )
 )
 
+RUN_FAILURES = register(
+    Table(
+        "run_failures",
+        {
+            **_PART,
+            "run_id": pl.String(),
+            "time": pl.Int64(),
+            "job_name": pl.String(),
+            "partition": pl.String(),
+            "failed_steps": pl.String(),
+            "message": pl.String(),
+        },
+        key=("coin", "date", "run_id"),
+        description=(
+            "Failed Dagster runs, one row per run, written only by the run-failure sensor and keyed by the partition "
+            "that failed (coin, date); a run without a (coin, day) partition has coin '' and the UTC day it failed. "
+            "time = when the failure was recorded; failed_steps and message say what broke. The alerts asset "
+            "merges each (coin, date)'s rows as critical RunFailed alerts."
+        ),
+    )
+)
+
 WALK_FORWARD_PNL = register(
     Table(
         "walk_forward_pnl",
@@ -629,7 +652,7 @@ WALK_FORWARD_PNL = register(
 
 COMPONENT_VERDICT = register(
     Table(
-        "component_verdict",
+        "component_verdicts",
         {
             **_PART,
             "rank": pl.Int32(),

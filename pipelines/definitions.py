@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets import fits, ingest, ingest_checks, lead_lag, measurement, niche, promotion, validation
-from assets.partitions import COIN_DAY, DAILY
+from assets.catalogue_specs import catalogued
 from pipelines.executors import executor_from_env
 from pipelines.maintenance import lake_maintenance, lake_maintenance_schedule
 from pipelines.resources import DataLakeResource
@@ -12,7 +12,6 @@ from pipelines.sensors import raw_arrival_sensor, run_failure_alert
 ingest_job = dg.define_asset_job(
     "ingest",
     selection=dg.AssetSelection.assets(ingest.raw_captures, ingest.clean_tables),
-    partitions_def=COIN_DAY,
     description="Raw captures -> clean tables and quarantine for one (coin, day), with their blocking checks.",
 )
 
@@ -21,25 +20,39 @@ NIGHTLY_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.groups("niche")
 nightly_job = dg.define_asset_job(
     "nightly_recalibration",
     selection=NIGHTLY_SELECTION,
-    partitions_def=COIN_DAY,
     description="Yesterday's (coin, day): clean, measure, fit over the training window, walk-forward, candidate, gate.",
 )
 
 nightly_schedule = dg.build_schedule_from_partitioned_job(
-    nightly_job, hour_of_day=0, minute_of_hour=30, name="nightly_recalibration_schedule"
+    nightly_job,
+    hour_of_day=0,
+    minute_of_hour=30,
+    name="nightly_recalibration_schedule",
+    description=(
+        "00:30 UTC: one `nightly_recalibration` run per known coin for yesterday (UTC), the day that just ended. "
+        "Starts STOPPED: turn it on in the UI (Automation) once the raw zone is fed."
+    ),
 )
 
 niche_job = dg.define_asset_job(
     "niche_selection",
     selection=dg.AssetSelection.groups("niche"),
-    partitions_def=DAILY,
     description="Every coin of one day: universe, market screen and time-of-day structure.",
 )
 
-niche_schedule = dg.build_schedule_from_partitioned_job(niche_job, hour_of_day=3, minute_of_hour=0, name="niche_selection_schedule")
+niche_schedule = dg.build_schedule_from_partitioned_job(
+    niche_job,
+    hour_of_day=3,
+    minute_of_hour=0,
+    name="niche_selection_schedule",
+    description=(
+        "03:00 UTC: one `niche_selection` run for yesterday (UTC) over every coin, after the nightly runs "
+        "have cleaned and marked it. Starts STOPPED."
+    ),
+)
 
 defs = dg.Definitions(
-    assets=[
+    assets=catalogued([
         ingest.raw_captures,
         ingest.clean_tables,
         measurement.features,
@@ -55,7 +68,7 @@ defs = dg.Definitions(
         niche.universe,
         niche.market_screen,
         niche.time_of_day,
-    ],
+    ]),
     asset_checks=[ingest_checks.reconciliation, *ingest_checks.gx_checks, *validation.VALIDATION_CHECKS],
     jobs=[ingest_job, nightly_job, niche_job, lake_maintenance],
     schedules=[nightly_schedule, niche_schedule, lake_maintenance_schedule],

@@ -9,7 +9,7 @@
 Both backfill in stages on ``--workers`` processes (``pipelines.backfill``: each coin's fits oldest day first);
 ``--train-hours``, ``--test-hours`` and ``--folds`` set the walk-forward's folds (default 1440 h / 168 h / 4 folds,
 the demo 6 h / 3 h / 4 folds).
-Runs land in the same instance the UI reads, so ``dagster dev -w workspace.yaml`` shows them afterwards.
+Runs land in the same instance the UI reads, so ``dg dev -w workspace.yaml`` shows them afterwards.
 """
 
 import argparse

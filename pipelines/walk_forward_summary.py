@@ -1,5 +1,6 @@
 """What each backfilled partition's walk-forward did, read from its materialisation: the report it wrote, or why it
-had no fold (in covered hours, with what one fold needs). The CLI prints only paths a run reported writing."""
+had no fold (in covered hours, with what one fold needs) and what it kept. The CLI prints only report URLs a run
+reported writing."""
 
 from __future__ import annotations
 
@@ -26,15 +27,16 @@ def materialisation_metadata(
 
 
 def walk_forward_lines(instance: dg.DagsterInstance, outcomes: Iterable[Outcome]) -> list[str]:
-    """One line per (coin, day) whose fits stage ran: the walk-forward report's path, or why there was none."""
+    """One line per (coin, day) whose fits stage ran: the walk-forward report's URL, or why there was none."""
     lines = []
     for o in sorted((o for o in outcomes if o.stage == FITS and o.run_id), key=lambda o: (o.coin, o.date)):
         metadata = materialisation_metadata(instance, "walk_forward", o.coin, o.date, o.run_id)
         if metadata is None:
             said = f"not materialised (run {o.run_id[:8]} failed)"
-        elif "report" in metadata:
-            said = f"report {metadata['report']}"
+        elif "skipped" in metadata:
+            kept = metadata.get("kept_earlier_result")
+            said = metadata["skipped"] + (f"; kept {kept}" if kept else "")
         else:
-            said = metadata["skipped"]
+            said = f"report {metadata['report']}"
         lines.append(f"  {o.coin} {o.date} walk-forward: {said}")
     return lines

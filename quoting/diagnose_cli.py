@@ -11,7 +11,7 @@ import polars as pl
 from data_lake.lake import Lake
 from validation.verdict_text import morning_text
 
-TABLE = "component_verdict"
+TABLE = "component_verdicts"
 
 
 def diagnose_main(lake_root: str | Path, coin: str, date: dt.date | None = None) -> tuple[str, int]:

@@ -377,3 +377,22 @@ def test_quoter_logs_become_quoter_log_rows_and_their_predictions_reach_own_fill
     assert log["param_set_id"].to_list() == ["abc", "abc"]
     own = result.tables["fills"].row(0, named=True)
     assert (own["pred_fill_prob"], own["pred_adverse_bps"], own["belief_calm"]) == (0.2, 0.8, 0.9)
+
+
+def test_the_corpus_passes_every_ingest_suite(raw_root: Path, corpus: dict[str, int]) -> None:
+    """The blocking Great Expectations suites accept what the cleaning writes from real wire formats (own fills,
+    order updates, quoter logs, a quarantine of every kind of damage): a suite that failed here would stop every
+    real ingest."""
+    from assets.quality import run_suite
+
+    t = START + 7 * H
+    quote = {"coin": COIN, "time": t, "mode": "paper", "param_set_id": "abc", "mid": 100.05, "pred_adverse_bps": 0.8,
+             "belief_calm": 0.9, "belief_volatile": 0.1, "belief_cascade": 0.0,
+             "bid": {"px": 100.0, "sz": 0.5, "pred_fill_prob": 0.2}, "ask": {"px": 100.1, "sz": 0.5, "pred_fill_prob": 0.25}}
+    raw_zone.write_lines(raw_zone.raw_path(raw_root, "quoter", DAY, 7, COIN), [env(t, {"channel": "quoterQuote", "data": quote})])
+    result = clean_partition(raw_root, COIN, DAY)
+    tables = {**result.tables, "quarantine": result.quarantine}
+    assert all(tables[name].height for name in ("order_updates", "quoter_log", "quarantine", "fills"))
+    for name, df in tables.items():
+        outcome = run_suite(name, df, DAY)
+        assert outcome.success, (name, outcome.failures)

@@ -15,7 +15,9 @@ import pytest
 from assets import fits, ingest, measurement
 from assets.fits import fit_window
 from assets.partitions import COINS, partition_key
+from assets.quality import day_bounds_ms
 from assets.regime_state import day_regime_beliefs, regime_params
+from calibration.coverage import Coverage
 from calibration.fill_intensity import taker_orders
 from calibration.fit_result import FitResult
 from calibration.mids import mid_series
@@ -111,7 +113,8 @@ def test_every_fit_table_holds_the_two_day_window(demo: Demo) -> None:
         assert "| segment | model | param | value | SE |" in meta["estimates"].value
     plots = {"regime_fit": "regime_timeline", "kappa_fit": "fill_intensity", "hawkes_fit": "qq_plot"}
     for name, key in plots.items():
-        assert demo.metadata[name][key].value.startswith("![")
+        link = demo.metadata[name][key].value  # a PNG file in the lake, not base64 in the event log
+        assert link.startswith("file://") and Path(link.removeprefix("file://")).read_bytes().startswith(b"\x89PNG")
 
 
 def assert_two_states_with_the_true_transitions(rows: pl.DataFrame, truth: dict) -> None:
@@ -247,6 +250,43 @@ def test_day_regime_beliefs_are_causal_and_stamped_at_the_bar_end(demo: Demo) ->
     assert np.mean(beliefs["regime"].to_numpy() == np.asarray(["calm", "volatile"])[truth]) > 0.95
 
 
+@pytest.mark.slow
+def test_a_capture_outage_is_excluded_from_the_fits_exposure(demo: Demo) -> None:
+    """Six hours of DAY2 lost (no book, no trades): kappa and Hawkes fits integrate over the 42 covered hours, so A
+    and mu still cover the truth; over the 48 calendar hours they would be an eighth too low."""
+    start = day_bounds_ms(DAY2)[0] + 6 * 3_600_000
+    outage = pl.col("time").is_between(start, start + 6 * 3_600_000, closed="left")
+    kept = {name: demo.rows(name) for name in ("book", "trades")}
+    try:
+        for name, rows in kept.items():
+            demo.lake.write_partition(name, rows.filter(~outage), COIN, DAY2)
+        result = demo.materialise([fits.kappa_fit, fits.hawkes_fit], DAY2)
+        assert result.success
+        meta = {
+            e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
+            for e in result.get_asset_materialization_events()
+        }
+        for name in ("kappa_fit", "hawkes_fit"):
+            assert meta[name]["covered_hours"].value == pytest.approx(42.0, abs=0.01), name
+            assert meta[name]["covered_intervals"].value == 2, name
+        kappa, hawkes = demo.rows("kappa_fit"), demo.rows("hawkes_fit")
+        fill, flow = demo.truth["fill_intensity"], demo.truth["taker_orders"]
+        assert_covers(kappa, "fill_intensity", "all", "A", fill["a_per_s"])
+        a, se, _ = estimate(kappa, "fill_intensity", "all", "A")
+        assert fill["a_per_s"] - a * 42 / 48 > 3 * se  # the calendar window's answer
+        assert_covers(hawkes, "hawkes_exp", "all", "mu", flow["mu_per_s"])
+        gof = json.loads(hawkes.filter(pl.col("model") == "hawkes_exp")["goodness_of_fit"][0])
+        assert gof["covered_s"] == pytest.approx(42 * 3600, abs=5)
+        assert gof["covered_fraction"] == pytest.approx(0.875, abs=1e-4)
+        a_07, se_07, n_07 = estimate(kappa, "fill_intensity", "hour=07", "A")  # seen on DAY1 only: half the exposure
+        assert abs(a_07 - fill["a_per_s"]) < 3 * se_07
+        assert n_07 < 0.7 * estimate(kappa, "fill_intensity", "hour=05", "A")[2]
+    finally:
+        for name, rows in kept.items():
+            demo.lake.write_partition(name, rows, COIN, DAY2)
+        assert demo.materialise([fits.kappa_fit, fits.hawkes_fit], DAY2).success
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # pure helpers
 
@@ -342,7 +382,7 @@ def test_own_quotes_are_checked_against_the_fitted_fill_probability() -> None:
     tick = infer_tick_size(pl.concat([book["bid_px_1"], book["ask_px_1"]]))
     mids = mid_series(book)
     fitted = fit_kappa_window(
-        taker_orders(trades, mids, tick_size=tick), mids, tick_size=tick, start_ms=start, end_ms=end,
+        taker_orders(trades, mids, tick_size=tick), mids, tick_size=tick, coverage=Coverage.full(start, end),
         order_updates=updates, fills=reached,
     )
     check: FitResult = dict(fitted.fits)["own_quotes"]

@@ -9,11 +9,7 @@ from statsmodels.stats.diagnostic import acorr_ljungbox
 
 from calibration.fit_result import InsufficientSamples
 from calibration.hawkes import (
-    count_moments,
-    fit_hawkes_exp,
-    fit_hawkes_exp_moments,
     hawkes_exp_compensator,
-    hawkes_exp_fano_factor,
     hawkes_exp_gradient,
     hawkes_exp_hessian,
     hawkes_exp_loglik,
@@ -21,13 +17,15 @@ from calibration.hawkes import (
     merge_ties,
 )
 from calibration.hawkes_bivariate import (
-    fit_hawkes_exp_bivariate,
     hawkes_exp_bivariate_gradient,
     hawkes_exp_bivariate_loglik,
     hawkes_exp_bivariate_residuals,
     spectral_radius,
 )
+from calibration.hawkes_bivariate_fit import fit_hawkes_exp_bivariate
+from calibration.hawkes_fit import fit_hawkes_exp
 from calibration.hawkes_gof import exponential_qq, ljung_box, time_rescaling_tests
+from calibration.hawkes_moments import count_moments, fit_hawkes_exp_moments, hawkes_exp_fano_factor
 
 hawkes = pytest.importorskip("tick.hawkes", reason="tick is the reference implementation (extra 'reference')")
 
@@ -158,10 +156,18 @@ def test_wald_intervals_cover_truth_at_nominal_rate():
 
 
 def test_window_offset_gives_the_same_fit(events):
-    shifted = fit_hawkes_exp(events[:5000] + 1.7e9, 1.7e9 + 4000.0, start_time=1.7e9)
+    # A whole number of days keeps every event's hour of day, so the hour-of-day baseline too.
+    days = 19_675 * 86_400.0  # 2023-11-14 00:00 UTC in epoch seconds
+    shifted = fit_hawkes_exp(events[:5000] + days, days + 4000.0, start_time=days)
     plain = fit_hawkes_exp(events[:5000], 4000.0)
+    assert shifted.estimates.keys() == plain.estimates.keys()
     for name in plain.estimates:
         assert shifted.estimates[name] == pytest.approx(plain.estimates[name], rel=1e-5)
+    # The constant baseline does not depend on the time of day at all.
+    constant = fit_hawkes_exp(events[:5000] + 1.7e9, 1.7e9 + 4000.0, start_time=1.7e9, baseline="constant")
+    plain = fit_hawkes_exp(events[:5000], 4000.0, baseline="constant")
+    for name in plain.estimates:
+        assert constant.estimates[name] == pytest.approx(plain.estimates[name], rel=1e-5)
 
 
 def test_too_few_events_raise():

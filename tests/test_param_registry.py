@@ -558,3 +558,44 @@ def test_param_set_ids_cannot_name_files_outside_the_registry(root: Path, tmp_pa
         {"param_set_id": "../../x", "version": 1, "promoted_at_ms": 0, "sha256": file_sha(root, a)}))
     with pytest.raises(InvalidParameterSet, match="pointer .* unreadable .*'../../x' is not a parameter set id"):
         load_promoted(root, COIN)
+
+
+def test_an_identical_rerun_of_the_walk_forward_finds_the_same_set(root: Path) -> None:
+    """The candidate's evidence is the walk-forward's pooled row; that row says when it ran (``run_at_ms``), which
+    made every rerun of an unchanged day register a new set (issue 16). The id now hashes only what was found."""
+    import datetime as dt
+
+    import polars as pl
+
+    from assets.promotion import PromotionConfig, candidate_evidence
+    from data_lake.lake import Lake
+    from data_lake.tables import INGEST_ACCOUNTING, WALK_FORWARD, WALK_FORWARD_PNL
+    from validation.candidate import CANDIDATE
+    from validation.walk_forward_run import POOLED
+
+    day = dt.date(2026, 1, 2)
+    lake = Lake(root)
+    start = WINDOW_END_MS - 24 * HOUR_MS
+    pnl = pl.DataFrame({"coin": COIN, "date": day, "fold": 0, "time": [start + 60_000 * k for k in range(30)],
+                        "variant": CANDIDATE, "pnl": [0.01 * ((k % 3) - 0.5) for k in range(30)]})
+    lake.write_partition("walk_forward_pnl", WALK_FORWARD_PNL.conform(pnl), COIN, day)
+    accounting = {"records_in": 10, "spilled_in": 0, "clean_rows": 9, "quarantined": 1, "duplicates": 0, "spilled_out": 0}
+    lake.write_partition("ingest_accounting", INGEST_ACCOUNTING.conform(pl.DataFrame([{"coin": COIN, "date": day, **accounting}])),
+                         COIN, day)
+
+    def run_walk_forward_at(run_at_ms: int) -> ParamSet:
+        rows = pl.DataFrame([
+            {"coin": COIN, "date": day, "fold": fold, "variant": CANDIDATE, "status": "ok", "pnl": 0.15, "n_fills": 240,
+             "sharpe_per_period": 0.08, "run_at_ms": run_at_ms, "code_version": "0.1.0+test"}
+            for fold in (0, POOLED)
+        ])
+        lake.write_partition("walk_forward", WALK_FORWARD.conform(rows), COIN, day)
+        evidence = candidate_evidence(lake, COIN, day, PromotionConfig())
+        assert evidence["walk_forward"]["figures"]["n_fills"] == 240
+        return ParamSet.create(coin=COIN, window_start_ms=start, window_end_ms=WINDOW_END_MS, code_version="0.1.0+test",
+                               parameters=parameters(), evidence=evidence, created_at_ms=run_at_ms)
+
+    first = register_candidate(root, run_walk_forward_at(WINDOW_END_MS + 1))
+    rerun = register_candidate(root, run_walk_forward_at(WINDOW_END_MS + 7 * HOUR_MS))
+    assert rerun.param_set_id == first.param_set_id
+    assert decisions(root, COIN)["status"].to_list() == ["candidate"]

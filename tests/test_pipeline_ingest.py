@@ -28,6 +28,10 @@ def test_ingest_materialises_clean_tables_with_passing_checks(tmp_path: Path, de
         "gx_book_suite": True,
         "gx_asset_ctx_suite": True,
         "gx_fills_suite": True,
+        "gx_order_updates_suite": True,
+        "gx_quoter_log_suite": True,
+        "gx_quarantine_suite": True,
+        "gx_raw_captures_suite": True,
     }
     lake = Lake(tmp_path / "lake", storage_options={})
     trades = lake.read_partition("trades", DEMO_COIN, DEMO_DAY)
@@ -35,6 +39,9 @@ def test_ingest_materialises_clean_tables_with_passing_checks(tmp_path: Path, de
     assert trades.height > 10_000
     assert book.filter(pl.col("source") == "l2Book").height > 150_000
     assert (book["ask_px_1"] > book["bid_px_1"]).all()
+    rows = {e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata.get("dagster/row_count")
+            for e in result.get_asset_materialization_events()}
+    print({name: count.value if count else None for name, count in rows.items()})
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {"raw_captures", "trades", "book", "asset_ctx", "fills", "order_updates", "quarantine"} <= materialised
 

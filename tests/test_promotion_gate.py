@@ -172,8 +172,29 @@ def test_malformed_evidence_fails_closed_without_raising() -> None:
     decision = evaluate_gate(ev, None)
     assert not decision.promote
     assert len(failures(decision)) == 3  # the fill calibration and both P&L checks
-    assert any("fill-probability calibration: evidence missing or malformed (KeyError" in r for r in decision.reasons)
+    assert "fail: fill-probability calibration: evidence incomplete: no 'fill_probability' where the check expects it" in (
+        decision.reasons)
     assert not evaluate_gate({}, None).promote
+
+
+def test_missing_walk_forward_evidence_is_a_readable_rejection() -> None:
+    """The review saw ``KeyError: 'walk_forward'`` when the walk-forward was skipped; the reason must say why."""
+    ev = evidence(pnl(0.5, 0))
+    del ev["walk_forward"]
+    ev["missing"] = {"walk_forward": "the walk-forward of 2026-01-02 has no complete fold"}
+    decision = evaluate_gate(ev, None)
+    assert not decision.promote
+    assert "fail: out-of-sample fills: no walk_forward evidence for the candidate: the walk-forward of 2026-01-02 " \
+           "has no complete fold" in decision.reasons
+    assert not any("KeyError" in r for r in decision.reasons)
+    del ev["missing"]
+    assert "fail: out-of-sample fills: no walk_forward evidence for the candidate (the evidence has no such section)" in (
+        evaluate_gate(ev, None).reasons)
+    incumbent = evidence(pnl(0.5, 0))
+    del incumbent["walk_forward"]
+    compared = evaluate_gate(evidence(pnl(0.5, 0)), incumbent).reasons
+    assert "fail: comparison with the baseline: the promoted set's evidence has no walk_forward section, so nothing to " \
+           "compare with" in compared
 
 
 def test_decision_is_the_same_after_storing_the_evidence_as_json() -> None:

@@ -67,3 +67,46 @@ def test_duplicate_trade_keys_and_missing_columns_fail() -> None:
 def test_a_crossed_book_fails() -> None:
     crossed = book().with_columns(pl.col("bid_px_1").alias("ask_px_1"), pl.col("ask_px_1").alias("bid_px_1"))
     assert ("expect_column_pair_values_a_to_be_greater_than_b", "") in failed("book", crossed)
+
+
+def order_updates(n: int = 10) -> pl.DataFrame:
+    return pl.DataFrame({
+        "coin": ["DEMO"] * n, "time": [START + 1_000 * i for i in range(n)], "oid": list(range(n)),
+        "side": [1, -1] * (n // 2), "status": ["open"] * n, "limit_px": [25.0] * n, "sz": [1.0] * n,
+    })
+
+
+def quoter_log(n: int = 10) -> pl.DataFrame:
+    return pl.DataFrame({
+        "coin": ["DEMO"] * n, "time": [START + 1_000 * i for i in range(n)], "channel": ["quoterQuote"] * n,
+        "payload": ["{}"] * n, "side": [1, None] * (n // 2), "pred_fill_prob": [0.3] * n,
+        "belief_calm": [0.9] * n, "belief_volatile": [0.1] * n, "belief_cascade": [0.0] * n,
+    })
+
+
+def quarantine(n: int = 4) -> pl.DataFrame:
+    return pl.DataFrame({
+        "source": ["ws"] * n, "file": ["a.jsonl.lz4"] * n, "line": list(range(1, n + 1)), "item": [0] * n,
+        "reason": ["unparseable JSON"] * n,
+    })
+
+
+def raw_captures(n: int = 3) -> pl.DataFrame:
+    return pl.DataFrame({"source": ["ws"] * n, "file": [f"{h}/DEMO.jsonl.lz4" for h in range(n)], "bytes": [10] * n,
+                         "lines": [2] * n})
+
+
+def test_every_ingested_table_has_a_suite_that_passes_clean_data_and_fails_damage() -> None:
+    """The four tables that had no suite (issue 16): each passes a clean partition and names the damage."""
+    assert failed("order_updates", order_updates()) == set()
+    assert failed("quoter_log", quoter_log()) == set()
+    assert failed("quarantine", quarantine()) == set()
+    assert failed("raw_captures", raw_captures()) == set()
+    assert ("expect_column_values_to_be_in_set", "side") in failed(
+        "order_updates", order_updates().with_columns(side=pl.lit(0)))
+    assert ("expect_column_values_to_be_between", "pred_fill_prob") in failed(
+        "quoter_log", quoter_log().with_columns(pred_fill_prob=pl.lit(1.5)))
+    assert ("expect_column_values_to_be_between", "line") in failed(
+        "quarantine", quarantine().with_columns(line=pl.lit(0)))
+    assert ("expect_column_values_to_be_unique", "file") in failed(
+        "raw_captures", raw_captures().with_columns(file=pl.lit("0/DEMO.jsonl.lz4")))

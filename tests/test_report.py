@@ -6,7 +6,6 @@ import base64
 import io
 import re
 from html.parser import HTMLParser
-from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -14,26 +13,30 @@ import polars as pl
 import pytest
 
 from validation.baseline import markout_curve
-from validation.calibration_metrics import reliability_diagram
+from validation.calibration_metrics import diagram_range, reliability_diagram
 from validation.report import (
     PNG_SIGNATURE,
     KeyFigure,
     ReportSection,
     build_report,
     cards_html,
+    decision_section,
     figure_html,
     format_value,
     markout_figure,
     paragraph,
+    pending_decision,
     plot_equity_curves,
     plot_regime_timeline,
+    plot_variant_differences,
     reliability_figure,
     table_html,
     verdict_frame,
     verdict_table_html,
-    write_report,
+    with_decision,
 )
 from validation.significance import component_verdict
+from validation.walk_forward_run import identical_variants
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 HOSTILE = '<script>alert("x")</script> & "quoted" \'single\' <img src=//evil.example/x onerror=alert(1)>'
@@ -195,7 +198,10 @@ def test_table_html_formats_and_escapes_cells():
 def test_verdict_table_lists_decisions_and_interval_level():
     v = verdicts()
     frame = verdict_frame(v)
-    assert frame.columns == ["component", "decision", "p_value", "n", "n_effective", "effect", "ci_low", "ci_high"]
+    assert frame.columns == [
+        "component", "identical_to", "decision", "p_value", "n", "n_effective", "effect", "ci_low", "ci_high"
+    ]
+    assert frame["identical_to"].null_count() == frame.height
     assert frame["decision"].to_list() == [v[k].decision for k in v]
     assert set(frame["decision"]) <= {"keep", "remove", "insufficient evidence"}
     assert frame.filter(pl.col("component") == HOSTILE)["decision"].item() == "insufficient evidence"
@@ -222,8 +228,59 @@ def test_plots_return_png_bytes_and_reject_empty_inputs():
         figure_html(b"GIF89a", "caption", 1, 0.95)
 
 
-def test_write_report_round_trips(tmp_path: Path):
+def test_the_gate_fills_the_pending_decision_section_and_nothing_else():
     document = build_report("Run", [ReportSection("Only", [paragraph("caf\u00e9 \u2013 \u03b1")])])
-    path = write_report(tmp_path / "nested" / "report.html", document)
-    assert path.read_text(encoding="utf-8") == document
-    assert parse(path.read_text(encoding="utf-8")).errors == []
+    pending = with_decision(document, pending_decision("run-1"))
+    assert "Promotion decision: pending" in pending and "run-1" in pending and parse(pending).errors == []
+    decided = with_decision(pending, decision_section(
+        "rejected", {"param_set_id": "ps-9", "gate run": "run-2", "walk-forward run": "run-1"}, [HOSTILE]))
+    assert "pending" not in decided and decided.count("Promotion decision") == 1
+    assert "ps-9" in decided and "run-2" in decided and "<script>" not in decided and parse(decided).errors == []
+    assert decided.replace(decided[decided.index("<!-- promotion-decision -->"):
+                                  decided.index("<!-- /promotion-decision -->") + 28], "") == document
+    with pytest.raises(ValueError, match="no <main>"):
+        with_decision("<html></html>", pending_decision("run-1"))
+
+
+def test_identical_variants_name_the_first_earlier_variant_with_the_same_pnl():
+    pnl = pl.DataFrame({"time": [T0, T0 + 60_000, T0 + 120_000], "baseline": [1.0, -2.0, 0.5],
+                        "+a": [1.0, -2.0, 0.5], "+b": [1.0, -2.0, 0.4], "+c": [1.0, -2.0, 0.4], "+d": [1.0, -2.0, 0.5]})
+    assert identical_variants(pnl, ["baseline", "+a", "+b", "+c", "+d"]) == {"+a": "baseline", "+c": "+b", "+d": "baseline"}
+    v = verdicts()
+    out = verdict_table_html(v, identical={"+vpin_widening": "+hawkes_kappa"})
+    assert "identical_to" in out and out.count("+hawkes_kappa") == 2
+
+
+def test_variant_differences_plot_one_panel_per_variant_with_its_band():
+    rng = np.random.default_rng(9)
+    time = pl.Series(T0 + 60_000 * np.arange(300, dtype=np.int64))
+    png = plot_variant_differences(
+        time,
+        {"+a": rng.normal(0.1, 1.0, 300), "+b": np.zeros(300), "+c": rng.normal(-0.1, 1.0, 300)},
+        {"+a": (0.01, 0.2), "+b": None, "+c": (-0.2, float("nan"))},
+        {"+b": "identical to baseline"},
+    )
+    image = mpimg.imread(io.BytesIO(png), format="png")
+    assert png.startswith(PNG_SIGNATURE) and image.shape[0] > image.shape[1] / 2  # two rows of panels
+    with pytest.raises(ValueError, match="no variant"):
+        plot_variant_differences(time, {}, {})
+
+
+def test_reliability_diagram_is_drawn_on_the_forecasts_range():
+    """Fill probabilities of a few percent were squeezed into the corner of a 0-1 square."""
+    rng = np.random.default_rng(10)
+    forecasts = rng.uniform(0.01, 0.05, 20_000)
+    outcomes = (rng.random(20_000) < forecasts).astype(float)
+    low, high = diagram_range(reliability_diagram(outcomes, forecasts))
+    assert 0.0 <= low < 0.01 and 0.05 < high < 0.1
+    wide = rng.uniform(0.0, 1.0, 5_000)
+    assert diagram_range(reliability_diagram((rng.random(5_000) < wide).astype(float), wide)) == (0.0, 1.0)
+
+
+def test_tables_fit_the_page():
+    wide = pl.DataFrame({f"a_rather_long_column_name_{k}": [1234.5678] for k in range(20)})
+    out = table_html(wide)
+    assert out.startswith('<div class="table-wrap"><table>') and out.endswith("</table></div>")
+    document = build_report("Run", [ReportSection("Wide", [out])])
+    assert ".table-wrap { max-width: 100%; overflow-x: auto;" in document
+    assert "th { background: #f0f0f0; text-align: left; overflow-wrap: anywhere;" in document

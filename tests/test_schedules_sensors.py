@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +12,7 @@ from assets.partitions import COINS, utc_today
 from data_lake import raw_zone
 from pipelines.definitions import defs
 from pipelines.resources import DataLakeResource
-from pipelines.sensors import new_raw_partitions
+from pipelines.sensors import RawCursor, new_raw_partitions
 
 
 def test_nightly_schedule_runs_yesterday_for_every_coin_at_0030_utc() -> None:
@@ -42,7 +42,7 @@ def test_raw_arrival_sensor_requests_new_partitions_once_and_adds_coins(tmp_path
         raw_zone.write_lines(raw_zone.raw_path(raw, "ws", dt.date(2026, 1, 2), 0, "xyz:NVDA"), [line])
         third = sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=first.cursor))
         assert [r.partition_key for r in third.run_requests] == ["xyz:NVDA|2026-01-02"]
-        assert json.loads(third.cursor).keys() >= json.loads(first.cursor).keys()
+        assert RawCursor.from_json(third.cursor).high_water.keys() == {"ws"}
 
 
 def test_raw_arrival_sensor_requests_only_partitions_and_takes_todays_files_after_midnight(tmp_path: Path) -> None:
@@ -60,12 +60,39 @@ def test_raw_arrival_sensor_requests_only_partitions_and_takes_todays_files_afte
         first = sensor(dg.build_sensor_context(instance=instance, resources=resources))
         assert [r.partition_key for r in first.run_requests] == ["BTC|2026-01-01"]
         assert first.dynamic_partitions_requests[0].partition_keys == ["BTC"]
-        assert not any(today.strftime("%Y%m%d") in path for path in json.loads(first.cursor))
+        assert today.strftime("%Y%m%d") not in first.cursor
         raw_zone.write_lines(raw_zone.raw_path(raw, "ws", dt.date(1970, 1, 2), 0, "BTC"), [line])
         second = sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=first.cursor))
         assert second.run_requests == [] and second.skip_reason.skip_message == (
             "raw files not ingested: BTC 1970-01-02: 1970-01-02 is before Hyperliquid's first data (2023-02-01, the "
             "first daily partition)")
-    after_midnight, cursor = new_raw_partitions(str(raw), json.loads(first.cursor), before=today + dt.timedelta(days=1))
-    assert after_midnight.keys() == {("BTC", today.isoformat()), ("BTC", "1970-01-02")}
-    assert cursor.keys() > json.loads(first.cursor).keys()
+    after_midnight, cursor = new_raw_partitions(str(raw), RawCursor.from_json(first.cursor), before=today + dt.timedelta(days=1))
+    assert after_midnight.keys() == {("BTC", today.isoformat()), ("BTC", "1970-01-02")}, "today's file is older than the others"
+    assert cursor.held_from == today + dt.timedelta(days=1)
+    assert new_raw_partitions(str(raw), cursor, before=today + dt.timedelta(days=1))[0] == {}
+
+
+def test_raw_arrival_cursor_stays_one_mark_per_source_and_sees_changes_and_same_tick_files(tmp_path: Path) -> None:
+    """The cursor used to hold every file ever seen; now it holds a high-water mark per source, whatever the
+    number of files, and still sees a changed file and a file stamped in the same tick as the mark."""
+    raw = tmp_path / "raw"
+    line = raw_zone.envelope(1_767_225_600_000_000_000, {"channel": "trades", "data": []})
+    day = dt.date(2026, 1, 1)
+    paths = [raw_zone.raw_path(raw, source, day, hour, "BTC") for source in ("ws", "archive") for hour in range(24)]
+    for path in paths:
+        raw_zone.write_lines(path, [line])
+    before = day + dt.timedelta(days=2)
+    changed, cursor = new_raw_partitions(str(raw), RawCursor(), before)
+    assert changed.keys() == {("BTC", "2026-01-01")}
+    assert cursor.high_water.keys() == {"ws", "archive"} and len(cursor.to_json()) < 1_000
+    assert new_raw_partitions(str(raw), RawCursor.from_json(cursor.to_json()), before)[0] == {}
+    latest = max(Path(p).stat().st_mtime_ns for p in paths)
+    os.utime(paths[3], ns=(latest + 5, latest + 5))
+    changed, cursor = new_raw_partitions(str(raw), cursor, before)
+    assert changed == {("BTC", "2026-01-01"): latest + 5}
+    same_tick = raw_zone.raw_path(raw, "ws", day + dt.timedelta(days=1), 0, "BTC")
+    raw_zone.write_lines(same_tick, [line])
+    os.utime(same_tick, ns=(latest + 5, latest + 5))
+    changed, cursor = new_raw_partitions(str(raw), cursor, before)
+    assert changed == {("BTC", "2026-01-02"): latest + 5}
+    assert new_raw_partitions(str(raw), cursor, before)[0] == {}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import dagster as dg
 import pytest
 from scipy import signal, stats
 
@@ -154,7 +155,9 @@ def test_time_of_day_asset_tables_every_dimension_with_cis_and_heatmaps(weekend_
         pooled = float((overall["value"] * overall["n_cells"]).sum() / overall["n_cells"].sum())
         assert pooled == pytest.approx(value, rel=0.05), metric
     metadata = result.asset_materializations_for_node("time_of_day")[0].metadata
-    assert metadata["heatmap_hour_of_day"].value.startswith("![hour_of_day](data:image/png;base64,")
+    heatmap = metadata["heatmap_hour_of_day"]
+    assert isinstance(heatmap, dg.UrlMetadataValue) and heatmap.value.startswith("file://")
+    assert Path(heatmap.value.removeprefix("file://")).read_bytes().startswith(b"\x89PNG")  # a file, not the event log
     assert "lowest_adverse_selection_minutes_to_funding" in metadata and metadata["days_in_window"].value == 3
 
 

@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 
 from assets.partitions import COINS, partition_key
-from assets.validation import VALIDATION_ASSETS, VALIDATION_CHECKS
+from assets.promotion import param_sets
+from assets.validation import VALIDATION_ASSETS, VALIDATION_CHECKS, WALK_FORWARD_TABLES
 from calibration.fill_log import enrich_fill_log
 from calibration.toxicity import book_signals
 from data_lake.demo_market import simulate
@@ -84,10 +85,12 @@ def test_walk_forward_writes_every_fold_and_variant_and_a_self_contained_report(
     assert set(pooled["verdict"].drop_nulls()) <= {"keep", "remove", "insufficient evidence"}
 
     metadata = result.asset_materializations_for_node("walk_forward_assets")[0].metadata
-    report = Path(metadata["report"].value)
-    assert report == Path(lake.root) / "reports" / DEMO.coin / f"{DAY.isoformat()}.html"
+    assert isinstance(metadata["report"], dg.UrlMetadataValue)
+    report = Path(lake.root) / "reports" / DEMO.coin / f"{DAY.isoformat()}.html"
+    assert metadata["report"].value == report.as_uri() and metadata["evidence_run_id"].value == result.run_id
     html = report.read_text()
     assert html.startswith("<!DOCTYPE html>") and "Component verdicts" in html
+    assert "Promotion decision: pending" in html and result.run_id in html
     assert len(re.findall(r'src="data:image/png;base64,', html)) >= 3
     assert not re.search(r'(src|href)="(?!data:|#)', html)  # nothing fetched from anywhere when opened
     assert "+hmm_blending" in metadata["verdicts"].value and metadata["complete_folds"].value == 3
@@ -97,7 +100,7 @@ def test_the_cli_line_names_the_report_its_run_wrote(materialised) -> None:
     result, lake, instance = materialised
     report = Path(lake.root) / "reports" / DEMO.coin / f"{DAY.isoformat()}.html"
     assert walk_forward_lines(instance, [Outcome(DEMO.coin, DAY, FITS, True, result.run_id)]) == [
-        f"  {DEMO.coin} {DAY} walk-forward: report {report}"
+        f"  {DEMO.coin} {DAY} walk-forward: report {report.as_uri()}"
     ]
     assert report.is_file()
     other_run = Outcome(DEMO.coin, DAY, FITS, False, "0" * 32)
@@ -148,7 +151,7 @@ def test_component_verdicts_come_from_the_same_walk_forward_run(materialised) ->
     """The third asset of the walk-forward: one row per diagnosis, largest weakness first, its (b) the walk_forward
     table's verdict p-values, the lead-lag row without a leader (the lake holds no BTC), the report's section."""
     result, lake, _ = materialised
-    verdicts = lake.read_partition("component_verdict", DEMO.coin, DAY).sort("rank")
+    verdicts = lake.read_partition("component_verdicts", DEMO.coin, DAY).sort("rank")
     assert verdicts["rank"].to_list() == [1, 2, 3, 4, 5]
     assert set(verdicts["component"]) == {"bipower", "hawkes", "hmm_blending", "vpin_widening", "lead_lag"}
     assert set(verdicts["verdict"]) <= {"add", "keep simple", "no fix", "untested"}
@@ -163,14 +166,14 @@ def test_component_verdicts_come_from_the_same_walk_forward_run(materialised) ->
                     if m.asset_key == dg.AssetKey("component_verdicts")).materialization.metadata
     assert metadata["largest_weakness"].value == verdicts["prediction"][0]
     assert metadata["action"].value in metadata["diagnosis"].value
-    html = Path(result.asset_materializations_for_node("walk_forward_assets")[0].metadata["report"].value).read_text()
+    html = (Path(lake.root) / "reports" / DEMO.coin / f"{DAY.isoformat()}.html").read_text()
     assert "Diagnosis: the largest weakness first" in html and lead_lag["reason"] in html
 
 
 def test_no_fold_clears_the_component_verdicts(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake", storage_options={})
     stale = pl.DataFrame({"coin": [DEMO.coin], "date": [DAY], "component": ["bipower"], "verdict": ["add"]})
-    lake.write_partition("component_verdict", stale, DEMO.coin, DAY)
+    lake.write_partition("component_verdicts", stale, DEMO.coin, DAY)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(COINS.name, [DEMO.coin])
     result = dg.materialize(
@@ -183,7 +186,7 @@ def test_no_fold_clears_the_component_verdicts(tmp_path: Path) -> None:
     event = next(m for m in result.get_asset_materialization_events()
                  if m.asset_key == dg.AssetKey("component_verdicts")).materialization
     assert "no fold" in event.metadata["skipped"].value
-    assert lake.read_partition("component_verdict", DEMO.coin, DAY).height == 0
+    assert lake.read_partition("component_verdicts", DEMO.coin, DAY).height == 0
 
 
 def test_too_little_history_for_one_fold_skips_and_clears_the_partition(tmp_path: Path) -> None:
@@ -193,16 +196,21 @@ def test_too_little_history_for_one_fold_skips_and_clears_the_partition(tmp_path
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(COINS.name, [DEMO.coin])
     result = dg.materialize(
-        [VALIDATION_ASSETS[0]],
+        [VALIDATION_ASSETS[0], *VALIDATION_CHECKS[:2]],
         partition_key=partition_key(DEMO.coin, DAY),
         instance=instance,
         resources={"data_lake": DataLakeResource(lake_root=lake.root)},
     )
     assert result.success
     metadata = result.asset_materializations_for_node("walk_forward_assets")[0].metadata
-    assert "needs 1608 h" in metadata["skipped"].value
+    assert "needs 1608 h" in metadata["skipped"].value and "kept_earlier_result" not in metadata
     assert lake.read_partition("walk_forward", DEMO.coin, DAY).height == 0
     assert lake.read_partition("calibration_metrics", DEMO.coin, DAY).height == 0
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(checks) == {"predictions_calibrated", "information_ratio_at_least_one"}
+    for check in checks.values():  # nothing validated is not green
+        assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+        assert "needs 1608 h" in check.metadata["no_evidence"].value
 
 
 def test_too_little_covered_book_is_reported_in_covered_hours_with_what_one_fold_needs(tmp_path: Path) -> None:
@@ -251,3 +259,39 @@ def test_fold_lengths_must_be_positive(tmp_path: Path) -> None:
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "greater than 0" in str(failure.event_specific_data.error.to_string())
+
+
+def test_a_relaunch_that_cannot_compute_keeps_the_evidence_fails_its_checks_and_the_gate_fills_the_report(
+    materialised,
+) -> None:
+    """The review's case: a relaunch with the default 60 d / 7 d folds on hours of demo data wrote empty partitions
+    over the day's validation and turned its checks green. Now it keeps the evidence and says so; the gate's
+    decision, its param_set_id and the runs land in the report."""
+    result, lake, instance = materialised
+    before = {name: lake.read_partition(name, DEMO.coin, DAY) for name in WALK_FORWARD_TABLES}
+    resources = {"data_lake": DataLakeResource(lake_root=lake.root)}
+    relaunch = dg.materialize([VALIDATION_ASSETS[0], *VALIDATION_CHECKS[:2]], partition_key=partition_key(DEMO.coin, DAY),
+                              instance=instance, resources=resources)
+    assert relaunch.success
+    for name, frame in before.items():
+        assert lake.read_partition(name, DEMO.coin, DAY).equals(frame), name
+    written = {m.asset_key.path[-1]: m.metadata for m in relaunch.asset_materializations_for_node("walk_forward_assets")}
+    assert set(written) == set(before)
+    for metadata in written.values():
+        assert "needs 1608 h" in metadata["skipped"].value and result.run_id in metadata["kept_earlier_result"].value
+    assert written["walk_forward"]["dagster/row_count"].value == before["walk_forward"].height
+    for check in relaunch.get_asset_check_evaluations():
+        assert not check.passed, check.check_name
+        said = check.metadata["no_evidence"].value
+        assert "could not compute it" in said and "needs 1608 h" in said and result.run_id in said
+
+    gate = dg.materialize([param_sets], partition_key=partition_key(DEMO.coin, DAY), instance=instance,
+                          resources=resources)
+    assert gate.success
+    decided = gate.asset_materializations_for_node("param_sets")[0].metadata
+    report = Path(lake.root) / "reports" / DEMO.coin / f"{DAY.isoformat()}.html"
+    assert decided["report"].value == report.as_uri()
+    html = report.read_text()
+    assert f"Promotion decision: {decided['decision'].value}" in html and "Promotion decision: pending" not in html
+    assert decided["param_set_id"].value in html and gate.run_id in html and result.run_id in html
+    assert html.count("promotion-decision -->") == 2  # one section, replaced in place

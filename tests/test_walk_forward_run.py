@@ -114,6 +114,18 @@ def test_too_few_fills_is_insufficient_evidence(frames: dict[str, pl.DataFrame])
     }
 
 
+def test_the_report_shows_each_variant_minus_the_baseline_and_flags_identical_ones(run: WalkForwardRun) -> None:
+    from validation.walk_forward_run import identical_variants, report_html
+
+    identical = identical_variants(run.pnl, run.variant_names)
+    assert [n for n in run.variant_names if n not in identical] == list(run.trials)
+    html = report_html(run, "walk-forward", 0)
+    assert "Each variant minus the baseline: cumulative per-period P&amp;L difference" in html
+    assert "identical_to</th>" in html
+    for name, earlier in identical.items():
+        assert f"<td>{name}</td><td>{earlier}</td>" in html  # the verdict row names the variant it repeats
+
+
 def test_an_optional_variant_without_its_data_is_left_out_and_the_others_evidence_stands(
     frames: dict[str, pl.DataFrame]
 ) -> None:

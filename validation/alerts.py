@@ -33,6 +33,7 @@ class AlertKind(StrEnum):
     INSUFFICIENT_SAMPLES = "InsufficientSamples"
     REGIME_SHIFT = "RegimeShift"
     INFORMATION_RATIO_BELOW_ONE = "InformationRatioBelowOne"
+    RUN_FAILED = "RunFailed"
 
 
 @dataclass(frozen=True)

@@ -237,21 +237,38 @@ def reliability_diagram(
     return ReliabilityDiagram(edges, counts.astype(np.int64), mean_forecast, frequency, low, high, confidence)
 
 
+def diagram_range(diagram: ReliabilityDiagram, margin: float = 0.05) -> tuple[float, float]:
+    """The probability range a reliability diagram is drawn on: the populated bins' edges and Wilson intervals,
+    widened by ``margin`` of its width on each side and clipped to [0, 1]. Fill probabilities cluster near a few
+    percent, where a 0-1 axis squeezes every point into a corner; one range serves both axes, so the diagonal
+    stays at 45 degrees."""
+    filled = diagram.counts > 0
+    if not filled.any():
+        return 0.0, 1.0
+    left = diagram.bin_edges[:-1][filled]
+    right = diagram.bin_edges[1:][filled]
+    low = float(min(left.min(), np.nanmin(diagram.ci_low[filled])))
+    high = float(max(right.max(), np.nanmax(diagram.ci_high[filled])))
+    pad = margin * max(high - low, 1e-6)
+    return max(low - pad, 0.0), min(high + pad, 1.0)
+
+
 def plot_reliability_diagram(diagram: ReliabilityDiagram, title: str = "Reliability diagram") -> bytes:
-    """PNG bytes of the diagram: observed frequency vs mean forecast with Wilson bars and the diagonal,
-    and the bin counts below (uses the Agg canvas directly, no pyplot global state)."""
+    """PNG bytes of the diagram: observed frequency vs mean forecast with Wilson bars and the diagonal, on
+    :func:`diagram_range`, and the bin counts below (uses the Agg canvas directly, no pyplot global state)."""
     figure = Figure(figsize=(5.0, 6.0), dpi=100)
     FigureCanvasAgg(figure)
     top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    top.plot([0.0, 1.0], [0.0, 1.0], linestyle="--", color="grey", label="perfect calibration")
+    low, high = diagram_range(diagram)
+    top.plot([low, high], [low, high], linestyle="--", color="grey", label="perfect calibration")
     filled = diagram.counts > 0
     x = diagram.mean_forecast[filled]
     y = diagram.observed_frequency[filled]
     errors = np.vstack([y - diagram.ci_low[filled], diagram.ci_high[filled] - y])
     top.errorbar(x, y, yerr=errors, marker="o", capsize=3, label=f"observed ({diagram.confidence:.0%} Wilson)")
     top.set_ylabel("observed frequency")
-    top.set_xlim(0.0, 1.0)
-    top.set_ylim(0.0, 1.0)
+    top.set_xlim(low, high)
+    top.set_ylim(low, high)
     top.set_title(title)
     top.legend(loc="upper left")
     widths = np.diff(diagram.bin_edges)

@@ -8,6 +8,10 @@ Evidence is the JSON object a parameter set carries (:func:`build_evidence` writ
     calibration    {fill_probability: CalibrationMetrics fields, adverse_selection: AdverseSelectionCalibration fields},
                    each null when there was nothing to score (no quotes, fewer than 3 marked fills)
     data_quality   {check name: {passed: bool, detail: str}}
+    missing        {section: why it is absent}, optional: the pipeline's reason for a section it could not build
+
+A missing section fails every check that reads it with that reason ("no walk_forward evidence: ..."), never with
+a bare ``KeyError``.
 
 The comparison with the promoted set is paired by period, so ``promoted_evidence`` must be the incumbent's
 walk-forward on the *candidate's* test periods (re-run the promoted parameters through the same folds); with no
@@ -231,6 +235,22 @@ _CHECKS: tuple[tuple[str, Callable[[Mapping[str, Any], GateConfig, Any], str]], 
 )
 
 
+EVIDENCE_SECTIONS = ("walk_forward", "significance", "calibration", "data_quality")
+MISSING = "missing"
+"""Evidence key: section -> why the pipeline could not build it."""
+
+
+def _missing_section(exc: KeyError, candidate: Mapping[str, Any], promoted: Mapping[str, Any] | None) -> str:
+    """A readable reason for a ``KeyError`` raised while reading the evidence."""
+    key = exc.args[0] if exc.args else None
+    if key in EVIDENCE_SECTIONS and key not in candidate:
+        why = candidate.get(MISSING, {}).get(key)
+        return f"no {key} evidence for the candidate" + (f": {why}" if why else " (the evidence has no such section)")
+    if key in EVIDENCE_SECTIONS and promoted is not None and key not in promoted:
+        return f"the promoted set's evidence has no {key} section, so nothing to compare with"
+    return f"evidence incomplete: no {key!r} where the check expects it"
+
+
 def evaluate_gate(
     candidate_evidence: Mapping[str, Any],
     promoted_evidence: Mapping[str, Any] | None,
@@ -241,6 +261,8 @@ def evaluate_gate(
     for name, check in _CHECKS:
         try:
             reasons.append(check(candidate_evidence, config, promoted_evidence))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            reasons.append(f"fail: {name}: evidence missing or malformed ({type(exc).__name__}: {exc})")
+        except KeyError as exc:
+            reasons.append(f"fail: {name}: {_missing_section(exc, candidate_evidence, promoted_evidence)}")
+        except (TypeError, ValueError, AttributeError) as exc:
+            reasons.append(f"fail: {name}: evidence malformed ({type(exc).__name__}: {exc})")
     return GateDecision(promote=not any(r.startswith("fail:") for r in reasons), reasons=reasons)

@@ -51,11 +51,13 @@ nav ol { columns: 2; font-size: 0.95rem; }
 .card .label { font-size: 0.8rem; color: #555; text-transform: uppercase; letter-spacing: 0.03em; }
 .card .value { font-size: 1.5rem; font-weight: 600; }
 .card .detail { font-size: 0.8rem; color: #666; }
-table { border-collapse: collapse; margin: 1rem 0; font-size: 0.85rem; }
+.table-wrap { max-width: 100%; overflow-x: auto; margin: 1rem 0; }
+table { border-collapse: collapse; font-size: 0.8rem; max-width: 100%; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3rem; }
 th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; }
-th { background: #f0f0f0; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f0f0f0; text-align: left; overflow-wrap: anywhere; vertical-align: bottom; }
+td { overflow-wrap: anywhere; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.keep td { background: #e8f5e9; } tr.remove td { background: #fdecea; } tr.insufficient td { background: #f2f2f2; }
 figure { margin: 1.2rem 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 0.85rem; color: #444; max-width: 900px; }
@@ -99,12 +101,38 @@ def build_report(title: str, sections: Sequence[ReportSection], generated_ms: in
     )
 
 
-def write_report(path: str | Path, html_text: str) -> Path:
-    """Write the report as UTF-8, creating parent directories; returns the path."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(html_text, encoding="utf-8")
-    return target
+DECISION_START = "<!-- promotion-decision -->"
+DECISION_END = "<!-- /promotion-decision -->"
+"""Markers of the report's promotion-decision section: the walk-forward writes it as pending, the gate fills it."""
+
+
+def decision_section(title: str, facts: Mapping[str, str], reasons: Sequence[str] = ()) -> str:
+    """The promotion-decision section: a headline (the decision), facts (param_set_id, runs) and the gate's reasons,
+    between :data:`DECISION_START` and :data:`DECISION_END`."""
+    rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in facts.items())
+    listed = "<ul>" + "".join(f"<li>{_esc(r)}</li>" for r in reasons) + "</ul>" if reasons else ""
+    return (f'{DECISION_START}<section id="promotion-decision"><h2>Promotion decision: {_esc(title)}</h2>'
+            f"<table>{rows}</table>{listed}</section>{DECISION_END}")
+
+
+def pending_decision(walk_forward_run: str) -> str:
+    """The decision section as the walk-forward writes it, before the promotion gate has judged its candidate."""
+    return decision_section(
+        "pending",
+        {"walk-forward run": walk_forward_run,
+         "gate": "not run yet: the param_sets asset of this (coin, day) fills this section when it decides"},
+    )
+
+
+def with_decision(html_text: str, section: str) -> str:
+    """``html_text`` with its promotion-decision section replaced by ``section`` (placed first in ``<main>`` when the
+    report has none yet)."""
+    start, end = html_text.find(DECISION_START), html_text.find(DECISION_END)
+    if start >= 0 and end > start:
+        return html_text[:start] + section + html_text[end + len(DECISION_END):]
+    if "<main>" not in html_text:
+        raise ValueError("not a report of validation.report.build_report: no <main> element")
+    return html_text.replace("<main>", "<main>" + section, 1)
 
 
 def _esc(value: object) -> str:
@@ -162,7 +190,8 @@ def _format_float(value: float, digits: int) -> str:
 def table_html(
     frame: pl.DataFrame, caption: str = "", digits: int = 4, row_classes: Sequence[str] | None = None
 ) -> str:
-    """A polars frame as an HTML table; headers, cells, caption and row classes are all escaped."""
+    """A polars frame as an HTML table that fits the page (headers and text cells wrap, numbers do not; a table
+    still too wide scrolls inside its own box); headers, cells, caption and row classes are all escaped."""
     if row_classes is not None and len(row_classes) != frame.height:
         raise ValueError(f"{len(row_classes)} row classes for {frame.height} rows")
     numeric = [dtype.is_numeric() for dtype in frame.dtypes]
@@ -176,7 +205,9 @@ def table_html(
         css = f' class="{_esc(row_classes[k])}"' if row_classes is not None else ""
         rows.append(f"<tr{css}>{cells}</tr>")
     cap = f"<caption>{_esc(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    table = f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f'<div class="table-wrap">{table}</div>'
+
 
 
 def figure_caption(caption: str, n: int, ci_level: float | None, n_unit: str = "observations") -> str:
@@ -213,11 +244,14 @@ def reliability_figure(diagram: ReliabilityDiagram, title: str) -> str:
 # component verdicts
 
 
-def verdict_frame(verdicts: Mapping[str, Verdict]) -> pl.DataFrame:
-    """One row per component: decision, one-sided p-value, paired periods, effective n, effect and its CI."""
+def verdict_frame(verdicts: Mapping[str, Verdict], identical: Mapping[str, str] | None = None) -> pl.DataFrame:
+    """One row per component: decision, one-sided p-value, paired periods, effective n, effect and its CI, and the
+    earlier variant whose out-of-sample P&L it repeats exactly (``identical``: not a trial of its own)."""
+    identical = identical or {}
     return pl.DataFrame(
         {
             "component": list(verdicts),
+            "identical_to": [identical.get(name) for name in verdicts],
             "decision": [v.decision for v in verdicts.values()],
             "p_value": [v.p_value for v in verdicts.values()],
             "n": [v.n for v in verdicts.values()],
@@ -227,21 +261,26 @@ def verdict_frame(verdicts: Mapping[str, Verdict]) -> pl.DataFrame:
             "ci_high": [v.ci[1] for v in verdicts.values()],
         },
         schema={
-            "component": pl.String, "decision": pl.String, "p_value": pl.Float64, "n": pl.Int64,
+            "component": pl.String, "identical_to": pl.String, "decision": pl.String, "p_value": pl.Float64, "n": pl.Int64,
             "n_effective": pl.Float64, "effect": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
         },
     )
 
 
 def verdict_table_html(
-    verdicts: Mapping[str, Verdict], alpha: float = 0.05, effect_unit: str = "quote currency per period"
+    verdicts: Mapping[str, Verdict],
+    alpha: float = 0.05,
+    effect_unit: str = "quote currency per period",
+    identical: Mapping[str, str] | None = None,
 ) -> str:
-    """The component verdict table, rows shaded by decision; the CI is the two-sided ``1 - 2 alpha`` HAC interval."""
-    frame = verdict_frame(verdicts)
+    """The component verdict table, rows shaded by decision; the CI is the two-sided ``1 - 2 alpha`` HAC interval;
+    ``identical`` flags variants whose P&L repeats an earlier variant's."""
+    frame = verdict_frame(verdicts, identical)
     caption = (
         f"Component verdicts: effect = mean(variant \u2212 baseline) P&L, {effect_unit}; "
         f"one-sided HAC t-test at \u03b1 = {alpha:g}; CI = {1 - 2 * alpha:.0%} two-sided HAC interval; "
-        "n = paired out-of-sample periods"
+        "n = paired out-of-sample periods; identical_to = the earlier variant with exactly the same P&L (the same "
+        "trades: one trial, not two)"
     )
     return table_html(frame, caption, row_classes=[DECISION_CLASSES[d] for d in frame["decision"]])
 
@@ -305,6 +344,44 @@ def plot_equity_curves(
     ax.set_ylabel("equity (quote currency)")
     ax.set_title(title)
     ax.legend(fontsize=8)
+    return _png(figure)
+
+
+def plot_variant_differences(
+    time_ms: pl.Series,
+    differences: Mapping[str, np.ndarray],
+    intervals: Mapping[str, tuple[float, float] | None],
+    notes: Mapping[str, str] | None = None,
+) -> bytes:
+    """PNG of each variant minus the baseline: one panel per variant with the cumulative per-period P&L difference
+    (quote currency) over UTC time and, shaded, its mean effect's interval times the periods elapsed
+    (``intervals``: per-period ``(low, high)``, e.g. the verdict's HAC interval; None draws no band). The band
+    clears zero exactly when the interval does; the line shows when the difference was made. ``notes`` are added
+    to a panel's title (e.g. "identical to baseline")."""
+    if not differences:
+        raise ValueError("no variant to compare with the baseline")
+    notes = notes or {}
+    times = _utc_times(time_ms)
+    periods = np.arange(1, len(times) + 1, dtype=float)
+    columns = 2 if len(differences) > 1 else 1
+    rows = math.ceil(len(differences) / columns)
+    figure = _new_figure(8.0, 2.4 * rows + 0.4)
+    axes = figure.subplots(rows, columns, squeeze=False, sharex=True)
+    for ax, (name, difference) in zip(axes.flat, differences.items(), strict=False):
+        ax.axhline(0.0, color="black", lw=0.6)
+        interval = intervals.get(name)
+        if interval is not None and all(math.isfinite(x) for x in interval):
+            ax.fill_between(times, periods * interval[0], periods * interval[1], color="C0", alpha=0.2, lw=0)
+        ax.plot(times, np.cumsum(np.asarray(difference, dtype=float)), color="C0", lw=1.1)
+        ax.set_title(f"{name} \u2212 baseline" + (f" ({notes[name]})" if name in notes else ""), fontsize=9)
+        ax.tick_params(labelsize=7, labelbottom=True)
+        locator = AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    for ax in list(axes.flat)[len(differences):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("cum. \u0394 P&L (quote)", fontsize=8)
     return _png(figure)
 
 

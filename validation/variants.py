@@ -37,6 +37,7 @@ import numpy as np
 import polars as pl
 from numba import njit
 
+from calibration.coverage import Coverage
 from calibration.fill_intensity import fit_fill_intensity, taker_orders
 from calibration.fit_result import FitResult, InsufficientSamples
 from calibration.lead_lag import LeadLagConfig, NoLeadLag, fit_lead_lag
@@ -240,7 +241,8 @@ def bipower_sigma(train: Market, end_ms: int) -> float:
 
 
 def fit_kappa(train: Market, tick: float, config: VariantConfig) -> tuple[FitResult, pl.DataFrame]:
-    """Grouped MLE of A and kappa on the train taker orders, depths in ticks from d0 = the median half-spread."""
+    """Grouped MLE of A and kappa on the train taker orders, depths in ticks from d0 = the median half-spread, exposed
+    for the time the train book covers (:class:`calibration.coverage.Coverage`: gaps in the capture excluded)."""
     book = train["book"]
     trades = train["trades"]
     orders = reused("orders", (trades, book), (tick,), lambda: taker_orders(trades, book, tick_size=tick))
@@ -250,7 +252,8 @@ def fit_kappa(train: Market, tick: float, config: VariantConfig) -> tuple[FitRes
     step = max(1, math.ceil((deepest - d0) / config.kappa_max_bins))
     grid = d0 + step * np.arange(0, max(2, math.floor((deepest - d0) / step) + 1))
     start, end = _window(train)
-    fit = fit_fill_intensity(orders, (end - start) / 1000, grid=grid, tick_size=tick, unit="ticks")
+    coverage = Coverage.of(book["time"], start_ms=start, end_ms=end)
+    fit = fit_fill_intensity(orders, coverage, grid=grid, tick_size=tick, unit="ticks")
     return fit, orders
 
 

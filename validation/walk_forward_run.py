@@ -44,6 +44,7 @@ from validation.report import (
     paragraph,
     plot_equity_curves,
     plot_regime_timeline,
+    plot_variant_differences,
     reliability_figure,
     table_html,
     verdict_table_html,
@@ -224,6 +225,18 @@ def distinct_trials(matrix: np.ndarray) -> list[int]:
         if not any(np.array_equal(matrix[:, k], matrix[:, j]) for j in kept):
             kept.append(k)
     return kept
+
+
+def identical_variants(pnl: pl.DataFrame, names: Sequence[str]) -> dict[str, str]:
+    """Each variant whose per-period P&L column equals an earlier one's exactly, mapped to the first such variant
+    (the columns :func:`distinct_trials` does not count)."""
+    found: dict[str, str] = {}
+    for k, name in enumerate(names):
+        for earlier in names[:k]:
+            if earlier not in found and np.array_equal(pnl[name].to_numpy(), pnl[earlier].to_numpy()):
+                found[name] = earlier
+                break
+    return found
 
 
 def stack_folds(frames: list[pl.DataFrame]) -> pl.DataFrame:
@@ -491,7 +504,21 @@ def _summary_section(run: WalkForwardRun) -> ReportSection:
 
 def _verdict_section(run: WalkForwardRun) -> ReportSection:
     decided = {name: v for name, v in run.verdicts.items() if v is not None}
-    blocks = [verdict_table_html(decided, run.alpha)] if decided else []
+    identical = identical_variants(run.pnl, run.variant_names)
+    blocks = [verdict_table_html(decided, run.alpha, identical=identical)] if decided else []
+    if decided and run.pnl.height:
+        png = plot_variant_differences(
+            run.pnl["time"],
+            {name: (run.pnl[name] - run.pnl[BASELINE]).to_numpy() for name in decided},
+            {name: v.ci for name, v in decided.items()},
+            {name: f"identical to {other}" for name, other in identical.items()},
+        )
+        caption = (
+            "Each variant minus the baseline: cumulative per-period P&L difference (quote currency) over the stacked "
+            "test windows; shaded, the mean effect's HAC interval times the periods elapsed (clear of zero exactly "
+            "when the verdict's interval is)"
+        )
+        blocks.append(figure_html(png, caption, run.pnl.height, 1 - 2 * run.alpha, "paired periods"))
     undecided = [name for name, v in run.verdicts.items() if v is None]
     if undecided:
         blocks.append(paragraph(f"No paired periods to judge {', '.join(undecided)}: insufficient evidence."))
