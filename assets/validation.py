@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from assets.lead_lag import leader_mids_for_folds
 from assets.metadata import SKIPPED, rounded, skipped
 from assets.partitions import COIN_DAY, coin_and_date, days_dep
 from assets.quality import DAY_MS, day_bounds_ms
@@ -58,8 +59,9 @@ from data_lake import param_registry
 from data_lake.param_schema import InvalidParameterSet, json_safe
 from data_lake.raw_zone import coin_file_name
 from validation.candidate import CANDIDATE
+from data_lake.leaders import leaders_of
 from validation.incumbent import incumbent_period_pnl, incumbent_variant
-from validation.variants import BASELINE, VariantConfig
+from validation.variants import BASELINE, LEADER_MIDS, VariantConfig
 from validation.walk_forward import MAX_GAP_MS, Fold, covered_ms, rolling_folds
 from validation.walk_forward_run import POOLED, WalkForwardRun, final_candidate, report_html, walk_forward
 
@@ -108,8 +110,10 @@ class WalkForwardConfig(dg.Config):
     period_seconds: int = 60
     """P&L bucket of the paired significance tests."""
     alpha: float = 0.05
-    leader: str = "BTC"
-    """Coin whose large mid moves the component verdicts' lead-lag row tests fills against ('' or the coin: none)."""
+    leader: str = ""
+    """Coin whose large mid moves the component verdicts' lead-lag row tests fills against; empty: the coin's first
+    configured leader (:mod:`data_lake.leaders`, ``$SMALLFISH_LEADERS``, by default BTC; none for a coin without
+    one)."""
 
     def variant_config(self) -> VariantConfig:
         return VariantConfig(
@@ -331,6 +335,8 @@ def walk_forward_assets(
         return
     first, last = _days(folds[0].train_start_ms, end_ms)
     market = _market(lake, coin, first, last)
+    fit_hours = config.variant_config().lead_lag_fit_hours
+    market[LEADER_MIDS] = leader_mids_for_folds(lake, leaders_of(coin), folds, fit_hours)
     run = walk_forward(folds, market, config.variant_config(), alpha=config.alpha)
     now_ms = int(time.time() * 1000)
     stamp = {"coin": coin, "date": date, "code_version": code_version(), "run_at_ms": now_ms}
@@ -340,7 +346,8 @@ def walk_forward_assets(
         yield from _skip_walk_forward(context, lake, rows, f"no complete fold of {len(folds)}: {reasons}")
         return
     candidate_set, candidate_note = candidate_set_json(market, end_ms, config)
-    verdicts = component_verdict_rows(lake, run, market, config.variant_config(), coin, config.leader, (first, last))
+    leader = config.leader or next(iter(leaders_of(coin)), "")
+    verdicts = component_verdict_rows(lake, run, market, config.variant_config(), coin, leader, (first, last))
     rows = run.rows.with_columns(**{k: pl.lit(v) for k, v in stamp.items()}).with_columns(
         candidate_set=pl.when((pl.col("fold") == POOLED) & (pl.col("variant") == CANDIDATE))
         .then(pl.lit(candidate_set, dtype=pl.String))

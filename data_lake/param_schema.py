@@ -53,11 +53,13 @@ MAX_SZ_DECIMALS = {False: 6, True: 8}
 """Largest szDecimals of a perp / spot asset (quoting.exchange_rules)."""
 OPTIONAL_KEYS = (
     "adverse_selection_bps_by_regime", "quote_by_regime", "fill_probability", "adverse_cost_bps_by_regime",
-    "sigma_by_regime",
+    "sigma_by_regime", "lead_lag",
 )
 """Keys added after the first sets were written: absent in those, which keep their content hash."""
 MAX_ABS_LOG_REACH_INTENSITY = 50.0
 """Largest |log cumulated reach intensity| a set may carry at a knot."""
+MAX_ABS_LEAD_LAG_BETA = 10.0
+"""Largest |lead-lag response| a set may carry: beyond it the fit is broken, not the market."""
 _TOP_KEYS = ("schema_version", "param_set_id", "coin", "created_at_ms", "training_window", "code_version",
              "parameters", "evidence")
 _ID_HEX = 16
@@ -250,6 +252,31 @@ def _fill_probability(x: Any, regimes: list[str], where: str) -> FillProbability
     return FillProbabilityParams(horizon, latency, knot_values.tolist(), values)
 
 
+@dataclass(frozen=True)
+class LeadLagParams:
+    """The leader whose recent move shifts the quote's fair value (:mod:`quoting.lead_lag_shift`): the follower
+    shows a leader log move ``lag_ms`` later, times ``beta`` (``beta_se`` its standard error)."""
+
+    leader: str
+    lag_ms: int
+    beta: float
+    beta_se: float
+
+
+def _lead_lag(x: Any, coin: Any, where: str) -> LeadLagParams:
+    d = _keys(x, ("leader", "lag_ms", "beta", "beta_se"), where)
+    leader = _text(d["leader"], f"{where}.leader")
+    if leader == coin:
+        raise _fail(f"{where}.leader", f"{leader!r} cannot lead itself")
+    lag = _integer(d["lag_ms"], f"{where}.lag_ms")
+    if lag <= 0:
+        raise _fail(f"{where}.lag_ms", f"must be > 0 (the leader moves first), got {lag}")
+    beta = _real(d["beta"], f"{where}.beta")
+    if not abs(beta) <= MAX_ABS_LEAD_LAG_BETA:
+        raise _fail(f"{where}.beta", f"|{beta!r}| is above {MAX_ABS_LEAD_LAG_BETA:g}")
+    return LeadLagParams(leader, lag, beta, _non_negative(d["beta_se"], f"{where}.beta_se"))
+
+
 def _flag(x: Any, where: str) -> bool:
     if not isinstance(x, bool):
         raise _fail(where, f"expected true or false, got {x!r}")
@@ -307,9 +334,12 @@ class Parameters:
     adverse_cost_bps_by_regime: dict[str, SampleMean] | None = None
     """Per HMM state, the expected move of the mid against a maker fill within 5 s (mean ``-markout_5s``, bps,
     >= 0), priced into the quote as a per-fill cost beside the fee; None (key absent, older sets): not priced."""
+    lead_lag: LeadLagParams | None = None
+    """The leader, lag and response that shift the fair value; None (key absent): quote around the mid."""
 
     @classmethod
-    def from_dict(cls, d: Any) -> Parameters:
+    def from_dict(cls, d: Any, coin: str | None = None) -> Parameters:
+        """Check and type the ``parameters`` object of a set of ``coin`` (which its leader, if any, must differ from)."""
         where = "parameters"
         keys = tuple(f.name for f in dataclasses.fields(cls))
         d = _keys(d, keys, where, optional=OPTIONAL_KEYS)
@@ -361,6 +391,7 @@ class Parameters:
             adverse_cost_bps_by_regime=None if "adverse_cost_bps_by_regime" not in d else _per_regime(
                 d["adverse_cost_bps_by_regime"], regimes, _adverse, f"{where}.adverse_cost_bps_by_regime"
             ),
+            lead_lag=None if "lead_lag" not in d else _lead_lag(d["lead_lag"], coin, f"{where}.lead_lag"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -475,7 +506,7 @@ class ParamSet:
             window_start_ms=start,
             window_end_ms=end,
             code_version=_text(d["code_version"], "code_version"),
-            parameters=Parameters.from_dict(d["parameters"]),
+            parameters=Parameters.from_dict(d["parameters"], coin=d["coin"]),
             evidence=dict(d["evidence"]),
         )
 

@@ -377,6 +377,49 @@ HAWKES_FIT = _fit_table("hawkes_fit", "Exponential-kernel Hawkes fits of taker-o
 REGIME_FIT = _fit_table("regime_fit", "Gaussian HMM regimes: per-state means/variances, transition matrix, regime table.")
 VOL_FIT = _fit_table("vol_fit", "Volatility per regime: EWMA and bipower sigma, jump ratio distribution.")
 
+LEAD_LAG_FIT = register(
+    Table(
+        "lead_lag_fit",
+        {
+            **_PART,
+            "leader": pl.String(),
+            "window_start_ms": pl.Int64(),
+            "window_end_ms": pl.Int64(),
+            "status": pl.String(),
+            "reason": pl.String(),
+            "lag_ms": pl.Float64(),
+            "lag_se_ms": pl.Float64(),
+            "beta": pl.Float64(),
+            "beta_se": pl.Float64(),
+            "hy_corr": pl.Float64(),
+            "p_value": pl.Float64(),
+            "alpha": pl.Float64(),
+            "null_p95": pl.Float64(),
+            "null_draws": pl.Int64(),
+            "n_windows": pl.Int64(),
+            "r2": pl.Float64(),
+            "n_leader_returns": pl.Int64(),
+            "n_follower_returns": pl.Int64(),
+            "lags_ms": pl.List(pl.Int64()),
+            "hy_corr_by_lag": pl.List(pl.Float64()),
+            "code_version": pl.String(),
+            "fitted_at_ms": pl.Int64(),
+        },
+        key=("coin", "date", "leader"),
+        description=(
+            "How each configured leader's mid leads the coin's over the day [window_start_ms, window_end_ms) "
+            "(calibration/lead_lag.py; leaders: data_lake/leaders.py). lag_ms > 0: the coin follows that many ms "
+            "after the leader (argmax of the Hayashi-Yoshida correlation over the lag grid lags_ms, curve in "
+            "hy_corr_by_lag; lag_se_ms block-bootstrap SE floored at the grid resolution); beta: the coin's log move "
+            "per unit log move of the leader at that lag (OLS on n_windows non-overlapping windows, HAC beta_se, r2); "
+            "p_value of max over positive lags of |HY corr| against null_draws circular shifts of the leader "
+            "(null_p95: the null's 95% quantile), significant at alpha. status 'ok' / 'not_significant' / 'no_lead' "
+            "(the co-movement peaks at lag <= 0) / 'insufficient_samples' / 'no_leader_data' (the lake holds no "
+            "clean book of the leader or the coin that day), with the reason in words."
+        ),
+    )
+)
+
 PARAM_SETS = register(
     Table(
         "param_sets",

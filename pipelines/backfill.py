@@ -7,7 +7,8 @@ partition runs in three stages, each a run of the nightly job on a subset of its
 
 - ``ingest``: raw captures -> clean tables and their checks; reads only its own raw files;
 - ``features``: after the day's and the previous day's ingest;
-- ``fits``: the rest, after the day's features, the previous day's fits and the next day's ingest.
+- ``fits``: the rest, after the day's features, the previous day's fits, the next day's ingest and the day's ingest
+  of the coin's lead-lag leaders (:mod:`data_lake.leaders`; the lead-lag fit and the walk-forward read their books).
 
 Stages run as soon as what they read is done, so one core can clean day d+2 while the other fits day d; the fits
 stages form the critical path and go first. A stage waits for its own day's earlier stages to succeed (a failed
@@ -38,6 +39,7 @@ from assets.ingest import clean_tables, raw_captures
 from assets.measurement import features
 from assets.partitions import COINS, partition_key, partition_problem, utc_today
 from pipelines.code_location import run_partition
+from data_lake.leaders import leaders_of
 from pipelines.definitions import NIGHTLY_SELECTION, defs, nightly_job
 
 if TYPE_CHECKING:
@@ -68,9 +70,12 @@ class Task:
                 FITS: (Task(FEATURES, self.coin, self.date),)}[self.stage]
 
     def other_day_needs(self) -> tuple[Task, ...]:
-        """Stages of neighbouring days that must have finished (when they are part of the backfill)."""
-        return {INGEST: (), FEATURES: (Task(INGEST, self.coin, self.date - DAY),),
-                FITS: (Task(FITS, self.coin, self.date - DAY), Task(INGEST, self.coin, self.date + DAY))}[self.stage]
+        """Stages of neighbouring days (and of the leaders' same day) that must have finished (when they are part of
+        the backfill)."""
+        if self.stage == FITS:
+            leaders = tuple(Task(INGEST, leader, self.date) for leader in leaders_of(self.coin))
+            return Task(FITS, self.coin, self.date - DAY), Task(INGEST, self.coin, self.date + DAY), *leaders
+        return {INGEST: (), FEATURES: (Task(INGEST, self.coin, self.date - DAY),)}[self.stage]
 
     def priority(self) -> tuple[int, dt.date, str]:
         """Fits first (the critical path), then features, then ingest; oldest day first."""

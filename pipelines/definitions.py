@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets import fits, ingest, ingest_checks, measurement, niche, promotion, validation
+from assets import fits, ingest, ingest_checks, lead_lag, measurement, niche, promotion, validation
 from assets.catalogue_specs import catalogued
 from assets.resources import data_lake_from_env
 from pipelines.executors import executor_from_env
@@ -66,6 +66,7 @@ defs = dg.Definitions(
         fits.vol_fit,
         fits.kappa_fit,
         fits.hawkes_fit,
+        lead_lag.lead_lag_fit,
         *validation.VALIDATION_ASSETS,
         promotion.param_sets,
         niche.universe,

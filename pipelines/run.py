@@ -1,6 +1,7 @@
 """Run the pipeline from the command line against a persistent Dagster instance (``$DAGSTER_HOME``).
 
-``python -m pipelines.run demo``   generate the demo coins (``DEMO``, the control, and ``NICHE``), materialise their
+``python -m pipelines.run demo``   generate the demo coins (``DEMO``, the control, and ``NICHE``; with
+                                   ``--with-follower`` also ``FOLLOW``, led by ``DEMO``), materialise their
                                    days, print each coin's gate decision, then quote a held-out hour with the paper
                                    quoter on each promoted set and print the table of its own predictions
                                    (``pipelines.demo_loop``);
@@ -190,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--days", type=int, default=2, help="days backfilled (one more is simulated, held out)")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 1, 1))
+    demo.add_argument("--with-follower", action="store_true",
+                      help="add FOLLOW, whose mid follows DEMO's 2 s later (lead-lag; about half the demo's time again)")
     sub.add_parser("ingest", help="run the pipeline on every (coin, day) in the raw zone")
     for command in sub.choices.values():
         command.add_argument("--workers", type=int, help="processes running partitions at once (default: one per core)")
@@ -214,12 +217,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "(expected {source}/{YYYYMMDD}/{H}/{coin}.jsonl[.lz4]): check $SMALLFISH_RAW", file=sys.stderr)
             return 2
     if args.command == "demo":
-        from data_lake.demo_market import demo_coin_configs, load_truth, simulate_to_raw
+        from data_lake.demo_market import demo_coin_configs, load_truth, simulate_coins_to_raw
+        from data_lake.leaders import ENV_VAR
         from pipelines.demo_loop import hold_out_hour
 
-        configs = demo_coin_configs(args.days + 1, args.seed, args.start)
-        for config in configs:
-            truth = simulate_to_raw(config, raw_root)
+        configs = demo_coin_configs(args.days + 1, args.seed, args.start, follower=args.with_follower)
+        if args.with_follower:  # the follower's lead-lag reads its leader (an explicit $SMALLFISH_LEADERS wins)
+            os.environ.setdefault(ENV_VAR, ";".join(f"{c.coin}={c.leader}" for c in configs if c.leader))
+        for config, truth in zip(configs, simulate_coins_to_raw(configs, raw_root), strict=True):
             print(f"demo coin {config.coin} written to {raw_root} (ground truth: {truth}, edge: "
                   f"{str(load_truth(truth)['edge']).lower()})")
         days = [args.start + dt.timedelta(days=d) for d in range(args.days)]

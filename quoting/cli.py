@@ -248,7 +248,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     output_root(args.out, "raw-zone root --out", "SMALLFISH_RAW")
-    return record_main(args.coins, args.out, args.address, args.ws_url or MAINNET_WS_URL)
+    return record_main(args.coins, args.out, args.address, args.ws_url or MAINNET_WS_URL, leaders=args.with_leaders)
 
 
 def _cmd_vacuum(args: argparse.Namespace) -> int:
@@ -323,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", default=settings.raw_root(), help="raw-zone root")
     rec.add_argument("--address", type=address, help="also record userFills/orderUpdates for this address")
     rec.add_argument("--ws-url", type=ws_url, help="WebSocket URL (default: Hyperliquid mainnet)")
+    rec.add_argument("--with-leaders", action="store_true",
+                     help="also record each coin's lead-lag leaders ($SMALLFISH_LEADERS, default BTC,ETH)")
     rec.set_defaults(func=_cmd_record)
 
     from quoting.quoter import add_quote_arguments

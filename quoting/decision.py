@@ -85,15 +85,17 @@ def decide(
     working: Mapping[Side, WorkingOrder | None],
     busy: Collection[Side],
     config: DecisionConfig,
+    leader_log_return: float = math.nan,
 ) -> Decision:
-    """The decision for the current state: ``model`` the set's fitted inputs, ``belief`` in the HMM's state order."""
+    """The decision for the current state: ``model`` the set's fitted inputs, ``belief`` in the HMM's state order,
+    ``leader_log_return`` the set's leader's log move over its lag (NaN: none, quote around the mid)."""
     belief_t = tuple(belief.tolist()) if isinstance(belief, np.ndarray) else tuple(belief)
     sigma = model.sigma if model is not None else math.nan
     if pull_reason is not None or params is None or model is None:
         return Decision(now_ms, pull_reason or "no_parameters", mid, sigma, belief_t, inventory, None,
                         {"B": None, "A": None}, None, _pull_all(working, busy))
     policy = params.policy
-    q = quote(mid, inventory, belief, model, policy, best_bid, best_ask)
+    q = quote(mid, inventory, belief, model, policy, best_bid, best_ask, leader_log_return=leader_log_return)
     desired = {"B": (q.bid_px, q.bid_sz), "A": (q.ask_px, q.ask_sz)}
     actions = {
         side: plan_side(working[side], side, *desired[side], mid, policy.rules, config.requote_ticks,
@@ -107,7 +109,8 @@ def decide(
                 and abs(inventory + sign * (order.remaining + action.sz)) > policy.position_limit):
             exposure[side] = order.remaining
     if exposure["B"] or exposure["A"]:
-        sized = quote(mid, inventory, belief, model, policy, best_bid, best_ask, exposure["B"], exposure["A"])
+        sized = quote(mid, inventory, belief, model, policy, best_bid, best_ask, exposure["B"], exposure["A"],
+                      leader_log_return)
         for side, px, sz in (("B", sized.bid_px, sized.bid_sz), ("A", sized.ask_px, sized.ask_sz)):
             order = working[side]
             if exposure[side] and order is not None:

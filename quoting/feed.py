@@ -9,7 +9,9 @@ feed yields one frame per batch in receive order, paced by receive time / ``spee
 its clock is the receive time of the frame being replayed.
 
 A replay path is a raw-zone file (``.jsonl`` or ``.jsonl.lz4``) or a directory searched recursively for the
-coin's files (any source but ``quoter``); only ``l2Book``, ``bbo`` and ``trades`` frames of the coin are replayed.
+coin's files (any source but ``quoter``); only ``l2Book``, ``bbo`` and ``trades`` frames of the coin are replayed,
+plus the ``l2Book`` and ``bbo`` frames of its ``leaders`` (a lead-lag policy's) from their files beside the coin's
+(the same hour's sibling files, or the directory's), when the raw zone has them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from data_lake.raw_zone import coin_file_name, read_lines
 
 REPLAY_CHANNELS = frozenset({"l2Book", "bbo", "trades"})
+LEADER_CHANNELS = frozenset({"l2Book", "bbo"})
+"""What a leader contributes to a replay: its mid."""
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 NETWORK_ERRORS = (OSError, TimeoutError, InvalidHandshake, ConnectionClosed)
 
@@ -54,7 +58,8 @@ def parse_iso_ns(text: str) -> int:
     return seconds * 1_000_000_000 + int(frac.ljust(9, "0")[:9] or 0)
 
 
-def _frame_coin(frame: dict[str, Any]) -> str | None:
+def frame_coin(frame: dict[str, Any]) -> str | None:
+    """The coin a market frame is about (a ``trades`` frame: its first trade's), None when it names none."""
     data = frame.get("data")
     if frame.get("channel") == "trades":
         return data[0].get("coin") if isinstance(data, list) and data else None
@@ -78,24 +83,36 @@ def _path_order(path: Path) -> list[tuple[int, int, str]]:
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in path.parts]
 
 
-def _file_frames(path: Path, coin: str) -> Iterator[Received]:
+def leader_files(path: str | Path, coin: str, leader: str) -> list[Path]:
+    """A leader's files for a replay of ``coin`` from ``path``: the siblings of each of the coin's files (same
+    source, day and hour), or the leader's files under a directory; empty when the raw zone has none."""
+    path = Path(path)
+    if path.is_dir():
+        return replay_files(path, leader)
+    stem = coin_file_name(leader)
+    siblings = (path.parent / f"{stem}{suffix}" for suffix in (".jsonl", ".jsonl.lz4"))
+    return [p for p in siblings if p.is_file()]
+
+
+def _file_frames(path: Path, coin: str, channels: frozenset[str] = REPLAY_CHANNELS) -> Iterator[Received]:
     for line in read_lines(path):
         try:
             env = json.loads(line)
             frame = env["raw"]
-            if frame["channel"] in REPLAY_CHANNELS and _frame_coin(frame) == coin:
+            if frame["channel"] in channels and frame_coin(frame) == coin:
                 yield Received(parse_iso_ns(env["time"]), frame)
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
 
 
 class ReplayFeed:
-    """Raw-zone captures of one coin, merged across files by receive time."""
+    """Raw-zone captures of one coin (and its leaders' books), merged across files by receive time."""
 
-    def __init__(self, path: str | Path, coin: str, speed: float | None = None) -> None:
+    def __init__(self, path: str | Path, coin: str, speed: float | None = None, leaders: Sequence[str] = ()) -> None:
         self.files = replay_files(path, coin)
         if not self.files:
             raise FileNotFoundError(f"no raw-zone files of {coin} under {path}")
+        self.leader_files = {leader: leader_files(path, coin, leader) for leader in leaders if leader != coin}
         self.coin = coin
         self.speed = speed
         self.connections = 1
@@ -109,7 +126,10 @@ class ReplayFeed:
 
     async def start(self) -> None:
         """Open the files and set the clock to the first frame's receive time."""
-        merged = heapq.merge(*(_file_frames(p, self.coin) for p in self.files), key=lambda r: r.recv_ns)
+        streams = [_file_frames(p, self.coin) for p in self.files] + [
+            _file_frames(p, leader, LEADER_CHANNELS) for leader, files in self.leader_files.items() for p in files
+        ]
+        merged = heapq.merge(*streams, key=lambda r: r.recv_ns)
         first = next(merged, None)
         if first is None:
             raise ValueError(f"no l2Book, bbo or trades frames of {self.coin} in {self.files}")

@@ -19,6 +19,10 @@ plus, where the policy carries one, the belief-weighted expected adverse selecti
 the mid against a maker fill, bps: Cartea, Jaimungal & Penalva 2015, ch. 10 - an expected loss per fill
 widens the optimal quote by exactly that loss, as a fee does).
 
+The quote is centred on the mid, or on the lead-lag fair value when the policy carries a leader
+(:mod:`quoting.lead_lag_shift`: the mid moved by beta times the leader's log move of the last lag ms, which the
+follower has yet to show); fill costs, floors and the post-only clamp then apply around that centre.
+
 Around the formula, in this order: gamma is the belief-weighted sum of the per-regime gammas, then widened
 for kappa's uncertainty, ``gamma * (1 + kappa_se_mult * kappa_se / kappa)`` (a noisy kappa is treated as
 extra risk: with ``kappa_se_mult`` = 1 a kappa known to +-50% raises gamma by half); the GLFT half-spread
@@ -48,6 +52,7 @@ from quoting.exchange_rules import (
     round_price,
     round_size,
 )
+from quoting.lead_lag_shift import LeadLagShift, lead_lag_fair_value
 
 BPS = 1e-4
 
@@ -111,6 +116,14 @@ class QuotePolicy:
     adverse_cost_bps_by_regime: tuple[float, ...] | None = None
     """Expected adverse selection per fill by regime, bps of mid (> 0 = cost), part of the per-fill cost; None =
     not priced in."""
+    lead_lag: LeadLagShift | None = None
+    """The leader whose recent move shifts the fair value (:mod:`quoting.lead_lag_shift`); None = quote around the
+    mid."""
+
+    @property
+    def lead_lag_beta(self) -> float:
+        """beta of the fair-value shift, 0.0 without a leader (the compiled loops' form)."""
+        return self.lead_lag.beta if self.lead_lag is not None else 0.0
 
     def __post_init__(self) -> None:
         if len(self.gamma_by_regime) != len(self.min_spread_bps_by_regime):
@@ -164,8 +177,10 @@ class Quote:
     skew: float
     """Price shift per base unit of inventory."""
     reservation_px: float
-    """mid - skew * q."""
+    """fair_value - skew * q."""
     gamma_used: float
+    fair_value: float
+    """The centre of the quote: the mid, or the mid shifted by the leader's recent move (price units)."""
     bid_reason: str | None = None
     ask_reason: str | None = None
 
@@ -303,13 +318,16 @@ def quote(
     best_ask: float = math.nan,
     open_bid_exposure: float = 0.0,
     open_ask_exposure: float = 0.0,
+    leader_log_return: float = math.nan,
 ) -> Quote:
-    """The quote for ``mid`` (quote currency) and ``inventory`` (base units) under the causal regime ``belief``."""
+    """The quote for ``mid`` (quote currency) and ``inventory`` (base units) under the causal regime ``belief``;
+    ``leader_log_return`` is the policy's leader's log move over the last ``lag_ms`` (NaN: unknown, no shift)."""
     probs = np.asarray(belief, dtype=np.float64)
     if probs.shape != (len(policy.gamma_by_regime),):
         raise ValueError(f"belief has {probs.shape} entries, policy has {len(policy.gamma_by_regime)} regimes")
+    fair = lead_lag_fair_value(mid, leader_log_return, policy.lead_lag_beta)
     bid_px, ask_px, bid_sz, ask_sz, half_spread, skew, gamma_used, bid_code, ask_code = glft_quote_core(
-        mid, belief_weighted(probs, policy.sigmas(model.sigma)), model.kappa, model.kappa_se, model.arrival_rate,
+        fair, belief_weighted(probs, policy.sigmas(model.sigma)), model.kappa, model.kappa_se, model.arrival_rate,
         policy.order_size, inventory,
         belief_weighted(probs, policy.gammas), policy.kappa_se_mult,
         belief_weighted(probs, policy.min_spreads_bps), belief_weighted(probs, policy.fill_costs_bps),
@@ -325,8 +343,9 @@ def quote(
         ask_sz=float(ask_sz),
         half_spread=float(half_spread),
         skew=float(skew),
-        reservation_px=float(mid - skew * inventory),
+        reservation_px=float(fair - skew * inventory),
         gamma_used=float(gamma_used),
+        fair_value=float(fair),
         bid_reason=PULL_REASONS.get(int(bid_code)),
         ask_reason=PULL_REASONS.get(int(ask_code)),
     )

@@ -14,6 +14,7 @@ from data_lake.param_schema import Parameters
 from quoting.exchange_rules import AssetRules
 from quoting.fill_prediction import ReachModel
 from quoting.glft import MarketModel, QuotePolicy
+from quoting.lead_lag_shift import LeadLagShift
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,7 +32,8 @@ def quoting_inputs(p: Parameters) -> QuotingInputs:
     """The one conversion of a parameter set's parameters into the kernel's model and policy, used by the quoter
     and by the walk-forward's ``candidate`` variant alike (so what is promoted is what was validated).
 
-    A set without ``quote_by_regime`` (written before it existed) quotes in every state but one named ``cascade``.
+    A set without ``quote_by_regime`` (written before it existed) quotes in every state but one named ``cascade``;
+    one with ``lead_lag`` centres its quotes on the fair value its leader moves (:mod:`quoting.lead_lag_shift`).
     Raises ValueError when the quote policy refuses the values.
     """
     regime = RegimeParams.from_dict(p.hmm)
@@ -53,6 +55,7 @@ def quoting_inputs(p: Parameters) -> QuotingInputs:
         maker_fee_bps=p.maker_fee_bps,
         sigma_by_regime=None if sigma is None else tuple(sigma[s].value for s in names),
         adverse_cost_bps_by_regime=None if cost is None else tuple(max(cost[s].value, 0.0) for s in names),
+        lead_lag=None if p.lead_lag is None else LeadLagShift(p.lead_lag.leader, p.lead_lag.lag_ms, p.lead_lag.beta),
     )
     return QuotingInputs(
         model=MarketModel(

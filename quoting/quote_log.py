@@ -15,12 +15,15 @@ weighted by the belief at the decision, null when the set has none. Frames:
     {"coin", "time", "event": "loaded", "param_set_id", "version", "sha256", "promoted_at_ms", "window_end_ms",
      "expires_at_ms", "error": null}
     {"coin", "time", "event": "refused", "param_set_id"?, "error"}
+    {"coin", "time", "event": "leader_missing", "param_set_id", "error"}   (a lead-lag set whose leader's books
+                                                                           the session does not follow)
 
 ``quoterQuote`` -- every decision (one per accepted book update, own fill, parameter change and pull)::
 
     {"coin", "time", "mode": "paper"|"live", "param_set_id", "pull_reason", "mid", "best_bid", "best_ask",
      "inventory", "day_pnl", "sigma", "belief_<state>"..., "gamma", "half_spread", "skew", "reservation_px",
-     "tau_s", "pred_adverse_bps",
+     "fair_value" (the quote's centre: the mid, or the mid moved by a lead-lag set's leader), "tau_s",
+     "pred_adverse_bps",
      "bid": {"px", "sz", "reason", "pred_fill_prob"}, "ask": {...}, "actions": <number of order actions>}
 
 ``quoterOrder`` -- the result of every order action, every order update and dead-man switch event::

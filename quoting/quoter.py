@@ -26,6 +26,7 @@ from typing import Any
 from hyperliquid.utils.constants import MAINNET_API_URL
 
 from data_lake import settings
+from data_lake.leaders import leaders_of
 from quoting.api_key import ApiKeyError
 from quoting.cli_contract import address, coin_name, non_negative_int, positive_float, positive_int, ws_url
 from quoting.decision import DecisionConfig
@@ -51,7 +52,9 @@ log = logging.getLogger(__name__)
 
 
 def _subscriptions(config: QuoterConfig, user: str | None) -> list[dict[str, Any]]:
-    subs: list[dict[str, Any]] = [{"type": "l2Book", "coin": config.coin}, {"type": "bbo", "coin": config.coin}]
+    subs: list[dict[str, Any]] = [
+        {"type": feed, "coin": coin} for coin in (config.coin, *config.leaders) for feed in ("l2Book", "bbo")
+    ]
     if config.mode == "paper":
         subs.append({"type": "trades", "coin": config.coin})
     if user is not None:
@@ -87,7 +90,7 @@ def build_quoter(config: QuoterConfig) -> Quoter:
         run_id = time.time_ns() // NS_PER_MS
         venue = PaperVenue(config.coin, config.paper_fill_model, config.paper_order_latency_ms, run_id)
     if config.feed.startswith("replay:"):
-        feed: Feed = ReplayFeed(config.feed.removeprefix("replay:"), config.coin, config.replay_speed)
+        feed: Feed = ReplayFeed(config.feed.removeprefix("replay:"), config.coin, config.replay_speed, config.leaders)
     else:
         feed = WsFeed(config.websocket_url, _subscriptions(config, user))
     return Quoter(config, feed, venue, quote_log)
@@ -114,6 +117,14 @@ def add_quote_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replay-speed", type=positive_float, help="x real time (default: as fast as possible)")
     parser.add_argument("--dms-horizon-s", type=positive_float, default=120.0)
     parser.add_argument("--dms-refresh-s", type=positive_float, default=60.0)
+    parser.add_argument("--leaders", type=_leader_list, help="coins whose books to follow for a lead-lag set, "
+                        "comma-separated, empty for none (default: the coin's configured leaders, "
+                        "$SMALLFISH_LEADERS, else BTC,ETH)")
+
+
+def _leader_list(text: str) -> tuple[str, ...]:
+    """``--leaders``: comma-separated coin names, possibly none."""
+    return tuple(coin_name(c) for c in text.split(",") if c)
 
 
 def config_from_args(args: argparse.Namespace) -> QuoterConfig:
@@ -126,6 +137,8 @@ def config_from_args(args: argparse.Namespace) -> QuoterConfig:
         paper_fill_model=args.paper_fill_model, paper_order_latency_ms=args.paper_order_latency_ms,
         replay_speed=args.replay_speed,
         live=LiveConfig(dms_horizon_s=args.dms_horizon_s, dms_refresh_s=args.dms_refresh_s),
+        leaders=(tuple(c for c in args.leaders if c != args.coin) if args.leaders is not None
+                 else leaders_of(args.coin)),
     )
 
 

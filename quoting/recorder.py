@@ -13,7 +13,10 @@ resume cursor; the ``trades`` snapshot on subscribe may repeat trades, which cle
 SIGTERM/SIGINT: stop reading, fsync, compress every open file, exit 0. A raw zone that cannot be written (a
 full disk, an unwritable or missing path) is not a network error: the recorder checks the output at start and
 stops at the first failed write with :class:`quoting.raw_capture.CaptureWriteError`, which ``record_main``
-reports in one line with exit code 1 (reconnecting would only drop every later frame the same way).
+reports in one line with exit code 1 (reconnecting would only drop every later frame the same way). With
+``leaders``, the configured leaders of the coins (:mod:`data_lake.leaders`: ``$SMALLFISH_LEADERS``, default BTC and
+ETH) are recorded too, as coins of their own: their clean books are what the nightly lead-lag fit and a lead-lag
+quoter read.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from data_lake.leaders import with_leaders
 from data_lake.raw_zone import envelope, iso_ns
 from quoting.frame_routing import CONTROL_CHANNELS, route
 from quoting.raw_capture import (
@@ -296,11 +300,15 @@ def record_main(
     *,
     ping_interval_s: float = 30.0,
     backoff_max_s: float = 30.0,
+    leaders: bool = False,
 ) -> int:
-    """``smallfish record``: record ``coins`` (and ``address``'s fills/orders) into raw zone ``out`` until
-    SIGTERM/SIGINT; returns the exit code."""
+    """``smallfish record``: record ``coins`` (with ``leaders``, also their configured leaders) and ``address``'s
+    fills/orders into raw zone ``out`` until SIGTERM/SIGINT; returns the exit code."""
+    recorded = with_leaders(coins) if leaders else tuple(coins)
+    if leaders:
+        log.info("recording %s (with the leaders of %s)", ", ".join(recorded), ", ".join(coins))
     config = RecorderConfig(
-        tuple(coins), Path(out), ws_url, address, ping_interval_s=ping_interval_s, backoff_max_s=backoff_max_s
+        recorded, Path(out), ws_url, address, ping_interval_s=ping_interval_s, backoff_max_s=backoff_max_s
     )
     try:
         stats = asyncio.run(record(config))

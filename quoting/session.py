@@ -1,5 +1,10 @@
 """One quoting session: feed -> online state -> decision -> venue, everything logged (:class:`Quoter`).
 
+A promoted set with a leader (``lead_lag``) centres the quotes on the fair value the leader's last ``lag_ms`` of moves
+imply (:mod:`quoting.lead_lag_shift`): the leader's ``l2Book``/``bbo`` frames (subscribed, or replayed, for the
+leaders the config names) keep its recent mids, and a change of its mid triggers a decision; without fresh leader
+mids the quote stays around the mid.
+
 Every accepted book update (``l2Book`` or ``bbo``, the freshest top by exchange time) updates the online state --
 EWMA volatility of the mid, the causal regime filter of the promoted HMM on 1 min bars (:mod:`quoting.online_state`)
 -- and runs one decision (:mod:`quoting.decision`; so do an own fill, a new parameter set and a pull):
@@ -37,9 +42,10 @@ from data_lake.param_registry import NoPromotedSet
 from quoting.account import DAY_MS, Account
 from quoting.book import Book
 from quoting.decision import Decision, DecisionConfig, decide
-from quoting.feed import Received, ReplayFeed, WsFeed
+from quoting.feed import Received, ReplayFeed, WsFeed, frame_coin
 from quoting.fill_models import FILL_MODELS
 from quoting.glft import MarketModel
+from quoting.lead_lag_shift import LeaderMids
 from quoting.live import LiveConfig
 from quoting.online_state import MidBars, RegimeTracker
 from quoting.orders import OrderResult, Prediction, Side, WorkingOrder
@@ -85,6 +91,8 @@ class QuoterConfig:
     replay_speed: float | None = None
     """Replay pace as a multiple of real time; None = as fast as possible."""
     live: LiveConfig = field(default_factory=LiveConfig)
+    leaders: tuple[str, ...] = ()
+    """Coins whose books the session follows for a lead-lag set (subscribed live, replayed beside the coin's)."""
 
     def __post_init__(self) -> None:
         if self.mode not in ("paper", "live"):
@@ -119,6 +127,7 @@ class Quoter:
         self.book = Book(depth=False)
         self.bars = MidBars(config.vol_half_life_s)
         self.regime: RegimeTracker | None = None
+        self.leader: LeaderMids | None = None
         self.account = Account()
         self.working: dict[Side, WorkingOrder | None] = {"B": None, "A": None}
         self.predictions: OrderedDict[int, Prediction] = OrderedDict()
@@ -181,6 +190,7 @@ class Quoter:
         self._refused = None
         self.regime = regime
         self.params = params
+        self._follow_leader(params, now_ns)
         mid = self.book.mid
         if mid > 0.0:
             self.bars.seed((params.model.sigma / mid) ** 2)
@@ -194,6 +204,24 @@ class Quoter:
         self._dirty = True
         return True
 
+    def _follow_leader(self, params: QuotingParams, now_ns: int) -> None:
+        """Track the set's leader (keeping its history when the leader stays the same); warn when the session does
+        not receive that leader's books, so the quote stays around the mid."""
+        shift = params.policy.lead_lag
+        if shift is None:
+            self.leader = None
+            return
+        if self.leader is None or self.leader.coin != shift.leader:
+            self.leader = LeaderMids(shift)
+        else:
+            self.leader.shift = shift
+        if shift.leader not in self.config.leaders:
+            detail = (f"set {params.param_set_id} leans on {shift.leader}, whose books this session does not follow "
+                      f"(leaders: {', '.join(self.config.leaders) or 'none'}): quoting around the mid")
+            self.log.write(now_ns, "quoterParams", {"event": "leader_missing", "param_set_id": params.param_set_id,
+                                                    "error": detail})
+            log.warning("%s: %s", self.coin, detail)
+
     @property
     def states(self) -> tuple[str, ...]:
         return self.regime.filter.params.state_names if self.regime is not None else ()
@@ -206,6 +234,11 @@ class Quoter:
         if not isinstance(frame, dict):
             return
         channel, data = frame.get("channel"), frame.get("data")
+        coin = frame_coin(frame) if channel in ("l2Book", "bbo", "trades") else None
+        if coin is not None and coin != self.coin:
+            if self.leader is not None and channel != "trades" and coin == self.leader.coin:
+                self._dirty |= self.leader.on_book(channel, data)
+            return
         if channel in ("l2Book", "bbo", "trades"):
             for user_frame in self.venue.on_market(item):
                 self.handle(Received(item.recv_ns, user_frame))
@@ -331,9 +364,10 @@ class Quoter:
             self._halted_day = day
         self._gate = self.gate(now_ns)
         belief = self.regime.belief if self.regime is not None else ()
+        leader_return = self.leader.log_return(now_ns // NS_PER_MS) if self.leader is not None else math.nan
         return decide(now_ns // NS_PER_MS, self.params, self._gate[0] if self._gate else None, mid,
                       self._market_model(mid), belief, self.account.position, self.book.best_bid,
-                      self.book.best_ask, self.working, self.venue.busy(), self.config.decision)
+                      self.book.best_ask, self.working, self.venue.busy(), self.config.decision, leader_return)
 
     def _market_model(self, mid: float) -> MarketModel | None:
         """The promoted set's model, sigma included: the quoter quotes with exactly the inputs the walk-forward
@@ -400,6 +434,7 @@ class Quoter:
             "sigma": finite(d.sigma), **{f"belief_{s}": finite(b) for s, b in zip(self.states, d.belief, strict=True)},
             "gamma": finite(q.gamma_used) if q else None, "half_spread": finite(q.half_spread) if q else None,
             "skew": finite(q.skew) if q else None, "reservation_px": finite(q.reservation_px) if q else None,
+            "fair_value": finite(q.fair_value) if q else None,
             "tau_s": self.params.reach.horizon_ms / 1000 if self.params and self.params.reach else None,
             "latency_ms": self.params.reach.latency_ms if self.params and self.params.reach else None,
             "pred_adverse_bps": finite(d.adverse_bps), **sides,

@@ -12,7 +12,7 @@ import pytest
 
 from assets.partitions import COINS, DAILY, FIRST_DAY, coin_problem, day_problem, utc_today
 from data_lake.lake import Lake
-from pipelines.backfill import FEATURES, FITS, INGEST, STAGE_ASSETS, Skipped, backfill, failed_partitions
+from pipelines.backfill import FEATURES, FITS, INGEST, STAGE_ASSETS, Skipped, Task, backfill, failed_partitions
 from pipelines.definitions import NIGHTLY_SELECTION, defs
 from pipelines.run import DEMO_RUN_CONFIG, partitions_in
 from tests.support import DEMO_COIN, DEMO_DAY
@@ -38,6 +38,16 @@ def test_every_nightly_asset_is_in_exactly_one_stage() -> None:
     by_stage = [selection.resolve(graph) for selection in STAGE_ASSETS.values()]
     assert sum(len(keys) for keys in by_stage) == len(NIGHTLY_SELECTION.resolve(graph))
     assert set().union(*by_stage) == NIGHTLY_SELECTION.resolve(graph)
+
+
+def test_a_coins_fits_wait_for_its_leaders_ingest_of_the_same_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FOLLOW's lead-lag fit and walk-forward read DEMO's book of the day: its fits stage waits for DEMO's ingest."""
+    monkeypatch.setenv("SMALLFISH_LEADERS", "FOLLOW=DEMO;DEMO=")
+    needs = Task(FITS, "FOLLOW", DEMO_DAY).other_day_needs()
+    assert Task(INGEST, "DEMO", DEMO_DAY) in needs and Task(INGEST, "DEMO", DEMO_DAY + dt.timedelta(days=1)) not in needs
+    assert Task(FITS, "DEMO", DEMO_DAY).other_day_needs() == (
+        Task(FITS, "DEMO", DEMO_DAY - dt.timedelta(days=1)), Task(INGEST, "DEMO", DEMO_DAY + dt.timedelta(days=1)))
+    assert Task(INGEST, "FOLLOW", DEMO_DAY).other_day_needs() == ()
 
 
 def test_several_workers_need_a_persistent_instance() -> None:

@@ -9,6 +9,7 @@ on trades stamped strictly after that.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from quoting.exchange_rules import AssetRules, is_valid_price
 from quoting.fill_prediction import ReachModel
 from quoting.glft import MarketModel, QuotePolicy
+from quoting.lead_lag_shift import LeadLagShift
 from validation.backtest import BacktestConfig, run_backtest
 
 MODEL = MarketModel(sigma=0.0, kappa=20.0, kappa_se=0.0, arrival_rate=1.0)
@@ -107,6 +109,22 @@ def test_fill_log_carries_predictions_beliefs_and_quote_age() -> None:
     assert (first["belief_calm"], first["belief_volatile"], first["belief_cascade"]) == (1.0, 0.0, 0.0)
     assert first["fee"] == pytest.approx(FEE * 99.89 * 0.5)
     assert fills["quote_age_ms"].to_list() == [200, 300, 400, 1100]
+
+
+def test_a_leader_move_lifts_the_quotes_into_a_fill_the_plain_quoter_misses() -> None:
+    """The leader rose 1% in the 2 s before the 1000 row; with beta 0.5 the fair value is 100.4988, so the bid
+    (100.39) would cross the 100.05 ask and sits one tick inside it, 100.04: the 99.95 sell at 1300 goes through it.
+    The plain quoter's bid (99.89) is not reached; a stale leader (last mid 4 s old) shifts nothing."""
+    pol = replace(policy(), lead_lag=LeadLagShift(leader="LEAD", lag_ms=2_000, beta=0.5))
+    leader = pl.DataFrame({"time": [-1_500, 950], "mid": [50.0, 50.5]})
+    tape = trades([(1300, 99.95, 1.0, -1)])
+    led = run("trade_through", tape_trades=tape, pol=pol, leader_mids=leader)
+    assert fills_as_tuples(led) == [(1300, 1, 100.04, 1.0)]
+    assert fills_as_tuples(run("trade_through", tape_trades=tape)) == []
+    stale = pl.DataFrame({"time": [-5_000, -3_100], "mid": [50.0, 50.5]})
+    assert fills_as_tuples(run("trade_through", tape_trades=tape, pol=pol, leader_mids=stale)) == []
+    with pytest.raises(ValueError, match="pass that leader's mids"):
+        run("trade_through", tape_trades=tape, pol=pol)
 
 
 def test_fees_and_pnl_identity() -> None:

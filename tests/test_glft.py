@@ -20,6 +20,7 @@ from quoting.glft import (
     quote,
     widened_gamma,
 )
+from quoting.lead_lag_shift import LeadLagShift, leader_log_returns
 
 CALM, VOLATILE, CASCADE = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
 
@@ -102,6 +103,45 @@ def test_half_spread_is_not_monotone_in_gamma() -> None:
     low, _ = glft_half_spread_and_skew(0.01, 1.0, 1.0, 1.0, 0.01)
     high, _ = glft_half_spread_and_skew(1.0, 1.0, 1.0, 1.0, 0.01)
     assert high < low
+
+
+def test_a_leaders_recent_move_shifts_the_fair_value_by_beta_and_nothing_else() -> None:
+    """Leader up 1% over the last lag, beta 0.5: the quote is the one a mid of 100 * exp(0.5 * ln 1.01) = 100.4988
+    would get (costs in bps of that centre); no leader return (NaN) or a policy without a leader quotes around the
+    mid."""
+    model = MarketModel(sigma=0.01, kappa=100.0, kappa_se=0.0, arrival_rate=1.0)
+    plain = _policy(gamma=0.1)
+    led = replace(plain, lead_lag=LeadLagShift(leader="BTC", lag_ms=2_000, beta=0.5))
+    r = math.log(1.01)
+    shifted = quote(100.0, 0.5, CALM, model, led, leader_log_return=r)
+    base = quote(100.0, 0.5, CALM, model, plain, leader_log_return=r)
+    assert shifted.fair_value == pytest.approx(100.0 * 1.01**0.5) and base.fair_value == 100.0
+    as_if = quote(shifted.fair_value, 0.5, CALM, model, plain)
+    assert (shifted.bid_px, shifted.ask_px, shifted.half_spread, shifted.skew) == (
+        as_if.bid_px, as_if.ask_px, as_if.half_spread, as_if.skew)
+    assert shifted.reservation_px - base.reservation_px == pytest.approx(100.0 * (1.01**0.5 - 1.0), abs=1e-4)
+    assert shifted.bid_px == pytest.approx(base.bid_px + 0.50, abs=0.011)  # both sides move, to the 0.01 grid
+    assert shifted.ask_px == pytest.approx(base.ask_px + 0.50, abs=0.011)
+    unknown = quote(100.0, 0.5, CALM, model, led, leader_log_return=math.nan)
+    assert (unknown.bid_px, unknown.ask_px, unknown.fair_value) == (base.bid_px, base.ask_px, 100.0)
+
+
+def test_leader_returns_use_mids_as_of_each_instant_and_refuse_stale_ones() -> None:
+    times = np.array([0, 1_000, 2_500, 10_000])
+    mids = np.array([50.0, 50.5, 51.0, 52.0])
+    at = np.array([2_000, 3_000, 9_000, 10_500, 12_000])
+    r = leader_log_returns(times, mids, at, lag_ms=2_000, max_age_ms=3_000)
+    expected = [math.log(50.5 / 50.0), math.log(51.0 / 50.5), math.nan, math.nan, math.log(52.0 / 52.0)]
+    # t=9000: the mid as of 9000 (from 2500) is 6.5 s old; t=10500: the one as of 8500 too
+    np.testing.assert_allclose(r, expected)
+    assert np.isnan(leader_log_returns(np.array([], np.int64), np.array([]), at, 2_000, 3_000)).all()
+
+
+def test_a_lead_lag_shift_refuses_what_it_cannot_mean() -> None:
+    for bad in ({"leader": "", "lag_ms": 100, "beta": 0.5}, {"leader": "BTC", "lag_ms": 0, "beta": 0.5},
+                {"leader": "BTC", "lag_ms": 100, "beta": math.inf}):
+        with pytest.raises(ValueError):
+            LeadLagShift(**bad)
 
 
 def test_reach_probability_blends_the_regime_curves() -> None:

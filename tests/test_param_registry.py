@@ -143,6 +143,37 @@ def test_a_set_written_before_adverse_selection_existed_loads_as_unknown(root: P
     assert "adverse selection at 5 s (bps): unknown" in params_show(root, COIN)
 
 
+LEAD_LAG = {"leader": "ETH", "lag_ms": 400, "beta": 0.8, "beta_se": 0.05}
+
+
+def test_a_set_with_a_leader_quotes_around_the_fair_value_the_leader_moves(root: Path) -> None:
+    ps = stored(root, params=parameters() | {"lead_lag": LEAD_LAG})
+    assert load_set(root, COIN, ps.param_set_id).to_dict()["parameters"]["lead_lag"] == LEAD_LAG
+    promote(root, COIN, ps.param_set_id, "gate")
+    qp = load_for_quoting(root, COIN, max_age_s=DAY_S)
+    shift = qp.policy.lead_lag
+    assert (shift.leader, shift.lag_ms, shift.beta) == ("ETH", 400, 0.8)
+    belief = qp.regime_filter().update(np.array([0.0, -14.6]))
+    still, moved = (quote(100_000.0, 0.0, belief, qp.model, qp.policy, leader_log_return=r) for r in (0.0, 1e-3))
+    assert moved.fair_value == pytest.approx(100_000.0 * np.exp(0.8e-3)) and still.fair_value == 100_000.0
+    assert moved.bid_px > still.bid_px and moved.ask_px > still.ask_px
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("leader", COIN, "lead_lag.leader: 'BTC' cannot lead itself"),
+    ("leader", "", "lead_lag.leader: expected a non-empty string"),
+    ("lag_ms", 0, "lead_lag.lag_ms: must be > 0"),
+    ("lag_ms", 2.5, "lead_lag.lag_ms: expected an integer"),
+    ("beta", 11.0, "lead_lag.beta: |11.0| is above 10"),
+    ("beta_se", -0.1, "lead_lag.beta_se: must be >= 0"),
+    ("beta_se", KeyError, "lead_lag.beta_se: missing"),
+])
+def test_an_invalid_lead_lag_is_refused_with_a_clear_error(key: str, value: Any, message: str) -> None:
+    lead_lag = {k: v for k, v in LEAD_LAG.items() if k != key} | ({} if value is KeyError else {key: value})
+    with pytest.raises(InvalidParameterSet, match=re.escape(message)):
+        make_set(params=parameters() | {"lead_lag": lead_lag})
+
+
 def test_hmm_keys_are_regime_params_keys() -> None:
     assert tuple(RegimeParams.from_dict(hmm()).to_dict()) == HMM_KEYS
 

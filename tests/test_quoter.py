@@ -377,6 +377,65 @@ def test_paper_replay_writes_quotes_fills_and_userfills_frames(lake: Path, raw: 
     assert inventory == pytest.approx(fills[-1]["inventory"])
 
 
+FOLLOWER = "FOLLOW"
+LEAD_LAG = {"leader": "DEMO", "lag_ms": 2_000, "beta": 0.6, "beta_se": 0.01}
+FOLLOWER_MINUTES = 12
+
+
+@pytest.fixture(scope="module")
+def follower_hour(demo_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first minutes of a demo hour of FOLLOW, whose mid follows the demo coin's 2 s later by 0.6, with the demo
+    coin's file of the same hour beside it, as the recorder lays them out."""
+    from data_lake.demo_market import DemoMarketConfig, simulate
+    from data_lake.demo_market.raw_writer import write_raw
+    from data_lake.raw_zone import raw_path, write_lines
+
+    leader = simulate(DemoMarketConfig(coin=COIN, days=1, seed=5, start=DEMO_DAY))  # demo_raw's market
+    follower = DemoMarketConfig(coin=FOLLOWER, days=1, seed=6, start=DEMO_DAY, leader=COIN,
+                                leader_lag_ms=LEAD_LAG["lag_ms"], leader_beta=LEAD_LAG["beta"])
+    full, cut = tmp_path_factory.mktemp("follower"), tmp_path_factory.mktemp("follower_cut")
+    write_raw(simulate(follower, leader), full)
+    for root, coin in ((demo_raw, COIN), (full, FOLLOWER)):
+        lines = read_lines(raw_path(root, "ws", DEMO_DAY, DEMO_HOUR, coin))
+        kept = [line for line in lines if int(json.loads(line)["time"][14:16]) < FOLLOWER_MINUTES]
+        write_lines(raw_path(cut, "ws", DEMO_DAY, DEMO_HOUR, coin), kept)
+    return raw_path(cut, "ws", DEMO_DAY, DEMO_HOUR, FOLLOWER)
+
+
+def _follower_log(lake: Path, raw: Path, hour: Path, *extra: str) -> list[dict[str, Any]]:
+    """FOLLOW's quoter log of a paper replay of ``hour`` with a promoted set leaning on DEMO."""
+    end = time.time_ns() // 1_000_000 - HOUR_MS
+    ps = register_candidate(lake, ParamSet.create(
+        coin=FOLLOWER, window_start_ms=end - 24 * HOUR_MS, window_end_ms=end, code_version="test-lead-lag",
+        parameters=parameters(lead_lag=LEAD_LAG), evidence={}, created_at_ms=end))
+    promote(lake, FOLLOWER, ps.param_set_id, "test")
+    args = ["--coin", FOLLOWER, "--mode", "paper", "--feed", f"replay:{hour}", "--lake", str(lake), "--raw", str(raw)]
+    assert quote_main([*args, "--min-regime-minutes", "0", *extra]) == EXIT_OK
+    return [json.loads(line)["raw"] for f in discover(raw, FOLLOWER) if f.source == "quoter"
+            for line in read_lines(f.path)]
+
+
+def test_a_lead_lag_set_quotes_around_the_fair_value_its_leader_moves(
+    lake: Path, raw: Path, follower_hour: Path
+) -> None:
+    """Replaying FOLLOW with DEMO's books beside it, the quotes centre on mid * exp(0.6 r), r DEMO's log move of the
+    last 2 s: away from the mid most of the time, by a move's size, never outside the quotes; a session that does
+    not follow DEMO says so and quotes around the mid."""
+    led = _follower_log(lake, raw / "led", follower_hour, "--leaders", "DEMO")
+    quotes = [f["data"] for f in led if f["channel"] == "quoterQuote" and f["data"]["pull_reason"] is None]
+    shifts = np.array([np.log(q["fair_value"] / q["mid"]) / LEAD_LAG["beta"] for q in quotes])
+    assert len(quotes) > 1_000 and np.mean(shifts != 0.0) > 0.5
+    assert 1e-5 < np.median(np.abs(shifts)) and np.percentile(np.abs(shifts), 99) < 5e-3  # moves of 2 s, bps
+    two_sided = [(q["bid"]["px"], q["fair_value"], q["ask"]["px"]) for q in quotes if q["bid"]["px"] and q["ask"]["px"]]
+    assert len(two_sided) > 0.5 * len(quotes) and all(bid < fair < ask for bid, fair, ask in two_sided)
+
+    plain = _follower_log(lake, raw / "plain", follower_hour, "--leaders", "")
+    [missing] = [f["data"] for f in plain if f["channel"] == "quoterParams" and f["data"]["event"] == "leader_missing"]
+    assert "leans on DEMO, whose books this session does not follow" in missing["error"]
+    plain_quotes = [f["data"] for f in plain if f["channel"] == "quoterQuote" and f["data"]["pull_reason"] is None]
+    assert plain_quotes and all(q["fair_value"] == q["mid"] for q in plain_quotes)
+
+
 def test_paper_daily_loss_limit_stops_quoting(lake: Path, raw: Path, demo_hour: Path) -> None:
     promoted(lake, daily_loss_limit_quote=0.01)
     assert quote_main(paper_args(lake, raw, f"replay:{demo_hour}")) == EXIT_OK

@@ -8,6 +8,7 @@ import errno
 import logging
 import os
 import json
+import os
 import re
 import signal
 import socket
@@ -202,6 +203,25 @@ def _replay_into_subprocess(
         process.wait()
     fake.pause_replay()
     return returncode, _sent_data(fake)
+
+
+def test_record_with_leaders_also_captures_the_configured_leaders(fake: FakeHyperliquid, tmp_path: Path) -> None:
+    """``smallfish record --coins FOLLOW --with-leaders`` with FOLLOW led by DEMO subscribes to DEMO's market feeds
+    as to FOLLOW's: the leader's data reaches the raw zone like any coin's."""
+    env = {**os.environ, "SMALLFISH_LEADERS": "FOLLOW=DEMO"}
+    command = [sys.executable, "-m", "quoting.cli", "record", "--coins", "FOLLOW", "--with-leaders",
+               "--out", str(tmp_path / "raw"), "--ws-url", fake.ws_url]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for coin in ("FOLLOW", "DEMO"):
+            for feed in MARKET_FEEDS:
+                fake.wait_for_subscription({"type": feed, "coin": coin}, timeout=30.0)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0
+    assert b"recording FOLLOW, DEMO (with the leaders of FOLLOW)" in stderr
 
 
 def test_sigterm_flushes_compresses_and_keeps_every_received_frame(

@@ -23,6 +23,7 @@ from pipelines.walk_forward_summary import walk_forward_lines
 from tests.test_variants import DEMO, demo_lake_frames
 from validation.candidate import CANDIDATE
 from validation.variant_registry import VARIANTS
+from validation.variants import LEAD_LAG
 from validation.walk_forward_run import POOLED
 
 DAY = DEMO.start
@@ -73,11 +74,14 @@ def test_walk_forward_writes_every_fold_and_variant_and_a_self_contained_report(
             pl.DataFrame({"variant": list(VARIANTS)}), how="cross"
         ).sort("fold", "variant")
     )
-    assert (per_fold["status"] == "ok").all()
-    assert (per_fold.filter(pl.col("variant") != CANDIDATE)["n_fills"] > 0).all()  # the candidate may stand aside
+    compared = per_fold.filter(pl.col("variant") != LEAD_LAG)  # DEMO has no leader in this lake: refused, why
+    assert (compared["status"] == "ok").all()
+    refused = rows.filter(pl.col("variant") == LEAD_LAG)
+    assert set(refused["status"]) == {"insufficient_samples"} and refused["warnings"].str.contains("no leader mids").all()
+    assert (compared.filter(pl.col("variant") != CANDIDATE)["n_fills"] > 0).all()  # the candidate may stand aside
     assert (per_fold["test_end_ms"].max() == DEMO.start_ms + 24 * 3_600_000)
     pooled = rows.filter(pl.col("fold") == POOLED)
-    assert pooled.height == len(VARIANTS) and pooled["pbo"].null_count() == 0
+    assert pooled.height == len(VARIANTS) and pooled.filter(pl.col("variant") != LEAD_LAG)["pbo"].null_count() == 0
     assert set(pooled["verdict"].drop_nulls()) <= {"keep", "remove", "insufficient evidence"}
 
     metadata = result.asset_materializations_for_node("walk_forward_assets")[0].metadata

@@ -10,7 +10,8 @@ import pytest
 
 from data_lake.demo_market import simulate
 from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
-from validation.variants import ABLATIONS, BASELINE
+from validation.component_verdict import refused_additions
+from validation.variants import ABLATIONS, BASELINE, LEAD_LAG
 from validation.walk_forward import rolling_folds
 from validation.walk_forward_run import POOLED, WalkForwardRun, walk_forward
 
@@ -25,8 +26,9 @@ def frames() -> dict[str, pl.DataFrame]:
     return demo_lake_frames(simulate(DEMO))
 
 
-VARIANTS = ABLATIONS
-"""The baseline and its one-component additions (the candidate has its own tests, tests/test_candidate.py)."""
+VARIANTS = {name: variant for name, variant in ABLATIONS.items() if not variant.optional}
+"""The baseline and its one-component additions that need no extra data (the candidate has its own tests,
+tests/test_candidate.py; ``+lead_lag``, which needs a leader's mids, tests/test_lead_lag_variant.py)."""
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +124,21 @@ def test_the_report_shows_each_variant_minus_the_baseline_and_flags_identical_on
     assert "identical_to</th>" in html
     for name, earlier in identical.items():
         assert f"<td>{name}</td><td>{earlier}</td>" in html  # the verdict row names the variant it repeats
+
+
+def test_an_optional_variant_without_its_data_is_left_out_and_the_others_evidence_stands(
+    frames: dict[str, pl.DataFrame]
+) -> None:
+    """DEMO has no leader: ``+lead_lag`` is refused on every fold, yet both folds stay complete for the others and
+    its pooled row says why it was not compared."""
+    short = walk_forward(FOLDS[:2], frames, CONFIG, variants=(BASELINE, "+bipower", LEAD_LAG))
+    assert short.complete_folds == (0, 1) and short.variant_names == [BASELINE, "+bipower"]
+    assert set(short.verdicts) == {"+bipower"} and short.trials == (BASELINE, "+bipower")
+    refused = short.rows.filter(pl.col("variant") == LEAD_LAG)
+    assert refused.height == 3 and set(refused["status"]) == {"insufficient_samples"}
+    pooled = refused.filter(pl.col("fold") == POOLED).row(0, named=True)
+    assert pooled["component"] == "lead_lag" and pooled["verdict"] == "insufficient evidence"
+    assert "no leader mids" in pooled["warnings"]
+    assert short.rows.filter((pl.col("fold") == POOLED) & (pl.col("variant") == "+bipower"))["status"][0] == "ok"
+    [(name, evidence)] = refused_additions(short).items()  # what the component verdict says of it
+    assert name == LEAD_LAG and evidence.untested.startswith("+lead_lag was not compared: lead_lag: no leader mids")

@@ -3,7 +3,9 @@
 The loop itself is compiled (:mod:`validation.backtest_engine`) and quotes through the same
 :func:`quoting.glft.glft_quote_core` as the paper and live quoters. Inputs are the lake's ``book`` rows
 (levels ``bid_px_1..``/``ask_px_1..``, ``mid``) and ``trades`` rows (``px``, ``sz``, ``side`` = aggressor),
-times UTC epoch ms. Outputs are polars frames: the fill log (the FillLog fields) and the equity curve.
+times UTC epoch ms. A policy with a leader (:mod:`quoting.lead_lag_shift`) needs that leader's mids (``time``,
+``mid``) and quotes around the lead-lag fair value. Outputs are polars frames: the fill log (the FillLog fields) and
+the equity curve.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import polars as pl
 
 from quoting.fill_prediction import ReachModel
 from quoting.glft import DEFAULT_REGIMES, MarketModel, QuotePolicy
+from quoting.lead_lag_shift import leader_log_returns
 from validation.backtest_engine import FILL_LOG_COLUMNS, EngineParams, MarketData, RegimeTable, simulate
 from validation.last_result import reused
 from quoting.fill_models import FILL_MODELS
@@ -79,18 +82,20 @@ def run_backtest(
     adverse_bps_by_regime: Sequence[float] | float = 0.0,
     regime_names: Sequence[str] = DEFAULT_REGIMES,
     reach: ReachModel | None = None,
+    leader_mids: pl.DataFrame | None = None,
 ) -> BacktestResult:
     """Replay one coin's ``book`` and ``trades`` and quote with ``policy``.
 
     ``beliefs`` has ``time`` and one ``belief_<regime>`` column per regime in ``regime_names`` order, each
     row computed from data up to its time (a causal filter); without it the calm regime (index 0) is certain.
     ``adverse_bps_by_regime`` is the predicted adverse selection logged with each fill (belief-weighted), ``reach``
-    the fill-probability model logged with it (NaN without one).
+    the fill-probability model logged with it (NaN without one). ``leader_mids`` (``time``, ``mid``) are the mids
+    of ``policy.lead_lag``'s leader; a policy with a leader refuses to run without them.
     """
     n_regimes = len(policy.gamma_by_regime)
     if len(regime_names) != n_regimes:
         raise ValueError(f"{len(regime_names)} regime names for {n_regimes} regimes")
-    data = market_data(book, trades, beliefs, regime_names)
+    data = market_data(book, trades, beliefs, regime_names, policy, leader_mids)
     regimes = RegimeTable(
         gammas=policy.gammas,
         min_spreads_bps=policy.min_spreads_bps,
@@ -132,9 +137,11 @@ def fill_frame(fill_log: np.ndarray, beliefs: np.ndarray, regime_names: Sequence
 
 
 def market_data(
-    book: pl.DataFrame, trades: pl.DataFrame, beliefs: pl.DataFrame | None, regime_names: Sequence[str]
+    book: pl.DataFrame, trades: pl.DataFrame, beliefs: pl.DataFrame | None, regime_names: Sequence[str],
+    policy: QuotePolicy | None = None, leader_mids: pl.DataFrame | None = None,
 ) -> MarketData:
-    """Sorted numpy arrays for the engine; absent book levels become NaN."""
+    """Sorted numpy arrays for the engine; absent book levels become NaN; the leader's log return per book row when
+    ``policy`` has a leader (NaN otherwise)."""
     if beliefs is None:
         belief_time = np.array([NO_TIME], dtype=np.int64)
         belief = np.eye(1, len(regime_names), dtype=np.float64)
@@ -143,7 +150,20 @@ def market_data(
         belief_time = beliefs["time"].cast(pl.Int64).to_numpy()
         belief = beliefs.select([f"belief_{name}" for name in regime_names]).cast(pl.Float64).to_numpy()
     tape = reused("tape", (book, trades), (), lambda: _tape(book, trades))
-    return MarketData(*tape, belief_time=np.ascontiguousarray(belief_time), belief=np.ascontiguousarray(belief))
+    return MarketData(*tape, belief_time=np.ascontiguousarray(belief_time), belief=np.ascontiguousarray(belief),
+                      leader_return=_leader_returns(tape[0], policy, leader_mids))
+
+
+def _leader_returns(book_time: np.ndarray, policy: QuotePolicy | None, leader_mids: pl.DataFrame | None) -> np.ndarray:
+    """Per book row, the policy's leader's log return over its lag as of the row's time; NaN without a leader."""
+    shift = policy.lead_lag if policy is not None else None
+    if shift is None:
+        return np.full(book_time.size, np.nan)
+    if leader_mids is None:
+        raise ValueError(f"the policy shifts its fair value by {shift.leader}'s moves: pass that leader's mids")
+    mids = leader_mids.sort("time")
+    return leader_log_returns(mids["time"].to_numpy(), mids["mid"].to_numpy(), book_time, shift.lag_ms,
+                              shift.max_age_ms)
 
 
 def _tape(book: pl.DataFrame, trades: pl.DataFrame) -> tuple[np.ndarray, ...]:
@@ -207,4 +227,5 @@ def engine_params(model: MarketModel, policy: QuotePolicy, config: BacktestConfi
         order_latency_jitter_ms=int(config.order_latency_jitter_ms),
         requote_ms=int(config.requote_ms),
         seed=int(config.seed),
+        lead_lag_beta=float(policy.lead_lag_beta),
     )

@@ -9,7 +9,8 @@ its inventory exactly as of t. Each side has at most one request in flight; a ne
 cancel-replace that lands as one request, and the order being replaced still counts against the
 position limit until then. A post-only (Alo) order that would cross the book when it lands is rejected.
 Regime beliefs are used as of the row's time (the caller supplies causal beliefs); before the first
-belief there are no quotes.
+belief there are no quotes. A policy with a leader quotes around the lead-lag fair value
+(:func:`quoting.lead_lag_shift.lead_lag_fair_value`) from the leader's log return known at the row's time.
 
 Per-event helpers take scalars and small state arrays only: handing the tuples of market arrays to a
 compiled call costs reference counting on every array, which dominated the loop.
@@ -25,6 +26,7 @@ from numba import njit
 
 from quoting.fill_prediction import depth_bps, reach_probability
 from quoting.glft import QUOTED, belief_weighted, glft_quote_core, regime_pull
+from quoting.lead_lag_shift import lead_lag_fair_value
 from quoting.fill_models import QUEUE_POSITION, fill_from_trade, queue_after_book, queue_at_placement
 
 BID, ASK = 0, 1
@@ -52,7 +54,8 @@ class MarketData(NamedTuple):
     absent) are kept once per ``l2Book`` snapshot in ``depth_*``, whose row 0 is all NaN (no snapshot yet):
     ``snapshot`` is, per book row, the ``depth_*`` row of the latest snapshot at or before it, ``is_snapshot``
     whether the row is that snapshot rather than a ``bbo`` touch. Levels per snapshot, not per row, spare the
-    bbo rows (most of them) their unknown deeper levels.
+    bbo rows (most of them) their unknown deeper levels. ``leader_return``: per book row, the policy's leader's log
+    return over its lag as of the row's time (:func:`quoting.lead_lag_shift.leader_log_returns`, NaN = none).
     """
 
     book_time: np.ndarray
@@ -73,6 +76,7 @@ class MarketData(NamedTuple):
     trade_side: np.ndarray
     belief_time: np.ndarray
     belief: np.ndarray
+    leader_return: np.ndarray
 
 
 class RegimeTable(NamedTuple):
@@ -109,6 +113,8 @@ class EngineParams(NamedTuple):
     order_latency_jitter_ms: int
     requote_ms: int
     seed: int
+    lead_lag_beta: float
+    """beta of the lead-lag fair-value shift (0.0: quote around the mid)."""
 
 
 @njit(cache=True)
@@ -226,13 +232,14 @@ def _act(slots: np.ndarray, side: int, px: float, size: float, code: int, mid: f
 
 
 @njit(cache=True)
-def _requote(slots: np.ndarray, p: EngineParams, mid: float, inventory: float, gamma: float,
+def _requote(slots: np.ndarray, p: EngineParams, mid: float, fair: float, inventory: float, gamma: float,
              min_spread_bps: float, fill_cost_bps: float, sigma: float, adverse: float, belief_row: int, best_bid: float,
              best_ask: float, t_land: float, belief: np.ndarray, regimes: RegimeTable) -> tuple[int, int]:
-    """Quote both sides; a replacement that could breach the limit while the order it replaces can still fill
-    is re-quoted with that order counted as exposure (usually smaller, or pulled)."""
+    """Quote both sides around ``fair`` (fill predictions measure depth from ``mid``); a replacement that could
+    breach the limit while the order it replaces can still fill is re-quoted with that order counted as exposure
+    (usually smaller, or pulled)."""
     bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code = _quote(
-        p, mid, inventory, gamma, min_spread_bps, fill_cost_bps, sigma, False, 0.0, 0.0, best_bid, best_ask
+        p, fair, inventory, gamma, min_spread_bps, fill_cost_bps, sigma, False, 0.0, 0.0, best_bid, best_ask
     )
     bid_resting, ask_resting = slots[ORDER, BID, SIZE], slots[ORDER, ASK, SIZE]
     resize_bid = (_needs_replacing(slots, BID, bid_px, bid_code)
@@ -240,7 +247,7 @@ def _requote(slots: np.ndarray, p: EngineParams, mid: float, inventory: float, g
     resize_ask = (_needs_replacing(slots, ASK, ask_px, ask_code)
                   and inventory - ask_resting - ask_sz < -p.position_limit)
     if resize_bid or resize_ask:
-        sized = _quote(p, mid, inventory, gamma, min_spread_bps, fill_cost_bps, sigma, False,
+        sized = _quote(p, fair, inventory, gamma, min_spread_bps, fill_cost_bps, sigma, False,
                        bid_resting if resize_bid else 0.0,
                        ask_resting if resize_ask else 0.0, best_bid, best_ask)
         if resize_bid:
@@ -359,8 +366,9 @@ def simulate(data: MarketData, regimes: RegimeTable, p: EngineParams) -> tuple:
         if decided - last_decision < p.requote_ms:
             continue
         last_decision = decided
+        fair = lead_lag_fair_value(mid, data.leader_return[row], p.lead_lag_beta)
         sent, cancelled = _requote(
-            slots, p, mid, account[INVENTORY], gamma_at[belief_row], floor_at[belief_row], cost_at[belief_row],
+            slots, p, mid, fair, account[INVENTORY], gamma_at[belief_row], floor_at[belief_row], cost_at[belief_row],
             sigma_at[belief_row], adverse_at[belief_row],
             belief_row, data.bid_px[row, 0], data.ask_px[row, 0], t_land, data.belief[belief_row], regimes,
         )

@@ -219,6 +219,16 @@ def baseline_forecasts(run: WalkForwardRun) -> list[VolatilityForecast]:
     ]
 
 
+def refused_additions(run: WalkForwardRun) -> dict[str, AdditionEvidence]:
+    """The variants the run left out of its comparison (an optional one refused on a complete fold, e.g.
+    ``+lead_lag`` without leader data), untested with the reason of their pooled row."""
+    refused = run.rows.filter((pl.col("fold") == POOLED) & (pl.col("status") != "ok"))
+    return {
+        r["variant"]: AdditionEvidence(r["variant"], untested=f"{r['variant']} was not compared: {r['warnings']}")
+        for r in refused.iter_rows(named=True)
+    }
+
+
 def _same_as(run: WalkForwardRun) -> dict[str, str]:
     """Each variant that is no trial -> the first earlier column with the same per-period P&L."""
     names = run.variant_names
@@ -266,7 +276,7 @@ def diagnose_run(
         "vpin_widening": adverse_selection_check(fills, horizon),
         "lead_lag": lead_lag,
     }
-    by_variant = addition_evidence(run.verdicts, run.trials, _same_as(run))
+    by_variant = refused_additions(run) | addition_evidence(run.verdicts, run.trials, _same_as(run))
     named = _variants_by_component(run)
     additions = {wanted: by_variant[actual] for wanted, actual in named.items() if actual in by_variant}
     return component_verdicts(simple, additions, run.alpha)

@@ -12,6 +12,7 @@ backtests it on the test window and scores its predictions against what happened
 | ``+hmm_blending`` | train-fitted HMM; causal beliefs blend gamma (calm < volatile < cascade; cascade pulls) |
 | ``+vpin_widening`` | spread floor widened while the causal VPIN is above its train quantile |
 | ``+uncertainty_widening`` | gamma * (1 + kappa_se_mult * SE(kappa) / kappa) |
+| ``+lead_lag`` | fair value shifted by beta x the leader's log move of the last lag (:mod:`quoting.lead_lag_shift`) |
 
 Every variant predicts its fill probability with reach curves fitted on its train window under its own causal
 beliefs (:mod:`calibration.fill_probability`, :mod:`quoting.fill_prediction`): the probability that a print reaches
@@ -20,7 +21,9 @@ The Hawkes arrival rate is not a variant: with a constant-A backtest and quoter 
 identical to the baseline's, a trial that was not one); a time-varying intensity would make it one.
 
 Inputs are dicts of lake frames for one coin: ``trades`` and ``book`` (the backtest's tapes), ``features`` (1 s and
-1 min bars, :mod:`calibration.bars`) and ``markouts`` (market trades from the maker side, :mod:`calibration.markouts`).
+1 min bars, :mod:`calibration.bars`) and ``markouts`` (market trades from the maker side, :mod:`calibration.markouts`),
+and optionally ``leader_mids`` (:data:`LEADER_MIDS`: the mids of the coin's configured leaders), which only an
+optional variant needs: one that cannot be fitted without it (``+lead_lag``) does not stop the others' evidence.
 Times are UTC epoch ms, prices quote currency, sizes base units, P&L quote currency, spreads and markouts bps.
 """
 
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -37,6 +40,7 @@ from numba import njit
 from calibration.coverage import Coverage
 from calibration.fill_intensity import fit_fill_intensity, taker_orders
 from calibration.fit_result import FitResult, InsufficientSamples
+from calibration.lead_lag import LeadLagConfig, NoLeadLag, fit_lead_lag
 from calibration.fill_probability import fit_reach_curves, interval_extremes, reach_events
 from calibration.markouts import markouts
 from calibration.mids import mid_index, mid_series
@@ -58,11 +62,14 @@ from quoting.glft import (
     regime_pull,
 )
 from quoting.fill_prediction import ReachModel, depth_bps, reach_probability
+from quoting.lead_lag_shift import LeadLagShift, lead_lag_fair_value, leader_log_returns
 from validation.backtest import BacktestConfig, run_backtest
 from validation.last_result import reused
 
 Market = Mapping[str, pl.DataFrame]
-"""One coin's lake frames over one window: ``trades``, ``book``, ``features``, ``markouts``."""
+"""One coin's lake frames over one window: ``trades``, ``book``, ``features``, ``markouts`` (and ``leader_mids``)."""
+LEADER_MIDS = "leader_mids"
+"""Market frame of the mids of the coin's leaders: ``leader`` (coin), ``time`` (ms), ``mid`` (quote currency)."""
 
 BASELINE = "baseline"
 BPS = 1e-4
@@ -124,6 +131,11 @@ class VariantConfig:
     """Fewest train fills a state needs before its net edge can say "quote"."""
     daily_loss_limit_quote: float = 100.0
     """The quoter's daily loss stop written into the candidate's parameter set, quote currency."""
+    lead_lag: LeadLagConfig = field(default_factory=LeadLagConfig)
+    """Lag grid, null and level of the ``+lead_lag`` variant's lead-lag fit."""
+    lead_lag_fit_hours: float = 24.0
+    """The ``+lead_lag`` variant fits its lead-lag on the last this many hours of the train window (the most recent
+    relation, and a fit of seconds however long the train window)."""
 
     @property
     def rules(self) -> AssetRules:
@@ -159,11 +171,14 @@ class FittedVariant:
 
 @dataclass(frozen=True)
 class Variant:
-    """A named way to fit the quoter on train data; ``component`` is what it adds to the baseline."""
+    """A named way to fit the quoter on train data; ``component`` is what it adds to the baseline. An ``optional``
+    variant needs data a coin may lack (a leader's mids): folds where it cannot be fitted still count for the
+    others (:func:`validation.walk_forward_run.walk_forward`)."""
 
     name: str
     component: str
     fit: Callable[[Market, VariantConfig], FittedVariant]
+    optional: bool = False
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -544,6 +559,49 @@ def fit_vpin_widening(train: Market, config: VariantConfig) -> FittedVariant:
     )
 
 
+LEAD_LAG = "+lead_lag"
+
+
+def fit_lead_lag_shift(train: Market, config: VariantConfig) -> FittedVariant:
+    """Baseline quoting around a fair value its leader moves: on the last ``lead_lag_fit_hours`` of the train window
+    every leader in ``leader_mids`` is fitted (:func:`calibration.lead_lag.fit_lead_lag`) and the significant lead
+    with the smallest p-value (then the largest |HY correlation|) kept; its lag and beta shift the fair value by beta
+    times the leader's log move of the last lag (:mod:`quoting.lead_lag_shift`). Raises :class:`NoLeadLag` without
+    leader mids or without a significant lead: the component cannot be built there."""
+    base = _base(train, config, ewma_sigma)
+    leaders = train.get(LEADER_MIDS)
+    if leaders is None or leaders.height == 0:
+        raise NoLeadLag("no leader mids in the train window (no leader configured for this coin, or none captured)")
+    window = (max(base.end_ms - round(config.lead_lag_fit_hours * 3_600_000), _window(train)[0]), base.end_ms)
+    follower = _mids(train["book"]).select("time", "mid")
+    fits = {
+        str(name): fit_lead_lag(frame.select("time", "mid"), follower, window, config.lead_lag)
+        for (name,), frame in leaders.partition_by("leader", as_dict=True, maintain_order=True).items()
+    }
+    usable = {name: result.fit for name, result in fits.items() if result.ok}
+    if not usable:
+        raise NoLeadLag("no significant lead on the train window: "
+                        + "; ".join(f"{name}: {result.reason}" for name, result in sorted(fits.items())))
+    leader, fit = min(
+        usable.items(), key=lambda item: (item[1].goodness_of_fit["p_value"], -abs(item[1].estimates["hy_corr"]))
+    )
+    plain = _single_regime(LEAD_LAG, base, train, config)
+    shift = LeadLagShift(leader=leader, lag_ms=int(fit.estimates["lag_ms"]), beta=fit.estimates["beta"])
+    return replace(
+        plain,
+        policy=replace(plain.policy, lead_lag=shift),
+        params=plain.params | {
+            "lead_lag_lag_ms": fit.estimates["lag_ms"],
+            "lead_lag_lag_se_ms": fit.std_errors["lag_ms"],
+            "lead_lag_beta": fit.estimates["beta"],
+            "lead_lag_beta_se": fit.std_errors["beta"],
+            "lead_lag_hy_corr": fit.estimates["hy_corr"],
+            "lead_lag_p_value": fit.goodness_of_fit["p_value"],
+            "lead_lag_leaders_fitted": float(len(fits)),
+        },
+    )
+
+
 ABLATIONS: dict[str, Variant] = {
     v.name: v
     for v in (
@@ -552,6 +610,7 @@ ABLATIONS: dict[str, Variant] = {
         Variant("+hmm_blending", "gamma blended by the causal HMM regime filter", fit_hmm_blending),
         Variant("+vpin_widening", "spread floor widened while VPIN is high", fit_vpin_widening),
         Variant("+uncertainty_widening", "gamma widened by kappa's relative SE", fit_uncertainty_widening),
+        Variant(LEAD_LAG, "lead_lag", fit_lead_lag_shift, optional=True),
     )
 }
 """The baseline and each one-component addition, by name; the baseline first (the full registry with the
@@ -663,7 +722,7 @@ def simulate_fitted(
     beliefs = fitted.beliefs(test, start)
     result = run_backtest(
         test["book"], test["trades"], fitted.model, fitted.policy, config.backtest, beliefs,
-        fitted.adverse_bps_by_regime, fitted.regime_names, fitted.reach,
+        fitted.adverse_bps_by_regime, fitted.regime_names, fitted.reach, policy_leader_mids(test, fitted.policy),
     )
     return VariantOutcome(
         fitted=fitted,
@@ -674,6 +733,18 @@ def simulate_fitted(
         final_inventory=result.final_inventory,
         orders_sent=result.orders_sent,
     )
+
+
+def policy_leader_mids(data: Market, policy: QuotePolicy) -> pl.DataFrame | None:
+    """``time, mid`` of the policy's leader in ``data`` (empty when the window holds none: the quote falls back to
+    the mid); None for a policy without a leader."""
+    if policy.lead_lag is None:
+        return None
+    empty = pl.DataFrame(schema={"time": pl.Int64, "mid": pl.Float64})
+    frame = data.get(LEADER_MIDS)
+    if frame is None:
+        return empty
+    return frame.filter(pl.col("leader") == policy.lead_lag.leader).select("time", "mid").sort("time")
 
 
 def marked_fills(fills: pl.DataFrame, book: pl.DataFrame, horizon_ms: int) -> pl.DataFrame:
@@ -712,7 +783,9 @@ def quote_outcomes(
 
     State at the interval start t: mid and touch of the last book row at or before t (at most ``MID_MAX_AGE_MS``
     old, :func:`calibration.mids.mid_index`: intervals starting in a capture gap are left out), the backtest's
-    inventory, the belief of the last row at or before t. Pulled sides are not quoted and not scored.
+    inventory, the belief of the last row at or before t, and for a policy with a leader the leader's log return
+    over its lag as of t (the quote's centre, :mod:`quoting.lead_lag_shift`). Pulled sides are not quoted and not
+    scored.
     """
     tau_ms, latency_ms = fitted.reach.horizon_ms, fitted.reach.latency_ms
     start, end = window
@@ -729,9 +802,16 @@ def quote_outcomes(
     inventory = np.where(inventory_rows >= 0, equity["inventory"].to_numpy()[np.maximum(inventory_rows, 0)], 0.0)
     belief = beliefs.select(f"belief_{n}" for n in fitted.regime_names).to_numpy()[belief_rows]
     model, policy, rules, reach = fitted.model, fitted.policy, fitted.policy.rules, fitted.reach
+    leader = policy_leader_mids(test, policy)
+    leader_return = (
+        np.full(starts.size, np.nan) if leader is None else leader_log_returns(
+            leader["time"].to_numpy(), leader["mid"].to_numpy(), starts, policy.lead_lag.lag_ms,
+            policy.lead_lag.max_age_ms,
+        )
+    )
     row, side, depth, prob, px = _interval_quotes(
-        mid, best_bid, best_ask, inventory, np.ascontiguousarray(belief, dtype=np.float64), policy.sigmas(model.sigma),
-        model.kappa,
+        mid, leader_return, policy.lead_lag_beta, best_bid, best_ask, inventory,
+        np.ascontiguousarray(belief, dtype=np.float64), policy.sigmas(model.sigma), model.kappa,
         model.kappa_se, model.arrival_rate, policy.order_size, policy.gammas, policy.min_spreads_bps,
         policy.kappa_se_mult, policy.fill_costs_bps, policy.position_limit, policy.pulled, policy.pull_threshold,
         rules.sz_decimals, rules.is_spot, rules.min_notional, reach.knots, reach.log_intensities,
@@ -750,12 +830,12 @@ def quote_outcomes(
 
 @njit(cache=True)
 def _interval_quotes(
-    mid, best_bid, best_ask, inventory, belief, sigmas, kappa, kappa_se, arrival_rate, order_size, gammas, floors,
-    kappa_se_mult, fill_costs, position_limit, pulled, pull_threshold, sz_decimals, is_spot, min_notional,
-    reach_knots, reach_log_intensities,
+    mid, leader_return, lead_lag_beta, best_bid, best_ask, inventory, belief, sigmas, kappa, kappa_se, arrival_rate,
+    order_size, gammas, floors, kappa_se_mult, fill_costs, position_limit, pulled, pull_threshold, sz_decimals,
+    is_spot, min_notional, reach_knots, reach_log_intensities,
 ):  # pragma: no cover - compiled
-    """The quoted sides at each interval start (bid before ask): interval index, side, depth from the mid (price
-    units), predicted reach probability and price; pulled sides are left out."""
+    """The quoted sides at each interval start (bid before ask), centred on the lead-lag fair value: interval index,
+    side, depth from the mid (price units), predicted reach probability and price; pulled sides are left out."""
     n = mid.shape[0]
     row = np.empty(2 * n, np.int64)
     side = np.empty(2 * n, np.int8)
@@ -766,8 +846,8 @@ def _interval_quotes(
     for i in range(n):
         probs = belief[i]
         bid_px, ask_px, _, _, _, _, _, bid_code, ask_code = glft_quote_core(
-            mid[i], belief_weighted(probs, sigmas), kappa, kappa_se, arrival_rate, order_size, inventory[i],
-            belief_weighted(probs, gammas),
+            lead_lag_fair_value(mid[i], leader_return[i], lead_lag_beta), belief_weighted(probs, sigmas), kappa,
+            kappa_se, arrival_rate, order_size, inventory[i], belief_weighted(probs, gammas),
             kappa_se_mult, belief_weighted(probs, floors), belief_weighted(probs, fill_costs), position_limit,
             regime_pull(probs, pulled, pull_threshold), 0.0, 0.0, best_bid[i], best_ask[i], sz_decimals,
             is_spot, min_notional,

@@ -8,6 +8,9 @@ the time their rows become known: ``features`` on the bar's end, ``markouts`` on
 markout horizon. A variant that cannot be fitted on a fold (too few samples) leaves a row with that status; the
 significance tests use the folds where every variant ran ("complete" folds), concatenating their per-period
 out-of-sample P&L (quote currency, ``VariantConfig.period_ms`` buckets) into one T x V matrix, paired by period.
+An optional variant (one needing data the coin may lack, e.g. ``+lead_lag`` a leader's mids) does not decide which
+folds are complete: it joins the comparison only when it ran on every complete fold, else its pooled row says why
+not (status ``insufficient_samples``, the first refusal as the warning) and the others' evidence stands.
 Trials are counted honestly: a variant whose P&L column equals an earlier one's (the same trades) is not a trial
 of its own in SPA, the DSR or PBO.
 """
@@ -313,6 +316,24 @@ def _pooled_row(name: str, outcomes: list[VariantOutcome], folds: list[Fold]) ->
     }
 
 
+def _left_out_row(name: str, results: list[FoldResult], folds: Sequence[Fold]) -> dict:
+    """The pooled row of an optional variant left out of the comparison, with the reason of its first refusal."""
+    reasons = [str(r.result) for r in results if isinstance(r.result, InsufficientSamples)]
+    return {
+        "fold": POOLED,
+        "variant": name,
+        "component": VARIANTS[name].component,
+        "status": "insufficient_samples",
+        "train_start_ms": min(f.train_start_ms for f in folds),
+        "train_end_ms": max(f.train_end_ms for f in folds),
+        "test_start_ms": min(f.test_start_ms for f in folds),
+        "test_end_ms": max(f.test_end_ms for f in folds),
+        "verdict": "insufficient evidence",
+        "warnings": reasons[0] if reasons else "not run on every complete fold",
+        "params": "",
+    }
+
+
 def _verdict_columns(name: str, verdict: Verdict | None) -> dict:
     """The verdict columns of a pooled row; the baseline has none, a variant without paired periods is undecided."""
     if verdict is None:
@@ -345,11 +366,14 @@ def walk_forward(
     """
     results = run_variants(folds, data, config, variants)
     rows = [_fold_row(name, r) for name in variants for r in results[name]]
-    complete = [
-        i
-        for i in range(len(folds))
-        if not any(isinstance(results[name][i].result, InsufficientSamples) for name in variants)
-    ]
+
+    def refused(name: str, i: int) -> bool:
+        return isinstance(results[name][i].result, InsufficientSamples)
+
+    complete = [i for i in range(len(folds)) if not any(refused(n, i) for n in variants if not VARIANTS[n].optional)]
+    left_out = [n for n in variants if VARIANTS[n].optional and any(refused(n, i) for i in complete)]
+    rows += [_left_out_row(name, results[name], folds) for name in left_out]
+    variants = [name for name in variants if name not in left_out]
     outcomes = {name: [results[name][i].result for i in complete] for name in variants}
     used_folds = [folds[i] for i in complete]
     pnl = _pnl_matrix(outcomes, used_folds, variants)

@@ -4,7 +4,9 @@ It is the ground truth the calibration tests check against and the default input
 :func:`simulate` returns it in memory, :func:`simulate_to_raw` writes raw-zone captures
 (``{raw_root}/ws/{YYYYMMDD}/{H}/{coin}.jsonl.lz4``) and the truth JSON (``{raw_root}/truth/{coin}.json``),
 which :func:`load_truth` reads back. :func:`demo_coin_configs` gives the ``DEMO`` control and the ``NICHE`` coin
-with a documented edge that ``make demo`` runs side by side (:mod:`data_lake.demo_market.presets`).
+with a documented edge that ``make demo`` runs side by side, and on request ``FOLLOW``, whose mid follows ``DEMO``'s
+with a known lag and coefficient (:mod:`data_lake.demo_market.presets`; :func:`simulate_coins_to_raw` simulates
+leaders before their followers).
 :func:`simulate_universe_to_raw` writes several coins of known volume, spread and maker count
 (:mod:`data_lake.demo_market.multi_coin`).
 """
@@ -17,7 +19,7 @@ from data_lake.demo_market.multi_coin import (
     simulate_universe_to_raw,
 )
 from data_lake.demo_market.presets import demo_coin_configs
-from data_lake.demo_market.raw_writer import simulate_to_raw
+from data_lake.demo_market.raw_writer import simulate_coins_to_raw, simulate_to_raw
 from data_lake.demo_market.truth import load_truth, truth_path
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "demo_coin_configs",
     "load_truth",
     "simulate",
+    "simulate_coins_to_raw",
     "simulate_to_raw",
     "simulate_universe_to_raw",
     "truth_path",

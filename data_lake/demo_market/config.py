@@ -65,6 +65,15 @@ class DemoMarketConfig:
     level_refresh_ms: int = 30_000
     n_makers: int = 30
 
+    leader: str = ""
+    """Coin whose latent log price this one follows (empty: none). The follower's log price then adds
+    ``leader_beta`` times every block's log move of the leader's latent price (its random walk, informed jumps and
+    impacts), ``leader_lag_ms`` later: the lead-lag a quoter of this coin can use."""
+    leader_lag_ms: int = 0
+    """Delay of the follower's response to a leader move, ms (a multiple of ``block_ms``)."""
+    leader_beta: float = 0.0
+    """Follower log move per unit log move of the leader."""
+
     funding_hourly_mean: float = 0.0000125
     funding_hourly_sd: float = 0.000005
     open_interest_start: float = 400_000.0
@@ -90,6 +99,10 @@ class DemoMarketConfig:
             raise ValueError("spread_ticks and n_makers must be >= 1")
         if self.impact_per_reach and (len(self.impact_per_reach) != n or min(self.impact_per_reach) < 0):
             raise ValueError("impact_per_reach needs one value >= 0 per regime (or none)")
+        if self.leader and (self.leader == self.coin or self.leader_lag_ms < 0 or self.leader_lag_ms % self.block_ms
+                            or not math.isfinite(self.leader_beta)):
+            raise ValueError("a leader must be another coin, with leader_lag_ms >= 0 a multiple of block_ms and a "
+                             "finite leader_beta")
 
     @property
     def n_states(self) -> int:

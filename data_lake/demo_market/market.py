@@ -11,12 +11,12 @@ import polars as pl
 from data_lake.demo_market.config import MS_PER_DAY, MS_PER_MINUTE, DemoMarketConfig
 from data_lake.demo_market.hawkes import simulate_hawkes
 from data_lake.demo_market.identities import hex_strings
-from data_lake.demo_market.price_path import simulate_bid_changes
+from data_lake.demo_market.price_path import lagged_response, simulate_bid_changes
 from data_lake.demo_market.regimes import simulate_regime_path
 from data_lake.demo_market.streams import Stream, stream
 from data_lake.demo_market.taker_flow import assign_takers, draw_orders, sweep_prints
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DemoMarket:
     """Everything the simulation decided, as polars frames (times in UTC epoch ms, prices in quote currency).
 
@@ -24,7 +24,8 @@ class DemoMarket:
     price distance beyond the best quote, ``bid_ticks``/``mid`` the book it met, ``jump_time`` when its informed
     jump became visible). ``trades``: one row per print (``order`` indexes ``orders``, ``level`` 0 is the best,
     ``depth`` is the price distance from the pre-order mid). ``mids``: the displayed book top at block 0 and at
-    every block where it moved. ``regimes``: the state of every minute.
+    every block where it moved. ``regimes``: the state of every minute. ``log_price``: the latent log price at the end
+    of every block (what a follower of this coin responds to).
     """
 
     config: DemoMarketConfig
@@ -32,6 +33,7 @@ class DemoMarket:
     trades: pl.DataFrame
     mids: pl.DataFrame
     regimes: pl.DataFrame
+    log_price: np.ndarray
 
     def bid_ticks_at(self, times_ms: np.ndarray, strictly_before: bool = False) -> np.ndarray:
         """Best bid in ticks shown at ``times_ms`` (the state after every block at or before it, or strictly before)."""
@@ -49,8 +51,10 @@ def bid_ticks_at(mids: pl.DataFrame, times_ms: np.ndarray, strictly_before: bool
     return mids["bid_ticks"].to_numpy()[np.maximum(index, 0)]
 
 
-def simulate(config: DemoMarketConfig) -> DemoMarket:
-    """Run the model: regimes, Hawkes taker orders, informed jumps, the displayed book path and the sweeps."""
+def simulate(config: DemoMarketConfig, leader: DemoMarket | None = None) -> DemoMarket:
+    """Run the model: regimes, Hawkes taker orders, informed jumps, the displayed book path and the sweeps; a coin
+    with a ``leader`` also follows that coin's simulated market (same start, days and block clock)."""
+    response = _leader_response(config, leader)
     n_minutes = config.days * MS_PER_DAY // MS_PER_MINUTE
     transition = np.asarray(config.transition_per_minute)
     regime_path = simulate_regime_path(
@@ -65,9 +69,9 @@ def simulate(config: DemoMarketConfig) -> DemoMarket:
     visible = jump_block >= 0
     jump_log_size = orders["side"].to_numpy() * config.informed_jump_bps * 1e-4
     impact_block, impact_size = _impacts(config, orders)
-    change_blocks, change_bids = simulate_bid_changes(
+    change_blocks, change_bids, log_price = simulate_bid_changes(
         config, regime_path, jump_block[visible], jump_log_size[visible], stream(config.seed, Stream.PRICE),
-        impact_block, impact_size,
+        impact_block, impact_size, response,
     )
     mids = _mids_frame(config, change_blocks, change_bids)
     regimes = pl.DataFrame(
@@ -85,7 +89,21 @@ def simulate(config: DemoMarketConfig) -> DemoMarket:
     )
     trades = sweep_prints(config, orders, prints_rng)
     _check_price_range(config, mids, trades)
-    return DemoMarket(config, orders, trades, mids, regimes)
+    return DemoMarket(config, orders, trades, mids, regimes, log_price)
+
+
+def _leader_response(config: DemoMarketConfig, leader: DemoMarket | None) -> np.ndarray | None:
+    """The follower's log move per block driven by its leader's latent log price; None for a coin without one."""
+    if not config.leader:
+        if leader is not None:
+            raise ValueError(f"{config.coin} has no leader, yet a leader market was given")
+        return None
+    if leader is None or leader.config.coin != config.leader:
+        raise ValueError(f"{config.coin} follows {config.leader}: simulate {config.leader} first and pass it")
+    clock = ("start", "days", "block_ms")
+    if any(getattr(leader.config, name) != getattr(config, name) for name in clock):
+        raise ValueError(f"{config.coin} and its leader {config.leader} need the same {', '.join(clock)}")
+    return lagged_response(leader.log_price, config.leader_lag_ms // config.block_ms, config.leader_beta)
 
 
 def _informed_jump_blocks(config: DemoMarketConfig, orders: pl.DataFrame) -> np.ndarray:

@@ -16,6 +16,11 @@ fill model would have to earn its place on). They differ in one thing, the taker
   of d + 1/kappa against the maker: no depth pays even before the fee, in either regime.
 
 The truth JSON of each (``maker_edge``) carries the per-regime, per-depth numbers and ``"edge": true|false``.
+
+With ``follower=True`` a third coin joins them: ``FOLLOW``, the ``NICHE`` market plus a response to ``DEMO``'s
+latent price :data:`FOLLOWER_LAG_MS` later with coefficient :data:`FOLLOWER_BETA` (truth ``"lead_lag"``; the other
+coins' truth says ``null``), what the lead-lag estimator and the ``+lead_lag`` variant must find. It is opt-in: a
+third coin costs ``make demo`` about half its time again.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ DEMO_COINS = tuple(IMPACT_PER_REACH)
 KAPPA_PER_PRICE = 200.0
 HAWKES_MU_PER_S, HAWKES_ALPHA_PER_S = 0.95, 0.1
 """With the default beta of 2/s: branching ratio 0.05, 1 order/s."""
+FOLLOWER, LEADER = "FOLLOW", "DEMO"
+FOLLOWER_LAG_MS, FOLLOWER_BETA = 2_000, 0.6
+"""``FOLLOW``'s mid moves 2 s after ``DEMO``'s latent price, by 0.6 per unit log move."""
 
 
 def coin_seed(seed: int, coin: str) -> int:
@@ -43,11 +51,15 @@ def coin_seed(seed: int, coin: str) -> int:
     return int(np.random.SeedSequence([seed, *coin.encode()]).generate_state(1)[0])
 
 
-def demo_coin_configs(days: int, seed: int, start: dt.date) -> tuple[DemoMarketConfig, ...]:
-    """The ``DEMO`` control and the ``NICHE`` coin over ``days`` days from ``start``, each with its own seed."""
+def demo_coin_configs(days: int, seed: int, start: dt.date, follower: bool = False) -> tuple[DemoMarketConfig, ...]:
+    """The ``DEMO`` control and the ``NICHE`` coin over ``days`` days from ``start``, each with its own seed; with
+    ``follower``, also ``FOLLOW`` (``NICHE``'s market following ``DEMO``)."""
+    coins = {**IMPACT_PER_REACH, **({FOLLOWER: IMPACT_PER_REACH["NICHE"]} if follower else {})}
     return tuple(
         DemoMarketConfig(coin=coin, days=days, seed=coin_seed(seed, coin), start=start, spread_ticks=SPREAD_TICKS,
                          impact_per_reach=impact, kappa_per_price=KAPPA_PER_PRICE, hawkes_mu_per_s=HAWKES_MU_PER_S,
-                         hawkes_alpha_per_s=HAWKES_ALPHA_PER_S)
-        for coin, impact in IMPACT_PER_REACH.items()
+                         hawkes_alpha_per_s=HAWKES_ALPHA_PER_S,
+                         **({"leader": LEADER, "leader_lag_ms": FOLLOWER_LAG_MS, "leader_beta": FOLLOWER_BETA}
+                            if coin == FOLLOWER else {}))
+        for coin, impact in coins.items()
     )

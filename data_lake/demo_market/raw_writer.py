@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,41 @@ NS_PER_MS = 1_000_000
 LINES_SCHEMA = {"recv_ns": pl.Int64, "line": pl.String}
 
 
-def simulate_to_raw(config: DemoMarketConfig, raw_root: str | Path) -> Path:
-    """Simulate ``config`` and write ``raw/ws/{YYYYMMDD}/{H}/{coin}.jsonl.lz4``; returns the truth JSON's path."""
-    market = simulate(config)
+def simulate_to_raw(config: DemoMarketConfig, raw_root: str | Path, leader: DemoMarket | None = None) -> Path:
+    """Simulate ``config`` (following ``leader``, when it has one) and write
+    ``raw/ws/{YYYYMMDD}/{H}/{coin}.jsonl.lz4``; returns the truth JSON's path."""
+    market = simulate(config, leader)
     write_raw(market, raw_root)
     return write_truth(market, raw_root)
+
+
+def simulate_coins_to_raw(configs: Sequence[DemoMarketConfig], raw_root: str | Path) -> list[Path]:
+    """:func:`simulate_to_raw` for every config, each leader simulated before its followers (and kept in memory only
+    while a follower needs it); the truth JSONs' paths in the order of ``configs``."""
+    by_coin = {c.coin: c for c in configs}
+    missing = sorted({c.leader for c in configs if c.leader and c.leader not in by_coin})
+    if missing:
+        raise ValueError(f"leaders {missing} are not among the simulated coins {sorted(by_coin)}")
+    leaders = {c.leader for c in configs if c.leader}
+    kept: dict[str, DemoMarket] = {}
+
+    def market(coin: str, chain: tuple[str, ...] = ()) -> DemoMarket:
+        if coin in chain:
+            raise ValueError(f"leaders form a cycle: {' -> '.join((*chain, coin))}")
+        if coin in kept:
+            return kept[coin]
+        config = by_coin[coin]
+        simulated = simulate(config, market(config.leader, (*chain, coin)) if config.leader else None)
+        if coin in leaders:
+            kept[coin] = simulated
+        return simulated
+
+    paths = []
+    for config in configs:
+        simulated = market(config.coin)
+        write_raw(simulated, raw_root)
+        paths.append(write_truth(simulated, raw_root))
+    return paths
 
 
 def write_raw(market: DemoMarket, raw_root: str | Path) -> list[Path]:

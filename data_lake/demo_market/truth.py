@@ -124,6 +124,7 @@ def truth(market: DemoMarket) -> dict[str, Any]:
             ),
         },
         "maker_edge": edge,
+        "lead_lag": _lead_lag(c),
         "asset_ctx": {
             "funding_hourly_mean": c.funding_hourly_mean,
             "funding_hourly_sd": c.funding_hourly_sd,
@@ -140,6 +141,23 @@ def truth(market: DemoMarket) -> dict[str, Any]:
             "window": "frames received at or after end_ms are not recorded (the recorder stops at end_ms)",
         },
         "config": _config_values(c),
+    }
+
+
+def _lead_lag(c: DemoMarketConfig) -> dict[str, Any] | None:
+    """The coin's leader, lag and response (None: it follows no coin, so an estimator must find no lead)."""
+    if not c.leader:
+        return None
+    return {
+        "leader": c.leader,
+        "lag_ms": c.leader_lag_ms,
+        "beta": c.leader_beta,
+        "model": (
+            "every block, the follower's latent log price adds beta times the leader's latent log move (random walk, "
+            "informed jumps, impacts) of lag_ms earlier: the follower's mid moves lag_ms after the leader's, by beta "
+            "per unit log move; its volatility therefore exceeds regimes.total_sigma_bps_per_sqrt_s, which counts its "
+            "own moves only"
+        ),
     }
 
 
