@@ -24,7 +24,7 @@ from calibration.mids import mid_series
 from data_lake.lake import Lake
 from data_lake.leaders import leaders_of
 from data_lake.tables import LEAD_LAG_FIT
-from pipelines.resources import DataLakeResource
+from assets.resources import DataLakeResource
 from validation.walk_forward import Fold
 
 GROUP = "calibration"

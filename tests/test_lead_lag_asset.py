@@ -14,7 +14,7 @@ from assets.partitions import COINS, partition_key
 from data_lake.demo_market import DemoMarket, demo_coin_configs, simulate
 from data_lake.lake import Lake
 from data_lake.leaders import ENV_VAR, leader_mapping, leaders_of, parse_leaders, with_leaders
-from pipelines.resources import DataLakeResource
+from assets.resources import DataLakeResource
 from validation.walk_forward import Fold
 
 DAY = dt.date(2026, 1, 1)
