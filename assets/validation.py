@@ -439,7 +439,7 @@ def _incumbent_replay(
         return empty, f"the promoted set cannot be read ({exc}): not replayed"
     complete = [f for f in run.folds if f.index in run.complete_folds]
     try:
-        pnl = incumbent_period_pnl(complete, market, promoted.parameters, config)
+        pnl = incumbent_period_pnl(complete, market, promoted.parameters.to_dict(), config)
     except ValueError as exc:
         return empty, f"{promoted.param_set_id} not replayed: {exc}"
     name = incumbent_variant(promoted.param_set_id)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import polars as pl
 import pytest
 
 from data_lake.demo_market import demo_coin_configs, simulate
+from data_lake.param_schema import Parameters, json_safe
 from tests.test_variants import CONFIG, HOUR_MS, demo_lake_frames
 from validation.candidate import CANDIDATE
 from validation.incumbent import incumbent_period_pnl
@@ -29,8 +31,9 @@ def test_replaying_a_folds_candidate_reproduces_its_out_of_sample_pnl(frames: di
     period by period as the walk-forward's own test of it (the gate's pairing is like for like)."""
     run = walk_forward(FOLDS[1:2], frames, CONFIG, variants=("baseline", CANDIDATE))
     train = slice_window(with_known_at(frames), FOLDS[1].window("train"), TIME_COLS)
-    promoted = VARIANTS[CANDIDATE].fit(train, CONFIG).parameter_set
-    replay = incumbent_period_pnl(FOLDS[1:2], frames, promoted, CONFIG)
+    fitted = VARIANTS[CANDIDATE].fit(train, CONFIG).parameter_set
+    stored = Parameters.from_dict(json.loads(json.dumps(json_safe(fitted))))  # as the registry hands it back
+    replay = incumbent_period_pnl(FOLDS[1:2], frames, stored.to_dict(), CONFIG)
     walked = run.pnl.select("fold", "time", pl.col(CANDIDATE).alias("pnl"))
     assert replay.height == walked.height > 30 and replay["pnl"].abs().sum() > 0
     assert replay.equals(walked)
