@@ -68,7 +68,7 @@ from validation.walk_forward_run import POOLED, WalkForwardRun, final_candidate,
 GROUP = "validation"
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
-WALK_FORWARD_TABLES = ("walk_forward", "walk_forward_pnl", "calibration_metrics", "component_verdicts")
+WALK_FORWARD_TABLES = ("walk_forward", "walk_forward_pnl", "calibration_metrics", "diagnosis")
 """The tables (and assets) one walk-forward run writes together."""
 EVIDENCE_RUN = "evidence_run_id"
 """Metadata key: the run whose walk-forward evidence the partition holds (this run's, or the one a skip kept)."""
@@ -471,7 +471,7 @@ def _skip_walk_forward(
         return
     context.log.warning(f"{coin} {date}: {reason}")
     empty = {"walk_forward": rows, "walk_forward_pnl": WALK_FORWARD_PNL.empty(),
-             "calibration_metrics": CALIBRATION_METRICS.empty(), "component_verdicts": COMPONENT_VERDICT.empty()}
+             "calibration_metrics": CALIBRATION_METRICS.empty(), "diagnosis": COMPONENT_VERDICT.empty()}
     for name in WALK_FORWARD_TABLES:
         version = lake.write_partition(name, empty[name], coin, date)
         yield dg.MaterializeResult(

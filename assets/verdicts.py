@@ -1,9 +1,9 @@
-"""The nightly verdict per component: asset ``component_verdicts``, table ``component_verdict``, and the report's
+"""The nightly verdict per component: asset and table ``diagnosis`` (DESIGN.md), and the report's
 diagnosis section (:mod:`validation.component_verdict`).
 
 Wiring: the verdict is drawn from the baseline's out-of-sample quotes and fills and the causal HMM beliefs of the
 walk-forward run, which are not persisted (the quotes alone are one row per side and tau interval of every test
-window). Rather than store them or re-run the walk-forward, ``component_verdicts`` is a third asset of the
+window). Rather than store them or re-run the walk-forward, ``diagnosis`` is a third asset of the
 ``walk_forward_assets`` multi-asset, computed from the same :class:`~validation.walk_forward_run.WalkForwardRun`
 object: its spec, computation and write live here, and ``assets/validation.py`` only lists the spec, passes the
 run and yields the result. It depends on ``walk_forward`` in the lineage and is materialised with it every night.
@@ -27,7 +27,7 @@ from validation.verdict_text import action, morning_text
 from validation.variants import Market, VariantConfig
 from validation.walk_forward_run import WalkForwardRun
 
-ASSET = "component_verdicts"
+ASSET = "diagnosis"
 TABLE = COMPONENT_VERDICT.name
 
 COMPONENT_VERDICTS_SPEC = dg.AssetSpec(

@@ -652,7 +652,7 @@ WALK_FORWARD_PNL = register(
 
 COMPONENT_VERDICT = register(
     Table(
-        "component_verdicts",
+        "diagnosis",
         {
             **_PART,
             "rank": pl.Int32(),

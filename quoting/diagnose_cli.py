@@ -11,7 +11,7 @@ import polars as pl
 from data_lake.lake import Lake
 from validation.verdict_text import morning_text
 
-TABLE = "component_verdicts"
+TABLE = "diagnosis"
 
 
 def diagnose_main(lake_root: str | Path, coin: str, date: dt.date | None = None) -> tuple[str, int]:
@@ -21,7 +21,7 @@ def diagnose_main(lake_root: str | Path, coin: str, date: dt.date | None = None)
     rows = lake.read(TABLE, coins=coin)
     if rows.height == 0:
         return (f"no component verdicts for {coin} in {lake.root}: the nightly job's walk_forward_assets writes "
-                "them (component_verdicts)"), 1
+                "them (diagnosis)"), 1
     days = sorted(set(rows["date"]))
     day = date or days[-1]
     if day not in days:

@@ -165,7 +165,7 @@ def write_verdicts(lake: Lake, day: dt.date, bipower_gain: float, sigma_true: fl
     stamp = {"coin": "DEMO", "date": day, "code_version": "test", "run_at_ms": 0, "test_start_ms": 0,
              "test_end_ms": 600 * 60_000}
     table = rows.with_columns(**{k: pl.lit(v) for k, v in stamp.items()})
-    lake.write_partition("component_verdicts", table, "DEMO", day)
+    lake.write_partition("diagnosis", table, "DEMO", day)
 
 
 def test_diagnose_prints_the_latest_verdicts_largest_weakness_first(lake: Lake, capsys: pytest.CaptureFixture) -> None:

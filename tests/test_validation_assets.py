@@ -151,7 +151,7 @@ def test_component_verdicts_come_from_the_same_walk_forward_run(materialised) ->
     """The third asset of the walk-forward: one row per diagnosis, largest weakness first, its (b) the walk_forward
     table's verdict p-values, the lead-lag row without a leader (the lake holds no BTC), the report's section."""
     result, lake, _ = materialised
-    verdicts = lake.read_partition("component_verdicts", DEMO.coin, DAY).sort("rank")
+    verdicts = lake.read_partition("diagnosis", DEMO.coin, DAY).sort("rank")
     assert verdicts["rank"].to_list() == [1, 2, 3, 4, 5]
     assert set(verdicts["component"]) == {"bipower", "hawkes", "hmm_blending", "vpin_widening", "lead_lag"}
     assert set(verdicts["verdict"]) <= {"add", "keep simple", "no fix", "untested"}
@@ -163,7 +163,7 @@ def test_component_verdicts_come_from_the_same_walk_forward_run(materialised) ->
     lead_lag = verdicts.filter(pl.col("component") == "lead_lag").row(0, named=True)
     assert lead_lag["verdict"] == "untested" and "no leader data (BTC" in lead_lag["reason"]
     metadata = next(m for m in result.get_asset_materialization_events()
-                    if m.asset_key == dg.AssetKey("component_verdicts")).materialization.metadata
+                    if m.asset_key == dg.AssetKey("diagnosis")).materialization.metadata
     assert metadata["largest_weakness"].value == verdicts["prediction"][0]
     assert metadata["action"].value in metadata["diagnosis"].value
     html = (Path(lake.root) / "reports" / DEMO.coin / f"{DAY.isoformat()}.html").read_text()
@@ -173,7 +173,7 @@ def test_component_verdicts_come_from_the_same_walk_forward_run(materialised) ->
 def test_no_fold_clears_the_component_verdicts(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake", storage_options={})
     stale = pl.DataFrame({"coin": [DEMO.coin], "date": [DAY], "component": ["bipower"], "verdict": ["add"]})
-    lake.write_partition("component_verdicts", stale, DEMO.coin, DAY)
+    lake.write_partition("diagnosis", stale, DEMO.coin, DAY)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(COINS.name, [DEMO.coin])
     result = dg.materialize(
@@ -184,9 +184,9 @@ def test_no_fold_clears_the_component_verdicts(tmp_path: Path) -> None:
     )
     assert result.success
     event = next(m for m in result.get_asset_materialization_events()
-                 if m.asset_key == dg.AssetKey("component_verdicts")).materialization
+                 if m.asset_key == dg.AssetKey("diagnosis")).materialization
     assert "no fold" in event.metadata["skipped"].value
-    assert lake.read_partition("component_verdicts", DEMO.coin, DAY).height == 0
+    assert lake.read_partition("diagnosis", DEMO.coin, DAY).height == 0
 
 
 def test_too_little_history_for_one_fold_skips_and_clears_the_partition(tmp_path: Path) -> None:
