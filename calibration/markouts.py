@@ -96,10 +96,14 @@ def _fee_bps(fills: pl.DataFrame, fee_bps: float | None) -> np.ndarray:
     """Fee per fill in bps of notional (negative = rebate)."""
     if fee_bps is not None:
         return np.full(fills.height, float(fee_bps))
+    charged = pl.col("fee").cast(pl.Float64) / (pl.col("px") * pl.col("sz")) * 1e4
+    if "fee_bps" in fills.columns and {"fee", "px", "sz"} <= set(fills.columns):
+        # market trades carry a hypothetical fee_bps, own fills the fee they paid: each row its own
+        return fills.select(pl.coalesce(pl.col("fee_bps").cast(pl.Float64), charged))["fee_bps"].to_numpy()
     if "fee_bps" in fills.columns:
         return fills["fee_bps"].cast(pl.Float64).to_numpy()
     if {"fee", "px", "sz"} <= set(fills.columns):
-        return fills.select(pl.col("fee") / (pl.col("px") * pl.col("sz")) * 1e4)["fee"].to_numpy()
+        return fills.select(charged.alias("fee"))["fee"].to_numpy()
     raise ValueError("no fee: pass fee_bps or give fills a fee_bps column or fee, px and sz columns")
 
 

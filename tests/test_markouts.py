@@ -158,3 +158,17 @@ def test_no_mid_is_carried_across_a_capture_gap() -> None:
     assert last_second["mid_at_fill"] is NULL and last_second["mid_1000ms"] == 101.0
     assert last_second["markout_1000ms_bps"] is NULL
     assert after["mid_at_fill"] == 101.0 and after["mid_age_ms"] == 1 and after["markout_5000ms_bps"] == 0.0
+
+
+def test_own_fills_beside_market_trades_are_charged_the_fee_they_paid() -> None:
+    """The markouts asset marks market trades (a hypothetical fee_bps) and own fills (their fee) together; an own
+    fill's net markout uses its own fee, not a null one (the held-out quoter's net showed NaN on every fill)."""
+    book = pl.DataFrame({"time": [0, 10_000], "mid": [100.0, 100.0]})
+    fills = pl.DataFrame({
+        "time": [1_000, 2_000], "side": [1, -1], "px": [99.99, 100.01], "sz": [1.0, 2.0],
+        "fee_bps": [1.5, None], "fee": [None, 1.0e-4 * 100.01 * 2.0],  # the own fill paid 1 bp of its notional
+        "is_market_trade": [True, False],
+    })
+    marked = markouts(fills, book, horizons_ms=(1_000,), adverse_horizon_ms=None)
+    assert marked["fee_bps"].to_list() == pytest.approx([1.5, 1.0])
+    assert marked["net_1000ms_bps"].null_count() == 0
