@@ -18,13 +18,12 @@ from typing import Generic, Literal, TypeVar
 
 import polars as pl
 
+from calibration.coverage import MAX_GAP_MS, covered_intervals
+
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 DEFAULT_TRAIN_MS = 60 * DAY_MS
 DEFAULT_TEST_MS = 7 * DAY_MS
-MAX_GAP_MS = 60_000
-"""A longer interval between two observations is a capture gap, not covered time (the clean tables' metadata lists
-gaps over the same minute)."""
 
 Part = Literal["train", "test"]
 P = TypeVar("P")
@@ -110,9 +109,14 @@ def covered_ms(times: pl.Series, max_gap_ms: int = MAX_GAP_MS) -> int:
     """Time (ms) that observations at ``times`` (UTC epoch ms) cover: the sum of the intervals between consecutive
     distinct times, leaving out every interval longer than ``max_gap_ms`` (a capture gap). 44 minutes of 0.5 s
     book snapshots cover 44 minutes wherever they lie in a day, which neither their calendar span nor their count
-    says."""
-    steps = times.drop_nulls().unique().sort().diff().drop_nulls()
-    return int(steps.filter(steps <= max_gap_ms).sum())
+    says. The rule is :func:`calibration.coverage.covered_intervals`' (the fits' exposure), over the times' own
+    span."""
+    present = times.drop_nulls()
+    if present.len() < 2:
+        return 0
+    start_ms, end_ms = int(present.min()), int(present.max())
+    intervals = covered_intervals(present, start_ms=start_ms, end_ms=end_ms, max_gap_ms=max_gap_ms)
+    return int((intervals[:, 1] - intervals[:, 0]).sum())
 
 
 def slice_fold(frame: pl.DataFrame, fold: Fold, part: Part, time_col: str = "time") -> pl.DataFrame:
