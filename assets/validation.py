@@ -52,6 +52,7 @@ from validation.calibration_metrics import (
     adverse_selection_calibration,
 )
 from validation.component_verdict import diagnosis_section
+from validation.quoter_scoring import live_fill_calibration
 from validation.report import pending_decision, with_decision
 from validation.signal_quality import MIN_WINDOW_SAMPLES, SignalQuality
 from validation.signal_quality import signal_quality as measure_signal
@@ -221,9 +222,12 @@ def _calibration_row(metrics: CalibrationMetrics | AdverseSelectionCalibration, 
     }
 
 
-def calibration_rows(run: WalkForwardRun, live: pl.DataFrame) -> list[dict]:
-    """Calibration of the walk-forward baseline's predictions and of the live quoter's (own fills carrying
-    ``pred_adverse_bps``); live fill probabilities need the quoter's unfilled quotes and are not scored here."""
+def calibration_rows(
+    run: WalkForwardRun, live: pl.DataFrame, quote_log: pl.DataFrame, trades: pl.DataFrame
+) -> list[dict]:
+    """Calibration of the walk-forward evidence's out-of-sample predictions and of the live quoter's: its logged fill
+    probabilities scored on the prints they predict (``quote_log``: the ``quoter_log`` table, ``trades`` the
+    market's prints, :mod:`validation.quoter_scoring`) and its own fills' ``pred_adverse_bps`` (``live``)."""
     complete = [f for f in run.folds if f.index in run.complete_folds]
     window = {
         "window_start_ms": min((f.test_start_ms for f in complete), default=None),
@@ -235,6 +239,11 @@ def calibration_rows(run: WalkForwardRun, live: pl.DataFrame) -> list[dict]:
         for model, metrics in predictions
         if metrics is not None
     ]
+    fill = live_fill_calibration(quote_log, trades, live)
+    if fill is not None:
+        metrics, (start, end) = fill
+        rows.append(_calibration_row(metrics, "fill_probability", LIVE_SOURCE)
+                    | {"window_start_ms": start, "window_end_ms": end})
     scored = live.filter(pl.col("pred_adverse_bps").is_not_null() & pl.col("adverse_selection_bps").is_not_null())
     if scored.height >= 3:
         metrics = adverse_selection_calibration(
@@ -307,11 +316,12 @@ partition's); shorter folds (the demo's) read a subset, longer ones days Dagster
         ),
         dg.AssetSpec(
             "calibration_metrics",
-            deps=WALK_FORWARD_READS,
+            deps=[*WALK_FORWARD_READS, days_dep("quoter_log", 1 - WALK_FORWARD_DAYS)],
             partitions_def=COIN_DAY,
             group_name=GROUP,
             kinds={"delta", "polars"},
-            description="Calibration of fill probabilities and adverse selection: walk-forward baseline and live.",
+            description="Calibration of fill probabilities and adverse selection: the walk-forward's evidence and the "
+                        "live quoter's logged predictions.",
         ),
         COMPONENT_VERDICTS_SPEC,
     ],
@@ -364,7 +374,8 @@ def walk_forward_assets(
     files.write(report_file(coin, date), with_decision(html, pending_decision(context.run.run_id)).encode())
 
     live = lake.read("markouts", coins=coin, start=first, end=last).filter(~pl.col("is_market_trade"))
-    found = calibration_rows(run, live)
+    quote_log = lake.read("quoter_log", coins=coin, start=first, end=last)
+    found = calibration_rows(run, live, quote_log, market["trades"])
     calibration = (
         pl.DataFrame(found, infer_schema_length=None).with_columns(
             coin=pl.lit(coin), date=pl.lit(date), time=pl.col("window_end_ms")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 import statsmodels.api as sm
+from numba import njit
 
 from calibration.fit_result import InsufficientSamples
 from calibration.mids import mid_index
@@ -56,6 +57,37 @@ def interval_extremes(trades: pl.DataFrame, start_ms: int, horizon_ms: int, late
         lowest_sell=pl.col("px").filter(pl.col("side") < 0).min(),
         highest_buy=pl.col("px").filter(pl.col("side") > 0).max(),
     )
+
+
+def prints_reached(
+    trades: pl.DataFrame, side: np.ndarray, px: np.ndarray, start_ms: np.ndarray, end_ms: np.ndarray
+) -> np.ndarray:
+    """Per quote, whether a market print reached its price in ``[start_ms, end_ms)``: for a bid (``side`` +1) a sell
+    print at or below ``px``, for an ask (-1) a buy print at or above it. The same event as :func:`interval_extremes`
+    for windows of any start (``trades``: ``time`` ms, ``px``, ``side`` +1 buy / -1 sell aggressor)."""
+    out = np.zeros(side.size, dtype=bool)
+    ordered = trades.select("time", "px", "side").sort("time")
+    for quote_side, aggressor in ((1, -1), (-1, 1)):
+        prints = ordered.filter(pl.col("side") == aggressor)
+        rows = np.flatnonzero(side == quote_side)
+        out[rows] = _reached(
+            prints["time"].to_numpy(), prints["px"].to_numpy(), np.asarray(px, dtype=np.float64)[rows],
+            np.asarray(start_ms, dtype=np.int64)[rows], np.asarray(end_ms, dtype=np.int64)[rows], quote_side > 0,
+        )
+    return out
+
+
+@njit(cache=True)
+def _reached(time, trade_px, px, start, end, is_bid):  # pragma: no cover - compiled
+    out = np.zeros(px.size, np.bool_)
+    for k in range(px.size):
+        i = np.searchsorted(time, start[k])
+        while i < time.size and time[i] < end[k]:
+            if (trade_px[i] <= px[k]) if is_bid else (trade_px[i] >= px[k]):
+                out[k] = True
+                break
+            i += 1
+    return out
 
 
 def reach_events(

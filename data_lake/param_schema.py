@@ -53,7 +53,7 @@ MAX_SZ_DECIMALS = {False: 6, True: 8}
 """Largest szDecimals of a perp / spot asset (quoting.exchange_rules)."""
 OPTIONAL_KEYS = (
     "adverse_selection_bps_by_regime", "quote_by_regime", "fill_probability", "adverse_cost_bps_by_regime",
-    "sigma_by_regime", "lead_lag",
+    "sigma_by_regime", "lead_lag", "requote_interval_ms",
 )
 """Keys added after the first sets were written: absent in those, which keep their content hash."""
 MAX_ABS_LOG_REACH_INTENSITY = 50.0
@@ -277,6 +277,17 @@ def _lead_lag(x: Any, coin: Any, where: str) -> LeadLagParams:
     return LeadLagParams(leader, lag, beta, _non_negative(d["beta_se"], f"{where}.beta_se"))
 
 
+MAX_REQUOTE_INTERVAL_MS = 3_600_000
+"""Longest requote interval a set may carry: an hour between decisions is not market making."""
+
+
+def _requote_interval(x: Any, where: str) -> int:
+    interval = _integer(x, where)
+    if not 0 <= interval <= MAX_REQUOTE_INTERVAL_MS:
+        raise _fail(where, f"must be in [0, {MAX_REQUOTE_INTERVAL_MS}] ms, got {interval}")
+    return interval
+
+
 def _flag(x: Any, where: str) -> bool:
     if not isinstance(x, bool):
         raise _fail(where, f"expected true or false, got {x!r}")
@@ -336,6 +347,9 @@ class Parameters:
     >= 0), priced into the quote as a per-fill cost beside the fee; None (key absent, older sets): not priced."""
     lead_lag: LeadLagParams | None = None
     """The leader, lag and response that shift the fair value; None (key absent): quote around the mid."""
+    requote_interval_ms: int | None = None
+    """Least time between two quoting decisions the set was validated with, ms (the backtest's ``requote_ms``);
+    None (key absent, older sets): the quoter's default (:data:`quoting.decision.REQUOTE_INTERVAL_MS`)."""
 
     @classmethod
     def from_dict(cls, d: Any, coin: str | None = None) -> Parameters:
@@ -392,6 +406,9 @@ class Parameters:
                 d["adverse_cost_bps_by_regime"], regimes, _adverse, f"{where}.adverse_cost_bps_by_regime"
             ),
             lead_lag=None if "lead_lag" not in d else _lead_lag(d["lead_lag"], coin, f"{where}.lead_lag"),
+            requote_interval_ms=None if "requote_interval_ms" not in d else _requote_interval(
+                d["requote_interval_ms"], f"{where}.requote_interval_ms"
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -101,7 +101,7 @@ def _param_sets_metadata(instance: dg.DagsterInstance, coin: str, date: dt.date,
 @dataclass(frozen=True)
 class QuoterReplay:
     """One paper-quoter replay and the ingest of its day: the hour replayed, exit code, the held-out day's
-    ``quoter_log`` and ``markouts`` (empty when the ingest failed) and the ingest's success."""
+    ``quoter_log``, ``markouts`` and market ``trades`` (empty when the ingest failed) and the ingest's success."""
 
     coin: str
     hour_file: Path
@@ -110,6 +110,7 @@ class QuoterReplay:
     ingested: bool
     quote_log: pl.DataFrame
     markouts: pl.DataFrame
+    trades: pl.DataFrame
 
 
 def hold_out_hour(raw_root: str, coin: str, date: dt.date, hour: int) -> None:
@@ -142,7 +143,8 @@ def replay_and_ingest(instance: dg.DagsterInstance, lake_root: str, raw_root: st
     success = run.status == dg.DagsterRunStatus.SUCCESS
     lake = Lake(lake_root)
     read = (lambda name: lake.read_partition(name, coin, date)) if success else (lambda name: pl.DataFrame())
-    return QuoterReplay(coin, hour_file, quoter.returncode, said, success, read("quoter_log"), read("markouts"))
+    return QuoterReplay(coin, hour_file, quoter.returncode, said, success, read("quoter_log"), read("markouts"),
+                        read("trades"))
 
 
 def quoter_ran(replay: QuoterReplay) -> bool:

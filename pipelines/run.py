@@ -152,7 +152,8 @@ def _demo_end(instance: dg.DagsterInstance, raw_root: str, outcomes: list[Outcom
     """Print each coin's gate decision on its last backfilled day, then the paper quoter's replay of a held-out
     hour on every promoted set and the table of its own predictions."""
     from pipelines.demo_loop import gate_outcome, quoter_ran, replay_and_ingest
-    from validation.baseline import quoted_sides, quoter_prediction_table
+    from validation.baseline import quoter_prediction_table
+    from validation.quoter_scoring import quoted_sides
 
     lake_root = Lake().root
     coins = sorted({o.coin for o in outcomes})
@@ -177,7 +178,7 @@ def _demo_end(instance: dg.DagsterInstance, raw_root: str, outcomes: list[Outcom
             continue
         own = replay.markouts.filter(~pl.col("is_market_trade"))
         decisions = replay.quote_log.filter(pl.col("channel") == "quoterQuote").height
-        table = quoter_prediction_table(replay.quote_log, replay.markouts)
+        table = quoter_prediction_table(replay.quote_log, replay.markouts, replay.trades)
         print(f"  {decisions:,} decisions, {quoted_sides(replay.quote_log).height:,} quoted sides, {own.height:,} own "
               f"fills marked{'; its own predictions:' if table.height else ': nothing quoted, nothing to score'}")
         if table.height:

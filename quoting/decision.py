@@ -4,7 +4,14 @@ Pure and synchronous (the hot path between a book update and the orders), shared
 pull reason (no or stale parameters, stale feed, loss limit, ...) cancels every working order and quotes nothing.
 Otherwise :func:`quoting.glft.quote` gives the desired sides with no working order counted; a modify whose
 replaced order could still fill and take the position past the limit is re-quoted with that order counted as
-exposure (smaller, or pulled), exactly as the backtest does. Sides with a request still in flight are left alone.
+exposure (smaller, or pulled), exactly as the backtest does. Sides with a request still in flight are left alone,
+and carry no fill prediction: the order resting there in the predicted window is the in-flight one, whose price
+this decision does not set.
+
+How often a session decides is the backtest's rule (:data:`quoting.orders.REQUOTE_INTERVAL_MS`, or the interval the parameter set
+was validated with): at most one quoting decision per interval, while pulls act at once. The fill probability a
+decision logs is therefore a prediction for the order that rests at its price, in the population of decisions the
+walk-forward validated, and is scored on the event it predicts (:mod:`validation.quoter_scoring`).
 """
 
 from __future__ import annotations
@@ -16,18 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from quoting.fill_prediction import depth_bps
-from quoting.glft import MarketModel, Quote, belief_weighted, quote
+from quoting.glft import PULL_REASONS, PULLED_REGIME, MarketModel, Quote, belief_weighted, quote
 from quoting.orders import OrderAction, Prediction, Side, WorkingOrder, plan_side
 from quoting.params import QuotingParams
 
-
-@dataclass(frozen=True)
-class DecisionConfig:
-    """Requote thresholds (the horizon of the logged fill probability is the parameter set's)."""
-
-    requote_ticks: float = 1.0
-    """Re-quote a side only when its price moves by more than this many ticks (and ``requote_bps``)."""
-    requote_bps: float = 0.0
+REGIME_PULL_REASON = PULL_REASONS[PULLED_REGIME]
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,17 @@ class Decision:
     inventory: float
     quote: Quote | None
     fill_prob: Mapping[Side, float | None]
+    """P(a print reaches the side's price in the set's window) per side; None for a pulled side, a side with a
+    request in flight, or a set without a reach model."""
     adverse_bps: float | None
     """Predicted adverse selection of a fill of either side, bps (:func:`predicted_adverse_bps`)."""
     actions: tuple[OrderAction, ...]
+
+    @property
+    def pulls(self) -> bool:
+        """A pull: a gate's reason, no quote, or the quote's regime pull (the backtest cancels these at once)."""
+        q = self.quote
+        return self.pull_reason is not None or q is None or REGIME_PULL_REASON in (q.bid_reason, q.ask_reason)
 
 
 def _fill_prob(px: float | None, mid: float, params: QuotingParams, belief: np.ndarray) -> float | None:
@@ -84,7 +92,6 @@ def decide(
     best_ask: float,
     working: Mapping[Side, WorkingOrder | None],
     busy: Collection[Side],
-    config: DecisionConfig,
     leader_log_return: float = math.nan,
 ) -> Decision:
     """The decision for the current state: ``model`` the set's fitted inputs, ``belief`` in the HMM's state order,
@@ -98,8 +105,7 @@ def decide(
     q = quote(mid, inventory, belief, model, policy, best_bid, best_ask, leader_log_return=leader_log_return)
     desired = {"B": (q.bid_px, q.bid_sz), "A": (q.ask_px, q.ask_sz)}
     actions = {
-        side: plan_side(working[side], side, *desired[side], mid, policy.rules, config.requote_ticks,
-                        config.requote_bps)
+        side: plan_side(working[side], side, *desired[side])
         for side in desired if side not in busy
     }
     exposure = {"B": 0.0, "A": 0.0}
@@ -117,7 +123,7 @@ def decide(
                 actions[side] = (OrderAction("modify", side, px, sz, oid=order.oid) if px is not None
                                  else OrderAction("cancel", side, oid=order.oid))
                 desired[side] = (px, sz)
-    probs = {side: _fill_prob(desired[side][0], mid, params, belief) for side in desired}
+    probs = {side: None if side in busy else _fill_prob(desired[side][0], mid, params, belief) for side in desired}
     adverse = predicted_adverse_bps(params, belief)
     out = []
     for side, action in actions.items():

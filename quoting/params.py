@@ -64,6 +64,8 @@ class QuotingParams:
     None for a set that carries none."""
     reach: ReachModel | None
     """The fill-probability model (HMM state order); None for a set that carries none."""
+    requote_interval_ms: int
+    """Least time between two quoting decisions, ms (the interval the set was validated with)."""
 
     def regime_filter(self) -> RegimeFilter:
         """A causal filter on the promoted HMM, started from its stationary distribution (mid-stream start)."""
@@ -100,6 +102,7 @@ def to_quoting_params(promoted: registry.PromotedSet, max_age_s: float, now_ms: 
         daily_loss_limit_quote=p.daily_loss_limit_quote,
         adverse_bps_by_regime=inputs.adverse_bps_by_regime,
         reach=inputs.reach,
+        requote_interval_ms=inputs.requote_interval_ms,
     )
 
 

@@ -15,6 +15,7 @@ from quoting.exchange_rules import AssetRules
 from quoting.fill_prediction import ReachModel
 from quoting.glft import MarketModel, QuotePolicy
 from quoting.lead_lag_shift import LeadLagShift
+from quoting.orders import REQUOTE_INTERVAL_MS
 
 
 @dataclass(frozen=True, eq=False)
@@ -26,6 +27,8 @@ class QuotingInputs:
     regime: RegimeParams
     adverse_bps_by_regime: np.ndarray | None
     reach: ReachModel | None
+    requote_interval_ms: int
+    """Least time between two quoting decisions, ms: the interval the set was validated with."""
 
 
 def quoting_inputs(p: Parameters) -> QuotingInputs:
@@ -70,4 +73,5 @@ def quoting_inputs(p: Parameters) -> QuotingInputs:
             horizon_ms=reach.horizon_ms,
             latency_ms=reach.latency_ms,
         ),
+        requote_interval_ms=REQUOTE_INTERVAL_MS if p.requote_interval_ms is None else p.requote_interval_ms,
     )

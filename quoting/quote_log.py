@@ -20,11 +20,18 @@ weighted by the belief at the decision, null when the set has none. Frames:
 
 ``quoterQuote`` -- every decision (one per accepted book update, own fill, parameter change and pull)::
 
-    {"coin", "time", "mode": "paper"|"live", "param_set_id", "pull_reason", "mid", "best_bid", "best_ask",
-     "inventory", "day_pnl", "sigma", "belief_<state>"..., "gamma", "half_spread", "skew", "reservation_px",
-     "fair_value" (the quote's centre: the mid, or the mid moved by a lead-lag set's leader), "tau_s",
-     "pred_adverse_bps",
+    {"coin", "time", "mode": "paper"|"live", "param_set_id", "pull_reason", "book_time", "mid", "best_bid",
+     "best_ask", "inventory", "day_pnl", "sigma", "belief_<state>"..., "gamma", "half_spread", "skew",
+     "reservation_px", "fair_value" (the quote's centre: the mid, or the mid moved by a lead-lag set's leader),
+     "tau_s", "latency_ms", "pred_adverse_bps",
      "bid": {"px", "sz", "reason", "pred_fill_prob"}, "ask": {...}, "actions": <number of order actions>}
+
+  ``book_time`` is the exchange time (ms) of the book the decision saw. A quoting decision is logged at most once
+  per the set's requote interval (pulls at once). Its side ``px`` is the price the order on that side rests at once
+  the decision's actions land, and ``pred_fill_prob`` the probability that a market print reaches that price (a
+  sell at or below the bid, a buy at or above the ask) in ``[book_time + latency_ms, book_time + latency_ms +
+  tau_s)``; null for a pulled side or one with a request still in flight (:mod:`validation.quoter_scoring`
+  scores it on exactly that event).
 
 ``quoterOrder`` -- the result of every order action, every order update and dead-man switch event::
 

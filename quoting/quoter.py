@@ -29,7 +29,6 @@ from data_lake import settings
 from data_lake.leaders import leaders_of
 from quoting.api_key import ApiKeyError
 from quoting.cli_contract import address, coin_name, non_negative_int, positive_float, positive_int, ws_url
-from quoting.decision import DecisionConfig
 from quoting.feed import ReplayFeed, WsFeed
 from quoting.fill_models import FILL_MODELS
 from quoting.live import LiveConfig
@@ -108,8 +107,6 @@ def add_quote_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--account-address", type=address, help="live: account the API wallet trades for")
     parser.add_argument("--max-param-age-s", type=positive_float, default=36 * 3_600.0)
     parser.add_argument("--stale-feed-ms", type=positive_int, default=3_000)
-    parser.add_argument("--requote-ticks", type=float, default=1.0)
-    parser.add_argument("--requote-bps", type=float, default=0.0)
     parser.add_argument("--vol-half-life-s", type=positive_float, default=300.0)
     parser.add_argument("--min-regime-minutes", type=non_negative_int, default=1)
     parser.add_argument("--paper-fill-model", default="queue", choices=sorted(FILL_MODELS))
@@ -133,7 +130,6 @@ def config_from_args(args: argparse.Namespace) -> QuoterConfig:
         api_url=args.api_url, ws_url=args.ws_url, account_address=args.account_address,
         max_param_age_s=args.max_param_age_s, stale_feed_ms=args.stale_feed_ms,
         vol_half_life_s=args.vol_half_life_s, min_regime_minutes=args.min_regime_minutes,
-        decision=DecisionConfig(args.requote_ticks, args.requote_bps),
         paper_fill_model=args.paper_fill_model, paper_order_latency_ms=args.paper_order_latency_ms,
         replay_speed=args.replay_speed,
         live=LiveConfig(dms_horizon_s=args.dms_horizon_s, dms_refresh_s=args.dms_refresh_s),

@@ -7,9 +7,11 @@ mids the quote stays around the mid.
 
 Every accepted book update (``l2Book`` or ``bbo``, the freshest top by exchange time) updates the online state --
 EWMA volatility of the mid, the causal regime filter of the promoted HMM on 1 min bars (:mod:`quoting.online_state`)
--- and runs one decision (:mod:`quoting.decision`; so do an own fill, a new parameter set and a pull):
+-- and asks for a decision (:mod:`quoting.decision`; so do an own fill, a new parameter set and a pull):
 :func:`quoting.glft.quote` for the current mid, inventory and belief, then post-only orders placed, modified or
-cancelled only beyond the requote threshold. Fills and order updates arrive as ``userFills`` / ``orderUpdates``
+cancelled where the desired price or size changed. As in the backtest that validated the set, a decision that quotes
+acts at most once per the set's ``requote_interval_ms`` (a pull, by the gate or by the regime, acts at once), so
+the logged decisions and their fill predictions are the population the walk-forward scored. Fills and order updates arrive as ``userFills`` / ``orderUpdates``
 frames (live: the WebSocket; paper: :mod:`quoting.paper`, the backtest's fill model), update inventory and P&L
 (:mod:`quoting.account`) and the working orders.
 
@@ -41,14 +43,14 @@ from hyperliquid.utils.constants import MAINNET_API_URL
 from data_lake.param_registry import NoPromotedSet
 from quoting.account import DAY_MS, Account
 from quoting.book import Book
-from quoting.decision import Decision, DecisionConfig, decide
+from quoting.decision import Decision, decide
 from quoting.feed import Received, ReplayFeed, WsFeed, frame_coin
 from quoting.fill_models import FILL_MODELS
 from quoting.glft import MarketModel
 from quoting.lead_lag_shift import LeaderMids
 from quoting.live import LiveConfig
 from quoting.online_state import MidBars, RegimeTracker
-from quoting.orders import OrderResult, Prediction, Side, WorkingOrder
+from quoting.orders import REQUOTE_INTERVAL_MS, OrderResult, Prediction, Side, WorkingOrder
 from quoting.params import PromotionWatcher, QuotingParams
 from quoting.quote_log import QuoteLog, compress, finite, prediction_fields
 from quoting.raw_capture import HOUR_NS
@@ -85,7 +87,6 @@ class QuoterConfig:
     watch_interval_ms: int = 200
     vol_half_life_s: float = 300.0
     min_regime_minutes: int = 1
-    decision: DecisionConfig = field(default_factory=DecisionConfig)
     paper_fill_model: str = "queue"
     paper_order_latency_ms: int = 100
     replay_speed: float | None = None
@@ -147,6 +148,8 @@ class Quoter:
         self._hour = -1
         self._connections = 0
         self._dirty = False
+        self._last_quote_ns = -(2**62)
+        self._last_acted_ns = -(2**62)
 
     # -- parameters -------------------------------------------------------------------------------------------
 
@@ -367,7 +370,18 @@ class Quoter:
         leader_return = self.leader.log_return(now_ns // NS_PER_MS) if self.leader is not None else math.nan
         return decide(now_ns // NS_PER_MS, self.params, self._gate[0] if self._gate else None, mid,
                       self._market_model(mid), belief, self.account.position, self.book.best_bid,
-                      self.book.best_ask, self.working, self.venue.busy(), self.config.decision, leader_return)
+                      self.book.best_ask, self.working, self.venue.busy(), leader_return)
+
+    def due(self, decision: Decision, now_ns: int) -> bool:
+        """Whether ``decision`` acts now. As in the backtest, a quoting decision acts once the set's requote interval
+        has passed since the last one, and a pull (the gate's, or the quote's regime pull) that cancels orders or
+        changes the gate's state acts at once; a pull with nothing to do is logged at most once per interval."""
+        interval_ns = (self.params.requote_interval_ms if self.params is not None
+                       else REQUOTE_INTERVAL_MS) * NS_PER_MS
+        if not decision.pulls:
+            return now_ns - self._last_quote_ns >= interval_ns
+        reason_changed = (self._gate and self._gate[0]) != (self.pull and self.pull[0])
+        return bool(decision.actions) or reason_changed or now_ns - self._last_acted_ns >= interval_ns
 
     def _market_model(self, mid: float) -> MarketModel | None:
         """The promoted set's model, sigma included: the quoter quotes with exactly the inputs the walk-forward
@@ -379,6 +393,9 @@ class Quoter:
     async def act(self, decision: Decision, now_ns: int) -> None:
         """Log the decision, record pull transitions, send its actions and apply the answers."""
         self.decisions += 1
+        self._last_acted_ns = now_ns
+        if not decision.pulls:
+            self._last_quote_ns = now_ns
         self._log_decision(decision, now_ns)
         self._note_pull(now_ns)
         if decision.actions:
@@ -428,7 +445,8 @@ class Quoter:
         mid = d.mid if d.mid > 0.0 else math.nan
         self.log.write(now_ns, "quoterQuote", {
             "mode": self.config.mode, "param_set_id": self.params.param_set_id if self.params else None,
-            "pull_reason": d.pull_reason, "mid": finite(mid), "best_bid": finite(self.book.best_bid),
+            "pull_reason": d.pull_reason, "book_time": self.book.top_time_ms if self.book.top_time_ms >= 0 else None,
+            "mid": finite(mid), "best_bid": finite(self.book.best_bid),
             "best_ask": finite(self.book.best_ask), "inventory": d.inventory,
             "day_pnl": finite(self.account.day_pnl(mid, d.time_ms)) if mid > 0.0 else None,
             "sigma": finite(d.sigma), **{f"belief_{s}": finite(b) for s, b in zip(self.states, d.belief, strict=True)},
@@ -501,8 +519,10 @@ class Quoter:
                 now_ns = self.feed.now_ns()
                 await self.housekeeping(now_ns)
                 if self._dirty:
-                    self._dirty = False
-                    await self.act(self.decide_now(now_ns), now_ns)
+                    decision = self.decide_now(now_ns)
+                    if self.due(decision, now_ns):
+                        self._dirty = False
+                        await self.act(decision, now_ns)
             return code
         finally:
             await self._shutdown()

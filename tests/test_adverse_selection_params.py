@@ -15,7 +15,7 @@ from calibration.fit_result import InsufficientSamples
 from data_lake.demo_market import simulate
 from data_lake.param_registry import Pointer, PromotedSet
 from data_lake.param_schema import ParamSet
-from quoting.decision import DecisionConfig, decide, predicted_adverse_bps
+from quoting.decision import decide, predicted_adverse_bps
 from quoting.params import QuotingParams, to_quoting_params
 from tests.support import DEMO_COIN
 from tests.test_quoter import ADVERSE_BPS, parameters
@@ -95,14 +95,12 @@ def test_every_order_the_quoter_sends_carries_the_blended_prediction() -> None:
     belief = np.array([0.2, 0.7, 0.1])
     mid = 25.0
     working = {"B": None, "A": None}
-    decision = decide(0, params, None, mid, params.model, belief, 0.0, mid - 0.0005, mid + 0.0005, working, (),
-                      DecisionConfig())
+    decision = decide(0, params, None, mid, params.model, belief, 0.0, mid - 0.0005, mid + 0.0005, working, ())
     assert decision.adverse_bps == pytest.approx(0.2 * 0.9 + 0.7 * 3.1 + 0.1 * 8.0)
     assert {a.kind for a in decision.actions} == {"place"}
     assert all(a.prediction is not None and a.prediction.adverse_bps == decision.adverse_bps for a in decision.actions)
 
-    pulled = decide(0, params, "stale_feed", mid, params.model, belief, 0.0, mid - 0.0005, mid + 0.0005, working, (),
-                    DecisionConfig())
+    pulled = decide(0, params, "stale_feed", mid, params.model, belief, 0.0, mid - 0.0005, mid + 0.0005, working, ())
     assert pulled.adverse_bps is None
 
 
@@ -111,3 +109,14 @@ def test_a_set_without_adverse_selection_predicts_unknown() -> None:
     params = quoting_params(legacy)
     assert params.adverse_bps_by_regime is None
     assert predicted_adverse_bps(params, np.array([1.0, 0.0, 0.0])) is None
+
+
+def test_a_side_with_a_request_in_flight_predicts_nothing() -> None:
+    """The order resting there in the predicted window is the in-flight one, whose price this decision does not set:
+    its fill probability would predict another order's event."""
+    params = quoting_params()
+    belief, mid = np.array([0.2, 0.7, 0.1]), 25.0
+    decision = decide(0, params, None, mid, params.model, belief, 0.0, mid - 0.0005, mid + 0.0005,
+                      {"B": None, "A": None}, ("B",))
+    assert decision.fill_prob["B"] is None and decision.fill_prob["A"] is not None
+    assert [a.side for a in decision.actions] == ["A"]

@@ -56,6 +56,8 @@ def test_each_fold_quotes_with_the_policy_the_parameter_set_describes(frames: di
     p = fitted.params
     assert p["sigma_px_per_sqrt_s"] == fitted.model.sigma  # bipower sigma, not the EWMA
     assert fitted.policy.gamma_by_regime == CONFIG.candidate_gamma_by_regime[: len(fitted.regime_names)]
+    # the quoter decides as often as the backtest that validated the set did
+    assert inputs.requote_interval_ms == parameters["requote_interval_ms"] == CONFIG.backtest.requote_ms
 
 
 def test_the_promoted_set_is_the_candidate_of_the_last_training_window(frames: dict[str, pl.DataFrame]) -> None:

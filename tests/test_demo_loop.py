@@ -18,18 +18,20 @@ from data_lake.demo_market import demo_coin_configs, simulate_to_raw
 from pipelines.backfill import backfill
 from pipelines.demo_loop import GateOutcome, failed_checks, gate_outcome, hold_out_hour, quoter_ran, replay_and_ingest
 from pipelines.run import DEMO_RUN_CONFIG
-from validation.baseline import QUOTER_TABLE_COLUMNS, quoted_sides, quoter_prediction_table, scored_fill_predictions
+from validation.baseline import QUOTER_TABLE_COLUMNS, quoter_prediction_table
+from validation.quoter_scoring import quoted_sides, scored_fill_predictions
 
 
 def _quote(time_ms: int, pull_reason: str | None = None, bid_px: float | None = 24.99, pred: float = 0.3) -> dict:
     side = {"px": bid_px, "sz": 2.0, "reason": None, "pred_fill_prob": pred}
-    payload = {"coin": "NICHE", "time": time_ms, "pull_reason": pull_reason, "tau_s": 1.0, "latency_ms": 100,
-               "bid": side, "ask": {**side, "px": 25.01}}
+    payload = {"coin": "NICHE", "time": time_ms, "book_time": time_ms - 20, "pull_reason": pull_reason, "tau_s": 1.0,
+               "latency_ms": 100, "bid": side, "ask": {**side, "px": 25.01}}
     return {"time": time_ms, "channel": "quoterQuote", "payload": json.dumps(payload)}
 
 
 def _quote_log() -> pl.DataFrame:
-    """Decisions every 200 ms for 100 s (window (t + 100, t + 1100]), plus a pulled one and an order frame."""
+    """Decisions every 200 ms for 100 s on books 20 ms old (window [t + 80, t + 1080)), plus a pulled one and an
+    order frame."""
     rows = [_quote(-900, pull_reason="stale_feed"), *(_quote(t) for t in range(0, 100_000, 200))]
     rows.append({"time": 5, "channel": "quoterOrder", "payload": json.dumps({"event": "place", "side": "B"})})
     return pl.DataFrame(rows)
@@ -48,29 +50,51 @@ def _marked() -> pl.DataFrame:
     return pl.concat([own, market])
 
 
+def _trades() -> pl.DataFrame:
+    """Market prints against the scored windows m = 0..99 ([80 + 1000 m, 1080 + 1000 m)): a sell at the bid (24.99)
+    in every even window; in odd ones a sell above the bid and a buy below it (neither reaches the bid); a buy at the
+    ask (25.01) in every fourth window and a buy inside the spread two windows later (not reaching the ask)."""
+    m = np.arange(100)
+    even, odd, fourth, other = m[m % 2 == 0], m[m % 2 == 1], m[m % 4 == 0], m[m % 4 == 2]
+    parts = [
+        (450 + 1000 * even, 24.99, -1), (450 + 1000 * odd, 25.00, -1), (460 + 1000 * odd, 24.90, 1),
+        (700 + 1000 * fourth, 25.01, 1), (700 + 1000 * other, 25.00, 1),
+    ]
+    return pl.concat([
+        pl.DataFrame({"time": t.astype(np.int64), "px": np.full(t.size, px), "side": np.full(t.size, s, np.int8)})
+        for t, px, s in parts
+    ])
+
+
 def test_quoted_sides_skip_pulled_decisions_and_other_frames() -> None:
     sides = quoted_sides(_quote_log())
     assert sides.height == 2 * 500 and set(sides["side"]) == {1, -1}
     first = sides.filter(pl.col("side") == 1).row(0, named=True)
-    assert (first["time"], first["window_start_ms"], first["window_end_ms"]) == (0, 100, 1100)
+    assert (first["time"], first["window_start_ms"], first["window_end_ms"]) == (0, 80, 1080)
 
 
-def test_scored_windows_do_not_overlap_and_only_own_fills_fill_them() -> None:
-    scored = scored_fill_predictions(quoted_sides(_quote_log()), _marked().filter(~pl.col("is_market_trade")))
-    bids = scored.filter(pl.col("side") == 1)
+def test_a_window_counts_a_print_at_or_through_the_quote_and_own_fills_apart() -> None:
+    scored = scored_fill_predictions(quoted_sides(_quote_log()), _trades(), _marked().filter(~pl.col("is_market_trade")))
+    bids, asks = scored.filter(pl.col("side") == 1), scored.filter(pl.col("side") == -1)
     assert bids["time"].to_list() == list(range(0, 100_000, 1000))
     assert bids["filled"].to_list() == [i % 2 == 0 for i in range(100)]
-    assert not scored.filter(pl.col("side") == -1)["filled"].any()
+    assert asks["filled"].to_list() == [i % 4 == 0 for i in range(100)]
+    assert bids["own_filled"].to_list() == [i % 2 == 0 for i in range(100)]
+    assert not asks["own_filled"].any()
 
 
 def test_quoter_prediction_table_has_realised_beside_predicted() -> None:
-    table = quoter_prediction_table(_quote_log(), _marked())
+    table = quoter_prediction_table(_quote_log(), _marked(), _trades())
     assert table.schema == pl.Schema(QUOTER_TABLE_COLUMNS)
     rows = {r["metric"]: r for r in table.iter_rows(named=True)}
     fill = rows["fill_rate"]
-    assert (fill["value"], fill["n"], fill["predicted"]) == (pytest.approx(0.25), 200, pytest.approx(0.3))
-    assert fill["ci_low"] < 0.25 < fill["ci_high"]
-    assert rows["fill_rate_minus_predicted"]["value"] == pytest.approx(-0.05)
+    assert (fill["value"], fill["n"], fill["predicted"]) == (pytest.approx(0.375), 200, pytest.approx(0.3))
+    assert fill["ci_low"] < 0.375 < fill["ci_high"]
+    assert rows["fill_rate_minus_predicted"]["value"] == pytest.approx(0.075)
+    assert rows["own_fill_rate"]["value"] == pytest.approx(0.25) and rows["own_fill_rate"]["predicted"] is None
+    per_reach = rows["own_fills_per_print_reach"]
+    assert (per_reach["value"], per_reach["n"]) == (pytest.approx(50 / 75), 75)
+    assert "fill_cox_slope" not in rows  # one forecast value: no slope to estimate
     adverse = rows["adverse_selection_5s_bps"]
     assert (adverse["value"], adverse["n"], adverse["predicted"]) == (pytest.approx(2.0), 50, pytest.approx(1.5))
     assert rows["adverse_selection_5s_bps_minus_predicted"]["value"] == pytest.approx(0.5)
@@ -82,9 +106,10 @@ def test_quoter_prediction_table_has_realised_beside_predicted() -> None:
 
 
 def test_quoter_prediction_table_without_fills_scores_the_quotes_only() -> None:
-    table = quoter_prediction_table(_quote_log(), _marked().filter(pl.col("is_market_trade")))
-    assert table["metric"].to_list() == ["fill_rate", "fill_rate_minus_predicted"]
-    assert table["value"][0] == 0.0
+    table = quoter_prediction_table(_quote_log(), _marked().filter(pl.col("is_market_trade")), _trades())
+    assert table["metric"].to_list() == ["fill_rate", "fill_rate_minus_predicted", "own_fill_rate",
+                                         "own_fills_per_print_reach"]
+    assert table["value"].to_list()[0] == pytest.approx(0.375) and table["value"][2] == 0.0
 
 
 def test_printed_reasons_are_the_gate_fail_items() -> None:
@@ -128,10 +153,13 @@ def test_demo_end_decides_then_quotes_a_held_out_hour_and_scores_its_own_predict
     assert set(replay.quote_log["param_set_id"].drop_nulls()) == {gate.param_set_id}
     assert replay.quote_log.filter(pl.col("channel") == "quoterQuote").height > 1_000
     own = replay.markouts.filter(~pl.col("is_market_trade"))
-    rows = {r["metric"]: r for r in quoter_prediction_table(replay.quote_log, replay.markouts).iter_rows(named=True)}
+    table = quoter_prediction_table(replay.quote_log, replay.markouts, replay.trades)
+    rows = {r["metric"]: r for r in table.iter_rows(named=True)}
     sides = quoted_sides(replay.quote_log)
     # The set decides per regime whether to quote at all: an hour it spends pulled leaves nothing to score.
-    assert (rows["fill_rate"]["n"] if sides.height else 0) == len(scored_fill_predictions(sides, own))
+    assert (rows["fill_rate"]["n"] if sides.height else 0) == len(scored_fill_predictions(sides, replay.trades, own))
+    if sides.height:  # an own fill needs a print at or through its price: never more own fills than reaches
+        assert rows["own_fill_rate"]["value"] <= rows["fill_rate"]["value"]
     assert own["pred_adverse_bps"].null_count() == 0
     if own.height:
         assert rows["adverse_selection_5s_bps"]["n"] == own["adverse_selection_bps"].drop_nulls().len()
@@ -147,5 +175,5 @@ def test_the_quoter_log_table_keeps_each_decisions_quoted_sides() -> None:
                        "raw": {"channel": "quoterQuote", "data": frame}})
     log = parse_text(line, source="quoter").tables["quoter_log"]
     sides = quoted_sides(log)
-    assert sides.select("side", "px", "pred_fill_prob", "window_end_ms").rows() == [(-1, 25.01, 0.3, 2_100),
-                                                                                     (1, 24.99, 0.3, 2_100)]
+    assert sides.select("side", "px", "pred_fill_prob", "window_end_ms").rows() == [(-1, 25.01, 0.3, 2_080),
+                                                                                     (1, 24.99, 0.3, 2_080)]

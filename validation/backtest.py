@@ -22,6 +22,7 @@ from quoting.lead_lag_shift import leader_log_returns
 from validation.backtest_engine import FILL_LOG_COLUMNS, EngineParams, MarketData, RegimeTable, simulate
 from validation.last_result import reused
 from quoting.fill_models import FILL_MODELS
+from quoting.orders import REQUOTE_INTERVAL_MS
 
 NO_TIME = np.iinfo(np.int64).min
 """Stamp of the certain-calm belief row used without beliefs: known before any event."""
@@ -39,7 +40,7 @@ class BacktestConfig:
     """Strategy sends an order or cancel -> it takes effect at the exchange."""
     order_latency_jitter_ms: int = 0
     """Extra uniform random order latency in [0, jitter], drawn from ``seed``."""
-    requote_ms: int = 1_000
+    requote_ms: int = REQUOTE_INTERVAL_MS
     """Minimum local time between two quote decisions (cascade pulls are never delayed)."""
     fill_prob_horizon_ms: int = 1_000
     """tau of the predicted fill probability: the horizon, after the order latency, in which a print must reach the

@@ -1,5 +1,5 @@
 """The seed's Phase 2 baseline table ("measurement before modeling") and the markout curve, with CIs and n; the same
-table for the quoter's own fills beside its logged predictions (:func:`quoter_prediction_table`).
+table for the quoter's own predictions beside what happened (:func:`quoter_prediction_table`).
 
 Means carry Newey-West (HAC) 95% intervals because consecutive fills are autocorrelated; win rate a
 Clopper-Pearson interval; the per-fill Sharpe ratio Lo's (2002) asymptotic interval sqrt((1 + SR^2/2) / n).
@@ -13,6 +13,8 @@ import math
 import numpy as np
 import polars as pl
 
+from validation.calibration_metrics import calibration_metrics
+from validation.quoter_scoring import quoted_sides, scored_fill_predictions
 from validation.significance import binomial_test, hac_mean_test
 
 Z95 = 1.959964
@@ -108,89 +110,53 @@ def plot_markout_curve(curve: pl.DataFrame, title: str) -> bytes:
 
 
 QUOTER_TABLE_COLUMNS = {**BASELINE_COLUMNS, "predicted": pl.Float64()}
-_SIDE_QUOTE = pl.Struct({"px": pl.Float64(), "pred_fill_prob": pl.Float64()})
-_QUOTE_FRAME = pl.Struct({"pull_reason": pl.String(), "tau_s": pl.Float64(), "latency_ms": pl.Float64(),
-                          "bid": _SIDE_QUOTE, "ask": _SIDE_QUOTE})
 
 
-def quoted_sides(quote_log: pl.DataFrame) -> pl.DataFrame:
-    """One row per quoted side of every ``quoterQuote`` decision of the ``quoter_log`` table: ``time`` (ms), ``side``
-    (+1 bid, -1 ask), ``px``, ``pred_fill_prob`` and the window it predicts, ``window_start_ms`` / ``window_end_ms``
-    = time + latency, time + latency + tau (the frame's ``latency_ms``, 0 when absent, and ``tau_s``). Pulled
-    decisions and sides without a price or prediction are left out."""
-    frames = (
-        quote_log.filter(pl.col("channel") == "quoterQuote")
-        .select("time", pl.col("payload").str.json_decode(_QUOTE_FRAME).alias("q"))
-        .unnest("q")
-        .filter(pl.col("pull_reason").is_null() & pl.col("tau_s").is_not_null())
-    )
-    sides = [
-        frames.select("time", pl.lit(sign, pl.Int8).alias("side"), pl.col(name).struct.field("px"),
-                      pl.col(name).struct.field("pred_fill_prob"), "tau_s", "latency_ms")
-        for name, sign in (("bid", 1), ("ask", -1))
-    ]
-    start = pl.col("time") + pl.col("latency_ms").fill_null(0.0).round().cast(pl.Int64)
-    return (
-        pl.concat(sides)
-        .filter(pl.col("px").is_not_null() & pl.col("pred_fill_prob").is_not_null())
-        .select("time", "side", "px", "pred_fill_prob", start.alias("window_start_ms"),
-                (start + (pl.col("tau_s") * 1000).round().cast(pl.Int64)).alias("window_end_ms"))
-        .sort("side", "time")
-    )
+def _rate_row(metric: str, hits: np.ndarray, predicted: float | None = None) -> dict:
+    """Share of ``hits`` with its Clopper-Pearson interval (``predicted``: the mean forecast beside it)."""
+    test = binomial_test(int(hits.sum()), int(hits.size), 0.5, alternative="two-sided")
+    return {"population": "own", "metric": metric, "value": float(hits.mean()), "ci_low": test.ci[0],
+            "ci_high": test.ci[1], "n": int(hits.size), "predicted": predicted}
 
 
-def _non_overlapping(start_ms: np.ndarray, end_ms: np.ndarray) -> np.ndarray:
-    """Indices of windows (sorted by start) taken greedily so that each starts at or after the last taken one's end."""
-    taken, free_from = [], -np.inf
-    for i, (start, end) in enumerate(zip(start_ms.tolist(), end_ms.tolist(), strict=True)):
-        if start >= free_from:
-            taken.append(i)
-            free_from = end
-    return np.asarray(taken, dtype=np.int64)
-
-
-def scored_fill_predictions(sides: pl.DataFrame, own_fills: pl.DataFrame) -> pl.DataFrame:
-    """``sides`` (:func:`quoted_sides`) thinned per side to non-overlapping prediction windows, with ``filled`` = an
-    own fill of that side (``own_fills``: ``time`` ms, ``side`` +1 bought / -1 sold) in (window start, window end].
-
-    Decisions come with every book update, so consecutive windows overlap and share their outcome; scoring only the
-    first decision after the previous scored window ended keeps the outcomes close to independent."""
-    out = []
-    for side, frame in sides.group_by("side"):
-        frame = frame.sort("window_start_ms")
-        frame = frame[_non_overlapping(frame["window_start_ms"].to_numpy(), frame["window_end_ms"].to_numpy())]
-        times = np.sort(own_fills.filter(pl.col("side") == side[0])["time"].to_numpy())
-        hits = (np.searchsorted(times, frame["window_end_ms"].to_numpy(), side="right")
-                - np.searchsorted(times, frame["window_start_ms"].to_numpy(), side="right"))
-        out.append(frame.with_columns(pl.Series("filled", hits > 0)))
-    return pl.concat(out).sort("time") if out else sides.with_columns(pl.lit(False).alias("filled"))
-
-
-def quoter_prediction_table(quote_log: pl.DataFrame, own_marked: pl.DataFrame, horizon_ms: int = 5000) -> pl.DataFrame:
+def quoter_prediction_table(
+    quote_log: pl.DataFrame, own_marked: pl.DataFrame, trades: pl.DataFrame, horizon_ms: int = 5000
+) -> pl.DataFrame:
     """The baseline table of the quoter's own predictions: realised vs predicted, with 95% CIs and n.
 
     ``quote_log``: the ``quoter_log`` table (its ``quoterQuote`` decisions); ``own_marked``: the quoter's fills as in
-    the ``markouts`` table (``is_market_trade`` false: ``time``, ``side``, markouts, ``pred_adverse_bps``). Rows:
+    the ``markouts`` table (``is_market_trade`` false: ``time``, ``side``, markouts, ``pred_adverse_bps``);
+    ``trades``: the market's prints over the same time. Rows (:mod:`validation.quoter_scoring` for the scored sides):
 
-    - ``fill_rate``: share of scored quoted sides (:func:`scored_fill_predictions`) filled in their window, beside
-      the mean predicted fill probability; ``fill_rate_minus_predicted``: the mean of filled - predicted;
+    - ``fill_rate``: share of scored quoted sides whose price a market print reached in the predicted window (the
+      event ``pred_fill_prob`` predicts), beside the mean prediction; ``fill_rate_minus_predicted``: the mean of
+      reached - predicted; ``fill_cox_slope``: the Cox calibration slope (1 = calibrated resolution);
+    - ``own_fill_rate``: share of the same sides the quoter's own order filled in the window, and
+      ``own_fills_per_print_reach``: among the sides a print reached (the queue ahead trades first; not predicted);
     - ``adverse_selection_{h}s_bps`` beside the mean ``pred_adverse_bps`` of the same fills, and their difference;
     - spread capture, net markout, per-fill Sharpe and win rate of the fills (as :func:`baseline_metrics`).
 
-    Means carry HAC intervals, win and fill rates Clopper-Pearson ones; ``predicted`` is null where nothing is predicted.
+    Means and the slope carry HAC intervals, rates Clopper-Pearson ones; ``predicted`` is null where nothing is
+    predicted.
     """
     own = own_marked.filter(~pl.col("is_market_trade")).sort("time")
-    scored = scored_fill_predictions(quoted_sides(quote_log), own)
+    scored = scored_fill_predictions(quoted_sides(quote_log), trades, own)
     rows = []
     if scored.height:
-        filled = scored["filled"].to_numpy().astype(float)
+        reached = scored["filled"].to_numpy()
+        own_filled = scored["own_filled"].to_numpy()
         predicted = scored["pred_fill_prob"].to_numpy()
-        test = binomial_test(int(filled.sum()), int(filled.size), 0.5, alternative="two-sided")
         rows += [
-            {"population": "own", "metric": "fill_rate", "value": float(filled.mean()), "ci_low": test.ci[0],
-             "ci_high": test.ci[1], "n": int(filled.size), "predicted": float(predicted.mean())},
-            _mean_row("own", "fill_rate_minus_predicted", filled - predicted),
+            _rate_row("fill_rate", reached, float(predicted.mean())),
+            _mean_row("own", "fill_rate_minus_predicted", reached.astype(float) - predicted),
         ]
+        if 0 < reached.sum() < reached.size and np.ptp(predicted) > 0:
+            cox = calibration_metrics(reached.astype(float), predicted)
+            rows.append({"population": "own", "metric": "fill_cox_slope", "value": cox.slope,
+                         "ci_low": cox.slope_ci[0], "ci_high": cox.slope_ci[1], "n": cox.n})
+        rows.append(_rate_row("own_fill_rate", own_filled))
+        if reached.any():
+            rows.append(_rate_row("own_fills_per_print_reach", own_filled[reached]))
     if own.height:
         adverse_name = f"adverse_selection_{horizon_ms // 1000}s_bps"
         with_pred = own.filter(pl.col("pred_adverse_bps").is_not_null() & pl.col("adverse_selection_bps").is_not_null())

@@ -363,6 +363,7 @@ def candidate_parameters(train: Market, config: VariantConfig) -> CandidateFit:
         "kappa_se_mult": float(config.kappa_se_mult),
         "fill_probability": _reach_parameters(reach, names),
         "quote_by_regime": dict.fromkeys(names, True),
+        "requote_interval_ms": int(config.backtest.requote_ms),
     }
     parameters["sigma_by_regime"] = _regime_sigmas(train, base.end_ms, regimes, mid, parameters["sigma"])
     parameters["adverse_cost_bps_by_regime"] = _means(
