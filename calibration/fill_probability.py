@@ -34,6 +34,8 @@ KNOTS = 7
 """Depth knots of the piecewise-linear log intensity, at evenly spaced quantiles of the finite reaches."""
 MIN_INTERVALS = 30
 """Fewest belief-weighted intervals a regime needs for its own curve (else it takes the pooled curve)."""
+MULTIPLIER_BINS = 10
+"""Quantile bins of the log intensity multiplier whose mean is each bin's offset (:func:`fit_reach_curves`)."""
 
 
 @dataclass(frozen=True)
@@ -124,20 +126,47 @@ def hat_basis(depths: np.ndarray, knots: np.ndarray) -> np.ndarray:
     return basis
 
 
-def _fit_cloglog(basis: np.ndarray, reached: np.ndarray, trials: np.ndarray) -> tuple[float, ...]:
-    """Knot values of the binomial GLM ``cloglog P = basis @ values`` on weighted counts (statsmodels IRLS)."""
+def _fit_cloglog(basis: np.ndarray, reached: np.ndarray, trials: np.ndarray,
+                 offset: np.ndarray | None = None) -> tuple[float, ...]:
+    """Knot values of the binomial GLM ``cloglog P = offset + basis @ values`` on weighted counts (statsmodels
+    IRLS)."""
     keep = (trials > 0) & (reached > 0)
     endog = np.column_stack([reached[keep], trials[keep] - reached[keep]])
     link = sm.families.links.CLogLog()
-    result = sm.GLM(endog, basis[keep], family=sm.families.Binomial(link=link)).fit()
+    result = sm.GLM(endog, basis[keep], family=sm.families.Binomial(link=link),
+                    offset=None if offset is None else offset[keep]).fit()
     return tuple(float(v) for v in result.params)
 
 
+def _multiplier_bins(log_multiplier: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per interval its bin among :data:`MULTIPLIER_BINS` quantile bins of ``log_multiplier``, and each bin's mean
+    log multiplier (the bin's offset)."""
+    edges = np.unique(np.quantile(log_multiplier, np.linspace(0, 1, MULTIPLIER_BINS + 1)[1:-1]))
+    bins = np.searchsorted(edges, log_multiplier, side="right")
+    counts = np.bincount(bins, minlength=edges.size + 1)
+    means = np.bincount(bins, weights=log_multiplier, minlength=edges.size + 1) / np.maximum(counts, 1)
+    return bins, means
+
+
+def _fit_offset_cloglog(basis: np.ndarray, hit: np.ndarray, weights: np.ndarray, bins: np.ndarray,
+                        offsets: np.ndarray) -> tuple[float, ...]:
+    """:func:`_fit_cloglog` with the intervals grouped by multiplier bin, each bin's counts offset by its mean log
+    multiplier: the knot values of the curve at m = 1."""
+    stacked = [(basis, (weights * (bins == b)) @ hit, np.full(basis.shape[0], float(weights[bins == b].sum())),
+                np.full(basis.shape[0], offsets[b])) for b in range(offsets.size)]
+    return _fit_cloglog(*(np.concatenate([part[k] for part in stacked]) for k in range(4)))
+
+
 def fit_reach_curves(
-    events: pl.DataFrame, beliefs: np.ndarray, min_depth_bps: float = 0.0
+    events: pl.DataFrame, beliefs: np.ndarray, min_depth_bps: float = 0.0, log_multiplier: np.ndarray | None = None
 ) -> tuple[np.ndarray, list[ReachCurve]]:
     """The depth knots (bps) and one :class:`ReachCurve` per column of ``beliefs`` (n_events x K, rows aligned with
     ``events``).
+
+    ``log_multiplier`` (per event, aligned): the log of the intensity multiplier m(t) the quoter will scale the
+    curve with at each decision (:mod:`quoting.hawkes_intensity`); the curves are then fitted with it as an offset
+    (``P = 1 - exp(-m exp(g(d)))``, intervals grouped in :data:`MULTIPLIER_BINS` quantile bins of log m, each
+    with its mean), so that g is the curve at m = 1. None: no offset.
 
     Depths on a grid from ``min_depth_bps`` (shallower quotes sit inside the spread and are not placed) to the
     99.5% quantile of the finite reaches; knots at evenly spaced quantiles of the finite reaches in that range.
@@ -156,7 +185,15 @@ def fit_reach_curves(
     knots = knots[np.concatenate([[True], np.diff(knots) > 1e-6 * max(deepest, 1.0)])]
     basis = hat_basis(grid, knots)
     hit = (reach[:, None] >= grid[None, :]).astype(np.float64)  # (2n x depths)
-    pooled = _fit_cloglog(basis, hit.sum(axis=0), np.full(grid.size, float(reach.size)))
+    if log_multiplier is None:
+        def fit(w: np.ndarray) -> tuple[float, ...]:
+            return _fit_cloglog(basis, w @ hit, np.full(grid.size, float(w.sum())))
+    else:
+        bins, offsets = _multiplier_bins(np.concatenate([log_multiplier, log_multiplier]))
+
+        def fit(w: np.ndarray) -> tuple[float, ...]:
+            return _fit_offset_cloglog(basis, hit, w, bins, offsets)
+    pooled = fit(np.ones(reach.size))
     curves = []
     for k in range(weights.shape[1]):
         w = weights[:, k]
@@ -164,6 +201,5 @@ def fit_reach_curves(
         if n_intervals < MIN_INTERVALS:
             curves.append(ReachCurve(pooled, n_intervals=n_intervals, pooled=True))
             continue
-        fitted = _fit_cloglog(basis, w @ hit, np.full(grid.size, float(w.sum())))
-        curves.append(ReachCurve(fitted, n_intervals, False))
+        curves.append(ReachCurve(fit(w), n_intervals, False))
     return knots, curves

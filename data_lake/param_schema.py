@@ -53,7 +53,7 @@ MAX_SZ_DECIMALS = {False: 6, True: 8}
 """Largest szDecimals of a perp / spot asset (quoting.exchange_rules)."""
 OPTIONAL_KEYS = (
     "adverse_selection_bps_by_regime", "quote_by_regime", "fill_probability", "adverse_cost_bps_by_regime",
-    "sigma_by_regime", "lead_lag", "requote_interval_ms",
+    "sigma_by_regime", "lead_lag", "requote_interval_ms", "hawkes_intensity",
 )
 """Keys added after the first sets were written: absent in those, which keep their content hash."""
 MAX_ABS_LOG_REACH_INTENSITY = 50.0
@@ -261,10 +261,19 @@ class LeadLagParams:
     lag_ms: int
     beta: float
     beta_se: float
+    move_sd: float | None = None
+    """Standard deviation of the leader's log return over ``lag_ms`` on the training window; with ``pull_k`` and
+    ``hold_ms`` the protective pull on sharp leader moves. None (keys absent, older sets): no such pull."""
+    pull_k: float | None = None
+    hold_ms: int | None = None
+
+
+LEAD_LAG_PULL_KEYS = ("move_sd", "pull_k", "hold_ms")
+"""Keys of the lead-lag's protective pull: all present or all absent."""
 
 
 def _lead_lag(x: Any, coin: Any, where: str) -> LeadLagParams:
-    d = _keys(x, ("leader", "lag_ms", "beta", "beta_se"), where)
+    d = _keys(x, ("leader", "lag_ms", "beta", "beta_se", *LEAD_LAG_PULL_KEYS), where, optional=LEAD_LAG_PULL_KEYS)
     leader = _text(d["leader"], f"{where}.leader")
     if leader == coin:
         raise _fail(f"{where}.leader", f"{leader!r} cannot lead itself")
@@ -274,7 +283,36 @@ def _lead_lag(x: Any, coin: Any, where: str) -> LeadLagParams:
     beta = _real(d["beta"], f"{where}.beta")
     if not abs(beta) <= MAX_ABS_LEAD_LAG_BETA:
         raise _fail(f"{where}.beta", f"|{beta!r}| is above {MAX_ABS_LEAD_LAG_BETA:g}")
-    return LeadLagParams(leader, lag, beta, _non_negative(d["beta_se"], f"{where}.beta_se"))
+    beta_se = _non_negative(d["beta_se"], f"{where}.beta_se")
+    present = [k for k in LEAD_LAG_PULL_KEYS if k in d]
+    if not present:
+        return LeadLagParams(leader, lag, beta, beta_se)
+    if len(present) != len(LEAD_LAG_PULL_KEYS):
+        missing = next(k for k in LEAD_LAG_PULL_KEYS if k not in d)
+        raise _fail(f"{where}.{missing}", f"missing (the pull needs all of {list(LEAD_LAG_PULL_KEYS)})")
+    hold = _integer(d["hold_ms"], f"{where}.hold_ms")
+    if hold < 0:
+        raise _fail(f"{where}.hold_ms", f"must be >= 0, got {hold}")
+    return LeadLagParams(leader, lag, beta, beta_se, _non_negative(d["move_sd"], f"{where}.move_sd"),
+                         _positive(d["pull_k"], f"{where}.pull_k"), hold)
+
+
+@dataclass(frozen=True)
+class HawkesIntensityParams:
+    """The taker-order Hawkes process whose intensity scales A (:mod:`quoting.hawkes_intensity`), per second."""
+
+    mu: float
+    alpha: float
+    beta: float
+
+
+def _hawkes_intensity(x: Any, where: str) -> HawkesIntensityParams:
+    d = _keys(x, ("mu", "alpha", "beta"), where)
+    mu, alpha, beta = (_positive(d["mu"], f"{where}.mu"), _non_negative(d["alpha"], f"{where}.alpha"),
+                       _positive(d["beta"], f"{where}.beta"))
+    if not alpha < beta:
+        raise _fail(f"{where}.alpha", f"{alpha} is not below beta {beta} (a non-stationary process)")
+    return HawkesIntensityParams(mu, alpha, beta)
 
 
 MAX_REQUOTE_INTERVAL_MS = 3_600_000
@@ -350,6 +388,8 @@ class Parameters:
     requote_interval_ms: int | None = None
     """Least time between two quoting decisions the set was validated with, ms (the backtest's ``requote_ms``);
     None (key absent, older sets): the quoter's default (:data:`quoting.decision.REQUOTE_INTERVAL_MS`)."""
+    hawkes_intensity: HawkesIntensityParams | None = None
+    """The taker-order Hawkes process whose intensity scales A; None (key absent): A as fitted."""
 
     @classmethod
     def from_dict(cls, d: Any, coin: str | None = None) -> Parameters:
@@ -409,6 +449,9 @@ class Parameters:
             requote_interval_ms=None if "requote_interval_ms" not in d else _requote_interval(
                 d["requote_interval_ms"], f"{where}.requote_interval_ms"
             ),
+            hawkes_intensity=None if "hawkes_intensity" not in d else _hawkes_intensity(
+                d["hawkes_intensity"], f"{where}.hawkes_intensity"
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -418,6 +461,8 @@ class Parameters:
         for key in OPTIONAL_KEYS:
             if out[key] is None:
                 del out[key]
+        if self.lead_lag is not None and self.lead_lag.move_sd is None:
+            out["lead_lag"] = {k: v for k, v in out["lead_lag"].items() if k not in LEAD_LAG_PULL_KEYS}
         for key in ("adverse_selection_bps_by_regime", "adverse_cost_bps_by_regime", "sigma_by_regime"):
             if (means := getattr(self, key)) is not None:
                 out[key] = {r: dataclasses.asdict(m) for r, m in means.items()}

@@ -1,7 +1,9 @@
 """One quote decision: the shared GLFT quote for the current state, the fill predictions, and the order actions.
 
 Pure and synchronous (the hot path between a book update and the orders), shared by paper and live sessions. A
-pull reason (no or stale parameters, stale feed, loss limit, ...) cancels every working order and quotes nothing.
+pull reason (no or stale parameters, stale feed, loss limit, a sharp leader move within its hold, ...) cancels every
+working order and quotes nothing. A set with the Hawkes component quotes with A times the intensity multiplier and
+predicts with the expected multiplier over the scored window (:mod:`quoting.hawkes_intensity`), as the backtest.
 Otherwise :func:`quoting.glft.quote` gives the desired sides with no working order counted; a modify whose
 replaced order could still fill and take the position past the limit is re-quoted with that order counted as
 exposure (smaller, or pulled), exactly as the backtest does. Sides with a request still in flight are left alone,
@@ -24,6 +26,7 @@ import numpy as np
 
 from quoting.fill_prediction import depth_bps
 from quoting.glft import PULL_REASONS, PULLED_REGIME, MarketModel, Quote, belief_weighted, quote
+from quoting.hawkes_intensity import expected_multiplier
 from quoting.orders import OrderAction, Prediction, Side, WorkingOrder, plan_side
 from quoting.params import QuotingParams
 
@@ -56,12 +59,16 @@ class Decision:
         return self.pull_reason is not None or q is None or REGIME_PULL_REASON in (q.bid_reason, q.ask_reason)
 
 
-def _fill_prob(px: float | None, mid: float, params: QuotingParams, belief: np.ndarray) -> float | None:
-    """P(a print reaches ``px`` within the set's horizon after its latency) under ``belief``; None for a pulled side
-    or a set without a reach model."""
+def _fill_prob(px: float | None, mid: float, params: QuotingParams, belief: np.ndarray,
+               intensity_multiplier: float) -> float | None:
+    """P(a print reaches ``px`` within the set's horizon after its latency) under ``belief``, the reach intensity
+    scaled by the Hawkes expected multiplier over that window; None for a pulled side or a set without a reach
+    model."""
     if px is None or params.reach is None:
         return None
-    return params.reach.probability(depth_bps(px, mid), belief)
+    hawkes, reach = params.policy.hawkes, params.reach
+    weight = 1.0 if hawkes is None else hawkes.horizon_weight(reach.latency_ms, reach.horizon_ms)
+    return reach.probability(depth_bps(px, mid), belief, expected_multiplier(intensity_multiplier, weight))
 
 
 def predicted_adverse_bps(params: QuotingParams, belief: np.ndarray) -> float | None:
@@ -93,16 +100,23 @@ def decide(
     working: Mapping[Side, WorkingOrder | None],
     busy: Collection[Side],
     leader_log_return: float = math.nan,
+    intensity_multiplier: float = 1.0,
+    leader_move_pull: bool = False,
 ) -> Decision:
     """The decision for the current state: ``model`` the set's fitted inputs, ``belief`` in the HMM's state order,
-    ``leader_log_return`` the set's leader's log move over its lag (NaN: none, quote around the mid)."""
+    ``leader_log_return`` the set's leader's log move over its lag (NaN: none, quote around the mid),
+    ``intensity_multiplier`` the Hawkes m(t) of a set with that component (:mod:`quoting.hawkes_intensity`, 1.0:
+    none), ``leader_move_pull`` whether a sharp leader move is within its hold (pull reason ``leader_move``)."""
     belief_t = tuple(belief.tolist()) if isinstance(belief, np.ndarray) else tuple(belief)
     sigma = model.sigma if model is not None else math.nan
+    if pull_reason is None and leader_move_pull:
+        pull_reason = "leader_move"
     if pull_reason is not None or params is None or model is None:
         return Decision(now_ms, pull_reason or "no_parameters", mid, sigma, belief_t, inventory, None,
                         {"B": None, "A": None}, None, _pull_all(working, busy))
     policy = params.policy
-    q = quote(mid, inventory, belief, model, policy, best_bid, best_ask, leader_log_return=leader_log_return)
+    q = quote(mid, inventory, belief, model, policy, best_bid, best_ask, leader_log_return=leader_log_return,
+              intensity_multiplier=intensity_multiplier)
     desired = {"B": (q.bid_px, q.bid_sz), "A": (q.ask_px, q.ask_sz)}
     actions = {
         side: plan_side(working[side], side, *desired[side])
@@ -116,14 +130,15 @@ def decide(
             exposure[side] = order.remaining
     if exposure["B"] or exposure["A"]:
         sized = quote(mid, inventory, belief, model, policy, best_bid, best_ask, exposure["B"], exposure["A"],
-                      leader_log_return)
+                      leader_log_return, intensity_multiplier)
         for side, px, sz in (("B", sized.bid_px, sized.bid_sz), ("A", sized.ask_px, sized.ask_sz)):
             order = working[side]
             if exposure[side] and order is not None:
                 actions[side] = (OrderAction("modify", side, px, sz, oid=order.oid) if px is not None
                                  else OrderAction("cancel", side, oid=order.oid))
                 desired[side] = (px, sz)
-    probs = {side: None if side in busy else _fill_prob(desired[side][0], mid, params, belief) for side in desired}
+    probs = {side: None if side in busy else _fill_prob(desired[side][0], mid, params, belief, intensity_multiplier)
+             for side in desired}
     adverse = predicted_adverse_bps(params, belief)
     out = []
     for side, action in actions.items():

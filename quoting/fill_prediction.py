@@ -12,7 +12,9 @@ regime r, with d the quote's depth from the decision's mid in bps::
 a complementary log-log curve: the form ``1 - exp(-Lambda)`` of a Poisson reach with cumulated intensity
 ``Lambda``, whose log is piecewise linear in d between shared depth knots (linear beyond the end knots). The
 exact fixed-price intensity ``A e^(-kappa d) E[e^(kappa dM)]`` makes log Lambda linear in d; the knots let the
-curve follow what the price grid and the queue at the touch do to it. The values at the knots are fitted on the
+curve follow what the price grid and the queue at the touch do to it. A policy with the Hawkes component scales
+Lambda by the arrival-intensity multiplier m(t) known at the decision (:mod:`quoting.hawkes_intensity`; its curves
+are fitted with log m as an offset). The values at the knots are fitted on the
 training window's own reach events (:func:`calibration.fill_probability.fit_reach_curves`); the prediction
 under a causal belief b is ``sum_r b_r P_r(d)``.
 """
@@ -57,9 +59,11 @@ class ReachModel:
         """(regimes x knots)."""
         return np.asarray(self.log_intensity_by_regime, dtype=np.float64).reshape(-1, len(self.knots_bps))
 
-    def probability(self, depth_bps: float, belief: np.ndarray) -> float:
-        """P(reached within the horizon) of a quote ``depth_bps`` from the decision's mid under ``belief``."""
-        return reach_probability(depth_bps, np.asarray(belief, dtype=np.float64), self.knots, self.log_intensities)
+    def probability(self, depth_bps: float, belief: np.ndarray, intensity_multiplier: float = 1.0) -> float:
+        """P(reached within the horizon) of a quote ``depth_bps`` from the decision's mid under ``belief``, the
+        reach intensity scaled by ``intensity_multiplier`` (:mod:`quoting.hawkes_intensity`; 1: as fitted)."""
+        return reach_probability(depth_bps, np.asarray(belief, dtype=np.float64), self.knots, self.log_intensities,
+                                 intensity_multiplier)
 
 
 @njit(cache=True)
@@ -74,13 +78,16 @@ def _log_intensity(depth_bps: float, knots: np.ndarray, values: np.ndarray) -> f
 
 
 @njit(cache=True)
-def reach_probability(depth_bps: float, belief: np.ndarray, knots: np.ndarray, log_intensities: np.ndarray) -> float:
-    """sum_r belief_r * (1 - exp(-exp(log Lambda_r(depth_bps)))); NaN for a non-finite depth."""
-    if not math.isfinite(depth_bps):
+def reach_probability(depth_bps: float, belief: np.ndarray, knots: np.ndarray, log_intensities: np.ndarray,
+                      intensity_multiplier: float) -> float:
+    """sum_r belief_r * (1 - exp(-m exp(log Lambda_r(depth_bps)))), m = ``intensity_multiplier`` (> 0, the Hawkes
+    component's lambda(t) / lambda_bar, 1.0 without it); NaN for a non-finite depth or multiplier."""
+    if not (math.isfinite(depth_bps) and intensity_multiplier > 0.0):
         return math.nan
+    log_m = math.log(intensity_multiplier)
     total = 0.0
     for r in range(log_intensities.shape[0]):
-        log_lambda = min(_log_intensity(depth_bps, knots, log_intensities[r]), 50.0)
+        log_lambda = min(_log_intensity(depth_bps, knots, log_intensities[r]) + log_m, 50.0)
         total += belief[r] * -math.expm1(-math.exp(log_lambda))
     return total
 

@@ -21,7 +21,12 @@ widens the optimal quote by exactly that loss, as a fee does).
 
 The quote is centred on the mid, or on the lead-lag fair value when the policy carries a leader
 (:mod:`quoting.lead_lag_shift`: the mid moved by beta times the leader's log move of the last lag ms, which the
-follower has yet to show); fill costs, floors and the post-only clamp then apply around that centre.
+follower has yet to show); fill costs, floors and the post-only clamp then apply around that centre. A sharp leader
+move pulls both sides for the policy's hold time (:func:`quoting.lead_lag_shift.is_sharp_move`).
+
+With the Hawkes component (``QuotePolicy.hawkes``) A is the fitted average times the multiplier m(t) = lambda(t) /
+lambda_bar of the taker-order arrival intensity known at the decision (:mod:`quoting.hawkes_intensity`): a burst of
+orders raises A, which narrows c2 (the sigma term and the skew), a lull widens them.
 
 Around the formula, in this order: gamma is the belief-weighted sum of the per-regime gammas, then widened
 for kappa's uncertainty, ``gamma * (1 + kappa_se_mult * kappa_se / kappa)`` (a noisy kappa is treated as
@@ -52,6 +57,7 @@ from quoting.exchange_rules import (
     round_price,
     round_size,
 )
+from quoting.hawkes_intensity import HawkesIntensity
 from quoting.lead_lag_shift import LeadLagShift, lead_lag_fair_value
 
 BPS = 1e-4
@@ -63,12 +69,14 @@ PULLED_REGIME = 2
 PULLED_POSITION_LIMIT = 3
 PULLED_NON_POSITIVE_PRICE = 4
 PULLED_MIN_NOTIONAL = 5
+PULLED_LEADER_MOVE = 6
 PULL_REASONS = {
     PULLED_INVALID_INPUT: "invalid_input",
     PULLED_REGIME: "regime",
     PULLED_POSITION_LIMIT: "position_limit",
     PULLED_NON_POSITIVE_PRICE: "non_positive_price",
     PULLED_MIN_NOTIONAL: "min_notional",
+    PULLED_LEADER_MOVE: "leader_move",
 }
 
 DEFAULT_REGIMES = ("calm", "volatile", "cascade")
@@ -119,6 +127,9 @@ class QuotePolicy:
     lead_lag: LeadLagShift | None = None
     """The leader whose recent move shifts the fair value (:mod:`quoting.lead_lag_shift`); None = quote around the
     mid."""
+    hawkes: HawkesIntensity | None = None
+    """The taker-order arrival process whose intensity scales A (:mod:`quoting.hawkes_intensity`); None = A as
+    fitted."""
 
     @property
     def lead_lag_beta(self) -> float:
@@ -319,23 +330,30 @@ def quote(
     open_bid_exposure: float = 0.0,
     open_ask_exposure: float = 0.0,
     leader_log_return: float = math.nan,
+    intensity_multiplier: float = 1.0,
+    leader_move_pull: bool = False,
 ) -> Quote:
     """The quote for ``mid`` (quote currency) and ``inventory`` (base units) under the causal regime ``belief``;
-    ``leader_log_return`` is the policy's leader's log move over the last ``lag_ms`` (NaN: unknown, no shift)."""
+    ``leader_log_return`` is the policy's leader's log move over the last ``lag_ms`` (NaN: unknown, no shift),
+    ``intensity_multiplier`` the Hawkes m(t) scaling A (1.0: none), ``leader_move_pull`` whether a sharp leader move
+    is within its hold (both sides pulled, reason ``leader_move``)."""
     probs = np.asarray(belief, dtype=np.float64)
     if probs.shape != (len(policy.gamma_by_regime),):
         raise ValueError(f"belief has {probs.shape} entries, policy has {len(policy.gamma_by_regime)} regimes")
     fair = lead_lag_fair_value(mid, leader_log_return, policy.lead_lag_beta)
+    regime_pulled = regime_pull(probs, policy.pulled, policy.pull_threshold)
     bid_px, ask_px, bid_sz, ask_sz, half_spread, skew, gamma_used, bid_code, ask_code = glft_quote_core(
-        fair, belief_weighted(probs, policy.sigmas(model.sigma)), model.kappa, model.kappa_se, model.arrival_rate,
-        policy.order_size, inventory,
+        fair, belief_weighted(probs, policy.sigmas(model.sigma)), model.kappa, model.kappa_se,
+        model.arrival_rate * intensity_multiplier, policy.order_size, inventory,
         belief_weighted(probs, policy.gammas), policy.kappa_se_mult,
         belief_weighted(probs, policy.min_spreads_bps), belief_weighted(probs, policy.fill_costs_bps),
         policy.position_limit,
-        regime_pull(probs, policy.pulled, policy.pull_threshold),
+        regime_pulled or leader_move_pull,
         open_bid_exposure, open_ask_exposure, best_bid, best_ask,
         policy.rules.sz_decimals, policy.rules.is_spot, policy.rules.min_notional,
     )
+    if leader_move_pull and not regime_pulled and bid_code == PULLED_REGIME:
+        bid_code = ask_code = PULLED_LEADER_MOVE
     return Quote(
         bid_px=None if bid_code != QUOTED else float(bid_px),
         ask_px=None if ask_code != QUOTED else float(ask_px),

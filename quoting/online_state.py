@@ -7,7 +7,8 @@ log return) is the RiskMetrics recursion of ``calibration.volatility.ewma_varian
 A 1 min bar gives the regime features of ``calibration.regimes.regime_features``: its log return against the
 previous minute's mid and the log of its realized variance (sum of its sixty squared 1 s returns; a zero RV is
 floored at the smallest positive RV seen so far, or missing before any). The first, partial minute only sets the
-reference mid. The belief is the filtered P(state | closed minutes), as the backtest's causal beliefs.
+reference mid. The belief is the filtered P(state | closed minutes), as the backtest's causal beliefs. A set with the Hawkes
+component also follows the taker-order arrival intensity (:class:`TradeIntensity`), updated on each market trade.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import math
 import numpy as np
 
 from calibration.regimes import RegimeFilter, RegimeParams
+from quoting.hawkes_intensity import HawkesIntensity, TakerOrderIntensity
 
 SECOND_MS = 1_000
 MINUTE_MS = 60_000
@@ -119,3 +121,37 @@ class RegimeTracker:
     def update(self, features: tuple[float, float]) -> None:
         self.belief = self.filter.update(np.asarray(features)[self._columns])
         self.minutes += 1
+
+
+class TradeIntensity:
+    """The Hawkes intensity multiplier m(t) of a set with that component, fed with the coin's ``trades`` frames.
+
+    Each print is one event of its taker order (the buyer of a buy, the seller of a sell, from the frame's ``users``;
+    the transaction hash where they are missing), so a sweep counts once, as in the fit. A print without a usable
+    time or side is skipped (it cannot be placed in the recursion) and counted in ``skipped``.
+    """
+
+    def __init__(self, hawkes: HawkesIntensity) -> None:
+        self.orders = TakerOrderIntensity(hawkes)
+        self.skipped = 0
+
+    @property
+    def hawkes(self) -> HawkesIntensity:
+        return self.orders.hawkes
+
+    def on_trades(self, trades: list[dict], coin: str) -> None:
+        """Apply the prints of ``coin`` in one ``trades`` frame."""
+        for trade in trades:
+            if not isinstance(trade, dict) or trade.get("coin") != coin:
+                continue
+            side = {"B": 1, "A": -1}.get(trade.get("side"))
+            time_ms = trade.get("time")
+            if side is None or not isinstance(time_ms, int):
+                self.skipped += 1
+                continue
+            users = trade.get("users")
+            taker = users[0 if side > 0 else 1] if isinstance(users, list) and len(users) == 2 else trade.get("hash")
+            self.orders.on_trade(time_ms, side, str(taker))
+
+    def multiplier(self, now_ms: int) -> float:
+        return self.orders.multiplier(now_ms)

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from calibration.regimes import RegimeParams
-from data_lake.param_schema import Parameters
+from data_lake.param_schema import LeadLagParams, Parameters
 from quoting.exchange_rules import AssetRules
 from quoting.fill_prediction import ReachModel
 from quoting.glft import MarketModel, QuotePolicy
+from quoting.hawkes_intensity import HawkesIntensity
 from quoting.lead_lag_shift import LeadLagShift
 from quoting.orders import REQUOTE_INTERVAL_MS
 
@@ -31,12 +32,21 @@ class QuotingInputs:
     """Least time between two quoting decisions, ms: the interval the set was validated with."""
 
 
+def _lead_lag_shift(p: LeadLagParams) -> LeadLagShift:
+    """The set's lead-lag as the quote's shift, with its protective pull when the set carries one."""
+    if p.move_sd is None or p.pull_k is None or p.hold_ms is None:
+        return LeadLagShift(p.leader, p.lag_ms, p.beta)
+    return LeadLagShift(p.leader, p.lag_ms, p.beta, move_sd=p.move_sd, pull_k=p.pull_k, hold_ms=p.hold_ms)
+
+
 def quoting_inputs(p: Parameters) -> QuotingInputs:
     """The one conversion of a parameter set's parameters into the kernel's model and policy, used by the quoter
     and by the walk-forward's ``candidate`` variant alike (so what is promoted is what was validated).
 
     A set without ``quote_by_regime`` (written before it existed) quotes in every state but one named ``cascade``;
-    one with ``lead_lag`` centres its quotes on the fair value its leader moves (:mod:`quoting.lead_lag_shift`).
+    one with ``lead_lag`` centres its quotes on the fair value its leader moves and pulls on its sharp moves
+    (:mod:`quoting.lead_lag_shift`); one with ``hawkes_intensity`` scales A by the taker-order intensity
+    (:mod:`quoting.hawkes_intensity`).
     Raises ValueError when the quote policy refuses the values.
     """
     regime = RegimeParams.from_dict(p.hmm)
@@ -58,7 +68,10 @@ def quoting_inputs(p: Parameters) -> QuotingInputs:
         maker_fee_bps=p.maker_fee_bps,
         sigma_by_regime=None if sigma is None else tuple(sigma[s].value for s in names),
         adverse_cost_bps_by_regime=None if cost is None else tuple(max(cost[s].value, 0.0) for s in names),
-        lead_lag=None if p.lead_lag is None else LeadLagShift(p.lead_lag.leader, p.lead_lag.lag_ms, p.lead_lag.beta),
+        lead_lag=None if p.lead_lag is None else _lead_lag_shift(p.lead_lag),
+        hawkes=None if p.hawkes_intensity is None else HawkesIntensity(
+            p.hawkes_intensity.mu, p.hawkes_intensity.alpha, p.hawkes_intensity.beta
+        ),
     )
     return QuotingInputs(
         model=MarketModel(

@@ -56,7 +56,8 @@ weighted by the belief at the decision, null when the set has none. Frames:
 
 Pull reasons (also ``quoterQuote.pull_reason``): ``no_parameters``, ``parameters_refused``, ``stale_parameters``,
 ``daily_loss_limit``, ``dead_man_switch_unarmed``, ``dead_man_switch_budget``, ``exchange_state_unknown``,
-``no_book``, ``stale_feed``, ``no_mid``, ``warming_up``; ``shutdown`` ends every session's log.
+``no_book``, ``stale_feed``, ``no_mid``, ``warming_up``, ``leader_move`` (a sharp leader move within its hold,
+quoterQuote only); ``shutdown`` ends every session's log.
 
 ``userFills`` -- the same fills in Hyperliquid's exact WS shape, ``{"user", "fills": [WsFill, ...]}`` (live: the
 frame as received, this coin's fills only; paper: ``"user": "paper"`` and simulated WsFill items), so the existing

@@ -3,7 +3,9 @@
 A promoted set with a leader (``lead_lag``) centres the quotes on the fair value the leader's last ``lag_ms`` of moves
 imply (:mod:`quoting.lead_lag_shift`): the leader's ``l2Book``/``bbo`` frames (subscribed, or replayed, for the
 leaders the config names) keep its recent mids, and a change of its mid triggers a decision; without fresh leader
-mids the quote stays around the mid.
+mids the quote stays around the mid; a sharp leader move pulls the quotes for the set's hold time. A set with the
+Hawkes component (``hawkes_intensity``) scales A by the taker-order intensity of the coin's own ``trades`` frames
+(:class:`quoting.online_state.TradeIntensity`).
 
 Every accepted book update (``l2Book`` or ``bbo``, the freshest top by exchange time) updates the online state --
 EWMA volatility of the mid, the causal regime filter of the promoted HMM on 1 min bars (:mod:`quoting.online_state`)
@@ -49,7 +51,7 @@ from quoting.fill_models import FILL_MODELS
 from quoting.glft import MarketModel
 from quoting.lead_lag_shift import LeaderMids
 from quoting.live import LiveConfig
-from quoting.online_state import MidBars, RegimeTracker
+from quoting.online_state import MidBars, RegimeTracker, TradeIntensity
 from quoting.orders import REQUOTE_INTERVAL_MS, OrderResult, Prediction, Side, WorkingOrder
 from quoting.params import PromotionWatcher, QuotingParams
 from quoting.quote_log import QuoteLog, compress, finite, prediction_fields
@@ -129,6 +131,7 @@ class Quoter:
         self.bars = MidBars(config.vol_half_life_s)
         self.regime: RegimeTracker | None = None
         self.leader: LeaderMids | None = None
+        self.intensity: TradeIntensity | None = None
         self.account = Account()
         self.working: dict[Side, WorkingOrder | None] = {"B": None, "A": None}
         self.predictions: OrderedDict[int, Prediction] = OrderedDict()
@@ -194,6 +197,11 @@ class Quoter:
         self.regime = regime
         self.params = params
         self._follow_leader(params, now_ns)
+        hawkes = params.policy.hawkes
+        if hawkes is None:
+            self.intensity = None
+        elif self.intensity is None or self.intensity.hawkes != hawkes:
+            self.intensity = TradeIntensity(hawkes)
         mid = self.book.mid
         if mid > 0.0:
             self.bars.seed((params.model.sigma / mid) ** 2)
@@ -257,6 +265,8 @@ class Quoter:
         channel, data = item.frame["channel"], item.frame["data"]
         if channel != "trades" and isinstance(data, dict) and data.get("coin") == self.coin:
             self._on_book(channel, data, item.recv_ns)
+        elif channel == "trades" and isinstance(data, list) and self.intensity is not None:
+            self.intensity.on_trades(data, self.coin)
 
     def _on_book(self, channel: str, data: dict[str, Any], now_ns: int) -> None:
         accepted = self.book.update_l2(data) if channel == "l2Book" else self.book.update_bbo(data)
@@ -367,10 +377,13 @@ class Quoter:
             self._halted_day = day
         self._gate = self.gate(now_ns)
         belief = self.regime.belief if self.regime is not None else ()
-        leader_return = self.leader.log_return(now_ns // NS_PER_MS) if self.leader is not None else math.nan
-        return decide(now_ns // NS_PER_MS, self.params, self._gate[0] if self._gate else None, mid,
+        now_ms = now_ns // NS_PER_MS
+        leader_return = self.leader.log_return(now_ms) if self.leader is not None else math.nan
+        leader_pull = self.leader.pulled(now_ms) if self.leader is not None else False
+        multiplier = self.intensity.multiplier(now_ms) if self.intensity is not None else 1.0
+        return decide(now_ms, self.params, self._gate[0] if self._gate else None, mid,
                       self._market_model(mid), belief, self.account.position, self.book.best_bid,
-                      self.book.best_ask, self.working, self.venue.busy(), leader_return)
+                      self.book.best_ask, self.working, self.venue.busy(), leader_return, multiplier, leader_pull)
 
     def due(self, decision: Decision, now_ns: int) -> bool:
         """Whether ``decision`` acts now. As in the backtest, a quoting decision acts once the set's requote interval

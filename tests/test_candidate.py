@@ -112,7 +112,7 @@ def test_the_fit_side_interpolation_is_the_prediction_side_one() -> None:
     log_lambda = hat_basis(depths, knots) @ values
     one = np.array([1.0])
     for d, g in zip(depths, log_lambda, strict=True):
-        assert reach_probability(d, one, knots, values[None, :]) == pytest.approx(-np.expm1(-np.exp(g)), rel=1e-12)
+        assert reach_probability(d, one, knots, values[None, :], 1.0) == pytest.approx(-np.expm1(-np.exp(g)), rel=1e-12)
 
 
 def test_reach_recalibration_recovers_a_known_shift_and_scale() -> None:

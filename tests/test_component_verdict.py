@@ -123,7 +123,7 @@ def test_rows_rank_the_largest_weakness_first() -> None:
     assert [v.rank for v in rows] == [1, 2, 3, 4, 5]
     by = {v.diagnosis.component: v for v in rows}
     assert by["bipower"].verdict == "keep simple"
-    assert by["hawkes"].verdict == "untested" and "no +hawkes variant exists" in by["hawkes"].reason
+    assert by["hawkes"].verdict == "untested" and "no +hawkes variant ran" in by["hawkes"].reason
     assert by["lead_lag"].verdict == "untested" and by["lead_lag"].reason == (
         "not evaluated: no leader data (BTC mids absent over the test windows)")
 
@@ -131,7 +131,7 @@ def test_rows_rank_the_largest_weakness_first() -> None:
 def test_walk_forward_of_the_demo_market_diagnoses_its_regimes() -> None:
     """Three 2 h test windows of the demo day, baseline and three ablations. The demo's informed flow is 0.05 of
     taker orders in the calm regime and 0.4 in the volatile one, so the simple quoter's edge per fill must differ by
-    the causal HMM state; Hawkes has no variant and the demo has no leader."""
+    the causal HMM state; +hawkes is not among these variants and the demo has no leader."""
     frames = demo_lake_frames(simulate(DEMO))
     folds = rolling_folds(DEMO.start_ms, DEMO.start_ms + 9 * HOUR_MS, train_ms=3 * HOUR_MS, test_ms=2 * HOUR_MS)
     run = walk_forward(folds, frames, CONFIG, variants=TRIALS)

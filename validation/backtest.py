@@ -4,7 +4,8 @@ The loop itself is compiled (:mod:`validation.backtest_engine`) and quotes throu
 :func:`quoting.glft.glft_quote_core` as the paper and live quoters. Inputs are the lake's ``book`` rows
 (levels ``bid_px_1..``/``ask_px_1..``, ``mid``) and ``trades`` rows (``px``, ``sz``, ``side`` = aggressor),
 times UTC epoch ms. A policy with a leader (:mod:`quoting.lead_lag_shift`) needs that leader's mids (``time``,
-``mid``) and quotes around the lead-lag fair value. Outputs are polars frames: the fill log (the FillLog fields) and
+``mid``), quotes around the lead-lag fair value and pulls on its sharp moves; a policy with the Hawkes component
+scales A by the taker-order intensity multiplier of the tape's own trades (:mod:`quoting.hawkes_intensity`). Outputs are polars frames: the fill log (the FillLog fields) and
 the equity curve.
 """
 
@@ -18,7 +19,9 @@ import polars as pl
 
 from quoting.fill_prediction import ReachModel
 from quoting.glft import DEFAULT_REGIMES, MarketModel, QuotePolicy
-from quoting.lead_lag_shift import leader_log_returns
+from calibration.window_fits import order_arrival_times
+from quoting.hawkes_intensity import intensity_multipliers
+from quoting.lead_lag_shift import leader_log_returns, leader_pulls
 from validation.backtest_engine import FILL_LOG_COLUMNS, EngineParams, MarketData, RegimeTable, simulate
 from validation.last_result import reused
 from quoting.fill_models import FILL_MODELS
@@ -141,8 +144,9 @@ def market_data(
     book: pl.DataFrame, trades: pl.DataFrame, beliefs: pl.DataFrame | None, regime_names: Sequence[str],
     policy: QuotePolicy | None = None, leader_mids: pl.DataFrame | None = None,
 ) -> MarketData:
-    """Sorted numpy arrays for the engine; absent book levels become NaN; the leader's log return per book row when
-    ``policy`` has a leader (NaN otherwise)."""
+    """Sorted numpy arrays for the engine; absent book levels become NaN; the leader's log return and sharp-move
+    pull per book row when ``policy`` has a leader (NaN, False otherwise); the Hawkes intensity multiplier per book
+    row when it has the Hawkes component (1.0 otherwise)."""
     if beliefs is None:
         belief_time = np.array([NO_TIME], dtype=np.int64)
         belief = np.eye(1, len(regime_names), dtype=np.float64)
@@ -151,20 +155,41 @@ def market_data(
         belief_time = beliefs["time"].cast(pl.Int64).to_numpy()
         belief = beliefs.select([f"belief_{name}" for name in regime_names]).cast(pl.Float64).to_numpy()
     tape = reused("tape", (book, trades), (), lambda: _tape(book, trades))
+    leader_return, leader_pull = _leader_returns(tape[0], policy, leader_mids)
     return MarketData(*tape, belief_time=np.ascontiguousarray(belief_time), belief=np.ascontiguousarray(belief),
-                      leader_return=_leader_returns(tape[0], policy, leader_mids))
+                      leader_return=leader_return, leader_pull=leader_pull,
+                      intensity_multiplier=book_intensity_multipliers(tape[0], trades, policy))
 
 
-def _leader_returns(book_time: np.ndarray, policy: QuotePolicy | None, leader_mids: pl.DataFrame | None) -> np.ndarray:
-    """Per book row, the policy's leader's log return over its lag as of the row's time; NaN without a leader."""
+def taker_order_times(trades: pl.DataFrame) -> np.ndarray:
+    """Taker-order arrival times (ms, sorted, both sides pooled): the events of the Hawkes component, as fitted
+    (:func:`calibration.window_fits.order_arrival_times`)."""
+    return reused("taker_order_times", (trades,), (), lambda: np.sort(np.concatenate(
+        list(order_arrival_times(trades).values())
+    )))
+
+
+def book_intensity_multipliers(at_ms: np.ndarray, trades: pl.DataFrame, policy: QuotePolicy | None) -> np.ndarray:
+    """The Hawkes m(t) at each of the sorted ``at_ms`` from ``trades``' taker orders; 1.0 for a policy without the
+    Hawkes component."""
+    if policy is None or policy.hawkes is None:
+        return np.ones(np.asarray(at_ms).size)
+    return intensity_multipliers(taker_order_times(trades), at_ms, policy.hawkes)
+
+
+def _leader_returns(book_time: np.ndarray, policy: QuotePolicy | None, leader_mids: pl.DataFrame | None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Per book row, the policy's leader's log return over its lag as of the row's time and whether a sharp leader
+    move pulls the quotes; NaN and False without a leader."""
     shift = policy.lead_lag if policy is not None else None
     if shift is None:
-        return np.full(book_time.size, np.nan)
+        return np.full(book_time.size, np.nan), np.zeros(book_time.size, dtype=np.bool_)
     if leader_mids is None:
         raise ValueError(f"the policy shifts its fair value by {shift.leader}'s moves: pass that leader's mids")
     mids = leader_mids.sort("time")
-    return leader_log_returns(mids["time"].to_numpy(), mids["mid"].to_numpy(), book_time, shift.lag_ms,
-                              shift.max_age_ms)
+    times, values = mids["time"].to_numpy(), mids["mid"].to_numpy()
+    return (leader_log_returns(times, values, book_time, shift.lag_ms, shift.max_age_ms),
+            leader_pulls(times, values, book_time, shift))
 
 
 def _tape(book: pl.DataFrame, trades: pl.DataFrame) -> tuple[np.ndarray, ...]:
@@ -229,4 +254,7 @@ def engine_params(model: MarketModel, policy: QuotePolicy, config: BacktestConfi
         requote_ms=int(config.requote_ms),
         seed=int(config.seed),
         lead_lag_beta=float(policy.lead_lag_beta),
+        reach_horizon_weight=1.0 if policy.hawkes is None else policy.hawkes.horizon_weight(
+            config.feed_latency_ms + config.order_latency_ms, config.fill_prob_horizon_ms
+        ),
     )

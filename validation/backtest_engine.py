@@ -10,7 +10,10 @@ cancel-replace that lands as one request, and the order being replaced still cou
 position limit until then. A post-only (Alo) order that would cross the book when it lands is rejected.
 Regime beliefs are used as of the row's time (the caller supplies causal beliefs); before the first
 belief there are no quotes. A policy with a leader quotes around the lead-lag fair value
-(:func:`quoting.lead_lag_shift.lead_lag_fair_value`) from the leader's log return known at the row's time.
+(:func:`quoting.lead_lag_shift.lead_lag_fair_value`) from the leader's log return known at the row's time, and
+pulls both sides while a sharp leader move is within its hold (:func:`quoting.lead_lag_shift.leader_pulls`). A policy
+with the Hawkes component quotes and predicts with A times the arrival-intensity multiplier known at the row's time
+(:func:`quoting.hawkes_intensity.intensity_multipliers`, 1.0 without it).
 
 Per-event helpers take scalars and small state arrays only: handing the tuples of market arrays to a
 compiled call costs reference counting on every array, which dominated the loop.
@@ -26,6 +29,7 @@ from numba import njit
 
 from quoting.fill_prediction import depth_bps, reach_probability
 from quoting.glft import QUOTED, belief_weighted, glft_quote_core, regime_pull
+from quoting.hawkes_intensity import expected_multiplier
 from quoting.lead_lag_shift import lead_lag_fair_value
 from quoting.fill_models import QUEUE_POSITION, fill_from_trade, queue_after_book, queue_at_placement
 
@@ -55,7 +59,9 @@ class MarketData(NamedTuple):
     ``snapshot`` is, per book row, the ``depth_*`` row of the latest snapshot at or before it, ``is_snapshot``
     whether the row is that snapshot rather than a ``bbo`` touch. Levels per snapshot, not per row, spare the
     bbo rows (most of them) their unknown deeper levels. ``leader_return``: per book row, the policy's leader's log
-    return over its lag as of the row's time (:func:`quoting.lead_lag_shift.leader_log_returns`, NaN = none).
+    return over its lag as of the row's time (:func:`quoting.lead_lag_shift.leader_log_returns`, NaN = none);
+    ``leader_pull``: per book row, whether a sharp leader move pulls the quotes; ``intensity_multiplier``: per book
+    row, the Hawkes m(t) that scales A (1.0 = none).
     """
 
     book_time: np.ndarray
@@ -77,6 +83,8 @@ class MarketData(NamedTuple):
     belief_time: np.ndarray
     belief: np.ndarray
     leader_return: np.ndarray
+    leader_pull: np.ndarray
+    intensity_multiplier: np.ndarray
 
 
 class RegimeTable(NamedTuple):
@@ -115,6 +123,9 @@ class EngineParams(NamedTuple):
     seed: int
     lead_lag_beta: float
     """beta of the lead-lag fair-value shift (0.0: quote around the mid)."""
+    reach_horizon_weight: float
+    """w of the Hawkes expected multiplier over the scored window (:func:`quoting.hawkes_intensity.expected_multiplier`;
+    with a multiplier of 1.0 any w gives 1.0)."""
 
 
 @njit(cache=True)
@@ -196,11 +207,11 @@ def _send(slots: np.ndarray, side: int, t_land: float, px: float, size: float, p
 
 @njit(cache=True)
 def _quote(p: EngineParams, mid: float, inventory: float, gamma: float, min_spread_bps: float, fill_cost_bps: float,
-           sigma: float, pull: bool, bid_exposure: float, ask_exposure: float, best_bid: float, best_ask: float
-           ) -> tuple[float, float, float, float, int, int]:
-    """(bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code) of the shared GLFT core."""
+           sigma: float, multiplier: float, pull: bool, bid_exposure: float, ask_exposure: float, best_bid: float,
+           best_ask: float) -> tuple[float, float, float, float, int, int]:
+    """(bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code) of the shared GLFT core, A times ``multiplier``."""
     bid_px, ask_px, bid_sz, ask_sz, _, _, _, bid_code, ask_code = glft_quote_core(
-        mid, sigma, p.kappa, p.kappa_se, p.arrival_rate, p.order_size, inventory, gamma, p.kappa_se_mult,
+        mid, sigma, p.kappa, p.kappa_se, p.arrival_rate * multiplier, p.order_size, inventory, gamma, p.kappa_se_mult,
         min_spread_bps, fill_cost_bps, p.position_limit, pull, bid_exposure, ask_exposure, best_bid, best_ask,
         p.sz_decimals, p.is_spot, p.min_notional,
     )
@@ -216,13 +227,15 @@ def _needs_replacing(slots: np.ndarray, side: int, px: float, code: int) -> bool
 
 @njit(cache=True)
 def _act(slots: np.ndarray, side: int, px: float, size: float, code: int, mid: float, adverse: float,
-         belief_row: int, t_land: float, belief: np.ndarray, regimes: RegimeTable) -> tuple[int, int]:
+         belief_row: int, t_land: float, belief: np.ndarray, regimes: RegimeTable, p: EngineParams,
+         multiplier: float) -> tuple[int, int]:
     """Place, replace, cancel or keep one side's order; returns (orders sent, cancels sent)."""
     resting = slots[ORDER, side, ACTIVE] == 1.0
     if slots[REQUEST, side, ACTIVE] == 1.0 or (code == QUOTED and resting and px == slots[ORDER, side, PX]):
         return 0, 0  # one request in flight per side; an unchanged price keeps its place in the queue
     if code == QUOTED:
-        prob = reach_probability(depth_bps(px, mid), belief, regimes.reach_knots, regimes.reach_log_intensities)
+        prob = reach_probability(depth_bps(px, mid), belief, regimes.reach_knots, regimes.reach_log_intensities,
+                                 expected_multiplier(multiplier, p.reach_horizon_weight))
         _send(slots, side, t_land, px, size, prob, adverse, belief_row)
         return 1, 0
     if resting:
@@ -234,12 +247,14 @@ def _act(slots: np.ndarray, side: int, px: float, size: float, code: int, mid: f
 @njit(cache=True)
 def _requote(slots: np.ndarray, p: EngineParams, mid: float, fair: float, inventory: float, gamma: float,
              min_spread_bps: float, fill_cost_bps: float, sigma: float, adverse: float, belief_row: int, best_bid: float,
-             best_ask: float, t_land: float, belief: np.ndarray, regimes: RegimeTable) -> tuple[int, int]:
+             best_ask: float, t_land: float, belief: np.ndarray, regimes: RegimeTable, multiplier: float
+             ) -> tuple[int, int]:
     """Quote both sides around ``fair`` (fill predictions measure depth from ``mid``); a replacement that could
     breach the limit while the order it replaces can still fill is re-quoted with that order counted as exposure
     (usually smaller, or pulled)."""
     bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code = _quote(
-        p, fair, inventory, gamma, min_spread_bps, fill_cost_bps, sigma, False, 0.0, 0.0, best_bid, best_ask
+        p, fair, inventory, gamma, min_spread_bps, fill_cost_bps, sigma, multiplier, False, 0.0, 0.0, best_bid,
+        best_ask,
     )
     bid_resting, ask_resting = slots[ORDER, BID, SIZE], slots[ORDER, ASK, SIZE]
     resize_bid = (_needs_replacing(slots, BID, bid_px, bid_code)
@@ -247,7 +262,7 @@ def _requote(slots: np.ndarray, p: EngineParams, mid: float, fair: float, invent
     resize_ask = (_needs_replacing(slots, ASK, ask_px, ask_code)
                   and inventory - ask_resting - ask_sz < -p.position_limit)
     if resize_bid or resize_ask:
-        sized = _quote(p, fair, inventory, gamma, min_spread_bps, fill_cost_bps, sigma, False,
+        sized = _quote(p, fair, inventory, gamma, min_spread_bps, fill_cost_bps, sigma, multiplier, False,
                        bid_resting if resize_bid else 0.0,
                        ask_resting if resize_ask else 0.0, best_bid, best_ask)
         if resize_bid:
@@ -255,9 +270,9 @@ def _requote(slots: np.ndarray, p: EngineParams, mid: float, fair: float, invent
         if resize_ask:
             ask_px, ask_sz, ask_code = sized[1], sized[3], sized[5]
     bid_sent, bid_cancelled = _act(slots, BID, bid_px, bid_sz, bid_code, mid, adverse, belief_row, t_land, belief,
-                                   regimes)
+                                   regimes, p, multiplier)
     ask_sent, ask_cancelled = _act(slots, ASK, ask_px, ask_sz, ask_code, mid, adverse, belief_row, t_land, belief,
-                                   regimes)
+                                   regimes, p, multiplier)
     return bid_sent + ask_sent, bid_cancelled + ask_cancelled
 
 
@@ -357,7 +372,7 @@ def simulate(data: MarketData, regimes: RegimeTable, p: EngineParams) -> tuple:
         if p.order_latency_jitter_ms > 0:
             latency += np.random.randint(0, p.order_latency_jitter_ms + 1)
         t_land = float(decided + latency)
-        if pull_at[belief_row]:
+        if pull_at[belief_row] or data.leader_pull[row]:
             for side in (BID, ASK):
                 if slots[ORDER, side, ACTIVE] == 1.0 and slots[REQUEST, side, ACTIVE] == 0.0:
                     _send(slots, side, t_land, math.nan, 0.0, math.nan, math.nan, belief_row)
@@ -371,6 +386,7 @@ def simulate(data: MarketData, regimes: RegimeTable, p: EngineParams) -> tuple:
             slots, p, mid, fair, account[INVENTORY], gamma_at[belief_row], floor_at[belief_row], cost_at[belief_row],
             sigma_at[belief_row], adverse_at[belief_row],
             belief_row, data.bid_px[row, 0], data.ask_px[row, 0], t_land, data.belief[belief_row], regimes,
+            data.intensity_multiplier[row],
         )
         orders_sent += sent
         cancels_sent += cancelled

@@ -27,6 +27,11 @@ On the training window, in this order:
    :func:`reach_recalibration`) on the final policy's own in-sample quotes, the scale kept only where those quotes
    show it (BIC against a constant forecast).
 
+When the coin has a leader (``leader_mids`` in the window) and the window's lead-lag is significant
+(:func:`validation.variants.fit_leader_shift`, the ``+lead_lag`` variant's fit), the policy also carries that
+lead-lag shift and its sharp-move pull from step 2 on, so the in-sample passes, the validated candidate and the
+promoted set all quote with it; without a leader, or without a significant lead, nothing changes.
+
 Units: prices quote currency, sigma price units per sqrt(second), kappa per price unit, A per second per side,
 spreads, edges and adverse selection bps, times UTC epoch ms.
 """
@@ -43,6 +48,7 @@ from scipy.optimize import minimize
 
 from calibration.fill_probability import hat_basis
 from calibration.fit_result import InsufficientSamples
+from calibration.lead_lag import NoLeadLag
 from data_lake.param_schema import ARRIVAL_RATE_UNIT, KAPPA_UNIT, SIGMA_UNIT, Parameters
 from quoting.fill_prediction import ReachModel
 from quoting.policy_inputs import quoting_inputs
@@ -52,6 +58,8 @@ from validation.variants import (
     MINUTE_MS,
     SECOND_MS,
     FittedVariant,
+    LEADER_MIDS,
+    LeaderFit,
     Market,
     RegimeModel,
     VariantConfig,
@@ -59,9 +67,11 @@ from validation.variants import (
     _closed_bars,
     _window,
     bipower_sigma,
+    fit_leader_shift,
     fit_reach,
     fit_regimes,
     marked_fills,
+    policy_leader_mids,
     quote_outcomes,
 )
 
@@ -138,7 +148,7 @@ def _in_sample(train: Market, parameters: dict[str, Any], regimes: RegimeModel, 
     adverse = inputs.adverse_bps_by_regime if inputs.adverse_bps_by_regime is not None else np.zeros(len(regimes.names))
     result = run_backtest(
         train["book"], train["trades"], inputs.model, inputs.policy, config.backtest, regimes.train_beliefs, 0.0,
-        regimes.names, inputs.reach,
+        regimes.names, inputs.reach, policy_leader_mids(train, inputs.policy),
     )
     fitted = FittedVariant(
         name=CANDIDATE, model=inputs.model, policy=inputs.policy, regime_names=regimes.names,
@@ -315,6 +325,27 @@ def _reach_parameters(reach: ReachModel, names: tuple[str, ...]) -> dict[str, An
     }
 
 
+def _significant_leader(train: Market, config: VariantConfig, end_ms: int) -> LeaderFit | None:
+    """The training window's lead-lag (:func:`validation.variants.fit_leader_shift`, as the ``+lead_lag`` variant
+    fits it) when the coin has leader mids and the lead is significant; None otherwise (the policy stays as it is)."""
+    leaders = train.get(LEADER_MIDS)
+    if leaders is None or leaders.height == 0:
+        return None
+    try:
+        return fit_leader_shift(train, config, end_ms)
+    except NoLeadLag:
+        return None
+
+
+def _lead_lag_parameters(leader: LeaderFit) -> dict[str, Any]:
+    shift = leader.shift
+    return {
+        "leader": shift.leader, "lag_ms": int(shift.lag_ms), "beta": float(shift.beta),
+        "beta_se": float(leader.params["lead_lag_beta_se"]), "move_sd": float(shift.move_sd),
+        "pull_k": float(shift.pull_k), "hold_ms": int(shift.hold_ms),
+    }
+
+
 @dataclass(frozen=True, eq=False)
 class CandidateFit:
     """The parameter-set ``parameters``, the training window they describe, and how they came about."""
@@ -365,6 +396,9 @@ def candidate_parameters(train: Market, config: VariantConfig) -> CandidateFit:
         "quote_by_regime": dict.fromkeys(names, True),
         "requote_interval_ms": int(config.backtest.requote_ms),
     }
+    leader = _significant_leader(train, config, base.end_ms)
+    if leader is not None:
+        parameters["lead_lag"] = _lead_lag_parameters(leader)
     parameters["sigma_by_regime"] = _regime_sigmas(train, base.end_ms, regimes, mid, parameters["sigma"])
     parameters["adverse_cost_bps_by_regime"] = _means(
         _in_sample_edges(train, parameters, regimes, config), "cost_bps", "cost_se_bps"
@@ -395,6 +429,7 @@ def candidate_parameters(train: Market, config: VariantConfig) -> CandidateFit:
         "reach_recalibration_shift": shift,
         "reach_recalibration_scale": scale,
         "pull_threshold": parameters["cascade_threshold"],
+        **(leader.params if leader is not None else {}),
     }
     return CandidateFit(parameters, (start, end), regimes, edges, figures)
 

@@ -6,7 +6,7 @@ only if the improvement is significant. Its diagnosis table, one row each here:
 | if this prediction is wrong | consider adding | walk-forward variant |
 |---|---|---|
 | volatility | bipower variation | ``+bipower`` |
-| fill rate | Hawkes intensity | ``+hawkes`` (none yet: untested) |
+| fill rate | Hawkes intensity | ``+hawkes`` |
 | regime clearly mattered | HMM regime blending | ``+hmm_blending`` |
 | adverse selection blindsided you | VPIN / toxicity | ``+vpin_widening`` |
 | cross-asset correlation hurt you | a lead-lag estimator | ``+lead_lag`` |
@@ -81,10 +81,6 @@ DIAGNOSES = (
     Diagnosis("vpin_widening", "adverse selection"),
     Diagnosis("lead_lag", "cross-asset (leader moves)"),
 )
-NO_VARIANT_NOTES = {
-    "hawkes": "no +hawkes variant exists: with a constant-A backtest the Hawkes rate changes no quote "
-    "(validation/variants.py)",
-}
 
 
 @dataclass(frozen=True)
@@ -194,7 +190,7 @@ def component_verdicts(
     variant name; a component without its variant is untested with the reason."""
     rows = []
     for d in diagnoses:
-        missing = NO_VARIANT_NOTES.get(d.component, f"no {d.variant} variant ran in the walk-forward")
+        missing = f"no {d.variant} variant ran in the walk-forward"
         addition = additions.get(d.variant, AdditionEvidence(d.variant, untested=missing))
         verdict, reason = decide(simple[d.component], addition, alpha)
         rows.append((d, simple[d.component], addition, verdict, reason))

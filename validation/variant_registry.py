@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from validation.candidate import CANDIDATE, fit_candidate
+from validation.hawkes_variant import HAWKES, fit_hawkes
 from validation.variants import ABLATIONS, Market, Variant, VariantConfig, VariantOutcome, simulate_fitted
 
 VARIANTS: dict[str, Variant] = {
     **ABLATIONS,
+    HAWKES: Variant(HAWKES, "A and the fill probability scaled by the taker-order Hawkes intensity", fit_hawkes,
+                    optional=True),
     CANDIDATE: Variant(
         CANDIDATE,
         "the promoted policy: bipower sigma, HMM-blended gamma and floors, kappa-SE widening, quote only in states "

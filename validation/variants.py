@@ -12,13 +12,16 @@ backtests it on the test window and scores its predictions against what happened
 | ``+hmm_blending`` | train-fitted HMM; causal beliefs blend gamma (calm < volatile < cascade; cascade pulls) |
 | ``+vpin_widening`` | spread floor widened while the causal VPIN is above its train quantile |
 | ``+uncertainty_widening`` | gamma * (1 + kappa_se_mult * SE(kappa) / kappa) |
-| ``+lead_lag`` | fair value shifted by beta x the leader's log move of the last lag (:mod:`quoting.lead_lag_shift`) |
+| ``+lead_lag`` | fair value shifted by beta x the leader's log move of the last lag; pulled for a hold time after a |
+|  | sharp leader move (> k train SDs) (:mod:`quoting.lead_lag_shift`) |
+| ``+hawkes`` | A (and the fill probability) scaled by the taker-order Hawkes intensity lambda(t) / lambda_bar |
+|  | (:mod:`quoting.hawkes_intensity`, :mod:`validation.hawkes_variant`) |
 
 Every variant predicts its fill probability with reach curves fitted on its train window under its own causal
 beliefs (:mod:`calibration.fill_probability`, :mod:`quoting.fill_prediction`): the probability that a print reaches
 the quote's fixed price within tau after the order latency, which is the event :func:`quote_outcomes` counts.
-The Hawkes arrival rate is not a variant: with a constant-A backtest and quoter it changed no quote (its P&L was
-identical to the baseline's, a trial that was not one); a time-varying intensity would make it one.
+The ``+hawkes`` variant's curves are fitted with the train intervals' log multiplier as an offset, so its prediction
+is the fitted curve times the multiplier known at the decision.
 
 Inputs are dicts of lake frames for one coin: ``trades`` and ``book`` (the backtest's tapes), ``features`` (1 s and
 1 min bars, :mod:`calibration.bars`) and ``markouts`` (market trades from the maker side, :mod:`calibration.markouts`),
@@ -62,8 +65,9 @@ from quoting.glft import (
     regime_pull,
 )
 from quoting.fill_prediction import ReachModel, depth_bps, reach_probability
-from quoting.lead_lag_shift import LeadLagShift, lead_lag_fair_value, leader_log_returns
-from validation.backtest import BacktestConfig, run_backtest
+from quoting.lead_lag_shift import LeadLagShift, lead_lag_fair_value, leader_log_returns, leader_pulls
+from quoting.hawkes_intensity import HawkesIntensity, expected_multiplier, intensity_multipliers
+from validation.backtest import BacktestConfig, book_intensity_multipliers, run_backtest, taker_order_times
 from validation.last_result import reused
 
 Market = Mapping[str, pl.DataFrame]
@@ -136,6 +140,10 @@ class VariantConfig:
     lead_lag_fit_hours: float = 24.0
     """The ``+lead_lag`` variant fits its lead-lag on the last this many hours of the train window (the most recent
     relation, and a fit of seconds however long the train window)."""
+    lead_lag_pull_k: float = 3.0
+    """A leader log move over the lag above this many of its train standard deviations pulls the quotes."""
+    lead_lag_hold_ms: int = 5_000
+    """How long a sharp leader move keeps the quotes pulled, ms."""
 
     @property
     def rules(self) -> AssetRules:
@@ -347,14 +355,28 @@ def train_reach_events(train: Market, config: VariantConfig) -> pl.DataFrame:
     ))
 
 
-def fit_reach(train: Market, config: VariantConfig, beliefs: pl.DataFrame, names: Sequence[str]) -> ReachModel:
+def expected_multiplier_over(multipliers: np.ndarray, horizon_weight: float) -> np.ndarray:
+    """:func:`quoting.hawkes_intensity.expected_multiplier` of each of ``multipliers``."""
+    return np.array([expected_multiplier(m, horizon_weight) for m in multipliers])
+
+
+def fit_reach(train: Market, config: VariantConfig, beliefs: pl.DataFrame, names: Sequence[str],
+              hawkes: HawkesIntensity | None = None) -> ReachModel:
     """Reach curves per regime on the train window, each decision interval weighted by the causal belief held at
-    its start (``beliefs``: ``time`` and ``belief_<name>``; intervals before the first belief row are dropped)."""
+    its start (``beliefs``: ``time`` and ``belief_<name>``; intervals before the first belief row are dropped); with
+    ``hawkes``, the log of its intensity multiplier at each interval start is the fit's offset (the quote scales the
+    curve by it)."""
     events = train_reach_events(train, config)
     rows = _asof_rows(beliefs["time"].to_numpy(), events["time"].to_numpy())
     weights = beliefs.select(f"belief_{n}" for n in names).to_numpy()[np.maximum(rows, 0)]
     touch_bps = float((train["book"]["ask_px_1"] - train["book"]["bid_px_1"]).median() / 2 / train["book"]["mid"].median() * 1e4)
-    knots, curves = fit_reach_curves(events.filter(pl.Series(rows >= 0)), weights[rows >= 0], min_depth_bps=touch_bps)
+    known = rows >= 0
+    log_multiplier = None if hawkes is None else np.log(expected_multiplier_over(
+        intensity_multipliers(taker_order_times(train["trades"]), events["time"].to_numpy(), hawkes),
+        hawkes.horizon_weight(config.latency_ms, config.backtest.fill_prob_horizon_ms),
+    ))[known]
+    knots, curves = fit_reach_curves(events.filter(pl.Series(known)), weights[known], min_depth_bps=touch_bps,
+                                     log_multiplier=log_multiplier)
     return ReachModel(
         knots_bps=tuple(float(k) for k in knots),
         log_intensity_by_regime=tuple(c.log_intensity for c in curves),
@@ -562,22 +584,29 @@ def fit_vpin_widening(train: Market, config: VariantConfig) -> FittedVariant:
 LEAD_LAG = "+lead_lag"
 
 
-def fit_lead_lag_shift(train: Market, config: VariantConfig) -> FittedVariant:
-    """Baseline quoting around a fair value its leader moves: on the last ``lead_lag_fit_hours`` of the train window
-    every leader in ``leader_mids`` is fitted (:func:`calibration.lead_lag.fit_lead_lag`) and the significant lead
-    with the smallest p-value (then the largest |HY correlation|) kept; its lag and beta shift the fair value by beta
-    times the leader's log move of the last lag (:mod:`quoting.lead_lag_shift`). Raises :class:`NoLeadLag` without
-    leader mids or without a significant lead: the component cannot be built there."""
-    base = _base(train, config, ewma_sigma)
+@dataclass(frozen=True)
+class LeaderFit:
+    """The lead-lag a train window supports: the shift to quote with and its figures (``lead_lag_*``)."""
+
+    shift: LeadLagShift
+    params: dict[str, float]
+
+
+def fit_leader_shift(train: Market, config: VariantConfig, end_ms: int) -> LeaderFit:
+    """On the last ``lead_lag_fit_hours`` before ``end_ms`` every leader in ``leader_mids`` is fitted
+    (:func:`calibration.lead_lag.fit_lead_lag`) and the significant lead with the smallest p-value (then the largest
+    |HY correlation|) kept: its lag and beta shift the fair value (:mod:`quoting.lead_lag_shift`), and the standard
+    deviation of its log return over that lag on the same hours (sampled every lag) sets the sharp move that pulls
+    the quotes (``lead_lag_pull_k`` of them, held ``lead_lag_hold_ms``). Raises :class:`NoLeadLag` without leader
+    mids or without a significant lead. Shared by the ``+lead_lag`` variant and the candidate."""
     leaders = train.get(LEADER_MIDS)
     if leaders is None or leaders.height == 0:
         raise NoLeadLag("no leader mids in the train window (no leader configured for this coin, or none captured)")
-    window = (max(base.end_ms - round(config.lead_lag_fit_hours * 3_600_000), _window(train)[0]), base.end_ms)
+    window = (max(end_ms - round(config.lead_lag_fit_hours * 3_600_000), _window(train)[0]), end_ms)
     follower = _mids(train["book"]).select("time", "mid")
-    fits = {
-        str(name): fit_lead_lag(frame.select("time", "mid"), follower, window, config.lead_lag)
-        for (name,), frame in leaders.partition_by("leader", as_dict=True, maintain_order=True).items()
-    }
+    by_leader = {str(name): frame.select("time", "mid").sort("time")
+                 for (name,), frame in leaders.partition_by("leader", as_dict=True, maintain_order=True).items()}
+    fits = {name: fit_lead_lag(frame, follower, window, config.lead_lag) for name, frame in by_leader.items()}
     usable = {name: result.fit for name, result in fits.items() if result.ok}
     if not usable:
         raise NoLeadLag("no significant lead on the train window: "
@@ -585,21 +614,34 @@ def fit_lead_lag_shift(train: Market, config: VariantConfig) -> FittedVariant:
     leader, fit = min(
         usable.items(), key=lambda item: (item[1].goodness_of_fit["p_value"], -abs(item[1].estimates["hy_corr"]))
     )
+    lag_ms = int(fit.estimates["lag_ms"])
+    mids = by_leader[leader]
+    grid = np.arange(window[0] + lag_ms, window[1], lag_ms, dtype=np.int64)
+    returns = leader_log_returns(mids["time"].to_numpy(), mids["mid"].to_numpy(), grid, lag_ms, LeadLagShift.max_age_ms)
+    finite = returns[np.isfinite(returns)]
+    move_sd = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
+    shift = LeadLagShift(leader=leader, lag_ms=lag_ms, beta=fit.estimates["beta"], move_sd=move_sd,
+                         pull_k=config.lead_lag_pull_k, hold_ms=config.lead_lag_hold_ms)
+    return LeaderFit(shift, {
+        "lead_lag_lag_ms": fit.estimates["lag_ms"],
+        "lead_lag_lag_se_ms": fit.std_errors["lag_ms"],
+        "lead_lag_beta": fit.estimates["beta"],
+        "lead_lag_beta_se": fit.std_errors["beta"],
+        "lead_lag_hy_corr": fit.estimates["hy_corr"],
+        "lead_lag_p_value": fit.goodness_of_fit["p_value"],
+        "lead_lag_move_sd": move_sd,
+        "lead_lag_pull_threshold": shift.pull_threshold if math.isfinite(shift.pull_threshold) else math.nan,
+        "lead_lag_leaders_fitted": float(len(fits)),
+    })
+
+
+def fit_lead_lag_shift(train: Market, config: VariantConfig) -> FittedVariant:
+    """Baseline quoting around a fair value its leader moves, pulled on its sharp moves (:func:`fit_leader_shift` on
+    the train window). Raises :class:`NoLeadLag` where the component cannot be built."""
+    base = _base(train, config, ewma_sigma)
+    leader = fit_leader_shift(train, config, base.end_ms)
     plain = _single_regime(LEAD_LAG, base, train, config)
-    shift = LeadLagShift(leader=leader, lag_ms=int(fit.estimates["lag_ms"]), beta=fit.estimates["beta"])
-    return replace(
-        plain,
-        policy=replace(plain.policy, lead_lag=shift),
-        params=plain.params | {
-            "lead_lag_lag_ms": fit.estimates["lag_ms"],
-            "lead_lag_lag_se_ms": fit.std_errors["lag_ms"],
-            "lead_lag_beta": fit.estimates["beta"],
-            "lead_lag_beta_se": fit.std_errors["beta"],
-            "lead_lag_hy_corr": fit.estimates["hy_corr"],
-            "lead_lag_p_value": fit.goodness_of_fit["p_value"],
-            "lead_lag_leaders_fitted": float(len(fits)),
-        },
-    )
+    return replace(plain, policy=replace(plain.policy, lead_lag=leader.shift), params=plain.params | leader.params)
 
 
 ABLATIONS: dict[str, Variant] = {
@@ -783,9 +825,10 @@ def quote_outcomes(
 
     State at the interval start t: mid and touch of the last book row at or before t (at most ``MID_MAX_AGE_MS``
     old, :func:`calibration.mids.mid_index`: intervals starting in a capture gap are left out), the backtest's
-    inventory, the belief of the last row at or before t, and for a policy with a leader the leader's log return
-    over its lag as of t (the quote's centre, :mod:`quoting.lead_lag_shift`). Pulled sides are not quoted and not
-    scored.
+    inventory, the belief of the last row at or before t, for a policy with a leader the leader's log return over
+    its lag as of t (the quote's centre) and its sharp-move pull (:mod:`quoting.lead_lag_shift`), and for a policy
+    with the Hawkes component the intensity multiplier m(t) (:mod:`quoting.hawkes_intensity`: A and the predicted
+    fill probability scale with it). Pulled sides are not quoted and not scored.
     """
     tau_ms, latency_ms = fitted.reach.horizon_ms, fitted.reach.latency_ms
     start, end = window
@@ -803,14 +846,15 @@ def quote_outcomes(
     belief = beliefs.select(f"belief_{n}" for n in fitted.regime_names).to_numpy()[belief_rows]
     model, policy, rules, reach = fitted.model, fitted.policy, fitted.policy.rules, fitted.reach
     leader = policy_leader_mids(test, policy)
-    leader_return = (
-        np.full(starts.size, np.nan) if leader is None else leader_log_returns(
-            leader["time"].to_numpy(), leader["mid"].to_numpy(), starts, policy.lead_lag.lag_ms,
-            policy.lead_lag.max_age_ms,
-        )
-    )
+    leader_return, leader_pull = (np.full(starts.size, np.nan), np.zeros(starts.size, dtype=np.bool_))
+    if leader is not None and policy.lead_lag is not None:
+        times, values = leader["time"].to_numpy(), leader["mid"].to_numpy()
+        leader_return = leader_log_returns(times, values, starts, policy.lead_lag.lag_ms, policy.lead_lag.max_age_ms)
+        leader_pull = leader_pulls(times, values, starts, policy.lead_lag)
+    multiplier = book_intensity_multipliers(starts, test["trades"], policy)
+    horizon_weight = 1.0 if policy.hawkes is None else policy.hawkes.horizon_weight(latency_ms, tau_ms)
     row, side, depth, prob, px = _interval_quotes(
-        mid, leader_return, policy.lead_lag_beta, best_bid, best_ask, inventory,
+        mid, leader_return, leader_pull, multiplier, horizon_weight, policy.lead_lag_beta, best_bid, best_ask, inventory,
         np.ascontiguousarray(belief, dtype=np.float64), policy.sigmas(model.sigma), model.kappa,
         model.kappa_se, model.arrival_rate, policy.order_size, policy.gammas, policy.min_spreads_bps,
         policy.kappa_se_mult, policy.fill_costs_bps, policy.position_limit, policy.pulled, policy.pull_threshold,
@@ -830,12 +874,13 @@ def quote_outcomes(
 
 @njit(cache=True)
 def _interval_quotes(
-    mid, leader_return, lead_lag_beta, best_bid, best_ask, inventory, belief, sigmas, kappa, kappa_se, arrival_rate,
-    order_size, gammas, floors, kappa_se_mult, fill_costs, position_limit, pulled, pull_threshold, sz_decimals,
-    is_spot, min_notional, reach_knots, reach_log_intensities,
+    mid, leader_return, leader_pull, multiplier, horizon_weight, lead_lag_beta, best_bid, best_ask, inventory, belief,
+    sigmas, kappa, kappa_se, arrival_rate, order_size, gammas, floors, kappa_se_mult, fill_costs, position_limit, pulled,
+    pull_threshold, sz_decimals, is_spot, min_notional, reach_knots, reach_log_intensities,
 ):  # pragma: no cover - compiled
-    """The quoted sides at each interval start (bid before ask), centred on the lead-lag fair value: interval index,
-    side, depth from the mid (price units), predicted reach probability and price; pulled sides are left out."""
+    """The quoted sides at each interval start (bid before ask), centred on the lead-lag fair value with A times the
+    Hawkes multiplier: interval index, side, depth from the mid (price units), predicted reach probability and
+    price; pulled sides (regime or sharp leader move) are left out."""
     n = mid.shape[0]
     row = np.empty(2 * n, np.int64)
     side = np.empty(2 * n, np.int8)
@@ -847,15 +892,16 @@ def _interval_quotes(
         probs = belief[i]
         bid_px, ask_px, _, _, _, _, _, bid_code, ask_code = glft_quote_core(
             lead_lag_fair_value(mid[i], leader_return[i], lead_lag_beta), belief_weighted(probs, sigmas), kappa,
-            kappa_se, arrival_rate, order_size, inventory[i], belief_weighted(probs, gammas),
+            kappa_se, arrival_rate * multiplier[i], order_size, inventory[i], belief_weighted(probs, gammas),
             kappa_se_mult, belief_weighted(probs, floors), belief_weighted(probs, fill_costs), position_limit,
-            regime_pull(probs, pulled, pull_threshold), 0.0, 0.0, best_bid[i], best_ask[i], sz_decimals,
+            regime_pull(probs, pulled, pull_threshold) or leader_pull[i], 0.0, 0.0, best_bid[i], best_ask[i], sz_decimals,
             is_spot, min_notional,
         )
         for s, price, code in ((1, bid_px, bid_code), (-1, ask_px, ask_code)):
             if code == QUOTED:
                 row[m], side[m], px[m] = i, s, price
                 depth[m] = abs(mid[i] - price)
-                prob[m] = reach_probability(depth_bps(price, mid[i]), probs, reach_knots, reach_log_intensities)
+                prob[m] = reach_probability(depth_bps(price, mid[i]), probs, reach_knots, reach_log_intensities,
+                                            expected_multiplier(multiplier[i], horizon_weight))
                 m += 1
     return row[:m], side[:m], depth[:m], prob[:m], px[:m]
