@@ -36,20 +36,20 @@ from assets.partitions import COIN_DAY, coin_and_date, days_dep
 from assets.regime_state import CANDIDATE_JSON, PARAMS_JSON, minute_bars, regime_candidates, regime_params
 from assets.quality import DAY_MS, day_bounds_ms
 from calibration.coverage import MAX_GAP_MS, Coverage
-from calibration.fill_intensity import fill_intensity_figure, fill_intensity_table, taker_orders
+from calibration.fill_intensity import fill_intensity_table, taker_orders
 from calibration.mids import MID_MAX_AGE_MS, mid_series
-from calibration.regimes import RegimeParams, regime_beliefs, regime_timeline_figure
+from calibration.regimes import RegimeParams, regime_beliefs
 from calibration.vol_fit import fit_volatility
 from calibration.window_fits import (
     Segmented,
     fit_hawkes_window,
     fit_kappa_window,
     fit_regime_window,
-    hawkes_qq_figure,
     infer_tick_size,
     order_arrival_times,
 )
 from data_lake.lake import Lake
+from validation.fit_figures import fill_intensity_figure, hawkes_qq_figure, regime_timeline_figure
 from assets.resources import DataLakeResource
 
 GROUP = "calibration"
