@@ -33,8 +33,9 @@ from assets.fit_rows import fit_rows
 from assets.measurement import features
 from assets.metadata import SKIPPED, plot_url, rounded, skipped
 from assets.partitions import COIN_DAY, coin_and_date, days_dep
+from assets.quality import day_bounds_ms
 from assets.regime_state import CANDIDATE_JSON, PARAMS_JSON, minute_bars, regime_candidates, regime_params
-from assets.quality import DAY_MS, day_bounds_ms
+from assets.resources import DataLakeResource
 from calibration.coverage import MAX_GAP_MS, Coverage
 from calibration.fill_intensity import fill_intensity_table, taker_orders
 from calibration.mids import MID_MAX_AGE_MS, mid_series
@@ -49,11 +50,10 @@ from calibration.window_fits import (
     order_arrival_times,
 )
 from data_lake.lake import Lake
+from data_lake.units import DAY_MS, MINUTE_MS
 from validation.fit_figures import fill_intensity_figure, hawkes_qq_figure, regime_timeline_figure
-from assets.resources import DataLakeResource
 
 GROUP = "calibration"
-MINUTE_MS = 60_000
 BOOK_COLUMNS = ["coin", "time", "recv_time_ns", "bid_px_1", "ask_px_1", "mid"]
 TRADE_COLUMNS = ["coin", "time", "tid", "px", "sz", "side", "buyer", "seller", "hash"]
 ARRIVAL_COLUMNS = ["time", "tid", "side", "buyer", "seller", "hash"]
@@ -121,8 +121,6 @@ def fit_window(lake: Lake, table_name: str, coin: str, date: dt.date, window_day
         day -= dt.timedelta(days=1)
     end = day_bounds_ms(date)[1]
     return FitWindow(tuple(reversed(days)), end - len(days) * DAY_MS, end)
-
-
 
 
 @dg.asset(

@@ -34,7 +34,8 @@ import polars as pl
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
-from calibration.hawkes_baseline import DAY_S, HOUR_S, HOURS, Observed, cumulative_hour_rates, observe
+from calibration.hawkes_baseline import HOURS, Observed, cumulative_hour_rates, observe
+from data_lake.units import DAY_S, HOUR_S
 
 MIN_EVENTS = 200
 BRANCHING_BAND = (0.5, 0.95)

@@ -25,18 +25,16 @@ import numpy as np
 import polars as pl
 
 from calibration.mids import mid_before_trade, mid_index
+from data_lake.tables import MARKOUT_HORIZONS_MS
+from data_lake.fees import MAKER_FEE_BPS
 
-HORIZONS_MS: tuple[int, ...] = (200, 1000, 5000, 30000)
+HORIZONS_MS: tuple[int, ...] = MARKOUT_HORIZONS_MS
 """Default markout horizons in ms: the immediate jump (<= 200 ms), then 1 s, 5 s and 30 s."""
 
 ADVERSE_HORIZON_MS = 5000
 """The horizon whose negative markout is reported as adverse selection."""
 
-BASE_MAKER_FEE_BPS = 1.5
-"""Hyperliquid's base-tier maker fee (0.015 %), charged to a hypothetical maker of market trades."""
-
-
-def maker_side_of_trades(trades: pl.DataFrame, maker_fee_bps: float = BASE_MAKER_FEE_BPS) -> pl.DataFrame:
+def maker_side_of_trades(trades: pl.DataFrame, maker_fee_bps: float = MAKER_FEE_BPS) -> pl.DataFrame:
     """Market trades seen by their passive (maker) side: ``side = -aggressor side``, ready for :func:`markouts`.
 
     Adds ``is_market_trade = True`` and ``fee_bps = maker_fee_bps`` (a hypothetical base-tier maker).

@@ -14,7 +14,8 @@ import numpy as np
 import polars as pl
 from scipy.stats import norm
 
-DAY_MS = 86_400_000
+from data_lake.units import DAY_MS
+
 BUCKETS_PER_DAY = 50
 """VPIN bucket size is the average daily volume divided by this."""
 

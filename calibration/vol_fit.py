@@ -26,9 +26,9 @@ from scipy.stats import norm
 
 from calibration.fit_result import FitResult, InsufficientSamples
 from calibration.volatility import window_realized_measures
+from data_lake.units import MINUTE_MS
 
 MODEL = "volatility"
-MINUTE_MS = 60_000
 JUMP_QUANTILES = (0.1, 0.5, 0.9)
 SIGMA_UNIT = "bps/sqrt(s)"
 _SIGMAS = {  # estimate: (y column, seconds column)

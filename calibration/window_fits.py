@@ -38,8 +38,8 @@ from calibration.regimes import (
     regime_features,
     state_summary,
 )
+from data_lake.units import MINUTE_MS
 
-MINUTE_MS = 60_000
 SIDES = {1: "buy", -1: "sell"}
 
 Segmented = list[tuple[str, FitResult]]

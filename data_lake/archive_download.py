@@ -38,6 +38,7 @@ import botocore.exceptions
 import polars as pl
 from tqdm import tqdm
 
+from data_lake.atomic_files import replace_durably
 from data_lake.importers import ImportReport, import_file
 
 ARCHIVE_BUCKET = "hyperliquid-archive"
@@ -379,7 +380,7 @@ def fetch(client: S3Client, obj: RemoteObject, final: Path, on_bytes: Callable[[
                 continue
         size = part.stat().st_size
         if size == obj.size:
-            os.replace(part, final)
+            replace_durably(part, final)
             return moved
         problem = f"{obj.url}: got {size} of {obj.size} bytes"
     raise ArchiveError(f"{problem} (after {ATTEMPTS} attempts; the part file is kept and resumed next run)")

@@ -25,14 +25,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import polars as pl
 
+from data_lake.units import MINUTE_MS
 from validation.significance import hac_mean_test
+from data_lake.fees import MAKER_FEE_BPS
 
 MAX_SPELL_MS = 60_000
 """A book state counts for at most this long: a longer silence is a capture gap, not a quiet book."""
 EXCHANGE_VOLUME_WITHIN_MS = 600_000
 """The exchange's rolling 24 h volume (``day_ntl_vlm``) is the day's volume if read this close to the day's end."""
 VOLATILITY_STEP_MS = 60_000
-MINUTE_MS = 60_000
 DAY_HOURS = 24.0
 PLACEHOLDER_ADDRESS = r"(?i)^(0x)?0*$"
 """A missing, empty or all-zero address (``0x0000000000000000000000000000000000000000``) names nobody."""
@@ -47,7 +48,7 @@ class ScreenThresholds:
     max_volume_quote: float = 5_000_000.0
     min_spread_bps: float = 5.0
     max_effective_makers: float = 10.0
-    maker_fee_bps: float = 1.5
+    maker_fee_bps: float = MAKER_FEE_BPS
     min_edge_bps: float = 0.0
 
     def to_json(self) -> str:

@@ -65,6 +65,8 @@ from quoting.fill_prediction import ReachModel, depth_bps, reach_probability
 from quoting.lead_lag_shift import LeadLagShift, lead_lag_fair_value, leader_log_returns
 from validation.backtest import BacktestConfig, run_backtest
 from validation.last_result import reused
+from data_lake.units import MINUTE_MS, SECOND_MS
+from data_lake.fees import MAKER_FEE_BPS
 
 Market = Mapping[str, pl.DataFrame]
 """One coin's lake frames over one window: ``trades``, ``book``, ``features``, ``markouts`` (and ``leader_mids``)."""
@@ -73,8 +75,6 @@ LEADER_MIDS = "leader_mids"
 
 BASELINE = "baseline"
 BPS = 1e-4
-MINUTE_MS = 60_000
-SECOND_MS = 1_000
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class VariantConfig:
     """Baseline CARA risk aversion, per unit of quote currency."""
     min_spread_bps: float = 0.0
     """Floor on the full GLFT spread (ask - bid before fees), bps of mid."""
-    maker_fee_bps: float = 1.5
+    maker_fee_bps: float = MAKER_FEE_BPS
     regime_gamma_mult: tuple[float, float, float] = (1.0, 3.0, 10.0)
     """gamma multiplier of the calm, volatile and cascade HMM regimes."""
     pull_threshold: float = 0.5

@@ -19,9 +19,8 @@ from typing import Generic, Literal, TypeVar
 import polars as pl
 
 from calibration.coverage import MAX_GAP_MS, covered_intervals
+from data_lake.units import DAY_MS
 
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
 DEFAULT_TRAIN_MS = 60 * DAY_MS
 DEFAULT_TEST_MS = 7 * DAY_MS
 
