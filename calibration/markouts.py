@@ -10,7 +10,8 @@ positive number is favourable to that party.
 - ``net_{h}ms_bps = spread_capture_bps + markout_{h}ms_bps - fee_bps`` (``fee_bps`` negative for a rebate).
 - ``adverse_selection_bps = max(-markout_5000ms_bps, 0)``: the negative part of the 5 s markout, as a positive cost.
 
-Mids come from the freshest of the ``bbo`` and ``l2Book`` rows (reference/market-making.md section 0) by the rule
+Mids come from the freshest of the ``bbo`` and ``l2Book`` rows (Cartea, Jaimungal & Penalva 2015, ch. 10: markouts
+from the mid; a 1 s markout needs mids finer than ``l2Book``'s 0.5 s) by the rule
 of :mod:`calibration.mids`: ``mid_at_fill`` is the mid before the fill (the last one strictly before it: a snapshot
 in the fill's own ms may already show the fill), ``mid_{h}ms`` the mid at the instant ``time + h`` (the last one at
 or before it, never a later one); each is null when that mid is more than ``MID_MAX_AGE_MS`` old (a capture gap)

@@ -13,7 +13,7 @@ segment (all minutes, or those whose causal regime is a given state), ``sigma = 
 Standard errors by the delta method from a Bartlett (Newey-West) long-run variance of the ratio's linearisation
 ``(y_m - v s_m) / mean(s)`` over the segment's minutes in time order. The jump distribution: quantiles of the
 minute's RV/BV with distribution-free order-statistic errors, and the share of minutes whose Huang-Tauchen test
-rejects "no jump" at ``jump_alpha`` (reference/statistics.md section 7; ``calibration.volatility``).
+rejects "no jump" at ``jump_alpha`` (Huang & Tauchen 2005; ``calibration.volatility``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Download Hyperliquid's public S3 history into the raw zone: list, total, fetch (resumable), import.
 
-Buckets and keys (reference ``hyperliquid-formats.md`` section 2; hours unpadded, days ``YYYYMMDD``):
+Buckets and keys (Hyperliquid's docs, ``historical-data.md``; hours unpadded, days ``YYYYMMDD``):
 
 - ``hyperliquid-archive`` (us-east-1): ``market_data/{day}/{H}/l2Book/{COIN}.lz4`` and ``asset_ctxs/{day}.csv.lz4``;
 - ``hl-mainnet-node-data`` (ap-northeast-1): ``node_trades`` / ``node_fills`` / ``node_fills_by_block``
