@@ -1,4 +1,5 @@
-# smallfish: `make demo` runs the pipeline on the built-in demo market; `make test` runs the test suite.
+# smallfish: `make demo` runs the pipeline on the built-in demo market; `make test` runs the test suite;
+# `make check` is the quick loop (ruff, import contracts, the tests not marked slow).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 # One BLAS thread per process: the fits use small matrices, and BLAS threads stall when run workers share the cores.
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: setup services demo test ui bench clean
+.PHONY: setup services demo lint test test-fast check ui bench clean
 
 setup: $(STAMP)
 
@@ -42,8 +43,19 @@ services:
 			postgresql redis-server >/dev/null; } || echo "services: apt-get failed; needs_services tests will skip"; \
 	fi
 
-test: setup services
+# Style and the import contracts of pyproject.toml ([tool.ruff], [tool.importlinter]).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: setup services lint
 	$(BIN)/python -m pytest
+
+# Unit tests only: the Dagster, end-to-end and services tests are marked slow (pyproject.toml markers).
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+check: lint test-fast
 
 ui: setup $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dg dev -w workspace.yaml -h 127.0.0.1 -p 3000

@@ -33,27 +33,27 @@ from assets.fit_rows import fit_rows
 from assets.measurement import features
 from assets.metadata import SKIPPED, plot_url, rounded, skipped
 from assets.partitions import COIN_DAY, coin_and_date, days_dep
+from assets.quality import day_bounds_ms
 from assets.regime_state import CANDIDATE_JSON, PARAMS_JSON, minute_bars, regime_candidates, regime_params
-from assets.quality import DAY_MS, day_bounds_ms
+from assets.resources import DataLakeResource
 from calibration.coverage import MAX_GAP_MS, Coverage
-from calibration.fill_intensity import fill_intensity_figure, fill_intensity_table, taker_orders
+from calibration.fill_intensity import fill_intensity_table, taker_orders
 from calibration.mids import MID_MAX_AGE_MS, mid_series
-from calibration.regimes import RegimeParams, regime_beliefs, regime_timeline_figure
+from calibration.regimes import RegimeParams, regime_beliefs
 from calibration.vol_fit import fit_volatility
 from calibration.window_fits import (
     Segmented,
     fit_hawkes_window,
     fit_kappa_window,
     fit_regime_window,
-    hawkes_qq_figure,
     infer_tick_size,
     order_arrival_times,
 )
 from data_lake.lake import Lake
-from assets.resources import DataLakeResource
+from data_lake.units import DAY_MS, MINUTE_MS
+from validation.fit_figures import fill_intensity_figure, hawkes_qq_figure, regime_timeline_figure
 
 GROUP = "calibration"
-MINUTE_MS = 60_000
 BOOK_COLUMNS = ["coin", "time", "recv_time_ns", "bid_px_1", "ask_px_1", "mid"]
 TRADE_COLUMNS = ["coin", "time", "tid", "px", "sz", "side", "buyer", "seller", "hash"]
 ARRIVAL_COLUMNS = ["time", "tid", "side", "buyer", "seller", "hash"]
@@ -121,8 +121,6 @@ def fit_window(lake: Lake, table_name: str, coin: str, date: dt.date, window_day
         day -= dt.timedelta(days=1)
     end = day_bounds_ms(date)[1]
     return FitWindow(tuple(reversed(days)), end - len(days) * DAY_MS, end)
-
-
 
 
 @dg.asset(

@@ -7,6 +7,7 @@ from assets.ingest import CLEAN_TABLES
 from assets.partitions import COIN_DAY, coin_and_date
 from assets.quality import run_suite
 from assets.resources import DataLakeResource
+from data_lake.contract import unaccounted_records
 
 
 @dg.asset_check(asset="quarantine", partitions_def=COIN_DAY, blocking=True)
@@ -20,9 +21,8 @@ def reconciliation(context: dg.AssetCheckExecutionContext, data_lake: DataLakeRe
     row = accounting.row(0, named=True)
     in_lake = {name: lake.read_partition(name, coin, date, columns=["coin"]).height for name in CLEAN_TABLES}
     quarantined = lake.read_partition("quarantine", coin, date, columns=["coin"]).height
-    lhs = row["records_in"] + row["spilled_in"]
-    rhs = sum(in_lake.values()) + quarantined + row["duplicates"] + row["spilled_out"]
-    passed = lhs == rhs and row["clean_rows"] == sum(in_lake.values()) and row["quarantined"] == quarantined
+    difference = unaccounted_records({**row, "clean_rows": sum(in_lake.values()), "quarantined": quarantined})
+    passed = difference == 0 and row["clean_rows"] == sum(in_lake.values()) and row["quarantined"] == quarantined
     return dg.AssetCheckResult(
         passed=passed,
         metadata={
@@ -33,7 +33,7 @@ def reconciliation(context: dg.AssetCheckExecutionContext, data_lake: DataLakeRe
             "quarantined_in_lake": quarantined,
             "duplicates": row["duplicates"],
             "spilled_out": row["spilled_out"],
-            "difference": lhs - rhs,
+            "difference": difference,
         },
     )
 

@@ -17,20 +17,20 @@ import dagster as dg
 import polars as pl
 
 from assets.partitions import COIN_DAY, coin_and_date
-from assets.quality import DAY_MS, day_bounds_ms
+from assets.quality import day_bounds_ms
+from assets.resources import DataLakeResource
 from calibration.fit_result import code_version
 from calibration.lead_lag import LeadLagConfig, LeadLagResult, fit_lead_lag
 from calibration.mids import mid_series
 from data_lake.lake import Lake
 from data_lake.leaders import leaders_of
 from data_lake.tables import LEAD_LAG_FIT
-from assets.resources import DataLakeResource
+from data_lake.units import DAY_MS, HOUR_MS
 from validation.walk_forward import Fold
 
 GROUP = "calibration"
 BOOK_COLUMNS = ["time", "recv_time_ns", "bid_px_1", "ask_px_1", "mid"]
 NO_LEADER_DATA = "no_leader_data"
-HOUR_MS = 3_600_000
 
 
 class LeadLagFitConfig(dg.Config):

@@ -22,6 +22,7 @@ from assets.partitions import COIN_DAY, coin_and_date, days_dep
 from assets.validation import WALK_FORWARD_SOURCE, calibration_metrics_of, evidence_run, not_computed, report_file
 from calibration.fit_result import code_version
 from data_lake import param_registry
+from data_lake.contract import unaccounted_records
 from data_lake.lake import Lake
 from data_lake.param_schema import InvalidParameterSet, ParamSet
 from assets.resources import DataLakeResource
@@ -86,10 +87,7 @@ def candidate_evidence(lake: Lake, coin: str, date: dt.date, config: PromotionCo
     accounting = lake.read("ingest_accounting", coins=coin, end=date)
     quality = {
         GATE_DATA_QUALITY: (
-            bool(accounting.height) and all(
-                r["records_in"] + r["spilled_in"] == r["clean_rows"] + r["quarantined"] + r["duplicates"] + r["spilled_out"]
-                for r in accounting.iter_rows(named=True)
-            ),
+            bool(accounting.height) and all(unaccounted_records(r) == 0 for r in accounting.iter_rows(named=True)),
             f"{accounting.height} ingested day(s) reconcile exactly",
         )
     }

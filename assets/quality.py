@@ -16,8 +16,7 @@ from typing import Any
 import polars as pl
 
 from data_lake import contract
-
-DAY_MS = 86_400_000
+from data_lake.units import DAY_MS
 
 
 def day_bounds_ms(date: dt.date) -> tuple[int, int]:

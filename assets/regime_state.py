@@ -9,8 +9,8 @@ from assets.quality import day_bounds_ms
 from calibration.regimes import MODEL as REGIME_MODEL
 from calibration.regimes import RegimeParams, regime_beliefs
 from data_lake.lake import Lake
+from data_lake.units import MINUTE_MS
 
-MINUTE_MS = 60_000
 PARAMS_JSON = "params_json"
 CANDIDATE_JSON = "candidate_json_"
 """Prefix of the ``regime_fit`` rows holding the best HMM of each number of states tried (``candidate_json_<K>``)."""

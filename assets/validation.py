@@ -27,7 +27,7 @@ from pydantic import Field
 from assets.lead_lag import leader_mids_for_folds
 from assets.metadata import SKIPPED, rounded, skipped
 from assets.partitions import COIN_DAY, coin_and_date, days_dep
-from assets.quality import DAY_MS, day_bounds_ms
+from assets.quality import day_bounds_ms
 from assets.resources import DataLakeResource
 from assets.verdicts import (
     COMPONENT_VERDICTS_SPEC,
@@ -65,10 +65,9 @@ from validation.incumbent import incumbent_period_pnl, incumbent_variant
 from validation.variants import BASELINE, LEADER_MIDS, VariantConfig
 from validation.walk_forward import MAX_GAP_MS, Fold, covered_ms, rolling_folds
 from validation.walk_forward_run import POOLED, WalkForwardRun, final_candidate, report_html, walk_forward
+from data_lake.units import DAY_MS, HOUR_MS, MINUTE_MS
 
 GROUP = "validation"
-HOUR_MS = 3_600_000
-MINUTE_MS = 60_000
 WALK_FORWARD_TABLES = ("walk_forward", "walk_forward_pnl", "calibration_metrics", "diagnosis")
 """The tables (and assets) one walk-forward run writes together."""
 EVIDENCE_RUN = "evidence_run_id"

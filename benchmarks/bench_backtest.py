@@ -24,6 +24,7 @@ from data_lake.export_hftbacktest import hftbacktest_events
 from quoting.exchange_rules import AssetRules
 from quoting.glft import QUOTED, MarketModel, QuotePolicy, glft_quote_core
 from validation.backtest import BacktestConfig, run_backtest
+from data_lake.fees import MAKER_FEE_BPS, TAKER_FEE_BPS
 
 TICK, LOT, LEVELS = 0.001, 0.1, 5
 BOOK_EVERY_MS, TRADES_PER_S = 500, 2.0
@@ -36,7 +37,7 @@ POLICY = QuotePolicy(
     order_size=1.0,
     position_limit=10.0,
     rules=AssetRules(sz_decimals=1),
-    maker_fee_bps=1.5,
+    maker_fee_bps=MAKER_FEE_BPS,
 )
 
 
@@ -117,7 +118,7 @@ def run_hftbacktest(events: np.ndarray) -> tuple[float, int, float, float]:
         .constant_order_latency(ORDER_MS * MS_NS, FEED_MS * MS_NS)
         .risk_adverse_queue_model()
         .no_partial_fill_exchange()
-        .trading_value_fee_model(POLICY.maker_fee_bps * 1e-4, 4.5e-4)
+        .trading_value_fee_model(POLICY.maker_fee_bps * 1e-4, TAKER_FEE_BPS * 1e-4)
         .tick_size(TICK)
         .lot_size(LOT)
         .roi_lb(10.0)

@@ -22,6 +22,8 @@ from pathlib import Path
 import polars as pl
 from scipy.stats import beta
 
+from data_lake.units import HOUR_MS
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data_lake.demo_market import demo_coin_configs, simulate  # noqa: E402
@@ -30,8 +32,6 @@ from validation.candidate import CANDIDATE  # noqa: E402
 from validation.promotion_gate import GateConfig, build_evidence, evaluate_gate  # noqa: E402
 from validation.walk_forward import rolling_folds  # noqa: E402
 from validation.walk_forward_run import POOLED, walk_forward  # noqa: E402
-
-HOUR_MS = 3_600_000
 
 
 def promoted(coin: str, seed: int, days: int) -> tuple[bool, list[str]]:

@@ -15,8 +15,8 @@ import polars as pl
 
 from calibration.markouts import markouts
 from calibration.mids import MID_MAX_AGE_MS, mid_series
+from data_lake.units import DAY_MS
 
-DAY_MS = 86_400_000
 HORIZONS_MS = (1000, 5000, 30000)
 
 

@@ -29,12 +29,13 @@ import numpy as np
 from data_lake.demo_market import DemoMarketConfig, simulate_to_raw
 from data_lake.param_registry import promote, register_candidate
 from data_lake.param_schema import ParamSet
+from data_lake.units import HOUR_MS
 from quoting.feed import Received, ReplayFeed
 from quoting.quoter import build_quoter
 from quoting.session import Quoter, QuoterConfig
+from data_lake.fees import MAKER_FEE_BPS
 
 COIN = "DEMO"
-HOUR_MS = 3_600_000
 GOAL_P99_US = 100.0
 BOOK_CHANNELS = ("l2Book", "bbo")
 
@@ -57,7 +58,7 @@ def demo_parameters(floor_bps: float) -> dict:
             "transmat": [[0.95, 0.04, 0.01], [0.06, 0.9, 0.04], [0.05, 0.15, 0.8]],
             "means": [[0.0, -0.8], [0.0, 1.0], [0.0, 2.5]], "variances": [[0.3, 0.3], [2.0, 0.3], [8.0, 0.5]],
         },
-        "maker_fee_bps": 1.5, "order_size_base": 1.0, "position_limit_base": 5.0, "daily_loss_limit_quote": 1e9,
+        "maker_fee_bps": MAKER_FEE_BPS, "order_size_base": 1.0, "position_limit_base": 5.0, "daily_loss_limit_quote": 1e9,
         "sz_decimals": 2, "is_spot": False, "cascade_threshold": 0.5, "kappa_se_mult": 1.0,
     }
 

@@ -37,26 +37,9 @@ from calibration.volatility import (
     log_returns,
     window_realized_measures,
 )
+from data_lake.tables import FEATURES
 
-FEATURES_SCHEMA: dict[str, pl.DataType] = {
-    "coin": pl.String(),
-    "bar_ms": pl.Int64(),
-    "time": pl.Int64(),
-    "mid": pl.Float64(),
-    "log_return": pl.Float64(),
-    "n_buys": pl.Int64(),
-    "n_sells": pl.Int64(),
-    "buy_volume": pl.Float64(),
-    "sell_volume": pl.Float64(),
-    "ewma_var": pl.Float64(),
-    "rv": pl.Float64(),
-    "bv": pl.Float64(),
-    "jump_ratio": pl.Float64(),
-    "imbalance_1": pl.Float64(),
-    "imbalance_5": pl.Float64(),
-    "microprice": pl.Float64(),
-    "vpin": pl.Float64(),
-}
+FEATURES_SCHEMA: dict[str, pl.DataType] = FEATURES.columns_without("date")
 """Columns of :func:`features_1s` and :func:`features_1min`, in order (key: coin, bar_ms, time)."""
 
 

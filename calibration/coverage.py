@@ -7,8 +7,8 @@ intervals only.
 
 How coverage is known. The clean tables carry no "recorder up" flag; the ingest flags a gap where consecutive rows
 are more than 60 s apart (``assets.metadata.time_gaps``, ``GAP_MS``). The l2Book feed pushes a full snapshot on
-every block at least 0.5 s after the previous one while connected (``/work/shared/reference/hyperliquid-formats.md``
-1.4: an hourly archive file holds ~6,600 snapshots), and the WS server closes a connection that was silent for 60 s,
+every block at least 0.5 s after the previous one while connected (Hyperliquid's websocket docs, ``WsBook``;
+an hourly archive file holds ~6,600 snapshots), and the WS server closes a connection that was silent for 60 s,
 so the rows of ``book`` (and of ``trades``) are a heartbeat: the time between two consecutive rows at most
 ``max_gap_ms`` apart is covered, a longer silence is a gap. One rule, :func:`covered_intervals`, with the ingest's
 60 s threshold. The fill-intensity fit reads it from the book alone (an order's depth needs a mid); taker orders in

@@ -21,7 +21,6 @@ hftbacktest's tutorial is biased by the log of small counts and by dropping empt
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
@@ -29,8 +28,6 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from numba import njit
 from scipy import optimize, stats
 from statsmodels.stats.diagnostic import lilliefors
@@ -639,44 +636,3 @@ def predicted_vs_actual_fill_rate(
         brier=float(np.mean((p - y) ** 2)),
         by_depth=by_depth,
     )
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# (e) figure
-
-
-def fill_intensity_figure(table: pl.DataFrame, fit: FitResult, *, unit: DepthUnit = "bps", title: str = "") -> bytes:
-    """PNG of the empirical intensity by depth (:func:`fill_intensity_table`, 95% intervals) and the fitted curve."""
-    a, kappa, d0 = fit.estimates["A"], fit.estimates[f"kappa_{unit}"], fit.estimates["d0"]
-    depth = table["depth"].to_numpy()
-    rate = table["intensity"].to_numpy()
-    lo, hi = table["intensity_lo"].to_numpy(), table["intensity_hi"].to_numpy()
-    shown = rate > 0
-    fig = Figure(figsize=(6.4, 4.2), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.errorbar(
-        depth[shown],
-        rate[shown],
-        yerr=[rate[shown] - lo[shown], hi[shown] - rate[shown]],
-        fmt="o",
-        ms=3,
-        color="C0",
-        label="taker orders reaching depth (95% CI)",
-    )
-    curve = np.linspace(max(d0, depth.min()), depth.max(), 200)
-    ax.plot(curve, a * np.exp(-kappa * curve), color="C3", label="fit A·exp(−κd)")
-    ax.axvline(d0, color="grey", ls=":", lw=1, label=f"d0 = {d0:g} {unit}")
-    ax.set_yscale("log")
-    ax.set_xlabel(f"depth from mid ({unit})")
-    ax.set_ylabel("intensity (1/s per side)")
-    se_a, se_k = fit.std_errors["A"], fit.std_errors[f"kappa_{unit}"]
-    p = fit.goodness_of_fit.get("pearson_p", math.nan)
-    summary = f"A = {a:.3g} ± {se_a:.2g} /s, κ = {kappa:.3g} ± {se_k:.2g} /{unit}, n = {fit.n}, GoF p = {p:.2g}"
-    ax.set_title(title or summary)
-    ax.title.set_fontsize(9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()

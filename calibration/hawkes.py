@@ -21,7 +21,7 @@ should still be merged first (:func:`merge_ties`); ties between distinct orders 
 
 Likelihood and derivatives use the recursions of Ozaki (1979, Ann. Inst. Stat. Math. 31:145-155):
 A_i = Σ_{t_j<t_i} e^{-β(t_i - t_j)}, B_i = Σ (t_i - t_j) e^{..}, C_i = Σ (t_i - t_j)^2 e^{..}, all O(N).
-Formulas and the tick (X-DataInitiative) score convention are in /work/shared/reference/statistics.md §2.
+The score follows the convention of the tick library (X-DataInitiative; Bacry et al. 2017, arXiv 1707.03003).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ import polars as pl
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
-from calibration.hawkes_baseline import DAY_S, HOUR_S, HOURS, Observed, cumulative_hour_rates, observe
+from calibration.hawkes_baseline import HOURS, Observed, cumulative_hour_rates, observe
+from data_lake.units import DAY_S, HOUR_S
 
 MIN_EVENTS = 200
 BRANCHING_BAND = (0.5, 0.95)
@@ -86,7 +87,7 @@ def _segment_tail(tail, beta, carry, b, c):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def _loglik_derivatives(t, segment, ends, bins, exposure, mu, alpha, beta):  # pragma: no cover - compiled
-    """ℓ, ∇ℓ and ∇²ℓ in (μ_1..μ_K, α, β), one pass (statistics.md §2.2-2.4; Ozaki 1979).
+    """ℓ, ∇ℓ and ∇²ℓ in (μ_1..μ_K, α, β), one pass (Ozaki 1979).
 
     ``bins[i]`` is event i's baseline bin, ``exposure[k]`` the covered seconds of bin k, ``segment[i]`` its
     covered interval (ending at ``ends[segment[i]]``). A, B, C restart at 0 in each segment; ``pending`` counts the
@@ -370,7 +371,8 @@ def hawkes_exp_compensator(
 
 
 def branching_warnings(n: float) -> tuple[str, ...]:
-    """Data warnings for a branching ratio outside the usual band of trade arrivals (statistics.md §2.8)."""
+    """Data warnings for a branching ratio outside the usual band of trade arrivals (Filimonov & Sornette
+    2012, Phys. Rev. E 85:056108; Lallouache & Challet 2016, Quant. Finance 16:1-22)."""
     low, high = BRANCHING_BAND
     if n < low:
         return (

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-DAY_S = 86_400.0
-HOUR_S = 3_600.0
+from data_lake.units import DAY_S, HOUR_S
+
 HOURS = 24
 MIN_EVENTS_PER_BIN = 20
 

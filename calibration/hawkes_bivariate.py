@@ -7,7 +7,7 @@ Model (Hawkes 1971; Bacry, Mastromatteo & Muzy 2015, Market Microstructure and L
 α_ij is the jump in the intensity of component i caused by an event of component j (tick's
 ``adjacency[i, j]`` is α_ij/β). Branching matrix Γ = α/β; stationary iff its spectral radius ρ(Γ) < 1;
 mean intensities (I - Γ)^{-1} μ. Events are processed as one merged stream with a state vector
-S_j = Σ_l e^{-β(t - t^j_l)} (statistics.md §2.5), so the likelihood and its gradient cost O(N).
+S_j = Σ_l e^{-β(t - t^j_l)} (Ozaki 1979's recursion per source type), so the likelihood and its gradient cost O(N).
 
 Coverage, ties and the baseline follow the univariate model (:mod:`calibration.hawkes`,
 :mod:`calibration.hawkes_baseline`): the compensator runs over the covered intervals only, each covered segment

@@ -141,7 +141,7 @@ def fit_hawkes_exp(
     counted. Newton trust-region maximisation with the exact O(N) gradient and Hessian in
     x = (log μ..., logit n, log β), started from the moments on the covered clock, so μ > 0 and n < 1 hold by
     construction. Standard errors from the observed information [-H(θ̂)]^{-1}; SE(n̂) by the delta method with
-    ∇n = (0, 1/β, -α/β²) (statistics.md §2.4).
+    ∇n = (0, 1/β, -α/β²) (asymptotic normality of the MLE: Ogata 1978, Ann. Inst. Stat. Math. 30:243-261).
 
     Baseline (``baseline="auto"``): the constant model and, when the covered hours make at least two bins, the
     hour-of-day model (:func:`calibration.hawkes_baseline.hour_bins`); the hour-of-day model is reported when the

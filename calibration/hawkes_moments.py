@@ -70,7 +70,7 @@ def hawkes_exp_fano_factor(width: ArrayLike, mu: float, alpha: float, beta: floa
     """Var[N_τ]/E[N_τ] of the stationary process for windows of length τ (Da Fonseca & Zaatour 2014).
 
     With κ = β - α and r = β/κ: Var[N_τ] = Λ [τ r² + (1 - r²)(1 - e^{-κτ})/κ], E[N_τ] = Λτ
-    (J. Futures Markets 34:548-579; verified by simulation in statistics.md §2.7).
+    (Da Fonseca & Zaatour 2014, J. Futures Markets 34:548-579; tests/test_hawkes.py checks it by simulation).
     """
     tau = np.asarray(width, dtype=np.float64)
     kappa = beta - alpha

@@ -10,7 +10,8 @@ positive number is favourable to that party.
 - ``net_{h}ms_bps = spread_capture_bps + markout_{h}ms_bps - fee_bps`` (``fee_bps`` negative for a rebate).
 - ``adverse_selection_bps = max(-markout_5000ms_bps, 0)``: the negative part of the 5 s markout, as a positive cost.
 
-Mids come from the freshest of the ``bbo`` and ``l2Book`` rows (reference/market-making.md section 0) by the rule
+Mids come from the freshest of the ``bbo`` and ``l2Book`` rows (Cartea, Jaimungal & Penalva 2015, ch. 10: markouts
+from the mid; a 1 s markout needs mids finer than ``l2Book``'s 0.5 s) by the rule
 of :mod:`calibration.mids`: ``mid_at_fill`` is the mid before the fill (the last one strictly before it: a snapshot
 in the fill's own ms may already show the fill), ``mid_{h}ms`` the mid at the instant ``time + h`` (the last one at
 or before it, never a later one); each is null when that mid is more than ``MID_MAX_AGE_MS`` old (a capture gap)
@@ -25,18 +26,16 @@ import numpy as np
 import polars as pl
 
 from calibration.mids import mid_before_trade, mid_index
+from data_lake.tables import MARKOUT_HORIZONS_MS
+from data_lake.fees import MAKER_FEE_BPS
 
-HORIZONS_MS: tuple[int, ...] = (200, 1000, 5000, 30000)
+HORIZONS_MS: tuple[int, ...] = MARKOUT_HORIZONS_MS
 """Default markout horizons in ms: the immediate jump (<= 200 ms), then 1 s, 5 s and 30 s."""
 
 ADVERSE_HORIZON_MS = 5000
 """The horizon whose negative markout is reported as adverse selection."""
 
-BASE_MAKER_FEE_BPS = 1.5
-"""Hyperliquid's base-tier maker fee (0.015 %), charged to a hypothetical maker of market trades."""
-
-
-def maker_side_of_trades(trades: pl.DataFrame, maker_fee_bps: float = BASE_MAKER_FEE_BPS) -> pl.DataFrame:
+def maker_side_of_trades(trades: pl.DataFrame, maker_fee_bps: float = MAKER_FEE_BPS) -> pl.DataFrame:
     """Market trades seen by their passive (maker) side: ``side = -aggressor side``, ready for :func:`markouts`.
 
     Adds ``is_market_trade = True`` and ``fee_bps = maker_fee_bps`` (a hypothetical base-tier maker).

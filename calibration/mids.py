@@ -6,10 +6,10 @@ The rule (stated once for the project):
 - the mid **before a trade** at t is the last mid observed strictly before t: Hyperliquid stamps a block's trades
   and the book published after that block with the same block time, so a snapshot in the trade's own ms may
   already show the trade, and a depth or spread capture measured from it would measure the trade against itself
-  (the same convention as CJ-HL's depth "from the last BBO mid strictly before the market order",
-  reference/market-making.md section 2.3);
+  (the convention of Cartea, Jaimungal & Penalva 2015, "Algorithmic and High-Frequency Trading", ch. 10: a
+  market order's depth from the last mid strictly before it);
 - either is unknown (null) when that mid is more than :data:`MID_MAX_AGE_MS` old. ``l2Book`` is pushed on every
-  block at least 0.5 s after the previous push (reference/hyperliquid-formats.md section 1.4), so a longer silence
+  block at least 0.5 s after the previous push (Hyperliquid's websocket docs, ``WsBook``), so a longer silence
   is a capture gap, and carrying the mid across it would invent prices nobody saw.
 
 Markouts (mid at the fill and at each horizon), the fill-intensity fit (each taker order's depth), the own-quote

@@ -11,7 +11,6 @@ Only the forward (Hamilton) filter P(s_t | z_1..z_t) may feed a quoter or a back
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -19,8 +18,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from numba import njit
 
 from calibration.fit_result import FitResult, InsufficientSamples
@@ -293,39 +290,6 @@ def state_summary(fit: RegimeFit, beliefs: pl.DataFrame, *, bar_s: float = 60.0)
     return out
 
 
-def regime_timeline_figure(bars: pl.DataFrame, beliefs: pl.DataFrame, *, title: str = "") -> bytes:
-    """PNG of the bars' mid (``time`` = bar start, ``mid``) shaded by the causal regime, above the stacked beliefs
-    of :func:`regime_beliefs`; x axis: hours since the first bar's end."""
-    frame = beliefs.sort("time").join(bars.select(pl.col("time").alias("bar_time"), "mid"), on="bar_time", how="left")
-    hours = (frame["time"].to_numpy() - frame["time"].min()) / 3.6e6
-    states = [s for s in BELIEF_STATES if frame[f"belief_{s}"].null_count() < frame.height]
-    colours = dict(zip(BELIEF_STATES, ("#cfe8cf", "#f7d9a8", "#f4a6a6"), strict=True))
-    fig = Figure(figsize=(9, 5), dpi=90)
-    FigureCanvasAgg(fig)
-    price, prob = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
-    regime = frame["regime"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, regime[1:] != regime[:-1]])
-    step = float(np.median(np.diff(hours))) if len(hours) > 1 else 0.0
-    left, right = hours[starts] - step, hours[np.r_[starts[1:], len(regime)] - 1]
-    for state in np.unique(regime):  # one collection of runs per state: hundreds of axvspan patches draw slowly
-        run = regime[starts] == state
-        spans = np.c_[left[run], right[run] - left[run]]
-        price.broken_barh(spans, (0, 1), transform=price.get_xaxis_transform(), color=colours[state], lw=0)
-    price.plot(hours, frame["mid"].to_numpy(), color="black", lw=0.7)
-    price.set_ylabel("mid")
-    price.set_title(title, fontsize=9)
-    stacked = [frame[f"belief_{s}"].to_numpy() for s in states]
-    prob.stackplot(hours, *stacked, labels=states, colors=[colours[s] for s in states])
-    prob.set_ylim(0, 1)
-    prob.set_ylabel("causal belief")
-    prob.set_xlabel("hours since the first bar's end")
-    prob.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # the fit
 
@@ -356,7 +320,7 @@ def fit_regime_hmm(
     (Schwarz 1978, Ann. Stat. 6(2):461-464) among the *admissible* fits: every expected duration 1 / (1 - p_ii) at
     least ``min_duration_bars`` and adjacent return variances at least ``min_variance_ratio`` apart. Gaussian
     emissions on fat-tailed or jumpy features let BIC add states that flicker every bar or split one regime in two
-    (reference/statistics.md section 3.1, pitfall 8); if no K is admissible, the lowest BIC is kept with a warning. ``goodness_of_fit`` holds the log-likelihood, AIC, BIC
+    (Schwarz 1978, Ann. Stat. 6:461-464, for BIC; Hamilton 1989, Econometrica 57:357-384, for regimes); if no K is admissible, the lowest BIC is kept with a warning. ``goodness_of_fit`` holds the log-likelihood, AIC, BIC
     (``bic_<K>`` and ``admissible_<K>`` per candidate) and ``restarts_at_best``, the number of restarts that
     ended within 0.01 of the best log-likelihood (a stability check: 1 means the optimum was found once).
     ``warm_starts`` (K -> a fit of K states, e.g. the previous night's ``candidates`` over an overlapping window)

@@ -1,6 +1,6 @@
 """Order-flow toxicity: book imbalance, microprice and VPIN (exact aggressor sides, or bulk volume classification).
 
-VPIN follows Easley, Lopez de Prado & O'Hara (2012, RFS 25(5):1457-1493) as in reference/statistics.md section 5:
+VPIN follows Easley, Lopez de Prado & O'Hara (2012, RFS 25(5):1457-1493):
 volume buckets of ``V = ADV / 50``, bucket order imbalance ``|V_buy - V_sell|``, and
 ``VPIN = sum of the last n imbalances / (n * V)`` with ``n = 50``, so VPIN is in [0, 1]. Hyperliquid trades carry
 the exact aggressor side; BVC (``V_buy = V * Phi(dP / sigma_dP)``) is for sources without sides. Andersen &
@@ -14,7 +14,8 @@ import numpy as np
 import polars as pl
 from scipy.stats import norm
 
-DAY_MS = 86_400_000
+from data_lake.units import DAY_MS
+
 BUCKETS_PER_DAY = 50
 """VPIN bucket size is the average daily volume divided by this."""
 

@@ -13,7 +13,7 @@ segment (all minutes, or those whose causal regime is a given state), ``sigma = 
 Standard errors by the delta method from a Bartlett (Newey-West) long-run variance of the ratio's linearisation
 ``(y_m - v s_m) / mean(s)`` over the segment's minutes in time order. The jump distribution: quantiles of the
 minute's RV/BV with distribution-free order-statistic errors, and the share of minutes whose Huang-Tauchen test
-rejects "no jump" at ``jump_alpha`` (reference/statistics.md section 7; ``calibration.volatility``).
+rejects "no jump" at ``jump_alpha`` (Huang & Tauchen 2005; ``calibration.volatility``).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from scipy.stats import norm
 
 from calibration.fit_result import FitResult, InsufficientSamples
 from calibration.volatility import window_realized_measures
+from data_lake.units import MINUTE_MS
 
 MODEL = "volatility"
-MINUTE_MS = 60_000
 JUMP_QUANTILES = (0.1, 0.5, 0.9)
 SIGMA_UNIT = "bps/sqrt(s)"
 _SIGMAS = {  # estimate: (y column, seconds column)

@@ -1,8 +1,8 @@
 """Mid-price volatility: bars, log returns, EWMA variance, realized variance, bipower variation and jump tests.
 
 Returns are log returns of the mid (dimensionless, per bar); variances are in squared log return per bar (or per
-window for the realized measures). Formulas: reference/statistics.md sections 3.3 and 7 (Barndorff-Nielsen &
-Shephard 2004, 2006; Huang & Tauchen 2005).
+window for the realized measures). Formulas: J.P. Morgan RiskMetrics (1996) for the EWMA; Barndorff-Nielsen &
+Shephard 2004 (J. Fin. Econometrics 2:1-37), 2006 (4:1-30); Huang & Tauchen 2005 (J. Fin. Econometrics 3:456-499).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def realized_measures(returns: np.ndarray) -> dict[str, np.ndarray]:
     ``rv = sum r_i^2``; ``bv = mu1^-2 * M/(M-1) * sum |r_i||r_{i-1}|``; ``tq = M * mu43^-3 * M/(M-2) *
     sum |r_i r_{i-1} r_{i-2}|^(4/3)``; ``jump_ratio = rv / bv``; ``relative_jump = (rv - bv) / rv``; Huang-Tauchen
     ``ht_z = relative_jump / sqrt(theta / M * max(1, tq / bv^2))`` ~ N(0, 1) without jumps, ``ht_pvalue`` its
-    one-sided p-value (reference/statistics.md section 7). ``M`` is the count ``n`` of returns present; with
+    one-sided p-value (Huang & Tauchen 2005). ``M`` is the count ``n`` of returns present; with
     missing returns the sums are the means over the complete pairs and triples times ``M - 1`` and ``M - 2``.
     """
     r = np.asarray(returns, dtype=np.float64)

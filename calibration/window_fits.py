@@ -6,7 +6,6 @@ Each ``fit_*_window`` returns ``(segment, FitResult)`` pairs in storage order (s
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,8 +13,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from calibration.coverage import Coverage, judged
 from calibration.fill_intensity import (
@@ -32,7 +29,6 @@ from calibration.fit_result import FitResult, InsufficientSamples
 from calibration.hawkes import hawkes_exp_residuals, merge_ties
 from calibration.hawkes_bivariate_fit import fit_hawkes_exp_bivariate
 from calibration.hawkes_fit import baseline_rates, fit_hawkes_exp
-from calibration.hawkes_gof import exponential_qq
 from calibration.mids import mid_index
 from calibration.regimes import (
     REGIME_FEATURES,
@@ -42,8 +38,8 @@ from calibration.regimes import (
     regime_features,
     state_summary,
 )
+from data_lake.units import MINUTE_MS
 
-MINUTE_MS = 60_000
 SIDES = {1: "buy", -1: "sell"}
 
 Segmented = list[tuple[str, FitResult]]
@@ -333,22 +329,3 @@ def fill_rate_result(check: FillRateCheck) -> FitResult:
             "brier": "1",
         },
     )
-
-
-def hawkes_qq_figure(residuals: np.ndarray, *, title: str = "") -> bytes:
-    """PNG Q-Q plot of time-rescaled inter-event times against Exp(1) (on the diagonal when the model is right)."""
-    theoretical, empirical = exponential_qq(residuals)
-    fig = Figure(figsize=(5, 5), dpi=90)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.plot(theoretical, empirical, ".", ms=2, color="C0", label="compensator increments")
-    top = float(max(theoretical.max(), empirical.max()))
-    ax.plot([0, top], [0, top], color="C3", lw=1, label="Exp(1)")
-    ax.set_xlabel("Exp(1) quantile")
-    ax.set_ylabel("empirical quantile")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()

@@ -1,6 +1,6 @@
 """Download Hyperliquid's public S3 history into the raw zone: list, total, fetch (resumable), import.
 
-Buckets and keys (reference ``hyperliquid-formats.md`` section 2; hours unpadded, days ``YYYYMMDD``):
+Buckets and keys (Hyperliquid's docs, ``historical-data.md``; hours unpadded, days ``YYYYMMDD``):
 
 - ``hyperliquid-archive`` (us-east-1): ``market_data/{day}/{H}/l2Book/{COIN}.lz4`` and ``asset_ctxs/{day}.csv.lz4``;
 - ``hl-mainnet-node-data`` (ap-northeast-1): ``node_trades`` / ``node_fills`` / ``node_fills_by_block``
@@ -38,6 +38,7 @@ import botocore.exceptions
 import polars as pl
 from tqdm import tqdm
 
+from data_lake.atomic_files import replace_durably
 from data_lake.importers import ImportReport, import_file
 
 ARCHIVE_BUCKET = "hyperliquid-archive"
@@ -379,7 +380,7 @@ def fetch(client: S3Client, obj: RemoteObject, final: Path, on_bytes: Callable[[
                 continue
         size = part.stat().st_size
         if size == obj.size:
-            os.replace(part, final)
+            replace_durably(part, final)
             return moved
         problem = f"{obj.url}: got {size} of {obj.size} bytes"
     raise ArchiveError(f"{problem} (after {ATTEMPTS} attempts; the part file is kept and resumed next run)")

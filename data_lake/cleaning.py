@@ -30,8 +30,8 @@ from data_lake import contract, raw_zone
 from data_lake.parsers import Records, lines_frame, parse_lines, record_problem, resolve_node_fills
 from data_lake.parsers.records import DUPLICATES, PROVENANCE_COLUMNS, QUARANTINED, quarantined
 from data_lake.tables import QUARANTINE, RAW_CAPTURES, table
+from data_lake.units import DAY_MS
 
-DAY_MS = 86_400_000
 CLEAN_TABLES = ("trades", "book", "asset_ctx", "fills", "order_updates", "quoter_log")
 _DEDUPE_KEYS = {
     "quoter_log": ("coin", "time", "channel", "payload"),
@@ -65,7 +65,7 @@ class Accounting:
 
     @property
     def balanced(self) -> bool:
-        return self.records_in + self.spilled_in == self.clean_rows + self.quarantined + self.duplicates + self.spilled_out
+        return contract.unaccounted_records(self.as_dict()) == 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -18,7 +18,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -114,3 +114,18 @@ def tid_from_text(text: pl.Expr) -> dict[str, pl.Expr]:
     (too large, fractional), so it is quarantined instead of silently replaced by a derived one."""
     tid = text.cast(pl.Int64, strict=False)
     return {"tid": tid, "_tid_ok": text.is_null() | tid.is_not_null()}
+
+
+RECORDS_IN = ("records_in", "spilled_in")
+"""Where a partition's records come from: its raw lines' data items, and items of the day before spilling over
+midnight into it."""
+RECORDS_OUT = ("clean_rows", "quarantined", "duplicates", "spilled_out")
+"""Where every record ends: a clean table, ``quarantine``, a counted duplicate, or the next day's partition."""
+
+
+def unaccounted_records(counts: Mapping[str, int]) -> int:
+    """The reconciliation of the data contract, ``records_in + spilled_in - (clean_rows + quarantined + duplicates
+    + spilled_out)`` (an ``ingest_accounting`` row or any mapping with those keys): 0 when no record was lost or
+    counted twice; positive = records lost, negative = counted twice. Read by the cleaning's accounting, the
+    ``reconciliation`` asset check and the promotion gate's data-quality condition."""
+    return sum(int(counts[k]) for k in RECORDS_IN) - sum(int(counts[k]) for k in RECORDS_OUT)

@@ -37,7 +37,8 @@ from hftbacktest.types import (
 )
 from numba import njit
 
-NS_PER_MS = 1_000_000
+from data_lake.units import NS_PER_MS
+
 _FINEST_DECIMALS = 12
 
 

@@ -30,7 +30,8 @@ import polars as pl
 from data_lake.parsers.decode import decimal
 from data_lake.parsers.ids import derived_tid
 from data_lake.table_mapping import InputError
-from data_lake.tabular_import import NS_PER_MS, epoch_ns, json_value, read_input, row_items, text_value
+from data_lake.tabular_import import epoch_ns, json_value, read_input, row_items, text_value
+from data_lake.units import NS_PER_MS
 
 COLUMNS = ("time", "user", "coin", "side", "px", "sz", "crossed")
 _SIDES = {"bid": 1, "b": 1, "ask": -1, "a": -1}

@@ -61,6 +61,7 @@ from data_lake.parsers.snapshots import (
 from data_lake.table_mapping import TABLE_KINDS, InputError, TableMapping
 from data_lake.tabular_import import book_items, read_input, trade_items
 from data_lake.universe import snapshot_line, snapshot_path
+from data_lake.atomic_files import write_atomically
 
 SNAPSHOT_KINDS = {"meta": "meta", "all-perp-metas": "allPerpMetas", "perp-dexs": "perpDexs", "meta-and-asset-ctxs": "metaAndAssetCtxs"}
 KINDS = (
@@ -317,7 +318,7 @@ def _import_archive(path: Path, raw_root: str | Path) -> ImportReport:
         return _write(report, refused, raw_root, path)
     target = raw_zone.raw_path(raw_root, "archive", date, hour, coin)
     with raw_zone.locked(target):
-        raw_zone.write_bytes(target, path.read_bytes())
+        write_atomically(target, path.read_bytes())
     report.items = report.attributed = len(lines)
     report.written = [target]
     return report

@@ -17,7 +17,6 @@ import errno
 import fcntl
 import functools
 import os
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +28,7 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from data_lake import settings
+from data_lake.atomic_files import write_atomically
 from data_lake.tables import Table, table
 
 _S3_ENV_KEYS = (
@@ -245,24 +245,7 @@ class LakeFiles:
             with self.fs.open_output_stream(path) as f:
                 f.write(data)
             return
-        folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomically(path, data)
 
     def stamp(self, rel: str) -> tuple[int, ...] | None:
         """A cheap change detector: (mtime ns, size, inode) locally, (mtime ns, size) on S3; None if absent."""

@@ -387,7 +387,7 @@ class Parameters:
     """The leader, lag and response that shift the fair value; None (key absent): quote around the mid."""
     requote_interval_ms: int | None = None
     """Least time between two quoting decisions the set was validated with, ms (the backtest's ``requote_ms``);
-    None (key absent, older sets): the quoter's default (:data:`quoting.decision.REQUOTE_INTERVAL_MS`)."""
+    None (key absent, older sets): the quoter's default (:data:`quoting.policy_inputs.REQUOTE_INTERVAL_MS`)."""
     hawkes_intensity: HawkesIntensityParams | None = None
     """The taker-order Hawkes process whose intensity scales A; None (key absent): A as fitted."""
 

@@ -8,7 +8,7 @@ file-safe and :func:`coin_from_file_name` inverts it. Files whose name starts wi
 importer's ``_unattributed.jsonl``) are not coin files and are never discovered, so a coin whose name starts
 with ``_``, or whose file name would exceed the file system's 255-byte limit, is refused by
 :func:`coin_name_problem` before anything is written. Writers of one file serialise on the lock of its
-directory (:func:`locked`) and replace it atomically (:func:`write_bytes`).
+directory (:func:`locked`) and replace it atomically (:func:`data_lake.atomic_files.write_atomically`).
 """
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lz4.block
 import lz4.frame
+
+from data_lake.atomic_files import write_atomically
 
 SOURCES = ("ws", "archive", "node", "quoter", "api", "asset_ctxs", "hl_historical", "tabular")
 _SUFFIXES = (".jsonl.lz4", ".jsonl", ".lz4")
@@ -322,36 +323,12 @@ def envelope(recv_time_ns: int, frame: Any) -> str:
 
 
 def write_lines(path: str | Path, lines: list[str]) -> Path:
-    """Write lines atomically (:func:`write_bytes`); LZ4 frame when the name ends in ``.lz4``."""
+    """Write lines atomically (:func:`write_atomically`); LZ4 frame when the name ends in ``.lz4``."""
     path = Path(path)
     payload = ("\n".join(lines) + "\n").encode() if lines else b""
     if path.name.endswith(".lz4"):
         payload = lz4.frame.compress(payload)
-    return write_bytes(path, payload)
-
-
-def write_bytes(path: str | Path, payload: bytes) -> Path:
-    """Replace ``path`` with ``payload`` so a reader sees the old or the new file, never a mixture: a temp file
-    of its own (``.{name}.*.tmp``, unique per writer, never discovered), fsync, rename, directory fsync."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-    return path
+    return write_atomically(path, payload)
 
 
 @contextmanager

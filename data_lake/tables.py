@@ -37,6 +37,14 @@ class Table:
     def empty(self) -> pl.DataFrame:
         return pl.DataFrame(schema=self.polars_schema)
 
+    def columns_without(self, *names: str) -> dict[str, pl.DataType]:
+        """The schema, in order, without ``names`` (e.g. the partition and run stamps an estimator does not
+        produce): what the pure function that computes the table's rows returns, from this one definition."""
+        missing = set(names) - set(self.schema)
+        if missing:
+            raise KeyError(f"{self.name} has no columns {sorted(missing)}")
+        return {col: dtype for col, dtype in self.schema.items() if col not in names}
+
     def conform(self, df: pl.DataFrame) -> pl.DataFrame:
         """Select and cast ``df`` to this table's schema; missing nullable columns become nulls."""
         exprs = []

@@ -36,8 +36,8 @@ from data_lake import raw_zone
 from data_lake.parsers.decode import decimal
 from data_lake.parsers.ids import DERIVED_TID_OFFSET, derived_tid
 from data_lake.table_mapping import SIDE_CONVENTIONS, InputError, ResolvedMapping
+from data_lake.units import NS_PER_MS
 
-NS_PER_MS = 1_000_000
 _NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 _FRACTION_DIGITS = {"s": 9, "ms": 6, "us": 3, "ns": 0}
 EARLIEST_NS = 1_230_768_000 * 1_000_000_000

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DAY_MS = 86_400_000
+from data_lake.units import DAY_MS
 
 
 @dataclass(frozen=True)

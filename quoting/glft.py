@@ -59,6 +59,7 @@ from quoting.exchange_rules import (
 )
 from quoting.hawkes_intensity import HawkesIntensity
 from quoting.lead_lag_shift import LeadLagShift, lead_lag_fair_value
+from data_lake.fees import MAKER_FEE_BPS
 
 BPS = 1e-4
 
@@ -116,7 +117,7 @@ class QuotePolicy:
     """Pull both sides when the belief mass on the pulled regimes exceeds this."""
     kappa_se_mult: float = 1.0
     """k in gamma * (1 + k * kappa_se / kappa)."""
-    maker_fee_bps: float = 1.5
+    maker_fee_bps: float = MAKER_FEE_BPS
     """Maker fee added to each side's distance from mid (Hyperliquid base tier 0.015%)."""
     sigma_by_regime: tuple[float, ...] | None = None
     """Mid volatility per regime, price units per sqrt(second), blended by the belief in place of the model's one

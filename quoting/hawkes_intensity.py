@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
+from data_lake.units import SECOND_MS
 
-MS_PER_S = 1_000.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class HawkesIntensity:
 
     def horizon_weight(self, latency_ms: float, horizon_ms: float) -> float:
         """w: the share of an excess m(t) - 1 that remains, on average, over [t + latency, t + latency + horizon)."""
-        rate = (self.beta - self.alpha) / MS_PER_S
+        rate = (self.beta - self.alpha) / SECOND_MS
         return (math.exp(-rate * latency_ms) - math.exp(-rate * (latency_ms + horizon_ms))) / (rate * horizon_ms)
 
 
@@ -77,14 +77,14 @@ def expected_multiplier(multiplier: float, horizon_weight: float) -> float:
 def excite(excitation: float, last_ms: float, event_ms: float, alpha: float, beta: float) -> float:
     """The excitation just after an event at ``event_ms``: the one after the last event (at ``last_ms``) decayed,
     plus alpha."""
-    return excitation * math.exp(-beta * (event_ms - last_ms) / MS_PER_S) + alpha
+    return excitation * math.exp(-beta * (event_ms - last_ms) / SECOND_MS) + alpha
 
 
 @njit(cache=True)
 def intensity_multiplier(excitation: float, last_ms: float, now_ms: float, mu: float, beta: float,
                          mean_intensity: float) -> float:
     """m(now) = (mu + excitation decayed from ``last_ms`` to ``now_ms``) / lambda_bar."""
-    return (mu + excitation * math.exp(-beta * max(now_ms - last_ms, 0.0) / MS_PER_S)) / mean_intensity
+    return (mu + excitation * math.exp(-beta * max(now_ms - last_ms, 0.0) / SECOND_MS)) / mean_intensity
 
 
 @njit(cache=True)

@@ -32,7 +32,7 @@ from hyperliquid.exchange import Exchange
 from hyperliquid.info import Info
 from hyperliquid.utils.error import Error as SdkError
 
-from quoting.account import DAY_MS
+from data_lake.units import DAY_MS
 from quoting.exchange_rules import AssetRules, is_valid_price, is_valid_size
 from quoting.feed import Received
 from quoting.orders import OrderAction, OrderResult, Side

@@ -18,10 +18,9 @@ import math
 import numpy as np
 
 from calibration.regimes import RegimeFilter, RegimeParams
+from data_lake.units import MINUTE_MS, SECOND_MS
 from quoting.hawkes_intensity import HawkesIntensity, TakerOrderIntensity
 
-SECOND_MS = 1_000
-MINUTE_MS = 60_000
 MAX_GAP_S = 3_600
 """A gap in mids longer than this restarts the bars (and the EWMA from its prior) instead of stepping over it."""
 FEATURES = ("log_return", "log_rv")

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 
-REQUOTE_INTERVAL_MS = 1_000
-"""Least time between two quoting decisions, ms, of the backtest and of a quoter whose set carries none."""
 Side = Literal["B", "A"]
 SIDES: tuple[Side, Side] = ("B", "A")
 

@@ -16,7 +16,9 @@ from quoting.fill_prediction import ReachModel
 from quoting.glft import MarketModel, QuotePolicy
 from quoting.hawkes_intensity import HawkesIntensity
 from quoting.lead_lag_shift import LeadLagShift
-from quoting.orders import REQUOTE_INTERVAL_MS
+
+REQUOTE_INTERVAL_MS = 1_000
+"""Least time between two quoting decisions, ms, of the backtest and of a quoter whose set carries none."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -20,9 +20,10 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from data_lake.atomic_files import fsync_directory
 from data_lake.raw_zone import raw_path, read_lines, write_lines
+from data_lake.units import HOUR_NS
 
-HOUR_NS = 3_600 * 1_000_000_000
 UNATTRIBUTED = "_unattributed"
 """File stem for frames that concern no coin (raw-zone discovery skips names starting with ``_``)."""
 
@@ -55,14 +56,6 @@ def hour_start(hour_index: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(hour_index * 3_600, tz=dt.UTC)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def compress_plain(plain: Path) -> Path:
     """Fold a finished plain hour file into its ``.jsonl.lz4`` (after any lines already there) and remove it.
 
@@ -76,9 +69,9 @@ def compress_plain(plain: Path) -> Path:
         lines = existing if lines and existing[-len(lines) :] == lines else existing + lines
     if lines:
         write_lines(packed, lines)
-        _fsync_dir(plain.parent)
+        fsync_directory(plain.parent)
     plain.unlink()
-    _fsync_dir(plain.parent)
+    fsync_directory(plain.parent)
     return packed
 
 

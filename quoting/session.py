@@ -43,7 +43,7 @@ from typing import Any, Literal
 from hyperliquid.utils.constants import MAINNET_API_URL
 
 from data_lake.param_registry import NoPromotedSet
-from quoting.account import DAY_MS, Account
+from quoting.account import Account
 from quoting.book import Book
 from quoting.decision import Decision, decide
 from quoting.feed import Received, ReplayFeed, WsFeed, frame_coin
@@ -52,14 +52,15 @@ from quoting.glft import MarketModel
 from quoting.lead_lag_shift import LeaderMids
 from quoting.live import LiveConfig
 from quoting.online_state import MidBars, RegimeTracker, TradeIntensity
-from quoting.orders import REQUOTE_INTERVAL_MS, OrderResult, Prediction, Side, WorkingOrder
+from quoting.orders import OrderResult, Prediction, Side, WorkingOrder
 from quoting.params import PromotionWatcher, QuotingParams
+from quoting.policy_inputs import REQUOTE_INTERVAL_MS
 from quoting.quote_log import QuoteLog, compress, finite, prediction_fields
 from quoting.raw_capture import HOUR_NS
 from quoting.venue import Venue
+from data_lake.units import DAY_MS, NS_PER_MS
 
 EXIT_OK, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2
-NS_PER_MS = 1_000_000
 KEEP_OIDS = 4_096
 """Predictions kept for orders no longer working (late fills of replaced orders still find theirs)."""
 KEEP_TIDS = 4_096

@@ -118,6 +118,7 @@ def _table(lake: Lake, name: str) -> pl.DataFrame:
     return df.select(kept).sort(kept, nulls_last=True)
 
 
+@pytest.mark.slow  # two Dagster worker processes over a backfill: about 6 min on this machine
 def test_two_workers_respect_the_needs_and_write_what_one_process_writes(
     tmp_path: Path, two_days: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

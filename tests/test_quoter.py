@@ -333,6 +333,7 @@ def test_stale_parameters_pull_every_quote(lake: Path, raw: Path, demo_hour: Pat
 # -- paper mode on a replayed demo hour --------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a full paper replay of a demo hour: about 16 s
 def test_paper_replay_writes_quotes_fills_and_userfills_frames(lake: Path, raw: Path, demo_hour: Path) -> None:
     ps = promoted(lake)
     assert quote_main(paper_args(lake, raw, f"replay:{demo_hour}")) == EXIT_OK
@@ -453,6 +454,7 @@ def test_paper_daily_loss_limit_stops_quoting(lake: Path, raw: Path, demo_hour: 
     assert first_halted["day_pnl"] < -0.01
 
 
+@pytest.mark.slow  # a replayed demo hour through the online state: about 17 s
 def test_online_state_matches_the_batch_features(demo_raw: Path, demo_hour: Path) -> None:
     """The quoter's 1 s EWMA and 1 min regime features equal calibration.bars on the cleaned book."""
     from calibration.bars import features_1min, features_1s

@@ -8,7 +8,6 @@ import errno
 import logging
 import os
 import json
-import os
 import re
 import signal
 import socket

@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from data_lake.units import DAY_MS, HOUR_MS, MINUTE_MS
 from validation.walk_forward import (
-    DAY_MS,
-    HOUR_MS,
     MAX_GAP_MS,
     Fold,
     concat_test_frames,
@@ -22,7 +21,6 @@ from validation.walk_forward import (
     slice_fold,
 )
 
-MINUTE_MS = 60_000
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 

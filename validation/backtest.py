@@ -11,7 +11,7 @@ the equity curve.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,9 +23,12 @@ from calibration.window_fits import order_arrival_times
 from quoting.hawkes_intensity import intensity_multipliers
 from quoting.lead_lag_shift import leader_log_returns, leader_pulls
 from validation.backtest_engine import FILL_LOG_COLUMNS, EngineParams, MarketData, RegimeTable, simulate
-from validation.last_result import reused
+from validation.fold_data import derived
 from quoting.fill_models import FILL_MODELS
-from quoting.orders import REQUOTE_INTERVAL_MS
+from quoting.policy_inputs import REQUOTE_INTERVAL_MS
+
+Tape = tuple[np.ndarray, ...]
+"""The book and trade fields of :class:`MarketData`, in its order (:func:`market_tape`)."""
 
 NO_TIME = np.iinfo(np.int64).min
 """Stamp of the certain-calm belief row used without beliefs: known before any event."""
@@ -87,6 +90,7 @@ def run_backtest(
     regime_names: Sequence[str] = DEFAULT_REGIMES,
     reach: ReachModel | None = None,
     leader_mids: pl.DataFrame | None = None,
+    tape: Tape | None = None,
 ) -> BacktestResult:
     """Replay one coin's ``book`` and ``trades`` and quote with ``policy``.
 
@@ -94,12 +98,13 @@ def run_backtest(
     row computed from data up to its time (a causal filter); without it the calm regime (index 0) is certain.
     ``adverse_bps_by_regime`` is the predicted adverse selection logged with each fill (belief-weighted), ``reach``
     the fill-probability model logged with it (NaN without one). ``leader_mids`` (``time``, ``mid``) are the mids
-    of ``policy.lead_lag``'s leader; a policy with a leader refuses to run without them.
+    of ``policy.lead_lag``'s leader; a policy with a leader refuses to run without them. ``tape`` is
+    :func:`market_tape` of the market ``book`` and ``trades`` come from, when the caller shares it between runs.
     """
     n_regimes = len(policy.gamma_by_regime)
     if len(regime_names) != n_regimes:
         raise ValueError(f"{len(regime_names)} regime names for {n_regimes} regimes")
-    data = market_data(book, trades, beliefs, regime_names, policy, leader_mids)
+    data = market_data(book, trades, beliefs, regime_names, policy, leader_mids, tape)
     regimes = RegimeTable(
         gammas=policy.gammas,
         min_spreads_bps=policy.min_spreads_bps,
@@ -142,7 +147,7 @@ def fill_frame(fill_log: np.ndarray, beliefs: np.ndarray, regime_names: Sequence
 
 def market_data(
     book: pl.DataFrame, trades: pl.DataFrame, beliefs: pl.DataFrame | None, regime_names: Sequence[str],
-    policy: QuotePolicy | None = None, leader_mids: pl.DataFrame | None = None,
+    policy: QuotePolicy | None = None, leader_mids: pl.DataFrame | None = None, tape: Tape | None = None,
 ) -> MarketData:
     """Sorted numpy arrays for the engine; absent book levels become NaN; the leader's log return and sharp-move
     pull per book row when ``policy`` has a leader (NaN, False otherwise); the Hawkes intensity multiplier per book
@@ -154,7 +159,8 @@ def market_data(
         beliefs = beliefs.sort("time", maintain_order=True)
         belief_time = beliefs["time"].cast(pl.Int64).to_numpy()
         belief = beliefs.select([f"belief_{name}" for name in regime_names]).cast(pl.Float64).to_numpy()
-    tape = reused("tape", (book, trades), (), lambda: _tape(book, trades))
+    if tape is None:
+        tape = _tape(book, trades)
     leader_return, leader_pull = _leader_returns(tape[0], policy, leader_mids)
     return MarketData(*tape, belief_time=np.ascontiguousarray(belief_time), belief=np.ascontiguousarray(belief),
                       leader_return=leader_return, leader_pull=leader_pull,
@@ -164,9 +170,7 @@ def market_data(
 def taker_order_times(trades: pl.DataFrame) -> np.ndarray:
     """Taker-order arrival times (ms, sorted, both sides pooled): the events of the Hawkes component, as fitted
     (:func:`calibration.window_fits.order_arrival_times`)."""
-    return reused("taker_order_times", (trades,), (), lambda: np.sort(np.concatenate(
-        list(order_arrival_times(trades).values())
-    )))
+    return np.sort(np.concatenate(list(order_arrival_times(trades).values())))
 
 
 def book_intensity_multipliers(at_ms: np.ndarray, trades: pl.DataFrame, policy: QuotePolicy | None) -> np.ndarray:
@@ -192,9 +196,15 @@ def _leader_returns(book_time: np.ndarray, policy: QuotePolicy | None, leader_mi
             leader_pulls(times, values, book_time, shift))
 
 
-def _tape(book: pl.DataFrame, trades: pl.DataFrame) -> tuple[np.ndarray, ...]:
+def market_tape(data: Mapping[str, pl.DataFrame]) -> Tape:
+    """The engine's arrays of ``data``'s ``book`` and ``trades``, built once per fold part when ``data`` is a
+    :class:`validation.fold_data.FoldData` (every variant of a fold replays the same tape)."""
+    return derived(data, "tape", (), lambda: _tape(data["book"], data["trades"]))
+
+
+def _tape(book: pl.DataFrame, trades: pl.DataFrame) -> Tape:
     """The book and trade fields of :class:`MarketData`, in its order (read-only for the engine: variants share
-    them, :func:`validation.last_result.reused`).
+    them, :func:`market_tape`).
 
     A row whose ``source`` is ``bbo`` shows the touch only; every other row (all of them without a ``source``
     column) is a full snapshot whose levels go to the ``depth_*`` arrays."""

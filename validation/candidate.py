@@ -52,7 +52,7 @@ from calibration.lead_lag import NoLeadLag
 from data_lake.param_schema import ARRIVAL_RATE_UNIT, KAPPA_UNIT, SIGMA_UNIT, Parameters
 from quoting.fill_prediction import ReachModel
 from quoting.policy_inputs import quoting_inputs
-from validation.backtest import run_backtest
+from validation.backtest import market_tape, run_backtest
 from validation.significance import overlapping_mean
 from validation.variants import (
     MINUTE_MS,
@@ -148,14 +148,14 @@ def _in_sample(train: Market, parameters: dict[str, Any], regimes: RegimeModel, 
     adverse = inputs.adverse_bps_by_regime if inputs.adverse_bps_by_regime is not None else np.zeros(len(regimes.names))
     result = run_backtest(
         train["book"], train["trades"], inputs.model, inputs.policy, config.backtest, regimes.train_beliefs, 0.0,
-        regimes.names, inputs.reach, policy_leader_mids(train, inputs.policy),
+        regimes.names, inputs.reach, policy_leader_mids(train, inputs.policy), tape=market_tape(train),
     )
     fitted = FittedVariant(
         name=CANDIDATE, model=inputs.model, policy=inputs.policy, regime_names=regimes.names,
         adverse_bps_by_regime=tuple(float(a) for a in adverse), params={},
         beliefs=regimes.beliefs, reach=inputs.reach, parameter_set=parameters,
     )
-    return InSample(marked_fills(result.fills, train["book"], config.markout_horizon_ms), fitted, result.equity)
+    return InSample(marked_fills(result.fills, train, config.markout_horizon_ms), fitted, result.equity)
 
 
 def _in_sample_edges(train: Market, parameters: dict[str, Any], regimes: RegimeModel,

@@ -41,6 +41,7 @@ import numpy as np
 import polars as pl
 from statsmodels.stats.multitest import multipletests
 
+from data_lake.tables import COMPONENT_VERDICT
 from validation.prediction_checks import (
     LeaderMoves,
     SimpleEvidence,
@@ -282,13 +283,9 @@ def diagnose_run(
 # the table and the report section
 
 
-COMPONENT_VERDICT_COLUMNS = {
-    "rank": pl.Int32, "component": pl.String, "prediction": pl.String, "verdict": pl.String, "reason": pl.String,
-    "simple_test": pl.String, "simple_stat": pl.Float64, "simple_p": pl.Float64, "simple_n": pl.Int64,
-    "simple_n_effective": pl.Float64, "simple_effect": pl.Float64, "simple_effect_unit": pl.String,
-    "addition_variant": pl.String, "addition_effect": pl.Float64, "addition_p": pl.Float64,
-    "adjusted_p": pl.Float64, "adjustment": pl.String, "alpha": pl.Float64,
-}
+COMPONENT_VERDICT_COLUMNS = COMPONENT_VERDICT.columns_without(
+    "coin", "date", "test_start_ms", "test_end_ms", "code_version", "run_at_ms"
+)
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -15,6 +15,7 @@ import math
 from dataclasses import replace
 
 from calibration.coverage import Coverage
+from data_lake.units import SECOND_MS
 from calibration.fit_result import InsufficientSamples
 from calibration.hawkes_fit import fit_hawkes_exp
 from quoting.hawkes_intensity import HawkesIntensity
@@ -33,7 +34,6 @@ from validation.variants import (
 )
 
 HAWKES = "+hawkes"
-MS_PER_S = 1_000.0
 
 
 def fit_taker_intensity(train: Market) -> tuple[HawkesIntensity, dict[str, float]]:
@@ -42,9 +42,9 @@ def fit_taker_intensity(train: Market) -> tuple[HawkesIntensity, dict[str, float
     fitted (too few orders, or no stationary estimate)."""
     start, end = _window(train)
     coverage = Coverage.of(train["book"]["time"], start_ms=start, end_ms=end)
-    events_s = taker_order_times(train["trades"]) / MS_PER_S
-    fit = fit_hawkes_exp(events_s, end / MS_PER_S, start_time=start / MS_PER_S,
-                         covered=coverage.intervals / MS_PER_S, baseline="constant")
+    events_s = taker_order_times(train["trades"]) / SECOND_MS
+    fit = fit_hawkes_exp(events_s, end / SECOND_MS, start_time=start / SECOND_MS,
+                         covered=coverage.intervals / SECOND_MS, baseline="constant")
     e = fit.estimates
     if not (e and math.isfinite(e["mu"]) and e["mu"] > 0 and 0.0 <= e["alpha"] < e["beta"]):
         raise InsufficientSamples("hawkes_exp", fit.n, 1)

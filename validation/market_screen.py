@@ -25,14 +25,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import polars as pl
 
+from data_lake.units import HOUR_MS, MINUTE_MS
 from validation.significance import hac_mean_test
+from data_lake.fees import MAKER_FEE_BPS
 
 MAX_SPELL_MS = 60_000
 """A book state counts for at most this long: a longer silence is a capture gap, not a quiet book."""
 EXCHANGE_VOLUME_WITHIN_MS = 600_000
 """The exchange's rolling 24 h volume (``day_ntl_vlm``) is the day's volume if read this close to the day's end."""
 VOLATILITY_STEP_MS = 60_000
-MINUTE_MS = 60_000
 DAY_HOURS = 24.0
 PLACEHOLDER_ADDRESS = r"(?i)^(0x)?0*$"
 """A missing, empty or all-zero address (``0x0000000000000000000000000000000000000000``) names nobody."""
@@ -47,7 +48,7 @@ class ScreenThresholds:
     max_volume_quote: float = 5_000_000.0
     min_spread_bps: float = 5.0
     max_effective_makers: float = 10.0
-    maker_fee_bps: float = 1.5
+    maker_fee_bps: float = MAKER_FEE_BPS
     min_edge_bps: float = 0.0
 
     def to_json(self) -> str:
@@ -166,7 +167,7 @@ def coverage(spells: pl.DataFrame, trades: pl.DataFrame) -> pl.DataFrame:
     ).explode("minute")
     traded = trades.select("coin", (pl.col("time") // MINUTE_MS).alias("minute")).join(live.select("coin").unique(), on="coin", how="semi")
     minutes = pl.concat([live, traded]).unique()
-    return minutes.group_by("coin").agg((pl.len() * MINUTE_MS / 3_600_000).alias("coverage_hours"))
+    return minutes.group_by("coin").agg((pl.len() * MINUTE_MS / HOUR_MS).alias("coverage_hours"))
 
 
 def ctx_figures(asset_ctx: pl.DataFrame, end_ms: int) -> pl.DataFrame:
@@ -176,7 +177,7 @@ def ctx_figures(asset_ctx: pl.DataFrame, end_ms: int) -> pl.DataFrame:
     ctx = asset_ctx.sort("coin", "time")
     mark = pl.coalesce(pl.col("mark_px"), pl.col("oracle_px"))
     mid = pl.coalesce(pl.col("mid_px"), mark)
-    hourly = ctx.group_by("coin", pl.col("time") // 3_600_000).agg(pl.col("funding").mean())
+    hourly = ctx.group_by("coin", pl.col("time") // HOUR_MS).agg(pl.col("funding").mean())
     funding_sd = hourly.group_by("coin").agg((pl.col("funding").std() * 1e4).alias("funding_sd_bps_per_hour"))
     figures = ctx.group_by("coin").agg(
         pl.col("day_ntl_vlm").filter(pl.col("time") >= end_ms - EXCHANGE_VOLUME_WITHIN_MS).last().alias("exchange_volume_quote"),

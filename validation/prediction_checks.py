@@ -41,6 +41,7 @@ import polars as pl
 import statsmodels.api as sm
 from scipy import stats
 
+from data_lake.units import MINUTE_MS
 from validation.calibration_metrics import adverse_selection_calibration, calibration_metrics
 from validation.significance import (
     MIN_INDEPENDENT_FILLS,
@@ -50,7 +51,6 @@ from validation.significance import (
     overlap_lags,
 )
 
-MINUTE_MS = 60_000
 SECONDS_PER_MINUTE = 60.0
 MIN_GROUP_FILLS = 30
 """Fewest fills a regime state or the after-a-leader-move group needs to enter a comparison."""

@@ -28,8 +28,8 @@ from scipy import stats
 from scipy.optimize import curve_fit
 
 from calibration.fit_result import InsufficientSamples
+from data_lake.units import DAY_MS
 
-DAY_MS = 86_400_000
 MIN_WINDOW_SAMPLES = 100
 
 

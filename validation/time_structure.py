@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from data_lake.tables import TIME_OF_DAY
 from validation.market_screen import book_spells, grid_log_returns
 
 DIMENSIONS = ("hour_of_day", "day_type", "minutes_to_funding")
@@ -54,21 +55,7 @@ METRICS = {
     "volatility_bps_per_sqrt_s": Metric("var_bps2", "var_seconds", "returns", math.sqrt),
 }
 SUM_COLUMNS = ("spread_bps_ms", "observed_ms", "book_states", "trades", "adverse_sum_bps", "markouts", "var_bps2", "var_seconds", "returns")
-ROW_SCHEMA = {
-    "coin": pl.String(),
-    "dimension": pl.String(),
-    "bucket": pl.String(),
-    "bucket_index": pl.Int32(),
-    "metric": pl.String(),
-    "value": pl.Float64(),
-    "ci_low": pl.Float64(),
-    "ci_high": pl.Float64(),
-    "effect": pl.Float64(),
-    "n": pl.Int64(),
-    "n_cells": pl.Int64(),
-    "p_value": pl.Float64(),
-    "p_value_vs_rest": pl.Float64(),
-}
+ROW_SCHEMA = {"coin": pl.String(), **TIME_OF_DAY.columns_without("date", "coin", "window_start_ms", "window_end_ms")}
 
 
 def cell_sums(

@@ -67,8 +67,16 @@ from quoting.glft import (
 from quoting.fill_prediction import ReachModel, depth_bps, reach_probability
 from quoting.lead_lag_shift import LeadLagShift, lead_lag_fair_value, leader_log_returns, leader_pulls
 from quoting.hawkes_intensity import HawkesIntensity, expected_multiplier, intensity_multipliers
-from validation.backtest import BacktestConfig, book_intensity_multipliers, run_backtest, taker_order_times
-from validation.last_result import reused
+from validation.backtest import (
+    BacktestConfig,
+    book_intensity_multipliers,
+    market_tape,
+    run_backtest,
+    taker_order_times,
+)
+from validation.fold_data import derived
+from data_lake.units import HOUR_MS, MINUTE_MS, SECOND_MS
+from data_lake.fees import MAKER_FEE_BPS
 
 Market = Mapping[str, pl.DataFrame]
 """One coin's lake frames over one window: ``trades``, ``book``, ``features``, ``markouts`` (and ``leader_mids``)."""
@@ -77,8 +85,6 @@ LEADER_MIDS = "leader_mids"
 
 BASELINE = "baseline"
 BPS = 1e-4
-MINUTE_MS = 60_000
-SECOND_MS = 1_000
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,7 @@ class VariantConfig:
     """Baseline CARA risk aversion, per unit of quote currency."""
     min_spread_bps: float = 0.0
     """Floor on the full GLFT spread (ask - bid before fees), bps of mid."""
-    maker_fee_bps: float = 1.5
+    maker_fee_bps: float = MAKER_FEE_BPS
     regime_gamma_mult: tuple[float, float, float] = (1.0, 3.0, 10.0)
     """gamma multiplier of the calm, volatile and cascade HMM regimes."""
     pull_threshold: float = 0.5
@@ -209,9 +215,9 @@ class _Base:
     params: dict[str, float]
 
 
-def _mids(book: pl.DataFrame) -> pl.DataFrame:
-    """:func:`mid_series`, once per fold slice (:func:`validation.last_result.reused`)."""
-    return reused("mids", (book,), (), lambda: mid_series(book))
+def _mids(data: Market) -> pl.DataFrame:
+    """:func:`mid_series` of ``data``'s book, once per fold part (:func:`validation.fold_data.derived`)."""
+    return derived(data, "mids", (), lambda: mid_series(data["book"]))
 
 
 def tick_size(mid: float, rules: AssetRules) -> float:
@@ -253,7 +259,7 @@ def fit_kappa(train: Market, tick: float, config: VariantConfig) -> tuple[FitRes
     for the time the train book covers (:class:`calibration.coverage.Coverage`: gaps in the capture excluded)."""
     book = train["book"]
     trades = train["trades"]
-    orders = reused("orders", (trades, book), (tick,), lambda: taker_orders(trades, book, tick_size=tick))
+    orders = derived(train, "orders", (tick,), lambda: taker_orders(trades, book, tick_size=tick))
     depth = orders["depth_ticks"].drop_nulls()
     d0 = float(((book["ask_px_1"] - book["bid_px_1"]) / 2 / tick).median())
     deepest = float(depth.quantile(0.999)) if depth.len() else d0 + 1.0
@@ -274,7 +280,7 @@ def train_adverse_bps(train: Market, end_ms: int, horizon_ms: int) -> pl.DataFra
 
 
 def _base(train: Market, config: VariantConfig, sigma: Callable[[Market, int], float]) -> _Base:
-    mids = _mids(train["book"])["mid"]
+    mids = _mids(train)["mid"]
     if mids.len() == 0:  # a trades-only window: no mid to measure depth, size or sigma against
         raise InsufficientSamples("book_mid", 0, 1)
     _, end = _window(train)
@@ -350,7 +356,7 @@ def train_reach_events(train: Market, config: VariantConfig) -> pl.DataFrame:
     """:func:`calibration.fill_probability.reach_events` over the train window at the backtest's tau and latency."""
     book, trades = train["book"], train["trades"]
     key = (config.backtest.fill_prob_horizon_ms, config.latency_ms)
-    return reused("reach_events", (book, trades), key, lambda: reach_events(
+    return derived(train, "reach_events", key, lambda: reach_events(
         book, trades, _window(train), config.backtest.fill_prob_horizon_ms, config.latency_ms
     ))
 
@@ -602,8 +608,8 @@ def fit_leader_shift(train: Market, config: VariantConfig, end_ms: int) -> Leade
     leaders = train.get(LEADER_MIDS)
     if leaders is None or leaders.height == 0:
         raise NoLeadLag("no leader mids in the train window (no leader configured for this coin, or none captured)")
-    window = (max(end_ms - round(config.lead_lag_fit_hours * 3_600_000), _window(train)[0]), end_ms)
-    follower = _mids(train["book"]).select("time", "mid")
+    window = (max(end_ms - round(config.lead_lag_fit_hours * HOUR_MS), _window(train)[0]), end_ms)
+    follower = _mids(train).select("time", "mid")
     by_leader = {str(name): frame.select("time", "mid").sort("time")
                  for (name,), frame in leaders.partition_by("leader", as_dict=True, maintain_order=True).items()}
     fits = {name: fit_lead_lag(frame, follower, window, config.lead_lag) for name, frame in by_leader.items()}
@@ -765,10 +771,11 @@ def simulate_fitted(
     result = run_backtest(
         test["book"], test["trades"], fitted.model, fitted.policy, config.backtest, beliefs,
         fitted.adverse_bps_by_regime, fitted.regime_names, fitted.reach, policy_leader_mids(test, fitted.policy),
+        tape=market_tape(test),
     )
     return VariantOutcome(
         fitted=fitted,
-        fills=marked_fills(result.fills, test["book"], config.markout_horizon_ms),
+        fills=marked_fills(result.fills, test, config.markout_horizon_ms),
         quotes=quote_outcomes(fitted, beliefs, result.equity, test, (start, end), config),
         period_pnl=period_pnl(result.equity, start, end, config.period_ms),
         beliefs=beliefs,
@@ -789,9 +796,10 @@ def policy_leader_mids(data: Market, policy: QuotePolicy) -> pl.DataFrame | None
     return frame.filter(pl.col("leader") == policy.lead_lag.leader).select("time", "mid").sort("time")
 
 
-def marked_fills(fills: pl.DataFrame, book: pl.DataFrame, horizon_ms: int) -> pl.DataFrame:
-    """Backtest fills with realised markouts, ``realised_adverse_bps`` and per-fill ``pnl`` (quote currency)."""
-    marked = markouts(fills, _mids(book), horizons_ms=(horizon_ms,), adverse_horizon_ms=horizon_ms)
+def marked_fills(fills: pl.DataFrame, data: Market, horizon_ms: int) -> pl.DataFrame:
+    """Backtest fills with realised markouts against ``data``'s mids, ``realised_adverse_bps`` and per-fill ``pnl``
+    (quote currency)."""
+    marked = markouts(fills, _mids(data), horizons_ms=(horizon_ms,), adverse_horizon_ms=horizon_ms)
     return marked.with_columns(
         realised_adverse_bps=pl.col("adverse_selection_bps"),
         pnl=pl.col(f"net_{horizon_ms}ms_bps") * BPS * pl.col("mid_at_fill") * pl.col("sz"),
@@ -833,7 +841,7 @@ def quote_outcomes(
     tau_ms, latency_ms = fitted.reach.horizon_ms, fitted.reach.latency_ms
     start, end = window
     starts = start + tau_ms * np.arange(max((end - start - latency_ms) // tau_ms, 0), dtype=np.int64)
-    book = reused("sorted_book", (test["book"],), (), lambda: test["book"].sort("time"))
+    book = derived(test, "sorted_book", (), lambda: test["book"].sort("time"))
     book_rows = mid_index(book["time"].to_numpy(), starts)
     belief_rows = _asof_rows(beliefs["time"].to_numpy(), starts)
     inventory_rows = _asof_rows(equity["time"].to_numpy(), starts)

@@ -19,9 +19,9 @@ from typing import Generic, Literal, TypeVar
 import polars as pl
 
 from calibration.coverage import MAX_GAP_MS, covered_intervals
+from data_lake.units import DAY_MS
+from validation.fold_data import FoldData
 
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
 DEFAULT_TRAIN_MS = 60 * DAY_MS
 DEFAULT_TEST_MS = 7 * DAY_MS
 
@@ -126,11 +126,11 @@ def slice_fold(frame: pl.DataFrame, fold: Fold, part: Part, time_col: str = "tim
 
 def slice_window(
     data: Mapping[str, pl.DataFrame], window: tuple[int, int], time_cols: Mapping[str, str] | None = None
-) -> dict[str, pl.DataFrame]:
+) -> FoldData:
     """Every frame cut to the half-open ``window`` as :func:`slice_data` cuts a fold's part (``time_cols`` names a
-    frame's known-at column)."""
+    frame's known-at column), in a :class:`FoldData` that keeps what the variants derive from them."""
     cols = time_cols or {}
-    return {name: _slice(frame, window, cols.get(name, "time")) for name, frame in data.items()}
+    return FoldData({name: _slice(frame, window, cols.get(name, "time")) for name, frame in data.items()})
 
 
 def _slice(frame: pl.DataFrame, window: tuple[int, int], time_col: str) -> pl.DataFrame:
@@ -155,7 +155,7 @@ class FoldResult(Generic[P, R]):
 
 def slice_data(
     data: Mapping[str, pl.DataFrame], fold: Fold, part: Part, time_cols: Mapping[str, str] | None = None
-) -> dict[str, pl.DataFrame]:
+) -> FoldData:
     """:func:`slice_fold` of every frame; ``time_cols`` names a frame's known-at column when it is not ``time``."""
     return slice_window(data, fold.window(part), time_cols)
 
@@ -163,12 +163,13 @@ def slice_data(
 def run_walk_forward(
     folds: Sequence[Fold],
     data: Mapping[str, pl.DataFrame],
-    fit: Callable[[dict[str, pl.DataFrame]], P],
-    evaluate: Callable[[P, dict[str, pl.DataFrame], Fold], R],
+    fit: Callable[[FoldData], P],
+    evaluate: Callable[[P, FoldData, Fold], R],
     *,
     time_cols: Mapping[str, str] | None = None,
 ) -> list[FoldResult[P, R]]:
-    """Per fold: ``params = fit(train slices)``, then ``evaluate(params, test slices, fold)``.
+    """Per fold: ``params = fit(train slices)``, then ``evaluate(params, test slices, fold)``; each part's
+    :class:`FoldData` (and what was derived from it) is released when the fold is done.
 
     The fit sees only rows of ``[train_start_ms, train_end_ms)`` and the evaluation only rows of
     ``[test_start_ms, test_end_ms)``; errors (e.g. ``InsufficientSamples``) propagate to the caller.

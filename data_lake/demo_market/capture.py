@@ -12,11 +12,10 @@ import numpy as np
 import polars as pl
 
 from data_lake.demo_market.book import LevelProfile
-from data_lake.demo_market.config import MS_PER_DAY, DemoMarketConfig
+from data_lake.demo_market.config import DemoMarketConfig
 from data_lake.demo_market.frames import FRAME_SCHEMA, bbo_frames, ctx_frames, l2book_frames, trades_frames
 from data_lake.demo_market.market import DemoMarket, bid_ticks_at
-
-MS_PER_HOUR = 3_600_000
+from data_lake.units import DAY_MS, HOUR_MS
 
 
 def hourly_series(config: DemoMarketConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -37,8 +36,8 @@ def day_frames(
     rng: np.random.Generator,
 ) -> pl.DataFrame:
     """Every frame with exchange time in the ``day``-th simulated day, sorted by (time, rank)."""
-    day_start = config.start_ms + day * MS_PER_DAY
-    day_end = day_start + MS_PER_DAY
+    day_start = config.start_ms + day * DAY_MS
+    day_end = day_start + DAY_MS
     trades = market.trades.filter(pl.col("time").is_between(day_start, day_end, closed="left"))
     frames = [
         trades_frames(config, trades) if trades.height else pl.DataFrame(schema=FRAME_SCHEMA),
@@ -69,7 +68,7 @@ def _l2book(
     day_end: int,
     rng: np.random.Generator,
 ) -> pl.DataFrame:
-    count = int(MS_PER_DAY / config.book_interval_ms) + 1
+    count = int(DAY_MS / config.book_interval_ms) + 1
     gaps = config.book_interval_ms + np.rint(rng.exponential(config.book_jitter_mean_ms, count)).astype(np.int64)
     time = day_start + int(rng.integers(0, config.book_interval_ms)) + np.cumsum(gaps) - gaps[0]
     time = time[time < day_end]
@@ -85,21 +84,21 @@ def _ctx(
     day_end: int,
     rng: np.random.Generator,
 ) -> pl.DataFrame:
-    count = int(MS_PER_DAY / (config.ctx_interval_ms - config.ctx_jitter_ms)) + 1
+    count = int(DAY_MS / (config.ctx_interval_ms - config.ctx_jitter_ms)) + 1
     gaps = config.ctx_interval_ms + rng.integers(-config.ctx_jitter_ms, config.ctx_jitter_ms + 1, count)
     time = day_start + int(rng.integers(0, config.ctx_interval_ms)) + np.cumsum(gaps) - gaps[0]
     time = time[time < day_end]
     n = len(time)
     bid = bid_ticks_at(market.mids, time)
-    hour = (time - config.start_ms) // MS_PER_HOUR
-    anchors = config.start_ms + np.arange(len(hourly["open_interest"])) * MS_PER_HOUR
+    hour = (time - config.start_ms) // HOUR_MS
+    anchors = config.start_ms + np.arange(len(hourly["open_interest"])) * HOUR_MS
     open_interest = np.interp(time, anchors, hourly["open_interest"])
     half = config.spread_ticks / 2
     oracle = np.rint(bid + half + 1.5 * rng.standard_normal(n)).astype(np.int64)
     impact_bid = bid - (rng.geometric(0.6, n) - 1)
     impact_ask = bid + config.spread_ticks + (rng.geometric(0.6, n) - 1)
     premium = ((impact_bid + impact_ask) / 2 - oracle) / oracle
-    prev_day = bid_ticks_at(market.mids, np.maximum(time - MS_PER_DAY, config.start_ms))
+    prev_day = bid_ticks_at(market.mids, np.maximum(time - DAY_MS, config.start_ms))
     day_ntl, day_base = _rolling_day_volumes(market.trades, time)
     fields = {
         "funding": hourly["funding"][hour],
@@ -123,5 +122,5 @@ def _rolling_day_volumes(trades: pl.DataFrame, time_ms: np.ndarray) -> tuple[np.
     notional = np.concatenate([[0], np.cumsum(trades["px_ticks"].to_numpy() * trades["sz_lots"].to_numpy())])
     base = np.concatenate([[0], np.cumsum(trades["sz_lots"].to_numpy())])
     upper = np.searchsorted(trade_time, time_ms, side="right")
-    lower = np.searchsorted(trade_time, time_ms - MS_PER_DAY, side="right")
+    lower = np.searchsorted(trade_time, time_ms - DAY_MS, side="right")
     return notional[upper] - notional[lower], base[upper] - base[lower]

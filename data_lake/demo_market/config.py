@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MS_PER_DAY = 86_400_000
-MS_PER_MINUTE = 60_000
+from data_lake.units import DAY_MS, MINUTE_MS
+
 REGIME_NAMES = ("calm", "volatile", "cascade")
 
 
@@ -93,7 +93,7 @@ class DemoMarketConfig:
             raise ValueError("tick finer than Hyperliquid allows (6 - szDecimals decimals)")
         if not 0 < self.start_price < self.max_price:
             raise ValueError(f"start price must be in (0, {self.max_price}) for a {self.tick} tick (5 sig. figures)")
-        if self.days < 1 or MS_PER_MINUTE % self.block_ms:
+        if self.days < 1 or MINUTE_MS % self.block_ms:
             raise ValueError("days must be >= 1 and block_ms must divide a minute")
         if self.spread_ticks < 1 or self.n_makers < 1:
             raise ValueError("spread_ticks and n_makers must be >= 1")
@@ -132,7 +132,7 @@ class DemoMarketConfig:
 
     @property
     def end_ms(self) -> int:
-        return self.start_ms + self.days * MS_PER_DAY
+        return self.start_ms + self.days * DAY_MS
 
     @property
     def order_rate_per_s(self) -> float:

@@ -22,9 +22,7 @@ from typing import Any
 import numpy as np
 
 from data_lake.demo_market.config import DemoMarketConfig
-
-MAKER_FEE_BPS = 1.5
-"""Hyperliquid's base-tier maker fee (0.015 %) in bps, paid on every maker fill."""
+from data_lake.fees import MAKER_FEE_BPS
 
 EDGE_DEPTHS_BPS: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0, 8.0)
 """Quote depths from the mid (bps) at which the truth states the edge: the range a small maker quotes in."""

@@ -8,13 +8,15 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from data_lake.demo_market.config import MS_PER_DAY, MS_PER_MINUTE, DemoMarketConfig
+from data_lake.demo_market.config import DemoMarketConfig
 from data_lake.demo_market.hawkes import simulate_hawkes
 from data_lake.demo_market.identities import hex_strings
 from data_lake.demo_market.price_path import lagged_response, simulate_bid_changes
 from data_lake.demo_market.regimes import simulate_regime_path
 from data_lake.demo_market.streams import Stream, stream
 from data_lake.demo_market.taker_flow import assign_takers, draw_orders, sweep_prints
+from data_lake.units import DAY_MS, MINUTE_MS
+
 
 @dataclass(frozen=True, eq=False)
 class DemoMarket:
@@ -55,12 +57,12 @@ def simulate(config: DemoMarketConfig, leader: DemoMarket | None = None) -> Demo
     """Run the model: regimes, Hawkes taker orders, informed jumps, the displayed book path and the sweeps; a coin
     with a ``leader`` also follows that coin's simulated market (same start, days and block clock)."""
     response = _leader_response(config, leader)
-    n_minutes = config.days * MS_PER_DAY // MS_PER_MINUTE
+    n_minutes = config.days * DAY_MS // MINUTE_MS
     transition = np.asarray(config.transition_per_minute)
     regime_path = simulate_regime_path(
         transition, config.stationary_distribution, n_minutes, stream(config.seed, Stream.REGIMES)
     )
-    horizon_s = config.days * MS_PER_DAY / 1000 - 0.001
+    horizon_s = config.days * DAY_MS / 1000 - 0.001
     mu, alpha, beta = config.hawkes_mu_per_s, config.hawkes_alpha_per_s, config.hawkes_beta_per_s
     times_s = simulate_hawkes(mu, alpha, beta, horizon_s, stream(config.seed, Stream.HAWKES))
     orders = draw_orders(config, times_s, regime_path, stream(config.seed, Stream.ORDERS))
@@ -75,7 +77,7 @@ def simulate(config: DemoMarketConfig, leader: DemoMarket | None = None) -> Demo
     )
     mids = _mids_frame(config, change_blocks, change_bids)
     regimes = pl.DataFrame(
-        {"time": config.start_ms + np.arange(n_minutes, dtype=np.int64) * MS_PER_MINUTE, "state": regime_path}
+        {"time": config.start_ms + np.arange(n_minutes, dtype=np.int64) * MINUTE_MS, "state": regime_path}
     )
 
     prints_rng = stream(config.seed, Stream.PRINTS)
@@ -110,7 +112,7 @@ def _informed_jump_blocks(config: DemoMarketConfig, orders: pl.DataFrame) -> np.
     """Block in which each informed order's jump becomes visible; -1 if uninformed or after the simulated span."""
     jump_ms = (orders["time_s"] + orders["jump_delay_s"]).to_numpy() * 1000
     block = np.ceil(np.nan_to_num(jump_ms, nan=-1.0) / config.block_ms).astype(np.int64)
-    n_blocks = config.days * MS_PER_DAY // config.block_ms
+    n_blocks = config.days * DAY_MS // config.block_ms
     return np.where(orders["informed"].to_numpy() & (block < n_blocks), block, -1)
 
 
@@ -124,7 +126,7 @@ def _impacts(config: DemoMarketConfig, orders: pl.DataFrame) -> tuple[np.ndarray
     delay_s = stream(config.seed, Stream.IMPACT).uniform(low, high, orders.height)
     block = np.ceil((orders["time_s"].to_numpy() + delay_s) * 1000 / config.block_ms).astype(np.int64)
     size = orders["side"].to_numpy() * impact * (config.half_spread + orders["reach"].to_numpy())
-    keep = (impact > 0) & (block < config.days * MS_PER_DAY // config.block_ms)
+    keep = (impact > 0) & (block < config.days * DAY_MS // config.block_ms)
     return block[keep], size[keep]
 
 

@@ -26,12 +26,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from data_lake.demo_market.config import MS_PER_DAY, DemoMarketConfig
+from data_lake.demo_market.config import DemoMarketConfig
 from data_lake.demo_market.market import DemoMarket, simulate
 from data_lake.demo_market.raw_writer import write_raw
 from data_lake.demo_market.truth import TRUTH_DIR, write_truth
 from data_lake.importers import write_info_snapshot
 from data_lake.parsers.snapshots import dex_of
+from data_lake.units import DAY_MS
 
 UNIVERSE_TRUTH_FILE = "_universe.json"
 LIGHT_CAPTURE: dict[str, Any] = {
@@ -86,7 +87,7 @@ def coin_config(spec: UniverseCoin, seed: int, start: dt.date, days: int = 1) ->
         **LIGHT_CAPTURE,
     )
     mean_levels = 1 / (1 - math.exp(-base.kappa_per_price * base.tick))
-    prints_per_day = base.order_rate_per_s * MS_PER_DAY / 1000 * mean_levels
+    prints_per_day = base.order_rate_per_s * DAY_MS / 1000 * mean_levels
     mean_size = spec.volume_quote_per_day / (prints_per_day * spec.start_price)
     median = mean_size / math.exp(base.print_size_sigma**2 / 2)
     return dataclasses.replace(base, print_size_median=median)
@@ -110,7 +111,7 @@ def universe_snapshots(configs: Sequence[DemoMarketConfig]) -> list[tuple[dict[s
 def _realised(market: DemoMarket) -> dict[str, float | int]:
     """Realised daily notional volume (quote), time-averaged spread (bps, 1 min grid) and distinct makers."""
     c, trades = market.config, market.trades
-    grid = c.start_ms + np.arange(0, c.days * MS_PER_DAY, 60_000)
+    grid = c.start_ms + np.arange(0, c.days * DAY_MS, 60_000)
     spread_bps = c.spread_ticks * c.tick / market.mid_at(grid) * 1e4
     makers = trades.select(pl.when(pl.col("side") > 0).then(pl.col("seller")).otherwise(pl.col("buyer")))
     return {

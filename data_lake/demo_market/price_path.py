@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from data_lake.demo_market.config import MS_PER_DAY, MS_PER_MINUTE, DemoMarketConfig
+from data_lake.demo_market.config import DemoMarketConfig
+from data_lake.units import DAY_MS, MINUTE_MS
 
 
 def simulate_bid_changes(
@@ -35,8 +36,8 @@ def simulate_bid_changes(
     """
     impact_blocks = np.empty(0, np.int64) if impact_blocks is None else impact_blocks
     impact_sizes = np.empty(0) if impact_sizes is None else impact_sizes
-    blocks_per_day = MS_PER_DAY // config.block_ms
-    blocks_per_minute = MS_PER_MINUTE // config.block_ms
+    blocks_per_day = DAY_MS // config.block_ms
+    blocks_per_minute = MINUTE_MS // config.block_ms
     sigma_log_per_block = np.asarray(config.sigma_bps_per_sqrt_s) * 1e-4 * math.sqrt(config.block_ms / 1000)
     ticks_per_price = 10**config.tick_decimals
     log_price = math.log(config.start_price)

@@ -10,16 +10,16 @@ import numpy as np
 import polars as pl
 
 from data_lake.demo_market.book import level_profile
-from data_lake.demo_market.capture import MS_PER_HOUR, day_frames, hourly_series
-from data_lake.demo_market.config import MS_PER_DAY, DemoMarketConfig
+from data_lake.demo_market.capture import day_frames, hourly_series
+from data_lake.demo_market.config import DemoMarketConfig
 from data_lake.demo_market.market import DemoMarket, simulate
 from data_lake.demo_market.streams import Stream, stream
 from data_lake.demo_market.truth import write_truth
 from data_lake.demo_market.wire import envelope_lines
 from data_lake.raw_zone import raw_path, write_lines
+from data_lake.units import DAY_MS, HOUR_MS, NS_PER_MS
 
 SOURCE = "ws"
-NS_PER_MS = 1_000_000
 LINES_SCHEMA = {"recv_ns": pl.Int64, "line": pl.String}
 
 
@@ -75,7 +75,7 @@ def write_raw(market: DemoMarket, raw_root: str | Path) -> list[Path]:
         last_recv_ns = int(recv_ns[-1])
         day_lines = pl.DataFrame({"recv_ns": recv_ns, "line": envelope_lines(recv_ns, frames["frame"])})
         lines = pl.concat([pending, day_lines])
-        day_end_ns = (config.start_ms + (day + 1) * MS_PER_DAY) * NS_PER_MS
+        day_end_ns = (config.start_ms + (day + 1) * DAY_MS) * NS_PER_MS
         written += _write_hours(config, lines.filter(pl.col("recv_ns") < day_end_ns), raw_root)
         pending = lines.filter(pl.col("recv_ns") >= day_end_ns)
     return written
@@ -91,11 +91,11 @@ def _receive_times(
 
 
 def _write_hours(config: DemoMarketConfig, lines: pl.DataFrame, raw_root: str | Path) -> list[Path]:
-    hour_index = lines["recv_ns"].to_numpy() // (MS_PER_HOUR * NS_PER_MS)
+    hour_index = lines["recv_ns"].to_numpy() // (HOUR_MS * NS_PER_MS)
     bounds = np.flatnonzero(np.diff(hour_index)) + 1
     written = []
     for start, stop in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(hour_index)]]), strict=True):
-        hour_start = dt.datetime.fromtimestamp(int(hour_index[start]) * MS_PER_HOUR / 1000, tz=dt.UTC)
+        hour_start = dt.datetime.fromtimestamp(int(hour_index[start]) * HOUR_MS / 1000, tz=dt.UTC)
         path = raw_path(raw_root, SOURCE, hour_start.date(), hour_start.hour, config.coin)
         written.append(write_lines(path, lines["line"][int(start) : int(stop)].to_list()))
     return written

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from data_lake.demo_market.config import MS_PER_MINUTE, DemoMarketConfig
+from data_lake.demo_market.config import DemoMarketConfig
 from data_lake.demo_market.identities import hex_strings, unique_tids
+from data_lake.units import MINUTE_MS
 
 TAKER_POOL = 400
 
@@ -21,7 +22,7 @@ def draw_orders(
 ) -> pl.DataFrame:
     """One row per taker order: exact Hawkes time, exchange time (ms, the next ms), side, reach, regime, informed."""
     n = len(times_s)
-    regime = regime_path[(times_s * 1000 // MS_PER_MINUTE).astype(np.int64)]
+    regime = regime_path[(times_s * 1000 // MINUTE_MS).astype(np.int64)]
     reach = rng.exponential(1 / config.kappa_per_price, n)
     informed = rng.random(n) < np.asarray(config.informed_prob)[regime]
     low, high = config.informed_delay_s

@@ -16,8 +16,8 @@ from data_lake.parsers.decode import decimal, iso_to_ns, side_sign
 from data_lake.contract import tid_from_text
 from data_lake.parsers.ids import derived_tid, hash_prefix
 from data_lake.parsers.records import PROVENANCE_COLUMNS, Records, candidate, explode_items, quarantined
+from data_lake.units import NS_PER_MS
 
-NS_PER_MS = 1_000_000
 PAIR_KEY = ("coin", "time", "tid")
 
 

@@ -12,8 +12,7 @@ from data_lake.contract import tid_from_text
 from data_lake.parsers.decode import decimal, side_sign
 from data_lake.parsers.ids import derived_tid, hash_prefix
 from data_lake.parsers.records import Records, candidate, explode_items
-
-NS_PER_MS = 1_000_000
+from data_lake.units import NS_PER_MS
 
 
 def with_tids(df: pl.DataFrame, *keys: pl.Expr) -> pl.DataFrame:

@@ -1,0 +1,21 @@
+"""Time units, in one place: the lake's times are UTC epoch milliseconds, so durations are integer ms; the raw
+zone's receive times are epoch nanoseconds; the Hawkes fits work in (float) seconds.
+
+Every package may import this module (it imports nothing); a module that needs one of these durations imports
+it from here rather than restating the number.
+"""
+
+from __future__ import annotations
+
+SECOND_MS = 1_000
+MINUTE_MS = 60 * SECOND_MS
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+
+NS_PER_MS = 1_000_000
+"""Nanoseconds per millisecond: raw-zone receive times (ns) to lake times (ms)."""
+HOUR_NS = HOUR_MS * NS_PER_MS
+
+HOUR_S = HOUR_MS / SECOND_MS
+"""An hour in seconds, as a float: the Hawkes fits' time unit is the second."""
+DAY_S = DAY_MS / SECOND_MS
