@@ -190,3 +190,18 @@ def test_diagnose_prints_the_latest_verdicts_largest_weakness_first(lake: Lake, 
     assert "no component verdicts for NICHE" in capsys.readouterr().err
     assert main(["diagnose", "--coin", "DEMO", "--date", "2025-12-31", "--lake", lake.root]) == 1
     assert f"days with verdicts: {DAY1}, {DAY2}" in capsys.readouterr().err
+
+
+def test_the_regime_row_reports_the_regime_component_that_helps() -> None:
+    """Blending gamma by regime does not help; quoting only in the states with a train edge does: the regime row
+    says add, naming +regime_pull, with both counted as trials."""
+    trials = (BASELINE, "+hmm_blending", "+regime_pull")
+    additions = addition_evidence({"+hmm_blending": hand_verdict(0.6), "+regime_pull": hand_verdict(1e-6)}, trials)
+    assert additions["+regime_pull"].n_trials == 2
+    rows = {v.diagnosis.component: v for v in component_verdicts(UNTOUCHED | {"hmm_blending": failing()}, additions,
+                                                                  ALPHA)}
+    assert (rows["hmm_blending"].verdict, rows["hmm_blending"].addition.variant) == ("add", "+regime_pull")
+    useless = addition_evidence({"+hmm_blending": hand_verdict(0.6), "+regime_pull": hand_verdict(0.7)}, trials)
+    rows = {v.diagnosis.component: v for v in component_verdicts(UNTOUCHED | {"hmm_blending": failing()}, useless,
+                                                                  ALPHA)}
+    assert (rows["hmm_blending"].verdict, rows["hmm_blending"].addition.variant) == ("no fix", "+hmm_blending")

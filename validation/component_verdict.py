@@ -7,9 +7,12 @@ only if the improvement is significant. Its diagnosis table, one row each here:
 |---|---|---|
 | volatility | bipower variation | ``+bipower`` |
 | fill rate | Hawkes intensity | ``+hawkes`` |
-| regime clearly mattered | HMM regime blending | ``+hmm_blending`` |
+| regime clearly mattered | HMM regime blending | ``+hmm_blending``, ``+regime_pull`` |
 | adverse selection blindsided you | VPIN / toxicity | ``+vpin_widening`` |
 | cross-asset correlation hurt you | a lead-lag estimator | ``+lead_lag`` |
+
+The regime row has two regime components, blending gamma by regime and quoting only in the states whose training
+edge says so; it reports the one that helps most (both are trials of the multiple-testing adjustment).
 
 Per row, from one walk-forward run (the same run object the ``walk_forward`` table is written from):
 (a) "simple fails": :mod:`validation.prediction_checks` on the BASELINE's out-of-sample predictions over the
@@ -69,6 +72,8 @@ class Diagnosis:
 
     component: str
     prediction: str
+    alternatives: tuple[str, ...] = ()
+    """Other variants that target the same weakness; the row reports the one that helps most (all are trials)."""
 
     @property
     def variant(self) -> str:
@@ -78,7 +83,7 @@ class Diagnosis:
 DIAGNOSES = (
     Diagnosis("bipower", "volatility"),
     Diagnosis("hawkes", "fill rate"),
-    Diagnosis("hmm_blending", "regime"),
+    Diagnosis("hmm_blending", "regime", alternatives=("+regime_pull",)),
     Diagnosis("vpin_widening", "adverse selection"),
     Diagnosis("lead_lag", "cross-asset (leader moves)"),
 )
@@ -191,12 +196,23 @@ def component_verdicts(
     variant name; a component without its variant is untested with the reason."""
     rows = []
     for d in diagnoses:
-        missing = f"no {d.variant} variant ran in the walk-forward"
-        addition = additions.get(d.variant, AdditionEvidence(d.variant, untested=missing))
+        addition = _best_addition(d, additions, alpha)
         verdict, reason = decide(simple[d.component], addition, alpha)
         rows.append((d, simple[d.component], addition, verdict, reason))
     ordered = sorted(rows, key=lambda row: _weakness_key(row[1]))
     return [ComponentVerdict(k, *row) for k, row in enumerate(ordered, 1)]
+
+
+def _best_addition(d: Diagnosis, additions: Mapping[str, AdditionEvidence], alpha: float) -> AdditionEvidence:
+    """The row's addition: among its variant and alternatives that ran, the helping one with the smallest adjusted
+    p, else the first tested one (the primary variant first); untested with the reason when none ran."""
+    found = [additions[v] for v in (d.variant, *d.alternatives) if v in additions]
+    if not found:
+        return AdditionEvidence(d.variant, untested=f"no {d.variant} variant ran in the walk-forward")
+    helping = [a for a in found if a.helps(alpha)]
+    if helping:
+        return min(helping, key=lambda a: a.adjusted_p)
+    return next((a for a in found if not a.untested), found[0])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -276,6 +292,7 @@ def diagnose_run(
     by_variant = refused_additions(run) | addition_evidence(run.verdicts, run.trials, _same_as(run))
     named = _variants_by_component(run)
     additions = {wanted: by_variant[actual] for wanted, actual in named.items() if actual in by_variant}
+    additions |= {v: by_variant[v] for d in DIAGNOSES for v in d.alternatives if v in by_variant}
     return component_verdicts(simple, additions, run.alpha)
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from validation.candidate import CANDIDATE, fit_candidate
 from validation.hawkes_variant import HAWKES, fit_hawkes
+from validation.regime_pull_variant import REGIME_PULL, fit_regime_pull
 from validation.variants import ABLATIONS, Market, Variant, VariantConfig, VariantOutcome, simulate_fitted
 
 VARIANTS: dict[str, Variant] = {
     **ABLATIONS,
     HAWKES: Variant(HAWKES, "A and the fill probability scaled by the taker-order Hawkes intensity", fit_hawkes,
                     optional=True),
+    REGIME_PULL: Variant(REGIME_PULL, "quote only in the HMM states whose train net edge after fees says so",
+                         fit_regime_pull, optional=True),
     CANDIDATE: Variant(
         CANDIDATE,
         "the promoted policy: bipower sigma, HMM-blended gamma and floors, kappa-SE widening, quote only in states "
