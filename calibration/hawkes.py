@@ -263,7 +263,7 @@ def make_design(observed: Observed, hour_bin: NDArray[np.int64]) -> Design:
     n_bins = int(hour_bin.max()) + 1
     if n_bins == 1:
         exposure = np.array([observed.covered_s])
-        bins = np.zeros(observed.t.size, np.int64)
+        bins: NDArray[np.int64] = np.zeros(observed.t.size, np.int64)
     else:
         exposure = np.bincount(hour_bin, weights=observed.hour_exposure(), minlength=n_bins)
         bins = np.ascontiguousarray(hour_bin[observed.hours], dtype=np.int64)

@@ -77,7 +77,7 @@ def exponential_qq(
     tau = np.asarray(residuals, dtype=np.float64)
     m = min(n_quantiles, tau.size)
     probabilities = (np.arange(1, m + 1) - 0.5) / m
-    return -np.log1p(-probabilities), np.quantile(tau, probabilities)
+    return -np.log1p(-probabilities), np.asarray(np.quantile(tau, probabilities), dtype=np.float64)
 
 
 def bic(log_likelihood: float, n_params: int, n_events: int) -> float:

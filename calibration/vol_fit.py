@@ -19,6 +19,7 @@ rejects "no jump" at ``jump_alpha`` (Huang & Tauchen 2005; ``calibration.volatil
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -131,7 +132,7 @@ def _fit_segment(minutes: pl.DataFrame, min_minutes: int, jump_alpha: float, hac
         goodness_of_fit={
             "jump_alpha": jump_alpha,
             "hac_lags": float(hac_lags),
-            "returns_per_minute": float(minutes["n"].mean()),
+            "returns_per_minute": float(cast(float, minutes["n"].mean())),
         },
         warnings=_warnings(estimates, jump_alpha),
     )
