@@ -17,6 +17,8 @@ per side, the unit GLFT needs. For Poisson arrivals a quote at depth d is reache
 Estimation is by maximum likelihood on the orders, never by least squares on log intensities: the log-linear fit of
 hftbacktest's tutorial is biased by the log of small counts and by dropping empty levels
 (``tests/test_fill_intensity.py`` shows it), and hummingbot's volume-by-level curve is not an intensity at all.
+
+The model in the project's words, with its papers: ``docs/fill-intensity.md``.
 """
 
 from __future__ import annotations

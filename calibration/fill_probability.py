@@ -12,6 +12,8 @@ Per regime, :func:`fit_reach_curves` fits ``P(reach >= d) = 1 - exp(-exp(g(d)))`
 depth knots (binomial GLM on the knots' hat functions, complementary log-log link, statsmodels) to the counts over
 a grid of depths, each interval weighted by its causal regime belief, so that the belief-weighted blend of the
 regime curves is the prediction for a mixed belief.
+
+The model in the project's words, with its papers: ``docs/fill-intensity.md``.
 """
 
 from __future__ import annotations

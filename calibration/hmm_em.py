@@ -6,6 +6,8 @@ other cores are busy). Same algorithm (Rabiner 1989, Proc. IEEE 77(2):257-286, s
 defaults: flat start and transition priors, no mean prior, ``covars_prior`` 1e-2 and ``covars_weight`` 1, zero
 start or transition probabilities kept at zero, and the same stop rule (the E-step log-likelihood gained less than
 ``tol`` over the previous iteration, or ``n_iter`` iterations). Tests hold it to hmmlearn from the same starts.
+
+The model in the project's words, with its papers: ``docs/regimes.md``.
 """
 
 from __future__ import annotations

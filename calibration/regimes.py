@@ -7,6 +7,8 @@ typically the bar's log return (column 0, which orders the states) and the log o
 
 Only the forward (Hamilton) filter P(s_t | z_1..z_t) may feed a quoter or a backtest: hmmlearn's ``predict`` and
 ``predict_proba`` condition on the whole sequence, future included (hmmlearn issues #345, #355, #579).
+
+The model in the project's words, with its papers: ``docs/regimes.md``.
 """
 
 from __future__ import annotations

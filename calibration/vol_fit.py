@@ -14,6 +14,8 @@ Standard errors by the delta method from a Bartlett (Newey-West) long-run varian
 ``(y_m - v s_m) / mean(s)`` over the segment's minutes in time order. The jump distribution: quantiles of the
 minute's RV/BV with distribution-free order-statistic errors, and the share of minutes whose Huang-Tauchen test
 rejects "no jump" at ``jump_alpha`` (Huang & Tauchen 2005; ``calibration.volatility``).
+
+The model in the project's words, with its papers: ``docs/volatility.md``.
 """
 
 from __future__ import annotations

@@ -42,6 +42,8 @@ backtest's and the scoring's compiled loops run the very same arithmetic; :func:
 The records are ``NamedTuple``s, which numba compiles to plain structs (no reference counting per call): a
 :class:`GlftInputs` of what is fixed for a policy (built once per policy), and a :class:`RegimeBlend` of the
 belief-weighted values that change with the regime belief.
+
+The model in the project's words, with its papers: ``docs/glft.md``.
 """
 
 from __future__ import annotations
