@@ -1,5 +1,5 @@
 # smallfish: `make demo` runs the pipeline on the built-in demo market; `make test` runs the test suite;
-# `make check` is the quick loop (ruff, import contracts, the tests not marked slow).
+# `make check` is the quick loop (ruff, mypy, import contracts, the tests not marked slow).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -43,9 +43,10 @@ services:
 			postgresql redis-server >/dev/null; } || echo "services: apt-get failed; needs_services tests will skip"; \
 	fi
 
-# Style and the import contracts of pyproject.toml ([tool.ruff], [tool.importlinter]).
+# Style, types and the import contracts of pyproject.toml ([tool.ruff], [tool.mypy], [tool.importlinter]).
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 test: setup services lint

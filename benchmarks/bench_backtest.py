@@ -22,7 +22,7 @@ from numba import njit
 
 from data_lake.export_hftbacktest import hftbacktest_events
 from quoting.exchange_rules import AssetRules
-from quoting.glft import QUOTED, MarketModel, QuotePolicy, glft_quote_core
+from quoting.glft import QUOTED, GlftInputs, MarketModel, QuotePolicy, RegimeBlend, glft_quote_core
 from validation.backtest import BacktestConfig, run_backtest
 from data_lake.fees import MAKER_FEE_BPS, TAKER_FEE_BPS
 
@@ -78,9 +78,9 @@ def synthetic_week(days: float, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFra
 
 
 @njit
-def hftbacktest_glft(hbt, step_ns, sigma, kappa, kappa_se, arrival_rate, order_size, gamma, kappa_se_mult,
-                     min_spread_bps, maker_fee_bps, position_limit, sz_decimals, min_notional):
-    """hftbacktest loop quoting one bid and one ask through ``glft_quote_core``, re-quoting every ``step_ns``."""
+def hftbacktest_glft(hbt, step_ns, inputs, blend):
+    """hftbacktest loop quoting one bid and one ask through ``glft_quote_core`` (one regime: ``blend``), re-quoting
+    every ``step_ns``."""
     decisions = 0
     while hbt.elapse(step_ns) == 0:
         hbt.clear_inactive_orders(0)
@@ -90,9 +90,7 @@ def hftbacktest_glft(hbt, step_ns, sigma, kappa, kappa_se, arrival_rate, order_s
             continue
         decisions += 1
         bid_px, ask_px, bid_sz, ask_sz, _, _, _, bid_code, ask_code = glft_quote_core(
-            0.5 * (best_bid + best_ask), sigma, kappa, kappa_se, arrival_rate, order_size, hbt.position(0),
-            gamma, kappa_se_mult, min_spread_bps, maker_fee_bps, position_limit, False, 0.0, 0.0,
-            best_bid, best_ask, sz_decimals, False, min_notional,
+            inputs, blend, 0.5 * (best_bid + best_ask), hbt.position(0), 1.0, False, best_bid, best_ask, 0.0, 0.0,
         )
         bid_id = np.uint64(round(bid_px / depth.tick_size) * 2) if bid_code == QUOTED else np.uint64(0)
         ask_id = np.uint64(round(ask_px / depth.tick_size) * 2 + 1) if ask_code == QUOTED else np.uint64(0)
@@ -126,11 +124,8 @@ def run_hftbacktest(events: np.ndarray) -> tuple[float, int, float, float]:
     )
     start = time.perf_counter()
     hbt = ROIVectorMarketDepthBacktest([asset])
-    decisions = hftbacktest_glft(
-        hbt, BOOK_EVERY_MS * MS_NS, MODEL.sigma, MODEL.kappa, MODEL.kappa_se, MODEL.arrival_rate,
-        POLICY.order_size, POLICY.gamma_by_regime[0], POLICY.kappa_se_mult, POLICY.min_spread_bps_by_regime[0],
-        POLICY.maker_fee_bps, POLICY.position_limit, POLICY.rules.sz_decimals, POLICY.rules.min_notional,
-    )
+    calm = RegimeBlend(MODEL.sigma, POLICY.gamma_by_regime[0], POLICY.min_spread_bps_by_regime[0], POLICY.maker_fee_bps)
+    decisions = hftbacktest_glft(hbt, BOOK_EVERY_MS * MS_NS, GlftInputs.of(MODEL, POLICY), calm)
     elapsed = time.perf_counter() - start
     state = hbt.state_values(0)
     fills, position = state.num_trades, hbt.position(0)

@@ -17,6 +17,8 @@ per side, the unit GLFT needs. For Poisson arrivals a quote at depth d is reache
 Estimation is by maximum likelihood on the orders, never by least squares on log intensities: the log-linear fit of
 hftbacktest's tutorial is biased by the log of small counts and by dropping empty levels
 (``tests/test_fill_intensity.py`` shows it), and hummingbot's volume-by-level curve is not an intensity at all.
+
+The model in the project's words, with its papers: ``docs/fill-intensity.md``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import polars as pl
@@ -399,8 +401,8 @@ def fit_fill_intensity(
         warnings.append(f"kappa imprecise: SE {se_kappa:.3g} is {se_kappa / kappa:.0%} of the estimate")
 
     mid = orders.filter(pl.col(col).is_not_null())["mid"]
-    mid_ref = float(mid.mean())
-    if (mid.max() - mid.min()) / mid_ref > 0.05:
+    mid_ref = cast(float, mid.mean())
+    if (cast(float, mid.max()) - cast(float, mid.min())) / mid_ref > 0.05:
         warnings.append("mid moved more than 5% in the window: kappa unit conversions are approximate")
     per_px = {"bps": 1e4 / mid_ref, "ticks": 1.0 / tick_size, "px": 1.0}  # depth units per price unit
     kappa_px, se_kappa_px = kappa * per_px[unit], se_kappa * per_px[unit]
@@ -551,7 +553,7 @@ def hour_of_day_bars(start_ms: int, end_ms: int, *, bar_ms: int = 60_000) -> pl.
 
 
 def fit_fill_intensity_by_segment(
-    orders: pl.DataFrame, exposure_s: Mapping[Hashable, float], **fit_kwargs: object
+    orders: pl.DataFrame, exposure_s: Mapping[Hashable, float], **fit_kwargs: Any
 ) -> dict[Hashable, FitResult]:
     """:func:`fit_fill_intensity` per value of the orders' ``segment`` column (regime, hour of day, ...).
 

@@ -12,6 +12,8 @@ Per regime, :func:`fit_reach_curves` fits ``P(reach >= d) = 1 - exp(-exp(g(d)))`
 depth knots (binomial GLM on the knots' hat functions, complementary log-log link, statsmodels) to the counts over
 a grid of depths, each interval weighted by its causal regime belief, so that the belief-weighted blend of the
 regime curves is the prediction for a mixed belief.
+
+The model in the project's words, with its papers: ``docs/fill-intensity.md``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 import polars as pl
 import statsmodels.api as sm
 from numba import njit
+from numpy.typing import NDArray
 
 from calibration.fit_result import InsufficientSamples
 from calibration.mids import mid_index
@@ -99,7 +102,7 @@ def reach_events(
     window's end): ``time`` = t, ``mid``, ``bid_reach_bps`` and ``ask_reach_bps`` (-inf without a print)."""
     start, end = window
     n = max((end - start - latency_ms) // horizon_ms, 0)
-    times = start + horizon_ms * np.arange(n, dtype=np.int64)
+    times: NDArray[np.int64] = start + horizon_ms * np.arange(n, dtype=np.int64)
     book = book.select("time", "mid").filter(pl.col("mid") > 0).sort("time", maintain_order=True)
     rows = mid_index(book["time"].to_numpy(), times)
     keep = rows >= 0

@@ -22,6 +22,8 @@ should still be merged first (:func:`merge_ties`); ties between distinct orders 
 Likelihood and derivatives use the recursions of Ozaki (1979, Ann. Inst. Stat. Math. 31:145-155):
 A_i = Σ_{t_j<t_i} e^{-β(t_i - t_j)}, B_i = Σ (t_i - t_j) e^{..}, C_i = Σ (t_i - t_j)^2 e^{..}, all O(N).
 The score follows the convention of the tick library (X-DataInitiative; Bacry et al. 2017, arXiv 1707.03003).
+
+The model in the project's words, with its papers: ``docs/hawkes.md``.
 """
 
 from __future__ import annotations
@@ -263,7 +265,7 @@ def make_design(observed: Observed, hour_bin: NDArray[np.int64]) -> Design:
     n_bins = int(hour_bin.max()) + 1
     if n_bins == 1:
         exposure = np.array([observed.covered_s])
-        bins = np.zeros(observed.t.size, np.int64)
+        bins: NDArray[np.int64] = np.zeros(observed.t.size, np.int64)
     else:
         exposure = np.bincount(hour_bin, weights=observed.hour_exposure(), minlength=n_bins)
         bins = np.ascontiguousarray(hour_bin[observed.hours], dtype=np.int64)

@@ -85,7 +85,7 @@ class Design:
     def n_bins(self) -> int:
         return int(self.exposure.size)
 
-    def loglik_gradient(self, mu: NDArray, alpha: NDArray, beta: float) -> tuple[float, NDArray[np.float64]]:
+    def loglik_gradient(self, mu: ArrayLike, alpha: ArrayLike, beta: float) -> tuple[float, NDArray[np.float64]]:
         """ℓ and ∇ℓ in θ = (μ_0 per bin..., μ_1 per bin..., α_00, α_01, α_10, α_11, β); ``mu`` shape (2, bins)."""
         s = self.stream
         return _loglik_gradient(
@@ -105,7 +105,7 @@ def make_design(stream: Stream, hour_bin: NDArray[np.int64]) -> Design:
     n_bins = int(hour_bin.max()) + 1
     if n_bins == 1:
         exposure = np.array([stream.covered_s])
-        bins = np.zeros(stream.t.size, np.int64)
+        bins: NDArray[np.int64] = np.zeros(stream.t.size, np.int64)
     else:
         seconds = hour_exposure(stream.starts, stream.ends, stream.phase)
         exposure = np.bincount(hour_bin, weights=seconds, minlength=n_bins)

@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
-from scipy.optimize import minimize
+from scipy.optimize import OptimizeResult, minimize
 
 from calibration.coverage import coverage_report
 from calibration.fit_result import FitResult, InsufficientSamples
@@ -101,7 +101,7 @@ class _Candidate:
     design: Design
     theta: NDArray[np.float64]
     loglik: float
-    result: object
+    result: OptimizeResult
 
     @property
     def n_params(self) -> int:

@@ -218,7 +218,7 @@ def _estimates(c: _Candidate) -> tuple[dict[str, float], dict[str, float], bool]
     n, the number of baseline bins and, with more than one, each bin's μ. False when -H is not positive definite."""
     k = c.mu.size
     weights = c.design.exposure / c.design.exposure.sum()
-    gradients = np.zeros((4, k + 2))  # rows: ∇ of mean μ, α, β, n in θ = (μ..., α, β)
+    gradients: NDArray[np.float64] = np.zeros((4, k + 2))  # rows: ∇ of mean μ, α, β, n in θ = (μ..., α, β)
     gradients[0, :k] = weights
     gradients[1, k] = gradients[2, k + 1] = 1.0
     gradients[3, k], gradients[3, k + 1] = 1.0 / c.beta, -c.alpha / c.beta**2

@@ -8,6 +8,8 @@ computation of τ_i (see :func:`calibration.hawkes.hawkes_exp_residuals`); this 
 Lallouache & Challet (2016, Quantitative Finance 16:1, arXiv 1406.3967) require the exponential law (KS) and
 independence (Ljung-Box) to hold together. With 1e5-1e6 events the KS test rejects almost any model of real
 data: report the D statistic alongside the p-value and test per short window.
+
+The model in the project's words, with its papers: ``docs/hawkes.md``.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def exponential_qq(
     tau = np.asarray(residuals, dtype=np.float64)
     m = min(n_quantiles, tau.size)
     probabilities = (np.arange(1, m + 1) - 0.5) / m
-    return -np.log1p(-probabilities), np.quantile(tau, probabilities)
+    return -np.log1p(-probabilities), np.asarray(np.quantile(tau, probabilities), dtype=np.float64)
 
 
 def bic(log_likelihood: float, n_params: int, n_events: int) -> float:

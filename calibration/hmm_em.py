@@ -6,6 +6,8 @@ other cores are busy). Same algorithm (Rabiner 1989, Proc. IEEE 77(2):257-286, s
 defaults: flat start and transition priors, no mean prior, ``covars_prior`` 1e-2 and ``covars_weight`` 1, zero
 start or transition probabilities kept at zero, and the same stop rule (the E-step log-likelihood gained less than
 ``tol`` over the previous iteration, or ``n_iter`` iterations). Tests hold it to hmmlearn from the same starts.
+
+The model in the project's words, with its papers: ``docs/regimes.md``.
 """
 
 from __future__ import annotations
@@ -61,12 +63,16 @@ def fit_gaussian_hmm(
     """
     z = np.ascontiguousarray(z, dtype=np.float64)
     starts = np.ascontiguousarray(starts, dtype=np.bool_)
-    initial = (np.array(a, dtype=np.float64) for a in (startprob, transmat, means, variances))
-    fitted = _baum_welch(z, starts, *initial, n_iter, tol)
+    fitted = _baum_welch(
+        z, starts, np.array(startprob, dtype=np.float64), np.array(transmat, dtype=np.float64),
+        np.array(means, dtype=np.float64), np.array(variances, dtype=np.float64), n_iter, tol,
+    )
     loglik = _log_likelihood(z, starts, *fitted[:4])
     if fitted[5] or math.isnan(loglik):
         raise ValueError("forward pass failed: a row has zero likelihood under every state")
-    return GaussianHmm(*fitted[:4], iterations=int(fitted[4]), loglik=loglik)
+    startprob_hat, transmat_hat, means_hat, variances_hat, iterations = fitted[:5]
+    return GaussianHmm(startprob_hat, transmat_hat, means_hat, variances_hat, iterations=int(iterations),
+                       loglik=loglik)
 
 
 def _log_likelihood(

@@ -7,6 +7,8 @@ typically the bar's log return (column 0, which orders the states) and the log o
 
 Only the forward (Hamilton) filter P(s_t | z_1..z_t) may feed a quoter or a backtest: hmmlearn's ``predict`` and
 ``predict_proba`` condition on the whole sequence, future included (hmmlearn issues #345, #355, #579).
+
+The model in the project's words, with its papers: ``docs/regimes.md``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -39,7 +41,7 @@ def regime_features(bars: pl.DataFrame) -> pl.DataFrame:
     that its log stays finite.
     """
     present = bars.filter(pl.col("log_return").is_not_null() & pl.col("rv").is_not_null()).sort("time")
-    floor = present.filter(pl.col("rv") > 0)["rv"].min()
+    floor = cast(float | None, present.filter(pl.col("rv") > 0)["rv"].min())
     return present.select("time", "log_return", log_rv=pl.col("rv").clip(lower_bound=floor).log())
 
 
@@ -248,7 +250,7 @@ def regime_beliefs(bars: pl.DataFrame, params: RegimeParams, *, bar_ms: int = 60
     if bars["coin"].n_unique() > 1:
         raise ValueError("regime_beliefs expects the bars of one coin")
     bars = bars.sort("time")
-    floor = bars.filter(pl.col("rv") > 0)["rv"].min()
+    floor = cast(float | None, bars.filter(pl.col("rv") > 0)["rv"].min())
     raw = {"log_return": pl.col("log_return"), "log_rv": pl.col("rv").clip(lower_bound=floor).log()}
     x = bars.select(raw[f].cast(pl.Float64).fill_null(np.nan).alias(f) for f in params.feature_names).to_numpy()
     belief = filter_probabilities(params, x, initial=params.stationary()) if len(x) else np.empty((0, params.n_states))
@@ -359,7 +361,7 @@ def fit_regime_hmm(
         fits[k] = _best_of_restarts(z, k, lengths, restarts, n_iter, tol, random_state, start)
     bic = {k: model.bic(n) for k, (model, _) in fits.items()}
     admissible = {k: _admissible(model, min_duration_bars, min_variance_ratio) for k, (model, _) in fits.items()}
-    k = min((kk for kk in candidates if admissible[kk]), key=bic.get, default=min(bic, key=bic.get))
+    k = min((kk for kk in candidates if admissible[kk]), key=bic.__getitem__, default=min(bic, key=bic.__getitem__))
     fitted = {kk: _params(model, tuple(feature_names), loc, scale) for kk, (model, _) in fits.items()}
     model, logliks = fits[k]
     return RegimeFit(
@@ -432,7 +434,7 @@ def _best_of_restarts(
     sticky = np.full((k, k), 0.1 / (k - 1)) + np.eye(k) * (0.9 - 0.1 / (k - 1))
     best, logliks = None, []
     for r in range(-1 if warm is not None else 0, n_restarts):
-        if r == -1:
+        if warm is not None and r == -1:
             transmat, means, variances = warm.transmat, warm.means, warm.variances
         elif r == 0:
             means = np.stack([z[rank == i].mean(axis=0) for i in range(k)])
@@ -444,6 +446,8 @@ def _best_of_restarts(
         logliks.append(model.loglik)
         if best is None or model.loglik > max(logliks[:-1]):
             best = model
+    if best is None:
+        raise ValueError("no EM start: n_restarts must be >= 1 without a warm start")
     return best, logliks
 
 

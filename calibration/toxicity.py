@@ -10,6 +10,8 @@ volume and realized volatility. Volumes are in base units (``sz``); VPIN is a tr
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import polars as pl
 from scipy.stats import norm
@@ -49,8 +51,8 @@ def book_signals(book: pl.DataFrame) -> pl.DataFrame:
 def adv_bucket_volume(trades: pl.DataFrame, buckets_per_day: int = BUCKETS_PER_DAY) -> float:
     """VPIN bucket size (base units): the traded ``sz`` scaled to one day over the span of ``trades``, divided by
     ``buckets_per_day``."""
-    span_ms = trades["time"].max() - trades["time"].min()
-    if trades.height < 2 or span_ms <= 0:
+    span_ms = cast(int, trades["time"].max()) - cast(int, trades["time"].min()) if trades.height >= 2 else 0
+    if span_ms <= 0:
         raise ValueError("need trades spanning a positive time to estimate the average daily volume")
     return float(trades["sz"].sum()) * DAY_MS / span_ms / buckets_per_day
 

@@ -14,11 +14,14 @@ Standard errors by the delta method from a Bartlett (Newey-West) long-run varian
 ``(y_m - v s_m) / mean(s)`` over the segment's minutes in time order. The jump distribution: quantiles of the
 minute's RV/BV with distribution-free order-statistic errors, and the share of minutes whose Huang-Tauchen test
 rejects "no jump" at ``jump_alpha`` (Huang & Tauchen 2005; ``calibration.volatility``).
+
+The model in the project's words, with its papers: ``docs/volatility.md``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -131,7 +134,7 @@ def _fit_segment(minutes: pl.DataFrame, min_minutes: int, jump_alpha: float, hac
         goodness_of_fit={
             "jump_alpha": jump_alpha,
             "hac_lags": float(hac_lags),
-            "returns_per_minute": float(minutes["n"].mean()),
+            "returns_per_minute": float(cast(float, minutes["n"].mean())),
         },
         warnings=_warnings(estimates, jump_alpha),
     )

@@ -3,6 +3,8 @@
 Returns are log returns of the mid (dimensionless, per bar); variances are in squared log return per bar (or per
 window for the realized measures). Formulas: J.P. Morgan RiskMetrics (1996) for the EWMA; Barndorff-Nielsen &
 Shephard 2004 (J. Fin. Econometrics 2:1-37), 2006 (4:1-30); Huang & Tauchen 2005 (J. Fin. Econometrics 3:456-499).
+
+The model in the project's words, with its papers: ``docs/volatility.md``.
 """
 
 from __future__ import annotations

@@ -168,7 +168,7 @@ def fit_hawkes_window(arrivals_ms: Mapping[int, np.ndarray], *, coverage: Covera
     covered = coverage.intervals / 1e3
     arrivals = {side: np.asarray(t, dtype=np.float64) / 1e3 for side, t in arrivals_ms.items()}
     pooled = np.sort(np.concatenate(list(arrivals.values())))
-    window = {"start_time": start_s, "covered": covered}
+    window: dict[str, Any] = {"start_time": start_s, "covered": covered}
     univariate = _attempt(fit_hawkes_exp, pooled, end_s, **window)
     bivariate = _attempt(fit_hawkes_exp_bivariate, arrivals[1], arrivals[-1], end_s, **window)
     residuals = None

@@ -456,7 +456,8 @@ class Parameters:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form; absent optional fields are left out, so older sets keep their content hash."""
-        out = {f.name: dataclasses.asdict(v) if dataclasses.is_dataclass(v := getattr(self, f.name)) else v
+        out = {f.name: dataclasses.asdict(v) if dataclasses.is_dataclass(v := getattr(self, f.name))
+               and not isinstance(v, type) else v
                for f in dataclasses.fields(self)}
         for key in OPTIONAL_KEYS:
             if out[key] is None:

@@ -156,7 +156,9 @@ def is_valid_price(px: float | Decimal, rules: AssetRules) -> bool:
         return False
     if value == value.to_integral_value():
         return True
-    digits_after_point = -value.normalize().as_tuple().exponent
+    exponent = value.normalize().as_tuple().exponent
+    assert isinstance(exponent, int), "a finite Decimal has an integer exponent"
+    digits_after_point = -exponent
     significant = len(value.normalize().as_tuple().digits)
     return significant <= MAX_SIG_FIGS and digits_after_point <= rules.max_price_decimals
 

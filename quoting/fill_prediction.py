@@ -17,6 +17,8 @@ Lambda by the arrival-intensity multiplier m(t) known at the decision (:mod:`quo
 are fitted with log m as an offset). The values at the knots are fitted on the
 training window's own reach events (:func:`calibration.fill_probability.fit_reach_curves`); the prediction
 under a causal belief b is ``sum_r b_r P_r(d)``.
+
+The model in the project's words, with its papers: ``docs/fill-intensity.md``.
 """
 
 from __future__ import annotations

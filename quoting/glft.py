@@ -37,8 +37,13 @@ fill could take |inventory| past the limit is sized down or pulled; a post-only 
 price that does not; prices are rounded passively to Hyperliquid's grid; a side worth under the minimum
 notional is pulled.
 
-The compiled core :func:`glft_quote_core` takes and returns scalars so the backtest's compiled loop runs the
-very same arithmetic; :func:`quote` wraps it for Python callers.
+The compiled core :func:`glft_quote_core` takes two records and a few scalars and returns scalars, so the
+backtest's and the scoring's compiled loops run the very same arithmetic; :func:`quote` wraps it for Python callers.
+The records are ``NamedTuple``s, which numba compiles to plain structs (no reference counting per call): a
+:class:`GlftInputs` of what is fixed for a policy (built once per policy), and a :class:`RegimeBlend` of the
+belief-weighted values that change with the regime belief.
+
+The model in the project's words, with its papers: ``docs/glft.md``.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -176,6 +182,58 @@ class QuotePolicy:
         return np.asarray(mask, dtype=np.float64)
 
 
+class GlftInputs(NamedTuple):
+    """What the compiled quote takes as fixed for a policy: the calibrated market model without sigma (which is
+    blended by regime, :class:`RegimeBlend`), the policy's size, limit and kappa widening, and the exchange rules.
+    Build it once per policy with :meth:`of`."""
+
+    kappa: float
+    """Fill-intensity decay, per price unit."""
+    kappa_se: float
+    """Standard error of kappa, per price unit."""
+    arrival_rate: float
+    """A, fills per second at zero depth, before the Hawkes multiplier."""
+    kappa_se_mult: float
+    """k in gamma * (1 + k * kappa_se / kappa)."""
+    order_size: float
+    """D, base units per quote."""
+    position_limit: float
+    """Largest |inventory|, base units."""
+    sz_decimals: int
+    is_spot: bool
+    min_notional: float
+    """Smallest order value, quote currency."""
+
+    @classmethod
+    def of(cls, model: MarketModel, policy: QuotePolicy) -> GlftInputs:
+        """The record of ``model`` and ``policy``, with the types the compiled kernel is specialised for (one
+        compilation for every policy)."""
+        return cls(
+            kappa=float(model.kappa),
+            kappa_se=float(model.kappa_se),
+            arrival_rate=float(model.arrival_rate),
+            kappa_se_mult=float(policy.kappa_se_mult),
+            order_size=float(policy.order_size),
+            position_limit=float(policy.position_limit),
+            sz_decimals=int(policy.rules.sz_decimals),
+            is_spot=bool(policy.rules.is_spot),
+            min_notional=float(policy.rules.min_notional),
+        )
+
+
+class RegimeBlend(NamedTuple):
+    """The belief-weighted per-regime inputs of one quote (:func:`blend_regimes`)."""
+
+    sigma: float
+    """Mid volatility, price units per sqrt(second)."""
+    gamma: float
+    """CARA risk aversion, per unit of quote currency (before the kappa widening)."""
+    min_spread_bps: float
+    """Floor on the GLFT full spread, bps of mid."""
+    fill_cost_bps: float
+    """Cost of a fill priced into the quote (maker fee + expected adverse selection), bps of mid."""
+
+
 @dataclass(frozen=True)
 class Quote:
     """Two-sided quote. A pulled side has price None, size 0 and a reason; prices are exchange-valid."""
@@ -211,6 +269,14 @@ def regime_pull(belief: np.ndarray, pulled: np.ndarray, threshold: float) -> boo
     """Whether the causal belief mass on the regimes the policy does not quote in (``pulled`` = 1.0) is above
     ``threshold``."""
     return belief_weighted(belief, pulled) > threshold
+
+
+@njit(cache=True)
+def blend_regimes(belief: np.ndarray, sigmas: np.ndarray, gammas: np.ndarray, min_spreads_bps: np.ndarray,
+                  fill_costs_bps: np.ndarray) -> RegimeBlend:
+    """The per-regime sigma, gamma, floor and per-fill cost weighted by the regime ``belief``."""
+    return RegimeBlend(belief_weighted(belief, sigmas), belief_weighted(belief, gammas),
+                       belief_weighted(belief, min_spreads_bps), belief_weighted(belief, fill_costs_bps))
 
 
 @njit(cache=True)
@@ -266,58 +332,70 @@ def _finish_side(
 
 @njit(cache=True)
 def glft_quote_core(
+    inputs: GlftInputs,
+    blend: RegimeBlend,
     mid: float,
-    sigma: float,
-    kappa: float,
-    kappa_se: float,
-    arrival_rate: float,
-    order_size: float,
     inventory: float,
-    gamma: float,
-    kappa_se_mult: float,
-    min_spread_bps: float,
-    fill_cost_bps: float,
-    position_limit: float,
+    intensity_multiplier: float,
     pull: bool,
-    open_bid_exposure: float,
-    open_ask_exposure: float,
     best_bid: float,
     best_ask: float,
-    sz_decimals: int,
-    is_spot: bool,
-    min_notional: float,
+    open_bid_exposure: float,
+    open_ask_exposure: float,
 ) -> tuple[float, float, float, float, float, float, float, int, int]:
-    """Scalar GLFT quote (see module docstring); gamma, the floor and the per-fill cost (fee + expected adverse
-    selection, bps) are already belief-weighted.
+    """Scalar GLFT quote (see module docstring) around ``mid`` (the fair value) for ``inventory``, with A times
+    ``intensity_multiplier``; ``pull`` pulls both sides (regime or leader move).
 
     ``open_*_exposure`` is own size on that side that may still fill before this quote lands (an order
     being replaced), counted against the position limit. ``best_bid``/``best_ask`` <= 0 or NaN = unknown.
     Returns (bid_px, ask_px, bid_sz, ask_sz, half_spread, skew, gamma_used, bid_code, ask_code); a pulled
     side has NaN price, size 0 and a PULLED_* code.
     """
-    if not (mid > 0.0 and sigma >= 0.0 and kappa > 0.0 and kappa_se >= 0.0 and arrival_rate > 0.0
+    kappa, order_size, sigma, gamma = inputs.kappa, inputs.order_size, blend.sigma, blend.gamma
+    arrival_rate = inputs.arrival_rate * intensity_multiplier
+    if not (mid > 0.0 and sigma >= 0.0 and kappa > 0.0 and inputs.kappa_se >= 0.0 and arrival_rate > 0.0
             and order_size > 0.0 and gamma > 0.0 and math.isfinite(inventory)):
         return (math.nan, math.nan, 0.0, 0.0, math.nan, math.nan, math.nan,
                 PULLED_INVALID_INPUT, PULLED_INVALID_INPUT)
-    gamma_used = widened_gamma(gamma, kappa, kappa_se, kappa_se_mult)
-    cost = fill_cost_bps * BPS * mid
+    gamma_used = widened_gamma(gamma, kappa, inputs.kappa_se, inputs.kappa_se_mult)
+    cost = blend.fill_cost_bps * BPS * mid
     half_spread, skew = glft_half_spread_and_skew(
         gamma_used, kappa, fee_shifted_arrival_rate(arrival_rate, kappa, cost), order_size, sigma
     )
-    half_spread = max(half_spread, 0.5 * min_spread_bps * BPS * mid) + cost
+    half_spread = max(half_spread, 0.5 * blend.min_spread_bps * BPS * mid) + cost
     if pull:
         return (math.nan, math.nan, 0.0, 0.0, half_spread, skew, gamma_used, PULLED_REGIME, PULLED_REGIME)
     bid_px, bid_sz, bid_code = _finish_side(
         mid - (half_spread + skew * inventory),
-        position_limit - inventory - open_bid_exposure,
-        order_size, True, best_ask, sz_decimals, is_spot, min_notional,
+        inputs.position_limit - inventory - open_bid_exposure,
+        order_size, True, best_ask, inputs.sz_decimals, inputs.is_spot, inputs.min_notional,
     )
     ask_px, ask_sz, ask_code = _finish_side(
         mid + (half_spread - skew * inventory),
-        position_limit + inventory - open_ask_exposure,
-        order_size, False, best_bid, sz_decimals, is_spot, min_notional,
+        inputs.position_limit + inventory - open_ask_exposure,
+        order_size, False, best_bid, inputs.sz_decimals, inputs.is_spot, inputs.min_notional,
     )
     return bid_px, ask_px, bid_sz, ask_sz, half_spread, skew, gamma_used, bid_code, ask_code
+
+
+@njit(cache=True)
+def _quote_from_python(
+    kappa: float, kappa_se: float, arrival_rate: float, kappa_se_mult: float, order_size: float, position_limit: float,
+    sz_decimals: int, is_spot: bool, min_notional: float, belief: np.ndarray, sigmas: np.ndarray, gammas: np.ndarray,
+    min_spreads_bps: np.ndarray, fill_costs_bps: np.ndarray, fair: float, inventory: float,
+    intensity_multiplier: float, pull: bool, best_bid: float, best_ask: float, open_bid_exposure: float,
+    open_ask_exposure: float,
+) -> tuple[float, float, float, float, float, float, float, int, int]:
+    """:func:`quote`'s one crossing into compiled code: builds the records in nopython mode and calls the kernel.
+
+    Scalars, not records, cross the boundary because numba types a record argument passed from Python field by
+    field (about 2.5 us a call, measured), a cost the live quoter would pay on every decision; compiled callers
+    build their records once and pass them."""
+    inputs = GlftInputs(kappa, kappa_se, arrival_rate, kappa_se_mult, order_size, position_limit, sz_decimals, is_spot,
+                        min_notional)
+    blend = blend_regimes(belief, sigmas, gammas, min_spreads_bps, fill_costs_bps)
+    return glft_quote_core(inputs, blend, fair, inventory, intensity_multiplier, pull, best_bid, best_ask,
+                           open_bid_exposure, open_ask_exposure)
 
 
 def quote(
@@ -343,15 +421,13 @@ def quote(
         raise ValueError(f"belief has {probs.shape} entries, policy has {len(policy.gamma_by_regime)} regimes")
     fair = lead_lag_fair_value(mid, leader_log_return, policy.lead_lag_beta)
     regime_pulled = regime_pull(probs, policy.pulled, policy.pull_threshold)
-    bid_px, ask_px, bid_sz, ask_sz, half_spread, skew, gamma_used, bid_code, ask_code = glft_quote_core(
-        fair, belief_weighted(probs, policy.sigmas(model.sigma)), model.kappa, model.kappa_se,
-        model.arrival_rate * intensity_multiplier, policy.order_size, inventory,
-        belief_weighted(probs, policy.gammas), policy.kappa_se_mult,
-        belief_weighted(probs, policy.min_spreads_bps), belief_weighted(probs, policy.fill_costs_bps),
-        policy.position_limit,
-        regime_pulled or leader_move_pull,
-        open_bid_exposure, open_ask_exposure, best_bid, best_ask,
-        policy.rules.sz_decimals, policy.rules.is_spot, policy.rules.min_notional,
+    rules = policy.rules
+    bid_px, ask_px, bid_sz, ask_sz, half_spread, skew, gamma_used, bid_code, ask_code = _quote_from_python(
+        float(model.kappa), float(model.kappa_se), float(model.arrival_rate), float(policy.kappa_se_mult),
+        float(policy.order_size), float(policy.position_limit), int(rules.sz_decimals), bool(rules.is_spot),
+        float(rules.min_notional), probs, policy.sigmas(model.sigma), policy.gammas, policy.min_spreads_bps,
+        policy.fill_costs_bps, fair, float(inventory), float(intensity_multiplier), regime_pulled or leader_move_pull,
+        float(best_bid), float(best_ask), float(open_bid_exposure), float(open_ask_exposure),
     )
     if leader_move_pull and not regime_pulled and bid_code == PULLED_REGIME:
         bid_code = ask_code = PULLED_LEADER_MOVE

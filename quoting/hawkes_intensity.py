@@ -24,6 +24,8 @@ interval quotes call them over a whole tape (:func:`intensity_multipliers`), the
 of one order (same millisecond, aggressor side and taker) count once, as in the fit
 (:func:`calibration.window_fits.order_arrival_times`); an event stamped t counts from t on (it is known at t).
 Times are UTC epoch ms; mu, alpha, beta per second.
+
+The model in the project's words, with its papers: ``docs/hawkes.md``.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ Protection: a sharp leader move is one the linear shift should not be trusted wi
 or lag differently). When, at an update of the leader's mid, |r| exceeds ``pull_k`` standard deviations of r
 (``move_sd``, fitted on the training window's leader mids), both sides are pulled for ``hold_ms`` from that update
 (:func:`is_sharp_move`, :func:`leader_pulls` over a tape, :meth:`LeaderMids.pulled` live: the same rule).
+
+The model in the project's words, with its papers: ``docs/lead-lag.md``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from quoting.fill_prediction import ReachModel
-from quoting.glft import DEFAULT_REGIMES, MarketModel, QuotePolicy
+from quoting.glft import DEFAULT_REGIMES, GlftInputs, MarketModel, QuotePolicy
 from calibration.window_fits import order_arrival_times
 from quoting.hawkes_intensity import intensity_multipliers
 from quoting.lead_lag_shift import leader_log_returns, leader_pulls
@@ -246,17 +246,9 @@ def _tape(book: pl.DataFrame, trades: pl.DataFrame) -> Tape:
 def engine_params(model: MarketModel, policy: QuotePolicy, config: BacktestConfig) -> EngineParams:
     """Flatten the model, the policy and the config into the compiled loop's parameter tuple."""
     return EngineParams(
-        kappa=float(model.kappa),
-        kappa_se=float(model.kappa_se),
-        arrival_rate=float(model.arrival_rate),
+        glft=GlftInputs.of(model, policy),
         pull_threshold=float(policy.pull_threshold),
-        kappa_se_mult=float(policy.kappa_se_mult),
         maker_fee_bps=float(policy.maker_fee_bps),
-        order_size=float(policy.order_size),
-        position_limit=float(policy.position_limit),
-        sz_decimals=int(policy.rules.sz_decimals),
-        is_spot=bool(policy.rules.is_spot),
-        min_notional=float(policy.rules.min_notional),
         fill_model=FILL_MODELS[config.fill_model],
         feed_latency_ms=int(config.feed_latency_ms),
         order_latency_ms=int(config.order_latency_ms),

@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from quoting.fill_prediction import depth_bps, reach_probability
-from quoting.glft import QUOTED, belief_weighted, glft_quote_core, regime_pull
+from quoting.glft import QUOTED, GlftInputs, RegimeBlend, belief_weighted, glft_quote_core, regime_pull
 from quoting.hawkes_intensity import expected_multiplier
 from quoting.lead_lag_shift import lead_lag_fair_value
 from quoting.fill_models import QUEUE_POSITION, fill_from_trade, queue_after_book, queue_at_placement
@@ -104,17 +104,10 @@ class RegimeTable(NamedTuple):
 class EngineParams(NamedTuple):
     """Scalars of the quoting policy and the simulation, flattened for the compiled loop."""
 
-    kappa: float
-    kappa_se: float
-    arrival_rate: float
+    glft: GlftInputs
+    """The quote's fixed inputs (model, size, limit, exchange rules), as the shared kernel takes them."""
     pull_threshold: float
-    kappa_se_mult: float
     maker_fee_bps: float
-    order_size: float
-    position_limit: float
-    sz_decimals: int
-    is_spot: bool
-    min_notional: float
     fill_model: int
     feed_latency_ms: int
     order_latency_ms: int
@@ -175,7 +168,7 @@ def _fill_on_trade(slots: np.ndarray, side: int, account: np.ndarray, fill_log: 
     account[INVENTORY] += direction * filled
     account[CASH] -= direction * px * filled + fee
     slots[ORDER, side, SIZE] -= filled
-    if slots[ORDER, side, SIZE] < 0.5 * 10.0**-p.sz_decimals:  # under half a lot left: dust of a full fill
+    if slots[ORDER, side, SIZE] < 0.5 * 10.0**-p.glft.sz_decimals:  # under half a lot left: dust of a full fill
         slots[ORDER, side, ACTIVE] = 0.0
     fill_log[n_fills, F_TIME] = now
     fill_log[n_fills, F_SIDE] = direction
@@ -206,14 +199,12 @@ def _send(slots: np.ndarray, side: int, t_land: float, px: float, size: float, p
 
 
 @njit(cache=True)
-def _quote(p: EngineParams, mid: float, inventory: float, gamma: float, min_spread_bps: float, fill_cost_bps: float,
-           sigma: float, multiplier: float, pull: bool, bid_exposure: float, ask_exposure: float, best_bid: float,
-           best_ask: float) -> tuple[float, float, float, float, int, int]:
-    """(bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code) of the shared GLFT core, A times ``multiplier``."""
+def _quote(p: EngineParams, blend: RegimeBlend, mid: float, inventory: float, multiplier: float, bid_exposure: float,
+           ask_exposure: float, best_bid: float, best_ask: float) -> tuple[float, float, float, float, int, int]:
+    """(bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code) of the shared GLFT core, A times ``multiplier`` (the
+    loop sends the pulls itself, so the core never pulls)."""
     bid_px, ask_px, bid_sz, ask_sz, _, _, _, bid_code, ask_code = glft_quote_core(
-        mid, sigma, p.kappa, p.kappa_se, p.arrival_rate * multiplier, p.order_size, inventory, gamma, p.kappa_se_mult,
-        min_spread_bps, fill_cost_bps, p.position_limit, pull, bid_exposure, ask_exposure, best_bid, best_ask,
-        p.sz_decimals, p.is_spot, p.min_notional,
+        p.glft, blend, mid, inventory, multiplier, False, best_bid, best_ask, bid_exposure, ask_exposure,
     )
     return bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code
 
@@ -245,25 +236,22 @@ def _act(slots: np.ndarray, side: int, px: float, size: float, code: int, mid: f
 
 
 @njit(cache=True)
-def _requote(slots: np.ndarray, p: EngineParams, mid: float, fair: float, inventory: float, gamma: float,
-             min_spread_bps: float, fill_cost_bps: float, sigma: float, adverse: float, belief_row: int, best_bid: float,
-             best_ask: float, t_land: float, belief: np.ndarray, regimes: RegimeTable, multiplier: float
-             ) -> tuple[int, int]:
+def _requote(slots: np.ndarray, p: EngineParams, blend: RegimeBlend, mid: float, fair: float, inventory: float,
+             adverse: float, belief_row: int, best_bid: float, best_ask: float, t_land: float, belief: np.ndarray,
+             regimes: RegimeTable, multiplier: float) -> tuple[int, int]:
     """Quote both sides around ``fair`` (fill predictions measure depth from ``mid``); a replacement that could
     breach the limit while the order it replaces can still fill is re-quoted with that order counted as exposure
     (usually smaller, or pulled)."""
     bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code = _quote(
-        p, fair, inventory, gamma, min_spread_bps, fill_cost_bps, sigma, multiplier, False, 0.0, 0.0, best_bid,
-        best_ask,
+        p, blend, fair, inventory, multiplier, 0.0, 0.0, best_bid, best_ask
     )
     bid_resting, ask_resting = slots[ORDER, BID, SIZE], slots[ORDER, ASK, SIZE]
     resize_bid = (_needs_replacing(slots, BID, bid_px, bid_code)
-                  and inventory + bid_resting + bid_sz > p.position_limit)
+                  and inventory + bid_resting + bid_sz > p.glft.position_limit)
     resize_ask = (_needs_replacing(slots, ASK, ask_px, ask_code)
-                  and inventory - ask_resting - ask_sz < -p.position_limit)
+                  and inventory - ask_resting - ask_sz < -p.glft.position_limit)
     if resize_bid or resize_ask:
-        sized = _quote(p, fair, inventory, gamma, min_spread_bps, fill_cost_bps, sigma, multiplier, False,
-                       bid_resting if resize_bid else 0.0,
+        sized = _quote(p, blend, fair, inventory, multiplier, bid_resting if resize_bid else 0.0,
                        ask_resting if resize_ask else 0.0, best_bid, best_ask)
         if resize_bid:
             bid_px, bid_sz, bid_code = sized[0], sized[2], sized[4]
@@ -382,11 +370,10 @@ def simulate(data: MarketData, regimes: RegimeTable, p: EngineParams) -> tuple:
             continue
         last_decision = decided
         fair = lead_lag_fair_value(mid, data.leader_return[row], p.lead_lag_beta)
+        blend = RegimeBlend(sigma_at[belief_row], gamma_at[belief_row], floor_at[belief_row], cost_at[belief_row])
         sent, cancelled = _requote(
-            slots, p, mid, fair, account[INVENTORY], gamma_at[belief_row], floor_at[belief_row], cost_at[belief_row],
-            sigma_at[belief_row], adverse_at[belief_row],
-            belief_row, data.bid_px[row, 0], data.ask_px[row, 0], t_land, data.belief[belief_row], regimes,
-            data.intensity_multiplier[row],
+            slots, p, blend, mid, fair, account[INVENTORY], adverse_at[belief_row], belief_row, data.bid_px[row, 0],
+            data.ask_px[row, 0], t_land, data.belief[belief_row], regimes, data.intensity_multiplier[row],
         )
         orders_sent += sent
         cancels_sent += cancelled

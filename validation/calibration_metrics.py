@@ -26,6 +26,8 @@ J. Human Resources 50(2)): a serial-correlation (HAC) interval over thousands of
 error as thousands of independent ones, and reject an unbiased estimation method far more often than its stated
 level. The within-window slope keeps its HAC interval: the window intercepts absorb the shared level, and a
 cluster-robust variance is degenerate when the within-window variation sits in one or two windows.
+
+The model in the project's words, with its papers: ``docs/forecast-calibration.md``.
 """
 
 from __future__ import annotations

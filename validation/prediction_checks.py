@@ -28,6 +28,8 @@ unbiasedness uses every minute (Patton 2011, J. Econometrics 160(1):246-256, on 
 evaluation; the ratio is the QLIKE-consistent unbiasedness condition).
 
 Units: times UTC epoch ms, edges and adverse selection bps per fill, variances in log-return^2.
+
+The model in the project's words, with its papers: ``docs/forecast-calibration.md``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ Minimum samples. Fewer than :data:`MIN_INDEPENDENT_FILLS` independent observatio
 the verdict is "insufficient" (:func:`pnl_significance`) or "insufficient evidence"
 (:func:`component_verdict`). "Independent" means the effective sample size of :func:`effective_sample_size`
 (and, when the P&L is bucketed, no more than the number of fills behind it).
+
+The model in the project's words, with its papers: ``docs/significance.md``.
 """
 
 from __future__ import annotations

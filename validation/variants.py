@@ -58,9 +58,10 @@ from calibration.toxicity import adv_bucket_volume, vpin
 from quoting.exchange_rules import MAX_SIG_FIGS, AssetRules, max_price_decimals
 from quoting.glft import (
     QUOTED,
+    GlftInputs,
     MarketModel,
     QuotePolicy,
-    belief_weighted,
+    blend_regimes,
     glft_quote_core,
     regime_pull,
 )
@@ -852,7 +853,7 @@ def quote_outcomes(
     best_bid, best_ask = book["bid_px_1"].to_numpy()[book_rows], book["ask_px_1"].to_numpy()[book_rows]
     inventory = np.where(inventory_rows >= 0, equity["inventory"].to_numpy()[np.maximum(inventory_rows, 0)], 0.0)
     belief = beliefs.select(f"belief_{n}" for n in fitted.regime_names).to_numpy()[belief_rows]
-    model, policy, rules, reach = fitted.model, fitted.policy, fitted.policy.rules, fitted.reach
+    model, policy, reach = fitted.model, fitted.policy, fitted.reach
     leader = policy_leader_mids(test, policy)
     leader_return, leader_pull = (np.full(starts.size, np.nan), np.zeros(starts.size, dtype=np.bool_))
     if leader is not None and policy.lead_lag is not None:
@@ -863,10 +864,9 @@ def quote_outcomes(
     horizon_weight = 1.0 if policy.hawkes is None else policy.hawkes.horizon_weight(latency_ms, tau_ms)
     row, side, depth, prob, px = _interval_quotes(
         mid, leader_return, leader_pull, multiplier, horizon_weight, policy.lead_lag_beta, best_bid, best_ask, inventory,
-        np.ascontiguousarray(belief, dtype=np.float64), policy.sigmas(model.sigma), model.kappa,
-        model.kappa_se, model.arrival_rate, policy.order_size, policy.gammas, policy.min_spreads_bps,
-        policy.kappa_se_mult, policy.fill_costs_bps, policy.position_limit, policy.pulled, policy.pull_threshold,
-        rules.sz_decimals, rules.is_spot, rules.min_notional, reach.knots, reach.log_intensities,
+        np.ascontiguousarray(belief, dtype=np.float64), GlftInputs.of(model, policy), policy.sigmas(model.sigma),
+        policy.gammas, policy.min_spreads_bps, policy.fill_costs_bps, policy.pulled, policy.pull_threshold, reach.knots,
+        reach.log_intensities,
     )
     quotes = pl.DataFrame(
         {"time": starts[row], "side": side, "mid": mid[row], "depth_px": depth, "pred_fill_prob": prob, "px": px},
@@ -883,8 +883,7 @@ def quote_outcomes(
 @njit(cache=True)
 def _interval_quotes(
     mid, leader_return, leader_pull, multiplier, horizon_weight, lead_lag_beta, best_bid, best_ask, inventory, belief,
-    sigmas, kappa, kappa_se, arrival_rate, order_size, gammas, floors, kappa_se_mult, fill_costs, position_limit, pulled,
-    pull_threshold, sz_decimals, is_spot, min_notional, reach_knots, reach_log_intensities,
+    inputs, sigmas, gammas, floors, fill_costs, pulled, pull_threshold, reach_knots, reach_log_intensities,
 ):  # pragma: no cover - compiled
     """The quoted sides at each interval start (bid before ask), centred on the lead-lag fair value with A times the
     Hawkes multiplier: interval index, side, depth from the mid (price units), predicted reach probability and
@@ -899,11 +898,9 @@ def _interval_quotes(
     for i in range(n):
         probs = belief[i]
         bid_px, ask_px, _, _, _, _, _, bid_code, ask_code = glft_quote_core(
-            lead_lag_fair_value(mid[i], leader_return[i], lead_lag_beta), belief_weighted(probs, sigmas), kappa,
-            kappa_se, arrival_rate * multiplier[i], order_size, inventory[i], belief_weighted(probs, gammas),
-            kappa_se_mult, belief_weighted(probs, floors), belief_weighted(probs, fill_costs), position_limit,
-            regime_pull(probs, pulled, pull_threshold) or leader_pull[i], 0.0, 0.0, best_bid[i], best_ask[i], sz_decimals,
-            is_spot, min_notional,
+            inputs, blend_regimes(probs, sigmas, gammas, floors, fill_costs),
+            lead_lag_fair_value(mid[i], leader_return[i], lead_lag_beta), inventory[i], multiplier[i],
+            regime_pull(probs, pulled, pull_threshold) or leader_pull[i], best_bid[i], best_ask[i], 0.0, 0.0,
         )
         for s, price, code in ((1, bid_px, bid_code), (-1, ask_px, ask_code)):
             if code == QUOTED:
