@@ -17,7 +17,7 @@ import dagster as dg
 import polars as pl
 
 from assets.partitions import COIN_DAY, coin_and_date
-from assets.quality import day_bounds_ms
+from data_lake.units import day_bounds_ms
 from assets.resources import DataLakeResource
 from calibration.fit_result import code_version
 from calibration.lead_lag import LeadLagConfig, LeadLagResult, fit_lead_lag

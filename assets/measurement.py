@@ -10,7 +10,7 @@ import polars as pl
 from assets.regime_state import day_regime_beliefs
 from assets.metadata import plot_url, rounded, skipped, table_metadata
 from assets.partitions import COIN_DAY, coin_and_date, days_dep
-from assets.quality import day_bounds_ms
+from data_lake.units import day_bounds_ms
 from calibration.bars import features_1min, features_1s
 from calibration.fill_log import enrich_fill_log
 from calibration.markouts import maker_side_of_trades, markouts
@@ -92,7 +92,7 @@ def _bar_coverage(bars: pl.DataFrame, day_trades: int) -> dict[str, Any]:
     name="markouts",
     partitions_def=COIN_DAY,
     group_name=GROUP,
-    deps=["fills", "trades", days_dep("book", 0, 1), days_dep(features, -1), days_dep("regime_fit", -1, -1)],
+    deps=["fills", "trades", days_dep("book", 0, 1), days_dep(features, -1), days_dep("regime_hmm", -1, -1)],
     kinds={"delta", "polars"},
 )
 def markouts_asset(context: dg.AssetExecutionContext, data_lake: DataLakeResource) -> dg.MaterializeResult:

@@ -15,7 +15,7 @@ import polars as pl
 
 from assets.metadata import plot_url, preview_md
 from assets.partitions import DAILY
-from assets.quality import day_bounds_ms
+from data_lake.units import day_bounds_ms
 from data_lake.lake import Lake
 from data_lake.parsers.snapshots import coin_dex
 from data_lake.tables import MARKET_SCREEN, TIME_OF_DAY
