@@ -40,11 +40,12 @@ from calibration.fit_rows import segmented_fit_rows
 from calibration.fit_window import FitWindow, FitWindowSettings, contiguous_window
 from calibration.mids import MID_MAX_AGE_MS, mid_series
 from calibration.regime_storage import fitted_hmm, regime_hmm_rows, warm_starts
-from calibration.regimes import RegimeParams, regime_beliefs
+from calibration.regimes import regime_beliefs
 from calibration.vol_fit import fit_volatility
 from calibration.window_fits import (
     KappaFitSettings,
     RegimeFitSettings,
+    RegimeWindow,
     Segmented,
     fit_hawkes_window,
     fit_kappa_window,
@@ -151,29 +152,36 @@ def regime_fit(
         )
     # regime_hmm first: Dagster orders a multi-asset's outputs by their deps (regime_fit reads the HMMs of the day
     # before through regime_hmm)
-    yield _write_hmm(lake, coin, date, window, fitted.params, fitted.candidates, fitted.fits[0][1].goodness_of_fit)
+    yield _write_hmm(lake, coin, date, window, fitted)
     yield _write(context, lake, "regime_fit", rows, fitted.fits, window, metadata, ("p_", "n_states", "bic"))
 
 
-def _write_hmm(
-    lake: Lake, coin: str, date: dt.date, window: FitWindow, params: RegimeParams | None,
-    candidates: dict[int, RegimeParams], goodness_of_fit: dict[str, float],
-) -> dg.MaterializeResult:
-    """Replace the partition of ``regime_hmm`` with the fitted HMM and the warm starts (empty without a fit)."""
-    if params is None:
+def _write_hmm(lake: Lake, coin: str, date: dt.date, window: FitWindow, fitted: RegimeWindow) -> dg.MaterializeResult:
+    """Replace the partition of ``regime_hmm`` with the fitted HMM and the warm starts (empty without a fit); the
+    metadata says over which window, and the fit's statuses and warnings."""
+    overall = fitted.fits[0][1]
+    metadata: dict[str, Any] = {
+        "window_days": len(window.days),
+        "window": window_text(window.start_ms, window.end_ms),
+        "segments_by_status": statuses(fitted.fits[:1]),
+        "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings_by_segment(fitted.fits[:1])) or "none"),
+    }
+    if fitted.params is None:
         version = lake.write_partition("regime_hmm", REGIME_HMM.empty(), coin, date)
         return dg.MaterializeResult(asset_key="regime_hmm", metadata={
-            "dagster/row_count": 0, "delta_version": version, **skipped("no HMM: see regime_fit's warnings")})
+            "dagster/row_count": 0, "delta_version": version, **metadata,
+            **skipped(no_fit_reason(fitted.fits[:1]) or "no HMM")})
     stamps = {"coin": coin, "date": date, "window_start_ms": window.start_ms, "window_end_ms": window.end_ms,
               "code_version": code_version(), "fitted_at_ms": int(time.time() * 1000)}
-    rows = regime_hmm_rows(params, candidates, goodness_of_fit).with_columns(
+    rows = regime_hmm_rows(fitted.params, fitted.candidates, overall.goodness_of_fit).with_columns(
         **{k: pl.lit(v) for k, v in stamps.items()})
     version = lake.write_partition("regime_hmm", rows, coin, date)
     return dg.MaterializeResult(asset_key="regime_hmm", metadata={
         "dagster/row_count": rows.height,
         "delta_version": version,
-        "states": ", ".join(params.state_names),
-        "warm_starts": ", ".join(f"{k} states" for k in sorted(candidates)) or "none",
+        **metadata,
+        "states": ", ".join(fitted.params.state_names),
+        "warm_start_states": ", ".join(str(k) for k in sorted(fitted.candidates)) or "none",
     })
 
 

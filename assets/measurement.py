@@ -11,7 +11,7 @@ from assets.regime_state import day_regime_beliefs
 from assets.metadata import plot_url, rounded, skipped, table_metadata
 from assets.partitions import COIN_DAY, coin_and_date, days_dep
 from data_lake.units import day_bounds_ms
-from calibration.bars import features_1min, features_1s
+from calibration.bars import BarSettings, features_1min, features_1s
 from calibration.fill_log import enrich_fill_log
 from calibration.markouts import maker_side_of_trades, markouts
 from calibration.mids import MID_MAX_AGE_MS, mid_series
@@ -27,10 +27,10 @@ NEXT_DAY_MARGIN_MS = 2 * max(MARKOUT_HORIZONS_MS)
 
 
 class FeaturesConfig(dg.Config):
-    """EWMA half-lives in bars for the 1 s and 1 min bars."""
+    """EWMA half-lives in bars for the 1 s and 1 min bars (:class:`calibration.bars.BarSettings`)."""
 
-    half_life_1s_bars: float = 300.0
-    half_life_1min_bars: float = 60.0
+    half_life_1s_bars: float = BarSettings.half_life_1s_bars
+    half_life_1min_bars: float = BarSettings.half_life_1min_bars
 
 
 def _book_with_next_day_head(data_lake: DataLakeResource, coin: str, date: dt.date) -> pl.DataFrame:

@@ -23,6 +23,7 @@ from data_lake.universe import universe_for_day
 from assets.resources import DataLakeResource
 from validation.market_screen import ScreenThresholds, coin_figures, plot_screen, screen
 from validation.time_structure import (
+    TimeStructureSettings,
     cell_sums,
     lowest_buckets,
     plot_heatmaps,
@@ -133,12 +134,13 @@ def market_screen(context: dg.AssetExecutionContext, config: MarketScreenConfig,
 
 class TimeOfDayConfig(dg.Config):
     """Trailing window in days (ending on the partition day), bucket width of the funding window in minutes,
-    permutations of the significance test and its seed; ``coins`` None = every coin with data."""
+    permutations of the significance test and its seed (:class:`validation.time_structure.TimeStructureSettings`);
+    ``coins`` None = every coin with data."""
 
-    lookback_days: int = 28
-    bucket_minutes: int = 10
-    n_permutations: int = 999
-    seed: int = 0
+    lookback_days: int = TimeStructureSettings.lookback_days
+    bucket_minutes: int = TimeStructureSettings.bucket_minutes
+    n_permutations: int = TimeStructureSettings.n_permutations
+    seed: int = TimeStructureSettings.seed
     coins: list[str] | None = None
 
 

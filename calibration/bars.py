@@ -25,6 +25,8 @@ zero-return bar, and the first bar after the gap has no return (none spans the g
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 
@@ -39,16 +41,28 @@ from calibration.volatility import (
 )
 from data_lake.tables import FEATURES
 
+@dataclass(frozen=True)
+class BarSettings:
+    """EWMA half-lives of the bars' variance, in bars: 300 one-second bars (5 min) and 60 one-minute bars (1 h)."""
+
+    half_life_1s_bars: float = 300.0
+    half_life_1min_bars: float = 60.0
+
+
 FEATURES_SCHEMA: dict[str, pl.DataType] = FEATURES.columns_without("date")
 """Columns of :func:`features_1s` and :func:`features_1min`, in order (key: coin, bar_ms, time)."""
 
 
-def features_1s(trades: pl.DataFrame, book: pl.DataFrame, half_life_bars: float = 300.0) -> pl.DataFrame:
+def features_1s(
+    trades: pl.DataFrame, book: pl.DataFrame, half_life_bars: float = BarSettings.half_life_1s_bars
+) -> pl.DataFrame:
     """1 s bar features (:data:`FEATURES_SCHEMA`); EWMA half-life 300 bars = 5 min by default."""
     return features(trades, book, bar_ms=1000, half_life_bars=half_life_bars)
 
 
-def features_1min(trades: pl.DataFrame, book: pl.DataFrame, half_life_bars: float = 60.0) -> pl.DataFrame:
+def features_1min(
+    trades: pl.DataFrame, book: pl.DataFrame, half_life_bars: float = BarSettings.half_life_1min_bars
+) -> pl.DataFrame:
     """1 min bar features (:data:`FEATURES_SCHEMA`) with RV, BV and RV/BV of each minute's sixty 1 s returns;
     EWMA half-life 60 bars = 1 h by default."""
     return features(trades, book, bar_ms=60_000, half_life_bars=half_life_bars, realized_bar_ms=1000)

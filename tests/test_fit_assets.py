@@ -152,7 +152,8 @@ def test_regime_fit_starts_from_the_previous_days_fits(demo: Demo) -> None:
     assert sorted(stored["n_states"].unique().to_list()) == [2, 3]
     result = demo.materialise([fits.regime_fit], DAY2)
     assert result.success
-    meta = result.get_asset_materialization_events()[0].event_specific_data.materialization.metadata
+    events = {e.asset_key.to_user_string(): e for e in result.get_asset_materialization_events()}
+    meta = events["regime_fit"].event_specific_data.materialization.metadata
     assert meta["warm_starts"].value == "2 states, 3 states"
     assert_two_states_with_the_true_transitions(demo.rows("regime_fit"), demo.truth["regimes"])
 

@@ -5,7 +5,7 @@ A row holds one model's calibration (``fill_probability``: :class:`CalibrationMe
 Cox slope/intercept; ``adverse_selection``: :class:`AdverseSelectionCalibration`, Mincer-Zarnowitz bias, slope and
 MSE decomposition) over the window [window_start_ms, window_end_ms) of one ``source``: the walk-forward's evidence
 variant (:data:`WALK_FORWARD_SOURCE`) or the live quoter (:data:`LIVE_SOURCE`). Reading a row back gives the
-metrics it was written from (missing or non-finite figures as NaN), which the alert rules and the promotion gate
+metrics it was written from (missing figures as NaN), which the alert rules and the promotion gate
 judge.
 """
 
@@ -58,30 +58,31 @@ def calibration_row(metrics: CalibrationMetrics | AdverseSelectionCalibration, m
     }
 
 
-def finite_or_nan(value: float | None) -> float:
-    """``value`` as a float, NaN when it is missing (null) or not finite."""
-    return float(value) if value is not None and math.isfinite(value) else math.nan
+def float_or_nan(value: float | None) -> float:
+    """``value`` as a float, NaN when it is missing (null); infinities (an unbounded interval, a half-life of a
+    signal that does not decay) stay what they were."""
+    return math.nan if value is None else float(value)
 
 
 def _ci(row: dict, name: str) -> tuple[float, float]:
-    return finite_or_nan(row[f"{name}_ci_low"]), finite_or_nan(row[f"{name}_ci_high"])
+    return float_or_nan(row[f"{name}_ci_low"]), float_or_nan(row[f"{name}_ci_high"])
 
 
 def calibration_metrics_of(row: dict) -> CalibrationMetrics | AdverseSelectionCalibration:
     """The metrics object a ``calibration_metrics`` row was written from (:func:`calibration_row`)."""
     common = {
         "n": row["n"],
-        "slope": finite_or_nan(row["slope"]),
+        "slope": float_or_nan(row["slope"]),
         "slope_ci": _ci(row, "slope"),
-        "intercept": finite_or_nan(row["intercept"]),
+        "intercept": float_or_nan(row["intercept"]),
         "intercept_ci": _ci(row, "intercept"),
         "confidence": row["confidence"],
     }
     if row["model"] == "fill_probability":
-        return CalibrationMetrics(**common, **{k: finite_or_nan(row[k]) for k in BRIER_FIELDS})
+        return CalibrationMetrics(**common, **{k: float_or_nan(row[k]) for k in BRIER_FIELDS})
     return AdverseSelectionCalibration(
-        **common, bias=finite_or_nan(row["bias"]), bias_ci=_ci(row, "bias"),
-        **{k: finite_or_nan(row[k]) for k in MSE_FIELDS},
+        **common, bias=float_or_nan(row["bias"]), bias_ci=_ci(row, "bias"),
+        **{k: float_or_nan(row[k]) for k in MSE_FIELDS},
     )
 
 

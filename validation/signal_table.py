@@ -17,7 +17,7 @@ import polars as pl
 
 from calibration.fit_result import InsufficientSamples
 from data_lake.units import HOUR_MS
-from validation.calibration_table import finite_or_nan
+from validation.calibration_table import float_or_nan
 from validation.signal_quality import SignalQuality, signal_quality
 
 
@@ -89,7 +89,7 @@ def signal_rows(markouts: pl.DataFrame, minute_bars: pl.DataFrame, settings: Sig
 
 
 def _ci(row: dict, name: str) -> tuple[float, float]:
-    return finite_or_nan(row[f"{name}_ci_low"]), finite_or_nan(row[f"{name}_ci_high"])
+    return float_or_nan(row[f"{name}_ci_low"]), float_or_nan(row[f"{name}_ci_high"])
 
 
 def signal_quality_of(row: dict) -> SignalQuality:
@@ -98,7 +98,7 @@ def signal_quality_of(row: dict) -> SignalQuality:
         n=row["n"], mutual_information=row["mutual_information"], p_value=row["p_value"], n_bins=row["n_bins"],
         window_ms=row["window_ms"], window_start_ms=np.asarray(row["window_start_ms"], dtype=np.int64),
         window_mi=np.asarray(row["window_mi"], dtype=np.float64), window_n=np.asarray(row["window_n"], dtype=np.int64),
-        slope_per_day=finite_or_nan(row["slope_per_day"]), slope_ci=_ci(row, "slope"),
-        half_life_days=finite_or_nan(row["half_life_days"]), half_life_ci=_ci(row, "half_life"),
+        slope_per_day=float_or_nan(row["slope_per_day"]), slope_ci=_ci(row, "slope"),
+        half_life_days=float_or_nan(row["half_life_days"]), half_life_ci=_ci(row, "half_life"),
         confidence=row["confidence"],
     )

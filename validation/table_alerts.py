@@ -20,7 +20,7 @@ from validation.alerts import (
     signal_alerts,
 )
 from validation.calibration_metrics import CalibrationMetrics
-from validation.calibration_table import calibration_metrics_of, finite_or_nan
+from validation.calibration_table import calibration_metrics_of, float_or_nan
 from validation.signal_quality import MIN_WINDOW_SAMPLES
 from validation.signal_table import signal_quality_of
 from validation.variants import BASELINE
@@ -63,7 +63,7 @@ def walk_forward_alerts(rows: pl.DataFrame, coin: str) -> Subjected:
     out = []
     for row in pooled.iter_rows(named=True):
         subject = "walk_forward baseline (annualised Sharpe per period)"
-        alert = information_ratio_alert(coin, row["test_end_ms"], finite_or_nan(row["information_ratio"]), subject)
+        alert = information_ratio_alert(coin, row["test_end_ms"], float_or_nan(row["information_ratio"]), subject)
         out += [(subject, alert)] if alert else []
     return out
 
