@@ -45,7 +45,7 @@ from validation.candidate_set import candidate_set_json
 from validation.component_verdict import diagnosis_section
 from validation.incumbent import INCUMBENT_PNL_SCHEMA, incumbent_pnl_rows
 from validation.report import pending_decision, report_file, with_decision
-from validation.signal_table import SignalQualitySettings, signal_rows
+from validation.signal_table import SignalQualitySettings, signal_rows, signals_markdown
 from validation.table_alerts import (
     alerts_frame,
     calibration_table_alerts,
@@ -392,14 +392,8 @@ def signal_quality(
         coin=pl.lit(coin), date=pl.lit(date), time=pl.lit(day_bounds_ms(date)[1])
     )
     version = lake.write_partition("signal_quality", table, coin, date)
-    lines = ["| signal | target | n | MI (nats) | p | slope/day |", "|---|---|---|---|---|---|"]
-    lines += [
-        f"| {r['signal']} | {r['target']} | {r['n']} | {_finite(r.get('mutual_information')):.4g} | "
-        f"{_finite(r.get('p_value')):.3g} | {_finite(r.get('slope_per_day')):.3g} |"
-        for r in rows
-    ]
     return dg.MaterializeResult(metadata={"dagster/row_count": table.height, "delta_version": version,
-                                          "signals": dg.MetadataValue.md("\n".join(lines))})
+                                          "signals": dg.MetadataValue.md(signals_markdown(rows))})
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -173,3 +173,19 @@ def test_leader_days_and_thinned_mids() -> None:
     assert leader_days([fold], fit_hours=24) == [DAY - dt.timedelta(days=1), DAY, DAY + dt.timedelta(days=1)]
     mids = pl.DataFrame({"time": [0, 100, 200, 1_000, 1_500, 1_700], "mid": [1.0, 1.0, 2.0, 2.0, 2.0, 1.0]})
     assert thinned_mids(mids)["time"].to_list() == [0, 200, 1_000, 1_700]
+
+
+def test_mean_markout_lines_per_population() -> None:
+    from validation.baseline import mean_markout_lines
+
+    fills = pl.DataFrame({"is_market_trade": [True, True, False, True], "markout_5000ms_bps": [1.0, 3.0, None, None]})
+    assert mean_markout_lines(fills) == "- own: n/a (n=0)\n- market (maker side): 2.000 bps (n=2)"
+
+
+def test_signals_markdown_shows_unmeasured_signals_as_nan() -> None:
+    from validation.signal_table import signals_markdown
+
+    text = signals_markdown([{"signal": "vpin", "target": "rv", "n": 12},
+                             {"signal": "imb", "target": "m", "n": 900, "mutual_information": 0.0123456,
+                              "p_value": 0.005, "slope_per_day": -0.00012}])
+    assert text.splitlines()[2:] == ["| vpin | rv | 12 | nan | nan | nan |", "| imb | m | 900 | 0.01235 | 0.005 | -0.00012 |"]

@@ -88,6 +88,18 @@ def signal_rows(markouts: pl.DataFrame, minute_bars: pl.DataFrame, settings: Sig
     return [measured_signal_row(signal, target, sample, settings) for (signal, target), sample in samples.items()]
 
 
+def signals_markdown(rows: list[dict]) -> str:
+    """The measured signals as a Markdown table: sample size, MI (nats), permutation p-value and MI trend per day
+    (NaN where a signal was not measured)."""
+    lines = ["| signal | target | n | MI (nats) | p | slope/day |", "|---|---|---|---|---|---|"]
+    lines += [
+        f"| {r['signal']} | {r['target']} | {r['n']} | {float_or_nan(r.get('mutual_information')):.4g} | "
+        f"{float_or_nan(r.get('p_value')):.3g} | {float_or_nan(r.get('slope_per_day')):.3g} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
 def _ci(row: dict, name: str) -> tuple[float, float]:
     return float_or_nan(row[f"{name}_ci_low"]), float_or_nan(row[f"{name}_ci_high"])
 
