@@ -189,3 +189,16 @@ def test_signals_markdown_shows_unmeasured_signals_as_nan() -> None:
                              {"signal": "imb", "target": "m", "n": 900, "mutual_information": 0.0123456,
                               "p_value": 0.005, "slope_per_day": -0.00012}])
     assert text.splitlines()[2:] == ["| vpin | rv | 12 | nan | nan | nan |", "| imb | m | 900 | 0.01235 | 0.005 | -0.00012 |"]
+
+
+def test_with_universe_takes_the_latest_known_universe() -> None:
+    from validation.market_screen import with_universe
+
+    screened = pl.DataFrame({"coin": ["A", "B", "xyz:C"], "score": [4, 3, 2]})
+    known = pl.DataFrame({"coin": ["A", "B", "A", "xyz:C"], "date": [DAY - dt.timedelta(days=1)] * 2 + [DAY] * 2,
+                          "is_delisted": [False, False, True, False], "max_leverage": [10, 5, 20, 3]})
+    found = with_universe(screened, known).sort("coin")
+    assert found["in_universe"].to_list() == [True, False, True]
+    assert found["is_delisted"].to_list() == [True, None, False] and found["max_leverage"].to_list() == [20, None, 3]
+    assert found["dex"].to_list()[2] == "xyz"
+    assert with_universe(screened, known.head(0))["in_universe"].null_count() == 3
