@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from assets.measurement import features
-from assets.metadata import SKIPPED, plot_url, rounded, skipped
+from assets.metadata import SKIPPED, plot_url, skipped
 from assets.partitions import COIN_DAY, coin_and_date, days_dep
 from assets.regime_state import minute_bars
 from assets.resources import DataLakeResource
@@ -54,6 +54,7 @@ from calibration.window_fits import (
     order_arrival_times,
 )
 from data_lake.lake import Lake
+from data_lake.table_preview import rounded
 from data_lake.tables import REGIME_HMM
 from data_lake.units import MINUTE_MS, day_bounds_ms
 from validation.fit_figures import fill_intensity_figure, hawkes_qq_figure, regime_timeline_figure

@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 
 from assets.regime_state import day_regime_beliefs
-from assets.metadata import plot_url, rounded_metadata, skipped, table_metadata
+from assets.metadata import plot_url, skipped, table_metadata
 from assets.partitions import COIN_DAY, coin_and_date, days_dep
 from data_lake.units import day_bounds_ms
 from calibration.bars import BarSettings, bar_coverage, features_1min, features_1s
@@ -17,6 +17,7 @@ from calibration.markouts import maker_side_of_trades, markouts
 from calibration.mids import MID_MAX_AGE_MS, mid_series
 from calibration.toxicity import book_signals
 from data_lake.lake import Lake
+from data_lake.table_preview import rounded_metadata
 from data_lake.tables import MARKOUT_HORIZONS_MS, MARKOUTS
 from assets.resources import DataLakeResource
 from validation.baseline import baseline_metrics as baseline_table

@@ -13,10 +13,11 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from assets.metadata import plot_url, preview_md
+from assets.metadata import plot_url
 from assets.partitions import DAILY
 from data_lake.units import day_bounds_ms
 from data_lake.lake import Lake
+from data_lake.table_preview import preview_md
 from data_lake.tables import MARKET_SCREEN, TIME_OF_DAY
 from data_lake.universe import universe_for_day
 from assets.resources import DataLakeResource

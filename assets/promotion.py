@@ -14,13 +14,14 @@ import time
 import dagster as dg
 
 from assets.evidence import evidence_run, not_computed
-from assets.metadata import rounded_metadata, skipped
+from assets.metadata import skipped
 from assets.partitions import COIN_DAY, coin_and_date, days_dep
 from assets.resources import DataLakeResource
 from calibration.fit_result import code_version
 from data_lake import param_registry
 from data_lake.lake import Lake
 from data_lake.param_schema import InvalidParameterSet, ParamSet
+from data_lake.table_preview import rounded_metadata
 from validation.candidate_set import stored_candidate
 from validation.promotion_evidence import candidate_evidence, incumbent_evidence
 from validation.promotion_gate import GateConfig, evaluate_gate

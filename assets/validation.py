@@ -23,7 +23,7 @@ from pydantic import Field
 
 from assets.evidence import EVIDENCE_RUN, KEPT, earlier_evidence, not_computed
 from assets.lead_lag import leader_mids_for_folds
-from assets.metadata import rounded, skipped
+from assets.metadata import skipped
 from assets.partitions import COIN_DAY, coin_and_date, days_dep
 from assets.resources import DataLakeResource
 from assets.verdicts import (
@@ -36,6 +36,7 @@ from data_lake import param_registry
 from data_lake.lake import Lake
 from data_lake.leaders import leaders_of
 from data_lake.param_schema import InvalidParameterSet
+from data_lake.table_preview import rounded
 from data_lake.tables import BOOK_LEVELS, CALIBRATION_METRICS, COMPONENT_VERDICT, WALK_FORWARD, WALK_FORWARD_PNL
 from data_lake.units import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, day_bounds_ms, utc_days
 from validation.alerts import Alert, AlertKind
