@@ -1,5 +1,5 @@
 """Calibration fits over a training window that ends with the partition's day: regimes, volatility, fill intensity
-and Hawkes taker arrivals, each written to its long-format fit table (one row per estimate, ``assets/fit_rows.py``).
+and Hawkes taker arrivals, each written to its long-format fit table (one row per estimate, :mod:`calibration.fit_rows`).
 
 Conventions:
 - The window is the contiguous run of UTC days with data (in the asset's input table) that ends with the partition's
@@ -10,38 +10,42 @@ Conventions:
   rows, and for Hawkes the taker orders too, are the capture's heartbeat; gaps are excluded). Their metadata shows
   the covered hours; a fit covering less than half its window has status ``low_coverage``, one covering under
   10 minutes is refused (``insufficient_samples``, the reason in its warnings).
-- The HMM for the causal filter is stored in ``regime_fit`` as the row (model ``regime_hmm``, segment ``all``,
-  param ``params_json``): ``value`` = number of states, ``goodness_of_fit`` = ``RegimeParams.to_dict()`` as JSON.
-  :func:`regime_params` reads it back; :func:`day_regime_beliefs` filters a day's bars with it. Rows
-  ``candidate_json_<K>`` hold the best HMM of each number of states tried: the next day's fit starts EM from them
-  (warm starts, the window overlapping by all but one day) beside fewer fresh restarts, so a day's HMM depends on
-  the day before's stored fit (re-materialise days oldest first to reproduce a run).
+- The HMM for the causal filter is stored in its own table, ``regime_hmm`` (one typed row per state,
+  :mod:`calibration.regime_storage`), written with ``regime_fit`` by one op: role ``fitted`` is the HMM
+  :func:`calibration.regime_storage.fitted_hmm` reads back and :func:`assets.regime_state.day_regime_beliefs` filters a
+  day's bars with; role ``warm_start`` holds the best HMM of each number of states tried: the next day's fit starts
+  EM from them (warm starts, the window overlapping by all but one day) beside fewer fresh restarts, so a day's HMM
+  depends on the day before's stored fit (re-materialise days oldest first to reproduce a run).
 """
 
 import datetime as dt
-import json
 import math
-from collections import Counter
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets.fit_rows import fit_rows
 from assets.measurement import features
-from assets.metadata import SKIPPED, plot_url, rounded, skipped
+from assets.metadata import SKIPPED, plot_url, skipped
 from assets.partitions import COIN_DAY, coin_and_date, days_dep
-from assets.quality import day_bounds_ms
-from assets.regime_state import CANDIDATE_JSON, PARAMS_JSON, minute_bars, regime_candidates, regime_params
+from assets.regime_state import minute_bars
 from assets.resources import DataLakeResource
 from calibration.coverage import MAX_GAP_MS, Coverage
 from calibration.fill_intensity import fill_intensity_table, taker_orders
+from calibration.fit_result import code_version
+from calibration.fit_rows import segmented_fit_rows
+from calibration.fit_window import FitWindow, FitWindowSettings, contiguous_window
 from calibration.mids import MID_MAX_AGE_MS, mid_series
-from calibration.regimes import RegimeParams, regime_beliefs
+from calibration.regime_storage import fitted_hmm, regime_hmm_rows, warm_starts
+from calibration.regimes import regime_beliefs
 from calibration.vol_fit import fit_volatility
 from calibration.window_fits import (
+    KappaFitSettings,
+    RegimeFitSettings,
+    RegimeWindow,
     Segmented,
     fit_hawkes_window,
     fit_kappa_window,
@@ -50,19 +54,29 @@ from calibration.window_fits import (
     order_arrival_times,
 )
 from data_lake.lake import Lake
-from data_lake.units import DAY_MS, MINUTE_MS
+from data_lake.table_preview import rounded
+from data_lake.tables import REGIME_HMM
+from data_lake.units import MINUTE_MS, day_bounds_ms
 from validation.fit_figures import fill_intensity_figure, hawkes_qq_figure, regime_timeline_figure
+from validation.fit_summary import (
+    coverage_figures,
+    estimates_markdown,
+    no_fit_reason,
+    statuses,
+    warnings_by_segment,
+    window_text,
+)
 
 GROUP = "calibration"
 BOOK_COLUMNS = ["coin", "time", "recv_time_ns", "bid_px_1", "ask_px_1", "mid"]
 TRADE_COLUMNS = ["coin", "time", "tid", "px", "sz", "side", "buyer", "seller", "hash"]
 ARRIVAL_COLUMNS = ["time", "tid", "side", "buyer", "seller", "hash"]
 """What :func:`order_arrival_times` reads; the Hawkes fit reads them one day at a time (memory of one day)."""
-NO_HMM = "none: regime_fit stored no HMM for this partition"
+NO_HMM = "none: regime_hmm holds no HMM for this partition"
 TRADES_ONLY_COVERAGE = "taker orders alone (no book rows: a market quieter than one order a minute reads as gaps)"
 
 
-FIT_WINDOW_DAYS = 7
+FIT_WINDOW_DAYS = FitWindowSettings.window_days
 """Default training window in days; the fits' declared reads (``days_dep``) span it, so a longer ``window_days`` in
 the run config reads days Dagster does not order them after."""
 WINDOW = 1 - FIT_WINDOW_DAYS
@@ -70,126 +84,144 @@ WINDOW = 1 - FIT_WINDOW_DAYS
 
 
 class FitWindowConfig(dg.Config):
-    """Training window: the partition's day and up to ``window_days - 1`` days before it."""
+    """Training window: the partition's day and up to ``window_days - 1`` days before it
+    (:class:`calibration.fit_window.FitWindowSettings`)."""
 
-    window_days: int = FIT_WINDOW_DAYS
+    window_days: int = FitWindowSettings.window_days
 
 
 class RegimeFitConfig(FitWindowConfig):
-    """EM starts per number of states: ``restarts`` without a warm start, ``warm_restarts`` beside the previous
-    day's fit of that number of states (the window moved by one day: its optimum is near)."""
+    """EM starts per number of states (:class:`calibration.window_fits.RegimeFitSettings`): ``restarts`` without a
+    warm start, ``warm_restarts`` beside the previous day's fit of that number of states."""
 
-    restarts: int = 10
-    warm_restarts: int = 3
+    restarts: int = RegimeFitSettings.restarts
+    warm_restarts: int = RegimeFitSettings.warm_restarts
 
 
 class KappaFitConfig(FitWindowConfig):
-    """Fill-intensity fit: depths in ticks on the price lattice, from ``d0_ticks`` (half a one-tick spread)."""
+    """Fill-intensity fit (:class:`calibration.window_fits.KappaFitSettings`): depths in ticks on the price lattice,
+    from ``d0_ticks``."""
 
-    d0_ticks: float = 0.5
-
-
-@dataclass(frozen=True)
-class FitWindow:
-    """The days actually used and their span [start_ms, end_ms)."""
-
-    days: tuple[dt.date, ...]
-    start_ms: int
-    end_ms: int
-
-    @property
-    def bounds(self) -> tuple[int, int]:
-        return self.start_ms, self.end_ms
-
-    @property
-    def seconds(self) -> float:
-        return (self.end_ms - self.start_ms) / 1e3
+    d0_ticks: float = KappaFitSettings.d0_ticks
 
 
 def fit_window(lake: Lake, table_name: str, coin: str, date: dt.date, window_days: int) -> FitWindow:
     """The contiguous run of days of ``coin`` with data in ``table_name`` ending with ``date`` (at most
-    ``window_days``); no days (an empty window at ``date``'s end) when ``date`` itself has no data."""
+    ``window_days``, :func:`calibration.fit_window.contiguous_window`)."""
     present = set()
     if lake.exists(table_name):
         present = {
             dt.date.fromisoformat(p["date"]) for p in lake.delta_table(table_name).partitions() if p["coin"] == coin
         }
-    days = []
-    day = date
-    while day in present and len(days) < window_days:
-        days.append(day)
-        day -= dt.timedelta(days=1)
-    end = day_bounds_ms(date)[1]
-    return FitWindow(tuple(reversed(days)), end - len(days) * DAY_MS, end)
+    return contiguous_window(present, date, window_days)
 
 
-@dg.asset(
-    partitions_def=COIN_DAY,
-    group_name=GROUP,
-    deps=[days_dep(features, WINDOW), days_dep("regime_fit", -1, -1)],
-    kinds={"delta", "polars"},
+REGIME_READS = [days_dep(features, WINDOW), days_dep("regime_hmm", -1, -1)]
+"""The window's bars and the day before's HMMs (the warm starts)."""
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("regime_fit", deps=REGIME_READS, partitions_def=COIN_DAY, group_name=GROUP,
+                     kinds={"delta", "polars"},
+                     description="Gaussian HMM (2 or 3 states by BIC) on the window's 1 min (log return, log RV): "
+                                 "transition probabilities, per-state means/variances with SEs, BIC, the regime table."),
+        dg.AssetSpec("regime_hmm", deps=REGIME_READS, partitions_def=COIN_DAY, group_name=GROUP,
+                     kinds={"delta", "polars"},
+                     description="The fitted HMM the causal filter runs and the warm starts of the next day's fit."),
+    ],
+    can_subset=False,
 )
 def regime_fit(
     context: dg.AssetExecutionContext, config: RegimeFitConfig, data_lake: DataLakeResource
-) -> dg.MaterializeResult:
-    """Gaussian HMM (2 or 3 states by BIC) on the window's 1 min (log return, log RV): transition probabilities,
-    per-state means/variances with SEs, BIC, the regime table per state and the HMM itself (``params_json``)."""
+) -> Iterator[dg.MaterializeResult]:
+    """Fit the window's HMM; write its estimates (``regime_fit``) and the HMMs themselves (``regime_hmm``)."""
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
     window = fit_window(lake, "features", coin, date, config.window_days)
-    bars = minute_bars(lake, coin, *_day_range(window, date))
-    warm = regime_candidates(lake.read_partition("regime_fit", coin, date - dt.timedelta(days=1)))
+    bars = minute_bars(lake, coin, *window.day_range(date))
+    warm = warm_starts(lake.read_partition("regime_hmm", coin, date - dt.timedelta(days=1)))
     fitted = fit_regime_window(bars, n_restarts=config.restarts, warm_starts=warm, warm_restarts=config.warm_restarts)
-    rows = _rows(fitted.fits, coin, date, window)
+    rows = segmented_fit_rows(fitted.fits, coin, date, window.bounds)
     metadata: dict[str, Any] = {"warm_starts": ", ".join(f"{k} states" for k in sorted(warm)) or "none"}
     if fitted.params is not None:
-        stored = {PARAMS_JSON: fitted.params} | {f"{CANDIDATE_JSON}{k}": p for k, p in fitted.candidates.items()}
-        rows = pl.concat([rows, *(_params_row(rows, name, p) for name, p in stored.items())])
         title = f"{coin}: causal regimes over {len(window.days)} days"
         timeline = regime_timeline_figure(bars, fitted.beliefs, title=title)
         metadata["regime_timeline"] = plot_url(lake, timeline, "regime_fit", coin, str(date), "regime_timeline")
         metadata["regime_table"] = dg.MetadataValue.md(
-            _estimates_md(fitted.fits[1:], ("stationary", "duration_bars", "sigma_bps_per_sqrt_s"))
+            estimates_markdown(fitted.fits[1:], ("stationary", "duration_bars", "sigma_bps_per_sqrt_s"))
         )
-    return _write(context, lake, "regime_fit", rows, fitted.fits, window, metadata, ("p_", "n_states", "bic"))
+    # regime_hmm first: Dagster orders a multi-asset's outputs by their deps (regime_fit reads the HMMs of the day
+    # before through regime_hmm)
+    yield _write_hmm(lake, coin, date, window, fitted)
+    yield _write(context, lake, "regime_fit", rows, fitted.fits, window, metadata, ("p_", "n_states", "bic"))
 
 
-@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=[days_dep(features, WINDOW), regime_fit], kinds={"delta", "polars"})
+def _write_hmm(lake: Lake, coin: str, date: dt.date, window: FitWindow, fitted: RegimeWindow) -> dg.MaterializeResult:
+    """Replace the partition of ``regime_hmm`` with the fitted HMM and the warm starts (empty without a fit); the
+    metadata says over which window, and the fit's statuses and warnings."""
+    overall = fitted.fits[0][1]
+    metadata: dict[str, Any] = {
+        "window_days": len(window.days),
+        "window": window_text(window.start_ms, window.end_ms),
+        "segments_by_status": statuses(fitted.fits[:1]),
+        "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings_by_segment(fitted.fits[:1])) or "none"),
+    }
+    if fitted.params is None:
+        version = lake.write_partition("regime_hmm", REGIME_HMM.empty(), coin, date)
+        return dg.MaterializeResult(asset_key="regime_hmm", metadata={
+            "dagster/row_count": 0, "delta_version": version, **metadata,
+            **skipped(no_fit_reason(fitted.fits[:1]) or "no HMM")})
+    stamps = {"coin": coin, "date": date, "window_start_ms": window.start_ms, "window_end_ms": window.end_ms,
+              "code_version": code_version(), "fitted_at_ms": int(time.time() * 1000)}
+    rows = regime_hmm_rows(fitted.params, fitted.candidates, overall.goodness_of_fit).with_columns(
+        **{k: pl.lit(v) for k, v in stamps.items()})
+    version = lake.write_partition("regime_hmm", rows, coin, date)
+    return dg.MaterializeResult(asset_key="regime_hmm", metadata={
+        "dagster/row_count": rows.height,
+        "delta_version": version,
+        **metadata,
+        "states": ", ".join(fitted.params.state_names),
+        "warm_start_states": ", ".join(str(k) for k in sorted(fitted.candidates)) or "none",
+    })
+
+
+@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=[days_dep(features, WINDOW), "regime_hmm"], kinds={"delta", "polars"})
 def vol_fit(
     context: dg.AssetExecutionContext, config: FitWindowConfig, data_lake: DataLakeResource
 ) -> dg.MaterializeResult:
     """EWMA, realized, bipower and 1 min sigma (bps per sqrt s) and the jump-ratio distribution, overall and per
-    causal regime (the HMM of this partition's ``regime_fit``, filtered over the window)."""
+    causal regime (the HMM of this partition's ``regime_hmm``, filtered over the window)."""
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
     window = fit_window(lake, "features", coin, date, config.window_days)
-    bars = lake.read("features", coins=coin, start=_day_range(window, date)[0], end=date).sort("time")
+    bars = lake.read("features", coins=coin, start=window.day_range(date)[0], end=date).sort("time")
     minute = bars.filter(pl.col("bar_ms") == MINUTE_MS)
-    params = regime_params(lake.read_partition("regime_fit", coin, date))
+    params = fitted_hmm(lake.read_partition("regime_hmm", coin, date))
     beliefs = regime_beliefs(minute, params) if params is not None else None
     fits = list(fit_volatility(bars.filter(pl.col("bar_ms") == 1000), minute, beliefs).items())
     metadata = {} if params is not None else {"regime_segments": NO_HMM}
-    rows = _rows(fits, coin, date, window)
+    rows = segmented_fit_rows(fits, coin, date, window.bounds)
     return _write(context, lake, "vol_fit", rows, fits, window, metadata, ("sigma_", "jump_"))
 
 
 @dg.asset(
     partitions_def=COIN_DAY,
     group_name=GROUP,
-    deps=[*(days_dep(name, WINDOW) for name in ("trades", "book", "fills", "order_updates")), days_dep(features, WINDOW), regime_fit],
+    deps=[*(days_dep(name, WINDOW) for name in ("trades", "book", "fills", "order_updates")), days_dep(features, WINDOW), "regime_hmm"],
     kinds={"delta", "polars"},
 )
 def kappa_fit(
     context: dg.AssetExecutionContext, config: KappaFitConfig, data_lake: DataLakeResource
 ) -> dg.MaterializeResult:
     """Fill intensity A exp(-kappa d) by MLE on the price lattice (ticks), overall, per side, per causal regime
-    (the belief known at each order, from this partition's ``regime_fit``) and per UTC hour; SE(A) with the
+    (the belief known at each order, from this partition's ``regime_hmm``) and per UTC hour; SE(A) with the
     measured count dispersion. Own quotes, when any, are checked against the fitted fill probabilities."""
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
     window = fit_window(lake, "trades", coin, date, config.window_days)
-    first, last = _day_range(window, date)
-    params = regime_params(lake.read_partition("regime_fit", coin, date))
+    first, last = window.day_range(date)
+    params = fitted_hmm(lake.read_partition("regime_hmm", coin, date))
     orders, mids, tick = _taker_orders(lake, coin, window.days)
     coverage = Coverage.of(mids["time"], start_ms=window.start_ms, end_ms=window.end_ms)
     fitted = fit_kappa_window(
@@ -203,7 +235,7 @@ def kappa_fit(
         d0_ticks=config.d0_ticks,
     )
     metadata: dict[str, Any] = {} if params is not None else {"regime_segments": NO_HMM}
-    metadata |= _coverage_md(coverage, f"book mids, silences over {MAX_GAP_MS / 1e3:g} s excluded")
+    metadata |= coverage_figures(coverage, f"book mids, silences over {MAX_GAP_MS / 1e3:g} s excluded")
     overall = fitted.fits[0][1]
     if overall.estimates:
         table = fill_intensity_table(fitted.orders, coverage, grid=fitted.grid, unit="ticks")
@@ -218,7 +250,7 @@ def kappa_fit(
     else:
         metadata |= skipped(f"no trades on {date}: the fit window is empty")
     metadata["dispersion_index"] = rounded(fitted.dispersion)
-    rows = _rows(fitted.fits, coin, date, window)
+    rows = segmented_fit_rows(fitted.fits, coin, date, window.bounds)
     return _write(context, lake, "kappa_fit", rows, fitted.fits, window, metadata, ("A", "kappa_", "actual_over"))
 
 
@@ -236,25 +268,20 @@ def hawkes_fit(
     coverage = Coverage.of(book, *arrivals.values(), start_ms=window.start_ms, end_ms=window.end_ms)
     fitted = fit_hawkes_window(arrivals, coverage=coverage)
     heartbeat = "book rows and taker orders" if book.size else TRADES_ONLY_COVERAGE
-    metadata: dict[str, Any] = _coverage_md(coverage, f"{heartbeat}, silences over {MAX_GAP_MS / 1e3:g} s excluded")
+    metadata: dict[str, Any] = coverage_figures(coverage, f"{heartbeat}, silences over {MAX_GAP_MS / 1e3:g} s excluded")
     if not window.days:
         metadata |= skipped(f"no trades on {date}: the fit window is empty")
     if fitted.residuals is not None:
         title = f"{coin}: pooled taker orders, n = {fitted.fits[0][1].n}"
         qq = hawkes_qq_figure(fitted.residuals, title=title)
         metadata["qq_plot"] = plot_url(lake, qq, "hawkes_fit", coin, str(date), "qq_plot")
-    rows = _rows(fitted.fits, coin, date, window)
+    rows = segmented_fit_rows(fitted.fits, coin, date, window.bounds)
     key_params = ("mu", "alpha", "beta", "n_", "branching", "spectral", "baseline_bins")
     return _write(context, lake, "hawkes_fit", rows, fitted.fits, window, metadata, key_params)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # helpers
-
-
-def _day_range(window: FitWindow, date: dt.date) -> tuple[dt.date, dt.date]:
-    """First and last day to read: the window's days, or ``date`` alone when the window is empty."""
-    return (window.days[0], window.days[-1]) if window.days else (date, date)
 
 
 def _taker_orders(lake: Lake, coin: str, days: tuple[dt.date, ...]) -> tuple[pl.DataFrame, pl.DataFrame, float]:
@@ -285,49 +312,10 @@ def _book_times(lake: Lake, coin: str, days: tuple[dt.date, ...]) -> np.ndarray:
     return np.concatenate(times) if times else np.empty(0, np.int64)
 
 
-def _coverage_md(coverage: Coverage, heartbeat: str) -> dict[str, Any]:
-    """Metadata of a fit window's coverage: covered hours and share, intervals, what the coverage was read from."""
-    return {
-        "covered_hours": round(coverage.seconds / 3600, 3),
-        "covered_fraction": round(coverage.fraction, 4),
-        "covered_intervals": len(coverage.intervals),
-        "coverage_from": heartbeat,
-    }
-
-
 def _arrivals(lake: Lake, coin: str, days: tuple[dt.date, ...]) -> dict[int, np.ndarray]:
     """Taker-order arrival times (epoch ms) per aggressor side over ``days``, read and merged one day at a time."""
     by_day = [order_arrival_times(lake.read_partition("trades", coin, day, columns=ARRIVAL_COLUMNS)) for day in days]
     return {side: np.concatenate([a[side] for a in by_day] or [np.empty(0, np.int64)]) for side in (1, -1)}
-
-
-def _params_row(rows: pl.DataFrame, name: str, params: RegimeParams) -> pl.DataFrame:
-    """The row ``name`` holding an HMM: ``value`` = number of states, ``goodness_of_fit`` = its JSON."""
-    return rows.head(1).with_columns(
-        param=pl.lit(name),
-        value=pl.lit(float(params.n_states)),
-        se=pl.lit(math.nan),
-        unit=pl.lit("json"),
-        goodness_of_fit=pl.lit(json.dumps(params.to_dict())),
-    )
-
-
-def _rows(fits: Segmented, coin: str, date: dt.date, window: FitWindow) -> pl.DataFrame:
-    return pl.concat([fit_rows(fit, coin, date, window.bounds, segment) for segment, fit in fits])
-
-
-def _estimates_md(fits: Segmented, prefixes: tuple[str, ...]) -> str:
-    """Markdown table of the estimates whose names start with one of ``prefixes``, with SE, unit, n and status."""
-    lines = ["| segment | model | param | value | SE | unit | n | status |", "|---|---|---|---|---|---|---|---|"]
-    for segment, fit in fits:
-        if not fit.estimates:
-            lines.append(f"| {segment} | {fit.model} | | | | | {fit.n} | {fit.status} |")
-        for name, value in fit.estimates.items():
-            if name.startswith(prefixes):
-                se, unit = fit.std_errors.get(name, math.nan), fit.units.get(name, "")
-                row = f"| {segment} | {fit.model} | {name} | {value:.6g} | {se:.3g} | {unit} | {fit.n} | {fit.status} |"
-                lines.append(row)
-    return "\n".join(lines)
 
 
 def _write(
@@ -344,29 +332,22 @@ def _write(
     and ``skipped`` with the fits' reasons when none of them succeeded."""
     coin, date = coin_and_date(context)
     version = lake.write_partition(table_name, rows, coin, date)
-    segments_by_warning: dict[str, list[str]] = {}
-    for segment, fit in fits:
-        for w in fit.warnings:
-            segments_by_warning.setdefault(f"{fit.model}: {w}", []).append(segment)
-    warnings = [f"{w} [{', '.join(segments)}]" for w, segments in segments_by_warning.items()]
+    warnings = warnings_by_segment(fits)
     for warning in warnings:
         context.log.warning(warning)
-    statuses = dict(Counter(fit.status for _, fit in fits))
-    if not any(fit.estimates for _, fit in fits) and SKIPPED not in metadata:  # low_coverage fits are fits
-        metadata = metadata | skipped("no fit: " + "; ".join(dict.fromkeys(w for _, fit in fits for w in fit.warnings)))
+    reason = no_fit_reason(fits)
+    if reason is not None and SKIPPED not in metadata:
+        metadata = metadata | skipped(reason)
     return dg.MaterializeResult(
+        asset_key=table_name,
         metadata={
             "dagster/row_count": rows.height,
             "delta_version": version,
             "window_days": len(window.days),
-            "window": f"{_iso(window.start_ms)} .. {_iso(window.end_ms)}",
-            "segments_by_status": statuses,
-            "estimates": dg.MetadataValue.md(_estimates_md(fits, prefixes=key_params)),
+            "window": window_text(window.start_ms, window.end_ms),
+            "segments_by_status": statuses(fits),
+            "estimates": dg.MetadataValue.md(estimates_markdown(fits, prefixes=key_params)),
             "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings) or "none"),
             **metadata,
         }
     )
-
-
-def _iso(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat(timespec="minutes")

@@ -8,29 +8,30 @@ import dagster as dg
 import polars as pl
 
 from assets.regime_state import day_regime_beliefs
-from assets.metadata import plot_url, rounded, skipped, table_metadata
+from assets.metadata import plot_url, skipped, table_metadata
 from assets.partitions import COIN_DAY, coin_and_date, days_dep
-from assets.quality import day_bounds_ms
-from calibration.bars import features_1min, features_1s
+from data_lake.units import day_bounds_ms
+from calibration.bars import BarSettings, bar_coverage, features_1min, features_1s
 from calibration.fill_log import enrich_fill_log
 from calibration.markouts import maker_side_of_trades, markouts
 from calibration.mids import MID_MAX_AGE_MS, mid_series
 from calibration.toxicity import book_signals
 from data_lake.lake import Lake
+from data_lake.table_preview import rounded_metadata
 from data_lake.tables import MARKOUT_HORIZONS_MS, MARKOUTS
 from assets.resources import DataLakeResource
 from validation.baseline import baseline_metrics as baseline_table
-from validation.baseline import markout_curve, plot_markout_curve
+from validation.baseline import markout_curve, mean_markout_lines, plot_markout_curve
 
 GROUP = "measurement"
 NEXT_DAY_MARGIN_MS = 2 * max(MARKOUT_HORIZONS_MS)
 
 
 class FeaturesConfig(dg.Config):
-    """EWMA half-lives in bars for the 1 s and 1 min bars."""
+    """EWMA half-lives in bars for the 1 s and 1 min bars (:class:`calibration.bars.BarSettings`)."""
 
-    half_life_1s_bars: float = 300.0
-    half_life_1min_bars: float = 60.0
+    half_life_1s_bars: float = BarSettings.half_life_1s_bars
+    half_life_1min_bars: float = BarSettings.half_life_1min_bars
 
 
 def _book_with_next_day_head(data_lake: DataLakeResource, coin: str, date: dt.date) -> pl.DataFrame:
@@ -60,7 +61,7 @@ def features(context: dg.AssetExecutionContext, config: FeaturesConfig, data_lak
     ).filter(pl.col("time").is_between(start, end - 1))
     version = lake.write_partition("features", bars.with_columns(date=pl.lit(date)), coin, date)
     day_trades = trades.filter(pl.col("time").is_between(start, end - 1)).height
-    metadata = {**table_metadata(bars, lake.uri("features"), version), **_bar_coverage(bars, day_trades)}
+    metadata = {**table_metadata(bars, lake.uri("features"), version), **rounded_metadata(bar_coverage(bars, day_trades))}
     if bars.height == 0:
         metadata |= skipped(
             f"no bars: the book has no two-sided mid this day ({book.height} book rows); "
@@ -69,30 +70,11 @@ def features(context: dg.AssetExecutionContext, config: FeaturesConfig, data_lak
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _bar_coverage(bars: pl.DataFrame, day_trades: int) -> dict[str, Any]:
-    """Bar counts, the 1 s bars missing inside capture gaps (between the first and last bar), the day's trades
-    outside every 1 s bar, and the 1 min median jump ratio and last VPIN (NaN when undefined)."""
-    seconds = bars.filter(pl.col("bar_ms") == 1000)
-    minute = bars.filter(pl.col("bar_ms") == 60_000)
-    span = (seconds["time"].max() - seconds["time"].min()) // 1000 + 1 if seconds.height else 0
-    in_bars = int(seconds.select(pl.col("n_buys") + pl.col("n_sells")).sum().item()) if seconds.height else 0
-    jump = minute["jump_ratio"].drop_nulls()
-    vpin = minute["vpin"].drop_nulls()
-    return {
-        "bars_1s": seconds.height,
-        "bars_1min": minute.height,
-        "bars_1s_missing_in_gaps": span - seconds.height,
-        "trades_outside_bars": day_trades - in_bars,
-        "median_jump_ratio_1min": rounded(float(jump.median())) if jump.len() else float("nan"),
-        "vpin_last": rounded(float(vpin[-1])) if vpin.len() else float("nan"),
-    }
-
-
 @dg.asset(
     name="markouts",
     partitions_def=COIN_DAY,
     group_name=GROUP,
-    deps=["fills", "trades", days_dep("book", 0, 1), days_dep(features, -1), days_dep("regime_fit", -1, -1)],
+    deps=["fills", "trades", days_dep("book", 0, 1), days_dep(features, -1), days_dep("regime_hmm", -1, -1)],
     kinds={"delta", "polars"},
 )
 def markouts_asset(context: dg.AssetExecutionContext, data_lake: DataLakeResource) -> dg.MaterializeResult:
@@ -139,7 +121,7 @@ def markouts_asset(context: dg.AssetExecutionContext, data_lake: DataLakeResourc
                 str(h): fill_log[f"mid_{h}ms"].null_count() for h in MARKOUT_HORIZONS_MS
             },
             "mid_max_age_ms": MID_MAX_AGE_MS,
-            "mean_markout_5s_bps": dg.MetadataValue.md(_mean_markout_md(fill_log)),
+            "mean_markout_5s_bps": dg.MetadataValue.md(mean_markout_lines(fill_log)),
         }
     )
 
@@ -151,19 +133,6 @@ def _markout_curve(lake: Lake, fill_log: pl.DataFrame, coin: str, date: dt.date)
         return "not drawn: no fill has a markout at any horizon"
     png = plot_markout_curve(curve, f"{coin} {date}: mean markout by horizon")
     return plot_url(lake, png, "markouts", coin, str(date), "markout_curve")
-
-
-def _mean_markout_md(fill_log: pl.DataFrame) -> str:
-    """Mean 5 s markout per population, with the fills it averages (n/a where none has one)."""
-    by_population = fill_log.group_by("is_market_trade").agg(
-        pl.col("markout_5000ms_bps").mean(), pl.col("markout_5000ms_bps").count().alias("n")
-    )
-    lines = []
-    for r in by_population.sort("is_market_trade").iter_rows(named=True):
-        name = "market (maker side)" if r["is_market_trade"] else "own"
-        mean = "n/a" if r["markout_5000ms_bps"] is None else f"{r['markout_5000ms_bps']:.3f} bps"
-        lines.append(f"- {name}: {mean} (n={r['n']})")
-    return "\n".join(lines)
 
 
 @dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=[markouts_asset], kinds={"delta", "polars"})

@@ -13,16 +13,17 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from assets.metadata import plot_url, preview_md
+from assets.metadata import plot_url
 from assets.partitions import DAILY
-from assets.quality import day_bounds_ms
+from data_lake.units import day_bounds_ms
 from data_lake.lake import Lake
-from data_lake.parsers.snapshots import coin_dex
+from data_lake.table_preview import preview_md
 from data_lake.tables import MARKET_SCREEN, TIME_OF_DAY
 from data_lake.universe import universe_for_day
 from assets.resources import DataLakeResource
-from validation.market_screen import ScreenThresholds, coin_figures, plot_screen, screen
+from validation.market_screen import ScreenThresholds, coin_figures, plot_screen, screen, with_universe
 from validation.time_structure import (
+    TimeStructureSettings,
     cell_sums,
     lowest_buckets,
     plot_heatmaps,
@@ -87,16 +88,6 @@ class MarketScreenConfig(dg.Config):
     min_edge_bps: float = ScreenThresholds.min_edge_bps
 
 
-def _with_universe(screened: pl.DataFrame, lake: Lake, date: dt.date) -> pl.DataFrame:
-    """Attach dex, universe membership, delisting and max leverage from the latest universe on or before ``date``."""
-    known = lake.read("universe", end=date)
-    latest = known.filter(pl.col("date") == known["date"].max()) if known.height else known
-    listed = latest.select("coin", pl.lit(True).alias("in_universe"), "is_delisted", "max_leverage")
-    joined = screened.join(listed, on="coin", how="left")
-    in_universe = pl.col("in_universe").fill_null(False) if latest.height else pl.lit(None, pl.Boolean)
-    return joined.with_columns(coin_dex(pl.col("coin")).alias("dex"), in_universe.alias("in_universe"))
-
-
 @dg.asset(
     partitions_def=DAILY,
     group_name=GROUP,
@@ -114,7 +105,7 @@ def market_screen(context: dg.AssetExecutionContext, config: MarketScreenConfig,
     _, end_ms = day_bounds_ms(date)
     coins = partitions_present(lake, ("trades", "book", "asset_ctx"), date, date)["coin"].to_list()
     figures = [coin_figures(*(_read(lake, name, coin, date) for name in SCREEN_INPUTS), end_ms, thresholds.maker_fee_bps) for coin in coins]
-    screened = _with_universe(screen(pl.concat(figures, how="diagonal_relaxed"), thresholds), lake, date) if figures else MARKET_SCREEN.empty()
+    screened = with_universe(screen(pl.concat(figures, how="diagonal_relaxed"), thresholds), lake.read("universe", end=date)) if figures else MARKET_SCREEN.empty()
     table = screened.with_columns(date=pl.lit(date))
     version = lake.replace("market_screen", table, {"date": date})
     shown = table.select("rank", "coin", "score", "volume_quote", "volume_source", "coverage_hours", "spread_median_bps", "effective_makers", "edge_bps", "pass_volume", "pass_spread", "pass_makers", "pass_edge")
@@ -133,12 +124,13 @@ def market_screen(context: dg.AssetExecutionContext, config: MarketScreenConfig,
 
 class TimeOfDayConfig(dg.Config):
     """Trailing window in days (ending on the partition day), bucket width of the funding window in minutes,
-    permutations of the significance test and its seed; ``coins`` None = every coin with data."""
+    permutations of the significance test and its seed (:class:`validation.time_structure.TimeStructureSettings`);
+    ``coins`` None = every coin with data."""
 
-    lookback_days: int = 28
-    bucket_minutes: int = 10
-    n_permutations: int = 999
-    seed: int = 0
+    lookback_days: int = TimeStructureSettings.lookback_days
+    bucket_minutes: int = TimeStructureSettings.bucket_minutes
+    n_permutations: int = TimeStructureSettings.n_permutations
+    seed: int = TimeStructureSettings.seed
     coins: list[str] | None = None
 
 

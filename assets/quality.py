@@ -16,13 +16,7 @@ from typing import Any
 import polars as pl
 
 from data_lake import contract
-from data_lake.units import DAY_MS
-
-
-def day_bounds_ms(date: dt.date) -> tuple[int, int]:
-    """[start, end) of a UTC day in epoch milliseconds."""
-    start = int(dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC).timestamp() * 1000)
-    return start, start + DAY_MS
+from data_lake.units import day_bounds_ms
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import polars as pl
 from assets.partitions import COIN_DAY
 from data_lake.lake import Lake
 from data_lake.tables import COMPONENT_VERDICT
-from validation.component_verdict import diagnose_run, verdict_frame
+from validation.component_verdict import run_verdict_rows
 from validation.verdict_text import action, morning_text
 from validation.variants import Market, VariantConfig
 from validation.walk_forward_run import WalkForwardRun
@@ -54,15 +54,10 @@ def component_verdict_rows(
     lake: Lake, run: WalkForwardRun, market: Market, config: VariantConfig, coin: str, leader: str,
     days: tuple[dt.date, dt.date],
 ) -> pl.DataFrame:
-    """The verdict rows of ``run`` (:func:`validation.component_verdict.diagnose_run`) with the complete folds' test
-    span, no coin, date or stamps yet. ``leader`` empty or the coin itself: the lead-lag row has no leader."""
+    """The verdict rows of ``run`` (:func:`validation.component_verdict.run_verdict_rows`) with the leader's mids from
+    the lake. ``leader`` empty or the coin itself: the lead-lag row has no leader."""
     lead = leader if leader and leader != coin else None
-    verdicts = diagnose_run(run, market, config, lead, leader_mids(lake, lead, days) if lead else None)
-    complete = [f for f in run.folds if f.index in run.complete_folds]
-    return verdict_frame(verdicts, run.alpha).with_columns(
-        test_start_ms=pl.lit(min((f.test_start_ms for f in complete), default=None), dtype=pl.Int64),
-        test_end_ms=pl.lit(max((f.test_end_ms for f in complete), default=None), dtype=pl.Int64),
-    )
+    return run_verdict_rows(run, market, config, lead, leader_mids(lake, lead, days) if lead else None)
 
 
 def _previous(lake: Lake, coin: str, date: dt.date) -> tuple[pl.DataFrame, dt.date | None]:

@@ -25,6 +25,9 @@ zero-return bar, and the first bar after the gap has no return (none spans the g
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import polars as pl
 
@@ -39,16 +42,28 @@ from calibration.volatility import (
 )
 from data_lake.tables import FEATURES
 
+@dataclass(frozen=True)
+class BarSettings:
+    """EWMA half-lives of the bars' variance, in bars: 300 one-second bars (5 min) and 60 one-minute bars (1 h)."""
+
+    half_life_1s_bars: float = 300.0
+    half_life_1min_bars: float = 60.0
+
+
 FEATURES_SCHEMA: dict[str, pl.DataType] = FEATURES.columns_without("date")
 """Columns of :func:`features_1s` and :func:`features_1min`, in order (key: coin, bar_ms, time)."""
 
 
-def features_1s(trades: pl.DataFrame, book: pl.DataFrame, half_life_bars: float = 300.0) -> pl.DataFrame:
+def features_1s(
+    trades: pl.DataFrame, book: pl.DataFrame, half_life_bars: float = BarSettings.half_life_1s_bars
+) -> pl.DataFrame:
     """1 s bar features (:data:`FEATURES_SCHEMA`); EWMA half-life 300 bars = 5 min by default."""
     return features(trades, book, bar_ms=1000, half_life_bars=half_life_bars)
 
 
-def features_1min(trades: pl.DataFrame, book: pl.DataFrame, half_life_bars: float = 60.0) -> pl.DataFrame:
+def features_1min(
+    trades: pl.DataFrame, book: pl.DataFrame, half_life_bars: float = BarSettings.half_life_1min_bars
+) -> pl.DataFrame:
     """1 min bar features (:data:`FEATURES_SCHEMA`) with RV, BV and RV/BV of each minute's sixty 1 s returns;
     EWMA half-life 60 bars = 1 h by default."""
     return features(trades, book, bar_ms=60_000, half_life_bars=half_life_bars, realized_bar_ms=1000)
@@ -119,3 +134,23 @@ def _with_vpin(
             values[idx >= 0] = bucket_vpin[idx[idx >= 0]]
         parts.append(coin_bars.with_columns(pl.Series("vpin", values, nan_to_null=True)))
     return pl.concat(parts) if parts else bars.with_columns(vpin=pl.lit(None, dtype=pl.Float64))
+
+
+def bar_coverage(bars: pl.DataFrame, day_trades: int) -> dict[str, Any]:
+    """Bar counts, the 1 s bars missing inside capture gaps (between the first and last bar), the day's trades
+    outside every 1 s bar, and the 1 min median jump ratio and last VPIN (NaN when undefined): how much of a day
+    the bars hold, for the features asset's metadata."""
+    seconds = bars.filter(pl.col("bar_ms") == 1000)
+    minute = bars.filter(pl.col("bar_ms") == 60_000)
+    span = (seconds["time"].max() - seconds["time"].min()) // 1000 + 1 if seconds.height else 0
+    in_bars = int(seconds.select(pl.col("n_buys") + pl.col("n_sells")).sum().item()) if seconds.height else 0
+    jump = minute["jump_ratio"].drop_nulls()
+    vpin = minute["vpin"].drop_nulls()
+    return {
+        "bars_1s": seconds.height,
+        "bars_1min": minute.height,
+        "bars_1s_missing_in_gaps": span - seconds.height,
+        "trades_outside_bars": day_trades - in_bars,
+        "median_jump_ratio_1min": float(jump.median()) if jump.len() else float("nan"),
+        "vpin_last": float(vpin[-1]) if vpin.len() else float("nan"),
+    }

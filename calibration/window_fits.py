@@ -46,6 +46,22 @@ Segmented = list[tuple[str, FitResult]]
 """(segment, fit) pairs of one window, in storage order."""
 
 
+@dataclass(frozen=True)
+class RegimeFitSettings:
+    """EM starts per number of states of the nightly HMM fit: ``restarts`` without a warm start, ``warm_restarts``
+    beside the previous day's fit of that number of states (the window moved by one day: its optimum is near)."""
+
+    restarts: int = 10
+    warm_restarts: int = 3
+
+
+@dataclass(frozen=True)
+class KappaFitSettings:
+    """Fill-intensity fit: depths in ticks on the price lattice, from ``d0_ticks`` (half a one-tick spread)."""
+
+    d0_ticks: float = 0.5
+
+
 @dataclass(frozen=True, eq=False)
 class RegimeWindow:
     """The HMM of a window: ``all`` (transitions, per-state moments, ``n_states``, ``bic``) and one regime-table
@@ -111,7 +127,7 @@ def fit_kappa_window(
     beliefs: pl.DataFrame | None = None,
     order_updates: pl.DataFrame | None = None,
     fills: pl.DataFrame | None = None,
-    d0_ticks: float = 0.5,
+    d0_ticks: float = KappaFitSettings.d0_ticks,
 ) -> KappaWindow:
     """Fill intensity of one coin over the window of ``coverage`` by grouped MLE on the tick lattice (``unit="ticks"``),
     from the window's taker ``orders`` (:func:`calibration.fill_intensity.taker_orders` with ``tick_size``), its

@@ -382,8 +382,47 @@ def _fit_table(name: str, description: str) -> Table:
 
 KAPPA_FIT = _fit_table("kappa_fit", "Fill intensity A*exp(-kappa*d) by MLE, overall and per regime / hour.")
 HAWKES_FIT = _fit_table("hawkes_fit", "Exponential-kernel Hawkes fits of taker-order arrivals (univariate, buy/sell).")
-REGIME_FIT = _fit_table("regime_fit", "Gaussian HMM regimes: per-state means/variances, transition matrix, regime table.")
+REGIME_FIT = _fit_table(
+    "regime_fit",
+    "Gaussian HMM regimes: per-state means/variances, transition matrix, regime table (the HMM itself: regime_hmm).",
+)
 VOL_FIT = _fit_table("vol_fit", "Volatility per regime: EWMA and bipower sigma, jump ratio distribution.")
+
+REGIME_HMM = register(
+    Table(
+        "regime_hmm",
+        {
+            **_PART,
+            "role": pl.String(),
+            "n_states": pl.Int32(),
+            "state": pl.Int32(),
+            "state_name": pl.String(),
+            "start_prob": pl.Float64(),
+            "transition": pl.List(pl.Float64()),
+            "means": pl.List(pl.Float64()),
+            "variances": pl.List(pl.Float64()),
+            "feature_names": pl.List(pl.String()),
+            "feature_mean": pl.List(pl.Float64()),
+            "feature_scale": pl.List(pl.Float64()),
+            "log_likelihood": pl.Float64(),
+            "bic": pl.Float64(),
+            "window_start_ms": pl.Int64(),
+            "window_end_ms": pl.Int64(),
+            "code_version": pl.String(),
+            "fitted_at_ms": pl.Int64(),
+        },
+        key=("coin", "date", "role", "n_states", "state"),
+        description=(
+            "The Gaussian HMMs of the day's regime fit as the causal filter reads them (calibration/regime_storage.py), "
+            "one row per state: role 'fitted' (the HMM the filter, the kappa and vol fits and the next day's markouts "
+            "use) or 'warm_start' (the best HMM of each number of states tried, where the next day's EM starts); "
+            "state index (0 = calm, ordered by return variance) and name, start probability, the state's row of the "
+            "transition matrix, per-feature means and variances in standardised units, and the standardisation "
+            "(feature_names, feature_mean, feature_scale: z = (x - mean) / scale). log_likelihood (fitted role only) "
+            "and BIC of the model over the window [window_start_ms, window_end_ms); date = window end day."
+        ),
+    )
+)
 
 LEAD_LAG_FIT = register(
     Table(

@@ -15,12 +15,13 @@ import pytest
 from assets import fits, ingest, measurement
 from assets.fits import fit_window
 from assets.partitions import COINS, partition_key
-from assets.quality import day_bounds_ms
-from assets.regime_state import day_regime_beliefs, regime_params
+from data_lake.units import day_bounds_ms
+from assets.regime_state import day_regime_beliefs
 from calibration.coverage import Coverage
 from calibration.fill_intensity import taker_orders
 from calibration.fit_result import FitResult
 from calibration.mids import mid_series
+from calibration.regime_storage import fitted_hmm
 from calibration.regimes import regime_beliefs
 from calibration.window_fits import (
     fit_kappa_window,
@@ -61,7 +62,7 @@ class Demo:
     def materialise(self, assets: list, day: dt.date, window_days: int | None = None) -> dg.ExecuteInProcessResult:
         resources = {"data_lake": DataLakeResource(lake_root=str(self.lake_root), raw_root=str(self.raw))}
         window = {"config": {"window_days": window_days}}
-        config = {} if window_days is None else {a.key.path[-1]: window for a in assets}
+        config = {} if window_days is None else {a.node_def.name: window for a in assets}
         return dg.materialize(
             assets,
             partition_key=partition_key(COIN, day),
@@ -137,20 +138,22 @@ def test_regime_fit_recovers_the_transition_matrix_and_stores_the_filter(demo: D
         sigma, se, n = estimate(rows, "regime_hmm", f"regime={name}", "sigma_bps_per_sqrt_s")
         assert abs(n - np.sum(path == k)) < 0.02 * path.size  # bars classified by the causal filter
         assert abs(sigma - demo.truth["regimes"]["total_sigma_bps_per_sqrt_s"][k]) < 4 * se
-    params = regime_params(rows)
+    params = fitted_hmm(demo.rows("regime_hmm"))
     assert params is not None and params.state_names == ("calm", "volatile")
-    stored = rows.filter(pl.col("param") == "params_json")
-    assert stored["value"][0] == 2 and json.loads(stored["goodness_of_fit"][0])["state_names"] == ["calm", "volatile"]
+    stored = demo.rows("regime_hmm").filter(pl.col("role") == "fitted")
+    assert stored["n_states"].to_list() == [2, 2] and stored["state_name"].to_list() == ["calm", "volatile"]
+    assert not rows["param"].str.contains("json").any()  # regime_fit holds estimates only
 
 
 @pytest.mark.slow
 def test_regime_fit_starts_from_the_previous_days_fits(demo: Demo) -> None:
     assert demo.materialise([fits.regime_fit], DAY1).success
-    stored = demo.rows("regime_fit", DAY1).filter(pl.col("param").str.starts_with("candidate_json_"))
-    assert sorted(stored["value"].to_list()) == [2.0, 3.0]
+    stored = demo.rows("regime_hmm", DAY1).filter(pl.col("role") == "warm_start")
+    assert sorted(stored["n_states"].unique().to_list()) == [2, 3]
     result = demo.materialise([fits.regime_fit], DAY2)
     assert result.success
-    meta = result.get_asset_materialization_events()[0].event_specific_data.materialization.metadata
+    events = {e.asset_key.to_user_string(): e for e in result.get_asset_materialization_events()}
+    meta = events["regime_fit"].event_specific_data.materialization.metadata
     assert meta["warm_starts"].value == "2 states, 3 states"
     assert_two_states_with_the_true_transitions(demo.rows("regime_fit"), demo.truth["regimes"])
 
@@ -229,7 +232,7 @@ def test_window_is_clipped_and_empty_days_store_insufficient_status(demo: Demo) 
     for name in FIT_TABLES:
         rows = demo.rows(name, empty_day)
         assert set(rows["status"]) == {"insufficient_samples"} and rows["value"].is_nan().all(), name
-    assert regime_params(demo.rows("regime_fit", empty_day)) is None
+    assert fitted_hmm(demo.rows("regime_hmm", empty_day)) is None
 
 
 @pytest.mark.slow
@@ -240,7 +243,7 @@ def test_day_regime_beliefs_are_causal_and_stamped_at_the_bar_end(demo: Demo) ->
     assert beliefs["belief_cascade"].null_count() == 1440
     np.testing.assert_allclose((beliefs["belief_calm"] + beliefs["belief_volatile"]).to_numpy(), 1.0)
     # row t depends on bars up to t only: the same filter run on a truncated history gives the same beliefs
-    params = regime_params(demo.rows("regime_fit"))
+    params = fitted_hmm(demo.rows("regime_hmm"))
     bars = demo.lake.read("features", coins=COIN, start=DAY1, end=DAY2).filter(pl.col("bar_ms") == 60_000).sort("time")
     cut = bars.height - 700
     head = regime_beliefs(bars.head(cut), params)

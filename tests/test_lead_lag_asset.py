@@ -9,7 +9,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets.lead_lag import NO_LEADER_DATA, lead_lag_fit, leader_mids_for_folds
+from assets.lead_lag import lead_lag_fit, leader_mids_for_folds
+from calibration.lead_lag_rows import NO_LEADER_DATA
 from assets.partitions import COINS, partition_key
 from data_lake.demo_market import DemoMarket, demo_coin_configs, simulate
 from data_lake.lake import Lake

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from assets.metadata import preview_md, rounded, rounded_metadata, table_metadata
+from assets.metadata import table_metadata
+from data_lake.table_preview import preview_md, rounded, rounded_metadata
 from data_lake.tables import MARKOUTS
 
 T0 = 1_767_225_600_123  # 2026-01-01 00:00:00.123 UTC

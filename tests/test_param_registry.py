@@ -569,10 +569,10 @@ def test_an_identical_rerun_of_the_walk_forward_finds_the_same_set(root: Path) -
 
     import polars as pl
 
-    from assets.promotion import PromotionConfig, candidate_evidence
     from data_lake.lake import Lake
     from data_lake.tables import INGEST_ACCOUNTING, WALK_FORWARD, WALK_FORWARD_PNL
     from validation.candidate import CANDIDATE
+    from validation.promotion_evidence import candidate_evidence
     from validation.walk_forward_run import POOLED
 
     day = dt.date(2026, 1, 2)
@@ -592,7 +592,8 @@ def test_an_identical_rerun_of_the_walk_forward_finds_the_same_set(root: Path) -
             for fold in (0, POOLED)
         ])
         lake.write_partition("walk_forward", WALK_FORWARD.conform(rows), COIN, day)
-        evidence = candidate_evidence(lake, COIN, day, PromotionConfig())
+        evidence = candidate_evidence(*(lake.read_partition(name, COIN, day) for name in (
+            "walk_forward", "walk_forward_pnl", "calibration_metrics", "ingest_accounting")), day)
         assert evidence["walk_forward"]["figures"]["n_fills"] == 240
         return ParamSet.create(coin=COIN, window_start_ms=start, window_end_ms=WINDOW_END_MS, code_version="0.1.0+test",
                                parameters=parameters(), evidence=evidence, created_at_ms=run_at_ms)

@@ -111,9 +111,9 @@ def test_a_permissive_gate_promotes_and_the_quoter_can_load_and_quote(nightly) -
 
 def _walk_forward_candidate(resource: DataLakeResource) -> dict:
     """The parameters validation.candidate built on the last training window of the day's walk-forward."""
-    from assets.promotion import candidate_set
+    from validation.candidate_set import stored_candidate
 
-    return candidate_set(resource.lake(), COIN, DAYS[1])[0]
+    return stored_candidate(resource.lake().read_partition("walk_forward", COIN, DAYS[1]), DAYS[1])[0]
 
 
 @pytest.mark.slow

@@ -8,7 +8,8 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from assets.quality import day_bounds_ms, run_suite
+from assets.quality import run_suite
+from data_lake.units import day_bounds_ms
 
 DAY = dt.date(2026, 1, 1)
 START, _ = day_bounds_ms(DAY)

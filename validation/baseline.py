@@ -83,6 +83,20 @@ def markout_curve(marked: pl.DataFrame, horizons_ms: tuple[int, ...]) -> pl.Data
     return pl.DataFrame(rows).sort("population", "side", "horizon_ms") if rows else pl.DataFrame()
 
 
+def mean_markout_lines(fill_log: pl.DataFrame) -> str:
+    """Mean 5 s markout per population (own fills, market trades from the maker side), with the fills it averages
+    (n/a where none has one), as Markdown list items."""
+    by_population = fill_log.group_by("is_market_trade").agg(
+        pl.col("markout_5000ms_bps").mean(), pl.col("markout_5000ms_bps").count().alias("n")
+    )
+    lines = []
+    for r in by_population.sort("is_market_trade").iter_rows(named=True):
+        name = "market (maker side)" if r["is_market_trade"] else "own"
+        mean = "n/a" if r["markout_5000ms_bps"] is None else f"{r['markout_5000ms_bps']:.3f} bps"
+        lines.append(f"- {name}: {mean} (n={r['n']})")
+    return "\n".join(lines)
+
+
 def plot_markout_curve(curve: pl.DataFrame, title: str) -> bytes:
     """PNG of mean markout vs horizon with CI bands, one line per population and side."""
     import matplotlib

@@ -337,6 +337,19 @@ def verdict_frame(verdicts: Sequence[ComponentVerdict], alpha: float) -> pl.Data
     return pl.DataFrame(rows, schema=COMPONENT_VERDICT_COLUMNS).sort("rank")
 
 
+def run_verdict_rows(
+    run: WalkForwardRun, market: Market, config: VariantConfig, leader: str | None, leader_mids: pl.DataFrame | None
+) -> pl.DataFrame:
+    """The verdict rows of ``run`` (:func:`diagnose_run`, :func:`verdict_frame`) with the complete folds' test span
+    ``[test_start_ms, test_end_ms)`` (null without a complete fold); no coin, date or run stamps yet."""
+    verdicts = diagnose_run(run, market, config, leader, leader_mids)
+    complete = [f for f in run.folds if f.index in run.complete_folds]
+    return verdict_frame(verdicts, run.alpha).with_columns(
+        test_start_ms=pl.lit(min((f.test_start_ms for f in complete), default=None), dtype=pl.Int64),
+        test_end_ms=pl.lit(max((f.test_end_ms for f in complete), default=None), dtype=pl.Int64),
+    )
+
+
 def diagnosis_section(frame: pl.DataFrame) -> ReportSection:
     """The report's verdict table, largest weakness first, with the action and the method."""
     ranked = frame.sort("rank")

@@ -92,6 +92,24 @@ def incumbent_period_pnl(
     return pl.concat(frames) if frames else empty
 
 
+INCUMBENT_PNL_SCHEMA = {"fold": pl.Int32, "time": pl.Int64, "variant": pl.String, "pnl": pl.Float64}
+
+
+def incumbent_pnl_rows(
+    param_set_id: str, parameters: Mapping[str, Any], complete: Sequence[Fold], data: Mapping[str, pl.DataFrame],
+    config: VariantConfig,
+) -> tuple[pl.DataFrame, str]:
+    """The promoted set ``param_set_id`` replayed unchanged on the run's ``complete`` folds: its ``walk_forward_pnl``
+    rows (variant ``incumbent:<id>``, what the gate pairs the candidate with) and a line saying what was replayed,
+    or why not (a ValueError of the replay, e.g. parameters it cannot quote with)."""
+    try:
+        pnl = incumbent_period_pnl(complete, data, parameters, config)
+    except ValueError as exc:
+        return pl.DataFrame(schema=INCUMBENT_PNL_SCHEMA), f"{param_set_id} not replayed: {exc}"
+    note = f"{param_set_id} replayed on {pnl['fold'].n_unique()} of {len(complete)} folds"
+    return pnl.select("fold", "time", pl.lit(incumbent_variant(param_set_id)).alias("variant"), "pnl"), note
+
+
 def _or_error(build: Any) -> FittedVariant | InsufficientSamples:
     try:
         return build()

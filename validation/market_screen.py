@@ -28,6 +28,7 @@ import polars as pl
 from data_lake.units import HOUR_MS, MINUTE_MS
 from validation.significance import hac_mean_test
 from data_lake.fees import MAKER_FEE_BPS
+from data_lake.parsers.snapshots import coin_dex
 
 MAX_SPELL_MS = 60_000
 """A book state counts for at most this long: a longer silence is a capture gap, not a quiet book."""
@@ -312,3 +313,14 @@ def plot_screen(screened: pl.DataFrame, thresholds: ScreenThresholds, title: str
     fig.savefig(buf, format="png", dpi=80)
     plt.close(fig)
     return buf.getvalue()
+
+
+def with_universe(screened: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
+    """``screened`` with each coin's dex, universe membership, delisting and max leverage from the latest day of
+    ``known`` (the ``universe`` table up to the screened day); membership is null when no universe is known, false
+    for a coin the latest universe does not list."""
+    latest = known.filter(pl.col("date") == known["date"].max()) if known.height else known
+    listed = latest.select("coin", pl.lit(True).alias("in_universe"), "is_delisted", "max_leverage")
+    joined = screened.join(listed, on="coin", how="left")
+    in_universe = pl.col("in_universe").fill_null(False) if latest.height else pl.lit(None, pl.Boolean)
+    return joined.with_columns(coin_dex(pl.col("coin")).alias("dex"), in_universe.alias("in_universe"))

@@ -26,6 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
+from data_lake.raw_zone import coin_file_name
 from validation.baseline import plot_markout_curve
 from validation.calibration_metrics import ReliabilityDiagram, plot_reliability_diagram
 from validation.significance import Verdict
@@ -80,6 +81,12 @@ class ReportSection:
 
     title: str
     blocks: Sequence[str] = ()
+
+
+def report_file(coin: str, date: dt.date) -> str:
+    """The (coin, day)'s walk-forward HTML report, relative to the lake root (a local directory or an ``s3://``
+    prefix): ``reports/{coin}/{date}.html``, the coin as in raw-zone file names with ``:`` as ``_``."""
+    return f"reports/{coin_file_name(coin).replace(':', '_')}/{date.isoformat()}.html"
 
 
 def build_report(title: str, sections: Sequence[ReportSection], generated_ms: int | None = None) -> str:

@@ -31,6 +31,17 @@ from scipy import stats
 from data_lake.tables import TIME_OF_DAY
 from validation.market_screen import book_spells, grid_log_returns
 
+@dataclass(frozen=True)
+class TimeStructureSettings:
+    """The time-structure study: trailing window in days (ending on the studied day), bucket width of the funding
+    window in minutes, permutations of the significance test and its seed."""
+
+    lookback_days: int = 28
+    bucket_minutes: int = 10
+    n_permutations: int = 999
+    seed: int = 0
+
+
 DIMENSIONS = ("hour_of_day", "day_type", "minutes_to_funding")
 FUNDING_PERIOD_MINUTES = 60
 """Hyperliquid pays funding every hour, on the hour (UTC)."""

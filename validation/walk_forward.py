@@ -12,6 +12,7 @@ known-at column (``time_cols``) or leave an embargo ``gap_ms`` at least as long 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
@@ -19,11 +20,12 @@ from typing import Generic, Literal, TypeVar
 import polars as pl
 
 from calibration.coverage import MAX_GAP_MS, covered_intervals
-from data_lake.units import DAY_MS
+from data_lake.units import DAY_MS, HOUR_MS
 from validation.fold_data import FoldData
 
 DEFAULT_TRAIN_MS = 60 * DAY_MS
 DEFAULT_TEST_MS = 7 * DAY_MS
+DEFAULT_FOLDS = 4
 
 Part = Literal["train", "test"]
 P = TypeVar("P")
@@ -89,6 +91,49 @@ def rolling_folds(
         )
     count = (end_ms - first_test - test_ms) // step + 1
     return [_fold(k, start_ms, first_test + k * step, train_ms, test_ms, gap_ms) for k in range(count)]
+
+
+@dataclass(frozen=True)
+class FoldPlan:
+    """The nightly walk-forward's folds: ``n_folds`` rolling folds of ``train_hours`` then ``test_hours`` that end
+    with the validated day, cut short where the data start (60 d / 7 d / 4 folds by default)."""
+
+    train_hours: float = DEFAULT_TRAIN_MS / HOUR_MS
+    test_hours: float = DEFAULT_TEST_MS / HOUR_MS
+    n_folds: int = DEFAULT_FOLDS
+    """Folds wanted; fewer when the data start later than n_folds test windows after a full train."""
+
+    def train_ms(self) -> int:
+        return round(self.train_hours * HOUR_MS)
+
+    def test_ms(self) -> int:
+        return round(self.test_hours * HOUR_MS)
+
+    def lookback_ms(self) -> int:
+        """How far before its end the walk-forward reads: one train window and ``n_folds`` test windows."""
+        return self.train_ms() + self.n_folds * self.test_ms()
+
+    def one_fold_ms(self) -> int:
+        """Covered time one fold needs: one train and one test window."""
+        return self.train_ms() + self.test_ms()
+
+    def no_fold_reason(self, covered: int, date: dt.date) -> str:
+        """Why there is no fold when the book covers ``covered`` ms of the lookback ending with ``date``."""
+        return (
+            f"no fold: the book covers {covered / HOUR_MS:.2f} h of the {self.lookback_ms() / HOUR_MS:g} h up to the "
+            f"end of {date} (gaps over {MAX_GAP_MS // 1000} s left out); one fold needs "
+            f"{self.one_fold_ms() / HOUR_MS:g} h covered (train_hours {self.train_hours:g} + test_hours "
+            f"{self.test_hours:g}), {self.n_folds} folds {self.lookback_ms() / HOUR_MS:g} h; fold lengths: "
+            f"python -m pipelines.run --train-hours/--test-hours/--folds, or walk_forward_assets' run config"
+        )
+
+    def folds(self, first_ms: int, end_ms: int) -> list[Fold]:
+        """``n_folds`` folds ending at ``end_ms``, none reaching before ``first_ms``; none when [first_ms, end_ms)
+        is shorter than one train and one test window."""
+        start = max(end_ms - self.lookback_ms(), first_ms)
+        if end_ms - start < self.one_fold_ms():
+            return []
+        return rolling_folds(start, end_ms, train_ms=self.train_ms(), test_ms=self.test_ms())
 
 
 def _check_fold_lengths(train_ms: int, test_ms: int, step_ms: int, min_train_ms: int, gap_ms: int) -> None:

@@ -348,12 +348,16 @@ def _verdict_columns(name: str, verdict: Verdict | None) -> dict:
     }
 
 
+DEFAULT_ALPHA = 0.05
+"""Level of the walk-forward's one-sided verdicts of each variant against the baseline."""
+
+
 def walk_forward(
     folds: Sequence[Fold],
     data: Mapping[str, pl.DataFrame],
     config: VariantConfig = VariantConfig(),
     variants: Sequence[str] = tuple(VARIANTS),
-    alpha: float = 0.05,
+    alpha: float = DEFAULT_ALPHA,
 ) -> WalkForwardRun:
     """Run ``variants`` (the baseline first) over ``folds`` of ``data`` and collect the rows and the evidence.
 

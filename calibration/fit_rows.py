@@ -1,4 +1,5 @@
-"""FitResult <-> long-format rows of the fit tables (one row per estimate, with its window, n and status)."""
+"""FitResult -> long-format rows of the fit tables (``kappa_fit``, ``hawkes_fit``, ``regime_fit``, ``vol_fit``: one
+row per estimate, with its window, n and status), the schema of :func:`data_lake.tables._fit_table`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 import polars as pl
 
 from calibration.fit_result import FitResult, code_version
+from calibration.window_fits import Segmented
 
 
 def fit_rows(fit: FitResult, coin: str, date: dt.date, window: tuple[int, int], segment: str = "all") -> pl.DataFrame:
@@ -42,7 +44,6 @@ def fit_rows(fit: FitResult, coin: str, date: dt.date, window: tuple[int, int], 
     return pl.DataFrame(rows)
 
 
-def estimates_of(rows: pl.DataFrame, model: str, segment: str = "all") -> dict[str, tuple[float, float]]:
-    """``{param: (value, se)}`` of one model and segment from a fit table's rows (only status 'ok')."""
-    picked = rows.filter((pl.col("model") == model) & (pl.col("segment") == segment) & (pl.col("status") == "ok"))
-    return {r["param"]: (r["value"], r["se"]) for r in picked.iter_rows(named=True)}
+def segmented_fit_rows(fits: Segmented, coin: str, date: dt.date, window: tuple[int, int]) -> pl.DataFrame:
+    """The rows of every segment's fit (:func:`fit_rows`), in segment order."""
+    return pl.concat([fit_rows(fit, coin, date, window, segment) for segment, fit in fits])
