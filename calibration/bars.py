@@ -142,7 +142,8 @@ def bar_coverage(bars: pl.DataFrame, day_trades: int) -> dict[str, Any]:
     the bars hold, for the features asset's metadata."""
     seconds = bars.filter(pl.col("bar_ms") == 1000)
     minute = bars.filter(pl.col("bar_ms") == 60_000)
-    span = (seconds["time"].max() - seconds["time"].min()) // 1000 + 1 if seconds.height else 0
+    times = seconds["time"].to_numpy()
+    span = (int(times.max()) - int(times.min())) // 1000 + 1 if seconds.height else 0
     in_bars = int(seconds.select(pl.col("n_buys") + pl.col("n_sells")).sum().item()) if seconds.height else 0
     jump = minute["jump_ratio"].drop_nulls()
     vpin = minute["vpin"].drop_nulls()
@@ -151,6 +152,6 @@ def bar_coverage(bars: pl.DataFrame, day_trades: int) -> dict[str, Any]:
         "bars_1min": minute.height,
         "bars_1s_missing_in_gaps": span - seconds.height,
         "trades_outside_bars": day_trades - in_bars,
-        "median_jump_ratio_1min": float(jump.median()) if jump.len() else float("nan"),
+        "median_jump_ratio_1min": float(np.median(jump.to_numpy())) if jump.len() else float("nan"),
         "vpin_last": float(vpin[-1]) if vpin.len() else float("nan"),
     }

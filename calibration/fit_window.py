@@ -45,7 +45,7 @@ class FitWindow:
 def contiguous_window(present: Collection[dt.date], date: dt.date, window_days: int) -> FitWindow:
     """The contiguous run of days in ``present`` ending with ``date`` (at most ``window_days``); no days (an empty
     window at ``date``'s end) when ``date`` itself is not present."""
-    days = []
+    days: list[dt.date] = []
     day = date
     while day in present and len(days) < window_days:
         days.append(day)

@@ -59,8 +59,8 @@ def rounded_metadata(metadata: dict[str, Any], digits: int = SIGNIFICANT_DIGITS)
 def _is_instant(name: str, values: pl.Series) -> bool:
     if not values.dtype.is_integer() or not (name == "time" or name.endswith(("_ms", "_time"))):
         return False
-    present = values.drop_nulls()
-    return present.len() > 0 and EPOCH_MS_RANGE[0] <= present.min() and present.max() < EPOCH_MS_RANGE[1]
+    present = values.drop_nulls().to_numpy()
+    return present.size > 0 and EPOCH_MS_RANGE[0] <= int(present.min()) and int(present.max()) < EPOCH_MS_RANGE[1]
 
 
 def readable(df: pl.DataFrame) -> pl.DataFrame:

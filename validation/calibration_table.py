@@ -70,7 +70,7 @@ def _ci(row: dict, name: str) -> tuple[float, float]:
 
 def calibration_metrics_of(row: dict) -> CalibrationMetrics | AdverseSelectionCalibration:
     """The metrics object a ``calibration_metrics`` row was written from (:func:`calibration_row`)."""
-    common = {
+    common: dict[str, Any] = {
         "n": row["n"],
         "slope": float_or_nan(row["slope"]),
         "slope_ci": _ci(row, "slope"),
@@ -79,11 +79,10 @@ def calibration_metrics_of(row: dict) -> CalibrationMetrics | AdverseSelectionCa
         "confidence": row["confidence"],
     }
     if row["model"] == "fill_probability":
-        return CalibrationMetrics(**common, **{k: float_or_nan(row[k]) for k in BRIER_FIELDS})
-    return AdverseSelectionCalibration(
-        **common, bias=float_or_nan(row["bias"]), bias_ci=_ci(row, "bias"),
-        **{k: float_or_nan(row[k]) for k in MSE_FIELDS},
-    )
+        brier: dict[str, Any] = {k: float_or_nan(row[k]) for k in BRIER_FIELDS}
+        return CalibrationMetrics(**common, **brier)
+    mse: dict[str, Any] = {k: float_or_nan(row[k]) for k in MSE_FIELDS}
+    return AdverseSelectionCalibration(**common, bias=float_or_nan(row["bias"]), bias_ci=_ci(row, "bias"), **mse)
 
 
 def calibration_rows(
@@ -105,14 +104,15 @@ def calibration_rows(
     ]
     fill = live_fill_calibration(quote_log, trades, live)
     if fill is not None:
-        metrics, (start, end) = fill
-        rows.append(calibration_row(metrics, "fill_probability", LIVE_SOURCE)
+        fill_metrics, (start, end) = fill
+        rows.append(calibration_row(fill_metrics, "fill_probability", LIVE_SOURCE)
                     | {"window_start_ms": start, "window_end_ms": end})
     scored = live.filter(pl.col("pred_adverse_bps").is_not_null() & pl.col("adverse_selection_bps").is_not_null())
     if scored.height >= MIN_LIVE_ADVERSE_FILLS:
-        metrics = adverse_selection_calibration(
+        adverse = adverse_selection_calibration(
             scored["pred_adverse_bps"].to_numpy(), scored["adverse_selection_bps"].to_numpy()
         )
-        live_window = {"window_start_ms": int(scored["time"].min()), "window_end_ms": int(scored["time"].max()) + 1}
-        rows.append(calibration_row(metrics, "adverse_selection", LIVE_SOURCE) | live_window)
+        times = scored["time"].to_numpy()
+        live_window = {"window_start_ms": int(times.min()), "window_end_ms": int(times.max()) + 1}
+        rows.append(calibration_row(adverse, "adverse_selection", LIVE_SOURCE) | live_window)
     return rows

@@ -13,11 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
 from data_lake.contract import unaccounted_records
+from validation.calibration_metrics import AdverseSelectionCalibration, CalibrationMetrics
 from validation.calibration_table import WALK_FORWARD_SOURCE, calibration_metrics_of
 from validation.candidate import CANDIDATE
 from validation.incumbent import incumbent_variant
@@ -28,6 +29,13 @@ GATE_DATA_QUALITY = "reconciliation"
 RUN_STAMPS = frozenset({"run_at_ms"})
 """Walk-forward columns that say when it ran, not what it found: kept out of the evidence, whose hash is the
 ``param_set_id``, so an identical rerun finds the same set instead of registering a new one."""
+
+_M = TypeVar("_M")
+
+
+def _of_type(metrics: object, kind: type[_M]) -> _M | None:
+    """``metrics`` when it is a ``kind`` (the row's model said so), else None."""
+    return metrics if isinstance(metrics, kind) else None
 
 
 def _data_quality(accounting: pl.DataFrame) -> dict[str, tuple[bool, str]]:
@@ -59,11 +67,11 @@ def candidate_evidence(
     return build_evidence(
         folds=int(walk_forward.filter(pl.col("fold") != POOLED)["fold"].n_unique()),
         oos_fills=int(row["n_fills"]),
-        period_ms=int(pnl["time"].diff().drop_nulls().min()),
+        period_ms=int(pnl["time"].diff().drop_nulls().to_numpy().min()),
         period_start_ms=pnl["time"].to_list(),
         pnl=pnl["pnl"].to_list(),
-        fill_calibration=metrics.get("fill_probability"),
-        adverse_calibration=metrics.get("adverse_selection"),
+        fill_calibration=_of_type(metrics.get("fill_probability"), CalibrationMetrics),
+        adverse_calibration=_of_type(metrics.get("adverse_selection"), AdverseSelectionCalibration),
         data_quality=quality,
         figures={
             k: float(v)
@@ -82,6 +90,6 @@ def incumbent_evidence(
     replay = period_pnl.filter(pl.col("variant") == incumbent_variant(param_set_id)).sort("time")
     if replay.height < 2:
         return stored_evidence
-    period_ms = int(replay["time"].diff().drop_nulls().min())
+    period_ms = int(replay["time"].diff().drop_nulls().to_numpy().min())
     return {"walk_forward": {"period_ms": period_ms, "pnl_unit": "quote", "period_start_ms": replay["time"].to_list(),
                              "pnl": replay["pnl"].to_list()}}
