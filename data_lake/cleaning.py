@@ -189,10 +189,10 @@ def _without_raw(records: Records) -> Records:
     return Records(tables, records.quarantine, records.duplicates)
 
 
-def _clean_file(raw_file: raw_zone.RawFile, index: int, role: str, start_ms: int, tally: _Tally) -> tuple[Records, int]:
+def _clean_file(raw_file: raw_zone.RawFile, index: int, role: str, start_ms: int, tally: _Tally, scan: bool) -> tuple[Records, int]:
     """One file's records parsed, attributed to the day and validated; also returns its line count."""
     lines, damage = _read(raw_file, index)
-    parsed = Records.concat([parse_lines(lines), damage])
+    parsed = Records.concat([parse_lines(lines, scan=scan), damage])
     return _without_raw(_validate(_attribute_all(parsed, _file_columns(raw_file, role), start_ms, tally))), lines.height
 
 
@@ -255,13 +255,16 @@ def _dedupe(records: Records) -> Records:
     return Records(tables, pl.concat(conflicting, how="vertical"), pl.concat(duplicates, how="vertical"))
 
 
-def clean_partition(raw_root: str | Path, coin: str, date: dt.date) -> CleanPartition:
-    """Parse and clean every raw record of ``coin`` on ``date`` (UTC) into the clean tables and quarantine."""
+def clean_partition(raw_root: str | Path, coin: str, date: dt.date, scan: bool = True) -> CleanPartition:
+    """Parse and clean every raw record of ``coin`` on ``date`` (UTC) into the clean tables and quarantine.
+
+    ``scan=False`` turns off the compiled l2Book/bbo fast path (see :func:`data_lake.parsers.parse_lines`): the
+    reference its tables are compared with."""
     files = _partition_files(raw_root, coin, date)
     start_ms = int(dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC).timestamp() * 1000)
     tally, parts, inventory = _Tally(), [], []
     for index, (raw_file, role) in enumerate(files):
-        records, lines = _clean_file(raw_file, index, role, start_ms, tally)
+        records, lines = _clean_file(raw_file, index, role, start_ms, tally, scan)
         parts.append(records)
         if role == "own":
             inventory.append(_inventory(raw_file, coin, date, lines))
