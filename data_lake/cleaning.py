@@ -21,6 +21,7 @@ records across files (node-fill pairing, dedupe, quoter predictions) then run on
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -79,6 +80,12 @@ class CleanPartition:
     quarantine: pl.DataFrame
     files: pl.DataFrame
     accounting: Accounting
+
+    def content_hashes(self) -> dict[str, str]:
+        """A hash per clean table and the quarantine over their rows sorted on every column: equal hashes mean equal
+        tables whatever the row order (how two ways of cleaning the same raw zone are compared)."""
+        frames = {**self.tables, "quarantine": self.quarantine}
+        return {name: hashlib.sha256(df.sort(df.columns, nulls_last=True).hash_rows(seed=0).to_numpy().tobytes()).hexdigest()[:16] for name, df in frames.items()}
 
 
 def _partition_files(raw_root: str | Path, coin: str, date: dt.date) -> list[tuple[raw_zone.RawFile, str]]:
