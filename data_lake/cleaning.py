@@ -148,16 +148,23 @@ class _Tally:
     spilled_out: int = 0
 
 
+def _split(df: pl.DataFrame, flagged: pl.Expr | pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows where ``flagged`` is false, rows where it is true); no copy of a wide table when no row is flagged."""
+    mask = df.select(flagged).to_series()
+    if not mask.any():
+        return df, df.clear()
+    return df.filter(~mask), df.filter(mask)
+
+
 def _attribute(df: pl.DataFrame, file: list[pl.Expr], start_ms: int, tally: _Tally) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Keep the records of this day (own or spilled in); returns them and the own records outside the day."""
     judged = df.with_columns(*file).with_columns(_fate(start_ms).alias("_fate"))
     fates = dict(judged.group_by("_fate").len().iter_rows())
-    tally.records_in += judged.filter(pl.col("_role") == "own").height
+    tally.records_in += judged.select((pl.col("_role") == "own").sum()).item()
     tally.spilled_in += fates.get("spilled_in", 0)
     tally.spilled_out += fates.get("spilled_out", 0)
-    out_of_day = judged.filter(pl.col("_fate") == "out_of_day")
-    kept = judged.filter(pl.col("_fate").is_in(["keep", "spilled_in"])).drop("_fate", "_role", "_hour")
-    return kept, out_of_day
+    kept, gone = _split(judged, ~pl.col("_fate").is_in(["keep", "spilled_in"]))
+    return kept.drop("_fate", "_role", "_hour"), gone.filter(pl.col("_fate") == "out_of_day")
 
 
 def _file_columns(raw_file: raw_zone.RawFile, role: str) -> list[pl.Expr]:
@@ -183,9 +190,9 @@ def _validate(records: Records) -> Records:
     """Quarantine every candidate row that breaks its table's rules (wrong coin first)."""
     tables, rejected = {}, [records.quarantine]
     for name, df in records.tables.items():
-        judged = df.with_columns(record_problem(name, pl.col("_file_coin")).alias("_problem"))
-        tables[name] = judged.filter(pl.col("_problem").is_null()).drop("_problem", "_file_coin")
-        rejected.append(quarantined(judged.filter(pl.col("_problem").is_not_null()), pl.col("_problem")))
+        valid, broken = _split(df.with_columns(record_problem(name, pl.col("_file_coin")).alias("_problem")), pl.col("_problem").is_not_null())
+        tables[name] = valid.drop("_problem", "_file_coin")
+        rejected.append(quarantined(broken, pl.col("_problem")))
     return Records(tables, pl.concat(rejected, how="vertical"), records.duplicates)
 
 
@@ -228,8 +235,9 @@ def _within_bounds(records: Records) -> Records:
         if bounds is None:
             continue
         judged = df.with_columns(**contract.extremes(name, df.columns)).with_columns(contract.bound_problem(bounds).alias("_problem"))
-        tables[name] = judged.filter(pl.col("_problem").is_null()).select(df.columns)
-        rejected.append(quarantined(judged.filter(pl.col("_problem").is_not_null()).with_columns(_row_text(name)), pl.col("_problem")))
+        within, outside = _split(judged, pl.col("_problem").is_not_null())
+        tables[name] = within.select(df.columns)
+        rejected.append(quarantined(outside.with_columns(_row_text(name)), pl.col("_problem")))
     return Records(tables, pl.concat(rejected, how="vertical"), records.duplicates)
 
 
@@ -252,13 +260,12 @@ def _dedupe(records: Records) -> Records:
         ordered = df.sort(PROVENANCE_COLUMNS)
         conflict = _conflicts(name, ordered)
         reason = f"{contract.CONFLICTING_DUPLICATE}: same {', '.join(_DEDUPE_KEYS[name])} but different {', '.join(contract.SAME_RECORD.get(name, ()))}"
-        conflicting.append(quarantined(ordered.filter(conflict).with_columns(_row_text(name)), reason))
-        ordered = ordered.filter(~conflict)
+        ordered, conflicts = _split(ordered, conflict)
+        conflicting.append(quarantined(conflicts.with_columns(_row_text(name)), reason))
         key = list(_DEDUPE_KEYS[name])
         content = [c for c in table(name).schema if c not in ("date", "recv_time_ns")] if name in _CONTENT_DEDUPED else key
-        first = _first_of_each(ordered, key, content)
-        tables[name] = ordered.filter(first)
-        duplicates.append(ordered.filter(~first).select(DUPLICATES.keys()))
+        tables[name], repeated = _split(ordered, ~_first_of_each(ordered, key, content))
+        duplicates.append(repeated.select(DUPLICATES.keys()))
     return Records(tables, pl.concat(conflicting, how="vertical"), pl.concat(duplicates, how="vertical"))
 
 

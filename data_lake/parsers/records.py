@@ -110,11 +110,13 @@ def explode_items(frame: pl.DataFrame, items: pl.Expr, if_null: str, if_empty: s
     """One row per element of the list ``items`` (as column ``item``, its index as ``_item``).
 
     Frames whose list is null or empty hold no record of their own: each is quarantined as one record
-    (``if_null`` / ``if_empty`` are the reasons) so the line is still accounted for.
+    (``if_null`` / ``if_empty`` are the reasons) so the line is still accounted for. The rows leave the whole
+    frame (``data``) and its text behind: repeating them for every item would cost more than the items.
     """
     listed = frame.with_columns(items.alias("item"))
     count = pl.col("item").list.len()
-    rows = listed.filter(count > 0).with_columns(pl.int_ranges(count, dtype=pl.Int32).alias("_item")).explode("item", "_item")
+    items_only = listed.filter(count > 0).drop("data", "text", strict=False)
+    rows = items_only.with_columns(pl.int_ranges(count, dtype=pl.Int32).alias("_item")).explode("item", "_item")
     hollow = listed.filter((count == 0).fill_null(True)).with_columns(pl.lit(0, pl.Int32).alias("_item"), pl.col("text").alias("_raw"))
     reason = pl.when(pl.col("item").is_null()).then(pl.lit(if_null)).otherwise(pl.lit(if_empty))
     return rows, Records(quarantine=quarantined(hollow, reason))
