@@ -207,15 +207,19 @@ def _clean_file(raw_file: raw_zone.RawFile, index: int, role: str, start_ms: int
     """One file's records parsed, attributed to the day and validated; also returns its line count."""
     lines, damage = _read(raw_file, index)
     parsed = Records.concat([parse_lines(lines, scan=scan), damage])
-    return _without_raw(_validate(_attribute_all(parsed, _file_columns(raw_file, role), start_ms, tally))), lines.height
+    valid = _without_raw(_validate(_attribute_all(parsed, _file_columns(raw_file, role), start_ms, tally)))
+    # one chunk per column per file: the day's concatenation then has aligned chunks, which row-wise expressions
+    # read as they are instead of copying the whole table into one chunk
+    return Records({name: df.rechunk() for name, df in valid.tables.items()}, valid.quarantine, valid.duplicates), lines.height
 
 
 def _first_of_each(df: pl.DataFrame, key: list[str], content: list[str]) -> pl.Series:
-    """True for the first row of each distinct ``content``; only rows sharing ``key`` are compared in full."""
+    """True for the first row (in file, line, item order) of each distinct ``content``; only rows sharing ``key`` are
+    compared in full, and only they are sorted: the day's table keeps its order and is not copied."""
     shared = df.select(pl.struct(key).is_duplicated()).to_series()
     if not shared.any():
         return pl.repeat(True, df.height, eager=True)
-    candidates = df.with_row_index("_row").filter(shared)
+    candidates = df.with_row_index("_row").filter(shared).sort(PROVENANCE_COLUMNS)
     later = candidates.filter(~pl.struct(content).is_first_distinct())["_row"]
     return ~pl.int_range(df.height, dtype=pl.UInt32, eager=True).is_in(later.implode())
 
@@ -234,10 +238,10 @@ def _within_bounds(records: Records) -> Records:
         bounds = contract.day_bounds(name, df)
         if bounds is None:
             continue
-        judged = df.with_columns(**contract.extremes(name, df.columns)).with_columns(contract.bound_problem(bounds).alias("_problem"))
-        within, outside = _split(judged, pl.col("_problem").is_not_null())
-        tables[name] = within.select(df.columns)
-        rejected.append(quarantined(outside.with_columns(_row_text(name)), pl.col("_problem")))
+        # judged in a narrow frame of its own: adding columns to the day's wide table would copy all of it
+        problem = df.select(**contract.extremes(name, df.columns)).select(contract.bound_problem(bounds).alias("_problem")).to_series()
+        tables[name], outside = _split(df, problem.is_not_null())
+        rejected.append(quarantined(outside.with_columns(problem.filter(problem.is_not_null()), _row_text(name)), pl.col("_problem")))
     return Records(tables, pl.concat(rejected, how="vertical"), records.duplicates)
 
 
@@ -257,14 +261,13 @@ def _dedupe(records: Records) -> Records:
     """
     tables, duplicates, conflicting = {}, [records.duplicates], [records.quarantine]
     for name, df in records.tables.items():
-        ordered = df.sort(PROVENANCE_COLUMNS)
-        conflict = _conflicts(name, ordered)
+        conflict = _conflicts(name, df)
         reason = f"{contract.CONFLICTING_DUPLICATE}: same {', '.join(_DEDUPE_KEYS[name])} but different {', '.join(contract.SAME_RECORD.get(name, ()))}"
-        ordered, conflicts = _split(ordered, conflict)
+        consistent, conflicts = _split(df, conflict)
         conflicting.append(quarantined(conflicts.with_columns(_row_text(name)), reason))
         key = list(_DEDUPE_KEYS[name])
         content = [c for c in table(name).schema if c not in ("date", "recv_time_ns")] if name in _CONTENT_DEDUPED else key
-        tables[name], repeated = _split(ordered, ~_first_of_each(ordered, key, content))
+        tables[name], repeated = _split(consistent, ~_first_of_each(consistent, key, content))
         duplicates.append(repeated.select(DUPLICATES.keys()))
     return Records(tables, pl.concat(conflicting, how="vertical"), pl.concat(duplicates, how="vertical"))
 
@@ -282,19 +285,25 @@ def clean_partition(raw_root: str | Path, coin: str, date: dt.date, scan: bool =
         parts.append(records)
         if role == "own":
             inventory.append(_inventory(raw_file, coin, date, lines))
-    clean = _with_quoter_predictions(_dedupe(_within_bounds(resolve_node_fills(Records.concat(parts)))))
+    combined = Records.concat(parts)
+    parts.clear()
+    clean = _with_quoter_predictions(_dedupe(_within_bounds(resolve_node_fills(combined))))
+    del combined
+    accounting = Accounting(
+        records_in=tally.records_in,
+        spilled_in=tally.spilled_in,
+        clean_rows=sum(clean.table(name).height for name in CLEAN_TABLES),
+        quarantined=clean.quarantine.height,
+        duplicates=clean.duplicates.height,
+        spilled_out=tally.spilled_out,
+    )
+    # each table leaves ``clean`` as it is conformed, so the day's book is held at most twice, not three times
+    tables = {name: _conform(name, clean.tables.pop(name) if name in clean.tables else clean.table(name), coin, date) for name in CLEAN_TABLES}
     return CleanPartition(
-        tables={name: _conform(name, clean.table(name), coin, date) for name in CLEAN_TABLES},
+        tables=tables,
         quarantine=_quarantine(clean.quarantine, files, coin, date),
         files=RAW_CAPTURES.conform(pl.DataFrame(inventory, schema=RAW_CAPTURES.polars_schema)),
-        accounting=Accounting(
-            records_in=tally.records_in,
-            spilled_in=tally.spilled_in,
-            clean_rows=sum(clean.table(name).height for name in CLEAN_TABLES),
-            quarantined=clean.quarantine.height,
-            duplicates=clean.duplicates.height,
-            spilled_out=tally.spilled_out,
-        ),
+        accounting=accounting,
     )
 
 
@@ -303,7 +312,7 @@ PREDICTION_COLUMNS = ("pred_fill_prob", "pred_adverse_bps", "belief_calm", "beli
 
 def _with_quoter_predictions(records: Records) -> Records:
     """Own fills get the predictions the quoter logged for them (``quoterFill`` frames, joined on oid and tid)."""
-    logged = records.table("quoter_log").filter(pl.col("channel") == "quoterFill")
+    logged = records.table("quoter_log").filter(pl.col("channel") == "quoterFill").sort(PROVENANCE_COLUMNS)
     if logged.height == 0:
         return records
     predictions = logged.select("oid", "tid", *(pl.col(c).alias(f"_logged_{c}") for c in PREDICTION_COLUMNS)).unique(
@@ -316,9 +325,16 @@ def _with_quoter_predictions(records: Records) -> Records:
 
 
 def _conform(name: str, df: pl.DataFrame, coin: str, date: dt.date) -> pl.DataFrame:
-    """Rows ordered by time (stable: ties keep raw order) in the catalogue's schema, coin and date set."""
-    ordered = df.sort("time", maintain_order=True).with_columns(pl.lit(coin).alias("coin"), pl.lit(date).alias("date"))
-    return table(name).conform(ordered)
+    """Rows ordered by time, ties in raw order (file, line, item), in the catalogue's schema, coin and date set.
+
+    Sorted one column at a time, each source column released as its sorted copy is made (the caller hands over its
+    only reference), so a day's book is held once and a column, not twice."""
+    order = df.select(pl.int_range(pl.len(), dtype=pl.UInt32).sort_by("time", *PROVENANCE_COLUMNS)).to_series()
+    ordered = []
+    for column in df.columns:
+        ordered.append(df.get_column(column).gather(order))
+        df = df.drop(column)
+    return table(name).conform(pl.DataFrame(ordered).with_columns(pl.lit(coin).alias("coin"), pl.lit(date).alias("date")))
 
 
 def _quarantine(rows: pl.DataFrame, files: list[tuple[raw_zone.RawFile, str]], coin: str, date: dt.date) -> pl.DataFrame:

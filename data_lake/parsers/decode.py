@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 LINE_COLUMNS: dict[str, pl.DataType] = {
     "_file": pl.Int32(),
@@ -33,9 +35,9 @@ INVALID_JSON = "invalid JSON (corrupt line)"
 def lines_frame(text: str, file: int = 0, source: str = "ws") -> pl.DataFrame:
     """The lines of one decoded file as a batch (a missing final newline marks the last line open).
 
-    Split by polars, not ``str.split``: one Python string per line costs more than the rest of reading a file.
+    Split by Arrow's ``split_pattern``, not ``str.split``: no Python string per line, half the time.
     """
-    lines = pl.Series("text", [text], dtype=pl.String).str.split("\n").explode()
+    lines = pl.Series("text", pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten(), dtype=pl.String)
     terminated = lines[-1] == ""
     if terminated:
         lines = lines.head(-1)
