@@ -42,7 +42,7 @@ ENVELOPE_TIME_START = len(b'{"time":"')
 """Where the envelope's receive-time string starts in a fast-path line."""
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _literal(buf: np.ndarray, pos: int, end: int, lit: np.ndarray) -> int:
     """Position after ``lit`` if it is at ``pos``, else -1."""
     if pos < 0 or pos + lit.size > end:
@@ -53,7 +53,7 @@ def _literal(buf: np.ndarray, pos: int, end: int, lit: np.ndarray) -> int:
     return pos + lit.size
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _string_end(buf: np.ndarray, pos: int, end: int) -> int:
     """Position of the closing quote of a string of printable ASCII without escapes starting at ``pos``, else -1."""
     if pos < 0:
@@ -68,7 +68,7 @@ def _string_end(buf: np.ndarray, pos: int, end: int) -> int:
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _integer(buf: np.ndarray, pos: int, end: int) -> tuple[int, int]:
     """(position after, value) of a JSON integer of at most 18 digits at ``pos``; position -1 if there is none."""
     if pos < 0:
@@ -86,7 +86,7 @@ def _integer(buf: np.ndarray, pos: int, end: int) -> tuple[int, int]:
     return pos, -value if negative else value
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _decimal(buf: np.ndarray, pos: int, end: int) -> tuple[int, float]:
     """(position of the closing quote, value) of ``digits[.digits]`` text at ``pos``; position -1 when the text is not
     that or its value would not be exact as mantissa / 10^k."""
@@ -114,7 +114,7 @@ def _decimal(buf: np.ndarray, pos: int, end: int) -> tuple[int, float]:
     return pos, mantissa / _POW10[decimals]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _level(buf: np.ndarray, pos: int, end: int) -> tuple[int, float, float, int]:
     """(position after, px, sz, n) of one ``{"px":"..","sz":"..","n":..}`` level; position -1 if it is not one."""
     pos = _literal(buf, pos, end, _PX)
@@ -134,7 +134,7 @@ def _level(buf: np.ndarray, pos: int, end: int) -> tuple[int, float, float, int]
     return pos + 1, px, sz, n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _head(buf: np.ndarray, pos: int, end: int, channel_head: np.ndarray, out: np.ndarray, i: int) -> int:
     """The envelope up to the frame's ``time`` value: stores the receive-time and coin string ends (relative to the
     line start) and the frame time in ``out[i]``; returns the position after the time, or -1."""
@@ -156,7 +156,7 @@ def _head(buf: np.ndarray, pos: int, end: int, channel_head: np.ndarray, out: np
     return pos
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _byte(buf: np.ndarray, pos: int, end: int, byte: int) -> int:
     """Position after ``byte`` if it is at ``pos``, else -1."""
     return pos + 1 if 0 <= pos < end and buf[pos] == byte else -1
@@ -164,15 +164,14 @@ def _byte(buf: np.ndarray, pos: int, end: int, byte: int) -> int:
 
 @njit(cache=True)
 def _scan_l2(buf, offsets, head, counts, px, sz, n):
-    """Scan every line; per accepted line ``head`` and the bid and ask level counts, levels appended to ``px``/``sz``/
-    ``n`` (a line's bids, then its asks). Returns the accepted-line mask."""
+    """Scan every line; per accepted line ``head`` and its bid and ask level counts, its levels appended to row 0
+    (bids) and row 1 (asks) of ``px``/``sz``/``n``. Returns the accepted-line mask."""
     lines = offsets.size - 1
     ok = np.zeros(lines, dtype=np.bool_)
-    cursor = 0
+    cursor = np.zeros(2, dtype=np.int64)
     for i in range(lines):
         start, end = offsets[i], offsets[i + 1]
         pos = _literal(buf, _head(buf, start, end, _L2_HEAD, head, i), end, _LEVELS_KEY)
-        mark = cursor
         for side in range(2):
             if side == 1:
                 pos = _byte(buf, pos, end, 44)
@@ -186,8 +185,8 @@ def _scan_l2(buf, offsets, head, counts, px, sz, n):
                 pos, level_px, level_sz, level_n = _level(buf, pos, end)
                 if pos < 0:
                     break
-                px[cursor], sz[cursor], n[cursor] = level_px, level_sz, level_n
-                cursor += 1
+                at = cursor[side] + counts[i, side]
+                px[side, at], sz[side, at], n[side, at] = level_px, level_sz, level_n
                 counts[i, side] += 1
                 if pos < end and buf[pos] == 44:
                     pos += 1
@@ -197,8 +196,9 @@ def _scan_l2(buf, offsets, head, counts, px, sz, n):
         pos = _literal(buf, _byte(buf, pos, end, 93), end, _TAIL)
         if pos == end:
             ok[i] = True
+            cursor[0] += counts[i, 0]
+            cursor[1] += counts[i, 1]
         else:
-            cursor = mark
             counts[i, 0] = 0
             counts[i, 1] = 0
     return ok
@@ -277,14 +277,13 @@ def scan_l2book(lines: pl.DataFrame, text: str) -> tuple[pl.DataFrame, pl.DataFr
     count = lines.height
     capacity = buf.size // 25 + 1
     head, counts = np.zeros((count, 4), dtype=np.int64), np.zeros((count, 2), dtype=np.int64)
-    px, sz, n = np.empty(capacity), np.empty(capacity), np.empty(capacity, dtype=np.int64)
+    px, sz, n = np.empty((2, capacity)), np.empty((2, capacity)), np.empty((2, capacity), dtype=np.int64)
     ok = _scan_l2(buf, offsets, head, counts, px, sz, n)
-    per_line = counts[ok].ravel()
-    level_lists = [_lists(values, per_line, dtype) for values, dtype in ((px, pl.Float64()), (sz, pl.Float64()), (n, pl.Int64()))]
     sides = {}
-    for index, name in enumerate(("px", "sz", "n")):
-        both = level_lists[index]
-        sides[f"_b{name}"], sides[f"_a{name}"] = both.gather_every(2), both.gather_every(2, offset=1)
+    for index, prefix in enumerate(("_b", "_a")):
+        per_line = counts[ok, index]
+        for name, values, dtype in (("px", px, pl.Float64()), ("sz", sz, pl.Float64()), ("n", n, pl.Int64())):
+            sides[f"{prefix}{name}"] = _lists(values[index], per_line, dtype)
     mask = pl.Series(ok)
     accepted = lines.filter(mask).with_columns(**{k: v.filter(mask) for k, v in _head_columns(head).items()})
     accepted = accepted.with_columns(*_head_fields(accepted, text), **sides).drop("_recv_end", "_coin_start", "_coin_len", "_time")
