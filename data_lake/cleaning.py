@@ -332,7 +332,7 @@ def _conform(name: str, df: pl.DataFrame, coin: str, date: dt.date) -> pl.DataFr
     order = df.select(pl.int_range(pl.len(), dtype=pl.UInt32).sort_by("time", *PROVENANCE_COLUMNS)).to_series()
     ordered = []
     for column in df.columns:
-        ordered.append(df.get_column(column).gather(order))
+        ordered.append(df.get_column(column).rechunk().gather(order))
         df = df.drop(column)
     return table(name).conform(pl.DataFrame(ordered).with_columns(pl.lit(coin).alias("coin"), pl.lit(date).alias("date")))
 
