@@ -22,7 +22,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import orjson
-import polars as pl
 
 from data_lake import raw_zone
 from data_lake.cleaning import CLEAN_TABLES, CleanPartition, clean_partition
@@ -114,5 +113,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    pl.Config.set_tbl_rows(20)
     main()

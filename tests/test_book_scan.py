@@ -4,13 +4,9 @@ tape of lines that are almost, but not quite, the layout it accepts."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 from pathlib import Path
-
-import polars as pl
-import pytest
 
 from data_lake import raw_zone
 from data_lake.cleaning import clean_partition

@@ -78,7 +78,7 @@ def _integer(buf: np.ndarray, pos: int, end: int) -> tuple[int, int]:
         pos += 1
     start, value = pos, 0
     while pos < end and 48 <= buf[pos] <= 57:
-        value = value * 10 + (np.int64(buf[pos]) - 48)
+        value = value * 10 + (int(buf[pos]) - 48)
         pos += 1
     digits = pos - start
     if digits == 0 or digits > _MAX_INT_DIGITS or (digits > 1 and buf[start] == 48):
@@ -96,7 +96,7 @@ def _decimal(buf: np.ndarray, pos: int, end: int) -> tuple[int, float]:
     while pos < end:
         c = buf[pos]
         if 48 <= c <= 57:
-            mantissa = mantissa * 10 + (np.int64(c) - 48)
+            mantissa = mantissa * 10 + (int(c) - 48)
             if mantissa >= _MAX_MANTISSA:
                 return -1, 0.0
             seen += 1
