@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
-import pyarrow as pa
 import pyarrow.fs as pafs
 from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import TableNotFoundError
@@ -124,16 +123,6 @@ def writer_properties(spec: Table) -> WriterProperties:
     )
 
 
-WRITE_BATCH_ROWS = 65_536
-"""Rows per record batch handed to delta-rs: it holds a batch's encoding state, not the whole table's (a demo day's
-book written as one table raised the peak by 0.65 GiB, in batches by 0.2 GiB; same file, same time)."""
-
-
-def _in_batches(df: pl.DataFrame) -> pa.RecordBatchReader:
-    data = df.to_arrow()
-    return pa.RecordBatchReader.from_batches(data.schema, data.to_batches(max_chunksize=WRITE_BATCH_ROWS))
-
-
 def table_configuration(spec: Table) -> dict[str, str] | None:
     """Delta table properties at creation: data-skipping statistics in the log on :func:`stats_columns` only."""
     columns = stats_columns(spec)
@@ -183,7 +172,7 @@ class Lake:
             self._create_if_absent(spec)
             write_deltalake(
                 self.uri(name),
-                _in_batches(data),
+                data.to_arrow(),
                 mode="overwrite",
                 predicate=predicate_for(where),
                 partition_by=list(spec.partition_by) or None,
@@ -214,7 +203,7 @@ class Lake:
         with _naming_disk_full(name, self.uri(name)):
             write_deltalake(
                 self.uri(name),
-                _in_batches(spec.conform(df)),
+                spec.conform(df).to_arrow(),
                 mode="append",
                 partition_by=list(spec.partition_by) or None,
                 storage_options=self.storage_options or None,
