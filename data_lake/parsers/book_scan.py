@@ -24,6 +24,8 @@ import polars as pl
 import pyarrow as pa
 from numba import njit
 
+from data_lake.parsers.decode import iso_to_ns
+
 _ENVELOPE_HEAD = np.frombuffer(b'{"time":"', dtype=np.uint8)
 _L2_HEAD = np.frombuffer(b'","ver_num":1,"raw":{"channel":"l2Book","data":{"coin":"', dtype=np.uint8)
 _BBO_HEAD = np.frombuffer(b'","ver_num":1,"raw":{"channel":"bbo","data":{"coin":"', dtype=np.uint8)
@@ -251,10 +253,8 @@ def _head_columns(head: np.ndarray) -> dict[str, pl.Series]:
     }
 
 
-def _head_fields(frame: pl.DataFrame, text: str) -> list[pl.Expr]:
+def _head_fields(text: str) -> list[pl.Expr]:
     """``recv_time_ns``, ``coin`` and ``time`` of accepted lines from the head offsets, cut from the text itself."""
-    from data_lake.parsers.decode import iso_to_ns
-
     recv = pl.col(text).str.slice(ENVELOPE_TIME_START, pl.col("_recv_end") - ENVELOPE_TIME_START)
     return [
         iso_to_ns(recv).alias("recv_time_ns"),
@@ -286,7 +286,7 @@ def scan_l2book(lines: pl.DataFrame, text: str) -> tuple[pl.DataFrame, pl.DataFr
             sides[f"{prefix}{name}"] = _lists(values[index], per_line, dtype)
     mask = pl.Series(ok)
     accepted = lines.filter(mask).with_columns(**{k: v.filter(mask) for k, v in _head_columns(head).items()})
-    accepted = accepted.with_columns(*_head_fields(accepted, text), **sides).drop("_recv_end", "_coin_start", "_coin_len", "_time")
+    accepted = accepted.with_columns(*_head_fields(text), **sides).drop("_recv_end", "_coin_start", "_coin_len", "_time")
     return accepted, lines.filter(~mask)
 
 
@@ -306,5 +306,5 @@ def scan_bbo(lines: pl.DataFrame, text: str) -> tuple[pl.DataFrame, pl.DataFrame
         for field, values in (("px", px), ("sz", sz), ("n", n)):
             columns[f"{side}_{field}_1"] = pl.Series(values[:, index]).scatter(missing.arg_true(), None).filter(mask)
     accepted = lines.filter(mask).with_columns(**{k: v.filter(mask) for k, v in _head_columns(head).items()})
-    accepted = accepted.with_columns(*_head_fields(accepted, text), **columns).drop("_recv_end", "_coin_start", "_coin_len", "_time")
+    accepted = accepted.with_columns(*_head_fields(text), **columns).drop("_recv_end", "_coin_start", "_coin_len", "_time")
     return accepted, lines.filter(~mask)
