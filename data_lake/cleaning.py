@@ -21,6 +21,7 @@ records across files (node-fill pairing, dedupe, quoter predictions) then run on
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -79,6 +80,12 @@ class CleanPartition:
     quarantine: pl.DataFrame
     files: pl.DataFrame
     accounting: Accounting
+
+    def content_hashes(self) -> dict[str, str]:
+        """A hash per clean table and the quarantine over their rows sorted on every column: equal hashes mean equal
+        tables whatever the row order (how two ways of cleaning the same raw zone are compared)."""
+        frames = {**self.tables, "quarantine": self.quarantine}
+        return {name: hashlib.sha256(df.sort(df.columns, nulls_last=True).hash_rows(seed=0).to_numpy().tobytes()).hexdigest()[:16] for name, df in frames.items()}
 
 
 def _partition_files(raw_root: str | Path, coin: str, date: dt.date) -> list[tuple[raw_zone.RawFile, str]]:
@@ -141,16 +148,23 @@ class _Tally:
     spilled_out: int = 0
 
 
+def _split(df: pl.DataFrame, flagged: pl.Expr | pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows where ``flagged`` is false, rows where it is true); no copy of a wide table when no row is flagged."""
+    mask = df.select(flagged).to_series()
+    if not mask.any():
+        return df, df.clear()
+    return df.filter(~mask), df.filter(mask)
+
+
 def _attribute(df: pl.DataFrame, file: list[pl.Expr], start_ms: int, tally: _Tally) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Keep the records of this day (own or spilled in); returns them and the own records outside the day."""
     judged = df.with_columns(*file).with_columns(_fate(start_ms).alias("_fate"))
     fates = dict(judged.group_by("_fate").len().iter_rows())
-    tally.records_in += judged.filter(pl.col("_role") == "own").height
+    tally.records_in += judged.select((pl.col("_role") == "own").sum()).item()
     tally.spilled_in += fates.get("spilled_in", 0)
     tally.spilled_out += fates.get("spilled_out", 0)
-    out_of_day = judged.filter(pl.col("_fate") == "out_of_day")
-    kept = judged.filter(pl.col("_fate").is_in(["keep", "spilled_in"])).drop("_fate", "_role", "_hour")
-    return kept, out_of_day
+    kept, gone = _split(judged, ~pl.col("_fate").is_in(["keep", "spilled_in"]))
+    return kept.drop("_fate", "_role", "_hour"), gone.filter(pl.col("_fate") == "out_of_day")
 
 
 def _file_columns(raw_file: raw_zone.RawFile, role: str) -> list[pl.Expr]:
@@ -176,9 +190,9 @@ def _validate(records: Records) -> Records:
     """Quarantine every candidate row that breaks its table's rules (wrong coin first)."""
     tables, rejected = {}, [records.quarantine]
     for name, df in records.tables.items():
-        judged = df.with_columns(record_problem(name, pl.col("_file_coin")).alias("_problem"))
-        tables[name] = judged.filter(pl.col("_problem").is_null()).drop("_problem", "_file_coin")
-        rejected.append(quarantined(judged.filter(pl.col("_problem").is_not_null()), pl.col("_problem")))
+        valid, broken = _split(df.with_columns(record_problem(name, pl.col("_file_coin")).alias("_problem")), pl.col("_problem").is_not_null())
+        tables[name] = valid.drop("_problem", "_file_coin")
+        rejected.append(quarantined(broken, pl.col("_problem")))
     return Records(tables, pl.concat(rejected, how="vertical"), records.duplicates)
 
 
@@ -189,19 +203,23 @@ def _without_raw(records: Records) -> Records:
     return Records(tables, records.quarantine, records.duplicates)
 
 
-def _clean_file(raw_file: raw_zone.RawFile, index: int, role: str, start_ms: int, tally: _Tally) -> tuple[Records, int]:
+def _clean_file(raw_file: raw_zone.RawFile, index: int, role: str, start_ms: int, tally: _Tally, scan: bool) -> tuple[Records, int]:
     """One file's records parsed, attributed to the day and validated; also returns its line count."""
     lines, damage = _read(raw_file, index)
-    parsed = Records.concat([parse_lines(lines), damage])
-    return _without_raw(_validate(_attribute_all(parsed, _file_columns(raw_file, role), start_ms, tally))), lines.height
+    parsed = Records.concat([parse_lines(lines, scan=scan), damage])
+    valid = _without_raw(_validate(_attribute_all(parsed, _file_columns(raw_file, role), start_ms, tally)))
+    # one chunk per column per file: the day's concatenation then has aligned chunks, which row-wise expressions
+    # read as they are instead of copying the whole table into one chunk
+    return Records({name: df.rechunk() for name, df in valid.tables.items()}, valid.quarantine, valid.duplicates), lines.height
 
 
 def _first_of_each(df: pl.DataFrame, key: list[str], content: list[str]) -> pl.Series:
-    """True for the first row of each distinct ``content``; only rows sharing ``key`` are compared in full."""
+    """True for the first row (in file, line, item order) of each distinct ``content``; only rows sharing ``key`` are
+    compared in full, and only they are sorted: the day's table keeps its order and is not copied."""
     shared = df.select(pl.struct(key).is_duplicated()).to_series()
     if not shared.any():
         return pl.repeat(True, df.height, eager=True)
-    candidates = df.with_row_index("_row").filter(shared)
+    candidates = df.with_row_index("_row").filter(shared).sort(PROVENANCE_COLUMNS)
     later = candidates.filter(~pl.struct(content).is_first_distinct())["_row"]
     return ~pl.int_range(df.height, dtype=pl.UInt32, eager=True).is_in(later.implode())
 
@@ -220,9 +238,10 @@ def _within_bounds(records: Records) -> Records:
         bounds = contract.day_bounds(name, df)
         if bounds is None:
             continue
-        judged = df.with_columns(**contract.extremes(name, df.columns)).with_columns(contract.bound_problem(bounds).alias("_problem"))
-        tables[name] = judged.filter(pl.col("_problem").is_null()).select(df.columns)
-        rejected.append(quarantined(judged.filter(pl.col("_problem").is_not_null()).with_columns(_row_text(name)), pl.col("_problem")))
+        # judged in a narrow frame of its own: adding columns to the day's wide table would copy all of it
+        problem = df.select(**contract.extremes(name, df.columns)).select(contract.bound_problem(bounds).alias("_problem")).to_series()
+        tables[name], outside = _split(df, problem.is_not_null())
+        rejected.append(quarantined(outside.with_columns(problem.filter(problem.is_not_null()), _row_text(name)), pl.col("_problem")))
     return Records(tables, pl.concat(rejected, how="vertical"), records.duplicates)
 
 
@@ -242,42 +261,49 @@ def _dedupe(records: Records) -> Records:
     """
     tables, duplicates, conflicting = {}, [records.duplicates], [records.quarantine]
     for name, df in records.tables.items():
-        ordered = df.sort(PROVENANCE_COLUMNS)
-        conflict = _conflicts(name, ordered)
+        conflict = _conflicts(name, df)
         reason = f"{contract.CONFLICTING_DUPLICATE}: same {', '.join(_DEDUPE_KEYS[name])} but different {', '.join(contract.SAME_RECORD.get(name, ()))}"
-        conflicting.append(quarantined(ordered.filter(conflict).with_columns(_row_text(name)), reason))
-        ordered = ordered.filter(~conflict)
+        consistent, conflicts = _split(df, conflict)
+        conflicting.append(quarantined(conflicts.with_columns(_row_text(name)), reason))
         key = list(_DEDUPE_KEYS[name])
         content = [c for c in table(name).schema if c not in ("date", "recv_time_ns")] if name in _CONTENT_DEDUPED else key
-        first = _first_of_each(ordered, key, content)
-        tables[name] = ordered.filter(first)
-        duplicates.append(ordered.filter(~first).select(DUPLICATES.keys()))
+        tables[name], repeated = _split(consistent, ~_first_of_each(consistent, key, content))
+        duplicates.append(repeated.select(DUPLICATES.keys()))
     return Records(tables, pl.concat(conflicting, how="vertical"), pl.concat(duplicates, how="vertical"))
 
 
-def clean_partition(raw_root: str | Path, coin: str, date: dt.date) -> CleanPartition:
-    """Parse and clean every raw record of ``coin`` on ``date`` (UTC) into the clean tables and quarantine."""
+def clean_partition(raw_root: str | Path, coin: str, date: dt.date, scan: bool = True) -> CleanPartition:
+    """Parse and clean every raw record of ``coin`` on ``date`` (UTC) into the clean tables and quarantine.
+
+    ``scan=False`` turns off the compiled l2Book/bbo fast path (see :func:`data_lake.parsers.parse_lines`): the
+    reference its tables are compared with."""
     files = _partition_files(raw_root, coin, date)
     start_ms = int(dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC).timestamp() * 1000)
     tally, parts, inventory = _Tally(), [], []
     for index, (raw_file, role) in enumerate(files):
-        records, lines = _clean_file(raw_file, index, role, start_ms, tally)
+        records, lines = _clean_file(raw_file, index, role, start_ms, tally, scan)
         parts.append(records)
         if role == "own":
             inventory.append(_inventory(raw_file, coin, date, lines))
-    clean = _with_quoter_predictions(_dedupe(_within_bounds(resolve_node_fills(Records.concat(parts)))))
+    combined = Records.concat(parts)
+    parts.clear()
+    clean = _with_quoter_predictions(_dedupe(_within_bounds(resolve_node_fills(combined))))
+    del combined
+    accounting = Accounting(
+        records_in=tally.records_in,
+        spilled_in=tally.spilled_in,
+        clean_rows=sum(clean.table(name).height for name in CLEAN_TABLES),
+        quarantined=clean.quarantine.height,
+        duplicates=clean.duplicates.height,
+        spilled_out=tally.spilled_out,
+    )
+    # each table leaves ``clean`` as it is conformed, so the day's book is held at most twice, not three times
+    tables = {name: _conform(name, clean.tables.pop(name) if name in clean.tables else clean.table(name), coin, date) for name in CLEAN_TABLES}
     return CleanPartition(
-        tables={name: _conform(name, clean.table(name), coin, date) for name in CLEAN_TABLES},
+        tables=tables,
         quarantine=_quarantine(clean.quarantine, files, coin, date),
         files=RAW_CAPTURES.conform(pl.DataFrame(inventory, schema=RAW_CAPTURES.polars_schema)),
-        accounting=Accounting(
-            records_in=tally.records_in,
-            spilled_in=tally.spilled_in,
-            clean_rows=sum(clean.table(name).height for name in CLEAN_TABLES),
-            quarantined=clean.quarantine.height,
-            duplicates=clean.duplicates.height,
-            spilled_out=tally.spilled_out,
-        ),
+        accounting=accounting,
     )
 
 
@@ -286,7 +312,7 @@ PREDICTION_COLUMNS = ("pred_fill_prob", "pred_adverse_bps", "belief_calm", "beli
 
 def _with_quoter_predictions(records: Records) -> Records:
     """Own fills get the predictions the quoter logged for them (``quoterFill`` frames, joined on oid and tid)."""
-    logged = records.table("quoter_log").filter(pl.col("channel") == "quoterFill")
+    logged = records.table("quoter_log").filter(pl.col("channel") == "quoterFill").sort(PROVENANCE_COLUMNS)
     if logged.height == 0:
         return records
     predictions = logged.select("oid", "tid", *(pl.col(c).alias(f"_logged_{c}") for c in PREDICTION_COLUMNS)).unique(
@@ -299,9 +325,16 @@ def _with_quoter_predictions(records: Records) -> Records:
 
 
 def _conform(name: str, df: pl.DataFrame, coin: str, date: dt.date) -> pl.DataFrame:
-    """Rows ordered by time (stable: ties keep raw order) in the catalogue's schema, coin and date set."""
-    ordered = df.sort("time", maintain_order=True).with_columns(pl.lit(coin).alias("coin"), pl.lit(date).alias("date"))
-    return table(name).conform(ordered)
+    """Rows ordered by time, ties in raw order (file, line, item), in the catalogue's schema, coin and date set.
+
+    Sorted one column at a time, each source column released as its sorted copy is made (the caller hands over its
+    only reference), so a day's book is held once and a column, not twice."""
+    order = df.select(pl.int_range(pl.len(), dtype=pl.UInt32).sort_by("time", *PROVENANCE_COLUMNS)).to_series()
+    ordered = []
+    for column in df.columns:
+        ordered.append(df.get_column(column).rechunk().gather(order))
+        df = df.drop(column)
+    return table(name).conform(pl.DataFrame(ordered).with_columns(pl.lit(coin).alias("coin"), pl.lit(date).alias("date")))
 
 
 def _quarantine(rows: pl.DataFrame, files: list[tuple[raw_zone.RawFile, str]], coin: str, date: dt.date) -> pl.DataFrame:

@@ -20,11 +20,11 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 import pyarrow.fs as pafs
-from deltalake import DeltaTable, write_deltalake
+from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from data_lake import settings
@@ -94,6 +94,41 @@ def predicate_for(where: Mapping[str, Any]) -> str:
     return " AND ".join(f"{col} = {_sql_literal(v)}" for col, v in where.items())
 
 
+PARQUET_COMPRESSION: Literal["ZSTD"] = "ZSTD"
+PARQUET_COMPRESSION_LEVEL = 1
+"""zstd at level 1: a demo day's book partition is 44 MiB instead of snappy's 51 MiB for the same write time."""
+
+
+def stats_columns(spec: Table) -> list[str]:
+    """The columns whose min/max are worth storing: the key columns that are not partition columns (``time``,
+    ``tid``...), the only ones reads filter or join on besides the partition columns Delta prunes by path."""
+    return [c for c in spec.key if c not in spec.partition_by]
+
+
+def writer_properties(spec: Table) -> WriterProperties:
+    """Parquet settings of every write: zstd level 1, statistics only on :func:`stats_columns` (a book row has 130
+    columns; their min/max helps no reader), dictionary encoding only for text columns (addresses, sources: few
+    values, long ones); numbers are plain-encoded, which zstd compresses as well and writes faster."""
+    stats = set(stats_columns(spec))
+    columns = {
+        c: ColumnProperties(statistics_enabled="CHUNK" if c in stats else "NONE", dictionary_enabled=dtype == pl.String())
+        for c, dtype in spec.schema.items()
+        if c in stats or dtype == pl.String()
+    }
+    return WriterProperties(
+        compression=PARQUET_COMPRESSION,
+        compression_level=PARQUET_COMPRESSION_LEVEL,
+        default_column_properties=ColumnProperties(statistics_enabled="NONE", dictionary_enabled=False),
+        column_properties=columns or None,
+    )
+
+
+def table_configuration(spec: Table) -> dict[str, str] | None:
+    """Delta table properties at creation: data-skipping statistics in the log on :func:`stats_columns` only."""
+    columns = stats_columns(spec)
+    return {"delta.dataSkippingStatsColumns": ",".join(columns)} if columns else None
+
+
 class Lake:
     """The data lake: one Delta table per catalogue entry under ``root``."""
 
@@ -143,6 +178,7 @@ class Lake:
                 partition_by=list(spec.partition_by) or None,
                 storage_options=self.storage_options or None,
                 schema_mode=None,
+                writer_properties=writer_properties(spec),
             )
         return self.delta_table(name).version()
 
@@ -155,6 +191,7 @@ class Lake:
                 partition_by=list(spec.partition_by) or None,
                 mode="ignore",
                 storage_options=self.storage_options or None,
+                configuration=table_configuration(spec),
             )
 
     def write_partition(self, name: str, df: pl.DataFrame, coin: str, date: dt.date) -> int:
@@ -170,6 +207,8 @@ class Lake:
                 mode="append",
                 partition_by=list(spec.partition_by) or None,
                 storage_options=self.storage_options or None,
+                writer_properties=writer_properties(spec),
+                configuration=table_configuration(spec),
             )
         return self.delta_table(name).version()
 

@@ -18,14 +18,16 @@ IMBALANCE_LEVELS = 5
 """Levels per side summed in ``imbalance_5``."""
 
 
-def _snapshot_columns(source: str) -> list[pl.Expr]:
+def _snapshot_columns(source: str, decoded: bool = True) -> list[pl.Expr]:
+    """Provenance, coin, time, receive time, source and raw text of each snapshot: from the decoded ``data`` struct,
+    or (``decoded=False``) from the ``coin`` and ``time`` columns the compiled scanner cut out."""
     data = pl.col("data").struct
     return [
         "_file",
         "_line",
         pl.lit(0, pl.Int32).alias("_item"),
-        data.field("coin").alias("coin"),
-        data.field("time").alias("time"),
+        (data.field("coin") if decoded else pl.col("coin")).alias("coin"),
+        (data.field("time") if decoded else pl.col("time")).alias("time"),
         "recv_time_ns",
         pl.lit(source).alias("source"),
         pl.col("text").alias("_raw"),
@@ -69,6 +71,20 @@ def _l2_rows(frame: pl.DataFrame, bids: pl.Expr, asks: pl.Expr) -> pl.DataFrame:
         _field_list(asks, "sz").cast(pl.List(pl.Float64), strict=False).alias("_asz"),
         _field_list(asks, "n").alias("_an"),
     )
+    return _book_from_sides(sides)
+
+
+_SIDE_LISTS = ("_bpx", "_bsz", "_bn", "_apx", "_asz", "_an")
+
+
+def l2book_scanned(frame: pl.DataFrame) -> Records:
+    """Book rows of l2Book lines the compiled scanner accepted (:func:`data_lake.parsers.book_scan.scan_l2book`)."""
+    sides = frame.select(*_snapshot_columns("l2Book", decoded=False), *_SIDE_LISTS)
+    return Records(tables={"book": _book_from_sides(sides)})
+
+
+def _book_from_sides(sides: pl.DataFrame) -> pl.DataFrame:
+    """Book rows from the level lists ``_bpx``, ``_bsz``, ``_bn``, ``_apx``, ``_asz``, ``_an`` of each snapshot."""
     levels = {}
     for side, prefix in (("bid", "_b"), ("ask", "_a")):
         for i in range(BOOK_LEVELS):
@@ -109,4 +125,13 @@ def bbo(frame: pl.DataFrame) -> Records:
             valid.append(text.is_null() | ((value > 0) & value.is_finite()).fill_null(False))
         columns[f"{side}_n_1"] = level.field("n")
     rows = frame.select(*_snapshot_columns("bbo"), **columns, _levels_ok=pl.all_horizontal(valid))
+    return Records(tables={"book": candidate("book", rows.with_columns(**_top_of_book()))})
+
+
+def bbo_scanned(frame: pl.DataFrame) -> Records:
+    """Book rows of bbo lines the compiled scanner accepted (:func:`data_lake.parsers.book_scan.scan_bbo`): the same
+    rules as :func:`bbo`, where an absent side is a null level and a present one always has a parsed price."""
+    level_columns = [f"{side}_{field}_1" for side in ("bid", "ask") for field in ("px", "sz", "n")]
+    valid = [pl.col(c).is_null() | ((pl.col(c) > 0) & pl.col(c).is_finite()).fill_null(False) for c in level_columns if "_n_" not in c]
+    rows = frame.select(*_snapshot_columns("bbo", decoded=False), *level_columns, _levels_ok=pl.all_horizontal(valid))
     return Records(tables={"book": candidate("book", rows.with_columns(**_top_of_book()))})

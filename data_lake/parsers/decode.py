@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 LINE_COLUMNS: dict[str, pl.DataType] = {
     "_file": pl.Int32(),
@@ -31,12 +33,15 @@ INVALID_JSON = "invalid JSON (corrupt line)"
 
 
 def lines_frame(text: str, file: int = 0, source: str = "ws") -> pl.DataFrame:
-    """The lines of one decoded file as a batch (a missing final newline marks the last line open)."""
-    lines = text.split("\n")
+    """The lines of one decoded file as a batch (a missing final newline marks the last line open).
+
+    Split by Arrow's ``split_pattern``, not ``str.split``: no Python string per line, half the time.
+    """
+    lines = pl.Series("text", pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten(), dtype=pl.String)
     terminated = lines[-1] == ""
     if terminated:
-        lines.pop()
-    return pl.DataFrame({"text": pl.Series(lines, dtype=pl.String)}).select(
+        lines = lines.head(-1)
+    return pl.DataFrame({"text": lines}).select(
         pl.lit(file, pl.Int32).alias("_file"),
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("_line"),
         pl.lit(source, pl.String).alias("_source"),

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from data_lake.parsers import book, node, quoter, ws
+from data_lake.parsers import book, book_scan, node, quoter, ws
 from data_lake.parsers.decode import INVALID_JSON, channel_of, decode, iso_to_ns, lines_frame, pairs_to_objects
 from data_lake.parsers.records import Records, quarantined
 from data_lake.parsers.schemas import CHANNEL_DATA, CONTROL_CHANNELS, NODE_CHANNELS, QUOTER_CHANNELS, envelope
@@ -33,6 +33,11 @@ MAPPERS: dict[str, Callable[[pl.DataFrame], Records]] = {
     "node_fills_by_block": node.block_fills,
     **dict.fromkeys(QUOTER_CHANNELS, quoter.quoter_frames),
 }
+SCANNED: dict[str, tuple[Callable[[pl.DataFrame, str], tuple[pl.DataFrame, pl.DataFrame]], Callable[[pl.DataFrame], Records]]] = {
+    "l2Book": (book_scan.scan_l2book, book.l2book_scanned),
+    "bbo": (book_scan.scan_bbo, book.bbo_scanned),
+}
+"""Channels with a compiled fast path: the scanner splits off the lines it accepts, their mapper makes the rows."""
 WRAPS = ("ws", *NODE_CHANNELS)
 _TRUNCATED = "truncated last line (invalid JSON, no final newline)"
 
@@ -47,9 +52,13 @@ def _wrapped(text: pl.Expr, wrap: str | None) -> pl.Expr:
     raise ValueError(f"unknown wrap {wrap!r}; expected one of {WRAPS}")
 
 
-def parse_lines(lines: pl.DataFrame, wrap: str | None = None) -> Records:
+def parse_lines(lines: pl.DataFrame, wrap: str | None = None, scan: bool = True) -> Records:
     """Parse a batch of lines (``decode.LINE_COLUMNS``): raw-zone envelopes, or bare lines with ``wrap``
-    = ``"ws"`` (WS frames) or a node channel name (hl-node output lines)."""
+    = ``"ws"`` (WS frames) or a node channel name (hl-node output lines).
+
+    ``scan`` sends l2Book and bbo lines through their compiled fast path (:mod:`data_lake.parsers.book_scan`) first;
+    ``False`` decodes every line with the general decoder, the reference the fast path is tested against.
+    """
     batch = lines.with_columns(_wrapped(pl.col("text"), wrap).alias("_json")).with_columns(
         channel_of(pl.col("_json")).alias("_channel"), (pl.col("text").str.strip_chars() == "").alias("_blank")
     )
@@ -67,7 +76,12 @@ def parse_lines(lines: pl.DataFrame, wrap: str | None = None) -> Records:
     ]
     shaped = pl.col("_json").str.ends_with("}") & ~pl.col("_open")
     for (channel,), group in routed.group_by("_channel", maintain_order=True):
-        parts += [_parse_channel(group.filter(shaped), channel), _parse_channel(group.filter(~shaped), channel)]
+        well_formed = group.filter(shaped)
+        if scan and channel in SCANNED:
+            scanner, mapper = SCANNED[channel]
+            accepted, well_formed = scanner(well_formed, "_json")
+            parts.append(mapper(accepted))
+        parts += [_parse_channel(well_formed, channel), _parse_channel(group.filter(~shaped), channel)]
     return Records.concat(parts)
 
 

@@ -8,6 +8,7 @@ item's JSON (re-encoded from its decoded fields) for one item of a multi-record 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -57,10 +58,8 @@ DUPLICATES: dict[str, pl.DataType] = {**PROVENANCE, "time": pl.Int64()}
 
 def candidate(name: str, df: pl.DataFrame) -> pl.DataFrame:
     """``df`` selected and cast to the candidate schema of table ``name`` (missing columns become null)."""
-    schema = CANDIDATE_SCHEMAS[name]
-    return df.select(
-        pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()
-    )
+    schema, present = CANDIDATE_SCHEMAS[name], set(df.columns)
+    return df.select(pl.col(c).cast(t) if c in present else pl.lit(None, dtype=t).alias(c) for c, t in schema.items())
 
 
 def quarantined(df: pl.DataFrame, reason: str | pl.Expr) -> pl.DataFrame:
@@ -75,7 +74,14 @@ def quarantined(df: pl.DataFrame, reason: str | pl.Expr) -> pl.DataFrame:
 
 
 def _empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    return pl.DataFrame(schema=schema)
+    """An empty frame of ``schema``, built once per schema: a day's parse asks for about a thousand, and frames are
+    never modified in place here."""
+    return _empty_of(tuple(schema.items()))
+
+
+@functools.cache
+def _empty_of(columns: tuple[tuple[str, pl.DataType], ...]) -> pl.DataFrame:
+    return pl.DataFrame(schema=dict(columns))
 
 
 @dataclass
@@ -110,11 +116,13 @@ def explode_items(frame: pl.DataFrame, items: pl.Expr, if_null: str, if_empty: s
     """One row per element of the list ``items`` (as column ``item``, its index as ``_item``).
 
     Frames whose list is null or empty hold no record of their own: each is quarantined as one record
-    (``if_null`` / ``if_empty`` are the reasons) so the line is still accounted for.
+    (``if_null`` / ``if_empty`` are the reasons) so the line is still accounted for. The rows leave the whole
+    frame (``data``) and its text behind: repeating them for every item would cost more than the items.
     """
     listed = frame.with_columns(items.alias("item"))
     count = pl.col("item").list.len()
-    rows = listed.filter(count > 0).with_columns(pl.int_ranges(count, dtype=pl.Int32).alias("_item")).explode("item", "_item")
+    items_only = listed.filter(count > 0).drop("data", "text", strict=False)
+    rows = items_only.with_columns(pl.int_ranges(count, dtype=pl.Int32).alias("_item")).explode("item", "_item")
     hollow = listed.filter((count == 0).fill_null(True)).with_columns(pl.lit(0, pl.Int32).alias("_item"), pl.col("text").alias("_raw"))
     reason = pl.when(pl.col("item").is_null()).then(pl.lit(if_null)).otherwise(pl.lit(if_empty))
     return rows, Records(quarantine=quarantined(hollow, reason))

@@ -121,9 +121,12 @@ def fills(frame: pl.DataFrame) -> Records:
     """
     data = pl.col("data").struct
     rows, hollow = explode_items(
-        frame, data.field("fills"), "user event without fills (funding, liquidation or cancel: no clean table)", "empty fills frame"
+        frame.with_columns(data.field("user").alias("_user")),
+        data.field("fills"),
+        "user event without fills (funding, liquidation or cancel: no clean table)",
+        "empty fills frame",
     )
-    df = fill_rows(rows, pl.col("data").struct.field("user"))
+    df = fill_rows(rows, pl.col("_user"))
     return Records(tables={"fills": df}, quarantine=hollow.quarantine)
 
 

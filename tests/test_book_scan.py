@@ -1,0 +1,140 @@
+"""The compiled l2Book/bbo fast path gives exactly the tables of the general decoder: same rows (content hash over
+sorted rows) and the same quarantine with the same reasons, on demo hours, real Hyperliquid frames and a hand-built
+tape of lines that are almost, but not quite, the layout it accepts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from data_lake import raw_zone
+from data_lake.cleaning import clean_partition
+from data_lake.parsers import lines_frame, parse_lines
+from data_lake.parsers.book_scan import scan_bbo, scan_l2book
+from data_lake.parsers.decode import INVALID_JSON
+from data_lake.parsers.records import PROVENANCE_COLUMNS, Records
+from tests.support import DEMO_COIN, DEMO_DAY
+
+RECV = 1_767_225_600_123_456_789
+LEVEL = '{{"px":"{px}","sz":"{sz}","n":{n}}}'
+
+
+def _l2(bids: str, asks: str, coin: str = "DEMO", time: int = 1767225600100) -> str:
+    head = f'{{"time":"{raw_zone.iso_ns(RECV)}","ver_num":1,"raw":{{"channel":"l2Book","data":'
+    return f'{head}{{"coin":"{coin}","time":{time},"levels":[[{bids}],[{asks}]]}}}}}}'
+
+
+def _bbo(bid: str, ask: str) -> str:
+    head = f'{{"time":"{raw_zone.iso_ns(RECV)}","ver_num":1,"raw":{{"channel":"bbo","data":'
+    return f'{head}{{"coin":"DEMO","time":1767225600200,"bbo":[{bid},{ask}]}}}}}}'
+
+
+BID = LEVEL.format(px="24.999", sz="177.13", n=2) + "," + LEVEL.format(px="24.998", sz="0.1", n=1)
+ASK = LEVEL.format(px="25.0", sz="287.66", n=3)
+ACCEPTED = [
+    _l2(BID, ASK),
+    _l2("", ASK),  # an empty side is scanned; the "empty book side" rule quarantines it
+    _l2(ASK, BID),  # crossed: scanned, quarantined by the rule
+    _l2(LEVEL.format(px="1234.567890123456", sz="1", n=1), ASK),  # 16 digits, below 2^53: exact
+    _bbo(LEVEL.format(px="24.999", sz="177.13", n=2), LEVEL.format(px="25.0", sz="287.66", n=3)),
+    _bbo("null", LEVEL.format(px="25.0", sz="287.66", n=3)),
+    _bbo(LEVEL.format(px="0", sz="1", n=1), LEVEL.format(px="25.0", sz="1", n=1)),  # zero price: rule quarantines
+]
+"""Lines in the scanner's layout."""
+FALLBACK = [
+    _l2(BID, ASK).replace('"coin":"DEMO"', '"coin": "DEMO"'),  # whitespace
+    _l2(BID, ASK).replace('"DEMO"', '"DE\\u004dO"'),  # an escape
+    _l2(BID, ASK, coin="DÉMO"),  # non-ASCII
+    _l2(LEVEL.format(px="2.4999e1", sz="1", n=1), ASK),  # exponent
+    _l2(LEVEL.format(px="0.30000000000000004", sz="1", n=1), ASK),  # 17 digits: beyond 2^53 as a mantissa
+    _l2(LEVEL.format(px="-24.999", sz="1", n=1), ASK),  # negative: general path, rule quarantines
+    _l2(LEVEL.format(px="abc", sz="1", n=1), ASK),  # unparseable decimal
+    _l2(LEVEL.format(px=".5", sz="1", n=1), ASK),
+    _l2(BID.replace('"n":2', '"n":2,"x":1'), ASK),  # an extra key
+    _l2(BID.replace('"n":2', '"n":02'), ASK),  # leading zero: invalid JSON
+    _l2(BID, ASK).replace('"levels":[[', '"levels":[[],['),  # three sides
+    _l2(BID, ASK)[:-40],  # truncated
+    _l2(BID, ASK) + "\r",
+    _l2(BID, ASK).replace('"ver_num":1,', ""),
+    _bbo("null", "null").replace("null]", "null,null]"),  # three entries
+    _bbo(LEVEL.format(px="24.999", sz="1", n=1), "{}"),
+]
+"""Lines just outside it: each goes down the general path, which quarantines or decodes it as before."""
+
+
+def _same(fast: Records, exact: Records) -> None:
+    for name in set(fast.tables) | set(exact.tables):
+        a, b = fast.table(name).sort(PROVENANCE_COLUMNS), exact.table(name).sort(PROVENANCE_COLUMNS)
+        assert a.equals(b, null_equal=True), name
+    assert fast.quarantine.sort(PROVENANCE_COLUMNS).equals(exact.quarantine.sort(PROVENANCE_COLUMNS), null_equal=True)
+
+
+def _parse_both(lines: list[str]) -> tuple[Records, Records]:
+    batch = lines_frame("\n".join(lines) + "\n")
+    return parse_lines(batch), parse_lines(batch, scan=False)
+
+
+def test_scanner_accepts_exactly_the_compact_layout() -> None:
+    batch = lines_frame("\n".join(ACCEPTED + FALLBACK) + "\n").rename({"text": "_json"})
+    l2_accepted, _ = scan_l2book(batch, "_json")
+    bbo_accepted, _ = scan_bbo(batch, "_json")
+    assert l2_accepted["_line"].to_list() == [1, 2, 3, 4]
+    assert bbo_accepted["_line"].to_list() == [5, 6, 7]
+    first = l2_accepted.row(0, named=True)
+    assert (first["coin"], first["time"], first["recv_time_ns"]) == ("DEMO", 1767225600100, RECV)
+    assert (first["_bpx"], first["_bsz"], first["_bn"], first["_apx"]) == ([24.999, 24.998], [177.13, 0.1], [2, 1], [25.0])
+    assert l2_accepted.row(1, named=True)["_bpx"] == []
+    assert l2_accepted.row(3, named=True)["_bpx"] == [1234.567890123456]
+    assert bbo_accepted.select("bid_px_1", "bid_n_1", "ask_px_1").rows() == [(24.999, 2, 25.0), (None, None, 25.0), (0.0, 1, 25.0)]
+
+
+def test_tape_of_near_misses_parses_as_the_general_decoder() -> None:
+    fast, exact = _parse_both(ACCEPTED + FALLBACK)
+    _same(fast, exact)
+    reasons = dict(fast.quarantine.select("_line", "reason").iter_rows())
+    assert fast.table("book").height == len(ACCEPTED) + len(FALLBACK) - 3  # the rules judge the rest when cleaning
+    assert reasons[len(ACCEPTED) + 10] == INVALID_JSON  # leading zero
+    assert reasons[len(ACCEPTED) + 11] == "l2Book levels are not [bids, asks]"
+    assert reasons[len(ACCEPTED) + 12] == INVALID_JSON  # truncated
+
+
+def test_real_frames_in_envelopes(samples_dir: Path) -> None:
+    frames = [json.loads(line) for line in (samples_dir / "ws/ws_messages_examples.jsonl").read_text().splitlines()]
+    book_only = json.loads((samples_dir / "ws/http_l2_book_btc.json").read_text())  # levels lack n: general path
+    frames.append({"channel": "l2Book", "data": book_only})
+    lines = [raw_zone.envelope(RECV + i, frame) for i, frame in enumerate(frames)]
+    batch = lines_frame("\n".join(lines) + "\n").rename({"text": "_json"})
+    assert scan_l2book(batch, "_json")[0]["_line"].to_list() == [2]  # the real 20-level l2Book frame
+    fast, exact = _parse_both(lines)
+    _same(fast, exact)
+    assert fast.table("book").height == 2
+    assert fast.table("book").sort("_line").row(0, named=True)["bid_px_1"] == 106217.0
+
+
+def _hours(demo: Path, target: Path, hours: tuple[int, ...]) -> Path:
+    for f in raw_zone.discover(demo, coin=DEMO_COIN, date=DEMO_DAY):
+        if f.hour in hours:
+            dest = target / f.path.relative_to(demo)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(f.path, dest)
+    return target
+
+
+def test_demo_hours_clean_to_identical_tables(demo_day: tuple[Path, Path], tmp_path: Path) -> None:
+    raw = _hours(demo_day[0], tmp_path / "raw", (0, 13))
+    fast, exact = clean_partition(raw, DEMO_COIN, DEMO_DAY), clean_partition(raw, DEMO_COIN, DEMO_DAY, scan=False)
+    assert fast.tables["book"].height > 40_000
+    assert fast.content_hashes() == exact.content_hashes()
+    assert fast.accounting == exact.accounting and fast.accounting.balanced
+
+
+def test_tape_cleans_to_the_same_tables_and_reasons(raw_root: Path) -> None:
+    raw_zone.write_lines(raw_zone.raw_path(raw_root, "ws", DEMO_DAY, 0, DEMO_COIN), ACCEPTED + FALLBACK)
+    fast, exact = clean_partition(raw_root, DEMO_COIN, DEMO_DAY), clean_partition(raw_root, DEMO_COIN, DEMO_DAY, scan=False)
+    assert fast.content_hashes() == exact.content_hashes()
+    reasons = dict(fast.quarantine.select("line", "reason").iter_rows())
+    assert reasons[2] == "empty book side"
+    assert reasons[3] == "crossed or locked book (bid >= ask)"
+    assert reasons[7] == "non-positive, NaN or unparseable price or size in the book"
+    assert reasons[4] == "crossed or locked book (bid >= ask)"  # 1234.57 bid over a 25.0 ask
