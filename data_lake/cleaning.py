@@ -213,16 +213,22 @@ def _row_text(name: str) -> pl.Expr:
 
 
 def _within_bounds(records: Records) -> Records:
-    """Quarantine the rows outside the day's price and size bounds (:mod:`data_lake.contract`)."""
+    """Quarantine the rows outside the day's price and size bounds (:mod:`data_lake.contract`).
+
+    Bounds come from the median of the rows they judge, and removing outliers moves the median, so the rows are
+    judged again on the rows kept until none is removed: the clean table then meets bounds computed from itself,
+    as its GX suite computes them (a single pass kept 10 among 0.1s whose pre-filter median was 1)."""
     tables, rejected = dict(records.tables), [records.quarantine]
     for name in contract.BOUNDED_TABLES:
         df = records.table(name)
-        bounds = contract.day_bounds(name, df)
-        if bounds is None:
-            continue
-        judged = df.with_columns(**contract.extremes(name, df.columns)).with_columns(contract.bound_problem(bounds).alias("_problem"))
-        tables[name] = judged.filter(pl.col("_problem").is_null()).select(df.columns)
-        rejected.append(quarantined(judged.filter(pl.col("_problem").is_not_null()).with_columns(_row_text(name)), pl.col("_problem")))
+        while (bounds := contract.day_bounds(name, df)) is not None:
+            judged = df.with_columns(**contract.extremes(name, df.columns)).with_columns(contract.bound_problem(bounds).alias("_problem"))
+            outside = judged.filter(pl.col("_problem").is_not_null())
+            if outside.height == 0:
+                break
+            rejected.append(quarantined(outside.with_columns(_row_text(name)), pl.col("_problem")))
+            df = judged.filter(pl.col("_problem").is_null()).select(df.columns)
+        tables[name] = df
     return Records(tables, pl.concat(rejected, how="vertical"), records.duplicates)
 
 
