@@ -14,7 +14,8 @@ FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 
 
 @FUZZ
-@example(hostile=["", "   ", '{"time":"2026-01-10T10:00:00.000000000","ver_num":1,"raw":""}'], baseline=0)
+@example(hostile=found_by_fuzzing(), baseline=0)
+@example(hostile=found_by_fuzzing(), baseline=4)
 @given(hostile=st.lists(HOSTILE_LINES, min_size=1, max_size=30), baseline=st.integers(0, 12))
 def test_every_hostile_line_is_clean_within_the_contract_or_quarantined_with_a_reason(hostile: list[str], baseline: int) -> None:
     check_cleaning(hostile, baseline)
