@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # spawn children import it by name too
 
-import bench_faults  # noqa: E402
+import bench_faults
 
 pytestmark = pytest.mark.slow
 

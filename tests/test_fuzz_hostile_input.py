@@ -8,7 +8,13 @@ from __future__ import annotations
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.hostile import HOSTILE_LINES, NODE_LINES, check_cleaning, check_node_import, found_by_fuzzing
+from tests.hostile import (
+    HOSTILE_LINES,
+    NODE_LINES,
+    check_cleaning,
+    check_node_import,
+    found_by_fuzzing,
+)
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
