@@ -7,6 +7,7 @@ from collections import Counter
 import dagster as dg
 import polars as pl
 
+from assets.catalogue_specs import SOURCES_BY_GROUP
 from assets.metadata import table_metadata
 from assets.partitions import COIN_DAY, coin_and_date
 from calibration.fit_result import code_version
@@ -72,8 +73,8 @@ def clean_tables(context: dg.AssetExecutionContext, data_lake: DataLakeResource)
         yield dg.MaterializeResult(asset_key=name, metadata=table_metadata(df, lake.uri(name), version))
 
     accounting = result.accounting.as_dict()
-    accounting_row = pl.DataFrame(
-        [{"coin": coin, "date": date, **accounting, "code_version": code_version(),
+    accounting_row = pl.DataFrame(  # stamped with the code the cleaning runs, not the fits' packages
+        [{"coin": coin, "date": date, **accounting, "code_version": code_version(SOURCES_BY_GROUP[GROUP]),
           "ingested_at_ms": int(time.time() * 1000)}]
     )
     version = lake.write_partition("ingest_accounting", accounting_row, coin, date)

@@ -80,7 +80,7 @@ def _table_expectations(table: str, date: dt.date) -> list[Any]:
         return [
             gxe.ExpectColumnValuesToNotBeNull(column="time"),
             gxe.ExpectColumnValuesToBeBetween(column="mark_px", min_value=0, strict_min=True, mostly=1.0),
-            gxe.ExpectColumnValuesToBeBetween(column="funding", min_value=-0.04, max_value=0.04),
+            gxe.ExpectColumnValuesToBeBetween(column="funding", min_value=-contract.FUNDING_CAP, max_value=contract.FUNDING_CAP),
             gxe.ExpectColumnValuesToBeIncreasing(column="time"),
             in_day,
         ]

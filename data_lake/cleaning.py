@@ -231,17 +231,24 @@ def _row_text(name: str) -> pl.Expr:
 
 
 def _within_bounds(records: Records) -> Records:
-    """Quarantine the rows outside the day's price and size bounds (:mod:`data_lake.contract`)."""
+    """Quarantine the rows outside the day's price and size bounds (:mod:`data_lake.contract`).
+
+    Bounds come from the median of the rows they judge, and removing outliers moves the median, so the rows are
+    judged again on the rows kept until none is removed: the clean table then meets bounds computed from itself,
+    as its GX suite computes them (a single pass kept 10 among 0.1s whose pre-filter median was 1)."""
     tables, rejected = dict(records.tables), [records.quarantine]
     for name in contract.BOUNDED_TABLES:
         df = records.table(name)
-        bounds = contract.day_bounds(name, df)
-        if bounds is None:
-            continue
-        # judged in a narrow frame of its own: adding columns to the day's wide table would copy all of it
-        problem = df.select(**contract.extremes(name, df.columns)).select(contract.bound_problem(bounds).alias("_problem")).to_series()
-        tables[name], outside = _split(df, problem.is_not_null())
-        rejected.append(quarantined(outside.with_columns(problem.filter(problem.is_not_null()), _row_text(name)), pl.col("_problem")))
+        while (bounds := contract.day_bounds(name, df)) is not None:
+            # judged in a narrow frame of its own: adding columns to the day's wide table would copy all of it
+            problem = (df.select(**contract.extremes(name, df.columns))
+                       .select(contract.bound_problem(bounds).alias("_problem")).to_series())
+            if problem.null_count() == problem.len():
+                break
+            df, outside = _split(df, problem.is_not_null())
+            rejected.append(quarantined(outside.with_columns(problem.filter(problem.is_not_null()), _row_text(name)),
+                                        pl.col("_problem")))
+        tables[name] = df
     return Records(tables, pl.concat(rejected, how="vertical"), records.duplicates)
 
 

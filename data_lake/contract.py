@@ -12,6 +12,8 @@
   day's median price, i.e. ``sz <= MAX_NOTIONAL / median price``: a per-coin size bound that needs no
   history and stays valid however few rows the day has (a percentile bound would be the outlier itself on
   a thin day). Hyperliquid's largest prints and resting levels are well below $1e9.
+- Funding: at most :data:`FUNDING_CAP` (4% an hour) either way, Hyperliquid's cap on the hourly rate
+  (Hyperliquid docs, trading/funding.md); a larger rate is garbage, not a market.
 - Duplicates: records sharing their table's key are one record only when :data:`SAME_RECORD` columns agree;
   otherwise they are a conflicting duplicate and every version is quarantined (see cleaning).
 """
@@ -28,6 +30,7 @@ from data_lake.tables import BOOK_LEVELS
 PRICE_FACTOR = 10.0
 MAX_NOTIONAL = 1e9
 TID_MIN, TID_MAX = 0, 2**63 - 1
+FUNDING_CAP = 0.04
 
 BOUNDED_TABLES = ("trades", "fills", "book")
 _REFERENCE_PRICE = {"trades": "px", "fills": "px", "book": "mid"}
@@ -99,6 +102,11 @@ def bound_problem(bounds: Bounds) -> pl.Expr:
         .then(pl.lit(f"size above {bounds.sz_max:g} (notional {MAX_NOTIONAL:g} at the day's median price)"))
         .otherwise(pl.lit(None, pl.String))
     )
+
+
+def funding_rule() -> tuple[pl.Expr, str]:
+    """Quarantine rule on an asset context's funding rate (a null rate is left to the other rules)."""
+    return pl.col("funding").abs() > FUNDING_CAP, f"funding beyond {FUNDING_CAP:g} an hour (Hyperliquid's cap)"
 
 
 def tid_rules() -> list[tuple[pl.Expr, str]]:

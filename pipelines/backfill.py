@@ -27,6 +27,7 @@ import functools
 import gc
 import logging
 import multiprocessing
+import os
 from pathlib import Path
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
@@ -41,6 +42,7 @@ from assets.partitions import COINS, partition_key, partition_problem, utc_today
 from pipelines.code_location import run_partition
 from data_lake.leaders import leaders_of
 from pipelines.definitions import NIGHTLY_SELECTION, defs, nightly_job
+from pipelines.process_life import die_with_parent
 
 if TYPE_CHECKING:
     from dagster._core.instance.ref import InstanceRef
@@ -227,15 +229,18 @@ _worker_instance: dg.DagsterInstance | None = None
 
 
 def _pool(instance: dg.DagsterInstance, workers: int) -> ProcessPoolExecutor:
-    """Fresh interpreters (spawn: polars and Dagster threads do not survive fork), each opening the instance once."""
+    """Fresh interpreters (spawn: polars and Dagster threads do not survive fork), each dying with this process
+    (a kill -9 of the backfill must not leave workers finishing runs nobody waits for) and opening the instance
+    once."""
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_open_instance,
-        initargs=(instance.get_ref(),),
+        initializer=_start_worker,
+        initargs=(instance.get_ref(), os.getpid()),
     )
 
 
-def _open_instance(ref: InstanceRef) -> None:
+def _start_worker(ref: InstanceRef, parent_pid: int) -> None:
     global _worker_instance
+    die_with_parent(parent_pid)
     _worker_instance = dg.DagsterInstance.from_ref(ref)

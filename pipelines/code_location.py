@@ -32,6 +32,7 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from data_lake import settings
 from pipelines.executors import IN_PROCESS
+from pipelines.stale_runs import owner_tags
 
 MODULE, ATTRIBUTE, LOCATION_NAME = "pipelines.definitions", "defs", "smallfish"
 """The code location of ``workspace.yaml`` (tested to agree)."""
@@ -72,7 +73,8 @@ def run_partition(
     process; the finished run. ``run_config`` None takes the partition's default (:func:`partition_run_config`);
     the steps run in this process (the multiprocess executor's ``in_process`` mode), or on the configured celery
     workers. With ``log_file``, the run's console output (every event at DEBUG, warnings) is appended there rather
-    than written to stderr; the instance's event log (the UI) has it all either way."""
+    than written to stderr; the instance's event log (the UI) has it all either way. The run is tagged with this
+    process (:func:`pipelines.stale_runs.owner_tags`), so a run left unfinished by its death can be marked failed."""
     recon = reconstructable_job(job_name)
     job = recon.get_definition()
     config = dict(partition_run_config(job_name, partition_key) if run_config is None else run_config)
@@ -82,7 +84,7 @@ def run_partition(
     run = instance.create_run_for_job(
         job_def=job,
         run_config=config,
-        tags=merge_run_tags(job, partition_key, tags, asset_selection, instance, config),
+        tags=merge_run_tags(job, partition_key, {**(tags or {}), **owner_tags()}, asset_selection, instance, config),
         asset_selection=keys,
         remote_job_origin=remote_job_origin(job_name),
         job_code_origin=recon.get_python_origin(),

@@ -29,6 +29,7 @@ from data_lake.raw_zone import raw_path
 from pipelines.backfill import FEATURES, INGEST, STAGE_ASSETS, Outcome
 from pipelines.code_location import run_partition
 from pipelines.definitions import defs, nightly_job
+from pipelines.process_life import arm_parent_death_signal
 from quoting.quoter import EXIT_OK
 
 REPLAY_MAX_PARAM_AGE_S = 10 * 365 * 86_400.0
@@ -123,16 +124,16 @@ def hold_out_hour(raw_root: str, coin: str, date: dt.date, hour: int) -> None:
 
 def replay_and_ingest(instance: dg.DagsterInstance, lake_root: str, raw_root: str, coin: str, date: dt.date,
                       hour: int, log_file: Path | None = None) -> QuoterReplay:
-    """Run the paper quoter (``smallfish quote``, in its own process: it configures logging and signals) on the
-    promoted set over the replayed ``ws`` hour (``date``, ``hour``) as fast as it reads (feed clock = the replayed
-    receive times), then ingest ``date``: its raw captures with the quoter's log, features and markouts, as a run of
-    the code location (its console output appended to ``log_file`` when given). ``quoter_said`` is the last line
-    the quoter logged."""
+    """Run the paper quoter (``smallfish quote``, in its own process, which dies with this one: it configures logging
+    and signals) on the promoted set over the replayed ``ws`` hour (``date``, ``hour``) as fast as it reads (feed
+    clock = the replayed receive times), then ingest ``date``: its raw captures with the quoter's log, features and
+    markouts, as a run of the code location (its console output appended to ``log_file`` when given).
+    ``quoter_said`` is the last line the quoter logged."""
     hour_file = raw_path(raw_root, "ws", date, hour, coin)
     quoter = subprocess.run(
         [sys.executable, "-m", "quoting.cli", "quote", "--coin", coin, "--mode", "paper", "--feed",
          f"replay:{hour_file}", "--lake", lake_root, "--raw", raw_root, "--max-param-age-s", str(REPLAY_MAX_PARAM_AGE_S)],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, preexec_fn=arm_parent_death_signal,
     )
     said = (quoter.stderr.strip().splitlines() or [""])[-1]
     run = run_partition(

@@ -9,7 +9,9 @@
 Both backfill in stages on ``--workers`` processes (``pipelines.backfill``: each coin's fits oldest day first);
 ``--train-hours``, ``--test-hours`` and ``--folds`` set the walk-forward's folds (default 1440 h / 168 h / 4 folds,
 the demo 6 h / 3 h / 4 folds).
-Runs land in the same instance the UI reads, so ``dg dev -w workspace.yaml`` shows them afterwards.
+Runs land in the same instance the UI reads, so ``dg dev -w workspace.yaml`` shows them afterwards. Every start
+first marks failed the runs a killed earlier backfill left unfinished (``pipelines.stale_runs``), and the workers die
+with this process (``pipelines.process_life``).
 """
 
 import argparse
@@ -29,6 +31,7 @@ from data_lake.lake import Lake
 from pipelines.backfill import FEATURES, FITS, INGEST, Outcome, Skipped, backfill, failed_partitions
 from pipelines.run_config import DEMO_RUN_CONFIG
 from pipelines.run_notes import AssetNote, run_notes
+from pipelines.stale_runs import fail_runs_of_dead_processes
 from pipelines.walk_forward_summary import walk_forward_lines
 from quoting.params_cli import params_show
 
@@ -185,6 +188,15 @@ def _demo_end(instance: dg.DagsterInstance, raw_root: str, outcomes: list[Outcom
             _print_table(table)
 
 
+def _report_stale_runs(instance: dg.DagsterInstance) -> None:
+    """Mark failed, and print, the runs an earlier backfill left unfinished when its process died."""
+    stale = fail_runs_of_dead_processes(instance)
+    if stale:
+        print(f"{len(stale)} run(s) left unfinished by a process that died, now marked failed (the failure sensor "
+              "records them in run_failures):", flush=True)
+        print("\n".join(f"  {run.line()}" for run in stale), flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.run", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -236,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"backfilling {days[0]}..{days[-1]}; {held_out} {DEMO_REPLAY_HOUR:02d}:00 UTC is held out for the quoter")
 
     instance = dg.DagsterInstance.get()
+    _report_stale_runs(instance)
     run_config = with_walk_forward_folds(DEMO_RUN_CONFIG if args.command == "demo" else None,
                                          args.train_hours, args.test_hours, args.folds)
     outcomes = materialise_all(instance, raw_root, run_config=run_config,

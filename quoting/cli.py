@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -56,6 +57,10 @@ _MAPPING_FLAGS = (
 )
 
 
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+"""Write errors meaning the disk (or the process's file size limit) has no room."""
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from data_lake.importers import import_file
     from data_lake.table_mapping import TABLE_KINDS, InputError, load_mapping
@@ -78,7 +83,12 @@ def _cmd_import(args: argparse.Namespace) -> int:
             if report.damage:
                 damaged += 1
                 print(f"smallfish import: error: {path}: {report.damage} (the part before it was imported)", file=sys.stderr)
-    except (InputError, OSError) as exc:
+    except OSError as exc:
+        if exc.errno in _NO_ROOM:  # a runtime failure of the disk, not a mistake in the command
+            raise UserError(f"out of disk space (or over the file size limit) writing the raw zone {args.raw}: "
+                            f"{exc.strerror}; the raw files keep what they held", EXIT_FAILURE) from None
+        raise UserError(str(exc)) from None
+    except InputError as exc:
         raise UserError(str(exc)) from None
     print(f"raw zone: {args.raw} (unattributed items are kept in _unattributed.jsonl files)")
     return 1 if damaged else 0

@@ -4,7 +4,7 @@ The open hour of each coin is a plain ``{raw_root}/{source}/{YYYYMMDD}/{H}/{coin
 ``write`` per line (the line reaches the OS at once, so a kill -9 leaves every complete line readable and at
 most a truncated last line, which cleaning quarantines); :meth:`HourlyRawWriter.fsync` makes it durable.
 When the hour is over the plain file is folded into ``{coin}.jsonl.lz4`` (LZ4 frame via
-:func:`data_lake.raw_zone.write_lines`: temp file, fsync, atomic rename) and removed. Reopening a plain file
+:func:`data_lake.raw_zone.write_lines`: temp file, fsync, atomic rename, under the importers' lock) and removed. Reopening a plain file
 whose last line was cut off starts on a fresh line, so new lines never glue onto the truncated one.
 The hour is the receive time's; ``raw_zone.discover`` reads both the plain and the compressed file.
 
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from data_lake.atomic_files import fsync_directory
-from data_lake.raw_zone import raw_path, read_lines, write_lines
+from data_lake.raw_zone import locked, raw_path, read_lines, write_lines
 from data_lake.units import HOUR_NS
 
 UNATTRIBUTED = "_unattributed"
@@ -59,19 +59,22 @@ def hour_start(hour_index: int) -> dt.datetime:
 def compress_plain(plain: Path) -> Path:
     """Fold a finished plain hour file into its ``.jsonl.lz4`` (after any lines already there) and remove it.
 
+    The read-modify-write holds the lock ``smallfish import`` takes to merge into the same file
+    (:func:`data_lake.raw_zone.locked`), so neither rewrites the file without the other's lines.
     Idempotent: if a crash hit between the rename and the removal, the plain lines are already the tail of
     the compressed file and are not appended twice.
     """
     packed = plain.with_name(plain.name + ".lz4")
-    lines = read_lines(plain)
-    if packed.exists():
-        existing = read_lines(packed)
-        lines = existing if lines and existing[-len(lines) :] == lines else existing + lines
-    if lines:
-        write_lines(packed, lines)
+    with locked(packed):
+        lines = read_lines(plain)
+        if packed.exists():
+            existing = read_lines(packed)
+            lines = existing if lines and existing[-len(lines) :] == lines else existing + lines
+        if lines:
+            write_lines(packed, lines)
+            fsync_directory(plain.parent)
+        plain.unlink()
         fsync_directory(plain.parent)
-    plain.unlink()
-    fsync_directory(plain.parent)
     return packed
 
 

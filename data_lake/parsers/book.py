@@ -3,6 +3,8 @@
 l2Book features are list operations over every snapshot at once; bbo frames (one level a side) use plain
 columns. ``_levels_ok`` says whether every level present in the frame (for l2Book all of them, not only
 the kept ones) has a finite, positive price and size; an absent bbo side is left to the empty-side rule.
+``_counts_ok`` says whether every level's order count ``n`` is absent or fits the table's Int32 without being
+negative (a count of 2^31 would otherwise abort the partition's write).
 """
 
 from __future__ import annotations
@@ -50,6 +52,14 @@ def _field_list(side: pl.Expr, name: str) -> pl.Expr:
     return side.list.eval(pl.element().struct.field(name))
 
 
+N_MAX = 2**31 - 1
+"""Largest order count of a level the ``book`` table holds (Int32)."""
+
+
+def _count_fits(n: pl.Expr) -> pl.Expr:
+    return (n.is_null() | n.is_between(0, N_MAX)).fill_null(False)
+
+
 def _all_positive(values: pl.Expr) -> pl.Expr:
     return values.list.eval(((pl.element() > 0) & pl.element().is_finite()).fill_null(False)).list.all()
 
@@ -90,6 +100,7 @@ def _book_from_sides(sides: pl.DataFrame) -> pl.DataFrame:
         for i in range(BOOK_LEVELS):
             for field in ("px", "sz", "n"):
                 levels[f"{side}_{field}_{i + 1}"] = pl.col(f"{prefix}{field}").list.get(i, null_on_oob=True)
+            levels[f"{side}_n_{i + 1}"] = levels[f"{side}_n_{i + 1}"].cast(pl.Int32, strict=False)
     band = DEPTH_BPS * 1e-4
     bid_k, ask_k = (pl.col(c).list.head(IMBALANCE_LEVELS).list.sum() for c in ("_bsz", "_asz"))
     rows = sides.with_columns(**levels).with_columns(**_top_of_book()).with_columns(
@@ -97,6 +108,7 @@ def _book_from_sides(sides: pl.DataFrame) -> pl.DataFrame:
         ask_depth_10bps=_depth("_apx", "_asz", pl.col("mid") * (1 + band), "<="),
         imbalance_5=(bid_k - ask_k) / (bid_k + ask_k),
         _levels_ok=pl.all_horizontal(_all_positive(pl.col(c)) for c in ("_bpx", "_bsz", "_apx", "_asz")),
+        _counts_ok=pl.all_horizontal(pl.col(c).list.eval(_count_fits(pl.element())).list.all() for c in ("_bn", "_an")),
     )
     return candidate("book", rows)
 
@@ -115,7 +127,7 @@ def l2book(frame: pl.DataFrame) -> Records:
 def bbo(frame: pl.DataFrame) -> Records:
     """``bbo`` frames (``bbo`` = [best bid | null, best ask | null]): level 1 only, nulls elsewhere."""
     pair = pl.col("data").struct.field("bbo")
-    columns, valid = {}, []
+    columns, valid, counts = {}, [], []
     for index, side in enumerate(("bid", "ask")):
         level = pair.list.get(index, null_on_oob=True).struct
         for field in ("px", "sz"):
@@ -123,8 +135,10 @@ def bbo(frame: pl.DataFrame) -> Records:
             value = decimal(text)
             columns[f"{side}_{field}_1"] = value
             valid.append(text.is_null() | ((value > 0) & value.is_finite()).fill_null(False))
-        columns[f"{side}_n_1"] = level.field("n")
-    rows = frame.select(*_snapshot_columns("bbo"), **columns, _levels_ok=pl.all_horizontal(valid))
+        columns[f"{side}_n_1"] = level.field("n").cast(pl.Int32, strict=False)
+        counts.append(_count_fits(level.field("n")))
+    rows = frame.select(*_snapshot_columns("bbo"), **columns, _levels_ok=pl.all_horizontal(valid),
+                        _counts_ok=pl.all_horizontal(counts))
     return Records(tables={"book": candidate("book", rows.with_columns(**_top_of_book()))})
 
 
@@ -133,5 +147,8 @@ def bbo_scanned(frame: pl.DataFrame) -> Records:
     rules as :func:`bbo`, where an absent side is a null level and a present one always has a parsed price."""
     level_columns = [f"{side}_{field}_1" for side in ("bid", "ask") for field in ("px", "sz", "n")]
     valid = [pl.col(c).is_null() | ((pl.col(c) > 0) & pl.col(c).is_finite()).fill_null(False) for c in level_columns if "_n_" not in c]
-    rows = frame.select(*_snapshot_columns("bbo", decoded=False), *level_columns, _levels_ok=pl.all_horizontal(valid))
+    counts = [_count_fits(pl.col(f"{side}_n_1")) for side in ("bid", "ask")]
+    levels = [pl.col(c).cast(pl.Int32, strict=False) if "_n_" in c else pl.col(c) for c in level_columns]
+    rows = frame.select(*_snapshot_columns("bbo", decoded=False), *levels, _levels_ok=pl.all_horizontal(valid),
+                        _counts_ok=pl.all_horizontal(counts))
     return Records(tables={"book": candidate("book", rows.with_columns(**_top_of_book()))})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from data_lake.contract import tid_rules
+from data_lake.contract import funding_rule, tid_rules
 
 Rule = tuple[pl.Expr, str]
 
@@ -66,6 +66,7 @@ RULES: dict[str, list[Rule]] = {
     "book": [
         (_missing("time"), "missing or invalid time"),
         (~pl.col("_levels_ok").fill_null(False), "non-positive, NaN or unparseable price or size in the book"),
+        (~pl.col("_counts_ok").fill_null(True), "order count n of a book level negative or beyond Int32"),
         (_missing("bid_px_1", "ask_px_1", "bid_sz_1", "ask_sz_1"), "empty book side"),
         (pl.col("bid_px_1") >= pl.col("ask_px_1"), "crossed or locked book (bid >= ask)"),
     ],
@@ -73,6 +74,7 @@ RULES: dict[str, list[Rule]] = {
         (_missing("time"), "missing receive time (ctx frames carry no time of their own)"),
         (_not_finite(*_CTX_NUMBERS), "NaN or infinite value"),
         (_missing("mark_px") | _not_positive("mark_px"), "missing or non-positive mark_px"),
+        (funding_rule()[0].fill_null(False), funding_rule()[1]),
     ],
     "order_updates": [
         (_missing("time"), "missing or invalid time"),

@@ -83,19 +83,27 @@ def decode(texts: pl.Series, dtype: pl.DataType, what: str) -> tuple[pl.Series, 
 def _json_decode(texts: pl.Series, dtype: pl.DataType) -> pl.Series:
     """``texts.str.json_decode(dtype)`` in chunks run on polars' thread pool; raises as the single call does."""
     if len(texts) <= _CHUNK_LINES:
-        return texts.str.json_decode(dtype=dtype)
+        return _one_value_per_text(texts, texts.str.json_decode(dtype=dtype))
     chunks = [
         pl.LazyFrame({"text": texts.slice(offset, _CHUNK_LINES)}).select(pl.col("text").str.json_decode(dtype=dtype))
         for offset in range(0, len(texts), _CHUNK_LINES)
     ]
-    return pl.concat([frame.to_series() for frame in pl.collect_all(chunks)]).alias(texts.name)
+    return _one_value_per_text(texts, pl.concat([frame.to_series() for frame in pl.collect_all(chunks)]).alias(texts.name))
+
+
+def _one_value_per_text(texts: pl.Series, values: pl.Series) -> pl.Series:
+    """``values`` if there is one per text; else raise as for invalid JSON: polars 2.1 decodes texts that are all
+    blank (``""``, spaces) to no value at all instead of failing, which would misalign every later line."""
+    if len(values) != len(texts):
+        raise pl.exceptions.ComputeError(f"{len(texts)} texts decoded to {len(values)} values (blank lines)")
+    return values
 
 
 def _bad_lines(texts: pl.Series, dtype: pl.DataType, what: str, offset: int, known_bad: bool = False) -> dict[int, str]:
     """Positions (from ``offset``) and reasons of the lines that cannot be decoded, by bisection."""
     if not known_bad:
         try:
-            texts.str.json_decode(dtype=dtype)
+            _json_decode(texts, dtype)
             return {}
         except pl.exceptions.PolarsError:
             pass
@@ -110,7 +118,7 @@ def _bad_lines(texts: pl.Series, dtype: pl.DataType, what: str, offset: int, kno
             bad[offset + i] = INVALID_JSON
             continue
         try:
-            pl.Series([text]).str.json_decode(dtype=dtype)
+            _json_decode(pl.Series([text]), dtype)
         except pl.exceptions.PolarsError:
             bad[offset + i] = f"{what} does not match the expected schema"
     return bad

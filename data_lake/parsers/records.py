@@ -42,7 +42,7 @@ def _candidate(table: Table, extra: dict[str, pl.DataType] | None = None) -> dic
 
 CANDIDATE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "trades": _candidate(TRADES, {"_tid_ok": pl.Boolean()}),
-    "book": _candidate(BOOK, {"_levels_ok": pl.Boolean()}),
+    "book": _candidate(BOOK, {"_levels_ok": pl.Boolean(), "_counts_ok": pl.Boolean()}),
     "asset_ctx": _candidate(ASSET_CTX),
     "fills": _candidate(FILLS, {"_tid_ok": pl.Boolean()}),
     "order_updates": _candidate(ORDER_UPDATES),
@@ -50,7 +50,7 @@ CANDIDATE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "node_fills": {**PROVENANCE, **NODE_FILLS, "_tid_ok": pl.Boolean(), "_raw": pl.String()},
 }
 """Columns of each candidate table: provenance, the catalogue columns except ``date``, parser flags read by the
-rules (``_levels_ok``, ``_tid_ok``), ``_raw``."""
+rules (``_levels_ok``, ``_counts_ok``, ``_tid_ok``), ``_raw``."""
 
 QUARANTINED: dict[str, pl.DataType] = {**PROVENANCE, "time": pl.Int64(), "reason": pl.String(), "raw": pl.String()}
 DUPLICATES: dict[str, pl.DataType] = {**PROVENANCE, "time": pl.Int64()}
