@@ -144,11 +144,11 @@ def _print_notes(instance: dg.DagsterInstance, outcomes: list[Outcome]) -> None:
 
 
 def _print_table(table: pl.DataFrame) -> None:
-    print(f"    {'metric':<36} {'value':>9} {'95% CI':>21} {'n':>7} {'predicted':>10}")
+    print(f"    {'metric':<40} {'value':>9} {'95% CI':>21} {'n':>7} {'predicted':>10}")
     for r in table.iter_rows(named=True):
         ci = f"[{r['ci_low']:.4g}, {r['ci_high']:.4g}]" if r["ci_low"] is not None else ""
         predicted = f"{r['predicted']:.4g}" if r["predicted"] is not None else ""
-        print(f"    {r['metric']:<36} {r['value']:>9.4g} {ci:>21} {r['n']:>7} {predicted:>10}")
+        print(f"    {r['metric']:<40} {r['value']:>9.4g} {ci:>21} {r['n']:>7} {predicted:>10}")
 
 
 def _demo_end(instance: dg.DagsterInstance, raw_root: str, outcomes: list[Outcome], held_out: dt.date) -> None:
