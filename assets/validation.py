@@ -60,6 +60,7 @@ from data_lake import param_registry
 from data_lake.param_schema import InvalidParameterSet, json_safe
 from data_lake.raw_zone import coin_file_name
 from validation.candidate import CANDIDATE
+from validation.fold_cache import FoldCache
 from data_lake.leaders import leaders_of
 from validation.incumbent import incumbent_period_pnl, incumbent_variant
 from validation.variants import BASELINE, LEADER_MIDS, VariantConfig
@@ -346,7 +347,10 @@ def walk_forward_assets(
     market = _market(lake, coin, first, last)
     fit_hours = config.variant_config().lead_lag_fit_hours
     market[LEADER_MIDS] = leader_mids_for_folds(lake, leaders_of(coin), folds, fit_hours)
-    run = walk_forward(folds, market, config.variant_config(), alpha=config.alpha)
+    cache = FoldCache(lake.files(), coin)
+    run = walk_forward(folds, market, config.variant_config(), alpha=config.alpha, cache=cache)
+    for reason in cache.rejected:
+        context.log.warning(f"walk-forward fold cache: {reason}")
     now_ms = int(time.time() * 1000)
     stamp = {"coin": coin, "date": date, "code_version": code_version(), "run_at_ms": now_ms}
     if not run.complete_folds:  # e.g. no trades in the folds: each fold's row says why; no evidence, no report
@@ -396,6 +400,7 @@ def walk_forward_assets(
             EVIDENCE_RUN: context.run.run_id,
             "folds": len(folds),
             "complete_folds": len(run.complete_folds),
+            "fold_cache": cache.summary(),
             "book_covered_hours": covered_hours,
             "verdicts": dg.MetadataValue.md(_verdicts_md(run.rows)),
             "spa_p_value": _finite(run.spa.spa_consistent if run.spa else None),
