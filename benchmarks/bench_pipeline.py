@@ -77,14 +77,15 @@ def _pipeline(raw: str, lake: str, home: str, workers: int) -> dict:
 NIGHTLY_HISTORIES = (10, 60)
 NIGHTLY_GOAL_S = 5.0
 STAGES = {
-    "clean": ("raw_captures", "clean_tables"),
+    "clean": ("raw_captures", "clean_tables", "_gx_", "quarantine"),
     "features": ("features",),
     "markouts": ("markouts",),
-    "fits": ("_fit", "regime_state", "lead_lag", "market_screen", "quality"),
-    "walk-forward": ("walk_forward",),
-    "promotion": ("param_sets", "promot"),
+    "fits": ("_fit",),
+    "walk-forward": ("walk_forward", "calibration_metrics"),
+    "promotion": ("param_sets",),
 }
-"""Stage of a step key: the first stage one of whose fragments the key contains (else ``other``)."""
+"""Stage of a step key (the nightly job's ops and checks): the first stage one of whose fragments the key contains;
+``other`` holds the rest (signal quality, baseline metrics, alerts)."""
 
 
 def _stage_of(step_key: str) -> str:
