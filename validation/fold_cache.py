@@ -3,7 +3,7 @@
 A (fold, variant) outcome is a pure function of the fold's windows, the rows of its train and test slices, the
 variant, the :class:`VariantConfig` and the code; :func:`fold_key` names exactly those (the slices by a content
 fingerprint: polars ``hash_rows`` of every frame the variants read, leader mids included, folded with BLAKE2b, plus
-each frame's schema and the polars version, since ``hash_rows`` is stable only within one version). An entry
+each frame's schema and the library versions, since ``hash_rows`` is stable only within one polars version). An entry
 stores what the walk-forward reads downstream: the outcome's frames (``fills``, ``quotes``, ``period_pnl``,
 ``beliefs``) as Parquet, and as JSON its scalars (``final_inventory``, ``orders_sent``), the fitted variant's
 :class:`FittedSummary`, the SHA-256 of each Parquet file and the key it was stored under; or the
@@ -23,6 +23,8 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Protocol
 
 import polars as pl
@@ -37,6 +39,8 @@ ROOT = "walk_forward_folds"
 OUTCOME_FRAMES = ("fills", "quotes", "period_pnl", "beliefs")
 CODE_PACKAGES = ("calibration", "validation", "quoting", "data_lake")
 """Whose sources the stored outcomes depend on: the variants, the backtest, the estimators and the lake's constants."""
+LIBRARIES = ("polars", "numpy", "scipy", "statsmodels", "hmmlearn", "numba")
+"""Distributions whose upgrade may change a stored outcome: part of the key."""
 FORMAT = 1
 """Version of the entry layout below; an entry of another format is recomputed."""
 
@@ -77,6 +81,19 @@ def config_fingerprint(config: VariantConfig) -> str:
     return hashlib.sha256(repr(config).encode()).hexdigest()
 
 
+@cache
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries the outcomes' numbers come from (polars also makes the row hashes)."""
+    return {name: _version_or_absent(name) for name in LIBRARIES}
+
+
+def _version_or_absent(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "absent"
+
+
 def fold_key(
     fold: Fold, train: Mapping[str, pl.DataFrame], test: Mapping[str, pl.DataFrame], config: VariantConfig, code: str
 ) -> dict[str, Any]:
@@ -90,7 +107,7 @@ def fold_key(
         "test_inputs": market_fingerprint(test),
         "config": config_fingerprint(config),
         "code_version": code,
-        "polars": pl.__version__,
+        "libraries": library_versions(),
     }
 
 
