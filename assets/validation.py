@@ -42,6 +42,7 @@ from data_lake.units import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, day_bounds_ms
 from validation.alerts import Alert, AlertKind
 from validation.backtest import BacktestConfig
 from validation.calibration_table import calibration_rows
+from validation.fold_cache import FoldCache
 from validation.candidate_set import candidate_set_json
 from validation.component_verdict import diagnosis_section
 from validation.incumbent import INCUMBENT_PNL_SCHEMA, incumbent_pnl_rows
@@ -214,7 +215,10 @@ def walk_forward_assets(
     first, last = utc_days(folds[0].train_start_ms, end_ms)
     market = _market(lake, coin, first, last)
     market[LEADER_MIDS] = leader_mids_for_folds(lake, leaders_of(coin), folds, policy.lead_lag_fit_hours)
-    run = walk_forward(folds, market, policy, alpha=config.alpha)
+    cache = FoldCache(lake.files(), coin)
+    run = walk_forward(folds, market, policy, alpha=config.alpha, cache=cache)
+    for reason in cache.rejected:
+        context.log.warning(f"walk-forward fold cache: {reason}")
     now_ms = int(time.time() * 1000)
     stamp = {"coin": coin, "date": date, "code_version": code_version(), "run_at_ms": now_ms}
     if not run.complete_folds:  # e.g. no trades in the folds: each fold's row says why; no evidence, no report
@@ -251,6 +255,7 @@ def walk_forward_assets(
             EVIDENCE_RUN: context.run.run_id,
             "folds": len(folds),
             "complete_folds": len(run.complete_folds),
+            "fold_cache": cache.summary(),
             "book_covered_hours": covered_hours,
             "verdicts": dg.MetadataValue.md(verdicts_markdown(run.rows)),
             "spa_p_value": _finite(run.spa.spa_consistent if run.spa else None),

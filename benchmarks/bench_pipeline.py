@@ -6,6 +6,14 @@ in a fresh child with its own persistent instance. Peak memory is the largest pr
 child and its workers together, sampled every second from /proc/PID/smaps_rollup.
 Goals (issue 8, 2 cores): 30x1 under 10 min and 4 GiB; 30-day time / 1-day time <= 30 (linear or better).
 
+``--nightly`` measures the steady state: for each history length (default 10 and 60 days; ``--histories``) it
+backfills that many demo days untimed, then times one night (the next day's partition) with an empty walk-forward
+fold cache (cold) and the night after it with the cache the first night left (warm), printing every stage's share
+(clean, features, markouts, fits, walk-forward, promotion) and the ratio longest / shortest history per coin-day.
+Goal (issue 19): a flat cost per coin-day as history grows, under 5 s per demo-sized coin-day on 2 cores.
+``--fold-hours TRAIN TEST`` sets the walk-forward's folds (default the demo's 6 h / 3 h, whose folds lie inside
+the night's own day, so no fold recurs; whole-day test windows make n_folds - 1 folds recur each night).
+
 ``--backfills`` runs each scenario (default 2x2) twice side by side, each in a fresh child, and prints the ratio:
 ``pipelines.backfill`` (staged runs on ``--workers`` processes, steps in process) and Dagster's own asset backfill
 as a UI launch runs it (``pipelines.asset_backfill``: the daemon's iteration over the declared cross-day deps, one
@@ -64,6 +72,93 @@ def _pipeline(raw: str, lake: str, home: str, workers: int) -> dict:
         "raw_lines": int(store.read("raw_captures")["lines"].sum()),
         "clean_rows": sum(store.read(t, columns=["coin"]).height for t in ("trades", "book", "asset_ctx", "fills")),
     }
+
+
+NIGHTLY_HISTORIES = (10, 60)
+NIGHTLY_GOAL_S = 5.0
+STAGES = {
+    "clean": ("raw_captures", "clean_tables", "_gx_", "quarantine"),
+    "features": ("features",),
+    "markouts": ("markouts",),
+    "fits": ("_fit",),
+    "walk-forward": ("walk_forward", "calibration_metrics"),
+    "promotion": ("param_sets",),
+}
+"""Stage of a step key (the nightly job's ops and checks): the first stage one of whose fragments the key contains;
+``other`` holds the rest (signal quality, baseline metrics, alerts)."""
+
+
+def _stage_of(step_key: str) -> str:
+    return next((stage for stage, parts in STAGES.items() if any(p in step_key for p in parts)), "other")
+
+
+def _night_steps(instance, before: set[str]) -> dict[str, float]:
+    """Seconds per stage summed over the steps of the runs not in ``before``."""
+    import dagster as dg
+
+    seconds: dict[str, float] = {}
+    for run_id in set(instance.get_run_ids()) - before:
+        for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS):
+            stage = _stage_of(e.step_key)
+            seconds[stage] = seconds.get(stage, 0.0) + e.dagster_event.event_specific_data.duration_ms / 1000
+    return seconds
+
+
+def _nightly(raw: str, lake: str, home: str, history: int, fold_hours: list[float] | None) -> dict:
+    """Backfill the first ``history`` days of ``raw`` (untimed), then time the next day's partition with an empty fold
+    cache (cold) and the day after with the cache as the first night left it (warm)."""
+    import shutil
+
+    import dagster as dg
+
+    from pipelines.backfill import failed_partitions
+    from pipelines.run import DEMO_RUN_CONFIG, materialise_all, partitions_in, with_walk_forward_folds
+    from validation.fold_cache import ROOT
+
+    config = with_walk_forward_folds(DEMO_RUN_CONFIG, *(fold_hours or (None, None)))
+    Path(home).mkdir(parents=True, exist_ok=True)
+    instance = dg.DagsterInstance.local_temp(home)
+    days = partitions_in(raw)
+    failed = failed_partitions(materialise_all(instance, raw, run_config=config, workers=2, partitions=days[:history]))
+    nights = {}
+    for name, day in (("cold", days[history]), ("warm", days[history + 1])):
+        if name == "cold":
+            shutil.rmtree(Path(lake) / ROOT, ignore_errors=True)
+        before = set(instance.get_run_ids())
+        start = time.perf_counter()
+        failed += failed_partitions(materialise_all(instance, raw, run_config=config, workers=2, partitions=[day]))
+        nights[name] = {"wall_s": time.perf_counter() - start, "stage_s": _night_steps(instance, before)}
+    return {"history": history, "failed": len(failed), **nights}
+
+
+def run_nightly(history: int, work: Path, fold_hours: list[float] | None) -> dict:
+    """Simulate ``history`` + 2 demo days, then measure the two nights after the history in one child."""
+    raw, lake, home = work / f"h{history}" / "raw", work / f"h{history}" / "lake", work / f"h{history}" / "home"
+    _finish(_start(["--simulate", str(raw), str(history + 2), "1"], {}))
+    env = {"SMALLFISH_RAW": str(raw), "SMALLFISH_LAKE": str(lake), "GX_ANALYTICS_ENABLED": "false"}
+    hours = [str(h) for h in fold_hours] if fold_hours else ["0", "0"]
+    out, peak = _finish(_start(["--nightly-run", str(raw), str(lake), str(home), str(history), *hours], env))
+    return {**json.loads(out.strip().splitlines()[-1]), "peak_bytes": peak}
+
+
+def report_nightly(results: list[dict]) -> None:
+    stages = [*STAGES, "other"]
+    print(f"\n{'history d':>9} {'night':>5} {'wall s':>7} {'steps s':>8} " + " ".join(f"{s:>12}" for s in stages))
+    for r in results:
+        for night in ("cold", "warm"):
+            seconds = r[night]["stage_s"]
+            total = sum(seconds.values()) or 1.0
+            shares = " ".join(f"{seconds.get(s, 0.0):>5.1f} ({seconds.get(s, 0.0) / total:>3.0%})" for s in stages)
+            print(f"{r['history']:>9} {night:>5} {r[night]['wall_s']:>7.1f} {sum(seconds.values()):>8.1f} {shares}")
+    short, long = results[0], results[-1]
+    for night in ("cold", "warm"):
+        ratio = long[night]["wall_s"] / short[night]["wall_s"]
+        print(f"{night} night per coin-day, {long['history']} d / {short['history']} d of history: {ratio:.2f} "
+              f"(flat: 1.00)")
+    for r in results:
+        wall = r["warm"]["wall_s"]
+        print(f"goal, {r['history']} d of history, warm night: {wall:.1f} s per coin-day "
+              f"(< {NIGHTLY_GOAL_S:g}: {wall < NIGHTLY_GOAL_S})")
 
 
 PROCESS_PER_RUN = {"run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"}}
@@ -211,7 +306,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backfills", action="store_true",
                         help="pipelines.backfill against Dagster's asset backfill, side by side (default scenario 2x2)")
     parser.add_argument("--dagster-backfill", nargs=3, metavar=("RAW", "LAKE", "HOME"), help=argparse.SUPPRESS)
+    parser.add_argument("--nightly", action="store_true",
+                        help="one night's cost per coin-day after each history length, cold and warm fold cache")
+    parser.add_argument("--histories", nargs="+", type=int, default=list(NIGHTLY_HISTORIES), metavar="DAYS",
+                        help=f"history lengths of --nightly (default {' '.join(map(str, NIGHTLY_HISTORIES))})")
+    parser.add_argument("--fold-hours", nargs=2, type=float, metavar=("TRAIN", "TEST"),
+                        help="walk-forward train and test hours of --nightly (default the demo's)")
+    parser.add_argument("--nightly-run", nargs=6, metavar=("RAW", "LAKE", "HOME", "HISTORY", "TRAIN", "TEST"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.nightly_run:
+        raw, lake, home, history, train, test = args.nightly_run
+        fold_hours = [float(train), float(test)] if float(test) > 0 else None
+        print(json.dumps(_nightly(raw, lake, home, int(history), fold_hours)))
+        return 0
+    if args.nightly:
+        with tempfile.TemporaryDirectory(prefix="bench_nightly_") as work:
+            results = []
+            for history in sorted(args.histories):
+                print(f"== nightly after {history} days of history", flush=True)
+                results.append(run_nightly(history, Path(work), args.fold_hours))
+        report_nightly(results)
+        return 1 if any(r["failed"] for r in results) else 0
     if args.dagster_backfill:
         print(json.dumps(_dagster_backfill(*args.dagster_backfill)))
         return 0

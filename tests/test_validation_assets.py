@@ -297,3 +297,22 @@ def test_a_relaunch_that_cannot_compute_keeps_the_evidence_fails_its_checks_and_
     assert f"Promotion decision: {decided['decision'].value}" in html and "Promotion decision: pending" not in html
     assert decided["param_set_id"].value in html and gate.run_id in html and result.run_id in html
     assert html.count("promotion-decision -->") == 2  # one section, replaced in place
+
+
+def test_a_relaunch_reads_every_fold_from_the_cache_and_writes_the_same_evidence(materialised) -> None:
+    """The walk-forward's second run on the same lake and folds evaluates nothing: every (fold, variant) comes from
+    the fold cache in the lake's files, and the tables it writes equal the first run's."""
+    result, lake, instance = materialised
+    first = result.asset_materializations_for_node("walk_forward_assets")[0].metadata["fold_cache"].value
+    before = {name: lake.read_partition(name, DEMO.coin, DAY) for name in ("walk_forward", "walk_forward_pnl")}
+    relaunch = dg.materialize([VALIDATION_ASSETS[0]], partition_key=partition_key(DEMO.coin, DAY), instance=instance,
+                              resources={"data_lake": DataLakeResource(lake_root=lake.root)},
+                              run_config={"ops": {"walk_forward_assets": RUN_CONFIG["ops"]["walk_forward_assets"]}})
+    assert relaunch.success
+    entries = 3 * len(VARIANTS)
+    assert first.startswith(f"0 of {entries} ")
+    second = relaunch.asset_materializations_for_node("walk_forward_assets")[0].metadata["fold_cache"].value
+    assert second == f"{entries} of {entries} (fold, variant) outcomes from the cache, 0 rejected"
+    after = {name: lake.read_partition(name, DEMO.coin, DAY) for name in before}
+    assert after["walk_forward"].drop("run_at_ms").equals(before["walk_forward"].drop("run_at_ms"))
+    assert after["walk_forward_pnl"].equals(before["walk_forward_pnl"])

@@ -185,6 +185,23 @@ class FittedVariant:
 
 
 @dataclass(frozen=True)
+class FittedSummary:
+    """What the walk-forward's rows, verdicts and reports read of a fitted variant once its test window is scored:
+    its name, fitted numbers (``params``), regime names and the parameter-set document it was built from (the
+    candidate's, else None). An outcome kept past its fold holds this rather than the fitted closures, so an outcome
+    read back from the fold cache (:mod:`validation.fold_cache`) and a fresh one are the same value."""
+
+    name: str
+    params: dict[str, float]
+    regime_names: tuple[str, ...]
+    parameter_set: dict | None = None
+
+    @classmethod
+    def of(cls, fitted: FittedVariant | FittedSummary) -> FittedSummary:
+        return cls(fitted.name, dict(fitted.params), tuple(fitted.regime_names), fitted.parameter_set)
+
+
+@dataclass(frozen=True)
 class Variant:
     """A named way to fit the quoter on train data; ``component`` is what it adds to the baseline. An ``optional``
     variant needs data a coin may lack (a leader's mids): folds where it cannot be fitted still count for the
@@ -679,10 +696,11 @@ class VariantOutcome:
     currency: spread capture + markout - fee, on the fill's notional). ``quotes``: one row per side and tau
     interval the quoter had a quote out, with ``pred_fill_prob`` and ``filled`` (a market print reached its
     price within tau). ``period_pnl``: mark-to-mid P&L per ``period_ms`` bucket (``time`` = bucket start).
-    ``beliefs``: the causal beliefs the quoter used.
+    ``beliefs``: the causal beliefs the quoter used. ``fitted``: the variant as fitted, or its
+    :class:`FittedSummary` once the walk-forward keeps the outcome past its fold.
     """
 
-    fitted: FittedVariant
+    fitted: FittedVariant | FittedSummary
     fills: pl.DataFrame
     quotes: pl.DataFrame
     period_pnl: pl.DataFrame

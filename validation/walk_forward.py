@@ -2,7 +2,8 @@
 
 A fold is two half-open windows of UTC epoch ms, train ``[train_start_ms, train_end_ms)`` and test
 ``[test_start_ms, test_end_ms)`` with ``train_end_ms <= test_start_ms``. :func:`run_walk_forward` gives the fit
-the train slice of every frame and the evaluation the test slice, both cut by :func:`slice_fold`, so whatever
+the train slice of every frame and the evaluation the test slice, both cut by :func:`slice_fold` (through
+:func:`fold_parts`, which callers that fit several models per fold iterate themselves), so whatever
 is fitted (sigma, kappa, Hawkes, HMM, VPIN thresholds) is refitted on past data only and scored on unseen data.
 
 Leakage the slicing cannot see: a row must be stamped with the time it becomes *known*. A 1 min bar stamped at
@@ -13,7 +14,7 @@ known-at column (``time_cols``) or leave an embargo ``gap_ms`` at least as long 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
@@ -205,6 +206,15 @@ def slice_data(
     return slice_window(data, fold.window(part), time_cols)
 
 
+def fold_parts(
+    folds: Sequence[Fold], data: Mapping[str, pl.DataFrame], time_cols: Mapping[str, str] | None = None
+) -> Iterator[tuple[Fold, FoldData, FoldData]]:
+    """Per fold, in order, the fold with its train and test slices (:func:`slice_data`); each pair is built when
+    asked for, so a caller that drops it releases it before the next fold."""
+    for fold in folds:
+        yield fold, slice_data(data, fold, "train", time_cols), slice_data(data, fold, "test", time_cols)
+
+
 def run_walk_forward(
     folds: Sequence[Fold],
     data: Mapping[str, pl.DataFrame],
@@ -220,9 +230,7 @@ def run_walk_forward(
     ``[test_start_ms, test_end_ms)``; errors (e.g. ``InsufficientSamples``) propagate to the caller.
     """
     results: list[FoldResult[P, R]] = []
-    for fold in folds:
-        train = slice_data(data, fold, "train", time_cols)
-        test = slice_data(data, fold, "test", time_cols)
+    for fold, train, test in fold_parts(folds, data, time_cols):
         params = fit(train)
         results.append(
             FoldResult(

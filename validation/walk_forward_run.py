@@ -2,8 +2,8 @@
 of the best variant, PBO, and the calibration of the evidence variant's predictions (the ``candidate``, which the
 promotion gate judges, when it ran; else the baseline).
 
-Each variant is fitted on each fold's train slice and simulated on its test slice by
-:func:`validation.walk_forward.run_walk_forward`, the only path by which data reaches a fit. Frames are sliced on
+Each variant is fitted on each fold's train slice and simulated on its test slice, both cut by
+:func:`validation.walk_forward.fold_parts`, the only path by which data reaches a fit. Frames are sliced on
 the time their rows become known: ``features`` on the bar's end, ``markouts`` on the fill time plus the longest
 markout horizon. A variant that cannot be fitted on a fold (too few samples) leaves a row with that status; the
 significance tests use the folds where every variant ran ("complete" folds), concatenating their per-period
@@ -13,6 +13,8 @@ folds are complete: it joins the comparison only when it ran on every complete f
 not (status ``insufficient_samples``, the first refusal as the warning) and the others' evidence stands.
 Trials are counted honestly: a variant whose P&L column equals an earlier one's (the same trades) is not a trial
 of its own in SPA, the DSR or PBO.
+A (fold, variant) already evaluated on the same windows, inputs, config and code is read back from the fold cache
+(:mod:`validation.fold_cache`) rather than recomputed, so a nightly run evaluates only its new folds.
 """
 
 from __future__ import annotations
@@ -60,9 +62,11 @@ from validation.significance import (
     superior_predictive_ability,
 )
 from validation.candidate import CANDIDATE, CandidateFit, candidate_parameters
+from validation.fold_cache import FoldCache
 from validation.variant_registry import VARIANTS
 from validation.variants import (
     BASELINE,
+    FittedSummary,
     FittedVariant,
     Market,
     Variant,
@@ -70,7 +74,7 @@ from validation.variants import (
     VariantOutcome,
     simulate_fitted,
 )
-from validation.walk_forward import Fold, FoldResult, run_walk_forward, slice_window
+from validation.walk_forward import Fold, FoldResult, fold_parts, slice_window
 
 POOLED = -1
 """``fold`` of the rows pooling every complete fold."""
@@ -146,9 +150,12 @@ def _fit_or_error(variant: Variant, train: Market, config: VariantConfig) -> Fit
 def _evaluate(
     fitted: FittedVariant | InsufficientSamples, test: Market, fold: Fold, config: VariantConfig
 ) -> VariantOutcome | InsufficientSamples:
+    """The fitted variant scored on the fold's test slice, keeping only its :class:`FittedSummary` (what the rows and
+    the evidence read, and what the fold cache stores), or the refusal that stopped its fit."""
     if isinstance(fitted, InsufficientSamples):
         return fitted
-    return simulate_fitted(fitted, test, config, fold.window("test"))
+    outcome = simulate_fitted(fitted, test, config, fold.window("test"))
+    return replace(outcome, fitted=FittedSummary.of(fitted))
 
 
 def run_variants(
@@ -156,19 +163,33 @@ def run_variants(
     data: Mapping[str, pl.DataFrame],
     config: VariantConfig = VariantConfig(),
     variants: Sequence[str] = tuple(VARIANTS),
+    cache: FoldCache | None = None,
 ) -> dict[str, list[FoldResult]]:
-    """Per variant, :func:`run_walk_forward` over ``folds``: a :class:`VariantOutcome` per fold, or the
-    :class:`InsufficientSamples` error that stopped its fit. Every variant of a fold sees the same slices."""
+    """Per variant, its walk-forward over ``folds`` (fitted on each train slice, scored on the test slice, the slices
+    cut by :func:`validation.walk_forward.fold_parts`): a :class:`VariantOutcome` per fold, or the
+    :class:`InsufficientSamples` error that stopped its fit. Every variant of a fold sees the same slices.
+
+    With a ``cache``, a (fold, variant) already evaluated on the same windows, inputs, config and code is read back
+    rather than recomputed, and what is computed is stored; the outcomes are the same either way.
+    """
     if variants[0] != BASELINE:
         raise ValueError(f"the first variant must be {BASELINE!r}, got {variants[0]!r}")
-    by_fold = run_walk_forward(
-        folds,
-        with_known_at(data),
-        lambda train: {name: _fit_or_error(VARIANTS[name], train, config) for name in variants},
-        lambda fitted, test, fold: {name: _evaluate(fitted[name], test, fold, config) for name in variants},
-        time_cols=TIME_COLS,
-    )
-    return {name: [replace(r, params=r.params[name], result=r.result[name]) for r in by_fold] for name in variants}
+    results: dict[str, list[FoldResult]] = {name: [] for name in variants}
+    for fold, train, test in fold_parts(folds, with_known_at(data), TIME_COLS):
+        key = cache.key(fold, train, test, config) if cache else {}
+        for name in variants:
+            evaluated = cache.load(key, name) if cache else None
+            if evaluated is None:
+                evaluated = _evaluate(_fit_or_error(VARIANTS[name], train, config), test, fold, config)
+                if cache:
+                    cache.store(key, name, evaluated)
+            fitted = evaluated if isinstance(evaluated, InsufficientSamples) else evaluated.fitted
+            results[name].append(FoldResult(
+                fold=fold, params=fitted, result=evaluated,
+                n_train={frame: part.height for frame, part in train.items()},
+                n_test={frame: part.height for frame, part in test.items()},
+            ))
+    return results
 
 
 def _json(params: Mapping[str, float]) -> str:
@@ -358,6 +379,7 @@ def walk_forward(
     config: VariantConfig = VariantConfig(),
     variants: Sequence[str] = tuple(VARIANTS),
     alpha: float = DEFAULT_ALPHA,
+    cache: FoldCache | None = None,
 ) -> WalkForwardRun:
     """Run ``variants`` (the baseline first) over ``folds`` of ``data`` and collect the rows and the evidence.
 
@@ -366,9 +388,11 @@ def walk_forward(
     totals). SPA / Reality Check of the variants against the baseline, DSR of the highest-Sharpe variant among the
     trials and PBO by CSCV on the T x V matrix, all over the distinct trials (:func:`distinct_trials`), and
     calibration of the evidence variant's fill
-    probabilities (quote level) and adverse-selection predictions (its fills), all on the complete folds.
+    probabilities (quote level) and adverse-selection predictions (its fills), all on the complete folds. A ``cache``
+    (:class:`validation.fold_cache.FoldCache`) serves the (fold, variant) outcomes already evaluated: the run is
+    the same with or without it, only faster.
     """
-    results = run_variants(folds, data, config, variants)
+    results = run_variants(folds, data, config, variants, cache)
     rows = [_fold_row(name, r) for name in variants for r in results[name]]
 
     def refused(name: str, i: int) -> bool:
