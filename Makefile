@@ -46,6 +46,7 @@ services:
 # Style, types and the import contracts of pyproject.toml ([tool.ruff], [tool.mypy], [tool.importlinter]).
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

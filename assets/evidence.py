@@ -22,8 +22,11 @@ def _materialisations(instance: dg.DagsterInstance, asset: str, partition: str, 
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=limit
     ).records
-    return [{k: v.value for k, v in r.asset_materialization.metadata.items()}
-            for r in records if r.asset_materialization is not None]
+    return [
+        {k: v.value for k, v in r.asset_materialization.metadata.items()}
+        for r in records
+        if r.asset_materialization is not None
+    ]
 
 
 def not_computed(instance: dg.DagsterInstance, asset: str, partition: str) -> str | None:
@@ -38,8 +41,9 @@ def not_computed(instance: dg.DagsterInstance, asset: str, partition: str) -> st
 
 def evidence_run(instance: dg.DagsterInstance, partition: str) -> str | None:
     """The run whose evidence the partition's ``walk_forward`` holds (recorded as ``evidence_run_id``)."""
-    return next((m[EVIDENCE_RUN] for m in _materialisations(instance, "walk_forward", partition) if EVIDENCE_RUN in m),
-                None)
+    return next(
+        (m[EVIDENCE_RUN] for m in _materialisations(instance, "walk_forward", partition) if EVIDENCE_RUN in m), None
+    )
 
 
 def earlier_evidence(instance: dg.DagsterInstance, partition: str, lake: Lake, coin: str, date: dt.date) -> str | None:

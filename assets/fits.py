@@ -122,13 +122,23 @@ REGIME_READS = [days_dep(features, WINDOW), days_dep("regime_hmm", -1, -1)]
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec("regime_fit", deps=REGIME_READS, partitions_def=COIN_DAY, group_name=GROUP,
-                     kinds={"delta", "polars"},
-                     description="Gaussian HMM (2 or 3 states by BIC) on the window's 1 min (log return, log RV): "
-                                 "transition probabilities, per-state means/variances with SEs, BIC, the regime table."),
-        dg.AssetSpec("regime_hmm", deps=REGIME_READS, partitions_def=COIN_DAY, group_name=GROUP,
-                     kinds={"delta", "polars"},
-                     description="The fitted HMM the causal filter runs and the warm starts of the next day's fit."),
+        dg.AssetSpec(
+            "regime_fit",
+            deps=REGIME_READS,
+            partitions_def=COIN_DAY,
+            group_name=GROUP,
+            kinds={"delta", "polars"},
+            description="Gaussian HMM (2 or 3 states by BIC) on the window's 1 min (log return, log RV): "
+            "transition probabilities, per-state means/variances with SEs, BIC, the regime table.",
+        ),
+        dg.AssetSpec(
+            "regime_hmm",
+            deps=REGIME_READS,
+            partitions_def=COIN_DAY,
+            group_name=GROUP,
+            kinds={"delta", "polars"},
+            description="The fitted HMM the causal filter runs and the warm starts of the next day's fit.",
+        ),
     ],
     can_subset=False,
 )
@@ -169,24 +179,45 @@ def _write_hmm(lake: Lake, coin: str, date: dt.date, window: FitWindow, fitted: 
     }
     if fitted.params is None:
         version = lake.write_partition("regime_hmm", REGIME_HMM.empty(), coin, date)
-        return dg.MaterializeResult(asset_key="regime_hmm", metadata={
-            "dagster/row_count": 0, "delta_version": version, **metadata,
-            **skipped(no_fit_reason(fitted.fits[:1]) or "no HMM")})
-    stamps = {"coin": coin, "date": date, "window_start_ms": window.start_ms, "window_end_ms": window.end_ms,
-              "code_version": code_version(), "fitted_at_ms": int(time.time() * 1000)}
+        return dg.MaterializeResult(
+            asset_key="regime_hmm",
+            metadata={
+                "dagster/row_count": 0,
+                "delta_version": version,
+                **metadata,
+                **skipped(no_fit_reason(fitted.fits[:1]) or "no HMM"),
+            },
+        )
+    stamps = {
+        "coin": coin,
+        "date": date,
+        "window_start_ms": window.start_ms,
+        "window_end_ms": window.end_ms,
+        "code_version": code_version(),
+        "fitted_at_ms": int(time.time() * 1000),
+    }
     rows = regime_hmm_rows(fitted.params, fitted.candidates, overall.goodness_of_fit).with_columns(
-        **{k: pl.lit(v) for k, v in stamps.items()})
+        **{k: pl.lit(v) for k, v in stamps.items()}
+    )
     version = lake.write_partition("regime_hmm", rows, coin, date)
-    return dg.MaterializeResult(asset_key="regime_hmm", metadata={
-        "dagster/row_count": rows.height,
-        "delta_version": version,
-        **metadata,
-        "states": ", ".join(fitted.params.state_names),
-        "warm_start_states": ", ".join(str(k) for k in sorted(fitted.candidates)) or "none",
-    })
+    return dg.MaterializeResult(
+        asset_key="regime_hmm",
+        metadata={
+            "dagster/row_count": rows.height,
+            "delta_version": version,
+            **metadata,
+            "states": ", ".join(fitted.params.state_names),
+            "warm_start_states": ", ".join(str(k) for k in sorted(fitted.candidates)) or "none",
+        },
+    )
 
 
-@dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=[days_dep(features, WINDOW), "regime_hmm"], kinds={"delta", "polars"})
+@dg.asset(
+    partitions_def=COIN_DAY,
+    group_name=GROUP,
+    deps=[days_dep(features, WINDOW), "regime_hmm"],
+    kinds={"delta", "polars"},
+)
 def vol_fit(
     context: dg.AssetExecutionContext, config: FitWindowConfig, data_lake: DataLakeResource
 ) -> dg.MaterializeResult:
@@ -208,7 +239,11 @@ def vol_fit(
 @dg.asset(
     partitions_def=COIN_DAY,
     group_name=GROUP,
-    deps=[*(days_dep(name, WINDOW) for name in ("trades", "book", "fills", "order_updates")), days_dep(features, WINDOW), "regime_hmm"],
+    deps=[
+        *(days_dep(name, WINDOW) for name in ("trades", "book", "fills", "order_updates")),
+        days_dep(features, WINDOW),
+        "regime_hmm",
+    ],
     kinds={"delta", "polars"},
 )
 def kappa_fit(
@@ -349,5 +384,5 @@ def _write(
             "estimates": dg.MetadataValue.md(estimates_markdown(fits, prefixes=key_params)),
             "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings) or "none"),
             **metadata,
-        }
+        },
     )

@@ -1,6 +1,5 @@
 """Raw -> clean assets, partitioned by (coin, day): thin wrappers over data_lake.cleaning."""
 
-
 import time
 from collections import Counter
 
@@ -25,7 +24,13 @@ def raw_captures(context: dg.AssetExecutionContext, data_lake: DataLakeResource)
     coin, date = coin_and_date(context)
     files = raw_zone.discover(data_lake.raw(), coin=coin, date=date)
     rows = [
-        {"coin": coin, "date": date, "source": f.source, "file": str(f.path), **dict(zip(("bytes", "lines", "modified_ns"), raw_zone.inventory(f), strict=True))}
+        {
+            "coin": coin,
+            "date": date,
+            "source": f.source,
+            "file": str(f.path),
+            **dict(zip(("bytes", "lines", "modified_ns"), raw_zone.inventory(f), strict=True)),
+        }
         for f in files
     ]
     inventory = RAW_CAPTURES.conform(pl.DataFrame(rows, schema=RAW_CAPTURES.polars_schema))
@@ -47,12 +52,20 @@ def raw_captures(context: dg.AssetExecutionContext, data_lake: DataLakeResource)
 
 @dg.multi_asset(
     specs=[
-        *(dg.AssetSpec(name, deps=[raw_captures], partitions_def=COIN_DAY, group_name=GROUP, kinds={"delta", "polars"})
-          for name in (*CLEAN_TABLES, "quarantine")),
+        *(
+            dg.AssetSpec(
+                name, deps=[raw_captures], partitions_def=COIN_DAY, group_name=GROUP, kinds={"delta", "polars"}
+            )
+            for name in (*CLEAN_TABLES, "quarantine")
+        ),
         dg.AssetSpec(
-            "ingest_accounting", deps=[raw_captures], partitions_def=COIN_DAY, group_name=GROUP, kinds={"delta"},
+            "ingest_accounting",
+            deps=[raw_captures],
+            partitions_def=COIN_DAY,
+            group_name=GROUP,
+            kinds={"delta"},
             description="The (coin, day)'s record accounting: records_in + spilled_in = clean_rows + quarantined + "
-                        "duplicates + spilled_out; the reconciliation check and the promotion gate read it.",
+            "duplicates + spilled_out; the reconciliation check and the promotion gate read it.",
         ),
     ],
     partitions_def=COIN_DAY,
@@ -74,14 +87,25 @@ def clean_tables(context: dg.AssetExecutionContext, data_lake: DataLakeResource)
 
     accounting = result.accounting.as_dict()
     accounting_row = pl.DataFrame(  # stamped with the code the cleaning runs, not the fits' packages
-        [{"coin": coin, "date": date, **accounting, "code_version": code_version(SOURCES_BY_GROUP[GROUP]),
-          "ingested_at_ms": int(time.time() * 1000)}]
+        [
+            {
+                "coin": coin,
+                "date": date,
+                **accounting,
+                "code_version": code_version(SOURCES_BY_GROUP[GROUP]),
+                "ingested_at_ms": int(time.time() * 1000),
+            }
+        ]
     )
     version = lake.write_partition("ingest_accounting", accounting_row, coin, date)
     yield dg.MaterializeResult(
         asset_key="ingest_accounting",
-        metadata={"dagster/row_count": 1, "delta_version": version, "balanced": result.accounting.balanced,
-                  **{f"accounting/{k}": v for k, v in accounting.items()}},
+        metadata={
+            "dagster/row_count": 1,
+            "delta_version": version,
+            "balanced": result.accounting.balanced,
+            **{f"accounting/{k}": v for k, v in accounting.items()},
+        },
     )
     quarantine = result.quarantine
     version = lake.write_partition("quarantine", quarantine, coin, date)

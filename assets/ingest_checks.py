@@ -1,6 +1,5 @@
 """Blocking checks on the clean tables: exact record reconciliation and Great Expectations suites."""
 
-
 import dagster as dg
 
 from assets.ingest import CLEAN_TABLES
@@ -17,7 +16,9 @@ def reconciliation(context: dg.AssetCheckExecutionContext, data_lake: DataLakeRe
     lake = data_lake.lake()
     accounting = lake.read_partition("ingest_accounting", coin, date)
     if accounting.height != 1:
-        return dg.AssetCheckResult(passed=False, metadata={"error": f"{accounting.height} accounting rows for {coin} {date}"})
+        return dg.AssetCheckResult(
+            passed=False, metadata={"error": f"{accounting.height} accounting rows for {coin} {date}"}
+        )
     row = accounting.row(0, named=True)
     in_lake = {name: lake.read_partition(name, coin, date, columns=["coin"]).height for name in CLEAN_TABLES}
     quarantined = lake.read_partition("quarantine", coin, date, columns=["coin"]).height

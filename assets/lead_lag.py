@@ -52,8 +52,13 @@ def lead_lag_fit(
     lake = data_lake.lake()
     leaders = leaders_of(coin)
     follower = day_mids(lake, coin, date)
-    table = lead_lag_rows(coin, date, follower, {leader: day_mids(lake, leader, date) for leader in leaders},
-                          LeadLagConfig(alpha=config.alpha, n_shifts=config.n_shifts))
+    table = lead_lag_rows(
+        coin,
+        date,
+        follower,
+        {leader: day_mids(lake, leader, date) for leader in leaders},
+        LeadLagConfig(alpha=config.alpha, n_shifts=config.n_shifts),
+    )
     version = lake.write_partition("lead_lag_fit", table, coin, date)
     lines = ["| leader | status | lag ms (SE) | beta (SE) | p |", "|---|---|---|---|---|"]
     lines += [
@@ -63,12 +68,14 @@ def lead_lag_fit(
     ]
     for r in table.filter(pl.col("status") != "ok").iter_rows(named=True):
         context.log.info(f"{coin} led by {r['leader']} on {date}: {r['status']}: {r['reason']}")
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": table.height,
-        "delta_version": version,
-        "leaders": ", ".join(leaders) or "none configured",
-        "fits": dg.MetadataValue.md("\n".join(lines) if table.height else "no leaders configured"),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": table.height,
+            "delta_version": version,
+            "leaders": ", ".join(leaders) or "none configured",
+            "fits": dg.MetadataValue.md("\n".join(lines) if table.height else "no leaders configured"),
+        }
+    )
 
 
 def _num(value: float | None) -> str:

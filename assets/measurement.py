@@ -1,6 +1,5 @@
 """Measurement before modeling: features (1 s / 1 min bars), markouts (the FillLog) and the baseline report."""
 
-
 import datetime as dt
 from typing import Any
 
@@ -39,12 +38,16 @@ def _book_with_next_day_head(data_lake: DataLakeResource, coin: str, date: dt.da
     lake = data_lake.lake()
     book = lake.read_partition("book", coin, date)
     _, end = day_bounds_ms(date)
-    head = lake.read_partition("book", coin, date + dt.timedelta(days=1)).filter(pl.col("time") < end + NEXT_DAY_MARGIN_MS)
+    head = lake.read_partition("book", coin, date + dt.timedelta(days=1)).filter(
+        pl.col("time") < end + NEXT_DAY_MARGIN_MS
+    )
     return pl.concat([book, head]) if head.height else book
 
 
 @dg.asset(partitions_def=COIN_DAY, group_name=GROUP, deps=[days_dep("trades", -1), "book"], kinds={"delta", "polars"})
-def features(context: dg.AssetExecutionContext, config: FeaturesConfig, data_lake: DataLakeResource) -> dg.MaterializeResult:
+def features(
+    context: dg.AssetExecutionContext, config: FeaturesConfig, data_lake: DataLakeResource
+) -> dg.MaterializeResult:
     """1 s and 1 min bars: returns, EWMA variance, RV, bipower, jump ratio, imbalance, microprice, VPIN.
 
     The previous day's trades warm VPIN up (its buckets span many hours); bars cover this day only. Bars inside a
@@ -61,7 +64,10 @@ def features(context: dg.AssetExecutionContext, config: FeaturesConfig, data_lak
     ).filter(pl.col("time").is_between(start, end - 1))
     version = lake.write_partition("features", bars.with_columns(date=pl.lit(date)), coin, date)
     day_trades = trades.filter(pl.col("time").is_between(start, end - 1)).height
-    metadata = {**table_metadata(bars, lake.uri("features"), version), **rounded_metadata(bar_coverage(bars, day_trades))}
+    metadata = {
+        **table_metadata(bars, lake.uri("features"), version),
+        **rounded_metadata(bar_coverage(bars, day_trades)),
+    }
     if bars.height == 0:
         metadata |= skipped(
             f"no bars: the book has no two-sided mid this day ({book.height} book rows); "
@@ -143,7 +149,9 @@ def baseline_metrics(context: dg.AssetExecutionContext, data_lake: DataLakeResou
     lake = data_lake.lake()
     marked = lake.read_partition("markouts", coin, date)
     table = baseline_table(marked)
-    version = lake.write_partition("baseline_metrics", table.with_columns(coin=pl.lit(coin), date=pl.lit(date)), coin, date)
+    version = lake.write_partition(
+        "baseline_metrics", table.with_columns(coin=pl.lit(coin), date=pl.lit(date)), coin, date
+    )
     metadata: dict[str, Any] = {
         "dagster/row_count": table.height,
         "delta_version": version,

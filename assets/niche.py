@@ -7,7 +7,6 @@ clean tables and markouts of the same day, all coins (Dagster infers ``MultiToSi
 on the shared ``date`` dimension).
 """
 
-
 import datetime as dt
 
 import dagster as dg
@@ -94,7 +93,9 @@ class MarketScreenConfig(dg.Config):
     deps=[universe, *SCREEN_INPUTS],
     kinds={"delta", "polars"},
 )
-def market_screen(context: dg.AssetExecutionContext, config: MarketScreenConfig, data_lake: DataLakeResource) -> dg.MaterializeResult:
+def market_screen(
+    context: dg.AssetExecutionContext, config: MarketScreenConfig, data_lake: DataLakeResource
+) -> dg.MaterializeResult:
     """Every coin with data on the day: volume per day (the exchange's, else the captured trades' scaled by the hours
     covered, both shown), open interest, spread, depth, makers (placeholder addresses are unknown, not makers), maker
     markout and edge, funding and volatility, each of the seed's criteria pass/fail with its figure, a score and a
@@ -104,11 +105,32 @@ def market_screen(context: dg.AssetExecutionContext, config: MarketScreenConfig,
     thresholds = ScreenThresholds(**config.model_dump())
     _, end_ms = day_bounds_ms(date)
     coins = partitions_present(lake, ("trades", "book", "asset_ctx"), date, date)["coin"].to_list()
-    figures = [coin_figures(*(_read(lake, name, coin, date) for name in SCREEN_INPUTS), end_ms, thresholds.maker_fee_bps) for coin in coins]
-    screened = with_universe(screen(pl.concat(figures, how="diagonal_relaxed"), thresholds), lake.read("universe", end=date)) if figures else MARKET_SCREEN.empty()
+    figures = [
+        coin_figures(*(_read(lake, name, coin, date) for name in SCREEN_INPUTS), end_ms, thresholds.maker_fee_bps)
+        for coin in coins
+    ]
+    screened = (
+        with_universe(screen(pl.concat(figures, how="diagonal_relaxed"), thresholds), lake.read("universe", end=date))
+        if figures
+        else MARKET_SCREEN.empty()
+    )
     table = screened.with_columns(date=pl.lit(date))
     version = lake.replace("market_screen", table, {"date": date})
-    shown = table.select("rank", "coin", "score", "volume_quote", "volume_source", "coverage_hours", "spread_median_bps", "effective_makers", "edge_bps", "pass_volume", "pass_spread", "pass_makers", "pass_edge")
+    shown = table.select(
+        "rank",
+        "coin",
+        "score",
+        "volume_quote",
+        "volume_source",
+        "coverage_hours",
+        "spread_median_bps",
+        "effective_makers",
+        "edge_bps",
+        "pass_volume",
+        "pass_spread",
+        "pass_makers",
+        "pass_edge",
+    )
     metadata = {
         "dagster/row_count": table.height,
         "delta_version": version,
@@ -140,7 +162,9 @@ class TimeOfDayConfig(dg.Config):
     deps=["trades", "book", "markouts"],
     kinds={"delta", "polars"},
 )
-def time_of_day(context: dg.AssetExecutionContext, config: TimeOfDayConfig, data_lake: DataLakeResource) -> dg.MaterializeResult:
+def time_of_day(
+    context: dg.AssetExecutionContext, config: TimeOfDayConfig, data_lake: DataLakeResource
+) -> dg.MaterializeResult:
     """Per coin over the trailing window: spread, fill intensity, adverse selection and volatility by UTC hour,
     weekday vs weekend and minutes to the hourly funding payment, with CIs, n and permutation tests; heatmaps."""
     date = _day(context)
@@ -150,23 +174,41 @@ def time_of_day(context: dg.AssetExecutionContext, config: TimeOfDayConfig, data
     if config.coins is not None:
         present = present.filter(pl.col("coin").is_in(config.coins))
     cells = [
-        cell_sums(*(_read(lake, name, coin, day) for name in ("trades", "book", "markouts")), day_bounds_ms(day)[1], config.bucket_minutes)
+        cell_sums(
+            *(_read(lake, name, coin, day) for name in ("trades", "book", "markouts")),
+            day_bounds_ms(day)[1],
+            config.bucket_minutes,
+        )
         for coin, day in present.select("coin", "date").iter_rows()
     ]
-    table = time_structure(pl.concat(cells), config.bucket_minutes, config.n_permutations, config.seed) if cells else None
+    table = (
+        time_structure(pl.concat(cells), config.bucket_minutes, config.n_permutations, config.seed) if cells else None
+    )
     window = {"window_start_ms": day_bounds_ms(first)[0], "window_end_ms": day_bounds_ms(date)[1]}
     rows = (table if table is not None else TIME_OF_DAY.empty()).with_columns(
         date=pl.lit(date), **{k: pl.lit(v) for k, v in window.items()}
     )
     version = lake.replace("time_of_day", rows, {"date": date})
-    metadata = {"dagster/row_count": rows.height, "delta_version": version, "days_in_window": present["date"].n_unique()}
+    metadata = {
+        "dagster/row_count": rows.height,
+        "delta_version": version,
+        "days_in_window": present["date"].n_unique(),
+    }
     if table is not None and table.height:
         for dimension in ("hour_of_day", "minutes_to_funding"):
-            answer = lowest_buckets(table, "adverse_selection_5s_bps", dimension).with_columns(pl.col("significantly_lower").list.join(" "))
+            answer = lowest_buckets(table, "adverse_selection_5s_bps", dimension).with_columns(
+                pl.col("significantly_lower").list.join(" ")
+            )
             metadata[f"lowest_adverse_selection_{dimension}"] = dg.MetadataValue.md(preview_md(answer, rows=50))
             metadata[f"heatmap_{dimension}"] = plot_url(
-                lake, plot_heatmaps(table, dimension, f"{dimension}, window ending {date}"), "time_of_day", str(date), dimension
+                lake,
+                plot_heatmaps(table, dimension, f"{dimension}, window ending {date}"),
+                "time_of_day",
+                str(date),
+                dimension,
             )
-        day_type = table.filter(pl.col("dimension") == "day_type").select("coin", "metric", "bucket", "value", "ci_low", "ci_high", "n", "p_value")
+        day_type = table.filter(pl.col("dimension") == "day_type").select(
+            "coin", "metric", "bucket", "value", "ci_low", "ci_high", "n", "p_value"
+        )
         metadata["weekday_vs_weekend"] = dg.MetadataValue.md(preview_md(day_type, rows=200))
     return dg.MaterializeResult(metadata=metadata)

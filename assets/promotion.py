@@ -53,13 +53,20 @@ def _candidate(lake: Lake, coin: str, date: dt.date) -> ParamSet:
     walk_forward = lake.read_partition("walk_forward", coin, date)
     parameters, window = stored_candidate(walk_forward, date)
     evidence = candidate_evidence(
-        walk_forward, lake.read_partition("walk_forward_pnl", coin, date),
-        lake.read_partition("calibration_metrics", coin, date), lake.read("ingest_accounting", coins=coin, end=date),
+        walk_forward,
+        lake.read_partition("walk_forward_pnl", coin, date),
+        lake.read_partition("calibration_metrics", coin, date),
+        lake.read("ingest_accounting", coins=coin, end=date),
         date,
     )
     return ParamSet.create(
-        coin=coin, window_start_ms=window[0], window_end_ms=window[1], code_version=code_version(),
-        parameters=parameters, evidence=evidence, created_at_ms=int(time.time() * 1000),
+        coin=coin,
+        window_start_ms=window[0],
+        window_end_ms=window[1],
+        code_version=code_version(),
+        parameters=parameters,
+        evidence=evidence,
+        created_at_ms=int(time.time() * 1000),
     )
 
 
@@ -73,8 +80,10 @@ def _record_in_report(
     written = files.read(rel)
     if written is None:
         return {"report": dg.MetadataValue.text(f"none: the walk-forward of {date} wrote no report")}
-    runs = {"walk-forward run": evidence_run(context.instance, context.partition_key) or "unknown",
-            "gate run": context.run.run_id}
+    runs = {
+        "walk-forward run": evidence_run(context.instance, context.partition_key) or "unknown",
+        "gate run": context.run.run_id,
+    }
     files.write(rel, with_decision(written.decode(), decision_section(outcome, {**facts, **runs}, reasons)).encode())
     return {"report": dg.MetadataValue.url(files.url(rel))}
 
@@ -86,7 +95,9 @@ def _record_in_report(
     pool="promotion",
     kinds={"delta"},
 )
-def param_sets(context: dg.AssetExecutionContext, config: PromotionConfig, data_lake: DataLakeResource) -> dg.MaterializeResult:
+def param_sets(
+    context: dg.AssetExecutionContext, config: PromotionConfig, data_lake: DataLakeResource
+) -> dg.MaterializeResult:
     """Build the day's candidate set, run the promotion gate against the promoted set, promote or reject it."""
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
@@ -105,8 +116,13 @@ def param_sets(context: dg.AssetExecutionContext, config: PromotionConfig, data_
         incumbent = param_registry.load_promoted(lake.root, coin).param_set
     except param_registry.NoPromotedSet:
         incumbent = None
-    paired = None if incumbent is None else incumbent_evidence(
-        lake.read_partition("walk_forward_pnl", coin, date), incumbent.param_set_id, incumbent.evidence)
+    paired = (
+        None
+        if incumbent is None
+        else incumbent_evidence(
+            lake.read_partition("walk_forward_pnl", coin, date), incumbent.param_set_id, incumbent.evidence
+        )
+    )
     decision = evaluate_gate(candidate.evidence, paired, config.gate())
     reason = "gate: " + "; ".join(decision.reasons)
     if decision.promote:
@@ -117,22 +133,26 @@ def param_sets(context: dg.AssetExecutionContext, config: PromotionConfig, data_
         outcome = "rejected"
     parameters = candidate.parameters.to_dict()
     report = _record_in_report(
-        lake, context, outcome,
+        lake,
+        context,
+        outcome,
         {"param_set_id": candidate.param_set_id, "incumbent": incumbent.param_set_id if incumbent else "none"},
         decision.reasons,
     )
     return dg.MaterializeResult(
-        metadata=rounded_metadata({
-            "decision": outcome,
-            **report,
-            "param_set_id": candidate.param_set_id,
-            "incumbent": incumbent.param_set_id if incumbent else "none",
-            "gate": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons)),
-            "kappa_per_px": parameters["kappa"]["value"],
-            "A_per_s": parameters["arrival_rate"]["value"],
-            "sigma_px_per_sqrt_s": parameters["sigma"]["value"],
-            "order_size_base": parameters["order_size_base"],
-            "quote_by_regime": ", ".join(f"{s}: {q}" for s, q in parameters["quote_by_regime"].items()),
-            **{f"adverse_bps_{s}": a["value"] for s, a in parameters["adverse_selection_bps_by_regime"].items()},
-        })
+        metadata=rounded_metadata(
+            {
+                "decision": outcome,
+                **report,
+                "param_set_id": candidate.param_set_id,
+                "incumbent": incumbent.param_set_id if incumbent else "none",
+                "gate": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons)),
+                "kappa_per_px": parameters["kappa"]["value"],
+                "A_per_s": parameters["arrival_rate"]["value"],
+                "sigma_px_per_sqrt_s": parameters["sigma"]["value"],
+                "order_size_base": parameters["order_size_base"],
+                "quote_by_regime": ", ".join(f"{s}: {q}" for s, q in parameters["quote_by_regime"].items()),
+                **{f"adverse_bps_{s}": a["value"] for s, a in parameters["adverse_selection_bps_by_regime"].items()},
+            }
+        )
     )

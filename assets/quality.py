@@ -34,7 +34,11 @@ class SuiteResult:
             f"| {f['expectation']} | {f.get('column', '')} | {f.get('unexpected_count', '')} | {f.get('observed_value', '')} |"
             for f in self.failures
         )
-        table = "| expectation | column | unexpected | observed |\n|---|---|---|---|\n" + rows if self.failures else "all passed"
+        table = (
+            "| expectation | column | unexpected | observed |\n|---|---|---|---|\n" + rows
+            if self.failures
+            else "all passed"
+        )
         return {"evaluated": self.evaluated, "successful": self.successful, "failures": table}
 
 
@@ -80,7 +84,9 @@ def _table_expectations(table: str, date: dt.date) -> list[Any]:
         return [
             gxe.ExpectColumnValuesToNotBeNull(column="time"),
             gxe.ExpectColumnValuesToBeBetween(column="mark_px", min_value=0, strict_min=True, mostly=1.0),
-            gxe.ExpectColumnValuesToBeBetween(column="funding", min_value=-contract.FUNDING_CAP, max_value=contract.FUNDING_CAP),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="funding", min_value=-contract.FUNDING_CAP, max_value=contract.FUNDING_CAP
+            ),
             gxe.ExpectColumnValuesToBeIncreasing(column="time"),
             in_day,
         ]
@@ -160,7 +166,9 @@ def run_suite(table: str, df: pl.DataFrame, date: dt.date) -> SuiteResult:
         .add_batch_definition_whole_dataframe("whole")
     )
     suite = context.suites.add(gx.ExpectationSuite(name=f"{name}_suite", expectations=expectations))
-    validation = context.validation_definitions.add(gx.ValidationDefinition(name=f"{name}_vd", data=batch_def, suite=suite))
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{name}_vd", data=batch_def, suite=suite)
+    )
     if table in contract.BOUNDED_TABLES:
         df = df.with_columns(**contract.extremes(table, df.columns))
     checked = df.select(c for c in df.columns if c in _columns_checked(expectations))
@@ -176,8 +184,16 @@ def run_suite(table: str, df: pl.DataFrame, date: dt.date) -> SuiteResult:
                 "column": config.kwargs.get("column", config.kwargs.get("column_list", "")),
                 "unexpected_count": (r.result or {}).get("unexpected_count"),
                 "observed_value": (r.result or {}).get("observed_value"),
-                "exception": (r.exception_info or {}).get("exception_message") if isinstance(r.exception_info, dict) else None,
+                "exception": (r.exception_info or {}).get("exception_message")
+                if isinstance(r.exception_info, dict)
+                else None,
             }
         )
     stats = result.statistics
-    return SuiteResult(name, bool(result.success), int(stats["evaluated_expectations"]), int(stats["successful_expectations"]), failures)
+    return SuiteResult(
+        name,
+        bool(result.success),
+        int(stats["evaluated_expectations"]),
+        int(stats["successful_expectations"]),
+        failures,
+    )

@@ -16,9 +16,7 @@ def minute_bars(lake: Lake, coin: str, first: dt.date, last: dt.date) -> pl.Data
     return bars.filter(pl.col("bar_ms") == MINUTE_MS).sort("time")
 
 
-def day_regime_beliefs(
-    lake: Lake, coin: str, date: dt.date, params_date: dt.date | None = None
-) -> pl.DataFrame | None:
+def day_regime_beliefs(lake: Lake, coin: str, date: dt.date, params_date: dt.date | None = None) -> pl.DataFrame | None:
     """Causal beliefs (``calibration.regimes.regime_beliefs``: ``time`` = bar end) of ``date``'s 1 min bars under the
     fitted HMM of ``regime_hmm`` partition ``params_date`` (default ``date``; pass the day before for out-of-sample
     params). The previous day's bars warm the filter up. None when no HMM is stored."""

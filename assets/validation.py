@@ -71,7 +71,10 @@ GROUP = "validation"
 WALK_FORWARD_TABLES = ("walk_forward", "walk_forward_pnl", "calibration_metrics", "diagnosis")
 """The tables (and assets) one walk-forward run writes together."""
 BOOK_COLUMNS = [
-    "coin", "time", "source", "mid",
+    "coin",
+    "time",
+    "source",
+    "mid",
     *(f"{side}_{field}_{i}" for i in range(1, BOOK_LEVELS + 1) for side in ("bid", "ask") for field in ("px", "sz")),
 ]
 TRADE_COLUMNS = ["coin", "time", "tid", "px", "sz", "side", "buyer", "seller", "hash"]
@@ -180,7 +183,7 @@ partition's); shorter folds (the demo's) read a subset, longer ones days Dagster
             group_name=GROUP,
             kinds={"delta", "polars"},
             description="Out-of-sample P&L per period of every variant on the walk-forward's test windows: the "
-                        "promotion gate's paired comparison reads it.",
+            "promotion gate's paired comparison reads it.",
         ),
         dg.AssetSpec(
             "calibration_metrics",
@@ -189,7 +192,7 @@ partition's); shorter folds (the demo's) read a subset, longer ones days Dagster
             group_name=GROUP,
             kinds={"delta", "polars"},
             description="Calibration of fill probabilities and adverse selection: the walk-forward's evidence and the "
-                        "live quoter's logged predictions.",
+            "live quoter's logged predictions.",
         ),
         COMPONENT_VERDICTS_SPEC,
     ],
@@ -235,7 +238,9 @@ def walk_forward_assets(
     period_pnl = period_pnl_rows(run, incumbent_pnl, coin, date)
     pnl_version = lake.write_partition("walk_forward_pnl", period_pnl, coin, date)
     files = lake.files()
-    html = report_html(run, f"{coin} walk-forward validation, {date.isoformat()}", now_ms, [diagnosis_section(verdicts)])
+    html = report_html(
+        run, f"{coin} walk-forward validation, {date.isoformat()}", now_ms, [diagnosis_section(verdicts)]
+    )
     files.write(report_file(coin, date), with_decision(html, pending_decision(context.run.run_id)).encode())
 
     live = lake.read("markouts", coins=coin, start=first, end=last).filter(~pl.col("is_market_trade"))
@@ -274,10 +279,14 @@ def walk_forward_assets(
     )
     yield dg.MaterializeResult(
         asset_key="walk_forward_pnl",
-        metadata={"dagster/row_count": period_pnl.height, "delta_version": pnl_version,
-                  EVIDENCE_RUN: context.run.run_id,
-                  "variants": period_pnl["variant"].n_unique(), "periods": run.pnl.height,
-                  "incumbent": incumbent_note},
+        metadata={
+            "dagster/row_count": period_pnl.height,
+            "delta_version": pnl_version,
+            EVIDENCE_RUN: context.run.run_id,
+            "variants": period_pnl["variant"].n_unique(),
+            "periods": run.pnl.height,
+            "incumbent": incumbent_note,
+        },
     )
     predicted, actual = _finite(base.get("predicted_fill_rate")), _finite(base.get("actual_fill_rate"))
     yield dg.MaterializeResult(
@@ -323,19 +332,31 @@ def _skip_walk_forward(
     if kept is not None:
         context.log.warning(f"{coin} {date}: {reason}; kept {kept}")
         files = lake.files()
-        report = ({"report": dg.MetadataValue.url(files.url(report_file(coin, date)))}
-                  if files.stamp(report_file(coin, date)) else {})
+        report = (
+            {"report": dg.MetadataValue.url(files.url(report_file(coin, date)))}
+            if files.stamp(report_file(coin, date))
+            else {}
+        )
         for name in WALK_FORWARD_TABLES:
             yield dg.MaterializeResult(
                 asset_key=name,
-                metadata={"dagster/row_count": lake.read_partition(name, coin, date, columns=["coin"]).height,
-                          "delta_version": _version(lake, name), **figures, **report, **skipped(reason),
-                          KEPT: dg.MetadataValue.text(kept)},
+                metadata={
+                    "dagster/row_count": lake.read_partition(name, coin, date, columns=["coin"]).height,
+                    "delta_version": _version(lake, name),
+                    **figures,
+                    **report,
+                    **skipped(reason),
+                    KEPT: dg.MetadataValue.text(kept),
+                },
             )
         return
     context.log.warning(f"{coin} {date}: {reason}")
-    empty = {"walk_forward": rows, "walk_forward_pnl": WALK_FORWARD_PNL.empty(),
-             "calibration_metrics": CALIBRATION_METRICS.empty(), "diagnosis": COMPONENT_VERDICT.empty()}
+    empty = {
+        "walk_forward": rows,
+        "walk_forward_pnl": WALK_FORWARD_PNL.empty(),
+        "calibration_metrics": CALIBRATION_METRICS.empty(),
+        "diagnosis": COMPONENT_VERDICT.empty(),
+    }
     for name in WALK_FORWARD_TABLES:
         version = lake.write_partition(name, empty[name], coin, date)
         yield dg.MaterializeResult(
@@ -389,17 +410,27 @@ def signal_quality(
         reason = "no signal measured: " + "; ".join(f"{r['signal']}: {r['n']} samples" for r in rows)
         earlier = lake.read_partition("signal_quality", coin, date).filter(pl.col("mutual_information").is_not_null())
         if earlier.height:  # keep the measured rows an earlier run wrote rather than erase them
-            context.log.warning(f"{coin} {date}: {reason}; kept the {earlier.height} measured signal(s) of an "
-                                "earlier run")
-            return dg.MaterializeResult(metadata={
-                "delta_version": _version(lake, "signal_quality"), **skipped(reason),
-                KEPT: dg.MetadataValue.text(f"{earlier.height} measured signal(s) of an earlier run")})
+            context.log.warning(
+                f"{coin} {date}: {reason}; kept the {earlier.height} measured signal(s) of an earlier run"
+            )
+            return dg.MaterializeResult(
+                metadata={
+                    "delta_version": _version(lake, "signal_quality"),
+                    **skipped(reason),
+                    KEPT: dg.MetadataValue.text(f"{earlier.height} measured signal(s) of an earlier run"),
+                }
+            )
     table = pl.DataFrame(rows, infer_schema_length=None).with_columns(
         coin=pl.lit(coin), date=pl.lit(date), time=pl.lit(day_bounds_ms(date)[1])
     )
     version = lake.write_partition("signal_quality", table, coin, date)
-    return dg.MaterializeResult(metadata={"dagster/row_count": table.height, "delta_version": version,
-                                          "signals": dg.MetadataValue.md(signals_markdown(rows))})
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": table.height,
+            "delta_version": version,
+            "signals": dg.MetadataValue.md(signals_markdown(rows)),
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -412,21 +443,27 @@ run_failures = dg.AssetSpec(
     group_name=GROUP,
     kinds={"delta"},
     description="Failed runs of each (coin, day), written only by the run_failure_alert sensor (it reports each write "
-                "here); a run without a (coin, day) partition is kept under coin '' and the day it failed.",
+    "here); a run without a (coin, day) partition is kept under coin '' and the day it failed.",
 )
 
 
-@dg.asset(partitions_def=COIN_DAY, group_name=GROUP,
-          deps=["walk_forward", "calibration_metrics", signal_quality, run_failures], kinds={"delta", "polars"})
+@dg.asset(
+    partitions_def=COIN_DAY,
+    group_name=GROUP,
+    deps=["walk_forward", "calibration_metrics", signal_quality, run_failures],
+    kinds={"delta", "polars"},
+)
 def alerts(context: dg.AssetExecutionContext, data_lake: DataLakeResource) -> dg.MaterializeResult:
     """ModelMiscalibrated, SignalDecaying, InsufficientSamples and InformationRatioBelowOne alerts of the day, and a
     RunFailed alert per failed run of the partition (merged from ``run_failures``, which only the sensor writes)."""
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
-    found = (calibration_table_alerts(lake.read_partition("calibration_metrics", coin, date), coin)
-             + signal_table_alerts(lake.read_partition("signal_quality", coin, date), coin)
-             + walk_forward_alerts(lake.read_partition("walk_forward", coin, date), coin)
-             + run_failure_alerts(lake.read_partition("run_failures", coin, date), coin))
+    found = (
+        calibration_table_alerts(lake.read_partition("calibration_metrics", coin, date), coin)
+        + signal_table_alerts(lake.read_partition("signal_quality", coin, date), coin)
+        + walk_forward_alerts(lake.read_partition("walk_forward", coin, date), coin)
+        + run_failure_alerts(lake.read_partition("run_failures", coin, date), coin)
+    )
     table = alerts_frame(found, coin, date)
     version = lake.write_partition("alerts", table, coin, date)
     counts = table.group_by("kind", "severity").len().sort("kind", "severity")

@@ -51,7 +51,12 @@ def leader_mids(lake: Lake, leader: str, days: tuple[dt.date, dt.date]) -> pl.Da
 
 
 def component_verdict_rows(
-    lake: Lake, run: WalkForwardRun, market: Market, config: VariantConfig, coin: str, leader: str,
+    lake: Lake,
+    run: WalkForwardRun,
+    market: Market,
+    config: VariantConfig,
+    coin: str,
+    leader: str,
     days: tuple[dt.date, dt.date],
 ) -> pl.DataFrame:
     """The verdict rows of ``run`` (:func:`validation.component_verdict.run_verdict_rows`) with the leader's mids from

@@ -90,7 +90,16 @@ def hftbacktest_glft(hbt, step_ns, inputs, blend):
             continue
         decisions += 1
         bid_px, ask_px, bid_sz, ask_sz, _, _, _, bid_code, ask_code = glft_quote_core(
-            inputs, blend, 0.5 * (best_bid + best_ask), hbt.position(0), 1.0, False, best_bid, best_ask, 0.0, 0.0,
+            inputs,
+            blend,
+            0.5 * (best_bid + best_ask),
+            hbt.position(0),
+            1.0,
+            False,
+            best_bid,
+            best_ask,
+            0.0,
+            0.0,
         )
         bid_id = np.uint64(round(bid_px / depth.tick_size) * 2) if bid_code == QUOTED else np.uint64(0)
         ask_id = np.uint64(round(ask_px / depth.tick_size) * 2 + 1) if ask_code == QUOTED else np.uint64(0)
@@ -135,8 +144,9 @@ def run_hftbacktest(events: np.ndarray) -> tuple[float, int, float, float]:
 
 def run_ours(book: pl.DataFrame, trades: pl.DataFrame) -> tuple[float, int, int, float]:
     """(seconds, orders sent, fills, final inventory) of ``run_backtest`` on the frames."""
-    config = BacktestConfig(fill_model="queue", feed_latency_ms=FEED_MS, order_latency_ms=ORDER_MS,
-                            requote_ms=BOOK_EVERY_MS)
+    config = BacktestConfig(
+        fill_model="queue", feed_latency_ms=FEED_MS, order_latency_ms=ORDER_MS, requote_ms=BOOK_EVERY_MS
+    )
     start = time.perf_counter()
     result = run_backtest(book, trades, MODEL, POLICY, config)
     elapsed = time.perf_counter() - start
@@ -154,8 +164,10 @@ def main() -> None:
     start = time.perf_counter()
     events = hftbacktest_events(book, trades, TICK, LOT, feed_latency_ms=FEED_MS)
     convert_s = time.perf_counter() - start
-    print(f"synthetic {args.days:g} days: {book.height:,} book rows + {trades.height:,} trades = {n_events:,} events"
-          f" ({events.shape[0]:,} hftbacktest events, converted in {convert_s:.1f} s)")
+    print(
+        f"synthetic {args.days:g} days: {book.height:,} book rows + {trades.height:,} trades = {n_events:,} events"
+        f" ({events.shape[0]:,} hftbacktest events, converted in {convert_s:.1f} s)"
+    )
 
     warm_book, warm_trades = book.head(2_000), trades.filter(pl.col("time") < book["time"][1_999])
     run_ours(warm_book, warm_trades)  # compile (or load the numba cache)
@@ -169,8 +181,16 @@ def main() -> None:
     row = "{:<14}{:>9.2f}{:>14,.0f}{:>10,}{:>10.1f}   {}"
     print(f"{'engine':<14}{'seconds':>9}{'events/s':>14}{'fills':>10}{'final q':>10}")
     print(row.format("smallfish", ours_s, ours_rate, our_fills, our_q, f"({orders:,} orders sent)"))
-    print(row.format("hftbacktest", hbt_s, hbt_rate, hbt_fills, hbt_q,
-                     f"({decisions:,} decisions; {events.shape[0] / hbt_s:,.0f} of its own events/s)"))
+    print(
+        row.format(
+            "hftbacktest",
+            hbt_s,
+            hbt_rate,
+            hbt_fills,
+            hbt_q,
+            f"({decisions:,} decisions; {events.shape[0] / hbt_s:,.0f} of its own events/s)",
+        )
+    )
     print(f"ratio smallfish / hftbacktest throughput: {ours_rate / hbt_rate:.2f}x (goal: >= 0.5x)")
 
 

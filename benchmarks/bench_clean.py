@@ -87,7 +87,12 @@ def main() -> None:
     clean_partition(raw, COIN, DAY)  # compiles (or loads) the scanner before anything is timed
     anchor = _best_of(lambda: _orjson_every_line(lines))
     decompress = _best_of(lambda: [raw_zone.decode_file(f.path) for f in files])
-    parse = _best_of(lambda: [parse_lines(lines_frame(d.decode("utf-8", errors="replace"), i, f.source)) for i, (f, d) in enumerate(zip(files, decoded, strict=True))])
+    parse = _best_of(
+        lambda: [
+            parse_lines(lines_frame(d.decode("utf-8", errors="replace"), i, f.source))
+            for i, (f, d) in enumerate(zip(files, decoded, strict=True))
+        ]
+    )
     clean = _best_of(lambda: clean_partition(raw, COIN, DAY))
     lake = Lake(work / "lake", storage_options={})
     write = _best_of(lambda: _write(lake, clean[2]))
@@ -95,15 +100,24 @@ def main() -> None:
 
     validate = tuple(c - d - p for c, d, p in zip(clean[:2], decompress[:2], parse[:2], strict=True))
     total = tuple(c + w for c, w in zip(clean[:2], write[:2], strict=True))
-    stages = (("lz4 decompress", decompress), ("parse (lines -> candidate rows)", parse), ("validate, dedupe, quarantine", validate), ("Delta writes, every table", write))
+    stages = (
+        ("lz4 decompress", decompress),
+        ("parse (lines -> candidate rows)", parse),
+        ("validate, dedupe, quarantine", validate),
+        ("Delta writes, every table", write),
+    )
     print(f"\n{'step':<44}{'wall s':>8}{'cpu s':>8}{'MB/s cpu':>10}{'share':>8}")
     print(f"{'anchor: orjson.loads of every line':<44}{anchor[0]:>8.2f}{anchor[1]:>8.2f}{mb / anchor[1]:>10.0f}")
     for label, (wall, cpu, *_) in stages:
         print(f"{label:<44}{wall:>8.2f}{cpu:>8.2f}{mb / cpu:>10.0f}{cpu / total[1]:>8.0%}")
     print(f"{'clean + write (the clean_tables asset)':<44}{total[0]:>8.2f}{total[1]:>8.2f}{mb / total[1]:>10.0f}")
-    print(f"{'clean + write, fast path off (scan=False)':<44}{reference[0] + write[0]:>8.2f}{reference[1] + write[1]:>8.2f}{mb / (reference[1] + write[1]):>10.0f}")
-    print(f"\nclean + write: {mb / total[0]:.0f} MB/s wall, {mb / total[1]:.0f} MB/s cpu (goal >= {GOAL_MB_S:.0f}); "
-          f"ratio to the orjson parse-only anchor (cpu): {anchor[1] / total[1]:.2f}x")
+    print(
+        f"{'clean + write, fast path off (scan=False)':<44}{reference[0] + write[0]:>8.2f}{reference[1] + write[1]:>8.2f}{mb / (reference[1] + write[1]):>10.0f}"
+    )
+    print(
+        f"\nclean + write: {mb / total[0]:.0f} MB/s wall, {mb / total[1]:.0f} MB/s cpu (goal >= {GOAL_MB_S:.0f}); "
+        f"ratio to the orjson parse-only anchor (cpu): {anchor[1] / total[1]:.2f}x"
+    )
     fast, exact = clean[2].content_hashes(), reference[2].content_hashes()
     print(f"content hashes, fast path == reference: {fast == exact}  {fast}")
     rss = _peak_rss_alone(_clean_and_write, raw, work / "lake_rss")

@@ -65,7 +65,20 @@ from tests.support import DEMO_COIN, DEMO_DAY
 from tests.test_param_registry import COIN as PARAM_COIN
 from tests.test_param_registry import stored
 
-HOSTILE_COINS = ("", "_x", "A" * 300, "a|b", "../../etc", "x/y", "BTC\x00", "\U0001d518", "@107", "xyz:NVDA", " ", "%2F")
+HOSTILE_COINS = (
+    "",
+    "_x",
+    "A" * 300,
+    "a|b",
+    "../../etc",
+    "x/y",
+    "BTC\x00",
+    "\U0001d518",
+    "@107",
+    "xyz:NVDA",
+    " ",
+    "%2F",
+)
 
 
 @dataclass
@@ -163,8 +176,9 @@ def concurrent_writes(trials: int, rng: random.Random, work: Path) -> Figures:
     """Two processes replace one partition at once: one commit wins, the other fails on the conflict."""
     figures = Figures("two writers of one partition", trials)
     roots = [str(work / f"concurrent{trial}") for trial in range(trials)]
-    for root, outcomes in zip(roots, _race_in_pairs(write_once, [((root,), (root,)) for root in roots], figures),
-                              strict=True):
+    for root, outcomes in zip(
+        roots, _race_in_pairs(write_once, [((root,), (root,)) for root in roots], figures), strict=True
+    ):
         outcomes = sorted(outcomes)
         figures.bad_exits += outcomes not in (["ok", "ok"], ["CommitFailedError", "ok"])
         lake = Lake(root, storage_options={})
@@ -177,8 +191,10 @@ def _node_trades(folder: Path, first: int, count: int, coin: str = "BTC") -> Pat
     """An hl-node trades file for 2025-06-01 10:00 UTC (``count`` distinct lines)."""
     path = folder / "20250601" / "10"
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"coin": coin, "side": "B", "time": f"2025-06-01T10:00:00.{i:09d}", "px": str(i), "sz": "1"})
-             for i in range(first, first + count)]
+    lines = [
+        json.dumps({"coin": coin, "side": "B", "time": f"2025-06-01T10:00:00.{i:09d}", "px": str(i), "sz": "1"})
+        for i in range(first, first + count)
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -187,8 +203,10 @@ def concurrent_imports(trials: int, rng: random.Random, work: Path) -> Figures:
     """Two ``smallfish import`` into one raw file at once: both exit 0 and the file holds both's lines."""
     figures, per_import = Figures("two imports into one raw file", trials), 5_000
     raws = [work / f"imports{trial}" / "raw" for trial in range(trials)]
-    args = [tuple((str(_node_trades(raw.parent / f"in{i}", i * per_import, per_import)), str(raw)) for i in range(2))
-            for raw in raws]
+    args = [
+        tuple((str(_node_trades(raw.parent / f"in{i}", i * per_import, per_import)), str(raw)) for i in range(2))
+        for raw in raws
+    ]
     for raw, said in zip(raws, _race_in_pairs(cli_import, args, figures), strict=True):
         figures.bad_exits += sum(code != 0 for code, _ in said)
         figures.tracebacks += sum(tb for _, tb in said)
@@ -256,8 +274,10 @@ def hostile_coins(trials: int, rng: random.Random, work: Path) -> Figures:
     figures = Figures("hostile coin names", trials)
     for trial in range(trials):
         coins = rng.sample(HOSTILE_COINS, 4)
-        lines = [json.dumps({"coin": c, "side": "B", "time": f"2025-06-01T10:00:00.{i:09d}", "px": "1", "sz": "1"})
-                 for i, c in enumerate(coins * 3)]
+        lines = [
+            json.dumps({"coin": c, "side": "B", "time": f"2025-06-01T10:00:00.{i:09d}", "px": "1", "sz": "1"})
+            for i, c in enumerate(coins * 3)
+        ]
         try:
             check_node_import(lines)
         except AssertionError:
@@ -291,8 +311,12 @@ def _tamper(lake: Path, coin: str, how: str, other_id: str) -> list[tuple[str, .
         doc["training_window"]["end_ms"] = 10**22
         document.write_text(json.dumps(doc))
     lake_arg = ("--coin", coin, "--lake", str(lake))
-    return [("params", "show", *lake_arg), ("params", "promote", *lake_arg, "--id", other_id, "--reason", "bench"),
-            ("params", "promote", *lake_arg, "--id", "../../x", "--reason", "bench"), ("params", "rollback", *lake_arg)]
+    return [
+        ("params", "show", *lake_arg),
+        ("params", "promote", *lake_arg, "--id", other_id, "--reason", "bench"),
+        ("params", "promote", *lake_arg, "--id", "../../x", "--reason", "bench"),
+        ("params", "rollback", *lake_arg),
+    ]
 
 
 TAMPERING = ("garbage pointer", "pointer is a directory", "document is a directory", "document edited")
@@ -352,18 +376,28 @@ def _fuzz(name: str, check: Callable[..., None], cases: int, **strategies: Any) 
             figures.tracebacks += 1
 
     settings(max_examples=cases, deadline=None, database=None, suppress_health_check=list(HealthCheck))(
-        given(**strategies)(counted))()
+        given(**strategies)(counted)
+    )()
     return figures
 
 
 def fuzz_cleaning(trials: int, rng: random.Random, work: Path) -> Figures:
-    return _fuzz("fuzz: cleaning (hypothesis cases)", check_cleaning, trials * 10,
-                 hostile=st.lists(HOSTILE_LINES, min_size=1, max_size=30), baseline=st.integers(0, 12))
+    return _fuzz(
+        "fuzz: cleaning (hypothesis cases)",
+        check_cleaning,
+        trials * 10,
+        hostile=st.lists(HOSTILE_LINES, min_size=1, max_size=30),
+        baseline=st.integers(0, 12),
+    )
 
 
 def fuzz_import(trials: int, rng: random.Random, work: Path) -> Figures:
-    return _fuzz("fuzz: node import (hypothesis cases)", check_node_import, trials * 10,
-                 lines=st.lists(NODE_LINES, min_size=1, max_size=20))
+    return _fuzz(
+        "fuzz: node import (hypothesis cases)",
+        check_node_import,
+        trials * 10,
+        lines=st.lists(NODE_LINES, min_size=1, max_size=20),
+    )
 
 
 def backfill_kill(trials: int, rng: random.Random, work: Path) -> Figures:
@@ -386,10 +420,21 @@ def backfill_kill(trials: int, rng: random.Random, work: Path) -> Figures:
         home.mkdir(parents=True)
         shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
         _two_day_raw_zone(demo, raw)
-        env = {**os.environ, "DAGSTER_HOME": str(home), "SMALLFISH_RAW": str(raw),
-               "SMALLFISH_LAKE": str(work / f"backfill{trial}" / "lake"), "GX_ANALYTICS_ENABLED": "false"}
-        run = subprocess.Popen([sys.executable, "-m", "pipelines.run", "ingest", "--workers", "2"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "SMALLFISH_RAW": str(raw),
+            "SMALLFISH_LAKE": str(work / f"backfill{trial}" / "lake"),
+            "GX_ANALYTICS_ENABLED": "false",
+        }
+        run = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.run", "ingest", "--workers", "2"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         _runs_in_a_step(home, 2, run, timeout_s=300)
         time.sleep(rng.uniform(0, 10))
         os.kill(run.pid, signal.SIGKILL)
@@ -401,8 +446,15 @@ def backfill_kill(trials: int, rng: random.Random, work: Path) -> Figures:
             os.kill(pid, signal.SIGKILL)
         empty = work / f"backfill{trial}" / "raw_1970"
         raw_zone.write_lines(raw_zone.raw_path(empty, "ws", DEMO_DAY.replace(year=1970), 0, DEMO_COIN), ["{}"])
-        nxt = subprocess.run([sys.executable, "-m", "pipelines.run", "ingest", "--workers", "1"], cwd=ROOT,
-                             env={**env, "SMALLFISH_RAW": str(empty)}, capture_output=True, text=True, timeout=300, check=False)
+        nxt = subprocess.run(
+            [sys.executable, "-m", "pipelines.run", "ingest", "--workers", "1"],
+            cwd=ROOT,
+            env={**env, "SMALLFISH_RAW": str(empty)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         figures.tracebacks += "Traceback" in nxt.stderr
         figures.bad_exits += nxt.returncode != 0
         with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -411,8 +463,18 @@ def backfill_kill(trials: int, rng: random.Random, work: Path) -> Figures:
     return figures
 
 
-SHORT = (lake_write_kill, concurrent_writes, concurrent_imports, compression_vs_import, full_disk, hostile_coins,
-         tampered_params, damaged_lz4, fuzz_cleaning, fuzz_import)
+SHORT = (
+    lake_write_kill,
+    concurrent_writes,
+    concurrent_imports,
+    compression_vs_import,
+    full_disk,
+    hostile_coins,
+    tampered_params,
+    damaged_lz4,
+    fuzz_cleaning,
+    fuzz_import,
+)
 FULL = (*SHORT, backfill_kill)
 
 
@@ -436,7 +498,9 @@ def table_text(results: list[Figures]) -> str:
     widths = [max(len(names[0]), *(len(r.fault) for r in results))] + [max(len(n), 6) for n in names[1:]]
     rows = [names] + [[str(getattr(r, n)) for n in names] for r in results]
     return "\n".join(
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
         for row in rows
     )
 
@@ -444,7 +508,9 @@ def table_text(results: list[Figures]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--short", action="store_true", help="2 trials of each fault, no pipelines.run kill")
-    parser.add_argument("--trials", type=int, help="trials per fault (default 10, short 2; pipelines.run kill at most 3)")
+    parser.add_argument(
+        "--trials", type=int, help="trials per fault (default 10, short 2; pipelines.run kill at most 3)"
+    )
     parser.add_argument("--seed", type=int, default=17)
     args = parser.parse_args()
     results = run(args.short, args.seed, args.trials)

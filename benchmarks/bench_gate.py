@@ -42,9 +42,13 @@ def promoted(coin: str, seed: int, days: int) -> tuple[bool, list[str]]:
     run = walk_forward(folds, frames, CONFIG, variants=("baseline", CANDIDATE))
     row = run.rows.filter((pl.col("fold") == POOLED) & (pl.col("variant") == CANDIDATE)).row(0, named=True)
     evidence = build_evidence(
-        folds=len(run.complete_folds), oos_fills=int(row["n_fills"]), period_ms=CONFIG.period_ms,
-        period_start_ms=run.pnl["time"].to_list(), pnl=run.pnl[CANDIDATE].to_list(),
-        fill_calibration=run.fill_calibration, adverse_calibration=run.adverse_calibration,
+        folds=len(run.complete_folds),
+        oos_fills=int(row["n_fills"]),
+        period_ms=CONFIG.period_ms,
+        period_start_ms=run.pnl["time"].to_list(),
+        pnl=run.pnl[CANDIDATE].to_list(),
+        fill_calibration=run.fill_calibration,
+        adverse_calibration=run.adverse_calibration,
         data_quality={"reconciliation": (True, "simulated frames")},
     )
     decision = evaluate_gate(evidence, None, GateConfig())
@@ -70,8 +74,11 @@ def main() -> None:
             k = sum(p for p, _ in outcomes)
             low, high = interval(k, args.seeds)
             reasons = sorted({r.split(" (")[0] for _, fails in outcomes for r in fails})
-            print(f"{coin:<6} {days} day(s): promoted {k}/{args.seeds} = {k / args.seeds:.0%} "
-                  f"[95% CI {low:.0%}, {high:.0%}]  goal: {goal}", flush=True)
+            print(
+                f"{coin:<6} {days} day(s): promoted {k}/{args.seeds} = {k / args.seeds:.0%} "
+                f"[95% CI {low:.0%}, {high:.0%}]  goal: {goal}",
+                flush=True,
+            )
             for reason in reasons:
                 print(f"         seen: {reason}", flush=True)
     print(f"({time.perf_counter() - started:.0f} s)")

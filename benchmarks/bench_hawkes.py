@@ -58,8 +58,12 @@ def best_of(repeats: int, function) -> tuple[float, object]:
 def simulate(n_events: int, seed: int = 1) -> tuple[np.ndarray, float]:
     end_time = float(math.ceil(n_events * (1 - ALPHA / BETA) / MU))
     simulation = SimuHawkesExpKernels(
-        adjacency=np.array([[ALPHA / BETA]]), decays=np.array([[BETA]]), baseline=np.array([MU]),
-        end_time=end_time, seed=seed, verbose=False,
+        adjacency=np.array([[ALPHA / BETA]]),
+        decays=np.array([[BETA]]),
+        baseline=np.array([MU]),
+        end_time=end_time,
+        seed=seed,
+        verbose=False,
     )
     simulation.simulate()
     return simulation.timestamps[0], end_time
@@ -80,7 +84,7 @@ def main() -> None:
 
     events, end_time = simulate(args.events)
     n = events.size
-    print(f"simulated {n:,} events on [0, {end_time:,.0f}] s, truth mu={MU} alpha={ALPHA} beta={BETA} n={ALPHA/BETA}")
+    print(f"simulated {n:,} events on [0, {end_time:,.0f}] s, truth mu={MU} alpha={ALPHA} beta={BETA} n={ALPHA / BETA}")
 
     fit_hawkes_exp(events, end_time)  # warm-up: numba cache load / compile
     tick_fit(events, end_time)
@@ -105,17 +109,29 @@ def main() -> None:
 
     tick_mu, tick_n = float(tick.baseline[0]), float(tick.adjacency[0, 0])
     rows = [
-        ("ours: fit_hawkes_exp (mu, alpha, beta) + SEs + GoF", n, ours_time,
-         f"mu={est['mu']:.4f}±{se['mu']:.4f} n={est['branching_ratio']:.4f}±{se['branching_ratio']:.4f} "
-         f"beta={est['beta']:.4f}±{se['beta']:.4f}"),
-        ("ours: same, baseline auto (+ hour of day, LR choice)", n, auto_time,
-         f"bins={auto.estimates['baseline_bins']:.0f} LR p={auto.goodness_of_fit['lr_pvalue']:.3f} "
-         f"n={auto.estimates['branching_ratio']:.4f}"),
+        (
+            "ours: fit_hawkes_exp (mu, alpha, beta) + SEs + GoF",
+            n,
+            ours_time,
+            f"mu={est['mu']:.4f}±{se['mu']:.4f} n={est['branching_ratio']:.4f}±{se['branching_ratio']:.4f} "
+            f"beta={est['beta']:.4f}±{se['beta']:.4f}",
+        ),
+        (
+            "ours: same, baseline auto (+ hour of day, LR choice)",
+            n,
+            auto_time,
+            f"bins={auto.estimates['baseline_bins']:.0f} LR p={auto.goodness_of_fit['lr_pvalue']:.3f} "
+            f"n={auto.estimates['branching_ratio']:.4f}",
+        ),
         ("tick HawkesExpKern likelihood, beta fixed (=truth)", n, tick_time, f"mu={tick_mu:.4f} n={tick_n:.4f}"),
         ("  ours: one l+grad+Hessian O(N) pass", n, pass_time, ""),
         ("  ours: moments start (24 window widths)", n, moments_time, ""),
-        ("  ours: residuals + KS + Ljung-Box", n, gof_time,
-         f"KS p={ours.goodness_of_fit['ks_pvalue']:.3f} LB p={ours.goodness_of_fit['ljung_box_pvalue']:.3f}"),
+        (
+            "  ours: residuals + KS + Ljung-Box",
+            n,
+            gof_time,
+            f"KS p={ours.goodness_of_fit['ks_pvalue']:.3f} LB p={ours.goodness_of_fit['ljung_box_pvalue']:.3f}",
+        ),
         ("naive O(N^2) log-likelihood, one evaluation", m, naive_time, f"l={naive_value:.4f}"),
         ("ours O(N) log-likelihood, one evaluation", m, ozaki_time, f"l={ozaki_value:.4f}"),
         ("naive O(N^2) one evaluation, extrapolated x(N/n)^2", n, naive_1m, "extrapolated"),
@@ -128,14 +144,17 @@ def main() -> None:
         ("tick fixed-beta fit / our full fit with SEs", f"{tick_time / ours_time:.2f}x"),
         ("tick fixed-beta fit / our fit with the baseline choice", f"{tick_time / auto_time:.2f}x"),
         (f"naive / O(N), one evaluation at {m:,} events", f"{naive_time / ozaki_time:,.0f}x"),
-        (f"naive one evaluation at {n:,} (extrapolated) / our full fit",
-         f"{naive_1m / ours_time:,.0f}x (~{naive_1m / 3600:.1f} h per evaluation)"),
+        (
+            f"naive one evaluation at {n:,} (extrapolated) / our full fit",
+            f"{naive_1m / ours_time:,.0f}x (~{naive_1m / 3600:.1f} h per evaluation)",
+        ),
         (f"|naive - O(N)| / |l| at {m:,} events", f"{abs(naive_value - ozaki_value) / abs(naive_value):.1e}"),
         ("compensator / N at our optimum", f"{ours.goodness_of_fit['compensator_ratio']:.10f}"),
     ]
     print("\nratios")
     for name, value in ratios:
         print(f"  {name:62} {value}")
+
 
 if __name__ == "__main__":
     main()

@@ -105,8 +105,10 @@ def main() -> None:
     print(f"ratio clean+write / decompress+read_ndjson:      {t_clean / t_dread:.2f}x")
     rss_dread = _peak_rss_alone(_decompress_and_read, files)
     rss_clean = _peak_rss_alone(_clean_and_write, raw, Lake(work / "lake_rss", storage_options={}))
-    print(f"\npeak RSS, each alone in a fresh process: lz4 decompress + split + polars.read_ndjson {rss_dread:.2f} GiB, "
-          f"clean_partition + Delta writes {rss_clean:.2f} GiB (goal < 1.5 GiB)")
+    print(
+        f"\npeak RSS, each alone in a fresh process: lz4 decompress + split + polars.read_ndjson {rss_dread:.2f} GiB, "
+        f"clean_partition + Delta writes {rss_clean:.2f} GiB (goal < 1.5 GiB)"
+    )
     print(f"ratio peak RSS clean+write / decompress+read_ndjson: {rss_clean / rss_dread:.2f}x")
 
 

@@ -57,8 +57,12 @@ def join_asof_loop(fills: pl.DataFrame, mids: pl.DataFrame, horizons_ms: tuple[i
         fills.with_row_index("_row")
         .sort("time")
         .join_asof(
-            mids.rename({"mid": "mid_at_fill"}), on="time", by="coin", check_sortedness=False,
-            allow_exact_matches=False, tolerance=MID_MAX_AGE_MS,
+            mids.rename({"mid": "mid_at_fill"}),
+            on="time",
+            by="coin",
+            check_sortedness=False,
+            allow_exact_matches=False,
+            tolerance=MID_MAX_AGE_MS,
         )
     )
     for h in horizons_ms:
@@ -91,6 +95,7 @@ def main() -> None:
 
     book, fills = synthetic_book(args.book_rows), synthetic_fills(args.fills)
     t_mids, mids = best_of(lambda: mid_series(book), 1)
+
     def run_ours(f: pl.DataFrame = fills, m: pl.DataFrame = mids) -> pl.DataFrame:
         return markouts(f, m, horizons_ms=HORIZONS_MS, fee_bps=0.0, adverse_horizon_ms=None)
 

@@ -153,12 +153,16 @@ def report_nightly(results: list[dict]) -> None:
     short, long = results[0], results[-1]
     for night in ("cold", "warm"):
         ratio = long[night]["wall_s"] / short[night]["wall_s"]
-        print(f"{night} night per coin-day, {long['history']} d / {short['history']} d of history: {ratio:.2f} "
-              f"(flat: 1.00)")
+        print(
+            f"{night} night per coin-day, {long['history']} d / {short['history']} d of history: {ratio:.2f} "
+            f"(flat: 1.00)"
+        )
     for r in results:
         wall = r["warm"]["wall_s"]
-        print(f"goal, {r['history']} d of history, warm night: {wall:.1f} s per coin-day "
-              f"(< {NIGHTLY_GOAL_S:g}: {wall < NIGHTLY_GOAL_S})")
+        print(
+            f"goal, {r['history']} d of history, warm night: {wall:.1f} s per coin-day "
+            f"(< {NIGHTLY_GOAL_S:g}: {wall < NIGHTLY_GOAL_S})"
+        )
 
 
 PROCESS_PER_RUN = {"run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"}}
@@ -178,8 +182,12 @@ def _dagster_backfill(raw: str, lake: str, home: str) -> dict:
     partitions = partitions_in(raw)
     start = time.perf_counter()
     done = run_asset_backfill(instance, partitions, run_config=DEMO_RUN_CONFIG)
-    return {"wall_s": time.perf_counter() - start, "runs": len(instance.get_run_ids()),
-            "partitions": len(partitions), "failed": int(done.status != BulkActionStatus.COMPLETED_SUCCESS)}
+    return {
+        "wall_s": time.perf_counter() - start,
+        "runs": len(instance.get_run_ids()),
+        "partitions": len(partitions),
+        "failed": int(done.status != BulkActionStatus.COMPLETED_SUCCESS),
+    }
 
 
 def compare_backfills(name: str, work: Path, workers: int) -> dict:
@@ -198,19 +206,28 @@ def compare_backfills(name: str, work: Path, workers: int) -> dict:
 
 
 def report_backfills(results: list[dict]) -> None:
-    print(f"\n{'scenario':>9} {'staged s':>9} {'runs':>5} {'dagster s':>10} {'runs':>5} {'dagster/staged':>15} "
-          f"{'staged MiB':>11} {'dagster MiB':>12}")
+    print(
+        f"\n{'scenario':>9} {'staged s':>9} {'runs':>5} {'dagster s':>10} {'runs':>5} {'dagster/staged':>15} "
+        f"{'staged MiB':>11} {'dagster MiB':>12}"
+    )
     for r in results:
         staged, dagster = r["staged"], r["dagster"]
-        print(f"{r['scenario']:>9} {staged['wall_s']:>9.1f} {3 * staged['partitions']:>5} {dagster['wall_s']:>10.1f} "
-              f"{dagster['runs']:>5} {dagster['wall_s'] / staged['wall_s']:>15.2f} "
-              f"{staged['peak_bytes'] / 2**20:>11.0f} {dagster['peak_bytes'] / 2**20:>12.0f}")
+        print(
+            f"{r['scenario']:>9} {staged['wall_s']:>9.1f} {3 * staged['partitions']:>5} {dagster['wall_s']:>10.1f} "
+            f"{dagster['runs']:>5} {dagster['wall_s'] / staged['wall_s']:>15.2f} "
+            f"{staged['peak_bytes'] / 2**20:>11.0f} {dagster['peak_bytes'] / 2**20:>12.0f}"
+        )
 
 
 def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
     """A child running this script; its Dagster log (stderr) is kept with its stdout, shown only on failure."""
-    return subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, **env})
+    return subprocess.Popen(
+        [sys.executable, __file__, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **env},
+    )
 
 
 def _tree_pss_bytes(root: int) -> int:
@@ -266,19 +283,28 @@ def run_scenario(name: str, work: Path, workers: int) -> dict:
     wall = time.perf_counter() - start
     part = json.loads(out.strip().splitlines()[-1])
     return {
-        "scenario": name, "days": days, "coins": coins, "workers": workers, "wall_s": wall, "peak_bytes": peak,
+        "scenario": name,
+        "days": days,
+        "coins": coins,
+        "workers": workers,
+        "wall_s": wall,
+        "peak_bytes": peak,
         "slowest_steps_s": dict(sorted(part["step_s"].items(), key=lambda kv: -kv[1])[:6]),
         **{k: part[k] for k in ("partitions", "failed", "raw_lines", "clean_rows")},
     }
 
 
 def report(results: list[dict]) -> None:
-    print(f"\n{'scenario':>9} {'workers':>7} {'runs':>5} {'failed':>6} {'wall s':>8} {'s/run':>7} {'peak MiB':>9} {'raw lines':>11} "
-          f"{'lines/s':>9} {'clean rows/s':>12}")
+    print(
+        f"\n{'scenario':>9} {'workers':>7} {'runs':>5} {'failed':>6} {'wall s':>8} {'s/run':>7} {'peak MiB':>9} {'raw lines':>11} "
+        f"{'lines/s':>9} {'clean rows/s':>12}"
+    )
     for r in results:
-        print(f"{r['scenario']:>9} {r['workers']:>7} {r['partitions']:>5} {r['failed']:>6} {r['wall_s']:>8.1f} "
-              f"{r['wall_s'] / r['partitions']:>7.1f} {r['peak_bytes'] / 2**20:>9.0f} {r['raw_lines']:>11,} "
-              f"{r['raw_lines'] / r['wall_s']:>9,.0f} {r['clean_rows'] / r['wall_s']:>12,.0f}")
+        print(
+            f"{r['scenario']:>9} {r['workers']:>7} {r['partitions']:>5} {r['failed']:>6} {r['wall_s']:>8.1f} "
+            f"{r['wall_s'] / r['partitions']:>7.1f} {r['peak_bytes'] / 2**20:>9.0f} {r['raw_lines']:>11,} "
+            f"{r['raw_lines'] / r['wall_s']:>9,.0f} {r['clean_rows'] / r['wall_s']:>12,.0f}"
+        )
     for r in results:
         steps = ", ".join(f"{k} {v:.0f}" for k, v in r["slowest_steps_s"].items())
         print(f"{r['scenario']:>9} slowest steps (s, summed over runs): {steps}")
@@ -288,12 +314,16 @@ def report(results: list[dict]) -> None:
         for r in results:
             if r["scenario"] != "1x1":
                 n = r["days"] * r["coins"]
-                print(f"scaling {r['scenario']} / 1x1: {r['wall_s'] / base:.1f} (linear: {n}; per coin-day "
-                      f"{r['wall_s'] / n:.1f} s vs {base:.1f} s)")
+                print(
+                    f"scaling {r['scenario']} / 1x1: {r['wall_s'] / base:.1f} (linear: {n}; per coin-day "
+                    f"{r['wall_s'] / n:.1f} s vs {base:.1f} s)"
+                )
     if "30x1" in by_name:
         r = by_name["30x1"]
-        print(f"goal 30x1: {r['wall_s']:.0f} s (< {GOAL_S:.0f}: {r['wall_s'] < GOAL_S}), "
-              f"peak {r['peak_bytes'] / 2**30:.2f} GiB (< 4: {r['peak_bytes'] < GOAL_BYTES})")
+        print(
+            f"goal 30x1: {r['wall_s']:.0f} s (< {GOAL_S:.0f}: {r['wall_s'] < GOAL_S}), "
+            f"peak {r['peak_bytes'] / 2**30:.2f} GiB (< 4: {r['peak_bytes'] < GOAL_BYTES})"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,17 +333,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--simulate", nargs=3, metavar=("RAW", "DAYS", "COINS"), help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=2, help="processes running partitions at once")
     parser.add_argument("--pipeline", nargs=4, metavar=("RAW", "LAKE", "HOME", "WORKERS"), help=argparse.SUPPRESS)
-    parser.add_argument("--backfills", action="store_true",
-                        help="pipelines.backfill against Dagster's asset backfill, side by side (default scenario 2x2)")
+    parser.add_argument(
+        "--backfills",
+        action="store_true",
+        help="pipelines.backfill against Dagster's asset backfill, side by side (default scenario 2x2)",
+    )
     parser.add_argument("--dagster-backfill", nargs=3, metavar=("RAW", "LAKE", "HOME"), help=argparse.SUPPRESS)
-    parser.add_argument("--nightly", action="store_true",
-                        help="one night's cost per coin-day after each history length, cold and warm fold cache")
-    parser.add_argument("--histories", nargs="+", type=int, default=list(NIGHTLY_HISTORIES), metavar="DAYS",
-                        help=f"history lengths of --nightly (default {' '.join(map(str, NIGHTLY_HISTORIES))})")
-    parser.add_argument("--fold-hours", nargs=2, type=float, metavar=("TRAIN", "TEST"),
-                        help="walk-forward train and test hours of --nightly (default the demo's)")
-    parser.add_argument("--nightly-run", nargs=6, metavar=("RAW", "LAKE", "HOME", "HISTORY", "TRAIN", "TEST"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--nightly",
+        action="store_true",
+        help="one night's cost per coin-day after each history length, cold and warm fold cache",
+    )
+    parser.add_argument(
+        "--histories",
+        nargs="+",
+        type=int,
+        default=list(NIGHTLY_HISTORIES),
+        metavar="DAYS",
+        help=f"history lengths of --nightly (default {' '.join(map(str, NIGHTLY_HISTORIES))})",
+    )
+    parser.add_argument(
+        "--fold-hours",
+        nargs=2,
+        type=float,
+        metavar=("TRAIN", "TEST"),
+        help="walk-forward train and test hours of --nightly (default the demo's)",
+    )
+    parser.add_argument(
+        "--nightly-run", nargs=6, metavar=("RAW", "LAKE", "HOME", "HISTORY", "TRAIN", "TEST"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.nightly_run:
         raw, lake, home, history, train, test = args.nightly_run

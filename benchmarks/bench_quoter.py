@@ -49,24 +49,42 @@ def demo_parameters(floor_bps: float) -> dict:
         "arrival_rate": {"value": 0.64, "se": 0.03, "unit": "1/s per side"},
         "sigma": {"value": 0.00375, "se": 0.0002, "unit": "px/sqrt(s)"},
         "adverse_selection_bps_by_regime": {
-            "calm": {"value": 0.95, "se": 0.02, "n": 5_000}, "volatile": {"value": 3.1, "se": 0.1, "n": 1_000},
+            "calm": {"value": 0.95, "se": 0.02, "n": 5_000},
+            "volatile": {"value": 3.1, "se": 0.1, "n": 1_000},
             "cascade": {"value": 8.0, "se": 1.0, "n": 50},
         },
         "hmm": {
-            "state_names": ["calm", "volatile", "cascade"], "feature_names": ["log_return", "log_rv"],
-            "feature_mean": [0.0, -14.5], "feature_scale": [4e-4, 1.5], "startprob": [0.7, 0.25, 0.05],
+            "state_names": ["calm", "volatile", "cascade"],
+            "feature_names": ["log_return", "log_rv"],
+            "feature_mean": [0.0, -14.5],
+            "feature_scale": [4e-4, 1.5],
+            "startprob": [0.7, 0.25, 0.05],
             "transmat": [[0.95, 0.04, 0.01], [0.06, 0.9, 0.04], [0.05, 0.15, 0.8]],
-            "means": [[0.0, -0.8], [0.0, 1.0], [0.0, 2.5]], "variances": [[0.3, 0.3], [2.0, 0.3], [8.0, 0.5]],
+            "means": [[0.0, -0.8], [0.0, 1.0], [0.0, 2.5]],
+            "variances": [[0.3, 0.3], [2.0, 0.3], [8.0, 0.5]],
         },
-        "maker_fee_bps": MAKER_FEE_BPS, "order_size_base": 1.0, "position_limit_base": 5.0, "daily_loss_limit_quote": 1e9,
-        "sz_decimals": 2, "is_spot": False, "cascade_threshold": 0.5, "kappa_se_mult": 1.0,
+        "maker_fee_bps": MAKER_FEE_BPS,
+        "order_size_base": 1.0,
+        "position_limit_base": 5.0,
+        "daily_loss_limit_quote": 1e9,
+        "sz_decimals": 2,
+        "is_spot": False,
+        "cascade_threshold": 0.5,
+        "kappa_se_mult": 1.0,
     }
 
 
 def register(lake: Path, floor_bps: float) -> str:
     end = time.time_ns() // 1_000_000 - HOUR_MS
-    ps = ParamSet.create(coin=COIN, window_start_ms=end - 24 * HOUR_MS, window_end_ms=end, code_version="bench",
-                         parameters=demo_parameters(floor_bps), evidence={}, created_at_ms=end)
+    ps = ParamSet.create(
+        coin=COIN,
+        window_start_ms=end - 24 * HOUR_MS,
+        window_end_ms=end,
+        code_version="bench",
+        parameters=demo_parameters(floor_bps),
+        evidence={},
+        created_at_ms=end,
+    )
     return register_candidate(lake, ps).param_set_id
 
 
@@ -132,7 +150,9 @@ def reload_latencies(quoter: Quoter, lake: Path, set_ids: list[str], reloads: in
 def summary(name: str, ns: np.ndarray) -> str:
     us = ns / 1e3
     p50, p99, p999 = np.percentile(us, [50, 99, 99.9])
-    return f"{name:<34} n={len(us):>7}  p50 {p50:8.1f} us  p99 {p99:8.1f} us  p99.9 {p999:8.1f} us  max {us.max():9.1f} us"
+    return (
+        f"{name:<34} n={len(us):>7}  p50 {p50:8.1f} us  p99 {p99:8.1f} us  p99.9 {p999:8.1f} us  max {us.max():9.1f} us"
+    )
 
 
 def main() -> None:
@@ -161,9 +181,11 @@ def main() -> None:
         adopt, idle = reload_latencies(quoter, lake, set_ids, args.reloads)
         quoter.log.close()
     total = latencies["wall"]
-    print(f"replayed {len(items)} frames ({len(total)} book updates, {args.hours} demo hours); "
-          f"{quoter.decisions} decisions, {quoter.fills} paper fills; load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} CPUs")
+    print(
+        f"replayed {len(items)} frames ({len(total)} book updates, {args.hours} demo hours); "
+        f"{quoter.decisions} decisions, {quoter.fills} paper fills; load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs"
+    )
     print(summary("book update -> decision", total))
     print(summary("  same, thread CPU time", latencies["cpu"]))
     print(summary("  of which decide_now", latencies["decide"]))

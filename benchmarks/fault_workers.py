@@ -18,7 +18,9 @@ WRITER_TABLES = ("trades", "book", "asset_ctx")
 
 def partition(rows: int = ROWS) -> pl.DataFrame:
     """A demo partition of ``rows`` distinct keys, valid for every writer table."""
-    return pl.DataFrame({"coin": [DEMO_COIN] * rows, "date": [DEMO_DAY] * rows, "time": range(rows), "tid": range(rows)})
+    return pl.DataFrame(
+        {"coin": [DEMO_COIN] * rows, "date": [DEMO_DAY] * rows, "time": range(rows), "tid": range(rows)}
+    )
 
 
 def write_forever(root: str) -> None:

@@ -42,6 +42,7 @@ from calibration.volatility import (
 )
 from data_lake.tables import FEATURES
 
+
 @dataclass(frozen=True)
 class BarSettings:
     """EWMA half-lives of the bars' variance, in bars: 300 one-second bars (5 min) and 60 one-minute bars (1 h)."""

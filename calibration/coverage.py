@@ -91,16 +91,16 @@ class Coverage:
     def __post_init__(self) -> None:
         iv = np.asarray(self.intervals, dtype=np.int64).reshape(-1, 2)
         if iv.size and (
-            np.any(iv[:, 1] <= iv[:, 0]) or np.any(iv[1:, 0] < iv[:-1, 1])
-            or iv[0, 0] < self.start_ms or iv[-1, 1] > self.end_ms
+            np.any(iv[:, 1] <= iv[:, 0])
+            or np.any(iv[1:, 0] < iv[:-1, 1])
+            or iv[0, 0] < self.start_ms
+            or iv[-1, 1] > self.end_ms
         ):
             raise ValueError("covered intervals must be non-empty, sorted, disjoint and inside the window")
         object.__setattr__(self, "intervals", iv)
 
     @classmethod
-    def of(
-        cls, *times_ms: ArrayLike | pl.Series, start_ms: int, end_ms: int, max_gap_ms: int = MAX_GAP_MS
-    ) -> Coverage:
+    def of(cls, *times_ms: ArrayLike | pl.Series, start_ms: int, end_ms: int, max_gap_ms: int = MAX_GAP_MS) -> Coverage:
         """The coverage of a window from the row times of clean tables (:func:`covered_intervals`)."""
         intervals = covered_intervals(*times_ms, start_ms=start_ms, end_ms=end_ms, max_gap_ms=max_gap_ms)
         return cls(intervals, start_ms, end_ms)

@@ -152,9 +152,9 @@ def taker_orders(
         .sort("mid_time")
     )
     found = pl.Series(mid_before_trade(book["mid_time"].to_numpy(), orders["time"].to_numpy(), max_mid_age_ms))
-    orders = orders.with_columns(
-        book.select(pl.all().gather(found.replace(-1, None))).get_columns()
-    ).with_columns(depth_px=side * (pl.col("reach_px") - pl.col("mid")))
+    orders = orders.with_columns(book.select(pl.all().gather(found.replace(-1, None))).get_columns()).with_columns(
+        depth_px=side * (pl.col("reach_px") - pl.col("mid"))
+    )
     orders = orders.with_columns(
         depth_bps=pl.col("depth_px") / pl.col("mid") * 1e4, depth_ticks=pl.col("depth_px") / tick_size
     )

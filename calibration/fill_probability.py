@@ -56,11 +56,13 @@ def interval_extremes(trades: pl.DataFrame, start_ms: int, horizon_ms: int, late
     """Lowest sell-aggressor and highest buy-aggressor print in ``[t + latency, t + latency + horizon)`` per decision
     time t = ``start_ms`` + k horizon (``time`` = t; times without a print are absent)."""
     shifted = start_ms + latency_ms
-    return trades.filter(pl.col("time") >= shifted).group_by(
-        time=(pl.col("time") - shifted) // horizon_ms * horizon_ms + start_ms
-    ).agg(
-        lowest_sell=pl.col("px").filter(pl.col("side") < 0).min(),
-        highest_buy=pl.col("px").filter(pl.col("side") > 0).max(),
+    return (
+        trades.filter(pl.col("time") >= shifted)
+        .group_by(time=(pl.col("time") - shifted) // horizon_ms * horizon_ms + start_ms)
+        .agg(
+            lowest_sell=pl.col("px").filter(pl.col("side") < 0).min(),
+            highest_buy=pl.col("px").filter(pl.col("side") > 0).max(),
+        )
     )
 
 
@@ -76,8 +78,12 @@ def prints_reached(
         prints = ordered.filter(pl.col("side") == aggressor)
         rows = np.flatnonzero(side == quote_side)
         out[rows] = _reached(
-            prints["time"].to_numpy(), prints["px"].to_numpy(), np.asarray(px, dtype=np.float64)[rows],
-            np.asarray(start_ms, dtype=np.int64)[rows], np.asarray(end_ms, dtype=np.int64)[rows], quote_side > 0,
+            prints["time"].to_numpy(),
+            prints["px"].to_numpy(),
+            np.asarray(px, dtype=np.float64)[rows],
+            np.asarray(start_ms, dtype=np.int64)[rows],
+            np.asarray(end_ms, dtype=np.int64)[rows],
+            quote_side > 0,
         )
     return out
 
@@ -129,15 +135,17 @@ def hat_basis(depths: np.ndarray, knots: np.ndarray) -> np.ndarray:
     return basis
 
 
-def _fit_cloglog(basis: np.ndarray, reached: np.ndarray, trials: np.ndarray,
-                 offset: np.ndarray | None = None) -> tuple[float, ...]:
+def _fit_cloglog(
+    basis: np.ndarray, reached: np.ndarray, trials: np.ndarray, offset: np.ndarray | None = None
+) -> tuple[float, ...]:
     """Knot values of the binomial GLM ``cloglog P = offset + basis @ values`` on weighted counts (statsmodels
     IRLS)."""
     keep = (trials > 0) & (reached > 0)
     endog = np.column_stack([reached[keep], trials[keep] - reached[keep]])
     link = sm.families.links.CLogLog()
-    result = sm.GLM(endog, basis[keep], family=sm.families.Binomial(link=link),
-                    offset=None if offset is None else offset[keep]).fit()
+    result = sm.GLM(
+        endog, basis[keep], family=sm.families.Binomial(link=link), offset=None if offset is None else offset[keep]
+    ).fit()
     return tuple(float(v) for v in result.params)
 
 
@@ -151,12 +159,20 @@ def _multiplier_bins(log_multiplier: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return bins, means
 
 
-def _fit_offset_cloglog(basis: np.ndarray, hit: np.ndarray, weights: np.ndarray, bins: np.ndarray,
-                        offsets: np.ndarray) -> tuple[float, ...]:
+def _fit_offset_cloglog(
+    basis: np.ndarray, hit: np.ndarray, weights: np.ndarray, bins: np.ndarray, offsets: np.ndarray
+) -> tuple[float, ...]:
     """:func:`_fit_cloglog` with the intervals grouped by multiplier bin, each bin's counts offset by its mean log
     multiplier: the knot values of the curve at m = 1."""
-    stacked = [(basis, (weights * (bins == b)) @ hit, np.full(basis.shape[0], float(weights[bins == b].sum())),
-                np.full(basis.shape[0], offsets[b])) for b in range(offsets.size)]
+    stacked = [
+        (
+            basis,
+            (weights * (bins == b)) @ hit,
+            np.full(basis.shape[0], float(weights[bins == b].sum())),
+            np.full(basis.shape[0], offsets[b]),
+        )
+        for b in range(offsets.size)
+    ]
     return _fit_cloglog(*(np.concatenate([part[k] for part in stacked]) for k in range(4)))
 
 
@@ -189,6 +205,7 @@ def fit_reach_curves(
     basis = hat_basis(grid, knots)
     hit = (reach[:, None] >= grid[None, :]).astype(np.float64)  # (2n x depths)
     if log_multiplier is None:
+
         def fit(w: np.ndarray) -> tuple[float, ...]:
             return _fit_cloglog(basis, w @ hit, np.full(grid.size, float(w.sum())))
     else:
@@ -196,6 +213,7 @@ def fit_reach_curves(
 
         def fit(w: np.ndarray) -> tuple[float, ...]:
             return _fit_offset_cloglog(basis, hit, w, bins, offsets)
+
     pooled = fit(np.ones(reach.size))
     curves = []
     for k in range(weights.shape[1]):

@@ -25,7 +25,12 @@ def fit_rows(fit: FitResult, coin: str, date: dt.date, window: tuple[int, int], 
         "segment": segment,
         "n": fit.n,
         "status": fit.status,
-        "goodness_of_fit": json.dumps({k: (v if isinstance(v, (int, float)) and math.isfinite(v) else None) for k, v in fit.goodness_of_fit.items()}),
+        "goodness_of_fit": json.dumps(
+            {
+                k: (v if isinstance(v, (int, float)) and math.isfinite(v) else None)
+                for k, v in fit.goodness_of_fit.items()
+            }
+        ),
         "warnings": "; ".join(fit.warnings),
         "code_version": code_version(),
         "fitted_at_ms": int(time.time() * 1000),

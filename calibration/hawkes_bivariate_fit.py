@@ -34,9 +34,7 @@ def _branching_from_free(z: NDArray) -> tuple[NDArray, NDArray]:
     product = (1.0 - a) * (1.0 - d) * share
     root = math.sqrt(product)
     b, c = root * math.exp(z[3]), root * math.exp(-z[3])
-    dproduct = np.array(
-        [-a * (1 - a) * (1 - d) * share, -d * (1 - d) * (1 - a) * share, product * (1 - share), 0.0]
-    )
+    dproduct = np.array([-a * (1 - a) * (1 - d) * share, -d * (1 - d) * (1 - a) * share, product * (1 - share), 0.0])
     jac = np.zeros((4, 4))
     jac[0, 0] = a * (1 - a)
     jac[3, 1] = d * (1 - d)
@@ -163,8 +161,14 @@ def _reported(theta: NDArray, exposure: NDArray) -> NDArray:
 def _reported_names(names: tuple[str, str], hour_bin: NDArray[np.int64]) -> list[str]:
     p, q = names
     pairs = [f"{i}_from_{j}" for i in (p, q) for j in (p, q)]
-    keys = [f"mu_{p}", f"mu_{q}", *(f"alpha_{pair}" for pair in pairs), "beta", *(f"n_{pair}" for pair in pairs),
-            "spectral_radius"]
+    keys = [
+        f"mu_{p}",
+        f"mu_{q}",
+        *(f"alpha_{pair}" for pair in pairs),
+        "beta",
+        *(f"n_{pair}" for pair in pairs),
+        "spectral_radius",
+    ]
     if hour_bin.max() > 0:
         keys += [f"mu_{side}_{name.removeprefix('mu_')}" for side in (p, q) for name in bin_names(hour_bin)]
     return keys

@@ -38,9 +38,7 @@ def _from_free(x: NDArray) -> tuple[NDArray, float, float]:
     return np.exp(x[:-2]), beta / (1.0 + math.exp(-x[-2])), beta
 
 
-def _free_derivatives(
-    mu: NDArray, alpha: float, beta: float, grad: NDArray, hess: NDArray
-) -> tuple[NDArray, NDArray]:
+def _free_derivatives(mu: NDArray, alpha: float, beta: float, grad: NDArray, hess: NDArray) -> tuple[NDArray, NDArray]:
     """Chain rule from (μ..., α, β) to x: ∇_x = Jᵀ∇, ∇²_x = Jᵀ H J + Σ_k ∂ℓ/∂θ_k ∇²_x θ_k."""
     k = mu.size
     ia, ib = k, k + 1

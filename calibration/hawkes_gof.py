@@ -68,9 +68,7 @@ def time_rescaling_tests(residuals: ArrayLike, lags: int = LJUNG_BOX_LAGS) -> di
     }
 
 
-def exponential_qq(
-    residuals: ArrayLike, n_quantiles: int = 1000
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def exponential_qq(residuals: ArrayLike, n_quantiles: int = 1000) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Q-Q data of compensator increments against Exp(1): (theoretical, empirical) quantiles, for plotting.
 
     Quantiles at probabilities (k - 1/2)/m, k = 1..m, m = min(n_quantiles, N); a correct model lies on

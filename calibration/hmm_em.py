@@ -64,19 +64,28 @@ def fit_gaussian_hmm(
     z = np.ascontiguousarray(z, dtype=np.float64)
     starts = np.ascontiguousarray(starts, dtype=np.bool_)
     fitted = _baum_welch(
-        z, starts, np.array(startprob, dtype=np.float64), np.array(transmat, dtype=np.float64),
-        np.array(means, dtype=np.float64), np.array(variances, dtype=np.float64), n_iter, tol,
+        z,
+        starts,
+        np.array(startprob, dtype=np.float64),
+        np.array(transmat, dtype=np.float64),
+        np.array(means, dtype=np.float64),
+        np.array(variances, dtype=np.float64),
+        n_iter,
+        tol,
     )
     loglik = _log_likelihood(z, starts, *fitted[:4])
     if fitted[5] or math.isnan(loglik):
         raise ValueError("forward pass failed: a row has zero likelihood under every state")
     startprob_hat, transmat_hat, means_hat, variances_hat, iterations = fitted[:5]
-    return GaussianHmm(startprob_hat, transmat_hat, means_hat, variances_hat, iterations=int(iterations),
-                       loglik=loglik)
+    return GaussianHmm(startprob_hat, transmat_hat, means_hat, variances_hat, iterations=int(iterations), loglik=loglik)
 
 
 def _log_likelihood(
-    z: np.ndarray, starts: np.ndarray, startprob: np.ndarray, transmat: np.ndarray, means: np.ndarray,
+    z: np.ndarray,
+    starts: np.ndarray,
+    startprob: np.ndarray,
+    transmat: np.ndarray,
+    means: np.ndarray,
     variances: np.ndarray,
 ) -> float:
     """Log-likelihood of ``z`` under the parameters (the forward pass alone)."""

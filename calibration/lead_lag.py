@@ -50,8 +50,26 @@ from calibration.fit_result import FitResult, InsufficientSamples
 from calibration.mids import mid_index
 
 MODEL = "lead_lag"
-POSITIVE_LAGS_MS = (100, 200, 300, 400, 500, 750, 1_000, 1_500, 2_000, 2_500, 3_000, 4_000, 5_000, 7_500, 10_000,
-                    15_000, 20_000, 30_000)
+POSITIVE_LAGS_MS = (
+    100,
+    200,
+    300,
+    400,
+    500,
+    750,
+    1_000,
+    1_500,
+    2_000,
+    2_500,
+    3_000,
+    4_000,
+    5_000,
+    7_500,
+    10_000,
+    15_000,
+    20_000,
+    30_000,
+)
 DEFAULT_LAGS_MS = (*(-lag for lag in reversed(POSITIVE_LAGS_MS)), 0, *POSITIVE_LAGS_MS)
 """Lag grid, ms: fine below a second (leads on liquid venues are often sub-second), coarser up to 30 s."""
 OK, INSUFFICIENT, NOT_SIGNIFICANT, NO_LEAD = "ok", "insufficient_samples", "not_significant", "no_lead"
@@ -128,8 +146,9 @@ class LeadLagResult:
 
 
 @njit(cache=True)
-def _hy_by_block(s: np.ndarray, x: np.ndarray, u: np.ndarray, y: np.ndarray, lags: np.ndarray,
-                 block: np.ndarray, n_blocks: int) -> np.ndarray:  # pragma: no cover - compiled
+def _hy_by_block(
+    s: np.ndarray, x: np.ndarray, u: np.ndarray, y: np.ndarray, lags: np.ndarray, block: np.ndarray, n_blocks: int
+) -> np.ndarray:  # pragma: no cover - compiled
     """``U(theta)`` per lag, split by the block of each leader interval: (n_blocks x n_lags).
 
     Leader interval i is ``(s[i-1], s[i]]`` with return ``x[i] - x[i-1]``; shifted by theta it overlaps the follower
@@ -190,8 +209,9 @@ def _rotated(s: np.ndarray, x: np.ndarray, start: float, span: float, shift: flo
     return times, logs
 
 
-def hy_cross_correlation(leader: pl.DataFrame, follower: pl.DataFrame, lags_ms: tuple[int, ...],
-                         window: tuple[int, int]) -> np.ndarray:
+def hy_cross_correlation(
+    leader: pl.DataFrame, follower: pl.DataFrame, lags_ms: tuple[int, ...], window: tuple[int, int]
+) -> np.ndarray:
     """``hy_corr(theta)`` for every lag of ``lags_ms`` over ``window`` = [start, end) ms (see the module docstring);
     ``leader``/``follower``: ``time`` (ms) and ``mid`` rows."""
     s, x = _ticks(leader, *window)
@@ -216,8 +236,9 @@ Series = tuple[np.ndarray, np.ndarray]
 """Times (ms) and log mids of one coin."""
 
 
-def response_regression(leader: Series, follower: Series, lag_ms: float, window: tuple[int, int],
-                        horizon_ms: int) -> tuple[float, float, float, float, int]:
+def response_regression(
+    leader: Series, follower: Series, lag_ms: float, window: tuple[int, int], horizon_ms: int
+) -> tuple[float, float, float, float, int]:
     """OLS of the follower's return over (t, t+h] on the leader's over (t-lag, t+h-lag] on consecutive windows t =
     start + lag + k h: (beta, HAC SE, t statistic, R^2, windows). ``leader``/``follower``: every row's time (ms) and
     log mid (:func:`_series`); a window whose end points lack a mid (a capture gap) is left out. Newey-West lags
@@ -248,8 +269,12 @@ def _grid_resolution(lags: np.ndarray, k: int) -> float:
     return 0.5 * (left + right)
 
 
-def fit_lead_lag(leader: pl.DataFrame, follower: pl.DataFrame, window: tuple[int, int] | None = None,
-                 config: LeadLagConfig = LeadLagConfig()) -> LeadLagResult:
+def fit_lead_lag(
+    leader: pl.DataFrame,
+    follower: pl.DataFrame,
+    window: tuple[int, int] | None = None,
+    config: LeadLagConfig = LeadLagConfig(),
+) -> LeadLagResult:
     """Lead time, response coefficient, SEs and shifted-null p-value of ``leader`` over ``follower`` (module
     docstring). ``leader``/``follower``: ``time`` (UTC epoch ms) and ``mid`` (quote currency) rows; ``window`` =
     [start, end) ms (default: everything), trimmed to the span both cover. Never raises on thin data: the result says
@@ -272,8 +297,11 @@ def fit_lead_lag(leader: pl.DataFrame, follower: pl.DataFrame, window: tuple[int
     span = float(end - start)
     shortest = 2 * config.min_shift_ms + 2 * float(np.abs(lags).max())
     if span < shortest or min(n_leader, n_follower) < config.min_returns:
-        error = (InsufficientSamples(f"{MODEL}_window_ms", int(span), int(shortest)) if span < shortest
-                 else InsufficientSamples(MODEL, min(n_leader, n_follower), config.min_returns))
+        error = (
+            InsufficientSamples(f"{MODEL}_window_ms", int(span), int(shortest))
+            if span < shortest
+            else InsufficientSamples(MODEL, min(n_leader, n_follower), config.min_returns)
+        )
         return _insufficient(error, lags, nothing, window)
 
     scale = math.sqrt(float(np.sum(np.diff(x) ** 2) * np.sum(np.diff(y) ** 2)))
@@ -290,19 +318,32 @@ def fit_lead_lag(leader: pl.DataFrame, follower: pl.DataFrame, window: tuple[int
     lag_se = max(float(boot_lags.std(ddof=1)), _grid_resolution(lags, k) / math.sqrt(12.0))
 
     lag = float(lags[k])
-    beta, beta_se, beta_t, r2, n_windows = response_regression(leader_rows, follower_rows, lag, window,
-                                                               config.response_window_ms)
+    beta, beta_se, beta_t, r2, n_windows = response_regression(
+        leader_rows, follower_rows, lag, window, config.response_window_ms
+    )
     if lag <= 0:
-        status, reason = NO_LEAD, (f"the strongest co-movement is at {lag:g} ms (the leader does not move first)"
-                                   f"{'' if p_value <= config.alpha else f'; and not significant, p = {p_value:.3g}'}")
+        status, reason = (
+            NO_LEAD,
+            (
+                f"the strongest co-movement is at {lag:g} ms (the leader does not move first)"
+                f"{'' if p_value <= config.alpha else f'; and not significant, p = {p_value:.3g}'}"
+            ),
+        )
     elif p_value > config.alpha:
-        status, reason = NOT_SIGNIFICANT, (f"max |HY corr| {abs(corr[k]):.3g} at {lag:g} ms is not significant "
-                                           f"against {null.size} circular shifts: p = {p_value:.3g} > {config.alpha:g}")
+        status, reason = (
+            NOT_SIGNIFICANT,
+            (
+                f"max |HY corr| {abs(corr[k]):.3g} at {lag:g} ms is not significant "
+                f"against {null.size} circular shifts: p = {p_value:.3g} > {config.alpha:g}"
+            ),
+        )
     elif not math.isfinite(beta):
         status, reason = INSUFFICIENT, f"too few response windows ({n_windows}) for beta"
     else:
-        status, reason = OK, (f"leader leads by {lag:g} +- {lag_se:.3g} ms, beta {beta:.3g} +- {beta_se:.3g}, "
-                              f"p = {p_value:.3g}")
+        status, reason = (
+            OK,
+            (f"leader leads by {lag:g} +- {lag_se:.3g} ms, beta {beta:.3g} +- {beta_se:.3g}, p = {p_value:.3g}"),
+        )
     fit = FitResult(
         model=MODEL,
         n=n_follower,
@@ -327,9 +368,18 @@ def fit_lead_lag(leader: pl.DataFrame, follower: pl.DataFrame, window: tuple[int
     return LeadLagResult(fit=fit, reason=reason, lags_ms=lags, hy_corr=corr, window=window)
 
 
-def _shifted_null_p(s: np.ndarray, x: np.ndarray, u: np.ndarray, y: np.ndarray, lags: np.ndarray,
-                    window: tuple[float, float], scale: float, corr: np.ndarray, config: LeadLagConfig,
-                    rng: np.random.Generator) -> tuple[float, np.ndarray]:
+def _shifted_null_p(
+    s: np.ndarray,
+    x: np.ndarray,
+    u: np.ndarray,
+    y: np.ndarray,
+    lags: np.ndarray,
+    window: tuple[float, float],
+    scale: float,
+    corr: np.ndarray,
+    config: LeadLagConfig,
+    rng: np.random.Generator,
+) -> tuple[float, np.ndarray]:
     """p-value of ``max_{theta > 0} |hy_corr|`` against circular shifts of the leader, with sequential stopping
     (module docstring), and the null statistics drawn."""
     leads = lags > 0
@@ -346,7 +396,9 @@ def _shifted_null_p(s: np.ndarray, x: np.ndarray, u: np.ndarray, y: np.ndarray, 
     return (1.0 + sum(value >= observed for value in null)) / (1.0 + config.n_shifts), np.asarray(null)
 
 
-def _insufficient(error: InsufficientSamples, lags: np.ndarray, corr: np.ndarray,
-                  window: tuple[int, int]) -> LeadLagResult:
-    return LeadLagResult(fit=FitResult.insufficient(error), reason=str(error), lags_ms=lags, hy_corr=corr,
-                         window=window)
+def _insufficient(
+    error: InsufficientSamples, lags: np.ndarray, corr: np.ndarray, window: tuple[int, int]
+) -> LeadLagResult:
+    return LeadLagResult(
+        fit=FitResult.insufficient(error), reason=str(error), lags_ms=lags, hy_corr=corr, window=window
+    )

@@ -50,12 +50,18 @@ def _row(leader: str, result: LeadLagResult) -> dict:
 
 
 def _missing_row(leader: str, window: tuple[int, int], reason: str) -> dict:
-    return {"leader": leader, "window_start_ms": window[0], "window_end_ms": window[1], "status": NO_LEADER_DATA,
-            "reason": reason}
+    return {
+        "leader": leader,
+        "window_start_ms": window[0],
+        "window_end_ms": window[1],
+        "status": NO_LEADER_DATA,
+        "reason": reason,
+    }
 
 
-def lead_lag_rows(coin: str, date: dt.date, follower: pl.DataFrame, leaders: dict[str, pl.DataFrame],
-                  config: LeadLagConfig) -> pl.DataFrame:
+def lead_lag_rows(
+    coin: str, date: dt.date, follower: pl.DataFrame, leaders: dict[str, pl.DataFrame], config: LeadLagConfig
+) -> pl.DataFrame:
     """The ``lead_lag_fit`` rows of (coin, date): one per leader, fitted over the UTC day (trimmed to the span both
     mids cover), or saying which mids were missing."""
     window = day_bounds_ms(date)

@@ -35,6 +35,7 @@ HORIZONS_MS: tuple[int, ...] = MARKOUT_HORIZONS_MS
 ADVERSE_HORIZON_MS = 5000
 """The horizon whose negative markout is reported as adverse selection."""
 
+
 def maker_side_of_trades(trades: pl.DataFrame, maker_fee_bps: float = MAKER_FEE_BPS) -> pl.DataFrame:
     """Market trades seen by their passive (maker) side: ``side = -aggressor side``, ready for :func:`markouts`.
 

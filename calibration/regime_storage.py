@@ -25,7 +25,9 @@ STAMPS = ("coin", "date", "window_start_ms", "window_end_ms", "code_version", "f
 """Columns the fit asset adds: partition, window and run stamps."""
 
 
-def hmm_rows(params: RegimeParams, role: str, *, log_likelihood: float = math.nan, bic: float = math.nan) -> pl.DataFrame:
+def hmm_rows(
+    params: RegimeParams, role: str, *, log_likelihood: float = math.nan, bic: float = math.nan
+) -> pl.DataFrame:
     """The rows of one HMM, in state order, without the :data:`STAMPS`."""
     k = params.n_states
     rows = {
@@ -53,7 +55,9 @@ def regime_hmm_rows(
     its log-likelihood and BIC (``goodness_of_fit``'s ``loglik`` and ``bic``) and the ``warm_start`` HMM of each
     number of states with its BIC (``bic_<K>``; its log-likelihood is not kept by the fit, so NaN)."""
     nan = math.nan
-    sets = [hmm_rows(fitted, FITTED, log_likelihood=goodness_of_fit.get("loglik", nan), bic=goodness_of_fit.get("bic", nan))]
+    sets = [
+        hmm_rows(fitted, FITTED, log_likelihood=goodness_of_fit.get("loglik", nan), bic=goodness_of_fit.get("bic", nan))
+    ]
     sets += [hmm_rows(p, WARM_START, bic=goodness_of_fit.get(f"bic_{k}", nan)) for k, p in sorted(candidates.items())]
     return pl.concat(sets)
 

@@ -241,6 +241,7 @@ def _judged_segments(segments: Segmented, coverage: Coverage, model: str) -> Seg
         return [(label, fit if not fit.ok else FitResult.insufficient(error)) for label, fit in segments]
     return [(label, judged(fit, report)) for label, fit in segments]
 
+
 RESTING_STATUSES = ("open", "triggered")
 """Order statuses that leave an order resting; any other status (filled, canceled, rejected, ...) ends it."""
 
@@ -288,8 +289,8 @@ def quote_episodes(
     Orders placed through the mid (negative depth) or without a mid are dropped. The depth at placement stands for
     the whole episode (the mid moves meanwhile).
     """
-    ends = order_updates.filter(~pl.col("status").is_in(RESTING_STATUSES)).group_by("oid").agg(
-        end_ms=pl.col("time").min()
+    ends = (
+        order_updates.filter(~pl.col("status").is_in(RESTING_STATUSES)).group_by("oid").agg(end_ms=pl.col("time").min())
     )
     orders = (
         order_updates.sort("time")

@@ -94,9 +94,20 @@ def _node(prefix: str) -> Dataset:
 DATASETS = {
     d.name: d
     for d in (
-        Dataset("l2book", ARCHIVE_BUCKET, "archive-l2book", "market_data/{day}/",
-                re.compile(r"^market_data/(?P<day>\d{8})/(?P<hour>\d{1,2})/l2Book/(?P<coin>[^/]+)\.lz4$")),
-        Dataset("asset-ctxs", ARCHIVE_BUCKET, "asset-ctxs", "asset_ctxs/{day}", re.compile(r"^asset_ctxs/(?P<day>\d{8})\.csv\.lz4$")),
+        Dataset(
+            "l2book",
+            ARCHIVE_BUCKET,
+            "archive-l2book",
+            "market_data/{day}/",
+            re.compile(r"^market_data/(?P<day>\d{8})/(?P<hour>\d{1,2})/l2Book/(?P<coin>[^/]+)\.lz4$"),
+        ),
+        Dataset(
+            "asset-ctxs",
+            ARCHIVE_BUCKET,
+            "asset-ctxs",
+            "asset_ctxs/{day}",
+            re.compile(r"^asset_ctxs/(?P<day>\d{8})\.csv\.lz4$"),
+        ),
         _node("node_trades"),
         _node("node_fills"),
         _node("node_fills_by_block"),
@@ -256,8 +267,10 @@ def _missing(dataset: Dataset, day: dt.date, listed: list[RemoteObject], selecti
 
 def _explain(exc: Exception, doing: str) -> str:
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return (f"{doing}: no AWS credentials found. The Hyperliquid buckets are requester-pays: set AWS_ACCESS_KEY_ID "
-                "and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) for the account that pays for the transfer")
+        return (
+            f"{doing}: no AWS credentials found. The Hyperliquid buckets are requester-pays: set AWS_ACCESS_KEY_ID "
+            "and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) for the account that pays for the transfer"
+        )
     return f"{doing}: {exc}"
 
 
@@ -334,15 +347,23 @@ def human_bytes(n: int) -> str:
 def describe(p: Plan, show_missing: int = 10) -> str:
     """The listing's totals (printed before anything is fetched) and the requested files the archive lacks."""
     buckets = sorted({o.remote.dataset.bucket for o in p.objects})
-    lines = [f"listed {len(p.objects)} objects, {human_bytes(p.listed_bytes)}"
-             + (f" in {', '.join('s3://' + b for b in buckets)} (requester pays: your AWS account is billed)" if buckets else "")]
+    lines = [
+        f"listed {len(p.objects)} objects, {human_bytes(p.listed_bytes)}"
+        + (
+            f" in {', '.join('s3://' + b for b in buckets)} (requester pays: your AWS account is billed)"
+            if buckets
+            else ""
+        )
+    ]
     by_dataset = Counter(o.remote.dataset.name for o in p.objects)
     for name, count in sorted(by_dataset.items()):
         size = sum(o.remote.size for o in p.objects if o.remote.dataset.name == name)
         lines.append(f"  {name}: {count} objects, {human_bytes(size)}")
     imported = [o for o in p.objects if o.imported]
-    lines.append(f"already imported: {len(imported)} objects; to import: {len(p.pending)} objects; "
-                 f"to download: {human_bytes(p.fetch_bytes)}")
+    lines.append(
+        f"already imported: {len(imported)} objects; to import: {len(p.pending)} objects; "
+        f"to download: {human_bytes(p.fetch_bytes)}"
+    )
     if p.missing:
         shown = ", ".join(str(m) for m in p.missing[:show_missing])
         more = f" and {len(p.missing) - show_missing} more" if len(p.missing) > show_missing else ""
@@ -403,10 +424,16 @@ def _get_range(client: S3Client, obj: RemoteObject, part: Path, start: int, on_b
 
 def _record(downloads: Path, obj: RemoteObject, report: ImportReport, raw_root: str | Path) -> None:
     entry = {
-        "bucket": obj.dataset.bucket, "key": obj.key, "size": obj.size, "etag": obj.etag, "raw_root": _raw_id(raw_root),
+        "bucket": obj.dataset.bucket,
+        "key": obj.key,
+        "size": obj.size,
+        "etag": obj.etag,
+        "raw_root": _raw_id(raw_root),
         "import_kind": obj.dataset.import_kind,
-        "imported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "items": report.items,
-        "attributed": report.attributed, "unattributed": report.unattributed,
+        "imported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "items": report.items,
+        "attributed": report.attributed,
+        "unattributed": report.unattributed,
         "written": sorted({os.path.relpath(Path(w).resolve(), _raw_id(raw_root)) for w in report.written}),
     }
     with open(downloads / MANIFEST, "a") as out:
@@ -428,7 +455,9 @@ def run(
     downloads = Path(downloads)
     downloads.mkdir(parents=True, exist_ok=True)
     report = DownloadReport()
-    with tqdm(total=p.fetch_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc="download", disable=not progress) as bar:
+    with tqdm(
+        total=p.fetch_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc="download", disable=not progress
+    ) as bar:
         for planned in p.pending:
             obj = planned.remote
             final = local_path(downloads, obj)
@@ -442,7 +471,9 @@ def run(
                 report.failed.append((obj, str(exc)))
                 continue
             except (pl.exceptions.PolarsError, ValueError, OSError) as exc:
-                report.failed.append((obj, f"import of {final} failed ({type(exc).__name__}: {exc}); the download is kept"))
+                report.failed.append(
+                    (obj, f"import of {final} failed ({type(exc).__name__}: {exc}); the download is kept")
+                )
                 continue
             _record(downloads, obj, imported, raw_root)
             report.imported.append((obj, imported))

@@ -85,7 +85,12 @@ class CleanPartition:
         """A hash per clean table and the quarantine over their rows sorted on every column: equal hashes mean equal
         tables whatever the row order (how two ways of cleaning the same raw zone are compared)."""
         frames = {**self.tables, "quarantine": self.quarantine}
-        return {name: hashlib.sha256(df.sort(df.columns, nulls_last=True).hash_rows(seed=0).to_numpy().tobytes()).hexdigest()[:16] for name, df in frames.items()}
+        return {
+            name: hashlib.sha256(
+                df.sort(df.columns, nulls_last=True).hash_rows(seed=0).to_numpy().tobytes()
+            ).hexdigest()[:16]
+            for name, df in frames.items()
+        }
 
 
 def _partition_files(raw_root: str | Path, coin: str, date: dt.date) -> list[tuple[raw_zone.RawFile, str]]:
@@ -109,14 +114,24 @@ def _read(raw_file: raw_zone.RawFile, index: int) -> tuple[pl.DataFrame, Records
         except OSError as exc:
             problem = f"unreadable raw file: {exc.strerror or exc}"
     lines = lines_frame(decoded.data.decode("utf-8", errors="replace"), index, raw_file.source)
-    damaged = [{"_file": index, "_line": lines.height + 1, "_item": 0, "_raw": "", "reason": problem}] if problem else []
+    damaged = (
+        [{"_file": index, "_line": lines.height + 1, "_item": 0, "_raw": "", "reason": problem}] if problem else []
+    )
     return lines, Records(quarantine=quarantined(pl.DataFrame(damaged, schema=_DAMAGE), pl.col("reason")))
 
 
 def _inventory(raw_file: raw_zone.RawFile, coin: str, date: dt.date, lines: int) -> dict[str, object]:
     """The ``raw_captures`` row of one own file."""
     stat = raw_zone.file_stat(raw_file.path)
-    return {"coin": coin, "date": date, "source": raw_file.source, "file": str(raw_file.path), "bytes": stat.st_size, "lines": lines, "modified_ns": stat.st_mtime_ns}
+    return {
+        "coin": coin,
+        "date": date,
+        "source": raw_file.source,
+        "file": str(raw_file.path),
+        "bytes": stat.st_size,
+        "lines": lines,
+        "modified_ns": stat.st_mtime_ns,
+    }
 
 
 def _fate(start_ms: int) -> pl.Expr:
@@ -156,7 +171,9 @@ def _split(df: pl.DataFrame, flagged: pl.Expr | pl.Series) -> tuple[pl.DataFrame
     return df.filter(~mask), df.filter(mask)
 
 
-def _attribute(df: pl.DataFrame, file: list[pl.Expr], start_ms: int, tally: _Tally) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _attribute(
+    df: pl.DataFrame, file: list[pl.Expr], start_ms: int, tally: _Tally
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Keep the records of this day (own or spilled in); returns them and the own records outside the day."""
     judged = df.with_columns(*file).with_columns(_fate(start_ms).alias("_fate"))
     fates = dict(judged.group_by("_fate").len().iter_rows())
@@ -169,7 +186,11 @@ def _attribute(df: pl.DataFrame, file: list[pl.Expr], start_ms: int, tally: _Tal
 
 def _file_columns(raw_file: raw_zone.RawFile, role: str) -> list[pl.Expr]:
     """The file's role (own / prev / next), hour and coin as columns of its records."""
-    return [pl.lit(role, pl.String).alias("_role"), pl.lit(raw_file.hour, pl.Int64).alias("_hour"), pl.lit(raw_file.coin, pl.String).alias("_file_coin")]
+    return [
+        pl.lit(role, pl.String).alias("_role"),
+        pl.lit(raw_file.hour, pl.Int64).alias("_hour"),
+        pl.lit(raw_file.coin, pl.String).alias("_file_coin"),
+    ]
 
 
 def _attribute_all(parsed: Records, file: list[pl.Expr], start_ms: int, tally: _Tally) -> Records:
@@ -190,7 +211,10 @@ def _validate(records: Records) -> Records:
     """Quarantine every candidate row that breaks its table's rules (wrong coin first)."""
     tables, rejected = {}, [records.quarantine]
     for name, df in records.tables.items():
-        valid, broken = _split(df.with_columns(record_problem(name, pl.col("_file_coin")).alias("_problem")), pl.col("_problem").is_not_null())
+        valid, broken = _split(
+            df.with_columns(record_problem(name, pl.col("_file_coin")).alias("_problem")),
+            pl.col("_problem").is_not_null(),
+        )
         tables[name] = valid.drop("_problem", "_file_coin")
         rejected.append(quarantined(broken, pl.col("_problem")))
     return Records(tables, pl.concat(rejected, how="vertical"), records.duplicates)
@@ -199,18 +223,25 @@ def _validate(records: Records) -> Records:
 def _without_raw(records: Records) -> Records:
     """Null the raw text of valid candidates: only quarantine rows keep it, and of valid rows only node fills
     can still be quarantined (system fills), so the day's rows stay a fraction of its raw lines."""
-    tables = {name: df if name == "node_fills" else df.with_columns(pl.lit(None, pl.String).alias("_raw")) for name, df in records.tables.items()}
+    tables = {
+        name: df if name == "node_fills" else df.with_columns(pl.lit(None, pl.String).alias("_raw"))
+        for name, df in records.tables.items()
+    }
     return Records(tables, records.quarantine, records.duplicates)
 
 
-def _clean_file(raw_file: raw_zone.RawFile, index: int, role: str, start_ms: int, tally: _Tally, scan: bool) -> tuple[Records, int]:
+def _clean_file(
+    raw_file: raw_zone.RawFile, index: int, role: str, start_ms: int, tally: _Tally, scan: bool
+) -> tuple[Records, int]:
     """One file's records parsed, attributed to the day and validated; also returns its line count."""
     lines, damage = _read(raw_file, index)
     parsed = Records.concat([parse_lines(lines, scan=scan), damage])
     valid = _without_raw(_validate(_attribute_all(parsed, _file_columns(raw_file, role), start_ms, tally)))
     # one chunk per column per file: the day's concatenation then has aligned chunks, which row-wise expressions
     # read as they are instead of copying the whole table into one chunk
-    return Records({name: df.rechunk() for name, df in valid.tables.items()}, valid.quarantine, valid.duplicates), lines.height
+    return Records(
+        {name: df.rechunk() for name, df in valid.tables.items()}, valid.quarantine, valid.duplicates
+    ), lines.height
 
 
 def _first_of_each(df: pl.DataFrame, key: list[str], content: list[str]) -> pl.Series:
@@ -241,13 +272,19 @@ def _within_bounds(records: Records) -> Records:
         df = records.table(name)
         while (bounds := contract.day_bounds(name, df)) is not None:
             # judged in a narrow frame of its own: adding columns to the day's wide table would copy all of it
-            problem = (df.select(**contract.extremes(name, df.columns))
-                       .select(contract.bound_problem(bounds).alias("_problem")).to_series())
+            problem = (
+                df.select(**contract.extremes(name, df.columns))
+                .select(contract.bound_problem(bounds).alias("_problem"))
+                .to_series()
+            )
             if problem.null_count() == problem.len():
                 break
             df, outside = _split(df, problem.is_not_null())
-            rejected.append(quarantined(outside.with_columns(problem.filter(problem.is_not_null()), _row_text(name)),
-                                        pl.col("_problem")))
+            rejected.append(
+                quarantined(
+                    outside.with_columns(problem.filter(problem.is_not_null()), _row_text(name)), pl.col("_problem")
+                )
+            )
         tables[name] = df
     return Records(tables, pl.concat(rejected, how="vertical"), records.duplicates)
 
@@ -273,7 +310,9 @@ def _dedupe(records: Records) -> Records:
         consistent, conflicts = _split(df, conflict)
         conflicting.append(quarantined(conflicts.with_columns(_row_text(name)), reason))
         key = list(_DEDUPE_KEYS[name])
-        content = [c for c in table(name).schema if c not in ("date", "recv_time_ns")] if name in _CONTENT_DEDUPED else key
+        content = (
+            [c for c in table(name).schema if c not in ("date", "recv_time_ns")] if name in _CONTENT_DEDUPED else key
+        )
         tables[name], repeated = _split(consistent, ~_first_of_each(consistent, key, content))
         duplicates.append(repeated.select(DUPLICATES.keys()))
     return Records(tables, pl.concat(conflicting, how="vertical"), pl.concat(duplicates, how="vertical"))
@@ -305,7 +344,10 @@ def clean_partition(raw_root: str | Path, coin: str, date: dt.date, scan: bool =
         spilled_out=tally.spilled_out,
     )
     # each table leaves ``clean`` as it is conformed, so the day's book is held at most twice, not three times
-    tables = {name: _conform(name, clean.tables.pop(name) if name in clean.tables else clean.table(name), coin, date) for name in CLEAN_TABLES}
+    tables = {
+        name: _conform(name, clean.tables.pop(name) if name in clean.tables else clean.table(name), coin, date)
+        for name in CLEAN_TABLES
+    }
     return CleanPartition(
         tables=tables,
         quarantine=_quarantine(clean.quarantine, files, coin, date),
@@ -325,9 +367,12 @@ def _with_quoter_predictions(records: Records) -> Records:
     predictions = logged.select("oid", "tid", *(pl.col(c).alias(f"_logged_{c}") for c in PREDICTION_COLUMNS)).unique(
         ["oid", "tid"], keep="first"
     )
-    fills = records.table("fills").join(predictions, on=["oid", "tid"], how="left").with_columns(
-        pl.coalesce(pl.col(c), pl.col(f"_logged_{c}")).alias(c) for c in PREDICTION_COLUMNS
-    ).drop(f"_logged_{c}" for c in PREDICTION_COLUMNS)
+    fills = (
+        records.table("fills")
+        .join(predictions, on=["oid", "tid"], how="left")
+        .with_columns(pl.coalesce(pl.col(c), pl.col(f"_logged_{c}")).alias(c) for c in PREDICTION_COLUMNS)
+        .drop(f"_logged_{c}" for c in PREDICTION_COLUMNS)
+    )
     return Records({**records.tables, "fills": fills}, records.quarantine, records.duplicates)
 
 
@@ -341,16 +386,29 @@ def _conform(name: str, df: pl.DataFrame, coin: str, date: dt.date) -> pl.DataFr
     for column in df.columns:
         ordered.append(df.get_column(column).rechunk().gather(order))
         df = df.drop(column)
-    return table(name).conform(pl.DataFrame(ordered).with_columns(pl.lit(coin).alias("coin"), pl.lit(date).alias("date")))
+    return table(name).conform(
+        pl.DataFrame(ordered).with_columns(pl.lit(coin).alias("coin"), pl.lit(date).alias("date"))
+    )
 
 
-def _quarantine(rows: pl.DataFrame, files: list[tuple[raw_zone.RawFile, str]], coin: str, date: dt.date) -> pl.DataFrame:
+def _quarantine(
+    rows: pl.DataFrame, files: list[tuple[raw_zone.RawFile, str]], coin: str, date: dt.date
+) -> pl.DataFrame:
     """Quarantined records in the catalogue's shape, named by source, file path, line and item."""
     paths = pl.DataFrame(
-        {"_file": list(range(len(files))), "source": [f.source for f, _ in files], "file": [str(f.path) for f, _ in files]},
+        {
+            "_file": list(range(len(files))),
+            "source": [f.source for f, _ in files],
+            "file": [str(f.path) for f, _ in files],
+        },
         schema={"_file": pl.Int32, "source": pl.String, "file": pl.String},
     )
     named = rows.sort(PROVENANCE_COLUMNS).join(paths, on="_file", how="left")
     return QUARANTINE.conform(
-        named.with_columns(pl.lit(coin).alias("coin"), pl.lit(date).alias("date"), pl.col("_line").alias("line"), pl.col("_item").alias("item"))
+        named.with_columns(
+            pl.lit(coin).alias("coin"),
+            pl.lit(date).alias("date"),
+            pl.col("_line").alias("line"),
+            pl.col("_item").alias("item"),
+        )
     )

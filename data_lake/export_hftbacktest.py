@@ -112,7 +112,9 @@ def _book_events(exch, local, bid_px, bid_sz, ask_px, ask_sz, diff, out):
     n = 0
     for row in range(exch.shape[0]):
         nb, na = _depth_count(bid_px[row]), _depth_count(ask_px[row])
-        bids, asks, bid_gone, ask_gone = diff.snapshot(bid_px[row, :nb], bid_sz[row, :nb], ask_px[row, :na], ask_sz[row, :na])
+        bids, asks, bid_gone, ask_gone = diff.snapshot(
+            bid_px[row, :nb], bid_sz[row, :nb], ask_px[row, :na], ask_sz[row, :na]
+        )
         t, lt = exch[row], local[row]
         if row == 0:
             for levels, count, side in ((bids, nb, BUY_EVENT), (asks, na, SELL_EVENT)):
@@ -156,15 +158,24 @@ def hftbacktest_events(
     written = 0
     if snapshots.height:
         written = _book_events(
-            snapshots["time"].to_numpy().astype(np.int64) * NS_PER_MS, _local_ns(snapshots, feed_latency_ms),
-            _levels(snapshots, "bid_px"), _levels(snapshots, "bid_sz"), _levels(snapshots, "ask_px"), _levels(snapshots, "ask_sz"),
-            DiffOrderBookSnapshot(depth_levels, tick_size, lot_size), book_out,
+            snapshots["time"].to_numpy().astype(np.int64) * NS_PER_MS,
+            _local_ns(snapshots, feed_latency_ms),
+            _levels(snapshots, "bid_px"),
+            _levels(snapshots, "bid_sz"),
+            _levels(snapshots, "ask_px"),
+            _levels(snapshots, "ask_sz"),
+            DiffOrderBookSnapshot(depth_levels, tick_size, lot_size),
+            book_out,
         )
-    events = np.concatenate([_trade_events(trades.sort("time", maintain_order=True), feed_latency_ms), book_out[:written]])
+    events = np.concatenate(
+        [_trade_events(trades.sort("time", maintain_order=True), feed_latency_ms), book_out[:written]]
+    )
     if events.shape[0] == 0:
         return events
     events = correct_local_timestamp(events, 0)
-    ordered = correct_event_order(events, np.argsort(events["exch_ts"], kind="mergesort"), np.argsort(events["local_ts"], kind="mergesort"))
+    ordered = correct_event_order(
+        events, np.argsort(events["exch_ts"], kind="mergesort"), np.argsort(events["local_ts"], kind="mergesort")
+    )
     validate_event_order(ordered)
     return ordered
 
@@ -172,5 +183,10 @@ def hftbacktest_events(
 def event_counts(events: np.ndarray) -> dict[str, int]:
     """Events by kind (depth clear, depth snapshot, depth, trade), for a summary of an export."""
     kind = events["ev"] & 0xFF
-    names = {"depth_clear": DEPTH_CLEAR_EVENT, "depth_snapshot": DEPTH_SNAPSHOT_EVENT, "depth": DEPTH_EVENT, "trade": TRADE_EVENT}
+    names = {
+        "depth_clear": DEPTH_CLEAR_EVENT,
+        "depth_snapshot": DEPTH_SNAPSHOT_EVENT,
+        "depth": DEPTH_EVENT,
+        "trade": TRADE_EVENT,
+    }
     return {name: int(np.sum(kind == code)) for name, code in names.items()}

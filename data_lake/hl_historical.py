@@ -46,7 +46,9 @@ def historical_trade_items(path: str | Path) -> pl.DataFrame:
     rows = source.rows
     time_ns, time_why = epoch_ns(rows["time"], "iso")
     side = text_value(pl.col("side")).str.to_lowercase().replace_strict(_SIDES, default=None, return_dtype=pl.Int8)
-    crossed = text_value(pl.col("crossed")).str.to_lowercase().replace_strict(_CROSSED, default=None, return_dtype=pl.Boolean)
+    crossed = (
+        text_value(pl.col("crossed")).str.to_lowercase().replace_strict(_CROSSED, default=None, return_dtype=pl.Boolean)
+    )
     work = rows.with_columns(
         text_value(pl.col("coin")).alias("coin"),
         text_value(pl.col("user")).alias("user"),
@@ -69,13 +71,28 @@ def historical_trade_items(path: str | Path) -> pl.DataFrame:
         .when(pl.col("crossed").is_null())
         .then(pl.lit("crossed is not true or false"))
     )
-    work = work.with_columns(reason.alias("reason"), decimal(pl.col("px")).alias("_px"), decimal(pl.col("sz")).alias("_sz"))
+    work = work.with_columns(
+        reason.alias("reason"), decimal(pl.col("px")).alias("_px"), decimal(pl.col("sz")).alias("_sz")
+    )
     rank = pl.int_range(pl.len(), dtype=pl.Int64).over("coin", "time", "_px", "_sz", "aggressor", "crossed")
     keys = work.select("time", "_px", "_sz", pl.col("aggressor").cast(pl.Int64), rank.alias("rank"))
     work = work.with_columns(derived_tid(keys).alias("tid"))
-    fill = pl.struct("coin", "px", "sz", pl.when(pl.col("side") == 1).then(pl.lit("B")).otherwise(pl.lit("A")).alias("side"), "time", "crossed", "tid")
+    fill = pl.struct(
+        "coin",
+        "px",
+        "sz",
+        pl.when(pl.col("side") == 1).then(pl.lit("B")).otherwise(pl.lit("A")).alias("side"),
+        "time",
+        "crossed",
+        "tid",
+    )
     frame = pl.concat_str(
-        pl.lit('{"channel":"node_fills","data":['), json_value(pl.col("user")), pl.lit(","), fill.struct.json_encode(),
-        pl.lit('],"csv":'), json_value(pl.col("_original")), pl.lit("}"),
+        pl.lit('{"channel":"node_fills","data":['),
+        json_value(pl.col("user")),
+        pl.lit(","),
+        fill.struct.json_encode(),
+        pl.lit('],"csv":'),
+        json_value(pl.col("_original")),
+        pl.lit("}"),
     )
     return row_items(source, work, frame)

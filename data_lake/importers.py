@@ -63,10 +63,22 @@ from data_lake.tabular_import import book_items, read_input, trade_items
 from data_lake.universe import snapshot_line, snapshot_path
 from data_lake.atomic_files import write_atomically
 
-SNAPSHOT_KINDS = {"meta": "meta", "all-perp-metas": "allPerpMetas", "perp-dexs": "perpDexs", "meta-and-asset-ctxs": "metaAndAssetCtxs"}
+SNAPSHOT_KINDS = {
+    "meta": "meta",
+    "all-perp-metas": "allPerpMetas",
+    "perp-dexs": "perpDexs",
+    "meta-and-asset-ctxs": "metaAndAssetCtxs",
+}
 KINDS = (
-    "archive-l2book", "node-trades", "node-fills", "node-fills-by-block", "user-fills", "asset-ctxs", *SNAPSHOT_KINDS,
-    "hl-historical-trades", *TABLE_KINDS,
+    "archive-l2book",
+    "node-trades",
+    "node-fills",
+    "node-fills-by-block",
+    "user-fills",
+    "asset-ctxs",
+    *SNAPSHOT_KINDS,
+    "hl-historical-trades",
+    *TABLE_KINDS,
 )
 _ARCHIVE_PATH = re.compile(r"(\d{8})/(\d{1,2})/l2Book/(.+)\.lz4$")
 _NODE_PATH = re.compile(r"(\d{8})/(\d{1,2})(?:\.lz4)?$")
@@ -74,7 +86,12 @@ _EVENT = r'\[\s*"(?:[^"\\]|\\.)*"\s*,\s*\{.*?\}\s*\]'
 _COIN_TIME = pl.Struct({"coin": pl.String(), "time": pl.String()})
 _NODE_FILL_KEY = pl.Struct({"user": pl.String(), "fill": pl.Struct({"coin": pl.String(), "time": pl.Int64()})})
 _BLOCK_KEY = pl.Struct(
-    {"local_time": pl.String(), "block_time": pl.String(), "block_number": pl.Int64(), "events": pl.List(_NODE_FILL_KEY)}
+    {
+        "local_time": pl.String(),
+        "block_time": pl.String(),
+        "block_number": pl.Int64(),
+        "events": pl.List(_NODE_FILL_KEY),
+    }
 )
 _ENVELOPE_KEY = pl.Struct({"time": pl.String(), "raw": pl.Struct({"data": pl.Struct({"coin": pl.String()})})})
 _ITEMS = {"_line": pl.Int64, "coin": pl.String, "recv_ns": pl.Int64, "line": pl.String, "reason": pl.String}
@@ -108,7 +125,9 @@ def import_file(path: str | Path, kind: str, raw_root: str | Path, mapping: Tabl
     """
     path = Path(path)
     if kind == "hl-historical-trades":
-        return _write(ImportReport(kind, path, "hl_historical"), historical_trade_items(path).cast(_ITEMS), raw_root, path)
+        return _write(
+            ImportReport(kind, path, "hl_historical"), historical_trade_items(path).cast(_ITEMS), raw_root, path
+        )
     if kind in TABLE_KINDS:
         return _import_table(path, kind, raw_root, mapping)
     if kind == "archive-l2book":
@@ -119,7 +138,11 @@ def import_file(path: str | Path, kind: str, raw_root: str | Path, mapping: Tabl
         return import_info_snapshot(path, kind, raw_root)
     if kind == "user-fills":
         return _write(ImportReport(kind, path, "api"), _user_fill_items(path), raw_root, path)
-    channel = {"node-trades": "node_trades", "node-fills": "node_fills", "node-fills-by-block": "node_fills_by_block"}.get(kind)
+    channel = {
+        "node-trades": "node_trades",
+        "node-fills": "node_fills",
+        "node-fills-by-block": "node_fills_by_block",
+    }.get(kind)
     if channel is None:
         raise ValueError(f"unknown import kind {kind!r}; expected one of {KINDS}")
     text, damage = _read_text(path)
@@ -132,7 +155,11 @@ def _read_text(path: Path) -> tuple[str, pl.DataFrame]:
     """The input's text and, if its lz4 is damaged, the lost tail as one unattributed item (else no item)."""
     decoded = raw_zone.decode_file(path)
     text = decoded.data.decode("utf-8", errors="replace")
-    lost = [{"_line": text.count("\n") + 2, "coin": None, "recv_ns": None, "line": "", "reason": decoded.problem}] if decoded.problem else []
+    lost = (
+        [{"_line": text.count("\n") + 2, "coin": None, "recv_ns": None, "line": "", "reason": decoded.problem}]
+        if decoded.problem
+        else []
+    )
     return text, pl.DataFrame(lost, schema=_ITEMS)
 
 
@@ -149,7 +176,11 @@ def _import_table(path: Path, kind: str, raw_root: str | Path, mapping: TableMap
 def _wrap(channel: str, recv_iso: pl.Expr, data: pl.Expr) -> pl.Expr:
     """The raw-zone envelope line around an item's original text."""
     return pl.concat_str(
-        pl.lit('{"time":"'), recv_iso, pl.lit(f'","ver_num":1,"raw":{{"channel":"{channel}","data":'), data, pl.lit("}}")
+        pl.lit('{"time":"'),
+        recv_iso,
+        pl.lit(f'","ver_num":1,"raw":{{"channel":"{channel}","data":'),
+        data,
+        pl.lit("}}"),
     )
 
 
@@ -164,7 +195,9 @@ def _node_items(lines: pl.DataFrame, channel: str) -> pl.DataFrame:
         values, reasons = decode(lines["text"], _COIN_TIME, "node_trades line")
         coin, recv_iso = pl.col("_v").struct.field("coin"), pl.col("_v").struct.field("time")
     else:
-        values, reasons = decode(lines.select(pairs_to_objects(pl.col("text"))).to_series(), _NODE_FILL_KEY, "node_fills line")
+        values, reasons = decode(
+            lines.select(pairs_to_objects(pl.col("text"))).to_series(), _NODE_FILL_KEY, "node_fills line"
+        )
         coin = pl.col("_v").struct.field("fill").struct.field("coin")
         recv_iso = _iso_from_ms(pl.col("_v").struct.field("fill").struct.field("time"))
     items = lines.with_columns(_v=values, _why=reasons).select(
@@ -195,7 +228,9 @@ def _finished(items: pl.DataFrame) -> pl.DataFrame:
 
 def _block_items(lines: pl.DataFrame) -> pl.DataFrame:
     """node_fills_by_block lines: one item per (block, coin) holding that coin's events, text untouched."""
-    values, reasons = decode(lines.select(pairs_to_objects(pl.col("text"))).to_series(), _BLOCK_KEY, "node_fills_by_block line")
+    values, reasons = decode(
+        lines.select(pairs_to_objects(pl.col("text"))).to_series(), _BLOCK_KEY, "node_fills_by_block line"
+    )
     block = pl.col("_v").struct
     decoded = lines.with_columns(_v=values, _why=reasons).with_columns(
         pl.col("text").str.extract_all(_EVENT).alias("_events"),
@@ -214,19 +249,37 @@ def _block_items(lines: pl.DataFrame) -> pl.DataFrame:
     )
     judged = decoded.with_columns(reason.alias("reason"))
     failed = judged.filter(pl.col("reason").is_not_null()).select(
-        "_line", pl.lit(None, pl.String).alias("coin"), pl.lit(None, pl.Int64).alias("recv_ns"), pl.col("text").alias("line"), "reason"
+        "_line",
+        pl.lit(None, pl.String).alias("coin"),
+        pl.lit(None, pl.Int64).alias("recv_ns"),
+        pl.col("text").alias("line"),
+        "reason",
     )
-    events = judged.filter(pl.col("reason").is_null()).select(
-        "_line", block.field("local_time").alias("local_time"), block.field("block_time").alias("block_time"),
-        block.field("block_number").alias("block_number"), "_events", "_coins",
-    ).explode("_events", "_coins")
+    events = (
+        judged.filter(pl.col("reason").is_null())
+        .select(
+            "_line",
+            block.field("local_time").alias("local_time"),
+            block.field("block_time").alias("block_time"),
+            block.field("block_number").alias("block_number"),
+            "_events",
+            "_coins",
+        )
+        .explode("_events", "_coins")
+    )
     per_coin = events.group_by("_line", "_coins", maintain_order=True).agg(
         pl.col("local_time", "block_time", "block_number").first(), pl.col("_events").str.join(",")
     )
     header = pl.concat_str(
-        pl.lit('{"local_time":'), _json_string(pl.col("local_time")), pl.lit(',"block_time":'), _json_string(pl.col("block_time")),
-        pl.lit(',"block_number":'), pl.col("block_number").cast(pl.String).fill_null("null"), pl.lit(',"events":['),
-        pl.col("_events"), pl.lit("]}"),
+        pl.lit('{"local_time":'),
+        _json_string(pl.col("local_time")),
+        pl.lit(',"block_time":'),
+        _json_string(pl.col("block_time")),
+        pl.lit(',"block_number":'),
+        pl.col("block_number").cast(pl.String).fill_null("null"),
+        pl.lit(',"events":['),
+        pl.col("_events"),
+        pl.lit("]}"),
     )
     items = per_coin.select(
         "_line",
@@ -272,7 +325,9 @@ def _user_fill_items(path: Path) -> pl.DataFrame:
 
 
 def _whole_document(text: str, reason: str) -> pl.DataFrame:
-    return pl.DataFrame({"_line": [1], "coin": [None], "recv_ns": [None], "line": [text], "reason": [reason]}, schema=_ITEMS)
+    return pl.DataFrame(
+        {"_line": [1], "coin": [None], "recv_ns": [None], "line": [text], "reason": [reason]}, schema=_ITEMS
+    )
 
 
 def _archive_key(path: Path, lines: list[str]) -> tuple[dt.date, int, str] | None:
@@ -282,12 +337,15 @@ def _archive_key(path: Path, lines: list[str]) -> tuple[dt.date, int, str] | Non
         return (*_day_hour(path, where[1], where[2]), where[3])
     if not lines:
         return None
-    first = pl.DataFrame({"text": lines[:1]}).select(
-        pl.col("text").str.json_decode(dtype=_ENVELOPE_KEY).alias("_v")
-    ).select(
-        iso_to_ns(pl.col("_v").struct.field("time")).alias("recv_ns"),
-        pl.col("_v").struct.field("raw").struct.field("data").struct.field("coin").alias("coin"),
-    ).row(0)
+    first = (
+        pl.DataFrame({"text": lines[:1]})
+        .select(pl.col("text").str.json_decode(dtype=_ENVELOPE_KEY).alias("_v"))
+        .select(
+            iso_to_ns(pl.col("_v").struct.field("time")).alias("recv_ns"),
+            pl.col("_v").struct.field("raw").struct.field("data").struct.field("coin").alias("coin"),
+        )
+        .row(0)
+    )
     if None in first:
         return None
     when = dt.datetime.fromtimestamp(first[0] / 1e9, tz=dt.UTC)
@@ -306,15 +364,21 @@ def _import_archive(path: Path, raw_root: str | Path) -> ImportReport:
     except pl.exceptions.PolarsError:
         key = None
     if key is None:
-        items = pl.DataFrame({"_line": range(1, len(lines) + 1), "line": lines}, schema={"_line": pl.Int64, "line": pl.String})
+        items = pl.DataFrame(
+            {"_line": range(1, len(lines) + 1), "line": lines}, schema={"_line": pl.Int64, "line": pl.String}
+        )
         unknown = items.with_columns(
-            pl.lit(None, pl.String).alias("coin"), pl.lit(None, pl.Int64).alias("recv_ns"), pl.lit("no date, hour or coin in path or first line").alias("reason")
+            pl.lit(None, pl.String).alias("coin"),
+            pl.lit(None, pl.Int64).alias("recv_ns"),
+            pl.lit("no date, hour or coin in path or first line").alias("reason"),
         )
         return _write(report, unknown.select(_ITEMS.keys()), raw_root, path)
     date, hour, coin = key
     problem = raw_zone.coin_name_problem(coin)
     if problem:
-        refused = pl.DataFrame({"_line": [1], "coin": [None], "recv_ns": [None], "line": [path.name], "reason": [problem]}, schema=_ITEMS)
+        refused = pl.DataFrame(
+            {"_line": [1], "coin": [None], "recv_ns": [None], "line": [path.name], "reason": [problem]}, schema=_ITEMS
+        )
         return _write(report, refused, raw_root, path)
     target = raw_zone.raw_path(raw_root, "archive", date, hour, coin)
     with raw_zone.locked(target):
@@ -326,7 +390,9 @@ def _import_archive(path: Path, raw_root: str | Path) -> ImportReport:
 
 def _write(report: ImportReport, items: pl.DataFrame, raw_root: str | Path, source_path: Path) -> ImportReport:
     """Write attributed items to their coin files and the rest to ``_unattributed.jsonl``; fill the report."""
-    refused = {coin: problem for coin in items["coin"].drop_nulls().unique() if (problem := raw_zone.coin_name_problem(coin))}
+    refused = {
+        coin: problem for coin in items["coin"].drop_nulls().unique() if (problem := raw_zone.coin_name_problem(coin))
+    }
     items = items.with_columns(
         pl.col("reason").fill_null(pl.col("coin").replace_strict(refused, default=None, return_dtype=pl.String)),
         pl.from_epoch("recv_ns", time_unit="ns").dt.date().alias("_date"),
@@ -340,9 +406,20 @@ def _write(report: ImportReport, items: pl.DataFrame, raw_root: str | Path, sour
     bad = items.filter(pl.col("reason").is_not_null())
     if bad.height:
         records = bad.select(
-            pl.struct(pl.col("reason"), pl.lit(str(source_path)).alias("input"), pl.col("_line").alias("line"), pl.col("line").alias("text")).struct.json_encode()
+            pl.struct(
+                pl.col("reason"),
+                pl.lit(str(source_path)).alias("input"),
+                pl.col("_line").alias("line"),
+                pl.col("line").alias("text"),
+            ).struct.json_encode()
         ).to_series()
-        target = Path(raw_root) / report.source / fallback_date.strftime("%Y%m%d") / str(fallback_hour) / "_unattributed.jsonl"
+        target = (
+            Path(raw_root)
+            / report.source
+            / fallback_date.strftime("%Y%m%d")
+            / str(fallback_hour)
+            / "_unattributed.jsonl"
+        )
         report.written.append(_merge(target, records))
     report.items += items.height
     report.attributed += good.height
@@ -390,11 +467,17 @@ def _import_asset_ctxs(path: Path, raw_root: str | Path) -> ImportReport:
     rows = parse_asset_ctxs_csv(text)
     good = rows.filter(pl.col("reason").is_null())
     recv_ns = pl.col("time") * 1_000_000
-    envelope = pl.concat_str(pl.lit('{"time":"'), _iso_from_ms(pl.col("time")), pl.lit('","ver_num":1,"raw":'), pl.col("frame"), pl.lit("}"))
+    envelope = pl.concat_str(
+        pl.lit('{"time":"'), _iso_from_ms(pl.col("time")), pl.lit('","ver_num":1,"raw":'), pl.col("frame"), pl.lit("}")
+    )
     items = pl.concat(
         [
-            good.with_columns(frame=asset_ctx_frames(good)).select("_line", "coin", recv_ns.alias("recv_ns"), envelope.alias("line"), "reason"),
-            rows.filter(pl.col("reason").is_not_null()).select("_line", "coin", recv_ns.alias("recv_ns"), pl.col("text").alias("line"), "reason"),
+            good.with_columns(frame=asset_ctx_frames(good)).select(
+                "_line", "coin", recv_ns.alias("recv_ns"), envelope.alias("line"), "reason"
+            ),
+            rows.filter(pl.col("reason").is_not_null()).select(
+                "_line", "coin", recv_ns.alias("recv_ns"), pl.col("text").alias("line"), "reason"
+            ),
             damage,
         ]
     ).cast(_ITEMS)
@@ -415,7 +498,9 @@ def _snapshot_time_ns(document: dict, path: Path) -> int:
 
 def write_info_snapshot(raw_root: str | Path, time_ns: int, request: dict, payload: object) -> Path:
     """Store one Info-API snapshot taken at ``time_ns`` (UTC epoch ns); storing it twice changes nothing."""
-    return _merge(snapshot_path(raw_root, time_ns), pl.Series([snapshot_line(time_ns, request, payload)], dtype=pl.String))
+    return _merge(
+        snapshot_path(raw_root, time_ns), pl.Series([snapshot_line(time_ns, request, payload)], dtype=pl.String)
+    )
 
 
 def import_info_snapshot(path: str | Path, kind: str, raw_root: str | Path, time_ms: int | None = None) -> ImportReport:
@@ -425,13 +510,19 @@ def import_info_snapshot(path: str | Path, kind: str, raw_root: str | Path, time
     report = ImportReport(kind, path, "api")
     text, damage = _read_text(path)
     if damage.height:
-        return _write(report, pl.concat([_whole_document(text, "invalid JSON (corrupt document)"), damage]), raw_root, path)
+        return _write(
+            report, pl.concat([_whole_document(text, "invalid JSON (corrupt document)"), damage]), raw_root, path
+        )
     try:
         document = json.loads(text)
     except json.JSONDecodeError:
         return _write(report, _whole_document(text, "invalid JSON (corrupt document)"), raw_root, path)
     cassette = isinstance(document, dict) and "response" in document and "request" in document
-    request = dict(document["request"]) if cassette and isinstance(document["request"], dict) else {"type": SNAPSHOT_KINDS[kind]}
+    request = (
+        dict(document["request"])
+        if cassette and isinstance(document["request"], dict)
+        else {"type": SNAPSHOT_KINDS[kind]}
+    )
     payload = document["response"] if cassette else document
     problem = snapshot_problem(SNAPSHOT_KINDS[kind], payload)
     if request.get("type") != SNAPSHOT_KINDS[kind]:

@@ -111,7 +111,9 @@ def writer_properties(spec: Table) -> WriterProperties:
     values, long ones); numbers are plain-encoded, which zstd compresses as well and writes faster."""
     stats = set(stats_columns(spec))
     columns = {
-        c: ColumnProperties(statistics_enabled="CHUNK" if c in stats else "NONE", dictionary_enabled=dtype == pl.String())
+        c: ColumnProperties(
+            statistics_enabled="CHUNK" if c in stats else "NONE", dictionary_enabled=dtype == pl.String()
+        )
         for c, dtype in spec.schema.items()
         if c in stats or dtype == pl.String()
     }
@@ -136,7 +138,9 @@ class Lake:
         self.root = str(root if root is not None else default_root()).rstrip("/")
         if not self.root.startswith("s3://"):
             self.root = str(Path(self.root).absolute())
-        self.storage_options = dict(storage_options) if storage_options is not None else storage_options_from_env(self.root)
+        self.storage_options = (
+            dict(storage_options) if storage_options is not None else storage_options_from_env(self.root)
+        )
 
     def uri(self, name: str) -> str:
         return f"{self.root}/{name}"

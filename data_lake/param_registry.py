@@ -80,8 +80,11 @@ class Pointer:
             raise ValueError("pointer nested too deeply") from None
         if not isinstance(d, dict) or sorted(d) != sorted(cls.__dataclass_fields__):
             raise ValueError(f"pointer keys {sorted(d) if isinstance(d, dict) else d!r}")
-        ok = (isinstance(d["param_set_id"], str) and isinstance(d["sha256"], str)
-              and all(isinstance(d[k], int) and not isinstance(d[k], bool) for k in ("version", "promoted_at_ms")))
+        ok = (
+            isinstance(d["param_set_id"], str)
+            and isinstance(d["sha256"], str)
+            and all(isinstance(d[k], int) and not isinstance(d[k], bool) for k in ("version", "promoted_at_ms"))
+        )
         if not ok:
             raise ValueError(f"pointer field types {d!r}")
         check_param_set_id(d["param_set_id"])
@@ -244,16 +247,38 @@ def load_promoted(lake_root: str | Path, coin: str) -> PromotedSet:
     raise InvalidParameterSet(f"{coin}: the pointer kept changing while reading the promoted set")
 
 
-def _row(coin: str, param_set_id: str, status: str, reason: str, at_ms: int, pointer_version: int,
-         ps: ParamSet | None = None, data: bytes | None = None, rollback_to: str | None = None) -> dict:
-    row = {"coin": coin, "param_set_id": param_set_id, "status": status, "reason": reason, "decided_at_ms": at_ms,
-           "pointer_version": pointer_version, "rollback_to": rollback_to}
+def _row(
+    coin: str,
+    param_set_id: str,
+    status: str,
+    reason: str,
+    at_ms: int,
+    pointer_version: int,
+    ps: ParamSet | None = None,
+    data: bytes | None = None,
+    rollback_to: str | None = None,
+) -> dict:
+    row = {
+        "coin": coin,
+        "param_set_id": param_set_id,
+        "status": status,
+        "reason": reason,
+        "decided_at_ms": at_ms,
+        "pointer_version": pointer_version,
+        "rollback_to": rollback_to,
+    }
     if ps is not None and data is not None:
         doc = ps.to_dict()
-        row |= {"created_at_ms": ps.created_at_ms, "window_start_ms": ps.window_start_ms,
-                "window_end_ms": ps.window_end_ms, "code_version": ps.code_version,
-                "schema_version": doc["schema_version"], "sha256": sha256_hex(data),
-                "parameters": json.dumps(doc["parameters"]), "evidence": json.dumps(doc["evidence"])}
+        row |= {
+            "created_at_ms": ps.created_at_ms,
+            "window_start_ms": ps.window_start_ms,
+            "window_end_ms": ps.window_end_ms,
+            "code_version": ps.code_version,
+            "schema_version": doc["schema_version"],
+            "sha256": sha256_hex(data),
+            "parameters": json.dumps(doc["parameters"]),
+            "evidence": json.dumps(doc["evidence"]),
+        }
     return row
 
 
@@ -280,8 +305,17 @@ def register_candidate(lake_root: str | Path, param_set: ParamSet, *, at_ms: int
     return stored
 
 
-def _install(lake: Lake, files: LakeFiles, coin: str, target: ParamSet, data: bytes, reason: str,
-             rollback_to: str | None, retire_reason: str, at_ms: int) -> Pointer:
+def _install(
+    lake: Lake,
+    files: LakeFiles,
+    coin: str,
+    target: ParamSet,
+    data: bytes,
+    reason: str,
+    rollback_to: str | None,
+    retire_reason: str,
+    at_ms: int,
+) -> Pointer:
     """Record the promotion (and the retirement of the live set) in one commit, then replace the pointer (a
     broken pointer file included: ``current`` then comes from the decision log)."""
     current = _current_pointer(lake.root, files, coin)
@@ -315,8 +349,11 @@ def promote(lake_root: str | Path, coin: str, param_set_id: str, reason: str, *,
 
 def _recorded_rollback_to(lake_root: str | Path, coin: str, pointer: Pointer) -> str | None:
     """The set a rollback from ``pointer``'s promotion restores, as recorded."""
-    log = decisions(lake_root, coin).filter((pl.col("status") == "promoted") & (pl.col("param_set_id") == pointer.param_set_id)
-                                            & (pl.col("pointer_version") == pointer.version))
+    log = decisions(lake_root, coin).filter(
+        (pl.col("status") == "promoted")
+        & (pl.col("param_set_id") == pointer.param_set_id)
+        & (pl.col("pointer_version") == pointer.version)
+    )
     return log["rollback_to"][-1] if log.height else None
 
 
@@ -345,8 +382,9 @@ def rollback(lake_root: str | Path, coin: str, reason: str = "rollback", *, at_m
             raise NoPromotedSet(f"{coin}: nothing is promoted, nothing to roll back")
         log = decisions(lake_root, coin)
         promoted = log.filter(pl.col("status") == "promoted")
-        live = promoted.filter((pl.col("param_set_id") == current.param_set_id)
-                               & (pl.col("pointer_version") == current.version))
+        live = promoted.filter(
+            (pl.col("param_set_id") == current.param_set_id) & (pl.col("pointer_version") == current.version)
+        )
         if live.is_empty():
             raise NoPromotedSet(f"{coin}: no recorded promotion of the live pointer (version {current.version})")
         target_id = live["rollback_to"][-1]
@@ -357,16 +395,25 @@ def rollback(lake_root: str | Path, coin: str, reason: str = "rollback", *, at_m
             raise ValueError(f"{coin}: rollback target {target_id} was rejected ({last['reason']})")
         earlier = promoted.filter((pl.col("param_set_id") == target_id) & (pl.col("pointer_version") < current.version))
         target, data = _read_set(files, coin, target_id)
-        return _install(lake, files, coin, target, data, f"rollback from {current.param_set_id}: {reason}",
-                        earlier["rollback_to"][-1] if earlier.height else None,
-                        f"rolled back to {target_id}: {reason}", _at(at_ms))
+        return _install(
+            lake,
+            files,
+            coin,
+            target,
+            data,
+            f"rollback from {current.param_set_id}: {reason}",
+            earlier["rollback_to"][-1] if earlier.height else None,
+            f"rolled back to {target_id}: {reason}",
+            _at(at_ms),
+        )
 
 
 def decisions(lake_root: str | Path, coin: str) -> pl.DataFrame:
     """Every recorded decision of a coin, oldest first (pointer version, time, then :data:`STATUSES` order)."""
     rank = {s: i for i, s in enumerate(STATUSES)}
     return (
-        Lake(lake_root).read(PARAM_SETS.name, coins=coin)
+        Lake(lake_root)
+        .read(PARAM_SETS.name, coins=coin)
         .with_columns(_rank=pl.col("status").replace_strict(rank, default=len(rank), return_dtype=pl.Int32))
         .sort("pointer_version", "decided_at_ms", "_rank")
         .drop("_rank")

@@ -44,7 +44,14 @@ KAPPA_UNIT = "1/px"
 ARRIVAL_RATE_UNIT = "1/s per side"
 SIGMA_UNIT = "px/sqrt(s)"
 HMM_KEYS = (
-    "state_names", "feature_names", "feature_mean", "feature_scale", "startprob", "transmat", "means", "variances"
+    "state_names",
+    "feature_names",
+    "feature_mean",
+    "feature_scale",
+    "startprob",
+    "transmat",
+    "means",
+    "variances",
 )
 """Keys of ``calibration.regimes.RegimeParams.to_dict``, the form the quoter's causal filter reads."""
 MAX_ABS_ADVERSE_BPS = 500.0
@@ -52,16 +59,30 @@ MAX_ABS_ADVERSE_BPS = 500.0
 MAX_SZ_DECIMALS = {False: 6, True: 8}
 """Largest szDecimals of a perp / spot asset (quoting.exchange_rules)."""
 OPTIONAL_KEYS = (
-    "adverse_selection_bps_by_regime", "quote_by_regime", "fill_probability", "adverse_cost_bps_by_regime",
-    "sigma_by_regime", "lead_lag", "requote_interval_ms", "hawkes_intensity",
+    "adverse_selection_bps_by_regime",
+    "quote_by_regime",
+    "fill_probability",
+    "adverse_cost_bps_by_regime",
+    "sigma_by_regime",
+    "lead_lag",
+    "requote_interval_ms",
+    "hawkes_intensity",
 )
 """Keys added after the first sets were written: absent in those, which keep their content hash."""
 MAX_ABS_LOG_REACH_INTENSITY = 50.0
 """Largest |log cumulated reach intensity| a set may carry at a knot."""
 MAX_ABS_LEAD_LAG_BETA = 10.0
 """Largest |lead-lag response| a set may carry: beyond it the fit is broken, not the market."""
-_TOP_KEYS = ("schema_version", "param_set_id", "coin", "created_at_ms", "training_window", "code_version",
-             "parameters", "evidence")
+_TOP_KEYS = (
+    "schema_version",
+    "param_set_id",
+    "coin",
+    "created_at_ms",
+    "training_window",
+    "code_version",
+    "parameters",
+    "evidence",
+)
 _ID_HEX = 16
 PARAM_SET_ID_PATTERN = re.compile(rf"[0-9a-f]{{{_ID_HEX}}}")
 """A set id is the content hash's first 16 lowercase hex digits: nothing else (no path separators, no ``..``)
@@ -238,7 +259,10 @@ def _log_intensities(x: Any, n_knots: int, where: str) -> list[float]:
 
 def _fill_probability(x: Any, regimes: list[str], where: str) -> FillProbabilityParams:
     d = _keys(x, ("horizon_ms", "latency_ms", "depth_knots_bps", "log_intensity_by_regime"), where)
-    horizon, latency = _integer(d["horizon_ms"], f"{where}.horizon_ms"), _integer(d["latency_ms"], f"{where}.latency_ms")
+    horizon, latency = (
+        _integer(d["horizon_ms"], f"{where}.horizon_ms"),
+        _integer(d["latency_ms"], f"{where}.latency_ms"),
+    )
     if horizon <= 0 or latency < 0:
         raise _fail(where, f"need horizon_ms > 0 and latency_ms >= 0, got {horizon} and {latency}")
     knots = d["depth_knots_bps"]
@@ -247,7 +271,10 @@ def _fill_probability(x: Any, regimes: list[str], where: str) -> FillProbability
     if not np.all(np.diff(knot_values) > 0):
         raise _fail(f"{where}.depth_knots_bps", "need at least two increasing depths")
     values = _per_regime(
-        d["log_intensity_by_regime"], regimes, lambda v, w: _log_intensities(v, n, w), f"{where}.log_intensity_by_regime"
+        d["log_intensity_by_regime"],
+        regimes,
+        lambda v, w: _log_intensities(v, n, w),
+        f"{where}.log_intensity_by_regime",
     )
     return FillProbabilityParams(horizon, latency, knot_values.tolist(), values)
 
@@ -293,8 +320,15 @@ def _lead_lag(x: Any, coin: Any, where: str) -> LeadLagParams:
     hold = _integer(d["hold_ms"], f"{where}.hold_ms")
     if hold < 0:
         raise _fail(f"{where}.hold_ms", f"must be >= 0, got {hold}")
-    return LeadLagParams(leader, lag, beta, beta_se, _non_negative(d["move_sd"], f"{where}.move_sd"),
-                         _positive(d["pull_k"], f"{where}.pull_k"), hold)
+    return LeadLagParams(
+        leader,
+        lag,
+        beta,
+        beta_se,
+        _non_negative(d["move_sd"], f"{where}.move_sd"),
+        _positive(d["pull_k"], f"{where}.pull_k"),
+        hold,
+    )
 
 
 @dataclass(frozen=True)
@@ -308,8 +342,11 @@ class HawkesIntensityParams:
 
 def _hawkes_intensity(x: Any, where: str) -> HawkesIntensityParams:
     d = _keys(x, ("mu", "alpha", "beta"), where)
-    mu, alpha, beta = (_positive(d["mu"], f"{where}.mu"), _non_negative(d["alpha"], f"{where}.alpha"),
-                       _positive(d["beta"], f"{where}.beta"))
+    mu, alpha, beta = (
+        _positive(d["mu"], f"{where}.mu"),
+        _non_negative(d["alpha"], f"{where}.alpha"),
+        _positive(d["beta"], f"{where}.beta"),
+    )
     if not alpha < beta:
         raise _fail(f"{where}.alpha", f"{alpha} is not below beta {beta} (a non-stationary process)")
     return HawkesIntensityParams(mu, alpha, beta)
@@ -430,35 +467,42 @@ class Parameters:
             is_spot=d["is_spot"],
             cascade_threshold=threshold,
             kappa_se_mult=_non_negative(d["kappa_se_mult"], f"{where}.kappa_se_mult"),
-            adverse_selection_bps_by_regime=None if "adverse_selection_bps_by_regime" not in d else _per_regime(
+            adverse_selection_bps_by_regime=None
+            if "adverse_selection_bps_by_regime" not in d
+            else _per_regime(
                 d["adverse_selection_bps_by_regime"], regimes, _adverse, f"{where}.adverse_selection_bps_by_regime"
             ),
-            quote_by_regime=None if "quote_by_regime" not in d else _per_regime(
-                d["quote_by_regime"], regimes, _flag, f"{where}.quote_by_regime"
-            ),
-            fill_probability=None if "fill_probability" not in d else _fill_probability(
-                d["fill_probability"], regimes, f"{where}.fill_probability"
-            ),
-            sigma_by_regime=None if "sigma_by_regime" not in d else _per_regime(
+            quote_by_regime=None
+            if "quote_by_regime" not in d
+            else _per_regime(d["quote_by_regime"], regimes, _flag, f"{where}.quote_by_regime"),
+            fill_probability=None
+            if "fill_probability" not in d
+            else _fill_probability(d["fill_probability"], regimes, f"{where}.fill_probability"),
+            sigma_by_regime=None
+            if "sigma_by_regime" not in d
+            else _per_regime(
                 d["sigma_by_regime"], regimes, lambda x, w: _estimate(x, SIGMA_UNIT, w), f"{where}.sigma_by_regime"
             ),
-            adverse_cost_bps_by_regime=None if "adverse_cost_bps_by_regime" not in d else _per_regime(
-                d["adverse_cost_bps_by_regime"], regimes, _adverse, f"{where}.adverse_cost_bps_by_regime"
-            ),
+            adverse_cost_bps_by_regime=None
+            if "adverse_cost_bps_by_regime" not in d
+            else _per_regime(d["adverse_cost_bps_by_regime"], regimes, _adverse, f"{where}.adverse_cost_bps_by_regime"),
             lead_lag=None if "lead_lag" not in d else _lead_lag(d["lead_lag"], coin, f"{where}.lead_lag"),
-            requote_interval_ms=None if "requote_interval_ms" not in d else _requote_interval(
-                d["requote_interval_ms"], f"{where}.requote_interval_ms"
-            ),
-            hawkes_intensity=None if "hawkes_intensity" not in d else _hawkes_intensity(
-                d["hawkes_intensity"], f"{where}.hawkes_intensity"
-            ),
+            requote_interval_ms=None
+            if "requote_interval_ms" not in d
+            else _requote_interval(d["requote_interval_ms"], f"{where}.requote_interval_ms"),
+            hawkes_intensity=None
+            if "hawkes_intensity" not in d
+            else _hawkes_intensity(d["hawkes_intensity"], f"{where}.hawkes_intensity"),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form; absent optional fields are left out, so older sets keep their content hash."""
-        out = {f.name: dataclasses.asdict(v) if dataclasses.is_dataclass(v := getattr(self, f.name))
-               and not isinstance(v, type) else v
-               for f in dataclasses.fields(self)}
+        out = {
+            f.name: dataclasses.asdict(v)
+            if dataclasses.is_dataclass(v := getattr(self, f.name)) and not isinstance(v, type)
+            else v
+            for f in dataclasses.fields(self)
+        }
         for key in OPTIONAL_KEYS:
             if out[key] is None:
                 del out[key]

@@ -119,8 +119,14 @@ def _read_once(found: list[RawFile]) -> list[RawFile]:
     aliases: dict[Path, str] = {}
     for real, listed in routes.items():
         kept = next((f for f in listed if f.path.absolute() == real), listed[0])
-        aliases |= {f.path: f"same file as {kept.path} (reached through a symlink), read once there" for f in listed if f is not kept}
-    return [RawFile(f.path, f.source, f.date, f.hour, f.coin, aliases[f.path]) if f.path in aliases else f for f in found]
+        aliases |= {
+            f.path: f"same file as {kept.path} (reached through a symlink), read once there"
+            for f in listed
+            if f is not kept
+        }
+    return [
+        RawFile(f.path, f.source, f.date, f.hour, f.coin, aliases[f.path]) if f.path in aliases else f for f in found
+    ]
 
 
 def discover(raw_root: str | Path, coin: str | None = None, date: dt.date | None = None) -> list[RawFile]:
@@ -236,7 +242,9 @@ def _salvage(data: bytes) -> DecodedFile:
             pos = _decode_frame(data, pos, out)
         except _Lz4Damage as exc:
             lost = len(data) - exc.pos
-            problem = f"{DAMAGED_LZ4} ({exc}): {lost} of {len(data)} stored bytes from byte {exc.pos} could not be decoded"
+            problem = (
+                f"{DAMAGED_LZ4} ({exc}): {lost} of {len(data)} stored bytes from byte {exc.pos} could not be decoded"
+            )
             return DecodedFile(bytes(out), len(data), lost, problem)
     return DecodedFile(bytes(out), len(data))
 

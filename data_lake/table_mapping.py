@@ -81,7 +81,9 @@ class TableMapping:
             if unit is not None and unit not in TIME_UNITS:
                 raise InputError(f"time unit {unit!r} is not one of {TIME_UNITS}")
         if (self.coin_column is None) == (self.coin is None):
-            raise InputError("give the coin as a column (coin_column) or one value for every row (coin), exactly one of them")
+            raise InputError(
+                "give the coin as a column (coin_column) or one value for every row (coin), exactly one of them"
+            )
         named = [self.time, self.coin_column, self.recv_time]
         levels: dict[str, list[str]] = {}
         if kind == "trades-table":
@@ -124,7 +126,9 @@ def level_columns(template: str, columns: list[str]) -> list[str]:
             break
         found.append(name)
     if not found:
-        raise InputError(f"no column matches level template {template!r} (tried {template.replace('{i}', '0')!r} and {template.replace('{i}', '1')!r})")
+        raise InputError(
+            f"no column matches level template {template!r} (tried {template.replace('{i}', '0')!r} and {template.replace('{i}', '1')!r})"
+        )
     return found
 
 
@@ -137,7 +141,9 @@ def load_mapping(path: str | Path | None = None, **overrides: Any) -> TableMappi
         try:
             values = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"mapping file {path} is not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {exc}") from None
+            raise InputError(
+                f"mapping file {path} is not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {exc}"
+            ) from None
         if not isinstance(values, dict):
             raise InputError(f"mapping file {path} must hold one object of column names")
     values.update({k: v for k, v in overrides.items() if v is not None})

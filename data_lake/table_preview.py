@@ -66,7 +66,11 @@ def _is_instant(name: str, values: pl.Series) -> bool:
 def readable(df: pl.DataFrame) -> pl.DataFrame:
     """``df`` for reading: epoch-ms instant columns as UTC date-times (ms), ``*_time_ns`` as UTC date-times (ns)."""
     return df.with_columns(
-        [pl.from_epoch(name, time_unit="ms").dt.replace_time_zone("UTC") for name in df.columns if _is_instant(name, df[name])]
+        [
+            pl.from_epoch(name, time_unit="ms").dt.replace_time_zone("UTC")
+            for name in df.columns
+            if _is_instant(name, df[name])
+        ]
         + [
             pl.from_epoch(name, time_unit="ns").dt.replace_time_zone("UTC")
             for name in df.columns

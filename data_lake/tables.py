@@ -241,6 +241,7 @@ def table(name: str) -> Table:
     except KeyError:
         raise KeyError(f"unknown table {name!r}; known: {sorted(CATALOGUE)}") from None
 
+
 INGEST_ACCOUNTING = register(
     Table(
         "ingest_accounting",

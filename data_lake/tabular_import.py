@@ -75,7 +75,11 @@ def read_input(path: str | Path) -> InputRows:
         )
         return InputRows(rows, columns, "row", _set_aside([]))
     try:
-        decoded = raw_zone.DecodedFile(gzip.decompress(path.read_bytes()), 0) if path.suffix.lower() == ".gz" else raw_zone.decode_file(path)
+        decoded = (
+            raw_zone.DecodedFile(gzip.decompress(path.read_bytes()), 0)
+            if path.suffix.lower() == ".gz"
+            else raw_zone.decode_file(path)
+        )
     except (gzip.BadGzipFile, EOFError) as exc:
         raise InputError(f"cannot decompress {path}: {exc}") from None
     table = _read_csv(decoded.data.decode("utf-8", errors="replace"))
@@ -149,12 +153,16 @@ def epoch_ns(values: pl.Series, unit: str) -> tuple[pl.Series, pl.Series]:
     else:
         ns = _decimal_ns(values.cast(pl.String).str.strip_chars(), unit)
     valid = ((ns >= EARLIEST_NS) & (ns < LATEST_NS)).fill_null(False)
-    why = pl.DataFrame({"ns": ns}).select(
-        pl.when(pl.col("ns").is_null())
-        .then(pl.lit(f"no valid time (unit {unit})"))
-        .when(~valid)
-        .then(pl.lit(f"time outside 2009-2100 for unit {unit} (check the time unit)"))
-    ).to_series()
+    why = (
+        pl.DataFrame({"ns": ns})
+        .select(
+            pl.when(pl.col("ns").is_null())
+            .then(pl.lit(f"no valid time (unit {unit})"))
+            .when(~valid)
+            .then(pl.lit(f"time outside 2009-2100 for unit {unit} (check the time unit)"))
+        )
+        .to_series()
+    )
     return ns.set(~valid, None).rename("ns"), why.cast(pl.String)
 
 
@@ -169,7 +177,11 @@ def _decimal_ns(text: pl.Series, unit: str) -> pl.Series:
     """Decimal text (``1677510146.123``) exactly; scientific notation (a float column's ``1.5e+18``) via float."""
     parts = text.str.extract_groups(r"^(\d+)(?:\.(\d*))?$")
     digits = _FRACTION_DIGITS[unit]
-    fraction_ns = parts.struct.field("2").fill_null("").str.slice(0, digits).str.pad_end(digits, "0").cast(pl.Int64) if digits else 0
+    fraction_ns = (
+        parts.struct.field("2").fill_null("").str.slice(0, digits).str.pad_end(digits, "0").cast(pl.Int64)
+        if digits
+        else 0
+    )
     exact = _scaled(parts.struct.field("1").cast(pl.Int64, strict=False), fraction_ns, unit)
     floated = (text.cast(pl.Float64, strict=False) * _NS_PER_UNIT[unit]).round()
     in_range = (floated.abs() < 2.0**62).fill_null(False)
@@ -205,7 +217,9 @@ def _common(source: InputRows, resolved: ResolvedMapping) -> pl.DataFrame:
     time_ns, time_why = epoch_ns(rows[m.time], m.time_unit)
     if m.recv_time is not None:
         recv_ns, recv_why = epoch_ns(rows[m.recv_time], m.recv_time_unit or m.time_unit)
-        recv_why = recv_why.str.replace("no valid time", "no valid receive time").str.replace("time outside", "receive time outside")
+        recv_why = recv_why.str.replace("no valid time", "no valid receive time").str.replace(
+            "time outside", "receive time outside"
+        )
     else:
         recv_ns, recv_why = time_ns, pl.repeat(None, rows.height, dtype=pl.String, eager=True)
     coin = text_value(rows[m.coin_column]) if m.coin_column is not None else pl.lit(m.coin, pl.String)
@@ -214,7 +228,10 @@ def _common(source: InputRows, resolved: ResolvedMapping) -> pl.DataFrame:
         coin.alias("coin"),
         pl.lit(time_ns).alias("time_ns"),
         pl.lit(recv_ns).alias("recv_ns"),
-        pl.when(coin.is_null()).then(pl.lit("no coin")).otherwise(pl.coalesce(pl.lit(time_why), pl.lit(recv_why))).alias("reason"),
+        pl.when(coin.is_null())
+        .then(pl.lit("no coin"))
+        .otherwise(pl.coalesce(pl.lit(time_why), pl.lit(recv_why)))
+        .alias("reason"),
         "_original",
     )
 
@@ -224,7 +241,9 @@ def row_items(source: InputRows, judged: pl.DataFrame, frame: pl.Expr) -> pl.Dat
     original = pl.col("_original") if source.original_key == "csv" else pl.col("_original").struct.json_encode()
     line = pl.when(pl.col("reason").is_null()).then(envelope_line(pl.col("recv_ns"), frame)).otherwise(original)
     rows = judged.select("_line", "coin", "recv_ns", line.alias("line"), "reason")
-    aside = source.set_aside.select("_line", pl.lit(None, pl.String).alias("coin"), pl.lit(None, pl.Int64).alias("recv_ns"), "line", "reason")
+    aside = source.set_aside.select(
+        "_line", pl.lit(None, pl.String).alias("coin"), pl.lit(None, pl.Int64).alias("recv_ns"), "line", "reason"
+    )
     return pl.concat([rows, aside]).sort("_line").select(ITEM_COLUMNS)
 
 
@@ -240,13 +259,24 @@ def trade_items(source: InputRows, resolved: ResolvedMapping) -> pl.DataFrame:
         text_value(rows[m.size]).alias("sz"),
     )
     work = work.with_columns(
-        pl.col("reason").fill_null(pl.when(pl.col("side").is_null()).then(pl.lit(f"side not in convention {m.side_convention}")))
+        pl.col("reason").fill_null(
+            pl.when(pl.col("side").is_null()).then(pl.lit(f"side not in convention {m.side_convention}"))
+        )
     )
     work = work.with_columns(trade_ids(work, rows[m.trade_id] if m.trade_id is not None else None).alias("tid"))
     trade = pl.struct(
-        "coin", pl.when(pl.col("side") == 1).then(pl.lit("B")).otherwise(pl.lit("A")).alias("side"), "px", "sz", "time", "tid"
+        "coin",
+        pl.when(pl.col("side") == 1).then(pl.lit("B")).otherwise(pl.lit("A")).alias("side"),
+        "px",
+        "sz",
+        "time",
+        "tid",
     )
-    frame = pl.struct(pl.lit("trades").alias("channel"), pl.concat_list([trade]).alias("data"), pl.col("_original").alias(source.original_key))
+    frame = pl.struct(
+        pl.lit("trades").alias("channel"),
+        pl.concat_list([trade]).alias("data"),
+        pl.col("_original").alias(source.original_key),
+    )
     return row_items(source, work, frame.struct.json_encode())
 
 
@@ -254,7 +284,9 @@ def trade_ids(work: pl.DataFrame, ids: pl.Series | None) -> pl.Series:
     """Trade ids: the input's integer ids, hashed text ids, else derived from (time, px, sz, side, rank among
     identical prints in file order)."""
     rank = work.select(pl.int_range(pl.len(), dtype=pl.Int64).over("time", "px", "sz", "side")).to_series()
-    keys = work.select("time", decimal(pl.col("px")), decimal(pl.col("sz")), pl.col("side").cast(pl.Int64)).with_columns(rank.alias("rank"))
+    keys = work.select(
+        "time", decimal(pl.col("px")), decimal(pl.col("sz")), pl.col("side").cast(pl.Int64)
+    ).with_columns(rank.alias("rank"))
     derived = derived_tid(keys)
     if ids is None:
         return derived
@@ -280,7 +312,9 @@ def book_items(source: InputRows, resolved: ResolvedMapping) -> pl.DataFrame:
             pl.struct(
                 text_value(rows[px]).alias("px"),
                 text_value(rows[sz]).alias("sz"),
-                (text_value(rows[counts[i]]).cast(pl.Int64, strict=False) if counts else pl.lit(None, pl.Int64)).alias("n"),
+                (text_value(rows[counts[i]]).cast(pl.Int64, strict=False) if counts else pl.lit(None, pl.Int64)).alias(
+                    "n"
+                ),
             )
             for i, (px, sz) in enumerate(zip(levels[f"{side}_px"], levels[f"{side}_sz"], strict=True))
         ]
@@ -302,9 +336,17 @@ def book_items(source: InputRows, resolved: ResolvedMapping) -> pl.DataFrame:
     )
     work = work.with_columns(pl.col("reason").fill_null(out_of_order))
     frame = pl.concat_str(
-        pl.lit('{"channel":"l2Book","data":{"coin":'), json_value(pl.col("coin")), pl.lit(',"time":'), pl.col("time").cast(pl.String),
-        pl.lit(',"levels":['), json_value(pl.col("_bids")), pl.lit(","), json_value(pl.col("_asks")),
-        pl.lit(f']}},"{source.original_key}":'), json_value(pl.col("_original")), pl.lit("}"),
+        pl.lit('{"channel":"l2Book","data":{"coin":'),
+        json_value(pl.col("coin")),
+        pl.lit(',"time":'),
+        pl.col("time").cast(pl.String),
+        pl.lit(',"levels":['),
+        json_value(pl.col("_bids")),
+        pl.lit(","),
+        json_value(pl.col("_asks")),
+        pl.lit(f']}},"{source.original_key}":'),
+        json_value(pl.col("_original")),
+        pl.lit("}"),
     )
     return row_items(source, work, frame)
 

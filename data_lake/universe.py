@@ -36,7 +36,9 @@ def snapshot_line(time_ns: int, request: dict[str, Any], payload: Any) -> str:
     return raw_zone.envelope(time_ns, {"channel": "info", "request": request, "data": payload})
 
 
-def read_snapshots(raw_root: str | Path, end: dt.date, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> list[InfoSnapshot]:
+def read_snapshots(
+    raw_root: str | Path, end: dt.date, lookback_days: int = DEFAULT_LOOKBACK_DAYS
+) -> list[InfoSnapshot]:
     """Every stored snapshot taken on the days ``end - lookback_days + 1 .. end`` (UTC), oldest first."""
     found = []
     for offset in range(lookback_days):

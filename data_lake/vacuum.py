@@ -47,7 +47,9 @@ def vacuum_table(lake: Lake, name: str, retention_hours: int = DEFAULT_RETENTION
         delta = lake.delta_table(name)
         compacted = delta.optimize.compact()
         delta = lake.delta_table(name)
-        deleted = delta.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False, full=True)
+        deleted = delta.vacuum(
+            retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False, full=True
+        )
     except (DeltaError, OSError) as exc:
         return TableVacuum(name, before, _bytes_on_disk(lake, name), error=f"{type(exc).__name__}: {exc}")
     return TableVacuum(name, before, _bytes_on_disk(lake, name), int(compacted.get("numFilesRemoved", 0)), len(deleted))
@@ -62,7 +64,11 @@ def describe(results: list[TableVacuum]) -> str:
     """One line per table and a total: bytes before -> after, files compacted and deleted, errors."""
     lines = []
     for r in results:
-        sizes = f"{r.bytes_before:,} -> {r.bytes_after:,} bytes" if r.bytes_before is not None and r.bytes_after is not None else "size n/a"
+        sizes = (
+            f"{r.bytes_before:,} -> {r.bytes_after:,} bytes"
+            if r.bytes_before is not None and r.bytes_after is not None
+            else "size n/a"
+        )
         outcome = f"error: {r.error}" if r.error else f"{r.files_compacted} files compacted, {r.files_deleted} deleted"
         lines.append(f"{r.table}: {sizes}, {outcome}")
     before = sum(r.bytes_before or 0 for r in results)

@@ -68,8 +68,11 @@ class Task:
 
     def own_day_needs(self) -> tuple[Task, ...]:
         """Stages of the same partition that must have succeeded."""
-        return {INGEST: (), FEATURES: (Task(INGEST, self.coin, self.date),),
-                FITS: (Task(FEATURES, self.coin, self.date),)}[self.stage]
+        return {
+            INGEST: (),
+            FEATURES: (Task(INGEST, self.coin, self.date),),
+            FITS: (Task(FEATURES, self.coin, self.date),),
+        }[self.stage]
 
     def other_day_needs(self) -> tuple[Task, ...]:
         """Stages of neighbouring days (and of the leaders' same day) that must have finished (when they are part of

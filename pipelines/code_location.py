@@ -57,7 +57,9 @@ def reconstructable_job(job_name: str) -> ReconstructableJob:
 def partition_run_config(job_name: str, partition_key: str) -> dict[str, Any]:
     """The run config a UI launch of ``partition_key`` gets by default: the job's config for that partition."""
     job = reconstructable_job(job_name).get_definition()
-    return dict(job.partitioned_config.get_run_config_for_partition_key(partition_key)) if job.partitioned_config else {}
+    return (
+        dict(job.partitioned_config.get_run_config_for_partition_key(partition_key)) if job.partitioned_config else {}
+    )
 
 
 def run_partition(

@@ -56,23 +56,25 @@ niche_schedule = dg.build_schedule_from_partitioned_job(
 )
 
 defs = dg.Definitions(
-    assets=catalogued([
-        ingest.raw_captures,
-        ingest.clean_tables,
-        measurement.features,
-        measurement.markouts_asset,
-        measurement.baseline_metrics,
-        fits.regime_fit,
-        fits.vol_fit,
-        fits.kappa_fit,
-        fits.hawkes_fit,
-        lead_lag.lead_lag_fit,
-        *validation.VALIDATION_ASSETS,
-        promotion.param_sets,
-        niche.universe,
-        niche.market_screen,
-        niche.time_of_day,
-    ]),
+    assets=catalogued(
+        [
+            ingest.raw_captures,
+            ingest.clean_tables,
+            measurement.features,
+            measurement.markouts_asset,
+            measurement.baseline_metrics,
+            fits.regime_fit,
+            fits.vol_fit,
+            fits.kappa_fit,
+            fits.hawkes_fit,
+            lead_lag.lead_lag_fit,
+            *validation.VALIDATION_ASSETS,
+            promotion.param_sets,
+            niche.universe,
+            niche.market_screen,
+            niche.time_of_day,
+        ]
+    ),
     asset_checks=[ingest_checks.reconciliation, *ingest_checks.gx_checks, *validation.VALIDATION_CHECKS],
     jobs=[ingest_job, nightly_job, niche_job, lake_maintenance],
     schedules=[nightly_schedule, niche_schedule, lake_maintenance_schedule],

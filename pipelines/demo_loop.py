@@ -64,8 +64,9 @@ def failed_checks(reason: str) -> tuple[str, ...]:
     return tuple(item.removeprefix("fail:").strip() for item in items if item.startswith("fail:"))
 
 
-def gate_outcome(instance: dg.DagsterInstance, lake_root: str, coin: str, date: dt.date,
-                 outcomes: list[Outcome]) -> GateOutcome:
+def gate_outcome(
+    instance: dg.DagsterInstance, lake_root: str, coin: str, date: dt.date, outcomes: list[Outcome]
+) -> GateOutcome:
     """The decision of ``param_sets`` on (coin, date) in this backfill: the set its run built (materialisation
     metadata of the ``fits`` stage's run) and that set's last decision in the registry; without a candidate, why."""
     stages = {o.stage: o for o in outcomes if (o.coin, o.date) == (coin, date)}
@@ -122,8 +123,15 @@ def hold_out_hour(raw_root: str, coin: str, date: dt.date, hour: int) -> None:
             file.path.unlink()
 
 
-def replay_and_ingest(instance: dg.DagsterInstance, lake_root: str, raw_root: str, coin: str, date: dt.date,
-                      hour: int, log_file: Path | None = None) -> QuoterReplay:
+def replay_and_ingest(
+    instance: dg.DagsterInstance,
+    lake_root: str,
+    raw_root: str,
+    coin: str,
+    date: dt.date,
+    hour: int,
+    log_file: Path | None = None,
+) -> QuoterReplay:
     """Run the paper quoter (``smallfish quote``, in its own process, which dies with this one: it configures logging
     and signals) on the promoted set over the replayed ``ws`` hour (``date``, ``hour``) as fast as it reads (feed
     clock = the replayed receive times), then ingest ``date``: its raw captures with the quoter's log, features and
@@ -131,21 +139,44 @@ def replay_and_ingest(instance: dg.DagsterInstance, lake_root: str, raw_root: st
     ``quoter_said`` is the last line the quoter logged."""
     hour_file = raw_path(raw_root, "ws", date, hour, coin)
     quoter = subprocess.run(
-        [sys.executable, "-m", "quoting.cli", "quote", "--coin", coin, "--mode", "paper", "--feed",
-         f"replay:{hour_file}", "--lake", lake_root, "--raw", raw_root, "--max-param-age-s", str(REPLAY_MAX_PARAM_AGE_S)],
-        capture_output=True, text=True, check=False, preexec_fn=arm_parent_death_signal,
+        [
+            sys.executable,
+            "-m",
+            "quoting.cli",
+            "quote",
+            "--coin",
+            coin,
+            "--mode",
+            "paper",
+            "--feed",
+            f"replay:{hour_file}",
+            "--lake",
+            lake_root,
+            "--raw",
+            raw_root,
+            "--max-param-age-s",
+            str(REPLAY_MAX_PARAM_AGE_S),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        preexec_fn=arm_parent_death_signal,
     )
     said = (quoter.stderr.strip().splitlines() or [""])[-1]
     run = run_partition(
-        instance, nightly_job.name, str(partition_key(coin, date)),
+        instance,
+        nightly_job.name,
+        str(partition_key(coin, date)),
         asset_selection=sorted(HELD_OUT_STAGES.resolve(defs.resolve_asset_graph())),
-        tags={"smallfish/demo": "quoter replay ingest"}, log_file=log_file,
+        tags={"smallfish/demo": "quoter replay ingest"},
+        log_file=log_file,
     )
     success = run.status == dg.DagsterRunStatus.SUCCESS
     lake = Lake(lake_root)
     read = (lambda name: lake.read_partition(name, coin, date)) if success else (lambda name: pl.DataFrame())
-    return QuoterReplay(coin, hour_file, quoter.returncode, said, success, read("quoter_log"), read("markouts"),
-                        read("trades"))
+    return QuoterReplay(
+        coin, hour_file, quoter.returncode, said, success, read("quoter_log"), read("markouts"), read("trades")
+    )
 
 
 def quoter_ran(replay: QuoterReplay) -> bool:

@@ -22,8 +22,11 @@ def executor_from_env() -> dg.ExecutorDefinition:
     kind = settings.executor_kind()
     if kind == "multiprocess":
         return dg.multi_or_in_process_executor.configured(
-            lambda config: {"in_process": {}} if config["in_process"]
-            else {"multiprocess": {"max_concurrent": MAX_CONCURRENT_STEPS}},
+            lambda config: (
+                {"in_process": {}}
+                if config["in_process"]
+                else {"multiprocess": {"max_concurrent": MAX_CONCURRENT_STEPS}}
+            ),
             config_schema={
                 "in_process": dg.Field(bool, default_value=False, description="every step in the run's process")
             },

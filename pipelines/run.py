@@ -48,7 +48,9 @@ def partitions_in(raw_root: str) -> list[tuple[str, dt.date]]:
 
 
 def with_walk_forward_folds(
-    run_config: dict | None, train_hours: float | None = None, test_hours: float | None = None,
+    run_config: dict | None,
+    train_hours: float | None = None,
+    test_hours: float | None = None,
     n_folds: int | None = None,
 ) -> dict | None:
     """``run_config`` with the walk-forward's fold lengths set where given (None keeps the config's or the asset's
@@ -64,11 +66,13 @@ def with_walk_forward_folds(
 
 def _positive(kind: type) -> Callable[[str], float | int]:
     """An argparse type: ``kind`` of the text, refused unless greater than 0."""
+
     def parse(text: str) -> float | int:
         value = kind(text)
         if not value > 0:
             raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
         return value
+
     return parse
 
 
@@ -83,7 +87,10 @@ def log_file_of(instance: dg.DagsterInstance) -> Path | None:
 
 
 def materialise_all(
-    instance: dg.DagsterInstance, raw_root: str, run_config: dict | None = None, workers: int = 1,
+    instance: dg.DagsterInstance,
+    raw_root: str,
+    run_config: dict | None = None,
+    workers: int = 1,
     partitions: list[tuple[str, dt.date]] | None = None,
 ) -> list[Outcome]:
     """Backfill the nightly job over ``partitions`` (default: every partition in the raw zone), printing each (coin,
@@ -113,8 +120,9 @@ def materialise_all(
     if log_file:
         print(f"Dagster's event log of every run: the UI, and {log_file}", flush=True)
     try:
-        return backfill(instance, chosen, run_config=run_config, workers=workers, report=report, skip=skip,
-                        log_file=log_file)
+        return backfill(
+            instance, chosen, run_config=run_config, workers=workers, report=report, skip=skip, log_file=log_file
+        )
     finally:
         bar.close()
 
@@ -126,8 +134,22 @@ def default_workers(instance: dg.DagsterInstance) -> int:
 
 def _summary(lake: Lake) -> None:
     print(f"\nlake: {lake.root}")
-    for name in ("raw_captures", "trades", "book", "quarantine", "features", "markouts", "kappa_fit", "hawkes_fit",
-                 "regime_fit", "vol_fit", "walk_forward", "calibration_metrics", "alerts", "param_sets"):
+    for name in (
+        "raw_captures",
+        "trades",
+        "book",
+        "quarantine",
+        "features",
+        "markouts",
+        "kappa_fit",
+        "hawkes_fit",
+        "regime_fit",
+        "vol_fit",
+        "walk_forward",
+        "calibration_metrics",
+        "alerts",
+        "param_sets",
+    ):
         rows = lake.scan(name).select("coin").collect().height if lake.exists(name) else 0
         print(f"  {name:<14} {rows:>10,} rows   {lake.uri(name)}")
 
@@ -170,20 +192,26 @@ def _demo_end(instance: dg.DagsterInstance, raw_root: str, outcomes: list[Outcom
         return
     for coin in live:
         set_id = param_registry.read_pointer(lake_root, coin).param_set_id
-        print(f"\n{coin}: paper quoter on promoted set {set_id}, replaying held-out hour {held_out} "
-              f"{DEMO_REPLAY_HOUR:02d}:00 UTC (as fast as it reads; the set is aged on the wall clock, so --max-param-age-s allows 10 years)")
+        print(
+            f"\n{coin}: paper quoter on promoted set {set_id}, replaying held-out hour {held_out} "
+            f"{DEMO_REPLAY_HOUR:02d}:00 UTC (as fast as it reads; the set is aged on the wall clock, so --max-param-age-s allows 10 years)"
+        )
         replay = replay_and_ingest(
             instance, lake_root, raw_root, coin, held_out, DEMO_REPLAY_HOUR, log_file_of(instance)
         )
         if not quoter_ran(replay):
-            print(f"  quoter exit code {replay.exit_code} ({replay.quoter_said}), ingest "
-                  f"{'ok' if replay.ingested else 'FAILED'}, {replay.quote_log.height} log rows: no table")
+            print(
+                f"  quoter exit code {replay.exit_code} ({replay.quoter_said}), ingest "
+                f"{'ok' if replay.ingested else 'FAILED'}, {replay.quote_log.height} log rows: no table"
+            )
             continue
         own = replay.markouts.filter(~pl.col("is_market_trade"))
         decisions = replay.quote_log.filter(pl.col("channel") == "quoterQuote").height
         table = quoter_prediction_table(replay.quote_log, replay.markouts, replay.trades)
-        print(f"  {decisions:,} decisions, {quoted_sides(replay.quote_log).height:,} quoted sides, {own.height:,} own "
-              f"fills marked{'; its own predictions:' if table.height else ': nothing quoted, nothing to score'}")
+        print(
+            f"  {decisions:,} decisions, {quoted_sides(replay.quote_log).height:,} quoted sides, {own.height:,} own "
+            f"fills marked{'; its own predictions:' if table.height else ': nothing quoted, nothing to score'}"
+        )
         if table.height:
             _print_table(table)
 
@@ -192,8 +220,11 @@ def _report_stale_runs(instance: dg.DagsterInstance) -> None:
     """Mark failed, and print, the runs an earlier backfill left unfinished when its process died."""
     stale = fail_runs_of_dead_processes(instance)
     if stale:
-        print(f"{len(stale)} run(s) left unfinished by a process that died, now marked failed (the failure sensor "
-              "records them in run_failures):", flush=True)
+        print(
+            f"{len(stale)} run(s) left unfinished by a process that died, now marked failed (the failure sensor "
+            "records them in run_failures):",
+            flush=True,
+        )
         print("\n".join(f"  {run.line()}" for run in stale), flush=True)
 
 
@@ -204,16 +235,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--days", type=int, default=2, help="days backfilled (one more is simulated, held out)")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 1, 1))
-    demo.add_argument("--with-follower", action="store_true",
-                      help="add FOLLOW, whose mid follows DEMO's 2 s later (lead-lag; about half the demo's time again)")
+    demo.add_argument(
+        "--with-follower",
+        action="store_true",
+        help="add FOLLOW, whose mid follows DEMO's 2 s later (lead-lag; about half the demo's time again)",
+    )
     sub.add_parser("ingest", help="run the pipeline on every (coin, day) in the raw zone")
     for command in sub.choices.values():
         command.add_argument("--workers", type=int, help="processes running partitions at once (default: one per core)")
-        command.add_argument("--train-hours", type=_positive(float),
-                             help="walk-forward training window of each fold, hours (default 1440; demo 6)")
-        command.add_argument("--test-hours", type=_positive(float),
-                             help="walk-forward test window of each fold and the step between folds, hours "
-                                  "(default 168; demo 3)")
+        command.add_argument(
+            "--train-hours",
+            type=_positive(float),
+            help="walk-forward training window of each fold, hours (default 1440; demo 6)",
+        )
+        command.add_argument(
+            "--test-hours",
+            type=_positive(float),
+            help="walk-forward test window of each fold and the step between folds, hours (default 168; demo 3)",
+        )
         command.add_argument("--folds", type=_positive(int), help="walk-forward folds wanted (default 4)")
     args = parser.parse_args(argv)
 
@@ -221,13 +260,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     partitions = None
     if args.command == "ingest":
         if not os.path.isdir(raw_root):
-            print(f"python -m pipelines.run ingest: error: raw zone {raw_root!r} does not exist: check $SMALLFISH_RAW",
-                  file=sys.stderr)
+            print(
+                f"python -m pipelines.run ingest: error: raw zone {raw_root!r} does not exist: check $SMALLFISH_RAW",
+                file=sys.stderr,
+            )
             return 2
         partitions = partitions_in(raw_root)
         if not partitions:
-            print(f"python -m pipelines.run ingest: error: no captures under raw zone {raw_root!r} "
-                  "(expected {source}/{YYYYMMDD}/{H}/{coin}.jsonl[.lz4]): check $SMALLFISH_RAW", file=sys.stderr)
+            print(
+                f"python -m pipelines.run ingest: error: no captures under raw zone {raw_root!r} "
+                "(expected {source}/{YYYYMMDD}/{H}/{coin}.jsonl[.lz4]): check $SMALLFISH_RAW",
+                file=sys.stderr,
+            )
             return 2
     if args.command == "demo":
         from data_lake.demo_market import demo_coin_configs, load_truth, simulate_coins_to_raw
@@ -238,8 +282,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.with_follower:  # the follower's lead-lag reads its leader (an explicit $SMALLFISH_LEADERS wins)
             os.environ.setdefault(ENV_VAR, ";".join(f"{c.coin}={c.leader}" for c in configs if c.leader))
         for config, truth in zip(configs, simulate_coins_to_raw(configs, raw_root), strict=True):
-            print(f"demo coin {config.coin} written to {raw_root} (ground truth: {truth}, edge: "
-                  f"{str(load_truth(truth)['edge']).lower()})")
+            print(
+                f"demo coin {config.coin} written to {raw_root} (ground truth: {truth}, edge: "
+                f"{str(load_truth(truth)['edge']).lower()})"
+            )
         days = [args.start + dt.timedelta(days=d) for d in range(args.days)]
         partitions = [(c.coin, day) for c in configs for day in days]
         held_out = args.start + dt.timedelta(days=args.days)
@@ -249,14 +295,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     instance = dg.DagsterInstance.get()
     _report_stale_runs(instance)
-    run_config = with_walk_forward_folds(DEMO_RUN_CONFIG if args.command == "demo" else None,
-                                         args.train_hours, args.test_hours, args.folds)
-    outcomes = materialise_all(instance, raw_root, run_config=run_config,
-                               workers=args.workers or default_workers(instance), partitions=partitions)
+    run_config = with_walk_forward_folds(
+        DEMO_RUN_CONFIG if args.command == "demo" else None, args.train_hours, args.test_hours, args.folds
+    )
+    outcomes = materialise_all(
+        instance,
+        raw_root,
+        run_config=run_config,
+        workers=args.workers or default_workers(instance),
+        partitions=partitions,
+    )
     _summary(Lake())
     partitions = {(o.coin, o.date) for o in outcomes}
     failed = failed_partitions(outcomes)
-    print(f"\n{len(partitions) - len(failed)}/{len(partitions)} partitions materialised; Dagster home: {instance.root_directory}")
+    print(
+        f"\n{len(partitions) - len(failed)}/{len(partitions)} partitions materialised; Dagster home: {instance.root_directory}"
+    )
     _print_notes(instance, outcomes)
     print("\n".join(["walk-forward:", *walk_forward_lines(instance, outcomes)]))
     if args.command == "demo":

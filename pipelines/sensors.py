@@ -91,7 +91,9 @@ def new_raw_partitions(
         "The cursor keeps one high-water mark per raw source. Starts STOPPED."
     ),
 )
-def raw_arrival_sensor(context: dg.SensorEvaluationContext, data_lake: DataLakeResource) -> dg.SensorResult | dg.SkipReason:
+def raw_arrival_sensor(
+    context: dg.SensorEvaluationContext, data_lake: DataLakeResource
+) -> dg.SensorResult | dg.SkipReason:
     """Request the ingest of every (coin, day) of a past day whose raw files appeared or changed; add new coins. A
     pair that is no partition (a day before Hyperliquid's first data, a coin Dagster cannot key) is logged with why
     and not requested: one such file would otherwise fail the whole tick."""
@@ -146,7 +148,7 @@ def run_failure_row(run: dg.DagsterRun, message: str, step_errors: dict[str, str
 @dg.run_failure_sensor(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="On every failed run: a `run_failures` row keyed by the failed partition and run id, which that "
-                "partition's `alerts` shows as a critical `RunFailed` alert. Starts RUNNING.",
+    "partition's `alerts` shows as a critical `RunFailed` alert. Starts RUNNING.",
 )
 def run_failure_alert(context: dg.RunFailureSensorContext, data_lake: DataLakeResource) -> None:
     """Record a failed run in ``run_failures`` (this sensor is the table's only writer), keyed by its partition and
@@ -162,6 +164,10 @@ def run_failure_alert(context: dg.RunFailureSensorContext, data_lake: DataLakeRe
     key = {k: row[k] for k in ("coin", "date", "run_id")}
     version = data_lake.lake().replace("run_failures", pl.DataFrame([row]), key)
     if row["coin"]:  # the graph's run_failures partition changed: alerts of that partition become stale
-        context.instance.report_runless_asset_event(dg.AssetMaterialization(
-            "run_failures", partition=row["partition"], metadata={"run_id": row["run_id"], "delta_version": version,
-                                                                  "message": row["message"]}))
+        context.instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                "run_failures",
+                partition=row["partition"],
+                metadata={"run_id": row["run_id"], "delta_version": version, "message": row["message"]},
+            )
+        )

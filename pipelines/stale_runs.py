@@ -20,8 +20,12 @@ from dagster._core.events import JobFailureData, RunFailureReason
 from pipelines.process_life import ProcessIdentity
 
 PID_TAG, HOST_TAG, STARTED_TAG = "smallfish/pid", "smallfish/host", "smallfish/process_started"
-UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
-              dg.DagsterRunStatus.CANCELING]
+UNFINISHED = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
 """Statuses a run leaves only through its own process (or a launcher's monitoring, which these runs do not have)."""
 
 
@@ -64,11 +68,20 @@ def fail_runs_of_dead_processes(instance: dg.DagsterInstance) -> list[StaleRun]:
         owner = owner_of(run)
         if owner is None or not owner.on_this_host() or not owner.is_gone():
             continue
-        reason = (f"its process (pid {owner.pid} on {owner.host}) died while the run was {run.status.value} "
-                  "(killed or crashed); rerun its partition")
+        reason = (
+            f"its process (pid {owner.pid} on {owner.host}) died while the run was {run.status.value} "
+            "(killed or crashed); rerun its partition"
+        )
         instance.report_run_failed(
             run, reason, JobFailureData(error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION)
         )
-        stale.append(StaleRun(run.run_id, run.tags.get("dagster/partition", ""),
-                              run.tags.get("smallfish/backfill_stage", ""), run.status.value, reason))
+        stale.append(
+            StaleRun(
+                run.run_id,
+                run.tags.get("dagster/partition", ""),
+                run.tags.get("smallfish/backfill_stage", ""),
+                run.status.value,
+                reason,
+            )
+        )
     return stale

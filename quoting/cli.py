@@ -52,8 +52,23 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 _MAPPING_FLAGS = (
-    "time", "time_unit", "coin_column", "coin", "recv_time", "recv_time_unit", "price", "size", "side", "side_convention",
-    "trade_id", "bid_px", "bid_sz", "ask_px", "ask_sz", "bid_n", "ask_n",
+    "time",
+    "time_unit",
+    "coin_column",
+    "coin",
+    "recv_time",
+    "recv_time_unit",
+    "price",
+    "size",
+    "side",
+    "side_convention",
+    "trade_id",
+    "bid_px",
+    "bid_sz",
+    "ask_px",
+    "ask_sz",
+    "bid_n",
+    "ask_n",
 )
 
 
@@ -77,16 +92,24 @@ def _cmd_import(args: argparse.Namespace) -> int:
         damaged = 0
         for path in args.paths:
             report = import_file(path, args.kind, args.raw, mapping)
-            print(f"{path}: {report.items} items, {report.attributed} to coin files, {report.unattributed} unattributed")
+            print(
+                f"{path}: {report.items} items, {report.attributed} to coin files, {report.unattributed} unattributed"
+            )
             for reason, count in sorted(report.reasons.items()):
                 print(f"  unattributed, {reason}: {count}")
             if report.damage:
                 damaged += 1
-                print(f"smallfish import: error: {path}: {report.damage} (the part before it was imported)", file=sys.stderr)
+                print(
+                    f"smallfish import: error: {path}: {report.damage} (the part before it was imported)",
+                    file=sys.stderr,
+                )
     except OSError as exc:
         if exc.errno in _NO_ROOM:  # a runtime failure of the disk, not a mistake in the command
-            raise UserError(f"out of disk space (or over the file size limit) writing the raw zone {args.raw}: "
-                            f"{exc.strerror}; the raw files keep what they held", EXIT_FAILURE) from None
+            raise UserError(
+                f"out of disk space (or over the file size limit) writing the raw zone {args.raw}: "
+                f"{exc.strerror}; the raw files keep what they held",
+                EXIT_FAILURE,
+            ) from None
         raise UserError(str(exc)) from None
     except InputError as exc:
         raise UserError(str(exc)) from None
@@ -150,13 +173,18 @@ def _add_mapping_arguments(imp: argparse.ArgumentParser) -> None:
     group.add_argument("--coin-column", help="coin column")
     group.add_argument("--coin", type=coin_name, help="one coin for every row (instead of --coin-column)")
     group.add_argument("--recv-time", help="receive time column (default: none, the event time is used)")
-    group.add_argument("--recv-time-unit", choices=TIME_UNITS, help="unit of the receive time column (default: --time-unit)")
+    group.add_argument(
+        "--recv-time-unit", choices=TIME_UNITS, help="unit of the receive time column (default: --time-unit)"
+    )
     group.add_argument("--price", help="trade price column (default: px)")
     group.add_argument("--size", help="trade size column (default: sz)")
     group.add_argument("--side", help="aggressor side column (default: side)")
-    group.add_argument("--side-convention", choices=tuple(SIDE_CONVENTIONS),
-                       help="how the side column names the aggressor: buy/sell, B/A, bid/ask (bid = buy), +1/-1, or "
-                            "buyer-maker (true = the buyer rested, so the taker sold)")
+    group.add_argument(
+        "--side-convention",
+        choices=tuple(SIDE_CONVENTIONS),
+        help="how the side column names the aggressor: buy/sell, B/A, bid/ask (bid = buy), +1/-1, or "
+        "buyer-maker (true = the buyer rested, so the taker sold)",
+    )
     group.add_argument("--trade-id", help="trade id column (default: none, ids are derived)")
     for side in ("bid", "ask"):
         group.add_argument(f"--{side}-px", help=f"{side} price template (default: {side}_px_{{i}})")
@@ -172,14 +200,20 @@ def _cmd_export(args: argparse.Namespace) -> int:
     try:
         from data_lake.export_hftbacktest import book_snapshots, event_counts, hftbacktest_events, tick_and_lot
     except ImportError as exc:
-        print(f"smallfish export: error: hftbacktest is needed ({exc}); pip install 'smallfish[reference]'", file=sys.stderr)
+        print(
+            f"smallfish export: error: hftbacktest is needed ({exc}); pip install 'smallfish[reference]'",
+            file=sys.stderr,
+        )
         return 2
 
     lake = Lake(existing_root(args.lake, "lake root --lake", "SMALLFISH_LAKE"))
     book = book_snapshots(lake.read_partition("book", args.coin, args.date))
     trades = lake.read_partition("trades", args.coin, args.date)
     if book.height == 0 and trades.height == 0:
-        print(f"smallfish export: error: no l2Book snapshots or trades for {args.coin} on {args.date} in {lake.root}", file=sys.stderr)
+        print(
+            f"smallfish export: error: no l2Book snapshots or trades for {args.coin} on {args.date} in {lake.root}",
+            file=sys.stderr,
+        )
         return 2
     seen_tick, seen_lot = tick_and_lot(book, trades)
     tick, lot = args.tick_size or seen_tick, args.lot_size or seen_lot
@@ -188,8 +222,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     np.savez_compressed(out, data=events)
     counts = ", ".join(f"{name} {count:,}" for name, count in event_counts(events).items())
     print(f"{out}: {events.shape[0]:,} events ({counts}) from {book.height:,} snapshots and {trades.height:,} trades")
-    print(f"tick size {tick:g}, lot size {lot:g} (give the same to BacktestAsset); local time: "
-          + ("receive time as captured" if args.feed_latency_ms is None else f"event time + {args.feed_latency_ms:g} ms"))
+    print(
+        f"tick size {tick:g}, lot size {lot:g} (give the same to BacktestAsset); local time: "
+        + ("receive time as captured" if args.feed_latency_ms is None else f"event time + {args.feed_latency_ms:g} ms")
+    )
     return 0
 
 
@@ -278,7 +314,9 @@ def _retention(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="smallfish", description=__doc__)
-    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error (anywhere on the line)")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the Python traceback of an error (anywhere on the line)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="generate the demo market's raw captures and ground truth")
@@ -291,29 +329,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     from data_lake.importers import KINDS
 
-    imp = sub.add_parser("import", help="sort downloaded files (Hyperliquid archive, node, API, historical CSV, or any "
-                         "trades/book table under a column mapping) into the raw zone")
+    imp = sub.add_parser(
+        "import",
+        help="sort downloaded files (Hyperliquid archive, node, API, historical CSV, or any "
+        "trades/book table under a column mapping) into the raw zone",
+    )
     imp.add_argument("kind", choices=KINDS)
     imp.add_argument("paths", nargs="+")
     imp.add_argument("--raw", default=settings.raw_root(), help="raw-zone root (default $SMALLFISH_RAW or ./raw)")
     _add_mapping_arguments(imp)
     imp.set_defaults(func=_cmd_import)
 
-    dl = sub.add_parser("download", help="fetch Hyperliquid's S3 history (requester pays) into the raw zone: lists and "
-                        "prints the total first, resumes what is partly downloaded, skips what is imported")
-    dl.add_argument("datasets", nargs="+", choices=("l2book", "asset-ctxs", "node-trades", "node-fills", "node-fills-by-block"),
-                    help="l2book and asset-ctxs from s3://hyperliquid-archive; node-* from s3://hl-mainnet-node-data")
+    dl = sub.add_parser(
+        "download",
+        help="fetch Hyperliquid's S3 history (requester pays) into the raw zone: lists and "
+        "prints the total first, resumes what is partly downloaded, skips what is imported",
+    )
+    dl.add_argument(
+        "datasets",
+        nargs="+",
+        choices=("l2book", "asset-ctxs", "node-trades", "node-fills", "node-fills-by-block"),
+        help="l2book and asset-ctxs from s3://hyperliquid-archive; node-* from s3://hl-mainnet-node-data",
+    )
     dl.add_argument("--start", type=_date, required=True, help="first UTC day (YYYY-MM-DD)")
     dl.add_argument("--end", type=_date, help="last UTC day, inclusive (default: --start)")
-    dl.add_argument("--hours", type=_hours, default=tuple(range(24)), help="UTC hours of hourly files, e.g. 0-5,12 (default: all)")
-    dl.add_argument("--coins", help="comma-separated coins of l2book files (default: every coin); node and asset-ctxs "
-                    "files hold every coin and are imported whole")
+    dl.add_argument(
+        "--hours", type=_hours, default=tuple(range(24)), help="UTC hours of hourly files, e.g. 0-5,12 (default: all)"
+    )
+    dl.add_argument(
+        "--coins",
+        help="comma-separated coins of l2book files (default: every coin); node and asset-ctxs "
+        "files hold every coin and are imported whole",
+    )
     dl.add_argument("--raw", default=settings.raw_root(), help="raw-zone root (default $SMALLFISH_RAW or ./raw)")
-    dl.add_argument("--downloads", default=os.environ.get("SMALLFISH_DOWNLOADS", "downloads"),
-                    help="where objects are downloaded and imported.jsonl records what is done (default $SMALLFISH_DOWNLOADS or ./downloads)")
+    dl.add_argument(
+        "--downloads",
+        default=os.environ.get("SMALLFISH_DOWNLOADS", "downloads"),
+        help="where objects are downloaded and imported.jsonl records what is done (default $SMALLFISH_DOWNLOADS or ./downloads)",
+    )
     dl.add_argument("--keep-downloads", action="store_true", help="keep each downloaded object after it is imported")
-    dl.add_argument("--endpoint-url", default=os.environ.get("SMALLFISH_ARCHIVE_ENDPOINT_URL"),
-                    help="another S3 server (default $SMALLFISH_ARCHIVE_ENDPOINT_URL, else AWS; AWS_ENDPOINT_URL is not used)")
+    dl.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("SMALLFISH_ARCHIVE_ENDPOINT_URL"),
+        help="another S3 server (default $SMALLFISH_ARCHIVE_ENDPOINT_URL, else AWS; AWS_ENDPOINT_URL is not used)",
+    )
     dl.add_argument("--dry-run", action="store_true", help="list and print the totals only")
     dl.set_defaults(func=_cmd_download)
 
@@ -323,18 +382,27 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--date", type=_date, required=True, help="UTC day (YYYY-MM-DD)")
     exp.add_argument("--out", required=True, help="output .npz file (key 'data')")
     exp.add_argument("--lake", default=settings.lake_root(), help="lake root (default $SMALLFISH_LAKE or ./lake)")
-    exp.add_argument("--tick-size", type=float, help="price grid for matching levels (default: the finest the day's prices show)")
+    exp.add_argument(
+        "--tick-size", type=float, help="price grid for matching levels (default: the finest the day's prices show)"
+    )
     exp.add_argument("--lot-size", type=float, help="size grid (default: the finest the day's sizes show)")
-    exp.add_argument("--feed-latency-ms", type=float, help="local time = event time + this (default: the captured receive time)")
+    exp.add_argument(
+        "--feed-latency-ms", type=float, help="local time = event time + this (default: the captured receive time)"
+    )
     exp.set_defaults(func=_cmd_export)
 
-    rec = sub.add_parser("record", help="capture trades, l2Book, bbo, activeAssetCtx (and user streams) into the raw zone")
+    rec = sub.add_parser(
+        "record", help="capture trades, l2Book, bbo, activeAssetCtx (and user streams) into the raw zone"
+    )
     rec.add_argument("--coins", type=coin_list, required=True, help="comma-separated coins, e.g. BTC,xyz:NVDA")
     rec.add_argument("--out", default=settings.raw_root(), help="raw-zone root")
     rec.add_argument("--address", type=address, help="also record userFills/orderUpdates for this address")
     rec.add_argument("--ws-url", type=ws_url, help="WebSocket URL (default: Hyperliquid mainnet)")
-    rec.add_argument("--with-leaders", action="store_true",
-                     help="also record each coin's lead-lag leaders ($SMALLFISH_LEADERS, default BTC,ETH)")
+    rec.add_argument(
+        "--with-leaders",
+        action="store_true",
+        help="also record each coin's lead-lag leaders ($SMALLFISH_LEADERS, default BTC,ETH)",
+    )
     rec.set_defaults(func=_cmd_record)
 
     from quoting.quoter import add_quote_arguments
@@ -349,8 +417,11 @@ def build_parser() -> argparse.ArgumentParser:
     scr.add_argument("--lake", default=settings.lake_root())
     scr.set_defaults(func=_cmd_screen)
 
-    dia = sub.add_parser("diagnose", help="print a coin's component verdicts (add / keep simple / no fix / untested), "
-                         "largest weakness first, with each row's reason")
+    dia = sub.add_parser(
+        "diagnose",
+        help="print a coin's component verdicts (add / keep simple / no fix / untested), "
+        "largest weakness first, with each row's reason",
+    )
     dia.add_argument("--coin", required=True)
     dia.add_argument("--date", type=_date, help="UTC day of the nightly run (default: the latest with verdicts)")
     dia.add_argument("--lake", default=settings.lake_root(), help="lake root (default $SMALLFISH_LAKE or ./lake)")
@@ -366,11 +437,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     from data_lake.vacuum import DEFAULT_RETENTION_HOURS
 
-    vac = sub.add_parser("vacuum", help="compact every lake table and delete the files no version within the retention "
-                         "needs; prints bytes before/after")
-    vac.add_argument("--retention-hours", type=_retention, default=DEFAULT_RETENTION_HOURS,
-                     help=f"keep what versions of the last H hours need, for time travel (default {DEFAULT_RETENTION_HOURS}, "
-                          "one week; below the longest run it may delete a running writer's files)")
+    vac = sub.add_parser(
+        "vacuum",
+        help="compact every lake table and delete the files no version within the retention "
+        "needs; prints bytes before/after",
+    )
+    vac.add_argument(
+        "--retention-hours",
+        type=_retention,
+        default=DEFAULT_RETENTION_HOURS,
+        help=f"keep what versions of the last H hours need, for time travel (default {DEFAULT_RETENTION_HOURS}, "
+        "one week; below the longest run it may delete a running writer's files)",
+    )
     vac.add_argument("--lake", default=settings.lake_root(), help="lake root (default $SMALLFISH_LAKE or ./lake)")
     vac.set_defaults(func=_cmd_vacuum)
     return parser
@@ -413,8 +491,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        print(f"{prog}: failed: {type(exc).__name__}: {_one_line(str(exc), _MAX_FAILURE_CHARS)} (`smallfish --debug ...` shows where)",
-              file=sys.stderr)
+        print(
+            f"{prog}: failed: {type(exc).__name__}: {_one_line(str(exc), _MAX_FAILURE_CHARS)} (`smallfish --debug ...` shows where)",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
 
 

@@ -123,8 +123,7 @@ def output_root(path: str, what: str, env: str | None) -> str:
         return path
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
-        raise UserError(f"{what} {path!r} cannot be created: its parent {parent!r} does not exist; "
-                        f"{_check(env)}")
+        raise UserError(f"{what} {path!r} cannot be created: its parent {parent!r} does not exist; {_check(env)}")
     if not os.access(parent, os.W_OK):
         raise UserError(f"{what} {path!r} cannot be created in {parent!r} (not writable)")
     return path

@@ -59,8 +59,9 @@ class Decision:
         return self.pull_reason is not None or q is None or REGIME_PULL_REASON in (q.bid_reason, q.ask_reason)
 
 
-def _fill_prob(px: float | None, mid: float, params: QuotingParams, belief: np.ndarray,
-               intensity_multiplier: float) -> float | None:
+def _fill_prob(
+    px: float | None, mid: float, params: QuotingParams, belief: np.ndarray, intensity_multiplier: float
+) -> float | None:
     """P(a print reaches ``px`` within the set's horizon after its latency) under ``belief``, the reach intensity
     scaled by the Hawkes expected multiplier over that window; None for a pulled side or a set without a reach
     model."""
@@ -112,33 +113,69 @@ def decide(
     if pull_reason is None and leader_move_pull:
         pull_reason = "leader_move"
     if pull_reason is not None or params is None or model is None:
-        return Decision(now_ms, pull_reason or "no_parameters", mid, sigma, belief_t, inventory, None,
-                        {"B": None, "A": None}, None, _pull_all(working, busy))
+        return Decision(
+            now_ms,
+            pull_reason or "no_parameters",
+            mid,
+            sigma,
+            belief_t,
+            inventory,
+            None,
+            {"B": None, "A": None},
+            None,
+            _pull_all(working, busy),
+        )
     policy = params.policy
-    q = quote(mid, inventory, belief, model, policy, best_bid, best_ask, leader_log_return=leader_log_return,
-              intensity_multiplier=intensity_multiplier)
+    q = quote(
+        mid,
+        inventory,
+        belief,
+        model,
+        policy,
+        best_bid,
+        best_ask,
+        leader_log_return=leader_log_return,
+        intensity_multiplier=intensity_multiplier,
+    )
     desired = {"B": (q.bid_px, q.bid_sz), "A": (q.ask_px, q.ask_sz)}
-    actions = {
-        side: plan_side(working[side], side, *desired[side])
-        for side in desired if side not in busy
-    }
+    actions = {side: plan_side(working[side], side, *desired[side]) for side in desired if side not in busy}
     exposure = {"B": 0.0, "A": 0.0}
     for side, sign in (("B", 1.0), ("A", -1.0)):
         action, order = actions.get(side), working[side]
-        if (action is not None and action.kind == "modify" and order is not None
-                and abs(inventory + sign * (order.remaining + action.sz)) > policy.position_limit):
+        if (
+            action is not None
+            and action.kind == "modify"
+            and order is not None
+            and abs(inventory + sign * (order.remaining + action.sz)) > policy.position_limit
+        ):
             exposure[side] = order.remaining
     if exposure["B"] or exposure["A"]:
-        sized = quote(mid, inventory, belief, model, policy, best_bid, best_ask, exposure["B"], exposure["A"],
-                      leader_log_return, intensity_multiplier)
+        sized = quote(
+            mid,
+            inventory,
+            belief,
+            model,
+            policy,
+            best_bid,
+            best_ask,
+            exposure["B"],
+            exposure["A"],
+            leader_log_return,
+            intensity_multiplier,
+        )
         for side, px, sz in (("B", sized.bid_px, sized.bid_sz), ("A", sized.ask_px, sized.ask_sz)):
             order = working[side]
             if exposure[side] and order is not None:
-                actions[side] = (OrderAction("modify", side, px, sz, oid=order.oid) if px is not None
-                                 else OrderAction("cancel", side, oid=order.oid))
+                actions[side] = (
+                    OrderAction("modify", side, px, sz, oid=order.oid)
+                    if px is not None
+                    else OrderAction("cancel", side, oid=order.oid)
+                )
                 desired[side] = (px, sz)
-    probs = {side: None if side in busy else _fill_prob(desired[side][0], mid, params, belief, intensity_multiplier)
-             for side in desired}
+    probs = {
+        side: None if side in busy else _fill_prob(desired[side][0], mid, params, belief, intensity_multiplier)
+        for side in desired
+    }
     adverse = predicted_adverse_bps(params, belief)
     out = []
     for side, action in actions.items():

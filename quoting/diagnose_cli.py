@@ -20,8 +20,10 @@ def diagnose_main(lake_root: str | Path, coin: str, date: dt.date | None = None)
     lake = Lake(lake_root)
     rows = lake.read(TABLE, coins=coin)
     if rows.height == 0:
-        return (f"no component verdicts for {coin} in {lake.root}: the nightly job's walk_forward_assets writes "
-                "them (diagnosis)"), 1
+        return (
+            f"no component verdicts for {coin} in {lake.root}: the nightly job's walk_forward_assets writes "
+            "them (diagnosis)"
+        ), 1
     days = sorted(set(rows["date"]))
     day = date or days[-1]
     if day not in days:

@@ -217,8 +217,13 @@ class WsFeed:
                     await self._session(ws)
                     delay = self.backoff_initial_s
             except NETWORK_ERRORS as exc:
-                log.warning("feed %s: connection ended (%s: %s); reconnecting in %.1f s",
-                            self.ws_url, type(exc).__name__, exc, delay)
+                log.warning(
+                    "feed %s: connection ended (%s: %s); reconnecting in %.1f s",
+                    self.ws_url,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
             await asyncio.sleep(delay)
             delay = min(2 * delay, self.backoff_max_s)
 

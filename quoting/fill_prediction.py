@@ -64,8 +64,9 @@ class ReachModel:
     def probability(self, depth_bps: float, belief: np.ndarray, intensity_multiplier: float = 1.0) -> float:
         """P(reached within the horizon) of a quote ``depth_bps`` from the decision's mid under ``belief``, the
         reach intensity scaled by ``intensity_multiplier`` (:mod:`quoting.hawkes_intensity`; 1: as fitted)."""
-        return reach_probability(depth_bps, np.asarray(belief, dtype=np.float64), self.knots, self.log_intensities,
-                                 intensity_multiplier)
+        return reach_probability(
+            depth_bps, np.asarray(belief, dtype=np.float64), self.knots, self.log_intensities, intensity_multiplier
+        )
 
 
 @njit(cache=True)
@@ -80,8 +81,9 @@ def _log_intensity(depth_bps: float, knots: np.ndarray, values: np.ndarray) -> f
 
 
 @njit(cache=True)
-def reach_probability(depth_bps: float, belief: np.ndarray, knots: np.ndarray, log_intensities: np.ndarray,
-                      intensity_multiplier: float) -> float:
+def reach_probability(
+    depth_bps: float, belief: np.ndarray, knots: np.ndarray, log_intensities: np.ndarray, intensity_multiplier: float
+) -> float:
     """sum_r belief_r * (1 - exp(-m exp(log Lambda_r(depth_bps)))), m = ``intensity_multiplier`` (> 0, the Hawkes
     component's lambda(t) / lambda_bar, 1.0 without it); NaN for a non-finite depth or multiplier."""
     if not (math.isfinite(depth_bps) and intensity_multiplier > 0.0):

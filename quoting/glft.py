@@ -272,11 +272,16 @@ def regime_pull(belief: np.ndarray, pulled: np.ndarray, threshold: float) -> boo
 
 
 @njit(cache=True)
-def blend_regimes(belief: np.ndarray, sigmas: np.ndarray, gammas: np.ndarray, min_spreads_bps: np.ndarray,
-                  fill_costs_bps: np.ndarray) -> RegimeBlend:
+def blend_regimes(
+    belief: np.ndarray, sigmas: np.ndarray, gammas: np.ndarray, min_spreads_bps: np.ndarray, fill_costs_bps: np.ndarray
+) -> RegimeBlend:
     """The per-regime sigma, gamma, floor and per-fill cost weighted by the regime ``belief``."""
-    return RegimeBlend(belief_weighted(belief, sigmas), belief_weighted(belief, gammas),
-                       belief_weighted(belief, min_spreads_bps), belief_weighted(belief, fill_costs_bps))
+    return RegimeBlend(
+        belief_weighted(belief, sigmas),
+        belief_weighted(belief, gammas),
+        belief_weighted(belief, min_spreads_bps),
+        belief_weighted(belief, fill_costs_bps),
+    )
 
 
 @njit(cache=True)
@@ -292,9 +297,7 @@ def glft_half_spread_and_skew(
     """GLFT (xi = gamma) half-spread c1 + (D/2)*sigma*c2 and skew sigma*c2, in price units."""
     xi_d = gamma * order_size
     c1 = math.log(1.0 + xi_d / kappa) / xi_d
-    c2 = math.sqrt(
-        gamma / (2.0 * arrival_rate * order_size * kappa) * (1.0 + xi_d / kappa) ** (kappa / xi_d + 1.0)
-    )
+    c2 = math.sqrt(gamma / (2.0 * arrival_rate * order_size * kappa) * (1.0 + xi_d / kappa) ** (kappa / xi_d + 1.0))
     return c1 + 0.5 * order_size * sigma * c2, sigma * c2
 
 
@@ -353,10 +356,17 @@ def glft_quote_core(
     """
     kappa, order_size, sigma, gamma = inputs.kappa, inputs.order_size, blend.sigma, blend.gamma
     arrival_rate = inputs.arrival_rate * intensity_multiplier
-    if not (mid > 0.0 and sigma >= 0.0 and kappa > 0.0 and inputs.kappa_se >= 0.0 and arrival_rate > 0.0
-            and order_size > 0.0 and gamma > 0.0 and math.isfinite(inventory)):
-        return (math.nan, math.nan, 0.0, 0.0, math.nan, math.nan, math.nan,
-                PULLED_INVALID_INPUT, PULLED_INVALID_INPUT)
+    if not (
+        mid > 0.0
+        and sigma >= 0.0
+        and kappa > 0.0
+        and inputs.kappa_se >= 0.0
+        and arrival_rate > 0.0
+        and order_size > 0.0
+        and gamma > 0.0
+        and math.isfinite(inventory)
+    ):
+        return (math.nan, math.nan, 0.0, 0.0, math.nan, math.nan, math.nan, PULLED_INVALID_INPUT, PULLED_INVALID_INPUT)
     gamma_used = widened_gamma(gamma, kappa, inputs.kappa_se, inputs.kappa_se_mult)
     cost = blend.fill_cost_bps * BPS * mid
     half_spread, skew = glft_half_spread_and_skew(
@@ -368,22 +378,49 @@ def glft_quote_core(
     bid_px, bid_sz, bid_code = _finish_side(
         mid - (half_spread + skew * inventory),
         inputs.position_limit - inventory - open_bid_exposure,
-        order_size, True, best_ask, inputs.sz_decimals, inputs.is_spot, inputs.min_notional,
+        order_size,
+        True,
+        best_ask,
+        inputs.sz_decimals,
+        inputs.is_spot,
+        inputs.min_notional,
     )
     ask_px, ask_sz, ask_code = _finish_side(
         mid + (half_spread - skew * inventory),
         inputs.position_limit + inventory - open_ask_exposure,
-        order_size, False, best_bid, inputs.sz_decimals, inputs.is_spot, inputs.min_notional,
+        order_size,
+        False,
+        best_bid,
+        inputs.sz_decimals,
+        inputs.is_spot,
+        inputs.min_notional,
     )
     return bid_px, ask_px, bid_sz, ask_sz, half_spread, skew, gamma_used, bid_code, ask_code
 
 
 @njit(cache=True)
 def _quote_from_python(
-    kappa: float, kappa_se: float, arrival_rate: float, kappa_se_mult: float, order_size: float, position_limit: float,
-    sz_decimals: int, is_spot: bool, min_notional: float, belief: np.ndarray, sigmas: np.ndarray, gammas: np.ndarray,
-    min_spreads_bps: np.ndarray, fill_costs_bps: np.ndarray, fair: float, inventory: float,
-    intensity_multiplier: float, pull: bool, best_bid: float, best_ask: float, open_bid_exposure: float,
+    kappa: float,
+    kappa_se: float,
+    arrival_rate: float,
+    kappa_se_mult: float,
+    order_size: float,
+    position_limit: float,
+    sz_decimals: int,
+    is_spot: bool,
+    min_notional: float,
+    belief: np.ndarray,
+    sigmas: np.ndarray,
+    gammas: np.ndarray,
+    min_spreads_bps: np.ndarray,
+    fill_costs_bps: np.ndarray,
+    fair: float,
+    inventory: float,
+    intensity_multiplier: float,
+    pull: bool,
+    best_bid: float,
+    best_ask: float,
+    open_bid_exposure: float,
     open_ask_exposure: float,
 ) -> tuple[float, float, float, float, float, float, float, int, int]:
     """:func:`quote`'s one crossing into compiled code: builds the records in nopython mode and calls the kernel.
@@ -391,11 +428,22 @@ def _quote_from_python(
     Scalars, not records, cross the boundary because numba types a record argument passed from Python field by
     field (about 2.5 us a call, measured), a cost the live quoter would pay on every decision; compiled callers
     build their records once and pass them."""
-    inputs = GlftInputs(kappa, kappa_se, arrival_rate, kappa_se_mult, order_size, position_limit, sz_decimals, is_spot,
-                        min_notional)
+    inputs = GlftInputs(
+        kappa, kappa_se, arrival_rate, kappa_se_mult, order_size, position_limit, sz_decimals, is_spot, min_notional
+    )
     blend = blend_regimes(belief, sigmas, gammas, min_spreads_bps, fill_costs_bps)
-    return glft_quote_core(inputs, blend, fair, inventory, intensity_multiplier, pull, best_bid, best_ask,
-                           open_bid_exposure, open_ask_exposure)
+    return glft_quote_core(
+        inputs,
+        blend,
+        fair,
+        inventory,
+        intensity_multiplier,
+        pull,
+        best_bid,
+        best_ask,
+        open_bid_exposure,
+        open_ask_exposure,
+    )
 
 
 def quote(
@@ -423,11 +471,28 @@ def quote(
     regime_pulled = regime_pull(probs, policy.pulled, policy.pull_threshold)
     rules = policy.rules
     bid_px, ask_px, bid_sz, ask_sz, half_spread, skew, gamma_used, bid_code, ask_code = _quote_from_python(
-        float(model.kappa), float(model.kappa_se), float(model.arrival_rate), float(policy.kappa_se_mult),
-        float(policy.order_size), float(policy.position_limit), int(rules.sz_decimals), bool(rules.is_spot),
-        float(rules.min_notional), probs, policy.sigmas(model.sigma), policy.gammas, policy.min_spreads_bps,
-        policy.fill_costs_bps, fair, float(inventory), float(intensity_multiplier), regime_pulled or leader_move_pull,
-        float(best_bid), float(best_ask), float(open_bid_exposure), float(open_ask_exposure),
+        float(model.kappa),
+        float(model.kappa_se),
+        float(model.arrival_rate),
+        float(policy.kappa_se_mult),
+        float(policy.order_size),
+        float(policy.position_limit),
+        int(rules.sz_decimals),
+        bool(rules.is_spot),
+        float(rules.min_notional),
+        probs,
+        policy.sigmas(model.sigma),
+        policy.gammas,
+        policy.min_spreads_bps,
+        policy.fill_costs_bps,
+        fair,
+        float(inventory),
+        float(intensity_multiplier),
+        regime_pulled or leader_move_pull,
+        float(best_bid),
+        float(best_ask),
+        float(open_bid_exposure),
+        float(open_ask_exposure),
     )
     if leader_move_pull and not regime_pulled and bid_code == PULLED_REGIME:
         bid_code = ask_code = PULLED_LEADER_MOVE

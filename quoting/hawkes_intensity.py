@@ -38,7 +38,6 @@ from numba import njit
 from data_lake.units import SECOND_MS
 
 
-
 @dataclass(frozen=True)
 class HawkesIntensity:
     """A fitted exponential Hawkes process of taker-order arrivals (both sides pooled), per second."""
@@ -83,15 +82,17 @@ def excite(excitation: float, last_ms: float, event_ms: float, alpha: float, bet
 
 
 @njit(cache=True)
-def intensity_multiplier(excitation: float, last_ms: float, now_ms: float, mu: float, beta: float,
-                         mean_intensity: float) -> float:
+def intensity_multiplier(
+    excitation: float, last_ms: float, now_ms: float, mu: float, beta: float, mean_intensity: float
+) -> float:
     """m(now) = (mu + excitation decayed from ``last_ms`` to ``now_ms``) / lambda_bar."""
     return (mu + excitation * math.exp(-beta * max(now_ms - last_ms, 0.0) / SECOND_MS)) / mean_intensity
 
 
 @njit(cache=True)
-def _multipliers(events_ms: np.ndarray, at_ms: np.ndarray, mu: float, alpha: float, beta: float,
-                 mean_intensity: float) -> np.ndarray:  # pragma: no cover - compiled
+def _multipliers(
+    events_ms: np.ndarray, at_ms: np.ndarray, mu: float, alpha: float, beta: float, mean_intensity: float
+) -> np.ndarray:  # pragma: no cover - compiled
     out = np.empty(at_ms.shape[0])
     excitation, last_ms, j = 0.0, 0.0, 0
     for i in range(at_ms.shape[0]):

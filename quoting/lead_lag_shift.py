@@ -64,8 +64,9 @@ class LeadLagShift:
         if not math.isfinite(self.beta):
             raise ValueError(f"beta must be finite, got {self.beta}")
         if not (self.move_sd >= 0.0 and math.isfinite(self.move_sd) and self.pull_k > 0.0 and self.hold_ms >= 0):
-            raise ValueError(f"need move_sd >= 0, pull_k > 0, hold_ms >= 0, got {self.move_sd}, {self.pull_k}, "
-                             f"{self.hold_ms}")
+            raise ValueError(
+                f"need move_sd >= 0, pull_k > 0, hold_ms >= 0, got {self.move_sd}, {self.pull_k}, {self.hold_ms}"
+            )
 
 
 @njit(cache=True)
@@ -76,8 +77,9 @@ def lead_lag_fair_value(mid: float, leader_log_return: float, beta: float) -> fl
     return mid * math.exp(beta * leader_log_return)
 
 
-def leader_log_returns(times_ms: np.ndarray, mids: np.ndarray, at_ms: np.ndarray, lag_ms: int,
-                       max_age_ms: int) -> np.ndarray:
+def leader_log_returns(
+    times_ms: np.ndarray, mids: np.ndarray, at_ms: np.ndarray, lag_ms: int, max_age_ms: int
+) -> np.ndarray:
     """r(t) for every t of ``at_ms``: the leader's log return from its mid as of t - lag to its mid as of t, NaN
     where either is missing or more than ``max_age_ms`` older than its instant. ``times_ms``/``mids``: the leader's
     mids sorted by time."""

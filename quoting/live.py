@@ -122,8 +122,15 @@ def _error(status: Any) -> str | None:
 class LiveVenue:
     """Orders of one coin for ``user`` (the account the API wallet trades for)."""
 
-    def __init__(self, coin: str, user: str, exchange: Exchange, info: Info, config: LiveConfig,
-                 on_event: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        coin: str,
+        user: str,
+        exchange: Exchange,
+        info: Info,
+        config: LiveConfig,
+        on_event: Callable[[dict[str, Any]], None],
+    ) -> None:
         self.coin = coin
         self.user = user
         self.exchange = exchange
@@ -157,12 +164,17 @@ class LiveVenue:
         if self._unknown_state:
             raise RuntimeError(f"{self.coin}: could not cancel the open orders of {self.user}; not quoting")
         state = await asyncio.to_thread(self.info.user_state, self.user)
-        position = next((p["position"] for p in state.get("assetPositions", [])
-                         if p.get("position", {}).get("coin") == self.coin), None)
+        position = next(
+            (p["position"] for p in state.get("assetPositions", []) if p.get("position", {}).get("coin") == self.coin),
+            None,
+        )
         fills = await asyncio.to_thread(self.info.user_fills, self.user)
         day_start = now_ms // DAY_MS * DAY_MS
-        booked = sum(float(f["closedPnl"]) - float(f["fee"]) for f in fills
-                     if f.get("coin") == self.coin and int(f["time"]) >= day_start)
+        booked = sum(
+            float(f["closedPnl"]) - float(f["fee"])
+            for f in fills
+            if f.get("coin") == self.coin and int(f["time"]) >= day_start
+        )
         await self._arm(now_ms)
         return VenueStart(
             position=float(position["szi"]) if position else 0.0,
@@ -182,8 +194,9 @@ class LiveVenue:
             error = _error(response) if response.get("status") == "ok" else str(response.get("response"))
         except EXCHANGE_ERRORS as exc:
             error = f"{type(exc).__name__}: {exc}"
-        self.on_event({"event": "dead_man", "status": "cleared" if error is None else "error", "until_ms": None,
-                       "error": error})
+        self.on_event(
+            {"event": "dead_man", "status": "cleared" if error is None else "error", "until_ms": None, "error": error}
+        )
 
     async def cancel_all(self, reason: str, now_ms: int) -> list[int]:
         """Cancel every open order of the coin (asked from the exchange, not from memory); returns their oids."""
@@ -206,8 +219,10 @@ class LiveVenue:
     def use_params(self, params: QuotingParams) -> str | None:
         rules = params.policy.rules
         if (rules.sz_decimals, rules.is_spot) != (self.rules.sz_decimals, self.rules.is_spot):
-            return (f"the exchange lists {self.coin} with szDecimals={self.sz_decimals}, spot={self.rules.is_spot}; "
-                    f"the set says szDecimals={rules.sz_decimals}, spot={rules.is_spot}")
+            return (
+                f"the exchange lists {self.coin} with szDecimals={self.sz_decimals}, spot={self.rules.is_spot}; "
+                f"the set says szDecimals={rules.sz_decimals}, spot={rules.is_spot}"
+            )
         return None
 
     # -- the dead-man switch ----------------------------------------------------------------------------------
@@ -226,8 +241,14 @@ class LiveVenue:
         else:
             self.dms.set_at_ms = now_ms  # retried after dms_refresh_s; quoting stays blocked meanwhile
             log.error("%s: could not arm the dead-man switch: %s", self.coin, error)
-        self.on_event({"event": "dead_man", "status": "armed" if error is None else "error",
-                       "until_ms": until if error is None else None, "error": error})
+        self.on_event(
+            {
+                "event": "dead_man",
+                "status": "armed" if error is None else "error",
+                "until_ms": until if error is None else None,
+                "error": error,
+            }
+        )
 
     def on_order_update(self, status: str, now_ms: int) -> None:
         if status == "scheduledCancel" and self.dms.armed_until_ms is not None:
@@ -262,8 +283,14 @@ class LiveVenue:
         return []
 
     def _request(self, action: OrderAction) -> dict[str, Any]:
-        return {"coin": self.coin, "is_buy": action.side == "B", "sz": action.sz, "limit_px": action.px,
-                "order_type": ALO, "reduce_only": False}
+        return {
+            "coin": self.coin,
+            "is_buy": action.side == "B",
+            "sz": action.sz,
+            "limit_px": action.px,
+            "order_type": ALO,
+            "reduce_only": False,
+        }
 
     async def execute(self, actions: Sequence[OrderAction], now_ms: int) -> list[OrderResult]:
         """Cancels, then modifies, then new orders, one batch each; one result per action, in action order."""
@@ -271,16 +298,21 @@ class LiveVenue:
         valid = []
         for i, a in enumerate(actions):
             if a.kind != "cancel" and not (is_valid_price(a.px, self.rules) and is_valid_size(a.sz, self.rules)):
-                results[i] = OrderResult(a, "error", a.oid if a.kind == "modify" else None,
-                                         f"not sent: invalid price {a.px!r} or size {a.sz!r}")
+                results[i] = OrderResult(
+                    a,
+                    "error",
+                    a.oid if a.kind == "modify" else None,
+                    f"not sent: invalid price {a.px!r} or size {a.sz!r}",
+                )
             else:
                 valid.append((i, a))
         try:
             for kind in ("cancel", "modify", "place"):
                 batch = [(i, a) for i, a in valid if a.kind == kind]
                 if batch:
-                    results.update(zip((i for i, _ in batch), await self._send(kind, [a for _, a in batch]),
-                                       strict=True))
+                    results.update(
+                        zip((i for i, _ in batch), await self._send(kind, [a for _, a in batch]), strict=True)
+                    )
         except EXCHANGE_ERRORS as exc:
             log.error("%s: order request failed (%s); cancelling everything", self.coin, exc)
             await self.cancel_all(f"order request failed: {type(exc).__name__}", now_ms)
@@ -290,8 +322,7 @@ class LiveVenue:
 
     async def _send(self, kind: str, batch: list[OrderAction]) -> list[OrderResult]:
         if kind == "cancel":
-            response = await self._call(self.exchange.bulk_cancel,
-                                        [{"coin": self.coin, "oid": a.oid} for a in batch])
+            response = await self._call(self.exchange.bulk_cancel, [{"coin": self.coin, "oid": a.oid} for a in batch])
             return [self._cancel_result(a, s) for a, s in zip(batch, _statuses(response, len(batch)), strict=True)]
         if kind == "modify":
             modifies = [{"oid": a.oid, "order": self._request(a)} for a in batch]

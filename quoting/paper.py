@@ -134,8 +134,9 @@ class PaperVenue:
         if channel == "trades":
             for trade in data:
                 fills += self._trade(trade, updates)
-        elif channel in ("l2Book", "bbo") and (self.book.update_l2(data) if channel == "l2Book"
-                                                else self.book.update_bbo(data)):
+        elif channel in ("l2Book", "bbo") and (
+            self.book.update_l2(data) if channel == "l2Book" else self.book.update_bbo(data)
+        ):
             for order in self.orders.values():  # a bbo shows the touch only: deeper queues stay as they were
                 px_levels, sz_levels = self._depth(order.side) if channel == "l2Book" else self._touch(order.side)
                 order.queue = queue_after_book(order.queue, order.px, order.side == "B", px_levels, sz_levels)
@@ -158,9 +159,16 @@ class PaperVenue:
 
     def _update(self, order: _Order, status: str, now_ms: int) -> dict[str, Any]:
         """A ``WsOrder``."""
-        wire = {"coin": self.coin, "side": order.side, "limitPx": wire_number(order.px),
-                "sz": wire_number(order.remaining), "oid": order.oid, "timestamp": order.placed_ms,
-                "origSz": wire_number(order.sz), "cloid": None}
+        wire = {
+            "coin": self.coin,
+            "side": order.side,
+            "limitPx": wire_number(order.px),
+            "sz": wire_number(order.remaining),
+            "oid": order.oid,
+            "timestamp": order.placed_ms,
+            "origSz": wire_number(order.sz),
+            "cloid": None,
+        }
         return {"order": wire, "status": status, "statusTimestamp": now_ms}
 
     def _land(self, request: _Request, now_ms: int) -> list[dict[str, Any]]:
@@ -188,15 +196,21 @@ class PaperVenue:
         if order is None:
             return []
         filled, order.queue = fill_from_trade(
-            self.fill_model, order.side == "B", order.px, order.remaining, order.queue,
-            float(trade["px"]), float(trade["sz"]), trade_side,
+            self.fill_model,
+            order.side == "B",
+            order.px,
+            order.remaining,
+            order.queue,
+            float(trade["px"]),
+            float(trade["sz"]),
+            trade_side,
         )
         if filled <= 0.0:
             return []
         time_ms = int(trade["time"])
         fill = self._fill(order, filled, time_ms)
         order.remaining -= filled
-        if order.remaining < 0.5 * 10.0 ** -self.rules.sz_decimals:
+        if order.remaining < 0.5 * 10.0**-self.rules.sz_decimals:
             order.remaining = 0.0
             del self.orders[order.side]
             updates.append(self._update(order, "filled", time_ms))
@@ -209,9 +223,19 @@ class PaperVenue:
         digest = hashlib.sha256(f"paper:{self.run_id}:{order.oid}:{self._fills}".encode()).hexdigest()
         self._fills += 1
         return {
-            "coin": self.coin, "px": wire_number(order.px), "sz": wire_number(sz), "side": order.side,
-            "time": time_ms, "startPosition": wire_number(round(effect.start_position, self.rules.sz_decimals)),
-            "dir": effect.direction, "closedPnl": wire_number(round(effect.closed_pnl, 6)), "hash": "0x" + digest,
-            "oid": order.oid, "crossed": False, "fee": wire_number(fee), "tid": int(digest[:16], 16) & TID_MASK,
-            "feeToken": "USDC", "twapId": None,
+            "coin": self.coin,
+            "px": wire_number(order.px),
+            "sz": wire_number(sz),
+            "side": order.side,
+            "time": time_ms,
+            "startPosition": wire_number(round(effect.start_position, self.rules.sz_decimals)),
+            "dir": effect.direction,
+            "closedPnl": wire_number(round(effect.closed_pnl, 6)),
+            "hash": "0x" + digest,
+            "oid": order.oid,
+            "crossed": False,
+            "fee": wire_number(fee),
+            "tid": int(digest[:16], 16) & TID_MASK,
+            "feeToken": "USDC",
+            "twapId": None,
         }

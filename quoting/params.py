@@ -37,8 +37,10 @@ def window_end_problem(window_end_ms: int, now_ms: int) -> str | None:
     """Why a window ending at ``window_end_ms`` cannot be quoted with at ``now_ms`` for being in the future, or None."""
     ahead_ms = window_end_ms - now_ms
     if ahead_ms > MAX_CLOCK_SKEW_MS:
-        return (f"its training window ends {ahead_ms / 1000:.0f} s in the future (at most {MAX_CLOCK_SKEW_MS / 1000:.0f} s "
-                "of clock skew is allowed): a forged window or a wrong clock")
+        return (
+            f"its training window ends {ahead_ms / 1000:.0f} s in the future (at most {MAX_CLOCK_SKEW_MS / 1000:.0f} s "
+            "of clock skew is allowed): a forged window or a wrong clock"
+        )
     return None
 
 
@@ -106,9 +108,7 @@ def to_quoting_params(promoted: registry.PromotedSet, max_age_s: float, now_ms: 
     )
 
 
-def load_for_quoting(
-    lake_root: str | Path, coin: str, max_age_s: float, *, now_ms: int | None = None
-) -> QuotingParams:
+def load_for_quoting(lake_root: str | Path, coin: str, max_age_s: float, *, now_ms: int | None = None) -> QuotingParams:
     """The promoted set of ``coin`` ready for quoting.
 
     Raises NoPromotedSet, InvalidParameterSet (schema, range or hash) or StaleParameterSet.

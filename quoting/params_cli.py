@@ -39,8 +39,12 @@ def _describe(ps: ParamSet) -> list[str]:
     regimes = ", ".join(f"{s} {p.gamma_per_quote_by_regime[s]:g}" for s in p.hmm["state_names"])
     floors = ", ".join(f"{s} {p.min_spread_bps_by_regime[s]:g}" for s in p.hmm["state_names"])
     adverse = p.adverse_selection_bps_by_regime
-    adverse_text = "unknown" if adverse is None else ", ".join(
-        f"{s} {adverse[s].value:.3g} ± {adverse[s].se:.2g} (n {adverse[s].n})" for s in p.hmm["state_names"]
+    adverse_text = (
+        "unknown"
+        if adverse is None
+        else ", ".join(
+            f"{s} {adverse[s].value:.3g} ± {adverse[s].se:.2g} (n {adverse[s].n})" for s in p.hmm["state_names"]
+        )
     )
     return [
         f"  training window [{_utc(ps.window_start_ms)}, {_utc(ps.window_end_ms)}), created {_utc(ps.created_at_ms)}, "
@@ -67,8 +71,10 @@ def params_show(lake_root: str | Path, coin: str) -> str:
         if pointer is None:
             lines.append(f"{coin}: no parameter set promoted")
     if pointer is not None:
-        lines.append(f"{coin}: promoted {pointer.param_set_id} (pointer version {pointer.version}) at "
-                     f"{_utc(pointer.promoted_at_ms)}, sha256 {pointer.sha256[:16]}")
+        lines.append(
+            f"{coin}: promoted {pointer.param_set_id} (pointer version {pointer.version}) at "
+            f"{_utc(pointer.promoted_at_ms)}, sha256 {pointer.sha256[:16]}"
+        )
         try:
             live = load_promoted(lake_root, coin).param_set
             lines += _describe(live)
@@ -100,7 +106,10 @@ def params_rollback(lake_root: str | Path, coin: str) -> str:
     """Re-promote the set the live one replaced."""
     broken = pointer_problem(lake_root, coin)
     pointer = rollback(lake_root, coin, "manual: rollback")
-    return _repaired(coin, broken) + f"{coin}: rolled back; {pointer.param_set_id} is live (pointer version {pointer.version})"
+    return (
+        _repaired(coin, broken)
+        + f"{coin}: rolled back; {pointer.param_set_id} is live (pointer version {pointer.version})"
+    )
 
 
 def _repaired(coin: str, broken: str | None) -> str:

@@ -71,9 +71,9 @@ def quoting_inputs(p: Parameters) -> QuotingInputs:
         sigma_by_regime=None if sigma is None else tuple(sigma[s].value for s in names),
         adverse_cost_bps_by_regime=None if cost is None else tuple(max(cost[s].value, 0.0) for s in names),
         lead_lag=None if p.lead_lag is None else _lead_lag_shift(p.lead_lag),
-        hawkes=None if p.hawkes_intensity is None else HawkesIntensity(
-            p.hawkes_intensity.mu, p.hawkes_intensity.alpha, p.hawkes_intensity.beta
-        ),
+        hawkes=None
+        if p.hawkes_intensity is None
+        else HawkesIntensity(p.hawkes_intensity.mu, p.hawkes_intensity.alpha, p.hawkes_intensity.beta),
     )
     return QuotingInputs(
         model=MarketModel(
@@ -82,7 +82,9 @@ def quoting_inputs(p: Parameters) -> QuotingInputs:
         policy=policy,
         regime=regime,
         adverse_bps_by_regime=None if adverse is None else np.array([adverse[s].value for s in names]),
-        reach=None if reach is None else ReachModel(
+        reach=None
+        if reach is None
+        else ReachModel(
             knots_bps=tuple(reach.depth_knots_bps),
             log_intensity_by_regime=tuple(tuple(reach.log_intensity_by_regime[s]) for s in names),
             horizon_ms=reach.horizon_ms,

@@ -85,8 +85,13 @@ def finite(x: float | None) -> float | None:
 def prediction_fields(prediction: Prediction | None, states: tuple[str, ...]) -> dict[str, Any]:
     """The ``pred_*``, ``belief_*``, ``param_set_id`` and ``quote_time`` fields of an order or fill frame."""
     if prediction is None:
-        return {"pred_fill_prob": None, "pred_adverse_bps": None, **{f"belief_{s}": None for s in states},
-                "param_set_id": None, "quote_time": None}
+        return {
+            "pred_fill_prob": None,
+            "pred_adverse_bps": None,
+            **{f"belief_{s}": None for s in states},
+            "param_set_id": None,
+            "quote_time": None,
+        }
     return {
         "pred_fill_prob": finite(prediction.fill_prob),
         "pred_adverse_bps": finite(prediction.adverse_bps),

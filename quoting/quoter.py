@@ -44,8 +44,16 @@ from quoting.session import (
 )
 from quoting.venue import Venue
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_REFUSED", "add_quote_arguments", "build_quoter", "config_from_args",
-           "quote_async", "quote_main"]
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "add_quote_arguments",
+    "build_quoter",
+    "config_from_args",
+    "quote_async",
+    "quote_main",
+]
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +83,9 @@ def build_quoter(config: QuoterConfig) -> Quoter:
         user = config.account_address or wallet.address
         timeout = config.live.http_timeout_s
         info = Info(config.api_url, skip_ws=True, timeout=timeout)
-        exchange = Exchange(wallet, config.api_url, meta=info.meta(), spot_meta=info.spot_meta(),
-                            account_address=user, timeout=timeout)
+        exchange = Exchange(
+            wallet, config.api_url, meta=info.meta(), spot_meta=info.spot_meta(), account_address=user, timeout=timeout
+        )
 
         def on_event(data: dict[str, Any]) -> None:
             quote_log.write(time.time_ns(), "quoterOrder", data)
@@ -114,9 +123,13 @@ def add_quote_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replay-speed", type=positive_float, help="x real time (default: as fast as possible)")
     parser.add_argument("--dms-horizon-s", type=positive_float, default=120.0)
     parser.add_argument("--dms-refresh-s", type=positive_float, default=60.0)
-    parser.add_argument("--leaders", type=_leader_list, help="coins whose books to follow for a lead-lag set, "
-                        "comma-separated, empty for none (default: the coin's configured leaders, "
-                        "$SMALLFISH_LEADERS, else BTC,ETH)")
+    parser.add_argument(
+        "--leaders",
+        type=_leader_list,
+        help="coins whose books to follow for a lead-lag set, "
+        "comma-separated, empty for none (default: the coin's configured leaders, "
+        "$SMALLFISH_LEADERS, else BTC,ETH)",
+    )
 
 
 def _leader_list(text: str) -> tuple[str, ...]:
@@ -126,15 +139,25 @@ def _leader_list(text: str) -> tuple[str, ...]:
 
 def config_from_args(args: argparse.Namespace) -> QuoterConfig:
     return QuoterConfig(
-        coin=args.coin, mode=args.mode, feed=args.feed, lake_root=Path(args.lake), raw_root=Path(args.raw),
-        api_url=args.api_url, ws_url=args.ws_url, account_address=args.account_address,
-        max_param_age_s=args.max_param_age_s, stale_feed_ms=args.stale_feed_ms,
-        vol_half_life_s=args.vol_half_life_s, min_regime_minutes=args.min_regime_minutes,
-        paper_fill_model=args.paper_fill_model, paper_order_latency_ms=args.paper_order_latency_ms,
+        coin=args.coin,
+        mode=args.mode,
+        feed=args.feed,
+        lake_root=Path(args.lake),
+        raw_root=Path(args.raw),
+        api_url=args.api_url,
+        ws_url=args.ws_url,
+        account_address=args.account_address,
+        max_param_age_s=args.max_param_age_s,
+        stale_feed_ms=args.stale_feed_ms,
+        vol_half_life_s=args.vol_half_life_s,
+        min_regime_minutes=args.min_regime_minutes,
+        paper_fill_model=args.paper_fill_model,
+        paper_order_latency_ms=args.paper_order_latency_ms,
         replay_speed=args.replay_speed,
         live=LiveConfig(dms_horizon_s=args.dms_horizon_s, dms_refresh_s=args.dms_refresh_s),
-        leaders=(tuple(c for c in args.leaders if c != args.coin) if args.leaders is not None
-                 else leaders_of(args.coin)),
+        leaders=(
+            tuple(c for c in args.leaders if c != args.coin) if args.leaders is not None else leaders_of(args.coin)
+        ),
     )
 
 
@@ -165,4 +188,3 @@ def quote_main(argv: Sequence[str]) -> int:
     except Exception:
         log.exception("smallfish quote: stopped by an error")
         return EXIT_ERROR
-

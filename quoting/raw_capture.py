@@ -81,8 +81,7 @@ def compress_plain(plain: Path) -> Path:
 class HourlyRawWriter:
     """Open plain files keyed by (receive hour, coin); not thread-safe (one event loop owns it)."""
 
-    def __init__(self, raw_root: str | Path, source: str = "ws",
-                 write: Callable[[int, bytes], int] = os.write) -> None:
+    def __init__(self, raw_root: str | Path, source: str = "ws", write: Callable[[int, bytes], int] = os.write) -> None:
         """``write`` is ``os.write`` (tests pass one that fails as a full disk does)."""
         self.raw_root = Path(raw_root)
         self.source = source
@@ -170,4 +169,3 @@ def _hour_index(day: str, hour: str) -> int | None:
         return None
     start = dt.datetime.strptime(day, "%Y%m%d").replace(tzinfo=dt.UTC) + dt.timedelta(hours=int(hour))
     return int(start.timestamp()) // 3_600
-

@@ -57,7 +57,21 @@ def _row(r: dict) -> list[str]:
     ]
 
 
-HEADER = ["rank", "coin", "score", "volume/day", "hours", "spread bps", "makers eff/n", "top3", "edge bps [95% CI]", "markout 5s", "OI", "funding bps/h", "vol bps/rt(s)"]
+HEADER = [
+    "rank",
+    "coin",
+    "score",
+    "volume/day",
+    "hours",
+    "spread bps",
+    "makers eff/n",
+    "top3",
+    "edge bps [95% CI]",
+    "markout 5s",
+    "OI",
+    "funding bps/h",
+    "vol bps/rt(s)",
+]
 
 
 def screen_main(lake_root: str | Path, date: dt.date | None = None, top: int | None = None) -> str:
@@ -82,5 +96,10 @@ def screen_main(lake_root: str | Path, date: dt.date | None = None, top: int | N
         ),
         "",
     ]
-    lines += ["  ".join(cell.rjust(w) if i != 1 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))) for row in rows]
+    lines += [
+        "  ".join(
+            cell.rjust(w) if i != 1 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
     return "\n".join(lines)

@@ -118,8 +118,14 @@ class QuoterConfig:
 class Quoter:
     """One quoting session: feed -> state -> decision -> venue, logged; :meth:`run` until ``stop`` or feed end."""
 
-    def __init__(self, config: QuoterConfig, feed: Feed, venue: Venue, quote_log: QuoteLog,
-                 clock: Callable[[], int] = time.time_ns) -> None:
+    def __init__(
+        self,
+        config: QuoterConfig,
+        feed: Feed,
+        venue: Venue,
+        quote_log: QuoteLog,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.config = config
         self.coin = config.coin
         self.feed = feed
@@ -189,8 +195,9 @@ class Quoter:
             problem = str(exc)
         if problem is not None:
             self._refused = f"set {params.param_set_id}: {problem}"
-            self.log.write(now_ns, "quoterParams", {"event": "refused", "param_set_id": params.param_set_id,
-                                                    "error": problem})
+            self.log.write(
+                now_ns, "quoterParams", {"event": "refused", "param_set_id": params.param_set_id, "error": problem}
+            )
             log.error("%s: parameter set %s refused: %s", self.coin, params.param_set_id, problem)
             self._dirty = True
             return False
@@ -206,13 +213,23 @@ class Quoter:
         mid = self.book.mid
         if mid > 0.0:
             self.bars.seed((params.model.sigma / mid) ** 2)
-        self.log.write(now_ns, "quoterParams", {
-            "event": "loaded", "param_set_id": params.param_set_id, "version": params.version, "sha256": params.sha256,
-            "promoted_at_ms": params.promoted_at_ms, "window_end_ms": params.window_end_ms,
-            "expires_at_ms": params.expires_at_ms, "error": None,
-        })
-        log.info("%s: quoting with parameter set %s (pointer version %d)", self.coin, params.param_set_id,
-                 params.version)
+        self.log.write(
+            now_ns,
+            "quoterParams",
+            {
+                "event": "loaded",
+                "param_set_id": params.param_set_id,
+                "version": params.version,
+                "sha256": params.sha256,
+                "promoted_at_ms": params.promoted_at_ms,
+                "window_end_ms": params.window_end_ms,
+                "expires_at_ms": params.expires_at_ms,
+                "error": None,
+            },
+        )
+        log.info(
+            "%s: quoting with parameter set %s (pointer version %d)", self.coin, params.param_set_id, params.version
+        )
         self._dirty = True
         return True
 
@@ -228,10 +245,15 @@ class Quoter:
         else:
             self.leader.shift = shift
         if shift.leader not in self.config.leaders:
-            detail = (f"set {params.param_set_id} leans on {shift.leader}, whose books this session does not follow "
-                      f"(leaders: {', '.join(self.config.leaders) or 'none'}): quoting around the mid")
-            self.log.write(now_ns, "quoterParams", {"event": "leader_missing", "param_set_id": params.param_set_id,
-                                                    "error": detail})
+            detail = (
+                f"set {params.param_set_id} leans on {shift.leader}, whose books this session does not follow "
+                f"(leaders: {', '.join(self.config.leaders) or 'none'}): quoting around the mid"
+            )
+            self.log.write(
+                now_ns,
+                "quoterParams",
+                {"event": "leader_missing", "param_set_id": params.param_set_id, "error": detail},
+            )
             log.warning("%s: %s", self.coin, detail)
 
     @property
@@ -286,8 +308,11 @@ class Quoter:
 
     def _on_fills(self, frame: dict[str, Any], now_ns: int) -> None:
         data = frame["data"]
-        new = [f for f in data.get("fills", []) if f.get("coin") == self.coin and int(f["time"]) > self._as_of_ms
-               and int(f["tid"]) not in self._tid_set]
+        new = [
+            f
+            for f in data.get("fills", [])
+            if f.get("coin") == self.coin and int(f["time"]) > self._as_of_ms and int(f["tid"]) not in self._tid_set
+        ]
         if not new:
             return
         self.log.write_frame(now_ns, {"channel": "userFills", "data": {**data, "fills": new}})
@@ -310,13 +335,24 @@ class Quoter:
             if order.remaining < 0.5 * 10.0 ** -self._sz_decimals():
                 self.working[side] = None
         mid = self.book.mid
-        self.log.write(now_ns, "quoterFill", {
-            "time": int(fill["time"]), "oid": oid, "tid": tid, "side": fill["side"], "px": float(fill["px"]),
-            "sz": sz, "fee": float(fill["fee"]), "crossed": bool(fill.get("crossed")),
-            "inventory": self.account.position, "mid": finite(mid),
-            "day_pnl": finite(self.account.day_pnl(mid, now_ns // NS_PER_MS)) if mid > 0.0 else None,
-            **prediction_fields(self.predictions.get(oid), self.states),
-        })
+        self.log.write(
+            now_ns,
+            "quoterFill",
+            {
+                "time": int(fill["time"]),
+                "oid": oid,
+                "tid": tid,
+                "side": fill["side"],
+                "px": float(fill["px"]),
+                "sz": sz,
+                "fee": float(fill["fee"]),
+                "crossed": bool(fill.get("crossed")),
+                "inventory": self.account.position,
+                "mid": finite(mid),
+                "day_pnl": finite(self.account.day_pnl(mid, now_ns // NS_PER_MS)) if mid > 0.0 else None,
+                **prediction_fields(self.predictions.get(oid), self.states),
+            },
+        )
         self._dirty = True
 
     def _sz_decimals(self) -> int:
@@ -348,8 +384,10 @@ class Quoter:
             return "no_parameters", "no promoted parameter set loaded"
         wall_ms = self.clock() // NS_PER_MS
         if wall_ms >= self.params.expires_at_ms:
-            return "stale_parameters", (f"set {self.params.param_set_id} expired at {self.params.expires_at_ms} "
-                                        f"(window end + {self.config.max_param_age_s:.0f} s)")
+            return "stale_parameters", (
+                f"set {self.params.param_set_id} expired at {self.params.expires_at_ms} "
+                f"(window end + {self.config.max_param_age_s:.0f} s)"
+            )
         now_ms = now_ns // NS_PER_MS
         if self._halted_day == now_ms // DAY_MS:
             return "daily_loss_limit", f"day P&L below -{self.params.daily_loss_limit_quote} quote"
@@ -373,8 +411,12 @@ class Quoter:
         mid, day = self.book.mid, now_ns // NS_PER_MS // DAY_MS
         if self._halted_day is not None and self._halted_day != day:
             self._halted_day = None
-        if (self._halted_day is None and self.params is not None and mid > 0.0
-                and self.account.day_pnl(mid, now_ns // NS_PER_MS) < -self.params.daily_loss_limit_quote):
+        if (
+            self._halted_day is None
+            and self.params is not None
+            and mid > 0.0
+            and self.account.day_pnl(mid, now_ns // NS_PER_MS) < -self.params.daily_loss_limit_quote
+        ):
             self._halted_day = day
         self._gate = self.gate(now_ns)
         belief = self.regime.belief if self.regime is not None else ()
@@ -382,16 +424,28 @@ class Quoter:
         leader_return = self.leader.log_return(now_ms) if self.leader is not None else math.nan
         leader_pull = self.leader.pulled(now_ms) if self.leader is not None else False
         multiplier = self.intensity.multiplier(now_ms) if self.intensity is not None else 1.0
-        return decide(now_ms, self.params, self._gate[0] if self._gate else None, mid,
-                      self._market_model(mid), belief, self.account.position, self.book.best_bid,
-                      self.book.best_ask, self.working, self.venue.busy(), leader_return, multiplier, leader_pull)
+        return decide(
+            now_ms,
+            self.params,
+            self._gate[0] if self._gate else None,
+            mid,
+            self._market_model(mid),
+            belief,
+            self.account.position,
+            self.book.best_bid,
+            self.book.best_ask,
+            self.working,
+            self.venue.busy(),
+            leader_return,
+            multiplier,
+            leader_pull,
+        )
 
     def due(self, decision: Decision, now_ns: int) -> bool:
         """Whether ``decision`` acts now. As in the backtest, a quoting decision acts once the set's requote interval
         has passed since the last one, and a pull (the gate's, or the quote's regime pull) that cancels orders or
         changes the gate's state acts at once; a pull with nothing to do is logged at most once per interval."""
-        interval_ns = (self.params.requote_interval_ms if self.params is not None
-                       else REQUOTE_INTERVAL_MS) * NS_PER_MS
+        interval_ns = (self.params.requote_interval_ms if self.params is not None else REQUOTE_INTERVAL_MS) * NS_PER_MS
         if not decision.pulls:
             return now_ns - self._last_quote_ns >= interval_ns
         reason_changed = (self._gate and self._gate[0]) != (self.pull and self.pull[0])
@@ -423,18 +477,29 @@ class Quoter:
             self.working[action.side] = None
         elif result.status == "resting":
             assert action.px is not None and action.prediction is not None
-            self.working[action.side] = WorkingOrder(action.side, result.oid, action.px, action.sz, action.sz,
-                                                     now_ns // NS_PER_MS, action.prediction)
+            self.working[action.side] = WorkingOrder(
+                action.side, result.oid, action.px, action.sz, action.sz, now_ns // NS_PER_MS, action.prediction
+            )
             self.predictions[result.oid] = action.prediction
             while len(self.predictions) > KEEP_OIDS:
                 self.predictions.popitem(last=False)
         if result.status == "error":
             log.warning("%s: %s %s %s failed: %s", self.coin, action.kind, action.side, action.oid, result.error)
-        self.log.write(now_ns, "quoterOrder", {
-            "event": action.kind, "status": result.status, "side": action.side, "oid": result.oid,
-            "replaces": action.oid, "px": finite(action.px), "sz": action.sz if action.kind != "cancel" else None,
-            "error": result.error, **prediction_fields(action.prediction, self.states),
-        })
+        self.log.write(
+            now_ns,
+            "quoterOrder",
+            {
+                "event": action.kind,
+                "status": result.status,
+                "side": action.side,
+                "oid": result.oid,
+                "replaces": action.oid,
+                "px": finite(action.px),
+                "sz": action.sz if action.kind != "cancel" else None,
+                "error": result.error,
+                **prediction_fields(action.prediction, self.states),
+            },
+        )
 
     def _note_pull(self, now_ns: int) -> None:
         pull = self._gate
@@ -452,26 +517,44 @@ class Quoter:
     def _log_decision(self, d: Decision, now_ns: int) -> None:
         q = d.quote
         sides = {}
-        for side, px, sz, reason in (("B", q and q.bid_px, q and q.bid_sz, q and q.bid_reason),
-                                     ("A", q and q.ask_px, q and q.ask_sz, q and q.ask_reason)):
-            sides["bid" if side == "B" else "ask"] = {"px": px, "sz": sz, "reason": reason,
-                                                       "pred_fill_prob": finite(d.fill_prob[side])}
+        for side, px, sz, reason in (
+            ("B", q and q.bid_px, q and q.bid_sz, q and q.bid_reason),
+            ("A", q and q.ask_px, q and q.ask_sz, q and q.ask_reason),
+        ):
+            sides["bid" if side == "B" else "ask"] = {
+                "px": px,
+                "sz": sz,
+                "reason": reason,
+                "pred_fill_prob": finite(d.fill_prob[side]),
+            }
         mid = d.mid if d.mid > 0.0 else math.nan
-        self.log.write(now_ns, "quoterQuote", {
-            "mode": self.config.mode, "param_set_id": self.params.param_set_id if self.params else None,
-            "pull_reason": d.pull_reason, "book_time": self.book.top_time_ms if self.book.top_time_ms >= 0 else None,
-            "mid": finite(mid), "best_bid": finite(self.book.best_bid),
-            "best_ask": finite(self.book.best_ask), "inventory": d.inventory,
-            "day_pnl": finite(self.account.day_pnl(mid, d.time_ms)) if mid > 0.0 else None,
-            "sigma": finite(d.sigma), **{f"belief_{s}": finite(b) for s, b in zip(self.states, d.belief, strict=True)},
-            "gamma": finite(q.gamma_used) if q else None, "half_spread": finite(q.half_spread) if q else None,
-            "skew": finite(q.skew) if q else None, "reservation_px": finite(q.reservation_px) if q else None,
-            "fair_value": finite(q.fair_value) if q else None,
-            "tau_s": self.params.reach.horizon_ms / 1000 if self.params and self.params.reach else None,
-            "latency_ms": self.params.reach.latency_ms if self.params and self.params.reach else None,
-            "pred_adverse_bps": finite(d.adverse_bps), **sides,
-            "actions": len(d.actions),
-        })
+        self.log.write(
+            now_ns,
+            "quoterQuote",
+            {
+                "mode": self.config.mode,
+                "param_set_id": self.params.param_set_id if self.params else None,
+                "pull_reason": d.pull_reason,
+                "book_time": self.book.top_time_ms if self.book.top_time_ms >= 0 else None,
+                "mid": finite(mid),
+                "best_bid": finite(self.book.best_bid),
+                "best_ask": finite(self.book.best_ask),
+                "inventory": d.inventory,
+                "day_pnl": finite(self.account.day_pnl(mid, d.time_ms)) if mid > 0.0 else None,
+                "sigma": finite(d.sigma),
+                **{f"belief_{s}": finite(b) for s, b in zip(self.states, d.belief, strict=True)},
+                "gamma": finite(q.gamma_used) if q else None,
+                "half_spread": finite(q.half_spread) if q else None,
+                "skew": finite(q.skew) if q else None,
+                "reservation_px": finite(q.reservation_px) if q else None,
+                "fair_value": finite(q.fair_value) if q else None,
+                "tau_s": self.params.reach.horizon_ms / 1000 if self.params and self.params.reach else None,
+                "latency_ms": self.params.reach.latency_ms if self.params and self.params.reach else None,
+                "pred_adverse_bps": finite(d.adverse_bps),
+                **sides,
+                "actions": len(d.actions),
+            },
+        )
 
     # -- the session ------------------------------------------------------------------------------------------
 
@@ -512,8 +595,11 @@ class Quoter:
         now_ns = self.feed.now_ns() or self.clock()
         self._poll_params(now_ns)
         if self.params is None:
-            error = (self._refused or self.watcher.last_error
-                     or NoPromotedSet(f"{self.coin}: no parameter set has been promoted"))
+            error = (
+                self._refused
+                or self.watcher.last_error
+                or NoPromotedSet(f"{self.coin}: no parameter set has been promoted")
+            )
             if self.watcher.last_error is None and self._refused is None:
                 self.log.write(now_ns, "quoterParams", {"event": "refused", "error": str(error)})
             log.error("%s: refusing to quote: %s", self.coin, error)
@@ -550,5 +636,3 @@ class Quoter:
             self.log.write(now_ns, "quoterPull", {"state": "pulled", "reason": "shutdown", "detail": None})
             await self.feed.close()
             self.log.close()
-
-

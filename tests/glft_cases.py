@@ -44,14 +44,20 @@ def _case(rng: np.random.Generator) -> QuoteCase:
     size = max(round(float(rng.uniform(5, 300)) / mid, sz_decimals), 10.0**-sz_decimals)
     limit = float(size * rng.uniform(0.5, 8))
     kappa = float(1 / (mid * 10 ** rng.uniform(-5, -2.5)))
-    model = MarketModel(sigma=float(mid * 10 ** rng.uniform(-6, -3)), kappa=kappa,
-                        kappa_se=float(kappa * rng.uniform(0, 0.6)), arrival_rate=float(10 ** rng.uniform(-2, 1)))
+    model = MarketModel(
+        sigma=float(mid * 10 ** rng.uniform(-6, -3)),
+        kappa=kappa,
+        kappa_se=float(kappa * rng.uniform(0, 0.6)),
+        arrival_rate=float(10 ** rng.uniform(-2, 1)),
+    )
     policy = QuotePolicy(
         gamma_by_regime=tuple(float(10 ** rng.uniform(-3, 1) / (mid * size)) for _ in range(N_REGIMES)),
         min_spread_bps_by_regime=_per_regime(rng, 0, 20),
         order_size=size,
         position_limit=limit,
-        rules=AssetRules(sz_decimals, is_spot=bool(rng.random() < 0.2), min_notional=float(rng.choice([10.0, 1.0, 0.0]))),
+        rules=AssetRules(
+            sz_decimals, is_spot=bool(rng.random() < 0.2), min_notional=float(rng.choice([10.0, 1.0, 0.0]))
+        ),
         pull_by_regime=None if rng.random() < 0.5 else tuple(bool(b) for b in rng.random(N_REGIMES) < 0.3),
         pull_threshold=float(rng.uniform(0.3, 1.0)),
         kappa_se_mult=float(rng.uniform(0, 2)),

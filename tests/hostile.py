@@ -34,15 +34,40 @@ T0 = START + HOUR * H
 HOSTILE_NUMBERS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.integers(min_value=-(2**70), max_value=2**70),
-    st.sampled_from(["1e300", "-1e300", "1e309", "NaN", "nan", "inf", "-Infinity", "-0", "0", "", "1e-320", "0x10",
-                     " 1", "1_000", "9223372036854775808", "-7", "100.05"]),
+    st.sampled_from(
+        [
+            "1e300",
+            "-1e300",
+            "1e309",
+            "NaN",
+            "nan",
+            "inf",
+            "-Infinity",
+            "-0",
+            "0",
+            "",
+            "1e-320",
+            "0x10",
+            " 1",
+            "1_000",
+            "9223372036854775808",
+            "-7",
+            "100.05",
+        ]
+    ),
 )
 ODD_STRINGS = st.one_of(
     st.text(st.characters(exclude_categories=("Cs",)), max_size=12),
     st.sampled_from(["", "\x00", "B\x00", "../../x", "|", f"{COIN}|x", "_x", "\U0001d518", "A" * 300, "A", "B"]),
 )
-HOSTILE_VALUES = st.one_of(HOSTILE_NUMBERS, ODD_STRINGS, st.none(), st.booleans(),
-                           st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
+HOSTILE_VALUES = st.one_of(
+    HOSTILE_NUMBERS,
+    ODD_STRINGS,
+    st.none(),
+    st.booleans(),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
 JSON_VALUES = st.recursive(
     st.one_of(st.none(), st.booleans(), st.floats(allow_nan=False), st.integers(), st.text(max_size=8)),
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)),
@@ -53,16 +78,42 @@ LINE_TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters
 
 def _frames(t: int, tid: int) -> list[dict]:
     """One valid frame of each channel the cleaning reads, at ``t`` ms."""
-    order = {"coin": COIN, "side": "B", "limitPx": "100.0", "sz": "0.5", "oid": 11, "timestamp": t, "origSz": "0.5", "cloid": None}
-    ctx = {"funding": "0.0000125", "openInterest": "100.5", "prevDayPx": "99.0", "dayNtlVlm": "1000.0", "premium": "0.0001",
-           "oraclePx": "100.0", "markPx": "100.05", "midPx": "100.05", "impactPxs": ["100.0", "100.1"], "dayBaseVlm": "10.0"}
+    order = {
+        "coin": COIN,
+        "side": "B",
+        "limitPx": "100.0",
+        "sz": "0.5",
+        "oid": 11,
+        "timestamp": t,
+        "origSz": "0.5",
+        "cloid": None,
+    }
+    ctx = {
+        "funding": "0.0000125",
+        "openInterest": "100.5",
+        "prevDayPx": "99.0",
+        "dayNtlVlm": "1000.0",
+        "premium": "0.0001",
+        "oraclePx": "100.0",
+        "markPx": "100.05",
+        "midPx": "100.05",
+        "impactPxs": ["100.0", "100.1"],
+        "dayBaseVlm": "10.0",
+    }
     return [
         book(t),
         trades(trade(t, tid), trade(t, tid + 1, side="A")),
         {"channel": "userFills", "data": {"user": "0x" + "a" * 40, "fills": [fill(t, tid, "B", True, 11)]}},
         {"channel": "orderUpdates", "data": [{"order": order, "status": "open", "statusTimestamp": t}]},
         {"channel": "activeAssetCtx", "data": {"coin": COIN, "ctx": ctx}},
-        {"channel": "bbo", "data": {"coin": COIN, "time": t, "bbo": [{"px": "100.0", "sz": "1.5", "n": 1}, {"px": "100.1", "sz": "2.25", "n": 2}]}},
+        {
+            "channel": "bbo",
+            "data": {
+                "coin": COIN,
+                "time": t,
+                "bbo": [{"px": "100.0", "sz": "1.5", "n": 1}, {"px": "100.1", "sz": "2.25", "n": 2}],
+            },
+        },
     ]
 
 
@@ -96,7 +147,9 @@ def mutated_line(draw: st.DrawFn) -> str:
         paths = _paths(frame)
         if not paths:
             break
-        frame = _mutate(frame, draw(st.sampled_from(paths)), draw(st.sampled_from(["replace", "delete"])), draw(HOSTILE_VALUES))
+        frame = _mutate(
+            frame, draw(st.sampled_from(paths)), draw(st.sampled_from(["replace", "delete"])), draw(HOSTILE_VALUES)
+        )
     if draw(st.integers(0, 9)) == 0:  # a hostile envelope time too
         return json.dumps({"time": draw(st.one_of(st.just(None), HOSTILE_VALUES)), "ver_num": 1, "raw": frame})
     return env(t, frame)
@@ -116,8 +169,10 @@ def found_by_fuzzing() -> list[str]:
     huge_count, mad_funding = book(T0 + 1), _frames(T0 + 2, 1)[4]
     huge_count["data"]["levels"][1][0]["n"] = 2**31
     mad_funding["data"]["ctx"]["funding"] = 1.0
-    drifting = [env(T0 + 10 + i, trades(trade(T0 + 10 + i, 7_000 + i, px=px)))
-                for i, px in enumerate(("0.1", "0.1", "0.1", "1", "10", "1000", "1000"))]
+    drifting = [
+        env(T0 + 10 + i, trades(trade(T0 + 10 + i, 7_000 + i, px=px)))
+        for i, px in enumerate(("0.1", "0.1", "0.1", "1", "10", "1000", "1000"))
+    ]
     return ["", "   ", env(T0, ""), env(T0 + 1, huge_count), env(T0 + 2, mad_funding), *drifting]
 
 
@@ -155,8 +210,11 @@ def contract_breaches(result: CleanPartition, date: dt.date = DAY) -> list[str]:
             breaches.append(f"{name}: side not -1 or 1")
         if name == "book" and not (df["ask_px_1"] > df["bid_px_1"]).all():
             breaches.append("book: crossed")
-        key = {"trades": ["coin", "time", "tid"], "fills": ["coin", "time", "tid", "oid"],
-               "order_updates": ["coin", "time", "oid", "status"]}.get(name)
+        key = {
+            "trades": ["coin", "time", "tid"],
+            "fills": ["coin", "time", "tid", "oid"],
+            "order_updates": ["coin", "time", "oid", "status"],
+        }.get(name)
         if key and df.select(pl.struct(key).is_duplicated().any()).item():
             breaches.append(f"{name}: duplicate key {key}")
     quarantine = result.quarantine
@@ -199,13 +257,17 @@ def _with_extremes(name: str, df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(**contract.extremes(name, df.columns)) if name in contract.BOUNDED_TABLES else df
 
 
-NODE_TRADE = st.fixed_dictionaries({
-    "coin": st.one_of(st.sampled_from(["BTC", "@107", "xyz:NVDA", "PURR/USDC", "_x", "", "A" * 300, "a|b"]), st.text(max_size=6)),
-    "side": st.sampled_from(["B", "A"]),
-    "time": st.one_of(st.just("2025-06-01T10:00:00.000000001"), st.text(max_size=30)),
-    "px": st.one_of(HOSTILE_NUMBERS, st.text(max_size=8)),
-    "sz": st.one_of(HOSTILE_NUMBERS, st.text(max_size=8)),
-})
+NODE_TRADE = st.fixed_dictionaries(
+    {
+        "coin": st.one_of(
+            st.sampled_from(["BTC", "@107", "xyz:NVDA", "PURR/USDC", "_x", "", "A" * 300, "a|b"]), st.text(max_size=6)
+        ),
+        "side": st.sampled_from(["B", "A"]),
+        "time": st.one_of(st.just("2025-06-01T10:00:00.000000001"), st.text(max_size=30)),
+        "px": st.one_of(HOSTILE_NUMBERS, st.text(max_size=8)),
+        "sz": st.one_of(HOSTILE_NUMBERS, st.text(max_size=8)),
+    }
+)
 NODE_LINES = st.one_of(NODE_TRADE.map(json.dumps), JSON_VALUES.map(json.dumps), LINE_TEXT)
 
 

@@ -52,6 +52,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 def pg_bindir() -> Path | None:
     """The newest PostgreSQL server bin directory (Debian's /usr/lib/postgresql/N/bin, else PATH)."""
+
     def version(path: str) -> list[int]:
         return [int(x) for x in Path(path).parts[-3].split(".") if x.isdigit()]
 
@@ -93,8 +94,13 @@ class Postgres:
 
     def env(self) -> dict[str, str]:
         """The variables deploy/dagster.postgres.yaml reads."""
-        return {"DAGSTER_PG_HOST": self.host, "DAGSTER_PG_PORT": str(self.port), "DAGSTER_PG_USER": self.user,
-                "DAGSTER_PG_PASSWORD": self.password, "DAGSTER_PG_DB": self.db}
+        return {
+            "DAGSTER_PG_HOST": self.host,
+            "DAGSTER_PG_PORT": str(self.port),
+            "DAGSTER_PG_USER": self.user,
+            "DAGSTER_PG_PASSWORD": self.password,
+            "DAGSTER_PG_DB": self.db,
+        }
 
 
 def _run(cmd: list, user: str | None) -> None:
@@ -120,12 +126,28 @@ def postgres() -> Iterator[Postgres]:
             shutil.chown(path, user)
     data, options = home / "data", f"-h {info.host} -p {info.port} -k {home} -c fsync=off"
     try:
-        _run([bindir / "initdb", "-D", data, "-U", info.user, "--pwfile", home / "pw", "--auth=scram-sha-256",
-              "-E", "UTF8", "--locale=C", "--no-sync"], user)
+        _run(
+            [
+                bindir / "initdb",
+                "-D",
+                data,
+                "-U",
+                info.user,
+                "--pwfile",
+                home / "pw",
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            user,
+        )
         _run([bindir / "pg_ctl", "-D", data, "-o", options, "-l", home / "log", "-w", "start"], user)
         try:
-            conn = psycopg2.connect(host=info.host, port=info.port, user=info.user, password=info.password,
-                                    dbname="postgres")
+            conn = psycopg2.connect(
+                host=info.host, port=info.port, user=info.user, password=info.password, dbname="postgres"
+            )
             conn.autocommit = True
             conn.cursor().execute(f"CREATE DATABASE {info.db}")
             conn.close()
@@ -150,8 +172,19 @@ def redis(workdir: Path) -> Iterator[str]:
     """A non-persistent redis-server; yields its URL."""
     port = free_port()
     process = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
         stdout=subprocess.DEVNULL,
     )
     try:
@@ -176,14 +209,27 @@ def moto_s3(bucket: str) -> Iterator[dict[str, str]]:
 
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    env = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }
     try:
         _wait(lambda: _http_up(f"{endpoint}/moto-api/"), "moto server", process)
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                     aws_secret_access_key="testing").create_bucket(Bucket=bucket)
+        boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).create_bucket(Bucket=bucket)
         yield env
     finally:
         _stop(process)

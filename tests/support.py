@@ -22,4 +22,6 @@ def run_job(
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(COINS.name, [coin])
     resources = {"data_lake": DataLakeResource(lake_root=str(lake_root), raw_root=str(raw_root))}
-    return defs.resolve_job_def(job_name).execute_in_process(partition_key=partition_key(coin, date), instance=instance, resources=resources)
+    return defs.resolve_job_def(job_name).execute_in_process(
+        partition_key=partition_key(coin, date), instance=instance, resources=resources
+    )

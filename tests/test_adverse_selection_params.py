@@ -39,19 +39,37 @@ def test_per_regime_adverse_selection_comes_from_the_candidates_own_fills() -> N
     assert all(a["n"] == e.n_fills for a, e in zip(stored.values(), fit.edges, strict=True))
     cost = fit.parameters["adverse_cost_bps_by_regime"]
     assert cost["volatile"]["value"] > cost["calm"]["value"] >= 0
-    ParamSet.create(coin=DEMO_COIN, window_start_ms=fit.window[0], window_end_ms=fit.window[1], code_version="test",
-                    parameters=fit.parameters, evidence={}, created_at_ms=fit.window[1])
+    ParamSet.create(
+        coin=DEMO_COIN,
+        window_start_ms=fit.window[0],
+        window_end_ms=fit.window[1],
+        code_version="test",
+        parameters=fit.parameters,
+        evidence={},
+        created_at_ms=fit.window[1],
+    )
 
 
 def _fills(times: list[int], calm: list[float], net: list[float], adverse: list[float]) -> pl.DataFrame:
-    return pl.DataFrame({"time": times, "belief_calm": calm, "belief_volatile": [1 - c for c in calm],
-                         "net_5000ms_bps": net, "markout_5000ms_bps": [-a for a in adverse],
-                         "realised_adverse_bps": adverse})
+    return pl.DataFrame(
+        {
+            "time": times,
+            "belief_calm": calm,
+            "belief_volatile": [1 - c for c in calm],
+            "net_5000ms_bps": net,
+            "markout_5000ms_bps": [-a for a in adverse],
+            "realised_adverse_bps": adverse,
+        }
+    )
 
 
 def test_a_regime_with_too_few_fills_takes_the_pooled_adverse_selection_and_is_not_quoted() -> None:
-    fills = _fills([0, 10_000, 20_000, 30_000, 40_000], [1.0, 1.0, 0.9, 0.8, 0.1], [3.0, 2.0, 2.5, 3.5, -9.0],
-                   [0.0, 1.0, 2.0, 3.0, 9.0])
+    fills = _fills(
+        [0, 10_000, 20_000, 30_000, 40_000],
+        [1.0, 1.0, 0.9, 0.8, 0.1],
+        [3.0, 2.0, 2.5, 3.5, -9.0],
+        [0.0, 1.0, 2.0, 3.0, 9.0],
+    )
     calm, volatile = regime_edges(fills, ("calm", "volatile"), CONFIG)
     assert calm.adverse_bps == pytest.approx(1.5) and calm.n_fills == 4 and calm.adverse_se_bps > 0
     assert not calm.quote  # a clear edge, but on 4 fills (min_regime_fills = 30)
@@ -72,8 +90,15 @@ def test_prints_sharing_one_horizon_are_not_counted_as_independent() -> None:
 
 def quoting_params(params: dict[str, Any] | None = None) -> QuotingParams:
     end = time.time_ns() // 1_000_000
-    ps = ParamSet.create(coin=DEMO_COIN, window_start_ms=end - 24 * HOUR_MS, window_end_ms=end, code_version="test",
-                         parameters=params or parameters(), evidence={}, created_at_ms=end)
+    ps = ParamSet.create(
+        coin=DEMO_COIN,
+        window_start_ms=end - 24 * HOUR_MS,
+        window_end_ms=end,
+        code_version="test",
+        parameters=params or parameters(),
+        evidence={},
+        created_at_ms=end,
+    )
     return to_quoting_params(PromotedSet(Pointer(ps.param_set_id, 1, end, "-"), ps), 86_400.0, end)
 
 
@@ -116,7 +141,8 @@ def test_a_side_with_a_request_in_flight_predicts_nothing() -> None:
     its fill probability would predict another order's event."""
     params = quoting_params()
     belief, mid = np.array([0.2, 0.7, 0.1]), 25.0
-    decision = decide(0, params, None, mid, params.model, belief, 0.0, mid - 0.0005, mid + 0.0005,
-                      {"B": None, "A": None}, ("B",))
+    decision = decide(
+        0, params, None, mid, params.model, belief, 0.0, mid - 0.0005, mid + 0.0005, {"B": None, "A": None}, ("B",)
+    )
     assert decision.fill_prob["B"] is None and decision.fill_prob["A"] is not None
     assert [a.side for a in decision.actions] == ["A"]

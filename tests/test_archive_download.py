@@ -31,8 +31,12 @@ HOUR3_BTC = "market_data/20250624/3/l2Book/BTC.lz4"
 CTX_KEY = "asset_ctxs/20250624.csv.lz4"
 NODE_KEY = "node_trades/hourly/20250624/2.lz4"
 UNWANTED = ("market_data/20250624/2/l2Book/ETH.lz4", "market_data/20250624/5/l2Book/BTC.lz4")
-WANTED = {HOUR2_BTC: archive.ARCHIVE_BUCKET, HOUR3_BTC: archive.ARCHIVE_BUCKET, CTX_KEY: archive.ARCHIVE_BUCKET,
-          NODE_KEY: archive.NODE_BUCKET}
+WANTED = {
+    HOUR2_BTC: archive.ARCHIVE_BUCKET,
+    HOUR3_BTC: archive.ARCHIVE_BUCKET,
+    CTX_KEY: archive.ARCHIVE_BUCKET,
+    NODE_KEY: archive.NODE_BUCKET,
+}
 CTX_CSV = (
     "time,coin,funding,open_interest,prev_day_px,day_ntl_vlm,premium,oracle_px,mark_px,mid_px,impact_bid_px,impact_ask_px\n"
     "2025-06-24T02:00:00Z,BTC,0.0000125,10000.0,105000.0,1000000000.0,0.0001,105100.0,105110.0,105105.0,105100.0,105120.0\n"
@@ -46,7 +50,9 @@ def _l2book_object(hour: int, coin: str) -> bytes:
     frame = json.loads((SAMPLES / "ws" / "ws_messages_examples.jsonl").read_text().splitlines()[1])
     lines = []
     for i in range(2):
-        exchange_ms = int(dt.datetime(DAY.year, DAY.month, DAY.day, hour, 30, tzinfo=dt.UTC).timestamp() * 1000) + 500 * i
+        exchange_ms = (
+            int(dt.datetime(DAY.year, DAY.month, DAY.day, hour, 30, tzinfo=dt.UTC).timestamp() * 1000) + 500 * i
+        )
         frame["data"].update(time=exchange_ms, coin=coin)
         lines.append(raw_zone.envelope(exchange_ms * 1_000_000 + 40_000_000, frame))
     return lz4.frame.compress(("\n".join(lines) + "\n").encode())
@@ -77,10 +83,17 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[tup
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(tmp_path_factory.mktemp("moto"))  # the server's request recording is written to its working directory
         for bucket, region in archive.BUCKET_REGIONS.items():
-            client = boto3.client("s3", endpoint_url=endpoint, region_name=region, aws_access_key_id="testing",
-                                  aws_secret_access_key="testing")
-            client.create_bucket(Bucket=bucket, **({} if region == "us-east-1" else
-                                                   {"CreateBucketConfiguration": {"LocationConstraint": region}}))
+            client = boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                region_name=region,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+            client.create_bucket(
+                Bucket=bucket,
+                **({} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}),
+            )
             for (in_bucket, key), body in objects.items():
                 if in_bucket == bucket:
                     client.put_object(Bucket=bucket, Key=key, Body=body)
@@ -128,9 +141,27 @@ def aws(s3: tuple[str, dict], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 
 
 def _download(endpoint: str, root: Path, *extra: str) -> int:
-    return main(["download", "l2book", "asset-ctxs", "node-trades", "--start", DAY.isoformat(), "--hours", "2-3",
-                 "--coins", "BTC", "--raw", str(root / "raw"), "--downloads", str(root / "downloads"),
-                 "--endpoint-url", endpoint, *extra])
+    return main(
+        [
+            "download",
+            "l2book",
+            "asset-ctxs",
+            "node-trades",
+            "--start",
+            DAY.isoformat(),
+            "--hours",
+            "2-3",
+            "--coins",
+            "BTC",
+            "--raw",
+            str(root / "raw"),
+            "--downloads",
+            str(root / "downloads"),
+            "--endpoint-url",
+            endpoint,
+            *extra,
+        ]
+    )
 
 
 def _line(out: str, start: str) -> str:
@@ -141,14 +172,17 @@ def _raw_files(raw: Path) -> dict[str, bytes]:
     return {str(p.relative_to(raw)): p.read_bytes() for p in sorted(raw.rglob("*")) if p.is_file()}
 
 
-def test_download_lists_the_total_first_places_each_file_and_pays_as_requester(aws: tuple, tmp_path: Path,
-                                                                              capsys: pytest.CaptureFixture) -> None:
+def test_download_lists_the_total_first_places_each_file_and_pays_as_requester(
+    aws: tuple, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     endpoint, objects = aws
     assert _download(endpoint, tmp_path) == 0
     out, err = capsys.readouterr()
     total = sum(len(objects[(bucket, key)]) for key, bucket in WANTED.items())
-    assert _line(out, "listed 4 objects").endswith(f"({total:,} bytes) in s3://hl-mainnet-node-data, s3://hyperliquid-archive "
-                                                  "(requester pays: your AWS account is billed)")
+    assert _line(out, "listed 4 objects").endswith(
+        f"({total:,} bytes) in s3://hl-mainnet-node-data, s3://hyperliquid-archive "
+        "(requester pays: your AWS account is billed)"
+    )
     assert _line(out, "to download:").endswith(f"({total:,} bytes)")
     assert "not in the archive: 1 requested files (node-trades 2025-06-24 hour 3)" in out
     assert "imported 4 objects" in out and "0 unattributed" in out
@@ -157,12 +191,19 @@ def test_download_lists_the_total_first_places_each_file_and_pays_as_requester(a
     raw = tmp_path / "raw"
     for key in (HOUR2_BTC, HOUR3_BTC):
         hour = key.split("/")[2]
-        assert (raw / "archive" / "20250624" / hour / "BTC.jsonl.lz4").read_bytes() == objects[(archive.ARCHIVE_BUCKET, key)]
+        assert (raw / "archive" / "20250624" / hour / "BTC.jsonl.lz4").read_bytes() == objects[
+            (archive.ARCHIVE_BUCKET, key)
+        ]
     assert {(f.source, f.hour, f.coin) for f in raw_zone.discover(raw, coin="BTC")} == {
-        ("archive", 2, "BTC"), ("archive", 3, "BTC"), ("asset_ctxs", 2, "BTC")}
+        ("archive", 2, "BTC"),
+        ("archive", 3, "BTC"),
+        ("asset_ctxs", 2, "BTC"),
+    }
     assert not list(raw.glob("archive/*/*/ETH*")) and not (raw / "archive" / "20250624" / "5").exists()
     node = [f for f in raw_zone.discover(raw) if f.source == "node"]
-    sample = [json.loads(line) for line in (SAMPLES / "node" / "node_trades_2025-06-24T02.jsonl").read_text().splitlines()]
+    sample = [
+        json.loads(line) for line in (SAMPLES / "node" / "node_trades_2025-06-24T02.jsonl").read_text().splitlines()
+    ]
     assert {f.coin for f in node} == {t["coin"] for t in sample} and {f.hour for f in node} == {2}
     assert sum(len(raw_zone.read_lines(f.path)) for f in node) == len(sample)
     assert len(raw_zone.read_lines(raw / "asset_ctxs" / "20250624" / "2" / "BTC.jsonl.lz4")) == 2
@@ -176,7 +217,9 @@ def test_download_lists_the_total_first_places_each_file_and_pays_as_requester(a
     assert not [p for p in (tmp_path / "downloads").rglob("*.lz4")]  # imported copies are removed
 
 
-def test_a_second_run_downloads_nothing_and_changes_nothing(aws: tuple, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_second_run_downloads_nothing_and_changes_nothing(
+    aws: tuple, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     endpoint, _ = aws
     assert _download(endpoint, tmp_path) == 0
     before = _raw_files(tmp_path / "raw")
@@ -190,8 +233,9 @@ def test_a_second_run_downloads_nothing_and_changes_nothing(aws: tuple, tmp_path
     assert _raw_files(tmp_path / "raw") == before
 
 
-def test_a_removed_raw_file_or_another_raw_zone_is_imported_again(aws: tuple, tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture) -> None:
+def test_a_removed_raw_file_or_another_raw_zone_is_imported_again(
+    aws: tuple, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     endpoint, _ = aws
     assert _download(endpoint, tmp_path) == 0
     complete = _raw_files(tmp_path / "raw")
@@ -205,11 +249,14 @@ def test_a_removed_raw_file_or_another_raw_zone_is_imported_again(aws: tuple, tm
     assert _raw_files(tmp_path / "other_raw") == complete
 
 
-def test_a_truncated_partial_file_is_completed_with_a_ranged_get(aws: tuple, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_truncated_partial_file_is_completed_with_a_ranged_get(
+    aws: tuple, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     endpoint, objects = aws
     body = objects[(archive.ARCHIVE_BUCKET, HOUR2_BTC)]
     etag = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").head_object(
-        Bucket=archive.ARCHIVE_BUCKET, Key=HOUR2_BTC)["ETag"]
+        Bucket=archive.ARCHIVE_BUCKET, Key=HOUR2_BTC
+    )["ETag"]
     final = tmp_path / "downloads" / archive.ARCHIVE_BUCKET / HOUR2_BTC
     final.parent.mkdir(parents=True)
     half = len(body) // 2
@@ -225,7 +272,9 @@ def test_a_truncated_partial_file_is_completed_with_a_ranged_get(aws: tuple, tmp
     assert not list(final.parent.glob("*.part"))
 
 
-def test_dry_run_lists_and_totals_without_downloading(aws: tuple, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_dry_run_lists_and_totals_without_downloading(
+    aws: tuple, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     endpoint, objects = aws
     assert _download(endpoint, tmp_path, "--dry-run") == 0
     out = capsys.readouterr().out
@@ -235,8 +284,9 @@ def test_dry_run_lists_and_totals_without_downloading(aws: tuple, tmp_path: Path
     assert not (tmp_path / "raw").exists() and not (tmp_path / "downloads").exists()
 
 
-def test_without_credentials_the_command_says_so_and_downloads_nothing(aws: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                      capsys: pytest.CaptureFixture) -> None:
+def test_without_credentials_the_command_says_so_and_downloads_nothing(
+    aws: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     endpoint, _ = aws
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)

@@ -26,7 +26,10 @@ FOLDS = {"ops": {"walk_forward_assets": {"config": {"train_hours": 0.25, "test_h
 """Folds short enough for the two 40-minute days."""
 SYNC = {
     "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
-    "run_launcher": {"module": "dagster._core.launcher.sync_in_memory_run_launcher", "class": "SyncInMemoryRunLauncher"},
+    "run_launcher": {
+        "module": "dagster._core.launcher.sync_in_memory_run_launcher",
+        "class": "SyncInMemoryRunLauncher",
+    },
 }
 """Each submitted run executes at once in this process (the daemon's launcher would start a process per run)."""
 
@@ -73,7 +76,9 @@ def test_dagsters_asset_backfill_orders_the_days_and_equals_the_staged_backfill(
         assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS
         for key in record.dagster_run.asset_selection:
             spans[(key.to_user_string(), record.dagster_run.tags["dagster/partition/date"])] = (
-                record.start_time, record.end_time)
+                record.start_time,
+                record.end_time,
+            )
     first, second = (day.isoformat() for day in DAYS)
     assert spans[("book", second)][1] <= spans[("markouts", first)][0]  # the next day's first minute
     assert spans[("trades", first)][1] <= spans[("features", second)][0]  # VPIN warm-up

@@ -44,9 +44,13 @@ def test_a_coins_fits_wait_for_its_leaders_ingest_of_the_same_day(monkeypatch: p
     """FOLLOW's lead-lag fit and walk-forward read DEMO's book of the day: its fits stage waits for DEMO's ingest."""
     monkeypatch.setenv("SMALLFISH_LEADERS", "FOLLOW=DEMO;DEMO=")
     needs = Task(FITS, "FOLLOW", DEMO_DAY).other_day_needs()
-    assert Task(INGEST, "DEMO", DEMO_DAY) in needs and Task(INGEST, "DEMO", DEMO_DAY + dt.timedelta(days=1)) not in needs
+    assert (
+        Task(INGEST, "DEMO", DEMO_DAY) in needs and Task(INGEST, "DEMO", DEMO_DAY + dt.timedelta(days=1)) not in needs
+    )
     assert Task(FITS, "DEMO", DEMO_DAY).other_day_needs() == (
-        Task(FITS, "DEMO", DEMO_DAY - dt.timedelta(days=1)), Task(INGEST, "DEMO", DEMO_DAY + dt.timedelta(days=1)))
+        Task(FITS, "DEMO", DEMO_DAY - dt.timedelta(days=1)),
+        Task(INGEST, "DEMO", DEMO_DAY + dt.timedelta(days=1)),
+    )
     assert Task(INGEST, "FOLLOW", DEMO_DAY).other_day_needs() == ()
 
 
@@ -61,17 +65,20 @@ def test_a_day_is_a_partition_exactly_when_dagster_has_it() -> None:
         assert (day_problem(date, today) is None) == DAILY.has_partition_key(date.isoformat()), date
     assert FIRST_DAY == dt.date(2023, 2, 1)
     assert day_problem(today, today) == (
-        f"{today} is today (UTC) and not over: its partition exists from {today + day} 00:00 UTC")
+        f"{today} is today (UTC) and not over: its partition exists from {today + day} 00:00 UTC"
+    )
     assert day_problem(today + day, today) == f"{today + day} is in the future (today is {today} UTC)"
     assert day_problem(FIRST_DAY - day, today) == (
-        "2023-01-31 is before Hyperliquid's first data (2023-02-01, the first daily partition)")
+        "2023-01-31 is before Hyperliquid's first data (2023-02-01, the first daily partition)"
+    )
 
 
 def test_hyperliquid_coin_names_are_keys_and_what_dagster_cannot_key_is_named() -> None:
     for coin in ("BTC", "kPEPE", "xyz:NVDA", "@107", "PURR/USDC", "#20"):
         assert coin_problem(coin) is None, coin
     assert coin_problem("BAD|COIN") == (
-        "coin 'BAD|COIN' cannot be a partition key: it contains '|' (Dagster's multi-partition key delimiter)")
+        "coin 'BAD|COIN' cannot be a partition key: it contains '|' (Dagster's multi-partition key delimiter)"
+    )
     assert "'...' (Dagster's partition range separator)" in coin_problem("A...B")
     assert "a control character" in coin_problem("BTC\n")
     assert coin_problem("") == "an empty coin name cannot be a partition key"
@@ -84,7 +91,11 @@ def test_pairs_that_are_no_partition_are_skipped_by_name_before_anything_runs() 
     skipped: list[Skipped] = []
     assert backfill(instance, asked, skip=skipped.append) == []
     assert [(s.coin, s.date) for s in skipped] == [
-        ("", DEMO_DAY), ("BAD|COIN", DEMO_DAY), ("BTC", dt.date(1970, 1, 1)), ("BTC", today)]
+        ("", DEMO_DAY),
+        ("BAD|COIN", DEMO_DAY),
+        ("BTC", dt.date(1970, 1, 1)),
+        ("BTC", today),
+    ]
     assert all(s.reason for s in skipped) and "1970-01-01 is before Hyperliquid's first data" in skipped[2].reason
     assert instance.get_dynamic_partitions(COINS.name) == []  # a coin is added only with a partition that runs
 

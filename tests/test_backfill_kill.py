@@ -79,10 +79,21 @@ def test_kill_9_of_a_backfill_leaves_no_worker_and_the_next_start_fails_its_runs
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     _two_day_raw_zone(demo_day[0], raw)
-    env = {**os.environ, "DAGSTER_HOME": str(home), "SMALLFISH_RAW": str(raw), "SMALLFISH_LAKE": str(lake_root),
-           "GX_ANALYTICS_ENABLED": "false"}
-    backfill = subprocess.Popen([sys.executable, "-m", "pipelines.run", "ingest", "--workers", "2"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "SMALLFISH_RAW": str(raw),
+        "SMALLFISH_LAKE": str(lake_root),
+        "GX_ANALYTICS_ENABLED": "false",
+    }
+    backfill = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.run", "ingest", "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         killed = _runs_in_a_step(home, 2, backfill, timeout_s=120)
         workers = _session_members(backfill.pid)
@@ -104,9 +115,15 @@ def test_kill_9_of_a_backfill_leaves_no_worker_and_the_next_start_fails_its_runs
 
     nothing_to_do = tmp_path / "raw_1970"  # the next start: a backfill whose only partition is skipped
     raw_zone.write_lines(raw_zone.raw_path(nothing_to_do, "ws", DEMO_DAY.replace(year=1970), 0, DEMO_COIN), ["{}"])
-    next_start = subprocess.run([sys.executable, "-m", "pipelines.run", "ingest", "--workers", "1"], cwd=ROOT,
-                                env={**env, "SMALLFISH_RAW": str(nothing_to_do)}, capture_output=True, text=True,
-                                timeout=120, check=False)
+    next_start = subprocess.run(
+        [sys.executable, "-m", "pipelines.run", "ingest", "--workers", "1"],
+        cwd=ROOT,
+        env={**env, "SMALLFISH_RAW": str(nothing_to_do)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert next_start.returncode == 0, next_start.stderr[-3000:]
     assert f"{len(killed)} run(s) left unfinished by a process that died, now marked failed" in next_start.stdout
     with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -117,8 +134,10 @@ def test_kill_9_of_a_backfill_leaves_no_worker_and_the_next_start_fails_its_runs
             failure = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[-1]
             assert f"died while the run was {run.status.value} (killed or crashed)" in failure.message
             context = dg.build_run_status_sensor_context(
-                sensor_name=run_failure_alert.name, dagster_instance=instance,
-                dagster_run=instance.get_run_by_id(run.run_id), dagster_event=failure.dagster_event,
+                sensor_name=run_failure_alert.name,
+                dagster_instance=instance,
+                dagster_run=instance.get_run_by_id(run.run_id),
+                dagster_event=failure.dagster_event,
                 resources={"data_lake": DataLakeResource(lake_root=str(lake_root))},
             )
             run_failure_alert(context.for_run_failure())

@@ -52,26 +52,37 @@ def book(rows: list[tuple[int, tuple[float, ...]]]) -> pl.DataFrame:
 
 
 def trades(rows: list[tuple[int, float, float, int]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema={"time": pl.Int64, "px": pl.Float64, "sz": pl.Float64, "side": pl.Int8},
-                        orient="row")
+    return pl.DataFrame(
+        rows, schema={"time": pl.Int64, "px": pl.Float64, "sz": pl.Float64, "side": pl.Int8}, orient="row"
+    )
 
 
 TAPE_BOOK = book([(1000, BOOK), (2000, BOOK)])
-TAPE_TRADES = trades([
-    (1150, 99.80, 2.0, -1),  # through our bid, but the bid is not live before 1200
-    (1200, 99.85, 1.0, -1),  # same millisecond as landing: not yet eligible
-    (1300, 99.89, 2.0, -1),  # at our bid: queue 3 -> 1
-    (1400, 99.89, 1.5, -1),  # queue 1 exhausted, 0.5 left for us
-    (1500, 99.88, 0.3, -1),  # through our bid
-    (1600, 100.11, 10.0, 1),  # at our ask: queue 4 exhausted, 6 left, we sell our 1
-    (2300, 99.50, 5.0, -1),  # through the bid kept at the 2000 decision
-])
+TAPE_TRADES = trades(
+    [
+        (1150, 99.80, 2.0, -1),  # through our bid, but the bid is not live before 1200
+        (1200, 99.85, 1.0, -1),  # same millisecond as landing: not yet eligible
+        (1300, 99.89, 2.0, -1),  # at our bid: queue 3 -> 1
+        (1400, 99.89, 1.5, -1),  # queue 1 exhausted, 0.5 left for us
+        (1500, 99.88, 0.3, -1),  # through our bid
+        (1600, 100.11, 10.0, 1),  # at our ask: queue 4 exhausted, 6 left, we sell our 1
+        (2300, 99.50, 5.0, -1),  # through the bid kept at the 2000 decision
+    ]
+)
 
 
 def run(fill_model: str, tape_book: pl.DataFrame = TAPE_BOOK, tape_trades: pl.DataFrame = TAPE_TRADES, **kw):
     config = BacktestConfig(fill_model=fill_model, requote_ms=0)
-    return run_backtest(tape_book, tape_trades, MODEL, kw.pop("pol", policy()), config,
-                        adverse_bps_by_regime=(1.0, 2.0, 5.0), reach=REACH, **kw)
+    return run_backtest(
+        tape_book,
+        tape_trades,
+        MODEL,
+        kw.pop("pol", policy()),
+        config,
+        adverse_bps_by_regime=(1.0, 2.0, 5.0),
+        reach=REACH,
+        **kw,
+    )
 
 
 def fills_as_tuples(result) -> list[tuple[int, int, float, float]]:
@@ -131,9 +142,10 @@ def test_fees_and_pnl_identity() -> None:
     for model in ("queue", "trade_through"):
         result = run(model)
         fills = result.fills
-        expected_cash = -(fills["side"].cast(pl.Float64) * fills["px"] * fills["sz"]).sum() - (
-            FEE * fills["px"] * fills["sz"]
-        ).sum()
+        expected_cash = (
+            -(fills["side"].cast(pl.Float64) * fills["px"] * fills["sz"]).sum()
+            - (FEE * fills["px"] * fills["sz"]).sum()
+        )
         assert result.final_cash == pytest.approx(expected_cash, abs=1e-9)
         assert result.final_equity == pytest.approx(result.final_cash + result.final_inventory * 100.0)
         last = result.equity.row(-1, named=True)
@@ -144,11 +156,13 @@ def test_fees_and_pnl_identity() -> None:
 
 
 def test_position_limit_pulls_the_bid_once_full() -> None:
-    tape = trades([
-        (1300, 99.50, 5.0, -1),  # fills the whole bid: inventory 1 = limit
-        (2300, 99.50, 5.0, -1),  # no bid was placed at the 2000 decision
-        (3300, 99.50, 5.0, -1),
-    ])
+    tape = trades(
+        [
+            (1300, 99.50, 5.0, -1),  # fills the whole bid: inventory 1 = limit
+            (2300, 99.50, 5.0, -1),  # no bid was placed at the 2000 decision
+            (3300, 99.50, 5.0, -1),
+        ]
+    )
     result = run("trade_through", book([(1000, BOOK), (2000, BOOK), (3000, BOOK)]), tape, pol=policy(limit=1.0))
     assert fills_as_tuples(result) == [(1300, 1, 99.89, 1.0)]
     assert result.equity["inventory"].abs().max() <= 1.0
@@ -157,9 +171,7 @@ def test_position_limit_pulls_the_bid_once_full() -> None:
 def test_replaced_order_counts_against_the_limit_until_its_cancel_lands() -> None:
     """Long 1 of limit 2 with a bid of 1 resting: a new bid price can only be sized 0 -> the bid is cancelled."""
     moved = tuple(px + 0.5 if i % 2 == 0 else px for i, px in enumerate(BOOK))  # book and mid move up 0.5
-    tape_book = book([(1000, BOOK), (1500, BOOK)]).vstack(
-        book([(2000, moved)]).with_columns(mid=pl.lit(100.5))
-    )
+    tape_book = book([(1000, BOOK), (1500, BOOK)]).vstack(book([(2000, moved)]).with_columns(mid=pl.lit(100.5)))
     tape = trades([(1300, 99.89, 100.0, -1), (2150, 99.0, 10.0, -1), (2250, 99.0, 10.0, -1)])
     result = run("queue", tape_book, tape, pol=policy(limit=2.0))
     assert fills_as_tuples(result) == [(1300, 1, 99.89, 1.0), (2150, 1, 99.89, 1.0)]
@@ -193,9 +205,7 @@ def test_cascade_belief_cancels_quotes_after_the_order_latency() -> None:
 
 def test_beliefs_are_used_causally() -> None:
     """A belief stamped after a book row is not used for that row: before any belief, no quotes at all."""
-    beliefs = pl.DataFrame(
-        {"time": [1500], "belief_calm": [0.0], "belief_volatile": [1.0], "belief_cascade": [0.0]}
-    )
+    beliefs = pl.DataFrame({"time": [1500], "belief_calm": [0.0], "belief_volatile": [1.0], "belief_cascade": [0.0]})
     result = run("trade_through", tape_trades=trades([(1300, 99.0, 5.0, -1), (2300, 99.0, 5.0, -1)]), beliefs=beliefs)
     assert fills_as_tuples(result) == [(2300, 1, 99.89, 1.0)]
     assert result.fills["belief_volatile"].to_list() == [1.0]
@@ -222,8 +232,12 @@ def test_random_tapes_respect_limit_latency_and_accounting(
 ) -> None:
     tape_book, tape_trades = random_tape(np.random.default_rng(seed))
     pol = QuotePolicy(
-        gamma_by_regime=(0.5, 0.5, 0.5), min_spread_bps_by_regime=(0.0, 0.0, 0.0), order_size=size,
-        position_limit=limit, rules=AssetRules(sz_decimals=1), maker_fee_bps=1.5,
+        gamma_by_regime=(0.5, 0.5, 0.5),
+        min_spread_bps_by_regime=(0.0, 0.0, 0.0),
+        order_size=size,
+        position_limit=limit,
+        rules=AssetRules(sz_decimals=1),
+        maker_fee_bps=1.5,
     )
     model = MarketModel(sigma=0.02, kappa=30.0, kappa_se=3.0, arrival_rate=1.0)
     config = BacktestConfig(fill_model=fill_model, requote_ms=0, order_latency_jitter_ms=jitter, seed=seed)
@@ -243,8 +257,19 @@ def random_tape(rng: np.random.Generator) -> tuple[pl.DataFrame, pl.DataFrame]:
     bid = 3000 + np.cumsum(rng.choice([-2, -1, 0, 1, 2], n))
     ask = bid + rng.choice([1, 2, 3], n)
     rows = [
-        (500 * i, (bid[i] / 100, float(rng.integers(1, 20)), (bid[i] - 1) / 100, float(rng.integers(1, 20)),
-                   ask[i] / 100, float(rng.integers(1, 20)), (ask[i] + 1) / 100, float(rng.integers(1, 20))))
+        (
+            500 * i,
+            (
+                bid[i] / 100,
+                float(rng.integers(1, 20)),
+                (bid[i] - 1) / 100,
+                float(rng.integers(1, 20)),
+                ask[i] / 100,
+                float(rng.integers(1, 20)),
+                (ask[i] + 1) / 100,
+                float(rng.integers(1, 20)),
+            ),
+        )
         for i in range(n)
     ]
     tape_book = book(rows).with_columns(mid=pl.Series((bid + ask) / 200))
@@ -252,8 +277,9 @@ def random_tape(rng: np.random.Generator) -> tuple[pl.DataFrame, pl.DataFrame]:
     sides = rng.choice([-1, 1], 300)
     at = np.searchsorted(500 * np.arange(n), times, side="right") - 1
     px = np.where(sides == 1, ask[at] + rng.integers(0, 4, 300), bid[at] - rng.integers(0, 4, 300)) / 100
-    tape_trades = trades([(int(t), float(p), float(rng.integers(1, 30)) / 10, int(s))
-                          for t, p, s in zip(times, px, sides)])
+    tape_trades = trades(
+        [(int(t), float(p), float(rng.integers(1, 30)) / 10, int(s)) for t, p, s in zip(times, px, sides)]
+    )
     return tape_book, tape_trades
 
 
@@ -301,12 +327,14 @@ def test_bbo_row_neither_resets_nor_lengthens_nor_shortens_the_queue_at_prices_i
     # the bbo rows of 1250 and 1350 show a better touch and so nothing about 99.89: the queue stays 4 (not cut to
     # the snapshot's stale 1), the 1300 print leaves 0.5 ahead (not reset to 1 or 4, nor 0), the 1400 print fills 1.0
     thin = [(99.95, 5.0), (99.89, 1.0)]
-    tape = sourced_book([
-        (1000, "l2Book", thin, SNAPSHOT_ASKS),
-        (1150, "bbo", [(99.89, 4.0)], TOUCH_ASK),
-        (1250, "bbo", TOUCH_BID, TOUCH_ASK),
-        (1350, "bbo", TOUCH_BID, TOUCH_ASK),
-    ])
+    tape = sourced_book(
+        [
+            (1000, "l2Book", thin, SNAPSHOT_ASKS),
+            (1150, "bbo", [(99.89, 4.0)], TOUCH_ASK),
+            (1250, "bbo", TOUCH_BID, TOUCH_ASK),
+            (1350, "bbo", TOUCH_BID, TOUCH_ASK),
+        ]
+    )
     prints = trades([(1300, 99.89, 3.5, -1), (1400, 99.89, 1.5, -1)])
     assert fills_as_tuples(run("queue", tape, prints)) == [(1400, 1, 99.89, 1.0)]
     # the same tape with the bbo of 1350 showing an empty 99.89 (touch below it): the queue ahead is gone

@@ -107,12 +107,35 @@ def test_features_table_schema_is_the_bars_schema_plus_the_date_partition() -> N
 
 
 def test_bar_coverage_counts_bars_gaps_and_trades_outside_bars() -> None:
-    seconds = pl.DataFrame({"bar_ms": 1000, "time": [0, 1000, 2000, 5000], "n_buys": [1, 0, 2, 1], "n_sells": [0, 1, 0, 0],
-                            "jump_ratio": None, "vpin": None}, schema_overrides={"jump_ratio": pl.Float64, "vpin": pl.Float64})
-    minute = pl.DataFrame({"bar_ms": 60_000, "time": [0, 60_000, 120_000], "n_buys": 0, "n_sells": 0,
-                           "jump_ratio": [1.0, 3.0, None], "vpin": [0.2, 0.4, None]})
+    seconds = pl.DataFrame(
+        {
+            "bar_ms": 1000,
+            "time": [0, 1000, 2000, 5000],
+            "n_buys": [1, 0, 2, 1],
+            "n_sells": [0, 1, 0, 0],
+            "jump_ratio": None,
+            "vpin": None,
+        },
+        schema_overrides={"jump_ratio": pl.Float64, "vpin": pl.Float64},
+    )
+    minute = pl.DataFrame(
+        {
+            "bar_ms": 60_000,
+            "time": [0, 60_000, 120_000],
+            "n_buys": 0,
+            "n_sells": 0,
+            "jump_ratio": [1.0, 3.0, None],
+            "vpin": [0.2, 0.4, None],
+        }
+    )
     found = bar_coverage(pl.concat([seconds, minute], how="vertical_relaxed"), day_trades=7)
-    assert found == {"bars_1s": 4, "bars_1min": 3, "bars_1s_missing_in_gaps": 2, "trades_outside_bars": 2,
-                     "median_jump_ratio_1min": 2.0, "vpin_last": 0.4}
+    assert found == {
+        "bars_1s": 4,
+        "bars_1min": 3,
+        "bars_1s_missing_in_gaps": 2,
+        "trades_outside_bars": 2,
+        "median_jump_ratio_1min": 2.0,
+        "vpin_last": 0.4,
+    }
     empty = bar_coverage(seconds.head(0), day_trades=3)
     assert empty["bars_1s"] == 0 and empty["trades_outside_bars"] == 3 and math.isnan(empty["vpin_last"])

@@ -83,10 +83,19 @@ def test_scanner_accepts_exactly_the_compact_layout() -> None:
     assert bbo_accepted["_line"].to_list() == [5, 6, 7]
     first = l2_accepted.row(0, named=True)
     assert (first["coin"], first["time"], first["recv_time_ns"]) == ("DEMO", 1767225600100, RECV)
-    assert (first["_bpx"], first["_bsz"], first["_bn"], first["_apx"]) == ([24.999, 24.998], [177.13, 0.1], [2, 1], [25.0])
+    assert (first["_bpx"], first["_bsz"], first["_bn"], first["_apx"]) == (
+        [24.999, 24.998],
+        [177.13, 0.1],
+        [2, 1],
+        [25.0],
+    )
     assert l2_accepted.row(1, named=True)["_bpx"] == []
     assert l2_accepted.row(3, named=True)["_bpx"] == [1234.567890123456]
-    assert bbo_accepted.select("bid_px_1", "bid_n_1", "ask_px_1").rows() == [(24.999, 2, 25.0), (None, None, 25.0), (0.0, 1, 25.0)]
+    assert bbo_accepted.select("bid_px_1", "bid_n_1", "ask_px_1").rows() == [
+        (24.999, 2, 25.0),
+        (None, None, 25.0),
+        (0.0, 1, 25.0),
+    ]
 
 
 def test_tape_of_near_misses_parses_as_the_general_decoder() -> None:
@@ -131,7 +140,10 @@ def test_demo_hours_clean_to_identical_tables(demo_day: tuple[Path, Path], tmp_p
 
 def test_tape_cleans_to_the_same_tables_and_reasons(raw_root: Path) -> None:
     raw_zone.write_lines(raw_zone.raw_path(raw_root, "ws", DEMO_DAY, 0, DEMO_COIN), ACCEPTED + FALLBACK)
-    fast, exact = clean_partition(raw_root, DEMO_COIN, DEMO_DAY), clean_partition(raw_root, DEMO_COIN, DEMO_DAY, scan=False)
+    fast, exact = (
+        clean_partition(raw_root, DEMO_COIN, DEMO_DAY),
+        clean_partition(raw_root, DEMO_COIN, DEMO_DAY, scan=False),
+    )
     assert fast.content_hashes() == exact.content_hashes()
     reasons = dict(fast.quarantine.select("line", "reason").iter_rows())
     assert reasons[2] == "empty book side"

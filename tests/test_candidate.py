@@ -139,9 +139,13 @@ def test_a_window_the_data_cannot_support_is_refused_with_its_reason(frames: dic
     """Forty minutes with a ten-minute gap are too few minute bars for the regime HMM; a trades-only window has no
     mid: both are refused by name, never fitted."""
     start = DEMO.start_ms
-    gappy = {name: frame.filter(pl.col("time").is_between(start, start + 20 * 60_000 - 1)
-                                | pl.col("time").is_between(start + 30 * 60_000, start + 50 * 60_000 - 1))
-             for name, frame in frames.items()}
+    gappy = {
+        name: frame.filter(
+            pl.col("time").is_between(start, start + 20 * 60_000 - 1)
+            | pl.col("time").is_between(start + 30 * 60_000, start + 50 * 60_000 - 1)
+        )
+        for name, frame in frames.items()
+    }
     with pytest.raises(InsufficientSamples, match="regime_hmm"):
         candidate_parameters(gappy, CONFIG)
     with pytest.raises(InsufficientSamples, match="book_mid"):

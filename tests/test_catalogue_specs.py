@@ -40,8 +40,17 @@ def test_every_asset_shows_its_tables_schema_owners_and_code_version() -> None:
 def test_each_clean_table_has_its_own_description() -> None:
     """They shared the multi-asset's docstring: eight tables (nine with the ingest accounting), one text."""
     clean = [name for name, spec in SPECS.items() if spec.group_name == "clean"]
-    assert sorted(clean) == ["asset_ctx", "book", "fills", "ingest_accounting", "order_updates", "quarantine",
-                             "quoter_log", "raw_captures", "trades"]
+    assert sorted(clean) == [
+        "asset_ctx",
+        "book",
+        "fills",
+        "ingest_accounting",
+        "order_updates",
+        "quarantine",
+        "quoter_log",
+        "raw_captures",
+        "trades",
+    ]
     assert len({SPECS[name].description for name in clean}) == len(clean)
     assert SPECS["trades"].description.startswith("**Table `trades`** (key coin, time, tid): Market trades")
 

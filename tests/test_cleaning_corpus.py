@@ -35,7 +35,16 @@ def book(time_ms: int, bid: float = 100.0, ask: float = 100.1, coin: str = COIN,
 
 
 def trade(time_ms: int, tid: int, px: str = "100.05", sz: str = "0.5", side: str = "B", coin: str = COIN) -> dict:
-    return {"coin": coin, "side": side, "px": px, "sz": sz, "time": time_ms, "hash": "0x" + "1" * 64, "tid": tid, "users": [USER_A, USER_B]}
+    return {
+        "coin": coin,
+        "side": side,
+        "px": px,
+        "sz": sz,
+        "time": time_ms,
+        "hash": "0x" + "1" * 64,
+        "tid": tid,
+        "users": [USER_A, USER_B],
+    }
 
 
 def trades(*items: dict) -> dict:
@@ -44,9 +53,21 @@ def trades(*items: dict) -> dict:
 
 def fill(time_ms: int, tid: int, side: str, crossed: bool, user_oid: int, coin: str = COIN, px: str = "100.05") -> dict:
     return {
-        "coin": coin, "px": px, "sz": "0.5", "side": side, "time": time_ms, "startPosition": "0.0", "dir": "Open Long",
-        "closedPnl": "0.0", "hash": "0x" + "2" * 64, "oid": user_oid, "crossed": crossed, "fee": "0.01", "tid": tid,
-        "feeToken": "USDC", "twapId": None,
+        "coin": coin,
+        "px": px,
+        "sz": "0.5",
+        "side": side,
+        "time": time_ms,
+        "startPosition": "0.0",
+        "dir": "Open Long",
+        "closedPnl": "0.0",
+        "hash": "0x" + "2" * 64,
+        "oid": user_oid,
+        "crossed": crossed,
+        "fee": "0.01",
+        "tid": tid,
+        "feeToken": "USDC",
+        "twapId": None,
     }
 
 
@@ -64,13 +85,64 @@ def hour_ten_lines() -> list[str]:
     """53 records: 27 clean, 7 duplicates, 19 quarantined (see the comments)."""
     t = START + 10 * H
     books = [env(t + 500 * i, book(t + 500 * i, bid=100.0 + 0.1 * i, ask=100.1 + 0.1 * i)) for i in range(10)]
-    trade_lines = [env(t + 100 + 1000 * i, trades(trade(t + 100 + 1000 * i, 2 * i + 1), trade(t + 100 + 1000 * i, 2 * i + 2, side="A"))) for i in range(5)]
-    fills_frame = {"channel": "userFills", "data": {"user": USER_A, "fills": [fill(t + 7000, 900, "B", True, 11), fill(t + 8000, 901, "A", False, 12)]}}
-    snapshot = {"channel": "userFills", "data": {"isSnapshot": True, "user": USER_A, "fills": fills_frame["data"]["fills"]}}
-    order = {"coin": COIN, "side": "B", "limitPx": "100.0", "sz": "0.5", "oid": 11, "timestamp": t + 6000, "origSz": "0.5", "cloid": None}
-    updates = {"channel": "orderUpdates", "data": [{"order": order, "status": "open", "statusTimestamp": t + 6000}, {"order": {**order, "sz": "0.0"}, "status": "filled", "statusTimestamp": t + 7000}]}
-    ctx = {"channel": "activeAssetCtx", "data": {"coin": COIN, "ctx": {"funding": "0.0000125", "openInterest": "100.5", "prevDayPx": "99.0", "dayNtlVlm": "1000.0", "premium": "0.0001", "oraclePx": "100.0", "markPx": "100.05", "midPx": "100.05", "impactPxs": ["100.0", "100.1"], "dayBaseVlm": "10.0"}}}
-    bbo = {"channel": "bbo", "data": {"coin": COIN, "time": t + 250, "bbo": [{"px": "100.0", "sz": "1.5", "n": 1}, {"px": "100.1", "sz": "2.25", "n": 2}]}}
+    trade_lines = [
+        env(
+            t + 100 + 1000 * i,
+            trades(trade(t + 100 + 1000 * i, 2 * i + 1), trade(t + 100 + 1000 * i, 2 * i + 2, side="A")),
+        )
+        for i in range(5)
+    ]
+    fills_frame = {
+        "channel": "userFills",
+        "data": {"user": USER_A, "fills": [fill(t + 7000, 900, "B", True, 11), fill(t + 8000, 901, "A", False, 12)]},
+    }
+    snapshot = {
+        "channel": "userFills",
+        "data": {"isSnapshot": True, "user": USER_A, "fills": fills_frame["data"]["fills"]},
+    }
+    order = {
+        "coin": COIN,
+        "side": "B",
+        "limitPx": "100.0",
+        "sz": "0.5",
+        "oid": 11,
+        "timestamp": t + 6000,
+        "origSz": "0.5",
+        "cloid": None,
+    }
+    updates = {
+        "channel": "orderUpdates",
+        "data": [
+            {"order": order, "status": "open", "statusTimestamp": t + 6000},
+            {"order": {**order, "sz": "0.0"}, "status": "filled", "statusTimestamp": t + 7000},
+        ],
+    }
+    ctx = {
+        "channel": "activeAssetCtx",
+        "data": {
+            "coin": COIN,
+            "ctx": {
+                "funding": "0.0000125",
+                "openInterest": "100.5",
+                "prevDayPx": "99.0",
+                "dayNtlVlm": "1000.0",
+                "premium": "0.0001",
+                "oraclePx": "100.0",
+                "markPx": "100.05",
+                "midPx": "100.05",
+                "impactPxs": ["100.0", "100.1"],
+                "dayBaseVlm": "10.0",
+            },
+        },
+    }
+    bbo = {
+        "channel": "bbo",
+        "data": {
+            "coin": COIN,
+            "time": t + 250,
+            "bbo": [{"px": "100.0", "sz": "1.5", "n": 1}, {"px": "100.1", "sz": "2.25", "n": 2}],
+        },
+    }
     empty_ask = book(t + 9100)
     empty_ask["data"]["levels"][1] = []
     nan_deep = book(t + 9200)
@@ -80,7 +152,13 @@ def hour_ten_lines() -> list[str]:
     bad_time = trades(trade(t + 9400, 16))
     bad_time["data"][0]["time"] = "abc"
     return [
-        env(t, {"channel": "subscriptionResponse", "data": {"method": "subscribe", "subscription": {"type": "l2Book", "coin": COIN}}}),  # Q
+        env(
+            t,
+            {
+                "channel": "subscriptionResponse",
+                "data": {"method": "subscribe", "subscription": {"type": "l2Book", "coin": COIN}},
+            },
+        ),  # Q
         env(t, {"channel": "pong"}),  # Q
         *books,  # 10 book
         books[2],  # 1 duplicate (identical line)
@@ -103,11 +181,19 @@ def hour_ten_lines() -> list[str]:
         "\x00\ufffd garbage {{{",  # Q invalid JSON
         env(t + 9290, trades()),  # Q empty frame
         env(t + 9295, {"channel": "candle", "data": {"s": COIN}}),  # Q unsupported channel
-        json.dumps({"time": raw_zone.iso_ns((t + 9296) * 1_000_000), "ver_num": 1, "raw": "Websocket connection established."}),  # Q text frame
+        json.dumps(
+            {"time": raw_zone.iso_ns((t + 9296) * 1_000_000), "ver_num": 1, "raw": "Websocket connection established."}
+        ),  # Q text frame
         env(t + 9297, trades(trade(t + 9297, 17, side="X"))),  # Q unknown side
         json.dumps(trades(trade(t + 9298, 18))),  # Q bare frame, no envelope
         env(t + 9300, unparseable),  # Q unparseable price
-        env(t + 9310, {"channel": "user", "data": {"funding": {"time": t, "coin": COIN, "usdc": "1.0", "szi": "1.0", "fundingRate": "0.0001"}}}),  # Q
+        env(
+            t + 9310,
+            {
+                "channel": "user",
+                "data": {"funding": {"time": t, "coin": COIN, "usdc": "1.0", "szi": "1.0", "fundingRate": "0.0001"}},
+            },
+        ),  # Q
         env(t + 9400, bad_time),  # Q schema mismatch
     ]
 
@@ -115,13 +201,27 @@ def hour_ten_lines() -> list[str]:
 def node_lines() -> list[str]:
     """A paired node fill (1 trade + 1 duplicate), a dust fill (Q) and a node_trades line (1 trade)."""
     t = START + 10 * H + 20_000
-    block = {"local_time": raw_zone.iso_ns((t + 5) * 1_000_000), "block_time": raw_zone.iso_ns(t * 1_000_000), "block_number": 7,
-             "events": [[USER_A, fill(t, 500, "B", True, 21)], [USER_B, fill(t, 500, "A", False, 22)]]}
+    block = {
+        "local_time": raw_zone.iso_ns((t + 5) * 1_000_000),
+        "block_time": raw_zone.iso_ns(t * 1_000_000),
+        "block_number": 7,
+        "events": [[USER_A, fill(t, 500, "B", True, 21)], [USER_B, fill(t, 500, "A", False, 22)]],
+    }
     dust = {**fill(t + 1, 0, "A", True, 23), "hash": "0x" + "0" * 64, "dir": "Spot Dust Conversion"}
     dust_block = {**block, "block_number": 8, "events": [[USER_A, dust]]}
-    node_trade = {"coin": COIN, "side": "A", "time": raw_zone.iso_ns((t + 2) * 1_000_000), "px": "100.0", "sz": "1.0", "hash": "0x" + "3" * 64,
-                  "trade_dir_override": "Na", "side_info": [{"user": USER_A, "start_pos": "0", "oid": 31, "twap_id": None, "cloid": None},
-                                                            {"user": USER_B, "start_pos": "0", "oid": 32, "twap_id": None, "cloid": None}]}
+    node_trade = {
+        "coin": COIN,
+        "side": "A",
+        "time": raw_zone.iso_ns((t + 2) * 1_000_000),
+        "px": "100.0",
+        "sz": "1.0",
+        "hash": "0x" + "3" * 64,
+        "trade_dir_override": "Na",
+        "side_info": [
+            {"user": USER_A, "start_pos": "0", "oid": 31, "twap_id": None, "cloid": None},
+            {"user": USER_B, "start_pos": "0", "oid": 32, "twap_id": None, "cloid": None},
+        ],
+    }
     return [
         env(t, {"channel": "node_fills_by_block", "data": block}, 5),
         env(t, {"channel": "node_fills_by_block", "data": dust_block}, 5),
@@ -148,7 +248,10 @@ def corpus(raw_root: Path) -> dict[str, int]:
     write_text(ws_path(raw_root, DAY, 13), b"")
     write_text(ws_path(raw_root, DAY, 14, compressed=True), bytes(random.Random(3).randrange(256) for _ in range(100)))
     t10 = START + 10 * H
-    raw_zone.write_lines(raw_zone.raw_path(raw_root, "archive", DAY, 10, COIN), [env(t10, book(t10), 35), env(t10 + 500, book(t10 + 500, 100.1, 100.2), 35)])
+    raw_zone.write_lines(
+        raw_zone.raw_path(raw_root, "archive", DAY, 10, COIN),
+        [env(t10, book(t10), 35), env(t10 + 500, book(t10 + 500, 100.1, 100.2), 35)],
+    )
     raw_zone.write_lines(raw_zone.raw_path(raw_root, "node", DAY, 10, COIN), node_lines())
     midnight(raw_root)
     return {"decoded_book_lines": decodable.count(b"\n"), "cut_bytes": len(cut)}
@@ -158,29 +261,43 @@ def midnight(root: Path) -> None:
     """Edge-hour files on both sides of DAY's two midnights."""
     prev, nxt = DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=1)
     p4 = env(START + 300, trades(trade(START + 300, 102)))
-    raw_zone.write_lines(ws_path(root, prev, 23), [
-        env(START - 100, trades(trade(START - 100, 100))),  # DAY-1's own trade
-        env(START + 50, trades(trade(START + 50, 101)), -100),  # spilled into DAY
-        env(START + 100, book(START + 100), -100),  # spilled into DAY
-        p4,  # spilled into DAY, and also in DAY's hour-0 file
-        "garbage",  # DAY-1's quarantine
-    ])
-    raw_zone.write_lines(ws_path(root, DAY, 0), [
-        env(START - 50, trades(trade(START - 50, 103)), 100),  # spilled out to DAY-1
-        env(START + 200, trades(trade(START + 200, 104))),  # clean
-        env(START - DAY_MS - 12 * H, trades(trade(START - DAY_MS - 12 * H, 105)), DAY_MS + 12 * H + 10),  # Q outside the day
-        p4,  # duplicate of the spilled-in copy
-    ])
+    raw_zone.write_lines(
+        ws_path(root, prev, 23),
+        [
+            env(START - 100, trades(trade(START - 100, 100))),  # DAY-1's own trade
+            env(START + 50, trades(trade(START + 50, 101)), -100),  # spilled into DAY
+            env(START + 100, book(START + 100), -100),  # spilled into DAY
+            p4,  # spilled into DAY, and also in DAY's hour-0 file
+            "garbage",  # DAY-1's quarantine
+        ],
+    )
+    raw_zone.write_lines(
+        ws_path(root, DAY, 0),
+        [
+            env(START - 50, trades(trade(START - 50, 103)), 100),  # spilled out to DAY-1
+            env(START + 200, trades(trade(START + 200, 104))),  # clean
+            env(
+                START - DAY_MS - 12 * H, trades(trade(START - DAY_MS - 12 * H, 105)), DAY_MS + 12 * H + 10
+            ),  # Q outside the day
+            p4,  # duplicate of the spilled-in copy
+        ],
+    )
     end = START + DAY_MS
-    raw_zone.write_lines(ws_path(root, DAY, 23), [
-        env(end + 10, trades(trade(end + 10, 106)), -20),  # spilled out to DAY+1
-        env(end - 1, trades(trade(end - 1, 107)), -10),  # clean
-    ])
-    raw_zone.write_lines(ws_path(root, nxt, 0), [
-        env(end - 20, trades(trade(end - 20, 108)), 40),  # spilled into DAY
-        env(end + 1000, trades(trade(end + 1000, 109))),  # DAY+1's own trade
-        "{truncated",  # DAY+1's quarantine
-    ])
+    raw_zone.write_lines(
+        ws_path(root, DAY, 23),
+        [
+            env(end + 10, trades(trade(end + 10, 106)), -20),  # spilled out to DAY+1
+            env(end - 1, trades(trade(end - 1, 107)), -10),  # clean
+        ],
+    )
+    raw_zone.write_lines(
+        ws_path(root, nxt, 0),
+        [
+            env(end - 20, trades(trade(end - 20, 108)), 40),  # spilled into DAY
+            env(end + 1000, trades(trade(end + 1000, 109))),  # DAY+1's own trade
+            "{truncated",  # DAY+1's quarantine
+        ],
+    )
     raw_zone.write_lines(ws_path(root, nxt, 1), [env(end - 5, trades(trade(end - 5, 110)), H)])  # DAY+1 quarantines it
 
 
@@ -237,7 +354,9 @@ def test_every_bad_record_has_its_reason(raw_root: Path, corpus: dict[str, int])
     assert {r: n for r, n in reasons.items() if r not in damaged} == EXPECTED_REASONS
     assert len(damaged) == 2 and sum(damaged.values()) == 2
     garbage = [r for r in damaged if "no complete lz4 frame header" in r]
-    assert garbage == ["damaged lz4 (no complete lz4 frame header): 100 of 100 stored bytes from byte 0 could not be decoded"]
+    assert garbage == [
+        "damaged lz4 (no complete lz4 frame header): 100 of 100 stored bytes from byte 0 could not be decoded"
+    ]
     truncated_lz4 = next(r for r in damaged if r not in garbage)
     assert "block truncated" in truncated_lz4 and f" of {corpus['cut_bytes']} stored bytes" in truncated_lz4
     assert quarantine.select(pl.struct("source", "file", "line", "item").n_unique()).item() == quarantine.height
@@ -265,7 +384,12 @@ def test_clean_tables_are_ordered_unique_and_inside_the_day(raw_root: Path, corp
     assert {101, 102, 104, 107, 108, 500} <= set(trades_df["tid"])
     assert not {100, 103, 105, 106, 109, 110, 12, 13, 14, 15} & set(trades_df["tid"])
     node_pair = trades_df.filter(pl.col("tid") == 500).row(0, named=True)
-    assert (node_pair["buyer"], node_pair["seller"], node_pair["side"], node_pair["source"]) == (USER_A, USER_B, 1, "node")
+    assert (node_pair["buyer"], node_pair["seller"], node_pair["side"], node_pair["source"]) == (
+        USER_A,
+        USER_B,
+        1,
+        "node",
+    )
     book_df = result.tables["book"]
     assert (book_df["ask_px_1"] > book_df["bid_px_1"]).all()
     assert book_df.filter(pl.col("source") == "bbo").height == 1
@@ -289,8 +413,22 @@ def test_midnight_spill_matches_the_neighbours(raw_root: Path, corpus: dict[str,
     today = clean_partition(raw_root, COIN, DAY)
     before = clean_partition(raw_root, COIN, DAY - dt.timedelta(days=1))
     after = clean_partition(raw_root, COIN, DAY + dt.timedelta(days=1))
-    assert before.accounting.as_dict() == {"records_in": 5, "spilled_in": 1, "clean_rows": 2, "quarantined": 1, "duplicates": 0, "spilled_out": 3}
-    assert after.accounting.as_dict() == {"records_in": 4, "spilled_in": 1, "clean_rows": 2, "quarantined": 2, "duplicates": 0, "spilled_out": 1}
+    assert before.accounting.as_dict() == {
+        "records_in": 5,
+        "spilled_in": 1,
+        "clean_rows": 2,
+        "quarantined": 1,
+        "duplicates": 0,
+        "spilled_out": 3,
+    }
+    assert after.accounting.as_dict() == {
+        "records_in": 4,
+        "spilled_in": 1,
+        "clean_rows": 2,
+        "quarantined": 2,
+        "duplicates": 0,
+        "spilled_out": 1,
+    }
     assert before.accounting.balanced and after.accounting.balanced
     assert today.accounting.spilled_out == before.accounting.spilled_in + after.accounting.spilled_in
     assert today.accounting.spilled_in == before.accounting.spilled_out + after.accounting.spilled_out
@@ -304,11 +442,14 @@ def test_duplicates_and_node_pairs_across_hour_files_beside_a_damaged_file(raw_r
     t3, t7 = START + 3 * H, START + 7 * H
     repeated = trades(trade(t3 + 100, 1), trade(t3 + 100, 2))
     raw_zone.write_lines(ws_path(raw_root, DAY, 3, compressed=True), [env(t3, book(t3)), env(t3 + 100, repeated)])
-    raw_zone.write_lines(ws_path(raw_root, DAY, 7, compressed=True), [
-        env(t3, book(t3), 4 * H),  # duplicate: the same snapshot received 4 h later
-        env(t3 + 100, repeated, 4 * H),  # 2 duplicates
-        env(t7, trades(trade(t7, 3))),  # clean
-    ])
+    raw_zone.write_lines(
+        ws_path(raw_root, DAY, 7, compressed=True),
+        [
+            env(t3, book(t3), 4 * H),  # duplicate: the same snapshot received 4 h later
+            env(t3 + 100, repeated, 4 * H),  # 2 duplicates
+            env(t7, trades(trade(t7, 3))),  # clean
+        ],
+    )
     t5 = START + 5 * H
     payload = ("\n".join(env(t5 + 10 * i, book(t5 + 10 * i)) for i in range(600)) + "\n").encode()
     compressed = lz4.frame.compress(payload)
@@ -318,9 +459,16 @@ def test_duplicates_and_node_pairs_across_hour_files_beside_a_damaged_file(raw_r
     write_text(ws_path(raw_root, DAY, 5, compressed=True), cut)
     k = decodable.count(b"\n")
     for hour, user, side, crossed in ((3, USER_A, "B", True), (4, USER_B, "A", False)):
-        block = {"local_time": raw_zone.iso_ns(t3 * 1_000_000), "block_time": raw_zone.iso_ns(t3 * 1_000_000), "block_number": hour,
-                 "events": [[user, fill(t3, 500, side, crossed, hour)]]}
-        raw_zone.write_lines(raw_zone.raw_path(raw_root, "node", DAY, hour, COIN), [env(t3, {"channel": "node_fills_by_block", "data": block})])
+        block = {
+            "local_time": raw_zone.iso_ns(t3 * 1_000_000),
+            "block_time": raw_zone.iso_ns(t3 * 1_000_000),
+            "block_number": hour,
+            "events": [[user, fill(t3, 500, side, crossed, hour)]],
+        }
+        raw_zone.write_lines(
+            raw_zone.raw_path(raw_root, "node", DAY, hour, COIN),
+            [env(t3, {"channel": "node_fills_by_block", "data": block})],
+        )
     result = clean_partition(raw_root, COIN, DAY)
     assert result.accounting.as_dict() == {
         "records_in": 3 + (k + 2) + 4 + 2,
@@ -342,32 +490,64 @@ def test_an_empty_partition_balances_with_empty_tables(raw_root: Path) -> None:
     result = clean_partition(raw_root, COIN, DAY)
     assert result.accounting.as_dict() == dict.fromkeys(result.accounting.as_dict(), 0)
     assert result.accounting.balanced
-    assert all(df.height == 0 for df in result.tables.values()) and result.quarantine.height == 0 and result.files.height == 0
+    assert (
+        all(df.height == 0 for df in result.tables.values())
+        and result.quarantine.height == 0
+        and result.files.height == 0
+    )
 
 
 def test_coin_names_with_slash_and_dex_prefix(raw_root: Path) -> None:
     t = START + 5 * H
     for coin in ("PURR/USDC", "xyz:NVDA"):
-        raw_zone.write_lines(raw_zone.raw_path(raw_root, "ws", DAY, 5, coin), [env(t, trades(trade(t, 1, coin=coin), trade(t, 2, coin=coin)))])
+        raw_zone.write_lines(
+            raw_zone.raw_path(raw_root, "ws", DAY, 5, coin),
+            [env(t, trades(trade(t, 1, coin=coin), trade(t, 2, coin=coin)))],
+        )
     for coin in ("PURR/USDC", "xyz:NVDA"):
         result = clean_partition(raw_root, coin, DAY)
         assert result.tables["trades"]["coin"].to_list() == [coin, coin]
         assert result.accounting.as_dict()["records_in"] == 2 and result.accounting.balanced
 
 
-
 def test_quoter_logs_become_quoter_log_rows_and_their_predictions_reach_own_fills(raw_root: Path) -> None:
     t = START + 7 * H
-    quote = {"coin": COIN, "time": t, "mode": "paper", "param_set_id": "abc", "mid": 100.05, "pred_adverse_bps": 0.8,
-             "belief_calm": 0.9, "belief_volatile": 0.1, "belief_cascade": 0.0,
-             "bid": {"px": 100.0, "sz": 0.5, "pred_fill_prob": 0.2}, "ask": {"px": 100.1, "sz": 0.5, "pred_fill_prob": 0.25}}
-    logged_fill = {"coin": COIN, "time": t + 500, "oid": 77, "tid": 9001, "side": "B", "px": 100.05, "sz": 0.5, "fee": 0.01,
-                   "pred_fill_prob": 0.2, "pred_adverse_bps": 0.8, "belief_calm": 0.9, "belief_volatile": 0.1,
-                   "belief_cascade": 0.0, "param_set_id": "abc", "quote_time": t}
+    quote = {
+        "coin": COIN,
+        "time": t,
+        "mode": "paper",
+        "param_set_id": "abc",
+        "mid": 100.05,
+        "pred_adverse_bps": 0.8,
+        "belief_calm": 0.9,
+        "belief_volatile": 0.1,
+        "belief_cascade": 0.0,
+        "bid": {"px": 100.0, "sz": 0.5, "pred_fill_prob": 0.2},
+        "ask": {"px": 100.1, "sz": 0.5, "pred_fill_prob": 0.25},
+    }
+    logged_fill = {
+        "coin": COIN,
+        "time": t + 500,
+        "oid": 77,
+        "tid": 9001,
+        "side": "B",
+        "px": 100.05,
+        "sz": 0.5,
+        "fee": 0.01,
+        "pred_fill_prob": 0.2,
+        "pred_adverse_bps": 0.8,
+        "belief_calm": 0.9,
+        "belief_volatile": 0.1,
+        "belief_cascade": 0.0,
+        "param_set_id": "abc",
+        "quote_time": t,
+    }
     lines = [
         env(t, {"channel": "quoterQuote", "data": quote}),
         env(t + 500, {"channel": "quoterFill", "data": logged_fill}),
-        env(t + 500, {"channel": "userFills", "data": {"user": "paper", "fills": [fill(t + 500, 9001, "B", False, 77)]}}),
+        env(
+            t + 500, {"channel": "userFills", "data": {"user": "paper", "fills": [fill(t + 500, 9001, "B", False, 77)]}}
+        ),
     ]
     raw_zone.write_lines(raw_zone.raw_path(raw_root, "quoter", DAY, 7, COIN), lines)
     result = clean_partition(raw_root, COIN, DAY)
@@ -386,10 +566,22 @@ def test_the_corpus_passes_every_ingest_suite(raw_root: Path, corpus: dict[str, 
     from assets.quality import run_suite
 
     t = START + 7 * H
-    quote = {"coin": COIN, "time": t, "mode": "paper", "param_set_id": "abc", "mid": 100.05, "pred_adverse_bps": 0.8,
-             "belief_calm": 0.9, "belief_volatile": 0.1, "belief_cascade": 0.0,
-             "bid": {"px": 100.0, "sz": 0.5, "pred_fill_prob": 0.2}, "ask": {"px": 100.1, "sz": 0.5, "pred_fill_prob": 0.25}}
-    raw_zone.write_lines(raw_zone.raw_path(raw_root, "quoter", DAY, 7, COIN), [env(t, {"channel": "quoterQuote", "data": quote})])
+    quote = {
+        "coin": COIN,
+        "time": t,
+        "mode": "paper",
+        "param_set_id": "abc",
+        "mid": 100.05,
+        "pred_adverse_bps": 0.8,
+        "belief_calm": 0.9,
+        "belief_volatile": 0.1,
+        "belief_cascade": 0.0,
+        "bid": {"px": 100.0, "sz": 0.5, "pred_fill_prob": 0.2},
+        "ask": {"px": 100.1, "sz": 0.5, "pred_fill_prob": 0.25},
+    }
+    raw_zone.write_lines(
+        raw_zone.raw_path(raw_root, "quoter", DAY, 7, COIN), [env(t, {"channel": "quoterQuote", "data": quote})]
+    )
     result = clean_partition(raw_root, COIN, DAY)
     tables = {**result.tables, "quarantine": result.quarantine}
     assert all(tables[name].height for name in ("order_updates", "quoter_log", "quarantine", "fills"))

@@ -37,8 +37,10 @@ def test_argument_mistakes_are_one_line_usage_errors(capsys: pytest.CaptureFixtu
         (("simulate", "--days", "0", "--out", raw), "smallfish simulate: error: argument --days: must be > 0, got 0"),
         (("import", "no-such-kind", "x.csv", "--raw", raw), "smallfish import: error: argument kind: invalid choice"),
         (("params", "show", "--coin", ""), "smallfish params: error: argument --coin: not a coin name: ''"),
-        (("quote", "--coin", "DEMO", "--mode", "paper", "--replay-speed", "-5"),
-         "smallfish quote: error: argument --replay-speed: must be a finite number > 0, got -5"),
+        (
+            ("quote", "--coin", "DEMO", "--mode", "paper", "--replay-speed", "-5"),
+            "smallfish quote: error: argument --replay-speed: must be a finite number > 0, got -5",
+        ),
         (("record", "--coins", ",", "--out", raw), "smallfish record: error: argument --coins: name at least one coin"),
         (("frobnicate",), "smallfish: error: argument command: invalid choice: 'frobnicate'"),
         ((), "smallfish: error: the following arguments are required: command"),
@@ -54,8 +56,10 @@ def test_missing_or_mistyped_paths_are_errors_not_empty_successes(
 ) -> None:
     monkeypatch.setenv("SMALLFISH_LAKE", str(tmp_path / "lkae"))
     code, err = run(capsys, "params", "show", "--coin", "DEMO")
-    assert code == 2 and err == (f"smallfish params: error: lake root --lake '{tmp_path / 'lkae'}' does not exist: "
-                                 "check the option or $SMALLFISH_LAKE")
+    assert code == 2 and err == (
+        f"smallfish params: error: lake root --lake '{tmp_path / 'lkae'}' does not exist: "
+        "check the option or $SMALLFISH_LAKE"
+    )
     code, err = run(capsys, "screen", "--lake", str(tmp_path / "nope"))
     assert code == 2 and "does not exist" in err
 
@@ -71,8 +75,20 @@ def test_missing_or_mistyped_paths_are_errors_not_empty_successes(
     assert code == 2 and "No such file or directory" in err and "missing.csv" in err
 
     (tmp_path / "lake").mkdir()
-    code, err = run(capsys, "quote", "--coin", "DEMO", "--mode", "paper", "--lake", str(tmp_path / "lake"),
-                    "--raw", str(tmp_path / "raw"), "--feed", f"replay:{tmp_path / 'capture'}")
+    code, err = run(
+        capsys,
+        "quote",
+        "--coin",
+        "DEMO",
+        "--mode",
+        "paper",
+        "--lake",
+        str(tmp_path / "lake"),
+        "--raw",
+        str(tmp_path / "raw"),
+        "--feed",
+        f"replay:{tmp_path / 'capture'}",
+    )
     assert code == 2 and err.endswith(f"--feed replay:{tmp_path / 'capture'}: no such file or directory")
 
 
@@ -99,10 +115,24 @@ def test_live_mode_without_a_key_is_refused_with_exit_2(
 ) -> None:
     monkeypatch.delenv(KEY_ENV, raising=False)
     monkeypatch.delenv(KEY_FILE_ENV, raising=False)
-    code, err = run(capsys, "quote", "--coin", "BTC", "--mode", "live", "--lake", str(lake), "--raw", str(tmp_path / "raw"),
-                    "--api-url", "http://127.0.0.1:9")
-    assert code == 2 and err == ("smallfish quote: error: live mode needs the API wallet key in SMALLFISH_API_KEY or a "
-                                 "file named by SMALLFISH_API_KEY_FILE")
+    code, err = run(
+        capsys,
+        "quote",
+        "--coin",
+        "BTC",
+        "--mode",
+        "live",
+        "--lake",
+        str(lake),
+        "--raw",
+        str(tmp_path / "raw"),
+        "--api-url",
+        "http://127.0.0.1:9",
+    )
+    assert code == 2 and err == (
+        "smallfish quote: error: live mode needs the API wallet key in SMALLFISH_API_KEY or a "
+        "file named by SMALLFISH_API_KEY_FILE"
+    )
 
 
 def test_a_runtime_failure_is_one_line_with_exit_1_and_a_traceback_only_with_debug(
@@ -113,7 +143,11 @@ def test_a_runtime_failure_is_one_line_with_exit_1_and_a_traceback_only_with_deb
     (log / "00000000000000000000.json").write_text("{not a delta log")
     started = time.monotonic()
     code, err = run(capsys, "params", "show", "--coin", "BTC", "--lake", str(lake))
-    assert code == 1 and err.startswith("smallfish params: failed: ") and err.endswith("(`smallfish --debug ...` shows where)")
+    assert (
+        code == 1
+        and err.startswith("smallfish params: failed: ")
+        and err.endswith("(`smallfish --debug ...` shows where)")
+    )
     assert time.monotonic() - started < 10
 
     with pytest.raises(Exception) as raised:  # noqa: PT011 - whatever the Delta reader raises, --debug lets it out
@@ -131,7 +165,9 @@ def test_pipeline_ingest_of_a_mistyped_raw_zone_is_an_error_not_zero_partitions(
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     monkeypatch.setenv("SMALLFISH_RAW", str(tmp_path / "rwa"))
     assert pipeline_main(["ingest"]) == 2
-    assert capsys.readouterr().err.strip().endswith(f"raw zone '{tmp_path / 'rwa'}' does not exist: check $SMALLFISH_RAW")
+    assert (
+        capsys.readouterr().err.strip().endswith(f"raw zone '{tmp_path / 'rwa'}' does not exist: check $SMALLFISH_RAW")
+    )
     (tmp_path / "rwa").mkdir()
     assert pipeline_main(["ingest"]) == 2
     assert "no captures under raw zone" in capsys.readouterr().err

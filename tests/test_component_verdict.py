@@ -95,8 +95,12 @@ def failing(p_value: float = 1e-9, statistic: float = 8.0) -> SimpleEvidence:
 def test_a_raw_significant_addition_is_no_fix_once_the_other_trials_are_counted() -> None:
     """p = 0.03 alone would pass; Holm over three distinct trials makes it 0.09. A variant whose P&L equals the
     baseline's is no trial and takes adjusted p 1; too few fills is never a fix."""
-    verdicts = {"+bipower": hand_verdict(0.03), "+hmm_blending": hand_verdict(0.5), "+vpin_widening": hand_verdict(0.6),
-                "+uncertainty_widening": hand_verdict(1.0, effect=0.0, decision="remove")}
+    verdicts = {
+        "+bipower": hand_verdict(0.03),
+        "+hmm_blending": hand_verdict(0.5),
+        "+vpin_widening": hand_verdict(0.6),
+        "+uncertainty_widening": hand_verdict(1.0, effect=0.0, decision="remove"),
+    }
     additions = addition_evidence(verdicts, TRIALS, same_as={"+uncertainty_widening": BASELINE})
     assert additions["+bipower"].adjusted_p == pytest.approx(0.09)
     assert additions["+uncertainty_widening"].adjusted_p == 1.0 and additions["+bipower"].n_trials == 3
@@ -125,7 +129,8 @@ def test_rows_rank_the_largest_weakness_first() -> None:
     assert by["bipower"].verdict == "keep simple"
     assert by["hawkes"].verdict == "untested" and "no +hawkes variant ran" in by["hawkes"].reason
     assert by["lead_lag"].verdict == "untested" and by["lead_lag"].reason == (
-        "not evaluated: no leader data (BTC mids absent over the test windows)")
+        "not evaluated: no leader data (BTC mids absent over the test windows)"
+    )
 
 
 def test_walk_forward_of_the_demo_market_diagnoses_its_regimes() -> None:
@@ -158,12 +163,20 @@ DAY1, DAY2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
 
 
 def write_verdicts(lake: Lake, day: dt.date, bipower_gain: float, sigma_true: float) -> None:
-    simple = UNTOUCHED | {"bipower": volatility_check(minute_bars(sigma_true, 600, 30), two_windows(1e-4)),
-                          "hmm_blending": failing(1e-3, 4.0)}
+    simple = UNTOUCHED | {
+        "bipower": volatility_check(minute_bars(sigma_true, 600, 30), two_windows(1e-4)),
+        "hmm_blending": failing(1e-3, 4.0),
+    }
     additions = addition_evidence(verdicts_with(bipower_gain, 31), TRIALS)
     rows = verdict_frame(component_verdicts(simple, additions, ALPHA), ALPHA)
-    stamp = {"coin": "DEMO", "date": day, "code_version": "test", "run_at_ms": 0, "test_start_ms": 0,
-             "test_end_ms": 600 * 60_000}
+    stamp = {
+        "coin": "DEMO",
+        "date": day,
+        "code_version": "test",
+        "run_at_ms": 0,
+        "test_start_ms": 0,
+        "test_end_ms": 600 * 60_000,
+    }
     table = rows.with_columns(**{k: pl.lit(v) for k, v in stamp.items()})
     lake.write_partition("diagnosis", table, "DEMO", day)
 
@@ -198,10 +211,12 @@ def test_the_regime_row_reports_the_regime_component_that_helps() -> None:
     trials = (BASELINE, "+hmm_blending", "+regime_pull")
     additions = addition_evidence({"+hmm_blending": hand_verdict(0.6), "+regime_pull": hand_verdict(1e-6)}, trials)
     assert additions["+regime_pull"].n_trials == 2
-    rows = {v.diagnosis.component: v for v in component_verdicts(UNTOUCHED | {"hmm_blending": failing()}, additions,
-                                                                  ALPHA)}
+    rows = {
+        v.diagnosis.component: v for v in component_verdicts(UNTOUCHED | {"hmm_blending": failing()}, additions, ALPHA)
+    }
     assert (rows["hmm_blending"].verdict, rows["hmm_blending"].addition.variant) == ("add", "+regime_pull")
     useless = addition_evidence({"+hmm_blending": hand_verdict(0.6), "+regime_pull": hand_verdict(0.7)}, trials)
-    rows = {v.diagnosis.component: v for v in component_verdicts(UNTOUCHED | {"hmm_blending": failing()}, useless,
-                                                                  ALPHA)}
+    rows = {
+        v.diagnosis.component: v for v in component_verdicts(UNTOUCHED | {"hmm_blending": failing()}, useless, ALPHA)
+    }
     assert (rows["hmm_blending"].verdict, rows["hmm_blending"].addition.variant) == ("no fix", "+hmm_blending")

@@ -31,9 +31,19 @@ from validation.walk_forward_run import DEFAULT_ALPHA
 POLICY = VariantConfig()
 WALK_FORWARD_DOMAIN: dict[str, Callable[[], Any]] = {
     **{name: (lambda n=name: getattr(FoldPlan(), n)) for name in ("train_hours", "test_hours", "n_folds")},
-    **{name: (lambda n=name: getattr(POLICY, n)) for name in (
-        "sz_decimals", "order_notional", "gamma", "min_spread_bps", "edge_z", "daily_loss_limit_quote",
-        "vpin_buckets_per_day", "vpin_window")},
+    **{
+        name: (lambda n=name: getattr(POLICY, n))
+        for name in (
+            "sz_decimals",
+            "order_notional",
+            "gamma",
+            "min_spread_bps",
+            "edge_z",
+            "daily_loss_limit_quote",
+            "vpin_buckets_per_day",
+            "vpin_window",
+        )
+    },
     "candidate_gamma_by_regime": lambda: list(POLICY.candidate_gamma_by_regime),
     "candidate_min_spread_bps_by_regime": lambda: list(POLICY.candidate_min_spread_bps_by_regime),
     "fill_model": lambda: POLICY.backtest.fill_model,

@@ -48,7 +48,12 @@ def test_prices_and_sizes_beyond_the_day_bounds_are_quarantined_and_fail_the_sui
     assert reasons[903].startswith("price outside 10x")
     assert reasons[902].startswith("size above 9.99")  # 1e9 notional at the median price 100.095
     assert run_suite("trades", clean, DAY).success
-    rejected = {str(f["column"]) for f in run_suite("trades", pl.concat([clean, clean.head(1).with_columns(px=pl.lit(1e300))]).sort("time"), DAY).failures}
+    rejected = {
+        str(f["column"])
+        for f in run_suite(
+            "trades", pl.concat([clean, clean.head(1).with_columns(px=pl.lit(1e300))]).sort("time"), DAY
+        ).failures
+    }
     assert {"_px_low", "_px_high"} <= rejected
 
 
@@ -61,13 +66,18 @@ def test_a_book_level_of_1e300_is_quarantined_and_fails_the_suite(tmp_path: Path
     [reason] = result.quarantine["reason"].to_list()
     assert reason.startswith("size above")
     assert run_suite("book", result.tables["book"], DAY).success
-    whole = result.tables["book"].with_columns(bid_sz_5=pl.when(pl.col("time") == T + 500).then(1e300).otherwise(pl.col("bid_sz_5")))
+    whole = result.tables["book"].with_columns(
+        bid_sz_5=pl.when(pl.col("time") == T + 500).then(1e300).otherwise(pl.col("bid_sz_5"))
+    )
     assert "_sz_high" in {str(f["column"]) for f in run_suite("book", whole, DAY).failures}
 
 
 def test_negative_and_beyond_int64_tids_are_quarantined_not_replaced(tmp_path: Path) -> None:
     beyond = 2**64
-    result = _clean(tmp_path, [*_normal_trades(), env(T + 100, trades(trade(T + 100, -7))), env(T + 200, trades(trade(T + 200, beyond)))])
+    result = _clean(
+        tmp_path,
+        [*_normal_trades(), env(T + 100, trades(trade(T + 100, -7))), env(T + 200, trades(trade(T + 200, beyond)))],
+    )
 
     assert sorted(result.tables["trades"]["tid"].to_list()) == list(range(1, 21))
     assert _reasons(result) == {-7: "negative tid", beyond: "tid not an integer within Int64"}
@@ -77,7 +87,10 @@ def test_negative_and_beyond_int64_tids_are_quarantined_not_replaced(tmp_path: P
 
 
 def test_conflicting_duplicates_are_quarantined_both_and_identical_ones_counted(tmp_path: Path) -> None:
-    conflict = [env(T + 100, trades(trade(T + 100, 700, px="100.05"))), env(T + 150, trades(trade(T + 100, 700, px="100.07")))]
+    conflict = [
+        env(T + 100, trades(trade(T + 100, 700, px="100.05"))),
+        env(T + 150, trades(trade(T + 100, 700, px="100.07"))),
+    ]
     identical = [env(T + 300, trades(trade(T + 300, 800))), env(T + 350, trades(trade(T + 300, 800)))]
     result = _clean(tmp_path, _normal_trades() + conflict + identical)
 
@@ -85,7 +98,10 @@ def test_conflicting_duplicates_are_quarantined_both_and_identical_ones_counted(
     assert result.accounting.duplicates == 1
     kept = result.quarantine.to_dicts()
     assert all(row["reason"].startswith(contract.CONFLICTING_DUPLICATE) for row in kept)
-    assert sorted(json.loads(row["raw"])["px"] for row in kept) == [100.05, 100.07]  # both versions, and their raw lines
+    assert sorted(json.loads(row["raw"])["px"] for row in kept) == [
+        100.05,
+        100.07,
+    ]  # both versions, and their raw lines
     assert sorted(row["line"] for row in kept) == [21, 22]
 
 

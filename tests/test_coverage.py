@@ -58,8 +58,9 @@ def test_covered_intervals_from_book_and_trade_rows():
 def test_coverage_measures_contains_and_covered_time_per_bar():
     coverage = Coverage(np.array([[1_000, 61_000], [121_000, 151_000]]), 0, 180_000)
     assert coverage.seconds == 90.0 and coverage.window_seconds == 180.0 and coverage.fraction == 0.5
-    np.testing.assert_array_equal(coverage.contains([0, 1_000, 60_999, 61_000, 130_000, 151_000]),
-                                  [False, True, True, False, True, False])
+    np.testing.assert_array_equal(
+        coverage.contains([0, 1_000, 60_999, 61_000, 130_000, 151_000]), [False, True, True, False, True, False]
+    )
     bars = np.arange(0, 180_000, 60_000)
     np.testing.assert_allclose(coverage.covered_between(bars, bars + 60_000), [59.0, 1.0, 30.0])
     with pytest.raises(ValueError, match="sorted, disjoint"):
@@ -71,8 +72,10 @@ def test_coverage_report_refuses_flags_or_passes():
         coverage_report("m", 599.0, 3600.0, 1)
     low = coverage_report("m", 2640.0, 2 * 86_400.0, 1)
     assert low.status == LOW_COVERAGE and low.goodness["covered_fraction"] == pytest.approx(2640 / 172_800)
-    assert low.warnings == ("low coverage: the data cover 0.73 h of the 48.00 h window (1.5% < 50%); the fit "
-                            "describes the covered hours, not the window",)
+    assert low.warnings == (
+        "low coverage: the data cover 0.73 h of the 48.00 h window (1.5% < 50%); the fit "
+        "describes the covered hours, not the window",
+    )
     assert coverage_report("m", 1800.0, 3600.0, 2).status == "ok"  # half the window is enough
 
 
@@ -105,8 +108,9 @@ def test_a_44_minute_capture_in_a_two_day_window_gives_the_right_a_and_is_flagge
 def test_too_little_covered_time_refuses_the_fill_intensity_fit():
     orders = exact_model_orders(22, seconds=300.0)
     with pytest.raises(InsufficientCoverage, match="fill_intensity: 300 s of covered time"):
-        fit_fill_intensity(orders, Coverage.of(heartbeat(0, 300_000), start_ms=0, end_ms=3_600_000), grid=GRID,
-                           tick_size=0.01)
+        fit_fill_intensity(
+            orders, Coverage.of(heartbeat(0, 300_000), start_ms=0, end_ms=3_600_000), grid=GRID, tick_size=0.01
+        )
 
 
 def test_orders_in_a_gap_are_left_out_and_counted(short_capture):
@@ -130,8 +134,9 @@ def test_dispersion_blocks_and_bar_exposure_count_covered_time_only():
     exposure = bar_exposure(hour_of_day_bars(0, 10_800_000), bar_ms=60_000, coverage=coverage)
     assert exposure == {0: 3600.0, 2: 3600.0}  # hour 1 was not seen at all
     orders = pl.DataFrame({"time": times.astype(np.int64), "side": np.ones(times.size, np.int8), "depth_bps": 1.0})
-    p = empirical_fill_probability(orders, grid=np.array([0.5, 2.0]), tau_s=1.0, start_ms=0, end_ms=10_800_000,
-                                   side=1, coverage=coverage)
+    p = empirical_fill_probability(
+        orders, grid=np.array([0.5, 2.0]), tau_s=1.0, start_ms=0, end_ms=10_800_000, side=1, coverage=coverage
+    )
     assert p["n_intervals"][0] == 7200 and p["p_fill"][0] == pytest.approx(1 - math.exp(-0.5), abs=0.02)
 
 

@@ -24,8 +24,16 @@ from validation.quoter_scoring import quoted_sides, scored_fill_predictions
 
 def _quote(time_ms: int, pull_reason: str | None = None, bid_px: float | None = 24.99, pred: float = 0.3) -> dict:
     side = {"px": bid_px, "sz": 2.0, "reason": None, "pred_fill_prob": pred}
-    payload = {"coin": "NICHE", "time": time_ms, "book_time": time_ms - 20, "pull_reason": pull_reason, "tau_s": 1.0,
-               "latency_ms": 100, "bid": side, "ask": {**side, "px": 25.01}}
+    payload = {
+        "coin": "NICHE",
+        "time": time_ms,
+        "book_time": time_ms - 20,
+        "pull_reason": pull_reason,
+        "tau_s": 1.0,
+        "latency_ms": 100,
+        "bid": side,
+        "ask": {**side, "px": 25.01},
+    }
     return {"time": time_ms, "channel": "quoterQuote", "payload": json.dumps(payload)}
 
 
@@ -41,11 +49,17 @@ def _marked() -> pl.DataFrame:
     """50 own bid fills, one in every other scored bid window, adverse 1 or 3 bps (predicted 1.5), net +2 / -1 bps;
     and market trades (maker side) inside the other windows, which must not count as own fills."""
     k = np.arange(50)
-    own = pl.DataFrame({
-        "time": 500 + 2000 * k, "side": np.ones(50, np.int8), "is_market_trade": False,
-        "adverse_selection_bps": np.where(k % 2 == 0, 1.0, 3.0), "pred_adverse_bps": 1.5,
-        "spread_capture_bps": 3.0, "net_5000ms_bps": np.where(k % 2 == 0, 2.0, -1.0),
-    })
+    own = pl.DataFrame(
+        {
+            "time": 500 + 2000 * k,
+            "side": np.ones(50, np.int8),
+            "is_market_trade": False,
+            "adverse_selection_bps": np.where(k % 2 == 0, 1.0, 3.0),
+            "pred_adverse_bps": 1.5,
+            "spread_capture_bps": 3.0,
+            "net_5000ms_bps": np.where(k % 2 == 0, 2.0, -1.0),
+        }
+    )
     market = own.with_columns(pl.col("time") + 1000, pl.lit(True).alias("is_market_trade"))
     return pl.concat([own, market])
 
@@ -57,13 +71,18 @@ def _trades() -> pl.DataFrame:
     m = np.arange(100)
     even, odd, fourth, other = m[m % 2 == 0], m[m % 2 == 1], m[m % 4 == 0], m[m % 4 == 2]
     parts = [
-        (450 + 1000 * even, 24.99, -1), (450 + 1000 * odd, 25.00, -1), (460 + 1000 * odd, 24.90, 1),
-        (700 + 1000 * fourth, 25.01, 1), (700 + 1000 * other, 25.00, 1),
+        (450 + 1000 * even, 24.99, -1),
+        (450 + 1000 * odd, 25.00, -1),
+        (460 + 1000 * odd, 24.90, 1),
+        (700 + 1000 * fourth, 25.01, 1),
+        (700 + 1000 * other, 25.00, 1),
     ]
-    return pl.concat([
-        pl.DataFrame({"time": t.astype(np.int64), "px": np.full(t.size, px), "side": np.full(t.size, s, np.int8)})
-        for t, px, s in parts
-    ])
+    return pl.concat(
+        [
+            pl.DataFrame({"time": t.astype(np.int64), "px": np.full(t.size, px), "side": np.full(t.size, s, np.int8)})
+            for t, px, s in parts
+        ]
+    )
 
 
 def test_quoted_sides_skip_pulled_decisions_and_other_frames() -> None:
@@ -74,7 +93,9 @@ def test_quoted_sides_skip_pulled_decisions_and_other_frames() -> None:
 
 
 def test_a_window_counts_a_print_at_or_through_the_quote_and_own_fills_apart() -> None:
-    scored = scored_fill_predictions(quoted_sides(_quote_log()), _trades(), _marked().filter(~pl.col("is_market_trade")))
+    scored = scored_fill_predictions(
+        quoted_sides(_quote_log()), _trades(), _marked().filter(~pl.col("is_market_trade"))
+    )
     bids, asks = scored.filter(pl.col("side") == 1), scored.filter(pl.col("side") == -1)
     assert bids["time"].to_list() == list(range(0, 100_000, 1000))
     assert bids["filled"].to_list() == [i % 2 == 0 for i in range(100)]
@@ -107,16 +128,24 @@ def test_quoter_prediction_table_has_realised_beside_predicted() -> None:
 
 def test_quoter_prediction_table_without_fills_scores_the_quotes_only() -> None:
     table = quoter_prediction_table(_quote_log(), _marked().filter(pl.col("is_market_trade")), _trades())
-    assert table["metric"].to_list() == ["fill_rate", "fill_rate_minus_predicted", "own_fill_rate",
-                                         "own_fills_per_print_reach"]
+    assert table["metric"].to_list() == [
+        "fill_rate",
+        "fill_rate_minus_predicted",
+        "own_fill_rate",
+        "own_fills_per_print_reach",
+    ]
     assert table["value"].to_list()[0] == pytest.approx(0.375) and table["value"][2] == 0.0
 
 
 def test_printed_reasons_are_the_gate_fail_items() -> None:
-    reason = ("gate: ok: 400 out-of-sample fills (at least 200); fail: data-quality checks failed: a; b; "
-              "skip: no promoted set to compare with; fail: out-of-sample P&L not significantly positive at alpha=0.05")
-    assert failed_checks(reason) == ("data-quality checks failed: a; b",
-                                     "out-of-sample P&L not significantly positive at alpha=0.05")
+    reason = (
+        "gate: ok: 400 out-of-sample fills (at least 200); fail: data-quality checks failed: a; b; "
+        "skip: no promoted set to compare with; fail: out-of-sample P&L not significantly positive at alpha=0.05"
+    )
+    assert failed_checks(reason) == (
+        "data-quality checks failed: a; b",
+        "out-of-sample P&L not significantly positive at alpha=0.05",
+    )
     assert GateOutcome("DEMO", False, "x", failed_checks(reason)).line() == (
         "DEMO: rejected (data-quality checks failed: a; b; out-of-sample P&L not significantly positive at alpha=0.05)"
     )
@@ -171,9 +200,12 @@ def test_the_quoter_log_table_keeps_each_decisions_quoted_sides() -> None:
     from data_lake.parsers.frames import parse_text
 
     frame = json.loads(_quote(1_000)["payload"])
-    line = json.dumps({"time": "2026-01-01T00:00:01.000000000", "ver_num": 1,
-                       "raw": {"channel": "quoterQuote", "data": frame}})
+    line = json.dumps(
+        {"time": "2026-01-01T00:00:01.000000000", "ver_num": 1, "raw": {"channel": "quoterQuote", "data": frame}}
+    )
     log = parse_text(line, source="quoter").tables["quoter_log"]
     sides = quoted_sides(log)
-    assert sides.select("side", "px", "pred_fill_prob", "window_end_ms").rows() == [(-1, 25.01, 0.3, 2_080),
-                                                                                     (1, 24.99, 0.3, 2_080)]
+    assert sides.select("side", "px", "pred_fill_prob", "window_end_ms").rows() == [
+        (-1, 25.01, 0.3, 2_080),
+        (1, 24.99, 0.3, 2_080),
+    ]

@@ -55,8 +55,11 @@ def _maker_net_by_depth(market: DemoMarket) -> pl.DataFrame:
     """Per (regime, depth bin) of the market trades seen from the maker side: mean net 5 s markout (spread capture
     + markout - 1.5 bps fee) with a HAC 95% CI over taker orders (an order's prints share their markout)."""
     trades = market.trades.with_columns(market.orders["regime"].gather(market.trades["order"]))
-    marked = markouts(maker_side_of_trades(trades.select("time", "side", "px", "order", "regime"), MAKER_FEE_BPS),
-                      market.mids.select("time", "mid"), horizons_ms=(5000,))
+    marked = markouts(
+        maker_side_of_trades(trades.select("time", "side", "px", "order", "regime"), MAKER_FEE_BPS),
+        market.mids.select("time", "mid"),
+        horizons_ms=(5000,),
+    )
     depth_bin = np.digitize(marked["spread_capture_bps"].to_numpy(), DEPTH_BINS_BPS) - 1
     per_order = (
         marked.with_columns(pl.Series("bin", depth_bin))
@@ -70,8 +73,16 @@ def _maker_net_by_depth(market: DemoMarket) -> pl.DataFrame:
     for (regime, depth_bin), frame in per_order.group_by("regime", "bin"):
         if frame.height >= MIN_ORDERS_PER_BIN:
             test = hac_mean_test(frame["net_5000ms_bps"].to_numpy(), alternative="two-sided")
-            rows.append({"regime": market.config.regime_names[regime], "from_bps": DEPTH_BINS_BPS[depth_bin],
-                         "net_bps": test.estimate, "ci_low": test.ci[0], "ci_high": test.ci[1], "n": frame.height})
+            rows.append(
+                {
+                    "regime": market.config.regime_names[regime],
+                    "from_bps": DEPTH_BINS_BPS[depth_bin],
+                    "net_bps": test.estimate,
+                    "ci_low": test.ci[0],
+                    "ci_high": test.ci[1],
+                    "n": frame.height,
+                }
+            )
     return pl.DataFrame(rows).sort("regime", "from_bps")
 
 

@@ -46,11 +46,18 @@ def _duplicate_keys(lake: Lake, name: str) -> int:
 
 def _spawn_ingest(lake_root: Path, raw_root: Path, log: Path) -> subprocess.Popen:
     """The ingest job for the demo partition in its own process (exit code 0 on success)."""
-    code = (f"import sys; from pathlib import Path; from tests.support import run_job; "
-            f"sys.exit(0 if run_job('ingest', Path({str(lake_root)!r}), Path({str(raw_root)!r})).success else 1)")
+    code = (
+        f"import sys; from pathlib import Path; from tests.support import run_job; "
+        f"sys.exit(0 if run_job('ingest', Path({str(lake_root)!r}), Path({str(raw_root)!r})).success else 1)"
+    )
     with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "GX_ANALYTICS_ENABLED": "false"})
+        return subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "GX_ANALYTICS_ENABLED": "false"},
+        )
 
 
 def _data_files(lake_root: Path, name: str) -> set[Path]:

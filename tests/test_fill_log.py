@@ -13,13 +13,15 @@ def test_five_level_imbalance_carries_over_bbo_rows_in_time_order() -> None:
     n = 4_000
     times = np.arange(n, dtype=np.int64) * 100
     is_l2 = np.arange(n) % 2 == 0
-    signals = pl.DataFrame({
-        "coin": "X",
-        "time": times,
-        "imbalance_1": np.linspace(-1, 1, n),
-        "imbalance_5": np.where(is_l2, np.linspace(-0.9, 0.9, n), np.nan),
-        "microprice": 100.0,
-    }).with_columns(pl.col("imbalance_5").fill_nan(None))
+    signals = pl.DataFrame(
+        {
+            "coin": "X",
+            "time": times,
+            "imbalance_1": np.linspace(-1, 1, n),
+            "imbalance_5": np.where(is_l2, np.linspace(-0.9, 0.9, n), np.nan),
+            "microprice": 100.0,
+        }
+    ).with_columns(pl.col("imbalance_5").fill_nan(None))
     fills = pl.DataFrame({"coin": "X", "time": times[~is_l2] + 50, "tid": np.arange((~is_l2).sum())})
     bars = pl.DataFrame({"coin": "X", "time": [-1000], "ewma_var": [1e-8]})
 

@@ -356,7 +356,13 @@ def test_own_quotes_are_checked_against_the_fitted_fill_probability() -> None:
     grid_times = np.arange(start, end, 500)
     mid = market.mid_at(grid_times)  # book rows every 500 ms, one-tick spread
     book = pl.DataFrame(
-        {"coin": COIN, "time": grid_times, "mid": mid, "bid_px_1": mid - config.tick / 2, "ask_px_1": mid + config.tick / 2}
+        {
+            "coin": COIN,
+            "time": grid_times,
+            "mid": mid,
+            "bid_px_1": mid - config.tick / 2,
+            "ask_px_1": mid + config.tick / 2,
+        }
     )
     trades = market.trades.select("time", "tid", "px", "sz", "side", "buyer", "seller", "hash")
     trades = trades.with_columns(coin=pl.lit(COIN))
@@ -385,8 +391,12 @@ def test_own_quotes_are_checked_against_the_fitted_fill_probability() -> None:
     tick = infer_tick_size(pl.concat([book["bid_px_1"], book["ask_px_1"]]))
     mids = mid_series(book)
     fitted = fit_kappa_window(
-        taker_orders(trades, mids, tick_size=tick), mids, tick_size=tick, coverage=Coverage.full(start, end),
-        order_updates=updates, fills=reached,
+        taker_orders(trades, mids, tick_size=tick),
+        mids,
+        tick_size=tick,
+        coverage=Coverage.full(start, end),
+        order_updates=updates,
+        fills=reached,
     )
     check: FitResult = dict(fitted.fits)["own_quotes"]
     assert check.model == "fill_rate_check" and check.n == placed.size

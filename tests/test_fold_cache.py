@@ -60,8 +60,11 @@ def assert_same_run(got: WalkForwardRun, want: WalkForwardRun) -> None:
     assert got.verdicts == want.verdicts and got.information_ratio == want.information_ratio
     for statistic in ("spa", "dsr", "pbo", "fill_calibration", "adverse_calibration"):
         assert same_record(getattr(got, statistic), getattr(want, statistic)), statistic
-    assert (got.complete_folds, got.trials, got.evidence_variant) == (want.complete_folds, want.trials,
-                                                                      want.evidence_variant)
+    assert (got.complete_folds, got.trials, got.evidence_variant) == (
+        want.complete_folds,
+        want.trials,
+        want.evidence_variant,
+    )
     for frame in ("evidence_quotes", "evidence_fills", "baseline_quotes", "baseline_fills"):
         assert_frame_equal(getattr(got, frame), getattr(want, frame))
     assert got.beliefs.keys() == want.beliefs.keys()
@@ -92,9 +95,12 @@ def test_a_changed_input_row_recomputes_only_the_folds_that_read_it(
     last_test = FOLDS[-1].window("test")
     trades = frames["trades"]
     changed = trades["time"].is_between(*last_test, closed="left").arg_true()[10]  # in the last test only
-    edited = dict(frames, trades=trades.with_columns(
-        pl.when(pl.int_range(pl.len()) == changed).then(pl.col("sz") * 7).otherwise(pl.col("sz")).alias("sz")
-    ))
+    edited = dict(
+        frames,
+        trades=trades.with_columns(
+            pl.when(pl.int_range(pl.len()) == changed).then(pl.col("sz") * 7).otherwise(pl.col("sz")).alias("sz")
+        ),
+    )
     cache = cache_in(tmp_path)
     run = walk_forward(FOLDS, edited, CONFIG, variants=VARIANTS, cache=cache)
     assert (cache.hits, cache.misses) == (ENTRIES - len(VARIANTS), len(VARIANTS))

@@ -23,7 +23,9 @@ FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 @example(hostile=found_by_fuzzing(), baseline=0)
 @example(hostile=found_by_fuzzing(), baseline=4)
 @given(hostile=st.lists(HOSTILE_LINES, min_size=1, max_size=30), baseline=st.integers(0, 12))
-def test_every_hostile_line_is_clean_within_the_contract_or_quarantined_with_a_reason(hostile: list[str], baseline: int) -> None:
+def test_every_hostile_line_is_clean_within_the_contract_or_quarantined_with_a_reason(
+    hostile: list[str], baseline: int
+) -> None:
     check_cleaning(hostile, baseline)
 
 

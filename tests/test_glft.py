@@ -118,7 +118,11 @@ def test_a_leaders_recent_move_shifts_the_fair_value_by_beta_and_nothing_else() 
     assert shifted.fair_value == pytest.approx(100.0 * 1.01**0.5) and base.fair_value == 100.0
     as_if = quote(shifted.fair_value, 0.5, CALM, model, plain)
     assert (shifted.bid_px, shifted.ask_px, shifted.half_spread, shifted.skew) == (
-        as_if.bid_px, as_if.ask_px, as_if.half_spread, as_if.skew)
+        as_if.bid_px,
+        as_if.ask_px,
+        as_if.half_spread,
+        as_if.skew,
+    )
     assert shifted.reservation_px - base.reservation_px == pytest.approx(100.0 * (1.01**0.5 - 1.0), abs=1e-4)
     assert shifted.bid_px == pytest.approx(base.bid_px + 0.50, abs=0.011)  # both sides move, to the 0.01 grid
     assert shifted.ask_px == pytest.approx(base.ask_px + 0.50, abs=0.011)
@@ -138,8 +142,11 @@ def test_leader_returns_use_mids_as_of_each_instant_and_refuse_stale_ones() -> N
 
 
 def test_a_lead_lag_shift_refuses_what_it_cannot_mean() -> None:
-    for bad in ({"leader": "", "lag_ms": 100, "beta": 0.5}, {"leader": "BTC", "lag_ms": 0, "beta": 0.5},
-                {"leader": "BTC", "lag_ms": 100, "beta": math.inf}):
+    for bad in (
+        {"leader": "", "lag_ms": 100, "beta": 0.5},
+        {"leader": "BTC", "lag_ms": 0, "beta": 0.5},
+        {"leader": "BTC", "lag_ms": 100, "beta": math.inf},
+    ):
         with pytest.raises(ValueError):
             LeadLagShift(**bad)
 

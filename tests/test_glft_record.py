@@ -47,8 +47,15 @@ def golden() -> list[dict[str, Any]]:
 def test_the_grid_covers_every_way_a_side_ends(golden: list[dict[str, Any]]) -> None:
     """The golden grid is not all one kind of quote: quoted sides and every pull reason but the regime-free ones."""
     reasons = {q["bid_reason"] for q in golden} | {q["ask_reason"] for q in golden}
-    assert reasons == {None, "invalid_input", "regime", "position_limit", "non_positive_price", "min_notional",
-                       "leader_move"}
+    assert reasons == {
+        None,
+        "invalid_input",
+        "regime",
+        "position_limit",
+        "non_positive_price",
+        "min_notional",
+        "leader_move",
+    }
 
 
 def test_quote_is_bit_identical_to_the_positional_kernel(golden: list[dict[str, Any]]) -> None:
@@ -62,18 +69,31 @@ def test_the_kernel_called_with_records_directly_gives_the_same_prices(golden: l
     for i, (case, expected) in enumerate(zip(quote_cases(), golden, strict=True)):
         policy, call = case.policy, case.call
         belief = np.asarray(call["belief"])
-        blend = blend_regimes(belief, policy.sigmas(case.model.sigma), policy.gammas, policy.min_spreads_bps,
-                              policy.fill_costs_bps)
+        blend = blend_regimes(
+            belief, policy.sigmas(case.model.sigma), policy.gammas, policy.min_spreads_bps, policy.fill_costs_bps
+        )
         fair = lead_lag_fair_value(call["mid"], call["leader_log_return"], policy.lead_lag_beta)
         pull = regime_pull(belief, policy.pulled, policy.pull_threshold) or call["leader_move_pull"]
         bid_px, ask_px, bid_sz, ask_sz, half_spread, skew, gamma_used, bid_code, ask_code = glft_quote_core(
-            GlftInputs.of(case.model, policy), blend, fair, call["inventory"], call["intensity_multiplier"], pull,
-            call["best_bid"], call["best_ask"], call["open_bid_exposure"], call["open_ask_exposure"],
+            GlftInputs.of(case.model, policy),
+            blend,
+            fair,
+            call["inventory"],
+            call["intensity_multiplier"],
+            pull,
+            call["best_bid"],
+            call["best_ask"],
+            call["open_bid_exposure"],
+            call["open_ask_exposure"],
         )
         got = {
             "bid_px": float(bid_px) if bid_code == QUOTED else None,
             "ask_px": float(ask_px) if ask_code == QUOTED else None,
-            "bid_sz": bid_sz, "ask_sz": ask_sz, "half_spread": half_spread, "skew": skew, "gamma_used": gamma_used,
+            "bid_sz": bid_sz,
+            "ask_sz": ask_sz,
+            "half_spread": half_spread,
+            "skew": skew,
+            "gamma_used": gamma_used,
         }
         assert {k: _bits(v) for k, v in got.items()} == {k: _bits(expected[k]) for k in got}, f"case {i}"
         assert (bid_code == QUOTED) == (expected["bid_reason"] is None), f"case {i}"
@@ -82,8 +102,13 @@ def test_the_kernel_called_with_records_directly_gives_the_same_prices(golden: l
 def test_records_carry_the_kernels_types_whatever_the_policy_was_built_with() -> None:
     """Integers in a policy (size 1, limit 10) become floats, so every policy shares one compiled kernel."""
     model = MarketModel(sigma=0.01, kappa=500, kappa_se=0, arrival_rate=2)
-    policy = QuotePolicy(gamma_by_regime=(1.0,), min_spread_bps_by_regime=(0.0,), order_size=1, position_limit=10,
-                         rules=AssetRules(np.int64(2), is_spot=np.bool_(False), min_notional=10))
+    policy = QuotePolicy(
+        gamma_by_regime=(1.0,),
+        min_spread_bps_by_regime=(0.0,),
+        order_size=1,
+        position_limit=10,
+        rules=AssetRules(np.int64(2), is_spot=np.bool_(False), min_notional=10),
+    )
     inputs = GlftInputs.of(model, policy)
     assert [type(v) for v in inputs] == [float] * 6 + [int, bool, float]
     assert inputs == (500.0, 0.0, 2.0, 1.0, 1.0, 10.0, 2, False, 10.0)

@@ -128,10 +128,10 @@ def test_mle_recovers_truth(fit):
     for name, value in truth.items():
         assert abs(fit.estimates[name] - value) < 3 * fit.std_errors[name], name
     # statistics.md §2.4 (same data): θ̂ = (0.4915, 0.8989, 1.4838), SE = (0.0054, 0.0118, 0.0209).
-    np.testing.assert_allclose([fit.estimates[k] for k in ("mu", "alpha", "beta")], [0.4915, 0.8989, 1.4838],
-                               atol=1e-4)
-    np.testing.assert_allclose([fit.std_errors[k] for k in ("mu", "alpha", "beta")], [0.0054, 0.0118, 0.0209],
-                               atol=1e-4)
+    np.testing.assert_allclose([fit.estimates[k] for k in ("mu", "alpha", "beta")], [0.4915, 0.8989, 1.4838], atol=1e-4)
+    np.testing.assert_allclose(
+        [fit.std_errors[k] for k in ("mu", "alpha", "beta")], [0.0054, 0.0118, 0.0209], atol=1e-4
+    )
     assert fit.units["mu"] == "1/s" and fit.warnings == ()
 
 

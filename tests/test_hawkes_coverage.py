@@ -129,8 +129,9 @@ def test_gradient_and_hessian_with_hourly_baseline_and_gaps(gappy):
 
     np.testing.assert_allclose(gradient(theta), central(loglik), rtol=1e-5, atol=1e-6)
     numeric_h = central(gradient)
-    np.testing.assert_allclose(hawkes_exp_hessian(times, 12_000.0, theta[:24], 0.12, 0.35, covered=covered),
-                               numeric_h, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        hawkes_exp_hessian(times, 12_000.0, theta[:24], 0.12, 0.35, covered=covered), numeric_h, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_each_covered_segment_starts_empty_and_its_residuals_sum_to_its_compensator(gappy):
@@ -155,8 +156,9 @@ def test_bivariate_gradient_with_hourly_baselines_gaps_and_ties(gappy):
     theta = np.concatenate([mu.ravel(), alpha.ravel(), [0.3]])
 
     def loglik(th):
-        return hawkes_exp_bivariate_loglik(buys, sells, 12_000.0, th[:48].reshape(2, 24), th[48:52].reshape(2, 2),
-                                           th[52], covered=covered)
+        return hawkes_exp_bivariate_loglik(
+            buys, sells, 12_000.0, th[:48].reshape(2, 24), th[48:52].reshape(2, 2), th[52], covered=covered
+        )
 
     steps = zip(1e-6 * np.abs(theta), np.eye(theta.size))
     numeric = np.array([(loglik(theta + h * e) - loglik(theta - h * e)) / (2 * h) for h, e in steps])

@@ -83,8 +83,17 @@ def test_the_recursion_is_the_hawkes_intensity_and_one_function_in_both_paths(
         while pending is not None and pending["time"] <= t:
             taker = pending["buyer"] if pending["side"] > 0 else pending["seller"]
             online.on_trade(pending["time"], pending["side"], taker)
-            frames_online.on_trades([{"coin": "DEMO", "side": "B" if pending["side"] > 0 else "A",
-                                      "time": pending["time"], "users": [pending["buyer"], pending["seller"]]}], "DEMO")
+            frames_online.on_trades(
+                [
+                    {
+                        "coin": "DEMO",
+                        "side": "B" if pending["side"] > 0 else "A",
+                        "time": pending["time"],
+                        "users": [pending["buyer"], pending["seller"]],
+                    }
+                ],
+                "DEMO",
+            )
             pending = next(rows, None)
         live[k] = online.multiplier(int(t))
         assert frames_online.multiplier(int(t)) == live[k]
@@ -99,8 +108,14 @@ def test_the_recursion_is_the_hawkes_intensity_and_one_function_in_both_paths(
 def test_a_burst_narrows_the_glft_quote_a_lull_widens_it() -> None:
     """A * m in c2: the half-spread falls as the multiplier rises, and m = 1 is the plain quote."""
     model = MarketModel(sigma=0.01, kappa=500.0, kappa_se=0.0, arrival_rate=0.5)
-    policy = QuotePolicy((0.3,), (0.0,), order_size=2.0, position_limit=10.0, rules=AssetRules(sz_decimals=2),
-                         hawkes=HawkesIntensity(0.4, 1.2, 2.0))
+    policy = QuotePolicy(
+        (0.3,),
+        (0.0,),
+        order_size=2.0,
+        position_limit=10.0,
+        rules=AssetRules(sz_decimals=2),
+        hawkes=HawkesIntensity(0.4, 1.2, 2.0),
+    )
     spreads = [quote(25.0, 0.0, (1.0,), model, policy, intensity_multiplier=m).half_spread for m in (0.4, 1.0, 5.0)]
     assert spreads[0] > spreads[1] > spreads[2]
     assert quote(25.0, 0.0, (1.0,), model, policy).half_spread == spreads[1]

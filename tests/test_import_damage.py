@@ -19,7 +19,10 @@ HOUR_DIR = ("20250601", "10")
 
 def _node_trade_lines(coin: str, first: int, count: int) -> list[str]:
     """node_trades lines at 2025-06-01 10:00 UTC, one per nanosecond offset, distinct by price."""
-    return [f'{{"coin":"{coin}","side":"B","time":"2025-06-01T10:00:00.{i:09d}","px":"{i}","sz":"1"}}' for i in range(first, first + count)]
+    return [
+        f'{{"coin":"{coin}","side":"B","time":"2025-06-01T10:00:00.{i:09d}","px":"{i}","sz":"1"}}'
+        for i in range(first, first + count)
+    ]
 
 
 def _node_file(folder: Path, lines: list[str], compressed: bool = False) -> Path:
@@ -43,7 +46,10 @@ def test_two_concurrent_imports_into_one_raw_file_keep_every_line(tmp_path: Path
     per_import, ctx = 20_000, mp.get_context("spawn")
     for attempt in range(2):
         raw = tmp_path / f"raw{attempt}"
-        inputs = [_node_file(tmp_path / f"in{attempt}_{i}", _node_trade_lines("BTC", i * per_import, per_import)) for i in range(2)]
+        inputs = [
+            _node_file(tmp_path / f"in{attempt}_{i}", _node_trade_lines("BTC", i * per_import, per_import))
+            for i in range(2)
+        ]
         barrier, out = ctx.Barrier(2), ctx.Queue()
         workers = [ctx.Process(target=_import, args=(str(p), str(raw), barrier, out)) for p in inputs]
         for w in workers:
@@ -56,7 +62,9 @@ def test_two_concurrent_imports_into_one_raw_file_keep_every_line(tmp_path: Path
         assert [f.path.name for f in raw_zone.discover(raw)] == ["BTC.jsonl.lz4"]  # no temp file left behind
 
 
-def test_truncated_lz4_imports_what_decodes_and_exits_1_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_truncated_lz4_imports_what_decodes_and_exits_1_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     lines = _node_trade_lines("BTC", 0, 20_000)
     path = _node_file(tmp_path / "in", lines, compressed=True)
     whole = path.read_bytes()
@@ -68,8 +76,10 @@ def test_truncated_lz4_imports_what_decodes_and_exits_1_naming_the_file(tmp_path
     assert len(err) == 1 and str(path) in err[0] and "damaged lz4" in err[0]
     kept = raw_zone.read_lines(raw_zone.discover(raw)[0].path)
     assert 0 < len(kept) < len(lines)
-    assert kept == [f'{{"time":"2025-06-01T10:00:00.{i:09d}","ver_num":1,"raw":{{"channel":"node_trades","data":{line}}}}}'
-                    for i, line in enumerate(lines[: len(kept)])]
+    assert kept == [
+        f'{{"time":"2025-06-01T10:00:00.{i:09d}","ver_num":1,"raw":{{"channel":"node_trades","data":{line}}}}}'
+        for i, line in enumerate(lines[: len(kept)])
+    ]
     unattributed = raw_zone.read_lines(raw / "node" / "20250601" / "10" / "_unattributed.jsonl")
     assert len(unattributed) == 2  # the line cut by the damage, then the lost tail
     assert "invalid JSON" in unattributed[0] and "damaged lz4" in unattributed[1]
@@ -89,7 +99,9 @@ def test_truncated_archive_file_is_copied_and_reported(tmp_path: Path, capsys: p
     path = tmp_path / "market_data" / "20250601" / "10" / "l2Book" / "BTC.lz4"
     path.parent.mkdir(parents=True)
     frame = '{"time":"2025-06-01T10:00:00.000000000","ver_num":1,"raw":{"channel":"l2Book","data":{"coin":"BTC"}}}'
-    path.write_bytes(lz4.frame.compress(("\n".join([frame] * 5000) + "\n").encode(), block_size=lz4.frame.BLOCKSIZE_MAX64KB)[:-200])
+    path.write_bytes(
+        lz4.frame.compress(("\n".join([frame] * 5000) + "\n").encode(), block_size=lz4.frame.BLOCKSIZE_MAX64KB)[:-200]
+    )
 
     assert main(["import", "archive-l2book", str(path), "--raw", str(tmp_path / "raw")]) == 1
     assert "damaged lz4" in capsys.readouterr().err
@@ -109,7 +121,9 @@ def test_coin_names_the_raw_zone_cannot_hold_are_set_aside_and_the_rest_imported
     assert len(raw_zone.read_lines(raw / "node" / "20250601" / "10" / "_unattributed.jsonl")) == 2
 
 
-@pytest.mark.parametrize(("day", "hour", "why"), [("20251399", "10", "not a UTC day"), ("20250601", "99", "not a UTC hour")])
+@pytest.mark.parametrize(
+    ("day", "hour", "why"), [("20251399", "10", "not a UTC day"), ("20250601", "99", "not a UTC hour")]
+)
 def test_impossible_day_or_hour_in_the_path_is_one_line_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], day: str, hour: str, why: str
 ) -> None:

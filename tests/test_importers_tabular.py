@@ -32,7 +32,11 @@ def _clean(raw_root: Path, coin: str) -> CleanPartition:
 
 
 def _unattributed(raw_root: Path, source: str) -> list[dict]:
-    return [json.loads(line) for path in sorted(raw_root.glob(f"{source}/*/*/_unattributed.jsonl")) for line in raw_zone.read_lines(path)]
+    return [
+        json.loads(line)
+        for path in sorted(raw_root.glob(f"{source}/*/*/_unattributed.jsonl"))
+        for line in raw_zone.read_lines(path)
+    ]
 
 
 TRADES_CSV = f"""timestamp,symbol,side,price,amount,id
@@ -49,7 +53,14 @@ TRADES_CSV = f"""timestamp,symbol,side,price,amount,id
 {T0_US + 5_000_000},BTC,sell,100.2,-1,16
 """
 TRADES_MAPPING = TableMapping(
-    time="timestamp", time_unit="us", coin_column="symbol", side="side", side_convention="buy/sell", price="price", size="amount", trade_id="id"
+    time="timestamp",
+    time_unit="us",
+    coin_column="symbol",
+    side="side",
+    side_convention="buy/sell",
+    price="price",
+    size="amount",
+    trade_id="id",
 )
 
 
@@ -66,7 +77,10 @@ def test_trades_csv_lands_in_the_trades_table_with_its_values(tmp_path: Path, ra
     }
     aside = _unattributed(raw_root, "tabular")
     assert [(r["line"], r["text"]) for r in aside] == [
-        (7, ""), (8, f"{T0_US + 3_000_000},BTC,hold,100.4,0.2,13"), (9, f"{T0_US + 3_000_000},BTC,buy,100.4"), (10, f"{T0_MS + 3_000},BTC,buy,100.4,0.2,14")
+        (7, ""),
+        (8, f"{T0_US + 3_000_000},BTC,hold,100.4,0.2,13"),
+        (9, f"{T0_US + 3_000_000},BTC,buy,100.4"),
+        (10, f"{T0_MS + 3_000},BTC,buy,100.4,0.2,14"),
     ]
 
     btc = _clean(raw_root, "BTC")
@@ -78,9 +92,18 @@ def test_trades_csv_lands_in_the_trades_table_with_its_values(tmp_path: Path, ra
     assert trades["tid"][0] == 11 and trades["tid"].n_unique() == 4  # two identical prints stay two trades
     assert (trades["source"] == "tabular").all()
     assert sorted(btc.quarantine["reason"].to_list()) == ["missing or unparseable px or sz", "non-positive px or sz"]
-    assert btc.accounting.as_dict() == {"records_in": 6, "spilled_in": 0, "clean_rows": 4, "quarantined": 2, "duplicates": 0, "spilled_out": 0}
+    assert btc.accounting.as_dict() == {
+        "records_in": 6,
+        "spilled_in": 0,
+        "clean_rows": 4,
+        "quarantined": 2,
+        "duplicates": 0,
+        "spilled_out": 0,
+    }
     eth = _clean(raw_root, "ETH").tables["trades"]
-    assert eth.select("time", "tid", "px", "sz", "side").rows() == [(T0_MS + 2_000, 12, 2000.5, 1.5, 1)]  # 2000.999 ms floored
+    assert eth.select("time", "tid", "px", "sz", "side").rows() == [
+        (T0_MS + 2_000, 12, 2000.5, 1.5, 1)
+    ]  # 2000.999 ms floored
 
     written = {path: raw_zone.read_lines(path) for path in report.written}
     again = import_file(source, "trades-table", raw_root, TRADES_MAPPING)
@@ -90,9 +113,17 @@ def test_trades_csv_lands_in_the_trades_table_with_its_values(tmp_path: Path, ra
 
 @pytest.mark.parametrize(
     ("convention", "buy", "sell"),
-    [("buy/sell", "BUY", "sell"), ("B/A", "B", "a"), ("bid/ask", "Bid", "ASK"), ("+1/-1", "1", "-1"), ("buyer-maker", "false", "True")],
+    [
+        ("buy/sell", "BUY", "sell"),
+        ("B/A", "B", "a"),
+        ("bid/ask", "Bid", "ASK"),
+        ("+1/-1", "1", "-1"),
+        ("buyer-maker", "false", "True"),
+    ],
 )
-def test_each_side_convention_names_the_aggressor(tmp_path: Path, raw_root: Path, convention: str, buy: str, sell: str) -> None:
+def test_each_side_convention_names_the_aggressor(
+    tmp_path: Path, raw_root: Path, convention: str, buy: str, sell: str
+) -> None:
     source = tmp_path / "trades.csv"
     source.write_text(f"time,side,px,sz\n{T0_MS},{buy},10.0,1\n{T0_MS + 1},{sell},10.1,2\n")
     mapping = TableMapping(coin="SOL", side_convention=convention)
@@ -100,11 +131,20 @@ def test_each_side_convention_names_the_aggressor(tmp_path: Path, raw_root: Path
     assert _clean(raw_root, "SOL").tables["trades"]["side"].to_list() == [1, -1]
 
 
-def test_parquet_trades_with_a_zoned_timestamp_a_receive_time_and_a_toml_mapping(tmp_path: Path, raw_root: Path) -> None:
+def test_parquet_trades_with_a_zoned_timestamp_a_receive_time_and_a_toml_mapping(
+    tmp_path: Path, raw_root: Path
+) -> None:
     paris = [dt.datetime(2026, 1, 1, 1, 0, 0, 123456), dt.datetime(2026, 1, 1, 1, 0, 1)]  # 00:00:00.123456Z, 00:00:01Z
     recv_ns = [T0_MS * 1_000_000 + 123_456_000 + 35_123_456, T0_MS * 1_000_000 + 1_000_000_000 + 40_000_001]
     table = pl.DataFrame(
-        {"ts": paris, "local_ns": recv_ns, "price": [25.5, 25.501], "qty": [3.0, 0.5], "is_buyer_maker": [True, False], "trade_id": [7, 8]},
+        {
+            "ts": paris,
+            "local_ns": recv_ns,
+            "price": [25.5, 25.501],
+            "qty": [3.0, 0.5],
+            "is_buyer_maker": [True, False],
+            "trade_id": [7, 8],
+        },
         schema_overrides={"local_ns": pl.Int64, "trade_id": pl.UInt64},
     ).with_columns(pl.col("ts").dt.replace_time_zone("Europe/Paris"))
     source = tmp_path / "trades.parquet"
@@ -140,24 +180,41 @@ def test_book_csv_with_tardis_columns_lands_in_the_book_table(tmp_path: Path, ra
     source = tmp_path / "book.csv"
     source.write_text(BOOK_CSV)
     mapping_file = tmp_path / "mapping.json"
-    mapping_file.write_text(json.dumps({
-        "time": "timestamp", "time_unit": "iso", "coin_column": "symbol", "bid_px": "bids[{i}].price", "bid_sz": "bids[{i}].amount",
-        "bid_n": "bids[{i}].count", "ask_px": "asks[{i}].price", "ask_sz": "asks[{i}].amount", "ask_n": "asks[{i}].count",
-    }))
+    mapping_file.write_text(
+        json.dumps(
+            {
+                "time": "timestamp",
+                "time_unit": "iso",
+                "coin_column": "symbol",
+                "bid_px": "bids[{i}].price",
+                "bid_sz": "bids[{i}].amount",
+                "bid_n": "bids[{i}].count",
+                "ask_px": "asks[{i}].price",
+                "ask_sz": "asks[{i}].amount",
+                "ask_n": "asks[{i}].count",
+            }
+        )
+    )
     report = import_file(source, "book-table", raw_root, load_mapping(mapping_file))
     assert (report.attributed, report.unattributed) == (4, 2)
-    assert report.reasons == {"ask prices do not rise from level 1 (check the level columns)": 1, "no valid time (unit iso)": 1}
+    assert report.reasons == {
+        "ask prices do not rise from level 1 (check the level columns)": 1,
+        "no valid time (unit iso)": 1,
+    }
     result = _clean(raw_root, "ETH")
     book = result.tables["book"]
     assert book["time"].to_list() == [T0_MS + 500, T0_MS + 1_000]
-    assert book.select("bid_px_1", "bid_sz_1", "bid_n_1", "bid_px_2", "bid_sz_2", "ask_px_1", "ask_n_1", "ask_px_2", "ask_sz_2").rows() == [
+    assert book.select(
+        "bid_px_1", "bid_sz_1", "bid_n_1", "bid_px_2", "bid_sz_2", "ask_px_1", "ask_n_1", "ask_px_2", "ask_sz_2"
+    ).rows() == [
         (3000.1, 1.5, 2, 3000.0, 4.0, 3000.3, 3, 3000.5, 0.5),
         (3000.1, 1.5, 2, None, None, 3000.3, 3, 3000.5, 0.5),  # the empty level 2 is absent, not zero
     ]
     assert book["mid"].to_list() == pytest.approx([3000.2, 3000.2])
     assert (book["source"] == "l2Book").all()
     assert sorted(result.quarantine["reason"].to_list()) == [
-        "crossed or locked book (bid >= ask)", "non-positive, NaN or unparseable price or size in the book"
+        "crossed or locked book (bid >= ask)",
+        "non-positive, NaN or unparseable price or size in the book",
     ]
 
 
@@ -191,8 +248,17 @@ def test_historical_trade_csv_pairs_fill_sides_into_trades_at_whole_seconds(tmp_
         (T0_MS + 8_000, 12.3, 2.0, 1, "0xaaa", "0xbbb"),  # maker listed first: paired all the same
     ]
     assert (trades["source"] == "hl_historical").all() and trades["tid"].n_unique() == 5
-    assert result.accounting.as_dict() == {"records_in": 7, "spilled_in": 0, "clean_rows": 5, "quarantined": 0, "duplicates": 2, "spilled_out": 0}
-    assert _clean(raw_root, "ETH").tables["trades"].select("time", "side", "seller").rows() == [(T0_MS + 6_000, -1, "0xeee")]
+    assert result.accounting.as_dict() == {
+        "records_in": 7,
+        "spilled_in": 0,
+        "clean_rows": 5,
+        "quarantined": 0,
+        "duplicates": 2,
+        "spilled_out": 0,
+    }
+    assert _clean(raw_root, "ETH").tables["trades"].select("time", "side", "seller").rows() == [
+        (T0_MS + 6_000, -1, "0xeee")
+    ]
 
 
 def test_historical_import_refuses_another_csv(tmp_path: Path, raw_root: Path) -> None:
@@ -206,11 +272,18 @@ def test_historical_import_refuses_another_csv(tmp_path: Path, raw_root: Path) -
     ("values", "unit", "expected"),
     [
         (["1767225600.123456789", "1767225600"], "s", [T0_MS * 1_000_000 + 123_456_789, T0_MS * 1_000_000]),
-        (["1767225600123.5", " 1767225600123 "], "ms", [(T0_MS + 123) * 1_000_000 + 500_000, (T0_MS + 123) * 1_000_000]),
+        (
+            ["1767225600123.5", " 1767225600123 "],
+            "ms",
+            [(T0_MS + 123) * 1_000_000 + 500_000, (T0_MS + 123) * 1_000_000],
+        ),
         ([1767225600123456789], "ns", [1767225600123456789]),
         ([1767225600.25], "s", [T0_MS * 1_000_000 + 250_000_000]),
-        (["2026-01-01T02:00:00.5+02:00", "2026-01-01 00:00:00", "2026-01-01T00:00:00.000001Z"], "iso",
-         [T0_MS * 1_000_000 + 500_000_000, T0_MS * 1_000_000, T0_MS * 1_000_000 + 1_000]),
+        (
+            ["2026-01-01T02:00:00.5+02:00", "2026-01-01 00:00:00", "2026-01-01T00:00:00.000001Z"],
+            "iso",
+            [T0_MS * 1_000_000 + 500_000_000, T0_MS * 1_000_000, T0_MS * 1_000_000 + 1_000],
+        ),
         (["1767225600", "", "x", "1767225600000"], "ms", [None, None, None, T0_MS * 1_000_000]),
     ],
 )
@@ -240,24 +313,72 @@ def test_mapping_problems_are_clear_errors(tmp_path: Path) -> None:
         load_mapping(bad)
 
 
-def test_cli_import_choices_and_mapping_errors(tmp_path: Path, raw_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_import_choices_and_mapping_errors(
+    tmp_path: Path, raw_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = tmp_path / "trades.csv.gz"
     source.write_bytes(gzip.compress(f"t,s,p,q\n{T0_MS},b,10.0,1\n".encode()))
     assert main(["import", "binance-trades", str(source), "--raw", str(raw_root)]) == 2
     assert "invalid choice: 'binance-trades'" in capsys.readouterr().err
-    assert main(["import", "trades-table", str(source), "--raw", str(raw_root), "--time", "t", "--price", "p", "--size", "q",
-                 "--side", "missing", "--side-convention", "B/A", "--coin", "BTC"]) == 2
+    assert (
+        main(
+            [
+                "import",
+                "trades-table",
+                str(source),
+                "--raw",
+                str(raw_root),
+                "--time",
+                "t",
+                "--price",
+                "p",
+                "--size",
+                "q",
+                "--side",
+                "missing",
+                "--side-convention",
+                "B/A",
+                "--coin",
+                "BTC",
+            ]
+        )
+        == 2
+    )
     assert "['missing'] not in the input" in capsys.readouterr().err
     assert main(["import", "node-trades", str(source), "--raw", str(raw_root), "--coin", "BTC"]) == 2
     assert "apply to trades-table, book-table only" in capsys.readouterr().err
     assert not any(raw_root.iterdir())
-    assert main(["import", "trades-table", str(source), "--raw", str(raw_root), "--time", "t", "--price", "p", "--size", "q",
-                 "--side", "s", "--side-convention", "B/A", "--coin", "BTC"]) == 0
+    assert (
+        main(
+            [
+                "import",
+                "trades-table",
+                str(source),
+                "--raw",
+                str(raw_root),
+                "--time",
+                "t",
+                "--price",
+                "p",
+                "--size",
+                "q",
+                "--side",
+                "s",
+                "--side-convention",
+                "B/A",
+                "--coin",
+                "BTC",
+            ]
+        )
+        == 0
+    )
     assert "1 items, 1 to coin files, 0 unattributed" in capsys.readouterr().out
     assert _clean(raw_root, "BTC").tables["trades"].select("px", "side").rows() == [(10.0, 1)]
 
 
-def test_a_damaged_lz4_table_keeps_the_rows_before_the_damage_and_says_what_was_lost(tmp_path: Path, raw_root: Path) -> None:
+def test_a_damaged_lz4_table_keeps_the_rows_before_the_damage_and_says_what_was_lost(
+    tmp_path: Path, raw_root: Path
+) -> None:
     text = "time,side,px,sz\n" + "".join(f"{T0_MS + i},B,10.0,1\n" for i in range(20_000))
     frame = lz4.frame.compress(text.encode(), block_size=lz4.frame.BLOCKSIZE_MAX64KB)
     source = tmp_path / "trades.csv.lz4"

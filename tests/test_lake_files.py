@@ -43,8 +43,13 @@ def test_on_an_s3_lake_plots_and_reports_land_on_s3_with_s3_urls(s3: dict[str, s
     lake = Lake(f"s3://{BUCKET}/lake", storage_options=s3)
     link = plot_url(lake, PNG, "hawkes_fit", "BTC", "2026-01-01", "qq_plot")
     assert link.value == f"s3://{BUCKET}/lake/plots/hawkes_fit/BTC/2026-01-01/qq_plot.png"
-    client = boto3.client("s3", endpoint_url=s3["AWS_ENDPOINT_URL"], region_name=s3["AWS_REGION"],
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3["AWS_ENDPOINT_URL"],
+        region_name=s3["AWS_REGION"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     body = client.get_object(Bucket=BUCKET, Key="lake/plots/hawkes_fit/BTC/2026-01-01/qq_plot.png")["Body"].read()
     assert body == PNG
     files = lake.files()

@@ -28,8 +28,13 @@ def _book(market: DemoMarket) -> pl.DataFrame:
     c = market.config
     mids = market.mids.filter(pl.col("time") < c.start_ms + HOURS * HOUR_MS)
     return mids.select(
-        pl.lit(c.coin).alias("coin"), pl.lit(DAY).alias("date"), "time", pl.lit("bbo").alias("source"),
-        bid_px_1="bid_px", ask_px_1="ask_px", mid="mid",
+        pl.lit(c.coin).alias("coin"),
+        pl.lit(DAY).alias("date"),
+        "time",
+        pl.lit("bbo").alias("source"),
+        bid_px_1="bid_px",
+        ask_px_1="ask_px",
+        mid="mid",
     )
 
 
@@ -48,7 +53,9 @@ def test_fits_each_configured_leader_and_says_which_are_missing(lake: Lake, monk
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(COINS.name, ["FOLLOW"])
     result = dg.materialize(
-        [lead_lag_fit], partition_key=partition_key("FOLLOW", DAY), instance=instance,
+        [lead_lag_fit],
+        partition_key=partition_key("FOLLOW", DAY),
+        instance=instance,
         resources={"data_lake": DataLakeResource(lake_root=lake.root)},
         run_config={"ops": {"lead_lag_fit": {"config": {"n_shifts": 39, "alpha": 0.05}}}},
     )
@@ -73,7 +80,11 @@ def test_the_leader_configuration_defaults_to_btc_and_eth_and_never_leads_a_coin
     assert leaders_of("SOL") == ("BTC", "ETH") and leaders_of("ETH") == ("BTC",)
     monkeypatch.setenv(ENV_VAR, "FOLLOW = DEMO ; NICHE= ; *=BTC")
     assert (leaders_of("FOLLOW"), leaders_of("NICHE"), leaders_of("SOL"), leaders_of("BTC")) == (
-        ("DEMO",), (), ("BTC",), ())
+        ("DEMO",),
+        (),
+        ("BTC",),
+        (),
+    )
     assert with_leaders(["FOLLOW", "SOL", "DEMO"]) == ("FOLLOW", "SOL", "DEMO", "BTC")
     assert leader_mapping("SOL=ETH")["SOL"] == ("ETH",)
     for bad in ("FOLLOW", "=BTC", "A=B;A=C"):

@@ -35,8 +35,9 @@ def test_the_fitted_pull_is_k_train_sds_and_pulls_only_on_sharp_moves(
     assert fitted.params["lead_lag_move_sd"] == shift.move_sd
     leader = test[LEADER_MIDS].sort("time")
     outcome = simulate_fitted(fitted, test, CONFIG)
-    unprotected = simulate_fitted(replace(fitted, policy=replace(fitted.policy, lead_lag=replace(shift, pull_k=1e9))),
-                                  test, CONFIG)
+    unprotected = simulate_fitted(
+        replace(fitted, policy=replace(fitted.policy, lead_lag=replace(shift, pull_k=1e9))), test, CONFIG
+    )
     starts = unprotected.quotes["time"].unique().sort().to_numpy()
     pulled = leader_pulls(leader["time"].to_numpy(), leader["mid"].to_numpy(), starts, shift)
     assert 0 < pulled.sum() < 0.2 * starts.size  # sharp moves are rare, but the demo hour has some
@@ -45,8 +46,9 @@ def test_the_fitted_pull_is_k_train_sds_and_pulls_only_on_sharp_moves(
     assert outcome.orders_sent != unprotected.orders_sent or outcome.n_fills != unprotected.n_fills
 
 
-def test_the_quoter_pulls_on_the_same_leader_updates_as_the_backtest(split: tuple[Market, Market],
-                                                                      fitted: FittedVariant) -> None:
+def test_the_quoter_pulls_on_the_same_leader_updates_as_the_backtest(
+    split: tuple[Market, Market], fitted: FittedVariant
+) -> None:
     """LeaderMids fed the leader's mids as bbo frames says pulled at exactly the instants leader_pulls does."""
     _, test = split
     shift = fitted.policy.lead_lag
@@ -56,8 +58,14 @@ def test_the_quoter_pulls_on_the_same_leader_updates_as_the_backtest(split: tupl
     live = LeaderMids(shift)
     online, seen = np.empty(times.size, dtype=bool), np.empty(times.size)
     for k, (t, mid) in enumerate(zip(times, mids, strict=True)):
-        live.on_book("bbo", {"coin": shift.leader, "time": int(t),
-                             "bbo": [{"px": str(mid - 0.0005), "sz": "1"}, {"px": str(mid + 0.0005), "sz": "1"}]})
+        live.on_book(
+            "bbo",
+            {
+                "coin": shift.leader,
+                "time": int(t),
+                "bbo": [{"px": str(mid - 0.0005), "sz": "1"}, {"px": str(mid + 0.0005), "sz": "1"}],
+            },
+        )
         online[k], seen[k] = live.pulled(int(t)), live.book.mid
     batch = leader_pulls(times, seen, times, shift)
     assert online.sum() > 0
@@ -85,8 +93,9 @@ def test_the_candidate_carries_a_significant_lead_lag_and_its_pull(markets, trai
     assert abs(lead["beta"] - expected["beta"]) <= 3 * lead["beta_se"]
     assert lead["pull_k"] == 3.0 and lead["move_sd"] > 0 and lead["hold_ms"] == CONFIG.lead_lag_hold_ms
     policy = quoting_inputs(Parameters.from_dict(fit.parameters, coin="FOLLOW")).policy
-    assert policy.lead_lag == LeadLagShift(lead["leader"], lead["lag_ms"], lead["beta"], move_sd=lead["move_sd"],
-                                           pull_k=3.0, hold_ms=lead["hold_ms"])
+    assert policy.lead_lag == LeadLagShift(
+        lead["leader"], lead["lag_ms"], lead["beta"], move_sd=lead["move_sd"], pull_k=3.0, hold_ms=lead["hold_ms"]
+    )
     assert Parameters.from_dict(fit.parameters).to_dict() == fit.parameters
 
 

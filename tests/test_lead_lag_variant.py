@@ -79,8 +79,9 @@ def test_quotes_lean_where_the_leader_sends_the_mid(split: tuple[Market, Market]
     outcome = simulate_fitted(fitted, test, CONFIG)
     bids = outcome.quotes.filter(pl.col("side") == 1)
     leader = test[LEADER_MIDS].sort("time")
-    move = leader_log_returns(leader["time"].to_numpy(), leader["mid"].to_numpy(), bids["time"].to_numpy(), 2_000,
-                              3_000)
+    move = leader_log_returns(
+        leader["time"].to_numpy(), leader["mid"].to_numpy(), bids["time"].to_numpy(), 2_000, 3_000
+    )
     offset_bps = ((bids["px"] - bids["mid"]) / bids["mid"] * 1e4).to_numpy()
     up, down = move > 2e-4, move < -2e-4
     assert up.sum() > 30 and down.sum() > 30
@@ -94,7 +95,8 @@ def test_the_shift_reads_no_leader_mid_from_the_future(split: tuple[Market, Mark
     cut = int(test["book"]["time"].min()) + 30 * 60_000
     rewritten = dict(test)
     rewritten[LEADER_MIDS] = test[LEADER_MIDS].with_columns(  # from the cut, a leader rising 1 bps a second
-        mid=pl.when(pl.col("time") >= cut).then(pl.col("mid") * (1 + 1e-4 * (pl.col("time") - cut) / 1_000))
+        mid=pl.when(pl.col("time") >= cut)
+        .then(pl.col("mid") * (1 + 1e-4 * (pl.col("time") - cut) / 1_000))
         .otherwise(pl.col("mid"))
     )
     before = simulate_fitted(fitted, test, CONFIG).fills

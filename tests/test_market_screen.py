@@ -30,9 +30,31 @@ DESIGNED = {  # (volume, spread, makers, edge) under the default criteria
 
 
 INPUT_SCHEMAS = {
-    "trades": {"coin": pl.String, "time": pl.Int64, "px": pl.Float64, "sz": pl.Float64, "side": pl.Int8, "buyer": pl.String, "seller": pl.String},
-    "book": {"coin": pl.String, "time": pl.Int64, "recv_time_ns": pl.Int64, "bid_px_1": pl.Float64, "ask_px_1": pl.Float64, "bid_depth_10bps": pl.Float64, "ask_depth_10bps": pl.Float64},
-    "markouts": {"coin": pl.String, "time": pl.Int64, "is_market_trade": pl.Boolean, "spread_capture_bps": pl.Float64, "markout_5000ms_bps": pl.Float64},
+    "trades": {
+        "coin": pl.String,
+        "time": pl.Int64,
+        "px": pl.Float64,
+        "sz": pl.Float64,
+        "side": pl.Int8,
+        "buyer": pl.String,
+        "seller": pl.String,
+    },
+    "book": {
+        "coin": pl.String,
+        "time": pl.Int64,
+        "recv_time_ns": pl.Int64,
+        "bid_px_1": pl.Float64,
+        "ask_px_1": pl.Float64,
+        "bid_depth_10bps": pl.Float64,
+        "ask_depth_10bps": pl.Float64,
+    },
+    "markouts": {
+        "coin": pl.String,
+        "time": pl.Int64,
+        "is_market_trade": pl.Boolean,
+        "spread_capture_bps": pl.Float64,
+        "markout_5000ms_bps": pl.Float64,
+    },
 }
 
 
@@ -61,7 +83,9 @@ def test_screener_ranks_the_demo_universe_in_its_known_order(screened: tuple) ->
     assert table["score"].to_list() == [4, 3, 2, 1, 0]
     assert (table["criteria_known"] == 4).all()
     for row in table.iter_rows(named=True):
-        assert (row["pass_volume"], row["pass_spread"], row["pass_makers"], row["pass_edge"]) == DESIGNED[row["coin"]], row["coin"]
+        assert (row["pass_volume"], row["pass_spread"], row["pass_makers"], row["pass_edge"]) == DESIGNED[
+            row["coin"]
+        ], row["coin"]
     assert json.loads(table["thresholds"][0]) == json.loads(ScreenThresholds().to_json())
 
 
@@ -170,8 +194,15 @@ def _book_every_second(coin: str, spans: list[tuple[int, int]]) -> pl.DataFrame:
     times = [t for start, end in spans for t in range(_ms(start), _ms(end), 1000)]
     n = len(times)
     return pl.DataFrame(
-        {"coin": [coin] * n, "time": times, "recv_time_ns": [t * 1_000_000 for t in times], "bid_px_1": [100.0] * n,
-         "ask_px_1": [100.1] * n, "bid_depth_10bps": [5e3] * n, "ask_depth_10bps": [5e3] * n},
+        {
+            "coin": [coin] * n,
+            "time": times,
+            "recv_time_ns": [t * 1_000_000 for t in times],
+            "bid_px_1": [100.0] * n,
+            "ask_px_1": [100.1] * n,
+            "bid_depth_10bps": [5e3] * n,
+            "ask_depth_10bps": [5e3] * n,
+        },
         schema=INPUT_SCHEMAS["book"],
     )
 
@@ -184,13 +215,15 @@ def _trades(rows: list[tuple[str, int, float, float, int, str, str]]) -> pl.Data
 def _partial_capture() -> pl.DataFrame:
     """PART: book captured 02:00-04:00 and 10:00-14:00 UTC, trades worth 3,000 in those hours plus one of 1,000 at
     08:00:30, inside the book's gap. NOBOOK: trades worth 500 and no book. No asset contexts (no exchange volume)."""
-    trades = _trades([
-        ("PART", _ms(2, 10), 100.0, 10.0, 1, "0xb1", "0xa1"),
-        ("PART", _ms(3, 0), 100.0, 10.0, -1, "0xa2", "0xb2"),
-        ("PART", _ms(11, 45), 100.0, 10.0, 1, "0xb1", "0xa1"),
-        ("PART", _ms(8, 0, 30), 100.0, 10.0, 1, "0xb3", "0xa3"),
-        ("NOBOOK", _ms(5), 50.0, 10.0, 1, "0xb1", "0xa1"),
-    ])
+    trades = _trades(
+        [
+            ("PART", _ms(2, 10), 100.0, 10.0, 1, "0xb1", "0xa1"),
+            ("PART", _ms(3, 0), 100.0, 10.0, -1, "0xa2", "0xb2"),
+            ("PART", _ms(11, 45), 100.0, 10.0, 1, "0xb1", "0xa1"),
+            ("PART", _ms(8, 0, 30), 100.0, 10.0, 1, "0xb3", "0xa3"),
+            ("NOBOOK", _ms(5), 50.0, 10.0, 1, "0xb1", "0xa1"),
+        ]
+    )
     book = _book_every_second("PART", [(2, 4), (10, 14)])
     markouts = pl.DataFrame(schema=INPUT_SCHEMAS["markouts"])
     return coin_figures(trades, book, ASSET_CTX.empty(), markouts, _ms(0) + 86_400_000)
@@ -227,15 +260,17 @@ def test_the_screen_shows_volume_per_covered_day_and_the_hours_covered(lake: Lak
 
 def test_placeholder_addresses_are_unknown_makers_not_makers() -> None:
     zero = "0x" + "0" * 40
-    trades = _trades([
-        ("X", 1, 10.0, 10.0, 1, "0xt1", "0xa"),  # maker 0xa, 100
-        ("X", 2, 10.0, 10.0, -1, "0xa", "0xt2"),  # maker 0xa, 100
-        ("X", 3, 10.0, 10.0, 1, "0xt3", "0xb"),  # maker 0xb, 100
-        ("X", 4, 10.0, 20.0, 1, "0xt4", zero),  # placeholder maker, 200
-        ("X", 5, 10.0, 10.0, -1, "0x0", "0xt5"),  # short placeholder maker, 100
-        ("X", 6, 10.0, 10.0, 1, "0xt6", ""),  # empty maker, 100
-        ("X", 7, 10.0, 10.0, 1, "0xt7", None),  # no maker, 100
-    ])
+    trades = _trades(
+        [
+            ("X", 1, 10.0, 10.0, 1, "0xt1", "0xa"),  # maker 0xa, 100
+            ("X", 2, 10.0, 10.0, -1, "0xa", "0xt2"),  # maker 0xa, 100
+            ("X", 3, 10.0, 10.0, 1, "0xt3", "0xb"),  # maker 0xb, 100
+            ("X", 4, 10.0, 20.0, 1, "0xt4", zero),  # placeholder maker, 200
+            ("X", 5, 10.0, 10.0, -1, "0x0", "0xt5"),  # short placeholder maker, 100
+            ("X", 6, 10.0, 10.0, 1, "0xt6", ""),  # empty maker, 100
+            ("X", 7, 10.0, 10.0, 1, "0xt7", None),  # no maker, 100
+        ]
+    )
     row = trade_figures(trades).row(0, named=True)
     assert (row["trade_volume_quote"], row["trade_count"]) == (800.0, 7)
     assert row["n_passive_counterparties"] == 2

@@ -25,9 +25,9 @@ def _book() -> pl.DataFrame:
         ("Y", 900, "bbo", 4999.0, 5001.0),
         ("Y", 40000, "bbo", 5999.0, 6001.0),
     ]
-    return pl.DataFrame(
-        rows, schema=["coin", "time", "source", "bid_px_1", "ask_px_1"], orient="row"
-    ).sample(fraction=1.0, shuffle=True, seed=3)
+    return pl.DataFrame(rows, schema=["coin", "time", "source", "bid_px_1", "ask_px_1"], orient="row").sample(
+        fraction=1.0, shuffle=True, seed=3
+    )
 
 
 def _fills() -> pl.DataFrame:
@@ -164,11 +164,17 @@ def test_own_fills_beside_market_trades_are_charged_the_fee_they_paid() -> None:
     """The markouts asset marks market trades (a hypothetical fee_bps) and own fills (their fee) together; an own
     fill's net markout uses its own fee, not a null one (the held-out quoter's net showed NaN on every fill)."""
     book = pl.DataFrame({"time": [0, 10_000], "mid": [100.0, 100.0]})
-    fills = pl.DataFrame({
-        "time": [1_000, 2_000], "side": [1, -1], "px": [99.99, 100.01], "sz": [1.0, 2.0],
-        "fee_bps": [1.5, None], "fee": [None, 1.0e-4 * 100.01 * 2.0],  # the own fill paid 1 bp of its notional
-        "is_market_trade": [True, False],
-    })
+    fills = pl.DataFrame(
+        {
+            "time": [1_000, 2_000],
+            "side": [1, -1],
+            "px": [99.99, 100.01],
+            "sz": [1.0, 2.0],
+            "fee_bps": [1.5, None],
+            "fee": [None, 1.0e-4 * 100.01 * 2.0],  # the own fill paid 1 bp of its notional
+            "is_market_trade": [True, False],
+        }
+    )
     marked = markouts(fills, book, horizons_ms=(1_000,), adverse_horizon_ms=None)
     assert marked["fee_bps"].to_list() == pytest.approx([1.5, 1.0])
     assert marked["net_1000ms_bps"].null_count() == 0

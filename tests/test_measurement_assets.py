@@ -29,8 +29,14 @@ def _with_true_regime(marked: pl.DataFrame, truth: dict) -> pl.DataFrame:
 def test_informed_flow_makes_maker_markouts_negative_only_in_the_volatile_regime(measured: tuple[Lake, dict]) -> None:
     lake, truth = measured
     marked = _with_true_regime(lake.read_partition("markouts", DEMO_COIN, DEMO_DAY), truth)
-    by_regime = marked.filter(pl.col("is_market_trade")).group_by("regime").agg(
-        mean=pl.col("markout_5000ms_bps").mean(), se=pl.col("markout_5000ms_bps").std() / pl.len().sqrt(), n=pl.len()
+    by_regime = (
+        marked.filter(pl.col("is_market_trade"))
+        .group_by("regime")
+        .agg(
+            mean=pl.col("markout_5000ms_bps").mean(),
+            se=pl.col("markout_5000ms_bps").std() / pl.len().sqrt(),
+            n=pl.len(),
+        )
     )
     calm = by_regime.filter(pl.col("regime") == 0).row(0, named=True)
     volatile = by_regime.filter(pl.col("regime") == 1).row(0, named=True)

@@ -13,8 +13,15 @@ T0 = 1_767_225_600_123  # 2026-01-01 00:00:00.123 UTC
 
 
 def test_preview_shows_utc_times_durations_and_rounded_floats() -> None:
-    df = pl.DataFrame({"time": [T0], "mid_age_ms": [40], "px": [25.123456789], "recv_time_ns": [T0 * 1_000_000 + 456],
-                       "note": ["a|b"]})
+    df = pl.DataFrame(
+        {
+            "time": [T0],
+            "mid_age_ms": [40],
+            "px": [25.123456789],
+            "recv_time_ns": [T0 * 1_000_000 + 456],
+            "note": ["a|b"],
+        }
+    )
     assert preview_md(df).splitlines() == [
         "| time | mid_age_ms | px | recv_time_ns | note |",
         "|---|---|---|---|---|",
@@ -23,7 +30,9 @@ def test_preview_shows_utc_times_durations_and_rounded_floats() -> None:
 
 
 def test_a_table_preview_shows_the_tables_columns_without_the_partition_key() -> None:
-    fill_log = pl.DataFrame({"coin": ["DEMO"], "time": [T0], "user": ["0xabc"], "fee": [0.01], "markout_5000ms_bps": [-1.5]})
+    fill_log = pl.DataFrame(
+        {"coin": ["DEMO"], "time": [T0], "user": ["0xabc"], "fee": [0.01], "markout_5000ms_bps": [-1.5]}
+    )
     preview = table_metadata(MARKOUTS.conform(fill_log), "lake/markouts", 3)["preview"].value
     header = preview.splitlines()[0]
     assert header.startswith("| time | tid | oid | is_market_trade |") and "user" not in header and "coin" not in header

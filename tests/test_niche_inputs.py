@@ -64,7 +64,10 @@ def test_asset_ctxs_import_cleans_into_the_lake_with_hip3_names(tmp_path: Path, 
     assert {f.coin for f in raw_zone.discover(raw_root)} == {"BTC", "xyz:NVDA", "km:US500"}
     assert {f.source for f in raw_zone.discover(raw_root)} == {"asset_ctxs"}
     again = import_file(_csv(tmp_path, CSV_ROWS), "asset-ctxs", raw_root)
-    assert again.attributed == 4 and len(raw_zone.read_lines(raw_zone.raw_path(raw_root, "asset_ctxs", DAY, 12, "xyz:NVDA"))) == 2
+    assert (
+        again.attributed == 4
+        and len(raw_zone.read_lines(raw_zone.raw_path(raw_root, "asset_ctxs", DAY, 12, "xyz:NVDA"))) == 2
+    )
     frame = json.loads(raw_zone.read_lines(raw_zone.raw_path(raw_root, "asset_ctxs", DAY, 12, "BTC"))[0])
     assert frame["raw"]["csv"] == CSV_ROWS[0] and frame["raw"]["data"]["ctx"]["impactPxs"] == ["64404.4", "64413.0"]
     for coin in ("BTC", "xyz:NVDA", "km:US500"):
@@ -76,7 +79,12 @@ def test_asset_ctxs_import_cleans_into_the_lake_with_hip3_names(tmp_path: Path, 
     assert ctx["coin"].to_list() == ["BTC", "km:US500", "xyz:NVDA"]
     assert (ctx["source"] == "asset_ctxs").all()
     nvda = lake.read("asset_ctx", coins="xyz:NVDA").row(0, named=True)
-    assert (nvda["mark_px"], nvda["mid_px"], nvda["impact_ask_px"], nvda["open_interest"]) == (121.1, None, None, 1000.0)
+    assert (nvda["mark_px"], nvda["mid_px"], nvda["impact_ask_px"], nvda["open_interest"]) == (
+        121.1,
+        None,
+        None,
+        1000.0,
+    )
     assert nvda["time"] == int(dt.datetime(2024, 6, 15, 12, tzinfo=dt.UTC).timestamp() * 1000)
     us500 = lake.read("asset_ctx", coins="km:US500").row(0, named=True)
     assert (us500["open_interest"], us500["day_ntl_vlm"], us500["funding"]) == (None, 0.0, -0.00002)
@@ -85,25 +93,65 @@ def test_asset_ctxs_import_cleans_into_the_lake_with_hip3_names(tmp_path: Path, 
 
 def _meta_and_ctxs() -> list:
     """A metaAndAssetCtxs response of the HIP-3 dex ``xyz`` shaped like the docs' example."""
-    meta = {"universe": [{"name": "xyz:XYZ100", "szDecimals": 4, "maxLeverage": 20}, {"name": "xyz:TSLA", "szDecimals": 3, "maxLeverage": 10, "isDelisted": True}], "collateralToken": 0}
-    ctx = {"dayNtlVlm": "1000.5", "funding": "0.00000625", "impactPxs": ["25000.0", "25010.0"], "markPx": "25005.0", "midPx": None, "openInterest": "12.5", "oraclePx": "25004.0", "premium": "0.0001", "prevDayPx": "24900.0", "dayBaseVlm": "0.04"}
+    meta = {
+        "universe": [
+            {"name": "xyz:XYZ100", "szDecimals": 4, "maxLeverage": 20},
+            {"name": "xyz:TSLA", "szDecimals": 3, "maxLeverage": 10, "isDelisted": True},
+        ],
+        "collateralToken": 0,
+    }
+    ctx = {
+        "dayNtlVlm": "1000.5",
+        "funding": "0.00000625",
+        "impactPxs": ["25000.0", "25010.0"],
+        "markPx": "25005.0",
+        "midPx": None,
+        "openInterest": "12.5",
+        "oraclePx": "25004.0",
+        "premium": "0.0001",
+        "prevDayPx": "24900.0",
+        "dayBaseVlm": "0.04",
+    }
     return [meta, [ctx, {**ctx, "markPx": "250.1", "oraclePx": "250.0", "impactPxs": None}]]
 
 
 def test_meta_and_asset_ctxs_snapshot_gives_contexts_and_universe(tmp_path: Path, raw_root: Path, lake: Lake) -> None:
     taken = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
     source = tmp_path / "snap.json"
-    source.write_text(json.dumps({"request": {"type": "metaAndAssetCtxs", "dex": "xyz"}, "uri": "x", "date": ["Mon, 02 Mar 2026 09:30:00 GMT"], "response": _meta_and_ctxs()}))
+    source.write_text(
+        json.dumps(
+            {
+                "request": {"type": "metaAndAssetCtxs", "dex": "xyz"},
+                "uri": "x",
+                "date": ["Mon, 02 Mar 2026 09:30:00 GMT"],
+                "response": _meta_and_ctxs(),
+            }
+        )
+    )
     report = import_file(source, "meta-and-asset-ctxs", raw_root)
     assert (report.items, report.attributed, report.unattributed) == (3, 3, 0)
     clean = clean_partition(raw_root, "xyz:TSLA", taken.date())
     tsla = clean.tables["asset_ctx"].row(0, named=True)
-    assert (tsla["coin"], tsla["time"], tsla["mark_px"], tsla["impact_bid_px"], tsla["source"]) == ("xyz:TSLA", int(taken.timestamp() * 1000), 250.1, None, "api")
+    assert (tsla["coin"], tsla["time"], tsla["mark_px"], tsla["impact_bid_px"], tsla["source"]) == (
+        "xyz:TSLA",
+        int(taken.timestamp() * 1000),
+        250.1,
+        None,
+        "api",
+    )
     listed = universe_for_day(raw_root, taken.date())
     assert listed["coin"].to_list() == ["xyz:XYZ100", "xyz:TSLA"]
     assert listed["dex_index"].to_list() == [None, None]
     perp_dexs = tmp_path / "dexs.json"
-    perp_dexs.write_text(json.dumps([None, {"name": "test", "fullName": "test dex", "deployer": "0x1"}, {"name": "xyz", "fullName": "XYZ", "deployer": "0x2"}]))
+    perp_dexs.write_text(
+        json.dumps(
+            [
+                None,
+                {"name": "test", "fullName": "test dex", "deployer": "0x1"},
+                {"name": "xyz", "fullName": "XYZ", "deployer": "0x2"},
+            ]
+        )
+    )
     import_info_snapshot(perp_dexs, "perp-dexs", raw_root, time_ms=int(taken.timestamp() * 1000) + 1)
     listed = universe_for_day(raw_root, taken.date()).with_columns(date=pl.lit(taken.date()))
     assert listed["asset_id"].to_list() == [120_000, 120_001]
@@ -115,7 +163,9 @@ def test_meta_and_asset_ctxs_snapshot_gives_contexts_and_universe(tmp_path: Path
 
 
 @pytest.mark.needs_samples
-def test_real_meta_and_all_perp_metas_build_a_universe_with_hip3_asset_ids(samples_dir: Path, raw_root: Path, tmp_path: Path) -> None:
+def test_real_meta_and_all_perp_metas_build_a_universe_with_hip3_asset_ids(
+    samples_dir: Path, raw_root: Path, tmp_path: Path
+) -> None:
     report = import_file(samples_dir / "info-api/test_get_info__0.json", "meta", raw_root)
     assert report.attributed == 1 and report.written[0].parent.parent.name == "20230717"
     validator = universe_for_day(raw_root, dt.date(2023, 7, 17))
@@ -131,7 +181,11 @@ def test_real_meta_and_all_perp_metas_build_a_universe_with_hip3_asset_ids(sampl
     listed = universe_for_day(raw_root, dt.date(2026, 1, 10))
     rows = {r["coin"]: r for r in listed.iter_rows(named=True)}
     assert set(rows) == {"BTC", "km:US500", "hyna:BTC"}
-    assert (rows["km:US500"]["dex"], rows["km:US500"]["asset_id"], rows["km:US500"]["collateral_token"]) == ("km", 120_000, 360)
+    assert (rows["km:US500"]["dex"], rows["km:US500"]["asset_id"], rows["km:US500"]["collateral_token"]) == (
+        "km",
+        120_000,
+        360,
+    )
     assert (rows["hyna:BTC"]["asset_id"], rows["hyna:BTC"]["collateral_token"]) == (130_000, 235)
     wrong = import_file(samples_dir / "info-api/test_get_user_fills__0.json", "meta", raw_root)
     assert (wrong.attributed, wrong.unattributed) == (0, 1)

@@ -25,12 +25,22 @@ def l2book(t: int, bids: list[tuple[float, float]], asks: list[tuple[float, floa
 
 
 def bbo(t: int, bid: tuple[float, float], ask: tuple[float, float]) -> Received:
-    return Received(t * 1_000_000, {"channel": "bbo", "data": {"coin": COIN, "time": t, "bbo": [_level(*bid), _level(*ask)]}})
+    return Received(
+        t * 1_000_000, {"channel": "bbo", "data": {"coin": COIN, "time": t, "bbo": [_level(*bid), _level(*ask)]}}
+    )
 
 
 def sell(t: int, px: float, sz: float) -> Received:
-    trade = {"coin": COIN, "side": "A", "px": str(px), "sz": str(sz), "time": t, "tid": t, "hash": "0x0",
-             "users": ["0xb", "0xs"]}
+    trade = {
+        "coin": COIN,
+        "side": "A",
+        "px": str(px),
+        "sz": str(sz),
+        "time": t,
+        "tid": t,
+        "hash": "0x0",
+        "users": ["0xb", "0xs"],
+    }
     return Received(t * 1_000_000, {"channel": "trades", "data": [trade]})
 
 
@@ -54,8 +64,10 @@ def venue_with_bid(frames: list[Received], sent_ms: int) -> PaperVenue:
 
 
 def test_order_landing_after_a_bbo_queues_behind_the_last_l2book_size() -> None:
-    venue = venue_with_bid([l2book(1000, [(99.95, 5.0), (99.89, 3.0)], [(100.05, 5.0)]),
-                            bbo(1100, (99.95, 6.0), (100.05, 6.0))], sent_ms=1100)
+    venue = venue_with_bid(
+        [l2book(1000, [(99.95, 5.0), (99.89, 3.0)], [(100.05, 5.0)]), bbo(1100, (99.95, 6.0), (100.05, 6.0))],
+        sent_ms=1100,
+    )
     # lands at the 1300 print: 3 ahead (not 0); the print eats 2, the bbo of 1350 leaves the 1 ahead as it is
     assert filled(venue, [sell(1300, 99.89, 2.0), bbo(1350, (99.95, 6.0), (100.05, 6.0)), sell(1400, 99.89, 1.5)]) == [
         (1400, "0.5")
@@ -63,8 +75,10 @@ def test_order_landing_after_a_bbo_queues_behind_the_last_l2book_size() -> None:
 
 
 def test_bbo_touch_wins_at_its_price_and_does_not_cut_deeper_queues_to_stale_sizes() -> None:
-    venue = venue_with_bid([l2book(1000, [(99.95, 5.0), (99.89, 1.0)], [(100.05, 5.0)]),
-                            bbo(1100, (99.89, 4.0), (100.05, 6.0))], sent_ms=1100)
+    venue = venue_with_bid(
+        [l2book(1000, [(99.95, 5.0), (99.89, 1.0)], [(100.05, 5.0)]), bbo(1100, (99.89, 4.0), (100.05, 6.0))],
+        sent_ms=1100,
+    )
     # lands with the touch's 4 ahead (not the l2Book's 1); the bbo of 1250 does not show 99.89: still 4 ahead
     frames = [bbo(1250, (99.95, 6.0), (100.05, 6.0)), sell(1300, 99.89, 3.5), sell(1400, 99.89, 1.5)]
     assert filled(venue, frames) == [(1400, "1.0")]

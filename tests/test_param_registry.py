@@ -110,8 +110,18 @@ def test_round_trip(root: Path) -> None:
     ps = stored(root)
     path = root / set_path(COIN, ps.param_set_id)
     doc = json.loads(path.read_text())
-    assert sorted(doc) == sorted(["schema_version", "param_set_id", "coin", "created_at_ms", "training_window",
-                                  "code_version", "parameters", "evidence"])
+    assert sorted(doc) == sorted(
+        [
+            "schema_version",
+            "param_set_id",
+            "coin",
+            "created_at_ms",
+            "training_window",
+            "code_version",
+            "parameters",
+            "evidence",
+        ]
+    )
     assert doc["evidence"]["walk_forward"]["sharpe"] is None  # NaN is stored as null
     assert load_set(root, COIN, ps.param_set_id).to_dict() == ps.to_dict()
     assert make_set().param_set_id == ps.param_set_id  # content hash: same content, same id
@@ -159,15 +169,18 @@ def test_a_set_with_a_leader_quotes_around_the_fair_value_the_leader_moves(root:
     assert moved.bid_px > still.bid_px and moved.ask_px > still.ask_px
 
 
-@pytest.mark.parametrize(("key", "value", "message"), [
-    ("leader", COIN, "lead_lag.leader: 'BTC' cannot lead itself"),
-    ("leader", "", "lead_lag.leader: expected a non-empty string"),
-    ("lag_ms", 0, "lead_lag.lag_ms: must be > 0"),
-    ("lag_ms", 2.5, "lead_lag.lag_ms: expected an integer"),
-    ("beta", 11.0, "lead_lag.beta: |11.0| is above 10"),
-    ("beta_se", -0.1, "lead_lag.beta_se: must be >= 0"),
-    ("beta_se", KeyError, "lead_lag.beta_se: missing"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("leader", COIN, "lead_lag.leader: 'BTC' cannot lead itself"),
+        ("leader", "", "lead_lag.leader: expected a non-empty string"),
+        ("lag_ms", 0, "lead_lag.lag_ms: must be > 0"),
+        ("lag_ms", 2.5, "lead_lag.lag_ms: expected an integer"),
+        ("beta", 11.0, "lead_lag.beta: |11.0| is above 10"),
+        ("beta_se", -0.1, "lead_lag.beta_se: must be >= 0"),
+        ("beta_se", KeyError, "lead_lag.beta_se: missing"),
+    ],
+)
 def test_an_invalid_lead_lag_is_refused_with_a_clear_error(key: str, value: Any, message: str) -> None:
     lead_lag = {k: v for k, v in LEAD_LAG.items() if k != key} | ({} if value is KeyError else {key: value})
     with pytest.raises(InvalidParameterSet, match=re.escape(message)):
@@ -207,18 +220,30 @@ INVALID = [
     ("gamma_per_quote_by_regime.cascade", KeyError, "expected one value per HMM state"),
     ("hmm.transmat", [[0.5, 0.4, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], "hmm.transmat: must be probabilities"),
     ("hmm.variances", [[0.4, 0.3], [1.5, 0.3]], "hmm.variances: expected shape (3, 2)"),
-    ("adverse_selection_bps_by_regime.volatile.value", float("nan"),
-     "adverse_selection_bps_by_regime.volatile.value: must be finite"),
-    ("adverse_selection_bps_by_regime.calm.value", 500.0,
-     "adverse_selection_bps_by_regime.calm.value: |500.0| bps is not below 500"),
-    ("adverse_selection_bps_by_regime.calm.value", -1e4,
-     "adverse_selection_bps_by_regime.calm.value: |-10000.0| bps is not below 500"),
+    (
+        "adverse_selection_bps_by_regime.volatile.value",
+        float("nan"),
+        "adverse_selection_bps_by_regime.volatile.value: must be finite",
+    ),
+    (
+        "adverse_selection_bps_by_regime.calm.value",
+        500.0,
+        "adverse_selection_bps_by_regime.calm.value: |500.0| bps is not below 500",
+    ),
+    (
+        "adverse_selection_bps_by_regime.calm.value",
+        -1e4,
+        "adverse_selection_bps_by_regime.calm.value: |-10000.0| bps is not below 500",
+    ),
     ("adverse_selection_bps_by_regime.calm.se", -0.1, "adverse_selection_bps_by_regime.calm.se: must be >= 0"),
     ("adverse_selection_bps_by_regime.calm.n", -1, "adverse_selection_bps_by_regime.calm.n: must be >= 0"),
     ("adverse_selection_bps_by_regime.calm.n", 2.5, "adverse_selection_bps_by_regime.calm.n: expected an integer"),
     ("adverse_selection_bps_by_regime.calm.se", KeyError, "adverse_selection_bps_by_regime.calm.se: missing"),
-    ("adverse_selection_bps_by_regime.cascade", KeyError,
-     "adverse_selection_bps_by_regime: expected one value per HMM state"),
+    (
+        "adverse_selection_bps_by_regime.cascade",
+        KeyError,
+        "adverse_selection_bps_by_regime: expected one value per HMM state",
+    ),
     ("adverse_selection_bps_by_regime", None, "adverse_selection_bps_by_regime: expected one value per HMM state"),
 ]
 
@@ -285,8 +310,15 @@ def _reader(root: str, n_reads: int, ready: Any, go: Any, out: str) -> None:
         try:
             live = load_promoted(root, COIN)
             data = json.dumps(live.param_set.to_dict()).encode()
-            seen.append([live.pointer.param_set_id, live.pointer.version, live.pointer.sha256,
-                         live.param_set.param_set_id, hashlib.sha256(data).hexdigest()])
+            seen.append(
+                [
+                    live.pointer.param_set_id,
+                    live.pointer.version,
+                    live.pointer.sha256,
+                    live.param_set.param_set_id,
+                    hashlib.sha256(data).hexdigest(),
+                ]
+            )
         except Exception as exc:  # noqa: BLE001 - every failure is a finding
             errors.append(repr(exc))
     Path(out).write_text(json.dumps({"seen": seen, "errors": errors}))
@@ -338,8 +370,12 @@ def test_rollback_walks_back_through_promotions(root: Path) -> None:
     promote(root, COIN, d.param_set_id, "gate")
     assert rollback(root, COIN).param_set_id == a.param_set_id
     status = dict(list_sets(root, COIN).select("param_set_id", "status").iter_rows())
-    assert status == {a.param_set_id: "promoted", b.param_set_id: "retired", c.param_set_id: "retired",
-                      d.param_set_id: "retired"}
+    assert status == {
+        a.param_set_id: "promoted",
+        b.param_set_id: "retired",
+        c.param_set_id: "retired",
+        d.param_set_id: "retired",
+    }
     last = decisions(root, COIN).filter(status="retired").row(-1, named=True)
     assert last["param_set_id"] == d.param_set_id and last["reason"].startswith(f"rolled back to {a.param_set_id}")
 
@@ -358,7 +394,10 @@ def test_candidates_and_rejected_sets_are_never_loaded(root: Path) -> None:
 
     sets = list_sets(root, COIN)
     assert dict(sets.select("param_set_id", "status").iter_rows()) == {
-        a.param_set_id: "promoted", b.param_set_id: "rejected", c.param_set_id: "candidate"}
+        a.param_set_id: "promoted",
+        b.param_set_id: "rejected",
+        c.param_set_id: "candidate",
+    }
     assert sets.filter(live=True)["param_set_id"].to_list() == [a.param_set_id]
     assert list_sets(root, COIN, status="rejected")["reason"].to_list() == ["gate: 120 out-of-sample fills"]
 
@@ -394,7 +433,11 @@ def test_load_for_quoting_converts_and_refuses_stale_sets(root: Path) -> None:
     qp = load_for_quoting(root, COIN, max_age_s=DAY_S)
     assert qp.policy.gamma_by_regime == (0.002, 0.004, 0.02)
     assert qp.policy.min_spread_bps_by_regime == (2.0, 4.0, 10.0)
-    assert (qp.policy.pull_by_regime, qp.policy.rules.sz_decimals, qp.policy.maker_fee_bps) == ((False, False, True), 5, 1.5)
+    assert (qp.policy.pull_by_regime, qp.policy.rules.sz_decimals, qp.policy.maker_fee_bps) == (
+        (False, False, True),
+        5,
+        1.5,
+    )
     assert (qp.model.kappa, qp.model.kappa_se, qp.model.arrival_rate, qp.model.sigma) == (0.05, 0.004, 0.8, 6.0)
     assert qp.regime.state_names == ("calm", "volatile", "cascade")
     assert qp.adverse_bps_by_regime.tolist() == [0.9, 3.1, 8.0]
@@ -438,8 +481,15 @@ def test_params_cli(root: Path) -> None:
 def test_coin_names_with_slashes_and_colons(root: Path) -> None:
     end = time.time_ns() // 1_000_000
     for coin in ("PURR/USDC", "xyz:NVDA"):
-        ps = ParamSet.create(coin=coin, window_start_ms=end - HOUR_MS, window_end_ms=end, code_version="t",
-                             parameters=parameters(), evidence={}, created_at_ms=end)
+        ps = ParamSet.create(
+            coin=coin,
+            window_start_ms=end - HOUR_MS,
+            window_end_ms=end,
+            code_version="t",
+            parameters=parameters(),
+            evidence={},
+            created_at_ms=end,
+        )
         register_candidate(root, ps)
         promote(root, coin, ps.param_set_id, "gate")
         assert load_promoted(root, coin).param_set.coin == coin
@@ -517,8 +567,12 @@ def _install_by_hand(root: Path, doc: dict[str, Any]) -> str:
     doc["param_set_id"] = content_id(doc)
     data = json.dumps(doc).encode()
     (root / set_path(COIN, doc["param_set_id"])).write_bytes(data)
-    pointer = {"param_set_id": doc["param_set_id"], "version": 9, "promoted_at_ms": WINDOW_END_MS,
-               "sha256": hashlib.sha256(data).hexdigest()}
+    pointer = {
+        "param_set_id": doc["param_set_id"],
+        "version": 9,
+        "promoted_at_ms": WINDOW_END_MS,
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
     (root / pointer_path(COIN)).parent.mkdir(parents=True, exist_ok=True)
     (root / pointer_path(COIN)).write_text(json.dumps(pointer))
     return doc["param_set_id"]
@@ -542,7 +596,10 @@ def test_staleness_cannot_be_opted_out_of_by_the_training_window(root: Path) -> 
     assert 300 < ahead_s <= 7_200 + 1  # however long the suite ran before this test, beyond the 300 s skew
     assert "INVALID, the quoter will not load it: its training window ends" in params_show(root, COIN)
     # Within the allowed clock skew a window end is accepted.
-    assert load_for_quoting(root, COIN, max_age_s=DAY_S, now_ms=WINDOW_END_MS + 3 * HOUR_MS - 60_000).param_set_id == future_id
+    assert (
+        load_for_quoting(root, COIN, max_age_s=DAY_S, now_ms=WINDOW_END_MS + 3 * HOUR_MS - 60_000).param_set_id
+        == future_id
+    )
 
 
 def test_param_set_ids_cannot_name_files_outside_the_registry(root: Path, tmp_path: Path) -> None:
@@ -556,8 +613,9 @@ def test_param_set_ids_cannot_name_files_outside_the_registry(root: Path, tmp_pa
             load_set(root, COIN, bad)
     assert read_pointer(root, COIN) is None
     (root / pointer_path(COIN)).parent.mkdir(parents=True, exist_ok=True)
-    (root / pointer_path(COIN)).write_text(json.dumps(
-        {"param_set_id": "../../x", "version": 1, "promoted_at_ms": 0, "sha256": file_sha(root, a)}))
+    (root / pointer_path(COIN)).write_text(
+        json.dumps({"param_set_id": "../../x", "version": 1, "promoted_at_ms": 0, "sha256": file_sha(root, a)})
+    )
     with pytest.raises(InvalidParameterSet, match="pointer .* unreadable .*'../../x' is not a parameter set id"):
         load_promoted(root, COIN)
 
@@ -578,25 +636,68 @@ def test_an_identical_rerun_of_the_walk_forward_finds_the_same_set(root: Path) -
     day = dt.date(2026, 1, 2)
     lake = Lake(root)
     start = WINDOW_END_MS - 24 * HOUR_MS
-    pnl = pl.DataFrame({"coin": COIN, "date": day, "fold": 0, "time": [start + 60_000 * k for k in range(30)],
-                        "variant": CANDIDATE, "pnl": [0.01 * ((k % 3) - 0.5) for k in range(30)]})
+    pnl = pl.DataFrame(
+        {
+            "coin": COIN,
+            "date": day,
+            "fold": 0,
+            "time": [start + 60_000 * k for k in range(30)],
+            "variant": CANDIDATE,
+            "pnl": [0.01 * ((k % 3) - 0.5) for k in range(30)],
+        }
+    )
     lake.write_partition("walk_forward_pnl", WALK_FORWARD_PNL.conform(pnl), COIN, day)
-    accounting = {"records_in": 10, "spilled_in": 0, "clean_rows": 9, "quarantined": 1, "duplicates": 0, "spilled_out": 0}
-    lake.write_partition("ingest_accounting", INGEST_ACCOUNTING.conform(pl.DataFrame([{"coin": COIN, "date": day, **accounting}])),
-                         COIN, day)
+    accounting = {
+        "records_in": 10,
+        "spilled_in": 0,
+        "clean_rows": 9,
+        "quarantined": 1,
+        "duplicates": 0,
+        "spilled_out": 0,
+    }
+    lake.write_partition(
+        "ingest_accounting",
+        INGEST_ACCOUNTING.conform(pl.DataFrame([{"coin": COIN, "date": day, **accounting}])),
+        COIN,
+        day,
+    )
 
     def run_walk_forward_at(run_at_ms: int) -> ParamSet:
-        rows = pl.DataFrame([
-            {"coin": COIN, "date": day, "fold": fold, "variant": CANDIDATE, "status": "ok", "pnl": 0.15, "n_fills": 240,
-             "sharpe_per_period": 0.08, "run_at_ms": run_at_ms, "code_version": "0.1.0+test"}
-            for fold in (0, POOLED)
-        ])
+        rows = pl.DataFrame(
+            [
+                {
+                    "coin": COIN,
+                    "date": day,
+                    "fold": fold,
+                    "variant": CANDIDATE,
+                    "status": "ok",
+                    "pnl": 0.15,
+                    "n_fills": 240,
+                    "sharpe_per_period": 0.08,
+                    "run_at_ms": run_at_ms,
+                    "code_version": "0.1.0+test",
+                }
+                for fold in (0, POOLED)
+            ]
+        )
         lake.write_partition("walk_forward", WALK_FORWARD.conform(rows), COIN, day)
-        evidence = candidate_evidence(*(lake.read_partition(name, COIN, day) for name in (
-            "walk_forward", "walk_forward_pnl", "calibration_metrics", "ingest_accounting")), day)
+        evidence = candidate_evidence(
+            *(
+                lake.read_partition(name, COIN, day)
+                for name in ("walk_forward", "walk_forward_pnl", "calibration_metrics", "ingest_accounting")
+            ),
+            day,
+        )
         assert evidence["walk_forward"]["figures"]["n_fills"] == 240
-        return ParamSet.create(coin=COIN, window_start_ms=start, window_end_ms=WINDOW_END_MS, code_version="0.1.0+test",
-                               parameters=parameters(), evidence=evidence, created_at_ms=run_at_ms)
+        return ParamSet.create(
+            coin=COIN,
+            window_start_ms=start,
+            window_end_ms=WINDOW_END_MS,
+            code_version="0.1.0+test",
+            parameters=parameters(),
+            evidence=evidence,
+            created_at_ms=run_at_ms,
+        )
 
     first = register_candidate(root, run_walk_forward_at(WINDOW_END_MS + 1))
     rerun = register_candidate(root, run_walk_forward_at(WINDOW_END_MS + 7 * HOUR_MS))

@@ -36,7 +36,9 @@ def _data_columns(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def test_every_sample_file_is_covered(samples_dir: Path) -> None:
-    files = sorted(p.relative_to(samples_dir).as_posix() for p in samples_dir.rglob("*") if p.is_file() and p.name != "README.md")
+    files = sorted(
+        p.relative_to(samples_dir).as_posix() for p in samples_dir.rglob("*") if p.is_file() and p.name != "README.md"
+    )
     assert len(files) == 27 + 4 + 2
     assert {f for f in files if not f.startswith("info-api/")} == {
         "ws/ws_messages_examples.jsonl",
@@ -71,7 +73,13 @@ def test_cassette_user_fills_equal_user_fills_by_time(samples_dir: Path) -> None
     assert by_recent["coin"].n_unique() == 15
     first = by_recent.row(0, named=True)
     assert first["coin"] == "SUI" and first["time"] == 1683245884863 and first["oid"] == 189324432
-    assert (first["px"], first["sz"], first["side"], first["closed_pnl"], first["start_position"]) == (1.3189, 142.7, -1, -0.25686, 4623.5)
+    assert (first["px"], first["sz"], first["side"], first["closed_pnl"], first["start_position"]) == (
+        1.3189,
+        142.7,
+        -1,
+        -0.25686,
+        4623.5,
+    )
     assert first["dir"] == "Close Long" and first["is_maker"] is False and first["fee_token"] is None
     assert first["user"] == "0xb7b6f3cea3f66bf525f5d8f965f6dbf6d9b017b2"
     # 2023 fills carry no tid: every derived tid is distinct and outside the exchange's 50-bit range
@@ -80,14 +88,31 @@ def test_cassette_user_fills_equal_user_fills_by_time(samples_dir: Path) -> None
 
 
 def test_info_api_l2_book_and_historical_orders(samples_dir: Path) -> None:
-    book = parse_info_json((samples_dir / "info-api/test_get_l2_snapshot__1.json").read_text()).table("book").row(0, named=True)
+    book = (
+        parse_info_json((samples_dir / "info-api/test_get_l2_snapshot__1.json").read_text())
+        .table("book")
+        .row(0, named=True)
+    )
     assert (book["coin"], book["time"], book["bid_px_1"], book["bid_sz_1"], book["ask_px_1"], book["ask_sz_1"]) == (
-        "DYDX", 1689630203930, 2.111, 134.4, 2.1124, 352.3,
+        "DYDX",
+        1689630203930,
+        2.111,
+        134.4,
+        2.1124,
+        352.3,
     )
     assert (book["bid_n_1"], book["ask_n_1"], book["bid_px_2"]) == (1, 2, 2.1105)
-    orders = parse_info_json((samples_dir / "info-api/test_historical_orders__0.json").read_text()).table("order_updates")
+    orders = parse_info_json((samples_dir / "info-api/test_historical_orders__0.json").read_text()).table(
+        "order_updates"
+    )
     first = orders.row(0, named=True)
-    assert (first["coin"], first["oid"], first["side"], first["limit_px"], first["orig_sz"]) == ("TON", 141682155424, 1, 3.2502, 81.7)
+    assert (first["coin"], first["oid"], first["side"], first["limit_px"], first["orig_sz"]) == (
+        "TON",
+        141682155424,
+        1,
+        3.2502,
+        81.7,
+    )
     assert (first["status"], first["time"], first["order_time"]) == ("iocCancelRejected", 1755863118217, 1755863118217)
 
 
@@ -113,8 +138,17 @@ def test_ws_examples_book_trade_and_control_frame(samples_dir: Path) -> None:
     assert book["bid_depth_10bps"] == pytest.approx(sum(px * sz for px, sz in bids if px >= mid * 0.999), rel=1e-12)
     assert book["ask_depth_10bps"] == pytest.approx(sum(px * sz for px, sz in asks if px <= mid * 1.001), rel=1e-12)
     trade = records.table("trades").row(0, named=True)
-    assert (trade["tid"], trade["time"], trade["px"], trade["sz"], trade["side"]) == (293353986402527, 1751430933565, 106296.0, 0.00017, -1)
-    assert (trade["buyer"], trade["seller"]) == ("0xcc0a3b6e3267c84361e91d8230868eea53431e4b", "0xc64cc00b46101bd40aa1c3121195e85c0b0918d8")
+    assert (trade["tid"], trade["time"], trade["px"], trade["sz"], trade["side"]) == (
+        293353986402527,
+        1751430933565,
+        106296.0,
+        0.00017,
+        -1,
+    )
+    assert (trade["buyer"], trade["seller"]) == (
+        "0xcc0a3b6e3267c84361e91d8230868eea53431e4b",
+        "0xc64cc00b46101bd40aa1c3121195e85c0b0918d8",
+    )
 
 
 def test_user_channel_liquidation_fill(samples_dir: Path) -> None:
@@ -122,14 +156,31 @@ def test_user_channel_liquidation_fill(samples_dir: Path) -> None:
     assert records.quarantine.height == 0
     fill = records.table("fills").row(0, named=True)
     assert fill["is_liquidation"] is True and fill["is_maker"] is True
-    assert (fill["coin"], fill["tid"], fill["oid"], fill["side"], fill["px"], fill["sz"]) == ("BTC", 745210434703679, 55030848197, -1, 66653.0, 0.001)
-    assert (fill["fee"], fill["fee_token"], fill["start_position"], fill["dir"]) == (0.009997, "USDC", -0.0213, "Open Short")
+    assert (fill["coin"], fill["tid"], fill["oid"], fill["side"], fill["px"], fill["sz"]) == (
+        "BTC",
+        745210434703679,
+        55030848197,
+        -1,
+        66653.0,
+        0.001,
+    )
+    assert (fill["fee"], fill["fee_token"], fill["start_position"], fill["dir"]) == (
+        0.009997,
+        "USDC",
+        -0.0213,
+        "Open Short",
+    )
     assert fill["cloid"] == "0xe8d5fd7ebbb4c3cff4d1803472a11463"
 
 
 def test_http_book_without_order_counts(samples_dir: Path) -> None:
     book = parse_info_json((samples_dir / "ws/http_l2_book_btc.json").read_text()).table("book").row(0, named=True)
-    assert (book["bid_px_1"], book["ask_px_1"], book["bid_px_5"], book["ask_sz_5"]) == (110427.0, 110428.0, 110423.0, 1.27191)
+    assert (book["bid_px_1"], book["ask_px_1"], book["bid_px_5"], book["ask_sz_5"]) == (
+        110427.0,
+        110428.0,
+        110423.0,
+        1.27191,
+    )
     assert book["bid_n_1"] is None and book["time"] == 1761786491067
 
 
@@ -148,8 +199,17 @@ def test_node_trades(samples_dir: Path) -> None:
     assert trades["coin"].n_unique() == 13
     assert {"@151", "PURR/USDC", "HYPE", "ETH"} <= set(trades["coin"])
     first = trades.row(0, named=True)
-    assert (first["coin"], first["time"], first["px"], first["sz"], first["side"]) == ("@151", 1750733796172, 2393.9, 0.1539, -1)
-    assert (first["buyer"], first["seller"]) == ("0xecb63caa47c7c4e77f60f1ce858cf28dc2b82b00", "0xb65117c1e1006e7b2413fa90e96fcbe3fa83ed75")
+    assert (first["coin"], first["time"], first["px"], first["sz"], first["side"]) == (
+        "@151",
+        1750733796172,
+        2393.9,
+        0.1539,
+        -1,
+    )
+    assert (first["buyer"], first["seller"]) == (
+        "0xecb63caa47c7c4e77f60f1ce858cf28dc2b82b00",
+        "0xb65117c1e1006e7b2413fa90e96fcbe3fa83ed75",
+    )
     assert trades["tid"].n_unique() == 25 and trades["tid"].min() >= DERIVED_TID_OFFSET
     again = parse_text(text, wrap="node_trades", source="node").table("trades")
     assert again["tid"].to_list() == trades["tid"].to_list()
@@ -169,11 +229,23 @@ def test_node_fills_by_block_pairs_into_trades_and_quarantines_dust(samples_dir:
     assert records.record_count == 1388 + 4
     assert trades.select(pl.struct("coin", "time", "tid").n_unique()).item() == 45
     uni = trades.filter(pl.col("coin") == "UNI").row(0, named=True)
-    assert (uni["tid"], uni["px"], uni["sz"], uni["side"], uni["time"]) == (868180814349127, 3.9457, 3.9, 1, 1773532799991)
-    assert (uni["buyer"], uni["seller"]) == ("0x010461c14e146ac35fe42271bdc1134ee31c703a", "0x727956612a8700627451204a3ae26268bd1a1525")
+    assert (uni["tid"], uni["px"], uni["sz"], uni["side"], uni["time"]) == (
+        868180814349127,
+        3.9457,
+        3.9,
+        1,
+        1773532799991,
+    )
+    assert (uni["buyer"], uni["seller"]) == (
+        "0x010461c14e146ac35fe42271bdc1134ee31c703a",
+        "0x727956612a8700627451204a3ae26268bd1a1525",
+    )
     ustech = trades.filter(pl.col("coin") == "km:USTECH").row(0, named=True)
     assert ustech["side"] == -1  # the ask fill crossed
-    assert (ustech["buyer"], ustech["seller"]) == ("0xfc667adba8d4837586078f4fdcdc29804337ca06", "0xc5ed4501500fcbfb2b88fb7f0aa52f834ed44346")
+    assert (ustech["buyer"], ustech["seller"]) == (
+        "0xfc667adba8d4837586078f4fdcdc29804337ca06",
+        "0xc5ed4501500fcbfb2b88fb7f0aa52f834ed44346",
+    )
     assert {"km:USTECH", "cash:NVDA"} <= set(trades["coin"])
     assert trades["buyer"].null_count() == trades["seller"].null_count() == 0
 
@@ -245,20 +317,34 @@ def test_archive_l2book_import_by_path_and_by_first_line(samples_dir: Path, raw_
     assert report.written == [target] and target.read_bytes() == by_line.read_bytes()
     result = clean_partition(raw_root, "BTC", dt.date(2025, 7, 2))
     assert result.tables["book"]["bid_px_1"].to_list() == [106217.0]
-    assert result.accounting.as_dict() == {"records_in": 3, "spilled_in": 0, "clean_rows": 1, "quarantined": 0, "duplicates": 2, "spilled_out": 0}
+    assert result.accounting.as_dict() == {
+        "records_in": 3,
+        "spilled_in": 0,
+        "clean_rows": 1,
+        "quarantined": 0,
+        "duplicates": 2,
+        "spilled_out": 0,
+    }
 
 
 def test_legacy_node_fills_lines_import_like_blocks(samples_dir: Path, raw_root: Path, tmp_path: Path) -> None:
     """The one-``[user, fill]``-per-line format, rebuilt from the real blocks' events, gives the same trades."""
-    blocks = [json.loads(line) for line in (samples_dir / "node/node_fills_by_block_sample.jsonl").read_text().splitlines()]
+    blocks = [
+        json.loads(line) for line in (samples_dir / "node/node_fills_by_block_sample.jsonl").read_text().splitlines()
+    ]
     events = [json.dumps(event) for block in blocks for event in block["events"]]
-    source = raw_zone.write_lines(tmp_path / "node_fills/hourly/20260315/0.lz4", [*events, '["0xabc", {"px": "1"}]', "{oops"])
+    source = raw_zone.write_lines(
+        tmp_path / "node_fills/hourly/20260315/0.lz4", [*events, '["0xabc", {"px": "1"}]', "{oops"]
+    )
     report = import_file(source, "node-fills", raw_root)
     assert (report.items, report.attributed, report.unattributed) == (1390, 1388, 2)
     assert report.reasons == {"no coin": 1, "invalid JSON (corrupt line)": 1}
     unattributed = raw_root / "node/20260315/0/_unattributed.jsonl"
     assert unattributed in report.written
-    assert [json.loads(line)["text"] for line in raw_zone.read_lines(unattributed)] == ['["0xabc", {"px": "1"}]', "{oops"]
+    assert [json.loads(line)["text"] for line in raw_zone.read_lines(unattributed)] == [
+        '["0xabc", {"px": "1"}]',
+        "{oops",
+    ]
     totals = _clean_everything(raw_root)
     assert totals["trades"] == 45 and totals["duplicates"] == 45 and totals["quarantined"] == 1298
     assert totals["records_in"] == 1388

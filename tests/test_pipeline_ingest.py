@@ -39,8 +39,10 @@ def test_ingest_materialises_clean_tables_with_passing_checks(tmp_path: Path, de
     assert trades.height > 10_000
     assert book.filter(pl.col("source") == "l2Book").height > 150_000
     assert (book["ask_px_1"] > book["bid_px_1"]).all()
-    rows = {e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata.get("dagster/row_count")
-            for e in result.get_asset_materialization_events()}
+    rows = {
+        e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata.get("dagster/row_count")
+        for e in result.get_asset_materialization_events()
+    }
     print({name: count.value if count else None for name, count in rows.items()})
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {"raw_captures", "trades", "book", "asset_ctx", "fills", "order_updates", "quarantine"} <= materialised

@@ -26,10 +26,13 @@ ALPHA = 0.05
 def minute_bars(sigma_per_sqrt_s: float, n_minutes: int, seed: int, start_ms: int = 0) -> pl.DataFrame:
     """1 min bars whose ``rv`` sums 60 squared 1 s log returns of volatility ``sigma_per_sqrt_s``."""
     returns = np.random.default_rng(seed).normal(0.0, sigma_per_sqrt_s, (n_minutes, 60))
-    return pl.DataFrame({
-        "bar_ms": MINUTE_MS, "time": start_ms + MINUTE_MS * np.arange(n_minutes, dtype=np.int64),
-        "rv": (returns**2).sum(axis=1),
-    })
+    return pl.DataFrame(
+        {
+            "bar_ms": MINUTE_MS,
+            "time": start_ms + MINUTE_MS * np.arange(n_minutes, dtype=np.int64),
+            "rv": (returns**2).sum(axis=1),
+        }
+    )
 
 
 def two_windows(sigma: float) -> list[VolatilityForecast]:
@@ -62,10 +65,13 @@ def quotes(scale: float, seed: int, n: int = 20_000) -> pl.DataFrame:
     scale * p."""
     rng = np.random.default_rng(seed)
     predicted = rng.uniform(0.02, 0.3, n)
-    return pl.DataFrame({
-        "fold": np.repeat(np.arange(4), n // 4).astype(np.int32), "pred_fill_prob": predicted,
-        "filled": rng.uniform(size=n) < scale * predicted,
-    })
+    return pl.DataFrame(
+        {
+            "fold": np.repeat(np.arange(4), n // 4).astype(np.int32),
+            "pred_fill_prob": predicted,
+            "filled": rng.uniform(size=n) < scale * predicted,
+        }
+    )
 
 
 def test_fill_probability_check_fails_a_forecast_half_the_true_rate() -> None:
@@ -83,11 +89,14 @@ def fills(n: int, seed: int, realised_shift: float) -> pl.DataFrame:
     realised = predicted + realised_shift + exponential noise of mean 0 (centred)."""
     rng = np.random.default_rng(seed)
     predicted = np.repeat([1.0, 1.5], n // 2)
-    return pl.DataFrame({
-        "fold": np.repeat([0, 1], n // 2).astype(np.int32), "time": 2_000 * np.arange(n, dtype=np.int64),
-        "pred_adverse_bps": predicted,
-        "realised_adverse_bps": predicted + realised_shift + rng.exponential(2.0, n) - 2.0,
-    })
+    return pl.DataFrame(
+        {
+            "fold": np.repeat([0, 1], n // 2).astype(np.int32),
+            "time": 2_000 * np.arange(n, dtype=np.int64),
+            "pred_adverse_bps": predicted,
+            "realised_adverse_bps": predicted + realised_shift + rng.exponential(2.0, n) - 2.0,
+        }
+    )
 
 
 def test_adverse_selection_check_fails_a_blindsiding_bias() -> None:

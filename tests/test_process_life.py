@@ -45,8 +45,12 @@ def _gone_within(pid: int, seconds: float) -> bool:
 def test_a_worker_dies_within_a_second_of_its_parents_kill_9(use_prctl: bool) -> None:
     if use_prctl and not sys.platform.startswith("linux"):
         pytest.skip("PR_SET_PDEATHSIG is Linux only")
-    parent = subprocess.Popen([sys.executable, "-c", PARENT.format(child=CHILD.format(use_prctl=use_prctl))],
-                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT.format(child=CHILD.format(use_prctl=use_prctl))],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         child_pid, mechanism = parent.stdout.readline().split()
         assert mechanism == ("prctl" if use_prctl else "watcher")
@@ -70,8 +74,9 @@ def test_a_process_is_gone_when_its_pid_is_free_or_started_at_another_time() -> 
 
 
 def _run(instance: dg.DagsterInstance, status: dg.DagsterRunStatus, tags: dict[str, str]) -> dg.DagsterRun:
-    run = dg.DagsterRun(job_name="nightly_recalibration", status=status,
-                        tags={"dagster/partition": "DEMO|2026-01-01", **tags})
+    run = dg.DagsterRun(
+        job_name="nightly_recalibration", status=status, tags={"dagster/partition": "DEMO|2026-01-01", **tags}
+    )
     return instance.add_run(run)
 
 
@@ -90,11 +95,18 @@ def test_only_unfinished_runs_of_dead_processes_of_this_host_are_marked_failed()
     stale = fail_runs_of_dead_processes(instance)
 
     assert sorted(s.run_id for s in stale) == sorted([killed.run_id, never_started.run_id])
-    status = {run.run_id: instance.get_run_by_id(run.run_id).status
-              for run in (killed, never_started, finished, alive, elsewhere, untagged)}
-    assert status == {killed.run_id: dg.DagsterRunStatus.FAILURE, never_started.run_id: dg.DagsterRunStatus.FAILURE,
-                      finished.run_id: dg.DagsterRunStatus.SUCCESS, alive.run_id: dg.DagsterRunStatus.STARTED,
-                      elsewhere.run_id: dg.DagsterRunStatus.STARTED, untagged.run_id: dg.DagsterRunStatus.STARTED}
+    status = {
+        run.run_id: instance.get_run_by_id(run.run_id).status
+        for run in (killed, never_started, finished, alive, elsewhere, untagged)
+    }
+    assert status == {
+        killed.run_id: dg.DagsterRunStatus.FAILURE,
+        never_started.run_id: dg.DagsterRunStatus.FAILURE,
+        finished.run_id: dg.DagsterRunStatus.SUCCESS,
+        alive.run_id: dg.DagsterRunStatus.STARTED,
+        elsewhere.run_id: dg.DagsterRunStatus.STARTED,
+        untagged.run_id: dg.DagsterRunStatus.STARTED,
+    }
     failure = instance.all_logs(killed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[-1]
     assert f"its process (pid {dead.pid} on " in failure.message and "died while the run was STARTED" in failure.message
     assert stale[0].line().startswith(f"run {stale[0].run_id[:8]} DEMO|2026-01-01: marked failed, its process")

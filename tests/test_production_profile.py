@@ -61,8 +61,9 @@ def aws_env(s3: dict[str, str]) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def profile(tmp_path_factory: pytest.TempPathFactory, demo_day: tuple[Path, Path],
-            s3: dict[str, str]) -> Iterator[dict[str, str]]:
+def profile(
+    tmp_path_factory: pytest.TempPathFactory, demo_day: tuple[Path, Path], s3: dict[str, str]
+) -> Iterator[dict[str, str]]:
     """Running servers and the environment of the production profile (instance yaml in a fresh DAGSTER_HOME)."""
     _require_production()
     work = tmp_path_factory.mktemp("production")
@@ -91,10 +92,22 @@ def profile(tmp_path_factory: pytest.TempPathFactory, demo_day: tuple[Path, Path
 def workers(profile: dict[str, str]) -> Iterator[subprocess.Popen]:
     """One dagster-celery worker with two worker processes, started as an operator would (deploy/celery.yaml)."""
     env = {**os.environ, **profile}
-    cmd = [shutil.which("dagster-celery", path=profile["PATH"]), "worker", "start", "-A", "dagster_celery.app",
-           "-y", str(ROOT / "deploy" / "celery.yaml"), "-n", "smallfish", "--", f"--concurrency={WORKER_PROCESSES}"]
-    process = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [
+        shutil.which("dagster-celery", path=profile["PATH"]),
+        "worker",
+        "start",
+        "-A",
+        "dagster_celery.app",
+        "-y",
+        str(ROOT / "deploy" / "celery.yaml"),
+        "-n",
+        "smallfish",
+        "--",
+        f"--concurrency={WORKER_PROCESSES}",
+    ]
+    process = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         yield process
     finally:
@@ -107,22 +120,42 @@ def workers(profile: dict[str, str]) -> Iterator[subprocess.Popen]:
 
 
 @pytest.fixture(scope="module")
-def production_run(profile: dict[str, str], workers: subprocess.Popen,
-                   tmp_path_factory: pytest.TempPathFactory) -> tuple[dg.DagsterInstance, str]:
+def production_run(
+    profile: dict[str, str], workers: subprocess.Popen, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dg.DagsterInstance, str]:
     """Run the nightly job on the demo partition with ``dagster job execute``; (instance, run id)."""
     from assets.partitions import COINS
     from pipelines.run import DEMO_RUN_CONFIG
 
     instance = dg.DagsterInstance.from_config(profile["DAGSTER_HOME"])
     instance.add_dynamic_partitions(COINS.name, [DEMO_COIN])
-    tags = {"dagster/partition": PARTITION, "dagster/partition/coin": DEMO_COIN,
-            "dagster/partition/date": DEMO_DAY.isoformat()}
+    tags = {
+        "dagster/partition": PARTITION,
+        "dagster/partition/coin": DEMO_COIN,
+        "dagster/partition/date": DEMO_DAY.isoformat(),
+    }
     run_config = tmp_path_factory.mktemp("run_config") / "demo.yaml"
     run_config.write_text(json.dumps(DEMO_RUN_CONFIG))  # JSON is YAML
-    cmd = [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipelines.definitions", "-a", "defs",
-           "-j", "nightly_recalibration", "-c", str(run_config), "--tags", json.dumps(tags)]
-    done = subprocess.run(cmd, check=False, cwd=ROOT, env={**os.environ, **profile}, capture_output=True, text=True,
-                          timeout=900)
+    cmd = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "job",
+        "execute",
+        "-m",
+        "pipelines.definitions",
+        "-a",
+        "defs",
+        "-j",
+        "nightly_recalibration",
+        "-c",
+        str(run_config),
+        "--tags",
+        json.dumps(tags),
+    ]
+    done = subprocess.run(
+        cmd, check=False, cwd=ROOT, env={**os.environ, **profile}, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     runs = instance.get_runs()
     assert len(runs) == 1
@@ -135,9 +168,16 @@ def test_run_history_lives_in_postgres(profile: dict[str, str], production_run) 
     instance, run_id = production_run
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
     assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
-    with psycopg2.connect(host=profile["DAGSTER_PG_HOST"], port=profile["DAGSTER_PG_PORT"],
-                          user=profile["DAGSTER_PG_USER"], password=profile["DAGSTER_PG_PASSWORD"],
-                          dbname=profile["DAGSTER_PG_DB"]) as conn, conn.cursor() as cur:
+    with (
+        psycopg2.connect(
+            host=profile["DAGSTER_PG_HOST"],
+            port=profile["DAGSTER_PG_PORT"],
+            user=profile["DAGSTER_PG_USER"],
+            password=profile["DAGSTER_PG_PASSWORD"],
+            dbname=profile["DAGSTER_PG_DB"],
+        ) as conn,
+        conn.cursor() as cur,
+    ):
         cur.execute("SELECT status, partition FROM runs WHERE run_id = %s", (run_id,))
         assert cur.fetchall() == [("SUCCESS", PARTITION)]
     assert instance.get_dynamic_partitions("coins") == [DEMO_COIN]
@@ -146,25 +186,41 @@ def test_run_history_lives_in_postgres(profile: dict[str, str], production_run) 
 def test_steps_ran_in_two_celery_worker_processes(production_run, workers: subprocess.Popen) -> None:
     instance, run_id = production_run
     logs = [e.dagster_event for e in instance.all_logs(run_id) if e.dagster_event]
-    delegated = {e.step_key: e.event_specific_data.metadata["Celery worker"].text
-                 for e in logs if "in celery worker" in (e.message or "")}
+    delegated = {
+        e.step_key: e.event_specific_data.metadata["Celery worker"].text
+        for e in logs
+        if "in celery worker" in (e.message or "")
+    }
     starts = {e.step_key: e.pid for e in logs if e.event_type == dg.DagsterEventType.STEP_START}
-    assert set(delegated) == set(starts) >= {"raw_captures", "clean_tables", "quarantine_reconciliation",
-                                              "kappa_fit", "walk_forward_assets", "param_sets"}
+    assert (
+        set(delegated)
+        == set(starts)
+        >= {
+            "raw_captures",
+            "clean_tables",
+            "quarantine_reconciliation",
+            "kappa_fit",
+            "walk_forward_assets",
+            "param_sets",
+        }
+    )
     assert set(delegated.values()) == {f"smallfish@{socket.gethostname()}"}
     assert len(set(starts.values())) == WORKER_PROCESSES
     assert workers.pid not in starts.values()
 
 
-def test_tables_land_on_s3_with_passing_blocking_checks(production_run, aws_env: dict[str, str], tmp_path: Path,
-                                                        demo_day: tuple[Path, Path]) -> None:
+def test_tables_land_on_s3_with_passing_blocking_checks(
+    production_run, aws_env: dict[str, str], tmp_path: Path, demo_day: tuple[Path, Path]
+) -> None:
     import boto3
 
     from data_lake.lake import Lake
 
     instance, run_id = production_run
-    checks = {e.dagster_event.event_specific_data.asset_check_key.name: e.dagster_event.event_specific_data.passed
-              for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)}
+    checks = {
+        e.dagster_event.event_specific_data.asset_check_key.name: e.dagster_event.event_specific_data.passed
+        for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    }
     blocking = {name: passed for name, passed in checks.items() if name == "reconciliation" or name.startswith("gx_")}
     assert "gx_book_suite" in blocking and all(blocking.values()), checks
 

@@ -30,8 +30,8 @@ NICHE_CONFIG = next(c for c in demo_coin_configs(2, 21, DAYS[0]) if c.coin == CO
 
 def calmest_hour(raw: Path) -> int:
     """The hour of the second demo day with the most calm minutes in the truth's regime path."""
-    path = load_truth(truth_path(raw, COIN))["regimes"]["path"][24 * 60:48 * 60]
-    return max(range(24), key=lambda h: sum(state == 0 for state in path[h * 60:(h + 1) * 60]))
+    path = load_truth(truth_path(raw, COIN))["regimes"]["path"][24 * 60 : 48 * 60]
+    return max(range(24), key=lambda h: sum(state == 0 for state in path[h * 60 : (h + 1) * 60]))
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,9 @@ def nightly(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DataLakeRes
     job = defs.resolve_job_def("nightly_recalibration")
     for day in DAYS:
         result = job.execute_in_process(
-            partition_key=partition_key(COIN, day), instance=instance, run_config=DEMO_RUN_CONFIG,
+            partition_key=partition_key(COIN, day),
+            instance=instance,
+            run_config=DEMO_RUN_CONFIG,
             resources={"data_lake": resource},
         )
         assert result.success
@@ -65,13 +67,13 @@ def test_gate_decision_is_recorded_with_reasons_and_nothing_unvalidated_is_promo
 
 
 PERMISSIVE = {
-        "ops": {
-            "param_sets": {
-                "config": {
-                    "require_positive_oos_pnl": False,
-                    "require_calibrated_fill_probability": False,
-                    "require_calibrated_adverse_selection": False,
-                    "min_oos_fills": 0,
+    "ops": {
+        "param_sets": {
+            "config": {
+                "require_positive_oos_pnl": False,
+                "require_calibrated_fill_probability": False,
+                "require_calibrated_adverse_selection": False,
+                "min_oos_fills": 0,
                 "alpha": 1e-12,
             }
         }
@@ -82,7 +84,10 @@ PERMISSIVE = {
 
 def _promote_permissively(resource: DataLakeResource, instance: dg.DagsterInstance) -> None:
     result = dg.materialize(
-        [param_sets], partition_key=partition_key(COIN, DAYS[1]), instance=instance, run_config=PERMISSIVE,
+        [param_sets],
+        partition_key=partition_key(COIN, DAYS[1]),
+        instance=instance,
+        run_config=PERMISSIVE,
         resources={"data_lake": resource},
     )
     assert result.success
@@ -121,8 +126,20 @@ def test_paper_quoter_logs_of_a_replayed_hour_are_ingested_by_the_next_run(night
     root, resource, instance = nightly
     _promote_permissively(resource, instance)
     hour = root / "raw" / "ws" / "20260102" / str(calmest_hour(root / "raw")) / f"{COIN}.jsonl.lz4"
-    args = ["--coin", COIN, "--mode", "paper", "--feed", f"replay:{hour}", "--lake", resource.lake_root,
-            "--raw", resource.raw_root, "--max-param-age-s", str(10 * 365 * 86_400)]
+    args = [
+        "--coin",
+        COIN,
+        "--mode",
+        "paper",
+        "--feed",
+        f"replay:{hour}",
+        "--lake",
+        resource.lake_root,
+        "--raw",
+        resource.raw_root,
+        "--max-param-age-s",
+        str(10 * 365 * 86_400),
+    ]
     assert quote_main(args) == EXIT_OK
     rerun = defs.resolve_job_def("ingest").execute_in_process(
         partition_key=partition_key(COIN, DAYS[1]), instance=instance, resources={"data_lake": resource}
@@ -138,13 +155,17 @@ def test_paper_quoter_logs_of_a_replayed_hour_are_ingested_by_the_next_run(night
 
     # The next night scores those predictions against the fills' realised 5 s adverse selection.
     scored = dg.materialize(
-        [markouts_asset, walk_forward_assets], partition_key=partition_key(COIN, DAYS[1]), instance=instance,
+        [markouts_asset, walk_forward_assets],
+        partition_key=partition_key(COIN, DAYS[1]),
+        instance=instance,
         resources={"data_lake": resource},
         run_config={"ops": {"walk_forward_assets": DEMO_RUN_CONFIG["ops"]["walk_forward_assets"]}},
     )
     assert scored.success
     own = lake.read_partition("markouts", COIN, DAYS[1]).filter(~pl.col("is_market_trade"))
-    [live] = lake.read_partition("calibration_metrics", COIN, DAYS[1]).filter(
-        (pl.col("source") == "live") & (pl.col("model") == "adverse_selection")
-    ).iter_rows(named=True)
+    [live] = (
+        lake.read_partition("calibration_metrics", COIN, DAYS[1])
+        .filter((pl.col("source") == "live") & (pl.col("model") == "adverse_selection"))
+        .iter_rows(named=True)
+    )
     assert live["n"] == own.filter(pl.col("adverse_selection_bps").is_not_null()).height > 0

@@ -41,12 +41,19 @@ def evidence(
     _, adverse = _calibration(2, adverse_miscalibrated)
     starts = [start_ms + i * HOUR_MS for i in range(len(pnl))]
     return build_evidence(
-        folds=4, oos_fills=oos_fills, period_ms=HOUR_MS, period_start_ms=starts, pnl=pnl,
-        fill_calibration=fill, adverse_calibration=adverse,
-        data_quality=data_quality if data_quality is not None else {"reconciliation": (True, "0 lost"),
-                                                                     "book_crossed": (True, "0 rows")},
+        folds=4,
+        oos_fills=oos_fills,
+        period_ms=HOUR_MS,
+        period_start_ms=starts,
+        pnl=pnl,
+        fill_calibration=fill,
+        adverse_calibration=adverse,
+        data_quality=data_quality
+        if data_quality is not None
+        else {"reconciliation": (True, "0 lost"), "book_crossed": (True, "0 rows")},
         verdicts={"regimes": component_verdict(pnl - 0.1, pnl, n_fills=oos_fills)},
-        spa=spa, figures={"sharpe_per_period": float(pnl.mean() / pnl.std())},
+        spa=spa,
+        figures={"sharpe_per_period": float(pnl.mean() / pnl.std())},
     )
 
 
@@ -124,8 +131,14 @@ def test_a_candidate_without_edge_is_promoted_at_most_at_the_stated_rate() -> No
 
 def test_evidence_without_scored_predictions_fails_with_its_reason() -> None:
     ev = build_evidence(
-        folds=4, oos_fills=0, period_ms=HOUR_MS, period_start_ms=[i * HOUR_MS for i in range(40)], pnl=[0.0] * 40,
-        fill_calibration=None, adverse_calibration=None, data_quality={"reconciliation": (True, "")},
+        folds=4,
+        oos_fills=0,
+        period_ms=HOUR_MS,
+        period_start_ms=[i * HOUR_MS for i in range(40)],
+        pnl=[0.0] * 40,
+        fill_calibration=None,
+        adverse_calibration=None,
+        data_quality={"reconciliation": (True, "")},
     )
     reasons = failures(evaluate_gate(ev, None))
     assert "fail: 0 out-of-sample fills (at least 200 required)" in reasons
@@ -136,12 +149,21 @@ def test_evidence_without_scored_predictions_fails_with_its_reason() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "reason", "config"),
     [
-        ({"fill_miscalibrated": True}, "fail: fill probability not well calibrated",
-         GateConfig(require_calibrated_fill_probability=False)),
-        ({"adverse_miscalibrated": True}, "fail: adverse selection not well calibrated",
-         GateConfig(require_calibrated_adverse_selection=False)),
-        ({"data_quality": {"reconciliation": (False, "12 records lost"), "book_crossed": (True, "")}},
-         "fail: data-quality checks failed: reconciliation (12 records lost)", GateConfig(require_data_quality=False)),
+        (
+            {"fill_miscalibrated": True},
+            "fail: fill probability not well calibrated",
+            GateConfig(require_calibrated_fill_probability=False),
+        ),
+        (
+            {"adverse_miscalibrated": True},
+            "fail: adverse selection not well calibrated",
+            GateConfig(require_calibrated_adverse_selection=False),
+        ),
+        (
+            {"data_quality": {"reconciliation": (False, "12 records lost"), "book_crossed": (True, "")}},
+            "fail: data-quality checks failed: reconciliation (12 records lost)",
+            GateConfig(require_data_quality=False),
+        ),
         ({"data_quality": {}}, "fail: no data-quality check results", GateConfig(require_data_quality=False)),
     ],
 )
@@ -172,8 +194,10 @@ def test_malformed_evidence_fails_closed_without_raising() -> None:
     decision = evaluate_gate(ev, None)
     assert not decision.promote
     assert len(failures(decision)) == 3  # the fill calibration and both P&L checks
-    assert "fail: fill-probability calibration: evidence incomplete: no 'fill_probability' where the check expects it" in (
-        decision.reasons)
+    assert (
+        "fail: fill-probability calibration: evidence incomplete: no 'fill_probability' where the check expects it"
+        in (decision.reasons)
+    )
     assert not evaluate_gate({}, None).promote
 
 
@@ -184,17 +208,23 @@ def test_missing_walk_forward_evidence_is_a_readable_rejection() -> None:
     ev["missing"] = {"walk_forward": "the walk-forward of 2026-01-02 has no complete fold"}
     decision = evaluate_gate(ev, None)
     assert not decision.promote
-    assert "fail: out-of-sample fills: no walk_forward evidence for the candidate: the walk-forward of 2026-01-02 " \
-           "has no complete fold" in decision.reasons
+    assert (
+        "fail: out-of-sample fills: no walk_forward evidence for the candidate: the walk-forward of 2026-01-02 "
+        "has no complete fold" in decision.reasons
+    )
     assert not any("KeyError" in r for r in decision.reasons)
     del ev["missing"]
-    assert "fail: out-of-sample fills: no walk_forward evidence for the candidate (the evidence has no such section)" in (
-        evaluate_gate(ev, None).reasons)
+    assert (
+        "fail: out-of-sample fills: no walk_forward evidence for the candidate (the evidence has no such section)"
+        in (evaluate_gate(ev, None).reasons)
+    )
     incumbent = evidence(pnl(0.5, 0))
     del incumbent["walk_forward"]
     compared = evaluate_gate(evidence(pnl(0.5, 0)), incumbent).reasons
-    assert "fail: comparison with the baseline: the promoted set's evidence has no walk_forward section, so nothing to " \
-           "compare with" in compared
+    assert (
+        "fail: comparison with the baseline: the promoted set's evidence has no walk_forward section, so nothing to "
+        "compare with" in compared
+    )
 
 
 def test_decision_is_the_same_after_storing_the_evidence_as_json() -> None:

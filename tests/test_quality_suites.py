@@ -16,20 +16,35 @@ START, _ = day_bounds_ms(DAY)
 
 
 def trades(n: int = 50) -> pl.DataFrame:
-    return pl.DataFrame({
-        "coin": ["DEMO"] * n, "time": [START + 1_000 * i for i in range(n)], "tid": list(range(n)),
-        "px": [25.0 + 0.001 * i for i in range(n)], "sz": [1.0] * n, "side": [1, -1] * (n // 2),
-    })
+    return pl.DataFrame(
+        {
+            "coin": ["DEMO"] * n,
+            "time": [START + 1_000 * i for i in range(n)],
+            "tid": list(range(n)),
+            "px": [25.0 + 0.001 * i for i in range(n)],
+            "sz": [1.0] * n,
+            "side": [1, -1] * (n // 2),
+        }
+    )
 
 
 def book(n: int = 50) -> pl.DataFrame:
     bid = [25.0 + 0.001 * i for i in range(n)]
-    return pl.DataFrame({
-        "coin": ["DEMO"] * n, "time": [START + 500 * i for i in range(n)],
-        "bid_px_1": bid, "ask_px_1": [b + 0.002 for b in bid], "mid": [b + 0.001 for b in bid],
-        "spread_bps": [0.8] * n, "bid_sz_1": [3.0] * n, "ask_sz_1": [2.0] * n, "imbalance_1": [0.2] * n,
-        "bid_px_2": [b - 0.001 for b in bid], "ask_px_2": [b + 0.003 for b in bid],
-    })
+    return pl.DataFrame(
+        {
+            "coin": ["DEMO"] * n,
+            "time": [START + 500 * i for i in range(n)],
+            "bid_px_1": bid,
+            "ask_px_1": [b + 0.002 for b in bid],
+            "mid": [b + 0.001 for b in bid],
+            "spread_bps": [0.8] * n,
+            "bid_sz_1": [3.0] * n,
+            "ask_sz_1": [2.0] * n,
+            "imbalance_1": [0.2] * n,
+            "bid_px_2": [b - 0.001 for b in bid],
+            "ask_px_2": [b + 0.003 for b in bid],
+        }
+    )
 
 
 def failed(table: str, df: pl.DataFrame) -> set[tuple[str, str]]:
@@ -46,12 +61,18 @@ def test_clean_partitions_pass() -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (pl.when(pl.col("tid") == 7).then(0.0).otherwise(pl.col("px")).alias("px"),
-         ("expect_column_values_to_be_between", "px")),
-        (pl.when(pl.col("tid") == 7).then(3).otherwise(pl.col("side")).alias("side"),
-         ("expect_column_values_to_be_in_set", "side")),
-        (pl.when(pl.col("tid") == 7).then(START - 1).otherwise(pl.col("time")).alias("time"),
-         ("expect_column_values_to_be_between", "time")),
+        (
+            pl.when(pl.col("tid") == 7).then(0.0).otherwise(pl.col("px")).alias("px"),
+            ("expect_column_values_to_be_between", "px"),
+        ),
+        (
+            pl.when(pl.col("tid") == 7).then(3).otherwise(pl.col("side")).alias("side"),
+            ("expect_column_values_to_be_in_set", "side"),
+        ),
+        (
+            pl.when(pl.col("tid") == 7).then(START - 1).otherwise(pl.col("time")).alias("time"),
+            ("expect_column_values_to_be_between", "time"),
+        ),
     ],
     ids=["zero price", "unknown side", "time before the day"],
 )
@@ -61,7 +82,9 @@ def test_damaged_trades_fail_the_expectation_that_names_the_damage(change: pl.Ex
 
 def test_duplicate_trade_keys_and_missing_columns_fail() -> None:
     df = trades()
-    assert ("expect_compound_columns_to_be_unique", "['coin', 'time', 'tid']") in failed("trades", pl.concat([df, df[:1]]).sort("time"))
+    assert ("expect_compound_columns_to_be_unique", "['coin', 'time', 'tid']") in failed(
+        "trades", pl.concat([df, df[:1]]).sort("time")
+    )
     assert ("expect_column_to_exist", "side") in failed("trades", df.drop("side"))
 
 
@@ -71,30 +94,51 @@ def test_a_crossed_book_fails() -> None:
 
 
 def order_updates(n: int = 10) -> pl.DataFrame:
-    return pl.DataFrame({
-        "coin": ["DEMO"] * n, "time": [START + 1_000 * i for i in range(n)], "oid": list(range(n)),
-        "side": [1, -1] * (n // 2), "status": ["open"] * n, "limit_px": [25.0] * n, "sz": [1.0] * n,
-    })
+    return pl.DataFrame(
+        {
+            "coin": ["DEMO"] * n,
+            "time": [START + 1_000 * i for i in range(n)],
+            "oid": list(range(n)),
+            "side": [1, -1] * (n // 2),
+            "status": ["open"] * n,
+            "limit_px": [25.0] * n,
+            "sz": [1.0] * n,
+        }
+    )
 
 
 def quoter_log(n: int = 10) -> pl.DataFrame:
-    return pl.DataFrame({
-        "coin": ["DEMO"] * n, "time": [START + 1_000 * i for i in range(n)], "channel": ["quoterQuote"] * n,
-        "payload": ["{}"] * n, "side": [1, None] * (n // 2), "pred_fill_prob": [0.3] * n,
-        "belief_calm": [0.9] * n, "belief_volatile": [0.1] * n, "belief_cascade": [0.0] * n,
-    })
+    return pl.DataFrame(
+        {
+            "coin": ["DEMO"] * n,
+            "time": [START + 1_000 * i for i in range(n)],
+            "channel": ["quoterQuote"] * n,
+            "payload": ["{}"] * n,
+            "side": [1, None] * (n // 2),
+            "pred_fill_prob": [0.3] * n,
+            "belief_calm": [0.9] * n,
+            "belief_volatile": [0.1] * n,
+            "belief_cascade": [0.0] * n,
+        }
+    )
 
 
 def quarantine(n: int = 4) -> pl.DataFrame:
-    return pl.DataFrame({
-        "source": ["ws"] * n, "file": ["a.jsonl.lz4"] * n, "line": list(range(1, n + 1)), "item": [0] * n,
-        "reason": ["unparseable JSON"] * n,
-    })
+    return pl.DataFrame(
+        {
+            "source": ["ws"] * n,
+            "file": ["a.jsonl.lz4"] * n,
+            "line": list(range(1, n + 1)),
+            "item": [0] * n,
+            "reason": ["unparseable JSON"] * n,
+        }
+    )
 
 
 def raw_captures(n: int = 3) -> pl.DataFrame:
-    return pl.DataFrame({"source": ["ws"] * n, "file": [f"{h}/DEMO.jsonl.lz4" for h in range(n)], "bytes": [10] * n,
-                         "lines": [2] * n})
+    return pl.DataFrame(
+        {"source": ["ws"] * n, "file": [f"{h}/DEMO.jsonl.lz4" for h in range(n)], "bytes": [10] * n, "lines": [2] * n}
+    )
 
 
 def test_every_ingested_table_has_a_suite_that_passes_clean_data_and_fails_damage() -> None:
@@ -104,10 +148,14 @@ def test_every_ingested_table_has_a_suite_that_passes_clean_data_and_fails_damag
     assert failed("quarantine", quarantine()) == set()
     assert failed("raw_captures", raw_captures()) == set()
     assert ("expect_column_values_to_be_in_set", "side") in failed(
-        "order_updates", order_updates().with_columns(side=pl.lit(0)))
+        "order_updates", order_updates().with_columns(side=pl.lit(0))
+    )
     assert ("expect_column_values_to_be_between", "pred_fill_prob") in failed(
-        "quoter_log", quoter_log().with_columns(pred_fill_prob=pl.lit(1.5)))
+        "quoter_log", quoter_log().with_columns(pred_fill_prob=pl.lit(1.5))
+    )
     assert ("expect_column_values_to_be_between", "line") in failed(
-        "quarantine", quarantine().with_columns(line=pl.lit(0)))
+        "quarantine", quarantine().with_columns(line=pl.lit(0))
+    )
     assert ("expect_column_values_to_be_unique", "file") in failed(
-        "raw_captures", raw_captures().with_columns(file=pl.lit("0/DEMO.jsonl.lz4")))
+        "raw_captures", raw_captures().with_columns(file=pl.lit("0/DEMO.jsonl.lz4"))
+    )

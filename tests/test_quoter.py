@@ -55,10 +55,12 @@ ADVERSE_BPS = {"calm": 0.9, "volatile": 3.1, "cascade": 8.0}
 """Expected 5 s adverse selection per regime, bps (the demo's figures for calm and volatile)."""
 
 
-
 def parameters(floor_bps: float | None = None, **overrides: Any) -> dict[str, Any]:
-    floors = {"calm": 2.0, "volatile": 4.0, "cascade": 10.0} if floor_bps is None else dict.fromkeys(
-        ("calm", "volatile", "cascade"), floor_bps)
+    floors = (
+        {"calm": 2.0, "volatile": 4.0, "cascade": 10.0}
+        if floor_bps is None
+        else dict.fromkeys(("calm", "volatile", "cascade"), floor_bps)
+    )
     return {
         "gamma_per_quote_by_regime": {"calm": 0.05, "volatile": 0.1, "cascade": 0.5},
         "min_spread_bps_by_regime": floors,
@@ -85,9 +87,14 @@ def parameters(floor_bps: float | None = None, **overrides: Any) -> dict[str, An
         "kappa_se_mult": 1.0,
         "adverse_selection_bps_by_regime": {s: {"value": v, "se": 0.1, "n": 1_000} for s, v in ADVERSE_BPS.items()},
         "fill_probability": {
-            "horizon_ms": 1_000, "latency_ms": 200, "depth_knots_bps": [0.0, 2.0, 8.0],
-            "log_intensity_by_regime": {"calm": [-1.0, -3.0, -8.0], "volatile": [0.0, -2.0, -6.0],
-                                        "cascade": [1.0, -1.0, -4.0]},
+            "horizon_ms": 1_000,
+            "latency_ms": 200,
+            "depth_knots_bps": [0.0, 2.0, 8.0],
+            "log_intensity_by_regime": {
+                "calm": [-1.0, -3.0, -8.0],
+                "volatile": [0.0, -2.0, -6.0],
+                "cascade": [1.0, -1.0, -4.0],
+            },
         },
         **overrides,
     }
@@ -95,9 +102,15 @@ def parameters(floor_bps: float | None = None, **overrides: Any) -> dict[str, An
 
 def make_set(window_end_ms: int | None = None, tag: str = "a", **kw: Any) -> ParamSet:
     end = time.time_ns() // 1_000_000 - HOUR_MS if window_end_ms is None else window_end_ms
-    return ParamSet.create(coin=COIN, window_start_ms=end - 24 * HOUR_MS, window_end_ms=end,
-                           code_version=f"test-{tag}", parameters=parameters(**kw), evidence={"tag": tag},
-                           created_at_ms=end)
+    return ParamSet.create(
+        coin=COIN,
+        window_start_ms=end - 24 * HOUR_MS,
+        window_end_ms=end,
+        code_version=f"test-{tag}",
+        parameters=parameters(**kw),
+        evidence={"tag": tag},
+        created_at_ms=end,
+    )
 
 
 def promoted(lake: Path, **kw: Any) -> ParamSet:
@@ -275,7 +288,7 @@ def test_hot_reload_of_a_new_promotion_within_one_second(lake: Path, raw: Path, 
     assert loaded == [first.param_set_id, second.param_set_id]
     used = [d["param_set_id"] for d in data(raw, "quoterQuote")]
     assert used[0] == first.param_set_id and used[-1] == second.param_set_id
-    assert used.index(second.param_set_id) > 0 and set(used[used.index(second.param_set_id):]) == {second.param_set_id}
+    assert used.index(second.param_set_id) > 0 and set(used[used.index(second.param_set_id) :]) == {second.param_set_id}
 
 
 def test_a_broken_pointer_pulls_the_quotes_and_its_byte_for_byte_repair_resumes_them(
@@ -307,21 +320,27 @@ def test_stale_parameters_pull_every_quote(lake: Path, raw: Path, demo_hour: Pat
     max_age_s = 2 * 3_600.0
     expires_in_ms = 4_000
     promoted(lake, window_end_ms=time.time_ns() // 1_000_000 - int(max_age_s * 1000) + expires_in_ms)
-    config = paper_config(lake, raw, f"replay:{demo_hour}", replay_speed=20.0, min_regime_minutes=0,
-                          max_param_age_s=max_age_s)
+    config = paper_config(
+        lake, raw, f"replay:{demo_hour}", replay_speed=20.0, min_regime_minutes=0, max_param_age_s=max_age_s
+    )
     running = Running(config)
     try:
         quoter = running.quoter
         assert quoter is not None
-        wait_until(lambda: quoter.pull is not None and quoter.pull[0] == "stale_parameters", timeout=10.0,
-                   what="the stale-parameter pull")
+        wait_until(
+            lambda: quoter.pull is not None and quoter.pull[0] == "stale_parameters",
+            timeout=10.0,
+            what="the stale-parameter pull",
+        )
         wait_until(lambda: quoter.working == {"B": None, "A": None}, what="quotes pulled")
         decisions = quoter.decisions
         wait_until(lambda: quoter.decisions > decisions + 10, what="decisions after the pull")
     finally:
         running.stop()
     log = frames(raw)
-    [pull_at] = [i for i, f in enumerate(log) if f["channel"] == "quoterPull" and f["data"]["reason"] == "stale_parameters"]
+    [pull_at] = [
+        i for i, f in enumerate(log) if f["channel"] == "quoterPull" and f["data"]["reason"] == "stale_parameters"
+    ]
     before = [f["data"] for f in log[:pull_at] if f["channel"] == "quoterOrder" and f["data"]["event"] == "place"]
     after = [f["data"] for f in log[pull_at:] if f["channel"] == "quoterOrder"]
     assert before, "the set was quoted with before it expired"
@@ -397,8 +416,15 @@ def follower_hour(demo_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     from data_lake.raw_zone import raw_path, write_lines
 
     leader = simulate(DemoMarketConfig(coin=COIN, days=1, seed=5, start=DEMO_DAY))  # demo_raw's market
-    follower = DemoMarketConfig(coin=FOLLOWER, days=1, seed=6, start=DEMO_DAY, leader=COIN,
-                                leader_lag_ms=LEAD_LAG["lag_ms"], leader_beta=LEAD_LAG["beta"])
+    follower = DemoMarketConfig(
+        coin=FOLLOWER,
+        days=1,
+        seed=6,
+        start=DEMO_DAY,
+        leader=COIN,
+        leader_lag_ms=LEAD_LAG["lag_ms"],
+        leader_beta=LEAD_LAG["beta"],
+    )
     full, cut = tmp_path_factory.mktemp("follower"), tmp_path_factory.mktemp("follower_cut")
     write_raw(simulate(follower, leader), full)
     for root, coin in ((demo_raw, COIN), (full, FOLLOWER)):
@@ -411,14 +437,24 @@ def follower_hour(demo_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 def _follower_log(lake: Path, raw: Path, hour: Path, *extra: str) -> list[dict[str, Any]]:
     """FOLLOW's quoter log of a paper replay of ``hour`` with a promoted set leaning on DEMO."""
     end = time.time_ns() // 1_000_000 - HOUR_MS
-    ps = register_candidate(lake, ParamSet.create(
-        coin=FOLLOWER, window_start_ms=end - 24 * HOUR_MS, window_end_ms=end, code_version="test-lead-lag",
-        parameters=parameters(lead_lag=LEAD_LAG), evidence={}, created_at_ms=end))
+    ps = register_candidate(
+        lake,
+        ParamSet.create(
+            coin=FOLLOWER,
+            window_start_ms=end - 24 * HOUR_MS,
+            window_end_ms=end,
+            code_version="test-lead-lag",
+            parameters=parameters(lead_lag=LEAD_LAG),
+            evidence={},
+            created_at_ms=end,
+        ),
+    )
     promote(lake, FOLLOWER, ps.param_set_id, "test")
     args = ["--coin", FOLLOWER, "--mode", "paper", "--feed", f"replay:{hour}", "--lake", str(lake), "--raw", str(raw)]
     assert quote_main([*args, "--min-regime-minutes", "0", *extra]) == EXIT_OK
-    return [json.loads(line)["raw"] for f in discover(raw, FOLLOWER) if f.source == "quoter"
-            for line in read_lines(f.path)]
+    return [
+        json.loads(line)["raw"] for f in discover(raw, FOLLOWER) if f.source == "quoter" for line in read_lines(f.path)
+    ]
 
 
 def test_a_lead_lag_set_quotes_around_the_fair_value_its_leader_moves(
@@ -446,7 +482,9 @@ def test_paper_daily_loss_limit_stops_quoting(lake: Path, raw: Path, demo_hour: 
     promoted(lake, daily_loss_limit_quote=0.01)
     assert quote_main(paper_args(lake, raw, f"replay:{demo_hour}")) == EXIT_OK
     log = frames(raw)
-    [halt] = [i for i, f in enumerate(log) if f["channel"] == "quoterPull" and f["data"]["reason"] == "daily_loss_limit"]
+    [halt] = [
+        i for i, f in enumerate(log) if f["channel"] == "quoterPull" and f["data"]["reason"] == "daily_loss_limit"
+    ]
     after = [f["data"] for f in log[halt:] if f["channel"] == "quoterOrder"]
     assert not [d for d in after if d["event"] in ("place", "modify")]
     assert all(q["pull_reason"] == "daily_loss_limit" for q in data(raw, "quoterQuote")[-100:])
@@ -495,8 +533,16 @@ def l2_book(time_ms: int, bid: float, ask: float, levels: int = 5, size: str = "
 
 def trade(side: str, px: float, sz: str, time_ms: int) -> dict[str, Any]:
     users = ["0x" + "1" * 40, "0x" + "2" * 40]
-    item = {"coin": COIN, "side": side, "px": f"{px:.3f}", "sz": sz, "time": time_ms, "hash": "0x" + "0" * 64,
-            "tid": time_ms, "users": users}
+    item = {
+        "coin": COIN,
+        "side": side,
+        "px": f"{px:.3f}",
+        "sz": sz,
+        "time": time_ms,
+        "hash": "0x" + "0" * 64,
+        "tid": time_ms,
+        "users": users,
+    }
     return {"channel": "trades", "data": [item]}
 
 
@@ -506,9 +552,16 @@ def now_ms() -> int:
 
 def live_config(fake: FakeHyperliquid, lake: Path, raw: Path, **kw: Any) -> QuoterConfig:
     base: dict[str, Any] = {
-        "coin": COIN, "mode": "live", "feed": "hyperliquid", "lake_root": lake, "raw_root": raw,
-        "api_url": fake.base_url, "ws_url": fake.ws_url, "account_address": MASTER.address,
-        "min_regime_minutes": 0, "stale_feed_ms": 60_000,
+        "coin": COIN,
+        "mode": "live",
+        "feed": "hyperliquid",
+        "lake_root": lake,
+        "raw_root": raw,
+        "api_url": fake.base_url,
+        "ws_url": fake.ws_url,
+        "account_address": MASTER.address,
+        "min_regime_minutes": 0,
+        "stale_feed_ms": 60_000,
         "live": LiveConfig(dms_horizon_s=60.0, dms_refresh_s=30.0, dms_min_left_s=15.0),
     }
     return QuoterConfig(**(base | kw))
@@ -594,11 +647,17 @@ def test_live_quoting_on_the_fake_exchange(
         fake.publish(l2_book(t0 + 500, 25.004, 25.006))
         time.sleep(0.3)
         assert quoter.decisions == decided and exchange_actions(fake, n) == []
-        modify = wait_until(lambda: [a for a in exchange_actions(fake, n) if a["type"] == "batchModify"],
-                            what="a modify")[0]
+        modify = wait_until(
+            lambda: [a for a in exchange_actions(fake, n) if a["type"] == "batchModify"], what="a modify"
+        )[0]
         assert len(modify["modifies"]) == 2
-        moved = wait_until(lambda: {o["oid"] for o in both_sides_resting(fake)}.isdisjoint({bid["oid"], ask["oid"]})
-                           and both_sides_resting(fake), what="both orders replaced")
+        moved = wait_until(
+            lambda: (
+                {o["oid"] for o in both_sides_resting(fake)}.isdisjoint({bid["oid"], ask["oid"]})
+                and both_sides_resting(fake)
+            ),
+            what="both orders replaced",
+        )
         assert all(is_valid_price(float(o["limitPx"]), RULES) for o in moved)
         assert {o["side"]: float(o["limitPx"]) for o in moved}["B"] > float(bid["limitPx"])
 
@@ -635,8 +694,7 @@ def test_live_quoting_on_the_fake_exchange(
 
 def test_paper_mode_on_the_live_feed_never_trades(fake: FakeHyperliquid, lake: Path, raw: Path) -> None:
     promoted(lake)
-    config = paper_config(lake, raw, "hyperliquid", ws_url=fake.ws_url, min_regime_minutes=0,
-                          paper_order_latency_ms=0)
+    config = paper_config(lake, raw, "hyperliquid", ws_url=fake.ws_url, min_regime_minutes=0, paper_order_latency_ms=0)
     running = Running(config)
     quoter = running.quoter
     assert quoter is not None
@@ -675,8 +733,10 @@ def test_live_stale_feed_pull_and_resume(
         assert fake.disconnect_all(abrupt=True) == 1
         wait_until(lambda: fake.client_count() == 1, what="the quoter reconnected")
         fake.wait_for_subscription({"type": "orderUpdates", "user": MASTER.address})
-        wait_until(lambda: [d for d in data(raw, "quoterOrder") if d.get("reason") == "feed reconnected"],
-                   what="cancel-all after the reconnect")
+        wait_until(
+            lambda: [d for d in data(raw, "quoterOrder") if d.get("reason") == "feed reconnected"],
+            what="cancel-all after the reconnect",
+        )
         assert open_orders(fake) == []
         fake.publish(l2_book(now_ms(), 24.999, 25.001))
         wait_until(lambda: both_sides_resting(fake), what="quotes back after the reconnect")
@@ -699,8 +759,11 @@ def test_dead_man_switch_fires_when_the_quoter_hangs(
         running.loop.call_soon_threadsafe(time.sleep, 7.5)  # the quoter hangs: nothing refreshes the switch
         wait_until(lambda: open_orders(fake) == [], timeout=10.0, what="the exchange's scheduled cancel")
         assert sum(fake.exchange.triggers.values()) == 1
-        fired = wait_until(lambda: [d for d in data(raw, "quoterOrder") if d.get("status") == "fired"],
-                           timeout=10.0, what="the firing noticed")
+        fired = wait_until(
+            lambda: [d for d in data(raw, "quoterOrder") if d.get("status") == "fired"],
+            timeout=10.0,
+            what="the firing noticed",
+        )
         assert len(fired) == 1
         armed_again = wait_until(lambda: fake.exchange.scheduled.get(MASTER.address.lower()), what="re-armed")
         assert armed_again >= now_ms() + 4_000
@@ -716,8 +779,9 @@ def test_restart_cancels_stale_orders_before_quoting(
 ) -> None:
     promoted(lake)
     fake.publish(l2_book(now_ms(), 24.999, 25.001))
-    leftover = Exchange(AGENT, fake.base_url, meta=fake.meta(), spot_meta=fake.spot_meta(),
-                        account_address=MASTER.address)
+    leftover = Exchange(
+        AGENT, fake.base_url, meta=fake.meta(), spot_meta=fake.spot_meta(), account_address=MASTER.address
+    )
     status = leftover.order(COIN, True, 1.0, 24.9, {"limit": {"tif": "Alo"}})
     stale_oid = status["response"]["data"]["statuses"][0]["resting"]["oid"]
     n = len(fake.requests)
@@ -732,7 +796,9 @@ def test_restart_cancels_stale_orders_before_quoting(
     first_cancel = next(i for i, a in enumerate(actions) if a["type"] == "cancel")
     assert stale_oid in [c["o"] for c in actions[first_cancel]["cancels"]]
     assert first_cancel < next(i for i, a in enumerate(actions) if a["type"] == "order")
-    [cancel_all] = [d for d in data(raw, "quoterOrder") if d["event"] == "cancel_all" and d["reason"].startswith("start")]
+    [cancel_all] = [
+        d for d in data(raw, "quoterOrder") if d["event"] == "cancel_all" and d["reason"].startswith("start")
+    ]
     assert cancel_all["oids"] == [stale_oid]
     assert_key_never_written(fake, [tmp_path])
 
@@ -744,12 +810,35 @@ def test_sigterm_cancels_everything(fake: FakeHyperliquid, lake: Path, raw: Path
     key_file.write_text(AGENT_KEY + "\n")
     key_file.chmod(0o600)
     env = {k: v for k, v in os.environ.items() if k not in (KEY_ENV, KEY_FILE_ENV)} | {KEY_FILE_ENV: str(key_file)}
-    args = ["--coin", COIN, "--mode", "live", "--lake", str(lake), "--raw", str(raw), "--api-url", fake.base_url,
-            "--ws-url", fake.ws_url, "--account-address", MASTER.address, "--min-regime-minutes", "0",
-            "--stale-feed-ms", "60000"]
+    args = [
+        "--coin",
+        COIN,
+        "--mode",
+        "live",
+        "--lake",
+        str(lake),
+        "--raw",
+        str(raw),
+        "--api-url",
+        fake.base_url,
+        "--ws-url",
+        fake.ws_url,
+        "--account-address",
+        MASTER.address,
+        "--min-regime-minutes",
+        "0",
+        "--stale-feed-ms",
+        "60000",
+    ]
     code = "import sys; from quoting.quoter import quote_main; sys.exit(quote_main(sys.argv[1:]))"
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=REPO, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         fake.wait_for_subscription({"type": "orderUpdates", "user": MASTER.address}, timeout=30.0)
         wait_until(lambda: fake.exchange.scheduled.get(MASTER.address.lower()), what="scheduleCancel")

@@ -28,9 +28,15 @@ def _log_and_trades(n: int, seed: int, reported_scale: float = 1.0) -> tuple[pl.
             trades.append((start + int(rng.integers(0, 1_000)), BID + 0.01, -1))
         if rng.random() < p_ask:
             trades.append((start + int(rng.integers(0, 1_000)), ASK, 1))
-        payload = {"time": t, "book_time": t - 30, "pull_reason": None, "tau_s": 1.0, "latency_ms": 200,
-                   "bid": {"px": BID, "pred_fill_prob": reported_scale * p_bid},
-                   "ask": {"px": ASK, "pred_fill_prob": reported_scale * p_ask}}
+        payload = {
+            "time": t,
+            "book_time": t - 30,
+            "pull_reason": None,
+            "tau_s": 1.0,
+            "latency_ms": 200,
+            "bid": {"px": BID, "pred_fill_prob": reported_scale * p_bid},
+            "ask": {"px": ASK, "pred_fill_prob": reported_scale * p_ask},
+        }
         rows.append({"time": t, "channel": "quoterQuote", "payload": json.dumps(payload)})
     time, px, side = zip(*trades, strict=True)
     return pl.DataFrame(rows), pl.DataFrame({"time": time, "px": px, "side": pl.Series(side, dtype=pl.Int8)})

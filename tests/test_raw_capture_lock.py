@@ -40,4 +40,3 @@ def test_compression_waits_for_an_import_merging_into_the_same_file(tmp_path: Pa
 
     assert raw_zone.read_lines(packed) == ["imported 1", "imported 2", "recorded 1", "recorded 2"]
     assert not plain.exists()
-

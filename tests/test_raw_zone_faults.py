@@ -42,7 +42,10 @@ def test_a_directory_and_a_symlink_loop_are_quarantined_and_the_day_is_cleaned(t
     result = _clean(tmp_path)
 
     assert result.tables["trades"]["tid"].to_list() == [1, 2, 3, 4, 5]
-    assert _reasons(result) == {str(folder): "a directory where a raw file is expected", str(loop): "symlink loop, not a raw file"}
+    assert _reasons(result) == {
+        str(folder): "a directory where a raw file is expected",
+        str(loop): "symlink loop, not a raw file",
+    }
     assert sorted(result.files["lines"].to_list()) == [0, 0, 5]
 
 

@@ -137,7 +137,10 @@ def test_replayed_frames_land_in_their_receive_hour_files_byte_for_byte(
         _wait_until(lambda: running.recorder.stats.frames == len(sent))
         stats = running.stop()
     files = _all_files(out)
-    assert [p.relative_to(out / "ws" / "20260301").as_posix() for p in files] == ["12/DEMO.jsonl.lz4", "13/DEMO.jsonl.lz4"]
+    assert [p.relative_to(out / "ws" / "20260301").as_posix() for p in files] == [
+        "12/DEMO.jsonl.lz4",
+        "13/DEMO.jsonl.lz4",
+    ]
     for path in files:
         times = [json.loads(line)["time"] for line in read_lines(path)]
         assert times and all(t.startswith(f"2026-03-01T{path.parent.name}:") for t in times)
@@ -208,8 +211,19 @@ def test_record_with_leaders_also_captures_the_configured_leaders(fake: FakeHype
     """``smallfish record --coins FOLLOW --with-leaders`` with FOLLOW led by DEMO subscribes to DEMO's market feeds
     as to FOLLOW's: the leader's data reaches the raw zone like any coin's."""
     env = {**os.environ, "SMALLFISH_LEADERS": "FOLLOW=DEMO"}
-    command = [sys.executable, "-m", "quoting.cli", "record", "--coins", "FOLLOW", "--with-leaders",
-               "--out", str(tmp_path / "raw"), "--ws-url", fake.ws_url]
+    command = [
+        sys.executable,
+        "-m",
+        "quoting.cli",
+        "record",
+        "--coins",
+        "FOLLOW",
+        "--with-leaders",
+        "--out",
+        str(tmp_path / "raw"),
+        "--ws-url",
+        fake.ws_url,
+    ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         for coin in ("FOLLOW", "DEMO"):

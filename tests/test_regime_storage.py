@@ -38,8 +38,14 @@ def test_the_fitted_hmm_and_the_warm_starts_survive_a_delta_round_trip(fit, tmp_
     x, regime = fit
     gof = regime.result.goodness_of_fit
     rows = regime_hmm_rows(regime.params, regime.candidates, gof)
-    stamps = {"coin": COIN, "date": DAY, "window_start_ms": 0, "window_end_ms": 1, "code_version": "t",
-              "fitted_at_ms": 2}
+    stamps = {
+        "coin": COIN,
+        "date": DAY,
+        "window_start_ms": 0,
+        "window_end_ms": 1,
+        "code_version": "t",
+        "fitted_at_ms": 2,
+    }
     lake = Lake(tmp_path, storage_options={})
     lake.write_partition("regime_hmm", rows.with_columns(**{k: pl.lit(v) for k, v in stamps.items()}), COIN, DAY)
     stored = lake.read_partition("regime_hmm", COIN, DAY)

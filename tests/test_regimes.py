@@ -218,9 +218,7 @@ def test_statsmodels_markov_switching_agrees_on_the_regime_variances():
 
 
 def test_regime_features_take_logs_floor_zero_rv_and_drop_incomplete_bars():
-    bars = pl.DataFrame(
-        {"time": [3, 1, 2, 4], "log_return": [0.01, None, -0.02, 0.0], "rv": [4e-4, 1e-4, 1e-6, 0.0]}
-    )
+    bars = pl.DataFrame({"time": [3, 1, 2, 4], "log_return": [0.01, None, -0.02, 0.0], "rv": [4e-4, 1e-4, 1e-6, 0.0]})
     got = regime_features(bars)
     assert got["time"].to_list() == [2, 3, 4] and got.columns == ["time", *REGIME_FEATURES]
     np.testing.assert_allclose(got["log_rv"].to_numpy(), np.log([1e-6, 4e-4, 1e-6]))

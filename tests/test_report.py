@@ -91,8 +91,12 @@ def beliefs_frame() -> pl.DataFrame:
     rng = np.random.default_rng(4)
     raw = rng.dirichlet([5.0, 2.0, 0.5], size=240)
     return pl.DataFrame(
-        {"time": T0 + 60_000 * np.arange(1, 241, dtype=np.int64), "belief_calm": raw[:, 0],
-         "belief_volatile": raw[:, 1], "belief_cascade": raw[:, 2]}
+        {
+            "time": T0 + 60_000 * np.arange(1, 241, dtype=np.int64),
+            "belief_calm": raw[:, 0],
+            "belief_volatile": raw[:, 1],
+            "belief_cascade": raw[:, 2],
+        }
     )
 
 
@@ -122,13 +126,37 @@ def document() -> str:
     outcomes = (rng.random(1_000) < forecasts).astype(float)
     hostile_table = pl.DataFrame({HOSTILE: [HOSTILE, "ok"], "value": [1.5, None], "n": [1_234_567, 3]})
     sections = [
-        ReportSection("Headline", [cards_html([KeyFigure("OOS P&L", "12.3 quote", "90% CI [1.2, 23.4], n = 1,440"),
-                                               KeyFigure(HOSTILE, HOSTILE, HOSTILE)]), paragraph(HOSTILE)]),
-        ReportSection("Equity", [figure_html(plot_equity_curves(equity_frames(), boundaries_ms=[T0 + 3_600_000]),
-                                             "Out-of-sample equity per variant", 360, None, "minutes per variant")]),
-        ReportSection("Regimes", [figure_html(plot_regime_timeline(beliefs_frame()), "Regime beliefs", 240, None, "bars")]),
+        ReportSection(
+            "Headline",
+            [
+                cards_html(
+                    [
+                        KeyFigure("OOS P&L", "12.3 quote", "90% CI [1.2, 23.4], n = 1,440"),
+                        KeyFigure(HOSTILE, HOSTILE, HOSTILE),
+                    ]
+                ),
+                paragraph(HOSTILE),
+            ],
+        ),
+        ReportSection(
+            "Equity",
+            [
+                figure_html(
+                    plot_equity_curves(equity_frames(), boundaries_ms=[T0 + 3_600_000]),
+                    "Out-of-sample equity per variant",
+                    360,
+                    None,
+                    "minutes per variant",
+                )
+            ],
+        ),
+        ReportSection(
+            "Regimes", [figure_html(plot_regime_timeline(beliefs_frame()), "Regime beliefs", 240, None, "bars")]
+        ),
         ReportSection("Markouts", [markout_figure(markout_curve(marked_fills(), (1_000, 5_000, 30_000)), "Markouts")]),
-        ReportSection("Calibration", [reliability_figure(reliability_diagram(outcomes, forecasts), "Fill probability")]),
+        ReportSection(
+            "Calibration", [reliability_figure(reliability_diagram(outcomes, forecasts), "Fill probability")]
+        ),
         ReportSection("Verdicts", [verdict_table_html(verdicts())]),
         ReportSection(HOSTILE, [table_html(hostile_table, caption=HOSTILE)]),
     ]
@@ -166,7 +194,9 @@ def test_report_embeds_one_valid_png_per_figure_each_captioned_with_n_and_ci(doc
         image = mpimg.imread(io.BytesIO(png), format="png")
         assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", document)
-    assert all(re.search(r"\(n = [\d,]+ .+; (\d+% confidence intervals|no confidence interval drawn)\)", c) for c in captions)
+    assert all(
+        re.search(r"\(n = [\d,]+ .+; (\d+% confidence intervals|no confidence interval drawn)\)", c) for c in captions
+    )
     assert "(n = 400 fills; 95% confidence intervals)" in captions[2]
     assert "(n = 1,000 forecasts; 95% confidence intervals)" in captions[3]
 
@@ -182,15 +212,43 @@ def test_hostile_strings_are_escaped_everywhere(document: str):
 
 
 def test_table_html_formats_and_escapes_cells():
-    frame = pl.DataFrame({"a<b": ["x&y"], "f": [0.012345], "big": [1234567.891], "tiny": [1.5e-7], "i": [12345],
-                          "nan": [float("nan")], "none": pl.Series([None], dtype=pl.Float64)})
+    frame = pl.DataFrame(
+        {
+            "a<b": ["x&y"],
+            "f": [0.012345],
+            "big": [1234567.891],
+            "tiny": [1.5e-7],
+            "i": [12345],
+            "nan": [float("nan")],
+            "none": pl.Series([None], dtype=pl.Float64),
+        }
+    )
     out = table_html(frame, caption="c<d")
     parser = parse(out)
     cells = [t.strip() for t in parser.text]
-    assert cells == ["c<d", "a<b", "f", "big", "tiny", "i", "nan", "none",
-                     "x&y", "0.01235", "1.235e+06", "1.500e-07", "12,345", "NaN", "\u2013"]
+    assert cells == [
+        "c<d",
+        "a<b",
+        "f",
+        "big",
+        "tiny",
+        "i",
+        "nan",
+        "none",
+        "x&y",
+        "0.01235",
+        "1.235e+06",
+        "1.500e-07",
+        "12,345",
+        "NaN",
+        "\u2013",
+    ]
     assert "a&lt;b" in out and "x&amp;y" in out
-    assert format_value(True) == "True" and format_value(-0.5) == "-0.5000" and format_value(float("-inf")) == "\u2212\u221e"
+    assert (
+        format_value(True) == "True"
+        and format_value(-0.5) == "-0.5000"
+        and format_value(float("-inf")) == "\u2212\u221e"
+    )
     with pytest.raises(ValueError, match="row classes"):
         table_html(frame, row_classes=["a", "b"])
 
@@ -199,7 +257,15 @@ def test_verdict_table_lists_decisions_and_interval_level():
     v = verdicts()
     frame = verdict_frame(v)
     assert frame.columns == [
-        "component", "identical_to", "decision", "p_value", "n", "n_effective", "effect", "ci_low", "ci_high"
+        "component",
+        "identical_to",
+        "decision",
+        "p_value",
+        "n",
+        "n_effective",
+        "effect",
+        "ci_low",
+        "ci_high",
     ]
     assert frame["identical_to"].null_count() == frame.height
     assert frame["decision"].to_list() == [v[k].decision for k in v]
@@ -232,20 +298,41 @@ def test_the_gate_fills_the_pending_decision_section_and_nothing_else():
     document = build_report("Run", [ReportSection("Only", [paragraph("caf\u00e9 \u2013 \u03b1")])])
     pending = with_decision(document, pending_decision("run-1"))
     assert "Promotion decision: pending" in pending and "run-1" in pending and parse(pending).errors == []
-    decided = with_decision(pending, decision_section(
-        "rejected", {"param_set_id": "ps-9", "gate run": "run-2", "walk-forward run": "run-1"}, [HOSTILE]))
+    decided = with_decision(
+        pending,
+        decision_section(
+            "rejected", {"param_set_id": "ps-9", "gate run": "run-2", "walk-forward run": "run-1"}, [HOSTILE]
+        ),
+    )
     assert "pending" not in decided and decided.count("Promotion decision") == 1
     assert "ps-9" in decided and "run-2" in decided and "<script>" not in decided and parse(decided).errors == []
-    assert decided.replace(decided[decided.index("<!-- promotion-decision -->"):
-                                  decided.index("<!-- /promotion-decision -->") + 28], "") == document
+    assert (
+        decided.replace(
+            decided[decided.index("<!-- promotion-decision -->") : decided.index("<!-- /promotion-decision -->") + 28],
+            "",
+        )
+        == document
+    )
     with pytest.raises(ValueError, match="no <main>"):
         with_decision("<html></html>", pending_decision("run-1"))
 
 
 def test_identical_variants_name_the_first_earlier_variant_with_the_same_pnl():
-    pnl = pl.DataFrame({"time": [T0, T0 + 60_000, T0 + 120_000], "baseline": [1.0, -2.0, 0.5],
-                        "+a": [1.0, -2.0, 0.5], "+b": [1.0, -2.0, 0.4], "+c": [1.0, -2.0, 0.4], "+d": [1.0, -2.0, 0.5]})
-    assert identical_variants(pnl, ["baseline", "+a", "+b", "+c", "+d"]) == {"+a": "baseline", "+c": "+b", "+d": "baseline"}
+    pnl = pl.DataFrame(
+        {
+            "time": [T0, T0 + 60_000, T0 + 120_000],
+            "baseline": [1.0, -2.0, 0.5],
+            "+a": [1.0, -2.0, 0.5],
+            "+b": [1.0, -2.0, 0.4],
+            "+c": [1.0, -2.0, 0.4],
+            "+d": [1.0, -2.0, 0.5],
+        }
+    )
+    assert identical_variants(pnl, ["baseline", "+a", "+b", "+c", "+d"]) == {
+        "+a": "baseline",
+        "+c": "+b",
+        "+d": "baseline",
+    }
     v = verdicts()
     out = verdict_table_html(v, identical={"+vpin_widening": "+hawkes_kappa"})
     assert "identical_to" in out and out.count("+hawkes_kappa") == 2

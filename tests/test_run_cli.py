@@ -31,8 +31,16 @@ def capture_lines(coin: str, start_ms: int, minutes: int) -> list[str]:
         lines.append(raw_zone.envelope(t * 1_000_000 + 1_000, {"channel": "l2Book", "data": book}))
         if i % 4 == 2:
             side = "B" if i % 8 == 2 else "A"
-            trade = {"coin": coin, "side": side, "px": ask if side == "B" else bid, "sz": "0.5", "time": t + 100,
-                     "hash": f"0x{i:064x}", "tid": 17 + i, "users": ["0x" + "1" * 40, "0x" + "2" * 40]}
+            trade = {
+                "coin": coin,
+                "side": side,
+                "px": ask if side == "B" else bid,
+                "sz": "0.5",
+                "time": t + 100,
+                "hash": f"0x{i:064x}",
+                "tid": 17 + i,
+                "users": ["0x" + "1" * 40, "0x" + "2" * 40],
+            }
             lines.append(raw_zone.envelope((t + 100) * 1_000_000 + 2_000, {"channel": "trades", "data": [trade]}))
     return lines
 
@@ -44,8 +52,13 @@ def test_ingest_skips_each_non_partition_by_name_runs_the_valid_day_and_prints_o
     """Each capture holds the last 10 minutes of its day: too few for a fold of 1 h train and 0.5 h test."""
     raw = tmp_path / "raw"
     today = utc_today()
-    for coin, day in (("BTC", VALID_DAY), ("BTC", dt.date(1970, 1, 1)), ("BTC", dt.date(2023, 1, 31)), ("BTC", today),
-                      ("BAD|COIN", VALID_DAY)):
+    for coin, day in (
+        ("BTC", VALID_DAY),
+        ("BTC", dt.date(1970, 1, 1)),
+        ("BTC", dt.date(2023, 1, 31)),
+        ("BTC", today),
+        ("BAD|COIN", VALID_DAY),
+    ):
         start_ms = int(dt.datetime.combine(day, dt.time(23, 50), tzinfo=dt.UTC).timestamp() * 1000)
         raw_zone.write_lines(raw_zone.raw_path(raw, "ws", day, 23, coin), capture_lines(coin, start_ms, 10))
     (tmp_path / "home").mkdir()
@@ -64,9 +77,10 @@ def test_ingest_skips_each_non_partition_by_name_runs_the_valid_day_and_prints_o
     for stage in ("ingest  ", "features", "fits    "):
         assert f"BTC 2026-01-01 {stage}: ok" in out
     assert "1/1 partitions materialised" in out
-    assert ("BTC 2026-01-01 walk-forward: no fold: the book covers 0.17 h of the 2 h up to the end of 2026-01-01 "
-            "(gaps over 60 s left out); one fold needs 1.5 h covered (train_hours 1 + test_hours 0.5), 2 folds 2 h"
-            ) in out
+    assert (
+        "BTC 2026-01-01 walk-forward: no fold: the book covers 0.17 h of the 2 h up to the end of 2026-01-01 "
+        "(gaps over 60 s left out); one fold needs 1.5 h covered (train_hours 1 + test_hours 0.5), 2 folds 2 h"
+    ) in out
     assert "reports" not in out  # no report was written, so no path to one is printed
 
 
@@ -80,8 +94,10 @@ def test_fold_flags_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None
 def test_fold_flags_set_the_walk_forward_config_over_the_demo_one_and_the_defaults() -> None:
     job = defs.resolve_job_def(nightly_job.name)
     demo = with_walk_forward_folds(DEMO_RUN_CONFIG, train_hours=12.0, n_folds=2)
-    assert demo["ops"]["walk_forward_assets"]["config"] | {"train_hours": 6, "n_folds": 4} == (
-        DEMO_RUN_CONFIG["ops"]["walk_forward_assets"]["config"])  # the rest is the demo's, which is left unchanged
+    assert (
+        demo["ops"]["walk_forward_assets"]["config"] | {"train_hours": 6, "n_folds": 4}
+        == (DEMO_RUN_CONFIG["ops"]["walk_forward_assets"]["config"])
+    )  # the rest is the demo's, which is left unchanged
     assert demo["ops"]["walk_forward_assets"]["config"]["train_hours"] == 12.0
     assert demo["ops"]["signal_quality"] == DEMO_RUN_CONFIG["ops"]["signal_quality"]
     production = with_walk_forward_folds(None, test_hours=24.0)

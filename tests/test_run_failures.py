@@ -26,7 +26,10 @@ def broken_stage() -> None:
 
 def failed_run(instance: dg.DagsterInstance, lake_root: str) -> dg.ExecuteInProcessResult:
     result = dg.materialize(
-        [broken_stage], partition_key=partition_key(COIN, DAY), instance=instance, raise_on_error=False,
+        [broken_stage],
+        partition_key=partition_key(COIN, DAY),
+        instance=instance,
+        raise_on_error=False,
         resources={"data_lake": DataLakeResource(lake_root=lake_root)},
     )
     assert not result.success
@@ -35,8 +38,11 @@ def failed_run(instance: dg.DagsterInstance, lake_root: str) -> dg.ExecuteInProc
 
 def sense(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult, lake_root: str) -> None:
     context = dg.build_run_status_sensor_context(
-        sensor_name=run_failure_alert.name, dagster_instance=instance, dagster_run=result.dagster_run,
-        dagster_event=result.get_run_failure_event(), resources={"data_lake": DataLakeResource(lake_root=lake_root)},
+        sensor_name=run_failure_alert.name,
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=result.get_run_failure_event(),
+        resources={"data_lake": DataLakeResource(lake_root=lake_root)},
     )
     run_failure_alert(context.for_run_failure())
 
@@ -54,12 +60,15 @@ def test_a_failed_run_survives_the_next_alerts_run_of_its_partition(tmp_path: Pa
     assert failures.select("coin", "date", "run_id").rows() == [(COIN, DAY, result.run_id)]
     assert "HTTP 502" in failures["message"][0] and failures["job_name"][0] == result.dagster_run.job_name
     reported = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("run_failures"), asset_partitions=[partition_key(COIN, DAY)]), limit=5
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("run_failures"), asset_partitions=[partition_key(COIN, DAY)]),
+        limit=5,
     ).records
     assert len(reported) == 2 and reported[0].asset_materialization.metadata["run_id"].value == result.run_id
 
     merged = dg.materialize(
-        [alerts], partition_key=partition_key(COIN, DAY), instance=instance,
+        [alerts],
+        partition_key=partition_key(COIN, DAY),
+        instance=instance,
         resources={"data_lake": DataLakeResource(lake_root=lake.root)},
     )
     assert merged.success

@@ -65,9 +65,14 @@ def test_raw_arrival_sensor_requests_only_partitions_and_takes_todays_files_afte
         second = sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=first.cursor))
         assert second.run_requests == [] and second.skip_reason.skip_message == (
             "raw files not ingested: BTC 1970-01-02: 1970-01-02 is before Hyperliquid's first data (2023-02-01, the "
-            "first daily partition)")
-    after_midnight, cursor = new_raw_partitions(str(raw), RawCursor.from_json(first.cursor), before=today + dt.timedelta(days=1))
-    assert after_midnight.keys() == {("BTC", today.isoformat()), ("BTC", "1970-01-02")}, "today's file is older than the others"
+            "first daily partition)"
+        )
+    after_midnight, cursor = new_raw_partitions(
+        str(raw), RawCursor.from_json(first.cursor), before=today + dt.timedelta(days=1)
+    )
+    assert after_midnight.keys() == {("BTC", today.isoformat()), ("BTC", "1970-01-02")}, (
+        "today's file is older than the others"
+    )
     assert cursor.held_from == today + dt.timedelta(days=1)
     assert new_raw_partitions(str(raw), cursor, before=today + dt.timedelta(days=1))[0] == {}
 

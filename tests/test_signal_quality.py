@@ -47,9 +47,7 @@ def test_plug_in_estimate_matches_sklearn():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 7, 2000)
     y = (x + rng.integers(0, 3, 2000)) % 5
-    assert binned_mutual_information(x, y, bias_correction=False) == pytest.approx(
-        mutual_info_score(x, y), rel=1e-12
-    )
+    assert binned_mutual_information(x, y, bias_correction=False) == pytest.approx(mutual_info_score(x, y), rel=1e-12)
 
 
 def test_miller_madow_hand_examples():
@@ -74,9 +72,7 @@ def test_discrete_target_known_answer():
     x = np.random.default_rng(2).standard_normal(1000)
     y = (x > np.median(x)).astype(float)  # the target is a function of the signal: MI = H(Y) = ln 2
     # median is a bin edge; cells: 10 (x), 2 (y), 10 (joint) -> correction (9 + 1 - 9) / (2 n)
-    assert mutual_information(x, y, n_bins=10, discrete_target=True) == pytest.approx(
-        math.log(2) + 1 / 2000, rel=1e-12
-    )
+    assert mutual_information(x, y, n_bins=10, discrete_target=True) == pytest.approx(math.log(2) + 1 / 2000, rel=1e-12)
 
 
 def test_default_bins():
@@ -136,7 +132,9 @@ def test_shuffled_tables_follow_the_law_of_shuffled_labels():
     np.testing.assert_allclose(tables.mean(axis=0), r * c / n, rtol=0.02)
     np.testing.assert_allclose(tables.var(axis=0), r * c * (n - r) * (n - c) / (n**2 * (n - 1)), rtol=0.05)
     joint = tables.reshape(len(tables), -1)
-    drawn = [_coded_mutual_information(np.repeat(np.arange(12) // 3, t), np.repeat(np.arange(12) % 3, t))
-             for t in joint[:2000].astype(int)]
+    drawn = [
+        _coded_mutual_information(np.repeat(np.arange(12) // 3, t), np.repeat(np.arange(12) % 3, t))
+        for t in joint[:2000].astype(int)
+    ]
     shuffled = [_coded_mutual_information(x, rng.permutation(y)) for _ in range(2000)]
     assert stats.ks_2samp(drawn, shuffled).pvalue > 0.01

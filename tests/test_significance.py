@@ -202,7 +202,10 @@ def test_deflated_sharpe_ratio_composes_psr_and_expected_maximum():
     assert result.selected == 17
     assert result.kurtosis == pytest.approx(stats.kurtosis(chosen, fisher=False))
     expected = probabilistic_sharpe_ratio(
-        sharpes[17], 1600, stats.skew(chosen), stats.kurtosis(chosen, fisher=False),
+        sharpes[17],
+        1600,
+        stats.skew(chosen),
+        stats.kurtosis(chosen, fisher=False),
         expected_maximum_sharpe(np.var(sharpes, ddof=1), 50),
     )
     assert result.dsr == pytest.approx(expected, rel=1e-12)

@@ -49,10 +49,21 @@ def simulated_markouts(seed: int, effect_bps: float = 0.0, days: int = DAYS) -> 
     start = MONDAY_MS + window * 600_000 + rng.integers(0, 600_000, window.size)
     shared = 3.0 * rng.standard_normal(window.size)
     trade_window = np.repeat(window, size)
-    adverse = 1.0 + state[trade_window] + day_shift[trade_window] + np.repeat(shared, size) + 4.0 * rng.standard_normal(trade_window.size)
+    adverse = (
+        1.0
+        + state[trade_window]
+        + day_shift[trade_window]
+        + np.repeat(shared, size)
+        + 4.0 * rng.standard_normal(trade_window.size)
+    )
     planted = np.isin(hour[trade_window], [int(h) for h in PLANTED_HOURS])
     return pl.DataFrame(
-        {"coin": "SIM", "time": np.repeat(start, size), "is_market_trade": True, "markout_5000ms_bps": -(adverse - effect_bps * planted)}
+        {
+            "coin": "SIM",
+            "time": np.repeat(start, size),
+            "is_market_trade": True,
+            "markout_5000ms_bps": -(adverse - effect_bps * planted),
+        }
     )
 
 
@@ -63,7 +74,14 @@ def _cells(markouts: pl.DataFrame) -> pl.DataFrame:
 def _hour_test(markouts: pl.DataFrame, n_permutations: int, seed: int) -> float:
     hours = analysis_cells(_cells(markouts), "hour_of_day")
     values = (hours["adverse_sum_bps"] / hours["markouts"]).to_numpy()
-    return group_effect_test(values, hours["markouts"].to_numpy(), hours["bucket_index"].to_numpy(), hours["block"].to_numpy(), n_permutations, seed).p_value
+    return group_effect_test(
+        values,
+        hours["markouts"].to_numpy(),
+        hours["bucket_index"].to_numpy(),
+        hours["block"].to_numpy(),
+        n_permutations,
+        seed,
+    ).p_value
 
 
 def test_hour_of_day_test_finds_the_planted_low_adverse_selection_hours() -> None:
@@ -99,7 +117,11 @@ def test_bucket_confidence_intervals_cover_the_true_mean() -> None:
     covered = []
     for s in range(60):
         table = time_structure(_cells(simulated_markouts(20_000 + s)), n_permutations=99)
-        row = table.filter((pl.col("dimension") == "hour_of_day") & (pl.col("metric") == "adverse_selection_5s_bps") & (pl.col("bucket") == "12")).row(0, named=True)
+        row = table.filter(
+            (pl.col("dimension") == "hour_of_day")
+            & (pl.col("metric") == "adverse_selection_5s_bps")
+            & (pl.col("bucket") == "12")
+        ).row(0, named=True)
         covered.append(row["ci_low"] < 1.0 < row["ci_high"])
     assert 0.85 <= np.mean(covered) <= 1.0
 
@@ -107,7 +129,10 @@ def test_bucket_confidence_intervals_cover_the_true_mean() -> None:
 def test_permutation_test_is_exact_and_powerless_with_one_cell_per_bucket() -> None:
     groups, blocks = np.tile(np.arange(24), 10), np.repeat(np.arange(10), 24)
     rng = np.random.default_rng(3)
-    noise = [group_effect_test(rng.standard_normal(240), np.ones(240), groups, blocks, 99, s).p_value < LEVEL for s in range(400)]
+    noise = [
+        group_effect_test(rng.standard_normal(240), np.ones(240), groups, blocks, 99, s).p_value < LEVEL
+        for s in range(400)
+    ]
     assert stats.binomtest(int(np.sum(noise)), 400, LEVEL).pvalue > 0.001
     strong = group_effect_test((groups == 3) * 5.0 + rng.standard_normal(240), np.ones(240), groups, blocks, 999, 0)
     assert strong.p_value == pytest.approx(1 / 1000) and np.argmin(strong.p_vs_rest) == 3
@@ -120,7 +145,9 @@ def weekend_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, 
     """A light demo coin from Friday 2026-01-02 to Sunday 2026-01-04, cleaned and marked out."""
     root = tmp_path_factory.mktemp("weekend")
     raw, lake_root = root / "raw", root / "lake"
-    config = coin_config(UniverseCoin("xyz:TOD", 1_000_000.0, spread_ticks=2, n_makers=5), seed=3, start=dt.date(2026, 1, 2), days=3)
+    config = coin_config(
+        UniverseCoin("xyz:TOD", 1_000_000.0, spread_ticks=2, n_makers=5), seed=3, start=dt.date(2026, 1, 2), days=3
+    )
     market = simulate(config)
     write_raw(market, raw)
     lake = Lake(lake_root, storage_options={})
@@ -128,7 +155,9 @@ def weekend_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, 
         ingest_day(raw, lake, config.coin, config.start + dt.timedelta(days=offset))
     known = {
         "trades_per_minute": market.trades.height / (3 * 1440),
-        "spread_bps": float((config.spread_ticks * config.tick / market.mid_at(market.trades["time"].to_numpy()) * 1e4).mean()),
+        "spread_bps": float(
+            (config.spread_ticks * config.tick / market.mid_at(market.trades["time"].to_numpy()) * 1e4).mean()
+        ),
     }
     return lake_root, raw, known
 
@@ -148,7 +177,11 @@ def test_time_of_day_asset_tables_every_dimension_with_cis_and_heatmaps(weekend_
     assert day_type.sort("bucket_index")["bucket"].to_list() == ["weekday", "weekend"]
     assert day_type.sort("bucket_index")["n_cells"].to_list() == [1, 2]
     hours = table.filter(pl.col("dimension") == "hour_of_day")
-    assert (hours["n_cells"] == 3).all() and (hours["ci_low"] <= hours["value"]).all() and (hours["value"] <= hours["ci_high"]).all()
+    assert (
+        (hours["n_cells"] == 3).all()
+        and (hours["ci_low"] <= hours["value"]).all()
+        and (hours["value"] <= hours["ci_high"]).all()
+    )
     assert hours["p_value"].is_between(0, 1).all() and hours["p_value_vs_rest"].is_between(0, 1).all()
     for metric, value in known.items():
         overall = table.filter((pl.col("dimension") == "day_type") & (pl.col("metric") == metric))

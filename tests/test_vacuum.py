@@ -20,14 +20,25 @@ DAY = dt.date(2026, 1, 1)
 
 def _trades(seed: int, rows: int = 20_000) -> pl.DataFrame:
     rng = np.random.default_rng(seed)
-    return pl.DataFrame({"coin": "DEMO", "date": DAY, "time": np.arange(rows), "tid": np.arange(rows), "px": rng.random(rows), "sz": rng.random(rows)})
+    return pl.DataFrame(
+        {
+            "coin": "DEMO",
+            "date": DAY,
+            "time": np.arange(rows),
+            "tid": np.arange(rows),
+            "px": rng.random(rows),
+            "sz": rng.random(rows),
+        }
+    )
 
 
 def _parquet_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*.parquet"))
 
 
-def test_vacuum_removes_replaced_files_only_past_the_retention(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_vacuum_removes_replaced_files_only_past_the_retention(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     lake = Lake(tmp_path / "lake", storage_options={})
     for rerun in range(5):  # five reruns of one partition: four replaced files stay on disk for time travel
         lake.write_partition("trades", _trades(rerun), "DEMO", DAY)
@@ -63,7 +74,9 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs (needs root; skipped otherwise), unmounted afterwards."""
     mount = tmp_path / "tiny"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if done.returncode:
         pytest.skip(f"cannot mount a small tmpfs to fill ({done.stderr.strip()})")
     try:

@@ -31,7 +31,13 @@ DAY = DEMO.start
 RUN_CONFIG = {
     "ops": {
         "walk_forward_assets": {
-            "config": {"train_hours": 3.0, "test_hours": 1.0, "n_folds": 3, "vpin_buckets_per_day": 2000, "vpin_window": 20}
+            "config": {
+                "train_hours": 3.0,
+                "test_hours": 1.0,
+                "n_folds": 3,
+                "vpin_buckets_per_day": 2000,
+                "vpin_window": 20,
+            }
         },
         "signal_quality": {"config": {"lookback_days": 1, "window_hours": 6.0, "n_permutations": 99}},
     }
@@ -48,8 +54,12 @@ def materialised(
     root = tmp_path_factory.mktemp("lake")
     lake = Lake(root, storage_options={})
     frames = demo_lake_frames(simulate(DEMO))
-    marked = enrich_fill_log(frames["markouts"], frames["features"].filter(pl.col("bar_ms") == 1000), book_signals(frames["book"]))
-    own = marked.head(OWN_FILLS).with_columns(is_market_trade=pl.lit(False), oid=pl.lit(7), pred_adverse_bps=pl.lit(0.5))
+    marked = enrich_fill_log(
+        frames["markouts"], frames["features"].filter(pl.col("bar_ms") == 1000), book_signals(frames["book"])
+    )
+    own = marked.head(OWN_FILLS).with_columns(
+        is_market_trade=pl.lit(False), oid=pl.lit(7), pred_adverse_bps=pl.lit(0.5)
+    )
     tables = {**frames, "markouts": pl.concat([marked, own], how="diagonal_relaxed")}
     for name, frame in tables.items():
         lake.write_partition(name, frame.with_columns(date=pl.lit(DAY)), DEMO.coin, DAY)
@@ -70,18 +80,24 @@ def test_walk_forward_writes_every_fold_and_variant_and_a_self_contained_report(
     assert result.success
     rows = lake.read_partition("walk_forward", DEMO.coin, DAY)
     per_fold = rows.filter(pl.col("fold") != POOLED)
-    assert per_fold.select("fold", "variant").sort("fold", "variant").equals(
-        pl.DataFrame({"fold": [0, 1, 2]}, schema={"fold": pl.Int32}).join(
-            pl.DataFrame({"variant": list(VARIANTS)}), how="cross"
-        ).sort("fold", "variant")
+    assert (
+        per_fold.select("fold", "variant")
+        .sort("fold", "variant")
+        .equals(
+            pl.DataFrame({"fold": [0, 1, 2]}, schema={"fold": pl.Int32})
+            .join(pl.DataFrame({"variant": list(VARIANTS)}), how="cross")
+            .sort("fold", "variant")
+        )
     )
     compared = per_fold.filter(pl.col("variant") != LEAD_LAG)  # DEMO has no leader in this lake: refused, why
     assert (compared["status"] == "ok").all()
     refused = rows.filter(pl.col("variant") == LEAD_LAG)
-    assert set(refused["status"]) == {"insufficient_samples"} and refused["warnings"].str.contains("no leader mids").all()
+    assert (
+        set(refused["status"]) == {"insufficient_samples"} and refused["warnings"].str.contains("no leader mids").all()
+    )
     standing_aside = pl.col("variant").is_in([CANDIDATE, REGIME_PULL])  # these quote only where train edge says
     assert (compared.filter(~standing_aside)["n_fills"] > 0).all()
-    assert (per_fold["test_end_ms"].max() == DEMO.start_ms + 24 * 3_600_000)
+    assert per_fold["test_end_ms"].max() == DEMO.start_ms + 24 * 3_600_000
     pooled = rows.filter(pl.col("fold") == POOLED)
     assert pooled.height == len(VARIANTS) and pooled.filter(pl.col("variant") != LEAD_LAG)["pbo"].null_count() == 0
     assert set(pooled["verdict"].drop_nulls()) <= {"keep", "remove", "insufficient evidence"}
@@ -107,15 +123,18 @@ def test_the_cli_line_names_the_report_its_run_wrote(materialised) -> None:
     assert report.is_file()
     other_run = Outcome(DEMO.coin, DAY, FITS, False, "0" * 32)
     assert walk_forward_lines(instance, [other_run]) == [
-        f"  {DEMO.coin} {DAY} walk-forward: not materialised (run 00000000 failed)"]
+        f"  {DEMO.coin} {DAY} walk-forward: not materialised (run 00000000 failed)"
+    ]
 
 
 def test_calibration_signal_quality_and_alerts_tables_and_checks(materialised) -> None:
     result, lake, _ = materialised
     calibration = lake.read_partition("calibration_metrics", DEMO.coin, DAY)
-    candidate = lake.read_partition("walk_forward", DEMO.coin, DAY).filter(
-        (pl.col("fold") == POOLED) & (pl.col("variant") == CANDIDATE)
-    ).row(0, named=True)
+    candidate = (
+        lake.read_partition("walk_forward", DEMO.coin, DAY)
+        .filter((pl.col("fold") == POOLED) & (pl.col("variant") == CANDIDATE))
+        .row(0, named=True)
+    )
     scored = {("live", "adverse_selection")}
     if candidate["n_quotes"]:  # the gate's evidence: the candidate's own predictions
         scored.add(("walk_forward:candidate", "fill_probability"))
@@ -164,8 +183,9 @@ def test_component_verdicts_come_from_the_same_walk_forward_run(materialised) ->
         assert row["test_start_ms"] == pooled["test_start_ms"][0] and row["test_end_ms"] == pooled["test_end_ms"][0]
     lead_lag = verdicts.filter(pl.col("component") == "lead_lag").row(0, named=True)
     assert lead_lag["verdict"] == "untested" and "no leader data (BTC" in lead_lag["reason"]
-    metadata = next(m for m in result.get_asset_materialization_events()
-                    if m.asset_key == dg.AssetKey("diagnosis")).materialization.metadata
+    metadata = next(
+        m for m in result.get_asset_materialization_events() if m.asset_key == dg.AssetKey("diagnosis")
+    ).materialization.metadata
     assert metadata["largest_weakness"].value == verdicts["prediction"][0]
     assert metadata["action"].value in metadata["diagnosis"].value
     html = (Path(lake.root) / "reports" / DEMO.coin / f"{DAY.isoformat()}.html").read_text()
@@ -185,8 +205,9 @@ def test_no_fold_clears_the_component_verdicts(tmp_path: Path) -> None:
         resources={"data_lake": DataLakeResource(lake_root=lake.root)},
     )
     assert result.success
-    event = next(m for m in result.get_asset_materialization_events()
-                 if m.asset_key == dg.AssetKey("diagnosis")).materialization
+    event = next(
+        m for m in result.get_asset_materialization_events() if m.asset_key == dg.AssetKey("diagnosis")
+    ).materialization
     assert "no fold" in event.metadata["skipped"].value
     assert lake.read_partition("diagnosis", DEMO.coin, DAY).height == 0
 
@@ -194,7 +215,9 @@ def test_no_fold_clears_the_component_verdicts(tmp_path: Path) -> None:
 def test_too_little_history_for_one_fold_skips_and_clears_the_partition(tmp_path: Path) -> None:
     """Default 60 d / 7 d folds on a lake without that much history: nothing to validate yet, not a failure."""
     lake = Lake(tmp_path / "lake", storage_options={})
-    lake.write_partition("walk_forward", pl.DataFrame({"coin": [DEMO.coin], "date": [DAY], "fold": [0]}), DEMO.coin, DAY)
+    lake.write_partition(
+        "walk_forward", pl.DataFrame({"coin": [DEMO.coin], "date": [DAY], "fold": [0]}), DEMO.coin, DAY
+    )
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(COINS.name, [DEMO.coin])
     result = dg.materialize(
@@ -272,12 +295,18 @@ def test_a_relaunch_that_cannot_compute_keeps_the_evidence_fails_its_checks_and_
     result, lake, instance = materialised
     before = {name: lake.read_partition(name, DEMO.coin, DAY) for name in WALK_FORWARD_TABLES}
     resources = {"data_lake": DataLakeResource(lake_root=lake.root)}
-    relaunch = dg.materialize([VALIDATION_ASSETS[0], *VALIDATION_CHECKS[:2]], partition_key=partition_key(DEMO.coin, DAY),
-                              instance=instance, resources=resources)
+    relaunch = dg.materialize(
+        [VALIDATION_ASSETS[0], *VALIDATION_CHECKS[:2]],
+        partition_key=partition_key(DEMO.coin, DAY),
+        instance=instance,
+        resources=resources,
+    )
     assert relaunch.success
     for name, frame in before.items():
         assert lake.read_partition(name, DEMO.coin, DAY).equals(frame), name
-    written = {m.asset_key.path[-1]: m.metadata for m in relaunch.asset_materializations_for_node("walk_forward_assets")}
+    written = {
+        m.asset_key.path[-1]: m.metadata for m in relaunch.asset_materializations_for_node("walk_forward_assets")
+    }
     assert set(written) == set(before)
     for metadata in written.values():
         assert "needs 1608 h" in metadata["skipped"].value and result.run_id in metadata["kept_earlier_result"].value
@@ -287,8 +316,9 @@ def test_a_relaunch_that_cannot_compute_keeps_the_evidence_fails_its_checks_and_
         said = check.metadata["no_evidence"].value
         assert "could not compute it" in said and "needs 1608 h" in said and result.run_id in said
 
-    gate = dg.materialize([param_sets], partition_key=partition_key(DEMO.coin, DAY), instance=instance,
-                          resources=resources)
+    gate = dg.materialize(
+        [param_sets], partition_key=partition_key(DEMO.coin, DAY), instance=instance, resources=resources
+    )
     assert gate.success
     decided = gate.asset_materializations_for_node("param_sets")[0].metadata
     report = Path(lake.root) / "reports" / DEMO.coin / f"{DAY.isoformat()}.html"
@@ -305,9 +335,13 @@ def test_a_relaunch_reads_every_fold_from_the_cache_and_writes_the_same_evidence
     result, lake, instance = materialised
     first = result.asset_materializations_for_node("walk_forward_assets")[0].metadata["fold_cache"].value
     before = {name: lake.read_partition(name, DEMO.coin, DAY) for name in ("walk_forward", "walk_forward_pnl")}
-    relaunch = dg.materialize([VALIDATION_ASSETS[0]], partition_key=partition_key(DEMO.coin, DAY), instance=instance,
-                              resources={"data_lake": DataLakeResource(lake_root=lake.root)},
-                              run_config={"ops": {"walk_forward_assets": RUN_CONFIG["ops"]["walk_forward_assets"]}})
+    relaunch = dg.materialize(
+        [VALIDATION_ASSETS[0]],
+        partition_key=partition_key(DEMO.coin, DAY),
+        instance=instance,
+        resources={"data_lake": DataLakeResource(lake_root=lake.root)},
+        run_config={"ops": {"walk_forward_assets": RUN_CONFIG["ops"]["walk_forward_assets"]}},
+    )
     assert relaunch.success
     entries = 3 * len(VARIANTS)
     assert first.startswith(f"0 of {entries} ")

@@ -74,15 +74,22 @@ def test_signal_rows_measure_an_informative_imbalance_and_name_a_short_sample() 
     n = 600
     imbalance = RNG.uniform(-1, 1, n)
     side = RNG.choice([-1, 1], n)
-    markouts = pl.DataFrame({
-        "time": np.arange(n, dtype=np.int64) * 60_000, "is_market_trade": True, "side": side,
-        "imbalance_1": imbalance, "imbalance_5": RNG.uniform(-1, 1, n),
-        "markout_5000ms_bps": 3.0 * imbalance * side + RNG.normal(0, 0.5, n),
-    })
+    markouts = pl.DataFrame(
+        {
+            "time": np.arange(n, dtype=np.int64) * 60_000,
+            "is_market_trade": True,
+            "side": side,
+            "imbalance_1": imbalance,
+            "imbalance_5": RNG.uniform(-1, 1, n),
+            "markout_5000ms_bps": 3.0 * imbalance * side + RNG.normal(0, 0.5, n),
+        }
+    )
     bars = pl.DataFrame({"time": np.arange(50, dtype=np.int64) * 60_000, "rv": 1.0, "vpin": 0.5})
     rows = {r["signal"]: r for r in signal_rows(markouts, bars, SignalQualitySettings(n_permutations=49))}
     assert rows["imbalance_1 x maker side"]["p_value"] <= 0.02 and rows["imbalance_1 x maker side"]["n"] == n
-    assert rows["imbalance_5 x maker side"]["mutual_information"] < rows["imbalance_1 x maker side"]["mutual_information"]
+    assert (
+        rows["imbalance_5 x maker side"]["mutual_information"] < rows["imbalance_1 x maker side"]["mutual_information"]
+    )
     assert "mutual_information" not in rows["vpin"] and rows["vpin"]["n"] == 49  # the last minute has no next one
     table = stored([r | {"coin": COIN, "date": DAY, "time": 5} for r in rows.values()], SIGNAL_QUALITY)
     found = signal_table_alerts(table, COIN)
@@ -91,18 +98,33 @@ def test_signal_rows_measure_an_informative_imbalance_and_name_a_short_sample() 
 
 
 def test_alert_rules_on_hand_built_rows() -> None:
-    walk_forward = stored([
-        {"coin": COIN, "date": DAY, "fold": POOLED, "variant": BASELINE, "test_end_ms": 9, "information_ratio": 0.4},
-        {"coin": COIN, "date": DAY, "fold": 0, "variant": BASELINE, "test_end_ms": 9, "information_ratio": -3.0},
-        {"coin": COIN, "date": DAY, "fold": POOLED, "variant": "+hmm", "test_end_ms": 9, "information_ratio": -3.0},
-    ], WALK_FORWARD)
+    walk_forward = stored(
+        [
+            {
+                "coin": COIN,
+                "date": DAY,
+                "fold": POOLED,
+                "variant": BASELINE,
+                "test_end_ms": 9,
+                "information_ratio": 0.4,
+            },
+            {"coin": COIN, "date": DAY, "fold": 0, "variant": BASELINE, "test_end_ms": 9, "information_ratio": -3.0},
+            {"coin": COIN, "date": DAY, "fold": POOLED, "variant": "+hmm", "test_end_ms": 9, "information_ratio": -3.0},
+        ],
+        WALK_FORWARD,
+    )
     [(_, alert)] = walk_forward_alerts(walk_forward, COIN)
-    assert (alert.kind, alert.severity, alert.value, alert.time) == (AlertKind.INFORMATION_RATIO_BELOW_ONE, "warning",
-                                                                     0.4, 9)
+    assert (alert.kind, alert.severity, alert.value, alert.time) == (
+        AlertKind.INFORMATION_RATIO_BELOW_ONE,
+        "warning",
+        0.4,
+        9,
+    )
     good = walk_forward.with_columns(information_ratio=pl.lit(1.5))
     assert walk_forward_alerts(good, COIN) == []
-    failures = pl.DataFrame({"run_id": ["b", "a"], "job_name": ["nightly", "ingest"], "message": ["x", "y"],
-                             "time": [20, 10]})
+    failures = pl.DataFrame(
+        {"run_id": ["b", "a"], "job_name": ["nightly", "ingest"], "message": ["x", "y"], "time": [20, 10]}
+    )
     found = run_failure_alerts(failures, COIN)
     assert [s for s, _ in found] == ["run a (ingest)", "run b (nightly)"]
     assert {a.severity for _, a in found} == {"critical"}
@@ -116,8 +138,13 @@ def test_alert_rules_on_hand_built_rows() -> None:
 
 
 def test_the_candidate_set_document_round_trips_and_its_absence_is_named() -> None:
-    fit = CandidateFit(parameters={"kappa": {"value": 1.5, "se": float("nan")}, "order_size_base": 0.2},
-                       window=(100, 200), regimes=None, edges=[], figures={})
+    fit = CandidateFit(
+        parameters={"kappa": {"value": 1.5, "se": float("nan")}, "order_size_base": 0.2},
+        window=(100, 200),
+        regimes=None,
+        edges=[],
+        figures={},
+    )
     document = candidate_document(fit)
     rows = pl.DataFrame({"fold": [0, POOLED], "variant": CANDIDATE, "candidate_set": [None, document]})
     parameters, window = stored_candidate(rows, DAY)
@@ -129,18 +156,31 @@ def test_the_candidate_set_document_round_trips_and_its_absence_is_named() -> No
 
 
 def test_incumbent_evidence_is_the_replay_when_it_has_two_periods() -> None:
-    pnl = pl.DataFrame({"variant": [incumbent_variant("abc")] * 3 + [CANDIDATE], "time": [120_000, 0, 60_000, 0],
-                        "pnl": [3.0, 1.0, 2.0, 9.0]})
+    pnl = pl.DataFrame(
+        {
+            "variant": [incumbent_variant("abc")] * 3 + [CANDIDATE],
+            "time": [120_000, 0, 60_000, 0],
+            "pnl": [3.0, 1.0, 2.0, 9.0],
+        }
+    )
     evidence = incumbent_evidence(pnl, "abc", {"stored": True})
-    assert evidence["walk_forward"] == {"period_ms": 60_000, "pnl_unit": "quote", "period_start_ms": [0, 60_000, 120_000],
-                                        "pnl": [1.0, 2.0, 3.0]}
+    assert evidence["walk_forward"] == {
+        "period_ms": 60_000,
+        "pnl_unit": "quote",
+        "period_start_ms": [0, 60_000, 120_000],
+        "pnl": [1.0, 2.0, 3.0],
+    }
     assert incumbent_evidence(pnl, "other", {"stored": True}) == {"stored": True}
 
 
 def test_the_fold_plan_cuts_folds_from_the_data_it_has() -> None:
     plan = FoldPlan(train_hours=6, test_hours=2, n_folds=3)
     assert (plan.train_ms(), plan.test_ms(), plan.lookback_ms(), plan.one_fold_ms()) == (
-        6 * HOUR_MS, 2 * HOUR_MS, 12 * HOUR_MS, 8 * HOUR_MS)
+        6 * HOUR_MS,
+        2 * HOUR_MS,
+        12 * HOUR_MS,
+        8 * HOUR_MS,
+    )
     end = day_bounds_ms(DAY)[1]
     folds = plan.folds(0, end)
     assert [f.test_end_ms for f in folds] == [end - 4 * HOUR_MS, end - 2 * HOUR_MS, end]
@@ -162,8 +202,10 @@ def test_contiguous_window_and_utc_days() -> None:
     assert empty.day_range(gap) == (gap, gap)
     start, end = day_bounds_ms(DAY)
     assert (start, end - start) == (1_767_312_000_000, DAY_MS)
-    assert utc_days(start, end) == (DAY, DAY) and utc_days(start - 1, end + 1) == (DAY - dt.timedelta(days=1),
-                                                                                 DAY + dt.timedelta(days=1))
+    assert utc_days(start, end) == (DAY, DAY) and utc_days(start - 1, end + 1) == (
+        DAY - dt.timedelta(days=1),
+        DAY + dt.timedelta(days=1),
+    )
 
 
 def test_leader_days_and_thinned_mids() -> None:
@@ -185,18 +227,37 @@ def test_mean_markout_lines_per_population() -> None:
 def test_signals_markdown_shows_unmeasured_signals_as_nan() -> None:
     from validation.signal_table import signals_markdown
 
-    text = signals_markdown([{"signal": "vpin", "target": "rv", "n": 12},
-                             {"signal": "imb", "target": "m", "n": 900, "mutual_information": 0.0123456,
-                              "p_value": 0.005, "slope_per_day": -0.00012}])
-    assert text.splitlines()[2:] == ["| vpin | rv | 12 | nan | nan | nan |", "| imb | m | 900 | 0.01235 | 0.005 | -0.00012 |"]
+    text = signals_markdown(
+        [
+            {"signal": "vpin", "target": "rv", "n": 12},
+            {
+                "signal": "imb",
+                "target": "m",
+                "n": 900,
+                "mutual_information": 0.0123456,
+                "p_value": 0.005,
+                "slope_per_day": -0.00012,
+            },
+        ]
+    )
+    assert text.splitlines()[2:] == [
+        "| vpin | rv | 12 | nan | nan | nan |",
+        "| imb | m | 900 | 0.01235 | 0.005 | -0.00012 |",
+    ]
 
 
 def test_with_universe_takes_the_latest_known_universe() -> None:
     from validation.market_screen import with_universe
 
     screened = pl.DataFrame({"coin": ["A", "B", "xyz:C"], "score": [4, 3, 2]})
-    known = pl.DataFrame({"coin": ["A", "B", "A", "xyz:C"], "date": [DAY - dt.timedelta(days=1)] * 2 + [DAY] * 2,
-                          "is_delisted": [False, False, True, False], "max_leverage": [10, 5, 20, 3]})
+    known = pl.DataFrame(
+        {
+            "coin": ["A", "B", "A", "xyz:C"],
+            "date": [DAY - dt.timedelta(days=1)] * 2 + [DAY] * 2,
+            "is_delisted": [False, False, True, False],
+            "max_leverage": [10, 5, 20, 3],
+        }
+    )
     found = with_universe(screened, known).sort("coin")
     assert found["in_universe"].to_list() == [True, False, True]
     assert found["is_delisted"].to_list() == [True, None, False] and found["max_leverage"].to_list() == [20, None, 3]

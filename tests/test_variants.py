@@ -27,13 +27,18 @@ def demo_lake_frames(market: DemoMarket) -> dict[str, pl.DataFrame]:
     """The demo market as the lake's ``trades``, ``book`` (5 levels every 500 ms and at every change of the
     touch), ``features`` (1 s and 1 min bars) and ``markouts`` (market trades from the maker side) frames."""
     c = market.config
-    times = np.union1d(np.arange(c.start_ms, c.end_ms, c.book_interval_ms, dtype=np.int64), market.mids["time"].to_numpy())
+    times = np.union1d(
+        np.arange(c.start_ms, c.end_ms, c.book_interval_ms, dtype=np.int64), market.mids["time"].to_numpy()
+    )
     bid = market.bid_ticks_at(times)
     scale = 10**c.tick_decimals
     levels = {}
     for i in range(1, BOOK_LEVELS + 1):
         levels |= {f"bid_px_{i}": (bid - i + 1) / scale, f"ask_px_{i}": (bid + i) / scale}
-        levels |= {f"bid_sz_{i}": np.full(times.size, c.level_size_median), f"ask_sz_{i}": np.full(times.size, c.level_size_median)}
+        levels |= {
+            f"bid_sz_{i}": np.full(times.size, c.level_size_median),
+            f"ask_sz_{i}": np.full(times.size, c.level_size_median),
+        }
     book = pl.DataFrame({"coin": c.coin, "time": times, "source": "l2Book", **levels}).with_columns(
         mid=(pl.col("bid_px_1") + pl.col("ask_px_1")) / 2
     )
@@ -61,7 +66,9 @@ def split(demo: tuple[DemoMarket, dict[str, pl.DataFrame]]) -> tuple[Market, Mar
     """Train on hours 1-5, test on hour 5-6 of the demo day."""
     _, frames = demo
     start = DEMO.start_ms
-    return window(frames, start + HOUR_MS, start + 5 * HOUR_MS), window(frames, start + 5 * HOUR_MS, start + 6 * HOUR_MS)
+    return window(frames, start + HOUR_MS, start + 5 * HOUR_MS), window(
+        frames, start + 5 * HOUR_MS, start + 6 * HOUR_MS
+    )
 
 
 def test_baseline_recovers_the_demo_truth_and_backtests_sensibly(split: tuple[Market, Market]) -> None:
@@ -120,26 +127,40 @@ def test_fitting_reads_nothing_after_the_train_window(split: tuple[Market, Marke
     train, test = split
     train_end = int(train["book"]["time"].max()) + 1
     planted_train = dict(train)
-    planted_train["features"] = pl.concat([
-        train["features"],
-        train["features"].filter(pl.col("bar_ms") == 60_000).tail(1).with_columns(
-            time=pl.lit(train_end - 30_000, dtype=pl.Int64), ewma_var=pl.lit(1.0), bv=pl.lit(1.0), rv=pl.lit(1.0),
-            log_return=pl.lit(0.5),
-        ),
-        train["features"].filter(pl.col("bar_ms") == 1000).tail(1).with_columns(
-            time=pl.lit(train_end - 500, dtype=pl.Int64), ewma_var=pl.lit(1.0)
-        ),
-    ])
-    planted_train["markouts"] = pl.concat([
-        train["markouts"],
-        train["markouts"].filter(pl.col("is_market_trade")).tail(50).with_columns(
-            time=pl.lit(train_end - 1_000, dtype=pl.Int64), markout_5000ms_bps=pl.lit(-1_000.0)
-        ),
-    ])
+    planted_train["features"] = pl.concat(
+        [
+            train["features"],
+            train["features"]
+            .filter(pl.col("bar_ms") == 60_000)
+            .tail(1)
+            .with_columns(
+                time=pl.lit(train_end - 30_000, dtype=pl.Int64),
+                ewma_var=pl.lit(1.0),
+                bv=pl.lit(1.0),
+                rv=pl.lit(1.0),
+                log_return=pl.lit(0.5),
+            ),
+            train["features"]
+            .filter(pl.col("bar_ms") == 1000)
+            .tail(1)
+            .with_columns(time=pl.lit(train_end - 500, dtype=pl.Int64), ewma_var=pl.lit(1.0)),
+        ]
+    )
+    planted_train["markouts"] = pl.concat(
+        [
+            train["markouts"],
+            train["markouts"]
+            .filter(pl.col("is_market_trade"))
+            .tail(50)
+            .with_columns(time=pl.lit(train_end - 1_000, dtype=pl.Int64), markout_5000ms_bps=pl.lit(-1_000.0)),
+        ]
+    )
     crashed = dict(test)
     crashed["book"] = test["book"].with_columns(pl.col("^(bid|ask)_px_.*$", "mid") * 0.5)
     crashed["trades"] = test["trades"].with_columns(pl.col("px") * 0.5, pl.col("sz") * 100)
-    crashed["features"] = test["features"].with_columns(pl.col("log_return") * 50, pl.col("rv", "bv", "ewma_var") * 2500)
+    crashed["features"] = test["features"].with_columns(
+        pl.col("log_return") * 50, pl.col("rv", "bv", "ewma_var") * 2500
+    )
     for name, variant in ((n, v) for n, v in VARIANTS.items() if not v.optional):
         clean = variant.fit(train, CONFIG)
         planted = variant.fit(planted_train, CONFIG)
@@ -171,7 +192,9 @@ def test_test_window_beliefs_and_fills_are_causal(name: str, split: tuple[Market
     assert before.select("time", "side", "px", "sz").equals(after.select("time", "side", "px", "sz"))
 
 
-def test_hmm_beliefs_follow_the_true_regime(demo: tuple[DemoMarket, dict[str, pl.DataFrame]], split: tuple[Market, Market]) -> None:
+def test_hmm_beliefs_follow_the_true_regime(
+    demo: tuple[DemoMarket, dict[str, pl.DataFrame]], split: tuple[Market, Market]
+) -> None:
     market, frames = demo
     train, _ = split
     test = window(frames, DEMO.start_ms + 5 * HOUR_MS, DEMO.start_ms + 9 * HOUR_MS)

@@ -100,9 +100,9 @@ def test_huang_tauchen_false_positive_rate_at_5pct() -> None:
 def test_window_realized_measures_per_minute_of_1s_returns() -> None:
     rng = np.random.default_rng(3)
     times = np.arange(30_000, 180_000, 1000)  # starts mid-minute: the first window holds 30 returns
-    returns = pl.DataFrame(
-        {"coin": "X", "time": times, "log_return": rng.normal(0, 1e-4, times.size)}
-    ).with_columns(pl.when(pl.col("time") == 30_000).then(None).otherwise(pl.col("log_return")).alias("log_return"))
+    returns = pl.DataFrame({"coin": "X", "time": times, "log_return": rng.normal(0, 1e-4, times.size)}).with_columns(
+        pl.when(pl.col("time") == 30_000).then(None).otherwise(pl.col("log_return")).alias("log_return")
+    )
     out = window_realized_measures(returns, window_ms=60_000, bar_ms=1000)
     assert out["time"].to_list() == [0, 60_000, 120_000]
     assert out["n"].to_list() == [29, 60, 60]

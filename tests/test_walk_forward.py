@@ -154,10 +154,12 @@ def cheating_fit(received: list[dict[str, pl.DataFrame]]) -> Callable[[dict[str,
     def fit(train: dict[str, pl.DataFrame]) -> float:
         received.append(train)
         planted = (
-            pl.concat([
-                train["trades"].select(known="time", answer="answer"),
-                train["bars"].select(known="known_ms", answer="answer"),
-            ])
+            pl.concat(
+                [
+                    train["trades"].select(known="time", answer="answer"),
+                    train["bars"].select(known="known_ms", answer="answer"),
+                ]
+            )
             .filter(pl.col("answer") != 0.0)
             .sort("known")
         )

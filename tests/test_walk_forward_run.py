@@ -89,7 +89,9 @@ def test_every_fold_and_variant_has_a_row_and_the_pooled_evidence(run: WalkForwa
     assert run.adverse_calibration is not None and run.adverse_calibration.n > 200
 
 
-def test_folds_never_see_data_from_after_their_train_window(run: WalkForwardRun, frames: dict[str, pl.DataFrame]) -> None:
+def test_folds_never_see_data_from_after_their_train_window(
+    run: WalkForwardRun, frames: dict[str, pl.DataFrame]
+) -> None:
     """Plant absurd data from CUT on: every fit whose train window ends by CUT is unchanged (features and markouts
     are sliced on when they become known), the folds that train after it change."""
     rerun = walk_forward(FOLDS, planted(frames), CONFIG, variants=tuple(VARIANTS))
@@ -127,7 +129,7 @@ def test_the_report_shows_each_variant_minus_the_baseline_and_flags_identical_on
 
 
 def test_an_optional_variant_without_its_data_is_left_out_and_the_others_evidence_stands(
-    frames: dict[str, pl.DataFrame]
+    frames: dict[str, pl.DataFrame],
 ) -> None:
     """DEMO has no leader: ``+lead_lag`` is refused on every fold, yet both folds stay complete for the others and
     its pooled row says why it was not compared."""

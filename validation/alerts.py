@@ -56,8 +56,13 @@ def _outside(interval: tuple[float, float], value: float) -> bool:
 
 def _insufficient(coin: str, time_ms: int, subject: str, n: float, required: float) -> Alert:
     return Alert(
-        coin, time_ms, AlertKind.INSUFFICIENT_SAMPLES, "info",
-        f"{subject}: {n:g} samples, at least {required:g} required to judge", float(n), float(required),
+        coin,
+        time_ms,
+        AlertKind.INSUFFICIENT_SAMPLES,
+        "info",
+        f"{subject}: {n:g} samples, at least {required:g} required to judge",
+        float(n),
+        float(required),
     )
 
 
@@ -77,26 +82,44 @@ def calibration_alerts(
     level = f"{metrics.confidence:.0%}"
     alerts = []
     if not metrics.relative_reliability <= MAX_RELATIVE_RELIABILITY:
-        alerts.append(Alert(
-            coin, time_ms, AlertKind.MODEL_MISCALIBRATED, severity,
-            f"{model}: reliability {metrics.reliability:.4g} is {metrics.relative_reliability:.1%} of the "
-            f"uncertainty {metrics.uncertainty:.4g} (Brier skill {metrics.skill_score:.3f})",
-            metrics.relative_reliability, MAX_RELATIVE_RELIABILITY,
-        ))
+        alerts.append(
+            Alert(
+                coin,
+                time_ms,
+                AlertKind.MODEL_MISCALIBRATED,
+                severity,
+                f"{model}: reliability {metrics.reliability:.4g} is {metrics.relative_reliability:.1%} of the "
+                f"uncertainty {metrics.uncertainty:.4g} (Brier skill {metrics.skill_score:.3f})",
+                metrics.relative_reliability,
+                MAX_RELATIVE_RELIABILITY,
+            )
+        )
     if not metrics.constant_forecast and _outside(metrics.slope_ci, 1.0):
-        alerts.append(Alert(
-            coin, time_ms, AlertKind.MODEL_MISCALIBRATED, severity,
-            f"{model}: calibration slope {metrics.slope:.3f}, {level} CI "
-            f"[{metrics.slope_ci[0]:.3f}, {metrics.slope_ci[1]:.3f}] excludes 1",
-            metrics.slope, 1.0,
-        ))
+        alerts.append(
+            Alert(
+                coin,
+                time_ms,
+                AlertKind.MODEL_MISCALIBRATED,
+                severity,
+                f"{model}: calibration slope {metrics.slope:.3f}, {level} CI "
+                f"[{metrics.slope_ci[0]:.3f}, {metrics.slope_ci[1]:.3f}] excludes 1",
+                metrics.slope,
+                1.0,
+            )
+        )
     if _outside(metrics.intercept_ci, 0.0):
-        alerts.append(Alert(
-            coin, time_ms, AlertKind.MODEL_MISCALIBRATED, severity,
-            f"{model}: calibration-in-the-large {metrics.intercept:.3f} (logit), {level} CI "
-            f"[{metrics.intercept_ci[0]:.3f}, {metrics.intercept_ci[1]:.3f}] excludes 0",
-            metrics.intercept, 0.0,
-        ))
+        alerts.append(
+            Alert(
+                coin,
+                time_ms,
+                AlertKind.MODEL_MISCALIBRATED,
+                severity,
+                f"{model}: calibration-in-the-large {metrics.intercept:.3f} (logit), {level} CI "
+                f"[{metrics.intercept_ci[0]:.3f}, {metrics.intercept_ci[1]:.3f}] excludes 0",
+                metrics.intercept,
+                0.0,
+            )
+        )
     return alerts
 
 
@@ -111,19 +134,31 @@ def adverse_selection_alerts(
     level = f"{metrics.confidence:.0%}"
     alerts = []
     if _outside(metrics.bias_ci, 0.0):
-        alerts.append(Alert(
-            coin, time_ms, AlertKind.MODEL_MISCALIBRATED, "warning",
-            f"{model}: realised minus predicted {metrics.bias:.3f}, {level} CI "
-            f"[{metrics.bias_ci[0]:.3f}, {metrics.bias_ci[1]:.3f}] excludes 0",
-            metrics.bias, 0.0,
-        ))
+        alerts.append(
+            Alert(
+                coin,
+                time_ms,
+                AlertKind.MODEL_MISCALIBRATED,
+                "warning",
+                f"{model}: realised minus predicted {metrics.bias:.3f}, {level} CI "
+                f"[{metrics.bias_ci[0]:.3f}, {metrics.bias_ci[1]:.3f}] excludes 0",
+                metrics.bias,
+                0.0,
+            )
+        )
     if not metrics.constant_forecast and _outside(metrics.slope_ci, 1.0):
-        alerts.append(Alert(
-            coin, time_ms, AlertKind.MODEL_MISCALIBRATED, "warning",
-            f"{model}: slope of realised on predicted {metrics.slope:.3f}, {level} CI "
-            f"[{metrics.slope_ci[0]:.3f}, {metrics.slope_ci[1]:.3f}] excludes 1",
-            metrics.slope, 1.0,
-        ))
+        alerts.append(
+            Alert(
+                coin,
+                time_ms,
+                AlertKind.MODEL_MISCALIBRATED,
+                "warning",
+                f"{model}: slope of realised on predicted {metrics.slope:.3f}, {level} CI "
+                f"[{metrics.slope_ci[0]:.3f}, {metrics.slope_ci[1]:.3f}] excludes 1",
+                metrics.slope,
+                1.0,
+            )
+        )
     return alerts
 
 
@@ -146,23 +181,35 @@ def signal_alerts(
     windows gives InsufficientSamples.
     """
     if quality.p_value >= alpha:
-        return [Alert(
-            coin, time_ms, AlertKind.SIGNAL_DECAYING, "critical",
-            f"{signal}: no detectable information, MI {quality.mutual_information:.4g} nats "
-            f"(permutation p = {quality.p_value:.3f})",
-            quality.mutual_information, 0.0,
-        )]
+        return [
+            Alert(
+                coin,
+                time_ms,
+                AlertKind.SIGNAL_DECAYING,
+                "critical",
+                f"{signal}: no detectable information, MI {quality.mutual_information:.4g} nats "
+                f"(permutation p = {quality.p_value:.3f})",
+                quality.mutual_information,
+                0.0,
+            )
+        ]
     if quality.window_mi.size < 3:
         return [_insufficient(coin, time_ms, f"{signal} MI trend (windows)", quality.window_mi.size, 3)]
     if not (quality.is_decaying and quality.half_life_days < max_half_life_days):
         return []
     fast = quality.half_life_days < critical_half_life_days
-    return [Alert(
-        coin, time_ms, AlertKind.SIGNAL_DECAYING, "critical" if fast else "warning",
-        f"{signal}: MI falling by {-quality.slope_per_day:.3g} nats/day "
-        f"(CI [{quality.slope_ci[0]:.3g}, {quality.slope_ci[1]:.3g}]), half-life {quality.half_life_days:.1f} days",
-        quality.slope_per_day, 0.0,
-    )]
+    return [
+        Alert(
+            coin,
+            time_ms,
+            AlertKind.SIGNAL_DECAYING,
+            "critical" if fast else "warning",
+            f"{signal}: MI falling by {-quality.slope_per_day:.3g} nats/day "
+            f"(CI [{quality.slope_ci[0]:.3g}, {quality.slope_ci[1]:.3g}]), half-life {quality.half_life_days:.1f} days",
+            quality.slope_per_day,
+            0.0,
+        )
+    ]
 
 
 def regime_shift_alert(
@@ -176,9 +223,13 @@ def regime_shift_alert(
     if current == previous_regime or probability < min_probability:
         return None
     return Alert(
-        coin, time_ms, AlertKind.REGIME_SHIFT, "warning",
+        coin,
+        time_ms,
+        AlertKind.REGIME_SHIFT,
+        "warning",
         f"regime {previous_regime} -> {current} (filtered probability {probability:.2f})",
-        probability, min_probability,
+        probability,
+        min_probability,
     )
 
 
@@ -194,7 +245,11 @@ def information_ratio_alert(
     if math.isnan(information_ratio) or information_ratio >= threshold:
         return None
     return Alert(
-        coin, time_ms, AlertKind.INFORMATION_RATIO_BELOW_ONE, "critical" if information_ratio <= 0 else "warning",
+        coin,
+        time_ms,
+        AlertKind.INFORMATION_RATIO_BELOW_ONE,
+        "critical" if information_ratio <= 0 else "warning",
         f"{subject}: information ratio {information_ratio:.3f} below {threshold:g}",
-        information_ratio, threshold,
+        information_ratio,
+        threshold,
     )

@@ -139,15 +139,26 @@ def fill_frame(fill_log: np.ndarray, beliefs: np.ndarray, regime_names: Sequence
     return log.select(
         pl.col("time").cast(pl.Int64),
         pl.col("side").cast(pl.Int8),
-        "px", "sz", "fee", "mid", "inventory", "pred_fill_prob", "pred_adverse_bps",
+        "px",
+        "sz",
+        "fee",
+        "mid",
+        "inventory",
+        "pred_fill_prob",
+        "pred_adverse_bps",
         *[pl.Series(f"belief_{name}", quoted_under[:, k]) for k, name in enumerate(regime_names)],
         pl.col("quote_age_ms").cast(pl.Int64),
     )
 
 
 def market_data(
-    book: pl.DataFrame, trades: pl.DataFrame, beliefs: pl.DataFrame | None, regime_names: Sequence[str],
-    policy: QuotePolicy | None = None, leader_mids: pl.DataFrame | None = None, tape: Tape | None = None,
+    book: pl.DataFrame,
+    trades: pl.DataFrame,
+    beliefs: pl.DataFrame | None,
+    regime_names: Sequence[str],
+    policy: QuotePolicy | None = None,
+    leader_mids: pl.DataFrame | None = None,
+    tape: Tape | None = None,
 ) -> MarketData:
     """Sorted numpy arrays for the engine; absent book levels become NaN; the leader's log return and sharp-move
     pull per book row when ``policy`` has a leader (NaN, False otherwise); the Hawkes intensity multiplier per book
@@ -162,9 +173,14 @@ def market_data(
     if tape is None:
         tape = _tape(book, trades)
     leader_return, leader_pull = _leader_returns(tape[0], policy, leader_mids)
-    return MarketData(*tape, belief_time=np.ascontiguousarray(belief_time), belief=np.ascontiguousarray(belief),
-                      leader_return=leader_return, leader_pull=leader_pull,
-                      intensity_multiplier=book_intensity_multipliers(tape[0], trades, policy))
+    return MarketData(
+        *tape,
+        belief_time=np.ascontiguousarray(belief_time),
+        belief=np.ascontiguousarray(belief),
+        leader_return=leader_return,
+        leader_pull=leader_pull,
+        intensity_multiplier=book_intensity_multipliers(tape[0], trades, policy),
+    )
 
 
 def taker_order_times(trades: pl.DataFrame) -> np.ndarray:
@@ -181,8 +197,9 @@ def book_intensity_multipliers(at_ms: np.ndarray, trades: pl.DataFrame, policy: 
     return intensity_multipliers(taker_order_times(trades), at_ms, policy.hawkes)
 
 
-def _leader_returns(book_time: np.ndarray, policy: QuotePolicy | None, leader_mids: pl.DataFrame | None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _leader_returns(
+    book_time: np.ndarray, policy: QuotePolicy | None, leader_mids: pl.DataFrame | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per book row, the policy's leader's log return over its lag as of the row's time and whether a sharp leader
     move pulls the quotes; NaN and False without a leader."""
     shift = policy.lead_lag if policy is not None else None
@@ -192,8 +209,10 @@ def _leader_returns(book_time: np.ndarray, policy: QuotePolicy | None, leader_mi
         raise ValueError(f"the policy shifts its fair value by {shift.leader}'s moves: pass that leader's mids")
     mids = leader_mids.sort("time")
     times, values = mids["time"].to_numpy(), mids["mid"].to_numpy()
-    return (leader_log_returns(times, values, book_time, shift.lag_ms, shift.max_age_ms),
-            leader_pulls(times, values, book_time, shift))
+    return (
+        leader_log_returns(times, values, book_time, shift.lag_ms, shift.max_age_ms),
+        leader_pulls(times, values, book_time, shift),
+    )
 
 
 def market_tape(data: Mapping[str, pl.DataFrame]) -> Tape:
@@ -256,7 +275,9 @@ def engine_params(model: MarketModel, policy: QuotePolicy, config: BacktestConfi
         requote_ms=int(config.requote_ms),
         seed=int(config.seed),
         lead_lag_beta=float(policy.lead_lag_beta),
-        reach_horizon_weight=1.0 if policy.hawkes is None else policy.hawkes.horizon_weight(
+        reach_horizon_weight=1.0
+        if policy.hawkes is None
+        else policy.hawkes.horizon_weight(
             config.feed_latency_ms + config.order_latency_ms, config.fill_prob_horizon_ms
         ),
     )

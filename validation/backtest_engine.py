@@ -41,12 +41,22 @@ ACTIVE, PX, SIZE, QUEUE, T_LIVE, PRED_PROB, PRED_ADVERSE, BELIEF_ROW = range(8)
 N_FIELDS = 8
 
 FILL_LOG_COLUMNS = (
-    "time", "side", "px", "sz", "fee", "mid", "inventory", "pred_fill_prob", "pred_adverse_bps", "belief_row",
+    "time",
+    "side",
+    "px",
+    "sz",
+    "fee",
+    "mid",
+    "inventory",
+    "pred_fill_prob",
+    "pred_adverse_bps",
+    "belief_row",
     "quote_age_ms",
 )
 """Columns of the fill-log array, one row per fill (time in ms, side +1 buy / -1 sell, fee in quote currency)."""
-(F_TIME, F_SIDE, F_PX, F_SZ, F_FEE, F_MID, F_INVENTORY, F_PROB, F_ADVERSE, F_BELIEF_ROW,
- F_AGE) = range(len(FILL_LOG_COLUMNS))
+(F_TIME, F_SIDE, F_PX, F_SZ, F_FEE, F_MID, F_INVENTORY, F_PROB, F_ADVERSE, F_BELIEF_ROW, F_AGE) = range(
+    len(FILL_LOG_COLUMNS)
+)
 INVENTORY, CASH = 0, 1
 """Account fields: inventory in base units, cash in quote currency (fees paid out of it)."""
 
@@ -122,8 +132,15 @@ class EngineParams(NamedTuple):
 
 
 @njit(cache=True)
-def _land_request(slots: np.ndarray, side: int, level_px: np.ndarray, level_sz: np.ndarray, snapshot_px: np.ndarray,
-                  snapshot_sz: np.ndarray, fill_model: int) -> None:
+def _land_request(
+    slots: np.ndarray,
+    side: int,
+    level_px: np.ndarray,
+    level_sz: np.ndarray,
+    snapshot_px: np.ndarray,
+    snapshot_sz: np.ndarray,
+    fill_model: int,
+) -> None:
     """Apply the in-flight request of ``side`` (past the Alo check) to the book row given by its levels and those
     of the latest l2Book snapshot (the queue ahead, see :func:`quoting.fill_models.queue_at_placement`)."""
     slots[REQUEST, side, ACTIVE] = 0.0
@@ -151,13 +168,29 @@ def _reaches(side: int, order_px: float, trade_px: float) -> bool:
 
 
 @njit(cache=True)
-def _fill_on_trade(slots: np.ndarray, side: int, account: np.ndarray, fill_log: np.ndarray, n_fills: int,
-                   now: int, trade_px: float, trade_sz: float, trade_side: int, mid: float,
-                   p: EngineParams) -> int:
+def _fill_on_trade(
+    slots: np.ndarray,
+    side: int,
+    account: np.ndarray,
+    fill_log: np.ndarray,
+    n_fills: int,
+    now: int,
+    trade_px: float,
+    trade_sz: float,
+    trade_side: int,
+    mid: float,
+    p: EngineParams,
+) -> int:
     """Match one market trade against our resting order on ``side``, book and log any fill; returns n_fills."""
     filled, queue = fill_from_trade(
-        p.fill_model, side == BID, slots[ORDER, side, PX], slots[ORDER, side, SIZE], slots[ORDER, side, QUEUE],
-        trade_px, trade_sz, trade_side,
+        p.fill_model,
+        side == BID,
+        slots[ORDER, side, PX],
+        slots[ORDER, side, SIZE],
+        slots[ORDER, side, QUEUE],
+        trade_px,
+        trade_sz,
+        trade_side,
     )
     slots[ORDER, side, QUEUE] = queue
     if filled <= 0.0:
@@ -185,8 +218,9 @@ def _fill_on_trade(slots: np.ndarray, side: int, account: np.ndarray, fill_log: 
 
 
 @njit(cache=True)
-def _send(slots: np.ndarray, side: int, t_land: float, px: float, size: float, prob: float, adverse: float,
-          belief_row: int) -> None:
+def _send(
+    slots: np.ndarray, side: int, t_land: float, px: float, size: float, prob: float, adverse: float, belief_row: int
+) -> None:
     """Put a request in flight for ``side``: a new (or replacing) order, or a cancel when ``px`` is NaN."""
     slots[REQUEST, side, ACTIVE] = 1.0
     slots[REQUEST, side, PX] = px
@@ -199,12 +233,30 @@ def _send(slots: np.ndarray, side: int, t_land: float, px: float, size: float, p
 
 
 @njit(cache=True)
-def _quote(p: EngineParams, blend: RegimeBlend, mid: float, inventory: float, multiplier: float, bid_exposure: float,
-           ask_exposure: float, best_bid: float, best_ask: float) -> tuple[float, float, float, float, int, int]:
+def _quote(
+    p: EngineParams,
+    blend: RegimeBlend,
+    mid: float,
+    inventory: float,
+    multiplier: float,
+    bid_exposure: float,
+    ask_exposure: float,
+    best_bid: float,
+    best_ask: float,
+) -> tuple[float, float, float, float, int, int]:
     """(bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code) of the shared GLFT core, A times ``multiplier`` (the
     loop sends the pulls itself, so the core never pulls)."""
     bid_px, ask_px, bid_sz, ask_sz, _, _, _, bid_code, ask_code = glft_quote_core(
-        p.glft, blend, mid, inventory, multiplier, False, best_bid, best_ask, bid_exposure, ask_exposure,
+        p.glft,
+        blend,
+        mid,
+        inventory,
+        multiplier,
+        False,
+        best_bid,
+        best_ask,
+        bid_exposure,
+        ask_exposure,
     )
     return bid_px, ask_px, bid_sz, ask_sz, bid_code, ask_code
 
@@ -212,21 +264,42 @@ def _quote(p: EngineParams, blend: RegimeBlend, mid: float, inventory: float, mu
 @njit(cache=True)
 def _needs_replacing(slots: np.ndarray, side: int, px: float, code: int) -> bool:
     """Whether the quote moved a resting order (with no request in flight) to another price."""
-    return (slots[REQUEST, side, ACTIVE] == 0.0 and slots[ORDER, side, ACTIVE] == 1.0 and code == QUOTED
-            and px != slots[ORDER, side, PX])
+    return (
+        slots[REQUEST, side, ACTIVE] == 0.0
+        and slots[ORDER, side, ACTIVE] == 1.0
+        and code == QUOTED
+        and px != slots[ORDER, side, PX]
+    )
 
 
 @njit(cache=True)
-def _act(slots: np.ndarray, side: int, px: float, size: float, code: int, mid: float, adverse: float,
-         belief_row: int, t_land: float, belief: np.ndarray, regimes: RegimeTable, p: EngineParams,
-         multiplier: float) -> tuple[int, int]:
+def _act(
+    slots: np.ndarray,
+    side: int,
+    px: float,
+    size: float,
+    code: int,
+    mid: float,
+    adverse: float,
+    belief_row: int,
+    t_land: float,
+    belief: np.ndarray,
+    regimes: RegimeTable,
+    p: EngineParams,
+    multiplier: float,
+) -> tuple[int, int]:
     """Place, replace, cancel or keep one side's order; returns (orders sent, cancels sent)."""
     resting = slots[ORDER, side, ACTIVE] == 1.0
     if slots[REQUEST, side, ACTIVE] == 1.0 or (code == QUOTED and resting and px == slots[ORDER, side, PX]):
         return 0, 0  # one request in flight per side; an unchanged price keeps its place in the queue
     if code == QUOTED:
-        prob = reach_probability(depth_bps(px, mid), belief, regimes.reach_knots, regimes.reach_log_intensities,
-                                 expected_multiplier(multiplier, p.reach_horizon_weight))
+        prob = reach_probability(
+            depth_bps(px, mid),
+            belief,
+            regimes.reach_knots,
+            regimes.reach_log_intensities,
+            expected_multiplier(multiplier, p.reach_horizon_weight),
+        )
         _send(slots, side, t_land, px, size, prob, adverse, belief_row)
         return 1, 0
     if resting:
@@ -236,9 +309,22 @@ def _act(slots: np.ndarray, side: int, px: float, size: float, code: int, mid: f
 
 
 @njit(cache=True)
-def _requote(slots: np.ndarray, p: EngineParams, blend: RegimeBlend, mid: float, fair: float, inventory: float,
-             adverse: float, belief_row: int, best_bid: float, best_ask: float, t_land: float, belief: np.ndarray,
-             regimes: RegimeTable, multiplier: float) -> tuple[int, int]:
+def _requote(
+    slots: np.ndarray,
+    p: EngineParams,
+    blend: RegimeBlend,
+    mid: float,
+    fair: float,
+    inventory: float,
+    adverse: float,
+    belief_row: int,
+    best_bid: float,
+    best_ask: float,
+    t_land: float,
+    belief: np.ndarray,
+    regimes: RegimeTable,
+    multiplier: float,
+) -> tuple[int, int]:
     """Quote both sides around ``fair`` (fill predictions measure depth from ``mid``); a replacement that could
     breach the limit while the order it replaces can still fill is re-quoted with that order counted as exposure
     (usually smaller, or pulled)."""
@@ -246,27 +332,41 @@ def _requote(slots: np.ndarray, p: EngineParams, blend: RegimeBlend, mid: float,
         p, blend, fair, inventory, multiplier, 0.0, 0.0, best_bid, best_ask
     )
     bid_resting, ask_resting = slots[ORDER, BID, SIZE], slots[ORDER, ASK, SIZE]
-    resize_bid = (_needs_replacing(slots, BID, bid_px, bid_code)
-                  and inventory + bid_resting + bid_sz > p.glft.position_limit)
-    resize_ask = (_needs_replacing(slots, ASK, ask_px, ask_code)
-                  and inventory - ask_resting - ask_sz < -p.glft.position_limit)
+    resize_bid = (
+        _needs_replacing(slots, BID, bid_px, bid_code) and inventory + bid_resting + bid_sz > p.glft.position_limit
+    )
+    resize_ask = (
+        _needs_replacing(slots, ASK, ask_px, ask_code) and inventory - ask_resting - ask_sz < -p.glft.position_limit
+    )
     if resize_bid or resize_ask:
-        sized = _quote(p, blend, fair, inventory, multiplier, bid_resting if resize_bid else 0.0,
-                       ask_resting if resize_ask else 0.0, best_bid, best_ask)
+        sized = _quote(
+            p,
+            blend,
+            fair,
+            inventory,
+            multiplier,
+            bid_resting if resize_bid else 0.0,
+            ask_resting if resize_ask else 0.0,
+            best_bid,
+            best_ask,
+        )
         if resize_bid:
             bid_px, bid_sz, bid_code = sized[0], sized[2], sized[4]
         if resize_ask:
             ask_px, ask_sz, ask_code = sized[1], sized[3], sized[5]
-    bid_sent, bid_cancelled = _act(slots, BID, bid_px, bid_sz, bid_code, mid, adverse, belief_row, t_land, belief,
-                                   regimes, p, multiplier)
-    ask_sent, ask_cancelled = _act(slots, ASK, ask_px, ask_sz, ask_code, mid, adverse, belief_row, t_land, belief,
-                                   regimes, p, multiplier)
+    bid_sent, bid_cancelled = _act(
+        slots, BID, bid_px, bid_sz, bid_code, mid, adverse, belief_row, t_land, belief, regimes, p, multiplier
+    )
+    ask_sent, ask_cancelled = _act(
+        slots, ASK, ask_px, ask_sz, ask_code, mid, adverse, belief_row, t_land, belief, regimes, p, multiplier
+    )
     return bid_sent + ask_sent, bid_cancelled + ask_cancelled
 
 
 @njit(cache=True)
-def _blend_beliefs(belief: np.ndarray, regimes: RegimeTable, p: EngineParams
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _blend_beliefs(
+    belief: np.ndarray, regimes: RegimeTable, p: EngineParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per belief row: blended gamma, spread floor (bps), per-fill cost (bps), sigma, predicted adverse selection
     (bps), regime pull."""
     n = belief.shape[0]
@@ -313,19 +413,42 @@ def simulate(data: MarketData, regimes: RegimeTable, p: EngineParams) -> tuple:
                     alo_rejects += 1
                 elif side == BID:
                     snap = data.snapshot[row]
-                    _land_request(slots, side, data.bid_px[row], data.bid_sz[row], data.depth_bid_px[snap],
-                                  data.depth_bid_sz[snap], p.fill_model)
+                    _land_request(
+                        slots,
+                        side,
+                        data.bid_px[row],
+                        data.bid_sz[row],
+                        data.depth_bid_px[snap],
+                        data.depth_bid_sz[snap],
+                        p.fill_model,
+                    )
                 else:
                     snap = data.snapshot[row]
-                    _land_request(slots, side, data.ask_px[row], data.ask_sz[row], data.depth_ask_px[snap],
-                                  data.depth_ask_sz[snap], p.fill_model)
+                    _land_request(
+                        slots,
+                        side,
+                        data.ask_px[row],
+                        data.ask_sz[row],
+                        data.depth_ask_px[snap],
+                        data.depth_ask_sz[snap],
+                        p.fill_model,
+                    )
 
         if is_trade:
             side = BID if data.trade_side[i_trade] == -1 else ASK  # a seller hits bids, a buyer lifts asks
             if slots[ORDER, side, ACTIVE] == 1.0 and _reaches(side, slots[ORDER, side, PX], data.trade_px[i_trade]):
                 n_fills = _fill_on_trade(
-                    slots, side, account, fill_log, n_fills, now, data.trade_px[i_trade], data.trade_sz[i_trade],
-                    data.trade_side[i_trade], data.mid[row], p,
+                    slots,
+                    side,
+                    account,
+                    fill_log,
+                    n_fills,
+                    now,
+                    data.trade_px[i_trade],
+                    data.trade_sz[i_trade],
+                    data.trade_side[i_trade],
+                    data.mid[row],
+                    p,
                 )
             i_trade += 1
             continue
@@ -336,13 +459,17 @@ def simulate(data: MarketData, regimes: RegimeTable, p: EngineParams) -> tuple:
             deep, snap = data.is_snapshot[row], data.snapshot[row]  # a bbo row shows the touch only
             if slots[ORDER, BID, ACTIVE] == 1.0:
                 slots[ORDER, BID, QUEUE] = queue_after_book(
-                    slots[ORDER, BID, QUEUE], slots[ORDER, BID, PX], True,
+                    slots[ORDER, BID, QUEUE],
+                    slots[ORDER, BID, PX],
+                    True,
                     data.depth_bid_px[snap] if deep else data.bid_px[row],
                     data.depth_bid_sz[snap] if deep else data.bid_sz[row],
                 )
             if slots[ORDER, ASK, ACTIVE] == 1.0:
                 slots[ORDER, ASK, QUEUE] = queue_after_book(
-                    slots[ORDER, ASK, QUEUE], slots[ORDER, ASK, PX], False,
+                    slots[ORDER, ASK, QUEUE],
+                    slots[ORDER, ASK, PX],
+                    False,
                     data.depth_ask_px[snap] if deep else data.ask_px[row],
                     data.depth_ask_sz[snap] if deep else data.ask_sz[row],
                 )
@@ -372,8 +499,20 @@ def simulate(data: MarketData, regimes: RegimeTable, p: EngineParams) -> tuple:
         fair = lead_lag_fair_value(mid, data.leader_return[row], p.lead_lag_beta)
         blend = RegimeBlend(sigma_at[belief_row], gamma_at[belief_row], floor_at[belief_row], cost_at[belief_row])
         sent, cancelled = _requote(
-            slots, p, blend, mid, fair, account[INVENTORY], adverse_at[belief_row], belief_row, data.bid_px[row, 0],
-            data.ask_px[row, 0], t_land, data.belief[belief_row], regimes, data.intensity_multiplier[row],
+            slots,
+            p,
+            blend,
+            mid,
+            fair,
+            account[INVENTORY],
+            adverse_at[belief_row],
+            belief_row,
+            data.bid_px[row, 0],
+            data.ask_px[row, 0],
+            t_land,
+            data.belief[belief_row],
+            regimes,
+            data.intensity_multiplier[row],
         )
         orders_sent += sent
         cancels_sent += cancelled

@@ -18,15 +18,36 @@ from validation.quoter_scoring import quoted_sides, scored_fill_predictions
 from validation.significance import binomial_test, hac_mean_test
 
 Z95 = 1.959964
-BASELINE_COLUMNS = {"population": pl.String(), "metric": pl.String(), "value": pl.Float64(), "ci_low": pl.Float64(), "ci_high": pl.Float64(), "n": pl.Int64()}
+BASELINE_COLUMNS = {
+    "population": pl.String(),
+    "metric": pl.String(),
+    "value": pl.Float64(),
+    "ci_low": pl.Float64(),
+    "ci_high": pl.Float64(),
+    "n": pl.Int64(),
+}
 
 
 def _mean_row(population: str, metric: str, x: np.ndarray) -> dict:
     x = x[np.isfinite(x)]
     if x.size < 2:
-        return {"population": population, "metric": metric, "value": float(x.mean()) if x.size else math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": int(x.size)}
+        return {
+            "population": population,
+            "metric": metric,
+            "value": float(x.mean()) if x.size else math.nan,
+            "ci_low": math.nan,
+            "ci_high": math.nan,
+            "n": int(x.size),
+        }
     test = hac_mean_test(x, alternative="two-sided")
-    return {"population": population, "metric": metric, "value": test.estimate, "ci_low": test.ci[0], "ci_high": test.ci[1], "n": int(x.size)}
+    return {
+        "population": population,
+        "metric": metric,
+        "value": test.estimate,
+        "ci_low": test.ci[0],
+        "ci_high": test.ci[1],
+        "n": int(x.size),
+    }
 
 
 def _sharpe_row(population: str, pnl: np.ndarray) -> dict:
@@ -35,15 +56,36 @@ def _sharpe_row(population: str, pnl: np.ndarray) -> dict:
     sd = float(pnl.std(ddof=1)) if n > 1 else math.nan
     sharpe = float(pnl.mean()) / sd if n > 1 and sd > 0 else math.nan
     half = Z95 * math.sqrt((1 + 0.5 * sharpe**2) / n) if math.isfinite(sharpe) else math.nan
-    return {"population": population, "metric": "sharpe_per_fill", "value": sharpe, "ci_low": sharpe - half, "ci_high": sharpe + half, "n": n}
+    return {
+        "population": population,
+        "metric": "sharpe_per_fill",
+        "value": sharpe,
+        "ci_low": sharpe - half,
+        "ci_high": sharpe + half,
+        "n": n,
+    }
 
 
 def _win_rate_row(population: str, pnl: np.ndarray) -> dict:
     pnl = pnl[np.isfinite(pnl)]
     if pnl.size == 0:
-        return {"population": population, "metric": "win_rate", "value": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": 0}
+        return {
+            "population": population,
+            "metric": "win_rate",
+            "value": math.nan,
+            "ci_low": math.nan,
+            "ci_high": math.nan,
+            "n": 0,
+        }
     test = binomial_test(int((pnl > 0).sum()), int(pnl.size), 0.5, alternative="two-sided")
-    return {"population": population, "metric": "win_rate", "value": test.estimate, "ci_low": test.ci[0], "ci_high": test.ci[1], "n": int(pnl.size)}
+    return {
+        "population": population,
+        "metric": "win_rate",
+        "value": test.estimate,
+        "ci_low": test.ci[0],
+        "ci_high": test.ci[1],
+        "n": int(pnl.size),
+    }
 
 
 def baseline_metrics(marked: pl.DataFrame, quotes_placed: int | None = None, horizon_ms: int = 5000) -> pl.DataFrame:
@@ -52,13 +94,24 @@ def baseline_metrics(marked: pl.DataFrame, quotes_placed: int | None = None, hor
     ``fill_rate`` = own fills / quotes placed, only when the quoter's logs give ``quotes_placed``.
     """
     rows = []
-    for population, frame in (("own", marked.filter(~pl.col("is_market_trade"))), ("market_maker_side", marked.filter(pl.col("is_market_trade")))):
+    for population, frame in (
+        ("own", marked.filter(~pl.col("is_market_trade"))),
+        ("market_maker_side", marked.filter(pl.col("is_market_trade"))),
+    ):
         if frame.height == 0:
             continue
         net = frame[f"net_{horizon_ms}ms_bps"].to_numpy().astype(float)
         rows += [
-            _mean_row(population, f"adverse_selection_{horizon_ms // 1000}s_bps", frame["adverse_selection_bps"].to_numpy().astype(float)),
-            _mean_row(population, f"markout_{horizon_ms // 1000}s_bps", frame[f"markout_{horizon_ms}ms_bps"].to_numpy().astype(float)),
+            _mean_row(
+                population,
+                f"adverse_selection_{horizon_ms // 1000}s_bps",
+                frame["adverse_selection_bps"].to_numpy().astype(float),
+            ),
+            _mean_row(
+                population,
+                f"markout_{horizon_ms // 1000}s_bps",
+                frame[f"markout_{horizon_ms}ms_bps"].to_numpy().astype(float),
+            ),
             _mean_row(population, "spread_capture_bps", frame["spread_capture_bps"].to_numpy().astype(float)),
             _mean_row(population, f"net_{horizon_ms // 1000}s_bps", net),
             _sharpe_row(population, net),
@@ -67,19 +120,40 @@ def baseline_metrics(marked: pl.DataFrame, quotes_placed: int | None = None, hor
         if population == "own" and quotes_placed:
             fills = frame.height
             test = binomial_test(fills, quotes_placed, 0.5, alternative="two-sided")
-            rows.append({"population": population, "metric": "fill_rate", "value": fills / quotes_placed, "ci_low": test.ci[0], "ci_high": test.ci[1], "n": quotes_placed})
+            rows.append(
+                {
+                    "population": population,
+                    "metric": "fill_rate",
+                    "value": fills / quotes_placed,
+                    "ci_low": test.ci[0],
+                    "ci_high": test.ci[1],
+                    "n": quotes_placed,
+                }
+            )
     return pl.DataFrame(rows, schema=BASELINE_COLUMNS)
 
 
 def markout_curve(marked: pl.DataFrame, horizons_ms: tuple[int, ...]) -> pl.DataFrame:
     """Mean markout (bps) with a 95% CI per population, side and horizon (0 ms = spread capture excluded)."""
     rows = []
-    for (population, side), frame in marked.group_by(pl.col("is_market_trade").replace_strict({True: "market_maker_side", False: "own"}), "side"):
+    for (population, side), frame in marked.group_by(
+        pl.col("is_market_trade").replace_strict({True: "market_maker_side", False: "own"}), "side"
+    ):
         for h in horizons_ms:
             x = frame[f"markout_{h}ms_bps"].drop_nulls().drop_nans().to_numpy()
             mean = float(x.mean()) if x.size else math.nan
             se = float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
-            rows.append({"population": population, "side": int(side), "horizon_ms": h, "mean_bps": mean, "ci_low": mean - Z95 * se, "ci_high": mean + Z95 * se, "n": int(x.size)})
+            rows.append(
+                {
+                    "population": population,
+                    "side": int(side),
+                    "horizon_ms": h,
+                    "mean_bps": mean,
+                    "ci_low": mean - Z95 * se,
+                    "ci_high": mean + Z95 * se,
+                    "n": int(x.size),
+                }
+            )
     return pl.DataFrame(rows).sort("population", "side", "horizon_ms") if rows else pl.DataFrame()
 
 
@@ -129,8 +203,15 @@ QUOTER_TABLE_COLUMNS = {**BASELINE_COLUMNS, "predicted": pl.Float64()}
 def _rate_row(metric: str, hits: np.ndarray, predicted: float | None = None) -> dict:
     """Share of ``hits`` with its Clopper-Pearson interval (``predicted``: the mean forecast beside it)."""
     test = binomial_test(int(hits.sum()), int(hits.size), 0.5, alternative="two-sided")
-    return {"population": "own", "metric": metric, "value": float(hits.mean()), "ci_low": test.ci[0],
-            "ci_high": test.ci[1], "n": int(hits.size), "predicted": predicted}
+    return {
+        "population": "own",
+        "metric": metric,
+        "value": float(hits.mean()),
+        "ci_low": test.ci[0],
+        "ci_high": test.ci[1],
+        "n": int(hits.size),
+        "predicted": predicted,
+    }
 
 
 def quoter_prediction_table(
@@ -166,8 +247,16 @@ def quoter_prediction_table(
         ]
         if 0 < reached.sum() < reached.size and np.ptp(predicted) > 0:
             cox = calibration_metrics(reached.astype(float), predicted)
-            rows.append({"population": "own", "metric": "fill_cox_slope", "value": cox.slope,
-                         "ci_low": cox.slope_ci[0], "ci_high": cox.slope_ci[1], "n": cox.n})
+            rows.append(
+                {
+                    "population": "own",
+                    "metric": "fill_cox_slope",
+                    "value": cox.slope,
+                    "ci_low": cox.slope_ci[0],
+                    "ci_high": cox.slope_ci[1],
+                    "n": cox.n,
+                }
+            )
         rows.append(_rate_row("own_fill_rate", own_filled))
         if reached.any():
             rows.append(_rate_row("own_fills_per_print_reach", own_filled[reached]))

@@ -304,7 +304,11 @@ def _robust_cov(maxlags: int, windows: NDArray[Any] | None, **hac: Any) -> dict[
     """statsmodels ``fit`` arguments: cluster-robust by window (t on windows - 1 df) given two or more windows, else
     Newey-West HAC with ``maxlags`` (module docstring)."""
     if windows is not None and np.unique(windows).size >= 2:
-        return {"cov_type": "cluster", "cov_kwds": {"groups": np.unique(windows, return_inverse=True)[1]}, "use_t": True}
+        return {
+            "cov_type": "cluster",
+            "cov_kwds": {"groups": np.unique(windows, return_inverse=True)[1]},
+            "use_t": True,
+        }
     return {"cov_type": "HAC", "cov_kwds": {"maxlags": maxlags, **hac}}
 
 
@@ -345,7 +349,10 @@ class _Recalibration:
 
 
 def _logistic_recalibration(
-    o: NDArray[np.float64], f: NDArray[np.float64], maxlags: int, confidence: float,
+    o: NDArray[np.float64],
+    f: NDArray[np.float64],
+    maxlags: int,
+    confidence: float,
     windows: NDArray[Any] | None = None,
 ) -> _Recalibration:
     """Cox (1958) recalibration ``logit P(o=1) = a_w + b logit(f)``: slope b (within windows when given, see the
@@ -466,7 +473,10 @@ def _window_labels(windows: ArrayLike | None, n: int) -> NDArray[Any] | None:
 
 
 def calibration_metrics(
-    outcomes: ArrayLike, forecasts: ArrayLike, confidence: float = 0.95, maxlags: int | None = None,
+    outcomes: ArrayLike,
+    forecasts: ArrayLike,
+    confidence: float = 0.95,
+    maxlags: int | None = None,
     windows: ArrayLike | None = None,
 ) -> CalibrationMetrics:
     """Every calibration figure of binary forecasts; HAC lags default to :func:`newey_west_lags` of n.
@@ -544,7 +554,10 @@ class AdverseSelectionCalibration:
 
 
 def adverse_selection_calibration(
-    predicted_bps: ArrayLike, realised_bps: ArrayLike, confidence: float = 0.95, maxlags: int | None = None,
+    predicted_bps: ArrayLike,
+    realised_bps: ArrayLike,
+    confidence: float = 0.95,
+    maxlags: int | None = None,
     windows: ArrayLike | None = None,
 ) -> AdverseSelectionCalibration:
     """Calibration of continuous predictions (Mincer & Zarnowitz 1969; Theil 1966, *Applied Economic

@@ -105,8 +105,10 @@ def calibration_rows(
     fill = live_fill_calibration(quote_log, trades, live)
     if fill is not None:
         fill_metrics, (start, end) = fill
-        rows.append(calibration_row(fill_metrics, "fill_probability", LIVE_SOURCE)
-                    | {"window_start_ms": start, "window_end_ms": end})
+        rows.append(
+            calibration_row(fill_metrics, "fill_probability", LIVE_SOURCE)
+            | {"window_start_ms": start, "window_end_ms": end}
+        )
     scored = live.filter(pl.col("pred_adverse_bps").is_not_null() & pl.col("adverse_selection_bps").is_not_null())
     if scored.height >= MIN_LIVE_ADVERSE_FILLS:
         adverse = adverse_selection_calibration(

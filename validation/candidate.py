@@ -147,26 +147,40 @@ def _in_sample(train: Market, parameters: dict[str, Any], regimes: RegimeModel, 
     assert inputs.reach is not None  # the candidate always sets it
     adverse = inputs.adverse_bps_by_regime if inputs.adverse_bps_by_regime is not None else np.zeros(len(regimes.names))
     result = run_backtest(
-        train["book"], train["trades"], inputs.model, inputs.policy, config.backtest, regimes.train_beliefs, 0.0,
-        regimes.names, inputs.reach, policy_leader_mids(train, inputs.policy), tape=market_tape(train),
+        train["book"],
+        train["trades"],
+        inputs.model,
+        inputs.policy,
+        config.backtest,
+        regimes.train_beliefs,
+        0.0,
+        regimes.names,
+        inputs.reach,
+        policy_leader_mids(train, inputs.policy),
+        tape=market_tape(train),
     )
     fitted = FittedVariant(
-        name=CANDIDATE, model=inputs.model, policy=inputs.policy, regime_names=regimes.names,
-        adverse_bps_by_regime=tuple(float(a) for a in adverse), params={},
-        beliefs=regimes.beliefs, reach=inputs.reach, parameter_set=parameters,
+        name=CANDIDATE,
+        model=inputs.model,
+        policy=inputs.policy,
+        regime_names=regimes.names,
+        adverse_bps_by_regime=tuple(float(a) for a in adverse),
+        params={},
+        beliefs=regimes.beliefs,
+        reach=inputs.reach,
+        parameter_set=parameters,
     )
     return InSample(marked_fills(result.fills, train, config.markout_horizon_ms), fitted, result.equity)
 
 
-def _in_sample_edges(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
-                     config: VariantConfig) -> list[RegimeEdge]:
+def _in_sample_edges(
+    train: Market, parameters: dict[str, Any], regimes: RegimeModel, config: VariantConfig
+) -> list[RegimeEdge]:
     """:func:`regime_edges` of the policy's in-sample fills; raises InsufficientSamples with fewer than 2."""
     return regime_edges(_in_sample(train, parameters, regimes, config).fills, regimes.names, config)
 
 
-def reach_recalibration(
-    log_intensity: np.ndarray, belief: np.ndarray, reached: np.ndarray
-) -> tuple[float, float]:
+def reach_recalibration(log_intensity: np.ndarray, belief: np.ndarray, reached: np.ndarray) -> tuple[float, float]:
     """(a, b) maximising the binomial likelihood of ``reached`` under ``P = sum_r belief_r (1 - exp(-exp(a + b g_r)))``
     with ``g`` the (quotes x regimes) log reach intensities: a Mincer-Zarnowitz-style recalibration on the
     complementary log-log scale (b = 1, a = 0 leaves the curves as fitted; b < 1 flattens them). b in [0, 3].
@@ -191,8 +205,9 @@ def reach_recalibration(
     return float(constant[0]), 0.0
 
 
-def _reach_recalibration(train: Market, run: InSample, regimes: RegimeModel,
-                         config: VariantConfig) -> tuple[float, float]:
+def _reach_recalibration(
+    train: Market, run: InSample, regimes: RegimeModel, config: VariantConfig
+) -> tuple[float, float]:
     """:func:`reach_recalibration` on the policy's own in-sample quotes (:func:`validation.variants.quote_outcomes`
     of ``run`` on ``train``); (0, 1) without quotes, or when every quote or none was reached.
 
@@ -212,8 +227,9 @@ def _reach_recalibration(train: Market, run: InSample, regimes: RegimeModel,
     return reach_recalibration(log_intensity, belief, reached)
 
 
-def _best_floors(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
-                 config: VariantConfig) -> dict[str, float]:
+def _best_floors(
+    train: Market, parameters: dict[str, Any], regimes: RegimeModel, config: VariantConfig
+) -> dict[str, float]:
     """Per state, the floor of the grid (raised to the configured floor) with the largest in-sample total net edge
     (fills x mean net bps) on at least ``min_regime_fills`` fills; the configured floor when none qualifies."""
     configured = parameters["min_spread_bps_by_regime"]
@@ -231,8 +247,9 @@ def _best_floors(train: Market, parameters: dict[str, Any], regimes: RegimeModel
     return {name: floor for name, (_, floor) in best.items()}
 
 
-def _best_pull_threshold(train: Market, parameters: dict[str, Any], regimes: RegimeModel,
-                         config: VariantConfig) -> tuple[float, InSample, list[RegimeEdge] | None]:
+def _best_pull_threshold(
+    train: Market, parameters: dict[str, Any], regimes: RegimeModel, config: VariantConfig
+) -> tuple[float, InSample, list[RegimeEdge] | None]:
     """The pull threshold of ``candidate_pull_threshold_grid`` with the largest in-sample total net edge (a lower
     threshold stands aside sooner when the causal belief starts to doubt a quoted state: the filter learns of a
     regime change only as minutes close), with that policy's in-sample run and the edges of its fills (None with
@@ -255,8 +272,13 @@ def _best_pull_threshold(train: Market, parameters: dict[str, Any], regimes: Reg
     return best[1], best[2], best[3]
 
 
-def _adverse_by_regime(fills: pl.DataFrame, final: list[RegimeEdge] | None, every_state: list[RegimeEdge],
-                       quoted: dict[str, bool], horizon_ms: int) -> dict[str, dict[str, Any]]:
+def _adverse_by_regime(
+    fills: pl.DataFrame,
+    final: list[RegimeEdge] | None,
+    every_state: list[RegimeEdge],
+    quoted: dict[str, bool],
+    horizon_ms: int,
+) -> dict[str, dict[str, Any]]:
     """The adverse selection per state the quoter blends, from the final policy's own in-sample fills.
 
     A quoted state: the mean of the fills quoted under it (argmax belief). A pulled state: the mean of all the
@@ -273,7 +295,11 @@ def _adverse_by_regime(fills: pl.DataFrame, final: list[RegimeEdge] | None, ever
     for edge in final:
         own = quoted[edge.regime] and edge.n_fills >= 2
         value, se = (edge.adverse_bps, edge.adverse_se_bps) if own else pooled
-        out[edge.regime] = {"value": float(max(value, 0.0)), "se": float(se), "n": edge.n_fills if own else marked.height}
+        out[edge.regime] = {
+            "value": float(max(value, 0.0)),
+            "se": float(se),
+            "n": edge.n_fills if own else marked.height,
+        }
     return out
 
 
@@ -293,8 +319,9 @@ def _bipower_sigma_se(train: Market, end_ms: int, sigma_log: float) -> float:
     return mean_se / (2.0 * sigma_log)
 
 
-def _regime_sigmas(train: Market, end_ms: int, regimes: RegimeModel, mid: float,
-                   pooled: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _regime_sigmas(
+    train: Market, end_ms: int, regimes: RegimeModel, mid: float, pooled: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
     """Per state, the bipower sigma (price units per sqrt(second)) of the closed train minutes weighted by the
     state's causal belief at each minute's close, with its delta-method SE; ``pooled`` for a state that held less
     than two minutes of belief. One sigma for every state lets the volatile minutes set the calm quotes' skew."""
@@ -340,9 +367,13 @@ def _significant_leader(train: Market, config: VariantConfig, end_ms: int) -> Le
 def _lead_lag_parameters(leader: LeaderFit) -> dict[str, Any]:
     shift = leader.shift
     return {
-        "leader": shift.leader, "lag_ms": int(shift.lag_ms), "beta": float(shift.beta),
-        "beta_se": float(leader.params["lead_lag_beta_se"]), "move_sd": float(shift.move_sd),
-        "pull_k": float(shift.pull_k), "hold_ms": int(shift.hold_ms),
+        "leader": shift.leader,
+        "lag_ms": int(shift.lag_ms),
+        "beta": float(shift.beta),
+        "beta_se": float(leader.params["lead_lag_beta_se"]),
+        "move_sd": float(shift.move_sd),
+        "pull_k": float(shift.pull_k),
+        "hold_ms": int(shift.hold_ms),
     }
 
 
@@ -376,11 +407,13 @@ def candidate_parameters(train: Market, config: VariantConfig) -> CandidateFit:
         },
         "kappa": {"value": float(base.kappa), "se": float(base.kappa_se), "unit": KAPPA_UNIT},
         "arrival_rate": {
-            "value": float(base.arrival_rate), "se": float(base.params["arrival_rate_se_per_s"]),
+            "value": float(base.arrival_rate),
+            "se": float(base.params["arrival_rate_se_per_s"]),
             "unit": ARRIVAL_RATE_UNIT,
         },
         "sigma": {
-            "value": float(base.sigma), "se": float(_bipower_sigma_se(train, base.end_ms, sigma_log) * mid),
+            "value": float(base.sigma),
+            "se": float(_bipower_sigma_se(train, base.end_ms, sigma_log) * mid),
             "unit": SIGMA_UNIT,
         },
         "hmm": regimes.params.to_dict(),

@@ -109,8 +109,12 @@ class AdditionEvidence:
 
     def helps(self, alpha: float) -> bool:
         """Significantly better than the baseline after the multiple-testing adjustment, on enough fills."""
-        return (not self.untested and self.decision != "insufficient evidence"
-                and self.adjusted_p < alpha and self.effect > 0)
+        return (
+            not self.untested
+            and self.decision != "insufficient evidence"
+            and self.adjusted_p < alpha
+            and self.effect > 0
+        )
 
     @property
     def adjustment(self) -> str:
@@ -140,9 +144,7 @@ def addition_evidence(
             out[name] = AdditionEvidence(name, untested=f"{name} had no paired out-of-sample periods")
             continue
         adjusted_p = adjusted.get(name, adjusted.get(same_as.get(name, BASELINE), 1.0))
-        out[name] = AdditionEvidence(
-            name, verdict.effect, verdict.p_value, adjusted_p, len(family), verdict.decision
-        )
+        out[name] = AdditionEvidence(name, verdict.effect, verdict.p_value, adjusted_p, len(family), verdict.decision)
     return out
 
 
@@ -155,8 +157,10 @@ def decide(simple: SimpleEvidence, addition: AdditionEvidence, alpha: float) -> 
     if not simple.evaluated:
         return UNTESTED, f"not evaluated: {simple.not_evaluated}"
     evidence = f"{simple.summary} (p {_fmt_p(simple.p_value)})"
-    gain = (f"{addition.variant} {addition.effect:+.4g} quote/period, p {_fmt_p(addition.p_value)}, "
-            f"{addition.adjustment} {_fmt_p(addition.adjusted_p)}")
+    gain = (
+        f"{addition.variant} {addition.effect:+.4g} quote/period, p {_fmt_p(addition.p_value)}, "
+        f"{addition.adjustment} {_fmt_p(addition.adjusted_p)}"
+    )
     if not simple.fails(alpha):
         unasked = f"; {gain} without a diagnosed weakness" if addition.helps(alpha) else ""
         return KEEP_SIMPLE, f"simple not shown to fail: {evidence}{unasked}"
@@ -164,8 +168,11 @@ def decide(simple: SimpleEvidence, addition: AdditionEvidence, alpha: float) -> 
         return UNTESTED, f"simple fails: {evidence}; {addition.untested}"
     if addition.helps(alpha):
         return ADD, f"simple fails: {evidence}; fixed by {gain}"
-    why = (f"fewer than {MIN_INDEPENDENT_FILLS} independent fills behind {addition.variant}"
-           if addition.decision == "insufficient evidence" else gain)
+    why = (
+        f"fewer than {MIN_INDEPENDENT_FILLS} independent fills behind {addition.variant}"
+        if addition.decision == "insufficient evidence"
+        else gain
+    )
     return NO_FIX, f"simple fails: {evidence}; the addition does not significantly help: {why}"
 
 
@@ -354,23 +361,40 @@ def diagnosis_section(frame: pl.DataFrame) -> ReportSection:
     """The report's verdict table, largest weakness first, with the action and the method."""
     ranked = frame.sort("rank")
     shown = ranked.select(
-        "rank", "prediction", "component", "verdict", "simple_test", "simple_effect", "simple_effect_unit",
-        "simple_p", "addition_variant", "addition_effect", "addition_p", "adjusted_p", "reason",
+        "rank",
+        "prediction",
+        "component",
+        "verdict",
+        "simple_test",
+        "simple_effect",
+        "simple_effect_unit",
+        "simple_p",
+        "addition_variant",
+        "addition_effect",
+        "addition_p",
+        "adjusted_p",
+        "reason",
     )
     if ranked.height == 0:
         return ReportSection("Diagnosis: the largest weakness first", [paragraph("No component verdicts.")])
     alpha = ranked["alpha"][0]
     adjustment = next((a for a in ranked["adjustment"] if a), "Holm over the distinct trials")
-    return ReportSection("Diagnosis: the largest weakness first", [
-        paragraph(f"Action: {action(ranked)}."),
-        diagnosis_table_html(shown, (
-            f"(a) simple fails: the baseline's prediction tested out of sample (p per row); (b) addition fixes: "
-            f"variant - baseline P&L per period (quote currency), one-sided HAC p, adjusted by {adjustment}; "
-            f"alpha = {alpha:g}; ranked by the p-value of (a)"
-        )),
-        paragraph(
-            "add: the simple version fails and the addition significantly helps after the adjustment; keep simple: "
-            "not shown to fail; no fix: fails, the addition does not help; untested: no test or no variant. "
-            "Add one component at a time and re-run."
-        ),
-    ])
+    return ReportSection(
+        "Diagnosis: the largest weakness first",
+        [
+            paragraph(f"Action: {action(ranked)}."),
+            diagnosis_table_html(
+                shown,
+                (
+                    f"(a) simple fails: the baseline's prediction tested out of sample (p per row); (b) addition fixes: "
+                    f"variant - baseline P&L per period (quote currency), one-sided HAC p, adjusted by {adjustment}; "
+                    f"alpha = {alpha:g}; ranked by the p-value of (a)"
+                ),
+            ),
+            paragraph(
+                "add: the simple version fails and the addition significantly helps after the adjustment; keep simple: "
+                "not shown to fail; no fix: fails, the addition does not help; untested: no test or no variant. "
+                "Add one component at a time and re-run."
+            ),
+        ],
+    )

@@ -124,9 +124,14 @@ def _parquet(frame: pl.DataFrame) -> bytes:
 def _document(key: Mapping[str, Any], variant: str, evaluated: Evaluated, checksums: Mapping[str, str]) -> dict:
     entry: dict[str, Any] = {"key": dict(key), "variant": variant}
     if isinstance(evaluated, InsufficientSamples):
-        return entry | {"refusal": {
-            "model": evaluated.model, "n": evaluated.n, "required": evaluated.required, "message": str(evaluated),
-        }}
+        return entry | {
+            "refusal": {
+                "model": evaluated.model,
+                "n": evaluated.n,
+                "required": evaluated.required,
+                "message": str(evaluated),
+            }
+        }
     fitted = FittedSummary.of(evaluated.fitted)
     return entry | {
         "fitted": {
@@ -170,8 +175,9 @@ class FoldCache:
     misses: int = 0
     rejected: list[str] = field(default_factory=list)
 
-    def key(self, fold: Fold, train: Mapping[str, pl.DataFrame], test: Mapping[str, pl.DataFrame],
-            config: VariantConfig) -> dict[str, Any]:
+    def key(
+        self, fold: Fold, train: Mapping[str, pl.DataFrame], test: Mapping[str, pl.DataFrame], config: VariantConfig
+    ) -> dict[str, Any]:
         """:func:`fold_key` with this cache's code version."""
         return fold_key(fold, train, test, config, self.code)
 
@@ -213,8 +219,10 @@ class FoldCache:
                 str(fitted["name"]), dict(fitted["params"]), tuple(fitted["regime_names"]), fitted["parameter_set"]
             )
             return VariantOutcome(
-                fitted=summary, final_inventory=float(entry["final_inventory"]),
-                orders_sent=int(entry["orders_sent"]), **frames,
+                fitted=summary,
+                final_inventory=float(entry["final_inventory"]),
+                orders_sent=int(entry["orders_sent"]),
+                **frames,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptEntry(f"incomplete entry ({type(exc).__name__}: {exc})") from None

@@ -43,8 +43,13 @@ def fit_taker_intensity(train: Market) -> tuple[HawkesIntensity, dict[str, float
     start, end = _window(train)
     coverage = Coverage.of(train["book"]["time"], start_ms=start, end_ms=end)
     events_s = taker_order_times(train["trades"]) / SECOND_MS
-    fit = fit_hawkes_exp(events_s, end / SECOND_MS, start_time=start / SECOND_MS,
-                         covered=coverage.intervals / SECOND_MS, baseline="constant")
+    fit = fit_hawkes_exp(
+        events_s,
+        end / SECOND_MS,
+        start_time=start / SECOND_MS,
+        covered=coverage.intervals / SECOND_MS,
+        baseline="constant",
+    )
     e = fit.estimates
     if not (e and math.isfinite(e["mu"]) and e["mu"] > 0 and 0.0 <= e["alpha"] < e["beta"]):
         raise InsufficientSamples("hawkes_exp", fit.n, 1)
@@ -76,4 +81,3 @@ def fit_hawkes(train: Market, config: VariantConfig) -> FittedVariant:
         beliefs=_certain_calm,
         reach=fit_reach(train, config, calm, ("calm",), hawkes),
     )
-

@@ -77,10 +77,14 @@ def incumbent_period_pnl(
     """``fold``, ``time``, ``pnl``: the promoted set's mark-to-mid P&L per period (quote currency) on each fold's test
     window, periods as the walk-forward's; folds the replay cannot run on (no train minutes) are left out."""
     results = run_walk_forward(
-        folds, with_known_at(data),
+        folds,
+        with_known_at(data),
         lambda train: _or_error(lambda: fitted_incumbent(parameters, train)),
-        lambda fitted, test, fold: fitted if isinstance(fitted, InsufficientSamples)
-        else simulate_fitted(fitted, test, config, fold.window("test")),
+        lambda fitted, test, fold: (
+            fitted
+            if isinstance(fitted, InsufficientSamples)
+            else simulate_fitted(fitted, test, config, fold.window("test"))
+        ),
         time_cols=TIME_COLS,
     )
     frames = [
@@ -96,7 +100,10 @@ INCUMBENT_PNL_SCHEMA = {"fold": pl.Int32, "time": pl.Int64, "variant": pl.String
 
 
 def incumbent_pnl_rows(
-    param_set_id: str, parameters: Mapping[str, Any], complete: Sequence[Fold], data: Mapping[str, pl.DataFrame],
+    param_set_id: str,
+    parameters: Mapping[str, Any],
+    complete: Sequence[Fold],
+    data: Mapping[str, pl.DataFrame],
     config: VariantConfig,
 ) -> tuple[pl.DataFrame, str]:
     """The promoted set ``param_set_id`` replayed unchanged on the run's ``complete`` folds: its ``walk_forward_pnl``

@@ -92,22 +92,35 @@ def grid_log_returns(prices: pl.DataFrame, step_ms: int, max_age_ms: int = MAX_S
     if ordered.height == 0:
         return pl.DataFrame(schema={"coin": pl.String, "time": pl.Int64, "log_return": pl.Float64})
     spans = ordered.group_by("coin").agg(first=pl.col("time").min(), last=pl.col("time").max())
-    grid = spans.select(
-        "coin", pl.int_ranges((pl.col("first") // step_ms + 1) * step_ms, pl.col("last") + 1, step_ms).alias("time")
-    ).explode("time").drop_nulls("time").sort("coin", "time")
-    sampled = grid.join_asof(
-        ordered.select("coin", "time", "price"), on="time", by="coin", strategy="backward", tolerance=max_age_ms, check_sortedness=False
+    grid = (
+        spans.select(
+            "coin", pl.int_ranges((pl.col("first") // step_ms + 1) * step_ms, pl.col("last") + 1, step_ms).alias("time")
+        )
+        .explode("time")
+        .drop_nulls("time")
+        .sort("coin", "time")
     )
-    return sampled.select(
-        "coin", "time", pl.col("price").log().diff().over("coin").alias("log_return")
-    ).drop_nulls("log_return")
+    sampled = grid.join_asof(
+        ordered.select("coin", "time", "price"),
+        on="time",
+        by="coin",
+        strategy="backward",
+        tolerance=max_age_ms,
+        check_sortedness=False,
+    )
+    return sampled.select("coin", "time", pl.col("price").log().diff().over("coin").alias("log_return")).drop_nulls(
+        "log_return"
+    )
 
 
 def volatility(prices: pl.DataFrame, step_ms: int = VOLATILITY_STEP_MS) -> pl.DataFrame:
     """Realised volatility per coin in bps per sqrt(second) from ``step_ms`` log returns: sqrt(sum r^2 / seconds)."""
     returns = grid_log_returns(prices, step_ms)
     return returns.group_by("coin").agg(
-        ((pl.col("log_return") ** 2).sum() / (pl.len() * step_ms / 1000)).sqrt().mul(1e4).alias("volatility_bps_per_sqrt_s")
+        ((pl.col("log_return") ** 2).sum() / (pl.len() * step_ms / 1000))
+        .sqrt()
+        .mul(1e4)
+        .alias("volatility_bps_per_sqrt_s")
     )
 
 
@@ -119,7 +132,9 @@ def book_figures(book: pl.DataFrame, spells: pl.DataFrame) -> pl.DataFrame:
         weighted_median(pl.col("spread_bps"), pl.col("duration_ms")).alias("spread_median_bps"),
         ((pl.col("spread_bps") * pl.col("duration_ms")).sum() / pl.col("duration_ms").sum()).alias("spread_twa_bps"),
     )
-    depth = book.group_by("coin").agg((pl.col("bid_depth_10bps") + pl.col("ask_depth_10bps")).median().alias("depth_10bps_quote"))
+    depth = book.group_by("coin").agg(
+        (pl.col("bid_depth_10bps") + pl.col("ask_depth_10bps")).median().alias("depth_10bps_quote")
+    )
     vol = volatility(spells.select("coin", "time", pl.col("mid").alias("price")))
     return spread.join(depth, on="coin", how="left").join(vol, on="coin", how="left")
 
@@ -139,7 +154,9 @@ def trade_figures(trades: pl.DataFrame) -> pl.DataFrame:
     totals = notional.group_by("coin").agg(
         pl.col("notional").sum().alias("trade_volume_quote"),
         pl.len().cast(pl.Int64).alias("trade_count"),
-        (pl.col("notional").filter(pl.col("maker").is_null()).sum() / pl.col("notional").sum()).alias("unknown_maker_share"),
+        (pl.col("notional").filter(pl.col("maker").is_null()).sum() / pl.col("notional").sum()).alias(
+            "unknown_maker_share"
+        ),
     )
     by_maker = (
         notional.drop_nulls("maker")
@@ -163,10 +180,14 @@ def coverage(spells: pl.DataFrame, trades: pl.DataFrame) -> pl.DataFrame:
     every 0.5 s while it runs) or a trade falls in. Trades alone cannot tell a quiet hour from an hour not
     captured, so a coin without book states gets no row (coverage unknown)."""
     end = pl.col("time") + pl.col("duration_ms") - 1
-    live = spells.filter(pl.col("duration_ms") > 0).select(
-        "coin", pl.int_ranges(pl.col("time") // MINUTE_MS, end // MINUTE_MS + 1).alias("minute")
-    ).explode("minute")
-    traded = trades.select("coin", (pl.col("time") // MINUTE_MS).alias("minute")).join(live.select("coin").unique(), on="coin", how="semi")
+    live = (
+        spells.filter(pl.col("duration_ms") > 0)
+        .select("coin", pl.int_ranges(pl.col("time") // MINUTE_MS, end // MINUTE_MS + 1).alias("minute"))
+        .explode("minute")
+    )
+    traded = trades.select("coin", (pl.col("time") // MINUTE_MS).alias("minute")).join(
+        live.select("coin").unique(), on="coin", how="semi"
+    )
     minutes = pl.concat([live, traded]).unique()
     return minutes.group_by("coin").agg((pl.len() * MINUTE_MS / HOUR_MS).alias("coverage_hours"))
 
@@ -181,13 +202,18 @@ def ctx_figures(asset_ctx: pl.DataFrame, end_ms: int) -> pl.DataFrame:
     hourly = ctx.group_by("coin", pl.col("time") // HOUR_MS).agg(pl.col("funding").mean())
     funding_sd = hourly.group_by("coin").agg((pl.col("funding").std() * 1e4).alias("funding_sd_bps_per_hour"))
     figures = ctx.group_by("coin").agg(
-        pl.col("day_ntl_vlm").filter(pl.col("time") >= end_ms - EXCHANGE_VOLUME_WITHIN_MS).last().alias("exchange_volume_quote"),
+        pl.col("day_ntl_vlm")
+        .filter(pl.col("time") >= end_ms - EXCHANGE_VOLUME_WITHIN_MS)
+        .last()
+        .alias("exchange_volume_quote"),
         pl.col("open_interest").drop_nulls().last().alias("open_interest"),
         (pl.col("open_interest") * mark).drop_nulls().last().alias("open_interest_quote"),
         (pl.col("funding").mean() * 1e4).alias("funding_mean_bps_per_hour"),
         ((pl.col("impact_ask_px") - pl.col("impact_bid_px")) / mid * 1e4).median().alias("impact_spread_bps"),
     )
-    vol = volatility(ctx.select("coin", "time", mark.alias("price"))).rename({"volatility_bps_per_sqrt_s": "ctx_volatility"})
+    vol = volatility(ctx.select("coin", "time", mark.alias("price"))).rename(
+        {"volatility_bps_per_sqrt_s": "ctx_volatility"}
+    )
     return figures.join(funding_sd, on="coin", how="left").join(vol, on="coin", how="left")
 
 
@@ -195,7 +221,9 @@ def markout_figures(markouts: pl.DataFrame, maker_fee_bps: float) -> pl.DataFram
     """Per coin from market trades seen by their maker: mean 5 s markout and spread capture (bps), and the maker
     edge per fill ``spread_capture + markout_5s - maker_fee_bps`` with its Newey-West 95% CI and n."""
     usable = markouts.filter(
-        pl.col("is_market_trade") & pl.col("markout_5000ms_bps").is_not_null() & pl.col("spread_capture_bps").is_not_null()
+        pl.col("is_market_trade")
+        & pl.col("markout_5000ms_bps").is_not_null()
+        & pl.col("spread_capture_bps").is_not_null()
     ).sort("coin", "time")
     rows = []
     for (coin,), frame in usable.group_by("coin", maintain_order=True):
@@ -212,7 +240,13 @@ def markout_figures(markouts: pl.DataFrame, maker_fee_bps: float) -> pl.DataFram
                 "n_markouts": int(edge.size),
             }
         )
-    schema = {"coin": pl.String, **dict.fromkeys(("maker_markout_5s_bps", "spread_capture_bps", "edge_bps", "edge_ci_low", "edge_ci_high"), pl.Float64), "n_markouts": pl.Int64}
+    schema = {
+        "coin": pl.String,
+        **dict.fromkeys(
+            ("maker_markout_5s_bps", "spread_capture_bps", "edge_bps", "edge_ci_low", "edge_ci_high"), pl.Float64
+        ),
+        "n_markouts": pl.Int64,
+    }
     return pl.DataFrame(rows, schema=schema).fill_nan(None)
 
 
@@ -245,22 +279,28 @@ def coin_figures(
     for part in parts:
         joined = joined.join(part, on="coin", how="left")
     per_covered_day = pl.col("trade_volume_quote") * DAY_HOURS / pl.col("coverage_hours")
-    return joined.with_columns(per_covered_day.alias("trade_volume_per_day_quote")).with_columns(
-        pl.coalesce("exchange_volume_quote", "trade_volume_per_day_quote", "trade_volume_quote").alias("volume_quote"),
-        pl.when(pl.col("exchange_volume_quote").is_not_null())
-        .then(pl.lit("exchange"))
-        .when(pl.col("trade_volume_per_day_quote").is_not_null())
-        .then(pl.lit("trades"))
-        .when(pl.col("trade_volume_quote").is_not_null())
-        .then(pl.lit("trades_unscaled"))
-        .alias("volume_source"),
-        pl.coalesce("volatility_bps_per_sqrt_s", "ctx_volatility").alias("volatility_bps_per_sqrt_s"),
-        pl.when(pl.col("volatility_bps_per_sqrt_s").is_not_null())
-        .then(pl.lit("book"))
-        .when(pl.col("ctx_volatility").is_not_null())
-        .then(pl.lit("mark"))
-        .alias("volatility_source"),
-    ).drop("ctx_volatility")
+    return (
+        joined.with_columns(per_covered_day.alias("trade_volume_per_day_quote"))
+        .with_columns(
+            pl.coalesce("exchange_volume_quote", "trade_volume_per_day_quote", "trade_volume_quote").alias(
+                "volume_quote"
+            ),
+            pl.when(pl.col("exchange_volume_quote").is_not_null())
+            .then(pl.lit("exchange"))
+            .when(pl.col("trade_volume_per_day_quote").is_not_null())
+            .then(pl.lit("trades"))
+            .when(pl.col("trade_volume_quote").is_not_null())
+            .then(pl.lit("trades_unscaled"))
+            .alias("volume_source"),
+            pl.coalesce("volatility_bps_per_sqrt_s", "ctx_volatility").alias("volatility_bps_per_sqrt_s"),
+            pl.when(pl.col("volatility_bps_per_sqrt_s").is_not_null())
+            .then(pl.lit("book"))
+            .when(pl.col("ctx_volatility").is_not_null())
+            .then(pl.lit("mark"))
+            .alias("volatility_source"),
+        )
+        .drop("ctx_volatility")
+    )
 
 
 def screen(figures: pl.DataFrame, thresholds: ScreenThresholds = ScreenThresholds()) -> pl.DataFrame:
@@ -278,7 +318,9 @@ def screen(figures: pl.DataFrame, thresholds: ScreenThresholds = ScreenThreshold
         pl.sum_horizontal(pl.col(list(passes)).is_not_null().cast(pl.Int32)).alias("criteria_known"),
         pl.lit(t.to_json()).alias("thresholds"),
     )
-    ranked = judged.sort(["score", "edge_bps", "volume_quote", "coin"], descending=[True, True, True, False], nulls_last=True)
+    ranked = judged.sort(
+        ["score", "edge_bps", "volume_quote", "coin"], descending=[True, True, True, False], nulls_last=True
+    )
     return ranked.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("rank"))
 
 

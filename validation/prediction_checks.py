@@ -95,10 +95,21 @@ def _with_min_evidence(evidence: SimpleEvidence) -> SimpleEvidence:
     """``evidence`` unless it rests on fewer than MIN_INDEPENDENT_FILLS independent observations."""
     if evidence.n_effective >= MIN_INDEPENDENT_FILLS:
         return evidence
-    reason = (f"too little evidence, {evidence.n_effective:.0f} independent observations of {evidence.n:,} "
-              f"(< {MIN_INDEPENDENT_FILLS}): {evidence.summary}")
-    return SimpleEvidence(evidence.test, evidence.statistic, math.nan, evidence.n, evidence.n_effective,
-                          evidence.effect, evidence.effect_unit, evidence.summary, reason)
+    reason = (
+        f"too little evidence, {evidence.n_effective:.0f} independent observations of {evidence.n:,} "
+        f"(< {MIN_INDEPENDENT_FILLS}): {evidence.summary}"
+    )
+    return SimpleEvidence(
+        evidence.test,
+        evidence.statistic,
+        math.nan,
+        evidence.n,
+        evidence.n_effective,
+        evidence.effect,
+        evidence.effect_unit,
+        evidence.summary,
+        reason,
+    )
 
 
 def _bonferroni(*p_values: float) -> float:
@@ -143,16 +154,27 @@ def volatility_check(minute_bars: pl.DataFrame, forecasts: Sequence[VolatilityFo
         ratios.append(inside["rv"].to_numpy() / variance)
     ratio = np.concatenate(ratios) if ratios else np.empty(0)
     if ratio.size < 2:
-        return not_evaluated(VOLATILITY_TEST, f"no realised variance: {ratio.size} closed minute bars with a forecast",
-                             ratio.size, "realised / forecast variance")
+        return not_evaluated(
+            VOLATILITY_TEST,
+            f"no realised variance: {ratio.size} closed minute bars with a forecast",
+            ratio.size,
+            "realised / forecast variance",
+        )
     lags = newey_west_lags(ratio.size)
     test = hac_mean_test(ratio - 1.0, maxlags=lags, alternative="two-sided")
     mean = float(ratio.mean())
-    return _with_min_evidence(SimpleEvidence(
-        VOLATILITY_TEST, test.statistic, test.p_value, ratio.size, effective_sample_size(ratio, lags), mean,
-        "realised / forecast variance",
-        f"realised variance {mean:.2f}x the EWMA forecast over {ratio.size} minutes",
-    ))
+    return _with_min_evidence(
+        SimpleEvidence(
+            VOLATILITY_TEST,
+            test.statistic,
+            test.p_value,
+            ratio.size,
+            effective_sample_size(ratio, lags),
+            mean,
+            "realised / forecast variance",
+            f"realised variance {mean:.2f}x the EWMA forecast over {ratio.size} minutes",
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -168,26 +190,38 @@ def fill_probability_check(quotes: pl.DataFrame) -> SimpleEvidence:
     (intercept 0) and the slope (1). ``effect``: realised minus predicted fill rate (probability)."""
     scored = quotes.filter(pl.col("pred_fill_prob").is_not_null() & pl.col("pred_fill_prob").is_not_nan())
     if scored.height < 2:
-        return not_evaluated(FILL_TEST, f"{scored.height} quotes with a predicted fill probability", scored.height,
-                             "probability")
+        return not_evaluated(
+            FILL_TEST, f"{scored.height} quotes with a predicted fill probability", scored.height, "probability"
+        )
     outcome = scored["filled"].cast(pl.Float64).to_numpy()
     forecast = scored["pred_fill_prob"].to_numpy()
     metrics = calibration_metrics(outcome, forecast, windows=scored["fold"].to_numpy())
     p_value = _bonferroni(metrics.intercept_p_value, metrics.slope_p_value)
     if math.isnan(p_value):
-        return not_evaluated(FILL_TEST, "calibration not defined (every quote filled, or none)", scored.height,
-                             "probability")
+        return not_evaluated(
+            FILL_TEST, "calibration not defined (every quote filled, or none)", scored.height, "probability"
+        )
     binding = "slope" if metrics.slope_p_value < metrics.intercept_p_value else "intercept"
-    statistic = (_z_of(metrics.slope_p_value, metrics.slope - 1.0) if binding == "slope"
-                 else _z_of(metrics.intercept_p_value, metrics.intercept))
+    statistic = (
+        _z_of(metrics.slope_p_value, metrics.slope - 1.0)
+        if binding == "slope"
+        else _z_of(metrics.intercept_p_value, metrics.intercept)
+    )
     effect = float(outcome.mean() - forecast.mean())
     residual = outcome - forecast
-    return _with_min_evidence(SimpleEvidence(
-        FILL_TEST, statistic, p_value, scored.height, effective_sample_size(residual, newey_west_lags(residual.size)),
-        effect, "probability",
-        f"fill rate {outcome.mean():.2%} vs predicted {forecast.mean():.2%}, Cox slope {metrics.slope:.2f} "
-        f"(binding: {binding}) over {scored.height:,} quotes",
-    ))
+    return _with_min_evidence(
+        SimpleEvidence(
+            FILL_TEST,
+            statistic,
+            p_value,
+            scored.height,
+            effective_sample_size(residual, newey_west_lags(residual.size)),
+            effect,
+            "probability",
+            f"fill rate {outcome.mean():.2%} vs predicted {forecast.mean():.2%}, Cox slope {metrics.slope:.2f} "
+            f"(binding: {binding}) over {scored.height:,} quotes",
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -203,12 +237,18 @@ def adverse_selection_check(fills: pl.DataFrame, horizon_ms: int) -> SimpleEvide
     Bonferroni over the bias (0) and, where the prediction varies within a fold, the slope (1). ``effect``: the
     bias, realised minus predicted (bps per fill; positive: the quoter was blindsided)."""
     marked = fills.filter(
-        pl.col("pred_adverse_bps").is_not_null() & pl.col("realised_adverse_bps").is_not_null()
-        & pl.col("pred_adverse_bps").is_not_nan() & pl.col("realised_adverse_bps").is_not_nan()
+        pl.col("pred_adverse_bps").is_not_null()
+        & pl.col("realised_adverse_bps").is_not_null()
+        & pl.col("pred_adverse_bps").is_not_nan()
+        & pl.col("realised_adverse_bps").is_not_nan()
     ).sort("time")
     if marked.height < 3:
-        return not_evaluated(ADVERSE_TEST, f"{marked.height} fills with predicted and realised adverse selection",
-                             marked.height, "bps per fill")
+        return not_evaluated(
+            ADVERSE_TEST,
+            f"{marked.height} fills with predicted and realised adverse selection",
+            marked.height,
+            "bps per fill",
+        )
     lags = overlap_lags(marked["time"].to_numpy(), horizon_ms)
     predicted, realised = marked["pred_adverse_bps"].to_numpy(), marked["realised_adverse_bps"].to_numpy()
     calibration = adverse_selection_calibration(predicted, realised, maxlags=lags, windows=marked["fold"].to_numpy())
@@ -216,14 +256,24 @@ def adverse_selection_check(fills: pl.DataFrame, horizon_ms: int) -> SimpleEvide
     binding = "slope" if calibration.slope_p_value < calibration.bias_p_value else "bias"
     error = realised - predicted
     slope = "constant forecast" if calibration.constant_forecast else f"slope {calibration.slope:.2f}"
-    statistic = (_z_of(calibration.slope_p_value, calibration.slope - 1.0) if binding == "slope"
-                 else _z_of(calibration.bias_p_value, calibration.bias))
-    return _with_min_evidence(SimpleEvidence(
-        ADVERSE_TEST, statistic, p_value, marked.height,
-        effective_sample_size(error, lags), calibration.bias, "bps per fill",
-        f"realised {realised.mean():.2f} vs predicted {predicted.mean():.2f} bps per fill ({slope}) over "
-        f"{marked.height:,} fills",
-    ))
+    statistic = (
+        _z_of(calibration.slope_p_value, calibration.slope - 1.0)
+        if binding == "slope"
+        else _z_of(calibration.bias_p_value, calibration.bias)
+    )
+    return _with_min_evidence(
+        SimpleEvidence(
+            ADVERSE_TEST,
+            statistic,
+            p_value,
+            marked.height,
+            effective_sample_size(error, lags),
+            calibration.bias,
+            "bps per fill",
+            f"realised {realised.mean():.2f} vs predicted {predicted.mean():.2f} bps per fill ({slope}) over "
+            f"{marked.height:,} fills",
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -231,9 +281,11 @@ def adverse_selection_check(fills: pl.DataFrame, horizon_ms: int) -> SimpleEvide
 
 
 def _sorted_edges(fills: pl.DataFrame, net_column: str) -> pl.DataFrame:
-    return fills.filter(pl.col(net_column).is_not_null() & pl.col(net_column).is_not_nan()).select(
-        "time", net=pl.col(net_column)
-    ).sort("time")
+    return (
+        fills.filter(pl.col(net_column).is_not_null() & pl.col(net_column).is_not_nan())
+        .select("time", net=pl.col(net_column))
+        .sort("time")
+    )
 
 
 def _hac_ols(y: np.ndarray, x: np.ndarray, lags: int) -> sm.regression.linear_model.RegressionResultsWrapper:
@@ -253,8 +305,9 @@ def regime_edge_check(
     ``effect``: the best state's mean minus the worst's (bps per fill)."""
     unit = "bps per fill"
     if beliefs is None or beliefs.height == 0:
-        return not_evaluated(REGIME_TEST, "no causal HMM beliefs on the test windows (+hmm_blending did not run)",
-                             effect_unit=unit)
+        return not_evaluated(
+            REGIME_TEST, "no causal HMM beliefs on the test windows (+hmm_blending did not run)", effect_unit=unit
+        )
     states = [c for c in beliefs.columns if c.startswith("belief_")]
     held = beliefs.sort("time").select("time", *(pl.col(c).fill_null(0.0) for c in states))
     edges = _sorted_edges(fills, net_column).join_asof(held, on="time", strategy="backward").drop_nulls(states)
@@ -265,8 +318,9 @@ def regime_edge_check(
     kept = names[counts >= MIN_GROUP_FILLS]
     if kept.size < 2:
         shown = ", ".join(f"{n.removeprefix('belief_')} {c}" for n, c in zip(names, counts, strict=True))
-        return not_evaluated(REGIME_TEST, f"fewer than two states with {MIN_GROUP_FILLS}+ fills ({shown})",
-                             edges.height, unit)
+        return not_evaluated(
+            REGIME_TEST, f"fewer than two states with {MIN_GROUP_FILLS}+ fills ({shown})", edges.height, unit
+        )
     keep = np.isin(state, kept)
     y, times = edges["net"].to_numpy()[keep], edges["time"].to_numpy()[keep]
     dummies = (state[keep][:, None] == kept[None, :]).astype(float)
@@ -279,11 +333,18 @@ def regime_edge_check(
         f"{n.removeprefix('belief_')} {m:+.2f} (n {int(d.sum())})"
         for n, m, d in zip(kept, means, dummies.T, strict=True)
     )
-    return _with_min_evidence(SimpleEvidence(
-        REGIME_TEST, float(np.squeeze(wald.fvalue)), float(np.squeeze(wald.pvalue)), y.size,
-        effective_sample_size(y, lags), float(means.max() - means.min()), unit,
-        f"net edge per fill by causal HMM state, bps: {shown}",
-    ))
+    return _with_min_evidence(
+        SimpleEvidence(
+            REGIME_TEST,
+            float(np.squeeze(wald.fvalue)),
+            float(np.squeeze(wald.pvalue)),
+            y.size,
+            effective_sample_size(y, lags),
+            float(means.max() - means.min()),
+            unit,
+            f"net edge per fill by causal HMM state, bps: {shown}",
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -315,8 +376,9 @@ def leader_move_check(
     (bps per fill; negative: the leader's moves cost money)."""
     unit = "bps per fill"
     if leader_mids is None or leader_mids.height < 2:
-        return not_evaluated(LEADER_TEST, f"no leader data ({leader} mids absent over the test windows)",
-                             effect_unit=unit)
+        return not_evaluated(
+            LEADER_TEST, f"no leader data ({leader} mids absent over the test windows)", effect_unit=unit
+        )
     edges = _sorted_edges(fills, net_column)
     mids = leader_mids.filter(pl.col("mid") > 0).sort("time")
     if edges.height < 2:
@@ -327,29 +389,40 @@ def leader_move_check(
     returns = np.abs(np.diff(np.log(level)))
     valid = np.isfinite(returns)
     if valid.sum() < 2:
-        return not_evaluated(LEADER_TEST, f"no leader data ({leader} mids do not cover the fills)",
-                             edges.height, unit)
+        return not_evaluated(LEADER_TEST, f"no leader data ({leader} mids do not cover the fills)", edges.height, unit)
     threshold = float(np.quantile(returns[valid], moves.quantile))
     large = grid["time"].to_numpy()[1:][valid & (returns > threshold)]
     if large.size == 0:
-        return not_evaluated(LEADER_TEST, f"{leader}'s mid made no move above its {moves.quantile:.0%} quantile",
-                             edges.height, unit)
+        return not_evaluated(
+            LEADER_TEST, f"{leader}'s mid made no move above its {moves.quantile:.0%} quantile", edges.height, unit
+        )
     t = edges["time"].to_numpy()
     exposed = (np.searchsorted(large, t, side="right") - np.searchsorted(large, t - moves.after_ms, side="right")) > 0
     n_exposed = int(exposed.sum())
     if min(n_exposed, t.size - n_exposed) < MIN_GROUP_FILLS:
-        return not_evaluated(LEADER_TEST, f"{n_exposed} of {t.size} fills within {moves.after_ms / 1000:g} s after a "
-                             f"large {leader} move: too few on one side to compare", t.size, unit)
+        return not_evaluated(
+            LEADER_TEST,
+            f"{n_exposed} of {t.size} fills within {moves.after_ms / 1000:g} s after a "
+            f"large {leader} move: too few on one side to compare",
+            t.size,
+            unit,
+        )
     y = edges["net"].to_numpy()
     lags = overlap_lags(t, horizon_ms)
     fit = _hac_ols(y, np.column_stack([np.ones(t.size), exposed.astype(float)]), lags)
     t_stat = float(fit.tvalues[1])
     difference = float(fit.params[1])
-    return _with_min_evidence(SimpleEvidence(
-        LEADER_TEST, t_stat, float(stats.t.cdf(t_stat, fit.df_resid)), t.size, effective_sample_size(y, lags),
-        difference, unit,
-        f"net edge {y[exposed].mean():+.2f} bps on {n_exposed:,} fills within {moves.after_ms / 1000:g} s after a "
-        f"large {leader} move (|{moves.move_ms / 1000:g} s return| > {threshold * 1e4:.2f} bps) vs "
-        f"{y[~exposed].mean():+.2f} bps on the other {t.size - n_exposed:,}",
-    ))
-
+    return _with_min_evidence(
+        SimpleEvidence(
+            LEADER_TEST,
+            t_stat,
+            float(stats.t.cdf(t_stat, fit.df_resid)),
+            t.size,
+            effective_sample_size(y, lags),
+            difference,
+            unit,
+            f"net edge {y[exposed].mean():+.2f} bps on {n_exposed:,} fills within {moves.after_ms / 1000:g} s after a "
+            f"large {leader} move (|{moves.move_ms / 1000:g} s return| > {threshold * 1e4:.2f} bps) vs "
+            f"{y[~exposed].mean():+.2f} bps on the other {t.size - n_exposed:,}",
+        )
+    )

@@ -39,14 +39,15 @@ def _of_type(metrics: object, kind: type[_M]) -> _M | None:
 
 
 def _data_quality(accounting: pl.DataFrame) -> dict[str, tuple[bool, str]]:
-    reconciled = bool(accounting.height) and all(
-        unaccounted_records(r) == 0 for r in accounting.iter_rows(named=True)
-    )
+    reconciled = bool(accounting.height) and all(unaccounted_records(r) == 0 for r in accounting.iter_rows(named=True))
     return {GATE_DATA_QUALITY: (reconciled, f"{accounting.height} ingested day(s) reconcile exactly")}
 
 
 def candidate_evidence(
-    walk_forward: pl.DataFrame, period_pnl: pl.DataFrame, calibration: pl.DataFrame, accounting: pl.DataFrame,
+    walk_forward: pl.DataFrame,
+    period_pnl: pl.DataFrame,
+    calibration: pl.DataFrame,
+    accounting: pl.DataFrame,
     date: dt.date,
 ) -> dict[str, Any]:
     """Out-of-sample evidence of the day's walk-forward for the candidate variant, from the day's ``walk_forward``,
@@ -55,14 +56,21 @@ def candidate_evidence(
     pooled = walk_forward.filter((pl.col("fold") == POOLED) & (pl.col("variant") == variant))
     pnl = period_pnl.filter(pl.col("variant") == variant).sort("time")
     source = WALK_FORWARD_SOURCE.format(variant=variant)
-    metrics = {r["model"]: calibration_metrics_of(r) for r in calibration.filter(pl.col("source") == source).iter_rows(named=True)}
+    metrics = {
+        r["model"]: calibration_metrics_of(r)
+        for r in calibration.filter(pl.col("source") == source).iter_rows(named=True)
+    }
     quality = _data_quality(accounting)
     if not pooled.height or pnl.height < 2:
-        why = (f"the walk-forward of {date} has no pooled {variant!r} row" if not pooled.height
-               else f"the walk-forward of {date} has {pnl.height} P&L period(s) of {variant!r}, the gate pairs at "
-                    "least 2")
-        return {"data_quality": {k: {"passed": ok, "detail": d} for k, (ok, d) in quality.items()},
-                MISSING: {"walk_forward": why}}
+        why = (
+            f"the walk-forward of {date} has no pooled {variant!r} row"
+            if not pooled.height
+            else f"the walk-forward of {date} has {pnl.height} P&L period(s) of {variant!r}, the gate pairs at least 2"
+        )
+        return {
+            "data_quality": {k: {"passed": ok, "detail": d} for k, (ok, d) in quality.items()},
+            MISSING: {"walk_forward": why},
+        }
     row = pooled.row(0, named=True)
     return build_evidence(
         folds=int(walk_forward.filter(pl.col("fold") != POOLED)["fold"].n_unique()),
@@ -91,5 +99,11 @@ def incumbent_evidence(
     if replay.height < 2:
         return stored_evidence
     period_ms = int(replay["time"].diff().drop_nulls().to_numpy().min())
-    return {"walk_forward": {"period_ms": period_ms, "pnl_unit": "quote", "period_start_ms": replay["time"].to_list(),
-                             "pnl": replay["pnl"].to_list()}}
+    return {
+        "walk_forward": {
+            "period_ms": period_ms,
+            "pnl_unit": "quote",
+            "period_start_ms": replay["time"].to_list(),
+            "pnl": replay["pnl"].to_list(),
+        }
+    }

@@ -156,11 +156,16 @@ def _fill_probability(ev: Mapping[str, Any], cfg: GateConfig, _: Any) -> str:
     if found is None:
         return "fail: no fill-probability calibration (no out-of-sample quote was scored)"
     m: CalibrationMetrics = _restore(CalibrationMetrics, found)
-    figures = (f"n={m.n}, reliability/uncertainty={m.relative_reliability:.3f}, slope{_within(m.windows)} "
-               f"{m.slope:.2f} CI [{m.slope_ci[0]:.2f}, {m.slope_ci[1]:.2f}], intercept {m.intercept:.2f} "
-               f"CI [{m.intercept_ci[0]:.2f}, {m.intercept_ci[1]:.2f}]")
-    return f"ok: fill probability well calibrated ({figures})" if m.is_well_calibrated else \
-        f"fail: fill probability not well calibrated ({figures})"
+    figures = (
+        f"n={m.n}, reliability/uncertainty={m.relative_reliability:.3f}, slope{_within(m.windows)} "
+        f"{m.slope:.2f} CI [{m.slope_ci[0]:.2f}, {m.slope_ci[1]:.2f}], intercept {m.intercept:.2f} "
+        f"CI [{m.intercept_ci[0]:.2f}, {m.intercept_ci[1]:.2f}]"
+    )
+    return (
+        f"ok: fill probability well calibrated ({figures})"
+        if m.is_well_calibrated
+        else f"fail: fill probability not well calibrated ({figures})"
+    )
 
 
 def _adverse_selection(ev: Mapping[str, Any], cfg: GateConfig, _: Any) -> str:
@@ -170,10 +175,15 @@ def _adverse_selection(ev: Mapping[str, Any], cfg: GateConfig, _: Any) -> str:
     if found is None:
         return "fail: no adverse-selection calibration (fewer than 3 out-of-sample fills with a markout)"
     m: AdverseSelectionCalibration = _restore(AdverseSelectionCalibration, found)
-    figures = (f"n={m.n}, bias {m.bias:+.2f} bps CI [{m.bias_ci[0]:.2f}, {m.bias_ci[1]:.2f}], "
-               f"slope{_within(m.windows)} {m.slope:.2f} CI [{m.slope_ci[0]:.2f}, {m.slope_ci[1]:.2f}]")
-    return f"ok: adverse selection well calibrated ({figures})" if m.is_well_calibrated else \
-        f"fail: adverse selection not well calibrated ({figures})"
+    figures = (
+        f"n={m.n}, bias {m.bias:+.2f} bps CI [{m.bias_ci[0]:.2f}, {m.bias_ci[1]:.2f}], "
+        f"slope{_within(m.windows)} {m.slope:.2f} CI [{m.slope_ci[0]:.2f}, {m.slope_ci[1]:.2f}]"
+    )
+    return (
+        f"ok: adverse selection well calibrated ({figures})"
+        if m.is_well_calibrated
+        else f"fail: adverse selection not well calibrated ({figures})"
+    )
 
 
 def _positive_pnl(ev: Mapping[str, Any], cfg: GateConfig, _: Any) -> str:
@@ -184,8 +194,9 @@ def _positive_pnl(ev: Mapping[str, Any], cfg: GateConfig, _: Any) -> str:
     if values.size < cfg.min_paired_periods:
         return f"fail: {values.size} out-of-sample periods, at least {cfg.min_paired_periods} needed to test the P&L"
     test = hac_mean_test(values, alternative="greater")
-    figures = (f"mean {test.estimate:+.4g} {unit} per period over {values.size} periods, one-sided HAC "
-               f"p={test.p_value:.3g}")
+    figures = (
+        f"mean {test.estimate:+.4g} {unit} per period over {values.size} periods, one-sided HAC p={test.p_value:.3g}"
+    )
     if test.p_value < cfg.alpha:
         return f"ok: out-of-sample P&L significantly positive at alpha={cfg.alpha:g} ({figures})"
     return f"fail: out-of-sample P&L not significantly positive at alpha={cfg.alpha:g} ({figures})"
@@ -198,16 +209,22 @@ def _not_worse(ev: Mapping[str, Any], cfg: GateConfig, promoted: Mapping[str, An
     else:
         name, (base, base_period_ms, base_unit) = "the promoted set", _pnl_series(promoted)
         if (base_period_ms, base_unit) != (period_ms, unit):
-            return (f"fail: cannot compare with the promoted set: periods of {period_ms} ms in {unit} vs "
-                    f"{base_period_ms} ms in {base_unit}")
+            return (
+                f"fail: cannot compare with the promoted set: periods of {period_ms} ms in {unit} vs "
+                f"{base_period_ms} ms in {base_unit}"
+            )
     common = sorted(cand.keys() & base.keys())
     if len(common) < cfg.min_paired_periods:
-        return (f"fail: only {len(common)} test periods shared with {name} (at least {cfg.min_paired_periods}); "
-                "re-run the promoted set on the candidate's folds")
+        return (
+            f"fail: only {len(common)} test periods shared with {name} (at least {cfg.min_paired_periods}); "
+            "re-run the promoted set on the candidate's folds"
+        )
     diff = np.array([cand[t] - base[t] for t in common])
     test = hac_mean_test(diff + cfg.max_degradation_per_period, alternative="less")
-    figures = (f"mean difference {diff.mean():+.4g} {unit} per period, allowed shortfall "
-               f"{cfg.max_degradation_per_period:g}, one-sided HAC p={test.p_value:.3g}, {len(common)} periods")
+    figures = (
+        f"mean difference {diff.mean():+.4g} {unit} per period, allowed shortfall "
+        f"{cfg.max_degradation_per_period:g}, one-sided HAC p={test.p_value:.3g}, {len(common)} periods"
+    )
     if test.p_value < cfg.alpha:
         return f"fail: significantly worse than {name} at alpha={cfg.alpha:g} ({figures})"
     return f"ok: not significantly worse than {name} at alpha={cfg.alpha:g} ({figures})"

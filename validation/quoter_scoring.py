@@ -25,8 +25,16 @@ MIN_SCORED_SIDES = 30
 """Fewest scored quoted sides the nightly calibration of the quoter's predictions is computed on."""
 
 _SIDE_QUOTE = pl.Struct({"px": pl.Float64(), "pred_fill_prob": pl.Float64()})
-_QUOTE_FRAME = pl.Struct({"pull_reason": pl.String(), "book_time": pl.Int64(), "tau_s": pl.Float64(),
-                          "latency_ms": pl.Float64(), "bid": _SIDE_QUOTE, "ask": _SIDE_QUOTE})
+_QUOTE_FRAME = pl.Struct(
+    {
+        "pull_reason": pl.String(),
+        "book_time": pl.Int64(),
+        "tau_s": pl.Float64(),
+        "latency_ms": pl.Float64(),
+        "bid": _SIDE_QUOTE,
+        "ask": _SIDE_QUOTE,
+    }
+)
 
 
 def quoted_sides(quote_log: pl.DataFrame) -> pl.DataFrame:
@@ -41,16 +49,29 @@ def quoted_sides(quote_log: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("pull_reason").is_null() & pl.col("tau_s").is_not_null())
     )
     sides = [
-        frames.select("time", "book_time", pl.lit(sign, pl.Int8).alias("side"), pl.col(name).struct.field("px"),
-                      pl.col(name).struct.field("pred_fill_prob"), "tau_s", "latency_ms")
+        frames.select(
+            "time",
+            "book_time",
+            pl.lit(sign, pl.Int8).alias("side"),
+            pl.col(name).struct.field("px"),
+            pl.col(name).struct.field("pred_fill_prob"),
+            "tau_s",
+            "latency_ms",
+        )
         for name, sign in (("bid", 1), ("ask", -1))
     ]
     start = pl.coalesce("book_time", "time") + pl.col("latency_ms").fill_null(0.0).round().cast(pl.Int64)
     return (
         pl.concat(sides)
         .filter(pl.col("px").is_not_null() & pl.col("pred_fill_prob").is_not_null())
-        .select("time", "side", "px", "pred_fill_prob", start.alias("window_start_ms"),
-                (start + (pl.col("tau_s") * 1000).round().cast(pl.Int64)).alias("window_end_ms"))
+        .select(
+            "time",
+            "side",
+            "px",
+            "pred_fill_prob",
+            start.alias("window_start_ms"),
+            (start + (pl.col("tau_s") * 1000).round().cast(pl.Int64)).alias("window_end_ms"),
+        )
         .sort("side", "time")
     )
 

@@ -41,8 +41,16 @@ def fit_regime_pull(train: Market, config: VariantConfig) -> FittedVariant:
     gammas, floors = (config.gamma,) * len(names), (config.min_spread_bps,) * len(names)
     everywhere = _policy(base, config, gammas=gammas, floors=floors, pull_by_regime=(False,) * len(names))
     in_sample = run_backtest(
-        train["book"], train["trades"], _model(base), everywhere, config.backtest, regimes.train_beliefs, 0.0,
-        names, reach, tape=market_tape(train),
+        train["book"],
+        train["trades"],
+        _model(base),
+        everywhere,
+        config.backtest,
+        regimes.train_beliefs,
+        0.0,
+        names,
+        reach,
+        tape=market_tape(train),
     )
     edges = regime_edges(marked_fills(in_sample.fills, train, config.markout_horizon_ms), names, config)
     return FittedVariant(
@@ -51,7 +59,8 @@ def fit_regime_pull(train: Market, config: VariantConfig) -> FittedVariant:
         policy=_policy(base, config, gammas=gammas, floors=floors, pull_by_regime=tuple(not e.quote for e in edges)),
         regime_names=names,
         adverse_bps_by_regime=tuple(e.adverse_bps for e in edges),
-        params=base.params | {
+        params=base.params
+        | {
             **{f"quote_{e.regime}": float(e.quote) for e in edges},
             **{f"train_net_bps_{e.regime}": e.net_bps for e in edges},
             **{f"train_net_se_bps_{e.regime}": e.net_se_bps for e in edges},

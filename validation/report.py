@@ -35,7 +35,13 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MARKOUT_CI_LEVEL = 0.95
 """Level of the markout-curve bands of :func:`validation.baseline.markout_curve`."""
 
-REGIME_COLOURS = {"calm": "#4daf4a", "volatile": "#ff7f00", "cascade": "#e41a1c", "normal": "#4daf4a", "toxic": "#e41a1c"}
+REGIME_COLOURS = {
+    "calm": "#4daf4a",
+    "volatile": "#ff7f00",
+    "cascade": "#e41a1c",
+    "normal": "#4daf4a",
+    "toxic": "#e41a1c",
+}
 DECISION_CLASSES = {"keep": "keep", "remove": "remove", "insufficient evidence": "insufficient"}
 DIAGNOSIS_CLASSES = {"add": "keep", "keep simple": "", "no fix": "remove", "untested": "insufficient"}
 """Row shading of the per-component diagnosis verdicts (:mod:`validation.component_verdict`)."""
@@ -117,16 +123,20 @@ def decision_section(title: str, facts: Mapping[str, str], reasons: Sequence[str
     between :data:`DECISION_START` and :data:`DECISION_END`."""
     rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in facts.items())
     listed = "<ul>" + "".join(f"<li>{_esc(r)}</li>" for r in reasons) + "</ul>" if reasons else ""
-    return (f'{DECISION_START}<section id="promotion-decision"><h2>Promotion decision: {_esc(title)}</h2>'
-            f"<table>{rows}</table>{listed}</section>{DECISION_END}")
+    return (
+        f'{DECISION_START}<section id="promotion-decision"><h2>Promotion decision: {_esc(title)}</h2>'
+        f"<table>{rows}</table>{listed}</section>{DECISION_END}"
+    )
 
 
 def pending_decision(walk_forward_run: str) -> str:
     """The decision section as the walk-forward writes it, before the promotion gate has judged its candidate."""
     return decision_section(
         "pending",
-        {"walk-forward run": walk_forward_run,
-         "gate": "not run yet: the param_sets asset of this (coin, day) fills this section when it decides"},
+        {
+            "walk-forward run": walk_forward_run,
+            "gate": "not run yet: the param_sets asset of this (coin, day) fills this section when it decides",
+        },
     )
 
 
@@ -135,7 +145,7 @@ def with_decision(html_text: str, section: str) -> str:
     report has none yet)."""
     start, end = html_text.find(DECISION_START), html_text.find(DECISION_END)
     if start >= 0 and end > start:
-        return html_text[:start] + section + html_text[end + len(DECISION_END):]
+        return html_text[:start] + section + html_text[end + len(DECISION_END) :]
     if "<main>" not in html_text:
         raise ValueError("not a report of validation.report.build_report: no <main> element")
     return html_text.replace("<main>", "<main>" + section, 1)
@@ -205,7 +215,9 @@ def table_html(
     rows = []
     for k, row in enumerate(frame.iter_rows()):
         cells = "".join(
-            f'<td class="num">{_esc(format_value(v, digits))}</td>' if num else f"<td>{_esc(format_value(v, digits))}</td>"
+            f'<td class="num">{_esc(format_value(v, digits))}</td>'
+            if num
+            else f"<td>{_esc(format_value(v, digits))}</td>"
             for v, num in zip(row, numeric, strict=True)
         )
         css = f' class="{_esc(row_classes[k])}"' if row_classes is not None else ""
@@ -213,7 +225,6 @@ def table_html(
     cap = f"<caption>{_esc(caption)}</caption>" if caption else ""
     table = f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     return f'<div class="table-wrap">{table}</div>'
-
 
 
 def figure_caption(caption: str, n: int, ci_level: float | None, n_unit: str = "observations") -> str:
@@ -267,8 +278,15 @@ def verdict_frame(verdicts: Mapping[str, Verdict], identical: Mapping[str, str] 
             "ci_high": [v.ci[1] for v in verdicts.values()],
         },
         schema={
-            "component": pl.String, "identical_to": pl.String, "decision": pl.String, "p_value": pl.Float64, "n": pl.Int64,
-            "n_effective": pl.Float64, "effect": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
+            "component": pl.String,
+            "identical_to": pl.String,
+            "decision": pl.String,
+            "p_value": pl.Float64,
+            "n": pl.Int64,
+            "n_effective": pl.Float64,
+            "effect": pl.Float64,
+            "ci_low": pl.Float64,
+            "ci_high": pl.Float64,
         },
     )
 
@@ -384,14 +402,16 @@ def plot_variant_differences(
         locator = AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    for ax in list(axes.flat)[len(differences):]:
+    for ax in list(axes.flat)[len(differences) :]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("cum. \u0394 P&L (quote)", fontsize=8)
     return _png(figure)
 
 
-def plot_regime_timeline(beliefs: pl.DataFrame, title: str = "Filtered regime beliefs", time_col: str = "time") -> bytes:
+def plot_regime_timeline(
+    beliefs: pl.DataFrame, title: str = "Filtered regime beliefs", time_col: str = "time"
+) -> bytes:
     """PNG of the filtered belief of each ``belief_<state>`` column over UTC time as a stacked area; each row
     holds from its ``time`` (when it became known) to the next, missing states count as 0."""
     states = [c for c in beliefs.columns if c.startswith("belief_")]

@@ -74,8 +74,11 @@ def measured_signal_row(signal: str, target: str, sample: pl.DataFrame, settings
     row: dict[str, Any] = {"signal": signal, "target": target, "n": sample.height, "window_ms": settings.window_ms}
     try:
         quality = signal_quality(
-            sample["signal"].to_numpy(), sample["target"].to_numpy(), sample["time"].to_numpy(),
-            window_ms=settings.window_ms, n_permutations=settings.n_permutations,
+            sample["signal"].to_numpy(),
+            sample["target"].to_numpy(),
+            sample["time"].to_numpy(),
+            window_ms=settings.window_ms,
+            n_permutations=settings.n_permutations,
         )
     except InsufficientSamples:
         return row
@@ -107,10 +110,17 @@ def _ci(row: dict, name: str) -> tuple[float, float]:
 def signal_quality_of(row: dict) -> SignalQuality:
     """The :class:`SignalQuality` a ``signal_quality`` row was written from (one with a measured MI)."""
     return SignalQuality(
-        n=row["n"], mutual_information=row["mutual_information"], p_value=row["p_value"], n_bins=row["n_bins"],
-        window_ms=row["window_ms"], window_start_ms=np.asarray(row["window_start_ms"], dtype=np.int64),
-        window_mi=np.asarray(row["window_mi"], dtype=np.float64), window_n=np.asarray(row["window_n"], dtype=np.int64),
-        slope_per_day=float_or_nan(row["slope_per_day"]), slope_ci=_ci(row, "slope"),
-        half_life_days=float_or_nan(row["half_life_days"]), half_life_ci=_ci(row, "half_life"),
+        n=row["n"],
+        mutual_information=row["mutual_information"],
+        p_value=row["p_value"],
+        n_bins=row["n_bins"],
+        window_ms=row["window_ms"],
+        window_start_ms=np.asarray(row["window_start_ms"], dtype=np.int64),
+        window_mi=np.asarray(row["window_mi"], dtype=np.float64),
+        window_n=np.asarray(row["window_n"], dtype=np.int64),
+        slope_per_day=float_or_nan(row["slope_per_day"]),
+        slope_ci=_ci(row, "slope"),
+        half_life_days=float_or_nan(row["half_life_days"]),
+        half_life_ci=_ci(row, "half_life"),
         confidence=row["confidence"],
     )

@@ -27,8 +27,17 @@ from validation.variants import BASELINE
 from validation.walk_forward_run import POOLED
 
 Subjected = list[tuple[str, Alert]]
-ALERTS_SCHEMA = {"coin": pl.String, "date": pl.Date, "time": pl.Int64, "kind": pl.String, "severity": pl.String,
-                 "subject": pl.String, "message": pl.String, "value": pl.Float64, "threshold": pl.Float64}
+ALERTS_SCHEMA = {
+    "coin": pl.String,
+    "date": pl.Date,
+    "time": pl.Int64,
+    "kind": pl.String,
+    "severity": pl.String,
+    "subject": pl.String,
+    "message": pl.String,
+    "value": pl.Float64,
+    "threshold": pl.Float64,
+}
 
 
 def calibration_table_alerts(rows: pl.DataFrame, coin: str) -> Subjected:
@@ -37,8 +46,11 @@ def calibration_table_alerts(rows: pl.DataFrame, coin: str) -> Subjected:
     for row in rows.iter_rows(named=True):
         subject = f"{row['source']} {row['model']}"
         metrics = calibration_metrics_of(row)
-        alerts = (calibration_alerts(metrics, coin, row["time"], subject) if isinstance(metrics, CalibrationMetrics)
-                  else adverse_selection_alerts(metrics, coin, row["time"], subject))
+        alerts = (
+            calibration_alerts(metrics, coin, row["time"], subject)
+            if isinstance(metrics, CalibrationMetrics)
+            else adverse_selection_alerts(metrics, coin, row["time"], subject)
+        )
         out += [(subject, a) for a in alerts]
     return out
 
@@ -49,9 +61,20 @@ def signal_table_alerts(rows: pl.DataFrame, coin: str) -> Subjected:
     for row in rows.iter_rows(named=True):
         subject = f"{row['signal']} -> {row['target']}"
         if row["mutual_information"] is None:
-            out.append((subject, Alert(coin, row["time"], AlertKind.INSUFFICIENT_SAMPLES, "info",
-                                       f"{subject}: {row['n']} samples, too few to measure information",
-                                       float(row["n"]), float(MIN_WINDOW_SAMPLES))))
+            out.append(
+                (
+                    subject,
+                    Alert(
+                        coin,
+                        row["time"],
+                        AlertKind.INSUFFICIENT_SAMPLES,
+                        "info",
+                        f"{subject}: {row['n']} samples, too few to measure information",
+                        float(row["n"]),
+                        float(MIN_WINDOW_SAMPLES),
+                    ),
+                )
+            )
         else:
             out += [(subject, a) for a in signal_alerts(signal_quality_of(row), coin, row["time"], subject)]
     return out
@@ -71,9 +94,18 @@ def walk_forward_alerts(rows: pl.DataFrame, coin: str) -> Subjected:
 def run_failure_alerts(rows: pl.DataFrame, coin: str) -> Subjected:
     """A critical RunFailed alert per ``run_failures`` row (one per failed run of the partition)."""
     return [
-        (f"run {r['run_id']} ({r['job_name']})",
-         Alert(coin, r["time"], AlertKind.RUN_FAILED, "critical", f"run {r['run_id']} of job {r['job_name']} failed: "
-               f"{r['message']}", float("nan"), float("nan")))
+        (
+            f"run {r['run_id']} ({r['job_name']})",
+            Alert(
+                coin,
+                r["time"],
+                AlertKind.RUN_FAILED,
+                "critical",
+                f"run {r['run_id']} of job {r['job_name']} failed: {r['message']}",
+                float("nan"),
+                float("nan"),
+            ),
+        )
         for r in rows.sort("time").iter_rows(named=True)
     ]
 
@@ -81,7 +113,19 @@ def run_failure_alerts(rows: pl.DataFrame, coin: str) -> Subjected:
 def alerts_frame(alerts: Subjected, coin: str, date: dt.date) -> pl.DataFrame:
     """The ``alerts`` table's rows of (coin, date)."""
     return pl.DataFrame(
-        [{"coin": coin, "date": date, "time": a.time, "kind": str(a.kind), "severity": a.severity, "subject": s,
-          "message": a.message, "value": a.value, "threshold": a.threshold} for s, a in alerts],
+        [
+            {
+                "coin": coin,
+                "date": date,
+                "time": a.time,
+                "kind": str(a.kind),
+                "severity": a.severity,
+                "subject": s,
+                "message": a.message,
+                "value": a.value,
+                "threshold": a.threshold,
+            }
+            for s, a in alerts
+        ],
         schema=ALERTS_SCHEMA,
     )

@@ -31,6 +31,7 @@ from scipy import stats
 from data_lake.tables import TIME_OF_DAY
 from validation.market_screen import book_spells, grid_log_returns
 
+
 @dataclass(frozen=True)
 class TimeStructureSettings:
     """The time-structure study: trailing window in days (ending on the studied day), bucket width of the funding
@@ -65,7 +66,17 @@ METRICS = {
     "adverse_selection_5s_bps": Metric("adverse_sum_bps", "markouts", "markouts"),
     "volatility_bps_per_sqrt_s": Metric("var_bps2", "var_seconds", "returns", math.sqrt),
 }
-SUM_COLUMNS = ("spread_bps_ms", "observed_ms", "book_states", "trades", "adverse_sum_bps", "markouts", "var_bps2", "var_seconds", "returns")
+SUM_COLUMNS = (
+    "spread_bps_ms",
+    "observed_ms",
+    "book_states",
+    "trades",
+    "adverse_sum_bps",
+    "markouts",
+    "var_bps2",
+    "var_seconds",
+    "returns",
+)
 ROW_SCHEMA = {"coin": pl.String(), **TIME_OF_DAY.columns_without("date", "coin", "window_start_ms", "window_end_ms")}
 
 
@@ -91,7 +102,9 @@ def cell_sums(
         trades.group_by("coin", cell).agg(pl.len().cast(pl.Int64).alias("trades")),
         markouts.filter(pl.col("is_market_trade") & pl.col(ADVERSE_HORIZON_COLUMN).is_not_null())
         .group_by("coin", cell)
-        .agg((-pl.col(ADVERSE_HORIZON_COLUMN)).sum().alias("adverse_sum_bps"), pl.len().cast(pl.Int64).alias("markouts")),
+        .agg(
+            (-pl.col(ADVERSE_HORIZON_COLUMN)).sum().alias("adverse_sum_bps"), pl.len().cast(pl.Int64).alias("markouts")
+        ),
         grid_log_returns(spells.select("coin", "time", pl.col("mid").alias("price")), VOL_STEP_MS)
         .group_by("coin", cell)
         .agg(
@@ -161,7 +174,9 @@ def _holm(p: np.ndarray) -> np.ndarray:
     return adjusted
 
 
-def _group_statistics(labels: np.ndarray, wr: np.ndarray, w: np.ndarray, n_groups: int, studentize: bool) -> tuple[np.ndarray, np.ndarray]:
+def _group_statistics(
+    labels: np.ndarray, wr: np.ndarray, w: np.ndarray, n_groups: int, studentize: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """For each row of ``labels`` (one labelling of the cells): the omnibus statistic and per group |deviation|,
     studentized by the group's cluster-robust variance when ``studentize``."""
     rows = (labels + n_groups * np.arange(labels.shape[0])[:, None]).ravel()
@@ -184,7 +199,12 @@ def _group_statistics(labels: np.ndarray, wr: np.ndarray, w: np.ndarray, n_group
 
 
 def group_effect_test(
-    values: np.ndarray, weights: np.ndarray, groups: np.ndarray, blocks: np.ndarray, n_permutations: int = 999, seed: int = 0
+    values: np.ndarray,
+    weights: np.ndarray,
+    groups: np.ndarray,
+    blocks: np.ndarray,
+    n_permutations: int = 999,
+    seed: int = 0,
 ) -> GroupEffect:
     """Within-block permutation test that the weighted mean of ``values`` is the same in every group.
 
@@ -234,13 +254,17 @@ def _ratio_ci(numerators: np.ndarray, denominators: np.ndarray, confidence: floa
     return value, value - half, value + half
 
 
-def _metric_rows(cells: pl.DataFrame, name: str, metric: Metric, n_permutations: int, seed: int, confidence: float) -> list[dict]:
+def _metric_rows(
+    cells: pl.DataFrame, name: str, metric: Metric, n_permutations: int, seed: int, confidence: float
+) -> list[dict]:
     """One row per bucket of one coin's analysis cells for ``metric``."""
     usable = cells.filter(pl.col(metric.denominator) > 0)
     if usable.height == 0:
         return []
     num, den = usable[metric.numerator].to_numpy().astype(float), usable[metric.denominator].to_numpy().astype(float)
-    test = group_effect_test(num / den, den, usable["bucket_index"].to_numpy(), usable["block"].to_numpy(), n_permutations, seed)
+    test = group_effect_test(
+        num / den, den, usable["bucket_index"].to_numpy(), usable["block"].to_numpy(), n_permutations, seed
+    )
     p_rest = dict(zip(test.groups.tolist(), test.p_vs_rest.tolist(), strict=True))
     transform = metric.transform or (lambda x: x)
 
@@ -250,7 +274,11 @@ def _metric_rows(cells: pl.DataFrame, name: str, metric: Metric, n_permutations:
     overall = shown(num.sum() / den.sum())
     rows = []
     for (bucket, index), part in usable.group_by("bucket", "bucket_index", maintain_order=True):
-        value, low, high = _ratio_ci(part[metric.numerator].to_numpy().astype(float), part[metric.denominator].to_numpy().astype(float), confidence)
+        value, low, high = _ratio_ci(
+            part[metric.numerator].to_numpy().astype(float),
+            part[metric.denominator].to_numpy().astype(float),
+            confidence,
+        )
         rows.append(
             {
                 "bucket": bucket,
@@ -279,12 +307,17 @@ def time_structure(
         by_cell = analysis_cells(cells, dimension, bucket_minutes)
         for (coin,), part in by_cell.group_by("coin", maintain_order=True):
             for name, metric in METRICS.items():
-                rows += [{"coin": coin, "dimension": dimension, **r} for r in _metric_rows(part, name, metric, n_permutations, seed, confidence)]
+                rows += [
+                    {"coin": coin, "dimension": dimension, **r}
+                    for r in _metric_rows(part, name, metric, n_permutations, seed, confidence)
+                ]
     table = pl.DataFrame(rows, schema=ROW_SCHEMA).fill_nan(None)
     return table.sort("coin", "dimension", "metric", "bucket_index")
 
 
-def lowest_buckets(table: pl.DataFrame, metric: str = "adverse_selection_5s_bps", dimension: str = "hour_of_day", level: float = 0.05) -> pl.DataFrame:
+def lowest_buckets(
+    table: pl.DataFrame, metric: str = "adverse_selection_5s_bps", dimension: str = "hour_of_day", level: float = 0.05
+) -> pl.DataFrame:
     """Per coin: the bucket with the lowest ``metric``, the dimension's p-value, whether the dimension matters at
     ``level``, and the buckets significantly below the rest (Holm-adjusted, only when the dimension matters)."""
     rows = table.filter((pl.col("metric") == metric) & (pl.col("dimension") == dimension))

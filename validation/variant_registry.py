@@ -9,10 +9,15 @@ from validation.variants import ABLATIONS, Market, Variant, VariantConfig, Varia
 
 VARIANTS: dict[str, Variant] = {
     **ABLATIONS,
-    HAWKES: Variant(HAWKES, "A and the fill probability scaled by the taker-order Hawkes intensity", fit_hawkes,
-                    optional=True),
-    REGIME_PULL: Variant(REGIME_PULL, "quote only in the HMM states whose train net edge after fees says so",
-                         fit_regime_pull, optional=True),
+    HAWKES: Variant(
+        HAWKES, "A and the fill probability scaled by the taker-order Hawkes intensity", fit_hawkes, optional=True
+    ),
+    REGIME_PULL: Variant(
+        REGIME_PULL,
+        "quote only in the HMM states whose train net edge after fees says so",
+        fit_regime_pull,
+        optional=True,
+    ),
     CANDIDATE: Variant(
         CANDIDATE,
         "the promoted policy: bipower sigma, HMM-blended gamma and floors, kappa-SE widening, quote only in states "
@@ -23,8 +28,6 @@ VARIANTS: dict[str, Variant] = {
 """The baseline first, the candidate last."""
 
 
-def evaluate_variant(
-    name: str, train: Market, test: Market, config: VariantConfig = VariantConfig()
-) -> VariantOutcome:
+def evaluate_variant(name: str, train: Market, test: Market, config: VariantConfig = VariantConfig()) -> VariantOutcome:
     """Fit variant ``name`` on ``train`` only, then backtest and score it on ``test``."""
     return simulate_fitted(VARIANTS[name].fit(train, config), test, config)

@@ -292,9 +292,12 @@ def fit_kappa(train: Market, tick: float, config: VariantConfig) -> tuple[FitRes
 def train_adverse_bps(train: Market, end_ms: int, horizon_ms: int) -> pl.DataFrame:
     """Train market trades (maker side) with a realised markout known by ``end_ms``: ``time``, ``adverse_bps``."""
     column = f"markout_{horizon_ms}ms_bps"
-    return train["markouts"].filter(
-        pl.col("is_market_trade") & pl.col(column).is_not_null() & (pl.col("time") + horizon_ms < end_ms)
-    ).select("time", adverse_bps=(-pl.col(column)).clip(lower_bound=0.0)).sort("time")
+    return (
+        train["markouts"]
+        .filter(pl.col("is_market_trade") & pl.col(column).is_not_null() & (pl.col("time") + horizon_ms < end_ms))
+        .select("time", adverse_bps=(-pl.col(column)).clip(lower_bound=0.0))
+        .sort("time")
+    )
 
 
 def _base(train: Market, config: VariantConfig, sigma: Callable[[Market, int], float]) -> _Base:
@@ -374,9 +377,12 @@ def train_reach_events(train: Market, config: VariantConfig) -> pl.DataFrame:
     """:func:`calibration.fill_probability.reach_events` over the train window at the backtest's tau and latency."""
     book, trades = train["book"], train["trades"]
     key = (config.backtest.fill_prob_horizon_ms, config.latency_ms)
-    return derived(train, "reach_events", key, lambda: reach_events(
-        book, trades, _window(train), config.backtest.fill_prob_horizon_ms, config.latency_ms
-    ))
+    return derived(
+        train,
+        "reach_events",
+        key,
+        lambda: reach_events(book, trades, _window(train), config.backtest.fill_prob_horizon_ms, config.latency_ms),
+    )
 
 
 def expected_multiplier_over(multipliers: np.ndarray, horizon_weight: float) -> np.ndarray:
@@ -384,8 +390,13 @@ def expected_multiplier_over(multipliers: np.ndarray, horizon_weight: float) -> 
     return np.array([expected_multiplier(m, horizon_weight) for m in multipliers])
 
 
-def fit_reach(train: Market, config: VariantConfig, beliefs: pl.DataFrame, names: Sequence[str],
-              hawkes: HawkesIntensity | None = None) -> ReachModel:
+def fit_reach(
+    train: Market,
+    config: VariantConfig,
+    beliefs: pl.DataFrame,
+    names: Sequence[str],
+    hawkes: HawkesIntensity | None = None,
+) -> ReachModel:
     """Reach curves per regime on the train window, each decision interval weighted by the causal belief held at
     its start (``beliefs``: ``time`` and ``belief_<name>``; intervals before the first belief row are dropped); with
     ``hawkes``, the log of its intensity multiplier at each interval start is the fit's offset (the quote scales the
@@ -393,14 +404,23 @@ def fit_reach(train: Market, config: VariantConfig, beliefs: pl.DataFrame, names
     events = train_reach_events(train, config)
     rows = _asof_rows(beliefs["time"].to_numpy(), events["time"].to_numpy())
     weights = beliefs.select(f"belief_{n}" for n in names).to_numpy()[np.maximum(rows, 0)]
-    touch_bps = float((train["book"]["ask_px_1"] - train["book"]["bid_px_1"]).median() / 2 / train["book"]["mid"].median() * 1e4)
+    touch_bps = float(
+        (train["book"]["ask_px_1"] - train["book"]["bid_px_1"]).median() / 2 / train["book"]["mid"].median() * 1e4
+    )
     known = rows >= 0
-    log_multiplier = None if hawkes is None else np.log(expected_multiplier_over(
-        intensity_multipliers(taker_order_times(train["trades"]), events["time"].to_numpy(), hawkes),
-        hawkes.horizon_weight(config.latency_ms, config.backtest.fill_prob_horizon_ms),
-    ))[known]
-    knots, curves = fit_reach_curves(events.filter(pl.Series(known)), weights[known], min_depth_bps=touch_bps,
-                                     log_multiplier=log_multiplier)
+    log_multiplier = (
+        None
+        if hawkes is None
+        else np.log(
+            expected_multiplier_over(
+                intensity_multipliers(taker_order_times(train["trades"]), events["time"].to_numpy(), hawkes),
+                hawkes.horizon_weight(config.latency_ms, config.backtest.fill_prob_horizon_ms),
+            )
+        )[known]
+    )
+    knots, curves = fit_reach_curves(
+        events.filter(pl.Series(known)), weights[known], min_depth_bps=touch_bps, log_multiplier=log_multiplier
+    )
     return ReachModel(
         knots_bps=tuple(float(k) for k in knots),
         log_intensity_by_regime=tuple(c.log_intensity for c in curves),
@@ -519,8 +539,10 @@ def fit_hmm_blending(train: Market, config: VariantConfig) -> FittedVariant:
     names = regimes.names
     adverse = train_adverse_bps(train, base.end_ms, config.markout_horizon_ms)
     rows = _asof_rows(regimes.train_beliefs["time"].to_numpy(), adverse["time"].to_numpy())
-    weights = (regimes.train_beliefs.select(f"belief_{n}" for n in names).to_numpy()[np.maximum(rows, 0)]
-               * (rows >= 0)[:, None])
+    weights = (
+        regimes.train_beliefs.select(f"belief_{n}" for n in names).to_numpy()[np.maximum(rows, 0)]
+        * (rows >= 0)[:, None]
+    )
     adverse_by_regime = _weighted_means(adverse["adverse_bps"].to_numpy(), weights, base.adverse_bps)
     fitted = {
         **{f"gamma_{n}": config.gamma * config.regime_gamma_mult[k] for k, n in enumerate(names)},
@@ -589,12 +611,17 @@ def fit_vpin_widening(train: Market, config: VariantConfig) -> FittedVariant:
     return FittedVariant(
         name="+vpin_widening",
         model=_model(base),
-        policy=_policy(base, config, gammas=(config.gamma,) * 2,
-                       floors=(config.min_spread_bps, config.min_spread_bps + config.vpin_widening_bps)),
+        policy=_policy(
+            base,
+            config,
+            gammas=(config.gamma,) * 2,
+            floors=(config.min_spread_bps, config.min_spread_bps + config.vpin_widening_bps),
+        ),
         regime_names=VPIN_REGIMES,
         adverse_bps_by_regime=adverse_by_state,
         reach=fit_reach(train, config, states.drop("vpin"), VPIN_REGIMES),
-        params=base.params | {
+        params=base.params
+        | {
             "vpin_bucket_volume": bucket_volume,
             "vpin_threshold": threshold,
             "vpin_toxic_share_train": float(states["belief_toxic"].mean()),
@@ -628,13 +655,17 @@ def fit_leader_shift(train: Market, config: VariantConfig, end_ms: int) -> Leade
         raise NoLeadLag("no leader mids in the train window (no leader configured for this coin, or none captured)")
     window = (max(end_ms - round(config.lead_lag_fit_hours * HOUR_MS), _window(train)[0]), end_ms)
     follower = _mids(train).select("time", "mid")
-    by_leader = {str(name): frame.select("time", "mid").sort("time")
-                 for (name,), frame in leaders.partition_by("leader", as_dict=True, maintain_order=True).items()}
+    by_leader = {
+        str(name): frame.select("time", "mid").sort("time")
+        for (name,), frame in leaders.partition_by("leader", as_dict=True, maintain_order=True).items()
+    }
     fits = {name: fit_lead_lag(frame, follower, window, config.lead_lag) for name, frame in by_leader.items()}
     usable = {name: result.fit for name, result in fits.items() if result.ok}
     if not usable:
-        raise NoLeadLag("no significant lead on the train window: "
-                        + "; ".join(f"{name}: {result.reason}" for name, result in sorted(fits.items())))
+        raise NoLeadLag(
+            "no significant lead on the train window: "
+            + "; ".join(f"{name}: {result.reason}" for name, result in sorted(fits.items()))
+        )
     leader, fit = min(
         usable.items(), key=lambda item: (item[1].goodness_of_fit["p_value"], -abs(item[1].estimates["hy_corr"]))
     )
@@ -644,19 +675,28 @@ def fit_leader_shift(train: Market, config: VariantConfig, end_ms: int) -> Leade
     returns = leader_log_returns(mids["time"].to_numpy(), mids["mid"].to_numpy(), grid, lag_ms, LeadLagShift.max_age_ms)
     finite = returns[np.isfinite(returns)]
     move_sd = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
-    shift = LeadLagShift(leader=leader, lag_ms=lag_ms, beta=fit.estimates["beta"], move_sd=move_sd,
-                         pull_k=config.lead_lag_pull_k, hold_ms=config.lead_lag_hold_ms)
-    return LeaderFit(shift, {
-        "lead_lag_lag_ms": fit.estimates["lag_ms"],
-        "lead_lag_lag_se_ms": fit.std_errors["lag_ms"],
-        "lead_lag_beta": fit.estimates["beta"],
-        "lead_lag_beta_se": fit.std_errors["beta"],
-        "lead_lag_hy_corr": fit.estimates["hy_corr"],
-        "lead_lag_p_value": fit.goodness_of_fit["p_value"],
-        "lead_lag_move_sd": move_sd,
-        "lead_lag_pull_threshold": shift.pull_threshold if math.isfinite(shift.pull_threshold) else math.nan,
-        "lead_lag_leaders_fitted": float(len(fits)),
-    })
+    shift = LeadLagShift(
+        leader=leader,
+        lag_ms=lag_ms,
+        beta=fit.estimates["beta"],
+        move_sd=move_sd,
+        pull_k=config.lead_lag_pull_k,
+        hold_ms=config.lead_lag_hold_ms,
+    )
+    return LeaderFit(
+        shift,
+        {
+            "lead_lag_lag_ms": fit.estimates["lag_ms"],
+            "lead_lag_lag_se_ms": fit.std_errors["lag_ms"],
+            "lead_lag_beta": fit.estimates["beta"],
+            "lead_lag_beta_se": fit.std_errors["beta"],
+            "lead_lag_hy_corr": fit.estimates["hy_corr"],
+            "lead_lag_p_value": fit.goodness_of_fit["p_value"],
+            "lead_lag_move_sd": move_sd,
+            "lead_lag_pull_threshold": shift.pull_threshold if math.isfinite(shift.pull_threshold) else math.nan,
+            "lead_lag_leaders_fitted": float(len(fits)),
+        },
+    )
 
 
 def fit_lead_lag_shift(train: Market, config: VariantConfig) -> FittedVariant:
@@ -788,8 +828,16 @@ def simulate_fitted(
     start, end = window or _window(test)
     beliefs = fitted.beliefs(test, start)
     result = run_backtest(
-        test["book"], test["trades"], fitted.model, fitted.policy, config.backtest, beliefs,
-        fitted.adverse_bps_by_regime, fitted.regime_names, fitted.reach, policy_leader_mids(test, fitted.policy),
+        test["book"],
+        test["trades"],
+        fitted.model,
+        fitted.policy,
+        config.backtest,
+        beliefs,
+        fitted.adverse_bps_by_regime,
+        fitted.regime_names,
+        fitted.reach,
+        policy_leader_mids(test, fitted.policy),
         tape=market_tape(test),
     )
     return VariantOutcome(
@@ -881,27 +929,71 @@ def quote_outcomes(
     multiplier = book_intensity_multipliers(starts, test["trades"], policy)
     horizon_weight = 1.0 if policy.hawkes is None else policy.hawkes.horizon_weight(latency_ms, tau_ms)
     row, side, depth, prob, px = _interval_quotes(
-        mid, leader_return, leader_pull, multiplier, horizon_weight, policy.lead_lag_beta, best_bid, best_ask, inventory,
-        np.ascontiguousarray(belief, dtype=np.float64), GlftInputs.of(model, policy), policy.sigmas(model.sigma),
-        policy.gammas, policy.min_spreads_bps, policy.fill_costs_bps, policy.pulled, policy.pull_threshold, reach.knots,
+        mid,
+        leader_return,
+        leader_pull,
+        multiplier,
+        horizon_weight,
+        policy.lead_lag_beta,
+        best_bid,
+        best_ask,
+        inventory,
+        np.ascontiguousarray(belief, dtype=np.float64),
+        GlftInputs.of(model, policy),
+        policy.sigmas(model.sigma),
+        policy.gammas,
+        policy.min_spreads_bps,
+        policy.fill_costs_bps,
+        policy.pulled,
+        policy.pull_threshold,
+        reach.knots,
         reach.log_intensities,
     )
     quotes = pl.DataFrame(
         {"time": starts[row], "side": side, "mid": mid[row], "depth_px": depth, "pred_fill_prob": prob, "px": px},
-        schema={"time": pl.Int64, "side": pl.Int8, "mid": pl.Float64, "depth_px": pl.Float64,
-                "pred_fill_prob": pl.Float64, "px": pl.Float64},
+        schema={
+            "time": pl.Int64,
+            "side": pl.Int8,
+            "mid": pl.Float64,
+            "depth_px": pl.Float64,
+            "pred_fill_prob": pl.Float64,
+            "px": pl.Float64,
+        },
     )
     scored = interval_extremes(test["trades"], start, tau_ms, latency_ms)
-    return quotes.join(scored, on="time", how="left").with_columns(
-        filled=pl.when(pl.col("side") > 0).then(pl.col("lowest_sell") <= pl.col("px"))
-        .otherwise(pl.col("highest_buy") >= pl.col("px")).fill_null(False)
-    ).drop("lowest_sell", "highest_buy")
+    return (
+        quotes.join(scored, on="time", how="left")
+        .with_columns(
+            filled=pl.when(pl.col("side") > 0)
+            .then(pl.col("lowest_sell") <= pl.col("px"))
+            .otherwise(pl.col("highest_buy") >= pl.col("px"))
+            .fill_null(False)
+        )
+        .drop("lowest_sell", "highest_buy")
+    )
 
 
 @njit(cache=True)
 def _interval_quotes(
-    mid, leader_return, leader_pull, multiplier, horizon_weight, lead_lag_beta, best_bid, best_ask, inventory, belief,
-    inputs, sigmas, gammas, floors, fill_costs, pulled, pull_threshold, reach_knots, reach_log_intensities,
+    mid,
+    leader_return,
+    leader_pull,
+    multiplier,
+    horizon_weight,
+    lead_lag_beta,
+    best_bid,
+    best_ask,
+    inventory,
+    belief,
+    inputs,
+    sigmas,
+    gammas,
+    floors,
+    fill_costs,
+    pulled,
+    pull_threshold,
+    reach_knots,
+    reach_log_intensities,
 ):  # pragma: no cover - compiled
     """The quoted sides at each interval start (bid before ask), centred on the lead-lag fair value with A times the
     Hawkes multiplier: interval index, side, depth from the mid (price units), predicted reach probability and
@@ -916,15 +1008,27 @@ def _interval_quotes(
     for i in range(n):
         probs = belief[i]
         bid_px, ask_px, _, _, _, _, _, bid_code, ask_code = glft_quote_core(
-            inputs, blend_regimes(probs, sigmas, gammas, floors, fill_costs),
-            lead_lag_fair_value(mid[i], leader_return[i], lead_lag_beta), inventory[i], multiplier[i],
-            regime_pull(probs, pulled, pull_threshold) or leader_pull[i], best_bid[i], best_ask[i], 0.0, 0.0,
+            inputs,
+            blend_regimes(probs, sigmas, gammas, floors, fill_costs),
+            lead_lag_fair_value(mid[i], leader_return[i], lead_lag_beta),
+            inventory[i],
+            multiplier[i],
+            regime_pull(probs, pulled, pull_threshold) or leader_pull[i],
+            best_bid[i],
+            best_ask[i],
+            0.0,
+            0.0,
         )
         for s, price, code in ((1, bid_px, bid_code), (-1, ask_px, ask_code)):
             if code == QUOTED:
                 row[m], side[m], px[m] = i, s, price
                 depth[m] = abs(mid[i] - price)
-                prob[m] = reach_probability(depth_bps(price, mid[i]), probs, reach_knots, reach_log_intensities,
-                                            expected_multiplier(multiplier[i], horizon_weight))
+                prob[m] = reach_probability(
+                    depth_bps(price, mid[i]),
+                    probs,
+                    reach_knots,
+                    reach_log_intensities,
+                    expected_multiplier(multiplier[i], horizon_weight),
+                )
                 m += 1
     return row[:m], side[:m], depth[:m], prob[:m], px[:m]

@@ -41,7 +41,10 @@ def action(frame: pl.DataFrame) -> str:
 
 
 def morning_text(
-    frame: pl.DataFrame, coin: str, date: dt.date, previous: pl.DataFrame | None = None,
+    frame: pl.DataFrame,
+    coin: str,
+    date: dt.date,
+    previous: pl.DataFrame | None = None,
     previous_date: dt.date | None = None,
 ) -> str:
     """The verdict table as the morning read: the action, one line per row (largest weakness first) with its
@@ -52,8 +55,10 @@ def morning_text(
     first = ranked.row(0, named=True)
     window = ""
     if "test_start_ms" in ranked.columns and first["test_start_ms"] is not None:
-        start, end = (dt.datetime.fromtimestamp(first[c] / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
-                      for c in ("test_start_ms", "test_end_ms"))
+        start, end = (
+            dt.datetime.fromtimestamp(first[c] / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
+            for c in ("test_start_ms", "test_end_ms")
+        )
         window = f", test windows {start} - {end} UTC"
     lines = [
         f"{coin} {date}: component verdicts, largest weakness first (alpha {first['alpha']:g}{window})",
@@ -70,12 +75,18 @@ def morning_text(
         )
     lines += ["", "why:"] + [f"{r['rank']:>2}. {r['prediction']}: {r['reason']}" for r in ranked.iter_rows(named=True)]
     adjustment = next((a for a in ranked["adjustment"] if a), "")
-    lines += ["", "simple p: the test of the baseline's prediction (per row); effect/period: variant - baseline P&L, "
-              f"quote currency; adj. p: one-sided HAC p-value after {adjustment or 'the multiple-testing adjustment'}"]
+    lines += [
+        "",
+        "simple p: the test of the baseline's prediction (per row); effect/period: variant - baseline P&L, "
+        f"quote currency; adj. p: one-sided HAC p-value after {adjustment or 'the multiple-testing adjustment'}",
+    ]
     if previous is not None and previous.height:
         before = dict(zip(previous["component"], previous["verdict"], strict=True))
-        changed = [f"{r['prediction']} {before[r['component']]} -> {r['verdict']}" for r in ranked.iter_rows(named=True)
-                   if r["component"] in before and before[r["component"]] != r["verdict"]]
+        changed = [
+            f"{r['prediction']} {before[r['component']]} -> {r['verdict']}"
+            for r in ranked.iter_rows(named=True)
+            if r["component"] in before and before[r["component"]] != r["verdict"]
+        ]
         since = f" since {previous_date}" if previous_date else ""
         lines.append(f"changed{since}: {'; '.join(changed) if changed else 'nothing'}")
     return "\n".join(lines)

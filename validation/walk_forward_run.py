@@ -184,11 +184,15 @@ def run_variants(
                 if cache:
                     cache.store(key, name, evaluated)
             fitted = evaluated if isinstance(evaluated, InsufficientSamples) else evaluated.fitted
-            results[name].append(FoldResult(
-                fold=fold, params=fitted, result=evaluated,
-                n_train={frame: part.height for frame, part in train.items()},
-                n_test={frame: part.height for frame, part in test.items()},
-            ))
+            results[name].append(
+                FoldResult(
+                    fold=fold,
+                    params=fitted,
+                    result=evaluated,
+                    n_train={frame: part.height for frame, part in train.items()},
+                    n_test={frame: part.height for frame, part in test.items()},
+                )
+            )
     return results
 
 
@@ -271,9 +275,9 @@ def _pnl_matrix(
 ) -> pl.DataFrame:
     """``fold``, ``time`` and one per-period P&L column per variant, stacked over ``folds`` (paired by period)."""
     frames = [
-        outcomes[BASELINE][j].period_pnl.select(pl.lit(fold.index, dtype=pl.Int32).alias("fold"), "time").with_columns(
-            outcomes[name][j].period_pnl["pnl"].alias(name) for name in variants
-        )
+        outcomes[BASELINE][j]
+        .period_pnl.select(pl.lit(fold.index, dtype=pl.Int32).alias("fold"), "time")
+        .with_columns(outcomes[name][j].period_pnl["pnl"].alias(name) for name in variants)
         for j, fold in enumerate(folds)
     ]
     empty = {"fold": pl.Int32, "time": pl.Int64, **dict.fromkeys(variants, pl.Float64)}
@@ -297,12 +301,14 @@ def _calibration(
         return None, None
     marked = fills.filter(pl.col("realised_adverse_bps").is_not_null() & pl.col("pred_adverse_bps").is_not_null())
     fill = calibration_metrics(
-        quotes["filled"].cast(pl.Float64).to_numpy(), quotes["pred_fill_prob"].to_numpy(),
+        quotes["filled"].cast(pl.Float64).to_numpy(),
+        quotes["pred_fill_prob"].to_numpy(),
         windows=quotes["fold"].to_numpy(),
     )
     adverse = (
         adverse_selection_calibration(
-            marked["pred_adverse_bps"].to_numpy(), marked["realised_adverse_bps"].to_numpy(),
+            marked["pred_adverse_bps"].to_numpy(),
+            marked["realised_adverse_bps"].to_numpy(),
             windows=marked["fold"].to_numpy(),
         )
         if marked.height >= 3
@@ -480,8 +486,17 @@ def final_candidate(
 
 
 FOLD_COLUMNS = [
-    "fold", "variant", "status", "pnl", "sharpe_per_period", "n_fills", "predicted_fill_rate", "actual_fill_rate",
-    "brier", "predicted_adverse_bps", "realised_adverse_bps",
+    "fold",
+    "variant",
+    "status",
+    "pnl",
+    "sharpe_per_period",
+    "n_fills",
+    "predicted_fill_rate",
+    "actual_fill_rate",
+    "brier",
+    "predicted_adverse_bps",
+    "realised_adverse_bps",
 ]
 
 
@@ -550,10 +565,12 @@ def _verdict_section(run: WalkForwardRun) -> ReportSection:
     undecided = [name for name, v in run.verdicts.items() if v is None]
     if undecided:
         blocks.append(paragraph(f"No paired periods to judge {', '.join(undecided)}: insufficient evidence."))
-    blocks.append(paragraph(
-        "A component is kept only when the pipeline with it beats the baseline out of sample; fewer than "
-        "200 independent fills is never enough evidence."
-    ))
+    blocks.append(
+        paragraph(
+            "A component is kept only when the pipeline with it beats the baseline out of sample; fewer than "
+            "200 independent fills is never enough evidence."
+        )
+    )
     return ReportSection("Component verdicts", blocks)
 
 
@@ -574,7 +591,9 @@ def _multiple_comparison_section(run: WalkForwardRun) -> ReportSection:
                 + (f" (mean block {spa.block_size}, {spa.reps} reps)" if spa else ""),
                 "H0: no variant beats the baseline",
                 f"{run.best_variant}: Sharpe/period {_fmt(dsr.sharpe)} vs expected max of {dsr.n_trials:g} trials "
-                f"{_fmt(dsr.sharpe_benchmark)}" if dsr else "too few periods",
+                f"{_fmt(dsr.sharpe_benchmark)}"
+                if dsr
+                else "too few periods",
                 f"{pbo.n_splits} blocks" if pbo else "too few periods",
             ],
         },
@@ -596,26 +615,41 @@ def _calibration_section(run: WalkForwardRun) -> ReportSection:
     fill, adverse = run.fill_calibration, run.adverse_calibration
     blocks = []
     if fill is not None:
-        blocks.append(cards_html([
-            KeyFigure("Brier", _fmt(fill.brier), f"n = {fill.n:,} quotes, base rate {fill.base_rate:.2%}"),
-            KeyFigure("reliability / uncertainty", _fmt(fill.relative_reliability), "CORP; lower is better"),
-            KeyFigure(
-                "calibration slope", _fmt(fill.slope), f"95% CI [{_fmt(fill.slope_ci[0])}, {_fmt(fill.slope_ci[1])}]"
-            ),
-            KeyFigure("well calibrated", str(fill.is_well_calibrated)),
-        ]))
+        blocks.append(
+            cards_html(
+                [
+                    KeyFigure("Brier", _fmt(fill.brier), f"n = {fill.n:,} quotes, base rate {fill.base_rate:.2%}"),
+                    KeyFigure("reliability / uncertainty", _fmt(fill.relative_reliability), "CORP; lower is better"),
+                    KeyFigure(
+                        "calibration slope",
+                        _fmt(fill.slope),
+                        f"95% CI [{_fmt(fill.slope_ci[0])}, {_fmt(fill.slope_ci[1])}]",
+                    ),
+                    KeyFigure("well calibrated", str(fill.is_well_calibrated)),
+                ]
+            )
+        )
         quotes = run.evidence_quotes
         diagram = reliability_diagram(quotes["filled"].cast(pl.Float64).to_numpy(), quotes["pred_fill_prob"].to_numpy())
         blocks.append(reliability_figure(diagram, f"{run.evidence_variant}: P(a print reaches the quote within tau)"))
     if adverse is not None:
-        table = pl.DataFrame({
-            "figure": ["bias (realised - predicted), bps", "Mincer-Zarnowitz slope", "intercept, bps", "MSE, bps^2"],
-            "value": [adverse.bias, adverse.slope, adverse.intercept, adverse.mse],
-            "ci_low": [adverse.bias_ci[0], adverse.slope_ci[0], adverse.intercept_ci[0], None],
-            "ci_high": [adverse.bias_ci[1], adverse.slope_ci[1], adverse.intercept_ci[1], None],
-            "n_fills": [adverse.n] * 4,
-        })
-        blocks.append(table_html(table, f"{run.evidence_variant}: adverse selection at the markout horizon, 95% HAC intervals"))
+        table = pl.DataFrame(
+            {
+                "figure": [
+                    "bias (realised - predicted), bps",
+                    "Mincer-Zarnowitz slope",
+                    "intercept, bps",
+                    "MSE, bps^2",
+                ],
+                "value": [adverse.bias, adverse.slope, adverse.intercept, adverse.mse],
+                "ci_low": [adverse.bias_ci[0], adverse.slope_ci[0], adverse.intercept_ci[0], None],
+                "ci_high": [adverse.bias_ci[1], adverse.slope_ci[1], adverse.intercept_ci[1], None],
+                "n_fills": [adverse.n] * 4,
+            }
+        )
+        blocks.append(
+            table_html(table, f"{run.evidence_variant}: adverse selection at the markout horizon, 95% HAC intervals")
+        )
     return ReportSection(f"Calibration of the {run.evidence_variant}", blocks or [paragraph("No complete fold.")])
 
 
@@ -625,9 +659,7 @@ def _beliefs_section(name: str, beliefs: pl.DataFrame) -> ReportSection:
     return ReportSection(f"Regime beliefs: {name}", [figure_html(png, caption, beliefs.height, None, "belief updates")])
 
 
-def report_html(
-    run: WalkForwardRun, title: str, generated_ms: int, diagnosis: Sequence[ReportSection] = ()
-) -> str:
+def report_html(run: WalkForwardRun, title: str, generated_ms: int, diagnosis: Sequence[ReportSection] = ()) -> str:
     """The self-contained HTML report of a walk-forward run (:mod:`validation.report`); ``diagnosis`` sections
     (the per-component verdicts of :mod:`validation.component_verdict`) follow the summary."""
     per_fold = run.rows.filter(pl.col("fold") != POOLED).select(FOLD_COLUMNS)

@@ -28,8 +28,9 @@ def walk_forward_rows(run: WalkForwardRun, stamp: Mapping[str, Any], candidate_s
     """The run's rows with the ``stamp`` columns (coin, date, code_version, run_at_ms) and, on the candidate's
     pooled row only, its ``candidate_set`` JSON (:mod:`validation.candidate_set`)."""
     return run.rows.with_columns(**{k: pl.lit(v) for k, v in stamp.items()}).with_columns(
-        candidate_set=pl.when((pl.col("fold") == POOLED) & (pl.col("variant") == CANDIDATE))
-        .then(pl.lit(candidate_set, dtype=pl.String))
+        candidate_set=pl.when((pl.col("fold") == POOLED) & (pl.col("variant") == CANDIDATE)).then(
+            pl.lit(candidate_set, dtype=pl.String)
+        )
     )
 
 
@@ -63,8 +64,10 @@ def verdicts_markdown(rows: pl.DataFrame) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for r in pooled.iter_rows(named=True):
-        effect = "n/a" if r.get("effect_per_period") is None else (
-            f"{r['effect_per_period']:.4g} [{r['effect_ci_low']:.4g}, {r['effect_ci_high']:.4g}]"
+        effect = (
+            "n/a"
+            if r.get("effect_per_period") is None
+            else (f"{r['effect_per_period']:.4g} [{r['effect_ci_low']:.4g}, {r['effect_ci_high']:.4g}]")
         )
         p = "n/a" if r.get("p_value") is None else f"{r['p_value']:.3g}"
         n_eff = "n/a" if r.get("n_effective") is None else f"{r['n_effective']:.0f}"

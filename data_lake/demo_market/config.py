@@ -99,10 +99,15 @@ class DemoMarketConfig:
             raise ValueError("spread_ticks and n_makers must be >= 1")
         if self.impact_per_reach and (len(self.impact_per_reach) != n or min(self.impact_per_reach) < 0):
             raise ValueError("impact_per_reach needs one value >= 0 per regime (or none)")
-        if self.leader and (self.leader == self.coin or self.leader_lag_ms < 0 or self.leader_lag_ms % self.block_ms
-                            or not math.isfinite(self.leader_beta)):
-            raise ValueError("a leader must be another coin, with leader_lag_ms >= 0 a multiple of block_ms and a "
-                             "finite leader_beta")
+        if self.leader and (
+            self.leader == self.coin
+            or self.leader_lag_ms < 0
+            or self.leader_lag_ms % self.block_ms
+            or not math.isfinite(self.leader_beta)
+        ):
+            raise ValueError(
+                "a leader must be another coin, with leader_lag_ms >= 0 a multiple of block_ms and a finite leader_beta"
+            )
 
     @property
     def n_states(self) -> int:

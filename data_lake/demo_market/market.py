@@ -72,8 +72,14 @@ def simulate(config: DemoMarketConfig, leader: DemoMarket | None = None) -> Demo
     jump_log_size = orders["side"].to_numpy() * config.informed_jump_bps * 1e-4
     impact_block, impact_size = _impacts(config, orders)
     change_blocks, change_bids, log_price = simulate_bid_changes(
-        config, regime_path, jump_block[visible], jump_log_size[visible], stream(config.seed, Stream.PRICE),
-        impact_block, impact_size, response,
+        config,
+        regime_path,
+        jump_block[visible],
+        jump_log_size[visible],
+        stream(config.seed, Stream.PRICE),
+        impact_block,
+        impact_size,
+        response,
     )
     mids = _mids_frame(config, change_blocks, change_bids)
     regimes = pl.DataFrame(

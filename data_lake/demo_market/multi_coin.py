@@ -97,12 +97,20 @@ def universe_snapshots(configs: Sequence[DemoMarketConfig]) -> list[tuple[dict[s
     """``(request, response)`` of the ``perpDexs`` and per-dex ``meta`` snapshots describing ``configs``."""
     dexes = sorted({dex_of(c.coin) for c in configs} - {""})
     perp_dexs = [None] + [
-        {"name": d, "fullName": f"{d} demo dex", "deployer": "0x" + "00" * 19 + f"{i + 1:02x}", "oracleUpdater": None, "feeRecipient": None}
+        {
+            "name": d,
+            "fullName": f"{d} demo dex",
+            "deployer": "0x" + "00" * 19 + f"{i + 1:02x}",
+            "oracleUpdater": None,
+            "feeRecipient": None,
+        }
         for i, d in enumerate(dexes)
     ]
     snapshots: list[tuple[dict[str, Any], Any]] = [({"type": "perpDexs"}, perp_dexs)]
     for dex in ["", *dexes]:
-        universe = [{"name": c.coin, "szDecimals": c.sz_decimals, "maxLeverage": 10} for c in configs if dex_of(c.coin) == dex]
+        universe = [
+            {"name": c.coin, "szDecimals": c.sz_decimals, "maxLeverage": 10} for c in configs if dex_of(c.coin) == dex
+        ]
         if universe:
             snapshots.append(({"type": "meta", "dex": dex}, {"universe": universe, "collateralToken": 0}))
     return snapshots

@@ -56,10 +56,21 @@ def demo_coin_configs(days: int, seed: int, start: dt.date, follower: bool = Fal
     ``follower``, also ``FOLLOW`` (``NICHE``'s market following ``DEMO``)."""
     coins = {**IMPACT_PER_REACH, **({FOLLOWER: IMPACT_PER_REACH["NICHE"]} if follower else {})}
     return tuple(
-        DemoMarketConfig(coin=coin, days=days, seed=coin_seed(seed, coin), start=start, spread_ticks=SPREAD_TICKS,
-                         impact_per_reach=impact, kappa_per_price=KAPPA_PER_PRICE, hawkes_mu_per_s=HAWKES_MU_PER_S,
-                         hawkes_alpha_per_s=HAWKES_ALPHA_PER_S,
-                         **({"leader": LEADER, "leader_lag_ms": FOLLOWER_LAG_MS, "leader_beta": FOLLOWER_BETA}
-                            if coin == FOLLOWER else {}))
+        DemoMarketConfig(
+            coin=coin,
+            days=days,
+            seed=coin_seed(seed, coin),
+            start=start,
+            spread_ticks=SPREAD_TICKS,
+            impact_per_reach=impact,
+            kappa_per_price=KAPPA_PER_PRICE,
+            hawkes_mu_per_s=HAWKES_MU_PER_S,
+            hawkes_alpha_per_s=HAWKES_ALPHA_PER_S,
+            **(
+                {"leader": LEADER, "leader_lag_ms": FOLLOWER_LAG_MS, "leader_beta": FOLLOWER_BETA}
+                if coin == FOLLOWER
+                else {}
+            ),
+        )
         for coin, impact in coins.items()
     )

@@ -32,6 +32,12 @@ def iso_ns_strings(recv_time_ns: np.ndarray) -> pl.Series:
 
 def envelope_lines(recv_time_ns: np.ndarray, frames: pl.Series) -> pl.Series:
     """Raw-zone lines ``{"time":..,"ver_num":1,"raw":<frame>}``, byte-identical to :func:`raw_zone.envelope`."""
-    return pl.DataFrame({"iso": iso_ns_strings(recv_time_ns), "frame": frames}).select(
-        pl.concat_str(pl.lit('{"time":"'), pl.col("iso"), pl.lit('","ver_num":1,"raw":'), pl.col("frame"), pl.lit("}"))
-    ).to_series()
+    return (
+        pl.DataFrame({"iso": iso_ns_strings(recv_time_ns), "frame": frames})
+        .select(
+            pl.concat_str(
+                pl.lit('{"time":"'), pl.col("iso"), pl.lit('","ver_num":1,"raw":'), pl.col("frame"), pl.lit("}")
+            )
+        )
+        .to_series()
+    )

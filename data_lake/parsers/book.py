@@ -103,12 +103,18 @@ def _book_from_sides(sides: pl.DataFrame) -> pl.DataFrame:
             levels[f"{side}_n_{i + 1}"] = levels[f"{side}_n_{i + 1}"].cast(pl.Int32, strict=False)
     band = DEPTH_BPS * 1e-4
     bid_k, ask_k = (pl.col(c).list.head(IMBALANCE_LEVELS).list.sum() for c in ("_bsz", "_asz"))
-    rows = sides.with_columns(**levels).with_columns(**_top_of_book()).with_columns(
-        bid_depth_10bps=_depth("_bpx", "_bsz", pl.col("mid") * (1 - band), ">="),
-        ask_depth_10bps=_depth("_apx", "_asz", pl.col("mid") * (1 + band), "<="),
-        imbalance_5=(bid_k - ask_k) / (bid_k + ask_k),
-        _levels_ok=pl.all_horizontal(_all_positive(pl.col(c)) for c in ("_bpx", "_bsz", "_apx", "_asz")),
-        _counts_ok=pl.all_horizontal(pl.col(c).list.eval(_count_fits(pl.element())).list.all() for c in ("_bn", "_an")),
+    rows = (
+        sides.with_columns(**levels)
+        .with_columns(**_top_of_book())
+        .with_columns(
+            bid_depth_10bps=_depth("_bpx", "_bsz", pl.col("mid") * (1 - band), ">="),
+            ask_depth_10bps=_depth("_apx", "_asz", pl.col("mid") * (1 + band), "<="),
+            imbalance_5=(bid_k - ask_k) / (bid_k + ask_k),
+            _levels_ok=pl.all_horizontal(_all_positive(pl.col(c)) for c in ("_bpx", "_bsz", "_apx", "_asz")),
+            _counts_ok=pl.all_horizontal(
+                pl.col(c).list.eval(_count_fits(pl.element())).list.all() for c in ("_bn", "_an")
+            ),
+        )
     )
     return candidate("book", rows)
 
@@ -119,7 +125,9 @@ def l2book(frame: pl.DataFrame) -> Records:
     two_sides = (levels.list.len() == 2).fill_null(False)
     rows = _l2_rows(frame.filter(two_sides), levels.list.get(0), levels.list.get(1))
     malformed = frame.filter(~two_sides).with_columns(
-        pl.lit(0, pl.Int32).alias("_item"), pl.col("data").struct.field("time").alias("time"), pl.col("text").alias("_raw")
+        pl.lit(0, pl.Int32).alias("_item"),
+        pl.col("data").struct.field("time").alias("time"),
+        pl.col("text").alias("_raw"),
     )
     return Records(tables={"book": rows}, quarantine=quarantined(malformed, "l2Book levels are not [bids, asks]"))
 
@@ -137,8 +145,9 @@ def bbo(frame: pl.DataFrame) -> Records:
             valid.append(text.is_null() | ((value > 0) & value.is_finite()).fill_null(False))
         columns[f"{side}_n_1"] = level.field("n").cast(pl.Int32, strict=False)
         counts.append(_count_fits(level.field("n")))
-    rows = frame.select(*_snapshot_columns("bbo"), **columns, _levels_ok=pl.all_horizontal(valid),
-                        _counts_ok=pl.all_horizontal(counts))
+    rows = frame.select(
+        *_snapshot_columns("bbo"), **columns, _levels_ok=pl.all_horizontal(valid), _counts_ok=pl.all_horizontal(counts)
+    )
     return Records(tables={"book": candidate("book", rows.with_columns(**_top_of_book()))})
 
 
@@ -146,9 +155,17 @@ def bbo_scanned(frame: pl.DataFrame) -> Records:
     """Book rows of bbo lines the compiled scanner accepted (:func:`data_lake.parsers.book_scan.scan_bbo`): the same
     rules as :func:`bbo`, where an absent side is a null level and a present one always has a parsed price."""
     level_columns = [f"{side}_{field}_1" for side in ("bid", "ask") for field in ("px", "sz", "n")]
-    valid = [pl.col(c).is_null() | ((pl.col(c) > 0) & pl.col(c).is_finite()).fill_null(False) for c in level_columns if "_n_" not in c]
+    valid = [
+        pl.col(c).is_null() | ((pl.col(c) > 0) & pl.col(c).is_finite()).fill_null(False)
+        for c in level_columns
+        if "_n_" not in c
+    ]
     counts = [_count_fits(pl.col(f"{side}_n_1")) for side in ("bid", "ask")]
     levels = [pl.col(c).cast(pl.Int32, strict=False) if "_n_" in c else pl.col(c) for c in level_columns]
-    rows = frame.select(*_snapshot_columns("bbo", decoded=False), *levels, _levels_ok=pl.all_horizontal(valid),
-                        _counts_ok=pl.all_horizontal(counts))
+    rows = frame.select(
+        *_snapshot_columns("bbo", decoded=False),
+        *levels,
+        _levels_ok=pl.all_horizontal(valid),
+        _counts_ok=pl.all_horizontal(counts),
+    )
     return Records(tables={"book": candidate("book", rows.with_columns(**_top_of_book()))})

@@ -286,7 +286,9 @@ def scan_l2book(lines: pl.DataFrame, text: str) -> tuple[pl.DataFrame, pl.DataFr
             sides[f"{prefix}{name}"] = _lists(values[index], per_line, dtype)
     mask = pl.Series(ok)
     accepted = lines.filter(mask).with_columns(**{k: v.filter(mask) for k, v in _head_columns(head).items()})
-    accepted = accepted.with_columns(*_head_fields(text), **sides).drop("_recv_end", "_coin_start", "_coin_len", "_time")
+    accepted = accepted.with_columns(*_head_fields(text), **sides).drop(
+        "_recv_end", "_coin_start", "_coin_len", "_time"
+    )
     return accepted, lines.filter(~mask)
 
 
@@ -306,5 +308,7 @@ def scan_bbo(lines: pl.DataFrame, text: str) -> tuple[pl.DataFrame, pl.DataFrame
         for field, values in (("px", px), ("sz", sz), ("n", n)):
             columns[f"{side}_{field}_1"] = pl.Series(values[:, index]).scatter(missing.arg_true(), None).filter(mask)
     accepted = lines.filter(mask).with_columns(**{k: v.filter(mask) for k, v in _head_columns(head).items()})
-    accepted = accepted.with_columns(*_head_fields(text), **columns).drop("_recv_end", "_coin_start", "_coin_len", "_time")
+    accepted = accepted.with_columns(*_head_fields(text), **columns).drop(
+        "_recv_end", "_coin_start", "_coin_len", "_time"
+    )
     return accepted, lines.filter(~mask)

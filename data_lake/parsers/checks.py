@@ -95,7 +95,9 @@ def record_problem(table: str, expected_coin: pl.Expr | None = None) -> pl.Expr:
     """
     rules = list(RULES[table])
     if expected_coin is not None:
-        rules.insert(0, ((pl.col("coin") != expected_coin) | pl.col("coin").is_null(), "missing or wrong coin for this file"))
+        rules.insert(
+            0, ((pl.col("coin") != expected_coin) | pl.col("coin").is_null(), "missing or wrong coin for this file")
+        )
     condition, reason = rules[0]
     expr = pl.when(condition.fill_null(False)).then(pl.lit(reason))
     for condition, reason in rules[1:]:

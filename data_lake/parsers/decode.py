@@ -75,7 +75,9 @@ def decode(texts: pl.Series, dtype: pl.DataType, what: str) -> tuple[pl.Series, 
     except pl.exceptions.PolarsError:
         bad = _bad_lines(texts, dtype, what, 0, known_bad=True)
     found = pl.DataFrame({"i": list(bad), "reason": list(bad.values())}, schema={"i": pl.UInt32, "reason": pl.String})
-    reasons = pl.DataFrame({"i": pl.int_range(len(texts), dtype=pl.UInt32, eager=True)}).join(found, on="i", how="left")["reason"]
+    reasons = pl.DataFrame({"i": pl.int_range(len(texts), dtype=pl.UInt32, eager=True)}).join(
+        found, on="i", how="left"
+    )["reason"]
     good = pl.select(pl.when(reasons.is_null()).then(texts).otherwise(pl.lit("null"))).to_series()
     return _json_decode(good, dtype), reasons
 
@@ -88,7 +90,9 @@ def _json_decode(texts: pl.Series, dtype: pl.DataType) -> pl.Series:
         pl.LazyFrame({"text": texts.slice(offset, _CHUNK_LINES)}).select(pl.col("text").str.json_decode(dtype=dtype))
         for offset in range(0, len(texts), _CHUNK_LINES)
     ]
-    return _one_value_per_text(texts, pl.concat([frame.to_series() for frame in pl.collect_all(chunks)]).alias(texts.name))
+    return _one_value_per_text(
+        texts, pl.concat([frame.to_series() for frame in pl.collect_all(chunks)]).alias(texts.name)
+    )
 
 
 def _one_value_per_text(texts: pl.Series, values: pl.Series) -> pl.Series:
@@ -127,9 +131,7 @@ def _bad_lines(texts: pl.Series, dtype: pl.DataType, what: str, offset: int, kno
 def iso_to_ns(text: pl.Expr) -> pl.Expr:
     """UTC epoch nanoseconds of an ISO timestamp without zone (``2025-06-24T02:56:36.172847427``)."""
     return (
-        text.str.strip_suffix("Z")
-        .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="ns", strict=False)
-        .cast(pl.Int64)
+        text.str.strip_suffix("Z").str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="ns", strict=False).cast(pl.Int64)
     )
 
 

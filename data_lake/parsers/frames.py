@@ -33,7 +33,9 @@ MAPPERS: dict[str, Callable[[pl.DataFrame], Records]] = {
     "node_fills_by_block": node.block_fills,
     **dict.fromkeys(QUOTER_CHANNELS, quoter.quoter_frames),
 }
-SCANNED: dict[str, tuple[Callable[[pl.DataFrame, str], tuple[pl.DataFrame, pl.DataFrame]], Callable[[pl.DataFrame], Records]]] = {
+SCANNED: dict[
+    str, tuple[Callable[[pl.DataFrame, str], tuple[pl.DataFrame, pl.DataFrame]], Callable[[pl.DataFrame], Records]]
+] = {
     "l2Book": (book_scan.scan_l2book, book.l2book_scanned),
     "bbo": (book_scan.scan_bbo, book.bbo_scanned),
 }
@@ -122,7 +124,9 @@ def _parse_channel(group: pl.DataFrame, channel: str) -> Records:
         texts = group.select(pairs_to_objects(pl.col("_json"))).to_series()
     values, reasons = decode(texts, envelope(CHANNEL_DATA[channel]), f"'{channel}' frame")
     env = pl.col("_env").struct
-    decoded = group.with_columns(_env=values, _reason=reasons).with_columns(_truncation_aware(pl.col("_reason")).alias("_reason"))
+    decoded = group.with_columns(_env=values, _reason=reasons).with_columns(
+        _truncation_aware(pl.col("_reason")).alias("_reason")
+    )
     failed = decoded.filter(pl.col("_reason").is_not_null())
     frames = decoded.filter(pl.col("_reason").is_null()).select(
         "_file",

@@ -25,7 +25,9 @@ def quoter_frames(frame: pl.DataFrame) -> Records:
         side_sign(data.field("side")).alias("side"),
         *(data.field(c).alias(c) for c in ("px", "sz", "pred_fill_prob", "pred_adverse_bps")),
         *(data.field(c).alias(c) for c in ("belief_calm", "belief_volatile", "belief_cascade", "param_set_id")),
-        pl.coalesce(pl.col("text").str.json_path_match("$.raw.data"), pl.col("data").struct.json_encode()).alias("payload"),
+        pl.coalesce(pl.col("text").str.json_path_match("$.raw.data"), pl.col("data").struct.json_encode()).alias(
+            "payload"
+        ),
         "recv_time_ns",
         pl.col("text").alias("_raw"),
     )

@@ -106,7 +106,9 @@ class Records:
         """One ``Records`` holding every part's rows."""
         names = sorted({name for part in parts for name in part.tables})
         return Records(
-            tables={name: pl.concat([p.tables[name] for p in parts if name in p.tables], how="vertical") for name in names},
+            tables={
+                name: pl.concat([p.tables[name] for p in parts if name in p.tables], how="vertical") for name in names
+            },
             quarantine=pl.concat([_empty(QUARANTINED), *(p.quarantine for p in parts)], how="vertical"),
             duplicates=pl.concat([_empty(DUPLICATES), *(p.duplicates for p in parts)], how="vertical"),
         )
@@ -123,6 +125,8 @@ def explode_items(frame: pl.DataFrame, items: pl.Expr, if_null: str, if_empty: s
     count = pl.col("item").list.len()
     items_only = listed.filter(count > 0).drop("data", "text", strict=False)
     rows = items_only.with_columns(pl.int_ranges(count, dtype=pl.Int32).alias("_item")).explode("item", "_item")
-    hollow = listed.filter((count == 0).fill_null(True)).with_columns(pl.lit(0, pl.Int32).alias("_item"), pl.col("text").alias("_raw"))
+    hollow = listed.filter((count == 0).fill_null(True)).with_columns(
+        pl.lit(0, pl.Int32).alias("_item"), pl.col("text").alias("_raw")
+    )
     reason = pl.when(pl.col("item").is_null()).then(pl.lit(if_null)).otherwise(pl.lit(if_empty))
     return rows, Records(quarantine=quarantined(hollow, reason))

@@ -74,7 +74,11 @@ def dex_of(coin: str) -> str:
 
 def coin_dex(coin: pl.Expr) -> pl.Expr:
     """:func:`dex_of` as a polars expression."""
-    return pl.when(coin.str.contains(":", literal=True)).then(coin.str.split(":").list.first()).otherwise(pl.lit(VALIDATOR_DEX))
+    return (
+        pl.when(coin.str.contains(":", literal=True))
+        .then(coin.str.split(":").list.first())
+        .otherwise(pl.lit(VALIDATOR_DEX))
+    )
 
 
 def _csv_time_ms(text: pl.Expr) -> pl.Expr:
@@ -92,7 +96,8 @@ def parse_asset_ctxs_csv(text: str) -> pl.DataFrame:
         lines.pop()
     header = [h.strip() for h in lines[0].strip().split(",")] if lines else []
     body = pl.DataFrame({"text": pl.Series(lines[1:], dtype=pl.String)}).with_columns(
-        pl.int_range(2, pl.len() + 2, dtype=pl.Int64).alias("_line"), pl.col("text").str.strip_chars_end("\r").alias("text")
+        pl.int_range(2, pl.len() + 2, dtype=pl.Int64).alias("_line"),
+        pl.col("text").str.strip_chars_end("\r").alias("text"),
     )
     if sorted(header) != sorted(ASSET_CTXS_COLUMNS):
         reason = f"unexpected asset_ctxs CSV header: {','.join(header)[:200]}"
@@ -122,11 +127,15 @@ def _csv_rows(fields: pl.DataFrame, position: dict[str, int], reason: pl.Expr) -
 
     values = {name: field(name) for name in _VALUES}
     values = {
-        name: pl.when(decimal(expr) == 0).then(pl.lit(None, pl.String)).otherwise(expr) if name in ZERO_IS_MISSING else expr
+        name: pl.when(decimal(expr) == 0).then(pl.lit(None, pl.String)).otherwise(expr)
+        if name in ZERO_IS_MISSING
+        else expr
         for name, expr in values.items()
     }
     typed = fields.with_columns(
-        field("coin").alias("coin"), _csv_time_ms(field("time")).alias("time"), *(expr.alias(name) for name, expr in values.items())
+        field("coin").alias("coin"),
+        _csv_time_ms(field("time")).alias("time"),
+        *(expr.alias(name) for name, expr in values.items()),
     )
     eight_hour = pl.col("time") < HOURLY_FUNDING_FROM_MS
     funding = pl.when(eight_hour).then((decimal(pl.col("funding")) / 8).cast(pl.String)).otherwise(pl.col("funding"))
@@ -174,7 +183,8 @@ def snapshot_problem(kind: str, payload: Any) -> str | None:
     ok = {
         "meta": is_meta(payload),
         "allPerpMetas": isinstance(payload, list) and all(is_meta(m) for m in payload),
-        "perpDexs": isinstance(payload, list) and all(d is None or (isinstance(d, dict) and "name" in d) for d in payload),
+        "perpDexs": isinstance(payload, list)
+        and all(d is None or (isinstance(d, dict) and "name" in d) for d in payload),
         "metaAndAssetCtxs": isinstance(payload, list)
         and len(payload) == 2
         and is_meta(payload[0])
@@ -216,10 +226,17 @@ def meta_universe(meta: dict[str, Any], dex: str = VALIDATOR_DEX, snapshot_time_
 def perp_dexs(payload: list[Any]) -> pl.DataFrame:
     """The ``perpDexs`` list: dex index (position), name (``""`` for the validator dex), full name and deployer."""
     rows = [
-        {"dex_index": i, "dex": (d or {}).get("name", VALIDATOR_DEX), "full_name": (d or {}).get("fullName"), "deployer": (d or {}).get("deployer")}
+        {
+            "dex_index": i,
+            "dex": (d or {}).get("name", VALIDATOR_DEX),
+            "full_name": (d or {}).get("fullName"),
+            "deployer": (d or {}).get("deployer"),
+        }
         for i, d in enumerate(payload)
     ]
-    return pl.DataFrame(rows, schema={"dex_index": pl.Int32, "dex": pl.String, "full_name": pl.String, "deployer": pl.String})
+    return pl.DataFrame(
+        rows, schema={"dex_index": pl.Int32, "dex": pl.String, "full_name": pl.String, "deployer": pl.String}
+    )
 
 
 def universe(snapshots: list[InfoSnapshot]) -> pl.DataFrame:
@@ -236,7 +253,11 @@ def universe(snapshots: list[InfoSnapshot]) -> pl.DataFrame:
         if snap.kind == "perpDexs":
             dexes = perp_dexs(snap.payload).select("dex_index", "dex")
             continue
-        docs = snap.payload if snap.kind == "allPerpMetas" else [snap.payload[0] if snap.kind == "metaAndAssetCtxs" else snap.payload]
+        docs = (
+            snap.payload
+            if snap.kind == "allPerpMetas"
+            else [snap.payload[0] if snap.kind == "metaAndAssetCtxs" else snap.payload]
+        )
         for doc in docs:
             frame = meta_universe(doc, str(snap.request.get("dex") or VALIDATOR_DEX), time_ms)
             for (dex,), part in frame.group_by("dex", maintain_order=True):
@@ -244,16 +265,20 @@ def universe(snapshots: list[InfoSnapshot]) -> pl.DataFrame:
     if not metas:
         return pl.DataFrame(schema=UNIVERSE_COLUMNS)
     rows = pl.concat(list(metas.values()))
-    known = pl.concat([pl.DataFrame({"dex_index": [0], "dex": [VALIDATOR_DEX]}, schema=dexes.schema), dexes]).unique("dex", keep="last")
+    known = pl.concat([pl.DataFrame({"dex_index": [0], "dex": [VALIDATOR_DEX]}, schema=dexes.schema), dexes]).unique(
+        "dex", keep="last"
+    )
     joined = rows.join(known, on="dex", how="left")
     asset_id = (
         pl.when(pl.col("dex_index") == 0)
         .then(pl.col("asset_index").cast(pl.Int64))
         .otherwise(100_000 + 10_000 * pl.col("dex_index").cast(pl.Int64) + pl.col("asset_index"))
     )
-    return joined.with_columns(asset_id.alias("asset_id")).select(
-        pl.col(c).cast(t) for c, t in UNIVERSE_COLUMNS.items()
-    ).sort("dex", "asset_index")
+    return (
+        joined.with_columns(asset_id.alias("asset_id"))
+        .select(pl.col(c).cast(t) for c, t in UNIVERSE_COLUMNS.items())
+        .sort("dex", "asset_index")
+    )
 
 
 def meta_and_asset_ctxs_frames(payload: list[Any], dex: str = VALIDATOR_DEX) -> list[tuple[str, str]]:

@@ -27,8 +27,16 @@ def _ctx(venue: Venue, coin: str) -> dict[str, Any]:
     mid = quote.mid()
     px = wire(mid) if mid is not None else "0.0"
     return {
-        "funding": "0.0", "openInterest": "0.0", "prevDayPx": px, "dayNtlVlm": "0.0", "premium": None,
-        "oraclePx": px, "markPx": px, "midPx": px if mid is not None else None, "impactPxs": None, "dayBaseVlm": "0.0",
+        "funding": "0.0",
+        "openInterest": "0.0",
+        "prevDayPx": px,
+        "dayNtlVlm": "0.0",
+        "premium": None,
+        "oraclePx": px,
+        "markPx": px,
+        "midPx": px if mid is not None else None,
+        "impactPxs": None,
+        "dayBaseVlm": "0.0",
     }
 
 

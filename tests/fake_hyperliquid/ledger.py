@@ -79,9 +79,21 @@ class Ledger:
         self.fees += fee
         tid, tx_hash = fill_ids(oid, len(self.fills))
         item: dict[str, Any] = {
-            "coin": coin, "px": wire(px), "sz": wire(sz), "side": "B" if is_buy else "A", "time": time_ms,
-            "startPosition": wire(start), "dir": direction, "closedPnl": wire(closed.quantize(_USD)), "hash": tx_hash,
-            "oid": oid, "crossed": crossed, "fee": wire(fee), "tid": tid, "feeToken": "USDC", "twapId": None,
+            "coin": coin,
+            "px": wire(px),
+            "sz": wire(sz),
+            "side": "B" if is_buy else "A",
+            "time": time_ms,
+            "startPosition": wire(start),
+            "dir": direction,
+            "closedPnl": wire(closed.quantize(_USD)),
+            "hash": tx_hash,
+            "oid": oid,
+            "crossed": crossed,
+            "fee": wire(fee),
+            "tid": tid,
+            "feeToken": "USDC",
+            "twapId": None,
         }
         if cloid is not None:
             item["cloid"] = cloid
@@ -98,22 +110,37 @@ class Ledger:
             value, upnl = abs(pos.szi) * mark, (mark - pos.entry_px) * pos.szi
             notional, unrealized = notional + value, unrealized + upnl
             margin = value / LEVERAGE
-            positions.append({"type": "oneWay", "position": {
-                "coin": coin, "szi": wire(pos.szi), "leverage": {"type": "cross", "value": LEVERAGE},
-                "entryPx": wire(pos.entry_px), "positionValue": wire(value.quantize(_USD)),
-                "unrealizedPnl": wire(upnl.quantize(_USD)),
-                "returnOnEquity": wire((upnl / margin).quantize(Decimal("0.00000001")) if margin else _ZERO),
-                "liquidationPx": None, "marginUsed": wire(margin.quantize(_USD)), "maxLeverage": LEVERAGE,
-                "cumFunding": {"allTime": "0.0", "sinceOpen": "0.0", "sinceChange": "0.0"},
-            }})
+            positions.append(
+                {
+                    "type": "oneWay",
+                    "position": {
+                        "coin": coin,
+                        "szi": wire(pos.szi),
+                        "leverage": {"type": "cross", "value": LEVERAGE},
+                        "entryPx": wire(pos.entry_px),
+                        "positionValue": wire(value.quantize(_USD)),
+                        "unrealizedPnl": wire(upnl.quantize(_USD)),
+                        "returnOnEquity": wire((upnl / margin).quantize(Decimal("0.00000001")) if margin else _ZERO),
+                        "liquidationPx": None,
+                        "marginUsed": wire(margin.quantize(_USD)),
+                        "maxLeverage": LEVERAGE,
+                        "cumFunding": {"allTime": "0.0", "sinceOpen": "0.0", "sinceChange": "0.0"},
+                    },
+                }
+            )
         account = self.usdc + self.realized - self.fees + unrealized
         margin_used = notional / LEVERAGE
         summary = {
-            "accountValue": wire(account.quantize(_USD)), "totalNtlPos": wire(notional.quantize(_USD)),
+            "accountValue": wire(account.quantize(_USD)),
+            "totalNtlPos": wire(notional.quantize(_USD)),
             "totalRawUsd": wire((account - unrealized).quantize(_USD)),
             "totalMarginUsed": wire(margin_used.quantize(_USD)),
         }
         return {
-            "marginSummary": summary, "crossMarginSummary": dict(summary), "crossMaintenanceMarginUsed": wire(_ZERO),
-            "withdrawable": wire((account - margin_used).quantize(_USD)), "assetPositions": positions, "time": now_ms,
+            "marginSummary": summary,
+            "crossMarginSummary": dict(summary),
+            "crossMaintenanceMarginUsed": wire(_ZERO),
+            "withdrawable": wire((account - margin_used).quantize(_USD)),
+            "assetPositions": positions,
+            "time": now_ms,
         }

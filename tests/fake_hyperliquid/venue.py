@@ -41,8 +41,14 @@ class Order:
     def wire(self) -> dict[str, Any]:
         """``WsBasicOrder``."""
         return {
-            "coin": self.coin, "side": "B" if self.is_buy else "A", "limitPx": wire(self.px), "sz": wire(self.sz),
-            "oid": self.oid, "timestamp": self.timestamp, "origSz": wire(self.orig_sz), "cloid": self.cloid,
+            "coin": self.coin,
+            "side": "B" if self.is_buy else "A",
+            "limitPx": wire(self.px),
+            "sz": wire(self.sz),
+            "oid": self.oid,
+            "timestamp": self.timestamp,
+            "origSz": wire(self.orig_sz),
+            "cloid": self.cloid,
         }
 
 
