@@ -25,7 +25,6 @@ import multiprocessing as mp
 import os
 import random
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -409,31 +408,16 @@ def backfill_kill(trials: int, rng: random.Random, work: Path) -> Figures:
     from tests.test_backfill_kill import (
         _runs_in_a_step,
         _session_members,
-        _two_day_raw_zone,
+        start_two_day_backfill,
     )
 
     figures = Figures("kill -9 of pipelines.run mid-backfill", trials)
     demo = work / "demo_raw"
     simulate_to_raw(DemoMarketConfig(coin=DEMO_COIN, days=1, seed=11, start=DEMO_DAY), demo)
     for trial in range(trials):
-        home, raw = work / f"backfill{trial}" / "home", work / f"backfill{trial}" / "raw"
-        home.mkdir(parents=True)
-        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-        _two_day_raw_zone(demo, raw)
-        env = {
-            **os.environ,
-            "DAGSTER_HOME": str(home),
-            "SMALLFISH_RAW": str(raw),
-            "SMALLFISH_LAKE": str(work / f"backfill{trial}" / "lake"),
-            "GX_ANALYTICS_ENABLED": "false",
-        }
-        run = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.run", "ingest", "--workers", "2"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+        home = work / f"backfill{trial}" / "home"
+        run, env = start_two_day_backfill(
+            demo, work / f"backfill{trial}" / "raw", home, work / f"backfill{trial}" / "lake"
         )
         _runs_in_a_step(home, 2, run, timeout_s=300)
         time.sleep(rng.uniform(0, 10))

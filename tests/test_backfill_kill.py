@@ -71,14 +71,14 @@ def _runs_in_a_step(home: Path, wanted: int, process: subprocess.Popen, timeout_
     raise AssertionError(f"{wanted} runs never started a step (exit code {process.poll()})")
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the backfill's processes through /proc")
-def test_kill_9_of_a_backfill_leaves_no_worker_and_the_next_start_fails_its_runs(
-    tmp_path: Path, demo_day: tuple[Path, Path]
-) -> None:
-    home, raw, lake_root = tmp_path / "home", tmp_path / "raw", tmp_path / "lake"
-    home.mkdir()
+def start_two_day_backfill(
+    demo_raw: Path, raw: Path, home: Path, lake_root: Path
+) -> tuple[subprocess.Popen, dict[str, str]]:
+    """``pipelines.run ingest --workers 2`` over two demo days in its own session, on a fresh Dagster home and
+    lake; returns the process and its environment."""
+    home.mkdir(parents=True)
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    _two_day_raw_zone(demo_day[0], raw)
+    _two_day_raw_zone(demo_raw, raw)
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -86,7 +86,7 @@ def test_kill_9_of_a_backfill_leaves_no_worker_and_the_next_start_fails_its_runs
         "SMALLFISH_LAKE": str(lake_root),
         "GX_ANALYTICS_ENABLED": "false",
     }
-    backfill = subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "pipelines.run", "ingest", "--workers", "2"],
         cwd=ROOT,
         env=env,
@@ -94,6 +94,15 @@ def test_kill_9_of_a_backfill_leaves_no_worker_and_the_next_start_fails_its_runs
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    return process, env
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the backfill's processes through /proc")
+def test_kill_9_of_a_backfill_leaves_no_worker_and_the_next_start_fails_its_runs(
+    tmp_path: Path, demo_day: tuple[Path, Path]
+) -> None:
+    home, lake_root = tmp_path / "home", tmp_path / "lake"
+    backfill, env = start_two_day_backfill(demo_day[0], tmp_path / "raw", home, lake_root)
     try:
         killed = _runs_in_a_step(home, 2, backfill, timeout_s=120)
         workers = _session_members(backfill.pid)

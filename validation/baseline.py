@@ -66,26 +66,30 @@ def _sharpe_row(population: str, pnl: np.ndarray) -> dict:
     }
 
 
-def _win_rate_row(population: str, pnl: np.ndarray) -> dict:
-    pnl = pnl[np.isfinite(pnl)]
-    if pnl.size == 0:
+def _rate_row(population: str, metric: str, hits: np.ndarray) -> dict:
+    """Share of the boolean ``hits`` with its Clopper-Pearson interval (NaN with no observation)."""
+    if hits.size == 0:
         return {
             "population": population,
-            "metric": "win_rate",
+            "metric": metric,
             "value": math.nan,
             "ci_low": math.nan,
             "ci_high": math.nan,
             "n": 0,
         }
-    test = binomial_test(int((pnl > 0).sum()), int(pnl.size), 0.5, alternative="two-sided")
+    test = binomial_test(int(hits.sum()), int(hits.size), 0.5, alternative="two-sided")
     return {
         "population": population,
-        "metric": "win_rate",
+        "metric": metric,
         "value": test.estimate,
         "ci_low": test.ci[0],
         "ci_high": test.ci[1],
-        "n": int(pnl.size),
+        "n": int(hits.size),
     }
+
+
+def _win_rate_row(population: str, pnl: np.ndarray) -> dict:
+    return _rate_row(population, "win_rate", pnl[np.isfinite(pnl)] > 0)
 
 
 def baseline_metrics(marked: pl.DataFrame, quotes_placed: int | None = None, horizon_ms: int = 5000) -> pl.DataFrame:
@@ -200,20 +204,6 @@ def plot_markout_curve(curve: pl.DataFrame, title: str) -> bytes:
 QUOTER_TABLE_COLUMNS = {**BASELINE_COLUMNS, "predicted": pl.Float64()}
 
 
-def _rate_row(metric: str, hits: np.ndarray, predicted: float | None = None) -> dict:
-    """Share of ``hits`` with its Clopper-Pearson interval (``predicted``: the mean forecast beside it)."""
-    test = binomial_test(int(hits.sum()), int(hits.size), 0.5, alternative="two-sided")
-    return {
-        "population": "own",
-        "metric": metric,
-        "value": float(hits.mean()),
-        "ci_low": test.ci[0],
-        "ci_high": test.ci[1],
-        "n": int(hits.size),
-        "predicted": predicted,
-    }
-
-
 def quoter_prediction_table(
     quote_log: pl.DataFrame, own_marked: pl.DataFrame, trades: pl.DataFrame, horizon_ms: int = 5000
 ) -> pl.DataFrame:
@@ -242,7 +232,7 @@ def quoter_prediction_table(
         own_filled = scored["own_filled"].to_numpy()
         predicted = scored["pred_fill_prob"].to_numpy()
         rows += [
-            _rate_row("fill_rate", reached, float(predicted.mean())),
+            _rate_row("own", "fill_rate", reached) | {"predicted": float(predicted.mean())},
             _mean_row("own", "fill_rate_minus_predicted", reached.astype(float) - predicted),
         ]
         if 0 < reached.sum() < reached.size and np.ptp(predicted) > 0:
@@ -257,9 +247,9 @@ def quoter_prediction_table(
                     "n": cox.n,
                 }
             )
-        rows.append(_rate_row("own_fill_rate", own_filled))
+        rows.append(_rate_row("own", "own_fill_rate", own_filled))
         if reached.any():
-            rows.append(_rate_row("own_fills_per_print_reach", own_filled[reached]))
+            rows.append(_rate_row("own", "own_fills_per_print_reach", own_filled[reached]))
     if own.height:
         adverse_name = f"adverse_selection_{horizon_ms // 1000}s_bps"
         with_pred = own.filter(pl.col("pred_adverse_bps").is_not_null() & pl.col("adverse_selection_bps").is_not_null())
