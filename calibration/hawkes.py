@@ -29,14 +29,13 @@ The model in the project's words, with its papers: ``docs/hawkes.md``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
-from calibration.hawkes_baseline import HOURS, Observed, cumulative_hour_rates, observe
+from calibration.hawkes_baseline import HOURS, BinnedEvents, Observed, cumulative_hour_rates, observe
 from data_lake.units import DAY_S, HOUR_S
 
 MIN_EVENTS = 200
@@ -81,10 +80,12 @@ def event_times(times: ArrayLike, start_time: float, end_time: float) -> tuple[N
 
 
 @njit(cache=True)
-def _segment_tail(tail, beta, carry, b, c):  # pragma: no cover - compiled
-    """A, B, C of a segment's events carried to the segment end, ``tail`` after its last event."""
-    e = math.exp(-beta * tail)
-    return e * carry, e * (tail * carry + b), e * (tail * tail * carry + 2.0 * tail * b + c)
+def decayed_sums(decay, gap, carry, b, c):  # pragma: no cover - compiled
+    """Ozaki's (1979) sums A = Σ e^{-βs_j}, B = Σ s_j e^{-βs_j}, C = Σ s_j² e^{-βs_j} carried forward by ``gap``
+    seconds, ``decay`` = e^{-β gap}: A <- e A, B <- e (B + gap A), C <- e (C + 2 gap B + gap² A), ``carry`` the A
+    before the gap (ties at the previous timestamp included). Every exponential-kernel pass (univariate and
+    bivariate, between events and to a segment's end) moves its sums with this one recursion."""
+    return decay * carry, decay * (gap * carry + b), decay * (gap * gap * carry + 2.0 * gap * b + c)
 
 
 @njit(cache=True)
@@ -117,7 +118,8 @@ def _loglik_derivatives(t, segment, ends, bins, exposure, mu, alpha, beta):  # p
     n = t.shape[0]
     for i in range(n):
         if i > 0 and segment[i] != segment[i - 1]:
-            x, y, z = _segment_tail(ends[segment[i - 1]] - t[i - 1], beta, a + pending, b, c)
+            tail = ends[segment[i - 1]] - t[i - 1]
+            x, y, z = decayed_sums(math.exp(-beta * tail), tail, a + pending, b, c)
             decayed += x
             r += y
             w += z
@@ -128,11 +130,7 @@ def _loglik_derivatives(t, segment, ends, bins, exposure, mu, alpha, beta):  # p
         elif i > 0:
             d = t[i] - t[i - 1]
             if d > 0.0:
-                e = math.exp(-beta * d)
-                carry = a + pending
-                c = e * (d * d * carry + 2.0 * d * b + c)
-                b = e * (d * carry + b)
-                a = e * carry
+                a, b, c = decayed_sums(math.exp(-beta * d), d, a + pending, b, c)
                 pending = 0.0
         k = bins[i]
         lam = mu[k] + alpha * a
@@ -151,7 +149,8 @@ def _loglik_derivatives(t, segment, ends, bins, exposure, mu, alpha, beta):  # p
         qbb += b * b * inv2
         pending += 1.0
     if n > 0:
-        x, y, z = _segment_tail(ends[segment[n - 1]] - t[n - 1], beta, a + pending, b, c)
+        tail = ends[segment[n - 1]] - t[n - 1]
+        x, y, z = decayed_sums(math.exp(-beta * tail), tail, a + pending, b, c)
         decayed += x
         r += y
         w += z
@@ -227,19 +226,8 @@ def _residuals(t, segment, starts, hour_rate, cumulative, phase, alpha, beta):  
     return tau
 
 
-@dataclass(frozen=True, eq=False)
-class Design:
-    """Observed events with their baseline bins, what the likelihood, residuals and compensator read: ``bins[i]``
-    the bin of event i, ``exposure[k]`` the covered seconds of bin k, ``hour_bin[h]`` the bin of hour of day h."""
-
-    observed: Observed
-    bins: NDArray[np.int64]
-    exposure: NDArray[np.float64]
-    hour_bin: NDArray[np.int64]
-
-    @property
-    def n_bins(self) -> int:
-        return int(self.exposure.size)
+class Design(BinnedEvents[Observed]):
+    """Observed events with their baseline bins (:class:`BinnedEvents`) and the univariate likelihood passes."""
 
     def derivatives(self, mu: NDArray, alpha: float, beta: float) -> tuple[float, NDArray, NDArray]:
         """ℓ, ∇ℓ and ∇²ℓ in (μ per bin..., α, β)."""
@@ -260,18 +248,6 @@ class Design:
         return float(mu @ self.exposure + alpha / beta * np.sum(decay))
 
 
-def make_design(observed: Observed, hour_bin: NDArray[np.int64]) -> Design:
-    """Bins of the events and covered seconds per bin; one bin: the exposure is the covered time itself."""
-    n_bins = int(hour_bin.max()) + 1
-    if n_bins == 1:
-        exposure = np.array([observed.covered_s])
-        bins: NDArray[np.int64] = np.zeros(observed.t.size, np.int64)
-    else:
-        exposure = np.bincount(hour_bin, weights=observed.hour_exposure(), minlength=n_bins)
-        bins = np.ascontiguousarray(hour_bin[observed.hours], dtype=np.int64)
-    return Design(observed, bins, exposure, np.ascontiguousarray(hour_bin, dtype=np.int64))
-
-
 def _evaluation(
     times: ArrayLike, end_time: float, mu: float | ArrayLike, start_time: float, covered: ArrayLike | None
 ) -> tuple[Design, NDArray[np.float64]]:
@@ -282,7 +258,7 @@ def _evaluation(
     if rates.size not in (1, HOURS):
         raise ValueError(f"mu must be one rate or {HOURS} hour-of-day rates, got {rates.size}")
     hour_bin = np.zeros(HOURS, np.int64) if rates.size == 1 else np.arange(HOURS)
-    return make_design(observed, hour_bin), np.ascontiguousarray(rates)
+    return Design.binned(observed, hour_bin), np.ascontiguousarray(rates)
 
 
 def hawkes_exp_loglik(

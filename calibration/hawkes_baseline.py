@@ -18,6 +18,7 @@ of day of a time t is floor((t mod 86400) / 3600); synthetic times counted from 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic, Self, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -65,6 +66,37 @@ class Observed:
     def tied_events(self) -> int:
         """Events sharing their timestamp with the previous event of the same segment."""
         return int(np.count_nonzero((np.diff(self.t) == 0) & (np.diff(self.segment) == 0)))
+
+
+ObservedT = TypeVar("ObservedT", bound=Observed)
+
+
+@dataclass(frozen=True, eq=False)
+class BinnedEvents(Generic[ObservedT]):
+    """Observed events with their baseline bins, what a likelihood reads: ``bins[i]`` the bin of event i,
+    ``exposure[k]`` the covered seconds of bin k, ``hour_bin[h]`` the bin of hour of day h. The univariate and
+    bivariate models' designs extend it with their own likelihood passes."""
+
+    observed: ObservedT
+    bins: NDArray[np.int64]
+    exposure: NDArray[np.float64]
+    hour_bin: NDArray[np.int64]
+
+    @property
+    def n_bins(self) -> int:
+        return int(self.exposure.size)
+
+    @classmethod
+    def binned(cls, observed: ObservedT, hour_bin: NDArray[np.int64]) -> Self:
+        """Bins of the events and covered seconds per bin; one bin: the exposure is the covered time itself."""
+        n_bins = int(hour_bin.max()) + 1
+        if n_bins == 1:
+            exposure = np.array([observed.covered_s])
+            bins: NDArray[np.int64] = np.zeros(observed.t.size, np.int64)
+        else:
+            exposure = np.bincount(hour_bin, weights=observed.hour_exposure(), minlength=n_bins)
+            bins = np.ascontiguousarray(hour_bin[observed.hours], dtype=np.int64)
+        return cls(observed, bins, exposure, np.ascontiguousarray(hour_bin, dtype=np.int64))
 
 
 def observe(t: NDArray[np.float64], window_s: float, start_time: float, covered: ArrayLike | None) -> Observed:

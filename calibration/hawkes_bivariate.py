@@ -26,91 +26,39 @@ import numpy as np
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
-from calibration.hawkes import baseline_integral, event_times
-from calibration.hawkes_baseline import (
-    DAY_S,
-    HOURS,
-    covered_clock,
-    covered_window,
-    cumulative_hour_rates,
-    hour_exposure,
-    hour_of_day,
-    segment_of,
-)
+from calibration.hawkes import baseline_integral, decayed_sums, event_times
+from calibration.hawkes_baseline import HOURS, BinnedEvents, Observed, cumulative_hour_rates, observe, segment_of
 
 
 @dataclass(frozen=True, eq=False)
-class Stream:
-    """Both components' covered events as one time-ordered stream, times relative to the window start.
+class Stream(Observed):
+    """Both components' covered events as one time-ordered stream (:class:`Observed`), ``labels`` the component of
+    each event."""
 
-    ``labels`` the component of each event, ``segment`` its covered interval (``starts``/``ends``), ``phase`` the
-    window start's second of the UTC day, ``window_s`` the window length, ``outside`` the events left out because
-    no covered interval holds them.
-    """
-
-    t: NDArray[np.float64]
     labels: NDArray[np.int64]
-    segment: NDArray[np.int64]
-    starts: NDArray[np.float64]
-    ends: NDArray[np.float64]
-    phase: float
-    window_s: float
-    outside: int
-
-    @property
-    def covered_s(self) -> float:
-        return float(np.sum(self.ends - self.starts))
-
-    def clock(self) -> NDArray[np.float64]:
-        """Event times on the covered clock, for the moments start."""
-        return covered_clock(self.t, self.segment, self.starts, self.ends)
 
     def hour_counts(self) -> NDArray[np.int64]:
         """Events per hour of the UTC day, one row of 24 per component."""
-        hours = hour_of_day(self.t, self.phase)
+        hours = self.hours
         return np.stack([np.bincount(hours[self.labels == k], minlength=HOURS) for k in (0, 1)])
 
 
-@dataclass(frozen=True, eq=False)
-class Design:
-    """The stream with its baseline bins: ``bins[e]`` of event e, ``exposure[b]`` covered seconds of bin b,
-    ``hour_bin[h]`` the bin of hour of day h."""
-
-    stream: Stream
-    bins: NDArray[np.int64]
-    exposure: NDArray[np.float64]
-    hour_bin: NDArray[np.int64]
-
-    @property
-    def n_bins(self) -> int:
-        return int(self.exposure.size)
+class Design(BinnedEvents[Stream]):
+    """The stream with its baseline bins (:class:`BinnedEvents`) and the bivariate likelihood passes."""
 
     def loglik_gradient(self, mu: ArrayLike, alpha: ArrayLike, beta: float) -> tuple[float, NDArray[np.float64]]:
         """ℓ and ∇ℓ in θ = (μ_0 per bin..., μ_1 per bin..., α_00, α_01, α_10, α_11, β); ``mu`` shape (2, bins)."""
-        s = self.stream
+        s = self.observed
         return _loglik_gradient(
             s.t, s.labels, s.segment, s.ends, self.bins, self.exposure, *_parameters(mu, alpha, beta)
         )
 
     def residuals(self, mu: NDArray, alpha: NDArray, beta: float) -> NDArray[np.float64]:
         """Per-event compensator increments of its own component (see :func:`_residuals`)."""
-        s = self.stream
+        s = self.observed
         hour_rate = np.ascontiguousarray(mu[:, :1] if self.n_bins == 1 else mu[:, self.hour_bin], dtype=np.float64)
         cumulative = np.stack([cumulative_hour_rates(r) for r in hour_rate])
         return _residuals(s.t, s.labels, s.segment, s.starts, hour_rate, cumulative, s.phase, alpha, beta)
-
-
-def make_design(stream: Stream, hour_bin: NDArray[np.int64]) -> Design:
-    """Bins of the events and covered seconds per bin (``hour_bin``: the bin of each hour of the day)."""
-    n_bins = int(hour_bin.max()) + 1
-    if n_bins == 1:
-        exposure = np.array([stream.covered_s])
-        bins: NDArray[np.int64] = np.zeros(stream.t.size, np.int64)
-    else:
-        seconds = hour_exposure(stream.starts, stream.ends, stream.phase)
-        exposure = np.bincount(hour_bin, weights=seconds, minlength=n_bins)
-        bins = np.ascontiguousarray(hour_bin[hour_of_day(stream.t, stream.phase)], dtype=np.int64)
-    return Design(stream, bins, exposure, np.ascontiguousarray(hour_bin, dtype=np.int64))
 
 
 def merged_stream(
@@ -128,19 +76,10 @@ def merged_stream(
     labels = np.concatenate([np.zeros(t0.size, np.int64), np.ones(t1.size, np.int64)])
     order = np.argsort(times, kind="stable")
     times, labels = times[order], labels[order]
-    starts, ends = covered_window(horizon, start_time, covered)
-    segment = segment_of(times, starts, ends)
-    inside = segment >= 0
-    return Stream(
-        t=np.ascontiguousarray(times[inside]),
-        labels=np.ascontiguousarray(labels[inside]),
-        segment=np.ascontiguousarray(segment[inside]),
-        starts=starts,
-        ends=ends,
-        phase=float(start_time % DAY_S),
-        window_s=horizon,
-        outside=int(np.count_nonzero(~inside)),
-    )
+    observed = observe(times, horizon, start_time, covered)
+    if observed.outside:
+        labels = labels[segment_of(times, observed.starts, observed.ends) >= 0]
+    return Stream(**vars(observed), labels=np.ascontiguousarray(labels))
 
 
 @njit(cache=True)
@@ -169,9 +108,9 @@ def _loglik_gradient(t, labels, segment, ends, bins, exposure, mu, alpha, beta):
                 d = ends[segment[e - 1]] - t[e - 1]
                 decay = math.exp(-beta * d)
                 for j in range(2):
-                    carry = s[j] + p[j]
-                    decayed[j] += decay * carry
-                    r[j] += decay * (bb[j] + d * carry)
+                    at_end, b_at_end, _ = decayed_sums(decay, d, s[j] + p[j], bb[j], 0.0)
+                    decayed[j] += at_end
+                    r[j] += b_at_end
                     s[j] = 0.0
                     p[j] = 0.0
                     bb[j] = 0.0
@@ -182,9 +121,7 @@ def _loglik_gradient(t, labels, segment, ends, bins, exposure, mu, alpha, beta):
             if d > 0.0:
                 decay = math.exp(-beta * d)
                 for j in range(2):
-                    carry = s[j] + p[j]
-                    bb[j] = decay * (bb[j] + d * carry)
-                    s[j] = decay * carry
+                    s[j], bb[j], _ = decayed_sums(decay, d, s[j] + p[j], bb[j], 0.0)
                     p[j] = 0.0
         k = labels[e]
         lam = mu[k, bins[e]] + alpha[k, 0] * s[0] + alpha[k, 1] * s[1]
@@ -264,7 +201,7 @@ def _public_design(
     size = np.asarray(mu).size
     if size not in (2, 2 * HOURS):
         raise ValueError(f"mu must hold 2 rates or 2 x {HOURS} hour-of-day rates, got {size} values")
-    return make_design(stream, np.zeros(HOURS, np.int64) if size == 2 else np.arange(HOURS))
+    return Design.binned(stream, np.zeros(HOURS, np.int64) if size == 2 else np.arange(HOURS))
 
 
 def hawkes_exp_bivariate_loglik(
@@ -316,7 +253,7 @@ def hawkes_exp_bivariate_residuals(
     i.i.d. Exp(1) under the model."""
     design = _public_design(times_0, times_1, end_time, mu, start_time, covered)
     tau = design.residuals(*_parameters(mu, alpha, beta))
-    labels = design.stream.labels
+    labels = design.observed.labels
     return tau[labels == 0], tau[labels == 1]
 
 

@@ -18,7 +18,7 @@ from calibration.coverage import coverage_report
 from calibration.fit_result import FitResult, InsufficientSamples
 from calibration.hawkes import BRANCHING_BAND, MIN_EVENTS
 from calibration.hawkes_baseline import HOURS, bin_names, hour_bins
-from calibration.hawkes_bivariate import Design, Stream, make_design, merged_stream, spectral_radius, unpack
+from calibration.hawkes_bivariate import Design, Stream, merged_stream, spectral_radius, unpack
 from calibration.hawkes_fit import LR_ALPHA
 from calibration.hawkes_gof import bic, time_rescaling_tests
 from calibration.hawkes_moments import moments_estimate
@@ -59,7 +59,7 @@ def _starting_values(design: Design, moments: tuple[float, float, float]) -> NDA
     n = min(max(alpha / beta, 0.05), 0.9)
     branching = n * np.array([[0.7, 0.3], [0.3, 0.7]])
     counts = np.zeros((2, design.n_bins))
-    np.add.at(counts, (design.stream.labels, design.bins), 1.0)
+    np.add.at(counts, (design.observed.labels, design.bins), 1.0)
     rates = counts / design.exposure
     mu = np.maximum((np.eye(2) - branching) @ rates, 0.05 * rates)
     return np.concatenate([np.log(mu).ravel(), _branching_to_free(branching), [math.log(beta)]])
@@ -73,7 +73,7 @@ def _theta(x: NDArray) -> NDArray:
 
 def _maximise(design: Design, start: NDArray):
     """L-BFGS-B on -ℓ/N in free parameters (log μ, z, log β) with the analytic gradient by the chain rule."""
-    scale = 1.0 / design.stream.t.size
+    scale = 1.0 / design.observed.t.size
 
     def objective(x: NDArray) -> tuple[float, NDArray]:
         beta = math.exp(x[-1])
@@ -107,7 +107,7 @@ class _Candidate:
 
 
 def _fit_candidate(stream: Stream, hour_bin: NDArray[np.int64], moments: tuple[float, float, float]) -> _Candidate:
-    design = make_design(stream, hour_bin)
+    design = Design.binned(stream, hour_bin)
     theta, result = _maximise(design, _starting_values(design, moments))
     loglik = float(design.loglik_gradient(*unpack(theta))[0])
     return _Candidate(design, theta, loglik, result)
@@ -117,7 +117,7 @@ def _choose(candidates: dict[str, _Candidate]) -> tuple[_Candidate, dict[str, fl
     """Hour-of-day baselines when the likelihood-ratio test rejects constant ones at ``LR_ALPHA`` (2(K - 1) degrees
     of freedom; see :func:`calibration.hawkes_fit._choose` for why not BIC), with both models' ℓ, BIC and ρ(Γ)."""
     constant, hourly = candidates["constant"], candidates.get("hourly")
-    n_events = constant.design.stream.t.size
+    n_events = constant.design.observed.t.size
     figures: dict[str, float] = {}
     for name in ("constant", "hourly"):
         c = candidates.get(name)
@@ -213,7 +213,7 @@ def fit_hawkes_exp_bivariate(
     if counts.min() < min_events:
         raise InsufficientSamples("hawkes_exp_bivariate", int(counts.min()), min_events)
     coverage = coverage_report("hawkes_exp_bivariate", stream.covered_s, stream.window_s, stream.starts.size)
-    moments = moments_estimate(stream.clock(), stream.covered_s, None)
+    moments = moments_estimate(stream.operational_times(), stream.covered_s, None)
     candidates = {"constant": _fit_candidate(stream, np.zeros(HOURS, np.int64), moments)}
     hourly = hour_bins(stream.hour_counts()) if baseline == "auto" else np.zeros(HOURS, np.int64)
     if hourly.max() > 0:

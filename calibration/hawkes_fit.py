@@ -17,7 +17,7 @@ from scipy.optimize import minimize
 
 from calibration.coverage import coverage_report
 from calibration.fit_result import FitResult, InsufficientSamples
-from calibration.hawkes import MIN_EVENTS, UNITS, Design, branching_warnings, event_times, make_design
+from calibration.hawkes import MIN_EVENTS, UNITS, Design, branching_warnings, event_times
 from calibration.hawkes_baseline import HOURS, Observed, bin_names, hour_bins, observe
 from calibration.hawkes_gof import bic, time_rescaling_tests
 from calibration.hawkes_moments import moments_estimate
@@ -112,7 +112,7 @@ class _Candidate:
 def _fit_candidate(observed: Observed, hour_bin: NDArray[np.int64], moments: tuple) -> _Candidate:
     """MLE of one baseline model, started from the moments' β and branching ratio (kept inside [0.05, 0.9]) with
     each bin's μ = its event rate (1 - n)."""
-    design = make_design(observed, hour_bin)
+    design = Design.binned(observed, hour_bin)
     _, alpha0, beta0 = moments
     n0 = min(max(alpha0 / beta0, 0.05), 0.9)
     counts = np.bincount(design.bins, minlength=design.n_bins)
