@@ -149,40 +149,49 @@ def _within(windows: int) -> str:
     return f" within {windows} folds" if windows > 1 else ""
 
 
-def _fill_probability(ev: Mapping[str, Any], cfg: GateConfig, _: Any) -> str:
-    if not cfg.require_calibrated_fill_probability:
-        return "skip: fill-probability calibration not required"
-    found = ev["calibration"]["fill_probability"]
+def _calibration(
+    what: str, required: bool, found: Mapping[str, Any] | None, missing: str, kind: type, figures: Callable[[Any], str]
+) -> str:
+    """The verdict of a calibration check of ``what`` (e.g. "fill probability"): skipped when not required, failed
+    when the evidence holds none (``missing`` says why there can be none), else the stored metrics' own
+    ``is_well_calibrated`` with its ``figures`` (the restored ``kind`` in words)."""
+    if not required:
+        return f"skip: {what.replace(' ', '-')} calibration not required"
     if found is None:
-        return "fail: no fill-probability calibration (no out-of-sample quote was scored)"
-    m: CalibrationMetrics = _restore(CalibrationMetrics, found)
-    figures = (
-        f"n={m.n}, reliability/uncertainty={m.relative_reliability:.3f}, slope{_within(m.windows)} "
-        f"{m.slope:.2f} CI [{m.slope_ci[0]:.2f}, {m.slope_ci[1]:.2f}], intercept {m.intercept:.2f} "
-        f"CI [{m.intercept_ci[0]:.2f}, {m.intercept_ci[1]:.2f}]"
-    )
+        return f"fail: no {what.replace(' ', '-')} calibration ({missing})"
+    m = _restore(kind, found)
+    text = figures(m)
     return (
-        f"ok: fill probability well calibrated ({figures})"
-        if m.is_well_calibrated
-        else f"fail: fill probability not well calibrated ({figures})"
+        f"ok: {what} well calibrated ({text})" if m.is_well_calibrated else f"fail: {what} not well calibrated ({text})"
+    )
+
+
+def _fill_probability(ev: Mapping[str, Any], cfg: GateConfig, _: Any) -> str:
+    return _calibration(
+        "fill probability",
+        cfg.require_calibrated_fill_probability,
+        ev["calibration"]["fill_probability"],
+        "no out-of-sample quote was scored",
+        CalibrationMetrics,
+        lambda m: (
+            f"n={m.n}, reliability/uncertainty={m.relative_reliability:.3f}, slope{_within(m.windows)} "
+            f"{m.slope:.2f} CI [{m.slope_ci[0]:.2f}, {m.slope_ci[1]:.2f}], intercept {m.intercept:.2f} "
+            f"CI [{m.intercept_ci[0]:.2f}, {m.intercept_ci[1]:.2f}]"
+        ),
     )
 
 
 def _adverse_selection(ev: Mapping[str, Any], cfg: GateConfig, _: Any) -> str:
-    if not cfg.require_calibrated_adverse_selection:
-        return "skip: adverse-selection calibration not required"
-    found = ev["calibration"]["adverse_selection"]
-    if found is None:
-        return "fail: no adverse-selection calibration (fewer than 3 out-of-sample fills with a markout)"
-    m: AdverseSelectionCalibration = _restore(AdverseSelectionCalibration, found)
-    figures = (
-        f"n={m.n}, bias {m.bias:+.2f} bps CI [{m.bias_ci[0]:.2f}, {m.bias_ci[1]:.2f}], "
-        f"slope{_within(m.windows)} {m.slope:.2f} CI [{m.slope_ci[0]:.2f}, {m.slope_ci[1]:.2f}]"
-    )
-    return (
-        f"ok: adverse selection well calibrated ({figures})"
-        if m.is_well_calibrated
-        else f"fail: adverse selection not well calibrated ({figures})"
+    return _calibration(
+        "adverse selection",
+        cfg.require_calibrated_adverse_selection,
+        ev["calibration"]["adverse_selection"],
+        "fewer than 3 out-of-sample fills with a markout",
+        AdverseSelectionCalibration,
+        lambda m: (
+            f"n={m.n}, bias {m.bias:+.2f} bps CI [{m.bias_ci[0]:.2f}, {m.bias_ci[1]:.2f}], "
+            f"slope{_within(m.windows)} {m.slope:.2f} CI [{m.slope_ci[0]:.2f}, {m.slope_ci[1]:.2f}]"
+        ),
     )
 
 
