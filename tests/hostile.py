@@ -25,7 +25,7 @@ from data_lake import contract, raw_zone
 from data_lake.cleaning import CleanPartition, clean_partition
 from data_lake.importers import import_file
 from data_lake.tables import table
-from tests.test_cleaning_corpus import COIN, DAY, START, book, env, fill, trade, trades
+from tests.test_cleaning_corpus import COIN, DAY, START, asset_ctx, bbo, book, env, fill, resting_order, trade, trades
 
 H = 3_600_000
 HOUR = 10
@@ -78,42 +78,13 @@ LINE_TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters
 
 def _frames(t: int, tid: int) -> list[dict]:
     """One valid frame of each channel the cleaning reads, at ``t`` ms."""
-    order = {
-        "coin": COIN,
-        "side": "B",
-        "limitPx": "100.0",
-        "sz": "0.5",
-        "oid": 11,
-        "timestamp": t,
-        "origSz": "0.5",
-        "cloid": None,
-    }
-    ctx = {
-        "funding": "0.0000125",
-        "openInterest": "100.5",
-        "prevDayPx": "99.0",
-        "dayNtlVlm": "1000.0",
-        "premium": "0.0001",
-        "oraclePx": "100.0",
-        "markPx": "100.05",
-        "midPx": "100.05",
-        "impactPxs": ["100.0", "100.1"],
-        "dayBaseVlm": "10.0",
-    }
     return [
         book(t),
         trades(trade(t, tid), trade(t, tid + 1, side="A")),
         {"channel": "userFills", "data": {"user": "0x" + "a" * 40, "fills": [fill(t, tid, "B", True, 11)]}},
-        {"channel": "orderUpdates", "data": [{"order": order, "status": "open", "statusTimestamp": t}]},
-        {"channel": "activeAssetCtx", "data": {"coin": COIN, "ctx": ctx}},
-        {
-            "channel": "bbo",
-            "data": {
-                "coin": COIN,
-                "time": t,
-                "bbo": [{"px": "100.0", "sz": "1.5", "n": 1}, {"px": "100.1", "sz": "2.25", "n": 2}],
-            },
-        },
+        {"channel": "orderUpdates", "data": [{"order": resting_order(t), "status": "open", "statusTimestamp": t}]},
+        asset_ctx(),
+        bbo(t),
     ]
 
 

@@ -71,6 +71,49 @@ def fill(time_ms: int, tid: int, side: str, crossed: bool, user_oid: int, coin: 
     }
 
 
+def resting_order(time_ms: int, oid: int = 11) -> dict:
+    """The ``order`` of an ``orderUpdates`` item: a 0.5 bid at 100.0 placed at ``time_ms``."""
+    return {
+        "coin": COIN,
+        "side": "B",
+        "limitPx": "100.0",
+        "sz": "0.5",
+        "oid": oid,
+        "timestamp": time_ms,
+        "origSz": "0.5",
+        "cloid": None,
+    }
+
+
+def asset_ctx() -> dict:
+    """An ``activeAssetCtx`` frame with every field the cleaning reads."""
+    ctx = {
+        "funding": "0.0000125",
+        "openInterest": "100.5",
+        "prevDayPx": "99.0",
+        "dayNtlVlm": "1000.0",
+        "premium": "0.0001",
+        "oraclePx": "100.0",
+        "markPx": "100.05",
+        "midPx": "100.05",
+        "impactPxs": ["100.0", "100.1"],
+        "dayBaseVlm": "10.0",
+    }
+    return {"channel": "activeAssetCtx", "data": {"coin": COIN, "ctx": ctx}}
+
+
+def bbo(time_ms: int) -> dict:
+    """A ``bbo`` frame: 1.5 bid at 100.0, 2.25 offered at 100.1."""
+    return {
+        "channel": "bbo",
+        "data": {
+            "coin": COIN,
+            "time": time_ms,
+            "bbo": [{"px": "100.0", "sz": "1.5", "n": 1}, {"px": "100.1", "sz": "2.25", "n": 2}],
+        },
+    }
+
+
 def write_text(path: Path, text: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text)
@@ -100,16 +143,7 @@ def hour_ten_lines() -> list[str]:
         "channel": "userFills",
         "data": {"isSnapshot": True, "user": USER_A, "fills": fills_frame["data"]["fills"]},
     }
-    order = {
-        "coin": COIN,
-        "side": "B",
-        "limitPx": "100.0",
-        "sz": "0.5",
-        "oid": 11,
-        "timestamp": t + 6000,
-        "origSz": "0.5",
-        "cloid": None,
-    }
+    order = resting_order(t + 6000)
     updates = {
         "channel": "orderUpdates",
         "data": [
@@ -117,32 +151,7 @@ def hour_ten_lines() -> list[str]:
             {"order": {**order, "sz": "0.0"}, "status": "filled", "statusTimestamp": t + 7000},
         ],
     }
-    ctx = {
-        "channel": "activeAssetCtx",
-        "data": {
-            "coin": COIN,
-            "ctx": {
-                "funding": "0.0000125",
-                "openInterest": "100.5",
-                "prevDayPx": "99.0",
-                "dayNtlVlm": "1000.0",
-                "premium": "0.0001",
-                "oraclePx": "100.0",
-                "markPx": "100.05",
-                "midPx": "100.05",
-                "impactPxs": ["100.0", "100.1"],
-                "dayBaseVlm": "10.0",
-            },
-        },
-    }
-    bbo = {
-        "channel": "bbo",
-        "data": {
-            "coin": COIN,
-            "time": t + 250,
-            "bbo": [{"px": "100.0", "sz": "1.5", "n": 1}, {"px": "100.1", "sz": "2.25", "n": 2}],
-        },
-    }
+    ctx = asset_ctx()
     empty_ask = book(t + 9100)
     empty_ask["data"]["levels"][1] = []
     nan_deep = book(t + 9200)
@@ -165,7 +174,7 @@ def hour_ten_lines() -> list[str]:
         *trade_lines,  # 10 trades
         trade_lines[0],  # 2 duplicates (identical line)
         env(t + 1100 + 5000, json.loads(trade_lines[1])["raw"]),  # 2 duplicates (same trades received again later)
-        env(t + 250, bbo),  # 1 book (bbo)
+        env(t + 250, bbo(t + 250)),  # 1 book (bbo)
         env(t + 300, ctx),  # 1 asset_ctx
         env(t + 8000, fills_frame),  # 2 fills
         env(t + 9000, snapshot),  # 2 duplicates (snapshot repeats the fills)
