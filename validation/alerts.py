@@ -66,6 +66,25 @@ def _insufficient(coin: str, time_ms: int, subject: str, n: float, required: flo
     )
 
 
+def _excluding(
+    coin: str,
+    time_ms: int,
+    severity: Severity,
+    subject: str,
+    estimate: float,
+    interval: tuple[float, float],
+    level: str,
+    target: float,
+    unit: str = "",
+) -> list[Alert]:
+    """One ModelMiscalibrated alert when the ``level`` confidence interval of ``estimate`` excludes the value a
+    calibrated model gives (``target``: 1 for a slope, 0 for a bias or intercept), none otherwise."""
+    if not _outside(interval, target):
+        return []
+    message = f"{subject} {estimate:.3f}{unit}, {level} CI [{interval[0]:.3f}, {interval[1]:.3f}] excludes {target:g}"
+    return [Alert(coin, time_ms, AlertKind.MODEL_MISCALIBRATED, severity, message, estimate, target)]
+
+
 def calibration_alerts(
     metrics: CalibrationMetrics, coin: str, time_ms: int, model: str = "fill probability"
 ) -> list[Alert]:
@@ -94,32 +113,13 @@ def calibration_alerts(
                 MAX_RELATIVE_RELIABILITY,
             )
         )
-    if not metrics.constant_forecast and _outside(metrics.slope_ci, 1.0):
-        alerts.append(
-            Alert(
-                coin,
-                time_ms,
-                AlertKind.MODEL_MISCALIBRATED,
-                severity,
-                f"{model}: calibration slope {metrics.slope:.3f}, {level} CI "
-                f"[{metrics.slope_ci[0]:.3f}, {metrics.slope_ci[1]:.3f}] excludes 1",
-                metrics.slope,
-                1.0,
-            )
-        )
-    if _outside(metrics.intercept_ci, 0.0):
-        alerts.append(
-            Alert(
-                coin,
-                time_ms,
-                AlertKind.MODEL_MISCALIBRATED,
-                severity,
-                f"{model}: calibration-in-the-large {metrics.intercept:.3f} (logit), {level} CI "
-                f"[{metrics.intercept_ci[0]:.3f}, {metrics.intercept_ci[1]:.3f}] excludes 0",
-                metrics.intercept,
-                0.0,
-            )
-        )
+    if not metrics.constant_forecast:
+        subject = f"{model}: calibration slope"
+        alerts += _excluding(coin, time_ms, severity, subject, metrics.slope, metrics.slope_ci, level, 1.0)
+    subject = f"{model}: calibration-in-the-large"
+    alerts += _excluding(
+        coin, time_ms, severity, subject, metrics.intercept, metrics.intercept_ci, level, 0.0, unit=" (logit)"
+    )
     return alerts
 
 
@@ -132,33 +132,11 @@ def adverse_selection_alerts(
     if not metrics.enough_samples:
         return [_insufficient(coin, time_ms, model, metrics.n, MIN_CALIBRATION_SAMPLES)]
     level = f"{metrics.confidence:.0%}"
-    alerts = []
-    if _outside(metrics.bias_ci, 0.0):
-        alerts.append(
-            Alert(
-                coin,
-                time_ms,
-                AlertKind.MODEL_MISCALIBRATED,
-                "warning",
-                f"{model}: realised minus predicted {metrics.bias:.3f}, {level} CI "
-                f"[{metrics.bias_ci[0]:.3f}, {metrics.bias_ci[1]:.3f}] excludes 0",
-                metrics.bias,
-                0.0,
-            )
-        )
-    if not metrics.constant_forecast and _outside(metrics.slope_ci, 1.0):
-        alerts.append(
-            Alert(
-                coin,
-                time_ms,
-                AlertKind.MODEL_MISCALIBRATED,
-                "warning",
-                f"{model}: slope of realised on predicted {metrics.slope:.3f}, {level} CI "
-                f"[{metrics.slope_ci[0]:.3f}, {metrics.slope_ci[1]:.3f}] excludes 1",
-                metrics.slope,
-                1.0,
-            )
-        )
+    subject = f"{model}: realised minus predicted"
+    alerts = _excluding(coin, time_ms, "warning", subject, metrics.bias, metrics.bias_ci, level, 0.0)
+    if not metrics.constant_forecast:
+        subject = f"{model}: slope of realised on predicted"
+        alerts += _excluding(coin, time_ms, "warning", subject, metrics.slope, metrics.slope_ci, level, 1.0)
     return alerts
 
 
