@@ -82,8 +82,27 @@ def brier_score(outcomes: ArrayLike, forecasts: ArrayLike) -> float:
     return float(np.mean((f - o) ** 2))
 
 
+class BrierSkill:
+    """Skill and information of a Brier decomposition against climatology (Murphy 1973, J. Appl. Meteor.
+    12:595-600), for every record that holds its ``brier``, ``resolution`` and ``uncertainty`` terms."""
+
+    brier: float
+    resolution: float
+    uncertainty: float
+
+    @property
+    def skill_score(self) -> float:
+        """Brier skill score against climatology, ``1 - BS / UNC`` (NaN when UNC = 0)."""
+        return 1.0 - self.brier / self.uncertainty if self.uncertainty > 0 else math.nan
+
+    @property
+    def information_ratio(self) -> float:
+        """Share of the outcome uncertainty the forecast resolves, ``RES / UNC`` in [0, 1] (NaN when UNC = 0)."""
+        return self.resolution / self.uncertainty if self.uncertainty > 0 else math.nan
+
+
 @dataclass(frozen=True)
-class BrierDecomposition:
+class BrierDecomposition(BrierSkill):
     """``brier = reliability - resolution + uncertainty + within_bin_variance - within_bin_covariance``.
 
     The two within-bin terms are zero for the CORP method and for bin-constant forecasts.
@@ -97,16 +116,6 @@ class BrierDecomposition:
     uncertainty: float
     within_bin_variance: float = 0.0
     within_bin_covariance: float = 0.0
-
-    @property
-    def skill_score(self) -> float:
-        """Brier skill score against climatology, ``1 - BS / UNC`` (NaN when UNC = 0)."""
-        return 1.0 - self.brier / self.uncertainty if self.uncertainty > 0 else math.nan
-
-    @property
-    def information_ratio(self) -> float:
-        """Share of the outcome uncertainty the forecast resolves, ``RES / UNC`` in [0, 1] (NaN when UNC = 0)."""
-        return self.resolution / self.uncertainty if self.uncertainty > 0 else math.nan
 
 
 def _bin_edges(forecasts: NDArray[np.float64], n_bins: int, strategy: BinStrategy) -> NDArray[np.float64]:
@@ -393,7 +402,7 @@ def _covers(interval: tuple[float, float], value: float) -> bool:
 
 
 @dataclass(frozen=True)
-class CalibrationMetrics:
+class CalibrationMetrics(BrierSkill):
     """Calibration of one model's probability forecasts over one window.
 
     ``reliability``/``resolution``/``uncertainty`` are the exact CORP terms (``brier = reliability -
@@ -420,16 +429,6 @@ class CalibrationMetrics:
     windows: int = 1
     slope_p_value: float = math.nan
     intercept_p_value: float = math.nan
-
-    @property
-    def skill_score(self) -> float:
-        """Brier skill score ``1 - BS / UNC`` against climatology."""
-        return 1.0 - self.brier / self.uncertainty if self.uncertainty > 0 else math.nan
-
-    @property
-    def information_ratio(self) -> float:
-        """``resolution / uncertainty``: the share of outcome uncertainty the forecast resolves, in [0, 1]."""
-        return self.resolution / self.uncertainty if self.uncertainty > 0 else math.nan
 
     @property
     def relative_reliability(self) -> float:
