@@ -28,26 +28,17 @@ BASELINE_COLUMNS = {
 }
 
 
+def _row(population: str, metric: str, value: float, ci: tuple[float, float], n: int) -> dict:
+    """One row of the baseline table: an estimate with its 95% interval and sample size."""
+    return {"population": population, "metric": metric, "value": value, "ci_low": ci[0], "ci_high": ci[1], "n": n}
+
+
 def _mean_row(population: str, metric: str, x: np.ndarray) -> dict:
     x = x[np.isfinite(x)]
     if x.size < 2:
-        return {
-            "population": population,
-            "metric": metric,
-            "value": float(x.mean()) if x.size else math.nan,
-            "ci_low": math.nan,
-            "ci_high": math.nan,
-            "n": int(x.size),
-        }
+        return _row(population, metric, float(x.mean()) if x.size else math.nan, (math.nan, math.nan), int(x.size))
     test = hac_mean_test(x, alternative="two-sided")
-    return {
-        "population": population,
-        "metric": metric,
-        "value": test.estimate,
-        "ci_low": test.ci[0],
-        "ci_high": test.ci[1],
-        "n": int(x.size),
-    }
+    return _row(population, metric, test.estimate, test.ci, int(x.size))
 
 
 def _sharpe_row(population: str, pnl: np.ndarray) -> dict:
@@ -56,36 +47,15 @@ def _sharpe_row(population: str, pnl: np.ndarray) -> dict:
     sd = float(pnl.std(ddof=1)) if n > 1 else math.nan
     sharpe = float(pnl.mean()) / sd if n > 1 and sd > 0 else math.nan
     half = Z95 * math.sqrt((1 + 0.5 * sharpe**2) / n) if math.isfinite(sharpe) else math.nan
-    return {
-        "population": population,
-        "metric": "sharpe_per_fill",
-        "value": sharpe,
-        "ci_low": sharpe - half,
-        "ci_high": sharpe + half,
-        "n": n,
-    }
+    return _row(population, "sharpe_per_fill", sharpe, (sharpe - half, sharpe + half), n)
 
 
 def _rate_row(population: str, metric: str, hits: np.ndarray) -> dict:
-    """Share of the boolean ``hits`` with its Clopper-Pearson interval (NaN with no observation)."""
+    """Share of the boolean ``hits`` with its Wilson score interval (NaN with no observation)."""
     if hits.size == 0:
-        return {
-            "population": population,
-            "metric": metric,
-            "value": math.nan,
-            "ci_low": math.nan,
-            "ci_high": math.nan,
-            "n": 0,
-        }
+        return _row(population, metric, math.nan, (math.nan, math.nan), 0)
     test = binomial_test(int(hits.sum()), int(hits.size), 0.5, alternative="two-sided")
-    return {
-        "population": population,
-        "metric": metric,
-        "value": test.estimate,
-        "ci_low": test.ci[0],
-        "ci_high": test.ci[1],
-        "n": int(hits.size),
-    }
+    return _row(population, metric, test.estimate, test.ci, int(hits.size))
 
 
 def _win_rate_row(population: str, pnl: np.ndarray) -> dict:
