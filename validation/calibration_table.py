@@ -40,11 +40,9 @@ def calibration_row(metrics: CalibrationMetrics | AdverseSelectionCalibration, m
         "model": model,
         "n": metrics.n,
         "slope": metrics.slope,
-        "slope_ci_low": metrics.slope_ci[0],
-        "slope_ci_high": metrics.slope_ci[1],
+        **interval_columns("slope", metrics.slope_ci),
         "intercept": metrics.intercept,
-        "intercept_ci_low": metrics.intercept_ci[0],
-        "intercept_ci_high": metrics.intercept_ci[1],
+        **interval_columns("intercept", metrics.intercept_ci),
         "confidence": metrics.confidence,
         "well_calibrated": metrics.is_well_calibrated,
     }
@@ -52,8 +50,7 @@ def calibration_row(metrics: CalibrationMetrics | AdverseSelectionCalibration, m
         return row | {name: getattr(metrics, name) for name in (*BRIER_FIELDS, "skill_score")}
     return row | {
         "bias": metrics.bias,
-        "bias_ci_low": metrics.bias_ci[0],
-        "bias_ci_high": metrics.bias_ci[1],
+        **interval_columns("bias", metrics.bias_ci),
         **{name: getattr(metrics, name) for name in MSE_FIELDS},
     }
 
@@ -64,7 +61,13 @@ def float_or_nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def _ci(row: dict, name: str) -> tuple[float, float]:
+def interval_columns(name: str, interval: tuple[float, float]) -> dict[str, float]:
+    """A confidence interval as the two columns ``{name}_ci_low`` and ``{name}_ci_high`` of a validation table."""
+    return {f"{name}_ci_low": interval[0], f"{name}_ci_high": interval[1]}
+
+
+def interval_of(row: dict, name: str) -> tuple[float, float]:
+    """The confidence interval stored by :func:`interval_columns` (NaN for a null bound)."""
     return float_or_nan(row[f"{name}_ci_low"]), float_or_nan(row[f"{name}_ci_high"])
 
 
@@ -73,16 +76,18 @@ def calibration_metrics_of(row: dict) -> CalibrationMetrics | AdverseSelectionCa
     common: dict[str, Any] = {
         "n": row["n"],
         "slope": float_or_nan(row["slope"]),
-        "slope_ci": _ci(row, "slope"),
+        "slope_ci": interval_of(row, "slope"),
         "intercept": float_or_nan(row["intercept"]),
-        "intercept_ci": _ci(row, "intercept"),
+        "intercept_ci": interval_of(row, "intercept"),
         "confidence": row["confidence"],
     }
     if row["model"] == "fill_probability":
         brier: dict[str, Any] = {k: float_or_nan(row[k]) for k in BRIER_FIELDS}
         return CalibrationMetrics(**common, **brier)
     mse: dict[str, Any] = {k: float_or_nan(row[k]) for k in MSE_FIELDS}
-    return AdverseSelectionCalibration(**common, bias=float_or_nan(row["bias"]), bias_ci=_ci(row, "bias"), **mse)
+    return AdverseSelectionCalibration(
+        **common, bias=float_or_nan(row["bias"]), bias_ci=interval_of(row, "bias"), **mse
+    )
 
 
 def calibration_rows(

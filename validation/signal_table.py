@@ -17,7 +17,7 @@ import polars as pl
 
 from calibration.fit_result import InsufficientSamples
 from data_lake.units import HOUR_MS
-from validation.calibration_table import float_or_nan
+from validation.calibration_table import float_or_nan, interval_columns, interval_of
 from validation.signal_quality import SignalQuality, signal_quality
 
 
@@ -58,11 +58,9 @@ def signal_row(quality: SignalQuality) -> dict[str, Any]:
         "window_mi": q.window_mi.tolist(),
         "window_n": q.window_n.tolist(),
         "slope_per_day": q.slope_per_day,
-        "slope_ci_low": q.slope_ci[0],
-        "slope_ci_high": q.slope_ci[1],
+        **interval_columns("slope", q.slope_ci),
         "half_life_days": q.half_life_days,
-        "half_life_ci_low": q.half_life_ci[0],
-        "half_life_ci_high": q.half_life_ci[1],
+        **interval_columns("half_life", q.half_life_ci),
         "confidence": q.confidence,
         "is_decaying": q.is_decaying,
     }
@@ -103,10 +101,6 @@ def signals_markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _ci(row: dict, name: str) -> tuple[float, float]:
-    return float_or_nan(row[f"{name}_ci_low"]), float_or_nan(row[f"{name}_ci_high"])
-
-
 def signal_quality_of(row: dict) -> SignalQuality:
     """The :class:`SignalQuality` a ``signal_quality`` row was written from (one with a measured MI)."""
     return SignalQuality(
@@ -119,8 +113,8 @@ def signal_quality_of(row: dict) -> SignalQuality:
         window_mi=np.asarray(row["window_mi"], dtype=np.float64),
         window_n=np.asarray(row["window_n"], dtype=np.int64),
         slope_per_day=float_or_nan(row["slope_per_day"]),
-        slope_ci=_ci(row, "slope"),
+        slope_ci=interval_of(row, "slope"),
         half_life_days=float_or_nan(row["half_life_days"]),
-        half_life_ci=_ci(row, "half_life"),
+        half_life_ci=interval_of(row, "half_life"),
         confidence=row["confidence"],
     )
