@@ -34,6 +34,7 @@ from quoting.feed import Received, ReplayFeed
 from quoting.quoter import build_quoter
 from quoting.session import Quoter, QuoterConfig
 from data_lake.fees import MAKER_FEE_BPS
+from tests.test_quoter import DEMO_MARKET_FITS
 
 COIN = "DEMO"
 GOAL_P99_US = 100.0
@@ -41,36 +42,19 @@ BOOK_CHANNELS = ("l2Book", "bbo")
 
 
 def demo_parameters(floor_bps: float) -> dict:
-    """Parameters consistent with the demo market: tick 0.001, szDecimals 2, price ~25, kappa 500/px, A 0.64/s."""
+    """The tests' demo-market fits (:data:`tests.test_quoter.DEMO_MARKET_FITS`) with a wide position and loss limit
+    and no fill-probability model."""
     return {
-        "gamma_per_quote_by_regime": {"calm": 0.05, "volatile": 0.1, "cascade": 0.5},
+        **DEMO_MARKET_FITS,
         "min_spread_bps_by_regime": {"calm": floor_bps, "volatile": 2 * floor_bps, "cascade": 5 * floor_bps},
-        "kappa": {"value": 500.0, "se": 25.0, "unit": "1/px"},
-        "arrival_rate": {"value": 0.64, "se": 0.03, "unit": "1/s per side"},
-        "sigma": {"value": 0.00375, "se": 0.0002, "unit": "px/sqrt(s)"},
         "adverse_selection_bps_by_regime": {
             "calm": {"value": 0.95, "se": 0.02, "n": 5_000},
             "volatile": {"value": 3.1, "se": 0.1, "n": 1_000},
             "cascade": {"value": 8.0, "se": 1.0, "n": 50},
         },
-        "hmm": {
-            "state_names": ["calm", "volatile", "cascade"],
-            "feature_names": ["log_return", "log_rv"],
-            "feature_mean": [0.0, -14.5],
-            "feature_scale": [4e-4, 1.5],
-            "startprob": [0.7, 0.25, 0.05],
-            "transmat": [[0.95, 0.04, 0.01], [0.06, 0.9, 0.04], [0.05, 0.15, 0.8]],
-            "means": [[0.0, -0.8], [0.0, 1.0], [0.0, 2.5]],
-            "variances": [[0.3, 0.3], [2.0, 0.3], [8.0, 0.5]],
-        },
         "maker_fee_bps": MAKER_FEE_BPS,
-        "order_size_base": 1.0,
         "position_limit_base": 5.0,
         "daily_loss_limit_quote": 1e9,
-        "sz_decimals": 2,
-        "is_spot": False,
-        "cascade_threshold": 0.5,
-        "kappa_se_mult": 1.0,
     }
 
 

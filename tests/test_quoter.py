@@ -55,6 +55,31 @@ ADVERSE_BPS = {"calm": 0.9, "volatile": 3.1, "cascade": 8.0}
 """Expected 5 s adverse selection per regime, bps (the demo's figures for calm and volatile)."""
 
 
+DEMO_MARKET_FITS: dict[str, Any] = {
+    "gamma_per_quote_by_regime": {"calm": 0.05, "volatile": 0.1, "cascade": 0.5},
+    "kappa": {"value": 500.0, "se": 25.0, "unit": "1/px"},
+    "arrival_rate": {"value": 0.64, "se": 0.03, "unit": "1/s per side"},
+    "sigma": {"value": 0.00375, "se": 0.0002, "unit": "px/sqrt(s)"},  # 1.5 bps/sqrt(s) at 25
+    "hmm": {
+        "state_names": ["calm", "volatile", "cascade"],
+        "feature_names": ["log_return", "log_rv"],
+        "feature_mean": [0.0, -14.5],
+        "feature_scale": [4e-4, 1.5],
+        "startprob": [0.7, 0.25, 0.05],
+        "transmat": [[0.95, 0.04, 0.01], [0.06, 0.9, 0.04], [0.05, 0.15, 0.8]],
+        "means": [[0.0, -0.8], [0.0, 1.0], [0.0, 2.5]],
+        "variances": [[0.3, 0.3], [2.0, 0.3], [8.0, 0.5]],
+    },
+    "order_size_base": 1.0,
+    "sz_decimals": 2,
+    "is_spot": False,
+    "cascade_threshold": 0.5,
+    "kappa_se_mult": 1.0,
+}
+"""The fits and exchange rules of a parameter set consistent with the demo market (tick 0.001, szDecimals 2, price
+~25, kappa 500/px, A 0.64/s), shared by these tests and ``benchmarks/bench_quoter.py``."""
+
+
 def parameters(floor_bps: float | None = None, **overrides: Any) -> dict[str, Any]:
     floors = (
         {"calm": 2.0, "volatile": 4.0, "cascade": 10.0}
@@ -62,29 +87,11 @@ def parameters(floor_bps: float | None = None, **overrides: Any) -> dict[str, An
         else dict.fromkeys(("calm", "volatile", "cascade"), floor_bps)
     )
     return {
-        "gamma_per_quote_by_regime": {"calm": 0.05, "volatile": 0.1, "cascade": 0.5},
+        **DEMO_MARKET_FITS,
         "min_spread_bps_by_regime": floors,
-        "kappa": {"value": 500.0, "se": 25.0, "unit": "1/px"},
-        "arrival_rate": {"value": 0.64, "se": 0.03, "unit": "1/s per side"},
-        "sigma": {"value": 0.00375, "se": 0.0002, "unit": "px/sqrt(s)"},  # 1.5 bps/sqrt(s) at 25
-        "hmm": {
-            "state_names": ["calm", "volatile", "cascade"],
-            "feature_names": ["log_return", "log_rv"],
-            "feature_mean": [0.0, -14.5],
-            "feature_scale": [4e-4, 1.5],
-            "startprob": [0.7, 0.25, 0.05],
-            "transmat": [[0.95, 0.04, 0.01], [0.06, 0.9, 0.04], [0.05, 0.15, 0.8]],
-            "means": [[0.0, -0.8], [0.0, 1.0], [0.0, 2.5]],
-            "variances": [[0.3, 0.3], [2.0, 0.3], [8.0, 0.5]],
-        },
         "maker_fee_bps": 1.5,
-        "order_size_base": 1.0,
         "position_limit_base": 3.0,
         "daily_loss_limit_quote": 50.0,
-        "sz_decimals": 2,
-        "is_spot": False,
-        "cascade_threshold": 0.5,
-        "kappa_se_mult": 1.0,
         "adverse_selection_bps_by_regime": {s: {"value": v, "se": 0.1, "n": 1_000} for s, v in ADVERSE_BPS.items()},
         "fill_probability": {
             "horizon_ms": 1_000,
