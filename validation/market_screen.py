@@ -1,8 +1,8 @@
 """Niche selection: per coin and UTC day, the figures that say whether a market is worth making, and a ranking.
 
 Figures (one row per coin): notional volume per day (quote currency; the exchange's 24 h volume, else the captured
-trades' volume scaled to a day by the hours the capture covered, which are shown beside it), open interest, quoted spread in bps (time-weighted
-median and mean over book states), impact spread, depth within 10 bps, trade count, distinct passive counterparties
+trades' volume per covered day, :func:`per_covered_day`, with the hours covered beside it), open interest, quoted
+spread in bps (time-weighted median and mean over book states), impact spread, depth within 10 bps, trade count, distinct passive counterparties
 (the maker side of each trade's ``users``; a missing or all-zero placeholder address such as ``0x000...0`` is an
 unknown maker, not a maker, and the share of volume with an unknown maker is reported), the top-3 makers' share of maker volume and the effective number of
 makers 1 / sum(share^2), the mean 5 s maker markout of market trades, the maker edge per fill
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import polars as pl
 
-from data_lake.units import HOUR_MS, MINUTE_MS
+from data_lake.units import DAY_MS, HOUR_MS, MINUTE_MS
 from validation.significance import hac_mean_test
 from data_lake.fees import MAKER_FEE_BPS
 from data_lake.parsers.snapshots import coin_dex
@@ -35,7 +35,6 @@ MAX_SPELL_MS = 60_000
 EXCHANGE_VOLUME_WITHIN_MS = 600_000
 """The exchange's rolling 24 h volume (``day_ntl_vlm``) is the day's volume if read this close to the day's end."""
 VOLATILITY_STEP_MS = 60_000
-DAY_HOURS = 24.0
 PLACEHOLDER_ADDRESS = r"(?i)^(0x)?0*$"
 """A missing, empty or all-zero address (``0x0000000000000000000000000000000000000000``) names nobody."""
 
@@ -192,6 +191,12 @@ def coverage(spells: pl.DataFrame, trades: pl.DataFrame) -> pl.DataFrame:
     return minutes.group_by("coin").agg((pl.len() * MINUTE_MS / HOUR_MS).alias("coverage_hours"))
 
 
+def per_covered_day(captured: str) -> pl.Expr:
+    """A figure summed over what was captured, per day of capture: ``captured * 24 / coverage_hours`` (the hours of
+    :func:`coverage`; a capture of 6 of 24 hours holds about a quarter of the day's volume). Null without coverage."""
+    return pl.col(captured) * (DAY_MS / HOUR_MS) / pl.col("coverage_hours")
+
+
 def ctx_figures(asset_ctx: pl.DataFrame, end_ms: int) -> pl.DataFrame:
     """Per coin from asset contexts: the exchange's day volume (``day_ntl_vlm`` near the day's end), last open
     interest (coins and quote currency), funding mean and volatility across hours (bps of the hourly rate),
@@ -261,9 +266,8 @@ def coin_figures(
     """One row of figures per coin present in any input, for the day ending at ``end_ms`` (UTC epoch ms).
 
     ``volume_quote`` is a volume per day: the exchange's 24 h volume read near the day's end when available, else
-    the captured trades' notional per covered day, ``trade_volume_quote * 24 / coverage_hours`` (a capture of 6 of
-    24 hours holds about a quarter of the day's volume), else, with no book to measure coverage, the captured
-    notional as is; ``volume_source`` says which (``exchange``, ``trades``, ``trades_unscaled``). Volatility comes
+    the captured trades' notional per covered day (:func:`per_covered_day`), else, with no book to measure coverage,
+    the captured notional as is; ``volume_source`` says which (``exchange``, ``trades``, ``trades_unscaled``). Volatility comes
     from book mids, else from mark prices.
     """
     coins = pl.concat([df.select("coin") for df in (trades, book, asset_ctx, markouts)]).unique().sort("coin")
@@ -278,9 +282,8 @@ def coin_figures(
     joined = coins
     for part in parts:
         joined = joined.join(part, on="coin", how="left")
-    per_covered_day = pl.col("trade_volume_quote") * DAY_HOURS / pl.col("coverage_hours")
     return (
-        joined.with_columns(per_covered_day.alias("trade_volume_per_day_quote"))
+        joined.with_columns(per_covered_day("trade_volume_quote").alias("trade_volume_per_day_quote"))
         .with_columns(
             pl.coalesce("exchange_volume_quote", "trade_volume_per_day_quote", "trade_volume_quote").alias(
                 "volume_quote"
