@@ -17,8 +17,10 @@ import errno
 import fcntl
 import functools
 import os
+import posixpath
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +32,7 @@ from deltalake.exceptions import TableNotFoundError
 from data_lake import settings
 from data_lake.atomic_files import write_atomically
 from data_lake.tables import Table, table
+from data_lake.units import NS_PER_MS
 
 _S3_ENV_KEYS = (
     "AWS_ACCESS_KEY_ID",
@@ -256,9 +259,20 @@ class UnreadableLakeFile(ValueError):
     permission)."""
 
 
+@dataclass(frozen=True)
+class StoredFile:
+    """One file listed by :meth:`LakeFiles.list_files`: its path under the lake root (``/``-separated), its size in
+    bytes and its last modification, UTC epoch ms."""
+
+    rel: str
+    size: int
+    modified_ms: int
+
+
 class LakeFiles:
-    """Whole-file reads and atomic replacements under the lake root (a local directory or an s3:// prefix): the
-    parameter registry's documents and pointers, the HTML reports and the plots. ``rel`` paths use ``/``."""
+    """Whole-file reads, atomic replacements, listings and deletions under the lake root (a local directory or an
+    s3:// prefix): the parameter registry's documents and pointers, the HTML reports, the plots and the walk-forward
+    fold cache. ``rel`` paths use ``/``."""
 
     def __init__(self, lake: Lake, unreadable: type[Exception] = UnreadableLakeFile):
         self.root = lake.root
@@ -304,6 +318,63 @@ class LakeFiles:
         except OSError as exc:
             raise self.unreadable(f"{self._path(rel)} cannot be examined ({exc.strerror or exc})") from None
         return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def list_files(self, rel: str) -> list[StoredFile]:
+        """Every file below the directory (or S3 prefix) ``rel``, recursively, sorted by path; none when it does not
+        exist. Hidden files, such as writers' temp files (``.name.*.tmp`` of
+        :func:`data_lake.atomic_files.write_atomically`), are not listed."""
+        base = self._path(rel)
+        fs = self.fs or pafs.LocalFileSystem()
+        try:
+            infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        except OSError as exc:
+            raise self.unreadable(f"{base} cannot be listed ({exc.strerror or exc})") from None
+        root = self._path("")
+        listed = [
+            StoredFile(info.path.removeprefix(root).lstrip("/"), info.size or 0, (info.mtime_ns or 0) // NS_PER_MS)
+            for info in infos
+            if info.type == pafs.FileType.File and not info.base_name.startswith(".")
+        ]
+        return sorted(listed, key=lambda f: f.rel)
+
+    def delete(self, rel: str) -> bool:
+        """Remove the file ``rel``; False when there was none. Directories it leaves empty are removed too, up to the
+        lake root: locally the directories themselves, on S3 the directory markers pyarrow leaves in their place."""
+        path = self._path(rel)
+        if self.fs is not None:
+            try:
+                self.fs.delete_file(path)
+            except FileNotFoundError:
+                return False
+            self._drop_empty_s3_parents(path)
+            return True
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise self.unreadable(f"{path} cannot be deleted ({exc.strerror or exc})") from None
+        root, parent = Path(self.root).resolve(), Path(path).resolve().parent
+        while root in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (or a writer just created it): keep it and its parents
+                break
+            parent = parent.parent
+        return True
+
+    def _drop_empty_s3_parents(self, path: str) -> None:
+        """pyarrow keeps a deleted file's directory as an empty ``dir/`` marker object; remove each parent below the
+        root that holds no file any more (deleting one marker makes pyarrow mark its parent, removed next)."""
+        assert self.fs is not None
+        root = self._path("").rstrip("/")
+        parent = posixpath.dirname(path)
+        while parent.startswith(f"{root}/"):
+            below = self.fs.get_file_info(pafs.FileSelector(parent, recursive=True, allow_not_found=True))
+            if any(info.type == pafs.FileType.File for info in below):
+                return
+            self.fs.delete_dir(parent)
+            parent = posixpath.dirname(parent)
 
     def url(self, rel: str) -> str:
         """Where ``rel`` can be opened: ``s3://bucket/...`` on S3, ``file:///...`` locally."""
