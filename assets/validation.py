@@ -33,7 +33,7 @@ from assets.verdicts import (
 )
 from calibration.fit_result import code_version
 from data_lake import param_registry
-from data_lake.lake import Lake
+from data_lake.lake import Lake, UnreadableLakeFile
 from data_lake.leaders import leaders_of
 from data_lake.param_schema import InvalidParameterSet
 from data_lake.table_preview import rounded
@@ -43,6 +43,7 @@ from validation.alerts import Alert, AlertKind
 from validation.backtest import BacktestConfig
 from validation.calibration_table import calibration_rows
 from validation.fold_cache import FoldCache
+from validation.fold_cache import prune as prune_fold_cache
 from validation.candidate_set import candidate_set_json
 from validation.component_verdict import diagnosis_section
 from validation.incumbent import INCUMBENT_PNL_SCHEMA, incumbent_pnl_rows
@@ -166,6 +167,19 @@ WALK_FORWARD_READS = [days_dep(name, 1 - WALK_FORWARD_DAYS) for name in ("trades
 partition's); shorter folds (the demo's) read a subset, longer ones days Dagster does not order it after."""
 
 
+def _prune_fold_cache(context: dg.AssetExecutionContext, lake: Lake) -> str:
+    """Delete the fold cache's entries that can no longer be served (:func:`validation.fold_cache.prune`), once per
+    run; a failure to list or delete is a warning, not a failed walk-forward (the cache only saves time)."""
+    try:
+        summary = prune_fold_cache(lake.files(), int(time.time() * 1000)).summary()
+    except (OSError, UnreadableLakeFile) as exc:
+        summary = f"not pruned: {exc}"
+        context.log.warning(f"walk-forward fold cache {summary}")
+        return summary
+    context.log.info(f"walk-forward fold cache pruned: {summary}")
+    return summary
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -204,6 +218,7 @@ def walk_forward_assets(
     out-of-sample predictions (and of the live quoter's, when own fills carry predictions)."""
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
+    pruned = _prune_fold_cache(context, lake)
     _, end_ms = day_bounds_ms(date)
     plan, policy = config.plan(), config.variant_config()
     book_times = _book_times(lake, coin, end_ms - plan.lookback_ms(), end_ms)
@@ -261,6 +276,7 @@ def walk_forward_assets(
             "folds": len(folds),
             "complete_folds": len(run.complete_folds),
             "fold_cache": cache.summary(),
+            "fold_cache_pruned": pruned,
             "book_covered_hours": covered_hours,
             "verdicts": dg.MetadataValue.md(verdicts_markdown(run.rows)),
             "spa_p_value": _finite(run.spa.spa_consistent if run.spa else None),

@@ -1,10 +1,13 @@
 """The fold cache: a second walk-forward on the same demo market reads every fold back and its run equals the first;
 a changed input row, config or code version recomputes exactly the folds it touches; a damaged entry is recomputed
-with a warning, never trusted."""
+with a warning, never trusted; pruning deletes exactly the entries that can no longer be served (local and S3)."""
 
 from __future__ import annotations
 
 import logging
+import os
+import time
+from collections.abc import Iterator
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -14,10 +17,13 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from data_lake.demo_market import simulate
-from data_lake.lake import Lake
+from calibration.fit_result import InsufficientSamples
+from data_lake.lake import Lake, LakeFiles
+from data_lake.units import DAY_MS
+from tests import services
 from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
-from validation.fold_cache import ROOT, FoldCache
-from validation.variants import BASELINE, LEAD_LAG
+from validation.fold_cache import ROOT, FoldCache, fold_key, prune
+from validation.variants import BASELINE, LEAD_LAG, FittedSummary, VariantOutcome
 from validation.walk_forward import rolling_folds
 from validation.walk_forward_run import WalkForwardRun, walk_forward
 
@@ -141,3 +147,103 @@ def test_a_corrupt_or_partial_entry_is_recomputed_with_a_warning(
     healed = cache_in(tmp_path)  # the recomputed entries were written again
     walk_forward(FOLDS, frames, CONFIG, variants=VARIANTS, cache=healed)
     assert (healed.hits, healed.rejected) == (ENTRIES, [])
+
+
+# -- pruning: hand-built entries of known fate -------------------------------------------------------------------
+
+NOW_CODE = "code-now"
+OUTCOME = VariantOutcome(
+    fitted=FittedSummary(BASELINE, {"gamma": 0.1}, ("calm",)),
+    fills=pl.DataFrame({"pnl": [0.25]}),
+    quotes=pl.DataFrame({"filled": [True]}),
+    period_pnl=pl.DataFrame({"pnl": [0.25]}),
+    beliefs=pl.DataFrame({"calm": [1.0]}),
+    final_inventory=0.0,
+    orders_sent=2,
+)
+
+
+def entry_key(fold: int, code: str = NOW_CODE) -> dict:
+    inputs = {"trades": pl.DataFrame({"sz": [float(fold)]})}
+    return fold_key(FOLDS[fold], inputs, inputs, CONFIG, code)
+
+
+def fill_cache(files: LakeFiles) -> dict[str, dict]:
+    """Two current entries (an outcome and a refusal), two stored by other code or libraries and a torn JSON;
+    returns the key of the current entries and one for an entry a test ages."""
+    now = FoldCache(files, "DEMO", code=NOW_CODE)
+    now.store(entry_key(0), BASELINE, OUTCOME)  # current: kept
+    now.store(entry_key(0), "+bipower", InsufficientSamples("hawkes", 3, 200))  # current refusal: kept
+    FoldCache(files, "DEMO", code="code-before").store(entry_key(1, "code-before"), BASELINE, OUTCOME)
+    other_libraries = entry_key(1) | {"libraries": {"polars": "0.0.1"}}
+    FoldCache(files, "BTC", code=NOW_CODE).store(other_libraries, BASELINE, OUTCOME)
+    files.write(f"{ROOT}/DEMO/torn/{BASELINE}.json", b'{"key": ')
+    return {"kept": entry_key(0), "aged": entry_key(2)}
+
+
+def test_pruning_a_local_cache_deletes_exactly_what_can_no_longer_be_served(tmp_path: Path) -> None:
+    files = Lake(str(tmp_path)).files()
+    keys = fill_cache(files)
+    now = FoldCache(files, "DEMO", code=NOW_CODE)
+    now.store(keys["aged"], BASELINE, OUTCOME)
+    aged = tmp_path / now._base(keys["aged"], BASELINE)
+    day_ago = time.time() - 15 * 86_400
+    os.utime(f"{aged}.json", (day_ago, day_ago))  # written 15 days ago, past the 14-day retention
+    files.write(f"{ROOT}/DEMO/orphan/{BASELINE}/fills.parquet", b"old")  # a writer that died before its JSON
+    os.utime(tmp_path / ROOT / "DEMO" / "orphan" / BASELINE / "fills.parquet", (day_ago, day_ago))
+    files.write(f"{ROOT}/DEMO/writing/{BASELINE}/fills.parquet", b"new")  # a writer still at work
+    now_ms = int(time.time() * 1000)
+
+    report = prune(files, now_ms, code=NOW_CODE)
+
+    assert dict(report.deleted) == {
+        "other code or library versions": 2,
+        "past the retention window": 1,
+        "unreadable entries": 1,
+        "Parquet files without an entry": 1,
+    }
+    assert report.kept == 3 and report.files_deleted == 3 * 5 + 1 + 1
+    kept_base = now._base(keys["kept"], BASELINE)
+    assert [f.rel for f in files.list_files(ROOT)] == sorted(
+        [
+            f"{kept_base}.json",
+            *(f"{kept_base}/{frame}.parquet" for frame in ("beliefs", "fills", "period_pnl", "quotes")),
+            f"{now._base(keys['kept'], '+bipower')}.json",
+            f"{ROOT}/DEMO/writing/{BASELINE}/fills.parquet",
+        ]
+    )
+    assert not (tmp_path / ROOT / "BTC").exists() and not (tmp_path / ROOT / "DEMO" / "orphan").exists()
+    served = FoldCache(files, "DEMO", code=NOW_CODE)
+    outcome = served.load(keys["kept"], BASELINE)
+    assert isinstance(outcome, VariantOutcome) and (served.hits, served.rejected) == (1, [])
+    assert_frame_equal(outcome.fills, OUTCOME.fills) and outcome.orders_sent == 2
+    assert isinstance(served.load(keys["kept"], "+bipower"), InsufficientSamples)
+
+    assert prune(files, now_ms, code=NOW_CODE).deleted == {}  # nothing more to delete
+    later = prune(files, now_ms + 15 * DAY_MS, code=NOW_CODE)  # two weeks on, everything has aged out
+    assert (later.kept, dict(later.deleted)) == (
+        0,
+        {"past the retention window": 2, "Parquet files without an entry": 1},
+    )
+    assert files.list_files(ROOT) == [] and not (tmp_path / ROOT).exists()
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[dict[str, str]]:
+    for module in ("moto", "boto3"):
+        pytest.importorskip(module, reason=f"{module} missing: pip install -e '.[production]'")
+    with services.moto_s3("smallfish-folds") as aws:
+        yield aws
+
+
+def test_pruning_an_s3_cache_deletes_the_stale_entries_and_keeps_the_current_ones(s3: dict[str, str]) -> None:
+    files = Lake("s3://smallfish-folds/lake", storage_options=s3).files()
+    keys = fill_cache(files)
+    now_ms = int(time.time() * 1000)
+    report = prune(files, now_ms, code=NOW_CODE)
+    assert (report.kept, dict(report.deleted)) == (2, {"other code or library versions": 2, "unreadable entries": 1})
+    served = FoldCache(files, "DEMO", code=NOW_CODE)
+    assert isinstance(served.load(keys["kept"], BASELINE), VariantOutcome) and served.hits == 1
+    assert {f.rel.split("/")[1] for f in files.list_files(ROOT)} == {"DEMO"}
+    assert prune(files, now_ms + 15 * DAY_MS, code=NOW_CODE).deleted == {"past the retention window": 2}
+    assert files.list_files(ROOT) == []

@@ -347,6 +347,11 @@ def test_a_relaunch_reads_every_fold_from_the_cache_and_writes_the_same_evidence
     assert first.startswith(f"0 of {entries} ")
     second = relaunch.asset_materializations_for_node("walk_forward_assets")[0].metadata["fold_cache"].value
     assert second == f"{entries} of {entries} (fold, variant) outcomes from the cache, 0 rejected"
+    pruned = [
+        run.asset_materializations_for_node("walk_forward_assets")[0].metadata["fold_cache_pruned"].value
+        for run in (result, relaunch)
+    ]
+    assert pruned == ["0 entries kept; deleted: none (0 files)", f"{entries} entries kept; deleted: none (0 files)"]
     after = {name: lake.read_partition(name, DEMO.coin, DAY) for name in before}
     assert after["walk_forward"].drop("run_at_ms").equals(before["walk_forward"].drop("run_at_ms"))
     assert after["walk_forward_pnl"].equals(before["walk_forward_pnl"])

@@ -13,6 +13,13 @@ Layout: ``walk_forward_folds/<coin>/<fold digest>/<variant>.json`` and ``.../<va
 written atomically (:meth:`data_lake.lake.LakeFiles.write`), the JSON last: an entry without its JSON is absent. An
 entry whose JSON cannot be parsed, whose key differs from the one asked for, or whose Parquet files are missing or
 do not match their checksums is recomputed with a warning, never trusted.
+
+Pruning (:func:`prune`, once per walk-forward run): an entry that can no longer be served is deleted, JSON first
+(so it turns absent at once), then its Parquet files. That is an entry stored under another entry format, code
+version or library versions (its key can never be asked for again by this code), one older than
+``RETENTION_DAYS`` (nightly folds end with their day, so only a re-run or backfill of an old day asks for an old
+fold; that re-run recomputes it), one whose JSON cannot be read, and Parquet files left without a JSON for longer
+than ``ORPHAN_GRACE_MS`` (a writer interrupted between its Parquet files and its JSON).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
@@ -30,6 +37,7 @@ from typing import Any, Protocol
 import polars as pl
 
 from calibration.fit_result import InsufficientSamples, code_version
+from data_lake.units import DAY_MS, HOUR_MS
 from validation.variants import FittedSummary, VariantConfig, VariantOutcome
 from validation.walk_forward import Fold
 
@@ -43,6 +51,12 @@ LIBRARIES = ("polars", "numpy", "scipy", "statsmodels", "hmmlearn", "numba")
 """Distributions whose upgrade may change a stored outcome: part of the key."""
 FORMAT = 1
 """Version of the entry layout below; an entry of another format is recomputed."""
+RETENTION_DAYS = 14.0
+"""Default age (days since an entry was written) beyond which :func:`prune` deletes it: two weeks of re-runs and
+backfills are served from the cache; an older day's folds are recomputed when asked for again."""
+ORPHAN_GRACE_MS = HOUR_MS
+"""Parquet files without their entry's JSON are deleted only once this old: a writer still storing the entry writes
+the JSON moments after them."""
 
 Evaluated = VariantOutcome | InsufficientSamples
 
@@ -53,6 +67,24 @@ class FileStore(Protocol):
     def read(self, rel: str) -> bytes | None: ...
 
     def write(self, rel: str, data: bytes) -> None: ...
+
+
+class ListedFile(Protocol):
+    """A file of a :class:`PrunableStore` listing (:class:`data_lake.lake.StoredFile`)."""
+
+    @property
+    def rel(self) -> str: ...
+
+    @property
+    def modified_ms(self) -> int: ...
+
+
+class PrunableStore(FileStore, Protocol):
+    """A :class:`FileStore` that also lists and deletes (:class:`data_lake.lake.LakeFiles`)."""
+
+    def list_files(self, rel: str) -> Sequence[ListedFile]: ...
+
+    def delete(self, rel: str) -> bool: ...
 
 
 class CorruptEntry(ValueError):
@@ -254,3 +286,68 @@ class FoldCache:
         """``hits/asked`` and the rejected count, for run metadata."""
         asked = self.hits + self.misses
         return f"{self.hits} of {asked} (fold, variant) outcomes from the cache, {len(self.rejected)} rejected"
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What :func:`prune` deleted, entries by reason, and how many entries it kept."""
+
+    kept: int
+    deleted: Mapping[str, int]
+    files_deleted: int
+
+    def summary(self) -> str:
+        """One line for run metadata."""
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.deleted.items())) or "none"
+        return f"{self.kept} entries kept; deleted: {reasons} ({self.files_deleted} files)"
+
+
+def prune(
+    files: PrunableStore, now_ms: int, *, code: str | None = None, retention_days: float = RETENTION_DAYS
+) -> PruneReport:
+    """Delete the fold cache's entries (every coin's) that can no longer be served (see the module docstring);
+    ``code`` is the code version current entries carry (default: as :class:`FoldCache`'s), ``now_ms`` UTC epoch ms."""
+    current = {"format": FORMAT, "code_version": code or code_version(CODE_PACKAGES), "libraries": library_versions()}
+    oldest_ms = now_ms - retention_days * DAY_MS
+    entries: dict[str, list[ListedFile]] = {}
+    for listed in files.list_files(ROOT):
+        if listed.rel.endswith(".json"):
+            entries.setdefault(listed.rel.removesuffix(".json"), []).insert(0, listed)
+        elif listed.rel.endswith(".parquet"):
+            entries.setdefault(listed.rel.rsplit("/", 1)[0], []).append(listed)
+    deleted: dict[str, int] = {}
+    files_deleted = 0
+    for base, found in entries.items():
+        reason = _stale(files, base, found, current, oldest_ms, now_ms)
+        if reason is None:
+            continue
+        deleted[reason] = deleted.get(reason, 0) + 1
+        files_deleted += sum(files.delete(f.rel) for f in found)
+    return PruneReport(len(entries) - sum(deleted.values()), deleted, files_deleted)
+
+
+def _stale(
+    files: FileStore,
+    base: str,
+    found: Sequence[ListedFile],
+    current: Mapping[str, Any],
+    oldest_ms: float,
+    now_ms: int,
+) -> str | None:
+    """Why the entry at ``base`` (its files ``found``, the JSON first when there is one) can no longer be served, or
+    None when it may still be."""
+    document = found[0] if found[0].rel == f"{base}.json" else None
+    if document is None:
+        newest = max(f.modified_ms for f in found)
+        return "Parquet files without an entry" if newest < now_ms - ORPHAN_GRACE_MS else None
+    if document.modified_ms < oldest_ms:
+        return "past the retention window"
+    raw = files.read(document.rel)
+    if raw is None:  # deleted since it was listed
+        return None
+    try:
+        key = json.loads(raw)["key"]
+        stored = {name: key[name] for name in current}
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        return "unreadable entries"
+    return None if stored == current else "other code or library versions"
