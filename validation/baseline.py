@@ -1,8 +1,9 @@
 """The seed's Phase 2 baseline table ("measurement before modeling") and the markout curve, with CIs and n; the same
 table for the quoter's own predictions beside what happened (:func:`quoter_prediction_table`).
 
-Means carry Newey-West (HAC) 95% intervals because consecutive fills are autocorrelated; win rate a
-Clopper-Pearson interval; the per-fill Sharpe ratio Lo's (2002) asymptotic interval sqrt((1 + SR^2/2) / n).
+Means carry Newey-West (HAC) 95% intervals because consecutive fills are autocorrelated; rates a Wilson score
+interval (:func:`validation.significance.binomial_test`); the per-fill Sharpe ratio Lo's (2002) asymptotic interval
+sqrt((1 + SR^2/2) / n).
 """
 
 from __future__ import annotations
@@ -13,19 +14,13 @@ import math
 import numpy as np
 import polars as pl
 
+from data_lake.tables import BASELINE_METRICS
 from validation.calibration_metrics import calibration_metrics
 from validation.quoter_scoring import quoted_sides, scored_fill_predictions
 from validation.significance import binomial_test, hac_mean_test
 
 Z95 = 1.959964
-BASELINE_COLUMNS = {
-    "population": pl.String(),
-    "metric": pl.String(),
-    "value": pl.Float64(),
-    "ci_low": pl.Float64(),
-    "ci_high": pl.Float64(),
-    "n": pl.Int64(),
-}
+BASELINE_COLUMNS = BASELINE_METRICS.columns_without("coin", "date")
 
 
 def _row(population: str, metric: str, value: float, ci: tuple[float, float], n: int) -> dict:
