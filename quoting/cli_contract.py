@@ -55,24 +55,23 @@ def coin_list(text: str) -> list[str]:
     return coins
 
 
-def positive_int(text: str) -> int:
+def _integer_from(text: str, minimum: int, bound: str) -> int:
+    """``text`` as an integer of at least ``minimum`` (``bound`` says so in the error, e.g. "> 0")."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _integer_from(text, 1, "> 0")
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    return _integer_from(text, 0, ">= 0")
 
 
 def positive_float(text: str) -> float:
