@@ -114,6 +114,24 @@ def bbo(time_ms: int) -> dict:
     }
 
 
+def quoter_quote(time_ms: int) -> dict:
+    """A ``quoterQuote`` log frame of the paper quoter (set ``abc``): both sides with their predictions."""
+    quote = {
+        "coin": COIN,
+        "time": time_ms,
+        "mode": "paper",
+        "param_set_id": "abc",
+        "mid": 100.05,
+        "pred_adverse_bps": 0.8,
+        "belief_calm": 0.9,
+        "belief_volatile": 0.1,
+        "belief_cascade": 0.0,
+        "bid": {"px": 100.0, "sz": 0.5, "pred_fill_prob": 0.2},
+        "ask": {"px": 100.1, "sz": 0.5, "pred_fill_prob": 0.25},
+    }
+    return {"channel": "quoterQuote", "data": quote}
+
+
 def write_text(path: Path, text: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text)
@@ -521,19 +539,6 @@ def test_coin_names_with_slash_and_dex_prefix(raw_root: Path) -> None:
 
 def test_quoter_logs_become_quoter_log_rows_and_their_predictions_reach_own_fills(raw_root: Path) -> None:
     t = START + 7 * H
-    quote = {
-        "coin": COIN,
-        "time": t,
-        "mode": "paper",
-        "param_set_id": "abc",
-        "mid": 100.05,
-        "pred_adverse_bps": 0.8,
-        "belief_calm": 0.9,
-        "belief_volatile": 0.1,
-        "belief_cascade": 0.0,
-        "bid": {"px": 100.0, "sz": 0.5, "pred_fill_prob": 0.2},
-        "ask": {"px": 100.1, "sz": 0.5, "pred_fill_prob": 0.25},
-    }
     logged_fill = {
         "coin": COIN,
         "time": t + 500,
@@ -552,7 +557,7 @@ def test_quoter_logs_become_quoter_log_rows_and_their_predictions_reach_own_fill
         "quote_time": t,
     }
     lines = [
-        env(t, {"channel": "quoterQuote", "data": quote}),
+        env(t, quoter_quote(t)),
         env(t + 500, {"channel": "quoterFill", "data": logged_fill}),
         env(
             t + 500, {"channel": "userFills", "data": {"user": "paper", "fills": [fill(t + 500, 9001, "B", False, 77)]}}
@@ -575,22 +580,7 @@ def test_the_corpus_passes_every_ingest_suite(raw_root: Path, corpus: dict[str, 
     from assets.quality import run_suite
 
     t = START + 7 * H
-    quote = {
-        "coin": COIN,
-        "time": t,
-        "mode": "paper",
-        "param_set_id": "abc",
-        "mid": 100.05,
-        "pred_adverse_bps": 0.8,
-        "belief_calm": 0.9,
-        "belief_volatile": 0.1,
-        "belief_cascade": 0.0,
-        "bid": {"px": 100.0, "sz": 0.5, "pred_fill_prob": 0.2},
-        "ask": {"px": 100.1, "sz": 0.5, "pred_fill_prob": 0.25},
-    }
-    raw_zone.write_lines(
-        raw_zone.raw_path(raw_root, "quoter", DAY, 7, COIN), [env(t, {"channel": "quoterQuote", "data": quote})]
-    )
+    raw_zone.write_lines(raw_zone.raw_path(raw_root, "quoter", DAY, 7, COIN), [env(t, quoter_quote(t))])
     result = clean_partition(raw_root, COIN, DAY)
     tables = {**result.tables, "quarantine": result.quarantine}
     assert all(tables[name].height for name in ("order_updates", "quoter_log", "quarantine", "fills"))
