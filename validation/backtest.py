@@ -27,8 +27,26 @@ from validation.fold_data import derived
 from quoting.fill_models import FILL_MODELS
 from quoting.policy_inputs import REQUOTE_INTERVAL_MS
 
-Tape = tuple[np.ndarray, ...]
-"""The book and trade fields of :class:`MarketData`, in its order (:func:`market_tape`)."""
+Tape = tuple[
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+]
+"""The 16 book and trade fields of :class:`MarketData` (``book_time`` to ``trade_side``), in its order
+(:func:`market_tape`); spelled out so the type checker counts them against ``MarketData``'s fields."""
 
 NO_TIME = np.iinfo(np.int64).min
 """Stamp of the certain-calm belief row used without beliefs: known before any event."""
