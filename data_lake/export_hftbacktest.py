@@ -69,7 +69,7 @@ def book_snapshots(book: pl.DataFrame) -> pl.DataFrame:
 
 def _levels(book: pl.DataFrame, name: str) -> np.ndarray:
     """``{name}_1..N`` as a (rows, N) float array, NaN where a level is absent."""
-    columns = []
+    columns: list[str] = []
     while f"{name}_{len(columns) + 1}" in book.columns:
         columns.append(f"{name}_{len(columns) + 1}")
     return np.ascontiguousarray(book.select(pl.col(columns).cast(pl.Float64)).to_numpy(), dtype=np.float64)

@@ -94,7 +94,7 @@ _BLOCK_KEY = pl.Struct(
     }
 )
 _ENVELOPE_KEY = pl.Struct({"time": pl.String(), "raw": pl.Struct({"data": pl.Struct({"coin": pl.String()})})})
-_ITEMS = {"_line": pl.Int64, "coin": pl.String, "recv_ns": pl.Int64, "line": pl.String, "reason": pl.String}
+_ITEMS = pl.Schema({"_line": pl.Int64, "coin": pl.String, "recv_ns": pl.Int64, "line": pl.String, "reason": pl.String})
 
 
 @dataclass
