@@ -449,7 +449,7 @@ def _quote_from_python(
 def quote(
     mid: float,
     inventory: float,
-    belief: Sequence[float],
+    belief: Sequence[float] | np.ndarray,
     model: MarketModel,
     policy: QuotePolicy,
     best_bid: float = math.nan,

@@ -143,7 +143,8 @@ class TradeIntensity:
         for trade in trades:
             if not isinstance(trade, dict) or trade.get("coin") != coin:
                 continue
-            side = {"B": 1, "A": -1}.get(trade.get("side"))
+            raw_side = trade.get("side")
+            side = 1 if raw_side == "B" else -1 if raw_side == "A" else None
             time_ms = trade.get("time")
             if side is None or not isinstance(time_ms, int):
                 self.skipped += 1

@@ -82,6 +82,8 @@ def screen_main(lake_root: str | Path, date: dt.date | None = None, top: int | N
         where = f"for {date}" if date else "at all"
         return f"no market screen {where} in {lake.root}: materialise the market_screen asset first"
     day = date or screens["date"].max()
+    if not isinstance(day, dt.date):
+        raise TypeError(f"market_screen's date column holds {day!r}, not dates")
     ranked = screens.filter(pl.col("date") == day).sort("rank")
     shown = ranked.head(top) if top else ranked
     rows = [HEADER, *(_row(r) for r in shown.iter_rows(named=True))]
