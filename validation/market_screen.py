@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import polars as pl
 
+from data_lake.scalars import as_float
 from data_lake.units import HOUR_MS, MINUTE_MS
 from validation.significance import hac_mean_test
 from data_lake.fees import MAKER_FEE_BPS
@@ -232,8 +233,8 @@ def markout_figures(markouts: pl.DataFrame, maker_fee_bps: float) -> pl.DataFram
         rows.append(
             {
                 "coin": coin,
-                "maker_markout_5s_bps": float(frame["markout_5000ms_bps"].mean()),
-                "spread_capture_bps": float(frame["spread_capture_bps"].mean()),
+                "maker_markout_5s_bps": as_float(frame["markout_5000ms_bps"].mean(), "5 s markout"),
+                "spread_capture_bps": as_float(frame["spread_capture_bps"].mean(), "spread capture"),
                 "edge_bps": float(np.mean(edge)),
                 "edge_ci_low": ci[0],
                 "edge_ci_high": ci[1],

@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 
 from data_lake.raw_zone import coin_file_name
@@ -362,7 +362,7 @@ def plot_equity_curves(
         frame = frame.sort(time_col)
         ax.plot(_utc_times(frame[time_col]), frame[equity_col].cast(pl.Float64).to_numpy(), label=name, lw=1.2)
     for boundary in boundaries_ms:
-        ax.axvline(np.datetime64(int(boundary), "ms"), color="grey", ls=":", lw=0.8)
+        ax.axvline(date2num(np.datetime64(int(boundary), "ms")), color="grey", ls=":", lw=0.8)
     ax.axhline(0.0, color="black", lw=0.6)
     _time_axis(ax)
     ax.set_ylabel("equity (quote currency)")
