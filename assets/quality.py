@@ -153,13 +153,14 @@ def run_suite(table: str, df: pl.DataFrame, date: dt.date) -> SuiteResult:
     """Validate one partition of ``table`` with its suite; an empty partition trivially passes."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     name = f"{table}_{date.isoformat()}"
     expectations = _expectations(table, date, contract.day_bounds(table, df))
     if df.height == 0:
         return SuiteResult(name, True, len(expectations), len(expectations))
     context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False}
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch_def = (
         context.data_sources.add_pandas(f"{name}_src")
         .add_dataframe_asset(name)
@@ -177,11 +178,12 @@ def run_suite(table: str, df: pl.DataFrame, date: dt.date) -> SuiteResult:
     for r in result.results:
         if r.success:
             continue
-        config = r.expectation_config
+        config = r.expectation_config  # None only for a result GX could not tie to an expectation: kept, "unknown"
+        kwargs = config.kwargs if config is not None else {}
         failures.append(
             {
-                "expectation": config.type,
-                "column": config.kwargs.get("column", config.kwargs.get("column_list", "")),
+                "expectation": config.type if config is not None else "unknown",
+                "column": kwargs.get("column", kwargs.get("column_list", "")),
                 "unexpected_count": (r.result or {}).get("unexpected_count"),
                 "observed_value": (r.result or {}).get("observed_value"),
                 "exception": (r.exception_info or {}).get("exception_message")
