@@ -73,7 +73,8 @@ def column_schema(table: Table) -> dg.TableSchema:
 
 
 def markdown(text: str) -> str:
-    """A docstring as Markdown: reST double backticks to single ones, wrapped lines joined within paragraphs and list items."""
+    """A docstring as Markdown: reST double backticks to single ones, wrapped lines joined within paragraphs and list
+    items."""
     paragraphs = []
     for block in re.split(r"\n\s*\n", text.strip()):
         lines = [line.strip() for line in block.splitlines()]

@@ -1,5 +1,6 @@
 """Calibration fits over a training window that ends with the partition's day: regimes, volatility, fill intensity
-and Hawkes taker arrivals, each written to its long-format fit table (one row per estimate, :mod:`calibration.fit_rows`).
+and Hawkes taker arrivals, each written to its long-format fit table (one row per estimate,
+:mod:`calibration.fit_rows`).
 
 Conventions:
 - The window is the contiguous run of UTC days with data (in the asset's input table) that ends with the partition's

@@ -31,7 +31,8 @@ class SuiteResult:
 
     def as_metadata(self) -> dict[str, Any]:
         rows = "\n".join(
-            f"| {f['expectation']} | {f.get('column', '')} | {f.get('unexpected_count', '')} | {f.get('observed_value', '')} |"
+            f"| {f['expectation']} | {f.get('column', '')} "
+            f"| {f.get('unexpected_count', '')} | {f.get('observed_value', '')} |"
             for f in self.failures
         )
         table = (

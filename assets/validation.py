@@ -337,8 +337,9 @@ def _skip_walk_forward(
 ) -> Iterator[dg.MaterializeResult]:
     """This run has no walk-forward evidence. When the partition holds an earlier run's evidence, keep it (its tables
     and report) rather than erase it: a relaunch with fold lengths the lake cannot fill must not destroy the day's
-    validation. Otherwise write ``rows`` (the folds' statuses, or none) and no P&L, calibration or component verdict rows. Either way every
-    asset says why in ``skipped`` (and what it kept), and the checks of the partition fail on it."""
+    validation. Otherwise write ``rows`` (the folds' statuses, or none) and no P&L, calibration or component verdict
+    rows. Either way every asset says why in ``skipped`` (and what it kept), and the checks of the partition fail on
+    it."""
     coin, date = coin_and_date(context)
     kept = earlier_evidence(context.instance, context.partition_key, lake, coin, date)
     if kept is not None:

@@ -1,4 +1,5 @@
-"""A coin-day of the lake as hftbacktest's event array (hftbacktest 2.4: ``event_dtype``, saved as ``.npz`` key ``data``).
+"""A coin-day of the lake as hftbacktest's event array (hftbacktest 2.4: ``event_dtype``, saved as ``.npz`` key
+``data``).
 
 Book: the ``l2Book`` rows of ``book`` (full snapshots; ``bbo`` rows hold level 1 only, so they cannot say which
 deeper levels left and are not exported). The first snapshot becomes, per side, a ``DEPTH_CLEAR_EVENT`` up to its

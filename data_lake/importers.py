@@ -19,7 +19,8 @@ Kinds:
 - ``hl-historical-trades``: Hyperliquid's ``historical_data`` trade CSV (``time,user,coin,side,px,sz,crossed``) ->
   ``raw/hl_historical/{date}/{H}/{coin}.jsonl.lz4``, one ``node_fills`` frame per row (:mod:`data_lake.hl_historical`).
 - ``trades-table`` / ``book-table``: any trades or book table (CSV or parquet) under a column mapping ->
-  ``raw/tabular/{date}/{H}/{coin}.jsonl.lz4``, one ``trades`` / ``l2Book`` frame per row (:mod:`data_lake.tabular_import`).
+  ``raw/tabular/{date}/{H}/{coin}.jsonl.lz4``, one ``trades`` / ``l2Book`` frame per row
+  (:mod:`data_lake.tabular_import`).
 - ``meta`` / ``all-perp-metas`` / ``perp-dexs`` / ``meta-and-asset-ctxs``: an Info-API snapshot (bare or
   cassette) -> one line in ``raw/api/{date}/{H}/_info_snapshots.jsonl`` (:mod:`data_lake.universe`); a
   ``metaAndAssetCtxs`` response also gives one ``activeAssetCtx`` frame per coin in ``raw/api``. Time taken:

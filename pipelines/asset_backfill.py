@@ -51,8 +51,9 @@ def run_asset_backfill(
     poll_s: float = 0.2,
 ) -> PartitionBackfill:
     """Backfill the nightly job's assets over exactly ``partitions`` (one run config for every run, as a UI
-    backfill's) with Dagster's asset backfill until it ends; the finished backfill (``status`` COMPLETED_SUCCESS when every
-    run succeeded). The instance's run coordinator and launcher run the submitted runs; iterations wait for them."""
+    backfill's) with Dagster's asset backfill until it ends; the finished backfill (``status`` COMPLETED_SUCCESS when
+    every run succeeded). The instance's run coordinator and launcher run the submitted runs; iterations wait for
+    them."""
     chosen = sorted(set(partitions))
     instance.add_dynamic_partitions(COINS_NAME, sorted({coin for coin, _ in chosen}))
     logger = logging.getLogger(__name__)

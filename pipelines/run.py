@@ -194,7 +194,8 @@ def _demo_end(instance: dg.DagsterInstance, raw_root: str, outcomes: list[Outcom
         set_id = pointer.param_set_id
         print(
             f"\n{coin}: paper quoter on promoted set {set_id}, replaying held-out hour {held_out} "
-            f"{DEMO_REPLAY_HOUR:02d}:00 UTC (as fast as it reads; the set is aged on the wall clock, so --max-param-age-s allows 10 years)"
+            f"{DEMO_REPLAY_HOUR:02d}:00 UTC (as fast as it reads; the set is aged on the wall clock, "
+            "so --max-param-age-s allows 10 years)"
         )
         replay = replay_and_ingest(
             instance, lake_root, raw_root, coin, held_out, DEMO_REPLAY_HOUR, log_file_of(instance)
@@ -309,7 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     materialised = {(o.coin, o.date) for o in outcomes}
     failed = failed_partitions(outcomes)
     print(
-        f"\n{len(materialised) - len(failed)}/{len(materialised)} partitions materialised; Dagster home: {instance.root_directory}"
+        f"\n{len(materialised) - len(failed)}/{len(materialised)} partitions materialised; "
+        f"Dagster home: {instance.root_directory}"
     )
     _print_notes(instance, outcomes)
     print("\n".join(["walk-forward:", *walk_forward_lines(instance, outcomes)]))

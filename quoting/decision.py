@@ -10,10 +10,10 @@ exposure (smaller, or pulled), exactly as the backtest does. Sides with a reques
 and carry no fill prediction: the order resting there in the predicted window is the in-flight one, whose price
 this decision does not set.
 
-How often a session decides is the backtest's rule (:data:`quoting.policy_inputs.REQUOTE_INTERVAL_MS`, or the interval the parameter set
-was validated with): at most one quoting decision per interval, while pulls act at once. The fill probability a
-decision logs is therefore a prediction for the order that rests at its price, in the population of decisions the
-walk-forward validated, and is scored on the event it predicts (:mod:`validation.quoter_scoring`).
+How often a session decides is the backtest's rule (:data:`quoting.policy_inputs.REQUOTE_INTERVAL_MS`, or the interval
+the parameter set was validated with): at most one quoting decision per interval, while pulls act at once. The fill
+probability a decision logs is therefore a prediction for the order that rests at its price, in the population of
+decisions the walk-forward validated, and is scored on the event it predicts (:mod:`validation.quoter_scoring`).
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ log return) is the RiskMetrics recursion of ``calibration.volatility.ewma_varian
 A 1 min bar gives the regime features of ``calibration.regimes.regime_features``: its log return against the
 previous minute's mid and the log of its realized variance (sum of its sixty squared 1 s returns; a zero RV is
 floored at the smallest positive RV seen so far, or missing before any). The first, partial minute only sets the
-reference mid. The belief is the filtered P(state | closed minutes), as the backtest's causal beliefs. A set with the Hawkes
-component also follows the taker-order arrival intensity (:class:`TradeIntensity`), updated on each market trade.
+reference mid. The belief is the filtered P(state | closed minutes), as the backtest's causal beliefs. A set with the
+Hawkes component also follows the taker-order arrival intensity (:class:`TradeIntensity`), updated on each market trade.
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ EWMA volatility of the mid, the causal regime filter of the promoted HMM on 1 mi
 :func:`quoting.glft.quote` for the current mid, inventory and belief, then post-only orders placed, modified or
 cancelled where the desired price or size changed. As in the backtest that validated the set, a decision that quotes
 acts at most once per the set's ``requote_interval_ms`` (a pull, by the gate or by the regime, acts at once), so
-the logged decisions and their fill predictions are the population the walk-forward scored. Fills and order updates arrive as ``userFills`` / ``orderUpdates``
-frames (live: the WebSocket; paper: :mod:`quoting.paper`, the backtest's fill model), update inventory and P&L
-(:mod:`quoting.account`) and the working orders.
+the logged decisions and their fill predictions are the population the walk-forward scored. Fills and order updates
+arrive as ``userFills`` / ``orderUpdates`` frames (live: the WebSocket; paper: :mod:`quoting.paper`, the backtest's fill
+model), update inventory and P&L (:mod:`quoting.account`) and the working orders.
 
 The session reads only the promoted parameter set (:class:`quoting.params.PromotionWatcher`, polled every
 ``watch_interval_ms`` of wall time, so a new promotion is live within a second without a restart) and pulls every

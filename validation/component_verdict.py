@@ -388,9 +388,9 @@ def diagnosis_section(frame: pl.DataFrame) -> ReportSection:
             diagnosis_table_html(
                 shown,
                 (
-                    f"(a) simple fails: the baseline's prediction tested out of sample (p per row); (b) addition fixes: "
-                    f"variant - baseline P&L per period (quote currency), one-sided HAC p, adjusted by {adjustment}; "
-                    f"alpha = {alpha:g}; ranked by the p-value of (a)"
+                    "(a) simple fails: the baseline's prediction tested out of sample (p per row); (b) addition "
+                    "fixes: variant - baseline P&L per period (quote currency), one-sided HAC p, adjusted by "
+                    f"{adjustment}; alpha = {alpha:g}; ranked by the p-value of (a)"
                 ),
             ),
             paragraph(

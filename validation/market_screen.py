@@ -1,13 +1,13 @@
 """Niche selection: per coin and UTC day, the figures that say whether a market is worth making, and a ranking.
 
 Figures (one row per coin): notional volume per day (quote currency; the exchange's 24 h volume, else the captured
-trades' volume scaled to a day by the hours the capture covered, which are shown beside it), open interest, quoted spread in bps (time-weighted
-median and mean over book states), impact spread, depth within 10 bps, trade count, distinct passive counterparties
-(the maker side of each trade's ``users``; a missing or all-zero placeholder address such as ``0x000...0`` is an
-unknown maker, not a maker, and the share of volume with an unknown maker is reported), the top-3 makers' share of maker volume and the effective number of
-makers 1 / sum(share^2), the mean 5 s maker markout of market trades, the maker edge per fill
-``spread_capture + markout_5s - maker fee`` (bps, HAC 95% CI), funding level and volatility (hourly rate in bps),
-and price volatility (bps per sqrt(second)).
+trades' volume scaled to a day by the hours the capture covered, which are shown beside it), open interest, quoted
+spread in bps (time-weighted median and mean over book states), impact spread, depth within 10 bps, trade count,
+distinct passive counterparties (the maker side of each trade's ``users``; a missing or all-zero placeholder address
+such as ``0x000...0`` is an unknown maker, not a maker, and the share of volume with an unknown maker is reported), the
+top-3 makers' share of maker volume and the effective number of makers 1 / sum(share^2), the mean 5 s maker markout of
+market trades, the maker edge per fill ``spread_capture + markout_5s - maker fee`` (bps, HAC 95% CI), funding level and
+volatility (hourly rate in bps), and price volatility (bps per sqrt(second)).
 
 Criteria (the seed's, thresholds in :class:`ScreenThresholds`): volume within [min, max], median spread above a
 floor, few makers (effective makers at most a cap), and positive expected edge after fees and adverse selection.

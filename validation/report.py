@@ -239,7 +239,8 @@ def figure_html(png: bytes, caption: str, n: int, ci_level: float | None, n_unit
         raise ValueError("figure is not PNG bytes")
     text = _esc(figure_caption(caption, n, ci_level, n_unit))
     data = base64.b64encode(png).decode("ascii")
-    return f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(caption)}"><figcaption>{text}</figcaption></figure>'
+    image = f'<img src="data:image/png;base64,{data}" alt="{_esc(caption)}">'
+    return f"<figure>{image}<figcaption>{text}</figcaption></figure>"
 
 
 def markout_figure(curve: pl.DataFrame, title: str) -> str:
