@@ -73,7 +73,8 @@ def column_schema(table: Table) -> dg.TableSchema:
 
 
 def markdown(text: str) -> str:
-    """A docstring as Markdown: reST double backticks to single ones, wrapped lines joined within paragraphs and list items."""
+    """A docstring as Markdown: reST double backticks to single ones, wrapped lines joined within paragraphs and list
+    items."""
     paragraphs = []
     for block in re.split(r"\n\s*\n", text.strip()):
         lines = [line.strip() for line in block.splitlines()]
@@ -122,8 +123,16 @@ def catalogued(
         if isinstance(definition, dg.AssetSpec):
             result.append(catalogued_spec(definition, shared=False))
             continue
-        descriptions = [s.description for s in definition.specs]
-        result.append(
-            definition.map_asset_specs(lambda s, d=descriptions: catalogued_spec(s, shared=d.count(s.description) > 1))
-        )
+        result.append(_catalogued_definition(definition))
     return result
+
+
+def _catalogued_definition(definition: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    """``definition`` with :func:`catalogued_spec` applied to each of its specs, ``shared`` for a spec whose
+    description another spec of the same definition has too."""
+    descriptions = [s.description for s in definition.specs]
+
+    def with_catalogue(spec: dg.AssetSpec) -> dg.AssetSpec:
+        return catalogued_spec(spec, shared=descriptions.count(spec.description) > 1)
+
+    return definition.map_asset_specs(with_catalogue)

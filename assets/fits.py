@@ -1,5 +1,6 @@
 """Calibration fits over a training window that ends with the partition's day: regimes, volatility, fill intensity
-and Hawkes taker arrivals, each written to its long-format fit table (one row per estimate, :mod:`calibration.fit_rows`).
+and Hawkes taker arrivals, each written to its long-format fit table (one row per estimate,
+:mod:`calibration.fit_rows`).
 
 Conventions:
 - The window is the contiguous run of UTC days with data (in the asset's input table) that ends with the partition's
@@ -154,7 +155,7 @@ def regime_fit(
     fitted = fit_regime_window(bars, n_restarts=config.restarts, warm_starts=warm, warm_restarts=config.warm_restarts)
     rows = segmented_fit_rows(fitted.fits, coin, date, window.bounds)
     metadata: dict[str, Any] = {"warm_starts": ", ".join(f"{k} states" for k in sorted(warm)) or "none"}
-    if fitted.params is not None:
+    if fitted.params is not None and fitted.beliefs is not None:  # both or neither (fit_regime_window)
         title = f"{coin}: causal regimes over {len(window.days)} days"
         timeline = regime_timeline_figure(bars, fitted.beliefs, title=title)
         metadata["regime_timeline"] = plot_url(lake, timeline, "regime_fit", coin, str(date), "regime_timeline")

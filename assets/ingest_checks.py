@@ -45,8 +45,8 @@ def _gx_check(table_name: str, blocking: bool = True) -> dg.AssetChecksDefinitio
         name=f"gx_{table_name}_suite",
         partitions_def=COIN_DAY,
         blocking=blocking,
-        description=f"Great Expectations suite for `{table_name}`: non-null keys, ranges, uniqueness, monotonic time and "
-        "partition bounds where the table has a time (assets/quality.py).",
+        description=f"Great Expectations suite for `{table_name}`: non-null keys, ranges, uniqueness, monotonic time "
+        "and partition bounds where the table has a time (assets/quality.py).",
     )
     def _check(context: dg.AssetCheckExecutionContext, data_lake: DataLakeResource) -> dg.AssetCheckResult:
         coin, date = coin_and_date(context)

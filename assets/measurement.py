@@ -158,7 +158,8 @@ def baseline_metrics(context: dg.AssetExecutionContext, data_lake: DataLakeResou
         "table": dg.MetadataValue.md(
             "| population | metric | value | 95% CI | n |\n|---|---|---|---|---|\n"
             + "\n".join(
-                f"| {r['population']} | {r['metric']} | {r['value']:.4f} | [{r['ci_low']:.4f}, {r['ci_high']:.4f}] | {r['n']} |"
+                f"| {r['population']} | {r['metric']} | {r['value']:.4f} "
+                f"| [{r['ci_low']:.4f}, {r['ci_high']:.4f}] | {r['n']} |"
                 for r in table.iter_rows(named=True)
             )
         ),

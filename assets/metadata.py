@@ -10,6 +10,7 @@ import polars as pl
 
 from data_lake.lake import Lake
 from data_lake.raw_zone import coin_file_name
+from data_lake.scalars import as_float, as_int
 from data_lake.table_preview import iso_ms, preview_md, rounded, time_gaps
 
 SKIPPED = "skipped"
@@ -28,7 +29,7 @@ def table_metadata(df: pl.DataFrame, uri: str, version: int | None) -> dict[str,
         "preview": dg.MetadataValue.md(preview_md(df.drop("coin", "date", strict=False))),
     }
     if df.height and "time" in df.columns:
-        first, last = int(df["time"].min()), int(df["time"].max())
+        first, last = as_int(df["time"].min(), "first time"), as_int(df["time"].max(), "last time")
         gaps = time_gaps(df["time"])
         meta.update(
             {
@@ -36,7 +37,7 @@ def table_metadata(df: pl.DataFrame, uri: str, version: int | None) -> dict[str,
                 "last_time": iso_ms(last),
                 "span_hours": round((last - first) / 3_600_000, 3),
                 "gaps_over_60s": gaps.height,
-                "longest_gap_s": rounded(float(gaps["seconds"].max())) if gaps.height else 0.0,
+                "longest_gap_s": rounded(as_float(gaps["seconds"].max(), "longest gap")) if gaps.height else 0.0,
                 "gaps": dg.MetadataValue.md(
                     preview_md(
                         gaps.head(10).with_columns(

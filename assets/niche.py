@@ -8,6 +8,7 @@ on the shared ``date`` dimension).
 """
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -105,10 +106,10 @@ def market_screen(
     thresholds = ScreenThresholds(**config.model_dump())
     _, end_ms = day_bounds_ms(date)
     coins = partitions_present(lake, ("trades", "book", "asset_ctx"), date, date)["coin"].to_list()
-    figures = [
-        coin_figures(*(_read(lake, name, coin, date) for name in SCREEN_INPUTS), end_ms, thresholds.maker_fee_bps)
-        for coin in coins
-    ]
+    figures = []
+    for coin in coins:
+        trades, book, asset_ctx, markouts = (_read(lake, name, coin, date) for name in SCREEN_INPUTS)
+        figures.append(coin_figures(trades, book, asset_ctx, markouts, end_ms, thresholds.maker_fee_bps))
     screened = (
         with_universe(screen(pl.concat(figures, how="diagonal_relaxed"), thresholds), lake.read("universe", end=date))
         if figures
@@ -131,7 +132,7 @@ def market_screen(
         "pass_makers",
         "pass_edge",
     )
-    metadata = {
+    metadata: dict[str, Any] = {
         "dagster/row_count": table.height,
         "delta_version": version,
         "thresholds": thresholds.to_json(),
@@ -173,14 +174,10 @@ def time_of_day(
     present = partitions_present(lake, ("trades", "book", "markouts"), first, date)
     if config.coins is not None:
         present = present.filter(pl.col("coin").is_in(config.coins))
-    cells = [
-        cell_sums(
-            *(_read(lake, name, coin, day) for name in ("trades", "book", "markouts")),
-            day_bounds_ms(day)[1],
-            config.bucket_minutes,
-        )
-        for coin, day in present.select("coin", "date").iter_rows()
-    ]
+    cells = []
+    for coin, day in present.select("coin", "date").iter_rows():
+        trades, book, markouts = (_read(lake, name, coin, day) for name in ("trades", "book", "markouts"))
+        cells.append(cell_sums(trades, book, markouts, day_bounds_ms(day)[1], config.bucket_minutes))
     table = (
         time_structure(pl.concat(cells), config.bucket_minutes, config.n_permutations, config.seed) if cells else None
     )
@@ -189,7 +186,7 @@ def time_of_day(
         date=pl.lit(date), **{k: pl.lit(v) for k, v in window.items()}
     )
     version = lake.replace("time_of_day", rows, {"date": date})
-    metadata = {
+    metadata: dict[str, Any] = {
         "dagster/row_count": rows.height,
         "delta_version": version,
         "days_in_window": present["date"].n_unique(),

@@ -17,7 +17,9 @@ FIRST_DAY = dt.date(2023, 2, 1)
 February 2023. The l2Book archive starts later (~2023-04-15) and asset contexts later still (2023-05-20), so
 earlier days hold only what other sources (node data, the info API) give."""
 
-COINS = dg.DynamicPartitionsDefinition(name="coins")
+COINS_NAME = "coins"
+"""The name of the coins' dynamic partitions, typed as a str (``COINS.name`` is optional for Dagster)."""
+COINS = dg.DynamicPartitionsDefinition(name=COINS_NAME)
 DAILY = dg.DailyPartitionsDefinition(start_date=FIRST_DAY.isoformat(), timezone="UTC")
 COIN_DAY = dg.MultiPartitionsDefinition({"coin": COINS, "date": DAILY})
 

@@ -31,7 +31,8 @@ class SuiteResult:
 
     def as_metadata(self) -> dict[str, Any]:
         rows = "\n".join(
-            f"| {f['expectation']} | {f.get('column', '')} | {f.get('unexpected_count', '')} | {f.get('observed_value', '')} |"
+            f"| {f['expectation']} | {f.get('column', '')} "
+            f"| {f.get('unexpected_count', '')} | {f.get('observed_value', '')} |"
             for f in self.failures
         )
         table = (
@@ -153,13 +154,14 @@ def run_suite(table: str, df: pl.DataFrame, date: dt.date) -> SuiteResult:
     """Validate one partition of ``table`` with its suite; an empty partition trivially passes."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     name = f"{table}_{date.isoformat()}"
     expectations = _expectations(table, date, contract.day_bounds(table, df))
     if df.height == 0:
         return SuiteResult(name, True, len(expectations), len(expectations))
     context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False}
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch_def = (
         context.data_sources.add_pandas(f"{name}_src")
         .add_dataframe_asset(name)
@@ -177,11 +179,12 @@ def run_suite(table: str, df: pl.DataFrame, date: dt.date) -> SuiteResult:
     for r in result.results:
         if r.success:
             continue
-        config = r.expectation_config
+        config = r.expectation_config  # None only for a result GX could not tie to an expectation: kept, "unknown"
+        kwargs = config.kwargs if config is not None else {}
         failures.append(
             {
-                "expectation": config.type,
-                "column": config.kwargs.get("column", config.kwargs.get("column_list", "")),
+                "expectation": config.type if config is not None else "unknown",
+                "column": kwargs.get("column", kwargs.get("column_list", "")),
                 "unexpected_count": (r.result or {}).get("unexpected_count"),
                 "observed_value": (r.result or {}).get("observed_value"),
                 "exception": (r.exception_info or {}).get("exception_message")

@@ -36,6 +36,7 @@ from data_lake import param_registry
 from data_lake.lake import Lake, UnreadableLakeFile
 from data_lake.leaders import leaders_of
 from data_lake.param_schema import InvalidParameterSet
+from data_lake.scalars import as_int
 from data_lake.table_preview import rounded
 from data_lake.tables import BOOK_LEVELS, CALIBRATION_METRICS, COMPONENT_VERDICT, WALK_FORWARD, WALK_FORWARD_PNL
 from data_lake.units import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, day_bounds_ms, utc_days
@@ -85,6 +86,15 @@ _PLAN = FoldPlan()
 _POLICY = VariantConfig()
 
 
+def _per_regime(values: list[float], name: str) -> tuple[float, float, float]:
+    """A run config's list as the (calm, volatile, cascade) triple :class:`VariantConfig` takes; another length is
+    refused here rather than silently dropping or missing a state's value."""
+    if len(values) != 3:
+        raise ValueError(f"{name} needs 3 values (calm, volatile, cascade HMM states), got {len(values)}: {values}")
+    calm, volatile, cascade = values
+    return calm, volatile, cascade
+
+
 class WalkForwardConfig(dg.Config):
     """Fold lengths (hours, :class:`validation.walk_forward.FoldPlan`), the quoting policy of the variants
     (:class:`validation.variants.VariantConfig`) and the significance level; every default is the domain's. Set the
@@ -123,8 +133,10 @@ class WalkForwardConfig(dg.Config):
             order_notional=self.order_notional,
             gamma=self.gamma,
             min_spread_bps=self.min_spread_bps,
-            candidate_gamma_by_regime=tuple(self.candidate_gamma_by_regime),
-            candidate_min_spread_bps_by_regime=tuple(self.candidate_min_spread_bps_by_regime),
+            candidate_gamma_by_regime=_per_regime(self.candidate_gamma_by_regime, "candidate_gamma_by_regime"),
+            candidate_min_spread_bps_by_regime=_per_regime(
+                self.candidate_min_spread_bps_by_regime, "candidate_min_spread_bps_by_regime"
+            ),
             edge_z=self.edge_z,
             daily_loss_limit_quote=self.daily_loss_limit_quote,
             vpin_buckets_per_day=self.vpin_buckets_per_day,
@@ -223,7 +235,7 @@ def walk_forward_assets(
     plan, policy = config.plan(), config.variant_config()
     book_times = _book_times(lake, coin, end_ms - plan.lookback_ms(), end_ms)
     covered = covered_ms(book_times)
-    folds = plan.folds(int(book_times.min()), end_ms) if covered >= plan.one_fold_ms() else []
+    folds = plan.folds(as_int(book_times.min(), "first book time"), end_ms) if covered >= plan.one_fold_ms() else []
     covered_hours = covered / HOUR_MS
     if not folds:  # not an error (too little history yet), but no evidence either: see _skip_walk_forward
         reason = plan.no_fold_reason(covered, date)
@@ -341,8 +353,9 @@ def _skip_walk_forward(
 ) -> Iterator[dg.MaterializeResult]:
     """This run has no walk-forward evidence. When the partition holds an earlier run's evidence, keep it (its tables
     and report) rather than erase it: a relaunch with fold lengths the lake cannot fill must not destroy the day's
-    validation. Otherwise write ``rows`` (the folds' statuses, or none) and no P&L, calibration or component verdict rows. Either way every
-    asset says why in ``skipped`` (and what it kept), and the checks of the partition fail on it."""
+    validation. Otherwise write ``rows`` (the folds' statuses, or none) and no P&L, calibration or component verdict
+    rows. Either way every asset says why in ``skipped`` (and what it kept), and the checks of the partition fail on
+    it."""
     coin, date = coin_and_date(context)
     kept = earlier_evidence(context.instance, context.partition_key, lake, coin, date)
     if kept is not None:
@@ -556,5 +569,10 @@ def signals_informative(context: dg.AssetCheckExecutionContext, data_lake: DataL
     return _check_result(found, {AlertKind.SIGNAL_DECAYING}, missing)
 
 
-VALIDATION_ASSETS = [walk_forward_assets, signal_quality, run_failures, alerts]
+VALIDATION_ASSETS: list[dg.AssetsDefinition | dg.AssetSpec] = [
+    walk_forward_assets,
+    signal_quality,
+    run_failures,
+    alerts,
+]
 VALIDATION_CHECKS = [predictions_calibrated, information_ratio_at_least_one, signals_informative]

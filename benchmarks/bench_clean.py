@@ -112,7 +112,8 @@ def main() -> None:
         print(f"{label:<44}{wall:>8.2f}{cpu:>8.2f}{mb / cpu:>10.0f}{cpu / total[1]:>8.0%}")
     print(f"{'clean + write (the clean_tables asset)':<44}{total[0]:>8.2f}{total[1]:>8.2f}{mb / total[1]:>10.0f}")
     print(
-        f"{'clean + write, fast path off (scan=False)':<44}{reference[0] + write[0]:>8.2f}{reference[1] + write[1]:>8.2f}{mb / (reference[1] + write[1]):>10.0f}"
+        f"{'clean + write, fast path off (scan=False)':<44}{reference[0] + write[0]:>8.2f}"
+        f"{reference[1] + write[1]:>8.2f}{mb / (reference[1] + write[1]):>10.0f}"
     )
     print(
         f"\nclean + write: {mb / total[0]:.0f} MB/s wall, {mb / total[1]:.0f} MB/s cpu (goal >= {GOAL_MB_S:.0f}); "

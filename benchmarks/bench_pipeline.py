@@ -296,8 +296,8 @@ def run_scenario(name: str, work: Path, workers: int) -> dict:
 
 def report(results: list[dict]) -> None:
     print(
-        f"\n{'scenario':>9} {'workers':>7} {'runs':>5} {'failed':>6} {'wall s':>8} {'s/run':>7} {'peak MiB':>9} {'raw lines':>11} "
-        f"{'lines/s':>9} {'clean rows/s':>12}"
+        f"\n{'scenario':>9} {'workers':>7} {'runs':>5} {'failed':>6} {'wall s':>8} {'s/run':>7} {'peak MiB':>9} "
+        f"{'raw lines':>11} {'lines/s':>9} {'clean rows/s':>12}"
     )
     for r in results:
         print(

@@ -31,7 +31,8 @@ The window is trimmed to the span both series cover (a partial day is not padded
 shifted null too quiet); capture gaps inside it are not filled, so a long gap makes the null slightly too quiet
 (a shifted leader meets the follower's gap elsewhere). The fit is ``ok`` only with enough ticks, a significant null
 test at ``alpha`` and a positive lead (the leader first); otherwise it carries the estimates with status
-``insufficient_samples``, ``not_significant`` or ``no_lead`` and a reason. Times are UTC epoch ms, mids quote currency, returns log, beta dimensionless.
+``insufficient_samples``, ``not_significant`` or ``no_lead`` and a reason. Times are UTC epoch ms, mids quote currency,
+returns log, beta dimensionless.
 
 The model in the project's words, with its papers: ``docs/lead-lag.md``.
 """

@@ -322,12 +322,13 @@ def fit_regime_hmm(
     (Schwarz 1978, Ann. Stat. 6(2):461-464) among the *admissible* fits: every expected duration 1 / (1 - p_ii) at
     least ``min_duration_bars`` and adjacent return variances at least ``min_variance_ratio`` apart. Gaussian
     emissions on fat-tailed or jumpy features let BIC add states that flicker every bar or split one regime in two
-    (Schwarz 1978, Ann. Stat. 6:461-464, for BIC; Hamilton 1989, Econometrica 57:357-384, for regimes); if no K is admissible, the lowest BIC is kept with a warning. ``goodness_of_fit`` holds the log-likelihood, AIC, BIC
-    (``bic_<K>`` and ``admissible_<K>`` per candidate) and ``restarts_at_best``, the number of restarts that
-    ended within 0.01 of the best log-likelihood (a stability check: 1 means the optimum was found once).
-    ``warm_starts`` (K -> a fit of K states, e.g. the previous night's ``candidates`` over an overlapping window)
-    adds that fit, restandardised to this window, as the first start of K, followed by ``warm_restarts`` (default
-    ``n_restarts``) of the others; ``restart_logliks`` and ``restarts_at_best`` count it too.
+    (Schwarz 1978, Ann. Stat. 6:461-464, for BIC; Hamilton 1989, Econometrica 57:357-384, for regimes); if no K is
+    admissible, the lowest BIC is kept with a warning. ``goodness_of_fit`` holds the log-likelihood, AIC, BIC
+    (``bic_<K>`` and ``admissible_<K>`` per candidate) and ``restarts_at_best``, the number of restarts that ended
+    within 0.01 of the best log-likelihood (a stability check: 1 means the optimum was found once). ``warm_starts`` (K
+    -> a fit of K states, e.g. the previous night's ``candidates`` over an overlapping window) adds that fit,
+    restandardised to this window, as the first start of K, followed by ``warm_restarts`` (default ``n_restarts``) of
+    the others; ``restart_logliks`` and ``restarts_at_best`` count it too.
 
     Standard errors: inverse observed information of the log-likelihood (central-difference Hessian in the free
     transition probabilities, means and variances; the start distribution is held fixed, it is not identified from

@@ -489,7 +489,8 @@ def summary(report: DownloadReport) -> str:
     unattributed = sum(r.unattributed for _, r in report.imported)
     lines = [
         f"downloaded {report.fetched} objects, {human_bytes(report.fetched_bytes)}",
-        f"imported {len(report.imported)} objects: {items} items, {attributed} to coin files, {unattributed} unattributed",
+        f"imported {len(report.imported)} objects: {items} items, {attributed} to coin files, "
+        f"{unattributed} unattributed",
     ]
     reasons: Counter[str] = Counter()
     for _, r in report.imported:

@@ -306,7 +306,10 @@ def _dedupe(records: Records) -> Records:
     tables, duplicates, conflicting = {}, [records.duplicates], [records.quarantine]
     for name, df in records.tables.items():
         conflict = _conflicts(name, df)
-        reason = f"{contract.CONFLICTING_DUPLICATE}: same {', '.join(_DEDUPE_KEYS[name])} but different {', '.join(contract.SAME_RECORD.get(name, ()))}"
+        reason = (
+            f"{contract.CONFLICTING_DUPLICATE}: same {', '.join(_DEDUPE_KEYS[name])} "
+            f"but different {', '.join(contract.SAME_RECORD.get(name, ()))}"
+        )
         consistent, conflicts = _split(df, conflict)
         conflicting.append(quarantined(conflicts.with_columns(_row_text(name)), reason))
         key = list(_DEDUPE_KEYS[name])

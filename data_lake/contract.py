@@ -80,7 +80,8 @@ def extremes(table: str, columns: Collection[str]) -> dict[str, pl.Expr]:
 
 
 def expected_ranges(table: str, bounds: Bounds | None) -> dict[str, tuple[float, float]]:
-    """``{column: (min, max)}`` every value must lie in (inclusive); columns as :func:`extremes` names them, plus ``tid``."""
+    """``{column: (min, max)}`` every value must lie in (inclusive); columns as :func:`extremes` names them, plus
+    ``tid``."""
     ranges: dict[str, tuple[float, float]] = {"tid": (TID_MIN, TID_MAX)} if table in ("trades", "fills") else {}
     if bounds is not None:
         ranges |= {

@@ -1,4 +1,5 @@
-"""A coin-day of the lake as hftbacktest's event array (hftbacktest 2.4: ``event_dtype``, saved as ``.npz`` key ``data``).
+"""A coin-day of the lake as hftbacktest's event array (hftbacktest 2.4: ``event_dtype``, saved as ``.npz`` key
+``data``).
 
 Book: the ``l2Book`` rows of ``book`` (full snapshots; ``bbo`` rows hold level 1 only, so they cannot say which
 deeper levels left and are not exported). The first snapshot becomes, per side, a ``DEPTH_CLEAR_EVENT`` up to its
@@ -69,7 +70,7 @@ def book_snapshots(book: pl.DataFrame) -> pl.DataFrame:
 
 def _levels(book: pl.DataFrame, name: str) -> np.ndarray:
     """``{name}_1..N`` as a (rows, N) float array, NaN where a level is absent."""
-    columns = []
+    columns: list[str] = []
     while f"{name}_{len(columns) + 1}" in book.columns:
         columns.append(f"{name}_{len(columns) + 1}")
     return np.ascontiguousarray(book.select(pl.col(columns).cast(pl.Float64)).to_numpy(), dtype=np.float64)

@@ -19,7 +19,8 @@ Kinds:
 - ``hl-historical-trades``: Hyperliquid's ``historical_data`` trade CSV (``time,user,coin,side,px,sz,crossed``) ->
   ``raw/hl_historical/{date}/{H}/{coin}.jsonl.lz4``, one ``node_fills`` frame per row (:mod:`data_lake.hl_historical`).
 - ``trades-table`` / ``book-table``: any trades or book table (CSV or parquet) under a column mapping ->
-  ``raw/tabular/{date}/{H}/{coin}.jsonl.lz4``, one ``trades`` / ``l2Book`` frame per row (:mod:`data_lake.tabular_import`).
+  ``raw/tabular/{date}/{H}/{coin}.jsonl.lz4``, one ``trades`` / ``l2Book`` frame per row
+  (:mod:`data_lake.tabular_import`).
 - ``meta`` / ``all-perp-metas`` / ``perp-dexs`` / ``meta-and-asset-ctxs``: an Info-API snapshot (bare or
   cassette) -> one line in ``raw/api/{date}/{H}/_info_snapshots.jsonl`` (:mod:`data_lake.universe`); a
   ``metaAndAssetCtxs`` response also gives one ``activeAssetCtx`` frame per coin in ``raw/api``. Time taken:
@@ -94,7 +95,7 @@ _BLOCK_KEY = pl.Struct(
     }
 )
 _ENVELOPE_KEY = pl.Struct({"time": pl.String(), "raw": pl.Struct({"data": pl.Struct({"coin": pl.String()})})})
-_ITEMS = {"_line": pl.Int64, "coin": pl.String, "recv_ns": pl.Int64, "line": pl.String, "reason": pl.String}
+_ITEMS = pl.Schema({"_line": pl.Int64, "coin": pl.String, "recv_ns": pl.Int64, "line": pl.String, "reason": pl.String})
 
 
 @dataclass

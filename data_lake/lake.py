@@ -71,7 +71,8 @@ _NO_SPACE = ("No space left on device", "os error 28", "Disk quota exceeded")
 
 @contextmanager
 def _naming_disk_full(name: str, uri: str) -> Iterator[None]:
-    """Turn an out-of-space failure of a Delta write (any exception type delta-rs chose) into :class:`OutOfDiskSpace`."""
+    """Turn an out-of-space failure of a Delta write (any exception type delta-rs chose) into
+    :class:`OutOfDiskSpace`."""
     try:
         yield
     except Exception as exc:

@@ -11,7 +11,8 @@ promotion gate. Document (JSON object, schema version :data:`SCHEMA_VERSION`)::
     training_window  {"start_ms": int, "end_ms": int}, the half-open window [start, end) the fits used (times,
                      like created_at_ms, before 2100-01-01: an absurd end would let a set escape staleness)
     code_version     str
-    parameters       see :class:`Parameters` (every key required but the optional ones, :data:`OPTIONAL_KEYS`; no others)
+    parameters       see :class:`Parameters` (every key required but the optional ones, :data:`OPTIONAL_KEYS`;
+                     no others)
     evidence         JSON object written by the pipeline (validation.promotion_gate.build_evidence)
 
 Units: kappa per price unit, A (``arrival_rate``) fills per second per side at zero depth, sigma price units
@@ -430,7 +431,8 @@ class Parameters:
 
     @classmethod
     def from_dict(cls, d: Any, coin: str | None = None) -> Parameters:
-        """Check and type the ``parameters`` object of a set of ``coin`` (which its leader, if any, must differ from)."""
+        """Check and type the ``parameters`` object of a set of ``coin`` (which its leader, if any, must differ
+        from)."""
         where = "parameters"
         keys = tuple(f.name for f in dataclasses.fields(cls))
         d = _keys(d, keys, where, optional=OPTIONAL_KEYS)

@@ -44,7 +44,8 @@ def coin_from_file_name(name: str) -> str:
 
 
 NAME_MAX_BYTES = 255
-"""Longest file name (bytes) of the common local file systems (ext4, xfs, apfs) and of most object stores' keys' parts."""
+"""Longest file name (bytes) of the common local file systems (ext4, xfs, apfs) and of most object stores' keys'
+parts."""
 
 
 def coin_name_problem(coin: str) -> str | None:

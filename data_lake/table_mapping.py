@@ -127,7 +127,8 @@ def level_columns(template: str, columns: list[str]) -> list[str]:
         found.append(name)
     if not found:
         raise InputError(
-            f"no column matches level template {template!r} (tried {template.replace('{i}', '0')!r} and {template.replace('{i}', '1')!r})"
+            f"no column matches level template {template!r} "
+            f"(tried {template.replace('{i}', '0')!r} and {template.replace('{i}', '1')!r})"
         )
     return found
 

@@ -414,13 +414,14 @@ REGIME_HMM = register(
         },
         key=("coin", "date", "role", "n_states", "state"),
         description=(
-            "The Gaussian HMMs of the day's regime fit as the causal filter reads them (calibration/regime_storage.py), "
-            "one row per state: role 'fitted' (the HMM the filter, the kappa and vol fits and the next day's markouts "
-            "use) or 'warm_start' (the best HMM of each number of states tried, where the next day's EM starts); "
-            "state index (0 = calm, ordered by return variance) and name, start probability, the state's row of the "
-            "transition matrix, per-feature means and variances in standardised units, and the standardisation "
-            "(feature_names, feature_mean, feature_scale: z = (x - mean) / scale). log_likelihood (fitted role only) "
-            "and BIC of the model over the window [window_start_ms, window_end_ms); date = window end day."
+            "The Gaussian HMMs of the day's regime fit as the causal filter reads them "
+            "(calibration/regime_storage.py), one row per state: role 'fitted' (the HMM the filter, the kappa and vol "
+            "fits and the next day's markouts use) or 'warm_start' (the best HMM of each number of states tried, where "
+            "the next day's EM starts); state index (0 = calm, ordered by return variance) and name, start "
+            "probability, the state's row of the transition matrix, per-feature means and variances in standardised "
+            "units, and the standardisation (feature_names, feature_mean, feature_scale: z = (x - mean) / scale). "
+            "log_likelihood (fitted role only) and BIC of the model over the window [window_start_ms, window_end_ms); "
+            "date = window end day."
         ),
     )
 )
@@ -830,9 +831,9 @@ MARKET_SCREEN = register(
             "from book states; null without a book: then unscaled), volume_source says which; spreads, markouts and "
             "edge in bps; spread_median/twa are time-weighted over book states; effective_makers = 1 / sum(maker "
             "volume share^2) over the trades' known passive counterparties (a missing or all-zero placeholder "
-            "address is unknown: unknown_maker_share of the volume); edge_bps = mean(spread capture + 5 s markout - maker fee) of "
-            "market trades seen by their maker, with a Newey-West 95% CI; funding as the hourly rate in bps (mean, "
-            "sd across hours); volatility in bps per sqrt(s). pass_* are the seed's criteria (null = figure "
+            "address is unknown: unknown_maker_share of the volume); edge_bps = mean(spread capture + 5 s markout - "
+            "maker fee) of market trades seen by their maker, with a Newey-West 95% CI; funding as the hourly rate in "
+            "bps (mean, sd across hours); volatility in bps per sqrt(s). pass_* are the seed's criteria (null = figure "
             "missing), score = criteria passed, rank 1 = best (score, then edge, then volume); thresholds as JSON."
         ),
     )

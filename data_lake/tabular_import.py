@@ -82,11 +82,11 @@ def read_input(path: str | Path) -> InputRows:
         )
     except (gzip.BadGzipFile, EOFError) as exc:
         raise InputError(f"cannot decompress {path}: {exc}") from None
-    table = _read_csv(decoded.data.decode("utf-8", errors="replace"))
+    text_rows = _read_csv(decoded.data.decode("utf-8", errors="replace"))
     if decoded.problem is None:
-        return table
-    lost = _set_aside([(table.rows.height + table.set_aside.height + 2, "", decoded.problem)])  # a damaged lz4 tail
-    return InputRows(table.rows, table.columns, table.original_key, pl.concat([table.set_aside, lost]))
+        return text_rows
+    lost = _set_aside([(text_rows.rows.height + text_rows.set_aside.height + 2, "", decoded.problem)])  # lz4 tail
+    return InputRows(text_rows.rows, text_rows.columns, text_rows.original_key, pl.concat([text_rows.set_aside, lost]))
 
 
 def _set_aside(rejected: list[tuple[int, str, str]]) -> pl.DataFrame:
@@ -109,18 +109,19 @@ def _read_csv(text: str) -> InputRows:
     originals: list[str] = []
     rejected: list[tuple[int, str, str]] = []
     done = 0
+    problem: str | None
     while True:
         try:
             fields = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            fields, problem = None, f"unreadable CSV line ({exc})"
+            fields, problem = [], f"unreadable CSV line ({exc})"
         else:
             problem = None
         original, start = "\n".join(lines[1 + done : 1 + reader.line_num]), done + 2
         done = reader.line_num
-        if problem is None and not any(f.strip() for f in fields or []):
+        if problem is None and not any(f.strip() for f in fields):
             problem = "empty line"
         elif problem is None and len(fields) != len(header):
             problem = f"expected {len(header)} comma-separated fields"

@@ -1,8 +1,8 @@
 """Time units, in one place: the lake's times are UTC epoch milliseconds, so durations are integer ms; the raw
 zone's receive times are epoch nanoseconds; the Hawkes fits work in (float) seconds.
 
-Every package may import this module (it imports only the standard library); a module that needs one of these durations imports
-it from here rather than restating the number.
+Every package may import this module (it imports only the standard library); a module that needs one of these durations
+imports it from here rather than restating the number.
 """
 
 from __future__ import annotations

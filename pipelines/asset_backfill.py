@@ -31,7 +31,7 @@ from dagster._core.workspace.load_target import WorkspaceFileTarget
 from dagster._daemon.backfill import execute_backfill_iteration
 from dagster._daemon.controller import create_daemon_grpc_server_registry
 
-from assets.partitions import COINS, partition_key
+from assets.partitions import COINS_NAME, partition_key
 from pipelines.definitions import NIGHTLY_SELECTION, defs
 
 UNFINISHED = [
@@ -51,10 +51,11 @@ def run_asset_backfill(
     poll_s: float = 0.2,
 ) -> PartitionBackfill:
     """Backfill the nightly job's assets over exactly ``partitions`` (one run config for every run, as a UI
-    backfill's) with Dagster's asset backfill until it ends; the finished backfill (``status`` COMPLETED_SUCCESS when every
-    run succeeded). The instance's run coordinator and launcher run the submitted runs; iterations wait for them."""
+    backfill's) with Dagster's asset backfill until it ends; the finished backfill (``status`` COMPLETED_SUCCESS when
+    every run succeeded). The instance's run coordinator and launcher run the submitted runs; iterations wait for
+    them."""
     chosen = sorted(set(partitions))
-    instance.add_dynamic_partitions(COINS.name, sorted({coin for coin, _ in chosen}))
+    instance.add_dynamic_partitions(COINS_NAME, sorted({coin for coin, _ in chosen}))
     logger = logging.getLogger(__name__)
     with (
         create_daemon_grpc_server_registry(instance) as registry,
@@ -78,7 +79,10 @@ def run_asset_backfill(
             for error in execute_backfill_iteration(ctx, logger):
                 if error is not None:
                     raise RuntimeError(f"backfill iteration failed: {error.to_string()}")
-            backfill = instance.get_backfill(backfill.backfill_id)
+            latest = instance.get_backfill(backfill.backfill_id)
+            if latest is None:
+                raise RuntimeError(f"backfill {backfill.backfill_id} is no longer in the instance")
+            backfill = latest
             if backfill.status != BulkActionStatus.REQUESTED:
                 return backfill
             while instance.get_runs(dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill.backfill_id}, statuses=UNFINISHED)):

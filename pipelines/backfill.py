@@ -38,7 +38,7 @@ import dagster as dg
 
 from assets.ingest import clean_tables, raw_captures
 from assets.measurement import features
-from assets.partitions import COINS, partition_key, partition_problem, utc_today
+from assets.partitions import COINS_NAME, partition_key, partition_problem, utc_today
 from pipelines.code_location import run_partition
 from data_lake.leaders import leaders_of
 from pipelines.definitions import NIGHTLY_SELECTION, defs, nightly_job
@@ -144,15 +144,15 @@ def backfill(
     partitions, skipped = runnable_partitions(partitions, utc_today())
     for pair in skipped:
         skip(pair)
-    instance.add_dynamic_partitions(COINS.name, sorted({coin for coin, _ in partitions}))
+    instance.add_dynamic_partitions(COINS_NAME, sorted({coin for coin, _ in partitions}))
     pending = {Task(stage, coin, date) for coin, date in partitions for stage in STAGE_ASSETS}
     done: dict[Task, Outcome] = {}
     running: dict[Future, Task] = {}
     executor = _pool(instance, workers) if workers > 1 else _InProcess(instance)
     try:
         while pending or running:
-            while skipped := _skipped(pending, done):  # until no more: a skip skips the day's later stages too
-                for task in skipped:
+            while unmet := _skipped(pending, done):  # until no more: a skip skips the day's later stages too
+                for task in unmet:
                     pending.discard(task)
                     done[task] = Outcome(task.coin, task.date, task.stage, None)
                     report(done[task])
@@ -203,8 +203,11 @@ def _run_task(
     A run leaves large frames in reference cycles (Great Expectations' batches, Dagster's run context) that the
     cyclic collector, counting objects rather than bytes, frees late: collected here, a long-lived worker stays at
     one run's peak (ingest of 8 demo days in one process: 715-790 MiB between runs, not 810 -> 1,300 MiB)."""
+    run_instance = instance or _worker_instance
+    if run_instance is None:
+        raise RuntimeError("no Dagster instance: pass one, or run the task in a worker started by _pool")
     run = run_partition(
-        instance or _worker_instance,
+        run_instance,
         nightly_job.name,
         partition_key(task.coin, task.date),
         asset_selection=_asset_keys(task.stage),

@@ -93,7 +93,10 @@ def run_partition(
     )
     with stderr_to(log_file):
         execute_run(recon, run, instance)
-    return instance.get_run_by_id(run.run_id)
+    finished = instance.get_run_by_id(run.run_id)
+    if finished is None:
+        raise RuntimeError(f"run {run.run_id} is no longer in the instance")
+    return finished
 
 
 @contextlib.contextmanager

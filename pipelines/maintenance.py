@@ -1,4 +1,5 @@
-"""Weekly lake maintenance: compact and vacuum every table (see :mod:`data_lake.vacuum`), so reruns do not grow the lake."""
+"""Weekly lake maintenance: compact and vacuum every table (see :mod:`data_lake.vacuum`), so reruns do not grow the
+lake."""
 
 import dagster as dg
 

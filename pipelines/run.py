@@ -186,15 +186,16 @@ def _demo_end(instance: dg.DagsterInstance, raw_root: str, outcomes: list[Outcom
     for coin in coins:
         last = max(o.date for o in outcomes if o.coin == coin)
         print(gate_outcome(instance, lake_root, coin, last, outcomes).line())
-    live = [c for c in coins if param_registry.read_pointer(lake_root, c) is not None]
+    live = {c: pointer for c in coins if (pointer := param_registry.read_pointer(lake_root, c)) is not None}
     if not live:
         print("\npaper quoter not run: no coin has a promoted parameter set (the gate promoted no candidate)")
         return
-    for coin in live:
-        set_id = param_registry.read_pointer(lake_root, coin).param_set_id
+    for coin, pointer in live.items():
+        set_id = pointer.param_set_id
         print(
             f"\n{coin}: paper quoter on promoted set {set_id}, replaying held-out hour {held_out} "
-            f"{DEMO_REPLAY_HOUR:02d}:00 UTC (as fast as it reads; the set is aged on the wall clock, so --max-param-age-s allows 10 years)"
+            f"{DEMO_REPLAY_HOUR:02d}:00 UTC (as fast as it reads; the set is aged on the wall clock, "
+            "so --max-param-age-s allows 10 years)"
         )
         replay = replay_and_ingest(
             instance, lake_root, raw_root, coin, held_out, DEMO_REPLAY_HOUR, log_file_of(instance)
@@ -306,17 +307,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         partitions=partitions,
     )
     _summary(Lake())
-    partitions = {(o.coin, o.date) for o in outcomes}
+    materialised = {(o.coin, o.date) for o in outcomes}
     failed = failed_partitions(outcomes)
     print(
-        f"\n{len(partitions) - len(failed)}/{len(partitions)} partitions materialised; Dagster home: {instance.root_directory}"
+        f"\n{len(materialised) - len(failed)}/{len(materialised)} partitions materialised; "
+        f"Dagster home: {instance.root_directory}"
     )
     _print_notes(instance, outcomes)
     print("\n".join(["walk-forward:", *walk_forward_lines(instance, outcomes)]))
     if args.command == "demo":
         _demo_end(instance, raw_root, outcomes, held_out)
     else:
-        for coin in sorted({coin for coin, _ in partitions}):
+        for coin in sorted({coin for coin, _ in materialised}):
             print(params_show(Lake().root, coin))
     print("\nopen the UI with: make ui   (http://127.0.0.1:3000)")
     return 1 if failed else 0

@@ -38,18 +38,19 @@ def run_notes(instance: dg.DagsterInstance, run_id: str) -> list[AssetNote]:
     failed_steps: set[str | None] = set()
     notes = []
     for entry in instance.all_logs(run_id, of_type=_KINDS):
-        event = entry.dagster_event
+        event = entry.get_dagster_event()  # filtered on Dagster event types, so every entry carries one
         if event.event_type == PLANNED:
-            planned[event.asset_key.to_user_string()] = event.step_key
+            planned[event.asset_materialization_planned_data.asset_key.to_user_string()] = event.step_key
         elif event.is_step_materialization:
-            name = event.asset_key.to_user_string()
+            materialization = event.step_materialization_data.materialization
+            name = materialization.asset_key.to_user_string()
             materialised.add(name)
-            metadata = event.event_specific_data.materialization.metadata
-            if SKIPPED in metadata:
-                notes.append(AssetNote(name, "skipped", str(metadata[SKIPPED].value)))
+            if SKIPPED in materialization.metadata:
+                notes.append(AssetNote(name, "skipped", str(materialization.metadata[SKIPPED].value)))
         else:
             failed_steps.add(event.step_key)
-            notes.append(AssetNote(event.step_key, "FAILED", _innermost_message(event.event_specific_data.error)))
+            message = _innermost_message(event.step_failure_data.error)
+            notes.append(AssetNote(event.step_key or "unknown step", "FAILED", message))
     unrun = [name for name, step in planned.items() if name not in materialised and step not in failed_steps]
     return notes + [AssetNote(name, "not run", "an upstream step failed") for name in unrun]
 

@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from assets.partitions import COINS, partition_key, partition_problem, utc_today
+from assets.partitions import COINS, COINS_NAME, partition_key, partition_problem, utc_today
 from data_lake import raw_zone
 from assets.resources import DataLakeResource
 
@@ -107,7 +107,7 @@ def raw_arrival_sensor(
     runnable = {key: mtime for key, mtime in changed.items() if not problems[key]}
     if not runnable:  # the cursor still moves: they are reported once, not on every tick
         return dg.SensorResult(skip_reason="raw files not ingested: " + "; ".join(skipped), cursor=cursor.to_json())
-    known = set(context.instance.get_dynamic_partitions(COINS.name))
+    known = set(context.instance.get_dynamic_partitions(COINS_NAME))
     new_coins = sorted({coin for coin, _ in runnable} - known)
     requests = [
         dg.RunRequest(run_key=f"{coin}|{day}|{mtime}", partition_key=partition_key(coin, dt.date.fromisoformat(day)))

@@ -165,7 +165,8 @@ def _add_mapping_arguments(imp: argparse.ArgumentParser) -> None:
     group = imp.add_argument_group(
         "column mapping (trades-table, book-table)",
         "input column names; a --mapping file (.json or .toml, keys = the long option names with _) is read first and "
-        "these flags override it. Book level columns are templates with {i} (bid_px_{i}, bids[{i}].price), best level first.",
+        "these flags override it. Book level columns are templates with {i} (bid_px_{i}, bids[{i}].price), "
+        "best level first.",
     )
     group.add_argument("--mapping", help="mapping file (.json or .toml)")
     group.add_argument("--time", help="event time column (default: time)")
@@ -365,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument(
         "--downloads",
         default=os.environ.get("SMALLFISH_DOWNLOADS", "downloads"),
-        help="where objects are downloaded and imported.jsonl records what is done (default $SMALLFISH_DOWNLOADS or ./downloads)",
+        help="where objects are downloaded and imported.jsonl records what is done "
+        "(default $SMALLFISH_DOWNLOADS or ./downloads)",
     )
     dl.add_argument("--keep-downloads", action="store_true", help="keep each downloaded object after it is imported")
     dl.add_argument(
@@ -492,7 +494,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(
-            f"{prog}: failed: {type(exc).__name__}: {_one_line(str(exc), _MAX_FAILURE_CHARS)} (`smallfish --debug ...` shows where)",
+            f"{prog}: failed: {type(exc).__name__}: {_one_line(str(exc), _MAX_FAILURE_CHARS)} "
+            "(`smallfish --debug ...` shows where)",
             file=sys.stderr,
         )
         return EXIT_FAILURE

@@ -41,7 +41,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def coin_name(text: str) -> str:
-    """A Hyperliquid coin name (``BTC``, ``xyz:NVDA``, ``@107``, ``PURR/USDC``): non-empty, no spaces, not a path step."""
+    """A Hyperliquid coin name (``BTC``, ``xyz:NVDA``, ``@107``, ``PURR/USDC``): non-empty, no spaces, not a path
+    step."""
     if not text or text != text.strip() or any(c.isspace() for c in text) or text in (".", ".."):
         raise argparse.ArgumentTypeError(f"not a coin name: {text!r}")
     return text

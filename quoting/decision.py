@@ -10,10 +10,10 @@ exposure (smaller, or pulled), exactly as the backtest does. Sides with a reques
 and carry no fill prediction: the order resting there in the predicted window is the in-flight one, whose price
 this decision does not set.
 
-How often a session decides is the backtest's rule (:data:`quoting.policy_inputs.REQUOTE_INTERVAL_MS`, or the interval the parameter set
-was validated with): at most one quoting decision per interval, while pulls act at once. The fill probability a
-decision logs is therefore a prediction for the order that rests at its price, in the population of decisions the
-walk-forward validated, and is scored on the event it predicts (:mod:`validation.quoter_scoring`).
+How often a session decides is the backtest's rule (:data:`quoting.policy_inputs.REQUOTE_INTERVAL_MS`, or the interval
+the parameter set was validated with): at most one quoting decision per interval, while pulls act at once. The fill
+probability a decision logs is therefore a prediction for the order that rests at its price, in the population of
+decisions the walk-forward validated, and is scored on the event it predicts (:mod:`validation.quoter_scoring`).
 """
 
 from __future__ import annotations
@@ -137,10 +137,11 @@ def decide(
         leader_log_return=leader_log_return,
         intensity_multiplier=intensity_multiplier,
     )
-    desired = {"B": (q.bid_px, q.bid_sz), "A": (q.ask_px, q.ask_sz)}
+    desired: dict[Side, tuple[float | None, float]] = {"B": (q.bid_px, q.bid_sz), "A": (q.ask_px, q.ask_sz)}
     actions = {side: plan_side(working[side], side, *desired[side]) for side in desired if side not in busy}
-    exposure = {"B": 0.0, "A": 0.0}
-    for side, sign in (("B", 1.0), ("A", -1.0)):
+    exposure: dict[Side, float] = {"B": 0.0, "A": 0.0}
+    signs: tuple[tuple[Side, float], ...] = (("B", 1.0), ("A", -1.0))
+    for side, sign in signs:
         action, order = actions.get(side), working[side]
         if (
             action is not None
@@ -163,7 +164,11 @@ def decide(
             leader_log_return,
             intensity_multiplier,
         )
-        for side, px, sz in (("B", sized.bid_px, sized.bid_sz), ("A", sized.ask_px, sized.ask_sz)):
+        resized: tuple[tuple[Side, float | None, float], ...] = (
+            ("B", sized.bid_px, sized.bid_sz),
+            ("A", sized.ask_px, sized.ask_sz),
+        )
+        for side, px, sz in resized:
             order = working[side]
             if exposure[side] and order is not None:
                 actions[side] = (
@@ -172,7 +177,7 @@ def decide(
                     else OrderAction("cancel", side, oid=order.oid)
                 )
                 desired[side] = (px, sz)
-    probs = {
+    probs: dict[Side, float | None] = {
         side: None if side in busy else _fill_prob(desired[side][0], mid, params, belief, intensity_multiplier)
         for side in desired
     }

@@ -33,9 +33,9 @@ for kappa's uncertainty, ``gamma * (1 + kappa_se_mult * kappa_se / kappa)`` (a n
 extra risk: with ``kappa_se_mult`` = 1 a kappa known to +-50% raises gamma by half); the GLFT half-spread
 (with A') is floored at half the belief-weighted regime floor; one maker fee is added per side; a belief
 mass above the pull threshold on the regimes the policy does not quote in pulls both sides; a side whose
-fill could take |inventory| past the limit is sized down or pulled; a post-only side that would cross the known opposite touch moves to the nearest valid
-price that does not; prices are rounded passively to Hyperliquid's grid; a side worth under the minimum
-notional is pulled.
+fill could take |inventory| past the limit is sized down or pulled; a post-only side that would cross the known opposite
+touch moves to the nearest valid price that does not; prices are rounded passively to Hyperliquid's grid; a side worth
+under the minimum notional is pulled.
 
 The compiled core :func:`glft_quote_core` takes two records and a few scalars and returns scalars, so the
 backtest's and the scoring's compiled loops run the very same arithmetic; :func:`quote` wraps it for Python callers.
@@ -449,7 +449,7 @@ def _quote_from_python(
 def quote(
     mid: float,
     inventory: float,
-    belief: Sequence[float],
+    belief: Sequence[float] | np.ndarray,
     model: MarketModel,
     policy: QuotePolicy,
     best_bid: float = math.nan,

@@ -297,7 +297,9 @@ class LiveVenue:
         results: dict[int, OrderResult] = {}
         valid = []
         for i, a in enumerate(actions):
-            if a.kind != "cancel" and not (is_valid_price(a.px, self.rules) and is_valid_size(a.sz, self.rules)):
+            if a.kind != "cancel" and (
+                a.px is None or not (is_valid_price(a.px, self.rules) and is_valid_size(a.sz, self.rules))
+            ):
                 results[i] = OrderResult(
                     a,
                     "error",

@@ -7,8 +7,8 @@ log return) is the RiskMetrics recursion of ``calibration.volatility.ewma_varian
 A 1 min bar gives the regime features of ``calibration.regimes.regime_features``: its log return against the
 previous minute's mid and the log of its realized variance (sum of its sixty squared 1 s returns; a zero RV is
 floored at the smallest positive RV seen so far, or missing before any). The first, partial minute only sets the
-reference mid. The belief is the filtered P(state | closed minutes), as the backtest's causal beliefs. A set with the Hawkes
-component also follows the taker-order arrival intensity (:class:`TradeIntensity`), updated on each market trade.
+reference mid. The belief is the filtered P(state | closed minutes), as the backtest's causal beliefs. A set with the
+Hawkes component also follows the taker-order arrival intensity (:class:`TradeIntensity`), updated on each market trade.
 """
 
 from __future__ import annotations
@@ -143,7 +143,8 @@ class TradeIntensity:
         for trade in trades:
             if not isinstance(trade, dict) or trade.get("coin") != coin:
                 continue
-            side = {"B": 1, "A": -1}.get(trade.get("side"))
+            raw_side = trade.get("side")
+            side = 1 if raw_side == "B" else -1 if raw_side == "A" else None
             time_ms = trade.get("time")
             if side is None or not isinstance(time_ms, int):
                 self.skipped += 1

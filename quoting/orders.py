@@ -2,9 +2,10 @@
 
 At most one working order per side. A side is re-quoted when the desired price or size differs from the working
 order's (the backtest's rule: :mod:`validation.backtest_engine`); a side the quote pulls is cancelled at once. How
-often the quote is decided at all is the parameter set's requote interval (:mod:`quoting.decision`). A price move is a ``modify`` (one action, new oid); the order being replaced can still fill
-until the modify lands, so a replacement that could take the position past the limit with it is re-sized by the
-caller (as the backtest does). Prices in quote currency, sizes in base units, times epoch ms.
+often the quote is decided at all is the parameter set's requote interval (:mod:`quoting.decision`). A price move is a
+``modify`` (one action, new oid); the order being replaced can still fill until the modify lands, so a replacement that
+could take the position past the limit with it is re-sized by the caller (as the backtest does). Prices in quote
+currency, sizes in base units, times epoch ms.
 """
 
 from __future__ import annotations

@@ -140,7 +140,7 @@ class PaperVenue:
             for order in self.orders.values():  # a bbo shows the touch only: deeper queues stay as they were
                 px_levels, sz_levels = self._depth(order.side) if channel == "l2Book" else self._touch(order.side)
                 order.queue = queue_after_book(order.queue, order.px, order.side == "B", px_levels, sz_levels)
-        frames = []
+        frames: list[dict[str, Any]] = []
         if fills:
             frames.append({"channel": "userFills", "data": {"user": PAPER_USER, "fills": fills}})
         if updates:

@@ -87,9 +87,9 @@ def params_show(lake_root: str | Path, coin: str) -> str:
     if sets.height:
         lines.append("sets (latest decision first):")
         for row in sets.iter_rows(named=True):
-            live = "*" if row["live"] else " "
+            marker = "*" if row["live"] else " "
             when = _utc(row["decided_at_ms"])
-            lines.append(f" {live} {row['param_set_id']}  {row['status']:<9}  {when}  {row['reason']}")
+            lines.append(f" {marker} {row['param_set_id']}  {row['status']:<9}  {when}  {row['reason']}")
     return "\n".join(lines)
 
 

@@ -4,9 +4,9 @@ The open hour of each coin is a plain ``{raw_root}/{source}/{YYYYMMDD}/{H}/{coin
 ``write`` per line (the line reaches the OS at once, so a kill -9 leaves every complete line readable and at
 most a truncated last line, which cleaning quarantines); :meth:`HourlyRawWriter.fsync` makes it durable.
 When the hour is over the plain file is folded into ``{coin}.jsonl.lz4`` (LZ4 frame via
-:func:`data_lake.raw_zone.write_lines`: temp file, fsync, atomic rename, under the importers' lock) and removed. Reopening a plain file
-whose last line was cut off starts on a fresh line, so new lines never glue onto the truncated one.
-The hour is the receive time's; ``raw_zone.discover`` reads both the plain and the compressed file.
+:func:`data_lake.raw_zone.write_lines`: temp file, fsync, atomic rename, under the importers' lock) and removed.
+Reopening a plain file whose last line was cut off starts on a fresh line, so new lines never glue onto the truncated
+one. The hour is the receive time's; ``raw_zone.discover`` reads both the plain and the compressed file.
 
 A write that fails (a full disk, an unwritable or missing directory) raises :class:`CaptureWriteError`: the
 writer's caller must stop, since every later line would be lost the same way.
@@ -136,7 +136,8 @@ class HourlyRawWriter:
         return self._detach(list(self._open))
 
     def _detach(self, keys: list[tuple[int, str]]) -> list[Path]:
-        """Close every file of ``keys``; raises :class:`CaptureWriteError` (after closing them all) if an fsync failed."""
+        """Close every file of ``keys``; raises :class:`CaptureWriteError` (after closing them all) if an fsync
+        failed."""
         paths, failure = [], None
         for key in keys:
             fd, path = self._open.pop(key)

@@ -31,14 +31,16 @@ def _num(x: float | None, fmt: str = ".2f") -> str:
 def _criteria(thresholds: str) -> str:
     t = json.loads(thresholds)
     return (
-        f"volume {_money(t['min_volume_quote'])}-{_money(t['max_volume_quote'])}, median spread > {t['min_spread_bps']:g} bps, "
-        f"effective makers <= {t['max_effective_makers']:g}, edge > {t['min_edge_bps']:g} bps after a {t['maker_fee_bps']:g} bps maker fee"
+        f"volume {_money(t['min_volume_quote'])}-{_money(t['max_volume_quote'])}, "
+        f"median spread > {t['min_spread_bps']:g} bps, effective makers <= {t['max_effective_makers']:g}, "
+        f"edge > {t['min_edge_bps']:g} bps after a {t['maker_fee_bps']:g} bps maker fee"
     )
 
 
 def _row(r: dict) -> list[str]:
     edge = f"{_num(r['edge_bps'], '+.2f')} [{_num(r['edge_ci_low'], '+.2f')}, {_num(r['edge_ci_high'], '+.2f')}]"
-    makers = f"{_num(r['effective_makers'], '.1f')}/{r['n_passive_counterparties'] if r['n_passive_counterparties'] is not None else '-'}"
+    counterparties = r["n_passive_counterparties"]
+    makers = f"{_num(r['effective_makers'], '.1f')}/{counterparties if counterparties is not None else '-'}"
     funding = f"{_num(r['funding_mean_bps_per_hour'], '+.3f')}±{_num(r['funding_sd_bps_per_hour'], '.3f')}"
     return [
         str(r["rank"]),
@@ -82,6 +84,8 @@ def screen_main(lake_root: str | Path, date: dt.date | None = None, top: int | N
         where = f"for {date}" if date else "at all"
         return f"no market screen {where} in {lake.root}: materialise the market_screen asset first"
     day = date or screens["date"].max()
+    if not isinstance(day, dt.date):
+        raise TypeError(f"market_screen's date column holds {day!r}, not dates")
     ranked = screens.filter(pl.col("date") == day).sort("rank")
     shown = ranked.head(top) if top else ranked
     rows = [HEADER, *(_row(r) for r in shown.iter_rows(named=True))]
@@ -89,8 +93,8 @@ def screen_main(lake_root: str | Path, date: dt.date | None = None, top: int | N
     lines = [
         f"market screen {day}: {ranked.height} coins; criteria: {_criteria(ranked['thresholds'][0])}",
         (
-            "+ pass, - fail, ? figure missing; volume/day = the exchange's 24 h volume, ~ captured trades scaled by 24 / "
-            "hours covered, > captured trades, coverage unknown (at least this much); hours = hours the capture "
+            "+ pass, - fail, ? figure missing; volume/day = the exchange's 24 h volume, ~ captured trades scaled by "
+            "24 / hours covered, > captured trades, coverage unknown (at least this much); hours = hours the capture "
             "covered (book states); makers eff/n = effective (1/HHI of known makers' volume) / distinct passive "
             "counterparties; * = not in the stored universe"
         ),

@@ -13,9 +13,9 @@ EWMA volatility of the mid, the causal regime filter of the promoted HMM on 1 mi
 :func:`quoting.glft.quote` for the current mid, inventory and belief, then post-only orders placed, modified or
 cancelled where the desired price or size changed. As in the backtest that validated the set, a decision that quotes
 acts at most once per the set's ``requote_interval_ms`` (a pull, by the gate or by the regime, acts at once), so
-the logged decisions and their fill predictions are the population the walk-forward scored. Fills and order updates arrive as ``userFills`` / ``orderUpdates``
-frames (live: the WebSocket; paper: :mod:`quoting.paper`, the backtest's fill model), update inventory and P&L
-(:mod:`quoting.account`) and the working orders.
+the logged decisions and their fill predictions are the population the walk-forward scored. Fills and order updates
+arrive as ``userFills`` / ``orderUpdates`` frames (live: the WebSocket; paper: :mod:`quoting.paper`, the backtest's fill
+model), update inventory and P&L (:mod:`quoting.account`) and the working orders.
 
 The session reads only the promoted parameter set (:class:`quoting.params.PromotionWatcher`, polled every
 ``watch_interval_ms`` of wall time, so a new promotion is live within a second without a restart) and pulls every
@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from hyperliquid.utils.constants import MAINNET_API_URL
 
 from data_lake.param_registry import NoPromotedSet
@@ -270,7 +271,13 @@ class Quoter:
         channel, data = frame.get("channel"), frame.get("data")
         coin = frame_coin(frame) if channel in ("l2Book", "bbo", "trades") else None
         if coin is not None and coin != self.coin:
-            if self.leader is not None and channel != "trades" and coin == self.leader.coin:
+            # a book frame that names a coin carries its data as a dict (frame_coin)
+            if (
+                self.leader is not None
+                and channel in ("l2Book", "bbo")
+                and isinstance(data, dict)
+                and coin == self.leader.coin
+            ):
                 self._dirty |= self.leader.on_book(channel, data)
             return
         if channel in ("l2Book", "bbo", "trades"):
@@ -363,7 +370,8 @@ class Quoter:
             order, status = item.get("order", {}), item.get("status")
             if order.get("coin") != self.coin or status == "open":
                 continue
-            self.venue.on_order_update(status, now_ns // NS_PER_MS)
+            if isinstance(status, str):
+                self.venue.on_order_update(status, now_ns // NS_PER_MS)
             oid = int(order["oid"])
             side: Side = order["side"]
             working = self.working.get(side)
@@ -419,7 +427,7 @@ class Quoter:
         ):
             self._halted_day = day
         self._gate = self.gate(now_ns)
-        belief = self.regime.belief if self.regime is not None else ()
+        belief = self.regime.belief if self.regime is not None else np.empty(0)
         now_ms = now_ns // NS_PER_MS
         leader_return = self.leader.log_return(now_ms) if self.leader is not None else math.nan
         leader_pull = self.leader.pulled(now_ms) if self.leader is not None else False
@@ -517,10 +525,12 @@ class Quoter:
     def _log_decision(self, d: Decision, now_ns: int) -> None:
         q = d.quote
         sides = {}
-        for side, px, sz, reason in (
-            ("B", q and q.bid_px, q and q.bid_sz, q and q.bid_reason),
-            ("A", q and q.ask_px, q and q.ask_sz, q and q.ask_reason),
-        ):
+        per_side: tuple[tuple[Side, float | None, float | None, str | None], ...] = (
+            (("B", q.bid_px, q.bid_sz, q.bid_reason), ("A", q.ask_px, q.ask_sz, q.ask_reason))
+            if q is not None
+            else (("B", None, None, None), ("A", None, None, None))
+        )
+        for side, px, sz, reason in per_side:
             sides["bid" if side == "B" else "ask"] = {
                 "px": px,
                 "sz": sz,

@@ -99,3 +99,16 @@ def test_a_run_config_reaches_the_domain_objects() -> None:
     assert config.plan() == FoldPlan(train_hours=6, test_hours=2, n_folds=2)
     assert (config.variant_config().gamma, config.variant_config().period_ms) == (0.7, 30_000)
     assert PromotionConfig(min_oos_fills=10).gate() == dataclasses.replace(GateConfig(), min_oos_fills=10)
+
+
+def test_a_per_regime_run_config_needs_one_value_per_hmm_state() -> None:
+    """A list of another length than the three states is refused when the run starts, naming the field (it used to
+    reach the candidate as a shorter or longer tuple: a missing state failed deep in the run, an extra one was
+    ignored)."""
+    for values in ([0.3, 0.6], [0.3, 0.6, 1.5, 2.0]):
+        with pytest.raises(ValueError, match=f"candidate_gamma_by_regime needs 3 values .* got {len(values)}"):
+            WalkForwardConfig(candidate_gamma_by_regime=values).variant_config()
+    with pytest.raises(ValueError, match="candidate_min_spread_bps_by_regime needs 3 values"):
+        WalkForwardConfig(candidate_min_spread_bps_by_regime=[1.0]).variant_config()
+    three = WalkForwardConfig(candidate_gamma_by_regime=[0.2, 0.4, 0.8]).variant_config()
+    assert three.candidate_gamma_by_regime == (0.2, 0.4, 0.8)

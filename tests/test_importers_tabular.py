@@ -166,7 +166,10 @@ def test_parquet_trades_with_a_zoned_timestamp_a_receive_time_and_a_toml_mapping
     ]
 
 
-BOOK_CSV = """exchange,symbol,timestamp,bids[0].price,bids[0].amount,bids[0].count,bids[1].price,bids[1].amount,bids[1].count,asks[0].price,asks[0].amount,asks[0].count,asks[1].price,asks[1].amount,asks[1].count
+BOOK_CSV = (
+    "exchange,symbol,timestamp,bids[0].price,bids[0].amount,bids[0].count,bids[1].price,bids[1].amount,bids[1].count,"
+    "asks[0].price,asks[0].amount,asks[0].count,asks[1].price,asks[1].amount,asks[1].count"
+    """
 hl,ETH,2026-01-01T00:00:00.5Z,3000.1,1.5,2,3000.0,4,1,3000.3,2,3,3000.5,0.5,1
 hl,ETH,2026-01-01 00:00:01,3000.1,1.5,2,,,,3000.3,2,3,3000.5,0.5,1
 hl,ETH,2026-01-01T01:00:02+01:00,3000.1,1.5,2,3000.0,4,1,3000.5,2,3,3000.3,0.5,1
@@ -174,6 +177,7 @@ hl,ETH,2026-01-01T00:00:03Z,3000.4,1.5,2,3000.0,4,1,3000.3,2,3,3000.5,0.5,1
 hl,ETH,2026-01-01T00:00:04Z,3000.1,1.5,2,3000.0,x,1,3000.3,2,3,3000.5,0.5,1
 hl,ETH,,3000.1,1.5,2,3000.0,4,1,3000.3,2,3,3000.5,0.5,1
 """
+)
 
 
 def test_book_csv_with_tardis_columns_lands_in_the_book_table(tmp_path: Path, raw_root: Path) -> None:

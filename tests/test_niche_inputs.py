@@ -18,7 +18,10 @@ from data_lake.lake import Lake
 from data_lake.parsers.snapshots import HOURLY_FUNDING_FROM_MS, parse_asset_ctxs_csv
 from data_lake.universe import universe_for_day
 
-HEADER = "time,coin,funding,open_interest,prev_day_px,day_ntl_vlm,premium,oracle_px,mark_px,mid_px,impact_bid_px,impact_ask_px"
+HEADER = (
+    "time,coin,funding,open_interest,prev_day_px,day_ntl_vlm,premium,oracle_px,mark_px,mid_px,"
+    "impact_bid_px,impact_ask_px"
+)
 CSV_ROWS = [
     "2024-06-15T12:00:00Z,BTC,0.0000125,32227.66,63564.0,1128098483.2,-0.0002483354,64429.0,64405.0,64412.5,64404.4,64413.0",
     "2024-06-15T12:00:00Z,xyz:NVDA,0.00001,1000.0,120.0,50000.0,0.0,121.0,121.1,0.0,0.0,0.0",

@@ -1,8 +1,8 @@
 """The production profile end to end: PostgreSQL instance storage, dagster-celery workers on Redis, lake on S3.
 
 One demo (coin, day) goes through the nightly job by ``dagster job execute`` with only configuration changed:
-the instance yaml in deploy/, ``SMALLFISH_EXECUTOR=celery``, an ``s3://`` SMALLFISH_LAKE on moto's server. The servers are
-started here on 127.0.0.1 and the test skips when their binaries are not installed (``make services``).
+the instance yaml in deploy/, ``SMALLFISH_EXECUTOR=celery``, an ``s3://`` SMALLFISH_LAKE on moto's server. The servers
+are started here on 127.0.0.1 and the test skips when their binaries are not installed (``make services``).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ The loop itself is compiled (:mod:`validation.backtest_engine`) and quotes throu
 (levels ``bid_px_1..``/``ask_px_1..``, ``mid``) and ``trades`` rows (``px``, ``sz``, ``side`` = aggressor),
 times UTC epoch ms. A policy with a leader (:mod:`quoting.lead_lag_shift`) needs that leader's mids (``time``,
 ``mid``), quotes around the lead-lag fair value and pulls on its sharp moves; a policy with the Hawkes component
-scales A by the taker-order intensity multiplier of the tape's own trades (:mod:`quoting.hawkes_intensity`). Outputs are polars frames: the fill log (the FillLog fields) and
-the equity curve.
+scales A by the taker-order intensity multiplier of the tape's own trades (:mod:`quoting.hawkes_intensity`). Outputs are
+polars frames: the fill log (the FillLog fields) and the equity curve.
 """
 
 from __future__ import annotations
@@ -27,8 +27,26 @@ from validation.fold_data import derived
 from quoting.fill_models import FILL_MODELS
 from quoting.policy_inputs import REQUOTE_INTERVAL_MS
 
-Tape = tuple[np.ndarray, ...]
-"""The book and trade fields of :class:`MarketData`, in its order (:func:`market_tape`)."""
+Tape = tuple[
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+]
+"""The 16 book and trade fields of :class:`MarketData` (``book_time`` to ``trade_side``), in its order
+(:func:`market_tape`); spelled out so the type checker counts them against ``MarketData``'s fields."""
 
 NO_TIME = np.iinfo(np.int64).min
 """Stamp of the certain-calm belief row used without beliefs: known before any event."""

@@ -123,7 +123,7 @@ def _bin_edges(forecasts: NDArray[np.float64], n_bins: int, strategy: BinStrateg
     if n_bins < 1:
         raise ValueError("n_bins must be positive")
     if strategy == "uniform":
-        return np.linspace(0.0, 1.0, n_bins + 1)
+        return np.linspace(0.0, 1.0, n_bins + 1, dtype=np.float64)
     if strategy == "quantile":
         return np.unique(np.quantile(forecasts, np.linspace(0.0, 1.0, n_bins + 1)))
     raise ValueError(f"unknown bin strategy {strategy!r}")
@@ -304,9 +304,10 @@ def expected_calibration_error(
     return float(gap.sum() / o.size)
 
 
-def _ci_of(fit: Any, confidence: float) -> NDArray[np.float64]:
-    """Two-sided Wald intervals (one row per parameter) of a fitted statsmodels OLS or GLM."""
-    return np.asarray(fit.conf_int(alpha=1.0 - confidence))
+def _ci_of(fit: Any, confidence: float, parameter: int) -> tuple[float, float]:
+    """Two-sided Wald interval (low, high) of parameter ``parameter`` of a fitted statsmodels OLS or GLM."""
+    low, high = np.asarray(fit.conf_int(alpha=1.0 - confidence))[parameter]
+    return float(low), float(high)
 
 
 def _robust_cov(maxlags: int, windows: NDArray[Any] | None, **hac: Any) -> dict[str, Any]:
@@ -380,7 +381,7 @@ def _logistic_recalibration(
         large = sm.GLM(o, np.ones((o.size, 1)), family=family, offset=logit).fit(**level_cov)
         in_the_large = _Recalibration(
             intercept=float(large.params[0]),
-            intercept_ci=tuple(map(float, _ci_of(large, confidence)[0])),
+            intercept_ci=_ci_of(large, confidence, 0),
             intercept_p_value=_p_value_of(large, 0, 0.0),
         )
         if not _varies_within(logit, dummies):
@@ -392,7 +393,7 @@ def _logistic_recalibration(
         return replace(
             in_the_large,
             slope=float(full.params[0]),
-            slope_ci=tuple(map(float, _ci_of(full, confidence)[0])),
+            slope_ci=_ci_of(full, confidence, 0),
             slope_p_value=_p_value_of(full, 0, 1.0),
         )
 
@@ -583,7 +584,7 @@ def adverse_selection_calibration(
     if np.ptp(p) > 0.0:
         pooled = sm.OLS(r, sm.add_constant(p)).fit(**cov)
         intercept, pooled_slope = map(float, pooled.params)
-        intercept_ci = tuple(map(float, _ci_of(pooled, confidence)[0]))
+        intercept_ci = _ci_of(pooled, confidence, 0)
         residual = r - intercept - pooled_slope * p
         regression = (1.0 - pooled_slope) ** 2 * float(np.var(p))
     else:
@@ -593,13 +594,13 @@ def adverse_selection_calibration(
     if _varies_within(p, dummies):
         within = sm.OLS(r, np.column_stack([p, dummies])).fit(**slope_cov) if labels is not None else pooled
         slope_at = 0 if labels is not None else 1
-        slope, slope_ci = float(within.params[slope_at]), tuple(map(float, _ci_of(within, confidence)[slope_at]))
+        slope, slope_ci = float(within.params[slope_at]), _ci_of(within, confidence, slope_at)
         slope_p = _p_value_of(within, slope_at, 1.0)
     bias = float(error.mean())
     return AdverseSelectionCalibration(
         n=n,
         bias=bias,
-        bias_ci=tuple(map(float, _ci_of(bias_fit, confidence)[0])),
+        bias_ci=_ci_of(bias_fit, confidence, 0),
         intercept=intercept,
         intercept_ci=intercept_ci,
         slope=slope,

@@ -135,7 +135,9 @@ def addition_evidence(
     """Per variant with a verdict: its (b). The family is ``trials`` but the baseline (variants with identical P&L
     count once); ``same_as`` maps a variant that is no trial to the earlier column its P&L equals (the baseline:
     adjusted p 1)."""
-    family = {name: verdicts[name].p_value for name in trials if name != BASELINE and verdicts.get(name) is not None}
+    family = {
+        name: verdict.p_value for name in trials if name != BASELINE and (verdict := verdicts.get(name)) is not None
+    }
     adjusted = holm_adjusted(family)
     same_as = same_as or {}
     out = {}
@@ -386,9 +388,9 @@ def diagnosis_section(frame: pl.DataFrame) -> ReportSection:
             diagnosis_table_html(
                 shown,
                 (
-                    f"(a) simple fails: the baseline's prediction tested out of sample (p per row); (b) addition fixes: "
-                    f"variant - baseline P&L per period (quote currency), one-sided HAC p, adjusted by {adjustment}; "
-                    f"alpha = {alpha:g}; ranked by the p-value of (a)"
+                    "(a) simple fails: the baseline's prediction tested out of sample (p per row); (b) addition "
+                    "fixes: variant - baseline P&L per period (quote currency), one-sided HAC p, adjusted by "
+                    f"{adjustment}; alpha = {alpha:g}; ranked by the p-value of (a)"
                 ),
             ),
             paragraph(

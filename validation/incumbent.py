@@ -17,12 +17,14 @@ import polars as pl
 from calibration.fit_result import InsufficientSamples
 from calibration.regimes import RegimeParams
 from data_lake.param_schema import Parameters
+from data_lake.scalars import as_int
 from quoting.policy_inputs import quoting_inputs
 from validation.variants import (
     MINUTE_MS,
     FittedVariant,
     Market,
     VariantConfig,
+    VariantOutcome,
     _closed_bars,
     _from_test_start,
     _hmm_beliefs,
@@ -52,7 +54,7 @@ def fitted_incumbent(parameters: Mapping[str, Any], train: Market) -> FittedVari
     if train_bars.height == 0:
         raise InsufficientSamples("incumbent_regime_filter", 0, 1)
     prior = dict(zip((f"belief_{n}" for n in hmm.state_names), hmm.stationary().tolist(), strict=True))
-    last_train_bar = int(train_bars["time"].max())
+    last_train_bar = as_int(train_bars["time"].max(), "last train bar")
 
     def beliefs(test: Market, start: int) -> pl.DataFrame:
         test_bars = test["features"].filter((pl.col("bar_ms") == MINUTE_MS) & (pl.col("time") > last_train_bar))
@@ -90,7 +92,7 @@ def incumbent_period_pnl(
     frames = [
         r.result.period_pnl.select(pl.lit(r.fold.index, dtype=pl.Int32).alias("fold"), "time", "pnl")
         for r in results
-        if not isinstance(r.result, InsufficientSamples)
+        if isinstance(r.result, VariantOutcome)
     ]
     empty = pl.DataFrame(schema={"fold": pl.Int32, "time": pl.Int64, "pnl": pl.Float64})
     return pl.concat(frames) if frames else empty

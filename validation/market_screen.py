@@ -2,12 +2,12 @@
 
 Figures (one row per coin): notional volume per day (quote currency; the exchange's 24 h volume, else the captured
 trades' volume per covered day, :func:`per_covered_day`, with the hours covered beside it), open interest, quoted
-spread in bps (time-weighted median and mean over book states), impact spread, depth within 10 bps, trade count, distinct passive counterparties
-(the maker side of each trade's ``users``; a missing or all-zero placeholder address such as ``0x000...0`` is an
-unknown maker, not a maker, and the share of volume with an unknown maker is reported), the top-3 makers' share of maker volume and the effective number of
-makers 1 / sum(share^2), the mean 5 s maker markout of market trades, the maker edge per fill
-``spread_capture + markout_5s - maker fee`` (bps, HAC 95% CI), funding level and volatility (hourly rate in bps),
-and price volatility (bps per sqrt(second)).
+spread in bps (time-weighted median and mean over book states), impact spread, depth within 10 bps, trade count,
+distinct passive counterparties (the maker side of each trade's ``users``; a missing or all-zero placeholder address
+such as ``0x000...0`` is an unknown maker, not a maker, and the share of volume with an unknown maker is reported), the
+top-3 makers' share of maker volume and the effective number of makers 1 / sum(share^2), the mean 5 s maker markout of
+market trades, the maker edge per fill ``spread_capture + markout_5s - maker fee`` (bps, HAC 95% CI), funding level and
+volatility (hourly rate in bps), and price volatility (bps per sqrt(second)).
 
 Criteria (the seed's, thresholds in :class:`ScreenThresholds`): volume within [min, max], median spread above a
 floor, few makers (effective makers at most a cap), and positive expected edge after fees and adverse selection.
@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import polars as pl
 
+from data_lake.scalars import as_float
 from data_lake.units import DAY_MS, HOUR_MS, MINUTE_MS
 from validation.significance import hac_mean_test
 from data_lake.fees import MAKER_FEE_BPS
@@ -237,8 +238,8 @@ def markout_figures(markouts: pl.DataFrame, maker_fee_bps: float) -> pl.DataFram
         rows.append(
             {
                 "coin": coin,
-                "maker_markout_5s_bps": float(frame["markout_5000ms_bps"].mean()),
-                "spread_capture_bps": float(frame["spread_capture_bps"].mean()),
+                "maker_markout_5s_bps": as_float(frame["markout_5000ms_bps"].mean(), "5 s markout"),
+                "spread_capture_bps": as_float(frame["spread_capture_bps"].mean(), "spread capture"),
                 "edge_bps": float(np.mean(edge)),
                 "edge_ci_low": ci[0],
                 "edge_ci_high": ci[1],
@@ -267,8 +268,8 @@ def coin_figures(
 
     ``volume_quote`` is a volume per day: the exchange's 24 h volume read near the day's end when available, else
     the captured trades' notional per covered day (:func:`per_covered_day`), else, with no book to measure coverage,
-    the captured notional as is; ``volume_source`` says which (``exchange``, ``trades``, ``trades_unscaled``). Volatility comes
-    from book mids, else from mark prices.
+    the captured notional as is; ``volume_source`` says which (``exchange``, ``trades``, ``trades_unscaled``).
+    Volatility comes from book mids, else from mark prices.
     """
     coins = pl.concat([df.select("coin") for df in (trades, book, asset_ctx, markouts)]).unique().sort("coin")
     spells = book_spells(book, end_ms)

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from calibration.fill_probability import prints_reached
+from data_lake.scalars import as_int
 from validation.calibration_metrics import CalibrationMetrics, calibration_metrics
 
 MIN_SCORED_SIDES = 30
@@ -124,4 +125,8 @@ def live_fill_calibration(
     if scored.height < min_scored or reached.all() or not reached.any():
         return None
     metrics = calibration_metrics(reached.astype(float), scored["pred_fill_prob"].to_numpy())
-    return metrics, (int(scored["window_start_ms"].min()), int(scored["window_end_ms"].max()))
+    window = (
+        as_int(scored["window_start_ms"].min(), "window start"),
+        as_int(scored["window_end_ms"].max(), "window end"),
+    )
+    return metrics, window

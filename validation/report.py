@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 
 from data_lake.raw_zone import coin_file_name
@@ -239,7 +239,8 @@ def figure_html(png: bytes, caption: str, n: int, ci_level: float | None, n_unit
         raise ValueError("figure is not PNG bytes")
     text = _esc(figure_caption(caption, n, ci_level, n_unit))
     data = base64.b64encode(png).decode("ascii")
-    return f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(caption)}"><figcaption>{text}</figcaption></figure>'
+    image = f'<img src="data:image/png;base64,{data}" alt="{_esc(caption)}">'
+    return f"<figure>{image}<figcaption>{text}</figcaption></figure>"
 
 
 def markout_figure(curve: pl.DataFrame, title: str) -> str:
@@ -362,7 +363,7 @@ def plot_equity_curves(
         frame = frame.sort(time_col)
         ax.plot(_utc_times(frame[time_col]), frame[equity_col].cast(pl.Float64).to_numpy(), label=name, lw=1.2)
     for boundary in boundaries_ms:
-        ax.axvline(np.datetime64(int(boundary), "ms"), color="grey", ls=":", lw=0.8)
+        ax.axvline(date2num(np.datetime64(int(boundary), "ms")), color="grey", ls=":", lw=0.8)
     ax.axhline(0.0, color="black", lw=0.6)
     _time_axis(ax)
     ax.set_ylabel("equity (quote currency)")

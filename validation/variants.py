@@ -76,6 +76,7 @@ from validation.backtest import (
     taker_order_times,
 )
 from validation.fold_data import derived
+from data_lake.scalars import as_float, as_int
 from data_lake.units import HOUR_MS, MINUTE_MS, SECOND_MS
 from data_lake.fees import MAKER_FEE_BPS
 
@@ -248,7 +249,7 @@ def tick_size(mid: float, rules: AssetRules) -> float:
 def _window(data: Market) -> tuple[int, int]:
     """[first, last + 1 ms) of the window's book rows and trades."""
     times = pl.concat([data["book"]["time"], data["trades"]["time"]])
-    return int(times.min()), int(times.max()) + 1
+    return as_int(times.min(), "first window time"), as_int(times.max(), "last window time") + 1
 
 
 def _closed_bars(features: pl.DataFrame, bar_ms: int, end_ms: int) -> pl.DataFrame:
@@ -269,7 +270,7 @@ def bipower_sigma(train: Market, end_ms: int) -> float:
     bv = _closed_bars(train["features"], MINUTE_MS, end_ms)["bv"].drop_nulls().drop_nans()
     if bv.len() == 0:
         raise InsufficientSamples("bipower_sigma", 0, 1)
-    return math.sqrt(float(bv.mean()) / (MINUTE_MS / SECOND_MS))
+    return math.sqrt(as_float(bv.mean(), "mean bipower variation") / (MINUTE_MS / SECOND_MS))
 
 
 def fit_kappa(train: Market, tick: float, config: VariantConfig) -> tuple[FitResult, pl.DataFrame]:
@@ -279,8 +280,8 @@ def fit_kappa(train: Market, tick: float, config: VariantConfig) -> tuple[FitRes
     trades = train["trades"]
     orders = derived(train, "orders", (tick,), lambda: taker_orders(trades, book, tick_size=tick))
     depth = orders["depth_ticks"].drop_nulls()
-    d0 = float(((book["ask_px_1"] - book["bid_px_1"]) / 2 / tick).median())
-    deepest = float(depth.quantile(0.999)) if depth.len() else d0 + 1.0
+    d0 = as_float(((book["ask_px_1"] - book["bid_px_1"]) / 2 / tick).median(), "median half spread")
+    deepest = as_float(depth.quantile(0.999), "deepest order depth") if depth.len() else d0 + 1.0
     step = max(1, math.ceil((deepest - d0) / config.kappa_max_bins))
     grid = d0 + step * np.arange(0, max(2, math.floor((deepest - d0) / step) + 1))
     start, end = _window(train)
@@ -326,7 +327,7 @@ def _base(train: Market, config: VariantConfig, sigma: Callable[[Market, int], f
         "mid_px": mid,
         "tick_px": tick,
         "order_size": order_size,
-        "adverse_bps": float(adverse.mean()),
+        "adverse_bps": as_float(adverse.mean(), "mean adverse selection"),
         "n_adverse": float(adverse.len()),
     }
     return _Base(
@@ -404,9 +405,9 @@ def fit_reach(
     events = train_reach_events(train, config)
     rows = _asof_rows(beliefs["time"].to_numpy(), events["time"].to_numpy())
     weights = beliefs.select(f"belief_{n}" for n in names).to_numpy()[np.maximum(rows, 0)]
-    touch_bps = float(
-        (train["book"]["ask_px_1"] - train["book"]["bid_px_1"]).median() / 2 / train["book"]["mid"].median() * 1e4
-    )
+    book = train["book"]
+    half_spread = as_float((book["ask_px_1"] - book["bid_px_1"]).median(), "median spread") / 2
+    touch_bps = half_spread / as_float(book["mid"].median(), "median mid") * 1e4
     known = rows >= 0
     log_multiplier = (
         None
@@ -429,11 +430,13 @@ def fit_reach(
     )
 
 
-def _single_regime(name: str, base: _Base, train: Market, config: VariantConfig, **policy: float) -> FittedVariant:
+def _single_regime(
+    name: str, base: _Base, train: Market, config: VariantConfig, kappa_se_mult: float = 0.0
+) -> FittedVariant:
     return FittedVariant(
         name=name,
         model=_model(base),
-        policy=_policy(base, config, **policy),
+        policy=_policy(base, config, kappa_se_mult=kappa_se_mult),
         regime_names=("calm",),
         adverse_bps_by_regime=(base.adverse_bps,),
         params=dict(base.params),
@@ -521,7 +524,7 @@ def fit_regimes(train: Market, end_ms: int, config: VariantConfig) -> RegimeMode
     regime = fit_regime_hmm(x, feature_names=REGIME_FEATURES, n_states=feasible, n_restarts=config.hmm_restarts)
     params = regime.params
     prior = dict(zip((f"belief_{n}" for n in params.state_names), params.stationary().tolist(), strict=True))
-    last_train_bar = int(train_bars["time"].max())
+    last_train_bar = as_int(train_bars["time"].max(), "last train bar")
 
     def beliefs(test: Market, start: int) -> pl.DataFrame:
         test_bars = test["features"].filter((pl.col("bar_ms") == MINUTE_MS) & (pl.col("time") > last_train_bar))
@@ -593,7 +596,7 @@ def fit_vpin_widening(train: Market, config: VariantConfig) -> FittedVariant:
     values = vpin(trades.sort("time"), bucket_volume, config.vpin_window)["vpin"].drop_nulls()
     if values.len() < 2:
         raise InsufficientSamples("vpin", values.len(), 2)
-    threshold = float(values.quantile(config.vpin_quantile, interpolation="linear"))
+    threshold = as_float(values.quantile(config.vpin_quantile, interpolation="linear"), "VPIN threshold")
     states = _vpin_states(trades, bucket_volume, config.vpin_window, threshold)
     adverse = train_adverse_bps(train, base.end_ms, config.markout_horizon_ms)
     rows = _asof_rows(states["time"].to_numpy(), adverse["time"].to_numpy())
@@ -624,7 +627,7 @@ def fit_vpin_widening(train: Market, config: VariantConfig) -> FittedVariant:
         | {
             "vpin_bucket_volume": bucket_volume,
             "vpin_threshold": threshold,
-            "vpin_toxic_share_train": float(states["belief_toxic"].mean()),
+            "vpin_toxic_share_train": as_float(states["belief_toxic"].mean(), "toxic share"),
             "adverse_bps_normal": adverse_by_state[0],
             "adverse_bps_toxic": adverse_by_state[1],
         },
@@ -810,7 +813,7 @@ class VariantOutcome:
 
 def _mean(series: pl.Series) -> float:
     values = series.drop_nulls().drop_nans()
-    return float(values.mean()) if values.len() else math.nan
+    return as_float(values.mean()) if values.len() else math.nan
 
 
 def _sharpe(x: np.ndarray) -> float:
@@ -907,7 +910,7 @@ def quote_outcomes(
     """
     tau_ms, latency_ms = fitted.reach.horizon_ms, fitted.reach.latency_ms
     start, end = window
-    starts = start + tau_ms * np.arange(max((end - start - latency_ms) // tau_ms, 0), dtype=np.int64)
+    starts: np.ndarray = start + tau_ms * np.arange(max((end - start - latency_ms) // tau_ms, 0), dtype=np.int64)
     book = derived(test, "sorted_book", (), lambda: test["book"].sort("time"))
     book_rows = mid_index(book["time"].to_numpy(), starts)
     belief_rows = _asof_rows(beliefs["time"].to_numpy(), starts)

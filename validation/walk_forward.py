@@ -21,6 +21,7 @@ from typing import Generic, Literal, TypeVar
 import polars as pl
 
 from calibration.coverage import MAX_GAP_MS, covered_intervals
+from data_lake.scalars import as_int
 from data_lake.units import DAY_MS, HOUR_MS
 from validation.fold_data import FoldData
 
@@ -160,7 +161,7 @@ def covered_ms(times: pl.Series, max_gap_ms: int = MAX_GAP_MS) -> int:
     present = times.drop_nulls()
     if present.len() < 2:
         return 0
-    start_ms, end_ms = int(present.min()), int(present.max())
+    start_ms, end_ms = as_int(present.min(), "first time"), as_int(present.max(), "last time")
     intervals = covered_intervals(present, start_ms=start_ms, end_ms=end_ms, max_gap_ms=max_gap_ms)
     return int((intervals[:, 1] - intervals[:, 0]).sum())
 

@@ -95,9 +95,9 @@ class WalkForwardRun:
     were fewer than two paired periods. ``trials``: the variants counted as trials (the first of each group of
     identical P&L columns). ``evidence_variant``: whose predictions ``evidence_quotes``/``evidence_fills`` and the
     calibrations hold; ``baseline_quotes``/``baseline_fills`` are the baseline's (the simple version each component
-    is diagnosed against, :mod:`validation.component_verdict`), each with a leading ``fold``. ``information_ratio``: annualised mean / std of the per-period P&L, the
-    baseline's against flat, every other variant's against the baseline. The statistics are None when the
-    complete folds hold too few periods for them.
+    is diagnosed against, :mod:`validation.component_verdict`), each with a leading ``fold``. ``information_ratio``:
+    annualised mean / std of the per-period P&L, the baseline's against flat, every other variant's against the
+    baseline. The statistics are None when the complete folds hold too few periods for them.
     """
 
     folds: tuple[Fold, ...]

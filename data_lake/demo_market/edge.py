@@ -40,20 +40,23 @@ def maker_edge(
     intensity = config.order_rate_per_side_per_s * np.exp(-kappa_per_bps * np.maximum(depths - half_spread, 0.0))
     reach_depth = np.maximum(depths, half_spread) + 1 / kappa_per_bps
     regimes = {}
+    edge = False
     for k, name in enumerate(config.regime_names):
         informed = config.informed_prob[k] * config.informed_jump_bps
         adverse = informed + config.impact_by_regime[k] * reach_depth
         net = depths - adverse - fee_bps
+        net_bps = _rounded(net)
+        edge = edge or max(net_bps) > 0
         regimes[name] = {
             "informed_prob": config.informed_prob[k],
             "impact_per_reach": float(config.impact_by_regime[k]),
             "adverse_selection_bps": _rounded(adverse),
             "gross_edge_bps": _rounded(depths - adverse),
-            "net_bps": _rounded(net),
+            "net_bps": net_bps,
             "net_bps_per_s_per_side": _rounded(net * intensity),
         }
     return {
-        "edge": bool(any(max(r["net_bps"]) > 0 for r in regimes.values())),
+        "edge": edge,
         "convention": (
             "per maker fill at depth d from the mid (bps at the start price): net = d - adverse - maker_fee, "
             "adverse = informed_prob * jump_bps + impact_per_reach * (max(d, half_spread) + 1/kappa) = the expected "

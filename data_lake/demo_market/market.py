@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -15,6 +16,7 @@ from data_lake.demo_market.price_path import lagged_response, simulate_bid_chang
 from data_lake.demo_market.regimes import simulate_regime_path
 from data_lake.demo_market.streams import Stream, stream
 from data_lake.demo_market.taker_flow import assign_takers, draw_orders, sweep_prints
+from data_lake.scalars import as_float
 from data_lake.units import DAY_MS, MINUTE_MS
 
 
@@ -48,7 +50,7 @@ class DemoMarket:
 
 def bid_ticks_at(mids: pl.DataFrame, times_ms: np.ndarray, strictly_before: bool = False) -> np.ndarray:
     """Best bid in ticks of the ``mids`` path at ``times_ms``; before the first block, the first state."""
-    side = "left" if strictly_before else "right"
+    side: Literal["left", "right"] = "left" if strictly_before else "right"
     index = np.searchsorted(mids["time"].to_numpy(), times_ms, side=side) - 1
     return mids["bid_ticks"].to_numpy()[np.maximum(index, 0)]
 
@@ -151,10 +153,10 @@ def _mids_frame(config: DemoMarketConfig, change_blocks: np.ndarray, change_bids
 
 def _check_price_range(config: DemoMarketConfig, mids: pl.DataFrame, trades: pl.DataFrame) -> None:
     """Fail loudly if the path left the range where the fixed tick keeps Hyperliquid's 5 significant figures."""
-    deepest_ask = (mids["ask_px"].max() or 0.0) + config.book_levels * config.tick
-    highest = max(deepest_ask, trades["px"].max() or 0.0)
-    deepest_bid = (mids["bid_px"].min() or 0.0) - config.book_levels * config.tick
-    lowest = min(deepest_bid, trades["px"].min() or math.inf)
+    deepest_ask = as_float(mids["ask_px"].max(), missing=0.0) + config.book_levels * config.tick
+    highest = max(deepest_ask, as_float(trades["px"].max(), missing=0.0))
+    deepest_bid = as_float(mids["bid_px"].min(), missing=0.0) - config.book_levels * config.tick
+    lowest = min(deepest_bid, as_float(trades["px"].min(), missing=math.inf))
     if highest >= config.max_price or lowest <= 0:
         raise ValueError(
             f"price left (0, {config.max_price}) where a {config.tick} tick is valid; use fewer days or another seed"

@@ -26,6 +26,7 @@ third coin costs ``make demo`` about half its time again.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 
@@ -55,7 +56,7 @@ def demo_coin_configs(days: int, seed: int, start: dt.date, follower: bool = Fal
     """The ``DEMO`` control and the ``NICHE`` coin over ``days`` days from ``start``, each with its own seed; with
     ``follower``, also ``FOLLOW`` (``NICHE``'s market following ``DEMO``)."""
     coins = {**IMPACT_PER_REACH, **({FOLLOWER: IMPACT_PER_REACH["NICHE"]} if follower else {})}
-    return tuple(
+    configs = [
         DemoMarketConfig(
             coin=coin,
             days=days,
@@ -66,11 +67,10 @@ def demo_coin_configs(days: int, seed: int, start: dt.date, follower: bool = Fal
             kappa_per_price=KAPPA_PER_PRICE,
             hawkes_mu_per_s=HAWKES_MU_PER_S,
             hawkes_alpha_per_s=HAWKES_ALPHA_PER_S,
-            **(
-                {"leader": LEADER, "leader_lag_ms": FOLLOWER_LAG_MS, "leader_beta": FOLLOWER_BETA}
-                if coin == FOLLOWER
-                else {}
-            ),
         )
         for coin, impact in coins.items()
+    ]
+    return tuple(
+        replace(c, leader=LEADER, leader_lag_ms=FOLLOWER_LAG_MS, leader_beta=FOLLOWER_BETA) if c.coin == FOLLOWER else c
+        for c in configs
     )

@@ -25,12 +25,12 @@ def _snapshot_columns(source: str, decoded: bool = True) -> list[pl.Expr]:
     or (``decoded=False``) from the ``coin`` and ``time`` columns the compiled scanner cut out."""
     data = pl.col("data").struct
     return [
-        "_file",
-        "_line",
+        pl.col("_file"),
+        pl.col("_line"),
         pl.lit(0, pl.Int32).alias("_item"),
         (data.field("coin") if decoded else pl.col("coin")).alias("coin"),
         (data.field("time") if decoded else pl.col("time")).alias("time"),
-        "recv_time_ns",
+        pl.col("recv_time_ns"),
         pl.lit(source).alias("source"),
         pl.col("text").alias("_raw"),
     ]

@@ -7,6 +7,7 @@ strings that could not be parsed are null by now, hence "missing or unparseable"
 from __future__ import annotations
 
 import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
 
 from data_lake.contract import funding_rule, tid_rules
 
@@ -99,7 +100,7 @@ def record_problem(table: str, expected_coin: pl.Expr | None = None) -> pl.Expr:
             0, ((pl.col("coin") != expected_coin) | pl.col("coin").is_null(), "missing or wrong coin for this file")
         )
     condition, reason = rules[0]
-    expr = pl.when(condition.fill_null(False)).then(pl.lit(reason))
+    expr: Then | ChainedThen = pl.when(condition.fill_null(False)).then(pl.lit(reason))
     for condition, reason in rules[1:]:
         expr = expr.when(condition.fill_null(False)).then(pl.lit(reason))
     return expr.otherwise(pl.lit(None, dtype=pl.String))

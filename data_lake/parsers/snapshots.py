@@ -100,8 +100,8 @@ def parse_asset_ctxs_csv(text: str) -> pl.DataFrame:
         pl.col("text").str.strip_chars_end("\r").alias("text"),
     )
     if sorted(header) != sorted(ASSET_CTXS_COLUMNS):
-        reason = f"unexpected asset_ctxs CSV header: {','.join(header)[:200]}"
-        return _csv_rows(body.with_columns(pl.lit(None, pl.List(pl.String)).alias("_f")), {}, pl.lit(reason))
+        problem = f"unexpected asset_ctxs CSV header: {','.join(header)[:200]}"
+        return _csv_rows(body.with_columns(pl.lit(None, pl.List(pl.String)).alias("_f")), {}, pl.lit(problem))
     fields = body.with_columns(pl.col("text").str.split(",").alias("_f"))
     position = {name: header.index(name) for name in ASSET_CTXS_COLUMNS}
     reason = (
