@@ -16,7 +16,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCKED = ("dagster", "great_expectations", "matplotlib")
-QUOTER_MODULES = ("quoting.quoter", "quoting.session", "quoting.live", "quoting.paper", "quoting.cli")
+QUOTER_MODULES = (
+    "quoting.cli.quote",
+    "quoting.runtime.session",
+    "quoting.runtime.live",
+    "quoting.runtime.paper",
+    "quoting.cli.main",
+)
 
 BLOCKER = textwrap.dedent(
     f"""
@@ -53,7 +59,7 @@ def test_quoter_imports_with_dagster_gx_and_matplotlib_blocked() -> None:
         import importlib
         for name in {QUOTER_MODULES!r}:
             importlib.import_module(name)
-        from quoting.cli import main
+        from quoting.cli.main import main
         try:
             main(["quote", "--help"])
         except SystemExit as exc:
@@ -67,7 +73,7 @@ def test_quoter_imports_with_dagster_gx_and_matplotlib_blocked() -> None:
     assert result.stdout.rstrip().endswith("ok")
 
 
-@pytest.mark.parametrize("module", ["validation.fit_figures", "assets.fits"])
+@pytest.mark.parametrize("module", ["validation.reporting.fit_figures", "assets.fits"])
 def test_the_blocker_refuses_what_needs_a_blocked_package(module: str) -> None:
     """Control: the same finder does stop a module that needs matplotlib or Dagster, so the test above can fail."""
     result = run_blocked(f"import {module}")
