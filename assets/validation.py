@@ -55,7 +55,7 @@ from validation.decisions.table_alerts import (
     signal_table_alerts,
     walk_forward_alerts,
 )
-from validation.experiments.variants import BASELINE, LEADER_MIDS, VariantConfig
+from validation.experiments.variant_types import BASELINE, LEADER_MIDS, VariantConfig
 from validation.experiments.walk_forward import FoldPlan, covered_ms
 from validation.experiments.walk_forward_run import DEFAULT_ALPHA, POOLED, WalkForwardRun, report_html, walk_forward
 from validation.tables.walk_forward_tables import (
@@ -86,7 +86,7 @@ _POLICY = VariantConfig()
 
 class WalkForwardConfig(dg.Config):
     """Fold lengths (hours, :class:`validation.experiments.walk_forward.FoldPlan`), the quoting policy of the variants
-    (:class:`validation.experiments.variants.VariantConfig`) and the significance level; every default is the domain's. Set the
+    (:class:`validation.experiments.variant_types.VariantConfig`) and the significance level; every default is the domain's. Set the
     fold lengths in the run config (``ops.walk_forward_assets.config``) or with ``python -m pipelines.run
     --train-hours --test-hours --folds``."""
 

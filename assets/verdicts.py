@@ -24,7 +24,7 @@ from data_lake.lake import Lake
 from data_lake.tables import COMPONENT_VERDICT
 from validation.decisions.component_verdict import run_verdict_rows
 from validation.decisions.verdict_text import action, morning_text
-from validation.experiments.variants import Market, VariantConfig
+from validation.experiments.variant_types import Market, VariantConfig
 from validation.experiments.walk_forward_run import WalkForwardRun
 
 ASSET = "diagnosis"

@@ -4,7 +4,7 @@ For every decision time t of a window (every ``horizon_ms``), with m the mid of 
 (at most ``MID_MAX_AGE_MS`` old, :func:`calibration.mids.mid_index`: a t inside a capture gap is left out), a bid
 d bps deep, at ``m (1 - d / 1e4)``, counts as reached when a sell print at or below that price happens in
 ``[t + latency_ms, t + latency_ms + horizon_ms)``; an ask likewise with buy prints at or above ``m (1 + d / 1e4)``.
-This is exactly the event :func:`validation.experiments.variants.quote_outcomes` scores, so the price stays where it was quoted
+This is exactly the event :func:`validation.experiments.interval_scoring.quote_outcomes` scores, so the price stays where it was quoted
 while the mid moves, and the latency and horizon are the quoter's. Each interval and side gives a reach in bps of
 m (the deepest price touched; -inf without a print): a quote d deep is reached iff reach >= d.
 

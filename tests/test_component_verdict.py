@@ -25,7 +25,7 @@ from validation.decisions.component_verdict import (
 from validation.experiments.prediction_checks import SimpleEvidence, not_evaluated, volatility_check
 from validation.reporting.report import build_report
 from validation.statistics.significance import Verdict, component_verdict
-from validation.experiments.variants import BASELINE
+from validation.experiments.variant_types import BASELINE
 from validation.experiments.walk_forward import rolling_folds
 from validation.experiments.walk_forward_run import walk_forward
 

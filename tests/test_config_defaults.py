@@ -24,7 +24,7 @@ from validation.screening.market_screen import ScreenThresholds
 from validation.decisions.promotion_gate import GateConfig
 from validation.tables.signal_table import SignalQualitySettings
 from validation.screening.time_structure import TimeStructureSettings
-from validation.experiments.variants import VariantConfig
+from validation.experiments.variant_types import VariantConfig
 from validation.experiments.walk_forward import FoldPlan
 from validation.experiments.walk_forward_run import DEFAULT_ALPHA
 

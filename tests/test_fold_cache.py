@@ -17,7 +17,8 @@ from data_lake.demo_market import simulate
 from data_lake.lake import Lake
 from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
 from validation.experiments.fold_cache import ROOT, FoldCache
-from validation.experiments.variants import BASELINE, LEAD_LAG
+from validation.experiments.variant_types import BASELINE
+from validation.experiments.lead_lag_variant import LEAD_LAG
 from validation.experiments.walk_forward import rolling_folds
 from validation.experiments.walk_forward_run import WalkForwardRun, walk_forward
 

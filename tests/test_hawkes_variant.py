@@ -28,7 +28,8 @@ from validation.decisions.component_verdict import diagnose_run
 from validation.experiments.hawkes_variant import HAWKES
 from validation.experiments.prediction_checks import fill_probability_check
 from validation.experiments.variant_registry import VARIANTS
-from validation.experiments.variants import BASELINE, Market, VariantOutcome, simulate_fitted
+from validation.experiments.variant_types import BASELINE, Market
+from validation.experiments.out_of_sample import VariantOutcome, simulate_fitted
 from validation.decisions.verdict_text import KEEP_SIMPLE
 from validation.experiments.walk_forward import rolling_folds
 from validation.experiments.walk_forward_run import walk_forward

@@ -24,7 +24,7 @@ from tests.test_variants import DEMO, demo_lake_frames
 from validation.experiments.candidate import CANDIDATE
 from validation.experiments.regime_pull_variant import REGIME_PULL
 from validation.experiments.variant_registry import VARIANTS
-from validation.experiments.variants import LEAD_LAG
+from validation.experiments.lead_lag_variant import LEAD_LAG
 from validation.experiments.walk_forward_run import POOLED
 
 DAY = DEMO.start

@@ -31,7 +31,7 @@ from validation.decisions.table_alerts import (
     signal_table_alerts,
     walk_forward_alerts,
 )
-from validation.experiments.variants import BASELINE
+from validation.experiments.variant_types import BASELINE
 from validation.experiments.walk_forward import Fold, FoldPlan
 from validation.experiments.walk_forward_run import POOLED
 

@@ -58,7 +58,7 @@ from validation.experiments.prediction_checks import (
 )
 from validation.reporting.report import ReportSection, diagnosis_table_html, paragraph
 from validation.statistics.significance import MIN_INDEPENDENT_FILLS, Verdict
-from validation.experiments.variants import BASELINE, Market, VariantConfig
+from validation.experiments.variant_types import BASELINE, Market, VariantConfig
 from validation.decisions.verdict_text import ADD, KEEP_SIMPLE, NO_FIX, UNTESTED, action
 from validation.experiments.walk_forward_run import POOLED, WalkForwardRun
 

@@ -19,16 +19,10 @@ from calibration.regimes import RegimeParams
 from data_lake.param_schema import Parameters
 from quoting.core.policy_inputs import quoting_inputs
 from data_lake.units import MINUTE_MS
-from validation.experiments.variants import (
-    FittedVariant,
-    Market,
-    VariantConfig,
-    _closed_bars,
-    _from_test_start,
-    _hmm_beliefs,
-    _window,
-    simulate_fitted,
-)
+from validation.experiments.variant_types import FittedVariant, Market, VariantConfig
+from validation.experiments.train_estimates import _closed_bars, _window
+from validation.experiments.regime_beliefs import _from_test_start, _hmm_beliefs
+from validation.experiments.out_of_sample import simulate_fitted
 from validation.experiments.walk_forward import Fold, run_walk_forward
 from validation.experiments.walk_forward_run import TIME_COLS, with_known_at
 

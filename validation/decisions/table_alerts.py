@@ -23,7 +23,7 @@ from validation.statistics.calibration_metrics import CalibrationMetrics
 from validation.tables.calibration_table import calibration_metrics_of, float_or_nan
 from validation.statistics.signal_quality import MIN_WINDOW_SAMPLES
 from validation.tables.signal_table import signal_quality_of
-from validation.experiments.variants import BASELINE
+from validation.experiments.variant_types import BASELINE
 from validation.experiments.walk_forward_run import POOLED
 
 Subjected = list[tuple[str, Alert]]

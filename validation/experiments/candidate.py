@@ -28,7 +28,7 @@ On the training window, in this order:
    show it (BIC against a constant forecast).
 
 When the coin has a leader (``leader_mids`` in the window) and the window's lead-lag is significant
-(:func:`validation.experiments.variants.fit_leader_shift`, the ``+lead_lag`` variant's fit), the policy also carries that
+(:func:`validation.experiments.lead_lag_variant.fit_leader_shift`, the ``+lead_lag`` variant's fit), the policy also carries that
 lead-lag shift and its sharp-move pull from step 2 on, so the in-sample passes, the validated candidate and the
 promoted set all quote with it; without a leader, or without a significant lead, nothing changes.
 
@@ -55,24 +55,12 @@ from quoting.core.policy_inputs import quoting_inputs
 from validation.backtest.runner import market_tape, run_backtest
 from validation.statistics.significance import overlapping_mean
 from data_lake.units import MINUTE_MS, SECOND_MS
-from validation.experiments.variants import (
-    FittedVariant,
-    LEADER_MIDS,
-    LeaderFit,
-    Market,
-    RegimeModel,
-    VariantConfig,
-    _base,
-    _closed_bars,
-    _window,
-    bipower_sigma,
-    fit_leader_shift,
-    fit_reach,
-    fit_regimes,
-    marked_fills,
-    policy_leader_mids,
-    quote_outcomes,
-)
+from validation.experiments.variant_types import FittedVariant, LEADER_MIDS, Market, VariantConfig
+from validation.experiments.lead_lag_variant import LeaderFit, fit_leader_shift
+from validation.experiments.regime_beliefs import RegimeModel, fit_regimes
+from validation.experiments.train_estimates import _base, _closed_bars, _window, bipower_sigma, fit_reach
+from validation.experiments.out_of_sample import marked_fills
+from validation.experiments.interval_scoring import policy_leader_mids, quote_outcomes
 
 CANDIDATE = "candidate"
 
@@ -99,7 +87,7 @@ class RegimeEdge:
 
 
 def regime_edges(fills: pl.DataFrame, names: tuple[str, ...], config: VariantConfig) -> list[RegimeEdge]:
-    """Per state, the edge of the marked own ``fills`` (:func:`validation.experiments.variants.marked_fills`, with the
+    """Per state, the edge of the marked own ``fills`` (:func:`validation.experiments.out_of_sample.marked_fills`, with the
     ``belief_<state>`` columns they were quoted under) whose most likely state it was.
 
     A state with fewer than 2 marked fills takes the pooled adverse selection (n says how few it had) and is not
@@ -133,7 +121,7 @@ def regime_edges(fills: pl.DataFrame, names: tuple[str, ...], config: VariantCon
 @dataclass(frozen=True, eq=False)
 class InSample:
     """A policy run through the backtest over its own training window: its marked fills
-    (:func:`validation.experiments.variants.marked_fills`), the policy as a fitted variant, and the backtest's equity curve."""
+    (:func:`validation.experiments.out_of_sample.marked_fills`), the policy as a fitted variant, and the backtest's equity curve."""
 
     fills: pl.DataFrame
     fitted: FittedVariant
@@ -207,7 +195,7 @@ def reach_recalibration(log_intensity: np.ndarray, belief: np.ndarray, reached: 
 def _reach_recalibration(
     train: Market, run: InSample, regimes: RegimeModel, config: VariantConfig
 ) -> tuple[float, float]:
-    """:func:`reach_recalibration` on the policy's own in-sample quotes (:func:`validation.experiments.variants.quote_outcomes`
+    """:func:`reach_recalibration` on the policy's own in-sample quotes (:func:`validation.experiments.interval_scoring.quote_outcomes`
     of ``run`` on ``train``); (0, 1) without quotes, or when every quote or none was reached.
 
     The reach curves are fitted on every decision interval; the policy quotes at some of them, at depths that move
@@ -352,7 +340,7 @@ def _reach_parameters(reach: ReachModel, names: tuple[str, ...]) -> dict[str, An
 
 
 def _significant_leader(train: Market, config: VariantConfig, end_ms: int) -> LeaderFit | None:
-    """The training window's lead-lag (:func:`validation.experiments.variants.fit_leader_shift`, as the ``+lead_lag`` variant
+    """The training window's lead-lag (:func:`validation.experiments.lead_lag_variant.fit_leader_shift`, as the ``+lead_lag`` variant
     fits it) when the coin has leader mids and the lead is significant; None otherwise (the policy stays as it is)."""
     leaders = train.get(LEADER_MIDS)
     if leaders is None or leaders.height == 0:

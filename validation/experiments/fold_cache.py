@@ -30,7 +30,8 @@ from typing import Any, Protocol
 import polars as pl
 
 from calibration.fit_result import InsufficientSamples, code_version
-from validation.experiments.variants import FittedSummary, VariantConfig, VariantOutcome
+from validation.experiments.variant_types import FittedSummary, VariantConfig
+from validation.experiments.out_of_sample import VariantOutcome
 from validation.experiments.walk_forward import Fold
 
 log = logging.getLogger(__name__)

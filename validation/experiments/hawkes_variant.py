@@ -20,18 +20,8 @@ from calibration.fit_result import InsufficientSamples
 from calibration.hawkes_fit import fit_hawkes_exp
 from quoting.core.hawkes_intensity import HawkesIntensity
 from validation.backtest.runner import taker_order_times
-from validation.experiments.variants import (
-    FittedVariant,
-    Market,
-    VariantConfig,
-    _base,
-    _certain_calm,
-    _model,
-    _policy,
-    _window,
-    ewma_sigma,
-    fit_reach,
-)
+from validation.experiments.variant_types import FittedVariant, Market, VariantConfig
+from validation.experiments.train_estimates import _base, _certain_calm, _model, _policy, _window, ewma_sigma, fit_reach
 
 HAWKES = "+hawkes"
 

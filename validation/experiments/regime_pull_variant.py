@@ -1,7 +1,7 @@
 """The ``+regime_pull`` variant: the baseline plus one component, choosing when to play.
 
 On the train window the baseline policy (EWMA sigma, MLE kappa/A, one gamma, one floor) quotes in every state of a
-Gaussian HMM fitted to the train minutes (:func:`validation.experiments.variants.fit_regimes`) and is backtested there; its
+Gaussian HMM fitted to the train minutes (:func:`validation.experiments.regime_beliefs.fit_regimes`) and is backtested there; its
 fills, each assigned the state the causal filter held most likely when it was quoted, give a net edge per state
 after fees with its HAC standard error (:func:`validation.experiments.candidate.regime_edges`: quote only where the edge is
 above ``edge_z`` SEs on at least ``min_regime_fills`` fills). Out of sample the variant quotes with the baseline
@@ -15,18 +15,10 @@ from __future__ import annotations
 
 from validation.backtest.runner import market_tape, run_backtest
 from validation.experiments.candidate import regime_edges
-from validation.experiments.variants import (
-    FittedVariant,
-    Market,
-    VariantConfig,
-    _base,
-    _model,
-    _policy,
-    ewma_sigma,
-    fit_reach,
-    fit_regimes,
-    marked_fills,
-)
+from validation.experiments.variant_types import FittedVariant, Market, VariantConfig
+from validation.experiments.train_estimates import _base, _model, _policy, ewma_sigma, fit_reach
+from validation.experiments.regime_beliefs import fit_regimes
+from validation.experiments.out_of_sample import marked_fills
 
 REGIME_PULL = "+regime_pull"
 

@@ -64,16 +64,8 @@ from validation.statistics.significance import (
 from validation.experiments.candidate import CANDIDATE, CandidateFit, candidate_parameters
 from validation.experiments.fold_cache import FoldCache
 from validation.experiments.variant_registry import VARIANTS
-from validation.experiments.variants import (
-    BASELINE,
-    FittedSummary,
-    FittedVariant,
-    Market,
-    Variant,
-    VariantConfig,
-    VariantOutcome,
-    simulate_fitted,
-)
+from validation.experiments.variant_types import BASELINE, FittedSummary, FittedVariant, Market, Variant, VariantConfig
+from validation.experiments.out_of_sample import VariantOutcome, simulate_fitted
 from validation.experiments.walk_forward import Fold, FoldResult, fold_parts, slice_window
 
 POOLED = -1

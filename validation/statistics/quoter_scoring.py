@@ -4,7 +4,7 @@ A quoting decision in the ``quoter_log`` table (``quoterQuote``, :mod:`quoting.r
 of the order resting there once its actions land and ``pred_fill_prob``, the reach model's probability that a market
 print reaches that price (a sell at or below the bid, a buy at or above the ask) in ``[book_time + latency, book_time
 + latency + tau)``. That is the event the reach curves were fitted on and the walk-forward's
-:func:`validation.experiments.variants.quote_outcomes` counts, so it is the event counted here
+:func:`validation.experiments.interval_scoring.quote_outcomes` counts, so it is the event counted here
 (:func:`calibration.fill_probability.prints_reached`). The quoter's own fills are a queue-thinned subset of those
 prints (the size ahead in the queue trades first), reported beside them and never as the predicted event.
 

@@ -19,7 +19,7 @@ import polars as pl
 from calibration.fit_result import InsufficientSamples
 from data_lake.param_schema import json_safe
 from validation.experiments.candidate import CANDIDATE, CandidateFit
-from validation.experiments.variants import VariantConfig
+from validation.experiments.variant_types import VariantConfig
 from validation.experiments.walk_forward_run import POOLED, final_candidate
 
 

@@ -14,7 +14,7 @@ import polars as pl
 
 from data_lake.tables import CALIBRATION_METRICS
 from validation.experiments.candidate import CANDIDATE
-from validation.experiments.variants import BASELINE
+from validation.experiments.variant_types import BASELINE
 from validation.experiments.walk_forward import Fold
 from validation.experiments.walk_forward_run import POOLED, WalkForwardRun
 
