@@ -16,13 +16,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCKED = ("dagster", "great_expectations", "matplotlib")
-QUOTER_MODULES = (
-    "quoting.cli.quote",
-    "quoting.runtime.session",
-    "quoting.runtime.live",
-    "quoting.runtime.paper",
-    "quoting.cli.main",
-)
+QUOTER_PACKAGES = ("quoting.core", "quoting.runtime", "quoting.capture")
+"""Every module of these is imported: the pure core, the quoter process and the recorder."""
+QUOTER_MODULES = ("quoting.cli.quote", "quoting.cli.main")
+"""``smallfish quote`` and the command line that starts it."""
 
 BLOCKER = textwrap.dedent(
     f"""
@@ -57,6 +54,11 @@ def test_quoter_imports_with_dagster_gx_and_matplotlib_blocked() -> None:
     result = run_blocked(
         f"""
         import importlib
+        import pkgutil
+        for package in {QUOTER_PACKAGES!r}:
+            path = importlib.import_module(package).__path__
+            for module in pkgutil.iter_modules(path, package + "."):
+                importlib.import_module(module.name)
         for name in {QUOTER_MODULES!r}:
             importlib.import_module(name)
         from quoting.cli.main import main
