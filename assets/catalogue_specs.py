@@ -30,14 +30,15 @@ OWNERS_BY_GROUP = {
 """Who answers for an asset group: the data team for capture and cleaning, the quant team for the models."""
 
 SOURCES_BY_GROUP = {
-    "clean": ("data_lake", "data_lake/parsers"),
+    "clean": ("data_lake",),
     "measurement": ("data_lake", "calibration", "validation"),
     "calibration": ("data_lake", "calibration"),
     "validation": ("data_lake", "calibration", "validation", "quoting"),
     "promotion": ("data_lake", "calibration", "validation", "quoting"),
     "niche": ("data_lake", "calibration", "validation"),
 }
-"""Project packages whose sources each group's computation runs (the ``assets/`` wiring is not hashed)."""
+"""Project packages whose sources (subpackages included) each group's computation runs (the ``assets/`` wiring is not
+hashed)."""
 
 _RST_LITERAL = re.compile(r"``([^`]+)``")
 

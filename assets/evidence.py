@@ -9,7 +9,7 @@ import polars as pl
 
 from assets.metadata import SKIPPED
 from data_lake.lake import Lake
-from validation.walk_forward_run import POOLED
+from validation.experiments.walk_forward_run import POOLED
 
 EVIDENCE_RUN = "evidence_run_id"
 """Metadata key: the run whose walk-forward evidence the partition holds (this run's, or the one a skip kept)."""

@@ -58,8 +58,8 @@ from data_lake.lake import Lake
 from data_lake.table_preview import rounded
 from data_lake.tables import REGIME_HMM
 from data_lake.units import MINUTE_MS, day_bounds_ms
-from validation.fit_figures import fill_intensity_figure, hawkes_qq_figure, regime_timeline_figure
-from validation.fit_summary import (
+from validation.reporting.fit_figures import fill_intensity_figure, hawkes_qq_figure, regime_timeline_figure
+from validation.reporting.fit_summary import (
     coverage_figures,
     estimates_markdown,
     no_fit_reason,

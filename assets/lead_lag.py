@@ -22,8 +22,8 @@ from calibration.lead_lag_rows import lead_lag_rows
 from calibration.mids import mid_series
 from data_lake.lake import Lake
 from data_lake.leaders import leaders_of
-from validation.leader_mids import LEADER_MIDS_SCHEMA, leader_days, thinned_mids
-from validation.walk_forward import Fold
+from validation.experiments.leader_mids import LEADER_MIDS_SCHEMA, leader_days, thinned_mids
+from validation.experiments.walk_forward import Fold
 
 GROUP = "calibration"
 BOOK_COLUMNS = ["time", "recv_time_ns", "bid_px_1", "ask_px_1", "mid"]
@@ -84,7 +84,7 @@ def _num(value: float | None) -> str:
 
 def leader_mids_for_folds(lake: Lake, leaders: Sequence[str], folds: Sequence[Fold], fit_hours: float) -> pl.DataFrame:
     """The walk-forward's ``leader_mids`` (``leader, time, mid``): each leader's mids on the days a fold uses
-    them (:func:`validation.leader_mids.leader_days`), thinned to what a lead-lag shift reads."""
+    them (:func:`validation.experiments.leader_mids.leader_days`), thinned to what a lead-lag shift reads."""
     frames = [
         thinned_mids(day_mids(lake, leader, day)).select(pl.lit(leader).alias("leader"), "time", "mid")
         for leader in leaders

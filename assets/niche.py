@@ -21,8 +21,8 @@ from data_lake.table_preview import preview_md
 from data_lake.tables import MARKET_SCREEN, TIME_OF_DAY
 from data_lake.universe import universe_for_day
 from assets.resources import DataLakeResource
-from validation.market_screen import ScreenThresholds, coin_figures, plot_screen, screen, with_universe
-from validation.time_structure import (
+from validation.screening.market_screen import ScreenThresholds, coin_figures, plot_screen, screen, with_universe
+from validation.screening.time_structure import (
     TimeStructureSettings,
     cell_sums,
     lowest_buckets,
@@ -147,8 +147,8 @@ def market_screen(
 
 class TimeOfDayConfig(dg.Config):
     """Trailing window in days (ending on the partition day), bucket width of the funding window in minutes,
-    permutations of the significance test and its seed (:class:`validation.time_structure.TimeStructureSettings`);
-    ``coins`` None = every coin with data."""
+    permutations of the significance test and its seed
+    (:class:`validation.screening.time_structure.TimeStructureSettings`); ``coins`` None = every coin with data."""
 
     lookback_days: int = TimeStructureSettings.lookback_days
     bucket_minutes: int = TimeStructureSettings.bucket_minutes

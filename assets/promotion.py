@@ -1,8 +1,8 @@
 """The nightly candidate parameter set, the promotion gate and the promotion itself (``param_sets``).
 
-The candidate is the parameter set :func:`validation.candidate.candidate_parameters` built on the last training
-window by the day's walk-forward (the ``candidate_set`` of its pooled ``candidate`` row), and its evidence is that
-same variant's out-of-sample results on the walk-forward's folds: the gate judges exactly the policy it promotes.
+The candidate is the parameter set :func:`validation.experiments.candidate.candidate_parameters` built on the last
+training window by the day's walk-forward (the ``candidate_set`` of its pooled ``candidate`` row), and its evidence is
+that same variant's out-of-sample results on the walk-forward's folds: the gate judges exactly the policy it promotes.
 The registry records every decision with its reasons and moves the promotion pointer atomically; the decision, the
 ``param_set_id`` and the runs it came from fill the decision section of the day's walk-forward report. Runs share the
 ``promotion`` pool (limit 1 in dagster.yaml), so two nightly runs never promote at once.
@@ -22,17 +22,17 @@ from data_lake import param_registry
 from data_lake.lake import Lake
 from data_lake.param_schema import InvalidParameterSet, ParamSet
 from data_lake.table_preview import rounded_metadata
-from validation.candidate_set import stored_candidate
-from validation.promotion_evidence import candidate_evidence, incumbent_evidence
-from validation.promotion_gate import GateConfig, evaluate_gate
-from validation.report import decision_section, report_file, with_decision
+from validation.tables.candidate_set import stored_candidate
+from validation.decisions.promotion_evidence import candidate_evidence, incumbent_evidence
+from validation.decisions.promotion_gate import GateConfig, evaluate_gate
+from validation.reporting.report import decision_section, report_file, with_decision
 
 GROUP = "promotion"
 _GATE = GateConfig()
 
 
 class PromotionConfig(dg.Config):
-    """The gate's thresholds (:class:`validation.promotion_gate.GateConfig`, whose defaults they are). The
+    """The gate's thresholds (:class:`validation.decisions.promotion_gate.GateConfig`, whose defaults they are). The
     candidate's quoting policy is the walk-forward's (``WalkForwardConfig``): the policy that was validated is the one
     promoted."""
 

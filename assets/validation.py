@@ -40,27 +40,27 @@ from data_lake.scalars import as_int
 from data_lake.table_preview import rounded
 from data_lake.tables import BOOK_LEVELS, CALIBRATION_METRICS, COMPONENT_VERDICT, WALK_FORWARD, WALK_FORWARD_PNL
 from data_lake.units import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, day_bounds_ms, utc_days
-from validation.alerts import Alert, AlertKind
-from validation.backtest import BacktestConfig
-from validation.calibration_table import calibration_rows
-from validation.fold_cache import FoldCache
-from validation.fold_cache import prune as prune_fold_cache
-from validation.candidate_set import candidate_set_json
-from validation.component_verdict import diagnosis_section
-from validation.incumbent import INCUMBENT_PNL_SCHEMA, incumbent_pnl_rows
-from validation.report import pending_decision, report_file, with_decision
-from validation.signal_table import SignalQualitySettings, signal_rows, signals_markdown
-from validation.table_alerts import (
+from validation.decisions.alerts import Alert, AlertKind
+from validation.backtest.runner import BacktestConfig
+from validation.tables.calibration_table import calibration_rows
+from validation.experiments.fold_cache import FoldCache
+from validation.experiments.fold_cache import prune as prune_fold_cache
+from validation.tables.candidate_set import candidate_set_json
+from validation.decisions.component_verdict import diagnosis_section
+from validation.decisions.incumbent import INCUMBENT_PNL_SCHEMA, incumbent_pnl_rows
+from validation.reporting.report import pending_decision, report_file, with_decision
+from validation.tables.signal_table import SignalQualitySettings, signal_rows, signals_markdown
+from validation.decisions.table_alerts import (
     alerts_frame,
     calibration_table_alerts,
     run_failure_alerts,
     signal_table_alerts,
     walk_forward_alerts,
 )
-from validation.variants import BASELINE, LEADER_MIDS, VariantConfig
-from validation.walk_forward import FoldPlan, covered_ms
-from validation.walk_forward_run import DEFAULT_ALPHA, POOLED, WalkForwardRun, report_html, walk_forward
-from validation.walk_forward_tables import (
+from validation.experiments.variant_types import BASELINE, LEADER_MIDS, VariantConfig
+from validation.experiments.walk_forward import FoldPlan, covered_ms
+from validation.experiments.walk_forward_run import DEFAULT_ALPHA, POOLED, WalkForwardRun, report_html, walk_forward
+from validation.tables.walk_forward_tables import (
     calibration_frame,
     complete_folds,
     period_pnl_rows,
@@ -96,9 +96,10 @@ def _per_regime(values: list[float], name: str) -> tuple[float, float, float]:
 
 
 class WalkForwardConfig(dg.Config):
-    """Fold lengths (hours, :class:`validation.walk_forward.FoldPlan`), the quoting policy of the variants
-    (:class:`validation.variants.VariantConfig`) and the significance level; every default is the domain's. Set the
-    fold lengths in the run config (``ops.walk_forward_assets.config``) or with ``python -m pipelines.run
+    """Fold lengths (hours, :class:`validation.experiments.walk_forward.FoldPlan`), the quoting policy of the variants
+    (:class:`validation.experiments.variant_types.VariantConfig`) and the significance level; every default is the
+    domain's. Set the fold lengths in the run config (``ops.walk_forward_assets.config``) or with ``python -m
+    pipelines.run
     --train-hours --test-hours --folds``."""
 
     train_hours: float = Field(default=_PLAN.train_hours, gt=0)
@@ -180,8 +181,8 @@ partition's); shorter folds (the demo's) read a subset, longer ones days Dagster
 
 
 def _prune_fold_cache(context: dg.AssetExecutionContext, lake: Lake) -> str:
-    """Delete the fold cache's entries that can no longer be served (:func:`validation.fold_cache.prune`), once per
-    run; a failure to list or delete is a warning, not a failed walk-forward (the cache only saves time)."""
+    """Delete the fold cache's entries that can no longer be served (:func:`validation.experiments.fold_cache.prune`),
+    once per run; a failure to list or delete is a warning, not a failed walk-forward (the cache only saves time)."""
     try:
         summary = prune_fold_cache(lake.files(), int(time.time() * 1000)).summary()
     except (OSError, UnreadableLakeFile) as exc:
@@ -335,8 +336,9 @@ def walk_forward_assets(
 def _incumbent_replay(
     lake: Lake, coin: str, run: WalkForwardRun, market: dict[str, pl.DataFrame], config: VariantConfig
 ) -> tuple[pl.DataFrame, str]:
-    """The promoted set replayed on the run's complete folds (:func:`validation.incumbent.incumbent_pnl_rows`), or
-    no rows and why: none promoted, or its set unreadable."""
+    """The promoted set replayed on the run's complete folds
+    (:func:`validation.decisions.incumbent.incumbent_pnl_rows`), or no rows and why: none promoted, or its set
+    unreadable."""
     empty = pl.DataFrame(schema=INCUMBENT_PNL_SCHEMA)
     try:
         promoted = param_registry.load_promoted(lake.root, coin).param_set
@@ -409,7 +411,7 @@ _SIGNALS = SignalQualitySettings()
 
 class SignalQualityConfig(dg.Config):
     """Lookback (days, ending with the partition's day), MI trend windows (hours) and permutations
-    (:class:`validation.signal_table.SignalQualitySettings`)."""
+    (:class:`validation.tables.signal_table.SignalQualitySettings`)."""
 
     lookback_days: int = _SIGNALS.lookback_days
     window_hours: float = _SIGNALS.window_hours

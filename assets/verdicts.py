@@ -1,12 +1,13 @@
 """The nightly verdict per component: asset and table ``diagnosis`` (DESIGN.md), and the report's
-diagnosis section (:mod:`validation.component_verdict`).
+diagnosis section (:mod:`validation.decisions.component_verdict`).
 
 Wiring: the verdict is drawn from the baseline's out-of-sample quotes and fills and the causal HMM beliefs of the
 walk-forward run, which are not persisted (the quotes alone are one row per side and tau interval of every test
 window). Rather than store them or re-run the walk-forward, ``diagnosis`` is a third asset of the
-``walk_forward_assets`` multi-asset, computed from the same :class:`~validation.walk_forward_run.WalkForwardRun`
-object: its spec, computation and write live here, and ``assets/validation.py`` only lists the spec, passes the
-run and yields the result. It depends on ``walk_forward`` in the lineage and is materialised with it every night.
+``walk_forward_assets`` multi-asset, computed from the same
+:class:`~validation.experiments.walk_forward_run.WalkForwardRun` object: its spec, computation and write live here, and
+``assets/validation.py`` only lists the spec, passes the run and yields the result. It depends on ``walk_forward`` in
+the lineage and is materialised with it every night.
 
 The lead-lag row compares fills after large moves of a leader's mid (``leader``, BTC by default) with the other
 fills; the leader's mids come from its ``book`` rows in the lake over the walk-forward's days.
@@ -22,10 +23,10 @@ import polars as pl
 from assets.partitions import COIN_DAY
 from data_lake.lake import Lake
 from data_lake.tables import COMPONENT_VERDICT
-from validation.component_verdict import run_verdict_rows
-from validation.verdict_text import action, morning_text
-from validation.variants import Market, VariantConfig
-from validation.walk_forward_run import WalkForwardRun
+from validation.decisions.component_verdict import run_verdict_rows
+from validation.decisions.verdict_text import action, morning_text
+from validation.experiments.variant_types import Market, VariantConfig
+from validation.experiments.walk_forward_run import WalkForwardRun
 
 ASSET = "diagnosis"
 TABLE = COMPONENT_VERDICT.name
@@ -59,8 +60,8 @@ def component_verdict_rows(
     leader: str,
     days: tuple[dt.date, dt.date],
 ) -> pl.DataFrame:
-    """The verdict rows of ``run`` (:func:`validation.component_verdict.run_verdict_rows`) with the leader's mids from
-    the lake. ``leader`` empty or the coin itself: the lead-lag row has no leader."""
+    """The verdict rows of ``run`` (:func:`validation.decisions.component_verdict.run_verdict_rows`) with the leader's
+    mids from the lake. ``leader`` empty or the coin itself: the lead-lag row has no leader."""
     lead = leader if leader and leader != coin else None
     return run_verdict_rows(run, market, config, lead, leader_mids(lake, lead, days) if lead else None)
 

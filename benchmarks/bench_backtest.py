@@ -1,4 +1,4 @@
-"""Backtest throughput: ``validation.backtest.run_backtest`` against hftbacktest running the same GLFT quoter.
+"""Backtest throughput: ``validation.backtest.runner.run_backtest`` against hftbacktest running the same GLFT quoter.
 
 Synthetic week of one coin near 25 USDC (tick 0.001 = Hyperliquid's 5-significant-figure grid there, lot 0.1):
 a 5-level book snapshot every 500 ms and about two trades a second, ~2.4M book rows + trades. hftbacktest gets
@@ -21,9 +21,9 @@ from hftbacktest import BUY, GTX, LIMIT, BacktestAsset, ROIVectorMarketDepthBack
 from numba import njit
 
 from data_lake.export_hftbacktest import hftbacktest_events
-from quoting.exchange_rules import AssetRules
-from quoting.glft import QUOTED, GlftInputs, MarketModel, QuotePolicy, RegimeBlend, glft_quote_core
-from validation.backtest import BacktestConfig, run_backtest
+from quoting.core.exchange_rules import AssetRules
+from quoting.core.glft import QUOTED, GlftInputs, MarketModel, QuotePolicy, RegimeBlend, glft_quote_core
+from validation.backtest.runner import BacktestConfig, run_backtest
 from data_lake.fees import MAKER_FEE_BPS, TAKER_FEE_BPS
 
 TICK, LOT, LEVELS = 0.001, 0.1, 5

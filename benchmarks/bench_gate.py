@@ -3,8 +3,8 @@
 For each seed and number of days, the demo coin is simulated (``data_lake.demo_market.demo_coin_configs``), turned
 into the lake's frames, and walked forward with hour-scale folds (6 h train, 3 h test, tiling the days after the
 first train window) over the baseline and the ``candidate``; the candidate's out-of-sample evidence goes through
-:func:`validation.promotion_gate.evaluate_gate` against "not quoting" exactly as the nightly ``param_sets`` asset
-builds it (data quality taken as passed: the frames are simulated, not ingested). Printed per coin and days: the
+:func:`validation.decisions.promotion_gate.evaluate_gate` against "not quoting" exactly as the nightly ``param_sets``
+asset builds it (data quality taken as passed: the frames are simulated, not ingested). Printed per coin and days: the
 promotion rate with its Clopper-Pearson 95% interval, beside the goal (``NICHE``: >= 80% power; ``DEMO``: at most
 alpha = 5%) and the days at which ``NICHE`` first reaches 80%.
 
@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data_lake.demo_market import demo_coin_configs, simulate  # noqa: E402
 from tests.test_variants import CONFIG, demo_lake_frames  # noqa: E402
-from validation.candidate import CANDIDATE  # noqa: E402
-from validation.promotion_gate import GateConfig, build_evidence, evaluate_gate  # noqa: E402
-from validation.walk_forward import rolling_folds  # noqa: E402
-from validation.walk_forward_run import POOLED, walk_forward  # noqa: E402
+from validation.experiments.candidate import CANDIDATE  # noqa: E402
+from validation.decisions.promotion_gate import GateConfig, build_evidence, evaluate_gate  # noqa: E402
+from validation.experiments.walk_forward import rolling_folds  # noqa: E402
+from validation.experiments.walk_forward_run import POOLED, walk_forward  # noqa: E402
 
 
 def promoted(coin: str, seed: int, days: int) -> tuple[bool, list[str]]:

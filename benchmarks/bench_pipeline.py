@@ -113,7 +113,7 @@ def _nightly(raw: str, lake: str, home: str, history: int, fold_hours: list[floa
 
     from pipelines.backfill import failed_partitions
     from pipelines.run import DEMO_RUN_CONFIG, materialise_all, partitions_in, with_walk_forward_folds
-    from validation.fold_cache import ROOT
+    from validation.experiments.fold_cache import ROOT
 
     config = with_walk_forward_folds(DEMO_RUN_CONFIG, *(fold_hours or (None, None)))
     Path(home).mkdir(parents=True, exist_ok=True)

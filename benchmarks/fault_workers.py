@@ -44,7 +44,7 @@ def write_once(root: str, barrier: Any, out: Any) -> None:
 
 def cli_import(path: str, raw: str, barrier: Any, out: Any) -> None:
     """``smallfish import node-trades PATH --raw RAW`` once the other importer is ready; (exit code, traceback seen)."""
-    from quoting.cli import main
+    from quoting.cli.main import main
 
     err = io.StringIO()
     barrier.wait()

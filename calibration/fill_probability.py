@@ -4,9 +4,9 @@ For every decision time t of a window (every ``horizon_ms``), with m the mid of 
 (at most ``MID_MAX_AGE_MS`` old, :func:`calibration.mids.mid_index`: a t inside a capture gap is left out), a bid
 d bps deep, at ``m (1 - d / 1e4)``, counts as reached when a sell print at or below that price happens in
 ``[t + latency_ms, t + latency_ms + horizon_ms)``; an ask likewise with buy prints at or above ``m (1 + d / 1e4)``.
-This is exactly the event :func:`validation.variants.quote_outcomes` scores, so the price stays where it was quoted
-while the mid moves, and the latency and horizon are the quoter's. Each interval and side gives a reach in bps of
-m (the deepest price touched; -inf without a print): a quote d deep is reached iff reach >= d.
+This is exactly the event :func:`validation.experiments.interval_scoring.quote_outcomes` scores, so the price stays
+where it was quoted while the mid moves, and the latency and horizon are the quoter's. Each interval and side gives a
+reach in bps of m (the deepest price touched; -inf without a print): a quote d deep is reached iff reach >= d.
 
 Per regime, :func:`fit_reach_curves` fits ``P(reach >= d) = 1 - exp(-exp(g(d)))`` with g piecewise linear between
 depth knots (binomial GLM on the knots' hat functions, complementary log-log link, statsmodels) to the counts over
@@ -125,7 +125,8 @@ def reach_events(
 
 def hat_basis(depths: np.ndarray, knots: np.ndarray) -> np.ndarray:
     """(depths x knots) linear-interpolation weights: ``basis @ values`` interpolates ``values`` given at ``knots``
-    (and extends the end segments linearly), as :func:`quoting.fill_prediction.reach_probability` evaluates them."""
+    (and extends the end segments linearly), as :func:`quoting.core.fill_prediction.reach_probability` evaluates
+    them."""
     segment = np.clip(np.searchsorted(knots, depths, side="left") - 1, 0, knots.size - 2)
     w = (depths - knots[segment]) / (knots[segment + 1] - knots[segment])
     basis = np.zeros((depths.size, knots.size))
@@ -183,7 +184,7 @@ def fit_reach_curves(
     ``events``).
 
     ``log_multiplier`` (per event, aligned): the log of the intensity multiplier m(t) the quoter will scale the
-    curve with at each decision (:mod:`quoting.hawkes_intensity`); the curves are then fitted with it as an offset
+    curve with at each decision (:mod:`quoting.core.hawkes_intensity`); the curves are then fitted with it as an offset
     (``P = 1 - exp(-m exp(g(d)))``, intervals grouped in :data:`MULTIPLIER_BINS` quantile bins of log m, each
     with its mean), so that g is the curve at m = 1. None: no offset.
 

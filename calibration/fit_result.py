@@ -58,8 +58,9 @@ class FitResult:
 
 @cache
 def code_version(packages: tuple[str, ...] = ("calibration", "validation", "quoting")) -> str:
-    """Package version plus a short hash of the sources of ``packages`` (top-level project packages), stored with
-    every fit; Dagster assets carry it as their ``code_version`` with the packages their computation runs."""
+    """Package version plus a short hash of the sources of ``packages`` (top-level project packages, each with its
+    subpackages), stored with every fit; Dagster assets carry it as their ``code_version`` with the packages their
+    computation runs."""
     try:
         version = metadata.version("smallfish")
     except metadata.PackageNotFoundError:
@@ -67,7 +68,7 @@ def code_version(packages: tuple[str, ...] = ("calibration", "validation", "quot
     digest = hashlib.sha256()
     root = Path(__file__).resolve().parent.parent
     for package in packages:
-        for path in sorted((root / package).glob("*.py")):
-            digest.update(path.name.encode())
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(path.relative_to(root).as_posix().encode())
             digest.update(path.read_bytes())
     return f"{version}+{digest.hexdigest()[:10]}"

@@ -13,7 +13,7 @@ promotion gate. Document (JSON object, schema version :data:`SCHEMA_VERSION`)::
     code_version     str
     parameters       see :class:`Parameters` (every key required but the optional ones, :data:`OPTIONAL_KEYS`;
                      no others)
-    evidence         JSON object written by the pipeline (validation.promotion_gate.build_evidence)
+    evidence         JSON object written by the pipeline (validation.decisions.promotion_gate.build_evidence)
 
 Units: kappa per price unit, A (``arrival_rate``) fills per second per side at zero depth, sigma price units
 per sqrt(second), gamma per unit of quote currency, sizes in base units, the loss limit in quote currency,
@@ -58,7 +58,7 @@ HMM_KEYS = (
 MAX_ABS_ADVERSE_BPS = 500.0
 """Largest |expected adverse selection| a set may carry, bps: beyond it the markouts are broken, not the market."""
 MAX_SZ_DECIMALS = {False: 6, True: 8}
-"""Largest szDecimals of a perp / spot asset (quoting.exchange_rules)."""
+"""Largest szDecimals of a perp / spot asset (quoting.core.exchange_rules)."""
 OPTIONAL_KEYS = (
     "adverse_selection_bps_by_regime",
     "quote_by_regime",
@@ -241,7 +241,7 @@ def _adverse(x: Any, where: str) -> SampleMean:
 
 @dataclass(frozen=True)
 class FillProbabilityParams:
-    """Per-regime reach curves of quotes at a fixed price (:mod:`quoting.fill_prediction`): ``P(reached) = 1 -
+    """Per-regime reach curves of quotes at a fixed price (:mod:`quoting.core.fill_prediction`): ``P(reached) = 1 -
     exp(-exp(g(d)))``, g interpolating each regime's ``log_intensity`` at ``depth_knots_bps``, for prints within
     ``horizon_ms`` after the order is live, ``latency_ms`` after the decision."""
 
@@ -282,7 +282,7 @@ def _fill_probability(x: Any, regimes: list[str], where: str) -> FillProbability
 
 @dataclass(frozen=True)
 class LeadLagParams:
-    """The leader whose recent move shifts the quote's fair value (:mod:`quoting.lead_lag_shift`): the follower
+    """The leader whose recent move shifts the quote's fair value (:mod:`quoting.core.lead_lag_shift`): the follower
     shows a leader log move ``lag_ms`` later, times ``beta`` (``beta_se`` its standard error)."""
 
     leader: str
@@ -334,7 +334,7 @@ def _lead_lag(x: Any, coin: Any, where: str) -> LeadLagParams:
 
 @dataclass(frozen=True)
 class HawkesIntensityParams:
-    """The taker-order Hawkes process whose intensity scales A (:mod:`quoting.hawkes_intensity`), per second."""
+    """The taker-order Hawkes process whose intensity scales A (:mod:`quoting.core.hawkes_intensity`), per second."""
 
     mu: float
     alpha: float
@@ -425,7 +425,7 @@ class Parameters:
     """The leader, lag and response that shift the fair value; None (key absent): quote around the mid."""
     requote_interval_ms: int | None = None
     """Least time between two quoting decisions the set was validated with, ms (the backtest's ``requote_ms``);
-    None (key absent, older sets): the quoter's default (:data:`quoting.policy_inputs.REQUOTE_INTERVAL_MS`)."""
+    None (key absent, older sets): the quoter's default (:data:`quoting.core.policy_inputs.REQUOTE_INTERVAL_MS`)."""
     hawkes_intensity: HawkesIntensityParams | None = None
     """The taker-order Hawkes process whose intensity scales A; None (key absent): A as fitted."""
 

@@ -548,7 +548,8 @@ WALK_FORWARD = register(
         },
         key=("coin", "date", "fold", "variant"),
         description=(
-            "Walk-forward validation of the quoter's variants (validation/variants.py), date = run day. One row per "
+            "Walk-forward validation of the quoter's variants (validation/experiments/variants.py), date = run day. "
+            "One row per "
             "fold and variant: train/test windows [start, end) in epoch ms, test-window mark-to-mid pnl (quote "
             "currency), per-period (1 min by default) and per-fill Sharpe, fills, quote-level predicted vs actual "
             "fill rate within tau and their Brier score, predicted vs realised 5 s adverse selection (bps), the "
@@ -559,7 +560,8 @@ WALK_FORWARD = register(
             "run-level Hansen SPA and White Reality Check p-values, the DSR of the best variant and the PBO; "
             "is_trial = false for a variant whose out-of-sample P&L equals an earlier variant's (not counted in SPA, "
             "DSR, PBO). candidate_set, on the candidate's pooled row only: JSON {training_window: {start_ms, "
-            "end_ms}, parameters} of validation.candidate on the last training window, what promotion writes."
+            "end_ms}, parameters} of validation.experiments.candidate on the last training window, what promotion "
+            "writes."
         ),
     )
 )
@@ -638,7 +640,7 @@ SIGNAL_QUALITY = register(
         description=(
             "Mutual information (nats, Miller-Madow) of a signal with its target over the lookback ending at time, "
             "its permutation p-value, the MI of each window_ms window (lists), the MI trend per day and the "
-            "half-life of its decay (validation/signal_quality.py)."
+            "half-life of its decay (validation/statistics/signal_quality.py)."
         ),
     )
 )
@@ -658,7 +660,7 @@ ALERTS = register(
         },
         key=("coin", "time", "kind", "subject", "message"),
         description=(
-            "Alerts from calibration, signal quality and walk-forward results (validation/alerts.py): kind "
+            "Alerts from calibration, signal quality and walk-forward results (validation/decisions/alerts.py): kind "
             "ModelMiscalibrated / SignalDecaying / InsufficientSamples / InformationRatioBelowOne / RegimeShift, "
             "severity info / warning / critical, the subject it is about, and the value compared with threshold."
         ),
@@ -729,7 +731,8 @@ COMPONENT_VERDICT = register(
         },
         key=("coin", "date", "component"),
         description=(
-            "The nightly verdict per component of the method's diagnosis table (validation/component_verdict.py), "
+            "The nightly verdict per component of the method's diagnosis table "
+            "(validation/decisions/component_verdict.py), "
             "date = run day, from the same walk-forward run as walk_forward over its complete folds' test windows "
             "[test_start_ms, test_end_ms). component bipower (prediction volatility), hawkes (fill rate), "
             "hmm_blending (regime), vpin_widening (adverse selection), lead_lag (cross-asset leader moves). (a) "
@@ -825,7 +828,8 @@ MARKET_SCREEN = register(
         key=("date", "coin"),
         partition_by=("date",),
         description=(
-            "Niche selection screen of every coin with data on date (validation/market_screen.py). Volumes, open "
+            "Niche selection screen of every coin with data on date (validation/screening/market_screen.py). "
+            "Volumes, open "
             "interest and depth in quote currency (open_interest in coins); volume_quote is per day: the exchange's "
             "24 h volume, else the captured trade_volume_quote x 24 / coverage_hours (hours the capture was live, "
             "from book states; null without a book: then unscaled), volume_source says which; spreads, markouts and "
@@ -864,7 +868,7 @@ TIME_OF_DAY = register(
         partition_by=("date",),
         description=(
             "Time structure per coin over [window_start_ms, window_end_ms), date = window end day "
-            "(validation/time_structure.py). dimension 'hour_of_day' (bucket '00'..'23' UTC), 'day_type' "
+            "(validation/screening/time_structure.py). dimension 'hour_of_day' (bucket '00'..'23' UTC), 'day_type' "
             "('weekday' / 'weekend') or 'minutes_to_funding' (e.g. '0-10' = the last ten minutes before the hourly "
             "payment); metric spread_bps, trades_per_minute, adverse_selection_5s_bps (mean -markout_5s of market "
             "trades seen by their maker) or volatility_bps_per_sqrt_s. value with a cell-clustered 95% CI, effect = "
@@ -900,7 +904,8 @@ QUOTER_LOG = register(
         key=("coin", "time", "channel", "payload"),
         description=(
             "The quoter's own log (raw source `quoter`, frames quoterParams / quoterQuote / quoterOrder / quoterFill / "
-            "quoterPull; formats in quoting/quote_log.py): the decoded common fields plus the whole frame as JSON. "
+            "quoterPull; formats in quoting/runtime/quote_log.py): the decoded common fields plus the whole frame as "
+            "JSON. "
             "quoterFill predictions are joined onto `fills` by (oid, tid)."
         ),
     )

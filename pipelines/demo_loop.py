@@ -30,7 +30,7 @@ from pipelines.backfill import FEATURES, INGEST, STAGE_ASSETS, Outcome
 from pipelines.code_location import run_partition
 from pipelines.definitions import defs, nightly_job
 from pipelines.process_life import arm_parent_death_signal
-from quoting.quoter import EXIT_OK
+from quoting.cli.quote import EXIT_OK
 
 REPLAY_MAX_PARAM_AGE_S = 10 * 365 * 86_400.0
 """The quoter ages its set against the wall clock, and demo days lie in the past: the replay allows ten years."""

@@ -33,7 +33,7 @@ from pipelines.run_config import DEMO_RUN_CONFIG
 from pipelines.run_notes import AssetNote, run_notes
 from pipelines.stale_runs import fail_runs_of_dead_processes
 from pipelines.walk_forward_summary import walk_forward_lines
-from quoting.params_cli import params_show
+from quoting.cli.params import params_show
 
 STAGE_ORDER = (INGEST, FEATURES, FITS)
 PROGRESS_BAR_OVER = 30
@@ -177,8 +177,8 @@ def _demo_end(instance: dg.DagsterInstance, raw_root: str, outcomes: list[Outcom
     """Print each coin's gate decision on its last backfilled day, then the paper quoter's replay of a held-out
     hour on every promoted set and the table of its own predictions."""
     from pipelines.demo_loop import gate_outcome, quoter_ran, replay_and_ingest
-    from validation.baseline import quoter_prediction_table
-    from validation.quoter_scoring import quoted_sides
+    from validation.statistics.baseline_table import quoter_prediction_table
+    from validation.statistics.quoter_scoring import quoted_sides
 
     lake_root = Lake().root
     coins = sorted({o.coin for o in outcomes})

@@ -2,7 +2,7 @@
 spot, fees (rebate included), floors, regime pulls, per-regime sigma and adverse cost, lead-lag, the Hawkes multiplier,
 known, unknown and crossed books, open exposure, sharp-move pulls and a few invalid inputs.
 
-``tests/snapshots/glft_quotes.json`` holds the exact quotes :func:`quoting.glft.quote` returned for these inputs
+``tests/snapshots/glft_quotes.json`` holds the exact quotes :func:`quoting.core.glft.quote` returned for these inputs
 before the kernel took a record (commit 10a92ef); ``test_glft_record.py`` checks the kernel still returns them bit
 for bit. numpy's ``default_rng`` streams are stable, so the same seed rebuilds the same inputs.
 """
@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from quoting.exchange_rules import AssetRules
-from quoting.glft import MarketModel, QuotePolicy
-from quoting.lead_lag_shift import LeadLagShift
+from quoting.core.exchange_rules import AssetRules
+from quoting.core.glft import MarketModel, QuotePolicy
+from quoting.core.lead_lag_shift import LeadLagShift
 
 SEED = 20250518
 N_CASES = 200
@@ -26,7 +26,7 @@ N_REGIMES = 3
 
 @dataclass(frozen=True)
 class QuoteCase:
-    """The arguments of one :func:`quoting.glft.quote` call."""
+    """The arguments of one :func:`quoting.core.glft.quote` call."""
 
     model: MarketModel
     policy: QuotePolicy

@@ -15,13 +15,13 @@ from calibration.fit_result import InsufficientSamples
 from data_lake.demo_market import simulate
 from data_lake.param_registry import Pointer, PromotedSet
 from data_lake.param_schema import ParamSet
-from quoting.decision import decide, predicted_adverse_bps
-from quoting.params import QuotingParams, to_quoting_params
+from quoting.runtime.decision import decide, predicted_adverse_bps
+from quoting.runtime.params import QuotingParams, to_quoting_params
 from tests.support import DEMO_COIN
 from tests.test_quoter import ADVERSE_BPS, parameters
 from tests.test_variants import CONFIG, DEMO, demo_lake_frames, window
-from validation.candidate import candidate_parameters, regime_edges
-from validation.significance import overlapping_mean
+from validation.experiments.candidate import candidate_parameters, regime_edges
+from validation.statistics.significance import overlapping_mean
 
 HOUR_MS = 3_600_000
 

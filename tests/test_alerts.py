@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from validation.alerts import (
+from validation.decisions.alerts import (
     AlertKind,
     adverse_selection_alerts,
     calibration_alerts,
@@ -14,8 +14,8 @@ from validation.alerts import (
     regime_shift_alert,
     signal_alerts,
 )
-from validation.calibration_metrics import adverse_selection_calibration, calibration_metrics
-from validation.signal_quality import DAY_MS, signal_quality
+from validation.statistics.calibration_metrics import adverse_selection_calibration, calibration_metrics
+from validation.statistics.signal_quality import DAY_MS, signal_quality
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 

@@ -22,7 +22,7 @@ from tests.conftest import SAMPLES
 boto3 = pytest.importorskip("boto3", reason="boto3 missing: pip install -e '.[production]'")
 moto_server = pytest.importorskip("moto.server", reason="moto missing: pip install -e '.[production]'")
 from data_lake import archive_download as archive  # noqa: E402  (after the skips: it needs boto3 and tqdm)
-from quoting.cli import main  # noqa: E402
+from quoting.cli.main import main  # noqa: E402
 
 DAY = dt.date(2025, 6, 24)
 SECRET = "not-a-real-secret-7f3a"

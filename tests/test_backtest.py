@@ -17,11 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quoting.exchange_rules import AssetRules, is_valid_price
-from quoting.fill_prediction import ReachModel
-from quoting.glft import MarketModel, QuotePolicy
-from quoting.lead_lag_shift import LeadLagShift
-from validation.backtest import BacktestConfig, run_backtest
+from quoting.core.exchange_rules import AssetRules, is_valid_price
+from quoting.core.fill_prediction import ReachModel
+from quoting.core.glft import MarketModel, QuotePolicy
+from quoting.core.lead_lag_shift import LeadLagShift
+from validation.backtest.runner import BacktestConfig, run_backtest
 
 MODEL = MarketModel(sigma=0.0, kappa=20.0, kappa_se=0.0, arrival_rate=1.0)
 BOOK = (99.95, 5.0, 99.89, 3.0, 100.05, 5.0, 100.11, 4.0)  # bid1, bid2, ask1, ask2 as (px, sz)

@@ -1,4 +1,5 @@
-"""Known-answer tests of validation.calibration_metrics (sklearn/scipy as oracles, hand computations else)."""
+"""Known-answer tests of validation.statistics.calibration_metrics (sklearn/scipy as oracles, hand computations
+else)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss
 
 from calibration.fit_result import InsufficientSamples
-from validation.calibration_metrics import (
+from validation.statistics.calibration_metrics import (
     MAX_RELATIVE_RELIABILITY,
     adverse_selection_calibration,
     brier_score,

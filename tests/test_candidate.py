@@ -12,13 +12,13 @@ from calibration.fill_probability import hat_basis
 from calibration.fit_result import InsufficientSamples
 from data_lake.demo_market import simulate
 from data_lake.param_schema import Parameters, json_safe
-from quoting.fill_prediction import reach_probability
-from quoting.policy_inputs import quoting_inputs
+from quoting.core.fill_prediction import reach_probability
+from quoting.core.policy_inputs import quoting_inputs
 from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
-from validation.candidate import CANDIDATE, candidate_parameters, reach_recalibration
-from validation.variant_registry import VARIANTS
-from validation.walk_forward import rolling_folds, slice_window
-from validation.walk_forward_run import (
+from validation.experiments.candidate import CANDIDATE, candidate_parameters, reach_recalibration
+from validation.experiments.variant_registry import VARIANTS
+from validation.experiments.walk_forward import rolling_folds, slice_window
+from validation.experiments.walk_forward_run import (
     POOLED,
     TIME_COLS,
     distinct_trials,

@@ -11,10 +11,10 @@ import pytest
 
 from data_lake.demo_market import simulate
 from data_lake.lake import Lake
-from quoting.cli import main
+from quoting.cli.main import main
 from tests.test_prediction_checks import minute_bars, two_windows
 from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
-from validation.component_verdict import (
+from validation.decisions.component_verdict import (
     DIAGNOSES,
     addition_evidence,
     component_verdicts,
@@ -22,12 +22,12 @@ from validation.component_verdict import (
     diagnosis_section,
     verdict_frame,
 )
-from validation.prediction_checks import SimpleEvidence, not_evaluated, volatility_check
-from validation.report import build_report
-from validation.significance import Verdict, component_verdict
-from validation.variants import BASELINE
-from validation.walk_forward import rolling_folds
-from validation.walk_forward_run import walk_forward
+from validation.experiments.prediction_checks import SimpleEvidence, not_evaluated, volatility_check
+from validation.reporting.report import build_report
+from validation.statistics.significance import Verdict, component_verdict
+from validation.experiments.variant_types import BASELINE
+from validation.experiments.walk_forward import rolling_folds
+from validation.experiments.walk_forward_run import walk_forward
 
 ALPHA = 0.05
 TRIALS = (BASELINE, "+bipower", "+hmm_blending", "+vpin_widening")

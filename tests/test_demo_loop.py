@@ -18,8 +18,8 @@ from data_lake.demo_market import demo_coin_configs, simulate_to_raw
 from pipelines.backfill import backfill
 from pipelines.demo_loop import GateOutcome, failed_checks, gate_outcome, hold_out_hour, quoter_ran, replay_and_ingest
 from pipelines.run import DEMO_RUN_CONFIG
-from validation.baseline import QUOTER_TABLE_COLUMNS, quoter_prediction_table
-from validation.quoter_scoring import quoted_sides, scored_fill_predictions
+from validation.statistics.baseline_table import QUOTER_TABLE_COLUMNS, quoter_prediction_table
+from validation.statistics.quoter_scoring import quoted_sides, scored_fill_predictions
 
 
 def _quote(time_ms: int, pull_reason: str | None = None, bid_px: float | None = 24.99, pred: float = 0.3) -> dict:

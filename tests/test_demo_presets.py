@@ -14,7 +14,7 @@ from data_lake.demo_market import DemoMarket, DemoMarketConfig, demo_coin_config
 from data_lake.demo_market.edge import EDGE_DEPTHS_BPS
 from data_lake.fees import MAKER_FEE_BPS
 from data_lake.demo_market.truth import truth
-from validation.significance import hac_mean_test
+from validation.statistics.significance import hac_mean_test
 
 START = dt.date(2026, 1, 1)
 DEPTH_BINS_BPS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, np.inf)

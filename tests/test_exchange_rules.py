@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from quoting.exchange_rules import (
+from quoting.core.exchange_rules import (
     AssetRules,
     as_decimal,
     is_valid_price,

@@ -27,7 +27,7 @@ from hftbacktest import (  # noqa: E402
 
 from data_lake.export_hftbacktest import event_counts, grid_step, hftbacktest_events  # noqa: E402
 from data_lake.lake import Lake  # noqa: E402
-from quoting.cli import main  # noqa: E402
+from quoting.cli.main import main  # noqa: E402
 
 MS = 1_000_000
 BOTH = EXCH_EVENT | LOCAL_EVENT

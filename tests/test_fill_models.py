@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from quoting.fill_models import (
+from quoting.core.fill_models import (
     QUEUE_POSITION,
     TRADE_THROUGH,
     displayed_size_at,

@@ -22,10 +22,12 @@ from data_lake.lake import Lake, LakeFiles
 from data_lake.units import DAY_MS
 from tests import services
 from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
-from validation.fold_cache import ROOT, FoldCache, fold_key, prune
-from validation.variants import BASELINE, LEAD_LAG, FittedSummary, VariantOutcome
-from validation.walk_forward import rolling_folds
-from validation.walk_forward_run import WalkForwardRun, walk_forward
+from validation.experiments.fold_cache import ROOT, FoldCache, fold_key, prune
+from validation.experiments.variant_types import BASELINE, FittedSummary
+from validation.experiments.lead_lag_variant import LEAD_LAG
+from validation.experiments.out_of_sample import VariantOutcome
+from validation.experiments.walk_forward import rolling_folds
+from validation.experiments.walk_forward_run import WalkForwardRun, walk_forward
 
 FOLDS = rolling_folds(DEMO.start_ms, DEMO.start_ms + 5 * HOUR_MS, train_ms=2 * HOUR_MS, test_ms=HOUR_MS)
 VARIANTS = (BASELINE, "+bipower", LEAD_LAG)
@@ -136,7 +138,7 @@ def test_a_corrupt_or_partial_entry_is_recomputed_with_a_warning(
     (entries[1] / "+bipower" / "quotes.parquet").unlink()  # partial: a frame missing
     (entries[2] / "baseline.json").write_text('{"key": ')  # torn JSON
     cache = cache_in(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="validation.fold_cache"):
+    with caplog.at_level(logging.WARNING, logger="validation.experiments.fold_cache"):
         run = walk_forward(FOLDS, frames, CONFIG, variants=VARIANTS, cache=cache)
     assert (cache.hits, cache.misses) == (ENTRIES - 3, 3)
     reasons = " | ".join(cache.rejected)

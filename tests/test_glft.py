@@ -10,9 +10,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from quoting.exchange_rules import AssetRules, is_valid_price, is_valid_size, meets_min_notional
-from quoting.fill_prediction import ReachModel
-from quoting.glft import (
+from quoting.core.exchange_rules import AssetRules, is_valid_price, is_valid_size, meets_min_notional
+from quoting.core.fill_prediction import ReachModel
+from quoting.core.glft import (
     MarketModel,
     QuotePolicy,
     belief_weighted,
@@ -20,7 +20,7 @@ from quoting.glft import (
     quote,
     widened_gamma,
 )
-from quoting.lead_lag_shift import LeadLagShift, leader_log_returns
+from quoting.core.lead_lag_shift import LeadLagShift, leader_log_returns
 
 CALM, VOLATILE, CASCADE = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
 

@@ -1,8 +1,8 @@
 """The GLFT kernel on its input records returns, bit for bit, the quotes of the positional kernel it replaced.
 
-``tests/snapshots/glft_quotes.json`` was written by :func:`quoting.glft.quote` before the kernel took
-:class:`~quoting.glft.GlftInputs` and :class:`~quoting.glft.RegimeBlend` (commit 10a92ef), over the seeded grid of
-``tests/glft_cases.py``: every float must come back with the same bits (NaN as NaN, -0.0 as -0.0).
+``tests/snapshots/glft_quotes.json`` was written by :func:`quoting.core.glft.quote` before the kernel took
+:class:`~quoting.core.glft.GlftInputs` and :class:`~quoting.core.glft.RegimeBlend` (commit 10a92ef), over the seeded
+grid of ``tests/glft_cases.py``: every float must come back with the same bits (NaN as NaN, -0.0 as -0.0).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from quoting.exchange_rules import AssetRules
-from quoting.glft import (
+from quoting.core.exchange_rules import AssetRules
+from quoting.core.glft import (
     QUOTED,
     GlftInputs,
     MarketModel,
@@ -26,7 +26,7 @@ from quoting.glft import (
     quote,
     regime_pull,
 )
-from quoting.lead_lag_shift import lead_lag_fair_value
+from quoting.core.lead_lag_shift import lead_lag_fair_value
 from tests.glft_cases import N_CASES, quote_cases
 
 GOLDEN = Path(__file__).parent / "snapshots" / "glft_quotes.json"

@@ -18,20 +18,21 @@ import pytest
 
 from calibration.window_fits import order_arrival_times
 from data_lake.demo_market import simulate
-from quoting.exchange_rules import AssetRules
-from quoting.glft import MarketModel, QuotePolicy, quote
-from quoting.hawkes_intensity import HawkesIntensity, TakerOrderIntensity, intensity_multipliers
-from quoting.online_state import TradeIntensity
+from quoting.core.exchange_rules import AssetRules
+from quoting.core.glft import MarketModel, QuotePolicy, quote
+from quoting.core.hawkes_intensity import HawkesIntensity, TakerOrderIntensity, intensity_multipliers
+from quoting.runtime.online_state import TradeIntensity
 from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames, window
-from validation.calibration_metrics import calibration_metrics
-from validation.component_verdict import diagnose_run
-from validation.hawkes_variant import HAWKES
-from validation.prediction_checks import fill_probability_check
-from validation.variant_registry import VARIANTS
-from validation.variants import BASELINE, Market, VariantOutcome, simulate_fitted
-from validation.verdict_text import KEEP_SIMPLE
-from validation.walk_forward import rolling_folds
-from validation.walk_forward_run import walk_forward
+from validation.statistics.calibration_metrics import calibration_metrics
+from validation.decisions.component_verdict import diagnose_run
+from validation.experiments.hawkes_variant import HAWKES
+from validation.experiments.prediction_checks import fill_probability_check
+from validation.experiments.variant_registry import VARIANTS
+from validation.experiments.variant_types import BASELINE, Market
+from validation.experiments.out_of_sample import VariantOutcome, simulate_fitted
+from validation.decisions.verdict_text import KEEP_SIMPLE
+from validation.experiments.walk_forward import rolling_folds
+from validation.experiments.walk_forward_run import walk_forward
 
 POISSON = replace(DEMO, coin="POISSON", hawkes_alpha_per_s=0.02)
 """The same market with taker orders that barely cluster (branching ratio 0.01)."""

@@ -12,7 +12,7 @@ import pytest
 
 from data_lake import raw_zone
 from data_lake.importers import import_file
-from quoting.cli import main
+from quoting.cli.main import main
 
 HOUR_DIR = ("20250601", "10")
 

@@ -17,7 +17,7 @@ from data_lake.cleaning import CleanPartition, clean_partition
 from data_lake.importers import import_file
 from data_lake.table_mapping import InputError, TableMapping, load_mapping
 from data_lake.tabular_import import epoch_ns
-from quoting.cli import main
+from quoting.cli.main import main
 
 DAY = dt.date(2026, 1, 1)
 T0_MS = 1_767_225_600_000

@@ -11,11 +11,11 @@ import pytest
 from data_lake.demo_market import demo_coin_configs, simulate
 from data_lake.param_schema import Parameters, json_safe
 from tests.test_variants import CONFIG, HOUR_MS, demo_lake_frames
-from validation.candidate import CANDIDATE
-from validation.incumbent import incumbent_period_pnl
-from validation.variant_registry import VARIANTS
-from validation.walk_forward import rolling_folds, slice_window
-from validation.walk_forward_run import TIME_COLS, walk_forward, with_known_at
+from validation.experiments.candidate import CANDIDATE
+from validation.decisions.incumbent import incumbent_period_pnl
+from validation.experiments.variant_registry import VARIANTS
+from validation.experiments.walk_forward import rolling_folds, slice_window
+from validation.experiments.walk_forward_run import TIME_COLS, walk_forward, with_known_at
 
 NICHE = next(c for c in demo_coin_configs(1, 3, dt.date(2026, 1, 1)) if c.coin == "NICHE")
 FOLDS = rolling_folds(NICHE.start_ms, NICHE.start_ms + 15 * HOUR_MS, train_ms=6 * HOUR_MS, test_ms=3 * HOUR_MS)

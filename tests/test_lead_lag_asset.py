@@ -16,7 +16,7 @@ from data_lake.demo_market import DemoMarket, demo_coin_configs, simulate
 from data_lake.lake import Lake
 from data_lake.leaders import ENV_VAR, leader_mapping, leaders_of, parse_leaders, with_leaders
 from assets.resources import DataLakeResource
-from validation.walk_forward import Fold
+from validation.experiments.walk_forward import Fold
 
 DAY = dt.date(2026, 1, 1)
 HOURS = 3

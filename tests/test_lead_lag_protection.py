@@ -17,11 +17,12 @@ import pytest
 
 from data_lake.demo_market.truth import truth
 from data_lake.param_schema import Parameters
-from quoting.lead_lag_shift import LeaderMids, LeadLagShift, leader_pulls
-from quoting.policy_inputs import quoting_inputs
+from quoting.core.lead_lag_shift import LeaderMids, LeadLagShift, leader_pulls
+from quoting.core.policy_inputs import quoting_inputs
 from tests.test_lead_lag_variant import CONFIG, _span, fitted, frames, markets, split  # noqa: F401 - fixtures
-from validation.candidate import candidate_parameters
-from validation.variants import LEADER_MIDS, FittedVariant, Market, simulate_fitted
+from validation.experiments.candidate import candidate_parameters
+from validation.experiments.variant_types import LEADER_MIDS, FittedVariant, Market
+from validation.experiments.out_of_sample import simulate_fitted
 
 
 def test_the_fitted_pull_is_k_train_sds_and_pulls_only_on_sharp_moves(

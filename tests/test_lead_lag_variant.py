@@ -15,11 +15,13 @@ from calibration.lead_lag import LeadLagConfig, NoLeadLag
 from calibration.mids import mid_series
 from data_lake.demo_market import DemoMarket, demo_coin_configs, simulate
 from data_lake.demo_market.truth import truth
-from quoting.lead_lag_shift import leader_log_returns
+from quoting.core.lead_lag_shift import leader_log_returns
 from tests.test_variants import CONFIG as VARIANT_CONFIG
 from tests.test_variants import HOUR_MS, demo_lake_frames, window
-from validation.variant_registry import VARIANTS
-from validation.variants import BASELINE, LEAD_LAG, LEADER_MIDS, FittedVariant, Market, simulate_fitted
+from validation.experiments.variant_registry import VARIANTS
+from validation.experiments.variant_types import BASELINE, LEADER_MIDS, FittedVariant, Market
+from validation.experiments.lead_lag_variant import LEAD_LAG
+from validation.experiments.out_of_sample import simulate_fitted
 
 CONFIG = replace(VARIANT_CONFIG, lead_lag=LeadLagConfig(n_shifts=39, alpha=0.05))
 """39 circular shifts: the significance a 4 h train window needs, at a fraction of the nightly fit's cost."""

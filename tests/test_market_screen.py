@@ -14,9 +14,9 @@ from data_lake.demo_market import DEMO_UNIVERSE, simulate_universe_to_raw
 from data_lake.lake import Lake
 from data_lake.raw_zone import discover
 from data_lake.tables import ASSET_CTX
-from quoting.screen_cli import screen_main
+from quoting.cli.screen import screen_main
 from tests.niche_support import ingest_day, materialize_daily
-from validation.market_screen import ScreenThresholds, coin_figures, screen, trade_figures
+from validation.screening.market_screen import ScreenThresholds, coin_figures, screen, trade_figures
 
 DAY = dt.date(2026, 1, 1)
 KNOWN_ORDER = ["NICHE", "xyz:WIDE", "TOXIC", "THIN", "MAJOR"]

@@ -1,6 +1,6 @@
 """Paper venue queue ahead on hand-built frames: a bbo keeps the last l2Book's sizes behind its touch.
 
-Same rule as the backtest (:mod:`quoting.fill_models`): our bid at 99.89, order latency 100 ms, times epoch ms.
+Same rule as the backtest (:mod:`quoting.core.fill_models`): our bid at 99.89, order latency 100 ms, times epoch ms.
 """
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from quoting.feed import Received
-from quoting.orders import OrderAction
-from quoting.paper import PaperVenue
+from quoting.runtime.feed import Received
+from quoting.runtime.orders import OrderAction
+from quoting.runtime.paper import PaperVenue
 
 COIN = "X"
 

@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from validation.prediction_checks import (
+from validation.experiments.prediction_checks import (
     LeaderMoves,
     VolatilityForecast,
     adverse_selection_check,

@@ -245,7 +245,7 @@ def test_promotion_on_s3_refuses_a_tampered_set_and_the_quoter_keeps_the_last_go
 
     from data_lake import param_registry as registry
     from data_lake.param_schema import InvalidParameterSet
-    from quoting.params import PromotionWatcher
+    from quoting.runtime.params import PromotionWatcher
     from tests.test_param_registry import COIN, DAY_S, make_set
 
     root = f"s3://{BUCKET}/params"

@@ -18,9 +18,9 @@ from data_lake.demo_market import demo_coin_configs, load_truth, simulate_to_raw
 from pipelines.definitions import defs
 from assets.resources import DataLakeResource
 from pipelines.run import DEMO_RUN_CONFIG
-from quoting.glft import quote
-from quoting.params import load_for_quoting
-from quoting.quoter import EXIT_OK, quote_main
+from quoting.core.glft import quote
+from quoting.runtime.params import load_for_quoting
+from quoting.cli.quote import EXIT_OK, quote_main
 
 DAYS = (dt.date(2026, 1, 1), dt.date(2026, 1, 2))
 COIN = "NICHE"
@@ -115,8 +115,8 @@ def test_a_permissive_gate_promotes_and_the_quoter_can_load_and_quote(nightly) -
 
 
 def _walk_forward_candidate(resource: DataLakeResource) -> dict:
-    """The parameters validation.candidate built on the last training window of the day's walk-forward."""
-    from validation.candidate_set import stored_candidate
+    """The parameters validation.experiments.candidate built on the last training window of the day's walk-forward."""
+    from validation.tables.candidate_set import stored_candidate
 
     return stored_candidate(resource.lake().read_partition("walk_forward", COIN, DAYS[1]), DAYS[1])[0]
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from data_lake.param_schema import json_safe
-from validation.calibration_metrics import adverse_selection_calibration, calibration_metrics
-from validation.promotion_gate import GateConfig, build_evidence, evaluate_gate
-from validation.significance import MultipleComparison, component_verdict
+from validation.statistics.calibration_metrics import adverse_selection_calibration, calibration_metrics
+from validation.decisions.promotion_gate import GateConfig, build_evidence, evaluate_gate
+from validation.statistics.significance import MultipleComparison, component_verdict
 
 HOUR_MS = 3_600_000
 N_PERIODS = 96

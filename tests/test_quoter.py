@@ -31,11 +31,11 @@ from data_lake.param_registry import promote, register_candidate, reject
 from data_lake.param_schema import ParamSet
 from data_lake.parsers.frames import parse_text
 from data_lake.raw_zone import discover, read_bytes, read_lines
-from quoting.api_key import KEY_ENV, KEY_FILE_ENV, ApiKeyError, load_api_wallet
-from quoting.exchange_rules import AssetRules, is_valid_price
-from quoting.live import LiveConfig
-from quoting.quoter import EXIT_OK, EXIT_REFUSED, build_quoter, quote_main
-from quoting.session import Quoter, QuoterConfig
+from quoting.runtime.api_key import KEY_ENV, KEY_FILE_ENV, ApiKeyError, load_api_wallet
+from quoting.core.exchange_rules import AssetRules, is_valid_price
+from quoting.runtime.live import LiveConfig
+from quoting.cli.quote import EXIT_OK, EXIT_REFUSED, build_quoter, quote_main
+from quoting.runtime.session import Quoter, QuoterConfig
 from tests.fake_hyperliquid import FakeHyperliquid
 
 REPO = Path(__file__).resolve().parents[1]
@@ -504,8 +504,8 @@ def test_online_state_matches_the_batch_features(demo_raw: Path, demo_hour: Path
     """The quoter's 1 s EWMA and 1 min regime features equal calibration.bars on the cleaned book."""
     from calibration.bars import features_1min, features_1s
     from data_lake.cleaning import clean_partition
-    from quoting.book import Book
-    from quoting.online_state import MidBars
+    from quoting.core.book import Book
+    from quoting.runtime.online_state import MidBars
 
     clean = clean_partition(demo_raw, COIN, DEMO_DAY)
     book, trades = clean.tables["book"], clean.tables["trades"]
@@ -837,7 +837,7 @@ def test_sigterm_cancels_everything(fake: FakeHyperliquid, lake: Path, raw: Path
         "--stale-feed-ms",
         "60000",
     ]
-    code = "import sys; from quoting.quoter import quote_main; sys.exit(quote_main(sys.argv[1:]))"
+    code = "import sys; from quoting.cli.quote import quote_main; sys.exit(quote_main(sys.argv[1:]))"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, *args],
         cwd=REPO,

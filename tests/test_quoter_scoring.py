@@ -8,7 +8,7 @@ import json
 import numpy as np
 import polars as pl
 
-from validation.quoter_scoring import live_fill_calibration, quoted_sides
+from validation.statistics.quoter_scoring import live_fill_calibration, quoted_sides
 
 BID, ASK = 24.99, 25.01
 

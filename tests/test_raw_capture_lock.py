@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from data_lake import raw_zone
-from quoting.raw_capture import HourlyRawWriter, compress_plain
+from quoting.capture.raw_capture import HourlyRawWriter, compress_plain
 
 DAY, HOUR = dt.date(2025, 6, 1), 10
 RECV_NS = int(dt.datetime(2025, 6, 1, 10, 30, tzinfo=dt.UTC).timestamp() * 1e9)

@@ -25,9 +25,9 @@ from hyperliquid.exchange import Exchange
 
 from data_lake.cleaning import clean_partition
 from data_lake.raw_zone import discover, read_bytes, read_lines
-from quoting.frame_routing import route
-from quoting.raw_capture import HOUR_NS, CaptureWriteError, HourlyRawWriter
-from quoting.recorder import MARKET_FEEDS, Recorder, RecorderConfig, RecorderStats, raw_line, record_main
+from quoting.capture.frame_routing import route
+from quoting.capture.raw_capture import HOUR_NS, CaptureWriteError, HourlyRawWriter
+from quoting.capture.recorder import MARKET_FEEDS, Recorder, RecorderConfig, RecorderStats, raw_line, record_main
 from tests.fake_hyperliquid import FakeHyperliquid
 from tests.fake_hyperliquid.replay import load_raw
 
@@ -181,7 +181,7 @@ def test_a_disconnect_loses_no_frame_and_user_frames_go_to_their_coin(
 
 def _spawn_recorder(fake: FakeHyperliquid, out: Path, log: Path) -> subprocess.Popen[bytes]:
     code = (
-        "import sys; from quoting.recorder import record_main; "
+        "import sys; from quoting.capture.recorder import record_main; "
         f"sys.exit(record_main(['DEMO'], {str(out)!r}, None, {fake.ws_url!r}, ping_interval_s=1.0))"
     )
     with open(log, "wb") as stderr:
@@ -403,7 +403,7 @@ def test_an_unwritable_output_path_stops_the_recorder_with_one_line_and_exit_1(
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    with caplog.at_level(logging.INFO, logger="quoting.recorder"):
+    with caplog.at_level(logging.INFO, logger="quoting.capture.recorder"):
         code = record_main(["DEMO"], str(blocker / "raw"), ws_url=fake.ws_url)
     assert code == 1
     [line] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]

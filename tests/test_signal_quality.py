@@ -1,4 +1,4 @@
-"""Known-answer tests of validation.signal_quality (sklearn as the plug-in oracle, closed forms else)."""
+"""Known-answer tests of validation.statistics.signal_quality (sklearn as the plug-in oracle, closed forms else)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from scipy import stats
 from sklearn.metrics import mutual_info_score
 
 from calibration.fit_result import InsufficientSamples
-from validation.signal_quality import (
+from validation.statistics.signal_quality import (
     DAY_MS,
     _coded_mutual_information,
     _shuffled_tables,

@@ -1,4 +1,5 @@
-"""Known-answer tests of validation.significance: scipy/statsmodels/arch as oracles, hand computations else."""
+"""Known-answer tests of validation.statistics.significance: scipy/statsmodels/arch as oracles, hand computations
+else."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from arch.bootstrap import RealityCheck
 from scipy import stats
 
 from calibration.fit_result import InsufficientSamples
-from validation.significance import (
+from validation.statistics.significance import (
     MIN_INDEPENDENT_FILLS,
     _stationary_bootstrap_variance,
     binomial_test,

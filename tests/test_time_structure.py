@@ -19,7 +19,7 @@ from data_lake.demo_market.raw_writer import write_raw
 from data_lake.lake import Lake
 from data_lake.tables import BOOK
 from tests.niche_support import ingest_day, materialize_daily
-from validation.time_structure import (
+from validation.screening.time_structure import (
     analysis_cells,
     cell_sums,
     group_effect_test,
@@ -197,7 +197,7 @@ def test_time_of_day_asset_tables_every_dimension_with_cis_and_heatmaps(weekend_
 def test_time_of_day_table_schema_is_the_analysis_rows_plus_date_and_window() -> None:
     """validation/ may not import data_lake, so the schema stands twice: this keeps the two in step."""
     from data_lake.tables import table
-    from validation.time_structure import ROW_SCHEMA
+    from validation.screening.time_structure import ROW_SCHEMA
 
     added_by_the_asset = ("date", "window_start_ms", "window_end_ms")
     assert {k: v for k, v in table("time_of_day").schema.items() if k not in added_by_the_asset} == ROW_SCHEMA

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from data_lake.lake import Lake, OutOfDiskSpace
-from quoting.cli import main
+from quoting.cli.main import main
 
 DAY = dt.date(2026, 1, 1)
 

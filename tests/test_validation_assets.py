@@ -21,11 +21,11 @@ from pipelines.backfill import FITS, Outcome
 from assets.resources import DataLakeResource
 from pipelines.walk_forward_summary import walk_forward_lines
 from tests.test_variants import DEMO, demo_lake_frames
-from validation.candidate import CANDIDATE
-from validation.regime_pull_variant import REGIME_PULL
-from validation.variant_registry import VARIANTS
-from validation.variants import LEAD_LAG
-from validation.walk_forward_run import POOLED
+from validation.experiments.candidate import CANDIDATE
+from validation.experiments.regime_pull_variant import REGIME_PULL
+from validation.experiments.variant_registry import VARIANTS
+from validation.experiments.lead_lag_variant import LEAD_LAG
+from validation.experiments.walk_forward_run import POOLED
 
 DAY = DEMO.start
 RUN_CONFIG = {

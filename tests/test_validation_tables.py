@@ -14,26 +14,26 @@ import pytest
 from calibration.fit_window import contiguous_window
 from data_lake.tables import CALIBRATION_METRICS, SIGNAL_QUALITY, WALK_FORWARD
 from data_lake.units import DAY_MS, HOUR_MS, day_bounds_ms, utc_days
-from validation.alerts import AlertKind
-from validation.calibration_metrics import adverse_selection_calibration, calibration_metrics
-from validation.calibration_table import calibration_metrics_of, calibration_row
-from validation.candidate import CANDIDATE, CandidateFit
-from validation.candidate_set import candidate_document, stored_candidate
-from validation.incumbent import incumbent_variant
-from validation.leader_mids import leader_days, thinned_mids
-from validation.promotion_evidence import incumbent_evidence
-from validation.signal_quality import signal_quality
-from validation.signal_table import SignalQualitySettings, signal_quality_of, signal_row, signal_rows
-from validation.table_alerts import (
+from validation.decisions.alerts import AlertKind
+from validation.statistics.calibration_metrics import adverse_selection_calibration, calibration_metrics
+from validation.tables.calibration_table import calibration_metrics_of, calibration_row
+from validation.experiments.candidate import CANDIDATE, CandidateFit
+from validation.tables.candidate_set import candidate_document, stored_candidate
+from validation.decisions.incumbent import incumbent_variant
+from validation.experiments.leader_mids import leader_days, thinned_mids
+from validation.decisions.promotion_evidence import incumbent_evidence
+from validation.statistics.signal_quality import signal_quality
+from validation.tables.signal_table import SignalQualitySettings, signal_quality_of, signal_row, signal_rows
+from validation.decisions.table_alerts import (
     alerts_frame,
     calibration_table_alerts,
     run_failure_alerts,
     signal_table_alerts,
     walk_forward_alerts,
 )
-from validation.variants import BASELINE
-from validation.walk_forward import Fold, FoldPlan
-from validation.walk_forward_run import POOLED
+from validation.experiments.variant_types import BASELINE
+from validation.experiments.walk_forward import Fold, FoldPlan
+from validation.experiments.walk_forward_run import POOLED
 
 COIN, DAY = "DEMO", dt.date(2026, 1, 2)
 RNG = np.random.default_rng(7)
@@ -218,14 +218,14 @@ def test_leader_days_and_thinned_mids() -> None:
 
 
 def test_mean_markout_lines_per_population() -> None:
-    from validation.baseline import mean_markout_lines
+    from validation.statistics.baseline_table import mean_markout_lines
 
     fills = pl.DataFrame({"is_market_trade": [True, True, False, True], "markout_5000ms_bps": [1.0, 3.0, None, None]})
     assert mean_markout_lines(fills) == "- own: n/a (n=0)\n- market (maker side): 2.000 bps (n=2)"
 
 
 def test_signals_markdown_shows_unmeasured_signals_as_nan() -> None:
-    from validation.signal_table import signals_markdown
+    from validation.tables.signal_table import signals_markdown
 
     text = signals_markdown(
         [
@@ -247,7 +247,7 @@ def test_signals_markdown_shows_unmeasured_signals_as_nan() -> None:
 
 
 def test_with_universe_takes_the_latest_known_universe() -> None:
-    from validation.market_screen import with_universe
+    from validation.screening.market_screen import with_universe
 
     screened = pl.DataFrame({"coin": ["A", "B", "xyz:C"], "score": [4, 3, 2]})
     known = pl.DataFrame(

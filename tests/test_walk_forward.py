@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from data_lake.units import DAY_MS, HOUR_MS, MINUTE_MS
-from validation.walk_forward import (
+from validation.experiments.walk_forward import (
     MAX_GAP_MS,
     Fold,
     concat_test_frames,

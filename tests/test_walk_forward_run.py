@@ -10,10 +10,12 @@ import pytest
 
 from data_lake.demo_market import simulate
 from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
-from validation.component_verdict import refused_additions
-from validation.variants import ABLATIONS, BASELINE, LEAD_LAG
-from validation.walk_forward import rolling_folds
-from validation.walk_forward_run import POOLED, WalkForwardRun, walk_forward
+from validation.decisions.component_verdict import refused_additions
+from validation.experiments.variants import ABLATIONS
+from validation.experiments.variant_types import BASELINE
+from validation.experiments.lead_lag_variant import LEAD_LAG
+from validation.experiments.walk_forward import rolling_folds
+from validation.experiments.walk_forward_run import POOLED, WalkForwardRun, walk_forward
 
 SPAN_HOURS = 8
 FOLDS = rolling_folds(DEMO.start_ms, DEMO.start_ms + SPAN_HOURS * HOUR_MS, train_ms=3 * HOUR_MS, test_ms=HOUR_MS)
@@ -117,7 +119,7 @@ def test_too_few_fills_is_insufficient_evidence(frames: dict[str, pl.DataFrame])
 
 
 def test_the_report_shows_each_variant_minus_the_baseline_and_flags_identical_ones(run: WalkForwardRun) -> None:
-    from validation.walk_forward_run import identical_variants, report_html
+    from validation.experiments.walk_forward_run import identical_variants, report_html
 
     identical = identical_variants(run.pnl, run.variant_names)
     assert [n for n in run.variant_names if n not in identical] == list(run.trials)

@@ -98,7 +98,7 @@ QUOTER_FRAME = pl.Struct(
         "param_set_id": S,
     }
 )
-"""The common fields of the quoter's log frames (quoting/quote_log.py); the whole frame is kept as JSON."""
+"""The common fields of the quoter's log frames (quoting/runtime/quote_log.py); the whole frame is kept as JSON."""
 QUOTER_CHANNELS = ("quoterParams", "quoterQuote", "quoterOrder", "quoterFill", "quoterPull")
 
 CHANNEL_DATA: dict[str, pl.DataType] = {

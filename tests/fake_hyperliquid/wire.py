@@ -1,4 +1,4 @@
-"""Hyperliquid decimal text and the price/size rules, checked independently of ``quoting.exchange_rules``."""
+"""Hyperliquid decimal text and the price/size rules, checked independently of ``quoting.core.exchange_rules``."""
 
 from __future__ import annotations
 
