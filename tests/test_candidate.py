@@ -10,11 +10,10 @@ import pytest
 
 from calibration.fill_probability import hat_basis
 from calibration.fit_result import InsufficientSamples
-from data_lake.demo_market import simulate
 from data_lake.param_schema import Parameters, json_safe
 from quoting.fill_prediction import reach_probability
 from quoting.policy_inputs import quoting_inputs
-from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
+from tests.test_variants import CONFIG, DEMO, HOUR_MS
 from validation.candidate import CANDIDATE, candidate_parameters, reach_recalibration
 from validation.variant_registry import VARIANTS
 from validation.walk_forward import rolling_folds, slice_window
@@ -32,8 +31,8 @@ FOLDS = rolling_folds(DEMO.start_ms, DEMO.start_ms + 18 * HOUR_MS, train_ms=6 * 
 
 
 @pytest.fixture(scope="module")
-def frames() -> dict[str, pl.DataFrame]:
-    return demo_lake_frames(simulate(DEMO))
+def frames(demo_frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    return demo_frames
 
 
 @pytest.fixture(scope="module")

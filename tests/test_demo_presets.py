@@ -22,8 +22,8 @@ MIN_ORDERS_PER_BIN = 30
 
 
 @pytest.fixture(scope="module")
-def markets() -> dict[str, DemoMarket]:
-    return {config.coin: simulate(config) for config in demo_coin_configs(1, 7, START)}
+def markets(demo_coin_markets: dict[str, DemoMarket]) -> dict[str, DemoMarket]:
+    return {config.coin: demo_coin_markets[config.coin] for config in demo_coin_configs(1, 7, START)}
 
 
 def test_presets_are_the_control_and_the_niche_with_distinct_seeds() -> None:

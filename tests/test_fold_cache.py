@@ -13,9 +13,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from data_lake.demo_market import simulate
 from data_lake.lake import Lake
-from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
+from tests.test_variants import CONFIG, DEMO, HOUR_MS
 from validation.fold_cache import ROOT, FoldCache
 from validation.variants import BASELINE, LEAD_LAG
 from validation.walk_forward import rolling_folds
@@ -28,8 +27,8 @@ ENTRIES = len(FOLDS) * len(VARIANTS)
 
 
 @pytest.fixture(scope="module")
-def frames() -> dict[str, pl.DataFrame]:
-    return demo_lake_frames(simulate(DEMO))
+def frames(demo_frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    return demo_frames
 
 
 @pytest.fixture(scope="module")

@@ -45,8 +45,8 @@ def split(frames: dict[str, pl.DataFrame], start_ms: int) -> tuple[Market, Marke
 
 
 @pytest.fixture(scope="module")
-def clustered() -> dict[str, pl.DataFrame]:
-    return demo_lake_frames(simulate(DEMO))
+def clustered(demo_frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    return demo_frames
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from the future; without a lead it is refused with the reason."""
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import replace
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 
 from calibration.lead_lag import LeadLagConfig, NoLeadLag
 from calibration.mids import mid_series
-from data_lake.demo_market import DemoMarket, demo_coin_configs, simulate
+from data_lake.demo_market import DemoMarket
 from data_lake.demo_market.truth import truth
 from quoting.lead_lag_shift import leader_log_returns
 from tests.test_variants import CONFIG as VARIANT_CONFIG
@@ -26,10 +25,8 @@ CONFIG = replace(VARIANT_CONFIG, lead_lag=LeadLagConfig(n_shifts=39, alpha=0.05)
 
 
 @pytest.fixture(scope="module")
-def markets() -> dict[str, DemoMarket]:
-    configs = {c.coin: c for c in demo_coin_configs(1, 7, dt.date(2026, 1, 1), follower=True)}
-    demo = simulate(configs["DEMO"])
-    return {"DEMO": demo, "FOLLOW": simulate(configs["FOLLOW"], demo), "NICHE": simulate(configs["NICHE"])}
+def markets(demo_coin_markets: dict[str, DemoMarket]) -> dict[str, DemoMarket]:
+    return demo_coin_markets
 
 
 def leader_mids(frames: dict[str, pl.DataFrame], coin: str) -> pl.DataFrame:

@@ -10,7 +10,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from data_lake.demo_market import demo_coin_configs, simulate
+from data_lake.demo_market import DemoMarket, demo_coin_configs
 from tests.test_variants import CONFIG, HOUR_MS, demo_lake_frames, window
 from validation.component_verdict import DIAGNOSES
 from validation.regime_pull_variant import REGIME_PULL, fit_regime_pull
@@ -21,9 +21,9 @@ COINS = {c.coin: c for c in demo_coin_configs(1, 7, dt.date(2026, 1, 1))}
 
 
 @pytest.fixture(scope="module", params=sorted(COINS))
-def fitted_and_test(request: pytest.FixtureRequest):
+def fitted_and_test(request: pytest.FixtureRequest, demo_coin_markets: dict[str, DemoMarket]):
     config = COINS[request.param]
-    frames = demo_lake_frames(simulate(config))
+    frames = demo_lake_frames(demo_coin_markets[request.param])
     start = config.start_ms
     train, test = window(frames, start, start + 6 * HOUR_MS), window(frames, start + 6 * HOUR_MS, start + 9 * HOUR_MS)
     return config, fit_regime_pull(train, CONFIG), test

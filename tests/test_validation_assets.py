@@ -15,12 +15,11 @@ from assets.promotion import param_sets
 from assets.validation import VALIDATION_ASSETS, VALIDATION_CHECKS, WALK_FORWARD_TABLES
 from calibration.fill_log import enrich_fill_log
 from calibration.toxicity import book_signals
-from data_lake.demo_market import simulate
 from data_lake.lake import Lake
 from pipelines.backfill import FITS, Outcome
 from assets.resources import DataLakeResource
 from pipelines.walk_forward_summary import walk_forward_lines
-from tests.test_variants import DEMO, demo_lake_frames
+from tests.test_variants import DEMO
 from validation.candidate import CANDIDATE
 from validation.regime_pull_variant import REGIME_PULL
 from validation.variant_registry import VARIANTS
@@ -47,13 +46,13 @@ OWN_FILLS = 300
 
 @pytest.fixture(scope="module")
 def materialised(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, demo_frames: dict[str, pl.DataFrame]
 ) -> tuple[dg.ExecuteInProcessResult, Lake, dg.DagsterInstance]:
     """The demo day's trades, book, features and markouts (plus a few own fills carrying the quoter's predicted
     adverse selection) written into a fresh lake, then every validation asset and check materialised."""
     root = tmp_path_factory.mktemp("lake")
     lake = Lake(root, storage_options={})
-    frames = demo_lake_frames(simulate(DEMO))
+    frames = demo_frames
     marked = enrich_fill_log(
         frames["markouts"], frames["features"].filter(pl.col("bar_ms") == 1000), book_signals(frames["book"])
     )

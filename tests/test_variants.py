@@ -12,7 +12,7 @@ from calibration.bars import features_1min, features_1s
 from calibration.lead_lag import NoLeadLag
 from calibration.markouts import maker_side_of_trades, markouts
 from calibration.mids import mid_series
-from data_lake.demo_market import DemoMarket, DemoMarketConfig, simulate
+from data_lake.demo_market import DemoMarket, DemoMarketConfig
 from data_lake.tables import BOOK_LEVELS
 from validation.variant_registry import VARIANTS, evaluate_variant
 from validation.variants import BASELINE, LEAD_LAG, Market, VariantConfig, simulate_fitted
@@ -56,9 +56,8 @@ def window(frames: Market, start_ms: int, end_ms: int) -> dict[str, pl.DataFrame
 
 
 @pytest.fixture(scope="module")
-def demo() -> tuple[DemoMarket, dict[str, pl.DataFrame]]:
-    market = simulate(DEMO)
-    return market, demo_lake_frames(market)
+def demo(demo_market: DemoMarket, demo_frames: dict[str, pl.DataFrame]) -> tuple[DemoMarket, dict[str, pl.DataFrame]]:
+    return demo_market, demo_frames
 
 
 @pytest.fixture(scope="module")
