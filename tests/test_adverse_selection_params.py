@@ -25,6 +25,7 @@ from validation.significance import overlapping_mean
 HOUR_MS = 3_600_000
 
 
+@pytest.mark.slow  # fits the candidate on six demo hours
 def test_per_regime_adverse_selection_comes_from_the_candidates_own_fills(demo_frames: dict[str, pl.DataFrame]) -> None:
     """The candidate's adverse selection is measured on the fills its own policy gets at its quotes on the training
     window (not on every market print): ordered calm < volatile like the demo's informed flow, one value per HMM

@@ -59,6 +59,7 @@ def test_each_fold_quotes_with_the_policy_the_parameter_set_describes(frames: di
     assert inputs.requote_interval_ms == parameters["requote_interval_ms"] == CONFIG.backtest.requote_ms
 
 
+@pytest.mark.slow  # fits the candidate twice
 def test_the_promoted_set_is_the_candidate_of_the_last_training_window(frames: dict[str, pl.DataFrame]) -> None:
     end = FOLDS[-1].test_end_ms
     fit = final_candidate(frames, end, 6 * HOUR_MS, CONFIG)
@@ -67,6 +68,7 @@ def test_the_promoted_set_is_the_candidate_of_the_last_training_window(frames: d
     assert fit.parameters == candidate_parameters(train, CONFIG).parameters
 
 
+@pytest.mark.slow  # walk-forward of the candidate over three folds (module fixture)
 def test_the_candidate_quotes_only_where_its_train_edge_says(run) -> None:
     """On the demo market the volatile regime loses to informed flow: the candidate never quotes there, and every
     fold's quote decisions follow its in-sample net edge (t > edge_z on enough fills)."""
@@ -79,6 +81,7 @@ def test_the_candidate_quotes_only_where_its_train_edge_says(run) -> None:
             assert params[f"quote_{regime}"] == float(enough and t > CONFIG.edge_z)
 
 
+@pytest.mark.slow  # reads the walk-forward of the module fixture
 def test_the_candidate_fill_probability_is_calibrated_out_of_sample(run) -> None:
     """The event predicted is the event counted: out of sample the slope CI holds 1 and the intercept CI 0."""
     assert run.evidence_variant == CANDIDATE

@@ -132,6 +132,7 @@ def test_rows_rank_the_largest_weakness_first() -> None:
     )
 
 
+@pytest.mark.slow  # walk-forward of four variants over three folds
 def test_walk_forward_of_the_demo_market_diagnoses_its_regimes(demo_frames: dict[str, pl.DataFrame]) -> None:
     """Three 2 h test windows of the demo day, baseline and three ablations. The demo's informed flow is 0.05 of
     taker orders in the calm regime and 0.4 in the volatile one, so the simple quoter's edge per fill must differ by

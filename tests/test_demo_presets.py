@@ -100,6 +100,7 @@ def test_demo_control_loses_at_every_depth_in_every_regime(markets: dict[str, De
     assert (net["net_bps"] <= 0).all() and (net["ci_low"] < 0).all(), net
 
 
+@pytest.mark.slow  # simulates a week of each preset coin
 def test_impact_keeps_the_price_path_on_the_tick_grid_for_a_week() -> None:
     for config in demo_coin_configs(7, 3, START):
         mids = simulate(config).mids["mid"]

@@ -106,6 +106,7 @@ def test_a_changed_input_row_recomputes_only_the_folds_that_read_it(
     assert_same_run(run, walk_forward(FOLDS, edited, CONFIG, variants=VARIANTS))
 
 
+@pytest.mark.slow  # walk-forward runs over the demo day
 def test_a_changed_config_or_code_version_recomputes_every_fold(
     frames: dict[str, pl.DataFrame], tmp_path: Path
 ) -> None:

@@ -46,6 +46,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory, demo_coin_markets: dict[str, 
     return lake
 
 
+@pytest.mark.slow  # Dagster run of the lead-lag fit
 def test_fits_each_configured_leader_and_says_which_are_missing(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_VAR, "FOLLOW=DEMO,BTC")
     instance = dg.DagsterInstance.ephemeral()

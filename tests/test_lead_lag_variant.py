@@ -53,6 +53,7 @@ def split(markets: dict[str, DemoMarket], frames: dict[str, pl.DataFrame]) -> tu
     return train, window(frames, start + 5 * HOUR_MS, start + 6 * HOUR_MS)
 
 
+@pytest.mark.slow  # builds the follower's frames and fits the lead-lag variant (module fixtures)
 def test_fits_the_documented_leader_lag_and_beta_on_train_and_changes_nothing_else(
     markets: dict[str, DemoMarket], split: tuple[Market, Market], fitted: FittedVariant
 ) -> None:
@@ -69,6 +70,7 @@ def test_fits_the_documented_leader_lag_and_beta_on_train_and_changes_nothing_el
     assert {k: v for k, v in params.items() if not k.startswith("lead_lag_")} == base.params
 
 
+@pytest.mark.slow  # shares the follower's frames and fit with the test above
 def test_quotes_lean_where_the_leader_sends_the_mid(split: tuple[Market, Market], fitted: FittedVariant) -> None:
     """On the test hour the bids sit higher against the mid after the leader rose (by 2 bps or more over the last
     2 s) than after it fell: the fair value moves by beta times the leader's move, about 1.2 bps each way."""
@@ -86,6 +88,7 @@ def test_quotes_lean_where_the_leader_sends_the_mid(split: tuple[Market, Market]
     assert outcome.n_fills > 50
 
 
+@pytest.mark.slow  # shares the follower's frames and fit with the tests above
 def test_the_shift_reads_no_leader_mid_from_the_future(split: tuple[Market, Market], fitted: FittedVariant) -> None:
     """Rewriting the leader's mids from t on leaves every fill before t unchanged, and does change later ones."""
     _, test = split

@@ -29,6 +29,7 @@ def fitted_and_test(request: pytest.FixtureRequest, demo_coin_markets: dict[str,
     return config, fit_regime_pull(train, CONFIG), test
 
 
+@pytest.mark.slow  # fits the regime pull on six hours of each preset coin (module fixture)
 def test_it_quotes_only_in_the_states_with_a_true_edge(fitted_and_test) -> None:
     config, fitted, _ = fitted_and_test
     quoted = dict(zip(fitted.regime_names, (not pulled for pulled in fitted.policy.pull_by_regime), strict=True))
@@ -38,6 +39,7 @@ def test_it_quotes_only_in_the_states_with_a_true_edge(fitted_and_test) -> None:
         assert fitted.params["train_net_bps_calm"] - 2 * fitted.params["train_net_se_bps_calm"] > 0
 
 
+@pytest.mark.slow  # shares the module fixture's fits
 def test_out_of_sample_it_fills_only_where_it_plays_and_earns_there(fitted_and_test) -> None:
     config, fitted, test = fitted_and_test
     outcome = simulate_fitted(fitted, test, CONFIG)

@@ -74,6 +74,7 @@ def materialised(
     return result, lake, instance
 
 
+@pytest.mark.slow  # Dagster run of every validation asset (the module's materialised fixture)
 def test_walk_forward_writes_every_fold_and_variant_and_a_self_contained_report(materialised) -> None:
     result, lake, _ = materialised
     assert result.success
@@ -113,6 +114,7 @@ def test_walk_forward_writes_every_fold_and_variant_and_a_self_contained_report(
     assert "+hmm_blending" in metadata["verdicts"].value and metadata["complete_folds"].value == 3
 
 
+@pytest.mark.slow  # reads the Dagster run of the materialised fixture
 def test_the_cli_line_names_the_report_its_run_wrote(materialised) -> None:
     result, lake, instance = materialised
     report = Path(lake.root) / "reports" / DEMO.coin / f"{DAY.isoformat()}.html"
@@ -126,6 +128,7 @@ def test_the_cli_line_names_the_report_its_run_wrote(materialised) -> None:
     ]
 
 
+@pytest.mark.slow  # reads the Dagster run of the materialised fixture
 def test_calibration_signal_quality_and_alerts_tables_and_checks(materialised) -> None:
     result, lake, _ = materialised
     calibration = lake.read_partition("calibration_metrics", DEMO.coin, DAY)
@@ -167,6 +170,7 @@ def test_calibration_signal_quality_and_alerts_tables_and_checks(materialised) -
     assert checks["information_ratio_at_least_one"].passed == (below_one.height == 0)
 
 
+@pytest.mark.slow  # reads the Dagster run of the materialised fixture
 def test_component_verdicts_come_from_the_same_walk_forward_run(materialised) -> None:
     """The third asset of the walk-forward: one row per diagnosis, largest weakness first, its (b) the walk_forward
     table's verdict p-values, the lead-lag row without a leader (the lake holds no BTC), the report's section."""
@@ -328,6 +332,7 @@ def test_a_relaunch_that_cannot_compute_keeps_the_evidence_fails_its_checks_and_
     assert html.count("promotion-decision -->") == 2  # one section, replaced in place
 
 
+@pytest.mark.slow  # a second Dagster run over the materialised fixture's lake
 def test_a_relaunch_reads_every_fold_from_the_cache_and_writes_the_same_evidence(materialised) -> None:
     """The walk-forward's second run on the same lake and folds evaluates nothing: every (fold, variant) comes from
     the fold cache in the lake's files, and the tables it writes equal the first run's."""

@@ -120,6 +120,7 @@ def test_each_variant_changes_only_its_component(split: tuple[Market, Market]) -
     assert (widened.model, widened.params) == (base.model, base.params)
 
 
+@pytest.mark.slow  # fits every variant twice
 def test_fitting_reads_nothing_after_the_train_window(split: tuple[Market, Market]) -> None:
     """Plant absurd future information (a different test tape; train bars and markouts that close only after the
     train end) and show that no fitted number moves."""
