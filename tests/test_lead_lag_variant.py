@@ -107,6 +107,7 @@ def test_the_shift_reads_no_leader_mid_from_the_future(split: tuple[Market, Mark
     assert not before.select(columns).equals(after.select(columns))
 
 
+@pytest.mark.slow  # builds the follower's frames (module fixtures)
 def test_an_independent_leader_is_refused_with_its_reason(
     markets: dict[str, DemoMarket], split: tuple[Market, Market]
 ) -> None:

@@ -268,6 +268,7 @@ def test_kill_9_leaves_every_complete_line_readable(fake: FakeHyperliquid, demo_
         assert '{"time":"'.startswith(lines[-1][:9]) and ENVELOPE.match(lines[-1]) is None
 
 
+@pytest.mark.slow  # reads the simulated demo day (a session fixture only slow tests share)
 def test_restart_after_a_torn_line_starts_a_fresh_line_and_cleaning_quarantines_only_it(
     fake: FakeHyperliquid, demo_day: Demo, tmp_path: Path
 ) -> None:

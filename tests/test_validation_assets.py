@@ -289,6 +289,7 @@ def test_fold_lengths_must_be_positive(tmp_path: Path) -> None:
     assert "greater than 0" in str(failure.event_specific_data.error.to_string())
 
 
+@pytest.mark.slow  # a relaunch Dagster run over the materialised fixture's lake
 def test_a_relaunch_that_cannot_compute_keeps_the_evidence_fails_its_checks_and_the_gate_fills_the_report(
     materialised,
 ) -> None:
