@@ -68,7 +68,7 @@ def demo_market() -> DemoMarket:
 
 @pytest.fixture(scope="session")
 def demo_frames(demo_market: DemoMarket) -> dict[str, pl.DataFrame]:
-    """``demo_market`` as the lake's trades, book, features and markouts frames (about 3 s to build, 0.4 GB),
+    """``demo_market`` as the lake's trades, book, features and markouts frames (about 1.5 s of CPU to build, 0.4 GB),
     built once for the eight modules that backtest or fit on it. Shared read-only, like ``demo_market``."""
     from tests.test_variants import demo_lake_frames
 
