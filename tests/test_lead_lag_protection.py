@@ -102,7 +102,7 @@ def test_the_candidate_carries_a_significant_lead_lag_and_its_pull(markets, trai
     assert Parameters.from_dict(fit.parameters).to_dict() == fit.parameters
 
 
-@pytest.mark.slow  # fits the candidate three times
+@pytest.mark.slow  # fits the candidate twice
 def test_without_a_leader_or_a_significant_one_the_candidate_is_unchanged(markets, train: Market) -> None:  # noqa: F811
     """No leader mids, and an unrelated leader (NICHE, refused by the lead-lag test): the same parameters."""
     alone = {name: frame for name, frame in train.items() if name != LEADER_MIDS}

@@ -80,7 +80,7 @@ def test_hmm_recovers_transition_matrix_variances_and_states(two_state):
     assert np.mean(belief.argmax(axis=1) == states) > 0.9
 
 
-@pytest.mark.slow  # 13 HMM fits
+@pytest.mark.slow  # five multi-restart HMM fits and eight hmmlearn fits
 def test_relabelling_is_stable_across_restarts_while_raw_hmmlearn_labels_are_not():
     x, _ = simulate_bars(1, n=1500)
     fits = [fit_regime_hmm(x, feature_names=FEATURES, n_states=2, n_restarts=3, random_state=s) for s in range(5)]
