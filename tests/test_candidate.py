@@ -68,7 +68,7 @@ def test_the_promoted_set_is_the_candidate_of_the_last_training_window(frames: d
     assert fit.parameters == candidate_parameters(train, CONFIG).parameters
 
 
-@pytest.mark.slow  # walk-forward of the candidate over three folds (module fixture)
+@pytest.mark.slow  # walk-forward of the candidate over four folds (module fixture)
 def test_the_candidate_quotes_only_where_its_train_edge_says(run) -> None:
     """On the demo market the volatile regime loses to informed flow: the candidate never quotes there, and every
     fold's quote decisions follow its in-sample net edge (t > edge_z on enough fills)."""

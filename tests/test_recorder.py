@@ -209,7 +209,7 @@ def _replay_into_subprocess(
     return returncode, _sent_data(fake)
 
 
-@pytest.mark.slow  # a recorder against the fake exchange, in real time
+@pytest.mark.slow  # the record CLI in a subprocess against the fake exchange
 def test_record_with_leaders_also_captures_the_configured_leaders(fake: FakeHyperliquid, tmp_path: Path) -> None:
     """``smallfish record --coins FOLLOW --with-leaders`` with FOLLOW led by DEMO subscribes to DEMO's market feeds
     as to FOLLOW's: the leader's data reaches the raw zone like any coin's."""
