@@ -12,26 +12,25 @@ import polars as pl
 import pytest
 
 from calibration.fit_result import InsufficientSamples
-from data_lake.demo_market import simulate
 from data_lake.param_registry import Pointer, PromotedSet
 from data_lake.param_schema import ParamSet
 from quoting.runtime.decision import decide, predicted_adverse_bps
 from quoting.runtime.params import QuotingParams, to_quoting_params
 from tests.support import DEMO_COIN
 from tests.test_quoter import ADVERSE_BPS, parameters
-from tests.test_variants import CONFIG, DEMO, demo_lake_frames, window
+from tests.test_variants import CONFIG, DEMO, window
 from validation.experiments.candidate import candidate_parameters, regime_edges
 from validation.statistics.significance import overlapping_mean
 
 HOUR_MS = 3_600_000
 
 
-def test_per_regime_adverse_selection_comes_from_the_candidates_own_fills() -> None:
+@pytest.mark.slow  # fits the candidate on six demo hours
+def test_per_regime_adverse_selection_comes_from_the_candidates_own_fills(demo_frames: dict[str, pl.DataFrame]) -> None:
     """The candidate's adverse selection is measured on the fills its own policy gets at its quotes on the training
     window (not on every market print): ordered calm < volatile like the demo's informed flow, one value per HMM
     state, and the parameter set it builds is valid."""
-    frames = demo_lake_frames(simulate(DEMO))
-    train = window(frames, DEMO.start_ms, DEMO.start_ms + 6 * HOUR_MS)
+    train = window(demo_frames, DEMO.start_ms, DEMO.start_ms + 6 * HOUR_MS)
     fit = candidate_parameters(train, CONFIG)
     stored = fit.parameters["adverse_selection_bps_by_regime"]
     assert set(stored) == set(fit.parameters["hmm"]["state_names"]) >= {"calm", "volatile"}

@@ -8,6 +8,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from data_lake import raw_zone
 from data_lake.cleaning import clean_partition
 from data_lake.parsers import lines_frame, parse_lines
@@ -130,6 +132,7 @@ def _hours(demo: Path, target: Path, hours: tuple[int, ...]) -> Path:
     return target
 
 
+@pytest.mark.slow  # cleans two simulated demo hours twice
 def test_demo_hours_clean_to_identical_tables(demo_day: tuple[Path, Path], tmp_path: Path) -> None:
     raw = _hours(demo_day[0], tmp_path / "raw", (0, 13))
     fast, exact = clean_partition(raw, DEMO_COIN, DEMO_DAY), clean_partition(raw, DEMO_COIN, DEMO_DAY, scan=False)

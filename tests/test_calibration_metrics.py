@@ -238,6 +238,7 @@ def windowed_forecasts(
     return (rng.random(windows.size) < truth).astype(float), forecast, windows
 
 
+@pytest.mark.slow  # Monte Carlo: 20 simulated datasets, two fits each
 def test_window_level_noise_attenuates_the_pooled_slope_but_not_the_within_window_one():
     # the forecasts resolve exactly what the truth does inside each window; their level noise is common per window
     rejected_pooled = kept_within = 0
@@ -253,6 +254,7 @@ def test_window_level_noise_attenuates_the_pooled_slope_but_not_the_within_windo
     assert rejected_pooled >= 4  # the errors-in-variables attenuation the windows remove
 
 
+@pytest.mark.slow  # Monte Carlo: 40 simulated datasets, two fits each
 def test_window_clustered_intervals_hold_their_level_under_unbiased_window_errors():
     # an unbiased estimation method whose level error is shared by each window: the calibration-in-the-large
     # interval must cover 0 about 95% of the time; a HAC interval counts each window's error thousands of times

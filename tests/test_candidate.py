@@ -10,11 +10,10 @@ import pytest
 
 from calibration.fill_probability import hat_basis
 from calibration.fit_result import InsufficientSamples
-from data_lake.demo_market import simulate
 from data_lake.param_schema import Parameters, json_safe
 from quoting.core.fill_prediction import reach_probability
 from quoting.core.policy_inputs import quoting_inputs
-from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
+from tests.test_variants import CONFIG, DEMO, HOUR_MS
 from validation.experiments.candidate import CANDIDATE, candidate_parameters, reach_recalibration
 from validation.experiments.variant_registry import VARIANTS
 from validation.experiments.walk_forward import rolling_folds, slice_window
@@ -32,8 +31,8 @@ FOLDS = rolling_folds(DEMO.start_ms, DEMO.start_ms + 18 * HOUR_MS, train_ms=6 * 
 
 
 @pytest.fixture(scope="module")
-def frames() -> dict[str, pl.DataFrame]:
-    return demo_lake_frames(simulate(DEMO))
+def frames(demo_frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    return demo_frames
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +59,7 @@ def test_each_fold_quotes_with_the_policy_the_parameter_set_describes(frames: di
     assert inputs.requote_interval_ms == parameters["requote_interval_ms"] == CONFIG.backtest.requote_ms
 
 
+@pytest.mark.slow  # fits the candidate twice
 def test_the_promoted_set_is_the_candidate_of_the_last_training_window(frames: dict[str, pl.DataFrame]) -> None:
     end = FOLDS[-1].test_end_ms
     fit = final_candidate(frames, end, 6 * HOUR_MS, CONFIG)
@@ -68,6 +68,7 @@ def test_the_promoted_set_is_the_candidate_of_the_last_training_window(frames: d
     assert fit.parameters == candidate_parameters(train, CONFIG).parameters
 
 
+@pytest.mark.slow  # walk-forward of the candidate over four folds (module fixture)
 def test_the_candidate_quotes_only_where_its_train_edge_says(run) -> None:
     """On the demo market the volatile regime loses to informed flow: the candidate never quotes there, and every
     fold's quote decisions follow its in-sample net edge (t > edge_z on enough fills)."""
@@ -80,6 +81,7 @@ def test_the_candidate_quotes_only_where_its_train_edge_says(run) -> None:
             assert params[f"quote_{regime}"] == float(enough and t > CONFIG.edge_z)
 
 
+@pytest.mark.slow  # reads the walk-forward of the module fixture
 def test_the_candidate_fill_probability_is_calibrated_out_of_sample(run) -> None:
     """The event predicted is the event counted: out of sample the slope CI holds 1 and the intercept CI 0."""
     assert run.evidence_variant == CANDIDATE

@@ -573,6 +573,7 @@ def test_quoter_logs_become_quoter_log_rows_and_their_predictions_reach_own_fill
     assert (own["pred_fill_prob"], own["pred_adverse_bps"], own["belief_calm"]) == (0.2, 0.8, 0.9)
 
 
+@pytest.mark.slow  # Great Expectations suites over every cleaned table
 def test_the_corpus_passes_every_ingest_suite(raw_root: Path, corpus: dict[str, int]) -> None:
     """The blocking Great Expectations suites accept what the cleaning writes from real wire formats (own fills,
     order updates, quoter logs, a quarantine of every kind of damage): a suite that failed here would stop every

@@ -9,11 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from data_lake.demo_market import simulate
 from data_lake.lake import Lake
 from quoting.cli.main import main
 from tests.test_prediction_checks import minute_bars, two_windows
-from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
+from tests.test_variants import CONFIG, DEMO, HOUR_MS
 from validation.decisions.component_verdict import (
     DIAGNOSES,
     addition_evidence,
@@ -133,11 +132,12 @@ def test_rows_rank_the_largest_weakness_first() -> None:
     )
 
 
-def test_walk_forward_of_the_demo_market_diagnoses_its_regimes() -> None:
+@pytest.mark.slow  # walk-forward of four variants over three folds
+def test_walk_forward_of_the_demo_market_diagnoses_its_regimes(demo_frames: dict[str, pl.DataFrame]) -> None:
     """Three 2 h test windows of the demo day, baseline and three ablations. The demo's informed flow is 0.05 of
     taker orders in the calm regime and 0.4 in the volatile one, so the simple quoter's edge per fill must differ by
     the causal HMM state; +hawkes is not among these variants and the demo has no leader."""
-    frames = demo_lake_frames(simulate(DEMO))
+    frames = demo_frames
     folds = rolling_folds(DEMO.start_ms, DEMO.start_ms + 9 * HOUR_MS, train_ms=3 * HOUR_MS, test_ms=2 * HOUR_MS)
     run = walk_forward(folds, frames, CONFIG, variants=TRIALS)
     assert run.complete_folds == (0, 1, 2) and run.baseline_fills["fold"].n_unique() == 3

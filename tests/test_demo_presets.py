@@ -22,8 +22,8 @@ MIN_ORDERS_PER_BIN = 30
 
 
 @pytest.fixture(scope="module")
-def markets() -> dict[str, DemoMarket]:
-    return {config.coin: simulate(config) for config in demo_coin_configs(1, 7, START)}
+def markets(demo_coin_markets: dict[str, DemoMarket]) -> dict[str, DemoMarket]:
+    return {config.coin: demo_coin_markets[config.coin] for config in demo_coin_configs(1, 7, START)}
 
 
 def test_presets_are_the_control_and_the_niche_with_distinct_seeds() -> None:
@@ -100,6 +100,7 @@ def test_demo_control_loses_at_every_depth_in_every_regime(markets: dict[str, De
     assert (net["net_bps"] <= 0).all() and (net["ci_low"] < 0).all(), net
 
 
+@pytest.mark.slow  # simulates a week of each preset coin
 def test_impact_keeps_the_price_path_on_the_tick_grid_for_a_week() -> None:
     for config in demo_coin_configs(7, 3, START):
         mids = simulate(config).mids["mid"]

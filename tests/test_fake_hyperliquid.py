@@ -277,6 +277,7 @@ def test_ws_subscribe_ack_ping_and_errors(fake: FakeHyperliquid) -> None:
     assert unack == {"channel": "subscriptionResponse", "data": {"method": "unsubscribe", "subscription": echo}}
 
 
+@pytest.mark.slow  # replays the simulated demo day (session fixture only slow tests share)
 def test_replay_sends_subscribers_exactly_their_frames_in_order(fake: FakeHyperliquid, demo_day: Demo) -> None:
     assert fake.load_raw(demo_day[0], coins=["DEMO"], limit=3_000) == 3_000
     expected = [f.text for f in fake.frames if f.channel in ("trades", "bbo")]
@@ -295,6 +296,7 @@ def test_replay_sends_subscribers_exactly_their_frames_in_order(fake: FakeHyperl
     assert fake.sent_frames(["trades", "bbo"]) == expected
 
 
+@pytest.mark.slow  # replays the simulated demo day (session fixture only slow tests share)
 def test_paced_replay_follows_receive_times(fake: FakeHyperliquid, demo_day: Demo) -> None:
     fake.load_raw(demo_day[0], coins=["DEMO"], limit=200)
     frames = fake.frames

@@ -16,12 +16,11 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from data_lake.demo_market import simulate
 from calibration.fit_result import InsufficientSamples
 from data_lake.lake import Lake, LakeFiles
 from data_lake.units import DAY_MS
 from tests import services
-from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
+from tests.test_variants import CONFIG, DEMO, HOUR_MS
 from validation.experiments.fold_cache import ROOT, FoldCache, fold_key, prune
 from validation.experiments.variant_types import BASELINE, FittedSummary
 from validation.experiments.lead_lag_variant import LEAD_LAG
@@ -36,8 +35,8 @@ ENTRIES = len(FOLDS) * len(VARIANTS)
 
 
 @pytest.fixture(scope="module")
-def frames() -> dict[str, pl.DataFrame]:
-    return demo_lake_frames(simulate(DEMO))
+def frames(demo_frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    return demo_frames
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +114,7 @@ def test_a_changed_input_row_recomputes_only_the_folds_that_read_it(
     assert_same_run(run, walk_forward(FOLDS, edited, CONFIG, variants=VARIANTS))
 
 
+@pytest.mark.slow  # walk-forward runs over the demo day
 def test_a_changed_config_or_code_version_recomputes_every_fold(
     frames: dict[str, pl.DataFrame], tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+import pytest
 
 from tests.hostile import (
     HOSTILE_LINES,
@@ -19,6 +20,7 @@ from tests.hostile import (
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.slow  # property-based: cleans 40 generated hostile tapes and the known cases
 @FUZZ
 @example(hostile=found_by_fuzzing(), baseline=0)
 @example(hostile=found_by_fuzzing(), baseline=4)

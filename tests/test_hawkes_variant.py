@@ -46,8 +46,8 @@ def split(frames: dict[str, pl.DataFrame], start_ms: int) -> tuple[Market, Marke
 
 
 @pytest.fixture(scope="module")
-def clustered() -> dict[str, pl.DataFrame]:
-    return demo_lake_frames(simulate(DEMO))
+def clustered(demo_frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    return demo_frames
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +140,7 @@ def test_on_a_clustered_tape_the_multiplier_calibrates_the_fill_probability(
     assert not np.array_equal(runs[HAWKES].period_pnl["pnl"].to_numpy(), runs[BASELINE].period_pnl["pnl"].to_numpy())
 
 
+@pytest.mark.slow  # simulates and backtests a Poisson demo day
 def test_on_a_poisson_tape_the_simple_version_is_kept(poisson: dict[str, pl.DataFrame]) -> None:
     """Branching ratio 0.01: the multiplier stays near 1, the simple fill probability is not shown to fail over two
     walk-forward folds, and the fill-rate row's verdict is keep simple with the +hawkes evidence beside it."""

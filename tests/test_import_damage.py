@@ -42,6 +42,7 @@ def _import(path: str, raw: str, barrier: Any, out: Any) -> None:
         out.put(repr(exc))
 
 
+@pytest.mark.slow  # two spawned import processes, twice
 def test_two_concurrent_imports_into_one_raw_file_keep_every_line(tmp_path: Path) -> None:
     per_import, ctx = 20_000, mp.get_context("spawn")
     for attempt in range(2):

@@ -26,6 +26,7 @@ def frames() -> dict[str, pl.DataFrame]:
     return demo_lake_frames(simulate(NICHE))
 
 
+@pytest.mark.slow  # walk-forward of the candidate on the NICHE day, then its replay
 def test_replaying_a_folds_candidate_reproduces_its_out_of_sample_pnl(frames: dict[str, pl.DataFrame]) -> None:
     """Promote the candidate fitted on fold 1's train window, replay it on fold 1: the same quotes, the same P&L
     period by period as the walk-forward's own test of it (the gate's pairing is like for like)."""
@@ -39,6 +40,7 @@ def test_replaying_a_folds_candidate_reproduces_its_out_of_sample_pnl(frames: di
     assert replay.equals(walked)
 
 
+@pytest.mark.slow  # walk-forward of the candidate on the NICHE day, then its replay
 def test_a_set_replayed_on_other_windows_is_not_refitted(frames: dict[str, pl.DataFrame]) -> None:
     """Fold 0's set on folds 1 and 2: its P&L differs from each fold's own candidate (no refit happened), and it
     covers exactly those folds' test periods."""

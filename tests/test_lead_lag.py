@@ -21,7 +21,7 @@ from calibration.lead_lag import (
     fit_lead_lag,
     hy_cross_correlation,
 )
-from data_lake.demo_market import DemoMarket, demo_coin_configs, simulate
+from data_lake.demo_market import DemoMarket, demo_coin_configs
 from data_lake.demo_market.truth import truth
 
 START = dt.date(2026, 1, 1)
@@ -30,10 +30,8 @@ WINDOW_HOURS = 2
 
 
 @pytest.fixture(scope="module")
-def markets() -> dict[str, DemoMarket]:
-    configs = {c.coin: c for c in demo_coin_configs(1, 7, START, follower=True)}
-    demo = simulate(configs["DEMO"])
-    return {"DEMO": demo, "FOLLOW": simulate(configs["FOLLOW"], demo), "NICHE": simulate(configs["NICHE"])}
+def markets(demo_coin_markets: dict[str, DemoMarket]) -> dict[str, DemoMarket]:
+    return demo_coin_markets
 
 
 def _mids(market: DemoMarket) -> pl.DataFrame:

@@ -12,7 +12,7 @@ import pytest
 from assets.lead_lag import lead_lag_fit, leader_mids_for_folds
 from calibration.lead_lag_rows import NO_LEADER_DATA
 from assets.partitions import COINS, partition_key
-from data_lake.demo_market import DemoMarket, demo_coin_configs, simulate
+from data_lake.demo_market import DemoMarket
 from data_lake.lake import Lake
 from data_lake.leaders import ENV_VAR, leader_mapping, leaders_of, parse_leaders, with_leaders
 from assets.resources import DataLakeResource
@@ -39,15 +39,14 @@ def _book(market: DemoMarket) -> pl.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
-    configs = {c.coin: c for c in demo_coin_configs(1, 7, DAY, follower=True)}
-    demo = simulate(configs["DEMO"])
+def lake(tmp_path_factory: pytest.TempPathFactory, demo_coin_markets: dict[str, DemoMarket]) -> Lake:
     lake = Lake(tmp_path_factory.mktemp("lake"), storage_options={})
-    for market in (demo, simulate(configs["FOLLOW"], demo)):
+    for market in (demo_coin_markets["DEMO"], demo_coin_markets["FOLLOW"]):
         lake.write_partition("book", _book(market), market.config.coin, DAY)
     return lake
 
 
+@pytest.mark.slow  # Dagster run of the lead-lag fit
 def test_fits_each_configured_leader_and_says_which_are_missing(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_VAR, "FOLLOW=DEMO,BTC")
     instance = dg.DagsterInstance.ephemeral()

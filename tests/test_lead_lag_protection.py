@@ -25,6 +25,7 @@ from validation.experiments.variant_types import LEADER_MIDS, FittedVariant, Mar
 from validation.experiments.out_of_sample import simulate_fitted
 
 
+@pytest.mark.slow  # fits the lead-lag variant on the follower's frames (module fixtures)
 def test_the_fitted_pull_is_k_train_sds_and_pulls_only_on_sharp_moves(
     split: tuple[Market, Market], fitted: FittedVariant
 ) -> None:
@@ -47,6 +48,7 @@ def test_the_fitted_pull_is_k_train_sds_and_pulls_only_on_sharp_moves(
     assert outcome.orders_sent != unprotected.orders_sent or outcome.n_fills != unprotected.n_fills
 
 
+@pytest.mark.slow  # fits the lead-lag variant on the follower's frames (module fixtures)
 def test_the_quoter_pulls_on_the_same_leader_updates_as_the_backtest(
     split: tuple[Market, Market], fitted: FittedVariant
 ) -> None:
@@ -86,6 +88,7 @@ def train(split: tuple[Market, Market]) -> Market:
     return split[0]
 
 
+@pytest.mark.slow  # fits the candidate on four train hours
 def test_the_candidate_carries_a_significant_lead_lag_and_its_pull(markets, train: Market) -> None:  # noqa: F811
     expected = truth(markets["FOLLOW"])["lead_lag"]
     fit = candidate_parameters(train, CONFIG)
@@ -100,6 +103,7 @@ def test_the_candidate_carries_a_significant_lead_lag_and_its_pull(markets, trai
     assert Parameters.from_dict(fit.parameters).to_dict() == fit.parameters
 
 
+@pytest.mark.slow  # fits the candidate twice
 def test_without_a_leader_or_a_significant_one_the_candidate_is_unchanged(markets, train: Market) -> None:  # noqa: F811
     """No leader mids, and an unrelated leader (NICHE, refused by the lead-lag test): the same parameters."""
     alone = {name: frame for name, frame in train.items() if name != LEADER_MIDS}

@@ -4,7 +4,6 @@ from the future; without a lead it is refused with the reason."""
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import replace
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 
 from calibration.lead_lag import LeadLagConfig, NoLeadLag
 from calibration.mids import mid_series
-from data_lake.demo_market import DemoMarket, demo_coin_configs, simulate
+from data_lake.demo_market import DemoMarket
 from data_lake.demo_market.truth import truth
 from quoting.core.lead_lag_shift import leader_log_returns
 from tests.test_variants import CONFIG as VARIANT_CONFIG
@@ -28,10 +27,8 @@ CONFIG = replace(VARIANT_CONFIG, lead_lag=LeadLagConfig(n_shifts=39, alpha=0.05)
 
 
 @pytest.fixture(scope="module")
-def markets() -> dict[str, DemoMarket]:
-    configs = {c.coin: c for c in demo_coin_configs(1, 7, dt.date(2026, 1, 1), follower=True)}
-    demo = simulate(configs["DEMO"])
-    return {"DEMO": demo, "FOLLOW": simulate(configs["FOLLOW"], demo), "NICHE": simulate(configs["NICHE"])}
+def markets(demo_coin_markets: dict[str, DemoMarket]) -> dict[str, DemoMarket]:
+    return demo_coin_markets
 
 
 def leader_mids(frames: dict[str, pl.DataFrame], coin: str) -> pl.DataFrame:
@@ -58,6 +55,7 @@ def split(markets: dict[str, DemoMarket], frames: dict[str, pl.DataFrame]) -> tu
     return train, window(frames, start + 5 * HOUR_MS, start + 6 * HOUR_MS)
 
 
+@pytest.mark.slow  # builds the follower's frames and fits the lead-lag variant (module fixtures)
 def test_fits_the_documented_leader_lag_and_beta_on_train_and_changes_nothing_else(
     markets: dict[str, DemoMarket], split: tuple[Market, Market], fitted: FittedVariant
 ) -> None:
@@ -74,6 +72,7 @@ def test_fits_the_documented_leader_lag_and_beta_on_train_and_changes_nothing_el
     assert {k: v for k, v in params.items() if not k.startswith("lead_lag_")} == base.params
 
 
+@pytest.mark.slow  # shares the follower's frames and fit with the test above
 def test_quotes_lean_where_the_leader_sends_the_mid(split: tuple[Market, Market], fitted: FittedVariant) -> None:
     """On the test hour the bids sit higher against the mid after the leader rose (by 2 bps or more over the last
     2 s) than after it fell: the fair value moves by beta times the leader's move, about 1.2 bps each way."""
@@ -91,6 +90,7 @@ def test_quotes_lean_where_the_leader_sends_the_mid(split: tuple[Market, Market]
     assert outcome.n_fills > 50
 
 
+@pytest.mark.slow  # shares the follower's frames and fit with the tests above
 def test_the_shift_reads_no_leader_mid_from_the_future(split: tuple[Market, Market], fitted: FittedVariant) -> None:
     """Rewriting the leader's mids from t on leaves every fill before t unchanged, and does change later ones."""
     _, test = split
@@ -109,6 +109,7 @@ def test_the_shift_reads_no_leader_mid_from_the_future(split: tuple[Market, Mark
     assert not before.select(columns).equals(after.select(columns))
 
 
+@pytest.mark.slow  # builds the follower's frames (module fixtures)
 def test_an_independent_leader_is_refused_with_its_reason(
     markets: dict[str, DemoMarket], split: tuple[Market, Market]
 ) -> None:

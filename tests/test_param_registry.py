@@ -408,6 +408,7 @@ def test_candidates_and_rejected_sets_are_never_loaded(root: Path) -> None:
         rollback(root, COIN)
 
 
+@pytest.mark.slow  # 2.4 s of real-time polling
 def test_watcher_sees_a_new_promotion_within_one_second(root: Path) -> None:
     a, b = stored(root, 0), stored(root, 1)
     promote(root, COIN, a.param_set_id, "first")

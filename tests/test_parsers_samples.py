@@ -277,6 +277,7 @@ def _clean_everything(raw_root: Path) -> dict[str, int]:
     return totals
 
 
+@pytest.mark.slow  # imports the real node and API samples, then cleans every (coin, day) they reach
 def test_imported_node_and_api_samples_clean_to_the_same_records(samples_dir: Path, raw_root: Path) -> None:
     blocks = import_file(samples_dir / "node/node_fills_by_block_sample.jsonl", "node-fills-by-block", raw_root)
     assert (blocks.items, blocks.attributed, blocks.unattributed) == (44, 40, 4)
@@ -327,6 +328,7 @@ def test_archive_l2book_import_by_path_and_by_first_line(samples_dir: Path, raw_
     }
 
 
+@pytest.mark.slow  # imports and cleans the 1,388 real node fills
 def test_legacy_node_fills_lines_import_like_blocks(samples_dir: Path, raw_root: Path, tmp_path: Path) -> None:
     """The one-``[user, fill]``-per-line format, rebuilt from the real blocks' events, gives the same trades."""
     blocks = [

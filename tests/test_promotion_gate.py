@@ -121,6 +121,7 @@ def test_losing_first_candidate_is_rejected() -> None:
     assert any(r.startswith("fail: out-of-sample P&L not significantly positive") for r in failures(decision))
 
 
+@pytest.mark.slow  # Monte Carlo: 450 gate evaluations
 def test_a_candidate_without_edge_is_promoted_at_most_at_the_stated_rate() -> None:
     """Zero-mean out-of-sample P&L over 400 seeds: promoted in at most alpha = 5% of them (binomial 99% margin);
     a small real edge (0.4 sd per period over 96 periods) is promoted in most."""

@@ -238,6 +238,7 @@ def paper_args(lake: Path, raw: Path, feed: str, *extra: str) -> list[str]:
     return ["--coin", COIN, "--mode", "paper", "--feed", feed, "--lake", str(lake), "--raw", str(raw), *extra]
 
 
+@pytest.mark.slow  # replays a simulated demo hour through the paper quoter
 def test_refuses_to_start_without_a_promoted_set_and_ignores_candidates_and_rejected(
     lake: Path, raw: Path, demo_hour: Path
 ) -> None:
@@ -260,6 +261,7 @@ def test_refuses_to_start_without_a_promoted_set_and_ignores_candidates_and_reje
     assert not {candidate.param_set_id, rejected.param_set_id, candidate_later.param_set_id} & used
 
 
+@pytest.mark.slow  # reads the simulated demo day that only the quoter runs share
 def test_refuses_a_stale_promoted_set(lake: Path, raw: Path, demo_hour: Path) -> None:
     promoted(lake, window_end_ms=time.time_ns() // 1_000_000 - 3 * HOUR_MS)
     assert quote_main(paper_args(lake, raw, f"replay:{demo_hour}", "--max-param-age-s", "7200")) == EXIT_REFUSED
@@ -271,6 +273,7 @@ def paper_config(lake: Path, raw: Path, feed: str, **kw: Any) -> QuoterConfig:
     return QuoterConfig(coin=COIN, mode="paper", feed=feed, lake_root=lake, raw_root=raw, **kw)
 
 
+@pytest.mark.slow  # a quoter running on a replayed demo hour in real time
 def test_hot_reload_of_a_new_promotion_within_one_second(lake: Path, raw: Path, demo_hour: Path) -> None:
     first = promoted(lake, tag="first")
     running = Running(paper_config(lake, raw, f"replay:{demo_hour}", replay_speed=20.0, min_regime_minutes=0))
@@ -298,6 +301,7 @@ def test_hot_reload_of_a_new_promotion_within_one_second(lake: Path, raw: Path, 
     assert used.index(second.param_set_id) > 0 and set(used[used.index(second.param_set_id) :]) == {second.param_set_id}
 
 
+@pytest.mark.slow  # a quoter running on a replayed demo hour in real time
 def test_a_broken_pointer_pulls_the_quotes_and_its_byte_for_byte_repair_resumes_them(
     lake: Path, raw: Path, demo_hour: Path
 ) -> None:
@@ -323,6 +327,7 @@ def test_a_broken_pointer_pulls_the_quotes_and_its_byte_for_byte_repair_resumes_
     assert events[1][0] == "refused" and events[-1] == ("loaded", first.param_set_id)
 
 
+@pytest.mark.slow  # a quoter running on a replayed demo hour until its set expires
 def test_stale_parameters_pull_every_quote(lake: Path, raw: Path, demo_hour: Path) -> None:
     max_age_s = 2 * 3_600.0
     expires_in_ms = 4_000
@@ -464,6 +469,7 @@ def _follower_log(lake: Path, raw: Path, hour: Path, *extra: str) -> list[dict[s
     ]
 
 
+@pytest.mark.slow  # simulates a follower day, then a paper replay of it
 def test_a_lead_lag_set_quotes_around_the_fair_value_its_leader_moves(
     lake: Path, raw: Path, follower_hour: Path
 ) -> None:
@@ -485,6 +491,7 @@ def test_a_lead_lag_set_quotes_around_the_fair_value_its_leader_moves(
     assert plain_quotes and all(q["fair_value"] == q["mid"] for q in plain_quotes)
 
 
+@pytest.mark.slow  # a paper replay of a demo hour
 def test_paper_daily_loss_limit_stops_quoting(lake: Path, raw: Path, demo_hour: Path) -> None:
     promoted(lake, daily_loss_limit_quote=0.01)
     assert quote_main(paper_args(lake, raw, f"replay:{demo_hour}")) == EXIT_OK
@@ -621,6 +628,7 @@ def assert_key_never_written(fake: FakeHyperliquid, roots: list[Path], *outputs:
     assert checked > 0
 
 
+@pytest.mark.slow  # a live quoter against the fake exchange, in real time
 def test_live_quoting_on_the_fake_exchange(
     fake: FakeHyperliquid, lake: Path, raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -721,6 +729,7 @@ def test_paper_mode_on_the_live_feed_never_trades(fake: FakeHyperliquid, lake: P
     assert user_fills["data"]["user"] == "paper"
 
 
+@pytest.mark.slow  # a live quoter against the fake exchange, in real time
 def test_live_stale_feed_pull_and_resume(
     fake: FakeHyperliquid, lake: Path, raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -754,6 +763,7 @@ def test_live_stale_feed_pull_and_resume(
     assert_key_never_written(fake, [tmp_path])
 
 
+@pytest.mark.slow  # a live quoter against the fake exchange, in real time
 def test_dead_man_switch_fires_when_the_quoter_hangs(
     fake: FakeHyperliquid, lake: Path, raw: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -810,6 +820,7 @@ def test_restart_cancels_stale_orders_before_quoting(
     assert_key_never_written(fake, [tmp_path])
 
 
+@pytest.mark.slow  # a live quoter in a subprocess, stopped by SIGTERM
 def test_sigterm_cancels_everything(fake: FakeHyperliquid, lake: Path, raw: Path, tmp_path: Path) -> None:
     promoted(lake)
     key_file = tmp_path / "secrets" / "api.key"

@@ -120,6 +120,7 @@ def fake() -> Iterator[FakeHyperliquid]:
         yield server
 
 
+@pytest.mark.slow  # replays the simulated demo day through the fake exchange
 def test_replayed_frames_land_in_their_receive_hour_files_byte_for_byte(
     fake: FakeHyperliquid, demo_day: Demo, tmp_path: Path
 ) -> None:
@@ -148,6 +149,7 @@ def test_replayed_frames_land_in_their_receive_hour_files_byte_for_byte(
     assert len(sent) == 3_000 and stats.lines == 3_000 and stats.control >= 4
 
 
+@pytest.mark.slow  # replays the simulated demo day through the fake exchange
 def test_a_disconnect_loses_no_frame_and_user_frames_go_to_their_coin(
     fake: FakeHyperliquid, demo_day: Demo, tmp_path: Path
 ) -> None:
@@ -207,6 +209,7 @@ def _replay_into_subprocess(
     return returncode, _sent_data(fake)
 
 
+@pytest.mark.slow  # the record CLI in a subprocess against the fake exchange
 def test_record_with_leaders_also_captures_the_configured_leaders(fake: FakeHyperliquid, tmp_path: Path) -> None:
     """``smallfish record --coins FOLLOW --with-leaders`` with FOLLOW led by DEMO subscribes to DEMO's market feeds
     as to FOLLOW's: the leader's data reaches the raw zone like any coin's."""
@@ -237,6 +240,7 @@ def test_record_with_leaders_also_captures_the_configured_leaders(fake: FakeHype
     assert b"recording FOLLOW, DEMO (with the leaders of FOLLOW)" in stderr
 
 
+@pytest.mark.slow  # a recorder subprocess fed the simulated demo day
 def test_sigterm_flushes_compresses_and_keeps_every_received_frame(
     fake: FakeHyperliquid, demo_day: Demo, tmp_path: Path
 ) -> None:
@@ -249,6 +253,7 @@ def test_sigterm_flushes_compresses_and_keeps_every_received_frame(
     assert len(recorded) > 500 and recorded == sent[: len(recorded)]
 
 
+@pytest.mark.slow  # a recorder subprocess fed the simulated demo day
 def test_kill_9_leaves_every_complete_line_readable(fake: FakeHyperliquid, demo_day: Demo, tmp_path: Path) -> None:
     out = tmp_path / "raw"
     returncode, sent = _replay_into_subprocess(fake, demo_day, out, signal.SIGKILL)
@@ -263,6 +268,7 @@ def test_kill_9_leaves_every_complete_line_readable(fake: FakeHyperliquid, demo_
         assert '{"time":"'.startswith(lines[-1][:9]) and ENVELOPE.match(lines[-1]) is None
 
 
+@pytest.mark.slow  # reads the simulated demo day (a session fixture only slow tests share)
 def test_restart_after_a_torn_line_starts_a_fresh_line_and_cleaning_quarantines_only_it(
     fake: FakeHyperliquid, demo_day: Demo, tmp_path: Path
 ) -> None:
@@ -292,6 +298,7 @@ def test_restart_after_a_torn_line_starts_a_fresh_line_and_cleaning_quarantines_
     assert torn in cleaned.quarantine.row(0)
 
 
+@pytest.mark.slow  # 2 s of real-time pings
 def test_pings_keep_the_connection_within_the_idle_limit(tmp_path: Path) -> None:
     with FakeHyperliquid(idle_timeout_s=0.6) as fake:
         with RecorderThread(_config(fake, tmp_path / "raw", ping_interval_s=0.2)) as running:

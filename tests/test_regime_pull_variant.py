@@ -10,7 +10,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from data_lake.demo_market import demo_coin_configs, simulate
+from data_lake.demo_market import DemoMarket, demo_coin_configs
 from tests.test_variants import CONFIG, HOUR_MS, demo_lake_frames, window
 from validation.decisions.component_verdict import DIAGNOSES
 from validation.experiments.regime_pull_variant import REGIME_PULL, fit_regime_pull
@@ -21,14 +21,15 @@ COINS = {c.coin: c for c in demo_coin_configs(1, 7, dt.date(2026, 1, 1))}
 
 
 @pytest.fixture(scope="module", params=sorted(COINS))
-def fitted_and_test(request: pytest.FixtureRequest):
+def fitted_and_test(request: pytest.FixtureRequest, demo_coin_markets: dict[str, DemoMarket]):
     config = COINS[request.param]
-    frames = demo_lake_frames(simulate(config))
+    frames = demo_lake_frames(demo_coin_markets[request.param])
     start = config.start_ms
     train, test = window(frames, start, start + 6 * HOUR_MS), window(frames, start + 6 * HOUR_MS, start + 9 * HOUR_MS)
     return config, fit_regime_pull(train, CONFIG), test
 
 
+@pytest.mark.slow  # fits the regime pull on six hours of each preset coin (module fixture)
 def test_it_quotes_only_in_the_states_with_a_true_edge(fitted_and_test) -> None:
     config, fitted, _ = fitted_and_test
     quoted = dict(zip(fitted.regime_names, (not pulled for pulled in fitted.policy.pull_by_regime), strict=True))
@@ -38,6 +39,7 @@ def test_it_quotes_only_in_the_states_with_a_true_edge(fitted_and_test) -> None:
         assert fitted.params["train_net_bps_calm"] - 2 * fitted.params["train_net_se_bps_calm"] > 0
 
 
+@pytest.mark.slow  # shares the module fixture's fits
 def test_out_of_sample_it_fills_only_where_it_plays_and_earns_there(fitted_and_test) -> None:
     config, fitted, test = fitted_and_test
     outcome = simulate_fitted(fitted, test, CONFIG)

@@ -80,6 +80,7 @@ def test_hmm_recovers_transition_matrix_variances_and_states(two_state):
     assert np.mean(belief.argmax(axis=1) == states) > 0.9
 
 
+@pytest.mark.slow  # five multi-restart HMM fits and eight hmmlearn fits
 def test_relabelling_is_stable_across_restarts_while_raw_hmmlearn_labels_are_not():
     x, _ = simulate_bars(1, n=1500)
     fits = [fit_regime_hmm(x, feature_names=FEATURES, n_states=2, n_restarts=3, random_state=s) for s in range(5)]
@@ -111,6 +112,7 @@ def test_bic_picks_three_states_on_three_state_data_ordered_by_variance():
     assert np.mean(filter_probabilities(fit.params, x).argmax(axis=1) == states) > 0.9
 
 
+@pytest.mark.slow  # three HMM fits, one with ten restarts
 def test_warm_start_from_the_previous_window_reaches_the_cold_optimum():
     """The nightly fit starts EM from the day before's fit of each number of states (another window, another
     standardisation) beside a few fresh restarts: it lands on the fit that ten fresh restarts find."""

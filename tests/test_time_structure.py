@@ -113,6 +113,7 @@ def test_hour_of_day_test_holds_its_level_on_dependent_noise_where_a_naive_test_
     assert naive / naive_runs > 0.5
 
 
+@pytest.mark.slow  # Monte Carlo coverage: 60 simulated tables, 99 permutations each
 def test_bucket_confidence_intervals_cover_the_true_mean() -> None:
     covered = []
     for s in range(60):

@@ -15,12 +15,11 @@ from assets.promotion import param_sets
 from assets.validation import VALIDATION_ASSETS, VALIDATION_CHECKS, WALK_FORWARD_TABLES
 from calibration.fill_log import enrich_fill_log
 from calibration.toxicity import book_signals
-from data_lake.demo_market import simulate
 from data_lake.lake import Lake
 from pipelines.backfill import FITS, Outcome
 from assets.resources import DataLakeResource
 from pipelines.walk_forward_summary import walk_forward_lines
-from tests.test_variants import DEMO, demo_lake_frames
+from tests.test_variants import DEMO
 from validation.experiments.candidate import CANDIDATE
 from validation.experiments.regime_pull_variant import REGIME_PULL
 from validation.experiments.variant_registry import VARIANTS
@@ -47,13 +46,13 @@ OWN_FILLS = 300
 
 @pytest.fixture(scope="module")
 def materialised(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, demo_frames: dict[str, pl.DataFrame]
 ) -> tuple[dg.ExecuteInProcessResult, Lake, dg.DagsterInstance]:
     """The demo day's trades, book, features and markouts (plus a few own fills carrying the quoter's predicted
     adverse selection) written into a fresh lake, then every validation asset and check materialised."""
     root = tmp_path_factory.mktemp("lake")
     lake = Lake(root, storage_options={})
-    frames = demo_lake_frames(simulate(DEMO))
+    frames = demo_frames
     marked = enrich_fill_log(
         frames["markouts"], frames["features"].filter(pl.col("bar_ms") == 1000), book_signals(frames["book"])
     )
@@ -75,6 +74,7 @@ def materialised(
     return result, lake, instance
 
 
+@pytest.mark.slow  # Dagster run of every validation asset (the module's materialised fixture)
 def test_walk_forward_writes_every_fold_and_variant_and_a_self_contained_report(materialised) -> None:
     result, lake, _ = materialised
     assert result.success
@@ -114,6 +114,7 @@ def test_walk_forward_writes_every_fold_and_variant_and_a_self_contained_report(
     assert "+hmm_blending" in metadata["verdicts"].value and metadata["complete_folds"].value == 3
 
 
+@pytest.mark.slow  # reads the Dagster run of the materialised fixture
 def test_the_cli_line_names_the_report_its_run_wrote(materialised) -> None:
     result, lake, instance = materialised
     report = Path(lake.root) / "reports" / DEMO.coin / f"{DAY.isoformat()}.html"
@@ -127,6 +128,7 @@ def test_the_cli_line_names_the_report_its_run_wrote(materialised) -> None:
     ]
 
 
+@pytest.mark.slow  # reads the Dagster run of the materialised fixture
 def test_calibration_signal_quality_and_alerts_tables_and_checks(materialised) -> None:
     result, lake, _ = materialised
     calibration = lake.read_partition("calibration_metrics", DEMO.coin, DAY)
@@ -168,6 +170,7 @@ def test_calibration_signal_quality_and_alerts_tables_and_checks(materialised) -
     assert checks["information_ratio_at_least_one"].passed == (below_one.height == 0)
 
 
+@pytest.mark.slow  # reads the Dagster run of the materialised fixture
 def test_component_verdicts_come_from_the_same_walk_forward_run(materialised) -> None:
     """The third asset of the walk-forward: one row per diagnosis, largest weakness first, its (b) the walk_forward
     table's verdict p-values, the lead-lag row without a leader (the lake holds no BTC), the report's section."""
@@ -286,6 +289,7 @@ def test_fold_lengths_must_be_positive(tmp_path: Path) -> None:
     assert "greater than 0" in str(failure.event_specific_data.error.to_string())
 
 
+@pytest.mark.slow  # a relaunch Dagster run over the materialised fixture's lake
 def test_a_relaunch_that_cannot_compute_keeps_the_evidence_fails_its_checks_and_the_gate_fills_the_report(
     materialised,
 ) -> None:
@@ -329,6 +333,7 @@ def test_a_relaunch_that_cannot_compute_keeps_the_evidence_fails_its_checks_and_
     assert html.count("promotion-decision -->") == 2  # one section, replaced in place
 
 
+@pytest.mark.slow  # a second Dagster run over the materialised fixture's lake
 def test_a_relaunch_reads_every_fold_from_the_cache_and_writes_the_same_evidence(materialised) -> None:
     """The walk-forward's second run on the same lake and folds evaluates nothing: every (fold, variant) comes from
     the fold cache in the lake's files, and the tables it writes equal the first run's."""

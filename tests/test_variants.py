@@ -12,7 +12,7 @@ from calibration.bars import features_1min, features_1s
 from calibration.lead_lag import NoLeadLag
 from calibration.markouts import maker_side_of_trades, markouts
 from calibration.mids import mid_series
-from data_lake.demo_market import DemoMarket, DemoMarketConfig, simulate
+from data_lake.demo_market import DemoMarket, DemoMarketConfig
 from data_lake.tables import BOOK_LEVELS
 from validation.experiments.variant_registry import VARIANTS, evaluate_variant
 from validation.experiments.variant_types import BASELINE, Market, VariantConfig
@@ -58,9 +58,8 @@ def window(frames: Market, start_ms: int, end_ms: int) -> dict[str, pl.DataFrame
 
 
 @pytest.fixture(scope="module")
-def demo() -> tuple[DemoMarket, dict[str, pl.DataFrame]]:
-    market = simulate(DEMO)
-    return market, demo_lake_frames(market)
+def demo(demo_market: DemoMarket, demo_frames: dict[str, pl.DataFrame]) -> tuple[DemoMarket, dict[str, pl.DataFrame]]:
+    return demo_market, demo_frames
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +122,7 @@ def test_each_variant_changes_only_its_component(split: tuple[Market, Market]) -
     assert (widened.model, widened.params) == (base.model, base.params)
 
 
+@pytest.mark.slow  # fits every variant twice
 def test_fitting_reads_nothing_after_the_train_window(split: tuple[Market, Market]) -> None:
     """Plant absurd future information (a different test tape; train bars and markouts that close only after the
     train end) and show that no fitted number moves."""

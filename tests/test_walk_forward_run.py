@@ -8,8 +8,7 @@ from dataclasses import replace
 import polars as pl
 import pytest
 
-from data_lake.demo_market import simulate
-from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames
+from tests.test_variants import CONFIG, DEMO, HOUR_MS
 from validation.decisions.component_verdict import refused_additions
 from validation.experiments.variants import ABLATIONS
 from validation.experiments.variant_types import BASELINE
@@ -24,8 +23,8 @@ CUT = FOLDS[2].test_start_ms
 
 
 @pytest.fixture(scope="module")
-def frames() -> dict[str, pl.DataFrame]:
-    return demo_lake_frames(simulate(DEMO))
+def frames(demo_frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    return demo_frames
 
 
 VARIANTS = {name: variant for name, variant in ABLATIONS.items() if not variant.optional}
