@@ -9,11 +9,11 @@ import polars as pl
 from assets.catalogue_specs import SOURCES_BY_GROUP
 from assets.metadata import table_metadata
 from assets.partitions import COIN_DAY, coin_and_date
+from assets.resources import DataLakeResource
 from calibration.fit_result import code_version
 from data_lake import raw_zone
 from data_lake.cleaning import CLEAN_TABLES, clean_partition
 from data_lake.tables import RAW_CAPTURES
-from assets.resources import DataLakeResource
 
 GROUP = "clean"
 

@@ -6,10 +6,10 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from assets.regime_state import day_regime_beliefs
 from assets.metadata import plot_url, skipped, table_metadata
 from assets.partitions import COIN_DAY, coin_and_date, days_dep
-from data_lake.units import day_bounds_ms
+from assets.regime_state import day_regime_beliefs
+from assets.resources import DataLakeResource
 from calibration.bars import BarSettings, bar_coverage, features_1min, features_1s
 from calibration.fill_log import enrich_fill_log
 from calibration.markouts import maker_side_of_trades, markouts
@@ -18,7 +18,7 @@ from calibration.toxicity import book_signals
 from data_lake.lake import Lake
 from data_lake.table_preview import rounded_metadata
 from data_lake.tables import MARKOUT_HORIZONS_MS, MARKOUTS
-from assets.resources import DataLakeResource
+from data_lake.units import day_bounds_ms
 from validation.statistics.baseline_table import baseline_metrics as baseline_table
 from validation.statistics.baseline_table import markout_curve, mean_markout_lines, plot_markout_curve
 

@@ -15,12 +15,12 @@ import polars as pl
 
 from assets.metadata import plot_url
 from assets.partitions import DAILY
-from data_lake.units import day_bounds_ms
+from assets.resources import DataLakeResource
 from data_lake.lake import Lake
 from data_lake.table_preview import preview_md
 from data_lake.tables import MARKET_SCREEN, TIME_OF_DAY
+from data_lake.units import day_bounds_ms
 from data_lake.universe import universe_for_day
-from assets.resources import DataLakeResource
 from validation.screening.market_screen import ScreenThresholds, coin_figures, plot_screen, screen, with_universe
 from validation.screening.time_structure import (
     TimeStructureSettings,

@@ -22,10 +22,10 @@ from data_lake import param_registry
 from data_lake.lake import Lake
 from data_lake.param_schema import InvalidParameterSet, ParamSet
 from data_lake.table_preview import rounded_metadata
-from validation.tables.candidate_set import stored_candidate
 from validation.decisions.promotion_evidence import candidate_evidence, incumbent_evidence
 from validation.decisions.promotion_gate import GateConfig, evaluate_gate
 from validation.reporting.report import decision_section, report_file, with_decision
+from validation.tables.candidate_set import stored_candidate
 
 GROUP = "promotion"
 _GATE = GateConfig()

@@ -40,16 +40,10 @@ from data_lake.scalars import as_int
 from data_lake.table_preview import rounded
 from data_lake.tables import BOOK_LEVELS, CALIBRATION_METRICS, COMPONENT_VERDICT, WALK_FORWARD, WALK_FORWARD_PNL
 from data_lake.units import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, day_bounds_ms, utc_days
-from validation.decisions.alerts import Alert, AlertKind
 from validation.backtest.runner import BacktestConfig
-from validation.tables.calibration_table import calibration_rows
-from validation.experiments.fold_cache import FoldCache
-from validation.experiments.fold_cache import prune as prune_fold_cache
-from validation.tables.candidate_set import candidate_set_json
+from validation.decisions.alerts import Alert, AlertKind
 from validation.decisions.component_verdict import diagnosis_section
 from validation.decisions.incumbent import INCUMBENT_PNL_SCHEMA, incumbent_pnl_rows
-from validation.reporting.report import pending_decision, report_file, with_decision
-from validation.tables.signal_table import SignalQualitySettings, signal_rows, signals_markdown
 from validation.decisions.table_alerts import (
     alerts_frame,
     calibration_table_alerts,
@@ -57,9 +51,15 @@ from validation.decisions.table_alerts import (
     signal_table_alerts,
     walk_forward_alerts,
 )
+from validation.experiments.fold_cache import FoldCache
+from validation.experiments.fold_cache import prune as prune_fold_cache
 from validation.experiments.variant_types import BASELINE, LEADER_MIDS, VariantConfig
 from validation.experiments.walk_forward import FoldPlan, covered_ms
 from validation.experiments.walk_forward_run import DEFAULT_ALPHA, POOLED, WalkForwardRun, report_html, walk_forward
+from validation.reporting.report import pending_decision, report_file, with_decision
+from validation.tables.calibration_table import calibration_rows
+from validation.tables.candidate_set import candidate_set_json
+from validation.tables.signal_table import SignalQualitySettings, signal_rows, signals_markdown
 from validation.tables.walk_forward_tables import (
     calibration_frame,
     complete_folds,

@@ -21,10 +21,10 @@ from hftbacktest import BUY, GTX, LIMIT, BacktestAsset, ROIVectorMarketDepthBack
 from numba import njit
 
 from data_lake.export_hftbacktest import hftbacktest_events
+from data_lake.fees import MAKER_FEE_BPS, TAKER_FEE_BPS
 from quoting.core.exchange_rules import AssetRules
 from quoting.core.glft import QUOTED, GlftInputs, MarketModel, QuotePolicy, RegimeBlend, glft_quote_core
 from validation.backtest.runner import BacktestConfig, run_backtest
-from data_lake.fees import MAKER_FEE_BPS, TAKER_FEE_BPS
 
 TICK, LOT, LEVELS = 0.001, 0.1, 5
 BOOK_EVERY_MS, TRADES_PER_S = 500, 2.0

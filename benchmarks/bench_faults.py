@@ -57,8 +57,8 @@ from data_lake.importers import import_file
 from data_lake.lake import Lake
 from data_lake.param_registry import pointer_path, promote, set_path
 from data_lake.tables import table
-from quoting.cli.main import main as cli
 from quoting.capture.raw_capture import HourlyRawWriter, compress_plain
+from quoting.cli.main import main as cli
 from tests.hostile import HOSTILE_LINES, NODE_LINES, check_cleaning, check_node_import
 from tests.support import DEMO_COIN, DEMO_DAY
 from tests.test_param_registry import COIN as PARAM_COIN

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data_lake.demo_market import demo_coin_configs, simulate  # noqa: E402
 from tests.test_variants import CONFIG, demo_lake_frames  # noqa: E402
-from validation.experiments.candidate import CANDIDATE  # noqa: E402
 from validation.decisions.promotion_gate import GateConfig, build_evidence, evaluate_gate  # noqa: E402
+from validation.experiments.candidate import CANDIDATE  # noqa: E402
 from validation.experiments.walk_forward import rolling_folds  # noqa: E402
 from validation.experiments.walk_forward_run import POOLED, walk_forward  # noqa: E402
 

@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from data_lake.demo_market import DemoMarketConfig, simulate_to_raw
+from data_lake.fees import MAKER_FEE_BPS
 from data_lake.param_registry import promote, register_candidate
 from data_lake.param_schema import ParamSet
 from data_lake.units import HOUR_MS
-from quoting.runtime.feed import Received, ReplayFeed
 from quoting.cli.quote import build_quoter
+from quoting.runtime.feed import Received, ReplayFeed
 from quoting.runtime.session import Quoter, QuoterConfig
-from data_lake.fees import MAKER_FEE_BPS
 from tests.test_quoter import DEMO_MARKET_FITS
 
 COIN = "DEMO"

@@ -26,8 +26,8 @@ import numpy as np
 import polars as pl
 
 from calibration.mids import mid_before_trade, mid_index
-from data_lake.tables import MARKOUT_HORIZONS_MS
 from data_lake.fees import MAKER_FEE_BPS
+from data_lake.tables import MARKOUT_HORIZONS_MS
 
 HORIZONS_MS: tuple[int, ...] = MARKOUT_HORIZONS_MS
 """Default markout horizons in ms: the immediate jump (<= 200 ms), then 1 s, 5 s and 30 s."""

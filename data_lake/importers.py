@@ -50,6 +50,7 @@ from pathlib import Path
 import polars as pl
 
 from data_lake import raw_zone
+from data_lake.atomic_files import write_atomically
 from data_lake.hl_historical import historical_trade_items
 from data_lake.parsers.decode import decode, iso_to_ns, lines_frame, pairs_to_objects
 from data_lake.parsers.schemas import FILL
@@ -62,7 +63,6 @@ from data_lake.parsers.snapshots import (
 from data_lake.table_mapping import TABLE_KINDS, InputError, TableMapping
 from data_lake.tabular_import import book_items, read_input, trade_items
 from data_lake.universe import snapshot_line, snapshot_path
-from data_lake.atomic_files import write_atomically
 
 SNAPSHOT_KINDS = {
     "meta": "meta",

@@ -28,10 +28,10 @@ import gc
 import logging
 import multiprocessing
 import os
-from pathlib import Path
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -39,8 +39,8 @@ import dagster as dg
 from assets.ingest import clean_tables, raw_captures
 from assets.measurement import features
 from assets.partitions import COINS_NAME, partition_key, partition_problem, utc_today
-from pipelines.code_location import run_partition
 from data_lake.leaders import leaders_of
+from pipelines.code_location import run_partition
 from pipelines.definitions import NIGHTLY_SELECTION, defs, nightly_job
 from pipelines.process_life import die_with_parent
 

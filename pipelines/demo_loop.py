@@ -22,9 +22,8 @@ import polars as pl
 
 from assets.measurement import markouts_asset
 from assets.partitions import partition_key
-from data_lake import param_registry
+from data_lake import param_registry, raw_zone
 from data_lake.lake import Lake
-from data_lake import raw_zone
 from data_lake.raw_zone import raw_path
 from pipelines.backfill import FEATURES, INGEST, STAGE_ASSETS, Outcome
 from pipelines.code_location import run_partition

@@ -3,8 +3,8 @@ lake."""
 
 import dagster as dg
 
-from data_lake.vacuum import DEFAULT_RETENTION_HOURS, describe, vacuum_lake
 from assets.resources import DataLakeResource
+from data_lake.vacuum import DEFAULT_RETENTION_HOURS, describe, vacuum_lake
 
 
 class VacuumConfig(dg.Config):

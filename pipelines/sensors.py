@@ -12,8 +12,8 @@ import dagster as dg
 import polars as pl
 
 from assets.partitions import COINS, COINS_NAME, partition_key, partition_problem, utc_today
-from data_lake import raw_zone
 from assets.resources import DataLakeResource
+from data_lake import raw_zone
 
 
 @dataclass(frozen=True)

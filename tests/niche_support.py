@@ -8,11 +8,11 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from assets.resources import DataLakeResource
 from calibration.markouts import maker_side_of_trades, markouts
 from calibration.mids import mid_series
 from data_lake.cleaning import clean_partition
 from data_lake.lake import Lake
-from assets.resources import DataLakeResource
 
 
 def ingest_day(raw_root: Path, lake: Lake, coin: str, date: dt.date) -> None:

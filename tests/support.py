@@ -16,8 +16,8 @@ def run_job(
 ) -> dg.ExecuteInProcessResult:
     """Execute a pipeline job in process for one (coin, day) on an ephemeral Dagster instance."""
     from assets.partitions import COINS, partition_key
-    from pipelines.definitions import defs
     from assets.resources import DataLakeResource
+    from pipelines.definitions import defs
 
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(COINS.name, [coin])

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from data_lake.param_registry import promote, register_candidate
-from quoting.runtime.api_key import KEY_ENV, KEY_FILE_ENV
-from quoting.cli.main import main
 from quoting.cli.contract import UserError
+from quoting.cli.main import main
+from quoting.runtime.api_key import KEY_ENV, KEY_FILE_ENV
 from tests.test_param_registry import make_set
 
 

@@ -14,7 +14,7 @@ from dagster._core.storage.tags import PARTITION_SET_TAG, REPOSITORY_LABEL_TAG
 
 from assets.partitions import COINS, partition_key
 from data_lake import raw_zone
-from pipelines.code_location import LOCATION_NAME, MODULE, ATTRIBUTE, partition_run_config
+from pipelines.code_location import ATTRIBUTE, LOCATION_NAME, MODULE, partition_run_config
 from pipelines.definitions import defs, nightly_job
 from pipelines.executors import IN_PROCESS
 from pipelines.run import DEMO_RUN_CONFIG, main

@@ -22,11 +22,11 @@ from validation.decisions.component_verdict import (
     verdict_frame,
 )
 from validation.experiments.prediction_checks import SimpleEvidence, not_evaluated, volatility_check
-from validation.reporting.report import build_report
-from validation.statistics.significance import Verdict, component_verdict
 from validation.experiments.variant_types import BASELINE
 from validation.experiments.walk_forward import rolling_folds
 from validation.experiments.walk_forward_run import walk_forward
+from validation.reporting.report import build_report
+from validation.statistics.significance import Verdict, component_verdict
 
 ALPHA = 0.05
 TRIALS = (BASELINE, "+bipower", "+hmm_blending", "+vpin_widening")

@@ -20,13 +20,13 @@ from calibration.bars import BarSettings
 from calibration.fit_window import FitWindowSettings
 from calibration.lead_lag import LeadLagConfig
 from calibration.window_fits import KappaFitSettings, RegimeFitSettings
-from validation.screening.market_screen import ScreenThresholds
 from validation.decisions.promotion_gate import GateConfig
-from validation.tables.signal_table import SignalQualitySettings
-from validation.screening.time_structure import TimeStructureSettings
 from validation.experiments.variant_types import VariantConfig
 from validation.experiments.walk_forward import FoldPlan
 from validation.experiments.walk_forward_run import DEFAULT_ALPHA
+from validation.screening.market_screen import ScreenThresholds
+from validation.screening.time_structure import TimeStructureSettings
+from validation.tables.signal_table import SignalQualitySettings
 
 POLICY = VariantConfig()
 WALK_FORWARD_DOMAIN: dict[str, Callable[[], Any]] = {

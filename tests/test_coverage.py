@@ -27,7 +27,7 @@ from calibration.fill_intensity import (
     taker_orders,
 )
 from calibration.window_fits import fit_kappa_window
-from tests.test_fill_intensity import A, GRID, KAPPA, exact_model_orders, lattice_trades
+from tests.test_fill_intensity import GRID, KAPPA, A, exact_model_orders, lattice_trades
 
 DAY_MS = 86_400_000
 

@@ -11,11 +11,11 @@ import polars as pl
 import pytest
 
 from assets.partitions import COINS, partition_key
+from assets.resources import DataLakeResource
 from calibration.bars import FEATURES_SCHEMA
 from data_lake import raw_zone
 from data_lake.lake import Lake
 from pipelines.definitions import NIGHTLY_SELECTION, defs
-from assets.resources import DataLakeResource
 from pipelines.run import main
 from pipelines.run_notes import AssetNote, run_notes
 from tests.support import DEMO_COIN, DEMO_DAY

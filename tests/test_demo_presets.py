@@ -12,8 +12,8 @@ import pytest
 from calibration.markouts import maker_side_of_trades, markouts
 from data_lake.demo_market import DemoMarket, DemoMarketConfig, demo_coin_configs, simulate
 from data_lake.demo_market.edge import EDGE_DEPTHS_BPS
-from data_lake.fees import MAKER_FEE_BPS
 from data_lake.demo_market.truth import truth
+from data_lake.fees import MAKER_FEE_BPS
 from validation.statistics.significance import hac_mean_test
 
 START = dt.date(2026, 1, 1)

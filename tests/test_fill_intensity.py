@@ -27,8 +27,8 @@ from calibration.fill_intensity import (
     taker_orders,
 )
 from calibration.fit_result import InsufficientSamples
-from validation.reporting.fit_figures import fill_intensity_figure
 from data_lake.demo_market import DemoMarketConfig, simulate
+from validation.reporting.fit_figures import fill_intensity_figure
 
 A, KAPPA, D0 = 2.0, 0.4, 1.0  # 1/s per side at the mid, 1/bps, threshold in bps
 GRID = np.arange(D0, 15.0, 0.5)

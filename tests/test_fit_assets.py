@@ -15,8 +15,8 @@ import pytest
 from assets import fits, ingest, measurement
 from assets.fits import fit_window
 from assets.partitions import COINS, partition_key
-from data_lake.units import day_bounds_ms
 from assets.regime_state import day_regime_beliefs
+from assets.resources import DataLakeResource
 from calibration.coverage import Coverage
 from calibration.fill_intensity import taker_orders
 from calibration.fit_result import FitResult
@@ -37,7 +37,7 @@ from data_lake.demo_market import (
 )
 from data_lake.lake import Lake
 from data_lake.tables import table
-from assets.resources import DataLakeResource
+from data_lake.units import day_bounds_ms
 
 COIN = "DEMO"
 DAY1, DAY2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)

@@ -22,9 +22,9 @@ from data_lake.units import DAY_MS
 from tests import services
 from tests.test_variants import CONFIG, DEMO, HOUR_MS
 from validation.experiments.fold_cache import ROOT, FoldCache, fold_key, prune
-from validation.experiments.variant_types import BASELINE, FittedSummary
 from validation.experiments.lead_lag_variant import LEAD_LAG
 from validation.experiments.out_of_sample import VariantOutcome
+from validation.experiments.variant_types import BASELINE, FittedSummary
 from validation.experiments.walk_forward import rolling_folds
 from validation.experiments.walk_forward_run import WalkForwardRun, walk_forward
 

@@ -5,9 +5,9 @@ in = lines written). ``benchmarks/bench_faults.py`` runs the same properties on 
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-import pytest
 
 from tests.hostile import (
     HOSTILE_LINES,

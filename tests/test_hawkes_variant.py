@@ -23,16 +23,16 @@ from quoting.core.glft import MarketModel, QuotePolicy, quote
 from quoting.core.hawkes_intensity import HawkesIntensity, TakerOrderIntensity, intensity_multipliers
 from quoting.runtime.online_state import TradeIntensity
 from tests.test_variants import CONFIG, DEMO, HOUR_MS, demo_lake_frames, window
-from validation.statistics.calibration_metrics import calibration_metrics
 from validation.decisions.component_verdict import diagnose_run
+from validation.decisions.verdict_text import KEEP_SIMPLE
 from validation.experiments.hawkes_variant import HAWKES
+from validation.experiments.out_of_sample import VariantOutcome, simulate_fitted
 from validation.experiments.prediction_checks import fill_probability_check
 from validation.experiments.variant_registry import VARIANTS
 from validation.experiments.variant_types import BASELINE, Market
-from validation.experiments.out_of_sample import VariantOutcome, simulate_fitted
-from validation.decisions.verdict_text import KEEP_SIMPLE
 from validation.experiments.walk_forward import rolling_folds
 from validation.experiments.walk_forward_run import walk_forward
+from validation.statistics.calibration_metrics import calibration_metrics
 
 POISSON = replace(DEMO, coin="POISSON", hawkes_alpha_per_s=0.02)
 """The same market with taker orders that barely cluster (branching ratio 0.01)."""

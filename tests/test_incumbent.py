@@ -11,8 +11,8 @@ import pytest
 from data_lake.demo_market import demo_coin_configs, simulate
 from data_lake.param_schema import Parameters, json_safe
 from tests.test_variants import CONFIG, HOUR_MS, demo_lake_frames
-from validation.experiments.candidate import CANDIDATE
 from validation.decisions.incumbent import incumbent_period_pnl
+from validation.experiments.candidate import CANDIDATE
 from validation.experiments.variant_registry import VARIANTS
 from validation.experiments.walk_forward import rolling_folds, slice_window
 from validation.experiments.walk_forward_run import TIME_COLS, walk_forward, with_known_at

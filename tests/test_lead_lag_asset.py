@@ -10,12 +10,12 @@ import polars as pl
 import pytest
 
 from assets.lead_lag import lead_lag_fit, leader_mids_for_folds
-from calibration.lead_lag_rows import NO_LEADER_DATA
 from assets.partitions import COINS, partition_key
+from assets.resources import DataLakeResource
+from calibration.lead_lag_rows import NO_LEADER_DATA
 from data_lake.demo_market import DemoMarket
 from data_lake.lake import Lake
 from data_lake.leaders import ENV_VAR, leader_mapping, leaders_of, parse_leaders, with_leaders
-from assets.resources import DataLakeResource
 from validation.experiments.walk_forward import Fold
 
 DAY = dt.date(2026, 1, 1)

@@ -21,8 +21,8 @@ from quoting.core.lead_lag_shift import LeaderMids, LeadLagShift, leader_pulls
 from quoting.core.policy_inputs import quoting_inputs
 from tests.test_lead_lag_variant import CONFIG, _span, fitted, frames, markets, split  # noqa: F401 - fixtures
 from validation.experiments.candidate import candidate_parameters
-from validation.experiments.variant_types import LEADER_MIDS, FittedVariant, Market
 from validation.experiments.out_of_sample import simulate_fitted
+from validation.experiments.variant_types import LEADER_MIDS, FittedVariant, Market
 
 
 @pytest.mark.slow  # fits the lead-lag variant on the follower's frames (module fixtures)

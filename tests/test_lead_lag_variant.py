@@ -17,10 +17,10 @@ from data_lake.demo_market.truth import truth
 from quoting.core.lead_lag_shift import leader_log_returns
 from tests.test_variants import CONFIG as VARIANT_CONFIG
 from tests.test_variants import HOUR_MS, demo_lake_frames, window
-from validation.experiments.variant_registry import VARIANTS
-from validation.experiments.variant_types import BASELINE, LEADER_MIDS, FittedVariant, Market
 from validation.experiments.lead_lag_variant import LEAD_LAG
 from validation.experiments.out_of_sample import simulate_fitted
+from validation.experiments.variant_registry import VARIANTS
+from validation.experiments.variant_types import BASELINE, LEADER_MIDS, FittedVariant, Market
 
 CONFIG = replace(VARIANT_CONFIG, lead_lag=LeadLagConfig(n_shifts=39, alpha=0.05))
 """39 circular shifts: the significance a 4 h train window needs, at a fraction of the nightly fit's cost."""

@@ -32,9 +32,9 @@ from data_lake.param_registry import (
     set_path,
 )
 from data_lake.param_schema import HMM_KEYS, InvalidParameterSet, ParamSet, content_id
+from quoting.cli.params import params_promote, params_rollback, params_show
 from quoting.core.glft import quote
 from quoting.runtime.params import PromotionWatcher, StaleParameterSet, load_for_quoting
-from quoting.cli.params import params_promote, params_rollback, params_show
 
 COIN = "BTC"
 HOUR_MS = 3_600_000
@@ -630,8 +630,8 @@ def test_an_identical_rerun_of_the_walk_forward_finds_the_same_set(root: Path) -
 
     from data_lake.lake import Lake
     from data_lake.tables import INGEST_ACCOUNTING, WALK_FORWARD, WALK_FORWARD_PNL
-    from validation.experiments.candidate import CANDIDATE
     from validation.decisions.promotion_evidence import candidate_evidence
+    from validation.experiments.candidate import CANDIDATE
     from validation.experiments.walk_forward_run import POOLED
 
     day = dt.date(2026, 1, 2)

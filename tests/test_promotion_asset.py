@@ -12,15 +12,15 @@ import pytest
 from assets.measurement import markouts_asset
 from assets.partitions import COINS, partition_key
 from assets.promotion import param_sets
+from assets.resources import DataLakeResource
 from assets.validation import walk_forward_assets
 from data_lake import param_registry
 from data_lake.demo_market import demo_coin_configs, load_truth, simulate_to_raw, truth_path
 from pipelines.definitions import defs
-from assets.resources import DataLakeResource
 from pipelines.run import DEMO_RUN_CONFIG
+from quoting.cli.quote import EXIT_OK, quote_main
 from quoting.core.glft import quote
 from quoting.runtime.params import load_for_quoting
-from quoting.cli.quote import EXIT_OK, quote_main
 
 DAYS = (dt.date(2026, 1, 1), dt.date(2026, 1, 2))
 COIN = "NICHE"

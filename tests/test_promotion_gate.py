@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from data_lake.param_schema import json_safe
-from validation.statistics.calibration_metrics import adverse_selection_calibration, calibration_metrics
 from validation.decisions.promotion_gate import GateConfig, build_evidence, evaluate_gate
+from validation.statistics.calibration_metrics import adverse_selection_calibration, calibration_metrics
 from validation.statistics.significance import MultipleComparison, component_verdict
 
 HOUR_MS = 3_600_000

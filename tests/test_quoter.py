@@ -31,10 +31,10 @@ from data_lake.param_registry import promote, register_candidate, reject
 from data_lake.param_schema import ParamSet
 from data_lake.parsers.frames import parse_text
 from data_lake.raw_zone import discover, read_bytes, read_lines
-from quoting.runtime.api_key import KEY_ENV, KEY_FILE_ENV, ApiKeyError, load_api_wallet
-from quoting.core.exchange_rules import AssetRules, is_valid_price
-from quoting.runtime.live import LiveConfig
 from quoting.cli.quote import EXIT_OK, EXIT_REFUSED, build_quoter, quote_main
+from quoting.core.exchange_rules import AssetRules, is_valid_price
+from quoting.runtime.api_key import KEY_ENV, KEY_FILE_ENV, ApiKeyError, load_api_wallet
+from quoting.runtime.live import LiveConfig
 from quoting.runtime.session import Quoter, QuoterConfig
 from tests.fake_hyperliquid import FakeHyperliquid
 

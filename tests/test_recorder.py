@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import errno
+import json
 import logging
 import os
-import json
 import re
 import signal
 import socket

@@ -13,9 +13,9 @@ import pytest
 from data_lake.demo_market import DemoMarket, demo_coin_configs
 from tests.test_variants import CONFIG, HOUR_MS, demo_lake_frames, window
 from validation.decisions.component_verdict import DIAGNOSES
+from validation.experiments.out_of_sample import simulate_fitted
 from validation.experiments.regime_pull_variant import REGIME_PULL, fit_regime_pull
 from validation.experiments.variant_registry import VARIANTS
-from validation.experiments.out_of_sample import simulate_fitted
 
 COINS = {c.coin: c for c in demo_coin_configs(1, 7, dt.date(2026, 1, 1))}
 

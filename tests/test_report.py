@@ -12,8 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from validation.statistics.baseline_table import markout_curve
-from validation.statistics.calibration_metrics import diagram_range, reliability_diagram
+from validation.experiments.walk_forward_run import identical_variants
 from validation.reporting.report import (
     PNG_SIGNATURE,
     KeyFigure,
@@ -35,8 +34,9 @@ from validation.reporting.report import (
     verdict_table_html,
     with_decision,
 )
+from validation.statistics.baseline_table import markout_curve
+from validation.statistics.calibration_metrics import diagram_range, reliability_diagram
 from validation.statistics.significance import component_verdict
-from validation.experiments.walk_forward_run import identical_variants
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 HOSTILE = '<script>alert("x")</script> & "quoted" \'single\' <img src=//evil.example/x onerror=alert(1)>'

@@ -9,9 +9,9 @@ import dagster as dg
 import polars as pl
 
 from assets.partitions import COIN_DAY, COINS, partition_key
+from assets.resources import DataLakeResource
 from assets.validation import alerts
 from data_lake.lake import Lake
-from assets.resources import DataLakeResource
 from pipelines.sensors import run_failure_alert
 
 COIN = "DEMO"

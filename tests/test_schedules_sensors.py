@@ -9,9 +9,9 @@ from pathlib import Path
 import dagster as dg
 
 from assets.partitions import COINS, utc_today
+from assets.resources import DataLakeResource
 from data_lake import raw_zone
 from pipelines.definitions import defs
-from assets.resources import DataLakeResource
 from pipelines.sensors import RawCursor, new_raw_partitions
 
 

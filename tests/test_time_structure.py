@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import polars as pl
-import dagster as dg
 import pytest
 from scipy import signal, stats
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-
 from scipy.stats import norm
 
 from calibration.toxicity import adv_bucket_volume, book_signals, bvc_bars, vpin, vpin_buckets

@@ -94,8 +94,8 @@ def test_a_full_disk_is_named_with_table_and_path(tiny_disk: Path) -> None:
 def test_the_weekly_maintenance_job_vacuums_the_lake(tmp_path: Path) -> None:
     import dagster as dg
 
-    from pipelines.definitions import defs
     from assets.resources import DataLakeResource
+    from pipelines.definitions import defs
 
     lake = Lake(tmp_path / "lake", storage_options={})
     for rerun in range(3):

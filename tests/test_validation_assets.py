@@ -12,18 +12,18 @@ import pytest
 
 from assets.partitions import COINS, partition_key
 from assets.promotion import param_sets
+from assets.resources import DataLakeResource
 from assets.validation import VALIDATION_ASSETS, VALIDATION_CHECKS, WALK_FORWARD_TABLES
 from calibration.fill_log import enrich_fill_log
 from calibration.toxicity import book_signals
 from data_lake.lake import Lake
 from pipelines.backfill import FITS, Outcome
-from assets.resources import DataLakeResource
 from pipelines.walk_forward_summary import walk_forward_lines
 from tests.test_variants import DEMO
 from validation.experiments.candidate import CANDIDATE
+from validation.experiments.lead_lag_variant import LEAD_LAG
 from validation.experiments.regime_pull_variant import REGIME_PULL
 from validation.experiments.variant_registry import VARIANTS
-from validation.experiments.lead_lag_variant import LEAD_LAG
 from validation.experiments.walk_forward_run import POOLED
 
 DAY = DEMO.start

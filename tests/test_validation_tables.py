@@ -15,15 +15,8 @@ from calibration.fit_window import contiguous_window
 from data_lake.tables import CALIBRATION_METRICS, SIGNAL_QUALITY, WALK_FORWARD
 from data_lake.units import DAY_MS, HOUR_MS, day_bounds_ms, utc_days
 from validation.decisions.alerts import AlertKind
-from validation.statistics.calibration_metrics import adverse_selection_calibration, calibration_metrics
-from validation.tables.calibration_table import calibration_metrics_of, calibration_row
-from validation.experiments.candidate import CANDIDATE, CandidateFit
-from validation.tables.candidate_set import candidate_document, stored_candidate
 from validation.decisions.incumbent import incumbent_variant
-from validation.experiments.leader_mids import leader_days, thinned_mids
 from validation.decisions.promotion_evidence import incumbent_evidence
-from validation.statistics.signal_quality import signal_quality
-from validation.tables.signal_table import SignalQualitySettings, signal_quality_of, signal_row, signal_rows
 from validation.decisions.table_alerts import (
     alerts_frame,
     calibration_table_alerts,
@@ -31,9 +24,16 @@ from validation.decisions.table_alerts import (
     signal_table_alerts,
     walk_forward_alerts,
 )
+from validation.experiments.candidate import CANDIDATE, CandidateFit
+from validation.experiments.leader_mids import leader_days, thinned_mids
 from validation.experiments.variant_types import BASELINE
 from validation.experiments.walk_forward import Fold, FoldPlan
 from validation.experiments.walk_forward_run import POOLED
+from validation.statistics.calibration_metrics import adverse_selection_calibration, calibration_metrics
+from validation.statistics.signal_quality import signal_quality
+from validation.tables.calibration_table import calibration_metrics_of, calibration_row
+from validation.tables.candidate_set import candidate_document, stored_candidate
+from validation.tables.signal_table import SignalQualitySettings, signal_quality_of, signal_row, signal_rows
 
 COIN, DAY = "DEMO", dt.date(2026, 1, 2)
 RNG = np.random.default_rng(7)

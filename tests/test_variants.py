@@ -14,10 +14,10 @@ from calibration.markouts import maker_side_of_trades, markouts
 from calibration.mids import mid_series
 from data_lake.demo_market import DemoMarket, DemoMarketConfig
 from data_lake.tables import BOOK_LEVELS
-from validation.experiments.variant_registry import VARIANTS, evaluate_variant
-from validation.experiments.variant_types import BASELINE, Market, VariantConfig
 from validation.experiments.lead_lag_variant import LEAD_LAG
 from validation.experiments.out_of_sample import simulate_fitted
+from validation.experiments.variant_registry import VARIANTS, evaluate_variant
+from validation.experiments.variant_types import BASELINE, Market, VariantConfig
 
 HOUR_MS = 3_600_000
 DEMO = DemoMarketConfig(coin="DEMO", days=1, seed=11)

@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from calibration.volatility import bar_mids, ewma_variance_expr, log_returns
 from calibration.vol_fit import fit_volatility, minute_measures
+from calibration.volatility import bar_mids, ewma_variance_expr, log_returns
 from data_lake.demo_market import DemoMarketConfig, simulate
 
 SIGMA = (0.5, 2.0)  # bps per sqrt(s) of the calm and volatile regime

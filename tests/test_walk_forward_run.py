@@ -10,9 +10,9 @@ import pytest
 
 from tests.test_variants import CONFIG, DEMO, HOUR_MS
 from validation.decisions.component_verdict import refused_additions
-from validation.experiments.variants import ABLATIONS
-from validation.experiments.variant_types import BASELINE
 from validation.experiments.lead_lag_variant import LEAD_LAG
+from validation.experiments.variant_types import BASELINE
+from validation.experiments.variants import ABLATIONS
 from validation.experiments.walk_forward import rolling_folds
 from validation.experiments.walk_forward_run import POOLED, WalkForwardRun, walk_forward
 

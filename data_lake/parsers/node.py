@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from data_lake.parsers.decode import decimal, iso_to_ns, side_sign
 from data_lake.contract import tid_from_text
+from data_lake.parsers.decode import decimal, iso_to_ns, side_sign
 from data_lake.parsers.ids import derived_tid, hash_prefix
 from data_lake.parsers.records import PROVENANCE_COLUMNS, Records, candidate, explode_items, quarantined
 from data_lake.units import NS_PER_MS

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from data_lake import settings
 from quoting.cli.contract import (
     EXIT_FAILURE,
     OneLineParser,
@@ -25,7 +26,6 @@ from quoting.cli.contract import (
     positive_int,
     ws_url,
 )
-from data_lake import settings
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -234,8 +234,8 @@ def _cmd_quote(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from quoting.runtime.api_key import ApiKeyError
     from quoting.cli.quote import config_from_args, quote_async
+    from quoting.runtime.api_key import ApiKeyError
 
     existing_root(args.lake, "lake root --lake", "SMALLFISH_LAKE")
     output_root(args.raw, "raw-zone root --raw (the quoter's log)", "SMALLFISH_RAW")
@@ -269,9 +269,9 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
+    import quoting.cli.params as params_cli
     from data_lake.param_registry import NoPromotedSet, UnknownParameterSet
     from data_lake.param_schema import InvalidParameterSet
-    import quoting.cli.params as params_cli
 
     lake = existing_root(args.lake, "lake root --lake", "SMALLFISH_LAKE")
     if args.action == "promote" and not (args.param_set_id and args.reason and args.reason.strip()):

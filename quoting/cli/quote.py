@@ -27,10 +27,10 @@ from hyperliquid.utils.constants import MAINNET_API_URL
 
 from data_lake import settings
 from data_lake.leaders import leaders_of
-from quoting.runtime.api_key import ApiKeyError
 from quoting.cli.contract import address, coin_name, non_negative_int, positive_float, positive_int, ws_url
-from quoting.runtime.feed import ReplayFeed, WsFeed
 from quoting.core.fill_models import FILL_MODELS
+from quoting.runtime.api_key import ApiKeyError
+from quoting.runtime.feed import ReplayFeed, WsFeed
 from quoting.runtime.live import LiveConfig
 from quoting.runtime.quote_log import QuoteLog
 from quoting.runtime.session import (

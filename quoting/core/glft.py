@@ -56,6 +56,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from data_lake.fees import MAKER_FEE_BPS
 from quoting.core.exchange_rules import (
     AssetRules,
     meets_min_notional,
@@ -65,7 +66,6 @@ from quoting.core.exchange_rules import (
 )
 from quoting.core.hawkes_intensity import HawkesIntensity
 from quoting.core.lead_lag_shift import LeadLagShift, lead_lag_fair_value
-from data_lake.fees import MAKER_FEE_BPS
 
 BPS = 1e-4
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
+
 from data_lake.units import SECOND_MS
 
 

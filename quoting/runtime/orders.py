@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-
 Side = Literal["B", "A"]
 SIDES: tuple[Side, Side] = ("B", "A")
 

@@ -18,16 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from quoting.runtime.account import Account
 from quoting.core.book import Book
 from quoting.core.exchange_rules import AssetRules, to_wire
-from quoting.runtime.feed import Received
 from quoting.core.fill_models import (
     FILL_MODELS,
     fill_from_trade,
     queue_after_book,
     queue_at_placement,
 )
+from quoting.runtime.account import Account
+from quoting.runtime.feed import Received
 from quoting.runtime.orders import OrderAction, OrderResult, Side
 from quoting.runtime.params import QuotingParams
 from quoting.runtime.venue import VenueStart

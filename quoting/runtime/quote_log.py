@@ -71,8 +71,8 @@ from pathlib import Path
 from typing import Any
 
 from data_lake.raw_zone import envelope
-from quoting.runtime.orders import Prediction
 from quoting.capture.raw_capture import HourlyRawWriter, compress_plain
+from quoting.runtime.orders import Prediction
 
 SOURCE = "quoter"
 

@@ -45,22 +45,22 @@ import numpy as np
 from hyperliquid.utils.constants import MAINNET_API_URL
 
 from data_lake.param_registry import NoPromotedSet
-from quoting.runtime.account import Account
+from data_lake.units import DAY_MS, NS_PER_MS
+from quoting.capture.raw_capture import HOUR_NS
 from quoting.core.book import Book
-from quoting.runtime.decision import Decision, decide
-from quoting.runtime.feed import Received, ReplayFeed, WsFeed, frame_coin
 from quoting.core.fill_models import FILL_MODELS
 from quoting.core.glft import MarketModel
 from quoting.core.lead_lag_shift import LeaderMids
+from quoting.core.policy_inputs import REQUOTE_INTERVAL_MS
+from quoting.runtime.account import Account
+from quoting.runtime.decision import Decision, decide
+from quoting.runtime.feed import Received, ReplayFeed, WsFeed, frame_coin
 from quoting.runtime.live import LiveConfig
 from quoting.runtime.online_state import MidBars, RegimeTracker, TradeIntensity
 from quoting.runtime.orders import OrderResult, Prediction, Side, WorkingOrder
 from quoting.runtime.params import PromotionWatcher, QuotingParams
-from quoting.core.policy_inputs import REQUOTE_INTERVAL_MS
 from quoting.runtime.quote_log import QuoteLog, compress, finite, prediction_fields
-from quoting.capture.raw_capture import HOUR_NS
 from quoting.runtime.venue import Venue
-from data_lake.units import DAY_MS, NS_PER_MS
 
 EXIT_OK, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2
 KEEP_OIDS = 4_096

@@ -27,11 +27,11 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from quoting.core.fill_models import QUEUE_POSITION, fill_from_trade, queue_after_book, queue_at_placement
 from quoting.core.fill_prediction import depth_bps, reach_probability
 from quoting.core.glft import QUOTED, GlftInputs, RegimeBlend, belief_weighted, glft_quote_core, regime_pull
 from quoting.core.hawkes_intensity import expected_multiplier
 from quoting.core.lead_lag_shift import lead_lag_fair_value
-from quoting.core.fill_models import QUEUE_POSITION, fill_from_trade, queue_after_book, queue_at_placement
 
 BID, ASK = 0, 1
 ORDER, REQUEST = 0, 1

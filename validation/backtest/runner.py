@@ -17,15 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from calibration.window_fits import order_arrival_times
+from quoting.core.fill_models import FILL_MODELS
 from quoting.core.fill_prediction import ReachModel
 from quoting.core.glft import DEFAULT_REGIMES, GlftInputs, MarketModel, QuotePolicy
-from calibration.window_fits import order_arrival_times
 from quoting.core.hawkes_intensity import intensity_multipliers
 from quoting.core.lead_lag_shift import leader_log_returns, leader_pulls
+from quoting.core.policy_inputs import REQUOTE_INTERVAL_MS
 from validation.backtest.engine import FILL_LOG_COLUMNS, EngineParams, MarketData, RegimeTable, simulate
 from validation.backtest.fold_data import derived
-from quoting.core.fill_models import FILL_MODELS
-from quoting.core.policy_inputs import REQUOTE_INTERVAL_MS
 
 Tape = tuple[
     np.ndarray,

@@ -45,6 +45,7 @@ import polars as pl
 from statsmodels.stats.multitest import multipletests
 
 from data_lake.tables import COMPONENT_VERDICT
+from validation.decisions.verdict_text import ADD, KEEP_SIMPLE, NO_FIX, UNTESTED, action
 from validation.experiments.prediction_checks import (
     LeaderMoves,
     SimpleEvidence,
@@ -56,11 +57,10 @@ from validation.experiments.prediction_checks import (
     regime_edge_check,
     volatility_check,
 )
+from validation.experiments.variant_types import BASELINE, Market, VariantConfig
+from validation.experiments.walk_forward_run import POOLED, WalkForwardRun
 from validation.reporting.report import ReportSection, diagnosis_table_html, paragraph
 from validation.statistics.significance import MIN_INDEPENDENT_FILLS, Verdict
-from validation.experiments.variant_types import BASELINE, Market, VariantConfig
-from validation.decisions.verdict_text import ADD, KEEP_SIMPLE, NO_FIX, UNTESTED, action
-from validation.experiments.walk_forward_run import POOLED, WalkForwardRun
 
 REGIME_BELIEFS_OF = "+hmm_blending"
 """The variant whose causal HMM beliefs assign each baseline fill its regime."""

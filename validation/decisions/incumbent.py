@@ -18,12 +18,12 @@ from calibration.fit_result import InsufficientSamples
 from calibration.regimes import RegimeParams
 from data_lake.param_schema import Parameters
 from data_lake.scalars import as_int
-from quoting.core.policy_inputs import quoting_inputs
 from data_lake.units import MINUTE_MS
-from validation.experiments.variant_types import FittedVariant, Market, VariantConfig
+from quoting.core.policy_inputs import quoting_inputs
 from validation.experiments.out_of_sample import VariantOutcome, simulate_fitted
-from validation.experiments.train_estimates import _closed_bars, _window
 from validation.experiments.regime_beliefs import _from_test_start, _hmm_beliefs
+from validation.experiments.train_estimates import _closed_bars, _window
+from validation.experiments.variant_types import FittedVariant, Market, VariantConfig
 from validation.experiments.walk_forward import Fold, run_walk_forward
 from validation.experiments.walk_forward_run import TIME_COLS, with_known_at
 

@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 import polars as pl
 
 from data_lake.contract import unaccounted_records
-from validation.statistics.calibration_metrics import AdverseSelectionCalibration, CalibrationMetrics
-from validation.tables.calibration_table import WALK_FORWARD_SOURCE, calibration_metrics_of
-from validation.experiments.candidate import CANDIDATE
 from validation.decisions.incumbent import incumbent_variant
 from validation.decisions.promotion_gate import MISSING, build_evidence
+from validation.experiments.candidate import CANDIDATE
 from validation.experiments.walk_forward_run import POOLED
+from validation.statistics.calibration_metrics import AdverseSelectionCalibration, CalibrationMetrics
+from validation.tables.calibration_table import WALK_FORWARD_SOURCE, calibration_metrics_of
 
 GATE_DATA_QUALITY = "reconciliation"
 RUN_STAMPS = frozenset({"run_at_ms"})

@@ -19,12 +19,12 @@ from validation.decisions.alerts import (
     information_ratio_alert,
     signal_alerts,
 )
-from validation.statistics.calibration_metrics import CalibrationMetrics
-from validation.tables.calibration_table import calibration_metrics_of, float_or_nan
-from validation.statistics.signal_quality import MIN_WINDOW_SAMPLES
-from validation.tables.signal_table import signal_quality_of
 from validation.experiments.variant_types import BASELINE
 from validation.experiments.walk_forward_run import POOLED
+from validation.statistics.calibration_metrics import CalibrationMetrics
+from validation.statistics.signal_quality import MIN_WINDOW_SAMPLES
+from validation.tables.calibration_table import calibration_metrics_of, float_or_nan
+from validation.tables.signal_table import signal_quality_of
 
 Subjected = list[tuple[str, Alert]]
 ALERTS_SCHEMA = {

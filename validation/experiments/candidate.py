@@ -50,17 +50,17 @@ from calibration.fill_probability import hat_basis
 from calibration.fit_result import InsufficientSamples
 from calibration.lead_lag import NoLeadLag
 from data_lake.param_schema import ARRIVAL_RATE_UNIT, KAPPA_UNIT, SIGMA_UNIT, Parameters
+from data_lake.units import MINUTE_MS, SECOND_MS
 from quoting.core.fill_prediction import ReachModel
 from quoting.core.policy_inputs import quoting_inputs
 from validation.backtest.runner import market_tape, run_backtest
-from validation.statistics.significance import overlapping_mean
-from data_lake.units import MINUTE_MS, SECOND_MS
-from validation.experiments.variant_types import FittedVariant, LEADER_MIDS, Market, VariantConfig
+from validation.experiments.interval_scoring import policy_leader_mids, quote_outcomes
 from validation.experiments.lead_lag_variant import LeaderFit, fit_leader_shift
+from validation.experiments.out_of_sample import marked_fills
 from validation.experiments.regime_beliefs import RegimeModel, fit_regimes
 from validation.experiments.train_estimates import _base, _closed_bars, _window, bipower_sigma, fit_reach
-from validation.experiments.out_of_sample import marked_fills
-from validation.experiments.interval_scoring import policy_leader_mids, quote_outcomes
+from validation.experiments.variant_types import LEADER_MIDS, FittedVariant, Market, VariantConfig
+from validation.statistics.significance import overlapping_mean
 
 CANDIDATE = "candidate"
 

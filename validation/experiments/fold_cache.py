@@ -38,8 +38,8 @@ import polars as pl
 
 from calibration.fit_result import InsufficientSamples, code_version
 from data_lake.units import DAY_MS, HOUR_MS
-from validation.experiments.variant_types import FittedSummary, VariantConfig
 from validation.experiments.out_of_sample import VariantOutcome
+from validation.experiments.variant_types import FittedSummary, VariantConfig
 from validation.experiments.walk_forward import Fold
 
 log = logging.getLogger(__name__)

@@ -15,13 +15,13 @@ import math
 from dataclasses import replace
 
 from calibration.coverage import Coverage
-from data_lake.units import SECOND_MS
 from calibration.fit_result import InsufficientSamples
 from calibration.hawkes_fit import fit_hawkes_exp
+from data_lake.units import SECOND_MS
 from quoting.core.hawkes_intensity import HawkesIntensity
 from validation.backtest.runner import taker_order_times
-from validation.experiments.variant_types import FittedVariant, Market, VariantConfig
 from validation.experiments.train_estimates import _base, _certain_calm, _model, _policy, _window, ewma_sigma, fit_reach
+from validation.experiments.variant_types import FittedVariant, Market, VariantConfig
 
 HAWKES = "+hawkes"
 

@@ -17,7 +17,6 @@ from quoting.core.lead_lag_shift import LeadLagShift, leader_log_returns
 from validation.experiments.train_estimates import _base, _mids, _single_regime, _window, ewma_sigma
 from validation.experiments.variant_types import LEADER_MIDS, FittedVariant, Market, VariantConfig
 
-
 LEAD_LAG = "+lead_lag"
 
 

@@ -20,7 +20,6 @@ from validation.experiments.interval_scoring import policy_leader_mids, quote_ou
 from validation.experiments.train_estimates import _mids, _window
 from validation.experiments.variant_types import FittedSummary, FittedVariant, Market, VariantConfig
 
-
 BPS = 1e-4
 
 

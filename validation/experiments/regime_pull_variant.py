@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from validation.backtest.runner import market_tape, run_backtest
 from validation.experiments.candidate import regime_edges
-from validation.experiments.variant_types import FittedVariant, Market, VariantConfig
-from validation.experiments.train_estimates import _base, _model, _policy, ewma_sigma, fit_reach
-from validation.experiments.regime_beliefs import fit_regimes
 from validation.experiments.out_of_sample import marked_fills
+from validation.experiments.regime_beliefs import fit_regimes
+from validation.experiments.train_estimates import _base, _model, _policy, ewma_sigma, fit_reach
+from validation.experiments.variant_types import FittedVariant, Market, VariantConfig
 
 REGIME_PULL = "+regime_pull"
 

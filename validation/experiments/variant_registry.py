@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from validation.experiments.candidate import CANDIDATE, fit_candidate
 from validation.experiments.hawkes_variant import HAWKES, fit_hawkes
-from validation.experiments.regime_pull_variant import REGIME_PULL, fit_regime_pull
-from validation.experiments.variants import ABLATIONS
-from validation.experiments.variant_types import Market, Variant, VariantConfig
 from validation.experiments.out_of_sample import VariantOutcome, simulate_fitted
+from validation.experiments.regime_pull_variant import REGIME_PULL, fit_regime_pull
+from validation.experiments.variant_types import Market, Variant, VariantConfig
+from validation.experiments.variants import ABLATIONS
 
 VARIANTS: dict[str, Variant] = {
     **ABLATIONS,

@@ -30,13 +30,12 @@ import polars as pl
 
 from calibration.fit_result import InsufficientSamples
 from data_lake.tables import MARKOUT_HORIZONS_MS
-from validation.statistics.calibration_metrics import (
-    AdverseSelectionCalibration,
-    CalibrationMetrics,
-    adverse_selection_calibration,
-    calibration_metrics,
-    reliability_diagram,
-)
+from validation.experiments.candidate import CANDIDATE, CandidateFit, candidate_parameters
+from validation.experiments.fold_cache import FoldCache
+from validation.experiments.out_of_sample import VariantOutcome, simulate_fitted
+from validation.experiments.variant_registry import VARIANTS
+from validation.experiments.variant_types import BASELINE, FittedSummary, FittedVariant, Market, Variant, VariantConfig
+from validation.experiments.walk_forward import Fold, FoldResult, fold_parts, slice_window
 from validation.reporting.report import (
     KeyFigure,
     ReportSection,
@@ -51,6 +50,13 @@ from validation.reporting.report import (
     table_html,
     verdict_table_html,
 )
+from validation.statistics.calibration_metrics import (
+    AdverseSelectionCalibration,
+    CalibrationMetrics,
+    adverse_selection_calibration,
+    calibration_metrics,
+    reliability_diagram,
+)
 from validation.statistics.significance import (
     BacktestOverfitting,
     DeflatedSharpe,
@@ -61,12 +67,6 @@ from validation.statistics.significance import (
     probability_of_backtest_overfitting,
     superior_predictive_ability,
 )
-from validation.experiments.candidate import CANDIDATE, CandidateFit, candidate_parameters
-from validation.experiments.fold_cache import FoldCache
-from validation.experiments.variant_registry import VARIANTS
-from validation.experiments.variant_types import BASELINE, FittedSummary, FittedVariant, Market, Variant, VariantConfig
-from validation.experiments.out_of_sample import VariantOutcome, simulate_fitted
-from validation.experiments.walk_forward import Fold, FoldResult, fold_parts, slice_window
 
 POOLED = -1
 """``fold`` of the rows pooling every complete fold."""

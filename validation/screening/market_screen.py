@@ -25,11 +25,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import polars as pl
 
+from data_lake.fees import MAKER_FEE_BPS
+from data_lake.parsers.snapshots import coin_dex
 from data_lake.scalars import as_float
 from data_lake.units import DAY_MS, HOUR_MS, MINUTE_MS
 from validation.statistics.significance import hac_mean_test
-from data_lake.fees import MAKER_FEE_BPS
-from data_lake.parsers.snapshots import coin_dex
 
 MAX_SPELL_MS = 60_000
 """A book state counts for at most this long: a longer silence is a capture gap, not a quiet book."""

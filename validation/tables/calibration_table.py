@@ -16,13 +16,13 @@ from typing import Any
 
 import polars as pl
 
+from validation.experiments.walk_forward_run import WalkForwardRun
 from validation.statistics.calibration_metrics import (
     AdverseSelectionCalibration,
     CalibrationMetrics,
     adverse_selection_calibration,
 )
 from validation.statistics.quoter_scoring import live_fill_calibration
-from validation.experiments.walk_forward_run import WalkForwardRun
 
 WALK_FORWARD_SOURCE = "walk_forward:{variant}"
 """``source`` of the walk-forward's calibration rows, by evidence variant (the candidate when it ran)."""

@@ -17,8 +17,8 @@ import polars as pl
 
 from calibration.fit_result import InsufficientSamples
 from data_lake.units import HOUR_MS
-from validation.tables.calibration_table import float_or_nan, interval_columns, interval_of
 from validation.statistics.signal_quality import SignalQuality, signal_quality
+from validation.tables.calibration_table import float_or_nan, interval_columns, interval_of
 
 
 @dataclass(frozen=True)
