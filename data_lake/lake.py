@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.fs as pafs
 from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import TableNotFoundError
@@ -133,6 +134,14 @@ def writer_properties(spec: Table) -> WriterProperties:
     )
 
 
+def record_batches(df: pl.DataFrame) -> pa.RecordBatchReader:
+    """``df`` as a stream of :data:`ROW_GROUP_ROWS`-row batches (zero-copy views of its columns): delta-rs then
+    encodes one batch at a time, where a whole table handed over at once is copied first (0.7 GiB above a demo day's
+    book while it was written, 0.2 GiB as a stream)."""
+    arrow = df.to_arrow()
+    return pa.RecordBatchReader.from_batches(arrow.schema, arrow.to_batches(max_chunksize=ROW_GROUP_ROWS))
+
+
 def table_configuration(spec: Table) -> dict[str, str] | None:
     """Delta table properties at creation: data-skipping statistics in the log on :func:`stats_columns` only."""
     columns = stats_columns(spec)
@@ -184,7 +193,7 @@ class Lake:
             self._create_if_absent(spec)
             write_deltalake(
                 self.uri(name),
-                data.to_arrow(),
+                record_batches(data),
                 mode="overwrite",
                 predicate=predicate_for(where),
                 partition_by=list(spec.partition_by) or None,
@@ -215,7 +224,7 @@ class Lake:
         with _naming_disk_full(name, self.uri(name)):
             write_deltalake(
                 self.uri(name),
-                spec.conform(df).to_arrow(),
+                record_batches(spec.conform(df)),
                 mode="append",
                 partition_by=list(spec.partition_by) or None,
                 storage_options=self.storage_options or None,

@@ -14,12 +14,12 @@ from data_lake.lake import ROW_GROUP_ROWS, Lake
 DAY = dt.date(2026, 1, 1)
 
 
-def _trades(rows: int) -> pl.DataFrame:
+def _trades(rows: int, day: dt.date = DAY) -> pl.DataFrame:
     rng = np.random.default_rng(7)
     return pl.DataFrame(
         {
             "coin": "DEMO",
-            "date": DAY,
+            "date": day,
             "time": 1_767_225_600_000 + np.arange(rows, dtype=np.int64),
             "tid": np.arange(rows, dtype=np.int64),
             "px": rng.uniform(99.0, 101.0, rows),
@@ -49,3 +49,12 @@ def test_a_day_is_written_in_bounded_row_groups_with_statistics_on_the_key_colum
     assert first.column(0).compression == "ZSTD"
     read = lake.read_partition("trades", "DEMO", DAY)
     assert read.sort("tid").equals(written.select(read.columns))
+
+
+def test_an_empty_stream_replaces_the_partition_with_no_rows(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake", storage_options={})
+    lake.write_partition("trades", _trades(10), "DEMO", DAY)
+    lake.write_partition("trades", _trades(5, DAY + dt.timedelta(days=1)), "DEMO", DAY + dt.timedelta(days=1))
+    lake.write_partition("trades", _trades(0), "DEMO", DAY)
+    assert lake.read_partition("trades", "DEMO", DAY).height == 0
+    assert lake.read("trades").height == 5
