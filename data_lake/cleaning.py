@@ -28,7 +28,7 @@ from pathlib import Path
 import polars as pl
 
 from data_lake import contract, raw_zone
-from data_lake.parsers import Records, lines_frame, parse_lines, record_problem, resolve_node_fills
+from data_lake.parsers import Records, lines_of_bytes, parse_lines, record_problem, resolve_node_fills
 from data_lake.parsers.records import DUPLICATES, PROVENANCE_COLUMNS, QUARANTINED, quarantined
 from data_lake.tables import QUARANTINE, RAW_CAPTURES, table
 from data_lake.units import DAY_MS
@@ -113,7 +113,7 @@ def _read(raw_file: raw_zone.RawFile, index: int) -> tuple[pl.DataFrame, Records
             problem = decoded.problem
         except OSError as exc:
             problem = f"unreadable raw file: {exc.strerror or exc}"
-    lines = lines_frame(decoded.data.decode("utf-8", errors="replace"), index, raw_file.source)
+    lines = lines_of_bytes(decoded.data, index, raw_file.source)
     damaged = (
         [{"_file": index, "_line": lines.height + 1, "_item": 0, "_raw": "", "reason": problem}] if problem else []
     )
