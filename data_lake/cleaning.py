@@ -25,6 +25,7 @@ import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from data_lake import contract, raw_zone
@@ -250,10 +251,13 @@ def _clean_file(
     lines, damage = _read(raw_file, index)
     parsed = Records.concat([parse_lines(lines, scan=scan), damage])
     valid = _without_raw(_validate(_attribute_all(parsed, _file_columns(raw_file, role), role, start_ms, tally)))
-    # one chunk per column per file: the day's concatenation then has aligned chunks, which row-wise expressions
-    # read as they are instead of copying the whole table into one chunk
+    # in the day's final order (time, then raw order), one chunk per column: the day's concatenation is then in order
+    # but at the hour boundaries, so it is put in order by slicing (:func:`_in_order`), and its chunks are aligned,
+    # which row-wise expressions read as they are instead of copying the whole table into one chunk
     return Records(
-        {name: df.rechunk() for name, df in valid.tables.items()}, valid.quarantine, valid.duplicates
+        {name: df.sort("time", *PROVENANCE_COLUMNS) for name, df in valid.tables.items()},
+        valid.quarantine,
+        valid.duplicates,
     ), lines.height
 
 
@@ -390,18 +394,42 @@ def _with_quoter_predictions(records: Records) -> Records:
 
 
 def _conform(name: str, df: pl.DataFrame, coin: str, date: dt.date) -> pl.DataFrame:
-    """Rows ordered by time, ties in raw order (file, line, item), in the catalogue's schema, coin and date set.
-
-    Sorted one column at a time, each source column released as its sorted copy is made (the caller hands over its
-    only reference), so a day's book is held once and a column, not twice."""
+    """Rows ordered by time, ties in raw order (file, line, item), in the catalogue's schema, coin and date set."""
     order = df.select(pl.int_range(pl.len(), dtype=pl.UInt32).sort_by("time", *PROVENANCE_COLUMNS)).to_series()
+    kept = df.select(c for c in df.columns if c in table(name).schema)
+    del df
+    return table(name).conform(
+        _in_order(kept, order).with_columns(pl.lit(coin).alias("coin"), pl.lit(date).alias("date"))
+    )
+
+
+MIN_RUN_ROWS = 1_000
+"""Rows per run, on average, below which :func:`_in_order` gathers instead of slicing."""
+
+
+def _in_order(df: pl.DataFrame, order: pl.Series) -> pl.DataFrame:
+    """``df``'s rows in ``order`` (a permutation; the caller hands over its only reference to ``df``), one chunk per
+    column: a partition is written in its rows' order only from a single chunk (see :func:`data_lake.lake.one_batch`).
+
+    Each file's rows arrive in order (see :func:`_clean_file`), so the day's permutation is mostly runs of
+    consecutive rows, broken where one hour's file reaches into the next: those runs are sliced and copied into one
+    chunk, 5-10x faster than a gather. A permutation of short runs is gathered one column at a time, each source
+    column released as its copy is made, so the day's book is held once and a column, not twice."""
+    if df.height == 0:
+        return df
+    index = order.to_numpy().astype(np.int64)
+    starts = np.flatnonzero(np.diff(index) != 1) + 1
+    if starts.size * MIN_RUN_ROWS < df.height:
+        bounds = np.concatenate(([0], starts, [index.size]))
+        return pl.concat(
+            [df.slice(int(index[a]), int(b - a)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
+            rechunk=False,
+        ).rechunk()
     ordered = []
     for column in df.columns:
         ordered.append(df.get_column(column).rechunk().gather(order))
         df = df.drop(column)
-    return table(name).conform(
-        pl.DataFrame(ordered).with_columns(pl.lit(coin).alias("coin"), pl.lit(date).alias("date"))
-    )
+    return pl.DataFrame(ordered)
 
 
 def _quarantine(

@@ -51,7 +51,17 @@ def test_a_day_is_written_in_bounded_row_groups_with_statistics_on_the_key_colum
     assert read.sort("tid").equals(written.select(read.columns))
 
 
-def test_an_empty_stream_replaces_the_partition_with_no_rows(tmp_path: Path) -> None:
+def test_a_partition_keeps_the_row_order_of_a_frame_in_many_chunks(tmp_path: Path) -> None:
+    rows = 2 * ROW_GROUP_ROWS + 20_000  # three row groups
+    chunks = [_trades(rows).slice(start, rows // 4) for start in range(0, rows, rows // 4)]
+    written = pl.concat(chunks, rechunk=False)
+    assert written.n_chunks() == 4
+    lake = Lake(tmp_path / "lake", storage_options={})
+    lake.write_partition("trades", written, "DEMO", DAY)
+    assert lake.read_partition("trades", "DEMO", DAY)["tid"].to_list() == list(range(rows))
+
+
+def test_an_empty_frame_replaces_the_partition_with_no_rows(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake", storage_options={})
     lake.write_partition("trades", _trades(10), "DEMO", DAY)
     lake.write_partition("trades", _trades(5, DAY + dt.timedelta(days=1)), "DEMO", DAY + dt.timedelta(days=1))
