@@ -100,10 +100,9 @@ PARQUET_COMPRESSION_LEVEL = 1
 """zstd at level 1: a demo day's book partition is 43 MiB instead of snappy's 69 MiB (snappy saves 0.3-0.5 s CPU of
 the book's 1.2-1.8 s write, pyarrow or delta-rs alike: encoding 130 columns costs more than compressing them)."""
 ROW_GROUP_ROWS = 65_536
-"""Rows per Parquet row group. The writer holds a row group's encoded pages in memory until it is full: with the
-default (about a million rows) a demo day's whole book (517k rows, 460 MB in memory) sat there, 0.97 GiB above the
-clean result while it was written; 64k rows hold it to a few MiB and give ``time`` statistics per row group (readers
-prune on them) at the same file size and write time (benchmarks/bench_clean.py)."""
+"""Rows per Parquet row group: a demo day's book (517k rows) becomes 8 row groups with ``time`` statistics each, which
+a reader filtering on time can skip by, at the same file size (43 MiB) and write time as one row group. It does not
+bound the write's memory: delta-rs copies the batch it is handed whole (see :func:`one_batch`)."""
 
 
 def stats_columns(spec: Table) -> list[str]:
@@ -116,7 +115,7 @@ def writer_properties(spec: Table) -> WriterProperties:
     """Parquet settings of every write: zstd level 1, statistics only on :func:`stats_columns` (a book row has 130
     columns; their min/max helps no reader), dictionary encoding only for text columns (addresses, sources: few
     values, long ones); numbers are plain-encoded, which zstd compresses as well and writes faster; row groups of
-    :data:`ROW_GROUP_ROWS` rows bound the writer's memory."""
+    :data:`ROW_GROUP_ROWS` rows."""
     stats = set(stats_columns(spec))
     columns = {
         c: ColumnProperties(
