@@ -22,12 +22,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import orjson
+import pyarrow.parquet as pq
 
 from data_lake import raw_zone
 from data_lake.cleaning import CLEAN_TABLES, CleanPartition, clean_partition
 from data_lake.demo_market import DemoMarketConfig, simulate_to_raw
 from data_lake.lake import Lake
-from data_lake.parsers import lines_frame, parse_lines
+from data_lake.parsers import lines_of_bytes, parse_lines
 
 DAY = dt.date(2026, 1, 1)
 COIN = "DEMO"
@@ -89,8 +90,7 @@ def main() -> None:
     decompress = _best_of(lambda: [raw_zone.decode_file(f.path) for f in files])
     parse = _best_of(
         lambda: [
-            parse_lines(lines_frame(d.decode("utf-8", errors="replace"), i, f.source))
-            for i, (f, d) in enumerate(zip(files, decoded, strict=True))
+            parse_lines(lines_of_bytes(d, i, f.source)) for i, (f, d) in enumerate(zip(files, decoded, strict=True))
         ]
     )
     clean = _best_of(lambda: clean_partition(raw, COIN, DAY))
@@ -119,6 +119,11 @@ def main() -> None:
         f"\nclean + write: {mb / total[0]:.0f} MB/s wall, {mb / total[1]:.0f} MB/s cpu (goal >= {GOAL_MB_S:.0f}); "
         f"ratio to the orjson parse-only anchor (cpu): {anchor[1] / total[1]:.2f}x"
     )
+    for name in ("book", "trades"):
+        parquet = [Path(uri) for uri in lake.delta_table(name).file_uris()]
+        groups = sum(pq.ParquetFile(f).metadata.num_row_groups for f in parquet)
+        size = sum(f.stat().st_size for f in parquet) / 2**20
+        print(f"{name} partition: {len(parquet)} file(s), {size:.0f} MiB, {groups} row groups (zstd 1)")
     fast, exact = clean[2].content_hashes(), reference[2].content_hashes()
     print(f"content hashes, fast path == reference: {fast == exact}  {fast}")
     rss = _peak_rss_alone(_clean_and_write, raw, work / "lake_rss")

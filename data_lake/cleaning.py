@@ -25,10 +25,11 @@ import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from data_lake import contract, raw_zone
-from data_lake.parsers import Records, lines_frame, parse_lines, record_problem, resolve_node_fills
+from data_lake.parsers import Records, lines_of_bytes, parse_lines, record_problem, resolve_node_fills
 from data_lake.parsers.records import DUPLICATES, PROVENANCE_COLUMNS, QUARANTINED, quarantined
 from data_lake.tables import QUARANTINE, RAW_CAPTURES, table
 from data_lake.units import DAY_MS
@@ -113,7 +114,7 @@ def _read(raw_file: raw_zone.RawFile, index: int) -> tuple[pl.DataFrame, Records
             problem = decoded.problem
         except OSError as exc:
             problem = f"unreadable raw file: {exc.strerror or exc}"
-    lines = lines_frame(decoded.data.decode("utf-8", errors="replace"), index, raw_file.source)
+    lines = lines_of_bytes(decoded.data, index, raw_file.source)
     damaged = (
         [{"_file": index, "_line": lines.height + 1, "_item": 0, "_raw": "", "reason": problem}] if problem else []
     )
@@ -171,10 +172,23 @@ def _split(df: pl.DataFrame, flagged: pl.Expr | pl.Series) -> tuple[pl.DataFrame
     return df.filter(~mask), df.filter(mask)
 
 
+def _within_day(df: pl.DataFrame, start_ms: int) -> bool:
+    """Whether every record's time is in the day [start_ms, start_ms + DAY_MS) or null (null times stay with their
+    own file, see :func:`_fate`)."""
+    first, last = df.select(pl.col("time").min().alias("first"), pl.col("time").max().alias("last")).row(0)
+    return first is None or (first >= start_ms and last < start_ms + DAY_MS)
+
+
 def _attribute(
-    df: pl.DataFrame, file: list[pl.Expr], start_ms: int, tally: _Tally
+    df: pl.DataFrame, file: list[pl.Expr], role: str, start_ms: int, tally: _Tally
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Keep the records of this day (own or spilled in); returns them and the own records outside the day."""
+    """Keep the records of this day (own or spilled in); returns them and the own records outside the day.
+
+    An own file whose records all fall in the day (the usual case) is kept whole without judging row by row."""
+    if role == "own" and _within_day(df, start_ms):
+        tally.records_in += df.height
+        kept = df.with_columns(*file).drop("_role", "_hour")
+        return kept, kept.clear()
     judged = df.with_columns(*file).with_columns(_fate(start_ms).alias("_fate"))
     fates = dict(judged.group_by("_fate").len().iter_rows())
     tally.records_in += judged.select((pl.col("_role") == "own").sum()).item()
@@ -193,16 +207,16 @@ def _file_columns(raw_file: raw_zone.RawFile, role: str) -> list[pl.Expr]:
     ]
 
 
-def _attribute_all(parsed: Records, file: list[pl.Expr], start_ms: int, tally: _Tally) -> Records:
+def _attribute_all(parsed: Records, file: list[pl.Expr], role: str, start_ms: int, tally: _Tally) -> Records:
     """Attribute every parsed record of one file to this day, a neighbour, or the quarantine (own, outside the day).
 
     A record quarantined while parsing keeps its first reason even when it is also outside the day.
     """
     tables, quarantine = {}, []
     for name, df in parsed.tables.items():
-        tables[name], late = _attribute(df, file, start_ms, tally)
+        tables[name], late = _attribute(df, file, role, start_ms, tally)
         quarantine.append(quarantined(late, "time outside the partition day"))
-    kept, late = _attribute(parsed.quarantine, file, start_ms, tally)
+    kept, late = _attribute(parsed.quarantine, file, role, start_ms, tally)
     quarantine += [kept.select(QUARANTINED.keys()), late.select(QUARANTINED.keys())]
     return Records(tables, pl.concat(quarantine, how="vertical"))
 
@@ -236,11 +250,14 @@ def _clean_file(
     """One file's records parsed, attributed to the day and validated; also returns its line count."""
     lines, damage = _read(raw_file, index)
     parsed = Records.concat([parse_lines(lines, scan=scan), damage])
-    valid = _without_raw(_validate(_attribute_all(parsed, _file_columns(raw_file, role), start_ms, tally)))
-    # one chunk per column per file: the day's concatenation then has aligned chunks, which row-wise expressions
-    # read as they are instead of copying the whole table into one chunk
+    valid = _without_raw(_validate(_attribute_all(parsed, _file_columns(raw_file, role), role, start_ms, tally)))
+    # in the day's final order (time, then raw order), one chunk per column: the day's concatenation is then in order
+    # but at the hour boundaries, so it is put in order by slicing (:func:`_in_order`), and its chunks are aligned,
+    # which row-wise expressions read as they are instead of copying the whole table into one chunk
     return Records(
-        {name: df.rechunk() for name, df in valid.tables.items()}, valid.quarantine, valid.duplicates
+        {name: df.sort("time", *PROVENANCE_COLUMNS) for name, df in valid.tables.items()},
+        valid.quarantine,
+        valid.duplicates,
     ), lines.height
 
 
@@ -380,18 +397,42 @@ def _with_quoter_predictions(records: Records) -> Records:
 
 
 def _conform(name: str, df: pl.DataFrame, coin: str, date: dt.date) -> pl.DataFrame:
-    """Rows ordered by time, ties in raw order (file, line, item), in the catalogue's schema, coin and date set.
-
-    Sorted one column at a time, each source column released as its sorted copy is made (the caller hands over its
-    only reference), so a day's book is held once and a column, not twice."""
+    """Rows ordered by time, ties in raw order (file, line, item), in the catalogue's schema, coin and date set."""
     order = df.select(pl.int_range(pl.len(), dtype=pl.UInt32).sort_by("time", *PROVENANCE_COLUMNS)).to_series()
+    kept = df.select(c for c in df.columns if c in table(name).schema)
+    del df
+    return table(name).conform(
+        _in_order(kept, order).with_columns(pl.lit(coin).alias("coin"), pl.lit(date).alias("date"))
+    )
+
+
+MIN_RUN_ROWS = 1_000
+"""Rows per run, on average, below which :func:`_in_order` gathers instead of slicing."""
+
+
+def _in_order(df: pl.DataFrame, order: pl.Series) -> pl.DataFrame:
+    """``df``'s rows in ``order`` (a permutation; the caller hands over its only reference to ``df``), one chunk per
+    column: a partition is written in its rows' order only from a single chunk (see :func:`data_lake.lake.one_batch`).
+
+    Each file's rows arrive in order (see :func:`_clean_file`), so the day's permutation is mostly runs of
+    consecutive rows, broken where one hour's file reaches into the next: those runs are sliced and copied into one
+    chunk, 5-10x faster than a gather. A permutation of short runs is gathered one column at a time, each source
+    column released as its copy is made, so the day's book is held once and a column, not twice."""
+    if df.height == 0:
+        return df
+    index = order.to_numpy().astype(np.int64)
+    starts = np.flatnonzero(np.diff(index) != 1) + 1
+    if starts.size * MIN_RUN_ROWS < df.height:
+        bounds = np.concatenate(([0], starts, [index.size]))
+        return pl.concat(
+            [df.slice(int(index[a]), int(b - a)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
+            rechunk=False,
+        ).rechunk()
     ordered = []
     for column in df.columns:
         ordered.append(df.get_column(column).rechunk().gather(order))
         df = df.drop(column)
-    return table(name).conform(
-        pl.DataFrame(ordered).with_columns(pl.lit(coin).alias("coin"), pl.lit(date).alias("date"))
-    )
+    return pl.DataFrame(ordered)
 
 
 def _quarantine(

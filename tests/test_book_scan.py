@@ -8,13 +8,15 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import pytest
 
 from data_lake import raw_zone
 from data_lake.cleaning import clean_partition
 from data_lake.parsers import lines_frame, parse_lines
 from data_lake.parsers.book_scan import scan_bbo, scan_l2book
-from data_lake.parsers.decode import INVALID_JSON
+from data_lake.parsers.decode import INVALID_JSON, iso_to_ns
 from data_lake.parsers.records import PROVENANCE_COLUMNS, Records
 from tests.support import DEMO_COIN, DEMO_DAY
 
@@ -22,13 +24,13 @@ RECV = 1_767_225_600_123_456_789
 LEVEL = '{{"px":"{px}","sz":"{sz}","n":{n}}}'
 
 
-def _l2(bids: str, asks: str, coin: str = "DEMO", time: int = 1767225600100) -> str:
-    head = f'{{"time":"{raw_zone.iso_ns(RECV)}","ver_num":1,"raw":{{"channel":"l2Book","data":'
+def _l2(bids: str, asks: str, coin: str = "DEMO", time: int = 1767225600100, recv: str = raw_zone.iso_ns(RECV)) -> str:
+    head = f'{{"time":"{recv}","ver_num":1,"raw":{{"channel":"l2Book","data":'
     return f'{head}{{"coin":"{coin}","time":{time},"levels":[[{bids}],[{asks}]]}}}}}}'
 
 
-def _bbo(bid: str, ask: str) -> str:
-    head = f'{{"time":"{raw_zone.iso_ns(RECV)}","ver_num":1,"raw":{{"channel":"bbo","data":'
+def _bbo(bid: str, ask: str, recv: str = raw_zone.iso_ns(RECV)) -> str:
+    head = f'{{"time":"{recv}","ver_num":1,"raw":{{"channel":"bbo","data":'
     return f'{head}{{"coin":"DEMO","time":1767225600200,"bbo":[{bid},{ask}]}}}}}}'
 
 
@@ -61,8 +63,36 @@ FALLBACK = [
     _l2(BID, ASK).replace('"ver_num":1,', ""),
     _bbo("null", "null").replace("null]", "null,null]"),  # three entries
     _bbo(LEVEL.format(px="24.999", sz="1", n=1), "{}"),
+    *(
+        _l2(BID, ASK, recv=recv)  # receive times the scanner leaves to the general path (which nulls or parses them)
+        for recv in (
+            "2026-01-01T00:00:00.123456789Z",
+            "2026-01-01T00:00:00",
+            "2026-01-01T00:00:00.1234567891",
+            "2026-13-01T00:00:00.5",
+            "2026-02-29T00:00:00.5",
+            "1969-12-31T23:59:59.5",
+            "2026-01-01 00:00:00.5",
+            "2026-01-01T24:00:00.5",
+            "2026-01-01T00:00:00.-5",
+        )
+    ),
 ]
 """Lines just outside it: each goes down the general path, which quarantines or decodes it as before."""
+
+
+def test_receive_times_are_the_general_decoders_to_the_nanosecond() -> None:
+    rng = np.random.default_rng(11)
+    stamps = rng.integers(0, 2**63 - 2 * 10**18, 3_000)  # 1970 to 2262, leap days and year ends included
+    stamps[:4] = [0, 951_782_400 * 10**9, 4_107_542_399 * 10**9 + 999_999_999, 1_709_164_800 * 10**9 + 1]
+    texts = []
+    for stamp, digits in zip(stamps, rng.integers(1, 10, stamps.size), strict=True):
+        texts.append(raw_zone.iso_ns(int(stamp))[: 20 + int(digits)])
+    lines = [_bbo("null", "null", recv=text) for text in texts]
+    accepted, rest = scan_bbo(lines_frame("\n".join(lines) + "\n").rename({"text": "_json"}), "_json")
+    assert rest.height == 0
+    expected = pl.select(iso_to_ns(pl.Series(texts))).to_series()
+    assert accepted["recv_time_ns"].to_list() == expected.to_list()
 
 
 def _same(fast: Records, exact: Records) -> None:

@@ -6,7 +6,7 @@ Entry points: :func:`parse_lines` (a batch of raw-zone lines, or bare lines with
 """
 
 from data_lake.parsers.checks import record_problem
-from data_lake.parsers.decode import lines_frame
+from data_lake.parsers.decode import lines_frame, lines_of_bytes
 from data_lake.parsers.frames import WRAPS, parse_lines, parse_text
 from data_lake.parsers.info_api import parse_info_json
 from data_lake.parsers.node import resolve_node_fills
@@ -16,6 +16,7 @@ __all__ = [
     "WRAPS",
     "Records",
     "lines_frame",
+    "lines_of_bytes",
     "parse_info_json",
     "parse_lines",
     "parse_text",

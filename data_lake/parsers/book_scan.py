@@ -24,8 +24,6 @@ import polars as pl
 import pyarrow as pa
 from numba import njit
 
-from data_lake.parsers.decode import iso_to_ns
-
 _ENVELOPE_HEAD = np.frombuffer(b'{"time":"', dtype=np.uint8)
 _L2_HEAD = np.frombuffer(b'","ver_num":1,"raw":{"channel":"l2Book","data":{"coin":"', dtype=np.uint8)
 _BBO_HEAD = np.frombuffer(b'","ver_num":1,"raw":{"channel":"bbo","data":{"coin":"', dtype=np.uint8)
@@ -40,8 +38,9 @@ _NULL = np.frombuffer(b"null", dtype=np.uint8)
 _POW10 = np.array([10.0**k for k in range(23)])
 _MAX_MANTISSA = 1 << 53
 _MAX_INT_DIGITS = 18
-ENVELOPE_TIME_START = len(b'{"time":"')
-"""Where the envelope's receive-time string starts in a fast-path line."""
+_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_NS_SCALE = np.array([10 ** (9 - k) for k in range(10)], dtype=np.int64)
+"""Nanoseconds per unit of a fraction of k digits."""
 
 
 @njit(cache=True, inline="always")
@@ -137,14 +136,66 @@ def _level(buf: np.ndarray, pos: int, end: int) -> tuple[int, float, float, int]
 
 
 @njit(cache=True, inline="always")
+def _digits(buf: np.ndarray, pos: int, count: int) -> int:
+    """The value of ``count`` ASCII digits at ``pos``, or -1 if one of them is not a digit."""
+    value = 0
+    for k in range(count):
+        c = buf[pos + k]
+        if c < 48 or c > 57:
+            return -1
+        value = value * 10 + (int(c) - 48)
+    return value
+
+
+@njit(cache=True, inline="always")
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (Hinnant, "chrono-Compatible Low-Level Date Algorithms")."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
+@njit(cache=True, inline="always")
+def _iso_ns(buf: np.ndarray, pos: int, end: int) -> int:
+    """UTC epoch nanoseconds of ``YYYY-MM-DDTHH:MM:SS.f`` (1 to 9 fractional digits, no zone) filling exactly
+    [pos, end), the receive-time layout :func:`data_lake.parsers.decode.iso_to_ns` reads; -1 for anything else (a
+    zone suffix, no fraction, an impossible date, a year outside 1970-2261), which the general path then judges."""
+    digits = end - pos - 20
+    if pos < 0 or digits < 1 or digits > 9:
+        return -1
+    for at, sep in ((4, 45), (7, 45), (10, 84), (13, 58), (16, 58), (19, 46)):
+        if buf[pos + at] != sep:
+            return -1
+    year, month, day = _digits(buf, pos, 4), _digits(buf, pos + 5, 2), _digits(buf, pos + 8, 2)
+    hour, minute, second = _digits(buf, pos + 11, 2), _digits(buf, pos + 14, 2), _digits(buf, pos + 17, 2)
+    fraction = _digits(buf, pos + 20, digits)
+    if year < 1970 or year > 2261 or month < 1 or month > 12 or day < 1 or fraction < 0:
+        return -1
+    if hour < 0 or hour > 23 or minute < 0 or minute > 59 or second < 0 or second > 59:
+        return -1
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if day > _MONTH_DAYS[month - 1] + (leap and month == 2):
+        return -1
+    seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+    return seconds * 1_000_000_000 + fraction * _NS_SCALE[digits]
+
+
+@njit(cache=True, inline="always")
 def _head(buf: np.ndarray, pos: int, end: int, channel_head: np.ndarray, out: np.ndarray, i: int) -> int:
-    """The envelope up to the frame's ``time`` value: stores the receive-time and coin string ends (relative to the
-    line start) and the frame time in ``out[i]``; returns the position after the time, or -1."""
+    """The envelope up to the frame's ``time`` value: stores the receive time (epoch ns), the coin string's start
+    (relative to the line start) and length and the frame time in ``out[i]``; returns the position after the time,
+    or -1."""
     start = pos
     pos = _literal(buf, pos, end, _ENVELOPE_HEAD)
     if pos < 0:
         return -1
     recv_end = _string_end(buf, pos, end)
+    recv_ns = _iso_ns(buf, pos, recv_end)
+    if recv_ns < 0:
+        return -1
     pos = _literal(buf, recv_end, end, channel_head)
     if pos < 0:
         return -1
@@ -154,7 +205,7 @@ def _head(buf: np.ndarray, pos: int, end: int, channel_head: np.ndarray, out: np
     if pos < 0:
         return -1
     pos, time = _integer(buf, pos, end)
-    out[i, 0], out[i, 1], out[i, 2], out[i, 3] = recv_end - start, coin_start - start, coin_end - coin_start, time
+    out[i, 0], out[i, 1], out[i, 2], out[i, 3] = recv_ns, coin_start - start, coin_end - coin_start, time
     return pos
 
 
@@ -244,22 +295,13 @@ def _text_buffer(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return data_np, np.ascontiguousarray(offsets_np)
 
 
-def _head_columns(head: np.ndarray) -> dict[str, pl.Series]:
-    return {
-        "_recv_end": pl.Series(head[:, 0]),
-        "_coin_start": pl.Series(head[:, 1]),
-        "_coin_len": pl.Series(head[:, 2]),
-        "_time": pl.Series(head[:, 3]),
-    }
-
-
-def _head_fields(text: str) -> list[pl.Expr]:
-    """``recv_time_ns``, ``coin`` and ``time`` of accepted lines from the head offsets, cut from the text itself."""
-    recv = pl.col(text).str.slice(ENVELOPE_TIME_START, pl.col("_recv_end") - ENVELOPE_TIME_START)
+def _head_columns(head: np.ndarray, text: str) -> list[pl.Series | pl.Expr]:
+    """``recv_time_ns``, ``coin`` and ``time`` of accepted lines: the numbers from ``head``, the coin cut from the
+    text at the offsets the scanner found."""
     return [
-        iso_to_ns(recv).alias("recv_time_ns"),
-        pl.col(text).str.slice(pl.col("_coin_start"), pl.col("_coin_len")).alias("coin"),
-        pl.col("_time").alias("time"),
+        pl.Series("recv_time_ns", head[:, 0]),
+        pl.col(text).str.slice(pl.Series(head[:, 1]), pl.Series(head[:, 2])).alias("coin"),
+        pl.Series("time", head[:, 3]),
     ]
 
 
@@ -285,11 +327,7 @@ def scan_l2book(lines: pl.DataFrame, text: str) -> tuple[pl.DataFrame, pl.DataFr
         for name, values, dtype in (("px", px, pl.Float64()), ("sz", sz, pl.Float64()), ("n", n, pl.Int64())):
             sides[f"{prefix}{name}"] = _lists(values[index], per_line, dtype)
     mask = pl.Series(ok)
-    accepted = lines.filter(mask).with_columns(**{k: v.filter(mask) for k, v in _head_columns(head).items()})
-    accepted = accepted.with_columns(*_head_fields(text), **sides).drop(
-        "_recv_end", "_coin_start", "_coin_len", "_time"
-    )
-    return accepted, lines.filter(~mask)
+    return lines.filter(mask).with_columns(*_head_columns(head[ok], text), **sides), lines.filter(~mask)
 
 
 def scan_bbo(lines: pl.DataFrame, text: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -304,11 +342,7 @@ def scan_bbo(lines: pl.DataFrame, text: str) -> tuple[pl.DataFrame, pl.DataFrame
     mask = pl.Series(ok)
     columns = {}
     for index, side in enumerate(("bid", "ask")):
-        missing = pl.Series(~present[:, index])
+        missing = ~present[ok, index]
         for field, values in (("px", px), ("sz", sz), ("n", n)):
-            columns[f"{side}_{field}_1"] = pl.Series(values[:, index]).scatter(missing.arg_true(), None).filter(mask)
-    accepted = lines.filter(mask).with_columns(**{k: v.filter(mask) for k, v in _head_columns(head).items()})
-    accepted = accepted.with_columns(*_head_fields(text), **columns).drop(
-        "_recv_end", "_coin_start", "_coin_len", "_time"
-    )
-    return accepted, lines.filter(~mask)
+            columns[f"{side}_{field}_1"] = pl.Series(pl.from_arrow(pa.array(values[ok, index], mask=missing)))
+    return lines.filter(mask).with_columns(*_head_columns(head[ok], text), **columns), lines.filter(~mask)
