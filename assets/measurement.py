@@ -19,8 +19,9 @@ from data_lake.lake import Lake
 from data_lake.table_preview import rounded_metadata
 from data_lake.tables import MARKOUT_HORIZONS_MS, MARKOUTS
 from data_lake.units import day_bounds_ms
+from validation.reporting.measurement_figures import plot_markout_curve
 from validation.statistics.baseline_table import baseline_metrics as baseline_table
-from validation.statistics.baseline_table import markout_curve, mean_markout_lines, plot_markout_curve
+from validation.statistics.baseline_table import markout_curve, mean_markout_lines
 
 GROUP = "measurement"
 NEXT_DAY_MARGIN_MS = 2 * max(MARKOUT_HORIZONS_MS)

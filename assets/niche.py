@@ -21,12 +21,12 @@ from data_lake.table_preview import preview_md
 from data_lake.tables import MARKET_SCREEN, TIME_OF_DAY
 from data_lake.units import day_bounds_ms
 from data_lake.universe import universe_for_day
-from validation.screening.market_screen import ScreenThresholds, coin_figures, plot_screen, screen, with_universe
+from validation.screening.market_screen import ScreenThresholds, coin_figures, screen, with_universe
+from validation.screening.screen_figures import plot_heatmaps, plot_screen
 from validation.screening.time_structure import (
     TimeStructureSettings,
     cell_sums,
     lowest_buckets,
-    plot_heatmaps,
     time_structure,
 )
 

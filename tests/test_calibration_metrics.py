@@ -13,6 +13,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss
 
 from calibration.fit_result import InsufficientSamples
+from validation.reporting.measurement_figures import plot_reliability_diagram
 from validation.statistics.calibration_metrics import (
     MAX_RELATIVE_RELIABILITY,
     adverse_selection_calibration,
@@ -22,7 +23,6 @@ from validation.statistics.calibration_metrics import (
     expected_calibration_error,
     isotonic_recalibration,
     murphy_decomposition,
-    plot_reliability_diagram,
     reliability_diagram,
 )
 

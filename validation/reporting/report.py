@@ -27,8 +27,8 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 
 from data_lake.raw_zone import coin_file_name
-from validation.statistics.baseline_table import plot_markout_curve
-from validation.statistics.calibration_metrics import ReliabilityDiagram, plot_reliability_diagram
+from validation.reporting.measurement_figures import plot_markout_curve, plot_reliability_diagram
+from validation.statistics.calibration_metrics import ReliabilityDiagram
 from validation.statistics.significance import Verdict
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -244,15 +244,15 @@ def figure_html(png: bytes, caption: str, n: int, ci_level: float | None, n_unit
 
 
 def markout_figure(curve: pl.DataFrame, title: str) -> str:
-    """:func:`validation.statistics.baseline_table.plot_markout_curve` of a ``markout_curve`` frame, captioned with its
-    fills."""
+    """:func:`validation.reporting.measurement_figures.plot_markout_curve` of a ``markout_curve`` frame, captioned with
+    its fills."""
     n = int(curve.group_by("population", "side").agg(pl.col("n").max())["n"].sum()) if curve.height else 0
     caption = f"{title}: mean markout by horizon, per population and side"
     return figure_html(plot_markout_curve(curve, title), caption, n, MARKOUT_CI_LEVEL, "fills")
 
 
 def reliability_figure(diagram: ReliabilityDiagram, title: str) -> str:
-    """:func:`validation.statistics.calibration_metrics.plot_reliability_diagram` with its forecasts and Wilson
+    """:func:`validation.reporting.measurement_figures.plot_reliability_diagram` with its forecasts and Wilson
     level."""
     caption = f"{title}: observed frequency vs mean forecast per bin"
     return figure_html(

@@ -17,7 +17,6 @@ then edge, then volume (descending).
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -326,39 +325,6 @@ def screen(figures: pl.DataFrame, thresholds: ScreenThresholds = ScreenThreshold
         ["score", "edge_bps", "volume_quote", "coin"], descending=[True, True, True, False], nulls_last=True
     )
     return ranked.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("rank"))
-
-
-def plot_screen(screened: pl.DataFrame, thresholds: ScreenThresholds, title: str) -> bytes:
-    """PNG: daily volume (log) against median spread per coin, coloured by maker edge, the criteria as lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shown = screened.filter(pl.col("volume_quote").is_not_null() & pl.col("spread_median_bps").is_not_null())
-    fig, ax = plt.subplots(figsize=(8, 5))
-    points = ax.scatter(
-        shown["volume_quote"].to_numpy(),
-        shown["spread_median_bps"].to_numpy(),
-        c=shown["edge_bps"].fill_null(float("nan")).to_numpy(),
-        cmap="RdYlGn",
-        s=40,
-    )
-    for coin, x, y in shown.select("coin", "volume_quote", "spread_median_bps").iter_rows():
-        ax.annotate(coin, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    for volume in (thresholds.min_volume_quote, thresholds.max_volume_quote):
-        ax.axvline(volume, color="grey", ls="--", lw=0.8)
-    ax.axhline(thresholds.min_spread_bps, color="grey", ls="--", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("daily volume (quote currency)")
-    ax.set_ylabel("median quoted spread (bps)")
-    ax.set_title(title)
-    fig.colorbar(points, ax=ax, label="maker edge after fee (bps)")
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def with_universe(screened: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:

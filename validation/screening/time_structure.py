@@ -19,7 +19,6 @@ Per-bucket p-values against the rest are Holm-adjusted across buckets (use >= 99
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -334,38 +333,3 @@ def lowest_buckets(
         )
         .with_columns(pl.lit(metric).alias("metric"), pl.lit(dimension).alias("dimension"))
     )
-
-
-def plot_heatmaps(table: pl.DataFrame, dimension: str, title: str) -> bytes:
-    """PNG: one heatmap per metric, coins x buckets of ``dimension``; '*' marks buckets significantly different from
-    the rest (dimension p < 0.05 and Holm-adjusted bucket p < 0.05)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = table.filter(pl.col("dimension") == dimension)
-    coins = sorted(rows["coin"].unique().to_list())
-    buckets = rows.select("bucket_index", "bucket").unique().sort("bucket_index")
-    fig, axes = plt.subplots(2, 2, figsize=(max(8, 0.45 * buckets.height + 4), 2 + 0.9 * len(coins)), squeeze=False)
-    for ax, name in zip(axes.ravel(), METRICS, strict=True):
-        grid = np.full((len(coins), buckets.height), np.nan)
-        starred = np.zeros_like(grid, dtype=bool)
-        position = {b: j for j, b in enumerate(buckets["bucket_index"].to_list())}
-        for r in rows.filter(pl.col("metric") == name).iter_rows(named=True):
-            i, j = coins.index(r["coin"]), position[r["bucket_index"]]
-            grid[i, j] = np.nan if r["value"] is None else r["value"]
-            starred[i, j] = (r["p_value"] or 1) < 0.05 and (r["p_value_vs_rest"] or 1) < 0.05
-        image = ax.imshow(grid, aspect="auto", cmap="viridis")
-        for i, j in zip(*np.nonzero(starred), strict=True):
-            ax.text(j, i, "*", ha="center", va="center", color="white", fontsize=12)
-        ax.set_xticks(range(buckets.height), buckets["bucket"].to_list(), rotation=90, fontsize=7)
-        ax.set_yticks(range(len(coins)), coins, fontsize=8)
-        ax.set_title(name, fontsize=9)
-        fig.colorbar(image, ax=ax, fraction=0.04)
-    fig.suptitle(title)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    return buf.getvalue()

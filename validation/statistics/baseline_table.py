@@ -8,7 +8,6 @@ interval sqrt((1 + SR^2/2) / n).
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
@@ -138,32 +137,6 @@ def mean_markout_lines(fill_log: pl.DataFrame) -> str:
         mean = "n/a" if r["markout_5000ms_bps"] is None else f"{r['markout_5000ms_bps']:.3f} bps"
         lines.append(f"- {name}: {mean} (n={r['n']})")
     return "\n".join(lines)
-
-
-def plot_markout_curve(curve: pl.DataFrame, title: str) -> bytes:
-    """PNG of mean markout vs horizon with CI bands, one line per population and side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for (population, side), frame in curve.group_by("population", "side", maintain_order=True):
-        label = f"{population}, {'buy' if side == 1 else 'sell'} fills"
-        h = frame["horizon_ms"].to_numpy() / 1000
-        ax.plot(h, frame["mean_bps"].to_numpy(), marker="o", label=label)
-        ax.fill_between(h, frame["ci_low"].to_numpy(), frame["ci_high"].to_numpy(), alpha=0.2)
-    ax.axhline(0.0, color="grey", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("horizon (s)")
-    ax.set_ylabel("mean markout (bps, + = favourable to the filled party)")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
 
 
 QUOTER_TABLE_COLUMNS = {**BASELINE_COLUMNS, "predicted": pl.Float64()}

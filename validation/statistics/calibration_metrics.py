@@ -32,7 +32,6 @@ The model in the project's words, with its papers: ``docs/forecast-calibration.m
 
 from __future__ import annotations
 
-import io
 import math
 import warnings
 from dataclasses import dataclass, replace
@@ -40,8 +39,6 @@ from typing import Any, Literal
 
 import numpy as np
 import statsmodels.api as sm
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 from scipy.optimize import isotonic_regression
@@ -262,34 +259,6 @@ def diagram_range(diagram: ReliabilityDiagram, margin: float = 0.05) -> tuple[fl
     high = float(max(right.max(), np.nanmax(diagram.ci_high[filled])))
     pad = margin * max(high - low, 1e-6)
     return max(low - pad, 0.0), min(high + pad, 1.0)
-
-
-def plot_reliability_diagram(diagram: ReliabilityDiagram, title: str = "Reliability diagram") -> bytes:
-    """PNG bytes of the diagram: observed frequency vs mean forecast with Wilson bars and the diagonal, on
-    :func:`diagram_range`, and the bin counts below (uses the Agg canvas directly, no pyplot global state)."""
-    figure = Figure(figsize=(5.0, 6.0), dpi=100)
-    FigureCanvasAgg(figure)
-    top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    low, high = diagram_range(diagram)
-    top.plot([low, high], [low, high], linestyle="--", color="grey", label="perfect calibration")
-    filled = diagram.counts > 0
-    x = diagram.mean_forecast[filled]
-    y = diagram.observed_frequency[filled]
-    errors = np.vstack([y - diagram.ci_low[filled], diagram.ci_high[filled] - y])
-    top.errorbar(x, y, yerr=errors, marker="o", capsize=3, label=f"observed ({diagram.confidence:.0%} Wilson)")
-    top.set_ylabel("observed frequency")
-    top.set_xlim(low, high)
-    top.set_ylim(low, high)
-    top.set_title(title)
-    top.legend(loc="upper left")
-    widths = np.diff(diagram.bin_edges)
-    bottom.bar(diagram.bin_edges[:-1], diagram.counts, width=widths, align="edge", edgecolor="black")
-    bottom.set_xlabel("forecast probability")
-    bottom.set_ylabel("count")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
 
 
 def expected_calibration_error(
