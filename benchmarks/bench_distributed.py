@@ -49,7 +49,7 @@ WORKER_COUNTS = (1, 2, 4)
 LOCAL_RUN_PROCESSES = 2
 """bench_pipeline's default: the local profile's backfill on 2 run processes, steps in process."""
 BUCKET = "smallfish"
-SAMPLE_S = 0.25
+SAMPLE_S = 0.5
 READY_TIMEOUT_S = 120.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 STAGES = [*local_bench.STAGES, "other"]
@@ -115,6 +115,7 @@ class CpuSampler:
         self.roots = roots
         self.series: dict[int, list[tuple[float, float]]] = {}
         self.group: dict[int, str] = {}
+        self.loads: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -133,6 +134,7 @@ class CpuSampler:
 
     def _sample(self, first: bool) -> None:
         now, parents = time.time(), _parents()
+        self.loads.append(os.getloadavg()[0])
         for name, root in self.roots.items():
             for pid in _descendants(root, parents):
                 cpu = _own_cpu_s(pid)
@@ -198,6 +200,7 @@ def _backfill_child(raw: str, run_processes: int) -> dict:
         "failed": len(failed_partitions(outcomes)),
         "runs": len(outcomes),
         "steps": steps,
+        "step_count": len(steps),
     }
 
 
@@ -259,12 +262,16 @@ def _find_pid(test: Callable[[list[str]], bool], parent: int | None = None) -> i
     raise RuntimeError("service process not found")
 
 
+class ServicesMissing(RuntimeError):
+    """PostgreSQL or Redis is not installed (``make services``)."""
+
+
 @contextlib.contextmanager
 def production_services(work: Path) -> Iterator[Profile]:
     """PostgreSQL, Redis and moto's S3 on loopback (the needs_services tests' servers), stopped on exit."""
     reasons = services.missing("postgres", "redis")
     if reasons:
-        raise SystemExit("production services unavailable: " + "; ".join(reasons))
+        raise ServicesMissing("production services unavailable: " + "; ".join(reasons))
     with services.moto_s3(BUCKET) as aws, services.postgres() as pg, services.redis(work) as broker:
         me = os.getpid()
         pids = {
@@ -338,12 +345,16 @@ def _measure(raw: Path, env: dict[str, str], run_processes: int, roots: dict[str
         group = sampler.group.get(step["pid"], "coordinators")
         in_steps[group] = in_steps.get(group, 0.0) + cpu
     groups = {name: sampler.total(name) for name in {*roots, "coordinators"}}
+    service_cpu = {name: _tree_cpu_s(pid) - before[name] for name, pid in services_pids.items()}
+    everything = sum(groups.values()) + sum(service_cpu.values())
     return {
         **result,
         "stage_cpu_s": stage_cpu,
         "coordinators_cpu_s": groups["coordinators"] - in_steps.get("coordinators", 0.0),
         "task_overhead_cpu_s": groups.get("workers", 0.0) - in_steps.get("workers", 0.0),
-        "service_cpu_s": {name: _tree_cpu_s(pid) - before[name] for name, pid in services_pids.items()},
+        "service_cpu_s": service_cpu,
+        "cores_busy": everything / result["wall_s"],
+        "load_average": sum(sampler.loads) / len(sampler.loads),
         "coordinator_peak_bytes": peak,
         "worker_peak_rss_bytes": peak_rss,
         "compiled_files": _numba_cache_files() - kernels,
@@ -440,13 +451,29 @@ def _lake_objects(aws: dict[str, str], prefix: str) -> tuple[int, int]:
     return count, size
 
 
+def report_one(r: dict, coin_days: int) -> None:
+    """One configuration's figures as soon as it is done (the full table comes at the end)."""
+    steps = sum(r["stage_cpu_s"].values())
+    stages = ", ".join(f"{s} {r['stage_cpu_s'][s]:.1f}" for s in STAGES)
+    print(
+        f"   {r['name']}: wall {r['wall_s']:.1f} s, {60 * coin_days / r['wall_s']:.2f} coin-days/min, failed {r['failed']}, "
+        f"step CPU {steps:.1f} s ({stages}), coordinators {r['coordinators_cpu_s']:.1f} s, task overhead "
+        f"{r['task_overhead_cpu_s']:.1f} s, services {r['service_cpu_s']}, {r['cores_busy']:.2f} cores busy, "
+        f"load average {r['load_average']:.1f}",
+        flush=True,
+    )
+
+
 def report(results: list[dict], coin_days: int) -> None:
     cores = len(os.sched_getaffinity(0))
     print(f"\n{coin_days} coin-days; {cores} cores; CPU seconds summed over processes")
     header = f"{'config':>15} {'runs':>5} {'failed':>6} {'wall s':>7} {'cd/min':>7} " + " ".join(
         f"{s:>12}" for s in STAGES
     )
-    print(header + f" {'steps':>7} {'coord':>6} {'task oh':>7} {'pg':>5} {'redis':>5} {'moto':>5} {'wkr MiB':>7}")
+    print(
+        header + f" {'steps':>7} {'coord':>6} {'task oh':>7} {'pg':>5} {'redis':>5} {'moto':>5} {'wkr MiB':>7} "
+        f"{'busy':>5} {'load':>5}"
+    )
     for r in results:
         steps = sum(r["stage_cpu_s"].values())
         cells = " ".join(f"{r['stage_cpu_s'][s]:>5.1f} ({r['stage_cpu_s'][s] / (steps or 1):>3.0%})" for s in STAGES)
@@ -455,7 +482,7 @@ def report(results: list[dict], coin_days: int) -> None:
             f"{r['name']:>15} {r['runs']:>5} {r['failed']:>6} {r['wall_s']:>7.1f} {60 * coin_days / r['wall_s']:>7.2f} "
             f"{cells} {steps:>7.1f} {r['coordinators_cpu_s']:>6.1f} {r['task_overhead_cpu_s']:>7.1f} "
             f"{svc.get('postgres', 0):>5.1f} {svc.get('redis', 0):>5.1f} {svc.get('moto', 0):>5.1f} "
-            f"{r['worker_peak_rss_bytes'] / 2**20:>7.0f}"
+            f"{r['worker_peak_rss_bytes'] / 2**20:>7.0f} {r['cores_busy']:>5.2f} {r['load_average']:>5.1f}"
         )
     print(
         "per coin-day (CPU s): "
@@ -474,6 +501,10 @@ def report(results: list[dict], coin_days: int) -> None:
             print(f"{r['name']}: JIT-compiled {r['compiled_files']} numba cache files (its CPU seconds include them)")
         if "worker_ready_s" in r:
             print(f"{r['name']}: worker ready after {r['worker_ready_s']:.1f} s (not in its wall time)")
+        print(
+            f"{r['name']}: {r['runs']} runs, {r['step_count']} steps: coordinators {r['coordinators_cpu_s'] / r['runs']:.2f} "
+            f"CPU s a run, task overhead {r['task_overhead_cpu_s'] / r['step_count']:.2f} CPU s a step"
+        )
     for r in results:
         if "lake_objects" in r:
             count, size = r["lake_objects"]
@@ -528,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_hash_child(args.hash_child)))
         return 0
     os.chdir(ROOT)  # the runs' code location is loaded from the working directory
+    coin_days = args.days * args.coins
     with tempfile.TemporaryDirectory(prefix="bench_distributed_") as tmp:
         work = Path(tmp)
         raw = work / "raw"
@@ -539,11 +571,17 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_local:
             print(f"== local profile, {LOCAL_RUN_PROCESSES} run processes", flush=True)
             results.append(run_local(raw, work))
-        with production_services(work) as profile:
-            for n in args.workers:
-                print(f"== production profile, celery worker of {n} processes", flush=True)
-                results.append(run_celery(raw, work, profile, n, args.runs_per_process))
-    report(results, args.days * args.coins)
+            report_one(results[-1], coin_days)
+        try:
+            with production_services(work) as profile:
+                for n in args.workers:
+                    print(f"== production profile, celery worker of {n} processes", flush=True)
+                    results.append(run_celery(raw, work, profile, n, args.runs_per_process))
+                    report_one(results[-1], coin_days)
+        except ServicesMissing as missing:
+            print(f"skipped the production profile: {missing}")
+    if results:
+        report(results, coin_days)
     return 1 if any(r["failed"] for r in results) else 0
 
 
