@@ -37,6 +37,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
@@ -423,32 +424,47 @@ def run_celery(raw: Path, work: Path, profile: Profile, processes: int, runs_per
     with celery_worker({**os.environ, **env}, processes, work / f"celery_w{processes}.log") as worker:
         ready_s = time.perf_counter() - started
         result = _measure(raw, env, processes * runs_per_process, {"workers": worker.pid}, profile.pids)
+    objects, hashes = _lake_objects(profile.aws, f"w{processes}/"), _hashes(lake, env)
+    _drop_objects(profile.aws, f"w{processes}/")  # moto keeps every object in memory
     return {
         "name": f"celery {processes}w",
         "processes": processes,
         **result,
         "worker_ready_s": ready_s,
-        "lake_objects": _lake_objects(profile.aws, f"w{processes}/lake/"),
-        "hashes": _hashes(lake, env),
+        "lake_objects": objects,
+        "hashes": hashes,
     }
 
 
-def _lake_objects(aws: dict[str, str], prefix: str) -> tuple[int, int]:
-    """(objects, bytes) under ``prefix`` of the bucket."""
+def _s3_client(aws: dict[str, str]) -> Any:
+    """A boto3 S3 client of the server the ``AWS_*`` variables ``aws`` reach."""
     import boto3
 
-    client = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=aws["AWS_ENDPOINT_URL"],
         region_name=aws["AWS_REGION"],
         aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+def _lake_objects(aws: dict[str, str], prefix: str) -> tuple[int, int]:
+    """(objects, bytes) under ``prefix`` of the bucket."""
     count = size = 0
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+    for page in _s3_client(aws).get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
         for obj in page.get("Contents", []):
             count, size = count + 1, size + obj["Size"]
     return count, size
+
+
+def _drop_objects(aws: dict[str, str], prefix: str) -> None:
+    """Delete every object under ``prefix`` of the bucket."""
+    client = _s3_client(aws)
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=BUCKET, Delete={"Objects": keys})
 
 
 def report_one(r: dict, coin_days: int) -> None:
