@@ -206,7 +206,11 @@ def _backfill_child(raw: str, run_processes: int) -> dict:
 
 
 def _hash_child(lake_root: str) -> dict[str, str]:
-    """A content hash of every table in the lake: rows sorted on every column but the run stamps."""
+    """A content hash of every table in the lake, partition by partition (one coin-day of ``book`` in memory at a
+    time, not the table): each partition's rows sorted on every column but the run stamps, hashed in partition order;
+    prefixed with the table's row count."""
+    import polars as pl
+
     import pipelines.definitions  # noqa: F401  (registers every table of the catalogue)
     from data_lake.lake import Lake
     from data_lake.tables import CATALOGUE
@@ -216,10 +220,16 @@ def _hash_child(lake_root: str) -> dict[str, str]:
     for name in sorted(CATALOGUE):
         if not lake.exists(name):
             continue
-        df = lake.read(name)
-        kept = [c for c in df.columns if c not in RUN_STAMPS and not (name == "param_sets" and c in STAMPED)]
-        rows = df.select(kept).sort(kept, nulls_last=True).hash_rows(seed=0)
-        hashes[name] = f"{df.height}:" + hashlib.sha256(rows.to_numpy().tobytes()).hexdigest()[:12]
+        keys = list(CATALOGUE[name].partition_by)
+        parts = lake.scan(name).select(keys).unique().collect().sort(keys).iter_rows() if keys else [()]
+        digest, rows = hashlib.sha256(), 0
+        for values in parts:
+            where = [pl.col(k) == v for k, v in zip(keys, values, strict=True)]
+            df = (lake.scan(name).filter(*where) if where else lake.scan(name)).collect()
+            kept = [c for c in df.columns if c not in RUN_STAMPS and not (name == "param_sets" and c in STAMPED)]
+            digest.update(df.select(kept).sort(kept, nulls_last=True).hash_rows(seed=0).to_numpy().tobytes())
+            rows += df.height
+        hashes[name] = f"{rows}:{digest.hexdigest()[:12]}"
     return hashes
 
 
@@ -519,7 +529,8 @@ def report(results: list[dict], coin_days: int) -> None:
             print(f"{r['name']}: worker ready after {r['worker_ready_s']:.1f} s (not in its wall time)")
         print(
             f"{r['name']}: {r['runs']} runs, {r['step_count']} steps: coordinators {r['coordinators_cpu_s'] / r['runs']:.2f} "
-            f"CPU s a run, task overhead {r['task_overhead_cpu_s'] / r['step_count']:.2f} CPU s a step"
+            f"CPU s a run, task overhead {r['task_overhead_cpu_s'] / r['step_count']:.2f} CPU s a step; peak PSS of the "
+            f"coordinators {r['coordinator_peak_bytes'] / 2**30:.2f} GiB"
         )
     for r in results:
         if "lake_objects" in r:
