@@ -482,7 +482,8 @@ def report_one(r: dict, coin_days: int) -> None:
     steps = sum(r["stage_cpu_s"].values())
     stages = ", ".join(f"{s} {r['stage_cpu_s'][s]:.1f}" for s in STAGES)
     print(
-        f"   {r['name']}: wall {r['wall_s']:.1f} s, {60 * coin_days / r['wall_s']:.2f} coin-days/min, failed {r['failed']}, "
+        f"   {r['name']}: wall {r['wall_s']:.1f} s, {60 * coin_days / r['wall_s']:.2f} coin-days/min, "
+        f"failed {r['failed']}, "
         f"step CPU {steps:.1f} s ({stages}), coordinators {r['coordinators_cpu_s']:.1f} s, task overhead "
         f"{r['task_overhead_cpu_s']:.1f} s, services {r['service_cpu_s']}, {r['cores_busy']:.2f} cores busy, "
         f"load average {r['load_average']:.1f}",
@@ -528,15 +529,18 @@ def report(results: list[dict], coin_days: int) -> None:
         if "worker_ready_s" in r:
             print(f"{r['name']}: worker ready after {r['worker_ready_s']:.1f} s (not in its wall time)")
         print(
-            f"{r['name']}: {r['runs']} runs, {r['step_count']} steps: coordinators {r['coordinators_cpu_s'] / r['runs']:.2f} "
-            f"CPU s a run, task overhead {r['task_overhead_cpu_s'] / r['step_count']:.2f} CPU s a step; peak PSS of the "
+            f"{r['name']}: {r['runs']} runs, {r['step_count']} steps: "
+            f"coordinators {r['coordinators_cpu_s'] / r['runs']:.2f} "
+            f"CPU s a run, task overhead {r['task_overhead_cpu_s'] / r['step_count']:.2f} CPU s a step; "
+            f"peak PSS of the "
             f"coordinators {r['coordinator_peak_bytes'] / 2**30:.2f} GiB"
         )
     for r in results:
         if "lake_objects" in r:
             count, size = r["lake_objects"]
             print(
-                f"{r['name']}: lake on S3 {count} objects, {size / 2**20:.0f} MiB ({size / coin_days / 2**20:.0f} MiB per coin-day)"
+                f"{r['name']}: lake on S3 {count} objects, {size / 2**20:.0f} MiB "
+                f"({size / coin_days / 2**20:.0f} MiB per coin-day)"
             )
     celery = {r["processes"]: r for r in results if r["name"].startswith("celery")}
     local = next((r for r in results if r["name"].startswith("local")), None)
