@@ -15,6 +15,8 @@ import bench_distributed
 
 BURN_CPU_S = 0.5
 CHILD = f"""
+import time
+
 idle_start = time.time()
 time.sleep(1.0)
 start = time.time()
@@ -28,6 +30,7 @@ print(idle_start, start, end, time.time())
 """A process that idles 1 s, burns a known amount of CPU, idles 1 s again, and says when it did what."""
 
 
+@pytest.mark.slow  # a child process idles 2 s around its CPU burn
 def test_a_span_gets_the_cpu_its_process_spent_in_it_and_idle_spans_get_none(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench_distributed, "SAMPLE_S", 0.05)
     child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True)
