@@ -48,8 +48,10 @@ SEASON_GOAL_S, GOAL_BYTES = 45 * 60.0, 4 * 2**30
 
 
 def _simulate(raw: str, days: int, coins: int, cache: str) -> None:
-    """The raw zone of ``coins`` demo coins over ``days`` days: simulated (two coins at a time) into ``cache`` when
-    not there yet, then hard-linked into ``raw`` (empty ``cache``: simulated straight into ``raw``)."""
+    """The raw zone of ``coins`` demo coins over ``days`` days: simulated (two coins at a time) into ``cache`` unless
+    it holds that coin over at least as many days, whose first ``days`` are then hard-linked into ``raw`` (empty
+    ``cache``: simulated straight into ``raw``). A prefix of a longer simulation is as much a demo market as a
+    shorter one (the capture is cut at midnight UTC), so 1x1 and 30x1 reuse 60x1's days."""
     from concurrent.futures import ProcessPoolExecutor
 
     from data_lake.demo_market import DemoMarketConfig, simulate_to_raw
@@ -61,24 +63,38 @@ def _simulate(raw: str, days: int, coins: int, cache: str) -> None:
         for config in configs:
             simulate_to_raw(config, raw)
         return
-    folders = {config: Path(cache) / f"{config.coin}-{_simulation_key(config)}" for config in configs}
-    missing = [config for config, folder in folders.items() if not folder.is_dir()]
-    with ProcessPoolExecutor(max_workers=min(2, len(missing) or 1)) as pool:
-        list(pool.map(_simulate_into, missing, [folders[c] for c in missing]))
+    folders = {config: _cached_simulation(Path(cache), config) for config in configs}
+    missing = [config for config, folder in folders.items() if folder is None]
+    if missing:
+        fresh = [Path(cache) / f"{c.coin}-{_simulation_key(c)}-{c.days}d" for c in missing]
+        with ProcessPoolExecutor(max_workers=min(2, len(missing))) as pool:
+            list(pool.map(_simulate_into, missing, fresh))
+        folders |= dict(zip(missing, fresh, strict=True))
+    last = f"{START + dt.timedelta(days=days - 1):%Y%m%d}"
     for folder in folders.values():
-        _link_tree(folder, Path(raw))
+        _link_tree(folder, Path(raw), last, whole=folder.name.endswith(f"-{days}d"))
 
 
 def _simulation_key(config) -> str:
-    """Digest of a demo config and of the generator's source: a changed generator never serves stale days."""
+    """Digest of a demo config but its length and of the generator's source: a changed generator never serves stale
+    days."""
+    import dataclasses
     import hashlib
 
     import data_lake.demo_market as generator
 
-    digest = hashlib.sha256(repr(config).encode())
+    digest = hashlib.sha256(repr(dataclasses.replace(config, days=1)).encode())
     for source in sorted(Path(generator.__file__).parent.glob("*.py")):
         digest.update(source.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _cached_simulation(cache: Path, config) -> Path | None:
+    """The shortest cached simulation of ``config``'s coin and parameters over at least ``config.days`` days."""
+    prefix = f"{config.coin}-{_simulation_key(config)}-"
+    lengths = {int(p.name[len(prefix) : -1]): p for p in cache.glob(f"{prefix}*d") if p.is_dir()}
+    enough = [n for n in lengths if n >= config.days]
+    return lengths[min(enough)] if enough else None
 
 
 def _simulate_into(config, folder: Path) -> None:
@@ -94,10 +110,14 @@ def _simulate_into(config, folder: Path) -> None:
     partial.rename(folder)
 
 
-def _link_tree(source: Path, target: Path) -> None:
-    """Every file under ``source`` hard-linked at the same relative path under ``target``."""
+def _link_tree(source: Path, target: Path, last_day: str, whole: bool) -> None:
+    """The raw files under ``source`` of days up to ``last_day`` (YYYYMMDD) hard-linked at the same relative path
+    under ``target``; the files of no day (the truth JSON, which describes the whole simulation) only if ``whole``."""
     for path in source.rglob("*"):
-        if path.is_file():
+        if not path.is_file():
+            continue
+        days = [part for part in path.relative_to(source).parts if len(part) == 8 and part.isdigit()]
+        if (days and days[0] <= last_day) or (not days and whole):
             linked = target / path.relative_to(source)
             linked.parent.mkdir(parents=True, exist_ok=True)
             os.link(path, linked)
@@ -401,17 +421,24 @@ def scaling_lines(by_name: dict[str, dict]) -> list[str]:
             f"(< 4: {season['peak_bytes'] < GOAL_BYTES})"
         )
         return lines
-    long, wide = by_name.get(f"{days}x1"), by_name.get(f"1x{coins}")
+    long = max(
+        (r for r in by_name.values() if r["coins"] == 1 and r["days"] > 1), key=lambda r: r["days"], default=None
+    )
+    wide = max(
+        (r for r in by_name.values() if r["days"] == 1 and r["coins"] > 1), key=lambda r: r["coins"], default=None
+    )
     if base and long and wide:
-        product = long["wall_s"] * wide["wall_s"] / base["wall_s"]
-        serial = coins * long["wall_s"]
+        day_factor, coin_factor = days / long["days"], coins / wide["coins"]
+        product = long["wall_s"] * day_factor * wide["wall_s"] * coin_factor / base["wall_s"]
+        serial = coins * long["wall_s"] * day_factor
         peak = max(long["peak_bytes"], wide["peak_bytes"])
+        scaled = "" if day_factor == coin_factor == 1 else f" (each scaled linearly to {days} days and {coins} coins)"
         lines.append(
-            f"EXTRAPOLATED, not measured: {days}x{coins} ~ {days}x1 x (1x{coins} / 1x1) = {product / 60:.1f} min "
-            f"(both ratios multiplied); {coins} x {days}x1 = {serial / 60:.1f} min (the coins one after another, the "
-            f"bound when {days}x1 already keeps both cores busy); goal < {SEASON_GOAL_S / 60:.0f} min; peak with "
-            f"{by_name[f'{days}x1']['workers']} workers as the larger of the two, {peak / 2**30:.2f} GiB (< 4: "
-            f"{peak < GOAL_BYTES})"
+            f"EXTRAPOLATED, not measured: {days}x{coins} ~ {long['scenario']} x ({wide['scenario']} / 1x1){scaled} = "
+            f"{product / 60:.1f} min (the two ratios multiplied); {coins} coins one after another, each as "
+            f"{long['scenario']}: {serial / 60:.1f} min (the bound when one coin already keeps both cores busy); "
+            f"goal < {SEASON_GOAL_S / 60:.0f} min; peak with {long['workers']} workers taken as the larger of the two, "
+            f"{peak / 2**30:.2f} GiB (< 4: {peak < GOAL_BYTES})"
         )
     return lines
 
