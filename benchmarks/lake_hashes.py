@@ -3,7 +3,7 @@
 ``python benchmarks/lake_hashes.py LAKE [OTHER_LAKE]`` prints, per catalogue table present, its row count and an
 order-free content hash (the rows sorted on every column, then ``polars.DataFrame.hash_rows`` summed). Columns that
 record when or by what code a row was written (``*_at_ms``, ``code_version``, ``run_id``) are left out, as are
-those derived from them (:data:`WRITE_STAMPED`); with two lakes it prints whether each table agrees and, for one
+those derived from them and the raw files' paths (:data:`WRITE_STAMPED`); with two lakes it prints whether each table agrees and, for one
 that does not, the columns whose values differ. Exit status 1 when two lakes disagree.
 """
 
@@ -19,8 +19,12 @@ from data_lake.tables import CATALOGUE
 
 STAMP_COLUMNS = ("code_version", "run_id")
 """Columns naming the code or run that wrote a row, besides every ``*_at_ms`` column (when it was written)."""
-WRITE_STAMPED = {"param_sets": ("param_set_id", "sha256", "parameters", "evidence", "rollback_to")}
-"""Per table, columns that embed a write time (a parameter set's id and document carry its creation time)."""
+WRITE_STAMPED = {
+    "param_sets": ("param_set_id", "sha256", "parameters", "evidence", "rollback_to"),
+    "raw_captures": ("file",),
+}
+"""Per table, columns that embed a write time (a parameter set's id and document carry its creation time) or the
+place of the raw zone (a capture's file path)."""
 
 
 def comparable(lake: Lake, name: str) -> pl.DataFrame:
