@@ -39,9 +39,8 @@ def _book_with_next_day_head(data_lake: DataLakeResource, coin: str, date: dt.da
     lake = data_lake.lake()
     book = lake.read_partition("book", coin, date)
     _, end = day_bounds_ms(date)
-    head = lake.read_partition("book", coin, date + dt.timedelta(days=1)).filter(
-        pl.col("time") < end + NEXT_DAY_MARGIN_MS
-    )
+    next_day = date + dt.timedelta(days=1)
+    head = lake.read("book", coins=coin, start=next_day, end=next_day, where=pl.col("time") < end + NEXT_DAY_MARGIN_MS)
     return pl.concat([book, head]) if head.height else book
 
 

@@ -150,15 +150,24 @@ class WalkForwardConfig(dg.Config):
         return FoldPlan(train_hours=self.train_hours, test_hours=self.test_hours, n_folds=self.n_folds)
 
 
-def _market(lake: Lake, coin: str, first: dt.date, last: dt.date) -> dict[str, pl.DataFrame]:
-    """The walk-forward's lake frames of ``coin`` over the days [first, last]."""
+def _markouts_by_population(lake: Lake, coin: str, first: dt.date, last: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``coin``'s markouts over the days [first, last], read once: those of market trades, then of own fills."""
+    markouts = lake.read("markouts", coins=coin, start=first, end=last)
+    return markouts.filter(pl.col("is_market_trade")), markouts.filter(~pl.col("is_market_trade"))
+
+
+def _market(
+    lake: Lake, coin: str, first: dt.date, last: dt.date, market_markouts: pl.DataFrame
+) -> dict[str, pl.DataFrame]:
+    """The walk-forward's lake frames of ``coin`` over the days [first, last]; ``market_markouts`` those of market
+    trades (:func:`_markouts_by_population`)."""
     return {
         "trades": lake.read("trades", coins=coin, start=first, end=last, columns=TRADE_COLUMNS),
         "book": lake.read("book", coins=coin, start=first, end=last, columns=BOOK_COLUMNS).filter(
             pl.col("mid").is_not_null()
         ),
         "features": lake.read("features", coins=coin, start=first, end=last),
-        "markouts": lake.read("markouts", coins=coin, start=first, end=last).filter(pl.col("is_market_trade")),
+        "markouts": market_markouts,
     }
 
 
@@ -244,7 +253,8 @@ def walk_forward_assets(
         yield from _skip_walk_forward(context, lake, WALK_FORWARD.empty(), reason, book_covered_hours=covered_hours)
         return
     first, last = utc_days(folds[0].train_start_ms, end_ms)
-    market = _market(lake, coin, first, last)
+    market_markouts, live = _markouts_by_population(lake, coin, first, last)
+    market = _market(lake, coin, first, last, market_markouts)
     market[LEADER_MIDS] = leader_mids_for_folds(lake, leaders_of(coin), folds, policy.lead_lag_fit_hours)
     cache = FoldCache(lake.files(), coin)
     run = walk_forward(folds, market, policy, alpha=config.alpha, cache=cache)
@@ -271,7 +281,6 @@ def walk_forward_assets(
     )
     files.write(report_file(coin, date), with_decision(html, pending_decision(context.run.run_id)).encode())
 
-    live = lake.read("markouts", coins=coin, start=first, end=last).filter(~pl.col("is_market_trade"))
     quote_log = lake.read("quoter_log", coins=coin, start=first, end=last)
     calibration = calibration_frame(calibration_rows(run, live, quote_log, market["trades"]), coin, date)
     cal_version = lake.write_partition("calibration_metrics", calibration, coin, date)

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-import statsmodels.api as sm
 from numba import njit
 from numpy.typing import NDArray
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
 
 from calibration.fit_result import InsufficientSamples
 from calibration.mids import mid_index
@@ -143,9 +144,9 @@ def _fit_cloglog(
     IRLS)."""
     keep = (trials > 0) & (reached > 0)
     endog = np.column_stack([reached[keep], trials[keep] - reached[keep]])
-    link = sm.families.links.CLogLog()
-    result = sm.GLM(
-        endog, basis[keep], family=sm.families.Binomial(link=link), offset=None if offset is None else offset[keep]
+    link = families.links.CLogLog()
+    result = GLM(
+        endog, basis[keep], family=families.Binomial(link=link), offset=None if offset is None else offset[keep]
     ).fit()
     return tuple(float(v) for v in result.params)
 

@@ -44,8 +44,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-import statsmodels.api as sm
 from numba import njit
+from statsmodels.regression.linear_model import OLS
+from statsmodels.tools.tools import add_constant
 
 from calibration.fit_result import FitResult, InsufficientSamples
 from calibration.mids import mid_index
@@ -253,9 +254,9 @@ def response_regression(
     n = int(keep.sum())
     if n < 10 or not np.any(leader_move[keep] != 0.0):
         return math.nan, math.nan, math.nan, math.nan, n
-    design = sm.add_constant(leader_move[keep], has_constant="add")
+    design = add_constant(leader_move[keep], has_constant="add")
     lags = int(math.floor(4 * (n / 100) ** (2 / 9)))
-    ols = sm.OLS(follower_move[keep], design).fit(cov_type="HAC", cov_kwds={"maxlags": lags})
+    ols = OLS(follower_move[keep], design).fit(cov_type="HAC", cov_kwds={"maxlags": lags})
     return float(ols.params[1]), float(ols.bse[1]), float(ols.tvalues[1]), float(ols.rsquared), n
 
 

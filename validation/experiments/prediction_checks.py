@@ -40,8 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.regression.linear_model import OLS, RegressionResultsWrapper
 
 from data_lake.units import MINUTE_MS
 from validation.statistics.calibration_metrics import adverse_selection_calibration, calibration_metrics
@@ -288,8 +288,8 @@ def _sorted_edges(fills: pl.DataFrame, net_column: str) -> pl.DataFrame:
     )
 
 
-def _hac_ols(y: np.ndarray, x: np.ndarray, lags: int) -> sm.regression.linear_model.RegressionResultsWrapper:
-    return sm.OLS(y, x).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True}, use_t=True)
+def _hac_ols(y: np.ndarray, x: np.ndarray, lags: int) -> RegressionResultsWrapper:
+    return OLS(y, x).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True}, use_t=True)
 
 
 REGIME_TEST = "HAC Wald: equal net edge per fill across HMM states"

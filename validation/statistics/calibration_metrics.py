@@ -38,10 +38,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
-import statsmodels.api as sm
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 from scipy.optimize import isotonic_regression
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
+from statsmodels.regression.linear_model import OLS
+from statsmodels.tools.tools import add_constant
 
 from calibration.fit_result import InsufficientSamples
 from validation.statistics.significance import MIN_INDEPENDENT_FILLS, newey_west_lags
@@ -343,11 +346,11 @@ def _logistic_recalibration(
     if np.ptp(o) == 0.0:
         return _Recalibration()
     level_cov, slope_cov = _robust_cov(maxlags, windows), _robust_cov(maxlags, None)
-    family = sm.families.Binomial()
+    family = families.Binomial()
     dummies = _window_dummies(windows, o.size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        large = sm.GLM(o, np.ones((o.size, 1)), family=family, offset=logit).fit(**level_cov)
+        large = GLM(o, np.ones((o.size, 1)), family=family, offset=logit).fit(**level_cov)
         in_the_large = _Recalibration(
             intercept=float(large.params[0]),
             intercept_ci=_ci_of(large, confidence, 0),
@@ -356,7 +359,7 @@ def _logistic_recalibration(
         if not _varies_within(logit, dummies):
             return in_the_large
         try:
-            full = sm.GLM(o, np.column_stack([logit, dummies]), family=family).fit(**slope_cov)
+            full = GLM(o, np.column_stack([logit, dummies]), family=family).fit(**slope_cov)
         except (np.linalg.LinAlgError, ValueError):
             return in_the_large
         return replace(
@@ -548,10 +551,10 @@ def adverse_selection_calibration(
     cov = {"use_t": True, **_robust_cov(lags, labels, use_correction=True)}
     slope_cov = {"use_t": True, **_robust_cov(lags, None, use_correction=True)}
     error = r - p
-    bias_fit = sm.OLS(error, np.ones(n)).fit(**cov)
+    bias_fit = OLS(error, np.ones(n)).fit(**cov)
     nan2 = (math.nan, math.nan)
     if np.ptp(p) > 0.0:
-        pooled = sm.OLS(r, sm.add_constant(p)).fit(**cov)
+        pooled = OLS(r, add_constant(p)).fit(**cov)
         intercept, pooled_slope = map(float, pooled.params)
         intercept_ci = _ci_of(pooled, confidence, 0)
         residual = r - intercept - pooled_slope * p
@@ -561,7 +564,7 @@ def adverse_selection_calibration(
         residual, regression = r - r.mean(), 0.0
     slope, slope_ci, slope_p = math.nan, nan2, math.nan
     if _varies_within(p, dummies):
-        within = sm.OLS(r, np.column_stack([p, dummies])).fit(**slope_cov) if labels is not None else pooled
+        within = OLS(r, np.column_stack([p, dummies])).fit(**slope_cov) if labels is not None else pooled
         slope_at = 0 if labels is not None else 1
         slope, slope_ci = float(within.params[slope_at]), _ci_of(within, confidence, slope_at)
         slope_p = _p_value_of(within, slope_at, 1.0)

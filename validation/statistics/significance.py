@@ -24,10 +24,10 @@ from itertools import combinations
 from typing import Literal
 
 import numpy as np
-import statsmodels.api as sm
 from arch.bootstrap import SPA, optimal_block_length
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
+from statsmodels.regression.linear_model import OLS
 
 from calibration.fit_result import InsufficientSamples
 
@@ -123,7 +123,7 @@ def hac_mean_test(
     if np.ptp(arr) == 0.0:
         supports = {"greater": mean > 0, "less": mean < 0, "two-sided": mean != 0}[alternative]
         return HypothesisTest("hac_t", mean, math.nan, 0.0 if supports else 1.0, n, (mean, mean), alternative)
-    fit = sm.OLS(arr, np.ones(n)).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True}, use_t=True)
+    fit = OLS(arr, np.ones(n)).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True}, use_t=True)
     t_stat = float(fit.tvalues[0])
     dist = stats.t(df=n - 1)
     p_value = {
