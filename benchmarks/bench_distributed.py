@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -51,7 +50,6 @@ LOCAL_RUN_PROCESSES = 2
 """bench_pipeline's default: the local profile's backfill on 2 run processes, steps in process."""
 BUCKET = "smallfish"
 SAMPLE_S = 0.5
-READY_TIMEOUT_S = 120.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 STAGES = [*local_bench.STAGES, "other"]
 
@@ -305,37 +303,10 @@ def _create_database(pg: services.Postgres, name: str) -> services.Postgres:
 
 @contextlib.contextmanager
 def celery_worker(env: dict[str, str], processes: int, log: Path) -> Iterator[subprocess.Popen]:
-    """One dagster-celery worker of ``processes`` processes (deploy/celery.yaml), ready to take tasks; stopped with its
-    process group on exit."""
-    cmd = [
-        shutil.which("dagster-celery", path=env["PATH"]),
-        "worker",
-        "start",
-        "-A",
-        "dagster_celery.app",
-        "-y",
-        str(ROOT / "deploy" / "celery.yaml"),
-        "-n",
-        f"bench{processes}",
-        "--",
-        f"--concurrency={processes}",
-    ]
-    with log.open("w") as out:
-        process = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while " ready." not in log.read_text():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"celery worker did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    """One dagster-celery worker of ``processes`` processes (:func:`tests.services.celery_worker`), ready to take
+    tasks; stopped with its process group on exit."""
+    with services.celery_worker(env, f"bench{processes}", processes, log) as process:
         yield process
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def _measure(raw: Path, env: dict[str, str], run_processes: int, roots: dict[str, int], services_pids: dict) -> dict:

@@ -11,6 +11,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 START_TIMEOUT_S = 60.0
+CELERY_READY_TIMEOUT_S = 120.0
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -233,3 +236,41 @@ def moto_s3(bucket: str) -> Iterator[dict[str, str]]:
         yield env
     finally:
         _stop(process)
+
+
+@contextlib.contextmanager
+def celery_worker(env: dict[str, str], name: str, processes: int, log: Path) -> Iterator[subprocess.Popen]:
+    """One dagster-celery worker named ``name`` of ``processes`` processes, started as an operator would
+    (``deploy/celery.yaml``) with its output in ``log``, ready to take tasks when entered; stopped with its process
+    group on exit."""
+    cmd = [
+        shutil.which("dagster-celery", path=env["PATH"]),
+        "worker",
+        "start",
+        "-A",
+        "dagster_celery.app",
+        "-y",
+        str(REPO_ROOT / "deploy" / "celery.yaml"),
+        "-n",
+        name,
+        "--",
+        f"--concurrency={processes}",
+    ]
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, env=env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + CELERY_READY_TIMEOUT_S
+        while " ready." not in log.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"celery worker did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -89,34 +88,11 @@ def profile(
 
 
 @pytest.fixture(scope="module")
-def workers(profile: dict[str, str]) -> Iterator[subprocess.Popen]:
+def workers(profile: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen]:
     """One dagster-celery worker with two worker processes, started as an operator would (deploy/celery.yaml)."""
-    env = {**os.environ, **profile}
-    cmd = [
-        shutil.which("dagster-celery", path=profile["PATH"]),
-        "worker",
-        "start",
-        "-A",
-        "dagster_celery.app",
-        "-y",
-        str(ROOT / "deploy" / "celery.yaml"),
-        "-n",
-        "smallfish",
-        "--",
-        f"--concurrency={WORKER_PROCESSES}",
-    ]
-    process = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
+    log = tmp_path_factory.mktemp("celery") / "worker.log"
+    with services.celery_worker({**os.environ, **profile}, "smallfish", WORKER_PROCESSES, log) as process:
         yield process
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.fixture(scope="module")
