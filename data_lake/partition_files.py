@@ -8,7 +8,7 @@ any other shape delta-rs 1.6 writes the batches out of order) and holds about 0.
 The layout is delta-rs': ``coin=<value>/date=<value>/part-00000-<uuid>-c000.zstd.parquet`` with partition values
 percent-encoded as the Delta protocol asks (its "How to URL Encode Keys and String Values"), the partition columns kept out of the file, and the statistics delta-rs puts in the log
 (``numRecords`` and per-column ``minValues``, ``maxValues``, ``nullCount`` of the table's statistics columns, strings
-cut to 64 bytes as arrow-rs cuts them), so readers prune files on them as before.
+whole as :func:`data_lake.lake.writer_properties` has delta-rs write them), so readers prune files on them as before.
 """
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ import polars as pl
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake.transaction import AddAction
-
-STRING_STATS_BYTES = 64
-"""Longest string min/max kept in the log: arrow-rs (delta-rs' Parquet writer) truncates its statistics there."""
 
 _PARTITION_VALUE_SAFE = ""
 """Partition values: every character but ``A-Za-z0-9-._~`` is percent-encoded (delta-rs' RFC 3986 set)."""
@@ -64,28 +61,6 @@ def partition_folder(values: Mapping[str, Any]) -> str:
     )
 
 
-def _string_bounds(low: str, high: str) -> tuple[str | None, str | None]:
-    """A lower and an upper bound of at most :data:`STRING_STATS_BYTES` UTF-8 bytes: the minimum's prefix, and the
-    maximum's prefix with its last character raised by one (no upper bound when no character can be raised)."""
-
-    def prefix(text: str) -> str:
-        return text.encode()[:STRING_STATS_BYTES].decode(errors="ignore")
-
-    upper: str | None = high
-    if len(high.encode()) > STRING_STATS_BYTES:
-        upper = None
-        cut = prefix(high)
-        while cut:
-            code = ord(cut[-1]) + 1
-            if code == 0xD800:  # skip the surrogates, which UTF-8 cannot carry
-                code = 0xE000
-            if code <= 0x10FFFF and len((cut[:-1] + chr(code)).encode()) <= STRING_STATS_BYTES:
-                upper = cut[:-1] + chr(code)
-                break
-            cut = cut[:-1]
-    return prefix(low), upper
-
-
 def _json_value(value: Any) -> Any:
     """A min or max as the log's JSON stores it; None when it cannot bound the column (NaN, a type without order)."""
     if isinstance(value, (bool, int, str)):
@@ -111,10 +86,7 @@ def file_statistics(df: pl.DataFrame, columns: Sequence[str]) -> str:
             stats["nullCount"][c] = row[f"nulls_{c}"]
             if c not in orderable or row[f"min_{c}"] is None:
                 continue
-            low, high = row[f"min_{c}"], row[f"max_{c}"]
-            if isinstance(low, str):
-                low, high = _string_bounds(low, high)
-            low, high = _json_value(low), _json_value(high)
+            low, high = _json_value(row[f"min_{c}"]), _json_value(row[f"max_{c}"])
             if low is not None:
                 stats["minValues"][c] = low
             if high is not None:

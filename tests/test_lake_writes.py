@@ -1,15 +1,26 @@
-"""Parquet layout of a partition write: bounded row groups, statistics only on the key columns, the rows unchanged."""
+"""Parquet layout of a partition write: bounded row groups, statistics only on the key columns, the rows unchanged; the
+pyarrow-written partition laid out and described in the log as delta-rs lays out and describes its own, on a local
+lake and on S3; a file written but never committed is not read and is vacuumed."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+import pytest
 
-from data_lake.lake import ROW_GROUP_ROWS, Lake
+from data_lake.lake import ROW_GROUP_ROWS, Lake, parquet_options
+from data_lake.partition_files import write_partition_file
+from data_lake.tables import table
+from tests import services
 
 DAY = dt.date(2026, 1, 1)
 
@@ -68,3 +79,86 @@ def test_an_empty_frame_replaces_the_partition_with_no_rows(tmp_path: Path) -> N
     lake.write_partition("trades", _trades(0), "DEMO", DAY)
     assert lake.read_partition("trades", "DEMO", DAY).height == 0
     assert lake.read("trades").height == 5
+
+
+def _stats(lake: Lake, name: str) -> dict[str, dict[str, Any]]:
+    """Per partition folder: the number of records and the min, max and null count of every statistics column."""
+    flat = pa.table(lake.delta_table(name).get_add_actions(flatten=True)).to_pylist()
+    return {
+        a["path"].rsplit("/part-", 1)[0]: {
+            k: v for k, v in a.items() if k.split(".")[0] in ("num_records", "min", "max", "null_count")
+        }
+        for a in flat
+    }
+
+
+HOSTILE_COINS = ("DEMO", "xyz:NVDA", "@107", "a b", "x%y", "é")
+
+
+@pytest.mark.parametrize("writer", ["pyarrow", "delta-rs"])
+def test_a_partition_is_replaced_not_doubled_and_reads_back_for_any_coin_name(tmp_path: Path, writer: str) -> None:
+    lake = Lake(tmp_path / "lake", storage_options={})
+    for coin in HOSTILE_COINS:
+        for rows in (7, 3):  # the second write replaces the first
+            lake.replace("trades", _trades(rows).with_columns(coin=pl.lit(coin)), {"coin": coin, "date": DAY}, writer)
+    for coin in HOSTILE_COINS:
+        assert lake.read_partition("trades", coin, DAY)["tid"].to_list() == [0, 1, 2], coin
+
+
+def test_pyarrow_lays_out_and_describes_a_partition_as_delta_rs_does(tmp_path: Path) -> None:
+    long_text = "k" * 100
+    by = {}
+    for writer in ("delta-rs", "pyarrow"):
+        lake = Lake(tmp_path / writer, storage_options={})
+        for coin in HOSTILE_COINS:
+            df = _trades(5).with_columns(coin=pl.lit(coin))
+            lake.replace("trades", df, {"coin": coin, "date": DAY}, writer)
+            alerts = pl.DataFrame(
+                {"coin": coin, "date": DAY, "time": [3, None, 1], "kind": ["b", "a", None], "subject": "s"}
+            ).with_columns(message=pl.Series([long_text + "a", long_text + "b", "é" * 40]))
+            lake.replace("alerts", alerts, {"coin": coin, "date": DAY}, writer)
+        by[writer] = {name: _stats(lake, name) for name in ("trades", "alerts")}
+        files = sorted(str(p.parent.relative_to(tmp_path / writer)) for p in (tmp_path / writer).rglob("*.parquet"))
+        by[writer]["files"] = files  # type: ignore[assignment]
+    assert by["pyarrow"] == by["delta-rs"]
+    assert by["pyarrow"]["trades"]["coin=xyz%253ANVDA/date=2026-01-01"]["max.tid"] == 4
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[dict[str, str]]:
+    for module in ("moto", "boto3"):
+        pytest.importorskip(module, reason=f"{module} missing: pip install -e '.[production]'")
+    with services.moto_s3("smallfish-writes") as aws:
+        yield aws
+
+
+def test_an_s3_partition_is_replaced_in_row_order_with_statistics(s3: dict[str, str]) -> None:
+    lake = Lake("s3://smallfish-writes/lake", storage_options=s3)
+    rows = ROW_GROUP_ROWS + 500
+    for n in (10, rows):
+        lake.write_partition("trades", _trades(n).with_columns(coin=pl.lit("xyz:NVDA")), "xyz:NVDA", DAY)
+    assert lake.read_partition("trades", "xyz:NVDA", DAY)["tid"].to_list() == list(range(rows))
+    (stats,) = _stats(lake, "trades").values()
+    assert (stats["num_records"], stats["min.tid"], stats["max.tid"], stats["null_count.time"]) == (
+        rows,
+        0,
+        rows - 1,
+        0,
+    )
+
+
+def test_a_file_written_but_never_committed_is_not_read_and_is_vacuumed(tmp_path: Path) -> None:
+    from data_lake.vacuum import vacuum_table
+
+    lake = Lake(tmp_path / "lake", storage_options={})
+    lake.write_partition("trades", _trades(4), "DEMO", DAY)
+    spec = table("trades")
+    # what a writer killed between its file and its commit leaves behind
+    write_partition_file(
+        _trades(9), {"coin": "DEMO", "date": DAY}, pafs.LocalFileSystem(), lake.uri("trades"), parquet_options(spec)
+    )
+    assert len(list((tmp_path / "lake" / "trades").rglob("*.parquet"))) == 2
+    assert lake.read_partition("trades", "DEMO", DAY).height == 4
+    assert vacuum_table(lake, "trades", retention_hours=0).files_deleted == 1
+    assert len(list((tmp_path / "lake" / "trades").rglob("*.parquet"))) == 1
+    assert lake.read_partition("trades", "DEMO", DAY).height == 4
