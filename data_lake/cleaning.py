@@ -411,13 +411,13 @@ MIN_RUN_ROWS = 1_000
 
 
 def _in_order(df: pl.DataFrame, order: pl.Series) -> pl.DataFrame:
-    """``df``'s rows in ``order`` (a permutation; the caller hands over its only reference to ``df``), one chunk per
-    column: a partition is written in its rows' order only from a single chunk (see :func:`data_lake.lake.one_batch`).
+    """``df``'s rows in ``order`` (a permutation).
 
     Each file's rows arrive in order (see :func:`_clean_file`), so the day's permutation is mostly runs of
-    consecutive rows, broken where one hour's file reaches into the next: those runs are sliced and copied into one
-    chunk, 5-10x faster than a gather. A permutation of short runs is gathered one column at a time, each source
-    column released as its copy is made, so the day's book is held once and a column, not twice."""
+    consecutive rows, broken where one hour's file reaches into the next: those runs become zero-copy slices, one
+    chunk each, 5-10x faster than a gather and no second copy of the day's book (0.46 GiB); the partition writer
+    writes the chunks in order (:mod:`data_lake.partition_files`). A permutation of short runs is gathered one
+    column at a time."""
     if df.height == 0:
         return df
     index = order.to_numpy().astype(np.int64)
@@ -427,7 +427,7 @@ def _in_order(df: pl.DataFrame, order: pl.Series) -> pl.DataFrame:
         return pl.concat(
             [df.slice(int(index[a]), int(b - a)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
             rechunk=False,
-        ).rechunk()
+        )
     ordered = []
     for column in df.columns:
         ordered.append(df.get_column(column).rechunk().gather(order))
