@@ -5,8 +5,10 @@ shared: CPU seconds are what one process spends, wall seconds what it waited):
 - the best-case parse anchor: ``orjson.loads`` of every line, garbage collector off, no columns built;
 - the clean step split into stages: lz4 decompress, parse (lines -> candidate rows, the compiled l2Book/bbo scanner
   included), validate/dedupe/quarantine (the rest of ``clean_partition``), Delta writes of every table;
+- the Delta writes both ways: pyarrow's Parquet writer committed by delta-rs (what ``Lake.replace`` does) and
+  ``write_deltalake`` (what it did), and whether the two lakes hold the same tables (content hashes);
 - the same clean step with the fast path off (``scan=False``), and a content hash per table of both, which must agree;
-- peak RSS of one day's clean + write, alone in a fresh process.
+- peak RSS of one day's clean + write, alone in a fresh process, with either writer.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ import re
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Literal
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import orjson
 import pyarrow.parquet as pq
+
+from benchmarks.lake_hashes import comparable, content_hash
 
 from data_lake import raw_zone
 from data_lake.cleaning import CLEAN_TABLES, CleanPartition, clean_partition
@@ -46,14 +51,19 @@ def _best_of(fn: Callable[[], object], runs: int = RUNS) -> tuple[float, float, 
     return wall, cpu, out
 
 
-def _write(lake: Lake, result: CleanPartition) -> None:
+def _write(lake: Lake, result: CleanPartition, writer: Literal["pyarrow", "delta-rs"] = "pyarrow") -> None:
+    where = {"coin": COIN, "date": DAY}
     for name in CLEAN_TABLES:
-        lake.write_partition(name, result.tables[name], COIN, DAY)
-    lake.write_partition("quarantine", result.quarantine, COIN, DAY)
+        lake.replace(name, result.tables[name], where, writer)
+    lake.replace("quarantine", result.quarantine, where, writer)
 
 
-def _clean_and_write(raw: Path, lake_root: Path) -> None:
-    _write(Lake(lake_root, storage_options={}), clean_partition(raw, COIN, DAY))
+def _clean_and_write(raw: Path, lake_root: Path, writer: Literal["pyarrow", "delta-rs"]) -> None:
+    _write(Lake(lake_root, storage_options={}), clean_partition(raw, COIN, DAY), writer)
+
+
+def _lake_hashes(lake: Lake) -> dict[str, int]:
+    return {name: content_hash(comparable(lake, name)) for name in (*CLEAN_TABLES, "quarantine")}
 
 
 def _peak_rss(fn: Callable[..., object], *args: object) -> float:
@@ -96,6 +106,8 @@ def main() -> None:
     clean = _best_of(lambda: clean_partition(raw, COIN, DAY))
     lake = Lake(work / "lake", storage_options={})
     write = _best_of(lambda: _write(lake, clean[2]))
+    delta_rs_lake = Lake(work / "lake_delta_rs", storage_options={})
+    write_delta_rs = _best_of(lambda: _write(delta_rs_lake, clean[2], "delta-rs"))
     reference = _best_of(lambda: clean_partition(raw, COIN, DAY, scan=False), runs=1)
 
     validate = tuple(c - d - p for c, d, p in zip(clean[:2], decompress[:2], parse[:2], strict=True))
@@ -104,12 +116,16 @@ def main() -> None:
         ("lz4 decompress", decompress),
         ("parse (lines -> candidate rows)", parse),
         ("validate, dedupe, quarantine", validate),
-        ("Delta writes, every table", write),
+        ("Delta writes, every table (pyarrow)", write),
     )
     print(f"\n{'step':<44}{'wall s':>8}{'cpu s':>8}{'MB/s cpu':>10}{'share':>8}")
     print(f"{'anchor: orjson.loads of every line':<44}{anchor[0]:>8.2f}{anchor[1]:>8.2f}{mb / anchor[1]:>10.0f}")
     for label, (wall, cpu, *_) in stages:
         print(f"{label:<44}{wall:>8.2f}{cpu:>8.2f}{mb / cpu:>10.0f}{cpu / total[1]:>8.0%}")
+    print(
+        f"{'  the same writes by write_deltalake':<44}{write_delta_rs[0]:>8.2f}{write_delta_rs[1]:>8.2f}"
+        f"{mb / write_delta_rs[1]:>10.0f}{'':>8}  ({write_delta_rs[1] / write[1]:.2f}x the cpu)"
+    )
     print(f"{'clean + write (the clean_tables asset)':<44}{total[0]:>8.2f}{total[1]:>8.2f}{mb / total[1]:>10.0f}")
     print(
         f"{'clean + write, fast path off (scan=False)':<44}{reference[0] + write[0]:>8.2f}"
@@ -126,10 +142,16 @@ def main() -> None:
         print(f"{name} partition: {len(parquet)} file(s), {size:.0f} MiB, {groups} row groups (zstd 1)")
     fast, exact = clean[2].content_hashes(), reference[2].content_hashes()
     print(f"content hashes, fast path == reference: {fast == exact}  {fast}")
-    rss = _peak_rss_alone(_clean_and_write, raw, work / "lake_rss")
-    print(f"peak RSS of one day's clean + write, alone in a fresh process: {rss:.2f} GiB (goal < 1 GiB)")
-    if fast != exact:
-        raise SystemExit("the fast path changed a table")
+    same_lakes = _lake_hashes(lake) == _lake_hashes(delta_rs_lake)
+    print(f"tables read back, pyarrow writer == write_deltalake: {same_lakes}")
+    rss = _peak_rss_alone(_clean_and_write, raw, work / "lake_rss", "pyarrow")
+    rss_delta_rs = _peak_rss_alone(_clean_and_write, raw, work / "lake_rss_delta_rs", "delta-rs")
+    print(
+        f"peak RSS of one day's clean + write, alone in a fresh process: {rss:.2f} GiB (goal < 1 GiB); "
+        f"{rss_delta_rs:.2f} GiB writing with write_deltalake"
+    )
+    if fast != exact or not same_lakes:
+        raise SystemExit("the fast path or the writer changed a table")
 
 
 if __name__ == "__main__":
