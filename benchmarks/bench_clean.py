@@ -20,15 +20,14 @@ import re
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Literal
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Literal
 
 import orjson
 import pyarrow.parquet as pq
 
 from benchmarks.lake_hashes import comparable, content_hash
-
 from data_lake import raw_zone
 from data_lake.cleaning import CLEAN_TABLES, CleanPartition, clean_partition
 from data_lake.demo_market import DemoMarketConfig, simulate_to_raw

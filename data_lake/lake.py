@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 from deltalake import ColumnProperties, CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.transaction import AddAction, RemoveAction
 
 from data_lake import settings
 from data_lake.atomic_files import write_atomically
@@ -257,7 +258,9 @@ class Lake:
         predicate). A write killed before its commit leaves only an unreferenced file, which a full vacuum removes.
         """
         fs, table_path = self._filesystem(), self.uri(spec.name).removeprefix("s3://")
-        adds = [write_partition_file(data, partition, fs, table_path, parquet_options(spec))] if data.height else []
+        adds: list[AddAction | RemoveAction] = (
+            [write_partition_file(data, partition, fs, table_path, parquet_options(spec))] if data.height else []
+        )
         filters = [(column, "=", partition_text(value)) for column, value in partition.items()]
         attempt = 1
         while True:

@@ -6,9 +6,10 @@ slices, in the frame's row order, where ``write_deltalake`` first needs the whol
 any other shape delta-rs 1.6 writes the batches out of order) and holds about 0.5 GiB more while writing a day's book.
 
 The layout is delta-rs': ``coin=<value>/date=<value>/part-00000-<uuid>-c000.zstd.parquet`` with partition values
-percent-encoded as the Delta protocol asks (its "How to URL Encode Keys and String Values"), the partition columns kept out of the file, and the statistics delta-rs puts in the log
-(``numRecords`` and per-column ``minValues``, ``maxValues``, ``nullCount`` of the table's statistics columns, strings
-whole as :func:`data_lake.lake.writer_properties` has delta-rs write them), so readers prune files on them as before.
+percent-encoded as the Delta protocol asks (its "How to URL Encode Keys and String Values"), the partition columns
+kept out of the file, and the statistics delta-rs puts in the log (``numRecords`` and per-column ``minValues``,
+``maxValues``, ``nullCount`` of the table's statistics columns, strings whole as
+:func:`data_lake.lake.writer_properties` has delta-rs write them), so readers prune files on them as before.
 """
 
 from __future__ import annotations

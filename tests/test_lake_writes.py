@@ -5,7 +5,6 @@ lake and on S3; a file written but never committed is not read and is vacuumed."
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
