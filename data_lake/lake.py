@@ -3,8 +3,9 @@
 The lake root comes from ``SMALLFISH_LAKE`` (default ``./lake``). ``s3://bucket/prefix`` roots take their
 storage options from the environment (``AWS_*`` variables, see :func:`storage_options_from_env`).
 Partition writes replace exactly the rows of that partition in one Delta commit, so re-materialising a
-partition is idempotent and readers never see a half-written partition. A write that runs out of disk space
-raises :class:`OutOfDiskSpace` naming the table and its path (delta-rs reports it as a parquet or I/O error).
+partition is idempotent and readers never see a half-written partition: pyarrow writes the partition's Parquet file
+(:mod:`data_lake.partition_files`) and delta-rs commits it. A write that runs out of disk space raises
+:class:`OutOfDiskSpace` naming the table and its path (pyarrow and delta-rs report it as an I/O or parquet error).
 Files that are no tables (reports, plots, the parameter registry's documents) go through :class:`LakeFiles` under
 the same root, so an ``s3://`` lake keeps them on S3 too.
 """
@@ -109,9 +110,8 @@ PARQUET_COMPRESSION_LEVEL = 1
 the book's 1.2-1.8 s write, pyarrow or delta-rs alike: encoding 130 columns costs more than compressing them)."""
 ROW_GROUP_ROWS = 65_536
 """Rows per Parquet row group: a demo day's book (517k rows) becomes 8 row groups with ``time`` statistics each, which
-a reader filtering on time can skip by, at the same file size (43 MiB) and write time as one row group. It does not
-bound the write's memory: delta-rs still adds about 0.5 GiB writing that book as the one batch :func:`one_batch`
-hands it (a stream of 64k-row batches added 0.2 GiB, but in no fixed order)."""
+a reader filtering on time can skip by, at the same file size (43 MiB) and write time as one row group. pyarrow's
+writer holds one row group's pages at a time (``write_deltalake`` added about 0.5 GiB writing that book)."""
 
 
 def stats_columns(spec: Table) -> list[str]:
@@ -172,7 +172,8 @@ def _is_one_partition(spec: Table, where: Mapping[str, Any]) -> bool:
 
 
 def one_batch(df: pl.DataFrame) -> pa.Table:
-    """``df`` as an Arrow table of a single record batch (a copy only when ``df`` has several chunks).
+    """``df`` as an Arrow table of a single record batch (a copy only when ``df`` has several chunks), for
+    ``write_deltalake``.
 
     delta-rs 1.6 spreads the batches it is handed over parallel partitions and writes them in whichever order they
     come back (measured: 50k-row batches 0, 100k, 50k, 200k, ... in the file), so a partition stays in its rows'
