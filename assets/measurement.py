@@ -10,11 +10,11 @@ from assets.metadata import plot_url, skipped, table_metadata
 from assets.partitions import COIN_DAY, coin_and_date, days_dep
 from assets.regime_state import day_regime_beliefs
 from assets.resources import DataLakeResource
-from calibration.bars import BarSettings, bar_coverage, features_1min, features_1s
+from calibration.bars import TRADE_COLUMNS, BarSettings, bar_coverage, features_1min, features_1s
 from calibration.fill_log import enrich_fill_log
 from calibration.markouts import maker_side_of_trades, markouts
-from calibration.mids import MID_MAX_AGE_MS, mid_series
-from calibration.toxicity import book_signals
+from calibration.mids import MID_COLUMNS, MID_MAX_AGE_MS, mid_series
+from calibration.toxicity import BOOK_SIGNAL_COLUMNS, book_signals
 from data_lake.lake import Lake
 from data_lake.table_preview import rounded_metadata
 from data_lake.tables import MARKOUT_HORIZONS_MS, MARKOUTS
@@ -25,6 +25,8 @@ from validation.statistics.baseline_table import markout_curve, mean_markout_lin
 
 GROUP = "measurement"
 NEXT_DAY_MARGIN_MS = 2 * max(MARKOUT_HORIZONS_MS)
+BOOK_COLUMNS = list(dict.fromkeys([*MID_COLUMNS, *BOOK_SIGNAL_COLUMNS]))
+"""The ``book`` columns the bars and the markouts read (mids and book signals): 18 of the table's 130."""
 
 
 class FeaturesConfig(dg.Config):
@@ -35,12 +37,20 @@ class FeaturesConfig(dg.Config):
 
 
 def _book_with_next_day_head(data_lake: DataLakeResource, coin: str, date: dt.date) -> pl.DataFrame:
-    """This day's book plus the first minute of the next day, so late markout horizons stay observable."""
+    """This day's book (the columns of mids and book signals) plus the first minute of the next day, so late markout
+    horizons stay observable."""
     lake = data_lake.lake()
-    book = lake.read_partition("book", coin, date)
+    book = lake.read_partition("book", coin, date, columns=BOOK_COLUMNS)
     _, end = day_bounds_ms(date)
     next_day = date + dt.timedelta(days=1)
-    head = lake.read("book", coins=coin, start=next_day, end=next_day, where=pl.col("time") < end + NEXT_DAY_MARGIN_MS)
+    head = lake.read(
+        "book",
+        coins=coin,
+        start=next_day,
+        end=next_day,
+        columns=BOOK_COLUMNS,
+        where=pl.col("time") < end + NEXT_DAY_MARGIN_MS,
+    )
     return pl.concat([book, head]) if head.height else book
 
 
@@ -56,8 +66,8 @@ def features(
     """
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
-    trades = lake.read("trades", coins=coin, start=date - dt.timedelta(days=1), end=date)
-    book = lake.read_partition("book", coin, date)
+    trades = lake.read("trades", coins=coin, start=date - dt.timedelta(days=1), end=date, columns=list(TRADE_COLUMNS))
+    book = lake.read_partition("book", coin, date, columns=BOOK_COLUMNS)
     start, end = day_bounds_ms(date)
     bars = pl.concat(
         [features_1s(trades, book, config.half_life_1s_bars), features_1min(trades, book, config.half_life_1min_bars)]

@@ -11,9 +11,10 @@ from data_lake.units import MINUTE_MS, day_bounds_ms
 
 
 def minute_bars(lake: Lake, coin: str, first: dt.date, last: dt.date) -> pl.DataFrame:
-    """1 min feature bars of ``coin`` for the inclusive day range, in time order."""
-    bars = lake.read("features", coins=coin, start=first, end=last)
-    return bars.filter(pl.col("bar_ms") == MINUTE_MS).sort("time")
+    """1 min feature bars of ``coin`` for the inclusive day range, in time order (the 1 s bars, 60 times as many, are
+    left in the files: the filter is pushed down to the scan)."""
+    bars = lake.read("features", coins=coin, start=first, end=last, where=pl.col("bar_ms") == MINUTE_MS)
+    return bars.sort("time")
 
 
 def day_regime_beliefs(lake: Lake, coin: str, date: dt.date, params_date: dt.date | None = None) -> pl.DataFrame | None:

@@ -55,6 +55,10 @@ FEATURES_SCHEMA: dict[str, pl.DataType] = FEATURES.columns_without("date")
 """Columns of :func:`features_1s` and :func:`features_1min`, in order (key: coin, bar_ms, time)."""
 
 
+TRADE_COLUMNS = ("coin", "time", "side", "sz")
+"""The ``trades`` columns :func:`features` reads (counts, volumes and the exact-side VPIN)."""
+
+
 def features_1s(
     trades: pl.DataFrame, book: pl.DataFrame, half_life_bars: float = BarSettings.half_life_1s_bars
 ) -> pl.DataFrame:

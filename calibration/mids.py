@@ -24,6 +24,8 @@ from numba import njit
 
 MID_MAX_AGE_MS = 5_000
 """Oldest mid (ms) that still counts as the mid of an instant: ten missed 0.5 s ``l2Book`` pushes."""
+MID_COLUMNS = ("coin", "time", "recv_time_ns", "bid_px_1", "ask_px_1", "mid")
+"""The ``book`` columns :func:`mid_series` reads: a reader of the book for mids reads these, not its 130."""
 
 
 def mid_series(book: pl.DataFrame) -> pl.DataFrame:

@@ -42,6 +42,17 @@ def microprice_expr() -> pl.Expr:
     return ((bid_px * ask_sz + ask_px * bid_sz) / (bid_sz + ask_sz)).alias("microprice")
 
 
+BOOK_SIGNAL_COLUMNS = (
+    "coin",
+    "time",
+    "recv_time_ns",
+    "bid_px_1",
+    "ask_px_1",
+    *(f"{side}_sz_{level}" for side in ("bid", "ask") for level in range(1, 6)),
+)
+"""The ``book`` columns :func:`book_signals` reads."""
+
+
 def book_signals(book: pl.DataFrame) -> pl.DataFrame:
     """``coin, time, imbalance_1, imbalance_5, microprice`` per book row, sorted by ``coin, time``."""
     order = ["coin", "time", *(["recv_time_ns"] if "recv_time_ns" in book.columns else [])]

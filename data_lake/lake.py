@@ -343,7 +343,8 @@ class Lake:
         if isinstance(coins, str):
             coins = [coins]
         if coins is not None:
-            lf = lf.filter(pl.col("coin").is_in(list(coins)))
+            coins = list(coins)
+            lf = lf.filter(pl.col("coin").is_in(coins))
         if start is not None:
             lf = lf.filter(pl.col("date") >= start)
         if end is not None:
@@ -351,7 +352,7 @@ class Lake:
         if where is not None:
             lf = lf.filter(where)
         spec = table(name)
-        keys = list(spec.partition_by)
+        keys = unpinned_keys(spec.partition_by, coins, start, end)
         if columns is not None:
             lf = lf.select(list(dict.fromkeys([*columns, *keys])))
         df = in_partition_order(lf.collect(), keys)
@@ -360,6 +361,20 @@ class Lake:
 
     def read_partition(self, name: str, coin: str, date: dt.date, columns: list[str] | None = None) -> pl.DataFrame:
         return self.read(name, coins=[coin], start=date, end=date, columns=columns)
+
+
+def unpinned_keys(
+    partition_by: Iterable[str], coins: list[str] | None, start: dt.date | None, end: dt.date | None
+) -> list[str]:
+    """The partition columns a read's filter leaves free to vary: a read of one coin holds one ``coin``, a read of
+    one day (``start == end``) one ``date``. Only these can put the read's partitions out of order, so only these are
+    read for :func:`in_partition_order` (a one-partition read, the usual one, neither reads nor checks any)."""
+    pinned = set()
+    if coins is not None and len(coins) == 1:
+        pinned.add("coin")
+    if start is not None and start == end:
+        pinned.add("date")
+    return [k for k in partition_by if k not in pinned]
 
 
 def in_partition_order(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -36,6 +37,7 @@ from data_lake.demo_market import (
     simulate_to_raw,
 )
 from data_lake.lake import Lake
+from data_lake.partition_cache import ROOT
 from data_lake.tables import table
 from data_lake.units import day_bounds_ms
 
@@ -209,6 +211,27 @@ def test_rematerialising_is_idempotent(demo: Demo) -> None:
         assert after.height == before[name].height, name
         stable = [c for c in after.columns if c != "fitted_at_ms"]
         assert after.select(stable).sort(key).equals(before[name].select(stable).sort(key), null_equal=True), name
+
+
+def test_window_inputs_read_back_from_the_partition_cache_equal_those_derived(demo: Demo, tmp_path: Path) -> None:
+    """The fixture's fits stored each day's taker orders, mids, quoted prices and arrival times; read back they equal
+    what a lake without the cache derives from the partitions."""
+    days = (DAY1, DAY2)
+    assert {f.rel.split("/")[3] for f in demo.lake.files().list_files(ROOT)} == {
+        "mids",
+        "quoted_prices",
+        "taker_orders",
+        "taker_arrivals",
+    }
+    cold = Lake(tmp_path / "lake", storage_options={})
+    shutil.copytree(demo.lake_root, cold.root, ignore=shutil.ignore_patterns(ROOT))
+    served, derived = fits._taker_orders(demo.lake, COIN, days), fits._taker_orders(cold, COIN, days)
+    assert served[0].height > 1000 and served[0].equals(derived[0], null_equal=True)
+    assert served[1].equals(derived[1]) and served[2] == derived[2]
+    served_arrivals, derived_arrivals = fits._arrivals(demo.lake, COIN, days), fits._arrivals(cold, COIN, days)
+    for side in (1, -1):
+        assert served_arrivals[side].size > 1000
+        np.testing.assert_array_equal(served_arrivals[side], derived_arrivals[side])
 
 
 @pytest.mark.slow
