@@ -28,7 +28,7 @@ import gc
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,11 +134,12 @@ def backfill(
     skip: Callable[[Skipped], None] = _log_skipped,
     log_file: Path | None = None,
 ) -> list[Outcome]:
-    """Run every stage of ``partitions`` on ``workers`` processes (1: in this process), each as soon as its needs are
-    done; every stage's outcome in completion order, each also passed to ``report``. A pair that is no partition is
-    passed to ``skip`` (default: a logged warning) before anything runs and has no outcome. Several workers need a
-    persistent instance, which their runs share. With ``log_file``, what the runs write to stderr (Dagster's
-    console log of every event, warnings) is appended there instead; the instance's event log keeps it all too."""
+    """Run every stage of ``partitions`` on up to ``workers`` processes (:func:`processes_needed`; 1: in this
+    process), each as soon as its needs are done; every stage's outcome in completion order, each also passed to
+    ``report``. A pair that is no partition is passed to ``skip`` (default: a logged warning) before anything runs
+    and has no outcome. Several workers need a persistent instance, which their runs share. With ``log_file``, what
+    the runs write to stderr (Dagster's console log of every event, warnings) is appended there instead; the
+    instance's event log keeps it all too."""
     if workers > 1 and instance.is_ephemeral:
         raise ValueError("a backfill on several workers needs a persistent Dagster instance (set DAGSTER_HOME)")
     partitions, skipped = runnable_partitions(partitions, utc_today())
@@ -148,6 +149,7 @@ def backfill(
     pending = {Task(stage, coin, date) for coin, date in partitions for stage in STAGE_ASSETS}
     done: dict[Task, Outcome] = {}
     running: dict[Future, Task] = {}
+    workers = processes_needed(workers, partitions)
     executor = _pool(instance, workers) if workers > 1 else _InProcess(instance)
     try:
         while pending or running:
@@ -172,6 +174,14 @@ def backfill(
     finally:
         executor.shutdown()
     return list(done.values())
+
+
+def processes_needed(workers: int, partitions: Sequence[tuple[str, dt.date]]) -> int:
+    """The processes worth starting for ``partitions`` on at most ``workers``: a partition's stages run one after
+    another, so no more than one per partition. A steady-state night of one coin-day then runs in this process: a
+    pool worker would spawn a fresh interpreter and import the code location again (~3 CPU s on this machine) to run
+    stages that could never overlap."""
+    return max(1, min(workers, len(partitions)))
 
 
 def failed_partitions(outcomes: Iterable[Outcome]) -> list[tuple[str, dt.date, str]]:
@@ -225,10 +235,19 @@ def _run_task(
 
 
 class _InProcess(Executor):
-    """Runs each submitted task at once in this process, against the caller's (possibly ephemeral) instance."""
+    """Runs each submitted task at once in this process, against the caller's (possibly ephemeral) instance.
+
+    What this process holds when the backfill starts (modules, definitions) is frozen out of the cyclic collector
+    for the backfill's length, as a pool worker's is (:func:`_run_task`), and unfrozen at :meth:`shutdown`, so
+    nothing frozen outlives it."""
 
     def __init__(self, instance: dg.DagsterInstance):
         self._instance = instance
+        gc.collect()
+        gc.freeze()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        gc.unfreeze()
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         future: Future = Future()

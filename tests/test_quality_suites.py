@@ -8,7 +8,8 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from assets.quality import run_suite
+from assets.quality import columns_read, run_suite
+from data_lake.tables import BOOK
 from data_lake.units import day_bounds_ms
 
 DAY = dt.date(2026, 1, 1)
@@ -159,3 +160,16 @@ def test_every_ingested_table_has_a_suite_that_passes_clean_data_and_fails_damag
     assert ("expect_column_values_to_be_unique", "file") in failed(
         "raw_captures", raw_captures().with_columns(file=pl.lit("0/DEMO.jsonl.lz4"))
     )
+
+
+def test_the_columns_read_judge_a_partition_as_all_its_columns_do() -> None:
+    """The check reads only :func:`columns_read` of a table: a whole book partition and its columns read get the
+    same result, clean and with a price out of bounds at the deepest level (which only the extremes see)."""
+    whole = BOOK.conform(book())
+    deep_outlier = whole.with_columns(pl.when(pl.col("time") == START).then(1e6).alias("ask_px_20"))
+    for df in (whole, deep_outlier):
+        assert run_suite("book", df.select(columns_read("book", DAY)), DAY) == run_suite("book", df, DAY)
+    assert ("expect_column_values_to_be_between", "_px_high") in failed(
+        "book", deep_outlier.select(columns_read("book", DAY))
+    )
+    assert len(columns_read("book", DAY)) == 84 < len(BOOK.schema)

@@ -18,13 +18,11 @@ from validation.statistics.calibration_metrics import ReliabilityDiagram, diagra
 
 
 def plot_markout_curve(curve: pl.DataFrame, title: str) -> bytes:
-    """PNG of mean markout vs horizon with CI bands, one line per population and side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    """PNG of mean markout vs horizon with CI bands, one line per population and side (the Agg canvas directly,
+    no pyplot global state)."""
+    fig = Figure(figsize=(7, 4), dpi=90)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     for (population, side), frame in curve.group_by("population", "side", maintain_order=True):
         label = f"{population}, {'buy' if side == 1 else 'sell'} fills"
         h = frame["horizon_ms"].to_numpy() / 1000
@@ -38,8 +36,7 @@ def plot_markout_curve(curve: pl.DataFrame, title: str) -> bytes:
     ax.legend(fontsize=8)
     buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
+    fig.savefig(buf, format="png")
     return buf.getvalue()
 
 
