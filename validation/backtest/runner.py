@@ -239,14 +239,21 @@ def market_tape(data: Mapping[str, pl.DataFrame]) -> Tape:
     return derived(data, "tape", (), lambda: _tape(data["book"], data["trades"]))
 
 
+def in_time_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` stably sorted by ``time``; the frame itself when it already is (a lake read, or a fold's slice of
+    one), which spares gathering every column: ~0.1 s for a fold's 20-level book of 100k rows."""
+    times = frame["time"]
+    return frame if times.null_count() == 0 and times.is_sorted() else frame.sort("time", maintain_order=True)
+
+
 def _tape(book: pl.DataFrame, trades: pl.DataFrame) -> Tape:
     """The book and trade fields of :class:`MarketData`, in its order (read-only for the engine: variants share
     them, :func:`market_tape`).
 
     A row whose ``source`` is ``bbo`` shows the touch only; every other row (all of them without a ``source``
     column) is a full snapshot whose levels go to the ``depth_*`` arrays."""
-    book = book.sort("time", maintain_order=True)
-    trades = trades.sort("time", maintain_order=True)
+    book = in_time_order(book)
+    trades = in_time_order(trades)
     n_levels = sum(1 for c in book.columns if c.startswith("bid_px_"))
     has_source = "source" in book.columns
     is_snapshot = (book["source"] != "bbo").fill_null(True) if has_source else pl.repeat(True, book.height, eager=True)

@@ -38,6 +38,7 @@ spreads, edges and adverse selection bps, times UTC epoch ms.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -57,8 +58,8 @@ from validation.backtest.runner import market_tape, run_backtest
 from validation.experiments.interval_scoring import policy_leader_mids, quote_outcomes
 from validation.experiments.lead_lag_variant import LeaderFit, fit_leader_shift
 from validation.experiments.out_of_sample import marked_fills
-from validation.experiments.regime_beliefs import RegimeModel, fit_regimes
-from validation.experiments.train_estimates import _base, _closed_bars, _window, bipower_sigma, fit_reach
+from validation.experiments.regime_beliefs import RegimeModel, fit_regimes, regime_reach
+from validation.experiments.train_estimates import _base, _closed_bars, _window, bipower_sigma
 from validation.experiments.variant_types import LEADER_MIDS, FittedVariant, Market, VariantConfig
 from validation.statistics.significance import overlapping_mean
 
@@ -161,11 +162,26 @@ def _in_sample(train: Market, parameters: dict[str, Any], regimes: RegimeModel, 
     return InSample(marked_fills(result.fills, train, config.markout_horizon_ms), fitted, result.equity)
 
 
-def _in_sample_edges(
-    train: Market, parameters: dict[str, Any], regimes: RegimeModel, config: VariantConfig
-) -> list[RegimeEdge]:
-    """:func:`regime_edges` of the policy's in-sample fills; raises InsufficientSamples with fewer than 2."""
-    return regime_edges(_in_sample(train, parameters, regimes, config).fills, regimes.names, config)
+class _InSampleRuns:
+    """The in-sample runs (:func:`_in_sample`) of one candidate fit on ``train``, each policy backtested once: the
+    search meets some policies twice (the configured pull threshold's is the policy whose edges chose the quoted
+    states; the floors every state chose may be one of the grid's), and these backtests are most of the fit's cost.
+    A policy is known by its ``parameters`` document (canonical JSON)."""
+
+    def __init__(self, train: Market, regimes: RegimeModel, config: VariantConfig) -> None:
+        self.train, self.regimes, self.config = train, regimes, config
+        self._runs: dict[str, InSample] = {}
+
+    def run(self, parameters: dict[str, Any]) -> InSample:
+        """The policy ``parameters`` describe, run through the backtest over the training window."""
+        key = json.dumps(parameters, sort_keys=True)
+        if key not in self._runs:
+            self._runs[key] = _in_sample(self.train, parameters, self.regimes, self.config)
+        return self._runs[key]
+
+    def edges(self, parameters: dict[str, Any]) -> list[RegimeEdge]:
+        """:func:`regime_edges` of the policy's in-sample fills; raises InsufficientSamples with fewer than 2."""
+        return regime_edges(self.run(parameters).fills, self.regimes.names, self.config)
 
 
 def reach_recalibration(log_intensity: np.ndarray, belief: np.ndarray, reached: np.ndarray) -> tuple[float, float]:
@@ -216,17 +232,16 @@ def _reach_recalibration(
     return reach_recalibration(log_intensity, belief, reached)
 
 
-def _best_floors(
-    train: Market, parameters: dict[str, Any], regimes: RegimeModel, config: VariantConfig
-) -> dict[str, float]:
+def _best_floors(runs: _InSampleRuns, parameters: dict[str, Any]) -> dict[str, float]:
     """Per state, the floor of the grid (raised to the configured floor) with the largest in-sample total net edge
     (fills x mean net bps) on at least ``min_regime_fills`` fills; the configured floor when none qualifies."""
+    config = runs.config
     configured = parameters["min_spread_bps_by_regime"]
-    best = {name: (-math.inf, configured[name]) for name in regimes.names}
+    best = {name: (-math.inf, configured[name]) for name in runs.regimes.names}
     for grid_floor in config.candidate_floor_grid_bps:
         floors = {name: max(float(grid_floor), floor) for name, floor in configured.items()}
         try:
-            edges = _in_sample_edges(train, parameters | {"min_spread_bps_by_regime": floors}, regimes, config)
+            edges = runs.edges(parameters | {"min_spread_bps_by_regime": floors})
         except InsufficientSamples:
             continue
         for edge in edges:
@@ -237,19 +252,20 @@ def _best_floors(
 
 
 def _best_pull_threshold(
-    train: Market, parameters: dict[str, Any], regimes: RegimeModel, config: VariantConfig
+    runs: _InSampleRuns, parameters: dict[str, Any]
 ) -> tuple[float, InSample, list[RegimeEdge] | None]:
     """The pull threshold of ``candidate_pull_threshold_grid`` with the largest in-sample total net edge (a lower
     threshold stands aside sooner when the causal belief starts to doubt a quoted state: the filter learns of a
     regime change only as minutes close), with that policy's in-sample run and the edges of its fills (None with
     fewer than 2 fills). Every state quoted or none: the threshold changes nothing, the configured one stays."""
+    config = runs.config
     quoted = parameters["quote_by_regime"].values()
     candidates = config.candidate_pull_threshold_grid if any(quoted) and not all(quoted) else (config.pull_threshold,)
     best: tuple[float, float, InSample, list[RegimeEdge] | None] | None = None
     for threshold in candidates:
-        run = _in_sample(train, parameters | {"cascade_threshold": float(threshold)}, regimes, config)
+        run = runs.run(parameters | {"cascade_threshold": float(threshold)})
         try:
-            edges: list[RegimeEdge] | None = regime_edges(run.fills, regimes.names, config)
+            edges: list[RegimeEdge] | None = regime_edges(run.fills, runs.regimes.names, config)
         except InsufficientSamples:
             edges = None
         total = sum(e.n_fills * e.net_bps for e in edges if e.n_fills >= 2) if edges else -math.inf
@@ -257,7 +273,7 @@ def _best_pull_threshold(
             best = (total, float(threshold), run, edges)
     assert best is not None  # the grid is not empty
     if best[3] is None and best[1] != config.pull_threshold:  # no threshold gave fills: keep the configured one
-        return config.pull_threshold, _in_sample(train, parameters, regimes, config), None
+        return config.pull_threshold, runs.run(parameters), None
     return best[1], best[2], best[3]
 
 
@@ -386,7 +402,7 @@ def candidate_parameters(train: Market, config: VariantConfig) -> CandidateFit:
     names = regimes.names
     if len(names) > len(config.candidate_gamma_by_regime):
         raise ValueError(f"{len(names)} HMM states but gammas for {len(config.candidate_gamma_by_regime)}")
-    reach = fit_reach(train, config, regimes.train_beliefs, names)
+    reach = regime_reach(train, base.end_ms, config)
     lot = 10.0**-config.sz_decimals
     sigma_log = base.params["sigma_log_per_sqrt_s"]
     mid = base.params["mid_px"]
@@ -423,13 +439,12 @@ def candidate_parameters(train: Market, config: VariantConfig) -> CandidateFit:
     if leader is not None:
         parameters["lead_lag"] = _lead_lag_parameters(leader)
     parameters["sigma_by_regime"] = _regime_sigmas(train, base.end_ms, regimes, mid, parameters["sigma"])
-    parameters["adverse_cost_bps_by_regime"] = _means(
-        _in_sample_edges(train, parameters, regimes, config), "cost_bps", "cost_se_bps"
-    )
-    parameters["min_spread_bps_by_regime"] = _best_floors(train, parameters, regimes, config)
-    edges = _in_sample_edges(train, parameters, regimes, config)
+    runs = _InSampleRuns(train, regimes, config)
+    parameters["adverse_cost_bps_by_regime"] = _means(runs.edges(parameters), "cost_bps", "cost_se_bps")
+    parameters["min_spread_bps_by_regime"] = _best_floors(runs, parameters)
+    edges = runs.edges(parameters)
     parameters["quote_by_regime"] = {e.regime: e.quote for e in edges}
-    parameters["cascade_threshold"], final, final_edges = _best_pull_threshold(train, parameters, regimes, config)
+    parameters["cascade_threshold"], final, final_edges = _best_pull_threshold(runs, parameters)
     parameters["adverse_selection_bps_by_regime"] = _adverse_by_regime(
         final.fills, final_edges, edges, parameters["quote_by_regime"], config.markout_horizon_ms
     )

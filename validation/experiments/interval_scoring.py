@@ -18,7 +18,7 @@ from quoting.core.glft import QUOTED, GlftInputs, QuotePolicy, blend_regimes, gl
 from quoting.core.hawkes_intensity import expected_multiplier
 from quoting.core.lead_lag_shift import lead_lag_fair_value, leader_log_returns, leader_pulls
 from validation.backtest.fold_data import derived
-from validation.backtest.runner import book_intensity_multipliers
+from validation.backtest.runner import book_intensity_multipliers, in_time_order
 from validation.experiments.train_estimates import _asof_rows
 from validation.experiments.variant_types import LEADER_MIDS, FittedVariant, Market, VariantConfig
 
@@ -57,7 +57,7 @@ def quote_outcomes(
     tau_ms, latency_ms = fitted.reach.horizon_ms, fitted.reach.latency_ms
     start, end = window
     starts: np.ndarray = start + tau_ms * np.arange(max((end - start - latency_ms) // tau_ms, 0), dtype=np.int64)
-    book = derived(test, "sorted_book", (), lambda: test["book"].sort("time"))
+    book = derived(test, "sorted_book", (), lambda: in_time_order(test["book"]))
     book_rows = mid_index(book["time"].to_numpy(), starts)
     belief_rows = _asof_rows(beliefs["time"].to_numpy(), starts)
     inventory_rows = _asof_rows(equity["time"].to_numpy(), starts)

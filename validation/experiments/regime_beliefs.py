@@ -15,7 +15,9 @@ from calibration.fit_result import InsufficientSamples
 from calibration.regimes import REGIME_FEATURES, RegimeParams, filter_probabilities, fit_regime_hmm, regime_features
 from data_lake.scalars import as_int
 from data_lake.units import MINUTE_MS
-from validation.experiments.train_estimates import _closed_bars
+from quoting.core.fill_prediction import ReachModel
+from validation.backtest.fold_data import derived
+from validation.experiments.train_estimates import _closed_bars, fit_reach
 from validation.experiments.variant_types import Market, VariantConfig
 
 
@@ -55,7 +57,25 @@ class RegimeModel:
 
 def fit_regimes(train: Market, end_ms: int, config: VariantConfig) -> RegimeModel:
     """BIC-chosen Gaussian HMM (``config.hmm_states``, states too many for the window skipped) on the closed train
-    minute bars; raises InsufficientSamples when no state count fits the window."""
+    minute bars, fitted once per fold part (:func:`validation.backtest.fold_data.derived`: the HMM variants share it;
+    its restarts are seeded, so a refit would give the same model); raises InsufficientSamples when no state count
+    fits the window."""
+    return derived(train, "regimes", (end_ms, config), lambda: _fit_regimes(train, end_ms, config))
+
+
+def regime_reach(train: Market, end_ms: int, config: VariantConfig) -> ReachModel:
+    """:func:`validation.experiments.train_estimates.fit_reach` per state of :func:`fit_regimes`' HMM under its causal
+    train beliefs, once per fold part: the variants quoting by those states share the curves."""
+    regimes = fit_regimes(train, end_ms, config)
+    return derived(
+        train,
+        "regime_reach",
+        (end_ms, config),
+        lambda: fit_reach(train, config, regimes.train_beliefs, regimes.names),
+    )
+
+
+def _fit_regimes(train: Market, end_ms: int, config: VariantConfig) -> RegimeModel:
     train_bars = _closed_bars(train["features"], MINUTE_MS, end_ms)
     x = regime_features(train_bars).select(REGIME_FEATURES).to_numpy()
     d = x.shape[1]

@@ -16,8 +16,8 @@ from __future__ import annotations
 from validation.backtest.runner import market_tape, run_backtest
 from validation.experiments.candidate import regime_edges
 from validation.experiments.out_of_sample import marked_fills
-from validation.experiments.regime_beliefs import fit_regimes
-from validation.experiments.train_estimates import _base, _model, _policy, ewma_sigma, fit_reach
+from validation.experiments.regime_beliefs import fit_regimes, regime_reach
+from validation.experiments.train_estimates import _base, _model, _policy, ewma_sigma
 from validation.experiments.variant_types import FittedVariant, Market, VariantConfig
 
 REGIME_PULL = "+regime_pull"
@@ -29,7 +29,7 @@ def fit_regime_pull(train: Market, config: VariantConfig) -> FittedVariant:
     base = _base(train, config, ewma_sigma)
     regimes = fit_regimes(train, base.end_ms, config)
     names = regimes.names
-    reach = fit_reach(train, config, regimes.train_beliefs, names)
+    reach = regime_reach(train, base.end_ms, config)
     gammas, floors = (config.gamma,) * len(names), (config.min_spread_bps,) * len(names)
     everywhere = _policy(base, config, gammas=gammas, floors=floors, pull_by_regime=(False,) * len(names))
     in_sample = run_backtest(

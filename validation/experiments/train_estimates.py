@@ -114,6 +114,12 @@ def train_adverse_bps(train: Market, end_ms: int, horizon_ms: int) -> pl.DataFra
 
 
 def _base(train: Market, config: VariantConfig, sigma: Callable[[Market, int], float]) -> _Base:
+    """The baseline's estimates on ``train`` with ``sigma``'s volatility, once per fold part
+    (:func:`validation.backtest.fold_data.derived`): most variants start from the same EWMA or bipower estimates."""
+    return derived(train, "base", (sigma, config), lambda: _fit_base(train, config, sigma))
+
+
+def _fit_base(train: Market, config: VariantConfig, sigma: Callable[[Market, int], float]) -> _Base:
     mids = _mids(train)["mid"]
     if mids.len() == 0:  # a trades-only window: no mid to measure depth, size or sigma against
         raise InsufficientSamples("book_mid", 0, 1)
@@ -242,6 +248,17 @@ def fit_reach(
     )
 
 
+def calm_reach(train: Market, config: VariantConfig) -> ReachModel:
+    """:func:`fit_reach` with the single calm regime certain from the window's start, once per fold part: every
+    single-regime variant quotes with these curves."""
+    return derived(
+        train,
+        "calm_reach",
+        (config,),
+        lambda: fit_reach(train, config, _certain_calm(train, _window(train)[0]), ("calm",)),
+    )
+
+
 def _single_regime(
     name: str, base: _Base, train: Market, config: VariantConfig, kappa_se_mult: float = 0.0
 ) -> FittedVariant:
@@ -253,7 +270,7 @@ def _single_regime(
         adverse_bps_by_regime=(base.adverse_bps,),
         params=dict(base.params),
         beliefs=_certain_calm,
-        reach=fit_reach(train, config, _certain_calm(train, _window(train)[0]), ("calm",)),
+        reach=calm_reach(train, config),
     )
 
 

@@ -39,7 +39,7 @@ from calibration.fit_result import InsufficientSamples
 from calibration.toxicity import adv_bucket_volume, vpin
 from data_lake.scalars import as_float
 from validation.experiments.lead_lag_variant import LEAD_LAG, fit_lead_lag_shift
-from validation.experiments.regime_beliefs import _from_test_start, fit_regimes
+from validation.experiments.regime_beliefs import _from_test_start, fit_regimes, regime_reach
 from validation.experiments.train_estimates import (
     _asof_rows,
     _base,
@@ -106,7 +106,7 @@ def fit_hmm_blending(train: Market, config: VariantConfig) -> FittedVariant:
         adverse_bps_by_regime=adverse_by_regime,
         params=base.params | fitted,
         beliefs=regimes.beliefs,
-        reach=fit_reach(train, config, regimes.train_beliefs, names),
+        reach=regime_reach(train, base.end_ms, config),
     )
 
 
