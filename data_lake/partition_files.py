@@ -111,7 +111,8 @@ def write_partition_file(
     folder = partition_folder(partition)
     name = f"part-00000-{uuid.uuid4()}-c000.{options.compression.lower()}.parquet"
     data = df.drop(list(partition)).to_arrow(compat_level=pl.CompatLevel.oldest())
-    fs.create_dir(f"{table_path}/{folder}", recursive=True)
+    if isinstance(fs, pafs.LocalFileSystem):  # S3 has no folders: creating one there leaves marker objects
+        fs.create_dir(f"{table_path}/{folder}", recursive=True)
     with fs.open_output_stream(f"{table_path}/{folder}/{name}") as sink:
         with pq.ParquetWriter(
             sink,
