@@ -110,8 +110,11 @@ def write_partition_file(
     frame's order; only one of them is encoded in memory at a time."""
     folder = partition_folder(partition)
     name = f"part-00000-{uuid.uuid4()}-c000.{options.compression.lower()}.parquet"
-    data = df.drop(list(partition)).to_arrow(compat_level=pl.CompatLevel.oldest())
-    fs.create_dir(f"{table_path}/{folder}", recursive=True)
+    # polars' own string views, not a copy as large strings (a day's trades: 40 MB); the file then carries no Arrow
+    # schema, only Parquet's (UTF8 strings, INT(8) bytes...), which every reader maps to the table's types
+    data = df.drop(list(partition)).to_arrow(compat_level=pl.CompatLevel.newest())
+    if isinstance(fs, pafs.LocalFileSystem):  # S3 has no folders: creating one there leaves marker objects
+        fs.create_dir(f"{table_path}/{folder}", recursive=True)
     with fs.open_output_stream(f"{table_path}/{folder}/{name}") as sink:
         with pq.ParquetWriter(
             sink,
@@ -120,6 +123,7 @@ def write_partition_file(
             compression_level=options.compression_level,
             write_statistics=list(options.statistics) or False,
             use_dictionary=list(options.dictionary) or False,
+            store_schema=False,
         ) as writer:
             writer.write_table(data, row_group_size=options.row_group_rows)
         size = sink.tell()

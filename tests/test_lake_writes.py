@@ -131,7 +131,11 @@ def s3() -> Iterator[dict[str, str]]:
         yield aws
 
 
-def test_an_s3_partition_is_replaced_in_row_order_with_statistics(s3: dict[str, str]) -> None:
+def test_an_s3_partition_is_replaced_in_row_order_with_statistics_and_vacuumed(s3: dict[str, str]) -> None:
+    import boto3
+
+    from data_lake.vacuum import vacuum_table
+
     lake = Lake("s3://smallfish-writes/lake", storage_options=s3)
     rows = ROW_GROUP_ROWS + 500
     for n in (10, rows):
@@ -144,6 +148,18 @@ def test_an_s3_partition_is_replaced_in_row_order_with_statistics(s3: dict[str, 
         rows - 1,
         0,
     )
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3["AWS_ENDPOINT_URL"],
+        region_name=s3["AWS_REGION"],
+        aws_access_key_id=s3["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=s3["AWS_SECRET_ACCESS_KEY"],
+    )
+    listing = client.list_objects_v2(Bucket="smallfish-writes", Prefix="lake/trades/coin=")["Contents"]
+    assert [o["Key"].rsplit("/", 1)[0] for o in listing] == ["lake/trades/coin=xyz%3ANVDA/date=2026-01-01"] * 2
+    assert vacuum_table(lake, "trades", retention_hours=0).files_deleted == 1  # the replaced file, no folder markers
+    assert lake.read_partition("trades", "xyz:NVDA", DAY).height == rows
 
 
 def test_a_file_written_but_never_committed_is_not_read_and_is_vacuumed(tmp_path: Path) -> None:
