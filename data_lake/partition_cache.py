@@ -66,7 +66,7 @@ class PartitionCache:
     def __init__(self, lake: Lake, table_name: str, code: str):
         self.lake, self.table_name, self.code = lake, table_name, code
         self.version: int | None = None
-        self._files: dict[tuple[str, dt.date], list[list[Any]]] = {}
+        self._files: dict[tuple[str, dt.date], list[tuple[Any, ...]]] = {}
         if lake.exists(table_name):
             table = lake.delta_table(table_name)
             self.version = table.version()
