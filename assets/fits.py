@@ -55,7 +55,7 @@ from calibration.window_fits import (
     order_arrival_times,
 )
 from data_lake.lake import Lake
-from data_lake.partition_cache import PartitionCache
+from data_lake.partition_cache import PartitionCache, prune_before
 from data_lake.table_preview import rounded
 from data_lake.tables import REGIME_HMM
 from data_lake.units import MINUTE_MS, day_bounds_ms
@@ -273,6 +273,7 @@ def kappa_fit(
     )
     metadata: dict[str, Any] = {} if params is not None else {"regime_segments": NO_HMM}
     metadata |= coverage_figures(coverage, f"book mids, silences over {MAX_GAP_MS / 1e3:g} s excluded")
+    metadata |= _pruned_cache(lake, coin, window)
     overall = fitted.fits[0][1]
     if overall.estimates:
         table = fill_intensity_table(fitted.orders, coverage, grid=fitted.grid, unit="ticks")
@@ -306,6 +307,7 @@ def hawkes_fit(
     fitted = fit_hawkes_window(arrivals, coverage=coverage)
     heartbeat = "book rows and taker orders" if book.size else TRADES_ONLY_COVERAGE
     metadata: dict[str, Any] = coverage_figures(coverage, f"{heartbeat}, silences over {MAX_GAP_MS / 1e3:g} s excluded")
+    metadata |= _pruned_cache(lake, coin, window)
     if not window.days:
         metadata |= skipped(f"no trades on {date}: the fit window is empty")
     if fitted.residuals is not None:
@@ -346,6 +348,12 @@ def _taker_orders(lake: Lake, coin: str, days: tuple[dt.date, ...]) -> tuple[pl.
         )
         orders.append(order_depths(grouped, near, tick_size=tick))
     return pl.concat(orders), mid, tick
+
+
+def _pruned_cache(lake: Lake, coin: str, window: FitWindow) -> dict[str, int]:
+    """Delete the partition cache's entries of ``coin`` before ``window`` (no later night's window reads them):
+    ``partition_cache_pruned``, how many, for the metadata."""
+    return {"partition_cache_pruned": prune_before(lake, coin, window.days[0])} if window.days else {}
 
 
 def _cache_code() -> str:

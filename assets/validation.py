@@ -59,7 +59,13 @@ from validation.experiments.walk_forward_run import DEFAULT_ALPHA, POOLED, WalkF
 from validation.reporting.report import pending_decision, report_file, with_decision
 from validation.tables.calibration_table import calibration_rows
 from validation.tables.candidate_set import candidate_set_json
-from validation.tables.signal_table import SignalQualitySettings, signal_rows, signals_markdown
+from validation.tables.signal_table import (
+    BAR_COLUMNS,
+    MARKOUT_COLUMNS,
+    SignalQualitySettings,
+    signal_rows,
+    signals_markdown,
+)
 from validation.tables.walk_forward_tables import (
     calibration_frame,
     complete_folds,
@@ -443,8 +449,9 @@ def signal_quality(
     coin, date = coin_and_date(context)
     lake = data_lake.lake()
     first = date - dt.timedelta(days=config.lookback_days - 1)
-    markouts = lake.read("markouts", coins=coin, start=first, end=date)
-    minute = lake.read("features", coins=coin, start=first, end=date).filter(pl.col("bar_ms") == MINUTE_MS)
+    markouts = lake.read("markouts", coins=coin, start=first, end=date, columns=list(MARKOUT_COLUMNS))
+    minute_bars = pl.col("bar_ms") == MINUTE_MS
+    minute = lake.read("features", coins=coin, start=first, end=date, columns=list(BAR_COLUMNS), where=minute_bars)
     rows = signal_rows(markouts, minute, config.settings())
     if not any(r.get("mutual_information") is not None for r in rows):
         reason = "no signal measured: " + "; ".join(f"{r['signal']}: {r['n']} samples" for r in rows)

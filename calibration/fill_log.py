@@ -18,16 +18,19 @@ BELIEF_MAX_AGE_MS = 60_000 + MID_MAX_AGE_MS
 
 def _asof(left: pl.DataFrame, right: pl.DataFrame, on_right: str, columns: list[str], max_age_ms: int) -> pl.DataFrame:
     """Backward as-of join of ``columns`` from ``right`` (keyed by coin and ``on_right``) onto ``left``, from a
-    ``right`` row at most ``max_age_ms`` before the ``left`` row (null otherwise: never across a capture gap)."""
+    ``right`` row at most ``max_age_ms`` before the ``left`` row (null otherwise: never across a capture gap).
+
+    The join runs on ``left``'s keys alone (row, coin, time), sorted and put back in row order, and the found columns
+    are then added to ``left``: the wide fill log itself is never sorted."""
     right = right.select("coin", pl.col(on_right).alias("_asof_time"), *columns).sort("coin", "_asof_time")
-    joined = (
-        left.with_row_index("_row")
-        .with_columns(_asof_time=pl.col("time"))
+    found = (
+        left.select("coin", _asof_time=pl.col("time"))
+        .with_row_index("_row")
         .sort("coin", "_asof_time")
         .join_asof(right, on="_asof_time", by="coin", strategy="backward", tolerance=max_age_ms, check_sortedness=False)
         .sort("_row")
     )
-    return joined.drop("_row", "_asof_time")
+    return left.with_columns(found.select(columns).get_columns())
 
 
 def enrich_fill_log(

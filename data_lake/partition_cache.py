@@ -11,6 +11,8 @@ nulls, NaNs) and the row order, so a served frame equals a derived one.
 Layout: ``partition_cache/<coin>/<date>/<derivation>/<key digest>.parquet``, written atomically
 (:meth:`data_lake.lake.LakeFiles.write`); storing an entry deletes the derivation's other entries of that partition
 (stale ones: the partition rewritten or the code changed), so each partition holds at most one entry per derivation.
+:func:`prune_before` deletes a coin's entries of the days before a window: a nightly window fit never reads them
+again (a re-run of an old day derives them again), so the cache holds about one window of days per coin.
 An entry that cannot be read back as Parquet is derived again with a warning, never trusted. A partition without
 files (absent, or empty) is derived directly and nothing is stored.
 """
@@ -66,7 +68,7 @@ class PartitionCache:
     def __init__(self, lake: Lake, table_name: str, code: str):
         self.lake, self.table_name, self.code = lake, table_name, code
         self.version: int | None = None
-        self._files: dict[tuple[str, dt.date], list[list[Any]]] = {}
+        self._files: dict[tuple[str, dt.date], list[tuple[Any, ...]]] = {}
         if lake.exists(table_name):
             table = lake.delta_table(table_name)
             self.version = table.version()
@@ -116,3 +118,14 @@ class PartitionCache:
             if stale.rel != rel:
                 files.delete(stale.rel)
         return frame
+
+
+def prune_before(lake: Lake, coin: str, first_day: dt.date) -> int:
+    """Delete every entry of ``coin`` for a day before ``first_day``; returns how many were deleted."""
+    files = lake.files()
+    stale = [
+        f.rel for f in files.list_files(f"{ROOT}/{coin}") if dt.date.fromisoformat(f.rel.split("/")[2]) < first_day
+    ]
+    for rel in stale:
+        files.delete(rel)
+    return len(stale)

@@ -1,6 +1,7 @@
 """The partition cache: a stored frame is served equal to the derived one (floats, NaNs, nulls and row order) without
 deriving again; a rewritten partition or another code version derives again and leaves one entry; an unreadable
-entry is derived again with a warning; a partition without files is derived and nothing is stored."""
+entry is derived again with a warning; a partition without files is derived and nothing is stored; pruning deletes
+exactly one coin's entries before a day."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from data_lake.lake import Lake
-from data_lake.partition_cache import ROOT, PartitionCache
+from data_lake.partition_cache import ROOT, PartitionCache, prune_before
 from data_lake.units import day_bounds_ms
 
 COIN = "DEMO"
@@ -123,3 +124,14 @@ def test_a_partition_without_files_is_derived_and_nothing_is_stored(lake: Lake) 
     assert PartitionCache(lake, "book", "code-1").frame("sample", COIN, DAYS[0], absent_table).height == 10
     assert (derive.calls, absent_table.calls) == (2, 1)
     assert lake.files().list_files(ROOT) == []
+
+
+def test_pruning_deletes_exactly_the_coins_entries_before_the_day(lake: Lake) -> None:
+    lake.write_partition("trades", _trades(DAYS[0]).with_columns(coin=pl.lit("OTHER")), "OTHER", DAYS[0])
+    for coin, day in ((COIN, DAYS[0]), (COIN, DAYS[1]), ("OTHER", DAYS[0])):
+        PartitionCache(lake, "trades", "code-1").frame("sample", coin, day, Counted(day))
+        PartitionCache(lake, "trades", "code-1").frame("other_sample", coin, day, Counted(day))
+    assert prune_before(lake, COIN, DAYS[1]) == 2
+    assert _entries(lake, DAYS[0]) == [] and len(_entries(lake, DAYS[1])) == 2
+    assert len(lake.files().list_files(f"{ROOT}/OTHER")) == 2
+    assert prune_before(lake, COIN, DAYS[1]) == 0

@@ -34,6 +34,12 @@ class SignalQualitySettings:
         return round(self.window_hours * HOUR_MS)
 
 
+MARKOUT_COLUMNS = ("time", "side", "is_market_trade", "markout_5000ms_bps", "imbalance_1", "imbalance_5")
+"""The ``markouts`` columns :func:`signal_samples` reads."""
+BAR_COLUMNS = ("time", "rv", "vpin")
+"""The 1 min ``features`` columns :func:`signal_samples` reads."""
+
+
 def signal_samples(markouts: pl.DataFrame, minute_bars: pl.DataFrame) -> dict[tuple[str, str], pl.DataFrame]:
     """(signal, target) -> ``time, signal, target``: book imbalance on the maker's side against the maker's 5 s
     markout per market trade, and VPIN at a minute's end against the next minute's realized variance."""
