@@ -237,9 +237,10 @@ def _run_task(
 class _InProcess(Executor):
     """Runs each submitted task at once in this process, against the caller's (possibly ephemeral) instance.
 
-    What this process holds when the backfill starts (modules, definitions) is frozen out of the cyclic collector
-    for the backfill's length, as a pool worker's is (:func:`_run_task`), and unfrozen at :meth:`shutdown`, so
-    nothing frozen outlives it."""
+    As in a pool worker (:func:`_run_task`), what this process holds when the backfill starts and what survives
+    each run's collection (modules the run imported, caches) is frozen out of the cyclic collector, so collections
+    during later runs traverse only what those runs allocate; :meth:`shutdown` unfreezes it all, so nothing stays
+    frozen beyond the backfill."""
 
     def __init__(self, instance: dg.DagsterInstance):
         self._instance = instance
@@ -252,6 +253,7 @@ class _InProcess(Executor):
     def submit(self, fn, /, *args, **kwargs) -> Future:
         future: Future = Future()
         future.set_result(fn(*args, **kwargs, instance=self._instance))
+        gc.freeze()
         return future
 
 

@@ -4,6 +4,7 @@ worker processes as in one process, and (coin, day) pairs that are no partition 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +13,18 @@ import pytest
 
 from assets.partitions import COINS, DAILY, FIRST_DAY, coin_problem, day_problem, utc_today
 from data_lake.lake import Lake
-from pipelines.backfill import FEATURES, FITS, INGEST, STAGE_ASSETS, Skipped, Task, backfill, failed_partitions
+from pipelines.backfill import (
+    FEATURES,
+    FITS,
+    INGEST,
+    STAGE_ASSETS,
+    Skipped,
+    Task,
+    _InProcess,
+    backfill,
+    failed_partitions,
+    processes_needed,
+)
 from pipelines.definitions import NIGHTLY_SELECTION, defs
 from pipelines.run import DEMO_RUN_CONFIG, partitions_in
 from tests.support import DEMO_COIN, DEMO_DAY
@@ -57,6 +69,24 @@ def test_a_coins_fits_wait_for_its_leaders_ingest_of_the_same_day(monkeypatch: p
 def test_several_workers_need_a_persistent_instance() -> None:
     with pytest.raises(ValueError, match="persistent Dagster instance"):
         backfill(dg.DagsterInstance.ephemeral(), [(DEMO_COIN, DEMO_DAY)], workers=2)
+
+
+def test_no_more_processes_than_partitions_and_one_runs_in_process() -> None:
+    """A partition's stages run one after another: one coin-day never needs a pool worker."""
+    days = [(DEMO_COIN, DEMO_DAY + dt.timedelta(days=d)) for d in range(3)]
+    assert [processes_needed(2, days[:n]) for n in range(4)] == [1, 1, 2, 2]
+    assert processes_needed(8, days) == 3
+
+
+def test_an_in_process_backfill_freezes_what_each_run_leaves_and_unfreezes_it_at_the_end() -> None:
+    """Objects alive after a run are kept out of the collector's traversals during the backfill, never after it."""
+    kept = []
+    executor = _InProcess(dg.DagsterInstance.ephemeral())
+    frozen_at_start = gc.get_freeze_count()
+    executor.submit(lambda instance: kept.append([[] for _ in range(1000)])).result()
+    assert gc.get_freeze_count() >= frozen_at_start + 1000
+    executor.shutdown()
+    assert gc.get_freeze_count() == 0
 
 
 def test_a_day_is_a_partition_exactly_when_dagster_has_it() -> None:
