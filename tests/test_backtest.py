@@ -21,7 +21,7 @@ from quoting.core.exchange_rules import AssetRules, is_valid_price
 from quoting.core.fill_prediction import ReachModel
 from quoting.core.glft import MarketModel, QuotePolicy
 from quoting.core.lead_lag_shift import LeadLagShift
-from validation.backtest.runner import BacktestConfig, run_backtest
+from validation.backtest.runner import BacktestConfig, in_time_order, run_backtest
 
 MODEL = MarketModel(sigma=0.0, kappa=20.0, kappa_se=0.0, arrival_rate=1.0)
 BOOK = (99.95, 5.0, 99.89, 3.0, 100.05, 5.0, 100.11, 4.0)  # bid1, bid2, ask1, ask2 as (px, sz)
@@ -350,3 +350,14 @@ def test_trade_through_ignores_the_queue_on_bbo_rows() -> None:
     expected = [(1400, 1, 99.89, 0.3), (1600, -1, 100.11, 1.0)]
     assert fills_as_tuples(run("trade_through", tape, prints)) == expected
     assert fills_as_tuples(run("trade_through", tape.filter(pl.col("source") == "l2Book"), prints)) == expected
+
+
+def test_in_time_order_returns_a_sorted_frame_as_is_and_sorts_any_other_stably() -> None:
+    """A lake read (or its fold slice) is already in time order: handed back untouched, not gathered again. Any other
+    frame is sorted by time, rows of one millisecond kept in their order (a bbo row and a snapshot may share it)."""
+    ordered = pl.DataFrame({"time": [1, 2, 2, 3], "row": ["a", "b", "c", "d"]})
+    assert in_time_order(ordered) is ordered
+    shuffled = pl.DataFrame({"time": [3, 2, 1, 2, 1], "row": ["e", "b", "a", "c", "f"]})
+    assert in_time_order(shuffled)["row"].to_list() == ["a", "f", "b", "c", "e"]
+    with_null = pl.DataFrame({"time": [1, None, 2], "row": ["a", "n", "b"]})
+    assert in_time_order(with_null)["row"].to_list() == ["n", "a", "b"]

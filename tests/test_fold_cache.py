@@ -21,12 +21,12 @@ from data_lake.lake import Lake, LakeFiles
 from data_lake.units import DAY_MS
 from tests import services
 from tests.test_variants import CONFIG, DEMO, HOUR_MS
-from validation.experiments.fold_cache import ROOT, FoldCache, fold_key, prune
+from validation.experiments.fold_cache import ROOT, FoldCache, RowHashes, fold_key, prune
 from validation.experiments.lead_lag_variant import LEAD_LAG
 from validation.experiments.out_of_sample import VariantOutcome
 from validation.experiments.variant_types import BASELINE, FittedSummary
-from validation.experiments.walk_forward import rolling_folds
-from validation.experiments.walk_forward_run import WalkForwardRun, walk_forward
+from validation.experiments.walk_forward import fold_parts, rolling_folds
+from validation.experiments.walk_forward_run import TIME_COLS, WalkForwardRun, walk_forward, with_known_at
 
 FOLDS = rolling_folds(DEMO.start_ms, DEMO.start_ms + 5 * HOUR_MS, train_ms=2 * HOUR_MS, test_ms=HOUR_MS)
 VARIANTS = (BASELINE, "+bipower", LEAD_LAG)
@@ -115,6 +115,35 @@ def test_a_changed_input_row_recomputes_only_the_folds_that_read_it(
 
 
 @pytest.mark.slow  # walk-forward runs over the demo day
+def test_row_hashes_taken_once_give_every_fold_part_the_fingerprint_of_its_own_slice(
+    frames: dict[str, pl.DataFrame],
+) -> None:
+    """The run hashes its rows once (RowHashes) and picks a part's by its window: the keys are those of hashing each
+    slice, so a cache written either way serves the other; one changed row changes exactly the parts holding it."""
+    known = with_known_at(frames)
+    span = (FOLDS[0].train_start_ms, FOLDS[-1].test_end_ms)
+    parts = list(fold_parts(FOLDS, known, TIME_COLS))
+    hashes = RowHashes.of(known, TIME_COLS, span)
+    keys = [fold_key(fold, train, test, CONFIG, "code", hashes) for fold, train, test in parts]
+    assert keys == [fold_key(fold, train, test, CONFIG, "code") for fold, train, test in parts]
+    moved_at = FOLDS[-1].test_start_ms + 1_000  # a trade of the last fold's test window only
+    trades = known["trades"]
+    row = trades["time"].search_sorted(moved_at)
+    doubled = pl.int_range(pl.len()) == row
+    changed = known | {"trades": trades.with_columns(sz=pl.when(doubled).then(pl.col("sz") * 2).otherwise("sz"))}
+    changed_hashes = RowHashes.of(changed, TIME_COLS, span)
+    changed_keys = [
+        fold_key(fold, train, test, CONFIG, "code", changed_hashes)
+        for fold, train, test in fold_parts(FOLDS, changed, TIME_COLS)
+    ]
+    assert [k["test_inputs"]["trades"] != c["test_inputs"]["trades"] for k, c in zip(keys, changed_keys)] == [
+        fold.test_start_ms <= trades["time"][row] < fold.test_end_ms for fold in FOLDS
+    ]
+    assert [k["train_inputs"] == c["train_inputs"] for k, c in zip(keys, changed_keys)] == [
+        not fold.train_start_ms <= trades["time"][row] < fold.train_end_ms for fold in FOLDS
+    ]
+
+
 def test_a_changed_config_or_code_version_recomputes_every_fold(
     frames: dict[str, pl.DataFrame], tmp_path: Path
 ) -> None:

@@ -14,8 +14,11 @@ from calibration.markouts import maker_side_of_trades, markouts
 from calibration.mids import mid_series
 from data_lake.demo_market import DemoMarket, DemoMarketConfig
 from data_lake.tables import BOOK_LEVELS
+from validation.backtest.fold_data import FoldData
 from validation.experiments.lead_lag_variant import LEAD_LAG
 from validation.experiments.out_of_sample import simulate_fitted
+from validation.experiments.regime_beliefs import fit_regimes, regime_reach
+from validation.experiments.train_estimates import _base, _window, bipower_sigma, calm_reach, ewma_sigma
 from validation.experiments.variant_registry import VARIANTS, evaluate_variant
 from validation.experiments.variant_types import BASELINE, Market, VariantConfig
 
@@ -222,3 +225,25 @@ def test_vpin_widening_quotes_wider_while_toxic(split: tuple[Market, Market]) ->
     # the floor only binds where it is wider than the GLFT half-spread (fee-shifted): at least one tick wider
     assert toxic.median() - normal.median() >= 0.001 - 1e-9
     assert toxic.median() >= 0.5 * CONFIG.vpin_widening_bps * 1e-4 * mid
+
+
+def test_the_variants_of_a_fold_part_share_one_fit_of_what_they_all_derive(split: tuple[Market, Market]) -> None:
+    """On one fold part (a FoldData) the baseline estimates, the HMM and the reach curves are fitted once and shared
+    by every variant that starts from them; a plain mapping refits them, to the same values."""
+    train = FoldData(split[0])
+    end_ms = _window(train)[1]
+    assert _base(train, CONFIG, ewma_sigma) is _base(train, CONFIG, ewma_sigma)
+    assert _base(train, CONFIG, bipower_sigma).sigma != _base(train, CONFIG, ewma_sigma).sigma
+    regimes = fit_regimes(train, end_ms, CONFIG)
+    assert regimes is fit_regimes(train, end_ms, CONFIG)
+    hmm, pull, candidate = (
+        VARIANTS[name].fit(train, CONFIG) for name in ("+hmm_blending", "+regime_pull", "candidate")
+    )
+    assert hmm.reach is pull.reach is regime_reach(train, end_ms, CONFIG)
+    assert candidate.regime_names == hmm.regime_names == regimes.names
+    baseline, bipower = VARIANTS[BASELINE].fit(train, CONFIG), VARIANTS["+bipower"].fit(train, CONFIG)
+    assert baseline.reach is bipower.reach is calm_reach(train, CONFIG)
+    fresh = split[0]  # a plain dict: nothing kept, every fit redone on the same rows
+    assert _base(fresh, CONFIG, ewma_sigma) is not _base(fresh, CONFIG, ewma_sigma)
+    assert _base(fresh, CONFIG, ewma_sigma).params == _base(train, CONFIG, ewma_sigma).params
+    assert regime_reach(fresh, end_ms, CONFIG) == regime_reach(train, end_ms, CONFIG)

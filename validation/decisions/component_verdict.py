@@ -42,7 +42,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from statsmodels.stats.multitest import multipletests
 
 from data_lake.tables import COMPONENT_VERDICT
 from validation.decisions.verdict_text import ADD, KEEP_SIMPLE, NO_FIX, UNTESTED, action
@@ -122,10 +121,19 @@ class AdditionEvidence:
 
 
 def holm_adjusted(p_values: Mapping[str, float]) -> dict[str, float]:
-    """Holm's step-down adjusted p-values (:func:`statsmodels.stats.multitest.multipletests`), by name."""
+    """Holm's (1979) step-down adjusted p-values, by name: the i-th smallest of m p-values times (m - i), made
+    monotone by a running maximum and capped at 1. These are the very operations of
+    :func:`statsmodels.stats.multitest.multipletests` with ``method="holm"`` (the tests pin the equality), written
+    out because that function runs a full ``gc.collect()`` on every Holm call: ~0.3 s in a walk-forward's process,
+    for a handful of p-values."""
     if not p_values:
         return {}
-    adjusted = multipletests(list(p_values.values()), method="holm")[1]
+    p = np.asarray(list(p_values.values()), dtype=np.float64)
+    order = np.argsort(p)
+    stepped = np.maximum.accumulate(p[order] * np.arange(p.size, 0, -1))
+    stepped[stepped > 1] = 1
+    adjusted = np.empty_like(stepped)
+    adjusted[order] = stepped
     return dict(zip(p_values, map(float, adjusted), strict=True))
 
 

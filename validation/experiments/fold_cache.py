@@ -92,20 +92,57 @@ class CorruptEntry(ValueError):
     """A stored fold entry that cannot be trusted; the message says why."""
 
 
-def frame_fingerprint(frame: pl.DataFrame) -> str:
+def frame_fingerprint(frame: pl.DataFrame, row_hashes: pl.Series | None = None) -> str:
     """BLAKE2b of ``frame``'s schema, height and row hashes (polars ``hash_rows``, in row order): any changed,
-    added, removed or reordered row changes it."""
+    added, removed or reordered row changes it. ``row_hashes``: those hashes when already known
+    (:class:`RowHashes`)."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(repr(list(frame.schema.items())).encode())
     digest.update(frame.height.to_bytes(8, "little"))
     if frame.height and frame.width:
-        digest.update(frame.hash_rows(seed=0).to_numpy().tobytes())
+        hashes = frame.hash_rows(seed=0) if row_hashes is None else row_hashes
+        digest.update(hashes.to_numpy().tobytes())
     return digest.hexdigest()
 
 
 def market_fingerprint(data: Mapping[str, pl.DataFrame]) -> dict[str, str]:
     """:func:`frame_fingerprint` of every frame of one fold part, by frame name."""
     return {name: frame_fingerprint(data[name]) for name in sorted(data)}
+
+
+@dataclass(frozen=True)
+class RowHashes:
+    """The row hashes (polars ``hash_rows``) of a walk-forward's frames, computed once over the span its folds cover,
+    with each row's slicing time: a fold part's :func:`frame_fingerprint` picks its rows' hashes by the part's window
+    instead of rehashing the slice (a row's hash does not depend on the frame it is hashed in). The train windows
+    overlap, so the slices hold several times the rows of the span (3x with the default 60 d / 7 d folds)."""
+
+    frames: Mapping[str, tuple[pl.Series, pl.Series]]
+    """Per frame name: the slicing times and the row hashes of its rows in the span."""
+
+    @classmethod
+    def of(cls, data: Mapping[str, pl.DataFrame], time_cols: Mapping[str, str], span: tuple[int, int]) -> RowHashes:
+        """Hashes of ``data``'s rows whose time (``time_cols[name]``, else ``time``; UTC epoch ms) is in the half-open
+        ``span``."""
+        frames = {}
+        for name, frame in data.items():
+            time_col = time_cols.get(name, "time")
+            inside = frame.filter(pl.col(time_col).is_between(*span, closed="left"))
+            hashes = inside.hash_rows(seed=0) if inside.width else pl.Series(dtype=pl.UInt64)
+            frames[name] = (inside[time_col], hashes)
+        return cls(frames)
+
+    def fingerprints(self, part: Mapping[str, pl.DataFrame], window: tuple[int, int]) -> dict[str, str]:
+        """:func:`market_fingerprint` of the fold part ``part``, the frames' rows in ``window`` (inside the span)."""
+        out = {}
+        for name in sorted(part):
+            times, hashes = self.frames[name]
+            picked = hashes.filter(times.is_between(*window, closed="left")) if hashes.len() else hashes
+            frame = part[name]
+            if frame.width and picked.len() != frame.height:
+                raise ValueError(f"{name}: {frame.height} rows in the part, {picked.len()} hashed in its window")
+            out[name] = frame_fingerprint(frame, picked)
+        return out
 
 
 def config_fingerprint(config: VariantConfig) -> str:
@@ -128,16 +165,26 @@ def _version_or_absent(name: str) -> str:
 
 
 def fold_key(
-    fold: Fold, train: Mapping[str, pl.DataFrame], test: Mapping[str, pl.DataFrame], config: VariantConfig, code: str
+    fold: Fold,
+    train: Mapping[str, pl.DataFrame],
+    test: Mapping[str, pl.DataFrame],
+    config: VariantConfig,
+    code: str,
+    hashes: RowHashes | None = None,
 ) -> dict[str, Any]:
     """What a fold's outcomes depend on, but the variant: windows (UTC epoch ms), the fingerprints of the train and
-    test slices, the config and the code version. Not the fold's index, which shifts from night to night."""
+    test slices, the config and the code version. Not the fold's index, which shifts from night to night. ``hashes``:
+    the row hashes of the data the slices were cut from, when known (the same fingerprints, without rehashing)."""
+
+    def inputs(part: Mapping[str, pl.DataFrame], window: tuple[int, int]) -> dict[str, str]:
+        return market_fingerprint(part) if hashes is None else hashes.fingerprints(part, window)
+
     return {
         "format": FORMAT,
         "train_ms": list(fold.window("train")),
         "test_ms": list(fold.window("test")),
-        "train_inputs": market_fingerprint(train),
-        "test_inputs": market_fingerprint(test),
+        "train_inputs": inputs(train, fold.window("train")),
+        "test_inputs": inputs(test, fold.window("test")),
         "config": config_fingerprint(config),
         "code_version": code,
         "libraries": library_versions(),
@@ -209,10 +256,15 @@ class FoldCache:
     rejected: list[str] = field(default_factory=list)
 
     def key(
-        self, fold: Fold, train: Mapping[str, pl.DataFrame], test: Mapping[str, pl.DataFrame], config: VariantConfig
+        self,
+        fold: Fold,
+        train: Mapping[str, pl.DataFrame],
+        test: Mapping[str, pl.DataFrame],
+        config: VariantConfig,
+        hashes: RowHashes | None = None,
     ) -> dict[str, Any]:
         """:func:`fold_key` with this cache's code version."""
-        return fold_key(fold, train, test, config, self.code)
+        return fold_key(fold, train, test, config, self.code, hashes)
 
     def _base(self, key: Mapping[str, Any], variant: str) -> str:
         return f"{ROOT}/{self.coin}/{_digest(key)}/{variant}"

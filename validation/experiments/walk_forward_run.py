@@ -31,7 +31,7 @@ import polars as pl
 from calibration.fit_result import InsufficientSamples
 from data_lake.tables import MARKOUT_HORIZONS_MS
 from validation.experiments.candidate import CANDIDATE, CandidateFit, candidate_parameters
-from validation.experiments.fold_cache import FoldCache
+from validation.experiments.fold_cache import FoldCache, RowHashes
 from validation.experiments.out_of_sample import VariantOutcome, simulate_fitted
 from validation.experiments.variant_registry import VARIANTS
 from validation.experiments.variant_types import BASELINE, FittedSummary, FittedVariant, Market, Variant, VariantConfig
@@ -167,8 +167,13 @@ def run_variants(
     if variants[0] != BASELINE:
         raise ValueError(f"the first variant must be {BASELINE!r}, got {variants[0]!r}")
     results: dict[str, list[FoldResult]] = {name: [] for name in variants}
-    for fold, train, test in fold_parts(folds, with_known_at(data), TIME_COLS):
-        key = cache.key(fold, train, test, config) if cache else {}
+    known = with_known_at(data)
+    hashes: RowHashes | None = None
+    for fold, train, test in fold_parts(folds, known, TIME_COLS):
+        if cache and hashes is None:  # once the first slices have checked every frame's time column
+            span = (min(f.train_start_ms for f in folds), max(f.test_end_ms for f in folds))
+            hashes = RowHashes.of(known, TIME_COLS, span)
+        key = cache.key(fold, train, test, config, hashes) if cache else {}
         for name in variants:
             evaluated = cache.load(key, name) if cache else None
             if evaluated is None:
