@@ -402,7 +402,7 @@ def _book_line(buf, start, end, row, levels, orders, side_counts, meta, values, 
 
 
 class BookColumns:
-    """The ``book`` rows of the accepted lines, a row per line (written where the scanner reads), filled by :func:`scan_lines` or :func:`scan_buffer`:
+    """The ``book`` rows of the accepted lines, a row per line, filled by :func:`scan_lines` or :func:`scan_buffer`:
     ``meta`` (:data:`META`), ``values`` (level prices and sizes, then :data:`DERIVED`), ``order_counts`` (the levels'
     ``n``) and ``flags`` (``_levels_ok``, ``_counts_ok``). Levels beyond a side's count stay 0; which values are null
     follows from the level counts and the channel (:func:`data_lake.parsers.scanned_book.book_frame`)."""

@@ -15,7 +15,7 @@ import pyarrow as pa
 from numba import njit
 
 from data_lake.parsers import book_scan
-from data_lake.parsers.book_scan import BOOK_LEVELS, DERIVED, META, BookColumns
+from data_lake.parsers.book_scan import BOOK_LEVELS, DERIVED, LEVEL_VALUES, META, BookColumns
 from data_lake.parsers.records import CANDIDATE_SCHEMAS, empty_candidate
 
 _VIEW_OFFSET_LIMIT = 2**31
@@ -26,22 +26,49 @@ _TRANSPOSE_BLOCK = 64
 _SOURCES = np.frombuffer(b"l2Bookbbo", dtype=np.uint8)
 _SOURCE_RANGES = np.array([[0, 6], [6, 3]]).T
 """(start, length) in :data:`_SOURCES` of each channel code's name: the ``source`` column."""
-_LIST_FIGURES = ("bid_depth_10bps", "ask_depth_10bps", "imbalance_5")
-"""Figures over a side's level list: l2Book rows have them (0 depth without a mid), bbo rows not."""
+_LIST_COLUMNS = tuple(
+    LEVEL_VALUES + DERIVED.index(name) for name in ("bid_depth_10bps", "ask_depth_10bps", "imbalance_5")
+)
+"""Figures over a side's level list: l2Book rows have them (0 depth without a mid), bbo rows not; the other derived
+figures are null when a side is empty."""
+_INT32_MIN, _INT32_MAX = np.iinfo(np.int32).min, np.iinfo(np.int32).max
+_BID_LEVELS, _CHANNEL = META.index("bid_levels"), META.index("channel")
 
 
 @njit(cache=True)
-def _transposed(rows: np.ndarray) -> np.ndarray:
-    """``rows.T`` made contiguous, a block of rows at a time (each column's values for the block written together):
-    the scanner writes a row at a time, Arrow wants a column at a time."""
-    count, width = rows.shape
-    columns = np.empty((width, count), dtype=rows.dtype)
+def _columns(values, order_counts, meta):
+    """The scanner's rows as columns (a block of rows at a time, each column's values for the block written together:
+    the scanner writes a row at a time, Arrow wants a column at a time): the float columns and whether each value is
+    present, the order counts as Int32 and whether each is present (absent level, or beyond Int32 as the general
+    path's cast)."""
+    count, width = values.shape
+    floats, floats_present = np.empty((width, count)), np.empty((width, count), dtype=np.bool_)
+    ints, ints_present = (
+        np.empty((2 * BOOK_LEVELS, count), dtype=np.int32),
+        np.empty((2 * BOOK_LEVELS, count), dtype=np.bool_),
+    )
+    bid_levels, ask_levels, channel = _BID_LEVELS, _BID_LEVELS + 1, _CHANNEL
     for first in range(0, count, _TRANSPOSE_BLOCK):
         last = min(first + _TRANSPOSE_BLOCK, count)
         for column in range(width):
             for row in range(first, last):
-                columns[column, row] = rows[row, column]
-    return columns
+                floats[column, row] = values[row, column]
+            if column < LEVEL_VALUES:
+                side, depth = divmod(column // 2, BOOK_LEVELS)
+                for row in range(first, last):
+                    floats_present[column, row] = meta[row, bid_levels + side] > depth
+            elif column in _LIST_COLUMNS:
+                for row in range(first, last):
+                    floats_present[column, row] = meta[row, channel] == book_scan.L2BOOK
+            else:
+                for row in range(first, last):
+                    floats_present[column, row] = meta[row, bid_levels] > 0 and meta[row, ask_levels] > 0
+        for level in range(2 * BOOK_LEVELS):
+            for row in range(first, last):
+                n = order_counts[row, level]
+                fits = floats_present[2 * level, row] and _INT32_MIN <= n <= _INT32_MAX
+                ints[level, row], ints_present[level, row] = n if fits else 0, fits
+    return floats, floats_present, ints, ints_present
 
 
 @njit(cache=True)
@@ -74,10 +101,16 @@ def _string_views(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, data
     return pa.Array.from_buffers(pa.string_view(), starts.size, [None, pa.py_buffer(views), *buffers])
 
 
-def _column(dtype: pa.DataType, values: np.ndarray, present: np.ndarray | None = None) -> pa.Array:
-    """An Arrow array over ``values`` (no copy when contiguous), null where ``present`` is false."""
-    validity = None if present is None or present.all() else pa.py_buffer(np.packbits(present, bitorder="little"))
+def _column(dtype: pa.DataType, values: np.ndarray, bitmap: np.ndarray | None = None) -> pa.Array:
+    """An Arrow array over contiguous ``values`` (no copy), with validity ``bitmap`` (None: no null)."""
+    validity = None if bitmap is None else pa.py_buffer(bitmap)
     return pa.Array.from_buffers(dtype, values.size, [validity, pa.py_buffer(np.ascontiguousarray(values))])
+
+
+def _bitmaps(present: np.ndarray) -> list[np.ndarray | None]:
+    """Arrow validity bitmaps of the rows of ``present`` (None for a row without a false)."""
+    bitmaps = np.packbits(present, axis=1, bitorder="little")
+    return [None if whole else bitmap for whole, bitmap in zip(present.all(axis=1), bitmaps, strict=True)]
 
 
 def book_frame(
@@ -87,8 +120,10 @@ def book_frame(
     and ``_line`` values. Nulls as the general path has them: levels beyond a side's count, order counts beyond Int32,
     the level-1 figures when a side is empty, depth and 5-level imbalance of bbo rows."""
     meta = {name: columns.meta[:rows, k] for k, name in enumerate(META)}
-    values, order_counts = _transposed(columns.values[:rows]), _transposed(columns.order_counts[:rows])
-    side_levels = (meta["bid_levels"], meta["ask_levels"])
+    floats, floats_present, ints, ints_present = _columns(
+        columns.values[:rows], columns.order_counts[:rows], columns.meta[:rows]
+    )
+    float_bitmaps, int_bitmaps = _bitmaps(floats_present), _bitmaps(ints_present)
     arrays: dict[str, pa.Array] = {
         "_file": _column(pa.int32(), files.astype(np.int32, copy=False)),
         "_line": _column(pa.int64(), lines.astype(np.int64, copy=False)),
@@ -100,16 +135,13 @@ def book_frame(
     }
     for side_index, side in enumerate(("bid", "ask")):
         for i in range(BOOK_LEVELS):
-            level, present = side_index * BOOK_LEVELS + i, side_levels[side_index] > i
+            level = side_index * BOOK_LEVELS + i
             for k, field in enumerate(("px", "sz")):
-                arrays[f"{side}_{field}_{i + 1}"] = _column(pa.float64(), values[2 * level + k], present)
-            counts = order_counts[level]
-            fits = present & (counts >= np.iinfo(np.int32).min) & (counts <= np.iinfo(np.int32).max)
-            arrays[f"{side}_n_{i + 1}"] = _column(pa.int32(), np.where(fits, counts, 0).astype(np.int32), fits)
-    top = (side_levels[0] > 0) & (side_levels[1] > 0)
-    l2book = meta["channel"] == book_scan.L2BOOK
-    for k, name in enumerate(DERIVED, start=book_scan.LEVEL_VALUES):
-        arrays[name] = _column(pa.float64(), values[k], l2book if name in _LIST_FIGURES else top)
+                at = 2 * level + k
+                arrays[f"{side}_{field}_{i + 1}"] = _column(pa.float64(), floats[at], float_bitmaps[at])
+            arrays[f"{side}_n_{i + 1}"] = _column(pa.int32(), ints[level], int_bitmaps[level])
+    for k, name in enumerate(DERIVED, start=LEVEL_VALUES):
+        arrays[name] = _column(pa.float64(), floats[k], float_bitmaps[k])
     for k, name in enumerate(("_levels_ok", "_counts_ok")):
         arrays[name] = pa.array(columns.flags[:rows, k])
     arrays["_raw"] = _string_views(buf, meta["line_start"], meta["line_length"], data)
