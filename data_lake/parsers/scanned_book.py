@@ -110,7 +110,8 @@ def _column(dtype: pa.DataType, values: np.ndarray, bitmap: np.ndarray | None = 
 def _bitmaps(present: np.ndarray) -> list[np.ndarray | None]:
     """Arrow validity bitmaps of the rows of ``present`` (None for a row without a false)."""
     bitmaps = np.packbits(present, axis=1, bitorder="little")
-    return [None if whole else bitmap for whole, bitmap in zip(present.all(axis=1), bitmaps, strict=True)]
+    whole = np.asarray(present.all(axis=1))
+    return [None if whole[k] else bitmaps[k] for k in range(present.shape[0])]
 
 
 def book_frame(
@@ -131,7 +132,7 @@ def book_frame(
         "coin": _string_views(buf, meta["coin_start"], meta["coin_length"], None),
         "time": _column(pa.int64(), meta["time"]),
         "recv_time_ns": _column(pa.int64(), meta["recv_time_ns"]),
-        "source": _string_views(_SOURCES, *_SOURCE_RANGES[:, meta["channel"]], None),
+        "source": _string_views(_SOURCES, _SOURCE_RANGES[0, meta["channel"]], _SOURCE_RANGES[1, meta["channel"]], None),
     }
     for side_index, side in enumerate(("bid", "ask")):
         for i in range(BOOK_LEVELS):
@@ -201,7 +202,8 @@ def scan_bytes(data: bytes, file: int) -> tuple[pl.DataFrame, bytes, np.ndarray,
     the fast path's layout, the other lines' bytes (each newline-terminated as in ``data``, an open last line left
     open), their 1-based line numbers, and the file's line count."""
     buf = np.frombuffer(data, dtype=np.uint8)
-    columns, bounds = BookColumns(_first_capacity(buf.size)), np.empty((buf.size // 4096 + 64, 3), dtype=np.int64)
+    columns = BookColumns(_first_capacity(buf.size))
+    bounds: np.ndarray = np.empty((buf.size // 4096 + 64, 3), dtype=np.int64)
     pos, lines, rows, others, scratch = 0, 0, 0, 0, book_scan.scratch()
     while pos < buf.size:
         columns = columns.grown_if_full(rows)
