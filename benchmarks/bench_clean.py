@@ -32,7 +32,7 @@ from data_lake import raw_zone
 from data_lake.cleaning import CLEAN_TABLES, CleanPartition, clean_partition
 from data_lake.demo_market import DemoMarketConfig, simulate_to_raw
 from data_lake.lake import Lake
-from data_lake.parsers import lines_of_bytes, parse_lines
+from data_lake.parsers import parse_bytes
 
 DAY = dt.date(2026, 1, 1)
 COIN = "DEMO"
@@ -97,11 +97,7 @@ def main() -> None:
     clean_partition(raw, COIN, DAY)  # compiles (or loads) the scanner before anything is timed
     anchor = _best_of(lambda: _orjson_every_line(lines))
     decompress = _best_of(lambda: [raw_zone.decode_file(f.path) for f in files])
-    parse = _best_of(
-        lambda: [
-            parse_lines(lines_of_bytes(d, i, f.source)) for i, (f, d) in enumerate(zip(files, decoded, strict=True))
-        ]
-    )
+    parse = _best_of(lambda: [parse_bytes(d, i, f.source) for i, (f, d) in enumerate(zip(files, decoded, strict=True))])
     clean = _best_of(lambda: clean_partition(raw, COIN, DAY))
     lake = Lake(work / "lake", storage_options={})
     write = _best_of(lambda: _write(lake, clean[2]))

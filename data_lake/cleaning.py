@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from data_lake import contract, raw_zone
-from data_lake.parsers import Records, lines_of_bytes, parse_lines, record_problem, resolve_node_fills
+from data_lake.parsers import Records, parse_bytes, record_problem, resolve_node_fills
 from data_lake.parsers.records import DUPLICATES, PROVENANCE_COLUMNS, QUARANTINED, quarantined
 from data_lake.tables import QUARANTINE, RAW_CAPTURES, table
 from data_lake.units import DAY_MS
@@ -103,9 +103,10 @@ def _partition_files(raw_root: str | Path, coin: str, date: dt.date) -> list[tup
     return before + own + after
 
 
-def _read(raw_file: raw_zone.RawFile, index: int) -> tuple[pl.DataFrame, Records]:
-    """One file's line batch (``_file`` = ``index``); a damaged LZ4 tail, or a file that cannot be read at all
-    (see :func:`raw_zone.discover`, or an I/O error), becomes one quarantined record, and the day goes on."""
+def _read(raw_file: raw_zone.RawFile, index: int, scan: bool) -> tuple[Records, int]:
+    """One file's parsed records (``_file`` = ``index``) and line count; a damaged LZ4 tail, or a file that cannot be
+    read at all (see :func:`raw_zone.discover`, or an I/O error), becomes one quarantined record, and the day goes
+    on."""
     problem = raw_file.problem
     decoded = raw_zone.DecodedFile(b"", 0)
     if problem is None:
@@ -114,11 +115,10 @@ def _read(raw_file: raw_zone.RawFile, index: int) -> tuple[pl.DataFrame, Records
             problem = decoded.problem
         except OSError as exc:
             problem = f"unreadable raw file: {exc.strerror or exc}"
-    lines = lines_of_bytes(decoded.data, index, raw_file.source)
-    damaged = (
-        [{"_file": index, "_line": lines.height + 1, "_item": 0, "_raw": "", "reason": problem}] if problem else []
-    )
-    return lines, Records(quarantine=quarantined(pl.DataFrame(damaged, schema=_DAMAGE), pl.col("reason")))
+    parsed, lines = parse_bytes(decoded.data, index, raw_file.source, scan=scan)
+    damaged = [{"_file": index, "_line": lines + 1, "_item": 0, "_raw": "", "reason": problem}] if problem else []
+    damage = Records(quarantine=quarantined(pl.DataFrame(damaged, schema=_DAMAGE), pl.col("reason")))
+    return Records.concat([parsed, damage]), lines
 
 
 def _inventory(raw_file: raw_zone.RawFile, coin: str, date: dt.date, lines: int) -> dict[str, object]:
@@ -248,17 +248,24 @@ def _clean_file(
     raw_file: raw_zone.RawFile, index: int, role: str, start_ms: int, tally: _Tally, scan: bool
 ) -> tuple[Records, int]:
     """One file's records parsed, attributed to the day and validated; also returns its line count."""
-    lines, damage = _read(raw_file, index)
-    parsed = Records.concat([parse_lines(lines, scan=scan), damage])
+    parsed, lines = _read(raw_file, index, scan)
     valid = _without_raw(_validate(_attribute_all(parsed, _file_columns(raw_file, role), role, start_ms, tally)))
     # in the day's final order (time, then raw order), one chunk per column: the day's concatenation is then in order
     # but at the hour boundaries, so it is put in order by slicing (:func:`_in_order`), and its chunks are aligned,
     # which row-wise expressions read as they are instead of copying the whole table into one chunk
-    return Records(
-        {name: df.sort("time", *PROVENANCE_COLUMNS) for name, df in valid.tables.items()},
-        valid.quarantine,
-        valid.duplicates,
-    ), lines.height
+    return Records({name: _by_time(df) for name, df in valid.tables.items()}, valid.quarantine, valid.duplicates), lines
+
+
+def _by_time(df: pl.DataFrame) -> pl.DataFrame:
+    """One file's rows sorted by time, then raw order (line, item), one chunk per column. A file's rows usually arrive
+    in that order already (the compiled scanner's book rows are in line order, and line order is time order): they
+    are then only checked, on the narrow key columns, instead of gathering every column of the wide table."""
+    key = df.select("time", "_line", "_item")
+    if df["_file"].n_unique() == 1 and key["time"].null_count() == 0:
+        time, line, item = (np.diff(key[c].to_numpy()) for c in key.columns)
+        if np.all((time > 0) | ((time == 0) & ((line > 0) | ((line == 0) & (item > 0))))):
+            return df.rechunk()
+    return df.sort("time", *PROVENANCE_COLUMNS)
 
 
 def _first_of_each(df: pl.DataFrame, key: list[str], content: list[str]) -> pl.Series:
@@ -348,7 +355,7 @@ def _dedupe(records: Records) -> Records:
 def clean_partition(raw_root: str | Path, coin: str, date: dt.date, scan: bool = True) -> CleanPartition:
     """Parse and clean every raw record of ``coin`` on ``date`` (UTC) into the clean tables and quarantine.
 
-    ``scan=False`` turns off the compiled l2Book/bbo fast path (see :func:`data_lake.parsers.parse_lines`): the
+    ``scan=False`` turns off the compiled l2Book/bbo fast path (see :func:`data_lake.parsers.parse_bytes`): the
     reference its tables are compared with."""
     files = _partition_files(raw_root, coin, date)
     start_ms = int(dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC).timestamp() * 1000)

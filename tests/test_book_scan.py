@@ -1,6 +1,7 @@
-"""The compiled l2Book/bbo fast path gives exactly the tables of the general decoder: same rows (content hash over
-sorted rows) and the same quarantine with the same reasons, on demo hours, real Hyperliquid frames and a hand-built
-tape of lines that are almost, but not quite, the layout it accepts."""
+"""The compiled l2Book/bbo fast path gives exactly the tables of the general decoder: same rows (bit for bit, or by
+content hash over sorted rows) and the same quarantine with the same reasons, on demo hours, real Hyperliquid frames, a
+hand-built tape of lines that are almost, but not quite, the layout it accepts, and random books whose figures depend
+on the order of every operation."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ import pytest
 
 from data_lake import raw_zone
 from data_lake.cleaning import clean_partition
-from data_lake.parsers import lines_frame, parse_lines
-from data_lake.parsers.book_scan import scan_bbo, scan_l2book
+from data_lake.parsers import lines_frame, parse_bytes, parse_lines
+from data_lake.parsers.book_scan import MAX_LEVELS
 from data_lake.parsers.decode import INVALID_JSON, iso_to_ns
 from data_lake.parsers.records import PROVENANCE_COLUMNS, Records
+from data_lake.parsers.scanned_book import scan_lines
 from tests.support import DEMO_COIN, DEMO_DAY
 
 RECV = 1_767_225_600_123_456_789
@@ -89,44 +91,68 @@ def test_receive_times_are_the_general_decoders_to_the_nanosecond() -> None:
     for stamp, digits in zip(stamps, rng.integers(1, 10, stamps.size), strict=True):
         texts.append(raw_zone.iso_ns(int(stamp))[: 20 + int(digits)])
     lines = [_bbo("null", "null", recv=text) for text in texts]
-    accepted, rest = scan_bbo(lines_frame("\n".join(lines) + "\n").rename({"text": "_json"}), "_json")
+    accepted, rest = scan_lines(lines_frame("\n".join(lines) + "\n"))
     assert rest.height == 0
     expected = pl.select(iso_to_ns(pl.Series(texts))).to_series()
     assert accepted["recv_time_ns"].to_list() == expected.to_list()
 
 
+def _bits(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with every float as its IEEE bits, so equality is bit for bit (0.0 is not -0.0, NaN equals NaN)."""
+    return df.with_columns(pl.col(pl.Float64).reinterpret(signed=False))
+
+
 def _same(fast: Records, exact: Records) -> None:
     for name in set(fast.tables) | set(exact.tables):
         a, b = fast.table(name).sort(PROVENANCE_COLUMNS), exact.table(name).sort(PROVENANCE_COLUMNS)
-        assert a.equals(b, null_equal=True), name
+        assert _bits(a).equals(_bits(b), null_equal=True), name
     assert fast.quarantine.sort(PROVENANCE_COLUMNS).equals(exact.quarantine.sort(PROVENANCE_COLUMNS), null_equal=True)
 
 
 def _parse_both(lines: list[str]) -> tuple[Records, Records]:
-    batch = lines_frame("\n".join(lines) + "\n")
-    return parse_lines(batch), parse_lines(batch, scan=False)
+    """The fast path over a batch and over the file's bytes, each checked against the general decoder."""
+    text = "\n".join(lines) + "\n"
+    batch = lines_frame(text)
+    exact = parse_lines(batch, scan=False)
+    fast, line_count = parse_bytes(text.encode())
+    assert line_count == batch.height
+    _same(fast, exact)
+    return parse_lines(batch), exact
 
 
 def test_scanner_accepts_exactly_the_compact_layout() -> None:
-    batch = lines_frame("\n".join(ACCEPTED + FALLBACK) + "\n").rename({"text": "_json"})
-    l2_accepted, _ = scan_l2book(batch, "_json")
-    bbo_accepted, _ = scan_bbo(batch, "_json")
-    assert l2_accepted["_line"].to_list() == [1, 2, 3, 4]
-    assert bbo_accepted["_line"].to_list() == [5, 6, 7]
-    first = l2_accepted.row(0, named=True)
-    assert (first["coin"], first["time"], first["recv_time_ns"]) == ("DEMO", 1767225600100, RECV)
-    assert (first["_bpx"], first["_bsz"], first["_bn"], first["_apx"]) == (
-        [24.999, 24.998],
-        [177.13, 0.1],
-        [2, 1],
-        [25.0],
+    batch = lines_frame("\n".join(ACCEPTED + FALLBACK) + "\n")
+    accepted, rest = scan_lines(batch)
+    assert accepted["_line"].to_list() == [1, 2, 3, 4, 5, 6, 7]
+    assert rest["_line"].to_list() == list(range(8, batch.height + 1))
+    first = accepted.row(0, named=True)
+    assert (first["coin"], first["time"], first["recv_time_ns"], first["source"]) == (
+        "DEMO",
+        1767225600100,
+        RECV,
+        "l2Book",
     )
-    assert l2_accepted.row(1, named=True)["_bpx"] == []
-    assert l2_accepted.row(3, named=True)["_bpx"] == [1234.567890123456]
-    assert bbo_accepted.select("bid_px_1", "bid_n_1", "ask_px_1").rows() == [
-        (24.999, 2, 25.0),
-        (None, None, 25.0),
-        (0.0, 1, 25.0),
+    assert (first["bid_px_1"], first["bid_sz_1"], first["bid_n_1"], first["bid_px_2"], first["bid_sz_2"]) == (
+        24.999,
+        177.13,
+        2,
+        24.998,
+        0.1,
+    )
+    assert (first["bid_px_3"], first["ask_px_1"], first["ask_px_2"], first["mid"]) == (
+        None,
+        25.0,
+        None,
+        (24.999 + 25.0) / 2,
+    )
+    assert accepted.row(1, named=True)["bid_px_1"] is None
+    assert accepted.row(3, named=True)["bid_px_1"] == 1234.567890123456
+    assert accepted.filter(pl.col("source") == "bbo").select(
+        "bid_px_1", "bid_n_1", "ask_px_1", "imbalance_5"
+    ).rows() == [
+        (24.999, 2, 25.0, None),
+        (None, None, 25.0, None),
+        (0.0, 1, 25.0, None),
     ]
 
 
@@ -145,8 +171,8 @@ def test_real_frames_in_envelopes(samples_dir: Path) -> None:
     book_only = json.loads((samples_dir / "ws/http_l2_book_btc.json").read_text())  # levels lack n: general path
     frames.append({"channel": "l2Book", "data": book_only})
     lines = [raw_zone.envelope(RECV + i, frame) for i, frame in enumerate(frames)]
-    batch = lines_frame("\n".join(lines) + "\n").rename({"text": "_json"})
-    assert scan_l2book(batch, "_json")[0]["_line"].to_list() == [2]  # the real 20-level l2Book frame
+    batch = lines_frame("\n".join(lines) + "\n")
+    assert scan_lines(batch)[0]["_line"].to_list() == [2]  # the real 20-level l2Book frame
     fast, exact = _parse_both(lines)
     _same(fast, exact)
     assert fast.table("book").height == 2
@@ -183,3 +209,56 @@ def test_tape_cleans_to_the_same_tables_and_reasons(raw_root: Path) -> None:
     assert reasons[3] == "crossed or locked book (bid >= ask)"
     assert reasons[7] == "non-positive, NaN or unparseable price or size in the book"
     assert reasons[4] == "crossed or locked book (bid >= ask)"  # 1234.57 bid over a 25.0 ask
+
+
+def _random_level(rng: np.random.Generator) -> str:
+    """A level whose price and size span many magnitudes (so sums depend on their order), at times zero, and whose
+    order count is at times negative or beyond Int32."""
+    digits, decimals = int(rng.integers(1, 16)), int(rng.integers(0, 8))
+    mantissa = str(int(rng.integers(0, 10**digits)))
+    px = mantissa if decimals == 0 else f"{mantissa[:-decimals] or '0'}.{mantissa[-decimals:].zfill(decimals)}"
+    sz = f"{rng.integers(0, 10**6)}.{rng.integers(0, 100):02d}"
+    n = int(rng.choice([rng.integers(0, 50), -1, 2**31 - 1, 2**31, -(2**31) - 1]))
+    return LEVEL.format(px=px, sz=sz, n=n)
+
+
+def _random_side(rng: np.random.Generator, mid: float) -> str:
+    count = int(rng.choice([0, 1, 5, 20, 37, MAX_LEVELS, MAX_LEVELS + 1]))
+    levels = []
+    for _ in range(count):
+        if rng.random() < 0.7:  # near the mid: inside or just outside the 10 bps depth band
+            px = f"{mid * (1 + rng.normal(0, 0.002)):.4f}"
+            levels.append(LEVEL.format(px=px, sz=f"{rng.integers(1, 10**5)}.{rng.integers(0, 1000):03d}", n=1))
+        else:
+            levels.append(_random_level(rng))
+    return ",".join(levels)
+
+
+def test_random_books_are_the_general_decoders_bit_for_bit() -> None:
+    rng = np.random.default_rng(19)
+    lines = []
+    for _ in range(400):
+        mid = float(10 ** rng.uniform(-3, 5))
+        if rng.random() < 0.3:
+            lines.append(_bbo(*(_random_level(rng) if rng.random() < 0.8 else "null" for _ in range(2))))
+        else:
+            lines.append(_l2(_random_side(rng, mid), _random_side(rng, mid)))
+    fast, exact = _parse_both(lines)
+    _same(fast, exact)
+    assert scan_lines(lines_frame("\n".join(lines)))[0].height > 300  # all but the sides beyond MAX_LEVELS
+    book = fast.table("book")
+    assert book.height == len(lines)
+    assert book["bid_depth_10bps"].drop_nulls().gt(0).sum() > 50  # the depth band was exercised
+
+
+def test_file_bytes_split_as_the_line_batch() -> None:
+    """Blank lines, a CRLF line, invalid UTF-8 beside book lines and an open last book line: the same records and line
+    numbers from the bytes as from the decoded text."""
+    book = [_l2(BID, ASK), _bbo(LEVEL.format(px="24.999", sz="1", n=1), "null")]
+    for tail in (b"", b"\n"):
+        data = (book[0] + "\n\n" + book[1] + "\r\n").encode() + b"ok\xff\n" + (book[1] + "\n" + book[0]).encode() + tail
+        batch = lines_frame(data.decode("utf-8", errors="replace"))
+        fast, line_count = parse_bytes(data)
+        assert line_count == batch.height
+        _same(fast, parse_lines(batch, scan=False))
+        assert sorted(fast.table("book")["_line"].to_list()) == [1, 3, 5, 6]

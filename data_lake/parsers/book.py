@@ -20,16 +20,15 @@ IMBALANCE_LEVELS = 5
 """Levels per side summed in ``imbalance_5``."""
 
 
-def _snapshot_columns(source: str, decoded: bool = True) -> list[pl.Expr]:
-    """Provenance, coin, time, receive time, source and raw text of each snapshot: from the decoded ``data`` struct,
-    or (``decoded=False``) from the ``coin`` and ``time`` columns the compiled scanner cut out."""
+def _snapshot_columns(source: str) -> list[pl.Expr]:
+    """Provenance, coin, time, receive time, source and raw text of each snapshot, from the decoded ``data`` struct."""
     data = pl.col("data").struct
     return [
         pl.col("_file"),
         pl.col("_line"),
         pl.lit(0, pl.Int32).alias("_item"),
-        (data.field("coin") if decoded else pl.col("coin")).alias("coin"),
-        (data.field("time") if decoded else pl.col("time")).alias("time"),
+        data.field("coin").alias("coin"),
+        data.field("time").alias("time"),
         pl.col("recv_time_ns"),
         pl.lit(source).alias("source"),
         pl.col("text").alias("_raw"),
@@ -82,15 +81,6 @@ def _l2_rows(frame: pl.DataFrame, bids: pl.Expr, asks: pl.Expr) -> pl.DataFrame:
         _field_list(asks, "n").alias("_an"),
     )
     return _book_from_sides(sides)
-
-
-_SIDE_LISTS = ("_bpx", "_bsz", "_bn", "_apx", "_asz", "_an")
-
-
-def l2book_scanned(frame: pl.DataFrame) -> Records:
-    """Book rows of l2Book lines the compiled scanner accepted (:func:`data_lake.parsers.book_scan.scan_l2book`)."""
-    sides = frame.select(*_snapshot_columns("l2Book", decoded=False), *_SIDE_LISTS)
-    return Records(tables={"book": _book_from_sides(sides)})
 
 
 def _book_from_sides(sides: pl.DataFrame) -> pl.DataFrame:
@@ -147,25 +137,5 @@ def bbo(frame: pl.DataFrame) -> Records:
         counts.append(_count_fits(level.field("n")))
     rows = frame.select(
         *_snapshot_columns("bbo"), **columns, _levels_ok=pl.all_horizontal(valid), _counts_ok=pl.all_horizontal(counts)
-    )
-    return Records(tables={"book": candidate("book", rows.with_columns(**_top_of_book()))})
-
-
-def bbo_scanned(frame: pl.DataFrame) -> Records:
-    """Book rows of bbo lines the compiled scanner accepted (:func:`data_lake.parsers.book_scan.scan_bbo`): the same
-    rules as :func:`bbo`, where an absent side is a null level and a present one always has a parsed price."""
-    level_columns = [f"{side}_{field}_1" for side in ("bid", "ask") for field in ("px", "sz", "n")]
-    valid = [
-        pl.col(c).is_null() | ((pl.col(c) > 0) & pl.col(c).is_finite()).fill_null(False)
-        for c in level_columns
-        if "_n_" not in c
-    ]
-    counts = [_count_fits(pl.col(f"{side}_n_1")) for side in ("bid", "ask")]
-    levels = [pl.col(c).cast(pl.Int32, strict=False) if "_n_" in c else pl.col(c) for c in level_columns]
-    rows = frame.select(
-        *_snapshot_columns("bbo", decoded=False),
-        *levels,
-        _levels_ok=pl.all_horizontal(valid),
-        _counts_ok=pl.all_horizontal(counts),
     )
     return Records(tables={"book": candidate("book", rows.with_columns(**_top_of_book()))})

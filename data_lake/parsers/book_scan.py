@@ -6,27 +6,33 @@ A line takes the fast path only when it is, byte for byte, the compact layout th
     {"time":"<t>","ver_num":1,"raw":{"channel":"bbo","data":{"coin":"<c>","time":<ms>,"bbo":[L|null,L|null]}}}
 
 with ``L`` = ``{"px":"<d>","sz":"<d>","n":<int>}``, strings of printable ASCII without escapes, integers of at most
-18 digits and decimals ``digits[.digits]`` whose digits form an integer below 2^53 with at most 22 decimals. That
-grammar is a strict subset of JSON with one meaning per line, so a line it accepts decodes to exactly what
-``str.json_decode`` would give; every other line (other key order, whitespace, escapes, odd numbers, damage)
-returns ``False`` and goes down the general path (:mod:`data_lake.parsers.frames`), which names its problem.
+18 digits, decimals ``digits[.digits]`` whose digits form an integer below 2^53 with at most 22 decimals, and at most
+:data:`MAX_LEVELS` levels a side. That grammar is a strict subset of JSON with one meaning per line, so a line it
+accepts decodes to exactly what ``str.json_decode`` would give; every other line (other key order, whitespace,
+escapes, odd numbers, damage) is left to the general path (:mod:`data_lake.parsers.frames`), which names its problem.
 
 Decimals are converted as mantissa / 10^k: both are exact doubles, so the one IEEE division is the correctly rounded
 value (Clinger 1990, "How to read floating point numbers accurately", the fast path), the same double polars' string
-cast gives. The scanner is compiled with numba and reads the batch's contiguous Arrow text buffer: no Python object
-per line or level, which is where a generic JSON decoder spends its time (about 120 MB/s here with orjson).
+cast gives. The scanner then computes each accepted line's ``book`` row itself -- the 20 levels a side, mid,
+microprice, spread, imbalances, depth and the validity flags -- with the operations, in the order, of the general
+path's polars expressions (:func:`data_lake.parsers.book._book_from_sides`, :func:`data_lake.parsers.book.bbo`):
+IEEE arithmetic without fused multiply-adds and sums from the first level on, which is how polars sums a list
+shorter than its 128-value pairwise block. It is compiled with numba and reads the raw bytes in place: no Python
+object or polars call per line, level or column.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import polars as pl
-import pyarrow as pa
 from numba import njit
 
+from data_lake.parsers.book import DEPTH_BPS, IMBALANCE_LEVELS, N_MAX
+from data_lake.tables import BOOK_LEVELS
+
 _ENVELOPE_HEAD = np.frombuffer(b'{"time":"', dtype=np.uint8)
-_L2_HEAD = np.frombuffer(b'","ver_num":1,"raw":{"channel":"l2Book","data":{"coin":"', dtype=np.uint8)
-_BBO_HEAD = np.frombuffer(b'","ver_num":1,"raw":{"channel":"bbo","data":{"coin":"', dtype=np.uint8)
+_CHANNEL_KEY = np.frombuffer(b'","ver_num":1,"raw":{"channel":"', dtype=np.uint8)
+_L2_CHANNEL = np.frombuffer(b'l2Book","data":{"coin":"', dtype=np.uint8)
+_BBO_CHANNEL = np.frombuffer(b'bbo","data":{"coin":"', dtype=np.uint8)
 _TIME_KEY = np.frombuffer(b'","time":', dtype=np.uint8)
 _LEVELS_KEY = np.frombuffer(b',"levels":[', dtype=np.uint8)
 _BBO_KEY = np.frombuffer(b',"bbo":[', dtype=np.uint8)
@@ -184,165 +190,286 @@ def _iso_ns(buf: np.ndarray, pos: int, end: int) -> int:
 
 
 @njit(cache=True, inline="always")
-def _head(buf: np.ndarray, pos: int, end: int, channel_head: np.ndarray, out: np.ndarray, i: int) -> int:
-    """The envelope up to the frame's ``time`` value: stores the receive time (epoch ns), the coin string's start
-    (relative to the line start) and length and the frame time in ``out[i]``; returns the position after the time,
-    or -1."""
-    start = pos
-    pos = _literal(buf, pos, end, _ENVELOPE_HEAD)
-    if pos < 0:
-        return -1
-    recv_end = _string_end(buf, pos, end)
-    recv_ns = _iso_ns(buf, pos, recv_end)
-    if recv_ns < 0:
-        return -1
-    pos = _literal(buf, recv_end, end, channel_head)
-    if pos < 0:
-        return -1
-    coin_start = pos
-    coin_end = _string_end(buf, pos, end)
-    pos = _literal(buf, coin_end, end, _TIME_KEY)
-    if pos < 0:
-        return -1
-    pos, time = _integer(buf, pos, end)
-    out[i, 0], out[i, 1], out[i, 2], out[i, 3] = recv_ns, coin_start - start, coin_end - coin_start, time
-    return pos
-
-
-@njit(cache=True, inline="always")
 def _byte(buf: np.ndarray, pos: int, end: int, byte: int) -> int:
     """Position after ``byte`` if it is at ``pos``, else -1."""
     return pos + 1 if 0 <= pos < end and buf[pos] == byte else -1
 
 
-@njit(cache=True)
-def _scan_l2(buf, offsets, head, counts, px, sz, n):
-    """Scan every line; per accepted line ``head`` and its bid and ask level counts, its levels appended to row 0
-    (bids) and row 1 (asks) of ``px``/``sz``/``n``. Returns the accepted-line mask."""
-    lines = offsets.size - 1
-    ok = np.zeros(lines, dtype=np.bool_)
-    cursor = np.zeros(2, dtype=np.int64)
-    for i in range(lines):
-        start, end = offsets[i], offsets[i + 1]
-        pos = _literal(buf, _head(buf, start, end, _L2_HEAD, head, i), end, _LEVELS_KEY)
-        for side in range(2):
-            if side == 1:
-                pos = _byte(buf, pos, end, 44)
-            pos = _byte(buf, pos, end, 91)
-            if pos < 0:
-                break
-            if pos < end and buf[pos] == 93:
-                pos += 1
-                continue
-            while True:
-                pos, level_px, level_sz, level_n = _level(buf, pos, end)
-                if pos < 0:
-                    break
-                at = cursor[side] + counts[i, side]
-                px[side, at], sz[side, at], n[side, at] = level_px, level_sz, level_n
-                counts[i, side] += 1
-                if pos < end and buf[pos] == 44:
-                    pos += 1
-                else:
-                    pos = _byte(buf, pos, end, 93)
-                    break
-        pos = _literal(buf, _byte(buf, pos, end, 93), end, _TAIL)
-        if pos == end:
-            ok[i] = True
-            cursor[0] += counts[i, 0]
-            cursor[1] += counts[i, 1]
+MAX_LEVELS = 100
+"""Most levels a side the fast path takes (l2Book sends 20); a longer side goes down the general path. Below 128, so
+polars sums the general path's level lists from the first value on, as the scanner does."""
+L2BOOK, BBO = 0, 1
+"""Channel codes in :data:`META` column ``channel``."""
+META = (
+    "line",
+    "recv_time_ns",
+    "time",
+    "coin_start",
+    "coin_length",
+    "channel",
+    "line_start",
+    "line_length",
+    "bid_levels",
+    "ask_levels",
+)
+"""Integer columns of each accepted line (one row of ``meta``): ``line`` indexes the scanned lines, starts and lengths
+are byte offsets in the scanned buffer, ``*_levels`` count the levels of each side."""
+_LINE, _RECV, _TIME, _COIN_START, _COIN_LENGTH, _CHANNEL, _LINE_START, _LINE_LENGTH, _BID_LEVELS = range(9)
+DERIVED = ("bid_depth_10bps", "ask_depth_10bps", "mid", "microprice", "spread_bps", "imbalance_1", "imbalance_5")
+"""Computed columns, after the level prices and sizes in ``values``."""
+LEVEL_VALUES = 2 * 2 * BOOK_LEVELS
+"""Price and size columns: side-major (bids, then asks), then level, then (px, sz)."""
+_BID_DEPTH, _ASK_DEPTH, _MID, _MICRO, _SPREAD, _IMBALANCE_1, _IMBALANCE_5 = range(LEVEL_VALUES, LEVEL_VALUES + 7)
+_BAND = DEPTH_BPS * 1e-4
+_BELOW, _ABOVE = 1 - _BAND, 1 + _BAND
+"""Depth bounds as multiples of the mid, the same doubles as the general path's."""
+
+
+@njit(cache=True, inline="always")
+def _head(buf: np.ndarray, start: int, end: int, meta: np.ndarray, row: int) -> int:
+    """The envelope up to the frame's ``time`` value: stores the receive time (epoch ns), frame time, coin string
+    (offset, length), channel and line start in ``meta[row]``; returns the position after the time, or -1."""
+    pos = _literal(buf, start, end, _ENVELOPE_HEAD)
+    recv_end = _string_end(buf, pos, end)
+    recv_ns = _iso_ns(buf, pos, recv_end)
+    if recv_ns < 0:
+        return -1
+    pos = _literal(buf, recv_end, end, _CHANNEL_KEY)
+    channel, coin_start = L2BOOK, _literal(buf, pos, end, _L2_CHANNEL)
+    if coin_start < 0:
+        channel, coin_start = BBO, _literal(buf, pos, end, _BBO_CHANNEL)
+    coin_end = _string_end(buf, coin_start, end)
+    pos, time = _integer(buf, _literal(buf, coin_end, end, _TIME_KEY), end)
+    if pos < 0:
+        return -1
+    meta[row, _RECV], meta[row, _TIME], meta[row, _CHANNEL] = recv_ns, time, channel
+    meta[row, _COIN_START], meta[row, _COIN_LENGTH], meta[row, _LINE_START] = coin_start, coin_end - coin_start, start
+    return pos
+
+
+@njit(cache=True, inline="always")
+def _side(buf: np.ndarray, pos: int, end: int, px: np.ndarray, sz: np.ndarray, n: np.ndarray) -> tuple[int, int]:
+    """(position after, level count) of one side ``[L,...]`` or ``[]``, its levels stored in ``px``, ``sz``, ``n``;
+    position -1 if it is not one or has more levels than they hold."""
+    pos = _byte(buf, pos, end, 91)
+    if pos < 0:
+        return -1, 0
+    if pos < end and buf[pos] == 93:
+        return pos + 1, 0
+    count = 0
+    while count < px.size:
+        pos, px[count], sz[count], n[count] = _level(buf, pos, end)
+        if pos < 0:
+            return -1, 0
+        count += 1
+        if pos < end and buf[pos] == 44:
+            pos += 1
         else:
-            counts[i, 0] = 0
-            counts[i, 1] = 0
-    return ok
+            return _byte(buf, pos, end, 93), count
+    return -1, 0
 
 
-@njit(cache=True)
-def _scan_bbo(buf, offsets, head, present, px, sz, n):
-    """Scan every line; per accepted line ``head``, and per side (0 bid, 1 ask) whether it is present and its level.
-    Returns the accepted-line mask."""
-    lines = offsets.size - 1
-    ok = np.zeros(lines, dtype=np.bool_)
-    for i in range(lines):
-        start, end = offsets[i], offsets[i + 1]
-        pos = _literal(buf, _head(buf, start, end, _BBO_HEAD, head, i), end, _BBO_KEY)
-        for side in range(2):
-            if pos < 0:
-                break
-            after_null = _literal(buf, pos, end, _NULL)
-            if after_null >= 0:
-                pos = after_null
-            else:
-                pos, px[i, side], sz[i, side], n[i, side] = _level(buf, pos, end)
-                present[i, side] = pos >= 0
-            if pos >= 0:
-                separator = 44 if side == 0 else 93
-                pos = pos + 1 if pos < end and buf[pos] == separator else -1
-        pos = _literal(buf, pos, end, _TAIL)
-        ok[i] = pos == end
-    return ok
+@njit(cache=True, inline="always")
+def _store_side(side: int, count: int, px, sz, n, row: int, meta, values, orders) -> tuple[bool, bool]:
+    """Store one side's level count and first ``BOOK_LEVELS`` levels in row ``row``; returns whether every level's
+    price and size are positive and whether every order count is within [0, N_MAX]."""
+    levels_ok, counts_ok = True, True
+    for i in range(count):
+        levels_ok = levels_ok and px[i] > 0 and sz[i] > 0
+        counts_ok = counts_ok and 0 <= n[i] <= N_MAX
+    meta[row, _BID_LEVELS + side] = count
+    for i in range(min(count, BOOK_LEVELS)):
+        level = side * BOOK_LEVELS + i
+        values[row, 2 * level], values[row, 2 * level + 1], orders[row, level] = px[i], sz[i], n[i]
+    return levels_ok, counts_ok
 
 
-def _text_buffer(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """The UTF-8 bytes and line offsets of ``texts`` (one contiguous Arrow buffer, nulls as empty lines)."""
-    array = texts.to_arrow().cast(pa.large_string())
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    _, offsets, data = array.buffers()
-    start = array.offset
-    offsets_np = np.frombuffer(offsets, dtype=np.int64)[start : start + len(array) + 1]
-    data_np = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
-    return data_np, np.ascontiguousarray(offsets_np)
+@njit(cache=True, inline="always")
+def _top_of_book(row: int, values) -> None:
+    """mid, microprice, spread (bps) and level-1 imbalance (the general path's ``_top_of_book``, operation for
+    operation; null when a side is empty, see :func:`data_lake.parsers.scanned_book.book_frame`)."""
+    bid_px, bid_sz = values[row, 0], values[row, 1]
+    ask_px, ask_sz = values[row, 2 * BOOK_LEVELS], values[row, 2 * BOOK_LEVELS + 1]
+    mid = (bid_px + ask_px) / 2
+    values[row, _MID] = mid
+    values[row, _MICRO] = (bid_px * ask_sz + ask_px * bid_sz) / (bid_sz + ask_sz)
+    values[row, _SPREAD] = (ask_px - bid_px) / mid * 1e4
+    values[row, _IMBALANCE_1] = (bid_sz - ask_sz) / (bid_sz + ask_sz)
 
 
-def _head_columns(head: np.ndarray, text: str) -> list[pl.Series | pl.Expr]:
-    """``recv_time_ns``, ``coin`` and ``time`` of accepted lines: the numbers from ``head``, the coin cut from the
-    text at the offsets the scanner found."""
-    return [
-        pl.Series("recv_time_ns", head[:, 0]),
-        pl.col(text).str.slice(pl.Series(head[:, 1]), pl.Series(head[:, 2])).alias("coin"),
-        pl.Series("time", head[:, 3]),
-    ]
+@njit(cache=True, inline="always")
+def _side_sums(
+    px: np.ndarray, sz: np.ndarray, count: int, bound: float, bid: bool, mid_known: bool
+) -> tuple[float, float]:
+    """(quote notional of the levels at or inside ``bound``, 0 without a mid; size of the first ``IMBALANCE_LEVELS``
+    levels), each summed from the first level on as the general path's list expressions do."""
+    depth, top = 0.0, 0.0
+    for i in range(count):
+        if i < IMBALANCE_LEVELS:
+            top += sz[i]
+        if mid_known:
+            inside = (px[i] - bound >= 0) if bid else (px[i] - bound <= 0)
+            depth += px[i] * sz[i] * (1.0 if inside else 0.0)
+    return depth, top
 
 
-def _lists(values: np.ndarray, counts: np.ndarray, dtype: pl.DataType) -> pl.Series:
-    offsets = np.zeros(counts.size + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    array = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values[: offsets[-1]]))
-    return pl.Series(pl.from_arrow(array)).cast(pl.List(dtype))
+@njit(cache=True, inline="always")
+def _depth_and_imbalance(row: int, levels, counts, values) -> None:
+    """Quote notional within ``DEPTH_BPS`` of the mid per side (0 when there is no mid) and the imbalance of the first
+    ``IMBALANCE_LEVELS`` sizes, as the general path's list expressions compute them."""
+    mid_known, mid = counts[0] > 0 and counts[1] > 0, values[row, _MID]
+    bid_depth, bid_top = _side_sums(levels[0, 0], levels[0, 1], counts[0], mid * _BELOW, True, mid_known)
+    ask_depth, ask_top = _side_sums(levels[1, 0], levels[1, 1], counts[1], mid * _ABOVE, False, mid_known)
+    values[row, _BID_DEPTH], values[row, _ASK_DEPTH] = bid_depth, ask_depth
+    values[row, _IMBALANCE_5] = (bid_top - ask_top) / (bid_top + ask_top)
 
 
-def scan_l2book(lines: pl.DataFrame, text: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split ``lines`` into the fast-path l2Book lines, as the level lists ``_bpx``, ``_bsz``, ``_bn``, ``_apx``,
-    ``_asz``, ``_an`` with ``coin``, ``time`` and ``recv_time_ns``, and the other lines (unchanged)."""
-    buf, offsets = _text_buffer(lines[text])
-    count = lines.height
-    capacity = buf.size // 25 + 1
-    head, counts = np.zeros((count, 4), dtype=np.int64), np.zeros((count, 2), dtype=np.int64)
-    px, sz, n = np.empty((2, capacity)), np.empty((2, capacity)), np.empty((2, capacity), dtype=np.int64)
-    ok = _scan_l2(buf, offsets, head, counts, px, sz, n)
-    sides = {}
-    for index, prefix in enumerate(("_b", "_a")):
-        per_line = counts[ok, index]
-        for name, values, dtype in (("px", px, pl.Float64()), ("sz", sz, pl.Float64()), ("n", n, pl.Int64())):
-            sides[f"{prefix}{name}"] = _lists(values[index], per_line, dtype)
-    mask = pl.Series(ok)
-    return lines.filter(mask).with_columns(*_head_columns(head[ok], text), **sides), lines.filter(~mask)
+@njit(cache=True, inline="always")
+def _l2_body(buf, pos, end, row, levels, orders, side_counts, meta, values, order_counts, flags) -> int:
+    """An l2Book frame from its ``levels`` key to the envelope's end, stored in row ``row``; position after, or -1."""
+    pos = _literal(buf, pos, end, _LEVELS_KEY)
+    pos, side_counts[0] = _side(buf, pos, end, levels[0, 0], levels[0, 1], orders[0])
+    pos, side_counts[1] = _side(buf, _byte(buf, pos, end, 44), end, levels[1, 0], levels[1, 1], orders[1])
+    pos = _literal(buf, _byte(buf, pos, end, 93), end, _TAIL)
+    if pos < 0:
+        return -1
+    levels_ok, counts_ok = True, True
+    for side in range(2):
+        side_levels, side_orders = _store_side(
+            side,
+            side_counts[side],
+            levels[side, 0],
+            levels[side, 1],
+            orders[side],
+            row,
+            meta,
+            values,
+            order_counts,
+        )
+        levels_ok, counts_ok = levels_ok and side_levels, counts_ok and side_orders
+    flags[row, 0], flags[row, 1] = levels_ok, counts_ok
+    _top_of_book(row, values)
+    _depth_and_imbalance(row, levels, side_counts, values)
+    return pos
 
 
-def scan_bbo(lines: pl.DataFrame, text: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split ``lines`` into the fast-path bbo lines, as ``{bid,ask}_{px,sz,n}_1`` columns (null for an absent side)
-    with ``coin``, ``time`` and ``recv_time_ns``, and the other lines (unchanged)."""
-    buf, offsets = _text_buffer(lines[text])
-    count = lines.height
-    head = np.zeros((count, 4), dtype=np.int64)
-    present = np.zeros((count, 2), dtype=np.bool_)
-    px, sz, n = np.zeros((count, 2)), np.zeros((count, 2)), np.zeros((count, 2), dtype=np.int64)
-    ok = _scan_bbo(buf, offsets, head, present, px, sz, n)
-    mask = pl.Series(ok)
-    columns = {}
-    for index, side in enumerate(("bid", "ask")):
-        missing = ~present[ok, index]
-        for field, values in (("px", px), ("sz", sz), ("n", n)):
-            columns[f"{side}_{field}_1"] = pl.Series(pl.from_arrow(pa.array(values[ok, index], mask=missing)))
-    return lines.filter(mask).with_columns(*_head_columns(head[ok], text), **columns), lines.filter(~mask)
+@njit(cache=True, inline="always")
+def _bbo_body(buf, pos, end, row, levels, orders, side_counts, meta, values, order_counts, flags) -> int:
+    """A bbo frame from its ``bbo`` key to the envelope's end, stored in row ``row`` (level 1 only, depth and
+    5-level imbalance null); position after, or -1."""
+    pos = _literal(buf, pos, end, _BBO_KEY)
+    for side in range(2):
+        after_null = _literal(buf, pos, end, _NULL)
+        side_counts[side] = 0
+        if after_null >= 0:
+            pos = after_null
+        else:
+            pos, levels[side, 0, 0], levels[side, 1, 0], orders[side, 0] = _level(buf, pos, end)
+            side_counts[side] = 1
+        pos = _byte(buf, pos, end, 44 if side == 0 else 93)
+    pos = _literal(buf, pos, end, _TAIL)
+    if pos < 0:
+        return -1
+    levels_ok, counts_ok = True, True
+    for side in range(2):
+        side_levels, side_orders = _store_side(
+            side,
+            side_counts[side],
+            levels[side, 0],
+            levels[side, 1],
+            orders[side],
+            row,
+            meta,
+            values,
+            order_counts,
+        )
+        levels_ok, counts_ok = levels_ok and side_levels, counts_ok and side_orders
+    flags[row, 0], flags[row, 1] = levels_ok, counts_ok
+    _top_of_book(row, values)
+    return pos
+
+
+@njit(cache=True, inline="always")
+def _book_line(buf, start, end, row, levels, orders, side_counts, meta, values, order_counts, flags) -> int:
+    """Scan the line at ``start`` (bounded by ``end``) into ``book`` row ``row``: the position after its frame, or -1
+    when it is not in the fast path's layout (the row is then overwritten by the next line)."""
+    pos = _head(buf, start, end, meta, row)
+    if pos < 0:
+        return -1
+    if meta[row, _CHANNEL] == L2BOOK:
+        return _l2_body(buf, pos, end, row, levels, orders, side_counts, meta, values, order_counts, flags)
+    return _bbo_body(buf, pos, end, row, levels, orders, side_counts, meta, values, order_counts, flags)
+
+
+class BookColumns:
+    """The ``book`` rows of the accepted lines, a row per line, filled by :func:`scan_lines` or :func:`scan_buffer`:
+    ``meta`` (:data:`META`), ``values`` (level prices and sizes, then :data:`DERIVED`), ``order_counts`` (the levels'
+    ``n``) and ``flags`` (``_levels_ok``, ``_counts_ok``). Levels beyond a side's count stay 0; which values are null
+    follows from the level counts and the channel (:func:`data_lake.parsers.scanned_book.book_frame`)."""
+
+    def __init__(self, capacity: int):
+        self.meta = np.empty((capacity, len(META)), dtype=np.int64)
+        self.values = np.zeros((capacity, LEVEL_VALUES + len(DERIVED)))
+        self.order_counts = np.zeros((capacity, 2 * BOOK_LEVELS), dtype=np.int64)
+        self.flags = np.empty((capacity, 2), dtype=np.bool_)
+
+    @property
+    def capacity(self) -> int:
+        return self.meta.shape[0]
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.meta, self.values, self.order_counts, self.flags
+
+    def grown_if_full(self, rows: int) -> BookColumns:
+        """Itself while ``rows`` < capacity, else a copy with twice the capacity holding its rows."""
+        if rows < self.capacity:
+            return self
+        bigger = BookColumns(2 * self.capacity)
+        for old, new in zip(self.arrays(), bigger.arrays(), strict=True):
+            new[:rows] = old[:rows]
+        return bigger
+
+
+def scratch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-line level buffers: prices and sizes (side, px|sz, level), order counts (side, level), counts per side."""
+    return np.empty((2, 2, MAX_LEVELS)), np.empty((2, MAX_LEVELS), dtype=np.int64), np.zeros(2, dtype=np.int64)
+
+
+@njit(cache=True, error_model="numpy")
+def scan_lines(buf, starts, ends, eligible, line, rows, levels, orders, side_counts, meta, values, order_counts, flags):
+    """Scan the eligible lines [starts[i], ends[i]) of ``buf`` from line ``line`` on, appending accepted lines' rows
+    after row ``rows`` (``meta`` column ``line`` = i); stops at the last line or when the rows are full. Returns
+    (next line, rows)."""
+    while line < starts.size and rows < meta.shape[0]:
+        start, end = starts[line], ends[line]
+        if (
+            eligible[line]
+            and _book_line(buf, start, end, rows, levels, orders, side_counts, meta, values, order_counts, flags) == end
+        ):
+            meta[rows, _LINE], meta[rows, _LINE_LENGTH] = line, end - start
+            rows += 1
+        line += 1
+    return line, rows
+
+
+@njit(cache=True, error_model="numpy")
+def scan_buffer(buf, pos, lines, rows, others, bounds, levels, orders, side_counts, meta, values, order_counts, flags):
+    """Cut ``buf`` into newline-terminated lines from ``pos`` on (line number ``lines``) and scan each: an accepted
+    line is a book row, any other (an unterminated last line included) is stored in ``bounds`` as (line, start, end).
+    Stops at the end or when ``bounds`` or the rows are full; returns (position reached, lines, rows, others)."""
+    size = buf.size
+    while pos < size and others < bounds.shape[0] and rows < meta.shape[0]:
+        after = _book_line(buf, pos, size, rows, levels, orders, side_counts, meta, values, order_counts, flags)
+        if 0 <= after < size and buf[after] == 10:
+            meta[rows, _LINE], meta[rows, _LINE_LENGTH] = lines, after - pos
+            rows += 1
+            end = after
+        else:
+            end = pos
+            while end < size and buf[end] != 10:
+                end += 1
+            bounds[others, 0], bounds[others, 1], bounds[others, 2] = lines, pos, end
+            others += 1
+        lines += 1
+        pos = end + 1
+    return pos, lines, rows, others

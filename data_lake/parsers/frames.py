@@ -14,9 +14,18 @@ from collections.abc import Callable
 
 import polars as pl
 
-from data_lake.parsers import book, book_scan, node, quoter, ws
-from data_lake.parsers.decode import INVALID_JSON, channel_of, decode, iso_to_ns, lines_frame, pairs_to_objects
+from data_lake.parsers import book, node, quoter, ws
+from data_lake.parsers.decode import (
+    INVALID_JSON,
+    channel_of,
+    decode,
+    iso_to_ns,
+    lines_frame,
+    lines_of_bytes,
+    pairs_to_objects,
+)
 from data_lake.parsers.records import Records, quarantined
+from data_lake.parsers.scanned_book import scan_bytes, scan_lines, scannable
 from data_lake.parsers.schemas import CHANNEL_DATA, CONTROL_CHANNELS, NODE_CHANNELS, QUOTER_CHANNELS, envelope
 
 MAPPERS: dict[str, Callable[[pl.DataFrame], Records]] = {
@@ -33,13 +42,6 @@ MAPPERS: dict[str, Callable[[pl.DataFrame], Records]] = {
     "node_fills_by_block": node.block_fills,
     **dict.fromkeys(QUOTER_CHANNELS, quoter.quoter_frames),
 }
-SCANNED: dict[
-    str, tuple[Callable[[pl.DataFrame, str], tuple[pl.DataFrame, pl.DataFrame]], Callable[[pl.DataFrame], Records]]
-] = {
-    "l2Book": (book_scan.scan_l2book, book.l2book_scanned),
-    "bbo": (book_scan.scan_bbo, book.bbo_scanned),
-}
-"""Channels with a compiled fast path: the scanner splits off the lines it accepts, their mapper makes the rows."""
 WRAPS = ("ws", *NODE_CHANNELS)
 _TRUNCATED = "truncated last line (invalid JSON, no final newline)"
 
@@ -58,9 +60,13 @@ def parse_lines(lines: pl.DataFrame, wrap: str | None = None, scan: bool = True)
     """Parse a batch of lines (``decode.LINE_COLUMNS``): raw-zone envelopes, or bare lines with ``wrap``
     = ``"ws"`` (WS frames) or a node channel name (hl-node output lines).
 
-    ``scan`` sends l2Book and bbo lines through their compiled fast path (:mod:`data_lake.parsers.book_scan`) first;
-    ``False`` decodes every line with the general decoder, the reference the fast path is tested against.
+    ``scan`` sends l2Book and bbo envelopes through their compiled fast path (:mod:`data_lake.parsers.scanned_book`)
+    first; ``False`` decodes every line with the general decoder, the reference the fast path is tested against.
     """
+    parts = []
+    if scan and wrap is None:
+        book_rows, lines = scan_lines(lines)
+        parts.append(Records(tables={"book": book_rows}))
     batch = lines.with_columns(_wrapped(pl.col("text"), wrap).alias("_json")).with_columns(
         channel_of(pl.col("_json")).alias("_channel"), (pl.col("text").str.strip_chars() == "").alias("_blank")
     )
@@ -70,7 +76,7 @@ def parse_lines(lines: pl.DataFrame, wrap: str | None = None, scan: bool = True)
     other = batch.filter(~pl.col("_blank") & ~pl.col("_channel").is_in([*MAPPERS, *CONTROL_CHANNELS]))
     unrouted = batch.filter(~pl.col("_blank") & pl.col("_channel").is_null())
     unrouted = unrouted.with_columns(unrouted["_json"].map_elements(_classify, return_dtype=pl.String).alias("_reason"))
-    parts = [
+    parts += [
         _quarantine_whole(blank, pl.lit("empty line")),
         _quarantine_whole(control, pl.concat_str(pl.lit("control frame: "), pl.col("_channel"))),
         _quarantine_whole(other, pl.concat_str(pl.lit("unsupported channel: "), pl.col("_channel"))),
@@ -78,13 +84,23 @@ def parse_lines(lines: pl.DataFrame, wrap: str | None = None, scan: bool = True)
     ]
     shaped = pl.col("_json").str.ends_with("}") & ~pl.col("_open")
     for (channel,), group in routed.group_by("_channel", maintain_order=True):
-        well_formed = group.filter(shaped)
-        if scan and channel in SCANNED:
-            scanner, mapper = SCANNED[channel]
-            accepted, well_formed = scanner(well_formed, "_json")
-            parts.append(mapper(accepted))
-        parts += [_parse_channel(well_formed, channel), _parse_channel(group.filter(~shaped), channel)]
+        parts += [_parse_channel(group.filter(shaped), channel), _parse_channel(group.filter(~shaped), channel)]
     return Records.concat(parts)
+
+
+def parse_bytes(data: bytes, file: int = 0, source: str = "ws", scan: bool = True) -> tuple[Records, int]:
+    """Parse one decoded raw-zone file (``_file`` = ``file``): its records and its line count.
+
+    With ``scan`` the compiled scanner cuts the bytes into lines and reads the l2Book and bbo envelopes in its layout in
+    place (:func:`data_lake.parsers.scanned_book.scan_bytes`); only the other lines become a line batch for
+    :func:`parse_lines`. Without, every line goes to :func:`parse_lines` (``scan=False``), the reference.
+    """
+    if not (scan and scannable(data)):
+        lines = lines_of_bytes(data, file, source)
+        return parse_lines(lines, scan=scan), lines.height
+    book_rows, rest, line_numbers, line_count = scan_bytes(data, file)
+    others = lines_of_bytes(rest, file, source).with_columns(pl.Series("_line", line_numbers))
+    return Records.concat([Records(tables={"book": book_rows}), parse_lines(others, scan=False)]), line_count
 
 
 def parse_text(text: str, wrap: str | None = None, source: str = "ws") -> Records:

@@ -62,6 +62,11 @@ def candidate(name: str, df: pl.DataFrame) -> pl.DataFrame:
     return df.select(pl.col(c).cast(t) if c in present else pl.lit(None, dtype=t).alias(c) for c, t in schema.items())
 
 
+def empty_candidate(name: str) -> pl.DataFrame:
+    """No rows of candidate table ``name``."""
+    return _empty(CANDIDATE_SCHEMAS[name])
+
+
 def quarantined(df: pl.DataFrame, reason: str | pl.Expr) -> pl.DataFrame:
     """Quarantine rows for ``df``: its provenance, its time if it has one, the reason and ``_raw``."""
     reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
