@@ -26,6 +26,8 @@ from data_lake.units import day_bounds_ms
 if TYPE_CHECKING:
     from great_expectations.core.batch_definition import BatchDefinition
 
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # read by GX when first imported (lazily, below)
+
 
 @dataclass(frozen=True)
 class SuiteResult:
@@ -173,7 +175,6 @@ def columns_read(table: str, date: dt.date) -> list[str]:
 def _batch_definition() -> BatchDefinition:
     """A whole-dataframe batch definition on a pandas data source of this process's one ephemeral context (built on
     first use, progress bars off)."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
