@@ -58,7 +58,9 @@ def quote_outcomes(
     start, end = window
     starts: np.ndarray = start + tau_ms * np.arange(max((end - start - latency_ms) // tau_ms, 0), dtype=np.int64)
     book = derived(test, "sorted_book", (), lambda: in_time_order(test["book"]))
-    book_rows = mid_index(book["time"].to_numpy(), starts)
+    book_rows = derived(
+        test, "interval_book_rows", (start, end, tau_ms, latency_ms), lambda: mid_index(book["time"].to_numpy(), starts)
+    )
     belief_rows = _asof_rows(beliefs["time"].to_numpy(), starts)
     inventory_rows = _asof_rows(equity["time"].to_numpy(), starts)
     keep = (book_rows >= 0) & (belief_rows >= 0)
@@ -109,7 +111,12 @@ def quote_outcomes(
             "px": pl.Float64,
         },
     )
-    scored = interval_extremes(test["trades"], start, tau_ms, latency_ms)
+    scored = derived(
+        test,
+        "interval_extremes",
+        (start, tau_ms, latency_ms),
+        lambda: interval_extremes(test["trades"], start, tau_ms, latency_ms),
+    )
     return (
         quotes.join(scored, on="time", how="left")
         .with_columns(
