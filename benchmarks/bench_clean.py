@@ -26,8 +26,8 @@ from typing import Literal
 
 import orjson
 import pyarrow.parquet as pq
+from lake_hashes import comparable, content_hash
 
-from benchmarks.lake_hashes import comparable, content_hash
 from data_lake import raw_zone
 from data_lake.cleaning import CLEAN_TABLES, CleanPartition, clean_partition
 from data_lake.demo_market import DemoMarketConfig, simulate_to_raw

@@ -325,14 +325,8 @@ def _depth_and_imbalance(row: int, levels, counts, values) -> None:
 
 
 @njit(cache=True, inline="always")
-def _l2_body(buf, pos, end, row, levels, orders, side_counts, meta, values, order_counts, flags) -> int:
-    """An l2Book frame from its ``levels`` key to the envelope's end, stored in row ``row``; position after, or -1."""
-    pos = _literal(buf, pos, end, _LEVELS_KEY)
-    pos, side_counts[0] = _side(buf, pos, end, levels[0, 0], levels[0, 1], orders[0])
-    pos, side_counts[1] = _side(buf, _byte(buf, pos, end, 44), end, levels[1, 0], levels[1, 1], orders[1])
-    pos = _literal(buf, _byte(buf, pos, end, 93), end, _TAIL)
-    if pos < 0:
-        return -1
+def _store_sides(row, levels, orders, side_counts, meta, values, order_counts, flags) -> None:
+    """Both sides' scanned levels stored in row ``row``, its two validity flags, and its top-of-book columns."""
     levels_ok, counts_ok = True, True
     for side in range(2):
         side_levels, side_orders = _store_side(
@@ -349,6 +343,18 @@ def _l2_body(buf, pos, end, row, levels, orders, side_counts, meta, values, orde
         levels_ok, counts_ok = levels_ok and side_levels, counts_ok and side_orders
     flags[row, 0], flags[row, 1] = levels_ok, counts_ok
     _top_of_book(row, values)
+
+
+@njit(cache=True, inline="always")
+def _l2_body(buf, pos, end, row, levels, orders, side_counts, meta, values, order_counts, flags) -> int:
+    """An l2Book frame from its ``levels`` key to the envelope's end, stored in row ``row``; position after, or -1."""
+    pos = _literal(buf, pos, end, _LEVELS_KEY)
+    pos, side_counts[0] = _side(buf, pos, end, levels[0, 0], levels[0, 1], orders[0])
+    pos, side_counts[1] = _side(buf, _byte(buf, pos, end, 44), end, levels[1, 0], levels[1, 1], orders[1])
+    pos = _literal(buf, _byte(buf, pos, end, 93), end, _TAIL)
+    if pos < 0:
+        return -1
+    _store_sides(row, levels, orders, side_counts, meta, values, order_counts, flags)
     _depth_and_imbalance(row, levels, side_counts, values)
     return pos
 
@@ -370,22 +376,7 @@ def _bbo_body(buf, pos, end, row, levels, orders, side_counts, meta, values, ord
     pos = _literal(buf, pos, end, _TAIL)
     if pos < 0:
         return -1
-    levels_ok, counts_ok = True, True
-    for side in range(2):
-        side_levels, side_orders = _store_side(
-            side,
-            side_counts[side],
-            levels[side, 0],
-            levels[side, 1],
-            orders[side],
-            row,
-            meta,
-            values,
-            order_counts,
-        )
-        levels_ok, counts_ok = levels_ok and side_levels, counts_ok and side_orders
-    flags[row, 0], flags[row, 1] = levels_ok, counts_ok
-    _top_of_book(row, values)
+    _store_sides(row, levels, orders, side_counts, meta, values, order_counts, flags)
     return pos
 
 
