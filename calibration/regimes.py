@@ -406,8 +406,16 @@ def _restandardised(params: RegimeParams | None, loc: np.ndarray, scale: np.ndar
     )
 
 
+def expected_durations(self_transitions: np.ndarray) -> np.ndarray:
+    """Expected stay of each state in bars, 1 / (1 - p_ii): the mean of the geometric sojourn of a Markov chain
+    (Hamilton 1989, Econometrica 57(2):357-384). A state never left (p_ii = 1) stays forever: ``inf``, without
+    numpy's division-by-zero warning for a value that is correct."""
+    with np.errstate(divide="ignore"):
+        return 1.0 / (1.0 - np.asarray(self_transitions, dtype=np.float64))
+
+
 def _admissible(model: GaussianHmm, min_duration_bars: float, min_variance_ratio: float) -> bool:
-    durations = 1.0 / (1.0 - np.diag(model.transmat))
+    durations = expected_durations(np.diag(model.transmat))
     variances = np.sort(model.variances[:, 0])
     return bool(np.all(durations >= min_duration_bars) and np.all(variances[1:] >= min_variance_ratio * variances[:-1]))
 
@@ -471,7 +479,8 @@ def _fit_result(
     def derived(th: np.ndarray) -> dict[str, float]:
         p = _unpack(z_params, th)
         out = {f"p_{names[i]}_{names[j]}": p.transmat[i, j] for i in range(k) for j in range(k)}
-        out |= {f"duration_{names[i]}": 1.0 / (1.0 - p.transmat[i, i]) for i in range(k)}
+        durations = expected_durations(np.diag(p.transmat))
+        out |= {f"duration_{names[i]}": durations[i] for i in range(k)}
         out |= {f"stationary_{names[i]}": s for i, s in enumerate(p.stationary())}
         for f, feat in enumerate(feats):
             loc, scale = params.feature_mean[f], params.feature_scale[f]

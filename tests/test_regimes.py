@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import polars as pl
@@ -17,6 +18,7 @@ from calibration.regimes import (
     RegimeFilter,
     RegimeParams,
     RegimeThresholds,
+    expected_durations,
     filter_probabilities,
     fit_regime_hmm,
     hmm_log_likelihood,
@@ -296,3 +298,11 @@ def test_demo_market_three_regimes():
     online = RegimeFilter(fit.params.to_dict(), initial=fit.params.stationary())
     belief = np.array([online.update(row) for row in x])
     assert np.mean(belief.argmax(axis=1) == states) > 0.9
+
+
+def test_expected_duration_is_the_geometric_mean_stay_and_infinite_for_a_state_never_left():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        durations = expected_durations(np.array([0.9, 0.5, 1.0]))
+    np.testing.assert_allclose(durations[:2], [10.0, 2.0])
+    assert durations[2] == np.inf
