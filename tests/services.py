@@ -206,6 +206,18 @@ def _http_up(url: str) -> bool:
 
 
 @contextlib.contextmanager
+def moto_s3_or_skip(bucket: str) -> Iterator[dict[str, str]]:
+    """:func:`moto_s3` for a test module's fixture: the module is skipped, saying what to install, when moto or boto3
+    is missing."""
+    import pytest
+
+    for module in ("moto", "boto3"):
+        pytest.importorskip(module, reason=f"{module} missing: pip install -e '.[production]'")
+    with moto_s3(bucket) as aws:
+        yield aws
+
+
+@contextlib.contextmanager
 def moto_s3(bucket: str) -> Iterator[dict[str, str]]:
     """moto's S3 server on loopback with ``bucket`` created; yields the ``AWS_*`` variables that reach it."""
     import boto3

@@ -261,9 +261,7 @@ def test_pruning_a_local_cache_deletes_exactly_what_can_no_longer_be_served(tmp_
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[dict[str, str]]:
-    for module in ("moto", "boto3"):
-        pytest.importorskip(module, reason=f"{module} missing: pip install -e '.[production]'")
-    with services.moto_s3("smallfish-folds") as aws:
+    with services.moto_s3_or_skip("smallfish-folds") as aws:
         yield aws
 
 

@@ -18,9 +18,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[dict[str, str]]:
-    for module in ("moto", "boto3"):
-        pytest.importorskip(module, reason=f"{module} missing: pip install -e '.[production]'")
-    with services.moto_s3(BUCKET) as aws:
+    with services.moto_s3_or_skip(BUCKET) as aws:
         yield aws
 
 

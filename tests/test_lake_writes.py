@@ -125,9 +125,7 @@ def test_pyarrow_lays_out_and_describes_a_partition_as_delta_rs_does(tmp_path: P
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[dict[str, str]]:
-    for module in ("moto", "boto3"):
-        pytest.importorskip(module, reason=f"{module} missing: pip install -e '.[production]'")
-    with services.moto_s3("smallfish-writes") as aws:
+    with services.moto_s3_or_skip("smallfish-writes") as aws:
         yield aws
 
 
