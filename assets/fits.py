@@ -22,7 +22,7 @@ Conventions:
 import datetime as dt
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -35,11 +35,23 @@ from assets.partitions import COIN_DAY, coin_and_date, days_dep
 from assets.regime_state import minute_bars
 from assets.resources import DataLakeResource
 from calibration.coverage import MAX_GAP_MS, Coverage
-from calibration.fill_intensity import fill_intensity_table, grouped_taker_orders, order_depths
+from calibration.day_frames import (
+    ARRIVAL_COLUMNS,
+    BOOK_COLUMNS,
+    TRADE_COLUMNS,
+    arrival_frame,
+    arrivals_by_side,
+    day_frames_code,
+    day_mids,
+    order_depths_by_day,
+    quoted_prices,
+    window_mids,
+)
+from calibration.fill_intensity import fill_intensity_table, grouped_taker_orders
 from calibration.fit_result import code_version
 from calibration.fit_rows import segmented_fit_rows
 from calibration.fit_window import FitWindow, FitWindowSettings, contiguous_window
-from calibration.mids import MID_MAX_AGE_MS, mid_series
+from calibration.mids import MID_MAX_AGE_MS
 from calibration.regime_storage import fitted_hmm, regime_hmm_rows, warm_starts
 from calibration.regimes import regime_beliefs
 from calibration.vol_fit import fit_volatility
@@ -52,13 +64,12 @@ from calibration.window_fits import (
     fit_kappa_window,
     fit_regime_window,
     infer_tick_size,
-    order_arrival_times,
 )
 from data_lake.lake import Lake
-from data_lake.partition_cache import PartitionCache, prune_before
+from data_lake.partition_cache import cached_day_frames, prune_before
 from data_lake.table_preview import rounded
 from data_lake.tables import REGIME_HMM
-from data_lake.units import MINUTE_MS, day_bounds_ms
+from data_lake.units import MINUTE_MS
 from validation.reporting.fit_figures import fill_intensity_figure, hawkes_qq_figure, regime_timeline_figure
 from validation.reporting.fit_summary import (
     coverage_figures,
@@ -70,10 +81,6 @@ from validation.reporting.fit_summary import (
 )
 
 GROUP = "calibration"
-BOOK_COLUMNS = ["coin", "time", "recv_time_ns", "bid_px_1", "ask_px_1", "mid"]
-TRADE_COLUMNS = ["coin", "time", "tid", "px", "sz", "side", "buyer", "seller", "hash"]
-ARRIVAL_COLUMNS = ["time", "tid", "side", "buyer", "seller", "hash"]
-"""What :func:`order_arrival_times` reads; the Hawkes fit reads them one day at a time (memory of one day)."""
 NO_HMM = "none: regime_hmm holds no HMM for this partition"
 TRADES_ONLY_COVERAGE = "taker orders alone (no book rows: a market quieter than one order a minute reads as gaps)"
 
@@ -324,30 +331,29 @@ def hawkes_fit(
 
 
 def _taker_orders(lake: Lake, coin: str, days: tuple[dt.date, ...]) -> tuple[pl.DataFrame, pl.DataFrame, float]:
-    """Taker orders, mids (``time, mid``) and the price tick of ``days``, one day at a time (memory of one day): the
-    prints of an order share their ms, and each day's orders are measured from the mids of that day and of the
-    ``MID_MAX_AGE_MS`` before it. A day's mids, quoted prices and grouped orders are pure functions of its book and
-    trades partitions, kept in the partition cache (:mod:`data_lake.partition_cache`): a night derives its new day
-    and reads the window's other days back."""
-    books, trades = PartitionCache(lake, "book", _cache_code()), PartitionCache(lake, "trades", _cache_code())
-    mids, prices = [], []
-    for day in days:
-        book = _read_once("book", coin, day, BOOK_COLUMNS)
-        mids.append(books.frame("mids", coin, day, _derived(_day_mids, book)))
-        prices.append(books.frame("quoted_prices", coin, day, _derived(_quoted, book)))
-    mid = pl.concat(mids) if mids else pl.DataFrame(schema={"time": pl.Int64, "mid": pl.Float64})
+    """Taker orders, mids (``time, mid``) and the price tick of ``days``: each day's mids, quoted prices and grouped
+    orders come from the partition cache (:mod:`calibration.day_frames`; a day's partition is read only to derive
+    them), and its orders are measured from the mids of that day and of the ``MID_MAX_AGE_MS`` before it."""
+    book = cached_day_frames(
+        lake, "book", coin, days, BOOK_COLUMNS, {"mids": day_mids, "quoted_prices": quoted_prices}, day_frames_code()
+    )
+    mid = window_mids(book["mids"])
     if mid.height == 0:
         return pl.DataFrame(), mid, math.nan
-    tick = infer_tick_size(pl.concat(prices)["price"])
-    orders = []
-    for day in days:
-        start, end = day_bounds_ms(day)
-        near = mid.filter(pl.col("time").is_between(start - MID_MAX_AGE_MS, end, closed="left"))
-        grouped = trades.frame(
-            "taker_orders", coin, day, _derived(grouped_taker_orders, _read_once("trades", coin, day, TRADE_COLUMNS))
-        )
-        orders.append(order_depths(grouped, near, tick_size=tick))
-    return pl.concat(orders), mid, tick
+    tick = infer_tick_size(pl.concat(book["quoted_prices"])["price"])
+    trades = cached_day_frames(
+        lake, "trades", coin, days, TRADE_COLUMNS, {"taker_orders": grouped_taker_orders}, day_frames_code()
+    )
+    return order_depths_by_day(days, trades["taker_orders"], mid, tick_size=tick), mid, tick
+
+
+def _arrivals(lake: Lake, coin: str, days: tuple[dt.date, ...]) -> dict[int, np.ndarray]:
+    """Taker-order arrival times (epoch ms) per aggressor side over ``days``, derived one day at a time and kept in
+    the partition cache (:mod:`calibration.day_frames`)."""
+    trades = cached_day_frames(
+        lake, "trades", coin, days, ARRIVAL_COLUMNS, {"taker_arrivals": arrival_frame}, day_frames_code()
+    )
+    return arrivals_by_side(trades["taker_arrivals"])
 
 
 def _pruned_cache(lake: Lake, coin: str, window: FitWindow) -> dict[str, int]:
@@ -356,73 +362,10 @@ def _pruned_cache(lake: Lake, coin: str, window: FitWindow) -> dict[str, int]:
     return {"partition_cache_pruned": prune_before(lake, coin, window.days[0])} if window.days else {}
 
 
-def _cache_code() -> str:
-    """Version of the code the cached per-day frames come from: the reads here, the estimators and the lake."""
-    return code_version(("assets", "calibration", "data_lake"))
-
-
-Read = Callable[[Lake, int | None], pl.DataFrame]
-
-
-def _read_once(table_name: str, coin: str, day: dt.date, columns: list[str]) -> Read:
-    """A read of ``columns`` of one partition at a table version, done at most once (two derivations share it)."""
-    done: dict[int | None, pl.DataFrame] = {}
-
-    def read(lake: Lake, version: int | None) -> pl.DataFrame:
-        if version not in done:
-            done[version] = lake.read(table_name, coins=coin, start=day, end=day, columns=columns, version=version)
-        return done[version]
-
-    return read
-
-
-def _derived(derive: Callable[[pl.DataFrame], pl.DataFrame], read: Read) -> Read:
-    """``derive`` of what ``read`` reads."""
-    return lambda lake, version: derive(read(lake, version))
-
-
-def _day_mids(book: pl.DataFrame) -> pl.DataFrame:
-    return mid_series(book).select("time", "mid")
-
-
-def _quoted(book: pl.DataFrame) -> pl.DataFrame:
-    """The distinct best bid and ask prices of a day's book (the tick is inferred from the window's)."""
-    return pl.concat([book["bid_px_1"], book["ask_px_1"]]).drop_nulls().unique().alias("price").to_frame()
-
-
 def _book_times(lake: Lake, coin: str, days: tuple[dt.date, ...]) -> np.ndarray:
     """Row times (epoch ms) of the book over ``days``: the capture's heartbeat for the coverage."""
     times = [lake.read_partition("book", coin, day, columns=["time"])["time"].to_numpy() for day in days]
     return np.concatenate(times) if times else np.empty(0, np.int64)
-
-
-def _arrivals(lake: Lake, coin: str, days: tuple[dt.date, ...]) -> dict[int, np.ndarray]:
-    """Taker-order arrival times (epoch ms) per aggressor side over ``days``, derived one day at a time and kept in
-    the partition cache (:mod:`data_lake.partition_cache`)."""
-    trades = PartitionCache(lake, "trades", _cache_code())
-    by_day = [
-        trades.frame(
-            "taker_arrivals", coin, day, _derived(_arrival_frame, _read_once("trades", coin, day, ARRIVAL_COLUMNS))
-        )
-        for day in days
-    ]
-    return {
-        side: np.concatenate(
-            [f.filter(pl.col("side") == side)["time"].to_numpy() for f in by_day] or [np.empty(0, np.int64)]
-        )
-        for side in (1, -1)
-    }
-
-
-def _arrival_frame(trades: pl.DataFrame) -> pl.DataFrame:
-    """:func:`order_arrival_times` of a day's trades as one frame (``side``, ``time``), buys first."""
-    arrivals = order_arrival_times(trades)
-    return pl.DataFrame(
-        {
-            "side": np.repeat(np.array([1, -1], np.int8), [arrivals[1].size, arrivals[-1].size]),
-            "time": np.concatenate([arrivals[1], arrivals[-1]]),
-        }
-    )
 
 
 def _write(

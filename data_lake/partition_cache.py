@@ -15,6 +15,9 @@ Layout: ``partition_cache/<coin>/<date>/<derivation>/<key digest>.parquet``, wri
 again (a re-run of an old day derives them again), so the cache holds about one window of days per coin.
 An entry that cannot be read back as Parquet is derived again with a warning, never trusted. A partition without
 files (absent, or empty) is derived directly and nothing is stored.
+
+:func:`cached_day_frames` is what a window fit calls: named pure functions of a day's columns (they live with the
+estimators, so the lake imports none of them), each day's frames served or derived from one read of its partition.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -43,6 +46,8 @@ LIBRARIES = ("polars", "numpy", "numba", "deltalake", "pyarrow")
 
 Derive = Callable[[Lake, int | None], pl.DataFrame]
 """A derivation: the frame, from the lake read at the given table version (None: the table does not exist)."""
+DayDerivation = Callable[[pl.DataFrame], pl.DataFrame]
+"""A pure function of one partition's columns, e.g. a day's book to its mids."""
 
 
 @cache
@@ -129,3 +134,42 @@ def prune_before(lake: Lake, coin: str, first_day: dt.date) -> int:
     for rel in stale:
         files.delete(rel)
     return len(stale)
+
+
+def cached_day_frames(
+    lake: Lake,
+    table_name: str,
+    coin: str,
+    days: Sequence[dt.date],
+    columns: list[str],
+    derivations: Mapping[str, DayDerivation],
+    code: str,
+) -> dict[str, list[pl.DataFrame]]:
+    """Each derivation's frame of each day's partition of ``table_name``, by derivation name, one frame per day in
+    the order of ``days``: the stored entry when there is one, else derived from ``columns`` of the partition (read
+    at most once a day, whatever the number of derivations that need it) and stored. ``code`` is the version of the
+    derivations' code (:class:`PartitionCache`)."""
+    cache = PartitionCache(lake, table_name, code)
+    frames: dict[str, list[pl.DataFrame]] = {name: [] for name in derivations}
+    for day in days:
+        read = _read_once(table_name, coin, day, columns)
+        for name, derivation in derivations.items():
+            frames[name].append(cache.frame(name, coin, day, _applied(derivation, read)))
+    return frames
+
+
+def _read_once(table_name: str, coin: str, day: dt.date, columns: list[str]) -> Derive:
+    """A read of ``columns`` of one partition at a table version, done at most once (the derivations share it)."""
+    done: dict[int | None, pl.DataFrame] = {}
+
+    def read(lake: Lake, version: int | None) -> pl.DataFrame:
+        if version not in done:
+            done[version] = lake.read(table_name, coins=coin, start=day, end=day, columns=columns, version=version)
+        return done[version]
+
+    return read
+
+
+def _applied(derivation: DayDerivation, read: Derive) -> Derive:
+    """``derivation`` of what ``read`` reads."""
+    return lambda lake, version: derivation(read(lake, version))
