@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.ingest import CLEAN_TABLES
 from assets.partitions import COIN_DAY, coin_and_date
-from assets.quality import columns_read, run_suite
+from assets.quality import columns_read, run_suite, table_suite
 from assets.resources import DataLakeResource
 from data_lake.contract import unaccounted_records
 
@@ -50,8 +50,9 @@ def _gx_check(table_name: str, blocking: bool = True) -> dg.AssetChecksDefinitio
     )
     def _check(context: dg.AssetCheckExecutionContext, data_lake: DataLakeResource) -> dg.AssetCheckResult:
         coin, date = coin_and_date(context)
-        df = data_lake.lake().read_partition(table_name, coin, date, columns=columns_read(table_name, date))
-        result = run_suite(table_name, df, date)
+        suite = table_suite(table_name, date)
+        df = data_lake.lake().read_partition(table_name, coin, date, columns=columns_read(suite))
+        result = run_suite(suite, df)
         return dg.AssetCheckResult(passed=result.success, metadata={"rows": df.height, **result.as_metadata()})
 
     return _check

@@ -578,7 +578,7 @@ def test_the_corpus_passes_every_ingest_suite(raw_root: Path, corpus: dict[str, 
     """The blocking Great Expectations suites accept what the cleaning writes from real wire formats (own fills,
     order updates, quoter logs, a quarantine of every kind of damage): a suite that failed here would stop every
     real ingest."""
-    from assets.quality import run_suite
+    from assets.quality import run_suite, table_suite
 
     t = START + 7 * H
     raw_zone.write_lines(raw_zone.raw_path(raw_root, "quoter", DAY, 7, COIN), [env(t, quoter_quote(t))])
@@ -586,5 +586,5 @@ def test_the_corpus_passes_every_ingest_suite(raw_root: Path, corpus: dict[str, 
     tables = {**result.tables, "quarantine": result.quarantine}
     assert all(tables[name].height for name in ("order_updates", "quoter_log", "quarantine", "fills"))
     for name, df in tables.items():
-        outcome = run_suite(name, df, DAY)
+        outcome = run_suite(table_suite(name, DAY), df)
         assert outcome.success, (name, outcome.failures)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from assets.quality import run_suite
+from assets.quality import run_suite, table_suite
 from data_lake import contract, raw_zone
 from data_lake.cleaning import CleanPartition, clean_partition
 from tests.test_cleaning_corpus import COIN, DAY, START, book, env, trade, trades
@@ -47,11 +47,11 @@ def test_prices_and_sizes_beyond_the_day_bounds_are_quarantined_and_fail_the_sui
     assert reasons[901].startswith("price outside 10x of the day's median price 100.")
     assert reasons[903].startswith("price outside 10x")
     assert reasons[902].startswith("size above 9.99")  # 1e9 notional at the median price 100.095
-    assert run_suite("trades", clean, DAY).success
+    assert run_suite(table_suite("trades", DAY), clean).success
     rejected = {
         str(f["column"])
         for f in run_suite(
-            "trades", pl.concat([clean, clean.head(1).with_columns(px=pl.lit(1e300))]).sort("time"), DAY
+            table_suite("trades", DAY), pl.concat([clean, clean.head(1).with_columns(px=pl.lit(1e300))]).sort("time")
         ).failures
     }
     assert {"_px_low", "_px_high"} <= rejected
@@ -65,11 +65,11 @@ def test_a_book_level_of_1e300_is_quarantined_and_fails_the_suite(tmp_path: Path
     assert result.tables["book"].height == 9
     [reason] = result.quarantine["reason"].to_list()
     assert reason.startswith("size above")
-    assert run_suite("book", result.tables["book"], DAY).success
+    assert run_suite(table_suite("book", DAY), result.tables["book"]).success
     whole = result.tables["book"].with_columns(
         bid_sz_5=pl.when(pl.col("time") == T + 500).then(1e300).otherwise(pl.col("bid_sz_5"))
     )
-    assert "_sz_high" in {str(f["column"]) for f in run_suite("book", whole, DAY).failures}
+    assert "_sz_high" in {str(f["column"]) for f in run_suite(table_suite("book", DAY), whole).failures}
 
 
 def test_negative_and_beyond_int64_tids_are_quarantined_not_replaced(tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_negative_and_beyond_int64_tids_are_quarantined_not_replaced(tmp_path: P
     assert _reasons(result) == {-7: "negative tid", beyond: "tid not an integer within Int64"}
     assert contract.expected_ranges("trades", None) == {"tid": (0, 2**63 - 1)}
     negative = result.tables["trades"].with_columns(tid=pl.when(pl.col("tid") == 1).then(-7).otherwise(pl.col("tid")))
-    assert "tid" in {str(f["column"]) for f in run_suite("trades", negative, DAY).failures}
+    assert "tid" in {str(f["column"]) for f in run_suite(table_suite("trades", DAY), negative).failures}
 
 
 def test_conflicting_duplicates_are_quarantined_both_and_identical_ones_counted(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from assets.quality import columns_read, run_suite
+from assets.quality import columns_read, run_suite, table_suite
 from data_lake.tables import BOOK
 from data_lake.units import day_bounds_ms
 
@@ -49,7 +49,7 @@ def book(n: int = 50) -> pl.DataFrame:
 
 
 def failed(table: str, df: pl.DataFrame) -> set[tuple[str, str]]:
-    result = run_suite(table, df, DAY)
+    result = run_suite(table_suite(table, DAY), df)
     assert result.success == (not result.failures)
     return {(f["expectation"], str(f["column"])) for f in result.failures}
 
@@ -168,8 +168,9 @@ def test_the_columns_read_judge_a_partition_as_all_its_columns_do() -> None:
     whole = BOOK.conform(book())
     deep_outlier = whole.with_columns(pl.when(pl.col("time") == START).then(1e6).alias("ask_px_20"))
     for df in (whole, deep_outlier):
-        assert run_suite("book", df.select(columns_read("book", DAY)), DAY) == run_suite("book", df, DAY)
+        suite = table_suite("book", DAY)  # one suite, as a check builds it, serves both runs
+        assert run_suite(suite, df.select(columns_read(suite))) == run_suite(suite, df)
     assert ("expect_column_values_to_be_between", "_px_high") in failed(
-        "book", deep_outlier.select(columns_read("book", DAY))
+        "book", deep_outlier.select(columns_read(table_suite("book", DAY)))
     )
-    assert len(columns_read("book", DAY)) == 84 < len(BOOK.schema)
+    assert len(columns_read(table_suite("book", DAY))) == 84 < len(BOOK.schema)
