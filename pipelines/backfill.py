@@ -239,16 +239,21 @@ class _InProcess(Executor):
 
     As in a pool worker (:func:`_run_task`), what this process holds when the backfill starts and what survives
     each run's collection (modules the run imported, caches) is frozen out of the cyclic collector, so collections
-    during later runs traverse only what those runs allocate; :meth:`shutdown` unfreezes it all, so nothing stays
-    frozen beyond the backfill."""
+    during later runs traverse only what those runs allocate. :meth:`shutdown` unfreezes it, so nothing stays frozen
+    beyond the backfill, unless the caller had frozen objects before it started: :func:`gc.unfreeze` releases the
+    whole permanent generation and cannot tell the caller's objects from the backfill's, so then everything stays
+    frozen, as the caller froze it (what the backfill froze is released with the caller's own ``gc.unfreeze()``;
+    until then only its reference cycles wait, anything else is freed when its last reference goes)."""
 
     def __init__(self, instance: dg.DagsterInstance):
         self._instance = instance
+        self._caller_froze = gc.get_freeze_count() > 0
         gc.collect()
         gc.freeze()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        gc.unfreeze()
+        if not self._caller_froze:
+            gc.unfreeze()
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         future: Future = Future()

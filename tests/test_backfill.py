@@ -89,6 +89,22 @@ def test_an_in_process_backfill_freezes_what_each_run_leaves_and_unfreezes_it_at
     assert gc.get_freeze_count() == 0
 
 
+def test_an_in_process_backfill_leaves_what_the_caller_froze_frozen() -> None:
+    """gc.unfreeze() would release the caller's frozen objects too: after a caller's gc.freeze() the backfill
+    leaves the permanent generation as it is, the caller's objects and those the runs left."""
+    kept = [[] for _ in range(1000)]
+    gc.freeze()
+    try:
+        frozen_by_caller = gc.get_freeze_count()
+        assert frozen_by_caller >= len(kept)
+        executor = _InProcess(dg.DagsterInstance.ephemeral())
+        executor.submit(lambda instance: kept.append([[] for _ in range(1000)])).result()
+        executor.shutdown()
+        assert gc.get_freeze_count() >= frozen_by_caller + 1000
+    finally:
+        gc.unfreeze()
+
+
 def test_a_day_is_a_partition_exactly_when_dagster_has_it() -> None:
     today, day = utc_today(), dt.timedelta(days=1)
     for date in (dt.date(1970, 1, 1), FIRST_DAY - day, FIRST_DAY, DEMO_DAY, today - day, today, today + day):
