@@ -1,7 +1,7 @@
 """The partition cache: a stored frame is served equal to the derived one (floats, NaNs, nulls and row order) without
 deriving again; a rewritten partition or another code version derives again and leaves one entry; an unreadable
 entry is derived again with a warning; a partition without files is derived and nothing is stored; pruning deletes
-exactly one coin's entries before a day."""
+exactly one coin's entries before a day; a window's named day frames come back per derivation in day order."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from data_lake.lake import Lake
-from data_lake.partition_cache import ROOT, PartitionCache, prune_before
+from data_lake.partition_cache import ROOT, PartitionCache, cached_day_frames, prune_before
 from data_lake.units import day_bounds_ms
 
 COIN = "DEMO"
@@ -135,3 +135,29 @@ def test_pruning_deletes_exactly_the_coins_entries_before_the_day(lake: Lake) ->
     assert _entries(lake, DAYS[0]) == [] and len(_entries(lake, DAYS[1])) == 2
     assert len(lake.files().list_files(f"{ROOT}/OTHER")) == 2
     assert prune_before(lake, COIN, DAYS[1]) == 0
+
+
+def test_a_windows_day_frames_come_back_by_derivation_in_day_order_and_are_served_the_next_time(lake: Lake) -> None:
+    """Each named derivation of each day's columns, in the order the days are asked (the last day first here); a
+    second window derives nothing; a day without a partition is derived and not stored."""
+    calls: list[str] = []
+
+    def first_time(trades: pl.DataFrame) -> pl.DataFrame:
+        calls.append("first_time")
+        return trades.select(pl.col("time").min())
+
+    def notional(trades: pl.DataFrame) -> pl.DataFrame:
+        calls.append("notional")
+        return trades.select(notional=(pl.col("px") * pl.col("sz")).sum(), n=pl.len())
+
+    days = (DAYS[1], dt.date(2026, 1, 3), DAYS[0])
+    derivations = {"first_time": first_time, "notional": notional}
+    for _ in range(2):
+        frames = cached_day_frames(lake, "trades", COIN, days, ["time", "px", "sz"], derivations, "code-1")
+        assert list(frames) == ["first_time", "notional"]
+        starts = [day_bounds_ms(DAYS[1])[0], None, day_bounds_ms(DAYS[0])[0]]
+        assert [f["time"].item() for f in frames["first_time"]] == starts
+        assert [f["n"].item() for f in frames["notional"]] == [10, 0, 10]
+        assert frames["notional"][0]["notional"].item() == pytest.approx(25.0 * 0.1 * 55)
+    assert calls == ["first_time", "notional"] * 4  # three days, then only the day without a partition again
+    assert len(_entries(lake, DAYS[0])) == len(_entries(lake, DAYS[1])) == 2
