@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from data_lake import contract, raw_zone
+from data_lake.heap import release_free_heap
 from data_lake.parsers import Records, parse_bytes, record_problem, resolve_node_fills
 from data_lake.parsers.records import DUPLICATES, PROVENANCE_COLUMNS, QUARANTINED, quarantined
 from data_lake.tables import QUARANTINE, RAW_CAPTURES, table
@@ -365,6 +366,7 @@ def clean_partition(raw_root: str | Path, coin: str, date: dt.date, scan: bool =
         parts.append(records)
         if role == "own":
             inventory.append(_inventory(raw_file, coin, date, lines))
+    release_free_heap()  # the files' temporaries left holes between the kept columns (0.07-0.1 GiB of a demo day)
     combined = Records.concat(parts)
     parts.clear()
     clean = _with_quoter_predictions(_dedupe(_within_bounds(resolve_node_fills(combined))))
