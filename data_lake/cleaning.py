@@ -384,6 +384,7 @@ def clean_partition(raw_root: str | Path, coin: str, date: dt.date, scan: bool =
         name: _conform(name, clean.tables.pop(name) if name in clean.tables else clean.table(name), coin, date)
         for name in CLEAN_TABLES
     }
+    release_free_heap()  # and the columns the conform dropped (provenance, the scanner's coin views: 0.02-0.03 GiB)
     return CleanPartition(
         tables=tables,
         quarantine=_quarantine(clean.quarantine, files, coin, date),
