@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from data_lake import contract, raw_zone
+from data_lake.heap import release_free_heap
 from data_lake.parsers import Records, parse_bytes, record_problem, resolve_node_fills
 from data_lake.parsers.records import DUPLICATES, PROVENANCE_COLUMNS, QUARANTINED, quarantined
 from data_lake.tables import QUARANTINE, RAW_CAPTURES, table
@@ -365,6 +366,7 @@ def clean_partition(raw_root: str | Path, coin: str, date: dt.date, scan: bool =
         parts.append(records)
         if role == "own":
             inventory.append(_inventory(raw_file, coin, date, lines))
+    release_free_heap()  # the files' temporaries left holes between the kept columns (0.07-0.1 GiB of a demo day)
     combined = Records.concat(parts)
     parts.clear()
     clean = _with_quoter_predictions(_dedupe(_within_bounds(resolve_node_fills(combined))))
@@ -382,6 +384,7 @@ def clean_partition(raw_root: str | Path, coin: str, date: dt.date, scan: bool =
         name: _conform(name, clean.tables.pop(name) if name in clean.tables else clean.table(name), coin, date)
         for name in CLEAN_TABLES
     }
+    release_free_heap()  # and the columns the conform dropped (provenance, the scanner's coin views: 0.02-0.03 GiB)
     return CleanPartition(
         tables=tables,
         quarantine=_quarantine(clean.quarantine, files, coin, date),

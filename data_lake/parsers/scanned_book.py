@@ -107,6 +107,12 @@ def _column(dtype: pa.DataType, values: np.ndarray, bitmap: np.ndarray | None = 
     return pa.Array.from_buffers(dtype, values.size, [validity, pa.py_buffer(np.ascontiguousarray(values))])
 
 
+def _booleans(values: np.ndarray) -> pa.Array:
+    """A boolean Arrow array of ``values`` without nulls, bit-packed here: ``pa.array`` of a numpy array would first
+    import pandas to check for pandas objects (0.04 GiB and 0.17 s in a fresh process that has no other use for it)."""
+    return pa.Array.from_buffers(pa.bool_(), values.size, [None, pa.py_buffer(np.packbits(values, bitorder="little"))])
+
+
 def _bitmaps(present: np.ndarray) -> list[np.ndarray | None]:
     """Arrow validity bitmaps of the rows of ``present`` (None for a row without a false)."""
     bitmaps = np.packbits(present, axis=1, bitorder="little")
@@ -144,7 +150,7 @@ def book_frame(
     for k, name in enumerate(DERIVED, start=LEVEL_VALUES):
         arrays[name] = _column(pa.float64(), floats[k], float_bitmaps[k])
     for k, name in enumerate(("_levels_ok", "_counts_ok")):
-        arrays[name] = pa.array(columns.flags[:rows, k])
+        arrays[name] = _booleans(columns.flags[:rows, k])
     arrays["_raw"] = _string_views(buf, meta["line_start"], meta["line_length"], data)
     names = list(CANDIDATE_SCHEMAS["book"])
     frame = pl.from_arrow(pa.Table.from_arrays([arrays[name] for name in names], names=names))
