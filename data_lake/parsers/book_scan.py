@@ -51,7 +51,7 @@ _OPEN, _CLOSE, _COMMA = (np.uint8(c) for c in b"[],")
 """Bytes the scanner expects (numpy scalars, not Python ints: a Python int constant would compile :func:`_byte` once
 per value)."""
 
-_helper = njit(cache=True, error_model="numpy", _nrt=False)
+_helper = njit(cache=True, error_model="numpy", _nrt=False)  # type: ignore[call-overload]  # numba-stubs omit _nrt
 """How each scanner helper is compiled: as its own function, called (and inlined by LLVM) from the two entry points,
 so numba types it once rather than once per call site, which ``inline="always"`` did (35-80 s into an empty cache);
 without the runtime's reference counting (numba's ``_nrt=False``, as its own string helpers), since a helper only
