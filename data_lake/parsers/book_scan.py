@@ -48,8 +48,9 @@ _MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 _NS_SCALE = np.array([10 ** (9 - k) for k in range(10)], dtype=np.int64)
 """Nanoseconds per unit of a fraction of k digits."""
 _OPEN, _CLOSE, _COMMA = (np.uint8(c) for c in b"[],")
-"""Bytes the scanner expects (numpy scalars, not Python ints: a Python int constant would compile :func:`_byte` once
-per value)."""
+_BIDS, _ASKS = np.bool_(True), np.bool_(False)
+"""Constant arguments of the helpers, as numpy scalars: numba would compile a helper once per Python int or bool
+constant it is called with."""
 
 _helper = njit(cache=True, error_model="numpy", _nrt=False)  # type: ignore[call-overload]  # numba-stubs omit _nrt
 """How each scanner helper is compiled: as its own function, called (and inlined by LLVM) from the two entry points,
@@ -329,8 +330,8 @@ def _depth_and_imbalance(row: int, levels, counts, values) -> None:
     """Quote notional within ``DEPTH_BPS`` of the mid per side (0 when there is no mid) and the imbalance of the first
     ``IMBALANCE_LEVELS`` sizes, as the general path's list expressions compute them."""
     mid_known, mid = counts[0] > 0 and counts[1] > 0, values[row, _MID]
-    bid_depth, bid_top = _side_sums(levels[0, 0], levels[0, 1], counts[0], mid * _BELOW, True, mid_known)
-    ask_depth, ask_top = _side_sums(levels[1, 0], levels[1, 1], counts[1], mid * _ABOVE, False, mid_known)
+    bid_depth, bid_top = _side_sums(levels[0, 0], levels[0, 1], counts[0], mid * _BELOW, _BIDS, mid_known)
+    ask_depth, ask_top = _side_sums(levels[1, 0], levels[1, 1], counts[1], mid * _ABOVE, _ASKS, mid_known)
     values[row, _BID_DEPTH], values[row, _ASK_DEPTH] = bid_depth, ask_depth
     values[row, _IMBALANCE_5] = (bid_top - ask_top) / (bid_top + ask_top)
 
