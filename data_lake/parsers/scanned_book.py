@@ -120,7 +120,7 @@ def book_frame(
     """The candidate ``book`` frame of the first ``rows`` scanned rows; ``files`` and ``lines`` are their ``_file``
     and ``_line`` values. Nulls as the general path has them: levels beyond a side's count, order counts beyond Int32,
     the level-1 figures when a side is empty, depth and 5-level imbalance of bbo rows."""
-    meta = {name: np.ascontiguousarray(columns.meta[:rows, k]) for k, name in enumerate(META)}  # one layout
+    meta = {name: np.ascontiguousarray(columns.meta[:rows, k]) for k, name in enumerate(META)}  # one _views signature
     floats, floats_present, ints, ints_present = _columns(
         columns.values[:rows], columns.order_counts[:rows], columns.meta[:rows]
     )
@@ -222,15 +222,10 @@ def scan_bytes(data: bytes, file: int) -> tuple[pl.DataFrame, bytes, np.ndarray,
 
 @njit(cache=True)
 def _joined(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """The ranges [starts[i], ends[i]) of ``buf`` one after the other (a loop a byte: numba compiles a slice
-    assignment's general broadcasting code, seconds into an empty cache, for no faster copy)."""
-    size = 0
-    for i in range(starts.size):
-        size += ends[i] - starts[i]
-    out = np.empty(size, dtype=np.uint8)
+    """The ranges [starts[i], ends[i]) of ``buf`` one after the other."""
+    out = np.empty(int(np.sum(ends - starts)), dtype=np.uint8)
     at = 0
     for i in range(starts.size):
-        for k in range(starts[i], ends[i]):
-            out[at] = buf[k]
-            at += 1
+        out[at : at + ends[i] - starts[i]] = buf[starts[i] : ends[i]]
+        at += ends[i] - starts[i]
     return out
