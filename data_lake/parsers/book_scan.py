@@ -55,7 +55,7 @@ constant it is called with."""
 _helper = njit(cache=True, error_model="numpy", _nrt=False)  # type: ignore[call-overload]  # numba-stubs omit _nrt
 """How each scanner helper is compiled: as its own function (LLVM then inlines all but :func:`_level` into the two
 entry points), so numba types it once rather than once per call site as ``inline="always"`` did (~80 CPU s into an
-empty cache, now ~7); without the runtime's reference counting (numba's ``_nrt=False``, as its own string helpers):
+empty cache, now ~8); without the runtime's reference counting (numba's ``_nrt=False``, as its own string helpers):
 a helper only reads and writes arrays its caller holds, and each array argument would otherwise cost an atomic
 increment and decrement per call, per line (half the scan's time); with numpy's error model, as the entry points (a
 zero division gives inf or nan, not an exception)."""
