@@ -47,9 +47,21 @@ _MAX_INT_DIGITS = 18
 _MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 _NS_SCALE = np.array([10 ** (9 - k) for k in range(10)], dtype=np.int64)
 """Nanoseconds per unit of a fraction of k digits."""
+_OPEN, _CLOSE, _COMMA = (np.uint8(c) for c in b"[],")
+_BIDS, _ASKS = np.bool_(True), np.bool_(False)
+"""Constant arguments of the helpers, as numpy scalars: numba would compile a helper once per Python int or bool
+constant it is called with."""
+
+_helper = njit(cache=True, error_model="numpy", _nrt=False)  # type: ignore[call-overload]  # numba-stubs omit _nrt
+"""How each scanner helper is compiled: as its own function (LLVM then inlines all but :func:`_level` into the two
+entry points), so numba types it once rather than once per call site as ``inline="always"`` did (~80 CPU s into an
+empty cache, now ~8); without the runtime's reference counting (numba's ``_nrt=False``, as its own string helpers):
+a helper only reads and writes arrays its caller holds, and each array argument would otherwise cost an atomic
+increment and decrement per call, per line (half the scan's time); with numpy's error model, as the entry points (a
+zero division gives inf or nan, not an exception)."""
 
 
-@njit(cache=True, inline="always")
+@_helper
 def _literal(buf: np.ndarray, pos: int, end: int, lit: np.ndarray) -> int:
     """Position after ``lit`` if it is at ``pos``, else -1."""
     if pos < 0 or pos + lit.size > end:
@@ -60,7 +72,7 @@ def _literal(buf: np.ndarray, pos: int, end: int, lit: np.ndarray) -> int:
     return pos + lit.size
 
 
-@njit(cache=True, inline="always")
+@_helper
 def _string_end(buf: np.ndarray, pos: int, end: int) -> int:
     """Position of the closing quote of a string of printable ASCII without escapes starting at ``pos``, else -1."""
     if pos < 0:
@@ -75,7 +87,7 @@ def _string_end(buf: np.ndarray, pos: int, end: int) -> int:
     return -1
 
 
-@njit(cache=True, inline="always")
+@_helper
 def _integer(buf: np.ndarray, pos: int, end: int) -> tuple[int, int]:
     """(position after, value) of a JSON integer of at most 18 digits at ``pos``; position -1 if there is none."""
     if pos < 0:
@@ -93,7 +105,7 @@ def _integer(buf: np.ndarray, pos: int, end: int) -> tuple[int, int]:
     return pos, -value if negative else value
 
 
-@njit(cache=True, inline="always")
+@_helper
 def _decimal(buf: np.ndarray, pos: int, end: int) -> tuple[int, float]:
     """(position of the closing quote, value) of ``digits[.digits]`` text at ``pos``; position -1 when the text is not
     that or its value would not be exact as mantissa / 10^k."""
@@ -121,7 +133,7 @@ def _decimal(buf: np.ndarray, pos: int, end: int) -> tuple[int, float]:
     return pos, mantissa / _POW10[decimals]
 
 
-@njit(cache=True, inline="always")
+@_helper
 def _level(buf: np.ndarray, pos: int, end: int) -> tuple[int, float, float, int]:
     """(position after, px, sz, n) of one ``{"px":"..","sz":"..","n":..}`` level; position -1 if it is not one."""
     pos = _literal(buf, pos, end, _PX)
@@ -141,19 +153,19 @@ def _level(buf: np.ndarray, pos: int, end: int) -> tuple[int, float, float, int]
     return pos + 1, px, sz, n
 
 
-@njit(cache=True, inline="always")
-def _digits(buf: np.ndarray, pos: int, count: int) -> int:
-    """The value of ``count`` ASCII digits at ``pos``, or -1 if one of them is not a digit."""
+@_helper
+def _digits(buf: np.ndarray, start: int, end: int) -> int:
+    """The value of the ASCII digits in [start, end), or -1 if one of them is not a digit."""
     value = 0
-    for k in range(count):
-        c = buf[pos + k]
+    for k in range(start, end):
+        c = buf[k]
         if c < 48 or c > 57:
             return -1
         value = value * 10 + (int(c) - 48)
     return value
 
 
-@njit(cache=True, inline="always")
+@_helper
 def _days_from_civil(year: int, month: int, day: int) -> int:
     """Days since 1970-01-01 of a proleptic Gregorian date (Hinnant, "chrono-Compatible Low-Level Date Algorithms")."""
     year -= month <= 2
@@ -164,7 +176,7 @@ def _days_from_civil(year: int, month: int, day: int) -> int:
     return era * 146097 + day_of_era - 719468
 
 
-@njit(cache=True, inline="always")
+@_helper
 def _iso_ns(buf: np.ndarray, pos: int, end: int) -> int:
     """UTC epoch nanoseconds of ``YYYY-MM-DDTHH:MM:SS.f`` (1 to 9 fractional digits, no zone) filling exactly
     [pos, end), the receive-time layout :func:`data_lake.parsers.decode.iso_to_ns` reads; -1 for anything else (a
@@ -175,9 +187,9 @@ def _iso_ns(buf: np.ndarray, pos: int, end: int) -> int:
     for at, sep in ((4, 45), (7, 45), (10, 84), (13, 58), (16, 58), (19, 46)):
         if buf[pos + at] != sep:
             return -1
-    year, month, day = _digits(buf, pos, 4), _digits(buf, pos + 5, 2), _digits(buf, pos + 8, 2)
-    hour, minute, second = _digits(buf, pos + 11, 2), _digits(buf, pos + 14, 2), _digits(buf, pos + 17, 2)
-    fraction = _digits(buf, pos + 20, digits)
+    year, month, day = _digits(buf, pos, pos + 4), _digits(buf, pos + 5, pos + 7), _digits(buf, pos + 8, pos + 10)
+    hour, minute = _digits(buf, pos + 11, pos + 13), _digits(buf, pos + 14, pos + 16)
+    second, fraction = _digits(buf, pos + 17, pos + 19), _digits(buf, pos + 20, end)
     if year < 1970 or year > 2261 or month < 1 or month > 12 or day < 1 or fraction < 0:
         return -1
     if hour < 0 or hour > 23 or minute < 0 or minute > 59 or second < 0 or second > 59:
@@ -189,8 +201,8 @@ def _iso_ns(buf: np.ndarray, pos: int, end: int) -> int:
     return seconds * 1_000_000_000 + fraction * _NS_SCALE[digits]
 
 
-@njit(cache=True, inline="always")
-def _byte(buf: np.ndarray, pos: int, end: int, byte: int) -> int:
+@_helper
+def _byte(buf: np.ndarray, pos: int, end: int, byte: np.uint8) -> int:
     """Position after ``byte`` if it is at ``pos``, else -1."""
     return pos + 1 if 0 <= pos < end and buf[pos] == byte else -1
 
@@ -225,7 +237,7 @@ _BELOW, _ABOVE = 1 - _BAND, 1 + _BAND
 """Depth bounds as multiples of the mid, the same doubles as the general path's."""
 
 
-@njit(cache=True, inline="always")
+@_helper
 def _head(buf: np.ndarray, start: int, end: int, meta: np.ndarray, row: int) -> int:
     """The envelope up to the frame's ``time`` value: stores the receive time (epoch ns), frame time, coin string
     (offset, length), channel and line start in ``meta[row]``; returns the position after the time, or -1."""
@@ -247,11 +259,11 @@ def _head(buf: np.ndarray, start: int, end: int, meta: np.ndarray, row: int) -> 
     return pos
 
 
-@njit(cache=True, inline="always")
+@_helper
 def _side(buf: np.ndarray, pos: int, end: int, px: np.ndarray, sz: np.ndarray, n: np.ndarray) -> tuple[int, int]:
     """(position after, level count) of one side ``[L,...]`` or ``[]``, its levels stored in ``px``, ``sz``, ``n``;
     position -1 if it is not one or has more levels than they hold."""
-    pos = _byte(buf, pos, end, 91)
+    pos = _byte(buf, pos, end, _OPEN)
     if pos < 0:
         return -1, 0
     if pos < end and buf[pos] == 93:
@@ -265,11 +277,11 @@ def _side(buf: np.ndarray, pos: int, end: int, px: np.ndarray, sz: np.ndarray, n
         if pos < end and buf[pos] == 44:
             pos += 1
         else:
-            return _byte(buf, pos, end, 93), count
+            return _byte(buf, pos, end, _CLOSE), count
     return -1, 0
 
 
-@njit(cache=True, inline="always")
+@_helper
 def _store_side(side: int, count: int, px, sz, n, row: int, meta, values, orders) -> tuple[bool, bool]:
     """Store one side's level count and first ``BOOK_LEVELS`` levels in row ``row``; returns whether every level's
     price and size are positive and whether every order count is within [0, N_MAX]."""
@@ -284,7 +296,7 @@ def _store_side(side: int, count: int, px, sz, n, row: int, meta, values, orders
     return levels_ok, counts_ok
 
 
-@njit(cache=True, inline="always")
+@_helper
 def _top_of_book(row: int, values) -> None:
     """mid, microprice, spread (bps) and level-1 imbalance (the general path's ``_top_of_book``, operation for
     operation; null when a side is empty, see :func:`data_lake.parsers.scanned_book.book_frame`)."""
@@ -297,7 +309,7 @@ def _top_of_book(row: int, values) -> None:
     values[row, _IMBALANCE_1] = (bid_sz - ask_sz) / (bid_sz + ask_sz)
 
 
-@njit(cache=True, inline="always")
+@_helper
 def _side_sums(
     px: np.ndarray, sz: np.ndarray, count: int, bound: float, bid: bool, mid_known: bool
 ) -> tuple[float, float]:
@@ -313,18 +325,18 @@ def _side_sums(
     return depth, top
 
 
-@njit(cache=True, inline="always")
+@_helper
 def _depth_and_imbalance(row: int, levels, counts, values) -> None:
     """Quote notional within ``DEPTH_BPS`` of the mid per side (0 when there is no mid) and the imbalance of the first
     ``IMBALANCE_LEVELS`` sizes, as the general path's list expressions compute them."""
     mid_known, mid = counts[0] > 0 and counts[1] > 0, values[row, _MID]
-    bid_depth, bid_top = _side_sums(levels[0, 0], levels[0, 1], counts[0], mid * _BELOW, True, mid_known)
-    ask_depth, ask_top = _side_sums(levels[1, 0], levels[1, 1], counts[1], mid * _ABOVE, False, mid_known)
+    bid_depth, bid_top = _side_sums(levels[0, 0], levels[0, 1], counts[0], mid * _BELOW, _BIDS, mid_known)
+    ask_depth, ask_top = _side_sums(levels[1, 0], levels[1, 1], counts[1], mid * _ABOVE, _ASKS, mid_known)
     values[row, _BID_DEPTH], values[row, _ASK_DEPTH] = bid_depth, ask_depth
     values[row, _IMBALANCE_5] = (bid_top - ask_top) / (bid_top + ask_top)
 
 
-@njit(cache=True, inline="always")
+@_helper
 def _store_sides(row, levels, orders, side_counts, meta, values, order_counts, flags) -> None:
     """Both sides' scanned levels stored in row ``row``, its two validity flags, and its top-of-book columns."""
     levels_ok, counts_ok = True, True
@@ -345,13 +357,13 @@ def _store_sides(row, levels, orders, side_counts, meta, values, order_counts, f
     _top_of_book(row, values)
 
 
-@njit(cache=True, inline="always")
+@_helper
 def _l2_body(buf, pos, end, row, levels, orders, side_counts, meta, values, order_counts, flags) -> int:
     """An l2Book frame from its ``levels`` key to the envelope's end, stored in row ``row``; position after, or -1."""
     pos = _literal(buf, pos, end, _LEVELS_KEY)
     pos, side_counts[0] = _side(buf, pos, end, levels[0, 0], levels[0, 1], orders[0])
-    pos, side_counts[1] = _side(buf, _byte(buf, pos, end, 44), end, levels[1, 0], levels[1, 1], orders[1])
-    pos = _literal(buf, _byte(buf, pos, end, 93), end, _TAIL)
+    pos, side_counts[1] = _side(buf, _byte(buf, pos, end, _COMMA), end, levels[1, 0], levels[1, 1], orders[1])
+    pos = _literal(buf, _byte(buf, pos, end, _CLOSE), end, _TAIL)
     if pos < 0:
         return -1
     _store_sides(row, levels, orders, side_counts, meta, values, order_counts, flags)
@@ -359,7 +371,7 @@ def _l2_body(buf, pos, end, row, levels, orders, side_counts, meta, values, orde
     return pos
 
 
-@njit(cache=True, inline="always")
+@_helper
 def _bbo_body(buf, pos, end, row, levels, orders, side_counts, meta, values, order_counts, flags) -> int:
     """A bbo frame from its ``bbo`` key to the envelope's end, stored in row ``row`` (level 1 only, depth and
     5-level imbalance null); position after, or -1."""
@@ -372,7 +384,7 @@ def _bbo_body(buf, pos, end, row, levels, orders, side_counts, meta, values, ord
         else:
             pos, levels[side, 0, 0], levels[side, 1, 0], orders[side, 0] = _level(buf, pos, end)
             side_counts[side] = 1
-        pos = _byte(buf, pos, end, 44 if side == 0 else 93)
+        pos = _byte(buf, pos, end, _COMMA if side == 0 else _CLOSE)
     pos = _literal(buf, pos, end, _TAIL)
     if pos < 0:
         return -1
@@ -380,7 +392,7 @@ def _bbo_body(buf, pos, end, row, levels, orders, side_counts, meta, values, ord
     return pos
 
 
-@njit(cache=True, inline="always")
+@_helper
 def _book_line(buf, start, end, row, levels, orders, side_counts, meta, values, order_counts, flags) -> int:
     """Scan the line at ``start`` (bounded by ``end``) into ``book`` row ``row``: the position after its frame, or -1
     when it is not in the fast path's layout (the row is then overwritten by the next line)."""

@@ -126,7 +126,7 @@ def book_frame(
     """The candidate ``book`` frame of the first ``rows`` scanned rows; ``files`` and ``lines`` are their ``_file``
     and ``_line`` values. Nulls as the general path has them: levels beyond a side's count, order counts beyond Int32,
     the level-1 figures when a side is empty, depth and 5-level imbalance of bbo rows."""
-    meta = {name: columns.meta[:rows, k] for k, name in enumerate(META)}
+    meta = {name: np.ascontiguousarray(columns.meta[:rows, k]) for k, name in enumerate(META)}  # one _views signature
     floats, floats_present, ints, ints_present = _columns(
         columns.values[:rows], columns.order_counts[:rows], columns.meta[:rows]
     )
@@ -221,7 +221,8 @@ def scan_bytes(data: bytes, file: int) -> tuple[pl.DataFrame, bytes, np.ndarray,
     line_numbers = columns.meta[:rows, META.index("line")] + 1
     book = book_frame(columns, rows, buf, pa.py_buffer(data), np.full(rows, file, dtype=np.int32), line_numbers)
     rest = bounds[:others]
-    with_newlines = _joined(buf, rest[:, 1], np.minimum(rest[:, 2] + 1, buf.size))  # an open last line stays open
+    ends = np.minimum(rest[:, 2] + 1, buf.size)  # an open last line stays open
+    with_newlines = _joined(buf, np.ascontiguousarray(rest[:, 1]), ends)
     return book, with_newlines.tobytes(), rest[:, 0] + 1, lines
 
 
