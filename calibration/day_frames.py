@@ -18,12 +18,13 @@ import polars as pl
 
 from calibration.fill_intensity import order_depths
 from calibration.fit_result import code_version
-from calibration.mids import MID_MAX_AGE_MS, mid_series
+from calibration.mids import MID_COLUMNS, MID_MAX_AGE_MS, mid_series
 from calibration.window_fits import order_arrival_times
 from data_lake.units import day_bounds_ms
 
-BOOK_COLUMNS = ["coin", "time", "recv_time_ns", "bid_px_1", "ask_px_1", "mid"]
-"""What :func:`day_mids` and :func:`quoted_prices` read of a day's book."""
+BOOK_COLUMNS = list(MID_COLUMNS)
+"""What :func:`day_mids` and :func:`quoted_prices` read of a day's book: the columns of
+:func:`calibration.mids.mid_series`, which include the best quotes :func:`quoted_prices` reads."""
 TRADE_COLUMNS = ["coin", "time", "tid", "px", "sz", "side", "buyer", "seller", "hash"]
 """What :func:`calibration.fill_intensity.grouped_taker_orders` reads of a day's trades."""
 ARRIVAL_COLUMNS = ["time", "tid", "side", "buyer", "seller", "hash"]
